@@ -1,0 +1,167 @@
+/**
+ * Checking the connections: inputs that name real nodes and ports, no
+ * cycles, port types that unify, and outputs nobody reads.
+ */
+import { didYouMean } from './diagnostics.ts';
+import { outputsOf } from './operator-spec.ts';
+import { fits, formatPortType, parsePortType, substitute, unifyAll, type PortType } from './port-types.ts';
+import type { Path } from './source.ts';
+import type { Edge, GraphNode } from './model.ts';
+import type { Reporter } from './check.ts';
+
+/** One entry of a node's `in`, as written. */
+export interface InputRef {
+  from: string;
+  fromPort?: string;
+  /** The input port it feeds, when `in` is a map of ports. */
+  toPort?: string;
+  path: Path;
+}
+
+interface EdgeCheckInput {
+  nodes: Map<string, GraphNode>;
+  inputRefs: Map<string, InputRef[]>;
+  /** Every node name in the file, including those that failed their own checks. */
+  allNames: string[];
+  /** Nodes whose settings failed: their edges are checked, their inferred types are not. */
+  unsettled: ReadonlySet<string>;
+  report: Reporter;
+}
+
+/** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
+export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): Edge[] {
+  const edges: (Edge & { path: Path })[] = [];
+  for (const [name, node] of nodes) {
+    const refs = inputRefs.get(name) ?? [];
+    const inputPorts = Object.keys(node.spec.inputs);
+    if (inputPorts.length === 0 && refs.length > 0) {
+      report.key(['nodes', name, 'in'], 'too_many_inputs', `node \`${name}\` (\`${node.op}\`) is a source and takes no input`, 'remove `in`');
+      continue;
+    }
+    if (inputPorts.length > 0 && refs.length === 0) {
+      report.key(['nodes', name], 'missing_input', `node \`${name}\` (\`${node.op}\`) needs an input`, 'add `in: <node name>`');
+      continue;
+    }
+    for (const ref of refs) {
+      if (ref.from === name) {
+        report.value(ref.path, 'cycle', `cycle: \`${name}\` -> \`${name}\` (node \`${name}\` reads its own output)`);
+        continue;
+      }
+      if (!allNames.includes(ref.from)) {
+        report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, didYouMean(ref.from, allNames));
+        continue;
+      }
+      const toPort = ref.toPort ?? inputPorts[0];
+      if (!node.spec.inputs[toPort]) {
+        report.key(ref.path.slice(0, -1).length > 3 ? ref.path.slice(0, -1) : ref.path, 'unknown_port', `\`${node.op}\` has no input port \`${toPort}\``, didYouMean(toPort, inputPorts) ?? `ports: ${inputPorts.map((p) => `\`${p}\``).join(', ')}`);
+        continue;
+      }
+      const upstream = nodes.get(ref.from);
+      if (!upstream) continue; // already reported where it is defined
+      const outputs = Object.keys(outputsOf(upstream.spec));
+      const fromPort = ref.fromPort ?? outputs[0];
+      if (outputs.length === 0) {
+        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) is a sink and has no output to read`);
+        continue;
+      }
+      if (!outputs.includes(fromPort)) {
+        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, didYouMean(fromPort, outputs) ?? `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
+        continue;
+      }
+      edges.push({ from: ref.from, fromPort, to: name, toPort, type: { kind: 'any' }, path: ref.path });
+    }
+  }
+  const inCycle = reportCycles(nodes, edges, report);
+  inferTypes(nodes, edges, inCycle, unsettled, report);
+  reportUnusedOutputs(nodes, edges, report);
+  return edges.map(({ path: _path, ...edge }) => edge);
+}
+
+/** Reports each cycle once, listing its nodes; returns the nodes on cycles. */
+function reportCycles(nodes: Map<string, GraphNode>, edges: (Edge & { path: Path })[], report: Reporter): Set<string> {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const onCycle = new Set<string>();
+  const visit = (name: string): void => {
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const edge of edges) {
+      if (edge.to !== name) continue;
+      const next = edge.from;
+      if (state.get(next) === 'visiting') {
+        const cycle = stack.slice(stack.indexOf(next));
+        cycle.forEach((n) => onCycle.add(n));
+        // Data flows from `next` down to `name`; list it in flow order.
+        const flow = [...cycle].reverse();
+        report.value(edge.path, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
+      } else if (!state.has(next)) {
+        visit(next);
+      }
+    }
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const name of nodes.keys()) if (!state.has(name)) visit(name);
+  return onCycle;
+}
+
+/**
+ * Gives every edge its type, in dependency order: each input port unifies
+ * what arrives, binds the operator's type variables, and the outputs follow.
+ */
+function inferTypes(
+  nodes: Map<string, GraphNode>,
+  edges: (Edge & { path: Path })[],
+  inCycle: Set<string>,
+  unsettled: ReadonlySet<string>,
+  report: Reporter,
+): void {
+  const done = new Set<string>();
+  const resolve = (name: string): void => {
+    if (done.has(name) || inCycle.has(name)) return;
+    done.add(name);
+    const node = nodes.get(name)!;
+    const incoming = edges.filter((e) => e.to === name);
+    for (const edge of incoming) {
+      resolve(edge.from);
+      edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? { kind: 'any' };
+    }
+    const bindings = new Map<string, PortType>();
+    const inputTypes: Record<string, PortType> = {};
+    for (const [port, portSpec] of Object.entries(node.spec.inputs)) {
+      const declared = parsePortType(portSpec.type);
+      const arriving = incoming.filter((e) => e.toPort === port);
+      if (arriving.length === 0) continue;
+      const unified = unifyAll(arriving.map((e) => e.type));
+      if (!unified.ok) {
+        const list = arriving.map((e) => `\`${e.from}\` gives ${formatPortType(e.type)}`).join(', ');
+        report.key(['nodes', name, 'in'], 'type_mismatch', `inputs of node \`${name}\` do not unify: ${list}`);
+        continue;
+      }
+      for (const edge of arriving) {
+        if (!fits(edge.type, declared)) {
+          report.value(edge.path, 'type_mismatch',
+            `type mismatch: \`${edge.from}\` (\`${nodes.get(edge.from)!.op}\`) gives ${formatPortType(edge.type)} but \`${name}\` (\`${node.op}\`) takes ${formatPortType(declared)}`);
+        }
+      }
+      inputTypes[port] = unified.type;
+      if (declared.kind === 'var') bindings.set(declared.name, unified.type.kind === 'any' && declared.bound ? declared.bound : unified.type);
+    }
+    const outputs = outputsOf(node.spec);
+    const inferred = node.spec.infer && !unsettled.has(name) ? node.spec.infer(node.settings, inputTypes) : {};
+    for (const [port, portSpec] of Object.entries(outputs)) {
+      node.outputTypes[port] = inferred[port] ?? substitute(parsePortType(portSpec.type), bindings);
+    }
+  };
+  for (const name of nodes.keys()) resolve(name);
+}
+
+function reportUnusedOutputs(nodes: Map<string, GraphNode>, edges: Edge[], report: Reporter): void {
+  for (const [name, node] of nodes) {
+    for (const [port, portSpec] of Object.entries(node.spec.outputs)) {
+      if (portSpec.optional || edges.some((e) => e.from === name && e.fromPort === port)) continue;
+      const which = port === Object.keys(node.spec.outputs)[0] ? 'the output' : `output \`${port}\``;
+      report.key(['nodes', name], 'unused_output', `${which} of node \`${name}\` (\`${node.op}\`) is not used`, 'connect it or remove the node', 'warning');
+    }
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * What the language layers know of an operator: its ports, settings schema
+ * and host requirements. The runtime's definition (`runtime/api.ts`) adds
+ * `create`; `graph/` receives the registry as data and never runs anything.
+ */
+import type { z } from 'zod';
+import type { PortType } from './port-types.ts';
+
+/** Capabilities a host may offer and an operator may need. */
+export type Requirement = 'ffmpeg' | 'gpu' | 'display' | 'listen';
+
+export const requirements: readonly Requirement[] = ['ffmpeg', 'gpu', 'display', 'listen'];
+
+export interface PortSpec {
+  /** A port type string, see `port-types.ts` (`Event`, `T: Event`, `Bytes`, `Media<video/*>`). */
+  type: string;
+  doc: string;
+  /** An output that is normal to leave unconnected (no warning). */
+  optional?: boolean;
+}
+
+export interface OperatorSpec<Settings = unknown> {
+  /** `family.verb` or `family.noun`, lower case. */
+  name: string;
+  /** One line for tables. */
+  summary: string;
+  /** One paragraph: what it does and when to use it. */
+  doc: string;
+  /** Input ports by name; empty for sources. */
+  inputs: Record<string, PortSpec>;
+  /** Output ports by name; the first is the default one; empty for sinks. */
+  outputs: Record<string, PortSpec>;
+  settings: z.ZodType<Settings>;
+  /** What a host must offer to run it. */
+  requires?: readonly Requirement[] | ((settings: Settings) => readonly Requirement[]);
+  /** Output types that depend on settings or inputs (a decoder's schema, say). */
+  infer?: (settings: Settings, inputs: Record<string, PortType>) => Partial<Record<string, PortType>>;
+  /** A minimal `with:` block shown in docs. */
+  example?: Record<string, unknown>;
+}
+
+/** The operators known to the checker, by name. */
+export type Registry = ReadonlyMap<string, OperatorSpec<any>>;
+
+/** Every node that can fail a record gets this output for dead letters. */
+export const dlqPort: PortSpec = {
+  type: 'Event<{error: string, node: string}>',
+  doc: 'Records this node could not process, with the reason (`error`), the node name and the original `record`.',
+  optional: true,
+};
+
+/** All outputs of an operator, including the implicit dead-letter port every node has. */
+export function outputsOf(spec: OperatorSpec<any>): Record<string, PortSpec> {
+  return { ...spec.outputs, dlq: dlqPort };
+}
+
+export function requirementsOf(spec: OperatorSpec<any>, settings: unknown): readonly Requirement[] {
+  if (!spec.requires) return [];
+  return typeof spec.requires === 'function' ? spec.requires(settings) : spec.requires;
+}

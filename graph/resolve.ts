@@ -1,0 +1,84 @@
+/**
+ * Substitution of `${env:NAME}` and `${params.NAME}` anywhere in a value.
+ * The environment is passed in as data: `graph/` reads no process state.
+ */
+import type { Diagnostic } from './diagnostics.ts';
+import type { Path, SourceFile } from './source.ts';
+
+const reference = /\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+export interface ResolveInput {
+  source: SourceFile;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Values given on the command line; they override the file's `params` defaults. */
+  params?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Returns the document with references substituted. A value that is exactly
+ * one reference takes the referenced value's own type (`count: ${params.n}`
+ * stays a number; an environment string that spells a number or boolean becomes one).
+ */
+export function resolveReferences(input: ResolveInput): {
+  data: unknown;
+  params: Record<string, unknown>;
+  diagnostics: Diagnostic[];
+  /** Paths (as JSON) of the values whose references could not be resolved. */
+  failedPaths: Set<string>;
+} {
+  const { source } = input;
+  const diagnostics: Diagnostic[] = [];
+  const failedPaths = new Set<string>();
+  const root = source.data as Record<string, unknown> | undefined;
+  const declared = root && typeof root.params === 'object' && root.params !== null ? (root.params as Record<string, unknown>) : {};
+  const params: Record<string, unknown> = { ...declared, ...input.params };
+
+  function lookup(kind: string, name: string, path: Path, offset: number): { found: boolean; value: unknown } {
+    const fromEnv = kind === 'env:';
+    const value = fromEnv ? input.env[name] : params[name];
+    if (value !== undefined) return { found: true, value };
+    failedPaths.add(JSON.stringify(path));
+    const at = source.locateInString(path, offset);
+    diagnostics.push({
+      file: source.file,
+      ...at,
+      severity: 'error',
+      code: fromEnv ? 'missing_variable' : 'unknown_param',
+      message: fromEnv ? `environment variable \`${name}\` is not set` : `unknown parameter \`${name}\``,
+      hint: fromEnv ? `export ${name}=...` : `declare it under \`params:\` or pass --param ${name}=...`,
+    });
+    return { found: false, value: undefined };
+  }
+
+  function walk(value: unknown, path: Path): unknown {
+    if (typeof value === 'string') return substitute(value, path);
+    if (Array.isArray(value)) return value.map((item, i) => walk(item, [...path, i]));
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, path.length === 0 && k === 'params' ? v : walk(v, [...path, k])]));
+    }
+    return value;
+  }
+
+  function substitute(text: string, path: Path): unknown {
+    if (!text.includes('${')) return text;
+    const whole = /^\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(text);
+    if (whole) {
+      const { found, value } = lookup(whole[1], whole[2], path, 0);
+      if (!found) return text;
+      return whole[1] === 'env:' ? scalarFromEnv(String(value)) : value;
+    }
+    return text.replace(reference, (match, kind: string, name: string, offset: number) => {
+      const { found, value } = lookup(kind, name, path, offset);
+      return found ? String(value) : match;
+    });
+  }
+
+  return { data: walk(source.data, []), params, diagnostics, failedPaths };
+}
+
+/** Reads an environment string as a number or boolean when it spells one, else keeps the string. */
+function scalarFromEnv(text: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text;
+}

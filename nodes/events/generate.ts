@@ -1,0 +1,108 @@
+import { Observable } from 'rxjs';
+import { compileExpression, defineOperator, expression, toPlain, z, type Batch, type EventRecord } from '../../runtime/api.ts';
+
+/** Seeded generator (mulberry32): the same seed gives the same events. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return function nextRandom() {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const batchLimit = 1024;
+
+export default defineOperator({
+  name: 'generate',
+  summary: 'Synthetic events from a template, for demos and tests.',
+  doc: 'Emits events built from `fields`, a map of field names to CEL expressions evaluated per event with the variables `i` (the event\'s sequence number from 0), `now` (milliseconds since the epoch), `random` (a double in [0, 1)) and `random_int` (an integer in [0, 2^31)), both drawn from a generator seeded by `seed` so runs repeat. Stops after `count` events, or runs until stopped; `rate` caps events per second, otherwise it emits as fast as downstream accepts.',
+  inputs: {},
+  outputs: { out: { type: 'Event', doc: 'The generated events.' } },
+  settings: z.object({
+    count: z.number().int().nonnegative().optional().meta({ description: 'How many events to emit; absent means until stopped.', examples: [1000] }),
+    rate: z.number().positive().optional().meta({ description: 'Events per second at most; absent means as fast as downstream accepts.', examples: [100] }),
+    fields: z.record(z.string(), expression()).default({ i: 'i' }).meta({ description: 'Field name to CEL expression over `i`, `now`, `random`, `random_int`.', examples: [{ device: '"dev-" + string(random_int % 10)', value: 'random * 100.0' }] }),
+    seed: z.number().int().default(1).meta({ description: 'Seed of the random generator.' }),
+  }),
+  example: { count: 100, rate: 10, fields: { device: '"dev-" + string(random_int % 4)', value: 'random * 40.0 - 5.0' } },
+  create(ctx) {
+    const { count, rate, seed } = ctx.settings;
+    const fields = Object.entries(ctx.settings.fields).map(([name, text]) => [name, compileExpression(text)] as const);
+    const random = seededRandom(seed);
+    return function generateNode() {
+      return new Observable<Batch>((subscriber) => {
+        let i = 0;
+        let stopped = false;
+        let cancelTimer: (() => void) | undefined;
+        const limit = count ?? Infinity;
+        // With a rate, emit every `interval` ms the events that are due.
+        const interval = rate ? Math.max(10, 1000 / rate) : 0;
+        const perTick = rate ? (rate * interval) / 1000 : batchLimit;
+        let owed = 0;
+
+        const makeBatch = (size: number): Batch => {
+          const items: EventRecord[] = new Array(size);
+          const now = ctx.now();
+          for (let k = 0; k < size; k++, i++) {
+            const vars = { i, now, random: random(), random_int: Math.floor(random() * 2147483648) };
+            const record: EventRecord = {};
+            for (const [name, expr] of fields) record[name] = toPlain(expr(vars));
+            items[k] = record;
+          }
+          return { items, ack: ctx.newAck() };
+        };
+
+        const finish = (): void => {
+          stopped = true;
+          cancelTimer?.();
+          subscriber.complete();
+        };
+
+        const step = (): void => {
+          cancelTimer = undefined;
+          // Yield to the event loop now and then so timers and I/O run.
+          let turns = 0;
+          while (!stopped) {
+            if (++turns > 16) {
+              setImmediate(step);
+              return;
+            }
+            if (i >= limit || ctx.signal.aborted) return finish();
+            const wait = ctx.ready();
+            if (wait) {
+              wait.then(step, (error: unknown) => subscriber.error(error));
+              return;
+            }
+            if (rate) {
+              owed += perTick;
+              const size = Math.min(Math.floor(owed), limit - i);
+              owed -= size;
+              if (size > 0) subscriber.next(makeBatch(size));
+              cancelTimer = ctx.schedule(interval, step);
+              return;
+            }
+            try {
+              subscriber.next(makeBatch(Math.min(batchLimit, limit - i)));
+            } catch (error) {
+              subscriber.error(error);
+              return;
+            }
+          }
+        };
+        const onAbort = (): void => {
+          if (!stopped) finish();
+        };
+        ctx.signal.addEventListener('abort', onAbort);
+        queueMicrotask(step);
+        return () => {
+          stopped = true;
+          cancelTimer?.();
+          ctx.signal.removeEventListener('abort', onAbort);
+        };
+      });
+    };
+  },
+});

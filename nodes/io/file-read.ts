@@ -1,0 +1,167 @@
+import { createReadStream } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { Observable } from 'rxjs';
+import { defineOperator, z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+
+const formats = ['lines', 'ndjson', 'bytes'] as const;
+
+export default defineOperator({
+  name: 'file.read',
+  summary: 'Read a file as lines, JSON lines or raw chunks.',
+  doc: 'Reads `path` from the start (or from its checkpoint) to the end, then completes. `lines` emits one Bytes item per line (without the newline), `ndjson` parses each non-empty line as a JSON object (a line that is not goes to the dead-letter port), `bytes` emits raw chunks. With `checkpoint`, the byte offset just past the last line that every sink downstream has acknowledged is kept in that file, so a run that is killed resumes there: every line is delivered at least once. Reading pauses while downstream is full.',
+  inputs: {},
+  outputs: { out: { type: 'Bytes', doc: 'Lines or chunks; events with `format: ndjson`.' } },
+  settings: z.object({
+    path: z.string().min(1).meta({ description: 'The file to read.', examples: ['data/readings.ndjson'] }),
+    format: z.enum(formats).default('lines').meta({ description: '`lines`, `ndjson` or `bytes`.' }),
+    checkpoint: z.string().min(1).optional().meta({ description: 'A file that keeps the position of the last acknowledged line, to resume after a crash.', examples: ['state/readings.offset'] }),
+    chunk_size: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024).meta({ description: 'Bytes read at a time.' }),
+  }),
+  example: { path: 'data/events.ndjson', format: 'ndjson' },
+  infer(settings) {
+    return settings.format === 'ndjson' ? { out: { kind: 'event' } } : {};
+  },
+  create(ctx) {
+    return function fileReadNode() {
+      return new Observable<Batch>((subscriber) => {
+        let cancelled = false;
+        const run = async (): Promise<void> => {
+          const start = checkpoint?.position ?? 0;
+          const stream = createReadStream(ctx.settings.path, { start, highWaterMark: ctx.settings.chunk_size });
+          ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
+          let carry: Buffer | undefined;
+          let offset = start; // byte offset of the first unread byte of `carry` or the next chunk
+          try {
+            for await (const chunk of stream as AsyncIterable<Buffer>) {
+              if (cancelled) return;
+              const wait = ctx.ready();
+              if (wait) await wait;
+              ctx.metrics.bytes(chunk.length);
+              if (ctx.settings.format === 'bytes') {
+                offset += chunk.length;
+                subscriber.next({ items: [{ data: chunk }], ack: ctx.newAck(checkpoint?.track(offset)) });
+                continue;
+              }
+              const buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
+              const lastNewline = buffer.lastIndexOf(10);
+              if (lastNewline < 0) {
+                carry = buffer;
+                continue;
+              }
+              carry = lastNewline + 1 < buffer.length ? buffer.subarray(lastNewline + 1) : undefined;
+              const items = splitLines(ctx, buffer, lastNewline + 1);
+              offset += lastNewline + 1;
+              emit(items, offset);
+            }
+            if (carry && carry.length > 0 && !ctx.signal.aborted) {
+              offset += carry.length;
+              emit(splitLines(ctx, carry, carry.length), offset);
+            }
+          } finally {
+            stream.destroy();
+          }
+          await checkpoint?.flush();
+        };
+        const emit = (items: unknown[], endOffset: number): void => {
+          const done = checkpoint?.track(endOffset);
+          if (items.length === 0) {
+            done?.();
+            return;
+          }
+          subscriber.next({ items, ack: ctx.newAck(done) });
+        };
+        let checkpoint: Checkpoint | undefined;
+        const boot = async (): Promise<void> => {
+          if (ctx.settings.checkpoint) checkpoint = await openCheckpoint(ctx.settings.checkpoint);
+        };
+        boot()
+          .then(run)
+          .then(() => subscriber.complete(), (error: unknown) => subscriber.error(error));
+        return () => {
+          cancelled = true;
+        };
+      });
+    };
+  },
+});
+
+/** Splits `buffer[0, end)` into lines; ndjson lines are parsed, bad ones sent to the dead-letter port. */
+function splitLines(ctx: NodeContext<{ format: (typeof formats)[number] }>, buffer: Buffer, end: number): (BytesItem | EventRecord)[] {
+  const items: (BytesItem | EventRecord)[] = [];
+  const json = ctx.settings.format === 'ndjson';
+  let start = 0;
+  while (start < end) {
+    let newline = buffer.indexOf(10, start);
+    if (newline < 0 || newline >= end) newline = end;
+    let stop = newline;
+    if (stop > start && buffer[stop - 1] === 13) stop--; // CRLF
+    const text = buffer.toString('utf8', start, stop);
+    start = newline + 1;
+    if (!json) {
+      items.push({ text });
+      continue;
+    }
+    if (text.trim() === '') continue;
+    try {
+      const value: unknown = JSON.parse(text);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('expected a JSON object');
+      items.push(value as EventRecord);
+    } catch (error) {
+      ctx.fail({ text }, error);
+    }
+  }
+  return items;
+}
+
+/**
+ * The position of the last line acknowledged downstream. Acks may complete
+ * out of order; the position only moves past a batch once every batch
+ * before it is done, so a resume never skips an unacknowledged line.
+ */
+interface Checkpoint {
+  position: number;
+  track(endOffset: number): () => void;
+  flush(): Promise<void>;
+}
+
+async function openCheckpoint(file: string): Promise<Checkpoint> {
+  let position = 0;
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { position?: unknown };
+    if (typeof saved.position === 'number' && saved.position >= 0) position = saved.position;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read checkpoint \`${file}\`: ${(error as Error).message}`);
+  }
+  const pending: { end: number; done: boolean }[] = [];
+  let saved = position;
+  let writing: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const save = (): Promise<void> => {
+    timer = undefined;
+    if (checkpoint.position === saved) return writing;
+    const value = checkpoint.position;
+    writing = writing.then(async () => {
+      await writeFile(`${file}.tmp`, JSON.stringify({ position: value }));
+      await rename(`${file}.tmp`, file);
+      saved = value;
+    });
+    return writing;
+  };
+  const checkpoint: Checkpoint = {
+    position,
+    track(end) {
+      const entry = { end, done: false };
+      pending.push(entry);
+      return function lineBatchAcknowledged() {
+        entry.done = true;
+        while (pending.length > 0 && pending[0].done) checkpoint.position = pending.shift()!.end;
+        timer ??= setTimeout(save, 50);
+      };
+    },
+    async flush() {
+      if (timer) clearTimeout(timer);
+      await save();
+    },
+  };
+  return checkpoint;
+}

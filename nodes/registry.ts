@@ -1,0 +1,19 @@
+/**
+ * The operator registry: one line per operator. The checker, `streams ops`,
+ * the generated docs and the editor schema all read it; a test checks that
+ * every file under `nodes/` is listed here and every entry has its file.
+ */
+import type { OperatorDefinition } from '../runtime/api.ts';
+import type { Registry } from '../graph/operator-spec.ts';
+import generate from './events/generate.ts';
+import decodeJson from './events/decode-json.ts';
+import encodeJson from './events/encode-json.ts';
+import map from './events/map.ts';
+import filter from './events/filter.ts';
+import fileRead from './io/file-read.ts';
+import fileWrite from './io/file-write.ts';
+import stdout from './io/stdout.ts';
+
+export const operators: readonly OperatorDefinition[] = [generate, fileRead, fileWrite, stdout, decodeJson, encodeJson, map, filter];
+
+export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));
