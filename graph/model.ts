@@ -33,6 +33,13 @@ export interface Edge {
   type: PortType;
 }
 
+/** How the channels into a node are sized, when the node says so. */
+export interface ChannelSettings {
+  capacity?: number;
+  capacityBytes?: number;
+  whenFull?: 'block' | 'drop_oldest' | 'drop_newest';
+}
+
 export interface GraphNode {
   name: string;
   op: string;
@@ -44,6 +51,7 @@ export interface GraphNode {
   place?: Placement;
   parallelism: number;
   onError: OnError;
+  channel: ChannelSettings;
   /** Types of this node's outputs, by port. */
   outputTypes: Record<string, PortType>;
   /** Where the node's name stands in the file. */

@@ -66,6 +66,13 @@ export interface Logger {
   error(fields: object, message: string): void;
 }
 
+export type StopReason = 'end' | 'shutdown' | 'removed' | 'replaced' | 'suspend';
+
+/** Whether a stop keeps open state for the next incarnation instead of flushing it. */
+export function carriesState(reason: StopReason): boolean {
+  return reason === 'replaced' || reason === 'suspend';
+}
+
 /** What the runtime gives one running node. */
 export interface NodeContext<Settings = unknown> {
   /** The node's name in the pipeline. */
@@ -85,9 +92,10 @@ export interface NodeContext<Settings = unknown> {
   /**
    * Hands over a record this node could not process: to the `dlq` port with
    * the reason, or dropped, or stopping the node, per the node's `on_error`.
-   * The record's ack is not touched: the caller still owns it.
+   * The caller keeps its hold on `ack`; when given, the dead letter holds it
+   * too, so the source commits only once the dead letter is written.
    */
-  fail(item: unknown, error: unknown): void;
+  fail(item: unknown, error: unknown, ack?: Ack): void;
   /** Emits on a secondary output port (`late`, ...); the batch's ack is passed on. */
   emit(port: string, batch: Batch): void;
   /**
@@ -97,6 +105,13 @@ export interface NodeContext<Settings = unknown> {
   ready(): Promise<void> | undefined;
   /** For sources: an ack for a new batch; `onDone` runs once every sink downstream has finished with it. */
   newAck(onDone?: () => void): Ack;
+  /**
+   * Why the node's input completed, read when it completes: `end` (the
+   * sources ran out) and `shutdown` and `removed` flush open state (windows
+   * emit); `replaced` (a reload) and `suspend` (a shutdown that keeps state
+   * for the next run) keep it for `snapshot` instead.
+   */
+  stopReason(): StopReason;
   /** Milliseconds since the epoch, from the runtime's clock (virtual in tests). */
   now(): number;
   /** Runs `fn` after `ms` on the runtime's clock; returns a cancel function. */

@@ -25,7 +25,7 @@ export function perRecord<In, Out>(ctx: NodeContext<any>, fn: (item: In) => Out 
             try {
               result = fn(items[i]);
             } catch (error) {
-              ctx.fail(items[i], error);
+              ctx.fail(items[i], error, batch.ack);
               continue;
             }
             if (result !== skip) out.push(result);

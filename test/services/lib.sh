@@ -66,6 +66,11 @@ fail_service() {
   local name="$1" logfile="$2"
   shift 2
   show_log_tail "$logfile"
+  # The JVM's own errors (bad options, out of memory) land in kafka.out.
+  if [[ "$name" == kafka* ]] && [ "$logfile" != "$KAFKA_LOG_DIR/kafka.out" ]; then
+    show_log_tail "$KAFKA_LOG_DIR/kafka.out" 10
+    die "$name: $* (logs: $logfile, $KAFKA_LOG_DIR/kafka.out)"
+  fi
   die "$name: $* (log: $logfile)"
 }
 

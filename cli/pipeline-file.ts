@@ -1,0 +1,50 @@
+/**
+ * Reading and checking pipeline files for the CLI: usage errors and
+ * unreadable files are exit code 2, invalid pipelines exit code 1.
+ */
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { checkPipeline, type CheckResult } from '../graph/check.ts';
+import { formatDiagnostic } from '../graph/diagnostics.ts';
+import { registry } from '../nodes/registry.ts';
+
+/** An error meant for the user: printed as one line, never with a stack trace. */
+export class UsageError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 2) {
+    super(message);
+    this.name = 'UsageError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** Reads a pipeline file, naming it the way the user wrote it. */
+export function readPipeline(file: string): { file: string; text: string } {
+  const shown = relative(process.cwd(), file) || file;
+  try {
+    return { file: shown.startsWith('..') ? file : shown, text: readFileSync(file, 'utf8') };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new UsageError(`cannot read \`${file}\`: ${why}`);
+  }
+}
+
+/** Parses `--param name=value` pairs; values are read as numbers or booleans when they spell one. */
+export function parseParams(pairs: readonly string[] | undefined): Record<string, unknown> {
+  const params: Record<string, unknown> = {};
+  for (const pair of pairs ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--param takes name=value, got \`${pair}\``);
+    const value = pair.slice(eq + 1);
+    params[pair.slice(0, eq)] = /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value === 'true' || value === 'false' ? value === 'true' : value;
+  }
+  return params;
+}
+
+/** Checks a pipeline text and prints its diagnostics to stderr. */
+export function checkAndReport(file: string, text: string, params: Record<string, unknown>): CheckResult {
+  const result = checkPipeline({ file, text, registry, env: process.env, params });
+  for (const diagnostic of result.diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
+  return result;
+}

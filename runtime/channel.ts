@@ -1,0 +1,279 @@
+/**
+ * Bounded channels: the one place where the runtime adds to RxJS, which has
+ * no backpressure of its own.
+ *
+ * Every edge is a `Channel` in front of its consumer. A transform consumes
+ * synchronously, so its channel stays empty unless the node is paused (for
+ * a reload). A sink takes one batch at a time and the next only when it has
+ * acknowledged the last, so a slow sink fills its channel. A full channel
+ * blocks the sources upstream of it (`block`), or drops the newest or oldest
+ * batch (`drop_newest`, `drop_oldest`), counting every drop.
+ */
+import { Observable, type Subscriber } from 'rxjs';
+import { Ack } from './ack.ts';
+import type { Batch, BytesItem } from './api.ts';
+import { EdgeStats } from './stats.ts';
+
+export type WhenFull = 'block' | 'drop_oldest' | 'drop_newest';
+
+export interface ChannelOptions {
+  /** Records the channel holds before it is full. */
+  capacity: number;
+  /** Bytes (of Bytes items) the channel holds before it is full. */
+  capacityBytes: number;
+  whenFull: WhenFull;
+  /** One batch at a time, the next after the last is acknowledged (sinks). */
+  oneAtATime: boolean;
+}
+
+/** Something upstream that can be told to wait: a source's gate. */
+export interface Blockable {
+  block(channel: Channel): void;
+  unblock(channel: Channel): void;
+}
+
+function batchBytes(batch: Batch): number {
+  let total = 0;
+  for (const item of batch.items as BytesItem[]) {
+    if (item !== null && typeof item === 'object') {
+      if (item.data) total += item.data.length;
+      else if (typeof item.text === 'string') total += item.text.length;
+    }
+  }
+  return total;
+}
+
+export class Channel {
+  readonly from: string;
+  readonly to: string;
+  readonly stats: EdgeStats;
+  options: ChannelOptions;
+  /** Sources upstream, blocked while this channel is full under `block`. */
+  upstream: Blockable[] = [];
+  #queue: { batch: Batch; bytes: number }[] = [];
+  #head = 0;
+  #target: ((batch: Batch) => void) | undefined;
+  #busy = false;
+  #paused = false;
+  #blocking = false;
+  #producerDone = false;
+  #onDrained: (() => void) | undefined;
+
+  constructor(from: string, to: string, options: ChannelOptions) {
+    this.from = from;
+    this.to = to;
+    this.options = options;
+    this.stats = new EdgeStats(options.capacity);
+  }
+
+  get depth(): number {
+    return this.stats.depth;
+  }
+
+  get producerDone(): boolean {
+    return this.#producerDone;
+  }
+
+  /** True when nothing waits in the channel and nothing delivered is unacknowledged. */
+  get idle(): boolean {
+    return this.#queue.length - this.#head === 0 && !this.#busy;
+  }
+
+  #full(): boolean {
+    return this.stats.depth >= this.options.capacity || this.stats.bytes >= this.options.capacityBytes;
+  }
+
+  /** A producer hands a batch over. */
+  push(batch: Batch): void {
+    this.stats.records += batch.items.length;
+    const bytes = this.options.capacityBytes < Infinity ? batchBytes(batch) : 0;
+    if (this.#target && !this.#paused && !this.#busy && this.#queue.length === this.#head) {
+      this.#deliver(batch);
+      return;
+    }
+    if (this.#full()) {
+      if (this.options.whenFull === 'drop_newest') {
+        this.stats.drops += batch.items.length;
+        batch.ack.release();
+        return;
+      }
+      if (this.options.whenFull === 'drop_oldest' && this.#queue.length > this.#head) {
+        const oldest = this.#queue[this.#head];
+        this.#queue[this.#head++] = undefined as never;
+        this.stats.depth -= oldest.batch.items.length;
+        this.stats.bytes -= oldest.bytes;
+        this.stats.drops += oldest.batch.items.length;
+        oldest.batch.ack.release();
+      }
+    }
+    this.#queue.push({ batch, bytes });
+    this.stats.depth += batch.items.length;
+    this.stats.bytes += bytes;
+    if (this.options.whenFull === 'block' && !this.#blocking && this.#full()) {
+      this.#blocking = true;
+      for (const source of this.upstream) source.block(this);
+    }
+  }
+
+  #deliver(batch: Batch): void {
+    const target = this.#target!;
+    if (!this.options.oneAtATime) {
+      target(batch);
+      return;
+    }
+    this.#busy = true;
+    const parent = batch.ack;
+    const channel = this;
+    const ack = new Ack(
+      function sinkAcknowledged() {
+        parent.release();
+        channel.#busy = false;
+        channel.#pump();
+      },
+      () => parent.settle(),
+    );
+    target({ items: batch.items, ack, port: batch.port });
+  }
+
+  #pump(): void {
+    while (this.#target && !this.#paused && !this.#busy && this.#queue.length > this.#head) {
+      const { batch, bytes } = this.#queue[this.#head];
+      this.#queue[this.#head++] = undefined as never;
+      this.stats.depth -= batch.items.length;
+      this.stats.bytes -= bytes;
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
+      this.#deliver(batch);
+    }
+    this.#checkUnblock();
+    if (this.idle) {
+      const drained = this.#onDrained;
+      this.#onDrained = undefined;
+      drained?.();
+    }
+  }
+
+  #checkUnblock(): void {
+    // Hysteresis: resume sources at half capacity so they do not flap.
+    if (this.#blocking && this.stats.depth <= this.options.capacity / 2 && this.stats.bytes <= this.options.capacityBytes / 2) {
+      this.#blocking = false;
+      for (const source of this.upstream) source.unblock(this);
+    }
+  }
+
+  /** Starts delivering to a consumer (a node's input). */
+  attach(target: (batch: Batch) => void): void {
+    this.#target = target;
+    this.#paused = false;
+    queueMicrotask(() => this.#pump());
+  }
+
+  /** Stops delivering; batches wait in the channel (for a reload). */
+  detach(): void {
+    this.#target = undefined;
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#pump();
+  }
+
+  /** The producer has finished; resolves once everything has been delivered and acknowledged. */
+  finish(): Promise<void> {
+    this.#producerDone = true;
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onDrained = resolve;
+      this.#pump();
+    });
+  }
+
+  /** A new producer (after a reload) will push again. */
+  reopen(): void {
+    this.#producerDone = false;
+  }
+
+  /** Releases every waiting batch (a hard stop); returns how many records were dropped. */
+  discard(): number {
+    let dropped = 0;
+    while (this.#queue.length > this.#head) {
+      const { batch } = this.#queue[this.#head];
+      this.#queue[this.#head++] = undefined as never;
+      dropped += batch.items.length;
+    }
+    this.stats.depth = 0;
+    this.stats.bytes = 0;
+    return dropped;
+  }
+}
+
+/**
+ * A node's input: the channels into it, as one Observable for its
+ * NodeFunction. It completes when every channel's producer has finished and
+ * the channel is empty, or when the node is detached for a reload (the
+ * channels keep what is waiting for the node that replaces it).
+ */
+export class NodeInput {
+  readonly channels: Channel[] = [];
+  #subscriber: Subscriber<Batch> | undefined;
+  #closing = false;
+
+  observable(): Observable<Batch> {
+    return new Observable<Batch>((subscriber) => {
+      this.#subscriber = subscriber;
+      this.#closing = false;
+      const deliver = (batch: Batch): void => subscriber.next(batch);
+      for (const channel of this.channels) channel.attach(deliver);
+      this.#maybeComplete();
+      return () => {
+        if (this.#subscriber === subscriber) this.#subscriber = undefined;
+        for (const channel of this.channels) channel.detach();
+      };
+    });
+  }
+
+  add(channel: Channel): void {
+    this.channels.push(channel);
+    if (this.#subscriber) {
+      const subscriber = this.#subscriber;
+      channel.attach((batch) => subscriber.next(batch));
+    }
+  }
+
+  remove(channel: Channel): void {
+    const index = this.channels.indexOf(channel);
+    if (index >= 0) this.channels.splice(index, 1);
+    channel.detach();
+    this.#maybeComplete();
+  }
+
+  /** Called when an upstream producer finishes: the input completes once all have and all is delivered. */
+  async producerFinished(channel: Channel): Promise<void> {
+    await channel.finish();
+    this.#maybeComplete();
+  }
+
+  #maybeComplete(): void {
+    const subscriber = this.#subscriber;
+    if (!subscriber || this.#closing) return;
+    if (this.channels.length > 0 && this.channels.every((c) => c.producerDone && c.idle)) {
+      this.#closing = true;
+      subscriber.complete();
+    }
+  }
+
+  /** Completes the current consumer's input now (it drains); waiting batches stay for the next consumer. */
+  close(): void {
+    const subscriber = this.#subscriber;
+    if (!subscriber) return;
+    for (const channel of this.channels) channel.detach();
+    this.#subscriber = undefined;
+    subscriber.complete();
+  }
+}

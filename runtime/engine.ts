@@ -1,0 +1,322 @@
+/**
+ * Executing a checked graph on one host: a `NodeRunner` per node, a bounded
+ * `Channel` per edge, sources gated by the channels below them, and
+ * completion flowing from sources to sinks. `reload` applies a diff.
+ */
+import type { Graph, GraphNode } from '../graph/model.ts';
+import type { OperatorDefinition, Logger, StopReason } from './api.ts';
+import { Channel, type ChannelOptions } from './channel.ts';
+import { realClock, type Clock } from './clock.ts';
+import { NodeRunner } from './node-runner.ts';
+import { silentLogger } from './log.ts';
+import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
+import type { EdgeStats, NodeStats } from './stats.ts';
+
+export interface EngineOptions {
+  registry: ReadonlyMap<string, OperatorDefinition>;
+  log?: Logger;
+  clock?: Clock;
+  /** State saved by an earlier run, by node name. */
+  restored?: ReadonlyMap<string, unknown>;
+  /** Defaults for channels a node does not size itself. */
+  channelDefaults?: Partial<ChannelOptions>;
+}
+
+export const defaultChannel: ChannelOptions = { capacity: 16_384, capacityBytes: 64 * 1024 * 1024, whenFull: 'block', oneAtATime: false };
+
+/** A graph running on this host. */
+export class Engine {
+  graph: Graph;
+  readonly runners = new Map<string, NodeRunner>();
+  readonly channels: Channel[] = [];
+  readonly options: EngineOptions;
+  readonly log: Logger;
+  readonly clock: Clock;
+  #fatal: Error | undefined;
+  #done: Promise<void>;
+  #resolveDone!: () => void;
+  #rejectDone!: (error: Error) => void;
+  #started = false;
+  #reloading = false;
+  /** Nodes stopping for a replacement: their end is not their consumers' end. */
+  #retiring = new Set<NodeRunner>();
+  /** Snapshots kept from nodes that stopped, by name. */
+  readonly snapshots = new Map<string, unknown>();
+
+  constructor(graph: Graph, options: EngineOptions) {
+    this.graph = graph;
+    this.options = options;
+    this.log = options.log ?? silentLogger;
+    this.clock = options.clock ?? realClock;
+    this.#done = new Promise((resolve, reject) => {
+      this.#resolveDone = resolve;
+      this.#rejectDone = reject;
+    });
+    // Nobody may be awaiting `done` yet; a fatal error is still reported through it.
+    this.#done.catch(() => undefined);
+    for (const node of graph.nodes.values()) this.#addRunner(node);
+    this.#rewire();
+  }
+
+  /** Resolves when every node has finished (the sources ran out, or a drain completed); rejects on a fatal error. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    // Consumers first, so nothing a source emits finds a node not yet listening.
+    const order = [...this.runners.values()].reverse();
+    for (const runner of order) if (!runner.fusedInto) this.#startRunner(runner);
+  }
+
+  /** Stops every source and lets everything in flight reach the sinks. */
+  async drain(options: { deadlineMs?: number; reason?: StopReason } = {}): Promise<void> {
+    const deadline = options.deadlineMs ?? 30_000;
+    const reason = options.reason ?? 'shutdown';
+    const sources = [...this.runners.values()].filter((r) => r.isSource);
+    await Promise.all(sources.map((r) => r.stop(reason, deadline)));
+    for (const runner of this.runners.values()) if (!runner.isSource && !runner.fusedInto) runner.stop(reason, deadline);
+    const timer = setTimeout(() => {
+      for (const runner of this.runners.values()) runner.force();
+    }, deadline);
+    try {
+      await this.#done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  nodeStats(): Iterable<[string, NodeStats]> {
+    return [...this.runners].map(([name, runner]) => [name, runner.stats] as [string, NodeStats]);
+  }
+
+  edgeStats(): Iterable<[{ from: string; to: string }, EdgeStats]> {
+    return this.channels.map((c) => [{ from: c.from, to: c.to }, c.stats] as [{ from: string; to: string }, EdgeStats]);
+  }
+
+  #addRunner(node: GraphNode): NodeRunner {
+    const definition = this.options.registry.get(node.op);
+    if (!definition) throw new Error(`operator \`${node.op}\` of node \`${node.name}\` is not in the registry`);
+    const runner = new NodeRunner({
+      node,
+      definition,
+      file: this.graph.file,
+      clock: this.clock,
+      log: this.log,
+      restored: this.options.restored?.get(node.name),
+      onFatal: (error) => this.#fail(error),
+    });
+    this.runners.set(node.name, runner);
+    return runner;
+  }
+
+  #fail(error: Error): void {
+    if (this.#fatal) return;
+    this.#fatal = error;
+    this.log.error({ error: error.message }, 'stopping the graph');
+    for (const runner of this.runners.values()) runner.force();
+    this.#rejectDone(error);
+  }
+
+  /** Channel options for the edges into a node, from its fields and the defaults. */
+  channelOptions(node: GraphNode, sink: boolean): ChannelOptions {
+    const base = { ...defaultChannel, ...this.options.channelDefaults };
+    return {
+      capacity: node.channel.capacity ?? base.capacity,
+      capacityBytes: node.channel.capacityBytes ?? base.capacityBytes,
+      whenFull: node.channel.whenFull ?? base.whenFull,
+      oneAtATime: sink,
+    };
+  }
+
+  /**
+   * Builds channels for every edge (keeping existing ones, with what waits
+   * in them), fuses what can fuse, and tells each channel its upstream sources.
+   */
+  #rewire(): void {
+    for (const runner of this.runners.values()) {
+      runner.routes.clear();
+      runner.absorbed = undefined;
+      runner.fusedInto = undefined;
+    }
+    const previous = new Map(this.channels.map((c) => [`${c.from}->${c.to}`, c]));
+    this.channels.length = 0;
+    for (const runner of this.runners.values()) this.#tryFuse(runner);
+    for (const edge of this.graph.edges) {
+      const from = this.runners.get(edge.from)!;
+      const to = this.runners.get(edge.to)!;
+      if (to.fusedInto === from) continue;
+      const key = `${edge.from}.${edge.fromPort}->${edge.to}`;
+      let channel = previous.get(key);
+      const options = this.channelOptions(to.node, to.isSink);
+      if (channel) channel.options = options;
+      else channel = new Channel(`${edge.from}.${edge.fromPort}`, edge.to, options);
+      this.channels.push(channel);
+      const list = from.routes.get(edge.fromPort) ?? [];
+      list.push(channel);
+      from.routes.set(edge.fromPort, list);
+      if (!to.input.channels.includes(channel)) to.input.add(channel);
+    }
+    // Channels whose edge is gone leave their consumer's input.
+    for (const runner of this.runners.values()) {
+      for (const channel of [...runner.input.channels]) if (!this.channels.includes(channel)) runner.input.remove(channel);
+    }
+    for (const channel of this.channels) {
+      const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
+      channel.upstream = this.#sourcesAbove(fromNode).map((r) => r.gate);
+    }
+  }
+
+  /** A window whose only consumer is an aggregate runs as one fused node. */
+  #tryFuse(runner: NodeRunner): void {
+    const fuse = runner.definition.fuse;
+    if (!fuse) return;
+    const outgoing = this.graph.edges.filter((e) => e.from === runner.name && e.fromPort === runner.defaultPort);
+    if (outgoing.length !== 1) return;
+    const consumer = this.runners.get(outgoing[0].to)!;
+    if (!fuse[consumer.node.op]) return;
+    if (this.graph.edges.filter((e) => e.to === consumer.name).length !== 1) return;
+    runner.absorbed = consumer;
+    consumer.fusedInto = runner;
+  }
+
+  #sourcesAbove(name: string): NodeRunner[] {
+    const found = new Set<NodeRunner>();
+    const seen = new Set<string>();
+    const visit = (current: string): void => {
+      if (seen.has(current)) return;
+      seen.add(current);
+      const runner = this.runners.get(current);
+      if (!runner) return;
+      if (runner.isSource) found.add(runner);
+      for (const edge of this.graph.edges) if (edge.to === current) visit(edge.from);
+    };
+    visit(name);
+    return [...found];
+  }
+
+  #startRunner(runner: NodeRunner): void {
+    const consumer = runner.absorbed;
+    if (consumer) {
+      const fused = runner.definition.fuse![consumer.node.op];
+      consumer.stats.starts += 1;
+      consumer.stats.state = 'running';
+      runner.start(fused(runner.context(), consumer.context()));
+    } else {
+      runner.start();
+    }
+    this.#onFinished(runner);
+  }
+
+  /** The state of every running node that saves one, for a later run. */
+  collectSnapshots(): Map<string, unknown> {
+    return new Map(this.snapshots);
+  }
+
+  /** When a node finishes, its consumers' channels learn their producer is done. */
+  #onFinished(runner: NodeRunner): void {
+    runner.finished.then(() => {
+      const owners = runner.absorbed ? [runner, runner.absorbed] : [runner];
+      if (runner.lastSnapshot !== undefined) this.snapshots.set(runner.name, runner.lastSnapshot);
+      // A node being replaced hands its channels to its successor: its consumers go on.
+      if (this.#retiring.has(runner)) return;
+      for (const owner of owners) {
+        if (owner !== runner) owner.stats.state = 'stopped';
+        for (const channels of owner.routes.values()) {
+          for (const channel of channels) {
+            const target = this.runners.get(channel.to);
+            if (target) void target.input.producerFinished(channel);
+          }
+        }
+      }
+      this.#checkDone();
+    });
+  }
+
+  #checkDone(): void {
+    if (this.#fatal || this.#reloading) return;
+    if ([...this.runners.values()].every((r) => r.fusedInto || r.stats.state === 'stopped')) this.#resolveDone();
+  }
+
+  /**
+   * Applies a new checked graph as a transaction: unchanged nodes keep
+   * running with their state and connections; changed nodes drain (keeping
+   * what waits in their channels) and are replaced, carrying their state when
+   * the operator is the same; removed nodes drain and stop; new nodes start.
+   */
+  async reload(next: Graph, options: { deadlineMs?: number } = {}): Promise<ReloadResult> {
+    const diff = diffGraphs(this.graph, next);
+    if (isEmptyDiff(diff)) {
+      this.graph = next;
+      return { status: 'applied', diff };
+    }
+    // Build everything that can fail before touching the running graph.
+    const successors = new Map<string, NodeRunner>();
+    try {
+      for (const name of [...diff.replaced, ...diff.added]) {
+        const definition = this.options.registry.get(next.nodes.get(name)!.op);
+        if (!definition) throw new Error(`operator \`${next.nodes.get(name)!.op}\` is not in the registry`);
+      }
+    } catch (error) {
+      return { status: 'rolled_back', cause: (error as Error).message, diff };
+    }
+    this.#reloading = true;
+    const deadline = options.deadlineMs ?? 30_000;
+    // A fused pair is one running node: replacing either replaces both.
+    const leaving = new Set([...diff.replaced, ...diff.removed]);
+    for (const name of [...leaving]) {
+      const runner = this.runners.get(name)!;
+      const partner = runner.fusedInto ?? runner.absorbed;
+      if (partner && !leaving.has(partner.name) && !diff.removed.includes(partner.name)) {
+        leaving.add(partner.name);
+        diff.kept.splice(diff.kept.indexOf(partner.name), 1);
+        diff.replaced.push(partner.name);
+      }
+    }
+    const stopping: Promise<void>[] = [];
+    for (const name of leaving) {
+      const runner = this.runners.get(name)!;
+      const reason: StopReason = diff.removed.includes(name) ? 'removed' : 'replaced';
+      if (reason === 'replaced') this.#retiring.add(runner);
+      if (!runner.fusedInto) stopping.push(runner.stop(reason, deadline));
+    }
+    await Promise.all(stopping);
+    this.graph = next;
+    for (const name of leaving) {
+      const old = this.runners.get(name)!;
+      this.#retiring.delete(old);
+      this.runners.delete(name);
+      // A fused pair saves its state through the window, the node that ran it.
+      const carried = old.fusedInto ? undefined : old.lastSnapshot;
+      if (next.nodes.has(name)) {
+        const node = next.nodes.get(name)!;
+        const runner = this.#addRunner(node);
+        // State carries over when its shape is the same: the same operator.
+        runner.restored = node.op === old.node.op ? carried : undefined;
+        for (const channel of old.input.channels) runner.input.add(channel);
+        runner.stats.starts = old.stats.starts;
+        runner.stats.restarts = old.stats.restarts;
+        successors.set(name, runner);
+      } else {
+        for (const channel of old.input.channels) {
+          const lost = channel.discard();
+          if (lost > 0) this.log.warn({ node: name, records: lost }, 'removed node had records waiting; they were dropped');
+        }
+      }
+    }
+    for (const name of diff.added) successors.set(name, this.#addRunner(next.nodes.get(name)!));
+    // Nodes kept: refresh their view of the graph (positions may have moved).
+    for (const name of diff.kept) this.runners.get(name)!.node = next.nodes.get(name)!;
+    this.#rewire();
+    for (const runner of [...successors.values()].reverse()) if (!runner.fusedInto) this.#startRunner(runner);
+    for (const channel of this.channels) channel.resume();
+    this.#reloading = false;
+    return { status: 'applied', diff };
+  }
+}
+
+export type ReloadResult =
+  | { status: 'applied'; diff: GraphDiff }
+  | { status: 'rolled_back'; cause: string; diff: GraphDiff };

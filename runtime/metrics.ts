@@ -1,0 +1,107 @@
+/**
+ * Prometheus metrics for every node and edge, under fixed names, read from
+ * the live counters at scrape time so the hot path only adds numbers.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { EdgeStats, NodeStats } from './stats.ts';
+
+/** What the metrics read: the current nodes and edges of the running graph. */
+export interface StatsSource {
+  pipeline: string;
+  nodes(): Iterable<[string, NodeStats]>;
+  edges(): Iterable<[{ from: string; to: string }, EdgeStats]>;
+}
+
+export const metricNames = {
+  recordsIn: 'streams_node_records_in_total',
+  recordsOut: 'streams_node_records_out_total',
+  bytes: 'streams_node_bytes_total',
+  errors: 'streams_node_errors_total',
+  deadLetters: 'streams_node_dlq_total',
+  dropped: 'streams_node_dropped_total',
+  starts: 'streams_node_starts_total',
+  restarts: 'streams_node_restarts_total',
+  processing: 'streams_node_processing_seconds',
+  queueDepth: 'streams_edge_queue_depth',
+  queueCapacity: 'streams_edge_queue_capacity',
+  edgeDrops: 'streams_edge_dropped_total',
+} as const;
+
+/** Builds a registry whose metrics are filled from `source` on each scrape. */
+export function createMetricsRegistry(source: StatsSource): Registry {
+  const registry = new Registry();
+  const nodeCounter = (name: string, help: string, read: (s: NodeStats) => number): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['pipeline', 'node'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [node, stats] of source.nodes()) this.inc({ pipeline: source.pipeline, node }, read(stats));
+      },
+    });
+  };
+  nodeCounter(metricNames.recordsIn, 'Records received by the node.', (s) => s.recordsIn);
+  nodeCounter(metricNames.recordsOut, 'Records emitted by the node.', (s) => s.recordsOut);
+  nodeCounter(metricNames.bytes, 'Bytes read or written by the node at its boundary.', (s) => s.bytes);
+  nodeCounter(metricNames.errors, 'Records that failed in the node, and node failures.', (s) => s.errors);
+  nodeCounter(metricNames.deadLetters, 'Records sent to the node\'s dead-letter port.', (s) => s.deadLetters);
+  nodeCounter(metricNames.starts, 'Times the node was started (first start, restarts and reloads).', (s) => s.starts);
+  nodeCounter(metricNames.restarts, 'Times the node was restarted after a failure.', (s) => s.restarts);
+  new Counter({
+    name: metricNames.dropped,
+    help: 'Records the node dropped on purpose, by reason.',
+    labelNames: ['pipeline', 'node', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [node, stats] of source.nodes()) {
+        for (const [reason, count] of stats.dropped) this.inc({ pipeline: source.pipeline, node, reason }, count);
+      }
+    },
+  });
+  new Histogram({
+    name: metricNames.processing,
+    help: 'Time the node spent on one batch, in seconds.',
+    labelNames: ['pipeline', 'node'],
+    buckets: [0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [registry],
+    collect() {
+      for (const [node, stats] of source.nodes()) {
+        const child = this.labels({ pipeline: source.pipeline, node });
+        for (const seconds of stats.pendingTimings) child.observe(seconds);
+        stats.pendingTimings.length = 0;
+      }
+    },
+  });
+  const edgeGauge = (name: string, help: string, read: (s: EdgeStats) => number, counter = false): void => {
+    const config = {
+      name,
+      help,
+      labelNames: ['pipeline', 'from', 'to'],
+      registers: [registry],
+    };
+    if (counter) {
+      new Counter({
+        ...config,
+        collect() {
+          this.reset();
+          for (const [edge, stats] of source.edges()) this.inc({ pipeline: source.pipeline, from: edge.from, to: edge.to }, read(stats));
+        },
+      });
+    } else {
+      new Gauge({
+        ...config,
+        collect() {
+          this.reset();
+          for (const [edge, stats] of source.edges()) this.set({ pipeline: source.pipeline, from: edge.from, to: edge.to }, read(stats));
+        },
+      });
+    }
+  };
+  edgeGauge(metricNames.queueDepth, 'Records waiting in the channel.', (s) => s.depth);
+  edgeGauge(metricNames.queueCapacity, 'Capacity of the channel, in records.', (s) => s.capacity);
+  edgeGauge(metricNames.edgeDrops, 'Records the channel dropped because it was full.', (s) => s.drops, true);
+  return registry;
+}

@@ -1,0 +1,40 @@
+/**
+ * Live counters of a running graph, kept as plain numbers on the hot path
+ * and read by the Prometheus endpoint, the visualiser and tests.
+ */
+
+/** Per-node counters, under fixed names (see `metrics.ts`). */
+export class NodeStats {
+  recordsIn = 0;
+  recordsOut = 0;
+  bytes = 0;
+  errors = 0;
+  deadLetters = 0;
+  dropped = new Map<string, number>();
+  starts = 0;
+  restarts = 0;
+  /** Processing time per batch, in seconds, not yet folded into the histogram. */
+  pendingTimings: number[] = [];
+  state: 'starting' | 'running' | 'draining' | 'stopped' | 'failed' | 'backoff' = 'starting';
+
+  drop(count: number, reason: string): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + count);
+  }
+
+  timing(seconds: number): void {
+    // Bounded: a scrape folds them; without scrapes keep only a recent sample.
+    if (this.pendingTimings.length < 4096) this.pendingTimings.push(seconds);
+  }
+}
+
+/** Per-edge counters: the channel in front of a node, fed by one upstream port. */
+export class EdgeStats {
+  depth = 0;
+  bytes = 0;
+  capacity: number;
+  drops = 0;
+  records = 0;
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+}
