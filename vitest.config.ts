@@ -1,9 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
+/** The default suite: everything that needs no server. Tests against real servers are `*.services.test.ts`. */
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/services/**', 'node_modules/**'],
-    testTimeout: 20_000,
+    exclude: ['test/**/*.services.test.ts', 'node_modules/**'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
   },
 });

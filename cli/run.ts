@@ -3,7 +3,8 @@
  * signal drains it; with `--watch`, reload it when the file changes.
  */
 import { watch } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { openStateStore } from '../runtime/state-store.ts';
 import { basename, dirname } from 'node:path';
 import { Engine } from '../runtime/engine.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
@@ -31,7 +32,13 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   if (!checked.graph) return 1;
 
   const log = createLogger(level);
-  const restored = statePath ? await loadState(statePath) : undefined;
+  const pipeline = checked.graph.name;
+  const store = statePath ? await openStateStore(statePath).catch((error: Error) => {
+    throw new UsageError(`--state: ${error.message}`);
+  }) : undefined;
+  const restored = store ? await store.load(pipeline).catch((error: Error) => {
+    throw new UsageError(`--state: ${error.message}`);
+  }) : undefined;
   const engine = new Engine(checked.graph, { registry, log, restored });
   const server = listen
     ? await serveMetrics(
@@ -71,7 +78,10 @@ export async function runCommand(values: Record<string, unknown>, files: string[
     server?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (statePath) await saveState(statePath, engine.collectSnapshots());
+    if (store) {
+      await store.save(pipeline, engine.collectSnapshots());
+      await store.close();
+    }
   }
 }
 
@@ -116,19 +126,4 @@ function watchFile(path: string, file: string, initial: string, params: Record<s
     clearTimeout(timer);
     watcher.close();
   };
-}
-
-async function loadState(path: string): Promise<Map<string, unknown>> {
-  try {
-    const saved = JSON.parse(await readFile(path, 'utf8')) as { nodes?: Record<string, unknown> };
-    return new Map(Object.entries(saved.nodes ?? {}));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw new UsageError(`cannot read state file \`${path}\`: ${(error as Error).message}`);
-  }
-}
-
-async function saveState(path: string, snapshots: Map<string, unknown>): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify({ nodes: Object.fromEntries(snapshots) }));
-  await rename(`${path}.tmp`, path);
 }

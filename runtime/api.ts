@@ -103,6 +103,11 @@ export interface NodeContext<Settings = unknown> {
    * full, or undefined when there is room (the fast path allocates nothing).
    */
   ready(): Promise<void> | undefined;
+  /**
+   * For `paced` operators: this node has finished with its oldest input
+   * batch (emitted what it made of it, or dropped it); the next may come.
+   */
+  batchDone(): void;
   /** For sources: an ack for a new batch; `onDone` runs once every sink downstream has finished with it. */
   newAck(onDone?: () => void): Ack;
   /**
@@ -124,6 +129,13 @@ export type NodeFunction = (input: Observable<Batch>) => Observable<Batch>;
 /** One operator: its spec (for the checker, docs and editors) and `create`. */
 export interface OperatorDefinition<Settings = any> extends OperatorSpec<Settings> {
   create(ctx: NodeContext<Settings>): NodeFunction;
+  /**
+   * An asynchronous transform (a lookup, an HTTP call): the runtime gives it
+   * one batch at a time and the next after `ctx.batchDone()`, so its input
+   * channel, not an unbounded buffer inside it, holds what waits.
+   * `perBatchAsync` does this for you.
+   */
+  paced?: boolean;
   /**
    * Fusion with the operator named by the key when that operator is this
    * node's only consumer (a window followed by an aggregate folds records as
@@ -157,4 +169,4 @@ export function reasonOf(error: unknown): string {
   return String(error);
 }
 
-export { perRecord, sinkBatches, skip } from './batch-operators.ts';
+export { perRecord, perBatchAsync, sinkBatches, skip } from './batch-operators.ts';

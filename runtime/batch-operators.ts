@@ -74,3 +74,41 @@ export function sinkBatches<T>(write: (items: T[]) => void | Promise<void>, fini
     });
   };
 }
+
+/**
+ * An asynchronous transform for a `paced` operator: each batch's records go
+ * through `transform` (which reports per-record failures with `ctx.fail`),
+ * one batch at a time and in order; the result travels on with the batch's
+ * ack. A throw from `transform` fails the node (it restarts with backoff).
+ */
+export function perBatchAsync<In, Out>(ctx: NodeContext<any>, transform: (items: In[], batch: Batch) => Promise<Out[]>): NodeFunction {
+  return function perBatchAsyncNode(input) {
+    return new Observable<Batch>((subscriber) => {
+      let chain: Promise<void> = Promise.resolve();
+      let failed = false;
+      const subscription = input.subscribe({
+        next(batch) {
+          chain = chain
+            .then(async function transformBatch() {
+              if (failed) return;
+              const out = await transform(batch.items as In[], batch);
+              if (out.length === 0) batch.ack.release();
+              else subscriber.next({ items: out, ack: batch.ack });
+              ctx.batchDone();
+            })
+            .catch((error: unknown) => {
+              failed = true;
+              subscriber.error(error);
+            });
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete() {
+          chain = chain.then(() => {
+            if (!failed) subscriber.complete();
+          });
+        },
+      });
+      return () => subscription.unsubscribe();
+    });
+  };
+}

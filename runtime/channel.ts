@@ -22,8 +22,13 @@ export interface ChannelOptions {
   /** Bytes (of Bytes items) the channel holds before it is full. */
   capacityBytes: number;
   whenFull: WhenFull;
-  /** One batch at a time, the next after the last is acknowledged (sinks). */
-  oneAtATime: boolean;
+  /**
+   * How the consumer takes batches: `free` as fast as they come (synchronous
+   * transforms), `ack` one at a time, the next once the last is acknowledged
+   * (sinks), `explicit` one at a time, the next once the node says it is done
+   * with the last (`ctx.batchDone()`, asynchronous transforms).
+   */
+  pacing: 'free' | 'ack' | 'explicit';
 }
 
 /** Something upstream that can be told to wait: a source's gate. */
@@ -117,11 +122,15 @@ export class Channel {
 
   #deliver(batch: Batch): void {
     const target = this.#target!;
-    if (!this.options.oneAtATime) {
+    if (this.options.pacing === 'free') {
       target(batch);
       return;
     }
     this.#busy = true;
+    if (this.options.pacing === 'explicit') {
+      target(batch);
+      return;
+    }
     const parent = batch.ack;
     const channel = this;
     const ack = new Ack(
@@ -161,6 +170,12 @@ export class Channel {
       this.#blocking = false;
       for (const source of this.upstream) source.unblock(this);
     }
+  }
+
+  /** The consumer is done with the batch it was given last (`explicit` pacing). */
+  free(): void {
+    this.#busy = false;
+    this.#pump();
   }
 
   /** Starts delivering to a consumer (a node's input). */
@@ -223,13 +238,29 @@ export class NodeInput {
   readonly channels: Channel[] = [];
   #subscriber: Subscriber<Batch> | undefined;
   #closing = false;
+  /** Channels of batches given to an explicitly paced node, oldest first. */
+  #pending: Channel[] = [];
+
+  #deliverer(channel: Channel, subscriber: Subscriber<Batch>): (batch: Batch) => void {
+    if (channel.options.pacing !== 'explicit') return (batch) => subscriber.next(batch);
+    return (batch) => {
+      this.#pending.push(channel);
+      subscriber.next(batch);
+    };
+  }
+
+  /** An explicitly paced node finished its oldest batch: its channel may deliver the next. */
+  batchDone(): void {
+    this.#pending.shift()?.free();
+    this.#maybeComplete();
+  }
 
   observable(): Observable<Batch> {
     return new Observable<Batch>((subscriber) => {
       this.#subscriber = subscriber;
       this.#closing = false;
-      const deliver = (batch: Batch): void => subscriber.next(batch);
-      for (const channel of this.channels) channel.attach(deliver);
+      for (const channel of this.#pending.splice(0)) channel.free();
+      for (const channel of this.channels) channel.attach(this.#deliverer(channel, subscriber));
       this.#maybeComplete();
       return () => {
         if (this.#subscriber === subscriber) this.#subscriber = undefined;
@@ -240,10 +271,7 @@ export class NodeInput {
 
   add(channel: Channel): void {
     this.channels.push(channel);
-    if (this.#subscriber) {
-      const subscriber = this.#subscriber;
-      channel.attach((batch) => subscriber.next(batch));
-    }
+    if (this.#subscriber) channel.attach(this.#deliverer(channel, this.#subscriber));
   }
 
   remove(channel: Channel): void {

@@ -22,7 +22,7 @@ export interface EngineOptions {
   channelDefaults?: Partial<ChannelOptions>;
 }
 
-export const defaultChannel: ChannelOptions = { capacity: 16_384, capacityBytes: 64 * 1024 * 1024, whenFull: 'block', oneAtATime: false };
+export const defaultChannel: ChannelOptions = { capacity: 16_384, capacityBytes: 64 * 1024 * 1024, whenFull: 'block', pacing: 'free' };
 
 /** A graph running on this host. */
 export class Engine {
@@ -121,13 +121,13 @@ export class Engine {
   }
 
   /** Channel options for the edges into a node, from its fields and the defaults. */
-  channelOptions(node: GraphNode, sink: boolean): ChannelOptions {
+  channelOptions(node: GraphNode, pacing: ChannelOptions['pacing']): ChannelOptions {
     const base = { ...defaultChannel, ...this.options.channelDefaults };
     return {
       capacity: node.channel.capacity ?? base.capacity,
       capacityBytes: node.channel.capacityBytes ?? base.capacityBytes,
       whenFull: node.channel.whenFull ?? base.whenFull,
-      oneAtATime: sink,
+      pacing,
     };
   }
 
@@ -150,7 +150,7 @@ export class Engine {
       if (to.fusedInto === from) continue;
       const key = `${edge.from}.${edge.fromPort}->${edge.to}`;
       let channel = previous.get(key);
-      const options = this.channelOptions(to.node, to.isSink);
+      const options = this.channelOptions(to.node, to.isSink ? 'ack' : to.definition.paced ? 'explicit' : 'free');
       if (channel) channel.options = options;
       else channel = new Channel(`${edge.from}.${edge.fromPort}`, edge.to, options);
       this.channels.push(channel);
@@ -296,8 +296,7 @@ export class Engine {
         // State carries over when its shape is the same: the same operator.
         runner.restored = node.op === old.node.op ? carried : undefined;
         for (const channel of old.input.channels) runner.input.add(channel);
-        runner.stats.starts = old.stats.starts;
-        runner.stats.restarts = old.stats.restarts;
+        runner.stats = old.stats;
         successors.set(name, runner);
       } else {
         for (const channel of old.input.channels) {

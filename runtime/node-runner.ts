@@ -60,7 +60,8 @@ export class NodeRunner {
   readonly input = new NodeInput();
   /** Output port to the channels of its consumers. */
   readonly routes = new Map<string, Channel[]>();
-  readonly stats = new NodeStats();
+  /** Counters; a successor after a reload takes its predecessor's, so totals run on. */
+  stats = new NodeStats();
   readonly gate = new SourceGate();
   /** The consumer fused into this node (window -> aggregate), whose outputs this node emits. */
   absorbed: NodeRunner | undefined;
@@ -139,6 +140,7 @@ export class NodeRunner {
       emit: (port, batch) => runner.route(port, batch),
       ready: () => (runner.#controller.signal.aborted ? undefined : runner.gate.ready()),
       newAck: (onDone) => new Ack(onDone),
+      batchDone: () => runner.input.batchDone(),
       stopReason: () => runner.#stopReason,
       now: () => clock.now(),
       schedule: (ms, fn) => clock.schedule(ms, fn),
