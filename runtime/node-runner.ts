@@ -273,6 +273,7 @@ export class NodeRunner {
    * is forced, and that is logged).
    */
   async stop(reason: StopReason, deadlineMs: number): Promise<void> {
+    if (this.stats.state === 'stopped') return;
     this.#stopReason = reason;
     this.#stopping = true;
     this.stats.state = 'draining';

@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkPipeline } from '../../graph/check.ts';
+import { checkYaml, startYaml, take, testRegistry } from '../helpers/pipeline.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const numbered = (tag: string, extra = '') => `
+streams: 1
+name: reload
+nodes:
+  src: { op: test.count, with: { count: 1500, batch: 5, every_ms: 3 } }
+  tag:
+    op: map
+    in: src
+    with: { set: { tag: ${JSON.stringify(tag)} } }
+  out: { op: test.collect, in: tag, with: { into: reload } }
+${extra}`;
+
+describe('hot reload', () => {
+  it('replaces only the changed node: every record arrives exactly once and the source never restarts', async () => {
+    const engine = startYaml(numbered('"a"'));
+    const results = [];
+    for (const [i, tag] of ['"b"', '"c" +', '"d"'].entries()) {
+      await sleep(150 + i * 20);
+      const next = checkPipeline({ file: 'test.yaml', text: numbered(tag), registry: testRegistry(), env: {} });
+      if (!next.graph) {
+        // An invalid edit changes nothing: the running graph goes on.
+        expect(next.diagnostics.some((d) => d.code === 'bad_expression')).toBe(true);
+        results.push('rejected');
+        continue;
+      }
+      const result = await engine.reload(next.graph);
+      results.push(result.status);
+      expect(result.diff).toMatchObject({ replaced: ['tag'], added: [], removed: [] });
+      expect(result.diff.kept.sort()).toEqual(['out', 'src']);
+    }
+    await engine.done;
+    expect(results).toEqual(['applied', 'rejected', 'applied']);
+    const got = take('reload') as { n: number; tag: string }[];
+    expect(got.map((r) => r.n)).toEqual(Array.from({ length: 1500 }, (_, i) => i));
+    const tags = got.map((r) => r.tag);
+    // Tags change once per applied reload, in order, never back.
+    expect([...new Set(tags)]).toEqual(['a', 'b', 'd']);
+    const stats = new Map(engine.nodeStats());
+    expect(stats.get('src')!.starts).toBe(1);
+    expect(stats.get('out')!.starts).toBe(1);
+    expect(stats.get('tag')!.starts).toBe(3);
+  });
+
+  it('treats layout as no change: comments, spacing and key order restart nothing', async () => {
+    const engine = startYaml(numbered('"a"'));
+    await sleep(50);
+    const relaid = `# a comment\n${numbered('"a"').replace('tag:\n    op: map\n    in: src', 'tag:\n    in: src\n    op: map')}`;
+    const result = await engine.reload(checkYaml(relaid));
+    expect(result.diff).toMatchObject({ replaced: [], added: [], removed: [] });
+    await engine.drain();
+    take('reload');
+    expect(new Map(engine.nodeStats()).get('tag')!.starts).toBe(1);
+  });
+
+  it('adds and removes nodes while the rest runs', async () => {
+    const engine = startYaml(numbered('"a"'));
+    await sleep(100);
+    const withTap = numbered('"a"', `  tap: { op: test.collect, in: tag, with: { into: reload-tap } }\n`);
+    expect((await engine.reload(checkYaml(withTap))).diff).toMatchObject({ added: ['tap'], replaced: [], removed: [] });
+    await sleep(100);
+    expect((await engine.reload(checkYaml(numbered('"a"')))).diff).toMatchObject({ removed: ['tap'], added: [], replaced: [] });
+    await engine.done;
+    const main = (take('reload') as { n: number }[]).map((r) => r.n);
+    const tap = (take('reload-tap') as { n: number }[]).map((r) => r.n);
+    expect(main).toEqual(Array.from({ length: 1500 }, (_, i) => i));
+    expect(tap.length).toBeGreaterThan(0);
+    expect(tap.length).toBeLessThan(1500);
+    // The tap saw a contiguous run of records while it existed.
+    expect(tap).toEqual(Array.from({ length: tap.length }, (_, i) => tap[0] + i));
+  });
+});
+
+describe('streams run --watch', () => {
+  it('reloads the file as it is edited, rejects an invalid edit, and loses nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streams-watch-'));
+    const file = join(dir, 'watch.yaml');
+    const output = join(dir, 'out.ndjson');
+    const yaml = (v: string) => `streams: 1
+name: watch
+nodes:
+  src: { op: generate, with: { rate: 500, fields: { n: i } } }
+  tag:
+    op: map
+    in: src
+    with: { set: { v: ${JSON.stringify(v)} } }
+  out: { op: file.write, in: tag, with: { path: ${JSON.stringify(output)} } }
+`;
+    writeFileSync(file, yaml('1'));
+    const child = spawn(process.execPath, ['bin/streams.ts', 'run', file, '--watch'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const waitFor = async (pattern: RegExp, count = 1): Promise<void> => {
+      for (let i = 0; i < 200 && (stderr.match(new RegExp(pattern, 'g')) ?? []).length < count; i++) await sleep(50);
+      expect((stderr.match(new RegExp(pattern, 'g')) ?? []).length).toBeGreaterThanOrEqual(count);
+    };
+    await waitFor(/"msg":"running"/);
+    await sleep(300);
+    writeFileSync(file, yaml('2'));
+    await waitFor(/reload applied/, 1);
+    await sleep(300);
+    writeFileSync(file, yaml('3 +'));
+    await waitFor(/reload rejected/, 1);
+    expect(stderr).toMatch(/watch\.yaml:8:\d+: error: setting `set\.v` of `map`: bad expression/);
+    await sleep(300);
+    writeFileSync(file, yaml('4'));
+    await waitFor(/reload applied/, 2);
+    await sleep(300);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    const rows = readFileSync(output, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { n: number; v: number });
+    expect(rows.map((r) => r.n)).toEqual(Array.from({ length: rows.length }, (_, i) => i));
+    expect([...new Set(rows.map((r) => r.v))]).toEqual([1, 2, 4]);
+  }, 60_000);
+});
