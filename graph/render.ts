@@ -8,7 +8,7 @@ import { formatPortType } from './port-types.ts';
 export type GraphFormat = 'dot' | 'mermaid';
 
 function dotQuote(text: string): string {
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
 function mermaidId(name: string): string {
