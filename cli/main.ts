@@ -10,6 +10,7 @@ import { hasErrors } from '../graph/diagnostics.ts';
 import { registry } from '../nodes/registry.ts';
 import { renderOperatorTable, operatorDoc } from './ops.ts';
 import { runCommand } from './run.ts';
+import { testCommand } from './pipeline-test.ts';
 
 interface Command {
   summary: string;
@@ -82,6 +83,15 @@ const commands: Record<string, Command> = {
       ...paramOption,
     },
     run: (values, files) => runCommand(values, files),
+  },
+  test: {
+    summary: 'Run pipeline unit tests written in YAML (records in, records expected out).',
+    usage: 'streams test FILE.test.yaml...',
+    options: {},
+    run(_values, files) {
+      if (files.length === 0) throw new UsageError('test needs at least one test file');
+      return testCommand(files);
+    },
   },
 };
 
