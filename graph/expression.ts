@@ -8,6 +8,8 @@
  * defined here (`value * 2`), as a user of JSON data expects.
  */
 import { Environment } from '@marcbachmann/cel-js';
+import { didYouMean } from './diagnostics.ts';
+import { withFastPath } from './expression-fast.ts';
 
 /** A compiled expression: evaluate it against one record's fields. */
 export type CompiledExpression = (fields: Record<string, unknown>) => unknown;
@@ -38,18 +40,46 @@ export interface ExpressionProblem {
   message: string;
   /** Character offset inside the expression text. */
   offset: number;
+  /** An obvious fix ("did you mean `string`?"). */
+  hint?: string;
 }
 
 interface CelFailure {
   summary?: string;
   message: string;
+  code?: string;
   range?: { start: number };
 }
 
-function problemOf(error: unknown): ExpressionProblem {
+/** How a user wrote the tokens the CEL parser names (`AND` is `&&`). */
+const tokenText: Record<string, string> = {
+  EOF: 'end of expression', NUMBER: 'number', STRING: 'string', BOOLEAN: 'boolean', NULL: '`null`', IDENTIFIER: 'name',
+  PLUS: '`+`', MINUS: '`-`', MULTIPLY: '`*`', DIVIDE: '`/`', MODULO: '`%`', EQ: '`==`', NE: '`!=`', LT: '`<`', LE: '`<=`',
+  GT: '`>`', GE: '`>=`', AND: '`&&`', OR: '`||`', NOT: '`!`', IN: '`in`', LPAREN: '`(`', RPAREN: '`)`', LBRACKET: '`[`',
+  RBRACKET: '`]`', LBRACE: '`{`', RBRACE: '`}`', DOT: '`.`', COMMA: '`,`', COLON: '`:`', QUESTION: '`?`', BYTES: 'bytes',
+};
+
+function problemOf(error: unknown, text: string): ExpressionProblem {
   const failure = error as CelFailure;
-  const message = (failure.summary ?? failure.message.split('\n')[0]).trim();
-  return { message: message.charAt(0).toLowerCase() + message.slice(1), offset: failure.range?.start ?? 0 };
+  const offset = failure.range?.start ?? 0;
+  const called = failure.code === 'no_matching_overload' ? /overload for '(?:[^'(]*\.)?(\w+)\(/.exec(failure.message)?.[1] : undefined;
+  if (called && !functionNames().has(called)) {
+    const at = text.indexOf(`${called}(`, offset);
+    return { message: `unknown function \`${called}\``, offset: at >= 0 ? at : offset, hint: didYouMean(called, functionNames()) };
+  }
+  const message = (failure.summary ?? failure.message.split('\n')[0])
+    .trim()
+    .replace(/\b(?:Unexpected token: |Expected |, got )([A-Z]+)\b/g, (match, token: string) => match.replace(token, tokenText[token] ?? token))
+    .replace(/^Unexpected token: end of expression/, 'Unexpected end of expression')
+    .replace(/^Unexpected character: '?([^']+?)'?$/, 'Unexpected character `$1`');
+  return { message: message.charAt(0).toLowerCase() + message.slice(1), offset };
+}
+
+let functions: Set<string> | undefined;
+
+function functionNames(): Set<string> {
+  functions ??= new Set(environment().getDefinitions().functions.map((f: { name: string }) => f.name));
+  return functions;
 }
 
 /**
@@ -60,14 +90,24 @@ export function checkExpression(text: string): ExpressionProblem | undefined {
   try {
     const parsed = environment().parse(text);
     const result = parsed.check() as { valid: boolean; error?: unknown };
-    return result.valid ? undefined : problemOf(result.error);
+    return result.valid ? undefined : problemOf(result.error, text);
   } catch (error) {
-    return problemOf(error);
+    return problemOf(error, text);
   }
 }
 
 /** Compiles an expression once; the result evaluates it per record without re-parsing. */
 export function compileExpression(text: string): CompiledExpression {
+  const evaluate = environment().parse(text) as ((fields: Record<string, unknown>) => unknown) & { ast: unknown; check(): { valid: boolean } };
+  const slow = function evaluateExpression(fields: Record<string, unknown>): unknown {
+    return evaluate(fields);
+  };
+  // The fast path assumes the expression passed CEL's type checker, as every checked pipeline's do.
+  return evaluate.check().valid ? withFastPath(evaluate.ast, slow) : slow;
+}
+
+/** The CEL evaluator alone, without the fast path (for tests that compare the two). */
+export function compileExpressionSlow(text: string): CompiledExpression {
   const evaluate = environment().parse(text);
   return function evaluateExpression(fields) {
     return evaluate(fields);
