@@ -13,7 +13,28 @@ import filter from './events/filter.ts';
 import fileRead from './io/file-read.ts';
 import fileWrite from './io/file-write.ts';
 import stdout from './io/stdout.ts';
+import windowTumbling from './events/window-tumbling.ts';
+import windowSliding from './events/window-sliding.ts';
+import windowSession from './events/window-session.ts';
+import aggregate from './events/aggregate.ts';
+import dedupe from './events/dedupe.ts';
+import throttle from './events/throttle.ts';
 
-export const operators: readonly OperatorDefinition[] = [generate, fileRead, fileWrite, stdout, decodeJson, encodeJson, map, filter];
+export const operators: readonly OperatorDefinition[] = [
+  generate,
+  fileRead,
+  fileWrite,
+  stdout,
+  decodeJson,
+  encodeJson,
+  map,
+  filter,
+  windowTumbling,
+  windowSliding,
+  windowSession,
+  aggregate,
+  dedupe,
+  throttle,
+];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

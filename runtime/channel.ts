@@ -37,7 +37,10 @@ export interface Blockable {
   unblock(channel: Channel): void;
 }
 
+/** Bytes of a batch of Bytes items; events are counted in records only (their size is not cheap to know). */
 function batchBytes(batch: Batch): number {
+  const first = batch.items[0] as BytesItem | undefined;
+  if (!first || typeof first !== 'object' || (first.data === undefined && typeof first.text !== 'string')) return 0;
   let total = 0;
   for (const item of batch.items as BytesItem[]) {
     if (item !== null && typeof item === 'object') {

@@ -1,0 +1,183 @@
+/**
+ * W1, windowed IoT aggregation: the engine against a hand-written plain
+ * JavaScript loop and a hand-written RxJS pipeline, over the same file, in
+ * one run. Each runs in its own process (so each has its own peak RSS),
+ * writes its aggregates, and the three outputs must agree.
+ *
+ *   node bench/w1.ts [readings=5000000] [rounds=3]
+ *
+ * Prints events per second (median of the rounds) and peak RSS for each,
+ * and the engine's ratio to each baseline.
+ */
+import { spawnSync } from 'node:child_process';
+import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { concat, concatMap, defer, filter, from, map, mergeMap } from 'rxjs';
+import { ensureW1Data } from './w1-data.ts';
+
+type Reading = { ts: number; device: string; metric: string; value: number };
+type Stats = { key: string; start: number; end: number; count: number; sum: number; min: number; max: number; avg: number };
+
+const here = new URL('.', import.meta.url).pathname;
+const chunkSize = 256 * 1024;
+
+/** Lines of a file, a chunk at a time, split on `\n` (the same reading as `file.read`). */
+async function* lineChunks(path: string): AsyncGenerator<string[]> {
+  let carry = '';
+  for await (const chunk of createReadStream(path, { highWaterMark: chunkSize, encoding: 'utf8' }) as AsyncIterable<string>) {
+    const text = carry + chunk;
+    const last = text.lastIndexOf('\n');
+    if (last < 0) {
+      carry = text;
+      continue;
+    }
+    carry = text.slice(last + 1);
+    yield text.slice(0, last).split('\n');
+  }
+  if (carry) yield [carry];
+}
+
+/** Tumbling one-second windows per device, closed when the watermark (largest ts) passes their end. */
+class Windows {
+  open = new Map<number, Map<string, Stats>>();
+  watermark = -Infinity;
+
+  add(r: Reading): void {
+    if (r.ts > this.watermark) this.watermark = r.ts;
+    const start = r.ts - (r.ts % 1000);
+    let window = this.open.get(start);
+    if (!window) this.open.set(start, (window = new Map()));
+    const s = window.get(r.device);
+    if (s) {
+      s.count++;
+      s.sum += r.value;
+      if (r.value < s.min) s.min = r.value;
+      if (r.value > s.max) s.max = r.value;
+    } else {
+      window.set(r.device, { key: r.device, start, end: start + 1000, count: 1, sum: r.value, min: r.value, max: r.value, avg: 0 });
+    }
+  }
+
+  close(all = false): Stats[] {
+    const out: Stats[] = [];
+    for (const [start, window] of [...this.open].sort((a, b) => a[0] - b[0])) {
+      if (!all && start + 1000 > this.watermark) continue;
+      this.open.delete(start);
+      for (const s of [...window.values()].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+        s.avg = s.sum / s.count;
+        out.push(s);
+      }
+    }
+    return out;
+  }
+}
+
+async function plainLoop(input: string, output: string): Promise<void> {
+  const windows = new Windows();
+  const lines: string[] = [];
+  for await (const chunk of lineChunks(input)) {
+    for (const line of chunk) {
+      const r = JSON.parse(line) as Reading;
+      if (r.value >= 0) windows.add(r);
+    }
+    for (const s of windows.close()) lines.push(JSON.stringify(s));
+  }
+  for (const s of windows.close(true)) lines.push(JSON.stringify(s));
+  writeFileSync(output, lines.join('\n') + '\n');
+}
+
+async function rxjsPipeline(input: string, output: string): Promise<void> {
+  const lines: string[] = [];
+  const windows = new Windows();
+  const readings$ = from(lineChunks(input)).pipe(
+    concatMap((chunk) => chunk),
+    map((line) => JSON.parse(line) as Reading),
+    filter((r) => r.value >= 0),
+    // Fold each reading in; when the watermark enters a new second, emit what it closed.
+    mergeMap((r) => {
+      const second = Math.floor(windows.watermark / 1000);
+      windows.add(r);
+      return Math.floor(r.ts / 1000) > second ? windows.close() : [];
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    concat(readings$, defer(() => from(windows.close(true))))
+      .pipe(map((s) => JSON.stringify(s)))
+      .subscribe({ next: (line) => lines.push(line), error: reject, complete: resolve });
+  });
+  writeFileSync(output, lines.join('\n') + '\n');
+}
+
+async function engine(input: string, output: string): Promise<void> {
+  const { checkPipeline } = await import('../graph/check.ts');
+  const { registry } = await import('../nodes/registry.ts');
+  const { Engine } = await import('../runtime/engine.ts');
+  const text = readFileSync(join(here, '../pipelines/w1-iot-rollup.yaml'), 'utf8');
+  const result = checkPipeline({ file: 'pipelines/w1-iot-rollup.yaml', text, registry, params: { input, output } });
+  if (!result.graph) throw new Error(result.diagnostics.map((d) => d.message).join('\n'));
+  const running = new Engine(result.graph, { registry });
+  running.start();
+  await running.done;
+}
+
+const variants: Record<string, (input: string, output: string) => Promise<void>> = { engine, 'plain loop': plainLoop, 'RxJS (hand-written)': rxjsPipeline };
+
+/** Child mode: run one variant, print its time and peak RSS as JSON. */
+async function child(name: string, input: string, output: string): Promise<void> {
+  const started = performance.now();
+  await variants[name](input, output);
+  const seconds = (performance.now() - started) / 1000;
+  process.stdout.write(JSON.stringify({ seconds, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');
+}
+
+function canonical(path: string): string[] {
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const s = JSON.parse(line) as Stats;
+      return `${s.start} ${s.key} ${s.count} ${s.sum} ${s.min} ${s.max} ${s.avg}`;
+    })
+    .sort();
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') return child(process.argv[3], process.argv[4], process.argv[5]);
+  const readings = Number(process.argv[2] ?? 5_000_000);
+  const rounds = Number(process.argv[3] ?? 3);
+  const input = join(tmpdir(), `ami-streams-w1-${readings}.ndjson`);
+  await ensureW1Data(input, readings);
+  console.log(`W1: ${readings.toLocaleString('en')} readings in ${input}; ${rounds} rounds; each variant in its own process`);
+  const results = new Map<string, { rates: number[]; rss: number[]; output: string }>();
+  for (let round = 0; round < rounds; round++) {
+    for (const name of Object.keys(variants)) {
+      const output = join(tmpdir(), `ami-streams-w1-out-${name.replace(/\W+/g, '-')}.ndjson`);
+      const run = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--child', name, input, output], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      if (run.status !== 0) throw new Error(`${name} failed: ${run.stderr}`);
+      const { seconds, maxRssMb } = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxRssMb: number };
+      const entry = results.get(name) ?? { rates: [], rss: [], output };
+      entry.rates.push(readings / seconds);
+      entry.rss.push(maxRssMb);
+      results.set(name, entry);
+    }
+  }
+  const outputs = [...results.values()].map((r) => canonical(r.output));
+  for (const [i, name] of [...results.keys()].entries()) {
+    if (outputs[i].join('\n') !== outputs[0].join('\n')) throw new Error(`${name} produced different aggregates from the engine (${outputs[i].length} vs ${outputs[0].length} rows)`);
+  }
+  console.log(`all three produced the same ${outputs[0].length.toLocaleString('en')} aggregates`);
+  const engineRate = median(results.get('engine')!.rates);
+  for (const [name, r] of results) {
+    const rate = median(r.rates);
+    const ratio = name === 'engine' ? '' : `   engine / this: ${(engineRate / rate).toFixed(2)}`;
+    console.log(`${name.padEnd(22)} ${(rate / 1e6).toFixed(2)} M events/s   peak RSS ${median(r.rss).toFixed(0)} MB${ratio}`);
+  }
+}
+
+await main();
