@@ -1,0 +1,255 @@
+/**
+ * The window engine shared by `window.tumbling`, `window.sliding` and
+ * `window.session`, alone or with an `aggregate` fused into them.
+ *
+ * Per record: read its time (the `time` field, or the clock for processing
+ * time) and its key, let the folder read what it contributes, and fold it
+ * into its windows; a record whose windows have all closed goes to the
+ * `late` port. The watermark is the largest event time seen by the node
+ * (across keys); after each batch, windows it has passed by `lateness` are
+ * emitted as one batch, ordered by window start then key. With processing
+ * time, timers on the runtime's clock close windows as time passes.
+ *
+ * Acknowledgements: a window holds the ack of every batch whose records it
+ * folded (retained once per window) and settles it at once, which returns
+ * the source's in-flight credit while the commit waits. When windows are
+ * emitted, the output's ack combines theirs, so a source batch is released
+ * only once every window holding it has been emitted and acknowledged.
+ *
+ * State: open windows and the watermark are saved through `ctx.snapshot`
+ * and restored from `ctx.restored` when the geometry and what panes hold are
+ * unchanged. When the input ends, open windows are flushed, except when the
+ * node stops to be replaced or suspended: then they are kept for the
+ * snapshot, and the acks they held are released, the snapshot now owning
+ * those records.
+ */
+import { Observable } from 'rxjs';
+import { Ack, carriesState, reasonOf, toPlain, type Batch, type EventRecord, type NodeContext, type NodeFunction } from '../../../runtime/api.ts';
+import type { SavedPane, WindowAssigner } from './assigner.ts';
+import type { PaneFolder } from './pane-folder.ts';
+import { compileReader, eventTimeOf, keyStringOf, missingField } from './record-access.ts';
+
+/** Settings every window operator has (durations in milliseconds). */
+export interface WindowSettings {
+  time?: string;
+  key?: string;
+  lateness: number;
+}
+
+/** What a window node's snapshot holds. */
+export interface WindowSnapshot {
+  version: 1;
+  /** Assigner and folder shapes; restored only into the same. */
+  shape: string;
+  watermark: number | null;
+  /** Records folded so far: arrival numbers continue from it. */
+  arrivals: number;
+  panes: SavedPane[];
+}
+
+export interface WindowNodeOptions<State> {
+  /** The window node's context: settings, late port, dead letters for time and key, snapshot, clock. */
+  ctx: NodeContext<WindowSettings>;
+  /** Where records the folder refuses go: the fused aggregate's context, or `ctx`. */
+  foldCtx: NodeContext<unknown>;
+  folder: PaneFolder<State>;
+  assigner: WindowAssigner<State>;
+}
+
+/** Builds the running function of a window (or fused window and aggregate). */
+export function windowNode<State>(options: WindowNodeOptions<State>): NodeFunction {
+  const { ctx, foldCtx, folder, assigner } = options;
+  const processingTime = ctx.settings.time === undefined;
+  const timeField = ctx.settings.time ?? '';
+  const keyReader = ctx.settings.key === undefined ? undefined : compileReader(ctx.settings.key);
+  const keyField = keyReader?.field;
+  // Event-time and processing-time windows live on different clocks: one's state means nothing to the other.
+  const shape = `${processingTime ? 'processing' : 'event'};${assigner.shape};${folder.shape}`;
+  // -Infinity until a first record: nothing is late before anything was seen.
+  let watermark = -Infinity;
+  let arrivals = 0;
+
+  const restored = ctx.restored as WindowSnapshot | undefined;
+  if (restored !== undefined && restored !== null) {
+    if (restored.version === 1 && restored.shape === shape) {
+      assigner.load(restored.panes);
+      watermark = restored.watermark ?? -Infinity;
+      arrivals = restored.arrivals ?? 0;
+    } else {
+      ctx.log.warn({ node: ctx.node, saved: restored.shape, now: shape }, 'saved windows do not fit the new settings; starting empty');
+    }
+  }
+  ctx.snapshot(function saveWindows(): WindowSnapshot {
+    return { version: 1, shape, watermark: Number.isFinite(watermark) ? watermark : null, arrivals, panes: assigner.save() };
+  });
+
+  return function windowFunction(input) {
+    return new Observable<Batch>((subscriber) => {
+      let cancelTimer: (() => void) | undefined;
+      let timerAt = Infinity;
+
+      function emitClosed(limit: number): void {
+        const { panes, acks } = assigner.takeClosed(limit);
+        if (panes.length === 0) {
+          for (const ack of acks) ack.release();
+          return;
+        }
+        // One ack for the whole flush, held once per output batch: the windows' acks go back when all are acknowledged.
+        const ack = Ack.all(acks);
+        const batches = Math.ceil(panes.length / outputBatchLimit);
+        if (batches > 1) ack.retain(batches - 1);
+        for (let from = 0; from < panes.length; from += outputBatchLimit) {
+          const count = Math.min(outputBatchLimit, panes.length - from);
+          const items: EventRecord[] = new Array(count);
+          for (let i = 0; i < count; i++) {
+            const pane = panes[from + i];
+            const out: EventRecord = { key: pane.key, start: pane.start, end: pane.end };
+            folder.write(pane.state, out);
+            items[i] = out;
+          }
+          subscriber.next({ items, ack });
+        }
+      }
+
+      function armTimer(): void {
+        const next = assigner.nextClose();
+        if (next === Infinity || (cancelTimer !== undefined && timerAt <= next)) return;
+        cancelTimer?.();
+        timerAt = next;
+        cancelTimer = ctx.schedule(Math.max(0, next - ctx.now()), function closeWindowsOnTime() {
+          cancelTimer = undefined;
+          timerAt = Infinity;
+          const now = ctx.now();
+          if (now > watermark) watermark = now;
+          if (watermark >= assigner.nextClose()) emitClosed(watermark);
+          armTimer();
+        });
+      }
+
+      function foldBatch(batch: Batch): void {
+        const items = batch.items as EventRecord[];
+        const ack = batch.ack;
+        let late: EventRecord[] | undefined;
+        let folded = false;
+        // Locals, not closure variables, in the per-record loop: it runs millions of times.
+        let mark = watermark;
+        let seq = arrivals;
+        const windows = assigner;
+        const fold = folder;
+        const field = timeField;
+        const byKeyField = keyField;
+        if (processingTime) {
+          const now = ctx.now();
+          if (now > mark) mark = now;
+        }
+        for (let i = 0; i < items.length; i++) {
+          const record = items[i];
+          let time: number;
+          if (processingTime) {
+            time = mark;
+          } else {
+            const raw = record[field];
+            if (typeof raw === 'number' && raw - raw === 0) {
+              time = raw;
+            } else {
+              try {
+                time = eventTimeOf(raw, field);
+              } catch (error) {
+                ctx.fail(record, error, ack);
+                continue;
+              }
+            }
+          }
+          let key: unknown = null;
+          let keyString = nullKey;
+          if (byKeyField !== undefined) {
+            const value = record[byKeyField];
+            if (typeof value === 'string') {
+              key = value;
+              keyString = value;
+            } else if (value === undefined) {
+              ctx.fail(record, missingField(byKeyField), ack);
+              continue;
+            } else {
+              key = toPlain(value);
+              keyString = keyStringOf(key);
+            }
+          } else if (keyReader !== undefined) {
+            try {
+              key = keyReader.read(record);
+            } catch (error) {
+              ctx.fail(record, keyError(error), ack);
+              continue;
+            }
+            keyString = keyStringOf(key);
+          }
+          try {
+            fold.prepare(record);
+          } catch (error) {
+            foldCtx.fail(record, error, ack);
+            continue;
+          }
+          if (windows.fold(record, keyString, key, time, seq++, mark, ack)) folded = true;
+          else (late ??= []).push(record);
+          if (time > mark) mark = time;
+        }
+        watermark = mark;
+        arrivals = seq;
+        if (late !== undefined) {
+          ack.retain();
+          ctx.emit('late', { items: late, ack });
+        }
+        // The windows now hold what they need of this batch: return the source's credit.
+        if (folded) ack.settle();
+        ack.release();
+        if (watermark >= assigner.nextClose()) emitClosed(watermark);
+        if (processingTime) armTimer();
+      }
+
+      function cancel(): void {
+        cancelTimer?.();
+        cancelTimer = undefined;
+        timerAt = Infinity;
+      }
+
+      if (processingTime) armTimer();
+      const subscription = input.subscribe({
+        next(batch) {
+          try {
+            foldBatch(batch);
+          } catch (error) {
+            cancel();
+            subscriber.error(error);
+          }
+        },
+        error(error: unknown) {
+          cancel();
+          subscriber.error(error);
+        },
+        complete() {
+          cancel();
+          if (carriesState(ctx.stopReason())) {
+            for (const ack of assigner.takeHeldAcks()) ack.release();
+          } else {
+            emitClosed(Infinity);
+          }
+          subscriber.complete();
+        },
+      });
+      return function stopWindows() {
+        cancel();
+        subscription.unsubscribe();
+      };
+    });
+  };
+}
+
+/** Window results per output batch: a flush of many keys goes out in batches of this size. */
+const outputBatchLimit = 1024;
+
+/** The key string of records without a key (`null`), as restored panes spell it. */
+const nullKey = keyStringOf(null);
+
+function keyError(error: unknown): Error {
+  return new TypeError(`key: ${reasonOf(error)}`);
+}
