@@ -5,6 +5,9 @@
 import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { openStateStore } from '../runtime/state-store.ts';
+// Registers the `redis://` and `postgres://` state stores.
+import '../nodes/messaging/redis/state-store.ts';
+import '../nodes/io/pg/state-store.ts';
 import { basename, dirname } from 'node:path';
 import { Engine } from '../runtime/engine.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';

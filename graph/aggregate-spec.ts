@@ -60,7 +60,8 @@ export function parseAggregate(text: string): { ok: true; spec: AggregateSpec } 
   if (fn === 'quantile') {
     const q = Number(args[1].text.trim());
     if (!(q > 0 && q < 1)) {
-      return { ok: false, problem: { message: `quantile must be a number between 0 and 1, got \`${args[1].text.trim()}\``, offset: argsOffset + args[1].start } };
+      const lead = args[1].text.length - args[1].text.trimStart().length;
+      return { ok: false, problem: { message: `quantile must be a number between 0 and 1, got \`${args[1].text.trim()}\``, offset: argsOffset + args[1].start + lead } };
     }
     return { ok: true, spec: { fn, expr, q } };
   }

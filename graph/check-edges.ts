@@ -31,14 +31,19 @@ interface EdgeCheckInput {
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
 export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): Edge[] {
   const edges: (Edge & { path: Path })[] = [];
+  const names = new Set(allNames);
+  // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
+  const meant = new Set<string>();
+  const suggestion = (hint: string | undefined): string | undefined => (hint ? /`(.*)`/.exec(hint)?.[1] : undefined);
   for (const [name, node] of nodes) {
-    const refs = inputRefs.get(name) ?? [];
+    const refs = inputRefs.get(name);
+    if (!refs) continue; // its `in` was malformed, and reported
     const inputPorts = Object.keys(node.spec.inputs);
     if (inputPorts.length === 0 && refs.length > 0) {
       report.key(['nodes', name, 'in'], 'too_many_inputs', `node \`${name}\` (\`${node.op}\`) is a source and takes no input`, 'remove `in`');
       continue;
     }
-    if (inputPorts.length > 0 && refs.length === 0) {
+    if (inputPorts.length > 0 && refs.length === 0 && !inputPorts.every((port) => node.spec.inputs[port].optional)) {
       report.key(['nodes', name], 'missing_input', `node \`${name}\` (\`${node.op}\`) needs an input`, 'add `in: <node name>`');
       continue;
     }
@@ -47,8 +52,10 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         report.value(ref.path, 'cycle', `cycle: \`${name}\` -> \`${name}\` (node \`${name}\` reads its own output)`);
         continue;
       }
-      if (!allNames.includes(ref.from)) {
-        report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, didYouMean(ref.from, allNames));
+      if (!names.has(ref.from)) {
+        const hint = didYouMean(ref.from, allNames);
+        if (suggestion(hint)) meant.add(`${suggestion(hint)}\u0000${ref.fromPort ?? ''}`);
+        report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, hint);
         continue;
       }
       const toPort = ref.toPort ?? inputPorts[0];
@@ -58,41 +65,50 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
       }
       const upstream = nodes.get(ref.from);
       if (!upstream) continue; // already reported where it is defined
+      // The implicit `dlq` port is read only when named: a sink has no default output.
       const outputs = Object.keys(outputsOf(upstream.spec));
-      const fromPort = ref.fromPort ?? outputs[0];
-      if (outputs.length === 0) {
+      const fromPort = ref.fromPort ?? Object.keys(upstream.spec.outputs)[0];
+      if (fromPort === undefined) {
         report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) is a sink and has no output to read`);
         continue;
       }
       if (!outputs.includes(fromPort)) {
-        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, didYouMean(fromPort, outputs) ?? `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
+        const hint = didYouMean(fromPort, outputs);
+        if (suggestion(hint)) meant.add(`${ref.from}\u0000${suggestion(hint)}`);
+        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, hint ?? `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
       edges.push({ from: ref.from, fromPort, to: name, toPort, type: { kind: 'any' }, path: ref.path });
     }
   }
-  const inCycle = reportCycles(nodes, edges, report);
-  inferTypes(nodes, edges, inCycle, unsettled, report);
-  reportUnusedOutputs(nodes, edges, report);
+  // Edges into each node, in `in` order: both walks below look them up once per node.
+  const incoming = new Map<string, (Edge & { path: Path })[]>();
+  for (const edge of edges) {
+    const list = incoming.get(edge.to);
+    if (list) list.push(edge);
+    else incoming.set(edge.to, [edge]);
+  }
+  const inCycle = reportCycles(nodes, incoming, report);
+  inferTypes(nodes, incoming, inCycle, unsettled, report);
+  reportUnusedOutputs(nodes, inputRefs, meant, report);
   return edges.map(({ path: _path, ...edge }) => edge);
 }
 
 /** Reports each cycle once, listing its nodes; returns the nodes on cycles. */
-function reportCycles(nodes: Map<string, GraphNode>, edges: (Edge & { path: Path })[], report: Reporter): Set<string> {
+function reportCycles(nodes: Map<string, GraphNode>, incoming: Map<string, (Edge & { path: Path })[]>, report: Reporter): Set<string> {
   const state = new Map<string, 'visiting' | 'done'>();
   const stack: string[] = [];
   const onCycle = new Set<string>();
   const visit = (name: string): void => {
     state.set(name, 'visiting');
     stack.push(name);
-    for (const edge of edges) {
-      if (edge.to !== name) continue;
+    for (const edge of incoming.get(name) ?? []) {
       const next = edge.from;
       if (state.get(next) === 'visiting') {
         const cycle = stack.slice(stack.indexOf(next));
         cycle.forEach((n) => onCycle.add(n));
-        // Data flows from `next` down to `name`; list it in flow order.
-        const flow = [...cycle].reverse();
+        // Data flows from `next` into `name`, the edge reported here; list the cycle in flow order from it.
+        const flow = [next, ...cycle.slice(1).reverse()];
         report.value(edge.path, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
       } else if (!state.has(next)) {
         visit(next);
@@ -105,13 +121,22 @@ function reportCycles(nodes: Map<string, GraphNode>, edges: (Edge & { path: Path
   return onCycle;
 }
 
+const declaredTypes = new Map<string, PortType>();
+
+/** A port type as an operator declares it, parsed once: the same few strings recur on every node. */
+function declaredType(text: string): PortType {
+  let type = declaredTypes.get(text);
+  if (!type) declaredTypes.set(text, (type = parsePortType(text)));
+  return type;
+}
+
 /**
  * Gives every edge its type, in dependency order: each input port unifies
  * what arrives, binds the operator's type variables, and the outputs follow.
  */
 function inferTypes(
   nodes: Map<string, GraphNode>,
-  edges: (Edge & { path: Path })[],
+  incomingEdges: Map<string, (Edge & { path: Path })[]>,
   inCycle: Set<string>,
   unsettled: ReadonlySet<string>,
   report: Reporter,
@@ -121,7 +146,7 @@ function inferTypes(
     if (done.has(name) || inCycle.has(name)) return;
     done.add(name);
     const node = nodes.get(name)!;
-    const incoming = edges.filter((e) => e.to === name);
+    const incoming = incomingEdges.get(name) ?? [];
     for (const edge of incoming) {
       resolve(edge.from);
       edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? { kind: 'any' };
@@ -129,37 +154,48 @@ function inferTypes(
     const bindings = new Map<string, PortType>();
     const inputTypes: Record<string, PortType> = {};
     for (const [port, portSpec] of Object.entries(node.spec.inputs)) {
-      const declared = parsePortType(portSpec.type);
+      const declared = declaredType(portSpec.type);
       const arriving = incoming.filter((e) => e.toPort === port);
       if (arriving.length === 0) continue;
       const unified = unifyAll(arriving.map((e) => e.type));
       if (!unified.ok) {
-        const list = arriving.map((e) => `\`${e.from}\` gives ${formatPortType(e.type)}`).join(', ');
+        const list = arriving.map((e) => `\`${e.from}\` gives \`${formatPortType(e.type)}\``).join(', ');
         report.key(['nodes', name, 'in'], 'type_mismatch', `inputs of node \`${name}\` do not unify: ${list}`);
         continue;
       }
+      let fitting = true;
       for (const edge of arriving) {
         if (!fits(edge.type, declared)) {
+          fitting = false;
           report.value(edge.path, 'type_mismatch',
-            `type mismatch: \`${edge.from}\` (\`${nodes.get(edge.from)!.op}\`) gives ${formatPortType(edge.type)} but \`${name}\` (\`${node.op}\`) takes ${formatPortType(declared)}`);
+            `type mismatch: \`${edge.from}\` (\`${nodes.get(edge.from)!.op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
         }
       }
       inputTypes[port] = unified.type;
-      if (declared.kind === 'var') bindings.set(declared.name, unified.type.kind === 'any' && declared.bound ? declared.bound : unified.type);
+      // A mismatch was reported here; downstream sees the declared type rather than inheriting the error.
+      if (declared.kind === 'var') bindings.set(declared.name, (!fitting || unified.type.kind === 'any') && declared.bound ? declared.bound : unified.type);
     }
     const outputs = outputsOf(node.spec);
     const inferred = node.spec.infer && !unsettled.has(name) ? node.spec.infer(node.settings, inputTypes) : {};
     for (const [port, portSpec] of Object.entries(outputs)) {
-      node.outputTypes[port] = inferred[port] ?? substitute(parsePortType(portSpec.type), bindings);
+      node.outputTypes[port] = inferred[port] ?? substitute(declaredType(portSpec.type), bindings);
     }
   };
   for (const name of nodes.keys()) resolve(name);
 }
 
-function reportUnusedOutputs(nodes: Map<string, GraphNode>, edges: Edge[], report: Reporter): void {
+/**
+ * Warns of outputs no `in` names. An output named by an input that failed its
+ * own check (an unknown operator, a source given an input), or suggested for a
+ * misspelt one, counts as used: that failure is reported where it is.
+ */
+function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
+  const named = new Set<string>(meant);
+  for (const refs of inputRefs.values()) for (const ref of refs) named.add(`${ref.from}\u0000${ref.fromPort ?? ''}`);
   for (const [name, node] of nodes) {
+    const first = Object.keys(node.spec.outputs)[0];
     for (const [port, portSpec] of Object.entries(node.spec.outputs)) {
-      if (portSpec.optional || edges.some((e) => e.from === name && e.fromPort === port)) continue;
+      if (portSpec.optional || named.has(`${name}\u0000${port}`) || (port === first && named.has(`${name}\u0000`))) continue;
       const which = port === Object.keys(node.spec.outputs)[0] ? 'the output' : `output \`${port}\``;
       report.key(['nodes', name], 'unused_output', `${which} of node \`${name}\` (\`${node.op}\`) is not used`, 'connect it or remove the node', 'warning');
     }

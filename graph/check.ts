@@ -8,10 +8,11 @@ import { didYouMean, hasErrors, sortDiagnostics, type Diagnostic, type Diagnosti
 import { outputsOf, type Registry } from './operator-spec.ts';
 import { parseSource, type Path, type SourceFile } from './source.ts';
 import { resolveReferences } from './resolve.ts';
-import type { Graph, GraphNode, OnError, Placement } from './model.ts';
+import type { ChannelSettings, Graph, GraphNode, OnError, Placement } from './model.ts';
 import type { IssueParams } from './settings.ts';
 import { checkEdges, type InputRef } from './check-edges.ts';
 import { checkPlacement, parseHosts } from './placement.ts';
+import { parseDuration, parseSize } from './units.ts';
 
 export const formatVersion = 1;
 
@@ -87,7 +88,7 @@ export function checkPipeline(input: CheckInput): CheckResult {
   if (!('streams' in doc)) {
     report.at({ line: 1, col: 1 }, 'bad_version', `missing \`streams: ${formatVersion}\` (the format version)`, `add \`streams: ${formatVersion}\` as the first line`);
   } else if (doc.streams !== formatVersion) {
-    report.value(['streams'], 'bad_version', `unsupported format version \`${String(doc.streams)}\``, `this engine reads \`streams: ${formatVersion}\``);
+    report.value(['streams'], 'bad_version', `unsupported format version \`${typeof doc.streams === 'string' ? JSON.stringify(doc.streams) : String(doc.streams)}\``, `this engine reads \`streams: ${formatVersion}\``);
   }
   if (!('name' in doc)) report.at({ line: 1, col: 1 }, 'missing_field', 'missing `name` for the pipeline');
   else if (typeof doc.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(doc.name)) {
@@ -116,7 +117,7 @@ export function checkPipeline(input: CheckInput): CheckResult {
   }
   const allNames = Object.keys(doc.nodes);
   const edges = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
-  checkPlacement({ nodes: new Map([...nodes].filter(([name]) => !unsettled.has(name))), hosts, report });
+  checkPlacement({ nodes, hosts, unsettled, report });
 
   const diagnostics = sortDiagnostics(report.diagnostics);
   if (hasErrors(diagnostics) || nodes.size !== allNames.length || unsettled.size > 0) return { diagnostics };
@@ -143,9 +144,19 @@ function checkNode(
     report.value(path, 'bad_field', `node \`${name}\` must be a map with at least \`op\`, found ${kindOf(raw)}`);
     return undefined;
   }
+  let inKey = 'in';
   for (const key of Object.keys(raw)) {
-    if (!nodeKeys.includes(key)) report.key([...path, key], 'unknown_field', `unknown field \`${key}\` in node \`${name}\``, didYouMean(key, nodeKeys));
+    if (nodeKeys.includes(key)) continue;
+    const hint = didYouMean(key, nodeKeys);
+    report.key([...path, key], 'unknown_field', `unknown field \`${key}\` in node \`${name}\``, hint);
+    // A misspelt `in` is read as `in`, so that the typo is the one error it causes.
+    if (hint === 'did you mean `in`?' && raw.in === undefined) inKey = key;
   }
+  // Inputs are read even when the operator is not known, so the nodes they name do not look unused.
+  // An `in` too malformed to give any input was reported as such; it does not also lack an input.
+  const reported = report.diagnostics.length;
+  const refs = parseInputRefs(name, inKey, raw[inKey], report);
+  if (refs.length > 0 || report.diagnostics.length === reported) inputRefs.set(name, refs);
   if (typeof raw.op !== 'string') {
     if (raw.op === undefined) report.key(path, 'missing_field', `node \`${name}\` has no \`op\``, 'name its operator, e.g. `op: filter`');
     else report.value([...path, 'op'], 'bad_field', `\`op\` of node \`${name}\` must be an operator name, found ${kindOf(raw.op)}`);
@@ -156,8 +167,6 @@ function checkNode(
     report.value([...path, 'op'], 'unknown_operator', `unknown operator \`${raw.op}\``, didYouMean(raw.op, registry.keys()) ?? 'run `streams ops` for the list');
     return undefined;
   }
-  inputRefs.set(name, parseInputRefs(name, raw.in, report));
-
   const settings = checkSettings(name, spec.name, spec.settings, raw.with, report, failedPaths);
   const place = checkPlace(name, raw.place, report);
   let parallelism = 1;
@@ -170,7 +179,7 @@ function checkNode(
     if (onErrorValues.includes(raw.on_error as OnError)) onError = raw.on_error as OnError;
     else report.value([...path, 'on_error'], 'bad_field', `\`on_error\` must be one of \`dlq\`, \`drop\`, \`stop\`, found \`${String(raw.on_error)}\``, didYouMean(String(raw.on_error), onErrorValues));
   }
-  checkChannelFields(name, raw, report);
+  const channel = checkChannelFields(name, raw, report);
   return {
     name,
     op: spec.name,
@@ -180,31 +189,43 @@ function checkNode(
     place,
     parallelism,
     onError,
+    channel,
     outputTypes: {},
     at: report.source.locate(path, 'key'),
   };
 }
 
-function checkChannelFields(name: string, raw: Record<string, unknown>, report: Reporter): void {
+/** The channel fields of a node: `capacity` (records), `capacity_bytes` (a size) and `when_full`. */
+function checkChannelFields(name: string, raw: Record<string, unknown>, report: Reporter): ChannelSettings {
   const path = ['nodes', name];
-  if (raw.capacity !== undefined && !(typeof raw.capacity === 'number' && Number.isInteger(raw.capacity) && raw.capacity >= 1)) {
-    report.value([...path, 'capacity'], 'bad_field', `\`capacity\` of node \`${name}\` must be a positive integer (records), found \`${String(raw.capacity)}\``);
+  const channel: ChannelSettings = {};
+  if (raw.capacity !== undefined) {
+    if (typeof raw.capacity === 'number' && Number.isInteger(raw.capacity) && raw.capacity >= 1) channel.capacity = raw.capacity;
+    else report.value([...path, 'capacity'], 'bad_field', `\`capacity\` of node \`${name}\` must be a positive integer (records), found \`${String(raw.capacity)}\``);
   }
-  if (raw.capacity_bytes !== undefined && !(typeof raw.capacity_bytes === 'number' || typeof raw.capacity_bytes === 'string')) {
-    report.value([...path, 'capacity_bytes'], 'bad_size', `\`capacity_bytes\` of node \`${name}\` must be a size such as \`8MiB\``);
+  if (raw.capacity_bytes !== undefined) {
+    const parsed = typeof raw.capacity_bytes === 'number' && Number.isInteger(raw.capacity_bytes) && raw.capacity_bytes > 0
+      ? { ok: true as const, value: raw.capacity_bytes }
+      : parseSize(String(raw.capacity_bytes));
+    if (parsed.ok && parsed.value > 0) channel.capacityBytes = parsed.value;
+    else report.value([...path, 'capacity_bytes'], 'bad_size', `\`capacity_bytes\` of node \`${name}\`: ${parsed.ok ? 'must be more than 0' : parsed.reason}`);
   }
-  const policies = ['block', 'drop_oldest', 'drop_newest'];
-  if (raw.when_full !== undefined && !policies.includes(String(raw.when_full))) {
-    report.value([...path, 'when_full'], 'bad_field', `\`when_full\` must be one of \`block\`, \`drop_oldest\`, \`drop_newest\`, found \`${String(raw.when_full)}\``, didYouMean(String(raw.when_full), policies));
+  const policies = ['block', 'drop_oldest', 'drop_newest'] as const;
+  if (raw.when_full !== undefined) {
+    if (policies.includes(raw.when_full as (typeof policies)[number])) channel.whenFull = raw.when_full as (typeof policies)[number];
+    else report.value([...path, 'when_full'], 'bad_field', `\`when_full\` must be one of \`block\`, \`drop_oldest\`, \`drop_newest\`, found \`${String(raw.when_full)}\``, didYouMean(String(raw.when_full), policies));
   }
+  return channel;
 }
 
-function parseInputRefs(name: string, raw: unknown, report: Reporter): InputRef[] {
-  const path = ['nodes', name, 'in'];
+function parseInputRefs(name: string, key: string, raw: unknown, report: Reporter): InputRef[] {
+  const path = ['nodes', name, key];
   if (raw === undefined) return [];
   const one = (text: unknown, at: Path, toPort?: string): InputRef | undefined => {
-    if (typeof text !== 'string' || text.trim() === '') {
-      report.value(at, 'bad_field', `an input of node \`${name}\` must be a node name or \`node.port\`, found ${kindOf(text)}`);
+    // A name, or a name and a port, neither empty: `gen`, `gen.dlq`.
+    if (typeof text !== 'string' || !/^[^.\s]+(?:\.[^.\s]+)?$/.test(text)) {
+      const found = typeof text !== 'string' ? kindOf(text) : text.trim() === '' ? 'an empty string' : `\`${text}\``;
+      report.value(at, 'bad_field', `an input of node \`${name}\` must be a node name or \`node.port\`, found ${found}`);
       return undefined;
     }
     const dot = text.indexOf('.');
@@ -271,11 +292,15 @@ function checkSettings(
   const given = (raw ?? {}) as Record<string, unknown>;
   const known = settingKeys(schema);
   let ok = true;
+  // Settings a misspelt key was taken for: they are not also reported missing.
+  const suggested = new Set<string>();
   if (known) {
     for (const key of Object.keys(given)) {
       if (!known.includes(key)) {
         ok = false;
-        const hint = didYouMean(key, known) ?? (known.length ? `known settings: ${known.map((k) => `\`${k}\``).join(', ')}` : `\`${op}\` takes no settings`);
+        const guess = didYouMean(key, known);
+        if (guess) suggested.add(/`(.*)`/.exec(guess)![1]);
+        const hint = guess ?? (known.length ? `known settings: ${known.map((k) => `\`${k}\``).join(', ')}` : `\`${op}\` takes no settings`);
         report.key([...path, key], 'unknown_setting', `unknown setting \`${key}\` for \`${op}\``, hint);
       }
     }
@@ -288,15 +313,33 @@ function checkSettings(
     const setting = issue.path.join('.');
     // A failed `${...}` reference was reported already; what it left behind is noise.
     if (failedPaths.has(JSON.stringify(issuePath))) continue;
-    if (issue.code === 'invalid_type' && isMissing(given, issue.path as (string | number)[])) {
+    if (issue.code !== 'custom' && isMissing(given, issue.path as (string | number)[])) {
+      if (suggested.has(setting)) continue;
       const at = Object.keys(given).length ? report.source.locate(path, 'key') : report.source.locate(['nodes', name], 'key');
       report.at(at, 'missing_setting', `missing required setting \`${setting}\` for \`${op}\``);
+    } else if (unitIssue(schema, issue)) {
+      // A duration or size written as a bare or malformed number: say what a duration or size looks like.
+      const found = valueAt(given, issue.path as (string | number)[]);
+      const format = settingFormat(schema, issue.path as (string | number)[]);
+      const example = format === 'duration' ? '`1s`' : '`64KiB`';
+      const parsed = format === 'duration' ? parseDuration(String(found)) : parseSize(String(found));
+      const reason = found === null || typeof found === 'object'
+        ? `expected a ${format} such as ${example}, found ${kindOf(found)}`
+        : parsed.ok ? `found \`${String(found)}\`` : parsed.reason;
+      report.value(issuePath, format === 'duration' ? 'bad_duration' : 'bad_size', `${settingLabel(setting, op)}: ${reason}`);
     } else if (params?.offset !== undefined) {
       report.at(report.source.locateInString(issuePath, params.offset), params.code, `${settingLabel(setting, op)}: ${issue.message}`, params.hint);
     } else if (issue.code === 'unrecognized_keys') {
       continue;
+    } else if (issue.code === 'invalid_value' && issue.values.every((v) => typeof v === 'string')) {
+      // An enum: name the choices as they are written in YAML, and the nearest one.
+      const found = valueAt(given, issue.path as (string | number)[]);
+      const choices = issue.values as string[];
+      const shown = found !== null && typeof found === 'object' ? kindOf(found) : `\`${String(found)}\``;
+      report.value(issuePath, 'bad_setting', `${settingLabel(setting, op)}: expected one of ${choices.map((c) => `\`${c}\``).join(', ')}, found ${shown}`, typeof found === 'string' ? didYouMean(found, choices) : undefined);
     } else {
-      report.value(issuePath, params?.code ?? 'bad_setting', `${settingLabel(setting, op)}: ${describeIssue(issue)}`, params?.hint);
+      const found = valueAt(given, issue.path as (string | number)[]);
+      report.value(issuePath, params?.code ?? 'bad_setting', `${settingLabel(setting, op)}: ${describeIssue(issue, found)}`, params?.hint);
     }
   }
   return undefined;
@@ -307,17 +350,66 @@ function settingLabel(setting: string, op: string): string {
 }
 
 function isMissing(given: Record<string, unknown>, path: readonly (string | number)[]): boolean {
-  let current: unknown = given;
-  for (const step of path) {
-    if (!isRecord(current) && !Array.isArray(current)) return true;
-    current = (current as Record<string | number, unknown>)[step];
-  }
-  return current === undefined;
+  return valueAt(given, path) === undefined;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function valueAt(given: Record<string, unknown>, path: readonly (string | number)[]): unknown {
+  let current: unknown = given;
+  for (const step of path) {
+    if (!isRecord(current) && !Array.isArray(current)) return undefined;
+    current = (current as Record<string | number, unknown>)[step];
+  }
+  return current;
+}
+
+/** Type names as a YAML author knows them. */
+const typeNames: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'a boolean (`true` or `false`)',
+  record: 'a map',
+  object: 'a map',
+  map: 'a map',
+  array: 'a list',
+};
+
+/** Says what is wrong with a setting in the author's terms, naming the value found. */
+function describeIssue(issue: z.core.$ZodIssue, found: unknown): string {
+  const shown = found !== null && typeof found === 'object' ? kindOf(found) : `\`${String(found)}\``;
+  if (issue.code === 'invalid_type' && typeNames[issue.expected]) return `expected ${typeNames[issue.expected]}, found ${shown}`;
+  if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'number') {
+    const limit = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+    const bound = issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'more than') : issue.inclusive ? 'at most' : 'less than';
+    return `must be ${bound} ${String(limit)}, found ${shown}`;
+  }
+  if (issue.code === 'too_small' && issue.origin === 'string' && Number(issue.minimum) === 1) return 'must not be empty';
   const message = issue.message.replace(/^Invalid input: /, '');
   return message.charAt(0).toLowerCase() + message.slice(1);
+}
+
+/** Whether a schema issue is about the shape of a duration or size value, not the string it spells (which reports itself). */
+function unitIssue(schema: z.ZodType, issue: z.core.$ZodIssue): boolean {
+  if (issue.code === 'custom') return false;
+  const format = settingFormat(schema, issue.path as (string | number)[]);
+  return format === 'size' || (format === 'duration' && issue.code === 'invalid_type');
+}
+
+/** The `format` meta (`duration`, `size`, `cel`, ...) of the setting at a path inside a settings schema. */
+function settingFormat(schema: z.ZodType, path: readonly (string | number)[]): string | undefined {
+  type Def = { type?: string; shape?: Record<string, z.ZodType>; in?: z.ZodType; innerType?: z.ZodType; valueType?: z.ZodType };
+  let node: z.ZodType | undefined = schema;
+  let step = 0;
+  for (let depth = 0; node && depth < 32; depth++) {
+    const format = (node.meta() as { format?: unknown } | undefined)?.format;
+    if (step === path.length && typeof format === 'string') return format;
+    const def: Def = (node as unknown as { def: Def }).def;
+    if (def.type === 'object' && step < path.length) node = def.shape?.[String(path[step++])];
+    else if (def.type === 'record' && step < path.length) (node = def.valueType), step++;
+    else if (def.type === 'pipe') node = def.in;
+    else node = def.innerType;
+  }
+  return undefined;
 }
 
 /** The keys of an object schema, or undefined when it accepts any keys. */

@@ -15,7 +15,7 @@ export interface PortSpec {
   /** A port type string, see `port-types.ts` (`Event`, `T: Event`, `Bytes`, `Media<video/*>`). */
   type: string;
   doc: string;
-  /** An output that is normal to leave unconnected (no warning). */
+  /** An output that is normal to leave unconnected (no warning), or an input that may be left unconnected. */
   optional?: boolean;
 }
 

@@ -60,7 +60,8 @@ export function selects(place: Placement | undefined, host: Host): boolean {
   return Object.entries(place.labels ?? {}).every(([k, v]) => host.labels[k] === v);
 }
 
-export function checkPlacement({ nodes, hosts, report }: { nodes: Map<string, GraphNode>; hosts: Host[]; report: Reporter }): void {
+/** Checks every node's `place`; the requirements of nodes whose settings failed (`unsettled`) are not known, so not checked. */
+export function checkPlacement({ nodes, hosts, unsettled, report }: { nodes: Map<string, GraphNode>; hosts: Host[]; unsettled?: ReadonlySet<string>; report: Reporter }): void {
   for (const [name, node] of nodes) {
     const path = ['nodes', name, 'place'];
     if (node.place?.host !== undefined && !hosts.some((h) => h.name === node.place!.host)) {
@@ -72,6 +73,7 @@ export function checkPlacement({ nodes, hosts, report }: { nodes: Map<string, Gr
       report.key(path, 'unplaceable', `no host satisfies the \`place\` of node \`${name}\` (${describePlace(node.place!)})`, `hosts: ${hosts.map((h) => describeHost(h)).join('; ')}`);
       continue;
     }
+    if (unsettled?.has(name)) continue;
     const needs = requirementsOf(node.spec, node.settings);
     if (needs.length === 0) continue;
     if (!selected.some((h) => needs.every((need) => h.offers.includes(need)))) {
@@ -84,11 +86,17 @@ export function checkPlacement({ nodes, hosts, report }: { nodes: Map<string, Gr
 }
 
 function describePlace(place: Placement): string {
-  const parts = Object.entries(place).map(([k, v]) => (typeof v === 'object' ? `labels ${JSON.stringify(v)}` : `${k} \`${v}\``));
+  const parts = Object.entries(place).map(([k, v]) => (typeof v === 'object' ? `labels \`${labelText(v)}\`` : `${k} \`${v}\``));
   return parts.join(', ');
 }
 
 function describeHost(host: Host): string {
-  const facts = [host.role && `role ${host.role}`, host.region && `region ${host.region}`, `offers [${host.offers.join(', ')}]`].filter(Boolean);
+  const labels = Object.keys(host.labels).length > 0 && `labels ${labelText(host.labels)}`;
+  const facts = [host.role && `role ${host.role}`, host.region && `region ${host.region}`, labels, `offers [${host.offers.join(', ')}]`].filter(Boolean);
   return `\`${host.name}\` (${facts.join(', ')})`;
+}
+
+/** Labels as `key=value` pairs, as a selector reads them. */
+function labelText(labels: Record<string, string>): string {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(', ');
 }

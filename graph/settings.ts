@@ -56,7 +56,7 @@ export function expression() {
         ctx.addIssue({
           code: 'custom',
           message: `bad expression: ${problem.message}`,
-          params: { code: 'bad_expression', offset: problem.offset } satisfies IssueParams,
+          params: { code: 'bad_expression', offset: problem.offset, hint: problem.hint } satisfies IssueParams,
         });
       }
     });

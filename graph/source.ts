@@ -2,7 +2,7 @@
  * Parsing: a pipeline file's text into plain data plus a way back from any
  * path in that data to the line and column it came from.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Alias, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from 'yaml';
 import type { Diagnostic, SourcePosition } from './diagnostics.ts';
 
 export type Path = readonly (string | number)[];
@@ -24,30 +24,53 @@ const origin: SourcePosition = { line: 1, col: 1 };
 /** Parses YAML text, returning the file and its syntax diagnostics (duplicate keys among them). */
 export function parseSource(file: string, text: string): { source: SourceFile; diagnostics: Diagnostic[] } {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  // `logLevel: 'error'`: the parser must not print warnings itself; `graph/` does no I/O.
+  // Duplicate keys are found below in one pass: the parser's own check (`uniqueKeys`) is quadratic in a map's size.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' });
   const diagnostics: Diagnostic[] = [];
+  const { duplicates, unresolved } = walkDocument(doc);
+  for (const { key, parent } of duplicates) {
+    const isNode = parent.length === 1 && parent[0] === 'nodes';
+    const name = String(key.value);
+    diagnostics.push({
+      file,
+      ...lineCounter.linePos(key.range?.[0] ?? 0),
+      severity: 'error',
+      code: isNode ? 'duplicate_node' : 'duplicate_key',
+      message: isNode ? `duplicate node name \`${name}\`` : `duplicate key \`${name}\``,
+    });
+  }
+  const syntaxLines = new Set<number>();
   for (const error of doc.errors) {
     const at = lineCounter.linePos(error.pos[0]);
-    if (error.code === 'DUPLICATE_KEY') {
-      const { name, parent } = duplicateKey(doc.contents, error.pos[0], text);
-      const isNode = parent.length === 1 && parent[0] === 'nodes';
-      diagnostics.push({
-        file,
-        line: at.line,
-        col: at.col,
-        severity: 'error',
-        code: isNode ? 'duplicate_node' : 'duplicate_key',
-        message: isNode ? `duplicate node name \`${name}\`` : `duplicate key \`${name}\``,
-      });
-      continue;
-    }
-    diagnostics.push({ file, line: at.line, col: at.col, severity: 'error', code: 'yaml_syntax', message: yamlMessage(error.message) });
+    // One syntax error per line: the parser's follow-on errors on a line it already rejected are noise,
+    // as are the stray tokens it finds once it has lost the document's structure.
+    if (syntaxLines.size > 0 && error.code === 'UNEXPECTED_TOKEN' && error.message.includes('in YAML stream')) continue;
+    const located = locateSyntaxError(doc, error, text);
+    const reported = lineCounter.linePos(located.offset);
+    if (syntaxLines.has(at.line) || syntaxLines.has(reported.line)) continue;
+    syntaxLines.add(at.line).add(reported.line);
+    diagnostics.push({ file, line: reported.line, col: reported.col, severity: 'error', code: 'yaml_syntax', message: located.message });
   }
   for (const warning of doc.warnings) {
     const at = lineCounter.linePos(warning.pos[0]);
     diagnostics.push({ file, line: at.line, col: at.col, severity: 'warning', code: 'yaml_syntax', message: yamlMessage(warning.message) });
   }
-  const usable = doc.errors.every((e) => e.code === 'DUPLICATE_KEY');
+  // The parser accepts an alias to an anchor never set (`*typo`); turning it into data would throw.
+  for (const alias of unresolved) {
+    const at = lineCounter.linePos(alias.range?.[0] ?? 0);
+    diagnostics.push({ file, ...at, severity: 'error', code: 'yaml_syntax', message: `invalid yaml: alias \`*${alias.source}\` names no anchor set before it` });
+  }
+  const usable = doc.errors.length === 0 && unresolved.length === 0;
+  let data: unknown;
+  if (usable) {
+    try {
+      data = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // Aliases expanding past the limit (a "billion laughs" file): refuse the document, do not expand it.
+      diagnostics.push({ file, line: 1, col: 1, severity: 'error', code: 'yaml_syntax', message: yamlMessage((error as Error).message) });
+    }
+  }
   const position = (offset: number): SourcePosition => lineCounter.linePos(offset);
 
   function find(path: Path): { key?: YamlNode; value?: YamlNode; depth: number } {
@@ -56,7 +79,7 @@ export function parseSource(file: string, text: string): { source: SourceFile; d
     let depth = 0;
     for (const step of path) {
       if (isMap(current)) {
-        const pair = current.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(step));
+        const pair = pairOf(current, String(step));
         if (!pair) break;
         key = pair.key as YamlNode;
         current = pair.value;
@@ -74,7 +97,7 @@ export function parseSource(file: string, text: string): { source: SourceFile; d
   const source: SourceFile = {
     file,
     text,
-    data: usable ? doc.toJS({ maxAliasCount: 100 }) : undefined,
+    data,
     locate(path, part = 'key') {
       const found = find(path);
       const exact = found.depth === path.length;
@@ -91,51 +114,168 @@ export function parseSource(file: string, text: string): { source: SourceFile; d
   return { source, diagnostics };
 }
 
-/** Maps an offset in a scalar's value to an offset in its source text. */
-function scalarOffset(node: Scalar, text: string, offset: number): number {
-  const start = node.range![0];
-  switch (node.type) {
-    case Scalar.QUOTE_DOUBLE:
-    case Scalar.QUOTE_SINGLE:
-      return 1 + offset;
-    case Scalar.BLOCK_LITERAL:
-    case Scalar.BLOCK_FOLDED: {
-      // Find the text before the offset, line by line, in the raw block.
-      const value = String(node.value);
-      const lines = value.slice(0, offset).split('\n');
-      const lastLine = lines[lines.length - 1];
-      const lineText = value.split('\n')[lines.length - 1] ?? '';
-      const raw = text.slice(start, node.range![1]);
-      const header = raw.indexOf('\n') + 1;
-      let at = header;
-      for (let i = 0; i < lines.length - 1; i++) at = raw.indexOf('\n', at) + 1;
-      const inLine = raw.indexOf(lineText, at);
-      return (inLine >= 0 ? inLine : at) + lastLine.length;
+const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+/**
+ * The pair of a map whose key reads as `key`: the last one, as a repeated key's last value is the one the data holds.
+ * Indexed once per map, as `locate` is called for every node.
+ */
+function pairOf(map: YAMLMap, key: string): Pair | undefined {
+  let index = pairIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const item of map.items) {
+      if (isPair(item) && isScalar(item.key)) index.set(String(item.key.value), item);
     }
-    default:
-      return offset;
+    pairIndex.set(map, index);
   }
+  return index.get(key);
+}
+
+/**
+ * Maps an offset in a scalar's value to an offset from the scalar's start in
+ * the source, by walking value and source together: quotes, escapes (`\"`,
+ * `''`), line folding and block indentation are where they differ.
+ */
+function scalarOffset(node: Scalar, text: string, offset: number): number {
+  const [start, end] = node.range!;
+  const value = String(node.value);
+  const literal = node.type === Scalar.BLOCK_LITERAL;
+  const block = literal || node.type === Scalar.BLOCK_FOLDED;
+  const double = node.type === Scalar.QUOTE_DOUBLE;
+  const single = node.type === Scalar.QUOTE_SINGLE;
+  let at = start + (double || single ? 1 : 0);
+  // Block content starts on the line after its `|` or `>` header, indented by the first content line's indentation.
+  let indent = Infinity;
+  if (block) {
+    at = text.indexOf('\n', start) + 1;
+    indent = /^(?:[ \t]*\r?\n)*( *)/.exec(text.slice(at, end))![1].length;
+  }
+  const skipIndent = (): void => {
+    for (let n = 0; n < indent && (text[at] === ' ' || (!block && text[at] === '\t')); n++) at++;
+  };
+  if (block) skipIndent();
+  // An error at the very end of a block points just past its last character, not at the next line.
+  const target = block ? Math.min(offset, value.trimEnd().length) : offset;
+  let v = 0;
+  while (v < target && at < end) {
+    const c = text[at];
+    const want = value[v];
+    if (c === '\r') {
+      at++;
+    } else if (c === '\n') {
+      // A line break is kept (`\n`), folded into a space, or dropped with the next line's indentation.
+      at++;
+      skipIndent();
+      if (want === '\n' || (want === ' ' && !literal)) v++;
+    } else if (double && c === '\\') {
+      const next = text[at + 1];
+      at += next === 'x' ? 4 : next === 'u' ? 6 : next === 'U' ? 10 : 2;
+      v++;
+    } else if (single && c === "'" && text[at + 1] === "'") {
+      at += 2;
+      v++;
+    } else if (c === want) {
+      at++;
+      v++;
+    } else if (c === ' ' || c === '\t') {
+      at++; // trailing spaces of a folded line
+    } else {
+      break;
+    }
+  }
+  return at - start;
+}
+
+/**
+ * Where a YAML syntax error should point, and how to say it. The parser
+ * notices an unclosed quote or bracket where the text runs out, and an
+ * over-indented key on the line above it; the fix is where the string or
+ * bracket opens, and on the over-indented line.
+ */
+function locateSyntaxError(doc: Document.Parsed, error: YAMLError, text: string): { offset: number; message: string } {
+  let offset = error.pos[0];
+  if (text[offset] === '{' && text[offset - 1] === '$') {
+    return { offset: offset - 1, message: 'invalid yaml: a `${...}` reference inside `{ }` or `[ ]` must be quoted, as in `"${env:NAME}"`' };
+  }
+  const quote = error.code === 'MISSING_CHAR' ? /closing (["'])quote/.exec(error.message)?.[1] : undefined;
+  if (quote) {
+    const style = quote === '"' ? Scalar.QUOTE_DOUBLE : Scalar.QUOTE_SINGLE;
+    const open = innermost(doc, offset, (node) => isScalar(node) && node.type === style);
+    return { offset: open?.range?.[0] ?? offset, message: `invalid yaml: missing closing \`${quote}\` of this string` };
+  }
+  const flow = error.code === 'BAD_INDENT' ? /^Flow (map|sequence)/.exec(error.message)?.[1] : undefined;
+  if (flow) {
+    const open = innermost(doc, offset, (node) => (flow === 'map' ? isMap(node) : isSeq(node)) && (node as { flow?: boolean }).flow === true);
+    if (open?.range) return { offset: open.range[0], message: `invalid yaml: missing closing \`${flow === 'map' ? '}' : ']'}\` of this flow ${flow}` };
+  }
+  if (error.code === 'BLOCK_AS_IMPLICIT_KEY') {
+    // `op: generate` followed by a deeper `with: ...` reads as one multi-line key `generate with`.
+    const key = doc.errors.find((e) => e.code === 'MULTILINE_IMPLICIT_KEY' && e.pos[0] === offset);
+    if (key) {
+      const lineStart = text.lastIndexOf('\n', key.pos[1] - 1) + 1;
+      const indent = /^[ \t]*/.exec(text.slice(lineStart, key.pos[1]))![0].length;
+      return { offset: lineStart + indent, message: 'invalid yaml: bad indentation: this key is indented more than the key above it' };
+    }
+  }
+  if (error.code === 'BAD_INDENT') while (text[offset] === ' ') offset++;
+  return { offset, message: yamlMessage(error.message) };
+}
+
+/** The node starting last before an offset and reaching it, among those a test accepts. */
+function innermost(doc: Document.Parsed, offset: number, test: (node: YamlNode) => boolean): YamlNode | undefined {
+  let best: YamlNode | undefined;
+  visit(doc, (_key, node) => {
+    const candidate = node as YamlNode | null;
+    const range = candidate?.range;
+    if (candidate && range && range[0] < offset && offset <= range[1] && test(candidate) && (!best || range[0] > best.range![0])) best = candidate;
+  });
+  return best;
 }
 
 function yamlMessage(message: string): string {
-  const first = message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  const first = message
+    .split('\n')[0]
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .replace(/^Unexpected \S+ token in YAML stream: "(.*)"$/, 'Unexpected `$1`');
   return `invalid yaml: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
 }
 
-/** Names the repeated key at an offset and the path of the map holding it. */
-function duplicateKey(contents: unknown, offset: number, text: string): { name: string; parent: string[] } {
-  const name = /^[\s"']*([^:"'\n]*)/.exec(text.slice(offset))?.[1]?.trim() ?? '';
-  const parent: string[] = [];
-  let current = contents;
-  // Descend through the maps whose range holds the offset.
-  while (isMap(current)) {
-    const holder = current.items.find(
-      (item) => isPair(item) && isScalar(item.key) && item.key.range && item.key.range[0] <= offset &&
-        (item.value as YamlNode | null)?.range !== undefined && offset < (item.value as YamlNode).range![1] && item.key.range[0] !== offset,
-    );
-    if (!holder || !isScalar(holder.key)) break;
-    parent.push(String(holder.key.value));
-    current = holder.value;
-  }
-  return { name, parent };
+/**
+ * One walk over the document for what the parser does not report: keys
+ * repeated in a map (the second and later ones, with the path of their map),
+ * and aliases to anchors never set.
+ */
+function walkDocument(doc: Document.Parsed): { duplicates: { key: Scalar; parent: string[] }[]; unresolved: Alias[] } {
+  const duplicates: { key: Scalar; parent: string[] }[] = [];
+  const unresolved: Alias[] = [];
+  const path: string[] = [];
+  const walk = (node: unknown): void => {
+    if (isMap(node)) {
+      // Keys are equal when both are scalars of the same value, as the parser's own check has it.
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? pair.key : undefined;
+        if (key) {
+          if (seen.has(key.value)) duplicates.push({ key, parent: [...path] });
+          seen.add(key.value);
+        } else {
+          walk(pair.key);
+        }
+        path.push(key ? String(key.value) : '?');
+        walk(pair.value);
+        path.pop();
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        path.push(String(i));
+        walk(item);
+        path.pop();
+      });
+    } else if (isAlias(node) && node.resolve(doc) === undefined) {
+      unresolved.push(node);
+    }
+  };
+  walk(doc.contents);
+  return { duplicates, unresolved };
 }

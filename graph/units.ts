@@ -19,6 +19,11 @@ const sizeUnits: Record<string, number> = {
 
 const quantity = /^(\d+(?:\.\d+)?)([A-Za-z]+)$/;
 
+/** The text as an error quotes it; an empty one has nothing to quote. */
+function shown(text: string): string {
+  return text.trim() === '' ? 'an empty value' : `\`${text}\``;
+}
+
 /** Result of a strict parse: the value, or why it is not one. */
 export type Parsed = { ok: true; value: number } | { ok: false; reason: string };
 
@@ -30,7 +35,7 @@ export function parseDuration(text: string): Parsed {
   const match = quantity.exec(text.trim());
   const unit = match ? durationUnits[match[2]] : undefined;
   if (!match || unit === undefined) {
-    return { ok: false, reason: `\`${text}\` is not a duration (use a number and one of ms, s, m, h, d: \`250ms\`, \`1s\`)` };
+    return { ok: false, reason: `${shown(text)} is not a duration (use a number and one of ms, s, m, h, d: \`250ms\`, \`1s\`)` };
   }
   return { ok: true, value: Number(match[1]) * unit };
 }
@@ -42,9 +47,12 @@ export function parseSize(text: string): Parsed {
   const match = quantity.exec(trimmed);
   const unit = match ? sizeUnits[match[2]] : undefined;
   if (!match || unit === undefined) {
-    return { ok: false, reason: `\`${text}\` is not a size (use a number and one of B, KB, MB, GB, KiB, MiB, GiB: \`64KiB\`)` };
+    return { ok: false, reason: `${shown(text)} is not a size (use a number and one of B, KB, MB, GB, KiB, MiB, GiB: \`64KiB\`)` };
   }
-  return { ok: true, value: Math.round(Number(match[1]) * unit) };
+  // Rounding absorbs float error (`1.1KB`), not a fraction of a byte (`1.5B`, `0.1KiB`).
+  const bytes = Number(match[1]) * unit;
+  if (Math.abs(bytes - Math.round(bytes)) >= 0.01) return { ok: false, reason: `${shown(text)} is not a whole number of bytes` };
+  return { ok: true, value: Math.round(bytes) };
 }
 
 /** Formats milliseconds back into the shortest exact duration text. */

@@ -19,6 +19,16 @@ import windowSession from './events/window-session.ts';
 import aggregate from './events/aggregate.ts';
 import dedupe from './events/dedupe.ts';
 import throttle from './events/throttle.ts';
+import wsServer from './io/ws-server.ts';
+import wsClient from './io/ws-client.ts';
+import sseServer from './io/sse-server.ts';
+import httpServer from './io/http-server.ts';
+import httpRequest from './io/http-request.ts';
+import redisStream from './messaging/redis-stream.ts';
+import redisWrite from './messaging/redis-write.ts';
+import redisSubscribe from './messaging/redis-subscribe.ts';
+import pgWrite from './io/pg-write.ts';
+import pgQuery from './io/pg-query.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -35,6 +45,16 @@ export const operators: readonly OperatorDefinition[] = [
   aggregate,
   dedupe,
   throttle,
+  wsServer,
+  wsClient,
+  sseServer,
+  httpServer,
+  httpRequest,
+  redisStream,
+  redisWrite,
+  redisSubscribe,
+  pgWrite,
+  pgQuery,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

@@ -42,9 +42,10 @@ export function perRecord<In, Out>(ctx: NodeContext<any>, fn: (item: In) => Out 
 
 /**
  * A sink: `write` each batch in order (awaiting it when it returns a
- * promise), then acknowledge it. Emits nothing downstream.
+ * promise), then acknowledge it. Emits nothing downstream. `write` gets the
+ * batch too, to hand its ack to `ctx.fail` for records it cannot write.
  */
-export function sinkBatches<T>(write: (items: T[]) => void | Promise<void>, finish?: () => void | Promise<void>): NodeFunction {
+export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promise<void>, finish?: () => void | Promise<void>): NodeFunction {
   return function sinkNode(input) {
     return new Observable<Batch>((subscriber) => {
       let chain: Promise<void> = Promise.resolve();
@@ -57,7 +58,7 @@ export function sinkBatches<T>(write: (items: T[]) => void | Promise<void>, fini
         next(batch) {
           chain = chain.then(async function writeBatch() {
             if (failed) return;
-            await write(batch.items as T[]);
+            await write(batch.items as T[], batch);
             batch.ack.release();
           }).catch(fail);
         },

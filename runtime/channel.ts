@@ -56,8 +56,16 @@ export class Channel {
   readonly to: string;
   readonly stats: EdgeStats;
   options: ChannelOptions;
-  /** Sources upstream, blocked while this channel is full under `block`. */
-  upstream: Blockable[] = [];
+  /** The gates upstream, closed while this channel is full under `block`. */
+  get upstream(): Blockable[] {
+    return this.#upstream;
+  }
+
+  /** New gates (after a reload) start closed if the channel is full now. */
+  set upstream(gates: Blockable[]) {
+    if (this.#blocking) for (const gate of gates) if (!this.#upstream.includes(gate)) gate.block(this);
+    this.#upstream = gates;
+  }
   #queue: { batch: Batch; bytes: number }[] = [];
   #head = 0;
   #target: ((batch: Batch) => void) | undefined;
@@ -66,6 +74,8 @@ export class Channel {
   #blocking = false;
   #producerDone = false;
   #onDrained: (() => void) | undefined;
+  #pumping = false;
+  #upstream: Blockable[] = [];
 
   constructor(from: string, to: string, options: ChannelOptions) {
     this.from = from;
@@ -148,6 +158,24 @@ export class Channel {
   }
 
   #pump(): void {
+    // A consumer that frees itself while we deliver (`batchDone` in the same
+    // call) is picked up by this loop, not by a nested one.
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      this.#deliverWaiting();
+    } finally {
+      this.#pumping = false;
+    }
+    this.#checkUnblock();
+    if (this.idle) {
+      const drained = this.#onDrained;
+      this.#onDrained = undefined;
+      drained?.();
+    }
+  }
+
+  #deliverWaiting(): void {
     while (this.#target && !this.#paused && !this.#busy && this.#queue.length > this.#head) {
       const { batch, bytes } = this.#queue[this.#head];
       this.#queue[this.#head++] = undefined as never;
@@ -158,12 +186,6 @@ export class Channel {
         this.#head = 0;
       }
       this.#deliver(batch);
-    }
-    this.#checkUnblock();
-    if (this.idle) {
-      const drained = this.#onDrained;
-      this.#onDrained = undefined;
-      drained?.();
     }
   }
 

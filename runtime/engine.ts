@@ -165,7 +165,7 @@ export class Engine {
     }
     for (const channel of this.channels) {
       const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
-      channel.upstream = this.#sourcesAbove(fromNode).map((r) => r.gate);
+      channel.upstream = this.#nodesAbove(fromNode).map((r) => r.gate);
     }
   }
 
@@ -182,7 +182,12 @@ export class Engine {
     consumer.fusedInto = runner;
   }
 
-  #sourcesAbove(name: string): NodeRunner[] {
+  /**
+   * The nodes whose gates a channel closes when full: every node above it,
+   * since sources and nodes that also receive from outside (a WebSocket
+   * server) both ask `ctx.ready()` before taking more in; transforms never ask.
+   */
+  #nodesAbove(name: string): NodeRunner[] {
     const found = new Set<NodeRunner>();
     const seen = new Set<string>();
     const visit = (current: string): void => {
@@ -190,7 +195,7 @@ export class Engine {
       seen.add(current);
       const runner = this.runners.get(current);
       if (!runner) return;
-      if (runner.isSource) found.add(runner);
+      found.add(runner);
       for (const edge of this.graph.edges) if (edge.to === current) visit(edge.from);
     };
     visit(name);
@@ -203,7 +208,7 @@ export class Engine {
       const fused = runner.definition.fuse![consumer.node.op];
       consumer.stats.starts += 1;
       consumer.stats.state = 'running';
-      runner.start(fused(runner.context(), consumer.context()));
+      runner.start((ctx) => fused(ctx, consumer.context()));
     } else {
       runner.start();
     }

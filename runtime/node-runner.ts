@@ -80,6 +80,7 @@ export class NodeRunner {
   #finished: Promise<void>;
   #finish!: () => void;
   #deadLetterWarnings = 0;
+  #create: ((ctx: NodeContext<any>) => NodeFunction) | undefined;
   #unroutedWarned = new Set<string>();
   /** Processing-time bookkeeping: time spent in downstream nodes during this node's delivery. */
   static #frames: number[] = [];
@@ -93,8 +94,9 @@ export class NodeRunner {
     this.#finished = new Promise((resolve) => (this.#finish = resolve));
   }
 
+  /** A node with no input, or whose inputs are all left unconnected: it ends when told to, not when its input does. */
   get isSource(): boolean {
-    return Object.keys(this.definition.inputs).length === 0;
+    return Object.keys(this.definition.inputs).length === 0 || this.input.channels.length === 0;
   }
 
   get isSink(): boolean {
@@ -196,11 +198,16 @@ export class NodeRunner {
   }
 
   /** Starts (or restarts) the node's function on its input. */
-  start(fn?: NodeFunction): void {
-    const ctx = this.context();
+  /**
+   * Starts the node's function on its input. `create` makes the function
+   * (the operator's own, or a fused pair's); a restart after a failure calls
+   * it again with a fresh context.
+   */
+  start(create?: (ctx: NodeContext<any>) => NodeFunction): void {
+    if (create) this.#create = create;
     let nodeFunction: NodeFunction;
     try {
-      nodeFunction = fn ?? this.definition.create(ctx);
+      nodeFunction = (this.#create ?? ((ctx) => this.definition.create(ctx)))(this.context());
     } catch (error) {
       this.#failed(error);
       return;

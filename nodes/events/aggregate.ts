@@ -24,7 +24,8 @@ function isPane(item: EventRecord): item is EventRecord & Pane {
   return Array.isArray(item.records) && typeof item.start === 'number' && typeof item.end === 'number' && 'key' in item;
 }
 
-const numericFunctions = new Set(['count', 'sum', 'min', 'max', 'avg', 'quantile', 'distinct']);
+/** Aggregates whose result is a number (`first` and `last` give whatever the values are). */
+const numberResults = new Set(['count', 'sum', 'min', 'max', 'avg', 'quantile', 'distinct']);
 
 /**
  * `aggregate`: named aggregates per window pane, or one running aggregate
@@ -33,7 +34,7 @@ const numericFunctions = new Set(['count', 'sum', 'min', 'max', 'avg', 'quantile
 export default defineOperator({
   name: 'aggregate',
   summary: 'Compute count, sum, min, max, avg, quantiles, distinct counts, first and last per window.',
-  doc: `Computes named aggregates: each setting names an output field and gives its aggregate, one of \`count()\`, \`sum(x)\`, \`min(x)\`, \`max(x)\`, \`avg(x)\`, \`quantile(x, q)\`, \`distinct(x)\`, \`first(x)\` or \`last(x)\`, where \`x\` is a CEL expression over the record (a bare field name is read directly, fastest). Fed by a window, it emits one record per window pane, \`{key, start, end, …aggregates}\`; placed right after the window as its only consumer, the two run fused and records are folded as they arrive instead of being buffered in the window. Fed by records without a window, it keeps one running aggregate over everything and emits it once, \`{…aggregates}\`, when its input ends (nothing if no record came); it then holds its input's acknowledgements until that result is acknowledged, so it suits finite inputs — put a window before it on an endless stream. \`quantile\` uses a DDSketch-style logarithmic sketch in bounded memory (at most 2048 buckets per sign): the result is within ${sketchRelativeAccuracy * 100}% relative error of the exact value at rank ⌊q·(n−1)⌋. \`distinct\` counts distinct values exactly (it keeps every distinct value of the window in memory). \`first\` and \`last\` follow event time within a window (ties by arrival), arrival order otherwise. \`sum\`, \`min\`, \`max\`, \`avg\` and \`quantile\` need numbers: a record whose value is missing or not a number goes to the dead-letter port and counts in no aggregate. Empty \`min\`, \`max\`, \`avg\`, \`quantile\`, \`first\` and \`last\` are \`null\`.`,
+  doc: `Computes named aggregates: each setting names an output field and gives its aggregate, one of \`count()\`, \`sum(x)\`, \`min(x)\`, \`max(x)\`, \`avg(x)\`, \`quantile(x, q)\`, \`distinct(x)\`, \`first(x)\` or \`last(x)\`, where \`x\` is a CEL expression over the record (a bare field name is read directly, fastest). Fed by a window, it emits one record per window pane, \`{key, start, end, …aggregates}\`; placed right after the window as its only consumer, the two run fused and records are folded as they arrive instead of being buffered in the window. Fed by records without a window, it keeps one running aggregate over everything and emits it once, \`{…aggregates}\`, when its input ends (nothing if no record came); it then holds its input's acknowledgements until that result is acknowledged, so it suits finite inputs — put a window before it on an endless stream. \`quantile\` uses a DDSketch-style logarithmic sketch in bounded memory (at most 2048 buckets per sign): the result is within ${sketchRelativeAccuracy * 100}% relative error of the exact value at rank ⌊q·(n−1)⌋ of the sorted values, whatever their distribution, as long as their magnitudes span a ratio under about 6·10^17 per sign (beyond that the smallest magnitudes share a bucket and lose the guarantee). \`distinct\` counts distinct values exactly (it keeps every distinct value of the window in memory). \`first\` and \`last\` follow event time within a window (ties by arrival), arrival order otherwise. \`sum\`, \`min\`, \`max\`, \`avg\` and \`quantile\` need numbers: a record whose value is missing or not a number goes to the dead-letter port and counts in no aggregate. Empty \`min\`, \`max\`, \`avg\`, \`quantile\`, \`first\` and \`last\` are \`null\`.`,
   inputs: { in: { type: 'Event', doc: 'Window panes (`{key, start, end, records}`) or plain records.' } },
   outputs: { out: { type: 'Event', doc: 'One record per pane, `{key, start, end, …aggregates}`; or one running result at the end.' } },
   settings: z.record(z.string(), aggregate()).meta({
@@ -49,7 +50,7 @@ export default defineOperator({
       schema.start = 'number';
       schema.end = 'number';
     }
-    for (const [name, spec] of Object.entries(settings)) schema[name] = numericFunctions.has(spec.fn) ? 'number' : 'any';
+    for (const [name, spec] of Object.entries(settings)) schema[name] = numberResults.has(spec.fn) ? 'number' : 'any';
     return { out: { kind: 'event', schema } };
   },
   create(ctx) {

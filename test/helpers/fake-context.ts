@@ -93,6 +93,7 @@ export interface FailedRecord {
   ack: Ack | undefined;
 }
 
+/** How to build a fake context; every field has a default. */
 export interface FakeContextOptions {
   node?: string;
   restored?: unknown;

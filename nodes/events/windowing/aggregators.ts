@@ -5,14 +5,17 @@
  *
  * The hot path (a fused window and aggregate over millions of records)
  * allocates nothing per record: each distinct expression is read once per
- * record into a scratch slot (bare field names directly, others through
- * compiled CEL), and the numeric aggregates of a pane live in one
- * `Float64Array`, updated by a small switch over precomputed operations.
+ * record into a scratch slot (`aggregate-sources.ts`), and the numeric
+ * aggregates of a pane live in one `Float64Array`. Aggregates made only of
+ * `count`, `sum`, `min`, `max` and `avg` (the common dashboard) take a
+ * branch-free folder (`numeric-aggregators.ts`); others a small switch over
+ * precomputed operations.
  */
-import type { AggregateSpec, EventRecord } from '../../../runtime/api.ts';
+import type { AggregateSpec } from '../../../runtime/api.ts';
+import { compileSources, loadNumbers, saveNumbers, shapeOf } from './aggregate-sources.ts';
+import { compileNumericAggregates } from './numeric-aggregators.ts';
 import type { PaneFolder } from './pane-folder.ts';
 import { QuantileSketch, type SketchState } from './quantile-sketch.ts';
-import { compileReader, missingField, type ValueReader } from './record-access.ts';
 
 /** One pane's aggregates: numeric slots, and objects (sketches, sets, first/last values). */
 export interface AggregateState {
@@ -42,9 +45,6 @@ const opcodes: Record<AggregateSpec['fn'], number> = {
   last: opLast,
 };
 
-/** Functions whose values must be numbers. */
-const numeric = new Set<AggregateSpec['fn']>(['sum', 'min', 'max', 'avg', 'quantile']);
-
 interface Operation {
   name: string;
   spec: AggregateSpec;
@@ -55,15 +55,6 @@ interface Operation {
   num: number;
   /** Its slot in `objs`, or -1. */
   obj: number;
-}
-
-interface Source {
-  text: string;
-  reader: ValueReader;
-  /** Read as a number into `scratchNumbers`. */
-  asNumber: boolean;
-  /** Read as a plain value into `scratchValues`. */
-  asValue: boolean;
 }
 
 /**
@@ -87,21 +78,14 @@ export interface AggregateFolder extends PaneFolder<AggregateState> {
  * const out = {}; folder.write(state, out); // { n: 1, avg: … }
  */
 export function compileAggregates(specs: Readonly<Record<string, AggregateSpec>>): AggregateFolder {
-  const sources: Source[] = [];
+  const sources = compileSources(specs);
+  const numericOnly = compileNumericAggregates(specs, sources);
+  if (numericOnly !== undefined) return numericOnly;
   const operations: Operation[] = [];
   const initial: number[] = [];
   let objects = 0;
   for (const [name, spec] of Object.entries(specs)) {
-    let source = -1;
-    if (spec.expr !== undefined) {
-      source = sources.findIndex((s) => s.text === spec.expr);
-      if (source < 0) {
-        source = sources.length;
-        sources.push({ text: spec.expr, reader: compileReader(spec.expr), asNumber: false, asValue: false });
-      }
-      if (numeric.has(spec.fn)) sources[source].asNumber = true;
-      else sources[source].asValue = true;
-    }
+    const source = spec.expr === undefined ? -1 : sources.slotOf(spec.expr);
     const op = opcodes[spec.fn];
     let num = -1;
     let obj = -1;
@@ -134,44 +118,18 @@ export function compileAggregates(specs: Readonly<Record<string, AggregateSpec>>
   }
 
   const initialNums = Float64Array.from(initial);
-  const scratchNumbers = new Float64Array(sources.length);
-  const scratchValues: unknown[] = new Array(sources.length).fill(undefined);
+  const scratchNumbers = sources.numbers;
+  const scratchValues = sources.values;
   // Parallel arrays keep the per-record loop free of property lookups on objects of mixed shapes.
   const ops = Int32Array.from(operations.map((o) => o.op));
   const opSource = Int32Array.from(operations.map((o) => o.source));
   const opNum = Int32Array.from(operations.map((o) => o.num));
   const opObj = Int32Array.from(operations.map((o) => o.obj));
-  const sourceFields = sources.map((s) => s.reader.field);
-  const sourceNumber = sources.map((s) => s.asNumber);
-  const sourceValue = sources.map((s) => s.asValue);
-
-  function notNumber(source: number, value: unknown): TypeError {
-    const kind = value === null ? 'null' : Array.isArray(value) ? 'a list' : `a ${typeof value}`;
-    return new TypeError(`\`${sources[source].text}\` is ${kind}, not a number`);
-  }
 
   const folder: AggregateFolder = {
     names: operations.map((o) => o.name),
-    shape: `aggregate:${JSON.stringify(operations.map((o) => [o.name, o.spec.fn, o.spec.expr ?? null, o.spec.q ?? null]))}`,
-
-    prepare(record) {
-      for (let s = 0; s < sourceFields.length; s++) {
-        const field = sourceFields[s];
-        let value: unknown;
-        if (field !== undefined) {
-          value = record[field];
-          if (value === undefined) throw missingField(field);
-        } else {
-          value = sources[s].reader.read(record);
-        }
-        if (sourceNumber[s]) {
-          if (typeof value === 'number') scratchNumbers[s] = value;
-          else if (typeof value === 'bigint') scratchNumbers[s] = Number(value);
-          else throw notNumber(s, value);
-        }
-        if (sourceValue[s]) scratchValues[s] = typeof value === 'bigint' ? Number(value) : value;
-      }
-    },
+    shape: shapeOf('aggregate', specs),
+    prepare: sources.prepare,
 
     create() {
       const objs: unknown[] = new Array(objects);
@@ -317,13 +275,12 @@ export function compileAggregates(specs: Readonly<Record<string, AggregateSpec>>
           if (op === opDistinct) return [...(value as Set<unknown>)];
           return value;
         });
-      // JSON has no infinities: an empty min, max, first or last is saved as a string.
-      return { nums: Array.from(state.nums, (n) => (Number.isFinite(n) ? n : String(n))), objs };
+      return { nums: saveNumbers(state.nums), objs };
     },
 
     load(saved) {
       const { nums, objs } = saved as { nums: (number | string)[]; objs: unknown[] };
-      const state: AggregateState = { nums: Float64Array.from(nums, Number), objs: new Array(objects) };
+      const state: AggregateState = { nums: loadNumbers(nums), objs: new Array(objects) };
       let next = 0;
       for (const { op, obj } of operations) {
         if (obj < 0) continue;

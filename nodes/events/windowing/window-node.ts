@@ -47,6 +47,7 @@ export interface WindowSnapshot {
   panes: SavedPane[];
 }
 
+/** What `windowNode` runs: which contexts, how panes fold, how records map to windows. */
 export interface WindowNodeOptions<State> {
   /** The window node's context: settings, late port, dead letters for time and key, snapshot, clock. */
   ctx: NodeContext<WindowSettings>;

@@ -1,0 +1,86 @@
+/**
+ * The PostgreSQL state store (`--state postgres://...`): the table
+ * `streams_state(pipeline, node, snapshot jsonb, updated_at)`, created if
+ * missing, one row per node; a save replaces a pipeline's rows in one
+ * transaction.
+ */
+import pg from 'pg';
+import { registerStateStore, type StateStore } from '../../../runtime/state-store.ts';
+import { redactUrl } from './client.ts';
+
+/** The table the store keeps snapshots in. */
+export const stateTable = 'streams_state';
+
+const createTable = `create table if not exists ${stateTable} (
+  pipeline text not null,
+  node text not null,
+  snapshot jsonb,
+  updated_at timestamptz not null default now(),
+  primary key (pipeline, node)
+)`;
+
+/** Snapshots in the `streams_state` table; open one with `PostgresStateStore.open(url)` or `openStateStore('postgres://...')`. */
+export class PostgresStateStore implements StateStore {
+  readonly url: string;
+  readonly #client: pg.Client;
+
+  /** Use `PostgresStateStore.open`, which connects and creates the table first. */
+  constructor(url: string, client: pg.Client) {
+    this.url = url;
+    this.#client = client;
+  }
+
+  /** Connects to `url` and creates the table if missing; fails with the URL (password redacted) in the message. */
+  static async open(url: string): Promise<PostgresStateStore> {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'ami-streams:state' });
+    // A connection lost while idle must not crash the process; the next query reports it.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query(createTable);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw new Error(`cannot open the PostgreSQL state store at ${redactUrl(url)}: ${(error as Error).message}`);
+    }
+    return new PostgresStateStore(url, client);
+  }
+
+  async load(pipeline: string): Promise<Map<string, unknown>> {
+    const result = await this.#run('load', () => this.#client.query<{ node: string; snapshot: unknown }>(`select node, snapshot from ${stateTable} where pipeline = $1`, [pipeline]));
+    return new Map(result.rows.map((row) => [row.node, row.snapshot]));
+  }
+
+  async save(pipeline: string, snapshots: ReadonlyMap<string, unknown>): Promise<void> {
+    const values: unknown[] = [pipeline];
+    const tuples: string[] = [];
+    for (const [node, snapshot] of snapshots) {
+      values.push(node, JSON.stringify(snapshot ?? null));
+      tuples.push(`($1, $${values.length - 1}, $${values.length}::jsonb, now())`);
+    }
+    await this.#run('save', async () => {
+      await this.#client.query('begin');
+      try {
+        await this.#client.query(`delete from ${stateTable} where pipeline = $1`, [pipeline]);
+        if (tuples.length > 0) await this.#client.query(`insert into ${stateTable} (pipeline, node, snapshot, updated_at) values ${tuples.join(', ')}`, values);
+        await this.#client.query('commit');
+      } catch (error) {
+        await this.#client.query('rollback').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#client.end().catch(() => undefined);
+  }
+
+  async #run<T>(what: string, command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (error) {
+      throw new Error(`cannot ${what} state at ${redactUrl(this.url)}: ${(error as Error).message}`);
+    }
+  }
+}
+
+registerStateStore('postgres', (url) => PostgresStateStore.open(url));

@@ -1,0 +1,128 @@
+/**
+ * The `listen` setting of the web servers (`ws.server`, `sse.server`,
+ * `http.server`) and binding a server to it with errors that name the node
+ * and the address.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { NodeError, z } from '../../../runtime/api.ts';
+
+/** A parsed `listen` address. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** `127.0.0.1:8080`, or `[::1]:8080` for IPv6. */
+export function formatAddress(address: ListenAddress): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+/**
+ * Parses `host:port`, `[v6]:port`, `:port` or a bare port. Without a host the
+ * server binds 127.0.0.1 (loopback): reaching it from other machines is a
+ * choice made in the file (`0.0.0.0:8080`), never a default.
+ */
+export function parseListen(value: string | number): ListenAddress | string {
+  const text = String(value).trim();
+  let host = '127.0.0.1';
+  let portText = text;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:(\d+)$/.exec(text);
+  if (v6) {
+    host = v6[1];
+    portText = v6[2];
+  } else if (text.includes(':')) {
+    const at = text.lastIndexOf(':');
+    if (at > 0) host = text.slice(0, at);
+    portText = text.slice(at + 1);
+    if (host.includes(':')) return `\`${text}\` is not an address: write an IPv6 host in brackets, \`[::1]:8080\``;
+  }
+  if (!/^\d+$/.test(portText)) return `\`${text}\` is not an address: use \`host:port\` (\`127.0.0.1:8080\`) or a port`;
+  const port = Number(portText);
+  if (port > 65535) return `port ${port} is out of range (0 to 65535)`;
+  return { host, port };
+}
+
+/** The `listen` setting: an address to bind, loopback unless a host is given. */
+export function listenSetting(defaultPort: number) {
+  return z
+    .union([z.string(), z.number().int()])
+    .transform(function parseListenSetting(value, ctx): ListenAddress {
+      const parsed = parseListen(value);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .prefault(`127.0.0.1:${defaultPort}`)
+    .meta({
+      description: `The address to listen on, \`host:port\`; a bare port (or \`:port\`) binds 127.0.0.1. Use \`0.0.0.0:${defaultPort}\` to accept connections from other machines, port 0 for any free port.`,
+      examples: [`127.0.0.1:${defaultPort}`, `0.0.0.0:${defaultPort}`],
+    });
+}
+
+/** The path setting of a server: one path or several, each starting with `/`. */
+export function pathsSetting(description: string) {
+  return z
+    .union([z.string(), z.array(z.string()).min(1)])
+    .transform(function normalisePaths(value): string[] {
+      return (Array.isArray(value) ? value : [value]).map((path) => (path.startsWith('/') ? path : `/${path}`));
+    })
+    .prefault('/')
+    .meta({ description, examples: ['/', ['/feed', '/alerts']] });
+}
+
+/**
+ * Binds `server` to `address`. A failure rejects with a `NodeError` naming
+ * the node and the address (`address_in_use`, `listen_denied`,
+ * `listen_failed`); resolves with the bound address (its real port when 0
+ * was asked for).
+ */
+export function listenOn(server: Server, address: ListenAddress, label: string): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    const shown = formatAddress(address);
+    function onError(error: NodeJS.ErrnoException): void {
+      server.off('listening', onListening);
+      if (error.code === 'EADDRINUSE') {
+        reject(new NodeError('address_in_use', `${label}: cannot listen on ${shown}: the address is already in use (another process or node listens there; change \`listen\`)`, { cause: error }));
+      } else if (error.code === 'EACCES' || error.code === 'EPERM') {
+        reject(new NodeError('listen_denied', `${label}: cannot listen on ${shown}: permission denied (ports below 1024 need privileges)`, { cause: error }));
+      } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
+        reject(new NodeError('listen_failed', `${label}: cannot listen on ${shown}: no such local address`, { cause: error }));
+      } else {
+        reject(new NodeError('listen_failed', `${label}: cannot listen on ${shown}: ${error.message}`, { cause: error }));
+      }
+    }
+    function onListening(): void {
+      server.off('error', onError);
+      const bound = server.address() as AddressInfo;
+      resolve({ host: address.host, port: bound.port });
+    }
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(address.port, address.host);
+  });
+}
+
+/**
+ * Closes a server and resolves once its port is free and every connection
+ * has ended; connections still open after `graceMs` are destroyed.
+ */
+export function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      server.closeAllConnections();
+      resolve();
+      return;
+    }
+    const timer = setTimeout(function forceConnectionsClosed() {
+      server.closeAllConnections();
+    }, graceMs);
+    server.close(function serverClosed() {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,247 @@
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { Observable, type Subscription } from 'rxjs';
+import { WebSocket, WebSocketServer } from 'ws';
+import { defineOperator, duration, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
+import { secretSetting, tokenAccepted } from './web/auth.ts';
+import { clientQueueSetting, SendWindow } from './web/client-queue.ts';
+import { InboundBatcher } from './web/inbound.ts';
+import { closeServer, formatAddress, listenOn, listenSetting, pathsSetting } from './web/listen.ts';
+import { isBytesItem, parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
+import { rejectUpgrade } from './web/upgrade.ts';
+
+interface Client {
+  id: string;
+  socket: WebSocket;
+  path: string;
+  window: SendWindow;
+  /** Cleared at each ping, set again by the pong (or any message). */
+  alive: boolean;
+}
+
+/** WebSocket close code 1013, "try again later": the server is full. */
+const closeTryAgainLater = 1013;
+const closeGoingAway = 1001;
+
+export default defineOperator({
+  name: 'ws.server',
+  summary: 'A WebSocket server: sends its input to connected clients and emits what they send.',
+  doc: 'Listens on `listen` for WebSocket connections on `path` (one or several). Every input record is sent to every connected client as one message (events as JSON, Bytes as they are), or only to the client it names: the event field `client_field`, or `meta.client` of a Bytes item (that client\'s id arrives with each message it sends). Messages from clients are emitted as Bytes with `meta.client` (an id) and `meta.path`, or with `format: json` as events (a message that is not a JSON object goes to the dead-letter port); with `client_field` set, the client id is written to that field. Each client has a bounded send queue (`client_queue`): a client that reads slower than records arrive is disconnected and what it missed is counted as dropped with reason `slow_client`, so one slow reader never grows the server\'s memory. Connections past `max_connections` are accepted and closed at once with code 1013 (try again later). Every `ping_interval` each client is pinged; one that has not answered the previous ping is terminated. With `token`, a connection must present it as `Authorization: Bearer TOKEN` or `?token=TOKEN` (browsers cannot set headers), or the upgrade is refused with 401. While too many received messages wait downstream (`max_in_flight`), the server stops reading from its clients, which then wait in TCP. The node stops when its input ends: clients are closed with code 1001 (going away). Delivery to clients is best effort: a record is acknowledged once handed to the sockets.',
+  inputs: { in: { type: 'Any', doc: 'Records to send: to every client, or to the one named by `client_field` (events) or `meta.client` (Bytes).' } },
+  outputs: { out: { type: 'Bytes', doc: 'Messages from clients, with `meta.client` and `meta.path`; events with `format: json`.', optional: true } },
+  settings: z.object({
+    listen: listenSetting(8081),
+    path: pathsSetting('The path, or paths, clients connect to; other paths get 404.'),
+    format: z.enum(['bytes', 'json']).default('bytes').meta({ description: 'How received messages are emitted: `bytes` (with `meta.client`, `meta.path`) or `json` (each message parsed as one JSON object).' }),
+    client_field: z.string().min(1).optional().meta({ description: 'An event field naming a client: on input, a record with it goes only to that client (the field is not sent); on output (`format: json`), the sender\'s id is written there.', examples: ['client'] }),
+    frame: z.enum(['text', 'binary']).default('text').meta({ description: 'The WebSocket frame type of sent messages.' }),
+    max_connections: z.number().int().min(1).default(1000).meta({ description: 'Clients connected at once; more are closed with code 1013.', examples: [100] }),
+    client_queue: clientQueueSetting(),
+    ping_interval: duration().prefault('30s').meta({ description: 'How often clients are pinged; a client that misses a pong is terminated.', examples: ['10s'] }),
+    token: secretSetting().optional().meta({ description: 'A bearer token clients must present (header or `?token=`); write it as `${env:NAME}`.', examples: ['${env:WS_TOKEN}'] }),
+    max_message: size().prefault('1MiB').meta({ description: 'The largest message accepted from a client; a larger one closes its connection (code 1009).', examples: ['64KiB'] }),
+    max_in_flight: z.number().int().min(1).default(4096).meta({ description: 'Received messages emitted and not yet acknowledged downstream before the server stops reading from clients.' }),
+  }),
+  requires: ['listen'],
+  example: { listen: '127.0.0.1:8081', path: '/feed' },
+  infer(settings) {
+    return settings.format === 'json' ? { out: { kind: 'event' } } : {};
+  },
+  create(ctx) {
+    const settings = ctx.settings;
+    const binary = settings.frame === 'binary';
+    const clientField = settings.client_field;
+
+    return function wsServerNode(input) {
+      return new Observable<Batch>((subscriber) => {
+        const clients = new Map<string, Client>();
+        let stopping = false;
+        let refused = 0;
+        let inputSubscription: Subscription | undefined;
+        const wss = new WebSocketServer({ noServer: true, maxPayload: settings.max_message, perMessageDeflate: false, clientTracking: false });
+        const server = createServer(function notAnUpgrade(_request, response) {
+          response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
+          response.end('this endpoint takes WebSocket connections\n');
+        });
+        const inbound = new InboundBatcher(ctx, {
+          maxInFlight: settings.max_in_flight,
+          emit: (batch) => subscriber.next(batch),
+          pause: () => {
+            for (const client of clients.values()) client.socket.pause();
+          },
+          resume: () => {
+            for (const client of clients.values()) client.socket.resume();
+          },
+        });
+
+        server.on('upgrade', function upgrade(request, socket, head) {
+          const url = new URL(request.url ?? '/', 'http://localhost');
+          if (stopping) return rejectUpgrade(socket, 503);
+          if (!settings.path.includes(url.pathname)) return rejectUpgrade(socket, 404);
+          if (!tokenAccepted(request, url, settings.token)) return rejectUpgrade(socket, 401, { 'WWW-Authenticate': 'Bearer' });
+          wss.handleUpgrade(request, socket, head, function upgraded(ws) {
+            if (stopping) {
+              ws.close(closeGoingAway, 'server shutting down');
+            } else if (clients.size >= settings.max_connections) {
+              // Said once, then now and then: a crowd of refused clients must not flood the log.
+              if (refused++ % 100 === 0) ctx.log.warn({ limit: settings.max_connections, refused }, 'connection refused: too many clients');
+              ws.close(closeTryAgainLater, 'too many connections');
+            } else {
+              accept(ws, url.pathname);
+            }
+          });
+        });
+
+        function accept(ws: WebSocket, path: string): void {
+          const id = randomUUID();
+          const client: Client = { id, socket: ws, path, alive: true, window: new SendWindow(settings.client_queue, () => ws.bufferedAmount) };
+          clients.set(id, client);
+          if (inbound.paused) ws.pause();
+          ws.on('pong', function pong() {
+            client.alive = true;
+          });
+          ws.on('message', function message(data: Buffer, isBinary: boolean) {
+            client.alive = true;
+            receive(client, data, isBinary);
+          });
+          ws.on('close', function closed() {
+            clients.delete(id);
+          });
+          ws.on('error', function clientError(error) {
+            ctx.log.debug({ client: id, error: error.message }, 'client connection failed');
+          });
+          ctx.log.debug({ client: id, path }, 'client connected');
+        }
+
+        function receive(client: Client, data: Buffer, isBinary: boolean): void {
+          ctx.metrics.bytes(data.length);
+          const meta = { client: client.id, path: client.path };
+          if (settings.format === 'bytes') {
+            inbound.push(isBinary ? ({ data, meta } satisfies BytesItem) : ({ text: data.toString('utf8'), meta } satisfies BytesItem));
+            return;
+          }
+          const text = data.toString('utf8');
+          let record: EventRecord;
+          try {
+            record = parseJsonObject(text);
+          } catch (error) {
+            ctx.fail({ text, meta }, error);
+            return;
+          }
+          if (clientField !== undefined) record[clientField] = client.id;
+          inbound.push(record);
+        }
+
+        /** The client a record is addressed to, if any. */
+        function addressee(item: unknown): string | undefined {
+          if (isBytesItem(item)) {
+            const target = item.meta?.client;
+            return typeof target === 'string' ? target : undefined;
+          }
+          if (clientField === undefined || item === null || typeof item !== 'object') return undefined;
+          const target = (item as EventRecord)[clientField];
+          return typeof target === 'string' ? target : undefined;
+        }
+
+        function deliver(client: Client, payload: string | Buffer, bytes: number): void {
+          if (client.socket.readyState !== WebSocket.OPEN) return;
+          if (!client.window.fits(bytes)) {
+            // What waits for it is lost with the connection, and this message too.
+            const lost = client.window.pending + 1;
+            ctx.metrics.dropped(lost, 'slow_client');
+            ctx.log.warn({ client: client.id, waiting: client.window.pending, bufferedBytes: client.socket.bufferedAmount }, 'slow client disconnected: its send queue is full');
+            clients.delete(client.id);
+            client.socket.terminate();
+            return;
+          }
+          client.socket.send(payload, { binary }, client.window.track());
+          ctx.metrics.bytes(bytes);
+        }
+
+        function send(batch: Batch): void {
+          for (const item of batch.items) {
+            const target = addressee(item);
+            const payload = wirePayload(item, target === undefined ? undefined : clientField);
+            const bytes = payloadLength(payload);
+            if (target === undefined) {
+              for (const client of clients.values()) deliver(client, payload, bytes);
+              continue;
+            }
+            const client = clients.get(target);
+            if (client) deliver(client, payload, bytes);
+            else ctx.metrics.dropped(1, 'unknown_client');
+          }
+          batch.ack.release();
+        }
+
+        const pinger = setInterval(function checkLiveness() {
+          for (const client of clients.values()) {
+            if (!client.alive) {
+              ctx.log.info({ client: client.id }, 'client did not answer a ping; terminating it');
+              clients.delete(client.id);
+              client.socket.terminate();
+              continue;
+            }
+            client.alive = false;
+            client.socket.ping();
+          }
+        }, settings.ping_interval);
+
+        const listening = listenOn(server, settings.listen, ctx.label).then(
+          (bound) => {
+            ctx.log.info({ address: formatAddress(bound), path: settings.path }, 'listening for WebSocket connections');
+          },
+          (error: unknown) => {
+            stopping = true;
+            subscriber.error(error);
+          },
+        );
+
+        async function shutdown(): Promise<void> {
+          if (stopping) return;
+          stopping = true;
+          clearInterval(pinger);
+          inbound.close();
+          await listening;
+          const closing = [...clients.values()].map(
+            (client) =>
+              new Promise<void>((resolve) => {
+                client.socket.once('close', () => resolve());
+                client.socket.close(closeGoingAway, 'server shutting down');
+              }),
+          );
+          const grace = setTimeout(() => {
+            for (const client of clients.values()) client.socket.terminate();
+          }, 1000);
+          await Promise.all(closing);
+          clearTimeout(grace);
+          await closeServer(server, 1000);
+          subscriber.complete();
+        }
+
+        function onAbort(): void {
+          void shutdown();
+        }
+        ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+        inputSubscription = input.subscribe({
+          next: send,
+          error: (error: unknown) => subscriber.error(error),
+          complete: () => void shutdown(),
+        });
+
+        return function wsServerTeardown() {
+          stopping = true;
+          clearInterval(pinger);
+          ctx.signal.removeEventListener('abort', onAbort);
+          inputSubscription?.unsubscribe();
+          inbound.close();
+          for (const client of clients.values()) client.socket.terminate();
+          clients.clear();
+          server.close();
+          server.closeAllConnections();
+        };
+      });
+    };
+  },
+});
