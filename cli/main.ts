@@ -6,11 +6,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';
 import { renderGraph, type GraphFormat } from '../graph/render.ts';
-import { hasErrors } from '../graph/diagnostics.ts';
+import { formatDiagnostic, hasErrors } from '../graph/diagnostics.ts';
 import { registry } from '../nodes/registry.ts';
 import { renderOperatorTable, operatorDoc } from './ops.ts';
 import { runCommand } from './run.ts';
-import { testCommand } from './pipeline-test.ts';
+import { parseTestFile, testCommand } from './pipeline-test.ts';
 
 interface Command {
   summary: string;
@@ -31,6 +31,14 @@ const commands: Record<string, Command> = {
       let invalid = false;
       for (const path of files) {
         const { file, text } = readPipeline(path);
+        if (/^streams_test:/m.test(text)) {
+          // A pipeline unit test file: check its own shape (its tests run with `streams test`).
+          const { diagnostics, tests } = parseTestFile(file, text);
+          for (const diagnostic of diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
+          if (hasErrors(diagnostics)) invalid = true;
+          else process.stdout.write(`${file}: ok (a test file with ${tests.length} tests; run them with \`streams test\`)\n`);
+          continue;
+        }
         const result = checkAndReport(file, text, parseParams(values.param as string[] | undefined));
         if (hasErrors(result.diagnostics)) invalid = true;
         else process.stdout.write(`${file}: ok (${result.graph!.nodes.size} nodes, ${result.graph!.edges.length} edges)\n`);

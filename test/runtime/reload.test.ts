@@ -80,6 +80,33 @@ describe('hot reload', () => {
   });
 });
 
+describe('hot reload of stateful nodes', () => {
+  it('carries open windows into the replacement: no window is split or lost', async () => {
+    const windowed = (lateness: string) => `
+streams: 1
+name: windows
+nodes:
+  src: { op: test.count, with: { count: 3000, batch: 20, every_ms: 2 } }
+  stamp: { op: map, in: src, with: { set: { ts: "n * 10.0" } } }
+  per-second: { op: window.tumbling, in: stamp, with: { size: 1s, time: ts, lateness: ${lateness} } }
+  stats: { op: aggregate, in: per-second, with: { count: count(), first: min(n), last: max(n) } }
+  out: { op: test.collect, in: stats, with: { into: reload-windows } }
+`;
+    const engine = startYaml(windowed('0s'));
+    await sleep(150);
+    const result = await engine.reload(checkYaml(windowed('1s')));
+    // The window and its aggregate run fused, so they are replaced together.
+    expect(result.diff.replaced).toEqual(['per-second', 'stats']);
+    await engine.done;
+    const rows = take('reload-windows') as { start: number; count: number; first: number; last: number }[];
+    // 3000 records, 100 per second of event time: 30 windows of exactly 100, each once.
+    expect(rows).toHaveLength(30);
+    expect(rows.map((r) => r.start)).toEqual(Array.from({ length: 30 }, (_, i) => i * 1000));
+    for (const row of rows) expect([row.count, row.last - row.first]).toEqual([100, 99]);
+    expect(new Map(engine.nodeStats()).get('src')!.starts).toBe(1);
+  });
+});
+
 describe('streams run --watch', () => {
   it('reloads the file as it is edited, rejects an invalid edit, and loses nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'streams-watch-'));
