@@ -170,3 +170,5 @@ export function reasonOf(error: unknown): string {
 }
 
 export { perRecord, perBatchAsync, sinkBatches, skip } from './batch-operators.ts';
+export { backoffDelay, retryAfterMs, sleep } from './retry.ts';
+export { redactUrl } from './redact.ts';

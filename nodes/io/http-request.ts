@@ -1,7 +1,5 @@
-import { compileExpression, defineOperator, duration, expression, perBatchAsync, reasonOf, size, toPlain, z, type CompiledExpression, type EventRecord } from '../../runtime/api.ts';
-import { backoffDelay, retryAfterMs, sleep } from './web/backoff.ts';
+import { backoffDelay, compileExpression, defineOperator, duration, expression, perBatchAsync, reasonOf, redactUrl, retryAfterMs, size, sleep, toPlain, z, type CompiledExpression, type EventRecord } from '../../runtime/api.ts';
 import { isBytesItem } from './web/payload.ts';
-import { redactUrl } from './web/redact.ts';
 
 const methods = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
 

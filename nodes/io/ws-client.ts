@@ -1,11 +1,9 @@
 import { Observable, type Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
-import { defineOperator, duration, reasonOf, size, z, type Batch, type BytesItem } from '../../runtime/api.ts';
+import { backoffDelay, defineOperator, duration, reasonOf, redactUrl, size, z, type Batch, type BytesItem } from '../../runtime/api.ts';
 import { secretSetting } from './web/auth.ts';
-import { backoffDelay } from './web/backoff.ts';
 import { InboundBatcher } from './web/inbound.ts';
 import { parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
-import { redactUrl } from './web/redact.ts';
 
 /** A connection that lasted this long was healthy: the next failure starts the backoff afresh. */
 const healthyAfterMs = 5_000;

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { safeEqual } from '../../nodes/io/web/auth.ts';
-import { backoffDelay, retryAfterMs } from '../../nodes/io/web/backoff.ts';
+import { backoffDelay, retryAfterMs } from '../../runtime/retry.ts';
 import { SendWindow } from '../../nodes/io/web/client-queue.ts';
 import { parseListen } from '../../nodes/io/web/listen.ts';
-import { redactUrl } from '../../nodes/io/web/redact.ts';
+import { redactUrl } from '../../runtime/redact.ts';
 import { ReplayBuffer } from '../../nodes/io/web/replay-buffer.ts';
 import { withoutCredentials } from '../../nodes/io/http-request.ts';
 

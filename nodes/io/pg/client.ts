@@ -4,27 +4,16 @@
  * backoff, error classes, and identifier quoting.
  */
 import pg from 'pg';
-import { NodeError, type NodeContext } from '../../../runtime/api.ts';
+import { backoffDelay, NodeError, redactUrl, type NodeContext } from '../../../runtime/api.ts';
+
+export { redactUrl };
 
 /** The longest wait between two attempts. */
 export const maxBackoffMs = 5_000;
 
-/** A URL fit for logs: the password replaced by `***`. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.password) return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
-
-/** Exponential backoff from 100 ms, capped at `maxBackoffMs`, with a little jitter. */
+/** Exponential backoff from 100 ms, capped at `maxBackoffMs`, with jitter; `attempt` counts from 1. */
 export function backoffMs(attempt: number): number {
-  const base = Math.min(maxBackoffMs, 100 * 2 ** Math.min(Math.max(attempt - 1, 0), 10));
-  return Math.round(base * (0.9 + Math.random() * 0.2));
+  return backoffDelay(attempt - 1, 100, maxBackoffMs);
 }
 
 /** A pool for one node; errors of idle connections (a server restart) are logged, never thrown. */

@@ -3,28 +3,16 @@
  * password-free errors, and the mapping between records and stream entries.
  */
 import { Redis, ReplyError } from 'ioredis';
-import { toPlain, type BytesItem, type NodeContext } from '../../../runtime/api.ts';
+import { backoffDelay, redactUrl, sleep, toPlain, type BytesItem, type NodeContext } from '../../../runtime/api.ts';
+
+export { redactUrl, sleep };
 
 /** The longest wait between two connection attempts. */
 export const maxBackoffMs = 5_000;
 
-/** A URL fit for logs: the password replaced by `***`. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.password) return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    // Not a URL we can parse: hide whatever stands between `//` and `@`.
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
-
-/** Exponential backoff from 100 ms, capped at `maxBackoffMs`, with a little jitter. */
+/** Exponential backoff from 100 ms, capped at `maxBackoffMs`, with jitter; `attempt` counts from 1. */
 export function backoffMs(attempt: number): number {
-  const base = Math.min(maxBackoffMs, 100 * 2 ** Math.min(Math.max(attempt - 1, 0), 10));
-  return Math.round(base * (0.9 + Math.random() * 0.2));
+  return backoffDelay(attempt - 1, 100, maxBackoffMs);
 }
 
 /**
@@ -93,20 +81,6 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, graceM
         reject(error);
       },
     );
-  });
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
   });
 }
 
