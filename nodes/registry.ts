@@ -29,6 +29,8 @@ import redisWrite from './messaging/redis-write.ts';
 import redisSubscribe from './messaging/redis-subscribe.ts';
 import pgWrite from './io/pg-write.ts';
 import pgQuery from './io/pg-query.ts';
+import kafkaConsume from './messaging/kafka-consume.ts';
+import kafkaProduce from './messaging/kafka-produce.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -55,6 +57,8 @@ export const operators: readonly OperatorDefinition[] = [
   redisSubscribe,
   pgWrite,
   pgQuery,
+  kafkaConsume,
+  kafkaProduce,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

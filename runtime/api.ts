@@ -108,6 +108,12 @@ export interface NodeContext<Settings = unknown> {
    * batch (emitted what it made of it, or dropped it); the next may come.
    */
   batchDone(): void;
+  /**
+   * Stops the whole graph with this error (the process exits non-zero), for
+   * a node that cannot go on safely and must not be restarted in place (a
+   * transactional producer fenced mid-transaction, say).
+   */
+  fatal(error: unknown): void;
   /** For sources: an ack for a new batch; `onDone` runs once every sink downstream has finished with it. */
   newAck(onDone?: () => void): Ack;
   /**

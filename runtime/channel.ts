@@ -75,6 +75,8 @@ export class Channel {
   #producerDone = false;
   #onDrained: (() => void) | undefined;
   #pumping = false;
+  /** Counts deliveries, so that only the latest one's acknowledgement frees the channel. */
+  #deliveries = 0;
   #upstream: Blockable[] = [];
 
   constructor(from: string, to: string, options: ChannelOptions) {
@@ -140,6 +142,7 @@ export class Channel {
       return;
     }
     this.#busy = true;
+    const delivery = ++this.#deliveries;
     if (this.options.pacing === 'explicit') {
       target(batch);
       return;
@@ -149,6 +152,8 @@ export class Channel {
     const ack = new Ack(
       function sinkAcknowledged() {
         parent.release();
+        // A delivery abandoned by a failed consumer no longer holds the channel.
+        if (delivery !== channel.#deliveries) return;
         channel.#busy = false;
         channel.#pump();
       },
@@ -197,8 +202,9 @@ export class Channel {
     }
   }
 
-  /** The consumer is done with the batch it was given last (`explicit` pacing). */
+  /** The consumer is done with the batch it was given last (`explicit` pacing), or has abandoned it. */
   free(): void {
+    this.#deliveries++;
     this.#busy = false;
     this.#pump();
   }
@@ -272,6 +278,12 @@ export class NodeInput {
       this.#pending.push(channel);
       subscriber.next(batch);
     };
+  }
+
+  /** The consumer failed: whatever it held is abandoned, and its channels may deliver to its successor. */
+  abandonInFlight(): void {
+    this.#pending.length = 0;
+    for (const channel of this.channels) if (!channel.idle) channel.free();
   }
 
   /** An explicitly paced node finished its oldest batch: its channel may deliver the next. */

@@ -94,8 +94,13 @@ export class NodeRunner {
     this.#finished = new Promise((resolve) => (this.#finish = resolve));
   }
 
-  /** A node with no input, or whose inputs are all left unconnected: it ends when told to, not when its input does. */
+  /**
+   * A node with no input, or whose inputs are all left unconnected: it ends
+   * when told to, not when its input does. A consumer fused into another
+   * node is neither: it runs inside that node.
+   */
   get isSource(): boolean {
+    if (this.fusedInto) return false;
     return Object.keys(this.definition.inputs).length === 0 || this.input.channels.length === 0;
   }
 
@@ -142,6 +147,7 @@ export class NodeRunner {
       emit: (port, batch) => runner.route(port, batch),
       ready: () => (runner.#controller.signal.aborted ? undefined : runner.gate.ready()),
       newAck: (onDone) => new Ack(onDone),
+      fatal: (error) => runner.#options.onFatal(error instanceof Error ? error : new Error(String(error))),
       batchDone: () => runner.input.batchDone(),
       stopReason: () => runner.#stopReason,
       now: () => clock.now(),
@@ -257,6 +263,9 @@ export class NodeRunner {
     this.stats.errors += 1;
     this.#subscription?.unsubscribe();
     this.#subscription = undefined;
+    // The batch the node held is lost to this incarnation (its ack stays
+    // unreleased, so its source does not commit past it); the next may come.
+    this.input.abandonInFlight();
     if (this.#stopping) {
       this.stats.state = 'stopped';
       this.#finish();

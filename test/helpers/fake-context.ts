@@ -108,6 +108,8 @@ export interface FakeContext<Settings> extends NodeContext<Settings> {
   readonly clock: TestClock;
   /** Records given to `ctx.fail`, in order. */
   readonly failures: FailedRecord[];
+  /** Errors given to `ctx.fatal`, in order. */
+  readonly fatals: unknown[];
   /** Batches emitted on secondary ports (`late`, ...), by port. */
   readonly ports: Map<string, Batch[]>;
   /** Dropped record counts by reason. */
@@ -143,6 +145,7 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
   const clock = options.clock ?? schedulerClock();
   const controller = new AbortController();
   const failures: FailedRecord[] = [];
+  const fatals: unknown[] = [];
   const ports = new Map<string, Batch[]>();
   const drops: Record<string, number> = {};
   const logs: { level: string; fields: object; message: string }[] = [];
@@ -174,6 +177,10 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     restored: options.restored,
     snapshot(fn) {
       save = fn;
+    },
+    fatals,
+    fatal(error) {
+      fatals.push(error);
     },
     fail(item, error, ack) {
       if (onError === 'stop') throw new Error(`node \`${node}\`: ${reasonOf(error)}`);

@@ -1,0 +1,299 @@
+import { Observable } from 'rxjs';
+import { bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
+import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from './kafka/client.ts';
+import { brokersSetting, topicName } from './kafka/records.ts';
+import { claimOffsets, offsetSource } from './kafka/transactions.ts';
+
+const settings = z
+  .object({
+    brokers: brokersSetting(),
+    topic: topicName().meta({ description: 'The topic to write to.', examples: ['stats'] }),
+    key: expression().optional().meta({ description: 'CEL expression over the record giving the message key (records with one key go to one partition, in order); absent or null means no key. Over Bytes items it sees their `meta`.', examples: ['device'] }),
+    headers: z.record(z.string().min(1), expression()).optional().meta({ description: 'Header name to a CEL expression over the record giving its value (text; null leaves the header out).', examples: [{ source: '"ami-streams"', device: 'device' }] }),
+    partition: z.number().int().nonnegative().optional().meta({ description: 'Write every record to this partition instead of choosing one by key.', examples: [0] }),
+    compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none').meta({ description: 'Compression of record batches: `none`, `gzip`, `snappy`, `lz4` or `zstd`.' }),
+    acks: z.enum(['all', 'leader', 'none']).default('all').meta({ description: 'Which replicas must have a batch before the broker acknowledges it: `all` in-sync replicas, the `leader` only, or `none` (fire and forget: a batch is acknowledged as soon as it is sent).' }),
+    idempotent: z.boolean().default(true).meta({ description: 'The idempotent producer: the broker drops the copies a retry would otherwise write. Needs `acks: all`.' }),
+    exactly_once: z.boolean().default(false).meta({ description: 'Write in transactions that also commit the offsets of the upstream `kafka.consume` of consumer group `group`: Kafka to Kafka exactly once for readers with `read_committed`. Needs `transactional_id` and `group`.' }),
+    transactional_id: z.string().min(1).optional().meta({ description: 'With `exactly_once`, the producer\'s transactional id: stable across restarts of this pipeline (so a restarted producer fences the old one and aborts its open transaction) and unique among running copies.', examples: ['rollup-${env:HOSTNAME}'] }),
+    group: z.string().min(1).optional().meta({ description: 'With `exactly_once`, the consumer group of the upstream `kafka.consume` whose offsets the transactions commit.', examples: ['rollup'] }),
+    commit_interval: duration().default(100).meta({ description: 'With `exactly_once`, how long a transaction stays open at most before it is committed with the offsets acknowledged so far.', examples: ['100ms', '1s'] }),
+  })
+  .superRefine(function checkProduceSettings(value, ctx) {
+    if (value.idempotent && value.acks !== 'all') {
+      ctx.addIssue({ code: 'custom', path: ['idempotent'], message: 'the idempotent producer needs `acks: all` (or set `idempotent: false`)' });
+    }
+    if (value.exactly_once) {
+      if (!value.transactional_id) ctx.addIssue({ code: 'custom', path: ['transactional_id'], message: '`exactly_once` needs a `transactional_id`' });
+      if (!value.group) ctx.addIssue({ code: 'custom', path: ['group'], message: '`exactly_once` needs the `group` of the upstream `kafka.consume`' });
+      if (value.acks !== 'all') ctx.addIssue({ code: 'custom', path: ['acks'], message: '`exactly_once` needs `acks: all`' });
+    }
+  });
+
+type ProduceSettings = z.output<typeof settings>;
+
+function isBytes(item: unknown): item is BytesItem {
+  const bytes = item as BytesItem;
+  return bytes !== null && typeof bytes === 'object' && (typeof bytes.text === 'string' || Buffer.isBuffer(bytes.data));
+}
+
+function textOf(value: unknown): string | undefined {
+  const plain = toPlain(value);
+  if (plain === null || plain === undefined) return undefined;
+  return typeof plain === 'string' ? plain : JSON.stringify(plain);
+}
+
+/** Turns records into messages; a record whose key or header expression fails goes to the dead-letter port. */
+function messageEncoder(ctx: NodeContext<ProduceSettings>): (items: unknown[]) => OutgoingMessage[] {
+  const { topic, partition } = ctx.settings;
+  const key: CompiledExpression | undefined = ctx.settings.key ? compileExpression(ctx.settings.key) : undefined;
+  const headers = Object.entries(ctx.settings.headers ?? {}).map(([name, text]) => [Buffer.from(name), compileExpression(text)] as const);
+  return function encodeMessages(items) {
+    const messages: OutgoingMessage[] = [];
+    let bytes = 0;
+    for (const item of items) {
+      try {
+        const bytesItem = isBytes(item);
+        const fields = (bytesItem ? (item.meta ?? {}) : item) as Record<string, unknown>;
+        const value = bytesItem ? bytesBuffer(item) : Buffer.from(JSON.stringify(item));
+        const message: OutgoingMessage = { topic, value };
+        if (key) {
+          const text = textOf(key(fields));
+          if (text !== undefined) message.key = Buffer.from(text);
+        }
+        if (headers.length > 0) {
+          const map = new Map<Buffer, Buffer>();
+          for (const [name, expr] of headers) {
+            const text = textOf(expr(fields));
+            if (text !== undefined) map.set(name, Buffer.from(text));
+          }
+          message.headers = map;
+        }
+        if (partition !== undefined) message.partition = partition;
+        bytes += value.length;
+        messages.push(message);
+      } catch (error) {
+        ctx.fail(item, error);
+      }
+    }
+    ctx.metrics.bytes(bytes);
+    return messages;
+  };
+}
+
+const retryMaxMs = 10_000;
+
+/** Runs `stop` when the node is unsubscribed before its input ended (a failure or a forced stop). */
+function onHardStop(node: NodeFunction, stop: () => void): NodeFunction {
+  return function kafkaProduceNode(input) {
+    return new Observable<Batch>((subscriber) => {
+      let ended = false;
+      const subscription = node(input).subscribe({
+        next: (batch) => subscriber.next(batch),
+        error(error: unknown) {
+          ended = true;
+          subscriber.error(error);
+        },
+        complete() {
+          ended = true;
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        if (!ended) stop();
+      };
+    });
+  };
+}
+
+/**
+ * `kafka.produce`: records to a Kafka topic, each batch acknowledged once
+ * the broker has it; optionally exactly once from Kafka to Kafka.
+ */
+export default defineOperator({
+  name: 'kafka.produce',
+  summary: 'Write records to a Kafka topic.',
+  doc: 'Writes each record to `topic` on `brokers`: Bytes as their bytes, events as JSON. `key` and `headers` are CEL expressions over the record; records with one key land in one partition, in order, unless `partition` fixes one. Batches are compressed with `compression` (`none`, `gzip`, `snappy`, `lz4` or `zstd`). A batch is acknowledged upstream (so its source may commit) only once the broker has acknowledged it per `acks`; the idempotent producer (the default) keeps a retry from writing a record twice. When the brokers cannot be reached (at start, or while one restarts) the node logs an error naming them and tries the same batch again with backoff, holding the records back meanwhile: nothing is lost and the graph keeps running. With `exactly_once: true`, records are written in transactions under `transactional_id`, and each transaction also commits the acknowledged offsets of the upstream `kafka.consume` of consumer group `group`, which then commits nothing itself: a reader with `read_committed` sees every input\'s outputs exactly once, across crashes and restarts (a crash aborts the open transaction; the restarted pipeline fences the old producer and reads again from the offsets of the last committed transaction). A transaction is committed every `commit_interval`, on a rebalance and when the node stops. Exactly-once needs this node to be the only sink of the records it writes (a second sink of the same records can hold their offsets back past a commit, and a crash then writes them twice) and covers the consumers in this process; operator state kept outside the process (a window with a Redis or PostgreSQL store) is not rolled back with an aborted transaction. When exactly-once cannot be kept in the running process — a transaction fails (the brokers stay unreachable longer than about a minute of retries, or another producer with the same `transactional_id` fenced this one), the consumer fails, or the group moves a partition away while its records are still in the graph (a member joining mid-stream) — the node aborts the open transaction, stops writing and holds back its input (so nothing upstream commits), and logs an error: restart the process, which resumes from the last committed transaction. So use it with a stable group (one member, or members started together).',
+  inputs: { in: { type: 'Any', doc: 'Bytes or events to write.' } },
+  outputs: {},
+  settings,
+  example: { brokers: ['127.0.0.1:9092'], topic: 'stats', key: 'device', compression: 'lz4' },
+  create(ctx) {
+    const options = ctx.settings;
+    const brokers = describeBrokers(options.brokers);
+    const encode = messageEncoder(ctx);
+    return options.exactly_once ? transactionalSink(ctx, brokers, encode) : plainSink(ctx, brokers, encode);
+  },
+});
+
+function producerFor(ctx: NodeContext<ProduceSettings>, retries?: number): KafkaProducer {
+  const options = ctx.settings;
+  return openProducer({
+    brokers: options.brokers,
+    clientId: `ami-streams-${ctx.node}`,
+    acks: options.acks,
+    compression: options.compression,
+    idempotent: options.idempotent,
+    transactionalId: options.exactly_once ? options.transactional_id : undefined,
+    retries,
+  });
+}
+
+/** At-least-once: each batch written and acknowledged by the broker, retried until it is. */
+function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (items: unknown[]) => OutgoingMessage[]) {
+  let producer: KafkaProducer | undefined;
+  const sink = sinkBatches<unknown>(
+    async function produceBatch(items) {
+      const messages = encode(items);
+      if (messages.length === 0) return;
+      for (let attempt = 1; ; attempt++) {
+        producer ??= producerFor(ctx);
+        try {
+          await producer.send(messages);
+          if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
+          return;
+        } catch (error) {
+          if (ctx.signal.aborted) throw error;
+          const delay = Math.min(retryMaxMs, 250 * 2 ** Math.min(attempt - 1, 6));
+          if (attempt <= 3 || attempt % 10 === 0) {
+            ctx.log.error({ brokers, topic: ctx.settings.topic, attempt, retryInMs: delay, error: clientReason(error) }, `${ctx.label}: cannot write to Kafka at ${brokers} (topic \`${ctx.settings.topic}\`): ${clientReason(error)}; retrying`);
+          }
+          // A fresh client after a failure: the old one may hold broken connections.
+          const broken = producer;
+          producer = undefined;
+          void broken.close().catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    },
+    async function closeProducer() {
+      await producer?.close();
+    },
+  );
+  return onHardStop(sink, () => void producer?.close().catch(() => undefined));
+}
+
+/**
+ * Exactly-once: batches written inside an open transaction, acknowledged
+ * once written there; the transaction commits with the upstream consumer's
+ * acknowledged offsets. Writes and commits run one at a time.
+ */
+function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (items: unknown[]) => OutgoingMessage[]) {
+  const group = ctx.settings.group!;
+  // A broker restart takes seconds: the client's retries ride it out within one transaction.
+  const producer = producerFor(ctx, 40);
+  let open = false;
+  let halted: Error | undefined;
+  /** Stopped hard: like a crash, the open transaction is left for the next producer with this id to abort. */
+  let stopped = false;
+  let chain: Promise<void> = Promise.resolve();
+  let cancelCommit: (() => void) | undefined;
+
+  /** Runs transactional work after the work before it; a failure halts the node. */
+  function serial(work: () => Promise<void>): Promise<void> {
+    const next = chain.then(async function transactionalStep() {
+      if (halted || stopped) return;
+      try {
+        await work();
+      } catch (error) {
+        await halt(error);
+      }
+    });
+    chain = next;
+    return next;
+  }
+
+  async function halt(error: unknown): Promise<void> {
+    halted = error instanceof Error ? error : new Error(String(error));
+    // The claim stays: the consumer must not commit offsets whose records were in the aborted transaction.
+    cancelCommit?.();
+    ctx.log.error(
+      { brokers, topic: ctx.settings.topic, group, transactional_id: ctx.settings.transactional_id, error: clientReason(error) },
+      `${ctx.label}: exactly-once cannot go on (${clientReason(error)}); the open transaction is aborted and the node stops writing: restart the process to resume from the last committed transaction`,
+    );
+    if (open) await producer.abortTransaction().catch(() => undefined);
+    open = false;
+  }
+
+  function commitTransaction(): Promise<void> {
+    cancelCommit?.();
+    cancelCommit = undefined;
+    return serial(async function commitWithOffsets() {
+      const source = offsetSource(group);
+      const offsets = source?.acknowledged() ?? [];
+      if (!open && offsets.length === 0) return;
+      const member = offsets.length > 0 ? source?.member() : undefined;
+      if (offsets.length > 0 && !member) throw new Error(`the consumer of group \`${group}\` (node \`${source?.node}\`) has no group membership to commit with`);
+      if (!open) {
+        await producer.begin();
+        open = true;
+      }
+      await producer.commitTransaction(member ? { member, offsets } : undefined);
+      open = false;
+      if (offsets.length > 0) source!.committed(offsets);
+    });
+  }
+
+  function scheduleCommit(): void {
+    if (halted || stopped) return;
+    cancelCommit ??= ctx.schedule(ctx.settings.commit_interval, () => {
+      cancelCommit = undefined;
+      void commitTransaction();
+    });
+  }
+
+  const releaseClaim = claimOffsets(group, {
+    node: ctx.node,
+    acknowledged: scheduleCommit,
+    revoking: () => void commitTransaction(),
+    flushed: () => commitTransaction(),
+    sourceFailed(reason) {
+      void serial(async function sourceLost() {
+        throw new Error(reason);
+      });
+    },
+  });
+
+  // Not `sinkBatches`: a batch is acknowledged inside its transactional step, so
+  // that a commit queued after it sees the offsets the acknowledgement frees.
+  const sink: NodeFunction = function kafkaTransactionalSink(input) {
+    return new Observable<Batch>((subscriber) => {
+      const subscription = input.subscribe({
+        next(batch) {
+          const messages = encode(batch.items);
+          void serial(async function sendInTransaction() {
+            if (messages.length > 0) {
+              if (!open) {
+                await producer.begin();
+                open = true;
+              }
+              await producer.send(messages);
+            }
+            batch.ack.release();
+            scheduleCommit();
+          });
+          // Halted or stopped: the step did not run and the batch stays unacknowledged,
+          // holding back everything upstream.
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete() {
+          void (async function commitAndClose() {
+            await commitTransaction();
+            if (!halted) releaseClaim();
+            await producer.close().catch(() => undefined);
+            subscriber.complete();
+          })();
+        },
+      });
+      return () => subscription.unsubscribe();
+    });
+  };
+  return onHardStop(sink, function stopHard() {
+    // The claim stays, as after a crash: the consumer must not commit offsets whose
+    // records are in the open transaction. A restarted node takes the claim over.
+    stopped = true;
+    cancelCommit?.();
+    void producer.close().catch(() => undefined);
+  });
+}

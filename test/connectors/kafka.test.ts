@@ -1,0 +1,117 @@
+/**
+ * Kafka operator parts that need no broker: the offset ledger (what may be
+ * committed when acknowledgements complete out of order), settings
+ * validation, and the definitions' documentation.
+ */
+import { describe, expect, it } from 'vitest';
+import { describeSettings, exampleSettings, renderOperator } from '../../cli/ops.ts';
+import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
+import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
+import { clientReason, type KafkaMessage } from '../../nodes/messaging/kafka/client.ts';
+import { OffsetLedger } from '../../nodes/messaging/kafka/offsets.ts';
+import { claimOffsets, offsetClaim } from '../../nodes/messaging/kafka/transactions.ts';
+
+function messages(topic: string, partition: number, from: number, to: number): KafkaMessage[] {
+  return Array.from({ length: to - from }, (_, k) => ({ topic, partition, offset: BigInt(from + k), headers: new Map(), timestamp: 0n, leaderEpoch: 3 }));
+}
+
+describe('the offset ledger', () => {
+  it('commits a partition only up to its first unacknowledged batch', () => {
+    let advanced = 0;
+    const ledger = new OffsetLedger(() => advanced++);
+    const a = ledger.admit('t', 0, messages('t', 0, 0, 10))!;
+    const b = ledger.admit('t', 0, messages('t', 0, 10, 20))!;
+    const c = ledger.admit('t', 0, messages('t', 0, 20, 25))!;
+    expect(ledger.committable()).toEqual([]);
+    b.done();
+    c.done();
+    expect(ledger.committable()).toEqual([]);
+    expect(advanced).toBe(0);
+    a.done();
+    expect(advanced).toBe(1);
+    expect(ledger.committable()).toEqual([{ topic: 't', partition: 0, offset: 25n, leaderEpoch: 3 }]);
+    expect(ledger.idle).toBe(true);
+  });
+
+  it('tracks partitions independently and forgets what was committed', () => {
+    const ledger = new OffsetLedger(() => undefined);
+    const p0 = ledger.admit('t', 0, messages('t', 0, 0, 5))!;
+    const p1 = ledger.admit('t', 1, messages('t', 1, 100, 105))!;
+    p1.done();
+    expect(ledger.committable()).toEqual([{ topic: 't', partition: 1, offset: 105n, leaderEpoch: 3 }]);
+    ledger.committed(ledger.committable());
+    expect(ledger.committable()).toEqual([]);
+    expect(ledger.idle).toBe(false);
+    p0.done();
+    expect(ledger.committable()).toEqual([{ topic: 't', partition: 0, offset: 5n, leaderEpoch: 3 }]);
+  });
+
+  it('drops records delivered again after a rebalance, and forgets revoked partitions', async () => {
+    const ledger = new OffsetLedger(() => undefined);
+    const first = ledger.admit('t', 0, messages('t', 0, 0, 10))!;
+    const revoked = ledger.admit('t', 1, messages('t', 1, 0, 10))!;
+    // The client reads partition 0 again from its committed offset (0): only 10..14 are new.
+    const again = ledger.admit('t', 0, messages('t', 0, 0, 15))!;
+    expect(again.fresh.map((m) => Number(m.offset))).toEqual([10, 11, 12, 13, 14]);
+    expect(ledger.admit('t', 0, messages('t', 0, 5, 10))).toBeUndefined();
+    ledger.keep([{ topic: 't', partition: 0 }]);
+    revoked.done();
+    expect(ledger.committable()).toEqual([]);
+    // Records of the revoked partition fetched before the rebalance are left to its new owner.
+    expect(ledger.admit('t', 1, messages('t', 1, 10, 12))).toBeUndefined();
+    const idle = ledger.whenIdle();
+    first.done();
+    again.done();
+    await idle;
+    expect(ledger.committable()).toEqual([{ topic: 't', partition: 0, offset: 15n, leaderEpoch: 3 }]);
+  });
+});
+
+describe('kafka settings', () => {
+  it('accepts brokers as a list or a comma-separated string, and refuses a broker without a port', () => {
+    const parse = (brokers: unknown) => kafkaConsume.settings.safeParse({ brokers, topics: ['t'], group: 'g' });
+    expect(parse('a:9092, b:9093').data?.brokers).toEqual(['a:9092', 'b:9093']);
+    expect(parse(['127.0.0.1:9092']).data?.brokers).toEqual(['127.0.0.1:9092']);
+    expect(parse('localhost').error?.issues[0].message).toBe('a broker is `host:port`, found `localhost`');
+  });
+
+  it('refuses an idempotent producer without `acks: all`, and exactly-once without its transactional id and group', () => {
+    const issues = (settings: object) => kafkaProduce.settings.safeParse({ brokers: 'b:9092', topic: 't', ...settings }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues({ acks: 'leader' })).toEqual(['idempotent: the idempotent producer needs `acks: all` (or set `idempotent: false`)']);
+    expect(issues({ acks: 'leader', idempotent: false })).toBeUndefined();
+    expect(issues({ exactly_once: true })).toEqual(['transactional_id: `exactly_once` needs a `transactional_id`', 'group: `exactly_once` needs the `group` of the upstream `kafka.consume`']);
+    expect(issues({ compression: 'brotli' })?.[0]).toMatch(/^compression: /);
+  });
+
+  it('lets one node claim a consumer group for its transactions', () => {
+    const release = claimOffsets('group-x', { node: 'a', acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} });
+    expect(() => claimOffsets('group-x', { node: 'b', acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} })).toThrow('consumer group `group-x` is already committed through the transactions of node `a`');
+    // The same node restarting takes its claim over.
+    const again = claimOffsets('group-x', { node: 'a', acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} });
+    release();
+    expect(offsetClaim('group-x')).toBeDefined();
+    again();
+    expect(offsetClaim('group-x')).toBeUndefined();
+  });
+
+  it('reports the innermost reasons of a wrapped client error', () => {
+    const inner = new Error('connect ECONNREFUSED 127.0.0.1:1');
+    const wrapped = Object.assign(new Error('joinGroup failed 4 times.'), { errors: [Object.assign(new Error('Connection to 127.0.0.1:1 failed.'), { cause: inner })] });
+    expect(clientReason(wrapped)).toBe('Connection to 127.0.0.1:1 failed: connect ECONNREFUSED 127.0.0.1:1');
+  });
+});
+
+describe.each([kafkaConsume, kafkaProduce].map((op) => [op.name, op] as const))('%s definition', (_name, op) => {
+  it('describes every setting and shows it in `streams ops`', () => {
+    const text = renderOperator(op);
+    for (const setting of describeSettings(op.settings)) {
+      expect(setting.description?.trim(), `setting \`${setting.name}\` has no description`).toBeTruthy();
+      expect(text).toContain(`${setting.name}:`);
+    }
+  });
+
+  it('has an example its own schema accepts', () => {
+    const result = op.settings.safeParse(exampleSettings(op) ?? {});
+    expect(result.success, result.success ? '' : result.error.message).toBe(true);
+  });
+});
