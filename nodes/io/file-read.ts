@@ -85,31 +85,35 @@ export default defineOperator({
   },
 });
 
-/** Splits `buffer[0, end)` into lines; ndjson lines are parsed, bad ones sent to the dead-letter port. */
+/**
+ * Splits `buffer[0, end)` into lines (without `\n` or `\r\n`); ndjson lines
+ * are parsed, bad ones sent to the dead-letter port. The region is decoded
+ * once and split, which is much cheaper than decoding line by line.
+ */
 function splitLines(ctx: NodeContext<{ format: (typeof formats)[number] }>, buffer: Buffer, end: number): (BytesItem | EventRecord)[] {
-  const items: (BytesItem | EventRecord)[] = [];
+  const lines = buffer.toString('utf8', 0, end).split('\n');
+  // A region ending in a newline leaves one empty string after it.
+  if (buffer[end - 1] === 10) lines.pop();
+  const items: (BytesItem | EventRecord)[] = new Array(lines.length);
+  let count = 0;
   const json = ctx.settings.format === 'ndjson';
-  let start = 0;
-  while (start < end) {
-    let newline = buffer.indexOf(10, start);
-    if (newline < 0 || newline >= end) newline = end;
-    let stop = newline;
-    if (stop > start && buffer[stop - 1] === 13) stop--; // CRLF
-    const text = buffer.toString('utf8', start, stop);
-    start = newline + 1;
+  for (let i = 0; i < lines.length; i++) {
+    let text = lines[i];
+    if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1); // CRLF
     if (!json) {
-      items.push({ text });
+      items[count++] = { text };
       continue;
     }
     if (text.trim() === '') continue;
     try {
       const value: unknown = JSON.parse(text);
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('expected a JSON object');
-      items.push(value as EventRecord);
+      items[count++] = value as EventRecord;
     } catch (error) {
       ctx.fail({ text }, error);
     }
   }
+  items.length = count;
   return items;
 }
 

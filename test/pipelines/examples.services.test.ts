@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import mqtt from 'mqtt';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runYaml, startYaml, take } from '../helpers/pipeline.ts';
+
+/** The example pipelines that need real servers, run as a user would: `streams run FILE`. */
+
+function need(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run \`npm run services:start\` first`);
+  return value;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const children: ChildProcess[] = [];
+
+function streamsRun(file: string, params: Record<string, string>, env: Record<string, string> = {}): ChildProcess {
+  const args = ['bin/streams.ts', 'run', file, '--log-level', 'warn', ...Object.entries(params).flatMap(([k, v]) => ['--param', `${k}=${v}`])];
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  child.kill('SIGTERM');
+  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', resolve)));
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+describe('example pipelines against real servers', () => {
+  it('webhooks-to-redis.yaml: every answered webhook is an entry of the stream', async () => {
+    const redis = new Redis(need('STREAMS_REDIS_URL'));
+    const stream = `webhooks-example-${Date.now()}`;
+    const port = await freePort();
+    // The pipeline writes to the stream `webhooks`; point the example at a fresh one.
+    await redis.del('webhooks');
+    const child = streamsRun('pipelines/webhooks-to-redis.yaml', { listen: `127.0.0.1:${port}`, redis: need('STREAMS_REDIS_URL') }, { WEBHOOK_TOKEN: 'example-secret' });
+    await until('the webhook server', () => fetch(`http://127.0.0.1:${port}/hooks`, { method: 'POST' }).then((r) => r.status));
+    const statuses: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const response = await fetch(`http://127.0.0.1:${port}/hooks`, { method: 'POST', headers: { authorization: 'Bearer example-secret', 'content-type': 'application/json' }, body: JSON.stringify({ event: 'push', i }) });
+      statuses.push(response.status);
+    }
+    const refused = await fetch(`http://127.0.0.1:${port}/hooks`, { method: 'POST', body: '{}' });
+    expect(refused.status).toBe(401);
+    expect(new Set(statuses)).toEqual(new Set([200]));
+    const entries = (await redis.xrange('webhooks', '-', '+')) as [string, string[]][];
+    const payloads = entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('payload') + 1]) as { i: number });
+    expect(payloads.map((p) => p.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(await stop(child)).toBe(0);
+    await redis.del('webhooks', stream);
+    redis.disconnect();
+  });
+
+  it('iot-mqtt-postgres.yaml: MQTT readings become per-second rollups in PostgreSQL and on the live feed', async () => {
+    const db = new pg.Client({ connectionString: need('STREAMS_PG_URL') });
+    await db.connect();
+    await db.query('drop table if exists sensor_rollups');
+    const live = await freePort();
+    const child = streamsRun('pipelines/iot-mqtt-postgres.yaml', { mqtt: need('STREAMS_MQTT_URL'), live: `127.0.0.1:${live}` }, { PG_PASSWORD: 'streams' });
+    const feed: unknown[] = [];
+    const socket = await until('the live feed', async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${live}/live`);
+      await new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = reject;
+      });
+      return ws;
+    });
+    socket.onmessage = (event) => feed.push(JSON.parse(String(event.data)));
+    const client = await mqtt.connectAsync(need('STREAMS_MQTT_URL'));
+    const start = Date.UTC(2026, 0, 1);
+    // Three seconds of readings from two devices, then one far later that closes them (lateness 2s).
+    for (let i = 0; i < 60; i++) {
+      const device = `dev-${i % 2}`;
+      await client.publishAsync(`sensors/${device}`, JSON.stringify({ device, value: i, ts: start + i * 50 }), { qos: 1 });
+    }
+    await client.publishAsync('sensors/dev-0', JSON.stringify({ device: 'dev-0', value: 0, ts: start + 10_000 }), { qos: 1 });
+    const rows = await until('the rollups', async () => {
+      const result = await db.query('select device, extract(epoch from window_start) * 1000 as start, readings, min_value, max_value from sensor_rollups order by window_start, device');
+      return result.rows.length >= 6 ? result.rows : undefined;
+    });
+    expect(rows.map((r) => [r.device, Number(r.start) - start, Number(r.readings)])).toEqual([
+      ['dev-0', 0, 10], ['dev-1', 0, 10],
+      ['dev-0', 1000, 10], ['dev-1', 1000, 10],
+      ['dev-0', 2000, 10], ['dev-1', 2000, 10],
+    ]);
+    expect(rows[0].min_value).toBe(0);
+    expect(rows[0].max_value).toBe(18);
+    expect(feed.length).toBeGreaterThanOrEqual(6);
+    socket.close();
+    await client.endAsync();
+    expect(await stop(child)).toBe(0);
+    await db.end();
+  });
+
+  it('kafka-enrich.yaml: readings come out enriched from PostgreSQL, keyed by device; bad ones reach the dead-letter topic', async () => {
+    const db = new pg.Client({ connectionString: need('STREAMS_PG_URL') });
+    await db.connect();
+    await db.query('create table if not exists devices (id text primary key, name text, site text)');
+    await db.query("insert into devices values ('dev-1', 'boiler', 'north'), ('dev-2', 'chiller', 'south') on conflict (id) do nothing");
+    const run = Date.now();
+    const topics = { input: `readings-${run}`, output: `enriched-${run}`, dead_letters: `dlq-${run}` };
+    const brokers = need('STREAMS_KAFKA_BROKERS');
+    // Produce the input with the engine itself.
+    await runYaml(`
+streams: 1
+name: produce-readings
+nodes:
+  gen: { op: generate, with: { count: 100, fields: { device: '"dev-" + string(i % 2 + 1)', value: "double(i)" } } }
+  out: { op: kafka.produce, in: gen, with: { brokers: "${brokers}", topic: ${topics.input} } }
+`);
+    // And one message that is not JSON.
+    const junk = join(mkdtempSync(join(tmpdir(), 'streams-enrich-')), 'junk.txt');
+    writeFileSync(junk, 'not json\n');
+    await runYaml(`
+streams: 1
+name: produce-junk
+nodes:
+  lines: { op: file.read, with: { path: ${JSON.stringify(junk)} } }
+  out: { op: kafka.produce, in: lines, with: { brokers: "${brokers}", topic: ${topics.input} } }
+`);
+    const child = streamsRun('pipelines/kafka-enrich.yaml', { brokers, pg: need('STREAMS_PG_URL'), ...topics }, { PG_PASSWORD: 'streams' });
+    const reader = startYaml(`
+streams: 1
+name: read-enriched
+nodes:
+  in: { op: kafka.consume, with: { brokers: "${brokers}", topics: [${topics.output}], group: check-${run}, from: earliest, format: json } }
+  out: { op: test.collect, in: in, with: { into: enriched } }
+  dlq: { op: kafka.consume, with: { brokers: "${brokers}", topics: [${topics.dead_letters}], group: check-dlq-${run}, from: earliest, format: json } }
+  dead: { op: test.collect, in: dlq, with: { into: dead } }
+`);
+    const got: { device: string; value: number; site: string; device_name: string; fahrenheit: number }[] = [];
+    const dead: { error: string }[] = [];
+    await until('100 enriched readings and 1 dead letter', async () => {
+      got.push(...(take('enriched') as typeof got));
+      dead.push(...(take('dead') as typeof dead));
+      return got.length >= 100 && dead.length >= 1 ? true : undefined;
+    }, 90_000);
+    await reader.drain({ deadlineMs: 10_000 });
+    expect(dead).toHaveLength(1);
+    expect(dead[0].error).toMatch(/json/i);
+    expect(await stop(child)).toBe(0);
+    expect(got).toHaveLength(100);
+    for (const r of got) {
+      expect(r.site).toBe(r.device === 'dev-1' ? 'north' : 'south');
+      expect(r.device_name).toBe(r.device === 'dev-1' ? 'boiler' : 'chiller');
+      expect(r.fahrenheit).toBeCloseTo((r.value * 9) / 5 + 32, 9);
+    }
+    expect(new Set(got.map((r) => r.value)).size).toBe(100);
+    await db.end();
+  }, 180_000);
+});
