@@ -31,6 +31,9 @@ import pgWrite from './io/pg-write.ts';
 import pgQuery from './io/pg-query.ts';
 import kafkaConsume from './messaging/kafka-consume.ts';
 import kafkaProduce from './messaging/kafka-produce.ts';
+import mqttSubscribe from './messaging/mqtt-subscribe.ts';
+import mqttPublish from './messaging/mqtt-publish.ts';
+import mqttBroker from './messaging/mqtt-broker.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -59,6 +62,9 @@ export const operators: readonly OperatorDefinition[] = [
   pgQuery,
   kafkaConsume,
   kafkaProduce,
+  mqttSubscribe,
+  mqttPublish,
+  mqttBroker,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

@@ -1,0 +1,328 @@
+/**
+ * W2, MQTT ingest against Mosquitto, in one run:
+ *
+ * 1. Throughput. A publisher process sends COUNT JSON readings
+ *    `{"ts","device","value"}` at QoS 0 as fast as the broker takes them;
+ *    a subscriber process receives them and aggregates per device and
+ *    1 s event-time window: the engine (`mqtt.subscribe -> decode.json ->
+ *    window.tumbling 1s -> aggregate -> discard`), then a bare mqtt.js
+ *    client doing the same by hand. Messages per second while receiving,
+ *    and how many the broker dropped at QoS 0 (it drops for a subscriber
+ *    that falls behind).
+ * 2. Latency. Readings carrying their send time go out at a fixed
+ *    20,000 msg/s through a relay, `mqtt.subscribe -> decode.json -> filter
+ *    -> mqtt.publish` in the engine, then a bare mqtt.js relay doing the
+ *    same, back to a client in the publishing process: p50/p99/max.
+ *
+ * Every variant runs in its own process; the variants of a part run one
+ * after the other, never at the same time.
+ *
+ *   set -a; . /tmp/ami-streams-services/env.sh; set +a
+ *   node bench/mqtt-w2.ts [count=1000000] [rounds=1] [latency_seconds=5] [latency_rate=20000]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { Observable } from 'rxjs';
+import { checkPipeline } from '../graph/check.ts';
+import { formatDiagnostic } from '../graph/diagnostics.ts';
+import mqttPublish from '../nodes/messaging/mqtt-publish.ts';
+import mqttSubscribe from '../nodes/messaging/mqtt-subscribe.ts';
+import { registry } from '../nodes/registry.ts';
+import { defineOperator, sinkBatches, z, type Logger, type OperatorDefinition } from '../runtime/api.ts';
+import { Engine } from '../runtime/engine.ts';
+import { publishPacket, RawPublisher, RawSubscriber } from './mqtt-raw-client.ts';
+
+const url = process.env.STREAMS_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+const devices = 100;
+let latencyRate = 20_000;
+/** A subscriber is done once nothing has come for this long. */
+const idleMs = 1500;
+
+type Reading = { ts: number; device: string; value: number; sent?: number };
+
+/** Where a discarded stream ends: acknowledged and forgotten. */
+const discard = defineOperator({
+  name: 'bench.discard',
+  summary: 'Drop everything.',
+  doc: 'Acknowledges and drops its input.',
+  inputs: { in: { type: 'Any', doc: 'Anything.' } },
+  outputs: {},
+  settings: z.object({}),
+  create: () => sinkBatches(() => undefined),
+});
+
+const operators = new Map<string, OperatorDefinition>([...registry, ...[mqttSubscribe, mqttPublish, discard].map((op) => [op.name, op] as const)]);
+
+/** Starts a pipeline; resolves once its subscription is made. */
+async function startEngine(nodes: Record<string, unknown>): Promise<Engine> {
+  const text = JSON.stringify({ streams: 1, name: 'w2', nodes });
+  const result = checkPipeline({ file: 'w2.yaml', text, registry: operators });
+  if (!result.graph) throw new Error(result.diagnostics.map(formatDiagnostic).join('\n'));
+  let subscribed!: () => void;
+  const ready = new Promise<void>((resolve) => (subscribed = resolve));
+  const at = (level: string) => (fields: object, message: string) => {
+    if (/subscribed to/.test(message)) subscribed();
+    if (level === 'error' || level === 'warn') process.stderr.write(`${message}\n`);
+  };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  const engine = new Engine(result.graph, { registry: operators, log });
+  engine.start();
+  await ready;
+  return engine;
+}
+
+async function client(options: Parameters<typeof connectAsync>[1] = {}): Promise<MqttClient> {
+  const connected = await connectAsync(url, { reconnectPeriod: 0, ...options });
+  (connected.stream as Socket).setNoDelay(true);
+  return connected;
+}
+
+/** Per-device tumbling 1 s windows in event time, closed when the watermark passes their end: the bare baseline's aggregation. */
+class Windows {
+  open = new Map<number, Map<string, { count: number; sum: number; min: number; max: number }>>();
+  watermark = -Infinity;
+  emitted = 0;
+  last: unknown;
+
+  add(r: Reading): void {
+    if (r.ts > this.watermark) {
+      const previous = this.watermark;
+      this.watermark = r.ts;
+      if (Math.floor(r.ts / 1000) > Math.floor(previous / 1000)) this.close(false);
+    }
+    const start = r.ts - (r.ts % 1000);
+    let window = this.open.get(start);
+    if (!window) this.open.set(start, (window = new Map()));
+    const s = window.get(r.device);
+    if (s) {
+      s.count++;
+      s.sum += r.value;
+      if (r.value < s.min) s.min = r.value;
+      if (r.value > s.max) s.max = r.value;
+    } else window.set(r.device, { count: 1, sum: r.value, min: r.value, max: r.value });
+  }
+
+  close(all: boolean): void {
+    for (const [start, window] of this.open) {
+      if (!all && start + 1000 > this.watermark) continue;
+      this.open.delete(start);
+      for (const [key, s] of window) {
+        this.last = { key, start, end: start + 1000, count: s.count, avg: s.sum / s.count, min: s.min, max: s.max };
+        this.emitted++;
+      }
+    }
+  }
+}
+
+/** Reports `{received, seconds, windows}` once messages stop coming. */
+function whenIdle(count: () => number, finish: () => Promise<number>): void {
+  let first = 0;
+  let last = 0;
+  let seen = 0;
+  let cpuAtFirst = process.cpuUsage();
+  let cpuAtLast = cpuAtFirst;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const current = count();
+    if (current !== seen) {
+      if (seen === 0) {
+        first = now;
+        cpuAtFirst = process.cpuUsage();
+      }
+      seen = current;
+      last = now;
+      cpuAtLast = process.cpuUsage();
+    } else if (seen > 0 && now - last > idleMs) {
+      clearInterval(timer);
+      const cpuSeconds = (cpuAtLast.user - cpuAtFirst.user + cpuAtLast.system - cpuAtFirst.system) / 1e6;
+      void finish().then((windows) => {
+        process.stdout.write(JSON.stringify({ received: seen, seconds: (last - first) / 1000, cpuSeconds, windows }) + '\n');
+        process.exit(0);
+      });
+    }
+  }, 5);
+}
+
+const children: Record<string, (arg: string) => Promise<void>> = {
+  async 'engine-throughput'() {
+    const engine = await startEngine({
+      sensors: { op: 'mqtt.subscribe', with: { url, topics: ['w2/readings/#'], qos: 0 } },
+      readings: { op: 'decode.json', in: 'sensors' },
+      'per-second': { op: 'window.tumbling', in: 'readings', with: { size: '1s', time: 'ts', key: 'device' } },
+      stats: { op: 'aggregate', in: 'per-second', with: { count: 'count()', avg: 'avg(value)', min: 'min(value)', max: 'max(value)' } },
+      out: { op: 'bench.discard', in: 'stats' },
+    });
+    const received = engine.runners.get('sensors')!.stats;
+    const windows = engine.runners.get('stats')!.stats;
+    process.stdout.write('ready\n');
+    // Windows closed by the watermark so far (the last ones stay open: no drain, which would flush them).
+    whenIdle(() => received.recordsOut, async () => windows.recordsOut);
+  },
+
+  async 'bare-throughput'() {
+    const subscriber = await client();
+    const windows = new Windows();
+    let received = 0;
+    subscriber.on('message', (_topic, payload) => {
+      received++;
+      windows.add(JSON.parse(payload.toString()) as Reading);
+    });
+    await subscriber.subscribeAsync('w2/readings/#', { qos: 0 });
+    process.stdout.write('ready\n');
+    whenIdle(() => received, async () => windows.emitted);
+  },
+
+  /** Sends `count` readings at QoS 0 as fast as the broker reads them. */
+  async publisher(count) {
+    const publisher = await RawPublisher.connect(url);
+    const total = Number(count);
+    const started = performance.now();
+    for (let i = 0; i < total; ) {
+      const end = Math.min(total, i + 500);
+      const ts = Date.now();
+      const packets: Buffer[] = [];
+      for (; i < end; i++) packets.push(publishPacket(`w2/readings/dev-${i % devices}`, `{"ts":${ts},"device":"dev-${i % devices}","value":${(i % 1000) / 10}}`));
+      await publisher.write(Buffer.concat(packets));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await publisher.end();
+    process.stdout.write(JSON.stringify({ published: total, seconds }) + '\n');
+  },
+
+  async 'engine-relay'() {
+    const engine = await startEngine({
+      in: { op: 'mqtt.subscribe', with: { url, topics: ['w2/latency/in'], qos: 0 } },
+      readings: { op: 'decode.json', in: 'in' },
+      valid: { op: 'filter', in: 'readings', with: { where: 'value >= 0.0' } },
+      out: { op: 'mqtt.publish', in: 'valid', with: { url, topic: 'w2/latency/out', qos: 0 } },
+    });
+    process.stdout.write('ready\n');
+    process.on('SIGTERM', () => void engine.drain({ deadlineMs: 2_000 }).then(() => process.exit(0)));
+  },
+
+  async 'bare-relay'() {
+    const relay = await client();
+    relay.on('message', (_topic, payload) => {
+      const reading = JSON.parse(payload.toString()) as Reading;
+      if (reading.value >= 0) relay.publish('w2/latency/out', JSON.stringify(reading), { qos: 0 });
+    });
+    await relay.subscribeAsync('w2/latency/in', { qos: 0 });
+    process.stdout.write('ready\n');
+    process.on('SIGTERM', () => void relay.endAsync().then(() => process.exit(0)));
+  },
+};
+
+/** Starts `node bench/mqtt-w2.ts --child NAME ARG`; resolves with it once it prints `ready` (or at once). */
+function startChild(name: string, arg = '', waitReady = true): Promise<{ child: ChildProcess; result: Promise<string> }> {
+  const child = spawn(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, '--child', name, arg], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  const result = new Promise<string>((resolve, reject) => {
+    child.on('exit', (code) => (code === 0 || code === null ? resolve(output.trim().split('\n').at(-1) ?? '') : reject(new Error(`${name} exited with ${code}`))));
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (waitReady && output.startsWith('ready\n')) {
+        waitReady = false;
+        resolve({ child, result });
+      }
+    });
+    if (!waitReady) resolve({ child, result });
+    result.catch(reject);
+  });
+}
+
+async function throughput(name: string, count: number) {
+  const subscriber = await startChild(`${name}-throughput`);
+  const publisher = await startChild('publisher', String(count), false);
+  const sent = JSON.parse(await publisher.result) as { published: number; seconds: number };
+  const got = JSON.parse(await subscriber.result) as { received: number; seconds: number; cpuSeconds: number; windows: number };
+  return { rate: got.received / got.seconds, cpuMicros: (got.cpuSeconds * 1e6) / got.received, lost: count - got.received, windows: got.windows, publishRate: sent.published / sent.seconds };
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Sends readings at `latencyRate` through the relay and back; latencies of those after the first second. */
+async function latency(name: string, seconds: number) {
+  // `broker`: no relay, the measurer reads what the publisher sends: what the broker alone adds (one hop, not two).
+  const relay = name === 'broker' ? undefined : await startChild(`${name}-relay`);
+  const latencies: number[] = [];
+  const warmupEnds = performance.now() + 1000;
+  let received = 0;
+  const measurer = await RawSubscriber.connect(url, relay ? 'w2/latency/out' : 'w2/latency/in', (payload, receivedAt) => {
+    received++;
+    const { sent } = JSON.parse(payload.toString()) as Reading;
+    if (sent! >= warmupEnds) latencies.push(receivedAt - sent!);
+  });
+  const publisher = await RawPublisher.connect(url);
+  const started = performance.now();
+  const total = Math.round(latencyRate * (seconds + 1));
+  let i = 0;
+  // Every millisecond or so, send what is due, each stamped as it goes out.
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * latencyRate) / 1000));
+      const packets: Buffer[] = [];
+      for (; i < due; i++) {
+        packets.push(publishPacket('w2/latency/in', `{"ts":${Date.now()},"device":"dev-${i % devices}","value":${(i % 1000) / 10},"sent":${performance.now()}}`));
+      }
+      if (packets.length > 0) void publisher.write(Buffer.concat(packets));
+      if (i >= total) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  relay?.child.kill('SIGTERM');
+  await relay?.result;
+  await Promise.all([measurer.end(), publisher.end()]);
+  const sorted = latencies.sort((a, b) => a - b);
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: total, received };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') return children[process.argv[3]](process.argv[4]);
+  const count = Number(process.argv[2] ?? 1_000_000);
+  const rounds = Number(process.argv[3] ?? 1);
+  const latencySeconds = Number(process.argv[4] ?? 5);
+  latencyRate = Number(process.argv[5] ?? latencyRate);
+  const began = performance.now();
+  console.log(`W2 against ${url}: ${count.toLocaleString('en')} readings at QoS 0, ${rounds} round(s); latency at ${latencyRate.toLocaleString('en')} msg/s for ${latencySeconds} s`);
+
+  const runs = new Map<string, Awaited<ReturnType<typeof throughput>>[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const name of ['engine', 'bare']) {
+      const run = await throughput(name, count);
+      runs.set(name, [...(runs.get(name) ?? []), run]);
+      console.log(`  ${name.padEnd(6)} round ${round + 1}: ${(run.rate / 1000).toFixed(1)} k msg/s received, ${run.cpuMicros.toFixed(2)} µs CPU per message, ${run.lost.toLocaleString('en')} lost (${((100 * run.lost) / count).toFixed(1)}%), ${run.windows.toLocaleString('en')} windows closed; broker took ${(run.publishRate / 1000).toFixed(1)} k msg/s from the publisher`);
+    }
+  }
+  const med = (name: string, pick: (r: Awaited<ReturnType<typeof throughput>>) => number) => median(runs.get(name)!.map(pick));
+  console.log('\nthroughput (medians)                  received   CPU/msg   lost at QoS 0');
+  for (const [name, label] of [['engine', 'engine (subscribe→window→aggregate)'], ['bare', 'bare mqtt.js + hand aggregation']] as const) {
+    const lost = med(name, (r) => r.lost);
+    console.log(`  ${label.padEnd(36)} ${(med(name, (r) => r.rate) / 1000).toFixed(1).padStart(6)} k/s ${med(name, (r) => r.cpuMicros).toFixed(2).padStart(6)} µs ${lost.toLocaleString('en').padStart(9)} (${((100 * lost) / count).toFixed(1)}%)`);
+  }
+  console.log(`  engine / bare, messages per second received: ${(med('engine', (r) => r.rate) / med('bare', (r) => r.rate)).toFixed(2)} (aim >= 0.9)`);
+  console.log(`  engine / bare, messages per CPU second:       ${(med('bare', (r) => r.cpuMicros) / med('engine', (r) => r.cpuMicros)).toFixed(2)} (what each could take with a core to itself)`);
+
+  console.log(`\nlatency at ${latencyRate.toLocaleString('en')} msg/s, publisher -> relay -> measurer, after 1 s of warm-up`);
+  const latencies = new Map<string, Awaited<ReturnType<typeof latency>>>();
+  for (const name of ['engine', 'bare', 'broker']) latencies.set(name, await latency(name, latencySeconds));
+  for (const [name, label] of [['engine', 'engine (subscribe→decode→filter→publish)'], ['bare', 'bare mqtt.js relay'], ['broker', 'no relay: one hop through the broker']] as const) {
+    const l = latencies.get(name)!;
+    console.log(`  ${label.padEnd(42)} p50 ${l.p50.toFixed(2)} ms   p99 ${l.p99.toFixed(2)} ms   max ${l.max.toFixed(1)} ms   (${l.received.toLocaleString('en')} of ${l.sent.toLocaleString('en')} back)`);
+  }
+  console.log(`  engine p99 under 5 ms: ${latencies.get('engine')!.p99 < 5 ? 'yes' : 'no'}`);
+  console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s`);
+}
+
+await main();

@@ -1,0 +1,182 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError } from 'aedes';
+import { Observable } from 'rxjs';
+import { defineOperator, NodeError, reasonOf, z, type Batch } from '../../runtime/api.ts';
+import { formatAddress, listenSetting, type ListenAddress } from '../io/web/listen.ts';
+import { inferRecords, MessageBatcher, recordSettings } from './mqtt/messages.ts';
+import { topicsSetting } from './mqtt/topics.ts';
+
+const settings = z
+  .object({
+    listen: listenSetting(1883),
+    topics: topicsSetting('Topic filters of the messages to emit; `+` matches one level, `#` the rest. Topics starting with `$` (`$SYS/...`) match only filters that start with `$`.', ['#']),
+    ...recordSettings,
+    username: z.string().min(1).optional().meta({ description: 'When set, clients must connect with this user name and `password`.', examples: ['${env:MQTT_USER}'] }),
+    password: z.string().optional().meta({ description: 'The password clients must give with `username`; give it as `${env:NAME}`. Never logged.', examples: ['${env:MQTT_PASSWORD}'] }),
+    cert: z.string().min(1).optional().meta({ description: 'A PEM certificate file: with `key`, the broker speaks MQTT over TLS (`mqtts://`).', examples: ['certs/broker.pem'] }),
+    key: z.string().min(1).optional().meta({ description: 'The PEM private key file of `cert`.', examples: ['certs/broker.key'] }),
+  })
+  .superRefine(function checkBrokerSettings(value, ctx) {
+    if (value.password !== undefined && value.username === undefined) ctx.addIssue({ code: 'custom', path: ['password'], message: '`password` needs `username`' });
+    if ((value.cert === undefined) !== (value.key === undefined)) ctx.addIssue({ code: 'custom', path: [value.cert === undefined ? 'key' : 'cert'], message: 'TLS needs both `cert` and `key`' });
+  });
+
+type BrokerSettings = z.output<typeof settings>;
+
+/** Binds a TCP or TLS server; the error names the node and the address. */
+function listenOn(server: Server, address: ListenAddress, label: string): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    const shown = formatAddress(address);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const reason = error.code === 'EADDRINUSE'
+        ? 'the address is already in use (another process or node listens there; change `listen`)'
+        : error.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : error.message;
+      reject(new NodeError(error.code === 'EADDRINUSE' ? 'address_in_use' : 'listen_failed', `${label}: cannot listen on ${shown}: ${reason}`, { cause: error }));
+    });
+    server.listen(address.port, address.host, () => {
+      const bound = server.address();
+      resolve({ host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port });
+    });
+  });
+}
+
+/** The broker's client checks: a user name and password when configured. */
+function brokerOptions(options: BrokerSettings, onRefused: (clientId: string) => void): AedesOptions {
+  if (options.username === undefined) return {};
+  const expectedPassword = Buffer.from(options.password ?? '');
+  return {
+    authenticate(client, username, password, done) {
+      if (username === options.username && password !== undefined && expectedPassword.equals(password)) {
+        done(null, true);
+        return;
+      }
+      onRefused(client.id);
+      const error = new Error('bad user name or password') as AuthenticateError;
+      error.returnCode = 4;
+      done(error, null);
+    },
+  };
+}
+
+/**
+ * `mqtt.broker`: an MQTT broker inside the engine (aedes), whose published
+ * messages are this node's output.
+ */
+export default defineOperator({
+  name: 'mqtt.broker',
+  summary: 'Run an MQTT 3.1.1 broker in the engine and emit what is published to it.',
+  doc: 'Runs an MQTT broker (aedes, MQTT 3.1.1) on `listen`, so a pipeline needs no external server: devices, other programs and `mqtt.subscribe`/`mqtt.publish` nodes connect to it as to any broker (QoS 0, 1 and 2, retained messages, persistent sessions kept in memory while the node runs, wildcards; not MQTT 5 nor shared subscriptions). Every message published to it on a topic matching `topics` is also emitted, as Bytes `{data, meta: {topic, qos, retain}}` or, with `format: json`, as the parsed event (with the topic in `topic_field` when set; a payload that is not a JSON object goes to the dead-letter port). The broker acknowledges a publisher\'s message when it receives it, so what the graph has not finished when the process dies is lost: for at-least-once delivery across crashes use an external broker and `mqtt.subscribe`. When downstream is full the broker stops reading from publishers until there is room, which slows them down rather than dropping their messages. With `username` and `password`, clients must present them; with `cert` and `key` it speaks TLS. A drain closes the broker, disconnecting its clients, and completes.',
+  inputs: {},
+  outputs: { out: { type: 'Bytes', doc: 'Published messages as Bytes `{data, meta: {topic, qos, retain}}`; events with `format: json`. May be left unconnected to run only the broker.', optional: true } },
+  settings,
+  requires: ['listen'],
+  example: { listen: '127.0.0.1:1883', topics: ['sensors/#'], format: 'json', topic_field: 'topic' },
+  infer: inferRecords,
+  create(ctx) {
+    const options = ctx.settings;
+    return function mqttBrokerNode() {
+      return new Observable<Batch>((subscriber) => {
+        let broker: Aedes | undefined;
+        let server: Server | undefined;
+        let stopping = false;
+        let completed = false;
+        const batcher = new MessageBatcher<never>(ctx, options, () => undefined, (batch) => subscriber.next(batch));
+        /** A message matching two of the filters reaches each of their listeners: emit it once. */
+        let lastPacket: AedesPublishPacket | undefined;
+
+        const listeners = options.topics.map((filter) => {
+          const systemTopics = filter.startsWith('$');
+          return {
+            filter,
+            deliver(packet: AedesPublishPacket, callback: () => void): void {
+              if (packet === lastPacket || (!systemTopics && packet.topic.startsWith('$'))) {
+                callback();
+                return;
+              }
+              if (stopping) {
+                ctx.metrics.dropped(1, 'draining');
+                callback();
+                return;
+              }
+              lastPacket = packet;
+              const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+              batcher.add({ topic: packet.topic, payload, qos: packet.qos, retain: packet.retain });
+              // The publisher's next packet is read only after this callback: a full graph slows publishers down.
+              const wait = ctx.ready();
+              if (wait) wait.then(callback, callback);
+              else callback();
+            },
+          };
+        });
+
+        async function start(): Promise<void> {
+          const [cert, key] = await Promise.all(
+            [options.cert, options.key].map(async (path) => {
+              if (path === undefined) return undefined;
+              try {
+                return await readFile(path);
+              } catch (error) {
+                throw new NodeError('tls_file', `${ctx.label}: cannot read TLS file \`${path}\`: ${reasonOf(error)}`, { cause: error });
+              }
+            }),
+          );
+          broker = await Aedes.createBroker(
+            brokerOptions(options, (clientId) => ctx.log.warn({ clientId }, `${ctx.label}: refused client \`${clientId}\`: bad user name or password`)),
+          );
+          broker.on('clientError', (client, error) => ctx.log.debug({ clientId: client.id, error: reasonOf(error) }, 'client error'));
+          const handle = broker.handle;
+          server = cert && key ? createTlsServer({ cert, key }, (socket) => handle(socket)) : createServer((socket) => handle(socket));
+          server.on('connection', (socket) => socket.setNoDelay(true));
+          const bound = await listenOn(server, options.listen, ctx.label);
+          for (const listener of listeners) await new Promise<void>((resolve) => broker!.subscribe(listener.filter, listener.deliver, resolve));
+          ctx.log.info({ listen: formatAddress(bound), tls: Boolean(cert) }, `${ctx.label}: MQTT broker listening on ${cert ? 'mqtts' : 'mqtt'}://${formatAddress(bound)}`);
+        }
+
+        function close(): Promise<void> {
+          const closing: Promise<void>[] = [];
+          if (server) {
+            const current = server;
+            closing.push(new Promise((resolve) => current.close(() => resolve())));
+          }
+          if (broker) {
+            const current = broker;
+            closing.push(new Promise((resolve) => current.close(() => resolve())));
+          }
+          server = undefined;
+          broker = undefined;
+          return Promise.all(closing).then(() => undefined);
+        }
+
+        const onAbort = (): void => {
+          if (stopping) return;
+          stopping = true;
+          batcher.flush();
+          void close().then(() => {
+            completed = true;
+            subscriber.complete();
+          });
+        };
+
+        start().then(
+          () => {
+            if (stopping) void close();
+          },
+          (error: unknown) => {
+            void close();
+            subscriber.error(error);
+          },
+        );
+        ctx.signal.addEventListener('abort', onAbort);
+        if (ctx.signal.aborted) onAbort();
+
+        return () => {
+          ctx.signal.removeEventListener('abort', onAbort);
+          stopping = true;
+          if (!completed) void close();
+        };
+      });
+    };
+  },
+});

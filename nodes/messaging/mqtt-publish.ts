@@ -1,0 +1,140 @@
+import { Observable } from 'rxjs';
+import { compileExpression, defineOperator, expression, toPlain, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
+import { checkConnection, connectionSettings, MqttConnection, urlSetting } from './mqtt/connection.ts';
+import { qosSetting, topicProblem } from './mqtt/topics.ts';
+
+const settings = z
+  .object({
+    url: urlSetting,
+    topic: z
+      .string()
+      .superRefine(function checkTopic(topic, ctx) {
+        const problem = topicProblem(topic);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional()
+      .meta({ description: 'The topic every record is published to. Give this or `topic_expr`.', examples: ['stats/per-second'] }),
+    topic_expr: expression()
+      .optional()
+      .meta({ description: 'A CEL expression computing each record\'s topic from its fields (for Bytes, from its `meta`, such as `topic`). Give this or `topic`.', examples: ['"devices/" + device + "/stats"'] }),
+    qos: qosSetting('QoS to publish at: 0 (a batch is acknowledged once written to the socket), 1 or 2 (once the broker has acknowledged every message of it).'),
+    retain: z.boolean().default(false).meta({ description: 'Publish retained messages: the broker keeps the last one per topic and gives it to each new subscriber.' }),
+    ...connectionSettings,
+  })
+  .superRefine(function checkTopicSettings(value, ctx) {
+    checkConnection(value, ctx);
+    if ((value.topic === undefined) === (value.topic_expr === undefined)) {
+      ctx.addIssue({ code: 'custom', path: value.topic === undefined ? [] : ['topic_expr'], message: 'give exactly one of `topic` (a fixed topic) and `topic_expr` (a topic per record)' });
+    }
+  });
+
+function isBytes(item: unknown): item is BytesItem {
+  const bytes = item as BytesItem;
+  return bytes !== null && typeof bytes === 'object' && (Buffer.isBuffer(bytes.data) || typeof bytes.text === 'string');
+}
+
+/**
+ * `mqtt.publish`: records to an MQTT broker; a batch is acknowledged once the
+ * broker has acknowledged it (QoS 1/2) or it is written (QoS 0).
+ */
+export default defineOperator({
+  name: 'mqtt.publish',
+  summary: 'Publish records to an MQTT broker (3.1.1 or 5).',
+  doc: 'Publishes each input to the broker at `url`: events as JSON, Bytes as they are. The topic is `topic`, or computed per record by the CEL expression `topic_expr` (over an event\'s fields, or a Bytes item\'s `meta`, so `meta.topic` of an `mqtt.subscribe` can be reused). A record whose topic cannot be computed, or is not a valid topic name (empty, with a wildcard), goes to the dead-letter port, as does one the broker rejects (MQTT 5 reason codes). A batch is acknowledged upstream once every message of it has been acknowledged by the broker (PUBACK at QoS 1, PUBCOMP at QoS 2) or, at QoS 0, written to the socket; so a sink that cannot publish holds back its sources. While the broker is unreachable, messages wait in the client and go out when it is back (unacknowledged QoS 1/2 messages are sent again); the outage is logged with the node and the URL and connecting is retried with exponential backoff. With `retain`, the broker keeps the last message of each topic for new subscribers. TCP no-delay is set on the socket.',
+  inputs: { in: { type: 'Any', doc: 'Events (sent as JSON) or Bytes (sent as they are).' } },
+  outputs: {},
+  settings,
+  example: { url: 'mqtt://127.0.0.1:1883', topic: 'stats/per-second', qos: 1 },
+  create(ctx) {
+    const options = ctx.settings;
+    const topicExpr = options.topic_expr === undefined ? undefined : compileExpression(options.topic_expr);
+    const publishOptions = { qos: options.qos, retain: options.retain };
+
+    function topicOf(item: unknown): string {
+      if (!topicExpr) return options.topic!;
+      const fields = isBytes(item) ? (item.meta ?? {}) : (item as EventRecord);
+      const topic = toPlain(topicExpr(fields));
+      if (typeof topic !== 'string') throw new TypeError(`\`topic_expr\` gave ${topic === null ? 'null' : typeof topic}, not a string`);
+      const problem = topicProblem(topic);
+      if (problem) throw new TypeError(problem);
+      return topic;
+    }
+
+    function payloadOf(item: unknown): Buffer | string {
+      if (isBytes(item)) return item.data ?? item.text!;
+      return JSON.stringify(item);
+    }
+
+    return function mqttPublishNode(input) {
+      return new Observable<Batch>((subscriber) => {
+        let connection: MqttConnection | undefined;
+        let failed = false;
+        const opening = MqttConnection.open(ctx, options).then((opened) => (connection = opened));
+        let chain: Promise<unknown> = opening;
+        const fail = (error: unknown): void => {
+          if (failed) return;
+          failed = true;
+          subscriber.error(error);
+        };
+
+        /** Publishes a batch; resolves once the broker (QoS 1/2) or the socket (QoS 0) has every message. */
+        function publishBatch(batch: Batch): Promise<void> {
+          const client = connection!.client;
+          return new Promise<void>((resolve) => {
+            // Starts at 1 for the loop itself: mqtt.js may call back synchronously (QoS 0, socket writable).
+            let waiting = 1;
+            let bytes = 0;
+            const settle = (): void => {
+              if (--waiting === 0) {
+                ctx.metrics.bytes(bytes);
+                resolve();
+              }
+            };
+            for (const item of batch.items) {
+              let topic: string;
+              let payload: Buffer | string;
+              try {
+                topic = topicOf(item);
+                payload = payloadOf(item);
+              } catch (error) {
+                ctx.fail(item, error, batch.ack);
+                continue;
+              }
+              waiting += 1;
+              bytes += typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+              client.publish(topic, payload, publishOptions, function published(error) {
+                if (error) ctx.fail(item, error, batch.ack);
+                settle();
+              });
+            }
+            settle();
+          });
+        }
+
+        const subscription = input.subscribe({
+          next(batch) {
+            chain = chain.then(async function writeBatch() {
+              if (failed) return;
+              await publishBatch(batch);
+              batch.ack.release();
+            }).catch(fail);
+          },
+          error: fail,
+          complete() {
+            chain = chain.then(async function finishPublishing() {
+              if (failed) return;
+              await connection?.end();
+              subscriber.complete();
+            }).catch(fail);
+          },
+        });
+        opening.catch(fail);
+        return () => {
+          subscription.unsubscribe();
+          // After a failure or a forced stop (after a completion the client has ended already, and this does nothing).
+          void opening.then((opened) => opened.destroy(), () => undefined);
+        };
+      });
+    };
+  },
+});

@@ -1,0 +1,123 @@
+/**
+ * Received MQTT messages into batches of records, shared by `mqtt.subscribe`
+ * and `mqtt.broker`: the `format` and `topic_field` settings, decoding, and
+ * a batcher that gathers the messages of one socket read into one batch.
+ */
+import { z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../../runtime/api.ts';
+
+/** One message as received. */
+export interface ReceivedMessage {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+/** The settings that shape records from messages. */
+export const recordSettings = {
+  format: z
+    .enum(['bytes', 'json'])
+    .default('bytes')
+    .meta({ description: '`bytes`: Bytes items `{data, meta: {topic, qos, retain}}`; `json`: events parsed from each payload, which must be a JSON object (anything else goes to the dead-letter port).' }),
+  topic_field: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({ description: 'With `format: json`, the field that receives each message\'s topic (it replaces a field of that name in the payload).', examples: ['topic'] }),
+};
+
+const recordObject = z.object(recordSettings);
+export type RecordSettings = z.output<typeof recordObject>;
+
+/** Output types by format, for an operator's `infer`. */
+export function inferRecords(settings: RecordSettings) {
+  return settings.format === 'json' ? { out: { kind: 'event' as const } } : {};
+}
+
+/** Turns a message into a record; throws when a JSON payload is not a JSON object. */
+export function recordDecoder(settings: RecordSettings): (message: ReceivedMessage) => BytesItem | EventRecord {
+  const topicField = settings.topic_field;
+  if (settings.format === 'bytes') {
+    return function bytesRecord(message) {
+      return { data: message.payload, meta: { topic: message.topic, qos: message.qos, retain: message.retain } };
+    };
+  }
+  return function jsonRecord(message) {
+    const value: unknown = JSON.parse(message.payload.toString('utf8'));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new TypeError(`expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
+    }
+    if (topicField !== undefined) (value as EventRecord)[topicField] = message.topic;
+    return value as EventRecord;
+  };
+}
+
+/** What a dead letter shows of a message that could not be decoded. */
+function failedMessage(message: ReceivedMessage): EventRecord {
+  return { topic: message.topic, qos: message.qos, retain: message.retain, payload: message.payload.toString('utf8') };
+}
+
+/** Records in a batch, at most; a socket read with more is split. */
+const maxBatch = 1024;
+
+/**
+ * Gathers messages into batches. Messages that arrive together (one socket
+ * read: mqtt.js handles its packets one after the other in process ticks,
+ * before any promise job runs) leave together, in a batch emitted from a
+ * microtask; a batch never holds more than `maxBatch` records. Each batch's
+ * ack is made by `ackFor` from the tokens of its messages (what must be
+ * acknowledged to the broker); a message that cannot be decoded goes to the
+ * dead-letter port holding that ack, so it is acknowledged to the broker
+ * only once its dead letter is written.
+ */
+export class MessageBatcher<Token> {
+  #ctx: NodeContext<unknown>;
+  #decode: (message: ReceivedMessage) => unknown;
+  #ackFor: (tokens: Token[]) => (() => void) | undefined;
+  #emit: (batch: Batch) => void;
+  #items: unknown[] = [];
+  #failed: { message: ReceivedMessage; error: unknown }[] = [];
+  #tokens: Token[] = [];
+  #bytes = 0;
+  #scheduled = false;
+
+  constructor(ctx: NodeContext<unknown>, settings: RecordSettings, ackFor: (tokens: Token[]) => (() => void) | undefined, emit: (batch: Batch) => void) {
+    this.#ctx = ctx;
+    this.#decode = recordDecoder(settings);
+    this.#ackFor = ackFor;
+    this.#emit = emit;
+  }
+
+  add(message: ReceivedMessage, token?: Token): void {
+    try {
+      this.#items.push(this.#decode(message));
+    } catch (error) {
+      this.#failed.push({ message, error });
+    }
+    if (token !== undefined) this.#tokens.push(token);
+    this.#bytes += message.payload.length;
+    if (this.#items.length + this.#failed.length >= maxBatch) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  /** Emits what has been gathered. */
+  flush(): void {
+    this.#scheduled = false;
+    const items = this.#items;
+    const failed = this.#failed;
+    if (items.length === 0 && failed.length === 0) return;
+    const tokens = this.#tokens;
+    this.#items = [];
+    this.#failed = [];
+    this.#tokens = [];
+    this.#ctx.metrics.bytes(this.#bytes);
+    this.#bytes = 0;
+    const ack = this.#ctx.newAck(tokens.length > 0 ? this.#ackFor(tokens) : undefined);
+    for (const { message, error } of failed) this.#ctx.fail(failedMessage(message), error, ack);
+    if (items.length > 0) this.#emit({ items, ack });
+    else ack.release();
+  }
+}
