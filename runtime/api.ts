@@ -114,8 +114,16 @@ export interface NodeContext<Settings = unknown> {
    * transactional producer fenced mid-transaction, say).
    */
   fatal(error: unknown): void;
-  /** For sources: an ack for a new batch; `onDone` runs once every sink downstream has finished with it. */
-  newAck(onDone?: () => void): Ack;
+  /**
+   * For sources: an ack for a new batch; `onDone` runs once every sink
+   * downstream has finished with it. `onSettle` runs as soon as the records
+   * no longer need the source to hold them in memory or in flight: when
+   * they are done, or when a stateful node (a window) has folded them into
+   * its state. A source whose server limits unacknowledged messages (MQTT's
+   * in-flight window) acknowledges on settle, or a window longer than that
+   * limit would wait forever for records the server will not send.
+   */
+  newAck(onDone?: () => void, onSettle?: () => void): Ack;
   /**
    * Why the node's input completed, read when it completes: `end` (the
    * sources ran out) and `shutdown` and `removed` flush open state (windows

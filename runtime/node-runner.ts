@@ -146,7 +146,7 @@ export class NodeRunner {
       fail: (item, error, ack) => runner.fail(item, error, ack),
       emit: (port, batch) => runner.route(port, batch),
       ready: () => (runner.#controller.signal.aborted ? undefined : runner.gate.ready()),
-      newAck: (onDone) => new Ack(onDone),
+      newAck: (onDone, onSettle) => new Ack(onDone, onSettle),
       fatal: (error) => runner.#options.onFatal(error instanceof Error ? error : new Error(String(error))),
       batchDone: () => runner.input.batchDone(),
       stopReason: () => runner.#stopReason,

@@ -195,7 +195,7 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     batchDone() {
       batchesDone += 1;
     },
-    newAck: (onDone) => new Ack(onDone),
+    newAck: (onDone, onSettle) => new Ack(onDone, onSettle),
     stopReason: () => stopReason,
     now: () => clock.now(),
     schedule: (ms, fn) => clock.schedule(ms, fn),

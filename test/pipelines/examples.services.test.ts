@@ -1,13 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runYaml, startYaml, take } from '../helpers/pipeline.ts';
+import { admin, produce, readTopic } from '../connectors/kafka-harness.ts';
 
 /** The example pipelines that need real servers, run as a user would: `streams run FILE`. */
 
@@ -20,14 +17,25 @@ function need(name: string): string {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const children: ChildProcess[] = [];
 
-function streamsRun(file: string, params: Record<string, string>, env: Record<string, string> = {}): ChildProcess {
-  const args = ['bin/streams.ts', 'run', file, '--log-level', 'warn', ...Object.entries(params).flatMap(([k, v]) => ['--param', `${k}=${v}`])];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  return child;
+interface Running {
+  child: ChildProcess;
+  /** Resolves once the run has logged a line matching `pattern`. */
+  logged(pattern: RegExp): Promise<void>;
 }
 
-async function stop(child: ChildProcess): Promise<number | null> {
+function streamsRun(file: string, params: Record<string, string>, env: Record<string, string> = {}): Running {
+  const args = ['bin/streams.ts', 'run', file, ...Object.entries(params).flatMap(([k, v]) => ['--param', `${k}=${v}`])];
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let log = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    log += chunk.toString();
+    for (const line of chunk.toString().split('\n')) if (/"level":(40|50|60)/.test(line)) process.stderr.write(`${line}\n`);
+  });
+  return { child, logged: async (pattern) => void (await until(`a log line matching ${pattern}`, async () => (pattern.test(log) ? true : undefined))) };
+}
+
+async function stop({ child }: Running): Promise<number | null> {
   child.kill('SIGTERM');
   return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', resolve)));
 }
@@ -86,6 +94,7 @@ describe('example pipelines against real servers', () => {
     await db.query('drop table if exists sensor_rollups');
     const live = await freePort();
     const child = streamsRun('pipelines/iot-mqtt-postgres.yaml', { mqtt: need('STREAMS_MQTT_URL'), live: `127.0.0.1:${live}` }, { PG_PASSWORD: 'streams' });
+    await child.logged(/subscribed to sensors/);
     const feed: unknown[] = [];
     const socket = await until('the live feed', async () => {
       const ws = new WebSocket(`ws://127.0.0.1:${live}/live`);
@@ -129,53 +138,26 @@ describe('example pipelines against real servers', () => {
     await db.query("insert into devices values ('dev-1', 'boiler', 'north'), ('dev-2', 'chiller', 'south') on conflict (id) do nothing");
     const run = Date.now();
     const topics = { input: `readings-${run}`, output: `enriched-${run}`, dead_letters: `dlq-${run}` };
-    const brokers = need('STREAMS_KAFKA_BROKERS');
-    // Produce the input with the engine itself.
-    await runYaml(`
-streams: 1
-name: produce-readings
-nodes:
-  gen: { op: generate, with: { count: 100, fields: { device: '"dev-" + string(i % 2 + 1)', value: "double(i)" } } }
-  out: { op: kafka.produce, in: gen, with: { brokers: "${brokers}", topic: ${topics.input} } }
-`);
-    // And one message that is not JSON.
-    const junk = join(mkdtempSync(join(tmpdir(), 'streams-enrich-')), 'junk.txt');
-    writeFileSync(junk, 'not json\n');
-    await runYaml(`
-streams: 1
-name: produce-junk
-nodes:
-  lines: { op: file.read, with: { path: ${JSON.stringify(junk)} } }
-  out: { op: kafka.produce, in: lines, with: { brokers: "${brokers}", topic: ${topics.input} } }
-`);
-    const child = streamsRun('pipelines/kafka-enrich.yaml', { brokers, pg: need('STREAMS_PG_URL'), ...topics }, { PG_PASSWORD: 'streams' });
-    const reader = startYaml(`
-streams: 1
-name: read-enriched
-nodes:
-  in: { op: kafka.consume, with: { brokers: "${brokers}", topics: [${topics.output}], group: check-${run}, from: earliest, format: json } }
-  out: { op: test.collect, in: in, with: { into: enriched } }
-  dlq: { op: kafka.consume, with: { brokers: "${brokers}", topics: [${topics.dead_letters}], group: check-dlq-${run}, from: earliest, format: json } }
-  dead: { op: test.collect, in: dlq, with: { into: dead } }
-`);
-    const got: { device: string; value: number; site: string; device_name: string; fahrenheit: number }[] = [];
-    const dead: { error: string }[] = [];
-    await until('100 enriched readings and 1 dead letter', async () => {
-      got.push(...(take('enriched') as typeof got));
-      dead.push(...(take('dead') as typeof dead));
-      return got.length >= 100 && dead.length >= 1 ? true : undefined;
-    }, 90_000);
-    await reader.drain({ deadlineMs: 10_000 });
-    expect(dead).toHaveLength(1);
-    expect(dead[0].error).toMatch(/json/i);
+    const kafka = admin();
+    for (const topic of Object.values(topics)) await kafka.createTopic(topic, 2);
+    await kafka.close();
+    const readings = Array.from({ length: 100 }, (_, i) => ({ value: Buffer.from(JSON.stringify({ device: `dev-${(i % 2) + 1}`, value: i })) }));
+    await produce(topics.input, [...readings, { value: Buffer.from('not json') }]);
+    const child = streamsRun('pipelines/kafka-enrich.yaml', { brokers: need('STREAMS_KAFKA_BROKERS'), pg: need('STREAMS_PG_URL'), ...topics }, { PG_PASSWORD: 'streams' });
+    const out = await readTopic(topics.output, 100, { timeoutMs: 90_000 });
+    const dead = await readTopic(topics.dead_letters, 1, { timeoutMs: 30_000 });
     expect(await stop(child)).toBe(0);
+    const got = out.map((m) => ({ key: m.key?.toString(), ...(JSON.parse(m.value!.toString()) as { device: string; value: number; site: string; device_name: string; fahrenheit: number }) }));
     expect(got).toHaveLength(100);
     for (const r of got) {
+      expect(r.key).toBe(r.device);
       expect(r.site).toBe(r.device === 'dev-1' ? 'north' : 'south');
       expect(r.device_name).toBe(r.device === 'dev-1' ? 'boiler' : 'chiller');
       expect(r.fahrenheit).toBeCloseTo((r.value * 9) / 5 + 32, 9);
     }
     expect(new Set(got.map((r) => r.value)).size).toBe(100);
+    expect(dead).toHaveLength(1);
+    expect(JSON.parse(dead[0].value!.toString()).error).toMatch(/json/i);
     await db.end();
   }, 180_000);
 });

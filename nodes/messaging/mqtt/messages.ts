@@ -115,7 +115,19 @@ export class MessageBatcher<Token> {
     this.#tokens = [];
     this.#ctx.metrics.bytes(this.#bytes);
     this.#bytes = 0;
-    const ack = this.#ctx.newAck(tokens.length > 0 ? this.#ackFor(tokens) : undefined);
+    // The broker is acknowledged once the records are settled (done, or folded
+    // into a window's state): holding QoS 1/2 acks until a window closes would
+    // fill the broker's in-flight window and stop delivery for good.
+    const acknowledge = tokens.length > 0 ? this.#ackFor(tokens) : undefined;
+    let acknowledged = false;
+    const once = acknowledge
+      ? () => {
+          if (acknowledged) return;
+          acknowledged = true;
+          acknowledge();
+        }
+      : undefined;
+    const ack = this.#ctx.newAck(once, once);
     for (const { message, error } of failed) this.#ctx.fail(failedMessage(message), error, ack);
     if (items.length > 0) this.#emit({ items, ack });
     else ack.release();
