@@ -75,6 +75,8 @@ export class Channel {
   #producerDone = false;
   #onDrained: (() => void) | undefined;
   #pumping = false;
+  /** The batch a sink holds now, unacknowledged (`ack` pacing). */
+  #inFlight: Batch | undefined;
   /** Counts deliveries, so that only the latest one's acknowledgement frees the channel. */
   #deliveries = 0;
   #upstream: Blockable[] = [];
@@ -149,11 +151,14 @@ export class Channel {
     }
     const parent = batch.ack;
     const channel = this;
+    this.#inFlight = batch;
     const ack = new Ack(
       function sinkAcknowledged() {
-        parent.release();
-        // A delivery abandoned by a failed consumer no longer holds the channel.
+        // A delivery abandoned by a failed sink was put back for its successor,
+        // which acknowledges it: this late answer must not do it twice.
         if (delivery !== channel.#deliveries) return;
+        channel.#inFlight = undefined;
+        parent.release();
         channel.#busy = false;
         channel.#pump();
       },
@@ -202,7 +207,23 @@ export class Channel {
     }
   }
 
-  /** The consumer is done with the batch it was given last (`explicit` pacing), or has abandoned it. */
+  /**
+   * The consumer failed. A sink's unacknowledged batch goes back to the head
+   * of the channel, so the restarted sink writes it (at least once); an
+   * asynchronous transform's batch is given up (it may have been emitted).
+   */
+  requeue(): void {
+    const batch = this.#inFlight;
+    this.#inFlight = undefined;
+    if (batch) {
+      if (this.#head > 0) this.#queue[--this.#head] = { batch, bytes: 0 };
+      else this.#queue.unshift({ batch, bytes: 0 });
+      this.stats.depth += batch.items.length;
+    }
+    this.free();
+  }
+
+  /** The consumer is done with the batch it was given last (`explicit` pacing). */
   free(): void {
     this.#deliveries++;
     this.#busy = false;
@@ -283,7 +304,7 @@ export class NodeInput {
   /** The consumer failed: whatever it held is abandoned, and its channels may deliver to its successor. */
   abandonInFlight(): void {
     this.#pending.length = 0;
-    for (const channel of this.channels) if (!channel.idle) channel.free();
+    for (const channel of this.channels) if (!channel.idle) channel.requeue();
   }
 
   /** An explicitly paced node finished its oldest batch: its channel may deliver the next. */

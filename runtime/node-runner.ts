@@ -263,8 +263,9 @@ export class NodeRunner {
     this.stats.errors += 1;
     this.#subscription?.unsubscribe();
     this.#subscription = undefined;
-    // The batch the node held is lost to this incarnation (its ack stays
-    // unreleased, so its source does not commit past it); the next may come.
+    // A sink's unwritten batch goes back to its channel for the restarted
+    // sink; a transform's batch is lost to this run (its ack stays unreleased,
+    // so its source does not commit past it).
     this.input.abandonInFlight();
     if (this.#stopping) {
       this.stats.state = 'stopped';

@@ -154,3 +154,69 @@ nodes:
     expect(readFileSync(output, 'utf8')).toBe('{"i":0,"sq":0}\n{"i":1,"sq":1}\n{"i":2,"sq":4}\n');
   });
 });
+
+describe('a failing sink', () => {
+  it('gets the batch it failed on again after its restart: nothing is lost', async () => {
+    let incarnations = 0;
+    const failOnce = defineOperator({
+      name: 'test.fail-once',
+      summary: 'A sink that fails on its third batch, once.',
+      doc: 'Keeps records; its first incarnation throws on its third batch.',
+      inputs: { in: { type: 'Any', doc: 'Anything.' } },
+      outputs: {},
+      settings: z.object({}),
+      create() {
+        const incarnation = ++incarnations;
+        let batches = 0;
+        return (input) =>
+          new Observable<Batch>((subscriber) =>
+            input.subscribe({
+              next(batch) {
+                if (incarnation === 1 && ++batches === 3) {
+                  subscriber.error(new Error('disk full'));
+                  return;
+                }
+                failingSinkGot.push(...(batch.items as { n: number }[]).map((r) => r.n));
+                batch.ack.release();
+              },
+              complete: () => subscriber.complete(),
+            }),
+          );
+      },
+    });
+    const engine = await runYaml(
+      `
+streams: 1
+name: failing-sink
+nodes:
+  src: { op: test.count, with: { count: 100, batch: 10 } }
+  out: { op: test.fail-once, in: src }
+`,
+      { extra: [failOnce] },
+    );
+    expect(failingSinkGot).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    expect(new Map(engine.nodeStats()).get('out')!.restarts).toBe(1);
+  });
+});
+
+const failingSinkGot: number[] = [];
+
+describe('draining a fused window', () => {
+  it('drains promptly and flushes the open windows', async () => {
+    const engine = startYaml(`
+streams: 1
+name: fused-drain
+nodes:
+  src: { op: test.count, with: { count: 100000000, batch: 50, every_ms: 5 } }
+  per-second: { op: window.tumbling, in: src, with: { size: 1s } }
+  stats: { op: aggregate, in: per-second, with: { count: count() } }
+  out: { op: test.collect, in: stats, with: { into: fused-drain } }
+`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = performance.now();
+    await engine.drain({ deadlineMs: 20_000 });
+    expect(performance.now() - started).toBeLessThan(2000);
+    const counts = (take('fused-drain') as { count: number }[]).reduce((sum, r) => sum + r.count, 0);
+    expect(counts).toBe(new Map(engine.nodeStats()).get('src')!.recordsOut);
+  });
+});
