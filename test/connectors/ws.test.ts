@@ -196,7 +196,9 @@ describe('ws.server', () => {
     expect(received).toBe(total);
     expect(dropsOf(engine, 'server').get('slow_client')).toBeGreaterThan(0);
     // Unbounded, the stalled client's backlog (about 100 MiB less the kernel's buffers) would still be held here.
-    expect(retainedMemory() - baseline).toBeLessThan(16 * 1024 * 1024);
+    // Bounded, what stays is the server's 1 MiB queue plus what the paused test client itself buffered
+    // (it lives in this process too): measured 1 to 29 MiB depending on socket timing.
+    expect(retainedMemory() - baseline).toBeLessThan(48 * 1024 * 1024);
   });
 
   it('rebinds the same port when a reload replaces it with new settings', async () => {
