@@ -26,7 +26,7 @@ const here = new URL('.', import.meta.url).pathname;
  * RSS with garbage (the live heap stays near 30 MB).
  */
 const heapFlags = ['--max-semi-space-size=16'];
-const chunkSize = 256 * 1024;
+const chunkSize = 64 * 1024;
 
 /** Lines of a file, a chunk at a time, split on `\n` (the same reading as `file.read`). */
 async function* lineChunks(path: string): AsyncGenerator<string[]> {

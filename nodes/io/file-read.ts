@@ -15,7 +15,7 @@ export default defineOperator({
     path: z.string().min(1).meta({ description: 'The file to read.', examples: ['data/readings.ndjson'] }),
     format: z.enum(formats).default('lines').meta({ description: '`lines`, `ndjson` or `bytes`.' }),
     checkpoint: z.string().min(1).optional().meta({ description: 'A file that keeps the position of the last acknowledged line, to resume after a crash.', examples: ['state/readings.offset'] }),
-    chunk_size: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024).meta({ description: 'Bytes read at a time.' }),
+    chunk_size: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024).meta({ description: 'Bytes read at a time.' }),
   }),
   example: { path: 'data/events.ndjson', format: 'ndjson' },
   infer(settings) {
