@@ -142,7 +142,9 @@ export function mqttCases(broker: BrokerUnderTest): void {
       expect(new Set(seen)).toEqual(new Set(['kitchen/temperature', 'hall/temperature', 'hall/door/open', 'hall', 'end/temperature']));
     });
 
-    it.skipIf(!broker.sharedSubscriptions)('splits a shared subscription (`group`) between two subscribers', async () => {
+    // Only brokers that have shared subscriptions get this case (aedes 1 has none; Mosquitto has).
+    const itWithSharedSubscriptions = broker.sharedSubscriptions ? it : () => undefined;
+    itWithSharedSubscriptions('splits a shared subscription (`group`) between two subscribers', async () => {
       const prefix = uniquePrefix('shared');
       const url = broker.url();
       await subscribed('shared', {
