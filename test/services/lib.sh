@@ -268,7 +268,11 @@ write_mosquitto_conf() {
 # Written by test/services/start.sh; rewritten at every start.
 $user_line
 pid_file $MOSQ_DIR/mosquitto.pid
-persistence false
+# Persistent sessions and their queued QoS 1/2 messages survive a restart, as
+# in production: a message Mosquitto acknowledged to a publisher is not lost.
+persistence true
+persistence_location $MOSQ_DIR/
+autosave_interval 1
 log_dest file $MOSQ_DIR/mosquitto.log
 log_type error
 log_type warning
