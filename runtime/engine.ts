@@ -75,9 +75,10 @@ export class Engine {
   async drain(options: { deadlineMs?: number; reason?: StopReason } = {}): Promise<void> {
     const deadline = options.deadlineMs ?? 30_000;
     const reason = options.reason ?? 'shutdown';
+    for (const runner of this.runners.values()) runner.markStopping(reason);
     const sources = [...this.runners.values()].filter((r) => r.isSource);
     await Promise.all(sources.map((r) => r.stop(reason, deadline)));
-    for (const runner of this.runners.values()) if (!runner.isSource && !runner.fusedInto) runner.stop(reason, deadline);
+    for (const runner of this.runners.values()) if (!runner.isSource && !runner.fusedInto) void runner.stop(reason, deadline);
     const timer = setTimeout(() => {
       for (const runner of this.runners.values()) runner.force();
     }, deadline);

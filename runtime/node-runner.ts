@@ -291,9 +291,7 @@ export class NodeRunner {
    */
   async stop(reason: StopReason, deadlineMs: number): Promise<void> {
     if (this.stats.state === 'stopped') return;
-    this.#stopReason = reason;
-    this.#stopping = true;
-    this.stats.state = 'draining';
+    this.markStopping(reason);
     if (this.#cancelRestart) {
       this.#cancelRestart();
       this.#cancelRestart = undefined;
@@ -317,6 +315,18 @@ export class NodeRunner {
       this.#options.log.warn({ node: this.name, deadlineMs }, `${this.label} did not stop within its deadline; forcing it`);
       this.force();
     }
+  }
+
+  /**
+   * Says why the node will stop, before its input ends: a drain marks every
+   * node first, so a window whose input then ends knows whether to flush or
+   * to keep its state for a snapshot.
+   */
+  markStopping(reason: StopReason): void {
+    if (this.stats.state === 'stopped') return;
+    this.#stopReason = reason;
+    this.#stopping = true;
+    this.stats.state = 'draining';
   }
 
   /** Ends the node at once, keeping what it had saved. */

@@ -220,3 +220,29 @@ nodes:
     expect(counts).toBe(new Map(engine.nodeStats()).get('src')!.recordsOut);
   });
 });
+
+describe('suspending with state', () => {
+  it('keeps open windows in the snapshot instead of flushing them, and a new run resumes them', async () => {
+    const pipeline = (count: number, every: number) => `
+streams: 1
+name: suspend
+nodes:
+  src: { op: test.count, with: { count: ${count}, batch: 10, every_ms: ${every} } }
+  stamp: { op: map, in: src, with: { set: { ts: "n * 1.0" } } }
+  windows: { op: window.tumbling, in: stamp, with: { size: 1000s, time: ts } }
+  stats: { op: aggregate, in: windows, with: { count: count() } }
+  out: { op: test.collect, in: stats, with: { into: suspend } }
+`;
+    const first = startYaml(pipeline(100000000, 5));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await first.drain({ reason: 'suspend' });
+    // One window of 1000 s of event time is open: a suspend keeps it instead of emitting it.
+    expect(take('suspend')).toEqual([]);
+    const sent = new Map(first.nodeStats()).get('src')!.recordsOut;
+    const snapshots = first.collectSnapshots();
+    expect(snapshots.has('windows')).toBe(true);
+    // The next run (a finite one) starts from the saved window and flushes it at its end.
+    await runYaml(pipeline(0, 0), { restored: snapshots });
+    expect(take('suspend')).toMatchObject([{ count: sent }]);
+  });
+});
