@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/net.ts';
 
 function streams(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['bin/streams.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -12,14 +12,6 @@ function streams(...args: string[]): { code: number | null; stdout: string; stde
 
 const dir = mkdtempSync(join(tmpdir(), 'streams-cli-'));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('streams CLI', () => {
   it('validate: exit 0 for a valid file, 1 with located errors for an invalid one, 2 for an unreadable one', () => {

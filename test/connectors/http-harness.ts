@@ -4,7 +4,6 @@
  * delay its acknowledgements), a logger that keeps what it is told, and
  * free loopback ports.
  */
-import { createServer } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Observable } from 'rxjs';
@@ -14,18 +13,8 @@ import type { Graph } from '../../graph/model.ts';
 import { registry } from '../../nodes/registry.ts';
 import { defineOperator, sinkBatches, z, type Batch, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
+export { freePort } from '../helpers/net.ts';
 
-/** A port free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `check` until it returns true, or fails after `timeoutMs`. */
 export async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {

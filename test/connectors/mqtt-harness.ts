@@ -4,7 +4,6 @@
  * keeps what it is told, free ports, polling, and plain mqtt.js clients for
  * the test's own publishing.
  */
-import { createServer } from 'node:net';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
@@ -14,6 +13,7 @@ import mqttSubscribe from '../../nodes/messaging/mqtt-subscribe.ts';
 import { registry } from '../../nodes/registry.ts';
 import { defineOperator, sinkBatches, z, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
+export { freePort } from '../helpers/net.ts';
 
 export const mqttOperators: OperatorDefinition[] = [mqttSubscribe, mqttPublish, mqttBroker];
 
@@ -108,17 +108,6 @@ export async function drainAll(deadlineMs = 5_000): Promise<void> {
   running.clear();
 }
 
-/** A port free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls `check` until it returns true, or fails after `timeoutMs`. */
 export async function until(check: () => boolean, what: () => string, timeoutMs = 15_000): Promise<void> {
