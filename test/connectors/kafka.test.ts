@@ -1,10 +1,9 @@
 /**
  * Kafka operator parts that need no broker: the offset ledger (what may be
- * committed when acknowledgements complete out of order), settings
- * validation, and the definitions' documentation.
+ * committed when acknowledgements complete out of order) and settings
+ * validation.
  */
 import { describe, expect, it } from 'vitest';
-import { describeSettings, exampleSettings, renderOperator } from '../../cli/ops.ts';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
 import { clientReason, type KafkaMessage } from '../../nodes/messaging/kafka/client.ts';
@@ -101,17 +100,3 @@ describe('kafka settings', () => {
   });
 });
 
-describe.each([kafkaConsume, kafkaProduce].map((op) => [op.name, op] as const))('%s definition', (_name, op) => {
-  it('describes every setting and shows it in `streams ops`', () => {
-    const text = renderOperator(op);
-    for (const setting of describeSettings(op.settings)) {
-      expect(setting.description?.trim(), `setting \`${setting.name}\` has no description`).toBeTruthy();
-      expect(text).toContain(`${setting.name}:`);
-    }
-  });
-
-  it('has an example its own schema accepts', () => {
-    const result = op.settings.safeParse(exampleSettings(op) ?? {});
-    expect(result.success, result.success ? '' : result.error.message).toBe(true);
-  });
-});

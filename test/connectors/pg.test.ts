@@ -1,37 +1,13 @@
 /**
- * The PostgreSQL operators without a server: their definitions, settings
- * checks, and the SQL they build — parameterised, identifiers quoted, split
+ * The PostgreSQL operators without a server: settings checks, and the SQL they build — parameterised, identifiers quoted, split
  * under the parameter limit — with the type inference of `create_table`.
  */
 import { describe, expect, it } from 'vitest';
-import { describeSettings, exampleSettings, renderOperator } from '../../cli/ops.ts';
 import pgQuery from '../../nodes/io/pg-query.ts';
 import pgWrite from '../../nodes/io/pg-write.ts';
 import { isConnectionBroken, isRecordError, quoteIdent, quoteTable, redactUrl } from '../../nodes/io/pg/client.ts';
 import { columnValue, createTableSql, inferColumnType, insertStatements, lastPerKey, sqlTypePattern, type Columns, type Row } from '../../nodes/io/pg/table.ts';
-import type { OperatorDefinition } from '../../runtime/api.ts';
 
-const operators: OperatorDefinition[] = [pgWrite, pgQuery];
-
-describe.each(operators.map((op) => [op.name, op] as const))('%s definition', (_name, op) => {
-  it('has a one-line summary and a doc of full sentences', () => {
-    expect(op.summary).not.toContain('\n');
-    expect(op.doc.trim()).toMatch(/^[A-Z`].{10,}[.!?]$/s);
-  });
-
-  it('describes every setting, and `streams ops` shows each', () => {
-    const text = renderOperator(op);
-    for (const setting of describeSettings(op.settings)) {
-      expect(setting.description?.trim(), `setting \`${setting.name}\``).toBeTruthy();
-      expect(text).toContain(`${setting.name}:`);
-    }
-  });
-
-  it('has an example its own schema accepts', () => {
-    const result = op.settings.safeParse(exampleSettings(op) ?? {});
-    expect(result.success, result.success ? '' : result.error.message).toBe(true);
-  });
-});
 
 describe('pg settings', () => {
   it('applies defaults', () => {

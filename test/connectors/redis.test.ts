@@ -1,10 +1,10 @@
 /**
- * The Redis operators without a server: their definitions (docs, settings,
- * examples), settings checks located in a pipeline, and the mapping between
- * records and stream entries.
+ * The Redis operators without a server: settings checks located in a
+ * pipeline, and the mapping between records and stream entries (the
+ * definitions' docs and examples are checked for every operator in
+ * test/registry.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { describeSettings, exampleSettings, renderOperator } from '../../cli/ops.ts';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { registry } from '../../nodes/registry.ts';
@@ -20,26 +20,6 @@ const withRedis = new Map<string, OperatorDefinition>([...registry, ...operators
 function diagnostics(yaml: string): string[] {
   return checkPipeline({ file: 'p.yaml', text: yaml, registry: withRedis, env: {} }).diagnostics.map(formatDiagnostic);
 }
-
-describe.each(operators.map((op) => [op.name, op] as const))('%s definition', (_name, op) => {
-  it('has a one-line summary and a doc of full sentences', () => {
-    expect(op.summary).not.toContain('\n');
-    expect(op.doc.trim()).toMatch(/^[A-Z`].{10,}[.!?]$/s);
-  });
-
-  it('describes every setting, and `streams ops` shows each', () => {
-    const text = renderOperator(op);
-    for (const setting of describeSettings(op.settings)) {
-      expect(setting.description?.trim(), `setting \`${setting.name}\``).toBeTruthy();
-      expect(text).toContain(`${setting.name}:`);
-    }
-  });
-
-  it('has an example its own schema accepts', () => {
-    const result = op.settings.safeParse(exampleSettings(op) ?? {});
-    expect(result.success, result.success ? '' : result.error.message).toBe(true);
-  });
-});
 
 describe('redis settings', () => {
   it('parses durations and applies defaults', () => {
