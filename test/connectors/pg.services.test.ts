@@ -12,7 +12,7 @@ import pgWrite from '../../nodes/io/pg-write.ts';
 import { PostgresStateStore, stateTable } from '../../nodes/io/pg/state-store.ts';
 import { openStateStore } from '../../runtime/state-store.ts';
 import type { EventRecord } from '../../runtime/api.ts';
-import { capturingLogger, collector, service, serviceSetting, sleep, sources, startPipeline, unique, waitFor } from './redis-pg-harness.ts';
+import { capturingLogger, collector, service, serviceSetting, sleep, sources, startPipeline, unique, waitFor, checkCarriesAcrossRuns, checkSavesAndLoads } from './redis-pg-harness.ts';
 
 const url = serviceSetting('STREAMS_PG_URL');
 const operators = [pgWrite, pgQuery];
@@ -375,13 +375,7 @@ describe('the PostgreSQL state store', () => {
     const store = await PostgresStateStore.open(url);
     const a = unique('pipeline');
     const b = unique('pipeline');
-    expect(await store.load(a)).toEqual(new Map());
-    await store.save(a, new Map<string, unknown>([['window', { open: [1, 2] }], ['dedupe', { seen: ['x'] }]]));
-    await store.save(b, new Map([['window', { open: [] }]]));
-    expect(await store.load(a)).toEqual(new Map<string, unknown>([['window', { open: [1, 2] }], ['dedupe', { seen: ['x'] }]]));
-    await store.save(a, new Map([['window', { open: [3] }]]));
-    expect(await store.load(a)).toEqual(new Map([['window', { open: [3] }]]));
-    expect(await store.load(b)).toEqual(new Map([['window', { open: [] }]]));
+    await checkSavesAndLoads(store, a, b);
     const [row] = await sql<{ updated_at: Date }>(`select updated_at from ${stateTable} where pipeline = $1`, [a]);
     expect(row.updated_at).toBeInstanceOf(Date);
     await store.close();
@@ -391,28 +385,7 @@ describe('the PostgreSQL state store', () => {
   it('carries a stateful node across runs through openStateStore, as `streams run --state postgres://...` does', async () => {
     const store = await openStateStore(url.replace(/^postgres:/, 'postgresql:'));
     const pipeline = unique('pipeline');
-    const yaml = (sink: string) => `streams: 1
-name: ${pipeline}
-nodes:
-  src:
-    op: test.source
-    with: { name: ${unique('src')}, count: 10 }
-  counter:
-    op: test.counter
-    in: src
-  sink:
-    op: test.collect
-    in: counter
-    with: { name: ${sink} }
-`;
-    for (const run of [0, 1]) {
-      const sink = unique('sink');
-      const engine = startPipeline(yaml(sink), [], { restored: await store.load(pipeline) });
-      await engine.done;
-      await store.save(pipeline, engine.collectSnapshots());
-      expect((collector(sink).items as EventRecord[]).map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => run * 10 + i));
-    }
-    expect(await store.load(pipeline)).toEqual(new Map([['counter', { count: 20 }]]));
+    await checkCarriesAcrossRuns(store, pipeline);
     await store.close();
     await sql(`delete from ${stateTable} where pipeline = $1`, [pipeline]);
   });

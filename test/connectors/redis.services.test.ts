@@ -17,7 +17,7 @@ import redisWrite from '../../nodes/messaging/redis-write.ts';
 import { RedisStateStore, stateKeyPrefix } from '../../nodes/messaging/redis/state-store.ts';
 import { openStateStore } from '../../runtime/state-store.ts';
 import type { BytesItem, EventRecord } from '../../runtime/api.ts';
-import { capturingLogger, checkGraph, collector, forceStop, service, serviceDir, serviceSetting, sleep, sources, startPipeline, unique, waitFor } from './redis-pg-harness.ts';
+import { capturingLogger, checkGraph, collector, forceStop, service, serviceDir, serviceSetting, sleep, sources, startPipeline, unique, waitFor, checkCarriesAcrossRuns, checkSavesAndLoads } from './redis-pg-harness.ts';
 
 const url = serviceSetting('STREAMS_REDIS_URL');
 const operators = [redisStream, redisWrite, redisSubscribe];
@@ -609,13 +609,7 @@ describe('the Redis state store', () => {
     const store = await RedisStateStore.open(url);
     const a = unique('pipeline');
     const b = unique('pipeline');
-    expect(await store.load(a)).toEqual(new Map());
-    await store.save(a, new Map<string, unknown>([['window', { open: [1, 2] }], ['dedupe', { seen: ['x'] }]]));
-    await store.save(b, new Map([['window', { open: [] }]]));
-    expect(await store.load(a)).toEqual(new Map<string, unknown>([['window', { open: [1, 2] }], ['dedupe', { seen: ['x'] }]]));
-    await store.save(a, new Map([['window', { open: [3] }]]));
-    expect(await store.load(a)).toEqual(new Map([['window', { open: [3] }]]));
-    expect(await store.load(b)).toEqual(new Map([['window', { open: [] }]]));
+    await checkSavesAndLoads(store, a, b);
     await store.close();
     await redis.del(stateKeyPrefix + a, stateKeyPrefix + b);
   });
@@ -623,28 +617,7 @@ describe('the Redis state store', () => {
   it('carries a stateful node across runs through openStateStore, as `streams run --state redis://...` does', async () => {
     const store = await openStateStore(url);
     const pipeline = unique('pipeline');
-    const yaml = (sink: string, name: string) => `streams: 1
-name: ${pipeline}
-nodes:
-  src:
-    op: test.source
-    with: { name: ${name}, count: 10 }
-  counter:
-    op: test.counter
-    in: src
-  sink:
-    op: test.collect
-    in: counter
-    with: { name: ${sink} }
-`;
-    for (const run of [0, 1]) {
-      const sink = unique('sink');
-      const engine = startPipeline(yaml(sink, unique('src')), [], { restored: await store.load(pipeline) });
-      await engine.done;
-      await store.save(pipeline, engine.collectSnapshots());
-      expect((collector(sink).items as EventRecord[]).map((r) => r.seq)).toEqual(Array.from({ length: 10 }, (_, i) => run * 10 + i));
-    }
-    expect(await store.load(pipeline)).toEqual(new Map([['counter', { count: 20 }]]));
+    await checkCarriesAcrossRuns(store, pipeline);
     await store.close();
     await redis.del(stateKeyPrefix + pipeline);
   });
