@@ -15,7 +15,6 @@ import {
   collectedAtLeast,
   countsOf,
   drainAll,
-  logged,
   recordingLogger,
   records,
   releaseHeld,
