@@ -81,13 +81,14 @@ const commands: Record<string, Command> = {
   },
   run: {
     summary: 'Run a pipeline; with --watch, reload it live when the file changes.',
-    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--log-level LEVEL] [--state FILE] [--param NAME=VALUE]',
+    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE]',
     options: {
       watch: { type: 'boolean', short: 'w' },
       metrics: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       state: { type: 'string' },
       'drain-timeout': { type: 'string', default: '30s' },
+      'on-node-failure': { type: 'string', default: 'stop' },
       ...paramOption,
     },
     run: (values, files) => runCommand(values, files),

@@ -3,9 +3,10 @@
  * unreadable files are exit code 2, invalid pipelines exit code 1.
  */
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { checkPipeline, type CheckResult } from '../graph/check.ts';
-import { formatDiagnostic } from '../graph/diagnostics.ts';
+import { formatDiagnostic, sortDiagnostics, type Diagnostic } from '../graph/diagnostics.ts';
+import { parseSource } from '../graph/source.ts';
 import { registry } from '../nodes/registry.ts';
 
 /** An error meant for the user: printed as one line, never with a stack trace. */
@@ -42,9 +43,34 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
   return params;
 }
 
-/** Checks a pipeline text and prints its diagnostics to stderr. */
+/**
+ * Checks a pipeline text and prints its diagnostics to stderr. After the
+ * (pure) checker, operators that name paths check them on disk
+ * (`checkPaths`), relative to the pipeline file's folder.
+ */
 export function checkAndReport(file: string, text: string, params: Record<string, unknown>): CheckResult {
-  const result = checkPipeline({ file, text, registry, env: process.env, params });
+  let result = checkPipeline({ file, text, registry, env: process.env, params });
+  const pathProblems = result.graph ? checkPaths(result, file, text) : [];
+  if (pathProblems.length > 0) result = { diagnostics: sortDiagnostics([...result.diagnostics, ...pathProblems]) };
   for (const diagnostic of result.diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
   return result;
+}
+
+/** Path problems of a checked graph, located at the setting that names the path. */
+function checkPaths(result: CheckResult, file: string, text: string): Diagnostic[] {
+  const base = dirname(resolve(file));
+  const resolvePath = (path: string): string => (isAbsolute(path) ? path : resolve(base, path));
+  const found: { node: string; setting: string; message: string }[] = [];
+  for (const node of result.graph!.nodes.values()) {
+    const check = registry.get(node.op)?.checkPaths;
+    if (!check) continue;
+    for (const problem of check(node.settings, resolvePath)) found.push({ node: node.name, ...problem });
+  }
+  if (found.length === 0) return [];
+  // Parsed again only when something is wrong, to locate it.
+  const { source } = parseSource(file, text);
+  return found.map(({ node, setting, message }) => {
+    const at = source.locate(['nodes', node, 'with', setting], 'value');
+    return { file, line: at.line, col: at.col, severity: 'error', code: 'bad_setting', message: `node \`${node}\`, setting \`${setting}\`: ${message}` };
+  });
 }

@@ -8,7 +8,7 @@ import { openStateStore } from '../runtime/state-store.ts';
 // Registers the `redis://` and `postgres://` state stores.
 import '../nodes/messaging/redis/state-store.ts';
 import '../nodes/io/pg/state-store.ts';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { Engine } from '../runtime/engine.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import { createMetricsRegistry } from '../runtime/metrics.ts';
@@ -18,6 +18,7 @@ import { registry } from '../nodes/registry.ts';
 import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';
 
 const logLevels: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+const nodeFailurePolicies = ['stop', 'continue'] as const;
 
 export async function runCommand(values: Record<string, unknown>, files: string[]): Promise<number> {
   if (files.length !== 1) throw new UsageError('run takes one pipeline file');
@@ -27,22 +28,37 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   if (!drainTimeout.ok) throw new UsageError(`--drain-timeout: ${drainTimeout.reason}`);
   const listen = values.metrics === undefined ? undefined : parseListen(String(values.metrics));
   if (values.metrics !== undefined && !listen) throw new UsageError(`--metrics takes HOST:PORT or PORT, got \`${String(values.metrics)}\``);
+  const onNodeFailure = String(values['on-node-failure'] ?? 'stop') as (typeof nodeFailurePolicies)[number];
+  if (!nodeFailurePolicies.includes(onNodeFailure)) throw new UsageError(`--on-node-failure takes stop or continue, got \`${onNodeFailure}\``);
   const params = parseParams(values.param as string[] | undefined);
   const statePath = values.state as string | undefined;
 
-  const { file, text } = readPipeline(files[0]);
-  const checked = checkAndReport(file, text, params);
-  if (!checked.graph) return 1;
+  // A signal before the graph runs (while a big file is checked) stops here: nothing has run, nothing to drain.
+  let interrupted: NodeJS.Signals | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals): void => {
+    interrupted = signal;
+  };
+  process.on('SIGINT', onEarlySignal);
+  process.on('SIGTERM', onEarlySignal);
+  const early = await prepare(files[0], params, statePath).finally(() => {
+    process.off('SIGINT', onEarlySignal);
+    process.off('SIGTERM', onEarlySignal);
+  });
+  if (interrupted) {
+    process.stderr.write(`streams: interrupted (${interrupted}) before the pipeline started; nothing ran\n`);
+    await early?.store?.close();
+    return 130;
+  }
+  if (!early) return 1;
+  const { file, text, checked, store } = early;
 
   const log = createLogger(level);
   const pipeline = checked.graph.name;
-  const store = statePath ? await openStateStore(statePath).catch((error: Error) => {
-    throw new UsageError(`--state: ${error.message}`);
-  }) : undefined;
   const restored = store ? await store.load(pipeline).catch((error: Error) => {
     throw new UsageError(`--state: ${error.message}`);
   }) : undefined;
-  const engine = new Engine(checked.graph, { registry, log, restored });
+  // Relative paths in settings are read from the pipeline file's folder, as a test file's `pipeline:` is.
+  const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure });
   const server = listen
     ? await serveMetrics(
         createMetricsRegistry({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),
@@ -61,7 +77,8 @@ export async function runCommand(values: Record<string, unknown>, files: string[
       process.exit(130);
     }
     log.info({ signal }, 'draining: sources stop, records in flight reach their sinks (signal again to exit now)');
-    void engine.drain({ deadlineMs: drainTimeout.value, reason: statePath ? 'suspend' : 'shutdown' });
+    // A failure during the drain is reported through `engine.done` below.
+    engine.drain({ deadlineMs: drainTimeout.value, reason: statePath ? 'suspend' : 'shutdown' }).catch(() => undefined);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -70,12 +87,17 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   log.info({ pipeline: checked.graph.name, nodes: checked.graph.nodes.size }, 'running');
   engine.start();
   try {
-    await engine.done;
-    log.info({ pipeline: checked.graph.name }, 'finished');
-    return 0;
-  } catch (error) {
-    process.stderr.write(`streams: ${(error as Error).message}\n`);
-    return 1;
+    let code = 0;
+    try {
+      await engine.done;
+    } catch (error) {
+      process.stderr.write(`streams: ${(error as Error).message}\n`);
+      code = 1;
+    }
+    code = Math.max(code, reportLosses(engine));
+    if (code === 0) log.info({ pipeline: checked.graph.name }, 'finished');
+    else log.error({ pipeline: checked.graph.name }, 'finished with failures');
+    return code;
   } finally {
     stopWatching?.();
     server?.close();
@@ -86,6 +108,41 @@ export async function runCommand(values: Record<string, unknown>, files: string[
       await store.close();
     }
   }
+}
+
+/** Checks the file and opens the state store: everything before the graph runs. Undefined when the file is invalid. */
+async function prepare(path: string, params: Record<string, unknown>, statePath: string | undefined) {
+  const { file, text } = readPipeline(path);
+  const checked = checkAndReport(file, text, params);
+  // Lets a signal that came during the (synchronous) check be seen before anything starts.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (!checked.graph) return undefined;
+  const store = statePath ? await openStateStore(statePath).catch((error: Error) => {
+    throw new UsageError(`--state: ${error.message}`);
+  }) : undefined;
+  return { file, text, checked: checked as typeof checked & { graph: NonNullable<typeof checked.graph> }, store };
+}
+
+/**
+ * Says on stderr what the run lost: nodes that failed for good (under
+ * `--on-node-failure continue`; with `stop` the failure itself was printed)
+ * and dead letters that had no `dlq` consumer. Returns the exit code they
+ * call for: 1 when anything was lost, else 0.
+ */
+function reportLosses(engine: Engine): number {
+  let code = 0;
+  for (const failure of engine.failures.slice(engine.options.onNodeFailure === 'continue' ? 0 : 1)) {
+    process.stderr.write(`streams: ${failure.message}\n`);
+    code = 1;
+  }
+  const lost = engine.lostDeadLetters();
+  if (lost.size > 0) {
+    const counts = [...lost].map(([node, count]) => `\`${node}\` ${count}`).join(', ');
+    const total = [...lost.values()].reduce((a, b) => a + b, 0);
+    process.stderr.write(`streams: ${total} dead letter${total === 1 ? '' : 's'} not kept (no \`dlq\` consumer): ${counts}; connect \`NODE.dlq\` to keep them\n`);
+    code = 1;
+  }
+  return code;
 }
 
 /**
@@ -116,7 +173,7 @@ function watchFile(path: string, file: string, initial: string, params: Record<s
         const { kept, replaced, added, removed } = result.diff;
         log.info({ kept: kept.length, replaced, added, removed }, 'reload applied');
       } else {
-        log.error({ cause: result.cause }, 'reload rolled back');
+        log.error({ cause: result.cause }, result.status === 'rejected' ? 'reload rejected: the running graph is unchanged' : 'reload rolled back: the old nodes run again');
       }
     });
   };

@@ -1,9 +1,53 @@
 /**
- * Subscriber plumbing shared by operators: per-record transforms over
- * batches that keep acknowledgements and dead letters right.
+ * Subscriber plumbing shared by operators: `operate` for the wiring every
+ * operator repeats, and per-record transforms, sinks and asynchronous
+ * transforms over batches that keep acknowledgements and dead letters right.
  */
-import { Observable } from 'rxjs';
-import type { Batch, NodeContext, NodeFunction } from './api.ts';
+import { Observable, type Subscriber } from 'rxjs';
+import type { Batch, NodeContext, NodeFunction } from './types.ts';
+import { failureKind } from './failure.ts';
+
+/** What an operator does with its input; see `operate`. */
+export interface OperateHandlers {
+  /** One input batch. A throw fails the node. */
+  next(batch: Batch): void;
+  /** The input ended; by default the output completes. */
+  complete?(): void;
+  /** The input failed; by default the error is passed on. */
+  error?(error: unknown): void;
+  /** Runs once on every exit (completion, error, unsubscription): free buffers and timers here. */
+  finalize?(): void;
+}
+
+/**
+ * The subscriber plumbing of an operator, like RxJS's internal `operate`:
+ * subscribes to `input` when the output is subscribed, forwards what the
+ * handlers do not take over, turns a throw in `next` into the node's error,
+ * and runs `finalize` once however the output ends.
+ *
+ * @example
+ * return (input) => operate(input, (out) => ({ next: (batch) => out.next(batch) }));
+ */
+export function operate<T = Batch>(input: Observable<Batch>, setup: (subscriber: Subscriber<T>) => OperateHandlers): Observable<T> {
+  return new Observable<T>(function operateSubscribe(subscriber) {
+    const handlers = setup(subscriber);
+    const subscription = input.subscribe({
+      next(batch) {
+        try {
+          handlers.next(batch);
+        } catch (error) {
+          subscriber.error(error);
+        }
+      },
+      error: (error: unknown) => (handlers.error ? handlers.error(error) : subscriber.error(error)),
+      complete: () => (handlers.complete ? handlers.complete() : subscriber.complete()),
+    });
+    return function operateTeardown() {
+      subscription.unsubscribe();
+      handlers.finalize?.();
+    };
+  });
+}
 
 /** Returned by a per-record function to drop the record on purpose. */
 export const skip: unique symbol = Symbol('skip');
@@ -15,65 +59,127 @@ export const skip: unique symbol = Symbol('skip');
  */
 export function perRecord<In, Out>(ctx: NodeContext<any>, fn: (item: In) => Out | typeof skip): NodeFunction {
   return function perRecordNode(input) {
-    return new Observable<Batch>((subscriber) =>
-      input.subscribe({
-        next(batch) {
-          const out: Out[] = [];
-          const items = batch.items as In[];
-          for (let i = 0; i < items.length; i++) {
-            let result: Out | typeof skip;
-            try {
-              result = fn(items[i]);
-            } catch (error) {
-              ctx.fail(items[i], error, batch.ack);
-              continue;
-            }
-            if (result !== skip) out.push(result);
+    return operate(input, (subscriber) => ({
+      next(batch) {
+        const out: Out[] = [];
+        const items = batch.items as In[];
+        for (let i = 0; i < items.length; i++) {
+          let result: Out | typeof skip;
+          try {
+            result = fn(items[i]);
+          } catch (error) {
+            ctx.fail(items[i], error, batch.ack);
+            continue;
           }
-          if (out.length === 0) batch.ack.release();
-          else subscriber.next({ items: out, ack: batch.ack });
-        },
-        error: (error: unknown) => subscriber.error(error),
-        complete: () => subscriber.complete(),
-      }),
-    );
+          if (result !== skip) out.push(result);
+        }
+        if (out.length === 0) batch.ack.release();
+        else subscriber.next({ items: out, ack: batch.ack });
+      },
+    }));
   };
+}
+
+/** How `sinkBatches` ends and isolates records. */
+export interface SinkOptions {
+  /**
+   * With a context, a batch whose write throws is written again in halves
+   * down to the record at fault, which goes to `ctx.fail` with the reason
+   * (a dead letter) while the rest is written: one record the sink cannot
+   * write does not block the others. Without, the node fails and restarts.
+   */
+  isolate?: NodeContext<any>;
+  /** Runs once however the sink ends (completion, failure, a restart): close handles here. */
+  finalize?(): void | Promise<void>;
 }
 
 /**
  * A sink: `write` each batch in order (awaiting it when it returns a
  * promise), then acknowledge it. Emits nothing downstream. `write` gets the
  * batch too, to hand its ack to `ctx.fail` for records it cannot write.
+ * `finish` runs when the input completes, before the sink completes.
  */
-export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promise<void>, finish?: () => void | Promise<void>): NodeFunction {
+export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promise<void>, finish?: () => void | Promise<void>, options: SinkOptions = {}): NodeFunction {
+  const ctx = options.isolate;
+  const writeBatch = ctx ? (items: T[], batch: Batch) => writeIsolating(ctx, write, items, batch) : write;
   return function sinkNode(input) {
-    return new Observable<Batch>((subscriber) => {
+    return operate(input, (subscriber) => {
       let chain: Promise<void> = Promise.resolve();
       let failed = false;
       const fail = (error: unknown): void => {
         failed = true;
         subscriber.error(error);
       };
-      const subscription = input.subscribe({
+      return {
         next(batch) {
-          chain = chain.then(async function writeBatch() {
-            if (failed) return;
-            await write(batch.items as T[], batch);
-            batch.ack.release();
-          }).catch(fail);
+          chain = chain
+            .then(async function writeNextBatch() {
+              if (failed) return;
+              await writeBatch(batch.items as T[], batch);
+              batch.ack.release();
+            })
+            .catch(fail);
         },
         error: fail,
         complete() {
-          chain = chain.then(async function finishSink() {
-            if (failed) return;
-            await finish?.();
-            subscriber.complete();
-          }).catch(fail);
+          chain = chain
+            .then(async function finishSink() {
+              if (failed) return;
+              await finish?.();
+              subscriber.complete();
+            })
+            .catch(fail);
         },
-      });
-      return () => subscription.unsubscribe();
+        finalize() {
+          // After what is being written, so a handle is not closed under a write.
+          if (options.finalize) void chain.then(options.finalize, options.finalize).catch(() => undefined);
+        },
+      };
     });
   };
+}
+
+/**
+ * Writes a batch; when that throws, finds the records at fault by writing
+ * halves. A record is at fault when its error says so (a value that cannot
+ * be serialised) or when the rest of the batch was written without it. A
+ * permanent error, or a batch none of which could be written for a reason
+ * not its records', is the sink's failure and is thrown.
+ */
+async function writeIsolating<T>(ctx: NodeContext<any>, write: (items: T[], batch: Batch) => void | Promise<void>, items: T[], batch: Batch): Promise<void> {
+  let first: unknown;
+  try {
+    await write(items, batch);
+    return;
+  } catch (error) {
+    if (failureKind(error) === 'permanent') throw error;
+    first = error;
+  }
+  const poisoned: { item: T; error: unknown }[] = [];
+  let written = 0;
+  const attempt = async (part: T[], known?: unknown): Promise<void> => {
+    let error = known;
+    if (error === undefined) {
+      try {
+        await write(part, batch);
+        written += part.length;
+        return;
+      } catch (thrown) {
+        if (failureKind(thrown) === 'permanent') throw thrown;
+        error = thrown;
+      }
+    }
+    if (part.length === 1) {
+      poisoned.push({ item: part[0], error });
+      return;
+    }
+    const middle = part.length >> 1;
+    await attempt(part.slice(0, middle));
+    await attempt(part.slice(middle));
+  };
+  await attempt(items, first);
+  if (written === 0 && !poisoned.every((p) => failureKind(p.error) === 'record')) throw first;
+  for (const { item, error } of poisoned) ctx.fail(item, error, batch.ack);
 }
 
 /**
@@ -84,10 +190,10 @@ export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promi
  */
 export function perBatchAsync<In, Out>(ctx: NodeContext<any>, transform: (items: In[], batch: Batch) => Promise<Out[]>): NodeFunction {
   return function perBatchAsyncNode(input) {
-    return new Observable<Batch>((subscriber) => {
+    return operate(input, (subscriber) => {
       let chain: Promise<void> = Promise.resolve();
       let failed = false;
-      const subscription = input.subscribe({
+      return {
         next(batch) {
           chain = chain
             .then(async function transformBatch() {
@@ -102,14 +208,12 @@ export function perBatchAsync<In, Out>(ctx: NodeContext<any>, transform: (items:
               subscriber.error(error);
             });
         },
-        error: (error: unknown) => subscriber.error(error),
         complete() {
           chain = chain.then(() => {
             if (!failed) subscriber.complete();
           });
         },
-      });
-      return () => subscription.unsubscribe();
+      };
     });
   };
 }

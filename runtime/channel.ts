@@ -3,7 +3,7 @@
  * no backpressure of its own.
  *
  * Every edge is a `Channel` in front of its consumer. A transform consumes
- * synchronously, so its channel stays empty unless the node is paused (for
+ * synchronously, so its channel stays empty unless the node is detached (for
  * a reload). A sink takes one batch at a time and the next only when it has
  * acknowledged the last, so a slow sink fills its channel. A full channel
  * blocks the sources upstream of it (`block`), or drops the newest or oldest
@@ -11,7 +11,7 @@
  */
 import { Observable, type Subscriber } from 'rxjs';
 import { Ack } from './ack.ts';
-import type { Batch, BytesItem } from './api.ts';
+import type { Batch, BytesItem } from './types.ts';
 import { EdgeStats } from './stats.ts';
 
 export type WhenFull = 'block' | 'drop_oldest' | 'drop_newest';
@@ -70,7 +70,8 @@ export class Channel {
   #head = 0;
   #target: ((batch: Batch) => void) | undefined;
   #busy = false;
-  #paused = false;
+  /** The consumer failed for good: batches are dropped (counted) instead of waiting for it. */
+  #consumerFailed = false;
   #blocking = false;
   #producerDone = false;
   #onDrained: (() => void) | undefined;
@@ -108,8 +109,13 @@ export class Channel {
   /** A producer hands a batch over. */
   push(batch: Batch): void {
     this.stats.records += batch.items.length;
+    if (this.#consumerFailed) {
+      this.stats.drops += batch.items.length;
+      batch.ack.release();
+      return;
+    }
     const bytes = this.options.capacityBytes < Infinity ? batchBytes(batch) : 0;
-    if (this.#target && !this.#paused && !this.#busy && this.#queue.length === this.#head) {
+    if (this.#target && !this.#busy && this.#queue.length === this.#head) {
       this.#deliver(batch);
       return;
     }
@@ -186,7 +192,7 @@ export class Channel {
   }
 
   #deliverWaiting(): void {
-    while (this.#target && !this.#paused && !this.#busy && this.#queue.length > this.#head) {
+    while (this.#target && !this.#busy && this.#queue.length > this.#head) {
       const { batch, bytes } = this.#queue[this.#head];
       this.#queue[this.#head++] = undefined as never;
       this.stats.depth -= batch.items.length;
@@ -233,7 +239,7 @@ export class Channel {
   /** Starts delivering to a consumer (a node's input). */
   attach(target: (batch: Batch) => void): void {
     this.#target = target;
-    this.#paused = false;
+    this.#consumerFailed = false;
     queueMicrotask(() => this.#pump());
   }
 
@@ -242,12 +248,8 @@ export class Channel {
     this.#target = undefined;
   }
 
-  pause(): void {
-    this.#paused = true;
-  }
-
+  /** Delivers what waits, to a consumer attached by a reload. */
   resume(): void {
-    this.#paused = false;
     this.#pump();
   }
 
@@ -261,9 +263,37 @@ export class Channel {
     });
   }
 
-  /** A new producer (after a reload) will push again. */
-  reopen(): void {
-    this.#producerDone = false;
+  /**
+   * The consumer failed for good: what waits and what comes next is dropped
+   * and counted (acknowledged, so sources feeding other branches go on),
+   * until a reload attaches a new consumer. Returns the records dropped now.
+   */
+  consumerFailed(): number {
+    this.#consumerFailed = true;
+    this.#target = undefined;
+    let dropped = 0;
+    while (this.#queue.length > this.#head) {
+      const { batch } = this.#queue[this.#head];
+      this.#queue[this.#head++] = undefined as never;
+      dropped += batch.items.length;
+      batch.ack.release();
+    }
+    const inFlight = this.#inFlight;
+    this.#inFlight = undefined;
+    if (inFlight) {
+      dropped += inFlight.items.length;
+      inFlight.ack.release();
+    }
+    this.stats.depth = 0;
+    this.stats.bytes = 0;
+    this.stats.drops += dropped;
+    this.#deliveries++;
+    this.#busy = false;
+    this.#checkUnblock();
+    const drained = this.#onDrained;
+    this.#onDrained = undefined;
+    drained?.();
+    return dropped;
   }
 
   /** Releases every waiting batch (a hard stop); returns how many records were dropped. */
@@ -352,6 +382,15 @@ export class NodeInput {
       this.#closing = true;
       subscriber.complete();
     }
+  }
+
+  /** The consumer failed for good: its channels drop (and count) what they hold and what comes. */
+  failConsumer(): number {
+    this.#pending.length = 0;
+    this.#subscriber = undefined;
+    let dropped = 0;
+    for (const channel of this.channels) dropped += channel.consumerFailed();
+    return dropped;
   }
 
   /** Completes the current consumer's input now (it drains); waiting batches stay for the next consumer. */

@@ -4,11 +4,12 @@
  * completion flowing from sources to sinks. `reload` applies a diff.
  */
 import type { Graph, GraphNode } from '../graph/model.ts';
-import type { OperatorDefinition, Logger, StopReason } from './api.ts';
+import type { OperatorDefinition, Logger, StopReason } from './types.ts';
 import { Channel, type ChannelOptions } from './channel.ts';
 import { realClock, type Clock } from './clock.ts';
 import { NodeRunner } from './node-runner.ts';
 import { silentLogger } from './log.ts';
+import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
 import type { EdgeStats, NodeStats } from './stats.ts';
 
@@ -20,6 +21,21 @@ export interface EngineOptions {
   restored?: ReadonlyMap<string, unknown>;
   /** Defaults for channels a node does not size itself. */
   channelDefaults?: Partial<ChannelOptions>;
+  /** The folder relative paths in settings are read against: the pipeline file's. Default: the current directory. */
+  baseDir?: string;
+  /**
+   * When a node fails permanently: `stop` drains the rest of the graph and
+   * `done` rejects with the failure; `continue` keeps the rest running (the
+   * failed node's input is dropped and counted). Default `stop`.
+   */
+  onNodeFailure?: 'stop' | 'continue';
+}
+
+/** A node that failed permanently, as the run reports it. */
+export interface NodeFailure {
+  node: string;
+  /** `node \`x\` (file:line): cause`. */
+  message: string;
 }
 
 export const defaultChannel: ChannelOptions = { capacity: 16_384, capacityBytes: 64 * 1024 * 1024, whenFull: 'block', pacing: 'free' };
@@ -33,6 +49,12 @@ export class Engine {
   readonly log: Logger;
   readonly clock: Clock;
   #fatal: Error | undefined;
+  /** The first permanent node failure that stops the graph (`onNodeFailure: stop`). */
+  #stopError: Error | undefined;
+  /** Processing-time frames shared by this engine's nodes (see `NodeRunnerOptions.frames`). */
+  readonly #frames: number[] = [];
+  /** Nodes that failed permanently, in order. */
+  readonly failures: NodeFailure[] = [];
   #done: Promise<void>;
   #resolveDone!: () => void;
   #rejectDone!: (error: Error) => void;
@@ -79,14 +101,21 @@ export class Engine {
     const sources = [...this.runners.values()].filter((r) => r.isSource);
     await Promise.all(sources.map((r) => r.stop(reason, deadline)));
     for (const runner of this.runners.values()) if (!runner.isSource && !runner.fusedInto) void runner.stop(reason, deadline);
-    const timer = setTimeout(() => {
+    const cancel = this.clock.schedule(deadline, () => {
       for (const runner of this.runners.values()) runner.force();
-    }, deadline);
+    });
     try {
       await this.#done;
     } finally {
-      clearTimeout(timer);
+      cancel();
     }
+  }
+
+  /** Dead letters that had no `dlq` consumer, by node (only nodes with some). */
+  lostDeadLetters(): Map<string, number> {
+    const lost = new Map<string, number>();
+    for (const [name, runner] of this.runners) if (runner.stats.deadLettersLost > 0) lost.set(name, runner.stats.deadLettersLost);
+    return lost;
   }
 
   nodeStats(): Iterable<[string, NodeStats]> {
@@ -107,7 +136,10 @@ export class Engine {
       clock: this.clock,
       log: this.log,
       restored: this.options.restored?.get(node.name),
+      baseDir: this.options.baseDir ?? process.cwd(),
+      frames: this.#frames,
       onFatal: (error) => this.#fail(error),
+      onFailed: (failed, error) => this.#nodeFailed(failed, error),
     });
     this.runners.set(node.name, runner);
     return runner;
@@ -119,6 +151,15 @@ export class Engine {
     this.log.error({ error: error.message }, 'stopping the graph');
     for (const runner of this.runners.values()) runner.force();
     this.#rejectDone(error);
+  }
+
+  #nodeFailed(runner: NodeRunner, error: Error): void {
+    this.failures.push({ node: runner.name, message: error.message });
+    if ((this.options.onNodeFailure ?? 'stop') === 'continue' || this.#stopError || this.#fatal) return;
+    this.#stopError = error;
+    this.log.error({ node: runner.name }, 'a node failed permanently: draining the graph (--on-node-failure stop)');
+    // `done` rejects with the failure once the drain completes; this caller does not wait for it.
+    this.drain({ reason: 'shutdown' }).catch(() => undefined);
   }
 
   /** Channel options for the edges into a node, from its fields and the defaults. */
@@ -152,8 +193,10 @@ export class Engine {
       const key = `${edge.from}.${edge.fromPort}->${edge.to}`;
       let channel = previous.get(key);
       const options = this.channelOptions(to.node, to.isSink ? 'ack' : to.definition.paced ? 'explicit' : 'free');
-      if (channel) channel.options = options;
-      else channel = new Channel(`${edge.from}.${edge.fromPort}`, edge.to, options);
+      if (channel) {
+        channel.options = options;
+        channel.stats.capacity = options.capacity;
+      } else channel = new Channel(`${edge.from}.${edge.fromPort}`, edge.to, options);
       this.channels.push(channel);
       const list = from.routes.get(edge.fromPort) ?? [];
       list.push(channel);
@@ -203,17 +246,20 @@ export class Engine {
     return [...found];
   }
 
-  #startRunner(runner: NodeRunner): void {
+  /** Starts a node (with its fused consumer); with `tryOnly`, a `create` that throws is returned instead of handled. */
+  #startRunner(runner: NodeRunner, tryOnly = false): unknown {
     const consumer = runner.absorbed;
+    let create: Parameters<NodeRunner['start']>[0];
     if (consumer) {
       const fused = runner.definition.fuse![consumer.node.op];
       consumer.stats.starts += 1;
       consumer.stats.state = 'running';
-      runner.start((ctx) => fused(ctx, consumer.context()));
-    } else {
-      runner.start();
+      create = (ctx) => fused(ctx, consumer.context());
     }
     this.#onFinished(runner);
+    if (tryOnly) return runner.tryStart(create);
+    runner.start(create);
+    return undefined;
   }
 
   /** The state of every running node that saves one, for a later run. */
@@ -243,7 +289,9 @@ export class Engine {
 
   #checkDone(): void {
     if (this.#fatal || this.#reloading) return;
-    if ([...this.runners.values()].every((r) => r.fusedInto || r.stats.state === 'stopped')) this.#resolveDone();
+    if (![...this.runners.values()].every((r) => r.fusedInto || r.stats.state === 'stopped' || r.stats.state === 'failed')) return;
+    if (this.#stopError) this.#rejectDone(this.#stopError);
+    else this.#resolveDone();
   }
 
   /**
@@ -251,6 +299,8 @@ export class Engine {
    * running with their state and connections; changed nodes drain (keeping
    * what waits in their channels) and are replaced, carrying their state when
    * the operator is the same; removed nodes drain and stop; new nodes start.
+   * When a new node cannot start (its operator is unknown, or its `create`
+   * throws), the old nodes are put back with their state: `rolled_back`.
    */
   async reload(next: Graph, options: { deadlineMs?: number } = {}): Promise<ReloadResult> {
     const diff = diffGraphs(this.graph, next);
@@ -258,18 +308,24 @@ export class Engine {
       this.graph = next;
       return { status: 'applied', diff };
     }
-    // Build everything that can fail before touching the running graph.
-    const successors = new Map<string, NodeRunner>();
-    try {
-      for (const name of [...diff.replaced, ...diff.added]) {
-        const definition = this.options.registry.get(next.nodes.get(name)!.op);
-        if (!definition) throw new Error(`operator \`${next.nodes.get(name)!.op}\` is not in the registry`);
-      }
-    } catch (error) {
-      return { status: 'rolled_back', cause: (error as Error).message, diff };
+    // What can be refused before touching the running graph is refused: nothing changes.
+    for (const name of [...diff.replaced, ...diff.added]) {
+      const op = next.nodes.get(name)!.op;
+      if (!this.options.registry.has(op)) return { status: 'rejected', cause: `operator \`${op}\` of node \`${name}\` is not in the registry`, diff };
     }
-    this.#reloading = true;
     const deadline = options.deadlineMs ?? 30_000;
+    const previous = this.graph;
+    const failed = await this.#apply(next, diff, deadline);
+    if (failed.length === 0) return { status: 'applied', diff };
+    this.log.error({ failed }, 'reload: a new node could not start; putting the old nodes back');
+    const back = await this.#apply(previous, diffGraphs(next, previous), deadline);
+    const cause = failed.join('; ') + (back.length > 0 ? `; putting the old nodes back failed too: ${back.join('; ')}` : '');
+    return { status: 'rolled_back', cause, diff };
+  }
+
+  /** Moves the running graph to `next` along `diff`; returns why the nodes that could not start did not. */
+  async #apply(next: Graph, diff: GraphDiff, deadline: number): Promise<string[]> {
+    this.#reloading = true;
     // A fused pair is one running node: replacing either replaces both.
     const leaving = new Set([...diff.replaced, ...diff.removed]);
     for (const name of [...leaving]) {
@@ -290,12 +346,14 @@ export class Engine {
     }
     await Promise.all(stopping);
     this.graph = next;
+    const successors = new Map<string, NodeRunner>();
     for (const name of leaving) {
       const old = this.runners.get(name)!;
       this.#retiring.delete(old);
       this.runners.delete(name);
-      // A fused pair saves its state through the window, the node that ran it.
-      const carried = old.fusedInto ? undefined : old.lastSnapshot;
+      // A fused pair saves its state through the window, the node that ran it;
+      // a node that never ran (rolled back) hands on the state it was given.
+      const carried = old.fusedInto ? undefined : old.hasRun ? old.lastSnapshot : old.restored;
       if (next.nodes.has(name)) {
         const node = next.nodes.get(name)!;
         const runner = this.#addRunner(node);
@@ -315,13 +373,24 @@ export class Engine {
     // Nodes kept: refresh their view of the graph (positions may have moved).
     for (const name of diff.kept) this.runners.get(name)!.node = next.nodes.get(name)!;
     this.#rewire();
-    for (const runner of [...successors.values()].reverse()) if (!runner.fusedInto) this.#startRunner(runner);
+    const failed: string[] = [];
+    for (const runner of [...successors.values()].reverse()) {
+      if (runner.fusedInto) continue;
+      const error = this.#startRunner(runner, true);
+      if (error !== undefined) failed.push(`${runner.label}: ${reasonOf(error)}`);
+    }
     for (const channel of this.channels) channel.resume();
     this.#reloading = false;
-    return { status: 'applied', diff };
+    return failed;
   }
 }
 
+/**
+ * What a reload did: `applied`; `rejected` (nothing changed, with why); or
+ * `rolled_back` (a new node could not start and the old ones run again, with
+ * the cause). The diff is the one that was attempted.
+ */
 export type ReloadResult =
   | { status: 'applied'; diff: GraphDiff }
+  | { status: 'rejected'; cause: string; diff: GraphDiff }
   | { status: 'rolled_back'; cause: string; diff: GraphDiff };

@@ -3,11 +3,14 @@
  * its consumers, its counters, and its lifecycle (start, restart with
  * backoff after a failure, stop with a reason and a deadline).
  */
+import { isAbsolute, resolve } from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
 import { Ack } from './ack.ts';
-import { carriesState, reasonOf, type Batch, type Logger, type NodeContext, type NodeFunction, type OperatorDefinition, type StopReason } from './api.ts';
+import type { Batch, Logger, NodeContext, NodeFunction, OperatorDefinition, StopReason } from './types.ts';
+import { failureKind, reasonOf } from './failure.ts';
 import { NodeInput, type Blockable, type Channel } from './channel.ts';
 import type { Clock } from './clock.ts';
+import { backoffDelay } from './retry.ts';
 import { NodeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
 
@@ -47,11 +50,23 @@ export interface NodeRunnerOptions {
   clock: Clock;
   log: Logger;
   restored?: unknown;
-  /** Called when the node fails beyond recovery (`on_error: stop`). */
+  /** The folder relative paths in settings are read against (the pipeline file's). */
+  baseDir: string;
+  /**
+   * Processing-time bookkeeping shared by the nodes of one engine: time
+   * spent in downstream nodes during a delivery, so each node is timed net.
+   */
+  frames: number[];
+  /** Called when the graph must stop at once (`on_error: stop`, `ctx.fatal`). */
   onFatal(error: Error): void;
+  /** Called when the node failed permanently (its state is now `failed`). */
+  onFailed(runner: NodeRunner, error: Error): void;
 }
 
+/** Restarts wait at most this long. */
 const maxBackoffMs = 30_000;
+/** A node that ran this long without failing starts its backoff afresh. */
+export const healthyRunMs = 30_000;
 
 export class NodeRunner {
   readonly name: string;
@@ -82,8 +97,11 @@ export class NodeRunner {
   #deadLetterWarnings = 0;
   #create: ((ctx: NodeContext<any>) => NodeFunction) | undefined;
   #unroutedWarned = new Set<string>();
-  /** Processing-time bookkeeping: time spent in downstream nodes during this node's delivery. */
-  static #frames: number[] = [];
+  #runningSince = 0;
+  /** Whether the node's function was ever started (a node whose `create` threw never ran). */
+  hasRun = false;
+  /** Why the node failed permanently, once it has. */
+  failure: Error | undefined;
 
   constructor(options: NodeRunnerOptions) {
     this.#options = options;
@@ -147,6 +165,7 @@ export class NodeRunner {
       emit: (port, batch) => runner.route(port, batch),
       ready: () => (runner.#controller.signal.aborted ? undefined : runner.gate.ready()),
       newAck: (onDone, onSettle) => new Ack(onDone, onSettle),
+      resolvePath: (path) => (isAbsolute(path) ? path : resolve(this.#options.baseDir, path)),
       fatal: (error) => runner.#options.onFatal(error instanceof Error ? error : new Error(String(error))),
       batchDone: () => runner.input.batchDone(),
       stopReason: () => runner.#stopReason,
@@ -161,15 +180,19 @@ export class NodeRunner {
     owner.stats.recordsOut += batch.items.length;
     const channels = owner.routes.get(port);
     if (!channels || channels.length === 0) {
-      if (!this.#unroutedWarned.has(port) && port !== 'dlq') {
-        this.#unroutedWarned.add(port);
-        this.#options.log.debug({ node: this.name, port }, 'output port has no consumer; its records are acknowledged and dropped');
+      // A dead letter with no consumer was counted by `fail`; anything else is a silent drop unless counted here.
+      if (port !== 'dlq') {
+        owner.stats.drop(batch.items.length, `unconnected_${port}`);
+        if (!this.#unroutedWarned.has(port)) {
+          this.#unroutedWarned.add(port);
+          this.#options.log.warn({ node: owner.name, port }, `${owner.label}: records on its unconnected \`${port}\` port are dropped (counted in streams_node_dropped_total); connect \`${owner.name}.${port}\` to keep them`);
+        }
       }
       batch.ack.release();
       return;
     }
     if (channels.length > 1) batch.ack.retain(channels.length - 1);
-    const frames = NodeRunner.#frames;
+    const frames = this.#options.frames;
     const started = performance.now();
     for (const channel of channels) channel.push(batch);
     if (frames.length > 0) frames[frames.length - 1] += performance.now() - started;
@@ -194,7 +217,8 @@ export class NodeRunner {
           this.route('dlq', { items: [{ error: reason, node: this.name, record: item }], ack: ack ?? Ack.none() });
           return;
         }
-        // No dead-letter consumer: say so, but not once per record.
+        // No dead-letter consumer: count it (the run reports these at exit) and say so, but not once per record.
+        this.stats.deadLettersLost += 1;
         this.#deadLetterWarnings += 1;
         if (this.#deadLetterWarnings <= 10 || this.#deadLetterWarnings % 1000 === 0) {
           this.#options.log.warn({ node: this.name, error: reason, count: this.#deadLetterWarnings }, 'record failed (connect the `dlq` port to keep these)');
@@ -203,23 +227,34 @@ export class NodeRunner {
     }
   }
 
-  /** Starts (or restarts) the node's function on its input. */
   /**
    * Starts the node's function on its input. `create` makes the function
    * (the operator's own, or a fused pair's); a restart after a failure calls
-   * it again with a fresh context.
+   * it again with a fresh context. A `create` that throws is a failure of
+   * the node (restarted with backoff, or failed when permanent).
    */
   start(create?: (ctx: NodeContext<any>) => NodeFunction): void {
+    const error = this.tryStart(create);
+    if (error !== undefined) this.#failed(error);
+  }
+
+  /**
+   * Starts like `start`, but returns the error of a `create` that throws
+   * instead of handling it, leaving the node unstarted: a reload puts the
+   * old nodes back when a new one cannot start.
+   */
+  tryStart(create?: (ctx: NodeContext<any>) => NodeFunction): unknown {
     if (create) this.#create = create;
     let nodeFunction: NodeFunction;
     try {
       nodeFunction = (this.#create ?? ((ctx) => this.definition.create(ctx)))(this.context());
     } catch (error) {
-      this.#failed(error);
-      return;
+      return error ?? new Error('create failed');
     }
+    this.hasRun = true;
     this.stats.starts += 1;
     this.stats.state = 'running';
+    this.#runningSince = this.#options.clock.now();
     const input = this.#timedInput();
     const stats = this.stats;
     const runner = this;
@@ -236,13 +271,14 @@ export class NodeRunner {
         runner.#finish();
       },
     });
+    return undefined;
   }
 
   /** The input, counting records in and timing each batch net of downstream work. */
   #timedInput() {
     const observable = this.input.observable();
     const stats = this.stats;
-    const frames = NodeRunner.#frames;
+    const frames = this.#options.frames;
     return new Observable<Batch>((subscriber) =>
       observable.subscribe({
         next(batch) {
@@ -263,17 +299,24 @@ export class NodeRunner {
     this.stats.errors += 1;
     this.#subscription?.unsubscribe();
     this.#subscription = undefined;
-    // A sink's unwritten batch goes back to its channel for the restarted
-    // sink; a transform's batch is lost to this run (its ack stays unreleased,
-    // so its source does not commit past it).
-    this.input.abandonInFlight();
     if (this.#stopping) {
+      this.input.abandonInFlight();
       this.stats.state = 'stopped';
       this.#finish();
       return;
     }
+    if (failureKind(error) === 'permanent') {
+      this.#failPermanently(error);
+      return;
+    }
+    // A sink's unwritten batch goes back to its channel for the restarted
+    // sink; a transform's batch is lost to this run (its ack stays unreleased,
+    // so its source does not commit past it).
+    this.input.abandonInFlight();
+    // A node that ran well for a while before this failure is not in a crash loop.
+    if (this.#options.clock.now() - this.#runningSince >= healthyRunMs) this.#failures = 0;
     this.#failures += 1;
-    const delay = Math.min(maxBackoffMs, 100 * 2 ** (this.#failures - 1));
+    const delay = backoffDelay(this.#failures - 1, 100, maxBackoffMs);
     this.stats.state = 'backoff';
     this.#options.log.error({ node: this.name, error: reasonOf(error), restartInMs: delay, failures: this.#failures }, `${this.label} failed; restarting`);
     this.#cancelRestart = this.#options.clock.schedule(delay, () => {
@@ -285,13 +328,39 @@ export class NodeRunner {
   }
 
   /**
+   * Retrying cannot help (a missing input file, a read-only output folder):
+   * the node is marked failed, what waits for it is dropped and counted, and
+   * its consumers see its output end. The engine decides whether the graph
+   * stops (`--on-node-failure`).
+   */
+  #failPermanently(error: unknown): void {
+    const reason = reasonOf(error);
+    const message = reason.startsWith(this.label) ? reason : `${this.label}: ${reason}`;
+    this.failure = new Error(message, { cause: error });
+    this.stats.state = 'failed';
+    this.#controller.abort();
+    this.gate.release();
+    const dropped = this.input.failConsumer();
+    if (dropped > 0) this.stats.drop(dropped, 'node_failed');
+    this.#options.log.error({ node: this.name, error: reason, dropped }, `${message} (the node failed; restarting cannot help)`);
+    this.#options.onFailed(this, this.failure);
+    this.#finish();
+  }
+
+  /**
    * Stops the node: sources stop reading; other nodes see their input end.
    * Resolves when the node has finished, or when the deadline passes (then it
    * is forced, and that is logged).
    */
   async stop(reason: StopReason, deadlineMs: number): Promise<void> {
-    if (this.stats.state === 'stopped') return;
+    if (this.stats.state === 'stopped' || this.stats.state === 'failed') return;
     this.markStopping(reason);
+    if (!this.#subscription && !this.#cancelRestart) {
+      // Never started (a reload rolling back a node whose `create` threw): nothing to wait for.
+      this.stats.state = 'stopped';
+      this.#finish();
+      return;
+    }
     if (this.#cancelRestart) {
       this.#cancelRestart();
       this.#cancelRestart = undefined;
@@ -304,13 +373,12 @@ export class NodeRunner {
     } else if (reason === 'replaced' || reason === 'removed') {
       this.input.close();
     }
+    let cancelDeadline: (() => void) | undefined;
     const timedOut = await Promise.race([
       this.#finished.then(() => false),
-      new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(true), deadlineMs);
-        timer.unref();
-      }),
+      new Promise<boolean>((resolve) => (cancelDeadline = this.#options.clock.schedule(deadlineMs, () => resolve(true)))),
     ]);
+    cancelDeadline?.();
     if (timedOut) {
       this.#options.log.warn({ node: this.name, deadlineMs }, `${this.label} did not stop within its deadline; forcing it`);
       this.force();
@@ -323,7 +391,7 @@ export class NodeRunner {
    * to keep its state for a snapshot.
    */
   markStopping(reason: StopReason): void {
-    if (this.stats.state === 'stopped') return;
+    if (this.stats.state === 'stopped' || this.stats.state === 'failed') return;
     this.#stopReason = reason;
     this.#stopping = true;
     this.stats.state = 'draining';
@@ -335,12 +403,7 @@ export class NodeRunner {
     this.gate.release();
     this.#subscription?.unsubscribe();
     this.#subscription = undefined;
-    this.stats.state = 'stopped';
+    if (this.stats.state !== 'failed') this.stats.state = 'stopped';
     this.#finish();
-  }
-
-  /** Whether the last stop keeps state for a successor. */
-  get keepsState(): boolean {
-    return carriesState(this.#stopReason);
   }
 }

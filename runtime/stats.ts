@@ -10,6 +10,8 @@ export class NodeStats {
   bytes = 0;
   errors = 0;
   deadLetters = 0;
+  /** Dead letters with no `dlq` consumer to take them: gone, so the run reports them at exit. */
+  deadLettersLost = 0;
   dropped = new Map<string, number>();
   starts = 0;
   restarts = 0;

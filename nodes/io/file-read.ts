@@ -1,14 +1,15 @@
 import { createReadStream } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { Observable } from 'rxjs';
-import { defineOperator, z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+import { checkInputFile, checkOutputFile, defineOperator, ensureFolder, pathError, z, type Batch, type BytesItem, type EventRecord, type NodeContext, type PathProblem } from '../../runtime/api.ts';
 
 const formats = ['lines', 'ndjson', 'bytes'] as const;
 
 export default defineOperator({
   name: 'file.read',
   summary: 'Read a file as lines, JSON lines or raw chunks.',
-  doc: 'Reads `path` from the start (or from its checkpoint) to the end, then completes. `lines` emits one Bytes item per line (without the newline), `ndjson` parses each non-empty line as a JSON object (a line that is not goes to the dead-letter port), `bytes` emits raw chunks. With `checkpoint`, the byte offset just past the last line that every sink downstream has acknowledged is kept in that file, so a run that is killed resumes there: every line is delivered at least once. Reading pauses while downstream is full.',
+  doc: 'Reads `path` (relative to the pipeline file\'s folder) from the start (or from its checkpoint) to the end, then completes. A missing input or a folder fails the node. `lines` emits one Bytes item per line (without the newline), `ndjson` parses each non-empty line as a JSON object (a line that is not goes to the dead-letter port), `bytes` emits raw chunks. With `checkpoint`, the byte offset just past the last line that every sink downstream has acknowledged is kept in that file, so a run that is killed resumes there: every line is delivered at least once. Reading pauses while downstream is full.',
   inputs: {},
   outputs: { out: { type: 'Bytes', doc: 'Lines or chunks; events with `format: ndjson`.' } },
   settings: z.object({
@@ -18,16 +19,31 @@ export default defineOperator({
     chunk_size: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024).meta({ description: 'Bytes read at a time.' }),
   }),
   example: { path: 'data/events.ndjson', format: 'ndjson' },
+  checkPaths(settings, resolvePath) {
+    const problems: (PathProblem | undefined)[] = [checkInputFile('path', resolvePath(settings.path))];
+    if (settings.checkpoint) problems.push(checkOutputFile('checkpoint', resolvePath(settings.checkpoint)));
+    return problems.filter((p): p is PathProblem => p !== undefined);
+  },
   infer(settings) {
     return settings.format === 'ndjson' ? { out: { kind: 'event' } } : {};
   },
   create(ctx) {
+    const path = ctx.resolvePath(ctx.settings.path);
     return function fileReadNode() {
       return new Observable<Batch>((subscriber) => {
         let cancelled = false;
         const run = async (): Promise<void> => {
           const start = checkpoint?.position ?? 0;
-          const stream = createReadStream(ctx.settings.path, { start, highWaterMark: ctx.settings.chunk_size });
+          // Opened first, so a missing file or a folder is a located, permanent failure of the node.
+          const fd = await open(path, 'r').catch((error: unknown) => {
+            throw pathError(ctx.label, 'cannot open input', path, error);
+          });
+          const isFolder = await fd.stat().then((found) => found.isDirectory(), () => false);
+          if (isFolder) {
+            await fd.close();
+            throw pathError(ctx.label, 'cannot read input', path, Object.assign(new Error('is a folder'), { code: 'EISDIR', path }));
+          }
+          const stream = createReadStream('', { fd, start, highWaterMark: ctx.settings.chunk_size });
           ctx.signal.addEventListener('abort', () => stream.destroy(), { once: true });
           let carry: Buffer | undefined;
           let offset = start; // byte offset of the first unread byte of `carry` or the next chunk
@@ -72,7 +88,7 @@ export default defineOperator({
         };
         let checkpoint: Checkpoint | undefined;
         const boot = async (): Promise<void> => {
-          if (ctx.settings.checkpoint) checkpoint = await openCheckpoint(ctx.settings.checkpoint);
+          if (ctx.settings.checkpoint) checkpoint = await openCheckpoint(ctx.resolvePath(ctx.settings.checkpoint), ctx);
         };
         boot()
           .then(run)
@@ -128,25 +144,34 @@ interface Checkpoint {
   flush(): Promise<void>;
 }
 
-async function openCheckpoint(file: string): Promise<Checkpoint> {
+async function openCheckpoint(file: string, ctx: NodeContext<unknown>): Promise<Checkpoint> {
+  const label = ctx.label;
   let position = 0;
   try {
     const saved = JSON.parse(await readFile(file, 'utf8')) as { position?: unknown };
     if (typeof saved.position === 'number' && saved.position >= 0) position = saved.position;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read checkpoint \`${file}\`: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw pathError(label, 'cannot read checkpoint', file, error);
   }
+  // Its folder is made now, so a bad place fails the node before any record is read.
+  await ensureFolder(dirname(file)).catch((error: unknown) => {
+    throw pathError(label, 'cannot create the folder of checkpoint', file, error);
+  });
   const pending: { end: number; done: boolean }[] = [];
   let saved = position;
   let writing: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
+  let cancelTimer: (() => void) | undefined;
   const save = (): Promise<void> => {
-    timer = undefined;
+    cancelTimer = undefined;
     if (checkpoint.position === saved) return writing;
     const value = checkpoint.position;
-    writing = writing.then(async () => {
-      await writeFile(`${file}.tmp`, JSON.stringify({ position: value }));
-      await rename(`${file}.tmp`, file);
+    writing = writing.then(async function saveCheckpoint() {
+      try {
+        await writeFile(`${file}.tmp`, JSON.stringify({ position: value }));
+        await rename(`${file}.tmp`, file);
+      } catch (error) {
+        throw pathError(label, 'cannot save checkpoint', file, error);
+      }
       saved = value;
     });
     return writing;
@@ -159,11 +184,17 @@ async function openCheckpoint(file: string): Promise<Checkpoint> {
       return function lineBatchAcknowledged() {
         entry.done = true;
         while (pending.length > 0 && pending[0].done) checkpoint.position = pending.shift()!.end;
-        timer ??= setTimeout(save, 50);
+        cancelTimer ??= ctx.schedule(50, function saveSoon() {
+          // A failed save is retried by the next one; the final flush reports it as the node's error.
+          save().catch((error: unknown) => {
+            writing = Promise.resolve();
+            ctx.log.warn({ error: (error as Error).message }, 'checkpoint not saved; retrying with the next acknowledgement');
+          });
+        });
       };
     },
     async flush() {
-      if (timer) clearTimeout(timer);
+      cancelTimer?.();
       await save();
     },
   };

@@ -1,12 +1,12 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { mkdir } from 'node:fs/promises';
-import { bytesText, defineOperator, sinkBatches, z, type BytesItem } from '../../runtime/api.ts';
+import { from, mergeMap } from 'rxjs';
+import { bytesText, checkOutputFile, defineOperator, ensureFolder, pathError, sinkBatches, z, type BytesItem } from '../../runtime/api.ts';
 
 export default defineOperator({
   name: 'file.write',
   summary: 'Append records to a file, one per line.',
-  doc: 'Writes each input to `path`, one per line: Bytes as their text, events as JSON. By default it appends, so a run restarted after a crash adds to what the last run wrote and nothing acknowledged is lost; `mode: truncate` starts the file afresh. A batch is acknowledged once the operating system has it (with `fsync: true`, once it is on disk).',
+  doc: 'Writes each input to `path`, one per line: Bytes as their text, events as JSON. By default it appends, so a run restarted after a crash adds to what the last run wrote and nothing acknowledged is lost; `mode: truncate` starts the file afresh. A batch is acknowledged once the operating system has it (with `fsync: true`, once it is on disk). A record that cannot be written (a value too deep to serialise) goes to the dead-letter port and the others are written. A relative `path` is read from the pipeline file\'s folder; a path that cannot be written (a read-only place, a file where a folder should be) fails the node.',
   inputs: { in: { type: 'Any', doc: 'Bytes or events to write.' } },
   outputs: {},
   settings: z.object({
@@ -15,26 +15,48 @@ export default defineOperator({
     fsync: z.boolean().default(false).meta({ description: 'Flush to disk before acknowledging each batch.' }),
   }),
   example: { path: 'out/events.ndjson' },
+  checkPaths(settings, resolvePath) {
+    const problem = checkOutputFile('path', resolvePath(settings.path));
+    return problem ? [problem] : [];
+  },
   create(ctx) {
-    let handle: FileHandle | undefined;
-    const opening = (async () => {
-      await mkdir(dirname(ctx.settings.path), { recursive: true });
-      handle = await open(ctx.settings.path, ctx.settings.mode === 'truncate' ? 'w' : 'a');
-    })();
-    return sinkBatches<unknown>(
+    const path = ctx.resolvePath(ctx.settings.path);
+    // Opened once per start and closed however the sink ends, so a restart never leaks a descriptor.
+    let opening: Promise<FileHandle> | undefined;
+    const handle = (): Promise<FileHandle> =>
+      (opening ??= (async function openOutput() {
+        try {
+          await ensureFolder(dirname(path));
+          return await open(path, ctx.settings.mode === 'truncate' ? 'w' : 'a');
+        } catch (error) {
+          throw pathError(ctx.label, 'cannot open output', path, error);
+        }
+      })());
+    const close = async (): Promise<void> => {
+      const opened = opening;
+      opening = undefined;
+      if (opened) await (await opened.catch(() => undefined))?.close();
+    };
+    const sink = sinkBatches<unknown>(
       async function writeLines(items) {
-        if (!handle) await opening;
         let text = '';
         for (const item of items) text += lineOf(item) + '\n';
-        const { bytesWritten } = await handle!.write(text);
+        const file = await handle();
+        const { bytesWritten } = await file.write(text);
         ctx.metrics.bytes(bytesWritten);
-        if (ctx.settings.fsync) await handle!.datasync();
+        if (ctx.settings.fsync) await file.datasync();
       },
-      async function closeFile() {
-        await opening;
-        await handle?.close();
+      async function openAndClose() {
+        // A run with no records still leaves the file (created or truncated), as it always has.
+        await handle();
+        await close();
       },
+      { isolate: ctx, finalize: close },
     );
+    // Open when the node starts (`truncate` means then, and a path that cannot be written fails the node at once).
+    return function fileWriteNode(input) {
+      return from(handle()).pipe(mergeMap(() => sink(input)));
+    };
   },
 });
 

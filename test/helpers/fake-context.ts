@@ -12,6 +12,7 @@
  * const run = drive(filter.create(ctx), [batchOf([{ value: 2 }])]);
  * expect(run.items()).toEqual([{ value: 2 }]);
  */
+import { resolve } from 'node:path';
 import { asyncScheduler, Observable, type SchedulerLike } from 'rxjs';
 import { Ack, reasonOf, type Batch, type Logger, type NodeContext, type NodeFunction, type OperatorDefinition, type StopReason } from '../../runtime/api.ts';
 import type { OnError } from '../../graph/model.ts';
@@ -163,6 +164,7 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     node,
     label: `node \`${node}\` (test)`,
     settings,
+    resolvePath: (path: string) => resolve(path),
     onError,
     log,
     metrics: {

@@ -1,0 +1,171 @@
+/**
+ * The core types of the runtime: records, batches, logging, stop reasons,
+ * and the contract between the runtime and a running operator. The runtime
+ * imports these from here; operators get them through `runtime/api`.
+ */
+import type { Observable } from 'rxjs';
+import type { OperatorSpec } from '../graph/operator-spec.ts';
+import type { OnError } from '../graph/model.ts';
+import type { Ack } from './ack.ts';
+import type { PathProblem } from './paths.ts';
+
+/** An event: a record of named fields. */
+export type EventRecord = Record<string, unknown>;
+
+/**
+ * Opaque bytes with metadata (a line of a file, a message payload). Text
+ * sources may carry `text` instead of `data`, sparing a copy; read either
+ * through `bytesText` / `bytesBuffer`.
+ */
+export interface BytesItem {
+  data?: Buffer;
+  text?: string;
+  meta?: Record<string, unknown>;
+}
+
+/** The text of a Bytes item (decoded as UTF-8 when it carries a buffer). */
+export function bytesText(item: BytesItem): string {
+  return item.text ?? item.data?.toString('utf8') ?? '';
+}
+
+/** The bytes of a Bytes item (encoded as UTF-8 when it carries text). */
+export function bytesBuffer(item: BytesItem): Buffer {
+  return item.data ?? Buffer.from(item.text ?? '', 'utf8');
+}
+
+/** The size in bytes of a Bytes item. */
+export function bytesLength(item: BytesItem): number {
+  return item.data ? item.data.length : item.text ? Buffer.byteLength(item.text) : 0;
+}
+
+/** A few records travelling together, with the acknowledgement they owe their source. */
+export interface Batch<T = unknown> {
+  items: T[];
+  ack: Ack;
+  /** The input port it arrived on, for operators with several. */
+  port?: string;
+}
+
+/** Counters a node may bump itself; records in and out are counted by the runtime. */
+export interface NodeMetrics {
+  /** Records dropped on purpose (a full live buffer, a throttle). */
+  dropped(count: number, reason: string): void;
+  /** Bytes read or written at a boundary. */
+  bytes(count: number): void;
+}
+
+/** Structured logging: one JSON event a line; `fields` are its keys. */
+export interface Logger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+/** Why a node stops; see `NodeContext.stopReason`. */
+export type StopReason = 'end' | 'shutdown' | 'removed' | 'replaced' | 'suspend';
+
+/** Whether a stop keeps open state for the next incarnation instead of flushing it. */
+export function carriesState(reason: StopReason): boolean {
+  return reason === 'replaced' || reason === 'suspend';
+}
+
+/** What the runtime gives one running node. */
+export interface NodeContext<Settings = unknown> {
+  /** The node's name in the pipeline. */
+  readonly node: string;
+  /** `node \`name\` (file:line)`, for error messages. */
+  readonly label: string;
+  readonly settings: Settings;
+  readonly onError: OnError;
+  readonly log: Logger;
+  readonly metrics: NodeMetrics;
+  /** Aborted when the node must drain: sources stop reading and complete. */
+  readonly signal: AbortSignal;
+  /** State saved by this node's previous incarnation (restart, reload, or a checkpoint on disk), if any. */
+  readonly restored: unknown;
+  /** Registers what to save when the node drains, so a later run or reload resumes from it. */
+  snapshot(save: () => unknown): void;
+  /**
+   * Hands over a record this node could not process: to the `dlq` port with
+   * the reason, or dropped, or stopping the node, per the node's `on_error`.
+   * The caller keeps its hold on `ack`; when given, the dead letter holds it
+   * too, so the source commits only once the dead letter is written.
+   */
+  fail(item: unknown, error: unknown, ack?: Ack): void;
+  /** Emits on a secondary output port (`late`, ...); the batch's ack is passed on. */
+  emit(port: string, batch: Batch): void;
+  /**
+   * For sources: a promise to await before reading more when downstream is
+   * full, or undefined when there is room (the fast path allocates nothing).
+   */
+  ready(): Promise<void> | undefined;
+  /**
+   * For `paced` operators: this node has finished with its oldest input
+   * batch (emitted what it made of it, or dropped it); the next may come.
+   */
+  batchDone(): void;
+  /**
+   * Stops the whole graph with this error (the process exits non-zero), for
+   * a node that cannot go on safely and must not be restarted in place (a
+   * transactional producer fenced mid-transaction, say).
+   */
+  fatal(error: unknown): void;
+  /**
+   * For sources: an ack for a new batch; `onDone` runs once every sink
+   * downstream has finished with it. `onSettle` runs as soon as the records
+   * no longer need the source to hold them in memory or in flight: when
+   * they are done, or when a stateful node (a window) has folded them into
+   * its state. A source whose server limits unacknowledged messages (MQTT's
+   * in-flight window) acknowledges on settle, or a window longer than that
+   * limit would wait forever for records the server will not send.
+   */
+  newAck(onDone?: () => void, onSettle?: () => void): Ack;
+  /**
+   * Why the node's input completed, read when it completes: `end` (the
+   * sources ran out) and `shutdown` and `removed` flush open state (windows
+   * emit); `replaced` (a reload) and `suspend` (a shutdown that keeps state
+   * for the next run) keep it for `snapshot` instead.
+   */
+  stopReason(): StopReason;
+  /**
+   * A path from the node's settings made absolute: a relative one is read
+   * against the pipeline file's folder, not the current directory.
+   */
+  resolvePath(path: string): string;
+  /** Milliseconds since the epoch, from the runtime's clock (virtual in tests). */
+  now(): number;
+  /** Runs `fn` after `ms` on the runtime's clock; returns a cancel function. */
+  schedule(ms: number, fn: () => void): () => void;
+}
+
+/** The running half of an operator: input batches to output batches. */
+export type NodeFunction = (input: Observable<Batch>) => Observable<Batch>;
+
+/** One operator: its spec (for the checker, docs and editors) and `create`. */
+export interface OperatorDefinition<Settings = any> extends OperatorSpec<Settings> {
+  create(ctx: NodeContext<Settings>): NodeFunction;
+  /**
+   * An asynchronous transform (a lookup, an HTTP call): the runtime gives it
+   * one batch at a time and the next after `ctx.batchDone()`, so its input
+   * channel, not an unbounded buffer inside it, holds what waits.
+   * `perBatchAsync` does this for you.
+   */
+  paced?: boolean;
+  /**
+   * Fusion with the operator named by the key when that operator is this
+   * node's only consumer (a window followed by an aggregate folds records as
+   * they arrive instead of buffering them). The fused function replaces both
+   * nodes; `next` is the consumer's context.
+   */
+  fuse?: Record<string, (ctx: NodeContext<Settings>, next: NodeContext<any>) => NodeFunction>;
+  /**
+   * What `streams validate` can check about the paths in the settings
+   * before anything runs (an input that does not exist, an output under a
+   * regular file). `resolvePath` reads a relative path against the
+   * pipeline file's folder. The checker in `graph/` does no I/O; the CLI
+   * calls this after it.
+   */
+  checkPaths?(settings: Settings, resolvePath: (path: string) => string): PathProblem[];
+}
+
