@@ -89,6 +89,17 @@ function captureOperator(store: Map<string, unknown[]>): OperatorDefinition {
   });
 }
 
+/** Whether a node's only input port takes Bytes. */
+function takesBytes(inputs: Record<string, { type: unknown }>): boolean {
+  const ports = Object.values(inputs);
+  return ports.length === 1 && ports[0].type === 'Bytes';
+}
+
+/** A record a Bytes input can take: `{ text }` (a line). */
+function isBytesRecord(value: unknown): boolean {
+  return isRecord(value) && typeof value.text === 'string';
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
@@ -290,6 +301,9 @@ export async function runTestFile(path: string): Promise<{ outcomes: TestOutcome
       const node = graph.nodes.get(name);
       if (!node) located([...test.path, 'input', name], `test feeds unknown node \`${name}\``, didYouMean(name, graph.nodes.keys()));
       else if (Object.keys(node.spec.inputs).length === 0) located([...test.path, 'input', name], `test feeds \`${name}\`, a source; feed the node after it`);
+      else if (takesBytes(node.spec.inputs) && test.inputs.get(name)!.some((record) => !isBytesRecord(record))) {
+        located([...test.path, 'input', name], `node \`${name}\` takes Bytes, and \`input.${name}\` gives events: feed the node after it, or give lines as \`{ text: "..." }\``);
+      }
     }
     for (const expectation of test.expectations) {
       const node = graph.nodes.get(expectation.node);
@@ -306,7 +320,7 @@ export async function runTestFile(path: string): Promise<{ outcomes: TestOutcome
     const capture = captureOperator(store);
     const subgraph = testGraph(graph, test);
     for (const node of subgraph.nodes.values()) if (node.op === 'test.capture') node.spec = capture;
-    const engine = new Engine(subgraph, { registry: new Map([...registry, [feedOperator.name, feedOperator], [capture.name, capture]]) });
+    const engine = new Engine(subgraph, { registry: new Map([...registry, [feedOperator.name, feedOperator], [capture.name, capture]]), baseDir: dirname(pipelinePath) });
     engine.start();
     const failures: string[] = [];
     try {

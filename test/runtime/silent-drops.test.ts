@@ -1,0 +1,62 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatDiagnostic } from '../../graph/diagnostics.ts';
+import { runTestFile } from '../../cli/pipeline-test.ts';
+import type { Logger } from '../../runtime/api.ts';
+import { runYaml, take } from '../helpers/pipeline.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'streams-drops-'));
+
+function captureLogger(): Logger & { lines: { level: string; fields: object; message: string }[]; child(): Logger } {
+  const lines: { level: string; fields: object; message: string }[] = [];
+  const at = (level: string) => (fields: object, message: string) => void lines.push({ level, fields, message });
+  const logger = { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
+  return logger;
+}
+
+describe('records on an unconnected port', () => {
+  it('counts late records as drops with a reason and warns once', async () => {
+    const log = captureLogger();
+    const engine = await runYaml(
+      `
+streams: 1
+name: late
+nodes:
+  src: { op: test.count, with: { count: 40, batch: 1 } }
+  stamp: { op: map, in: src, with: { set: { ts: "n % 20 == 19 ? 0.0 : double(n) * 100.0" } } }
+  win: { op: window.tumbling, in: stamp, with: { size: 1s, time: ts } }
+  out: { op: test.collect, in: win, with: { into: late } }
+`,
+      { log },
+    );
+    take('late');
+    const dropped = new Map(engine.nodeStats()).get('win')!.dropped;
+    expect(dropped.get('unconnected_late')).toBe(2);
+    const warnings = log.lines.filter((l) => l.level === 'warn' && l.message.includes('unconnected `late` port'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].message).toMatch(/^node `win` \(test\.yaml:7\): records on its unconnected `late` port are dropped/);
+  });
+});
+
+describe('streams test feeding a Bytes input', () => {
+  it('says the node takes Bytes, at the test file line, instead of only a count mismatch', async () => {
+    writeFileSync(join(dir, 'bytes.yaml'), 'streams: 1\nname: bytes\nnodes:\n  lines: { op: file.read, with: { path: in.txt } }\n  parse: { op: decode.json, in: lines }\n  out: { op: stdout, in: parse }\n');
+    writeFileSync(join(dir, 'in.txt'), '');
+    const file = join(dir, 'bytes.test.yaml');
+    writeFileSync(file, 'streams_test: 1\npipeline: bytes.yaml\ntests:\n  - name: events into bytes\n    input:\n      parse: [{ a: 1 }]\n    expect:\n      parse: [{ a: 1 }]\n');
+    const { diagnostics } = await runTestFile(file);
+    expect(diagnostics.map(formatDiagnostic)).toEqual([
+      expect.stringMatching(/bytes\.test\.yaml:6:7: error: node `parse` takes Bytes, and `input\.parse` gives events: feed the node after it, or give lines as `\{ text: "\.\.\." \}`$/),
+    ]);
+  });
+
+  it('accepts lines given as { text } for a Bytes input', async () => {
+    const file = join(dir, 'bytes-text.test.yaml');
+    writeFileSync(file, 'streams_test: 1\npipeline: bytes.yaml\ntests:\n  - name: lines into bytes\n    input:\n      parse: [{ text: \'{"a":1}\' }]\n    expect:\n      parse: [{ a: 1 }]\n');
+    const { outcomes, diagnostics } = await runTestFile(file);
+    expect(diagnostics).toEqual([]);
+    expect(outcomes).toEqual([{ name: 'lines into bytes', passed: true, failures: [] }]);
+  });
+});
