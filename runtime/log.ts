@@ -3,7 +3,7 @@
  * free for data (the `stdout` sink).
  */
 import pino from 'pino';
-import type { Logger } from './api.ts';
+import type { Logger } from './types.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
