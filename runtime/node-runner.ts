@@ -8,40 +8,12 @@ import { Observable, type Subscription } from 'rxjs';
 import { Ack } from './ack.ts';
 import type { Batch, Logger, NodeContext, NodeFunction, OperatorDefinition, StopReason } from './types.ts';
 import { failureKind, reasonOf } from './failure.ts';
-import { NodeInput, type Blockable, type Channel } from './channel.ts';
+import { NodeInput, type Channel } from './channel.ts';
+import { SourceGate } from './source-gate.ts';
 import type { Clock } from './clock.ts';
 import { backoffDelay } from './retry.ts';
 import { NodeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
-
-/** A source's gate: closed while any channel downstream of it is full. */
-export class SourceGate implements Blockable {
-  #blockers = new Set<Channel>();
-  #waiting: Promise<void> | undefined;
-  #open: (() => void) | undefined;
-
-  block(channel: Channel): void {
-    this.#blockers.add(channel);
-  }
-
-  unblock(channel: Channel): void {
-    this.#blockers.delete(channel);
-    if (this.#blockers.size === 0) this.release();
-  }
-
-  /** Opens the gate whatever blocks it (on stop, so the source sees its abort). */
-  release(): void {
-    const open = this.#open;
-    this.#waiting = undefined;
-    this.#open = undefined;
-    open?.();
-  }
-
-  ready(): Promise<void> | undefined {
-    if (this.#blockers.size === 0) return undefined;
-    return (this.#waiting ??= new Promise<void>((resolve) => (this.#open = resolve)));
-  }
-}
 
 export interface NodeRunnerOptions {
   node: GraphNode;
