@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import { defineOperator, duration, reasonOf, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { bodySignature, hmacSetting, secretSetting, tokenAccepted } from './web/auth.ts';
+import { bodySignature, tokenAccepted } from '../../native/http/auth.ts';
+import { closeServer, formatAddress, listenOn } from '../../native/http/listen.ts';
+import { hmacSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
 import { readBody } from './web/body.ts';
-import { closeServer, formatAddress, listenOn, listenSetting, pathsSetting } from './web/listen.ts';
 
 const methods = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
 

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { bytesText, defineOperator, duration, size, sinkBatches, z, type Batch } from '../../runtime/api.ts';
-import { secretSetting, tokenAccepted } from './web/auth.ts';
-import { clientQueueSetting, SendWindow } from './web/client-queue.ts';
-import { closeServer, formatAddress, listenOn, listenSetting, pathsSetting } from './web/listen.ts';
+import { tokenAccepted } from '../../native/http/auth.ts';
+import { SendWindow } from '../../native/http/client-queue.ts';
+import { closeServer, formatAddress, listenOn } from '../../native/http/listen.ts';
+import { clientQueueSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
 import { isBytesItem } from './web/payload.ts';
 import { ReplayBuffer, type ReplayState } from './web/replay-buffer.ts';
 

@@ -1,7 +1,7 @@
 import { Observable, type Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
 import { backoffDelay, defineOperator, duration, reasonOf, redactUrl, size, z, type Batch, type BytesItem } from '../../runtime/api.ts';
-import { secretSetting } from './web/auth.ts';
+import { secretSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
 import { parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
 

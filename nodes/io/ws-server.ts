@@ -3,12 +3,13 @@ import { createServer } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { WebSocket, WebSocketServer } from 'ws';
 import { defineOperator, duration, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { secretSetting, tokenAccepted } from './web/auth.ts';
-import { clientQueueSetting, SendWindow } from './web/client-queue.ts';
+import { tokenAccepted } from '../../native/http/auth.ts';
+import { SendWindow } from '../../native/http/client-queue.ts';
+import { closeServer, formatAddress, listenOn } from '../../native/http/listen.ts';
+import { rejectUpgrade } from '../../native/http/upgrade.ts';
+import { clientQueueSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
-import { closeServer, formatAddress, listenOn, listenSetting, pathsSetting } from './web/listen.ts';
 import { isBytesItem, parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
-import { rejectUpgrade } from './web/upgrade.ts';
 
 interface Client {
   id: string;

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import { defineOperator, duration, NodeError, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from './kafka/client.ts';
+import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from './kafka/offsets.ts';
 import { brokersSetting, bytesRecord, failedMessage, jsonRecord, topicName } from './kafka/records.ts';
 import { offerOffsets, offsetClaim } from './kafka/transactions.ts';

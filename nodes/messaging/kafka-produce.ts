@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import { bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
-import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from './kafka/client.ts';
+import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { claimOffsets, offsetSource } from './kafka/transactions.ts';
 

@@ -4,7 +4,8 @@ import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError } from 'aedes';
 import { Observable } from 'rxjs';
 import { defineOperator, NodeError, reasonOf, z, type Batch } from '../../runtime/api.ts';
-import { formatAddress, listenSetting, type ListenAddress } from '../io/web/listen.ts';
+import { formatAddress, listenOn } from '../../native/http/listen.ts';
+import { listenSetting } from '../io/web/settings.ts';
 import { inferRecords, MessageBatcher, recordSettings } from './mqtt/messages.ts';
 import { topicsSetting } from './mqtt/topics.ts';
 
@@ -24,23 +25,6 @@ const settings = z
   });
 
 type BrokerSettings = z.output<typeof settings>;
-
-/** Binds a TCP or TLS server; the error names the node and the address. */
-function listenOn(server: Server, address: ListenAddress, label: string): Promise<ListenAddress> {
-  return new Promise((resolve, reject) => {
-    const shown = formatAddress(address);
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      const reason = error.code === 'EADDRINUSE'
-        ? 'the address is already in use (another process or node listens there; change `listen`)'
-        : error.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : error.message;
-      reject(new NodeError(error.code === 'EADDRINUSE' ? 'address_in_use' : 'listen_failed', `${label}: cannot listen on ${shown}: ${reason}`, { cause: error }));
-    });
-    server.listen(address.port, address.host, () => {
-      const bound = server.address();
-      resolve({ host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port });
-    });
-  });
-}
 
 /** The broker's client checks: a user name and password when configured. */
 function brokerOptions(options: BrokerSettings, onRefused: (clientId: string) => void): AedesOptions {

@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import { compileExpression, defineOperator, expression, toPlain, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { checkConnection, connectionSettings, MqttConnection, urlSetting } from './mqtt/connection.ts';
+import { MqttConnection } from '../../native/mqtt/connection.ts';
+import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
 import { qosSetting, topicProblem } from './mqtt/topics.ts';
 
 const settings = z

@@ -2,7 +2,8 @@ import { ErrorWithSubackPacket, ReasonCodes } from 'mqtt';
 import { Observable } from 'rxjs';
 import { defineOperator, NodeError, z, type Batch } from '../../runtime/api.ts';
 import { AckSequence, type AckToken } from './mqtt/ack-sequence.ts';
-import { checkConnection, connectionSettings, MqttConnection, urlSetting } from './mqtt/connection.ts';
+import { MqttConnection } from '../../native/mqtt/connection.ts';
+import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
 import { inferRecords, MessageBatcher, recordSettings, type ReceivedMessage } from './mqtt/messages.ts';
 import { qosSetting, sharedFilter, topicsSetting } from './mqtt/topics.ts';
 

@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import { defineOperator, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { connectRedis } from './redis/client.ts';
+import { connectRedis, type Redis } from '../../native/redis/client.ts';
+import { backoffMs } from './redis/entries.ts';
 
 /** Messages gathered into one batch at most; a batch also ends at the next turn of the event loop. */
 const batchLimit = 1024;
@@ -40,7 +41,7 @@ export default defineOperator({
     const s: Settings = ctx.settings;
     return function redisSubscribeNode() {
       return new Observable<Batch>((subscriber) => {
-        const client = connectRedis(ctx, s.url, 'subscribe');
+        let client: Redis | undefined;
         let pending: (BytesItem | EventRecord)[] = [];
         let flushQueued = false;
         let stopped = false;
@@ -85,11 +86,19 @@ export default defineOperator({
           }
         };
 
-        client.on('messageBuffer', (channel: Buffer, message: Buffer) => receive(channel, message));
-        client.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => receive(channel, message, pattern));
-        // ioredis subscribes again by itself after a reconnection.
-        if (s.channels.length > 0) client.subscribe(...s.channels).catch((error: Error) => subscriber.error(new Error(`${ctx.label}: SUBSCRIBE failed: ${error.message}`)));
-        if (s.patterns.length > 0) client.psubscribe(...s.patterns).catch((error: Error) => subscriber.error(new Error(`${ctx.label}: PSUBSCRIBE failed: ${error.message}`)));
+        const subscribe = (opened: Redis): void => {
+          client = opened;
+          if (stopped) {
+            opened.disconnect();
+            return;
+          }
+          opened.on('messageBuffer', (channel: Buffer, message: Buffer) => receive(channel, message));
+          opened.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => receive(channel, message, pattern));
+          // ioredis subscribes again by itself after a reconnection.
+          if (s.channels.length > 0) opened.subscribe(...s.channels).catch((error: Error) => subscriber.error(new Error(`${ctx.label}: SUBSCRIBE failed: ${error.message}`)));
+          if (s.patterns.length > 0) opened.psubscribe(...s.patterns).catch((error: Error) => subscriber.error(new Error(`${ctx.label}: PSUBSCRIBE failed: ${error.message}`)));
+        };
+        connectRedis(ctx, { url: s.url, purpose: 'subscribe', retryDelayMs: backoffMs }).then(subscribe, (error: unknown) => subscriber.error(error));
 
         const onAbort = (): void => {
           flush();
@@ -102,7 +111,7 @@ export default defineOperator({
         return function closeRedisSubscribe() {
           stopped = true;
           ctx.signal.removeEventListener('abort', onAbort);
-          client.disconnect();
+          client?.disconnect();
         };
       });
     };

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientsClosed, type KafkaAdmin } from '../../nodes/messaging/kafka/client.ts';
+import { clientsClosed, type KafkaAdmin } from '../../native/kafka/client.ts';
 import { admin, idCounts, idMessages, kafkaBrokers, kill, produce, readTopic, recordingLogger, records, startPipeline, unique, until } from './kafka-harness.ts';
 
 const services = join(import.meta.dirname, '..', 'services');

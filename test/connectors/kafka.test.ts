@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
-import { clientReason, type KafkaMessage } from '../../nodes/messaging/kafka/client.ts';
+import { clientReason, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from '../../nodes/messaging/kafka/offsets.ts';
 import { claimOffsets, offsetClaim } from '../../nodes/messaging/kafka/transactions.ts';
 

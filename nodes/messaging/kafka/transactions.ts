@@ -21,7 +21,7 @@
  * read again after a crash). A crash aborts the open transaction, and the
  * records are read again from the last committed offsets.
  */
-import type { GroupMember, PartitionOffset } from './client.ts';
+import type { GroupMember, PartitionOffset } from '../../../native/kafka/client.ts';
 
 /** What `kafka.consume` offers the producer that claims its group. */
 export interface OffsetSource {
