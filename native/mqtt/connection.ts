@@ -80,6 +80,16 @@ function describeFailure(error: Error & { code?: string | number }, version: 4 |
   return error.message.split('\n')[0];
 }
 
+type MqttLibrary = typeof import('mqtt');
+
+/** The broker refused a subscription (a SUBACK with failure codes); the message names each refused filter and why. */
+export class SubscriptionRefused extends NativeError {
+  constructor(message: string) {
+    super('subscription_refused', message);
+    this.name = 'SubscriptionRefused';
+  }
+}
+
 /**
  * One client connection to a broker, reconnecting by itself. A node opens
  * it when it starts and ends it when it drains.
@@ -98,11 +108,14 @@ export class MqttConnection {
   #delayedStream: object | undefined;
   #ended = false;
 
-  private constructor(client: MqttClient, ctx: ClientOwner, settings: ConnectionSettings, hooks: ConnectionHooks) {
+  #library: MqttLibrary;
+
+  private constructor(library: MqttLibrary, ctx: ClientOwner, settings: ConnectionSettings, options: IClientOptions, hooks: ConnectionHooks) {
+    this.#library = library;
     this.#ctx = ctx;
     this.#settings = settings;
     this.url = redactUrl(settings.url);
-    this.client = client;
+    this.client = library.connect(settings.url, options);
     this.#wire(hooks);
   }
 
@@ -110,8 +123,7 @@ export class MqttConnection {
   static async open(ctx: ClientOwner, settings: ConnectionSettings, hooks: ConnectionHooks = {}): Promise<MqttConnection> {
     const options = await clientOptions(ctx, settings);
     // Imported here, not at the top: a process with no MQTT node never loads mqtt.js.
-    const { connect } = await import('mqtt');
-    return new MqttConnection(connect(settings.url, options), ctx, settings, hooks);
+    return new MqttConnection(await import('mqtt'), ctx, settings, options, hooks);
   }
 
   /**
@@ -135,6 +147,33 @@ export class MqttConnection {
     if (link !== this.client.stream || !this.client.connected) return false;
     (this.client as unknown as PacketWriter)._sendPacket({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId });
     return true;
+  }
+
+  /**
+   * Subscribes to `filters` at `qos`; resolves with the QoS granted to
+   * each. Rejects with `SubscriptionRefused` when the broker refused any of
+   * them, or with another error when the connection closed before the
+   * SUBACK (a next connection without a session subscribes again).
+   */
+  subscribe(filters: readonly string[], qos: 0 | 1 | 2): Promise<number[]> {
+    const request = Object.fromEntries(filters.map((filter) => [filter, { qos }]));
+    return new Promise((resolve, reject) => {
+      this.client.subscribe(request, (error, granted) => {
+        if (!error) resolve((granted ?? []).map((grant) => grant.qos));
+        else if (error instanceof this.#library.ErrorWithSubackPacket) reject(this.#refusal(filters, error.packet as { granted?: unknown[] } | undefined));
+        else reject(error);
+      });
+    });
+  }
+
+  #refusal(filters: readonly string[], suback: { granted?: unknown[] } | undefined): SubscriptionRefused {
+    const codes = (suback?.granted ?? []) as number[];
+    const names = this.#library.ReasonCodes as Record<number, string>;
+    const refused = filters
+      .map((filter, i) => ({ filter, code: codes[i] }))
+      .filter(({ code }) => code === undefined || code >= 0x80)
+      .map(({ filter, code }) => `\`${filter}\`${code === undefined ? '' : ` (${this.#settings.protocol_version === 5 ? (names[code] ?? `code ${code}`).toLowerCase() : 'failure'})`}`);
+    return new SubscriptionRefused(`${this.url} refused the subscription to ${refused.join(', ')}`);
   }
 
   /**

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
-import { WebSocket, WebSocketServer } from 'ws';
 import { defineOperator, duration, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
 import { tokenAccepted } from '../../native/http/auth.ts';
 import { SendWindow } from '../../native/http/client-queue.ts';
 import { closeServer, formatAddress, listenOn } from '../../native/http/listen.ts';
 import { rejectUpgrade } from '../../native/http/upgrade.ts';
+import { createWebSocketServer, socketOpen, type WebSocket, type WebSocketServer } from '../../native/http/websocket.ts';
 import { clientQueueSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
 import { isBytesItem, parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
@@ -59,7 +59,8 @@ export default defineOperator({
         let stopping = false;
         let refused = 0;
         let inputSubscription: Subscription | undefined;
-        const wss = new WebSocketServer({ noServer: true, maxPayload: settings.max_message, perMessageDeflate: false, clientTracking: false });
+        // Made before the server listens: no upgrade arrives without it.
+        let wss: WebSocketServer | undefined;
         const server = createServer(function notAnUpgrade(_request, response) {
           response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
           response.end('this endpoint takes WebSocket connections\n');
@@ -80,7 +81,7 @@ export default defineOperator({
           if (stopping) return rejectUpgrade(socket, 503);
           if (!settings.path.includes(url.pathname)) return rejectUpgrade(socket, 404);
           if (!tokenAccepted(request, url, settings.token)) return rejectUpgrade(socket, 401, { 'WWW-Authenticate': 'Bearer' });
-          wss.handleUpgrade(request, socket, head, function upgraded(ws) {
+          wss!.handleUpgrade(request, socket, head, function upgraded(ws) {
             if (stopping) {
               ws.close(closeGoingAway, 'server shutting down');
             } else if (clients.size >= settings.max_connections) {
@@ -145,7 +146,7 @@ export default defineOperator({
         }
 
         function deliver(client: Client, payload: string | Buffer, bytes: number): void {
-          if (client.socket.readyState !== WebSocket.OPEN) return;
+          if (client.socket.readyState !== socketOpen) return;
           if (!client.window.fits(bytes)) {
             // What waits for it is lost with the connection, and this message too.
             const lost = client.window.pending + 1;
@@ -188,9 +189,15 @@ export default defineOperator({
           }
         }, settings.ping_interval);
 
-        const listening = listenOn(server, settings.listen, ctx.label).then(
+        const listening = createWebSocketServer({ noServer: true, maxPayload: settings.max_message, perMessageDeflate: false, clientTracking: false })
+          .then((made) => {
+            wss = made;
+            // Torn down while `ws` loaded: never bind.
+            return stopping ? undefined : listenOn(server, settings.listen, ctx.label);
+          })
+          .then(
           (bound) => {
-            ctx.log.info({ address: formatAddress(bound), path: settings.path }, 'listening for WebSocket connections');
+            if (bound) ctx.log.info({ address: formatAddress(bound), path: settings.path }, 'listening for WebSocket connections');
           },
           (error: unknown) => {
             stopping = true;

@@ -1,8 +1,7 @@
-import { ErrorWithSubackPacket, ReasonCodes } from 'mqtt';
 import { Observable } from 'rxjs';
 import { defineOperator, NodeError, z, type Batch } from '../../runtime/api.ts';
 import { AckSequence, type AckToken } from './mqtt/ack-sequence.ts';
-import { MqttConnection } from '../../native/mqtt/connection.ts';
+import { MqttConnection, SubscriptionRefused } from '../../native/mqtt/connection.ts';
 import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
 import { inferRecords, MessageBatcher, recordSettings, type ReceivedMessage } from './mqtt/messages.ts';
 import { qosSetting, sharedFilter, topicsSetting } from './mqtt/topics.ts';
@@ -61,28 +60,19 @@ export default defineOperator({
           return { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
         }
 
-        function refusal(url: string, suback: { granted?: unknown[] } | undefined): NodeError {
-          const codes = (suback?.granted ?? []) as number[];
-          const refused = filters
-            .map((filter, i) => ({ filter, code: codes[i] }))
-            .filter(({ code }) => code === undefined || code >= 0x80)
-            .map(({ filter, code }) => `\`${filter}\`${code === undefined ? '' : ` (${options.protocol_version === 5 ? ((ReasonCodes as Record<number, string>)[code] ?? `code ${code}`).toLowerCase() : 'failure'})`}`);
-          return new NodeError('subscription_refused', `${ctx.label}: ${url} refused the subscription to ${refused.join(', ')}`);
-        }
-
         function subscribe(current: MqttConnection): void {
-          const request = Object.fromEntries(filters.map((filter) => [filter, { qos: options.qos }]));
-          current.client.subscribe(request, (error, granted) => {
-            if (stopping || completed) return;
-            if (error) {
-              // A SUBACK with failure codes; any other error is the connection closing before the SUBACK,
-              // and the next connection subscribes again.
-              if (error instanceof ErrorWithSubackPacket) subscriber.error(refusal(current.url, error.packet as { granted?: unknown[] } | undefined));
-              return;
-            }
-            subscribed = true;
-            ctx.log.info({ url: current.url, topics: filters, granted: granted?.map((g) => g.qos) }, `${ctx.label}: subscribed to ${filters.join(', ')}`);
-          });
+          current.subscribe(filters, options.qos).then(
+            (granted) => {
+              if (stopping || completed) return;
+              subscribed = true;
+              ctx.log.info({ url: current.url, topics: filters, granted }, `${ctx.label}: subscribed to ${filters.join(', ')}`);
+            },
+            (error: unknown) => {
+              // Any error but a refusal is the connection closing before the SUBACK: the next connection subscribes again.
+              if (stopping || completed || !(error instanceof SubscriptionRefused)) return;
+              subscriber.error(new NodeError(error.code, `${ctx.label}: ${error.message}`, { cause: error }));
+            },
+          );
         }
 
         const onAbort = (): void => {
