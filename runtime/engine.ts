@@ -42,6 +42,8 @@ export class Engine {
   #retiring = new Set<NodeRunner>();
   /** Snapshots kept from nodes that stopped, by name. */
   readonly snapshots = new Map<string, unknown>();
+  /** What the nodes share through `ctx.shared`, for the engine's life. */
+  readonly #shared = new Map<string, unknown>();
 
   constructor(graph: Graph, options: EngineOptions) {
     this.graph = graph;
@@ -107,6 +109,7 @@ export class Engine {
       clock: this.clock,
       log: this.log,
       restored: this.options.restored?.get(node.name),
+      shared: this.#shared,
       onFatal: (error) => this.#fail(error),
     });
     this.runners.set(node.name, runner);

@@ -47,6 +47,8 @@ export interface NodeRunnerOptions {
   clock: Clock;
   log: Logger;
   restored?: unknown;
+  /** What the engine's nodes share (`ctx.shared`), by key. */
+  shared: Map<string, unknown>;
   /** Called when the node fails beyond recovery (`on_error: stop`). */
   onFatal(error: Error): void;
 }
@@ -152,6 +154,11 @@ export class NodeRunner {
       stopReason: () => runner.#stopReason,
       now: () => clock.now(),
       schedule: (ms, fn) => clock.schedule(ms, fn),
+      shared: <T>(key: string, create: () => T): T => {
+        const shared = this.#options.shared;
+        if (!shared.has(key)) shared.set(key, create());
+        return shared.get(key) as T;
+      },
     };
   }
 

@@ -3,7 +3,7 @@ import { defineOperator, duration, NodeError, size, z, type Batch, type BytesIte
 import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from './kafka/offsets.ts';
 import { brokersSetting, bytesRecord, failedMessage, jsonRecord, topicName } from './kafka/records.ts';
-import { offerOffsets, offsetClaim } from './kafka/transactions.ts';
+import { offsetPairing } from './kafka/transactions.ts';
 
 const settings = z.object({
   brokers: brokersSetting(),
@@ -68,6 +68,7 @@ export default defineOperator({
     const options: ConsumeSettings = ctx.settings;
     const brokers = describeBrokers(options.brokers);
     const json = options.format === 'json';
+    const pairing = offsetPairing(ctx);
     const field = options.kafka_field;
     const where = `group \`${options.group}\`, topics ${options.topics.map((t) => `\`${t}\``).join(', ')}`;
     return function kafkaConsumeNode() {
@@ -80,7 +81,7 @@ export default defineOperator({
         let committing: Promise<void> = Promise.resolve();
 
         const ledger = new OffsetLedger(function offsetsAdvanced() {
-          const claim = offsetClaim(options.group);
+          const claim = pairing.offsetClaim(options.group);
           if (claim) {
             claim.acknowledged();
             return;
@@ -100,7 +101,7 @@ export default defineOperator({
         function commit(): Promise<void> {
           committing = committing.then(async function commitAcknowledged() {
             const current = consumer;
-            if (!current || offsetClaim(options.group)) return;
+            if (!current || pairing.offsetClaim(options.group)) return;
             const offsets = ledger.committable();
             if (offsets.length === 0) return;
             try {
@@ -114,7 +115,7 @@ export default defineOperator({
           return committing;
         }
 
-        const withdraw = offerOffsets(options.group, {
+        const withdraw = pairing.offerOffsets(options.group, {
           node: ctx.node,
           member: () => consumer?.member(),
           acknowledged: () => ledger.committable(),
@@ -176,7 +177,7 @@ export default defineOperator({
               (async function drainConsumer() {
                 await opening;
                 await within(ledger.whenIdle(), drainWaitMs);
-                const claim = offsetClaim(options.group);
+                const claim = pairing.offsetClaim(options.group);
                 if (claim) await within(claim.flushed(), drainWaitMs);
                 else await commit();
                 withdraw();
@@ -199,12 +200,12 @@ export default defineOperator({
           handlers: {
             messages: emit,
             revoking() {
-              const claim = offsetClaim(options.group);
+              const claim = pairing.offsetClaim(options.group);
               if (claim) claim.revoking();
               else void commit();
             },
             assigned(partitions) {
-              const claim = offsetClaim(options.group);
+              const claim = pairing.offsetClaim(options.group);
               const lost = claim ? ledger.busyOutside(partitions) : [];
               if (lost.length > 0) claim!.sourceFailed(`the group took partitions ${lost.join(', ')} from node \`${ctx.node}\` while their records were in flight`);
               ledger.keep(partitions);
@@ -240,10 +241,10 @@ export default defineOperator({
           // A failure or a forced stop: commit what is acknowledged, and leave.
           stopping = true;
           completed = true;
-          if (!ledger.idle) offsetClaim(options.group)?.sourceFailed(`node \`${ctx.node}\` stopped with records in flight`);
+          if (!ledger.idle) pairing.offsetClaim(options.group)?.sourceFailed(`node \`${ctx.node}\` stopped with records in flight`);
           closingInBackground(
             (async function closeConsumer() {
-              if (!offsetClaim(options.group)) await commit();
+              if (!pairing.offsetClaim(options.group)) await commit();
               withdraw();
               await (await opening)?.close();
             })().catch(() => undefined),

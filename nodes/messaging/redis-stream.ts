@@ -29,10 +29,11 @@ type Settings = z.infer<typeof settings>;
 /**
  * Entry ids delivered downstream and not yet acknowledged, per consumer
  * (server, group, consumer name) and stream, shared by the incarnations of a
- * node in this process: a successor after a reload must not deliver again,
- * from the group's pending list, what its predecessor still has in flight.
+ * node in one engine (`ctx.shared`): a successor after a reload must not
+ * deliver again, from the group's pending list, what its predecessor still
+ * has in flight.
  */
-const inFlightByConsumer = new Map<string, Map<string, Set<string>>>();
+type InFlightByConsumer = Map<string, Map<string, Set<string>>>;
 
 /**
  * `redis.stream`: a consumer in a Redis Streams consumer group, acknowledging
@@ -51,6 +52,7 @@ export default defineOperator({
     const streams = [...new Set(typeof s.stream === 'string' ? [s.stream] : s.stream)];
     const consumer = s.consumer ?? `${hostname()}-${ctx.node}`;
     const where = redactUrl(s.url);
+    const inFlightByConsumer = ctx.shared('redis.stream.in-flight', (): InFlightByConsumer => new Map());
     return function redisStreamNode() {
       return new Observable<Batch>((subscriber) => {
         const { signal } = ctx;
