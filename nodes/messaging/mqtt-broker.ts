@@ -3,6 +3,7 @@ import { defineOperator, z, type Batch } from '../../runtime/api.ts';
 import { formatAddress } from '../../native/http/listen.ts';
 import { openBroker, type AedesPublishPacket, type EmbeddedBroker } from '../../native/mqtt/broker.ts';
 import { listenSetting } from '../io/web/settings.ts';
+import { localBrokers } from './mqtt/local-brokers.ts';
 import { inferRecords, MessageBatcher, recordSettings } from './mqtt/messages.ts';
 import { topicsSetting } from './mqtt/topics.ts';
 
@@ -95,7 +96,10 @@ export default defineOperator({
           });
         };
 
-        start().then(
+        const starting = start();
+        // Clients of this engine wait for it rather than fail their first attempt.
+        const withdraw = localBrokers(ctx).announce(options.listen, starting);
+        starting.then(
           () => {
             if (stopping) void close();
           },
@@ -108,6 +112,7 @@ export default defineOperator({
         if (ctx.signal.aborted) onAbort();
 
         return () => {
+          withdraw();
           ctx.signal.removeEventListener('abort', onAbort);
           stopping = true;
           if (!completed) void close();

@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import { compileExpression, defineOperator, expression, toPlain, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
 import { MqttConnection } from '../../native/mqtt/connection.ts';
+import { localBrokers } from './mqtt/local-brokers.ts';
 import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
 import { qosSetting, topicProblem } from './mqtt/topics.ts';
 
@@ -70,7 +71,8 @@ export default defineOperator({
       return new Observable<Batch>((subscriber) => {
         let connection: MqttConnection | undefined;
         let failed = false;
-        const opening = MqttConnection.open(ctx, options).then((opened) => (connection = opened));
+        // A broker of this same pipeline is waited for: its port may not be open yet.
+        const opening = localBrokers(ctx).ready(options.url).then(() => MqttConnection.open(ctx, options)).then((opened) => (connection = opened));
         let chain: Promise<unknown> = opening;
         const fail = (error: unknown): void => {
           if (failed) return;

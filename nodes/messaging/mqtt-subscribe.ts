@@ -1,7 +1,8 @@
 import { Observable } from 'rxjs';
 import { defineOperator, NodeError, z, type Batch } from '../../runtime/api.ts';
 import { AckSequence, type AckToken } from './mqtt/ack-sequence.ts';
-import { MqttConnection, SubscriptionRefused } from '../../native/mqtt/connection.ts';
+import { MqttConnection, SubscriptionRefused, type ConnectionHooks } from '../../native/mqtt/connection.ts';
+import { localBrokers } from './mqtt/local-brokers.ts';
 import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
 import { inferRecords, MessageBatcher, recordSettings, type ReceivedMessage } from './mqtt/messages.ts';
 import { qosSetting, sharedFilter, topicsSetting } from './mqtt/topics.ts';
@@ -94,7 +95,8 @@ export default defineOperator({
           });
         };
 
-        MqttConnection.open(ctx, options, {
+        // A broker of this same pipeline is waited for: its port may not be open yet.
+        const hooks: ConnectionHooks = {
           onMessage(packet, resume) {
             if (stopping) return;
             batcher.add(received(packet));
@@ -108,7 +110,8 @@ export default defineOperator({
           onConnect(connack) {
             if (!subscribed || !connack.sessionPresent) subscribe(connection!);
           },
-        }).then(
+        };
+        localBrokers(ctx).ready(options.url).then(() => MqttConnection.open(ctx, options, hooks)).then(
           (opened) => {
             connection = opened;
             if (stopping || completed) opened.destroy();
