@@ -11,7 +11,7 @@ import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 
 import { NativeError, type ClientOwner } from '../client-owner.ts';
 import { redactUrl } from '../redact-url.ts';
 
-export type { MqttClient };
+export type { IPublishPacket, MqttClient };
 
 /** How to connect: the `mqtt.subscribe` / `mqtt.publish` settings, parsed (durations in milliseconds). */
 export interface ConnectionSettings {
