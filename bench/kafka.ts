@@ -19,7 +19,7 @@ import { checkPipeline } from '../graph/check.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import kafkaConsume from '../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../nodes/messaging/kafka-produce.ts';
-import { clientsClosed, openAdmin, openConsumer, openProducer, type KafkaMessage, type OutgoingMessage } from '../nodes/messaging/kafka/client.ts';
+import { clientsClosed, openAdmin, openConsumer, openProducer, type KafkaMessage, type OutgoingMessage } from '../native/kafka/client.ts';
 import { registry } from '../nodes/registry.ts';
 import type { OperatorDefinition } from '../runtime/api.ts';
 import { Engine } from '../runtime/engine.ts';

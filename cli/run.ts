@@ -4,15 +4,12 @@
  */
 import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { openStateStore } from '../runtime/state-store.ts';
-// Registers the `redis://` and `postgres://` state stores.
-import '../nodes/messaging/redis/state-store.ts';
-import '../nodes/io/pg/state-store.ts';
+import { openStateStore } from '../runtime/state/store.ts';
 import { basename, dirname, resolve } from 'node:path';
 import { Engine } from '../runtime/engine.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import { createMetricsRegistry } from '../runtime/metrics.ts';
-import { parseListen, serveMetrics } from '../runtime/metrics-server.ts';
+import { metricsAddress as parseListen, serveMetrics } from '../runtime/server/metrics.ts';
 import { parseDuration } from '../graph/units.ts';
 import { registry } from '../nodes/registry.ts';
 import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';

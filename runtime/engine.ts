@@ -64,6 +64,8 @@ export class Engine {
   #retiring = new Set<NodeRunner>();
   /** Snapshots kept from nodes that stopped, by name. */
   readonly snapshots = new Map<string, unknown>();
+  /** What the nodes share through `ctx.shared`, for the engine's life. */
+  readonly #shared = new Map<string, unknown>();
 
   constructor(graph: Graph, options: EngineOptions) {
     this.graph = graph;
@@ -138,6 +140,7 @@ export class Engine {
       restored: this.options.restored?.get(node.name),
       baseDir: this.options.baseDir ?? process.cwd(),
       frames: this.#frames,
+      shared: this.#shared,
       onFatal: (error) => this.#fail(error),
       onFailed: (failed, error) => this.#nodeFailed(failed, error),
     });

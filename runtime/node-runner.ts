@@ -29,6 +29,8 @@ export interface NodeRunnerOptions {
    * spent in downstream nodes during a delivery, so each node is timed net.
    */
   frames: number[];
+  /** What the engine's nodes share (`ctx.shared`), by key. */
+  shared: Map<string, unknown>;
   /** Called when the graph must stop at once (`on_error: stop`, `ctx.fatal`). */
   onFatal(error: Error): void;
   /** Called when the node failed permanently (its state is now `failed`). */
@@ -143,6 +145,11 @@ export class NodeRunner {
       stopReason: () => runner.#stopReason,
       now: () => clock.now(),
       schedule: (ms, fn) => clock.schedule(ms, fn),
+      shared: <T>(key: string, create: () => T): T => {
+        const shared = this.#options.shared;
+        if (!shared.has(key)) shared.set(key, create());
+        return shared.get(key) as T;
+      },
     };
   }
 

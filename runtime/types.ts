@@ -137,6 +137,13 @@ export interface NodeContext<Settings = unknown> {
   now(): number;
   /** Runs `fn` after `ms` on the runtime's clock; returns a cancel function. */
   schedule(ms: number, fn: () => void): () => void;
+  /**
+   * The object the nodes of this engine share under `key`, made by `create`
+   * on first use and kept across reloads: how nodes of one pipeline meet (a
+   * Kafka consumer and its transactional producer), with no process-global
+   * state. Prefix keys with the operator family (`kafka.offsets`).
+   */
+  shared<T>(key: string, create: () => T): T;
 }
 
 /** The running half of an operator: input batches to output batches. */

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import { defineOperator, duration, reasonOf, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { bodySignature, hmacSetting, secretSetting, tokenAccepted } from './web/auth.ts';
+import { bodySignature, tokenAccepted } from '../../native/http/auth.ts';
+import { ServerRun } from './web/server-run.ts';
+import { hmacSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
 import { readBody } from './web/body.ts';
-import { closeServer, formatAddress, listenOn, listenSetting, pathsSetting } from './web/listen.ts';
 
 const methods = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
 
@@ -43,7 +44,6 @@ export default defineOperator({
 
     return function httpServerNode() {
       return new Observable<Batch>((subscriber) => {
-        let stopping = false;
         let inFlight = 0;
         /** Requests accepted and not yet answered; the node ends once none is left. */
         let unanswered = 0;
@@ -96,7 +96,7 @@ export default defineOperator({
           const url = new URL(request.url ?? '/', 'http://localhost');
           // Refusals that leave the body unread close the connection: what follows on it is that body.
           const close = { Connection: 'close' };
-          if (stopping) return reply(response, 503, { error: 'shutting down' }, { 'Retry-After': retryAfter, ...close });
+          if (run.stopping) return reply(response, 503, { error: 'shutting down' }, { 'Retry-After': retryAfter, ...close });
           if (!settings.path.includes(url.pathname)) return reply(response, 404, { error: 'not found' }, close);
           if (!(settings.methods as readonly string[]).includes(request.method ?? '')) {
             return reply(response, 405, { error: `use ${settings.methods.join(', ')}` }, { Allow: settings.methods.join(', '), ...close });
@@ -125,7 +125,7 @@ export default defineOperator({
             return reply(response, 400, { error: records.message });
           }
           if (records.length === 0) return reply(response, 200, { ok: true, records: 0 });
-          if (stopping) return reply(response, 503, { error: 'shutting down' }, { 'Retry-After': retryAfter });
+          if (run.stopping) return reply(response, 503, { error: 'shutting down' }, { 'Retry-After': retryAfter });
           emit(records, response);
         }
 
@@ -165,39 +165,19 @@ export default defineOperator({
           subscriber.next({ items: records, ack });
         }
 
-        const listening = listenOn(server, settings.listen, ctx.label).then(
-          (bound) => {
-            ctx.log.info({ address: formatAddress(bound), path: settings.path }, 'listening for requests');
-            return true;
+        const run = new ServerRun(ctx, server, subscriber, settings, {
+          serving: 'listening for requests',
+          async closeClients() {
+            // No new connections; requests already in get their answer before the port is freed.
+            server.close();
+            server.closeIdleConnections();
+            if (unanswered > 0) await new Promise<void>((resolve) => (settled = resolve));
           },
-          (error: unknown) => {
-            stopping = true;
-            subscriber.error(error);
-            return false;
-          },
-        );
-
-        async function drain(): Promise<void> {
-          if (stopping) return;
-          stopping = true;
-          if (!(await listening)) return;
-          server.close();
-          server.closeIdleConnections();
-          if (unanswered > 0) await new Promise<void>((resolve) => (settled = resolve));
-          await closeServer(server, 1000);
-          subscriber.complete();
-        }
-
-        function onAbort(): void {
-          void drain();
-        }
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
+          dropClients() {},
+        });
 
         return function httpServerTeardown() {
-          stopping = true;
-          ctx.signal.removeEventListener('abort', onAbort);
-          server.close();
-          server.closeAllConnections();
+          run.teardown();
         };
       });
     };

@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { Observable } from 'rxjs';
 import { compileExpression, defineOperator, duration, expression, perBatchAsync, z, type Batch, type EventRecord } from '../../runtime/api.ts';
-import { isConnectionBroken, isRecordError, openPool, retrying } from './pg/client.ts';
+import { isConnectionBroken, isRecordError, openPool, retrying } from '../../native/postgres/client.ts';
+import { retryOptions } from './pg/retry.ts';
 import { columnValue, plainValue } from './pg/table.ts';
 
 const settings = z.object({
@@ -48,7 +49,7 @@ export default defineOperator({
         const lookup = (values: unknown[]): Promise<Cached | { error: unknown }> =>
           retrying(
             ctx,
-            s.url,
+            retryOptions(ctx, s.url, signal),
             'the lookup query',
             async () => {
               const client = await pool.connect();
@@ -64,20 +65,13 @@ export default defineOperator({
                 client.release(broken);
               }
             },
-            signal,
           );
 
         // Connect at start, so an unreachable server or a wrong password is reported before the first record.
-        const startup = retrying(
-          ctx,
-          s.url,
-          'connecting',
-          async () => {
-            const client = await pool.connect();
-            client.release();
-          },
-          signal,
-        );
+        const startup = retrying(ctx, retryOptions(ctx, s.url, signal), 'connecting', async () => {
+          const client = await pool.connect();
+          client.release();
+        });
         startup.catch(() => undefined);
 
         const enrich = async function enrichBatch(items: EventRecord[], batch: Batch): Promise<EventRecord[]> {

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { Observable } from 'rxjs';
-import { compileExpression, defineOperator, expression, sinkBatches, z, type Batch, type EventRecord } from '../../runtime/api.ts';
-import { ConfigurationError, isConnectionBroken, isRecordError, openPool, redactUrl, retrying } from './pg/client.ts';
+import { compileExpression, defineOperator, expression, redactUrl, sinkBatches, z, type Batch, type EventRecord } from '../../runtime/api.ts';
+import { isConnectionBroken, isRecordError, openPool, retrying } from '../../native/postgres/client.ts';
+import { ConfigurationError, retryOptions } from './pg/retry.ts';
 import { checkColumns, createTableSql, inferColumnType, insertStatements, lastPerKey, plainValue, readColumns, sqlTypePattern, type Columns, type Row } from './pg/table.ts';
 
 const settings = z
@@ -163,7 +164,7 @@ export default defineOperator({
           }
         };
 
-        const startup = retrying(ctx, s.url, `connecting to table \`${s.table}\``, async () => {
+        const startup = retrying(ctx, retryOptions(ctx, s.url, signal), `connecting to table \`${s.table}\``, async () => {
           const client = await pool.connect();
           let broken: Error | undefined;
           try {
@@ -174,7 +175,7 @@ export default defineOperator({
           } finally {
             client.release(broken);
           }
-        }, signal);
+        });
         startup.catch(() => undefined);
 
         const write = async function writeBatch(items: EventRecord[], batch?: Batch): Promise<void> {
@@ -189,7 +190,7 @@ export default defineOperator({
           }
           if (rows.length === 0) return;
           if (s.on_conflict?.action === 'update') rows = lastPerKey(rows, s.on_conflict.columns);
-          const refused = await retrying(ctx, s.url, `writing ${rows.length} rows to \`${s.table}\``, () => attempt(rows), signal);
+          const refused = await retrying(ctx, retryOptions(ctx, s.url, signal), `writing ${rows.length} rows to \`${s.table}\``, () => attempt(rows));
           let bytes = 0;
           for (const row of rows) for (const value of row.values.values()) bytes += typeof value === 'string' ? value.length : 8;
           ctx.metrics.bytes(bytes);

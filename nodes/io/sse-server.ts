@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { bytesText, defineOperator, duration, size, sinkBatches, z, type Batch } from '../../runtime/api.ts';
-import { secretSetting, tokenAccepted } from './web/auth.ts';
-import { clientQueueSetting, SendWindow } from './web/client-queue.ts';
-import { closeServer, formatAddress, listenOn, listenSetting, pathsSetting } from './web/listen.ts';
+import { tokenAccepted } from '../../native/http/auth.ts';
+import { SendWindow } from '../../native/http/client-queue.ts';
+import { ServerRun } from './web/server-run.ts';
+import { clientQueueSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
 import { isBytesItem } from './web/payload.ts';
 import { ReplayBuffer, type ReplayState } from './web/replay-buffer.ts';
 
@@ -49,10 +50,25 @@ export default defineOperator({
     return function sseServerNode(input) {
       return new Observable<Batch>((subscriber) => {
         const clients = new Set<Client>();
-        let stopping = false;
         let refused = 0;
         let sinkSubscription: Subscription | undefined;
         const server = createServer(handle);
+        const heartbeat = setInterval(function sendHeartbeat() {
+          for (const client of clients) deliver(client, ': heartbeat\n\n');
+        }, settings.heartbeat);
+        const run = new ServerRun(ctx, server, subscriber, settings, {
+          serving: 'serving Server-Sent Events',
+          closeClients() {
+            clearInterval(heartbeat);
+            for (const client of clients) client.response.end();
+            clients.clear();
+          },
+          dropClients() {
+            clearInterval(heartbeat);
+            for (const client of clients) client.response.destroy();
+            clients.clear();
+          },
+        });
 
         function refuse(response: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
           response.writeHead(status, { 'Content-Type': 'text/plain', Connection: 'close', ...headers });
@@ -67,7 +83,7 @@ export default defineOperator({
             response.end();
             return;
           }
-          if (stopping) return refuse(response, 503, 'shutting down', { 'Retry-After': '1', ...cors });
+          if (run.stopping) return refuse(response, 503, 'shutting down', { 'Retry-After': '1', ...cors });
           if (!settings.path.includes(url.pathname)) return refuse(response, 404, 'not found', cors);
           if (request.method !== 'GET') return refuse(response, 405, 'use GET', { Allow: 'GET', ...cors });
           if (!tokenAccepted(request, url, settings.token)) return refuse(response, 401, 'unauthorized', { 'WWW-Authenticate': 'Bearer', ...cors });
@@ -119,49 +135,13 @@ export default defineOperator({
           for (const client of clients) deliver(client, chunk);
         }
 
-        const heartbeat = setInterval(function sendHeartbeat() {
-          for (const client of clients) deliver(client, ': heartbeat\n\n');
-        }, settings.heartbeat);
-
-        const listening = listenOn(server, settings.listen, ctx.label).then(
-          (bound) => {
-            ctx.log.info({ address: formatAddress(bound), path: settings.path }, 'serving Server-Sent Events');
-          },
-          (error: unknown) => {
-            stopping = true;
-            subscriber.error(error);
-          },
-        );
-
-        async function shutdown(): Promise<void> {
-          if (stopping) return;
-          stopping = true;
-          clearInterval(heartbeat);
-          await listening;
-          for (const client of clients) client.response.end();
-          clients.clear();
-          await closeServer(server, 1000);
-          subscriber.complete();
-        }
-
-        function onAbort(): void {
-          void shutdown();
-        }
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
-
-        sinkSubscription = sinkBatches<unknown>(broadcast, shutdown)(input).subscribe({
+        sinkSubscription = sinkBatches<unknown>(broadcast, () => run.drain())(input).subscribe({
           error: (error: unknown) => subscriber.error(error),
         });
 
         return function sseServerTeardown() {
-          stopping = true;
-          clearInterval(heartbeat);
-          ctx.signal.removeEventListener('abort', onAbort);
           sinkSubscription?.unsubscribe();
-          for (const client of clients) client.response.destroy();
-          clients.clear();
-          server.close();
-          server.closeAllConnections();
+          run.teardown();
         };
       });
     };

@@ -1,7 +1,7 @@
 import { Observable, type Subscription } from 'rxjs';
-import { WebSocket } from 'ws';
 import { backoffDelay, defineOperator, duration, reasonOf, redactUrl, size, z, type Batch, type BytesItem } from '../../runtime/api.ts';
-import { secretSetting } from './web/auth.ts';
+import { loadWebSocketClient, socketClosed, socketOpen, type WebSocket } from '../../native/http/websocket.ts';
+import { secretSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
 import { parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
 
@@ -41,6 +41,7 @@ export default defineOperator({
 
     return function wsClientNode(input) {
       return new Observable<Batch>((subscriber) => {
+        let WebSocketClient: typeof WebSocket | undefined;
         let socket: WebSocket | undefined;
         let open: WebSocket | undefined;
         let stopped = false;
@@ -59,10 +60,10 @@ export default defineOperator({
         });
 
         function connect(): void {
-          if (stopped) return;
+          if (stopped || !WebSocketClient) return;
           let lastError = 'connection closed';
           let openedAt: number | undefined;
-          const ws = new WebSocket(settings.url, { headers, handshakeTimeout: settings.connect_timeout, maxPayload: settings.max_message, perMessageDeflate: false });
+          const ws = new WebSocketClient(settings.url, { headers, handshakeTimeout: settings.connect_timeout, maxPayload: settings.max_message, perMessageDeflate: false });
           socket = ws;
           ws.on('open', function opened() {
             openedAt = Date.now();
@@ -124,7 +125,7 @@ export default defineOperator({
         /** The open connection, once there is one; undefined once stopped. */
         function connected(): Promise<WebSocket | undefined> {
           if (stopped) return Promise.resolve(undefined);
-          if (open && open.readyState === WebSocket.OPEN) return Promise.resolve(open);
+          if (open && open.readyState === socketOpen) return Promise.resolve(open);
           return new Promise((resolve) => waiters.push(resolve));
         }
 
@@ -185,7 +186,7 @@ export default defineOperator({
           for (const wake of waiters.splice(0)) wake(undefined);
           inbound.close();
           const ws = socket;
-          if (ws && ws.readyState !== WebSocket.CLOSED) {
+          if (ws && ws.readyState !== socketClosed) {
             await new Promise<void>((resolve) => {
               const grace = setTimeout(() => ws.terminate(), 1000);
               ws.once('close', () => {
@@ -203,7 +204,10 @@ export default defineOperator({
         }
         ctx.signal.addEventListener('abort', onAbort, { once: true });
 
-        connect();
+        loadWebSocketClient().then((client) => {
+          WebSocketClient = client;
+          connect();
+        }, (error: unknown) => subscriber.error(error));
         inputSubscription = input.subscribe({
           next(batch) {
             chain = chain.then(() => sendBatch(batch)).catch((error: unknown) => subscriber.error(error));

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
-import { WebSocket, WebSocketServer } from 'ws';
 import { defineOperator, duration, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { secretSetting, tokenAccepted } from './web/auth.ts';
-import { clientQueueSetting, SendWindow } from './web/client-queue.ts';
+import { tokenAccepted } from '../../native/http/auth.ts';
+import { SendWindow } from '../../native/http/client-queue.ts';
+import { rejectUpgrade } from '../../native/http/upgrade.ts';
+import { createWebSocketServer, socketOpen, type WebSocket, type WebSocketServer } from '../../native/http/websocket.ts';
+import { ServerRun } from './web/server-run.ts';
+import { clientQueueSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
-import { closeServer, formatAddress, listenOn, listenSetting, pathsSetting } from './web/listen.ts';
 import { isBytesItem, parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
-import { rejectUpgrade } from './web/upgrade.ts';
 
 interface Client {
   id: string;
@@ -55,10 +56,10 @@ export default defineOperator({
     return function wsServerNode(input) {
       return new Observable<Batch>((subscriber) => {
         const clients = new Map<string, Client>();
-        let stopping = false;
         let refused = 0;
         let inputSubscription: Subscription | undefined;
-        const wss = new WebSocketServer({ noServer: true, maxPayload: settings.max_message, perMessageDeflate: false, clientTracking: false });
+        // Made before the server listens: no upgrade arrives without it.
+        let wss: WebSocketServer | undefined;
         const server = createServer(function notAnUpgrade(_request, response) {
           response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
           response.end('this endpoint takes WebSocket connections\n');
@@ -76,11 +77,11 @@ export default defineOperator({
 
         server.on('upgrade', function upgrade(request, socket, head) {
           const url = new URL(request.url ?? '/', 'http://localhost');
-          if (stopping) return rejectUpgrade(socket, 503);
+          if (run.stopping) return rejectUpgrade(socket, 503);
           if (!settings.path.includes(url.pathname)) return rejectUpgrade(socket, 404);
           if (!tokenAccepted(request, url, settings.token)) return rejectUpgrade(socket, 401, { 'WWW-Authenticate': 'Bearer' });
-          wss.handleUpgrade(request, socket, head, function upgraded(ws) {
-            if (stopping) {
+          wss!.handleUpgrade(request, socket, head, function upgraded(ws) {
+            if (run.stopping) {
               ws.close(closeGoingAway, 'server shutting down');
             } else if (clients.size >= settings.max_connections) {
               // Said once, then now and then: a crowd of refused clients must not flood the log.
@@ -144,7 +145,7 @@ export default defineOperator({
         }
 
         function deliver(client: Client, payload: string | Buffer, bytes: number): void {
-          if (client.socket.readyState !== WebSocket.OPEN) return;
+          if (client.socket.readyState !== socketOpen) return;
           if (!client.window.fits(bytes)) {
             // What waits for it is lost with the connection, and this message too.
             const lost = client.window.pending + 1;
@@ -187,22 +188,23 @@ export default defineOperator({
           }
         }, settings.ping_interval);
 
-        const listening = listenOn(server, settings.listen, ctx.label).then(
-          (bound) => {
-            ctx.log.info({ address: formatAddress(bound), path: settings.path }, 'listening for WebSocket connections');
+        const run = new ServerRun(ctx, server, subscriber, settings, {
+          serving: 'listening for WebSocket connections',
+          async prepare() {
+            wss = await createWebSocketServer({ noServer: true, maxPayload: settings.max_message, perMessageDeflate: false, clientTracking: false });
           },
-          (error: unknown) => {
-            stopping = true;
-            subscriber.error(error);
+          closeClients,
+          dropClients() {
+            clearInterval(pinger);
+            inbound.close();
+            for (const client of clients.values()) client.socket.terminate();
+            clients.clear();
           },
-        );
+        });
 
-        async function shutdown(): Promise<void> {
-          if (stopping) return;
-          stopping = true;
+        async function closeClients(): Promise<void> {
           clearInterval(pinger);
           inbound.close();
-          await listening;
           const closing = [...clients.values()].map(
             (client) =>
               new Promise<void>((resolve) => {
@@ -215,31 +217,17 @@ export default defineOperator({
           }, 1000);
           await Promise.all(closing);
           clearTimeout(grace);
-          await closeServer(server, 1000);
-          subscriber.complete();
         }
-
-        function onAbort(): void {
-          void shutdown();
-        }
-        ctx.signal.addEventListener('abort', onAbort, { once: true });
 
         inputSubscription = input.subscribe({
           next: send,
           error: (error: unknown) => subscriber.error(error),
-          complete: () => void shutdown(),
+          complete: () => void run.drain(),
         });
 
         return function wsServerTeardown() {
-          stopping = true;
-          clearInterval(pinger);
-          ctx.signal.removeEventListener('abort', onAbort);
           inputSubscription?.unsubscribe();
-          inbound.close();
-          for (const client of clients.values()) client.socket.terminate();
-          clients.clear();
-          server.close();
-          server.closeAllConnections();
+          run.teardown();
         };
       });
     };

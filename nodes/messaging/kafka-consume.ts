@@ -1,9 +1,10 @@
-import { Observable } from 'rxjs';
-import { defineOperator, duration, NodeError, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from './kafka/client.ts';
+import type { Subscriber } from 'rxjs';
+import { defineOperator, duration, NodeError, size, z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from './kafka/offsets.ts';
 import { brokersSetting, bytesRecord, failedMessage, jsonRecord, topicName } from './kafka/records.ts';
-import { offerOffsets, offsetClaim } from './kafka/transactions.ts';
+import { offsetPairing, type OffsetPairing } from './kafka/transactions.ts';
+import { sessionSource, type SourceSession } from './source-session.ts';
 
 const settings = z.object({
   brokers: brokersSetting(),
@@ -65,191 +66,216 @@ export default defineOperator({
     return settings.format === 'json' ? { out: { kind: 'event' } } : {};
   },
   create(ctx) {
-    const options: ConsumeSettings = ctx.settings;
-    const brokers = describeBrokers(options.brokers);
-    const json = options.format === 'json';
-    const field = options.kafka_field;
-    const where = `group \`${options.group}\`, topics ${options.topics.map((t) => `\`${t}\``).join(', ')}`;
-    return function kafkaConsumeNode() {
-      return new Observable<Batch>((subscriber) => {
-        let consumer: KafkaConsumer | undefined;
-        let stopping = false;
-        let completed = false;
-        let paused = false;
-        let cancelCommit: (() => void) | undefined;
-        let committing: Promise<void> = Promise.resolve();
-
-        const ledger = new OffsetLedger(function offsetsAdvanced() {
-          const claim = offsetClaim(options.group);
-          if (claim) {
-            claim.acknowledged();
-            return;
-          }
-          scheduleCommit();
-        });
-
-        function scheduleCommit(): void {
-          if (stopping) return;
-          cancelCommit ??= ctx.schedule(options.commit_interval, () => {
-            cancelCommit = undefined;
-            void commit();
-          });
-        }
-
-        /** Commits what is acknowledged, unless a transactional producer does it. */
-        function commit(): Promise<void> {
-          committing = committing.then(async function commitAcknowledged() {
-            const current = consumer;
-            if (!current || offsetClaim(options.group)) return;
-            const offsets = ledger.committable();
-            if (offsets.length === 0) return;
-            try {
-              await current.commit(offsets);
-              ledger.committed(offsets);
-            } catch (error) {
-              ctx.log.warn({ brokers, group: options.group, error: clientReason(error) }, `${ctx.label}: committing offsets failed; trying again in ${options.commit_interval} ms`);
-              scheduleCommit();
-            }
-          });
-          return committing;
-        }
-
-        const withdraw = offerOffsets(options.group, {
-          node: ctx.node,
-          member: () => consumer?.member(),
-          acknowledged: () => ledger.committable(),
-          committed: (offsets) => ledger.committed(offsets),
-        });
-
-        /** Stops fetching while downstream is full. */
-        function throttle(): void {
-          if (paused || stopping) return;
-          const wait = ctx.ready();
-          if (!wait) return;
-          paused = true;
-          consumer?.pause();
-          wait.then(function downstreamHasRoom() {
-            paused = false;
-            if (!stopping) consumer?.resume();
-          });
-        }
-
-        function emit(topic: string, partition: number, messages: KafkaMessage[]): void {
-          if (stopping) return;
-          const admitted = ledger.admit(topic, partition, messages);
-          if (!admitted) return;
-          const ack = ctx.newAck(admitted.done);
-          const items: (BytesItem | EventRecord)[] = [];
-          let bytes = 0;
-          for (const message of admitted.fresh) {
-            if (message.value) bytes += message.value.length;
-            if (!json) {
-              items.push(bytesRecord(message));
-              continue;
-            }
-            try {
-              items.push(jsonRecord(message, field));
-            } catch (error) {
-              ctx.fail(failedMessage(message), error, ack);
-            }
-          }
-          ctx.metrics.bytes(bytes);
-          if (items.length === 0) ack.release();
-          else subscriber.next({ items, ack });
-          throttle();
-        }
-
-        const onAbort = (): void => {
-          if (stopping) return;
-          stopping = true;
-          consumer?.pause();
-          // A forced stop aborts and then unsubscribes at once: decide after it
-          // whether this is a drain (wait for acknowledgements) or a hard stop.
-          queueMicrotask(function drainOrStop() {
-            if (completed) return;
-            completed = true;
-            subscriber.complete();
-            // Commit what the graph still holds once it is acknowledged, then leave the
-            // group. Not awaited by the node: a window downstream may hold
-            // acknowledgements until its input ends.
-            closingInBackground(
-              (async function drainConsumer() {
-                await opening;
-                await within(ledger.whenIdle(), drainWaitMs);
-                const claim = offsetClaim(options.group);
-                if (claim) await within(claim.flushed(), drainWaitMs);
-                else await commit();
-                withdraw();
-                await (await opening)?.close();
-              })().catch((error: unknown) => ctx.log.warn({ brokers, error: clientReason(error) }, `${ctx.label}: closing the consumer failed`)),
-            );
-          });
-        };
-
-        const opening = openConsumer({
-          brokers: options.brokers,
-          clientId: `ami-streams-${ctx.node}`,
-          group: options.group,
-          topics: options.topics,
-          from: options.from,
-          isolation: options.isolation,
-          sessionTimeoutMs: options.session_timeout,
-          maxPartitionBytes: options.max_partition_bytes,
-          heartbeatIntervalMs: Math.max(100, Math.min(3000, Math.floor(options.session_timeout / 3))),
-          handlers: {
-            messages: emit,
-            revoking() {
-              const claim = offsetClaim(options.group);
-              if (claim) claim.revoking();
-              else void commit();
-            },
-            assigned(partitions) {
-              const claim = offsetClaim(options.group);
-              const lost = claim ? ledger.busyOutside(partitions) : [];
-              if (lost.length > 0) claim!.sourceFailed(`the group took partitions ${lost.join(', ')} from node \`${ctx.node}\` while their records were in flight`);
-              ledger.keep(partitions);
-              ctx.log.info({ group: options.group, partitions: partitions.map((p) => `${p.topic}:${p.partition}`) }, `${ctx.label}: partitions assigned`);
-            },
-            failed(error) {
-              if (stopping) return;
-              stopping = true;
-              subscriber.error(new NodeError('kafka_consumer_failed', `${ctx.label}: the consumer (${where}) on ${brokers} failed: ${clientReason(error)}`, { cause: error }));
-            },
-          },
-        }).then(
-          (opened): KafkaConsumer => {
-            consumer = opened;
-            if (paused || stopping) opened.pause();
-            if (!stopping) ctx.log.info({ brokers, group: options.group, topics: options.topics, from: options.from }, `${ctx.label}: consuming`);
-            return opened;
-          },
-          (error: unknown): undefined => {
-            if (stopping) return undefined;
-            stopping = true;
-            subscriber.error(new NodeError('kafka_unreachable', `${ctx.label}: cannot consume from Kafka at ${brokers} (${where}): ${clientReason(error)}`, { cause: error }));
-            return undefined;
-          },
-        );
-        ctx.signal.addEventListener('abort', onAbort);
-        if (ctx.signal.aborted) onAbort();
-
-        return () => {
-          ctx.signal.removeEventListener('abort', onAbort);
-          cancelCommit?.();
-          if (completed) return;
-          // A failure or a forced stop: commit what is acknowledged, and leave.
-          stopping = true;
-          completed = true;
-          if (!ledger.idle) offsetClaim(options.group)?.sourceFailed(`node \`${ctx.node}\` stopped with records in flight`);
-          closingInBackground(
-            (async function closeConsumer() {
-              if (!offsetClaim(options.group)) await commit();
-              withdraw();
-              await (await opening)?.close();
-            })().catch(() => undefined),
-          );
-        };
-      });
-    };
+    return sessionSource(ctx, (out) => new ConsumeSession(ctx, out));
   },
 });
+
+/**
+ * One run of a `kafka.consume` node: a group member whose records go out
+ * with acks, whose acknowledged offsets are committed by itself or, under
+ * exactly-once, by the transactional producer that claims its group.
+ */
+class ConsumeSession implements SourceSession {
+  readonly #ctx: NodeContext<ConsumeSettings>;
+  readonly #out: Subscriber<Batch>;
+  readonly #pairing: OffsetPairing;
+  readonly #brokers: string;
+  readonly #ledger: OffsetLedger;
+  readonly #withdraw: () => void;
+  #opening: Promise<KafkaConsumer | undefined> = Promise.resolve(undefined);
+  #consumer: KafkaConsumer | undefined;
+  #stopping = false;
+  #completed = false;
+  #paused = false;
+  #cancelCommit: (() => void) | undefined;
+  #committing: Promise<void> = Promise.resolve();
+
+  constructor(ctx: NodeContext<ConsumeSettings>, out: Subscriber<Batch>) {
+    this.#ctx = ctx;
+    this.#out = out;
+    this.#pairing = offsetPairing(ctx);
+    this.#brokers = describeBrokers(ctx.settings.brokers);
+    const group = ctx.settings.group;
+    this.#ledger = new OffsetLedger(() => {
+      const claim = this.#pairing.offsetClaim(group);
+      if (claim) claim.acknowledged();
+      else this.#scheduleCommit();
+    });
+    this.#withdraw = this.#pairing.offerOffsets(group, {
+      node: ctx.node,
+      member: () => this.#consumer?.member(),
+      acknowledged: () => this.#ledger.committable(),
+      committed: (offsets) => this.#ledger.committed(offsets),
+    });
+  }
+
+  get #claim() {
+    return this.#pairing.offsetClaim(this.#ctx.settings.group);
+  }
+
+  async start(): Promise<void> {
+    const { settings: options, label, node } = this.#ctx;
+    const ledger = this.#ledger;
+    const where = `group \`${options.group}\`, topics ${options.topics.map((t) => `\`${t}\``).join(', ')}`;
+    this.#opening = openConsumer({
+      brokers: options.brokers,
+      clientId: `ami-streams-${node}`,
+      group: options.group,
+      topics: options.topics,
+      from: options.from,
+      isolation: options.isolation,
+      sessionTimeoutMs: options.session_timeout,
+      maxPartitionBytes: options.max_partition_bytes,
+      heartbeatIntervalMs: Math.max(100, Math.min(3000, Math.floor(options.session_timeout / 3))),
+      handlers: {
+        messages: (topic, partition, messages) => this.#emit(topic, partition, messages),
+        revoking: () => {
+          const claim = this.#claim;
+          if (claim) claim.revoking();
+          else void this.#commit();
+        },
+        assigned: (partitions) => {
+          const claim = this.#claim;
+          const lost = claim ? ledger.busyOutside(partitions) : [];
+          if (lost.length > 0) claim!.sourceFailed(`the group took partitions ${lost.join(', ')} from node \`${node}\` while their records were in flight`);
+          ledger.keep(partitions);
+          this.#ctx.log.info({ group: options.group, partitions: partitions.map((p) => `${p.topic}:${p.partition}`) }, `${label}: partitions assigned`);
+        },
+        failed: (error) => {
+          if (this.#stopping) return;
+          this.#stopping = true;
+          this.#out.error(new NodeError('kafka_consumer_failed', `${label}: the consumer (${where}) on ${this.#brokers} failed: ${clientReason(error)}`, { cause: error }));
+        },
+      },
+    }).then(
+      (opened): KafkaConsumer => {
+        this.#consumer = opened;
+        if (this.#paused || this.#stopping) opened.pause();
+        if (!this.#stopping) this.#ctx.log.info({ brokers: this.#brokers, group: options.group, topics: options.topics, from: options.from }, `${label}: consuming`);
+        return opened;
+      },
+      (error: unknown): undefined => {
+        if (this.#stopping) return undefined;
+        this.#stopping = true;
+        this.#out.error(new NodeError('kafka_unreachable', `${label}: cannot consume from Kafka at ${this.#brokers} (${where}): ${clientReason(error)}`, { cause: error }));
+        return undefined;
+      },
+    );
+    await this.#opening;
+  }
+
+  drain(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#consumer?.pause();
+    // A forced stop aborts and then unsubscribes at once: decide after it
+    // whether this is a drain (wait for acknowledgements) or a hard stop.
+    queueMicrotask(() => {
+      if (this.#completed) return;
+      this.#completed = true;
+      this.#out.complete();
+      // Commit what the graph still holds once it is acknowledged, then leave the
+      // group. Not awaited by the node: a window downstream may hold
+      // acknowledgements until its input ends.
+      this.#closeInBackground(async () => {
+        await this.#opening;
+        await within(this.#ledger.whenIdle(), drainWaitMs);
+        const claim = this.#claim;
+        if (claim) await within(claim.flushed(), drainWaitMs);
+        else await this.#commit();
+      }, true);
+    });
+  }
+
+  close(): void {
+    this.#cancelCommit?.();
+    if (this.#completed) return;
+    // A failure or a forced stop: commit what is acknowledged, and leave.
+    this.#stopping = true;
+    this.#completed = true;
+    if (!this.#ledger.idle) this.#claim?.sourceFailed(`node \`${this.#ctx.node}\` stopped with records in flight`);
+    this.#closeInBackground(async () => {
+      if (!this.#claim) await this.#commit();
+    }, false);
+  }
+
+  /** Runs `settle`, withdraws the offsets and closes the consumer, in the background; a failure is logged when `report`. */
+  #closeInBackground(settle: () => Promise<void>, report: boolean): void {
+    const ctx = this.#ctx;
+    closingInBackground(
+      (async () => {
+        await settle();
+        this.#withdraw();
+        await (await this.#opening)?.close();
+      })().catch((error: unknown) => {
+        if (report) ctx.log.warn({ brokers: this.#brokers, error: clientReason(error) }, `${ctx.label}: closing the consumer failed`);
+      }),
+    );
+  }
+
+  #scheduleCommit(): void {
+    if (this.#stopping) return;
+    this.#cancelCommit ??= this.#ctx.schedule(this.#ctx.settings.commit_interval, () => {
+      this.#cancelCommit = undefined;
+      void this.#commit();
+    });
+  }
+
+  /** Commits what is acknowledged, unless a transactional producer does it. */
+  #commit(): Promise<void> {
+    this.#committing = this.#committing.then(async () => {
+      const current = this.#consumer;
+      if (!current || this.#claim) return;
+      const offsets = this.#ledger.committable();
+      if (offsets.length === 0) return;
+      try {
+        await current.commit(offsets);
+        this.#ledger.committed(offsets);
+      } catch (error) {
+        const { settings, label } = this.#ctx;
+        this.#ctx.log.warn({ brokers: this.#brokers, group: settings.group, error: clientReason(error) }, `${label}: committing offsets failed; trying again in ${settings.commit_interval} ms`);
+        this.#scheduleCommit();
+      }
+    });
+    return this.#committing;
+  }
+
+  /** Stops fetching while downstream is full. */
+  #throttle(): void {
+    if (this.#paused || this.#stopping) return;
+    const wait = this.#ctx.ready();
+    if (!wait) return;
+    this.#paused = true;
+    this.#consumer?.pause();
+    wait.then(() => {
+      this.#paused = false;
+      if (!this.#stopping) this.#consumer?.resume();
+    });
+  }
+
+  #emit(topic: string, partition: number, messages: KafkaMessage[]): void {
+    if (this.#stopping) return;
+    const ctx = this.#ctx;
+    const admitted = this.#ledger.admit(topic, partition, messages);
+    if (!admitted) return;
+    const ack = ctx.newAck(admitted.done);
+    const items: (BytesItem | EventRecord)[] = [];
+    let bytes = 0;
+    for (const message of admitted.fresh) {
+      if (message.value) bytes += message.value.length;
+      if (ctx.settings.format !== 'json') {
+        items.push(bytesRecord(message));
+        continue;
+      }
+      try {
+        items.push(jsonRecord(message, ctx.settings.kafka_field));
+      } catch (error) {
+        ctx.fail(failedMessage(message), error, ack);
+      }
+    }
+    ctx.metrics.bytes(bytes);
+    if (items.length === 0) ack.release();
+    else this.#out.next({ items, ack });
+    this.#throttle();
+  }
+}

@@ -1,8 +1,8 @@
 import { Observable } from 'rxjs';
 import { bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
-import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from './kafka/client.ts';
+import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
-import { claimOffsets, offsetSource } from './kafka/transactions.ts';
+import { offsetPairing } from './kafka/transactions.ts';
 
 const settings = z
   .object({
@@ -181,6 +181,7 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
  */
 function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (items: unknown[]) => OutgoingMessage[]) {
   const group = ctx.settings.group!;
+  const pairing = offsetPairing(ctx);
   // A broker restart takes seconds: the client's retries ride it out within one transaction.
   const producer = producerFor(ctx, 40);
   let open = false;
@@ -220,7 +221,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
     cancelCommit?.();
     cancelCommit = undefined;
     return serial(async function commitWithOffsets() {
-      const source = offsetSource(group);
+      const source = pairing.offsetSource(group);
       const offsets = source?.acknowledged() ?? [];
       if (!open && offsets.length === 0) return;
       const member = offsets.length > 0 ? source?.member() : undefined;
@@ -243,7 +244,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
     });
   }
 
-  const releaseClaim = claimOffsets(group, {
+  const releaseClaim = pairing.claimOffsets(group, {
     node: ctx.node,
     acknowledged: scheduleCommit,
     revoking: () => void commitTransaction(),

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
-import { Aedes, type AedesOptions, type AedesPublishPacket, type AuthenticateError } from 'aedes';
 import { Observable } from 'rxjs';
-import { defineOperator, NodeError, reasonOf, z, type Batch } from '../../runtime/api.ts';
-import { formatAddress, listenSetting, type ListenAddress } from '../io/web/listen.ts';
+import { defineOperator, z, type Batch } from '../../runtime/api.ts';
+import { formatAddress } from '../../native/http/listen.ts';
+import { openBroker, type AedesPublishPacket, type EmbeddedBroker } from '../../native/mqtt/broker.ts';
+import { listenSetting } from '../io/web/settings.ts';
+import { localBrokers } from './mqtt/local-brokers.ts';
 import { inferRecords, MessageBatcher, recordSettings } from './mqtt/messages.ts';
 import { topicsSetting } from './mqtt/topics.ts';
 
@@ -25,41 +24,6 @@ const settings = z
 
 type BrokerSettings = z.output<typeof settings>;
 
-/** Binds a TCP or TLS server; the error names the node and the address. */
-function listenOn(server: Server, address: ListenAddress, label: string): Promise<ListenAddress> {
-  return new Promise((resolve, reject) => {
-    const shown = formatAddress(address);
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      const reason = error.code === 'EADDRINUSE'
-        ? 'the address is already in use (another process or node listens there; change `listen`)'
-        : error.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : error.message;
-      reject(new NodeError(error.code === 'EADDRINUSE' ? 'address_in_use' : 'listen_failed', `${label}: cannot listen on ${shown}: ${reason}`, { cause: error }));
-    });
-    server.listen(address.port, address.host, () => {
-      const bound = server.address();
-      resolve({ host: address.host, port: typeof bound === 'object' && bound ? bound.port : address.port });
-    });
-  });
-}
-
-/** The broker's client checks: a user name and password when configured. */
-function brokerOptions(options: BrokerSettings, onRefused: (clientId: string) => void): AedesOptions {
-  if (options.username === undefined) return {};
-  const expectedPassword = Buffer.from(options.password ?? '');
-  return {
-    authenticate(client, username, password, done) {
-      if (username === options.username && password !== undefined && expectedPassword.equals(password)) {
-        done(null, true);
-        return;
-      }
-      onRefused(client.id);
-      const error = new Error('bad user name or password') as AuthenticateError;
-      error.returnCode = 4;
-      done(error, null);
-    },
-  };
-}
-
 /**
  * `mqtt.broker`: an MQTT broker inside the engine (aedes), whose published
  * messages are this node's output.
@@ -78,8 +42,7 @@ export default defineOperator({
     const options = ctx.settings;
     return function mqttBrokerNode() {
       return new Observable<Batch>((subscriber) => {
-        let broker: Aedes | undefined;
-        let server: Server | undefined;
+        let broker: EmbeddedBroker | undefined;
         let stopping = false;
         let completed = false;
         const batcher = new MessageBatcher<never>(ctx, options, () => undefined, (batch) => subscriber.next(batch));
@@ -112,41 +75,15 @@ export default defineOperator({
         });
 
         async function start(): Promise<void> {
-          const [cert, key] = await Promise.all(
-            [options.cert, options.key].map(async (path) => {
-              if (path === undefined) return undefined;
-              try {
-                return await readFile(path);
-              } catch (error) {
-                throw new NodeError('tls_file', `${ctx.label}: cannot read TLS file \`${path}\`: ${reasonOf(error)}`, { cause: error });
-              }
-            }),
-          );
-          broker = await Aedes.createBroker(
-            brokerOptions(options, (clientId) => ctx.log.warn({ clientId }, `${ctx.label}: refused client \`${clientId}\`: bad user name or password`)),
-          );
-          broker.on('clientError', (client, error) => ctx.log.debug({ clientId: client.id, error: reasonOf(error) }, 'client error'));
-          const handle = broker.handle;
-          server = cert && key ? createTlsServer({ cert, key }, (socket) => handle(socket)) : createServer((socket) => handle(socket));
-          server.on('connection', (socket) => socket.setNoDelay(true));
-          const bound = await listenOn(server, options.listen, ctx.label);
-          for (const listener of listeners) await new Promise<void>((resolve) => broker!.subscribe(listener.filter, listener.deliver, resolve));
-          ctx.log.info({ listen: formatAddress(bound), tls: Boolean(cert) }, `${ctx.label}: MQTT broker listening on ${cert ? 'mqtts' : 'mqtt'}://${formatAddress(bound)}`);
+          broker = await openBroker(ctx, options);
+          for (const listener of listeners) await broker.subscribe(listener.filter, listener.deliver);
+          ctx.log.info({ listen: formatAddress(broker.address), tls: broker.url.startsWith('mqtts') }, `${ctx.label}: MQTT broker listening on ${broker.url}`);
         }
 
         function close(): Promise<void> {
-          const closing: Promise<void>[] = [];
-          if (server) {
-            const current = server;
-            closing.push(new Promise((resolve) => current.close(() => resolve())));
-          }
-          if (broker) {
-            const current = broker;
-            closing.push(new Promise((resolve) => current.close(() => resolve())));
-          }
-          server = undefined;
+          const current = broker;
           broker = undefined;
-          return Promise.all(closing).then(() => undefined);
+          return current ? current.close() : Promise.resolve();
         }
 
         const onAbort = (): void => {
@@ -159,7 +96,10 @@ export default defineOperator({
           });
         };
 
-        start().then(
+        const starting = start();
+        // Clients of this engine wait for it rather than fail their first attempt.
+        const withdraw = localBrokers(ctx).announce(options.listen, starting);
+        starting.then(
           () => {
             if (stopping) void close();
           },
@@ -172,6 +112,7 @@ export default defineOperator({
         if (ctx.signal.aborted) onAbort();
 
         return () => {
+          withdraw();
           ctx.signal.removeEventListener('abort', onAbort);
           stopping = true;
           if (!completed) void close();

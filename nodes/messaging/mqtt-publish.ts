@@ -1,6 +1,8 @@
 import { Observable } from 'rxjs';
-import { compileExpression, defineOperator, expression, toPlain, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { checkConnection, connectionSettings, MqttConnection, urlSetting } from './mqtt/connection.ts';
+import { compileExpression, defineOperator, expression, sinkBatches, toPlain, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
+import { MqttConnection, type MqttClient } from '../../native/mqtt/connection.ts';
+import { localBrokers } from './mqtt/local-brokers.ts';
+import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
 import { qosSetting, topicProblem } from './mqtt/topics.ts';
 
 const settings = z
@@ -67,19 +69,11 @@ export default defineOperator({
 
     return function mqttPublishNode(input) {
       return new Observable<Batch>((subscriber) => {
-        let connection: MqttConnection | undefined;
-        let failed = false;
-        const opening = MqttConnection.open(ctx, options).then((opened) => (connection = opened));
-        let chain: Promise<unknown> = opening;
-        const fail = (error: unknown): void => {
-          if (failed) return;
-          failed = true;
-          subscriber.error(error);
-        };
+        // A broker of this same pipeline is waited for: its port may not be open yet.
+        const opening = localBrokers(ctx).ready(options.url).then(() => MqttConnection.open(ctx, options));
 
         /** Publishes a batch; resolves once the broker (QoS 1/2) or the socket (QoS 0) has every message. */
-        function publishBatch(batch: Batch): Promise<void> {
-          const client = connection!.client;
+        function publishBatch(client: MqttClient, batch: Batch): Promise<void> {
           return new Promise<void>((resolve) => {
             // Starts at 1 for the loop itself: mqtt.js may call back synchronously (QoS 0, socket writable).
             let waiting = 1;
@@ -111,24 +105,17 @@ export default defineOperator({
           });
         }
 
-        const subscription = input.subscribe({
-          next(batch) {
-            chain = chain.then(async function writeBatch() {
-              if (failed) return;
-              await publishBatch(batch);
-              batch.ack.release();
-            }).catch(fail);
+        const sink = sinkBatches<unknown>(
+          async function publishToBroker(_items, batch) {
+            await publishBatch((await opening).client, batch);
           },
-          error: fail,
-          complete() {
-            chain = chain.then(async function finishPublishing() {
-              if (failed) return;
-              await connection?.end();
-              subscriber.complete();
-            }).catch(fail);
+          async function endConnection() {
+            await (await opening).end();
           },
-        });
-        opening.catch(fail);
+        );
+        const subscription = sink(input).subscribe(subscriber);
+        // A connection that cannot even be set up (a TLS file missing) fails the node now, not at its first batch.
+        opening.catch((error: unknown) => subscriber.error(error));
         return () => {
           subscription.unsubscribe();
           // After a failure or a forced stop (after a completion the client has ended already, and this does nothing).

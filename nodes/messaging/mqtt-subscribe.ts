@@ -1,10 +1,12 @@
-import { ErrorWithSubackPacket, ReasonCodes } from 'mqtt';
-import { Observable } from 'rxjs';
-import { defineOperator, NodeError, z, type Batch } from '../../runtime/api.ts';
+import type { Subscriber } from 'rxjs';
+import { defineOperator, NodeError, z, type Batch, type NodeContext } from '../../runtime/api.ts';
+import { MqttConnection, SubscriptionRefused, type IPublishPacket } from '../../native/mqtt/connection.ts';
 import { AckSequence, type AckToken } from './mqtt/ack-sequence.ts';
-import { checkConnection, connectionSettings, MqttConnection, urlSetting } from './mqtt/connection.ts';
+import { localBrokers } from './mqtt/local-brokers.ts';
+import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
 import { inferRecords, MessageBatcher, recordSettings, type ReceivedMessage } from './mqtt/messages.ts';
 import { qosSetting, sharedFilter, topicsSetting } from './mqtt/topics.ts';
+import { sessionSource, type SourceSession } from './source-session.ts';
 
 const settings = z
   .object({
@@ -21,6 +23,8 @@ const settings = z
   })
   .superRefine(checkConnection);
 
+type SubscribeSettings = z.output<typeof settings>;
+
 /**
  * `mqtt.subscribe`: messages from an MQTT broker, acknowledged to the broker
  * (QoS 1/2) only once the graph is done with them.
@@ -35,106 +39,99 @@ export default defineOperator({
   example: { url: 'mqtt://127.0.0.1:1883', topics: ['sensors/#'], qos: 1 },
   infer: inferRecords,
   create(ctx) {
-    const options = ctx.settings;
-    const filters = options.topics.map((filter) => sharedFilter(filter, options.group));
-    return function mqttSubscribeNode() {
-      return new Observable<Batch>((subscriber) => {
-        let connection: MqttConnection | undefined;
-        let stopping = false;
-        let completed = false;
-        /** Whether the broker holds our subscriptions (a persistent session keeps them across connections). */
-        let subscribed = false;
-        const acks = new AckSequence(() => connection);
-        const batcher = new MessageBatcher<AckToken>(ctx, options, (tokens) => acks.track(tokens), (batch) => subscriber.next(batch));
-
-        /** Lets mqtt.js read the next packet now, or once downstream has room; never while draining. */
-        function next(resume: () => void): void {
-          if (stopping) return;
-          const wait = ctx.ready();
-          if (wait) wait.then(resume, resume);
-          else resume();
-        }
-
-        function received(packet: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2; retain: boolean }): ReceivedMessage {
-          const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-          return { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
-        }
-
-        function refusal(url: string, suback: { granted?: unknown[] } | undefined): NodeError {
-          const codes = (suback?.granted ?? []) as number[];
-          const refused = filters
-            .map((filter, i) => ({ filter, code: codes[i] }))
-            .filter(({ code }) => code === undefined || code >= 0x80)
-            .map(({ filter, code }) => `\`${filter}\`${code === undefined ? '' : ` (${options.protocol_version === 5 ? ((ReasonCodes as Record<number, string>)[code] ?? `code ${code}`).toLowerCase() : 'failure'})`}`);
-          return new NodeError('subscription_refused', `${ctx.label}: ${url} refused the subscription to ${refused.join(', ')}`);
-        }
-
-        function subscribe(current: MqttConnection): void {
-          const request = Object.fromEntries(filters.map((filter) => [filter, { qos: options.qos }]));
-          current.client.subscribe(request, (error, granted) => {
-            if (stopping || completed) return;
-            if (error) {
-              // A SUBACK with failure codes; any other error is the connection closing before the SUBACK,
-              // and the next connection subscribes again.
-              if (error instanceof ErrorWithSubackPacket) subscriber.error(refusal(current.url, error.packet as { granted?: unknown[] } | undefined));
-              return;
-            }
-            subscribed = true;
-            ctx.log.info({ url: current.url, topics: filters, granted: granted?.map((g) => g.qos) }, `${ctx.label}: subscribed to ${filters.join(', ')}`);
-          });
-        }
-
-        const onAbort = (): void => {
-          if (stopping) return;
-          stopping = true;
-          batcher.flush();
-          completed = true;
-          subscriber.complete();
-          // Acknowledge what is still in the graph, then disconnect. Not awaited by the
-          // node: a window downstream may hold acknowledgements until its input ends.
-          const current = connection;
-          if (!current) return;
-          current.retire();
-          const timer = setTimeout(() => void current.end(), 30_000);
-          timer.unref();
-          void acks.idle().then(() => {
-            clearTimeout(timer);
-            return current.end();
-          });
-        };
-
-        MqttConnection.open(ctx, options, {
-          onMessage(packet, resume) {
-            if (stopping) return;
-            batcher.add(received(packet));
-            next(resume);
-          },
-          onDeferred(packet, resume) {
-            if (stopping) return;
-            batcher.add(received(packet), { messageId: packet.messageId!, qos: packet.qos as 1 | 2, link: connection!.link });
-            next(resume);
-          },
-          onConnect(connack) {
-            if (!subscribed || !connack.sessionPresent) subscribe(connection!);
-          },
-        }).then(
-          (opened) => {
-            connection = opened;
-            if (stopping || completed) opened.destroy();
-          },
-          (error: unknown) => subscriber.error(error),
-        );
-        ctx.signal.addEventListener('abort', onAbort);
-        if (ctx.signal.aborted) onAbort();
-
-        return () => {
-          ctx.signal.removeEventListener('abort', onAbort);
-          stopping = true;
-          // A failure or a forced stop: nothing more will be acknowledged on this connection.
-          if (!completed) connection?.destroy();
-          completed = true;
-        };
-      });
-    };
+    return sessionSource(ctx, (out) => new SubscribeSession(ctx, out));
   },
 });
+
+/**
+ * One run of an `mqtt.subscribe` node: a connection that subscribes on
+ * every connection without a session, hands messages to the batcher, and
+ * acknowledges QoS 1/2 messages once the graph is done with them.
+ */
+class SubscribeSession implements SourceSession {
+  readonly #ctx: NodeContext<SubscribeSettings>;
+  readonly #out: Subscriber<Batch>;
+  readonly #filters: string[];
+  readonly #acks: AckSequence;
+  readonly #batcher: MessageBatcher<AckToken>;
+  #connection: MqttConnection | undefined;
+  #stopping = false;
+  #completed = false;
+  /** Whether the broker holds our subscriptions (a persistent session keeps them across connections). */
+  #subscribed = false;
+
+  constructor(ctx: NodeContext<SubscribeSettings>, out: Subscriber<Batch>) {
+    this.#ctx = ctx;
+    this.#out = out;
+    this.#filters = ctx.settings.topics.map((filter) => sharedFilter(filter, ctx.settings.group));
+    this.#acks = new AckSequence(() => this.#connection);
+    this.#batcher = new MessageBatcher<AckToken>(ctx, ctx.settings, (tokens) => this.#acks.track(tokens), (batch) => out.next(batch));
+  }
+
+  async start(): Promise<void> {
+    // A broker of this same pipeline is waited for: its port may not be open yet.
+    await localBrokers(this.#ctx).ready(this.#ctx.settings.url);
+    const opened = await MqttConnection.open(this.#ctx, this.#ctx.settings, {
+      onMessage: (packet, resume) => this.#receive(packet, undefined, resume),
+      onDeferred: (packet, resume) => this.#receive(packet, { messageId: packet.messageId!, qos: packet.qos as 1 | 2, link: this.#connection!.link }, resume),
+      onConnect: (connack) => {
+        if (!this.#subscribed || !connack.sessionPresent) this.#subscribe(this.#connection!);
+      },
+    });
+    this.#connection = opened;
+    if (this.#stopping || this.#completed) opened.destroy();
+  }
+
+  drain(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#batcher.flush();
+    this.#completed = true;
+    this.#out.complete();
+    // Acknowledge what is still in the graph, then disconnect. Not awaited by the
+    // node: a window downstream may hold acknowledgements until its input ends.
+    const current = this.#connection;
+    if (!current) return;
+    current.retire();
+    const timer = setTimeout(() => void current.end(), 30_000);
+    timer.unref();
+    void this.#acks.idle().then(() => {
+      clearTimeout(timer);
+      return current.end();
+    });
+  }
+
+  close(): void {
+    this.#stopping = true;
+    // A failure or a forced stop: nothing more will be acknowledged on this connection.
+    if (!this.#completed) this.#connection?.destroy();
+    this.#completed = true;
+  }
+
+  #receive(packet: IPublishPacket, token: AckToken | undefined, resume: () => void): void {
+    if (this.#stopping) return;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const message: ReceivedMessage = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
+    this.#batcher.add(message, token);
+    // mqtt.js reads the next packet once `resume` runs: now, or once downstream has room.
+    const wait = this.#ctx.ready();
+    if (wait) wait.then(resume, resume);
+    else resume();
+  }
+
+  #subscribe(current: MqttConnection): void {
+    const ctx = this.#ctx;
+    current.subscribe(this.#filters, ctx.settings.qos).then(
+      (granted) => {
+        if (this.#stopping || this.#completed) return;
+        this.#subscribed = true;
+        ctx.log.info({ url: current.url, topics: this.#filters, granted }, `${ctx.label}: subscribed to ${this.#filters.join(', ')}`);
+      },
+      (error: unknown) => {
+        // Any error but a refusal is the connection closing before the SUBACK: the next connection subscribes again.
+        if (this.#stopping || this.#completed || !(error instanceof SubscriptionRefused)) return;
+        this.#out.error(new NodeError(error.code, `${ctx.label}: ${error.message}`, { cause: error }));
+      },
+    );
+  }
+}

@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { Observable } from 'rxjs';
-import { defineOperator, duration, z, type Batch, type EventRecord } from '../../runtime/api.ts';
-import { backoffMs, connectRedis, entryRecord, isReplyError, redactUrl, sleep, untilAborted } from './redis/client.ts';
+import { defineOperator, duration, redactUrl, sleep, z, type Batch, type EventRecord } from '../../runtime/api.ts';
+import { connectRedis, isReplyError, untilAborted, type Redis } from '../../native/redis/client.ts';
+import { backoffMs, entryRecord } from './redis/entries.ts';
 
 /** How long one XREADGROUP waits for new entries; also bounds how long a drain waits for the last read. */
 const blockMs = 1_000;
@@ -28,10 +29,11 @@ type Settings = z.infer<typeof settings>;
 /**
  * Entry ids delivered downstream and not yet acknowledged, per consumer
  * (server, group, consumer name) and stream, shared by the incarnations of a
- * node in this process: a successor after a reload must not deliver again,
- * from the group's pending list, what its predecessor still has in flight.
+ * node in one engine (`ctx.shared`): a successor after a reload must not
+ * deliver again, from the group's pending list, what its predecessor still
+ * has in flight.
  */
-const inFlightByConsumer = new Map<string, Map<string, Set<string>>>();
+type InFlightByConsumer = Map<string, Map<string, Set<string>>>;
 
 /**
  * `redis.stream`: a consumer in a Redis Streams consumer group, acknowledging
@@ -50,12 +52,15 @@ export default defineOperator({
     const streams = [...new Set(typeof s.stream === 'string' ? [s.stream] : s.stream)];
     const consumer = s.consumer ?? `${hostname()}-${ctx.node}`;
     const where = redactUrl(s.url);
+    const inFlightByConsumer = ctx.shared('redis.stream.in-flight', (): InFlightByConsumer => new Map());
     return function redisStreamNode() {
       return new Observable<Batch>((subscriber) => {
         const { signal } = ctx;
         // Blocking reads get their own connection so acknowledgements never queue behind them.
-        const reader = connectRedis(ctx, s.url, 'read');
-        const commands = connectRedis(ctx, s.url, 'ack');
+        // Both open when `run` starts; everything that uses them runs after that.
+        let reader: Redis | undefined;
+        let commands: Redis | undefined;
+        let disposed = false;
         const consumerKey = `${s.url}\n${s.group}\n${consumer}`;
         /** Ids delivered downstream and not yet acknowledged, per stream: never emitted twice at once. */
         const inFlight = inFlightByConsumer.get(consumerKey) ?? new Map<string, Set<string>>();
@@ -71,11 +76,12 @@ export default defineOperator({
         const closeWhenIdle = (): void => {
           if (!closing || openBatches > 0) return;
           clearTimeout(closeTimer);
-          commands.quit().catch(() => commands.disconnect());
+          const client = commands;
+          client?.quit().catch(() => client.disconnect());
         };
 
         const acknowledge = (stream: string, ids: string[]): void => {
-          commands.xack(stream, s.group, ...ids).catch((error: Error) => {
+          commands!.xack(stream, s.group, ...ids).catch((error: Error) => {
             // Still pending in the group: the next start (or a claim) delivers them again.
             ctx.log.warn({ stream, entries: ids.length, error: error.message }, `${ctx.label}: XACK failed; the entries stay pending and will be delivered again`);
           });
@@ -152,7 +158,7 @@ export default defineOperator({
         const ensureGroups = async (): Promise<void> => {
           for (const stream of streams) {
             try {
-              await untilAborted(commands.xgroup('CREATE', stream, s.group, s.from === 'earliest' ? '0' : '$', 'MKSTREAM'), signal);
+              await untilAborted(commands!.xgroup('CREATE', stream, s.group, s.from === 'earliest' ? '0' : '$', 'MKSTREAM'), signal);
             } catch (error) {
               if (!(isReplyError(error) && error.message.startsWith('BUSYGROUP'))) throw error;
             }
@@ -163,7 +169,7 @@ export default defineOperator({
         const readOwnPending = async (): Promise<void> => {
           const after = streams.map(() => '0');
           while (await mayRead()) {
-            const reply = (await untilAborted(reader.xreadgroup('GROUP', s.group, consumer, 'COUNT', s.batch_size, 'STREAMS', ...streams, ...after), signal)) as [string, Entry[]][] | null;
+            const reply = (await untilAborted(reader!.xreadgroup('GROUP', s.group, consumer, 'COUNT', s.batch_size, 'STREAMS', ...streams, ...after), signal)) as [string, Entry[]][] | null;
             let more = false;
             for (const [stream, entries] of reply ?? []) {
               if (entries.length === 0) continue;
@@ -182,7 +188,7 @@ export default defineOperator({
             let cursor = '0-0';
             do {
               if (!(await mayRead())) return;
-              const [next, entries] = (await untilAborted(commands.xautoclaim(stream, s.group, consumer, s.claim_idle, cursor, 'COUNT', s.batch_size), signal)) as [string, Entry[]];
+              const [next, entries] = (await untilAborted(commands!.xautoclaim(stream, s.group, consumer, s.claim_idle, cursor, 'COUNT', s.batch_size), signal)) as [string, Entry[]];
               const claimed = entries.filter(([id]) => !inFlight.get(stream)!.has(id)).length;
               if (claimed > 0) ctx.log.info({ stream, entries: claimed, idleMs: s.claim_idle }, `${ctx.label}: claimed entries pending too long in the group`);
               emitEntries(stream, entries);
@@ -192,6 +198,16 @@ export default defineOperator({
         };
 
         const run = async (): Promise<void> => {
+          const retryDelayMs = backoffMs;
+          [reader, commands] = await Promise.all([
+            connectRedis(ctx, { url: s.url, purpose: 'read', retryDelayMs }),
+            connectRedis(ctx, { url: s.url, purpose: 'ack', retryDelayMs }),
+          ]);
+          if (disposed) {
+            reader.disconnect();
+            commands.disconnect();
+            return;
+          }
           let groupsReady = false;
           let pendingRead = false;
           let nextClaim = 0;
@@ -212,8 +228,8 @@ export default defineOperator({
               }
               if (!(await mayRead())) break;
               // While connected, a read in progress at a drain is waited for (it ends within BLOCK) and its entries delivered.
-              const grace = reader.status === 'ready' ? blockMs + 1_000 : 0;
-              const reply = await untilAborted(reader.xreadgroup('GROUP', s.group, consumer, 'COUNT', s.batch_size, 'BLOCK', blockMs, 'STREAMS', ...streams, ...streams.map(() => '>')), signal, grace);
+              const grace = reader!.status === 'ready' ? blockMs + 1_000 : 0;
+              const reply = await untilAborted(reader!.xreadgroup('GROUP', s.group, consumer, 'COUNT', s.batch_size, 'BLOCK', blockMs, 'STREAMS', ...streams, ...streams.map(() => '>')), signal, grace);
               emitReply(reply);
               failures = 0;
             } catch (error) {
@@ -240,16 +256,17 @@ export default defineOperator({
         );
 
         return function closeRedisStream() {
-          reader.disconnect();
+          disposed = true;
+          reader?.disconnect();
           if (completed) {
             // A drain: batches still in flight will be acknowledged; keep the connection for their XACKs.
             closing = true;
-            closeTimer = setTimeout(() => commands.disconnect(), 60_000);
+            closeTimer = setTimeout(() => commands?.disconnect(), 60_000);
             closeTimer.unref();
             closeWhenIdle();
           } else {
             // Forced or failed: acknowledge nothing more; pending entries are re-read by the next run.
-            commands.disconnect();
+            commands?.disconnect();
             for (const [stream, ids] of mine) for (const id of ids) inFlight.get(stream)!.delete(id);
           }
           if ([...inFlight.values()].every((ids) => ids.size === 0)) inFlightByConsumer.delete(consumerKey);

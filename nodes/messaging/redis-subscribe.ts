@@ -1,6 +1,8 @@
-import { Observable } from 'rxjs';
-import { defineOperator, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import { connectRedis } from './redis/client.ts';
+import type { Subscriber } from 'rxjs';
+import { defineOperator, z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+import { connectRedis, type Redis } from '../../native/redis/client.ts';
+import { backoffMs } from './redis/entries.ts';
+import { sessionSource, type SourceSession } from './source-session.ts';
 
 /** Messages gathered into one batch at most; a batch also ends at the next turn of the event loop. */
 const batchLimit = 1024;
@@ -37,74 +39,89 @@ export default defineOperator({
     return settings.format === 'json' ? { out: { kind: 'event' } } : {};
   },
   create(ctx) {
-    const s: Settings = ctx.settings;
-    return function redisSubscribeNode() {
-      return new Observable<Batch>((subscriber) => {
-        const client = connectRedis(ctx, s.url, 'subscribe');
-        let pending: (BytesItem | EventRecord)[] = [];
-        let flushQueued = false;
-        let stopped = false;
-
-        const flush = (): void => {
-          flushQueued = false;
-          if (pending.length === 0 || stopped) return;
-          const items = pending;
-          pending = [];
-          // A live source cannot wait: while downstream is full, messages are dropped and counted.
-          if (ctx.ready()) {
-            ctx.metrics.dropped(items.length, 'backpressure');
-            return;
-          }
-          subscriber.next({ items, ack: ctx.newAck() });
-        };
-
-        const receive = (channel: Buffer, message: Buffer, pattern?: Buffer): void => {
-          if (stopped) {
-            ctx.metrics.dropped(1, 'stopped');
-            return;
-          }
-          ctx.metrics.bytes(message.length);
-          const channelName = channel.toString('utf8');
-          if (s.format === 'bytes') {
-            pending.push({ data: message, meta: pattern ? { channel: channelName, pattern: pattern.toString('utf8') } : { channel: channelName } });
-          } else {
-            try {
-              const value: unknown = JSON.parse(message.toString('utf8'));
-              if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('expected a JSON object');
-              const record = value as EventRecord;
-              if (s.channel_field !== false) record[s.channel_field] = channelName;
-              pending.push(record);
-            } catch (error) {
-              ctx.fail({ channel: channelName, text: message.toString('utf8') }, error);
-            }
-          }
-          if (pending.length >= batchLimit) flush();
-          else if (!flushQueued) {
-            flushQueued = true;
-            setImmediate(flush);
-          }
-        };
-
-        client.on('messageBuffer', (channel: Buffer, message: Buffer) => receive(channel, message));
-        client.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => receive(channel, message, pattern));
-        // ioredis subscribes again by itself after a reconnection.
-        if (s.channels.length > 0) client.subscribe(...s.channels).catch((error: Error) => subscriber.error(new Error(`${ctx.label}: SUBSCRIBE failed: ${error.message}`)));
-        if (s.patterns.length > 0) client.psubscribe(...s.patterns).catch((error: Error) => subscriber.error(new Error(`${ctx.label}: PSUBSCRIBE failed: ${error.message}`)));
-
-        const onAbort = (): void => {
-          flush();
-          stopped = true;
-          subscriber.complete();
-        };
-        if (ctx.signal.aborted) queueMicrotask(onAbort);
-        else ctx.signal.addEventListener('abort', onAbort, { once: true });
-
-        return function closeRedisSubscribe() {
-          stopped = true;
-          ctx.signal.removeEventListener('abort', onAbort);
-          client.disconnect();
-        };
-      });
-    };
+    return sessionSource(ctx, (out) => new PubSubSession(ctx, out));
   },
 });
+
+/** One run of a `redis.subscribe` node: a subscribed connection whose messages go out in batches, one per turn of the event loop. */
+class PubSubSession implements SourceSession {
+  readonly #ctx: NodeContext<Settings>;
+  readonly #out: Subscriber<Batch>;
+  #client: Redis | undefined;
+  #pending: (BytesItem | EventRecord)[] = [];
+  #flushQueued = false;
+  #stopped = false;
+
+  constructor(ctx: NodeContext<Settings>, out: Subscriber<Batch>) {
+    this.#ctx = ctx;
+    this.#out = out;
+  }
+
+  async start(): Promise<void> {
+    const s = this.#ctx.settings;
+    const client = await connectRedis(this.#ctx, { url: s.url, purpose: 'subscribe', retryDelayMs: backoffMs });
+    this.#client = client;
+    if (this.#stopped) {
+      client.disconnect();
+      return;
+    }
+    client.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#receive(channel, message));
+    client.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => this.#receive(channel, message, pattern));
+    // ioredis subscribes again by itself after a reconnection.
+    const label = this.#ctx.label;
+    if (s.channels.length > 0) client.subscribe(...s.channels).catch((error: Error) => this.#out.error(new Error(`${label}: SUBSCRIBE failed: ${error.message}`)));
+    if (s.patterns.length > 0) client.psubscribe(...s.patterns).catch((error: Error) => this.#out.error(new Error(`${label}: PSUBSCRIBE failed: ${error.message}`)));
+  }
+
+  drain(): void {
+    this.#flush();
+    this.#stopped = true;
+    this.#out.complete();
+  }
+
+  close(): void {
+    this.#stopped = true;
+    this.#client?.disconnect();
+  }
+
+  #flush = (): void => {
+    this.#flushQueued = false;
+    if (this.#pending.length === 0 || this.#stopped) return;
+    const items = this.#pending;
+    this.#pending = [];
+    // A live source cannot wait: while downstream is full, messages are dropped and counted.
+    if (this.#ctx.ready()) {
+      this.#ctx.metrics.dropped(items.length, 'backpressure');
+      return;
+    }
+    this.#out.next({ items, ack: this.#ctx.newAck() });
+  };
+
+  #receive(channel: Buffer, message: Buffer, pattern?: Buffer): void {
+    const ctx = this.#ctx;
+    if (this.#stopped) {
+      ctx.metrics.dropped(1, 'stopped');
+      return;
+    }
+    ctx.metrics.bytes(message.length);
+    const channelName = channel.toString('utf8');
+    if (ctx.settings.format === 'bytes') {
+      this.#pending.push({ data: message, meta: pattern ? { channel: channelName, pattern: pattern.toString('utf8') } : { channel: channelName } });
+    } else {
+      try {
+        const value: unknown = JSON.parse(message.toString('utf8'));
+        if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('expected a JSON object');
+        const record = value as EventRecord;
+        if (ctx.settings.channel_field !== false) record[ctx.settings.channel_field] = channelName;
+        this.#pending.push(record);
+      } catch (error) {
+        ctx.fail({ channel: channelName, text: message.toString('utf8') }, error);
+      }
+    }
+    if (this.#pending.length >= batchLimit) this.#flush();
+    else if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(this.#flush);
+    }
+  }
+}

@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
-import { compileExpression, defineOperator, duration, expression, NodeError, sinkBatches, toPlain, z, type Batch } from '../../runtime/api.ts';
-import { backoffMs, connectRedis, entryArgs, isReplyError, redactUrl, sleep, valueOf } from './redis/client.ts';
+import { compileExpression, defineOperator, duration, expression, NodeError, redactUrl, sinkBatches, sleep, toPlain, z, type Batch } from '../../runtime/api.ts';
+import { connectRedis, isReplyError } from '../../native/redis/client.ts';
+import { backoffMs, entryArgs, valueOf } from './redis/entries.ts';
 
 const settings = z
   .object({
@@ -61,7 +62,7 @@ export default defineOperator({
 
     return function redisWriteNode(input) {
       return new Observable<Batch>((subscriber) => {
-        const client = connectRedis(ctx, s.url, 'write');
+        const connecting = connectRedis(ctx, { url: s.url, purpose: 'write', retryDelayMs: backoffMs });
         const write = async function writeBatch(items: unknown[], batch?: Batch): Promise<void> {
           let todo: { item: unknown; args: Args }[] = [];
           for (const item of items) {
@@ -71,6 +72,7 @@ export default defineOperator({
               ctx.fail(item, error, batch?.ack);
             }
           }
+          const client = await connecting;
           let attempt = 0;
           while (todo.length > 0) {
             const pipeline = client.pipeline();
@@ -104,11 +106,12 @@ export default defineOperator({
           }
         };
         const subscription = sinkBatches<unknown>(write, async function closeRedisWrite() {
+          const client = await connecting;
           await client.quit().catch(() => client.disconnect());
         })(input).subscribe(subscriber);
         return function stopRedisWrite() {
           subscription.unsubscribe();
-          client.disconnect();
+          void connecting.then((client) => client.disconnect(), () => undefined);
         };
       });
     };

@@ -4,11 +4,11 @@
  * SSE replay buffer and the per-client send window.
  */
 import { describe, expect, it } from 'vitest';
-import { safeEqual } from '../../nodes/io/web/auth.ts';
+import { safeEqual } from '../../native/http/auth.ts';
 import { backoffDelay, retryAfterMs } from '../../runtime/retry.ts';
-import { SendWindow } from '../../nodes/io/web/client-queue.ts';
-import { parseListen } from '../../nodes/io/web/listen.ts';
-import { redactUrl } from '../../runtime/redact.ts';
+import { SendWindow } from '../../native/http/client-queue.ts';
+import { parseListen } from '../../native/http/listen.ts';
+import { redactUrl } from '../../native/redact-url.ts';
 import { ReplayBuffer } from '../../nodes/io/web/replay-buffer.ts';
 import { withoutCredentials } from '../../nodes/io/http-request.ts';
 
@@ -71,6 +71,8 @@ describe('redactUrl and withoutCredentials', () => {
     ['https://host/x?api_key=abc', 'https://host/x?api_key=***'],
     ['http://host/plain', 'http://host/plain'],
     ['not a url //u:p@h', 'not a url //***@h'],
+    ['mqtt://u:pa/ss@host:1883', 'mqtt://u:***@host:1883'],
+    ['mqtt://u:p@ss@host:1883', 'mqtt://u:***@host:1883'],
   ])('redacts %j', (url, expected) => {
     expect(redactUrl(url)).toBe(expected);
   });

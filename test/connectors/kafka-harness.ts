@@ -10,7 +10,7 @@ import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
-import { openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../nodes/messaging/kafka/client.ts';
+import { openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { registry } from '../../nodes/registry.ts';
 import { defineOperator, perBatchAsync, sinkBatches, z, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientsClosed, type KafkaAdmin } from '../../nodes/messaging/kafka/client.ts';
+import { clientsClosed, type KafkaAdmin } from '../../native/kafka/client.ts';
 import { admin, idCounts, idMessages, kafkaBrokers, kill, produce, readTopic, recordingLogger, records, startPipeline, unique, until } from './kafka-harness.ts';
 
 const services = join(import.meta.dirname, '..', 'services');
@@ -464,7 +464,10 @@ nodes:
 `);
     const halted = () => log.entries.find((e) => e.level === 'error' && e.message.includes('exactly-once cannot go on'));
     await until('the transactional producer to halt', () => halted() !== undefined, 30_000);
-    expect(halted()!.message).toMatch(/^node `out` \(kafka-test.yaml:12\): exactly-once cannot go on \(the group took partitions .* from node `in` while their records were in flight\)/);
+    // Either the pipeline's own consumer reports the partitions it lost with records in flight, or the broker refuses
+    // the commit of the stale group generation first: both halt before anything is written twice. (The joiner runs in
+    // its own engine, as another process would, so it cannot reach the producer's claim.)
+    expect(halted()!.message).toMatch(/^node `out` \(kafka-test.yaml:12\): exactly-once cannot go on \((the group took partitions .* from node `in` while their records were in flight|.*generation id is not valid)\)/);
     kill(transactional);
     await joiner.drain();
     const out = await readTopic(output, 1, { isolation: 'read_committed', timeoutMs: 30_000, settleMs: 2000 });

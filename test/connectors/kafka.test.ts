@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
-import { clientReason, type KafkaMessage } from '../../nodes/messaging/kafka/client.ts';
+import { clientReason, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from '../../nodes/messaging/kafka/offsets.ts';
-import { claimOffsets, offsetClaim } from '../../nodes/messaging/kafka/transactions.ts';
+import { offsetPairing } from '../../nodes/messaging/kafka/transactions.ts';
+import { contextWithSettings } from '../helpers/fake-context.ts';
 
 function messages(topic: string, partition: number, from: number, to: number): KafkaMessage[] {
   return Array.from({ length: to - from }, (_, k) => ({ topic, partition, offset: BigInt(from + k), headers: new Map(), timestamp: 0n, leaderEpoch: 3 }));
@@ -83,14 +84,29 @@ describe('kafka settings', () => {
   });
 
   it('lets one node claim a consumer group for its transactions', () => {
-    const release = claimOffsets('group-x', { node: 'a', acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} });
-    expect(() => claimOffsets('group-x', { node: 'b', acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} })).toThrow('consumer group `group-x` is already committed through the transactions of node `a`');
+    const pairing = offsetPairing(contextWithSettings({}));
+    const claim = (node: string) => ({ node, acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} });
+    const release = pairing.claimOffsets('group-x', claim('a'));
+    expect(() => pairing.claimOffsets('group-x', claim('b'))).toThrow('consumer group `group-x` is already committed through the transactions of node `a`');
     // The same node restarting takes its claim over.
-    const again = claimOffsets('group-x', { node: 'a', acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} });
+    const again = pairing.claimOffsets('group-x', claim('a'));
     release();
-    expect(offsetClaim('group-x')).toBeDefined();
+    expect(pairing.offsetClaim('group-x')).toBeDefined();
     again();
-    expect(offsetClaim('group-x')).toBeUndefined();
+    expect(pairing.offsetClaim('group-x')).toBeUndefined();
+  });
+
+  it('pairs consumers and producers within one engine only', () => {
+    const engine = new Map<string, unknown>();
+    const consumer = offsetPairing(contextWithSettings({}, { node: 'in', shared: engine }));
+    const producer = offsetPairing(contextWithSettings({}, { node: 'out', shared: engine }));
+    const elsewhere = offsetPairing(contextWithSettings({}, { node: 'out', shared: new Map() }));
+    consumer.offerOffsets('group-y', { node: 'in', member: () => undefined, acknowledged: () => [], committed() {} });
+    expect(producer.offsetSource('group-y')?.node).toBe('in');
+    expect(elsewhere.offsetSource('group-y')).toBeUndefined();
+    // Two engines may each commit the same group through their own producer.
+    expect(() => elsewhere.claimOffsets('group-y', { node: 'other', acknowledged() {}, revoking() {}, flushed: async () => undefined, sourceFailed() {} })).not.toThrow();
+    expect(producer.offsetClaim('group-y')).toBeUndefined();
   });
 
   it('reports the innermost reasons of a wrapped client error', () => {

@@ -94,6 +94,26 @@ describe('mqtt.broker, mqtt.subscribe and mqtt.publish on their own', () => {
     });
   });
 
+  it('connects a subscriber and a publisher to the embedded broker of the same pipeline without a failed attempt', async () => {
+    const port = await freePort();
+    const log = recordingLogger();
+    const prefix = uniquePrefix('same-graph');
+    // The broker first, as a user writes it; the engine starts consumers first, so the clients start before it listens.
+    await subscribed('same-graph', {
+      broker: { op: 'mqtt.broker', with: { listen: `127.0.0.1:${port}`, topics: [`${prefix}/#`], format: 'json' } },
+      published: { op: 'test.collect', in: 'broker', with: { into: `${prefix}-published` } },
+      readings: { op: 'generate', with: { count: 3 } },
+      send: { op: 'mqtt.publish', in: 'readings', with: { url: `mqtt://localhost:${port}`, topic: `${prefix}/r`, qos: 1 } },
+      sensors: { op: 'mqtt.subscribe', with: { url: `mqtt://127.0.0.1:${port}`, topics: [`${prefix}/#`], qos: 1, format: 'json' } },
+      received: { op: 'test.collect', in: 'sensors', with: { into: `${prefix}-received` } },
+    }, log);
+    await collectedAtLeast(`${prefix}-published`, 3);
+    const client = await testClient(`mqtt://127.0.0.1:${port}`);
+    await client.publishAsync(`${prefix}/late`, '{"late": true}', { qos: 1 });
+    await collectedAtLeast(`${prefix}-received`, 1);
+    expect(log.entries.filter((e) => e.level === 'error' || /cannot connect/.test(e.message)).map((e) => e.message)).toEqual([]);
+  });
+
   it('keeps trying a broker that is not there at start, with a clear error, and receives once it appears', async () => {
     const port = await freePort();
     const log = recordingLogger();

@@ -9,8 +9,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pgQuery from '../../nodes/io/pg-query.ts';
 import pgWrite from '../../nodes/io/pg-write.ts';
-import { PostgresStateStore, stateTable } from '../../nodes/io/pg/state-store.ts';
-import { openStateStore } from '../../runtime/state-store.ts';
+import { PostgresStateStore, stateTable } from '../../runtime/state/postgres-store.ts';
+import { openStateStore } from '../../runtime/state/store.ts';
 import type { EventRecord } from '../../runtime/api.ts';
 import { capturingLogger, collector, service, serviceSetting, sleep, sources, startPipeline, unique, waitFor, checkCarriesAcrossRuns, checkSavesAndLoads } from './redis-pg-harness.ts';
 

@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import pgQuery from '../../nodes/io/pg-query.ts';
 import pgWrite from '../../nodes/io/pg-write.ts';
-import { isConnectionBroken, isRecordError, quoteIdent, quoteTable, redactUrl } from '../../nodes/io/pg/client.ts';
+import { isConnectionBroken, isRecordError, quoteIdent, quoteTable } from '../../native/postgres/client.ts';
+import { redactUrl } from '../../native/redact-url.ts';
 import { columnValue, createTableSql, inferColumnType, insertStatements, lastPerKey, sqlTypePattern, type Columns, type Row } from '../../nodes/io/pg/table.ts';
 
 

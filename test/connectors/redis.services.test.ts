@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import redisStream from '../../nodes/messaging/redis-stream.ts';
 import redisSubscribe from '../../nodes/messaging/redis-subscribe.ts';
 import redisWrite from '../../nodes/messaging/redis-write.ts';
-import { RedisStateStore, stateKeyPrefix } from '../../nodes/messaging/redis/state-store.ts';
-import { openStateStore } from '../../runtime/state-store.ts';
+import { RedisStateStore, stateKeyPrefix } from '../../runtime/state/redis-store.ts';
+import { openStateStore } from '../../runtime/state/store.ts';
 import type { BytesItem, EventRecord } from '../../runtime/api.ts';
 import { capturingLogger, checkGraph, collector, forceStop, service, serviceDir, serviceSetting, sleep, sources, startPipeline, unique, waitFor, checkCarriesAcrossRuns, checkSavesAndLoads } from './redis-pg-harness.ts';
 

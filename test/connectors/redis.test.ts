@@ -11,7 +11,8 @@ import { registry } from '../../nodes/registry.ts';
 import redisStream from '../../nodes/messaging/redis-stream.ts';
 import redisSubscribe from '../../nodes/messaging/redis-subscribe.ts';
 import redisWrite from '../../nodes/messaging/redis-write.ts';
-import { entryArgs, entryRecord, fieldText, redactUrl, valueOf } from '../../nodes/messaging/redis/client.ts';
+import { redactUrl } from '../../native/redact-url.ts';
+import { entryArgs, entryRecord, fieldText, valueOf } from '../../nodes/messaging/redis/entries.ts';
 import type { OperatorDefinition } from '../../runtime/api.ts';
 
 const operators: OperatorDefinition[] = [redisStream, redisWrite, redisSubscribe];

@@ -102,6 +102,8 @@ export interface FakeContextOptions {
   clock?: TestClock;
   /** What `stopReason()` answers (default `end`: the input ended). */
   stopReason?: StopReason;
+  /** What `ctx.shared` keeps: pass one map to several contexts to make them nodes of one engine. */
+  shared?: Map<string, unknown>;
 }
 
 /** A NodeContext that records what the node did. */
@@ -160,6 +162,7 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     };
   const log: Logger = { debug: logAt('debug'), info: logAt('info'), warn: logAt('warn'), error: logAt('error') };
   const onError = options.onError ?? 'dlq';
+  const shared = options.shared ?? new Map<string, unknown>();
   return {
     node,
     label: `node \`${node}\` (test)`,
@@ -201,6 +204,10 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     stopReason: () => stopReason,
     now: () => clock.now(),
     schedule: (ms, fn) => clock.schedule(ms, fn),
+    shared: <T>(key: string, create: () => T): T => {
+      if (!shared.has(key)) shared.set(key, create());
+      return shared.get(key) as T;
+    },
     clock,
     failures,
     ports,

@@ -6,7 +6,8 @@
  */
 import type pg from 'pg';
 import { toPlain } from '../../../runtime/api.ts';
-import { ConfigurationError, quoteIdent, quoteTable } from './client.ts';
+import { quoteIdent, quoteTable } from '../../../native/postgres/client.ts';
+import { ConfigurationError } from './retry.ts';
 
 /** A table's columns, name to SQL type as PostgreSQL prints it (`timestamp with time zone`, `text[]`). */
 export type Columns = Map<string, string>;

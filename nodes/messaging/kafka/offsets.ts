@@ -6,7 +6,7 @@
  * every earlier batch of that partition is done, as `file.read` does for its
  * checkpoint.
  */
-import type { KafkaMessage, PartitionOffset, TopicPartition } from './client.ts';
+import type { KafkaMessage, PartitionOffset, TopicPartition } from '../../../native/kafka/client.ts';
 
 interface Span {
   end: bigint;

@@ -3,7 +3,7 @@
  * makes of Kafka messages.
  */
 import { z, type BytesItem, type EventRecord } from '../../../runtime/api.ts';
-import type { KafkaMessage } from './client.ts';
+import type { KafkaMessage } from '../../../native/kafka/client.ts';
 
 /**
  * `brokers`: bootstrap brokers as `host:port`, a list or one comma-separated

@@ -1,5 +1,5 @@
 /**
- * Exactly-once from Kafka to Kafka, within one process: how a
+ * Exactly-once from Kafka to Kafka, within one engine: how a
  * `kafka.produce` node with `exactly_once: true` commits the offsets of an
  * upstream `kafka.consume` node inside its own transaction, instead of the
  * consumer committing them itself.
@@ -21,7 +21,8 @@
  * read again after a crash). A crash aborts the open transaction, and the
  * records are read again from the last committed offsets.
  */
-import type { GroupMember, PartitionOffset } from './client.ts';
+import type { GroupMember, PartitionOffset } from '../../../native/kafka/client.ts';
+import type { NodeContext } from '../../../runtime/api.ts';
 
 /** What `kafka.consume` offers the producer that claims its group. */
 export interface OffsetSource {
@@ -53,37 +54,50 @@ export interface OffsetClaim {
   sourceFailed(reason: string): void;
 }
 
-const sources = new Map<string, OffsetSource>();
-const claims = new Map<string, OffsetClaim>();
-
-/** Registers a consumer group's offsets; returns the function that withdraws them. */
-export function offerOffsets(group: string, source: OffsetSource): () => void {
-  sources.set(group, source);
-  return function withdrawOffsets() {
-    if (sources.get(group) === source) sources.delete(group);
-  };
-}
-
-/** The consumer of `group` in this process, if one runs. */
-export function offsetSource(group: string): OffsetSource | undefined {
-  return sources.get(group);
-}
-
 /**
- * Claims a group's offsets for a transactional producer. A group can have
- * one claimant node: another node's claim is refused with the name of the first.
+ * Where the consumers and transactional producers of one engine meet, by
+ * consumer group. One per engine (`offsetPairing(ctx)`), never per
+ * process: two engines in one process (tests, a future multi-pipeline host)
+ * must not pair each other's nodes.
  */
-export function claimOffsets(group: string, claim: OffsetClaim): () => void {
-  const holder = claims.get(group);
-  // A node restarting after a failure claims again in place of its earlier incarnation.
-  if (holder && holder !== claim && holder.node !== claim.node) throw new Error(`consumer group \`${group}\` is already committed through the transactions of node \`${holder.node}\``);
-  claims.set(group, claim);
-  return function releaseClaim() {
-    if (claims.get(group) === claim) claims.delete(group);
-  };
+export class OffsetPairing {
+  readonly #sources = new Map<string, OffsetSource>();
+  readonly #claims = new Map<string, OffsetClaim>();
+
+  /** Registers a consumer group's offsets; returns the function that withdraws them. */
+  offerOffsets(group: string, source: OffsetSource): () => void {
+    this.#sources.set(group, source);
+    return () => {
+      if (this.#sources.get(group) === source) this.#sources.delete(group);
+    };
+  }
+
+  /** The consumer of `group` in this engine, if one runs. */
+  offsetSource(group: string): OffsetSource | undefined {
+    return this.#sources.get(group);
+  }
+
+  /**
+   * Claims a group's offsets for a transactional producer. A group can have
+   * one claimant node: another node's claim is refused with the name of the first.
+   */
+  claimOffsets(group: string, claim: OffsetClaim): () => void {
+    const holder = this.#claims.get(group);
+    // A node restarting after a failure claims again in place of its earlier incarnation.
+    if (holder && holder !== claim && holder.node !== claim.node) throw new Error(`consumer group \`${group}\` is already committed through the transactions of node \`${holder.node}\``);
+    this.#claims.set(group, claim);
+    return () => {
+      if (this.#claims.get(group) === claim) this.#claims.delete(group);
+    };
+  }
+
+  /** The producer that commits `group`'s offsets, if one has claimed them. */
+  offsetClaim(group: string): OffsetClaim | undefined {
+    return this.#claims.get(group);
+  }
 }
 
-/** The producer that commits `group`'s offsets, if one has claimed them. */
-export function offsetClaim(group: string): OffsetClaim | undefined {
-  return claims.get(group);
+/** The pairing of the engine that runs this node. */
+export function offsetPairing(ctx: NodeContext<unknown>): OffsetPairing {
+  return ctx.shared('kafka.offsets', () => new OffsetPairing());
 }

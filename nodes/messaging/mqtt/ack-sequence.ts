@@ -2,7 +2,7 @@
  * Acknowledging received QoS 1/2 messages to the broker in the order they
  * arrived, once the graph is done with them.
  */
-import type { MqttConnection } from './connection.ts';
+import type { MqttConnection } from '../../../native/mqtt/connection.ts';
 
 /** What must be acknowledged for one message, and on which connection it came. */
 export interface AckToken {

@@ -4,9 +4,10 @@
  * missing, one row per node; a save replaces a pipeline's rows in one
  * transaction.
  */
-import pg from 'pg';
-import { registerStateStore, type StateStore } from '../../../runtime/state-store.ts';
-import { redactUrl } from './client.ts';
+import type pg from 'pg';
+import { openClient } from '../../native/postgres/client.ts';
+import { redactUrl } from '../../native/redact-url.ts';
+import { storeCommand, type StateStore } from './store.ts';
 
 /** The table the store keeps snapshots in. */
 export const stateTable = 'streams_state';
@@ -32,21 +33,19 @@ export class PostgresStateStore implements StateStore {
 
   /** Connects to `url` and creates the table if missing; fails with the URL (password redacted) in the message. */
   static async open(url: string): Promise<PostgresStateStore> {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: 'ami-streams:state' });
-    // A connection lost while idle must not crash the process; the next query reports it.
-    client.on('error', () => undefined);
+    let client: pg.Client | undefined;
     try {
-      await client.connect();
+      client = await openClient(url, 'ami-streams:state');
       await client.query(createTable);
     } catch (error) {
-      await client.end().catch(() => undefined);
+      await client?.end().catch(() => undefined);
       throw new Error(`cannot open the PostgreSQL state store at ${redactUrl(url)}: ${(error as Error).message}`);
     }
     return new PostgresStateStore(url, client);
   }
 
   async load(pipeline: string): Promise<Map<string, unknown>> {
-    const result = await this.#run('load', () => this.#client.query<{ node: string; snapshot: unknown }>(`select node, snapshot from ${stateTable} where pipeline = $1`, [pipeline]));
+    const result = await storeCommand('load', this.url, () => this.#client.query<{ node: string; snapshot: unknown }>(`select node, snapshot from ${stateTable} where pipeline = $1`, [pipeline]));
     return new Map(result.rows.map((row) => [row.node, row.snapshot]));
   }
 
@@ -57,7 +56,7 @@ export class PostgresStateStore implements StateStore {
       values.push(node, JSON.stringify(snapshot ?? null));
       tuples.push(`($1, $${values.length - 1}, $${values.length}::jsonb, now())`);
     }
-    await this.#run('save', async () => {
+    await storeCommand('save', this.url, async () => {
       await this.#client.query('begin');
       try {
         await this.#client.query(`delete from ${stateTable} where pipeline = $1`, [pipeline]);
@@ -74,13 +73,5 @@ export class PostgresStateStore implements StateStore {
     await this.#client.end().catch(() => undefined);
   }
 
-  async #run<T>(what: string, command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (error) {
-      throw new Error(`cannot ${what} state at ${redactUrl(this.url)}: ${(error as Error).message}`);
-    }
-  }
 }
 
-registerStateStore('postgres', (url) => PostgresStateStore.open(url));

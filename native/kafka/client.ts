@@ -1,7 +1,8 @@
 /**
- * The Kafka client behind `kafka.consume` and `kafka.produce`, wrapped in a
- * small interface of our own so that the operators do not depend on the
- * client library's API shape. The implementation uses `@platformatic/kafka`
+ * The Kafka client behind `kafka.consume` and `kafka.produce` (and, later,
+ * the transport of cross-host edges), wrapped in a small interface of our
+ * own so that its users do not depend on the client library's API shape.
+ * The library is imported when the first client opens, not before. The implementation uses `@platformatic/kafka`
  * (pure TypeScript, maintained, Kafka 3.5 to 4.x): against the Kafka 4.4
  * broker it did consumer groups, commits, transactions with offsets and the
  * idempotent producer, as kafkajs 2.2.4 also did; it produced about 1.7
@@ -9,7 +10,7 @@
  * and it compresses with gzip, snappy, lz4 and zstd without extra packages,
  * where kafkajs has only gzip.
  */
-import { Admin, Consumer, Producer, type Message } from '@platformatic/kafka';
+import type { Consumer, Message, Producer } from '@platformatic/kafka';
 
 /** Where a consumer starts reading a partition it is assigned. */
 export type StartFrom = 'earliest' | 'latest' | 'committed';
@@ -141,6 +142,7 @@ export function clientReason(error: unknown): string {
 
 /** Joins the group and starts reading; rejects when the brokers cannot be reached. */
 export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsumer> {
+  const { Consumer } = await import('@platformatic/kafka');
   const consumer = new Consumer({
     clientId: options.clientId,
     bootstrapBrokers: options.brokers,
@@ -231,23 +233,9 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
 
 /** A producer; idempotent and transactional ones register with the broker on first use. */
 export function openProducer(options: ProducerOptions): KafkaProducer {
-  const producer = new Producer({
-    clientId: options.clientId,
-    bootstrapBrokers: options.brokers,
-    acks: acksValue[options.acks],
-    compression: options.compression,
-    idempotent: options.idempotent || options.transactionalId !== undefined,
-    transactionalId: options.transactionalId,
-    // A new producer must introduce itself as producer -1, epoch -1: the client's default
-    // (0, 0) is taken by the broker for a stale incarnation and fenced while an earlier
-    // incarnation's transaction is still open (after a crash).
-    ...(options.transactionalId !== undefined ? { producerId: -1n, producerEpoch: -1 } : {}),
-    retries: options.retries ?? 3,
-    // Short first: a transaction begun right after a commit is refused while the commit's
-    // markers are written, for a few milliseconds.
-    retryDelay: (_client: unknown, _operation: string, attempt: number) => Math.min(2000, 25 * 2 ** attempt),
-    autocreateTopics: true,
-  });
+  // Returned at once, so a node builds its sink synchronously; the library loads behind the first call.
+  const loading = import('@platformatic/kafka').then(({ Producer }) => newProducer(Producer, options));
+  loading.catch(() => undefined);
   let transaction: Awaited<ReturnType<Producer['beginTransaction']>> | undefined;
   const groupsAdded = new Set<string>();
   return {
@@ -255,10 +243,10 @@ export function openProducer(options: ProducerOptions): KafkaProducer {
       if (messages.length === 0) return;
       const list = messages as OutgoingMessage[];
       if (transaction) await transaction.send({ messages: list });
-      else await producer.send({ messages: list });
+      else await (await loading).send({ messages: list });
     },
     async begin() {
-      transaction = await producer.beginTransaction();
+      transaction = await (await loading).beginTransaction();
       groupsAdded.clear();
     },
     async commitTransaction(offsets) {
@@ -284,9 +272,29 @@ export function openProducer(options: ProducerOptions): KafkaProducer {
       if (current && !current.completed) await current.abort();
     },
     async close() {
-      await producer.close(true);
+      await (await loading).close(true);
     },
   };
+}
+
+function newProducer(ProducerClass: typeof Producer, options: ProducerOptions): Producer {
+  return new ProducerClass({
+    clientId: options.clientId,
+    bootstrapBrokers: options.brokers,
+    acks: acksValue[options.acks],
+    compression: options.compression,
+    idempotent: options.idempotent || options.transactionalId !== undefined,
+    transactionalId: options.transactionalId,
+    // A new producer must introduce itself as producer -1, epoch -1: the client's default
+    // (0, 0) is taken by the broker for a stale incarnation and fenced while an earlier
+    // incarnation's transaction is still open (after a crash).
+    ...(options.transactionalId !== undefined ? { producerId: -1n, producerEpoch: -1 } : {}),
+    retries: options.retries ?? 3,
+    // Short first: a transaction begun right after a commit is refused while the commit's
+    // markers are written, for a few milliseconds.
+    retryDelay: (_client: unknown, _operation: string, attempt: number) => Math.min(2000, 25 * 2 ** attempt),
+    autocreateTopics: true,
+  });
 }
 
 /** Topic administration, for tests, benchmarks and operators that create their topics. */
@@ -300,16 +308,20 @@ export interface KafkaAdmin {
   close(): Promise<void>;
 }
 
+/** An administration client; like a producer, it loads the library behind its first call. */
 export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): KafkaAdmin {
-  const admin = new Admin({ clientId, bootstrapBrokers: brokers, retries: 3, retryDelay: 500 });
+  const library = import('@platformatic/kafka');
+  const loading = library.then(({ Admin }) => new Admin({ clientId, bootstrapBrokers: brokers, retries: 3, retryDelay: 500 }));
+  loading.catch(() => undefined);
   return {
     async createTopic(topic, partitions) {
-      await admin.createTopics({ topics: [topic], partitions, replicas: 1 });
+      await (await loading).createTopics({ topics: [topic], partitions, replicas: 1 });
     },
     async deleteTopics(topics) {
-      await admin.deleteTopics({ topics: [...topics] });
+      await (await loading).deleteTopics({ topics: [...topics] });
     },
     async committedOffsets(group, topic, partitions) {
+      const { Consumer } = await library;
       const probe = new Consumer({ clientId, bootstrapBrokers: brokers, groupId: group, retries: 3, retryDelay: 500 });
       try {
         const offsets = await probe.listCommittedOffsets({ topics: [{ topic, partitions: Array.from({ length: partitions }, (_, i) => i) }] });
@@ -319,6 +331,7 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
       }
     },
     async endOffsets(topic) {
+      const { Consumer } = await library;
       const probe = new Consumer({ clientId, bootstrapBrokers: brokers, groupId: `${clientId}-probe`, retries: 3, retryDelay: 500 });
       try {
         const offsets = await probe.listOffsets({ topics: [topic] });
@@ -328,7 +341,7 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
       }
     },
     async close() {
-      await admin.close();
+      await (await loading).close();
     },
   };
 }

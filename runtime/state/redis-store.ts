@@ -3,9 +3,9 @@
  * `streams:state:<pipeline>`, with a field per node holding its snapshot as
  * JSON. A save replaces the whole hash atomically (MULTI/EXEC).
  */
-import { Redis } from 'ioredis';
-import { registerStateStore, type StateStore } from '../../../runtime/state-store.ts';
-import { redactUrl } from './client.ts';
+import { connectRedisOnce, type Redis } from '../../native/redis/client.ts';
+import { redactUrl } from '../../native/redact-url.ts';
+import { storeCommand, type StateStore } from './store.ts';
 
 /** The prefix of the hash keys; the pipeline's name follows it. */
 export const stateKeyPrefix = 'streams:state:';
@@ -27,28 +27,11 @@ export class RedisStateStore implements StateStore {
    * a few quick attempts.
    */
   static async open(url: string): Promise<RedisStateStore> {
-    const where = redactUrl(url);
-    let lastError = '';
-    const client = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 3,
-      connectionName: 'ami-streams:state',
-      retryStrategy: (attempt: number) => (attempt > 3 ? null : 200 * attempt),
-    });
-    client.on('error', (error: Error) => {
-      lastError = error.message;
-    });
-    try {
-      await client.connect();
-    } catch (error) {
-      client.disconnect();
-      throw new Error(`cannot connect to the Redis state store at ${where}: ${lastError || (error as Error).message}`);
-    }
-    return new RedisStateStore(url, client);
+    return new RedisStateStore(url, await connectRedisOnce(url, { connectionName: 'ami-streams:state', describedAs: 'the Redis state store' }));
   }
 
   async load(pipeline: string): Promise<Map<string, unknown>> {
-    const saved = await this.#run('load', () => this.#client.hgetall(stateKeyPrefix + pipeline));
+    const saved = await storeCommand('load', this.url, () => this.#client.hgetall(stateKeyPrefix + pipeline));
     const snapshots = new Map<string, unknown>();
     for (const [node, json] of Object.entries(saved)) {
       try {
@@ -66,7 +49,7 @@ export class RedisStateStore implements StateStore {
     for (const [node, snapshot] of snapshots) fields[node] = JSON.stringify(snapshot ?? null);
     const transaction = this.#client.multi().del(key);
     if (Object.keys(fields).length > 0) transaction.hset(key, fields);
-    const results = await this.#run('save', () => transaction.exec());
+    const results = await storeCommand('save', this.url, () => transaction.exec());
     const failed = results?.find(([error]) => error)?.[0];
     if (failed) throw new Error(`cannot save state to ${redactUrl(this.url)}: ${failed.message}`);
   }
@@ -75,14 +58,5 @@ export class RedisStateStore implements StateStore {
     await this.#client.quit().catch(() => this.#client.disconnect());
   }
 
-  async #run<T>(what: string, command: () => Promise<T>): Promise<T> {
-    try {
-      return await command();
-    } catch (error) {
-      throw new Error(`cannot ${what} state at ${redactUrl(this.url)}: ${(error as Error).message}`);
-    }
-  }
 }
 
-registerStateStore('redis', (url) => RedisStateStore.open(url));
-registerStateStore('rediss', (url) => RedisStateStore.open(url));

@@ -1,11 +1,11 @@
 /**
- * The `listen` setting of the web servers (`ws.server`, `sse.server`,
- * `http.server`) and binding a server to it with errors that name the node
- * and the address.
+ * Listening addresses for every server of the engine (the web operators,
+ * the embedded MQTT broker, the metrics endpoint): parsing `host:port`,
+ * binding with errors that name the owner and the address, and closing.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { NodeError, z } from '../../../runtime/api.ts';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo, Server } from 'node:net';
+import { NativeError } from '../client-owner.ts';
 
 /** A parsed `listen` address. */
 export interface ListenAddress {
@@ -43,38 +43,8 @@ export function parseListen(value: string | number): ListenAddress | string {
   return { host, port };
 }
 
-/** The `listen` setting: an address to bind, loopback unless a host is given. */
-export function listenSetting(defaultPort: number) {
-  return z
-    .union([z.string(), z.number().int()])
-    .transform(function parseListenSetting(value, ctx): ListenAddress {
-      const parsed = parseListen(value);
-      if (typeof parsed === 'string') {
-        ctx.addIssue({ code: 'custom', message: parsed });
-        return z.NEVER;
-      }
-      return parsed;
-    })
-    .prefault(`127.0.0.1:${defaultPort}`)
-    .meta({
-      description: `The address to listen on, \`host:port\`; a bare port (or \`:port\`) binds 127.0.0.1. Use \`0.0.0.0:${defaultPort}\` to accept connections from other machines, port 0 for any free port.`,
-      examples: [`127.0.0.1:${defaultPort}`, `0.0.0.0:${defaultPort}`],
-    });
-}
-
-/** The path setting of a server: one path or several, each starting with `/`. */
-export function pathsSetting(description: string) {
-  return z
-    .union([z.string(), z.array(z.string()).min(1)])
-    .transform(function normalisePaths(value): string[] {
-      return (Array.isArray(value) ? value : [value]).map((path) => (path.startsWith('/') ? path : `/${path}`));
-    })
-    .prefault('/')
-    .meta({ description, examples: ['/', ['/feed', '/alerts']] });
-}
-
 /**
- * Binds `server` to `address`. A failure rejects with a `NodeError` naming
+ * Binds `server` (HTTP, TCP or TLS) to `address`. A failure rejects with a `NativeError` naming
  * the node and the address (`address_in_use`, `listen_denied`,
  * `listen_failed`); resolves with the bound address (its real port when 0
  * was asked for).
@@ -85,13 +55,13 @@ export function listenOn(server: Server, address: ListenAddress, label: string):
     function onError(error: NodeJS.ErrnoException): void {
       server.off('listening', onListening);
       if (error.code === 'EADDRINUSE') {
-        reject(new NodeError('address_in_use', `${label}: cannot listen on ${shown}: the address is already in use (another process or node listens there; change \`listen\`)`, { cause: error }));
+        reject(new NativeError('address_in_use', `${label}: cannot listen on ${shown}: the address is already in use (another process or node listens there; change \`listen\`)`, { cause: error }));
       } else if (error.code === 'EACCES' || error.code === 'EPERM') {
-        reject(new NodeError('listen_denied', `${label}: cannot listen on ${shown}: permission denied (ports below 1024 need privileges)`, { cause: error }));
+        reject(new NativeError('listen_denied', `${label}: cannot listen on ${shown}: permission denied (ports below 1024 need privileges)`, { cause: error }));
       } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
-        reject(new NodeError('listen_failed', `${label}: cannot listen on ${shown}: no such local address`, { cause: error }));
+        reject(new NativeError('listen_failed', `${label}: cannot listen on ${shown}: no such local address`, { cause: error }));
       } else {
-        reject(new NodeError('listen_failed', `${label}: cannot listen on ${shown}: ${error.message}`, { cause: error }));
+        reject(new NativeError('listen_failed', `${label}: cannot listen on ${shown}: ${error.message}`, { cause: error }));
       }
     }
     function onListening(): void {
@@ -109,7 +79,7 @@ export function listenOn(server: Server, address: ListenAddress, label: string):
  * Closes a server and resolves once its port is free and every connection
  * has ended; connections still open after `graceMs` are destroyed.
  */
-export function closeServer(server: Server, graceMs: number): Promise<void> {
+export function closeServer(server: HttpServer, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
     if (!server.listening) {
       server.closeAllConnections();

@@ -1,78 +1,33 @@
 /**
- * The MQTT client shared by `mqtt.subscribe` and `mqtt.publish`: the
- * connection settings, mqtt.js options built from them, reconnection with
+ * An MQTT client connection (mqtt.js, loaded when the first connection
+ * opens): options built from the settings, reconnection with
  * exponential backoff, log lines that name the node and the broker (with the
  * password redacted), and acknowledgements of received QoS 1/2 messages
  * sent only when the graph is done with them.
  */
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
-import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
-import { duration, NodeError, reasonOf, z, type NodeContext } from '../../../runtime/api.ts';
+import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
+import { NativeError, type ClientOwner } from '../client-owner.ts';
+import { redactUrl } from '../redact-url.ts';
 
-/** The `url` setting of the MQTT client nodes. */
-export const urlSetting = z
-  .string()
-  .regex(/^(mqtts?|wss?|tcp|ssl):\/\/[^\s/]+/, { error: 'expected a broker URL such as `mqtt://127.0.0.1:1883` (`mqtts://` for TLS, `ws://` or `wss://` for WebSocket)' })
-  .meta({
-    description: 'The broker: `mqtt://host:port`, `mqtts://host:port` for TLS, `ws://` or `wss://` for MQTT over WebSocket. Logs show it with any password replaced by `***`; prefer the `password` setting.',
-    examples: ['mqtt://127.0.0.1:1883', 'mqtts://broker.example.com:8883'],
-  });
+export type { IPublishPacket, MqttClient };
 
-/** The other settings every MQTT client node has, spread into its schema after its own. */
-export const connectionSettings = {
-  protocol_version: z
-    .union([z.literal(4), z.literal(5)])
-    .default(4)
-    .meta({ description: 'MQTT protocol: `4` for MQTT 3.1.1, `5` for MQTT 5.', examples: [5] }),
-  client_id: z
-    .string()
-    .min(1)
-    .max(256)
-    .optional()
-    .meta({ description: 'The client identifier; a fixed one is needed for a persistent session (`clean: false`). Absent: `streams-NODE-RANDOM`.', examples: ['ingest-sensors-1'] }),
-  clean: z
-    .boolean()
-    .default(true)
-    .meta({ description: 'Start a clean session. With `false` (and a fixed `client_id`) the broker keeps the subscriptions and the QoS 1/2 messages not yet acknowledged while the node is away, and delivers them when it is back.' }),
-  session_expiry: duration()
-    .prefault('1h')
-    .meta({ description: 'MQTT 5 with `clean: false`: how long the broker keeps the session after a disconnect.', examples: ['1d'] }),
-  username: z.string().optional().meta({ description: 'User name for the broker.', examples: ['${env:MQTT_USER}'] }),
-  password: z.string().optional().meta({ description: 'Password for the broker; give it as `${env:NAME}`, never in the file. Never logged.', examples: ['${env:MQTT_PASSWORD}'] }),
-  ca: z.string().min(1).optional().meta({ description: 'TLS: a PEM file of the certificate authorities to trust instead of the system ones.', examples: ['certs/ca.pem'] }),
-  cert: z.string().min(1).optional().meta({ description: 'TLS: a PEM client certificate file, for brokers that authenticate clients by certificate.', examples: ['certs/client.pem'] }),
-  key: z.string().min(1).optional().meta({ description: 'TLS: the PEM private key file of `cert`.', examples: ['certs/client.key'] }),
-  keepalive: duration().prefault('60s').meta({ description: 'Keep-alive interval: a ping is sent when the connection is idle this long, and a connection silent for 1.5 times as long is dropped and reconnected.', examples: ['30s'] }),
-  connect_timeout: duration().prefault('10s').meta({ description: 'How long to wait for the broker to accept a connection before trying again.', examples: ['5s'] }),
-  reconnect_max: duration().prefault('10s').meta({ description: 'The longest wait between connection attempts; waits double from 100 ms up to this.', examples: ['30s'] }),
-};
-
-const connectionObject = z.object({ url: urlSetting, ...connectionSettings });
-
-/** Parsed connection settings (durations in milliseconds). */
-export type ConnectionSettings = z.output<typeof connectionObject>;
-
-/** Adds the cross-field rules of the connection settings to a node's schema. */
-export function checkConnection(settings: { clean: boolean; client_id?: string }, ctx: z.RefinementCtx): void {
-  if (!settings.clean && settings.client_id === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['clean'], message: '`clean: false` keeps a session on the broker, which is found again by its client id: set `client_id`' });
-  }
-}
-
-/**
- * The URL with any password replaced by `***`, for logs and errors. The
- * user information runs to the last `@`, so a password holding `/` or `@`
- * is hidden whole.
- */
-export function redactUrl(url: string): string {
-  const match = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
-  if (!match) return url;
-  const [, scheme, rest] = match;
-  const at = rest.lastIndexOf('@');
-  const colon = rest.indexOf(':');
-  if (at < 0 || colon < 0 || colon > at) return url;
-  return `${scheme}${rest.slice(0, colon)}:***${rest.slice(at)}`;
+/** How to connect: the `mqtt.subscribe` / `mqtt.publish` settings, parsed (durations in milliseconds). */
+export interface ConnectionSettings {
+  url: string;
+  protocol_version: 4 | 5;
+  client_id?: string;
+  clean: boolean;
+  session_expiry: number;
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  keepalive: number;
+  connect_timeout: number;
+  reconnect_max: number;
 }
 
 /** What a node plugs into a connection. */
@@ -124,7 +79,17 @@ function describeFailure(error: Error & { code?: string | number }, version: 4 |
   }
   if (error.code === 'ECONNREFUSED') return 'connection refused (is the broker running?)';
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return 'unknown host';
-  return reasonOf(error);
+  return error.message.split('\n')[0];
+}
+
+type MqttLibrary = typeof import('mqtt');
+
+/** The broker refused a subscription (a SUBACK with failure codes); the message names each refused filter and why. */
+export class SubscriptionRefused extends NativeError {
+  constructor(message: string) {
+    super('subscription_refused', message);
+    this.name = 'SubscriptionRefused';
+  }
 }
 
 /**
@@ -134,7 +99,7 @@ function describeFailure(error: Error & { code?: string | number }, version: 4 |
 export class MqttConnection {
   readonly client: MqttClient;
   readonly url: string;
-  #ctx: NodeContext<unknown>;
+  #ctx: ClientOwner;
   #settings: ConnectionSettings;
   #failures = 0;
   #lastError: string | undefined;
@@ -145,17 +110,22 @@ export class MqttConnection {
   #delayedStream: object | undefined;
   #ended = false;
 
-  private constructor(ctx: NodeContext<unknown>, settings: ConnectionSettings, options: IClientOptions, hooks: ConnectionHooks) {
+  #library: MqttLibrary;
+
+  private constructor(library: MqttLibrary, ctx: ClientOwner, settings: ConnectionSettings, options: IClientOptions, hooks: ConnectionHooks) {
+    this.#library = library;
     this.#ctx = ctx;
     this.#settings = settings;
     this.url = redactUrl(settings.url);
-    this.client = connect(settings.url, options);
+    this.client = library.connect(settings.url, options);
     this.#wire(hooks);
   }
 
   /** Reads the TLS files and starts connecting; resolves at once (the connection may come later). */
-  static async open(ctx: NodeContext<unknown>, settings: ConnectionSettings, hooks: ConnectionHooks = {}): Promise<MqttConnection> {
-    return new MqttConnection(ctx, settings, await clientOptions(ctx, settings), hooks);
+  static async open(ctx: ClientOwner, settings: ConnectionSettings, hooks: ConnectionHooks = {}): Promise<MqttConnection> {
+    const options = await clientOptions(ctx, settings);
+    // Imported here, not at the top: a process with no MQTT node never loads mqtt.js.
+    return new MqttConnection(await import('mqtt'), ctx, settings, options, hooks);
   }
 
   /**
@@ -179,6 +149,33 @@ export class MqttConnection {
     if (link !== this.client.stream || !this.client.connected) return false;
     (this.client as unknown as PacketWriter)._sendPacket({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId });
     return true;
+  }
+
+  /**
+   * Subscribes to `filters` at `qos`; resolves with the QoS granted to
+   * each. Rejects with `SubscriptionRefused` when the broker refused any of
+   * them, or with another error when the connection closed before the
+   * SUBACK (a next connection without a session subscribes again).
+   */
+  subscribe(filters: readonly string[], qos: 0 | 1 | 2): Promise<number[]> {
+    const request = Object.fromEntries(filters.map((filter) => [filter, { qos }]));
+    return new Promise((resolve, reject) => {
+      this.client.subscribe(request, (error, granted) => {
+        if (!error) resolve((granted ?? []).map((grant) => grant.qos));
+        else if (error instanceof this.#library.ErrorWithSubackPacket) reject(this.#refusal(filters, error.packet as { granted?: unknown[] } | undefined));
+        else reject(error);
+      });
+    });
+  }
+
+  #refusal(filters: readonly string[], suback: { granted?: unknown[] } | undefined): SubscriptionRefused {
+    const codes = (suback?.granted ?? []) as number[];
+    const names = this.#library.ReasonCodes as Record<number, string>;
+    const refused = filters
+      .map((filter, i) => ({ filter, code: codes[i] }))
+      .filter(({ code }) => code === undefined || code >= 0x80)
+      .map(({ filter, code }) => `\`${filter}\`${code === undefined ? '' : ` (${this.#settings.protocol_version === 5 ? (names[code] ?? `code ${code}`).toLowerCase() : 'failure'})`}`);
+    return new SubscriptionRefused(`${this.url} refused the subscription to ${refused.join(', ')}`);
   }
 
   /**
@@ -293,16 +290,16 @@ export class MqttConnection {
   }
 }
 
-async function readPem(ctx: NodeContext<unknown>, setting: string, path: string | undefined): Promise<Buffer | undefined> {
+async function readPem(ctx: ClientOwner, setting: string, path: string | undefined): Promise<Buffer | undefined> {
   if (path === undefined) return undefined;
   try {
     return await readFile(path);
   } catch (error) {
-    throw new NodeError('tls_file', `${ctx.label}: cannot read \`${setting}\` file \`${path}\`: ${reasonOf(error)}`, { cause: error });
+    throw new NativeError('tls_file', `${ctx.label}: cannot read \`${setting}\` file \`${path}\`: ${(error as Error).message}`, { cause: error });
   }
 }
 
-async function clientOptions(ctx: NodeContext<unknown>, settings: ConnectionSettings): Promise<IClientOptions> {
+async function clientOptions(ctx: ClientOwner, settings: ConnectionSettings): Promise<IClientOptions> {
   const [ca, cert, key] = await Promise.all([readPem(ctx, 'ca', settings.ca), readPem(ctx, 'cert', settings.cert), readPem(ctx, 'key', settings.key)]);
   const persistentV5 = settings.protocol_version === 5 && !settings.clean;
   return {

@@ -1,11 +1,9 @@
 /**
- * Shared plumbing of the Redis operators: connecting with backoff and clear,
- * password-free errors, and the mapping between records and stream entries.
+ * What the Redis operators share beyond the connection (which is
+ * `native/redis/client.ts`): their retry delays, and the mapping between
+ * records and stream entries or values.
  */
-import { Redis, ReplyError } from 'ioredis';
-import { backoffDelay, redactUrl, sleep, toPlain, type BytesItem, type NodeContext } from '../../../runtime/api.ts';
-
-export { redactUrl, sleep };
+import { backoffDelay, toPlain, type BytesItem } from '../../../runtime/api.ts';
 
 /** The longest wait between two connection attempts. */
 export const maxBackoffMs = 5_000;
@@ -13,75 +11,6 @@ export const maxBackoffMs = 5_000;
 /** Exponential backoff from 100 ms, capped at `maxBackoffMs`, with jitter; `attempt` counts from 1. */
 export function backoffMs(attempt: number): number {
   return backoffDelay(attempt - 1, 100, maxBackoffMs);
-}
-
-/**
- * Opens a client for one node. Commands wait while the server is away
- * (`maxRetriesPerRequest: null`), so a sink's batch waits and backpressure
- * holds; each failed attempt is logged as an error naming the node and the
- * URL (password redacted), and the client retries with backoff for ever.
- */
-export function connectRedis(ctx: NodeContext<unknown>, url: string, purpose: string): Redis {
-  const where = redactUrl(url);
-  let failures = 0;
-  let lastError = 'connection closed';
-  const client = new Redis(url, {
-    maxRetriesPerRequest: null,
-    connectionName: `ami-streams:${ctx.node}:${purpose}`.replace(/\s/g, '_'),
-    retryStrategy: (attempt: number) => backoffMs(attempt),
-  });
-  client.on('error', function redisError(error: Error) {
-    lastError = error.message;
-  });
-  client.on('reconnecting', function redisReconnecting(delay: number) {
-    failures += 1;
-    ctx.log.error(
-      { url: where, error: lastError, attempt: failures, retryInMs: delay },
-      `${ctx.label}: cannot reach Redis at ${where}: ${lastError}; retrying in ${delay} ms`,
-    );
-  });
-  client.on('ready', function redisReady() {
-    if (failures > 0) ctx.log.info({ url: where, attempts: failures }, `${ctx.label}: connected to Redis at ${where}`);
-    failures = 0;
-  });
-  return client;
-}
-
-/** Whether an error is Redis's answer to a command (WRONGTYPE, NOGROUP, ...) rather than a lost connection. */
-export function isReplyError(error: unknown): error is Error {
-  return error instanceof ReplyError;
-}
-
-/**
- * Settles like `promise`, or rejects `graceMs` after `signal` aborts if it
- * has not settled by then (a command queued while the server is away never
- * settles, and `disconnect()` does not flush it).
- */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, graceMs = 0): Promise<T> {
-  promise.catch(() => undefined);
-  return new Promise<T>((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => {
-      if (graceMs <= 0) reject(new Error('aborted'));
-      else timer = setTimeout(() => reject(new Error('aborted')), graceMs);
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    const settle = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    };
-    promise.then(
-      (value) => {
-        settle();
-        resolve(value);
-      },
-      (error: unknown) => {
-        settle();
-        reject(error);
-      },
-    );
-  });
 }
 
 /** How a record travels in a stream entry: one entry field per record field, or the whole record as JSON in one field. */

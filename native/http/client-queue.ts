@@ -1,10 +1,10 @@
 /**
- * Per-client send bounds for the push servers (`ws.server`, `sse.server`).
+ * Per-client send bounds for servers that push to many clients (WebSocket,
+ * server-sent events).
  * A client that reads slower than records arrive must not make the server
  * hold an ever-growing buffer for it: once what waits for it passes the
  * bound, it is disconnected and what it missed is counted as dropped.
  */
-import { size, z } from '../../../runtime/api.ts';
 
 /** How much may wait for one client before it counts as slow. */
 export interface ClientQueueLimits {
@@ -12,17 +12,6 @@ export interface ClientQueueLimits {
   messages: number;
   /** Bytes buffered for the client (in the process, past the kernel's own buffer). */
   bytes: number;
-}
-
-/** The `client_queue` setting. */
-export function clientQueueSetting() {
-  return z
-    .object({
-      messages: z.number().int().min(1).default(1024).meta({ description: 'Messages that may wait for one client.', examples: [1024] }),
-      bytes: size().prefault('1MiB').meta({ description: 'Bytes that may wait for one client.', examples: ['1MiB', '256KiB'] }),
-    })
-    .prefault({})
-    .meta({ description: 'The bound on what waits for one slow client; past it the client is disconnected and the drop counted with reason `slow_client`.' });
 }
 
 /**

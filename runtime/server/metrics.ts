@@ -4,16 +4,18 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { listenOn, parseListen, type ListenAddress } from '../../native/http/listen.ts';
 
-/** Parses `HOST:PORT` or `PORT` (host 127.0.0.1). */
-export function parseListen(text: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[?([^\]]*?)\]?:)?(\d{1,5})$/.exec(text.trim());
-  if (!match) return undefined;
-  const port = Number(match[2]);
-  if (port > 65535) return undefined;
-  return { host: match[1] || '127.0.0.1', port };
+/**
+ * The `--metrics` address, parsed as every `listen` is
+ * (`native/http/listen.ts`); undefined when it is not an address.
+ */
+export function metricsAddress(text: string): ListenAddress | undefined {
+  const parsed = parseListen(text);
+  return typeof parsed === 'string' ? undefined : parsed;
 }
 
+/** Serves `GET /metrics` from `registry` on `listen`; resolves once the port is bound. */
 export function serveMetrics(registry: Registry, listen: { host: string; port: number }): Promise<Server> {
   const server = createServer(function metricsRequest(request, response) {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
@@ -25,11 +27,5 @@ export function serveMetrics(registry: Registry, listen: { host: string; port: n
       (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(error)}\n`),
     );
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
+  return listenOn(server, listen, 'the metrics endpoint').then(() => server);
 }

@@ -5,6 +5,7 @@
  * configured, so a restarted process resumes where it stopped.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { redactUrl } from '../../native/redact-url.ts';
 
 export interface StateStore {
   /** The snapshots saved for a pipeline, by node name (empty when none). */
@@ -60,20 +61,27 @@ export class FileStateStore implements StateStore {
   async close(): Promise<void> {}
 }
 
-/** Picks a store from `--state`: a `redis://` or `postgres://` URL, or a file path. */
-export type StateStoreFactory = (target: string) => Promise<StateStore> | StateStore;
-
-const factories = new Map<string, StateStoreFactory>();
-
-/** Registers the store for a URL scheme (`redis`, `postgres`); connectors add theirs. */
-export function registerStateStore(scheme: string, factory: StateStoreFactory): void {
-  factories.set(scheme, factory);
-}
-
+/**
+ * Opens the store `--state` names: a `redis://` (`rediss://`) or
+ * `postgres://` (`postgresql://`) URL, or a file path. The Redis and
+ * PostgreSQL stores, and their client libraries, load only when named.
+ */
 export async function openStateStore(target: string): Promise<StateStore> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(target)?.[1]?.toLowerCase();
   if (!scheme) return new FileStateStore(target);
-  const factory = factories.get(scheme) ?? factories.get(scheme.replace(/ql$/, ''));
-  if (!factory) throw new Error(`no state store for \`${scheme}://\` (known: file paths${[...factories.keys()].map((k) => `, ${k}://`).join('')})`);
-  return factory(target);
+  if (scheme === 'redis' || scheme === 'rediss') return (await import('./redis-store.ts')).RedisStateStore.open(target);
+  if (scheme === 'postgres' || scheme === 'postgresql') return (await import('./postgres-store.ts')).PostgresStateStore.open(target);
+  throw new Error(`no state store for \`${scheme}://\` (use a file path, \`redis://\`, \`rediss://\` or \`postgres://\`)`);
+}
+
+/**
+ * Runs one command of a remote store, turning its failure into an error
+ * that names what failed and where (password redacted).
+ */
+export async function storeCommand<T>(what: string, url: string, command: () => Promise<T>): Promise<T> {
+  try {
+    return await command();
+  } catch (error) {
+    throw new Error(`cannot ${what} state at ${redactUrl(url)}: ${(error as Error).message}`);
+  }
 }
