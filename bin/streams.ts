@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env node
 import { main } from '../cli/main.ts';
 
 main(process.argv.slice(2)).then(
