@@ -52,11 +52,18 @@ export interface Batch<T = unknown> {
 }
 
 /** Counters a node may bump itself; records in and out are counted by the runtime. */
+/** Which way bytes crossed a node's boundary: into the engine, or out of it. */
+export type ByteDirection = 'read' | 'written';
+
 export interface NodeMetrics {
   /** Records dropped on purpose (a full live buffer, a throttle). */
   dropped(count: number, reason: string): void;
-  /** Bytes read or written at a boundary. */
-  bytes(count: number): void;
+  /**
+   * Bytes read or written at a boundary. Without `direction`, a source (a
+   * node without inputs) counts bytes read and any other node bytes written;
+   * a node that does both passes it.
+   */
+  bytes(count: number, direction?: ByteDirection): void;
 }
 
 export interface Logger {
