@@ -101,7 +101,7 @@ function help(): string {
 }
 
 /** A command's usage and each option with what it does, aligned in two columns. */
-export function commandHelp(name: string, command: Command = commands[name]): string {
+function commandHelp(command: Command): string {
   const rows = Object.entries(command.options).map(([option, spec]) => {
     const takes = spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : '';
     const short = spec.short ? `-${spec.short}, ` : '    ';
@@ -134,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!command) throw new UsageError(`unknown command \`${name}\` (commands: ${Object.keys(commands).join(', ')})`);
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(commandHelp(name, command));
+      process.stdout.write(commandHelp(command));
       return 0;
     }
     let parsed;
