@@ -7,6 +7,12 @@
 import module from 'node:module';
 
 module.enableCompileCache?.();
+// A reader that goes away (`streams run x.yaml | head`) ends the command
+// quietly, as it does for other Unix tools, instead of with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
 const { main } = await import('../cli/main.ts');
 
 main(process.argv.slice(2)).then(

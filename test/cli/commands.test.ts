@@ -113,3 +113,11 @@ describe('--help', () => {
     expect(streams(['run', '--help']).stdout).toMatch(/--env-file FILE\s+read variables for `\$\{env:NAME\}`/);
   });
 });
+
+describe('a closed stdout', () => {
+  it('ends `streams run` quietly when the reader goes away (`| head`)', () => {
+    const result = spawnSync('sh', ['-c', `"${process.execPath}" bin/streams.ts run pipelines/demo.yaml --log-level warn | head -n 1`], { encoding: 'utf8', timeout: 60_000 });
+    expect(result.stdout.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toBe('');
+  });
+});
