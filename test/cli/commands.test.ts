@@ -114,6 +114,14 @@ describe('--help', () => {
   });
 });
 
+describe('bin/streams.js, the file npm links', () => {
+  it('runs the TypeScript sources in a checkout', () => {
+    const result = spawnSync(process.execPath, ['bin/streams.js', 'validate', 'pipelines/demo.yaml'], { encoding: 'utf8', timeout: 60_000 });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toContain('pipelines/demo.yaml: ok');
+  });
+});
+
 describe('a closed stdout', () => {
   it('ends `streams run` quietly when the reader goes away (`| head`)', () => {
     const result = spawnSync('sh', ['-c', `"${process.execPath}" bin/streams.ts run pipelines/demo.yaml --log-level warn | head -n 1`], { encoding: 'utf8', timeout: 60_000 });

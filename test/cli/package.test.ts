@@ -24,9 +24,10 @@ describe('the packed package', () => {
     // Only compiled JavaScript ships: Node refuses to strip types under node_modules.
     expect(existsSync(join(installed, 'dist', 'cli', 'main.js'))).toBe(true);
     expect(existsSync(join(installed, 'cli'))).toBe(false);
+    expect(existsSync(join(installed, 'bin', 'streams.ts'))).toBe(false);
     expect(existsSync(join(installed, 'dist', 'test'))).toBe(false);
 
-    // The bin link, run through its `#!/usr/bin/env node` line with this Node first on PATH.
+    // The bin link (bin/streams.js, which runs dist/ when no sources ship), through its `#!/usr/bin/env node` line.
     const bin = join(home, 'node_modules', '.bin', 'streams');
     const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH}` };
     const help = spawnSync(bin, ['--help'], { cwd: home, encoding: 'utf8', env });
