@@ -33,15 +33,17 @@ export function ensureDist(): string {
 }
 
 /**
- * Node options that make a process print its peak RSS (in KB, as one JSON
- * line on stderr) when it exits, so a parent can read it for any command.
+ * Node options that make a process print, when it exits, its peak RSS (KB)
+ * and the CPU time it used (user and system, microseconds) as one JSON line
+ * on stderr, so a parent can read them for any command. CPU time is what to
+ * compare on a busy machine, where wall time also counts waiting for a core.
  */
-export const reportPeakRss = ['--import', `data:text/javascript,process.on('exit',()=>process.stderr.write('\\n{"maxRssKb":'+process.resourceUsage().maxRSS+'}\\n'))`];
+export const reportUsage = ['--import', `data:text/javascript,process.on('exit',()=>{const u=process.resourceUsage();process.stderr.write('\\n{"maxRssKb":'+u.maxRSS+',"cpuUs":'+(u.userCPUTime+u.systemCPUTime)+'}\\n')})`];
 
-/** The peak RSS in MB a process started with {@link reportPeakRss} printed on stderr. */
-export function peakRssMb(stderr: string): number {
+/** The peak RSS (MB) and CPU time (seconds) a process started with {@link reportUsage} printed on stderr. */
+export function usage(stderr: string): { rssMb: number; cpuSeconds: number } {
   const line = stderr.trim().split('\n').at(-1) ?? '';
-  const match = /^\{"maxRssKb":(\d+)\}$/.exec(line);
-  if (!match) throw new Error(`no peak RSS in the output: ${stderr.slice(-500)}`);
-  return Number(match[1]) / 1024;
+  const match = /^\{"maxRssKb":(\d+),"cpuUs":(\d+)\}$/.exec(line);
+  if (!match) throw new Error(`no usage line in the output: ${stderr.slice(-500)}`);
+  return { rssMb: Number(match[1]) / 1024, cpuSeconds: Number(match[2]) / 1e6 };
 }

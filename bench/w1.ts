@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDist, peakRssMb, reportPeakRss, root } from './dist.ts';
+import { ensureDist, reportUsage, root, usage } from './dist.ts';
 import { ensureW1Data } from './w1-data.ts';
 
 type Reading = { ts: number; device: string; metric: string; value: number };
@@ -153,12 +153,12 @@ async function main(): Promise<void> {
     for (const name of ['engine', ...Object.keys(baselines)]) {
       const output = join(tmpdir(), `ami-streams-w1-out-${name.replace(/\W+/g, '-')}.ndjson`);
       const started = performance.now();
-      const run = spawnSync(process.execPath, [...reportPeakRss, ...commandLine(name, input, output)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const run = spawnSync(process.execPath, [...reportUsage, ...commandLine(name, input, output)], { encoding: 'utf8', maxBuffer: 1 << 24 });
       const seconds = (performance.now() - started) / 1000;
       if (run.status !== 0) throw new Error(`${name} failed: ${run.stderr}`);
       const entry = results.get(name) ?? { rates: [], rss: [], output };
       entry.rates.push(readings / seconds);
-      entry.rss.push(peakRssMb(run.stderr));
+      entry.rss.push(usage(run.stderr).rssMb);
       results.set(name, entry);
     }
   }
