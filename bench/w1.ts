@@ -116,10 +116,10 @@ async function rxjsPipeline(input: string, output: string): Promise<void> {
 const baselines: Record<string, (input: string, output: string) => Promise<void>> = { 'plain loop': plainLoop, 'RxJS (hand-written)': rxjsPipeline };
 
 /** The command line of each variant: the compiled CLI for the engine, this file in child mode for the baselines. */
-function commandLine(name: string, input: string, output: string): string[] {
+function commandLine(name: string, input: string, output: string, dist: string): string[] {
   if (name === 'engine') {
     const params = ['--param', `input=${input}`, '--param', `output=${output}`];
-    return [ensureDist(), 'run', join(root, 'pipelines', 'w1-iot-rollup.yaml'), ...params, '--log-level', 'warn'];
+    return [dist, 'run', join(root, 'pipelines', 'w1-iot-rollup.yaml'), ...params, '--log-level', 'warn'];
   }
   return [new URL(import.meta.url).pathname, '--child', name, input, output];
 }
@@ -146,14 +146,14 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[3] ?? 3);
   const input = join(tmpdir(), `ami-streams-w1-${readings}.ndjson`);
   await ensureW1Data(input, readings);
-  ensureDist();
+  const dist = ensureDist();
   console.log(`W1: ${readings.toLocaleString('en')} readings in ${input}; ${rounds} rounds; each variant a whole process, start-up included, on node ${process.version} without flags (as the installed \`streams\` runs)`);
   const results = new Map<string, { rates: number[]; rss: number[]; output: string }>();
   for (let round = 0; round < rounds; round++) {
     for (const name of ['engine', ...Object.keys(baselines)]) {
       const output = join(tmpdir(), `ami-streams-w1-out-${name.replace(/\W+/g, '-')}.ndjson`);
       const started = performance.now();
-      const run = spawnSync(process.execPath, [...reportUsage, ...commandLine(name, input, output)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const run = spawnSync(process.execPath, [...reportUsage, ...commandLine(name, input, output, dist)], { encoding: 'utf8', maxBuffer: 1 << 24 });
       const seconds = (performance.now() - started) / 1000;
       if (run.status !== 0) throw new Error(`${name} failed: ${run.stderr}`);
       const entry = results.get(name) ?? { rates: [], rss: [], output };
