@@ -119,7 +119,7 @@ const baselines: Record<string, (input: string, output: string) => Promise<void>
 function commandLine(name: string, input: string, output: string, dist: string): string[] {
   if (name === 'engine') {
     const params = ['--param', `input=${input}`, '--param', `output=${output}`];
-    return [dist, 'run', join(root, 'pipelines', 'w1-iot-rollup.yaml'), ...params, '--log-level', 'warn'];
+    return [dist, 'run', join(root, 'pipelines', 'w1-iot-rollup.yaml'), ...params, '--log-level', 'info'];
   }
   return [new URL(import.meta.url).pathname, '--child', name, input, output];
 }
@@ -149,16 +149,24 @@ async function main(): Promise<void> {
   const dist = ensureDist();
   console.log(`W1: ${readings.toLocaleString('en')} readings in ${input}; ${rounds} rounds; each variant a whole process, start-up included, on node ${process.version} without flags (as the installed \`streams\` runs)`);
   const results = new Map<string, { rates: number[]; rss: number[]; output: string }>();
+  /** The engine's start-up (process start to its `running` line) and run (`running` to `finished`), in seconds. */
+  const phases = { startup: [] as number[], run: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     for (const name of ['engine', ...Object.keys(baselines)]) {
       const output = join(tmpdir(), `ami-streams-w1-out-${name.replace(/\W+/g, '-')}.ndjson`);
       const started = performance.now();
+      const startedAt = Date.now();
       const run = spawnSync(process.execPath, [...reportUsage, ...commandLine(name, input, output, dist)], { encoding: 'utf8', maxBuffer: 1 << 24 });
       const seconds = (performance.now() - started) / 1000;
       if (run.status !== 0) throw new Error(`${name} failed: ${run.stderr}`);
       const entry = results.get(name) ?? { rates: [], rss: [], output };
       entry.rates.push(readings / seconds);
       entry.rss.push(usage(run.stderr).rssMb);
+      if (name === 'engine') {
+        const at = (msg: string): number => Date.parse((JSON.parse(run.stderr.split('\n').find((line) => line.includes(`"msg":"${msg}"`))!) as { time: string }).time);
+        phases.startup.push((at('running') - startedAt) / 1000);
+        phases.run.push((at('finished') - at('running')) / 1000);
+      }
       results.set(name, entry);
     }
   }
@@ -168,6 +176,8 @@ async function main(): Promise<void> {
   }
   console.log(`all three produced the same ${outputs[0].length.toLocaleString('en')} aggregates`);
   const engineRate = median(results.get('engine')!.rates);
+  const loopSeconds = readings / median(results.get('plain loop')!.rates);
+  console.log(`engine: start-up (process start to \`running\`) ${median(phases.startup).toFixed(2)} s, pipeline (\`running\` to \`finished\`) ${median(phases.run).toFixed(2)} s; the plain loop's whole process ${loopSeconds.toFixed(2)} s`);
   for (const [name, r] of results) {
     const rate = median(r.rates);
     const ratio = name === 'engine' ? '' : `   engine / this: ${(engineRate / rate).toFixed(2)}`;
