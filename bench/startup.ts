@@ -13,10 +13,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ensureDist, reportUsage, root, usage } from './dist.ts';
+import { buildDist, reportUsage, root, usage } from './dist.ts';
 
 const runs = Number(process.argv[2] ?? 15);
-const dist = ensureDist();
+const dist = buildDist();
 const source = join(root, 'bin', 'streams.ts');
 
 const commands: Record<string, string[]> = {

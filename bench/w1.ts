@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDist, reportUsage, root, usage } from './dist.ts';
+import { buildDist, reportUsage, root, usage } from './dist.ts';
 import { ensureW1Data } from './w1-data.ts';
 
 type Reading = { ts: number; device: string; metric: string; value: number };
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   const rounds = Number(process.argv[3] ?? 3);
   const input = join(tmpdir(), `ami-streams-w1-${readings}.ndjson`);
   await ensureW1Data(input, readings);
-  const dist = ensureDist();
+  const dist = buildDist();
   console.log(`W1: ${readings.toLocaleString('en')} readings in ${input}; ${rounds} rounds; each variant a whole process, start-up included, on node ${process.version} without flags (as the installed \`streams\` runs)`);
   const results = new Map<string, { rates: number[]; rss: number[]; output: string }>();
   /** The engine's start-up (process start to its `running` line) and run (`running` to `finished`), in seconds. */
