@@ -1,31 +1,27 @@
 /**
- * W1, windowed IoT aggregation: the engine against a hand-written plain
- * JavaScript loop and a hand-written RxJS pipeline, over the same file, in
- * one run. Each runs in its own process (so each has its own peak RSS),
- * writes its aggregates, and the three outputs must agree.
+ * W1, windowed IoT aggregation, end to end as a user runs it: the compiled
+ * `streams run pipelines/w1-iot-rollup.yaml` (as an installed package runs
+ * it, from `dist/`) against a hand-written plain JavaScript loop and a
+ * hand-written RxJS pipeline over the same file, in one run. Each is a
+ * whole process, timed from its start to its exit (so start-up counts),
+ * with its own peak RSS; each writes its aggregates, and the three outputs
+ * must agree.
  *
  *   node bench/w1.ts [readings=5000000] [rounds=3]
  *
  * Prints events per second (median of the rounds) and peak RSS for each,
- * and the engine's ratio to each baseline.
+ * and the engine's ratio to each baseline (aim: at least 0.9 of the loop).
  */
 import { spawnSync } from 'node:child_process';
 import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { concat, concatMap, defer, filter, from, map, mergeMap } from 'rxjs';
+import { buildDist, reportUsage, root, usage } from './dist.ts';
 import { ensureW1Data } from './w1-data.ts';
 
 type Reading = { ts: number; device: string; metric: string; value: number };
 type Stats = { key: string; start: number; end: number; count: number; sum: number; min: number; max: number; avg: number };
 
-const here = new URL('.', import.meta.url).pathname;
-/**
- * Every variant runs with the young generation the `streams` command uses:
- * V8's default grows it to tens of MB on a large machine, which only inflates
- * RSS with garbage (the live heap stays near 30 MB).
- */
-const heapFlags = ['--max-semi-space-size=16'];
 const chunkSize = 64 * 1024;
 
 /** Lines of a file, a chunk at a time, split on `\n` (the same reading as `file.read`). */
@@ -94,6 +90,8 @@ async function plainLoop(input: string, output: string): Promise<void> {
 }
 
 async function rxjsPipeline(input: string, output: string): Promise<void> {
+  // Loaded here, so that the plain loop's process does not pay for RxJS.
+  const { concat, concatMap, defer, filter, from, map, mergeMap } = await import('rxjs');
   const lines: string[] = [];
   const windows = new Windows();
   const readings$ = from(lineChunks(input)).pipe(
@@ -115,26 +113,15 @@ async function rxjsPipeline(input: string, output: string): Promise<void> {
   writeFileSync(output, lines.join('\n') + '\n');
 }
 
-async function engine(input: string, output: string): Promise<void> {
-  const { checkPipeline } = await import('../graph/check.ts');
-  const { registry } = await import('../nodes/registry.ts');
-  const { Engine } = await import('../runtime/engine.ts');
-  const text = readFileSync(join(here, '../pipelines/w1-iot-rollup.yaml'), 'utf8');
-  const result = checkPipeline({ file: 'pipelines/w1-iot-rollup.yaml', text, registry, params: { input, output } });
-  if (!result.graph) throw new Error(result.diagnostics.map((d) => d.message).join('\n'));
-  const running = new Engine(result.graph, { registry });
-  running.start();
-  await running.done;
-}
+const baselines: Record<string, (input: string, output: string) => Promise<void>> = { 'plain loop': plainLoop, 'RxJS (hand-written)': rxjsPipeline };
 
-const variants: Record<string, (input: string, output: string) => Promise<void>> = { engine, 'plain loop': plainLoop, 'RxJS (hand-written)': rxjsPipeline };
-
-/** Child mode: run one variant, print its time and peak RSS as JSON. */
-async function child(name: string, input: string, output: string): Promise<void> {
-  const started = performance.now();
-  await variants[name](input, output);
-  const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(JSON.stringify({ seconds, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');
+/** The command line of each variant: the compiled CLI for the engine, this file in child mode for the baselines. */
+function commandLine(name: string, input: string, output: string, dist: string): string[] {
+  if (name === 'engine') {
+    const params = ['--param', `input=${input}`, '--param', `output=${output}`];
+    return [dist, 'run', join(root, 'pipelines', 'w1-iot-rollup.yaml'), ...params, '--log-level', 'info'];
+  }
+  return [new URL(import.meta.url).pathname, '--child', name, input, output];
 }
 
 function canonical(path: string): string[] {
@@ -154,22 +141,32 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--child') return child(process.argv[3], process.argv[4], process.argv[5]);
+  if (process.argv[2] === '--child') return baselines[process.argv[3]](process.argv[4], process.argv[5]);
   const readings = Number(process.argv[2] ?? 5_000_000);
   const rounds = Number(process.argv[3] ?? 3);
   const input = join(tmpdir(), `ami-streams-w1-${readings}.ndjson`);
   await ensureW1Data(input, readings);
-  console.log(`W1: ${readings.toLocaleString('en')} readings in ${input}; ${rounds} rounds; each variant in its own process (node ${heapFlags.join(' ')})`);
+  const dist = buildDist();
+  console.log(`W1: ${readings.toLocaleString('en')} readings in ${input}; ${rounds} rounds; each variant a whole process, start-up included, on node ${process.version} without flags (as the installed \`streams\` runs)`);
   const results = new Map<string, { rates: number[]; rss: number[]; output: string }>();
+  /** The engine's start-up (process start to its `running` line) and run (`running` to `finished`), in seconds. */
+  const phases = { startup: [] as number[], run: [] as number[] };
   for (let round = 0; round < rounds; round++) {
-    for (const name of Object.keys(variants)) {
+    for (const name of ['engine', ...Object.keys(baselines)]) {
       const output = join(tmpdir(), `ami-streams-w1-out-${name.replace(/\W+/g, '-')}.ndjson`);
-      const run = spawnSync(process.execPath, [...heapFlags, new URL(import.meta.url).pathname, '--child', name, input, output], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const started = performance.now();
+      const startedAt = Date.now();
+      const run = spawnSync(process.execPath, [...reportUsage, ...commandLine(name, input, output, dist)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const seconds = (performance.now() - started) / 1000;
       if (run.status !== 0) throw new Error(`${name} failed: ${run.stderr}`);
-      const { seconds, maxRssMb } = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { seconds: number; maxRssMb: number };
       const entry = results.get(name) ?? { rates: [], rss: [], output };
       entry.rates.push(readings / seconds);
-      entry.rss.push(maxRssMb);
+      entry.rss.push(usage(run.stderr).rssMb);
+      if (name === 'engine') {
+        const at = (msg: string): number => Date.parse((JSON.parse(run.stderr.split('\n').find((line) => line.includes(`"msg":"${msg}"`))!) as { time: string }).time);
+        phases.startup.push((at('running') - startedAt) / 1000);
+        phases.run.push((at('finished') - at('running')) / 1000);
+      }
       results.set(name, entry);
     }
   }
@@ -179,6 +176,8 @@ async function main(): Promise<void> {
   }
   console.log(`all three produced the same ${outputs[0].length.toLocaleString('en')} aggregates`);
   const engineRate = median(results.get('engine')!.rates);
+  const loopSeconds = readings / median(results.get('plain loop')!.rates);
+  console.log(`engine: start-up (process start to \`running\`) ${median(phases.startup).toFixed(2)} s, pipeline (\`running\` to \`finished\`) ${median(phases.run).toFixed(2)} s; the plain loop's whole process ${loopSeconds.toFixed(2)} s`);
   for (const [name, r] of results) {
     const rate = median(r.rates);
     const ratio = name === 'engine' ? '' : `   engine / this: ${(engineRate / rate).toFixed(2)}`;

@@ -2,104 +2,95 @@
  * The `streams` command: `validate`, `ops`, `graph`, `run`, `test`.
  * Exit codes: 0 success, 1 an invalid pipeline or a failed run, 2 a usage
  * error or an unreadable file.
+ *
+ * This file loads nothing but Node's own modules: each command's code is
+ * imported when that command runs, so `--help` starts as fast as Node and
+ * `validate` never loads the runtime or a connector's client library.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';
-import { renderGraph, type GraphFormat } from '../graph/render.ts';
-import { formatDiagnostic, hasErrors } from '../graph/diagnostics.ts';
-import { registry } from '../nodes/registry.ts';
-import { renderOperatorTable, operatorDoc } from './ops.ts';
-import { runCommand } from './run.ts';
-import { parseTestFile, testCommand } from './pipeline-test.ts';
+import { parseArgs, type ParseArgsOptionDescriptor } from 'node:util';
+import { loadEnvFiles } from './env-file.ts';
+import { UsageError } from './usage-error.ts';
+
+/** A command-line option: what `parseArgs` reads, and what `--help` says about it. */
+interface OptionSpec extends ParseArgsOptionDescriptor {
+  /** What the option does, one line for `--help`. */
+  description: string;
+  /** The placeholder `--help` shows for the option's value (default `VALUE`). */
+  value?: string;
+}
 
 interface Command {
   summary: string;
   usage: string;
-  options: NonNullable<ParseArgsConfig['options']>;
+  options: Record<string, OptionSpec>;
   run(values: Record<string, unknown>, positionals: string[]): Promise<number> | number;
 }
 
-const paramOption = { param: { type: 'string', multiple: true, short: 'p' } } as const;
+const paramOption: Record<string, OptionSpec> = {
+  param: {
+    type: 'string',
+    multiple: true,
+    short: 'p',
+    value: 'NAME=VALUE',
+    description: 'set `${params.NAME}` (overrides the file\'s `params:` default; numbers and true/false are typed); repeatable',
+  },
+};
+
+const envFileOption: Record<string, OptionSpec> = {
+  'env-file': {
+    type: 'string',
+    multiple: true,
+    value: 'FILE',
+    description: 'read variables for `${env:NAME}` from a dotenv file (KEY=VALUE lines, # comments, quotes); variables already set in the environment win; repeatable',
+  },
+};
 
 const commands: Record<string, Command> = {
   validate: {
     summary: 'Check pipeline files; print every problem as FILE:LINE:COL.',
-    usage: 'streams validate FILE... [--param NAME=VALUE]',
-    options: { ...paramOption },
-    run(values, files) {
-      if (files.length === 0) throw new UsageError('validate needs at least one pipeline file');
-      let invalid = false;
-      for (const path of files) {
-        const { file, text } = readPipeline(path);
-        if (/^streams_test:/m.test(text)) {
-          // A pipeline unit test file: check its own shape (its tests run with `streams test`).
-          const { diagnostics, tests } = parseTestFile(file, text);
-          for (const diagnostic of diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
-          if (hasErrors(diagnostics)) invalid = true;
-          else process.stdout.write(`${file}: ok (a test file with ${tests.length} tests; run them with \`streams test\`)\n`);
-          continue;
-        }
-        const result = checkAndReport(file, text, parseParams(values.param as string[] | undefined));
-        if (hasErrors(result.diagnostics)) invalid = true;
-        else process.stdout.write(`${file}: ok (${result.graph!.nodes.size} nodes, ${result.graph!.edges.length} edges)\n`);
-      }
-      return invalid ? 1 : 0;
-    },
+    usage: 'streams validate FILE... [--param NAME=VALUE] [--env-file FILE]',
+    options: { ...paramOption, ...envFileOption },
+    run: async (values, files) => (await import('./validate.ts')).validateCommand(values, files),
   },
   ops: {
     summary: 'List the operators, or show one: its doc, ports and settings.',
     usage: 'streams ops [NAME]',
     options: {},
-    run(_values, names) {
-      const width = process.stdout.columns;
-      if (names.length === 0) {
-        process.stdout.write(renderOperatorTable(registry, { width }));
-        return 0;
-      }
-      for (const name of names) {
-        const found = operatorDoc(name, registry, { width });
-        if (!found.found) throw new UsageError(`${found.message} (${found.hint})`);
-        process.stdout.write(found.text);
-      }
-      return 0;
-    },
+    run: async (_values, names) => (await import('./ops.ts')).opsCommand(names),
   },
   graph: {
     summary: 'Draw a pipeline as Graphviz DOT or Mermaid.',
-    usage: 'streams graph FILE [--format dot|mermaid] [--param NAME=VALUE]',
-    options: { format: { type: 'string', short: 'f', default: 'dot' }, ...paramOption },
-    run(values, files) {
-      if (files.length !== 1) throw new UsageError('graph takes one pipeline file');
-      const format = values.format as string;
-      if (format !== 'dot' && format !== 'mermaid') throw new UsageError(`unknown format \`${format}\` (use dot or mermaid)`);
-      const { file, text } = readPipeline(files[0]);
-      const result = checkAndReport(file, text, parseParams(values.param as string[] | undefined));
-      if (!result.graph) return 1;
-      process.stdout.write(renderGraph(result.graph, format as GraphFormat));
-      return 0;
+    usage: 'streams graph FILE [--format dot|mermaid] [--param NAME=VALUE] [--env-file FILE]',
+    options: {
+      format: { type: 'string', short: 'f', default: 'dot', value: 'dot|mermaid', description: 'the output language' },
+      ...paramOption,
+      ...envFileOption,
     },
+    run: async (values, files) => (await import('./validate.ts')).graphCommand(values, files),
   },
   run: {
     summary: 'Run a pipeline; with --watch, reload it live when the file changes.',
-    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE]',
+    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE] [--env-file FILE]',
     options: {
-      watch: { type: 'boolean', short: 'w' },
-      metrics: { type: 'string' },
-      'log-level': { type: 'string', default: 'info' },
-      state: { type: 'string' },
-      'drain-timeout': { type: 'string', default: '30s' },
-      'on-node-failure': { type: 'string', default: 'stop' },
+      watch: { type: 'boolean', short: 'w', description: 'reload the pipeline when its file changes; an invalid change is rejected and the running graph kept' },
+      metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone listens on 127.0.0.1)' },
+      'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'the least severe JSON log lines printed to stderr: debug, info, warn, error or silent' },
+      state: { type: 'string', value: 'FILE|URL', description: 'keep window and aggregate state across runs: a file, or a redis:// or postgres:// URL' },
+      'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'on SIGINT/SIGTERM, how long records in flight may take to reach their sinks before the run stops' },
+      'on-node-failure': { type: 'string', default: 'stop', value: 'stop|continue', description: 'when a node fails permanently in a long-running run: stop drains the graph and exits 1; continue keeps the other nodes running (exit 1 at the end)' },
       ...paramOption,
+      ...envFileOption,
     },
-    run: (values, files) => runCommand(values, files),
+    run: async (values, files) => (await import('./run.ts')).runCommand(values, files),
   },
   test: {
     summary: 'Run pipeline unit tests written in YAML (records in, records expected out).',
-    usage: 'streams test FILE.test.yaml...',
-    options: {},
-    run(_values, files) {
+    usage: 'streams test FILE.test.yaml... [--env-file FILE]',
+    options: { ...envFileOption },
+    async run(_values, files) {
       if (files.length === 0) throw new UsageError('test needs at least one test file');
-      return testCommand(files);
+      (await import('./pipeline-file.ts')).requireTestFiles(files);
+      return (await import('./pipeline-test.ts')).testCommand(files);
     },
   },
 };
@@ -110,14 +101,23 @@ function help(): string {
   return `AMI Streams: typed dataflow pipelines in one YAML file.\n\nUsage: streams COMMAND [options]\n\nCommands:\n${lines.join('\n')}\n\nRun \`streams COMMAND --help\` for a command's options.\n`;
 }
 
-function commandHelp(name: string, command: Command): string {
-  const options = Object.entries(command.options).map(([option, spec]) => {
-    const takes = spec.type === 'string' ? ' VALUE' : '';
+/** A command's usage and each option with what it does, aligned in two columns. */
+function commandHelp(command: Command): string {
+  const rows = Object.entries(command.options).map(([option, spec]) => {
+    const takes = spec.type === 'string' ? ` ${spec.value ?? 'VALUE'}` : '';
     const short = spec.short ? `-${spec.short}, ` : '    ';
     const fallback = spec.default !== undefined ? ` (default ${String(spec.default)})` : '';
-    return `  ${short}--${option}${takes}${fallback}`;
+    return { left: `  ${short}--${option}${takes}`, right: `${spec.description}${fallback}` };
   });
-  return `${command.summary}\n\nUsage: ${command.usage}\n${options.length ? `\nOptions:\n${options.join('\n')}\n` : ''}`;
+  rows.push({ left: '  -h, --help', right: 'show this help' });
+  const width = Math.max(...rows.map((row) => row.left.length));
+  const options = rows.map((row) => `${row.left.padEnd(width)}  ${row.right}`);
+  return `${command.summary}\n\nUsage: ${command.usage}\n\nOptions:\n${options.join('\n')}\n`;
+}
+
+/** What `parseArgs` accepts: the option specs without their help text. */
+function parseOptions(options: Record<string, OptionSpec>): Record<string, ParseArgsOptionDescriptor> {
+  return Object.fromEntries(Object.entries(options).map(([name, { description: _d, value: _v, ...spec }]) => [name, spec]));
 }
 
 /** Runs the CLI with the given arguments; returns the exit code. */
@@ -131,20 +131,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write('0.1.0\n');
     return 0;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   try {
     if (!command) throw new UsageError(`unknown command \`${name}\` (commands: ${Object.keys(commands).join(', ')})`);
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(commandHelp(name, command));
+      process.stdout.write(commandHelp(command));
       return 0;
     }
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: rest, options: parseOptions(command.options), allowPositionals: true, strict: true });
     } catch (error) {
       throw new UsageError(`${(error as Error).message.replace(/\. To specify.*$/s, '')}\nusage: ${command.usage}`);
     }
-    return await command.run(parsed.values as Record<string, unknown>, parsed.positionals);
+    const values = parsed.values as Record<string, unknown>;
+    if (values['env-file']) loadEnvFiles(values['env-file'] as string[]);
+    return await command.run(values, parsed.positionals);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`streams: ${error.message}\n`);

@@ -11,6 +11,7 @@ import { didYouMean } from '../graph/diagnostics.ts';
 import { outputsOf, type OperatorSpec, type PortSpec, type Registry } from '../graph/operator-spec.ts';
 import { registry as defaultRegistry } from '../nodes/registry.ts';
 import { describeSettings, inlineYaml, type SettingDoc } from './settings-doc.ts';
+import { UsageError } from './usage-error.ts';
 
 export { describeSettings, formatSize, inlineYaml, inputDefault, typeWords, type SettingDoc } from './settings-doc.ts';
 
@@ -173,4 +174,19 @@ export function operatorDoc(name: string, registry: Registry = defaultRegistry, 
     message: `unknown operator \`${name}\``,
     hint: didYouMean(name, registry.keys()) ?? 'run `streams ops` for the list',
   };
+}
+
+/** `streams ops [NAME...]`: prints the catalogue, or each named operator's page. */
+export function opsCommand(names: readonly string[]): number {
+  const width = process.stdout.columns;
+  if (names.length === 0) {
+    process.stdout.write(renderOperatorTable(defaultRegistry, { width }));
+    return 0;
+  }
+  for (const name of names) {
+    const found = operatorDoc(name, defaultRegistry, { width });
+    if (!found.found) throw new UsageError(`${found.message} (${found.hint})`);
+    process.stdout.write(found.text);
+  }
+  return 0;
 }

@@ -2,32 +2,44 @@
  * Reading and checking pipeline files for the CLI: usage errors and
  * unreadable files are exit code 2, invalid pipelines exit code 1.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { checkPipeline, type CheckResult } from '../graph/check.ts';
 import { formatDiagnostic, sortDiagnostics, type Diagnostic } from '../graph/diagnostics.ts';
 import { parseSource } from '../graph/source.ts';
 import { registry } from '../nodes/registry.ts';
+import { readTextFile } from './text-file.ts';
+import { UsageError } from './usage-error.ts';
 
-/** An error meant for the user: printed as one line, never with a stack trace. */
-export class UsageError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode = 2) {
-    super(message);
-    this.name = 'UsageError';
-    this.exitCode = exitCode;
-  }
-}
+export { UsageError } from './usage-error.ts';
 
 /** Reads a pipeline file, naming it the way the user wrote it. */
 export function readPipeline(file: string): { file: string; text: string } {
   const shown = relative(process.cwd(), file) || file;
-  try {
-    return { file: shown.startsWith('..') ? file : shown, text: readFileSync(file, 'utf8') };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new UsageError(`cannot read \`${file}\`: ${why}`);
+  const name = shown.startsWith('..') ? file : shown;
+  return { file: name, text: readTextFile(file, file) };
+}
+
+/** True when a text is a pipeline unit test file (`streams_test: 1`) rather than a pipeline. */
+export function isTestFile(text: string): boolean {
+  return /^streams_test:/m.test(text);
+}
+
+/**
+ * Refuses a pipeline given to `streams test`, which takes test files: the
+ * checker would otherwise report the pipeline's own keys as errors of a
+ * test file. Names the test file beside it when there is one.
+ */
+export function requireTestFiles(paths: readonly string[]): void {
+  for (const path of paths) {
+    const { file, text } = readPipeline(path);
+    if (isTestFile(text) || !/^streams:/m.test(text)) continue;
+    const sibling = path.replace(/\.ya?ml$/, '.test.yaml');
+    const example = sibling !== path && existsSync(sibling) ? ` such as \`${sibling}\`` : '';
+    throw new UsageError(
+      `\`${file}\` is a pipeline file; \`streams test\` takes test files (streams_test: 1)${example}. ` +
+        `Run it with \`streams run ${path}\` or validate it with \`streams validate ${path}\``,
+    );
   }
 }
 

@@ -20,6 +20,7 @@ export {
   type BytesItem,
   type Batch,
   type NodeMetrics,
+  type ByteDirection,
   type Logger,
   type StopReason,
   type NodeContext,

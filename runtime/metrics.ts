@@ -1,8 +1,11 @@
 /**
  * Prometheus metrics for every node and edge, under fixed names, read from
- * the live counters at scrape time so the hot path only adds numbers.
+ * the live counters at scrape time so the hot path only adds numbers, and
+ * the standard `process_*` and `nodejs_*` metrics of the Node process.
+ * Every series exists from the first scrape, at 0, so that `rate()` and
+ * alerts see a counter's first increment.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EdgeStats, NodeStats } from './stats.ts';
 
 /** What the metrics read: the current nodes and edges of the running graph. */
@@ -44,7 +47,19 @@ export function createMetricsRegistry(source: StatsSource): Registry {
   };
   nodeCounter(metricNames.recordsIn, 'Records received by the node.', (s) => s.recordsIn);
   nodeCounter(metricNames.recordsOut, 'Records emitted by the node.', (s) => s.recordsOut);
-  nodeCounter(metricNames.bytes, 'Bytes read or written by the node at its boundary.', (s) => s.bytes);
+  new Counter({
+    name: metricNames.bytes,
+    help: 'Bytes the node read (direction="read") or wrote (direction="written") at its boundary.',
+    labelNames: ['pipeline', 'node', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [node, stats] of source.nodes()) {
+        this.inc({ pipeline: source.pipeline, node, direction: 'read' }, stats.bytesRead);
+        this.inc({ pipeline: source.pipeline, node, direction: 'written' }, stats.bytesWritten);
+      }
+    },
+  });
   nodeCounter(metricNames.errors, 'Records that failed in the node, and node failures.', (s) => s.errors);
   nodeCounter(metricNames.deadLetters, 'Records sent to the node\'s dead-letter port.', (s) => s.deadLetters);
   nodeCounter(metricNames.starts, 'Times the node was started (first start, restarts and reloads).', (s) => s.starts);
@@ -57,10 +72,14 @@ export function createMetricsRegistry(source: StatsSource): Registry {
     collect() {
       this.reset();
       for (const [node, stats] of source.nodes()) {
+        // `error` (a failed record under `on_error: drop`) can happen in any
+        // node; the other reasons are the operator's own and appear on first use.
+        if (!stats.dropped.has('error')) this.inc({ pipeline: source.pipeline, node, reason: 'error' }, 0);
         for (const [reason, count] of stats.dropped) this.inc({ pipeline: source.pipeline, node, reason }, count);
       }
     },
   });
+  const timed = new Set<string>();
   new Histogram({
     name: metricNames.processing,
     help: 'Time the node spent on one batch, in seconds.',
@@ -69,7 +88,13 @@ export function createMetricsRegistry(source: StatsSource): Registry {
     registers: [registry],
     collect() {
       for (const [node, stats] of source.nodes()) {
-        const child = this.labels({ pipeline: source.pipeline, node });
+        const labels = { pipeline: source.pipeline, node };
+        // `zero` would reset a series that exists, so only for new nodes.
+        if (!timed.has(node)) {
+          timed.add(node);
+          this.zero(labels);
+        }
+        const child = this.labels(labels);
         for (const seconds of stats.pendingTimings) child.observe(seconds);
         stats.pendingTimings.length = 0;
       }
@@ -103,5 +128,6 @@ export function createMetricsRegistry(source: StatsSource): Registry {
   edgeGauge(metricNames.queueDepth, 'Records waiting in the channel.', (s) => s.depth);
   edgeGauge(metricNames.queueCapacity, 'Capacity of the channel, in records.', (s) => s.capacity);
   edgeGauge(metricNames.edgeDrops, 'Records the channel dropped because it was full.', (s) => s.drops, true);
+  collectDefaultMetrics({ register: registry });
   return registry;
 }

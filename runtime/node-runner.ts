@@ -126,8 +126,9 @@ export class NodeRunner {
       log,
       metrics: {
         dropped: (count, reason) => stats.drop(count, reason),
-        bytes: (count) => {
-          stats.bytes += count;
+        bytes: (count, direction = Object.keys(this.node.spec.inputs).length === 0 ? 'read' : 'written') => {
+          if (direction === 'read') stats.bytesRead += count;
+          else stats.bytesWritten += count;
         },
       },
       signal: this.#controller.signal,

@@ -7,7 +7,8 @@
 export class NodeStats {
   recordsIn = 0;
   recordsOut = 0;
-  bytes = 0;
+  bytesRead = 0;
+  bytesWritten = 0;
   errors = 0;
   deadLetters = 0;
   /** Dead letters with no `dlq` consumer to take them: gone, so the run reports them at exit. */

@@ -46,12 +46,19 @@ export interface Batch<T = unknown> {
   port?: string;
 }
 
+/** Which way bytes crossed a node's boundary: into the engine, or out of it. */
+export type ByteDirection = 'read' | 'written';
+
 /** Counters a node may bump itself; records in and out are counted by the runtime. */
 export interface NodeMetrics {
   /** Records dropped on purpose (a full live buffer, a throttle). */
   dropped(count: number, reason: string): void;
-  /** Bytes read or written at a boundary. */
-  bytes(count: number): void;
+  /**
+   * Bytes read or written at a boundary. Without `direction`, a source (a
+   * node without inputs) counts bytes read and any other node bytes written;
+   * a node that does both passes it.
+   */
+  bytes(count: number, direction?: ByteDirection): void;
 }
 
 /** Structured logging: one JSON event a line; `fields` are its keys. */

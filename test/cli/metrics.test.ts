@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/net.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'streams-metrics-'));
+
+/** The value of one series in Prometheus text, or undefined when the series is absent. */
+function series(text: string, name: string, labels: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('streams run --metrics', () => {
+  it('serves process and Node metrics, bytes read and written apart, and every counter from 0', async () => {
+    const input = join(dir, 'in.txt');
+    writeFileSync(input, 'alpha\nbeta\n'); // 11 bytes
+    const file = join(dir, 'metrics.yaml');
+    // `tick` never ends, so the process stays up to be scraped after the file is copied.
+    writeFileSync(
+      file,
+      `streams: 1\nname: m\nnodes:\n  lines: { op: file.read, with: { path: ${input} } }\n  copy: { op: file.write, in: lines, with: { path: ${join(dir, 'out.txt')} } }\n` +
+        '  tick: { op: generate, with: { rate: 1 } }\n  quiet: { op: filter, in: tick, with: { where: "false" } }\n  sink: { op: file.write, in: quiet, with: { path: /dev/null } }\n',
+    );
+    const port = await freePort();
+    const child = spawn(process.execPath, ['bin/streams.ts', 'run', file, '--metrics', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: 'ignore' });
+    let text = '';
+    for (let i = 0; i < 200 && !(series(text, 'streams_node_bytes_total', 'pipeline="m",node="copy",direction="written"')! > 0); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+    }
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+
+    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_version_info']) {
+      expect(text, name).toMatch(new RegExp(`^${name}`, 'm'));
+    }
+    expect(series(text, 'streams_node_bytes_total', 'pipeline="m",node="lines",direction="read"')).toBe(11);
+    expect(series(text, 'streams_node_bytes_total', 'pipeline="m",node="lines",direction="written"')).toBe(0);
+    expect(series(text, 'streams_node_bytes_total', 'pipeline="m",node="copy",direction="written"')).toBe(11);
+    expect(series(text, 'streams_node_bytes_total', 'pipeline="m",node="copy",direction="read"')).toBe(0);
+    // Counters that never moved still have their series.
+    for (const node of ['lines', 'copy', 'tick', 'quiet', 'sink']) {
+      expect(series(text, 'streams_node_dropped_total', `pipeline="m",node="${node}",reason="error"`), node).toBe(0);
+      expect(series(text, 'streams_node_errors_total', `pipeline="m",node="${node}"`), node).toBe(0);
+      expect(series(text, 'streams_node_processing_seconds_count', `pipeline="m",node="${node}"`), node).toBeGreaterThanOrEqual(0);
+    }
+    expect(series(text, 'streams_node_records_in_total', 'pipeline="m",node="sink"')).toBe(0);
+    expect(series(text, 'streams_node_processing_seconds_count', 'pipeline="m",node="tick"')).toBe(0);
+  }, 60_000);
+});

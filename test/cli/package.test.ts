@@ -1,0 +1,47 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+describe('the packed package', () => {
+  it('installs from its tarball into an empty folder, without a Node binary, and runs `streams` there', { timeout: 180_000 }, () => {
+    const packs = mkdtempSync(join(tmpdir(), 'streams-pack-'));
+    const home = mkdtempSync(join(tmpdir(), 'streams-install-'));
+    // `npm pack` runs `prepack`, which compiles the shipped code to dist/.
+    execFileSync(npm, ['pack', '--silent', '--pack-destination', packs], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const tarball = join(packs, readdirSync(packs).find((name) => name.endsWith('.tgz'))!);
+    writeFileSync(join(home, 'package.json'), '{ "private": true }\n');
+    // The dependencies are in npm's cache after `npm ci`; the registry is asked only for what is not.
+    execFileSync(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', tarball], { cwd: home, stdio: ['ignore', 'ignore', 'pipe'] });
+
+    const installed = join(home, 'node_modules', 'ami-streams');
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    expect(manifest.dependencies).not.toHaveProperty('node');
+    expect(existsSync(join(home, 'node_modules', 'node'))).toBe(false);
+    // Only compiled JavaScript ships: Node refuses to strip types under node_modules.
+    expect(existsSync(join(installed, 'dist', 'cli', 'main.js'))).toBe(true);
+    expect(existsSync(join(installed, 'cli'))).toBe(false);
+    expect(existsSync(join(installed, 'bin', 'streams.ts'))).toBe(false);
+    expect(existsSync(join(installed, 'dist', 'test'))).toBe(false);
+
+    // The bin link (bin/streams.js, which runs dist/ when no sources ship), through its `#!/usr/bin/env node` line.
+    const bin = join(home, 'node_modules', '.bin', 'streams');
+    const env = { ...process.env, PATH: `${join(process.execPath, '..')}:${process.env.PATH}` };
+    const help = spawnSync(bin, ['--help'], { cwd: home, encoding: 'utf8', env });
+    expect(help.stderr).toBe('');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: streams COMMAND');
+
+    writeFileSync(
+      join(home, 'hello.yaml'),
+      'streams: 1\nname: hello\nnodes:\n  numbers:\n    op: generate\n    with: { count: 3, fields: { n: "i * 2" } }\n  out: { op: stdout, in: numbers }\n',
+    );
+    const run = spawnSync(bin, ['run', 'hello.yaml', '--log-level', 'warn'], { cwd: home, encoding: 'utf8', env });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { n: number }).n)).toEqual([0, 2, 4]);
+  });
+});
