@@ -32,7 +32,7 @@ function groupsOf(path: string): Map<string, Group> {
   for (let i = 0; i < heap.nodes.length; i += width) {
     const type = types[heap.nodes[i + typeAt]];
     // Strings and code are named by their contents: group them by kind alone.
-    const named = type === 'object' || type === 'closure' || type === 'native';
+    const named = type === 'object' || type === 'closure' || type === 'native' || type === 'array' || type === 'hidden';
     const name = named ? `${type} ${heap.strings[heap.nodes[i + nameAt]]}` : type;
     const group = groups.get(name) ?? { count: 0, bytes: 0 };
     group.count += 1;

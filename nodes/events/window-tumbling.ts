@@ -1,5 +1,5 @@
 import { duration, z } from '../../runtime/api.ts';
-import { SlotAssigner } from './windowing/assigner.ts';
+import { SliceAssigner } from './windowing/slice-assigner.ts';
 import { defineWindowOperator, windowSettings } from './windowing/define-window-operator.ts';
 
 /**
@@ -16,6 +16,6 @@ export default defineWindowOperator({
   }),
   example: { size: '1s', time: 'ts', key: 'device', lateness: '2s' },
   assigner(settings, folder) {
-    return new SlotAssigner({ size: settings.size, every: settings.size, lateness: settings.lateness }, folder);
+    return new SliceAssigner({ size: settings.size, every: settings.size, lateness: settings.lateness }, folder);
   },
 });
