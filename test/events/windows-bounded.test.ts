@@ -74,4 +74,17 @@ describe('window memory over many windows', () => {
     // 250 s of event time in 1 s windows: all but the last, still open, have been emitted.
     expect(run.items()).toHaveLength(249 * keys);
   });
+
+  it('keeps a sliding window\'s records once, in the slice of time they fall in, not once per window they belong to', () => {
+    const ctx = fakeContext(sliding, { size: '10s', every: '1s', time: 'ts' });
+    const input = new Subject<Batch>();
+    const run = drive(sliding.fuse!.aggregate(ctx, fakeContext(aggregate, { n: 'count()' })), input);
+    input.next(batchOf(Array.from({ length: 10 }, (_, i) => ({ ts: i * 100 }))));
+    // Ten windows, [-9 s, 1 s) to [0 s, 10 s), hold these records; the node holds them once, in [0 s, 1 s).
+    const saved = (ctx.takeSnapshot() as WindowSnapshot).panes;
+    expect(saved.map((pane) => [pane.start, pane.end])).toEqual([[0, 1000]]);
+    // When the input ends, the ten windows each count all ten.
+    input.complete();
+    expect(run.items()).toEqual(Array.from({ length: 10 }, (_, i) => ({ key: null, start: (i - 9) * 1000, end: (i + 1) * 1000, n: 10 })));
+  });
 });
