@@ -73,6 +73,13 @@ export function holdAck(holder: AckHolder, ack: Ack): void {
   holder.acks.push(ack);
 }
 
+/** Moves the acknowledgements `holder` holds into `into`, leaving it holding none. */
+export function takeAcks(holder: AckHolder, into: Ack[]): void {
+  for (const ack of holder.acks) into.push(ack);
+  holder.acks = [];
+  holder.lastAck = undefined;
+}
+
 /** Orders panes by start, then key (code-unit order), for deterministic output. */
 export function comparePanes(a: Pane<unknown>, b: Pane<unknown>): number {
   return a.start - b.start || (a.keyString < b.keyString ? -1 : a.keyString > b.keyString ? 1 : 0);

@@ -20,7 +20,7 @@
  * record, so a record only reaches the windows still open when it comes.
  */
 import type { Ack, EventRecord } from '../../../runtime/api.ts';
-import { comparePanes, holdAck, type AckHolder, type ClosedPanes, type Pane, type SavedPane, type WindowAssigner } from './assigner.ts';
+import { comparePanes, holdAck, takeAcks, type AckHolder, type ClosedPanes, type Pane, type SavedPane, type WindowAssigner } from './assigner.ts';
 import type { PaneFolder } from './pane-folder.ts';
 import { keyStringOf } from './record-access.ts';
 
@@ -190,11 +190,7 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
     // Windows closed in a batch are taken at its end, so between batches `#closedAcks` is empty; take it all the same.
     const acks = this.#closedAcks;
     this.#closedAcks = [];
-    for (const slice of this.#slices.values()) {
-      for (const ack of slice.acks) acks.push(ack);
-      slice.acks = [];
-      slice.lastAck = undefined;
-    }
+    for (const slice of this.#slices.values()) takeAcks(slice, acks);
     return acks;
   }
 
