@@ -21,7 +21,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -203,6 +203,7 @@ async function main(): Promise<void> {
   peak = peakRssMb(child.pid!);
   child.kill('SIGTERM');
   await exited;
+  rmSync(work, { recursive: true, force: true });
 
   const after = samples.filter((s) => s.minute >= warmupMinutes);
   const rssSlope = slope(after.map((s) => ({ x: s.minute, y: s.rssMb })));
