@@ -1,14 +1,12 @@
-import { defineOperator, duration, z } from '../../runtime/api.ts';
-import { SlotAssigner } from './windowing/assigner.ts';
-import { keySetting, latenessSetting, timeSetting, windowInputs, windowOutputs, windowOfRecords, windowWithAggregate } from './windowing/window-settings.ts';
+import { duration, z } from '../../runtime/api.ts';
+import { SliceAssigner } from './windowing/slice-assigner.ts';
+import { defineWindowOperator, windowSettings } from './windowing/define-window-operator.ts';
 
 const settings = z
   .object({
     size: duration().meta({ description: 'The length of each window.', examples: ['1m'] }),
     every: duration().meta({ description: 'How far apart windows start (the slide); at most `size`.', examples: ['10s'] }),
-    time: timeSetting(),
-    key: keySetting(),
-    lateness: latenessSetting(),
+    ...windowSettings(),
   })
   .superRefine(function everyWithinSize(value, issues) {
     if (value.every > value.size) {
@@ -21,30 +19,17 @@ const settings = z
     }
   });
 
-type SlidingSettings = z.infer<typeof settings>;
-
-function slotsOf(settings: SlidingSettings) {
-  return { size: settings.size, every: settings.every, lateness: settings.lateness };
-}
-
 /**
  * `window.sliding`: overlapping windows of `size` starting every `every`,
  * per key, in event or processing time; fuses with a following `aggregate`.
  */
-export default defineOperator({
+export default defineWindowOperator({
   name: 'window.sliding',
   summary: 'Group records into overlapping time windows per key.',
-  doc: 'Groups records into windows of length `size` that start every `every` (aligned to the epoch), so each record belongs to `size / every` windows (rounded up), one set per `key`: a moving average over the last minute, updated every ten seconds, is `size: 1m, every: 10s`. Time, watermark and lateness work as in `window.tumbling`: with `time` the watermark is the largest event time seen and a window closes when it reaches the window\'s end plus `lateness`; without `time` windows follow the clock. A record is folded into those of its windows still open; only a record whose windows have all closed goes to the `late` port. Each closing window emits one record per key `{key, start, end, records}`, ordered by start then key; followed by an `aggregate` the two run fused and emit `{key, start, end, …aggregates}`, folding each record into every window it belongs to without buffering it. The input\'s end flushes every open window; a reload carries them over. A source batch is acknowledged once every window holding one of its records has been emitted and acknowledged.',
-  inputs: windowInputs,
-  outputs: windowOutputs,
+  doc: 'Groups records into windows of length `size` that start every `every` (aligned to the epoch), so each record belongs to `size / every` windows (rounded up), one set per `key`: a moving average over the last minute, updated every ten seconds, is `size: 1m, every: 10s`. Time, watermark and lateness work as in `window.tumbling`: with `time` the watermark is the largest event time seen and a window closes when it reaches the window\'s end plus `lateness`; without `time` windows follow the clock. A record is folded into those of its windows still open; only a record whose windows have all closed goes to the `late` port. Each closing window emits one record per key `{key, start, end, records}`, ordered by start then key; followed by an `aggregate` the two run fused and emit `{key, start, end, …aggregates}` without buffering records: each record is folded once, into the slice of time between two window boundaries it falls in, and a closing window merges its slices, so state grows with the number of slices, not with `size / every` copies of each record. The input\'s end flushes every open window; a reload carries them over. A source batch is acknowledged once every window holding one of its records has been emitted and acknowledged.',
   settings,
   example: { size: '1m', every: '10s', time: 'ts', key: 'device' },
-  create(ctx) {
-    return windowOfRecords(ctx, (folder) => new SlotAssigner(slotsOf(ctx.settings), folder));
-  },
-  fuse: {
-    aggregate(ctx, aggregateCtx) {
-      return windowWithAggregate(ctx, aggregateCtx, (folder) => new SlotAssigner(slotsOf(ctx.settings), folder));
-    },
+  assigner(settings, folder) {
+    return new SliceAssigner({ size: settings.size, every: settings.every, lateness: settings.lateness }, folder);
   },
 });

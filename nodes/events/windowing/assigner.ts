@@ -3,15 +3,11 @@
  * windows a watermark closes, and which source acknowledgements each window
  * holds until its result has been acknowledged downstream.
  *
- * Tumbling and sliding windows are aligned to the epoch and share one
- * assigner: all keys of a window close together (the watermark is per node),
- * so acknowledgements are held per window, not per key and window, and the
- * per-record cost is one `Map` lookup by key. Sessions are per key and live
- * in `session-assigner.ts`.
+ * Tumbling and sliding windows share one assigner (`slice-assigner.ts`);
+ * sessions are per key and live in `session-assigner.ts`.
  */
 import type { Ack, EventRecord } from '../../../runtime/api.ts';
 import type { PaneFolder } from './pane-folder.ts';
-import { keyStringOf } from './record-access.ts';
 
 /** One key in one window, with its folded state. */
 export interface Pane<State> {
@@ -58,7 +54,8 @@ export interface WindowAssigner<State> {
   takeHeldAcks(): Ack[];
   /** Open panes, for snapshots. */
   save(): SavedPane[];
-  load(saved: readonly SavedPane[]): void;
+  /** Restores saved panes; `watermark` is the restored one: windows it has passed are closed. */
+  load(saved: readonly SavedPane[], watermark: number): void;
 }
 
 /** The acknowledgements a window holds: each retained once per time it was added. */
@@ -76,139 +73,14 @@ export function holdAck(holder: AckHolder, ack: Ack): void {
   holder.acks.push(ack);
 }
 
+/** Moves the acknowledgements `holder` holds into `into`, leaving it holding none. */
+export function takeAcks(holder: AckHolder, into: Ack[]): void {
+  for (const ack of holder.acks) into.push(ack);
+  holder.acks = [];
+  holder.lastAck = undefined;
+}
+
 /** Orders panes by start, then key (code-unit order), for deterministic output. */
 export function comparePanes(a: Pane<unknown>, b: Pane<unknown>): number {
   return a.start - b.start || (a.keyString < b.keyString ? -1 : a.keyString > b.keyString ? 1 : 0);
-}
-
-interface Slot<State> extends AckHolder {
-  start: number;
-  end: number;
-  panes: Map<string, Pane<State>>;
-}
-
-/** Geometry of tumbling (`every` = `size`) and sliding windows, in milliseconds. */
-export interface SlotGeometry {
-  size: number;
-  every: number;
-  lateness: number;
-}
-
-/**
- * Tumbling and sliding windows: `[k·every, k·every + size)` for every
- * integer `k`, so a record belongs to `⌈size / every⌉` windows (one when
- * tumbling). A window closes when the watermark reaches `end + lateness`.
- */
-export class SlotAssigner<State> implements WindowAssigner<State> {
-  readonly shape: string;
-  readonly #size: number;
-  readonly #every: number;
-  readonly #lateness: number;
-  readonly #folder: PaneFolder<State>;
-  readonly #slots = new Map<number, Slot<State>>();
-  /** The slot used last: consecutive records mostly share one. */
-  #recent: Slot<State> | undefined;
-  /** The newest window start for times in `[#base, #base + every)`, saving a float modulo per record. */
-  #base = NaN;
-  #nextClose = Infinity;
-
-  constructor(geometry: SlotGeometry, folder: PaneFolder<State>) {
-    this.#size = geometry.size;
-    this.#every = geometry.every;
-    this.#lateness = geometry.lateness;
-    this.#folder = folder;
-    this.shape = `slots:${geometry.size}/${geometry.every}`;
-  }
-
-  fold(record: EventRecord, keyString: string, key: unknown, time: number, seq: number, watermark: number, ack: Ack): boolean {
-    const size = this.#size;
-    const every = this.#every;
-    const lateness = this.#lateness;
-    let accepted = false;
-    let base = this.#base;
-    if (!(time >= base && time < base + every)) {
-      const offset = time % every;
-      base = this.#base = time - (offset < 0 ? offset + every : offset);
-    }
-    // Newest window first: its end is the latest, so once one is closed all older ones are.
-    for (let start = base; start > time - size; start -= every) {
-      const end = start + size;
-      if (end + lateness <= watermark) break;
-      let slot = this.#recent;
-      if (slot === undefined || slot.start !== start) {
-        slot = this.#slots.get(start) ?? this.#open(start, end);
-        this.#recent = slot;
-      }
-      holdAck(slot, ack);
-      let pane = slot.panes.get(keyString);
-      if (pane === undefined) {
-        pane = { key, keyString, start, end, state: this.#folder.create() };
-        slot.panes.set(keyString, pane);
-      }
-      this.#folder.add(pane.state, record, time, seq);
-      accepted = true;
-    }
-    return accepted;
-  }
-
-  #open(start: number, end: number): Slot<State> {
-    const slot: Slot<State> = { start, end, panes: new Map(), acks: [], lastAck: undefined };
-    this.#slots.set(start, slot);
-    if (end + this.#lateness < this.#nextClose) this.#nextClose = end + this.#lateness;
-    return slot;
-  }
-
-  nextClose(): number {
-    return this.#nextClose;
-  }
-
-  takeClosed(watermark: number): ClosedPanes<State> {
-    const closing: Slot<State>[] = [];
-    let next = Infinity;
-    for (const slot of this.#slots.values()) {
-      const closeAt = slot.end + this.#lateness;
-      if (closeAt <= watermark) closing.push(slot);
-      else if (closeAt < next) next = closeAt;
-    }
-    this.#nextClose = next;
-    closing.sort((a, b) => a.start - b.start);
-    const panes: Pane<State>[] = [];
-    const acks: Ack[] = [];
-    for (const slot of closing) {
-      this.#slots.delete(slot.start);
-      if (this.#recent === slot) this.#recent = undefined;
-      const keyed = [...slot.panes.values()].sort(comparePanes);
-      for (const pane of keyed) panes.push(pane);
-      for (const ack of slot.acks) acks.push(ack);
-    }
-    return { panes, acks };
-  }
-
-  takeHeldAcks(): Ack[] {
-    const acks: Ack[] = [];
-    for (const slot of this.#slots.values()) {
-      for (const ack of slot.acks) acks.push(ack);
-      slot.acks = [];
-      slot.lastAck = undefined;
-    }
-    return acks;
-  }
-
-  save(): SavedPane[] {
-    const saved: SavedPane[] = [];
-    for (const slot of this.#slots.values()) {
-      for (const pane of slot.panes.values()) {
-        saved.push({ key: pane.key, start: pane.start, end: pane.end, state: this.#folder.save(pane.state) });
-      }
-    }
-    return saved;
-  }
-
-  load(saved: readonly SavedPane[]): void {
-    for (const entry of saved) {
-      const slot = this.#slots.get(entry.start) ?? this.#open(entry.start, entry.end);
-      const keyString = keyStringOf(entry.key);
-      slot.panes.set(keyString, { key: entry.key, keyString, start: entry.start, end: entry.end, state: this.#folder.load(entry.state) });
-    }
-  }
 }

@@ -10,7 +10,7 @@
  * past `maxSize`, or else opens a session of its own.
  */
 import type { Ack, EventRecord } from '../../../runtime/api.ts';
-import { comparePanes, holdAck, type AckHolder, type ClosedPanes, type Pane, type SavedPane, type WindowAssigner } from './assigner.ts';
+import { comparePanes, holdAck, takeAcks, type AckHolder, type ClosedPanes, type Pane, type SavedPane, type WindowAssigner } from './assigner.ts';
 import type { PaneFolder } from './pane-folder.ts';
 import { keyStringOf } from './record-access.ts';
 
@@ -153,11 +153,7 @@ export class SessionAssigner<State> implements WindowAssigner<State> {
   takeHeldAcks(): Ack[] {
     const acks: Ack[] = [];
     for (const sessions of this.#byKey.values()) {
-      for (const session of sessions) {
-        for (const ack of session.acks) acks.push(ack);
-        session.acks = [];
-        session.lastAck = undefined;
-      }
+      for (const session of sessions) takeAcks(session, acks);
     }
     return acks;
   }

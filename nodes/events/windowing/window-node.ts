@@ -73,8 +73,8 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
   const restored = ctx.restored as WindowSnapshot | undefined;
   if (restored !== undefined && restored !== null) {
     if (restored.version === 1 && restored.shape === shape) {
-      assigner.load(restored.panes);
       watermark = restored.watermark ?? -Infinity;
+      assigner.load(restored.panes, watermark);
       arrivals = restored.arrivals ?? 0;
     } else {
       ctx.log.warn({ node: ctx.node, saved: restored.shape, now: shape }, 'saved windows do not fit the new settings; starting empty');
