@@ -18,7 +18,8 @@ export type CompiledExpression = (fields: Record<string, unknown>) => unknown;
 
 let shared: Environment | undefined;
 
-function environment(): Environment {
+/** The engine's CEL environment: the library's, with the engine's overloads; every variable is `dyn`. */
+export function environment(): Environment {
   if (shared) return shared;
   const env = new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false });
   registerEngineOverloads(env);
