@@ -12,6 +12,7 @@ import type { ChannelSettings, Graph, GraphNode, OnError, Placement } from './mo
 import type { IssueParams } from './settings.ts';
 import { checkEdges, type InputRef } from './check-edges.ts';
 import { checkPlacement, parseHosts } from './placement.ts';
+import { checkExpressionTypes } from './check-expressions.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 export const formatVersion = 1;
@@ -117,6 +118,7 @@ export function checkPipeline(input: CheckInput): CheckResult {
   }
   const allNames = Object.keys(doc.nodes);
   const edges = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
+  checkExpressionTypes({ nodes, edges, unsettled, report });
   checkPlacement({ nodes, hosts, unsettled, report });
 
   const diagnostics = sortDiagnostics(report.diagnostics);

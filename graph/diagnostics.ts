@@ -25,6 +25,8 @@ export type DiagnosticCode =
   | 'missing_setting'
   | 'bad_setting'
   | 'bad_expression'
+  | 'expression_type'
+  | 'expression_field'
   | 'bad_duration'
   | 'bad_size'
   | 'unknown_input'

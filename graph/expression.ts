@@ -5,32 +5,24 @@
  *
  * A record's fields are the expression's variables: `value >= 0 && device != "x"`.
  * JSON numbers are CEL doubles, so mixed `double`/`int` arithmetic is
- * defined here (`value * 2`), as a user of JSON data expects.
+ * defined (`value * 2`), as a user of JSON data expects: see
+ * `expression-overloads.ts`.
  */
 import { Environment } from '@marcbachmann/cel-js';
 import { didYouMean } from './diagnostics.ts';
 import { withFastPath } from './expression-fast.ts';
+import { registerEngineOverloads } from './expression-overloads.ts';
 
 /** A compiled expression: evaluate it against one record's fields. */
 export type CompiledExpression = (fields: Record<string, unknown>) => unknown;
 
 let shared: Environment | undefined;
 
-function environment(): Environment {
+/** The engine's CEL environment: the library's, with the engine's overloads; every variable is `dyn`. */
+export function environment(): Environment {
   if (shared) return shared;
   const env = new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false });
-  const arithmetic: Record<string, (a: number, b: number) => number> = {
-    '+': (a, b) => a + b,
-    '-': (a, b) => a - b,
-    '*': (a, b) => a * b,
-    '/': (a, b) => a / b,
-    '%': (a, b) => a % b,
-  };
-  for (const [op, apply] of Object.entries(arithmetic)) {
-    for (const [left, right] of [['double', 'int'], ['int', 'double']]) {
-      env.registerOperator(`${left} ${op} ${right}`, (a: unknown, b: unknown) => apply(Number(a), Number(b)));
-    }
-  }
+  registerEngineOverloads(env);
   shared = env;
   return env;
 }
@@ -62,6 +54,13 @@ const tokenText: Record<string, string> = {
 function problemOf(error: unknown, text: string): ExpressionProblem {
   const failure = error as CelFailure;
   const offset = failure.range?.start ?? 0;
+  // The library types the elements of an empty list literal by a type parameter, on which overloads across
+  // number kinds are ambiguous; it says so in an internal message without a position.
+  const overlap = /^Operator overload '([^:']+)[^']*' overlaps with '([^:']+)/.exec(failure.message);
+  if (overlap) {
+    const at = text.search(/\[\s*\]/);
+    return { message: `cannot choose between \`${overlap[1]}\` and \`${overlap[2]}\`: an operand's type is not known (an element of an empty list \`[]\`)`, offset: at >= 0 ? at : offset };
+  }
   const called = failure.code === 'no_matching_overload' ? /overload for '(?:[^'(]*\.)?(\w+)\(/.exec(failure.message)?.[1] : undefined;
   if (called && !functionNames().has(called)) {
     const at = text.indexOf(`${called}(`, offset);

@@ -25,6 +25,8 @@ const knownCodes: Record<DiagnosticCode, true> = {
   missing_setting: true,
   bad_setting: true,
   bad_expression: true,
+  expression_type: true,
+  expression_field: true,
   bad_duration: true,
   bad_size: true,
   unknown_input: true,

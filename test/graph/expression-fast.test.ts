@@ -14,6 +14,9 @@ const expression: fc.Arbitrary<string> = fc.letrec<{ expr: string; atom: string 
     { depthSize: 'small', withCrossShrink: true },
     tie('atom'),
     fc.tuple(tie('expr'), fc.constantFrom('<', '<=', '>', '>=', '==', '!=', '+', '-', '*', '/', '&&', '||'), tie('expr')).map(([l, op, r]) => `(${l} ${op} ${r})`),
+    // Unparenthesised chains, where precedence and the static type of a sub-expression (`2 * x` then `+ 1`) matter.
+    fc.tuple(fc.integer({ min: -3, max: 3 }), fc.constantFrom('+', '-', '*', '/'), tie('atom'), fc.constantFrom('+', '-', '*', '/'), fc.integer({ min: -3, max: 3 })).map(([a, op1, x, op2, b]) => `${a} ${op1} ${x} ${op2} ${b}`),
+    tie('atom').map((x) => `size(${x})`),
     tie('expr').map((e) => `!(${e})`),
   ),
 })).expr;
@@ -27,12 +30,34 @@ const record = fc.record(
 function outcome(fn: () => unknown): { value: unknown } | { error: true } {
   try {
     return { value: toPlain(fn()) };
-  } catch {
+  } catch (error) {
+    // CEL's own errors only: a JavaScript one (`Cannot mix BigInt and other types`) means an overload was picked wrongly.
+    expect(String(error)).not.toMatch(/BigInt|overlaps/);
     return { error: true };
   }
 }
 
 describe('expression fast path', () => {
+  it('mixes JSON numbers (doubles) with int literals, giving doubles, in the fast path and the evaluator alike', () => {
+    const cases: [string, Record<string, unknown>, unknown][] = [
+      ['2 * value + 1 > 3.0 && size(name) > 0', { value: 1.5, name: 'a' }, true],
+      ['2 * value + 1', { value: 1.5 }, 4],
+      ['1 + 2 * value', { value: 1.5 }, 4],
+      ['(value + 1) / 2 - 1', { value: 2 }, 0.5],
+      ['value % 2 + 1', { value: 5 }, 2],
+      ['[1, 2].map(n, n * value)', { value: 0.5 }, [0.5, 1]],
+      ['1.0 == 1 && 2u == 2 && value != 1', { value: 1.5 }, true],
+    ];
+    for (const [text, fields, expected] of cases) {
+      const fast = compileExpression(text)(fields);
+      const slow = compileExpressionSlow(text)(fields);
+      expect(toPlain(fast), text).toEqual(expected);
+      expect(toPlain(slow), text).toEqual(expected);
+      // A double stays a JavaScript number: a BigInt here would mean int arithmetic was picked.
+      if (typeof expected === 'number') expect([typeof fast, typeof slow], text).toEqual(['number', 'number']);
+    }
+  });
+
   it('gives the CEL evaluator\'s result or error for every expression and record', () => {
     fc.assert(
       fc.property(expression, fc.array(record, { minLength: 1, maxLength: 5 }), (text, records) => {
@@ -62,6 +87,13 @@ describe('expression fast path', () => {
       ['true || missing', {}],
       ['a.b > 1', { a: { b: 2 } }],
       ['a.b > 1', { a: 3 }],
+      ['2 * x + 1', { x: 1.5 }],
+      ['2 * x + 1 > 3.0 && size(s) > 0', { x: 1.5, s: 'a' }],
+      ['x * 2 - 1 / 2', { x: 1.5 }],
+      ['1 + 2 * x', { x: 2 }],
+      ['(x + 1) * (y - 2)', { x: 0.5, y: 4 }],
+      ['x == 1', { x: 1 }],
+      ['1.0 == 1', {}],
     ];
     for (const [text, fields] of cases) {
       expect(outcome(() => compileExpression(text)(fields)), text).toEqual(outcome(() => compileExpressionSlow(text)(fields)));

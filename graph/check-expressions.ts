@@ -1,0 +1,125 @@
+/**
+ * Type-checking the CEL expressions of a checked graph, once the port types
+ * are inferred: each expression setting against the fields its records are
+ * known to carry (a declared `decode.json` schema, a window's panes, an
+ * aggregate's results) or its operator's own variables, and against what the
+ * setting must give (`where` a boolean). Where the types are unknown
+ * (`Event<unknown>`), fields are `dyn` and only what is wrong whatever the
+ * records hold is reported.
+ */
+import type { z } from 'zod';
+import type { Reporter } from './check.ts';
+import type { Edge, GraphNode } from './model.ts';
+import { checkTyped, type ExpressionScope } from './expression-types.ts';
+import { ScopeResolver } from './expression-scopes.ts';
+import type { Path } from './source.ts';
+
+/** What an expression setting must give, by operator and setting. */
+export const requiredResults: Readonly<Record<string, Readonly<Record<string, 'bool' | 'number'>>>> = {
+  filter: { where: 'bool' },
+};
+
+const resultTypes = { bool: ['bool'], number: ['int', 'uint', 'double'] };
+const resultNames = { bool: 'a boolean', number: 'a number' };
+
+/** Where an expression stands: its path in `with:` and its text. */
+export interface ExpressionSetting {
+  path: (string | number)[];
+  text: string;
+}
+
+interface ExpressionCheckInput {
+  nodes: ReadonlyMap<string, GraphNode>;
+  edges: readonly Edge[];
+  /** Nodes whose settings failed (syntax errors among them): not checked again. */
+  unsettled: ReadonlySet<string>;
+  report: Reporter;
+}
+
+/** Reports type errors in every node's expressions, located inside the YAML string. */
+export function checkExpressionTypes({ nodes, edges, unsettled, report }: ExpressionCheckInput): void {
+  const scopes = new ScopeResolver(nodes, edges);
+  for (const [name, node] of nodes) {
+    if (unsettled.has(name)) continue;
+    const settings = expressionSettings(node.spec.settings, node.rawSettings);
+    if (settings.length === 0) continue;
+    const known = scopes.scopeOf(name);
+    const scope: ExpressionScope = known ?? { variables: {}, noun: 'field', closed: false };
+    for (const { path, text } of settings) {
+      const setting = path.join('.');
+      const label = `setting \`${setting}\` of \`${node.op}\``;
+      const at = (offset: number) => report.source.locateInString(['nodes', name, 'with', ...path] as Path, offset);
+      const checked = checkTyped(text, scope);
+      if (checked.ok === false) {
+        const { problem } = checked;
+        const hint = problem.hint ?? (known && problem.kind === 'type' ? fieldsHint(known) : undefined);
+        report.at(at(problem.offset), problem.kind === 'type' ? 'expression_type' : 'expression_field', `${label}: ${problem.message}`, hint);
+        continue;
+      }
+      const required = requiredResults[node.op]?.[setting];
+      if (checked.ok === true && required && checked.type !== 'dyn' && !resultTypes[required].includes(checked.type)) {
+        report.at(at(0), 'expression_type', `${label}: the expression gives \`${checked.type}\`, not ${resultNames[required]}`);
+      }
+    }
+  }
+}
+
+/** The known variables as a hint: what the checker knows of the records. */
+function fieldsHint(scope: ExpressionScope): string | undefined {
+  const fields = Object.entries(scope.variables);
+  if (fields.length === 0) return undefined;
+  const shown = fields.slice(0, 8).map(([field, type]) => `\`${field}: ${type}\``).join(', ');
+  return `${scope.noun === 'field' ? 'the records carry' : 'known here:'} ${shown}${fields.length > 8 ? ', ...' : ''}`;
+}
+
+type Def = {
+  type?: string;
+  shape?: Record<string, z.ZodType>;
+  valueType?: z.ZodType;
+  element?: z.ZodType;
+  in?: z.ZodType;
+  innerType?: z.ZodType;
+  options?: z.ZodType[];
+};
+
+/** Whether a settings schema holds any expression, by schema: most operators' hold none. */
+const holdsExpressions = new WeakMap<z.ZodType, boolean>();
+
+/** Every CEL expression in a node's settings as written, found through the schema's `format: 'cel'` marks. */
+export function expressionSettings(schema: z.ZodType, value: unknown): ExpressionSetting[] {
+  if (holdsExpressions.get(schema) === false) return [];
+  const found = new Map<string, ExpressionSetting>();
+  const walk = (node: z.ZodType | undefined, at: unknown, path: (string | number)[], depth: number): void => {
+    if (!node || depth > 32 || at === undefined) return;
+    if ((node.meta() as { format?: unknown } | undefined)?.format === 'cel') {
+      if (typeof at === 'string') found.set(JSON.stringify(path), { path, text: at });
+      return;
+    }
+    const def = (node as unknown as { def: Def }).def;
+    const isMap = at !== null && typeof at === 'object' && !Array.isArray(at);
+    if (def.type === 'object' && isMap) {
+      for (const [key, inner] of Object.entries(def.shape ?? {})) walk(inner, (at as Record<string, unknown>)[key], [...path, key], depth + 1);
+    } else if (def.type === 'record' && isMap) {
+      for (const [key, inner] of Object.entries(at as Record<string, unknown>)) walk(def.valueType, inner, [...path, key], depth + 1);
+    } else if (def.type === 'array' && Array.isArray(at)) {
+      at.forEach((inner, i) => walk(def.element, inner, [...path, i], depth + 1));
+    } else if (def.type === 'pipe') {
+      walk(def.in, at, path, depth + 1);
+    } else if (def.type === 'union') {
+      for (const option of def.options ?? []) walk(option, at, path, depth + 1);
+    } else {
+      walk(def.innerType, at, path, depth + 1);
+    }
+  };
+  walk(schema, value, [], 0);
+  if (found.size === 0 && !holdsExpressions.has(schema)) holdsExpressions.set(schema, schemaHoldsExpressions(schema, 0));
+  return [...found.values()];
+}
+
+function schemaHoldsExpressions(node: z.ZodType | undefined, depth: number): boolean {
+  if (!node || depth > 32) return false;
+  if ((node.meta() as { format?: unknown } | undefined)?.format === 'cel') return true;
+  const def = (node as unknown as { def: Def }).def;
+  const inner = [...Object.values(def.shape ?? {}), def.valueType, def.element, def.in, def.innerType, ...(def.options ?? [])];
+  return inner.some((child) => schemaHoldsExpressions(child, depth + 1));
+}

@@ -1,0 +1,133 @@
+/**
+ * What the records reaching a node are known to carry, for type-checking its
+ * expressions. Port types give the schemas operators declare or infer
+ * (`decode.json` with `schema`, windows, `aggregate`). Expressions add more:
+ * `generate` builds exactly the fields of its `fields` map, `map` adds, keeps
+ * and drops fields, and pass-through operators (`filter`, `throttle`, ...)
+ * hand on what they receive. Those scopes are computed here, for the
+ * expressions only, so port types and the messages about them stay as they are.
+ */
+import { parsePortType } from './port-types.ts';
+import { checkTyped, schemaScope, type CelType, type ExpressionScope } from './expression-types.ts';
+import type { Edge, GraphNode } from './model.ts';
+
+/** Variables an operator gives its expressions instead of a record's fields (JavaScript numbers: CEL doubles). */
+export const operatorScopes: Readonly<Record<string, ExpressionScope>> = {
+  generate: { variables: { i: 'double', now: 'double', random: 'double', random_int: 'double' }, noun: 'variable', closed: true },
+};
+
+/**
+ * The CEL type a field computed by an expression has in the next node: results
+ * become plain JSON values (`toPlain`), so every number is a double again and
+ * a timestamp an ISO 8601 string.
+ */
+function storedType(type: CelType): CelType {
+  if (type === 'int' || type === 'uint' || type === 'double') return 'double';
+  if (type === 'string' || type === 'bool' || type === 'bytes') return type;
+  if (type === 'google.protobuf.Timestamp') return 'string';
+  if (type.startsWith('list')) return 'list';
+  if (type.startsWith('map') || type === 'google.protobuf.Duration') return 'map';
+  return 'dyn';
+}
+
+function computedFields(expressions: Record<string, unknown>, scope: ExpressionScope): Record<string, CelType> {
+  const fields: Record<string, CelType> = {};
+  for (const [field, text] of Object.entries(expressions)) {
+    const checked = typeof text === 'string' ? checkTyped(text, scope) : undefined;
+    fields[field] = checked?.ok === true ? storedType(checked.type) : 'dyn';
+  }
+  return fields;
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Resolves the scope of each node's expressions from its inputs, memoised over the graph. */
+export class ScopeResolver {
+  readonly #nodes: ReadonlyMap<string, GraphNode>;
+  readonly #incoming = new Map<string, Edge[]>();
+  readonly #outputs = new Map<string, ExpressionScope | undefined>();
+
+  constructor(nodes: ReadonlyMap<string, GraphNode>, edges: readonly Edge[]) {
+    this.#nodes = nodes;
+    for (const edge of edges) {
+      const list = this.#incoming.get(edge.to);
+      if (list) list.push(edge);
+      else this.#incoming.set(edge.to, [edge]);
+    }
+  }
+
+  /** The variables a node's expressions see, or undefined when nothing is known of them. */
+  scopeOf(name: string): ExpressionScope | undefined {
+    const node = this.#nodes.get(name);
+    if (!node) return undefined;
+    if (operatorScopes[node.op]) return operatorScopes[node.op];
+    const ports = Object.keys(node.spec.inputs);
+    return ports.length === 1 ? this.#inputScope(name, ports[0]) : undefined;
+  }
+
+  /** What arrives at one input port: known only from a single upstream. */
+  #inputScope(name: string, port: string): ExpressionScope | undefined {
+    const edges = (this.#incoming.get(name) ?? []).filter((e) => e.toPort === port);
+    return edges.length === 1 ? this.#outputScope(edges[0].from, edges[0].fromPort) : undefined;
+  }
+
+  #outputScope(name: string, port: string): ExpressionScope | undefined {
+    const key = `${name}\u0000${port}`;
+    // Set before computing, so a cycle (reported elsewhere) ends as unknown.
+    if (this.#outputs.has(key)) return this.#outputs.get(key);
+    this.#outputs.set(key, undefined);
+    const scope = this.#computeOutput(name, port);
+    this.#outputs.set(key, scope);
+    return scope;
+  }
+
+  #computeOutput(name: string, port: string): ExpressionScope | undefined {
+    const node = this.#nodes.get(name);
+    if (!node) return undefined;
+    const type = node.outputTypes[port];
+    const declared = node.spec.outputs[port] ? parsePortType(node.spec.outputs[port].type) : undefined;
+    const settings = isMap(node.rawSettings) ? node.rawSettings : {};
+    const isDefault = port === Object.keys(node.spec.outputs)[0];
+    if (node.op === 'generate' && isDefault) {
+      const fields = isMap(settings.fields) ? settings.fields : { i: 'i' };
+      // Exactly these fields, but the scope stays open: a name it lacks is refused only when it looks like a
+      // misspelling, so that a pipeline fed by a bare `generate` in a test is not refused for reading `value`.
+      return { variables: computedFields(fields, operatorScopes.generate), noun: 'field', closed: false };
+    }
+    if (node.op === 'map' && isDefault) return this.#mapOutput(name, settings);
+    // An output declared as an input's type variable (`T`) hands on what that input receives.
+    if (declared?.kind === 'var' && !declared.bound) {
+      const input = Object.entries(node.spec.inputs).find(([, spec]) => { const t = parsePortType(spec.type); return t.kind === 'var' && t.name === declared.name; });
+      const fromInput = input ? this.#inputScope(name, input[0]) : undefined;
+      if (fromInput) return fromInput;
+    }
+    return type?.kind === 'event' && type.schema ? schemaScope(type.schema) : undefined;
+  }
+
+  /** `map`: `keep` narrows, `set` adds fields typed over the input, `drop` removes. */
+  #mapOutput(name: string, settings: Record<string, unknown>): ExpressionScope | undefined {
+    const input = this.#inputScope(name, 'in');
+    const set = isMap(settings.set) ? settings.set : {};
+    const computed = computedFields(set, input ?? { variables: {}, noun: 'field', closed: false });
+    const keep = Array.isArray(settings.keep) ? settings.keep.map(String) : undefined;
+    let variables: Record<string, CelType>;
+    let closed: boolean;
+    if (keep) {
+      // Kept fields the input is not known to have may still be there: they are dyn, and the scope stays open unless the input was closed.
+      variables = Object.fromEntries(keep.filter((f) => !input?.closed || f in input.variables).map((f) => [f, input?.variables[f] ?? 'dyn']));
+      closed = input?.closed ?? false;
+    } else if (input) {
+      variables = { ...input.variables };
+      closed = input.closed;
+    } else {
+      // Nothing is known of the input: only the computed fields are, and others may be there.
+      variables = {};
+      closed = false;
+    }
+    Object.assign(variables, computed);
+    for (const field of Array.isArray(settings.drop) ? settings.drop.map(String) : []) delete variables[field];
+    return Object.keys(variables).length > 0 || closed ? { variables, noun: 'field', closed } : undefined;
+  }
+}
