@@ -2,12 +2,12 @@
  * Checking the connections: inputs that name real nodes and ports, no
  * cycles, port types that unify, and outputs nobody reads.
  */
-import { didYouMean } from './diagnostics.ts';
+import { closest, suggest } from './diagnostics.ts';
 import { outputsOf } from './operator-spec.ts';
 import { fits, formatPortType, parsePortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import type { Edge, GraphNode } from './model.ts';
-import type { Reporter } from './check.ts';
+import type { Reporter } from './reporter.ts';
 
 /** One entry of a node's `in`, as written. */
 export interface InputRef {
@@ -34,7 +34,6 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
   const names = new Set(allNames);
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
   const meant = new Set<string>();
-  const suggestion = (hint: string | undefined): string | undefined => (hint ? /`(.*)`/.exec(hint)?.[1] : undefined);
   for (const [name, node] of nodes) {
     const refs = inputRefs.get(name);
     if (!refs) continue; // its `in` was malformed, and reported
@@ -53,14 +52,14 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         continue;
       }
       if (!names.has(ref.from)) {
-        const hint = didYouMean(ref.from, allNames);
-        if (suggestion(hint)) meant.add(`${suggestion(hint)}\u0000${ref.fromPort ?? ''}`);
-        report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, hint);
+        const guess = closest(ref.from, allNames);
+        if (guess) meant.add(`${guess}\u0000${ref.fromPort ?? ''}`);
+        report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, guess ? { suggestion: guess } : undefined);
         continue;
       }
       const toPort = ref.toPort ?? inputPorts[0];
       if (!node.spec.inputs[toPort]) {
-        report.key(ref.path.slice(0, -1).length > 3 ? ref.path.slice(0, -1) : ref.path, 'unknown_port', `\`${node.op}\` has no input port \`${toPort}\``, didYouMean(toPort, inputPorts) ?? `ports: ${inputPorts.map((p) => `\`${p}\``).join(', ')}`);
+        report.key(ref.path.slice(0, -1).length > 3 ? ref.path.slice(0, -1) : ref.path, 'unknown_port', `\`${node.op}\` has no input port \`${toPort}\``, suggest(toPort, inputPorts) ?? `ports: ${inputPorts.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
       const upstream = nodes.get(ref.from);
@@ -73,9 +72,9 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         continue;
       }
       if (!outputs.includes(fromPort)) {
-        const hint = didYouMean(fromPort, outputs);
-        if (suggestion(hint)) meant.add(`${ref.from}\u0000${suggestion(hint)}`);
-        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, hint ?? `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
+        const guess = closest(fromPort, outputs);
+        if (guess) meant.add(`${ref.from}\u0000${guess}`);
+        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, guess ? { suggestion: guess } : `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
       edges.push({ from: ref.from, fromPort, to: name, toPort, type: { kind: 'any' }, path: ref.path });

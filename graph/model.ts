@@ -4,8 +4,9 @@
 import type { SourcePosition } from './diagnostics.ts';
 import type { OperatorSpec, Requirement } from './operator-spec.ts';
 import type { PortType } from './port-types.ts';
+import type { OnError, WhenFull } from './node-fields.ts';
 
-export type OnError = 'dlq' | 'drop' | 'stop';
+export type { OnError, WhenFull };
 
 /** A selector over hosts. */
 export interface Placement {
@@ -37,7 +38,7 @@ export interface Edge {
 export interface ChannelSettings {
   capacity?: number;
   capacityBytes?: number;
-  whenFull?: 'block' | 'drop_oldest' | 'drop_newest';
+  whenFull?: WhenFull;
 }
 
 export interface GraphNode {
