@@ -51,7 +51,8 @@ function anchor(name: string): string {
 }
 
 function portTable(spec: OperatorSpec<any>): string[] {
-  const row = (direction: string, name: string, port: PortSpec) => `| ${direction} | ${code(name)} | ${code(port.type)} | ${cell(port.doc)} |`;
+  const dropped = (port: PortSpec) => (port.droppedWhenUnread ? ' Left unconnected, these records are dropped, and `streams validate` warns.' : '');
+  const row = (direction: string, name: string, port: PortSpec) => `| ${direction} | ${code(name)} | ${code(port.type)} | ${cell(port.doc + dropped(port))} |`;
   return [
     '| | port | type | carries |',
     '| --- | --- | --- | --- |',

@@ -3,7 +3,7 @@
  * cycles, port types that unify, and outputs nobody reads.
  */
 import { closest, suggest } from './diagnostics.ts';
-import { outputsOf } from './operator-spec.ts';
+import { outputsOf, type DroppedWhenUnread } from './operator-spec.ts';
 import { fits, formatPortType, parsePortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import type { Edge, GraphNode } from './model.ts';
@@ -183,6 +183,17 @@ function inferTypes(
   for (const name of nodes.keys()) resolve(name);
 }
 
+/** Warns that an unread output's records are dropped, unless its settings say there are none or that the loss is accepted. */
+function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUnread, report: Reporter): void {
+  const written = (node.rawSettings ?? {}) as Record<string, unknown>;
+  if (drops.onlyWith !== undefined && written[drops.onlyWith] === undefined) return;
+  if (drops.unlessSet !== undefined && written[drops.unlessSet] !== undefined) return;
+  const orSet = drops.unlessSet !== undefined ? `, or set \`${drops.unlessSet}\`` : '';
+  report.key(['nodes', node.name], 'dropped_output',
+    `records on output \`${port}\` of node \`${node.name}\` (\`${node.op}\`) are dropped: nothing reads it`,
+    `connect \`${node.name}.${port}\`${orSet}`, 'warning');
+}
+
 /**
  * Warns of outputs no `in` names. An output named by an input that failed its
  * own check (an unknown operator, a source given an input), or suggested for a
@@ -194,7 +205,9 @@ function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<strin
   for (const [name, node] of nodes) {
     const first = Object.keys(node.spec.outputs)[0];
     for (const [port, portSpec] of Object.entries(node.spec.outputs)) {
-      if (portSpec.optional || named.has(`${name}\u0000${port}`) || (port === first && named.has(`${name}\u0000`))) continue;
+      if (named.has(`${name}\u0000${port}`) || (port === first && named.has(`${name}\u0000`))) continue;
+      if (portSpec.droppedWhenUnread) reportDroppedOutput(node, port, portSpec.droppedWhenUnread, report);
+      if (portSpec.optional) continue;
       const which = port === Object.keys(node.spec.outputs)[0] ? 'the output' : `output \`${port}\``;
       report.key(['nodes', name], 'unused_output', `${which} of node \`${name}\` (\`${node.op}\`) is not used`, 'connect it or remove the node', 'warning');
     }

@@ -40,7 +40,8 @@ export type DiagnosticCode =
   | 'unknown_host'
   | 'unplaceable'
   | 'unmet_requirement'
-  | 'unused_output';
+  | 'unused_output'
+  | 'dropped_output';
 
 /** One problem found in a pipeline file. */
 export interface Diagnostic {

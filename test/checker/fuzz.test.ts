@@ -42,6 +42,7 @@ const knownCodes: Record<DiagnosticCode, true> = {
   unplaceable: true,
   unmet_requirement: true,
   unused_output: true,
+  dropped_output: true,
 };
 
 /** The environment for every check: `HOME`, and each variable the example pipelines name, set to a placeholder. */
