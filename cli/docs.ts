@@ -95,7 +95,8 @@ export function operatorsMarkdown(registry: Registry): string {
     '`graph/port-types.ts`: `Event`, `Bytes`, `Media<caps>`, `Segment<format>`, `Object` and `Any`;',
     '`T: Event` names the type that flows in, and `T` on an output passes it on. Besides the outputs',
     'listed, every node has a `dlq` port for the records it could not process. A setting may be',
-    'written as `${env:NAME}` or `${params.NAME}`.',
+    'written as `${env:NAME}`, `${env:NAME:-default}` (the default used when the variable is unset or empty)',
+    'or `${params.NAME}`.',
     '',
     '| operator | ports | summary |',
     '| --- | --- | --- |',
@@ -146,14 +147,14 @@ export function operatorsMarkdown(registry: Registry): string {
 // config/pipeline.schema.json
 
 /**
- * A whole-value `${env:NAME}` or `${params.NAME}` reference: the checker
+ * A whole-value `${env:NAME}`, `${env:NAME:-default}` or `${params.NAME}` reference: the checker
  * substitutes it before validating, so a number, a boolean or a choice may
  * be written as one. Mirrors the syntax `graph/resolve.ts` accepts.
  */
 const referenceSchema: JsonSchema = {
   type: 'string',
-  pattern: '^\\$\\{(env:|params\\.)[A-Za-z_][A-Za-z0-9_]*\\}$',
-  description: 'A `${env:NAME}` or `${params.NAME}` reference, substituted before the pipeline is checked.',
+  pattern: '^\\$\\{(env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?|params\\.[A-Za-z_][A-Za-z0-9_]*)\\}$',
+  description: 'A `${env:NAME}`, `${env:NAME:-default}` or `${params.NAME}` reference, substituted before the pipeline is checked.',
 };
 
 /** Formats draft-07 defines; any other (`duration`, `cel`, ...) is ours and would confuse validators. */

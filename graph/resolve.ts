@@ -1,11 +1,19 @@
 /**
- * Substitution of `${env:NAME}` and `${params.NAME}` anywhere in a value.
- * The environment is passed in as data: `graph/` reads no process state.
+ * Substitution of `${env:NAME}`, `${env:NAME:-default}` and `${params.NAME}`
+ * anywhere in a value. The environment is passed in as data: `graph/` reads
+ * no process state.
  */
 import type { Diagnostic } from './diagnostics.ts';
 import type { Path, SourceFile } from './source.ts';
 
-const reference = /\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/**
+ * `${env:NAME}`, `${env:NAME:-default}` (the default used when the variable is
+ * unset or empty, as in the shell), or `${params.NAME}` (whose defaults live
+ * under `params:`). Groups: kind, name, and the default when one is written.
+ */
+const referenceSource = String.raw`\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)(?:(?<=env:[A-Za-z0-9_]+):-([^}]*))?\}`;
+const reference = new RegExp(referenceSource, 'g');
+const wholeReference = new RegExp(`^${referenceSource}$`);
 
 export interface ResolveInput {
   source: SourceFile;
@@ -33,9 +41,10 @@ export function resolveReferences(input: ResolveInput): {
   const declared = root && typeof root.params === 'object' && root.params !== null ? (root.params as Record<string, unknown>) : {};
   const params: Record<string, unknown> = { ...declared, ...input.params };
 
-  function lookup(kind: string, name: string, path: Path, offset: number): { found: boolean; value: unknown } {
+  function lookup(kind: string, name: string, fallback: string | undefined, path: Path, offset: number): { found: boolean; value: unknown } {
     const fromEnv = kind === 'env:';
     const value = fromEnv ? input.env[name] : params[name];
+    if (fromEnv && fallback !== undefined && (value === undefined || value === '')) return { found: true, value: fallback };
     if (value !== undefined) return { found: true, value };
     failedPaths.add(JSON.stringify(path));
     const at = source.locateInString(path, offset);
@@ -61,18 +70,22 @@ export function resolveReferences(input: ResolveInput): {
 
   function substitute(text: string, path: Path): unknown {
     if (!text.includes('${')) return text;
-    const whole = /^\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(text);
+    const whole = wholeReference.exec(text);
     if (whole) {
-      const { found, value } = lookup(whole[1], whole[2], path, 0);
+      const { found, value } = lookup(whole[1], whole[2], whole[3], path, 0);
       if (!found) return text;
       return whole[1] === 'env:' ? scalarFromEnv(String(value)) : value;
     }
-    return text.replace(reference, (match, kind: string, name: string, offset: number) => {
-      const { found, value } = lookup(kind, name, path, offset);
+    return text.replace(reference, (match, kind: string, name: string, fallback: string | undefined, offset: number) => {
+      const { found, value } = lookup(kind, name, fallback, path, offset);
       return found ? String(value) : match;
     });
   }
 
+  // A parameter's default may itself hold `${env:...}` (a secret inside a URL); a value given on the command line replaces it unread.
+  for (const [name, value] of Object.entries(declared)) {
+    if (input.params?.[name] === undefined) params[name] = walk(value, ['params', name]);
+  }
   return { data: walk(source.data, []), params, diagnostics, failedPaths };
 }
 
