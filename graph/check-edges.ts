@@ -87,37 +87,58 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
     if (list) list.push(edge);
     else incoming.set(edge.to, [edge]);
   }
-  const inCycle = reportCycles(nodes, incoming, report);
-  inferTypes(nodes, incoming, inCycle, unsettled, report);
+  const { onCycle, order } = reportCycles(nodes, incoming, report);
+  inferTypes(nodes, incoming, order, onCycle, unsettled, report);
   reportUnusedOutputs(nodes, inputRefs, meant, report);
   return edges.map(({ path: _path, ...edge }) => edge);
 }
 
-/** Reports each cycle once, listing its nodes; returns the nodes on cycles. */
-function reportCycles(nodes: Map<string, GraphNode>, incoming: Map<string, (Edge & { path: Path })[]>, report: Reporter): Set<string> {
+/**
+ * Reports each cycle once, listing its nodes. Returns the nodes on cycles,
+ * and every node in an order where each comes after its inputs (cycles
+ * aside). The walk keeps its own stack: a long chain written sink first
+ * would overflow the call stack.
+ */
+function reportCycles(nodes: Map<string, GraphNode>, incoming: Map<string, (Edge & { path: Path })[]>, report: Reporter): { onCycle: Set<string>; order: string[] } {
   const state = new Map<string, 'visiting' | 'done'>();
+  // The path being walked, with each node's index on it, and the next input edge to follow from each.
   const stack: string[] = [];
+  const depth = new Map<string, number>();
+  const frames: { name: string; edges: readonly (Edge & { path: Path })[]; next: number }[] = [];
   const onCycle = new Set<string>();
-  const visit = (name: string): void => {
+  const order: string[] = [];
+  const enter = (name: string): void => {
     state.set(name, 'visiting');
+    depth.set(name, stack.length);
     stack.push(name);
-    for (const edge of incoming.get(name) ?? []) {
+    frames.push({ name, edges: incoming.get(name) ?? [], next: 0 });
+  };
+  for (const root of nodes.keys()) {
+    if (state.has(root)) continue;
+    enter(root);
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1];
+      if (frame.next === frame.edges.length) {
+        frames.pop();
+        stack.pop();
+        state.set(frame.name, 'done');
+        order.push(frame.name);
+        continue;
+      }
+      const edge = frame.edges[frame.next++];
       const next = edge.from;
       if (state.get(next) === 'visiting') {
-        const cycle = stack.slice(stack.indexOf(next));
+        const cycle = stack.slice(depth.get(next));
         cycle.forEach((n) => onCycle.add(n));
-        // Data flows from `next` into `name`, the edge reported here; list the cycle in flow order from it.
+        // Data flows from `next` into the node walked, the edge reported here; list the cycle in flow order from it.
         const flow = [next, ...cycle.slice(1).reverse()];
         report.value(edge.path, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
       } else if (!state.has(next)) {
-        visit(next);
+        enter(next);
       }
     }
-    stack.pop();
-    state.set(name, 'done');
-  };
-  for (const name of nodes.keys()) if (!state.has(name)) visit(name);
-  return onCycle;
+  }
+  return { onCycle, order };
 }
 
 const declaredTypes = new Map<string, PortType>();
@@ -136,18 +157,17 @@ function declaredType(text: string): PortType {
 function inferTypes(
   nodes: Map<string, GraphNode>,
   incomingEdges: Map<string, (Edge & { path: Path })[]>,
+  order: readonly string[],
   inCycle: Set<string>,
   unsettled: ReadonlySet<string>,
   report: Reporter,
 ): void {
-  const done = new Set<string>();
-  const resolve = (name: string): void => {
-    if (done.has(name) || inCycle.has(name)) return;
-    done.add(name);
+  // In `order` every node's inputs come before it; a node on a cycle is not typed, and its outputs read as `any`.
+  for (const name of order) {
+    if (inCycle.has(name)) continue;
     const node = nodes.get(name)!;
     const incoming = incomingEdges.get(name) ?? [];
     for (const edge of incoming) {
-      resolve(edge.from);
       edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? { kind: 'any' };
     }
     const bindings = new Map<string, PortType>();
@@ -179,8 +199,7 @@ function inferTypes(
     for (const [port, portSpec] of Object.entries(outputs)) {
       node.outputTypes[port] = inferred[port] ?? substitute(declaredType(portSpec.type), bindings);
     }
-  };
-  for (const name of nodes.keys()) resolve(name);
+  }
 }
 
 /** Warns that an unread output's records are dropped, unless its settings say there are none or that the loss is accepted. */
