@@ -60,7 +60,7 @@ export function checkField<T extends z.ZodType>(schema: T, raw: unknown, path: P
     // A list of choices: each unknown item at its own place.
     raw.forEach((item, i) => {
       if (itemChoices.includes(item as string)) return;
-      report.value([...path, i], 'bad_field', `unknown ${meta.item} \`${String(item)}\``, suggest(String(item), itemChoices) ?? `known: ${itemChoices.map((c) => `\`${c}\``).join(', ')}`);
+      report.value([...path, i], 'bad_field', `unknown ${meta.item} \`${String(item)}\``, suggest(String(item), itemChoices) ?? `one of ${itemChoices.map((c) => `\`${c}\``).join(', ')}`);
     });
   } else if (meta.format === 'size') {
     const custom = result.error.issues.find((issue) => issue.code === 'custom');

@@ -35,11 +35,12 @@ export interface CheckResult {
 export function checkPipeline(input: CheckInput): CheckResult {
   const parsed = parseSource(input.file, input.text);
   const report = new Reporter(parsed.source);
-  report.diagnostics.push(...parsed.diagnostics);
+  // Appended one by one: spreading a list of a hundred thousand diagnostics overflows the call stack.
+  for (const d of parsed.diagnostics) report.diagnostics.push(d);
   if (parsed.source.data === undefined) return { diagnostics: sortDiagnostics(report.diagnostics) };
 
   const resolved = resolveReferences({ source: parsed.source, env: input.env ?? {}, params: input.params });
-  report.diagnostics.push(...resolved.diagnostics);
+  for (const d of resolved.diagnostics) report.diagnostics.push(d);
   const doc = resolved.data;
   if (!isRecord(doc)) {
     report.at({ line: 1, col: 1 }, 'bad_document', `a pipeline file must be a map with \`streams\`, \`name\` and \`nodes\`, found ${kindOf(doc)}`);
