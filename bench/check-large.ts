@@ -5,7 +5,7 @@
  * measurement runs in its own child process, so that peak RSS is its own.
  * Aim: under 2 s and 400 MB.
  *
- *   node bench/check-large.ts [node count]
+ *   node bench/check-large.ts [node count] [runs]
  */
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -15,7 +15,7 @@ import { registry } from '../nodes/registry.ts';
 import { generatePipeline } from './check-2000.ts';
 
 const nodeCount = Number(process.argv[2] ?? 140_000);
-const runs = 3;
+const runs = Number(process.argv[3] ?? 3);
 
 interface Sample {
   ms: number;

@@ -59,13 +59,43 @@ export function resolveReferences(input: ResolveInput): {
     return { found: false, value: undefined };
   }
 
-  function walk(value: unknown, path: Path): unknown {
-    if (typeof value === 'string') return substitute(value, path);
-    if (Array.isArray(value)) return value.map((item, i) => walk(item, [...path, i]));
+  // The path of the value being walked, copied only where a reference is found: most values hold none.
+  const at: (string | number)[] = [];
+
+  /** The value with its references substituted; a list or map with none is returned as it is, not copied. */
+  function walk(value: unknown): unknown {
+    if (typeof value === 'string') return value.includes('${') ? substitute(value, [...at]) : value;
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        at.push(i);
+        const next = walk(value[i]);
+        at.pop();
+        if (next !== value[i]) (copy ??= value.slice())[i] = next;
+      }
+      return copy ?? value;
+    }
     if (value !== null && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, path.length === 0 && k === 'params' ? v : walk(v, [...path, k])]));
+      let copy: Record<string, unknown> | undefined;
+      for (const [key, item] of Object.entries(value)) {
+        if (at.length === 0 && key === 'params') continue;
+        at.push(key);
+        const next = walk(item);
+        at.pop();
+        // Defined, not assigned: a key `__proto__` is data here, as the YAML parser made it.
+        if (next !== item) Object.defineProperty((copy ??= { ...value }), key, { value: next, enumerable: true, writable: true, configurable: true });
+      }
+      return copy ?? value;
     }
     return value;
+  }
+
+  function walkAt(value: unknown, path: Path): unknown {
+    at.length = 0;
+    at.push(...path);
+    const result = walk(value);
+    at.length = 0;
+    return result;
   }
 
   function substitute(text: string, path: Path): unknown {
@@ -84,9 +114,9 @@ export function resolveReferences(input: ResolveInput): {
 
   // A parameter's default may itself hold `${env:...}` (a secret inside a URL); a value given on the command line replaces it unread.
   for (const [name, value] of Object.entries(declared)) {
-    if (input.params?.[name] === undefined) params[name] = walk(value, ['params', name]);
+    if (input.params?.[name] === undefined) params[name] = walkAt(value, ['params', name]);
   }
-  return { data: walk(source.data, []), params, diagnostics, failedPaths };
+  return { data: walkAt(source.data, []), params, diagnostics, failedPaths };
 }
 
 /** Reads an environment string as a number or boolean when it spells one, else keeps the string. */
