@@ -6,8 +6,9 @@
  * can tell when they are stale. `npm run docs` writes them.
  */
 import { z } from 'zod';
-import { settingKeys } from '../graph/check.ts';
-import { outputsOf, requirements, type OperatorSpec, type PortSpec, type Registry } from '../graph/operator-spec.ts';
+import { settingKeys } from '../graph/check-settings.ts';
+import { fieldMeta, hostSchema, hostsSchema, nodeFieldSchemas, placeSchema } from '../graph/node-fields.ts';
+import { outputsOf, type OperatorSpec, type PortSpec, type Registry } from '../graph/operator-spec.ts';
 import { registry as defaultRegistry } from '../nodes/registry.ts';
 import { describeSettings, exampleYaml, inlineYaml, inputDefault, presence, requirementsText, signature } from './ops.ts';
 
@@ -50,7 +51,8 @@ function anchor(name: string): string {
 }
 
 function portTable(spec: OperatorSpec<any>): string[] {
-  const row = (direction: string, name: string, port: PortSpec) => `| ${direction} | ${code(name)} | ${code(port.type)} | ${cell(port.doc)} |`;
+  const dropped = (port: PortSpec) => (port.droppedWhenUnread ? ' Left unconnected, these records are dropped, and `streams validate` warns.' : '');
+  const row = (direction: string, name: string, port: PortSpec) => `| ${direction} | ${code(name)} | ${code(port.type)} | ${cell(port.doc + dropped(port))} |`;
   return [
     '| | port | type | carries |',
     '| --- | --- | --- | --- |',
@@ -60,10 +62,15 @@ function portTable(spec: OperatorSpec<any>): string[] {
 }
 
 function settingsTable(spec: OperatorSpec<any>): string[] {
-  const settings = describeSettings(spec.settings);
+  return fieldTable(spec.settings, 'setting');
+}
+
+/** A table of the fields of an object schema: an operator's settings, or the checker's own node and host fields. */
+function fieldTable(schema: z.ZodType, noun: string): string[] {
+  const settings = describeSettings(schema);
   if (settings.length === 0) return ['None.'];
   return [
-    '| setting | type | default | description |',
+    `| ${noun} | type | default | description |`,
     '| --- | --- | --- | --- |',
     ...settings.map((s) => {
       const example = s.examples.length ? ` Example: ${code(inlineYaml(s.examples[0]))}` : '';
@@ -88,11 +95,24 @@ export function operatorsMarkdown(registry: Registry): string {
     '`graph/port-types.ts`: `Event`, `Bytes`, `Media<caps>`, `Segment<format>`, `Object` and `Any`;',
     '`T: Event` names the type that flows in, and `T` on an output passes it on. Besides the outputs',
     'listed, every node has a `dlq` port for the records it could not process. A setting may be',
-    'written as `${env:NAME}` or `${params.NAME}`.',
+    'written as `${env:NAME}`, `${env:NAME:-default}` (the default used when the variable is unset or empty)',
+    'or `${params.NAME}`.',
     '',
     '| operator | ports | summary |',
     '| --- | --- | --- |',
     ...specs.map((spec) => `| [${code(spec.name)}](#${anchor(spec.name)}) | ${cell(code(signature(spec)))} | ${cell(spec.summary)} |`),
+    '',
+    '## Node fields',
+    '',
+    'Besides `op`, `in` and `with`, any node may have these fields.',
+    '',
+    ...fieldTable(z.object(nodeFieldSchemas), 'field'),
+    '',
+    '## Hosts',
+    '',
+    `${fieldMeta(hostsSchema).description} Each host may have these fields.`,
+    '',
+    ...fieldTable(hostSchema, 'field'),
   ];
   for (const spec of specs) {
     lines.push(
@@ -127,14 +147,14 @@ export function operatorsMarkdown(registry: Registry): string {
 // config/pipeline.schema.json
 
 /**
- * A whole-value `${env:NAME}` or `${params.NAME}` reference: the checker
+ * A whole-value `${env:NAME}`, `${env:NAME:-default}` or `${params.NAME}` reference: the checker
  * substitutes it before validating, so a number, a boolean or a choice may
  * be written as one. Mirrors the syntax `graph/resolve.ts` accepts.
  */
 const referenceSchema: JsonSchema = {
   type: 'string',
-  pattern: '^\\$\\{(env:|params\\.)[A-Za-z_][A-Za-z0-9_]*\\}$',
-  description: 'A `${env:NAME}` or `${params.NAME}` reference, substituted before the pipeline is checked.',
+  pattern: '^\\$\\{(env:[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?|params\\.[A-Za-z_][A-Za-z0-9_]*)\\}$',
+  description: 'A `${env:NAME}`, `${env:NAME:-default}` or `${params.NAME}` reference, substituted before the pipeline is checked.',
 };
 
 /** Formats draft-07 defines; any other (`duration`, `cel`, ...) is ours and would confuse validators. */
@@ -257,39 +277,19 @@ function describedString(description: string, extra: JsonSchema = {}): JsonSchem
   return { type: 'string', description, ...extra };
 }
 
-/** The `place:` selector; its keys are those `graph/check.ts` accepts. */
-const placeSchema: JsonSchema = {
-  type: 'object',
-  description: 'Which hosts may run this node: every given field must match the host. Absent, any host that offers what the operator requires.',
-  additionalProperties: false,
-  properties: {
-    host: describedString('A host by name, from `hosts:`.'),
-    role: describedString('A host role.', { examples: ['origin', 'edge', 'gpu', 'display'] }),
-    region: describedString('A host region.', { examples: ['eu-west'] }),
-    labels: { type: 'object', description: 'Labels the host must carry, with these values.', additionalProperties: { type: ['string', 'number', 'boolean'] } },
-  },
-};
+/** Meta keys that only the checker reads (`graph/node-fields.ts`); not JSON Schema. */
+const checkerMetaKeys = new Set(['expects', 'item']);
 
-/** One host under `hosts:`; its keys are those `graph/placement.ts` accepts. */
-function hostSchema(): JsonSchema {
-  return {
-    type: ['object', 'null'],
-    description: 'A host that runs `streams worker`: its role, region, labels and what it offers.',
-    additionalProperties: false,
-    properties: {
-      role: describedString('What the host is for; `place: {role: ...}` selects on it.', { examples: ['origin', 'edge', 'gpu', 'display'] }),
-      region: describedString('Where the host is; `place: {region: ...}` selects on it.', { examples: ['eu-west'] }),
-      labels: { type: 'object', description: 'Free-form labels; `place: {labels: ...}` selects on them.', additionalProperties: { type: ['string', 'number', 'boolean'] } },
-      offers: {
-        type: 'array',
-        description: 'Capabilities the host offers to operators that require them.',
-        items: { type: 'string', enum: [...requirements] },
-        uniqueItems: true,
-      },
-      url: describedString('Where the host\'s worker is reached.', { examples: ['http://10.0.0.2:7070'] }),
-      description: describedString('What this host is, for people.'),
-    },
-  };
+function withoutCheckerMeta(value: Json): Json {
+  if (Array.isArray(value)) return value.map(withoutCheckerMeta);
+  if (!isSchemaObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !checkerMetaKeys.has(key)).map(([key, sub]) => [key, withoutCheckerMeta(sub)]));
+}
+
+/** The JSON Schema of one of the checker's own field schemas (`graph/node-fields.ts`), as a user writes it. */
+function fieldSchema(schema: z.ZodType): JsonSchema {
+  const { $schema: _schema, ...body } = z.toJSONSchema(schema, { target: 'draft-07', io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  return tidy(withoutCheckerMeta(body) as JsonSchema);
 }
 
 const inputRef: JsonSchema = {
@@ -321,13 +321,7 @@ function nodeSchema(specs: OperatorSpec<any>[]): JsonSchema {
       op: { type: 'string', description: 'The operator this node runs; `streams ops` lists them, `streams ops NAME` documents one.', enum: names },
       in: { $ref: '#/definitions/inputs' },
       with: { type: 'object', description: 'The operator\'s settings.' },
-      place: { $ref: '#/definitions/place' },
-      parallelism: orReference({ type: 'integer', minimum: 1, maximum: 1024, default: 1, description: 'How many instances run at once; across hosts they form a consumer group.' }),
-      on_error: orReference({ type: 'string', enum: ['dlq', 'drop', 'stop'], default: 'dlq', description: 'What happens to a record the node cannot process: sent to the `dlq` port, dropped (and counted), or the node stops.' }),
-      capacity: orReference({ type: 'integer', minimum: 1, description: 'How many records the node\'s input channel holds before `when_full` applies.' }),
-      capacity_bytes: { description: 'How many bytes the node\'s input channel holds before `when_full` applies: a size such as `8MiB`, or a byte count.', anyOf: [{ type: 'integer', minimum: 1 }, { type: 'string' }] },
-      when_full: orReference({ type: 'string', enum: ['block', 'drop_oldest', 'drop_newest'], default: 'block', description: 'What a full input channel does: pause the upstream, or drop the oldest or newest records (counted).' }),
-      description: describedString('What this node is for, for people.'),
+      ...Object.fromEntries(Object.entries(nodeFieldSchemas).map(([key, schema]) => [key, key === 'place' ? { $ref: '#/definitions/place' } : fieldSchema(schema)])),
     },
     // One branch per operator: once `op` is known, `with` is checked against that operator's settings.
     allOf: specs.map((spec) => {
@@ -363,7 +357,7 @@ export function pipelineSchema(registry: Registry): JsonSchema {
       name: describedString('The pipeline\'s name: letters, digits, `-`, `_` and `.`.', { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$' }),
       description: describedString('What this pipeline does, for people.'),
       params: { type: 'object', description: 'Parameters with their default values, used as `${params.NAME}` and overridden by `--param NAME=value`.' },
-      hosts: { type: 'object', description: 'The hosts this pipeline may run on, by name. Absent, it runs on one local host that offers everything.', additionalProperties: { $ref: '#/definitions/host' } },
+      hosts: { type: 'object', description: fieldMeta(hostsSchema).description, additionalProperties: { $ref: '#/definitions/host' } },
       nodes: {
         type: 'object',
         description: 'The operators of the graph, by node name.',
@@ -376,8 +370,9 @@ export function pipelineSchema(registry: Registry): JsonSchema {
       reference: referenceSchema,
       input: inputRef,
       inputs: inputsSchema(),
-      place: placeSchema,
-      host: hostSchema(),
+      place: fieldSchema(placeSchema),
+      // A host may be given by name alone (`box:`), so null stands for an empty map.
+      host: { ...fieldSchema(hostSchema), type: ['object', 'null'] },
       node: nodeSchema(specs),
       ...settings,
     },

@@ -2,12 +2,12 @@
  * Checking the connections: inputs that name real nodes and ports, no
  * cycles, port types that unify, and outputs nobody reads.
  */
-import { didYouMean } from './diagnostics.ts';
-import { outputsOf } from './operator-spec.ts';
+import { closest, suggest } from './diagnostics.ts';
+import { outputsOf, type DroppedWhenUnread } from './operator-spec.ts';
 import { fits, formatPortType, parsePortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import type { Edge, GraphNode } from './model.ts';
-import type { Reporter } from './check.ts';
+import type { Reporter } from './reporter.ts';
 
 /** One entry of a node's `in`, as written. */
 export interface InputRef {
@@ -34,7 +34,6 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
   const names = new Set(allNames);
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
   const meant = new Set<string>();
-  const suggestion = (hint: string | undefined): string | undefined => (hint ? /`(.*)`/.exec(hint)?.[1] : undefined);
   for (const [name, node] of nodes) {
     const refs = inputRefs.get(name);
     if (!refs) continue; // its `in` was malformed, and reported
@@ -53,14 +52,14 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         continue;
       }
       if (!names.has(ref.from)) {
-        const hint = didYouMean(ref.from, allNames);
-        if (suggestion(hint)) meant.add(`${suggestion(hint)}\u0000${ref.fromPort ?? ''}`);
-        report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, hint);
+        const guess = closest(ref.from, allNames);
+        if (guess) meant.add(`${guess}\u0000${ref.fromPort ?? ''}`);
+        report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, guess ? { suggestion: guess } : undefined);
         continue;
       }
       const toPort = ref.toPort ?? inputPorts[0];
       if (!node.spec.inputs[toPort]) {
-        report.key(ref.path.slice(0, -1).length > 3 ? ref.path.slice(0, -1) : ref.path, 'unknown_port', `\`${node.op}\` has no input port \`${toPort}\``, didYouMean(toPort, inputPorts) ?? `ports: ${inputPorts.map((p) => `\`${p}\``).join(', ')}`);
+        report.key(ref.path.slice(0, -1).length > 3 ? ref.path.slice(0, -1) : ref.path, 'unknown_port', `\`${node.op}\` has no input port \`${toPort}\``, suggest(toPort, inputPorts) ?? `ports: ${inputPorts.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
       const upstream = nodes.get(ref.from);
@@ -73,9 +72,9 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         continue;
       }
       if (!outputs.includes(fromPort)) {
-        const hint = didYouMean(fromPort, outputs);
-        if (suggestion(hint)) meant.add(`${ref.from}\u0000${suggestion(hint)}`);
-        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, hint ?? `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
+        const guess = closest(fromPort, outputs);
+        if (guess) meant.add(`${ref.from}\u0000${guess}`);
+        report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, guess ? { suggestion: guess } : `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
       edges.push({ from: ref.from, fromPort, to: name, toPort, type: { kind: 'any' }, path: ref.path });
@@ -88,37 +87,58 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
     if (list) list.push(edge);
     else incoming.set(edge.to, [edge]);
   }
-  const inCycle = reportCycles(nodes, incoming, report);
-  inferTypes(nodes, incoming, inCycle, unsettled, report);
+  const { onCycle, order } = reportCycles(nodes, incoming, report);
+  inferTypes(nodes, incoming, order, onCycle, unsettled, report);
   reportUnusedOutputs(nodes, inputRefs, meant, report);
   return edges.map(({ path: _path, ...edge }) => edge);
 }
 
-/** Reports each cycle once, listing its nodes; returns the nodes on cycles. */
-function reportCycles(nodes: Map<string, GraphNode>, incoming: Map<string, (Edge & { path: Path })[]>, report: Reporter): Set<string> {
+/**
+ * Reports each cycle once, listing its nodes. Returns the nodes on cycles,
+ * and every node in an order where each comes after its inputs (cycles
+ * aside). The walk keeps its own stack: a long chain written sink first
+ * would overflow the call stack.
+ */
+function reportCycles(nodes: Map<string, GraphNode>, incoming: Map<string, (Edge & { path: Path })[]>, report: Reporter): { onCycle: Set<string>; order: string[] } {
   const state = new Map<string, 'visiting' | 'done'>();
+  // The path being walked, with each node's index on it, and the next input edge to follow from each.
   const stack: string[] = [];
+  const depth = new Map<string, number>();
+  const frames: { name: string; edges: readonly (Edge & { path: Path })[]; next: number }[] = [];
   const onCycle = new Set<string>();
-  const visit = (name: string): void => {
+  const order: string[] = [];
+  const enter = (name: string): void => {
     state.set(name, 'visiting');
+    depth.set(name, stack.length);
     stack.push(name);
-    for (const edge of incoming.get(name) ?? []) {
+    frames.push({ name, edges: incoming.get(name) ?? [], next: 0 });
+  };
+  for (const root of nodes.keys()) {
+    if (state.has(root)) continue;
+    enter(root);
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1];
+      if (frame.next === frame.edges.length) {
+        frames.pop();
+        stack.pop();
+        state.set(frame.name, 'done');
+        order.push(frame.name);
+        continue;
+      }
+      const edge = frame.edges[frame.next++];
       const next = edge.from;
       if (state.get(next) === 'visiting') {
-        const cycle = stack.slice(stack.indexOf(next));
+        const cycle = stack.slice(depth.get(next));
         cycle.forEach((n) => onCycle.add(n));
-        // Data flows from `next` into `name`, the edge reported here; list the cycle in flow order from it.
+        // Data flows from `next` into the node walked, the edge reported here; list the cycle in flow order from it.
         const flow = [next, ...cycle.slice(1).reverse()];
         report.value(edge.path, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
       } else if (!state.has(next)) {
-        visit(next);
+        enter(next);
       }
     }
-    stack.pop();
-    state.set(name, 'done');
-  };
-  for (const name of nodes.keys()) if (!state.has(name)) visit(name);
-  return onCycle;
+  }
+  return { onCycle, order };
 }
 
 const declaredTypes = new Map<string, PortType>();
@@ -137,18 +157,17 @@ function declaredType(text: string): PortType {
 function inferTypes(
   nodes: Map<string, GraphNode>,
   incomingEdges: Map<string, (Edge & { path: Path })[]>,
+  order: readonly string[],
   inCycle: Set<string>,
   unsettled: ReadonlySet<string>,
   report: Reporter,
 ): void {
-  const done = new Set<string>();
-  const resolve = (name: string): void => {
-    if (done.has(name) || inCycle.has(name)) return;
-    done.add(name);
+  // In `order` every node's inputs come before it; a node on a cycle is not typed, and its outputs read as `any`.
+  for (const name of order) {
+    if (inCycle.has(name)) continue;
     const node = nodes.get(name)!;
     const incoming = incomingEdges.get(name) ?? [];
     for (const edge of incoming) {
-      resolve(edge.from);
       edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? { kind: 'any' };
     }
     const bindings = new Map<string, PortType>();
@@ -180,8 +199,18 @@ function inferTypes(
     for (const [port, portSpec] of Object.entries(outputs)) {
       node.outputTypes[port] = inferred[port] ?? substitute(declaredType(portSpec.type), bindings);
     }
-  };
-  for (const name of nodes.keys()) resolve(name);
+  }
+}
+
+/** Warns that an unread output's records are dropped, unless its settings say there are none or that the loss is accepted. */
+function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUnread, report: Reporter): void {
+  const written = (node.rawSettings ?? {}) as Record<string, unknown>;
+  if (drops.onlyWith !== undefined && written[drops.onlyWith] === undefined) return;
+  if (drops.unlessSet !== undefined && written[drops.unlessSet] !== undefined) return;
+  const orSet = drops.unlessSet !== undefined ? `, or set \`${drops.unlessSet}\`` : '';
+  report.key(['nodes', node.name], 'dropped_output',
+    `records on output \`${port}\` of node \`${node.name}\` (\`${node.op}\`) are dropped: nothing reads it`,
+    `connect \`${node.name}.${port}\`${orSet}`, 'warning');
 }
 
 /**
@@ -195,7 +224,9 @@ function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<strin
   for (const [name, node] of nodes) {
     const first = Object.keys(node.spec.outputs)[0];
     for (const [port, portSpec] of Object.entries(node.spec.outputs)) {
-      if (portSpec.optional || named.has(`${name}\u0000${port}`) || (port === first && named.has(`${name}\u0000`))) continue;
+      if (named.has(`${name}\u0000${port}`) || (port === first && named.has(`${name}\u0000`))) continue;
+      if (portSpec.droppedWhenUnread) reportDroppedOutput(node, port, portSpec.droppedWhenUnread, report);
+      if (portSpec.optional) continue;
       const which = port === Object.keys(node.spec.outputs)[0] ? 'the output' : `output \`${port}\``;
       report.key(['nodes', name], 'unused_output', `${which} of node \`${name}\` (\`${node.op}\`) is not used`, 'connect it or remove the node', 'warning');
     }

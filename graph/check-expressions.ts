@@ -8,7 +8,7 @@
  * records hold is reported.
  */
 import type { z } from 'zod';
-import type { Reporter } from './check.ts';
+import type { Reporter } from './reporter.ts';
 import type { Edge, GraphNode } from './model.ts';
 import { checkTyped, type ExpressionScope } from './expression-types.ts';
 import { ScopeResolver } from './expression-scopes.ts';

@@ -42,7 +42,8 @@ export type DiagnosticCode =
   | 'unknown_host'
   | 'unplaceable'
   | 'unmet_requirement'
-  | 'unused_output';
+  | 'unused_output'
+  | 'dropped_output';
 
 /** One problem found in a pipeline file. */
 export interface Diagnostic {
@@ -55,6 +56,23 @@ export interface Diagnostic {
   message: string;
   /** An obvious fix, when there is one ("did you mean `seed`?"). */
   hint?: string;
+  /** The name the author probably meant, when the hint is a suggestion (`seed`); tools read this, not the hint. */
+  suggestion?: string;
+}
+
+/** A diagnostic's hint as its reporter gives it: a sentence, or the name probably meant, worded once by `hintFields`. */
+export type Hint = string | { suggestion: string } | undefined;
+
+/** The `hint` and `suggestion` fields of a diagnostic for a hint. */
+export function hintFields(hint: Hint): { hint?: string; suggestion?: string } {
+  if (hint === undefined) return {};
+  if (typeof hint === 'string') return { hint };
+  return { hint: suggestionText(hint.suggestion), suggestion: hint.suggestion };
+}
+
+/** How a suggestion reads in a hint. */
+export function suggestionText(name: string): string {
+  return `did you mean \`${name}\`?`;
 }
 
 /**
@@ -75,22 +93,36 @@ export function hasErrors(list: readonly Diagnostic[]): boolean {
   return list.some((d) => d.severity === 'error');
 }
 
-/**
- * Suggests the closest candidate to a misspelt name, by edit distance, or
- * nothing when no candidate is close enough to be a plausible typo.
- */
+/** The suggestion hint for a misspelt name (`{suggestion: 'seed'}`), or nothing when no candidate is close; see `closest`. */
+export function suggest(name: string, candidates: Iterable<string>): { suggestion: string } | undefined {
+  const best = closest(name, candidates);
+  return best === undefined ? undefined : { suggestion: best };
+}
+
+/** The suggestion for a misspelt name as a sentence ("did you mean `seed`?"), for messages built outside a reporter. */
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  const best = closest(name, candidates);
+  return best === undefined ? undefined : suggestionText(best);
+}
+
+/**
+ * The candidate closest to a misspelt name, by edit distance, or nothing
+ * when no candidate is close enough to be a plausible typo.
+ */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  const allowed = Math.max(1, Math.floor(name.length / 3));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
+    // The distance is at least the difference in length: most candidates of a long list are ruled out without the table.
+    if (Math.abs(candidate.length - name.length) > allowed) continue;
     const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  const allowed = Math.max(1, Math.floor(name.length / 3));
-  return best !== undefined && bestDistance <= allowed ? `did you mean \`${best}\`?` : undefined;
+  return best !== undefined && bestDistance <= allowed ? best : undefined;
 }
 
 /** Damerau-Levenshtein distance (with adjacent transpositions, which typos often are). */

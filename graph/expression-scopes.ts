@@ -56,6 +56,36 @@ export class ScopeResolver {
       if (list) list.push(edge);
       else this.#incoming.set(edge.to, [edge]);
     }
+    this.#warm(edges);
+  }
+
+  /**
+   * Computes every output scope upstream first (Kahn's order), so the
+   * memoised recursion below goes one node deep: a 20,000-node chain must
+   * not overflow the stack. Nodes on a cycle (reported elsewhere) are left
+   * to the lazy path, where a cycle ends as unknown.
+   */
+  #warm(edges: readonly Edge[]): void {
+    const waiting = new Map<string, number>();
+    const downstream = new Map<string, string[]>();
+    for (const name of this.#nodes.keys()) waiting.set(name, 0);
+    for (const edge of edges) {
+      if (!waiting.has(edge.to) || !waiting.has(edge.from)) continue;
+      waiting.set(edge.to, waiting.get(edge.to)! + 1);
+      const list = downstream.get(edge.from);
+      if (list) list.push(edge.to);
+      else downstream.set(edge.from, [edge.to]);
+    }
+    const ready = [...waiting].filter(([, count]) => count === 0).map(([name]) => name);
+    while (ready.length > 0) {
+      const name = ready.pop()!;
+      for (const port of Object.keys(this.#nodes.get(name)!.spec.outputs)) this.#outputScope(name, port);
+      for (const next of downstream.get(name) ?? []) {
+        const left = waiting.get(next)! - 1;
+        waiting.set(next, left);
+        if (left === 0) ready.push(next);
+      }
+    }
   }
 
   /** The variables a node's expressions see, or undefined when nothing is known of them. */

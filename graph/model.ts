@@ -4,8 +4,9 @@
 import type { SourcePosition } from './diagnostics.ts';
 import type { OperatorSpec, Requirement } from './operator-spec.ts';
 import type { PortType } from './port-types.ts';
+import type { OnError, WhenFull } from './node-fields.ts';
 
-export type OnError = 'dlq' | 'drop' | 'stop';
+export type { OnError, WhenFull };
 
 /** A selector over hosts. */
 export interface Placement {
@@ -37,7 +38,7 @@ export interface Edge {
 export interface ChannelSettings {
   capacity?: number;
   capacityBytes?: number;
-  whenFull?: 'block' | 'drop_oldest' | 'drop_newest';
+  whenFull?: WhenFull;
 }
 
 export interface GraphNode {
@@ -78,16 +79,38 @@ export function outputsFrom(graph: Graph, node: string): Edge[] {
   return graph.edges.filter((e) => e.from === node);
 }
 
-/** Node names in an order where every node comes after its inputs. */
+/**
+ * Node names in an order where every node comes after its inputs. Linear:
+ * edges are indexed by their target once, and the walk keeps its own stack,
+ * as a long chain would overflow the call stack.
+ */
 export function topologicalOrder(graph: Graph): string[] {
+  const incoming = new Map<string, string[]>();
+  for (const edge of graph.edges) {
+    const list = incoming.get(edge.to);
+    if (list) list.push(edge.from);
+    else incoming.set(edge.to, [edge.from]);
+  }
   const order: string[] = [];
   const seen = new Set<string>();
-  const visit = (name: string): void => {
-    if (seen.has(name)) return;
-    seen.add(name);
-    for (const edge of graph.edges) if (edge.to === name) visit(edge.from);
-    order.push(name);
-  };
-  for (const name of graph.nodes.keys()) visit(name);
+  for (const root of graph.nodes.keys()) {
+    if (seen.has(root)) continue;
+    seen.add(root);
+    const frames: { name: string; next: number }[] = [{ name: root, next: 0 }];
+    while (frames.length > 0) {
+      const frame = frames[frames.length - 1];
+      const inputs = incoming.get(frame.name) ?? [];
+      if (frame.next === inputs.length) {
+        frames.pop();
+        order.push(frame.name);
+        continue;
+      }
+      const from = inputs[frame.next++];
+      if (!seen.has(from)) {
+        seen.add(from);
+        frames.push({ name: from, next: 0 });
+      }
+    }
+  }
   return order;
 }

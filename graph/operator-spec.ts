@@ -17,6 +17,16 @@ export interface PortSpec {
   doc: string;
   /** An output that is normal to leave unconnected (no warning), or an input that may be left unconnected. */
   optional?: boolean;
+  /** An output whose records are dropped when nothing reads it (a window's late records): left unconnected, it draws a warning. */
+  droppedWhenUnread?: DroppedWhenUnread;
+}
+
+/** When an output's unread records are worth a warning; settings are named as written under `with:`. */
+export interface DroppedWhenUnread {
+  /** Only when this setting is given, as without it the port carries nothing (`time`: only event time makes records late). */
+  onlyWith?: string;
+  /** A setting that, once written, states how much loss the author accepts (`lateness`): then no warning. The hint names it. */
+  unlessSet?: string;
 }
 
 export interface OperatorSpec<Settings = unknown> {

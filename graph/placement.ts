@@ -2,50 +2,41 @@
  * Hosts and placement checks: every `place` selects at least one host, and
  * some selected host offers what the operator requires.
  */
-import { didYouMean } from './diagnostics.ts';
+import { suggest } from './diagnostics.ts';
 import { requirements, requirementsOf, type Requirement } from './operator-spec.ts';
 import type { GraphNode, Host, Placement } from './model.ts';
-import type { Reporter } from './check.ts';
-
-const hostKeys = ['role', 'region', 'labels', 'offers', 'url', 'description'];
+import { checkFields, labelStrings } from './check-fields.ts';
+import { fieldMeta, hostSchema, hostsSchema } from './node-fields.ts';
+import { isRecord, kindOf, type Reporter } from './reporter.ts';
 
 /** With no `hosts:` a graph runs on one local host that offers everything. */
 export const localHost: Host = { name: 'local', role: 'origin', labels: {}, offers: requirements };
 
+/** Reads `hosts:`, checked against `hostSchema`; absent, the one local host. */
 export function parseHosts(raw: unknown, report: Reporter): Host[] {
   if (raw === undefined) return [localHost];
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    report.value(['hosts'], 'bad_field', '`hosts` must be a map of host names to their role, region, labels and offers');
+  if (!isRecord(raw)) {
+    report.value(['hosts'], 'bad_field', `\`hosts\` must be ${fieldMeta(hostsSchema).expects}, found ${kindOf(raw)}`);
     return [localHost];
   }
   const hosts: Host[] = [];
-  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+  for (const [name, value] of Object.entries(raw)) {
     const path = ['hosts', name];
-    const spec = (value ?? {}) as Record<string, unknown>;
-    if (typeof spec !== 'object' || Array.isArray(spec)) {
-      report.value(path, 'bad_field', `host \`${name}\` must be a map`);
+    if (value !== null && !isRecord(value)) {
+      report.value(path, 'bad_field', `host \`${name}\` must be a map, found ${kindOf(value)}`);
       continue;
     }
-    for (const key of Object.keys(spec)) {
-      if (!hostKeys.includes(key)) report.key([...path, key], 'unknown_field', `unknown field \`${key}\` in host \`${name}\``, didYouMean(key, hostKeys));
-    }
-    const offers: Requirement[] = [];
-    if (spec.offers !== undefined) {
-      if (!Array.isArray(spec.offers)) report.value([...path, 'offers'], 'bad_field', `\`offers\` of host \`${name}\` must be a list such as \`[ffmpeg, gpu]\``);
-      else {
-        spec.offers.forEach((item, i) => {
-          if (requirements.includes(item as Requirement)) offers.push(item as Requirement);
-          else report.value([...path, 'offers', i], 'bad_field', `unknown capability \`${String(item)}\``, didYouMean(String(item), requirements) ?? `capabilities: ${requirements.join(', ')}`);
-        });
-      }
-    }
-    const labels = spec.labels && typeof spec.labels === 'object' ? Object.fromEntries(Object.entries(spec.labels).map(([k, v]) => [k, String(v)])) : {};
+    const spec = checkFields(hostSchema, value ?? {}, path, {
+      field: (key) => `\`${key}\` of host \`${name}\``,
+      unknown: (key) => `unknown field \`${key}\` in host \`${name}\``,
+    }, report);
     hosts.push({
       name,
-      role: typeof spec.role === 'string' ? spec.role : undefined,
-      region: typeof spec.region === 'string' ? spec.region : undefined,
-      labels,
-      offers,
+      role: spec.role as string | undefined,
+      region: spec.region as string | undefined,
+      labels: labelStrings(spec.labels),
+      // A list with an unknown capability was reported; the host offers the ones it names rightly.
+      offers: Array.isArray(value?.offers) ? value.offers.filter((item): item is Requirement => requirements.includes(item as Requirement)) : [],
     });
   }
   return hosts;
@@ -65,7 +56,7 @@ export function checkPlacement({ nodes, hosts, unsettled, report }: { nodes: Map
   for (const [name, node] of nodes) {
     const path = ['nodes', name, 'place'];
     if (node.place?.host !== undefined && !hosts.some((h) => h.name === node.place!.host)) {
-      report.value([...path, 'host'], 'unknown_host', `node \`${name}\` is placed on unknown host \`${node.place.host}\``, didYouMean(node.place.host, hosts.map((h) => h.name)));
+      report.value([...path, 'host'], 'unknown_host', `node \`${name}\` is placed on unknown host \`${node.place.host}\``, suggest(node.place.host, hosts.map((h) => h.name)));
       continue;
     }
     const selected = hosts.filter((h) => selects(node.place, h));

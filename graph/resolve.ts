@@ -1,11 +1,19 @@
 /**
- * Substitution of `${env:NAME}` and `${params.NAME}` anywhere in a value.
- * The environment is passed in as data: `graph/` reads no process state.
+ * Substitution of `${env:NAME}`, `${env:NAME:-default}` and `${params.NAME}`
+ * anywhere in a value. The environment is passed in as data: `graph/` reads
+ * no process state.
  */
 import type { Diagnostic } from './diagnostics.ts';
 import type { Path, SourceFile } from './source.ts';
 
-const reference = /\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)\}/g;
+/**
+ * `${env:NAME}`, `${env:NAME:-default}` (the default used when the variable is
+ * unset or empty, as in the shell), or `${params.NAME}` (whose defaults live
+ * under `params:`). Groups: kind, name, and the default when one is written.
+ */
+const referenceSource = String.raw`\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)(?:(?<=env:[A-Za-z0-9_]+):-([^}]*))?\}`;
+const reference = new RegExp(referenceSource, 'g');
+const wholeReference = new RegExp(`^${referenceSource}$`);
 
 export interface ResolveInput {
   source: SourceFile;
@@ -33,9 +41,10 @@ export function resolveReferences(input: ResolveInput): {
   const declared = root && typeof root.params === 'object' && root.params !== null ? (root.params as Record<string, unknown>) : {};
   const params: Record<string, unknown> = { ...declared, ...input.params };
 
-  function lookup(kind: string, name: string, path: Path, offset: number): { found: boolean; value: unknown } {
+  function lookup(kind: string, name: string, fallback: string | undefined, path: Path, offset: number): { found: boolean; value: unknown } {
     const fromEnv = kind === 'env:';
     const value = fromEnv ? input.env[name] : params[name];
+    if (fromEnv && fallback !== undefined && (value === undefined || value === '')) return { found: true, value: fallback };
     if (value !== undefined) return { found: true, value };
     failedPaths.add(JSON.stringify(path));
     const at = source.locateInString(path, offset);
@@ -50,30 +59,64 @@ export function resolveReferences(input: ResolveInput): {
     return { found: false, value: undefined };
   }
 
-  function walk(value: unknown, path: Path): unknown {
-    if (typeof value === 'string') return substitute(value, path);
-    if (Array.isArray(value)) return value.map((item, i) => walk(item, [...path, i]));
+  // The path of the value being walked, copied only where a reference is found: most values hold none.
+  const at: (string | number)[] = [];
+
+  /** The value with its references substituted; a list or map with none is returned as it is, not copied. */
+  function walk(value: unknown): unknown {
+    if (typeof value === 'string') return value.includes('${') ? substitute(value, [...at]) : value;
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < value.length; i++) {
+        at.push(i);
+        const next = walk(value[i]);
+        at.pop();
+        if (next !== value[i]) (copy ??= value.slice())[i] = next;
+      }
+      return copy ?? value;
+    }
     if (value !== null && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, path.length === 0 && k === 'params' ? v : walk(v, [...path, k])]));
+      let copy: Record<string, unknown> | undefined;
+      for (const [key, item] of Object.entries(value)) {
+        if (at.length === 0 && key === 'params') continue;
+        at.push(key);
+        const next = walk(item);
+        at.pop();
+        // Defined, not assigned: a key `__proto__` is data here, as the YAML parser made it.
+        if (next !== item) Object.defineProperty((copy ??= { ...value }), key, { value: next, enumerable: true, writable: true, configurable: true });
+      }
+      return copy ?? value;
     }
     return value;
   }
 
+  function walkAt(value: unknown, path: Path): unknown {
+    at.length = 0;
+    at.push(...path);
+    const result = walk(value);
+    at.length = 0;
+    return result;
+  }
+
   function substitute(text: string, path: Path): unknown {
     if (!text.includes('${')) return text;
-    const whole = /^\$\{(env:|params\.)([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(text);
+    const whole = wholeReference.exec(text);
     if (whole) {
-      const { found, value } = lookup(whole[1], whole[2], path, 0);
+      const { found, value } = lookup(whole[1], whole[2], whole[3], path, 0);
       if (!found) return text;
       return whole[1] === 'env:' ? scalarFromEnv(String(value)) : value;
     }
-    return text.replace(reference, (match, kind: string, name: string, offset: number) => {
-      const { found, value } = lookup(kind, name, path, offset);
+    return text.replace(reference, (match, kind: string, name: string, fallback: string | undefined, offset: number) => {
+      const { found, value } = lookup(kind, name, fallback, path, offset);
       return found ? String(value) : match;
     });
   }
 
-  return { data: walk(source.data, []), params, diagnostics, failedPaths };
+  // A parameter's default may itself hold `${env:...}` (a secret inside a URL); a value given on the command line replaces it unread.
+  for (const [name, value] of Object.entries(declared)) {
+    if (input.params?.[name] === undefined) params[name] = walkAt(value, ['params', name]);
+  }
+  return { data: walkAt(source.data, []), params, diagnostics, failedPaths };
 }
 
 /** Reads an environment string as a number or boolean when it spells one, else keeps the string. */

@@ -2,8 +2,9 @@
  * Parsing: a pipeline file's text into plain data plus a way back from any
  * path in that data to the line and column it came from.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, visit, type Alias, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar, visit, type Alias, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from 'yaml';
 import type { Diagnostic, SourcePosition } from './diagnostics.ts';
+import { parseYamlDocument } from './yaml-parser.ts';
 
 export type Path = readonly (string | number)[];
 
@@ -26,7 +27,7 @@ export function parseSource(file: string, text: string): { source: SourceFile; d
   const lineCounter = new LineCounter();
   // `logLevel: 'error'`: the parser must not print warnings itself; `graph/` does no I/O.
   // Duplicate keys are found below in one pass: the parser's own check (`uniqueKeys`) is quadratic in a map's size.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' });
+  const doc = parseYamlDocument(text, { lineCounter, uniqueKeys: false, strict: true, logLevel: 'error' });
   const diagnostics: Diagnostic[] = [];
   const { duplicates, unresolved } = walkDocument(doc);
   for (const { key, parent } of duplicates) {

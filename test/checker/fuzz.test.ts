@@ -7,7 +7,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkPipeline, settingKeys, type CheckResult } from '../../graph/check.ts';
+import { checkPipeline, type CheckResult } from '../../graph/check.ts';
+import { settingKeys } from '../../graph/check-settings.ts';
 import { formatDiagnostic, type DiagnosticCode } from '../../graph/diagnostics.ts';
 import { registry } from '../../nodes/registry.ts';
 import { testRegistry } from './test-registry.ts';
@@ -43,6 +44,7 @@ const knownCodes: Record<DiagnosticCode, true> = {
   unplaceable: true,
   unmet_requirement: true,
   unused_output: true,
+  dropped_output: true,
 };
 
 /** The environment for every check: `HOME`, and each variable the example pipelines name, set to a placeholder. */

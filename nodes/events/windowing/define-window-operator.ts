@@ -49,6 +49,7 @@ const windowOutputs: OperatorDefinition['outputs'] = {
     type: 'T',
     doc: 'Records that arrived after every window they belong to had closed, unchanged.',
     optional: true,
+    droppedWhenUnread: { onlyWith: 'time', unlessSet: 'lateness' },
   },
 };
 

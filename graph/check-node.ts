@@ -1,0 +1,108 @@
+/**
+ * Checking one node: its name, its fields, its operator, its settings, and
+ * its `in` read into input references for the edge checks.
+ */
+import { closest, suggest } from './diagnostics.ts';
+import type { Registry } from './operator-spec.ts';
+import type { GraphNode } from './model.ts';
+import type { InputRef } from './check-edges.ts';
+import { checkNodeFields } from './check-fields.ts';
+import { checkSettings } from './check-settings.ts';
+import { nodeKeys } from './node-fields.ts';
+import { isRecord, kindOf, type Reporter } from './reporter.ts';
+import type { Path } from './source.ts';
+
+/** Stands in for the settings of a node whose settings failed, so its edges are still checked. */
+export const unsettledMark: unique symbol = Symbol('unsettled');
+
+/**
+ * Checks a node and records its input references in `inputRefs` (even when
+ * the node fails, so the nodes it reads do not look unused). Returns the
+ * node, with `unsettledMark` for settings that failed, or nothing when it
+ * has no known operator.
+ */
+export function checkNode(
+  name: string,
+  raw: unknown,
+  registry: Registry,
+  report: Reporter,
+  inputRefs: Map<string, InputRef[]>,
+  failedPaths: ReadonlySet<string>,
+): GraphNode | undefined {
+  const path = ['nodes', name];
+  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) {
+    report.key(path, 'bad_field', `node name \`${name}\` must start with a letter and hold only letters, digits, \`-\` and \`_\``);
+  }
+  if (!isRecord(raw)) {
+    report.value(path, 'bad_field', `node \`${name}\` must be a map with at least \`op\`, found ${kindOf(raw)}`);
+    return undefined;
+  }
+  let inKey = 'in';
+  for (const key of Object.keys(raw)) {
+    if (nodeKeys.includes(key)) continue;
+    const guess = closest(key, nodeKeys);
+    report.key([...path, key], 'unknown_field', `unknown field \`${key}\` in node \`${name}\``, guess ? { suggestion: guess } : undefined);
+    // A misspelt `in` is read as `in`, so that the typo is the one error it causes.
+    if (guess === 'in' && raw.in === undefined) inKey = key;
+  }
+  // Inputs are read even when the operator is not known, so the nodes they name do not look unused.
+  // An `in` too malformed to give any input was reported as such; it does not also lack an input.
+  const reported = report.diagnostics.length;
+  const refs = parseInputRefs(name, inKey, raw[inKey], report);
+  if (refs.length > 0 || report.diagnostics.length === reported) inputRefs.set(name, refs);
+  if (typeof raw.op !== 'string') {
+    if (raw.op === undefined) report.key(path, 'missing_field', `node \`${name}\` has no \`op\``, 'name its operator, e.g. `op: filter`');
+    else report.value([...path, 'op'], 'bad_field', `\`op\` of node \`${name}\` must be an operator name, found ${kindOf(raw.op)}`);
+    return undefined;
+  }
+  const spec = registry.get(raw.op);
+  if (!spec) {
+    report.value([...path, 'op'], 'unknown_operator', `unknown operator \`${raw.op}\``, suggest(raw.op, registry.keys()) ?? 'run `streams ops` for the list');
+    return undefined;
+  }
+  const settings = checkSettings(name, spec.name, spec.settings, raw.with, report, failedPaths);
+  const fields = checkNodeFields(name, raw, report);
+  return {
+    name,
+    op: spec.name,
+    spec,
+    settings: settings ? settings.value : unsettledMark,
+    rawSettings: raw.with ?? {},
+    ...fields,
+    outputTypes: {},
+    at: report.source.locate(path, 'key'),
+  };
+}
+
+/** A node's `in` as input references: a name, `node.port`, a list of them, or a map of input ports to them. */
+function parseInputRefs(name: string, key: string, raw: unknown, report: Reporter): InputRef[] {
+  const path = ['nodes', name, key];
+  if (raw === undefined) return [];
+  const one = (text: unknown, at: Path, toPort?: string): InputRef | undefined => {
+    // A name, or a name and a port, neither empty: `gen`, `gen.dlq`.
+    if (typeof text !== 'string' || !/^[^.\s]+(?:\.[^.\s]+)?$/.test(text)) {
+      const found = typeof text !== 'string' ? kindOf(text) : text.trim() === '' ? 'an empty string' : `\`${text}\``;
+      report.value(at, 'bad_field', `an input of node \`${name}\` must be a node name or \`node.port\`, found ${found}`);
+      return undefined;
+    }
+    const dot = text.indexOf('.');
+    return dot < 0 ? { from: text, path: at, toPort } : { from: text.slice(0, dot), fromPort: text.slice(dot + 1), path: at, toPort };
+  };
+  if (typeof raw === 'string') return [one(raw, path)].filter((r) => r !== undefined);
+  if (Array.isArray(raw)) return raw.map((item, i) => one(item, [...path, i])).filter((r) => r !== undefined);
+  if (isRecord(raw)) {
+    // `in: {left: a, right: [b, c]}` feeds named input ports.
+    const refs: InputRef[] = [];
+    for (const [port, value] of Object.entries(raw)) {
+      const list = Array.isArray(value) ? value : [value];
+      list.forEach((item, i) => {
+        const ref = one(item, Array.isArray(value) ? [...path, port, i] : [...path, port], port);
+        if (ref) refs.push(ref);
+      });
+    }
+    return refs;
+  }
+  report.value(path, 'bad_field', `\`in\` of node \`${name}\` must be a node name, a list of them, or a map of input ports, found ${kindOf(raw)}`);
+  return [];
+}
+

@@ -1,0 +1,118 @@
+/**
+ * The one schema of the fields a node carries beside its operator's
+ * settings (`parallelism`, `on_error`, `capacity`, `capacity_bytes`,
+ * `when_full`, `place`, `description`) and of the top-level `hosts:` map.
+ * The checker validates against it, `npm run docs` writes the reference and
+ * the editor's JSON Schema from it, and the model's types come from it: a
+ * choice such as `when_full`'s is written here and nowhere else.
+ */
+import { z } from 'zod';
+import { requirements } from './operator-spec.ts';
+import { size } from './settings.ts';
+
+/** What a full input channel does: pause the upstream, or drop the oldest or newest records. */
+export const whenFullPolicies = ['block', 'drop_oldest', 'drop_newest'] as const;
+export type WhenFull = (typeof whenFullPolicies)[number];
+
+/** What happens to a record a node cannot process. */
+export const onErrorActions = ['dlq', 'drop', 'stop'] as const;
+export type OnError = (typeof onErrorActions)[number];
+
+/**
+ * Facts for the checker's messages, carried in a field's meta: `expects`
+ * says in the author's words what the value must be
+ * ("an integer from 1 to 1024"), where zod's own words would not do.
+ */
+export interface FieldMeta {
+  description: string;
+  expects?: string;
+  /** For a list of choices: what one item is (`capability`), for "unknown capability `ffmpg`". */
+  item?: string;
+  /** `size` for a size field, whose parse failures say what a size looks like. */
+  format?: 'size';
+  examples?: unknown[];
+}
+
+const labels = z
+  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+  .meta({ description: 'Labels the host must carry, with these values.', expects: 'a map of label names to values' } satisfies FieldMeta);
+
+/** `place:`: which hosts may run a node; every given field must match the host. */
+export const placeSchema = z
+  .strictObject({
+    host: z.string().optional().meta({ description: 'A host by name, from `hosts:`.', expects: 'a string' } satisfies FieldMeta),
+    role: z.string().optional().meta({ description: 'A host role.', expects: 'a string', examples: ['origin', 'edge', 'gpu', 'display'] } satisfies FieldMeta),
+    region: z.string().optional().meta({ description: 'A host region.', expects: 'a string', examples: ['eu-west'] } satisfies FieldMeta),
+    labels: labels.optional(),
+  })
+  .meta({
+    description: 'Which hosts may run this node: every given field must match the host. Absent, any host that offers what the operator requires.',
+    expects: 'a map with `role`, `region`, `host` or `labels`',
+  } satisfies FieldMeta);
+
+/** The fields of a node besides `op`, `in` and `with`, each with its default where it has one. */
+export const nodeFieldSchemas = {
+  place: placeSchema.optional(),
+  parallelism: z.int().min(1).max(1024).default(1).meta({
+    description: 'How many instances run at once; across hosts they form a consumer group.',
+    expects: 'an integer from 1 to 1024',
+  } satisfies FieldMeta),
+  on_error: z.enum(onErrorActions).default('dlq').meta({
+    description: 'What happens to a record the node cannot process: sent to the `dlq` port, dropped (and counted), or the node stops.',
+  } satisfies FieldMeta),
+  capacity: z.int().min(1).optional().meta({
+    description: 'How many records the node\'s input channel holds before `when_full` applies.',
+    expects: 'a positive integer (records)',
+  } satisfies FieldMeta),
+  capacity_bytes: size()
+    .refine((bytes) => bytes > 0, { message: 'must be more than 0' })
+    .optional()
+    .meta({
+      description: 'How many bytes the node\'s input channel holds before `when_full` applies: a size such as `8MiB`, or a byte count.',
+      format: 'size',
+      examples: ['8MiB'],
+    } satisfies FieldMeta),
+  when_full: z.enum(whenFullPolicies).default('block').meta({
+    description: 'What a full input channel does: pause the upstream, or drop the oldest or newest records (counted).',
+  } satisfies FieldMeta),
+  description: z.string().optional().meta({ description: 'What this node is for, for people.', expects: 'a string' } satisfies FieldMeta),
+} as const;
+
+export type NodeField = keyof typeof nodeFieldSchemas;
+
+/** Every key a node may have: the structural three, then the fields above. */
+export const nodeKeys: readonly string[] = ['op', 'in', 'with', ...Object.keys(nodeFieldSchemas)];
+
+/** One host under `hosts:`: its role, region, labels, what it offers, and where its worker is. */
+export const hostSchema = z
+  .strictObject({
+    role: z.string().optional().meta({ description: 'What the host is for; `place: {role: ...}` selects on it.', expects: 'a string', examples: ['origin', 'edge', 'gpu', 'display'] } satisfies FieldMeta),
+    region: z.string().optional().meta({ description: 'Where the host is; `place: {region: ...}` selects on it.', expects: 'a string', examples: ['eu-west'] } satisfies FieldMeta),
+    labels: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+      .optional()
+      .meta({ description: 'Free-form labels; `place: {labels: ...}` selects on them.', expects: 'a map of label names to values' } satisfies FieldMeta),
+    offers: z
+      .array(z.enum(requirements as readonly [string, ...string[]]))
+      .optional()
+      .meta({ description: 'Capabilities the host offers to operators that require them.', expects: 'a list such as `[ffmpeg, gpu]`', item: 'capability' } satisfies FieldMeta),
+    url: z.string().optional().meta({ description: 'Where the host\'s worker is reached.', expects: 'a string', examples: ['http://10.0.0.2:7070'] } satisfies FieldMeta),
+    description: z.string().optional().meta({ description: 'What this host is, for people.', expects: 'a string' } satisfies FieldMeta),
+  })
+  .meta({ description: 'A host that runs `streams worker`: its role, region, labels and what it offers.' } satisfies FieldMeta);
+
+/** `hosts:`: the hosts a pipeline may run on, by name. */
+export const hostsSchema = z.record(z.string(), hostSchema.nullable()).meta({
+  description: 'The hosts this pipeline may run on, by name. Absent, it runs on one local host that offers everything.',
+  expects: 'a map of host names to their role, region, labels and offers',
+} satisfies FieldMeta);
+
+/** The keys of a strict object schema, for unknown-key checks and suggestions. */
+export function fieldKeys(schema: z.ZodObject): string[] {
+  return Object.keys(schema.shape);
+}
+
+/** The meta of a field schema, looked through `optional`/`default` wrappers. */
+export function fieldMeta(schema: z.ZodType): FieldMeta {
+  return (schema.meta() ?? {}) as unknown as FieldMeta;
+}

@@ -1,0 +1,39 @@
+/** The graph model's helpers: inputs and outputs of a node, and an order that puts every node after its inputs. */
+import { describe, expect, it } from 'vitest';
+import { checkPipeline } from '../../graph/check.ts';
+import { inputsOf, outputsFrom, topologicalOrder, type Edge, type Graph, type GraphNode } from '../../graph/model.ts';
+import { registry } from '../../nodes/registry.ts';
+
+function graphOf(names: string[], links: [string, string][]): Graph {
+  const edges: Edge[] = links.map(([from, to]) => ({ from, fromPort: 'out', to, toPort: 'in', type: { kind: 'any' } }));
+  return { file: 'g.yaml', name: 'g', nodes: new Map(names.map((name) => [name, { name } as GraphNode])), edges, hosts: [], params: {} };
+}
+
+describe('graph model', () => {
+  it('orders every node after its inputs, whatever the file order', () => {
+    const graph = graphOf(['sink', 'right', 'left', 'source'], [['source', 'left'], ['source', 'right'], ['left', 'sink'], ['right', 'sink']]);
+    const order = topologicalOrder(graph);
+    expect(order).toHaveLength(4);
+    for (const edge of graph.edges) expect(order.indexOf(edge.from)).toBeLessThan(order.indexOf(edge.to));
+    expect(inputsOf(graph, 'sink').map((e) => e.from)).toEqual(['left', 'right']);
+    expect(outputsFrom(graph, 'source').map((e) => e.to)).toEqual(['left', 'right']);
+  });
+
+  it('orders a 100,000-node chain given last to first', () => {
+    const names = Array.from({ length: 100_000 }, (_, i) => `n${i}`);
+    const graph = graphOf([...names].reverse(), names.slice(1).map((name, i) => [names[i], name]));
+    expect(topologicalOrder(graph)).toEqual(names);
+  });
+});
+
+describe('checking a long chain', () => {
+  it('checks a 20,000-node chain written sink first without overflowing the stack', () => {
+    const count = 20_000;
+    const lines = ['streams: 1', 'name: chain', 'nodes:', '  out:', '    op: stdout', `    in: n${count - 1}`];
+    for (let i = count - 1; i >= 1; i--) lines.push(`  n${i}:`, '    op: filter', `    in: n${i - 1}`, '    with: { where: "true" }');
+    lines.push('  n0:', '    op: generate', '    with: { count: 1 }');
+    const result = checkPipeline({ file: 'chain.yaml', text: lines.join('\n'), registry, env: {} });
+    expect(result.diagnostics).toEqual([]);
+    expect(result.graph!.edges).toHaveLength(count);
+  });
+});
