@@ -13,14 +13,14 @@ import { Observable, type Subscriber } from 'rxjs';
 import { Ack } from './ack.ts';
 import type { Batch, BytesItem } from './types.ts';
 import { EdgeStats } from './stats.ts';
-
-export type WhenFull = 'block' | 'drop_oldest' | 'drop_newest';
+import type { WhenFull } from '../graph/model.ts';
 
 export interface ChannelOptions {
   /** Records the channel holds before it is full. */
   capacity: number;
   /** Bytes (of Bytes items) the channel holds before it is full. */
   capacityBytes: number;
+  /** What a full channel does; the policies are defined once, with the node fields. */
   whenFull: WhenFull;
   /**
    * How the consumer takes batches: `free` as fast as they come (synchronous
