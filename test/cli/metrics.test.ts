@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,5 +76,23 @@ describe('streams run --metrics', () => {
     expect(text).toMatch(new RegExp(`^# TYPE ${name} counter$`, 'm'));
     expect(series(text, name, 'pipeline="lost",node="decode"')).toBe(1);
     for (const node of ['lines', 'copy', 'tick', 'sink']) expect(series(text, name, `pipeline="lost",node="${node}"`), node).toBe(0);
+  }, 60_000);
+
+  it('says in one sentence that the --metrics port is taken, and exits 2', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    const file = join(dir, 'busy.yaml');
+    writeFileSync(file, 'streams: 1\nname: busy\nnodes:\n  tick: { op: generate, with: { count: 1 } }\n  sink: { op: file.write, in: tick, with: { path: /dev/null } }\n');
+    try {
+      // Synchronous would block the event loop that serves `taken`; a bind refusal needs no answer from it.
+      const result = spawnSync(process.execPath, ['bin/streams.ts', 'run', file, '--metrics', `127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000 });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toBe(
+        `streams: \`--metrics\`: cannot listen on 127.0.0.1:${port}: the address is already in use (another process or node listens there; change \`--metrics\`)\n`,
+      );
+    } finally {
+      taken.close();
+    }
   }, 60_000);
 });
