@@ -61,7 +61,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
         createMetricsRegistry({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),
         listen,
       ).catch((error: Error) => {
-        throw new UsageError(`cannot serve metrics on ${listen.host}:${listen.port}: ${error.message}`);
+        throw new UsageError(error.message);
       })
     : undefined;
   if (server) log.info({ url: `http://${listen!.host}:${listen!.port}/metrics` }, 'serving metrics');

@@ -13,14 +13,14 @@ import { Observable, type Subscriber } from 'rxjs';
 import { Ack } from './ack.ts';
 import type { Batch, BytesItem } from './types.ts';
 import { EdgeStats } from './stats.ts';
-
-export type WhenFull = 'block' | 'drop_oldest' | 'drop_newest';
+import type { WhenFull } from '../graph/model.ts';
 
 export interface ChannelOptions {
   /** Records the channel holds before it is full. */
   capacity: number;
   /** Bytes (of Bytes items) the channel holds before it is full. */
   capacityBytes: number;
+  /** What a full channel does; the policies are defined once, with the node fields. */
   whenFull: WhenFull;
   /**
    * How the consumer takes batches: `free` as fast as they come (synchronous
@@ -271,21 +271,11 @@ export class Channel {
   consumerFailed(): number {
     this.#consumerFailed = true;
     this.#target = undefined;
-    let dropped = 0;
-    while (this.#queue.length > this.#head) {
-      const { batch } = this.#queue[this.#head];
-      this.#queue[this.#head++] = undefined as never;
-      dropped += batch.items.length;
-      batch.ack.release();
-    }
-    const inFlight = this.#inFlight;
+    const lost = this.#takeQueued();
+    if (this.#inFlight) lost.push(this.#inFlight);
     this.#inFlight = undefined;
-    if (inFlight) {
-      dropped += inFlight.items.length;
-      inFlight.ack.release();
-    }
-    this.stats.depth = 0;
-    this.stats.bytes = 0;
+    for (const batch of lost) batch.ack.release();
+    const dropped = recordCount(lost);
     this.stats.drops += dropped;
     this.#deliveries++;
     this.#busy = false;
@@ -298,15 +288,19 @@ export class Channel {
 
   /** Releases every waiting batch (a hard stop); returns how many records were dropped. */
   discard(): number {
-    let dropped = 0;
+    return recordCount(this.#takeQueued());
+  }
+
+  /** Empties the queue (its gauges to 0); returns the batches that waited, oldest first. */
+  #takeQueued(): Batch[] {
+    const waiting: Batch[] = [];
     while (this.#queue.length > this.#head) {
-      const { batch } = this.#queue[this.#head];
+      waiting.push(this.#queue[this.#head].batch);
       this.#queue[this.#head++] = undefined as never;
-      dropped += batch.items.length;
     }
     this.stats.depth = 0;
     this.stats.bytes = 0;
-    return dropped;
+    return waiting;
   }
 }
 
@@ -401,4 +395,11 @@ export class NodeInput {
     this.#subscriber = undefined;
     subscriber.complete();
   }
+}
+
+/** How many records `batches` carry. */
+function recordCount(batches: readonly Batch[]): number {
+  let records = 0;
+  for (const batch of batches) records += batch.items.length;
+  return records;
 }

@@ -3,6 +3,7 @@
  * backoff), permanent (the node fails; retrying cannot help), or a record
  * error (one record is at fault: it is dead-lettered and the node goes on).
  */
+import { NativeError } from '../native/client-owner.ts';
 
 /** What kind of failure an error is; see `failureKind`. */
 export type FailureKind = 'transient' | 'permanent' | 'record';
@@ -16,15 +17,14 @@ const permanentPathCodes = new Set(['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES', 'EP
 /**
  * Wraps an error with the node that raised it and a stable code. `kind`
  * says how the runtime treats it; when absent it is read from the cause
- * (see `failureKind`).
+ * (see `failureKind`). It is a `NativeError` (the code-carrying error of
+ * `native/`) with a failure kind, so code that reads `code` takes either.
  */
-export class NodeError extends Error {
-  readonly code: string;
+export class NodeError extends NativeError {
   readonly kind: FailureKind | undefined;
   constructor(code: string, message: string, options?: { cause?: unknown; kind?: FailureKind }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'NodeError';
-    this.code = code;
     this.kind = options?.kind;
   }
 

@@ -21,6 +21,7 @@ export const metricNames = {
   bytes: 'streams_node_bytes_total',
   errors: 'streams_node_errors_total',
   deadLetters: 'streams_node_dlq_total',
+  deadLettersLost: 'streams_node_dead_letters_lost_total',
   dropped: 'streams_node_dropped_total',
   starts: 'streams_node_starts_total',
   restarts: 'streams_node_restarts_total',
@@ -45,40 +46,35 @@ export function createMetricsRegistry(source: StatsSource): Registry {
       },
     });
   };
+  /** A counter per node and value of `label`: `read` gives each value's count. */
+  const labelledNodeCounter = (name: string, help: string, label: string, read: (s: NodeStats) => Iterable<[string, number]>): void => {
+    new Counter({
+      name,
+      help,
+      labelNames: ['pipeline', 'node', label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [node, stats] of source.nodes()) {
+          for (const [value, count] of read(stats)) this.inc({ pipeline: source.pipeline, node, [label]: value }, count);
+        }
+      },
+    });
+  };
   nodeCounter(metricNames.recordsIn, 'Records received by the node.', (s) => s.recordsIn);
   nodeCounter(metricNames.recordsOut, 'Records emitted by the node.', (s) => s.recordsOut);
-  new Counter({
-    name: metricNames.bytes,
-    help: 'Bytes the node read (direction="read") or wrote (direction="written") at its boundary.',
-    labelNames: ['pipeline', 'node', 'direction'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [node, stats] of source.nodes()) {
-        this.inc({ pipeline: source.pipeline, node, direction: 'read' }, stats.bytesRead);
-        this.inc({ pipeline: source.pipeline, node, direction: 'written' }, stats.bytesWritten);
-      }
-    },
-  });
+  labelledNodeCounter(metricNames.bytes, 'Bytes the node read (direction="read") or wrote (direction="written") at its boundary.', 'direction', (s) => [
+    ['read', s.bytesRead],
+    ['written', s.bytesWritten],
+  ]);
   nodeCounter(metricNames.errors, 'Records that failed in the node, and node failures.', (s) => s.errors);
   nodeCounter(metricNames.deadLetters, 'Records sent to the node\'s dead-letter port.', (s) => s.deadLetters);
+  nodeCounter(metricNames.deadLettersLost, 'Records that failed with nothing connected to the node\'s `dlq` port: lost, and reported at exit.', (s) => s.deadLettersLost);
   nodeCounter(metricNames.starts, 'Times the node was started (first start, restarts and reloads).', (s) => s.starts);
   nodeCounter(metricNames.restarts, 'Times the node was restarted after a failure.', (s) => s.restarts);
-  new Counter({
-    name: metricNames.dropped,
-    help: 'Records the node dropped on purpose, by reason.',
-    labelNames: ['pipeline', 'node', 'reason'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [node, stats] of source.nodes()) {
-        // `error` (a failed record under `on_error: drop`) can happen in any
-        // node; the other reasons are the operator's own and appear on first use.
-        if (!stats.dropped.has('error')) this.inc({ pipeline: source.pipeline, node, reason: 'error' }, 0);
-        for (const [reason, count] of stats.dropped) this.inc({ pipeline: source.pipeline, node, reason }, count);
-      }
-    },
-  });
+  // `error` (a failed record under `on_error: drop`) can happen in any node;
+  // the other reasons are the operator's own and appear on first use.
+  labelledNodeCounter(metricNames.dropped, 'Records the node dropped on purpose, by reason.', 'reason', (s) => (s.dropped.has('error') ? s.dropped : [['error', 0], ...s.dropped]));
   const timed = new Set<string>();
   new Histogram({
     name: metricNames.processing,

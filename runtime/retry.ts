@@ -1,14 +1,6 @@
 /** Retry delays for connectors: reconnects, retried requests, broker outages. */
 
-/**
- * Exponential backoff with jitter: attempt 0 waits about `initialMs`, each
- * next attempt twice as long, never more than `maxMs`. The jitter (between
- * half and all of the delay) keeps many clients from retrying in step.
- */
-export function backoffDelay(attempt: number, initialMs = 100, maxMs = 5_000, random: () => number = Math.random): number {
-  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(base / 2 + (base / 2) * random());
-}
+export { backoffDelay } from '../native/backoff.ts';
 
 /**
  * A `Retry-After` header in milliseconds: delay-seconds or an HTTP date;

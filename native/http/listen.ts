@@ -45,17 +45,19 @@ export function parseListen(value: string | number): ListenAddress | string {
 
 /**
  * Binds `server` (HTTP, TCP or TLS) to `address`. A failure rejects with a `NativeError` naming
- * the node and the address (`address_in_use`, `listen_denied`,
- * `listen_failed`); resolves with the bound address (its real port when 0
- * was asked for).
+ * the owner (`label`) and the address (`address_in_use`, `listen_denied`,
+ * `listen_failed`) in one sentence, whose hint names `setting` (the
+ * setting or option that chose the address, `listen` unless told);
+ * resolves with the bound address (its real port when 0 was asked for).
  */
-export function listenOn(server: Server, address: ListenAddress, label: string): Promise<ListenAddress> {
+export function listenOn(server: Server, address: ListenAddress, label: string, options: { setting?: string } = {}): Promise<ListenAddress> {
+  const setting = options.setting ?? 'listen';
   return new Promise((resolve, reject) => {
     const shown = formatAddress(address);
     function onError(error: NodeJS.ErrnoException): void {
       server.off('listening', onListening);
       if (error.code === 'EADDRINUSE') {
-        reject(new NativeError('address_in_use', `${label}: cannot listen on ${shown}: the address is already in use (another process or node listens there; change \`listen\`)`, { cause: error }));
+        reject(new NativeError('address_in_use', `${label}: cannot listen on ${shown}: the address is already in use (another process or node listens there; change \`${setting}\`)`, { cause: error }));
       } else if (error.code === 'EACCES' || error.code === 'EPERM') {
         reject(new NativeError('listen_denied', `${label}: cannot listen on ${shown}: permission denied (ports below 1024 need privileges)`, { cause: error }));
       } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {

@@ -11,6 +11,7 @@
  * where kafkajs has only gzip.
  */
 import type { Consumer, Message, Producer } from '@platformatic/kafka';
+import { backoffDelay } from '../backoff.ts';
 
 /** Where a consumer starts reading a partition it is assigned. */
 export type StartFrom = 'earliest' | 'latest' | 'committed';
@@ -292,7 +293,7 @@ function newProducer(ProducerClass: typeof Producer, options: ProducerOptions): 
     retries: options.retries ?? 3,
     // Short first: a transaction begun right after a commit is refused while the commit's
     // markers are written, for a few milliseconds.
-    retryDelay: (_client: unknown, _operation: string, attempt: number) => Math.min(2000, 25 * 2 ** attempt),
+    retryDelay: (_client: unknown, _operation: string, attempt: number) => backoffDelay(attempt, 25, 2000),
     autocreateTopics: true,
   });
 }

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import { NativeError, type ClientOwner } from '../client-owner.ts';
 import { redactUrl } from '../redact-url.ts';
+import { backoffDelay } from '../backoff.ts';
 
 export type { IPublishPacket, MqttClient };
 
@@ -106,6 +107,8 @@ export class MqttConnection {
   #up = false;
   #upSince = 0;
   #delayMs = 0;
+  /** Failed connections since the last healthy one: the backoff's attempt. */
+  #backoffAttempt = 0;
   /** The connection whose failure `#delayMs` was computed for. */
   #delayedStream: object | undefined;
   #ended = false;
@@ -276,15 +279,16 @@ export class MqttConnection {
 
   /**
    * The wait before the next attempt, computed once per failed connection:
-   * 100 ms after a connection that had been up for a while, otherwise
-   * double the last wait, up to `reconnect_max` (so a broker that accepts
-   * and then drops the connection at once is not hammered either).
+   * about 100 ms after a connection that had been up for a while, otherwise
+   * the next step of the backoff, up to `reconnect_max` (so a broker that
+   * accepts and then drops the connection at once is not hammered either).
    */
   #nextDelay(): number {
     if (this.#delayedStream === this.client.stream) return this.#delayMs;
     this.#delayedStream = this.client.stream;
     const stable = this.#up && performance.now() - this.#upSince >= stableConnectionMs;
-    this.#delayMs = stable || this.#delayMs === 0 ? firstBackoffMs : Math.min(this.#settings.reconnect_max, this.#delayMs * 2);
+    this.#backoffAttempt = stable || this.#delayMs === 0 ? 0 : this.#backoffAttempt + 1;
+    this.#delayMs = backoffDelay(this.#backoffAttempt, firstBackoffMs, this.#settings.reconnect_max);
     if (!this.#ended) this.client.options.reconnectPeriod = this.#delayMs;
     return this.#delayMs;
   }

@@ -109,7 +109,7 @@ export default defineOperator({
         }
 
         function receive(data: Buffer, isBinary: boolean): void {
-          ctx.metrics.bytes(data.length);
+          ctx.metrics.bytes(data.length, 'read');
           if (settings.format === 'bytes') {
             inbound.push(isBinary ? ({ data } satisfies BytesItem) : ({ text: data.toString('utf8') } satisfies BytesItem));
             return;

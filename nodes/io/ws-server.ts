@@ -115,7 +115,7 @@ export default defineOperator({
         }
 
         function receive(client: Client, data: Buffer, isBinary: boolean): void {
-          ctx.metrics.bytes(data.length);
+          ctx.metrics.bytes(data.length, 'read');
           const meta = { client: client.id, path: client.path };
           if (settings.format === 'bytes') {
             inbound.push(isBinary ? ({ data, meta } satisfies BytesItem) : ({ text: data.toString('utf8'), meta } satisfies BytesItem));

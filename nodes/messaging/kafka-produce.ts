@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
+import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { offsetPairing } from './kafka/transactions.ts';
@@ -155,7 +155,7 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
           return;
         } catch (error) {
           if (ctx.signal.aborted) throw error;
-          const delay = Math.min(retryMaxMs, 250 * 2 ** Math.min(attempt - 1, 6));
+          const delay = backoffDelay(attempt - 1, 250, retryMaxMs);
           if (attempt <= 3 || attempt % 10 === 0) {
             ctx.log.error({ brokers, topic: ctx.settings.topic, attempt, retryInMs: delay, error: clientReason(error) }, `${ctx.label}: cannot write to Kafka at ${brokers} (topic \`${ctx.settings.topic}\`): ${clientReason(error)}; retrying`);
           }

@@ -15,7 +15,11 @@ export function metricsAddress(text: string): ListenAddress | undefined {
   return typeof parsed === 'string' ? undefined : parsed;
 }
 
-/** Serves `GET /metrics` from `registry` on `listen`; resolves once the port is bound. */
+/**
+ * Serves `GET /metrics` from `registry` on `listen`; resolves once the port
+ * is bound, or rejects with a `NativeError` whose message is whole:
+ * `--metrics: cannot listen on 127.0.0.1:9464: the address is already in use (…)`.
+ */
 export function serveMetrics(registry: Registry, listen: { host: string; port: number }): Promise<Server> {
   const server = createServer(function metricsRequest(request, response) {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
@@ -27,5 +31,5 @@ export function serveMetrics(registry: Registry, listen: { host: string; port: n
       (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${String(error)}\n`),
     );
   });
-  return listenOn(server, listen, 'the metrics endpoint').then(() => server);
+  return listenOn(server, listen, '`--metrics`', { setting: '--metrics' }).then(() => server);
 }

@@ -278,6 +278,16 @@ nodes:
     toClient.push({ from: 'server', n: 3 });
     await atClient.waitFor(1);
     expect(atClient.records).toEqual([{ from: 'server', n: 3 }]);
+    // Both nodes have inputs, so what they receive must be counted as read, not written.
+    const length = (record: object): number => Buffer.byteLength(JSON.stringify(record));
+    const sent = length({ from: 'client', n: 1 }) + length({ from: 'client', n: 2 });
+    const replied = length({ from: 'server', n: 3 });
+    const bytes = (node: string): { read: number; written: number } => {
+      const stats = engines[0].runners.get(node)!.stats;
+      return { read: stats.bytesRead, written: stats.bytesWritten };
+    };
+    expect(bytes('server')).toEqual({ read: sent, written: replied });
+    expect(bytes('client')).toEqual({ read: replied, written: sent });
   });
 
   it('reconnects after the server goes away and comes back, and sends on', async () => {

@@ -5,6 +5,7 @@ import { Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { defineOperator, NodeError, failureKind, pathError, z, type Batch } from '../../runtime/api.ts';
 import { backoffDelay } from '../../runtime/retry.ts';
+import { NativeError } from '../../native/client-owner.ts';
 import { runYaml, startYaml, take } from '../helpers/pipeline.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'streams-failure-'));
@@ -54,6 +55,15 @@ describe('failure kinds', () => {
     expect(pathError('node `x` (pipelines/a.yaml:12)', 'cannot open input', '/tmp/nope.ndjson', raw).message).toBe(
       'node `x` (pipelines/a.yaml:12): cannot open input `/tmp/nope.ndjson`: no such file or folder',
     );
+  });
+
+  it('makes a NodeError a NativeError with its code, name, cause and kind', () => {
+    const cause = new Error('refused');
+    const error = new NodeError('connect_failed', 'node `x`: cannot connect', { cause, kind: 'permanent' });
+    expect(error).toBeInstanceOf(NativeError);
+    expect({ name: error.name, code: error.code, cause: error.cause, kind: error.kind, permanent: error.permanent }).toEqual({
+      name: 'NodeError', code: 'connect_failed', cause, kind: 'permanent', permanent: true,
+    });
   });
 });
 
