@@ -1,6 +1,6 @@
 /**
  * The compiled CLI the benchmarks run, as an installed package runs it:
- * `dist/bin/streams.js`, built afresh with `npm run build` (a few seconds)
+ * `dist/bin/streams.js`, bundled afresh with `npm run build` (a second or two)
  * so that a benchmark never measures a stale build.
  */
 import { execFileSync } from 'node:child_process';

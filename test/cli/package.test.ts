@@ -21,8 +21,9 @@ describe('the packed package', () => {
     const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     expect(manifest.dependencies).not.toHaveProperty('node');
     expect(existsSync(join(home, 'node_modules', 'node'))).toBe(false);
-    // Only compiled JavaScript ships: Node refuses to strip types under node_modules.
-    expect(existsSync(join(installed, 'dist', 'cli', 'main.js'))).toBe(true);
+    // Only bundled JavaScript ships: Node refuses to strip types under node_modules.
+    expect(existsSync(join(installed, 'dist', 'bin', 'streams.js'))).toBe(true);
+    expect(readdirSync(join(installed, 'dist'), { recursive: true, encoding: 'utf8' }).filter((path) => path.endsWith('.ts'))).toEqual([]);
     expect(existsSync(join(installed, 'cli'))).toBe(false);
     expect(existsSync(join(installed, 'bin', 'streams.ts'))).toBe(false);
     expect(existsSync(join(installed, 'dist', 'test'))).toBe(false);

@@ -1,5 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Node options that make a process print, at exit, the URL of every module
@@ -31,5 +33,51 @@ describe('start-up loads only what the command needs', () => {
     expect(loaded).toContain('cli/validate.ts');
     for (const path of ['cli/run.ts', 'cli/pipeline-test.ts', 'runtime/engine.ts', 'runtime/metrics.ts', 'runtime/log.ts']) expect(loaded).not.toContain(path);
     for (const name of ['pino', 'prom-client']) expect(loaded.some((path) => path.includes(`node_modules/${name}/`)), name).toBe(false);
+  });
+});
+
+describe('the bundled CLI (`node bin/build.ts`, what `npm pack` ships)', () => {
+  // Under node_modules/, as in an installed package, so the external packages resolve.
+  const cache = join(new URL(root).pathname, 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  const outdir = mkdtempSync(join(cache, 'streams-bundle-'));
+  beforeAll(() => {
+    execFileSync(process.execPath, ['bin/build.ts', outdir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  }, 60_000);
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  /** The files a command of the bundle loads, the built-in modules Node compiled for it (`process.moduleLoadList`), and its output. */
+  function bundleLoads(...args: string[]): { files: string[]; builtins: string[]; stdout: string } {
+    const listBuiltins = ['--import', `data:text/javascript,const before=new Set(process.moduleLoadList);process.on('exit',()=>process.stderr.write(JSON.stringify(process.moduleLoadList.filter((m)=>!before.has(m)))+'\\n'))`];
+    const result = spawnSync(process.execPath, [...traceModules, ...listBuiltins, join(outdir, 'bin', 'streams.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.slice(0, -2)).toEqual([]);
+    expect(result.status).toBe(0);
+    const [files, builtins] = lines.slice(-2).map((line) => JSON.parse(line) as string[]);
+    return { files: files.filter((url) => url.startsWith('file:')), builtins: builtins.map((entry) => entry.replace(/^NativeModule /, '')), stdout: result.stdout };
+  }
+
+  it('`--help` loads the command table, a few kilobytes, and none of the engine', { timeout: 60_000 }, () => {
+    const { files } = bundleLoads('--help');
+    const bytes = files.reduce((sum, url) => sum + statSync(new URL(url)).size, 0);
+    expect(bytes).toBeGreaterThan(0);
+    expect(bytes).toBeLessThan(50_000);
+  });
+
+  it('`validate` loads no package from node_modules (rxjs, zod, yaml and cel-js are bundled), nor undici, http, tls or crypto', { timeout: 60_000 }, () => {
+    const { files, builtins } = bundleLoads('validate', 'pipelines/demo.yaml');
+    expect(files.filter((url) => !new URL(url).pathname.startsWith(outdir))).toEqual([]);
+    for (const name of ['internal/deps/undici/undici', 'http', 'tls', 'crypto']) expect(builtins).not.toContain(name);
+  });
+
+  it('`run` loads only the packages left outside the bundle (pino here), and runs', { timeout: 60_000 }, () => {
+    const pipeline = join(outdir, 'hello.yaml');
+    writeFileSync(pipeline, 'streams: 1\nname: hello\nnodes:\n  numbers:\n    op: generate\n    with: { count: 3, fields: { n: "i * 2" } }\n  out: { op: stdout, in: numbers }\n');
+    const { files, stdout } = bundleLoads('run', pipeline, '--log-level', 'warn');
+    const outside = files.map((url) => new URL(url).pathname).filter((path) => !path.startsWith(outdir));
+    const packages = new Set(outside.map((path) => /.*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path)?.[1]));
+    expect(packages).toContain('pino');
+    for (const name of ['rxjs', 'zod', 'yaml', '@marcbachmann/cel-js', 'lru-cache', 'prom-client', '@opentelemetry/api']) expect(packages, name).not.toContain(name);
+    expect(stdout.trim().split('\n').map((line) => (JSON.parse(line) as { n: number }).n)).toEqual([0, 2, 4]);
   });
 });

@@ -57,7 +57,8 @@ export function clientQueueSetting() {
     .meta({ description: 'The bound on what waits for one slow client; past it the client is disconnected and the drop counted with reason `slow_client`.' });
 }
 
-const hashes = new Set(getHashes());
+// Read on first use: listing the hashes loads node:crypto, which `validate` of a pipeline without `hmac` never needs.
+let hashes: Set<string> | undefined;
 
 /** The `hmac` setting: a signature of the body in a header, as GitHub, Shopify and most webhook senders send. */
 export function hmacSetting() {
@@ -68,7 +69,7 @@ export function hmacSetting() {
       algorithm: z
         .string()
         .default('sha256')
-        .refine((name) => hashes.has(name), { message: 'unknown hash algorithm (use `sha256`, `sha1` or `sha512`)' })
+        .refine((name) => (hashes ??= new Set(getHashes())).has(name), { message: 'unknown hash algorithm (use `sha256`, `sha1` or `sha512`)' })
         .meta({ description: 'The hash of the HMAC.', examples: ['sha256', 'sha1'] }),
       prefix: z.string().optional().meta({ description: 'Text before the digest in the header; by default the algorithm and `=` (GitHub\'s `sha256=`). `""` for a bare digest.', examples: ['sha256=', ''] }),
       encoding: z.enum(['hex', 'base64']).default('hex').meta({ description: 'How the digest is written: `hex` or `base64`.' }),
