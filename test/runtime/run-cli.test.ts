@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -47,6 +48,30 @@ describe('streams run: failures end a finite run', () => {
     expect(stderr).toMatch(/streams: \d+ dead letters? not kept \(no `dlq` consumer\): `bad` \d+/);
     expect(stderr).not.toContain('"msg":"finished"');
     expect(code).toBe(1);
+  });
+});
+
+describe('streams run: a signal before the pipeline starts', () => {
+  it('exits 130 saying nothing ran when SIGINT comes while the file is read and checked', async () => {
+    // The pipeline file is a FIFO: opening it for writing completes only when
+    // the run opens it to read, that is once it has set its early signal
+    // handler and is inside reading and checking, which the signal then
+    // interrupts whatever the machine's speed.
+    const fifo = join(dir, 'early.yaml');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const child = spawn(process.execPath, [join(root, 'bin/streams.ts'), 'run', fifo], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const writer = await open(fifo, 'w');
+    child.kill('SIGINT');
+    await writer.writeFile('streams: 1\nname: early\nnodes:\n  src: { op: generate, with: { count: 3 } }\n  out: { op: stdout, in: src }\n');
+    await writer.close();
+    expect(await exited).toBe(130);
+    expect(stderr).toBe('streams: interrupted (SIGINT) before the pipeline started; nothing ran\n');
+    expect(stdout).toBe('');
   });
 });
 
