@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { Observable } from 'rxjs';
-import { compileExpression, defineOperator, duration, expression, perBatchAsync, z, type Batch, type EventRecord } from '../../runtime/api.ts';
-import { isConnectionBroken, isRecordError, openPool, retrying } from '../../native/postgres/client.ts';
+import { compileExpression, defineOperator, duration, expression, perBatchAsync, z, type Batch, type CompiledExpression, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+import { isConnectionBroken, isRecordError, openPool, retrying, type PostgresPool } from '../../native/postgres/client.ts';
 import { retryOptions } from './pg/retry.ts';
 import { columnValue, plainValue } from './pg/table.ts';
 
@@ -36,93 +36,125 @@ export default defineOperator({
   paced: true,
   example: { url: 'postgres://streams:${env:PG_PASSWORD}@127.0.0.1:5432/streams', query: 'select name, site from devices where id = $1', params: ['device'] },
   create(ctx) {
-    const s: Settings = ctx.settings;
-    const params = s.params.map((text) => compileExpression(text));
+    const params = ctx.settings.params.map((text) => compileExpression(text));
     return function pgQueryNode(input) {
       return new Observable<Batch>((subscriber) => {
-        const pool = openPool(ctx, s.url, s.connections);
-        const stopped = new AbortController();
-        const signal = AbortSignal.any([ctx.signal, stopped.signal]);
-        const cache = s.cache_size > 0 ? new LRUCache<string, Cached>({ max: s.cache_size, ttl: s.cache_ttl > 0 ? s.cache_ttl : undefined }) : undefined;
-
-        /** Runs the query once for `values`: the rows, or a record-level error to dead-letter. */
-        const lookup = (values: unknown[]): Promise<Cached | { error: unknown }> =>
-          retrying(
-            ctx,
-            retryOptions(ctx, s.url, signal),
-            'the lookup query',
-            async () => {
-              const client = await pool.connect();
-              let broken: Error | undefined;
-              try {
-                const result = await client.query(s.query, values);
-                return { rows: result.rows as Record<string, unknown>[] };
-              } catch (error) {
-                if (isRecordError(error)) return { error };
-                if (isConnectionBroken(error)) broken = error as Error;
-                throw error;
-              } finally {
-                client.release(broken);
-              }
-            },
-          );
-
-        // Connect at start, so an unreachable server or a wrong password is reported before the first record.
-        const startup = retrying(ctx, retryOptions(ctx, s.url, signal), 'connecting', async () => {
-          const client = await pool.connect();
-          client.release();
-        });
-        startup.catch(() => undefined);
-
-        const enrich = async function enrichBatch(items: EventRecord[], batch: Batch): Promise<EventRecord[]> {
-          await startup;
-          const keys: (string | undefined)[] = new Array(items.length);
-          const wanted = new Map<string, unknown[]>();
-          const results = new Map<string, Cached | { error: unknown }>();
-          for (let i = 0; i < items.length; i++) {
-            let values: unknown[];
-            try {
-              values = params.map((expr) => columnValue(plainValue(expr(items[i])), undefined));
-            } catch (error) {
-              ctx.fail(items[i], error, batch.ack);
-              continue;
-            }
-            const key = JSON.stringify(values);
-            keys[i] = key;
-            if (results.has(key) || wanted.has(key)) continue;
-            const hit = cache?.get(key);
-            if (hit) results.set(key, hit);
-            else wanted.set(key, values);
-          }
-          await Promise.all(
-            [...wanted].map(async ([key, values]) => {
-              const result = await lookup(values);
-              results.set(key, result);
-              if ('rows' in result) cache?.set(key, result);
-            }),
-          );
-          const out: EventRecord[] = [];
-          for (let i = 0; i < items.length; i++) {
-            const key = keys[i];
-            if (key === undefined) continue;
-            const result = results.get(key)!;
-            if ('error' in result) {
-              ctx.fail(items[i], result.error, batch.ack);
-              continue;
-            }
-            if (s.into !== undefined) out.push({ ...items[i], [s.into]: result.rows.map((row) => ({ ...row })) });
-            else out.push(result.rows.length > 0 ? { ...items[i], ...result.rows[0] } : items[i]);
-          }
-          return out;
-        };
-
-        const subscription = perBatchAsync<EventRecord, EventRecord>(ctx, enrich)(input).subscribe(subscriber);
+        const session = new PgQuerySession(ctx, params);
+        const subscription = perBatchAsync<EventRecord, EventRecord>(ctx, (items, batch) => session.enrich(items, batch))(input).subscribe(subscriber);
         return function stopPgQuery() {
-          stopped.abort();
+          session.cancel();
           subscription.unsubscribe();
-          void pool.end().catch(() => undefined);
+          session.end();
         };
       });
     };
   },
 });
+
+/** What one distinct set of parameters gave: its rows, or a record-level error to dead-letter. */
+type Outcome = Cached | { error: unknown };
+
+/**
+ * One run of a `pg.query` node: a connection pool, the result cache, and
+ * the lookups that enrich each batch, retried with backoff until they
+ * answer or the run is cancelled.
+ */
+class PgQuerySession {
+  readonly #ctx: NodeContext<Settings>;
+  readonly #params: readonly CompiledExpression[];
+  readonly #pool: PostgresPool;
+  readonly #stopped = new AbortController();
+  readonly #signal: AbortSignal;
+  readonly #cache: LRUCache<string, Cached> | undefined;
+  readonly #startup: Promise<void>;
+
+  constructor(ctx: NodeContext<Settings>, params: readonly CompiledExpression[]) {
+    const s = ctx.settings;
+    this.#ctx = ctx;
+    this.#params = params;
+    this.#pool = openPool(ctx, s.url, s.connections);
+    this.#signal = AbortSignal.any([ctx.signal, this.#stopped.signal]);
+    this.#cache = s.cache_size > 0 ? new LRUCache<string, Cached>({ max: s.cache_size, ttl: s.cache_ttl > 0 ? s.cache_ttl : undefined }) : undefined;
+    // Connect at start, so an unreachable server or a wrong password is reported before the first record.
+    this.#startup = retrying(ctx, retryOptions(ctx, s.url, this.#signal), 'connecting', async () => {
+      const client = await this.#pool.connect();
+      client.release();
+    });
+    this.#startup.catch(() => undefined);
+  }
+
+  /** The batch's records with their results merged in; one query per distinct set of parameters not in the cache. */
+  async enrich(items: EventRecord[], batch: Batch): Promise<EventRecord[]> {
+    const ctx = this.#ctx;
+    const s = ctx.settings;
+    const cache = this.#cache;
+    await this.#startup;
+    const keys: (string | undefined)[] = new Array(items.length);
+    const wanted = new Map<string, unknown[]>();
+    const results = new Map<string, Outcome>();
+    for (let i = 0; i < items.length; i++) {
+      let values: unknown[];
+      try {
+        values = this.#params.map((expr) => columnValue(plainValue(expr(items[i])), undefined));
+      } catch (error) {
+        ctx.fail(items[i], error, batch.ack);
+        continue;
+      }
+      const key = JSON.stringify(values);
+      keys[i] = key;
+      if (results.has(key) || wanted.has(key)) continue;
+      const hit = cache?.get(key);
+      if (hit) results.set(key, hit);
+      else wanted.set(key, values);
+    }
+    await Promise.all(
+      [...wanted].map(async ([key, values]) => {
+        const result = await this.#lookup(values);
+        results.set(key, result);
+        if ('rows' in result) cache?.set(key, result);
+      }),
+    );
+    const out: EventRecord[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const key = keys[i];
+      if (key === undefined) continue;
+      const result = results.get(key)!;
+      if ('error' in result) {
+        ctx.fail(items[i], result.error, batch.ack);
+        continue;
+      }
+      if (s.into !== undefined) out.push({ ...items[i], [s.into]: result.rows.map((row) => ({ ...row })) });
+      else out.push(result.rows.length > 0 ? { ...items[i], ...result.rows[0] } : items[i]);
+    }
+    return out;
+  }
+
+  /** Stops the retries in progress. */
+  cancel(): void {
+    this.#stopped.abort();
+  }
+
+  /** Closes the pool. */
+  end(): void {
+    void this.#pool.end().catch(() => undefined);
+  }
+
+  /** Runs the query once for `values`: the rows, or a record-level error to dead-letter. */
+  #lookup(values: unknown[]): Promise<Outcome> {
+    const ctx = this.#ctx;
+    return retrying(ctx, retryOptions(ctx, ctx.settings.url, this.#signal), 'the lookup query', async () => {
+      const client = await this.#pool.connect();
+      let broken: Error | undefined;
+      try {
+        const result = await client.query(ctx.settings.query, values);
+        return { rows: result.rows as Record<string, unknown>[] };
+      } catch (error) {
+        if (isRecordError(error)) return { error };
+        if (isConnectionBroken(error)) broken = error as Error;
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    });
+  }
+}

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { Observable } from 'rxjs';
-import { compileExpression, defineOperator, expression, redactUrl, sinkBatches, z, type Batch, type EventRecord } from '../../runtime/api.ts';
-import { isConnectionBroken, isRecordError, openPool, retrying } from '../../native/postgres/client.ts';
+import { compileExpression, defineOperator, expression, redactUrl, sinkBatches, z, type Batch, type CompiledExpression, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+import { isConnectionBroken, isRecordError, openPool, retrying, type PostgresPool } from '../../native/postgres/client.ts';
 import { ConfigurationError, retryOptions } from './pg/retry.ts';
 import { checkColumns, createTableSql, inferColumnType, insertStatements, lastPerKey, plainValue, readColumns, sqlTypePattern, type Columns, type Row } from './pg/table.ts';
 
@@ -49,162 +49,203 @@ export default defineOperator({
   settings,
   example: { url: 'postgres://streams:${env:PG_PASSWORD}@127.0.0.1:5432/streams', table: 'readings', on_conflict: { columns: ['device'], action: 'update' } },
   create(ctx) {
-    const s: Settings = ctx.settings;
-    const mapping = s.columns ? Object.entries(s.columns).map(([column, text]) => [column, compileExpression(text)] as const) : undefined;
-    const where = redactUrl(s.url);
-
-    /** A record as a row: its mapped values, or all its fields (filtered to the table's columns later). */
-    const rowOf = (record: EventRecord): Row => {
-      const values = new Map<string, unknown>();
-      if (mapping) for (const [column, expr] of mapping) values.set(column, plainValue(expr(record)));
-      else for (const [field, value] of Object.entries(record)) values.set(field, plainValue(value));
-      return { source: record, values };
-    };
-
+    const mapping = ctx.settings.columns ? Object.entries(ctx.settings.columns).map(([column, text]) => [column, compileExpression(text)] as const) : undefined;
     return function pgWriteNode(input) {
       return new Observable<Batch>((subscriber) => {
-        const pool = openPool(ctx, s.url, 1);
-        // Ends the retries when this subscription ends, whether or not the node is being forced.
-        const stopped = new AbortController();
-        const signal = AbortSignal.any([ctx.signal, stopped.signal]);
-        let ended = false;
-        const endPool = async (): Promise<void> => {
-          if (ended) return;
-          ended = true;
-          await pool.end().catch(() => undefined);
-        };
-        /** The table's columns, once read; forgotten after a failure so a fixed table is read again. */
-        let known: Columns | undefined;
-        const warned = new Set<string>();
-
-        /** Reads (and with `create_table`, creates from `rows`) the table; undefined while it waits for rows to create it from. */
-        const prepare = async (client: pg.PoolClient, rows?: readonly Row[]): Promise<Columns | undefined> => {
-          if (known) return known;
-          let columns = await readColumns(client, s.table);
-          if (columns.size === 0) {
-            if (!s.create_table) throw new ConfigurationError(`table \`${s.table}\` does not exist (create it, or set \`create_table: true\`)`);
-            if (!rows) return undefined;
-            const planned: Columns = new Map();
-            const names = mapping ? mapping.map(([column]) => column) : [...new Set(rows.flatMap((row) => [...row.values.keys()]))];
-            for (const name of names) planned.set(name, s.types?.[name] ?? inferColumnType(rows.map((row) => row.values.get(name))));
-            await client.query(createTableSql(s.table, planned, s.on_conflict?.columns ?? []));
-            ctx.log.info({ table: s.table, columns: Object.fromEntries(planned) }, `${ctx.label}: created table \`${s.table}\``);
-            columns = await readColumns(client, s.table);
-          }
-          if (mapping) checkColumns(s.table, columns, mapping.map(([column]) => column));
-          if (s.on_conflict) checkColumns(s.table, columns, s.on_conflict.columns);
-          known = columns;
-          return columns;
-        };
-
-        /** The columns one statement writes: the mapped ones, or the table's columns some record of the batch has. */
-        const statementColumns = (table: Columns, rows: readonly Row[]): string[] => {
-          if (mapping) return mapping.map(([column]) => column);
-          const present = new Set<string>();
-          for (const row of rows) for (const field of row.values.keys()) present.add(field);
-          for (const field of present) {
-            if (table.has(field) || warned.has(field)) continue;
-            warned.add(field);
-            ctx.log.warn({ table: s.table, field }, `${ctx.label}: records carry field \`${field}\`, which table \`${s.table}\` has no column for; it is not written`);
-          }
-          return [...table.keys()].filter((column) => present.has(column));
-        };
-
-        /** One row at a time under savepoints, after a batch failed on some record's values: the good rows commit. */
-        const isolate = async (client: pg.PoolClient, table: Columns, columns: string[], rows: readonly Row[]): Promise<Refused[]> => {
-          const refused: Refused[] = [];
-          await client.query('begin');
-          for (const row of rows) {
-            const [statement] = insertStatements(s.table, columns, table, [row], s.on_conflict);
-            await client.query('savepoint streams_row');
-            try {
-              await client.query(statement);
-              await client.query('release savepoint streams_row');
-            } catch (error) {
-              if (!isRecordError(error)) throw error;
-              await client.query('rollback to savepoint streams_row');
-              refused.push([row.source, error]);
-            }
-          }
-          await client.query('commit');
-          return refused;
-        };
-
-        /** One attempt at the whole batch on one connection; throws what should be retried. */
-        const attempt = async (rows: readonly Row[]): Promise<Refused[]> => {
-          const client = await pool.connect();
-          let broken: Error | undefined;
-          let open = false;
-          try {
-            const table = (await prepare(client, rows))!;
-            const columns = statementColumns(table, rows);
-            if (columns.length === 0) {
-              return rows.map((row) => [row.source, new Error(`no field of the record matches a column of table \`${s.table}\``)] as Refused);
-            }
-            await client.query('begin');
-            open = true;
-            try {
-              for (const statement of insertStatements(s.table, columns, table, rows, s.on_conflict)) await client.query(statement);
-              await client.query('commit');
-              open = false;
-              return [];
-            } catch (error) {
-              if (!isRecordError(error)) throw error;
-              await client.query('rollback');
-              open = false;
-              return await isolate(client, table, columns, rows);
-            }
-          } catch (error) {
-            known = undefined;
-            if (isConnectionBroken(error)) broken = error as Error;
-            else if (open) await client.query('rollback').catch(() => undefined);
-            throw error;
-          } finally {
-            client.release(broken);
-          }
-        };
-
-        const startup = retrying(ctx, retryOptions(ctx, s.url, signal), `connecting to table \`${s.table}\``, async () => {
-          const client = await pool.connect();
-          let broken: Error | undefined;
-          try {
-            await prepare(client);
-          } catch (error) {
-            if (isConnectionBroken(error)) broken = error as Error;
-            throw error;
-          } finally {
-            client.release(broken);
-          }
-        });
-        startup.catch(() => undefined);
-
-        const write = async function writeBatch(items: EventRecord[], batch?: Batch): Promise<void> {
-          await startup;
-          let rows: Row[] = [];
-          for (const item of items) {
-            try {
-              rows.push(rowOf(item));
-            } catch (error) {
-              ctx.fail(item, error, batch?.ack);
-            }
-          }
-          if (rows.length === 0) return;
-          if (s.on_conflict?.action === 'update') rows = lastPerKey(rows, s.on_conflict.columns);
-          const refused = await retrying(ctx, retryOptions(ctx, s.url, signal), `writing ${rows.length} rows to \`${s.table}\``, () => attempt(rows));
-          let bytes = 0;
-          for (const row of rows) for (const value of row.values.values()) bytes += typeof value === 'string' ? value.length : 8;
-          ctx.metrics.bytes(bytes);
-          for (const [record, error] of refused) ctx.fail(record, error, batch?.ack);
-        };
-
-        const subscription = sinkBatches<EventRecord>(write, endPool)(input).subscribe(subscriber);
-        ctx.log.debug({ url: where, table: s.table }, 'pg.write started');
+        const session = new PgWriteSession(ctx, mapping);
+        const subscription = sinkBatches<EventRecord>(
+          (items, batch) => session.write(items, batch),
+          () => session.end(),
+        )(input).subscribe(subscriber);
+        ctx.log.debug({ url: redactUrl(ctx.settings.url), table: ctx.settings.table }, 'pg.write started');
         return function stopPgWrite() {
-          stopped.abort();
+          session.cancel();
           subscription.unsubscribe();
-          void endPool();
+          void session.end();
         };
       });
     };
   },
 });
+
+/** Column name to its compiled expression, from `columns`. */
+type Mapping = readonly (readonly [column: string, expr: CompiledExpression])[];
+
+/**
+ * One run of a `pg.write` node: a one-connection pool, the table's columns
+ * once read (or created), and the batches written through it in transactions,
+ * retried with backoff until written or cancelled.
+ */
+class PgWriteSession {
+  readonly #ctx: NodeContext<Settings>;
+  readonly #mapping: Mapping | undefined;
+  readonly #pool: PostgresPool;
+  // Ends the retries when this subscription ends, whether or not the node is being forced.
+  readonly #stopped = new AbortController();
+  readonly #signal: AbortSignal;
+  readonly #startup: Promise<void>;
+  #ended = false;
+  /** The table's columns, once read; forgotten after a failure so a fixed table is read again. */
+  #known: Columns | undefined;
+  readonly #warned = new Set<string>();
+
+  constructor(ctx: NodeContext<Settings>, mapping: Mapping | undefined) {
+    this.#ctx = ctx;
+    this.#mapping = mapping;
+    this.#pool = openPool(ctx, ctx.settings.url, 1);
+    this.#signal = AbortSignal.any([ctx.signal, this.#stopped.signal]);
+    this.#startup = retrying(ctx, retryOptions(ctx, ctx.settings.url, this.#signal), `connecting to table \`${ctx.settings.table}\``, () => this.#connect());
+    this.#startup.catch(() => undefined);
+  }
+
+  /** Writes one batch (after the start-up check), sending records that cannot become rows or that the database refuses to `ctx.fail`. */
+  async write(items: EventRecord[], batch?: Batch): Promise<void> {
+    const ctx = this.#ctx;
+    const s = ctx.settings;
+    await this.#startup;
+    let rows: Row[] = [];
+    for (const item of items) {
+      try {
+        rows.push(this.#rowOf(item));
+      } catch (error) {
+        ctx.fail(item, error, batch?.ack);
+      }
+    }
+    if (rows.length === 0) return;
+    if (s.on_conflict?.action === 'update') rows = lastPerKey(rows, s.on_conflict.columns);
+    const refused = await retrying(ctx, retryOptions(ctx, s.url, this.#signal), `writing ${rows.length} rows to \`${s.table}\``, () => this.#attempt(rows));
+    let bytes = 0;
+    for (const row of rows) for (const value of row.values.values()) bytes += typeof value === 'string' ? value.length : 8;
+    ctx.metrics.bytes(bytes);
+    for (const [record, error] of refused) ctx.fail(record, error, batch?.ack);
+  }
+
+  /** Stops the retries in progress. */
+  cancel(): void {
+    this.#stopped.abort();
+  }
+
+  /** Closes the pool, once. */
+  async end(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    await this.#pool.end().catch(() => undefined);
+  }
+
+  /** The start-up check: reads the table's columns (or finds it missing). */
+  async #connect(): Promise<void> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await this.#prepare(client);
+    } catch (error) {
+      if (isConnectionBroken(error)) broken = error as Error;
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** A record as a row: its mapped values, or all its fields (filtered to the table's columns later). */
+  #rowOf(record: EventRecord): Row {
+    const values = new Map<string, unknown>();
+    if (this.#mapping) for (const [column, expr] of this.#mapping) values.set(column, plainValue(expr(record)));
+    else for (const [field, value] of Object.entries(record)) values.set(field, plainValue(value));
+    return { source: record, values };
+  }
+
+  /** Reads (and with `create_table`, creates from `rows`) the table; undefined while it waits for rows to create it from. */
+  async #prepare(client: pg.PoolClient, rows?: readonly Row[]): Promise<Columns | undefined> {
+    if (this.#known) return this.#known;
+    const ctx = this.#ctx;
+    const mapping = this.#mapping;
+    const s = ctx.settings;
+    let columns = await readColumns(client, s.table);
+    if (columns.size === 0) {
+      if (!s.create_table) throw new ConfigurationError(`table \`${s.table}\` does not exist (create it, or set \`create_table: true\`)`);
+      if (!rows) return undefined;
+      const planned: Columns = new Map();
+      const names = mapping ? mapping.map(([column]) => column) : [...new Set(rows.flatMap((row) => [...row.values.keys()]))];
+      for (const name of names) planned.set(name, s.types?.[name] ?? inferColumnType(rows.map((row) => row.values.get(name))));
+      await client.query(createTableSql(s.table, planned, s.on_conflict?.columns ?? []));
+      ctx.log.info({ table: s.table, columns: Object.fromEntries(planned) }, `${ctx.label}: created table \`${s.table}\``);
+      columns = await readColumns(client, s.table);
+    }
+    if (mapping) checkColumns(s.table, columns, mapping.map(([column]) => column));
+    if (s.on_conflict) checkColumns(s.table, columns, s.on_conflict.columns);
+    this.#known = columns;
+    return columns;
+  }
+
+  /** The columns one statement writes: the mapped ones, or the table's columns some record of the batch has. */
+  #statementColumns(table: Columns, rows: readonly Row[]): string[] {
+    const ctx = this.#ctx;
+    const mapping = this.#mapping;
+    const s = ctx.settings;
+    if (mapping) return mapping.map(([column]) => column);
+    const present = new Set<string>();
+    for (const row of rows) for (const field of row.values.keys()) present.add(field);
+    for (const field of present) {
+      if (table.has(field) || this.#warned.has(field)) continue;
+      this.#warned.add(field);
+      ctx.log.warn({ table: s.table, field }, `${ctx.label}: records carry field \`${field}\`, which table \`${s.table}\` has no column for; it is not written`);
+    }
+    return [...table.keys()].filter((column) => present.has(column));
+  }
+
+  /** One row at a time under savepoints, after a batch failed on some record's values: the good rows commit. */
+  async #isolate(client: pg.PoolClient, table: Columns, columns: string[], rows: readonly Row[]): Promise<Refused[]> {
+    const s = this.#ctx.settings;
+    const refused: Refused[] = [];
+    await client.query('begin');
+    for (const row of rows) {
+      const [statement] = insertStatements(s.table, columns, table, [row], s.on_conflict);
+      await client.query('savepoint streams_row');
+      try {
+        await client.query(statement);
+        await client.query('release savepoint streams_row');
+      } catch (error) {
+        if (!isRecordError(error)) throw error;
+        await client.query('rollback to savepoint streams_row');
+        refused.push([row.source, error]);
+      }
+    }
+    await client.query('commit');
+    return refused;
+  }
+
+  /** One attempt at the whole batch on one connection; throws what should be retried. */
+  async #attempt(rows: readonly Row[]): Promise<Refused[]> {
+    const s = this.#ctx.settings;
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    let open = false;
+    try {
+      const table = (await this.#prepare(client, rows))!;
+      const columns = this.#statementColumns(table, rows);
+      if (columns.length === 0) {
+        return rows.map((row) => [row.source, new Error(`no field of the record matches a column of table \`${s.table}\``)] as Refused);
+      }
+      await client.query('begin');
+      open = true;
+      try {
+        for (const statement of insertStatements(s.table, columns, table, rows, s.on_conflict)) await client.query(statement);
+        await client.query('commit');
+        open = false;
+        return [];
+      } catch (error) {
+        if (!isRecordError(error)) throw error;
+        await client.query('rollback');
+        open = false;
+        return await this.#isolate(client, table, columns, rows);
+      }
+    } catch (error) {
+      this.#known = undefined;
+      if (isConnectionBroken(error)) broken = error as Error;
+      else if (open) await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
-import { compileExpression, defineOperator, duration, expression, NodeError, redactUrl, sinkBatches, sleep, toPlain, z, type Batch } from '../../runtime/api.ts';
-import { connectRedis, isReplyError } from '../../native/redis/client.ts';
+import { compileExpression, defineOperator, duration, expression, NodeError, redactUrl, sinkBatches, sleep, toPlain, z, type Batch, type CompiledExpression, type NodeContext } from '../../runtime/api.ts';
+import { connectRedis, isReplyError, type Redis } from '../../native/redis/client.ts';
 import { backoffMs, entryArgs, valueOf } from './redis/entries.ts';
 
 const settings = z
@@ -43,77 +43,134 @@ export default defineOperator({
   settings,
   example: { url: 'redis://127.0.0.1:6379', command: 'xadd', key: 'webhooks', maxlen: 100000 },
   create(ctx) {
-    const s: Settings = ctx.settings;
-    const keyOf = s.key_expr ? compileExpression(s.key_expr) : undefined;
-    const valueExpr = s.value ? compileExpression(s.value) : undefined;
-    const where = redactUrl(s.url);
-
-    /** The command's arguments for one record (throws for a record that cannot be written). */
-    const argsOf = (item: unknown): Args => {
-      const key = keyOf ? String(toPlain(keyOf(item as Record<string, unknown>))) : s.key!;
-      if (s.command === 'xadd') {
-        const trim: Args = s.maxlen ? ['MAXLEN', '~', s.maxlen] : [];
-        return [key, ...trim, '*', ...entryArgs(item, s.format, s.field)];
-      }
-      const value = valueExpr ? valueOf(toPlain(valueExpr(item as Record<string, unknown>))) : valueOf(item);
-      if (s.command === 'set' && s.ttl !== undefined) return [key, value, 'PX', Math.max(1, Math.round(s.ttl))];
-      return [key, value];
+    const expressions: RecordExpressions = {
+      key: ctx.settings.key_expr ? compileExpression(ctx.settings.key_expr) : undefined,
+      value: ctx.settings.value ? compileExpression(ctx.settings.value) : undefined,
     };
-
     return function redisWriteNode(input) {
       return new Observable<Batch>((subscriber) => {
-        const connecting = connectRedis(ctx, { url: s.url, purpose: 'write', retryDelayMs: backoffMs });
-        const write = async function writeBatch(items: unknown[], batch?: Batch): Promise<void> {
-          let todo: { item: unknown; args: Args }[] = [];
-          for (const item of items) {
-            try {
-              todo.push({ item, args: argsOf(item) });
-            } catch (error) {
-              ctx.fail(item, error, batch?.ack);
-            }
-          }
-          const client = await connecting;
-          let attempt = 0;
-          while (todo.length > 0) {
-            const pipeline = client.pipeline();
-            for (const { args } of todo) pipeline.call(s.command, ...args);
-            let results: [Error | null, unknown][];
-            try {
-              results = ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
-            } catch (error) {
-              results = todo.map(() => [error as Error, undefined]);
-            }
-            const retry: typeof todo = [];
-            for (let i = 0; i < todo.length; i++) {
-              const error = results[i]?.[0] ?? (results[i] ? null : new Error('no reply'));
-              if (!error) {
-                for (const arg of todo[i].args) if (typeof arg !== 'number') ctx.metrics.bytes(typeof arg === 'string' ? Buffer.byteLength(arg) : arg.length);
-              } else if (isReplyError(error)) {
-                ctx.fail(todo[i].item, error, batch?.ack);
-              } else {
-                retry.push(todo[i]);
-              }
-            }
-            todo = retry;
-            if (todo.length > 0) {
-              if (ctx.signal.aborted) throw new NodeError('stopped', `${ctx.label}: stopped with ${todo.length} records unwritten`);
-              attempt += 1;
-              const delay = backoffMs(attempt);
-              const reason = results.find(([error]) => error && !isReplyError(error))?.[0]?.message ?? 'no reply';
-              ctx.log.error({ url: where, error: reason, records: todo.length, retryInMs: delay }, `${ctx.label}: writing to ${where} failed: ${reason}; retrying in ${delay} ms`);
-              await sleep(delay, ctx.signal);
-            }
-          }
-        };
-        const subscription = sinkBatches<unknown>(write, async function closeRedisWrite() {
-          const client = await connecting;
-          await client.quit().catch(() => client.disconnect());
-        })(input).subscribe(subscriber);
+        const session = new RedisWriteSession(ctx, expressions);
+        const subscription = sinkBatches<unknown>(
+          (items, batch) => session.write(items, batch),
+          () => session.quit(),
+        )(input).subscribe(subscriber);
         return function stopRedisWrite() {
           subscription.unsubscribe();
-          void connecting.then((client) => client.disconnect(), () => undefined);
+          session.disconnect();
         };
       });
     };
   },
 });
+
+/** The compiled `key_expr` and `value`, when given. */
+interface RecordExpressions {
+  key: CompiledExpression | undefined;
+  value: CompiledExpression | undefined;
+}
+
+/** A record to write and its command's arguments. */
+interface Command {
+  item: unknown;
+  args: Args;
+}
+
+/**
+ * One run of a `redis.write` node: one connection, and each batch sent on it
+ * as one pipeline, the commands that fail for want of a connection sent
+ * again with backoff until Redis answers them.
+ */
+class RedisWriteSession {
+  readonly #ctx: NodeContext<Settings>;
+  readonly #expressions: RecordExpressions;
+  readonly #connecting: Promise<Redis>;
+  readonly #where: string;
+
+  constructor(ctx: NodeContext<Settings>, expressions: RecordExpressions) {
+    this.#ctx = ctx;
+    this.#expressions = expressions;
+    this.#where = redactUrl(ctx.settings.url);
+    this.#connecting = connectRedis(ctx, { url: ctx.settings.url, purpose: 'write', retryDelayMs: backoffMs });
+  }
+
+  /** Writes one batch: records that cannot become a command or that Redis refuses go to `ctx.fail`; the rest are sent until answered. */
+  async write(items: unknown[], batch?: Batch): Promise<void> {
+    const ctx = this.#ctx;
+    let todo: Command[] = [];
+    for (const item of items) {
+      try {
+        todo.push({ item, args: this.#argsOf(item) });
+      } catch (error) {
+        ctx.fail(item, error, batch?.ack);
+      }
+    }
+    const client = await this.#connecting;
+    let attempt = 0;
+    while (todo.length > 0) {
+      const results = await this.#send(client, todo);
+      todo = this.#settle(todo, results, batch);
+      if (todo.length > 0) {
+        if (ctx.signal.aborted) throw new NodeError('stopped', `${ctx.label}: stopped with ${todo.length} records unwritten`);
+        attempt += 1;
+        const delay = backoffMs(attempt);
+        const where = this.#where;
+        const reason = results.find(([error]) => error && !isReplyError(error))?.[0]?.message ?? 'no reply';
+        ctx.log.error({ url: where, error: reason, records: todo.length, retryInMs: delay }, `${ctx.label}: writing to ${where} failed: ${reason}; retrying in ${delay} ms`);
+        await sleep(delay, ctx.signal);
+      }
+    }
+  }
+
+  /** Closes the connection politely once the input has ended. */
+  async quit(): Promise<void> {
+    const client = await this.#connecting;
+    await client.quit().catch(() => client.disconnect());
+  }
+
+  /** Drops the connection at once (once it is made). */
+  disconnect(): void {
+    void this.#connecting.then((client) => client.disconnect(), () => undefined);
+  }
+
+  /** The command's arguments for one record (throws for a record that cannot be written). */
+  #argsOf(item: unknown): Args {
+    const s = this.#ctx.settings;
+    const { key: keyOf, value: valueExpr } = this.#expressions;
+    const key = keyOf ? String(toPlain(keyOf(item as Record<string, unknown>))) : s.key!;
+    if (s.command === 'xadd') {
+      const trim: Args = s.maxlen ? ['MAXLEN', '~', s.maxlen] : [];
+      return [key, ...trim, '*', ...entryArgs(item, s.format, s.field)];
+    }
+    const value = valueExpr ? valueOf(toPlain(valueExpr(item as Record<string, unknown>))) : valueOf(item);
+    if (s.command === 'set' && s.ttl !== undefined) return [key, value, 'PX', Math.max(1, Math.round(s.ttl))];
+    return [key, value];
+  }
+
+  /** Sends the commands in one pipeline: one [error, reply] per command (all the same error when the pipeline itself failed). */
+  async #send(client: Redis, todo: readonly Command[]): Promise<[Error | null, unknown][]> {
+    const pipeline = client.pipeline();
+    for (const { args } of todo) pipeline.call(this.#ctx.settings.command, ...args);
+    try {
+      return ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
+    } catch (error) {
+      return todo.map(() => [error as Error, undefined]);
+    }
+  }
+
+  /** Counts what was written, dead-letters what Redis refused, and returns what must be sent again. */
+  #settle(todo: readonly Command[], results: [Error | null, unknown][], batch?: Batch): Command[] {
+    const ctx = this.#ctx;
+    const retry: Command[] = [];
+    for (let i = 0; i < todo.length; i++) {
+      const error = results[i]?.[0] ?? (results[i] ? null : new Error('no reply'));
+      if (!error) {
+        for (const arg of todo[i].args) if (typeof arg !== 'number') ctx.metrics.bytes(typeof arg === 'string' ? Buffer.byteLength(arg) : arg.length);
+      } else if (isReplyError(error)) {
+        ctx.fail(todo[i].item, error, batch?.ack);
+      } else {
+        retry.push(todo[i]);
+      }
+    }
+    return retry;
+  }
+}
