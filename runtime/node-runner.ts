@@ -74,8 +74,6 @@ export class NodeRunner {
   #runningSince = 0;
   /** Whether the node's function was ever started (a node whose `create` threw never ran). */
   hasRun = false;
-  /** Why the node failed permanently, once it has. */
-  failure: Error | undefined;
 
   constructor(options: NodeRunnerOptions) {
     this.#options = options;
@@ -118,6 +116,8 @@ export class NodeRunner {
     const stats = this.stats;
     const { clock } = this.#options;
     const log = (this.#options.log as Logger & { child?(b: object): Logger }).child?.({ node: this.name }) ?? this.#options.log;
+    // Bytes a node counts without saying which way: a source reads them, any other node writes them.
+    const byteDirection = Object.keys(this.node.spec.inputs).length === 0 ? 'read' : 'written';
     return {
       node: this.name,
       label: this.label,
@@ -126,7 +126,7 @@ export class NodeRunner {
       log,
       metrics: {
         dropped: (count, reason) => stats.drop(count, reason),
-        bytes: (count, direction = Object.keys(this.node.spec.inputs).length === 0 ? 'read' : 'written') => {
+        bytes: (count, direction = byteDirection) => {
           if (direction === 'read') stats.bytesRead += count;
           else stats.bytesWritten += count;
         },
@@ -316,14 +316,14 @@ export class NodeRunner {
   #failPermanently(error: unknown): void {
     const reason = reasonOf(error);
     const message = reason.startsWith(this.label) ? reason : `${this.label}: ${reason}`;
-    this.failure = new Error(message, { cause: error });
+    const failure = new Error(message, { cause: error });
     this.stats.state = 'failed';
     this.#controller.abort();
     this.gate.release();
     const dropped = this.input.failConsumer();
     if (dropped > 0) this.stats.drop(dropped, 'node_failed');
     this.#options.log.error({ node: this.name, error: reason, dropped }, `${message} (the node failed; restarting cannot help)`);
-    this.#options.onFailed(this, this.failure);
+    this.#options.onFailed(this, failure);
     this.#finish();
   }
 
