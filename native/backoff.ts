@@ -16,3 +16,11 @@ export function backoffDelay(attempt: number, initialMs = 100, maxMs = 5_000, ra
   const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(base / 2 + (base / 2) * random());
 }
+
+/**
+ * The clients' retry delay (Redis and PostgreSQL connections): the default
+ * backoff, with `attempt` counted from 1 as their retry loops count it.
+ */
+export function retryDelay(attempt: number): number {
+  return backoffDelay(attempt - 1);
+}

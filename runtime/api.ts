@@ -42,5 +42,5 @@ export function defineOperator<Settings>(definition: OperatorDefinition<Settings
 }
 
 export { perRecord, perBatchAsync, sinkBatches, skip, operate } from './batch-operators.ts';
-export { backoffDelay, retryAfterMs, sleep } from './retry.ts';
+export { backoffDelay, retryDelay, retryAfterMs, sleep } from './retry.ts';
 export { redactUrl } from './redact.ts';

@@ -1,6 +1,6 @@
 /** Retry delays for connectors: reconnects, retried requests, broker outages. */
 
-export { backoffDelay } from '../native/backoff.ts';
+export { backoffDelay, retryDelay } from '../native/backoff.ts';
 
 /**
  * A `Retry-After` header in milliseconds: delay-seconds or an HTTP date;

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { Observable } from 'rxjs';
-import { defineOperator, duration, redactUrl, sleep, z, type Batch, type EventRecord } from '../../runtime/api.ts';
+import { defineOperator, duration, redactUrl, retryDelay, sleep, z, type Batch, type EventRecord } from '../../runtime/api.ts';
 import { connectRedis, isReplyError, untilAborted, type Redis } from '../../native/redis/client.ts';
-import { backoffMs, entryRecord } from './redis/entries.ts';
+import { entryRecord } from './redis/entries.ts';
 
 /** How long one XREADGROUP waits for new entries; also bounds how long a drain waits for the last read. */
 const blockMs = 1_000;
@@ -198,7 +198,7 @@ export default defineOperator({
         };
 
         const run = async (): Promise<void> => {
-          const retryDelayMs = backoffMs;
+          const retryDelayMs = retryDelay;
           [reader, commands] = await Promise.all([
             connectRedis(ctx, { url: s.url, purpose: 'read', retryDelayMs }),
             connectRedis(ctx, { url: s.url, purpose: 'ack', retryDelayMs }),
@@ -240,7 +240,7 @@ export default defineOperator({
                 continue;
               }
               failures += 1;
-              const delay = backoffMs(failures);
+              const delay = retryDelay(failures);
               ctx.log.error({ url: where, error: (error as Error).message, retryInMs: delay }, `${ctx.label}: reading from ${where} failed: ${(error as Error).message}; retrying in ${delay} ms`);
               await sleep(delay, signal);
             }

@@ -1,7 +1,6 @@
 import type { Subscriber } from 'rxjs';
-import { defineOperator, z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+import { defineOperator, retryDelay, z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../runtime/api.ts';
 import { connectRedis, type Redis } from '../../native/redis/client.ts';
-import { backoffMs } from './redis/entries.ts';
 import { sessionSource, type SourceSession } from './source-session.ts';
 
 /** Messages gathered into one batch at most; a batch also ends at the next turn of the event loop. */
@@ -59,7 +58,7 @@ class PubSubSession implements SourceSession {
 
   async start(): Promise<void> {
     const s = this.#ctx.settings;
-    const client = await connectRedis(this.#ctx, { url: s.url, purpose: 'subscribe', retryDelayMs: backoffMs });
+    const client = await connectRedis(this.#ctx, { url: s.url, purpose: 'subscribe', retryDelayMs: retryDelay });
     this.#client = client;
     if (this.#stopped) {
       client.disconnect();

@@ -1,7 +1,7 @@
 import { Observable } from 'rxjs';
-import { compileExpression, defineOperator, duration, expression, NodeError, redactUrl, sinkBatches, sleep, toPlain, z, type Batch, type CompiledExpression, type NodeContext } from '../../runtime/api.ts';
+import { compileExpression, defineOperator, duration, expression, NodeError, redactUrl, retryDelay, sinkBatches, sleep, toPlain, z, type Batch, type CompiledExpression, type NodeContext } from '../../runtime/api.ts';
 import { connectRedis, isReplyError, type Redis } from '../../native/redis/client.ts';
-import { backoffMs, entryArgs, valueOf } from './redis/entries.ts';
+import { entryArgs, valueOf } from './redis/entries.ts';
 
 const settings = z
   .object({
@@ -90,7 +90,7 @@ class RedisWriteSession {
     this.#ctx = ctx;
     this.#expressions = expressions;
     this.#where = redactUrl(ctx.settings.url);
-    this.#connecting = connectRedis(ctx, { url: ctx.settings.url, purpose: 'write', retryDelayMs: backoffMs });
+    this.#connecting = connectRedis(ctx, { url: ctx.settings.url, purpose: 'write', retryDelayMs: retryDelay });
   }
 
   /** Writes one batch: records that cannot become a command or that Redis refuses go to `ctx.fail`; the rest are sent until answered. */
@@ -112,7 +112,7 @@ class RedisWriteSession {
       if (todo.length > 0) {
         if (ctx.signal.aborted) throw new NodeError('stopped', `${ctx.label}: stopped with ${todo.length} records unwritten`);
         attempt += 1;
-        const delay = backoffMs(attempt);
+        const delay = retryDelay(attempt);
         const where = this.#where;
         const reason = results.find(([error]) => error && !isReplyError(error))?.[0]?.message ?? 'no reply';
         ctx.log.error({ url: where, error: reason, records: todo.length, retryInMs: delay }, `${ctx.label}: writing to ${where} failed: ${reason}; retrying in ${delay} ms`);
@@ -161,16 +161,18 @@ class RedisWriteSession {
   #settle(todo: readonly Command[], results: [Error | null, unknown][], batch?: Batch): Command[] {
     const ctx = this.#ctx;
     const retry: Command[] = [];
+    let bytes = 0;
     for (let i = 0; i < todo.length; i++) {
       const error = results[i]?.[0] ?? (results[i] ? null : new Error('no reply'));
       if (!error) {
-        for (const arg of todo[i].args) if (typeof arg !== 'number') ctx.metrics.bytes(typeof arg === 'string' ? Buffer.byteLength(arg) : arg.length);
+        for (const arg of todo[i].args) if (typeof arg !== 'number') bytes += typeof arg === 'string' ? Buffer.byteLength(arg) : arg.length;
       } else if (isReplyError(error)) {
         ctx.fail(todo[i].item, error, batch?.ack);
       } else {
         retry.push(todo[i]);
       }
     }
+    if (bytes > 0) ctx.metrics.bytes(bytes);
     return retry;
   }
 }

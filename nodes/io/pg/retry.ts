@@ -3,15 +3,12 @@
  * itself is `native/postgres/client.ts`), and the error of a node whose
  * settings do not fit the database.
  */
-import { backoffDelay, NodeError, type NodeContext } from '../../../runtime/api.ts';
+import { NodeError, retryDelay, type NodeContext } from '../../../runtime/api.ts';
 import type { RetryOptions } from '../../../native/postgres/client.ts';
 
-/** The longest wait between two attempts. */
-export const maxBackoffMs = 5_000;
-
-/** Retries against `url` with backoff from 100 ms up to `maxBackoffMs`, until `signal` (by default the node's) aborts. */
+/** Retries against `url` with the default backoff (100 ms up to 5 s), until `signal` (by default the node's) aborts. */
 export function retryOptions(ctx: NodeContext<unknown>, url: string, signal: AbortSignal = ctx.signal): RetryOptions {
-  return { url, signal, retryDelayMs: (attempt) => backoffDelay(attempt - 1, 100, maxBackoffMs) };
+  return { url, signal, retryDelayMs: retryDelay };
 }
 
 /** A problem in the node's settings against the database (a missing table or column), retried until fixed. */

@@ -1,17 +1,9 @@
 /**
  * What the Redis operators share beyond the connection (which is
- * `native/redis/client.ts`): their retry delays, and the mapping between
- * records and stream entries or values.
+ * `native/redis/client.ts`): the mapping between records and stream
+ * entries or values.
  */
-import { backoffDelay, toPlain, type BytesItem } from '../../../runtime/api.ts';
-
-/** The longest wait between two connection attempts. */
-export const maxBackoffMs = 5_000;
-
-/** Exponential backoff from 100 ms, capped at `maxBackoffMs`, with jitter; `attempt` counts from 1. */
-export function backoffMs(attempt: number): number {
-  return backoffDelay(attempt - 1, 100, maxBackoffMs);
-}
+import { toPlain, type BytesItem } from '../../../runtime/api.ts';
 
 /** How a record travels in a stream entry: one entry field per record field, or the whole record as JSON in one field. */
 export type EntryFormat = 'fields' | 'json';
