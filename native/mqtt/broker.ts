@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Aedes, AedesOptions, AedesPublishPacket, AuthenticateError } from 'aedes';
 import { NativeError, type ClientOwner } from '../client-owner.ts';
+import { safeEqual } from '../http/auth.ts';
 import { formatAddress, listenOn, type ListenAddress } from '../http/listen.ts';
 
 export type { AedesPublishPacket };
@@ -51,10 +52,9 @@ async function readTlsFile(owner: ClientOwner, path: string | undefined): Promis
 /** The broker's client checks: a user name and password when configured. */
 function authentication(options: BrokerOptions, onRefused: (clientId: string) => void): AedesOptions {
   if (options.username === undefined) return {};
-  const expectedPassword = Buffer.from(options.password ?? '');
   return {
     authenticate(client, username, password, done) {
-      if (username === options.username && password !== undefined && expectedPassword.equals(password)) {
+      if (username === options.username && password !== undefined && safeEqual(password.toString('utf8'), options.password ?? '')) {
         done(null, true);
         return;
       }
