@@ -3,7 +3,7 @@
  * unreadable files are exit code 2, invalid pipelines exit code 1.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { dirname, relative, resolve } from 'node:path';
 import { checkPipeline, type CheckResult } from '../graph/check.ts';
 import { formatDiagnostic, sortDiagnostics, type Diagnostic } from '../graph/diagnostics.ts';
 import { parseSource } from '../graph/source.ts';
@@ -71,7 +71,7 @@ export function checkAndReport(file: string, text: string, params: Record<string
 /** Path problems of a checked graph, located at the setting that names the path. */
 function checkPaths(result: CheckResult, file: string, text: string): Diagnostic[] {
   const base = dirname(resolve(file));
-  const resolvePath = (path: string): string => (isAbsolute(path) ? path : resolve(base, path));
+  const resolvePath = (path: string): string => resolve(base, path);
   const found: { node: string; setting: string; message: string }[] = [];
   for (const node of result.graph!.nodes.values()) {
     const check = registry.get(node.op)?.checkPaths;

@@ -48,11 +48,11 @@ export function schemaScope(schema: EventSchema): ExpressionScope {
   return { variables: Object.fromEntries(Object.entries(schema).map(([field, type]) => [field, celTypeOfField[type]])), noun: 'field', closed: false };
 }
 
-const environments = new Map<string, Environment | undefined>();
-
 /** Results by scope and text: a large pipeline repeats the same few expressions over the same schemas. */
 const results = new Map<string, TypedCheck>();
 const resultLimit = 10_000;
+
+const environments = new Map<string, Environment | undefined>();
 
 const scopeKeys = new WeakMap<object, string>();
 
@@ -76,6 +76,8 @@ function scopedEnvironment(variables: Readonly<Record<string, CelType>>): Enviro
   } catch {
     env = undefined; // a field named like a CEL type or keyword: leave the scope to run time
   }
+  // Bounded like the results: a process that checks many reloads sees many schemas.
+  if (environments.size >= resultLimit) environments.clear();
   environments.set(key, env);
   return env;
 }

@@ -78,8 +78,6 @@ export const nodeFieldSchemas = {
   description: z.string().optional().meta({ description: 'What this node is for, for people.', expects: 'a string' } satisfies FieldMeta),
 } as const;
 
-export type NodeField = keyof typeof nodeFieldSchemas;
-
 /** Every key a node may have: the structural three, then the fields above. */
 export const nodeKeys: readonly string[] = ['op', 'in', 'with', ...Object.keys(nodeFieldSchemas)];
 
@@ -106,11 +104,6 @@ export const hostsSchema = z.record(z.string(), hostSchema.nullable()).meta({
   description: 'The hosts this pipeline may run on, by name. Absent, it runs on one local host that offers everything.',
   expects: 'a map of host names to their role, region, labels and offers',
 } satisfies FieldMeta);
-
-/** The keys of a strict object schema, for unknown-key checks and suggestions. */
-export function fieldKeys(schema: z.ZodObject): string[] {
-  return Object.keys(schema.shape);
-}
 
 /** The meta of a field schema, looked through `optional`/`default` wrappers. */
 export function fieldMeta(schema: z.ZodType): FieldMeta {

@@ -3,7 +3,7 @@
  * its consumers, its counters, and its lifecycle (start, restart with
  * backoff after a failure, stop with a reason and a deadline).
  */
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
 import { Ack } from './ack.ts';
 import type { Batch, Logger, NodeContext, NodeFunction, OperatorDefinition, StopReason } from './types.ts';
@@ -140,7 +140,7 @@ export class NodeRunner {
       emit: (port, batch) => runner.route(port, batch),
       ready: () => (runner.#controller.signal.aborted ? undefined : runner.gate.ready()),
       newAck: (onDone, onSettle) => new Ack(onDone, onSettle),
-      resolvePath: (path) => (isAbsolute(path) ? path : resolve(this.#options.baseDir, path)),
+      resolvePath: (path) => resolve(this.#options.baseDir, path),
       fatal: (error) => runner.#options.onFatal(error instanceof Error ? error : new Error(String(error))),
       batchDone: () => runner.input.batchDone(),
       stopReason: () => runner.#stopReason,
