@@ -1,0 +1,265 @@
+/**
+ * An RTMP listener for publishers (OBS, ffmpeg): the handshake, chunk
+ * stream and AMF commands come from node-media-server 4.4.3's protocol
+ * class (`src/protocol/rtmp.js`, pinned; these are its internals, wrapped
+ * here and nowhere else); the sockets, the decisions and the lifecycle are
+ * ours.
+ *
+ * Only the protocol class is used, one instance per connection, never
+ * node-media-server's `NodeMediaServer`, `NodeRtmpServer`, `BroadcastServer`
+ * or its `Context`: those keep streams and sessions in a module-global map,
+ * open HTTP and API servers, and end a publish only in `donePublish`, 30 s
+ * after the publisher left. Each `RtmpServer` here owns its own sockets and
+ * publishes, so several can run in one process on different ports. The one
+ * process-wide thing left is node-media-server's logger (a module
+ * singleton): while any server runs, its lines go to the servers' loggers
+ * at debug level instead of stdout.
+ */
+import { createRequire } from 'node:module';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ClientOwner } from '../client-owner.ts';
+import { formatAddress, listenOn, type ListenAddress } from '../http/listen.ts';
+import type { FlvTag } from '../../media/flv.ts';
+
+/** A publish a client asks for: `rtmp://host/APP/KEY`. */
+export interface RtmpPublish {
+  /** Unique within the server, for `disconnect`. */
+  readonly id: number;
+  readonly app: string;
+  /** The stream key: a secret; never log it unless accepted as a stream's name. */
+  readonly key: string;
+  /** `address:port` of the publisher. */
+  readonly remote: string;
+}
+
+/** Why a publish ended: `closed` (the socket went), `unpublished` (FCUnpublish / deleteStream), `disconnected` (our `disconnect` or `close`), `protocol_error` (bytes that are not RTMP mid-publish). */
+export type RtmpEndReason = 'closed' | 'unpublished' | 'disconnected' | 'protocol_error';
+
+/** Why a connection was dropped without a publish. */
+export type RtmpRejection = 'bad_handshake' | 'protocol_error' | 'timeout' | 'play_refused' | 'refused';
+
+/** What the server tells its owner; every callback is synchronous and must not throw. */
+export interface RtmpServerHandlers {
+  /** A client asks to publish: return undefined to accept, or the reason for refusing (the connection is then closed at once). */
+  publish(attempt: RtmpPublish): string | undefined;
+  /** An audio or video tag of an accepted publish; the body is a copy the receiver owns. */
+  tag(publish: RtmpPublish, tag: FlvTag): void;
+  /** An accepted publish ended (see `RtmpEndReason`); called once per publish, at once, with no grace period. */
+  end(publish: RtmpPublish, reason: RtmpEndReason, detail?: string): void;
+  /** A connection dropped before or instead of publishing. `detail` never holds a stream key. */
+  rejected(info: { remote: string; reason: RtmpRejection; detail: string }): void;
+}
+
+/** Options of `RtmpServer.listen`. */
+export interface RtmpServerOptions {
+  owner: ClientOwner;
+  handlers: RtmpServerHandlers;
+  /** A connection that has not started publishing within this many ms is closed (10 s by default). */
+  publishTimeoutMs?: number;
+}
+
+// node-media-server is CommonJS; its protocol class has no types of its own.
+interface NmsChunkPacket {
+  header: { type: number; length: number; stream_id: number };
+  clock: number;
+  payload: Buffer;
+}
+interface NmsRtmp {
+  parserPacket: NmsChunkPacket;
+  streamApp?: string;
+  onOutputCallback: (buffer: Buffer) => void;
+  onConnectCallback: (request: unknown) => void;
+  onPushCallback: () => void;
+  onPlayCallback: () => void;
+  onPacketCallback: (packet: unknown) => void;
+  parserData(buffer: Buffer): string | null;
+  invokeHandler(): void;
+  dataHandler(): void;
+  onPublish(message: { streamName: string }): void;
+}
+interface NmsModules {
+  Rtmp: new () => NmsRtmp;
+  decodeAmf0Cmd: (payload: Buffer) => { cmd: string };
+  logger: { log(message: string, level?: string): void };
+}
+
+const require = createRequire(import.meta.url);
+let modules: NmsModules | undefined;
+const logSinks = new Set<(level: string, message: string) => void>();
+
+function nms(): NmsModules {
+  if (modules) return modules;
+  const logger = require('node-media-server/src/core/logger.js') as NmsModules['logger'];
+  // The logger is a module singleton writing to stdout: route it to whichever servers run (the lines never hold keys: NMS logs command names only).
+  logger.log = (message: string, level = 'info') => {
+    for (const sink of logSinks) sink(level, String(message));
+  };
+  modules = {
+    Rtmp: require('node-media-server/src/protocol/rtmp.js') as NmsModules['Rtmp'],
+    decodeAmf0Cmd: (require('node-media-server/src/protocol/amf.js') as { decodeAmf0Cmd: NmsModules['decodeAmf0Cmd'] }).decodeAmf0Cmd,
+    logger,
+  };
+  return modules;
+}
+
+const RTMP_VERSION = 3;
+const RTMP_TYPE_AUDIO = 8;
+const RTMP_TYPE_VIDEO = 9;
+const RTMP_TYPE_FLEX_MESSAGE = 17;
+
+/** An RTMP server accepting publishes; see the module comment. */
+export class RtmpServer {
+  readonly #server: Server;
+  readonly #connections = new Set<Connection>();
+  readonly #sink: (level: string, message: string) => void;
+  #address: ListenAddress | undefined;
+
+  private constructor(options: RtmpServerOptions) {
+    const { Rtmp, decodeAmf0Cmd } = nms();
+    let nextId = 1;
+    this.#server = createServer({ noDelay: true }, (socket) => {
+      const connection = new Connection(socket, nextId++, new Rtmp(), decodeAmf0Cmd, options, () => this.#connections.delete(connection));
+      this.#connections.add(connection);
+    });
+    this.#sink = (level, message) => options.owner.log.debug({ nms_level: level }, `${options.owner.label}: node-media-server: ${message}`);
+  }
+
+  /** Starts listening; rejects with a located `NativeError` (`address_in_use`, ...) when it cannot. */
+  static async listen(address: ListenAddress, options: RtmpServerOptions): Promise<RtmpServer> {
+    const rtmp = new RtmpServer(options);
+    rtmp.#address = await listenOn(rtmp.#server, address, options.owner.label);
+    logSinks.add(rtmp.#sink);
+    return rtmp;
+  }
+
+  /** The bound address (its real port when 0 was asked for). */
+  get address(): ListenAddress {
+    return this.#address!;
+  }
+
+  /** Ends a publish from our side (`end` is called with `disconnected`). */
+  disconnect(publishId: number): void {
+    for (const connection of this.#connections) if (connection.publish?.id === publishId) connection.close('disconnected');
+  }
+
+  /** Stops listening and closes every connection (each live publish gets its `end`). */
+  close(): Promise<void> {
+    for (const connection of [...this.#connections]) connection.close('disconnected');
+    logSinks.delete(this.#sink);
+    return new Promise((resolve) => {
+      if (!this.#server.listening) resolve();
+      else this.#server.close(() => resolve());
+    });
+  }
+
+  /** The listening address as text, for logs. */
+  toString(): string {
+    return this.#address ? formatAddress(this.#address) : 'not listening';
+  }
+}
+
+/** One TCP connection: the protocol state, and the publish once accepted. */
+class Connection {
+  publish: RtmpPublish | undefined;
+  readonly #socket: Socket;
+  readonly #remote: string;
+  readonly #handlers: RtmpServerHandlers;
+  #ended = false;
+  #sawVersion = false;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(socket: Socket, id: number, rtmp: NmsRtmp, decode: NmsModules['decodeAmf0Cmd'], options: RtmpServerOptions, forget: () => void) {
+    this.#socket = socket;
+    this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#handlers = options.handlers;
+    this.#timer = setTimeout(() => this.#reject('timeout', `no publish within ${options.publishTimeoutMs ?? 10_000} ms`), options.publishTimeoutMs ?? 10_000);
+    this.#timer.unref();
+
+    rtmp.onOutputCallback = (buffer) => {
+      if (!socket.destroyed) socket.write(buffer);
+    };
+    rtmp.onConnectCallback = () => {};
+    rtmp.onPushCallback = () => {};
+    rtmp.onPacketCallback = () => {};
+    rtmp.onPlayCallback = () => this.#reject('play_refused', 'playback is not offered: this server only ingests');
+    const respondPublish = rtmp.onPublish.bind(rtmp);
+    // Decide before node-media-server answers `NetStream.Publish.Start`.
+    rtmp.onPublish = (message) => {
+      if (this.publish || this.#ended) return this.#reject('protocol_error', 'a second publish on one connection');
+      const key = String(message.streamName ?? '').split('?')[0]!;
+      const attempt: RtmpPublish = { id, app: String(rtmp.streamApp ?? ''), key, remote: this.#remote };
+      const refusal = this.#handlers.publish(attempt);
+      if (refusal !== undefined) return this.#reject('refused', refusal);
+      clearTimeout(this.#timer);
+      this.publish = attempt;
+      respondPublish(message);
+    };
+    const invoke = rtmp.invokeHandler.bind(rtmp);
+    rtmp.invokeHandler = () => {
+      const packet = rtmp.parserPacket;
+      const offset = packet.header.type === RTMP_TYPE_FLEX_MESSAGE ? 1 : 0;
+      const command = decode(packet.payload.subarray(offset, packet.header.length)).cmd;
+      if (command === 'FCUnpublish' || command === 'deleteStream') {
+        if (this.publish) this.close('unpublished');
+        return;
+      }
+      invoke();
+    };
+    rtmp.dataHandler = () => {
+      const packet = rtmp.parserPacket;
+      const type = packet.header.type;
+      if (!this.publish || this.#ended || (type !== RTMP_TYPE_AUDIO && type !== RTMP_TYPE_VIDEO)) return;
+      // The protocol reuses its payload buffer for the next message: copy.
+      this.#handlers.tag(this.publish, { type, timestamp: packet.clock, body: Buffer.from(packet.payload.subarray(0, packet.header.length)) });
+    };
+
+    socket.on('data', (data: Buffer) => {
+      if (this.#ended) return;
+      if (!this.#sawVersion) {
+        this.#sawVersion = true;
+        // C0 is the version byte; anything else is not an RTMP client (encrypted RTMPE included).
+        if (data[0] !== RTMP_VERSION) return this.#reject('bad_handshake', `not an RTMP handshake (first byte 0x${(data[0] ?? 0).toString(16).padStart(2, '0')})`);
+      }
+      let problem: string | null;
+      try {
+        problem = rtmp.parserData(data);
+      } catch (error) {
+        problem = error instanceof Error ? error.message : String(error);
+      }
+      if (problem !== null && !this.#ended) this.#reject('protocol_error', problem);
+    });
+    socket.on('error', () => {
+      // A reset by the peer: 'close' follows and ends the publish.
+    });
+    socket.on('close', () => {
+      clearTimeout(this.#timer);
+      forget();
+      this.close('closed');
+    });
+  }
+
+  /** Ends the publish (once) and the socket. */
+  close(reason: RtmpEndReason, detail?: string): void {
+    clearTimeout(this.#timer);
+    if (!this.#ended) {
+      this.#ended = true;
+      if (this.publish) this.#handlers.end(this.publish, reason, detail);
+    }
+    if (reason === 'closed') return;
+    this.#socket.end();
+    // A peer that does not answer the FIN must not keep the socket open.
+    setTimeout(() => this.#socket.destroy(), 1000).unref();
+  }
+
+  #reject(reason: RtmpRejection, detail: string): void {
+    if (this.#ended) return;
+    if (this.publish) {
+      this.close('protocol_error', detail);
+      return;
+    }
+    this.#ended = true;
+    clearTimeout(this.#timer);
+    this.#handlers.rejected({ remote: this.#remote, reason, detail });
+    this.#socket.destroy();
+  }
+}

@@ -1,0 +1,197 @@
+import type { Subscriber } from 'rxjs';
+import { defineOperator, reasonOf, z, type Batch, type NodeContext } from '../../runtime/api.ts';
+import { safeEqual } from '../../native/http/auth.ts';
+import { formatAddress } from '../../native/http/listen.ts';
+import { RtmpServer, type RtmpEndReason, type RtmpPublish } from '../../native/rtmp/server.ts';
+import { FlvTagDecoder, type FlvTag } from '../../media/flv.ts';
+import type { MediaEnd, MediaItem } from '../../media/packet.ts';
+import { listenSetting, secretSetting } from '../io/web/settings.ts';
+import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
+import { LiveStreams, type LiveStream } from './live/live-streams.ts';
+
+const settings = z.object({
+  listen: listenSetting(1935),
+  app: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, { error: 'an RTMP application name is letters, digits, `_` and `-`' })
+    .default('live')
+    .meta({ description: 'The application publishers name in the URL: `rtmp://HOST:PORT/APP/KEY`. Publishes to another application are refused.', examples: ['live'] }),
+  keys: z
+    .array(secretSetting())
+    .min(1)
+    .optional()
+    .meta({ description: 'The stream keys accepted, usually `${env:NAME}`; each publish is a stream named by its key. Absent: any key is accepted (a warning at start).', examples: [['${env:STREAM_KEY}']] }),
+  max_streams: z.number().int().min(1).default(100).meta({ description: 'Publishes live at once; more are refused.', examples: [10] }),
+});
+
+type IngestSettings = z.output<typeof settings>;
+
+/**
+ * `ingest.rtmp`: an RTMP server in the engine; each accepted publish is a
+ * stream of `Media` packets named by its key.
+ */
+export default defineOperator({
+  name: 'ingest.rtmp',
+  summary: 'Receive live RTMP publishes (OBS, ffmpeg) as media packets.',
+  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A publish to another `app`, with a key not in `keys`, past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
+  inputs: {},
+  outputs: {
+    out: { type: 'Media<*/*>', doc: 'Packets of every stream (`video/h264`, `audio/aac`), and a `MediaEnd` when a publish ends.' },
+    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, dropped: number}>', doc: 'Once a second per live stream: bits per second, frames per second, seconds between keyframes, packets dropped.', optional: true },
+  },
+  settings,
+  requires: ['listen'],
+  example: { listen: '127.0.0.1:1935', app: 'live', keys: ['${env:STREAM_KEY}'] },
+  create(ctx) {
+    return sessionSource(ctx, (out) => new IngestSession(ctx, out));
+  },
+});
+
+/** A short form of a stream name for logs: keys are secrets, so only their start is shown. */
+function shown(name: string): string {
+  return name.length <= 4 ? '****' : `${name.slice(0, 4)}…`;
+}
+
+/** One run of an `ingest.rtmp` node: the server, its publishes, and their packets on their way out. */
+class IngestSession implements SourceSession {
+  readonly #ctx: NodeContext<IngestSettings>;
+  readonly #out: Subscriber<Batch>;
+  readonly #streams = new LiveStreams();
+  /** Each accepted publish's stream and decoder. */
+  readonly #publishes = new Map<number, { stream: LiveStream; decoder: FlvTagDecoder; skipped: Set<string> }>();
+  #server: RtmpServer | undefined;
+  #pending: MediaItem[] = [];
+  #flushQueued = false;
+  #stopping = false;
+  #cancelStats: (() => void) | undefined;
+
+  constructor(ctx: NodeContext<IngestSettings>, out: Subscriber<Batch>) {
+    this.#ctx = ctx;
+    this.#out = out;
+  }
+
+  async start(): Promise<void> {
+    const ctx = this.#ctx;
+    const server = await RtmpServer.listen(ctx.settings.listen, {
+      owner: ctx,
+      handlers: {
+        publish: (attempt) => this.#decide(attempt),
+        tag: (publish, tag) => this.#tag(publish, tag),
+        end: (publish, reason, detail) => this.#end(publish, reason, detail),
+        rejected: ({ remote, reason, detail }) => {
+          ctx.metrics.dropped(1, reason === 'refused' ? 'refused' : 'bad_connection');
+          ctx.log.warn({ remote, reason }, `${ctx.label}: dropped an RTMP connection from ${remote}: ${detail}`);
+        },
+      },
+    });
+    if (this.#stopping) {
+      void server.close();
+      return;
+    }
+    this.#server = server;
+    const where = formatAddress(server.address);
+    ctx.log.info({ listen: where, app: ctx.settings.app }, `${ctx.label}: RTMP ingest listening on rtmp://${where}/${ctx.settings.app}/`);
+    if (!ctx.settings.keys) ctx.log.warn({}, `${ctx.label}: no \`keys\`: any stream key is accepted; set \`keys\` (e.g. \`\${env:STREAM_KEY}\`) to restrict publishing`);
+    const tick = (): void => {
+      this.#stats();
+      this.#cancelStats = ctx.schedule(1000, tick);
+    };
+    this.#cancelStats = ctx.schedule(1000, tick);
+  }
+
+  drain(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#cancelStats?.();
+    const server = this.#server;
+    // Closing ends every live publish, which queues its MediaEnd: flush them, then complete.
+    const closed = server ? server.close() : Promise.resolve();
+    void closed.then(() => {
+      this.#flush();
+      this.#out.complete();
+    });
+  }
+
+  close(): void {
+    this.#stopping = true;
+    this.#cancelStats?.();
+    void this.#server?.close();
+  }
+
+  /** Undefined to accept the publish, or why it is refused (the reason never holds the key). */
+  #decide(attempt: RtmpPublish): string | undefined {
+    const { settings } = this.#ctx;
+    if (this.#stopping) return 'the node is stopping';
+    if (attempt.app !== settings.app) return `unknown application \`${attempt.app}\` (publish to \`${settings.app}\`)`;
+    if (!attempt.key) return 'no stream key';
+    if (settings.keys && !settings.keys.some((key) => safeEqual(attempt.key, key))) return 'wrong stream key';
+    if (this.#streams.get(attempt.key)?.live) return `stream ${shown(attempt.key)} is already live (a second publisher on its key)`;
+    if (this.#publishes.size >= settings.max_streams) return `\`max_streams\` (${settings.max_streams}) publishes are live`;
+    const stream = this.#streams.begin(attempt.key);
+    this.#publishes.set(attempt.id, { stream, decoder: new FlvTagDecoder(attempt.key), skipped: new Set() });
+    this.#ctx.log.info({ remote: attempt.remote, stream: shown(attempt.key), reconnect: stream.discontinuity }, `${this.#ctx.label}: publish of stream ${shown(attempt.key)} started from ${attempt.remote}`);
+    return undefined;
+  }
+
+  #tag(publish: RtmpPublish, tag: FlvTag): void {
+    const entry = this.#publishes.get(publish.id);
+    if (!entry) return;
+    const ctx = this.#ctx;
+    ctx.metrics.bytes(tag.body.length);
+    let result;
+    try {
+      result = entry.decoder.decode(tag);
+    } catch (error) {
+      ctx.log.warn({ stream: shown(publish.key) }, `${ctx.label}: stream ${shown(publish.key)}: ${reasonOf(error)}; disconnecting the publisher`);
+      this.#server?.disconnect(publish.id);
+      return;
+    }
+    if (result.kind === 'skip') {
+      if (result.reason !== 'end of sequence' && result.reason !== 'script data' && !entry.skipped.has(result.reason)) {
+        entry.skipped.add(result.reason);
+        ctx.log.warn({ stream: shown(publish.key) }, `${ctx.label}: stream ${shown(publish.key)}: ${result.reason}; skipped`);
+      }
+      return;
+    }
+    if (result.kind === 'config') return;
+    const packet = result.packet;
+    packet.arrival = ctx.now();
+    if (!entry.stream.admit(packet, ctx.ready() !== undefined)) {
+      ctx.metrics.dropped(1, 'downstream_full');
+      return;
+    }
+    this.#queue(packet);
+  }
+
+  #end(publish: RtmpPublish, reason: RtmpEndReason, detail: string | undefined): void {
+    const entry = this.#publishes.get(publish.id);
+    if (!entry) return;
+    this.#publishes.delete(publish.id);
+    this.#streams.end(entry.stream, this.#ctx.now());
+    const end: MediaEnd = { stream: publish.key, end: true };
+    this.#queue(end);
+    this.#ctx.log.info({ stream: shown(publish.key), reason }, `${this.#ctx.label}: publish of stream ${shown(publish.key)} ended (${reason}${detail ? `: ${detail}` : ''})`);
+  }
+
+  /** Packets of one socket read travel as one batch: flushed once the current event's synchronous work is done. */
+  #queue(item: MediaItem): void {
+    this.#pending.push(item);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#pending.length === 0 || this.#out.closed) return;
+    const items = this.#pending;
+    this.#pending = [];
+    this.#out.next({ items, ack: this.#ctx.newAck() });
+  }
+
+  #stats(): void {
+    const live = this.#streams.live();
+    if (live.length === 0) return;
+    this.#ctx.emit('stats', { items: live.map((stream) => stream.takeStats(1)), ack: this.#ctx.newAck() });
+  }
+}
