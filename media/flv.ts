@@ -258,6 +258,18 @@ export class FlvReader {
     return result;
   }
 
+  /** The input ended: an error when it stopped inside the header or a tag. */
+  end(): FlvReadResult {
+    const result: FlvReadResult = { packets: [], configs: [], skipped: [] };
+    if (this.#failed) return { ...result, error: this.#failed };
+    if (this.#pending.length > 0 || !this.#headerDone) {
+      this.#failed = new MediaFormatError(this.#headerDone ? `FLV ends inside a tag (${this.#pending.length} bytes left over)` : 'FLV ends before its header');
+      this.#pending = Buffer.alloc(0);
+      result.error = this.#failed;
+    }
+    return result;
+  }
+
   #take(result: FlvReadResult, tag: FlvTag): void {
     const decoded = this.decoder.decode(tag);
     if (decoded.kind === 'packet') result.packets.push(decoded.packet);

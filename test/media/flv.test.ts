@@ -126,3 +126,16 @@ describe('FlvWriter', () => {
     expect(packetToTag(tsPacket)).toMatchObject({ timestamp: 100, body: Buffer.from('1701000021000000026588', 'hex') });
   });
 });
+
+describe('FlvReader.end', () => {
+  it('is clean after whole tags, and an error when the input stops inside one', () => {
+    const bytes = file([videoHeader, keyframe]);
+    const whole = new FlvReader({ stream: 'cam' });
+    whole.push(bytes);
+    expect(whole.end().error).toBeUndefined();
+    const cut = new FlvReader({ stream: 'cam' });
+    cut.push(bytes.subarray(0, bytes.length - 3));
+    expect(cut.end().error?.message).toMatch(/ends inside a tag/);
+    expect(new FlvReader({ stream: 'cam' }).end().error?.message).toBe('FLV ends before its header');
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * An MPEG-TS demuxer (what SRT and many encoders carry): PAT and PMT, PES
+ * reassembly, H.264 (stream type 0x1b) from Annex B to length-prefixed
+ * access units with an `avcC` built from the in-band SPS/PPS, and AAC
+ * (stream type 0x0f) from ADTS to raw frames with an AudioSpecificConfig.
+ * Timestamps stay at MPEG-TS's 90 kHz (timescale 90000), unwrapped past
+ * their 33 bits. One access unit per PES, as ffmpeg and broadcast muxers write.
+ */
+import { adtsToAsc, parseAsc, splitAdts } from './aac.ts';
+import { NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, annexBToNalus, avcTrackFields, buildAvcC, nalType, nalusToAvcc } from './avc.ts';
+import { MediaFormatError } from './format-error.ts';
+import type { MediaPacket, TrackInfo } from './packet.ts';
+
+const PACKET = 188;
+const SYNC = 0x47;
+const TIMESCALE = 90_000;
+const STREAM_H264 = 0x1b;
+const STREAM_AAC = 0x0f;
+/** Bytes skipped looking for sync before the input is judged not MPEG-TS. */
+const MAX_RESYNC = 64 * 1024;
+const WRAP = 2 ** 33;
+
+/** What a push into the reader produced (the same shape as `FlvReadResult`). */
+export interface TsReadResult {
+  packets: MediaPacket[];
+  configs: TrackInfo[];
+  skipped: string[];
+  error?: MediaFormatError;
+}
+
+interface Elementary {
+  kind: 'video' | 'audio';
+  chunks: Buffer[];
+  /** The last timestamp seen and the offset that unwraps the next, in 90 kHz units. */
+  last: number | undefined;
+  wraps: number;
+}
+
+/** Reads MPEG-TS bytes pushed in chunks of any size; never throws (malformed input ends it with `error`). */
+export class TsReader {
+  readonly stream: string;
+  readonly rendition: string;
+  video: TrackInfo | undefined;
+  audio: TrackInfo | undefined;
+  #pending: Buffer = Buffer.alloc(0);
+  #pmtPid: number | undefined;
+  readonly #pids = new Map<number, Elementary>();
+  #sps: Buffer[] = [];
+  #pps: Buffer[] = [];
+  #skippedBytes = 0;
+  #synced = false;
+  #failed: MediaFormatError | undefined;
+  readonly #reported = new Set<string>();
+  #result: TsReadResult = { packets: [], configs: [], skipped: [] };
+
+  constructor(options: { stream: string; rendition?: string }) {
+    this.stream = options.stream;
+    this.rendition = options.rendition ?? 'source';
+  }
+
+  get error(): MediaFormatError | undefined {
+    return this.#failed;
+  }
+
+  push(chunk: Buffer): TsReadResult {
+    return this.#run(() => {
+      let data = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
+      let offset = 0;
+      while (offset + PACKET <= data.length) {
+        if (data[offset] !== SYNC) {
+          // Lost sync (or a start mid-packet): skip to the next sync byte.
+          this.#skippedBytes++;
+          if (!this.#synced && this.#skippedBytes > MAX_RESYNC) throw new MediaFormatError('not MPEG-TS: no sync byte 0x47 every 188 bytes');
+          offset++;
+          continue;
+        }
+        this.#synced = true;
+        this.#packet(data.subarray(offset, offset + PACKET));
+        offset += PACKET;
+      }
+      data = data.subarray(offset);
+      this.#pending = Buffer.from(data);
+    });
+  }
+
+  /** The input ended: emits the PES packets still being assembled. */
+  end(): TsReadResult {
+    return this.#run(() => {
+      for (const [, es] of this.#pids) this.#flushPes(es);
+      this.#pending = Buffer.alloc(0);
+    });
+  }
+
+  #run(work: () => void): TsReadResult {
+    if (this.#failed) return { packets: [], configs: [], skipped: [], error: this.#failed };
+    this.#result = { packets: [], configs: [], skipped: [] };
+    try {
+      work();
+    } catch (error) {
+      this.#failed = error instanceof MediaFormatError ? error : new MediaFormatError(String(error));
+      this.#result.error = this.#failed;
+    }
+    return this.#result;
+  }
+
+  #skip(reason: string): void {
+    if (this.#reported.has(reason)) return;
+    this.#reported.add(reason);
+    this.#result.skipped.push(reason);
+  }
+
+  #packet(packet: Buffer): void {
+    const start = (packet[1]! & 0x40) !== 0;
+    const pid = ((packet[1]! & 0x1f) << 8) | packet[2]!;
+    const adaptation = (packet[3]! >> 4) & 3;
+    let offset = 4;
+    if (adaptation === 2 || adaptation === 3) offset += 1 + packet[4]!;
+    if (adaptation === 1 || adaptation === 3) {
+      if (offset >= PACKET) return;
+    } else return;
+    const payload = packet.subarray(offset);
+    if (pid === 0) {
+      if (start) this.#pat(payload);
+      return;
+    }
+    if (pid === this.#pmtPid) {
+      if (start) this.#pmt(payload);
+      return;
+    }
+    const es = this.#pids.get(pid);
+    if (!es) return;
+    if (start) {
+      this.#flushPes(es);
+      es.chunks = [payload];
+    } else if (es.chunks.length) es.chunks.push(payload);
+  }
+
+  /** The section after the pointer field, up to its CRC; sections spanning packets are not needed for PAT/PMT of a few streams. */
+  #section(payload: Buffer): Buffer {
+    const pointer = payload[0]!;
+    const section = payload.subarray(1 + pointer);
+    if (section.length < 3) throw new MediaFormatError('PSI section truncated');
+    const length = ((section[1]! & 0x0f) << 8) | section[2]!;
+    if (3 + length > section.length) throw new MediaFormatError('a PAT or PMT longer than one packet is not supported');
+    return section.subarray(0, 3 + length - 4);
+  }
+
+  #pat(payload: Buffer): void {
+    const section = this.#section(payload);
+    for (let i = 8; i + 4 <= section.length; i += 4) {
+      const program = section.readUInt16BE(i);
+      if (program !== 0) {
+        this.#pmtPid = section.readUInt16BE(i + 2) & 0x1fff;
+        return;
+      }
+    }
+  }
+
+  #pmt(payload: Buffer): void {
+    const section = this.#section(payload);
+    const infoLength = section.readUInt16BE(10) & 0x0fff;
+    for (let i = 12 + infoLength; i + 5 <= section.length; ) {
+      const type = section[i]!;
+      const pid = section.readUInt16BE(i + 1) & 0x1fff;
+      const esInfo = section.readUInt16BE(i + 3) & 0x0fff;
+      i += 5 + esInfo;
+      if (this.#pids.has(pid)) continue;
+      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, { kind: 'video', chunks: [], last: undefined, wraps: 0 });
+      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, { kind: 'audio', chunks: [], last: undefined, wraps: 0 });
+      else this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')} is not supported (only 0x1b H.264 and 0x0f AAC)`);
+    }
+  }
+
+  #hasKind(kind: 'video' | 'audio'): boolean {
+    for (const es of this.#pids.values()) if (es.kind === kind) return true;
+    return false;
+  }
+
+  #flushPes(es: Elementary): void {
+    if (!es.chunks.length) return;
+    const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
+    es.chunks = [];
+    if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) throw new MediaFormatError('PES packet without its start code');
+    const flags = pes[7]!;
+    const headerEnd = 9 + pes[8]!;
+    if (headerEnd > pes.length) throw new MediaFormatError('PES header truncated');
+    if (!(flags & 0x80)) {
+      this.#skip('PES packet without a PTS');
+      return;
+    }
+    const pts = this.#unwrap(es, readTimestamp(pes, 9));
+    const dts = flags & 0x40 ? this.#unwrap(es, readTimestamp(pes, 14)) : pts;
+    const declared = pes.readUInt16BE(4);
+    const body = pes.subarray(headerEnd, declared ? Math.min(pes.length, 6 + declared) : pes.length);
+    if (es.kind === 'video') this.#videoAccessUnit(body, pts, dts);
+    else this.#audioFrames(body, pts);
+  }
+
+  /** Continues a 33-bit timestamp past its wrap, per elementary stream. */
+  #unwrap(es: Elementary, value: number): number {
+    let unwrapped = value + es.wraps * WRAP;
+    if (es.last !== undefined && es.last - unwrapped > WRAP / 2) {
+      es.wraps++;
+      unwrapped += WRAP;
+    }
+    es.last = unwrapped;
+    return unwrapped;
+  }
+
+  #videoAccessUnit(body: Buffer, pts: number, dts: number): void {
+    const nalus = annexBToNalus(body);
+    const sps = nalus.filter((nal) => nalType(nal) === NAL_SPS);
+    const pps = nalus.filter((nal) => nalType(nal) === NAL_PPS);
+    if (sps.length) this.#sps = sps;
+    if (pps.length) this.#pps = pps;
+    if ((sps.length || pps.length) && this.#sps.length && this.#pps.length) {
+      const config = buildAvcC(this.#sps, this.#pps);
+      if (!this.video || !this.video.config.equals(config)) {
+        this.video = { kind: 'video', codec: 'h264', timescale: TIMESCALE, config, ...avcTrackFields(config) };
+        this.#result.configs.push(this.video);
+      }
+    }
+    if (!this.video) {
+      this.#skip('video before its first SPS and PPS');
+      return;
+    }
+    // Parameter sets travel in the avcC; access unit delimiters mean nothing in MP4.
+    const frame = nalus.filter((nal) => {
+      const type = nalType(nal);
+      return type !== NAL_SPS && type !== NAL_PPS && type !== NAL_AUD;
+    });
+    if (!frame.length) return;
+    const keyframe = frame.some((nal) => nalType(nal) === NAL_IDR);
+    this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.video, pts, dts, keyframe, data: nalusToAvcc(frame) });
+  }
+
+  #audioFrames(body: Buffer, pts: number): void {
+    const frames = splitAdts(body);
+    for (let i = 0; i < frames.length; i++) {
+      const { header, frame } = frames[i]!;
+      const config = adtsToAsc(header);
+      if (!this.audio || !this.audio.config.equals(config)) {
+        const asc = parseAsc(config);
+        this.audio = { kind: 'audio', codec: 'aac', codecString: asc.codecString, timescale: TIMESCALE, config, sampleRate: asc.sampleRate, channels: asc.channels };
+        this.#result.configs.push(this.audio);
+      }
+      // Each AAC frame holds 1024 samples; frames after the first in a PES follow on from its PTS.
+      const at = pts + Math.round((i * 1024 * TIMESCALE) / header.sampleRate);
+      this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.audio, pts: at, dts: at, keyframe: true, data: frame });
+    }
+  }
+}
+
+/** A 33-bit PES timestamp at `offset` (marker bits between its three parts). */
+function readTimestamp(pes: Buffer, offset: number): number {
+  if (offset + 5 > pes.length) throw new MediaFormatError('PES timestamp truncated');
+  const high = (pes[offset]! >> 1) & 0x07;
+  const middle = pes.readUInt16BE(offset + 1) >> 1;
+  const low = pes.readUInt16BE(offset + 3) >> 1;
+  return high * 2 ** 30 + middle * 2 ** 15 + low;
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { buildAdtsHeader, buildAsc } from '../../media/aac.ts';
+import { parseAvcC } from '../../media/avc.ts';
+import { TsReader } from '../../media/mpegts.ts';
+import type { MediaPacket } from '../../media/packet.ts';
+import { AUDIO_PID, VIDEO_PID, pes, programTables } from './ts-builder.ts';
+
+const sps = Buffer.from('6742c00dda0507ec0440000003004000000f03c50aa8', 'hex');
+const pps = Buffer.from('68ce0fc8', 'hex');
+const idr = Buffer.concat([Buffer.from([0x65, 0x88]), Buffer.alloc(300, 0x11)]);
+const inter = Buffer.from([0x41, 0x9a, 0x22]);
+const startCode = Buffer.from([0, 0, 0, 1]);
+const aud = Buffer.from([0x09, 0xf0]);
+const asc = buildAsc(2, 4, 2);
+const raw = [Buffer.from('210049', 'hex'), Buffer.from('2100aa55', 'hex')];
+const adts = Buffer.concat(raw.flatMap((frame) => [buildAdtsHeader(asc, frame.length), frame]));
+
+function annexB(...nalus: Buffer[]): Buffer {
+  return Buffer.concat(nalus.flatMap((nal) => [startCode, nal]));
+}
+
+function sample(): Buffer {
+  const video = { n: 0 };
+  return Buffer.concat([
+    programTables(),
+    pes(VIDEO_PID, annexB(aud, sps, pps, idr), 9000 + 3003, 9000, video),
+    pes(AUDIO_PID, adts, 9000),
+    pes(VIDEO_PID, annexB(aud, inter), 9000 + 6006, 9000 + 3003, video),
+  ]);
+}
+
+function readAll(bytes: Buffer, size: number): { packets: MediaPacket[]; reader: TsReader } {
+  const reader = new TsReader({ stream: 'ts' });
+  const packets: MediaPacket[] = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    const result = reader.push(bytes.subarray(i, i + size));
+    if (result.error) throw result.error;
+    packets.push(...result.packets);
+  }
+  packets.push(...reader.end().packets);
+  return { packets, reader };
+}
+
+describe('TsReader', () => {
+  it('turns H.264 PES into AVCC access units with an avcC built from the in-band SPS and PPS', () => {
+    const { packets, reader } = readAll(sample(), 188 * 7);
+    const video = packets.filter((p) => p.track.kind === 'video');
+    expect(video.map((p) => [p.dts, p.pts, p.keyframe])).toEqual([
+      [9000, 12003, true],
+      [12003, 15006, false],
+    ]);
+    // SPS, PPS and the delimiter travel in the track, not in the frames.
+    expect(video[0]!.data.equals(Buffer.concat([Buffer.from([0, 0, 1, 46]), idr]))).toBe(true);
+    expect(video[1]!.data.toString('hex')).toBe('00000003419a22');
+    expect(reader.video).toMatchObject({ codecString: 'avc1.42c00d', width: 320, height: 240, fps: 30, timescale: 90000 });
+    expect(parseAvcC(reader.video!.config).sps[0]!.equals(sps)).toBe(true);
+  });
+
+  it('splits ADTS PES into raw frames with the ASC, timing frames after the first from the sample rate', () => {
+    const { packets, reader } = readAll(sample(), 100);
+    const audio = packets.filter((p) => p.track.kind === 'audio');
+    expect(audio.map((p) => p.data.toString('hex'))).toEqual(raw.map((b) => b.toString('hex')));
+    expect(audio.map((p) => p.pts)).toEqual([9000, 9000 + Math.round((1024 * 90000) / 44100)]);
+    expect(reader.audio).toMatchObject({ codecString: 'mp4a.40.2', sampleRate: 44100, channels: 2 });
+    expect(reader.audio!.config.equals(asc)).toBe(true);
+  });
+
+  it('gives the same packets whatever the chunk size', () => {
+    const reference = readAll(sample(), 1 << 20).packets.map((p) => [p.track.kind, p.dts, p.data.toString('hex')]);
+    for (const size of [1, 187, 189, 1000]) expect(readAll(sample(), size).packets.map((p) => [p.track.kind, p.dts, p.data.toString('hex')])).toEqual(reference);
+  });
+
+  it('unwraps 33-bit timestamps', () => {
+    const wrap = 2 ** 33;
+    const bytes = Buffer.concat([programTables(), pes(AUDIO_PID, adts.subarray(0, 10), wrap - 1000), pes(AUDIO_PID, adts.subarray(0, 10), 1000)]);
+    expect(readAll(bytes, 188).packets.map((p) => p.pts)).toEqual([wrap - 1000, wrap + 1000]);
+  });
+
+  it('reports unsupported stream types once and skips video before its parameter sets', () => {
+    const reader = new TsReader({ stream: 'ts' });
+    const result = reader.push(Buffer.concat([programTables([0x24]), pes(VIDEO_PID, annexB(inter), 0)]));
+    const end = reader.end();
+    expect(result.skipped).toEqual(['MPEG-TS stream type 0x24 is not supported (only 0x1b H.264 and 0x0f AAC)']);
+    expect(end.skipped).toEqual(['video before its first SPS and PPS']);
+    expect(end.packets).toHaveLength(0);
+  });
+
+  it('ends with an error on bytes that are not MPEG-TS, and resyncs past a few stray bytes', () => {
+    const garbage = new TsReader({ stream: 'ts' }).push(Buffer.alloc(70_000, 0x55));
+    expect(garbage.error?.message).toBe('not MPEG-TS: no sync byte 0x47 every 188 bytes');
+    const stray = readAll(Buffer.concat([Buffer.from([1, 2, 3]), sample()]), 500);
+    expect(stray.packets).toHaveLength(4);
+    const brokenAudio = Buffer.concat([programTables(), pes(AUDIO_PID, Buffer.from('00112233445566', 'hex'), 0)]);
+    const reader = new TsReader({ stream: 'ts' });
+    reader.push(brokenAudio);
+    expect(reader.end().error?.message).toBe('no ADTS sync word');
+  });
+});
