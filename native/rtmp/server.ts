@@ -66,6 +66,7 @@ interface NmsChunkPacket {
 }
 interface NmsRtmp {
   parserPacket: NmsChunkPacket;
+  inPackets: Map<number, unknown>;
   streamApp?: string;
   onOutputCallback: (buffer: Buffer) => void;
   onConnectCallback: (request: unknown) => void;
@@ -75,6 +76,7 @@ interface NmsRtmp {
   parserData(buffer: Buffer): string | null;
   invokeHandler(): void;
   dataHandler(): void;
+  packetAlloc(): void;
   onPublish(message: { streamName: string }): void;
 }
 interface NmsModules {
@@ -106,6 +108,14 @@ const RTMP_VERSION = 3;
 const RTMP_TYPE_AUDIO = 8;
 const RTMP_TYPE_VIDEO = 9;
 const RTMP_TYPE_FLEX_MESSAGE = 17;
+/**
+ * Bounds on what a client's chunk headers make the protocol allocate (each
+ * new chunk stream gets a buffer of its declared message length): commands
+ * before a publish are small; a video frame after it may be large.
+ */
+const MAX_COMMAND_BYTES = 64 * 1024;
+const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+const MAX_CHUNK_STREAMS = 64;
 
 /** An RTMP server accepting publishes; see the module comment. */
 export class RtmpServer {
@@ -193,6 +203,15 @@ class Connection {
       clearTimeout(this.#timer);
       this.publish = attempt;
       respondPublish(message);
+    };
+    const alloc = rtmp.packetAlloc.bind(rtmp);
+    rtmp.packetAlloc = () => {
+      const length = rtmp.parserPacket.header.length;
+      const limit = this.publish ? MAX_MESSAGE_BYTES : MAX_COMMAND_BYTES;
+      // Thrown inside parserData, caught below: the connection is dropped as a protocol error.
+      if (length > limit) throw new Error(`an RTMP message of ${length} bytes is over the limit of ${limit}`);
+      if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error(`more than ${MAX_CHUNK_STREAMS} RTMP chunk streams`);
+      alloc();
     };
     const invoke = rtmp.invokeHandler.bind(rtmp);
     rtmp.invokeHandler = () => {

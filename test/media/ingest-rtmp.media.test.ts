@@ -190,3 +190,31 @@ describe('ingest.rtmp with ffmpeg publishing', () => {
     expect(packetsOf(other, from).filter((p) => p.track.kind === 'video')).toHaveLength(90);
   });
 });
+
+describe('ingest.rtmp behind a slow sink', () => {
+  it('drops whole GOPs, never single frames, and counts them', async () => {
+    const slowPort = 19354;
+    const slow = startYaml(`
+streams: 1
+name: slow
+nodes:
+  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${slowPort}" } }
+  media: { op: test.collect, in: rtmp, with: { into: rtmp-slow, delay_ms: 150 }, capacity: 8 }
+`);
+    try {
+      const publisher = publish(`rtmp://127.0.0.1:${slowPort}/live/slow`, { seconds: 3, audio: false });
+      expect((await publisher.exited).code).toBe(0);
+      await until('the MediaEnd', () => ((collected.get('rtmp-slow') ?? []) as MediaItem[]).some(isMediaEnd), 10_000);
+      const video = ((collected.get('rtmp-slow') ?? []) as MediaItem[]).filter((item): item is MediaPacket => !isMediaEnd(item));
+      const drops = new Map(slow.nodeStats()).get('rtmp')!.dropped.get('downstream_full') ?? 0;
+      expect(drops).toBeGreaterThan(0);
+      expect(video.length + drops).toBe(90);
+      // After every gap the stream resumes on a keyframe: what was dropped ran up to one.
+      for (let i = 1; i < video.length; i++) if (video[i]!.dts - video[i - 1]!.dts > 34) expect(video[i]!.keyframe).toBe(true);
+      expect(video[0]!.keyframe).toBe(true);
+    } finally {
+      await slow.drain({ deadlineMs: 5000 });
+      collected.delete('rtmp-slow');
+    }
+  });
+});
