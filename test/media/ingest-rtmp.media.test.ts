@@ -218,3 +218,40 @@ nodes:
     }
   });
 });
+
+describe('ingest.rtmp limits', () => {
+  it('warns when any key is accepted, and refuses another application and publishes past max_streams', async () => {
+    const limitPort = 19355;
+    const limitLines: { level: string; message: string }[] = [];
+    const keep = (level: string) => (_fields: object, message: string) => void limitLines.push({ level, message });
+    const limited = startYaml(
+      `
+streams: 1
+name: limits
+nodes:
+  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${limitPort}", max_streams: 1 } }
+  media: { op: test.collect, in: rtmp, with: { into: rtmp-limits } }
+`,
+      { log: { debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') } },
+    );
+    try {
+      await until('the listener', () => limitLines.some((line) => line.message.includes('RTMP ingest listening')));
+      expect(limitLines.some((line) => line.level === 'warn' && line.message.includes('any stream key is accepted'))).toBe(true);
+      const wrongApp = await publish(`rtmp://127.0.0.1:${limitPort}/other/one`, { seconds: 2, video: false }).exited;
+      expect(wrongApp.code).not.toBe(0);
+      expect(limitLines.some((line) => line.message.includes('unknown application `other`'))).toBe(true);
+      const first = publish(`rtmp://127.0.0.1:${limitPort}/live/one`, { seconds: 3, video: false });
+      running.add(first);
+      await until('the first packets', () => (collected.get('rtmp-limits') ?? []).length > 5);
+      const second = await publish(`rtmp://127.0.0.1:${limitPort}/live/two`, { seconds: 2, video: false }).exited;
+      expect(second.code).not.toBe(0);
+      expect(second.ms).toBeLessThan(2500);
+      expect(limitLines.some((line) => line.message.includes('`max_streams` (1) publishes are live'))).toBe(true);
+      expect(new Map(limited.nodeStats()).get('rtmp')!.dropped.get('refused')).toBe(2);
+      expect((await first.exited).code).toBe(0);
+    } finally {
+      await limited.drain({ deadlineMs: 5000 });
+      collected.delete('rtmp-limits');
+    }
+  });
+});
