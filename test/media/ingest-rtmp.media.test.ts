@@ -220,7 +220,7 @@ nodes:
 });
 
 describe('ingest.rtmp limits', () => {
-  it('warns when any key is accepted, and refuses another application and publishes past max_streams', async () => {
+  it('warns when any key is accepted, and refuses another application, keys that could become paths, and publishes past max_streams', async () => {
     const limitPort = 19355;
     const limitLines: { level: string; message: string }[] = [];
     const keep = (level: string) => (_fields: object, message: string) => void limitLines.push({ level, message });
@@ -240,6 +240,9 @@ nodes:
       const wrongApp = await publish(`rtmp://127.0.0.1:${limitPort}/other/one`, { seconds: 2, video: false }).exited;
       expect(wrongApp.code).not.toBe(0);
       expect(limitLines.some((line) => line.message.includes('unknown application `other`'))).toBe(true);
+      const badKey = await publish(`rtmp://127.0.0.1:${limitPort}/live/bad!key`, { seconds: 2, video: false }).exited;
+      expect(badKey.code).not.toBe(0);
+      expect(limitLines.some((line) => line.message.includes('a stream key may hold only letters'))).toBe(true);
       const first = publish(`rtmp://127.0.0.1:${limitPort}/live/one`, { seconds: 3, video: false });
       running.add(first);
       await until('the first packets', () => (collected.get('rtmp-limits') ?? []).length > 5);
@@ -247,7 +250,7 @@ nodes:
       expect(second.code).not.toBe(0);
       expect(second.ms).toBeLessThan(2500);
       expect(limitLines.some((line) => line.message.includes('`max_streams` (1) publishes are live'))).toBe(true);
-      expect(new Map(limited.nodeStats()).get('rtmp')!.dropped.get('refused')).toBe(2);
+      expect(new Map(limited.nodeStats()).get('rtmp')!.dropped.get('refused')).toBe(3);
       expect((await first.exited).code).toBe(0);
     } finally {
       await limited.drain({ deadlineMs: 5000 });
