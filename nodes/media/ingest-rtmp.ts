@@ -9,6 +9,13 @@ import { listenSetting, secretSetting } from '../io/web/settings.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LiveStreams, type LiveStream } from './live/live-streams.ts';
 
+/** What a stream key may hold: streams become URL paths and file names downstream. */
+const KEY_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
+
+function isSafeKey(key: string): boolean {
+  return KEY_PATTERN.test(key) && !/^\.+$/.test(key);
+}
+
 const settings = z.object({
   listen: listenSetting(1935),
   app: z
@@ -26,8 +33,6 @@ const settings = z.object({
 
 type IngestSettings = z.output<typeof settings>;
 
-const KEY_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
-
 /**
  * `ingest.rtmp`: an RTMP server in the engine; each accepted publish is a
  * stream of `Media` packets named by its key.
@@ -35,7 +40,7 @@ const KEY_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
 export default defineOperator({
   name: 'ingest.rtmp',
   summary: 'Receive live RTMP publishes (OBS, ffmpeg) as media packets.',
-  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A publish to another `app`, with a key not in `keys` (or, without `keys`, holding other characters than letters, digits, `.`, `_`, `~`, `-`), past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
+  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A stream key holds only letters, digits, `.`, `_`, `~` and `-`. A publish to another `app`, with a key not in `keys` or not of those characters, past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'Packets of every stream (`video/h264`, `audio/aac`), and a `MediaEnd` when a publish ends.' },
@@ -93,6 +98,10 @@ class IngestSession implements SourceSession {
     this.#server = server;
     const where = formatAddress(server.address);
     ctx.log.info({ listen: where, app: ctx.settings.app }, `${ctx.label}: RTMP ingest listening on rtmp://${where}/${ctx.settings.app}/`);
+    // Keys usually come from the environment, so their characters are checked here rather than in the file.
+    ctx.settings.keys?.forEach((key, index) => {
+      if (!isSafeKey(key)) ctx.log.warn({ index }, `${ctx.label}: \`keys\` entry ${index + 1} holds characters other than letters, digits, \`.\`, \`_\`, \`~\` and \`-\`: publishes with it will be refused`);
+    });
     if (!ctx.settings.keys) ctx.log.warn({}, `${ctx.label}: no \`keys\`: any stream key is accepted; set \`keys\` (e.g. \`\${env:STREAM_KEY}\`) to restrict publishing`);
     const tick = (): void => {
       this.#stats();
@@ -127,7 +136,7 @@ class IngestSession implements SourceSession {
     if (attempt.app !== settings.app) return `unknown application \`${attempt.app}\` (publish to \`${settings.app}\`)`;
     if (!attempt.key) return 'no stream key';
     // Streams become URL paths and file names downstream: nothing that could climb out of a folder.
-    if (!KEY_PATTERN.test(attempt.key) || /^\.+$/.test(attempt.key)) return 'a stream key may hold only letters, digits, `.`, `_`, `~` and `-` (up to 128)';
+    if (!isSafeKey(attempt.key)) return 'a stream key may hold only letters, digits, `.`, `_`, `~` and `-` (up to 128)';
     if (settings.keys && !settings.keys.some((key) => safeEqual(attempt.key, key))) return 'wrong stream key';
     if (this.#streams.get(attempt.key)?.live) return `stream ${shown(attempt.key)} is already live (a second publisher on its key)`;
     if (this.#publishes.size >= settings.max_streams) return `\`max_streams\` (${settings.max_streams}) publishes are live`;

@@ -230,6 +230,8 @@ streams: 1
 name: limits
 nodes:
   rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${limitPort}", max_streams: 1 } }
+  keyed: { op: ingest.rtmp, with: { listen: "127.0.0.1:${limitPort + 1}", keys: [good, "bad/key"] } }
+  keyed-media: { op: test.collect, in: keyed, with: { into: rtmp-keyed } }
   media: { op: test.collect, in: rtmp, with: { into: rtmp-limits } }
 `,
       { log: { debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') } },
@@ -237,6 +239,9 @@ nodes:
     try {
       await until('the listener', () => limitLines.some((line) => line.message.includes('RTMP ingest listening')));
       expect(limitLines.some((line) => line.level === 'warn' && line.message.includes('any stream key is accepted'))).toBe(true);
+      await until('the keyed listener', () => limitLines.filter((line) => line.message.includes('RTMP ingest listening')).length === 2);
+      expect(limitLines.filter((line) => line.message.includes('`keys` entry 2 holds characters other than'))).toHaveLength(1);
+      expect(JSON.stringify(limitLines)).not.toContain('bad/key');
       const wrongApp = await publish(`rtmp://127.0.0.1:${limitPort}/other/one`, { seconds: 2, video: false }).exited;
       expect(wrongApp.code).not.toBe(0);
       expect(limitLines.some((line) => line.message.includes('unknown application `other`'))).toBe(true);
@@ -255,6 +260,7 @@ nodes:
     } finally {
       await limited.drain({ deadlineMs: 5000 });
       collected.delete('rtmp-limits');
+      collected.delete('rtmp-keyed');
     }
   });
 });
