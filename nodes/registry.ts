@@ -34,6 +34,8 @@ import kafkaProduce from './messaging/kafka-produce.ts';
 import mqttSubscribe from './messaging/mqtt-subscribe.ts';
 import mqttPublish from './messaging/mqtt-publish.ts';
 import mqttBroker from './messaging/mqtt-broker.ts';
+import segmentHls from './media/segment-hls.ts';
+import segmentDash from './media/segment-dash.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -65,6 +67,8 @@ export const operators: readonly OperatorDefinition[] = [
   mqttSubscribe,
   mqttPublish,
   mqttBroker,
+  segmentHls,
+  segmentDash,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));
