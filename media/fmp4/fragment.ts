@@ -2,8 +2,8 @@
  * A CMAF fragment (chunk) of one track: `moof` (`mfhd` sequence number,
  * `traf` with `tfhd` default-base-is-moof, `tfdt` version 1 and a `trun`
  * version 1 with per-sample duration, size, flags and signed composition
- * offsets) followed by its `mdat`. Written into one buffer of the exact
- * size: this runs for every part of every track.
+ * offsets) followed by its `mdat`. Written in one pass into a buffer of
+ * the exact size: this runs for every part of every track.
  */
 import { cmafTrackId } from './init-segment.ts';
 
@@ -38,12 +38,33 @@ const trunFlags = 0x000400;
 const trunCompositionOffset = 0x000800;
 const tfhdDefaultBaseIsMoof = 0x020000;
 
+/** The byte size of the fragment `writeFragment` makes of `samples`. */
+export function fragmentSize(samples: readonly FragmentSample[]): number {
+  return layoutOf(samples).total;
+}
+
 /**
  * Writes `moof` + `mdat` for `samples`. Per-sample flags are written only
  * when some sample is not a sync sample, composition offsets only when one
  * is non-zero: audio fragments carry 8 bytes a sample, video 16.
  */
 export function writeFragment(header: FragmentHeader, samples: readonly FragmentSample[]): Buffer {
+  const out = Buffer.allocUnsafe(fragmentSize(samples));
+  writeFragmentInto(out, 0, header, samples);
+  return out;
+}
+
+interface Layout {
+  allSync: boolean;
+  anyOffset: boolean;
+  trunBytes: number;
+  trafBytes: number;
+  moofBytes: number;
+  mdatBytes: number;
+  total: number;
+}
+
+function layoutOf(samples: readonly FragmentSample[]): Layout {
   let mdatBytes = 0;
   let allSync = true;
   let anyOffset = false;
@@ -54,12 +75,23 @@ export function writeFragment(header: FragmentHeader, samples: readonly Fragment
   }
   const perSample = 8 + (allSync ? 0 : 4) + (anyOffset ? 4 : 0);
   const trunBytes = 12 + 8 + perSample * samples.length;
-  const tfhdBytes = 16;
-  const tfdtBytes = 20;
   const trafBytes = 8 + tfhdBytes + tfdtBytes + trunBytes;
   const moofBytes = 8 + 16 + trafBytes;
-  const out = Buffer.allocUnsafe(moofBytes + 8 + mdatBytes);
-  let at = 0;
+  return { allSync, anyOffset, trunBytes, trafBytes, moofBytes, mdatBytes, total: moofBytes + 8 + mdatBytes };
+}
+
+const tfhdBytes = 16;
+const tfdtBytes = 20;
+
+/**
+ * Writes the fragment into `out` at `offset` (which must have
+ * `fragmentSize(samples)` bytes of room) and returns its size: the
+ * packager writes a segment's parts one after another into one buffer, so
+ * the segment is its parts' bytes without a copy.
+ */
+export function writeFragmentInto(out: Buffer, offset: number, header: FragmentHeader, samples: readonly FragmentSample[]): number {
+  const { allSync, anyOffset, trunBytes, trafBytes, moofBytes, mdatBytes, total } = layoutOf(samples);
+  let at = offset;
   const u32 = (value: number): void => {
     out.writeUInt32BE(value >>> 0, at);
     at += 4;
@@ -99,5 +131,5 @@ export function writeFragment(header: FragmentHeader, samples: readonly Fragment
     sample.data.copy(out, at);
     at += sample.data.length;
   }
-  return out;
+  return total;
 }

@@ -78,11 +78,16 @@ export default defineOperator({
           return state;
         });
 
+        /** Streams that took packets in the current batch. */
+        const touched = new Set<StreamPackager>();
+
         function flushOut(batch: Batch | undefined): void {
           const items = out;
           out = [];
           if (items.length > 0) subscriber.next({ items, ack: batch?.ack ?? Ack.none() });
           else batch?.ack.release();
+          for (const packager of touched) packager.prepare();
+          touched.clear();
         }
 
         return {
@@ -105,7 +110,11 @@ export default defineOperator({
                 } else {
                   const key = `${item.stream}/${item.rendition}/${item.track.kind}`;
                   if (unsupported.has(key)) ctx.metrics.dropped(1, 'unsupported_codec');
-                  else streamFor(item.stream).push(item, now);
+                  else {
+                    const packager = streamFor(item.stream);
+                    packager.push(item, now);
+                    touched.add(packager);
+                  }
                 }
               } catch (error) {
                 if (error instanceof UnsupportedCodecError && !isMediaEnd(item)) unsupported.add(`${item.stream}/${item.rendition}/${item.track.kind}`);

@@ -7,6 +7,7 @@ import type { CmafInit, CmafItem, CmafPart, CmafSegment } from '../../media/segm
 import type { Batch } from '../../runtime/api.ts';
 import { batchOf, drive, fakeContext, VirtualClock, type FakeContext } from '../helpers/fake-context.ts';
 import { audioTrack, syntheticStream, videoTrack } from './synthetic-media.ts';
+import { readBoxes } from '../../media/fmp4/box-writer.ts';
 
 function packageItems(input: MediaItem[], settings: Record<string, unknown> = {}, ctx: FakeContext<any> = fakeContext(segmentHls, settings)): CmafItem[] {
   const run = drive(segmentHls.create(ctx), [batchOf(input)]);
@@ -102,6 +103,22 @@ describe('segment.hls parts', () => {
       [800, ['part 0.3']],
       [1000, ['part 0.4', 'segment']],
     ]);
+  });
+
+  it('writes a segment as its parts\' bytes without copying them, even when it outgrows its first buffer', () => {
+    // 2 s of 30 KB frames: 1.5 MB, past the 512 KB first guess.
+    const items = packageItems([...syntheticStream({ duration: 4000, gop: 50, size: 30_000 }), end()], { segment: '2s', part: '200ms' });
+    for (const segment of segmentsOf(items)) {
+      const own = partsOf(items).filter((p) => p.msn === segment.msn);
+      expect(Buffer.concat(own.map((p) => p.data)).equals(segment.data)).toBe(true);
+      expect(own.at(-1)!.data.buffer).toBe(segment.data.buffer);
+    }
+  });
+
+  it('without parts still writes a segment as half-second chunks, so closing it writes only the last', () => {
+    const [segment] = segmentsOf(packageItems([...syntheticStream({ duration: 2000, gop: 50 }), end()], { segment: '2s' }));
+    // 50 frames of 40 ms: chunks of 12 frames (480 ms; 13 would pass 500 ms), the last of 2.
+    expect(readBoxes(segment.data).filter((box) => box.type === 'moof')).toHaveLength(5);
   });
 
   it('rejects a part target that is not shorter than the segment', () => {

@@ -92,6 +92,11 @@ export class StreamPackager implements TrackHost {
     if (this.#tracks.size === 0) this.#emit({ type: 'end', stream: this.stream });
   }
 
+  /** Allocates what the tracks' open segments will be written into, off the path from a packet to its item. */
+  prepare(): void {
+    for (const track of this.#tracks.values()) track.prepare();
+  }
+
   /** Closes every track's open segment without ending the stream (a reload: the successor goes on). */
   flush(closedAt: number): void {
     for (const track of this.#tracks.values()) track.flush(closedAt);

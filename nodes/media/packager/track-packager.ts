@@ -7,11 +7,18 @@
  * packet's decode time, so a part or segment is complete, with exact
  * durations, when the first packet past its end arrives. Only the open
  * segment is kept (its finished parts and the open part's samples).
+ *
+ * A segment's parts are written one after another into one buffer, each
+ * part a view of it, so the finished segment is a view too: closing it
+ * copies nothing. The buffer for the next segment is allocated by
+ * `prepare`, which the operator calls after it has emitted what a batch
+ * closed: allocating megabytes can set off a garbage collection, and that
+ * pause should not fall between a packet and the item it completes.
  */
 import type { MediaPacket, TrackInfo } from '../../../media/packet.ts';
 import type { CmafItem, PlaylistSettings } from '../../../media/segment.ts';
 import { writeInitSegment } from '../../../media/fmp4/init-segment.ts';
-import { writeFragment, type FragmentSample } from '../../../media/fmp4/fragment.ts';
+import { fragmentSize, writeFragmentInto, type FragmentSample } from '../../../media/fmp4/fragment.ts';
 
 /** How a track is cut; durations in seconds. */
 export interface CutSettings {
@@ -46,10 +53,22 @@ interface OpenSegment {
   startDts: number;
   programDateTime: number;
   discontinuity: boolean;
-  /** Finished parts' fragments, concatenated into the segment when it closes. */
-  parts: Buffer[];
+  /** Parts written so far. */
+  parts: number;
   ticks: number;
 }
+
+/**
+ * Without parts, a segment is still written as CMAF chunks of this many
+ * seconds (not listed as parts): closing it then writes only its last
+ * chunk rather than the whole segment at once.
+ */
+const hiddenChunk = 0.5;
+
+/** First guesses of a segment's size before one has been seen, bytes. */
+const firstGuess = { video: 512 * 1024, audio: 64 * 1024 };
+/** Room kept above the last segment's size: more is memory the origin holds for nothing, less is a copy when a segment outgrows its buffer. */
+const headroom = 1.15;
 
 /** A forward jump larger than this (and than two segments) is a discontinuity, seconds. */
 const jumpLimit = 5;
@@ -73,6 +92,10 @@ export class TrackPackager {
   #segment: OpenSegment | undefined;
   #nextMsn = 0;
   #sequence = 0;
+  /** The open segment's bytes so far (its parts), with room for the rest. */
+  #buffer: Buffer | undefined;
+  #length = 0;
+  #expected: number;
   #nextDiscontinuity = false;
   /** Duration estimate in ticks: the mean of the samples seen, for the held sample at a flush. */
   #durationSum = 0;
@@ -92,6 +115,7 @@ export class TrackPackager {
     this.#settings = options.settings;
     this.#playlist = options.playlist;
     this.#host = options.host;
+    this.#expected = firstGuess[options.kind];
     if (options.continueAt !== undefined) {
       this.#nextMsn = options.continueAt;
       this.#nextDiscontinuity = true;
@@ -140,11 +164,16 @@ export class TrackPackager {
     if (this.#cutsSegment(packet)) {
       this.#closeSegment(arrival);
       this.#open(packet, arrival);
-    } else if (this.#settings.part !== undefined && this.#cutsPart(packet)) {
+    } else if (this.#cutsPart(packet)) {
       this.#closePart();
       this.#partStart = packet.dts;
     }
     this.#hold(packet, arrival);
+  }
+
+  /** Allocates the open segment's buffer ahead of its first part; see the file comment. */
+  prepare(): void {
+    if (this.#segment !== undefined && this.#buffer === undefined) this.#buffer = Buffer.allocUnsafe(this.#expected);
   }
 
   /** Flushes the held sample, the open part and the open segment (the end of the track). */
@@ -229,11 +258,11 @@ export class TrackPackager {
     return elapsed >= target - this.#tolerance();
   }
 
-  /** Whether the open part is full: one more frame would take it past the target (within a tenth of a frame). */
+  /** Whether the open part (or hidden chunk) is full: one more frame would take it past the target (within a tenth of a frame). */
   #cutsPart(packet: MediaPacket): boolean {
     const estimate = this.#estimate();
     const elapsed = packet.dts - this.#partStart;
-    return elapsed + estimate > this.#settings.part! * this.#ticks + Math.max(1, estimate / 10);
+    return elapsed + estimate > (this.#settings.part ?? hiddenChunk) * this.#ticks + Math.max(1, estimate / 10);
   }
 
   #open(packet: MediaPacket, arrival: number): void {
@@ -249,7 +278,7 @@ export class TrackPackager {
       startDts: dts,
       programDateTime: Math.round(anchor.wall + (pts / this.#ticks - anchor.time) * 1000),
       discontinuity: this.#nextDiscontinuity,
-      parts: [],
+      parts: 0,
       ticks: 0,
     };
     this.#nextDiscontinuity = false;
@@ -260,8 +289,12 @@ export class TrackPackager {
     const segment = this.#segment;
     const samples = this.#samples;
     if (segment === undefined || samples.length === 0) return;
-    const data = writeFragment({ sequence: ++this.#sequence, baseDecodeTime: this.#partStart }, samples);
-    segment.parts.push(data);
+    const size = fragmentSize(samples);
+    const buffer = this.#reserve(size);
+    writeFragmentInto(buffer, this.#length, { sequence: ++this.#sequence, baseDecodeTime: this.#partStart }, samples);
+    const data = buffer.subarray(this.#length, this.#length + size);
+    this.#length += size;
+    segment.parts += 1;
     segment.ticks += this.#partTicks;
     if (this.#settings.part !== undefined) {
       this.#host.emit({
@@ -270,7 +303,7 @@ export class TrackPackager {
         track: this.track,
         rendition: this.rendition,
         msn: segment.msn,
-        part: segment.parts.length - 1,
+        part: segment.parts - 1,
         duration: this.#partTicks / this.#ticks,
         independent: samples[0].sync,
         data,
@@ -284,7 +317,12 @@ export class TrackPackager {
     this.#closePart();
     const segment = this.#segment;
     this.#segment = undefined;
-    if (segment === undefined || segment.parts.length === 0) return;
+    const buffer = this.#buffer;
+    const length = this.#length;
+    this.#buffer = undefined;
+    this.#length = 0;
+    if (segment === undefined || segment.parts === 0 || buffer === undefined) return;
+    this.#expected = Math.ceil(length * headroom);
     this.#host.emit({
       type: 'segment',
       stream: this.stream,
@@ -295,9 +333,22 @@ export class TrackPackager {
       programDateTime: segment.programDateTime,
       startTime: segment.startDts,
       discontinuity: segment.discontinuity,
-      data: segment.parts.length === 1 ? segment.parts[0] : Buffer.concat(segment.parts),
+      data: buffer.subarray(0, length),
       closedAt,
     });
+  }
+
+  /** The open segment's buffer with room for `size` more bytes: grown (and copied) only when a segment outgrows the guess. */
+  #reserve(size: number): Buffer {
+    const need = this.#length + size;
+    const buffer = this.#buffer;
+    if (buffer === undefined) return (this.#buffer = Buffer.allocUnsafe(Math.max(this.#expected, need)));
+    if (need <= buffer.length) return buffer;
+    // Parts already emitted keep viewing the old buffer; the segment continues in the new one.
+    const grown = Buffer.allocUnsafe(Math.max(need, Math.ceil(buffer.length * 1.5)));
+    buffer.copy(grown, 0, 0, this.#length);
+    this.#buffer = grown;
+    return grown;
   }
 
   /** Ends the open segment with the held sample, whose duration is the track's mean (no next packet will tell). */
