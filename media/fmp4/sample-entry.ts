@@ -5,6 +5,7 @@
  */
 import type { TrackInfo } from '../packet.ts';
 import type { BoxWriter } from './box-writer.ts';
+import { parseAsc } from '../aac.ts';
 
 /** A codec the fMP4 writer cannot put in a sample entry. */
 export class UnsupportedCodecError extends Error {
@@ -38,44 +39,15 @@ function writeVisualEntry(w: BoxWriter, type: string, configType: string, track:
   w.end(start);
 }
 
-/** The fields of an AudioSpecificConfig that `mp4a` repeats (ISO 14496-3 1.6.2.1). */
-export interface AudioConfigFields {
-  objectType: number;
-  sampleRate: number;
-  channels: number;
-}
-
-const sampleRates = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
-
-/** Reads object type, sample rate and channel configuration from an AudioSpecificConfig. */
-export function parseAudioSpecificConfig(config: Buffer): AudioConfigFields {
-  if (config.length < 2) throw new Error(`AudioSpecificConfig too short (${config.length} bytes)`);
-  const bits = (config[0] << 24) | (config[1] << 16) | ((config[2] ?? 0) << 8) | (config[3] ?? 0);
-  let at = 0;
-  const read = (n: number): number => {
-    const value = (bits >>> (32 - at - n)) & ((1 << n) - 1);
-    at += n;
-    return value;
-  };
-  let objectType = read(5);
-  if (objectType === 31) objectType = 32 + read(6);
-  const index = read(4);
-  // An explicit 24-bit rate (index 15) is rare: the track's own fields then stand in.
-  if (index === 15) return { objectType, sampleRate: 0, channels: 0 };
-  const sampleRate = sampleRates[index] ?? 0;
-  const channels = read(4);
-  return { objectType, sampleRate, channels };
-}
-
 /** An MPEG-4 descriptor length in the 4-byte form, which every reader accepts. */
 function descriptor(w: BoxWriter, tag: number, length: number): void {
   w.u8(tag).u8(0x80 | ((length >> 21) & 0x7f)).u8(0x80 | ((length >> 14) & 0x7f)).u8(0x80 | ((length >> 7) & 0x7f)).u8(length & 0x7f);
 }
 
 function writeMp4a(w: BoxWriter, track: TrackInfo): void {
-  const fields = parseAudioSpecificConfig(track.config);
-  const channels = track.channels ?? fields.channels;
-  const sampleRate = track.sampleRate ?? fields.sampleRate;
+  // The track's own fields when given (an explicit ASC rate or a PCE layout are rare but possible), else the ASC's.
+  const channels = track.channels ?? parseAsc(track.config).channels;
+  const sampleRate = track.sampleRate ?? parseAsc(track.config).sampleRate;
   const start = w.begin('mp4a');
   w.zeros(6).u16(1); // reserved, data_reference_index
   w.zeros(8); // reserved

@@ -1,12 +1,13 @@
 /**
- * Real media packets for packager tests, without an FLV reader of our own:
- * ffmpeg encodes a short test pattern to FLV (timescale 1000, AVCC video,
- * raw AAC), and ffprobe lists its packets with their bytes (`-show_data`)
- * and the streams' decoder configurations (`extradata`).
+ * Real media packets for packager tests: ffmpeg encodes a short test
+ * pattern to FLV, and the engine's own FLV reader (`media/flv.ts`, what
+ * ingest uses) turns it into packets. ffprobe then reads what was made.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { MediaPacket, TrackInfo } from '../../media/packet.ts';
+import { readFile } from 'node:fs/promises';
+import type { MediaPacket } from '../../media/packet.ts';
+import { FlvReader } from '../../media/flv.ts';
 
 const run = promisify(execFile);
 
@@ -22,35 +23,6 @@ export interface PatternOptions {
   video?: boolean;
 }
 
-/** Parses ffprobe's hex dump (`00000000: 0164 000d ...  ascii`) into bytes. */
-export function parseHexDump(dump: string): Buffer {
-  const hex = dump
-    .split('\n')
-    .filter((line) => line.length > 10)
-    .map((line) => line.slice(10, 49).replace(/ /g, ''))
-    .join('');
-  return Buffer.from(hex, 'hex');
-}
-
-interface ProbeStream {
-  index: number;
-  codec_type: string;
-  codec_name: string;
-  width?: number;
-  height?: number;
-  sample_rate?: string;
-  channels?: number;
-  extradata?: string;
-}
-
-interface ProbePacket {
-  stream_index: number;
-  pts: number;
-  dts: number;
-  flags: string;
-  data: string;
-}
-
 /** Encodes the pattern to `file` (FLV) and returns its packets as the engine carries them, in file order. */
 export async function patternPackets(file: string, options: PatternOptions, stream = 'test', rendition = 'source'): Promise<MediaPacket[]> {
   const { seconds, width = 320, height = 240, fps = 30, gop = 30 } = options;
@@ -64,26 +36,10 @@ export async function patternPackets(file: string, options: PatternOptions, stre
   if (audio) args.push('-c:a', 'aac', '-b:a', '64k');
   args.push('-f', 'flv', file);
   await run('nice', ['-n', '10', 'ffmpeg', ...args]);
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_packets', '-show_streams', '-show_data', '-of', 'json', file], { maxBuffer: 256 * 1024 * 1024 });
-  const probe = JSON.parse(stdout) as { streams: ProbeStream[]; packets: ProbePacket[] };
-  const tracks = new Map<number, TrackInfo>();
-  for (const s of probe.streams) {
-    const config = parseHexDump(s.extradata ?? '');
-    if (s.codec_type === 'video') {
-      tracks.set(s.index, { kind: 'video', codec: 'h264', codecString: `avc1.${config.subarray(1, 4).toString('hex')}`, timescale: 1000, config, width: s.width, height: s.height, fps });
-    } else {
-      tracks.set(s.index, { kind: 'audio', codec: 'aac', codecString: 'mp4a.40.2', timescale: 1000, config, sampleRate: Number(s.sample_rate), channels: s.channels });
-    }
-  }
-  return probe.packets.map((p) => ({
-    stream,
-    rendition,
-    track: tracks.get(p.stream_index)!,
-    pts: p.pts,
-    dts: p.dts,
-    keyframe: p.flags.startsWith('K'),
-    data: parseHexDump(p.data),
-  }));
+  const reader = new FlvReader({ stream, rendition });
+  const result = reader.push(await readFile(file));
+  if (result.error) throw result.error;
+  return result.packets;
 }
 
 /** ffprobe's view of a file: its streams with frame counts, and its packets. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BoxWriter, readBoxes } from '../../media/fmp4/box-writer.ts';
 import { writeInitSegment } from '../../media/fmp4/init-segment.ts';
 import { nonSyncSampleFlags, syncSampleFlags, writeFragment } from '../../media/fmp4/fragment.ts';
-import { parseAudioSpecificConfig, UnsupportedCodecError } from '../../media/fmp4/sample-entry.ts';
+import { UnsupportedCodecError } from '../../media/fmp4/sample-entry.ts';
 import { aacConfig, audioTrack, avcConfig, videoTrack } from './synthetic-media.ts';
 
 /** The box at `path` (`moov/trak/mdia`), descending through containers. */
@@ -76,6 +76,13 @@ describe('writeInitSegment', () => {
     expect(readBoxes(hvc1.body, 78)[0].body.equals(config)).toBe(true);
   });
 
+  it('takes rate and channels from the AudioSpecificConfig when the track does not say', () => {
+    const stsd = boxAt(writeInitSegment(audioTrack({ sampleRate: undefined, channels: undefined, config: Buffer.from('1208', 'hex') })), 'moov/trak/mdia/minf/stbl/stsd');
+    const [mp4a] = readBoxes(stsd, 8);
+    expect(mp4a.body.readUInt16BE(16)).toBe(1);
+    expect(mp4a.body.readUInt32BE(24) / 0x10000).toBe(44100);
+  });
+
   it('writes mp4a with an esds that carries the AudioSpecificConfig, and a sound handler', () => {
     const init = writeInitSegment(audioTrack());
     expect(typesOf(boxAt(init, 'moov/trak/mdia/minf'))).toEqual(['smhd', 'dinf', 'stbl']);
@@ -97,13 +104,6 @@ describe('writeInitSegment', () => {
 
   it('refuses a codec it has no sample entry for', () => {
     expect(() => writeInitSegment(audioTrack({ codec: 'opus' }))).toThrow(UnsupportedCodecError);
-  });
-});
-
-describe('parseAudioSpecificConfig', () => {
-  it('reads object type, rate and channels', () => {
-    expect(parseAudioSpecificConfig(Buffer.from('1190', 'hex'))).toEqual({ objectType: 2, sampleRate: 48000, channels: 2 });
-    expect(parseAudioSpecificConfig(Buffer.from('1208', 'hex'))).toEqual({ objectType: 2, sampleRate: 44100, channels: 1 });
   });
 });
 
