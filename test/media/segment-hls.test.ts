@@ -135,6 +135,25 @@ describe('segment.hls audio', () => {
     for (let i = 1; i < video.length; i++) expect(Math.abs(audio[i].startTime - video[i].startTime)).toBeLessThanOrEqual(11);
   });
 
+  it('numbers the first segment of audio that starts after the video as the video\'s open segment', () => {
+    const packets = syntheticStream({ duration: 4000, gop: 25, audio: true }).filter((p) => p.track.kind === 'video' || p.dts >= 1005);
+    const items = packageItems([...packets, end()], { segment: '1s' });
+    const video = segmentsOf(items, 'source');
+    const audio = segmentsOf(items, 'audio');
+    expect(audio.map((s) => s.msn)).toEqual([1, 2, 3]);
+    for (const segment of audio.slice(1)) expect(Math.abs(segment.startTime - video[segment.msn].startTime)).toBeLessThanOrEqual(11);
+  });
+
+  it('gives audio that arrives just before the video\'s keyframe the number of the segment that keyframe opens', () => {
+    const packets = syntheticStream({ duration: 3000, gop: 25, audio: true }).filter((p) => p.track.kind === 'video' || p.dts >= 990);
+    // The first audio frame (1003 ms) reaches the engine before the keyframe at 1000 ms.
+    const first = packets.findIndex((p) => p.track.kind === 'audio');
+    const [audio] = packets.splice(first, 1);
+    packets.splice(packets.findIndex((p) => p.dts === 1000), 0, audio);
+    const items = packageItems([...packets, end()], { segment: '1s' });
+    expect(segmentsOf(items, 'audio').map((s) => s.msn)).toEqual([1, 2]);
+  });
+
   it('cuts an audio-only stream by time', () => {
     const items = packageItems([...syntheticStream({ duration: 5000, frame: 0, audio: true }), end()], { segment: '2s' });
     const segments = segmentsOf(items, 'audio');

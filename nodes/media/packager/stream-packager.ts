@@ -145,6 +145,10 @@ export class StreamPackager implements TrackHost {
     return this.#tracks.has(`${track.rendition}/video`) || this.#firstVideo() !== undefined;
   }
 
+  leaderMsn(track: TrackPackager): number | undefined {
+    return (this.#tracks.get(`${track.rendition}/video`) ?? this.#firstVideo())?.openMsn;
+  }
+
   #firstVideo(): TrackPackager | undefined {
     for (const track of this.#tracks.values()) if (track.kind === 'video') return track;
     return undefined;

@@ -42,6 +42,8 @@ export interface TrackHost {
   boundary(track: TrackPackager, time: number): void;
   /** Whether an audio track's segments follow a video track's boundaries. */
   follows(track: TrackPackager): boolean;
+  /** The sequence number of the segment the video track `track` follows has open. */
+  leaderMsn(track: TrackPackager): number | undefined;
 }
 
 interface Sample extends FragmentSample {
@@ -97,6 +99,10 @@ export class TrackPackager {
   #length = 0;
   #expected: number;
   #nextDiscontinuity = false;
+  /** A segment has been opened (numbering may no longer jump). */
+  #started = false;
+  /** A part or segment has been emitted (numbering is fixed). */
+  #listed = false;
   /** Duration estimate in ticks: the mean of the samples seen, for the held sample at a flush. */
   #durationSum = 0;
   #durationCount = 0;
@@ -127,12 +133,7 @@ export class TrackPackager {
     return this.#nextMsn;
   }
 
-  /** The track's current codec configuration, once a packet has arrived. */
-  get info(): TrackInfo | undefined {
-    return this.#info;
-  }
-
-  /** The segment open now (msn), for tests and stats. */
+  /** The open segment's media sequence number, if one is open. */
   get openMsn(): number | undefined {
     return this.#segment?.msn;
   }
@@ -196,8 +197,16 @@ export class TrackPackager {
       return;
     }
     let split = this.#samples.findIndex((sample) => sample.dts >= at - this.#tolerance());
-    if (split === 0 && this.#samples[0].dts === segment.startDts) return; // the segment already starts there
     if (split < 0) split = this.#samples.length;
+    // Nothing before the boundary: the segment already starts there (closing it would skip a sequence number).
+    if (split === 0 && segment.parts === 0) {
+      // Audio that began just before the video's keyframe takes the video's number, as long as nothing of it was listed.
+      if (!this.#listed) {
+        segment.msn = Math.max(segment.msn, this.#host.leaderMsn(this) ?? 0);
+        this.#nextMsn = segment.msn + 1;
+      }
+      return;
+    }
     const carried = this.#samples.splice(split);
     const carriedTicks = carried.reduce((sum, sample) => sum + sample.duration, 0);
     this.#partTicks -= carriedTicks;
@@ -272,6 +281,9 @@ export class TrackPackager {
   }
 
   #openAt(dts: number, pts: number, arrival: number): void {
+    // An audio track that starts after its video numbers its first segment as the video's open one, so the two line up.
+    if (this.kind === 'audio' && !this.#started) this.#nextMsn = Math.max(this.#nextMsn, this.#host.leaderMsn(this) ?? 0);
+    this.#started = true;
     const anchor = this.#host.anchor(pts / this.#ticks, arrival, this.#nextDiscontinuity);
     this.#segment = {
       msn: this.#nextMsn++,
@@ -296,6 +308,7 @@ export class TrackPackager {
     this.#length += size;
     segment.parts += 1;
     segment.ticks += this.#partTicks;
+    this.#listed = this.#listed || this.#settings.part !== undefined;
     if (this.#settings.part !== undefined) {
       this.#host.emit({
         type: 'part',
@@ -323,6 +336,7 @@ export class TrackPackager {
     this.#length = 0;
     if (segment === undefined || segment.parts === 0 || buffer === undefined) return;
     this.#expected = Math.ceil(length * headroom);
+    this.#listed = true;
     this.#host.emit({
       type: 'segment',
       stream: this.stream,
