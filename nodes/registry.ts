@@ -36,6 +36,8 @@ import mqttPublish from './messaging/mqtt-publish.ts';
 import mqttBroker from './messaging/mqtt-broker.ts';
 import ingestRtmp from './media/ingest-rtmp.ts';
 import demux from './media/demux.ts';
+import segmentHls from './media/segment-hls.ts';
+import segmentDash from './media/segment-dash.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -69,6 +71,8 @@ export const operators: readonly OperatorDefinition[] = [
   mqttBroker,
   ingestRtmp,
   demux,
+  segmentHls,
+  segmentDash,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));
