@@ -1,0 +1,87 @@
+/**
+ * The origin's window of a stream: segments slide, parts are kept only for
+ * the last segments, inits are versioned and kept while referenced, the
+ * discontinuity sequence counts what slid out, and the end marks every
+ * track.
+ */
+import { describe, expect, it } from 'vitest';
+import { applyEnd, applyInit, applyPart, applySegment, initName, newStreamWindow, partOf, segmentOf, windowBytes, type StreamWindow } from '../../media/cmaf-window.ts';
+import type { CmafItem } from '../../media/segment.ts';
+import { audioInfo, end, fakeInit, init, llSettings, segmentWithParts, videoInfo } from '../helpers/cmaf-items.ts';
+
+function windowOf(items: CmafItem[]): StreamWindow {
+  const stream = newStreamWindow('k', items.find((item) => item.type === 'init')!.playlist);
+  for (const item of items) {
+    if (item.type === 'init') applyInit(stream, item);
+    else if (item.type === 'end') applyEnd(stream, item.track, 1000);
+    else if (item.type === 'part') applyPart(stream.tracks.get(item.track)!, item);
+    else applySegment(stream, stream.tracks.get(item.track)!, item);
+  }
+  return stream;
+}
+
+describe('CMAF window', () => {
+  it('keeps `window` segments and drops the oldest with their bytes', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo)];
+    for (let msn = 0; msn < 7; msn++) items.push(...segmentWithParts('k', 'v', msn));
+    const track = windowOf(items).tracks.get('v')!;
+    expect(track.segments.map((s) => s.msn)).toEqual([3, 4, 5, 6]);
+    expect(track.nextMsn).toBe(7);
+    expect(segmentOf(track, 2)).toBeUndefined();
+    expect(segmentOf(track, 5)?.data.length).toBe(400);
+  });
+
+  it('keeps parts only for the last two segments and the open one', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo)];
+    for (let msn = 0; msn < 4; msn++) items.push(...segmentWithParts('k', 'v', msn));
+    items.push(...segmentWithParts('k', 'v', 4).slice(0, 2));
+    const stream = windowOf(items);
+    const track = stream.tracks.get('v')!;
+    expect(track.segments.map((s) => s.parts.length)).toEqual([0, 0, 4, 4]);
+    expect(track.openParts.map((p) => p.part)).toEqual([0, 1]);
+    expect(partOf(track, 4, 1)?.data[0]).toBe(41);
+    expect(partOf(track, 3, 3)?.data[0]).toBe(33);
+    expect(partOf(track, 1, 0)).toBeUndefined();
+    // 4 segments of 400 bytes, 8 kept parts of 100, 2 open parts, the init.
+    expect(windowBytes(stream)).toBe(1600 + 800 + 200 + track.init.data.length);
+  });
+
+  it('gives a changed init a new version and keeps the old one while a segment needs it', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0)];
+    items.push(init('k', 'v', { ...videoInfo, width: 1920, height: 1080 }, llSettings, fakeInit(90000, 1)), ...segmentWithParts('k', 'v', 1, { discontinuity: true }));
+    const stream = windowOf(items);
+    const track = stream.tracks.get('v')!;
+    expect(track.init.version).toBe(2);
+    expect(track.olderInits.map((i) => i.version)).toEqual([1]);
+    expect(track.segments.map((s) => s.initVersion)).toEqual([1, 2]);
+    expect(initName(1)).toBe('init.mp4');
+    expect(initName(2)).toBe('init-2.mp4');
+    for (let msn = 2; msn < 6; msn++) applySegment(stream, track, segmentWithParts('k', 'v', msn).at(-1) as never);
+    expect(track.olderInits).toEqual([]);
+  });
+
+  it('the same init again changes nothing', () => {
+    const stream = windowOf([init('k', 'v', videoInfo), init('k', 'v', videoInfo)]);
+    expect(stream.tracks.get('v')!.init.version).toBe(1);
+  });
+
+  it('counts discontinuities that slide out of the window', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo)];
+    for (let msn = 0; msn < 8; msn++) items.push(...segmentWithParts('k', 'v', msn, { discontinuity: msn === 2 || msn === 5 }));
+    const track = windowOf(items).tracks.get('v')!;
+    // Window 4..7: the discontinuity before 2 slid out; the one before 5 is listed.
+    expect(track.discontinuitySequence).toBe(1);
+    expect(track.segments.map((s) => s.discontinuity)).toEqual([false, true, false, false]);
+    expect(track.segments[0].period).not.toBe(track.segments[1].period);
+    expect(track.segments[1].period).toBe(track.segments[3].period);
+  });
+
+  it('an end of the stream ends every track and stamps the time; an end of one track does not', () => {
+    const one = windowOf([init('k', 'v', videoInfo), init('k', 'a', audioInfo), end('k', 'v')]);
+    expect(one.tracks.get('v')!.ended).toBe(true);
+    expect(one.endedAt).toBeUndefined();
+    const all = windowOf([init('k', 'v', videoInfo), init('k', 'a', audioInfo), end('k')]);
+    expect([...all.tracks.values()].every((t) => t.ended)).toBe(true);
+    expect(all.endedAt).toBe(1000);
+  });
+});
