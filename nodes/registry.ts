@@ -35,6 +35,8 @@ import mqttSubscribe from './messaging/mqtt-subscribe.ts';
 import mqttPublish from './messaging/mqtt-publish.ts';
 import mqttBroker from './messaging/mqtt-broker.ts';
 import serveHttp from './media/serve-http.ts';
+import segmentHls from './media/segment-hls.ts';
+import segmentDash from './media/segment-dash.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -67,6 +69,8 @@ export const operators: readonly OperatorDefinition[] = [
   mqttPublish,
   mqttBroker,
   serveHttp,
+  segmentHls,
+  segmentDash,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));
