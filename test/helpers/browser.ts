@@ -51,15 +51,31 @@ export async function launchBrowser(options: { log?: (line: string) => void } = 
   };
 }
 
+/** What `playerState` reads in the page (the project compiles without the DOM library). */
+interface PageGlobals {
+  document: {
+    querySelector(selector: 'video'): {
+      currentTime: number;
+      paused: boolean;
+      readyState: number;
+      videoWidth: number;
+      videoHeight: number;
+      buffered: { length: number; start(index: number): number; end(index: number): number };
+    } | null;
+  };
+  streamsPlayer?: { engine: string; errors: string[]; fatal: string | null; levels: number[]; level: number; switches: number[] };
+}
+
 /** The page's video element and player state. */
 export function playerState(page: Page): Promise<PlayerState> {
   return page.evaluate(function readPlayerState() {
-    const video = document.querySelector('video')!;
+    const page = globalThis as unknown as PageGlobals;
+    const video = page.document.querySelector('video')!;
     let bufferedAhead = 0;
     for (let i = 0; i < video.buffered.length; i++) {
       if (video.buffered.start(i) <= video.currentTime + 0.1 && video.buffered.end(i) > video.currentTime) bufferedAhead = video.buffered.end(i) - video.currentTime;
     }
-    const player = (window as unknown as { streamsPlayer?: { engine: string; errors: string[]; fatal: string | null; levels: number[]; level: number; switches: number[] } }).streamsPlayer;
+    const player = page.streamsPlayer;
     return {
       currentTime: video.currentTime,
       paused: video.paused,

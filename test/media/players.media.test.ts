@@ -100,14 +100,19 @@ describe('players on the origin', () => {
       const level = (await playerState(page)).level;
       const other = level === 0 ? 1 : 0;
       await page.evaluate((to) => {
-        (window as unknown as { streamsPlayer: { player: { currentLevel: number } } }).streamsPlayer.player.currentLevel = to;
+        (globalThis as unknown as { streamsPlayer: { player: { currentLevel: number } } }).streamsPlayer.player.currentLevel = to;
       }, other);
       const switched = await waitForPlayer(page, `hls.js to switch to level ${other}`, (state) => state.level === other);
       expect(switched.switches).toContain(other);
       await advances(page, 'hls.js to play on after the switch', 2);
-      const latency = await page.evaluate(() => (window as unknown as { streamsPlayer: { player: { latency: number } } }).streamsPlayer.player.latency);
-      console.log(`hls.js live latency behind the origin's edge: ${latency.toFixed(2)} s`);
-      expect((await playerState(page)).fatal).toBeNull();
+      const figures = await page.evaluate(() => {
+        const hls = (globalThis as unknown as { streamsPlayer: { player: { latency: number; playingDate: Date | null; targetLatency: number | null } } }).streamsPlayer.player;
+        return { latency: hls.latency, target: hls.targetLatency, behindWallClock: hls.playingDate === null ? null : Date.now() - hls.playingDate.getTime() };
+      });
+      console.log(`hls.js: latency ${figures.latency.toFixed(2)} s (target ${figures.target}), playing frame ${figures.behindWallClock} ms behind the wall clock`);
+      const final = await playerState(page);
+      console.log(`hls.js non-fatal errors: ${JSON.stringify(final.errors)}`);
+      expect(final.fatal).toBeNull();
     } catch (error) {
       console.log(pageLog.slice(-30).join('\n'));
       throw error;
@@ -123,6 +128,7 @@ describe('players on the origin', () => {
       expect(started.engine).toBe('dash');
       await advances(page, 'dash.js to play 3 s more', 3);
       const state = await playerState(page);
+      console.log(`dash.js errors: ${JSON.stringify(state.errors)}`);
       expect(state.fatal).toBeNull();
       expect(state.videoWidth).toBeGreaterThan(0);
     } catch (error) {

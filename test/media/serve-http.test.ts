@@ -101,6 +101,20 @@ describe('serve.http', () => {
     expect(await (await fetch(`${o.base}/healthz`)).json()).toEqual({ ok: true, streams: 1 });
   });
 
+  it('holds a master playlist asked for between the first and the last track\'s first segment, so no rung is left out', async () => {
+    const o = await origin();
+    o.push(init('k', 'v', videoInfo), init('k', 'a', audioInfo), ...segmentWithParts('k', 'v', 0));
+    await settle();
+    const pending = fetch(`${o.base}/live/k/master.m3u8`).then(async (response) => ({ at: Date.now(), text: await response.text() }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const pushed = Date.now();
+    o.push(...segmentWithParts('k', 'a', 0, { timescale: 48000 }));
+    const answer = await pending;
+    expect(answer.at - pushed).toBeLessThan(50);
+    expect(answer.text).toContain('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="a"');
+    expect(answer.text).toContain('AUDIO="aud"');
+  });
+
   it('answers byte ranges with 206, and an unsatisfiable one with 416', async () => {
     const o = await origin();
     await liveStream(o, 1);

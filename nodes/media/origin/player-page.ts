@@ -43,7 +43,7 @@ export function playerPage(base: string, dash: boolean): string {
       player.on(dashjs.MediaPlayer.events.QUALITY_CHANGE_RENDERED, (e) => { if (e.mediaType === 'video') state.level = e.newQuality; });
       player.initialize(video, ${source}, true);`
     : `if (!Hls.isSupported()) { state.fatal = 'MediaSource is not supported'; return; }
-      const hls = new Hls({ lowLatencyMode: true });
+      const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
       state.player = hls;
       hls.on(Hls.Events.ERROR, (_, data) => { state.errors.push(data.details); if (data.fatal) state.fatal = data.details; });
       hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => { state.levels = data.levels.map((l) => l.height); });

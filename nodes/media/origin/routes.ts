@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { initOf, partOf, segmentOf, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
 import { renderMpd } from '../../../media/dash/mpd.ts';
-import { nextPart, renderMaster, renderMedia, targetDuration } from '../../../media/hls/playlist.ts';
+import { nextPart, renderMaster, renderMedia, targetDuration, trackReady } from '../../../media/hls/playlist.ts';
 import { playerPage, playerScript } from './player-page.ts';
 import { sendError, sendObject } from './respond.ts';
 import { safeName, type OriginStore } from './store.ts';
@@ -77,9 +77,11 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     return trackFile(request, response, stream, track, names[2], url, error);
   };
 
-  function streamFile(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, file: string, url: URL, error: (status: number, message: string, headers?: Record<string, string>) => void): void {
+  async function streamFile(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, file: string, url: URL, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
     if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash')), cors);
     if (file === 'master.m3u8') {
+      // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
+      await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(track, () => trackReady(track), holdMs(stream, track))));
       const text = renderMaster(stream);
       if (text === undefined) return error(503, 'the stream has no segment yet', { 'Retry-After': '1' });
       return sendObject(request, response, 'playlist', text, cors);
