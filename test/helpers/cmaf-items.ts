@@ -3,8 +3,9 @@
  * inits, parts and segments with made-up bytes (the origin never parses
  * media, except an init's `mdhd` timescale, which `fakeInit` writes).
  */
+import { applyEnd, applyInit, applyPart, applySegment, newStreamWindow, type StreamWindow } from '../../media/cmaf-window.ts';
 import type { TrackInfo } from '../../media/packet.ts';
-import type { CmafEnd, CmafInit, CmafPart, CmafSegment, PlaylistSettings } from '../../media/segment.ts';
+import type { CmafEnd, CmafInit, CmafItem, CmafPart, CmafSegment, PlaylistSettings } from '../../media/segment.ts';
 
 export const videoInfo: TrackInfo = { kind: 'video', codec: 'h264', codecString: 'avc1.64001f', timescale: 90000, config: Buffer.from([1, 0x64, 0, 0x1f]), width: 1280, height: 720, fps: 30 };
 export const lowVideoInfo: TrackInfo = { ...videoInfo, codecString: 'avc1.4d401e', width: 640, height: 360 };
@@ -53,4 +54,16 @@ export function segmentWithParts(stream: string, track: string, msn: number, opt
 
 export function end(stream: string, track?: string): CmafEnd {
   return { type: 'end', stream, track };
+}
+
+/** A stream window with `items` applied in order, as the origin applies them; ends are stamped at `endedAt`. */
+export function windowOf(items: CmafItem[], endedAt = 0): StreamWindow {
+  const stream = newStreamWindow('k', items.find((item) => item.type === 'init')?.playlist ?? llSettings);
+  for (const item of items) {
+    if (item.type === 'init') applyInit(stream, item);
+    else if (item.type === 'end') applyEnd(stream, item.track, endedAt);
+    else if (item.type === 'part') applyPart(stream.tracks.get(item.track)!, item);
+    else applySegment(stream, stream.tracks.get(item.track)!, item);
+  }
+  return stream;
 }

@@ -5,26 +5,16 @@
  * track.
  */
 import { describe, expect, it } from 'vitest';
-import { applyEnd, applyInit, applyPart, applySegment, initName, newStreamWindow, partOf, segmentOf, windowBytes, type StreamWindow } from '../../media/cmaf-window.ts';
+import { applySegment, initName, partOf, segmentOf, windowBytes } from '../../media/cmaf-window.ts';
 import type { CmafItem } from '../../media/segment.ts';
-import { audioInfo, end, fakeInit, init, llSettings, segmentWithParts, videoInfo } from '../helpers/cmaf-items.ts';
+import { audioInfo, end, fakeInit, init, llSettings, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
 
-function windowOf(items: CmafItem[]): StreamWindow {
-  const stream = newStreamWindow('k', items.find((item) => item.type === 'init')!.playlist);
-  for (const item of items) {
-    if (item.type === 'init') applyInit(stream, item);
-    else if (item.type === 'end') applyEnd(stream, item.track, 1000);
-    else if (item.type === 'part') applyPart(stream.tracks.get(item.track)!, item);
-    else applySegment(stream, stream.tracks.get(item.track)!, item);
-  }
-  return stream;
-}
 
 describe('CMAF window', () => {
   it('keeps `window` segments and drops the oldest with their bytes', () => {
     const items: CmafItem[] = [init('k', 'v', videoInfo)];
     for (let msn = 0; msn < 7; msn++) items.push(...segmentWithParts('k', 'v', msn));
-    const track = windowOf(items).tracks.get('v')!;
+    const track = windowOf(items, 1000).tracks.get('v')!;
     expect(track.segments.map((s) => s.msn)).toEqual([3, 4, 5, 6]);
     expect(track.nextMsn).toBe(7);
     expect(segmentOf(track, 2)).toBeUndefined();
@@ -35,7 +25,7 @@ describe('CMAF window', () => {
     const items: CmafItem[] = [init('k', 'v', videoInfo)];
     for (let msn = 0; msn < 4; msn++) items.push(...segmentWithParts('k', 'v', msn));
     items.push(...segmentWithParts('k', 'v', 4).slice(0, 2));
-    const stream = windowOf(items);
+    const stream = windowOf(items, 1000);
     const track = stream.tracks.get('v')!;
     expect(track.segments.map((s) => s.parts.length)).toEqual([0, 0, 4, 4]);
     expect(track.openParts.map((p) => p.part)).toEqual([0, 1]);
@@ -49,7 +39,7 @@ describe('CMAF window', () => {
   it('gives a changed init a new version and keeps the old one while a segment needs it', () => {
     const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0)];
     items.push(init('k', 'v', { ...videoInfo, width: 1920, height: 1080 }, llSettings, fakeInit(90000, 1)), ...segmentWithParts('k', 'v', 1, { discontinuity: true }));
-    const stream = windowOf(items);
+    const stream = windowOf(items, 1000);
     const track = stream.tracks.get('v')!;
     expect(track.init.version).toBe(2);
     expect(track.olderInits.map((i) => i.version)).toEqual([1]);
@@ -68,7 +58,7 @@ describe('CMAF window', () => {
   it('counts discontinuities that slide out of the window', () => {
     const items: CmafItem[] = [init('k', 'v', videoInfo)];
     for (let msn = 0; msn < 8; msn++) items.push(...segmentWithParts('k', 'v', msn, { discontinuity: msn === 2 || msn === 5 }));
-    const track = windowOf(items).tracks.get('v')!;
+    const track = windowOf(items, 1000).tracks.get('v')!;
     // Window 4..7: the discontinuity before 2 slid out; the one before 5 is listed.
     expect(track.discontinuitySequence).toBe(1);
     expect(track.segments.map((s) => s.discontinuity)).toEqual([false, true, false, false]);
@@ -80,7 +70,7 @@ describe('CMAF window', () => {
     const one = windowOf([init('k', 'v', videoInfo), init('k', 'a', audioInfo), end('k', 'v')]);
     expect(one.tracks.get('v')!.ended).toBe(true);
     expect(one.endedAt).toBeUndefined();
-    const all = windowOf([init('k', 'v', videoInfo), init('k', 'a', audioInfo), end('k')]);
+    const all = windowOf([init('k', 'v', videoInfo), init('k', 'a', audioInfo), end('k')], 1000);
     expect([...all.tracks.values()].every((t) => t.ended)).toBe(true);
     expect(all.endedAt).toBe(1000);
   });

@@ -5,22 +5,12 @@
  * the end; the MPD's timing, representations, timeline and periods.
  */
 import { describe, expect, it } from 'vitest';
-import { applyEnd, applyInit, applyPart, applySegment, newStreamWindow, type StreamWindow } from '../../media/cmaf-window.ts';
+import type { StreamWindow } from '../../media/cmaf-window.ts';
 import { initTimescale, isoDuration, renderMpd } from '../../media/dash/mpd.ts';
 import { renderMaster, renderMedia } from '../../media/hls/playlist.ts';
 import type { CmafItem, PlaylistSettings } from '../../media/segment.ts';
-import { audioInfo, fakeInit, init, llSettings, lowVideoInfo, segmentWithParts, videoInfo } from '../helpers/cmaf-items.ts';
+import { audioInfo, fakeInit, init, llSettings, lowVideoInfo, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
 
-function windowOf(items: CmafItem[]): StreamWindow {
-  const stream = newStreamWindow('k', llSettings);
-  for (const item of items) {
-    if (item.type === 'init') applyInit(stream, item);
-    else if (item.type === 'end') applyEnd(stream, item.track, 0);
-    else if (item.type === 'part') applyPart(stream.tracks.get(item.track)!, item);
-    else applySegment(stream, stream.tracks.get(item.track)!, item);
-  }
-  return stream;
-}
 
 /** A stream with video rungs `720p` and `360p` and an audio track, `segments` segments each, then `open` parts of the next. */
 function ladder(segments: number, open = 0, settings: PlaylistSettings = llSettings): StreamWindow {
