@@ -254,6 +254,16 @@ describe('serve.http', () => {
     expect(await (await fetch(`${o.base}/healthz`)).json()).toEqual({ ok: true, streams: 0 });
   });
 
+  it('starts a stream afresh when it publishes again after its end, even with its numbering restarted', async () => {
+    const o = await origin();
+    await liveStream(o, 3);
+    o.push(end('k'));
+    await liveStream(o, 2);
+    const text = await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text();
+    expect(text.match(/^\d+\.m4s$/gm)).toEqual(['0.m4s', '1.m4s']);
+    expect(text).not.toContain('#EXT-X-ENDLIST');
+  });
+
   it('keeps only the window: old segments are gone, a stream of 100 segments holds 4', async () => {
     const o = await origin();
     o.push(init('k', 'v', videoInfo, { ...llSettings, window: 4 }));

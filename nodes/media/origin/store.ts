@@ -70,6 +70,11 @@ export class OriginStore {
       return undefined;
     }
     if (item.type === 'init') {
+      // A stream that ended and publishes again starts afresh: its packager may number segments from 0 again.
+      if (stream?.endedAt !== undefined) {
+        this.drop(item.stream);
+        stream = undefined;
+      }
       if (stream === undefined) {
         if (this.#streams.size >= this.#maxStreams) return { reason: 'max_streams', message: `a new stream is refused: ${this.#maxStreams} streams (\`max_streams\`) are served already` };
         stream = newStreamWindow(item.stream, item.playlist);
