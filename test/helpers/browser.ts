@@ -28,7 +28,8 @@ export interface PlayerState {
 /** A launched browser; `close` ends it (call it in `afterAll`). */
 export interface TestBrowser {
   browser: Browser;
-  open(url: string): Promise<Page>;
+  /** Opens `url` in a new page; the URL of every request the page makes is appended to `requests` when given. */
+  open(url: string, requests?: string[]): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -37,8 +38,9 @@ export async function launchBrowser(options: { log?: (line: string) => void } = 
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required'] });
   return {
     browser,
-    async open(url) {
+    async open(url, requests) {
       const page = await browser.newPage();
+      if (requests) page.on('request', (request) => requests.push(request.url()));
       if (options.log) {
         const log = options.log;
         page.on('console', (message) => log(`${message.type()}: ${message.text()}`));

@@ -91,7 +91,8 @@ describe('players on the origin', () => {
   });
 
   it('hls.js (low-latency) plays, and switches rung when forced', async () => {
-    const page = await browser!.open(base);
+    const requests: string[] = [];
+    const page = await browser!.open(base, requests);
     try {
       const started = await waitForPlayer(page, 'hls.js to start playing', (state) => state.currentTime > 1 && !state.paused);
       expect(started.engine).toBe('hls');
@@ -110,6 +111,9 @@ describe('players on the origin', () => {
         return { latency: hls.latency, target: hls.targetLatency, behindWallClock: hls.playingDate === null ? null : Date.now() - hls.playingDate.getTime() };
       });
       console.log(`hls.js: latency ${figures.latency.toFixed(2)} s (target ${figures.target}), playing frame ${figures.behindWallClock} ms behind the wall clock`);
+      // Low latency for real: blocking playlist reloads, and parts fetched.
+      expect(requests.some((url) => /index\.m3u8\?_HLS_msn=\d+&_HLS_part=\d+$/.test(url))).toBe(true);
+      expect(requests.some((url) => /\/\d+\.\d+\.m4s$/.test(url))).toBe(true);
       const final = await playerState(page);
       console.log(`hls.js non-fatal errors: ${JSON.stringify(final.errors)}`);
       expect(final.fatal).toBeNull();
