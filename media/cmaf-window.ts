@@ -5,14 +5,28 @@
  * are applied in order; the playlist and MPD renderers read the result.
  *
  * Memory is bounded: `PlaylistSettings.window` segments per track, the parts
- * of `partSegments` finished segments plus the open one, and the inits that
- * a kept segment still refers to.
+ * of the segments of the last three target durations (plus one segment, for
+ * requests made from a playlist a moment old) and of the open one, and the
+ * inits that a kept segment still refers to.
  */
 import type { TrackInfo } from './packet.ts';
 import type { CmafInit, CmafPart, CmafSegment, PlaylistSettings } from './segment.ts';
 
-/** Finished segments whose parts stay listed (and fetchable), besides the open segment's. */
-export const partSegments = 2;
+/**
+ * How many of the last finished segments have their parts listed: those
+ * that start within three target durations of the playlist's end, as RFC
+ * 8216bis (4.4.4.9) asks; at least one.
+ */
+export function listedPartSegments(stream: StreamWindow, track: TrackWindow): number {
+  const span = 3 * Math.max(1, Math.ceil(stream.settings.segment - 0.001));
+  let count = 0;
+  let seconds = 0;
+  for (let i = track.segments.length - 1; i >= 0 && seconds < span; i--) {
+    seconds += track.segments[i].duration;
+    count++;
+  }
+  return Math.max(1, count);
+}
 
 /** A part as the window keeps it. */
 export interface WindowPart {
@@ -32,7 +46,7 @@ export interface WindowSegment {
   /** The init version its samples need (`EXT-X-MAP`). */
   initVersion: number;
   data: Buffer;
-  /** Its parts, while it is among the last `partSegments` segments; empty afterwards. */
+  /** Its parts, while they are listed (`listedPartSegments`) and one segment longer; empty afterwards. */
   parts: WindowPart[];
   /** The run of segments without a discontinuity it belongs to (a DASH period); shared by the run's segments. */
   period: SegmentRun;
@@ -191,7 +205,7 @@ export function applySegment(stream: StreamWindow, track: TrackWindow, item: Cma
   track.nextMsn = item.msn + 1;
   track.openParts = [];
   // Parts of older segments are no longer listed: their bytes go (the segment's own stay).
-  const keepPartsFrom = track.segments.length - partSegments;
+  const keepPartsFrom = track.segments.length - listedPartSegments(stream, track) - 1;
   for (let i = 0; i < keepPartsFrom; i++) track.segments[i].parts = [];
   while (track.segments.length > Math.max(1, stream.settings.window)) {
     const dropped = track.segments.shift()!;

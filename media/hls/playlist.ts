@@ -4,7 +4,7 @@
  * track, and each track's media playlist. Pure: the same window gives the
  * same text.
  */
-import { initName, lastMsn, partSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
+import { initName, lastMsn, listedPartSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
 
 /** The media playlist's path relative to the stream: `720p/index.m3u8`. */
 export function mediaPlaylistPath(track: string): string {
@@ -124,7 +124,8 @@ export function nextPart(track: TrackWindow): { msn: number; part: number } {
 
 /**
  * A track's media playlist. With parts (`settings.part`), the parts of the
- * last `partSegments` segments and of the open one are listed, then a
+ * segments of the last three target durations (`listedPartSegments`) and
+ * of the open one are listed, then a
  * preload hint for the next part, and the server announces blocking reload.
  * Other tracks of the stream get a rendition report so players switching
  * rungs can ask for the right part at once.
@@ -140,7 +141,7 @@ export function renderMedia(stream: StreamWindow, track: TrackWindow): string {
   }
   lines.push(`#EXT-X-MEDIA-SEQUENCE:${first?.msn ?? track.nextMsn}`, `#EXT-X-DISCONTINUITY-SEQUENCE:${track.discontinuitySequence}`);
   let mapVersion = -1;
-  const listPartsFrom = track.segments.length - partSegments;
+  const listPartsFrom = track.segments.length - listedPartSegments(stream, track);
   track.segments.forEach((segment, index) => {
     if (segment.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
     if (segment.initVersion !== mapVersion) {

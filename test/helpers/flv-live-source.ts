@@ -2,7 +2,8 @@
  * A live source for media tests: the packets of FLV files (one per
  * rendition, made by ffmpeg beforehand) emitted in real time by their
  * decode timestamps, as an ingest would deliver a publish, then the end of
- * the stream. Test-only: the shipped ingests are `ingest.rtmp` and
+ * the stream; with `loop`, played again and again with timestamps running
+ * on, so a test is not bound by the files' length. Test-only: the shipped ingests are `ingest.rtmp` and
  * `ingest.srt`.
  */
 import { readFile } from 'node:fs/promises';
@@ -20,9 +21,9 @@ export const flvLiveSource = defineOperator({
   doc: 'Reads each file of `files` as the rendition named at the same index of `renditions` and emits its packets when their time comes.',
   inputs: {},
   outputs: { out: { type: 'Media<*/*>', doc: 'Media packets, then the end of the stream.' } },
-  settings: z.object({ stream: z.string(), files: z.array(z.string()).min(1), renditions: z.array(z.string()).min(1) }),
+  settings: z.object({ stream: z.string(), files: z.array(z.string()).min(1), renditions: z.array(z.string()).min(1), loop: z.boolean().default(false) }),
   create(ctx) {
-    const { stream, files, renditions } = ctx.settings;
+    const { stream, files, renditions, loop } = ctx.settings;
     return () =>
       new Observable<Batch>((subscriber) => {
         let timer: ReturnType<typeof setInterval> | undefined;
@@ -35,6 +36,7 @@ export const flvLiveSource = defineOperator({
             if (result.error) throw result.error;
             packets.push(...result.packets);
           }
+          if (packets.length === 0) throw new Error('the FLV files hold no packets');
           // Stable by time: each file keeps its own order.
           return packets.sort((a, b) => a.dts - b.dts);
         }
@@ -42,12 +44,22 @@ export const flvLiveSource = defineOperator({
           (packets) => {
             if (stopped) return;
             const start = Date.now();
+            const span = loopSpan(packets);
             let next = 0;
+            let offset = 0;
             timer = setInterval(function emitDuePackets() {
               const now = Date.now();
               const due: MediaItem[] = [];
-              while (next < packets.length && packets[next].dts <= now - start) due.push({ ...packets[next++], arrival: now });
-              if (next >= packets.length) {
+              for (;;) {
+                if (next >= packets.length && loop) {
+                  next = 0;
+                  offset += span;
+                }
+                if (next >= packets.length || packets[next].dts + offset > now - start) break;
+                const packet = packets[next++];
+                due.push({ ...packet, dts: packet.dts + offset, pts: packet.pts + offset, arrival: now });
+              }
+              if (next >= packets.length && !loop) {
                 due.push({ stream, end: true });
                 clearInterval(timer);
               }
@@ -67,3 +79,18 @@ export const flvLiveSource = defineOperator({
       });
   },
 });
+
+/** The length of the files' timeline: each track's last timestamp plus its last interval, the longest. */
+function loopSpan(packets: MediaPacket[]): number {
+  const last = new Map<string, number[]>();
+  for (const packet of packets) {
+    const key = `${packet.rendition}/${packet.track.kind}`;
+    const times = last.get(key) ?? [];
+    times.push(packet.dts);
+    if (times.length > 2) times.shift();
+    last.set(key, times);
+  }
+  let span = 0;
+  for (const [a, b] of last.values()) span = Math.max(span, b === undefined ? a : 2 * b - a);
+  return span;
+}

@@ -5,7 +5,7 @@
  * track.
  */
 import { describe, expect, it } from 'vitest';
-import { applySegment, initName, partOf, segmentOf, windowBytes } from '../../media/cmaf-window.ts';
+import { applySegment, initName, listedPartSegments, partOf, segmentOf, windowBytes } from '../../media/cmaf-window.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import { audioInfo, end, fakeInit, init, llSettings, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
 
@@ -21,19 +21,21 @@ describe('CMAF window', () => {
     expect(segmentOf(track, 5)?.data.length).toBe(400);
   });
 
-  it('keeps parts only for the last two segments and the open one', () => {
-    const items: CmafItem[] = [init('k', 'v', videoInfo)];
-    for (let msn = 0; msn < 4; msn++) items.push(...segmentWithParts('k', 'v', msn));
-    items.push(...segmentWithParts('k', 'v', 4).slice(0, 2));
+  it('keeps parts for the segments of the last three target durations, one more, and the open one', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo, { ...llSettings, window: 8 })];
+    for (let msn = 0; msn < 8; msn++) items.push(...segmentWithParts('k', 'v', msn));
+    items.push(...segmentWithParts('k', 'v', 8).slice(0, 2));
     const stream = windowOf(items, 1000);
     const track = stream.tracks.get('v')!;
-    expect(track.segments.map((s) => s.parts.length)).toEqual([0, 0, 4, 4]);
+    // 2 s segments, target 2 s: the last three are listed (6 s), one more is kept.
+    expect(listedPartSegments(stream, track)).toBe(3);
+    expect(track.segments.map((s) => s.parts.length)).toEqual([0, 0, 0, 0, 4, 4, 4, 4]);
     expect(track.openParts.map((p) => p.part)).toEqual([0, 1]);
-    expect(partOf(track, 4, 1)?.data[0]).toBe(41);
-    expect(partOf(track, 3, 3)?.data[0]).toBe(33);
-    expect(partOf(track, 1, 0)).toBeUndefined();
-    // 4 segments of 400 bytes, 8 kept parts of 100, 2 open parts, the init.
-    expect(windowBytes(stream)).toBe(1600 + 800 + 200 + track.init.data.length);
+    expect(partOf(track, 8, 1)?.data[0]).toBe(81);
+    expect(partOf(track, 7, 3)?.data[0]).toBe(73);
+    expect(partOf(track, 3, 0)).toBeUndefined();
+    // 8 segments of 400 bytes, 16 kept parts of 100, 2 open parts, the init.
+    expect(windowBytes(stream)).toBe(3200 + 1600 + 200 + track.init.data.length);
   });
 
   it('gives a changed init a new version and keeps the old one while a segment needs it', () => {

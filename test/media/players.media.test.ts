@@ -21,8 +21,8 @@ import { flvLiveSource } from '../helpers/flv-live-source.ts';
 const run = promisify(execFile);
 const port = 19420;
 const base = `http://127.0.0.1:${port}/live/demo/`;
-/** Seconds of media published: long enough for both players to start, play and switch. */
-const seconds = 40;
+/** Seconds of media encoded; the source plays it in a loop for as long as the tests need. */
+const seconds = 10;
 
 let dir: string;
 let engine: Engine | undefined;
@@ -44,7 +44,7 @@ name: origin-players
 nodes:
   publish:
     op: test.flv_live
-    with: { stream: demo, files: ["${join(dir, 'hi.flv')}", "${join(dir, 'lo.flv')}"], renditions: [360p, 180p] }
+    with: { stream: demo, files: ["${join(dir, 'hi.flv')}", "${join(dir, 'lo.flv')}"], renditions: [360p, 180p], loop: true }
   hls:
     op: segment.hls
     in: publish

@@ -58,7 +58,7 @@ describe('HLS master playlist', () => {
 });
 
 describe('HLS media playlist', () => {
-  it('LL-HLS: server control, part target, parts of the last two segments and the open one, a preload hint, rendition reports', () => {
+  it('LL-HLS: server control, part target, parts of the last three target durations and of the open one, a preload hint, rendition reports', () => {
     const text = renderMedia(ladder(6, 2), ladder(6, 2).tracks.get('720p')!);
     const lines = text.trim().split('\n');
     expect(lines).toContain('#EXT-X-TARGETDURATION:2');
@@ -71,8 +71,9 @@ describe('HLS media playlist', () => {
     expect(lines.filter((l) => l.startsWith('#EXTINF:'))).toEqual(Array(4).fill('#EXTINF:2,'));
     expect(lines.filter((l) => l.startsWith('#EXT-X-PROGRAM-DATE-TIME:'))[0]).toBe('#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z');
     const parts = lines.filter((l) => l.startsWith('#EXT-X-PART:')).map(attributes);
-    expect(parts.map((p) => p.URI)).toEqual(['4.0.m4s', '4.1.m4s', '4.2.m4s', '4.3.m4s', '5.0.m4s', '5.1.m4s', '5.2.m4s', '5.3.m4s', '6.0.m4s', '6.1.m4s']);
-    expect(parts[0]).toEqual({ DURATION: '0.5', URI: '4.0.m4s', INDEPENDENT: 'YES' });
+    expect(parts.map((p) => p.URI)).toEqual(['3.0.m4s', '3.1.m4s', '3.2.m4s', '3.3.m4s', '4.0.m4s', '4.1.m4s', '4.2.m4s', '4.3.m4s', '5.0.m4s', '5.1.m4s', '5.2.m4s', '5.3.m4s', '6.0.m4s', '6.1.m4s']);
+    expect(parts[0]).toEqual({ DURATION: '0.5', URI: '3.0.m4s', INDEPENDENT: 'YES' });
+    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="3.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('2.m4s'));
     expect(parts[1].INDEPENDENT).toBeUndefined();
     // Parts of a segment come before its EXTINF; the open segment's after the last one.
     expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="4.3.m4s"')).toBeLessThan(lines.indexOf('4.m4s'));
