@@ -36,6 +36,7 @@ import mqttPublish from './messaging/mqtt-publish.ts';
 import mqttBroker from './messaging/mqtt-broker.ts';
 import ingestRtmp from './media/ingest-rtmp.ts';
 import demux from './media/demux.ts';
+import serveHttp from './media/serve-http.ts';
 import segmentHls from './media/segment-hls.ts';
 import segmentDash from './media/segment-dash.ts';
 
@@ -71,6 +72,7 @@ export const operators: readonly OperatorDefinition[] = [
   mqttBroker,
   ingestRtmp,
   demux,
+  serveHttp,
   segmentHls,
   segmentDash,
 ];

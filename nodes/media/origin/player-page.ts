@@ -1,0 +1,75 @@
+/**
+ * The small player page the origin serves at `/live/{key}/`: hls.js (or
+ * dash.js with `?dash`) from the project's own node_modules, served by the
+ * origin under `/_player/`, never from the internet. The page records what
+ * the player does in `window.streamsPlayer`, which tests read.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+
+/** The player scripts the origin serves, by URL path. */
+export const playerScripts: Record<string, string> = {
+  '/_player/hls.js': 'hls.js/dist/hls.min.js',
+  '/_player/dash.js': 'dashjs',
+};
+
+const loaded = new Map<string, Promise<Buffer>>();
+
+/** A player script's bytes, read once from node_modules; undefined for another path. */
+export function playerScript(path: string): Promise<Buffer> | undefined {
+  const specifier = playerScripts[path];
+  if (specifier === undefined) return undefined;
+  let bytes = loaded.get(path);
+  if (bytes === undefined) {
+    // dash.js's package resolves to its UMD build under `require`; hls.js exposes its dist files.
+    bytes = readFile(createRequire(import.meta.url).resolve(specifier));
+    bytes.catch(() => loaded.delete(path));
+    loaded.set(path, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * The page for one stream. `base` is the stream's URL path (`/live/KEY/`);
+ * `dash` picks dash.js and the MPD instead of hls.js and the master playlist.
+ */
+export function playerPage(base: string, dash: boolean): string {
+  const source = JSON.stringify(base + (dash ? 'manifest.mpd' : 'master.m3u8'));
+  const script = dash ? '/_player/dash.js' : '/_player/hls.js';
+  const start = dash
+    ? `const player = dashjs.MediaPlayer().create();
+      state.player = player;
+      player.on(dashjs.MediaPlayer.events.ERROR, (e) => { state.errors.push(String(e.error && e.error.message || e.error && e.error.code || 'error')); state.fatal = state.errors.at(-1); });
+      player.on(dashjs.MediaPlayer.events.QUALITY_CHANGE_RENDERED, (e) => { if (e.mediaType === 'video') state.level = e.newQuality; });
+      player.initialize(video, ${source}, true);`
+    : `if (!Hls.isSupported()) { state.fatal = 'MediaSource is not supported'; return; }
+      const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
+      state.player = hls;
+      hls.on(Hls.Events.ERROR, (_, data) => { state.errors.push(data.details); if (data.fatal) state.fatal = data.details; });
+      hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => { state.levels = data.levels.map((l) => l.height); });
+      hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => { state.level = data.level; state.switches.push(data.level); });
+      hls.loadSource(${source});
+      hls.attachMedia(video);`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Live stream</title>
+<style>body { margin: 0; background: #111; color: #ddd; font: 14px sans-serif; } video { width: 100%; max-height: 90vh; background: #000; } p { margin: 8px; }</style>
+</head>
+<body>
+<video id="video" controls muted autoplay playsinline></video>
+<p>${dash ? 'DASH (dash.js)' : 'HLS (hls.js)'} — <a href="${dash ? '?' : '?dash'}">${dash ? 'play HLS' : 'play DASH'}</a></p>
+<script src="${script}"></script>
+<script>
+  (function startPlayer() {
+    const video = document.getElementById('video');
+    const state = { engine: ${JSON.stringify(dash ? 'dash' : 'hls')}, errors: [], fatal: null, levels: [], level: -1, switches: [] };
+    window.streamsPlayer = state;
+    ${start}
+  })();
+</script>
+</body>
+</html>
+`;
+}

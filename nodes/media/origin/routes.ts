@@ -1,0 +1,218 @@
+/**
+ * The origin's routes: playlists (with blocking reload), the MPD, inits,
+ * segments and parts (a preload-hinted part, or a DASH segment still being
+ * cut, is held and answered the moment it exists), the player page and its
+ * scripts, and `/healthz`. Every name in a path is checked against a safe
+ * character set before it is looked up, so no path can reach anything but
+ * the window in memory.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { initOf, partOf, segmentOf, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
+import { renderMpd } from '../../../media/dash/mpd.ts';
+import { nextPart, renderMaster, renderMedia, targetDuration, trackReady } from '../../../media/hls/playlist.ts';
+import { playerPage, playerScript } from './player-page.ts';
+import { sendError, sendObject } from './respond.ts';
+import { safeName, type OriginStore } from './store.ts';
+
+/** What the routes need to know of their node. */
+export interface RouteOptions {
+  /** The URL path streams live under, without a trailing slash: `/live`. */
+  prefix: string;
+  /** `Access-Control-Allow-Origin`, or false for no CORS headers. */
+  cors: string | false;
+  now(): number;
+  /** Whether the node is stopping (requests get 503). */
+  stopping(): boolean;
+}
+
+/** The blocking-reload limit past the last listed segment (RFC 8216bis 6.2.5.2). */
+const msnAdvanceLimit = 2;
+/** The limit on `_HLS_part` past the last listed part (the Advance Part Limit). */
+const partAdvanceLimit = 3;
+
+const segmentFile = /^(\d{1,15})\.m4s$/;
+const partFile = /^(\d{1,15})\.(\d{1,6})\.m4s$/;
+const initFile = /^init(?:-(\d{1,9}))?\.mp4$/;
+
+/** Builds the request handler of an origin over `store`. */
+export function originRoutes(store: OriginStore, options: RouteOptions): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
+  const cors: Record<string, string> =
+    options.cors === false ? {} : { 'Access-Control-Allow-Origin': options.cors, 'Access-Control-Expose-Headers': 'Content-Length, Content-Range, Date' };
+
+  /** Waits at most three target durations, as the specification bounds a blocked request. */
+  function holdMs(stream: StreamWindow, track: TrackWindow): number {
+    return 3 * targetDuration(stream, track) * 1000;
+  }
+
+  return async function handleOriginRequest(request, response) {
+    const error = (status: number, message: string, headers: Record<string, string> = {}) => sendError(response, status, message, { ...cors, ...headers });
+    if (request.method === 'OPTIONS') {
+      response.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS', 'Access-Control-Allow-Headers': 'Range', 'Access-Control-Max-Age': '86400' });
+      response.end();
+      return;
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') return error(405, 'use GET', { Allow: 'GET, HEAD, OPTIONS' });
+    if (options.stopping()) return error(503, 'shutting down', { 'Retry-After': '1' });
+    const url = new URL(request.url ?? '/', 'http://origin');
+    const path = url.pathname;
+    if (path === '/healthz') return sendObject(request, response, 'page', JSON.stringify({ ok: true, streams: store.size }), { ...cors, 'Content-Type': 'application/json' });
+    const script = playerScript(path);
+    if (script !== undefined) return sendObject(request, response, 'script', await script, cors);
+    if (!path.startsWith(`${options.prefix}/`)) return error(404, 'not found');
+    // Split before decoding: an encoded `/` or `..` stays inside one name, which the charset then refuses.
+    const names = path.slice(options.prefix.length + 1).split('/');
+    const key = names[0];
+    if (!safeName.test(key)) return error(404, 'not found');
+    const stream = store.stream(key);
+    if (names.length === 1) {
+      response.writeHead(301, { Location: `${options.prefix}/${key}/`, ...cors });
+      response.end();
+      return;
+    }
+    if (stream === undefined) return error(404, 'no such stream');
+    if (names.length === 2) return streamFile(request, response, stream, names[1], url, error);
+    if (names.length !== 3 || !safeName.test(names[1])) return error(404, 'not found');
+    const track = stream.tracks.get(names[1]);
+    if (track === undefined) return error(404, 'no such track');
+    return trackFile(request, response, stream, track, names[2], url, error);
+  };
+
+  async function streamFile(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, file: string, url: URL, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
+    if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash')), cors);
+    if (file === 'master.m3u8') {
+      // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
+      await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(track, () => trackReady(track), holdMs(stream, track))));
+      const text = renderMaster(stream);
+      if (text === undefined) return error(503, 'the stream has no segment yet', { 'Retry-After': '1' });
+      return sendObject(request, response, 'playlist', text, cors);
+    }
+    if (file === 'manifest.mpd') {
+      if (stream.settings.dash === undefined) return error(404, 'this stream is not published as DASH');
+      const text = renderMpd(stream, options.now());
+      if (text === undefined) return error(503, 'the stream has no segment yet', { 'Retry-After': '1' });
+      return sendObject(request, response, 'mpd', text, cors);
+    }
+    return error(404, 'not found');
+  }
+
+  async function trackFile(
+    request: IncomingMessage,
+    response: ServerResponse,
+    stream: StreamWindow,
+    track: TrackWindow,
+    file: string,
+    url: URL,
+    error: (status: number, message: string, headers?: Record<string, string>) => void,
+  ): Promise<void> {
+    if (file === 'index.m3u8') return mediaPlaylist(request, response, stream, track, url, error);
+    const init = initFile.exec(file);
+    if (init !== null) {
+      const found = initOf(track, init[1] === undefined ? 1 : Number(init[1]));
+      return found === undefined ? error(404, 'no such init segment') : sendObject(request, response, 'init', found.data, cors);
+    }
+    const part = partFile.exec(file);
+    if (part !== null) return partRequest(request, response, stream, track, Number(part[1]), Number(part[2]), error);
+    const segment = segmentFile.exec(file);
+    if (segment !== null) return segmentRequest(request, response, stream, track, Number(segment[1]), error);
+    return error(404, 'not found');
+  }
+
+  async function mediaPlaylist(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, url: URL, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
+    const msnText = url.searchParams.get('_HLS_msn');
+    const partText = url.searchParams.get('_HLS_part');
+    if (msnText === null && partText !== null) return error(400, '`_HLS_part` needs `_HLS_msn`');
+    if (msnText !== null) {
+      if (!/^\d{1,15}$/.test(msnText) || (partText !== null && !/^\d{1,6}$/.test(partText))) return error(400, '`_HLS_msn` and `_HLS_part` must be whole numbers');
+      const msn = Number(msnText);
+      const part = partText === null ? undefined : Number(partText);
+      const lastListed = track.openParts.length > 0 ? track.nextMsn : track.nextMsn - 1;
+      if (msn > lastListed + msnAdvanceLimit) return error(400, `\`_HLS_msn\` ${msn} is too far ahead of the playlist (last segment ${lastListed})`);
+      const lastPart = track.openParts.at(-1)?.part ?? -1;
+      if (part !== undefined && msn === track.nextMsn && part > lastPart + partAdvanceLimit) return error(400, `\`_HLS_part\` ${part} is too far ahead of the playlist`);
+      const ready = () => track.nextMsn > msn || (part !== undefined && msn === track.nextMsn && track.openParts.some((p) => p.part >= part));
+      const satisfied = await store.waitFor(track, ready, holdMs(stream, track));
+      if (!satisfied && !track.ended) {
+        if (store.stream(stream.key) !== stream) return error(404, 'the stream ended');
+        return error(503, 'the requested segment or part did not appear in time', { 'Retry-After': '1' });
+      }
+    }
+    sendObject(request, response, 'playlist', renderMedia(stream, track), cors);
+  }
+
+  async function partRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, index: number, error: (status: number, message: string) => void): Promise<void> {
+    let found = partOf(track, msn, index);
+    if (found === undefined) {
+      const hint = nextPart(track);
+      // Only the part a preload hint names (or the first of the next segment) is worth waiting for.
+      const hinted = (msn === hint.msn && index === hint.part) || (msn === track.nextMsn + 1 && index === 0);
+      if (!hinted || track.ended) return error(404, 'no such part');
+      await store.waitFor(track, () => partOf(track, msn, index) !== undefined || track.nextMsn > msn, holdMs(stream, track));
+      found = partOf(track, msn, index);
+      if (found === undefined) return error(404, 'no such part');
+    }
+    sendObject(request, response, 'part', found.data, cors);
+  }
+
+  async function segmentRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, error: (status: number, message: string) => void): Promise<void> {
+    const finished = segmentOf(track, msn);
+    if (finished !== undefined) return sendObject(request, response, 'segment', finished.data, cors);
+    if (msn !== track.nextMsn || track.ended) return error(404, 'no such segment');
+    if (track.openParts[0]?.part === 0 && request.headers.range === undefined) return streamOpenSegment(request, response, stream, track, msn);
+    // Asked a little early (a DASH player's clock ahead of ours): answer when it is finished.
+    await store.waitFor(track, () => track.nextMsn > msn, holdMs(stream, track));
+    const segment = segmentOf(track, msn);
+    if (segment === undefined) return error(404, 'no such segment');
+    sendObject(request, response, 'segment', segment.data, cors);
+  }
+
+  /**
+   * A segment still being cut, sent as it grows (low-latency DASH): the
+   * parts it has, then each new part the moment it arrives, chunked; the
+   * response ends when the segment is finished.
+   */
+  function streamOpenSegment(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number): void {
+    response.writeHead(200, { 'Content-Type': 'video/iso.segment', 'Cache-Control': 'no-cache', ...cors });
+    if (request.method === 'HEAD') {
+      response.end();
+      return;
+    }
+    let written = 0;
+    let nextIndex = 0;
+    response.socket?.setNoDelay(true);
+    const writeNewParts = (): void => {
+      for (const part of track.nextMsn === msn ? track.openParts : (segmentOf(track, msn)?.parts ?? [])) {
+        if (part.part !== nextIndex) continue;
+        response.write(part.data);
+        written += part.data.length;
+        nextIndex++;
+      }
+    };
+    writeNewParts();
+    let stopListening: () => void = () => undefined;
+    const timeout = setTimeout(function openSegmentTimedOut() {
+      stopListening();
+      response.destroy();
+    }, holdMs(stream, track) + 1000 * stream.settings.segment);
+    const finish = (): void => {
+      clearTimeout(timeout);
+      stopListening();
+      const segment = segmentOf(track, msn);
+      if (segment === undefined) {
+        response.destroy();
+        return;
+      }
+      // The parts are the segment's bytes in order; whatever was not sent as a part goes now.
+      if (segment.data.length > written) response.write(segment.data.subarray(written));
+      response.end();
+    };
+    stopListening = store.listen(track, function openSegmentGrew() {
+      if (track.nextMsn === msn && !track.ended && store.stream(stream.key) === stream) return writeNewParts();
+      writeNewParts();
+      finish();
+    });
+    response.on('close', () => {
+      clearTimeout(timeout);
+      stopListening();
+    });
+  }
+}

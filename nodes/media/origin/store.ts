@@ -1,0 +1,164 @@
+/**
+ * The origin's live streams: the window of each (`media/cmaf-window.ts`),
+ * who waits on a track for a part or segment to appear (blocking playlist
+ * reload, preload-hinted parts, a DASH segment streamed as it is cut), the
+ * `max_streams` bound, and the grace period an ended stream is kept for.
+ */
+import { applyEnd, applyInit, applyPart, applySegment, newStreamWindow, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
+import type { CmafItem } from '../../../media/segment.ts';
+
+/** Keys and track names the origin accepts: they become URL path segments, so nothing that could climb out of one. */
+export const safeName = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Called on every change to a track (an item applied, the track ended, the stream dropped). */
+export type TrackListener = () => void;
+
+/** Why an item was not applied. */
+export type Rejection = { reason: 'malformed' | 'unsafe_name' | 'max_streams' | 'no_init'; message: string };
+
+/** Whether an item has the fields the store reads: a bad item must not crash the node. */
+function wellFormed(item: CmafItem): boolean {
+  if (typeof item !== 'object' || item === null || typeof item.stream !== 'string') return false;
+  if (item.type === 'end') return item.track === undefined || typeof item.track === 'string';
+  if (typeof item.track !== 'string' || !Buffer.isBuffer(item.data)) return false;
+  if (item.type === 'init') return typeof item.info === 'object' && item.info !== null && typeof item.playlist === 'object' && item.playlist !== null;
+  if (item.type === 'part') return Number.isInteger(item.msn) && Number.isInteger(item.part) && typeof item.duration === 'number';
+  return item.type === 'segment' && Number.isInteger(item.msn) && typeof item.duration === 'number';
+}
+
+/** What the store needs from its node: a clock and timers. */
+export interface StoreClock {
+  now(): number;
+  schedule(ms: number, fn: () => void): () => void;
+}
+
+/** The live streams of one `serve.http` node. */
+export class OriginStore {
+  readonly #streams = new Map<string, StreamWindow>();
+  readonly #listeners = new Map<TrackWindow, Set<TrackListener>>();
+  readonly #dropTimers = new Map<string, () => void>();
+  readonly #clock: StoreClock;
+  readonly #maxStreams: number;
+  readonly #keepEnded: number;
+
+  constructor(clock: StoreClock, options: { maxStreams: number; keepEndedMs: number }) {
+    this.#clock = clock;
+    this.#maxStreams = options.maxStreams;
+    this.#keepEnded = options.keepEndedMs;
+  }
+
+  /** The stream with that key, if live or recently ended. */
+  stream(key: string): StreamWindow | undefined {
+    return this.#streams.get(key);
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Applies one item; a rejection says why it was not (the caller counts and logs it). */
+  apply(item: CmafItem): Rejection | undefined {
+    if (!wellFormed(item)) return { reason: 'malformed', message: 'not a CMAF item (`type` init, part, segment or end, with `stream`, `track` and `data`)' };
+    if (!safeName.test(item.stream)) return { reason: 'unsafe_name', message: 'the stream key is not a safe URL path segment (letters, digits, `_`, `.`, `-`; at most 128)' };
+    if (item.type !== 'end' && !safeName.test(item.track)) return { reason: 'unsafe_name', message: `track \`${item.track.slice(0, 64)}\` is not a safe URL path segment (letters, digits, \`_\`, \`.\`, \`-\`)` };
+    let stream = this.#streams.get(item.stream);
+    if (item.type === 'end') {
+      if (stream === undefined) return undefined;
+      applyEnd(stream, item.track, this.#clock.now());
+      for (const track of stream.tracks.values()) this.#notify(track);
+      if (stream.endedAt !== undefined) this.#scheduleDrop(stream.key);
+      return undefined;
+    }
+    if (item.type === 'init') {
+      // A stream that ended and publishes again starts afresh: its packager may number segments from 0 again.
+      if (stream?.endedAt !== undefined) {
+        this.drop(item.stream);
+        stream = undefined;
+      }
+      if (stream === undefined) {
+        if (this.#streams.size >= this.#maxStreams) return { reason: 'max_streams', message: `a new stream is refused: ${this.#maxStreams} streams (\`max_streams\`) are served already` };
+        stream = newStreamWindow(item.stream, item.playlist);
+        this.#streams.set(item.stream, stream);
+      }
+      this.#cancelDrop(item.stream);
+      this.#notify(applyInit(stream, item));
+      return undefined;
+    }
+    const track = stream?.tracks.get(item.track);
+    if (stream === undefined || track === undefined) return { reason: 'no_init', message: `a ${item.type} arrived before its track's init segment` };
+    if (item.type === 'part') applyPart(track, item);
+    else applySegment(stream, track, item);
+    this.#notify(track);
+    return undefined;
+  }
+
+  /** Calls `listener` after every change to `track` until the returned function is called. */
+  listen(track: TrackWindow, listener: TrackListener): () => void {
+    let set = this.#listeners.get(track);
+    if (set === undefined) this.#listeners.set(track, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.#listeners.get(track) === set) this.#listeners.delete(track);
+    };
+  }
+
+  /**
+   * Resolves true as soon as `ready()` holds for `track` (at once if it
+   * already does), false when `timeoutMs` passes, the track ends without it,
+   * or the stream is dropped.
+   */
+  waitFor(track: TrackWindow, ready: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (ready()) return Promise.resolve(true);
+    if (track.ended) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const cancelTimer = this.#clock.schedule(timeoutMs, function waitTimedOut() {
+        stop();
+        resolve(false);
+      });
+      const stop = this.listen(track, function trackChanged() {
+        const now = ready();
+        if (!now && !track.ended && !dropped(track)) return;
+        cancelTimer();
+        stop();
+        resolve(now);
+      });
+      const streams = this.#streams;
+      function dropped(t: TrackWindow): boolean {
+        for (const stream of streams.values()) if (stream.tracks.get(t.name) === t) return false;
+        return true;
+      }
+    });
+  }
+
+  #notify(track: TrackWindow): void {
+    const set = this.#listeners.get(track);
+    if (set === undefined) return;
+    for (const listener of [...set]) listener();
+  }
+
+  #scheduleDrop(key: string): void {
+    this.#cancelDrop(key);
+    const cancel = this.#clock.schedule(this.#keepEnded, () => this.drop(key));
+    this.#dropTimers.set(key, cancel);
+  }
+
+  #cancelDrop(key: string): void {
+    this.#dropTimers.get(key)?.();
+    this.#dropTimers.delete(key);
+  }
+
+  /** Forgets a stream; whoever waits on its tracks is answered. */
+  drop(key: string): void {
+    const stream = this.#streams.get(key);
+    if (stream === undefined) return;
+    this.#cancelDrop(key);
+    this.#streams.delete(key);
+    for (const track of stream.tracks.values()) this.#notify(track);
+  }
+
+  /** Drops every stream and timer (the node stops). */
+  clear(): void {
+    for (const key of [...this.#streams.keys()]) this.drop(key);
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * `serve.http` driven with synthetic CMAF items and real HTTP requests on
+ * loopback: content types and cache lifetimes, Range, CORS, 404s and path
+ * traversal, blocking playlist reload and held parts (answered within
+ * milliseconds of the item arriving), the DASH segment streamed while it is
+ * cut, refused items, and the end of a stream.
+ */
+import { Subject } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { request as httpRequest } from 'node:http';
+import serveHttp from '../../nodes/media/serve-http.ts';
+import type { CmafItem } from '../../media/segment.ts';
+import type { Batch } from '../../runtime/api.ts';
+import { batchOf, drive, fakeContext, type FakeContext } from '../helpers/fake-context.ts';
+import { audioInfo, end, init, llSettings, part, segmentWithParts, videoInfo } from '../helpers/cmaf-items.ts';
+
+const runs: (() => void)[] = [];
+afterEach(() => {
+  for (const stop of runs.splice(0)) stop();
+});
+
+let nextPort = 19410;
+
+interface Origin {
+  base: string;
+  ctx: FakeContext<unknown>;
+  push(...items: CmafItem[]): void;
+}
+
+async function origin(settings: Record<string, unknown> = {}): Promise<Origin> {
+  const port = nextPort++;
+  const ctx = fakeContext(serveHttp, { listen: `127.0.0.1:${port}`, ...settings }) as FakeContext<unknown>;
+  const input = new Subject<Batch>();
+  const run = drive(serveHttp.create(ctx as never), input);
+  runs.push(() => run.unsubscribe());
+  const deadline = Date.now() + 5000;
+  while (!ctx.logs.some((log) => log.message === 'serving live streams')) {
+    if (run.error !== undefined) throw run.error;
+    if (Date.now() > deadline) throw new Error('origin did not listen');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return { base: `http://127.0.0.1:${port}`, ctx, push: (...items) => input.next(batchOf(items)) };
+}
+
+/** Lets the sink apply what was pushed (it writes batches on a promise chain). */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+/** A live stream `k` with video `v` and audio `a`: `segments` segments each and `open` parts of the next. */
+async function liveStream(o: Origin, segments: number, open = 0, key = 'k'): Promise<void> {
+  o.push(init(key, 'v', videoInfo), init(key, 'a', audioInfo));
+  for (let msn = 0; msn < segments; msn++) o.push(...segmentWithParts(key, 'v', msn), ...segmentWithParts(key, 'a', msn, { timescale: 48000 }));
+  o.push(...segmentWithParts(key, 'v', segments).slice(0, open));
+  await settle();
+}
+
+/** A raw GET, for paths `fetch` would normalise. */
+function rawGet(base: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}/`, { path }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('serve.http', () => {
+  it('serves playlists, inits, segments, parts, the MPD, the player page, its scripts and /healthz with the right headers', async () => {
+    const o = await origin();
+    await liveStream(o, 3, 2);
+    const master = await fetch(`${o.base}/live/k/master.m3u8`);
+    expect(master.status).toBe(200);
+    expect(master.headers.get('content-type')).toBe('application/vnd.apple.mpegurl');
+    expect(master.headers.get('cache-control')).toBe('no-cache');
+    expect(master.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await master.text()).toContain('v/index.m3u8');
+    const media = await fetch(`${o.base}/live/k/v/index.m3u8`);
+    expect(await media.text()).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="3.2.m4s"');
+    const initResponse = await fetch(`${o.base}/live/k/v/init.mp4`);
+    expect(initResponse.headers.get('content-type')).toBe('video/mp4');
+    expect(initResponse.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    const segment = await fetch(`${o.base}/live/k/v/1.m4s`);
+    expect(segment.headers.get('content-type')).toBe('video/iso.segment');
+    expect(segment.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(Buffer.from(await segment.arrayBuffer())).toEqual(Buffer.concat([0, 1, 2, 3].map((i) => part('k', 'v', 1, i).data)));
+    const partResponse = await fetch(`${o.base}/live/k/v/3.1.m4s`);
+    expect(partResponse.headers.get('cache-control')).toBe('public, max-age=1');
+    expect(Buffer.from(await partResponse.arrayBuffer())).toEqual(part('k', 'v', 3, 1).data);
+    const mpd = await fetch(`${o.base}/live/k/manifest.mpd`);
+    expect(mpd.headers.get('content-type')).toBe('application/dash+xml');
+    expect(await mpd.text()).toContain('<MPD ');
+    const page = await fetch(`${o.base}/live/k/`);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toContain('<script src="/_player/hls.js">');
+    expect(await (await fetch(`${o.base}/live/k/?dash`)).text()).toContain('<script src="/_player/dash.js">');
+    const hls = await fetch(`${o.base}/_player/hls.js`);
+    expect(hls.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect((await hls.text()).length).toBeGreaterThan(100_000);
+    expect((await (await fetch(`${o.base}/_player/dash.js`)).text())).toContain('MediaPlayer');
+    expect(await (await fetch(`${o.base}/healthz`)).json()).toEqual({ ok: true, streams: 1 });
+  });
+
+  it('holds a master playlist asked for between the first and the last track\'s first segment, so no rung is left out', async () => {
+    const o = await origin();
+    o.push(init('k', 'v', videoInfo), init('k', 'a', audioInfo), ...segmentWithParts('k', 'v', 0));
+    await settle();
+    const pending = fetch(`${o.base}/live/k/master.m3u8`).then(async (response) => ({ at: Date.now(), text: await response.text() }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const pushed = Date.now();
+    o.push(...segmentWithParts('k', 'a', 0, { timescale: 48000 }));
+    const answer = await pending;
+    expect(answer.at - pushed).toBeLessThan(50);
+    expect(answer.text).toContain('#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="a"');
+    expect(answer.text).toContain('AUDIO="aud"');
+  });
+
+  it('answers byte ranges with 206, and an unsatisfiable one with 416', async () => {
+    const o = await origin();
+    await liveStream(o, 1);
+    const range = await fetch(`${o.base}/live/k/v/0.m4s`, { headers: { Range: 'bytes=100-199' } });
+    expect(range.status).toBe(206);
+    expect(range.headers.get('content-range')).toBe('bytes 100-199/400');
+    expect(Buffer.from(await range.arrayBuffer())).toEqual(part('k', 'v', 0, 1).data);
+    const suffix = await fetch(`${o.base}/live/k/v/0.m4s`, { headers: { Range: 'bytes=-50' } });
+    expect(suffix.headers.get('content-range')).toBe('bytes 350-399/400');
+    const beyond = await fetch(`${o.base}/live/k/v/0.m4s`, { headers: { Range: 'bytes=400-' } });
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get('content-range')).toBe('bytes */400');
+  });
+
+  it('answers a CORS preflight, and sends no CORS headers with `cors: false`', async () => {
+    const o = await origin();
+    const preflight = await fetch(`${o.base}/live/k/master.m3u8`, { method: 'OPTIONS', headers: { Origin: 'http://player.test', 'Access-Control-Request-Headers': 'range' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toBe('Range');
+    const closed = await origin({ cors: false });
+    await liveStream(closed, 1);
+    expect((await fetch(`${closed.base}/live/k/master.m3u8`)).headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('404s unknown streams, tracks, segments and parts, and every path that tries to climb out', async () => {
+    const o = await origin();
+    await liveStream(o, 6);
+    for (const path of ['/live/nope/master.m3u8', '/live/k/x/index.m3u8', '/live/k/v/0.m4s', '/live/k/v/9.m4s', '/live/k/v/1.0.m4s', '/live/k/v/init-2.mp4', '/other', '/live/k/v/index.m3u8x']) {
+      expect((await fetch(`${o.base}${path}`)).status, path).toBe(404);
+    }
+    for (const path of ['/live/../package.json', '/live/k/../../package.json', '/live/%2e%2e/package.json', '/live/k/..%2f..%2fpackage.json/index.m3u8', '/live/k/v/..%2f..%2f..%2fpackage.json', '/_player/../package.json', '/live/k/.%2e/v/init.mp4']) {
+      expect(await rawGet(o.base, path), path).toBe(404);
+    }
+    expect((await fetch(`${o.base}/live/k/manifest.mpd`)).status).toBe(200);
+  });
+
+  it('blocking reload: a request for the next part is answered within 50 ms of the part arriving, with it listed', async () => {
+    const o = await origin();
+    await liveStream(o, 2, 1);
+    const asked = Date.now();
+    const pending = fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=2&_HLS_part=1`).then(async (response) => ({ at: Date.now(), status: response.status, text: await response.text() }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const pushed = Date.now();
+    o.push(part('k', 'v', 2, 1));
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    expect(answer.at - asked).toBeGreaterThanOrEqual(290);
+    expect(answer.at - pushed).toBeLessThan(50);
+    expect(answer.text).toContain('URI="2.1.m4s"');
+    expect(answer.text).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="2.2.m4s"');
+    // Already there: at once. A finished segment satisfies a request without `_HLS_part`.
+    const ready = await fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=1`);
+    expect(ready.status).toBe(200);
+  });
+
+  it('blocking reload: 400 for a request too far ahead or malformed, 503 when nothing comes within three target durations', async () => {
+    const o = await origin();
+    o.push(init('k', 'v', videoInfo, { segment: 0.2, part: 0.1, window: 4 }));
+    await settle();
+    expect((await fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=4`)).status).toBe(400);
+    expect((await fetch(`${o.base}/live/k/v/index.m3u8?_HLS_part=1`)).status).toBe(400);
+    expect((await fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=x`)).status).toBe(400);
+    expect((await fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=0&_HLS_part=9`)).status).toBe(400);
+    const asked = Date.now();
+    const late = await fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=0&_HLS_part=0`);
+    expect(late.status).toBe(503);
+    // The target duration rounds up to 1 s: three of them.
+    expect(Date.now() - asked).toBeGreaterThanOrEqual(2900);
+  });
+
+  it('holds a preload-hinted part until it is complete, and 404s one the segment closed without', async () => {
+    const o = await origin();
+    await liveStream(o, 1, 2);
+    const pending = fetch(`${o.base}/live/k/v/1.2.m4s`).then(async (response) => ({ at: Date.now(), status: response.status, body: Buffer.from(await response.arrayBuffer()) }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const pushed = Date.now();
+    o.push(part('k', 'v', 1, 2));
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    expect(answer.at - pushed).toBeLessThan(50);
+    expect(answer.body).toEqual(part('k', 'v', 1, 2).data);
+    const never = fetch(`${o.base}/live/k/v/1.3.m4s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const segment = segmentWithParts('k', 'v', 1, { parts: 3 }).at(-1)!;
+    o.push(segment);
+    expect((await never).status).toBe(404);
+    expect((await fetch(`${o.base}/live/k/v/7.0.m4s`)).status).toBe(404);
+  });
+
+  it('streams the segment being cut as its parts arrive (low-latency DASH), ending when it is finished', async () => {
+    const o = await origin();
+    await liveStream(o, 1, 1);
+    const response = await fetch(`${o.base}/live/k/v/1.m4s`);
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const first = await reader.read();
+    expect(Buffer.from(first.value!)).toEqual(part('k', 'v', 1, 0).data);
+    const items = segmentWithParts('k', 'v', 1);
+    o.push(items[1]);
+    const second = await reader.read();
+    expect(Buffer.from(second.value!)).toEqual(part('k', 'v', 1, 1).data);
+    o.push(...items.slice(2));
+    const rest: Buffer[] = [];
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest.push(Buffer.from(chunk.value));
+    expect(Buffer.concat(rest)).toEqual(Buffer.concat([part('k', 'v', 1, 2).data, part('k', 'v', 1, 3).data]));
+  });
+
+  it('sends items with unsafe names, items before their init and streams past `max_streams` to the dead-letter port', async () => {
+    const o = await origin({ max_streams: 1 });
+    await liveStream(o, 1);
+    o.push(init('../etc', 'v', videoInfo), init('k', 'a/b', videoInfo), part('k', 'nope', 0, 0), init('second', 'v', videoInfo), { nonsense: true } as never);
+    await settle();
+    expect(o.ctx.failures.map((f) => f.reason)).toEqual([
+      expect.stringContaining('not a safe URL path segment'),
+      expect.stringContaining('track `a/b` is not a safe URL path segment'),
+      expect.stringContaining('before its track'),
+      expect.stringContaining('`max_streams`'),
+      expect.stringContaining('not a CMAF item'),
+    ]);
+    expect(JSON.stringify(o.ctx.logs)).not.toContain('second');
+    expect((await fetch(`${o.base}/live/second/master.m3u8`)).status).toBe(404);
+  });
+
+  it('ends the playlists at the end of a stream, answers a waiting request at once, and drops the stream after `keep_ended`', async () => {
+    const o = await origin({ keep_ended: '300ms' });
+    await liveStream(o, 2, 1);
+    const waiting = fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=2&_HLS_part=3`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    o.push(end('k'));
+    const answered = await waiting;
+    expect(answered.status).toBe(200);
+    expect(await answered.text()).toMatch(/#EXT-X-ENDLIST\n$/);
+    expect((await fetch(`${o.base}/live/k/v/1.m4s`)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await fetch(`${o.base}/live/k/master.m3u8`)).status).toBe(404);
+    expect(await (await fetch(`${o.base}/healthz`)).json()).toEqual({ ok: true, streams: 0 });
+  });
+
+  it('starts a stream afresh when it publishes again after its end, even with its numbering restarted', async () => {
+    const o = await origin();
+    await liveStream(o, 3);
+    o.push(end('k'));
+    await liveStream(o, 2);
+    const text = await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text();
+    expect(text.match(/^\d+\.m4s$/gm)).toEqual(['0.m4s', '1.m4s']);
+    expect(text).not.toContain('#EXT-X-ENDLIST');
+  });
+
+  it('keeps only the window: old segments are gone, a stream of 100 segments holds 4', async () => {
+    const o = await origin();
+    o.push(init('k', 'v', videoInfo, { ...llSettings, window: 4 }));
+    for (let msn = 0; msn < 100; msn++) o.push(...segmentWithParts('k', 'v', msn));
+    await settle();
+    expect((await fetch(`${o.base}/live/k/v/95.m4s`)).status).toBe(404);
+    expect((await fetch(`${o.base}/live/k/v/96.m4s`)).status).toBe(200);
+    const text = await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text();
+    expect(text.match(/^\d+\.m4s$/gm)).toEqual(['96.m4s', '97.m4s', '98.m4s', '99.m4s']);
+  });
+});
