@@ -34,6 +34,7 @@ import kafkaProduce from './messaging/kafka-produce.ts';
 import mqttSubscribe from './messaging/mqtt-subscribe.ts';
 import mqttPublish from './messaging/mqtt-publish.ts';
 import mqttBroker from './messaging/mqtt-broker.ts';
+import encode from './media/encode.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -65,6 +66,7 @@ export const operators: readonly OperatorDefinition[] = [
   mqttSubscribe,
   mqttPublish,
   mqttBroker,
+  encode,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

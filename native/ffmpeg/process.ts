@@ -184,13 +184,15 @@ export class FfmpegProcess {
   }
 
   /**
-   * Stops it: SIGTERM (ffmpeg finishes its outputs and exits), then SIGKILL
-   * if it has not exited after `deadlineMs`. Resolves once it has exited.
+   * Stops it: SIGTERM (ffmpeg finishes its outputs and exits) and the end of
+   * its input (ffmpeg blocked reading stdin does not see the signal), then
+   * SIGKILL if it has not exited after `deadlineMs`. Resolves once it has exited.
    */
   async stop(deadlineMs = 2000): Promise<FfmpegExit> {
     if (this.#exit) return this.#exit;
     this.#stopped = true;
     this.#child.kill('SIGTERM');
+    if (this.#layout.stdin) this.#child.stdin?.end();
     return this.#awaitOrKill(deadlineMs);
   }
 

@@ -125,13 +125,28 @@ describe('FfmpegProcess', () => {
     expect(exit.error).toBeUndefined();
   });
 
-  it('kills with SIGKILL after the deadline when SIGTERM is not enough (ffmpeg blocked reading stdin)', async () => {
-    const process = FfmpegProcess.spawn({ inputs: [{ from: { stdin: true }, options: ['-f', 'flv'] }], outputs: [{ to: { url: '-' }, options: ['-f', 'null'] }] });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  it('kills with SIGKILL after the deadline when SIGTERM is not enough (ffmpeg blocked writing a pipe nobody reads)', async () => {
+    const process = FfmpegProcess.spawn({
+      inputs: [{ from: { url: 'testsrc2=size=640x480:rate=25' }, options: ['-f', 'lavfi'] }],
+      outputs: [{ to: { pipe: true }, options: ['-f', 'rawvideo'] }],
+    });
+    // Nothing reads the pipe: once it is full, ffmpeg waits in write(2), where SIGTERM only sets a flag.
+    await new Promise((resolve) => setTimeout(resolve, 500));
     const started = Date.now();
     const exit = await process.stop(300);
     expect(exit).toMatchObject({ stopped: true, signal: 'SIGKILL' });
     expect(exit.error).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('stops at once when blocked reading stdin: the input is ended with the signal', async () => {
+    const process = FfmpegProcess.spawn({ inputs: [{ from: { stdin: true }, options: ['-f', 'flv'] }], outputs: [{ to: { url: '-' }, options: ['-f', 'null'] }] });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    const exit = await process.stop(5000);
+    // Still opening its input, ffmpeg has not installed its handlers: SIGTERM's default action ends it, or EOF does.
+    expect(exit.signal).not.toBe('SIGKILL');
+    expect(exit.stopped).toBe(true);
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
