@@ -35,6 +35,7 @@ import mqttSubscribe from './messaging/mqtt-subscribe.ts';
 import mqttPublish from './messaging/mqtt-publish.ts';
 import mqttBroker from './messaging/mqtt-broker.ts';
 import encode from './media/encode.ts';
+import ingestSrt from './media/ingest-srt.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -67,6 +68,7 @@ export const operators: readonly OperatorDefinition[] = [
   mqttPublish,
   mqttBroker,
   encode,
+  ingestSrt,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

@@ -49,6 +49,8 @@ export interface SpawnOptions {
   onProgress?(progress: FfmpegProgress): void;
   /** How many stderr lines to keep for the error (20). */
   stderrLines?: number;
+  /** Secrets in the arguments (a passphrase) that must never reach a message: replaced by `***` in the kept stderr. */
+  redact?: readonly string[];
 }
 
 /** The last `size` lines written to a stream (ffmpeg ends lines with `\n` or, for stats, `\r`). */
@@ -56,9 +58,11 @@ class LineTail {
   readonly lines: string[] = [];
   #partial = '';
   readonly #size: number;
+  readonly #secrets: readonly string[];
 
-  constructor(size: number) {
+  constructor(size: number, secrets: readonly string[] = []) {
     this.#size = size;
+    this.#secrets = secrets.filter((secret) => secret.length > 0);
   }
 
   push(chunk: Buffer): void {
@@ -74,6 +78,7 @@ class LineTail {
 
   #add(line: string): void {
     if (line.trim() === '') return;
+    for (const secret of this.#secrets) line = line.split(secret).join('***');
     this.lines.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
     if (this.lines.length > this.#size) this.lines.shift();
   }
@@ -101,7 +106,7 @@ export class FfmpegProcess {
 
   private constructor(layout: CommandLayout, options: SpawnOptions) {
     this.#layout = layout;
-    this.#tail = new LineTail(options.stderrLines ?? 20);
+    this.#tail = new LineTail(options.stderrLines ?? 20, options.redact);
     const stdio: StdioOptions = [layout.stdin ? 'pipe' : 'ignore', layout.stdout ? 'pipe' : 'ignore', 'pipe'];
     for (let fd = 3; fd < layout.fdCount; fd++) stdio.push('pipe');
     const binary = options.binary ?? 'ffmpeg';

@@ -100,6 +100,14 @@ describe('FfmpegProcess', () => {
     expect(exit.error!.message).toMatch(/^ffmpeg exited with code 1: .*No such file or directory/);
   });
 
+  it('replaces secrets given to redact in the kept stderr and the message', async () => {
+    const secret = 'hunter2-passphrase';
+    const process = FfmpegProcess.spawn({ inputs: [{ from: { url: join(dir, `${secret}.flv`) } }], outputs: [{ to: { url: '-' }, options: ['-f', 'null'] }] }, { redact: [secret] });
+    const exit = await process.exited;
+    expect(exit.error!.message).toContain('***.flv');
+    expect(JSON.stringify(exit.error!.stderr) + exit.error!.message).not.toContain(secret);
+  });
+
   it('reports a death by a signal it did not send as ffmpeg_killed', async () => {
     const process = FfmpegProcess.spawn({ inputs: [{ from: { stdin: true }, options: ['-f', 'flv'] }], outputs: [{ to: { url: '-' }, options: ['-f', 'null'] }] });
     process.signal('SIGKILL');
