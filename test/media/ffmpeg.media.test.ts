@@ -122,11 +122,18 @@ describe('FfmpegProcess', () => {
   });
 
   it('stops a running encode with SIGTERM, no error, no child left', async () => {
-    const process = FfmpegProcess.spawn({
-      inputs: [{ from: { url: 'testsrc2=size=160x120:rate=25' }, options: ['-re', '-f', 'lavfi'] }],
-      outputs: [{ to: { url: '-' }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'null'] }],
-    });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    let encoding!: () => void;
+    const started = new Promise<void>((resolve) => (encoding = resolve));
+    const process = FfmpegProcess.spawn(
+      {
+        inputs: [{ from: { url: 'testsrc2=size=160x120:rate=25' }, options: ['-re', '-f', 'lavfi'] }],
+        outputs: [{ to: { url: '-' }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'null'] }],
+        progress: true,
+      },
+      { onProgress: () => encoding() },
+    );
+    // Once it reports progress it is encoding, its signal handlers installed (before, SIGTERM's default action kills it).
+    await started;
     expect(childrenNamed('ffmpeg').map((c) => c.pid)).toContain(process.pid);
     const exit = await process.stop(3000);
     expect(exit).toMatchObject({ stopped: true, signal: null });
