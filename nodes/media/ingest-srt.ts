@@ -5,6 +5,7 @@ import { formatAddress, parseListen, type ListenAddress } from '../../native/htt
 import { FlvReader } from '../../media/flv.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
+import { RungMeter } from './ladder-stats.ts';
 
 const settings = z
   .object({
@@ -37,6 +38,7 @@ export default defineOperator({
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
+    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, publishes: number}>', doc: 'Once a second while a publisher is connected: the bitrate received (video and audio), video frames per second, seconds between keyframes, and publishes so far.', optional: true },
   },
   settings,
   requires: ['ffmpeg', 'listen'],
@@ -71,6 +73,11 @@ class SrtListenSession implements SourceSession {
   #afterPublish = false;
   #failures = 0;
   #wake: (() => void) | undefined;
+  #publishes = 0;
+  readonly #video = new RungMeter();
+  #audioBytes = 0;
+  #lastTick = 0;
+  #cancelTick: (() => void) | undefined;
 
   constructor(ctx: NodeContext<SrtSettings>, out: Subscriber<Batch>) {
     this.#ctx = ctx;
@@ -121,11 +128,17 @@ class SrtListenSession implements SourceSession {
       if (result.packets.length === 0) return;
       if (packets === 0) {
         ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
+        this.#publishes += 1;
+        this.#startStats();
         if (this.#afterPublish) result.packets[0] = { ...result.packets[0], discontinuity: true };
       }
       packets += result.packets.length;
       const arrival = Date.now();
       const items: MediaPacket[] = result.packets.map((packet) => ({ ...packet, arrival }));
+      for (const packet of items) {
+        if (packet.track.kind === 'video') this.#video.add(packet);
+        else this.#audioBytes += packet.data.length;
+      }
       this.#emit(items);
       // Downstream full: stop reading; ffmpeg then waits, and SRT's own buffer (and losses) absorb it.
       const wait = ctx.ready();
@@ -136,7 +149,9 @@ class SrtListenSession implements SourceSession {
     });
     const exit: FfmpegExit = await process.exited;
     this.#process = undefined;
+    this.#stopStats();
     if (packets > 0) {
+      this.#emitStats();
       this.#afterPublish = true;
       this.#emit([{ stream, end: true }]);
       ctx.log.info({ stream, packets }, `${ctx.label}: stream \`${stream}\`: publisher left (${packets} packets); listening again`);
@@ -146,12 +161,40 @@ class SrtListenSession implements SourceSession {
     return false;
   }
 
+  #startStats(): void {
+    this.#lastTick = this.#ctx.now();
+    const tick = (): void => {
+      this.#emitStats();
+      this.#cancelTick = this.#ctx.schedule(1000, tick);
+    };
+    this.#cancelTick = this.#ctx.schedule(1000, tick);
+  }
+
+  /** The figures since the last record; also once when the publisher leaves, for its last partial second. */
+  #emitStats(): void {
+    const ctx = this.#ctx;
+    const now = ctx.now();
+    const seconds = Math.max(0.001, (now - this.#lastTick) / 1000);
+    this.#lastTick = now;
+    const video = this.#video.take(seconds);
+    // Audio over the same media time as the video, so a burst does not inflate it.
+    const bitrate = video.bitrate + Math.round((this.#audioBytes * 8) / (video.mediaMs > 0 ? video.mediaMs / 1000 : seconds));
+    this.#audioBytes = 0;
+    ctx.emit('stats', { items: [{ stream: ctx.settings.streamid, bitrate, fps: video.fps, keyframe_interval: video.keyframeInterval, publishes: this.#publishes }], ack: Ack.none() });
+  }
+
+  #stopStats(): void {
+    this.#cancelTick?.();
+    this.#cancelTick = undefined;
+  }
+
   #emit(items: MediaItem[]): void {
     if (!this.#out.closed) this.#out.next({ items, ack: Ack.none() });
   }
 
   drain(): void {
     this.#stopping = true;
+    this.#stopStats();
     this.#wake?.();
     void this.#process?.stop(2000);
   }

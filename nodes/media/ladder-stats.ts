@@ -8,11 +8,11 @@ import type { MediaPacket } from '../../media/packet.ts';
 /** One `stats` record of `encode`, per stream per second. */
 export interface LadderStats {
   stream: string;
-  /** Frames per second out of the top rung. */
+  /** Frames per media second out of the top rung. */
   fps: number;
   /** Media seconds encoded per wall second (1 = real time). */
   speed: number;
-  /** Bits per second over all rungs. */
+  /** Bits per media second over all rungs. */
   bitrate: number;
   /** Bits per second of each rung. */
   rungs: Record<string, number>;
@@ -47,12 +47,18 @@ export class RungMeter {
     }
   }
 
-  /** Figures over the last `seconds`, then starts a new interval. */
+  /**
+   * Figures of the interval, then starts a new one. Rates are per media
+   * second when the interval's timestamps span one (a live source arrives
+   * in bursts: per wall second, a burst would read as 120 fps), else per
+   * wall second (`seconds`).
+   */
   take(seconds: number): { bitrate: number; fps: number; keyframeInterval: number; mediaMs: number } {
-    const span = seconds > 0 ? seconds : 1;
     // Media time covered: the span of the interval's timestamps plus one frame.
-    const mediaMs = this.#frames > 0 && this.#lastMs !== undefined && this.#firstMs !== undefined ? this.#lastMs - this.#firstMs + (this.#lastMs - this.#firstMs) / Math.max(1, this.#frames - 1) : 0;
-    const figures = { bitrate: Math.round((this.#bytes * 8) / span), fps: Math.round((this.#frames / span) * 10) / 10, keyframeInterval: this.#keyframeInterval, mediaMs };
+    const spanMs = this.#frames > 1 ? this.#lastMs! - this.#firstMs! : 0;
+    const mediaMs = spanMs > 0 ? spanMs + spanMs / (this.#frames - 1) : 0;
+    const per = mediaMs > 0 ? mediaMs / 1000 : seconds > 0 ? seconds : 1;
+    const figures = { bitrate: Math.round((this.#bytes * 8) / per), fps: Math.round((this.#frames / per) * 10) / 10, keyframeInterval: this.#keyframeInterval, mediaMs };
     this.#bytes = 0;
     this.#frames = 0;
     this.#firstMs = undefined;

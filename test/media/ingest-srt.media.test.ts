@@ -75,6 +75,11 @@ describe('ingest.srt', () => {
     expect(video.length).toBeLessThanOrEqual(60);
     expect(video.filter((p) => p.keyframe).length).toBeGreaterThanOrEqual(1);
     expect(node.ctx.logs.some((l) => l.message === 'node `ingest-srt` (test): stream `cam1`: publisher connected')).toBe(true);
+    // Once a second while connected: about 30 fps, a keyframe a second, a bitrate.
+    const stats = node.ctx.portItems('stats') as { stream: string; fps: number; bitrate: number; keyframe_interval: number; publishes: number }[];
+    expect(stats.length).toBeGreaterThanOrEqual(1);
+    expect(stats[0]).toMatchObject({ stream: 'cam1', publishes: 1 });
+    expect(stats.some((s) => s.fps >= 20 && s.fps <= 40 && s.bitrate > 50_000)).toBe(true);
   });
 
   it('survives random bytes on its port and a wrong passphrase, then takes the next publisher as the same stream with a discontinuity', async () => {
