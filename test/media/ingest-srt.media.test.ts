@@ -8,6 +8,7 @@ import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
 import ingestSrt from '../../nodes/media/ingest-srt.ts';
 import { fakeContext } from '../helpers/fake-context.ts';
 import { settleChildren } from './children.ts';
+import { collected, startYaml, take } from '../helpers/pipeline.ts';
 
 const passphrase = 'correct-horse-battery';
 let subscription: Subscription | undefined;
@@ -120,5 +121,41 @@ describe('ingest.srt', () => {
     expect(warning.message).not.toContain(passphrase);
     firstSubscription.unsubscribe();
     expect(first.items).toEqual([]);
+  });
+
+  it('feeds encode in a pipeline on the engine: SRT in, a two-rung ladder out, the end passed on, no ffmpeg left after the drain', async () => {
+    process.env.M_SRT_PASS = passphrase;
+    const engine = startYaml(`streams: 1
+name: srt-ladder
+nodes:
+  srt:
+    op: ingest.srt
+    with: { listen: "127.0.0.1:19377", passphrase: "\${env:M_SRT_PASS}", streamid: cam9 }
+  ladder:
+    op: encode
+    in: srt
+    with: { ladder: [240p, { name: small, height: 180, bitrate: 200k }], preset: ultrafast, segment: 1s }
+  rungs:
+    op: test.collect
+    in: ladder
+    with: { into: srt-ladder }
+  stats:
+    op: test.collect
+    in: ladder.stats
+    with: { into: srt-ladder-stats }
+`);
+    await wait(700);
+    await publish(19377, 3);
+    // The stream's end (the publisher left) reaches the sink through encode, after its last frames.
+    await until(() => (collected.get('srt-ladder') ?? []).some((item) => isMediaEnd(item as MediaItem)), 5000);
+    await engine.drain({ deadlineMs: 5000 });
+    const items = take('srt-ladder') as MediaItem[];
+    const rung = (name: string) => packets(items).filter((p) => p.rendition === name);
+    expect(rung('240p').length).toBeGreaterThan(40);
+    expect(rung('small').length).toBe(rung('240p').length);
+    expect(rung('small')[0].track).toMatchObject({ width: 240, height: 180 });
+    expect(rung('audio').length).toBeGreaterThan(40);
+    expect(items.filter(isMediaEnd)).toEqual([{ stream: 'cam9', end: true }]);
+    expect((take('srt-ladder-stats') as { stream: string }[]).some((s) => s.stream === 'cam9')).toBe(true);
   });
 });
