@@ -10,7 +10,7 @@ import type { EncoderChoice } from '../../native/ffmpeg/encoders.ts';
 import type { FfmpegProgress } from '../../native/ffmpeg/progress.ts';
 import { FlvReader, FlvWriter } from '../../media/flv.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
-import type { Logger } from '../../runtime/api.ts';
+import { backoffDelay, type Logger } from '../../runtime/api.ts';
 import { ladderCommand } from './ladder-command.ts';
 import { selectRungs, type Rung } from './ladders.ts';
 import { RungMeter, type LadderStats } from './ladder-stats.ts';
@@ -213,7 +213,7 @@ export class LadderStream {
     const now = this.#options.now();
     this.#quickDeaths = now - run.startedAt < healthyRunMs ? this.#quickDeaths + 1 : 0;
     // The first death restarts at the next keyframe; a crash loop waits longer each time, up to 30 s.
-    const wait = this.#quickDeaths <= 1 ? 0 : Math.min(30_000, 250 * 2 ** (this.#quickDeaths - 2));
+    const wait = this.#quickDeaths <= 1 ? 0 : backoffDelay(this.#quickDeaths - 1, 250, 30_000);
     this.#notBefore = now + wait;
     const message = error?.message ?? 'ffmpeg exited';
     this.#options.log.error({ stream: this.#options.stream, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${message}; restarting at the next keyframe`);
