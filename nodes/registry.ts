@@ -39,6 +39,8 @@ import demux from './media/demux.ts';
 import serveHttp from './media/serve-http.ts';
 import segmentHls from './media/segment-hls.ts';
 import segmentDash from './media/segment-dash.ts';
+import encode from './media/encode.ts';
+import ingestSrt from './media/ingest-srt.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -75,6 +77,8 @@ export const operators: readonly OperatorDefinition[] = [
   serveHttp,
   segmentHls,
   segmentDash,
+  encode,
+  ingestSrt,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

@@ -1,0 +1,205 @@
+import type { Subscriber } from 'rxjs';
+import { Ack, backoffDelay, defineOperator, z, type Batch, type NodeContext } from '../../runtime/api.ts';
+import { FfmpegProcess, type FfmpegExit } from '../../native/ffmpeg/process.ts';
+import { formatAddress, parseListen, type ListenAddress } from '../../native/http/listen.ts';
+import { FlvReader } from '../../media/flv.ts';
+import type { MediaItem, MediaPacket } from '../../media/packet.ts';
+import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
+import { RungMeter } from './ladder-stats.ts';
+
+const settings = z
+  .object({
+    listen: z.union([z.string(), z.number().int()]).meta({ description: 'The UDP address to listen on for SRT publishers: `host:port`, or a port (on 127.0.0.1).', examples: ['127.0.0.1:9000'] }),
+    passphrase: z
+      .string()
+      .min(10, { error: 'an SRT passphrase has 10 to 79 characters' })
+      .max(79, { error: 'an SRT passphrase has 10 to 79 characters' })
+      .optional()
+      .meta({ description: 'The encryption passphrase publishers must use (AES); give it as `${env:NAME}`, never in the file. Never logged.', examples: ['${env:SRT_PASSPHRASE}'] }),
+    streamid: z.string().min(1).default('live').meta({ description: 'The stream key the publishes of this listener go out as (`stream` of every packet). ffmpeg 5.1 does not show the listener the publisher\'s own streamid, so this names the stream.', examples: ['cam1'] }),
+    latency: z.number().int().min(20).max(8000).default(120).meta({ description: 'The SRT receive latency in milliseconds: how long lost packets may take to be sent again.' }),
+    timeout: z.number().int().min(200).max(60_000).default(1000).meta({ description: 'Milliseconds without data after which a connected publisher counts as gone.' }),
+  })
+  .superRefine(function checkListen(value, ctx) {
+    const parsed = parseListen(value.listen);
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', path: ['listen'], message: parsed });
+  });
+
+type SrtSettings = z.output<typeof settings>;
+
+/**
+ * `ingest.srt`: an SRT listener (ffmpeg's libsrt), MPEG-TS in, the stream's
+ * H.264 and AAC packets out.
+ */
+export default defineOperator({
+  name: 'ingest.srt',
+  summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). The MPEG-TS it sends is remuxed by ffmpeg (video copied, audio encoded again to AAC at 128 kbit/s) and read back as packets: H.264 video and AAC audio, `rendition: source`, `stream` set to `streamid`. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors.',
+  inputs: {},
+  outputs: {
+    out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
+    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, publishes: number}>', doc: 'Once a second while a publisher is connected: the bitrate received (video and audio), video frames per second, seconds between keyframes, and publishes so far.', optional: true },
+  },
+  settings,
+  requires: ['ffmpeg', 'listen'],
+  example: { listen: '127.0.0.1:9000', passphrase: '${env:SRT_PASSPHRASE}', streamid: 'cam1' },
+  create(ctx) {
+    return sessionSource(ctx, (out) => new SrtListenSession(ctx, out));
+  },
+});
+
+/** The ffmpeg command of one listen: SRT in as MPEG-TS, copied out as FLV on stdout. */
+function listenCommand(address: ListenAddress, settings: SrtSettings) {
+  const srt = ['-mode', 'listener', '-latency', String(settings.latency * 1000), '-timeout', String(settings.timeout * 1000)];
+  // As options rather than URL query parameters: a passphrase then needs no escaping.
+  if (settings.passphrase) srt.push('-passphrase', settings.passphrase);
+  return {
+    inputs: [{ from: { url: `srt://${formatAddress(address)}` }, options: [...srt, '-f', 'mpegts', '-analyzeduration', '1000000'] }],
+    // Audio is encoded again (AAC, cheap): copied from MPEG-TS (ADTS), its AudioSpecificConfig is known only after
+    // the FLV header, and ffmpeg 5.1 then writes an empty AAC sequence header first.
+    outputs: [{ to: { stdout: true as const }, options: ['-map', '0:v:0?', '-map', '0:a:0?', '-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k', '-f', 'flv', '-flvflags', 'no_duration_filesize'] }],
+    logLevel: 'error' as const,
+  };
+}
+
+/** One run of an `ingest.srt` node: ffmpeg listening, again after each publisher. */
+class SrtListenSession implements SourceSession {
+  readonly #ctx: NodeContext<SrtSettings>;
+  readonly #out: Subscriber<Batch>;
+  readonly #address: ListenAddress;
+  #process: FfmpegProcess | undefined;
+  #stopping = false;
+  /** Whether the next packet follows an earlier publish of the stream. */
+  #afterPublish = false;
+  #failures = 0;
+  #wake: (() => void) | undefined;
+  #publishes = 0;
+  readonly #video = new RungMeter();
+  #audioBytes = 0;
+  #lastTick = 0;
+  #cancelTick: (() => void) | undefined;
+
+  constructor(ctx: NodeContext<SrtSettings>, out: Subscriber<Batch>) {
+    this.#ctx = ctx;
+    this.#out = out;
+    this.#address = parseListen(ctx.settings.listen) as ListenAddress;
+  }
+
+  async start(): Promise<void> {
+    void this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopping) {
+      const published = await this.#listenOnce();
+      if (this.#stopping) break;
+      if (published) {
+        this.#failures = 0;
+        continue;
+      }
+      // No publish came of it: the port is taken, or ffmpeg failed; wait longer each time.
+      this.#failures += 1;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backoffDelay(this.#failures, 200, 10_000));
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+    if (!this.#out.closed) this.#out.complete();
+  }
+
+  /** One listen, to the publisher's end; whether any packet came. */
+  async #listenOnce(): Promise<boolean> {
+    const ctx = this.#ctx;
+    const stream = ctx.settings.streamid;
+    const process = FfmpegProcess.spawn(listenCommand(this.#address, ctx.settings), { redact: ctx.settings.passphrase ? [ctx.settings.passphrase] : [] });
+    this.#process = process;
+    const reader = new FlvReader({ stream });
+    let packets = 0;
+    const stdout = process.output(0);
+    stdout.on('data', (chunk: Buffer) => {
+      ctx.metrics.bytes(chunk.length, 'read');
+      const result = reader.push(chunk);
+      for (const reason of result.skipped) ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+      if (result.error) ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: ffmpeg's output is not FLV: ${result.error.message}`);
+      if (result.packets.length === 0) return;
+      if (packets === 0) {
+        ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
+        this.#publishes += 1;
+        this.#startStats();
+        if (this.#afterPublish) result.packets[0] = { ...result.packets[0], discontinuity: true };
+      }
+      packets += result.packets.length;
+      const arrival = Date.now();
+      const items: MediaPacket[] = result.packets.map((packet) => ({ ...packet, arrival }));
+      for (const packet of items) {
+        if (packet.track.kind === 'video') this.#video.add(packet);
+        else this.#audioBytes += packet.data.length;
+      }
+      this.#emit(items);
+      // Downstream full: stop reading; ffmpeg then waits, and SRT's own buffer (and losses) absorb it.
+      const wait = ctx.ready();
+      if (wait) {
+        stdout.pause();
+        void wait.then(() => stdout.resume());
+      }
+    });
+    const exit: FfmpegExit = await process.exited;
+    this.#process = undefined;
+    this.#stopStats();
+    if (packets > 0) {
+      this.#emitStats();
+      this.#afterPublish = true;
+      this.#emit([{ stream, end: true }]);
+      ctx.log.info({ stream, packets }, `${ctx.label}: stream \`${stream}\`: publisher left (${packets} packets); listening again`);
+      return true;
+    }
+    if (exit.error && !this.#stopping) ctx.log.warn({ stream, listen: formatAddress(this.#address), code: exit.error.code }, `${ctx.label}: SRT listener on ${formatAddress(this.#address)}: ${exit.error.message}`);
+    return false;
+  }
+
+  #startStats(): void {
+    this.#lastTick = this.#ctx.now();
+    const tick = (): void => {
+      this.#emitStats();
+      this.#cancelTick = this.#ctx.schedule(1000, tick);
+    };
+    this.#cancelTick = this.#ctx.schedule(1000, tick);
+  }
+
+  /** The figures since the last record; also once when the publisher leaves, for its last partial second. */
+  #emitStats(): void {
+    const ctx = this.#ctx;
+    const now = ctx.now();
+    const seconds = Math.max(0.001, (now - this.#lastTick) / 1000);
+    this.#lastTick = now;
+    const video = this.#video.take(seconds);
+    // Audio over the same media time as the video, so a burst does not inflate it.
+    const bitrate = video.bitrate + Math.round((this.#audioBytes * 8) / (video.mediaMs > 0 ? video.mediaMs / 1000 : seconds));
+    this.#audioBytes = 0;
+    ctx.emit('stats', { items: [{ stream: ctx.settings.streamid, bitrate, fps: video.fps, keyframe_interval: video.keyframeInterval, publishes: this.#publishes }], ack: Ack.none() });
+  }
+
+  #stopStats(): void {
+    this.#cancelTick?.();
+    this.#cancelTick = undefined;
+  }
+
+  #emit(items: MediaItem[]): void {
+    if (!this.#out.closed) this.#out.next({ items, ack: Ack.none() });
+  }
+
+  drain(): void {
+    this.#stopping = true;
+    this.#stopStats();
+    this.#wake?.();
+    void this.#process?.stop(2000);
+  }
+
+  close(): void {
+    this.drain();
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * One stream's ladder inside an `encode` node: its video written as FLV
+ * into one ffmpeg, each rung read back from its own pipe as packets, the
+ * audio copied in-process, the source forwarded when passed through.
+ * ffmpeg dying is not the stream's end: the ladder starts a new one at the
+ * next keyframe and marks each rung's next packet as a discontinuity.
+ */
+import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
+import type { EncoderChoice } from '../../native/ffmpeg/encoders.ts';
+import type { FfmpegProgress } from '../../native/ffmpeg/progress.ts';
+import { FlvReader, FlvWriter } from '../../media/flv.ts';
+import type { MediaItem, MediaPacket } from '../../media/packet.ts';
+import { backoffDelay, type Logger } from '../../runtime/api.ts';
+import { ladderCommand } from './ladder-command.ts';
+import { selectRungs, type Rung } from './ladders.ts';
+import { RungMeter, type LadderStats } from './ladder-stats.ts';
+
+/** What a stream's ladder needs from its node. */
+export interface LadderStreamOptions {
+  stream: string;
+  /** `node \`name\` (file:line)`, for log messages. */
+  label: string;
+  log: Logger;
+  rungs: readonly Rung[];
+  maxHeight?: number;
+  preset: string;
+  segmentSeconds: number;
+  passthrough: boolean;
+  /** The encoder, once the host's encoders are probed. */
+  encoder: Promise<EncoderChoice>;
+  /** Hands packets (and the stream's end) downstream. */
+  emit(items: MediaItem[]): void;
+  /** Counts packets dropped on purpose. */
+  dropped(count: number, reason: string): void;
+  /** Bytes of input written to ffmpeg before it starts reading them is bounded by this (bytes). */
+  maxBacklog?: number;
+  /** The ffmpeg binary. */
+  binary?: string;
+  now(): number;
+}
+
+/** One ffmpeg run of the ladder. */
+interface Run {
+  process: FfmpegProcess;
+  writer: FlvWriter;
+  rungs: Rung[];
+  /** Packets from this run are emitted only while it is the current one. */
+  current: boolean;
+  startedAt: number;
+}
+
+/** How long a run must last to count as healthy again: quicker deaths back off. */
+const healthyRunMs = 10_000;
+
+/** A stream's ladder; see the file's comment. */
+export class LadderStream {
+  readonly #options: LadderStreamOptions;
+  #run: Run | undefined;
+  /** The start under way (waiting for the encoder choice), which `end` awaits. */
+  #starting: Promise<void> | undefined;
+  #stopped = false;
+  /** Video waiting for the encoder choice (the first second of a stream at most); bounded. */
+  #pending: MediaPacket[] = [];
+  /** Rung names whose next packet follows a restart. */
+  #discontinuous = new Set<string>();
+  /** A restart is due: wait for a keyframe (and the backoff) before writing video again. */
+  #needKeyframe = true;
+  #notBefore = 0;
+  #quickDeaths = 0;
+  #ending = false;
+  #ended = false;
+  #audioWarned = false;
+  #dropping = false;
+  readonly #meters = new Map<string, RungMeter>();
+  #progress: FfmpegProgress | undefined;
+  #restarts = 0;
+  #droppedInterval = 0;
+
+  constructor(options: LadderStreamOptions) {
+    this.#options = options;
+  }
+
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** The running ffmpeg's pid (tests kill it to show the restart). */
+  get pid(): number | undefined {
+    return this.#run?.process.pid;
+  }
+
+  /** One packet of the stream (video or audio). */
+  push(packet: MediaPacket): void {
+    if (this.#ending) return;
+    if (packet.track.kind === 'audio') return this.#audio(packet);
+    if (this.#options.passthrough) this.#options.emit([{ ...packet, rendition: 'source' }]);
+    // A publisher that reconnected starts over at a new time: a new ffmpeg, whose rungs say so.
+    if (packet.discontinuity && this.#run) this.#retire('the source restarted (discontinuity)');
+    if (this.#needKeyframe) {
+      if (!packet.keyframe || this.#options.now() < this.#notBefore) return this.#drop(1, this.#restarts > 0 || this.#discontinuous.size > 0 ? 'encoder_restarting' : 'waiting_keyframe');
+      this.#needKeyframe = false;
+    }
+    if (!this.#run) {
+      this.#pending.push(packet);
+      if (this.#pending.length > 600) this.#pending.shift();
+      if (!this.#starting) this.#start(packet);
+      return;
+    }
+    this.#write(this.#run, packet);
+  }
+
+  #audio(packet: MediaPacket): void {
+    if (packet.track.codec === 'aac') {
+      this.#options.emit([{ ...packet, rendition: 'audio' }]);
+      return;
+    }
+    if (!this.#audioWarned) {
+      this.#audioWarned = true;
+      this.#options.log.warn({ stream: this.#options.stream, codec: packet.track.codec }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${packet.track.codec} audio is dropped (only AAC is carried)`);
+    }
+    this.#drop(1, 'audio_codec');
+  }
+
+  #drop(count: number, reason: string): void {
+    this.#droppedInterval += count;
+    this.#options.dropped(count, reason);
+  }
+
+  #write(run: Run, packet: MediaPacket): void {
+    const stdin = run.process.stdin;
+    // A live source cannot wait for a slow encoder: past the backlog, skip to the next keyframe (whole GOPs only).
+    if (stdin.writableLength > (this.#options.maxBacklog ?? 32 * 1024 * 1024)) this.#dropping = true;
+    if (this.#dropping) {
+      if (!packet.keyframe || stdin.writableLength > 0) return this.#drop(1, 'encoder_behind');
+      this.#dropping = false;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = run.writer.write(packet);
+    } catch (error) {
+      return this.#drop(1, 'unwritable_packet');
+    }
+    stdin.write(bytes);
+  }
+
+  #start(first: MediaPacket): void {
+    const options = this.#options;
+    this.#starting = options.encoder.then((choice) => {
+      this.#starting = undefined;
+      if (this.#stopped || this.#run) return;
+      const { kept, skipped } = selectRungs(options.rungs, first.track.height, options.maxHeight);
+      if (skipped.length > 0 && this.#restarts === 0) {
+        options.log.info({ stream: options.stream, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream \`${options.stream}\`: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
+      }
+      const process = FfmpegProcess.spawn(ladderCommand({ rungs: kept, encoder: choice.spec, preset: options.preset, segmentSeconds: options.segmentSeconds }), {
+        binary: options.binary,
+        onProgress: (progress) => {
+          if (this.#run?.process === process) this.#progress = progress;
+        },
+      });
+      const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now() };
+      this.#run = run;
+      kept.forEach((rung, index) => this.#readRung(run, rung, index));
+      void process.exited.then((exit) => this.#exited(run, exit.error));
+      options.log.info({ stream: options.stream, encoder: choice.spec.name, rungs: kept.map((r) => r.name), pid: process.pid }, `${options.label}: stream \`${options.stream}\`: ffmpeg started (${choice.spec.name}, ${kept.map((r) => r.name).join(', ')})`);
+      const pending = this.#pending;
+      this.#pending = [];
+      for (const packet of pending) this.#write(run, packet);
+    }, () => {
+      // No encoder: the node fails (see `encode`); nothing to start here.
+      this.#starting = undefined;
+    });
+  }
+
+  #readRung(run: Run, rung: Rung, index: number): void {
+    const reader = new FlvReader({ stream: this.#options.stream, rendition: rung.name });
+    let meter = this.#meters.get(rung.name);
+    if (!meter) this.#meters.set(rung.name, (meter = new RungMeter()));
+    const rungMeter = meter;
+    run.process.output(index).on('data', (chunk: Buffer) => {
+      const result = reader.push(chunk);
+      if (result.error && result.packets.length === 0) {
+        this.#options.log.error({ stream: this.#options.stream, rung: rung.name }, `${this.#options.label}: stream \`${this.#options.stream}\`: rung \`${rung.name}\` output is not FLV: ${result.error.message}`);
+        return;
+      }
+      if (!run.current || result.packets.length === 0) return;
+      const packets = result.packets;
+      if (this.#discontinuous.delete(rung.name)) packets[0] = { ...packets[0], discontinuity: true };
+      for (const packet of packets) rungMeter.add(packet);
+      this.#options.emit(packets);
+    });
+  }
+
+  /** Stops the current run without waiting: its late output is dropped; the next keyframe starts a new one. */
+  #retire(reason: string): void {
+    const run = this.#run;
+    if (!run) return;
+    run.current = false;
+    this.#run = undefined;
+    this.#needKeyframe = true;
+    for (const rung of run.rungs) this.#discontinuous.add(rung.name);
+    this.#options.log.info({ stream: this.#options.stream, pid: run.process.pid }, `${this.#options.label}: stream \`${this.#options.stream}\`: ffmpeg restarted: ${reason}`);
+    void run.process.stop(2000);
+  }
+
+  #exited(run: Run, error: Error | undefined): void {
+    if (!run.current || this.#ending) return;
+    run.current = false;
+    this.#run = undefined;
+    this.#restarts += 1;
+    this.#needKeyframe = true;
+    for (const rung of run.rungs) this.#discontinuous.add(rung.name);
+    const now = this.#options.now();
+    this.#quickDeaths = now - run.startedAt < healthyRunMs ? this.#quickDeaths + 1 : 0;
+    // The first death restarts at the next keyframe; a crash loop waits longer each time, up to 30 s.
+    const wait = this.#quickDeaths <= 1 ? 0 : backoffDelay(this.#quickDeaths - 1, 250, 30_000);
+    this.#notBefore = now + wait;
+    const message = error?.message ?? 'ffmpeg exited';
+    this.#options.log.error({ stream: this.#options.stream, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${message}; restarting at the next keyframe`);
+  }
+
+  /** The stream ended: ffmpeg finishes what it has, its last packets go out, then the stream's end. */
+  async end(): Promise<void> {
+    if (this.#ending) return;
+    this.#ending = true;
+    // Packets that came before the encoder was chosen are still encoded.
+    await this.#starting;
+    const run = this.#run;
+    if (run) await run.process.finish(10_000);
+    this.#run = undefined;
+    if (!this.#ended) {
+      this.#ended = true;
+      this.#options.emit([{ stream: this.#options.stream, end: true }]);
+    }
+  }
+
+  /** The node stops at once: ffmpeg is stopped (SIGTERM, then SIGKILL), nothing more is emitted. */
+  async stop(): Promise<void> {
+    this.#ending = true;
+    this.#stopped = true;
+    const run = this.#run;
+    this.#run = undefined;
+    if (run) {
+      run.current = false;
+      await run.process.stop(2000);
+    }
+  }
+
+  /** The last second's figures, and resets the interval counters. */
+  stats(seconds: number): LadderStats {
+    const rungs: Record<string, number> = {};
+    let bitrate = 0;
+    let fps = 0;
+    let keyframeInterval = 0;
+    let mediaMs = 0;
+    let first = true;
+    for (const [name, meter] of this.#meters) {
+      const figures = meter.take(seconds);
+      rungs[name] = figures.bitrate;
+      bitrate += figures.bitrate;
+      // The figures of the top rung (the first read) stand for the ladder.
+      if (first) {
+        first = false;
+        fps = figures.fps;
+        keyframeInterval = figures.keyframeInterval;
+        mediaMs = figures.mediaMs;
+      }
+    }
+    const dropped = this.#droppedInterval;
+    this.#droppedInterval = 0;
+    return {
+      stream: this.#options.stream,
+      fps,
+      speed: seconds > 0 ? Math.round((mediaMs / 1000 / seconds) * 100) / 100 : 0,
+      bitrate,
+      rungs,
+      keyframe_interval: keyframeInterval,
+      dropped,
+      restarts: this.#restarts,
+      frames: this.#progress?.frame ?? 0,
+    };
+  }
+}
