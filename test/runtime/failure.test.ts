@@ -7,6 +7,7 @@ import { defineOperator, NodeError, failureKind, pathError, z, type Batch } from
 import { backoffDelay } from '../../runtime/retry.ts';
 import { NativeError } from '../../native/client-owner.ts';
 import { runYaml, startYaml, take } from '../helpers/pipeline.ts';
+import { lossReport } from '../../cli/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'streams-failure-'));
 
@@ -119,6 +120,39 @@ nodes:
   out: { op: file.write, in: src, with: { path: /proc/nope/x } }
 `),
     ).rejects.toThrow(/cannot open output `\/proc\/nope\/x`/);
+  });
+
+  it('reports a permanent failure that was not the error that stopped the run', async () => {
+    // A source that fails the whole graph (as `on_error: stop` does) when it is told to stop.
+    const fatalOnStop = defineOperator({
+      name: 'test.fatal-on-stop',
+      summary: 'Test source that fails the graph when stopped.',
+      doc: 'Emits nothing; calls `ctx.fatal` when its signal aborts.',
+      inputs: {},
+      outputs: { out: { type: 'Event', doc: 'Nothing.' } },
+      settings: z.object({}),
+      create(ctx) {
+        return () =>
+          new Observable<Batch>(() => {
+            ctx.signal.addEventListener('abort', () => ctx.fatal(new Error('node `lease`: lost its lease while stopping')), { once: true });
+          });
+      },
+    });
+    const engine = startYaml(
+      `
+streams: 1
+name: two-failures
+nodes:
+  src: { op: file.read, with: { path: ${JSON.stringify(join(dir, 'nope-two.ndjson'))}, format: ndjson } }
+  out: { op: test.collect, in: src, with: { into: two-failures } }
+  lease: { op: test.fatal-on-stop }
+`,
+      { extra: [fatalOnStop] },
+    );
+    // The missing file fails `src` first; the drain it starts stops `lease`, whose fatal error is what `done` rejects with.
+    await expect(engine.done).rejects.toThrow('lost its lease');
+    expect(engine.stopError?.message).toBe('node `lease`: lost its lease while stopping');
+    expect(lossReport(engine)).toEqual([expect.stringMatching(/^node `src` \(test\.yaml:5\): cannot open input `.*nope-two\.ndjson`: no such file or folder$/)]);
   });
 
   it('with onNodeFailure continue, keeps the rest of the graph running and reports the failed node', async () => {
