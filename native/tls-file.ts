@@ -7,7 +7,8 @@ import { NativeError, type ClientOwner } from './client-owner.ts';
 
 /**
  * Reads the file the setting `setting` names; undefined when it names none.
- * A file that cannot be read rejects with a `NativeError` coded `tls_file`:
+ * A file that cannot be read rejects with a `NativeError` coded `tls_file`,
+ * cured only by the settings:
  * `node \`in\` (a.yaml:3): cannot read \`cert\` file \`certs/x.pem\`: ENOENT: no such file or directory, open 'certs/x.pem'`.
  *
  * @example
@@ -18,6 +19,6 @@ export async function readTlsFile(owner: ClientOwner, setting: string, path: str
   try {
     return await readFile(path);
   } catch (error) {
-    throw new NativeError('tls_file', `${owner.label}: cannot read \`${setting}\` file \`${path}\`: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+    throw new NativeError('tls_file', `${owner.label}: cannot read \`${setting}\` file \`${path}\`: ${(error as Error).message.split('\n')[0]}`, { cause: error, cure: 'settings' });
   }
 }

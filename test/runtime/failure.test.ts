@@ -51,6 +51,30 @@ describe('failure kinds', () => {
     expect(new NodeError('bad', 'x', { kind: 'permanent' }).permanent).toBe(true);
   });
 
+  it('classifies errors of native/ by what can cure them: settings are permanent, connections and ports in use transient', () => {
+    expect(failureKind(new NativeError('tls_file', 'cannot read `cert` file', { cure: 'settings' }))).toBe('permanent');
+    expect(failureKind(new NativeError('listen_denied', 'permission denied', { cure: 'settings', cause: Object.assign(new Error('listen EACCES'), { code: 'EACCES' }) }))).toBe('permanent');
+    expect(failureKind(new NativeError('address_in_use', 'in use', { cause: Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' }) }))).toBe('transient');
+    // A native error is never a record's fault, whatever its cause.
+    expect(failureKind(new NativeError('stopped', 'stopped while connecting', { cause: new TypeError('x') }))).toBe('transient');
+    // Wrapped by a node without a kind of its own, the native verdict stands.
+    expect(failureKind(new NodeError('start_failed', 'node `a`: cannot start', { cause: new NativeError('listen_failed', 'no such local address', { cure: 'settings' }) }))).toBe('permanent');
+  });
+
+  it('ends a run at once when a server cannot listen on an address this machine does not have', async () => {
+    const started = Date.now();
+    const engine = startYaml(`
+streams: 1
+name: no-address
+nodes:
+  web: { op: http.server, with: { listen: "192.0.2.1:19430" } }
+  out: { op: test.collect, in: web, with: { into: no-address } }
+`);
+    await expect(engine.done).rejects.toThrow(/^node `web` \(test\.yaml:5\): cannot listen on 192\.0\.2\.1:19430: no such local address$/);
+    expect(new Map(engine.nodeStats()).get('web')!.restarts).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('words a path error as the node, the action, the path and the cause', () => {
     const raw = Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT', path: '/tmp/nope.ndjson' });
     expect(pathError('node `x` (pipelines/a.yaml:12)', 'cannot open input', '/tmp/nope.ndjson', raw).message).toBe(
