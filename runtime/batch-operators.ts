@@ -155,23 +155,36 @@ export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promi
  * server that is down.
  */
 async function writeIsolating<T>(ctx: NodeContext<any>, write: (items: T[], batch: Batch) => void | Promise<void>, items: T[], batch: Batch): Promise<void> {
+  // The usual case, a batch written whole, allocates nothing more than a plain write.
+  let first: unknown;
+  try {
+    await write(items, batch);
+    return;
+  } catch (error) {
+    if (failureKind(error) !== 'record') throw error;
+    first = error;
+  }
   const poisoned: { item: T; error: unknown }[] = [];
-  const attempt = async (part: T[]): Promise<void> => {
-    try {
-      await write(part, batch);
-      return;
-    } catch (error) {
-      if (failureKind(error) !== 'record') throw error;
-      if (part.length === 1) {
-        poisoned.push({ item: part[0], error });
+  const attempt = async (part: T[], known?: { error: unknown }): Promise<void> => {
+    let failure = known;
+    if (failure === undefined) {
+      try {
+        await write(part, batch);
         return;
+      } catch (error) {
+        if (failureKind(error) !== 'record') throw error;
+        failure = { error };
       }
+    }
+    if (part.length === 1) {
+      poisoned.push({ item: part[0], error: failure.error });
+      return;
     }
     const middle = part.length >> 1;
     await attempt(part.slice(0, middle));
     await attempt(part.slice(middle));
   };
-  await attempt(items);
+  await attempt(items, { error: first });
   for (const { item, error } of poisoned) ctx.fail(item, error, batch.ack);
 }
 
