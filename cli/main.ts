@@ -89,7 +89,6 @@ const commands: Record<string, Command> = {
     options: { ...envFileOption },
     async run(_values, files) {
       if (files.length === 0) throw new UsageError('test needs at least one test file');
-      (await import('./pipeline-file.ts')).requireTestFiles(files);
       return (await import('./pipeline-test.ts')).testCommand(files);
     },
   },

@@ -30,9 +30,8 @@ export function isTestFile(text: string): boolean {
  * checker would otherwise report the pipeline's own keys as errors of a
  * test file. Names the test file beside it when there is one.
  */
-export function requireTestFiles(paths: readonly string[]): void {
-  for (const path of paths) {
-    const { file, text } = readPipeline(path);
+export function requireTestFiles(files: readonly { path: string; file: string; text: string }[]): void {
+  for (const { path, file, text } of files) {
     if (isTestFile(text) || !/^streams:/m.test(text)) continue;
     const sibling = path.replace(/\.ya?ml$/, '.test.yaml');
     const example = sibling !== path && existsSync(sibling) ? ` such as \`${sibling}\`` : '';

@@ -28,7 +28,7 @@ import { outputsOf } from '../graph/operator-spec.ts';
 import type { Graph, GraphNode } from '../graph/model.ts';
 import { Engine } from '../runtime/engine.ts';
 import { registry } from '../nodes/registry.ts';
-import { readPipeline } from './pipeline-file.ts';
+import { readPipeline, requireTestFiles } from './pipeline-file.ts';
 
 interface Expectation {
   node: string;
@@ -277,9 +277,13 @@ function check(expectation: Expectation, got: unknown[]): string[] {
   return failures;
 }
 
-/** Runs every test of a test file; diagnostics mean the file itself is wrong. */
-export async function runTestFile(path: string): Promise<{ outcomes: TestOutcome[]; diagnostics: Diagnostic[] }> {
-  const { file, text } = readPipeline(path);
+/**
+ * Runs every test of a test file; diagnostics mean the file itself is wrong.
+ * `source` is the file as already read (`readPipeline(path)`), so a file is
+ * read once, which a pipe (`streams test <(...)`) needs.
+ */
+export async function runTestFile(path: string, source = readPipeline(path)): Promise<{ outcomes: TestOutcome[]; diagnostics: Diagnostic[] }> {
+  const { file, text } = source;
   const parsed = parseTestFile(file, text);
   if (hasErrors(parsed.diagnostics) || !parsed.pipeline) return { outcomes: [], diagnostics: parsed.diagnostics };
   const pipelinePath = resolve(dirname(path), parsed.pipeline);
@@ -335,13 +339,19 @@ export async function runTestFile(path: string): Promise<{ outcomes: TestOutcome
   return { outcomes, diagnostics };
 }
 
-/** Prints outcomes the way test runners do; returns the exit code. */
-export async function testCommand(files: string[]): Promise<number> {
+/**
+ * Reads every test file once, refuses pipelines given as test files before
+ * anything runs, then runs them and prints outcomes the way test runners
+ * do; returns the exit code.
+ */
+export async function testCommand(paths: string[]): Promise<number> {
+  const files = paths.map((path) => ({ path, ...readPipeline(path) }));
+  requireTestFiles(files);
   let passed = 0;
   let failed = 0;
   let broken = false;
-  for (const path of files) {
-    const { outcomes, diagnostics } = await runTestFile(path);
+  for (const { path, file, text } of files) {
+    const { outcomes, diagnostics } = await runTestFile(path, { file, text });
     for (const diagnostic of diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
     if (hasErrors(diagnostics)) broken = true;
     for (const outcome of outcomes) {

@@ -85,13 +85,14 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   engine.start();
   try {
     let code = 0;
-    try {
-      await engine.done;
-    } catch (error) {
-      process.stderr.write(`streams: ${(error as Error).message}\n`);
+    await engine.done.catch(() => undefined);
+    if (engine.stopError) {
+      process.stderr.write(`streams: ${engine.stopError.message}\n`);
       code = 1;
     }
-    code = Math.max(code, reportLosses(engine));
+    const losses = lossReport(engine);
+    for (const line of losses) process.stderr.write(`streams: ${line}\n`);
+    if (losses.length > 0) code = 1;
     if (code === 0) log.info({ pipeline: checked.graph.name }, 'finished');
     else log.error({ pipeline: checked.graph.name }, 'finished with failures');
     return code;
@@ -121,25 +122,20 @@ async function prepare(path: string, params: Record<string, unknown>, statePath:
 }
 
 /**
- * Says on stderr what the run lost: nodes that failed for good (under
- * `--on-node-failure continue`; with `stop` the failure itself was printed)
- * and dead letters that had no `dlq` consumer. Returns the exit code they
- * call for: 1 when anything was lost, else 0.
+ * What the run lost, beyond the error that stopped it (`engine.stopError`,
+ * printed on its own): nodes that failed for good, and dead letters that had
+ * no `dlq` consumer. One line each; any line means exit code 1.
  */
-function reportLosses(engine: Engine): number {
-  let code = 0;
-  for (const failure of engine.failures.slice(engine.options.onNodeFailure === 'continue' ? 0 : 1)) {
-    process.stderr.write(`streams: ${failure.message}\n`);
-    code = 1;
-  }
+export function lossReport(engine: Engine): string[] {
+  const lines: string[] = [];
+  for (const failure of engine.failures) if (failure.error !== engine.stopError) lines.push(failure.message);
   const lost = engine.lostDeadLetters();
   if (lost.size > 0) {
     const counts = [...lost].map(([node, count]) => `\`${node}\` ${count}`).join(', ');
     const total = [...lost.values()].reduce((a, b) => a + b, 0);
-    process.stderr.write(`streams: ${total} dead letter${total === 1 ? '' : 's'} not kept (no \`dlq\` consumer): ${counts}; connect \`NODE.dlq\` to keep them\n`);
-    code = 1;
+    lines.push(`${total} dead letter${total === 1 ? '' : 's'} not kept (no \`dlq\` consumer): ${counts}; connect \`NODE.dlq\` to keep them`);
   }
-  return code;
+  return lines;
 }
 
 /**

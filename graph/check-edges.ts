@@ -6,7 +6,7 @@ import { closest, suggest } from './diagnostics.ts';
 import { outputsOf, type DroppedWhenUnread } from './operator-spec.ts';
 import { fits, formatPortType, parsePortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
-import type { Edge, GraphNode } from './model.ts';
+import { incomingEdges, walkDependencies, type DependencyWalk, type Edge, type GraphNode } from './model.ts';
 import type { Reporter } from './reporter.ts';
 
 /** One entry of a node's `in`, as written. */
@@ -28,8 +28,15 @@ interface EdgeCheckInput {
   report: Reporter;
 }
 
+/** The edges of a graph being checked, and its nodes in dependency order. */
+export interface CheckedEdges {
+  edges: Edge[];
+  /** Every node after its inputs (cycles aside): later phases walk the graph in this order. */
+  order: string[];
+}
+
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
-export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): Edge[] {
+export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): CheckedEdges {
   const edges: (Edge & { path: Path })[] = [];
   const names = new Set(allNames);
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
@@ -80,65 +87,24 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
       edges.push({ from: ref.from, fromPort, to: name, toPort, type: { kind: 'any' }, path: ref.path });
     }
   }
-  // Edges into each node, in `in` order: both walks below look them up once per node.
-  const incoming = new Map<string, (Edge & { path: Path })[]>();
-  for (const edge of edges) {
-    const list = incoming.get(edge.to);
-    if (list) list.push(edge);
-    else incoming.set(edge.to, [edge]);
-  }
-  const { onCycle, order } = reportCycles(nodes, incoming, report);
+  const incoming = incomingEdges(edges);
+  const { order, cycles } = walkDependencies(nodes.keys(), incoming);
+  const onCycle = reportCycles(cycles, report);
   inferTypes(nodes, incoming, order, onCycle, unsettled, report);
   reportUnusedOutputs(nodes, inputRefs, meant, report);
-  return edges.map(({ path: _path, ...edge }) => edge);
+  return { edges: edges.map(({ path: _path, ...edge }) => edge), order };
 }
 
-/**
- * Reports each cycle once, listing its nodes. Returns the nodes on cycles,
- * and every node in an order where each comes after its inputs (cycles
- * aside). The walk keeps its own stack: a long chain written sink first
- * would overflow the call stack.
- */
-function reportCycles(nodes: Map<string, GraphNode>, incoming: Map<string, (Edge & { path: Path })[]>, report: Reporter): { onCycle: Set<string>; order: string[] } {
-  const state = new Map<string, 'visiting' | 'done'>();
-  // The path being walked, with each node's index on it, and the next input edge to follow from each.
-  const stack: string[] = [];
-  const depth = new Map<string, number>();
-  const frames: { name: string; edges: readonly (Edge & { path: Path })[]; next: number }[] = [];
+/** Reports each cycle once, listing its nodes in the direction data flows. Returns the nodes on cycles. */
+function reportCycles(cycles: DependencyWalk<Edge & { path: Path }>['cycles'], report: Reporter): Set<string> {
   const onCycle = new Set<string>();
-  const order: string[] = [];
-  const enter = (name: string): void => {
-    state.set(name, 'visiting');
-    depth.set(name, stack.length);
-    stack.push(name);
-    frames.push({ name, edges: incoming.get(name) ?? [], next: 0 });
-  };
-  for (const root of nodes.keys()) {
-    if (state.has(root)) continue;
-    enter(root);
-    while (frames.length > 0) {
-      const frame = frames[frames.length - 1];
-      if (frame.next === frame.edges.length) {
-        frames.pop();
-        stack.pop();
-        state.set(frame.name, 'done');
-        order.push(frame.name);
-        continue;
-      }
-      const edge = frame.edges[frame.next++];
-      const next = edge.from;
-      if (state.get(next) === 'visiting') {
-        const cycle = stack.slice(depth.get(next));
-        cycle.forEach((n) => onCycle.add(n));
-        // Data flows from `next` into the node walked, the edge reported here; list the cycle in flow order from it.
-        const flow = [next, ...cycle.slice(1).reverse()];
-        report.value(edge.path, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
-      } else if (!state.has(next)) {
-        enter(next);
-      }
-    }
+  for (const { closing, nodes } of cycles) {
+    for (const name of nodes) onCycle.add(name);
+    // Data flows from the closing edge's source into the node walked; list the cycle in flow order from it.
+    const flow = [nodes[0], ...nodes.slice(1).reverse()];
+    report.value(closing.path, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
   }
-  return { onCycle, order };
+  return onCycle;
 }
 
 const declaredTypes = new Map<string, PortType>();

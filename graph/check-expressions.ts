@@ -31,14 +31,16 @@ export interface ExpressionSetting {
 interface ExpressionCheckInput {
   nodes: ReadonlyMap<string, GraphNode>;
   edges: readonly Edge[];
+  /** Every node after its inputs, as the edge check ordered them. */
+  order: readonly string[];
   /** Nodes whose settings failed (syntax errors among them): not checked again. */
   unsettled: ReadonlySet<string>;
   report: Reporter;
 }
 
 /** Reports type errors in every node's expressions, located inside the YAML string. */
-export function checkExpressionTypes({ nodes, edges, unsettled, report }: ExpressionCheckInput): void {
-  const scopes = new ScopeResolver(nodes, edges);
+export function checkExpressionTypes({ nodes, edges, order, unsettled, report }: ExpressionCheckInput): void {
+  const scopes = new ScopeResolver(nodes, edges, order);
   for (const [name, node] of nodes) {
     if (unsettled.has(name)) continue;
     const settings = expressionSettings(node.spec.settings, node.rawSettings);

@@ -82,8 +82,8 @@ export function checkPipeline(input: CheckInput): CheckResult {
     if (node.settings === unsettledMark) unsettled.add(name);
   }
   const allNames = Object.keys(doc.nodes);
-  const edges = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
-  checkExpressionTypes({ nodes, edges, unsettled, report });
+  const { edges, order } = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
+  checkExpressionTypes({ nodes, edges, order, unsettled, report });
   checkPlacement({ nodes, hosts, unsettled, report });
 
   const diagnostics = sortDiagnostics(report.diagnostics);

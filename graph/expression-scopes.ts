@@ -9,7 +9,7 @@
  */
 import { parsePortType } from './port-types.ts';
 import { checkTyped, schemaScope, type CelType, type ExpressionScope } from './expression-types.ts';
-import type { Edge, GraphNode } from './model.ts';
+import { incomingEdges, type Edge, type GraphNode } from './model.ts';
 
 /** Variables an operator gives its expressions instead of a record's fields (JavaScript numbers: CEL doubles). */
 export const operatorScopes: Readonly<Record<string, ExpressionScope>> = {
@@ -46,45 +46,21 @@ function isMap(value: unknown): value is Record<string, unknown> {
 /** Resolves the scope of each node's expressions from its inputs, memoised over the graph. */
 export class ScopeResolver {
   readonly #nodes: ReadonlyMap<string, GraphNode>;
-  readonly #incoming = new Map<string, Edge[]>();
+  readonly #incoming: ReadonlyMap<string, readonly Edge[]>;
   readonly #outputs = new Map<string, ExpressionScope | undefined>();
 
-  constructor(nodes: ReadonlyMap<string, GraphNode>, edges: readonly Edge[]) {
-    this.#nodes = nodes;
-    for (const edge of edges) {
-      const list = this.#incoming.get(edge.to);
-      if (list) list.push(edge);
-      else this.#incoming.set(edge.to, [edge]);
-    }
-    this.#warm(edges);
-  }
-
   /**
-   * Computes every output scope upstream first (Kahn's order), so the
-   * memoised recursion below goes one node deep: a 20,000-node chain must
-   * not overflow the stack. Nodes on a cycle (reported elsewhere) are left
-   * to the lazy path, where a cycle ends as unknown.
+   * `order` puts every node after its inputs (`walkDependencies`): each
+   * output scope is computed upstream first, so the memoised recursion below
+   * goes one node deep and a 20,000-node chain does not overflow the stack.
+   * On a cycle (reported elsewhere) the recursion ends as unknown.
    */
-  #warm(edges: readonly Edge[]): void {
-    const waiting = new Map<string, number>();
-    const downstream = new Map<string, string[]>();
-    for (const name of this.#nodes.keys()) waiting.set(name, 0);
-    for (const edge of edges) {
-      if (!waiting.has(edge.to) || !waiting.has(edge.from)) continue;
-      waiting.set(edge.to, waiting.get(edge.to)! + 1);
-      const list = downstream.get(edge.from);
-      if (list) list.push(edge.to);
-      else downstream.set(edge.from, [edge.to]);
-    }
-    const ready = [...waiting].filter(([, count]) => count === 0).map(([name]) => name);
-    while (ready.length > 0) {
-      const name = ready.pop()!;
-      for (const port of Object.keys(this.#nodes.get(name)!.spec.outputs)) this.#outputScope(name, port);
-      for (const next of downstream.get(name) ?? []) {
-        const left = waiting.get(next)! - 1;
-        waiting.set(next, left);
-        if (left === 0) ready.push(next);
-      }
+  constructor(nodes: ReadonlyMap<string, GraphNode>, edges: readonly Edge[], order: Iterable<string>) {
+    this.#nodes = nodes;
+    this.#incoming = incomingEdges(edges);
+    for (const name of order) {
+      const node = nodes.get(name);
+      if (node) for (const port of Object.keys(node.spec.outputs)) this.#outputScope(name, port);
     }
   }
 

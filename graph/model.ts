@@ -79,38 +79,72 @@ export function outputsFrom(graph: Graph, node: string): Edge[] {
   return graph.edges.filter((e) => e.from === node);
 }
 
-/**
- * Node names in an order where every node comes after its inputs. Linear:
- * edges are indexed by their target once, and the walk keeps its own stack,
- * as a long chain would overflow the call stack.
- */
-export function topologicalOrder(graph: Graph): string[] {
-  const incoming = new Map<string, string[]>();
-  for (const edge of graph.edges) {
+/** Edges into each node, in the order its `in` lists them: built once, read by every walk. */
+export function incomingEdges<E extends { to: string }>(edges: readonly E[]): Map<string, E[]> {
+  const incoming = new Map<string, E[]>();
+  for (const edge of edges) {
     const list = incoming.get(edge.to);
-    if (list) list.push(edge.from);
-    else incoming.set(edge.to, [edge.from]);
+    if (list) list.push(edge);
+    else incoming.set(edge.to, [edge]);
   }
+  return incoming;
+}
+
+/** What `walkDependencies` finds. */
+export interface DependencyWalk<E> {
+  /** Every node, each after its inputs (an input on a cycle with it aside). */
+  order: string[];
+  /**
+   * Each cycle once: the edge that closes it (its `from` is `nodes[0]`) and
+   * the nodes on it, each reading from the next, in the order the walk met them.
+   */
+  cycles: { closing: E; nodes: string[] }[];
+}
+
+/**
+ * The one walk of a graph's dependencies: an order in which every node comes
+ * after its inputs, and the cycles that prevent one. Linear; it keeps its own
+ * stack, as a long chain written sink first would overflow the call stack.
+ *
+ * @example
+ * const { order, cycles } = walkDependencies(graph.nodes.keys(), incomingEdges(graph.edges));
+ */
+export function walkDependencies<E extends { from: string }>(names: Iterable<string>, incoming: ReadonlyMap<string, readonly E[]>): DependencyWalk<E> {
+  const state = new Map<string, 'visiting' | 'done'>();
+  // The path being walked, with each node's index on it, and the next input edge to follow from each.
+  const stack: string[] = [];
+  const depth = new Map<string, number>();
+  const frames: { name: string; edges: readonly E[]; next: number }[] = [];
   const order: string[] = [];
-  const seen = new Set<string>();
-  for (const root of graph.nodes.keys()) {
-    if (seen.has(root)) continue;
-    seen.add(root);
-    const frames: { name: string; next: number }[] = [{ name: root, next: 0 }];
+  const cycles: { closing: E; nodes: string[] }[] = [];
+  const enter = (name: string): void => {
+    state.set(name, 'visiting');
+    depth.set(name, stack.length);
+    stack.push(name);
+    frames.push({ name, edges: incoming.get(name) ?? [], next: 0 });
+  };
+  for (const root of names) {
+    if (state.has(root)) continue;
+    enter(root);
     while (frames.length > 0) {
       const frame = frames[frames.length - 1];
-      const inputs = incoming.get(frame.name) ?? [];
-      if (frame.next === inputs.length) {
+      if (frame.next === frame.edges.length) {
         frames.pop();
+        stack.pop();
+        state.set(frame.name, 'done');
         order.push(frame.name);
         continue;
       }
-      const from = inputs[frame.next++];
-      if (!seen.has(from)) {
-        seen.add(from);
-        frames.push({ name: from, next: 0 });
-      }
+      const edge = frame.edges[frame.next++];
+      const seen = state.get(edge.from);
+      if (seen === 'visiting') cycles.push({ closing: edge, nodes: stack.slice(depth.get(edge.from)) });
+      else if (seen === undefined) enter(edge.from);
     }
   }
-  return order;
+  return { order, cycles };
+}
+
+/** Node names in an order where every node comes after its inputs. */
+export function topologicalOrder(graph: Graph): string[] {
+  return walkDependencies(graph.nodes.keys(), incomingEdges(graph.edges)).order;
 }

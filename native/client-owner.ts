@@ -26,12 +26,23 @@ export interface ClientOwner {
 /** Milliseconds to wait before retry number `attempt` (counting from 1). */
 export type RetryDelay = (attempt: number) => number;
 
-/** An error of a native client or server with a stable `code` (`address_in_use`, `tls_file`, ...). */
+/**
+ * What can cure an error: `retry` when the other side may come back or free
+ * up (a refused connection, a port still in use); `settings` when only a
+ * change to the configuration can (a TLS file that cannot be read, a port
+ * that needs privileges). The runtime restarts a node on the first and fails
+ * it for good on the second.
+ */
+export type NativeCure = 'retry' | 'settings';
+
+/** An error of a native client or server with a stable `code` (`address_in_use`, `tls_file`, ...) and what can cure it. */
 export class NativeError extends Error {
   readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly cure: NativeCure;
+  constructor(code: string, message: string, options?: { cause?: unknown; cure?: NativeCure }) {
     super(message, options);
     this.name = 'NativeError';
     this.code = code;
+    this.cure = options?.cure ?? 'retry';
   }
 }

@@ -5,7 +5,7 @@
  */
 import { Observable, type Subscriber } from 'rxjs';
 import type { Batch, NodeContext, NodeFunction } from './types.ts';
-import { failureKind } from './failure.ts';
+import { failureKind, reasonOf } from './failure.ts';
 
 /** What an operator does with its input; see `operate`. */
 export interface OperateHandlers {
@@ -82,13 +82,17 @@ export function perRecord<In, Out>(ctx: NodeContext<any>, fn: (item: In) => Out 
 
 /** How `sinkBatches` ends and isolates records. */
 export interface SinkOptions {
+  /** The node the sink runs as: dead letters go to its `fail`, and a failing `finalize` is logged under its label. */
+  ctx: NodeContext<any>;
   /**
-   * With a context, a batch whose write throws is written again in halves
-   * down to the record at fault, which goes to `ctx.fail` with the reason
-   * (a dead letter) while the rest is written: one record the sink cannot
-   * write does not block the others. Without, the node fails and restarts.
+   * A batch whose write throws a record error (see `failureKind`) is written
+   * again in halves down to the record at fault, which goes to `ctx.fail`
+   * with the reason (a dead letter) while the rest is written: one record the
+   * sink cannot write does not block the others. Any other error fails the
+   * node (it restarts with backoff) without splitting the batch, so a server
+   * that is down is not sent more writes. Without, every error fails the node.
    */
-  isolate?: NodeContext<any>;
+  isolate?: boolean;
   /** Runs once however the sink ends (completion, failure, a restart): close handles here. */
   finalize?(): void | Promise<void>;
 }
@@ -99,9 +103,8 @@ export interface SinkOptions {
  * batch too, to hand its ack to `ctx.fail` for records it cannot write.
  * `finish` runs when the input completes, before the sink completes.
  */
-export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promise<void>, finish?: () => void | Promise<void>, options: SinkOptions = {}): NodeFunction {
-  const ctx = options.isolate;
-  const writeBatch = ctx ? (items: T[], batch: Batch) => writeIsolating(ctx, write, items, batch) : write;
+export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promise<void>, finish?: () => void | Promise<void>, options?: SinkOptions): NodeFunction {
+  const writeBatch = options?.isolate ? (items: T[], batch: Batch) => writeIsolating(options.ctx, write, items, batch) : write;
   return function sinkNode(input) {
     return operate(input, (subscriber) => {
       let chain: Promise<void> = Promise.resolve();
@@ -132,7 +135,11 @@ export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promi
         },
         finalize() {
           // After what is being written, so a handle is not closed under a write.
-          if (options.finalize) void chain.then(options.finalize, options.finalize).catch(() => undefined);
+          if (!options?.finalize) return;
+          const { ctx, finalize } = options;
+          void chain.then(finalize, finalize).catch(function logFinalizeFailure(error: unknown) {
+            ctx.log.error({ error: reasonOf(error) }, `${ctx.label}: cannot close: ${reasonOf(error)}`);
+          });
         },
       };
     });
@@ -140,45 +147,44 @@ export function sinkBatches<T>(write: (items: T[], batch: Batch) => void | Promi
 }
 
 /**
- * Writes a batch; when that throws, finds the records at fault by writing
- * halves. A record is at fault when its error says so (a value that cannot
- * be serialised) or when the rest of the batch was written without it. A
- * permanent error, or a batch none of which could be written for a reason
- * not its records', is the sink's failure and is thrown.
+ * Writes a batch; when that throws a record error, finds the records at
+ * fault by writing halves, and dead-letters each one that fails alone with
+ * a record error. Any other error (a refused connection, a full disk), on the
+ * whole batch or on a part, is the sink's failure and is thrown at once: the
+ * records are not at fault, and splitting would multiply writes against a
+ * server that is down.
  */
 async function writeIsolating<T>(ctx: NodeContext<any>, write: (items: T[], batch: Batch) => void | Promise<void>, items: T[], batch: Batch): Promise<void> {
+  // The usual case, a batch written whole, allocates nothing more than a plain write.
   let first: unknown;
   try {
     await write(items, batch);
     return;
   } catch (error) {
-    if (failureKind(error) === 'permanent') throw error;
+    if (failureKind(error) !== 'record') throw error;
     first = error;
   }
   const poisoned: { item: T; error: unknown }[] = [];
-  let written = 0;
-  const attempt = async (part: T[], known?: unknown): Promise<void> => {
-    let error = known;
-    if (error === undefined) {
+  const attempt = async (part: T[], known?: { error: unknown }): Promise<void> => {
+    let failure = known;
+    if (failure === undefined) {
       try {
         await write(part, batch);
-        written += part.length;
         return;
-      } catch (thrown) {
-        if (failureKind(thrown) === 'permanent') throw thrown;
-        error = thrown;
+      } catch (error) {
+        if (failureKind(error) !== 'record') throw error;
+        failure = { error };
       }
     }
     if (part.length === 1) {
-      poisoned.push({ item: part[0], error });
+      poisoned.push({ item: part[0], error: failure.error });
       return;
     }
     const middle = part.length >> 1;
     await attempt(part.slice(0, middle));
     await attempt(part.slice(middle));
   };
-  await attempt(items, first);
-  if (written === 0 && !poisoned.every((p) => failureKind(p.error) === 'record')) throw first;
+  await attempt(items, { error: first });
   for (const { item, error } of poisoned) ctx.fail(item, error, batch.ack);
 }
 

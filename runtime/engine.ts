@@ -36,6 +36,8 @@ export interface NodeFailure {
   node: string;
   /** `node \`x\` (file:line): cause`. */
   message: string;
+  /** The failure itself: `stopError` when it is the one that stopped the run. */
+  error: Error;
 }
 
 export const defaultChannel: ChannelOptions = { capacity: 16_384, capacityBytes: 64 * 1024 * 1024, whenFull: 'block', pacing: 'free' };
@@ -58,6 +60,8 @@ export class Engine {
   #done: Promise<void>;
   #resolveDone!: () => void;
   #rejectDone!: (error: Error) => void;
+  /** What `done` rejected with, once it has. */
+  #stoppedBy: Error | undefined;
   #started = false;
   #reloading = false;
   /** Nodes stopping for a replacement: their end is not their consumers' end. */
@@ -74,7 +78,10 @@ export class Engine {
     this.clock = options.clock ?? realClock;
     this.#done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;
-      this.#rejectDone = reject;
+      this.#rejectDone = (error) => {
+        this.#stoppedBy ??= error;
+        reject(error);
+      };
     });
     // Nobody may be awaiting `done` yet; a fatal error is still reported through it.
     this.#done.catch(() => undefined);
@@ -85,6 +92,15 @@ export class Engine {
   /** Resolves when every node has finished (the sources ran out, or a drain completed); rejects on a fatal error. */
   get done(): Promise<void> {
     return this.#done;
+  }
+
+  /**
+   * The error that stopped the run: what `done` rejected with (a fatal
+   * error, or the first permanent node failure under `onNodeFailure: stop`);
+   * undefined while the run goes on or when it ended well.
+   */
+  get stopError(): Error | undefined {
+    return this.#stoppedBy;
   }
 
   start(): void {
@@ -157,7 +173,7 @@ export class Engine {
   }
 
   #nodeFailed(runner: NodeRunner, error: Error): void {
-    this.failures.push({ node: runner.name, message: error.message });
+    this.failures.push({ node: runner.name, message: error.message, error });
     if ((this.options.onNodeFailure ?? 'stop') === 'continue' || this.#stopError || this.#fatal) return;
     this.#stopError = error;
     this.log.error({ node: runner.name }, 'a node failed permanently: draining the graph (--on-node-failure stop)');

@@ -41,16 +41,23 @@ export function reasonOf(error: unknown): string {
 }
 
 /**
- * Classifies an error. A `NodeError` says what it is; otherwise a
- * file-system error on a path (it carries `path` and an errno code such as
- * ENOENT or EROFS) is permanent, a `RangeError`/`TypeError`/`SyntaxError`
- * (a value that cannot be serialised or handled) is a record error, and
- * anything else (a refused connection, a timeout) is transient. Causes are
- * followed, so a wrapped `ENOENT` stays permanent.
+ * Classifies an error. A `NodeError` with a kind says what it is; an error
+ * of `native/` says what can cure it (a TLS file that cannot be read, a
+ * privileged or unknown listening address: permanent; a port in use, a
+ * refused connection: transient); otherwise a file-system error on a path
+ * (it carries `path` and an errno code such as ENOENT or EROFS) is
+ * permanent, a `RangeError`/`TypeError`/`SyntaxError` (a value that cannot
+ * be serialised or handled) is a record error, and anything else (a refused
+ * connection, a timeout) is transient. Causes are followed, so a wrapped
+ * `ENOENT` stays permanent.
  */
 export function failureKind(error: unknown): FailureKind {
   for (let current = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth++) {
-    if (current instanceof NodeError && current.kind) return current.kind;
+    if (current instanceof NodeError) {
+      if (current.kind) return current.kind;
+    } else if (current instanceof NativeError) {
+      return current.cure === 'settings' ? 'permanent' : 'transient';
+    }
     const errno = current as NodeJS.ErrnoException;
     if (typeof errno.code === 'string' && typeof errno.path === 'string' && permanentPathCodes.has(errno.code)) return 'permanent';
     if (current instanceof RangeError || current instanceof TypeError || current instanceof SyntaxError) return 'record';

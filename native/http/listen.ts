@@ -59,9 +59,9 @@ export function listenOn(server: Server, address: ListenAddress, label: string, 
       if (error.code === 'EADDRINUSE') {
         reject(new NativeError('address_in_use', `${label}: cannot listen on ${shown}: the address is already in use (another process or node listens there; change \`${setting}\`)`, { cause: error }));
       } else if (error.code === 'EACCES' || error.code === 'EPERM') {
-        reject(new NativeError('listen_denied', `${label}: cannot listen on ${shown}: permission denied (ports below 1024 need privileges)`, { cause: error }));
+        reject(new NativeError('listen_denied', `${label}: cannot listen on ${shown}: permission denied (ports below 1024 need privileges)`, { cause: error, cure: 'settings' }));
       } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
-        reject(new NativeError('listen_failed', `${label}: cannot listen on ${shown}: no such local address`, { cause: error }));
+        reject(new NativeError('listen_failed', `${label}: cannot listen on ${shown}: no such local address`, { cause: error, cure: 'settings' }));
       } else {
         reject(new NativeError('listen_failed', `${label}: cannot listen on ${shown}: ${error.message}`, { cause: error }));
       }

@@ -4,13 +4,13 @@
  * way to receive what clients publish. The `mqtt.broker` operator runs one;
  * demos run with no external server thanks to it.
  */
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Aedes, AedesOptions, AedesPublishPacket, AuthenticateError } from 'aedes';
-import { NativeError, type ClientOwner } from '../client-owner.ts';
+import type { ClientOwner } from '../client-owner.ts';
 import { safeEqual } from '../http/auth.ts';
 import { formatAddress, listenOn, type ListenAddress } from '../http/listen.ts';
+import { readTlsFile } from '../tls-file.ts';
 
 export type { AedesPublishPacket };
 
@@ -40,15 +40,6 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
-async function readTlsFile(owner: ClientOwner, path: string | undefined): Promise<Buffer | undefined> {
-  if (path === undefined) return undefined;
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new NativeError('tls_file', `${owner.label}: cannot read TLS file \`${path}\`: ${(error as Error).message.split('\n')[0]}`, { cause: error });
-  }
-}
-
 /** The broker's client checks: a user name and password when configured. */
 function authentication(options: BrokerOptions, onRefused: (clientId: string) => void): AedesOptions {
   if (options.username === undefined) return {};
@@ -68,7 +59,7 @@ function authentication(options: BrokerOptions, onRefused: (clientId: string) =>
 
 /** Starts a broker listening on `options.listen`; rejects with a located error when it cannot. */
 export async function openBroker(owner: ClientOwner, options: BrokerOptions): Promise<EmbeddedBroker> {
-  const [cert, key] = await Promise.all([readTlsFile(owner, options.cert), readTlsFile(owner, options.key)]);
+  const [cert, key] = await Promise.all([readTlsFile(owner, 'cert', options.cert), readTlsFile(owner, 'key', options.key)]);
   const { Aedes: AedesBroker } = await import('aedes');
   const broker: Aedes = await AedesBroker.createBroker(
     authentication(options, (clientId) => owner.log.warn({ clientId }, `${owner.label}: refused client \`${clientId}\`: bad user name or password`)),

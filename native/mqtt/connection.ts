@@ -5,12 +5,12 @@
  * password redacted), and acknowledgements of received QoS 1/2 messages
  * sent only when the graph is done with them.
  */
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from 'mqtt';
 import { NativeError, type ClientOwner } from '../client-owner.ts';
 import { redactUrl } from '../redact-url.ts';
 import { backoffDelay } from '../backoff.ts';
+import { readTlsFile } from '../tls-file.ts';
 
 export type { IPublishPacket, MqttClient };
 
@@ -294,17 +294,8 @@ export class MqttConnection {
   }
 }
 
-async function readPem(ctx: ClientOwner, setting: string, path: string | undefined): Promise<Buffer | undefined> {
-  if (path === undefined) return undefined;
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new NativeError('tls_file', `${ctx.label}: cannot read \`${setting}\` file \`${path}\`: ${(error as Error).message}`, { cause: error });
-  }
-}
-
 async function clientOptions(ctx: ClientOwner, settings: ConnectionSettings): Promise<IClientOptions> {
-  const [ca, cert, key] = await Promise.all([readPem(ctx, 'ca', settings.ca), readPem(ctx, 'cert', settings.cert), readPem(ctx, 'key', settings.key)]);
+  const [ca, cert, key] = await Promise.all([readTlsFile(ctx, 'ca', settings.ca), readTlsFile(ctx, 'cert', settings.cert), readTlsFile(ctx, 'key', settings.key)]);
   const persistentV5 = settings.protocol_version === 5 && !settings.clean;
   return {
     protocolVersion: settings.protocol_version,

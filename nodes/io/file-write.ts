@@ -51,7 +51,7 @@ export default defineOperator({
         await handle();
         await close();
       },
-      { isolate: ctx, finalize: close },
+      { ctx, isolate: true, finalize: close },
     );
     // Open when the node starts (`truncate` means then, and a path that cannot be written fails the node at once).
     return function fileWriteNode(input) {

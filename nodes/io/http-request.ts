@@ -107,8 +107,8 @@ export default defineOperator({
           body: hasBody ? body : undefined,
           signal: AbortSignal.timeout(settings.timeout),
         });
-        if (hasBody) ctx.metrics.bytes(typeof body === 'string' ? Buffer.byteLength(body) : body.length);
-        return { response, text: await readLimited(response, settings.max_response) };
+        if (hasBody) ctx.metrics.bytes(typeof body === 'string' ? Buffer.byteLength(body) : body.length, 'written');
+        return { response, text: await readLimited(response, settings.max_response, (count) => ctx.metrics.bytes(count, 'read')) };
       } catch (error) {
         return { error };
       }
@@ -172,21 +172,32 @@ export default defineOperator({
 });
 
 /** A response body as text, reading no more than `limit` bytes of it. */
-async function readLimited(response: Response, limit: number): Promise<string> {
+/**
+ * Reads a response body up to `limit` bytes and stops reading there.
+ * `counted` learns how many bytes came off the network (those past the
+ * limit in the last chunk included), even when reading fails half-way.
+ */
+async function readLimited(response: Response, limit: number, counted: (bytes: number) => void): Promise<string> {
   if (!response.body) return '';
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const room = limit - total;
-    chunks.push(value.length > room ? value.subarray(0, room) : value);
-    total += Math.min(value.length, room);
-    if (total >= limit) {
-      await reader.cancel();
-      break;
+  let read = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      read += value.length;
+      const room = limit - total;
+      chunks.push(value.length > room ? value.subarray(0, room) : value);
+      total += Math.min(value.length, room);
+      if (total >= limit) {
+        await reader.cancel();
+        break;
+      }
     }
+  } finally {
+    if (read > 0) counted(read);
   }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -53,18 +53,20 @@ export default defineOperator({
         let refused = 0;
         let sinkSubscription: Subscription | undefined;
         const server = createServer(handle);
-        const heartbeat = setInterval(function sendHeartbeat() {
+        // On the runtime's clock (one timer at a time, each setting the next), so tests can drive it.
+        let cancelHeartbeat = ctx.schedule(settings.heartbeat, function sendHeartbeat() {
           for (const client of clients) deliver(client, ': heartbeat\n\n');
-        }, settings.heartbeat);
+          cancelHeartbeat = ctx.schedule(settings.heartbeat, sendHeartbeat);
+        });
         const run = new ServerRun(ctx, server, subscriber, settings, {
           serving: 'serving Server-Sent Events',
           closeClients() {
-            clearInterval(heartbeat);
+            cancelHeartbeat();
             for (const client of clients) client.response.end();
             clients.clear();
           },
           dropClients() {
-            clearInterval(heartbeat);
+            cancelHeartbeat();
             for (const client of clients) client.response.destroy();
             clients.clear();
           },

@@ -21,6 +21,6 @@ export default defineOperator({
       ctx.metrics.bytes(Buffer.byteLength(text));
       if (process.stdout.write(text)) return;
       return new Promise<void>((resolve) => process.stdout.once('drain', resolve));
-    }, undefined, { isolate: ctx });
+    }, undefined, { ctx, isolate: true });
   },
 });

@@ -13,6 +13,7 @@ import type { Graph } from '../../graph/model.ts';
 import { registry } from '../../nodes/registry.ts';
 import { defineOperator, sinkBatches, z, type Batch, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
+import type { Clock } from '../../runtime/clock.ts';
 export { freePort } from '../helpers/net.ts';
 
 
@@ -111,9 +112,9 @@ export function checkWith(yaml: string, extra: OperatorDefinition[]): { graph: G
 }
 
 /** Checks `yaml` against the shipped operators plus `extra`, and starts it. */
-export function startPipeline(yaml: string, extra: OperatorDefinition[], options: { log?: Logger } = {}): Engine {
+export function startPipeline(yaml: string, extra: OperatorDefinition[], options: { log?: Logger; clock?: Clock } = {}): Engine {
   const { graph, registry: operators } = checkWith(yaml, extra);
-  const engine = new Engine(graph, { registry: operators, log: options.log });
+  const engine = new Engine(graph, { registry: operators, log: options.log, clock: options.clock });
   engine.start();
   return engine;
 }

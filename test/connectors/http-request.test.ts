@@ -91,7 +91,11 @@ nodes:
     [httpRequest, responses.op, dead.op] as OperatorDefinition[],
   );
   await engine.done;
-  return { responses: responses.records as { status: number; body: unknown; record: unknown; headers: Record<string, string> }[], dead: dead.records as { error: string; node: string; record: unknown }[] };
+  return {
+    responses: responses.records as { status: number; body: unknown; record: unknown; headers: Record<string, string> }[],
+    dead: dead.records as { error: string; node: string; record: unknown }[],
+    stats: new Map(engine.nodeStats()).get('post')!,
+  };
 }
 
 describe('http.request', () => {
@@ -108,6 +112,13 @@ describe('http.request', () => {
     expect(responses).toHaveLength(3);
     expect(responses[0]).toMatchObject({ status: 200, body: { stored: true }, record: [{ i: 0 }, { i: 1 }, { i: 2 }, { i: 3 }] });
     expect(dead).toEqual([]);
+  });
+
+  it('counts request bodies as bytes written and response bodies as bytes read, failed answers included', async () => {
+    const server = await testServer((request) => ((request.body as { i: number }).i === 1 ? { status: 400, body: 'no' } : { body: '{"stored":true}' }));
+    const { stats } = await send(3, `{ url: "${server.url}/ingest" }`);
+    // Bodies `{"i":0}` .. `{"i":2}` (7 bytes each); answers 15, 2 and 15 bytes.
+    expect([stats.bytesWritten, stats.bytesRead]).toEqual([21, 32]);
   });
 
   it('retries a 503 and succeeds when the server recovers', async () => {

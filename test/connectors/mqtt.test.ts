@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { Engine } from '../../runtime/engine.ts';
+import { openBroker } from '../../native/mqtt/broker.ts';
+import { readTlsFile } from '../../native/tls-file.ts';
 import { mqttCases, pipeline, subscribed, type BrokerUnderTest } from './mqtt-cases.ts';
 import { closeClients, collectedAtLeast, drainAll, freePort, logged, mqttRegistry, recordingLogger, records, startGraph, testClient, uniquePrefix, until } from './mqtt-harness.ts';
 
@@ -190,6 +192,15 @@ describe('mqtt.broker, mqtt.subscribe and mqtt.publish on their own', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('names the setting whose TLS file cannot be read, for the broker as for clients (one reader in native/)', async () => {
+    const owner = { node: 'b', label: 'node `b` (test.yaml:3)', log: recordingLogger() };
+    const missing = join(tmpdir(), 'streams-no-such-key.pem');
+    const refused = openBroker(owner, { listen: { host: '127.0.0.1', port: 0 }, cert: 'package.json', key: missing });
+    await expect(refused).rejects.toMatchObject({ code: 'tls_file', message: `node \`b\` (test.yaml:3): cannot read \`key\` file \`${missing}\`: ENOENT: no such file or directory, open '${missing}'` });
+    await expect(readTlsFile(owner, 'ca', missing)).rejects.toThrow(`node \`b\` (test.yaml:3): cannot read \`ca\` file \`${missing}\``);
+    await expect(readTlsFile(owner, 'ca', undefined)).resolves.toBeUndefined();
   });
 
   it('fails mqtt.subscribe with a clear error when the broker refuses its subscription, and restarts it with backoff', async () => {

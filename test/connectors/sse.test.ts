@@ -7,6 +7,7 @@ import { get, type IncomingMessage } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import sseServer from '../../nodes/io/sse-server.ts';
 import type { Engine } from '../../runtime/engine.ts';
+import { VirtualClock } from '../helpers/fake-context.ts';
 import { checkWith, dropsOf, feed, freePort, recordingLogger, retainedMemory, startPipeline, until } from './http-harness.ts';
 
 interface SseEvent {
@@ -44,9 +45,9 @@ nodes:
 `;
 }
 
-function run(port: number, settings: string): { engine: Engine; source: ReturnType<typeof feed> } {
+function run(port: number, settings: string, clock?: VirtualClock): { engine: Engine; source: ReturnType<typeof feed> } {
   const source = feed();
-  const engine = startPipeline(ssePipeline(port, settings), [sseServer, source.op], { log: recordingLogger() });
+  const engine = startPipeline(ssePipeline(port, settings), [sseServer, source.op], { log: recordingLogger(), clock });
   engines.push(engine);
   return { engine, source };
 }
@@ -160,11 +161,19 @@ describe('sse.server', () => {
     expect(resumed.events.map((e) => e.id)).toEqual(['8', '9', '10']);
   });
 
-  it('sends heartbeats to idle clients', async () => {
+  it('sends heartbeats to idle clients, each `heartbeat` of the runtime\'s clock', async () => {
     const port = await freePort();
-    run(port, 'heartbeat: 30ms');
+    const clock = new VirtualClock(Date.now());
+    run(port, 'heartbeat: 15s', clock);
     const client = await connect(`http://127.0.0.1:${port}/events`);
-    await until(() => client.comments >= 3, 'three heartbeats');
+    await until(() => client.comments >= 1, 'the opening comment');
+    clock.advance(14_999);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.comments).toBe(1);
+    clock.advance(15_001);
+    await until(() => client.comments >= 3, 'two heartbeats');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.comments).toBe(3);
   });
 
   it('answers 401 without the token and 404 off its path', async () => {

@@ -1,7 +1,7 @@
 /** The graph model's helpers: inputs and outputs of a node, and an order that puts every node after its inputs. */
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
-import { inputsOf, outputsFrom, topologicalOrder, type Edge, type Graph, type GraphNode } from '../../graph/model.ts';
+import { incomingEdges, inputsOf, outputsFrom, topologicalOrder, walkDependencies, type Edge, type Graph, type GraphNode } from '../../graph/model.ts';
 import { registry } from '../../nodes/registry.ts';
 
 function graphOf(names: string[], links: [string, string][]): Graph {
@@ -23,6 +23,30 @@ describe('graph model', () => {
     const names = Array.from({ length: 100_000 }, (_, i) => `n${i}`);
     const graph = graphOf([...names].reverse(), names.slice(1).map((name, i) => [names[i], name]));
     expect(topologicalOrder(graph)).toEqual(names);
+  });
+});
+
+describe('walking dependencies (the one walk the checker, the expression scopes and topologicalOrder share)', () => {
+  it('finds each cycle once, with its nodes and the edge that closes it, and orders the nodes off it after their inputs', () => {
+    // source -> a -> b -> c -> a, and c -> sink
+    const graph = graphOf(['sink', 'a', 'b', 'c', 'source'], [['source', 'a'], ['c', 'a'], ['a', 'b'], ['b', 'c'], ['c', 'sink']]);
+    const { order, cycles } = walkDependencies(graph.nodes.keys(), incomingEdges(graph.edges));
+    expect(cycles).toEqual([{ closing: graph.edges.find((e) => e.from === 'c' && e.to === 'a'), nodes: ['c', 'b', 'a'] }]);
+    expect([...order].sort()).toEqual(['a', 'b', 'c', 'sink', 'source']);
+    expect(order.indexOf('source')).toBeLessThan(order.indexOf('a'));
+    expect(order.indexOf('c')).toBeLessThan(order.indexOf('sink'));
+  });
+
+  it('finds two separate cycles, and none in a diamond', () => {
+    const two = graphOf(['a', 'b', 'c', 'd'], [['a', 'b'], ['b', 'a'], ['c', 'd'], ['d', 'c']]);
+    expect(walkDependencies(two.nodes.keys(), incomingEdges(two.edges)).cycles.map((c) => c.nodes)).toEqual([['a', 'b'], ['c', 'd']]);
+    const diamond = graphOf(['sink', 'l', 'r', 'src'], [['src', 'l'], ['src', 'r'], ['l', 'sink'], ['r', 'sink']]);
+    expect(walkDependencies(diamond.nodes.keys(), incomingEdges(diamond.edges)).cycles).toEqual([]);
+  });
+
+  it('keeps edges into a node in the order its `in` lists them', () => {
+    const graph = graphOf(['x', 'a', 'b'], [['b', 'x'], ['a', 'x']]);
+    expect(incomingEdges(graph.edges).get('x')!.map((e) => e.from)).toEqual(['b', 'a']);
   });
 });
 

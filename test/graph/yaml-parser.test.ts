@@ -4,6 +4,7 @@
  * warnings at the same offsets, and the same line positions.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { parseYamlDocument } from '../../graph/yaml-parser.ts';
@@ -51,5 +52,11 @@ describe('the checker\'s YAML parser', () => {
     } finally {
       process.env = env;
     }
+  });
+
+  it('runs on the yaml release its copied `Parser.next` was taken from (2.9.x)', () => {
+    // package.json allows any yaml 2.x (^2.9.1); a newer minor may change `Parser.next`, which graph/yaml-parser.ts copies.
+    const { version } = createRequire(import.meta.url)('yaml/package.json') as { version: string };
+    expect(version, `yaml ${version} is installed: re-check QuietParser.next in graph/yaml-parser.ts against its Parser.next, then update this test`).toMatch(/^2\.9\.\d+$/);
   });
 });

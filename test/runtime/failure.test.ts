@@ -7,6 +7,7 @@ import { defineOperator, NodeError, failureKind, pathError, z, type Batch } from
 import { backoffDelay } from '../../runtime/retry.ts';
 import { NativeError } from '../../native/client-owner.ts';
 import { runYaml, startYaml, take } from '../helpers/pipeline.ts';
+import { lossReport } from '../../cli/run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'streams-failure-'));
 
@@ -48,6 +49,30 @@ describe('failure kinds', () => {
     expect(failureKind(new RangeError('Maximum call stack size exceeded'))).toBe('record');
     expect(failureKind(new NodeError('bad', 'x', { kind: 'permanent' }))).toBe('permanent');
     expect(new NodeError('bad', 'x', { kind: 'permanent' }).permanent).toBe(true);
+  });
+
+  it('classifies errors of native/ by what can cure them: settings are permanent, connections and ports in use transient', () => {
+    expect(failureKind(new NativeError('tls_file', 'cannot read `cert` file', { cure: 'settings' }))).toBe('permanent');
+    expect(failureKind(new NativeError('listen_denied', 'permission denied', { cure: 'settings', cause: Object.assign(new Error('listen EACCES'), { code: 'EACCES' }) }))).toBe('permanent');
+    expect(failureKind(new NativeError('address_in_use', 'in use', { cause: Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' }) }))).toBe('transient');
+    // A native error is never a record's fault, whatever its cause.
+    expect(failureKind(new NativeError('stopped', 'stopped while connecting', { cause: new TypeError('x') }))).toBe('transient');
+    // Wrapped by a node without a kind of its own, the native verdict stands.
+    expect(failureKind(new NodeError('start_failed', 'node `a`: cannot start', { cause: new NativeError('listen_failed', 'no such local address', { cure: 'settings' }) }))).toBe('permanent');
+  });
+
+  it('ends a run at once when a server cannot listen on an address this machine does not have', async () => {
+    const started = Date.now();
+    const engine = startYaml(`
+streams: 1
+name: no-address
+nodes:
+  web: { op: http.server, with: { listen: "192.0.2.1:19430" } }
+  out: { op: test.collect, in: web, with: { into: no-address } }
+`);
+    await expect(engine.done).rejects.toThrow(/^node `web` \(test\.yaml:5\): cannot listen on 192\.0\.2\.1:19430: no such local address$/);
+    expect(new Map(engine.nodeStats()).get('web')!.restarts).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('words a path error as the node, the action, the path and the cause', () => {
@@ -119,6 +144,39 @@ nodes:
   out: { op: file.write, in: src, with: { path: /proc/nope/x } }
 `),
     ).rejects.toThrow(/cannot open output `\/proc\/nope\/x`/);
+  });
+
+  it('reports a permanent failure that was not the error that stopped the run', async () => {
+    // A source that fails the whole graph (as `on_error: stop` does) when it is told to stop.
+    const fatalOnStop = defineOperator({
+      name: 'test.fatal-on-stop',
+      summary: 'Test source that fails the graph when stopped.',
+      doc: 'Emits nothing; calls `ctx.fatal` when its signal aborts.',
+      inputs: {},
+      outputs: { out: { type: 'Event', doc: 'Nothing.' } },
+      settings: z.object({}),
+      create(ctx) {
+        return () =>
+          new Observable<Batch>(() => {
+            ctx.signal.addEventListener('abort', () => ctx.fatal(new Error('node `lease`: lost its lease while stopping')), { once: true });
+          });
+      },
+    });
+    const engine = startYaml(
+      `
+streams: 1
+name: two-failures
+nodes:
+  src: { op: file.read, with: { path: ${JSON.stringify(join(dir, 'nope-two.ndjson'))}, format: ndjson } }
+  out: { op: test.collect, in: src, with: { into: two-failures } }
+  lease: { op: test.fatal-on-stop }
+`,
+      { extra: [fatalOnStop] },
+    );
+    // The missing file fails `src` first; the drain it starts stops `lease`, whose fatal error is what `done` rejects with.
+    await expect(engine.done).rejects.toThrow('lost its lease');
+    expect(engine.stopError?.message).toBe('node `lease`: lost its lease while stopping');
+    expect(lossReport(engine)).toEqual([expect.stringMatching(/^node `src` \(test\.yaml:5\): cannot open input `.*nope-two\.ndjson`: no such file or folder$/)]);
   });
 
   it('with onNodeFailure continue, keeps the rest of the graph running and reports the failed node', async () => {

@@ -54,7 +54,7 @@ nodes:
     expect(engine.lostDeadLetters()).toEqual(new Map([['out', 1]]));
   });
 
-  it('fails the node when no record of a batch can be written for a reason not the records\' (not everything dead-lettered)', async () => {
+  it('fails the node on a connection error without splitting the batch (no more writes against a down server)', async () => {
     const ctx = contextWithSettings({});
     let calls = 0;
     const sink = sinkBatches<number>(
@@ -63,13 +63,44 @@ nodes:
         throw new Error('connection lost');
       },
       undefined,
-      { isolate: ctx },
+      { ctx, isolate: true },
     );
     const batch = { items: [1, 2, 3, 4], ack: new Ack() };
     await expect(lastValueFrom(sink(from([batch])).pipe(toArray()))).rejects.toThrow('connection lost');
     expect(ctx.failures).toHaveLength(0);
     expect(batch.ack.done).toBe(false);
-    expect(calls).toBeGreaterThan(1);
+    expect(calls).toBe(1);
+  });
+
+  it('stops splitting and fails the node when the server goes down while a record error is being isolated', async () => {
+    const ctx = contextWithSettings({});
+    const writes: number[][] = [];
+    const sink = sinkBatches<number>(
+      (items) => {
+        writes.push(items);
+        if (writes.length === 1) throw new RangeError('cannot serialise');
+        throw new Error('connection lost');
+      },
+      undefined,
+      { ctx, isolate: true },
+    );
+    const batch = { items: [1, 2, 3, 4], ack: new Ack() };
+    await expect(lastValueFrom(sink(from([batch])).pipe(toArray()))).rejects.toThrow('connection lost');
+    expect(writes).toEqual([[1, 2, 3, 4], [1, 2]]);
+    expect(ctx.failures).toHaveLength(0);
+  });
+
+  it('logs a failing finalize under the node\'s label instead of swallowing it', async () => {
+    const ctx = contextWithSettings({});
+    const sink = sinkBatches<number>(() => undefined, undefined, {
+      ctx,
+      finalize() {
+        throw new Error('EIO on close');
+      },
+    });
+    await lastValueFrom(sink(from([{ items: [1], ack: new Ack() }])).pipe(toArray()));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(ctx.logs).toEqual([{ level: 'error', fields: { error: 'EIO on close' }, message: 'node `node` (test): cannot close: EIO on close' }]);
   });
 
   it('closes its file on every exit: restarts leak no descriptor', async () => {
