@@ -38,6 +38,12 @@ describe('segment.hls cutting segments', () => {
     expect(partsOf(items)).toEqual([]);
   });
 
+  it('cuts a segment without a keyframe after 30 s (or five targets), so a stream without keyframes cannot grow it without bound', () => {
+    const packets = syntheticStream({ duration: 70_000, gop: 1_000_000, size: 10 });
+    const segments = segmentsOf(packageItems([...packets, end()], { segment: '2s' }));
+    expect(segments.map((s) => s.startTime)).toEqual([0, 30_000, 60_000]);
+  });
+
   it('drops video before the first keyframe, which nothing could decode', () => {
     const packets = syntheticStream({ duration: 3000, gop: 25 }).map((p) => ({ ...p, dts: p.dts + 400, pts: p.pts + 400, keyframe: p.dts === 600 || p.dts === 2600 }));
     const segments = segmentsOf(packageItems([...packets, end()], { segment: '2s' }));

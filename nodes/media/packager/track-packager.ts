@@ -72,6 +72,9 @@ const firstGuess = { video: 512 * 1024, audio: 64 * 1024 };
 /** Room kept above the last segment's size: more is memory the origin holds for nothing, less is a copy when a segment outgrows its buffer. */
 const headroom = 1.15;
 
+/** A video segment is cut without a keyframe past this many seconds (or five targets), to bound memory. */
+const longestSegment = 30;
+
 /** A forward jump larger than this (and than two segments) is a discontinuity, seconds. */
 const jumpLimit = 5;
 
@@ -258,7 +261,11 @@ export class TrackPackager {
     const segment = this.#segment!;
     const elapsed = packet.dts - segment.startDts;
     const target = this.#settings.segment * this.#ticks;
-    if (this.kind === 'video') return packet.keyframe && elapsed >= target - this.#tolerance();
+    if (this.kind === 'video') {
+      if (packet.keyframe) return elapsed >= target - this.#tolerance();
+      // A publisher that sends no keyframe for this long would grow the open segment without bound: cut anyway.
+      return elapsed >= Math.max(longestSegment, 5 * this.#settings.segment) * this.#ticks;
+    }
     if (this.#host.follows(this)) {
       if (this.#pendingBoundary !== undefined && packet.dts >= this.#pendingBoundary - this.#tolerance()) return true;
       // The video stalled: audio goes on by itself rather than grow without bound.
