@@ -146,6 +146,7 @@ export class NodeRunner {
       stopReason: () => runner.#stopReason,
       now: () => clock.now(),
       schedule: (ms, fn) => clock.schedule(ms, fn),
+      connected: (port) => (runner.routes.get(port)?.length ?? 0) > 0,
       shared: <T>(key: string, create: () => T): T => {
         const shared = this.#options.shared;
         if (!shared.has(key)) shared.set(key, create());
@@ -160,8 +161,11 @@ export class NodeRunner {
     owner.stats.recordsOut += batch.items.length;
     const channels = owner.routes.get(port);
     if (!channels || channels.length === 0) {
-      // A dead letter with no consumer was counted by `fail`; anything else is a silent drop unless counted here.
-      if (port !== 'dlq') {
+      // A dead letter with no consumer was counted by `fail`; an optional output (`stats`) is
+      // meant to be left unread, unless its records are lost data (a window's `late`);
+      // anything else is a silent drop unless counted here.
+      const spec = owner.definition.outputs[port];
+      if (port !== 'dlq' && !(spec?.optional && !spec.droppedWhenUnread)) {
         owner.stats.drop(batch.items.length, `unconnected_${port}`);
         if (!this.#unroutedWarned.has(port)) {
           this.#unroutedWarned.add(port);

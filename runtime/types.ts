@@ -145,6 +145,11 @@ export interface NodeContext<Settings = unknown> {
   /** Runs `fn` after `ms` on the runtime's clock; returns a cancel function. */
   schedule(ms: number, fn: () => void): () => void;
   /**
+   * Whether anything reads this output port now. A node may skip work whose
+   * only use is an optional port left unconnected (per-second `stats`).
+   */
+  connected(port: string): boolean;
+  /**
    * The object the nodes of this engine share under `key`, made by `create`
    * on first use and kept across reloads: how nodes of one pipeline meet (a
    * Kafka consumer and its transactional producer), with no process-global

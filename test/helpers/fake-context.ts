@@ -204,6 +204,8 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     stopReason: () => stopReason,
     now: () => clock.now(),
     schedule: (ms, fn) => clock.schedule(ms, fn),
+    // A fake context collects every port's batches, so every port counts as read.
+    connected: () => true,
     shared: <T>(key: string, create: () => T): T => {
       if (!shared.has(key)) shared.set(key, create());
       return shared.get(key) as T;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { runTestFile } from '../../cli/pipeline-test.ts';
-import type { Logger } from '../../runtime/api.ts';
+import { defineOperator, z, type Batch, type Logger } from '../../runtime/api.ts';
+import { map as mapBatches } from 'rxjs';
 import { runYaml, take } from '../helpers/pipeline.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'streams-drops-'));
@@ -37,6 +38,67 @@ nodes:
     const warnings = log.lines.filter((l) => l.level === 'warn' && l.message.includes('unconnected `late` port'));
     expect(warnings).toHaveLength(1);
     expect(warnings[0].message).toMatch(/^node `win` \(test\.yaml:7\): records on its unconnected `late` port are dropped/);
+  });
+});
+
+/** Passes records on and copies each batch to an optional `side` port, saying whether `side` was read. */
+const sideOperator = defineOperator({
+  name: 'test.side',
+  summary: 'test only',
+  doc: 'test only',
+  inputs: { in: { type: 'Event', doc: 'records' } },
+  outputs: { out: { type: 'Event', doc: 'records' }, side: { type: 'Event', doc: 'copies', optional: true } },
+  settings: z.object({}),
+  create(ctx) {
+    return (input) =>
+      input.pipe(
+        mapBatches((batch: Batch) => {
+          sideReads.push(ctx.connected('side'));
+          batch.ack.retain();
+          ctx.emit('side', { items: batch.items, ack: batch.ack });
+          return batch;
+        }),
+      );
+  },
+});
+const sideReads: boolean[] = [];
+
+describe('records on an unconnected optional port', () => {
+  it('are neither counted as drops nor warned about, and the node can tell nobody reads the port', async () => {
+    const log = captureLogger();
+    const engine = await runYaml(
+      `
+streams: 1
+name: side
+nodes:
+  src: { op: test.count, with: { count: 10, batch: 5 } }
+  copy: { op: test.side, in: src }
+  out: { op: test.collect, in: copy, with: { into: side-out } }
+`,
+      { log, extra: [sideOperator] },
+    );
+    expect(take('side-out')).toHaveLength(10);
+    expect(new Map(engine.nodeStats()).get('copy')!.dropped.size).toBe(0);
+    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([]);
+    expect(sideReads).toEqual([false, false]);
+  });
+
+  it('are read when connected, and the node is told so', async () => {
+    sideReads.length = 0;
+    await runYaml(
+      `
+streams: 1
+name: side
+nodes:
+  src: { op: test.count, with: { count: 10, batch: 5 } }
+  copy: { op: test.side, in: src }
+  out: { op: test.collect, in: copy, with: { into: side-main } }
+  copies: { op: test.collect, in: copy.side, with: { into: side-copies } }
+`,
+      { extra: [sideOperator] },
+    );
+    expect(take('side-copies')).toHaveLength(10);
+    expect(sideReads).toEqual([true, true]);
   });
 });
 
