@@ -226,11 +226,36 @@ export class LadderStream {
     // Packets that came before the encoder was chosen are still encoded.
     await this.#starting;
     const run = this.#run;
-    if (run) await run.process.finish(10_000);
+    if (run) await this.#finish(run);
     this.#run = undefined;
     if (!this.#ended) {
       this.#ended = true;
       this.#options.emit([{ stream: this.#options.stream, end: true }]);
+    }
+  }
+
+  /**
+   * Ends ffmpeg's input and waits for it to encode what it holds, however
+   * long that takes while it makes progress (a slow host, input fed faster
+   * than real time); stalled for `stallMs`, it is stopped.
+   */
+  async #finish(run: Run): Promise<void> {
+    const stallMs = 10_000;
+    let last = this.#progress;
+    let lastChange = Date.now();
+    const watchdog = setInterval(() => {
+      if (this.#progress !== last) {
+        last = this.#progress;
+        lastChange = Date.now();
+      } else if (Date.now() - lastChange > stallMs) {
+        void run.process.stop(2000);
+      }
+    }, 1000);
+    try {
+      // The largest timer Node allows: no deadline of its own, the watchdog decides.
+      await run.process.finish(0x7fffffff);
+    } finally {
+      clearInterval(watchdog);
     }
   }
 

@@ -174,6 +174,28 @@ describe('encode', () => {
     expect(run.ctx.drops.encoder_restarting).toBeGreaterThan(0);
   });
 
+  it('backs off when ffmpeg dies again soon after a restart (a crash loop)', async () => {
+    const run = runNode({ ladder: ['240p'], preset: 'ultrafast', segment: '1s' });
+    const video = small.filter((p) => p.track.kind === 'video');
+    const killAt = new Set([40, 70]);
+    for (let i = 0; i < video.length; i++) {
+      if (killAt.has(i)) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (const child of childrenNamed('ffmpeg')) process.kill(child.pid, 'SIGKILL');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      run.send([video[i]]);
+      await new Promise((resolve) => setTimeout(resolve, 33));
+    }
+    run.input.complete();
+    await run.done;
+    const errors = run.ctx.logs.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(2);
+    // The first death restarts at the next keyframe; the second, quick one waits first (250 ms doubled, with jitter).
+    expect(errors[0].fields).toMatchObject({ restarts: 1, wait_ms: 0 });
+    expect((errors[1].fields as { wait_ms: number }).wait_ms).toBeGreaterThanOrEqual(250);
+  });
+
   it('stops its ffmpeg when unsubscribed mid-stream (the afterEach finds no child left)', async () => {
     const run = runNode({ ladder: ['240p'], preset: 'ultrafast' });
     run.send(small.slice(0, 40));
