@@ -87,6 +87,8 @@ export class FlvTagDecoder {
     if (format !== SOUND_AAC) return { kind: 'skip', reason: `FLV sound format ${format} is not supported (only 10, AAC)` };
     if (body.length < 2) throw new MediaFormatError('FLV AAC audio tag shorter than 2 bytes');
     if (body[1] === 0) {
+      // ffmpeg copying ADTS audio into FLV writes an empty sequence header first and the real one after it.
+      if (body.length === 2) return { kind: 'skip', reason: 'empty AAC sequence header' };
       const config = Buffer.from(body.subarray(2));
       const asc = parseAsc(config);
       this.audio = { kind: 'audio', codec: 'aac', codecString: asc.codecString, timescale: 1000, config, sampleRate: asc.sampleRate, channels: asc.channels };

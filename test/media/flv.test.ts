@@ -29,6 +29,13 @@ describe('FlvTagDecoder', () => {
     expect(decoder.decode(audioFrame)).toMatchObject({ kind: 'packet', packet: { dts: 0x1234567, pts: 0x1234567, keyframe: true } });
   });
 
+  it('skips the empty AAC sequence header ffmpeg writes before the real one when it copies ADTS audio', () => {
+    const decoder = new FlvTagDecoder('cam');
+    expect(decoder.decode({ type: FLV_AUDIO, timestamp: 0, body: Buffer.from('af00', 'hex') })).toEqual({ kind: 'skip', reason: 'empty AAC sequence header' });
+    expect(decoder.decode(audioHeader)).toMatchObject({ kind: 'config', track: { codecString: 'mp4a.40.2' } });
+    expect(decoder.decode(audioFrame)).toMatchObject({ kind: 'packet' });
+  });
+
   it('skips codecs it does not carry, with the reason', () => {
     const decoder = new FlvTagDecoder('cam');
     expect(decoder.decode({ type: FLV_AUDIO, timestamp: 0, body: Buffer.from('2f00', 'hex') })).toEqual({ kind: 'skip', reason: 'FLV sound format 2 is not supported (only 10, AAC)' });
