@@ -153,7 +153,7 @@ function inferTypes(
         if (!fits(edge.type, declared)) {
           fitting = false;
           report.value(edge.path, 'type_mismatch',
-            `type mismatch: \`${edge.from}\` (\`${nodes.get(edge.from)!.op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
+            `type mismatch: \`${edge.fromPort === 'out' ? edge.from : `${edge.from}.${edge.fromPort}`}\` (\`${nodes.get(edge.from)!.op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
         }
       }
       inputTypes[port] = unified.type;

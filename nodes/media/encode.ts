@@ -32,6 +32,9 @@ const settings = z
 
 type EncodeSettings = z.output<typeof settings>;
 
+/** What a replaced `encode` hands its successor: each live stream's rung names. */
+type Handover = Record<string, string[]>;
+
 /** The out port: video rungs only when nothing can bring audio, else video and audio. */
 function inferOut(_settings: EncodeSettings, inputs: Record<string, PortType>): Partial<Record<string, PortType>> {
   const input = inputs.in;
@@ -57,7 +60,7 @@ function encoderFor(ctx: NodeContext<EncodeSettings>): Promise<EncoderChoice> {
 export default defineOperator({
   name: 'encode',
   summary: 'Encode each stream into an adaptive-bitrate ladder with one ffmpeg process.',
-  doc: 'For each stream (by `stream` key) starts one ffmpeg at the stream\'s first keyframe, writes its video into it as FLV, and reads each rung back from its own pipe: one decode, `split`, one scaler and encoder per rung. Rungs come from `ladder`; those taller than the source (or than `max_height`) are skipped, which is logged. Every rung has a keyframe at each multiple of `segment` and no other (no scene-cut keyframes), so players can switch at any segment. Packets go out with `rendition` set to the rung\'s name; AAC audio is copied once as rendition `audio`; with `passthrough: true` the source video goes out unchanged as rendition `source`. If ffmpeg dies, a new one starts at the next keyframe (a crash loop backs off) and each rung\'s next packet is marked `discontinuity`; the graph goes on. A stream\'s end lets ffmpeg finish its last frames, then the end goes downstream. An encoder that falls behind a live source drops input up to the next keyframe, counted. `stats` gives per stream per second: fps, speed, bitrate (total and per rung), keyframe interval, drops and restarts. Hardware encoders are probed once (a one-frame encode each) and used with `hw: auto` when one works; otherwise libx264 with a warning. Only `h264` can be carried back from ffmpeg 5.1.',
+  doc: 'For each stream (by `stream` key) starts one ffmpeg at the stream\'s first keyframe, writes its video into it as FLV, and reads each rung back from its own pipe: one decode, `split`, one scaler and encoder per rung. Rungs come from `ladder`; those taller than the source (or than `max_height`) are skipped, which is logged. Every rung has a keyframe at each multiple of `segment` and no other (no scene-cut keyframes), so players can switch at any segment. Packets go out with `rendition` set to the rung\'s name; AAC audio is copied once as rendition `audio`; with `passthrough: true` the source video goes out unchanged as rendition `source`. If ffmpeg dies, a new one starts at the next keyframe (a crash loop backs off) and each rung\'s next packet is marked `discontinuity`; the graph goes on. A stream\'s end lets ffmpeg finish its last frames, then the end goes downstream. When a reload replaces the node (the ladder changed), its ffmpeg finishes the frames it has and no end goes downstream: the successor takes the streams on at their next keyframe, each rung\'s first packet marked `discontinuity`, so the packager continues the playlists. An encoder that falls behind a live source drops input up to the next keyframe, counted. `stats` gives per stream per second: fps, speed, bitrate (total and per rung), keyframe interval, drops and restarts. Hardware encoders are probed once (a one-frame encode each) and used with `hw: auto` when one works; otherwise libx264 with a warning. Only `h264` can be carried back from ffmpeg 5.1.',
   inputs: {
     in: { type: 'Media<video/*>', doc: 'The streams\' packets: video (needed), and audio on the same edge if it has any.' },
     audio: { type: 'Media<audio/*>', doc: 'Audio of the same streams, when it arrives on an edge of its own.', optional: true },
@@ -78,6 +81,10 @@ export default defineOperator({
         encoder.catch((error: unknown) => out.error(error));
         const streams = new Map<string, LadderStream>();
         const ending = new Set<Promise<void>>();
+        // A reload that replaces this node: each live stream's rungs, so the successor marks where its own ffmpeg takes over.
+        const inherited = (ctx.restored ?? {}) as Handover;
+        const handover: Handover = {};
+        ctx.snapshot(() => handover);
         let lastTick = ctx.now();
         let cancelTick: (() => void) | undefined;
 
@@ -101,17 +108,20 @@ export default defineOperator({
               emit,
               dropped: (count, reason) => ctx.metrics.dropped(count, reason),
               now: () => ctx.now(),
+              continues: inherited[key],
             });
+            delete inherited[key];
             streams.set(key, stream);
           }
           return stream;
         }
 
-        function endStream(key: string): void {
+        function endStream(key: string, handOver = false): void {
           const stream = streams.get(key);
-          if (!stream) return emit([{ stream: key, end: true }]);
+          if (!stream) return handOver ? undefined : emit([{ stream: key, end: true }]);
           streams.delete(key);
-          const done = stream.end().finally(() => ending.delete(done));
+          if (handOver) handover[key] = stream.rungs;
+          const done = stream.end(handOver).finally(() => ending.delete(done));
           ending.add(done);
         }
 
@@ -139,7 +149,9 @@ export default defineOperator({
             batch.ack.release();
           },
           complete() {
-            for (const key of [...streams.keys()]) endStream(key);
+            // Replaced by a reload, the streams are not over: the successor goes on with them, downstream never sees an end.
+            const handOver = ctx.stopReason() === 'replaced';
+            for (const key of [...streams.keys()]) endStream(key, handOver);
             void Promise.all(ending).then(() => out.complete());
           },
           finalize() {

@@ -36,6 +36,8 @@ export interface LadderStreamOptions {
   maxBacklog?: number;
   /** The ffmpeg binary. */
   binary?: string;
+  /** Rungs a replaced `encode` was running for this stream: their first packets here follow a gap, so they are marked as a discontinuity. */
+  continues?: readonly string[];
   now(): number;
 }
 
@@ -78,6 +80,12 @@ export class LadderStream {
 
   constructor(options: LadderStreamOptions) {
     this.#options = options;
+    for (const rung of options.continues ?? []) this.#discontinuous.add(rung);
+  }
+
+  /** The rungs of the running ffmpeg, and those waiting for a restart. */
+  get rungs(): string[] {
+    return [...new Set([...(this.#run?.rungs.map((rung) => rung.name) ?? []), ...this.#discontinuous])];
   }
 
   get restarts(): number {
@@ -219,8 +227,12 @@ export class LadderStream {
     this.#options.log.error({ stream: this.#options.stream, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${message}; restarting at the next keyframe`);
   }
 
-  /** The stream ended: ffmpeg finishes what it has, its last packets go out, then the stream's end. */
-  async end(): Promise<void> {
+  /**
+   * The stream ended: ffmpeg finishes what it has, its last packets go out,
+   * then the stream's end. With `handOver` (the node is replaced by a
+   * reload) the stream goes on in the successor: no end goes out.
+   */
+  async end(handOver = false): Promise<void> {
     if (this.#ending) return;
     this.#ending = true;
     // Packets that came before the encoder was chosen are still encoded.
@@ -228,7 +240,7 @@ export class LadderStream {
     const run = this.#run;
     if (run) await this.#finish(run);
     this.#run = undefined;
-    if (!this.#ended) {
+    if (!this.#ended && !handOver) {
       this.#ended = true;
       this.#options.emit([{ stream: this.#options.stream, end: true }]);
     }
