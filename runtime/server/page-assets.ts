@@ -18,12 +18,13 @@ const types: Record<string, string> = {
 const files: Record<string, string> = { '/': 'index.html', '/index.html': 'index.html', '/app.js': 'app.js', '/app.css': 'app.css' };
 
 /**
- * Where the built page is: `dist/ui` beside the sources (a checkout), or
- * `ui` beside the bundle (`dist/*.js` of the installed package).
+ * Where the built page is: `dist/ui` of the package, two folders up from
+ * this file both in a checkout (`runtime/server/`) and in the installed
+ * bundle (`dist/bin/`, `dist/chunks/`).
  */
 export function pageDirectory(): string | undefined {
-  const candidates = [join(import.meta.dirname, '..', '..', 'dist', 'ui'), join(import.meta.dirname, 'ui')];
-  return candidates.find((dir) => existsSync(join(dir, 'index.html')));
+  const dir = join(import.meta.dirname, '..', '..', 'dist', 'ui');
+  return existsSync(join(dir, 'index.html')) ? dir : undefined;
 }
 
 const cache = new Map<string, Buffer>();
