@@ -78,7 +78,7 @@ export class GraphView {
         'elk.algorithm': 'layered',
         'elk.direction': 'RIGHT',
         'elk.edgeRouting': 'ORTHOGONAL',
-        'elk.layered.spacing.nodeNodeBetweenLayers': '110',
+        'elk.layered.spacing.nodeNodeBetweenLayers': '60',
         'elk.spacing.nodeNode': '36',
         'elk.spacing.edgeLabel': '4',
         'elk.edgeLabels.inline': 'false',
@@ -89,7 +89,7 @@ export class GraphView {
           id: edge.id,
           sources: [edge.from],
           targets: [edge.to],
-          labels: [{ id: `${edge.id}#label`, text: edge.type, width: Math.max(70, edge.type.length * 6), height: 30 }],
+          labels: [{ id: `${edge.id}#label`, text: edge.type, width: Math.max(92, shortType(edge).length * 5.6), height: 26 }],
         }),
       ),
     };
@@ -116,7 +116,7 @@ export class GraphView {
       const lx = label?.x ?? 0;
       const ly = label?.y ?? 0;
       const type = el('text', { x: lx, y: ly + 9 }, group);
-      type.textContent = `${spec.fromPort === 'out' ? '' : `${spec.fromPort}: `}${spec.type}`;
+      type.textContent = shortType(spec);
       const rate = el('text', { x: lx, y: ly + 21, class: 'rate' }, group);
       rate.textContent = '0/s';
       el('rect', { x: lx + 48, y: ly + 14, width: 40, height: 7, class: 'fill-bg', rx: 2 }, group);
@@ -214,10 +214,13 @@ export class GraphView {
     this.#root.setAttribute('transform', `translate(${x},${y}) scale(${scale})`);
   }
 
+  /** Fits the graph in view, but never so small it cannot be read: a big graph starts at its left end, to pan. */
   #fit(width: number, height: number): void {
     const box = this.#svg.getBoundingClientRect();
-    const scale = Math.min(1.2, (box.width - 40) / Math.max(width, 1), (box.height - 40) / Math.max(height, 1));
-    this.#view = { scale, x: (box.width - width * scale) / 2, y: (box.height - height * scale) / 2 };
+    const scale = Math.max(0.55, Math.min(1.3, (box.width - 40) / Math.max(width, 1), (box.height - 40) / Math.max(height, 1)));
+    const x = width * scale <= box.width ? (box.width - width * scale) / 2 : 20;
+    const y = height * scale <= box.height ? (box.height - height * scale) / 2 : 20;
+    this.#view = { scale, x, y };
     this.#apply();
   }
 
@@ -249,6 +252,12 @@ export class GraphView {
       { passive: false },
     );
   }
+}
+
+/** An edge's type as its label shows it: the port when not `out`, long record schemas cut (the full type is in the tooltip). */
+function shortType(edge: { fromPort: string; type: string }): string {
+  const type = edge.type.length > 26 ? `${edge.type.slice(0, 24)}…` : edge.type;
+  return edge.fromPort === 'out' ? type : `${edge.fromPort}: ${type}`;
 }
 
 /** ELK's orthogonal sections: a polyline through the start, bend and end points. */
