@@ -1,5 +1,5 @@
 /**
- * The `streams` command: `validate`, `ops`, `graph`, `run`, `test`.
+ * The `streams` command: `validate`, `ops`, `graph`, `run`, `tap`, `top`, `test`.
  * Exit codes: 0 success, 1 an invalid pipeline or a failed run, 2 a usage
  * error or an unreadable file.
  *
@@ -67,6 +67,24 @@ const commands: Record<string, Command> = {
       ...envFileOption,
     },
     run: async (values, files) => (await import('./validate.ts')).graphCommand(values, files),
+  },
+  tap: {
+    summary: 'Print the records passing through a node of a running graph (its --ui) as JSON lines.',
+    usage: 'streams tap URL NODE[.PORT] [--token TOKEN] [--limit N]',
+    options: {
+      token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
+      limit: { type: 'string', value: 'N', description: 'stop after N records' },
+    },
+    run: async (values, args) => (await import('./tap-top.ts')).tapCommand(values, args),
+  },
+  top: {
+    summary: 'A refreshing table of a running graph\'s nodes: rates, queue fill, drops, errors.',
+    usage: 'streams top URL [--token TOKEN] [--once]',
+    options: {
+      token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
+      once: { type: 'boolean', description: 'print the table once and exit' },
+    },
+    run: async (values, args) => (await import('./tap-top.ts')).topCommand(values, args),
   },
   run: {
     summary: 'Run a pipeline; with --watch, reload it live when the file changes.',

@@ -62,6 +62,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   const limits = options.clientLimits ?? defaultLimits;
   const routes: RouteHandler[] = [];
   const clients = new Set<Client>();
+  const followers = new Set<ServerResponse>();
   let droppedClients = 0;
 
   async function api(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
@@ -82,6 +83,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     const [node, port] = url.pathname.slice('/api/tap/'.length).split('/').map(decodeURIComponent);
     const n = Math.min(Math.max(Number(url.searchParams.get('n') ?? 50) || 50, 1), 200);
     const wait = Math.min(Math.max(Number(url.searchParams.get('wait_ms') ?? 1000) || 0, 0), 10_000);
+    if (url.searchParams.has('follow')) return follow(response, node, port || undefined);
     try {
       const records = await taps.read(node, port || undefined, n, wait);
       sendJson(response, 200, { node, port: port || undefined, records });
@@ -89,6 +91,31 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
       if (error instanceof TapError) return sendError(response, 404, error.code, error.message);
       throw error;
     }
+  }
+
+  /**
+   * Streams the port's sampled records as JSON lines until the client goes
+   * (`streams tap`). A client that does not keep up loses records, never
+   * the server's memory: lines are skipped while its socket holds too much.
+   */
+  function follow(response: ServerResponse, node: string, port: string | undefined): void {
+    let stop: () => void;
+    try {
+      stop = taps.follow(node, port, function writeRecord(record) {
+        if (response.writableLength > limits.bytes) return;
+        response.write(`${JSON.stringify(record)}\n`);
+      });
+    } catch (error) {
+      if (error instanceof TapError) return sendError(response, 404, error.code, error.message);
+      throw error;
+    }
+    response.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    response.flushHeaders();
+    followers.add(response);
+    response.on('close', () => {
+      followers.delete(response);
+      stop();
+    });
   }
 
   async function reload(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -200,6 +227,7 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
       unsubscribe();
       for (const client of clients) client.socket.terminate();
       clients.clear();
+      for (const response of followers) response.destroy();
       wss.close();
       await closeServer(server, 1000);
     },

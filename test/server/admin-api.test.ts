@@ -145,6 +145,26 @@ describe('streams run --ui: the admin API', () => {
     socket.close();
   });
 
+  it('streams tap prints the records through a port as JSON lines, secrets redacted', () => {
+    const run = spawnSync(process.execPath, ['bin/streams.ts', 'tap', `127.0.0.1:${port}`, 'gen.out', '--limit', '3'], { encoding: 'utf8', env: { ...process.env, STREAMS_UI_TOKEN: token }, timeout: 15_000 });
+    expect(run.status).toBe(0);
+    const lines = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ password: '[redacted]', note: 'visible' });
+    expect(run.stdout).not.toContain('hunter2');
+  });
+
+  it('streams top prints a row per node with its rates; without the token it says what is missing', () => {
+    const run = spawnSync(process.execPath, ['bin/streams.ts', 'top', `http://127.0.0.1:${port}/`, '--token', token, '--once'], { encoding: 'utf8', timeout: 15_000 });
+    expect(run.status).toBe(0);
+    const rows = run.stdout.trim().split('\n');
+    expect(rows[0]).toMatch(/^NODE\s+STATE\s+IN\/S\s+OUT\/S\s+QUEUE\s+DROPS\s+ERRORS\s+RESTARTS$/);
+    expect(rows.slice(1).map((r) => r.split(/\s+/)[0])).toEqual(['gen', 'keep', 'sink']);
+    const refused = spawnSync(process.execPath, ['bin/streams.ts', 'top', `127.0.0.1:${port}`, '--once'], { encoding: 'utf8', env: { ...process.env, STREAMS_UI_TOKEN: '' }, timeout: 15_000 });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('unauthorized: pass the run\'s --ui-token with --token or STREAMS_UI_TOKEN');
+  });
+
   it('answers 413 to a reload body over the limit', async () => {
     const response = await fetch(`${base}/api/reload`, { method: 'POST', headers: auth, body: 'x'.repeat(1024 * 1024 + 1) });
     expect(response.status).toBe(413);
