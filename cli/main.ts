@@ -45,6 +45,11 @@ const envFileOption: Record<string, OptionSpec> = {
   },
 };
 
+/** The token of a running graph's admin API, for the commands that call it. */
+const tokenOption: Record<string, OptionSpec> = {
+  token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
+};
+
 const commands: Record<string, Command> = {
   validate: {
     summary: 'Check pipeline files; print every problem as FILE:LINE:COL.',
@@ -72,7 +77,7 @@ const commands: Record<string, Command> = {
     summary: 'Print the records passing through a node of a running graph (its --ui) as JSON lines.',
     usage: 'streams tap URL NODE[.PORT] [--token TOKEN] [--limit N]',
     options: {
-      token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
+      ...tokenOption,
       limit: { type: 'string', value: 'N', description: 'stop after N records' },
     },
     run: async (values, args) => (await import('./tap-top.ts')).tapCommand(values, args),
@@ -81,7 +86,7 @@ const commands: Record<string, Command> = {
     summary: 'A refreshing table of a running graph\'s nodes: rates, queue fill, drops, errors.',
     usage: 'streams top URL [--token TOKEN] [--once]',
     options: {
-      token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
+      ...tokenOption,
       once: { type: 'boolean', description: 'print the table once and exit' },
     },
     run: async (values, args) => (await import('./tap-top.ts')).topCommand(values, args),
