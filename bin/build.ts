@@ -25,6 +25,7 @@ import { isBuiltin } from 'node:module';
 import { join, resolve } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import manifest from '../package.json' with { type: 'json' };
+import { buildUi } from './build-ui.ts';
 
 const root = join(import.meta.dirname, '..');
 const outdir = resolve(process.argv[2] ?? join(root, 'dist'));
@@ -99,3 +100,5 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+// The visualiser page (`streams run --ui`), served from `dist/ui`.
+await buildUi(outdir);

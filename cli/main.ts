@@ -1,5 +1,5 @@
 /**
- * The `streams` command: `validate`, `ops`, `graph`, `run`, `test`.
+ * The `streams` command: `validate`, `ops`, `graph`, `run`, `tap`, `top`, `test`.
  * Exit codes: 0 success, 1 an invalid pipeline or a failed run, 2 a usage
  * error or an unreadable file.
  *
@@ -45,6 +45,11 @@ const envFileOption: Record<string, OptionSpec> = {
   },
 };
 
+/** The token of a running graph's admin API, for the commands that call it. */
+const tokenOption: Record<string, OptionSpec> = {
+  token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
+};
+
 const commands: Record<string, Command> = {
   validate: {
     summary: 'Check pipeline files; print every problem as FILE:LINE:COL.',
@@ -68,12 +73,32 @@ const commands: Record<string, Command> = {
     },
     run: async (values, files) => (await import('./validate.ts')).graphCommand(values, files),
   },
+  tap: {
+    summary: 'Print the records passing through a node of a running graph (its --ui) as JSON lines.',
+    usage: 'streams tap URL NODE[.PORT] [--token TOKEN] [--limit N]',
+    options: {
+      ...tokenOption,
+      limit: { type: 'string', value: 'N', description: 'stop after N records' },
+    },
+    run: async (values, args) => (await import('./tap-top.ts')).tapCommand(values, args),
+  },
+  top: {
+    summary: 'A refreshing table of a running graph\'s nodes: rates, queue fill, drops, errors.',
+    usage: 'streams top URL [--token TOKEN] [--once]',
+    options: {
+      ...tokenOption,
+      once: { type: 'boolean', description: 'print the table once and exit' },
+    },
+    run: async (values, args) => (await import('./tap-top.ts')).topCommand(values, args),
+  },
   run: {
     summary: 'Run a pipeline; with --watch, reload it live when the file changes.',
-    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE] [--env-file FILE]',
+    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--ui HOST:PORT [--ui-token TOKEN]] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE] [--env-file FILE]',
     options: {
       watch: { type: 'boolean', short: 'w', description: 'reload the pipeline when its file changes; an invalid change is rejected and the running graph kept' },
       metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone listens on 127.0.0.1)' },
+      ui: { type: 'string', value: 'HOST:PORT', description: 'serve the live graph visualiser and the admin API (graph, stats, taps, reload) at http://HOST:PORT/ (PORT alone listens on 127.0.0.1)' },
+      'ui-token': { type: 'string', value: 'TOKEN', description: 'the bearer token the --ui API and page need (default: $STREAMS_UI_TOKEN); required unless --ui listens on loopback' },
       'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'the least severe JSON log lines printed to stderr: debug, info, warn, error or silent' },
       state: { type: 'string', value: 'FILE|URL', description: 'keep window and aggregate state across runs: a file, or a redis:// or postgres:// URL' },
       'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'on SIGINT/SIGTERM, how long records in flight may take to reach their sinks before the run stops' },

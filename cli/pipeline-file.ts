@@ -60,11 +60,16 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
  * (`checkPaths`), relative to the pipeline file's folder.
  */
 export function checkAndReport(file: string, text: string, params: Record<string, unknown>): CheckResult {
-  let result = checkPipeline({ file, text, registry, env: process.env, params });
-  const pathProblems = result.graph ? checkPaths(result, file, text) : [];
-  if (pathProblems.length > 0) result = { diagnostics: sortDiagnostics([...result.diagnostics, ...pathProblems]) };
+  const result = checkPipelineText(file, text, params);
   for (const diagnostic of result.diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
   return result;
+}
+
+/** Checks a pipeline text as `checkAndReport` does, printing nothing (the admin API answers with the diagnostics). */
+export function checkPipelineText(file: string, text: string, params: Record<string, unknown>): CheckResult {
+  const result = checkPipeline({ file, text, registry, env: process.env, params });
+  const pathProblems = result.graph ? checkPaths(result, file, text) : [];
+  return pathProblems.length > 0 ? { diagnostics: sortDiagnostics([...result.diagnostics, ...pathProblems]) } : result;
 }
 
 /** Path problems of a checked graph, located at the setting that names the path. */

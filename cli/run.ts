@@ -13,6 +13,8 @@ import { metricsAddress as parseListen, serveMetrics } from '../runtime/server/m
 import { parseDuration } from '../graph/units.ts';
 import { registry } from '../nodes/registry.ts';
 import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';
+import { Reloader, startRunUi, uiOptions } from './run-ui.ts';
+import { formatDiagnostic } from '../graph/diagnostics.ts';
 
 const logLevels: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const nodeFailurePolicies = ['stop', 'continue'] as const;
@@ -28,6 +30,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   const onNodeFailure = String(values['on-node-failure'] ?? 'stop') as (typeof nodeFailurePolicies)[number];
   if (!nodeFailurePolicies.includes(onNodeFailure)) throw new UsageError(`--on-node-failure takes stop or continue, got \`${onNodeFailure}\``);
   const params = parseParams(values.param as string[] | undefined);
+  const ui = uiOptions(values, process.env);
   const statePath = values.state as string | undefined;
 
   // A signal before the graph runs (while a big file is checked) stops here: nothing has run, nothing to drain.
@@ -65,6 +68,15 @@ export async function runCommand(values: Record<string, unknown>, files: string[
       })
     : undefined;
   if (server) log.info({ url: `http://${listen!.host}:${listen!.port}/metrics` }, 'serving metrics');
+  const reloader = new Reloader(engine, file, params, log);
+  const admin = ui ? await startRunUi(engine, { ...ui, reloader, ownsTimings: !server }) : undefined;
+  if (admin) {
+    const host = admin.server.address.host.includes(':') ? `[${admin.server.address.host}]` : admin.server.address.host;
+    const page = `http://${host}:${admin.server.address.port}/`;
+    // The page address goes to stderr for people; the token is never printed.
+    process.stderr.write(`streams: visualiser at ${page}${ui!.token ? '?token=<your --ui-token>' : ''}\n`);
+    log.info({ url: page }, 'serving the visualiser and admin API');
+  }
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -80,7 +92,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const stopWatching = values.watch ? watchFile(files[0], file, text, params, engine, log) : undefined;
+  const stopWatching = values.watch ? watchFile(files[0], text, reloader) : undefined;
   log.info({ pipeline: checked.graph.name, nodes: checked.graph.nodes.size }, 'running');
   engine.start();
   try {
@@ -99,6 +111,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   } finally {
     stopWatching?.();
     server?.close();
+    await admin?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (store) {
@@ -142,10 +155,10 @@ export function lossReport(engine: Engine): string[] {
  * Watches the pipeline file (its folder, since editors often replace files
  * by rename). A change is checked first: an invalid file changes nothing.
  */
-function watchFile(path: string, file: string, initial: string, params: Record<string, unknown>, engine: Engine, log: ReturnType<typeof createLogger>): () => void {
+function watchFile(path: string, initial: string, reloader: Reloader): () => void {
   let last = initial;
   let timer: NodeJS.Timeout | undefined;
-  let applying: Promise<void> = Promise.resolve();
+  let applying: Promise<unknown> = Promise.resolve();
   const consider = (): void => {
     applying = applying.then(async () => {
       let text: string;
@@ -156,18 +169,9 @@ function watchFile(path: string, file: string, initial: string, params: Record<s
       }
       if (text === last) return;
       last = text;
-      const checked = checkAndReport(file, text, params);
-      if (!checked.graph) {
-        log.warn({ file }, 'reload rejected: the running graph is unchanged');
-        return;
-      }
-      const result = await engine.reload(checked.graph);
-      if (result.status === 'applied') {
-        const { kept, replaced, added, removed } = result.diff;
-        log.info({ kept: kept.length, replaced, added, removed }, 'reload applied');
-      } else {
-        log.error({ cause: result.cause }, result.status === 'rejected' ? 'reload rejected: the running graph is unchanged' : 'reload rolled back: the old nodes run again');
-      }
+      await reloader.apply(text, 'watch', (diagnostics) => {
+        for (const diagnostic of diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
+      });
     });
   };
   const watcher = watch(dirname(path), (_event, name) => {

@@ -81,6 +81,10 @@ export function checkPipeline(input: CheckInput): CheckResult {
     nodes.set(name, node);
     if (node.settings === unsettledMark) unsettled.add(name);
   }
+  for (const path of resolved.envPaths) {
+    const node = path[0] === 'nodes' && path[2] === 'with' ? nodes.get(String(path[1])) : undefined;
+    if (node) (node.envSettings ??= []).push(path.slice(3));
+  }
   const allNames = Object.keys(doc.nodes);
   const { edges, order } = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
   checkExpressionTypes({ nodes, edges, order, unsettled, report });

@@ -57,6 +57,8 @@ export interface GraphNode {
   outputTypes: Record<string, PortType>;
   /** Where the node's name stands in the file. */
   at: SourcePosition;
+  /** Paths inside `with` whose values came from `${env:...}`: secrets, never shown. */
+  envSettings?: (string | number)[][];
 }
 
 export interface Graph {

@@ -33,16 +33,20 @@ export function resolveReferences(input: ResolveInput): {
   diagnostics: Diagnostic[];
   /** Paths (as JSON) of the values whose references could not be resolved. */
   failedPaths: Set<string>;
+  /** Paths of the values that hold an `${env:...}` reference: what came from the environment (secrets), to redact when shown. */
+  envPaths: Path[];
 } {
   const { source } = input;
   const diagnostics: Diagnostic[] = [];
   const failedPaths = new Set<string>();
+  const envPaths: Path[] = [];
   const root = source.data as Record<string, unknown> | undefined;
   const declared = root && typeof root.params === 'object' && root.params !== null ? (root.params as Record<string, unknown>) : {};
   const params: Record<string, unknown> = { ...declared, ...input.params };
 
   function lookup(kind: string, name: string, fallback: string | undefined, path: Path, offset: number): { found: boolean; value: unknown } {
     const fromEnv = kind === 'env:';
+    if (fromEnv && envPaths.at(-1) !== path) envPaths.push(path);
     const value = fromEnv ? input.env[name] : params[name];
     if (fromEnv && fallback !== undefined && (value === undefined || value === '')) return { found: true, value: fallback };
     if (value !== undefined) return { found: true, value };
@@ -116,7 +120,7 @@ export function resolveReferences(input: ResolveInput): {
   for (const [name, value] of Object.entries(declared)) {
     if (input.params?.[name] === undefined) params[name] = walkAt(value, ['params', name]);
   }
-  return { data: walkAt(source.data, []), params, diagnostics, failedPaths };
+  return { data: walkAt(source.data, []), params, diagnostics, failedPaths, envPaths };
 }
 
 /** Reads an environment string as a number or boolean when it spells one, else keeps the string. */

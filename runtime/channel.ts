@@ -56,6 +56,8 @@ export class Channel {
   readonly to: string;
   readonly stats: EdgeStats;
   options: ChannelOptions;
+  /** Sees every batch pushed, while set (a tap of the admin API); must not throw nor keep the array. */
+  tap: ((items: readonly unknown[]) => void) | undefined = undefined;
   /** The gates upstream, closed while this channel is full under `block`. */
   get upstream(): Blockable[] {
     return this.#upstream;
@@ -109,6 +111,8 @@ export class Channel {
   /** A producer hands a batch over. */
   push(batch: Batch): void {
     this.stats.records += batch.items.length;
+    // One check per batch; a tap is set only while someone asks to see records (the admin API).
+    if (this.tap !== undefined) this.tap(batch.items);
     if (this.#consumerFailed) {
       this.stats.drops += batch.items.length;
       batch.ack.release();

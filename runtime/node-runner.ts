@@ -281,6 +281,7 @@ export class NodeRunner {
 
   #failed(error: unknown): void {
     this.stats.errors += 1;
+    this.stats.lastError = reasonOf(error);
     this.#subscription?.unsubscribe();
     this.#subscription = undefined;
     if (this.#stopping) {

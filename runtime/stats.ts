@@ -18,6 +18,8 @@ export class NodeStats {
   restarts = 0;
   /** Processing time per batch, in seconds, not yet folded into the histogram. */
   pendingTimings: number[] = [];
+  /** Why the node last failed (it restarts, or failed for good): shown by the visualiser. */
+  lastError: string | undefined = undefined;
   state: 'starting' | 'running' | 'draining' | 'stopped' | 'failed' | 'backoff' = 'starting';
 
   drop(count: number, reason: string): void {

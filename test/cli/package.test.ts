@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 describe('the packed package', () => {
-  it('installs from its tarball into an empty folder, without a Node binary, and runs `streams` there', { timeout: 180_000 }, () => {
+  it('installs from its tarball into an empty folder, without a Node binary, and runs `streams` there', { timeout: 180_000 }, async () => {
     const packs = mkdtempSync(join(tmpdir(), 'streams-pack-'));
     const home = mkdtempSync(join(tmpdir(), 'streams-install-'));
     // `npm pack` runs `prepack`, which compiles the shipped code to dist/.
@@ -44,5 +44,22 @@ describe('the packed package', () => {
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { n: number }).n)).toEqual([0, 2, 4]);
+
+    // The visualiser page ships built (dist/ui) and is found by the bundle.
+    writeFileSync(join(home, 'live.yaml'), 'streams: 1\nname: live\nnodes:\n  numbers: { op: generate, with: { rate: 10 } }\n  out: { op: file.write, in: numbers, with: { path: /dev/null } }\n');
+    const live = spawn(bin, ['run', 'live.yaml', '--ui', '127.0.0.1:19506', '--log-level', 'warn'], { cwd: home, env, stdio: 'ignore' });
+    try {
+      let page: Response | undefined;
+      for (let i = 0; i < 100 && !page; i++) {
+        page = await fetch('http://127.0.0.1:19506/').catch(() => undefined);
+        if (!page) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(page!.status).toBe(200);
+      expect(await page!.text()).toContain('<script src="app.js">');
+      expect((await fetch('http://127.0.0.1:19506/app.js')).status).toBe(200);
+    } finally {
+      live.kill('SIGTERM');
+      await new Promise((resolve) => live.on('exit', resolve));
+    }
   });
 });

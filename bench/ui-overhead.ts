@@ -1,0 +1,75 @@
+/**
+ * What `--ui` costs a run at full speed: W1 (`pipelines/w1-iot-rollup.yaml`
+ * on generated readings) with the compiled `streams run` from `dist/`,
+ * without `--ui`, and with `--ui` and `clients` WebSocket clients of
+ * `/api/live` connected for the whole run, rounds interleaved. Prints the
+ * median CPU time of each run's process (what to compare on a shared
+ * machine, where wall time also counts waiting for a core), its wall time,
+ * and the ratio (the aim: under 2 % more).
+ *
+ *   node bench/ui-overhead.ts [readings] [rounds] [clients]   (default 1000000 5 1)
+ */
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
+import { buildDist, reportUsage, root, usage } from './dist.ts';
+import { ensureW1Data } from './w1-data.ts';
+
+const readings = Number(process.argv[2] ?? 1_000_000);
+const rounds = Number(process.argv[3] ?? 5);
+const clientCount = Number(process.argv[4] ?? 1);
+const port = 19507;
+const input = join(tmpdir(), `w1-${readings}.ndjson`);
+await ensureW1Data(input, readings);
+const cli = buildDist();
+
+/** One run; with `ui`, clients connect as soon as the server answers and read every message until the run ends. */
+async function run(ui: boolean): Promise<{ seconds: number; cpu: number; messages: number }> {
+  const args = [cli, 'run', join(root, 'pipelines/w1-iot-rollup.yaml'), '--param', `input=${input}`, '--param', `output=${join(tmpdir(), 'w1-ui-out.ndjson')}`, '--log-level', 'warn'];
+  if (ui) args.push('--ui', `127.0.0.1:${port}`);
+  const started = performance.now();
+  const child = spawn(process.execPath, [...reportUsage, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let messages = 0;
+  const sockets: WebSocket[] = [];
+  if (ui) {
+    let ended = false;
+    void exited.then(() => (ended = true));
+    while (!ended && sockets.length < clientCount) {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/api/live`, ['streams.v1']);
+      const opened = await new Promise<boolean>((resolve) => {
+        socket.on('open', () => resolve(true));
+        socket.on('error', () => resolve(false));
+      });
+      if (opened) {
+        socket.on('message', () => (messages += 1));
+        sockets.push(socket);
+      } else await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  await exited;
+  for (const socket of sockets) socket.terminate();
+  return { seconds: (performance.now() - started) / 1000, cpu: usage(stderr).cpuSeconds, messages };
+}
+
+const plain: { seconds: number; cpu: number }[] = [];
+const withUi: { seconds: number; cpu: number }[] = [];
+let messages = 0;
+for (let round = 0; round < rounds; round++) {
+  plain.push(await run(false));
+  const measured = await run(true);
+  withUi.push(measured);
+  messages += measured.messages;
+}
+const median = (values: number[]): number => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const cpuA = median(plain.map((r) => r.cpu));
+const cpuB = median(withUi.map((r) => r.cpu));
+process.stdout.write(
+  `W1 ${readings} readings, ${rounds} rounds: CPU without --ui ${cpuA.toFixed(2)} s, with --ui and ${clientCount} client(s) ${cpuB.toFixed(2)} s ` +
+    `(${(((cpuB - cpuA) / cpuA) * 100).toFixed(1)} %); wall ${median(plain.map((r) => r.seconds)).toFixed(2)} s and ${median(withUi.map((r) => r.seconds)).toFixed(2)} s; ${messages} feed messages received\n` +
+    `CPU of every run: ${plain.map((r) => r.cpu.toFixed(2)).join(' ')} | ${withUi.map((r) => r.cpu.toFixed(2)).join(' ')}\n`,
+);

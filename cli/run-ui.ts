@@ -1,0 +1,113 @@
+/**
+ * What `streams run` adds for `--ui`: the admin server with its live feed
+ * and taps, and the one reload path that both `--watch` and
+ * `POST /api/reload` take (checked first, applied one at a time, recorded
+ * in the reload history).
+ */
+import { performance } from 'node:perf_hooks';
+import type { Diagnostic } from '../graph/diagnostics.ts';
+import type { Engine } from '../runtime/engine.ts';
+import type { Logger } from '../runtime/types.ts';
+import { parseListen, type ListenAddress } from '../native/http/listen.ts';
+import { startAdminServer, type AdminServer } from '../runtime/server/admin.ts';
+import { exposureProblem } from '../runtime/server/http-kit.ts';
+import { LiveFeed } from '../runtime/server/live-feed.ts';
+import type { ReloadRecord } from '../runtime/server/protocol.ts';
+import { Taps } from '../runtime/server/taps.ts';
+import { UsageError, checkPipelineText } from './pipeline-file.ts';
+
+/** `--ui` and `--ui-token` (or `STREAMS_UI_TOKEN`), checked; undefined without `--ui`. */
+export function uiOptions(values: Record<string, unknown>, env: NodeJS.ProcessEnv): { listen: ListenAddress; token?: string } | undefined {
+  if (values.ui === undefined) return undefined;
+  const listen = parseListen(String(values.ui));
+  if (typeof listen === 'string') throw new UsageError(`--ui: ${listen}`);
+  const given = values['ui-token'] !== undefined ? String(values['ui-token']) : env.STREAMS_UI_TOKEN;
+  const token = given === undefined || given === '' ? undefined : given;
+  const problem = exposureProblem('--ui', listen.host, token);
+  if (problem) throw new UsageError(problem);
+  return { listen, ...(token ? { token } : {}) };
+}
+
+/** Applies pipeline texts to a running engine, one at a time, and remembers what happened. */
+export class Reloader {
+  #queue: Promise<unknown> = Promise.resolve();
+  feed: LiveFeed | undefined;
+  readonly #engine: Engine;
+  readonly #file: string;
+  readonly #params: Record<string, unknown>;
+  readonly #log: Logger;
+
+  constructor(engine: Engine, file: string, params: Record<string, unknown>, log: Logger) {
+    this.#engine = engine;
+    this.#file = file;
+    this.#params = params;
+    this.#log = log;
+  }
+
+  /** Checks `text`; when valid, reloads the engine with it. Never throws for a bad pipeline: the record says why. */
+  apply(text: string, via: 'api' | 'watch', onDiagnostics?: (diagnostics: Diagnostic[]) => void): Promise<ReloadRecord> {
+    const run = this.#queue.then(() => this.#apply(text, via, onDiagnostics));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #apply(text: string, via: 'api' | 'watch', onDiagnostics?: (diagnostics: Diagnostic[]) => void): Promise<ReloadRecord> {
+    const started = performance.now();
+    const time = Date.now();
+    const took = (): number => Math.round((performance.now() - started) * 10) / 10;
+    const checked = checkPipelineText(this.#file, text, this.#params);
+    onDiagnostics?.(checked.diagnostics);
+    let record: ReloadRecord;
+    if (!checked.graph) {
+      this.#log.warn({ file: this.#file, via }, 'reload rejected: the running graph is unchanged');
+      record = { status: 'rejected', time, took_ms: took(), diagnostics: checked.diagnostics, via };
+    } else {
+      const result = await this.#engine.reload(checked.graph);
+      if (result.status === 'applied') {
+        const { kept, replaced, added, removed } = result.diff;
+        this.#log.info({ kept: kept.length, replaced, added, removed, via }, 'reload applied');
+        record = { status: 'applied', time, took_ms: took(), diff: result.diff, via };
+      } else {
+        this.#log.error({ cause: result.cause, via }, result.status === 'rejected' ? 'reload rejected: the running graph is unchanged' : 'reload rolled back: the old nodes run again');
+        record = { status: result.status, time, took_ms: took(), diagnostics: checked.diagnostics, cause: result.cause, diff: result.diff, via };
+      }
+    }
+    this.feed?.recordReload(record);
+    return record;
+  }
+}
+
+/** The admin server of a run, with its feed and taps. */
+export interface RunUi {
+  server: AdminServer;
+  feed: LiveFeed;
+  taps: Taps;
+  close(): Promise<void>;
+}
+
+/** Starts the feed, the taps and the admin server for a running engine; rejects with a `UsageError` when it cannot listen. */
+export async function startRunUi(engine: Engine, options: { listen: ListenAddress; token?: string; reloader: Reloader; ownsTimings: boolean }): Promise<RunUi> {
+  const feed = new LiveFeed(engine, { ownsTimings: options.ownsTimings });
+  const taps = new Taps(engine);
+  options.reloader.feed = feed;
+  const server = await startAdminServer({
+    listen: options.listen,
+    ...(options.token ? { token: options.token } : {}),
+    feed,
+    taps,
+    reload: (text) => options.reloader.apply(text, 'api'),
+  }).catch((error: Error) => {
+    throw new UsageError(error.message);
+  });
+  feed.start();
+  return {
+    server,
+    feed,
+    taps,
+    async close() {
+      feed.stop();
+      taps.stop();
+      await server.close();
+    },
+  };
+}

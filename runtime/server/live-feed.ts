@@ -1,0 +1,221 @@
+/**
+ * The live feed of a running graph: samples the engine's counters once a
+ * second (never on the records' path), turns them into protocol events,
+ * keeps the last of each for late joiners, and keeps the reload history.
+ */
+import type { Diagnostic } from '../../graph/diagnostics.ts';
+import type { Engine } from '../engine.ts';
+import type { NodeStats } from '../stats.ts';
+import { planOf, protocolVersion, type EventBase, type LiveEvent, type NodeState, type ReloadRecord } from './protocol.ts';
+
+type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
+
+/** Counters read at the previous sample, to turn totals into rates. */
+interface NodeTotals {
+  recordsIn: number;
+  recordsOut: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+export interface LiveFeedOptions {
+  /** Milliseconds between samples. Default 1000. */
+  intervalMs?: number;
+  /** The time, in ms since the epoch. */
+  now?: () => number;
+  /**
+   * Whether the feed may empty the nodes' pending processing times after
+   * reading them: true when no Prometheus endpoint folds them instead.
+   */
+  ownsTimings?: boolean;
+  /** Reloads kept in the history. Default 50. */
+  historySize?: number;
+}
+
+/** Maps the engine's node states to the protocol's. */
+function stateOf(stats: NodeStats): NodeState {
+  return stats.state === 'backoff' ? 'restarting' : stats.state;
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** The feed of one engine; `start` begins sampling, `stop` ends it. */
+export class LiveFeed {
+  readonly engine: Engine;
+  readonly reloads: ReloadRecord[] = [];
+  #plan: Of<'graph.plan'>;
+  readonly #states = new Map<string, Of<'node.state'>>();
+  readonly #nodeStats = new Map<string, Of<'node.stats'>>();
+  readonly #edgeStats = new Map<string, Of<'edge.stats'>>();
+  readonly #totals = new Map<string, NodeTotals>();
+  readonly #edgeTotals = new Map<string, number>();
+  readonly #diagnostics: Of<'diagnostic'>[] = [];
+  readonly #listeners = new Set<(event: LiveEvent) => void>();
+  readonly #options: Required<LiveFeedOptions>;
+  #lastSample: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(engine: Engine, options: LiveFeedOptions = {}) {
+    this.engine = engine;
+    this.#options = { intervalMs: 1000, now: Date.now, ownsTimings: false, historySize: 50, ...options };
+    this.#lastSample = this.#options.now();
+    this.#plan = planOf(engine.graph, this.#lastSample);
+  }
+
+  #base(): EventBase {
+    return { v: protocolVersion, graph: this.engine.graph.name, time: this.#options.now() };
+  }
+
+  /** The last plan sent. */
+  get plan(): Of<'graph.plan'> {
+    return this.#plan;
+  }
+
+  /** The last numbers of every node and edge: what `GET /api/stats` answers. */
+  stats(): { time: number; nodes: Of<'node.stats'>[]; edges: Of<'edge.stats'>[]; states: Of<'node.state'>[] } {
+    return { time: this.#lastSample, nodes: [...this.#nodeStats.values()], edges: [...this.#edgeStats.values()], states: [...this.#states.values()] };
+  }
+
+  /** What a client that joins now is sent first: the plan and the last state of everything. */
+  snapshot(): LiveEvent[] {
+    const events: LiveEvent[] = [{ ...this.#base(), type: 'hello', protocol: protocolVersion }, this.#plan];
+    events.push(...this.#states.values(), ...this.#nodeStats.values(), ...this.#edgeStats.values(), ...this.#diagnostics);
+    const last = this.reloads.at(-1);
+    if (last) events.push(this.#reloadEvent(last));
+    return events;
+  }
+
+  /** Calls `listener` with every event from now on; returns the unsubscribe. */
+  subscribe(listener: (event: LiveEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: LiveEvent): void {
+    for (const listener of this.#listeners) listener(event);
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.sample(), this.#options.intervalMs);
+    // Sampling never keeps a finished run alive.
+    this.#timer.unref();
+    this.sample();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#listeners.clear();
+  }
+
+  /** Reads every counter once and sends what changed: states when they change, numbers every time. */
+  sample(): void {
+    const now = this.#options.now();
+    const seconds = Math.max((now - this.#lastSample) / 1000, 0.001);
+    this.#lastSample = now;
+    const base = this.#base();
+    const seen = new Set<string>();
+    for (const [node, stats] of this.engine.nodeStats()) {
+      seen.add(node);
+      const state = stateOf(stats);
+      const previous = this.#states.get(node);
+      const error = state === 'restarting' || state === 'failed' ? stats.lastError : undefined;
+      if (!previous || previous.state !== state || previous.error !== error) {
+        const event: Of<'node.state'> = { ...base, type: 'node.state', node, state, ...(error ? { error } : {}) };
+        this.#states.set(node, event);
+        this.#emit(event);
+      }
+      const before = this.#totals.get(node) ?? { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten };
+      this.#totals.set(node, { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten });
+      const event: Of<'node.stats'> = {
+        ...base,
+        type: 'node.stats',
+        node,
+        records_in_per_s: (stats.recordsIn - before.recordsIn) / seconds,
+        records_out_per_s: (stats.recordsOut - before.recordsOut) / seconds,
+        bytes_in_per_s: (stats.bytesRead - before.bytesRead) / seconds,
+        bytes_out_per_s: (stats.bytesWritten - before.bytesWritten) / seconds,
+        records_in: stats.recordsIn,
+        records_out: stats.recordsOut,
+        errors: stats.errors,
+        dead_letters: stats.deadLetters,
+        drops: Object.fromEntries(stats.dropped),
+        restarts: stats.restarts,
+        ...this.#timings(stats),
+      };
+      this.#nodeStats.set(node, event);
+      this.#emit(event);
+    }
+    for (const gone of [...this.#states.keys()]) {
+      if (seen.has(gone)) continue;
+      this.#states.delete(gone);
+      this.#nodeStats.delete(gone);
+      this.#totals.delete(gone);
+    }
+    const edges = new Set<string>();
+    for (const [{ from, to }, stats] of this.engine.edgeStats()) {
+      // `from` is `node.port`.
+      const id = `${from}->${to}`;
+      edges.add(id);
+      const before = this.#edgeTotals.get(id) ?? stats.records;
+      this.#edgeTotals.set(id, stats.records);
+      const event: Of<'edge.stats'> = {
+        ...base,
+        type: 'edge.stats',
+        edge: id,
+        from: from.slice(0, from.lastIndexOf('.')),
+        to,
+        records_per_s: (stats.records - before) / seconds,
+        records: stats.records,
+        depth: stats.depth,
+        capacity: stats.capacity,
+        queued_bytes: stats.bytes,
+        drops: stats.drops,
+      };
+      this.#edgeStats.set(id, event);
+      this.#emit(event);
+    }
+    for (const gone of [...this.#edgeStats.keys()]) {
+      if (edges.has(gone)) continue;
+      this.#edgeStats.delete(gone);
+      this.#edgeTotals.delete(gone);
+    }
+  }
+
+  /** p50/p99 of the batches timed since the last sample, when the feed may take them. */
+  #timings(stats: NodeStats): { p50_ms?: number; p99_ms?: number } {
+    if (!this.#options.ownsTimings || stats.pendingTimings.length === 0) return {};
+    const sorted = stats.pendingTimings.slice().sort((a, b) => a - b);
+    stats.pendingTimings.length = 0;
+    return { p50_ms: quantile(sorted, 0.5) * 1000, p99_ms: quantile(sorted, 0.99) * 1000 };
+  }
+
+  #reloadEvent(record: ReloadRecord): LiveEvent {
+    return record.status === 'applied' ? { ...this.#base(), type: 'reload.applied', reload: record } : { ...this.#base(), type: 'reload.rejected', reload: record };
+  }
+
+  /** Records a reload (applied or not), sends it, and after an applied one sends the new plan and samples at once. */
+  recordReload(record: ReloadRecord): void {
+    this.reloads.push(record);
+    if (this.reloads.length > this.#options.historySize) this.reloads.shift();
+    // Even an empty diff may move nodes' source lines: the plan is sent again.
+    if (record.status === 'applied') {
+      this.#plan = planOf(this.engine.graph, this.#options.now());
+      this.#emit(this.#plan);
+    }
+    this.#emit(this.#reloadEvent(record));
+    if (record.status !== 'applied') for (const diagnostic of record.diagnostics) this.diagnostic(diagnostic);
+    this.sample();
+  }
+
+  /** Sends a diagnostic and keeps the last few for late joiners. */
+  diagnostic(diagnostic: Diagnostic): void {
+    const event: Of<'diagnostic'> = { ...this.#base(), type: 'diagnostic', diagnostic };
+    this.#diagnostics.push(event);
+    if (this.#diagnostics.length > 20) this.#diagnostics.shift();
+    this.#emit(event);
+  }
+}

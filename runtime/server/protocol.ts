@@ -1,0 +1,161 @@
+/**
+ * The visualiser's protocol, version 1: the events sent over the WebSocket
+ * `/api/live` and the shapes of the JSON endpoints. Documented in
+ * `docs/visualiser-protocol.md`; the page (`ui/`) imports these types.
+ * Sizes and counts only: records appear only in a tap that is asked for.
+ */
+import type { Diagnostic } from '../../graph/diagnostics.ts';
+import type { Graph } from '../../graph/model.ts';
+import { outputsOf } from '../../graph/operator-spec.ts';
+import { formatPortType, parsePortType } from '../../graph/port-types.ts';
+import { localHost, selects } from '../../graph/placement.ts';
+import { redactSettings } from './redaction.ts';
+
+/** Bumped when an event changes in a way an old page cannot read; fields are only ever added within a version. */
+export const protocolVersion = 1;
+
+/** What every event carries: the protocol version, the graph's name, and when (ms since the epoch). */
+export interface EventBase {
+  v: typeof protocolVersion;
+  graph: string;
+  time: number;
+}
+
+/** A port of a node, with its type as written in `streams ops` (`Event`, `Media<video/h264>`). */
+export interface PlanPort {
+  port: string;
+  type: string;
+}
+
+/** A node as the page draws it. */
+export interface PlanNode {
+  id: string;
+  op: string;
+  inputs: PlanPort[];
+  outputs: PlanPort[];
+  /** The settings as written, redacted (secret-named keys, values from `${env:...}`). */
+  settings: unknown;
+  place?: Record<string, unknown>;
+  /** The host the node runs on: the first declared host its `place` selects, else `local`. */
+  host: string;
+  role?: string;
+  /** Where the node is written: file, line and column of its name. */
+  source: { file: string; line: number; col: number };
+  /** True for nodes that read from outside the graph (no inputs). */
+  source_node: boolean;
+}
+
+/** An edge: from a node's port to another node, with the type that flows. */
+export interface PlanEdge {
+  /** `from.port->to`, stable across reloads while the edge exists. */
+  id: string;
+  from: string;
+  fromPort: string;
+  to: string;
+  toPort: string;
+  type: string;
+}
+
+/** `running`, `draining`, `restarting` (in backoff after a failure, with the error), `stopped`, `failed`, `starting`. */
+export type NodeState = 'starting' | 'running' | 'draining' | 'restarting' | 'stopped' | 'failed';
+
+/** The diff of a reload. */
+export interface ReloadDiff {
+  kept: string[];
+  replaced: string[];
+  added: string[];
+  removed: string[];
+}
+
+/** One entry of the reload history (`GET /api/reloads`), as `reload.applied` / `reload.rejected` carry it. */
+export type ReloadRecord =
+  | { status: 'applied'; time: number; took_ms: number; diff: ReloadDiff; via: 'api' | 'watch' }
+  | { status: 'rejected' | 'rolled_back'; time: number; took_ms: number; diagnostics: Diagnostic[]; cause?: string; diff?: ReloadDiff; via: 'api' | 'watch' };
+
+/** Per-node numbers, once a second: rates over the last second, counters since the node started. */
+export interface NodeNumbers {
+  records_in_per_s: number;
+  records_out_per_s: number;
+  bytes_in_per_s: number;
+  bytes_out_per_s: number;
+  records_in: number;
+  records_out: number;
+  errors: number;
+  dead_letters: number;
+  /** Records dropped on purpose, by reason. */
+  drops: Record<string, number>;
+  restarts: number;
+  /** Processing time per batch over the last second, when batches were timed. */
+  p50_ms?: number;
+  p99_ms?: number;
+}
+
+/** Per-edge numbers, once a second. */
+export interface EdgeNumbers {
+  records_per_s: number;
+  records: number;
+  /** Records waiting in the channel, against its capacity. */
+  depth: number;
+  capacity: number;
+  queued_bytes: number;
+  /** Records the channel dropped because it was full (`when_full: drop_*`). */
+  drops: number;
+}
+
+/** Every event of `/api/live`. */
+export type LiveEvent =
+  | (EventBase & { type: 'hello'; protocol: typeof protocolVersion })
+  | (EventBase & { type: 'graph.plan'; file: string; nodes: PlanNode[]; edges: PlanEdge[] })
+  | (EventBase & { type: 'node.state'; node: string; state: NodeState; error?: string })
+  | (EventBase & { type: 'node.stats'; node: string } & NodeNumbers)
+  | (EventBase & { type: 'edge.stats'; edge: string; from: string; to: string } & EdgeNumbers)
+  | (EventBase & { type: 'reload.applied'; reload: Extract<ReloadRecord, { status: 'applied' }> })
+  | (EventBase & { type: 'reload.rejected'; reload: Exclude<ReloadRecord, { status: 'applied' }> })
+  | (EventBase & { type: 'diagnostic'; diagnostic: Diagnostic });
+
+/** The id of an edge. */
+export function edgeId(from: string, fromPort: string, to: string): string {
+  return `${from}.${fromPort}->${to}`;
+}
+
+/** A type string as shown: parsed and formatted, so `T: Event` shows as the graph resolved it. */
+function shownType(text: string): string {
+  try {
+    return formatPortType(parsePortType(text));
+  } catch {
+    return text;
+  }
+}
+
+/** The `graph.plan` of a checked graph: what the page draws. Settings are redacted here, once. */
+export function planOf(graph: Graph, time: number): Extract<LiveEvent, { type: 'graph.plan' }> {
+  const hosts = graph.hosts.length > 0 ? graph.hosts : [localHost];
+  const nodes: PlanNode[] = [...graph.nodes.values()].map((node) => {
+    const host = hosts.find((h) => selects(node.place, h)) ?? hosts[0];
+    const outputs = Object.entries(outputsOf(node.spec)).map(([port, spec]) => ({
+      port,
+      type: node.outputTypes[port] ? formatPortType(node.outputTypes[port]) : shownType(spec.type),
+    }));
+    return {
+      id: node.name,
+      op: node.op,
+      inputs: Object.entries(node.spec.inputs).map(([port, spec]) => ({ port, type: shownType(spec.type) })),
+      outputs,
+      settings: redactSettings(node.rawSettings, node.envSettings),
+      ...(node.place ? { place: { ...node.place } } : {}),
+      host: host.name,
+      ...(host.role ? { role: host.role } : {}),
+      source: { file: graph.file, line: node.at.line, col: node.at.col },
+      source_node: Object.keys(node.spec.inputs).length === 0,
+    };
+  });
+  const edges: PlanEdge[] = graph.edges.map((e) => ({
+    id: edgeId(e.from, e.fromPort, e.to),
+    from: e.from,
+    fromPort: e.fromPort,
+    to: e.to,
+    toPort: e.toPort,
+    type: formatPortType(e.type),
+  }));
+  return { v: protocolVersion, type: 'graph.plan', graph: graph.name, time, file: graph.file, nodes, edges };
+}

@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildUi } from '../../bin/build-ui.ts';
+import { launchBrowser, type TestBrowser } from '../helpers/browser.ts';
+
+const port = 19503;
+const token = 'tok-visualiser';
+const base = `http://127.0.0.1:${port}`;
+const file = 'pipelines/visualiser-demo.yaml';
+const text = readFileSync(file, 'utf8');
+
+let child: ChildProcess;
+let browser: TestBrowser;
+let page: Page;
+let stderr = '';
+const logs: string[] = [];
+
+/** What the page keeps in `window.streamsVisualiser` (the project compiles without the DOM library). */
+interface PageGlobals {
+  streamsVisualiser: { events: number; plans: number; nodes: number };
+  document: { querySelectorAll(selector: string): ArrayLike<{ textContent: string | null; getAttribute(name: string): string | null }>; querySelector(selector: string): { textContent: string | null; hidden: boolean } | null };
+  marker?: number;
+  location: { href: string };
+}
+
+function inPage<T>(read: (page: PageGlobals) => T): Promise<T> {
+  return page.evaluate(`(${read.toString()})(globalThis)`) as Promise<T>;
+}
+
+async function until<T>(read: () => Promise<T | undefined | false>, what: string, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await read().catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; page log: ${logs.slice(-10).join(' | ')}; stderr: ${stderr.slice(-2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+const reload = (body: string): Promise<Response> => fetch(`${base}/api/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body });
+
+beforeAll(async () => {
+  await buildUi(join(import.meta.dirname, '..', '..', 'dist'));
+  child = spawn(process.execPath, ['bin/streams.ts', 'run', file, '--ui', `127.0.0.1:${port}`, '--ui-token', token, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  await until(async () => (await fetch(`${base}/healthz`)).ok, 'the admin server');
+  browser = await launchBrowser({ log: (line) => logs.push(line) });
+  page = await browser.browser.newPage({ viewport: { width: 1400, height: 800 } });
+  page.on('console', (message) => logs.push(`${message.type()}: ${message.text()}`));
+  page.on('pageerror', (error) => logs.push(`pageerror: ${error.message}`));
+  await page.goto(`${base}/?token=${token}`);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+  }
+});
+
+describe('the visualiser page in Chromium', () => {
+  it('shows every node of the running pipeline, and takes the token out of the address bar', async () => {
+    await until(() => inPage((g) => g.streamsVisualiser?.nodes === 6), 'six nodes drawn');
+    const shown = await inPage((g) => Array.from(g.document.querySelectorAll('[data-node]'), (n) => n.getAttribute('data-node')));
+    expect(shown.sort()).toEqual(['celsius', 'out', 'per-second', 'sensors', 'stats', 'valid']);
+    expect(await inPage((g) => g.location.href)).toBe(`${base}/`);
+  });
+
+  it('shows rates above zero on the edges while records flow', async () => {
+    const rates = await until(async () => {
+      const texts = await inPage((g) => Array.from(g.document.querySelectorAll('.edge text.rate'), (t) => t.textContent));
+      return texts.some((t) => t !== '0/s' && t !== null) ? texts : undefined;
+    }, 'a rate above 0');
+    expect(rates.length).toBe(5);
+  });
+
+  it('shows a node\'s settings, numbers and a live tap of its records when clicked', async () => {
+    await page.click('[data-node="celsius"]');
+    const tap = await until(async () => {
+      const t = await inPage((g) => g.document.querySelector('#details pre.tap')?.textContent ?? '');
+      return t.includes('fahrenheit') ? t : undefined;
+    }, 'tapped records');
+    expect(tap).toContain('"device"');
+    const details = await inPage((g) => g.document.querySelector('#details')?.textContent ?? '');
+    expect(details).toContain('value * 9.0 / 5.0 + 32.0');
+    expect(details).toContain('records out');
+  });
+
+  it('shows a rejected reload\'s diagnostic with file, line and column, and keeps the graph', async () => {
+    const response = await reload(text.replace('where:', 'wher:'));
+    expect(response.status).toBe(422);
+    const shown = await until(async () => {
+      const box = await inPage((g) => ({ hidden: g.document.querySelector('#rejected')?.hidden, text: g.document.querySelector('#rejected')?.textContent ?? '' }));
+      return box.hidden === false ? box.text : undefined;
+    }, 'the rejected reload');
+    expect(shown).toMatch(/pipelines\/visualiser-demo\.yaml:\d+:\d+: error: unknown setting `wher`/);
+    expect(await inPage((g) => g.streamsVisualiser.nodes)).toBe(6);
+  });
+
+  it('redraws the graph after a reload through the API without a page refresh, with the diff', async () => {
+    await page.evaluate('globalThis.marker = 42');
+    const next = `${text.trimEnd()}\n  audit:\n    op: filter\n    in: celsius\n    with: { where: "fahrenheit > 100.0" }\n  audit-out:\n    op: file.write\n    in: audit\n    with: { path: /dev/null }\n`;
+    const response = await reload(next);
+    expect(response.status).toBe(200);
+    await until(() => inPage((g) => g.streamsVisualiser.nodes === 8), 'eight nodes drawn');
+    expect(await inPage((g) => g.marker)).toBe(42);
+    const history = await inPage((g) => g.document.querySelector('#reload-list')?.textContent ?? '');
+    expect(history).toContain('applied');
+    expect(history).toContain('added audit, audit-out');
+    expect(await inPage((g) => g.document.querySelectorAll('.node.added').length)).toBe(2);
+    await until(async () => {
+      const texts = await inPage((g) => Array.from(g.document.querySelectorAll('[data-edge="celsius.out->audit"] text.rate'), (t) => t.textContent));
+      return texts[0] && texts[0] !== '0/s' ? true : undefined;
+    }, 'a rate on the new edge');
+    await page.click('[data-node="per-second"]');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await page.screenshot({ path: 'docs/visualiser.png' });
+  });
+});
