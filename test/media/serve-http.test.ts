@@ -171,6 +171,17 @@ describe('serve.http', () => {
     expect(ready.status).toBe(200);
   });
 
+  it('says in `X-Streams-Closed-At` when the newest listed part\'s closing packet reached the engine', async () => {
+    const o = await origin();
+    await liveStream(o, 1, 0);
+    o.push({ ...part('k', 'v', 1, 0), closedAt: 1_700_000_000_123 });
+    await settle();
+    const response = await fetch(`${o.base}/live/k/v/index.m3u8`);
+    expect(response.headers.get('x-streams-closed-at')).toBe('1700000000123');
+    // Items without the stamp (another packager): no header.
+    expect((await fetch(`${o.base}/live/k/a/index.m3u8`)).headers.get('x-streams-closed-at')).toBeNull();
+  });
+
   it('blocking reload: 400 for a request too far ahead or malformed, 503 when nothing comes within three target durations', async () => {
     const o = await origin();
     o.push(init('k', 'v', videoInfo, { segment: 0.2, part: 0.1, window: 4 }));
