@@ -78,7 +78,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
   };
 
   async function streamFile(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, file: string, url: URL, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
-    if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash')), cors);
+    if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash'), stream.settings), cors);
     if (file === 'master.m3u8') {
       // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
       await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(track, () => trackReady(track), holdMs(stream, track))));
