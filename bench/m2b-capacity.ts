@@ -33,7 +33,7 @@ import type { ChildProcess } from 'node:child_process';
 
 const steps = (process.argv[2] ?? '25,50,100,150,200').split(',').map(Number);
 const windowSeconds = Number(process.argv[3] ?? 30);
-const settleSeconds = 8;
+const settleSeconds = 4;
 const sampled = 3;
 const ports = { rtmp: 19482, http: 19483, metrics: 19484 };
 const ticksPerSecond = 100; // USER_HZ
@@ -145,8 +145,13 @@ try {
       publishers.push(publish(file, `rtmp://127.0.0.1:${ports.rtmp}/live/s${publishers.length}`));
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
     const keys = publishers.map((_, i) => `s${i}`);
+    // On a busy machine publishers take a while to connect: wait (up to 30 s) until every stream lists a segment, then settle.
+    const rampedAt = Date.now();
+    let ready = 0;
+    while (Date.now() - rampedAt < 30_000 && (ready = (await positions(keys)).size) < n) await new Promise((resolve) => setTimeout(resolve, 500));
+    if (ready < n) console.log(`       only ${ready} of ${n} streams listed a segment within 30 s of starting`);
+    await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
     const warnsBefore = engineLog.length;
     const drops0 = await drops();
     const first = await positions(keys);
@@ -179,6 +184,9 @@ try {
     console.log(
       `${String(n).padStart(5)}  ${realtime ? 'yes' : 'NO '} (${minRate.toFixed(3)} / ${quantile(rates, 0.5).toFixed(3)})        ${quantile(lags, 0.5).toFixed(2)}/${Math.max(...lags).toFixed(2)} s  ${String(dropped).padStart(5)}  ${String(engineLog.length - warnsBefore).padStart(5)}  ${perStream.toFixed(3).padStart(19)}  ${((engineCpu / wall) * 100).toFixed(1).padStart(12)}  ${((pubsCpu / wall) * 100).toFixed(1).padStart(16)}  ${(((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100).toFixed(0).padStart(10)} %  ${spread(delays)}`,
     );
+    const missing = keys.filter((key) => !first.has(key) || !last.has(key)).length;
+    if (missing > 0) console.log(`       ${missing} stream(s) had no playlist at the start or end of the window`);
+    for (const line of engineLog.slice(warnsBefore, warnsBefore + 3)) console.log(`       engine: ${line.slice(0, 300)}`);
     if (!realtime) break;
   }
   console.log(`highest N in real time: ${best} (aim ≥ 200, ≤ 1 % of a core per stream); load average after: ${loadAverage()}`);
