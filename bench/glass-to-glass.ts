@@ -19,6 +19,19 @@
  *
  * Loopback ports 19486 (RTMP) and 19487 (HTTP). The issue quotes MediaMTX
  * 1.14 at 1.0-2.1 s across runs on this machine; aim: under 1.2 s.
+ *
+ * Measured 2026-12-02, 3 runs × 20 s, load average 11-13 (other jobs; Chromium decodes
+ * 720p30 in software on the 2 cores):
+ *   player as shipped now (aim PART-HOLD-BACK, a part more per stall, back to live past
+ *   aim + a segment): run medians 1609 / 1559 / 1618 ms, p95 ≤ 2.4 s
+ *   before (hls.js defaults + lowLatencyMode, maxLiveSyncPlaybackRate 1.5): 3969 / 2871 /
+ *   7742 ms: every stall added 1 s to hls.js's aim, and past aim + a segment hls.js never
+ *   speeds up to catch up, so a player once behind stayed behind.
+ *   Other settings tried (--config): liveSyncDuration 0.8 / liveMaxLatencyDuration 2.5:
+ *   1478 / 1867 / 1895 ms; 0.6 / 1.8 with rate 2: 1281 / 1713 / 1712 ms.
+ * The aim (< 1.2 s) is missed on this loaded machine: hls.js's own latency estimate sat
+ * 0.7-1 s above its aim, with the buffer ahead near 0 (stalls: the decoder starved), not
+ * in the origin (parts are listed within ~10 ms, bench/m2-live.ts).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

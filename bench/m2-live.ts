@@ -26,7 +26,17 @@
  *   node bench/m2-live.ts [seconds=40] [starts=5]
  *
  * Loopback ports 19480 (RTMP) and 19481 (HTTP). The machine is shared:
- * quote medians. Figures measured are in bench/README.md.
+ * quote medians.
+ *
+ * Measured 2026-12-02 (2 cores, load average 12-13 from other jobs), 40 s, 5 starts:
+ *   video part listed     p50 3 ms  p95 11 ms (n=201)   audio part p50 2 ms  p95 8 ms (n=241)
+ *   video segment listed  p50 2 ms  p95 10 ms (n=40)    packager share p50 0 ms  p95 1 ms
+ *   ffmpeg hls muxer      p50 13 ms p95 82 ms (n=39)    engine / ffmpeg: p50 0.15×, p95 0.12×
+ *   first playable playlist from the first keyframe: p50 975 ms, p95 992 ms (from spawning
+ *   ffmpeg: p50 1647 ms); ffmpeg's muxer, first keyframe → first playlist: 1348 ms.
+ *   The first playlist waits for a whole segment per track (the master playlist's measured
+ *   BANDWIDTH; media/hls/playlist.ts `trackReady`): about one segment target, so 1 s segments
+ *   meet the 1.5 s aim and 2 s segments would not.
  */
 import { mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
