@@ -34,6 +34,8 @@ export interface WindowPart {
   duration: number;
   independent: boolean;
   data: Buffer;
+  /** When the packet that closed it reached the engine (ms since the epoch), if the packager said. */
+  closedAt?: number;
 }
 
 /** A finished segment as the window keeps it. */
@@ -50,6 +52,8 @@ export interface WindowSegment {
   parts: WindowPart[];
   /** The run of segments without a discontinuity it belongs to (a DASH period); shared by the run's segments. */
   period: SegmentRun;
+  /** When the packet that closed it reached the engine (ms since the epoch), if the packager said. */
+  closedAt?: number;
 }
 
 /** A run of segments without a discontinuity: where it starts on the wall clock and in media time. */
@@ -180,7 +184,7 @@ export function applyPart(track: TrackWindow, item: CmafPart): void {
     track.openParts = [];
   }
   track.openParts = track.openParts.filter((p) => p.part !== item.part);
-  track.openParts.push({ part: item.part, duration: item.duration, independent: item.independent, data: item.data });
+  track.openParts.push({ part: item.part, duration: item.duration, independent: item.independent, data: item.data, closedAt: item.closedAt });
 }
 
 /** Applies a finished segment: it joins the window with the open parts, and the oldest slide out. */
@@ -200,6 +204,7 @@ export function applySegment(stream: StreamWindow, track: TrackWindow, item: Cma
     data: item.data,
     parts,
     period,
+    closedAt: item.closedAt,
   });
   stream.availabilityStart ??= item.programDateTime;
   track.nextMsn = item.msn + 1;
@@ -249,4 +254,9 @@ export function windowBytes(stream: StreamWindow): number {
     for (const part of track.openParts) bytes += part.data.length;
   }
   return bytes;
+}
+
+/** When the packet that closed the newest part or segment a track lists reached the engine (ms since the epoch), if known. */
+export function newestClosedAt(track: TrackWindow): number | undefined {
+  return track.openParts.at(-1)?.closedAt ?? track.segments.at(-1)?.closedAt;
 }

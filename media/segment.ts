@@ -38,6 +38,8 @@ export interface CmafPart extends TrackItem {
   /** It starts with a keyframe (`INDEPENDENT=YES`). */
   independent: boolean;
   data: Buffer;
+  /** When the packet that closed it reached the engine (ms since the epoch), for the availability figures. */
+  closedAt?: number;
 }
 
 /** A finished segment: the concatenation of its parts (or one fragment when parts are off). */

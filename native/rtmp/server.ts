@@ -63,6 +63,8 @@ interface NmsChunkPacket {
   header: { type: number; length: number; stream_id: number };
   clock: number;
   payload: Buffer;
+  /** Bytes allocated for `payload`; a message that fits reuses it. */
+  capacity: number;
 }
 interface NmsRtmp {
   parserPacket: NmsChunkPacket;
@@ -211,6 +213,14 @@ class Connection {
       // Thrown inside parserData, caught below: the connection is dropped as a protocol error.
       if (length > limit) throw new Error(`an RTMP message of ${length} bytes is over the limit of ${limit}`);
       if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error(`more than ${MAX_CHUNK_STREAMS} RTMP chunk streams`);
+      const packet = rtmp.parserPacket;
+      if (this.publish && (packet.header.type === RTMP_TYPE_AUDIO || packet.header.type === RTMP_TYPE_VIDEO)) {
+        // A buffer of its own for each audio and video message, handed downstream as it is (no copy per packet).
+        // Capacity 0: the protocol must not reuse it for the next message; it allocates afresh.
+        packet.payload = Buffer.allocUnsafe(length);
+        packet.capacity = 0;
+        return;
+      }
       alloc();
     };
     const invoke = rtmp.invokeHandler.bind(rtmp);
@@ -228,8 +238,8 @@ class Connection {
       const packet = rtmp.parserPacket;
       const type = packet.header.type;
       if (!this.publish || this.#ended || (type !== RTMP_TYPE_AUDIO && type !== RTMP_TYPE_VIDEO)) return;
-      // The protocol reuses its payload buffer for the next message: copy.
-      this.#handlers.tag(this.publish, { type, timestamp: packet.clock, body: Buffer.from(packet.payload.subarray(0, packet.header.length)) });
+      // Audio and video payloads were allocated for this message alone (packetAlloc above): no copy needed.
+      this.#handlers.tag(this.publish, { type, timestamp: packet.clock, body: packet.payload.subarray(0, packet.header.length) });
     };
 
     socket.on('data', (data: Buffer) => {

@@ -186,12 +186,17 @@ class IngestSession implements SourceSession {
     this.#ctx.log.info({ stream: shown(publish.key), reason }, `${this.#ctx.label}: publish of stream ${shown(publish.key)} ended (${reason}${detail ? `: ${detail}` : ''})`);
   }
 
-  /** Packets of one socket read travel as one batch: flushed once the current event's synchronous work is done. */
+  /**
+   * Packets of every socket read in one turn of the event loop travel as one
+   * batch, flushed right after the loop's I/O phase: with many publishers
+   * each read holds about one packet, and a batch per read would cost the
+   * runtime's per-batch work for every packet.
+   */
   #queue(item: MediaItem): void {
     this.#pending.push(item);
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    queueMicrotask(() => this.#flush());
+    setImmediate(() => this.#flush());
   }
 
   #flush(): void {

@@ -209,6 +209,15 @@ describe('segment.hls timing metadata', () => {
     expect(segments[0].closedAt).toBe(1_700_000_002_000);
   });
 
+  it('stamps each part with closedAt, the arrival of the packet that closed it', () => {
+    const start = 1_700_000_000_000;
+    const parts = partsOf(packageItems([...syntheticStream({ duration: 4100, gop: 25, start }), end()], { segment: '2s', part: '200ms' }));
+    // 40 ms frames, 200 ms parts: each part holds five frames and is closed by the sixth, the next part's first.
+    expect(parts.slice(0, 3).map((p) => p.closedAt)).toEqual([start + 200, start + 400, start + 600]);
+    // The segment's last part is closed by the keyframe that closes the segment.
+    expect(parts.find((p) => p.msn === 0 && p.part === 9)?.closedAt).toBe(start + 2000);
+  });
+
   it('gives the playlist settings on init items, with `dvr` as a window of segments', () => {
     const [init] = initsOf(packageItems(syntheticStream({ duration: 100 }), { segment: '4s', part: '500ms', dvr: '1h' }));
     expect(init.playlist).toEqual({ segment: 4, part: 0.5, window: 900 });

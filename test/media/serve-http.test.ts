@@ -171,6 +171,28 @@ describe('serve.http', () => {
     expect(ready.status).toBe(200);
   });
 
+  it('says in `X-Streams-Closed-At` when the newest listed part\'s closing packet reached the engine', async () => {
+    const o = await origin();
+    await liveStream(o, 1, 0);
+    o.push({ ...part('k', 'v', 1, 0), closedAt: 1_700_000_000_123 });
+    await settle();
+    const response = await fetch(`${o.base}/live/k/v/index.m3u8`);
+    expect(response.headers.get('x-streams-closed-at')).toBe('1700000000123');
+    // Items without the stamp (another packager): no header.
+    expect((await fetch(`${o.base}/live/k/a/index.m3u8`)).headers.get('x-streams-closed-at')).toBeNull();
+  });
+
+  it('sets the player page\'s hls.js aim from the stream\'s parts: PART-HOLD-BACK, and back to live past it plus a segment', async () => {
+    const o = await origin();
+    await liveStream(o, 1, 0);
+    const page = await (await fetch(`${o.base}/live/k/`)).text();
+    // llSettings: 2 s segments, 0.5 s parts.
+    expect(page).toContain('new Hls({"lowLatencyMode":true,"maxLiveSyncPlaybackRate":1.5,"liveSyncDuration":1.5,"liveMaxLatencyDuration":3.5,"liveSyncOnStallIncrease":0.5})');
+    o.push(init('plain', 'v', videoInfo, { segment: 4, window: 4 }), ...segmentWithParts('plain', 'v', 0));
+    await settle();
+    expect(await (await fetch(`${o.base}/live/plain/`)).text()).toContain('new Hls({"lowLatencyMode":true,"maxLiveSyncPlaybackRate":1.5})');
+  });
+
   it('blocking reload: 400 for a request too far ahead or malformed, 503 when nothing comes within three target durations', async () => {
     const o = await origin();
     o.push(init('k', 'v', videoInfo, { segment: 0.2, part: 0.1, window: 4 }));

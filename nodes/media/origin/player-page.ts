@@ -30,10 +30,26 @@ export function playerScript(path: string): Promise<Buffer> | undefined {
 }
 
 /**
- * The page for one stream. `base` is the stream's URL path (`/live/KEY/`);
- * `dash` picks dash.js and the MPD instead of hls.js and the master playlist.
+ * hls.js settings for a stream. With LL-HLS parts: aim at PART-HOLD-BACK
+ * (three parts), grow the aim by one part per stall rather than hls.js's
+ * default second, and jump back to live past the aim plus a segment:
+ * hls.js only speeds playback up within a segment of its aim, so a player
+ * that fell further behind (a stall on a busy machine) would otherwise stay
+ * seconds late for good. Measured with bench/glass-to-glass.ts (bench/README.md).
  */
-export function playerPage(base: string, dash: boolean): string {
+export function hlsConfig(settings: { segment: number; part?: number }): Record<string, unknown> {
+  const config: Record<string, unknown> = { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 };
+  if (settings.part === undefined) return config;
+  const holdBack = 3 * settings.part;
+  return { ...config, liveSyncDuration: holdBack, liveMaxLatencyDuration: holdBack + settings.segment, liveSyncOnStallIncrease: settings.part };
+}
+
+/**
+ * The page for one stream. `base` is the stream's URL path (`/live/KEY/`);
+ * `dash` picks dash.js and the MPD instead of hls.js and the master playlist;
+ * `settings` are the stream's segment and part targets (seconds).
+ */
+export function playerPage(base: string, dash: boolean, settings: { segment: number; part?: number } = { segment: 2 }): string {
   const source = JSON.stringify(base + (dash ? 'manifest.mpd' : 'master.m3u8'));
   const script = dash ? '/_player/dash.js' : '/_player/hls.js';
   const start = dash
@@ -43,7 +59,7 @@ export function playerPage(base: string, dash: boolean): string {
       player.on(dashjs.MediaPlayer.events.QUALITY_CHANGE_RENDERED, (e) => { if (e.mediaType === 'video') state.level = e.newQuality; });
       player.initialize(video, ${source}, true);`
     : `if (!Hls.isSupported()) { state.fatal = 'MediaSource is not supported'; return; }
-      const hls = new Hls({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
+      const hls = new Hls(${JSON.stringify(hlsConfig(settings))});
       state.player = hls;
       hls.on(Hls.Events.ERROR, (_, data) => { state.errors.push(data.details); if (data.fatal) state.fatal = data.details; });
       hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => { state.levels = data.levels.map((l) => l.height); });

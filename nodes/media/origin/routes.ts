@@ -7,7 +7,7 @@
  * the window in memory.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { initOf, partOf, segmentOf, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
+import { initOf, newestClosedAt, partOf, segmentOf, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
 import { renderMpd } from '../../../media/dash/mpd.ts';
 import { nextPart, renderMaster, renderMedia, targetDuration, trackReady } from '../../../media/hls/playlist.ts';
 import { playerPage, playerScript } from './player-page.ts';
@@ -78,7 +78,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
   };
 
   async function streamFile(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, file: string, url: URL, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
-    if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash')), cors);
+    if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash'), stream.settings), cors);
     if (file === 'master.m3u8') {
       // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
       await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(track, () => trackReady(track), holdMs(stream, track))));
@@ -136,7 +136,9 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
         return error(503, 'the requested segment or part did not appear in time', { 'Retry-After': '1' });
       }
     }
-    sendObject(request, response, 'playlist', renderMedia(stream, track), cors);
+    // For latency measurements from outside (bench/m2b-capacity.ts): when the newest listed part's closing packet arrived.
+    const closedAt = newestClosedAt(track);
+    sendObject(request, response, 'playlist', renderMedia(stream, track), closedAt === undefined ? cors : { ...cors, 'X-Streams-Closed-At': String(closedAt) });
   }
 
   async function partRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, index: number, error: (status: number, message: string) => void): Promise<void> {

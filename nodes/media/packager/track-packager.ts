@@ -169,7 +169,7 @@ export class TrackPackager {
       this.#closeSegment(arrival);
       this.#open(packet, arrival);
     } else if (this.#cutsPart(packet)) {
-      this.#closePart();
+      this.#closePart(arrival);
       this.#partStart = packet.dts;
     }
     this.#hold(packet, arrival);
@@ -304,7 +304,7 @@ export class TrackPackager {
     this.#pendingBoundary = undefined;
   }
 
-  #closePart(): void {
+  #closePart(closedAt: number): void {
     const segment = this.#segment;
     const samples = this.#samples;
     if (segment === undefined || samples.length === 0) return;
@@ -327,6 +327,7 @@ export class TrackPackager {
         duration: this.#partTicks / this.#ticks,
         independent: samples[0].sync,
         data,
+        closedAt,
       });
     }
     this.#samples = [];
@@ -334,7 +335,7 @@ export class TrackPackager {
   }
 
   #closeSegment(closedAt: number): void {
-    this.#closePart();
+    this.#closePart(closedAt);
     const segment = this.#segment;
     this.#segment = undefined;
     const buffer = this.#buffer;
