@@ -8,6 +8,8 @@ import type { Batch } from '../../runtime/api.ts';
 import { batchOf, drive, fakeContext, VirtualClock, type FakeContext } from '../helpers/fake-context.ts';
 import { audioTrack, syntheticStream, videoTrack } from './synthetic-media.ts';
 import { readBoxes } from '../../media/fmp4/box-writer.ts';
+import { renderMedia } from '../../media/hls/playlist.ts';
+import { windowOf } from '../helpers/cmaf-items.ts';
 
 function packageItems(input: MediaItem[], settings: Record<string, unknown> = {}, ctx: FakeContext<any> = fakeContext(segmentHls, settings)): CmafItem[] {
   const run = drive(segmentHls.create(ctx), [batchOf(input)]);
@@ -51,7 +53,7 @@ describe('segment.hls cutting segments', () => {
   });
 
   it('flushes the open part and segment at the end of the stream, then ends each track and the stream', () => {
-    const items = packageItems([...syntheticStream({ duration: 1000, audio: true }), end()], { segment: '2s', part: '200ms' });
+    const items = packageItems([...syntheticStream({ duration: 1000, audio: true }), end()], { segment: '2s', part: '200ms', reconnect: '0s' });
     const tail = items
       .filter((i) => i.type !== 'part')
       .slice(-5)
@@ -271,5 +273,44 @@ describe('segment.dash', () => {
     expect((out[0] as CmafInit).playlist.dash).toEqual({ minBufferTime: 1, suggestedPresentationDelay: 3 });
     expect((items[0] as CmafInit).playlist.dash).toBeUndefined();
     expect(out.slice(1)).toEqual(items.slice(1));
+  });
+});
+
+describe('segment.hls reconnects', () => {
+  it('continues a stream whose publisher reconnects within `reconnect`: numbering goes on after a discontinuity, one playlist, no end in between', () => {
+    const clock = new VirtualClock(1_700_000_000_000);
+    const input = new Subject<Batch>();
+    const run = drive(segmentHls.create(fakeContext(segmentHls, { segment: '1s', reconnect: '5s' }, { clock })), input);
+    input.next(batchOf([...syntheticStream({ duration: 2000, audio: true }), end()]));
+    clock.advance(2000);
+    // The same key publishes again, its timestamps from zero.
+    input.next(batchOf([...syntheticStream({ duration: 2000, audio: true }), end()]));
+    const items = run.items() as CmafItem[];
+    expect(items.filter((i) => i.type === 'end')).toEqual([]);
+    const video = segmentsOf(items, 'source');
+    expect(video.map((s) => s.msn)).toEqual([0, 1, 2, 3]);
+    expect(video.map((s) => s.discontinuity)).toEqual([false, false, true, false]);
+    expect(segmentsOf(items, 'audio').map((s) => [s.msn, s.discontinuity])).toEqual([
+      [0, false],
+      [1, false],
+      [2, true],
+      [3, false],
+    ]);
+    const playlist = renderMedia(windowOf(items), windowOf(items).tracks.get('source')!);
+    expect(playlist).not.toContain('#EXT-X-ENDLIST');
+    expect(playlist.match(/#EXT-X-DISCONTINUITY\n/g)).toHaveLength(1);
+    // Past the window the tracks and the stream end.
+    clock.advance(5000);
+    expect((run.items() as CmafItem[]).filter((i) => i.type === 'end')).toEqual([
+      { type: 'end', stream: 's', track: 'source' },
+      { type: 'end', stream: 's', track: 'audio' },
+      { type: 'end', stream: 's' },
+    ]);
+    input.complete();
+  });
+
+  it('ends at once with `reconnect: 0s`, and a later publish starts afresh', () => {
+    const items = packageItems([...syntheticStream({ duration: 1000 }), end()], { segment: '1s', reconnect: '0s' });
+    expect(items.at(-1)).toEqual({ type: 'end', stream: 's' });
   });
 });

@@ -19,7 +19,7 @@ afterEach(() => {
   for (const stop of runs.splice(0)) stop();
 });
 
-let nextPort = 19410;
+let nextPort = 19550;
 
 interface Origin {
   base: string;

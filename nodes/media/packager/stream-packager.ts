@@ -97,6 +97,11 @@ export class StreamPackager implements TrackHost {
     for (const track of this.#tracks.values()) track.prepare();
   }
 
+  /** Closes every track's open segment and marks the next ones discontinuous: the publisher left, and may reconnect. */
+  suspend(closedAt: number): void {
+    for (const track of this.#tracks.values()) track.suspend(closedAt);
+  }
+
   /** Closes every track's open segment without ending the stream (a reload: the successor goes on). */
   flush(closedAt: number): void {
     for (const track of this.#tracks.values()) track.flush(closedAt);

@@ -186,6 +186,16 @@ export class TrackPackager {
   }
 
   /**
+   * Flushes like `flush`, for a publisher that disconnected and may come
+   * back: its timeline restarts, so the next segment is a discontinuity
+   * (numbering goes on).
+   */
+  suspend(closedAt: number): void {
+    this.#finish(closedAt);
+    this.#nextDiscontinuity = true;
+  }
+
+  /**
    * A leading video track opened a segment at `time` (s). If this track's
    * open part already holds samples from there on, the segment is cut at
    * once before them; otherwise at the first packet at or past `time`.
