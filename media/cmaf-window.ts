@@ -92,6 +92,8 @@ export interface TrackWindow {
 /** One stream's window: its tracks, in the order they first appeared. */
 export interface StreamWindow {
   key: string;
+  /** The publish this window serves (`CmafInit.epoch`): part of every URL, so a later publish never reuses one. */
+  epoch: string;
   settings: PlaylistSettings;
   tracks: Map<string, TrackWindow>;
   /** Wall-clock time (ms) of the first finished segment: the DASH `availabilityStartTime`. */
@@ -100,9 +102,27 @@ export interface StreamWindow {
   endedAt?: number;
 }
 
-/** The file name of an init version: `init.mp4`, then `init-2.mp4`, `init-3.mp4`. */
-export function initName(version: number): string {
-  return version <= 1 ? 'init.mp4' : `init-${version}.mp4`;
+/** What an epoch may be: lower-case base 36, so it is safe in a URL and in XML. */
+export const epochPattern = /^[0-9a-z]{1,12}$/;
+
+/** An epoch from a time in ms (base 36): `1700000000000` gives `lony7log`. */
+export function epochOf(ms: number): string {
+  return Math.max(0, Math.floor(ms)).toString(36);
+}
+
+/** The file name of an init version: `init-{epoch}-1.mp4`, then `-2`, `-3`, ... after configuration changes. */
+export function initName(stream: StreamWindow, version: number): string {
+  return `init-${stream.epoch}-${version}.mp4`;
+}
+
+/** The file name of a segment: `{epoch}-{msn}.m4s`. */
+export function segmentName(stream: StreamWindow, msn: number): string {
+  return `${stream.epoch}-${msn}.m4s`;
+}
+
+/** The file name of a part: `{epoch}-{msn}.{part}.m4s`. */
+export function partName(stream: StreamWindow, msn: number, part: number): string {
+  return `${stream.epoch}-${msn}.${part}.m4s`;
 }
 
 /** The init of a track with that version, if still kept. */
@@ -130,9 +150,9 @@ export function lastMsn(track: TrackWindow): number {
   return track.segments.at(-1)?.msn ?? -1;
 }
 
-/** A new, empty window for a stream. */
-export function newStreamWindow(key: string, settings: PlaylistSettings): StreamWindow {
-  return { key, settings, tracks: new Map() };
+/** A new, empty window for one publish (`epoch`) of a stream. */
+export function newStreamWindow(key: string, settings: PlaylistSettings, epoch: string): StreamWindow {
+  return { key, epoch, settings, tracks: new Map() };
 }
 
 function sameInfo(a: TrackInfo, b: TrackInfo): boolean {

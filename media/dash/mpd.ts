@@ -103,8 +103,8 @@ function representation(stream: StreamWindow, track: TrackWindow, segments: Wind
     `timescale="${timescale}"`,
     `presentationTimeOffset="${first.period.startTime}"`,
     `startNumber="${first.msn}"`,
-    `initialization="$RepresentationID$/${initName(first.initVersion)}"`,
-    'media="$RepresentationID$/$Number$.m4s"',
+    `initialization="$RepresentationID$/${initName(stream, first.initVersion)}"`,
+    `media="$RepresentationID$/${stream.epoch}-$Number$.m4s"`,
   ];
   const part = stream.settings.part;
   // Low latency: a segment may be fetched once its first part exists; the origin streams the rest as it comes.

@@ -4,7 +4,7 @@
  * track, and each track's media playlist. Pure: the same window gives the
  * same text.
  */
-import { initName, lastMsn, listedPartSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
+import { initName, lastMsn, partName, segmentName, listedPartSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
 
 /** The media playlist's path relative to the stream: `720p/index.m3u8`. */
 export function mediaPlaylistPath(track: string): string {
@@ -108,8 +108,8 @@ export function partTarget(stream: StreamWindow, track: TrackWindow): number {
   return Number((Math.ceil(target * 1000) / 1000).toFixed(3));
 }
 
-function partLines(msn: number, parts: WindowPart[]): string[] {
-  return parts.map((part) => `#EXT-X-PART:DURATION=${decimal(part.duration)},URI=${quoted(`${msn}.${part.part}.m4s`)}${part.independent ? ',INDEPENDENT=YES' : ''}`);
+function partLines(stream: StreamWindow, msn: number, parts: WindowPart[]): string[] {
+  return parts.map((part) => `#EXT-X-PART:DURATION=${decimal(part.duration)},URI=${quoted(partName(stream, msn, part.part))}${part.independent ? ',INDEPENDENT=YES' : ''}`);
 }
 
 function isoTime(ms: number): string {
@@ -146,22 +146,22 @@ export function renderMedia(stream: StreamWindow, track: TrackWindow): string {
     if (segment.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
     if (segment.initVersion !== mapVersion) {
       mapVersion = segment.initVersion;
-      lines.push(`#EXT-X-MAP:URI=${quoted(initName(mapVersion))}`);
+      lines.push(`#EXT-X-MAP:URI=${quoted(initName(stream, mapVersion))}`);
     }
     // Every segment carries its wall-clock time: players and glass-to-glass measures read it.
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${isoTime(segment.programDateTime)}`);
-    if (low && index >= listPartsFrom) lines.push(...partLines(segment.msn, segment.parts));
-    lines.push(`#EXTINF:${decimal(segment.duration)},`, `${segment.msn}.m4s`);
+    if (low && index >= listPartsFrom) lines.push(...partLines(stream, segment.msn, segment.parts));
+    lines.push(`#EXTINF:${decimal(segment.duration)},`, segmentName(stream, segment.msn));
   });
   if (track.ended) {
     lines.push('#EXT-X-ENDLIST');
     return `${lines.join('\n')}\n`;
   }
   if (low) {
-    if (track.openParts.length > 0 && track.init.version !== mapVersion) lines.push(`#EXT-X-MAP:URI=${quoted(initName(track.init.version))}`);
-    lines.push(...partLines(track.nextMsn, track.openParts));
+    if (track.openParts.length > 0 && track.init.version !== mapVersion) lines.push(`#EXT-X-MAP:URI=${quoted(initName(stream, track.init.version))}`);
+    lines.push(...partLines(stream, track.nextMsn, track.openParts));
     const next = nextPart(track);
-    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI=${quoted(`${next.msn}.${next.part}.m4s`)}`);
+    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI=${quoted(partName(stream, next.msn, next.part))}`);
     for (const other of stream.tracks.values()) {
       if (other === track || other.ended) continue;
       const report = renditionReport(other);

@@ -46,8 +46,8 @@ describe('CMAF window', () => {
     expect(track.init.version).toBe(2);
     expect(track.olderInits.map((i) => i.version)).toEqual([1]);
     expect(track.segments.map((s) => s.initVersion)).toEqual([1, 2]);
-    expect(initName(1)).toBe('init.mp4');
-    expect(initName(2)).toBe('init-2.mp4');
+    expect(initName(stream, 1)).toBe('init-e-1.mp4');
+    expect(initName(stream, 2)).toBe('init-e-2.mp4');
     for (let msn = 2; msn < 6; msn++) applySegment(stream, track, segmentWithParts('k', 'v', msn).at(-1) as never);
     expect(track.olderInits).toEqual([]);
   });

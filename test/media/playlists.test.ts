@@ -66,26 +66,26 @@ describe('HLS media playlist', () => {
     expect(lines).toContain('#EXT-X-PART-INF:PART-TARGET=0.5');
     expect(lines).toContain('#EXT-X-MEDIA-SEQUENCE:2');
     expect(lines).toContain('#EXT-X-DISCONTINUITY-SEQUENCE:0');
-    expect(lines.filter((l) => l.startsWith('#EXT-X-MAP:'))).toEqual(['#EXT-X-MAP:URI="init.mp4"']);
-    expect(lines.filter((l) => l.endsWith('.m4s') && !l.startsWith('#'))).toEqual(['2.m4s', '3.m4s', '4.m4s', '5.m4s']);
+    expect(lines.filter((l) => l.startsWith('#EXT-X-MAP:'))).toEqual(['#EXT-X-MAP:URI="init-e-1.mp4"']);
+    expect(lines.filter((l) => l.endsWith('.m4s') && !l.startsWith('#'))).toEqual(['e-2.m4s', 'e-3.m4s', 'e-4.m4s', 'e-5.m4s']);
     expect(lines.filter((l) => l.startsWith('#EXTINF:'))).toEqual(Array(4).fill('#EXTINF:2,'));
     expect(lines.filter((l) => l.startsWith('#EXT-X-PROGRAM-DATE-TIME:'))[0]).toBe('#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z');
     const parts = lines.filter((l) => l.startsWith('#EXT-X-PART:')).map(attributes);
-    expect(parts.map((p) => p.URI)).toEqual(['3.0.m4s', '3.1.m4s', '3.2.m4s', '3.3.m4s', '4.0.m4s', '4.1.m4s', '4.2.m4s', '4.3.m4s', '5.0.m4s', '5.1.m4s', '5.2.m4s', '5.3.m4s', '6.0.m4s', '6.1.m4s']);
-    expect(parts[0]).toEqual({ DURATION: '0.5', URI: '3.0.m4s', INDEPENDENT: 'YES' });
-    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="3.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('2.m4s'));
+    expect(parts.map((p) => p.URI)).toEqual(['e-3.0.m4s', 'e-3.1.m4s', 'e-3.2.m4s', 'e-3.3.m4s', 'e-4.0.m4s', 'e-4.1.m4s', 'e-4.2.m4s', 'e-4.3.m4s', 'e-5.0.m4s', 'e-5.1.m4s', 'e-5.2.m4s', 'e-5.3.m4s', 'e-6.0.m4s', 'e-6.1.m4s']);
+    expect(parts[0]).toEqual({ DURATION: '0.5', URI: 'e-3.0.m4s', INDEPENDENT: 'YES' });
+    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="e-3.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('e-2.m4s'));
     expect(parts[1].INDEPENDENT).toBeUndefined();
     // Parts of a segment come before its EXTINF; the open segment's after the last one.
-    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="4.3.m4s"')).toBeLessThan(lines.indexOf('4.m4s'));
-    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="6.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('5.m4s'));
-    expect(lines).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="6.2.m4s"');
+    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="e-4.3.m4s"')).toBeLessThan(lines.indexOf('e-4.m4s'));
+    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="e-6.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('e-5.m4s'));
+    expect(lines).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="e-6.2.m4s"');
     expect(lines).toContain('#EXT-X-RENDITION-REPORT:URI="../360p/index.m3u8",LAST-MSN=6,LAST-PART=1');
     expect(lines).not.toContain('#EXT-X-ENDLIST');
   });
 
   it('hints the first part of the next segment when none of it exists yet', () => {
     const stream = ladder(2, 0);
-    expect(renderMedia(stream, stream.tracks.get('audio')!)).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="2.0.m4s"\n');
+    expect(renderMedia(stream, stream.tracks.get('audio')!)).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="e-2.0.m4s"\n');
   });
 
   it('without parts: no LL tags, version 7', () => {
@@ -102,9 +102,9 @@ describe('HLS media playlist', () => {
     const lines = renderMedia(stream, stream.tracks.get('v')!).trim().split('\n');
     expect(lines).toContain('#EXT-X-TARGETDURATION:3');
     const at = (line: string) => lines.indexOf(line);
-    expect(at('#EXT-X-DISCONTINUITY')).toBeGreaterThan(at('0.m4s'));
-    expect(at('#EXT-X-MAP:URI="init-2.mp4"')).toBeGreaterThan(at('#EXT-X-DISCONTINUITY'));
-    expect(at('#EXT-X-MAP:URI="init-2.mp4"')).toBeLessThan(at('1.m4s'));
+    expect(at('#EXT-X-DISCONTINUITY')).toBeGreaterThan(at('e-0.m4s'));
+    expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBeGreaterThan(at('#EXT-X-DISCONTINUITY'));
+    expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBeLessThan(at('e-1.m4s'));
     expect(lines.at(-1)).toBe('#EXT-X-ENDLIST');
     expect(lines.some((l) => l.startsWith('#EXT-X-PRELOAD-HINT'))).toBe(false);
   });
@@ -133,8 +133,8 @@ describe('DASH MPD', () => {
     expect(templates[0]).toContain('timescale="90000"');
     expect(templates[0]).toContain('startNumber="2"');
     expect(templates[0]).toContain('presentationTimeOffset="0"');
-    expect(templates[0]).toContain('initialization="$RepresentationID$/init.mp4"');
-    expect(templates[0]).toContain('media="$RepresentationID$/$Number$.m4s"');
+    expect(templates[0]).toContain('initialization="$RepresentationID$/init-e-1.mp4"');
+    expect(templates[0]).toContain('media="$RepresentationID$/e-$Number$.m4s"');
     expect(templates[0]).toContain('availabilityTimeOffset="1.5"');
     expect(templates[2]).toContain('timescale="48000"');
     expect(xml).toContain('<S t="360000" d="180000" r="3"/>');

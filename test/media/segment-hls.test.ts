@@ -296,6 +296,8 @@ describe('segment.hls reconnects', () => {
       [2, true],
       [3, false],
     ]);
+    // One publish: every init carries the same epoch, so the URLs go on.
+    expect(new Set(initsOf(items).map((i) => i.epoch))).toEqual(new Set([(1_700_000_000_000).toString(36)]));
     const playlist = renderMedia(windowOf(items), windowOf(items).tracks.get('source')!);
     expect(playlist).not.toContain('#EXT-X-ENDLIST');
     expect(playlist.match(/#EXT-X-DISCONTINUITY\n/g)).toHaveLength(1);
@@ -309,8 +311,20 @@ describe('segment.hls reconnects', () => {
     input.complete();
   });
 
-  it('ends at once with `reconnect: 0s`, and a later publish starts afresh', () => {
-    const items = packageItems([...syntheticStream({ duration: 1000 }), end()], { segment: '1s', reconnect: '0s' });
-    expect(items.at(-1)).toEqual({ type: 'end', stream: 's' });
+  it('ends at once with `reconnect: 0s`, and a later publish gets a later epoch', () => {
+    const clock = new VirtualClock(1_700_000_000_000);
+    const items = packageItems([...syntheticStream({ duration: 1000 }), end(), ...syntheticStream({ duration: 1000 }), end()], { segment: '1s', reconnect: '0s' }, fakeContext(segmentHls, { segment: '1s', reconnect: '0s' }, { clock }));
+    expect(items.filter((i) => i.type === 'end' && i.track === undefined)).toHaveLength(2);
+    const epochs = initsOf(items).map((i) => i.epoch!);
+    expect(epochs).toHaveLength(2);
+    expect(parseInt(epochs[1], 36)).toBeGreaterThan(parseInt(epochs[0], 36));
+  });
+
+  it('hands its epoch to a successor on a reload, which goes on under it', () => {
+    const ctx = fakeContext(segmentHls, { segment: '1s' }, { stopReason: 'replaced' });
+    const first = packageItems(syntheticStream({ duration: 1000 }), {}, ctx);
+    const successor = fakeContext(segmentHls, { segment: '1s' }, { restored: ctx.takeSnapshot() });
+    const second = packageItems(syntheticStream({ duration: 1000 }), {}, successor);
+    expect(initsOf(second)[0].epoch).toBe(initsOf(first)[0].epoch);
   });
 });

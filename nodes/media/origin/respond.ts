@@ -12,7 +12,7 @@ export const objectKinds = {
   // A part never changes once complete, but parts are short-lived: caches keep them briefly.
   part: { type: 'video/iso.segment', cache: 'public, max-age=1' },
   segment: { type: 'video/iso.segment', cache: 'public, max-age=31536000, immutable' },
-  // Inits are versioned by name (`init-2.mp4`), so a configuration change never reuses a cached one.
+  // Segment and init names carry the publish's epoch and a version (`init-{epoch}-2.mp4`): a name never gets other bytes.
   init: { type: 'video/mp4', cache: 'public, max-age=31536000, immutable' },
   page: { type: 'text/html; charset=utf-8', cache: 'no-cache' },
   script: { type: 'text/javascript; charset=utf-8', cache: 'public, max-age=3600' },

@@ -30,9 +30,10 @@ const msnAdvanceLimit = 2;
 /** The limit on `_HLS_part` past the last listed part (the Advance Part Limit). */
 const partAdvanceLimit = 3;
 
-const segmentFile = /^(\d{1,15})\.m4s$/;
-const partFile = /^(\d{1,15})\.(\d{1,6})\.m4s$/;
-const initFile = /^init(?:-(\d{1,9}))?\.mp4$/;
+/** `{epoch}-{msn}.m4s`, `{epoch}-{msn}.{part}.m4s`, `init-{epoch}-{version}.mp4` (see `media/segment.ts`). */
+const segmentFile = /^([0-9a-z]{1,12})-(\d{1,15})\.m4s$/;
+const partFile = /^([0-9a-z]{1,12})-(\d{1,15})\.(\d{1,6})\.m4s$/;
+const initFile = /^init-([0-9a-z]{1,12})-(\d{1,9})\.mp4$/;
 
 /** Builds the request handler of an origin over `store`. */
 export function originRoutes(store: OriginStore, options: RouteOptions): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
@@ -105,15 +106,16 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     error: (status: number, message: string, headers?: Record<string, string>) => void,
   ): Promise<void> {
     if (file === 'index.m3u8') return mediaPlaylist(request, response, stream, track, url, error);
+    // A name of another publish (an older epoch) is gone, even when its number is in the window again.
     const init = initFile.exec(file);
     if (init !== null) {
-      const found = initOf(track, init[1] === undefined ? 1 : Number(init[1]));
+      const found = init[1] === stream.epoch ? initOf(track, Number(init[2])) : undefined;
       return found === undefined ? error(404, 'no such init segment') : sendObject(request, response, 'init', found.data, cors);
     }
     const part = partFile.exec(file);
-    if (part !== null) return partRequest(request, response, stream, track, Number(part[1]), Number(part[2]), error);
+    if (part !== null) return part[1] === stream.epoch ? partRequest(request, response, stream, track, Number(part[2]), Number(part[3]), error) : error(404, 'no such part');
     const segment = segmentFile.exec(file);
-    if (segment !== null) return segmentRequest(request, response, stream, track, Number(segment[1]), error);
+    if (segment !== null) return segment[1] === stream.epoch ? segmentRequest(request, response, stream, track, Number(segment[2]), error) : error(404, 'no such segment');
     return error(404, 'not found');
   }
 

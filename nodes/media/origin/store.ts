@@ -4,7 +4,7 @@
  * reload, preload-hinted parts, a DASH segment streamed as it is cut), the
  * `max_streams` bound, and the grace period an ended stream is kept for.
  */
-import { applyEnd, applyInit, applyPart, applySegment, newStreamWindow, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
+import { applyEnd, applyInit, applyPart, applySegment, epochOf, epochPattern, newStreamWindow, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
 import type { CmafItem } from '../../../media/segment.ts';
 
 /** Keys and track names the origin accepts: they become URL path segments, so nothing that could climb out of one. */
@@ -21,7 +21,10 @@ function wellFormed(item: CmafItem): boolean {
   if (typeof item !== 'object' || item === null || typeof item.stream !== 'string') return false;
   if (item.type === 'end') return item.track === undefined || typeof item.track === 'string';
   if (typeof item.track !== 'string' || !Buffer.isBuffer(item.data)) return false;
-  if (item.type === 'init') return typeof item.info === 'object' && item.info !== null && typeof item.playlist === 'object' && item.playlist !== null;
+  if (item.type === 'init') {
+    if (item.epoch !== undefined && (typeof item.epoch !== 'string' || !epochPattern.test(item.epoch))) return false;
+    return typeof item.info === 'object' && item.info !== null && typeof item.playlist === 'object' && item.playlist !== null;
+  }
   if (item.type === 'part') return Number.isInteger(item.msn) && Number.isInteger(item.part) && typeof item.duration === 'number';
   return item.type === 'segment' && Number.isInteger(item.msn) && typeof item.duration === 'number';
 }
@@ -40,6 +43,8 @@ export class OriginStore {
   readonly #clock: StoreClock;
   readonly #maxStreams: number;
   readonly #keepEnded: number;
+  /** The last epoch this store made up (ms), so two windows never share one. */
+  #lastEpoch = 0;
 
   constructor(clock: StoreClock, options: { maxStreams: number; keepEndedMs: number }) {
     this.#clock = clock;
@@ -70,14 +75,15 @@ export class OriginStore {
       return undefined;
     }
     if (item.type === 'init') {
-      // A stream that ended and publishes again starts afresh: its packager may number segments from 0 again.
-      if (stream?.endedAt !== undefined) {
+      // Another publish (another epoch; without one, a publish after the end) starts afresh, under a new epoch:
+      // its packager may number from 0 again, and no URL may name two contents. The same epoch goes on.
+      if (stream !== undefined && (item.epoch === undefined ? stream.endedAt !== undefined : item.epoch !== stream.epoch)) {
         this.drop(item.stream);
         stream = undefined;
       }
       if (stream === undefined) {
         if (this.#streams.size >= this.#maxStreams) return { reason: 'max_streams', message: `a new stream is refused: ${this.#maxStreams} streams (\`max_streams\`) are served already` };
-        stream = newStreamWindow(item.stream, item.playlist);
+        stream = newStreamWindow(item.stream, item.playlist, item.epoch ?? this.#newEpoch());
         this.#streams.set(item.stream, stream);
       }
       this.#cancelDrop(item.stream);
@@ -129,6 +135,11 @@ export class OriginStore {
         return true;
       }
     });
+  }
+
+  #newEpoch(): string {
+    this.#lastEpoch = Math.max(this.#clock.now(), this.#lastEpoch + 1);
+    return epochOf(this.#lastEpoch);
   }
 
   #notify(track: TrackWindow): void {
