@@ -8,6 +8,7 @@
 import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import serveHttp from '../../nodes/media/serve-http.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import type { Batch } from '../../runtime/api.ts';
@@ -299,5 +300,57 @@ describe('serve.http', () => {
     expect((await fetch(`${o.base}/live/k/v/e-96.m4s`)).status).toBe(200);
     const text = await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text();
     expect(text.match(/^e-\d+\.m4s$/gm)).toEqual(['e-96.m4s', 'e-97.m4s', 'e-98.m4s', 'e-99.m4s']);
+  });
+
+  it('bounds requests held per stream: past `max_waiting_per_stream` 503 with Retry-After; a client that leaves frees its place', async () => {
+    const o = await origin({ max_waiting_per_stream: 2 });
+    await liveStream(o, 2, 1);
+    const url = `${o.base}/live/k/v/index.m3u8?_HLS_msn=2&_HLS_part=2`;
+    const leaving = new AbortController();
+    const first = fetch(url, { signal: leaving.signal }).catch(() => 'aborted');
+    const second = fetch(url);
+    await settle();
+    const refused = await fetch(url);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    // Another stream is bounded on its own.
+    await liveStream(o, 1, 1, 'other');
+    const elsewhere = fetch(`${o.base}/live/other/v/index.m3u8?_HLS_msn=1&_HLS_part=2`);
+    leaving.abort();
+    expect(await first).toBe('aborted');
+    await settle();
+    const third = fetch(url);
+    await settle();
+    o.push(part('k', 'v', 2, 1), part('k', 'v', 2, 2), part('other', 'v', 1, 1), part('other', 'v', 1, 2));
+    expect((await second).status).toBe(200);
+    expect((await third).status).toBe(200);
+    expect((await elsewhere).status).toBe(200);
+  });
+
+  it('bounds requests held over all streams with `max_waiting`', async () => {
+    const o = await origin({ max_waiting: 1 });
+    await liveStream(o, 2, 1);
+    await liveStream(o, 2, 1, 'other');
+    const held = fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=2&_HLS_part=2`);
+    await settle();
+    expect((await fetch(`${o.base}/live/other/v/e-2.1.m4s`)).status).toBe(503);
+    o.push(part('k', 'v', 2, 1), part('k', 'v', 2, 2));
+    expect((await held).status).toBe(200);
+  });
+
+  it('closes connections past `max_connections`', async () => {
+    const o = await origin({ max_connections: 1 });
+    const port = Number(new URL(o.base).port);
+    const open = connect(port, '127.0.0.1');
+    await new Promise((resolve) => open.once('connect', resolve));
+    await settle();
+    const extra = connect(port, '127.0.0.1');
+    extra.on('error', () => undefined);
+    const closed = await new Promise<boolean>((resolve) => {
+      extra.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 1000);
+    });
+    open.destroy();
+    expect(closed).toBe(true);
   });
 });

@@ -35,6 +35,17 @@ const segmentFile = /^([0-9a-z]{1,12})-(\d{1,15})\.m4s$/;
 const partFile = /^([0-9a-z]{1,12})-(\d{1,15})\.(\d{1,6})\.m4s$/;
 const initFile = /^init-([0-9a-z]{1,12})-(\d{1,9})\.mp4$/;
 
+/** An answer for a request that would be held past the bounds (`OriginStore.hold`). */
+const busyMessage = 'too many requests are waiting on this origin; retry';
+
+/** A signal that aborts when the client goes away, so a held request stops waiting (and counting). */
+function clientGone(response: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  if (response.destroyed || response.writableEnded) controller.abort();
+  else response.once('close', () => controller.abort());
+  return controller.signal;
+}
+
 /** Builds the request handler of an origin over `store`. */
 export function originRoutes(store: OriginStore, options: RouteOptions): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
   const cors: Record<string, string> =
@@ -82,7 +93,9 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash')), cors);
     if (file === 'master.m3u8') {
       // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
-      await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(track, () => trackReady(track), holdMs(stream, track))));
+      const gone = clientGone(response);
+      const results = await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(stream, track, () => trackReady(track), holdMs(stream, track), gone)));
+      if (results.includes('busy')) return error(503, busyMessage, { 'Retry-After': '1' });
       const text = renderMaster(stream);
       if (text === undefined) return error(503, 'the stream has no segment yet', { 'Retry-After': '1' });
       return sendObject(request, response, 'playlist', text, cors);
@@ -132,36 +145,43 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
       const lastPart = track.openParts.at(-1)?.part ?? -1;
       if (part !== undefined && msn === track.nextMsn && part > lastPart + partAdvanceLimit) return error(400, `\`_HLS_part\` ${part} is too far ahead of the playlist`);
       const ready = () => track.nextMsn > msn || (part !== undefined && msn === track.nextMsn && track.openParts.some((p) => p.part >= part));
-      const satisfied = await store.waitFor(track, ready, holdMs(stream, track));
+      const satisfied = await store.waitFor(stream, track, ready, holdMs(stream, track), clientGone(response));
+      if (satisfied === 'busy') return error(503, busyMessage, { 'Retry-After': '1' });
       if (!satisfied && !track.ended) {
-        if (store.stream(stream.key) !== stream) return error(404, 'the stream ended');
+        if (store.dropped(track)) return error(404, 'the stream ended');
         return error(503, 'the requested segment or part did not appear in time', { 'Retry-After': '1' });
       }
     }
     sendObject(request, response, 'playlist', renderMedia(stream, track), cors);
   }
 
-  async function partRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, index: number, error: (status: number, message: string) => void): Promise<void> {
+  async function partRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, index: number, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
     let found = partOf(track, msn, index);
     if (found === undefined) {
       const hint = nextPart(track);
       // Only the part a preload hint names (or the first of the next segment) is worth waiting for.
       const hinted = (msn === hint.msn && index === hint.part) || (msn === track.nextMsn + 1 && index === 0);
       if (!hinted || track.ended) return error(404, 'no such part');
-      await store.waitFor(track, () => partOf(track, msn, index) !== undefined || track.nextMsn > msn, holdMs(stream, track));
+      const waited = await store.waitFor(stream, track, () => partOf(track, msn, index) !== undefined || track.nextMsn > msn, holdMs(stream, track), clientGone(response));
+      if (waited === 'busy') return error(503, busyMessage, { 'Retry-After': '1' });
       found = partOf(track, msn, index);
       if (found === undefined) return error(404, 'no such part');
     }
     sendObject(request, response, 'part', found.data, cors);
   }
 
-  async function segmentRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, error: (status: number, message: string) => void): Promise<void> {
+  async function segmentRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
     const finished = segmentOf(track, msn);
     if (finished !== undefined) return sendObject(request, response, 'segment', finished.data, cors);
     if (msn !== track.nextMsn || track.ended) return error(404, 'no such segment');
-    if (track.openParts[0]?.part === 0 && request.headers.range === undefined) return streamOpenSegment(request, response, stream, track, msn);
+    if (track.openParts[0]?.part === 0 && request.headers.range === undefined) {
+      const release = store.hold(stream);
+      if (release === undefined) return error(503, busyMessage, { 'Retry-After': '1' });
+      return streamOpenSegment(request, response, stream, track, msn, release);
+    }
     // Asked a little early (a DASH player's clock ahead of ours): answer when it is finished.
-    await store.waitFor(track, () => track.nextMsn > msn, holdMs(stream, track));
+    const waited = await store.waitFor(stream, track, () => track.nextMsn > msn, holdMs(stream, track), clientGone(response));
+    if (waited === 'busy') return error(503, busyMessage, { 'Retry-After': '1' });
     const segment = segmentOf(track, msn);
     if (segment === undefined) return error(404, 'no such segment');
     sendObject(request, response, 'segment', segment.data, cors);
@@ -172,9 +192,10 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
    * parts it has, then each new part the moment it arrives, chunked; the
    * response ends when the segment is finished.
    */
-  function streamOpenSegment(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number): void {
+  function streamOpenSegment(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, release: () => void): void {
     response.writeHead(200, { 'Content-Type': 'video/iso.segment', 'Cache-Control': 'no-cache', ...cors });
     if (request.method === 'HEAD') {
+      release();
       response.end();
       return;
     }
@@ -208,13 +229,14 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
       response.end();
     };
     stopListening = store.listen(track, function openSegmentGrew() {
-      if (track.nextMsn === msn && !track.ended && store.stream(stream.key) === stream) return writeNewParts();
+      if (track.nextMsn === msn && !track.ended && !store.dropped(track)) return writeNewParts();
       writeNewParts();
       finish();
     });
     response.on('close', () => {
       clearTimeout(timeout);
       stopListening();
+      release();
     });
   }
 }

@@ -29,6 +29,15 @@ function wellFormed(item: CmafItem): boolean {
   return item.type === 'segment' && Number.isInteger(item.msn) && typeof item.duration === 'number';
 }
 
+/** What a wait ended with: the condition held, it did not (timeout, end, drop, the client left), or too many requests are held already. */
+export type WaitResult = boolean | 'busy';
+
+/** Bounds on requests held open (blocking reloads, hinted parts, segments streamed as cut). */
+export interface HoldLimits {
+  perStream: number;
+  total: number;
+}
+
 /** What the store needs from its node: a clock and timers. */
 export interface StoreClock {
   now(): number;
@@ -43,11 +52,18 @@ export class OriginStore {
   readonly #clock: StoreClock;
   readonly #maxStreams: number;
   readonly #keepEnded: number;
+  readonly #limits: HoldLimits;
+  /** Requests held, in all and per stream key. */
+  #held = 0;
+  readonly #heldPerStream = new Map<string, number>();
+  /** Tracks of dropped streams: a waiter learns of the drop in O(1). */
+  readonly #dropped = new WeakSet<TrackWindow>();
   /** The last epoch this store made up (ms), so two windows never share one. */
   #lastEpoch = 0;
 
-  constructor(clock: StoreClock, options: { maxStreams: number; keepEndedMs: number }) {
+  constructor(clock: StoreClock, options: { maxStreams: number; keepEndedMs: number; hold?: HoldLimits }) {
     this.#clock = clock;
+    this.#limits = options.hold ?? { perStream: 1000, total: 10_000 };
     this.#maxStreams = options.maxStreams;
     this.#keepEnded = options.keepEndedMs;
   }
@@ -109,31 +125,67 @@ export class OriginStore {
     };
   }
 
+  /** Whether `track`'s stream was dropped. */
+  dropped(track: TrackWindow): boolean {
+    return this.#dropped.has(track);
+  }
+
+  /**
+   * Counts a request held open on `stream` and returns the function that
+   * releases it (call it once), or undefined when the per-stream or total
+   * bound is reached: the caller answers 503 instead of holding it.
+   */
+  hold(stream: StreamWindow): (() => void) | undefined {
+    const held = this.#heldPerStream.get(stream.key) ?? 0;
+    if (held >= this.#limits.perStream || this.#held >= this.#limits.total) return undefined;
+    this.#heldPerStream.set(stream.key, held + 1);
+    this.#held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#held--;
+      const left = (this.#heldPerStream.get(stream.key) ?? 1) - 1;
+      if (left > 0) this.#heldPerStream.set(stream.key, left);
+      else this.#heldPerStream.delete(stream.key);
+    };
+  }
+
+  /** Requests held open now, in all. */
+  get held(): number {
+    return this.#held;
+  }
+
   /**
    * Resolves true as soon as `ready()` holds for `track` (at once if it
-   * already does), false when `timeoutMs` passes, the track ends without it,
-   * or the stream is dropped.
+   * already does); false when `timeoutMs` passes, the track ends without it,
+   * the stream is dropped or `signal` aborts (the client went away); `busy`
+   * when the hold bounds are reached. Each change of the track costs its own
+   * waiters only.
    */
-  waitFor(track: TrackWindow, ready: () => boolean, timeoutMs: number): Promise<boolean> {
+  waitFor(stream: StreamWindow, track: TrackWindow, ready: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> {
     if (ready()) return Promise.resolve(true);
-    if (track.ended) return Promise.resolve(false);
+    if (track.ended || signal?.aborted) return Promise.resolve(false);
+    const release = this.hold(stream);
+    if (release === undefined) return Promise.resolve('busy');
+    const store = this;
     return new Promise((resolve) => {
-      const cancelTimer = this.#clock.schedule(timeoutMs, function waitTimedOut() {
+      const finish = (result: boolean): void => {
+        cancelTimer();
         stop();
-        resolve(false);
+        release();
+        signal?.removeEventListener('abort', clientLeft);
+        resolve(result);
+      };
+      const clientLeft = (): void => finish(false);
+      const cancelTimer = this.#clock.schedule(timeoutMs, function waitTimedOut() {
+        finish(false);
       });
       const stop = this.listen(track, function trackChanged() {
         const now = ready();
-        if (!now && !track.ended && !dropped(track)) return;
-        cancelTimer();
-        stop();
-        resolve(now);
+        if (now || track.ended || store.dropped(track)) finish(now);
       });
-      const streams = this.#streams;
-      function dropped(t: TrackWindow): boolean {
-        for (const stream of streams.values()) if (stream.tracks.get(t.name) === t) return false;
-        return true;
-      }
+      signal?.addEventListener('abort', clientLeft, { once: true });
     });
   }
 
@@ -165,6 +217,7 @@ export class OriginStore {
     if (stream === undefined) return;
     this.#cancelDrop(key);
     this.#streams.delete(key);
+    for (const track of stream.tracks.values()) this.#dropped.add(track);
     for (const track of stream.tracks.values()) this.#notify(track);
   }
 
