@@ -34,6 +34,8 @@ export interface WindowPart {
   duration: number;
   independent: boolean;
   data: Buffer;
+  /** The first part of a segment after a discontinuity. */
+  discontinuity?: boolean;
 }
 
 /** A finished segment as the window keeps it. */
@@ -200,7 +202,7 @@ export function applyPart(track: TrackWindow, item: CmafPart): void {
     track.openParts = [];
   }
   track.openParts = track.openParts.filter((p) => p.part !== item.part);
-  track.openParts.push({ part: item.part, duration: item.duration, independent: item.independent, data: item.data });
+  track.openParts.push({ part: item.part, duration: item.duration, independent: item.independent, data: item.data, ...(item.discontinuity === true ? { discontinuity: true } : {}) });
 }
 
 /** Applies a finished segment: it joins the window with the open parts, and the oldest slide out. */

@@ -47,6 +47,8 @@ export interface CmafPart extends TrackItem {
   /** It starts with a keyframe (`INDEPENDENT=YES`). */
   independent: boolean;
   data: Buffer;
+  /** The first part of a segment after a discontinuity: the playlist lists `EXT-X-DISCONTINUITY` before it while the segment is open. */
+  discontinuity?: boolean;
 }
 
 /** A finished segment: the concatenation of its parts (or one fragment when parts are off). */

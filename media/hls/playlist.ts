@@ -158,6 +158,8 @@ export function renderMedia(stream: StreamWindow, track: TrackWindow): string {
     return `${lines.join('\n')}\n`;
   }
   if (low) {
+    // The open segment follows a discontinuity: its parts need the tag before them too, or a player splices them onto the old timeline.
+    if (track.openParts[0]?.discontinuity === true && track.segments.length > 0) lines.push('#EXT-X-DISCONTINUITY');
     if (track.openParts.length > 0 && track.init.version !== mapVersion) lines.push(`#EXT-X-MAP:URI=${quoted(initName(stream, track.init.version))}`);
     lines.push(...partLines(stream, track.nextMsn, track.openParts));
     const next = nextPart(track);

@@ -9,7 +9,7 @@ import type { StreamWindow } from '../../media/cmaf-window.ts';
 import { initTimescale, isoDuration, renderMpd } from '../../media/dash/mpd.ts';
 import { renderMaster, renderMedia } from '../../media/hls/playlist.ts';
 import type { CmafItem, PlaylistSettings } from '../../media/segment.ts';
-import { audioInfo, fakeInit, init, llSettings, lowVideoInfo, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
+import { audioInfo, fakeInit, init, llSettings, lowVideoInfo, part, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
 
 
 /** A stream with video rungs `720p` and `360p` and an audio track, `segments` segments each, then `open` parts of the next. */
@@ -107,6 +107,21 @@ describe('HLS media playlist', () => {
     expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBeLessThan(at('e-1.m4s'));
     expect(lines.at(-1)).toBe('#EXT-X-ENDLIST');
     expect(lines.some((l) => l.startsWith('#EXT-X-PRELOAD-HINT'))).toBe(false);
+  });
+
+  it('lists EXT-X-DISCONTINUITY (then the new EXT-X-MAP) before the open parts of a segment after a discontinuity', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0)];
+    items.push(init('k', 'v', { ...videoInfo, width: 1920, height: 1080 }, llSettings, fakeInit(90000, 1)), { ...part('k', 'v', 1, 0), discontinuity: true }, part('k', 'v', 1, 1));
+    const stream = windowOf(items);
+    const lines = renderMedia(stream, stream.tracks.get('v')!).trim().split('\n');
+    const at = (line: string) => lines.indexOf(line);
+    expect(lines.filter((l) => l === '#EXT-X-DISCONTINUITY')).toHaveLength(1);
+    expect(at('#EXT-X-DISCONTINUITY')).toBeGreaterThan(at('e-0.m4s'));
+    expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBe(at('#EXT-X-DISCONTINUITY') + 1);
+    expect(at('#EXT-X-PART:DURATION=0.5,URI="e-1.0.m4s",INDEPENDENT=YES')).toBe(at('#EXT-X-DISCONTINUITY') + 2);
+    // Once the segment is finished the tag stays before it, once.
+    const finished = windowOf([...items, segmentWithParts('k', 'v', 1, { discontinuity: true }).at(-1)!]);
+    expect(renderMedia(finished, finished.tracks.get('v')!).match(/#EXT-X-DISCONTINUITY\n/g)).toHaveLength(1);
   });
 });
 

@@ -187,6 +187,13 @@ describe('segment.hls discontinuities and configuration changes', () => {
     ]);
   });
 
+  it('marks the first part after a discontinuity, and only it', () => {
+    const first = syntheticStream({ duration: 1000 });
+    const second = syntheticStream({ duration: 1000 }).map((p, i) => ({ ...p, dts: p.dts + 50_000, pts: p.pts + 50_000, discontinuity: i === 0 }));
+    const parts = partsOf(packageItems([...first, ...second, end()], { segment: '2s', part: '200ms' }));
+    expect(parts.filter((p) => p.discontinuity === true).map((p) => [p.msn, p.part])).toEqual([[1, 0]]);
+  });
+
   it('treats timestamps going backwards as a discontinuity', () => {
     const restart = syntheticStream({ duration: 1000 });
     const segments = segmentsOf(packageItems([...syntheticStream({ duration: 1000 }), ...restart, end()], { segment: '2s' }));

@@ -337,6 +337,7 @@ export class TrackPackager {
         duration: this.#partTicks / this.#ticks,
         independent: samples[0].sync,
         data,
+        ...(segment.parts === 1 && segment.discontinuity ? { discontinuity: true } : {}),
       });
     }
     this.#samples = [];
