@@ -89,6 +89,12 @@ export interface TrackWindow {
   discontinuitySequence: number;
   /** No more items: `EXT-X-ENDLIST`. */
   ended: boolean;
+  /**
+   * `EXT-X-TARGETDURATION`, fixed by the first segment (RFC 8216 6.2.1: it
+   * must not change): the configured duration rounded up, or that segment's
+   * duration rounded if longer. Absent before the first segment.
+   */
+  targetDuration?: number;
 }
 
 /** One stream's window: its tracks, in the order they first appeared. */
@@ -224,6 +230,7 @@ export function applySegment(stream: StreamWindow, track: TrackWindow, item: Cma
     period,
   });
   stream.availabilityStart ??= item.programDateTime;
+  track.targetDuration ??= Math.max(configuredTarget(stream.settings), Math.round(item.duration));
   track.nextMsn = item.msn + 1;
   track.openParts = [];
   // Parts of older segments are no longer listed: their bytes go (the segment's own stay).
@@ -239,6 +246,11 @@ export function applySegment(stream: StreamWindow, track: TrackWindow, item: Cma
     }
   }
   pruneInits(track);
+}
+
+/** The configured segment duration as a whole target duration: rounded up, at least 1 s. */
+export function configuredTarget(settings: PlaylistSettings): number {
+  return Math.max(1, Math.ceil(settings.segment - 0.001));
 }
 
 /** Ends one track, or every track of the stream; `now` is when. */

@@ -4,7 +4,7 @@
  * track, and each track's media playlist. Pure: the same window gives the
  * same text.
  */
-import { initName, lastMsn, partName, segmentName, listedPartSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
+import { configuredTarget, initName, lastMsn, partName, segmentName, listedPartSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
 
 /** The media playlist's path relative to the stream: `720p/index.m3u8`. */
 export function mediaPlaylistPath(track: string): string {
@@ -93,11 +93,16 @@ export function renderMaster(stream: StreamWindow): string | undefined {
   return `${lines.join('\n')}\n`;
 }
 
-/** The target duration: at least the configured one, and at least every listed segment rounded (RFC 8216 4.4.3.1). */
+/**
+ * The target duration, the same for the whole life of the track (RFC 8216
+ * 6.2.1): fixed by its first segment (`TrackWindow.targetDuration`), the
+ * configured one before. The packager keeps segments within it as long as
+ * the source's keyframe interval is at most the configured segment duration
+ * (`encode` forces keyframes at segment boundaries): it can only cut video
+ * at a keyframe.
+ */
 export function targetDuration(stream: StreamWindow, track: TrackWindow): number {
-  let target = Math.max(1, Math.ceil(stream.settings.segment - 0.001));
-  for (const segment of track.segments) target = Math.max(target, Math.round(segment.duration));
-  return target;
+  return track.targetDuration ?? configuredTarget(stream.settings);
 }
 
 /** The part target: the configured part duration, raised to the longest part listed (parts must not exceed it). */

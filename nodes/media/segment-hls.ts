@@ -27,7 +27,7 @@ export default defineOperator({
   },
   settings: z
     .object({
-      segment: duration().prefault('2s').meta({ description: 'Target segment duration: a segment ends at the first keyframe at or after it.', examples: ['2s', '4s'] }),
+      segment: duration().prefault('2s').meta({ description: 'Target segment duration: a segment ends at the first keyframe at or after it. Keep the source\'s keyframe interval at most this (`encode` does): the playlists\' `EXT-X-TARGETDURATION` is fixed by the first segment and may not change, so longer segments later break it.', examples: ['2s', '4s'] }),
       part: duration().optional().meta({ description: 'Low-latency HLS part target (the longest a part may be). Absent: no parts.', examples: ['200ms', '333ms'] }),
       window: z.number().int().positive().optional().meta({ description: 'Segments kept in the live playlist (default 6). Give this or `dvr`.', examples: [6] }),
       dvr: duration().optional().meta({ description: 'A DVR window as a duration; the playlist keeps `dvr / segment` segments. Give this or `window`.', examples: ['2h'] }),

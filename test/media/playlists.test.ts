@@ -95,18 +95,28 @@ describe('HLS media playlist', () => {
     for (const tag of ['#EXT-X-PART', '#EXT-X-SERVER-CONTROL', '#EXT-X-PRELOAD-HINT', '#EXT-X-RENDITION-REPORT']) expect(text).not.toContain(tag);
   });
 
-  it('marks discontinuities, switches EXT-X-MAP on a new init, raises the target to the longest segment, and ends', () => {
+  it('marks discontinuities, switches EXT-X-MAP on a new init, and ends', () => {
     const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0)];
     items.push(init('k', 'v', { ...videoInfo, width: 1920, height: 1080 }, llSettings, fakeInit(90000, 1)), ...segmentWithParts('k', 'v', 1, { discontinuity: true, parts: 6 }), { type: 'end', stream: 'k' });
     const stream = windowOf(items);
     const lines = renderMedia(stream, stream.tracks.get('v')!).trim().split('\n');
-    expect(lines).toContain('#EXT-X-TARGETDURATION:3');
     const at = (line: string) => lines.indexOf(line);
     expect(at('#EXT-X-DISCONTINUITY')).toBeGreaterThan(at('e-0.m4s'));
     expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBeGreaterThan(at('#EXT-X-DISCONTINUITY'));
     expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBeLessThan(at('e-1.m4s'));
     expect(lines.at(-1)).toBe('#EXT-X-ENDLIST');
     expect(lines.some((l) => l.startsWith('#EXT-X-PRELOAD-HINT'))).toBe(false);
+  });
+
+  it('keeps EXT-X-TARGETDURATION for the life of a track: fixed by the first segment, not raised by a longer one later', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), init('k', 'a', audioInfo), ...segmentWithParts('k', 'v', 0, { parts: 6 }), ...segmentWithParts('k', 'a', 0)];
+    const before = windowOf(items);
+    expect(renderMedia(before, before.tracks.get('v')!)).toContain('#EXT-X-TARGETDURATION:3\n');
+    expect(renderMedia(before, before.tracks.get('a')!)).toContain('#EXT-X-TARGETDURATION:2\n');
+    items.push(...segmentWithParts('k', 'v', 1, { parts: 10 }), ...segmentWithParts('k', 'a', 1, { parts: 8 }));
+    const after = windowOf(items);
+    expect(renderMedia(after, after.tracks.get('v')!)).toContain('#EXT-X-TARGETDURATION:3\n');
+    expect(renderMedia(after, after.tracks.get('a')!)).toContain('#EXT-X-TARGETDURATION:2\n');
   });
 
   it('lists EXT-X-DISCONTINUITY (then the new EXT-X-MAP) before the open parts of a segment after a discontinuity', () => {
