@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { StreamWindow } from '../../media/cmaf-window.ts';
 import { initTimescale, isoDuration, renderMpd } from '../../media/dash/mpd.ts';
 import { renderMaster, renderMedia } from '../../media/hls/playlist.ts';
-import type { CmafItem, PlaylistSettings } from '../../media/segment.ts';
+import type { CmafItem, CmafSegment, PlaylistSettings } from '../../media/segment.ts';
 import { audioInfo, fakeInit, init, llSettings, lowVideoInfo, part, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
 
 
@@ -164,6 +164,25 @@ describe('DASH MPD', () => {
     expect(templates[2]).toContain('timescale="48000"');
     expect(xml).toContain('<S t="360000" d="180000" r="3"/>');
     expect(xml).toContain('<S t="192000" d="96000" r="3"/>');
+  });
+
+  it('starts a period for every track when the video restarts alone, audio included, with each offset from the period start', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), init('k', 'a', audioInfo)];
+    for (let msn = 0; msn < 4; msn++) {
+      const [video, audio] = [segmentWithParts('k', 'v', msn, { discontinuity: msn === 2 }), segmentWithParts('k', 'a', msn, { timescale: 48000 })];
+      // The encoder restarted: the video's timeline starts again at 0, the copied audio's goes on.
+      const segment = video.at(-1) as CmafSegment;
+      if (msn >= 2) segment.startTime = (msn - 2) * 2 * 90000;
+      items.push(...video, ...audio);
+    }
+    const xml = renderMpd(windowOf(items), Date.UTC(2026, 0, 1, 0, 0, 9))!;
+    const periods = xml.split('<Period ').slice(1);
+    expect(periods).toHaveLength(2);
+    expect(periods[0]).toContain('id="p0" start="PT0S"');
+    expect(periods[1]).toContain('id="p2" start="PT4S"');
+    expect(periods[0].match(/presentationTimeOffset="0" startNumber="0"/g)).toHaveLength(2);
+    expect(periods[1]).toContain('timescale="90000" presentationTimeOffset="0" startNumber="2"');
+    expect(periods[1]).toContain('timescale="48000" presentationTimeOffset="192000" startNumber="2"');
   });
 
   it('opens a period at a discontinuity, and closes the presentation once ended', () => {

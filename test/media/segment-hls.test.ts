@@ -187,6 +187,16 @@ describe('segment.hls discontinuities and configuration changes', () => {
     ]);
   });
 
+  it('marks the audio segment discontinuous where its video restarted alone (an encoder restart with copied audio)', () => {
+    const packets = syntheticStream({ duration: 4000, audio: true }).map((p) => (p.track.kind === 'video' && p.dts >= 2000 ? { ...p, dts: p.dts - 2000 + 10, pts: p.pts - 2000 + 10, discontinuity: p.dts === 2000 } : p));
+    const items = packageItems([...packets, end()], { segment: '1s', reconnect: '0s' });
+    const video = segmentsOf(items, 'source');
+    const audio = segmentsOf(items, 'audio');
+    const videoBreak = video.find((s) => s.discontinuity)!;
+    expect(videoBreak).toBeDefined();
+    expect(audio.filter((s) => s.discontinuity).map((s) => s.msn)).toEqual([videoBreak.msn]);
+  });
+
   it('marks the first part after a discontinuity, and only it', () => {
     const first = syntheticStream({ duration: 1000 });
     const second = syntheticStream({ duration: 1000 }).map((p, i) => ({ ...p, dts: p.dts + 50_000, pts: p.pts + 50_000, discontinuity: i === 0 }));

@@ -142,12 +142,12 @@ export class StreamPackager implements TrackHost {
     return this.#anchor;
   }
 
-  boundary(video: TrackPackager, time: number): void {
+  boundary(video: TrackPackager, time: number, discontinuity: boolean): void {
     const leader = this.#firstVideo();
     for (const track of this.#tracks.values()) {
       if (track.kind !== 'audio') continue;
       const own = this.#tracks.get(`${track.rendition}/video`);
-      if (own === video || (own === undefined && video === leader)) track.follow(time);
+      if (own === video || (own === undefined && video === leader)) track.follow(time, discontinuity);
     }
   }
 
