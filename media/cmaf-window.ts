@@ -139,12 +139,23 @@ export function initOf(track: TrackWindow, version: number): WindowInit | undefi
   return track.olderInits.find((init) => init.version === version);
 }
 
-/** A finished segment of a track, if still in the window. */
+/**
+ * A finished segment of a track, if still in the window. Found by its
+ * number (binary search: numbers rise but may skip, after a packager
+ * restart or a dropped segment), not by its position.
+ */
 export function segmentOf(track: TrackWindow, msn: number): WindowSegment | undefined {
-  const first = track.segments[0];
-  if (first === undefined) return undefined;
-  const segment = track.segments[msn - first.msn];
-  return segment?.msn === msn ? segment : undefined;
+  const segments = track.segments;
+  let low = 0;
+  let high = segments.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const found = segments[middle].msn;
+    if (found === msn) return segments[middle];
+    if (found < msn) low = middle + 1;
+    else high = middle - 1;
+  }
+  return undefined;
 }
 
 /** A part of a track (of the open segment or of a recent one), if kept. */

@@ -76,4 +76,12 @@ describe('CMAF window', () => {
     expect([...all.tracks.values()].every((t) => t.ended)).toBe(true);
     expect(all.endedAt).toBe(1000);
   });
+
+  it('finds segments and parts by number across a gap in the numbering', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0), ...segmentWithParts('k', 'v', 1), ...segmentWithParts('k', 'v', 5), ...segmentWithParts('k', 'v', 6)];
+    const track = windowOf(items).tracks.get('v')!;
+    expect([0, 1, 5, 6].map((msn) => segmentOf(track, msn)?.msn)).toEqual([0, 1, 5, 6]);
+    expect([2, 3, 4, 7, -1].map((msn) => segmentOf(track, msn))).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(partOf(track, 6, 1)?.part).toBe(1);
+  });
 });
