@@ -128,6 +128,10 @@ describe('serve.http', () => {
     const beyond = await fetch(`${o.base}/live/k/v/e-0.m4s`, { headers: { Range: 'bytes=400-' } });
     expect(beyond.status).toBe(416);
     expect(beyond.headers.get('content-range')).toBe('bytes */400');
+    // An invalid range (last before first) is ignored: the whole body, 200.
+    const backwards = await fetch(`${o.base}/live/k/v/e-0.m4s`, { headers: { Range: 'bytes=5-2' } });
+    expect(backwards.status).toBe(200);
+    expect(Buffer.from(await backwards.arrayBuffer())).toHaveLength(400);
   });
 
   it('answers a CORS preflight, and sends no CORS headers with `cors: false`', async () => {

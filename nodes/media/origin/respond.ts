@@ -32,8 +32,10 @@ export function parseRange(header: string | undefined, length: number): { start:
     return { start: Math.max(0, length - suffix), end: length - 1 };
   }
   const start = Number(match[1]);
+  // A last position before the first is not a valid range: ignored, the whole body goes (RFC 9110 14.1.1, 14.2).
+  if (match[2] !== '' && Number(match[2]) < start) return undefined;
   const end = match[2] === '' ? length - 1 : Math.min(Number(match[2]), length - 1);
-  if (start >= length || end < start) return 'unsatisfiable';
+  if (start >= length) return 'unsatisfiable';
   return { start, end };
 }
 
