@@ -12,7 +12,8 @@ import { renderMpd } from '../../../media/dash/mpd.ts';
 import { nextPart, renderMaster, renderMedia, targetDuration, trackReady } from '../../../media/hls/playlist.ts';
 import { playerPage, playerScript } from './player-page.ts';
 import { sendError, sendObject } from './respond.ts';
-import { safeName, type OriginStore } from './store.ts';
+import type { OriginStore } from './store.ts';
+import { isSafeStreamKey } from '../../../media/stream-key.ts';
 
 /** What the routes need to know of their node. */
 export interface RouteOptions {
@@ -74,7 +75,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     // Split before decoding: an encoded `/` or `..` stays inside one name, which the charset then refuses.
     const names = path.slice(options.prefix.length + 1).split('/');
     const key = names[0];
-    if (!safeName.test(key)) return error(404, 'not found');
+    if (!isSafeStreamKey(key)) return error(404, 'not found');
     const stream = store.stream(key);
     if (names.length === 1) {
       response.writeHead(301, { Location: `${options.prefix}/${key}/`, ...cors });
@@ -83,7 +84,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     }
     if (stream === undefined) return error(404, 'no such stream');
     if (names.length === 2) return streamFile(request, response, stream, names[1], url, error);
-    if (names.length !== 3 || !safeName.test(names[1])) return error(404, 'not found');
+    if (names.length !== 3 || !isSafeStreamKey(names[1])) return error(404, 'not found');
     const track = stream.tracks.get(names[1]);
     if (track === undefined) return error(404, 'no such track');
     return trackFile(request, response, stream, track, names[2], url, error);

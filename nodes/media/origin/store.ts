@@ -7,8 +7,7 @@
 import { applyEnd, applyInit, applyPart, applySegment, epochOf, epochPattern, newStreamWindow, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
 import type { CmafItem } from '../../../media/segment.ts';
 
-/** Keys and track names the origin accepts: they become URL path segments, so nothing that could climb out of one. */
-export const safeName = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+import { isSafeStreamKey, SAFE_STREAM_KEY_RULE } from '../../../media/stream-key.ts';
 
 /** Called on every change to a track (an item applied, the track ended, the stream dropped). */
 export type TrackListener = () => void;
@@ -80,8 +79,9 @@ export class OriginStore {
   /** Applies one item; a rejection says why it was not (the caller counts and logs it). */
   apply(item: CmafItem): Rejection | undefined {
     if (!wellFormed(item)) return { reason: 'malformed', message: 'not a CMAF item (`type` init, part, segment or end, with `stream`, `track` and `data`)' };
-    if (!safeName.test(item.stream)) return { reason: 'unsafe_name', message: 'the stream key is not a safe URL path segment (letters, digits, `_`, `.`, `-`; at most 128)' };
-    if (item.type !== 'end' && !safeName.test(item.track)) return { reason: 'unsafe_name', message: `track \`${item.track.slice(0, 64)}\` is not a safe URL path segment (letters, digits, \`_\`, \`.\`, \`-\`)` };
+    // Keys and track names become URL path segments: the ingest's rule (one pattern for both ends) keeps anything that could climb out of one away.
+    if (!isSafeStreamKey(item.stream)) return { reason: 'unsafe_name', message: `the stream key is not a safe URL path segment (${SAFE_STREAM_KEY_RULE})` };
+    if (item.type !== 'end' && !isSafeStreamKey(item.track)) return { reason: 'unsafe_name', message: `track \`${item.track.slice(0, 64)}\` is not a safe URL path segment (${SAFE_STREAM_KEY_RULE})` };
     let stream = this.#streams.get(item.stream);
     if (item.type === 'end') {
       if (stream === undefined) return undefined;
