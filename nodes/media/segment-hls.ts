@@ -19,11 +19,11 @@ type Handover = Record<string, StreamHandover>;
 export default defineOperator({
   name: 'segment.hls',
   summary: 'Cut live media packets into CMAF (fMP4) init segments, low-latency parts and segments for HLS and DASH.',
-  doc: 'The engine\'s own CMAF packager: no ffmpeg muxer, so it knows the instant a part is complete. Each stream\'s packets become one CMAF track per rendition and kind (video: named after the rendition; audio: `audio` for the first rendition whose audio arrives, `<rendition>-audio` for the others). Each publish of a stream gets an epoch (its start time in base 36, on every init; the origin puts it in every URL, so a later publish never reuses a cached URL). A track starts with an init segment (`ftyp` + `moov`, h264, hevc or aac), and gets a new one, followed by a discontinuity, when its decoder configuration changes. Video segments start at the first keyframe at or after `segment` since the last cut (a stream without keyframes is cut anyway after max(30 s, 5 segments), so memory stays bounded); audio segments cut at the same times as their rendition\'s video (or the stream\'s first video), and by time in an audio-only stream. With `part`, each segment is made of parts (CMAF chunks, LL-HLS partial segments) of at most `part`, each emitted as soon as the packet after it arrives; the segment follows its last part, with the same bytes. Sample durations come from the next packet, so one packet per track is held back. A segment after `discontinuity` on a packet, a timestamp going backwards or jumping forward by more than max(5 s, 2 segments), or a new init, is marked as a discontinuity. `MediaEnd` flushes the open part and segment; the `end` items follow `reconnect` later unless the stream publishes again before, in which case it goes on after a discontinuity with the next sequence numbers (the end of one rendition ends its tracks at once). Memory holds only each track\'s open segment. The `stats` output reports, once a second per stream, `{stream, bitrate, fps, keyframe_interval, segments, parts, interval}`. Packets that are not media (no track, no data, bad timestamps) go to the dead-letter port.',
+  doc: 'The engine\'s own CMAF packager: no ffmpeg muxer, so it knows the instant a part is complete. Each stream\'s packets become one CMAF track per rendition and kind (video: named after the rendition; audio: `audio` for the first rendition whose audio arrives, `<rendition>-audio` for the others). Each publish of a stream gets an epoch (its start time in base 36, on every init; the origin puts it in every URL, so a later publish never reuses a cached URL). A track starts with an init segment (`ftyp` + `moov`, h264, hevc or aac), and gets a new one, followed by a discontinuity, when its decoder configuration changes. Video segments start at the first keyframe at or after `segment` since the last cut (a stream without keyframes is cut anyway after max(30 s, 5 segments), so memory stays bounded); audio segments cut at the same times as their rendition\'s video (or the stream\'s first video), and by time in an audio-only stream. With `part`, each segment is made of parts (CMAF chunks, LL-HLS partial segments) of at most `part`, each emitted as soon as the packet after it arrives; the segment follows its last part, with the same bytes. Sample durations come from the next packet, so one packet per track is held back. A segment after `discontinuity` on a packet, a timestamp going backwards or jumping forward by more than max(5 s, 2 segments), or a new init, is marked as a discontinuity. `MediaEnd` flushes the open part and segment; the `end` items follow `reconnect` later unless the stream publishes again before, in which case it goes on after a discontinuity with the next sequence numbers (the end of one rendition ends its tracks at once). Memory holds only each track\'s open segment. The `stats` output reports, once a second per stream, `{stream, bitrate, fps, keyframe_interval, dropped, segments, parts, interval}` (the schema of the ingests; rates per second of media). Packets that are not media (no track, no data, bad timestamps) go to the dead-letter port.',
   inputs: { in: { type: 'Media<*/*>', doc: 'Live media packets and stream ends (`MediaPacket` / `MediaEnd`).' } },
   outputs: {
     out: { type: 'Segment<cmaf>', doc: 'CMAF items per track, in order: `init`, then per segment its `part`s and the `segment`; `end` items when a stream ends.' },
-    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, segments: number, parts: number}>', doc: 'Once a second per live stream: bitrate (bit/s), fps, keyframe interval (s), segments and parts so far.', optional: true },
+    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, dropped: number, segments: number, parts: number}>', doc: 'Once a second per live stream, the ingests\' schema: bitrate (bit/s) and fps per second of media, keyframe interval (s, 0 until two), packets refused, then segments and parts so far.', optional: true },
   },
   settings: z
     .object({
@@ -128,6 +128,7 @@ export default defineOperator({
               const item = items[i];
               const problem = packetProblem(item);
               if (problem !== undefined) {
+                if (typeof (item as { stream?: unknown }).stream === 'string') streams.get((item as MediaItem).stream)?.stats.drop();
                 ctx.fail(item, new Error(problem), batch.ack);
                 continue;
               }
@@ -141,7 +142,10 @@ export default defineOperator({
                   leaving.get(item.stream)?.();
                   leaving.delete(item.stream);
                   const key = `${item.stream}/${item.rendition}/${item.track.kind}`;
-                  if (unsupported.has(key)) ctx.metrics.dropped(1, 'unsupported_codec');
+                  if (unsupported.has(key)) {
+                    ctx.metrics.dropped(1, 'unsupported_codec');
+                    streams.get(item.stream)?.stats.drop();
+                  }
                   else {
                     const packager = streamFor(item.stream);
                     packager.push(item, now);

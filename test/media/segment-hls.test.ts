@@ -274,7 +274,11 @@ describe('segment.hls stats', () => {
     const run = drive(segmentHls.create(ctx), input);
     input.next(batchOf(syntheticStream({ duration: 2000, gop: 25, size: 1000 })));
     clock.advance(1000);
-    expect(ctx.portItems('stats')).toEqual([{ stream: 's', bitrate: 400_000, fps: 50, keyframe_interval: 1, segments: 1, parts: 0, interval: 1000 }]);
+    // Two seconds of media arrived within one: the rates are per second of media, as the ingests report them.
+    expect(ctx.portItems('stats')).toEqual([{ stream: 's', bitrate: 204_082, fps: 25, keyframe_interval: 1, dropped: 0, segments: 1, parts: 0, interval: 1000 }]);
+    input.next(batchOf([{ stream: 's', rendition: 'source', track: videoTrack() } as never]));
+    clock.advance(1000);
+    expect(ctx.portItems('stats').at(-1)).toMatchObject({ stream: 's', keyframe_interval: 1, dropped: 1 });
     input.complete();
     expect(run.completed).toBe(true);
     expect(clock.pending).toBe(0);

@@ -82,7 +82,7 @@ export class StreamPackager implements TrackHost {
       });
       this.#tracks.set(key, track);
     }
-    this.stats.count(packet, track === this.#firstVideo());
+    this.stats.count(packet, track === (this.#firstVideo() ?? this.#tracks.values().next().value));
     track.push(packet, arrival);
   }
 
