@@ -36,6 +36,8 @@ export interface WindowPart {
   data: Buffer;
   /** When the packet that closed it reached the engine (ms since the epoch), if the packager said. */
   closedAt?: number;
+  /** The first part of a segment after a discontinuity. */
+  discontinuity?: boolean;
 }
 
 /** A finished segment as the window keeps it. */
@@ -91,11 +93,19 @@ export interface TrackWindow {
   discontinuitySequence: number;
   /** No more items: `EXT-X-ENDLIST`. */
   ended: boolean;
+  /**
+   * `EXT-X-TARGETDURATION`, fixed by the first segment (RFC 8216 6.2.1: it
+   * must not change): the configured duration rounded up, or that segment's
+   * duration rounded if longer. Absent before the first segment.
+   */
+  targetDuration?: number;
 }
 
 /** One stream's window: its tracks, in the order they first appeared. */
 export interface StreamWindow {
   key: string;
+  /** The publish this window serves (`CmafInit.epoch`): part of every URL, so a later publish never reuses one. */
+  epoch: string;
   settings: PlaylistSettings;
   tracks: Map<string, TrackWindow>;
   /** Wall-clock time (ms) of the first finished segment: the DASH `availabilityStartTime`. */
@@ -104,9 +114,27 @@ export interface StreamWindow {
   endedAt?: number;
 }
 
-/** The file name of an init version: `init.mp4`, then `init-2.mp4`, `init-3.mp4`. */
-export function initName(version: number): string {
-  return version <= 1 ? 'init.mp4' : `init-${version}.mp4`;
+/** What an epoch may be: lower-case base 36, so it is safe in a URL and in XML. */
+export const epochPattern = /^[0-9a-z]{1,12}$/;
+
+/** An epoch from a time in ms (base 36): `1700000000000` gives `lony7log`. */
+export function epochOf(ms: number): string {
+  return Math.max(0, Math.floor(ms)).toString(36);
+}
+
+/** The file name of an init version: `init-{epoch}-1.mp4`, then `-2`, `-3`, ... after configuration changes. */
+export function initName(stream: StreamWindow, version: number): string {
+  return `init-${stream.epoch}-${version}.mp4`;
+}
+
+/** The file name of a segment: `{epoch}-{msn}.m4s`. */
+export function segmentName(stream: StreamWindow, msn: number): string {
+  return `${stream.epoch}-${msn}.m4s`;
+}
+
+/** The file name of a part: `{epoch}-{msn}.{part}.m4s`. */
+export function partName(stream: StreamWindow, msn: number, part: number): string {
+  return `${stream.epoch}-${msn}.${part}.m4s`;
 }
 
 /** The init of a track with that version, if still kept. */
@@ -115,12 +143,23 @@ export function initOf(track: TrackWindow, version: number): WindowInit | undefi
   return track.olderInits.find((init) => init.version === version);
 }
 
-/** A finished segment of a track, if still in the window. */
+/**
+ * A finished segment of a track, if still in the window. Found by its
+ * number (binary search: numbers rise but may skip, after a packager
+ * restart or a dropped segment), not by its position.
+ */
 export function segmentOf(track: TrackWindow, msn: number): WindowSegment | undefined {
-  const first = track.segments[0];
-  if (first === undefined) return undefined;
-  const segment = track.segments[msn - first.msn];
-  return segment?.msn === msn ? segment : undefined;
+  const segments = track.segments;
+  let low = 0;
+  let high = segments.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const found = segments[middle].msn;
+    if (found === msn) return segments[middle];
+    if (found < msn) low = middle + 1;
+    else high = middle - 1;
+  }
+  return undefined;
 }
 
 /** A part of a track (of the open segment or of a recent one), if kept. */
@@ -134,9 +173,9 @@ export function lastMsn(track: TrackWindow): number {
   return track.segments.at(-1)?.msn ?? -1;
 }
 
-/** A new, empty window for a stream. */
-export function newStreamWindow(key: string, settings: PlaylistSettings): StreamWindow {
-  return { key, settings, tracks: new Map() };
+/** A new, empty window for one publish (`epoch`) of a stream. */
+export function newStreamWindow(key: string, settings: PlaylistSettings, epoch: string): StreamWindow {
+  return { key, epoch, settings, tracks: new Map() };
 }
 
 function sameInfo(a: TrackInfo, b: TrackInfo): boolean {
@@ -184,7 +223,7 @@ export function applyPart(track: TrackWindow, item: CmafPart): void {
     track.openParts = [];
   }
   track.openParts = track.openParts.filter((p) => p.part !== item.part);
-  track.openParts.push({ part: item.part, duration: item.duration, independent: item.independent, data: item.data, closedAt: item.closedAt });
+  track.openParts.push({ part: item.part, duration: item.duration, independent: item.independent, data: item.data, closedAt: item.closedAt, ...(item.discontinuity === true ? { discontinuity: true } : {}) });
 }
 
 /** Applies a finished segment: it joins the window with the open parts, and the oldest slide out. */
@@ -207,6 +246,7 @@ export function applySegment(stream: StreamWindow, track: TrackWindow, item: Cma
     closedAt: item.closedAt,
   });
   stream.availabilityStart ??= item.programDateTime;
+  track.targetDuration ??= Math.max(configuredTarget(stream.settings), Math.round(item.duration));
   track.nextMsn = item.msn + 1;
   track.openParts = [];
   // Parts of older segments are no longer listed: their bytes go (the segment's own stay).
@@ -222,6 +262,11 @@ export function applySegment(stream: StreamWindow, track: TrackWindow, item: Cma
     }
   }
   pruneInits(track);
+}
+
+/** The configured segment duration as a whole target duration: rounded up, at least 1 s. */
+export function configuredTarget(settings: PlaylistSettings): number {
+  return Math.max(1, Math.ceil(settings.segment - 0.001));
 }
 
 /** Ends one track, or every track of the stream; `now` is when. */

@@ -5,7 +5,9 @@
  *
  * A CMAF track is one kind (video or audio) of one rendition of one stream,
  * named `track` (`720p`, `source`, `audio`); its URLs are
- * `/live/{stream}/{track}/init.mp4`, `/{msn}.m4s` and `/{msn}.{part}.m4s`.
+ * `/live/{stream}/{track}/init-{epoch}-{version}.mp4`, `/{epoch}-{msn}.m4s` and
+ * `/{epoch}-{msn}.{part}.m4s`, where the epoch names one publish: a URL never
+ * names two different contents, though caches keep segments for a year.
  * Every item of a track arrives in order; times are in seconds.
  */
 import type { TrackInfo } from './packet.ts';
@@ -25,6 +27,13 @@ export interface CmafInit extends TrackItem {
   data: Buffer;
   /** The stream-level playlist settings the packager was given. */
   playlist: PlaylistSettings;
+  /**
+   * The publish the track belongs to (lower-case base 36, at most 12
+   * characters: the packager uses its start time in ms). It goes in every
+   * URL of the stream; an init with another epoch starts the stream's
+   * window afresh. Absent: the origin picks one when it opens a window.
+   */
+  epoch?: string;
 }
 
 /** A part (an LL-HLS partial segment, a CMAF chunk: `moof` + `mdat`), listed the instant it is complete. */
@@ -40,6 +49,8 @@ export interface CmafPart extends TrackItem {
   data: Buffer;
   /** When the packet that closed it reached the engine (ms since the epoch), for the availability figures. */
   closedAt?: number;
+  /** The first part of a segment after a discontinuity: the playlist lists `EXT-X-DISCONTINUITY` before it while the segment is open. */
+  discontinuity?: boolean;
 }
 
 /** A finished segment: the concatenation of its parts (or one fragment when parts are off). */

@@ -62,32 +62,54 @@ function timeline(segments: WindowSegment[], timescale: number): string[] {
 
 interface PeriodPlan {
   run: SegmentRun;
-  /** Each track's segments of this run. */
+  /** Each track's segments in this period. */
   segments: Map<TrackWindow, WindowSegment[]>;
 }
 
-/** Splits every track's window into runs; the n-th run of each track goes to the n-th period of the reference track. */
+/**
+ * The stream's periods, across all its tracks: a discontinuity on any video
+ * track (audio only, without video) starts a period for every track, at
+ * the same wall-clock time; each segment goes to the period its wall-clock
+ * start falls in (half a segment early still counts, for rounding). So an
+ * audio track copied through an encoder restart, which has no discontinuity
+ * of its own, is not misplaced.
+ */
 function periods(reference: TrackWindow, tracks: TrackWindow[]): PeriodPlan[] {
-  const runsOf = (track: TrackWindow): WindowSegment[][] => {
-    const runs: WindowSegment[][] = [];
+  const leaders = tracks.filter((track) => track.init.info.kind === reference.init.info.kind);
+  const starts = new Map<number, SegmentRun>();
+  for (const track of leaders) {
     for (const segment of track.segments) {
-      if (runs.length === 0 || runs.at(-1)![0].period !== segment.period) runs.push([]);
-      runs.at(-1)!.push(segment);
+      const run = segment.period;
+      // Renditions restarted together start within a moment of each other: one period.
+      const near = [...starts.keys()].find((at) => Math.abs(at - run.programDateTime) < 500);
+      if (near === undefined) starts.set(run.programDateTime, run);
     }
-    return runs;
-  };
-  const referenceRuns = runsOf(reference);
-  const plans: PeriodPlan[] = referenceRuns.map((run) => ({ run: run[0].period, segments: new Map() }));
-  for (const track of tracks) {
-    const runs = runsOf(track);
-    // Align from the newest run: a track may keep one run fewer at the oldest end.
-    const shift = referenceRuns.length - runs.length;
-    runs.forEach((run, index) => plans[index + shift]?.segments.set(track, run));
   }
-  return plans;
+  const plans: PeriodPlan[] = [...starts.entries()].sort((a, b) => a[0] - b[0]).map(([, run]) => ({ run, segments: new Map() }));
+  for (const track of tracks) {
+    const tolerance = (firstSegmentSeconds(track) * 1000) / 2;
+    for (const segment of track.segments) {
+      let index = 0;
+      while (index + 1 < plans.length && plans[index + 1].run.programDateTime - tolerance <= segment.programDateTime) index++;
+      const list = plans[index].segments.get(track);
+      if (list === undefined) plans[index].segments.set(track, [segment]);
+      else list.push(segment);
+    }
+  }
+  return plans.filter((plan) => plan.segments.size > 0);
 }
 
-function representation(stream: StreamWindow, track: TrackWindow, segments: WindowSegment[]): string[] {
+/** A track's first listed segment's duration, seconds: half of it is the slack a segment's start may have against its period's. */
+function firstSegmentSeconds(track: TrackWindow): number {
+  return track.segments[0]?.duration ?? 0;
+}
+
+/** The media time (track timescale) at which a period starts for a track: its first segment there, moved back to the period's wall-clock start. */
+function periodOffset(plan: PeriodPlan, first: WindowSegment, timescale: number): number {
+  return Math.max(0, Math.round(first.startTime - ((first.programDateTime - plan.run.programDateTime) / 1000) * timescale));
+}
+
+function representation(stream: StreamWindow, plan: PeriodPlan, track: TrackWindow, segments: WindowSegment[]): string[] {
   const info = track.init.info;
   const timescale = trackTimescale(track);
   const rate = trackBitrate(track);
@@ -101,10 +123,10 @@ function representation(stream: StreamWindow, track: TrackWindow, segments: Wind
   const first = segments[0];
   const template = [
     `timescale="${timescale}"`,
-    `presentationTimeOffset="${first.period.startTime}"`,
+    `presentationTimeOffset="${periodOffset(plan, first, timescale)}"`,
     `startNumber="${first.msn}"`,
-    `initialization="$RepresentationID$/${initName(first.initVersion)}"`,
-    'media="$RepresentationID$/$Number$.m4s"',
+    `initialization="$RepresentationID$/${initName(stream, first.initVersion)}"`,
+    `media="$RepresentationID$/${stream.epoch}-$Number$.m4s"`,
   ];
   const part = stream.settings.part;
   // Low latency: a segment may be fetched once its first part exists; the origin streams the rest as it comes.
@@ -123,7 +145,7 @@ function adaptationSet(stream: StreamWindow, id: number, kind: 'video' | 'audio'
   const members = [...plan.segments].filter(([track]) => track.init.info.kind === kind);
   if (members.length === 0) return [];
   const lines = [`    <AdaptationSet id="${id}" contentType="${kind}" mimeType="${kind}/mp4" segmentAlignment="true" startWithSAP="1">`];
-  for (const [track, segments] of members) lines.push(...representation(stream, track, segments));
+  for (const [track, segments] of members) lines.push(...representation(stream, plan, track, segments));
   lines.push('    </AdaptationSet>');
   return lines;
 }

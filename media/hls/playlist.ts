@@ -4,7 +4,7 @@
  * track, and each track's media playlist. Pure: the same window gives the
  * same text.
  */
-import { initName, lastMsn, listedPartSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
+import { configuredTarget, initName, lastMsn, partName, segmentName, listedPartSegments, type StreamWindow, type TrackWindow, type WindowPart, type WindowSegment } from '../cmaf-window.ts';
 
 /** The media playlist's path relative to the stream: `720p/index.m3u8`. */
 export function mediaPlaylistPath(track: string): string {
@@ -93,11 +93,16 @@ export function renderMaster(stream: StreamWindow): string | undefined {
   return `${lines.join('\n')}\n`;
 }
 
-/** The target duration: at least the configured one, and at least every listed segment rounded (RFC 8216 4.4.3.1). */
+/**
+ * The target duration, the same for the whole life of the track (RFC 8216
+ * 6.2.1): fixed by its first segment (`TrackWindow.targetDuration`), the
+ * configured one before. The packager keeps segments within it as long as
+ * the source's keyframe interval is at most the configured segment duration
+ * (`encode` forces keyframes at segment boundaries): it can only cut video
+ * at a keyframe.
+ */
 export function targetDuration(stream: StreamWindow, track: TrackWindow): number {
-  let target = Math.max(1, Math.ceil(stream.settings.segment - 0.001));
-  for (const segment of track.segments) target = Math.max(target, Math.round(segment.duration));
-  return target;
+  return track.targetDuration ?? configuredTarget(stream.settings);
 }
 
 /** The part target: the configured part duration, raised to the longest part listed (parts must not exceed it). */
@@ -108,8 +113,8 @@ export function partTarget(stream: StreamWindow, track: TrackWindow): number {
   return Number((Math.ceil(target * 1000) / 1000).toFixed(3));
 }
 
-function partLines(msn: number, parts: WindowPart[]): string[] {
-  return parts.map((part) => `#EXT-X-PART:DURATION=${decimal(part.duration)},URI=${quoted(`${msn}.${part.part}.m4s`)}${part.independent ? ',INDEPENDENT=YES' : ''}`);
+function partLines(stream: StreamWindow, msn: number, parts: WindowPart[]): string[] {
+  return parts.map((part) => `#EXT-X-PART:DURATION=${decimal(part.duration)},URI=${quoted(partName(stream, msn, part.part))}${part.independent ? ',INDEPENDENT=YES' : ''}`);
 }
 
 function isoTime(ms: number): string {
@@ -146,22 +151,24 @@ export function renderMedia(stream: StreamWindow, track: TrackWindow): string {
     if (segment.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
     if (segment.initVersion !== mapVersion) {
       mapVersion = segment.initVersion;
-      lines.push(`#EXT-X-MAP:URI=${quoted(initName(mapVersion))}`);
+      lines.push(`#EXT-X-MAP:URI=${quoted(initName(stream, mapVersion))}`);
     }
     // Every segment carries its wall-clock time: players and glass-to-glass measures read it.
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${isoTime(segment.programDateTime)}`);
-    if (low && index >= listPartsFrom) lines.push(...partLines(segment.msn, segment.parts));
-    lines.push(`#EXTINF:${decimal(segment.duration)},`, `${segment.msn}.m4s`);
+    if (low && index >= listPartsFrom) lines.push(...partLines(stream, segment.msn, segment.parts));
+    lines.push(`#EXTINF:${decimal(segment.duration)},`, segmentName(stream, segment.msn));
   });
   if (track.ended) {
     lines.push('#EXT-X-ENDLIST');
     return `${lines.join('\n')}\n`;
   }
   if (low) {
-    if (track.openParts.length > 0 && track.init.version !== mapVersion) lines.push(`#EXT-X-MAP:URI=${quoted(initName(track.init.version))}`);
-    lines.push(...partLines(track.nextMsn, track.openParts));
+    // The open segment follows a discontinuity: its parts need the tag before them too, or a player splices them onto the old timeline.
+    if (track.openParts[0]?.discontinuity === true && track.segments.length > 0) lines.push('#EXT-X-DISCONTINUITY');
+    if (track.openParts.length > 0 && track.init.version !== mapVersion) lines.push(`#EXT-X-MAP:URI=${quoted(initName(stream, track.init.version))}`);
+    lines.push(...partLines(stream, track.nextMsn, track.openParts));
     const next = nextPart(track);
-    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI=${quoted(`${next.msn}.${next.part}.m4s`)}`);
+    lines.push(`#EXT-X-PRELOAD-HINT:TYPE=PART,URI=${quoted(partName(stream, next.msn, next.part))}`);
     for (const other of stream.tracks.values()) {
       if (other === track || other.ended) continue;
       const report = renditionReport(other);

@@ -8,7 +8,7 @@ import type { CmafItem } from '../../media/segment.ts';
 export default defineOperator({
   name: 'segment.dash',
   summary: 'Publish a packager\'s CMAF segments as DASH too (one set of bytes for HLS and DASH).',
-  doc: 'Placed after `segment.hls`, passes every CMAF item through unchanged except init segments, whose playlist settings gain `dash: {minBufferTime, suggestedPresentationDelay}` (seconds). The origin (`serve.http`) then renders a dynamic MPD (SegmentTemplate over the same `init.mp4` and `{msn}.m4s`, low-latency `availabilityTimeOffset` when the packager makes parts) beside the HLS playlists: the segments are cut and stored once.',
+  doc: 'Placed after `segment.hls`, passes every CMAF item through unchanged except init segments, whose playlist settings gain `dash: {minBufferTime, suggestedPresentationDelay}` (seconds). The origin (`serve.http`) then renders a dynamic MPD (SegmentTemplate over the same `init-{epoch}-{version}.mp4` and `{epoch}-{msn}.m4s`, low-latency `availabilityTimeOffset` when the packager makes parts) beside the HLS playlists: the segments are cut and stored once.',
   inputs: { in: { type: 'Segment<cmaf>', doc: 'CMAF items from `segment.hls`.' } },
   outputs: { out: { type: 'Segment<cmaf>', doc: 'The same items; init segments carry the DASH settings.' } },
   settings: z.object({

@@ -4,6 +4,7 @@ import type { CmafItem, PlaylistSettings } from '../../media/segment.ts';
 import { StreamPackager, type StreamHandover } from './packager/stream-packager.ts';
 import { packetProblem } from './packager/packet-check.ts';
 import { UnsupportedCodecError } from '../../media/fmp4/sample-entry.ts';
+import { epochOf } from '../../media/cmaf-window.ts';
 
 /** How often the `stats` output reports, ms. */
 const statsInterval = 1000;
@@ -18,24 +19,27 @@ type Handover = Record<string, StreamHandover>;
 export default defineOperator({
   name: 'segment.hls',
   summary: 'Cut live media packets into CMAF (fMP4) init segments, low-latency parts and segments for HLS and DASH.',
-  doc: 'The engine\'s own CMAF packager: no ffmpeg muxer, so it knows the instant a part is complete. Each stream\'s packets become one CMAF track per rendition and kind (video: named after the rendition; audio: `audio` for the first rendition whose audio arrives, `<rendition>-audio` for the others). A track starts with an init segment (`ftyp` + `moov`, h264, hevc or aac), and gets a new one, followed by a discontinuity, when its decoder configuration changes. Video segments start at the first keyframe at or after `segment` since the last cut (a stream without keyframes is cut anyway after max(30 s, 5 segments), so memory stays bounded); audio segments cut at the same times as their rendition\'s video (or the stream\'s first video), and by time in an audio-only stream. With `part`, each segment is made of parts (CMAF chunks, LL-HLS partial segments) of at most `part`, each emitted as soon as the packet after it arrives; the segment follows its last part, with the same bytes. Sample durations come from the next packet, so one packet per track is held back. A segment after `discontinuity` on a packet, a timestamp going backwards or jumping forward by more than max(5 s, 2 segments), or a new init, is marked as a discontinuity. `MediaEnd` flushes the open part and segment and emits `end` items. Memory holds only each track\'s open segment. The `stats` output reports, once a second per stream, `{stream, bitrate, fps, keyframe_interval, segments, parts, interval}`. Packets that are not media (no track, no data, bad timestamps) go to the dead-letter port.',
+  doc: 'The engine\'s own CMAF packager: no ffmpeg muxer, so it knows the instant a part is complete. Each stream\'s packets become one CMAF track per rendition and kind (video: named after the rendition; audio: `audio` for the first rendition whose audio arrives, `<rendition>-audio` for the others). Each publish of a stream gets an epoch (its start time in base 36, on every init; the origin puts it in every URL, so a later publish never reuses a cached URL). A track starts with an init segment (`ftyp` + `moov`, h264, hevc or aac), and gets a new one, followed by a discontinuity, when its decoder configuration changes. Video segments start at the first keyframe at or after `segment` since the last cut (a stream without keyframes is cut anyway after max(30 s, 5 segments), so memory stays bounded); audio segments cut at the same times as their rendition\'s video (or the stream\'s first video), and by time in an audio-only stream. With `part`, each segment is made of parts (CMAF chunks, LL-HLS partial segments) of at most `part`, each emitted as soon as the packet after it arrives; the segment follows its last part, with the same bytes. Sample durations come from the next packet, so one packet per track is held back. A segment after `discontinuity` on a packet, a timestamp going backwards or jumping forward by more than max(5 s, 2 segments), or a new init, is marked as a discontinuity. `MediaEnd` flushes the open part and segment; the `end` items follow `reconnect` later unless the stream publishes again before, in which case it goes on after a discontinuity with the next sequence numbers (the end of one rendition ends its tracks at once). Memory holds only each track\'s open segment. The `stats` output reports, once a second per stream, `{stream, bitrate, fps, keyframe_interval, dropped, segments, parts, interval}` (the schema of the ingests; rates per second of media). Packets that are not media (no track, no data, bad timestamps) go to the dead-letter port.',
   inputs: { in: { type: 'Media<*/*>', doc: 'Live media packets and stream ends (`MediaPacket` / `MediaEnd`).' } },
   outputs: {
     out: { type: 'Segment<cmaf>', doc: 'CMAF items per track, in order: `init`, then per segment its `part`s and the `segment`; `end` items when a stream ends.' },
-    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, segments: number, parts: number}>', doc: 'Once a second per live stream: bitrate (bit/s), fps, keyframe interval (s), segments and parts so far.', optional: true },
+    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, dropped: number, segments: number, parts: number}>', doc: 'Once a second per live stream, the ingests\' schema: bitrate (bit/s) and fps per second of media, keyframe interval (s, 0 until two), packets refused, then segments and parts so far.', optional: true },
   },
   settings: z
     .object({
-      segment: duration().prefault('2s').meta({ description: 'Target segment duration: a segment ends at the first keyframe at or after it.', examples: ['2s', '4s'] }),
+      segment: duration().prefault('2s').meta({ description: 'Target segment duration: a segment ends at the first keyframe at or after it. Keep the source\'s keyframe interval at most this (`encode` does): the playlists\' `EXT-X-TARGETDURATION` is fixed by the first segment and may not change, so longer segments later break it.', examples: ['2s', '4s'] }),
       part: duration().optional().meta({ description: 'Low-latency HLS part target (the longest a part may be). Absent: no parts.', examples: ['200ms', '333ms'] }),
       window: z.number().int().positive().optional().meta({ description: 'Segments kept in the live playlist (default 6). Give this or `dvr`.', examples: [6] }),
       dvr: duration().optional().meta({ description: 'A DVR window as a duration; the playlist keeps `dvr / segment` segments. Give this or `window`.', examples: ['2h'] }),
+      reconnect: duration()
+        .prefault('10s')
+        .meta({ description: 'How long a stream whose publisher left stays open: a publisher reconnecting with the same key within it continues the same playlists (sequence numbers go on, after a discontinuity). Past it the tracks end (`EXT-X-ENDLIST`); `0s` ends them at once.', examples: ['10s', '0s'] }),
     })
     .refine((s) => s.part === undefined || s.part < s.segment, { message: '`part` must be shorter than `segment`', path: ['part'] })
     .refine((s) => s.window === undefined || s.dvr === undefined, { message: 'set `window` or `dvr`, not both', path: ['dvr'] }),
   example: { segment: '2s', part: '200ms', window: 6 },
   create(ctx) {
-    const { segment, part, dvr } = ctx.settings;
+    const { segment, part, dvr, reconnect } = ctx.settings;
     const cut = { segment: segment / 1000, part: part === undefined ? undefined : part / 1000 };
     const playlist: PlaylistSettings = { ...cut, window: dvr === undefined ? (ctx.settings.window ?? 6) : Math.max(1, Math.ceil(dvr / segment)) };
     if (playlist.part === undefined) delete playlist.part;
@@ -44,6 +48,8 @@ export default defineOperator({
     return function segmentHlsNode(input) {
       return operate<Batch>(input, (subscriber) => {
         const streams = new Map<string, StreamPackager>();
+        /** Streams whose publisher left, each with the timer that ends it unless it publishes again. */
+        const leaving = new Map<string, () => void>();
         let out: CmafItem[] = [];
         const collect = (item: CmafItem): void => {
           out.push(item);
@@ -52,11 +58,14 @@ export default defineOperator({
         const unsupported = new Set<string>();
         let lastStats = ctx.now();
         let cancelStats: (() => void) | undefined;
+        /** The last epoch given (ms): each publish gets a later one, so its URLs are new. */
+        let lastEpoch = 0;
 
         function streamFor(stream: string): StreamPackager {
           let packager = streams.get(stream);
           if (packager === undefined) {
-            packager = new StreamPackager(stream, cut, playlist, collect, restored[stream]);
+            lastEpoch = Math.max(ctx.now(), lastEpoch + 1);
+            packager = new StreamPackager(stream, epochOf(lastEpoch), cut, playlist, collect, restored[stream]);
             streams.set(stream, packager);
           }
           return packager;
@@ -78,6 +87,28 @@ export default defineOperator({
           return state;
         });
 
+        function endStream(stream: string, rendition?: string): void {
+          const packager = streams.get(stream);
+          packager?.end(ctx.now(), rendition);
+          if (packager?.ended) streams.delete(stream);
+          for (const key of unsupported) if (key.startsWith(`${stream}/`)) unsupported.delete(key);
+        }
+
+        /** The publisher left: segments are flushed now, the end waits `reconnect` for the same key to come back. */
+        function leave(packager: StreamPackager): void {
+          const stream = packager.stream;
+          packager.suspend(ctx.now());
+          leaving.get(stream)?.();
+          leaving.set(
+            stream,
+            ctx.schedule(reconnect, function reconnectWindowPassed() {
+              leaving.delete(stream);
+              endStream(stream);
+              flushOut(undefined);
+            }),
+          );
+        }
+
         /** Streams that took packets in the current batch. */
         const touched = new Set<StreamPackager>();
 
@@ -97,6 +128,7 @@ export default defineOperator({
               const item = items[i];
               const problem = packetProblem(item);
               if (problem !== undefined) {
+                if (typeof (item as { stream?: unknown }).stream === 'string') streams.get((item as MediaItem).stream)?.stats.drop();
                 ctx.fail(item, new Error(problem), batch.ack);
                 continue;
               }
@@ -104,12 +136,16 @@ export default defineOperator({
               try {
                 if (isMediaEnd(item)) {
                   const packager = streams.get(item.stream);
-                  packager?.end(ctx.now(), item.rendition);
-                  if (packager?.ended) streams.delete(item.stream);
-                  for (const key of unsupported) if (key.startsWith(`${item.stream}/`)) unsupported.delete(key);
+                  if (packager !== undefined && item.rendition === undefined && reconnect > 0) leave(packager);
+                  else endStream(item.stream, item.rendition);
                 } else {
+                  leaving.get(item.stream)?.();
+                  leaving.delete(item.stream);
                   const key = `${item.stream}/${item.rendition}/${item.track.kind}`;
-                  if (unsupported.has(key)) ctx.metrics.dropped(1, 'unsupported_codec');
+                  if (unsupported.has(key)) {
+                    ctx.metrics.dropped(1, 'unsupported_codec');
+                    streams.get(item.stream)?.stats.drop();
+                  }
                   else {
                     const packager = streamFor(item.stream);
                     packager.push(item, now);
@@ -124,6 +160,8 @@ export default defineOperator({
             flushOut(batch);
           },
           complete() {
+            for (const cancel of leaving.values()) cancel();
+            leaving.clear();
             // A reload hands the open segments' numbering to the successor instead of ending the playlists.
             // The snapshot is read after completion, so the packagers stay for it.
             if (carriesState(ctx.stopReason())) for (const packager of streams.values()) packager.flush(ctx.now());
@@ -135,6 +173,8 @@ export default defineOperator({
             subscriber.complete();
           },
           finalize() {
+            for (const cancel of leaving.values()) cancel();
+            leaving.clear();
             cancelStats?.();
             cancelStats = undefined;
           },

@@ -23,7 +23,7 @@ export function fakeInit(timescale: number, tag = 0): Buffer {
 }
 
 export function init(stream: string, track: string, info: TrackInfo, playlist: PlaylistSettings = llSettings, data = fakeInit(info.timescale)): CmafInit {
-  return { type: 'init', stream, track, rendition: track, info, data, playlist };
+  return { type: 'init', stream, track, rendition: track, info, data, playlist, epoch: 'e' };
 }
 
 /** A part of `bytes` bytes, each byte the part's index (so a test can tell parts apart). */
@@ -58,7 +58,8 @@ export function end(stream: string, track?: string): CmafEnd {
 
 /** A stream window with `items` applied in order, as the origin applies them; ends are stamped at `endedAt`. */
 export function windowOf(items: CmafItem[], endedAt = 0): StreamWindow {
-  const stream = newStreamWindow('k', items.find((item) => item.type === 'init')?.playlist ?? llSettings);
+  const first = items.find((item) => item.type === 'init');
+  const stream = newStreamWindow('k', first?.playlist ?? llSettings, first?.epoch ?? 'e');
   for (const item of items) {
     if (item.type === 'init') applyInit(stream, item);
     else if (item.type === 'end') applyEnd(stream, item.track, endedAt);

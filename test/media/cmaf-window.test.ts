@@ -46,8 +46,8 @@ describe('CMAF window', () => {
     expect(track.init.version).toBe(2);
     expect(track.olderInits.map((i) => i.version)).toEqual([1]);
     expect(track.segments.map((s) => s.initVersion)).toEqual([1, 2]);
-    expect(initName(1)).toBe('init.mp4');
-    expect(initName(2)).toBe('init-2.mp4');
+    expect(initName(stream, 1)).toBe('init-e-1.mp4');
+    expect(initName(stream, 2)).toBe('init-e-2.mp4');
     for (let msn = 2; msn < 6; msn++) applySegment(stream, track, segmentWithParts('k', 'v', msn).at(-1) as never);
     expect(track.olderInits).toEqual([]);
   });
@@ -75,5 +75,13 @@ describe('CMAF window', () => {
     const all = windowOf([init('k', 'v', videoInfo), init('k', 'a', audioInfo), end('k')], 1000);
     expect([...all.tracks.values()].every((t) => t.ended)).toBe(true);
     expect(all.endedAt).toBe(1000);
+  });
+
+  it('finds segments and parts by number across a gap in the numbering', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0), ...segmentWithParts('k', 'v', 1), ...segmentWithParts('k', 'v', 5), ...segmentWithParts('k', 'v', 6)];
+    const track = windowOf(items).tracks.get('v')!;
+    expect([0, 1, 5, 6].map((msn) => segmentOf(track, msn)?.msn)).toEqual([0, 1, 5, 6]);
+    expect([2, 3, 4, 7, -1].map((msn) => segmentOf(track, msn))).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(partOf(track, 6, 1)?.part).toBe(1);
   });
 });

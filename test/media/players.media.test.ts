@@ -113,7 +113,7 @@ describe('players on the origin', () => {
       console.log(`hls.js: latency ${figures.latency.toFixed(2)} s (target ${figures.target}), playing frame ${figures.behindWallClock} ms behind the wall clock`);
       // Low latency for real: blocking playlist reloads, and parts fetched.
       expect(requests.some((url) => /index\.m3u8\?_HLS_msn=\d+&_HLS_part=\d+$/.test(url))).toBe(true);
-      expect(requests.some((url) => /\/\d+\.\d+\.m4s$/.test(url))).toBe(true);
+      expect(requests.some((url) => /\/[0-9a-z]+-\d+\.\d+\.m4s$/.test(url))).toBe(true);
       const final = await playerState(page);
       console.log(`hls.js non-fatal errors: ${JSON.stringify(final.errors)}`);
       expect(final.fatal).toBeNull();

@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import type { StreamWindow } from '../../media/cmaf-window.ts';
 import { initTimescale, isoDuration, renderMpd } from '../../media/dash/mpd.ts';
 import { renderMaster, renderMedia } from '../../media/hls/playlist.ts';
-import type { CmafItem, PlaylistSettings } from '../../media/segment.ts';
-import { audioInfo, fakeInit, init, llSettings, lowVideoInfo, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
+import type { CmafItem, CmafSegment, PlaylistSettings } from '../../media/segment.ts';
+import { audioInfo, fakeInit, init, llSettings, lowVideoInfo, part, segmentWithParts, videoInfo, windowOf } from '../helpers/cmaf-items.ts';
 
 
 /** A stream with video rungs `720p` and `360p` and an audio track, `segments` segments each, then `open` parts of the next. */
@@ -66,26 +66,26 @@ describe('HLS media playlist', () => {
     expect(lines).toContain('#EXT-X-PART-INF:PART-TARGET=0.5');
     expect(lines).toContain('#EXT-X-MEDIA-SEQUENCE:2');
     expect(lines).toContain('#EXT-X-DISCONTINUITY-SEQUENCE:0');
-    expect(lines.filter((l) => l.startsWith('#EXT-X-MAP:'))).toEqual(['#EXT-X-MAP:URI="init.mp4"']);
-    expect(lines.filter((l) => l.endsWith('.m4s') && !l.startsWith('#'))).toEqual(['2.m4s', '3.m4s', '4.m4s', '5.m4s']);
+    expect(lines.filter((l) => l.startsWith('#EXT-X-MAP:'))).toEqual(['#EXT-X-MAP:URI="init-e-1.mp4"']);
+    expect(lines.filter((l) => l.endsWith('.m4s') && !l.startsWith('#'))).toEqual(['e-2.m4s', 'e-3.m4s', 'e-4.m4s', 'e-5.m4s']);
     expect(lines.filter((l) => l.startsWith('#EXTINF:'))).toEqual(Array(4).fill('#EXTINF:2,'));
     expect(lines.filter((l) => l.startsWith('#EXT-X-PROGRAM-DATE-TIME:'))[0]).toBe('#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:04.000Z');
     const parts = lines.filter((l) => l.startsWith('#EXT-X-PART:')).map(attributes);
-    expect(parts.map((p) => p.URI)).toEqual(['3.0.m4s', '3.1.m4s', '3.2.m4s', '3.3.m4s', '4.0.m4s', '4.1.m4s', '4.2.m4s', '4.3.m4s', '5.0.m4s', '5.1.m4s', '5.2.m4s', '5.3.m4s', '6.0.m4s', '6.1.m4s']);
-    expect(parts[0]).toEqual({ DURATION: '0.5', URI: '3.0.m4s', INDEPENDENT: 'YES' });
-    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="3.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('2.m4s'));
+    expect(parts.map((p) => p.URI)).toEqual(['e-3.0.m4s', 'e-3.1.m4s', 'e-3.2.m4s', 'e-3.3.m4s', 'e-4.0.m4s', 'e-4.1.m4s', 'e-4.2.m4s', 'e-4.3.m4s', 'e-5.0.m4s', 'e-5.1.m4s', 'e-5.2.m4s', 'e-5.3.m4s', 'e-6.0.m4s', 'e-6.1.m4s']);
+    expect(parts[0]).toEqual({ DURATION: '0.5', URI: 'e-3.0.m4s', INDEPENDENT: 'YES' });
+    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="e-3.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('e-2.m4s'));
     expect(parts[1].INDEPENDENT).toBeUndefined();
     // Parts of a segment come before its EXTINF; the open segment's after the last one.
-    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="4.3.m4s"')).toBeLessThan(lines.indexOf('4.m4s'));
-    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="6.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('5.m4s'));
-    expect(lines).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="6.2.m4s"');
+    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="e-4.3.m4s"')).toBeLessThan(lines.indexOf('e-4.m4s'));
+    expect(lines.indexOf('#EXT-X-PART:DURATION=0.5,URI="e-6.0.m4s",INDEPENDENT=YES')).toBeGreaterThan(lines.indexOf('e-5.m4s'));
+    expect(lines).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="e-6.2.m4s"');
     expect(lines).toContain('#EXT-X-RENDITION-REPORT:URI="../360p/index.m3u8",LAST-MSN=6,LAST-PART=1');
     expect(lines).not.toContain('#EXT-X-ENDLIST');
   });
 
   it('hints the first part of the next segment when none of it exists yet', () => {
     const stream = ladder(2, 0);
-    expect(renderMedia(stream, stream.tracks.get('audio')!)).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="2.0.m4s"\n');
+    expect(renderMedia(stream, stream.tracks.get('audio')!)).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="e-2.0.m4s"\n');
   });
 
   it('without parts: no LL tags, version 7', () => {
@@ -95,18 +95,43 @@ describe('HLS media playlist', () => {
     for (const tag of ['#EXT-X-PART', '#EXT-X-SERVER-CONTROL', '#EXT-X-PRELOAD-HINT', '#EXT-X-RENDITION-REPORT']) expect(text).not.toContain(tag);
   });
 
-  it('marks discontinuities, switches EXT-X-MAP on a new init, raises the target to the longest segment, and ends', () => {
+  it('marks discontinuities, switches EXT-X-MAP on a new init, and ends', () => {
     const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0)];
     items.push(init('k', 'v', { ...videoInfo, width: 1920, height: 1080 }, llSettings, fakeInit(90000, 1)), ...segmentWithParts('k', 'v', 1, { discontinuity: true, parts: 6 }), { type: 'end', stream: 'k' });
     const stream = windowOf(items);
     const lines = renderMedia(stream, stream.tracks.get('v')!).trim().split('\n');
-    expect(lines).toContain('#EXT-X-TARGETDURATION:3');
     const at = (line: string) => lines.indexOf(line);
-    expect(at('#EXT-X-DISCONTINUITY')).toBeGreaterThan(at('0.m4s'));
-    expect(at('#EXT-X-MAP:URI="init-2.mp4"')).toBeGreaterThan(at('#EXT-X-DISCONTINUITY'));
-    expect(at('#EXT-X-MAP:URI="init-2.mp4"')).toBeLessThan(at('1.m4s'));
+    expect(at('#EXT-X-DISCONTINUITY')).toBeGreaterThan(at('e-0.m4s'));
+    expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBeGreaterThan(at('#EXT-X-DISCONTINUITY'));
+    expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBeLessThan(at('e-1.m4s'));
     expect(lines.at(-1)).toBe('#EXT-X-ENDLIST');
     expect(lines.some((l) => l.startsWith('#EXT-X-PRELOAD-HINT'))).toBe(false);
+  });
+
+  it('keeps EXT-X-TARGETDURATION for the life of a track: fixed by the first segment, not raised by a longer one later', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), init('k', 'a', audioInfo), ...segmentWithParts('k', 'v', 0, { parts: 6 }), ...segmentWithParts('k', 'a', 0)];
+    const before = windowOf(items);
+    expect(renderMedia(before, before.tracks.get('v')!)).toContain('#EXT-X-TARGETDURATION:3\n');
+    expect(renderMedia(before, before.tracks.get('a')!)).toContain('#EXT-X-TARGETDURATION:2\n');
+    items.push(...segmentWithParts('k', 'v', 1, { parts: 10 }), ...segmentWithParts('k', 'a', 1, { parts: 8 }));
+    const after = windowOf(items);
+    expect(renderMedia(after, after.tracks.get('v')!)).toContain('#EXT-X-TARGETDURATION:3\n');
+    expect(renderMedia(after, after.tracks.get('a')!)).toContain('#EXT-X-TARGETDURATION:2\n');
+  });
+
+  it('lists EXT-X-DISCONTINUITY (then the new EXT-X-MAP) before the open parts of a segment after a discontinuity', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0)];
+    items.push(init('k', 'v', { ...videoInfo, width: 1920, height: 1080 }, llSettings, fakeInit(90000, 1)), { ...part('k', 'v', 1, 0), discontinuity: true }, part('k', 'v', 1, 1));
+    const stream = windowOf(items);
+    const lines = renderMedia(stream, stream.tracks.get('v')!).trim().split('\n');
+    const at = (line: string) => lines.indexOf(line);
+    expect(lines.filter((l) => l === '#EXT-X-DISCONTINUITY')).toHaveLength(1);
+    expect(at('#EXT-X-DISCONTINUITY')).toBeGreaterThan(at('e-0.m4s'));
+    expect(at('#EXT-X-MAP:URI="init-e-2.mp4"')).toBe(at('#EXT-X-DISCONTINUITY') + 1);
+    expect(at('#EXT-X-PART:DURATION=0.5,URI="e-1.0.m4s",INDEPENDENT=YES')).toBe(at('#EXT-X-DISCONTINUITY') + 2);
+    // Once the segment is finished the tag stays before it, once.
+    const finished = windowOf([...items, segmentWithParts('k', 'v', 1, { discontinuity: true }).at(-1)!]);
+    expect(renderMedia(finished, finished.tracks.get('v')!).match(/#EXT-X-DISCONTINUITY\n/g)).toHaveLength(1);
   });
 });
 
@@ -133,12 +158,31 @@ describe('DASH MPD', () => {
     expect(templates[0]).toContain('timescale="90000"');
     expect(templates[0]).toContain('startNumber="2"');
     expect(templates[0]).toContain('presentationTimeOffset="0"');
-    expect(templates[0]).toContain('initialization="$RepresentationID$/init.mp4"');
-    expect(templates[0]).toContain('media="$RepresentationID$/$Number$.m4s"');
+    expect(templates[0]).toContain('initialization="$RepresentationID$/init-e-1.mp4"');
+    expect(templates[0]).toContain('media="$RepresentationID$/e-$Number$.m4s"');
     expect(templates[0]).toContain('availabilityTimeOffset="1.5"');
     expect(templates[2]).toContain('timescale="48000"');
     expect(xml).toContain('<S t="360000" d="180000" r="3"/>');
     expect(xml).toContain('<S t="192000" d="96000" r="3"/>');
+  });
+
+  it('starts a period for every track when the video restarts alone, audio included, with each offset from the period start', () => {
+    const items: CmafItem[] = [init('k', 'v', videoInfo), init('k', 'a', audioInfo)];
+    for (let msn = 0; msn < 4; msn++) {
+      const [video, audio] = [segmentWithParts('k', 'v', msn, { discontinuity: msn === 2 }), segmentWithParts('k', 'a', msn, { timescale: 48000 })];
+      // The encoder restarted: the video's timeline starts again at 0, the copied audio's goes on.
+      const segment = video.at(-1) as CmafSegment;
+      if (msn >= 2) segment.startTime = (msn - 2) * 2 * 90000;
+      items.push(...video, ...audio);
+    }
+    const xml = renderMpd(windowOf(items), Date.UTC(2026, 0, 1, 0, 0, 9))!;
+    const periods = xml.split('<Period ').slice(1);
+    expect(periods).toHaveLength(2);
+    expect(periods[0]).toContain('id="p0" start="PT0S"');
+    expect(periods[1]).toContain('id="p2" start="PT4S"');
+    expect(periods[0].match(/presentationTimeOffset="0" startNumber="0"/g)).toHaveLength(2);
+    expect(periods[1]).toContain('timescale="90000" presentationTimeOffset="0" startNumber="2"');
+    expect(periods[1]).toContain('timescale="48000" presentationTimeOffset="192000" startNumber="2"');
   });
 
   it('opens a period at a discontinuity, and closes the presentation once ended', () => {

@@ -8,6 +8,8 @@ import type { Batch } from '../../runtime/api.ts';
 import { batchOf, drive, fakeContext, VirtualClock, type FakeContext } from '../helpers/fake-context.ts';
 import { audioTrack, syntheticStream, videoTrack } from './synthetic-media.ts';
 import { readBoxes } from '../../media/fmp4/box-writer.ts';
+import { renderMedia } from '../../media/hls/playlist.ts';
+import { windowOf } from '../helpers/cmaf-items.ts';
 
 function packageItems(input: MediaItem[], settings: Record<string, unknown> = {}, ctx: FakeContext<any> = fakeContext(segmentHls, settings)): CmafItem[] {
   const run = drive(segmentHls.create(ctx), [batchOf(input)]);
@@ -51,7 +53,7 @@ describe('segment.hls cutting segments', () => {
   });
 
   it('flushes the open part and segment at the end of the stream, then ends each track and the stream', () => {
-    const items = packageItems([...syntheticStream({ duration: 1000, audio: true }), end()], { segment: '2s', part: '200ms' });
+    const items = packageItems([...syntheticStream({ duration: 1000, audio: true }), end()], { segment: '2s', part: '200ms', reconnect: '0s' });
     const tail = items
       .filter((i) => i.type !== 'part')
       .slice(-5)
@@ -185,6 +187,23 @@ describe('segment.hls discontinuities and configuration changes', () => {
     ]);
   });
 
+  it('marks the audio segment discontinuous where its video restarted alone (an encoder restart with copied audio)', () => {
+    const packets = syntheticStream({ duration: 4000, audio: true }).map((p) => (p.track.kind === 'video' && p.dts >= 2000 ? { ...p, dts: p.dts - 2000 + 10, pts: p.pts - 2000 + 10, discontinuity: p.dts === 2000 } : p));
+    const items = packageItems([...packets, end()], { segment: '1s', reconnect: '0s' });
+    const video = segmentsOf(items, 'source');
+    const audio = segmentsOf(items, 'audio');
+    const videoBreak = video.find((s) => s.discontinuity)!;
+    expect(videoBreak).toBeDefined();
+    expect(audio.filter((s) => s.discontinuity).map((s) => s.msn)).toEqual([videoBreak.msn]);
+  });
+
+  it('marks the first part after a discontinuity, and only it', () => {
+    const first = syntheticStream({ duration: 1000 });
+    const second = syntheticStream({ duration: 1000 }).map((p, i) => ({ ...p, dts: p.dts + 50_000, pts: p.pts + 50_000, discontinuity: i === 0 }));
+    const parts = partsOf(packageItems([...first, ...second, end()], { segment: '2s', part: '200ms' }));
+    expect(parts.filter((p) => p.discontinuity === true).map((p) => [p.msn, p.part])).toEqual([[1, 0]]);
+  });
+
   it('treats timestamps going backwards as a discontinuity', () => {
     const restart = syntheticStream({ duration: 1000 });
     const segments = segmentsOf(packageItems([...syntheticStream({ duration: 1000 }), ...restart, end()], { segment: '2s' }));
@@ -264,7 +283,11 @@ describe('segment.hls stats', () => {
     const run = drive(segmentHls.create(ctx), input);
     input.next(batchOf(syntheticStream({ duration: 2000, gop: 25, size: 1000 })));
     clock.advance(1000);
-    expect(ctx.portItems('stats')).toEqual([{ stream: 's', bitrate: 400_000, fps: 50, keyframe_interval: 1, segments: 1, parts: 0, interval: 1000 }]);
+    // Two seconds of media arrived within one: the rates are per second of media, as the ingests report them.
+    expect(ctx.portItems('stats')).toEqual([{ stream: 's', bitrate: 204_082, fps: 25, keyframe_interval: 1, dropped: 0, segments: 1, parts: 0, interval: 1000 }]);
+    input.next(batchOf([{ stream: 's', rendition: 'source', track: videoTrack() } as never]));
+    clock.advance(1000);
+    expect(ctx.portItems('stats').at(-1)).toMatchObject({ stream: 's', keyframe_interval: 1, dropped: 1 });
     input.complete();
     expect(run.completed).toBe(true);
     expect(clock.pending).toBe(0);
@@ -280,5 +303,58 @@ describe('segment.dash', () => {
     expect((out[0] as CmafInit).playlist.dash).toEqual({ minBufferTime: 1, suggestedPresentationDelay: 3 });
     expect((items[0] as CmafInit).playlist.dash).toBeUndefined();
     expect(out.slice(1)).toEqual(items.slice(1));
+  });
+});
+
+describe('segment.hls reconnects', () => {
+  it('continues a stream whose publisher reconnects within `reconnect`: numbering goes on after a discontinuity, one playlist, no end in between', () => {
+    const clock = new VirtualClock(1_700_000_000_000);
+    const input = new Subject<Batch>();
+    const run = drive(segmentHls.create(fakeContext(segmentHls, { segment: '1s', reconnect: '5s' }, { clock })), input);
+    input.next(batchOf([...syntheticStream({ duration: 2000, audio: true }), end()]));
+    clock.advance(2000);
+    // The same key publishes again, its timestamps from zero.
+    input.next(batchOf([...syntheticStream({ duration: 2000, audio: true }), end()]));
+    const items = run.items() as CmafItem[];
+    expect(items.filter((i) => i.type === 'end')).toEqual([]);
+    const video = segmentsOf(items, 'source');
+    expect(video.map((s) => s.msn)).toEqual([0, 1, 2, 3]);
+    expect(video.map((s) => s.discontinuity)).toEqual([false, false, true, false]);
+    expect(segmentsOf(items, 'audio').map((s) => [s.msn, s.discontinuity])).toEqual([
+      [0, false],
+      [1, false],
+      [2, true],
+      [3, false],
+    ]);
+    // One publish: every init carries the same epoch, so the URLs go on.
+    expect(new Set(initsOf(items).map((i) => i.epoch))).toEqual(new Set([(1_700_000_000_000).toString(36)]));
+    const playlist = renderMedia(windowOf(items), windowOf(items).tracks.get('source')!);
+    expect(playlist).not.toContain('#EXT-X-ENDLIST');
+    expect(playlist.match(/#EXT-X-DISCONTINUITY\n/g)).toHaveLength(1);
+    // Past the window the tracks and the stream end.
+    clock.advance(5000);
+    expect((run.items() as CmafItem[]).filter((i) => i.type === 'end')).toEqual([
+      { type: 'end', stream: 's', track: 'source' },
+      { type: 'end', stream: 's', track: 'audio' },
+      { type: 'end', stream: 's' },
+    ]);
+    input.complete();
+  });
+
+  it('ends at once with `reconnect: 0s`, and a later publish gets a later epoch', () => {
+    const clock = new VirtualClock(1_700_000_000_000);
+    const items = packageItems([...syntheticStream({ duration: 1000 }), end(), ...syntheticStream({ duration: 1000 }), end()], { segment: '1s', reconnect: '0s' }, fakeContext(segmentHls, { segment: '1s', reconnect: '0s' }, { clock }));
+    expect(items.filter((i) => i.type === 'end' && i.track === undefined)).toHaveLength(2);
+    const epochs = initsOf(items).map((i) => i.epoch!);
+    expect(epochs).toHaveLength(2);
+    expect(parseInt(epochs[1], 36)).toBeGreaterThan(parseInt(epochs[0], 36));
+  });
+
+  it('hands its epoch to a successor on a reload, which goes on under it', () => {
+    const ctx = fakeContext(segmentHls, { segment: '1s' }, { stopReason: 'replaced' });
+    const first = packageItems(syntheticStream({ duration: 1000 }), {}, ctx);
+    const successor = fakeContext(segmentHls, { segment: '1s' }, { restored: ctx.takeSnapshot() });
+    const second = packageItems(syntheticStream({ duration: 1000 }), {}, successor);
+    expect(initsOf(second)[0].epoch).toBe(initsOf(first)[0].epoch);
   });
 });

@@ -8,6 +8,7 @@
 import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import serveHttp from '../../nodes/media/serve-http.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import type { Batch } from '../../runtime/api.ts';
@@ -19,7 +20,7 @@ afterEach(() => {
   for (const stop of runs.splice(0)) stop();
 });
 
-let nextPort = 19410;
+let nextPort = 19550;
 
 interface Origin {
   base: string;
@@ -46,8 +47,8 @@ async function origin(settings: Record<string, unknown> = {}): Promise<Origin> {
 const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
 
 /** A live stream `k` with video `v` and audio `a`: `segments` segments each and `open` parts of the next. */
-async function liveStream(o: Origin, segments: number, open = 0, key = 'k'): Promise<void> {
-  o.push(init(key, 'v', videoInfo), init(key, 'a', audioInfo));
+async function liveStream(o: Origin, segments: number, open = 0, key = 'k', epoch: string | null = 'e'): Promise<void> {
+  o.push({ ...init(key, 'v', videoInfo), epoch: epoch ?? undefined }, { ...init(key, 'a', audioInfo), epoch: epoch ?? undefined });
   for (let msn = 0; msn < segments; msn++) o.push(...segmentWithParts(key, 'v', msn), ...segmentWithParts(key, 'a', msn, { timescale: 48000 }));
   o.push(...segmentWithParts(key, 'v', segments).slice(0, open));
   await settle();
@@ -76,15 +77,15 @@ describe('serve.http', () => {
     expect(master.headers.get('access-control-allow-origin')).toBe('*');
     expect(await master.text()).toContain('v/index.m3u8');
     const media = await fetch(`${o.base}/live/k/v/index.m3u8`);
-    expect(await media.text()).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="3.2.m4s"');
-    const initResponse = await fetch(`${o.base}/live/k/v/init.mp4`);
+    expect(await media.text()).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="e-3.2.m4s"');
+    const initResponse = await fetch(`${o.base}/live/k/v/init-e-1.mp4`);
     expect(initResponse.headers.get('content-type')).toBe('video/mp4');
     expect(initResponse.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
-    const segment = await fetch(`${o.base}/live/k/v/1.m4s`);
+    const segment = await fetch(`${o.base}/live/k/v/e-1.m4s`);
     expect(segment.headers.get('content-type')).toBe('video/iso.segment');
     expect(segment.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(Buffer.from(await segment.arrayBuffer())).toEqual(Buffer.concat([0, 1, 2, 3].map((i) => part('k', 'v', 1, i).data)));
-    const partResponse = await fetch(`${o.base}/live/k/v/3.1.m4s`);
+    const partResponse = await fetch(`${o.base}/live/k/v/e-3.1.m4s`);
     expect(partResponse.headers.get('cache-control')).toBe('public, max-age=1');
     expect(Buffer.from(await partResponse.arrayBuffer())).toEqual(part('k', 'v', 3, 1).data);
     const mpd = await fetch(`${o.base}/live/k/manifest.mpd`);
@@ -118,15 +119,19 @@ describe('serve.http', () => {
   it('answers byte ranges with 206, and an unsatisfiable one with 416', async () => {
     const o = await origin();
     await liveStream(o, 1);
-    const range = await fetch(`${o.base}/live/k/v/0.m4s`, { headers: { Range: 'bytes=100-199' } });
+    const range = await fetch(`${o.base}/live/k/v/e-0.m4s`, { headers: { Range: 'bytes=100-199' } });
     expect(range.status).toBe(206);
     expect(range.headers.get('content-range')).toBe('bytes 100-199/400');
     expect(Buffer.from(await range.arrayBuffer())).toEqual(part('k', 'v', 0, 1).data);
-    const suffix = await fetch(`${o.base}/live/k/v/0.m4s`, { headers: { Range: 'bytes=-50' } });
+    const suffix = await fetch(`${o.base}/live/k/v/e-0.m4s`, { headers: { Range: 'bytes=-50' } });
     expect(suffix.headers.get('content-range')).toBe('bytes 350-399/400');
-    const beyond = await fetch(`${o.base}/live/k/v/0.m4s`, { headers: { Range: 'bytes=400-' } });
+    const beyond = await fetch(`${o.base}/live/k/v/e-0.m4s`, { headers: { Range: 'bytes=400-' } });
     expect(beyond.status).toBe(416);
     expect(beyond.headers.get('content-range')).toBe('bytes */400');
+    // An invalid range (last before first) is ignored: the whole body, 200.
+    const backwards = await fetch(`${o.base}/live/k/v/e-0.m4s`, { headers: { Range: 'bytes=5-2' } });
+    expect(backwards.status).toBe(200);
+    expect(Buffer.from(await backwards.arrayBuffer())).toHaveLength(400);
   });
 
   it('answers a CORS preflight, and sends no CORS headers with `cors: false`', async () => {
@@ -143,10 +148,10 @@ describe('serve.http', () => {
   it('404s unknown streams, tracks, segments and parts, and every path that tries to climb out', async () => {
     const o = await origin();
     await liveStream(o, 6);
-    for (const path of ['/live/nope/master.m3u8', '/live/k/x/index.m3u8', '/live/k/v/0.m4s', '/live/k/v/9.m4s', '/live/k/v/1.0.m4s', '/live/k/v/init-2.mp4', '/other', '/live/k/v/index.m3u8x']) {
+    for (const path of ['/live/nope/master.m3u8', '/live/k/x/index.m3u8', '/live/k/v/e-0.m4s', '/live/k/v/e-9.m4s', '/live/k/v/e-1.0.m4s', '/live/k/v/init-e-2.mp4', '/other', '/live/k/v/index.m3u8x']) {
       expect((await fetch(`${o.base}${path}`)).status, path).toBe(404);
     }
-    for (const path of ['/live/../package.json', '/live/k/../../package.json', '/live/%2e%2e/package.json', '/live/k/..%2f..%2fpackage.json/index.m3u8', '/live/k/v/..%2f..%2f..%2fpackage.json', '/_player/../package.json', '/live/k/.%2e/v/init.mp4']) {
+    for (const path of ['/live/../package.json', '/live/k/../../package.json', '/live/%2e%2e/package.json', '/live/k/..%2f..%2fpackage.json/index.m3u8', '/live/k/v/..%2f..%2f..%2fpackage.json', '/_player/../package.json', '/live/k/.%2e/v/init-e-1.mp4']) {
       expect(await rawGet(o.base, path), path).toBe(404);
     }
     expect((await fetch(`${o.base}/live/k/manifest.mpd`)).status).toBe(200);
@@ -164,8 +169,8 @@ describe('serve.http', () => {
     expect(answer.status).toBe(200);
     expect(answer.at - asked).toBeGreaterThanOrEqual(290);
     expect(answer.at - pushed).toBeLessThan(50);
-    expect(answer.text).toContain('URI="2.1.m4s"');
-    expect(answer.text).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="2.2.m4s"');
+    expect(answer.text).toContain('URI="e-2.1.m4s"');
+    expect(answer.text).toContain('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="e-2.2.m4s"');
     // Already there: at once. A finished segment satisfies a request without `_HLS_part`.
     const ready = await fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=1`);
     expect(ready.status).toBe(200);
@@ -211,7 +216,7 @@ describe('serve.http', () => {
   it('holds a preload-hinted part until it is complete, and 404s one the segment closed without', async () => {
     const o = await origin();
     await liveStream(o, 1, 2);
-    const pending = fetch(`${o.base}/live/k/v/1.2.m4s`).then(async (response) => ({ at: Date.now(), status: response.status, body: Buffer.from(await response.arrayBuffer()) }));
+    const pending = fetch(`${o.base}/live/k/v/e-1.2.m4s`).then(async (response) => ({ at: Date.now(), status: response.status, body: Buffer.from(await response.arrayBuffer()) }));
     await new Promise((resolve) => setTimeout(resolve, 200));
     const pushed = Date.now();
     o.push(part('k', 'v', 1, 2));
@@ -219,18 +224,18 @@ describe('serve.http', () => {
     expect(answer.status).toBe(200);
     expect(answer.at - pushed).toBeLessThan(50);
     expect(answer.body).toEqual(part('k', 'v', 1, 2).data);
-    const never = fetch(`${o.base}/live/k/v/1.3.m4s`);
+    const never = fetch(`${o.base}/live/k/v/e-1.3.m4s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
     const segment = segmentWithParts('k', 'v', 1, { parts: 3 }).at(-1)!;
     o.push(segment);
     expect((await never).status).toBe(404);
-    expect((await fetch(`${o.base}/live/k/v/7.0.m4s`)).status).toBe(404);
+    expect((await fetch(`${o.base}/live/k/v/e-7.0.m4s`)).status).toBe(404);
   });
 
   it('streams the segment being cut as its parts arrive (low-latency DASH), ending when it is finished', async () => {
     const o = await origin();
     await liveStream(o, 1, 1);
-    const response = await fetch(`${o.base}/live/k/v/1.m4s`);
+    const response = await fetch(`${o.base}/live/k/v/e-1.m4s`);
     expect(response.status).toBe(200);
     const reader = response.body!.getReader();
     const first = await reader.read();
@@ -270,19 +275,45 @@ describe('serve.http', () => {
     const answered = await waiting;
     expect(answered.status).toBe(200);
     expect(await answered.text()).toMatch(/#EXT-X-ENDLIST\n$/);
-    expect((await fetch(`${o.base}/live/k/v/1.m4s`)).status).toBe(200);
+    expect((await fetch(`${o.base}/live/k/v/e-1.m4s`)).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await fetch(`${o.base}/live/k/master.m3u8`)).status).toBe(404);
     expect(await (await fetch(`${o.base}/healthz`)).json()).toEqual({ ok: true, streams: 0 });
   });
 
-  it('starts a stream afresh when it publishes again after its end, even with its numbering restarted', async () => {
+  it('starts a stream afresh under its new epoch when it publishes again, so no URL of the old publish names new bytes', async () => {
     const o = await origin();
     await liveStream(o, 3);
     o.push(end('k'));
-    await liveStream(o, 2);
+    await liveStream(o, 2, 0, 'k', 'f');
     const text = await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text();
-    expect(text.match(/^\d+\.m4s$/gm)).toEqual(['0.m4s', '1.m4s']);
+    expect(text.match(/^[a-z0-9]+-\d+\.m4s$/gm)).toEqual(['f-0.m4s', 'f-1.m4s']);
+    expect(text).toContain('#EXT-X-MAP:URI="init-f-1.mp4"');
+    expect(text).not.toContain('#EXT-X-ENDLIST');
+    for (const old of ['e-0.m4s', 'e-1.m4s', 'init-e-1.mp4']) expect((await fetch(`${o.base}/live/k/v/${old}`)).status).toBe(404);
+    expect((await fetch(`${o.base}/live/k/v/f-0.m4s`)).status).toBe(200);
+  });
+
+  it('gives a publish without an epoch one of its own after the end, and goes on under the same epoch before it', async () => {
+    const o = await origin();
+    await liveStream(o, 2, 0, 'k', null);
+    const first = (await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text()).match(/^([a-z0-9]+)-0\.m4s$/m)![1];
+    o.push(end('k'));
+    await liveStream(o, 2, 0, 'k', null);
+    const second = (await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text()).match(/^([a-z0-9]+)-0\.m4s$/m)![1];
+    expect(second).not.toBe(first);
+    expect((await fetch(`${o.base}/live/k/v/${first}-0.m4s`)).status).toBe(404);
+  });
+
+  it('continues the window of an ended stream when the same epoch publishes again: numbering goes on, after a discontinuity', async () => {
+    const o = await origin();
+    await liveStream(o, 2);
+    o.push(end('k'));
+    o.push(init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 2, { discontinuity: true }));
+    await settle();
+    const text = await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text();
+    expect(text.match(/^e-\d+\.m4s$/gm)).toEqual(['e-0.m4s', 'e-1.m4s', 'e-2.m4s']);
+    expect(text.indexOf('#EXT-X-DISCONTINUITY\n')).toBeGreaterThan(text.indexOf('e-1.m4s'));
     expect(text).not.toContain('#EXT-X-ENDLIST');
   });
 
@@ -291,9 +322,61 @@ describe('serve.http', () => {
     o.push(init('k', 'v', videoInfo, { ...llSettings, window: 4 }));
     for (let msn = 0; msn < 100; msn++) o.push(...segmentWithParts('k', 'v', msn));
     await settle();
-    expect((await fetch(`${o.base}/live/k/v/95.m4s`)).status).toBe(404);
-    expect((await fetch(`${o.base}/live/k/v/96.m4s`)).status).toBe(200);
+    expect((await fetch(`${o.base}/live/k/v/e-95.m4s`)).status).toBe(404);
+    expect((await fetch(`${o.base}/live/k/v/e-96.m4s`)).status).toBe(200);
     const text = await (await fetch(`${o.base}/live/k/v/index.m3u8`)).text();
-    expect(text.match(/^\d+\.m4s$/gm)).toEqual(['96.m4s', '97.m4s', '98.m4s', '99.m4s']);
+    expect(text.match(/^e-\d+\.m4s$/gm)).toEqual(['e-96.m4s', 'e-97.m4s', 'e-98.m4s', 'e-99.m4s']);
+  });
+
+  it('bounds requests held per stream: past `max_waiting_per_stream` 503 with Retry-After; a client that leaves frees its place', async () => {
+    const o = await origin({ max_waiting_per_stream: 2 });
+    await liveStream(o, 2, 1);
+    const url = `${o.base}/live/k/v/index.m3u8?_HLS_msn=2&_HLS_part=2`;
+    const leaving = new AbortController();
+    const first = fetch(url, { signal: leaving.signal }).catch(() => 'aborted');
+    const second = fetch(url);
+    await settle();
+    const refused = await fetch(url);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    // Another stream is bounded on its own.
+    await liveStream(o, 1, 1, 'other');
+    const elsewhere = fetch(`${o.base}/live/other/v/index.m3u8?_HLS_msn=1&_HLS_part=2`);
+    leaving.abort();
+    expect(await first).toBe('aborted');
+    await settle();
+    const third = fetch(url);
+    await settle();
+    o.push(part('k', 'v', 2, 1), part('k', 'v', 2, 2), part('other', 'v', 1, 1), part('other', 'v', 1, 2));
+    expect((await second).status).toBe(200);
+    expect((await third).status).toBe(200);
+    expect((await elsewhere).status).toBe(200);
+  });
+
+  it('bounds requests held over all streams with `max_waiting`', async () => {
+    const o = await origin({ max_waiting: 1 });
+    await liveStream(o, 2, 1);
+    await liveStream(o, 2, 1, 'other');
+    const held = fetch(`${o.base}/live/k/v/index.m3u8?_HLS_msn=2&_HLS_part=2`);
+    await settle();
+    expect((await fetch(`${o.base}/live/other/v/e-2.1.m4s`)).status).toBe(503);
+    o.push(part('k', 'v', 2, 1), part('k', 'v', 2, 2));
+    expect((await held).status).toBe(200);
+  });
+
+  it('closes connections past `max_connections`', async () => {
+    const o = await origin({ max_connections: 1 });
+    const port = Number(new URL(o.base).port);
+    const open = connect(port, '127.0.0.1');
+    await new Promise((resolve) => open.once('connect', resolve));
+    await settle();
+    const extra = connect(port, '127.0.0.1');
+    extra.on('error', () => undefined);
+    const closed = await new Promise<boolean>((resolve) => {
+      extra.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 1000);
+    });
+    open.destroy();
+    expect(closed).toBe(true);
   });
 });

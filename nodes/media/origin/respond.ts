@@ -12,7 +12,7 @@ export const objectKinds = {
   // A part never changes once complete, but parts are short-lived: caches keep them briefly.
   part: { type: 'video/iso.segment', cache: 'public, max-age=1' },
   segment: { type: 'video/iso.segment', cache: 'public, max-age=31536000, immutable' },
-  // Inits are versioned by name (`init-2.mp4`), so a configuration change never reuses a cached one.
+  // Segment and init names carry the publish's epoch and a version (`init-{epoch}-2.mp4`): a name never gets other bytes.
   init: { type: 'video/mp4', cache: 'public, max-age=31536000, immutable' },
   page: { type: 'text/html; charset=utf-8', cache: 'no-cache' },
   script: { type: 'text/javascript; charset=utf-8', cache: 'public, max-age=3600' },
@@ -32,8 +32,10 @@ export function parseRange(header: string | undefined, length: number): { start:
     return { start: Math.max(0, length - suffix), end: length - 1 };
   }
   const start = Number(match[1]);
+  // A last position before the first is not a valid range: ignored, the whole body goes (RFC 9110 14.1.1, 14.2).
+  if (match[2] !== '' && Number(match[2]) < start) return undefined;
   const end = match[2] === '' ? length - 1 : Math.min(Number(match[2]), length - 1);
-  if (start >= length || end < start) return 'unsatisfiable';
+  if (start >= length) return 'unsatisfiable';
   return { start, end };
 }
 

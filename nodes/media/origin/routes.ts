@@ -12,7 +12,8 @@ import { renderMpd } from '../../../media/dash/mpd.ts';
 import { nextPart, renderMaster, renderMedia, targetDuration, trackReady } from '../../../media/hls/playlist.ts';
 import { playerPage, playerScript } from './player-page.ts';
 import { sendError, sendObject } from './respond.ts';
-import { safeName, type OriginStore } from './store.ts';
+import type { OriginStore } from './store.ts';
+import { isSafeStreamKey } from '../../../media/stream-key.ts';
 
 /** What the routes need to know of their node. */
 export interface RouteOptions {
@@ -30,9 +31,21 @@ const msnAdvanceLimit = 2;
 /** The limit on `_HLS_part` past the last listed part (the Advance Part Limit). */
 const partAdvanceLimit = 3;
 
-const segmentFile = /^(\d{1,15})\.m4s$/;
-const partFile = /^(\d{1,15})\.(\d{1,6})\.m4s$/;
-const initFile = /^init(?:-(\d{1,9}))?\.mp4$/;
+/** `{epoch}-{msn}.m4s`, `{epoch}-{msn}.{part}.m4s`, `init-{epoch}-{version}.mp4` (see `media/segment.ts`). */
+const segmentFile = /^([0-9a-z]{1,12})-(\d{1,15})\.m4s$/;
+const partFile = /^([0-9a-z]{1,12})-(\d{1,15})\.(\d{1,6})\.m4s$/;
+const initFile = /^init-([0-9a-z]{1,12})-(\d{1,9})\.mp4$/;
+
+/** An answer for a request that would be held past the bounds (`OriginStore.hold`). */
+const busyMessage = 'too many requests are waiting on this origin; retry';
+
+/** A signal that aborts when the client goes away, so a held request stops waiting (and counting). */
+function clientGone(response: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  if (response.destroyed || response.writableEnded) controller.abort();
+  else response.once('close', () => controller.abort());
+  return controller.signal;
+}
 
 /** Builds the request handler of an origin over `store`. */
 export function originRoutes(store: OriginStore, options: RouteOptions): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
@@ -62,7 +75,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     // Split before decoding: an encoded `/` or `..` stays inside one name, which the charset then refuses.
     const names = path.slice(options.prefix.length + 1).split('/');
     const key = names[0];
-    if (!safeName.test(key)) return error(404, 'not found');
+    if (!isSafeStreamKey(key)) return error(404, 'not found');
     const stream = store.stream(key);
     if (names.length === 1) {
       response.writeHead(301, { Location: `${options.prefix}/${key}/`, ...cors });
@@ -71,7 +84,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     }
     if (stream === undefined) return error(404, 'no such stream');
     if (names.length === 2) return streamFile(request, response, stream, names[1], url, error);
-    if (names.length !== 3 || !safeName.test(names[1])) return error(404, 'not found');
+    if (names.length !== 3 || !isSafeStreamKey(names[1])) return error(404, 'not found');
     const track = stream.tracks.get(names[1]);
     if (track === undefined) return error(404, 'no such track');
     return trackFile(request, response, stream, track, names[2], url, error);
@@ -81,7 +94,9 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash'), stream.settings), cors);
     if (file === 'master.m3u8') {
       // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
-      await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(track, () => trackReady(track), holdMs(stream, track))));
+      const gone = clientGone(response);
+      const results = await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(stream, track, () => trackReady(track), holdMs(stream, track), gone)));
+      if (results.includes('busy')) return error(503, busyMessage, { 'Retry-After': '1' });
       const text = renderMaster(stream);
       if (text === undefined) return error(503, 'the stream has no segment yet', { 'Retry-After': '1' });
       return sendObject(request, response, 'playlist', text, cors);
@@ -105,15 +120,16 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     error: (status: number, message: string, headers?: Record<string, string>) => void,
   ): Promise<void> {
     if (file === 'index.m3u8') return mediaPlaylist(request, response, stream, track, url, error);
+    // A name of another publish (an older epoch) is gone, even when its number is in the window again.
     const init = initFile.exec(file);
     if (init !== null) {
-      const found = initOf(track, init[1] === undefined ? 1 : Number(init[1]));
+      const found = init[1] === stream.epoch ? initOf(track, Number(init[2])) : undefined;
       return found === undefined ? error(404, 'no such init segment') : sendObject(request, response, 'init', found.data, cors);
     }
     const part = partFile.exec(file);
-    if (part !== null) return partRequest(request, response, stream, track, Number(part[1]), Number(part[2]), error);
+    if (part !== null) return part[1] === stream.epoch ? partRequest(request, response, stream, track, Number(part[2]), Number(part[3]), error) : error(404, 'no such part');
     const segment = segmentFile.exec(file);
-    if (segment !== null) return segmentRequest(request, response, stream, track, Number(segment[1]), error);
+    if (segment !== null) return segment[1] === stream.epoch ? segmentRequest(request, response, stream, track, Number(segment[2]), error) : error(404, 'no such segment');
     return error(404, 'not found');
   }
 
@@ -130,9 +146,10 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
       const lastPart = track.openParts.at(-1)?.part ?? -1;
       if (part !== undefined && msn === track.nextMsn && part > lastPart + partAdvanceLimit) return error(400, `\`_HLS_part\` ${part} is too far ahead of the playlist`);
       const ready = () => track.nextMsn > msn || (part !== undefined && msn === track.nextMsn && track.openParts.some((p) => p.part >= part));
-      const satisfied = await store.waitFor(track, ready, holdMs(stream, track));
+      const satisfied = await store.waitFor(stream, track, ready, holdMs(stream, track), clientGone(response));
+      if (satisfied === 'busy') return error(503, busyMessage, { 'Retry-After': '1' });
       if (!satisfied && !track.ended) {
-        if (store.stream(stream.key) !== stream) return error(404, 'the stream ended');
+        if (store.dropped(track)) return error(404, 'the stream ended');
         return error(503, 'the requested segment or part did not appear in time', { 'Retry-After': '1' });
       }
     }
@@ -141,27 +158,33 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     sendObject(request, response, 'playlist', renderMedia(stream, track), closedAt === undefined ? cors : { ...cors, 'X-Streams-Closed-At': String(closedAt) });
   }
 
-  async function partRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, index: number, error: (status: number, message: string) => void): Promise<void> {
+  async function partRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, index: number, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
     let found = partOf(track, msn, index);
     if (found === undefined) {
       const hint = nextPart(track);
       // Only the part a preload hint names (or the first of the next segment) is worth waiting for.
       const hinted = (msn === hint.msn && index === hint.part) || (msn === track.nextMsn + 1 && index === 0);
       if (!hinted || track.ended) return error(404, 'no such part');
-      await store.waitFor(track, () => partOf(track, msn, index) !== undefined || track.nextMsn > msn, holdMs(stream, track));
+      const waited = await store.waitFor(stream, track, () => partOf(track, msn, index) !== undefined || track.nextMsn > msn, holdMs(stream, track), clientGone(response));
+      if (waited === 'busy') return error(503, busyMessage, { 'Retry-After': '1' });
       found = partOf(track, msn, index);
       if (found === undefined) return error(404, 'no such part');
     }
     sendObject(request, response, 'part', found.data, cors);
   }
 
-  async function segmentRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, error: (status: number, message: string) => void): Promise<void> {
+  async function segmentRequest(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, error: (status: number, message: string, headers?: Record<string, string>) => void): Promise<void> {
     const finished = segmentOf(track, msn);
     if (finished !== undefined) return sendObject(request, response, 'segment', finished.data, cors);
     if (msn !== track.nextMsn || track.ended) return error(404, 'no such segment');
-    if (track.openParts[0]?.part === 0 && request.headers.range === undefined) return streamOpenSegment(request, response, stream, track, msn);
+    if (track.openParts[0]?.part === 0 && request.headers.range === undefined) {
+      const release = store.hold(stream);
+      if (release === undefined) return error(503, busyMessage, { 'Retry-After': '1' });
+      return streamOpenSegment(request, response, stream, track, msn, release);
+    }
     // Asked a little early (a DASH player's clock ahead of ours): answer when it is finished.
-    await store.waitFor(track, () => track.nextMsn > msn, holdMs(stream, track));
+    const waited = await store.waitFor(stream, track, () => track.nextMsn > msn, holdMs(stream, track), clientGone(response));
+    if (waited === 'busy') return error(503, busyMessage, { 'Retry-After': '1' });
     const segment = segmentOf(track, msn);
     if (segment === undefined) return error(404, 'no such segment');
     sendObject(request, response, 'segment', segment.data, cors);
@@ -172,9 +195,10 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
    * parts it has, then each new part the moment it arrives, chunked; the
    * response ends when the segment is finished.
    */
-  function streamOpenSegment(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number): void {
+  function streamOpenSegment(request: IncomingMessage, response: ServerResponse, stream: StreamWindow, track: TrackWindow, msn: number, release: () => void): void {
     response.writeHead(200, { 'Content-Type': 'video/iso.segment', 'Cache-Control': 'no-cache', ...cors });
     if (request.method === 'HEAD') {
+      release();
       response.end();
       return;
     }
@@ -208,13 +232,14 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
       response.end();
     };
     stopListening = store.listen(track, function openSegmentGrew() {
-      if (track.nextMsn === msn && !track.ended && store.stream(stream.key) === stream) return writeNewParts();
+      if (track.nextMsn === msn && !track.ended && !store.dropped(track)) return writeNewParts();
       writeNewParts();
       finish();
     });
     response.on('close', () => {
       clearTimeout(timeout);
       stopListening();
+      release();
     });
   }
 }

@@ -4,11 +4,10 @@
  * reload, preload-hinted parts, a DASH segment streamed as it is cut), the
  * `max_streams` bound, and the grace period an ended stream is kept for.
  */
-import { applyEnd, applyInit, applyPart, applySegment, newStreamWindow, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
+import { applyEnd, applyInit, applyPart, applySegment, epochOf, epochPattern, newStreamWindow, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
 import type { CmafItem } from '../../../media/segment.ts';
 
-/** Keys and track names the origin accepts: they become URL path segments, so nothing that could climb out of one. */
-export const safeName = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+import { isSafeStreamKey, SAFE_STREAM_KEY_RULE } from '../../../media/stream-key.ts';
 
 /** Called on every change to a track (an item applied, the track ended, the stream dropped). */
 export type TrackListener = () => void;
@@ -21,9 +20,21 @@ function wellFormed(item: CmafItem): boolean {
   if (typeof item !== 'object' || item === null || typeof item.stream !== 'string') return false;
   if (item.type === 'end') return item.track === undefined || typeof item.track === 'string';
   if (typeof item.track !== 'string' || !Buffer.isBuffer(item.data)) return false;
-  if (item.type === 'init') return typeof item.info === 'object' && item.info !== null && typeof item.playlist === 'object' && item.playlist !== null;
+  if (item.type === 'init') {
+    if (item.epoch !== undefined && (typeof item.epoch !== 'string' || !epochPattern.test(item.epoch))) return false;
+    return typeof item.info === 'object' && item.info !== null && typeof item.playlist === 'object' && item.playlist !== null;
+  }
   if (item.type === 'part') return Number.isInteger(item.msn) && Number.isInteger(item.part) && typeof item.duration === 'number';
   return item.type === 'segment' && Number.isInteger(item.msn) && typeof item.duration === 'number';
+}
+
+/** What a wait ended with: the condition held, it did not (timeout, end, drop, the client left), or too many requests are held already. */
+export type WaitResult = boolean | 'busy';
+
+/** Bounds on requests held open (blocking reloads, hinted parts, segments streamed as cut). */
+export interface HoldLimits {
+  perStream: number;
+  total: number;
 }
 
 /** What the store needs from its node: a clock and timers. */
@@ -40,9 +51,18 @@ export class OriginStore {
   readonly #clock: StoreClock;
   readonly #maxStreams: number;
   readonly #keepEnded: number;
+  readonly #limits: HoldLimits;
+  /** Requests held, in all and per stream key. */
+  #held = 0;
+  readonly #heldPerStream = new Map<string, number>();
+  /** Tracks of dropped streams: a waiter learns of the drop in O(1). */
+  readonly #dropped = new WeakSet<TrackWindow>();
+  /** The last epoch this store made up (ms), so two windows never share one. */
+  #lastEpoch = 0;
 
-  constructor(clock: StoreClock, options: { maxStreams: number; keepEndedMs: number }) {
+  constructor(clock: StoreClock, options: { maxStreams: number; keepEndedMs: number; hold?: HoldLimits }) {
     this.#clock = clock;
+    this.#limits = options.hold ?? { perStream: 1000, total: 10_000 };
     this.#maxStreams = options.maxStreams;
     this.#keepEnded = options.keepEndedMs;
   }
@@ -59,8 +79,9 @@ export class OriginStore {
   /** Applies one item; a rejection says why it was not (the caller counts and logs it). */
   apply(item: CmafItem): Rejection | undefined {
     if (!wellFormed(item)) return { reason: 'malformed', message: 'not a CMAF item (`type` init, part, segment or end, with `stream`, `track` and `data`)' };
-    if (!safeName.test(item.stream)) return { reason: 'unsafe_name', message: 'the stream key is not a safe URL path segment (letters, digits, `_`, `.`, `-`; at most 128)' };
-    if (item.type !== 'end' && !safeName.test(item.track)) return { reason: 'unsafe_name', message: `track \`${item.track.slice(0, 64)}\` is not a safe URL path segment (letters, digits, \`_\`, \`.\`, \`-\`)` };
+    // Keys and track names become URL path segments: the ingest's rule (one pattern for both ends) keeps anything that could climb out of one away.
+    if (!isSafeStreamKey(item.stream)) return { reason: 'unsafe_name', message: `the stream key is not a safe URL path segment (${SAFE_STREAM_KEY_RULE})` };
+    if (item.type !== 'end' && !isSafeStreamKey(item.track)) return { reason: 'unsafe_name', message: `track \`${item.track.slice(0, 64)}\` is not a safe URL path segment (${SAFE_STREAM_KEY_RULE})` };
     let stream = this.#streams.get(item.stream);
     if (item.type === 'end') {
       if (stream === undefined) return undefined;
@@ -70,14 +91,15 @@ export class OriginStore {
       return undefined;
     }
     if (item.type === 'init') {
-      // A stream that ended and publishes again starts afresh: its packager may number segments from 0 again.
-      if (stream?.endedAt !== undefined) {
+      // Another publish (another epoch; without one, a publish after the end) starts afresh, under a new epoch:
+      // its packager may number from 0 again, and no URL may name two contents. The same epoch goes on.
+      if (stream !== undefined && (item.epoch === undefined ? stream.endedAt !== undefined : item.epoch !== stream.epoch)) {
         this.drop(item.stream);
         stream = undefined;
       }
       if (stream === undefined) {
         if (this.#streams.size >= this.#maxStreams) return { reason: 'max_streams', message: `a new stream is refused: ${this.#maxStreams} streams (\`max_streams\`) are served already` };
-        stream = newStreamWindow(item.stream, item.playlist);
+        stream = newStreamWindow(item.stream, item.playlist, item.epoch ?? this.#newEpoch());
         this.#streams.set(item.stream, stream);
       }
       this.#cancelDrop(item.stream);
@@ -103,32 +125,73 @@ export class OriginStore {
     };
   }
 
+  /** Whether `track`'s stream was dropped. */
+  dropped(track: TrackWindow): boolean {
+    return this.#dropped.has(track);
+  }
+
+  /**
+   * Counts a request held open on `stream` and returns the function that
+   * releases it (call it once), or undefined when the per-stream or total
+   * bound is reached: the caller answers 503 instead of holding it.
+   */
+  hold(stream: StreamWindow): (() => void) | undefined {
+    const held = this.#heldPerStream.get(stream.key) ?? 0;
+    if (held >= this.#limits.perStream || this.#held >= this.#limits.total) return undefined;
+    this.#heldPerStream.set(stream.key, held + 1);
+    this.#held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#held--;
+      const left = (this.#heldPerStream.get(stream.key) ?? 1) - 1;
+      if (left > 0) this.#heldPerStream.set(stream.key, left);
+      else this.#heldPerStream.delete(stream.key);
+    };
+  }
+
+  /** Requests held open now, in all. */
+  get held(): number {
+    return this.#held;
+  }
+
   /**
    * Resolves true as soon as `ready()` holds for `track` (at once if it
-   * already does), false when `timeoutMs` passes, the track ends without it,
-   * or the stream is dropped.
+   * already does); false when `timeoutMs` passes, the track ends without it,
+   * the stream is dropped or `signal` aborts (the client went away); `busy`
+   * when the hold bounds are reached. Each change of the track costs its own
+   * waiters only.
    */
-  waitFor(track: TrackWindow, ready: () => boolean, timeoutMs: number): Promise<boolean> {
+  waitFor(stream: StreamWindow, track: TrackWindow, ready: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> {
     if (ready()) return Promise.resolve(true);
-    if (track.ended) return Promise.resolve(false);
+    if (track.ended || signal?.aborted) return Promise.resolve(false);
+    const release = this.hold(stream);
+    if (release === undefined) return Promise.resolve('busy');
+    const store = this;
     return new Promise((resolve) => {
-      const cancelTimer = this.#clock.schedule(timeoutMs, function waitTimedOut() {
+      const finish = (result: boolean): void => {
+        cancelTimer();
         stop();
-        resolve(false);
+        release();
+        signal?.removeEventListener('abort', clientLeft);
+        resolve(result);
+      };
+      const clientLeft = (): void => finish(false);
+      const cancelTimer = this.#clock.schedule(timeoutMs, function waitTimedOut() {
+        finish(false);
       });
       const stop = this.listen(track, function trackChanged() {
         const now = ready();
-        if (!now && !track.ended && !dropped(track)) return;
-        cancelTimer();
-        stop();
-        resolve(now);
+        if (now || track.ended || store.dropped(track)) finish(now);
       });
-      const streams = this.#streams;
-      function dropped(t: TrackWindow): boolean {
-        for (const stream of streams.values()) if (stream.tracks.get(t.name) === t) return false;
-        return true;
-      }
+      signal?.addEventListener('abort', clientLeft, { once: true });
     });
+  }
+
+  #newEpoch(): string {
+    this.#lastEpoch = Math.max(this.#clock.now(), this.#lastEpoch + 1);
+    return epochOf(this.#lastEpoch);
   }
 
   #notify(track: TrackWindow): void {
@@ -154,6 +217,7 @@ export class OriginStore {
     if (stream === undefined) return;
     this.#cancelDrop(key);
     this.#streams.delete(key);
+    for (const track of stream.tracks.values()) this.#dropped.add(track);
     for (const track of stream.tracks.values()) this.#notify(track);
   }
 

@@ -20,12 +20,16 @@ const reanchorWindow = 1000;
 
 /** What a stream's packager hands its successor on a reload: its tracks' names and next sequence numbers. */
 export interface StreamHandover {
+  /** The publish's epoch (`CmafInit.epoch`): the successor goes on under it. */
+  epoch?: string;
   tracks: { rendition: string; kind: 'video' | 'audio'; track: string; nextMsn: number }[];
 }
 
 /** Packages one stream's packets; `emit` receives every item in order. */
 export class StreamPackager implements TrackHost {
   readonly stream: string;
+  /** The publish's epoch, stamped on every init (`CmafInit.epoch`). */
+  readonly epoch: string;
   readonly stats = new StreamStats();
   #settings: CutSettings;
   #playlist: PlaylistSettings;
@@ -42,8 +46,9 @@ export class StreamPackager implements TrackHost {
   /** Tracks a predecessor left: their names and numbering carry over, after a discontinuity. */
   #handedOver = new Map<string, { track: string; nextMsn: number }>();
 
-  constructor(stream: string, settings: CutSettings, playlist: PlaylistSettings, emit: (item: CmafItem) => void, restored?: StreamHandover) {
+  constructor(stream: string, epoch: string, settings: CutSettings, playlist: PlaylistSettings, emit: (item: CmafItem) => void, restored?: StreamHandover) {
     this.stream = stream;
+    this.epoch = restored?.epoch ?? epoch;
     this.#settings = settings;
     this.#playlist = playlist;
     this.#emit = emit;
@@ -77,7 +82,7 @@ export class StreamPackager implements TrackHost {
       });
       this.#tracks.set(key, track);
     }
-    this.stats.count(packet, track === this.#firstVideo());
+    this.stats.count(packet, track === (this.#firstVideo() ?? this.#tracks.values().next().value));
     track.push(packet, arrival);
   }
 
@@ -97,6 +102,11 @@ export class StreamPackager implements TrackHost {
     for (const track of this.#tracks.values()) track.prepare();
   }
 
+  /** Closes every track's open segment and marks the next ones discontinuous: the publisher left, and may reconnect. */
+  suspend(closedAt: number): void {
+    for (const track of this.#tracks.values()) track.suspend(closedAt);
+  }
+
   /** Closes every track's open segment without ending the stream (a reload: the successor goes on). */
   flush(closedAt: number): void {
     for (const track of this.#tracks.values()) track.flush(closedAt);
@@ -109,7 +119,7 @@ export class StreamPackager implements TrackHost {
       const [rendition, kind] = key.split('/') as [string, 'video' | 'audio'];
       if (!this.#tracks.has(key)) tracks.push({ rendition, kind, ...previous });
     }
-    return { tracks };
+    return { epoch: this.epoch, tracks };
   }
 
   /** Whether every track has ended. */
@@ -120,7 +130,7 @@ export class StreamPackager implements TrackHost {
   emit(item: CmafItem): void {
     if (item.type === 'segment') this.totals.segments += 1;
     else if (item.type === 'part') this.totals.parts += 1;
-    this.#emit(item);
+    this.#emit(item.type === 'init' ? { ...item, epoch: this.epoch } : item);
   }
 
   anchor(time: number, arrival: number, discontinuity: boolean): ClockAnchor {
@@ -132,12 +142,12 @@ export class StreamPackager implements TrackHost {
     return this.#anchor;
   }
 
-  boundary(video: TrackPackager, time: number): void {
+  boundary(video: TrackPackager, time: number, discontinuity: boolean): void {
     const leader = this.#firstVideo();
     for (const track of this.#tracks.values()) {
       if (track.kind !== 'audio') continue;
       const own = this.#tracks.get(`${track.rendition}/video`);
-      if (own === video || (own === undefined && video === leader)) track.follow(time);
+      if (own === video || (own === undefined && video === leader)) track.follow(time, discontinuity);
     }
   }
 

@@ -38,8 +38,8 @@ export interface TrackHost {
   emit(item: CmafItem): void;
   /** The wall-clock anchor to use for a packet, re-anchoring on a discontinuity. */
   anchor(time: number, arrival: number, discontinuity: boolean): ClockAnchor;
-  /** A video track opened a segment at `time` (s): audio tracks following it cut there too. */
-  boundary(track: TrackPackager, time: number): void;
+  /** A video track opened a segment at `time` (s), after a discontinuity or not: audio tracks following it cut there too. */
+  boundary(track: TrackPackager, time: number, discontinuity: boolean): void;
   /** Whether an audio track's segments follow a video track's boundaries. */
   follows(track: TrackPackager): boolean;
   /** The sequence number of the segment the video track `track` follows has open. */
@@ -186,21 +186,44 @@ export class TrackPackager {
   }
 
   /**
+   * Flushes like `flush`, for a publisher that disconnected and may come
+   * back: its timeline restarts, so the next segment is a discontinuity
+   * (numbering goes on).
+   */
+  suspend(closedAt: number): void {
+    this.#finish(closedAt);
+    this.#nextDiscontinuity = true;
+  }
+
+  /**
    * A leading video track opened a segment at `time` (s). If this track's
    * open part already holds samples from there on, the segment is cut at
    * once before them; otherwise at the first packet at or past `time`.
+   * After a video discontinuity (an encoder restart: the video's timeline
+   * is new, the copied audio's is not) the times cannot be compared: the
+   * audio cuts at once and marks its next segment discontinuous too, so
+   * its playlist and the DASH periods match the video's.
    */
-  follow(time: number): void {
+  follow(time: number, discontinuity = false): void {
     const segment = this.#segment;
     const held = this.#held;
     if (segment === undefined || held === undefined) return;
     const at = time * this.#ticks;
-    if (held.dts < at - this.#tolerance()) {
+    if (discontinuity) {
+      // Its own segment already starts a discontinuity (a reconnect ends both): nothing to add.
+      if (segment.discontinuity && segment.parts === 0) return;
+      this.#nextDiscontinuity = true;
+    } else if (held.dts < at - this.#tolerance()) {
       this.#pendingBoundary = at;
       return;
     }
-    let split = this.#samples.findIndex((sample) => sample.dts >= at - this.#tolerance());
+    let split = discontinuity ? this.#samples.length : this.#samples.findIndex((sample) => sample.dts >= at - this.#tolerance());
     if (split < 0) split = this.#samples.length;
+    if (discontinuity && split === 0 && segment.parts === 0) {
+      segment.discontinuity = true;
+      this.#nextDiscontinuity = false;
+      return;
+    }
     // Nothing before the boundary: the segment already starts there (closing it would skip a sequence number).
     if (split === 0 && segment.parts === 0) {
       // Audio that began just before the video's keyframe takes the video's number, as long as nothing of it was listed.
@@ -284,7 +307,7 @@ export class TrackPackager {
   #open(packet: MediaPacket, arrival: number): void {
     this.#openAt(packet.dts, packet.pts, arrival);
     this.#partStart = packet.dts;
-    if (this.kind === 'video') this.#host.boundary(this, packet.dts / this.#ticks);
+    if (this.kind === 'video') this.#host.boundary(this, packet.dts / this.#ticks, this.#segment!.discontinuity);
   }
 
   #openAt(dts: number, pts: number, arrival: number): void {
@@ -328,6 +351,7 @@ export class TrackPackager {
         independent: samples[0].sync,
         data,
         closedAt,
+        ...(segment.parts === 1 && segment.discontinuity ? { discontinuity: true } : {}),
       });
     }
     this.#samples = [];
