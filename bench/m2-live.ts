@@ -113,7 +113,7 @@ function listing(text: string): { segments: number[]; parts: string[]; nextMsn: 
   const parts: string[] = [];
   let openParts = 0;
   for (const line of text.split('\n')) {
-    const part = /^#EXT-X-PART:.*URI="(\d+)\.(\d+)\.m4s"/.exec(line);
+    const part = /^#EXT-X-PART:.*URI="[0-9a-z]+-(\d+)\.(\d+)\.m4s"/.exec(line);
     if (part) {
       parts.push(`${part[1]}.${part[2]}`);
       openParts = Number(part[1]) === msn ? openParts + 1 : openParts;

@@ -26,7 +26,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'live-reload-'));
   file = join(dir, 'live.yaml');
   copyFileSync('pipelines/live.yaml', file);
-  run = streamsRun([file, '--watch', '--param', `rtmp=127.0.0.1:${ports.rtmp}`, '--param', `srt=127.0.0.1:${ports.srt}`, '--param', `http=127.0.0.1:${ports.http}`, '--param', `key=${key}`]);
+  run = streamsRun([file, '--watch', '--param', `rtmp=127.0.0.1:${ports.rtmp}`, '--param', `srt=127.0.0.1:${ports.srt}`, '--param', `http=127.0.0.1:${ports.http}`, '--param', `key=${key}`, '--param', 'reconnect=1s']);
   await run.waitForLog('the RTMP listener', (l) => l.node === 'rtmp' && l.msg.includes('listening'));
   browser = await launchBrowser();
 });
@@ -65,10 +65,10 @@ describe('hot reload of the ladder', () => {
       await run.waitForLog('the new ladder', (l) => l.node === 'ladder' && Array.isArray(l.rungs) && (l.rungs as string[]).includes('240p'));
 
       // The packager continues the 360p playlist: a discontinuity, segments after it, no end; the new rung appears.
-      const media = await fetchUntil(`${base}360p/index.m3u8`, (body) => /#EXT-X-DISCONTINUITY\n(?:.*\n)*?\d+\.m4s\n(?:.*\n)*?\d+\.m4s/.test(body), 10_000);
+      const media = await fetchUntil(`${base}360p/index.m3u8`, (body) => /#EXT-X-DISCONTINUITY\n(?:.*\n)*?[0-9a-z]+-\d+\.m4s\n(?:.*\n)*?[0-9a-z]+-\d+\.m4s/.test(body), 10_000);
       expect(media).not.toContain('#EXT-X-ENDLIST');
       expect(media).toContain('#EXT-X-MEDIA-SEQUENCE:');
-      await fetchUntil(`${base}240p/index.m3u8`, (body) => /\n\d+\.m4s/.test(body), 10_000);
+      await fetchUntil(`${base}240p/index.m3u8`, (body) => /\n[0-9a-z]+-\d+\.m4s/.test(body), 10_000);
 
       // The player went through the reload: 3 s more than before it, no fatal error.
       const after = await waitForPlayer(page, 'hls.js to play on across the reload', (s) => s.currentTime > before + 3, 15_000);

@@ -21,7 +21,7 @@ let run: StreamsRun;
 let browser: TestBrowser | undefined;
 
 beforeAll(async () => {
-  run = streamsRun(['pipelines/live.yaml', '--param', `rtmp=127.0.0.1:${ports.rtmp}`, '--param', `srt=127.0.0.1:${ports.srt}`, '--param', `http=127.0.0.1:${ports.http}`, '--param', `key=${key}`]);
+  run = streamsRun(['pipelines/live.yaml', '--param', `rtmp=127.0.0.1:${ports.rtmp}`, '--param', `srt=127.0.0.1:${ports.srt}`, '--param', `http=127.0.0.1:${ports.http}`, '--param', `key=${key}`, '--param', 'reconnect=1s']);
   await run.waitForLog('the RTMP listener', (l) => l.node === 'rtmp' && l.msg.includes('listening'));
   await run.waitForLog('the origin', (l) => l.node === 'origin' && l.msg.includes('serving'));
   browser = await launchBrowser();
@@ -137,7 +137,7 @@ describe('bad input through the whole graph', () => {
   it('a second publisher on a live key is refused; ffmpeg SIGKILLed inside encode gives a discontinuity and the playlist goes on', async () => {
     const publisher = publish(rtmpUrl, { seconds: 9, size: '640x360' });
     const started = await run.waitForLog('a new ffmpeg for the publish', (l) => l.node === 'ladder' && l.msg.includes('ffmpeg started') && String(l.time) > new Date(publisher.startedAt).toISOString());
-    await fetchUntil(`${base}360p/index.m3u8`, (body) => !body.includes('#EXT-X-ENDLIST') && /\n\d+\.m4s/.test(body));
+    await fetchUntil(`${base}360p/index.m3u8`, (body) => !body.includes('#EXT-X-ENDLIST') && /\n[0-9a-z]+-\d+\.m4s/.test(body));
 
     // A second publisher on the same key is refused at once; the first goes on.
     const second = publish(rtmpUrl, { seconds: 3, size: '320x240' });
@@ -157,7 +157,7 @@ describe('bad input through the whole graph', () => {
     expect(crash.msg).toMatch(/^node `ladder` \(pipelines\/live\.yaml:\d+\): stream `live(?:1|…)`: ffmpeg was killed by SIGKILL/);
     await run.waitForLog('the restart', (l) => l.node === 'ladder' && l.pid !== started.pid && /ffmpeg started/.test(l.msg) && String(l.time) > String(crash.time));
     // The playlist marks the restart and goes on with segments after it.
-    const after = await fetchUntil(`${base}360p/index.m3u8`, (body) => /#EXT-X-DISCONTINUITY\n(?:.*\n)*?\d+\.m4s\n(?:.*\n)*?\d+\.m4s/.test(body), 10_000);
+    const after = await fetchUntil(`${base}360p/index.m3u8`, (body) => /#EXT-X-DISCONTINUITY\n(?:.*\n)*?[0-9a-z]+-\d+\.m4s\n(?:.*\n)*?[0-9a-z]+-\d+\.m4s/.test(body), 10_000);
     expect(after).not.toContain('#EXT-X-ENDLIST');
     expect((await publisher.exited).code).toBe(0);
     await fetchUntil(`${base}360p/index.m3u8`, (body) => body.includes('#EXT-X-ENDLIST'), 5_000);
