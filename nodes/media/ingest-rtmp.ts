@@ -8,13 +8,7 @@ import type { MediaEnd, MediaItem } from '../../media/packet.ts';
 import { listenSetting, secretSetting } from '../io/web/settings.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LiveStreams, type LiveStream } from './live/live-streams.ts';
-
-/** What a stream key may hold: streams become URL paths and file names downstream. */
-const KEY_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
-
-function isSafeKey(key: string): boolean {
-  return KEY_PATTERN.test(key) && !/^\.+$/.test(key);
-}
+import { isSafeStreamKey, keyForLog, SAFE_STREAM_KEY_RULE } from '../../media/stream-key.ts';
 
 const settings = z.object({
   listen: listenSetting(1935),
@@ -40,7 +34,7 @@ type IngestSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.rtmp',
   summary: 'Receive live RTMP publishes (OBS, ffmpeg) as media packets.',
-  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A stream key holds only letters, digits, `.`, `_`, `~` and `-`. A publish to another `app`, with a key not in `keys` or not of those characters, past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
+  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A stream key holds only letters, digits, `_`, `-` and `.`, starts with a letter or digit, and has at most 128 characters (the names `serve.http` accepts in URLs). A publish to another `app`, with a key not in `keys` or not of those characters, past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'Packets of every stream (`video/h264`, `audio/aac`), and a `MediaEnd` when a publish ends.' },
@@ -53,11 +47,6 @@ export default defineOperator({
     return sessionSource(ctx, (out) => new IngestSession(ctx, out));
   },
 });
-
-/** A short form of a stream name for logs: keys are secrets, so only their start is shown. */
-function shown(name: string): string {
-  return name.length <= 4 ? '****' : `${name.slice(0, 4)}…`;
-}
 
 /** One run of an `ingest.rtmp` node: the server, its publishes, and their packets on their way out. */
 class IngestSession implements SourceSession {
@@ -100,7 +89,7 @@ class IngestSession implements SourceSession {
     ctx.log.info({ listen: where, app: ctx.settings.app }, `${ctx.label}: RTMP ingest listening on rtmp://${where}/${ctx.settings.app}/`);
     // Keys usually come from the environment, so their characters are checked here rather than in the file.
     ctx.settings.keys?.forEach((key, index) => {
-      if (!isSafeKey(key)) ctx.log.warn({ index }, `${ctx.label}: \`keys\` entry ${index + 1} holds characters other than letters, digits, \`.\`, \`_\`, \`~\` and \`-\`: publishes with it will be refused`);
+      if (!isSafeStreamKey(key)) ctx.log.warn({ index }, `${ctx.label}: \`keys\` entry ${index + 1} is not ${SAFE_STREAM_KEY_RULE}: publishes with it will be refused`);
     });
     if (!ctx.settings.keys) ctx.log.warn({}, `${ctx.label}: no \`keys\`: any stream key is accepted; set \`keys\` (e.g. \`\${env:STREAM_KEY}\`) to restrict publishing`);
     const tick = (): void => {
@@ -136,13 +125,13 @@ class IngestSession implements SourceSession {
     if (attempt.app !== settings.app) return `unknown application \`${attempt.app}\` (publish to \`${settings.app}\`)`;
     if (!attempt.key) return 'no stream key';
     // Streams become URL paths and file names downstream: nothing that could climb out of a folder.
-    if (!isSafeKey(attempt.key)) return 'a stream key may hold only letters, digits, `.`, `_`, `~` and `-` (up to 128)';
+    if (!isSafeStreamKey(attempt.key)) return `a stream key must be ${SAFE_STREAM_KEY_RULE}`;
     if (settings.keys && !settings.keys.some((key) => safeEqual(attempt.key, key))) return 'wrong stream key';
-    if (this.#streams.get(attempt.key)?.live) return `stream ${shown(attempt.key)} is already live (a second publisher on its key)`;
+    if (this.#streams.get(attempt.key)?.live) return `stream ${keyForLog(attempt.key)} is already live (a second publisher on its key)`;
     if (this.#publishes.size >= settings.max_streams) return `\`max_streams\` (${settings.max_streams}) publishes are live`;
     const stream = this.#streams.begin(attempt.key);
     this.#publishes.set(attempt.id, { stream, decoder: new FlvTagDecoder(attempt.key), skipped: new Set() });
-    this.#ctx.log.info({ remote: attempt.remote, stream: shown(attempt.key), reconnect: stream.discontinuity }, `${this.#ctx.label}: publish of stream ${shown(attempt.key)} started from ${attempt.remote}`);
+    this.#ctx.log.info({ remote: attempt.remote, stream: keyForLog(attempt.key), reconnect: stream.discontinuity }, `${this.#ctx.label}: publish of stream ${keyForLog(attempt.key)} started from ${attempt.remote}`);
     return undefined;
   }
 
@@ -155,14 +144,14 @@ class IngestSession implements SourceSession {
     try {
       result = entry.decoder.decode(tag);
     } catch (error) {
-      ctx.log.warn({ stream: shown(publish.key) }, `${ctx.label}: stream ${shown(publish.key)}: ${reasonOf(error)}; disconnecting the publisher`);
+      ctx.log.warn({ stream: keyForLog(publish.key) }, `${ctx.label}: stream ${keyForLog(publish.key)}: ${reasonOf(error)}; disconnecting the publisher`);
       this.#server?.disconnect(publish.id);
       return;
     }
     if (result.kind === 'skip') {
       if (result.reason !== 'end of sequence' && result.reason !== 'script data' && !entry.skipped.has(result.reason)) {
         entry.skipped.add(result.reason);
-        ctx.log.warn({ stream: shown(publish.key) }, `${ctx.label}: stream ${shown(publish.key)}: ${result.reason}; skipped`);
+        ctx.log.warn({ stream: keyForLog(publish.key) }, `${ctx.label}: stream ${keyForLog(publish.key)}: ${result.reason}; skipped`);
       }
       return;
     }
@@ -183,7 +172,7 @@ class IngestSession implements SourceSession {
     this.#streams.end(entry.stream, this.#ctx.now());
     const end: MediaEnd = { stream: publish.key, end: true };
     this.#queue(end);
-    this.#ctx.log.info({ stream: shown(publish.key), reason }, `${this.#ctx.label}: publish of stream ${shown(publish.key)} ended (${reason}${detail ? `: ${detail}` : ''})`);
+    this.#ctx.log.info({ stream: keyForLog(publish.key), reason }, `${this.#ctx.label}: publish of stream ${keyForLog(publish.key)} ended (${reason}${detail ? `: ${detail}` : ''})`);
   }
 
   /** Packets of one socket read travel as one batch: flushed once the current event's synchronous work is done. */

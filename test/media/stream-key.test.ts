@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { isSafeStreamKey, keyForLog } from '../../media/stream-key.ts';
+import { safeName } from '../../nodes/media/origin/store.ts';
+
+describe('stream keys', () => {
+  const cases: Array<[string, boolean]> = [
+    ['cam1', true],
+    ['Cam_1.main-2', true],
+    ['a', true],
+    ['x'.repeat(128), true],
+    ['x'.repeat(129), false],
+    ['', false],
+    ['.hidden', false],
+    ['..', false],
+    ['_x', false],
+    ['-x', false],
+    ['a~b', false],
+    ['a/b', false],
+    ['a b', false],
+    ['a?b', false],
+    ['é', false],
+  ];
+  it.each(cases)('isSafeStreamKey(%j) is %s', (key, safe) => {
+    expect(isSafeStreamKey(key)).toBe(safe);
+  });
+
+  it('accepts exactly what the origin accepts as a stream name', () => {
+    for (const [key] of cases) expect(isSafeStreamKey(key)).toBe(safeName.test(key));
+  });
+
+  it('shows only the first four characters of a key', () => {
+    expect(keyForLog('secretkey123')).toBe('secr…');
+    expect(keyForLog('abcd')).toBe('****');
+    expect(keyForLog('')).toBe('****');
+  });
+});
