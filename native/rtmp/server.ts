@@ -36,7 +36,7 @@ export interface RtmpPublish {
 export type RtmpEndReason = 'closed' | 'unpublished' | 'disconnected' | 'protocol_error';
 
 /** Why a connection was dropped without a publish. */
-export type RtmpRejection = 'bad_handshake' | 'protocol_error' | 'timeout' | 'play_refused' | 'refused';
+export type RtmpRejection = 'bad_handshake' | 'protocol_error' | 'timeout' | 'play_refused' | 'refused' | 'too_many_connections';
 
 /** What the server tells its owner; every callback is synchronous and must not throw. */
 export interface RtmpServerHandlers {
@@ -56,6 +56,8 @@ export interface RtmpServerOptions {
   handlers: RtmpServerHandlers;
   /** A connection that has not started publishing within this many ms is closed (10 s by default). */
   publishTimeoutMs?: number;
+  /** Connections that have not published yet, at most; more are closed at once (`too_many_connections`). 64 by default. */
+  maxPendingConnections?: number;
 }
 
 // node-media-server is CommonJS; its protocol class has no types of its own.
@@ -116,6 +118,16 @@ const RTMP_TYPE_FLEX_MESSAGE = 17;
 const MAX_COMMAND_BYTES = 64 * 1024;
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 const MAX_CHUNK_STREAMS = 64;
+/**
+ * Bounds on the sum of those buffers over all chunk streams of one
+ * connection: without them, 64 chunk streams each declaring a message just
+ * under the limit hold 64 times it (4 MB from a few hundred bytes before
+ * any authentication).
+ */
+const MAX_CONNECTION_BYTES_BEFORE_PUBLISH = 1024 * 1024;
+const MAX_CONNECTION_BYTES = 16 * 1024 * 1024;
+/** What node-media-server adds to each buffer it allocates (`packetAlloc`). */
+const NMS_ALLOC_SLACK = 1024;
 
 /** An RTMP server accepting publishes; see the module comment. */
 export class RtmpServer {
@@ -127,7 +139,17 @@ export class RtmpServer {
   private constructor(options: RtmpServerOptions) {
     const { Rtmp, decodeAmf0Cmd } = nms();
     let nextId = 1;
+    const maxPending = options.maxPendingConnections ?? 64;
     this.#server = createServer({ noDelay: true }, (socket) => {
+      let pending = 0;
+      for (const open of this.#connections) if (!open.publish) pending++;
+      if (pending >= maxPending) {
+        // Before a publish nothing is authenticated: a flood of idle connections must not hold memory and descriptors.
+        socket.on('error', () => {});
+        socket.destroy();
+        options.handlers.rejected({ remote: `${socket.remoteAddress}:${socket.remotePort}`, reason: 'too_many_connections', detail: `${maxPending} connections have not published yet` });
+        return;
+      }
       const connection = new Connection(socket, nextId++, new Rtmp(), decodeAmf0Cmd, options, () => this.#connections.delete(connection));
       this.#connections.add(connection);
     });
@@ -211,6 +233,13 @@ class Connection {
       // Thrown inside parserData, caught below: the connection is dropped as a protocol error.
       if (length > limit) throw new Error(`an RTMP message of ${length} bytes is over the limit of ${limit}`);
       if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error(`more than ${MAX_CHUNK_STREAMS} RTMP chunk streams`);
+      const current = rtmp.parserPacket as NmsChunkPacket & { capacity: number };
+      if (current.capacity < length) {
+        let held = length + NMS_ALLOC_SLACK;
+        for (const packet of rtmp.inPackets.values()) if (packet !== current) held += (packet as { capacity: number }).capacity;
+        const total = this.publish ? MAX_CONNECTION_BYTES : MAX_CONNECTION_BYTES_BEFORE_PUBLISH;
+        if (held > total) throw new Error(`RTMP messages in progress would hold ${held} bytes, over the limit of ${total} for a connection`);
+      }
       alloc();
     };
     const invoke = rtmp.invokeHandler.bind(rtmp);

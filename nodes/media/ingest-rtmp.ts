@@ -34,7 +34,7 @@ type IngestSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.rtmp',
   summary: 'Receive live RTMP publishes (OBS, ffmpeg) as media packets.',
-  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A stream key holds only letters, digits, `_`, `-` and `.`, starts with a letter or digit, and has at most 128 characters (the names `serve.http` accepts in URLs). A publish to another `app`, with a key not in `keys` or not of those characters, past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
+  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A stream key holds only letters, digits, `_`, `-` and `.`, starts with a letter or digit, and has at most 128 characters (the names `serve.http` accepts in URLs). A publish to another `app`, with a key not in `keys` or not of those characters, past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. Memory a client can make the node hold is bounded: 1 MB of messages in progress per connection before it publishes, 16 MB after; at most 64 connections may wait to publish at once, more are closed at once (counted as dropped, `too_many_connections`). A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'Packets of every stream (`video/h264`, `audio/aac`), and a `MediaEnd` when a publish ends.' },
@@ -60,6 +60,7 @@ class IngestSession implements SourceSession {
   #flushQueued = false;
   #stopping = false;
   #cancelStats: (() => void) | undefined;
+  #floodLoggedAt = -Infinity;
 
   constructor(ctx: NodeContext<IngestSettings>, out: Subscriber<Batch>) {
     this.#ctx = ctx;
@@ -75,7 +76,13 @@ class IngestSession implements SourceSession {
         tag: (publish, tag) => this.#tag(publish, tag),
         end: (publish, reason, detail) => this.#end(publish, reason, detail),
         rejected: ({ remote, reason, detail }) => {
-          ctx.metrics.dropped(1, reason === 'refused' ? 'refused' : 'bad_connection');
+          ctx.metrics.dropped(1, reason === 'refused' || reason === 'too_many_connections' ? reason : 'bad_connection');
+          // A flood of connections must not flood the log too: one line per second at most for it.
+          if (reason === 'too_many_connections') {
+            const now = ctx.now();
+            if (now - this.#floodLoggedAt < 1000) return;
+            this.#floodLoggedAt = now;
+          }
           ctx.log.warn({ remote, reason }, `${ctx.label}: dropped an RTMP connection from ${remote}: ${detail}`);
         },
       },
