@@ -32,8 +32,8 @@ export interface RtmpPublish {
   readonly remote: string;
 }
 
-/** Why a publish ended: `closed` (the socket went), `unpublished` (FCUnpublish / deleteStream), `disconnected` (our `disconnect` or `close`), `protocol_error` (bytes that are not RTMP mid-publish). */
-export type RtmpEndReason = 'closed' | 'unpublished' | 'disconnected' | 'protocol_error';
+/** Why a publish ended: `closed` (the socket went), `unpublished` (FCUnpublish / deleteStream), `disconnected` (our `disconnect` or `close`), `protocol_error` (bytes that are not RTMP mid-publish), `idle` (nothing received for `idleTimeoutMs`). */
+export type RtmpEndReason = 'closed' | 'unpublished' | 'disconnected' | 'protocol_error' | 'idle';
 
 /** Why a connection was dropped without a publish. */
 export type RtmpRejection = 'bad_handshake' | 'protocol_error' | 'timeout' | 'play_refused' | 'refused' | 'too_many_connections';
@@ -58,6 +58,8 @@ export interface RtmpServerOptions {
   publishTimeoutMs?: number;
   /** Connections that have not published yet, at most; more are closed at once (`too_many_connections`). 64 by default. */
   maxPendingConnections?: number;
+  /** A publish that sends nothing for this many ms is ended (`idle`): a peer whose TCP connection died silently can take minutes to be noticed otherwise. 5 s by default. */
+  idleTimeoutMs?: number;
 }
 
 // node-media-server is CommonJS; its protocol class has no types of its own.
@@ -174,6 +176,12 @@ export class RtmpServer {
     for (const connection of this.#connections) if (connection.publish?.id === publishId) connection.close('disconnected');
   }
 
+  /** How long, in ms, the publish has sent nothing; undefined when it is not live here. */
+  silentMs(publishId: number): number | undefined {
+    for (const connection of this.#connections) if (connection.publish?.id === publishId) return Date.now() - connection.lastDataAt;
+    return undefined;
+  }
+
   /** Stops listening and closes every connection (each live publish gets its `end`). */
   close(): Promise<void> {
     for (const connection of [...this.#connections]) connection.close('disconnected');
@@ -193,12 +201,15 @@ export class RtmpServer {
 /** One TCP connection: the protocol state, and the publish once accepted. */
 class Connection {
   publish: RtmpPublish | undefined;
+  /** When the socket last gave bytes (`Date.now()`). */
+  lastDataAt = Date.now();
   readonly #socket: Socket;
   readonly #remote: string;
   readonly #handlers: RtmpServerHandlers;
   #ended = false;
   #sawVersion = false;
   readonly #timer: NodeJS.Timeout;
+  #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, id: number, rtmp: NmsRtmp, decode: NmsModules['decodeAmf0Cmd'], options: RtmpServerOptions, forget: () => void) {
     this.#socket = socket;
@@ -224,6 +235,7 @@ class Connection {
       if (refusal !== undefined) return this.#reject('refused', refusal);
       clearTimeout(this.#timer);
       this.publish = attempt;
+      this.#watchIdle(options.idleTimeoutMs ?? 5000);
       respondPublish(message);
     };
     const alloc = rtmp.packetAlloc.bind(rtmp);
@@ -263,6 +275,7 @@ class Connection {
 
     socket.on('data', (data: Buffer) => {
       if (this.#ended) return;
+      this.lastDataAt = Date.now();
       if (!this.#sawVersion) {
         this.#sawVersion = true;
         // C0 is the version byte; anything else is not an RTMP client (encrypted RTMPE included).
@@ -286,9 +299,22 @@ class Connection {
     });
   }
 
+  /** Ends the publish when nothing arrives for `idleMs`; one timer, re-armed for the time left rather than on every read. */
+  #watchIdle(idleMs: number): void {
+    const check = (): void => {
+      const silent = Date.now() - this.lastDataAt;
+      if (silent >= idleMs) return this.close('idle', `nothing received for ${silent} ms`);
+      this.#idleTimer = setTimeout(check, idleMs - silent);
+      this.#idleTimer.unref();
+    };
+    this.#idleTimer = setTimeout(check, idleMs);
+    this.#idleTimer.unref();
+  }
+
   /** Ends the publish (once) and the socket. */
   close(reason: RtmpEndReason, detail?: string): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#idleTimer);
     if (!this.#ended) {
       this.#ended = true;
       if (this.publish) this.#handlers.end(this.publish, reason, detail);

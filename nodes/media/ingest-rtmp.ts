@@ -23,7 +23,11 @@ const settings = z.object({
     .optional()
     .meta({ description: 'The stream keys accepted, usually `${env:NAME}`; each publish is a stream named by its key. Absent: any key is accepted (a warning at start).', examples: [['${env:STREAM_KEY}']] }),
   max_streams: z.number().int().min(1).default(100).meta({ description: 'Publishes live at once; more are refused.', examples: [10] }),
+  timeout: z.number().int().min(500).max(60_000).default(5000).meta({ description: 'Milliseconds without data after which a publish counts as ended (its TCP connection may have died silently).', examples: [5000] }),
 });
+
+/** A live publisher silent for longer than this (ms) may be replaced by a new publish with the same key: its connection has most likely died. */
+const TAKEOVER_SILENCE_MS = 1000;
 
 type IngestSettings = z.output<typeof settings>;
 
@@ -34,7 +38,7 @@ type IngestSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.rtmp',
   summary: 'Receive live RTMP publishes (OBS, ffmpeg) as media packets.',
-  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A stream key holds only letters, digits, `_`, `-` and `.`, starts with a letter or digit, and has at most 128 characters (the names `serve.http` accepts in URLs). A publish to another `app`, with a key not in `keys` or not of those characters, past `max_streams`, or on a key already live is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, or its connection drops) emits a `MediaEnd` at once. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. Memory a client can make the node hold is bounded: 1 MB of messages in progress per connection before it publishes, 16 MB after; at most 64 connections may wait to publish at once, more are closed at once (counted as dropped, `too_many_connections`). A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
+  doc: 'Listens on `listen` for RTMP publishers (`rtmp://HOST:PORT/APP/KEY`, as OBS and ffmpeg send) and emits each publish as a stream named by its key, with `rendition: source`: H.264 video and AAC audio packets with `pts`/`dts` in milliseconds (timescale 1000), keyframe flags, the track\'s decoder configuration (avcC, AudioSpecificConfig), codec string, size and frame rate, and `arrival`. A stream key holds only letters, digits, `_`, `-` and `.`, starts with a letter or digit, and has at most 128 characters (the names `serve.http` accepts in URLs). A publish to another `app`, with a key not in `keys` or not of those characters, past `max_streams`, or on a key already live whose publisher is still sending is refused at once: the connection is closed, the refusal counted as dropped (`refused`) and logged without the key; logs show only a stream key\'s first four characters. The end of a publish (the publisher leaves, unpublishes, its connection drops, or it sends nothing for `timeout` ms) emits a `MediaEnd` at once. A new publish with a valid key whose live publisher has sent nothing for over a second replaces it (an encoder reconnecting after its connection died silently, as OBS does); a second publisher while the first still sends is refused. A publisher that comes back with the same key continues the same stream, its first packet marked `discontinuity`. Other codecs (HEVC, MP3) are skipped with a warning. Bytes that are not RTMP close the connection with a log line; the node goes on. Memory a client can make the node hold is bounded: 1 MB of messages in progress per connection before it publishes, 16 MB after; at most 64 connections may wait to publish at once, more are closed at once (counted as dropped, `too_many_connections`). A live source cannot wait: while downstream is full the node drops whole GOPs (every packet up to the next keyframe that finds room), counted as dropped (`downstream_full`). The `stats` port gives, once a second for each live stream, its bitrate, frame rate, keyframe interval and drops. Built on node-media-server 4.4.3\'s RTMP protocol code (its HTTP and API servers are not started).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'Packets of every stream (`video/h264`, `audio/aac`), and a `MediaEnd` when a publish ends.' },
@@ -71,6 +75,7 @@ class IngestSession implements SourceSession {
     const ctx = this.#ctx;
     const server = await RtmpServer.listen(ctx.settings.listen, {
       owner: ctx,
+      idleTimeoutMs: ctx.settings.timeout,
       handlers: {
         publish: (attempt) => this.#decide(attempt),
         tag: (publish, tag) => this.#tag(publish, tag),
@@ -134,12 +139,31 @@ class IngestSession implements SourceSession {
     // Streams become URL paths and file names downstream: nothing that could climb out of a folder.
     if (!isSafeStreamKey(attempt.key)) return `a stream key must be ${SAFE_STREAM_KEY_RULE}`;
     if (settings.keys && !settings.keys.some((key) => safeEqual(attempt.key, key))) return 'wrong stream key';
-    if (this.#streams.get(attempt.key)?.live) return `stream ${keyForLog(attempt.key)} is already live (a second publisher on its key)`;
+    if (this.#streams.get(attempt.key)?.live && !this.#takeOver(attempt)) return `stream ${keyForLog(attempt.key)} is already live (a second publisher on its key)`;
     if (this.#publishes.size >= settings.max_streams) return `\`max_streams\` (${settings.max_streams}) publishes are live`;
     const stream = this.#streams.begin(attempt.key);
     this.#publishes.set(attempt.id, { stream, decoder: new FlvTagDecoder(attempt.key), skipped: new Set() });
     this.#ctx.log.info({ remote: attempt.remote, stream: keyForLog(attempt.key), reconnect: stream.discontinuity }, `${this.#ctx.label}: publish of stream ${keyForLog(attempt.key)} started from ${attempt.remote}`);
     return undefined;
+  }
+
+  /**
+   * Whether the live publish of `attempt`'s key has been silent long enough
+   * to be replaced: a publisher whose connection died silently reconnects
+   * (OBS does) before the idle timeout notices; a second publisher while the
+   * first still sends is refused.
+   */
+  #takeOver(attempt: RtmpPublish): boolean {
+    for (const [id, entry] of this.#publishes) {
+      if (entry.stream.name !== attempt.key) continue;
+      const silent = this.#server?.silentMs(id);
+      if (silent === undefined || silent <= TAKEOVER_SILENCE_MS) return false;
+      this.#ctx.log.info({ stream: keyForLog(attempt.key), silent_ms: silent }, `${this.#ctx.label}: stream ${keyForLog(attempt.key)}: a new publish from ${attempt.remote} replaces the one silent for ${silent} ms`);
+      // Ends the old publish at once (its MediaEnd is queued), so the new one continues the stream with a discontinuity.
+      this.#server?.disconnect(id);
+      return true;
+    }
+    return false;
   }
 
   #tag(publish: RtmpPublish, tag: FlvTag): void {
