@@ -2,6 +2,7 @@ import { bytesBuffer, defineOperator, operate, z, type Ack, type Batch, type Byt
 import { FlvReader } from '../../media/flv.ts';
 import { TsReader } from '../../media/mpegts.ts';
 import type { MediaFormatError } from '../../media/format-error.ts';
+import { keyForLog } from '../../media/stream-key.ts';
 import type { MediaItem, MediaPacket, TrackInfo } from '../../media/packet.ts';
 
 const settings = z.object({
@@ -113,10 +114,10 @@ class Demuxer {
       }
       out.push(packet);
     }
-    for (const reason of result.skipped) ctx.log.warn({ stream: name }, `${ctx.label}: stream \`${name}\`: ${reason}; skipped`);
+    for (const reason of result.skipped) ctx.log.warn({ stream: keyForLog(name) }, `${ctx.label}: stream ${keyForLog(name)}: ${reason}; skipped`);
     if (result.error && !state.failed) {
       state.failed = true;
-      ctx.log.error({ stream: name, format: ctx.settings.format }, `${ctx.label}: stream \`${name}\`: ${result.error.message}; the stream ends here`);
+      ctx.log.error({ stream: keyForLog(name), format: ctx.settings.format }, `${ctx.label}: stream ${keyForLog(name)}: ${result.error.message}; the stream ends here`);
       if (item) ctx.fail(item, result.error, ack);
       out.push({ stream: name, end: true });
     }

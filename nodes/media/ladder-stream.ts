@@ -11,6 +11,7 @@ import type { FfmpegProgress } from '../../native/ffmpeg/progress.ts';
 import { FlvReader, FlvWriter } from '../../media/flv.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { backoffDelay, type Logger } from '../../runtime/api.ts';
+import { keyForLog } from '../../media/stream-key.ts';
 import { ladderCommand } from './ladder-command.ts';
 import { selectRungs, type Rung } from './ladders.ts';
 import { RungMeter, type LadderStats } from './ladder-stats.ts';
@@ -55,6 +56,8 @@ const healthyRunMs = 10_000;
 /** A stream's ladder; see the file's comment. */
 export class LadderStream {
   readonly #options: LadderStreamOptions;
+  /** The stream as logs may show it: it may be named by its secret key. */
+  readonly #shown: string;
   #run: Run | undefined;
   /** The start under way (waiting for the encoder choice), which `end` awaits. */
   #starting: Promise<void> | undefined;
@@ -78,6 +81,7 @@ export class LadderStream {
 
   constructor(options: LadderStreamOptions) {
     this.#options = options;
+    this.#shown = keyForLog(options.stream);
   }
 
   get restarts(): number {
@@ -116,7 +120,7 @@ export class LadderStream {
     }
     if (!this.#audioWarned) {
       this.#audioWarned = true;
-      this.#options.log.warn({ stream: this.#options.stream, codec: packet.track.codec }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${packet.track.codec} audio is dropped (only AAC is carried)`);
+      this.#options.log.warn({ stream: this.#shown, codec: packet.track.codec }, `${this.#options.label}: stream ${this.#shown}: ${packet.track.codec} audio is dropped (only AAC is carried)`);
     }
     this.#drop(1, 'audio_codec');
   }
@@ -150,7 +154,7 @@ export class LadderStream {
       if (this.#stopped || this.#run) return;
       const { kept, skipped } = selectRungs(options.rungs, first.track.height, options.maxHeight);
       if (skipped.length > 0 && this.#restarts === 0) {
-        options.log.info({ stream: options.stream, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream \`${options.stream}\`: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
+        options.log.info({ stream: this.#shown, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream ${this.#shown}: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
       }
       const process = FfmpegProcess.spawn(ladderCommand({ rungs: kept, encoder: choice.spec, preset: options.preset, segmentSeconds: options.segmentSeconds }), {
         binary: options.binary,
@@ -162,7 +166,7 @@ export class LadderStream {
       this.#run = run;
       kept.forEach((rung, index) => this.#readRung(run, rung, index));
       void process.exited.then((exit) => this.#exited(run, exit.error));
-      options.log.info({ stream: options.stream, encoder: choice.spec.name, rungs: kept.map((r) => r.name), pid: process.pid }, `${options.label}: stream \`${options.stream}\`: ffmpeg started (${choice.spec.name}, ${kept.map((r) => r.name).join(', ')})`);
+      options.log.info({ stream: this.#shown, encoder: choice.spec.name, rungs: kept.map((r) => r.name), pid: process.pid }, `${options.label}: stream ${this.#shown}: ffmpeg started (${choice.spec.name}, ${kept.map((r) => r.name).join(', ')})`);
       const pending = this.#pending;
       this.#pending = [];
       for (const packet of pending) this.#write(run, packet);
@@ -180,7 +184,7 @@ export class LadderStream {
     run.process.output(index).on('data', (chunk: Buffer) => {
       const result = reader.push(chunk);
       if (result.error && result.packets.length === 0) {
-        this.#options.log.error({ stream: this.#options.stream, rung: rung.name }, `${this.#options.label}: stream \`${this.#options.stream}\`: rung \`${rung.name}\` output is not FLV: ${result.error.message}`);
+        this.#options.log.error({ stream: this.#shown, rung: rung.name }, `${this.#options.label}: stream ${this.#shown}: rung \`${rung.name}\` output is not FLV: ${result.error.message}`);
         return;
       }
       if (!run.current || result.packets.length === 0) return;
@@ -199,7 +203,7 @@ export class LadderStream {
     this.#run = undefined;
     this.#needKeyframe = true;
     for (const rung of run.rungs) this.#discontinuous.add(rung.name);
-    this.#options.log.info({ stream: this.#options.stream, pid: run.process.pid }, `${this.#options.label}: stream \`${this.#options.stream}\`: ffmpeg restarted: ${reason}`);
+    this.#options.log.info({ stream: this.#shown, pid: run.process.pid }, `${this.#options.label}: stream ${this.#shown}: ffmpeg restarted: ${reason}`);
     void run.process.stop(2000);
   }
 
@@ -216,7 +220,7 @@ export class LadderStream {
     const wait = this.#quickDeaths <= 1 ? 0 : backoffDelay(this.#quickDeaths - 1, 250, 30_000);
     this.#notBefore = now + wait;
     const message = error?.message ?? 'ffmpeg exited';
-    this.#options.log.error({ stream: this.#options.stream, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${message}; restarting at the next keyframe`);
+    this.#options.log.error({ stream: this.#shown, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream ${this.#shown}: ${message}; restarting at the next keyframe`);
   }
 
   /** The stream ended: ffmpeg finishes what it has, its last packets go out, then the stream's end. */

@@ -10,6 +10,7 @@ import { publish, type Publisher } from './rtmp-publisher.ts';
 const port = 19531;
 const key = 'k3y-secret-one';
 const other = 'k3y-secret-two';
+const aliceKey = 'alice-s3cret-key';
 const lines: { level: string; fields: object; message: string }[] = [];
 const log: Logger = {
   debug: (fields, message) => void lines.push({ level: 'debug', fields, message }),
@@ -66,7 +67,7 @@ beforeAll(async () => {
 streams: 1
 name: ingest
 nodes:
-  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${port}", keys: ["\${env:RTMP_TEST_KEY}", "${other}"], max_streams: 4, timeout: 4000 } }
+  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${port}", keys: ["\${env:RTMP_TEST_KEY}", "${other}", { name: alice, key: "${aliceKey}" }], max_streams: 4, timeout: 4000 } }
   media: { op: test.collect, in: rtmp, with: { into: rtmp } }
   stats: { op: test.collect, in: rtmp.stats, with: { into: rtmp-stats } }
 `,
@@ -197,6 +198,17 @@ describe('ingest.rtmp with ffmpeg publishing', () => {
     } finally {
       publisher.child.kill('SIGKILL');
     }
+  });
+
+  it('names the stream of a named key by its name; the key itself never leaves the node', async () => {
+    const from = items().length;
+    expect((await start(aliceKey, { seconds: 1, audio: false }).exited).code).toBe(0);
+    await until('the MediaEnd', () => endIndex('alice', from) >= 0);
+    expect(packetsOf('alice', from)).toHaveLength(30);
+    expect(items().slice(from).every((item) => item.stream === 'alice')).toBe(true);
+    expect(lines.some((line) => line.message.includes('publish of stream alice started'))).toBe(true);
+    expect(JSON.stringify(lines)).not.toContain(aliceKey);
+    expect(JSON.stringify(collected.get('rtmp-stats') ?? [])).not.toContain(aliceKey);
   });
 
   it('carries audio-only and video-only publishes', async () => {
