@@ -76,6 +76,16 @@ describe('TsReader', () => {
     expect(readAll(bytes, 188).packets.map((p) => p.pts)).toEqual([wrap - 1000, wrap + 1000]);
   });
 
+  it('unwraps PTS and DTS each on its own when B-frames make the PTS wrap first', () => {
+    const wrap = 2 ** 33;
+    const video = { n: 0 };
+    // DTS every 3003, PTS two frames ahead: the PTS passes 2^33 two frames before the DTS does.
+    const dts = [wrap - 9009, wrap - 6006, wrap - 3003, wrap, wrap + 3003];
+    const frames = dts.map((d, index) => pes(VIDEO_PID, index === 0 ? annexB(sps, pps, idr) : annexB(inter), d + 6006, d, video));
+    const { packets } = readAll(Buffer.concat([programTables(), ...frames]), 188);
+    expect(packets.map((p) => [p.dts, p.pts])).toEqual(dts.map((d) => [d, d + 6006]));
+  });
+
   it('reports unsupported stream types once and skips video before its parameter sets', () => {
     const reader = new TsReader({ stream: 'ts' });
     const result = reader.push(Buffer.concat([programTables([0x24]), pes(VIDEO_PID, annexB(inter), 0)]));
