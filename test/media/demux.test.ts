@@ -55,6 +55,29 @@ describe('demux', () => {
     expect(probe.done).toBe(1);
   });
 
+  it('reads at most max_streams streams at once: bytes of another are dead-lettered and counted', () => {
+    const ctx = fakeContext(demux, { format: 'flv', max_streams: 2 });
+    const third = { data: flv, meta: { stream: 'third-stream' } };
+    const run = drive(demux.create(ctx), [
+      batchOf([{ data: flv.subarray(0, 30), meta: { stream: 'a' } }, { data: flv.subarray(0, 30), meta: { stream: 'b' } }, third]),
+      batchOf([{ data: flv.subarray(30), meta: { stream: 'a', end: true } }]),
+      batchOf([{ data: flv, meta: { stream: 'c' } }]),
+    ]);
+    expect(summary(run.items())).toEqual(['a video 0', 'a audio 23', 'end a', 'c video 0', 'c audio 23', 'end b', 'end c']);
+    expect(ctx.drops).toEqual({ max_streams: 1 });
+    expect(ctx.failures.map((f) => [f.item, f.reason])).toEqual([[third, 'stream thir…: `max_streams` (2) streams are being read']]);
+  });
+
+  it('remembers a bounded number of ended streams', () => {
+    const ctx = fakeContext(demux, { format: 'flv' });
+    const batches = Array.from({ length: 1100 }, (_, index) => batchOf([{ data: flv, meta: { stream: `s${index}`, end: true } as { stream: string; end?: boolean } }]));
+    batches.push(batchOf([{ data: flv, meta: { stream: 's0' } }]), batchOf([{ data: flv, meta: { stream: 's1099' } }]));
+    const run = drive(demux.create(ctx), batches);
+    const packets = run.items().filter((item): item is MediaPacket => !isMediaEnd(item as MediaItem)) as MediaPacket[];
+    // s0 was forgotten (no discontinuity), s1099 is remembered.
+    expect(packets.filter((p) => p.discontinuity).map((p) => p.stream)).toEqual(['s1099']);
+  });
+
   it('acknowledges at once a batch that completes no packet', () => {
     const probe = probeAck();
     const run = drive(demux.create(fakeContext(demux, { format: 'flv' })), [batchOf([{ data: flv.subarray(0, 20) }], probe.ack)]);
