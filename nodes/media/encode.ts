@@ -1,4 +1,4 @@
-import { Ack, defineOperator, duration, NodeError, operate, z, type Batch, type NodeContext } from '../../runtime/api.ts';
+import { Ack, defineOperator, duration, NodeError, operate, reasonOf, z, type Batch, type NodeContext } from '../../runtime/api.ts';
 import { chooseEncoder, probeEncoders, type EncoderChoice } from '../../native/ffmpeg/encoders.ts';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import type { PortType } from '../../graph/port-types.ts';
@@ -111,7 +111,11 @@ export default defineOperator({
           const stream = streams.get(key);
           if (!stream) return emit([{ stream: key, end: true }]);
           streams.delete(key);
-          const done = stream.end().finally(() => ending.delete(done));
+          // `end` handles its own failures; a rejection here would be a bug, logged rather than left unhandled.
+          const done = stream
+            .end()
+            .catch((error: unknown) => ctx.log.error({}, `${ctx.label}: a stream's end failed: ${reasonOf(error)}`))
+            .finally(() => ending.delete(done));
           ending.add(done);
         }
 
@@ -144,7 +148,7 @@ export default defineOperator({
           },
           finalize() {
             cancelTick?.();
-            for (const stream of streams.values()) void stream.stop();
+            for (const stream of streams.values()) void stream.stop().catch((error: unknown) => ctx.log.error({}, `${ctx.label}: stopping ffmpeg failed: ${reasonOf(error)}`));
             streams.clear();
           },
         };

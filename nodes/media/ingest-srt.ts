@@ -86,12 +86,23 @@ class SrtListenSession implements SourceSession {
   }
 
   async start(): Promise<void> {
-    void this.#loop();
+    // The loop handles its own failures; anything that still escapes ends the node's output with it rather than an unhandled rejection.
+    this.#loop().catch((error: unknown) => {
+      if (!this.#out.closed) this.#out.error(error);
+    });
   }
 
   async #loop(): Promise<void> {
     while (!this.#stopping) {
-      const published = await this.#listenOnce();
+      let published = false;
+      try {
+        published = await this.#listenOnce();
+      } catch (error) {
+        // ffmpeg could not be spawned: logged, retried with backoff like a listener that failed.
+        this.#process = undefined;
+        this.#stopStats();
+        this.#ctx.log.error({ stream: this.#ctx.settings.streamid }, `${this.#ctx.label}: SRT listener could not start: ${error instanceof Error ? error.message : String(error)}`);
+      }
       if (this.#stopping) break;
       if (published) {
         this.#failures = 0;

@@ -152,28 +152,50 @@ export class LadderStream {
     this.#starting = options.encoder.then((choice) => {
       this.#starting = undefined;
       if (this.#stopped || this.#run) return;
-      const { kept, skipped } = selectRungs(options.rungs, first.track.height, options.maxHeight);
-      if (skipped.length > 0 && this.#restarts === 0) {
-        options.log.info({ stream: this.#shown, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream ${this.#shown}: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
+      try {
+        this.#launch(choice, first);
+      } catch (error) {
+        // A start that throws (ffmpeg cannot be spawned) is handled as a death: logged, retried at a later keyframe with backoff.
+        this.#startFailed(error);
       }
-      const process = FfmpegProcess.spawn(ladderCommand({ rungs: kept, encoder: choice.spec, preset: options.preset, segmentSeconds: options.segmentSeconds }), {
-        binary: options.binary,
-        onProgress: (progress) => {
-          if (this.#run?.process === process) this.#progress = progress;
-        },
-      });
-      const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now() };
-      this.#run = run;
-      kept.forEach((rung, index) => this.#readRung(run, rung, index));
-      void process.exited.then((exit) => this.#exited(run, exit.error));
-      options.log.info({ stream: this.#shown, encoder: choice.spec.name, rungs: kept.map((r) => r.name), pid: process.pid }, `${options.label}: stream ${this.#shown}: ffmpeg started (${choice.spec.name}, ${kept.map((r) => r.name).join(', ')})`);
-      const pending = this.#pending;
-      this.#pending = [];
-      for (const packet of pending) this.#write(run, packet);
     }, () => {
       // No encoder: the node fails (see `encode`); nothing to start here.
       this.#starting = undefined;
     });
+  }
+
+  #startFailed(error: unknown): void {
+    this.#restarts += 1;
+    this.#quickDeaths += 1;
+    this.#needKeyframe = true;
+    const wait = backoffDelay(this.#quickDeaths, 250, 30_000);
+    this.#notBefore = this.#options.now() + wait;
+    this.#pending = [];
+    const message = error instanceof Error ? error.message : String(error);
+    this.#options.log.error({ stream: this.#shown, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream ${this.#shown}: ffmpeg could not start: ${message}; trying again at a later keyframe`);
+  }
+
+  /** Spawns ffmpeg for the rungs the first packet's height allows, and writes the video waiting for it. */
+  #launch(choice: EncoderChoice, first: MediaPacket): void {
+    const options = this.#options;
+    const { kept, skipped } = selectRungs(options.rungs, first.track.height, options.maxHeight);
+    if (skipped.length > 0 && this.#restarts === 0) {
+      options.log.info({ stream: this.#shown, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream ${this.#shown}: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
+    }
+    const process = FfmpegProcess.spawn(ladderCommand({ rungs: kept, encoder: choice.spec, preset: options.preset, segmentSeconds: options.segmentSeconds }), {
+      binary: options.binary,
+      onProgress: (progress) => {
+        if (this.#run?.process === process) this.#progress = progress;
+      },
+    });
+    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now() };
+    this.#run = run;
+    kept.forEach((rung, index) => this.#readRung(run, rung, index));
+    void process.exited.then((exit) => this.#exited(run, exit.error));
+    options.log.info({ stream: this.#shown, encoder: choice.spec.name, rungs: kept.map((r) => r.name), pid: process.pid }, `${options.label}: stream ${this.#shown}: ffmpeg started (${choice.spec.name}, ${kept.map((r) => r.name).join(', ')})`);
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const packet of pending) this.#write(run, packet);
   }
 
   #readRung(run: Run, rung: Rung, index: number): void {
@@ -227,10 +249,14 @@ export class LadderStream {
   async end(): Promise<void> {
     if (this.#ending) return;
     this.#ending = true;
-    // Packets that came before the encoder was chosen are still encoded.
-    await this.#starting;
-    const run = this.#run;
-    if (run) await this.#finish(run);
+    try {
+      // Packets that came before the encoder was chosen are still encoded.
+      await this.#starting;
+      const run = this.#run;
+      if (run) await this.#finish(run);
+    } catch (error) {
+      this.#options.log.error({ stream: this.#shown }, `${this.#options.label}: stream ${this.#shown}: ffmpeg did not finish cleanly: ${error instanceof Error ? error.message : String(error)}`);
+    }
     this.#run = undefined;
     if (!this.#ended) {
       this.#ended = true;

@@ -37,4 +37,38 @@ describe('LadderStream', () => {
     expect(lines.map((line) => line.message)).toEqual(['node `encode`: stream sup3…: opus audio is dropped (only AAC is carried)']);
     expect(JSON.stringify(lines)).not.toContain('secret');
   });
+
+  it('logs a start that throws, and still ends the stream (no rejected promise left behind)', async () => {
+    const lines: { fields: object; message: string }[] = [];
+    const emitted: unknown[] = [];
+    // An encoder choice without a spec: building the ffmpeg command throws inside the start.
+    const broken = Promise.resolve({ spec: undefined } as unknown as EncoderChoice);
+    const ladder = new LadderStream({
+      stream: 'cam-1',
+      label: 'node `encode`',
+      log: logger(lines),
+      rungs: [{ name: '240p', width: 320, height: 240, bitrate: 400_000 } as never],
+      preset: 'ultrafast',
+      segmentSeconds: 2,
+      passthrough: false,
+      encoder: broken,
+      emit: (items) => void emitted.push(...items),
+      dropped: () => {},
+      now: () => 0,
+    });
+    const keyframe: MediaPacket = {
+      stream: 'cam-1',
+      rendition: 'source',
+      track: { kind: 'video', codec: 'h264', codecString: 'avc1.42c00d', timescale: 1000, config: Buffer.alloc(0), height: 240 },
+      pts: 0,
+      dts: 0,
+      keyframe: true,
+      data: Buffer.alloc(4),
+    };
+    ladder.push(keyframe);
+    await expect(ladder.end()).resolves.toBeUndefined();
+    expect(emitted).toEqual([{ stream: 'cam-1', end: true }]);
+    expect(lines.map((line) => line.message)).toEqual([expect.stringMatching(/^node `encode`: stream cam-…: ffmpeg could not start: .+; trying again at a later keyframe$/)]);
+    expect(ladder.restarts).toBe(1);
+  });
 });
