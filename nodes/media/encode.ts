@@ -78,6 +78,8 @@ export default defineOperator({
         encoder.catch((error: unknown) => out.error(error));
         const streams = new Map<string, LadderStream>();
         const ending = new Set<Promise<void>>();
+        /** Streams whose ffmpeg is finishing after their end: no longer in `streams`, but a stop must still reach them. */
+        const finishing = new Set<LadderStream>();
         let lastTick = ctx.now();
         let cancelTick: (() => void) | undefined;
 
@@ -111,11 +113,15 @@ export default defineOperator({
           const stream = streams.get(key);
           if (!stream) return emit([{ stream: key, end: true }]);
           streams.delete(key);
+          finishing.add(stream);
           // `end` handles its own failures; a rejection here would be a bug, logged rather than left unhandled.
           const done = stream
             .end()
             .catch((error: unknown) => ctx.log.error({}, `${ctx.label}: a stream's end failed: ${reasonOf(error)}`))
-            .finally(() => ending.delete(done));
+            .finally(() => {
+              ending.delete(done);
+              finishing.delete(stream);
+            });
           ending.add(done);
         }
 
@@ -148,8 +154,9 @@ export default defineOperator({
           },
           finalize() {
             cancelTick?.();
-            for (const stream of streams.values()) void stream.stop().catch((error: unknown) => ctx.log.error({}, `${ctx.label}: stopping ffmpeg failed: ${reasonOf(error)}`));
+            for (const stream of [...streams.values(), ...finishing]) void stream.stop().catch((error: unknown) => ctx.log.error({}, `${ctx.label}: stopping ffmpeg failed: ${reasonOf(error)}`));
             streams.clear();
+            finishing.clear();
           },
         };
       });

@@ -204,4 +204,19 @@ describe('encode', () => {
     expect(childrenNamed('ffmpeg')).toHaveLength(1);
     run.unsubscribe();
   });
+
+  it('stops the ffmpeg of a stream that is ending when unsubscribed, without waiting for it to finish', async () => {
+    const run = runNode({ ladder: ['240p'], preset: 'ultrafast' });
+    run.send(small.slice(0, 40));
+    const until = Date.now() + 5000;
+    while (rendition(run.items, '240p').length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    const [ffmpeg] = childrenNamed('ffmpeg');
+    expect(ffmpeg).toBeDefined();
+    // Stopped, ffmpeg cannot finish the stream on its own: only the node's stop (SIGTERM, then SIGKILL) ends it.
+    process.kill(ffmpeg!.pid, 'SIGSTOP');
+    run.send([{ stream: 'cam', end: true }]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    run.unsubscribe();
+    expect(await settleChildren('ffmpeg', 6000)).toEqual([]);
+  });
 });
