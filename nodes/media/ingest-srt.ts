@@ -131,11 +131,18 @@ class SrtListenSession implements SourceSession {
     const reader = new FlvReader({ stream });
     let packets = 0;
     const stdout = process.output(0);
+    let readerFailed = false;
     stdout.on('data', (chunk: Buffer) => {
+      if (readerFailed) return;
       ctx.metrics.bytes(chunk.length, 'read');
       const result = reader.push(chunk);
       for (const reason of result.skipped) ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
-      if (result.error) ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: ffmpeg's output is not FLV: ${result.error.message}`);
+      if (result.error) {
+        // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
+        readerFailed = true;
+        ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: ffmpeg's output is not FLV: ${result.error.message}; restarting the listener`);
+        void process.stop(2000);
+      }
       if (result.packets.length === 0) return;
       if (packets === 0) {
         ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);

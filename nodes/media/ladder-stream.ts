@@ -203,10 +203,15 @@ export class LadderStream {
     let meter = this.#meters.get(rung.name);
     if (!meter) this.#meters.set(rung.name, (meter = new RungMeter()));
     const rungMeter = meter;
+    let readerFailed = false;
     run.process.output(index).on('data', (chunk: Buffer) => {
+      if (readerFailed) return;
       const result = reader.push(chunk);
-      if (result.error && result.packets.length === 0) {
+      if (result.error) {
+        // A failed reader returns its error on every later chunk: one line, and a new ffmpeg (this one's output is lost).
+        readerFailed = true;
         this.#options.log.error({ stream: this.#shown, rung: rung.name }, `${this.#options.label}: stream ${this.#shown}: rung \`${rung.name}\` output is not FLV: ${result.error.message}`);
+        if (run.current) this.#retire(`rung \`${rung.name}\` output is not FLV`);
         return;
       }
       if (!run.current || result.packets.length === 0) return;

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { encoderCandidates } from '../../native/ffmpeg/encoders.ts';
 import type { EncoderChoice } from '../../native/ffmpeg/encoders.ts';
 import type { MediaPacket } from '../../media/packet.ts';
 import { LadderStream } from '../../nodes/media/ladder-stream.ts';
@@ -70,5 +74,45 @@ describe('LadderStream', () => {
     expect(emitted).toEqual([{ stream: 'cam-1', end: true }]);
     expect(lines.map((line) => line.message)).toEqual([expect.stringMatching(/^node `encode`: stream cam-…: ffmpeg could not start: .+; trying again at a later keyframe$/)]);
     expect(ladder.restarts).toBe(1);
+  });
+
+  it('logs output that is not FLV once, and restarts ffmpeg, however many chunks follow', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ladder-garbage-'));
+    // A stand-in for an ffmpeg whose output is broken: it writes text on every pipe it has, many times.
+    const binary = join(dir, 'broken-ffmpeg');
+    writeFileSync(binary, '#!/bin/sh\nfor i in $(seq 40); do for fd in 3 4 5; do printf "not flv at all" 2>/dev/null >&$fd; done; sleep 0.01; done\nsleep 5\n', { mode: 0o755 });
+    const lines: { fields: object; message: string }[] = [];
+    const ladder = new LadderStream({
+      stream: 'cam-1',
+      label: 'node `encode`',
+      log: logger(lines),
+      rungs: [{ name: '240p', width: 320, height: 240, bitrate: 400_000 } as never],
+      preset: 'ultrafast',
+      segmentSeconds: 2,
+      passthrough: false,
+      encoder: Promise.resolve({ spec: encoderCandidates.find((spec) => spec.name === 'libx264')! }),
+      emit: () => {},
+      dropped: () => {},
+      binary,
+      now: () => 0,
+    });
+    try {
+      ladder.push({
+        stream: 'cam-1',
+        rendition: 'source',
+        track: { kind: 'video', codec: 'h264', codecString: 'avc1.42c00d', timescale: 1000, config: Buffer.alloc(0), height: 240 },
+        pts: 0,
+        dts: 0,
+        keyframe: true,
+        data: Buffer.alloc(4),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(lines.filter((line) => line.message.includes('output is not FLV:')).map((line) => line.message)).toEqual(['node `encode`: stream cam-…: rung `240p` output is not FLV: not FLV: the bytes do not start with `FLV`']);
+      expect(lines.filter((line) => line.message.includes('ffmpeg restarted'))).toHaveLength(1);
+      expect(ladder.pid).toBeUndefined();
+    } finally {
+      await ladder.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
