@@ -8,7 +8,7 @@ import type { MediaEnd, MediaItem } from '../../media/packet.ts';
 import { listenSetting, secretSetting } from '../io/web/settings.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LiveStreams, type LiveStream } from './live/live-streams.ts';
-import { isSafeStreamKey, keyForLog, SAFE_STREAM_KEY, SAFE_STREAM_KEY_RULE } from '../../media/stream-key.ts';
+import { clientTextForLog, isSafeStreamKey, keyForLog, SAFE_STREAM_KEY, SAFE_STREAM_KEY_RULE } from '../../media/stream-key.ts';
 
 const settings = z.object({
   listen: listenSetting(1935),
@@ -115,7 +115,7 @@ class IngestSession implements SourceSession {
             if (now - this.#floodLoggedAt < 1000) return;
             this.#floodLoggedAt = now;
           }
-          ctx.log.warn({ remote, reason }, `${ctx.label}: dropped an RTMP connection from ${remote}: ${detail}`);
+          ctx.log.warn({ remote, reason }, `${ctx.label}: dropped an RTMP connection from ${remote}: ${clientTextForLog(detail, 200)}`);
         },
       },
     });
@@ -161,7 +161,7 @@ class IngestSession implements SourceSession {
   #decide(attempt: RtmpPublish): string | undefined {
     const { settings } = this.#ctx;
     if (this.#stopping) return 'the node is stopping';
-    if (attempt.app !== settings.app) return `unknown application \`${attempt.app}\` (publish to \`${settings.app}\`)`;
+    if (attempt.app !== settings.app) return `unknown application \`${clientTextForLog(attempt.app)}\` (publish to \`${settings.app}\`)`;
     if (!attempt.key) return 'no stream key';
     let accepted: AcceptedKey = { key: attempt.key, name: undefined };
     if (this.#keys) {
@@ -237,7 +237,7 @@ class IngestSession implements SourceSession {
     this.#streams.end(entry.stream, this.#ctx.now());
     const end: MediaEnd = { stream: entry.stream.name, end: true };
     this.#queue(end);
-    this.#ctx.log.info({ stream: entry.shown, reason }, `${this.#ctx.label}: publish of stream ${entry.shown} ended (${reason}${detail ? `: ${detail}` : ''})`);
+    this.#ctx.log.info({ stream: entry.shown, reason }, `${this.#ctx.label}: publish of stream ${entry.shown} ended (${reason}${detail ? `: ${clientTextForLog(detail, 200)}` : ''})`);
   }
 
   /** Packets of one socket read travel as one batch: flushed once the current event's synchronous work is done. */

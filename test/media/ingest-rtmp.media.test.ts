@@ -297,6 +297,10 @@ nodes:
       const wrongApp = await publish(`rtmp://127.0.0.1:${limitPort}/other/one`, { seconds: 2, video: false }).exited;
       expect(wrongApp.code).not.toBe(0);
       expect(limitLines.some((line) => line.message.includes('unknown application `other`'))).toBe(true);
+      const longApp = await publish(`rtmp://127.0.0.1:${limitPort}/${'x'.repeat(300)}/one`, { seconds: 2, video: false }).exited;
+      expect(longApp.code).not.toBe(0);
+      expect(limitLines.some((line) => line.message.includes(`unknown application \`${'x'.repeat(64)}…\``))).toBe(true);
+      expect(JSON.stringify(limitLines)).not.toContain('x'.repeat(65));
       const badKey = await publish(`rtmp://127.0.0.1:${limitPort}/live/bad!key`, { seconds: 2, video: false }).exited;
       expect(badKey.code).not.toBe(0);
       expect(limitLines.some((line) => line.message.includes('a stream key must be letters'))).toBe(true);
@@ -307,7 +311,7 @@ nodes:
       expect(second.code).not.toBe(0);
       expect(second.ms).toBeLessThan(2500);
       expect(limitLines.some((line) => line.message.includes('`max_streams` (1) publishes are live'))).toBe(true);
-      expect(new Map(limited.nodeStats()).get('rtmp')!.dropped.get('refused')).toBe(3);
+      expect(new Map(limited.nodeStats()).get('rtmp')!.dropped.get('refused')).toBe(4);
       expect((await first.exited).code).toBe(0);
     } finally {
       await limited.drain({ deadlineMs: 5000 });
