@@ -34,7 +34,7 @@ type SrtSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.srt',
   summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
-  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). The MPEG-TS it sends is remuxed by ffmpeg (video copied, audio encoded again to AAC at 128 kbit/s) and read back as packets: H.264 video and AAC audio, `rendition: source`, `stream` set to `streamid`. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors.',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). The MPEG-TS it sends is remuxed by ffmpeg (video copied, audio encoded again to AAC at 128 kbit/s) and read back as packets: H.264 video and AAC audio, `rendition: source`, `stream` set to `streamid`. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
@@ -86,6 +86,7 @@ class SrtListenSession implements SourceSession {
   }
 
   async start(): Promise<void> {
+    if (!this.#ctx.settings.passphrase) this.#ctx.log.warn({ listen: formatAddress(this.#address) }, `${this.#ctx.label}: no \`passphrase\`: anyone who can reach ${formatAddress(this.#address)} may publish; set \`passphrase\` (e.g. \`\${env:SRT_PASSPHRASE}\`)`);
     // The loop handles its own failures; anything that still escapes ends the node's output with it rather than an unhandled rejection.
     this.#loop().catch((error: unknown) => {
       if (!this.#out.closed) this.#out.error(error);
