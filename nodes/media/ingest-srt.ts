@@ -5,7 +5,7 @@ import { formatAddress, parseListen, type ListenAddress } from '../../native/htt
 import { FlvReader } from '../../media/flv.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
-import { RungMeter } from './ladder-stats.ts';
+import { LIVE_STATS_TYPE, LiveStreams, type LiveStream } from './live/live-streams.ts';
 
 const settings = z
   .object({
@@ -38,7 +38,7 @@ export default defineOperator({
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
-    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, publishes: number}>', doc: 'Once a second while a publisher is connected: the bitrate received (video and audio), video frames per second, seconds between keyframes, and publishes so far.', optional: true },
+    stats: { type: LIVE_STATS_TYPE, doc: 'Once a second while a publisher is connected (as `ingest.rtmp`): bits per media second received (video and audio), video frames per media second, seconds between keyframes, packets dropped (always 0: a full downstream pauses the read) and publishes so far.', optional: true },
   },
   settings,
   requires: ['ffmpeg', 'listen'],
@@ -69,13 +69,11 @@ class SrtListenSession implements SourceSession {
   readonly #address: ListenAddress;
   #process: FfmpegProcess | undefined;
   #stopping = false;
-  /** Whether the next packet follows an earlier publish of the stream. */
-  #afterPublish = false;
+  /** The stream's state across publishes: its discontinuity after a republish and its figures (shared with `ingest.rtmp`). */
+  readonly #streams = new LiveStreams();
+  #live: LiveStream | undefined;
   #failures = 0;
   #wake: (() => void) | undefined;
-  #publishes = 0;
-  readonly #video = new RungMeter();
-  #audioBytes = 0;
   #lastTick = 0;
   #cancelTick: (() => void) | undefined;
 
@@ -147,17 +145,15 @@ class SrtListenSession implements SourceSession {
       if (result.packets.length === 0) return;
       if (packets === 0) {
         ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
-        this.#publishes += 1;
+        this.#live = this.#streams.begin(stream);
         this.#startStats();
-        if (this.#afterPublish) result.packets[0] = { ...result.packets[0], discontinuity: true };
       }
       packets += result.packets.length;
       const arrival = Date.now();
+      const live = this.#live!;
       const items: MediaPacket[] = result.packets.map((packet) => ({ ...packet, arrival }));
-      for (const packet of items) {
-        if (packet.track.kind === 'video') this.#video.add(packet);
-        else this.#audioBytes += packet.data.length;
-      }
+      // Never full here (a full downstream pauses the read below): admit only marks the discontinuity and counts.
+      for (const packet of items) live.admit(packet, false);
       this.#emit(items);
       // Downstream full: stop reading; ffmpeg then waits, and SRT's own buffer (and losses) absorb it.
       const wait = ctx.ready();
@@ -171,7 +167,8 @@ class SrtListenSession implements SourceSession {
     this.#stopStats();
     if (packets > 0) {
       this.#emitStats();
-      this.#afterPublish = true;
+      this.#streams.end(this.#live!, ctx.now());
+      this.#live = undefined;
       this.#emit([{ stream, end: true }]);
       ctx.log.info({ stream, packets }, `${ctx.label}: stream \`${stream}\`: publisher left (${packets} packets); listening again`);
       return true;
@@ -195,11 +192,8 @@ class SrtListenSession implements SourceSession {
     const now = ctx.now();
     const seconds = Math.max(0.001, (now - this.#lastTick) / 1000);
     this.#lastTick = now;
-    const video = this.#video.take(seconds);
-    // Audio over the same media time as the video, so a burst does not inflate it.
-    const bitrate = video.bitrate + Math.round((this.#audioBytes * 8) / (video.mediaMs > 0 ? video.mediaMs / 1000 : seconds));
-    this.#audioBytes = 0;
-    ctx.emit('stats', { items: [{ stream: ctx.settings.streamid, bitrate, fps: video.fps, keyframe_interval: video.keyframeInterval, publishes: this.#publishes }], ack: Ack.none() });
+    if (!this.#live) return;
+    ctx.emit('stats', { items: [this.#live.takeStats(seconds)], ack: Ack.none() });
   }
 
   #stopStats(): void {

@@ -108,6 +108,8 @@ describe('ingest.rtmp with ffmpeg publishing', () => {
     const mine = stats.filter((s) => s.stream === key);
     expect(mine.length).toBeGreaterThanOrEqual(2);
     expect(mine.some((s) => s.fps >= 25 && s.fps <= 35 && s.bitrate > 10_000 && s.keyframe_interval === 1)).toBe(true);
+    // The schema ingest.srt shares.
+    expect(Object.keys(mine[0]!).sort()).toEqual(['bitrate', 'dropped', 'fps', 'keyframe_interval', 'publishes', 'stream']);
   });
 
   it('refuses a wrong key at once, counts it, and never logs the key', async () => {

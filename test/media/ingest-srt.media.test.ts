@@ -79,7 +79,9 @@ describe('ingest.srt', () => {
     // Once a second while connected: about 30 fps, a keyframe a second, a bitrate.
     const stats = node.ctx.portItems('stats') as { stream: string; fps: number; bitrate: number; keyframe_interval: number; publishes: number }[];
     expect(stats.length).toBeGreaterThanOrEqual(1);
-    expect(stats[0]).toMatchObject({ stream: 'cam1', publishes: 1 });
+    expect(stats[0]).toMatchObject({ stream: 'cam1', publishes: 1, dropped: 0 });
+    // The schema ingest.rtmp shares.
+    expect(Object.keys(stats[0]!).sort()).toEqual(['bitrate', 'dropped', 'fps', 'keyframe_interval', 'publishes', 'stream']);
     expect(stats.some((s) => s.fps >= 20 && s.fps <= 40 && s.bitrate > 50_000)).toBe(true);
   });
 
