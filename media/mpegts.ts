@@ -19,21 +19,30 @@ const STREAM_AAC = 0x0f;
 /** Bytes skipped looking for sync before the input is judged not MPEG-TS. */
 const MAX_RESYNC = 64 * 1024;
 const WRAP = 2 ** 33;
+/**
+ * The largest PES reassembled: a video PES may leave its length unset and
+ * run to the next start flag, so garbage without one would grow without
+ * bound. Far above a real access unit (a 4K intra frame is ~1 MB).
+ */
+export const MAX_PES_BYTES = 8 * 1024 * 1024;
 
 /** What a push into the reader produced (the same shape as `FlvReadResult`). */
 export interface TsReadResult {
   packets: MediaPacket[];
   configs: TrackInfo[];
   skipped: string[];
+  /** PES packets dropped in this push for growing past `MAX_PES_BYTES` (the reader resyncs at the next start). */
+  dropped?: number;
   error?: MediaFormatError;
 }
 
 interface Elementary {
   kind: 'video' | 'audio';
   chunks: Buffer[];
-  /** The last timestamp seen and the offset that unwraps the next, in 90 kHz units. */
-  last: number | undefined;
-  wraps: number;
+  /** Bytes in `chunks`. */
+  bytes: number;
+  /** The last unwrapped DTS (the PTS of PES without one), in 90 kHz units: the reference the next is unwrapped against. */
+  lastDts: number | undefined;
 }
 
 /** Reads MPEG-TS bytes pushed in chunks of any size; never throws (malformed input ends it with `error`). */
@@ -132,7 +141,18 @@ export class TsReader {
     if (start) {
       this.#flushPes(es);
       es.chunks = [payload];
-    } else if (es.chunks.length) es.chunks.push(payload);
+      es.bytes = payload.length;
+    } else if (es.chunks.length) {
+      es.chunks.push(payload);
+      es.bytes += payload.length;
+      if (es.bytes > MAX_PES_BYTES) {
+        // Dropped, not an error: the next start flag begins a clean PES.
+        es.chunks = [];
+        es.bytes = 0;
+        this.#result.dropped = (this.#result.dropped ?? 0) + 1;
+        this.#skip(`a PES packet over ${MAX_PES_BYTES} bytes was dropped`);
+      }
+    }
   }
 
   /** The section after the pointer field, up to its CRC; sections spanning packets are not needed for PAT/PMT of a few streams. */
@@ -165,8 +185,8 @@ export class TsReader {
       const esInfo = section.readUInt16BE(i + 3) & 0x0fff;
       i += 5 + esInfo;
       if (this.#pids.has(pid)) continue;
-      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, { kind: 'video', chunks: [], last: undefined, wraps: 0 });
-      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, { kind: 'audio', chunks: [], last: undefined, wraps: 0 });
+      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, { kind: 'video', chunks: [], bytes: 0, lastDts: undefined });
+      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, { kind: 'audio', chunks: [], bytes: 0, lastDts: undefined });
       else this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')} is not supported (only 0x1b H.264 and 0x0f AAC)`);
     }
   }
@@ -180,6 +200,7 @@ export class TsReader {
     if (!es.chunks.length) return;
     const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
     es.chunks = [];
+    es.bytes = 0;
     if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) throw new MediaFormatError('PES packet without its start code');
     const flags = pes[7]!;
     const headerEnd = 9 + pes[8]!;
@@ -188,23 +209,16 @@ export class TsReader {
       this.#skip('PES packet without a PTS');
       return;
     }
-    const pts = this.#unwrap(es, readTimestamp(pes, 9));
-    const dts = flags & 0x40 ? this.#unwrap(es, readTimestamp(pes, 14)) : pts;
+    const rawPts = readTimestamp(pes, 9);
+    const dts = unwrapNear(flags & 0x40 ? readTimestamp(pes, 14) : rawPts, es.lastDts);
+    // PTS and DTS wrap at different moments (with B-frames the PTS runs ahead and wraps first): each is
+    // unwrapped on its own, the PTS against its own access unit's DTS, which it is always within a few frames of.
+    const pts = flags & 0x40 ? unwrapNear(rawPts, dts) : dts;
+    es.lastDts = dts;
     const declared = pes.readUInt16BE(4);
     const body = pes.subarray(headerEnd, declared ? Math.min(pes.length, 6 + declared) : pes.length);
     if (es.kind === 'video') this.#videoAccessUnit(body, pts, dts);
     else this.#audioFrames(body, pts);
-  }
-
-  /** Continues a 33-bit timestamp past its wrap, per elementary stream. */
-  #unwrap(es: Elementary, value: number): number {
-    let unwrapped = value + es.wraps * WRAP;
-    if (es.last !== undefined && es.last - unwrapped > WRAP / 2) {
-      es.wraps++;
-      unwrapped += WRAP;
-    }
-    es.last = unwrapped;
-    return unwrapped;
   }
 
   #videoAccessUnit(body: Buffer, pts: number, dts: number): void {
@@ -249,6 +263,12 @@ export class TsReader {
       this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.audio, pts: at, dts: at, keyframe: true, data: frame });
     }
   }
+}
+
+/** Continues a 33-bit timestamp past its wraps: of `raw + k·2^33`, the one closest to `reference` (the first value is taken as it is). */
+function unwrapNear(raw: number, reference: number | undefined): number {
+  if (reference === undefined) return raw;
+  return raw + Math.round((reference - raw) / WRAP) * WRAP;
 }
 
 /** A 33-bit PES timestamp at `offset` (marker bits between its three parts). */

@@ -37,3 +37,15 @@ export function keyForLog(key: string): string {
   const text = String(key);
   return text.length <= 4 ? '****' : `${text.slice(0, 4)}…`;
 }
+
+/**
+ * A string a client sent (an RTMP application name, a protocol error's
+ * text) as a log line may hold it: control characters replaced (no forged
+ * lines), at most `max` characters (a client cannot make every refusal
+ * line megabytes long).
+ * @example clientTextForLog('a'.repeat(100)) // 'aaa…' (64 characters and `…`)
+ */
+export function clientTextForLog(text: string, max = 64): string {
+  const clean = String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return clean.length <= max ? clean : `${clean.slice(0, max)}…`;
+}

@@ -32,11 +32,11 @@ export interface RtmpPublish {
   readonly remote: string;
 }
 
-/** Why a publish ended: `closed` (the socket went), `unpublished` (FCUnpublish / deleteStream), `disconnected` (our `disconnect` or `close`), `protocol_error` (bytes that are not RTMP mid-publish). */
-export type RtmpEndReason = 'closed' | 'unpublished' | 'disconnected' | 'protocol_error';
+/** Why a publish ended: `closed` (the socket went), `unpublished` (FCUnpublish / deleteStream), `disconnected` (our `disconnect` or `close`), `protocol_error` (bytes that are not RTMP mid-publish), `idle` (nothing received for `idleTimeoutMs`). */
+export type RtmpEndReason = 'closed' | 'unpublished' | 'disconnected' | 'protocol_error' | 'idle';
 
 /** Why a connection was dropped without a publish. */
-export type RtmpRejection = 'bad_handshake' | 'protocol_error' | 'timeout' | 'play_refused' | 'refused';
+export type RtmpRejection = 'bad_handshake' | 'protocol_error' | 'timeout' | 'play_refused' | 'refused' | 'too_many_connections';
 
 /** What the server tells its owner; every callback is synchronous and must not throw. */
 export interface RtmpServerHandlers {
@@ -56,6 +56,10 @@ export interface RtmpServerOptions {
   handlers: RtmpServerHandlers;
   /** A connection that has not started publishing within this many ms is closed (10 s by default). */
   publishTimeoutMs?: number;
+  /** Connections that have not published yet, at most; more are closed at once (`too_many_connections`). 64 by default. */
+  maxPendingConnections?: number;
+  /** A publish that sends nothing for this many ms is ended (`idle`): a peer whose TCP connection died silently can take minutes to be noticed otherwise. 5 s by default. */
+  idleTimeoutMs?: number;
 }
 
 // node-media-server is CommonJS; its protocol class has no types of its own.
@@ -68,7 +72,7 @@ interface NmsChunkPacket {
 }
 interface NmsRtmp {
   parserPacket: NmsChunkPacket;
-  inPackets: Map<number, unknown>;
+  inPackets: Map<number, NmsChunkPacket>;
   streamApp?: string;
   onOutputCallback: (buffer: Buffer) => void;
   onConnectCallback: (request: unknown) => void;
@@ -118,6 +122,16 @@ const RTMP_TYPE_FLEX_MESSAGE = 17;
 const MAX_COMMAND_BYTES = 64 * 1024;
 const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 const MAX_CHUNK_STREAMS = 64;
+/**
+ * Bounds on the sum of those buffers over all chunk streams of one
+ * connection: without them, 64 chunk streams each declaring a message just
+ * under the limit hold 64 times it (4 MB from a few hundred bytes before
+ * any authentication).
+ */
+const MAX_CONNECTION_BYTES_BEFORE_PUBLISH = 1024 * 1024;
+const MAX_CONNECTION_BYTES = 16 * 1024 * 1024;
+/** What node-media-server adds to each buffer it allocates (`packetAlloc`). */
+const NMS_ALLOC_SLACK = 1024;
 
 /** An RTMP server accepting publishes; see the module comment. */
 export class RtmpServer {
@@ -129,7 +143,17 @@ export class RtmpServer {
   private constructor(options: RtmpServerOptions) {
     const { Rtmp, decodeAmf0Cmd } = nms();
     let nextId = 1;
+    const maxPending = options.maxPendingConnections ?? 64;
     this.#server = createServer({ noDelay: true }, (socket) => {
+      let pending = 0;
+      for (const open of this.#connections) if (!open.publish) pending++;
+      if (pending >= maxPending) {
+        // Before a publish nothing is authenticated: a flood of idle connections must not hold memory and descriptors.
+        socket.on('error', () => {});
+        socket.destroy();
+        options.handlers.rejected({ remote: `${socket.remoteAddress}:${socket.remotePort}`, reason: 'too_many_connections', detail: `${maxPending} connections have not published yet` });
+        return;
+      }
       const connection = new Connection(socket, nextId++, new Rtmp(), decodeAmf0Cmd, options, () => this.#connections.delete(connection));
       this.#connections.add(connection);
     });
@@ -154,6 +178,12 @@ export class RtmpServer {
     for (const connection of this.#connections) if (connection.publish?.id === publishId) connection.close('disconnected');
   }
 
+  /** How long, in ms, the publish has sent nothing; undefined when it is not live here. */
+  silentMs(publishId: number): number | undefined {
+    for (const connection of this.#connections) if (connection.publish?.id === publishId) return Date.now() - connection.lastDataAt;
+    return undefined;
+  }
+
   /** Stops listening and closes every connection (each live publish gets its `end`). */
   close(): Promise<void> {
     for (const connection of [...this.#connections]) connection.close('disconnected');
@@ -173,12 +203,15 @@ export class RtmpServer {
 /** One TCP connection: the protocol state, and the publish once accepted. */
 class Connection {
   publish: RtmpPublish | undefined;
+  /** When the socket last gave bytes (`Date.now()`). */
+  lastDataAt = Date.now();
   readonly #socket: Socket;
   readonly #remote: string;
   readonly #handlers: RtmpServerHandlers;
   #ended = false;
   #sawVersion = false;
   readonly #timer: NodeJS.Timeout;
+  #idleTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, id: number, rtmp: NmsRtmp, decode: NmsModules['decodeAmf0Cmd'], options: RtmpServerOptions, forget: () => void) {
     this.#socket = socket;
@@ -204,6 +237,7 @@ class Connection {
       if (refusal !== undefined) return this.#reject('refused', refusal);
       clearTimeout(this.#timer);
       this.publish = attempt;
+      this.#watchIdle(options.idleTimeoutMs ?? 5000);
       respondPublish(message);
     };
     const alloc = rtmp.packetAlloc.bind(rtmp);
@@ -213,12 +247,19 @@ class Connection {
       // Thrown inside parserData, caught below: the connection is dropped as a protocol error.
       if (length > limit) throw new Error(`an RTMP message of ${length} bytes is over the limit of ${limit}`);
       if (rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error(`more than ${MAX_CHUNK_STREAMS} RTMP chunk streams`);
-      const packet = rtmp.parserPacket;
-      if (this.publish && (packet.header.type === RTMP_TYPE_AUDIO || packet.header.type === RTMP_TYPE_VIDEO)) {
+      const current = rtmp.parserPacket as NmsChunkPacket & { capacity: number };
+      if (current.capacity < length) {
+        let held = length + NMS_ALLOC_SLACK;
+        // Audio and video messages get buffers of their own (capacity 0, below): count what they hold.
+        for (const packet of rtmp.inPackets.values()) if (packet !== current) held += Math.max(packet.capacity, packet.payload?.length ?? 0);
+        const total = this.publish ? MAX_CONNECTION_BYTES : MAX_CONNECTION_BYTES_BEFORE_PUBLISH;
+        if (held > total) throw new Error(`RTMP messages in progress would hold ${held} bytes, over the limit of ${total} for a connection`);
+      }
+      if (this.publish && (current.header.type === RTMP_TYPE_AUDIO || current.header.type === RTMP_TYPE_VIDEO)) {
         // A buffer of its own for each audio and video message, handed downstream as it is (no copy per packet).
         // Capacity 0: the protocol must not reuse it for the next message; it allocates afresh.
-        packet.payload = Buffer.allocUnsafe(length);
-        packet.capacity = 0;
+        current.payload = Buffer.allocUnsafe(length);
+        current.capacity = 0;
         return;
       }
       alloc();
@@ -244,6 +285,7 @@ class Connection {
 
     socket.on('data', (data: Buffer) => {
       if (this.#ended) return;
+      this.lastDataAt = Date.now();
       if (!this.#sawVersion) {
         this.#sawVersion = true;
         // C0 is the version byte; anything else is not an RTMP client (encrypted RTMPE included).
@@ -267,9 +309,22 @@ class Connection {
     });
   }
 
+  /** Ends the publish when nothing arrives for `idleMs`; one timer, re-armed for the time left rather than on every read. */
+  #watchIdle(idleMs: number): void {
+    const check = (): void => {
+      const silent = Date.now() - this.lastDataAt;
+      if (silent >= idleMs) return this.close('idle', `nothing received for ${silent} ms`);
+      this.#idleTimer = setTimeout(check, idleMs - silent);
+      this.#idleTimer.unref();
+    };
+    this.#idleTimer = setTimeout(check, idleMs);
+    this.#idleTimer.unref();
+  }
+
   /** Ends the publish (once) and the socket. */
   close(reason: RtmpEndReason, detail?: string): void {
     clearTimeout(this.#timer);
+    clearTimeout(this.#idleTimer);
     if (!this.#ended) {
       this.#ended = true;
       if (this.publish) this.#handlers.end(this.publish, reason, detail);

@@ -2,12 +2,17 @@ import { bytesBuffer, defineOperator, operate, z, type Ack, type Batch, type Byt
 import { FlvReader } from '../../media/flv.ts';
 import { TsReader } from '../../media/mpegts.ts';
 import type { MediaFormatError } from '../../media/format-error.ts';
+import { keyForLog } from '../../media/stream-key.ts';
 import type { MediaItem, MediaPacket, TrackInfo } from '../../media/packet.ts';
 
 const settings = z.object({
   format: z.enum(['flv', 'mpegts']).meta({ description: 'The container of the bytes: `flv` (as RTMP and `.flv` files carry it) or `mpegts` (as SRT, UDP and `.ts` files carry it).', examples: ['flv', 'mpegts'] }),
   stream: z.string().min(1).optional().meta({ description: 'The name of the stream the packets belong to; a Bytes item\'s `meta.stream` overrides it. Absent: the node\'s name.', examples: ['camera-1'] }),
+  max_streams: z.number().int().min(1).default(100).meta({ description: 'Streams read at once; bytes of more are dropped (counted as `max_streams`, the item dead-lettered).', examples: [10] }),
 });
+
+/** Ended streams remembered (so their next bytes are marked as a discontinuity); the oldest are forgotten past this. */
+const REMEMBERED_ENDS = 1024;
 
 type DemuxSettings = z.output<typeof settings>;
 
@@ -21,6 +26,7 @@ interface ReaderResult {
   packets: MediaPacket[];
   configs: TrackInfo[];
   skipped: string[];
+  dropped?: number;
   error?: MediaFormatError;
 }
 
@@ -31,7 +37,7 @@ interface ReaderResult {
 export default defineOperator({
   name: 'demux',
   summary: 'Turn FLV or MPEG-TS bytes into media packets.',
-  doc: 'Reads the bytes arriving on `in` (from `file.read` with `format: bytes`, a socket, an ingest) as the container `format` and emits their H.264 and AAC packets: video as length-prefixed access units with the decoder configuration (avcC) in the track, audio as raw AAC frames with its AudioSpecificConfig; timestamps in milliseconds from FLV (timescale 1000), at 90 kHz from MPEG-TS (timescale 90000), `rendition: source`. Chunks may split tags and packets anywhere. The stream is named by `stream`, or per item by `meta.stream`; an item with `meta.end: true` ends that stream (a `MediaEnd` goes out, and bytes that come later start it again with a discontinuity), and every stream ends when the input does. Bytes that are not the container end their stream with a log line and a dead letter holding the chunk at fault; the rest of the input and other streams go on. Codecs other than H.264 and AAC are skipped with a warning.',
+  doc: 'Reads the bytes arriving on `in` (from `file.read` with `format: bytes`, a socket, an ingest) as the container `format` and emits their H.264 and AAC packets: video as length-prefixed access units with the decoder configuration (avcC) in the track, audio as raw AAC frames with its AudioSpecificConfig; timestamps in milliseconds from FLV (timescale 1000), at 90 kHz from MPEG-TS (timescale 90000), `rendition: source`. Chunks may split tags and packets anywhere. The stream is named by `stream`, or per item by `meta.stream`; an item with `meta.end: true` ends that stream (a `MediaEnd` goes out, and bytes that come later start it again with a discontinuity), and every stream ends when the input does. Bytes that are not the container end their stream with a log line and a dead letter holding the chunk at fault; the rest of the input and other streams go on. Codecs other than H.264 and AAC are skipped with a warning. Memory is bounded: at most `max_streams` streams are read at once (bytes of others are dead-lettered and counted as dropped, `max_streams`), an MPEG-TS PES that grows past 8 MB without a next start is dropped (`oversized_pes`), and the last 1024 ended streams are remembered for their discontinuity.',
   inputs: { in: { type: 'Bytes', doc: 'Container bytes, in chunks of any size.' } },
   outputs: { out: { type: 'Media<*/*>', doc: 'Packets (`video/h264`, `audio/aac`) and a `MediaEnd` when a stream ends.' } },
   settings,
@@ -78,7 +84,7 @@ class Demuxer {
       const meta = item.meta ?? {};
       const name = typeof meta.stream === 'string' && meta.stream ? meta.stream : (this.#ctx.settings.stream ?? this.#ctx.node);
       const data = bytesBuffer(item);
-      const state = data.length || meta.end !== true ? this.#state(name) : this.#streams.get(name);
+      const state = data.length || meta.end !== true ? this.#state(name, item, batch.ack) : this.#streams.get(name);
       if (data.length && state && !state.failed) {
         this.#ctx.metrics.bytes(data.length, 'read');
         this.#take(name, state, state.reader.push(data), out, item, batch.ack);
@@ -94,9 +100,15 @@ class Demuxer {
     if (out.length) this.#emit(out, this.#ctx.newAck());
   }
 
-  #state(name: string): StreamState {
+  #state(name: string, item: BytesItem, ack: Ack): StreamState | undefined {
     let state = this.#streams.get(name);
     if (!state) {
+      const max = this.#ctx.settings.max_streams;
+      if (this.#streams.size >= max) {
+        this.#ctx.metrics.dropped(1, 'max_streams');
+        this.#ctx.fail(item, new Error(`stream ${keyForLog(name)}: \`max_streams\` (${max}) streams are being read`), ack);
+        return undefined;
+      }
       const reader = this.#ctx.settings.format === 'flv' ? new FlvReader({ stream: name }) : new TsReader({ stream: name });
       state = { reader, failed: false, restart: this.#ended.delete(name) };
       this.#streams.set(name, state);
@@ -113,10 +125,11 @@ class Demuxer {
       }
       out.push(packet);
     }
-    for (const reason of result.skipped) ctx.log.warn({ stream: name }, `${ctx.label}: stream \`${name}\`: ${reason}; skipped`);
+    if (result.dropped) ctx.metrics.dropped(result.dropped, 'oversized_pes');
+    for (const reason of result.skipped) ctx.log.warn({ stream: keyForLog(name) }, `${ctx.label}: stream ${keyForLog(name)}: ${reason}; skipped`);
     if (result.error && !state.failed) {
       state.failed = true;
-      ctx.log.error({ stream: name, format: ctx.settings.format }, `${ctx.label}: stream \`${name}\`: ${result.error.message}; the stream ends here`);
+      ctx.log.error({ stream: keyForLog(name), format: ctx.settings.format }, `${ctx.label}: stream ${keyForLog(name)}: ${result.error.message}; the stream ends here`);
       if (item) ctx.fail(item, result.error, ack);
       out.push({ stream: name, end: true });
     }
@@ -131,5 +144,7 @@ class Demuxer {
     }
     this.#streams.delete(name);
     this.#ended.add(name);
+    // A Set iterates in insertion order: the first is the oldest end.
+    if (this.#ended.size > REMEMBERED_ENDS) this.#ended.delete(this.#ended.values().next().value!);
   }
 }

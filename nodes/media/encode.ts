@@ -1,4 +1,4 @@
-import { Ack, defineOperator, duration, NodeError, operate, z, type Batch, type NodeContext } from '../../runtime/api.ts';
+import { Ack, defineOperator, duration, NodeError, operate, reasonOf, z, type Batch, type NodeContext } from '../../runtime/api.ts';
 import { chooseEncoder, probeEncoders, type EncoderChoice } from '../../native/ffmpeg/encoders.ts';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import type { PortType } from '../../graph/port-types.ts';
@@ -85,6 +85,8 @@ export default defineOperator({
         const inherited = (ctx.restored ?? {}) as Handover;
         const handover: Handover = {};
         ctx.snapshot(() => handover);
+        /** Streams whose ffmpeg is finishing after their end: no longer in `streams`, but a stop must still reach them. */
+        const finishing = new Set<LadderStream>();
         let lastTick = ctx.now();
         let cancelTick: (() => void) | undefined;
 
@@ -121,7 +123,15 @@ export default defineOperator({
           if (!stream) return handOver ? undefined : emit([{ stream: key, end: true }]);
           streams.delete(key);
           if (handOver) handover[key] = stream.rungs;
-          const done = stream.end(handOver).finally(() => ending.delete(done));
+          finishing.add(stream);
+          // `end` handles its own failures; a rejection here would be a bug, logged rather than left unhandled.
+          const done = stream
+            .end(handOver)
+            .catch((error: unknown) => ctx.log.error({}, `${ctx.label}: a stream's end failed: ${reasonOf(error)}`))
+            .finally(() => {
+              ending.delete(done);
+              finishing.delete(stream);
+            });
           ending.add(done);
         }
 
@@ -156,8 +166,9 @@ export default defineOperator({
           },
           finalize() {
             cancelTick?.();
-            for (const stream of streams.values()) void stream.stop();
+            for (const stream of [...streams.values(), ...finishing]) void stream.stop().catch((error: unknown) => ctx.log.error({}, `${ctx.label}: stopping ffmpeg failed: ${reasonOf(error)}`));
             streams.clear();
+            finishing.clear();
           },
         };
       });

@@ -5,7 +5,7 @@ import { formatAddress, parseListen, type ListenAddress } from '../../native/htt
 import { FlvReader } from '../../media/flv.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
-import { RungMeter } from './ladder-stats.ts';
+import { LIVE_STATS_TYPE, LiveStreams, type LiveStream } from './live/live-streams.ts';
 
 const settings = z
   .object({
@@ -34,11 +34,11 @@ type SrtSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.srt',
   summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
-  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). The MPEG-TS it sends is remuxed by ffmpeg (video copied, audio encoded again to AAC at 128 kbit/s) and read back as packets: H.264 video and AAC audio, `rendition: source`, `stream` set to `streamid`. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors.',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). The MPEG-TS it sends is remuxed by ffmpeg (video copied, audio encoded again to AAC at 128 kbit/s) and read back as packets: H.264 video and AAC audio, `rendition: source`, `stream` set to `streamid`. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
-    stats: { type: 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, publishes: number}>', doc: 'Once a second while a publisher is connected: the bitrate received (video and audio), video frames per second, seconds between keyframes, and publishes so far.', optional: true },
+    stats: { type: LIVE_STATS_TYPE, doc: 'Once a second while a publisher is connected (as `ingest.rtmp`): bits per media second received (video and audio), video frames per media second, seconds between keyframes, packets dropped (always 0: a full downstream pauses the read) and publishes so far.', optional: true },
   },
   settings,
   requires: ['ffmpeg', 'listen'],
@@ -69,13 +69,11 @@ class SrtListenSession implements SourceSession {
   readonly #address: ListenAddress;
   #process: FfmpegProcess | undefined;
   #stopping = false;
-  /** Whether the next packet follows an earlier publish of the stream. */
-  #afterPublish = false;
+  /** The stream's state across publishes: its discontinuity after a republish and its figures (shared with `ingest.rtmp`). */
+  readonly #streams = new LiveStreams();
+  #live: LiveStream | undefined;
   #failures = 0;
   #wake: (() => void) | undefined;
-  #publishes = 0;
-  readonly #video = new RungMeter();
-  #audioBytes = 0;
   #lastTick = 0;
   #cancelTick: (() => void) | undefined;
 
@@ -86,12 +84,24 @@ class SrtListenSession implements SourceSession {
   }
 
   async start(): Promise<void> {
-    void this.#loop();
+    if (!this.#ctx.settings.passphrase) this.#ctx.log.warn({ listen: formatAddress(this.#address) }, `${this.#ctx.label}: no \`passphrase\`: anyone who can reach ${formatAddress(this.#address)} may publish; set \`passphrase\` (e.g. \`\${env:SRT_PASSPHRASE}\`)`);
+    // The loop handles its own failures; anything that still escapes ends the node's output with it rather than an unhandled rejection.
+    this.#loop().catch((error: unknown) => {
+      if (!this.#out.closed) this.#out.error(error);
+    });
   }
 
   async #loop(): Promise<void> {
     while (!this.#stopping) {
-      const published = await this.#listenOnce();
+      let published = false;
+      try {
+        published = await this.#listenOnce();
+      } catch (error) {
+        // ffmpeg could not be spawned: logged, retried with backoff like a listener that failed.
+        this.#process = undefined;
+        this.#stopStats();
+        this.#ctx.log.error({ stream: this.#ctx.settings.streamid }, `${this.#ctx.label}: SRT listener could not start: ${error instanceof Error ? error.message : String(error)}`);
+      }
       if (this.#stopping) break;
       if (published) {
         this.#failures = 0;
@@ -120,25 +130,30 @@ class SrtListenSession implements SourceSession {
     const reader = new FlvReader({ stream });
     let packets = 0;
     const stdout = process.output(0);
+    let readerFailed = false;
     stdout.on('data', (chunk: Buffer) => {
+      if (readerFailed) return;
       ctx.metrics.bytes(chunk.length, 'read');
       const result = reader.push(chunk);
       for (const reason of result.skipped) ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
-      if (result.error) ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: ffmpeg's output is not FLV: ${result.error.message}`);
+      if (result.error) {
+        // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
+        readerFailed = true;
+        ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: ffmpeg's output is not FLV: ${result.error.message}; restarting the listener`);
+        void process.stop(2000);
+      }
       if (result.packets.length === 0) return;
       if (packets === 0) {
         ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
-        this.#publishes += 1;
+        this.#live = this.#streams.begin(stream);
         this.#startStats();
-        if (this.#afterPublish) result.packets[0] = { ...result.packets[0], discontinuity: true };
       }
       packets += result.packets.length;
       const arrival = Date.now();
+      const live = this.#live!;
       const items: MediaPacket[] = result.packets.map((packet) => ({ ...packet, arrival }));
-      for (const packet of items) {
-        if (packet.track.kind === 'video') this.#video.add(packet);
-        else this.#audioBytes += packet.data.length;
-      }
+      // Never full here (a full downstream pauses the read below): admit only marks the discontinuity and counts.
+      for (const packet of items) live.admit(packet, false);
       this.#emit(items);
       // Downstream full: stop reading; ffmpeg then waits, and SRT's own buffer (and losses) absorb it.
       const wait = ctx.ready();
@@ -152,7 +167,8 @@ class SrtListenSession implements SourceSession {
     this.#stopStats();
     if (packets > 0) {
       this.#emitStats();
-      this.#afterPublish = true;
+      this.#streams.end(this.#live!, ctx.now());
+      this.#live = undefined;
       this.#emit([{ stream, end: true }]);
       ctx.log.info({ stream, packets }, `${ctx.label}: stream \`${stream}\`: publisher left (${packets} packets); listening again`);
       return true;
@@ -176,11 +192,8 @@ class SrtListenSession implements SourceSession {
     const now = ctx.now();
     const seconds = Math.max(0.001, (now - this.#lastTick) / 1000);
     this.#lastTick = now;
-    const video = this.#video.take(seconds);
-    // Audio over the same media time as the video, so a burst does not inflate it.
-    const bitrate = video.bitrate + Math.round((this.#audioBytes * 8) / (video.mediaMs > 0 ? video.mediaMs / 1000 : seconds));
-    this.#audioBytes = 0;
-    ctx.emit('stats', { items: [{ stream: ctx.settings.streamid, bitrate, fps: video.fps, keyframe_interval: video.keyframeInterval, publishes: this.#publishes }], ack: Ack.none() });
+    if (!this.#live) return;
+    ctx.emit('stats', { items: [this.#live.takeStats(seconds)], ack: Ack.none() });
   }
 
   #stopStats(): void {

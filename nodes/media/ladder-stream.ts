@@ -11,6 +11,7 @@ import type { FfmpegProgress } from '../../native/ffmpeg/progress.ts';
 import { FlvReader, FlvWriter } from '../../media/flv.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { backoffDelay, type Logger } from '../../runtime/api.ts';
+import { keyForLog } from '../../media/stream-key.ts';
 import { ladderCommand } from './ladder-command.ts';
 import { selectRungs, type Rung } from './ladders.ts';
 import { RungMeter, type LadderStats } from './ladder-stats.ts';
@@ -57,6 +58,8 @@ const healthyRunMs = 10_000;
 /** A stream's ladder; see the file's comment. */
 export class LadderStream {
   readonly #options: LadderStreamOptions;
+  /** The stream as logs may show it: it may be named by its secret key. */
+  readonly #shown: string;
   #run: Run | undefined;
   /** The start under way (waiting for the encoder choice), which `end` awaits. */
   #starting: Promise<void> | undefined;
@@ -81,6 +84,7 @@ export class LadderStream {
   constructor(options: LadderStreamOptions) {
     this.#options = options;
     for (const rung of options.continues ?? []) this.#discontinuous.add(rung);
+    this.#shown = keyForLog(options.stream);
   }
 
   /** The rungs of the running ffmpeg, and those waiting for a restart. */
@@ -124,7 +128,7 @@ export class LadderStream {
     }
     if (!this.#audioWarned) {
       this.#audioWarned = true;
-      this.#options.log.warn({ stream: this.#options.stream, codec: packet.track.codec }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${packet.track.codec} audio is dropped (only AAC is carried)`);
+      this.#options.log.warn({ stream: this.#shown, codec: packet.track.codec }, `${this.#options.label}: stream ${this.#shown}: ${packet.track.codec} audio is dropped (only AAC is carried)`);
     }
     this.#drop(1, 'audio_codec');
   }
@@ -156,28 +160,50 @@ export class LadderStream {
     this.#starting = options.encoder.then((choice) => {
       this.#starting = undefined;
       if (this.#stopped || this.#run) return;
-      const { kept, skipped } = selectRungs(options.rungs, first.track.height, options.maxHeight);
-      if (skipped.length > 0 && this.#restarts === 0) {
-        options.log.info({ stream: options.stream, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream \`${options.stream}\`: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
+      try {
+        this.#launch(choice, first);
+      } catch (error) {
+        // A start that throws (ffmpeg cannot be spawned) is handled as a death: logged, retried at a later keyframe with backoff.
+        this.#startFailed(error);
       }
-      const process = FfmpegProcess.spawn(ladderCommand({ rungs: kept, encoder: choice.spec, preset: options.preset, segmentSeconds: options.segmentSeconds }), {
-        binary: options.binary,
-        onProgress: (progress) => {
-          if (this.#run?.process === process) this.#progress = progress;
-        },
-      });
-      const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now() };
-      this.#run = run;
-      kept.forEach((rung, index) => this.#readRung(run, rung, index));
-      void process.exited.then((exit) => this.#exited(run, exit.error));
-      options.log.info({ stream: options.stream, encoder: choice.spec.name, rungs: kept.map((r) => r.name), pid: process.pid }, `${options.label}: stream \`${options.stream}\`: ffmpeg started (${choice.spec.name}, ${kept.map((r) => r.name).join(', ')})`);
-      const pending = this.#pending;
-      this.#pending = [];
-      for (const packet of pending) this.#write(run, packet);
     }, () => {
       // No encoder: the node fails (see `encode`); nothing to start here.
       this.#starting = undefined;
     });
+  }
+
+  #startFailed(error: unknown): void {
+    this.#restarts += 1;
+    this.#quickDeaths += 1;
+    this.#needKeyframe = true;
+    const wait = backoffDelay(this.#quickDeaths, 250, 30_000);
+    this.#notBefore = this.#options.now() + wait;
+    this.#pending = [];
+    const message = error instanceof Error ? error.message : String(error);
+    this.#options.log.error({ stream: this.#shown, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream ${this.#shown}: ffmpeg could not start: ${message}; trying again at a later keyframe`);
+  }
+
+  /** Spawns ffmpeg for the rungs the first packet's height allows, and writes the video waiting for it. */
+  #launch(choice: EncoderChoice, first: MediaPacket): void {
+    const options = this.#options;
+    const { kept, skipped } = selectRungs(options.rungs, first.track.height, options.maxHeight);
+    if (skipped.length > 0 && this.#restarts === 0) {
+      options.log.info({ stream: this.#shown, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream ${this.#shown}: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
+    }
+    const process = FfmpegProcess.spawn(ladderCommand({ rungs: kept, encoder: choice.spec, preset: options.preset, segmentSeconds: options.segmentSeconds }), {
+      binary: options.binary,
+      onProgress: (progress) => {
+        if (this.#run?.process === process) this.#progress = progress;
+      },
+    });
+    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now() };
+    this.#run = run;
+    kept.forEach((rung, index) => this.#readRung(run, rung, index));
+    void process.exited.then((exit) => this.#exited(run, exit.error));
+    options.log.info({ stream: this.#shown, encoder: choice.spec.name, rungs: kept.map((r) => r.name), pid: process.pid }, `${options.label}: stream ${this.#shown}: ffmpeg started (${choice.spec.name}, ${kept.map((r) => r.name).join(', ')})`);
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const packet of pending) this.#write(run, packet);
   }
 
   #readRung(run: Run, rung: Rung, index: number): void {
@@ -185,10 +211,15 @@ export class LadderStream {
     let meter = this.#meters.get(rung.name);
     if (!meter) this.#meters.set(rung.name, (meter = new RungMeter()));
     const rungMeter = meter;
+    let readerFailed = false;
     run.process.output(index).on('data', (chunk: Buffer) => {
+      if (readerFailed) return;
       const result = reader.push(chunk);
-      if (result.error && result.packets.length === 0) {
-        this.#options.log.error({ stream: this.#options.stream, rung: rung.name }, `${this.#options.label}: stream \`${this.#options.stream}\`: rung \`${rung.name}\` output is not FLV: ${result.error.message}`);
+      if (result.error) {
+        // A failed reader returns its error on every later chunk: one line, and a new ffmpeg (this one's output is lost).
+        readerFailed = true;
+        this.#options.log.error({ stream: this.#shown, rung: rung.name }, `${this.#options.label}: stream ${this.#shown}: rung \`${rung.name}\` output is not FLV: ${result.error.message}`);
+        if (run.current) this.#retire(`rung \`${rung.name}\` output is not FLV`);
         return;
       }
       if (!run.current || result.packets.length === 0) return;
@@ -207,7 +238,7 @@ export class LadderStream {
     this.#run = undefined;
     this.#needKeyframe = true;
     for (const rung of run.rungs) this.#discontinuous.add(rung.name);
-    this.#options.log.info({ stream: this.#options.stream, pid: run.process.pid }, `${this.#options.label}: stream \`${this.#options.stream}\`: ffmpeg restarted: ${reason}`);
+    this.#options.log.info({ stream: this.#shown, pid: run.process.pid }, `${this.#options.label}: stream ${this.#shown}: ffmpeg restarted: ${reason}`);
     void run.process.stop(2000);
   }
 
@@ -224,7 +255,7 @@ export class LadderStream {
     const wait = this.#quickDeaths <= 1 ? 0 : backoffDelay(this.#quickDeaths - 1, 250, 30_000);
     this.#notBefore = now + wait;
     const message = error?.message ?? 'ffmpeg exited';
-    this.#options.log.error({ stream: this.#options.stream, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream \`${this.#options.stream}\`: ${message}; restarting at the next keyframe`);
+    this.#options.log.error({ stream: this.#shown, restarts: this.#restarts, wait_ms: wait }, `${this.#options.label}: stream ${this.#shown}: ${message}; restarting at the next keyframe`);
   }
 
   /**
@@ -235,10 +266,14 @@ export class LadderStream {
   async end(handOver = false): Promise<void> {
     if (this.#ending) return;
     this.#ending = true;
-    // Packets that came before the encoder was chosen are still encoded.
-    await this.#starting;
-    const run = this.#run;
-    if (run) await this.#finish(run);
+    try {
+      // Packets that came before the encoder was chosen are still encoded.
+      await this.#starting;
+      const run = this.#run;
+      if (run) await this.#finish(run);
+    } catch (error) {
+      this.#options.log.error({ stream: this.#shown }, `${this.#options.label}: stream ${this.#shown}: ffmpeg did not finish cleanly: ${error instanceof Error ? error.message : String(error)}`);
+    }
     this.#run = undefined;
     if (!this.#ended && !handOver) {
       this.#ended = true;

@@ -43,14 +43,39 @@ describe('demux', () => {
 
   it('ends a stream whose bytes are not the container, with a dead letter and a log line, and goes on with the others', () => {
     const ctx = fakeContext(demux, { format: 'flv' });
-    const bad = { data: Buffer.from('<html>not flv</html>'), meta: { stream: 'bad' } };
+    const bad = { data: Buffer.from('<html>not flv</html>'), meta: { stream: 'badsecret' } };
     const probe = probeAck();
-    const run = drive(demux.create(ctx), [batchOf([bad, { data: flv, meta: { stream: 'good' } }], probe.ack), batchOf([{ data: flv, meta: { stream: 'bad' } }])]);
-    expect(summary(run.items())).toEqual(['end bad', 'good video 0', 'good audio 23', 'end good']);
+    const run = drive(demux.create(ctx), [batchOf([bad, { data: flv, meta: { stream: 'good' } }], probe.ack), batchOf([{ data: flv, meta: { stream: 'badsecret' } }])]);
+    expect(summary(run.items())).toEqual(['end badsecret', 'good video 0', 'good audio 23', 'end good']);
     expect(ctx.failures.map((f) => [f.item, f.reason])).toEqual([[bad, 'not FLV: the bytes do not start with `FLV`']]);
-    expect(ctx.logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([expect.stringContaining('stream `bad`: not FLV')]);
+    // A stream may be named by its secret key: logs show only its first four characters.
+    expect(ctx.logs.filter((l) => l.level === 'error').map((l) => l.message)).toEqual([expect.stringContaining('stream bads…: not FLV')]);
+    expect(JSON.stringify(ctx.logs)).not.toContain('badsecret');
     run.releaseAll();
     expect(probe.done).toBe(1);
+  });
+
+  it('reads at most max_streams streams at once: bytes of another are dead-lettered and counted', () => {
+    const ctx = fakeContext(demux, { format: 'flv', max_streams: 2 });
+    const third = { data: flv, meta: { stream: 'third-stream' } };
+    const run = drive(demux.create(ctx), [
+      batchOf([{ data: flv.subarray(0, 30), meta: { stream: 'a' } }, { data: flv.subarray(0, 30), meta: { stream: 'b' } }, third]),
+      batchOf([{ data: flv.subarray(30), meta: { stream: 'a', end: true } }]),
+      batchOf([{ data: flv, meta: { stream: 'c' } }]),
+    ]);
+    expect(summary(run.items())).toEqual(['a video 0', 'a audio 23', 'end a', 'c video 0', 'c audio 23', 'end b', 'end c']);
+    expect(ctx.drops).toEqual({ max_streams: 1 });
+    expect(ctx.failures.map((f) => [f.item, f.reason])).toEqual([[third, 'stream thir…: `max_streams` (2) streams are being read']]);
+  });
+
+  it('remembers a bounded number of ended streams', () => {
+    const ctx = fakeContext(demux, { format: 'flv' });
+    const batches = Array.from({ length: 1100 }, (_, index) => batchOf([{ data: flv, meta: { stream: `s${index}`, end: true } as { stream: string; end?: boolean } }]));
+    batches.push(batchOf([{ data: flv, meta: { stream: 's0' } }]), batchOf([{ data: flv, meta: { stream: 's1099' } }]));
+    const run = drive(demux.create(ctx), batches);
+    const packets = run.items().filter((item): item is MediaPacket => !isMediaEnd(item as MediaItem)) as MediaPacket[];
+    // s0 was forgotten (no discontinuity), s1099 is remembered.
+    expect(packets.filter((p) => p.discontinuity).map((p) => p.stream)).toEqual(['s1099']);
   });
 
   it('acknowledges at once a batch that completes no packet', () => {

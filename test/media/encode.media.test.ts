@@ -81,7 +81,7 @@ describe('encode', () => {
     run.input.complete();
     await run.done;
 
-    expect(run.ctx.logs.some((l) => l.message === 'node `encode` (test): stream `cam`: rungs `720p` skipped (above the source\'s 360p)')).toBe(true);
+    expect(run.ctx.logs.some((l) => l.message === 'node `encode` (test): stream ****: rungs `720p` skipped (above the source\'s 360p)')).toBe(true);
     expect(rendition(run.items, '720p')).toEqual([]);
     const video = small.filter((p) => p.track.kind === 'video');
     const audio = small.filter((p) => p.track.kind === 'audio');
@@ -156,7 +156,7 @@ describe('encode', () => {
     await run.done;
 
     const error = run.ctx.logs.find((l) => l.level === 'error')!;
-    expect(error.message).toMatch(/^node `encode` \(test\): stream `cam`: ffmpeg was killed by SIGKILL: .*; restarting at the next keyframe$/);
+    expect(error.message).toMatch(/^node `encode` \(test\): stream \*\*\*\*: ffmpeg was killed by SIGKILL: .*; restarting at the next keyframe$/);
     for (const name of ['360p', '240p']) {
       const packets = rendition(run.items, name);
       const marked = packets.filter((p) => p.discontinuity);
@@ -203,5 +203,20 @@ describe('encode', () => {
     while (rendition(run.items, '240p').length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(childrenNamed('ffmpeg')).toHaveLength(1);
     run.unsubscribe();
+  });
+
+  it('stops the ffmpeg of a stream that is ending when unsubscribed, without waiting for it to finish', async () => {
+    const run = runNode({ ladder: ['240p'], preset: 'ultrafast' });
+    run.send(small.slice(0, 40));
+    const until = Date.now() + 5000;
+    while (rendition(run.items, '240p').length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    const [ffmpeg] = childrenNamed('ffmpeg');
+    expect(ffmpeg).toBeDefined();
+    // Stopped, ffmpeg cannot finish the stream on its own: only the node's stop (SIGTERM, then SIGKILL) ends it.
+    process.kill(ffmpeg!.pid, 'SIGSTOP');
+    run.send([{ stream: 'cam', end: true }]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    run.unsubscribe();
+    expect(await settleChildren('ffmpeg', 6000)).toEqual([]);
   });
 });

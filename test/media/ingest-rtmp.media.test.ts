@@ -7,9 +7,10 @@ import type { Logger } from '../../runtime/api.ts';
 import { collected, startYaml } from '../helpers/pipeline.ts';
 import { publish, type Publisher } from './rtmp-publisher.ts';
 
-const port = 19351;
+const port = 19531;
 const key = 'k3y-secret-one';
 const other = 'k3y-secret-two';
+const aliceKey = 'alice-s3cret-key';
 const lines: { level: string; fields: object; message: string }[] = [];
 const log: Logger = {
   debug: (fields, message) => void lines.push({ level: 'debug', fields, message }),
@@ -66,7 +67,7 @@ beforeAll(async () => {
 streams: 1
 name: ingest
 nodes:
-  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${port}", keys: ["\${env:RTMP_TEST_KEY}", "${other}"], max_streams: 4 } }
+  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${port}", keys: ["\${env:RTMP_TEST_KEY}", "${other}", { name: alice, key: "${aliceKey}" }], max_streams: 4, timeout: 4000 } }
   media: { op: test.collect, in: rtmp, with: { into: rtmp } }
   stats: { op: test.collect, in: rtmp.stats, with: { into: rtmp-stats } }
 `,
@@ -107,6 +108,8 @@ describe('ingest.rtmp with ffmpeg publishing', () => {
     const mine = stats.filter((s) => s.stream === key);
     expect(mine.length).toBeGreaterThanOrEqual(2);
     expect(mine.some((s) => s.fps >= 25 && s.fps <= 35 && s.bitrate > 10_000 && s.keyframe_interval === 1)).toBe(true);
+    // The schema ingest.srt shares.
+    expect(Object.keys(mine[0]!).sort()).toEqual(['bitrate', 'dropped', 'fps', 'keyframe_interval', 'publishes', 'stream']);
   });
 
   it('refuses a wrong key at once, counts it, and never logs the key', async () => {
@@ -159,6 +162,57 @@ describe('ingest.rtmp with ffmpeg publishing', () => {
     expect(second.find((p) => p.track.kind === 'video')!.keyframe).toBe(true);
   });
 
+  it('ends a publish whose publisher goes silent with its connection open, after `timeout`', async () => {
+    const from = items().length;
+    const publisher = start(key, { seconds: 10 });
+    try {
+      await until('the first packets', () => packetsOf(key, from).length > 10);
+      // Stopped, not killed: the TCP connection stays open and nothing more comes, as when a network path dies.
+      publisher.child.kill('SIGSTOP');
+      const stoppedAt = Date.now();
+      await until('the MediaEnd', () => endIndex(key, from) >= 0, 6000);
+      expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(3500);
+      expect(lines.some((line) => line.message.includes('ended (idle: nothing received for'))).toBe(true);
+    } finally {
+      publisher.child.kill('SIGKILL');
+    }
+  });
+
+  it('lets a reconnect with the same key replace a live publisher that has gone silent, but not one still sending', async () => {
+    const from = items().length;
+    const publisher = start(other, { seconds: 10 });
+    try {
+      await until('the first packets', () => packetsOf(other, from).length > 10);
+      publisher.child.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect(endIndex(other, from)).toBe(-1);
+      const before = dropped('refused');
+      const takeover = start(other, { seconds: 1 });
+      await until('the old publish ended', () => endIndex(other, from) >= 0, 3000);
+      const afterEnd = endIndex(other, from) + 1;
+      expect((await takeover.exited).code).toBe(0);
+      expect(dropped('refused')).toBe(before);
+      await until('the second MediaEnd', () => endIndex(other, afterEnd) >= 0);
+      const second = packetsOf(other, afterEnd);
+      expect(second[0]!.discontinuity).toBe(true);
+      expect(second.filter((p) => p.track.kind === 'video')).toHaveLength(30);
+      expect(lines.some((line) => line.message.includes('replaces the one silent for'))).toBe(true);
+    } finally {
+      publisher.child.kill('SIGKILL');
+    }
+  });
+
+  it('names the stream of a named key by its name; the key itself never leaves the node', async () => {
+    const from = items().length;
+    expect((await start(aliceKey, { seconds: 1, audio: false }).exited).code).toBe(0);
+    await until('the MediaEnd', () => endIndex('alice', from) >= 0);
+    expect(packetsOf('alice', from)).toHaveLength(30);
+    expect(items().slice(from).every((item) => item.stream === 'alice')).toBe(true);
+    expect(lines.some((line) => line.message.includes('publish of stream alice started'))).toBe(true);
+    expect(JSON.stringify(lines)).not.toContain(aliceKey);
+    expect(JSON.stringify(collected.get('rtmp-stats') ?? [])).not.toContain(aliceKey);
+  });
+
   it('carries audio-only and video-only publishes', async () => {
     let from = items().length;
     expect((await start(key, { seconds: 1, video: false }).exited).code).toBe(0);
@@ -193,7 +247,7 @@ describe('ingest.rtmp with ffmpeg publishing', () => {
 
 describe('ingest.rtmp behind a slow sink', () => {
   it('drops whole GOPs, never single frames, and counts them', async () => {
-    const slowPort = 19354;
+    const slowPort = 19534;
     const slow = startYaml(`
 streams: 1
 name: slow
@@ -221,7 +275,7 @@ nodes:
 
 describe('ingest.rtmp limits', () => {
   it('warns when any key is accepted, and refuses another application, keys that could become paths, and publishes past max_streams', async () => {
-    const limitPort = 19355;
+    const limitPort = 19535;
     const limitLines: { level: string; message: string }[] = [];
     const keep = (level: string) => (_fields: object, message: string) => void limitLines.push({ level, message });
     const limited = startYaml(
@@ -245,6 +299,10 @@ nodes:
       const wrongApp = await publish(`rtmp://127.0.0.1:${limitPort}/other/one`, { seconds: 2, video: false }).exited;
       expect(wrongApp.code).not.toBe(0);
       expect(limitLines.some((line) => line.message.includes('unknown application `other`'))).toBe(true);
+      const longApp = await publish(`rtmp://127.0.0.1:${limitPort}/${'x'.repeat(300)}/one`, { seconds: 2, video: false }).exited;
+      expect(longApp.code).not.toBe(0);
+      expect(limitLines.some((line) => line.message.includes(`unknown application \`${'x'.repeat(64)}…\``))).toBe(true);
+      expect(JSON.stringify(limitLines)).not.toContain('x'.repeat(65));
       const badKey = await publish(`rtmp://127.0.0.1:${limitPort}/live/bad!key`, { seconds: 2, video: false }).exited;
       expect(badKey.code).not.toBe(0);
       expect(limitLines.some((line) => line.message.includes('a stream key must be letters'))).toBe(true);
@@ -255,7 +313,7 @@ nodes:
       expect(second.code).not.toBe(0);
       expect(second.ms).toBeLessThan(2500);
       expect(limitLines.some((line) => line.message.includes('`max_streams` (1) publishes are live'))).toBe(true);
-      expect(new Map(limited.nodeStats()).get('rtmp')!.dropped.get('refused')).toBe(3);
+      expect(new Map(limited.nodeStats()).get('rtmp')!.dropped.get('refused')).toBe(4);
       expect((await first.exited).code).toBe(0);
     } finally {
       await limited.drain({ deadlineMs: 5000 });

@@ -57,9 +57,9 @@ const packets = (items: MediaItem[]) => items.filter((item): item is MediaPacket
 
 describe('ingest.srt', () => {
   it('receives a publish as H.264 and AAC packets of the stream, and its end within a second', async () => {
-    const node = startNode(19372);
+    const node = startNode(19542);
     await wait(500);
-    const { exitedAt, code } = await publish(19372, 2);
+    const { exitedAt, code } = await publish(19542, 2);
     expect(code).toBe(0);
     await until(() => node.items.some(isMediaEnd), 3000);
     const endIndex = node.items.findIndex(isMediaEnd);
@@ -79,24 +79,26 @@ describe('ingest.srt', () => {
     // Once a second while connected: about 30 fps, a keyframe a second, a bitrate.
     const stats = node.ctx.portItems('stats') as { stream: string; fps: number; bitrate: number; keyframe_interval: number; publishes: number }[];
     expect(stats.length).toBeGreaterThanOrEqual(1);
-    expect(stats[0]).toMatchObject({ stream: 'cam1', publishes: 1 });
+    expect(stats[0]).toMatchObject({ stream: 'cam1', publishes: 1, dropped: 0 });
+    // The schema ingest.rtmp shares.
+    expect(Object.keys(stats[0]!).sort()).toEqual(['bitrate', 'dropped', 'fps', 'keyframe_interval', 'publishes', 'stream']);
     expect(stats.some((s) => s.fps >= 20 && s.fps <= 40 && s.bitrate > 50_000)).toBe(true);
   });
 
   it('survives random bytes on its port and a wrong passphrase, then takes the next publisher as the same stream with a discontinuity', async () => {
-    const node = startNode(19373);
+    const node = startNode(19543);
     await wait(500);
     const socket = createSocket('udp4');
-    for (let i = 0; i < 50; i++) socket.send(randomBytes(200 + i * 20), 19373, '127.0.0.1');
+    for (let i = 0; i < 50; i++) socket.send(randomBytes(200 + i * 20), 19543, '127.0.0.1');
     await wait(300);
     socket.close();
-    const refused = await publish(19373, 1, 'wrong-passphrase-here');
+    const refused = await publish(19543, 1, 'wrong-passphrase-here');
     expect(refused.code).not.toBe(0);
     expect(packets(node.items)).toEqual([]);
     await wait(300);
-    await publish(19373, 1);
+    await publish(19543, 1);
     await until(() => node.items.filter(isMediaEnd).length === 1, 3000);
-    await publish(19373, 1);
+    await publish(19543, 1);
     await until(() => node.items.filter(isMediaEnd).length === 2, 3000);
     const ends = node.items.map((item, i) => (isMediaEnd(item) ? i : -1)).filter((i) => i >= 0);
     expect(ends).toHaveLength(2);
@@ -110,14 +112,20 @@ describe('ingest.srt', () => {
     expect(JSON.stringify(node.ctx.logs)).not.toContain(passphrase);
   });
 
+  it('warns at start when no passphrase is set', async () => {
+    const node = startNode(19548, { passphrase: undefined });
+    await until(() => node.ctx.logs.some((l) => l.level === 'warn'), 3000);
+    expect(node.ctx.logs.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([expect.stringContaining('no `passphrase`: anyone who can reach 127.0.0.1:19548 may publish')]);
+  });
+
   it('retries with backoff and a located message when the port is taken, and stops cleanly', async () => {
-    const first = startNode(19374);
+    const first = startNode(19544);
     const firstSubscription = subscription!;
     await wait(500);
-    const second = startNode(19374);
+    const second = startNode(19544);
     await until(() => second.ctx.logs.some((l) => l.level === 'warn'), 5000);
     const warning = second.ctx.logs.find((l) => l.level === 'warn')!;
-    expect(warning.message).toMatch(/^node `ingest-srt` \(test\): SRT listener on 127\.0\.0\.1:19374: ffmpeg exited with code 1: /);
+    expect(warning.message).toMatch(/^node `ingest-srt` \(test\): SRT listener on 127\.0\.0\.1:19544: ffmpeg exited with code 1: /);
     expect(warning.message).not.toContain(passphrase);
     firstSubscription.unsubscribe();
     expect(first.items).toEqual([]);
@@ -130,7 +138,7 @@ name: srt-ladder
 nodes:
   srt:
     op: ingest.srt
-    with: { listen: "127.0.0.1:19377", passphrase: "\${env:M_SRT_PASS}", streamid: cam9 }
+    with: { listen: "127.0.0.1:19547", passphrase: "\${env:M_SRT_PASS}", streamid: cam9 }
   ladder:
     op: encode
     in: srt
@@ -145,7 +153,7 @@ nodes:
     with: { into: srt-ladder-stats }
 `);
     await wait(700);
-    await publish(19377, 3);
+    await publish(19547, 3);
     // The stream's end (the publisher left) reaches the sink through encode, after its last frames.
     await until(() => (collected.get('srt-ladder') ?? []).some((item) => isMediaEnd(item as MediaItem)), 5000);
     await engine.drain({ deadlineMs: 5000 });

@@ -24,7 +24,8 @@ describe('LiveStream', () => {
       stream.admit(frame(210, true, audio), false),
     ];
     expect(admitted).toEqual([true, true, false, false, false, false, false, true, true]);
-    expect(stream.takeStats(1)).toMatchObject({ stream: 's', dropped: 5, fps: 7, keyframe_interval: 0.067 });
+    // 7 video frames over 200 ms of media (233 ms with the last frame's duration): 30 per media second.
+    expect(stream.takeStats(1)).toMatchObject({ stream: 's', dropped: 5, fps: 30, keyframe_interval: 0.067, publishes: 1 });
     expect(stream.takeStats(1)).toMatchObject({ dropped: 0, fps: 0, bitrate: 0 });
   });
 

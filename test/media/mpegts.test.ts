@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildAdtsHeader, buildAsc } from '../../media/aac.ts';
 import { parseAvcC } from '../../media/avc.ts';
-import { TsReader } from '../../media/mpegts.ts';
+import { MAX_PES_BYTES, TsReader } from '../../media/mpegts.ts';
 import type { MediaPacket } from '../../media/packet.ts';
 import { AUDIO_PID, VIDEO_PID, pes, programTables } from './ts-builder.ts';
 
@@ -74,6 +74,38 @@ describe('TsReader', () => {
     const wrap = 2 ** 33;
     const bytes = Buffer.concat([programTables(), pes(AUDIO_PID, adts.subarray(0, 10), wrap - 1000), pes(AUDIO_PID, adts.subarray(0, 10), 1000)]);
     expect(readAll(bytes, 188).packets.map((p) => p.pts)).toEqual([wrap - 1000, wrap + 1000]);
+  });
+
+  it('unwraps PTS and DTS each on its own when B-frames make the PTS wrap first', () => {
+    const wrap = 2 ** 33;
+    const video = { n: 0 };
+    // DTS every 3003, PTS two frames ahead: the PTS passes 2^33 two frames before the DTS does.
+    const dts = [wrap - 9009, wrap - 6006, wrap - 3003, wrap, wrap + 3003];
+    const frames = dts.map((d, index) => pes(VIDEO_PID, index === 0 ? annexB(sps, pps, idr) : annexB(inter), d + 6006, d, video));
+    const { packets } = readAll(Buffer.concat([programTables(), ...frames]), 188);
+    expect(packets.map((p) => [p.dts, p.pts])).toEqual(dts.map((d) => [d, d + 6006]));
+  });
+
+  it('drops a PES that grows past the bound without a next start, counts it, and resyncs at the next start', () => {
+    const reader = new TsReader({ stream: 'ts' });
+    const video = { n: 0 };
+    reader.push(Buffer.concat([programTables(), pes(VIDEO_PID, annexB(sps, pps, idr), 0, 0, video)]));
+    // Continuation packets (no start flag) on the video PID: 9 MB of them.
+    const continuation = Buffer.alloc(188, 0xff);
+    continuation.set([0x47, (VIDEO_PID >> 8) & 0x1f, VIDEO_PID & 0xff, 0x10]);
+    let dropped = 0;
+    const skipped: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const result = reader.push(Buffer.concat(Array.from({ length: 1000 }, () => continuation)));
+      dropped += result.dropped ?? 0;
+      skipped.push(...result.skipped);
+      expect(result.error).toBeUndefined();
+    }
+    expect(dropped).toBe(1);
+    expect(skipped).toEqual([`a PES packet over ${MAX_PES_BYTES} bytes was dropped`]);
+    const after = reader.push(Buffer.concat([pes(VIDEO_PID, annexB(sps, pps, idr), 3003, 3003, video), pes(VIDEO_PID, annexB(inter), 6006, 6006, video)]));
+    expect(after.error).toBeUndefined();
+    expect(after.packets.map((p) => [p.dts, p.keyframe])).toEqual([[3003, true]]);
   });
 
   it('reports unsupported stream types once and skips video before its parameter sets', () => {

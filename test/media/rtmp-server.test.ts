@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtmpServer, type RtmpServerHandlers } from '../../native/rtmp/server.ts';
 
-const port = 19353;
+const port = 19530;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let server: RtmpServer | undefined;
 
@@ -61,5 +61,43 @@ describe('RtmpServer', () => {
     server = undefined;
     await start();
     expect(server!.address.port).toBe(port);
+  });
+});
+
+describe('RtmpServer memory bounds', () => {
+  /** C0, C1 and C2: the handshake node-media-server needs before it reads chunks. */
+  const handshake = (): Buffer => Buffer.concat([Buffer.from([3]), randomBytes(3072)]);
+  /** A type-0 chunk header on chunk stream `cid` (2..63) declaring a `length`-byte command message, and its first chunk (128 bytes, the default chunk size). */
+  const opening = (cid: number, length: number): Buffer =>
+    Buffer.concat([Buffer.from([cid, 0, 0, 0, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff, 0x14, 0, 0, 0, 0]), Buffer.alloc(128)]);
+
+  it('drops a connection whose chunk streams together would hold more than 1 MB before it publishes', async () => {
+    const { rejected } = await start();
+    // Each message is under the 64 KB command limit; twenty of them in parallel are not.
+    const chunks = Array.from({ length: 20 }, (_, index) => opening(3 + index, 60_000));
+    expect(await closedAfter(Buffer.concat([handshake(), ...chunks]))).toBeLessThan(500);
+    expect(rejected.map((r) => r.reason)).toEqual(['protocol_error']);
+    expect(rejected[0]!.detail).toMatch(/^RTMP messages in progress would hold \d+ bytes, over the limit of 1048576 for a connection$/);
+  });
+
+  it('keeps a connection whose chunk streams stay under the bound', async () => {
+    const { rejected } = await start(400);
+    const chunks = Array.from({ length: 10 }, (_, index) => opening(3 + index, 60_000));
+    // Closed by the publish timeout, not by the memory bound.
+    expect(await closedAfter(Buffer.concat([handshake(), ...chunks]))).toBeGreaterThanOrEqual(350);
+    expect(rejected.map((r) => r.reason)).toEqual(['timeout']);
+  });
+
+  it('closes connections past the number allowed to wait for a publish, at once', async () => {
+    const rejected: { reason: string; detail: string }[] = [];
+    const handlers: RtmpServerHandlers = { publish: () => undefined, tag: () => {}, end: () => {}, rejected: (info) => void rejected.push(info) };
+    server = await RtmpServer.listen({ host: '127.0.0.1', port }, { owner: { node: 't', label: 'node `t`', log: quiet }, handlers, publishTimeoutMs: 2000, maxPendingConnections: 2 });
+    const sockets = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+    for (const socket of sockets) socket.on('error', () => {});
+    await Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('connect', resolve))));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await closedAfter(Buffer.alloc(0))).toBeLessThan(500);
+    expect(rejected).toEqual([{ remote: expect.any(String), reason: 'too_many_connections', detail: '2 connections have not published yet' }]);
+    for (const socket of sockets) socket.destroy();
   });
 });

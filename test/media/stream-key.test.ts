@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeStreamKey, keyForLog } from '../../media/stream-key.ts';
+import { clientTextForLog, isSafeStreamKey, keyForLog } from '../../media/stream-key.ts';
 import { OriginStore } from '../../nodes/media/origin/store.ts';
 import { init, videoInfo } from '../helpers/cmaf-items.ts';
 
@@ -34,5 +34,11 @@ describe('stream keys', () => {
     expect(keyForLog('secretkey123')).toBe('secr…');
     expect(keyForLog('abcd')).toBe('****');
     expect(keyForLog('')).toBe('****');
+  });
+
+  it('bounds and cleans text a client sent before it is logged', () => {
+    expect(clientTextForLog('live')).toBe('live');
+    expect(clientTextForLog('a'.repeat(300))).toBe(`${'a'.repeat(64)}…`);
+    expect(clientTextForLog('x\n{"level":"error"}')).toBe('x?{"level":"error"}');
   });
 });

@@ -2,22 +2,29 @@
  * What a live ingest (`ingest.rtmp`, and any other live source) keeps per
  * stream: whether it is live, whether its next packet follows a reconnect
  * (a discontinuity), the whole-GOP drop gate for when downstream is full,
- * and the figures of its `stats` events.
+ * and the figures of its `stats` events (one schema and one meter for
+ * every live ingest).
  */
 import type { MediaPacket } from '../../../media/packet.ts';
+import { RungMeter } from '../ladder-stats.ts';
 
-/** One `stats` event: a live stream's last second. */
+/** One `stats` event of a live ingest (`ingest.rtmp`, `ingest.srt`): a live stream's last second. */
 export interface LiveStreamStats {
   stream: string;
-  /** Bits per second of media received over the last second. */
+  /** Bits per media second received (video and audio) over the interval; per wall second without video. */
   bitrate: number;
-  /** Video frames received over the last second. */
+  /** Video frames per media second received over the interval. */
   fps: number;
   /** Seconds between the last two keyframes (0 until two were seen). */
   keyframe_interval: number;
-  /** Packets dropped over the last second because downstream was full. */
+  /** Packets dropped over the interval because downstream was full. */
   dropped: number;
+  /** Publishes of this stream so far (1 for the first; each reconnect adds one). */
+  publishes: number;
 }
+
+/** The `stats` port type both live ingests declare. */
+export const LIVE_STATS_TYPE = 'Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, dropped: number, publishes: number}>';
 
 /** One stream's state; kept after its publish ends, so a reconnect continues it. */
 export class LiveStream {
@@ -29,11 +36,11 @@ export class LiveStream {
   dropping = false;
   hasVideo = false;
   endedAt = 0;
-  #bytes = 0;
-  #frames = 0;
+  publishes = 0;
+  /** Video received, measured over media time (a live source arrives in bursts). */
+  #video = new RungMeter();
+  #audioBytes = 0;
   #dropped = 0;
-  #lastKeyframe: number | undefined;
-  #keyframeInterval = 0;
 
   constructor(name: string) {
     this.name = name;
@@ -45,7 +52,7 @@ export class LiveStream {
     this.discontinuity = seenBefore;
     this.dropping = false;
     this.hasVideo = false;
-    this.#lastKeyframe = undefined;
+    this.publishes += 1;
   }
 
   /**
@@ -57,14 +64,8 @@ export class LiveStream {
   admit(packet: MediaPacket, full: boolean): boolean {
     const video = packet.track.kind === 'video';
     if (video) this.hasVideo = true;
-    this.#bytes += packet.data.length;
-    if (video) {
-      this.#frames++;
-      if (packet.keyframe) {
-        if (this.#lastKeyframe !== undefined) this.#keyframeInterval = (packet.dts - this.#lastKeyframe) / packet.track.timescale;
-        this.#lastKeyframe = packet.dts;
-      }
-    }
+    if (video) this.#video.add(packet);
+    else this.#audioBytes += packet.data.length;
     if (full) this.dropping = true;
     else if (this.dropping && ((video && packet.keyframe) || !this.hasVideo)) this.dropping = false;
     if (this.dropping) {
@@ -78,17 +79,20 @@ export class LiveStream {
     return true;
   }
 
-  /** The figures of the second just ended, and a fresh start for the next. */
+  /** The figures of the interval just ended (`seconds` of wall time), and a fresh start for the next. */
   takeStats(seconds: number): LiveStreamStats {
+    const video = this.#video.take(seconds);
+    // Audio over the same media time as the video, so a burst does not inflate it.
+    const per = video.mediaMs > 0 ? video.mediaMs / 1000 : seconds > 0 ? seconds : 1;
     const stats: LiveStreamStats = {
       stream: this.name,
-      bitrate: Math.round((this.#bytes * 8) / seconds),
-      fps: Math.round((this.#frames / seconds) * 100) / 100,
-      keyframe_interval: Math.round(this.#keyframeInterval * 1000) / 1000,
+      bitrate: video.bitrate + Math.round((this.#audioBytes * 8) / per),
+      fps: video.fps,
+      keyframe_interval: Math.round(video.keyframeInterval * 1000) / 1000,
       dropped: this.#dropped,
+      publishes: this.publishes,
     };
-    this.#bytes = 0;
-    this.#frames = 0;
+    this.#audioBytes = 0;
     this.#dropped = 0;
     return stats;
   }
