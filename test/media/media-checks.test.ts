@@ -37,7 +37,7 @@ describe('media edges at check time', () => {
 
   it('refuses events (a media node\'s stats) into `segment.hls`', () => {
     expect(errorsWith('hls', 'rtmp.stats')).toEqual([
-      `${inAt('hls')}: error: type mismatch: \`rtmp.stats\` (\`ingest.rtmp\`) gives \`Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, dropped: number}>\` but \`hls\` (\`segment.hls\`) takes \`Media<*/*>\``,
+      `${inAt('hls')}: error: type mismatch: \`rtmp.stats\` (\`ingest.rtmp\`) gives \`Event<{stream: string, bitrate: number, fps: number, keyframe_interval: number, dropped: number, publishes: number}>\` but \`hls\` (\`segment.hls\`) takes \`Media<*/*>\``,
     ]);
   });
 
