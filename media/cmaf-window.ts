@@ -28,17 +28,8 @@ export function listedPartSegments(stream: StreamWindow, track: TrackWindow): nu
   return Math.max(1, count);
 }
 
-/** A part as the window keeps it. */
-export interface WindowPart {
-  part: number;
-  duration: number;
-  independent: boolean;
-  data: Buffer;
-  /** When the packet that closed it reached the engine (ms since the epoch), if the packager said. */
-  closedAt?: number;
-  /** The first part of a segment after a discontinuity. */
-  discontinuity?: boolean;
-}
+/** A part as the window keeps it: the packager's part without what its track and segment already say. */
+export type WindowPart = Pick<CmafPart, 'part' | 'duration' | 'independent' | 'data' | 'closedAt' | 'discontinuity'>;
 
 /** A finished segment as the window keeps it. */
 export interface WindowSegment {
