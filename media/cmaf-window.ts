@@ -103,6 +103,8 @@ export interface StreamWindow {
   availabilityStart?: number;
   /** When the whole stream ended (ms since the epoch); absent while live. */
   endedAt?: number;
+  /** When the origin opened this window (ms since the epoch), for `master_wait`. */
+  openedAt?: number;
 }
 
 /** What an epoch may be: lower-case base 36, so it is safe in a URL and in XML. */

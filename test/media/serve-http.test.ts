@@ -116,6 +116,20 @@ describe('serve.http', () => {
     expect(answer.text).toContain('AUDIO="aud"');
   });
 
+  it('holds a master playlist back for `master_wait` after the stream starts, so a rung that starts later is listed', async () => {
+    const o = await origin({ master_wait: '300ms' });
+    const started = Date.now();
+    o.push(init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0));
+    await settle();
+    const pending = fetch(`${o.base}/live/k/master.m3u8`).then(async (response) => ({ at: Date.now(), text: await response.text() }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    o.push(init('k', 'low', { ...videoInfo, width: 320, height: 180 }), ...segmentWithParts('k', 'low', 0));
+    const answer = await pending;
+    expect(answer.at - started).toBeGreaterThanOrEqual(290);
+    expect(answer.text).toContain('low/index.m3u8');
+    expect(answer.text).toContain('v/index.m3u8');
+  });
+
   it('answers byte ranges with 206, and an unsatisfiable one with 416', async () => {
     const o = await origin();
     await liveStream(o, 1);

@@ -22,6 +22,12 @@ export interface RouteOptions {
   /** `Access-Control-Allow-Origin`, or false for no CORS headers. */
   cors: string | false;
   now(): number;
+  /**
+   * How long after a stream's window opens a master playlist is held back
+   * (ms): rungs an encoder starts a moment after the source are then listed
+   * too, since players do not reload the master.
+   */
+  masterWaitMs?: number;
   /** Whether the node is stopping (requests get 503). */
   stopping(): boolean;
 }
@@ -45,6 +51,21 @@ function clientGone(response: ServerResponse): AbortSignal {
   if (response.destroyed || response.writableEnded) controller.abort();
   else response.once('close', () => controller.abort());
   return controller.signal;
+}
+
+/** Waits `ms`; false when the client left first (nobody to answer). */
+function pause(ms: number, gone: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      gone.removeEventListener('abort', left);
+      resolve(true);
+    }, ms);
+    function left(): void {
+      clearTimeout(timer);
+      resolve(false);
+    }
+    gone.addEventListener('abort', left, { once: true });
+  });
 }
 
 /** Builds the request handler of an origin over `store`. */
@@ -95,6 +116,8 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     if (file === 'master.m3u8') {
       // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
       const gone = clientGone(response);
+      const early = (stream.openedAt ?? 0) + (options.masterWaitMs ?? 0) - options.now();
+      if (early > 0 && !(await pause(early, gone))) return;
       const results = await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(stream, track, () => trackReady(track), holdMs(stream, track), gone)));
       if (results.includes('busy')) return error(503, busyMessage, { 'Retry-After': '1' });
       const text = renderMaster(stream);

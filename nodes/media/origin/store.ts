@@ -100,6 +100,7 @@ export class OriginStore {
       if (stream === undefined) {
         if (this.#streams.size >= this.#maxStreams) return { reason: 'max_streams', message: `a new stream is refused: ${this.#maxStreams} streams (\`max_streams\`) are served already` };
         stream = newStreamWindow(item.stream, item.playlist, item.epoch ?? this.#newEpoch());
+        stream.openedAt = this.#clock.now();
         this.#streams.set(item.stream, stream);
       }
       this.#cancelDrop(item.stream);
