@@ -84,13 +84,18 @@ describe('hot reload of the ladder', () => {
     const audioSteps = steps(audioTimes, 1024 / 48000);
     console.log(`across the reload: ${videoTimes.length} video frames, steps ${JSON.stringify([...new Set(videoSteps)])}; ${audioTimes.length} audio frames, steps ${JSON.stringify([...new Set(audioSteps)])}`);
     // Audio is copied through both nodes: every frame, once. The 360p rung has
-    // every frame once, except one gap shorter than a GOP where the new
-    // ffmpeg waited for a keyframe: the discontinuity the playlist marks.
+    // every frame once, except at the discontinuity the playlist marks: the
+    // new ffmpeg starts at a keyframe, so either up to a GOP is skipped (one
+    // gap shorter than a GOP) or, when the old ffmpeg had already encoded past
+    // that keyframe while finishing, a few frames repeat (steps of 0).
     expect(new Set(audioSteps)).toEqual(new Set([1]));
     expect(audioTimes.length).toBeGreaterThanOrEqual(13 * 47);
-    const gaps = videoSteps.filter((step) => step !== 1);
-    expect(gaps.length).toBeLessThanOrEqual(1);
-    expect(gaps.every((step) => step > 1 && step <= 30)).toBe(true);
+    const skips = videoSteps.filter((step) => step > 1);
+    const repeats = videoSteps.filter((step) => step === 0);
+    expect(skips.length).toBeLessThanOrEqual(1);
+    expect(skips.every((step) => step <= 30)).toBe(true);
+    expect(repeats.length).toBeLessThan(30);
+    expect(videoSteps.every((step) => step >= 0)).toBe(true);
     expect(videoTimes.length).toBeGreaterThanOrEqual(13 * 30 - 30);
   });
 });
