@@ -37,6 +37,7 @@ import mqttBroker from './messaging/mqtt-broker.ts';
 import ingestRtmp from './media/ingest-rtmp.ts';
 import demux from './media/demux.ts';
 import serveHttp from './media/serve-http.ts';
+import serveFiles from './cdn/serve-files.ts';
 import segmentHls from './media/segment-hls.ts';
 import segmentDash from './media/segment-dash.ts';
 import encode from './media/encode.ts';
@@ -75,6 +76,7 @@ export const operators: readonly OperatorDefinition[] = [
   ingestRtmp,
   demux,
   serveHttp,
+  serveFiles,
   segmentHls,
   segmentDash,
   encode,

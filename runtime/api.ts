@@ -28,7 +28,7 @@ export {
   type OperatorDefinition,
 } from './types.ts';
 export { NodeError, reasonOf, failureKind, pathError, type FailureKind } from './failure.ts';
-export { ensureFolder, checkInputFile, checkOutputFile, type PathProblem } from './paths.ts';
+export { ensureFolder, checkInputFile, checkInputFolder, checkOutputFile, type PathProblem } from './paths.ts';
 export { z, duration, size, expression, aggregate } from '../graph/settings.ts';
 export { compileExpression, toPlain, type CompiledExpression } from '../graph/expression.ts';
 export type { AggregateSpec } from '../graph/aggregate-spec.ts';

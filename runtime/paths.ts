@@ -59,6 +59,14 @@ export function checkInputFile(setting: string, path: string): PathProblem | und
   return undefined;
 }
 
+/** A folder a node will read (serve) must exist and be a folder. */
+export function checkInputFolder(setting: string, path: string): PathProblem | undefined {
+  const found = statOrUndefined(path);
+  if (!found) return { setting, message: `folder \`${path}\` does not exist` };
+  if (!found.isDirectory()) return { setting, message: `\`${path}\` is a file, not a folder` };
+  return undefined;
+}
+
 /**
  * A file a node will write: it must not be a folder, and its nearest
  * existing ancestor must be a folder (the missing ones are created).

@@ -1,0 +1,80 @@
+/**
+ * Answering a request for one file as an origin should, for the caches in
+ * front of it: validators (`ETag`, `Last-Modified`) and the 304s they earn,
+ * single byte ranges, `HEAD`, and the body streamed from disk, optionally
+ * paced to a rate (to show what a slow origin does to an edge).
+ */
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseRange } from '../../media/origin/respond.ts';
+import type { FoundFile } from './file-path.ts';
+
+/** The headers a file is described by, besides its length. */
+export interface FileHeaders {
+  'Content-Type': string;
+  'Cache-Control': string;
+  'Surrogate-Key'?: string;
+}
+
+/** A strong validator from size and modification time: a rewritten file gets another. */
+export function etagOf(file: FoundFile): string {
+  return `"${file.size.toString(16)}-${Math.floor(file.mtimeMs).toString(16)}"`;
+}
+
+/** Whether the request's validators say its copy is current (RFC 9110 13.1.2, 13.1.3: `If-None-Match` wins). */
+export function notModified(request: IncomingMessage, etag: string, mtimeMs: number): boolean {
+  const match = request.headers['if-none-match'];
+  if (match !== undefined) {
+    if (match.trim() === '*') return true;
+    return match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+  }
+  const since = request.headers['if-modified-since'];
+  if (since === undefined) return false;
+  const time = Date.parse(since);
+  // HTTP dates have whole seconds.
+  return !Number.isNaN(time) && Math.floor(mtimeMs / 1000) * 1000 <= time;
+}
+
+/** Waits for the runtime clock; how pacing sleeps. */
+export type Sleep = (ms: number) => Promise<void>;
+
+/** Sends `file` (or the asked range of it) with `headers`; `bytesPerSecond` paces the body. Resolves with the body bytes sent. */
+export async function sendFile(request: IncomingMessage, response: ServerResponse, file: FoundFile, headers: FileHeaders, pace?: { bytesPerSecond: number; sleep: Sleep }): Promise<number> {
+  const etag = etagOf(file);
+  const base: Record<string, string | number> = { ...headers, ETag: etag, 'Last-Modified': new Date(file.mtimeMs).toUTCString(), 'Accept-Ranges': 'bytes' };
+  if (notModified(request, etag, file.mtimeMs)) {
+    response.writeHead(304, base);
+    response.end();
+    return 0;
+  }
+  const range = parseRange(request.headers.range, file.size);
+  if (range === 'unsatisfiable') {
+    response.writeHead(416, { ...base, 'Content-Range': `bytes */${file.size}`, 'Content-Length': 0 });
+    response.end();
+    return 0;
+  }
+  const start = range?.start ?? 0;
+  const end = range?.end ?? file.size - 1;
+  const length = file.size === 0 ? 0 : end - start + 1;
+  if (range !== undefined) base['Content-Range'] = `bytes ${start}-${end}/${file.size}`;
+  response.writeHead(range === undefined ? 200 : 206, { ...base, 'Content-Length': length });
+  if (request.method === 'HEAD' || length === 0) {
+    response.end();
+    return 0;
+  }
+  const stream = createReadStream(file.path, { start, end, highWaterMark: 64 * 1024 });
+  let sent = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      if (response.destroyed) break;
+      sent += chunk.length;
+      if (!response.write(chunk)) await new Promise<void>((resolve) => response.once('drain', resolve).once('close', resolve));
+      if (pace) await pace.sleep((chunk.length / pace.bytesPerSecond) * 1000);
+    }
+  } finally {
+    stream.destroy();
+  }
+  if (sent === length) response.end();
+  else response.destroy();
+  return sent;
+}
