@@ -1,6 +1,6 @@
 /**
  * Builds the visualiser page from `ui/` into `dist/ui/` (or OUTDIR/ui) with
- * esbuild: one script bundle (with elkjs), the stylesheet and the HTML. Run
+ * esbuild: one script bundle (with elkjs's API), elkjs's layout worker, the stylesheet and the HTML. Run
  * by the `prepare` script (so `npm ci` in a checkout builds it), by
  * `npm run build:ui`, and by `bin/build.ts` for the packed package. The
  * page needs nothing from the internet.
@@ -29,6 +29,8 @@ export async function buildUi(outdir: string): Promise<string> {
     legalComments: 'linked',
   });
   for (const file of ['index.html', 'app.css']) copyFileSync(join(root, 'ui', file), join(target, file));
+  // ELK's layout engine runs as a Web Worker; the page bundles only its small API.
+  copyFileSync(join(root, 'node_modules', 'elkjs', 'lib', 'elk-worker.min.js'), join(target, 'elk-worker.js'));
   return target;
 }
 

@@ -4,7 +4,7 @@
  * live rate, a fill bar per channel. Numbers update in place; a new plan
  * (after a reload) is laid out again.
  */
-import ELK, { type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk.bundled.js';
+import ELK, { type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk-api.js';
 import type { LiveEvent, PlanNode } from '../runtime/server/protocol.ts';
 
 type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
@@ -53,7 +53,8 @@ interface DrawnEdge {
 export class GraphView {
   readonly #svg: SVGSVGElement;
   readonly #root: SVGGElement;
-  readonly #elk = new ELK();
+  // The layout runs in a worker (`elk-worker.js`, served with the page): a big graph's layout takes seconds and the page stays live meanwhile.
+  readonly #elk = new ELK({ workerUrl: 'elk-worker.js' });
   readonly #onSelect: (node: string) => void;
   #nodes = new Map<string, DrawnNode>();
   #edges = new Map<string, DrawnEdge>();
@@ -61,6 +62,8 @@ export class GraphView {
   #selected: string | undefined;
   /** Layouts are asynchronous; only the latest plan is drawn. */
   #generation = 0;
+  /** How long the last plan took to lay out and to draw, ms (shown in `window.streamsVisualiser`). */
+  timings = { layoutMs: 0, drawMs: 0 };
 
   constructor(svg: SVGSVGElement, onSelect: (node: string) => void) {
     this.#svg = svg;
@@ -93,9 +96,12 @@ export class GraphView {
         }),
       ),
     };
+    const started = performance.now();
     const laid = await this.#elk.layout(graph);
     if (generation !== this.#generation) return;
+    const laidOut = performance.now();
     this.#draw(plan, laid);
+    this.timings = { layoutMs: Math.round(laidOut - started), drawMs: Math.round(performance.now() - laidOut) };
   }
 
   #draw(plan: Of<'graph.plan'>, laid: ElkNode): void {

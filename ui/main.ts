@@ -45,7 +45,7 @@ const seenReloads = new Set<string>();
 const sourceRates = new Map<string, number>();
 
 /** Shown in tests and to curious users: `window.streamsVisualiser`. */
-const status = { events: 0, plans: 0, nodes: 0, lastPlan: undefined as undefined | Extract<LiveEvent, { type: 'graph.plan' }> };
+const status = { events: 0, plans: 0, nodes: 0, timings: view.timings, lastPlan: undefined as undefined | Extract<LiveEvent, { type: 'graph.plan' }> };
 (window as unknown as { streamsVisualiser: typeof status }).streamsVisualiser = status;
 
 function showReload(record: ReloadRecord): void {
@@ -68,6 +68,7 @@ async function handle(event: LiveEvent): Promise<void> {
       await view.show(event);
       status.plans += 1;
       status.nodes = view.nodeCount;
+      status.timings = view.timings;
       break;
     case 'node.state':
       view.nodeState(event);

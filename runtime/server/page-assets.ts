@@ -15,7 +15,7 @@ const types: Record<string, string> = {
 };
 
 /** The files of the page, by URL path. */
-const files: Record<string, string> = { '/': 'index.html', '/index.html': 'index.html', '/app.js': 'app.js', '/app.css': 'app.css' };
+const files: Record<string, string> = { '/': 'index.html', '/index.html': 'index.html', '/app.js': 'app.js', '/app.css': 'app.css', '/elk-worker.js': 'elk-worker.js' };
 
 /**
  * Where the built page is: `dist/ui` of the package, two folders up from
