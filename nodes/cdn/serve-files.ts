@@ -60,7 +60,7 @@ export default defineOperator({
     const root = ctx.resolvePath(settings.root);
     const prefix = settings.path_prefix;
     const sleep = (ms: number): Promise<void> => new Promise((resolve) => ctx.schedule(ms, resolve));
-    const pace = settings.max_rate ? { bytesPerSecond: settings.max_rate, sleep } : undefined;
+    const pace = settings.max_rate ? { bytesPerSecond: settings.max_rate, sleep, now: () => ctx.now() } : undefined;
 
     return function serveFilesNode() {
       return new Observable<Batch>((subscriber) => {

@@ -154,8 +154,8 @@ nodes:
       const answer = await get('/big.bin');
       port = saved;
       expect(answer.body.length).toBe(256 * 1024);
-      // 256 KiB at 512 KiB/s: half a second, paced in 64 KiB steps (the first goes at once).
-      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+      // 256 KiB at 512 KiB/s: half a second.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(480);
     } finally {
       await slow.drain({ deadlineMs: 5_000 });
     }

@@ -39,7 +39,7 @@ export function notModified(request: IncomingMessage, etag: string, mtimeMs: num
 export type Sleep = (ms: number) => Promise<void>;
 
 /** Sends `file` (or the asked range of it) with `headers`; `bytesPerSecond` paces the body. Resolves with the body bytes sent. */
-export async function sendFile(request: IncomingMessage, response: ServerResponse, file: FoundFile, headers: FileHeaders, pace?: { bytesPerSecond: number; sleep: Sleep }): Promise<number> {
+export async function sendFile(request: IncomingMessage, response: ServerResponse, file: FoundFile, headers: FileHeaders, pace?: { bytesPerSecond: number; sleep: Sleep; now(): number }): Promise<number> {
   const etag = etagOf(file);
   const base: Record<string, string | number> = { ...headers, ETag: etag, 'Last-Modified': new Date(file.mtimeMs).toUTCString(), 'Accept-Ranges': 'bytes' };
   if (notModified(request, etag, file.mtimeMs)) {
@@ -62,14 +62,22 @@ export async function sendFile(request: IncomingMessage, response: ServerRespons
     response.end();
     return 0;
   }
-  const stream = createReadStream(file.path, { start, end, highWaterMark: 64 * 1024 });
+  // Paced, a body goes in chunks of about a sixteenth of a second each, every one when the rate allows all of it.
+  const chunkBytes = pace ? Math.max(1024, Math.min(64 * 1024, Math.floor(pace.bytesPerSecond / 16))) : 64 * 1024;
+  const stream = createReadStream(file.path, { start, end, highWaterMark: chunkBytes });
+  const began = pace?.now();
   let sent = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (response.destroyed) break;
+      if (pace) {
+        const due = began! + ((sent + chunk.length) / pace.bytesPerSecond) * 1000;
+        const wait = due - pace.now();
+        if (wait > 0) await pace.sleep(wait);
+        if (response.destroyed) break;
+      }
       sent += chunk.length;
       if (!response.write(chunk)) await new Promise<void>((resolve) => response.once('drain', resolve).once('close', resolve));
-      if (pace) await pace.sleep((chunk.length / pace.bytesPerSecond) * 1000);
     }
   } finally {
     stream.destroy();
