@@ -5,17 +5,14 @@
  * second for every node and edge, the page answers a frame promptly while
  * they do, and clicking a node still opens its details.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildUi } from '../../bin/build-ui.ts';
-import { launchBrowser, type TestBrowser } from '../helpers/browser.ts';
+import { openVisualiserSession, type VisualiserSession } from '../helpers/visualiser-session.ts';
 
 const port = 19509;
-const base = `http://127.0.0.1:${port}`;
 const chains = 25;
 const perChain = 20;
 
@@ -30,60 +27,37 @@ function bigPipeline(): string {
   return `${lines.join('\n')}\n`;
 }
 
-let child: ChildProcess;
-let browser: TestBrowser;
+let session: VisualiserSession;
 let page: Page;
-let stderr = '';
-const logs: string[] = [];
 
 interface PageGlobals {
   streamsVisualiser: { events: number; nodes: number; timings: { layoutMs: number; drawMs: number } };
   document: { querySelector(selector: string): { textContent: string | null } | null };
 }
 
-function inPage<T>(read: (page: PageGlobals) => T): Promise<T> {
-  return page.evaluate(`(${read.toString()})(globalThis)`) as Promise<T>;
-}
+const inPage = <T>(read: (page: PageGlobals) => T): Promise<T> => session.inPage(read);
+const until = <T>(read: () => Promise<T | undefined | false>, what: string): Promise<T> => session.until(read, what, 30_000);
 
 /** The time until the page can paint a frame: long when its main thread is busy. */
 function frameWait(): Promise<number> {
   return page.evaluate('new Promise((done) => { const t = performance.now(); requestAnimationFrame(() => done(performance.now() - t)); })') as Promise<number>;
 }
 
-async function until<T>(read: () => Promise<T | undefined | false>, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; page log: ${logs.slice(-10).join(' | ')}; stderr: ${stderr.slice(-2000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 beforeAll(async () => {
-  await buildUi(join(import.meta.dirname, '..', '..', 'dist'));
   const file = join(mkdtempSync(join(tmpdir(), 'ui-500-')), 'five-hundred.yaml');
   writeFileSync(file, bigPipeline());
-  child = spawn(process.execPath, ['bin/streams.ts', 'run', file, '--ui', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await until(async () => (await fetch(`${base}/healthz`)).ok, 'the admin server');
-  browser = await launchBrowser({ log: (line) => logs.push(line) });
-  page = await browser.browser.newPage({ viewport: { width: 1400, height: 800 } });
-  page.on('pageerror', (error) => logs.push(`pageerror: ${error.message}`));
+  session = await openVisualiserSession(file, port);
+  page = session.page;
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.on('exit', resolve));
-  }
+  await session?.close();
 });
 
 describe('the visualiser with 500 nodes', () => {
   it('draws every node within seconds', async () => {
     const started = Date.now();
-    await page.goto(base);
+    await page.goto(session.base);
     // While the layout runs (in a worker) the page still paints: its main thread is free.
     const waits: number[] = [];
     await until(async () => {

@@ -1,10 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildUi } from '../../bin/build-ui.ts';
-import { launchBrowser, type TestBrowser } from '../helpers/browser.ts';
+import { openVisualiserSession, type VisualiserSession } from '../helpers/visualiser-session.ts';
 
 const port = 19503;
 const token = 'tok-visualiser';
@@ -12,11 +9,8 @@ const base = `http://127.0.0.1:${port}`;
 const file = 'pipelines/visualiser-demo.yaml';
 const text = readFileSync(file, 'utf8');
 
-let child: ChildProcess;
-let browser: TestBrowser;
+let session: VisualiserSession;
 let page: Page;
-let stderr = '';
-const logs: string[] = [];
 
 /** What the page keeps in `window.streamsVisualiser` (the project compiles without the DOM library). */
 interface PageGlobals {
@@ -26,40 +20,19 @@ interface PageGlobals {
   location: { href: string };
 }
 
-function inPage<T>(read: (page: PageGlobals) => T): Promise<T> {
-  return page.evaluate(`(${read.toString()})(globalThis)`) as Promise<T>;
-}
-
-async function until<T>(read: () => Promise<T | undefined | false>, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; page log: ${logs.slice(-10).join(' | ')}; stderr: ${stderr.slice(-2000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+const inPage = <T>(read: (page: PageGlobals) => T): Promise<T> => session.inPage(read);
+const until = <T>(read: () => Promise<T | undefined | false>, what: string): Promise<T> => session.until(read, what);
 
 const reload = (body: string): Promise<Response> => fetch(`${base}/api/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body });
 
 beforeAll(async () => {
-  await buildUi(join(import.meta.dirname, '..', '..', 'dist'));
-  child = spawn(process.execPath, ['bin/streams.ts', 'run', file, '--ui', `127.0.0.1:${port}`, '--ui-token', token, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await until(async () => (await fetch(`${base}/healthz`)).ok, 'the admin server');
-  browser = await launchBrowser({ log: (line) => logs.push(line) });
-  page = await browser.browser.newPage({ viewport: { width: 1400, height: 800 } });
-  page.on('console', (message) => logs.push(`${message.type()}: ${message.text()}`));
-  page.on('pageerror', (error) => logs.push(`pageerror: ${error.message}`));
+  session = await openVisualiserSession(file, port, token);
+  page = session.page;
   await page.goto(`${base}/?token=${token}`);
 });
 
 afterAll(async () => {
-  await browser?.close();
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.on('exit', resolve));
-  }
+  await session?.close();
 });
 
 describe('the visualiser page in Chromium', () => {
