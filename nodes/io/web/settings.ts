@@ -95,7 +95,6 @@ export function tlsSetting() {
       cert: z.string().min(1).meta({ description: 'The PEM certificate file, followed by its intermediates (certbot\'s `fullchain.pem`); relative to the pipeline file\'s folder.', examples: ['certs/fullchain.pem'] }),
       key: z.string().min(1).meta({ description: 'The PEM private key of `cert`, unencrypted (certbot\'s `privkey.pem`).', examples: ['certs/privkey.pem'] }),
     })
-    .strict()
     .optional()
     .meta({
       description: 'Serve HTTPS (HTTP/1.1, WebSocket upgrades included) instead of HTTP. The files are read at start (a missing file or a key that is not the certificate\'s stops the node); their folders are then watched, and a renewed pair serves new connections within a second, with no restart and no connection dropped; a broken renewal is logged and the pair in use kept. See docs/tls.md for ACME renewal.',
