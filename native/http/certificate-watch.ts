@@ -70,7 +70,7 @@ export function loadCertificate(owner: ClientOwner, files: TlsFiles, names: TlsS
   const key = readTlsFileSync(owner, names.key, files.key)!;
   const ca = readTlsFileSync(owner, names.ca ?? 'ca', files.ca);
   const loaded = checkPair(owner, files, { cert, key, ...(ca ? { ca } : {}) });
-  owner.log.info({ cert: files.cert, fingerprint: loaded.fingerprint, valid_to: loaded.validTo }, `${owner.label}: serving HTTPS with the certificate \`${files.cert}\``);
+  owner.log.info({ cert: files.cert, fingerprint: loaded.fingerprint, valid_to: loaded.validTo }, `${owner.label}: serving TLS with the certificate \`${files.cert}\``);
   return loaded;
 }
 

@@ -2,17 +2,19 @@
  * `createWebServer` with TLS, against real HTTPS clients on loopback: the
  * certificate served, start-up errors, a renewal by rename picked up
  * without a restart while a keep-alive connection goes on, a broken
- * renewal refused with the old pair kept, and the watch ending with the
- * server.
+ * renewal refused with the old pair kept, the watch ending with the
+ * server, and the embedded MQTT broker renewed by the same watch.
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
 import type { Server } from 'node:http';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeServer, listenOn } from '../../native/http/listen.ts';
 import { createWebServer, isSecure } from '../../native/http/server.ts';
+import { openBroker } from '../../native/mqtt/broker.ts';
 import { httpsGet, makeCertificate, replaceFile, type TestCertificate } from '../helpers/certificates.ts';
 import { recordingLogger, until } from './http-harness.ts';
 
@@ -68,7 +70,7 @@ describe('createWebServer', () => {
     expect(isSecure(server)).toBe(true);
     const answer = await httpsGet(url, first.pem);
     expect(answer).toMatchObject({ status: 200, body: 'hello', fingerprint: first.fingerprint });
-    expect(log.entries.find((e) => e.message.includes('serving HTTPS'))?.fields).toMatchObject({ fingerprint: first.fingerprint });
+    expect(log.entries.find((e) => e.message.includes('serving TLS'))?.fields).toMatchObject({ fingerprint: first.fingerprint });
     // A client that does not trust the certificate is refused by its own check.
     await expect(httpsGet(url, second.pem)).rejects.toThrow(/self-signed certificate/);
   });
@@ -167,5 +169,28 @@ describe('createWebServer', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(log.entries.filter((e) => e.level !== 'info' || e.message.includes('new TLS'))).toEqual([]);
   });
-});
 
+  it('renews the embedded MQTT broker\'s certificate the same way', async () => {
+    const files = liveFolder('broker');
+    const log = recordingLogger();
+    const broker = await openBroker({ node: 'broker', label: 'node `broker` (b.yaml:4)', log }, { listen: { host: '127.0.0.1', port: 0 }, ...files });
+    try {
+      const shown = (): Promise<string> =>
+        new Promise((resolve, reject) => {
+          const socket = connect({ host: '127.0.0.1', port: broker.address.port, ca: [first.pem, second.pem], servername: 'localhost' }, () => {
+            resolve(socket.getPeerCertificate().fingerprint256);
+            socket.destroy();
+          });
+          socket.on('error', reject);
+        });
+      expect(broker.url).toMatch(/^mqtts:/);
+      expect(await shown()).toBe(first.fingerprint);
+      replaceFile(files.key, second.keyPem);
+      replaceFile(files.cert, second.pem);
+      await until(() => log.entries.some((e) => e.message.includes('new TLS certificate')), 'the renewal', 3_000);
+      expect(await shown()).toBe(second.fingerprint);
+    } finally {
+      await broker.close();
+    }
+  });
+});
