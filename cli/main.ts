@@ -93,12 +93,14 @@ const commands: Record<string, Command> = {
   },
   run: {
     summary: 'Run a pipeline; with --watch, reload it live when the file changes.',
-    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--ui HOST:PORT [--ui-token TOKEN]] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE] [--env-file FILE]',
+    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--ui HOST:PORT [--ui-token TOKEN] [--ui-tls-cert FILE --ui-tls-key FILE]] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE] [--env-file FILE]',
     options: {
       watch: { type: 'boolean', short: 'w', description: 'reload the pipeline when its file changes; an invalid change is rejected and the running graph kept' },
       metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone listens on 127.0.0.1)' },
       ui: { type: 'string', value: 'HOST:PORT', description: 'serve the live graph visualiser and the admin API (graph, stats, taps, reload) at http://HOST:PORT/ (PORT alone listens on 127.0.0.1)' },
       'ui-token': { type: 'string', value: 'TOKEN', description: 'the bearer token the --ui API and page need (default: $STREAMS_UI_TOKEN); required unless --ui listens on loopback' },
+      'ui-tls-cert': { type: 'string', value: 'FILE', description: 'serve --ui over HTTPS with this PEM certificate (full chain), reloaded when the file changes; needs --ui-tls-key' },
+      'ui-tls-key': { type: 'string', value: 'FILE', description: 'the PEM private key of --ui-tls-cert' },
       'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'the least severe JSON log lines printed to stderr: debug, info, warn, error or silent' },
       state: { type: 'string', value: 'FILE|URL', description: 'keep window and aggregate state across runs: a file, or a redis:// or postgres:// URL' },
       'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'on SIGINT/SIGTERM, how long records in flight may take to reach their sinks before the run stops' },

@@ -86,7 +86,8 @@ function checkPaths(result: CheckResult, file: string, text: string): Diagnostic
   // Parsed again only when something is wrong, to locate it.
   const { source } = parseSource(file, text);
   return found.map(({ node, setting, message }) => {
-    const at = source.locate(['nodes', node, 'with', setting], 'value');
+    // A nested setting (`tls.cert`) is located at its own value.
+    const at = source.locate(['nodes', node, 'with', ...setting.split('.')], 'value');
     return { file, line: at.line, col: at.col, severity: 'error', code: 'bad_setting', message: `node \`${node}\`, setting \`${setting}\`: ${message}` };
   });
 }

@@ -7,8 +7,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Diagnostic } from '../graph/diagnostics.ts';
 import type { Engine } from '../runtime/engine.ts';
+import { resolve } from 'node:path';
 import type { Logger } from '../runtime/types.ts';
 import { parseListen, type ListenAddress } from '../native/http/listen.ts';
+import type { TlsFiles } from '../native/http/server.ts';
 import { startAdminServer, type AdminServer } from '../runtime/server/admin.ts';
 import { exposureProblem } from '../runtime/server/http-kit.ts';
 import { LiveFeed } from '../runtime/server/live-feed.ts';
@@ -16,16 +18,31 @@ import type { ReloadRecord } from '../runtime/server/protocol.ts';
 import { Taps } from '../runtime/server/taps.ts';
 import { UsageError, checkPipelineText } from './pipeline-file.ts';
 
-/** `--ui` and `--ui-token` (or `STREAMS_UI_TOKEN`), checked; undefined without `--ui`. */
-export function uiOptions(values: Record<string, unknown>, env: NodeJS.ProcessEnv): { listen: ListenAddress; token?: string } | undefined {
-  if (values.ui === undefined) return undefined;
+/** The admin server's options from the command line. */
+export interface UiOptions {
+  listen: ListenAddress;
+  token?: string;
+  /** `--ui-tls-cert` and `--ui-tls-key`, made absolute against the current directory. */
+  tls?: TlsFiles;
+}
+
+/** `--ui`, `--ui-token` (or `STREAMS_UI_TOKEN`), `--ui-tls-cert` and `--ui-tls-key`, checked; undefined without `--ui`. */
+export function uiOptions(values: Record<string, unknown>, env: NodeJS.ProcessEnv): UiOptions | undefined {
+  const cert = values['ui-tls-cert'] === undefined ? undefined : String(values['ui-tls-cert']);
+  const key = values['ui-tls-key'] === undefined ? undefined : String(values['ui-tls-key']);
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError(cert === undefined ? '--ui-tls-key needs --ui-tls-cert' : '--ui-tls-cert needs --ui-tls-key');
+  if (values.ui === undefined) {
+    if (cert !== undefined) throw new UsageError('--ui-tls-cert and --ui-tls-key need --ui HOST:PORT');
+    return undefined;
+  }
   const listen = parseListen(String(values.ui));
   if (typeof listen === 'string') throw new UsageError(`--ui: ${listen}`);
   const given = values['ui-token'] !== undefined ? String(values['ui-token']) : env.STREAMS_UI_TOKEN;
   const token = given === undefined || given === '' ? undefined : given;
+  // TLS protects the token on the wire; it does not replace it: a non-loopback address still needs one.
   const problem = exposureProblem('--ui', listen.host, token);
   if (problem) throw new UsageError(problem);
-  return { listen, ...(token ? { token } : {}) };
+  return { listen, ...(token ? { token } : {}), ...(cert !== undefined && key !== undefined ? { tls: { cert: resolve(cert), key: resolve(key) } } : {}) };
 }
 
 /** Applies pipeline texts to a running engine, one at a time, and remembers what happened. */
@@ -86,7 +103,7 @@ export interface RunUi {
 }
 
 /** Starts the feed, the taps and the admin server for a running engine; rejects with a `UsageError` when it cannot listen. */
-export async function startRunUi(engine: Engine, options: { listen: ListenAddress; token?: string; reloader: Reloader; ownsTimings: boolean }): Promise<RunUi> {
+export async function startRunUi(engine: Engine, options: UiOptions & { reloader: Reloader; ownsTimings: boolean; log?: Logger }): Promise<RunUi> {
   const feed = new LiveFeed(engine, { ownsTimings: options.ownsTimings });
   const taps = new Taps(engine);
   options.reloader.feed = feed;
@@ -96,6 +113,8 @@ export async function startRunUi(engine: Engine, options: { listen: ListenAddres
     feed,
     taps,
     reload: (text) => options.reloader.apply(text, 'api'),
+    ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.log ? { log: options.log } : {}),
   }).catch((error: Error) => {
     throw new UsageError(error.message);
   });

@@ -69,10 +69,10 @@ export async function runCommand(values: Record<string, unknown>, files: string[
     : undefined;
   if (server) log.info({ url: `http://${listen!.host}:${listen!.port}/metrics` }, 'serving metrics');
   const reloader = new Reloader(engine, file, params, log);
-  const admin = ui ? await startRunUi(engine, { ...ui, reloader, ownsTimings: !server }) : undefined;
+  const admin = ui ? await startRunUi(engine, { ...ui, reloader, ownsTimings: !server, log }) : undefined;
   if (admin) {
     const host = admin.server.address.host.includes(':') ? `[${admin.server.address.host}]` : admin.server.address.host;
-    const page = `http://${host}:${admin.server.address.port}/`;
+    const page = `${ui!.tls ? 'https' : 'http'}://${host}:${admin.server.address.port}/`;
     // The page address goes to stderr for people; the token is never printed.
     process.stderr.write(`streams: visualiser at ${page}${ui!.token ? '?token=<your --ui-token>' : ''}\n`);
     log.info({ url: page }, 'serving the visualiser and admin API');

@@ -10,7 +10,7 @@ import type { Aedes, AedesOptions, AedesPublishPacket, AuthenticateError } from 
 import type { ClientOwner } from '../client-owner.ts';
 import { safeEqual } from '../http/auth.ts';
 import { formatAddress, listenOn, type ListenAddress } from '../http/listen.ts';
-import { readTlsFile } from '../tls-file.ts';
+import { CertificateWatch, loadCertificate } from '../http/certificate-watch.ts';
 
 export type { AedesPublishPacket };
 
@@ -20,7 +20,7 @@ export interface BrokerOptions {
   /** When set, clients must connect with this user name and `password`. */
   username?: string;
   password?: string;
-  /** PEM files: with both, the broker speaks MQTT over TLS. */
+  /** PEM files: with both, the broker speaks MQTT over TLS; renewed files are picked up without a restart. */
   cert?: string;
   key?: string;
 }
@@ -59,17 +59,24 @@ function authentication(options: BrokerOptions, onRefused: (clientId: string) =>
 
 /** Starts a broker listening on `options.listen`; rejects with a located error when it cannot. */
 export async function openBroker(owner: ClientOwner, options: BrokerOptions): Promise<EmbeddedBroker> {
-  const [cert, key] = await Promise.all([readTlsFile(owner, 'cert', options.cert), readTlsFile(owner, 'key', options.key)]);
+  const files = options.cert !== undefined && options.key !== undefined ? { cert: options.cert, key: options.key } : undefined;
+  const names = { cert: 'cert', key: 'key' };
+  const certificate = files ? loadCertificate(owner, files, names) : undefined;
   const { Aedes: AedesBroker } = await import('aedes');
   const broker: Aedes = await AedesBroker.createBroker(
     authentication(options, (clientId) => owner.log.warn({ clientId }, `${owner.label}: refused client \`${clientId}\`: bad user name or password`)),
   );
   broker.on('clientError', (client, error) => owner.log.debug({ clientId: client.id, error: error.message }, 'client error'));
   const handle = broker.handle;
-  const server: Server = cert && key ? createTlsServer({ cert, key }, (socket) => handle(socket)) : createServer((socket) => handle(socket));
+  const secure = certificate ? createTlsServer(certificate.context, (socket) => handle(socket)) : undefined;
+  const server: Server = secure ?? createServer((socket) => handle(socket));
+  // The same renewal watch as the HTTP servers': new clients get a renewed certificate, connected ones keep theirs.
+  const watch = secure && files && certificate ? new CertificateWatch(secure, owner, files, names, certificate, 200) : undefined;
   server.on('connection', (socket) => socket.setNoDelay(true));
-  const close = (): Promise<void> =>
-    Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), new Promise<void>((resolve) => broker.close(() => resolve()))]).then(() => undefined);
+  const close = (): Promise<void> => {
+    watch?.stop();
+    return Promise.all([new Promise<void>((resolve) => server.close(() => resolve())), new Promise<void>((resolve) => broker.close(() => resolve()))]).then(() => undefined);
+  };
   let address: ListenAddress;
   try {
     address = await listenOn(server, options.listen, owner.label);
@@ -79,7 +86,7 @@ export async function openBroker(owner: ClientOwner, options: BrokerOptions): Pr
   }
   return {
     address,
-    url: `${cert ? 'mqtts' : 'mqtt'}://${formatAddress(address)}`,
+    url: `${certificate ? 'mqtts' : 'mqtt'}://${formatAddress(address)}`,
     subscribe: (filter, deliver) => new Promise<void>((resolve) => broker.subscribe(filter, deliver, resolve)),
     close,
   };

@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
 import { defineOperator, duration, reasonOf, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
 import { bodySignature, tokenAccepted } from '../../native/http/auth.ts';
+import { createWebServer } from '../../native/http/server.ts';
 import { ServerRun } from './web/server-run.ts';
-import { hmacSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
+import { checkTlsPaths, hmacSetting, listenSetting, pathsSetting, secretSetting, tlsFiles, tlsSetting } from './web/settings.ts';
 import { readBody } from './web/body.ts';
 
 const methods = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
@@ -14,11 +15,12 @@ const excerptBytes = 1024;
 export default defineOperator({
   name: 'http.server',
   summary: 'Receive webhooks: each accepted HTTP request becomes records.',
-  doc: 'Listens on `listen` for requests to `path` with one of `methods`. With `format: json` (the default) a body holding a JSON object becomes one event and an array of objects one event each; with `format: bytes` the body becomes one Bytes item with `meta` (method, path, content type, and the request headers named in `headers`). A request is answered 200 only once every sink downstream has acknowledged its records (`respond: on_ack`), so a sender that gets anything else sends again and nothing is lost; if that takes longer than `ack_timeout` the answer is 503 (the records may still arrive: delivery is at least once). With `respond: immediately` the answer is 202 as soon as the records are handed on. A body larger than `max_body` gets 413 without being read into memory; a body that is not JSON (with `format: json`) gets 400 and goes to the dead-letter port. With `token`, requests must carry `Authorization: Bearer TOKEN` (or `?token=`); with `hmac`, a signature of the raw body in a header (GitHub\'s `X-Hub-Signature-256: sha256=<hex>` by default); either failing gets 401, and both are compared in constant time. While downstream is full, or `max_in_flight` requests wait for their acknowledgement, requests get 503 with `Retry-After`, which senders honour. When the node stops it refuses new requests and answers those in flight before it closes.',
+  doc: 'Listens on `listen` for requests to `path` with one of `methods`. With `format: json` (the default) a body holding a JSON object becomes one event and an array of objects one event each; with `format: bytes` the body becomes one Bytes item with `meta` (method, path, content type, and the request headers named in `headers`). A request is answered 200 only once every sink downstream has acknowledged its records (`respond: on_ack`), so a sender that gets anything else sends again and nothing is lost; if that takes longer than `ack_timeout` the answer is 503 (the records may still arrive: delivery is at least once). With `respond: immediately` the answer is 202 as soon as the records are handed on. A body larger than `max_body` gets 413 without being read into memory; a body that is not JSON (with `format: json`) gets 400 and goes to the dead-letter port. With `token`, requests must carry `Authorization: Bearer TOKEN` (or `?token=`); with `hmac`, a signature of the raw body in a header (GitHub\'s `X-Hub-Signature-256: sha256=<hex>` by default); either failing gets 401, and both are compared in constant time. While downstream is full, or `max_in_flight` requests wait for their acknowledgement, requests get 503 with `Retry-After`, which senders honour. With `tls`, it serves HTTPS, and a renewed certificate is picked up without a restart. When the node stops it refuses new requests and answers those in flight before it closes.',
   inputs: {},
   outputs: { out: { type: 'Event', doc: 'The records of accepted requests: events, or Bytes with `format: bytes`.' } },
   settings: z.object({
     listen: listenSetting(8080),
+    tls: tlsSetting(),
     path: pathsSetting('The path, or paths, that accept requests; other paths get 404.'),
     methods: z.array(z.enum(methods)).min(1).default(['POST']).meta({ description: 'The methods accepted; others get 405.', examples: [['POST', 'PUT']] }),
     format: z.enum(['json', 'bytes']).default('json').meta({ description: '`json`: the body is a JSON object or an array of objects, one event each; `bytes`: the body is one Bytes item.' }),
@@ -33,6 +35,7 @@ export default defineOperator({
     meta_field: z.string().min(1).optional().meta({ description: 'With `format: json`, a field set on each event to the request\'s metadata (method, path, content type, the `headers` asked for).', examples: ['http'] }),
   }),
   requires: ['listen'],
+  checkPaths: (settings, resolvePath) => checkTlsPaths(settings.tls, resolvePath),
   example: { listen: '127.0.0.1:8080', path: '/hooks/github', hmac: { secret: '${env:GITHUB_WEBHOOK_SECRET}' } },
   infer(settings) {
     return settings.format === 'bytes' ? { out: { kind: 'bytes' } } : {};
@@ -48,7 +51,7 @@ export default defineOperator({
         /** Requests accepted and not yet answered; the node ends once none is left. */
         let unanswered = 0;
         let settled: (() => void) | undefined;
-        const server = createServer(function onRequest(request, response) {
+        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onRequest(request, response) {
           handle(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');
             reply(response, 500, { error: 'internal error' }, { Connection: 'close' });

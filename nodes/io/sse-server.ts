@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { bytesText, defineOperator, duration, size, sinkBatches, z, type Batch } from '../../runtime/api.ts';
 import { tokenAccepted } from '../../native/http/auth.ts';
+import { createWebServer } from '../../native/http/server.ts';
 import { SendWindow } from '../../native/http/client-queue.ts';
 import { ServerRun } from './web/server-run.ts';
-import { clientQueueSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
+import { checkTlsPaths, clientQueueSetting, listenSetting, pathsSetting, secretSetting, tlsFiles, tlsSetting } from './web/settings.ts';
 import { isBytesItem } from './web/payload.ts';
 import { ReplayBuffer, type ReplayState } from './web/replay-buffer.ts';
 
@@ -16,11 +17,12 @@ interface Client {
 export default defineOperator({
   name: 'sse.server',
   summary: 'Server-Sent Events: pushes its input to browsers and other EventSource clients.',
-  doc: 'Listens on `listen` and streams every input record to each client connected to `path` as one Server-Sent Event: events as JSON, Bytes as their text (a line per `data:` field), each with an increasing `id` and, with `event`, that event type. The last `replay` events are kept, so a client that reconnects with `Last-Event-ID` (browsers send it by themselves; `?last_event_id=` works too) first receives what it missed, when it is still kept. The ids and the kept events survive a reload of the node. A comment line goes to every client each `heartbeat`, so proxies keep idle connections open and dead ones are noticed. Each client has a bounded send queue (`client_queue`): a client that reads slower than events arrive is disconnected and what it missed is counted as dropped with reason `slow_client` (it may reconnect and resume from its last id). With `token`, a client must present it as `Authorization: Bearer TOKEN` or `?token=TOKEN` (browsers cannot set headers on an EventSource), or it gets 401. Connections past `max_connections` get 503. A record is acknowledged once it has been handed to the connected clients: delivery is best effort, with the replay buffer to bridge reconnections.',
+  doc: 'Listens on `listen` and streams every input record to each client connected to `path` as one Server-Sent Event: events as JSON, Bytes as their text (a line per `data:` field), each with an increasing `id` and, with `event`, that event type. The last `replay` events are kept, so a client that reconnects with `Last-Event-ID` (browsers send it by themselves; `?last_event_id=` works too) first receives what it missed, when it is still kept. The ids and the kept events survive a reload of the node. A comment line goes to every client each `heartbeat`, so proxies keep idle connections open and dead ones are noticed. Each client has a bounded send queue (`client_queue`): a client that reads slower than events arrive is disconnected and what it missed is counted as dropped with reason `slow_client` (it may reconnect and resume from its last id). With `token`, a client must present it as `Authorization: Bearer TOKEN` or `?token=TOKEN` (browsers cannot set headers on an EventSource), or it gets 401. Connections past `max_connections` get 503. A record is acknowledged once it has been handed to the connected clients: delivery is best effort, with the replay buffer to bridge reconnections. With `tls`, it serves HTTPS, and a renewed certificate is picked up without a restart.',
   inputs: { in: { type: 'Any', doc: 'Records to stream: events are sent as JSON, Bytes as text.' } },
   outputs: {},
   settings: z.object({
     listen: listenSetting(8082),
+    tls: tlsSetting(),
     path: pathsSetting('The path, or paths, of the event stream; other paths get 404.'),
     event: z.string().regex(/^[^\r\n]+$/, 'must be one line').optional().meta({ description: 'The event type of every event (`event:` field); absent means the default `message`.', examples: ['reading'] }),
     replay: z.number().int().min(0).default(1000).meta({ description: 'Events kept for clients resuming with `Last-Event-ID`; 0 keeps none.', examples: [10000] }),
@@ -33,6 +35,7 @@ export default defineOperator({
     cors: z.string().optional().meta({ description: 'The `Access-Control-Allow-Origin` to answer with, for pages served from another origin.', examples: ['*', 'https://dashboard.example.com'] }),
   }),
   requires: ['listen'],
+  checkPaths: (settings, resolvePath) => checkTlsPaths(settings.tls, resolvePath),
   example: { listen: '127.0.0.1:8082', path: '/events', replay: 1000 },
   create(ctx) {
     const settings = ctx.settings;
@@ -52,7 +55,7 @@ export default defineOperator({
         const clients = new Set<Client>();
         let refused = 0;
         let sinkSubscription: Subscription | undefined;
-        const server = createServer(handle);
+        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, handle);
         // On the runtime's clock (one timer at a time, each setting the next), so tests can drive it.
         let cancelHeartbeat = ctx.schedule(settings.heartbeat, function sendHeartbeat() {
           for (const client of clients) deliver(client, ': heartbeat\n\n');

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { defineOperator, duration, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
 import { tokenAccepted } from '../../native/http/auth.ts';
+import { createWebServer } from '../../native/http/server.ts';
 import { SendWindow } from '../../native/http/client-queue.ts';
 import { rejectUpgrade } from '../../native/http/upgrade.ts';
 import { createWebSocketServer, socketOpen, type WebSocket, type WebSocketServer } from '../../native/http/websocket.ts';
 import { ServerRun } from './web/server-run.ts';
-import { clientQueueSetting, listenSetting, pathsSetting, secretSetting } from './web/settings.ts';
+import { checkTlsPaths, clientQueueSetting, listenSetting, pathsSetting, secretSetting, tlsFiles, tlsSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
 import { isBytesItem, parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
 
@@ -27,11 +27,12 @@ const closeGoingAway = 1001;
 export default defineOperator({
   name: 'ws.server',
   summary: 'A WebSocket server: sends its input to connected clients and emits what they send.',
-  doc: 'Listens on `listen` for WebSocket connections on `path` (one or several). Every input record is sent to every connected client as one message (events as JSON, Bytes as they are), or only to the client it names: the event field `client_field`, or `meta.client` of a Bytes item (that client\'s id arrives with each message it sends). Messages from clients are emitted as Bytes with `meta.client` (an id) and `meta.path`, or with `format: json` as events (a message that is not a JSON object goes to the dead-letter port); with `client_field` set, the client id is written to that field. Each client has a bounded send queue (`client_queue`): a client that reads slower than records arrive is disconnected and what it missed is counted as dropped with reason `slow_client`, so one slow reader never grows the server\'s memory. Connections past `max_connections` are accepted and closed at once with code 1013 (try again later). Every `ping_interval` each client is pinged; one that has not answered the previous ping is terminated. With `token`, a connection must present it as `Authorization: Bearer TOKEN` or `?token=TOKEN` (browsers cannot set headers), or the upgrade is refused with 401. While too many received messages wait downstream (`max_in_flight`), the server stops reading from its clients, which then wait in TCP. The node stops when its input ends: clients are closed with code 1001 (going away). Delivery to clients is best effort: a record is acknowledged once handed to the sockets.',
+  doc: 'Listens on `listen` for WebSocket connections on `path` (one or several). Every input record is sent to every connected client as one message (events as JSON, Bytes as they are), or only to the client it names: the event field `client_field`, or `meta.client` of a Bytes item (that client\'s id arrives with each message it sends). Messages from clients are emitted as Bytes with `meta.client` (an id) and `meta.path`, or with `format: json` as events (a message that is not a JSON object goes to the dead-letter port); with `client_field` set, the client id is written to that field. Each client has a bounded send queue (`client_queue`): a client that reads slower than records arrive is disconnected and what it missed is counted as dropped with reason `slow_client`, so one slow reader never grows the server\'s memory. Connections past `max_connections` are accepted and closed at once with code 1013 (try again later). Every `ping_interval` each client is pinged; one that has not answered the previous ping is terminated. With `token`, a connection must present it as `Authorization: Bearer TOKEN` or `?token=TOKEN` (browsers cannot set headers), or the upgrade is refused with 401. While too many received messages wait downstream (`max_in_flight`), the server stops reading from its clients, which then wait in TCP. The node stops when its input ends: clients are closed with code 1001 (going away). Delivery to clients is best effort: a record is acknowledged once handed to the sockets. With `tls`, it serves WebSocket over TLS (`wss://`), and a renewed certificate is picked up without a restart.',
   inputs: { in: { type: 'Any', doc: 'Records to send: to every client, or to the one named by `client_field` (events) or `meta.client` (Bytes).' } },
   outputs: { out: { type: 'Bytes', doc: 'Messages from clients, with `meta.client` and `meta.path`; events with `format: json`.', optional: true } },
   settings: z.object({
     listen: listenSetting(8081),
+    tls: tlsSetting(),
     path: pathsSetting('The path, or paths, clients connect to; other paths get 404.'),
     format: z.enum(['bytes', 'json']).default('bytes').meta({ description: 'How received messages are emitted: `bytes` (with `meta.client`, `meta.path`) or `json` (each message parsed as one JSON object).' }),
     client_field: z.string().min(1).optional().meta({ description: 'An event field naming a client: on input, a record with it goes only to that client (the field is not sent); on output (`format: json`), the sender\'s id is written there.', examples: ['client'] }),
@@ -44,6 +45,7 @@ export default defineOperator({
     max_in_flight: z.number().int().min(1).default(4096).meta({ description: 'Received messages emitted and not yet acknowledged downstream before the server stops reading from clients.' }),
   }),
   requires: ['listen'],
+  checkPaths: (settings, resolvePath) => checkTlsPaths(settings.tls, resolvePath),
   example: { listen: '127.0.0.1:8081', path: '/feed' },
   infer(settings) {
     return settings.format === 'json' ? { out: { kind: 'event' } } : {};
@@ -60,7 +62,7 @@ export default defineOperator({
         let inputSubscription: Subscription | undefined;
         // Made before the server listens: no upgrade arrives without it.
         let wss: WebSocketServer | undefined;
-        const server = createServer(function notAnUpgrade(_request, response) {
+        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function notAnUpgrade(_request, response) {
           response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket', Connection: 'close' });
           response.end('this endpoint takes WebSocket connections\n');
         });

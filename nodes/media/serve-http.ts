@@ -1,9 +1,9 @@
-import { createServer } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { defineOperator, duration, reasonOf, sinkBatches, z, type Batch } from '../../runtime/api.ts';
 import type { CmafItem } from '../../media/segment.ts';
+import { createWebServer } from '../../native/http/server.ts';
 import { ServerRun } from '../io/web/server-run.ts';
-import { listenSetting } from '../io/web/settings.ts';
+import { checkTlsPaths, listenSetting, tlsFiles, tlsSetting } from '../io/web/settings.ts';
 import { OriginStore } from './origin/store.ts';
 import { originRoutes } from './origin/routes.ts';
 import { sendError } from './origin/respond.ts';
@@ -15,11 +15,12 @@ const requestTimeout = 30_000;
 export default defineOperator({
   name: 'serve.http',
   summary: 'The origin: serves live streams from memory as HLS, LL-HLS and DASH.',
-  doc: 'Keeps the window of CMAF segments of every live stream it receives from a packager (`segment.hls`) in memory and serves it over HTTP: `{path_prefix}/{key}/master.m3u8` (a variant per video track with its measured `BANDWIDTH`, `AVERAGE-BANDWIDTH`, `RESOLUTION`, `CODECS`, `FRAME-RATE`, and the audio group), `{path_prefix}/{key}/{track}/index.m3u8` (sliding window, `EXT-X-PROGRAM-DATE-TIME`, discontinuities, `EXT-X-ENDLIST` at the end; with parts, LL-HLS `EXT-X-PART`, `EXT-X-PRELOAD-HINT` and blocking reload through `_HLS_msn` and `_HLS_part`, answered the moment the part exists, 503 after three target durations; a media playlist\'s `X-Streams-Closed-At` header is when the packet that closed its newest part or segment reached the engine, ms since the epoch, for latency measurements), `init-{epoch}-1.mp4` (a configuration change gives `init-{epoch}-2.mp4`, ...), `{epoch}-{msn}.m4s` and `{epoch}-{msn}.{part}.m4s` (a preload-hinted part is held until it is complete), where the epoch names the publish (`CmafInit.epoch`; a new publish gets a new one, so a cached URL never gets other bytes), `{path_prefix}/{key}/manifest.mpd` when the packager publishes DASH (dynamic, SegmentTimeline; with parts, `availabilityTimeOffset` and the segment being cut is streamed as it grows), a player page at `{path_prefix}/{key}/` (hls.js, or dash.js with `?dash`, served from the origin itself), and `/healthz`. Playlists are `no-cache`, finished segments and inits immutable; `Range` and CORS are honoured. Requests held open are bounded (`max_waiting_per_stream`, `max_waiting`: more get 503 with `Retry-After`) and released when the client goes away; connections are bounded by `max_connections`, and a client has 10 s to send its headers. Memory is the window of each stream and no more; an ended stream is kept `keep_ended`, then dropped. Stream keys and track names must be letters, digits, `_`, `.` or `-`: items with others go to the dead-letter port, as do items past `max_streams`.',
+  doc: 'Keeps the window of CMAF segments of every live stream it receives from a packager (`segment.hls`) in memory and serves it over HTTP: `{path_prefix}/{key}/master.m3u8` (a variant per video track with its measured `BANDWIDTH`, `AVERAGE-BANDWIDTH`, `RESOLUTION`, `CODECS`, `FRAME-RATE`, and the audio group), `{path_prefix}/{key}/{track}/index.m3u8` (sliding window, `EXT-X-PROGRAM-DATE-TIME`, discontinuities, `EXT-X-ENDLIST` at the end; with parts, LL-HLS `EXT-X-PART`, `EXT-X-PRELOAD-HINT` and blocking reload through `_HLS_msn` and `_HLS_part`, answered the moment the part exists, 503 after three target durations; a media playlist\'s `X-Streams-Closed-At` header is when the packet that closed its newest part or segment reached the engine, ms since the epoch, for latency measurements), `init-{epoch}-1.mp4` (a configuration change gives `init-{epoch}-2.mp4`, ...), `{epoch}-{msn}.m4s` and `{epoch}-{msn}.{part}.m4s` (a preload-hinted part is held until it is complete), where the epoch names the publish (`CmafInit.epoch`; a new publish gets a new one, so a cached URL never gets other bytes), `{path_prefix}/{key}/manifest.mpd` when the packager publishes DASH (dynamic, SegmentTimeline; with parts, `availabilityTimeOffset` and the segment being cut is streamed as it grows), a player page at `{path_prefix}/{key}/` (hls.js, or dash.js with `?dash`, served from the origin itself), and `/healthz`. Playlists are `no-cache`, finished segments and inits immutable; `Range` and CORS are honoured. Requests held open are bounded (`max_waiting_per_stream`, `max_waiting`: more get 503 with `Retry-After`) and released when the client goes away; connections are bounded by `max_connections`, and a client has 10 s to send its headers. Memory is the window of each stream and no more; an ended stream is kept `keep_ended`, then dropped. Stream keys and track names must be letters, digits, `_`, `.` or `-`: items with others go to the dead-letter port, as do items past `max_streams`. With `tls`, it serves HTTPS, and a renewed certificate is picked up without a restart.',
   inputs: { in: { type: 'Segment<cmaf>', doc: 'Init segments, parts, segments and ends from a CMAF packager.' } },
   outputs: {},
   settings: z.object({
     listen: listenSetting(8080),
+    tls: tlsSetting(),
     path_prefix: z
       .string()
       .regex(/^\/[A-Za-z0-9_.\/-]*$/, 'must be a URL path such as `/live`')
@@ -43,6 +44,7 @@ export default defineOperator({
     keep_ended: duration().prefault('30s').meta({ description: 'How long an ended stream stays served (its playlists end with `EXT-X-ENDLIST`) before it is dropped.', examples: ['2m'] }),
   }),
   requires: ['listen'],
+  checkPaths: (settings, resolvePath) => checkTlsPaths(settings.tls, resolvePath),
   example: { listen: '127.0.0.1:8080', path_prefix: '/live' },
   create(ctx) {
     const settings = ctx.settings;
@@ -54,7 +56,7 @@ export default defineOperator({
         );
         const refusals = new Map<string, number>();
         const routes = originRoutes(store, { prefix: settings.path_prefix, cors: settings.cors, now: () => Date.now(), masterWaitMs: settings.master_wait, stopping: () => run.stopping });
-        const server = createServer(function onOriginRequest(request, response) {
+        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onOriginRequest(request, response) {
           routes(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');
             sendError(response, 500, 'internal error');

@@ -4,9 +4,11 @@
  * reload) and health checks. `streams run --ui` starts it; `streams worker`
  * and the CDN's management API add their routes to it (`route`).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { ClientLogger } from '../../native/client-owner.ts';
 import { closeServer, listenOn, type ListenAddress } from '../../native/http/listen.ts';
+import { createWebServer, type TlsFiles } from '../../native/http/server.ts';
 import { rejectUpgrade } from '../../native/http/upgrade.ts';
 import { SendWindow, type ClientQueueLimits } from '../../native/http/client-queue.ts';
 import { createWebSocketServer, socketOpen, type WebSocket, type WebSocketServer } from '../../native/http/websocket.ts';
@@ -33,6 +35,10 @@ export interface AdminOptions {
   clientLimits?: ClientQueueLimits;
   /** What names the server in errors (`--ui`). */
   label?: string;
+  /** Serve HTTPS from these PEM files (`--ui-tls-cert`, `--ui-tls-key`), reloaded when they change. */
+  tls?: TlsFiles;
+  /** Where TLS reloads and refused renewals are logged; silent unless given. */
+  log?: ClientLogger;
 }
 
 /** A started admin server. */
@@ -55,7 +61,9 @@ interface Client {
   window: SendWindow;
 }
 
-/** Starts the admin server; rejects with a located message when it cannot listen. */
+const silent: ClientLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Starts the admin server; rejects with a located message when it cannot listen or read its TLS files. */
 export async function startAdminServer(options: AdminOptions): Promise<AdminServer> {
   const { feed, taps, token } = options;
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
@@ -135,7 +143,9 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
     sendJson(response, result.status === 'rejected' ? 422 : 409, result);
   }
 
-  const server: Server = createServer(function adminRequest(request, response) {
+  const owner = { node: 'ui', label: options.label ?? '`--ui`', log: options.log ?? silent };
+  const tlsNames = { cert: '--ui-tls-cert', key: '--ui-tls-key' };
+  const server: Server = createWebServer({ owner, tls: options.tls, settingNames: tlsNames }, function adminRequest(request, response) {
     const url = new URL(request.url ?? '/', 'http://admin');
     const handle = async (): Promise<void> => {
       for (const handler of routes) if (await handler(request, response, url)) return;

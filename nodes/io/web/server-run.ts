@@ -8,6 +8,7 @@
 import type { Server } from 'node:http';
 import type { Subscriber } from 'rxjs';
 import { closeServer, formatAddress, listenOn, type ListenAddress } from '../../../native/http/listen.ts';
+import { isSecure } from '../../../native/http/server.ts';
 import type { Batch, NodeContext } from '../../../runtime/api.ts';
 
 /** What the node does at each step of its server's life. */
@@ -51,7 +52,7 @@ export class ServerRun {
       await this.#hooks.prepare?.();
       if (this.#stopping) return false;
       const bound = await listenOn(this.#server, where.listen, this.#ctx.label);
-      this.#ctx.log.info({ address: formatAddress(bound), path: where.path }, this.#hooks.serving);
+      this.#ctx.log.info({ address: formatAddress(bound), path: where.path, scheme: isSecure(this.#server) ? 'https' : 'http' }, this.#hooks.serving);
       return true;
     } catch (error) {
       this.#stopping = true;

@@ -1,12 +1,14 @@
 /**
- * The settings the web servers (`ws.server`, `sse.server`, `http.server`)
- * and the embedded MQTT broker share: where to listen, on which paths, the
- * secrets clients present, and the bound on a slow client. The plumbing
+ * The settings the web servers (`ws.server`, `sse.server`, `http.server`,
+ * and `serve.http` for `listen` and `tls`) and the embedded MQTT broker
+ * share: where to listen, on which paths, HTTPS, the secrets clients
+ * present, and the bound on a slow client. The plumbing
  * behind them is in `native/http/`.
  */
 import { getHashes } from 'node:crypto';
-import { size, z } from '../../../runtime/api.ts';
+import { checkInputFile, size, z, type PathProblem } from '../../../runtime/api.ts';
 import { parseListen, type ListenAddress } from '../../../native/http/listen.ts';
+import type { TlsFiles } from '../../../native/http/server.ts';
 
 /** The `listen` setting: an address to bind, loopback unless a host is given. */
 export function listenSetting(defaultPort: number) {
@@ -81,3 +83,32 @@ export function hmacSetting() {
     });
 }
 
+
+/**
+ * The `tls` setting of every HTTP server operator (`http.server`,
+ * `sse.server`, `ws.server`, `serve.http`, the edge `cache`): HTTPS from a
+ * PEM certificate and key, reloaded when the files change.
+ */
+export function tlsSetting() {
+  return z
+    .object({
+      cert: z.string().min(1).meta({ description: 'The PEM certificate file, followed by its intermediates (certbot\'s `fullchain.pem`); relative to the pipeline file\'s folder.', examples: ['certs/fullchain.pem'] }),
+      key: z.string().min(1).meta({ description: 'The PEM private key of `cert`, unencrypted (certbot\'s `privkey.pem`).', examples: ['certs/privkey.pem'] }),
+    })
+    .optional()
+    .meta({
+      description: 'Serve HTTPS (HTTP/1.1, WebSocket upgrades included) instead of HTTP. The files are read at start (a missing file or a key that is not the certificate\'s stops the node); their folders are then watched, and a renewed pair serves new connections within a second, with no restart and no connection dropped; a broken renewal is logged and the pair in use kept. See docs/tls.md for ACME renewal.',
+      examples: [{ cert: 'certs/fullchain.pem', key: 'certs/privkey.pem' }],
+    });
+}
+
+/** The `tls` setting as the server factory takes it: the files made absolute against the pipeline file's folder. */
+export function tlsFiles(tls: { cert: string; key: string } | undefined, resolvePath: (path: string) => string): TlsFiles | undefined {
+  return tls === undefined ? undefined : { cert: resolvePath(tls.cert), key: resolvePath(tls.key) };
+}
+
+/** What `streams validate` checks of the `tls` setting: both files exist. */
+export function checkTlsPaths(tls: { cert: string; key: string } | undefined, resolvePath: (path: string) => string): PathProblem[] {
+  if (tls === undefined) return [];
+  return [checkInputFile('tls.cert', resolvePath(tls.cert)), checkInputFile('tls.key', resolvePath(tls.key))].filter((problem): problem is PathProblem => problem !== undefined);
+}
