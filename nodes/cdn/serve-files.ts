@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { realpath } from 'node:fs/promises';
 import { Observable } from 'rxjs';
 import { checkInputFolder, defineOperator, reasonOf, size, z, type Batch } from '../../runtime/api.ts';
 import { ServerRun } from '../io/web/server-run.ts';
-import { listenSetting } from '../io/web/settings.ts';
+import { createWebServer } from '../../native/http/server.ts';
+import { checkTlsPaths, listenSetting, tlsFiles, tlsSetting } from '../io/web/settings.ts';
 import { sendError } from '../media/origin/respond.ts';
 import { findFile, relativeRequestPath } from './files/file-path.ts';
 import { cacheControlOf, contentTypeOf, tagsOf } from './files/file-rules.ts';
@@ -22,11 +23,12 @@ const patternSetting = z
 export default defineOperator({
   name: 'serve.files',
   summary: 'An HTTP origin for a folder: validators, ranges, cache lifetimes and cache tags by rule.',
-  doc: 'Serves the files under `root` at `{path_prefix}/{path}` with `GET` and `HEAD` (other methods get 405), as an origin for edge caches (`cache`): each answer has `Content-Type` by extension, `Cache-Control` from the first `cache_control` rule whose pattern matches (else `default_cache_control`), the tags of every matching `tags` rule in `Surrogate-Key` (what a purge by tag names), a strong `ETag` from the size and modification time and `Last-Modified`, so conditional requests get 304; single byte ranges get 206 (416 when unsatisfiable). Bodies stream from disk, so a file of any size is served in constant memory; `max_rate` paces each body (to try an edge against a slow origin). A path that could leave the folder is refused with 400 before the file system is asked: `.` or `..` segments, encoded slashes or backslashes (`%2f`, `%5c`), NUL or other control characters, a `%` left after decoding (double encoding), paths over 4 KiB; a symbolic link that leads out of `root` is 404. Folders are not listed (404). `GET /healthz` answers `ok`.',
+  doc: 'Serves the files under `root` at `{path_prefix}/{path}` with `GET` and `HEAD` (other methods get 405), as an origin for edge caches (`cache`): each answer has `Content-Type` by extension, `Cache-Control` from the first `cache_control` rule whose pattern matches (else `default_cache_control`), the tags of every matching `tags` rule in `Surrogate-Key` (what a purge by tag names), a strong `ETag` from the size and modification time and `Last-Modified`, so conditional requests get 304; single byte ranges get 206 (416 when unsatisfiable). Bodies stream from disk, so a file of any size is served in constant memory; `max_rate` paces each body (to try an edge against a slow origin). A path that could leave the folder is refused with 400 before the file system is asked: `.` or `..` segments, encoded slashes or backslashes (`%2f`, `%5c`), NUL or other control characters, a `%` left after decoding (double encoding), paths over 4 KiB; a symbolic link that leads out of `root` is 404. Folders are not listed (404). `GET /healthz` answers `ok`. With `tls`, HTTPS from a certificate and key file, renewed files taken without a restart.',
   inputs: {},
   outputs: {},
   settings: z.object({
     listen: listenSetting(8081),
+    tls: tlsSetting(),
     root: z.string().min(1).meta({ description: 'The folder served; relative to the pipeline file\'s folder.', examples: ['./public', '/var/www/media'] }),
     path_prefix: z
       .string()
@@ -53,7 +55,7 @@ export default defineOperator({
   example: { listen: '127.0.0.1:8081', root: './public' },
   checkPaths(settings, resolvePath) {
     const problem = checkInputFolder('root', resolvePath(settings.root));
-    return problem ? [problem] : [];
+    return [...(problem ? [problem] : []), ...checkTlsPaths(settings.tls, resolvePath)];
   },
   create(ctx) {
     const settings = ctx.settings;
@@ -91,7 +93,7 @@ export default defineOperator({
           }
         }
 
-        const server = createServer(function onFileRequest(request, response) {
+        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onFileRequest(request, response) {
           handle(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');
             if (response.headersSent) response.destroy();
