@@ -17,7 +17,8 @@ import { parseAddress } from './ip-address.ts';
 import { TokenBuckets } from './rate-limit.ts';
 import { compileReferrerRule, referrerAllowed, type ReferrerRule } from './referrer.ts';
 import type { AccessSettings } from './settings.ts';
-import { canonicalPath, checkSignature, signingKey, type SigningKey } from './signed-url.ts';
+import { signPlaylistUris } from './playlist-signing.ts';
+import { canonicalPath, checkSignature, signedExpiry, signingKey, underPrefix, type SigningKey } from './signed-url.ts';
 
 export { accessSettingsSchema, type AccessSettings } from './settings.ts';
 export { GeoTableError } from './geo.ts';
@@ -41,7 +42,12 @@ export const refusalReasons: readonly RefusalReason[] = ['unsigned', 'expired', 
 
 /** The verdict on one request. A refusal is the whole response to send. */
 export type AccessDecision =
-  | { ok: true; release(): void }
+  | {
+      ok: true;
+      release(): void;
+      /** Present when the request passed a signature check: its link's expiry (Unix seconds), for {@link AccessPolicy.signPlaylist}. */
+      signedExpires?: number;
+    }
   | { ok: false; status: 403 | 429; reason: RefusalReason; headers?: Record<string, string>; body: string };
 
 /** An edge's access rules, compiled. */
@@ -50,6 +56,13 @@ export interface AccessPolicy {
   admit(request: AccessRequest, nowMs: number): AccessDecision;
   /** Refusals so far by reason, every reason present (a copy). */
   refusals(): Record<RefusalReason, number>;
+  /**
+   * An HLS playlist served at `path` on a signed link (`signedExpires` of its
+   * decision) with every URI under a protected prefix signed with the same
+   * expiry, so a player given one signed link can fetch what it names (see
+   * `playlist-signing.ts`). Rewrite the copy sent, not the cached one.
+   */
+  signPlaylist(body: string, path: string, signedExpires: number): string;
 }
 
 /** The plain-text body of each refusal: says what is wrong, never echoes the request. */
@@ -72,7 +85,7 @@ function fixedRefusal(reason: RefusalReason): AccessDecision {
 
 const forbidden = Object.fromEntries(refusalReasons.map((reason) => [reason, fixedRefusal(reason)])) as Record<RefusalReason, AccessDecision>;
 
-const admittedWithoutHold: AccessDecision = Object.freeze({ ok: true, release: function releaseNothing() {} });
+const admittedWithoutHold = Object.freeze({ ok: true as const, release: function releaseNothing() {} });
 
 /** The compiled rules: each absent when its setting is. */
 interface Rules {
@@ -112,12 +125,6 @@ function compile(settings: AccessSettings, signKey: string | undefined): Rules {
         }
       : undefined,
   };
-}
-
-/** Whether a canonical path lies under one of the signed prefixes (a loop: no closure per request). */
-function protectedPath(prefixes: readonly string[], canonical: string): boolean {
-  for (const prefix of prefixes) if (canonical.startsWith(prefix)) return true;
-  return false;
 }
 
 /**
@@ -198,24 +205,32 @@ export function createAccessPolicy(settings: AccessSettings, secrets: { signKey?
         const raw = request.headers.referer;
         if (!referrerAllowed(rules.referrer, Array.isArray(raw) ? raw[0] : raw)) return refuse('referrer');
       }
+      let signedExpires: number | undefined;
       if (rules.signed.length > 0) {
         const canonical = canonicalPath(request.path);
         // A path that does not decode cannot be matched against the rules: refused rather than guessed.
         if (canonical === undefined) return refuse('bad_signature');
-        if (protectedPath(rules.signed, canonical)) {
+        if (underPrefix(rules.signed, canonical)) {
           const problem = checkSignature(rules.key!, canonical, request.query, nowMs);
           if (problem) return refuse(problem);
+          signedExpires = signedExpiry(request.query);
         }
       }
+      let release: (() => void) | undefined;
       if (rules.cap) {
-        const release = rules.cap.acquire(client);
+        release = rules.cap.acquire(client);
         if (release === undefined) return tooMany('too_many_connections', 1);
-        return { ok: true, release };
       }
-      return admittedWithoutHold;
+      if (release === undefined && signedExpires === undefined) return admittedWithoutHold;
+      return { ok: true, release: release ?? admittedWithoutHold.release, signedExpires };
     },
     refusals() {
       return { ...counts };
+    },
+    signPlaylist(body, path, signedExpires) {
+      const canonical = canonicalPath(path);
+      if (canonical === undefined || rules.key === undefined) return body;
+      return signPlaylistUris(body, canonical, signedExpires, rules.key, rules.signed);
     },
   };
 }

@@ -67,6 +67,12 @@ export function canonicalPath(path: string): string | undefined {
   return `/${kept.join('/')}`;
 }
 
+/** Whether a canonical path lies under one of the protected prefixes (a loop: no closure per request). */
+export function underPrefix(prefixes: readonly string[], path: string): boolean {
+  for (const prefix of prefixes) if (path.startsWith(prefix)) return true;
+  return false;
+}
+
 /** The `sig` value for a canonical path and an expiry in Unix seconds. */
 export function signature(key: SigningKey, canonical: string, expires: number): string {
   return createHmac('sha256', key).update(`${expires}\n${canonical}`).digest('base64url');
@@ -94,6 +100,11 @@ function parseExpires(text: string): number {
     value = value * 10 + (code - 48);
   }
   return value;
+}
+
+/** The expiry of a link whose signature {@link checkSignature} accepted. */
+export function signedExpiry(query: URLSearchParams): number {
+  return parseExpires(query.get('expires') ?? '');
 }
 
 /** Length of an unpadded base64url SHA-256 MAC. */
