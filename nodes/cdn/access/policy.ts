@@ -13,7 +13,7 @@
 import { cidrListHas, compileCidrList, type CidrList } from './cidr.ts';
 import { ConcurrencyCap } from './concurrency.ts';
 import { countryFromHeader, lookupCountry, readGeoTable, type GeoTable } from './geo.ts';
-import { parseAddress } from './ip-address.ts';
+import { isIpv4Mapped, parseAddress, type AddressWords } from './ip-address.ts';
 import { TokenBuckets } from './rate-limit.ts';
 import { compileReferrerRule, referrerAllowed, type ReferrerRule } from './referrer.ts';
 import type { AccessSettings } from './settings.ts';
@@ -93,6 +93,7 @@ interface Rules {
   key: SigningKey | undefined;
   trustProxy: number;
   clientHeader: string;
+  ipv6Prefix: number;
   allow: CidrList | undefined;
   deny: CidrList | undefined;
   referrer: ReferrerRule | undefined;
@@ -110,6 +111,7 @@ function compile(settings: AccessSettings, signKey: string | undefined): Rules {
     key: key === undefined ? undefined : signingKey(key),
     trustProxy: settings.trust_proxy,
     clientHeader: settings.client_header,
+    ipv6Prefix: settings.ipv6_client_prefix,
     allow: ip?.allow ? compileCidrList(ip.allow) : undefined,
     deny: ip && ip.deny.length > 0 ? compileCidrList(ip.deny) : undefined,
     referrer: settings.referrer ? compileReferrerRule(settings.referrer.allow, settings.referrer.allow_empty) : undefined,
@@ -153,6 +155,23 @@ export function clientAddress(request: AccessRequest, trustProxy: number, client
 }
 
 /**
+ * The key a client's rate limit and connection cap are kept under: its
+ * address, or for IPv6 the network of its first `prefix` bits (one
+ * subscriber is given a whole /64 and could rotate through it to escape a
+ * per-address limit).
+ */
+export function limitKey(client: string, parsed: boolean, words: AddressWords, prefix: number): string {
+  if (!parsed || prefix >= 128 || isIpv4Mapped(words)) return client;
+  let key = '';
+  for (let w = 0; w * 32 < prefix; w++) {
+    const bits = Math.min(32, prefix - w * 32);
+    const word = bits === 32 ? words[w] : (words[w] & (0xffffffff << (32 - bits))) >>> 0;
+    key += `${word.toString(16)}:`;
+  }
+  return `${key}/${prefix}`;
+}
+
+/**
  * Compiles the access rules. The signing key is `secrets.signKey` when given,
  * else the settings' `sign_key`. Reads the geo table, if any, now: throws
  * `GeoTableError` (message `FILE:LINE: ...`) when it is missing or bad.
@@ -168,7 +187,8 @@ export function createAccessPolicy(settings: AccessSettings, secrets: { signKey?
   const rules = compile(settings, secrets.signKey);
   const counts = Object.fromEntries(refusalReasons.map((reason) => [reason, 0])) as Record<RefusalReason, number>;
   const words = new Uint32Array(4);
-  const needsAddress = rules.allow !== undefined || rules.deny !== undefined || rules.geo?.table !== undefined;
+  const limited = rules.buckets !== undefined || rules.cap !== undefined;
+  const needsAddress = rules.allow !== undefined || rules.deny !== undefined || rules.geo?.table !== undefined || (limited && rules.ipv6Prefix < 128);
 
   function refuse(reason: RefusalReason): AccessDecision {
     counts[reason] += 1;
@@ -197,8 +217,9 @@ export function createAccessPolicy(settings: AccessSettings, secrets: { signKey?
       if (rules.deny && parsed && cidrListHas(rules.deny, words)) return refuse('ip_denied');
       if (rules.allow && !(parsed && cidrListHas(rules.allow, words))) return refuse('ip_not_allowed');
       if (rules.geo && geoRefuses(request, parsed)) return refuse('geo');
+      const key = limited ? limitKey(client, parsed, words, rules.ipv6Prefix) : client;
       if (rules.buckets) {
-        const take = rules.buckets.take(client, nowMs);
+        const take = rules.buckets.take(key, nowMs);
         if (!take.ok) return tooMany('rate_limited', take.retryAfterSeconds);
       }
       if (rules.referrer) {
@@ -218,7 +239,7 @@ export function createAccessPolicy(settings: AccessSettings, secrets: { signKey?
       }
       let release: (() => void) | undefined;
       if (rules.cap) {
-        release = rules.cap.acquire(client);
+        release = rules.cap.acquire(key);
         if (release === undefined) return tooMany('too_many_connections', 1);
       }
       if (release === undefined && signedExpires === undefined) return admittedWithoutHold;

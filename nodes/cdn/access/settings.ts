@@ -58,6 +58,13 @@ export const accessSettingsSchema = z
       .default('x-forwarded-for')
       .transform((name) => name.toLowerCase())
       .meta({ description: 'With `trust_proxy`: the header carrying the client\'s address (a comma-separated list, as `X-Forwarded-For`).', examples: ['x-forwarded-for', 'x-real-ip'] }),
+    ipv6_client_prefix: z
+      .number()
+      .int()
+      .min(1)
+      .max(128)
+      .default(64)
+      .meta({ description: 'IPv6 clients are counted by network for `rate_limit` and `max_connections_per_client`: addresses sharing this many leading bits are one client (a subscriber is usually given a whole /64 and could rotate through it). 128: each address alone.', examples: [64, 56] }),
     ip: z
       .object({
         allow: cidrList().optional().meta({ description: 'Only clients in these blocks are served (403 `ip_not_allowed` for others). Absent: every client not denied.', examples: [['10.0.0.0/8', '2001:db8::/32']] }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { accessSettingsSchema, clientAddress, createAccessPolicy, refusalReasons, type AccessDecision, type AccessRequest } from '../../../nodes/cdn/access/policy.ts';
+import { accessSettingsSchema, clientAddress, createAccessPolicy, limitKey, refusalReasons, type AccessDecision, type AccessRequest } from '../../../nodes/cdn/access/policy.ts';
 import { signingKey, signPath } from '../../../nodes/cdn/access/signed-url.ts';
 
 const key = 'edge-key-0123456789-abcdefghij';
@@ -97,6 +97,17 @@ describe('IP lists', () => {
   });
 });
 
+describe('limitKey', () => {
+  it('keeps IPv4 and unparsed addresses as they are and cuts IPv6 to the prefix', () => {
+    const words = new Uint32Array([0x20010db8, 0x00010002, 0x12345678, 0x9abcdef0]);
+    expect(limitKey('2001:db8:1:2:1234:5678:9abc:def0', true, words, 64)).toBe('20010db8:10002:/64');
+    expect(limitKey('2001:db8:1:2:1234:5678:9abc:def0', true, words, 56)).toBe('20010db8:10000:/56');
+    expect(limitKey('2001:db8:1:2:1234:5678:9abc:def0', true, words, 128)).toBe('2001:db8:1:2:1234:5678:9abc:def0');
+    expect(limitKey('192.0.2.1', true, new Uint32Array([0, 0, 0xffff, 0xc0000201]), 64)).toBe('192.0.2.1');
+    expect(limitKey('junk', false, words, 64)).toBe('junk');
+  });
+});
+
 describe('clientAddress', () => {
   it('reads the n-th entry from the end of the client header when n proxies are trusted', () => {
     const req = request('/a', '10.0.0.1', { 'x-forwarded-for': '1.1.1.1, 2.2.2.2,3.3.3.3' });
@@ -139,6 +150,17 @@ describe('rate limits', () => {
     expect(reasons).toEqual(['bad_signature', 'bad_signature', 'bad_signature', 'rate_limited', 'rate_limited']);
   });
 
+  it('count IPv6 clients by their /64, so rotating addresses in one network does not escape the limit', () => {
+    const policy = policyOf({ rate_limit: { rate: 1, burst: 2 } });
+    expect(reasonOf(policy.admit(request('/a', '2001:db8:1:2::1'), now))).toBe('ok');
+    expect(reasonOf(policy.admit(request('/a', '2001:db8:1:2:ffff::7'), now))).toBe('ok');
+    expect(reasonOf(policy.admit(request('/a', '2001:db8:1:2:abcd::9'), now))).toBe('rate_limited');
+    expect(reasonOf(policy.admit(request('/a', '2001:db8:1:3::1'), now))).toBe('ok');
+    const each = policyOf({ ipv6_client_prefix: 128, rate_limit: { rate: 1, burst: 1 } });
+    expect(reasonOf(each.admit(request('/a', '2001:db8:1:2::1'), now))).toBe('ok');
+    expect(reasonOf(each.admit(request('/a', '2001:db8:1:2::2'), now))).toBe('ok');
+  });
+
   it('key clients by the proxy header when a proxy is trusted', () => {
     const policy = policyOf({ trust_proxy: 1, rate_limit: { rate: 1, burst: 1 } });
     const via = (client: string) => request('/a', '10.0.0.1', { 'x-forwarded-for': client });
@@ -149,6 +171,12 @@ describe('rate limits', () => {
 });
 
 describe('the connection cap', () => {
+  it('counts an IPv6 network\'s open requests together', () => {
+    const policy = policyOf({ max_connections_per_client: 1 });
+    expect(reasonOf(policy.admit(request('/a', '2001:db8:0:1::1'), now))).toBe('ok');
+    expect(reasonOf(policy.admit(request('/a', '2001:db8:0:1::2'), now))).toBe('too_many_connections');
+  });
+
   it('refuses a client past its open requests with 429 until one ends, and ignores a double release', () => {
     const policy = policyOf({ max_connections_per_client: 2 });
     const first = policy.admit(request('/a'), now);

@@ -12,7 +12,7 @@ function issues(value: unknown): string[] {
 
 describe('the access settings', () => {
   it('fill defaults: nothing protected, no proxy trusted', () => {
-    expect(accessSettingsSchema.parse({})).toEqual({ signed: [], trust_proxy: 0, client_header: 'x-forwarded-for' });
+    expect(accessSettingsSchema.parse({})).toEqual({ signed: [], trust_proxy: 0, client_header: 'x-forwarded-for', ipv6_client_prefix: 64 });
   });
 
   it('read a full example', () => {
