@@ -37,7 +37,12 @@ export class GeoTableError extends Error {
 
 /** Whether `text` is a country code as the rules and table write it: two letters or digits, upper case. */
 export function isCountryCode(text: string): boolean {
-  return text.length === 2 && /^[A-Z0-9]{2}$/.test(text);
+  return text.length === 2 && isUpperOrDigit(text.charCodeAt(0)) && isUpperOrDigit(text.charCodeAt(1));
+}
+
+/** `A`-`Z` or `0`-`9` (a char-code test: this runs per request, for the country header). */
+function isUpperOrDigit(code: number): boolean {
+  return (code >= 65 && code <= 90) || (code >= 48 && code <= 57);
 }
 
 /**
