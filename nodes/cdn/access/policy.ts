@@ -129,11 +129,22 @@ function compile(settings: AccessSettings, signKey: string | undefined): Rules {
   };
 }
 
+/** An address from a proxy header without the port some proxies add: `192.0.2.1:5678`, `[2001:db8::1]:5678`. */
+function withoutPort(entry: string): string {
+  if (entry.charCodeAt(0) === 91) {
+    const close = entry.indexOf(']');
+    return close > 0 ? entry.slice(1, close) : entry;
+  }
+  const colon = entry.indexOf(':');
+  return colon > 0 && entry.indexOf(':', colon + 1) < 0 && entry.indexOf('.') > 0 ? entry.slice(0, colon) : entry;
+}
+
 /**
  * The client's address: the socket's, or with `trust_proxy: n` the n-th
  * address from the end of the client header (the one the outermost trusted
- * proxy saw; fewer entries than proxies: the first). `::ffff:1.2.3.4` is
- * written `1.2.3.4`, so both forms of one client share its rate and cap.
+ * proxy saw; fewer entries than proxies: the first), without a port some
+ * proxies add. `::ffff:1.2.3.4` is written `1.2.3.4`, so both forms of one
+ * client share its rate and cap.
  */
 export function clientAddress(request: AccessRequest, trustProxy: number, clientHeader: string): string {
   let client = request.ip;
@@ -147,7 +158,7 @@ export function clientAddress(request: AccessRequest, trustProxy: number, client
         end = start - 1;
         start = value.lastIndexOf(',', end - 1) + 1;
       }
-      const entry = value.slice(start, end).trim();
+      const entry = withoutPort(value.slice(start, end).trim());
       if (entry !== '') client = entry;
     }
   }

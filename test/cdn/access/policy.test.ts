@@ -118,6 +118,9 @@ describe('clientAddress', () => {
     expect(clientAddress(request('/a', '10.0.0.1'), 1, 'x-forwarded-for')).toBe('10.0.0.1');
     expect(clientAddress(request('/a', '10.0.0.1', { 'x-real-ip': ['4.4.4.4'] }), 1, 'x-real-ip')).toBe('4.4.4.4');
     expect(clientAddress(request('/a', '::ffff:10.0.0.1'), 0, 'x-forwarded-for')).toBe('10.0.0.1');
+    expect(clientAddress(request('/a', '10.0.0.1', { 'x-forwarded-for': '192.0.2.1:5678' }), 1, 'x-forwarded-for')).toBe('192.0.2.1');
+    expect(clientAddress(request('/a', '10.0.0.1', { 'x-forwarded-for': '[2001:db8::1]:5678' }), 1, 'x-forwarded-for')).toBe('2001:db8::1');
+    expect(clientAddress(request('/a', '10.0.0.1', { 'x-forwarded-for': '2001:db8::1' }), 1, 'x-forwarded-for')).toBe('2001:db8::1');
   });
 });
 
