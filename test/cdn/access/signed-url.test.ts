@@ -81,6 +81,10 @@ describe('signed URLs', () => {
     expect(checkSignature(key, '/private/a.m3u8', new URLSearchParams({ expires: String(inAnHour), sig: `${sig}=` }), now)).toBe('bad_signature');
     expect(checkSignature(key, '/private/a.m3u8', new URLSearchParams({ expires: String(inAnHour), sig: sig.slice(1) }), now)).toBe('bad_signature');
     expect(checkSignature(key, '/private/a.m3u8', new URLSearchParams({ expires: String(inAnHour), sig: '€'.repeat(43) }), now)).toBe('bad_signature');
+    // A character whose low byte spells the right one is still the wrong character.
+    const lookalike = String.fromCharCode(sig.charCodeAt(0) + 0x100) + sig.slice(1);
+    expect(checkSignature(key, '/private/a.m3u8', new URLSearchParams({ expires: String(inAnHour), sig: lookalike }), now)).toBe('bad_signature');
+    expect(checkSignature(key, '/private/a.m3u8', new URLSearchParams({ expires: String(inAnHour), sig: `${sig.slice(0, 42)}+` }), now)).toBe('bad_signature');
   });
 
   it('refuse an expired link with a forged signature as bad_signature, not expired', () => {
