@@ -1,5 +1,5 @@
 /**
- * The `streams` command: `validate`, `ops`, `graph`, `run`, `tap`, `top`, `test`.
+ * The `streams` command: `validate`, `ops`, `graph`, `run`, `tap`, `top`, `sign`, `test`.
  * Exit codes: 0 success, 1 an invalid pipeline or a failed run, 2 a usage
  * error or an unreadable file.
  *
@@ -109,6 +109,16 @@ const commands: Record<string, Command> = {
       ...envFileOption,
     },
     run: async (values, files) => (await import('./run.ts')).runCommand(values, files),
+  },
+  sign: {
+    summary: 'Print a signed URL for a path the CDN edge protects (key from $CDN_SIGN_KEY).',
+    usage: 'streams sign PATH --expires DURATION [--base URL] [--env-file FILE]',
+    options: {
+      expires: { type: 'string', value: 'DURATION', description: 'how long the link is valid: `30m`, `1h`, `7d`' },
+      base: { type: 'string', value: 'URL', description: 'print a full URL on this edge, such as `http://127.0.0.1:8081`, instead of the path alone' },
+      ...envFileOption,
+    },
+    run: async (values, args) => (await import('./sign.ts')).signCommand(values, args),
   },
   test: {
     summary: 'Run pipeline unit tests written in YAML (records in, records expected out).',
