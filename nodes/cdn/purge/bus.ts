@@ -42,6 +42,8 @@ export interface SenderBus {
   /** The registry's entries, stale ones included (forgotten ones may be left out). */
   edges(now: number): Promise<RegisteredEdge[]>;
   publish(command: PurgeCommand): Promise<void>;
+  /** Why acks cannot be heard now (the reply subscription is reconnecting), or undefined when they can. */
+  notListening(): string | undefined;
   close(): Promise<void>;
 }
 

@@ -154,7 +154,11 @@ export async function openKafkaSenderBus(brokers: string[], channel: string, own
   const producer = producerFor(brokers);
   const seen = new Map<string, number>();
   const consumers: KafkaConsumer[] = [];
-  const onFailure = (error: Error): void => owner.log.error({ error: clientReason(error) }, `${owner.label}: a purge bus reader failed: ${clientReason(error)}`);
+  let failure: Error | undefined;
+  const onFailure = (error: Error): void => {
+    failure = error;
+    owner.log.error({ error: clientReason(error) }, `${owner.label}: a purge bus reader failed: ${clientReason(error)}`);
+  };
   const close = async (): Promise<void> => {
     await Promise.all(consumers.map((consumer) => consumer.close().catch(() => undefined)));
     await producer.close().catch(() => undefined);
@@ -188,6 +192,9 @@ export async function openKafkaSenderBus(brokers: string[], channel: string, own
     },
     async publish(command) {
       await producer.send([{ topic: names.commands, value: encodeBusMessage(command) }]);
+    },
+    notListening() {
+      return failure ? `a reader of the purge topics failed: ${clientReason(failure)}` : undefined;
     },
     close,
   };

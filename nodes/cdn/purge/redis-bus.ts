@@ -69,6 +69,10 @@ export async function openRedisSenderBus(url: string, channel: string, _owner: C
   }
   const sub = subscriber;
   const pub = client;
+  // Connected: from now on reconnect for as long as the sender is open (a
+  // sender kept by the admin API must outlive a Redis restart); commands
+  // sent meanwhile fail after a few attempts and the purge reports it.
+  for (const connection of [sub, pub]) connection.options.retryStrategy = retryDelay;
   return {
     timing: redisTiming,
     listenReplies: (onMessage) => subscribe(sub, names.acks, onMessage),
@@ -85,6 +89,9 @@ export async function openRedisSenderBus(url: string, channel: string, _owner: C
     },
     async publish(command) {
       await pub.publish(names.commands, encodeBusMessage(command));
+    },
+    notListening() {
+      return sub.status === 'ready' ? undefined : `the reply subscription to Redis at ${redactUrl(url)} is down (${sub.status})`;
     },
     async close() {
       sub.disconnect();

@@ -32,6 +32,12 @@ export interface PurgeSender {
   close(): Promise<void>;
 }
 
+/** A transport's failure while sending, as the error callers expect. */
+function busFailed(error: unknown): never {
+  if (error instanceof PurgeBusError) throw error;
+  throw new PurgeBusError('bus_unreachable', `purge: the bus failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+}
+
 const quietLog: ClientLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /**
@@ -60,9 +66,11 @@ export async function openPurgeSender(options: PurgeBusOptions, log: ClientLogge
       const valid = purgeSelectorSchema.safeParse(selector);
       if (!valid.success) throw new PurgeBusError('bad_selector', `purge: bad selector: ${valid.error.issues[0].message}`);
       if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) throw new PurgeBusError('bad_options', `purge: the timeout must be a positive number of milliseconds, not ${timeoutMs}`);
+      const deaf = bus.notListening();
+      if (deaf) throw new PurgeBusError('bus_unreachable', `purge: ${deaf}`);
       const command = newPurgeCommand(valid.data);
       const now = Date.now();
-      const entries = await bus.edges(now);
+      const entries = await bus.edges(now).catch(busFailed);
       const { alive, stale } = classifyEdges(entries, now, bus.timing);
       const expected = new Set(alive.map((entry) => entry.edge));
       const acks = new Map<string, { ack: PurgeAck; ms: number }>();
@@ -79,7 +87,7 @@ export async function openPurgeSender(options: PurgeBusOptions, log: ClientLogge
       });
       let timer: NodeJS.Timeout | undefined;
       try {
-        await bus.publish(command);
+        await bus.publish(command).catch(busFailed);
         if (expected.size > 0) await Promise.race([everyAck, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
       } finally {
         clearTimeout(timer);

@@ -35,7 +35,7 @@ export interface TestEdge {
   listener: PurgeListener;
 }
 
-export async function startEdge(bus: PurgeBusOptions, name: string, removes: number | (() => number) = 1): Promise<TestEdge> {
+export async function startEdge(bus: PurgeBusOptions & { heartbeatMs?: number }, name: string, removes: number | (() => number) = 1): Promise<TestEdge> {
   const calls: PurgeSelector[] = [];
   const log = keepingLogger();
   const listener = await startPurgeListener({ ...bus, edge: name }, (selector) => {

@@ -4,8 +4,10 @@
  * the faults: an edge down, an edge silent for long, a cache that throws,
  * malformed messages, duplicates, an unreachable server.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PurgeBusError } from '../../../nodes/cdn/purge/bus.ts';
 import { purgeProtocolVersion, type PurgeAck } from '../../../nodes/cdn/purge/command.ts';
 import { handlePurgeRequest } from '../../../nodes/cdn/purge/http.ts';
 import { redisNames } from '../../../nodes/cdn/purge/registry.ts';
@@ -159,6 +161,94 @@ describe('purge over Redis', () => {
       await sender.close();
     }
     expect(a.calls).toHaveLength(20);
+  });
+
+  it('goes on after Redis drops the edge\'s and the sender\'s connections: both reconnect and subscribe again', async () => {
+    const channel = uniqueChannel('reconnect');
+    const name = `edge-r-${channel.slice(-8)}`;
+    const edge = await startEdge({ redis: url, channel }, name);
+    edges.push(edge);
+    const sender = await openPurgeSender({ redis: url, channel });
+    try {
+      expect((await sender.send({ kind: 'url', value: '/before', soft: false }, 5_000)).applied).toHaveLength(1);
+      const subscribedIds = async (connectionName: string): Promise<string[]> => {
+        const list = (await redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+        return list.split('\n').filter((line) => line.includes(` name=${connectionName} `)).map((line) => /^id=(\d+)/.exec(line)?.[1] ?? '');
+      };
+      const [listening] = await subscribedIds(`ami-streams:${name}:purge-listen`);
+      const [replies] = await subscribedIds('ami-streams:purge:replies');
+      await redis.call('CLIENT', 'KILL', 'ID', listening);
+      await redis.call('CLIENT', 'KILL', 'ID', replies);
+      let back = false;
+      const deadline = Date.now() + 10_000;
+      while (!back && Date.now() < deadline) {
+        const [edgeNow, senderNow] = await Promise.all([subscribedIds(`ami-streams:${name}:purge-listen`), subscribedIds('ami-streams:purge:replies')]);
+        back = edgeNow.length === 1 && edgeNow[0] !== listening && senderNow.length === 1 && senderNow[0] !== replies;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(back).toBe(true);
+      const report = await sender.send({ kind: 'url', value: '/after', soft: false }, 5_000);
+      expect(report.applied.map((entry) => entry.edge)).toEqual([name]);
+      expect(edge.calls.map((call) => call.value)).toEqual(['/before', '/after']);
+      expect(edge.log.lines.some((line) => line.startsWith('error') && line.includes('cannot reach Redis'))).toBe(true);
+    } finally {
+      await sender.close();
+    }
+  });
+
+  it('survives a restart of its Redis: a kept sender fails while it is down, then edge and sender reconnect and purge again', async () => {
+    // A Redis of our own on a port of ours: the shared one must not restart under other tests.
+    const port = 18252;
+    const own = `redis://127.0.0.1:${port}`;
+    const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    const startServer = async (): Promise<ChildProcess> => {
+      const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      for (let attempt = 0; ; attempt++) {
+        const client = new Redis(own, { lazyConnect: true, retryStrategy: () => null });
+        client.on('error', () => undefined);
+        const up = await client.connect().then(() => true, () => false);
+        client.disconnect();
+        if (up) return server;
+        if (attempt > 100) throw new Error(`redis-server did not start on port ${port}`);
+        await pause(50);
+      }
+    };
+    const stopServer = (server: ChildProcess): Promise<void> => new Promise((resolve) => {
+      server.once('exit', () => resolve());
+      server.kill('SIGKILL');
+    });
+    let server = await startServer();
+    try {
+      const edge = await startEdge({ redis: own, channel: 'purge', heartbeatMs: 200 }, 'edge-restart');
+      edges.push(edge);
+      const sender = await openPurgeSender({ redis: own, channel: 'purge' });
+      try {
+        expect((await sender.send({ kind: 'url', value: '/before', soft: false }, 5_000)).applied).toHaveLength(1);
+        await stopServer(server);
+        await expect(sender.send({ kind: 'url', value: '/down', soft: false }, 1_000)).rejects.toBeInstanceOf(PurgeBusError);
+        // Down longer than the few quick attempts a fail-fast client makes.
+        await pause(2_500);
+        server = await startServer();
+        // Redis keeps nothing across the restart: the registry fills again from the heartbeats.
+        const check = new Redis(own);
+        for (let i = 0; i < 200 && (await check.zscore('purge:edges', 'edge-restart')) === null; i++) await pause(50);
+        check.disconnect();
+        // Both reconnect with backoff: the sender refuses (bus_unreachable) until its reply subscription is back.
+        let report = await sender.send({ kind: 'url', value: '/after', soft: false }, 5_000).catch((error: unknown) => error as PurgeBusError);
+        for (let i = 0; i < 100 && report instanceof PurgeBusError; i++) {
+          await pause(100);
+          report = await sender.send({ kind: 'url', value: '/after', soft: false }, 5_000).catch((error: unknown) => error as PurgeBusError);
+        }
+        if (report instanceof PurgeBusError) throw report;
+        expect(report.applied.map((entry) => entry.edge)).toEqual(['edge-restart']);
+        expect(edge.calls.map((call) => call.value)).toEqual(['/before', '/after']);
+      } finally {
+        await sender.close();
+      }
+    } finally {
+      await Promise.all(edges.splice(0).map((edge) => edge.listener.stop()));
+      await stopServer(server);
+    }
   });
 
   it('answers POST /api/v1/cdn/cache/purge bodies: 200 when all applied, 504 naming the missing edge', async () => {
