@@ -27,13 +27,21 @@ const positionTimeoutMs = 30_000;
 /** How often the probe is written again while it has not come back. */
 const probeEveryMs = 1_000;
 
-/** Creates the bus's topics (one partition each) unless they exist; a broker that cannot be reached is a `PurgeBusError`. */
+/**
+ * What the bus's topics keep: an hour. Readers of commands and acks start
+ * from the latest offset, and a sender reads the registry from the start,
+ * so old records only slow senders down; ten-minute segments let the
+ * broker delete them (retention drops whole closed segments).
+ */
+const topicConfigs = { 'retention.ms': String(60 * 60_000), 'segment.ms': String(10 * 60_000) };
+
+/** Creates the bus's topics (one partition each, kept an hour) unless they exist; a broker that cannot be reached is a `PurgeBusError`. */
 async function ensureTopics(brokers: string[], topics: string[]): Promise<void> {
   const admin = openAdmin(brokers, 'ami-streams-purge-admin');
   try {
     for (const topic of topics) {
       try {
-        await admin.createTopic(topic, 1);
+        await admin.createTopic(topic, 1, topicConfigs);
       } catch (error) {
         const reason = clientReason(error);
         if (!/already exists/i.test(reason)) throw new PurgeBusError('bus_unreachable', `cannot create the purge topic \`${topic}\` on Kafka at ${describeBrokers(brokers)}: ${reason}`, { cause: error });

@@ -3,6 +3,7 @@
  * a consumer group of its own, `streams purge --kafka` spawned as a user
  * runs it, an edge that is down, and a malformed record on the topic.
  */
+import { Admin } from '@platformatic/kafka';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin, openProducer, type KafkaAdmin } from '../../../native/kafka/client.ts';
 import { kafkaNames } from '../../../nodes/cdn/purge/registry.ts';
@@ -78,5 +79,22 @@ describe('purge over Kafka', () => {
     const report = await sendPurge({ kafka: brokers, channel: name }, { kind: 'prefix', value: '/p/', soft: true }, 10_000);
     expect(report.applied.map((entry) => entry.edge)).toEqual(['edge-a', 'edge-b', 'edge-c']);
     expect(a.calls).toEqual([{ kind: 'prefix', value: '/p/', soft: true }]);
+  });
+
+  it('creates its three topics with one partition, kept an hour in ten-minute segments', async () => {
+    const name = channel('topics');
+    await threeEdges(name);
+    const topics = Object.values(kafkaNames(name));
+    const client = new Admin({ clientId: 'purge-test', bootstrapBrokers: brokers });
+    try {
+      const described = await client.describeConfigs({ resources: topics.map((topic) => ({ resourceType: 2, resourceName: topic, configurationKeys: ['retention.ms', 'segment.ms'] })) });
+      for (const topic of topics) {
+        const configs = described.find((entry) => entry.resourceName === topic)?.configs ?? [];
+        expect(Object.fromEntries(configs.map((config) => [config.name, config.value]))).toEqual({ 'retention.ms': '3600000', 'segment.ms': '600000' });
+      }
+      expect((await admin.endOffsets(kafkaNames(name).commands)).length).toBe(1);
+    } finally {
+      await client.close();
+    }
   });
 });
