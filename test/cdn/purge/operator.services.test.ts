@@ -4,7 +4,8 @@
  * goes to the dead-letter port, and an edge that is down is named in the
  * report and the log.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { capturingLogger, collector, startPipeline } from '../../connectors/redis-pg-harness.ts';
 import { startEdge, uniqueChannel, until, type TestEdge } from './purge-harness.ts';
 
@@ -13,6 +14,14 @@ const edges: TestEdge[] = [];
 
 afterEach(async () => {
   await Promise.all(edges.splice(0).map((edge) => edge.listener.stop()));
+});
+
+afterAll(async () => {
+  // The registries the tests' edges left behind.
+  const redis = new Redis(url);
+  const keys = await redis.keys('test:purge:*:edges');
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
 });
 
 async function threeEdges(channel: string): Promise<TestEdge[]> {

@@ -29,6 +29,9 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  // The registries the tests' edges left behind.
+  const keys = await redis.keys('test:purge:*:edges');
+  if (keys.length > 0) await redis.del(...keys);
   await redis.quit();
 });
 
