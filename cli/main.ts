@@ -1,5 +1,5 @@
 /**
- * The `streams` command: `validate`, `ops`, `graph`, `run`, `tap`, `top`, `sign`, `test`.
+ * The `streams` command: `validate`, `ops`, `graph`, `run`, `tap`, `top`, `sign`, `purge`, `test`.
  * Exit codes: 0 success, 1 an invalid pipeline or a failed run, 2 a usage
  * error or an unreadable file.
  *
@@ -119,6 +119,21 @@ const commands: Record<string, Command> = {
       ...envFileOption,
     },
     run: async (values, args) => (await import('./sign.ts')).signCommand(values, args),
+  },
+  purge: {
+    summary: 'Drop a URL, prefix or tag from every edge cache on a purge channel; name the edges that did not apply it.',
+    usage: 'streams purge (--redis URL | --kafka BROKERS) [--channel NAME] (URL | --url U | --prefix P | --tag T) [--soft] [--timeout 5s]',
+    options: {
+      redis: { type: 'string', value: 'URL', description: 'the purge bus is Redis pub/sub at URL (redis://HOST:PORT)' },
+      kafka: { type: 'string', value: 'BROKERS', description: 'the purge bus is Kafka at BROKERS (HOST:PORT,...)' },
+      channel: { type: 'string', default: 'streams:cdn:purge', value: 'NAME', description: 'the purge channel (on Kafka, the topic with `:` as `.`)' },
+      url: { type: 'string', value: 'URL', description: 'purge this URL (path and query) on every edge' },
+      prefix: { type: 'string', value: 'PREFIX', description: 'purge every URL starting with PREFIX' },
+      tag: { type: 'string', value: 'TAG', description: 'purge every object tagged TAG (the origin\'s Surrogate-Key / Cache-Tag)' },
+      soft: { type: 'boolean', description: 'mark stale instead of removing: the next request revalidates with the origin' },
+      timeout: { type: 'string', default: '5s', value: 'DURATION', description: 'how long to wait for the edges\' acknowledgements' },
+    },
+    run: async (values, args) => (await import('./purge.ts')).purgeCommand(values, args),
   },
   test: {
     summary: 'Run pipeline unit tests written in YAML (records in, records expected out).',

@@ -42,6 +42,7 @@ import segmentHls from './media/segment-hls.ts';
 import segmentDash from './media/segment-dash.ts';
 import encode from './media/encode.ts';
 import ingestSrt from './media/ingest-srt.ts';
+import cdnPurge from './cdn/purge.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -81,6 +82,7 @@ export const operators: readonly OperatorDefinition[] = [
   segmentDash,
   encode,
   ingestSrt,
+  cdnPurge,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

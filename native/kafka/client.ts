@@ -300,7 +300,8 @@ function newProducer(ProducerClass: typeof Producer, options: ProducerOptions): 
 
 /** Topic administration, for tests, benchmarks and operators that create their topics. */
 export interface KafkaAdmin {
-  createTopic(topic: string, partitions: number): Promise<void>;
+  /** Creates a topic; `configs` are topic settings (`retention.ms`, `cleanup.policy`, ...). */
+  createTopic(topic: string, partitions: number, configs?: Record<string, string>): Promise<void>;
   deleteTopics(topics: readonly string[]): Promise<void>;
   /** The group's committed offsets for the topic's partitions (`-1n` where none). */
   committedOffsets(group: string, topic: string, partitions: number): Promise<bigint[]>;
@@ -315,8 +316,8 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
   const loading = library.then(({ Admin }) => new Admin({ clientId, bootstrapBrokers: brokers, retries: 3, retryDelay: 500 }));
   loading.catch(() => undefined);
   return {
-    async createTopic(topic, partitions) {
-      await (await loading).createTopics({ topics: [topic], partitions, replicas: 1 });
+    async createTopic(topic, partitions, configs = {}) {
+      await (await loading).createTopics({ topics: [topic], partitions, replicas: 1, configs: Object.entries(configs).map(([name, value]) => ({ name, value })) });
     },
     async deleteTopics(topics) {
       await (await loading).deleteTopics({ topics: [...topics] });
