@@ -3,6 +3,7 @@
  * the edges between hosts with their transport), JSON, or Graphviz DOT with
  * one cluster per host.
  */
+import { dotQuote } from './render.ts';
 import type { Plan, PlannedEdge, PlannedNode, Transport } from './plan.ts';
 
 /** An edge's upstream end as written in `in:`: `node`, or `node.port` for a port other than `out`. */
@@ -61,10 +62,6 @@ export function renderPlanTable(plan: Plan): string {
 /** The plan's JSON form: `{version, graph, nodes, edges, hosts}`, as `docs/plan.md` describes it. */
 export function renderPlanJson(plan: Plan): string {
   return JSON.stringify(plan, null, 2) + '\n';
-}
-
-function dotQuote(text: string): string {
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
 /** The id of a node's instances on one host in a drawing. */
