@@ -5,7 +5,7 @@
  * its own file. And what a worker reports it really has, which the planner
  * trusts over the file.
  */
-import { didYouMean, suggest, type Diagnostic, type DiagnosticCode } from './diagnostics.ts';
+import { didYouMean, sortDiagnostics, suggest, type Diagnostic, type DiagnosticCode } from './diagnostics.ts';
 import type { Host, Located, Transports } from './model.ts';
 import type { Requirement } from './operator-spec.ts';
 import { parseHosts } from './placement.ts';
@@ -49,8 +49,9 @@ export function parseHostsFile(file: string, text: string): { deployment?: Deplo
   }
   const hosts = parseHosts(doc.hosts, report);
   const transports = parseTransports(doc.transports, report);
-  const failed = report.diagnostics.some((d) => d.severity === 'error');
-  return failed ? { diagnostics: report.diagnostics } : { deployment: { hosts, transports }, diagnostics: report.diagnostics };
+  const diagnostics = sortDiagnostics(report.diagnostics);
+  const failed = diagnostics.some((d) => d.severity === 'error');
+  return failed ? { diagnostics } : { deployment: { hosts, transports }, diagnostics };
 }
 
 /** What a worker found on its host when it started: the capabilities that really work. */
