@@ -42,7 +42,9 @@ export function escapeXml(text: string): string {
  */
 export function clip(text: string): string {
   const short = text.replace(/Event<\{(.*)\}>/s, (_all, fields: string) => `Event{${fields.split(',').map((f) => f.split(':')[0].trim()).join(', ')}}`);
-  return short.length > maxLabel ? `${short.slice(0, maxLabel - 2)}…${short.endsWith('}') ? '}' : ''}` : short;
+  if (short.length <= maxLabel) return short;
+  const tail = short.endsWith('}') ? '…}' : '…';
+  return short.slice(0, maxLabel - tail.length) + tail;
 }
 
 function textWidth(text: string, size = font): number {
