@@ -55,7 +55,7 @@ export const placeSchema = z
 export const nodeFieldSchemas = {
   place: placeSchema.optional(),
   parallelism: z.int().min(1).max(1024).default(1).meta({
-    description: 'How many instances run at once; across hosts they form a consumer group.',
+    description: 'How many instances run at once, spread round-robin over the hosts that can run the node; across hosts they form a consumer group. A node that keeps state per key (a window, `dedupe`, `throttle`, an `aggregate` after a window) needs its key, as its input is partitioned by it (see docs/plan.md).',
     expects: 'an integer from 1 to 1024',
   } satisfies FieldMeta),
   on_error: z.enum(onErrorActions).default('dlq').meta({
