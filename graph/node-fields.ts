@@ -120,7 +120,7 @@ export const kafkaTransportSchema = z
   .strictObject({
     brokers: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
-      .meta({ description: 'Kafka brokers as `host:port`: a list, or one comma-separated string (from `${env:...}`).', expects: 'a list of `host:port` or a comma-separated string', examples: ['${env:KAFKA_BROKERS}', ['10.0.0.9:9092']] } satisfies FieldMeta),
+      .meta({ description: 'Kafka brokers as `host:port`: a list, or one comma-separated string (from `${env:...}`).', expects: 'a non-empty list of `host:port` or a comma-separated string', examples: ['${env:KAFKA_BROKERS}', ['10.0.0.9:9092']] } satisfies FieldMeta),
     partitions: z.int().min(1).max(10_000).optional().meta({
       description: 'The least partitions of a transport topic; a topic into a node with `parallelism: N` has at least N.',
       expects: 'an integer from 1 to 10000',

@@ -73,6 +73,17 @@ extra: 1
   });
 });
 
+describe('transports in a pipeline', () => {
+  it('are checked where they stand in the pipeline', () => {
+    const text = 'streams: 1\nname: p\ntransports:\n  kafka: { brokers: [] }\n  object: { url: x }\nnodes:\n  gen: { op: generate }\n  out: { op: stdout, in: gen }\n';
+    const result = checkPipeline({ file: 'p.yaml', text, registry, env: {} });
+    expect(result.diagnostics.map(formatDiagnostic)).toEqual([
+      'p.yaml:4:21: error: `brokers` of `transports.kafka` must be a non-empty list of `host:port` or a comma-separated string, found a list',
+      'p.yaml:5:3: error: unknown transport `object` (did you mean `objects`?)',
+    ]);
+  });
+});
+
 describe('what workers report', () => {
   const { deployment } = parseHostsFile('config/hosts.yaml', hostsFile);
 
