@@ -138,8 +138,14 @@ function candidatesFor(node: GraphNode, hosts: readonly Host[], locator: PlanLoc
   const selected = hosts.filter((h) => selects(node.place, h));
   const needs = requirementsOf(node.spec, node.settings);
   const able = selected.filter((h) => needs.every((need) => h.offers.includes(need)));
-  if (able.length > 0) return able;
+  const address = boundAddress(node);
+  const binding = able.filter((h) => canBind(h, address));
+  if (binding.length > 0) return binding;
   const where = node.place ? ['place'] : ['op'];
+  if (able.length > 0) {
+    locator.node(node.name, ['with', 'listen'], 'unplaceable', `node \`${node.name}\` listens on \`${address}\`, which no host ${node.place ? 'its `place` selects ' : ''}lists in its \`listen\` addresses`, `hosts: ${able.map((h) => `\`${h.name}\` (listen ${(h.listen ?? []).join(', ')})`).join('; ')}`);
+    return [];
+  }
   if (selected.length === 0) {
     locator.node(node.name, where, 'unplaceable', `no host satisfies the \`place\` of node \`${node.name}\``, `hosts: ${hosts.map(describeHost).join('; ')}`);
   } else {
@@ -147,6 +153,21 @@ function candidatesFor(node: GraphNode, hosts: readonly Host[], locator: PlanLoc
     locator.node(node.name, where, 'unmet_requirement', `node \`${node.name}\` (\`${node.op}\`) needs ${list} but no host ${node.place ? 'its `place` selects ' : ''}offers ${needs.length > 1 ? 'them all' : 'it'}`, `hosts: ${selected.map(describeHost).join('; ')}`);
   }
   return [];
+}
+
+/** Addresses any host can bind: every interface, or its own loopback. */
+const anyHostAddresses = new Set(['', '0.0.0.0', '::', '127.0.0.1', '::1', 'localhost']);
+
+/** The address in a node's `listen` setting (`10.0.0.2:1935` gives `10.0.0.2`); none for a port alone or no setting. */
+function boundAddress(node: GraphNode): string | undefined {
+  const listen = (node.rawSettings as Record<string, unknown> | undefined)?.listen;
+  if (typeof listen !== 'string' || !listen.includes(':')) return undefined;
+  return listen.slice(0, listen.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+}
+
+/** Whether a host can bind an address: any can bind a wildcard or loopback, and a host that lists no `listen` addresses is not held to them. */
+function canBind(host: Host, address: string | undefined): boolean {
+  return address === undefined || anyHostAddresses.has(address) || host.listen === undefined || host.listen.includes(address);
 }
 
 /**

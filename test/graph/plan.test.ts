@@ -58,6 +58,17 @@ describe('placing nodes on hosts', () => {
     expect(hostsOf(p)).toEqual({ rtmp: 'origin', ladder: 'gpu' });
   });
 
+  it('puts a listener that names its address on the host that lists it, and refuses one no host lists', () => {
+    const listed = hosts.replace('role: edge, offers: [listen]', 'role: edge, offers: [listen], listen: [10.0.0.3]').replace('role: origin, offers: [listen, ffmpeg]', 'role: origin, offers: [listen, ffmpeg], listen: [10.0.0.1]');
+    const p = plan(pipeline('  web: { op: http.server, with: { listen: "10.0.0.3:8080" } }\n  out: { op: stdout, in: web }\n', listed + kafka));
+    expect(p.nodes[0].hosts).toEqual(['edge']);
+    const anywhere = plan(pipeline('  web: { op: http.server, with: { listen: "0.0.0.0:8080" } }\n  out: { op: stdout, in: web }\n', listed + kafka));
+    expect(anywhere.nodes[0].hosts).toEqual(['origin']);
+    expect(planErrors(pipeline('  web: { op: http.server, with: { listen: "10.9.9.9:8080" } }\n  out: { op: stdout, in: web }\n', listed + kafka))).toEqual([
+      expect.stringMatching(/^p\.yaml:11:35: error: node `web` listens on `10\.9\.9\.9`, which no host lists in its `listen` addresses \(hosts: `origin` \(listen 10\.0\.0\.1\); `edge` \(listen 10\.0\.0\.3\)\)/),
+    ]);
+  });
+
   it('spreads `parallelism` round-robin over the matching hosts, the same way every time', () => {
     const text = pipeline(`  gen: { op: generate, place: { host: origin }, with: { count: 1 } }
   shape: { op: map, in: gen, parallelism: 4, with: { set: { j: "i" } } }
