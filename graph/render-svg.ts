@@ -99,8 +99,18 @@ export async function renderSvg(drawing: Drawing): Promise<string> {
   });
   const root: ElkNode = {
     id: 'root',
-    // Every coordinate relative to the root, so clusters' children and edges between clusters are drawn without offsets.
-    layoutOptions: { ...layeredLayoutOptions, 'elk.hierarchyHandling': 'INCLUDE_CHILDREN', 'elk.json.shapeCoords': 'ROOT', 'elk.json.edgeCoords': 'ROOT', 'elk.padding': '[top=36,left=16,bottom=16,right=16]' },
+    layoutOptions: {
+      ...layeredLayoutOptions,
+      // One layering across the host boxes, so an edge between hosts is routed like any other.
+      'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
+      // Hosts often feed each other both ways (ingest on the origin, encode on a gpu host, package on the origin): file order breaks the tie.
+      'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+      'elk.layered.cycleBreaking.strategy': 'MODEL_ORDER',
+      // Every coordinate relative to the root, so boxes inside host boxes and the edges between them are drawn without offsets.
+      'elk.json.shapeCoords': 'ROOT',
+      'elk.json.edgeCoords': 'ROOT',
+      'elk.padding': '[top=36,left=16,bottom=16,right=16]',
+    },
     children,
     edges,
   };
