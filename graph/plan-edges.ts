@@ -5,6 +5,7 @@
  * object storage plus an HTTP pull (media segments, origin to edge).
  */
 import type { Graph, Host, TransportEndpoint } from './model.ts';
+import type { PartitionBy } from './operator-spec.ts';
 import type { PlanLocator, PlannedNode } from './plan.ts';
 import { formatPortType, type PortType } from './port-types.ts';
 
@@ -68,6 +69,16 @@ export function withoutCredentials(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
 }
 
+/**
+ * Whether a keyed node's records already arrive partitioned by its key: it
+ * reads the key field of a keyed node's output (an `aggregate` reading a
+ * window's panes) and has that node's instances in the same order, so
+ * instance i feeds instance i.
+ */
+function partitionedAlike(up: PlannedNode, down: PlannedNode, by: PartitionBy | undefined): boolean {
+  return up.key !== undefined && by !== undefined && 'field' in by && up.instances.length === down.instances.length && up.instances.every((h, i) => down.instances[i] === h);
+}
+
 function sameHosts(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((h) => b.includes(h));
 }
@@ -88,7 +99,7 @@ export function planEdges({ graph, placed, hosts, locator }: { graph: Graph; pla
     if (!up || !down) continue;
     const base = { from: edge.from, fromPort: edge.fromPort, to: edge.to, toPort: edge.toPort, type: formatPortType(edge.type) };
     // An unkeyed node fed by an upstream on exactly its hosts reads the instance beside it; a keyed one spread over hosts needs its key's records brought together.
-    const keyedSpread = down.key !== undefined && down.hosts.length > 1;
+    const keyedSpread = down.key !== undefined && down.hosts.length > 1 && !partitionedAlike(up, down, graph.nodes.get(edge.to)!.spec.partitionBy);
     if (sameHosts(up.hosts, down.hosts) && !keyedSpread) {
       planned.push({ ...base, transport: { kind: 'local' } });
       continue;

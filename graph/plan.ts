@@ -89,7 +89,8 @@ export function planGraph(input: PlanInput): PlanResult {
     const key = keyOf(node, inputs, locator);
     const candidates = candidatesFor(node, hosts, locator);
     if (candidates.length === 0) continue;
-    const instances = node.parallelism === 1 ? [hostForSingle(inputs, candidates, placed, load)] : spread(node.parallelism, candidates, load);
+    const instances = alongsideKeyedInput(node, inputs, candidates, placed)
+      ?? (node.parallelism === 1 ? [hostForSingle(inputs, candidates, placed, load)] : spread(node.parallelism, candidates, load));
     for (const host of instances) load.set(host, load.get(host)! + 1);
     placed.set(name, { name, op: node.op, instances, hosts: [...new Set(instances)], ...(key !== undefined && { key }) });
   }
@@ -205,6 +206,21 @@ function hostForSingle(inputs: readonly Edge[], candidates: readonly Host[], pla
     if (upstream?.hosts.length === 1 && candidates.some((c) => c.name === upstream.hosts[0])) return upstream.hosts[0];
   }
   return leastLoaded(candidates, load).name;
+}
+
+/**
+ * The instances of a node keyed by a field of what a keyed node sends it
+ * (an `aggregate` after a window), when it has that node's parallelism and
+ * can run on its hosts: the same hosts in the same order. Instance i then
+ * reads only instance i, whose panes carry keys already partitioned the
+ * same way, so the edge stays in the process (and the runtime can fuse
+ * the two).
+ */
+function alongsideKeyedInput(node: GraphNode, inputs: readonly Edge[], candidates: readonly Host[], placed: ReadonlyMap<string, PlannedNode>): string[] | undefined {
+  if (!node.spec.partitionBy || !('field' in node.spec.partitionBy) || inputs.length !== 1) return undefined;
+  const upstream = placed.get(inputs[0].from);
+  if (upstream?.key === undefined || upstream.instances.length !== node.parallelism) return undefined;
+  return upstream.hosts.every((h) => candidates.some((c) => c.name === h)) ? [...upstream.instances] : undefined;
 }
 
 /** `parallelism` instances round-robin over the candidates, starting at the least loaded, so N instances land on N hosts when there are N. */

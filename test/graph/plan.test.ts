@@ -115,6 +115,15 @@ describe('keys and parallelism', () => {
     expect(p.edges[1].transport).toMatchObject({ kind: 'kafka', key: 'key', partitions: 2 });
   });
 
+  it('keeps an aggregate with its window\'s parallelism on the window\'s instances, reading the one beside it', () => {
+    const p = plan(pipeline(`  gen: { op: generate, place: { host: origin }, with: { count: 1 } }
+  win: { op: window.tumbling, in: gen, parallelism: 2, with: { size: 1s, key: device } }
+  sums: { op: aggregate, in: win, parallelism: 2, with: { n: count() } }
+`));
+    expect(p.nodes[2].instances).toEqual(p.nodes[1].instances);
+    expect(p.edges[1].transport).toEqual({ kind: 'local' });
+  });
+
   it('refuses a keyed node with parallelism but no key, at its `parallelism`', () => {
     expect(planErrors(pipeline(`  gen: { op: generate, with: { count: 1 } }
   seen:
