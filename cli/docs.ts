@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { settingKeys } from '../graph/check-settings.ts';
-import { fieldMeta, hostSchema, hostsSchema, nodeFieldSchemas, placeSchema } from '../graph/node-fields.ts';
+import { fieldMeta, hostSchema, hostsSchema, kafkaTransportSchema, nodeFieldSchemas, objectsTransportSchema, placeSchema, transportsSchema } from '../graph/node-fields.ts';
 import { outputsOf, type OperatorSpec, type PortSpec, type Registry } from '../graph/operator-spec.ts';
 import { registry as defaultRegistry } from '../nodes/registry.ts';
 import { describeSettings, exampleYaml, inlineYaml, inputDefault, presence, requirementsText, signature } from './ops.ts';
@@ -113,6 +113,18 @@ export function operatorsMarkdown(registry: Registry): string {
     `${fieldMeta(hostsSchema).description} Each host may have these fields.`,
     '',
     ...fieldTable(hostSchema, 'field'),
+    '',
+    '## Transports',
+    '',
+    `${fieldMeta(transportsSchema).description} A hosts file may declare them too; see [plan.md](plan.md).`,
+    '',
+    `\`kafka\`: ${fieldMeta(kafkaTransportSchema).description}`,
+    '',
+    ...fieldTable(kafkaTransportSchema, 'field'),
+    '',
+    `\`objects\`: ${fieldMeta(objectsTransportSchema).description}`,
+    '',
+    ...fieldTable(objectsTransportSchema, 'field'),
   ];
   for (const spec of specs) {
     lines.push(
@@ -358,6 +370,7 @@ export function pipelineSchema(registry: Registry): JsonSchema {
       description: describedString('What this pipeline does, for people.'),
       params: { type: 'object', description: 'Parameters with their default values, used as `${params.NAME}` and overridden by `--param NAME=value`.' },
       hosts: { type: 'object', description: fieldMeta(hostsSchema).description, additionalProperties: { $ref: '#/definitions/host' } },
+      transports: fieldSchema(transportsSchema),
       nodes: {
         type: 'object',
         description: 'The operators of the graph, by node name.',

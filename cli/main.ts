@@ -1,5 +1,5 @@
 /**
- * The `streams` command: `validate`, `ops`, `graph`, `run`, `tap`, `top`, `sign`, `purge`, `test`.
+ * The `streams` command: `validate`, `ops`, `graph`, `plan`, `run`, `tap`, `top`, `sign`, `purge`, `test`.
  * Exit codes: 0 success, 1 an invalid pipeline or a failed run, 2 a usage
  * error or an unreadable file.
  *
@@ -64,14 +64,25 @@ const commands: Record<string, Command> = {
     run: async (_values, names) => (await import('./ops.ts')).opsCommand(names),
   },
   graph: {
-    summary: 'Draw a pipeline as Graphviz DOT or Mermaid.',
-    usage: 'streams graph FILE [--format dot|mermaid] [--param NAME=VALUE] [--env-file FILE]',
+    summary: 'Draw a pipeline as Graphviz DOT, Mermaid, or a standalone SVG laid out as the visualiser does.',
+    usage: 'streams graph FILE [--format dot|mermaid|svg] [--param NAME=VALUE] [--env-file FILE]',
     options: {
-      format: { type: 'string', short: 'f', default: 'dot', value: 'dot|mermaid', description: 'the output language' },
+      format: { type: 'string', short: 'f', default: 'dot', value: 'dot|mermaid|svg', description: 'the output language; svg is a drawing to open in a browser or put in docs' },
       ...paramOption,
       ...envFileOption,
     },
     run: async (values, files) => (await import('./validate.ts')).graphCommand(values, files),
+  },
+  plan: {
+    summary: 'Show which host runs each node and what the edges between hosts run through (Kafka, object storage).',
+    usage: 'streams plan FILE [--hosts FILE] [--format table|json|dot|svg] [--param NAME=VALUE] [--env-file FILE]',
+    options: {
+      hosts: { type: 'string', value: 'FILE', description: 'a hosts file (`hosts:` and `transports:`) replacing the pipeline\'s own (default: config/hosts.yaml when the pipeline has no `hosts:`)' },
+      format: { type: 'string', short: 'f', default: 'table', value: 'table|json|dot|svg', description: 'the output: a table, the plan as JSON, Graphviz DOT or SVG with a box per host' },
+      ...paramOption,
+      ...envFileOption,
+    },
+    run: async (values, files) => (await import('./plan.ts')).planCommand(values, files),
   },
   tap: {
     summary: 'Print the records passing through a node of a running graph (its --ui) as JSON lines.',

@@ -7,6 +7,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { checkPipeline, type CheckResult } from '../graph/check.ts';
 import { formatDiagnostic, sortDiagnostics, type Diagnostic } from '../graph/diagnostics.ts';
 import { parseSource } from '../graph/source.ts';
+import type { Deployment } from '../graph/hosts-file.ts';
 import { registry } from '../nodes/registry.ts';
 import { readTextFile } from './text-file.ts';
 import { UsageError } from './usage-error.ts';
@@ -57,17 +58,18 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
 /**
  * Checks a pipeline text and prints its diagnostics to stderr. After the
  * (pure) checker, operators that name paths check them on disk
- * (`checkPaths`), relative to the pipeline file's folder.
+ * (`checkPaths`), relative to the pipeline file's folder. A deployment (a
+ * hosts file's hosts and transports) replaces the pipeline's own.
  */
-export function checkAndReport(file: string, text: string, params: Record<string, unknown>): CheckResult {
-  const result = checkPipelineText(file, text, params);
+export function checkAndReport(file: string, text: string, params: Record<string, unknown>, deployment?: Deployment): CheckResult {
+  const result = checkPipelineText(file, text, params, deployment);
   for (const diagnostic of result.diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
   return result;
 }
 
 /** Checks a pipeline text as `checkAndReport` does, printing nothing (the admin API answers with the diagnostics). */
-export function checkPipelineText(file: string, text: string, params: Record<string, unknown>): CheckResult {
-  const result = checkPipeline({ file, text, registry, env: process.env, params });
+export function checkPipelineText(file: string, text: string, params: Record<string, unknown>, deployment?: Deployment): CheckResult {
+  const result = checkPipeline({ file, text, registry, env: process.env, params, deployment });
   const pathProblems = result.graph ? checkPaths(result, file, text) : [];
   return pathProblems.length > 0 ? { diagnostics: sortDiagnostics([...result.diagnostics, ...pathProblems]) } : result;
 }

@@ -43,14 +43,20 @@ export async function validateCommand(values: Record<string, unknown>, paths: st
   return unreadable ? 2 : invalid ? 1 : 0;
 }
 
-/** Draws one pipeline as Graphviz DOT or Mermaid on stdout. */
-export function graphCommand(values: Record<string, unknown>, paths: string[]): number {
+/** Draws one pipeline as Graphviz DOT, Mermaid or SVG on stdout. */
+export async function graphCommand(values: Record<string, unknown>, paths: string[]): Promise<number> {
   if (paths.length !== 1) throw new UsageError('graph takes one pipeline file');
   const format = values.format as string;
-  if (format !== 'dot' && format !== 'mermaid') throw new UsageError(`unknown format \`${format}\` (use dot or mermaid)`);
+  if (format !== 'dot' && format !== 'mermaid' && format !== 'svg') throw new UsageError(`unknown format \`${format}\` (use dot, mermaid or svg)`);
   const { file, text } = readPipeline(paths[0]);
   const result = checkAndReport(file, text, parseParams(values.param as string[] | undefined));
   if (!result.graph) return 1;
-  process.stdout.write(renderGraph(result.graph, format as GraphFormat));
+  if (format === 'svg') {
+    // ELK is loaded only for a drawing.
+    const { graphDrawing, renderSvg } = await import('../graph/render-svg.ts');
+    process.stdout.write(await renderSvg(graphDrawing(result.graph)));
+  } else {
+    process.stdout.write(renderGraph(result.graph, format as GraphFormat));
+  }
   return 0;
 }

@@ -11,12 +11,14 @@ import type { Graph, GraphNode } from './model.ts';
 import { checkEdges, type InputRef } from './check-edges.ts';
 import { checkNode, unsettledMark } from './check-node.ts';
 import { checkPlacement, parseHosts } from './placement.ts';
+import { parseTransports } from './transports.ts';
+import type { Deployment } from './hosts-file.ts';
 import { checkExpressionTypes } from './check-expressions.ts';
 import { isRecord, kindOf, Reporter } from './reporter.ts';
 
 export const formatVersion = 1;
 
-const topLevelKeys = ['streams', 'name', 'description', 'nodes', 'hosts', 'params'];
+const topLevelKeys = ['streams', 'name', 'description', 'nodes', 'hosts', 'transports', 'params'];
 
 export interface CheckInput {
   file: string;
@@ -24,6 +26,13 @@ export interface CheckInput {
   registry: Registry;
   env?: Readonly<Record<string, string | undefined>>;
   params?: Readonly<Record<string, unknown>>;
+  /**
+   * Hosts and transports from a hosts file (`--hosts`), checked by
+   * `parseHostsFile`: its hosts replace the pipeline's `hosts:` (placement
+   * is checked against them) and each transport it declares replaces the
+   * pipeline's of the same kind.
+   */
+  deployment?: Deployment;
 }
 
 export interface CheckResult {
@@ -62,7 +71,9 @@ export function checkPipeline(input: CheckInput): CheckResult {
   }
   if (doc.params !== undefined && !isRecord(doc.params)) report.value(['params'], 'bad_field', `\`params\` must be a map of names to default values, found ${kindOf(doc.params)}`);
 
-  const hosts = parseHosts(doc.hosts, report);
+  const hosts = input.deployment?.hosts ?? parseHosts(doc.hosts, report);
+  if (input.deployment && doc.hosts !== undefined) parseHosts(doc.hosts, report);
+  const transports = { ...parseTransports(doc.transports, report), ...input.deployment?.transports };
   if (!('nodes' in doc)) {
     report.at({ line: 1, col: 1 }, 'missing_field', 'missing `nodes` (the map of named operators)');
     return { diagnostics: sortDiagnostics(report.diagnostics) };
@@ -92,6 +103,6 @@ export function checkPipeline(input: CheckInput): CheckResult {
 
   const diagnostics = sortDiagnostics(report.diagnostics);
   if (hasErrors(diagnostics) || nodes.size !== allNames.length || unsettled.size > 0) return { diagnostics };
-  const graph: Graph = { file: input.file, name: doc.name as string, nodes, edges, hosts, params: resolved.params };
+  const graph: Graph = { file: input.file, name: doc.name as string, nodes, edges, hosts, transports, params: resolved.params };
   return { graph, diagnostics };
 }

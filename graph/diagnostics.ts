@@ -42,6 +42,9 @@ export type DiagnosticCode =
   | 'unknown_host'
   | 'unplaceable'
   | 'unmet_requirement'
+  | 'capabilities_differ'
+  | 'missing_key'
+  | 'unreachable_transport'
   | 'unused_output'
   | 'dropped_output';
 

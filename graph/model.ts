@@ -16,6 +16,13 @@ export interface Placement {
   labels?: Record<string, string>;
 }
 
+/** A place in a named file: where a host or a transport was declared, for diagnostics about it. */
+export interface Located {
+  file: string;
+  line: number;
+  col: number;
+}
+
 export interface Host {
   name: string;
   role?: string;
@@ -23,6 +30,30 @@ export interface Host {
   labels: Record<string, string>;
   /** Capabilities; an undeclared list means the implicit local host, which offers all. */
   offers: readonly Requirement[];
+  /** Addresses the host's listeners may bind or be reached at (`10.0.0.2`, `0.0.0.0`). */
+  listen?: readonly string[];
+  /** Where the host's worker is reached (`http://10.0.0.2:7070`); edges pull segments from it. */
+  url?: string;
+  /** Where the host's name stands in the pipeline or hosts file. */
+  at?: Located;
+  /** Where its `offers` list stands, when written. */
+  offersAt?: Located;
+}
+
+/** A shared service a transport runs through, as `transports:` declares it. */
+export interface TransportEndpoint {
+  /** Host names that reach it; absent, every host does. */
+  reachableFrom?: readonly string[];
+  /** Where it is declared. */
+  at: Located;
+  /** Where its `reachable_from` list stands, when written. */
+  reachableAt?: Located;
+}
+
+/** `transports:`: the Kafka brokers events cross hosts through, and the object store segments do. */
+export interface Transports {
+  kafka?: TransportEndpoint & { brokers: string[]; partitions?: number };
+  objects?: TransportEndpoint & { url: string };
 }
 
 /** A connection from one node's output port to another's input port. */
@@ -68,6 +99,8 @@ export interface Graph {
   nodes: Map<string, GraphNode>;
   edges: Edge[];
   hosts: Host[];
+  /** `transports:` from the pipeline or the hosts file; absent when neither declares any. */
+  transports?: Transports;
   params: Record<string, unknown>;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The one schema of the fields a node carries beside its operator's
  * settings (`parallelism`, `on_error`, `capacity`, `capacity_bytes`,
- * `when_full`, `place`, `description`) and of the top-level `hosts:` map.
+ * `when_full`, `place`, `description`), of the top-level `hosts:` map (also
+ * the shape of a hosts file, `config/hosts.yaml`) and of `transports:`.
  * The checker validates against it, `npm run docs` writes the reference and
  * the editor's JSON Schema from it, and the model's types come from it: a
  * choice such as `when_full`'s is written here and nowhere else.
@@ -54,7 +55,7 @@ export const placeSchema = z
 export const nodeFieldSchemas = {
   place: placeSchema.optional(),
   parallelism: z.int().min(1).max(1024).default(1).meta({
-    description: 'How many instances run at once; across hosts they form a consumer group.',
+    description: 'How many instances run at once, spread round-robin over the hosts that can run the node; across hosts they form a consumer group. A node that keeps state per key (a window, `dedupe`, `throttle`, an `aggregate` after a window) needs its key, as its input is partitioned by it (see docs/plan.md).',
     expects: 'an integer from 1 to 1024',
   } satisfies FieldMeta),
   on_error: z.enum(onErrorActions).default('dlq').meta({
@@ -94,7 +95,11 @@ export const hostSchema = z
       .array(z.enum(requirements as readonly [string, ...string[]]))
       .optional()
       .meta({ description: 'Capabilities the host offers to operators that require them.', expects: 'a list such as `[ffmpeg, gpu]`', item: 'capability' } satisfies FieldMeta),
-    url: z.string().optional().meta({ description: 'Where the host\'s worker is reached.', expects: 'a string', examples: ['http://10.0.0.2:7070'] } satisfies FieldMeta),
+    listen: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'Addresses the host\'s listeners bind or are reached at.', expects: 'a list of addresses such as `[10.0.0.2]`', examples: [['10.0.0.2']] } satisfies FieldMeta),
+    url: z.string().optional().meta({ description: 'Where the host\'s worker is reached; edges pull media segments from it.', expects: 'a string', examples: ['http://10.0.0.2:7070'] } satisfies FieldMeta),
     description: z.string().optional().meta({ description: 'What this host is, for people.', expects: 'a string' } satisfies FieldMeta),
   })
   .meta({ description: 'A host that runs `streams worker`: its role, region, labels and what it offers.' } satisfies FieldMeta);
@@ -104,6 +109,38 @@ export const hostsSchema = z.record(z.string(), hostSchema.nullable()).meta({
   description: 'The hosts this pipeline may run on, by name. Absent, it runs on one local host that offers everything.',
   expects: 'a map of host names to their role, region, labels and offers',
 } satisfies FieldMeta);
+
+const reachableFrom = z
+  .array(z.string())
+  .optional()
+  .meta({ description: 'The hosts, by name, that reach this service; absent, every host does.', expects: 'a list of host names', examples: [['origin', 'gpu']] } satisfies FieldMeta);
+
+/** `transports.kafka`: the brokers events cross hosts through, one topic per edge. */
+export const kafkaTransportSchema = z
+  .strictObject({
+    brokers: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .meta({ description: 'Kafka brokers as `host:port`: a list, or one comma-separated string (from `${env:...}`).', expects: 'a non-empty list of `host:port` or a comma-separated string', examples: ['${env:KAFKA_BROKERS}', ['10.0.0.9:9092']] } satisfies FieldMeta),
+    partitions: z.int().min(1).max(10_000).optional().meta({
+      description: 'The least partitions of a transport topic; a topic into a node with `parallelism: N` has at least N.',
+      expects: 'an integer from 1 to 10000',
+    } satisfies FieldMeta),
+    reachable_from: reachableFrom,
+  })
+  .meta({ description: 'The Kafka cluster edges between hosts carry events and media packets through.', expects: 'a map with `brokers`' } satisfies FieldMeta);
+
+/** `transports.objects`: the object store media segments cross hosts through. */
+export const objectsTransportSchema = z
+  .strictObject({
+    url: z.string().min(1).meta({ description: 'Where segments are written: `s3://bucket/prefix` (an S3-compatible store) or a folder every host shares.', expects: 'a string', examples: ['s3://media/live', '/srv/streams/objects'] } satisfies FieldMeta),
+    reachable_from: reachableFrom,
+  })
+  .meta({ description: 'The object store an origin writes segments to and edges pull them through.', expects: 'a map with `url`' } satisfies FieldMeta);
+
+/** `transports:`: the shared services edges that cross hosts run through. */
+export const transportsSchema = z
+  .strictObject({ kafka: kafkaTransportSchema.optional(), objects: objectsTransportSchema.optional() })
+  .meta({ description: 'The services edges between hosts run through: `kafka` for events and media packets, `objects` for media segments.', expects: 'a map with `kafka` or `objects`' } satisfies FieldMeta);
 
 /** The meta of a field schema, looked through `optional`/`default` wrappers. */
 export function fieldMeta(schema: z.ZodType): FieldMeta {

@@ -43,11 +43,26 @@ export interface OperatorSpec<Settings = unknown> {
   settings: z.ZodType<Settings>;
   /** What a host must offer to run it. */
   requires?: readonly Requirement[] | ((settings: Settings) => readonly Requirement[]);
+  /**
+   * For a node that keeps state per key (windows, `dedupe`, `throttle`,
+   * `aggregate` after a window): where the key comes from, so that the
+   * planner partitions its input by it and every record of a key reaches
+   * the same instance when the node runs with `parallelism` above 1.
+   */
+  partitionBy?: PartitionBy;
   /** Output types that depend on settings or inputs (a decoder's schema, say). */
   infer?: (settings: Settings, inputs: Record<string, PortType>) => Partial<Record<string, PortType>>;
   /** A minimal `with:` block shown in docs. */
   example?: Record<string, unknown>;
 }
+
+/**
+ * Where a keyed node's key comes from: `setting` names the setting holding
+ * the key's CEL expression (absent, the node has one key for all records);
+ * `field` names a field of the records it receives (an `aggregate` reads the
+ * `key` of the window panes it is fed; fed plain records, it has none).
+ */
+export type PartitionBy = { setting: string } | { field: string };
 
 /** The operators known to the checker, by name. */
 export type Registry = ReadonlyMap<string, OperatorSpec<any>>;

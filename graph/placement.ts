@@ -4,7 +4,8 @@
  */
 import { suggest } from './diagnostics.ts';
 import { requirements, requirementsOf, type Requirement } from './operator-spec.ts';
-import type { GraphNode, Host, Placement } from './model.ts';
+import type { GraphNode, Host, Located, Placement } from './model.ts';
+import type { Path } from './source.ts';
 import { checkFields, labelStrings } from './check-fields.ts';
 import { fieldMeta, hostSchema, hostsSchema } from './node-fields.ts';
 import { isRecord, kindOf, type Reporter } from './reporter.ts';
@@ -30,16 +31,26 @@ export function parseHosts(raw: unknown, report: Reporter): Host[] {
       field: (key) => `\`${key}\` of host \`${name}\``,
       unknown: (key) => `unknown field \`${key}\` in host \`${name}\``,
     }, report);
-    hosts.push({
+    const host: Host = {
       name,
       role: spec.role as string | undefined,
       region: spec.region as string | undefined,
       labels: labelStrings(spec.labels),
       // A list with an unknown capability was reported; the host offers the ones it names rightly.
       offers: Array.isArray(value?.offers) ? value.offers.filter((item): item is Requirement => requirements.includes(item as Requirement)) : [],
-    });
+      at: located(report, path, 'key'),
+    };
+    if (spec.listen !== undefined) host.listen = spec.listen as string[];
+    if (spec.url !== undefined) host.url = spec.url as string;
+    if (value?.offers !== undefined) host.offersAt = located(report, [...path, 'offers'], 'value');
+    hosts.push(host);
   }
   return hosts;
+}
+
+/** Where a path of the reporter's file stands, with the file's name. */
+export function located(report: Reporter, path: Path, part: 'key' | 'value'): Located {
+  return { file: report.source.file, ...report.source.locate(path, part) };
 }
 
 /** Whether a host satisfies a selector. */
@@ -81,7 +92,8 @@ function describePlace(place: Placement): string {
   return parts.join(', ');
 }
 
-function describeHost(host: Host): string {
+/** A host as messages show it: its name, role, region, labels and offers. */
+export function describeHost(host: Host): string {
   const labels = Object.keys(host.labels).length > 0 && `labels ${labelText(host.labels)}`;
   const facts = [host.role && `role ${host.role}`, host.region && `region ${host.region}`, labels, `offers [${host.offers.join(', ')}]`].filter(Boolean);
   return `\`${host.name}\` (${facts.join(', ')})`;

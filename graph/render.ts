@@ -7,7 +7,8 @@ import { formatPortType } from './port-types.ts';
 
 export type GraphFormat = 'dot' | 'mermaid';
 
-function dotQuote(text: string): string {
+/** A string as a DOT quoted id or label. */
+export function dotQuote(text: string): string {
   return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
@@ -19,7 +20,8 @@ function mermaidText(text: string): string {
   return text.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
 }
 
-function edgeLabel(graph: Graph, edge: Graph['edges'][number]): string {
+/** An edge as a drawing labels it: its type, after its port when that is not the default one (`stats: Event<...>`). */
+export function edgeLabel(graph: Graph, edge: Graph['edges'][number]): string {
   const from = graph.nodes.get(edge.from)!;
   const defaultPort = Object.keys(from.spec.outputs)[0];
   const port = edge.fromPort === defaultPort ? '' : `${edge.fromPort}: `;

@@ -6,6 +6,7 @@
  */
 import ELK, { type ElkExtendedEdge, type ElkNode } from 'elkjs/lib/elk-api.js';
 import type { LiveEvent, PlanNode } from '../runtime/server/protocol.ts';
+import { hostColour, layeredLayoutOptions } from '../graph/layout.ts';
 
 type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
 
@@ -27,13 +28,6 @@ export function formatRate(perSecond: number): string {
   if (perSecond < 1000) return `${Math.round(perSecond)}/s`;
   if (perSecond < 1e6) return `${(perSecond / 1000).toFixed(1)}k/s`;
   return `${(perSecond / 1e6).toFixed(1)}M/s`;
-}
-
-/** A stable colour per host name. */
-export function hostColour(host: string): string {
-  let hash = 0;
-  for (const char of host) hash = (hash * 31 + char.charCodeAt(0)) | 0;
-  return `hsl(${Math.abs(hash) % 360} 60% 55%)`;
 }
 
 interface DrawnNode {
@@ -77,15 +71,7 @@ export class GraphView {
     const generation = ++this.#generation;
     const graph: ElkNode = {
       id: 'root',
-      layoutOptions: {
-        'elk.algorithm': 'layered',
-        'elk.direction': 'RIGHT',
-        'elk.edgeRouting': 'ORTHOGONAL',
-        'elk.layered.spacing.nodeNodeBetweenLayers': '60',
-        'elk.spacing.nodeNode': '36',
-        'elk.spacing.edgeLabel': '4',
-        'elk.edgeLabels.inline': 'false',
-      },
+      layoutOptions: { ...layeredLayoutOptions },
       children: plan.nodes.map((node) => ({ id: node.id, width: nodeWidth, height: nodeHeight })),
       edges: plan.edges.map(
         (edge): ElkExtendedEdge => ({

@@ -42,6 +42,8 @@ export default defineOperator({
     examples: [{ count: 'count()', avg: 'avg(value)', p99: 'quantile(value, 0.99)' }],
   }),
   example: { count: 'count()', sum: 'sum(value)', avg: 'avg(value)', p99: 'quantile(value, 0.99)' },
+  // Panes carry their window's key; plain records have none, so a running aggregate cannot be spread.
+  partitionBy: { field: 'key' },
   infer(settings, inputs) {
     const schema: Record<string, 'number' | 'any'> = {};
     const input = inputs.in;

@@ -24,6 +24,7 @@ export default defineOperator({
     capacity: z.number().int().positive().default(100_000).meta({ description: 'The most keys remembered; the oldest are forgotten first.', examples: [1_000_000] }),
   }),
   example: { key: 'id', window: '10m' },
+  partitionBy: { setting: 'key' },
   create(ctx) {
     const { window, capacity } = ctx.settings;
     const keyReader = ctx.settings.key === undefined ? undefined : compileReader(ctx.settings.key);

@@ -42,6 +42,7 @@ export default defineOperator({
     when_over: z.enum(['drop', 'delay']).default('drop').meta({ description: '`drop` records over the rate, or `delay` them until the rate allows.' }),
   }),
   example: { rate: 10, per: '1s', key: 'device' },
+  partitionBy: { setting: 'key' },
   paced: true,
   create(ctx) {
     const { rate, per, when_over: whenOver } = ctx.settings;

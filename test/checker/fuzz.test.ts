@@ -45,6 +45,9 @@ const knownCodes: Record<DiagnosticCode, true> = {
   unmet_requirement: true,
   unused_output: true,
   dropped_output: true,
+  capabilities_differ: true,
+  missing_key: true,
+  unreachable_transport: true,
 };
 
 /** The environment for every check: `HOME`, and each variable the example pipelines name, set to a placeholder. */

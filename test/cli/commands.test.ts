@@ -102,7 +102,7 @@ describe('streams test', () => {
 
 describe('--help', () => {
   it('lists every option of every command with what it does', () => {
-    for (const command of ['validate', 'ops', 'graph', 'run', 'test']) {
+    for (const command of ['validate', 'ops', 'graph', 'plan', 'run', 'test']) {
       const help = streams([command, '--help']);
       expect(help.code).toBe(0);
       const options = help.stdout.slice(help.stdout.indexOf('Options:\n') + 9).trimEnd().split('\n');

@@ -78,6 +78,7 @@ export function defineWindowOperator<Settings extends WindowSettings>(spec: Wind
     ...described,
     inputs: windowInputs,
     outputs: windowOutputs,
+    partitionBy: { setting: 'key' },
     create(ctx) {
       return windowNode({ ctx, foldCtx: ctx, folder: recordsFolder, assigner: assigner(ctx.settings, recordsFolder) });
     },
