@@ -175,7 +175,8 @@ export default defineOperator({
           batch.ack.release();
         }
 
-        const pinger = setInterval(function checkLiveness() {
+        // Pings run on the runtime's clock, so tests (and a paused clock) decide when a silent client is dropped.
+        let cancelPing = ctx.schedule(settings.ping_interval, function checkLiveness() {
           for (const client of clients.values()) {
             if (!client.alive) {
               ctx.log.info({ client: client.id }, 'client did not answer a ping; terminating it');
@@ -186,7 +187,8 @@ export default defineOperator({
             client.alive = false;
             client.socket.ping();
           }
-        }, settings.ping_interval);
+          cancelPing = ctx.schedule(settings.ping_interval, checkLiveness);
+        });
 
         const run = new ServerRun(ctx, server, subscriber, settings, {
           serving: 'listening for WebSocket connections',
@@ -195,7 +197,7 @@ export default defineOperator({
           },
           closeClients,
           dropClients() {
-            clearInterval(pinger);
+            cancelPing();
             inbound.close();
             for (const client of clients.values()) client.socket.terminate();
             clients.clear();
@@ -203,7 +205,7 @@ export default defineOperator({
         });
 
         async function closeClients(): Promise<void> {
-          clearInterval(pinger);
+          cancelPing();
           inbound.close();
           const closing = [...clients.values()].map(
             (client) =>
@@ -212,11 +214,11 @@ export default defineOperator({
                 client.socket.close(closeGoingAway, 'server shutting down');
               }),
           );
-          const grace = setTimeout(() => {
+          const cancelGrace = ctx.schedule(1000, function terminateLingering() {
             for (const client of clients.values()) client.socket.terminate();
-          }, 1000);
+          });
           await Promise.all(closing);
-          clearTimeout(grace);
+          cancelGrace();
         }
 
         inputSubscription = input.subscribe({
