@@ -85,6 +85,20 @@ nodes:
 `;
 }
 
+/** A pipeline whose `test.to-server` records a `ws.client` node (at line 6) sends, with these settings. */
+function clientPipeline(settings: string): string {
+  return `streams: 1
+name: ws-client
+nodes:
+  inbound:
+    op: test.to-server
+  client:
+    op: ws.client
+    in: inbound
+    with: { ${settings} }
+`;
+}
+
 describe('ws.server', () => {
   it('sends input records to every client, one client when addressed, and emits what clients send', async () => {
     const port = await freePort();
@@ -315,16 +329,7 @@ nodes:
     const toServer = feed('test.to-server');
     const log = recordingLogger();
     run(
-      `streams: 1
-name: ws-client-reconnect
-nodes:
-  inbound:
-    op: test.to-server
-  client:
-    op: ws.client
-    in: inbound
-    with: { url: "ws://127.0.0.1:${port}/", format: json, reconnect_delay: 20ms, reconnect_max: 200ms }
-`,
+      clientPipeline(`url: "ws://127.0.0.1:${port}/", format: json, reconnect_delay: 20ms, reconnect_max: 200ms`),
       [toServer.op],
       log,
     );
@@ -348,16 +353,7 @@ nodes:
     const log = recordingLogger();
     const toServer = feed('test.to-server');
     run(
-      `streams: 1
-name: ws-client-early
-nodes:
-  inbound:
-    op: test.to-server
-  client:
-    op: ws.client
-    in: inbound
-    with: { url: "ws://127.0.0.1:${port}/?token=hidden", reconnect_delay: 20ms, reconnect_max: 100ms, token: hidden }
-`,
+      clientPipeline(`url: "ws://127.0.0.1:${port}/?token=hidden", reconnect_delay: 20ms, reconnect_max: 100ms, token: hidden`),
       [toServer.op],
       log,
     );
@@ -381,16 +377,7 @@ nodes:
     const log = recordingLogger();
     const toServer = feed('test.to-server');
     run(
-      `streams: 1
-name: ws-client-clock
-nodes:
-  inbound:
-    op: test.to-server
-  client:
-    op: ws.client
-    in: inbound
-    with: { url: "ws://127.0.0.1:${port}/", format: json, reconnect_delay: 60s, reconnect_max: 60s }
-`,
+      clientPipeline(`url: "ws://127.0.0.1:${port}/", format: json, reconnect_delay: 60s, reconnect_max: 60s`),
       [toServer.op],
       log,
       clock,
