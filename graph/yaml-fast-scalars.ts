@@ -6,8 +6,50 @@
  * handles, so that the caller falls back to the library.
  */
 
+import type { FastScalar, ScalarStyle } from './yaml-fast.ts';
+
 /** Thrown (not an Error: no stack to capture) when the text leaves the subset; the caller then uses the `yaml` library. */
 export const OUTSIDE_SUBSET: unique symbol = Symbol('outside the fast YAML subset');
+
+// Character codes the readers test.
+export const SPACE = 32;
+export const NEWLINE = 10;
+export const HASH = 35;
+export const COLON = 58;
+export const DASH = 45;
+export const DOT = 46;
+export const PERCENT = 37;
+export const COMMA = 44;
+export const QUESTION = 63;
+export const DOUBLE_QUOTE = 34;
+export const SINGLE_QUOTE = 39;
+export const OPEN_BRACKET = 91;
+export const CLOSE_BRACKET = 93;
+export const OPEN_BRACE = 123;
+export const CLOSE_BRACE = 125;
+export const PIPE = 124;
+export const GREATER = 62;
+
+/** Characters no plain scalar may start with (`-`, `?` and `:` may, when a non-space follows). */
+const NOT_PLAIN_FIRST = new Set([...',[]{}#&*!|>\'"%@`'].map((c) => c.charCodeAt(0)));
+
+/** Throws `OUTSIDE_SUBSET` unless a plain scalar may start at `at`. */
+export function checkPlainFirst(text: string, at: number): void {
+  const c = text.charCodeAt(at);
+  if (NOT_PLAIN_FIRST.has(c)) throw OUTSIDE_SUBSET;
+  if (c === DASH || c === COLON || c === QUESTION) {
+    const next = text.charCodeAt(at + 1);
+    // Followed by a space, or by a flow indicator (`-,` reads differently inside a flow collection): the library's.
+    if (at + 1 >= text.length || next === SPACE || next === NEWLINE || next === COMMA || next === OPEN_BRACKET || next === CLOSE_BRACKET || next === OPEN_BRACE || next === CLOSE_BRACE) {
+      throw OUTSIDE_SUBSET;
+    }
+  }
+}
+
+/** A scalar of the position tree. */
+export function scalarNode(start: number, end: number, style: ScalarStyle, value: unknown): FastScalar {
+  return { kind: 'scalar', start, end, style, value };
+}
 
 const NULL = /^(?:~|[Nn]ull|NULL)$/;
 const TRUE = /^(?:[Tt]rue|TRUE)$/;

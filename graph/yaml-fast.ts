@@ -12,7 +12,28 @@
  * `parseSource` uses the library, so behaviour and diagnostics stay the
  * library's. `test/graph/yaml-fast.test.ts` holds the two to the same results.
  */
-import { blockValue, OUTSIDE_SUBSET, readQuoted, resolvePlain } from './yaml-fast-scalars.ts';
+import { readFlowCollection } from './yaml-fast-flow.ts';
+import {
+  blockValue,
+  checkPlainFirst,
+  COLON,
+  DASH,
+  DOT,
+  DOUBLE_QUOTE,
+  GREATER,
+  HASH,
+  NEWLINE,
+  OPEN_BRACE,
+  OPEN_BRACKET,
+  OUTSIDE_SUBSET,
+  PERCENT,
+  PIPE,
+  readQuoted,
+  resolvePlain,
+  scalarNode,
+  SINGLE_QUOTE,
+  SPACE,
+} from './yaml-fast-scalars.ts';
 
 /** How a scalar is written, as the `yaml` library's `Scalar.type` names it. */
 export type ScalarStyle = 'PLAIN' | 'QUOTE_DOUBLE' | 'QUOTE_SINGLE' | 'BLOCK_LITERAL' | 'BLOCK_FOLDED';
@@ -30,11 +51,13 @@ export interface FastPair {
   readonly keyStart: number;
   readonly value: FastNode;
 }
+/** A mapping: where it starts (its first key, or its `{`), and its entries by key. */
 export interface FastMap {
   readonly kind: 'map';
   readonly start: number;
   readonly pairs: ReadonlyMap<string, FastPair>;
 }
+/** A sequence: where it starts (its first `-`, or its `[`), and its items. */
 export interface FastSeq {
   readonly kind: 'seq';
   readonly start: number;
@@ -64,31 +87,8 @@ export function parseFastYaml(text: string): FastDocument | undefined {
   }
 }
 
-const SPACE = 32;
-const NEWLINE = 10;
-const HASH = 35;
-const COLON = 58;
-const DASH = 45;
-const DOT = 46;
-const PERCENT = 37;
-const COMMA = 44;
-const DOUBLE_QUOTE = 34;
-const SINGLE_QUOTE = 39;
-const OPEN_BRACKET = 91;
-const CLOSE_BRACKET = 93;
-const OPEN_BRACE = 123;
-const CLOSE_BRACE = 125;
-const PIPE = 124;
-const GREATER = 62;
-
-/** Characters no plain scalar may start with (`-`, `?` and `:` may, when a non-space follows). */
-const NOT_PLAIN_FIRST = new Set([...',[]{}#&*!|>\'"%@`'].map((c) => c.charCodeAt(0)));
 /** The longest implicit key YAML allows. */
 const MAX_KEY = 1024;
-
-function scalar(start: number, end: number, style: ScalarStyle, value: unknown): FastScalar {
-  return { kind: 'scalar', start, end, style, value };
-}
 
 /**
  * A cursor over the text. Block parsers start at a content character and
@@ -226,7 +226,7 @@ class Reader {
       this.pos = quoted.end;
       while (this.code(this.pos) === SPACE) this.pos++;
     } else {
-      this.checkPlainFirst(start);
+      checkPlainFirst(this.text, start);
       const stop = this.plainStop(start);
       let end = stop;
       while (this.code(end - 1) === SPACE) end--;
@@ -253,12 +253,6 @@ class Reader {
     }
   }
 
-  private checkPlainFirst(at: number): void {
-    const c = this.code(at);
-    if (NOT_PLAIN_FIRST.has(c)) throw OUTSIDE_SUBSET;
-    if ((c === DASH || c === COLON || c === 63) && this.isSeparator(at + 1)) throw OUTSIDE_SUBSET;
-  }
-
   /**
    * The value after a mapping's `:` or a sequence's `-` (at `pos`), in a
    * collection at column `column`: on the same line, or a block below it (a
@@ -276,12 +270,15 @@ class Reader {
       if (inMapping && this.indent === column && this.isSequenceEntry(this.pos)) return this.sequence(column);
       // An empty value: null, placed (as the library places it) after the indicator's spaces.
       this.data = null;
-      return scalar(p, p, 'PLAIN', null);
+      return scalarNode(p, p, 'PLAIN', null);
     }
     if (c === PIPE || c === GREATER) return this.blockScalar(column);
     let node: FastNode;
     if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      node = this.flowCollection();
+      const flow = readFlowCollection(this.text, p);
+      node = flow.node;
+      this.data = flow.data;
+      this.pos = flow.end;
     } else if (c === DOUBLE_QUOTE || c === SINGLE_QUOTE) {
       const { value, end } = readQuoted(this.text, p);
       this.pos = end;
@@ -289,10 +286,10 @@ class Reader {
         this.pos = p;
         return this.mapping(p - this.lineStart);
       }
-      node = scalar(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
+      node = scalarNode(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
       this.data = value;
     } else {
-      this.checkPlainFirst(p);
+      checkPlainFirst(this.text, p);
       const stop = this.plainStop(p);
       if (this.code(stop) === COLON) {
         // `- key: value` opens a mapping inside the sequence entry; `key: other: value` is an error.
@@ -302,7 +299,7 @@ class Reader {
       let end = stop;
       while (this.code(end - 1) === SPACE) end--;
       const value = resolvePlain(this.text.slice(p, end));
-      node = scalar(p, end, 'PLAIN', value);
+      node = scalarNode(p, end, 'PLAIN', value);
       this.data = value;
       this.pos = stop;
     }
@@ -367,112 +364,6 @@ class Reader {
     this.pos = end;
     this.advance();
     this.data = value;
-    return scalar(start, end, folded ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL', value);
-  }
-
-  /** A flow sequence or mapping at `pos`, closed on the same line; leaves `pos` past its closing bracket. */
-  private flowCollection(): FastNode {
-    const start = this.pos;
-    const isSeq = this.code(start) === OPEN_BRACKET;
-    const close = isSeq ? CLOSE_BRACKET : CLOSE_BRACE;
-    const items: FastNode[] = [];
-    const array: unknown[] = [];
-    const pairs = new Map<string, FastPair>();
-    const object: Record<string, unknown> = {};
-    this.pos++;
-    this.flowSpaces();
-    if (this.code(this.pos) === close) {
-      this.pos++;
-    } else {
-      for (;;) {
-        if (isSeq) {
-          items.push(this.flowValue());
-          array.push(this.data);
-        } else {
-          const keyStart = this.pos;
-          const key = this.flowKey();
-          if (pairs.has(key) || key === '__proto__' || key === '<<') throw OUTSIDE_SUBSET;
-          pairs.set(key, { keyStart, value: this.flowValue() });
-          object[key] = this.data;
-        }
-        this.flowSpaces();
-        const c = this.code(this.pos);
-        this.pos++;
-        if (c === close) break;
-        if (c !== COMMA) throw OUTSIDE_SUBSET;
-        this.flowSpaces();
-        // A trailing comma is allowed by YAML but rare: the library's.
-        if (this.code(this.pos) === close) throw OUTSIDE_SUBSET;
-      }
-    }
-    this.data = isSeq ? array : object;
-    return isSeq ? { kind: 'seq', start, items } : { kind: 'map', start, pairs };
-  }
-
-  /** Spaces inside a flow collection; a line break or comment there is outside the subset. */
-  private flowSpaces(): void {
-    while (this.code(this.pos) === SPACE) this.pos++;
-    const c = this.code(this.pos);
-    if (this.pos >= this.text.length || c === NEWLINE || c === HASH) throw OUTSIDE_SUBSET;
-  }
-
-  private flowKey(): string {
-    const start = this.pos;
-    let key: string;
-    if (this.code(start) === DOUBLE_QUOTE || this.code(start) === SINGLE_QUOTE) {
-      const quoted = readQuoted(this.text, start);
-      key = quoted.value;
-      this.pos = quoted.end;
-    } else {
-      const end = this.flowPlainEnd(start);
-      const resolved = resolvePlain(this.text.slice(start, end));
-      if (typeof resolved !== 'string') throw OUTSIDE_SUBSET;
-      key = resolved;
-    }
-    while (this.code(this.pos) === SPACE) this.pos++;
-    if (this.code(this.pos) !== COLON || this.code(this.pos + 1) !== SPACE) throw OUTSIDE_SUBSET;
-    this.pos += 2;
-    this.flowSpaces();
-    return key;
-  }
-
-  private flowValue(): FastNode {
-    const start = this.pos;
-    const c = this.code(start);
-    if (c === OPEN_BRACKET || c === OPEN_BRACE) return this.flowCollection();
-    if (c === DOUBLE_QUOTE || c === SINGLE_QUOTE) {
-      const { value, end } = readQuoted(this.text, start);
-      this.pos = end;
-      this.data = value;
-      return scalar(start, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
-    }
-    const end = this.flowPlainEnd(start);
-    // `[a: b]` (a pair in a sequence) and `{a: b: c}`: the library's.
-    if (this.code(this.pos) === COLON) throw OUTSIDE_SUBSET;
-    const value = resolvePlain(this.text.slice(start, end));
-    this.data = value;
-    return scalar(start, end, 'PLAIN', value);
-  }
-
-  /** Reads a plain scalar inside a flow collection; leaves `pos` where it stops and returns where its text ends. */
-  private flowPlainEnd(start: number): number {
-    this.checkPlainFirst(start);
-    const text = this.text;
-    let p = start;
-    for (;;) {
-      const c = text.charCodeAt(p);
-      if (p >= text.length || c === NEWLINE || c === COMMA || c === OPEN_BRACKET || c === CLOSE_BRACKET || c === OPEN_BRACE || c === CLOSE_BRACE) break;
-      if (c === HASH && text.charCodeAt(p - 1) === SPACE) break;
-      if (c === COLON) {
-        const after = text.charCodeAt(p + 1);
-        if (p + 1 >= text.length || after === SPACE || after === NEWLINE || after === COMMA || after === CLOSE_BRACKET || after === CLOSE_BRACE) break;
-      }
-      p++;
-    }
-    this.pos = p;
-    let end = p;
-    while (text.charCodeAt(end - 1) === SPACE) end--;
-    if (end === start) throw OUTSIDE_SUBSET;
-    return end;
+    return scalarNode(start, end, folded ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL', value);
   }
 }
