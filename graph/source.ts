@@ -4,6 +4,7 @@
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar, visit, type Alias, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from 'yaml';
 import type { Diagnostic, SourcePosition } from './diagnostics.ts';
+import { parseFastYaml, type FastDocument, type FastNode, type FastScalar, type ScalarStyle } from './yaml-fast.ts';
 import { parseYamlDocument } from './yaml-parser.ts';
 
 export type Path = readonly (string | number)[];
@@ -24,6 +25,14 @@ const origin: SourcePosition = { line: 1, col: 1 };
 
 /** Parses YAML text, returning the file and its syntax diagnostics (duplicate keys among them). */
 export function parseSource(file: string, text: string): { source: SourceFile; diagnostics: Diagnostic[] } {
+  // The common subset of YAML is read fast; anything else, errors included, by the `yaml` library.
+  const fast = parseFastYaml(text);
+  if (fast) return { source: fastSource(file, text, fast), diagnostics: [] };
+  return parseSourceWithLibrary(file, text);
+}
+
+/** As `parseSource`, always through the `yaml` library: the reference the fast reader is tested against. */
+export function parseSourceWithLibrary(file: string, text: string): { source: SourceFile; diagnostics: Diagnostic[] } {
   const lineCounter = new LineCounter();
   // `logLevel: 'error'`: the parser must not print warnings itself; `graph/` does no I/O.
   // Duplicate keys are found below in one pass: the parser's own check (`uniqueKeys`) is quadratic in a map's size.
@@ -74,7 +83,7 @@ export function parseSource(file: string, text: string): { source: SourceFile; d
   }
   const position = (offset: number): SourcePosition => lineCounter.linePos(offset);
 
-  function find(path: Path): { key?: YamlNode; value?: YamlNode; depth: number } {
+  function find(path: Path): Found {
     let current: unknown = doc.contents;
     let key: YamlNode | undefined;
     let depth = 0;
@@ -92,9 +101,61 @@ export function parseSource(file: string, text: string): { source: SourceFile; d
       }
       depth++;
     }
-    return { key, value: current as YamlNode | undefined, depth };
+    return { key: key?.range?.[0], value: spotOf(current as YamlNode | null | undefined), depth };
   }
+  return { source: sourceFile(file, text, data, position, find), diagnostics };
+}
 
+/** What `locate` needs of the node at the end of a path: the key's start, the value's start and, for a scalar, its span. */
+interface Found {
+  key?: number;
+  value?: { start?: number; scalar?: FastScalar };
+  depth: number;
+}
+
+function spotOf(node: YamlNode | null | undefined): Found['value'] {
+  if (!node) return undefined;
+  const range = node.range;
+  const scalar = isScalar(node) && range ? { kind: 'scalar' as const, start: range[0], end: range[1], style: node.type as ScalarStyle, value: node.value } : undefined;
+  return { start: range?.[0], scalar };
+}
+
+/** A file read by the fast reader: its data and positions, no diagnostics (anything that would have one falls back). */
+function fastSource(file: string, text: string, parsed: FastDocument): SourceFile {
+  let lineCounter: LineCounter | undefined;
+  // Line starts are counted only when something is located: a valid file may never need them.
+  const position = (offset: number): SourcePosition => {
+    if (!lineCounter) {
+      lineCounter = new LineCounter();
+      lineCounter.addNewLine(0);
+      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) lineCounter.addNewLine(at + 1);
+    }
+    return lineCounter.linePos(offset);
+  };
+  const find = (path: Path): Found => {
+    let current: FastNode = parsed.root;
+    let key: number | undefined;
+    let depth = 0;
+    for (const step of path) {
+      if (current.kind === 'map') {
+        const pair = current.pairs.get(String(step));
+        if (!pair) break;
+        key = pair.keyStart;
+        current = pair.value;
+      } else if (current.kind === 'seq' && typeof step === 'number' && current.items[step] !== undefined) {
+        current = current.items[step];
+        key = current.start;
+      } else {
+        break;
+      }
+      depth++;
+    }
+    return { key, value: { start: current.start, scalar: current.kind === 'scalar' ? current : undefined }, depth };
+  };
+  return sourceFile(file, text, parsed.data, position, find);
+}
+
+function sourceFile(file: string, text: string, data: unknown, position: (offset: number) => SourcePosition, find: (path: Path) => Found): SourceFile {
   const source: SourceFile = {
     file,
     text,
@@ -102,17 +163,17 @@ export function parseSource(file: string, text: string): { source: SourceFile; d
     locate(path, part = 'key') {
       const found = find(path);
       const exact = found.depth === path.length;
-      const node = exact && part === 'value' ? (found.value ?? found.key) : found.key;
-      return node?.range ? position(node.range[0]) : origin;
+      const at = exact && part === 'value' && found.value ? found.value.start : found.key;
+      return at === undefined ? origin : position(at);
     },
     locateInString(path, offset) {
       const found = find(path);
-      const node = found.value;
-      if (found.depth !== path.length || !isScalar(node) || !node.range) return source.locate(path, 'value');
-      return position(node.range[0] + scalarOffset(node, text, offset));
+      const scalar = found.value?.scalar;
+      if (found.depth !== path.length || !scalar) return source.locate(path, 'value');
+      return position(scalar.start + scalarOffset(scalar, text, offset));
     },
   };
-  return { source, diagnostics };
+  return source;
 }
 
 const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
@@ -138,13 +199,13 @@ function pairOf(map: YAMLMap, key: string): Pair | undefined {
  * the source, by walking value and source together: quotes, escapes (`\"`,
  * `''`), line folding and block indentation are where they differ.
  */
-function scalarOffset(node: Scalar, text: string, offset: number): number {
-  const [start, end] = node.range!;
+function scalarOffset(node: FastScalar, text: string, offset: number): number {
+  const { start, end } = node;
   const value = String(node.value);
-  const literal = node.type === Scalar.BLOCK_LITERAL;
-  const block = literal || node.type === Scalar.BLOCK_FOLDED;
-  const double = node.type === Scalar.QUOTE_DOUBLE;
-  const single = node.type === Scalar.QUOTE_SINGLE;
+  const literal = node.style === 'BLOCK_LITERAL';
+  const block = literal || node.style === 'BLOCK_FOLDED';
+  const double = node.style === 'QUOTE_DOUBLE';
+  const single = node.style === 'QUOTE_SINGLE';
   let at = start + (double || single ? 1 : 0);
   // Block content starts on the line after its `|` or `>` header, indented by the first content line's indentation.
   let indent = Infinity;

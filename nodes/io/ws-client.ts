@@ -86,8 +86,9 @@ class WsClientSession {
   #attempt = 0;
   /** Whether the server showed a sign of life since the last ping. */
   #alive = true;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #pinger: NodeJS.Timeout | undefined;
+  /** Cancels the pending reconnection, if any (timers run on the runtime's clock). */
+  #cancelReconnect: (() => void) | undefined;
+  #cancelPing: (() => void) | undefined;
   /** Senders waiting for an open connection. */
   #waiters: ((ws: WebSocket | undefined) => void)[] = [];
 
@@ -106,7 +107,11 @@ class WsClientSession {
 
   /** Starts the liveness pings and the first connection, once the WebSocket client is loaded. */
   start(): void {
-    this.#pinger = setInterval(() => this.#checkLiveness(), this.#ctx.settings.ping_interval);
+    const ping = (): void => {
+      this.#checkLiveness();
+      if (!this.#stopped) this.#cancelPing = this.#ctx.schedule(this.#ctx.settings.ping_interval, ping);
+    };
+    this.#cancelPing = this.#ctx.schedule(this.#ctx.settings.ping_interval, ping);
     loadWebSocketClient().then(
       (client) => {
         this.#WebSocketClient = client;
@@ -142,9 +147,9 @@ class WsClientSession {
     const ws = this.#socket;
     if (ws && ws.readyState !== socketClosed) {
       await new Promise<void>((resolve) => {
-        const grace = setTimeout(() => ws.terminate(), 1000);
+        const cancelGrace = this.#ctx.schedule(1000, () => ws.terminate());
         ws.once('close', () => {
-          clearTimeout(grace);
+          cancelGrace();
           resolve();
         });
         ws.close(1000, 'client stopping');
@@ -163,8 +168,8 @@ class WsClientSession {
 
   #stopTimers(): void {
     this.#stopped = true;
-    clearInterval(this.#pinger);
-    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#cancelPing?.();
+    this.#cancelReconnect?.();
   }
 
   #connect(): void {
@@ -178,7 +183,7 @@ class WsClientSession {
     const ws = new Client(settings.url, { headers: this.#headers, handshakeTimeout: settings.connect_timeout, maxPayload: settings.max_message, perMessageDeflate: false });
     this.#socket = ws;
     ws.on('open', () => {
-      openedAt = Date.now();
+      openedAt = ctx.now();
       this.#open = ws;
       this.#alive = true;
       if (this.#attempt > 0) ctx.log.info({ url: shownUrl, attempts: this.#attempt }, 'connected');
@@ -200,7 +205,7 @@ class WsClientSession {
       if (this.#open === ws) this.#open = undefined;
       if (this.#socket === ws) this.#socket = undefined;
       if (this.#stopped) return;
-      if (openedAt !== undefined && Date.now() - openedAt >= healthyAfterMs) this.#attempt = 0;
+      if (openedAt !== undefined && ctx.now() - openedAt >= healthyAfterMs) this.#attempt = 0;
       const why = openedAt !== undefined ? `connection closed (code ${code}${reason.length > 0 ? `: ${reason.toString('utf8')}` : ''})` : lastError;
       this.#scheduleReconnect(why, openedAt !== undefined);
     });
@@ -217,10 +222,10 @@ class WsClientSession {
     if (wasOpen) ctx.log.warn(fields, `${ctx.label}: lost the connection to ${shownUrl}; reconnecting`);
     else if (attempt === 1 || attempt % 10 === 0) ctx.log.warn(fields, `${ctx.label}: cannot connect to ${shownUrl}: ${reason}; retrying`);
     else ctx.log.debug(fields, 'reconnection failed');
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
+    this.#cancelReconnect = ctx.schedule(delay, () => {
+      this.#cancelReconnect = undefined;
       this.#connect();
-    }, delay);
+    });
   }
 
   #receive(data: Buffer, isBinary: boolean): void {

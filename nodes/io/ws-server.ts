@@ -177,7 +177,8 @@ export default defineOperator({
           batch.ack.release();
         }
 
-        const pinger = setInterval(function checkLiveness() {
+        // Pings run on the runtime's clock, so tests (and a paused clock) decide when a silent client is dropped.
+        let cancelPing = ctx.schedule(settings.ping_interval, function checkLiveness() {
           for (const client of clients.values()) {
             if (!client.alive) {
               ctx.log.info({ client: client.id }, 'client did not answer a ping; terminating it');
@@ -188,7 +189,8 @@ export default defineOperator({
             client.alive = false;
             client.socket.ping();
           }
-        }, settings.ping_interval);
+          cancelPing = ctx.schedule(settings.ping_interval, checkLiveness);
+        });
 
         const run = new ServerRun(ctx, server, subscriber, settings, {
           serving: 'listening for WebSocket connections',
@@ -197,7 +199,7 @@ export default defineOperator({
           },
           closeClients,
           dropClients() {
-            clearInterval(pinger);
+            cancelPing();
             inbound.close();
             for (const client of clients.values()) client.socket.terminate();
             clients.clear();
@@ -205,7 +207,7 @@ export default defineOperator({
         });
 
         async function closeClients(): Promise<void> {
-          clearInterval(pinger);
+          cancelPing();
           inbound.close();
           const closing = [...clients.values()].map(
             (client) =>
@@ -214,11 +216,11 @@ export default defineOperator({
                 client.socket.close(closeGoingAway, 'server shutting down');
               }),
           );
-          const grace = setTimeout(() => {
+          const cancelGrace = ctx.schedule(1000, function terminateLingering() {
             for (const client of clients.values()) client.socket.terminate();
-          }, 1000);
+          });
           await Promise.all(closing);
-          clearTimeout(grace);
+          cancelGrace();
         }
 
         inputSubscription = input.subscribe({

@@ -51,11 +51,11 @@ export default defineOperator({
     return function serveHttpNode(input) {
       return new Observable<Batch>((subscriber) => {
         const store = new OriginStore(
-          { now: () => Date.now(), schedule: (ms, fn) => ctx.schedule(ms, fn) },
+          { now: () => ctx.now(), schedule: (ms, fn) => ctx.schedule(ms, fn) },
           { maxStreams: settings.max_streams, keepEndedMs: settings.keep_ended, hold: { perStream: settings.max_waiting_per_stream, total: settings.max_waiting } },
         );
         const refusals = new Map<string, number>();
-        const routes = originRoutes(store, { prefix: settings.path_prefix, cors: settings.cors, now: () => Date.now(), masterWaitMs: settings.master_wait, stopping: () => run.stopping });
+        const routes = originRoutes(store, { prefix: settings.path_prefix, cors: settings.cors, now: () => ctx.now(), schedule: (ms, fn) => ctx.schedule(ms, fn), masterWaitMs: settings.master_wait, stopping: () => run.stopping });
         const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onOriginRequest(request, response) {
           routes(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');

@@ -1,9 +1,9 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { open } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
+import { runCliOnFifo } from '../helpers/fifo-cli.ts';
 
 function streams(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, ['bin/streams.ts', ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -66,20 +66,11 @@ tests:
 
   it('reads a test file once, so one given as a pipe (`streams test <(...)`) runs', async () => {
     // A FIFO yields its text to one reader: a second read would wait forever for a writer.
-    const fifo = join(dir, 'piped.test.yaml');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const child = spawn(process.execPath, ['bin/streams.ts', 'test', fifo], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const writer = await open(fifo, 'w');
-    await writer.writeFile('streams_test: 1\npipeline: demo.yaml\ntests:\n  - name: piped\n    input:\n      valid: [{ value: 1 }]\n    expect:\n      celsius: { count: 1 }\n');
-    await writer.close();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const code = await exited;
-    clearTimeout(timer);
+    const { code, stdout, stderr } = await runCliOnFifo({
+      fifo: join(dir, 'piped.test.yaml'),
+      args: ['test'],
+      text: 'streams_test: 1\npipeline: demo.yaml\ntests:\n  - name: piped\n    input:\n      valid: [{ value: 1 }]\n    expect:\n      celsius: { count: 1 }\n',
+    });
     expect(stderr).toBe('');
     expect(stdout).toContain('1 passed, 0 failed');
     expect(code).toBe(0);

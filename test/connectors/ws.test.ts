@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import wsServer from '../../nodes/io/ws-server.ts';
 import wsClient from '../../nodes/io/ws-client.ts';
 import type { Engine } from '../../runtime/engine.ts';
+import { VirtualClock } from '../helpers/fake-context.ts';
 import { checkWith, collector, dropsOf, feed, freePort, recordingLogger, retainedMemory, startPipeline, until } from './http-harness.ts';
 
 const engines: Engine[] = [];
@@ -20,8 +21,8 @@ afterEach(async () => {
   await Promise.all(engines.splice(0).map((engine) => engine.drain({ deadlineMs: 5_000 })));
 });
 
-function run(yaml: string, ops: Parameters<typeof startPipeline>[1], log = recordingLogger()): Engine {
-  const engine = startPipeline(yaml, [wsServer, wsClient, ...ops], { log });
+function run(yaml: string, ops: Parameters<typeof startPipeline>[1], log = recordingLogger(), clock?: VirtualClock): Engine {
+  const engine = startPipeline(yaml, [wsServer, wsClient, ...ops], { log, clock });
   engines.push(engine);
   return engine;
 }
@@ -81,6 +82,20 @@ nodes:
   received:
     op: test.collect
     in: server
+`;
+}
+
+/** A pipeline whose `test.to-server` records a `ws.client` node (at line 6) sends, with these settings. */
+function clientPipeline(settings: string): string {
+  return `streams: 1
+name: ws-client
+nodes:
+  inbound:
+    op: test.to-server
+  client:
+    op: ws.client
+    in: inbound
+    with: { ${settings} }
 `;
 }
 
@@ -174,6 +189,25 @@ describe('ws.server', () => {
     expect(await closed).toBe(1006);
     expect(healthy.readyState).toBe(WebSocket.OPEN);
     expect(log.entries.some((e) => e.message.includes('did not answer a ping'))).toBe(true);
+  });
+
+  it('pings on the runtime\'s clock: a silent client is terminated at the second `ping_interval`, not before', async () => {
+    const port = await freePort();
+    const clock = new VirtualClock(Date.now());
+    run(serverPipeline(port, 'ping_interval: 15s'), [feed().op, collector().op], recordingLogger(), clock);
+    const healthy = await connect(`ws://127.0.0.1:${port}/`);
+    const dead = await connect(`ws://127.0.0.1:${port}/`, { autoPong: false });
+    let closedWith: number | undefined;
+    dead.once('close', (code) => (closedWith = code));
+    const pinged = new Promise((resolve) => dead.once('ping', resolve));
+    clock.advance(15_000);
+    await pinged;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closedWith).toBeUndefined();
+    clock.advance(15_000);
+    await until(() => closedWith !== undefined, 'the silent client to be terminated');
+    expect(closedWith).toBe(1006);
+    expect(healthy.readyState).toBe(WebSocket.OPEN);
   });
 
   it('disconnects a client that does not read, counts the drop, and keeps memory bounded', async () => {
@@ -295,16 +329,7 @@ nodes:
     const toServer = feed('test.to-server');
     const log = recordingLogger();
     run(
-      `streams: 1
-name: ws-client-reconnect
-nodes:
-  inbound:
-    op: test.to-server
-  client:
-    op: ws.client
-    in: inbound
-    with: { url: "ws://127.0.0.1:${port}/", format: json, reconnect_delay: 20ms, reconnect_max: 200ms }
-`,
+      clientPipeline(`url: "ws://127.0.0.1:${port}/", format: json, reconnect_delay: 20ms, reconnect_max: 200ms`),
       [toServer.op],
       log,
     );
@@ -328,16 +353,7 @@ nodes:
     const log = recordingLogger();
     const toServer = feed('test.to-server');
     run(
-      `streams: 1
-name: ws-client-early
-nodes:
-  inbound:
-    op: test.to-server
-  client:
-    op: ws.client
-    in: inbound
-    with: { url: "ws://127.0.0.1:${port}/?token=hidden", reconnect_delay: 20ms, reconnect_max: 100ms, token: hidden }
-`,
+      clientPipeline(`url: "ws://127.0.0.1:${port}/?token=hidden", reconnect_delay: 20ms, reconnect_max: 100ms, token: hidden`),
       [toServer.op],
       log,
     );
@@ -353,5 +369,29 @@ nodes:
     await sink.waitFor(1);
     expect(sink.records).toEqual([{ n: 1 }]);
     expect(log.entries.filter((e) => e.message.includes('cannot connect')).length).toBeLessThan(5);
+  });
+
+  it('waits for its reconnection on the runtime\'s clock', async () => {
+    const port = await freePort();
+    const clock = new VirtualClock(Date.now());
+    const log = recordingLogger();
+    const toServer = feed('test.to-server');
+    run(
+      clientPipeline(`url: "ws://127.0.0.1:${port}/", format: json, reconnect_delay: 60s, reconnect_max: 60s`),
+      [toServer.op],
+      log,
+      clock,
+    );
+    toServer.push({ n: 1 });
+    await until(() => log.entries.some((e) => e.message.includes('cannot connect')), 'the first failed connection');
+    const sink = collector();
+    run(serverPipeline(port, 'format: json'), [feed().op, sink.op]);
+    // The first retry waits between half of `reconnect_delay` and all of it (jitter), in the runtime's time only.
+    clock.advance(29_999);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sink.records).toEqual([]);
+    clock.advance(30_001);
+    await until(() => sink.records.length > 0, 'the record sent on the new connection', 3_000);
+    expect(sink.records).toEqual([{ n: 1 }]);
   });
 });

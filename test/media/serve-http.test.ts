@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import serveHttp from '../../nodes/media/serve-http.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import type { Batch } from '../../runtime/api.ts';
-import { batchOf, drive, fakeContext, type FakeContext } from '../helpers/fake-context.ts';
+import { batchOf, drive, fakeContext, VirtualClock, type FakeContext } from '../helpers/fake-context.ts';
 import { audioInfo, end, init, llSettings, part, segmentWithParts, videoInfo } from '../helpers/cmaf-items.ts';
 
 const runs: (() => void)[] = [];
@@ -28,9 +28,9 @@ interface Origin {
   push(...items: CmafItem[]): void;
 }
 
-async function origin(settings: Record<string, unknown> = {}): Promise<Origin> {
+async function origin(settings: Record<string, unknown> = {}, clock?: VirtualClock): Promise<Origin> {
   const port = nextPort++;
-  const ctx = fakeContext(serveHttp, { listen: `127.0.0.1:${port}`, ...settings }) as FakeContext<unknown>;
+  const ctx = fakeContext(serveHttp, { listen: `127.0.0.1:${port}`, ...settings }, { clock }) as FakeContext<unknown>;
   const input = new Subject<Batch>();
   const run = drive(serveHttp.create(ctx as never), input);
   runs.push(() => run.unsubscribe());
@@ -128,6 +128,26 @@ describe('serve.http', () => {
     expect(answer.at - started).toBeGreaterThanOrEqual(290);
     expect(answer.text).toContain('low/index.m3u8');
     expect(answer.text).toContain('v/index.m3u8');
+  });
+
+  it('holds the master playlist for `master_wait` of the runtime\'s clock, not of the wall clock', async () => {
+    const clock = new VirtualClock(Date.now());
+    const o = await origin({ master_wait: '3s' }, clock);
+    o.push(init('k', 'v', videoInfo), ...segmentWithParts('k', 'v', 0));
+    await settle();
+    let answered = false;
+    const pending = fetch(`${o.base}/live/k/master.m3u8`).then(async (response) => {
+      answered = true;
+      return response.text();
+    });
+    clock.advance(2_900);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(answered).toBe(false);
+    o.push(init('k', 'low', { ...videoInfo, width: 320, height: 180 }), ...segmentWithParts('k', 'low', 0));
+    await settle();
+    clock.advance(100);
+    const text = await Promise.race([pending, new Promise<string>((resolve) => setTimeout(() => resolve('still held'), 1000))]);
+    expect(text).toContain('low/index.m3u8');
   });
 
   it('answers byte ranges with 206, and an unsatisfiable one with 416', async () => {

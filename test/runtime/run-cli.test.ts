@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCliOnFifo } from '../helpers/fifo-cli.ts';
 
 const root = process.cwd();
 const dir = mkdtempSync(join(tmpdir(), 'streams-run-'));
@@ -57,19 +57,13 @@ describe('streams run: a signal before the pipeline starts', () => {
     // the run opens it to read, that is once it has set its early signal
     // handler and is inside reading and checking, which the signal then
     // interrupts whatever the machine's speed.
-    const fifo = join(dir, 'early.yaml');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const child = spawn(process.execPath, [join(root, 'bin/streams.ts'), 'run', fifo], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const writer = await open(fifo, 'w');
-    child.kill('SIGINT');
-    await writer.writeFile('streams: 1\nname: early\nnodes:\n  src: { op: generate, with: { count: 3 } }\n  out: { op: stdout, in: src }\n');
-    await writer.close();
-    expect(await exited).toBe(130);
+    const { code, stdout, stderr } = await runCliOnFifo({
+      fifo: join(dir, 'early.yaml'),
+      args: ['run'],
+      text: 'streams: 1\nname: early\nnodes:\n  src: { op: generate, with: { count: 3 } }\n  out: { op: stdout, in: src }\n',
+      whileReading: (child) => child.kill('SIGINT'),
+    });
+    expect(code).toBe(130);
     expect(stderr).toBe('streams: interrupted (SIGINT) before the pipeline started; nothing ran\n');
     expect(stdout).toBe('');
   });

@@ -189,11 +189,18 @@ describe('streams run --ui: the admin API', () => {
     await until(async () => (events.some((e) => e.type === 'graph.plan') ? true : undefined), 'the snapshot', 3000);
     const joined = events.length;
     const next = pipeline('  copy:\n    op: file.write\n    in: gen\n    with: { path: /dev/null }\n').replace('n >= 0', 'n >= 1');
+    const before = Date.now();
+    const sent = performance.now();
     const response = await fetch(`${base}/api/reload`, { method: 'POST', headers: auth, body: next });
+    const elapsed = performance.now() - sent;
     expect(response.status).toBe(200);
     const body = (await response.json()) as any;
     expect(body).toMatchObject({ status: 'applied', via: 'api', diff: { kept: ['gen', 'sink'], replaced: ['keep'], added: ['copy'], removed: [] } });
-    expect(body.took_ms).toBeGreaterThanOrEqual(0);
+    // Checking, replacing a node and starting another take time, and no more than the request took.
+    expect(body.took_ms).toBeGreaterThan(0);
+    expect(body.took_ms).toBeLessThanOrEqual(elapsed);
+    expect(body.time).toBeGreaterThanOrEqual(before);
+    expect(body.time).toBeLessThanOrEqual(Date.now());
     await until(async () => (events.slice(joined).some((e) => e.type === 'reload.applied') ? true : undefined), 'reload.applied', 3000);
     const plan = events.slice(joined).find((e) => e.type === 'graph.plan') as Extract<LiveEvent, { type: 'graph.plan' }>;
     expect(plan.nodes.map((n) => n.id)).toEqual(['gen', 'keep', 'sink', 'copy']);

@@ -21,7 +21,9 @@ export interface RouteOptions {
   prefix: string;
   /** `Access-Control-Allow-Origin`, or false for no CORS headers. */
   cors: string | false;
+  /** The node's clock (the runtime's): what time it is, and timers for held answers. */
   now(): number;
+  schedule(ms: number, fn: () => void): () => void;
   /**
    * How long after a stream's window opens a master playlist is held back
    * (ms): rungs an encoder starts a moment after the source are then listed
@@ -53,15 +55,15 @@ function clientGone(response: ServerResponse): AbortSignal {
   return controller.signal;
 }
 
-/** Waits `ms`; false when the client left first (nobody to answer). */
-function pause(ms: number, gone: AbortSignal): Promise<boolean> {
+/** Waits `ms` on the node's clock; false when the client left first (nobody to answer). */
+function pause(schedule: RouteOptions['schedule'], ms: number, gone: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
+    const cancel = schedule(ms, () => {
       gone.removeEventListener('abort', left);
       resolve(true);
-    }, ms);
+    });
     function left(): void {
-      clearTimeout(timer);
+      cancel();
       resolve(false);
     }
     gone.addEventListener('abort', left, { once: true });
@@ -117,7 +119,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
       // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
       const gone = clientGone(response);
       const early = (stream.openedAt ?? 0) + (options.masterWaitMs ?? 0) - options.now();
-      if (early > 0 && !(await pause(early, gone))) return;
+      if (early > 0 && !(await pause(options.schedule, early, gone))) return;
       const results = await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(stream, track, () => trackReady(track), holdMs(stream, track), gone)));
       if (results.includes('busy')) return error(503, busyMessage, { 'Retry-After': '1' });
       const text = renderMaster(stream);
@@ -238,12 +240,12 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     };
     writeNewParts();
     let stopListening: () => void = () => undefined;
-    const timeout = setTimeout(function openSegmentTimedOut() {
+    const cancelTimeout = options.schedule(holdMs(stream, track) + 1000 * stream.settings.segment, function openSegmentTimedOut() {
       stopListening();
       response.destroy();
-    }, holdMs(stream, track) + 1000 * stream.settings.segment);
+    });
     const finish = (): void => {
-      clearTimeout(timeout);
+      cancelTimeout();
       stopListening();
       const segment = segmentOf(track, msn);
       if (segment === undefined) {
@@ -260,7 +262,7 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
       finish();
     });
     response.on('close', () => {
-      clearTimeout(timeout);
+      cancelTimeout();
       stopListening();
       release();
     });

@@ -1,0 +1,182 @@
+/**
+ * Scalars for the fast YAML reader (`yaml-fast.ts`): what a plain scalar
+ * means under the YAML 1.2 core schema (as the `yaml` library resolves it),
+ * the text of a one-line quoted scalar, and the value of a `|` or `>` block.
+ * Each throws `OUTSIDE_SUBSET` where the text leaves the subset the reader
+ * handles, so that the caller falls back to the library.
+ */
+
+import type { FastScalar, ScalarStyle } from './yaml-fast.ts';
+
+/** Thrown (not an Error: no stack to capture) when the text leaves the subset; the caller then uses the `yaml` library. */
+export const OUTSIDE_SUBSET: unique symbol = Symbol('outside the fast YAML subset');
+
+// Character codes the readers test.
+export const SPACE = 32;
+export const NEWLINE = 10;
+export const HASH = 35;
+export const COLON = 58;
+export const DASH = 45;
+export const DOT = 46;
+export const PERCENT = 37;
+export const COMMA = 44;
+export const QUESTION = 63;
+export const DOUBLE_QUOTE = 34;
+export const SINGLE_QUOTE = 39;
+export const OPEN_BRACKET = 91;
+export const CLOSE_BRACKET = 93;
+export const OPEN_BRACE = 123;
+export const CLOSE_BRACE = 125;
+export const PIPE = 124;
+export const GREATER = 62;
+
+/** Characters no plain scalar may start with (`-`, `?` and `:` may, when a non-space follows). */
+const NOT_PLAIN_FIRST = new Set([...',[]{}#&*!|>\'"%@`'].map((c) => c.charCodeAt(0)));
+
+/** Throws `OUTSIDE_SUBSET` unless a plain scalar may start at `at`. */
+export function checkPlainFirst(text: string, at: number): void {
+  const c = text.charCodeAt(at);
+  if (NOT_PLAIN_FIRST.has(c)) throw OUTSIDE_SUBSET;
+  if (c === DASH || c === COLON || c === QUESTION) {
+    const next = text.charCodeAt(at + 1);
+    // Followed by a space, or by a flow indicator (`-,` reads differently inside a flow collection): the library's.
+    if (at + 1 >= text.length || next === SPACE || next === NEWLINE || next === COMMA || next === OPEN_BRACKET || next === CLOSE_BRACKET || next === OPEN_BRACE || next === CLOSE_BRACE) {
+      throw OUTSIDE_SUBSET;
+    }
+  }
+}
+
+/** A scalar of the position tree. */
+export function scalarNode(start: number, end: number, style: ScalarStyle, value: unknown): FastScalar {
+  return { kind: 'scalar', start, end, style, value };
+}
+
+const NULL = /^(?:~|[Nn]ull|NULL)$/;
+const TRUE = /^(?:[Tt]rue|TRUE)$/;
+const FALSE = /^(?:[Ff]alse|FALSE)$/;
+const INT_OCT = /^0o[0-7]+$/;
+const INT = /^[-+]?[0-9]+$/;
+const INT_HEX = /^0x[0-9a-fA-F]+$/;
+const FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
+const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
+/** First characters a non-string core-schema scalar can have: digits, signs, `.`, `~`, and the n/t/f of null/true/false. */
+const MAYBE_NOT_STRING = /^[-+.0-9~nNtTfF]/;
+
+/**
+ * A non-empty plain scalar's value, as the `yaml` library's core schema
+ * resolves it, tests in the same order (null, bool, octal, decimal and hex
+ * int, nan/inf, float).
+ */
+export function resolvePlain(text: string): unknown {
+  if (!MAYBE_NOT_STRING.test(text)) return text;
+  if (NULL.test(text)) return null;
+  if (TRUE.test(text)) return true;
+  if (FALSE.test(text)) return false;
+  if (INT_OCT.test(text)) return parseInt(text.slice(2), 8);
+  if (INT.test(text)) return parseInt(text, 10);
+  if (INT_HEX.test(text)) return parseInt(text.slice(2), 16);
+  if (FLOAT_NAN.test(text)) return text.slice(-3).toLowerCase() === 'nan' ? NaN : text[0] === '-' ? -Infinity : Infinity;
+  // An integer without a dot or exponent was taken above, so this is the library's `float` or `floatExp`.
+  if (FLOAT.test(text)) return parseFloat(text);
+  return text;
+}
+
+const ESCAPES: Record<string, string> = {
+  '0': '\0',
+  a: '\x07',
+  b: '\b',
+  t: '\t',
+  n: '\n',
+  v: '\v',
+  f: '\f',
+  r: '\r',
+  e: '\x1b',
+  ' ': ' ',
+  '"': '"',
+  '/': '/',
+  '\\': '\\',
+  N: '\x85',
+  _: '\xa0',
+  L: '\u2028',
+  P: '\u2029',
+};
+const HEX_WIDTH: Record<string, number> = { x: 2, u: 4, U: 8 };
+const HEX = /^[0-9a-fA-F]+$/;
+
+/**
+ * The value of the quoted scalar whose opening quote is at `start`, and the
+ * offset just past its closing quote. One line only: a quoted scalar folded
+ * over lines is outside the subset.
+ */
+export function readQuoted(text: string, start: number): { value: string; end: number } {
+  const quote = text.charCodeAt(start);
+  let p = start + 1;
+  let from = p;
+  let value = '';
+  for (;;) {
+    if (p >= text.length) throw OUTSIDE_SUBSET;
+    const c = text.charCodeAt(p);
+    if (c === 10) throw OUTSIDE_SUBSET;
+    if (c === quote) {
+      // `''` inside single quotes is one quote.
+      if (quote === 39 && text.charCodeAt(p + 1) === 39) {
+        value += text.slice(from, p + 1);
+        p += 2;
+        from = p;
+        continue;
+      }
+      return { value: value + text.slice(from, p), end: p + 1 };
+    }
+    if (c === 92 && quote === 34) {
+      value += text.slice(from, p);
+      const letter = text[p + 1];
+      const width = HEX_WIDTH[letter];
+      if (width) {
+        const digits = text.slice(p + 2, p + 2 + width);
+        if (digits.length !== width || !HEX.test(digits)) throw OUTSIDE_SUBSET;
+        const code = parseInt(digits, 16);
+        if (code > 0x10ffff) throw OUTSIDE_SUBSET;
+        value += String.fromCodePoint(code);
+        p += 2 + width;
+      } else {
+        const escaped = Object.hasOwn(ESCAPES, letter) ? ESCAPES[letter] : undefined;
+        if (escaped === undefined) throw OUTSIDE_SUBSET;
+        value += escaped;
+        p += 2;
+      }
+      from = p;
+      continue;
+    }
+    p++;
+  }
+}
+
+/**
+ * The value of a block scalar from its content lines (indentation removed;
+ * empty lines as `''`, trailing empty lines already dropped): literal lines
+ * joined by line breaks; folded lines joined by a space, or by one line
+ * break per empty line between them. `strip` (`|-`, `>-`) drops the final
+ * line break that `clip` keeps.
+ */
+export function blockValue(lines: readonly string[], folded: boolean, strip: boolean): string {
+  let value: string;
+  if (!folded) {
+    value = lines.join('\n');
+  } else {
+    value = '';
+    let empties = 0;
+    let first = true;
+    for (const line of lines) {
+      if (line === '') {
+        empties++;
+        continue;
+      }
+      // A more-indented line is kept as it is in a folded block, with its own rules: outside the subset.
+      if (line.charCodeAt(0) === 32) throw OUTSIDE_SUBSET;
+      value += (first ? '\n'.repeat(empties) : empties > 0 ? '\n'.repeat(empties) : ' ') + line;
+      empties = 0;
+      first = false;
+    }
+  }
+  return strip ? value : value + '\n';
+}
