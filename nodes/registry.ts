@@ -41,6 +41,7 @@ import segmentHls from './media/segment-hls.ts';
 import segmentDash from './media/segment-dash.ts';
 import encode from './media/encode.ts';
 import ingestSrt from './media/ingest-srt.ts';
+import cache from './cdn/cache.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -79,6 +80,7 @@ export const operators: readonly OperatorDefinition[] = [
   segmentDash,
   encode,
   ingestSrt,
+  cache,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));
