@@ -125,6 +125,7 @@ export class SharedBody {
     const out: Buffer[] = [];
     let position = this.#base;
     const stop = Math.min(this.available(), offset + limit);
+    if (offset >= stop) return out;
     for (const chunk of this.#chunks) {
       const chunkEnd = position + chunk.length;
       if (chunkEnd > offset && position < stop) out.push(chunk.subarray(Math.max(0, offset - position), Math.min(chunk.length, stop - position)));
