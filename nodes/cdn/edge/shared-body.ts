@@ -20,6 +20,8 @@ export class SharedBody {
   #chunks: Buffer[] = [];
   /** Absolute offset of `#chunks[0]`: bytes already dropped (pass-through only). */
   #base = 0;
+  /** Chunks dropped from the front (pass-through only). */
+  #dropped = 0;
   #length = 0;
   #state: BodyState = 'open';
   #retain = true;
@@ -120,17 +122,33 @@ export class SharedBody {
     return Math.min(this.#length, this.declared - 1);
   }
 
-  /** The bytes from absolute `offset`, up to `limit` bytes (empty when none are available yet). */
-  slice(offset: number, limit: number): Buffer[] {
+  /**
+   * The bytes after `cursor` up to absolute offset `stop` (as far as
+   * available), advancing the cursor: a reader resumes where it stopped
+   * instead of scanning the body from its start on every wake.
+   */
+  read(cursor: ReadCursor, stop: number): Buffer[] {
     const out: Buffer[] = [];
-    let position = this.#base;
-    const stop = Math.min(this.available(), offset + limit);
-    if (offset >= stop) return out;
-    for (const chunk of this.#chunks) {
-      const chunkEnd = position + chunk.length;
-      if (chunkEnd > offset && position < stop) out.push(chunk.subarray(Math.max(0, offset - position), Math.min(chunk.length, stop - position)));
-      position = chunkEnd;
-      if (position >= stop) break;
+    const limit = Math.min(this.available(), stop);
+    if (cursor.position >= limit) return out;
+    if (cursor.chunk < this.#dropped) {
+      // First read (or a reader left behind by a trim, which cannot happen: trims keep the slowest): locate by scanning.
+      cursor.chunk = this.#dropped;
+      cursor.chunkStart = this.#base;
+    }
+    while (cursor.position < limit) {
+      const chunk = this.#chunks[cursor.chunk - this.#dropped];
+      if (chunk === undefined) break;
+      const chunkEnd = cursor.chunkStart + chunk.length;
+      if (cursor.position < chunkEnd) {
+        const piece = chunk.subarray(cursor.position - cursor.chunkStart, Math.min(chunk.length, limit - cursor.chunkStart));
+        out.push(piece);
+        cursor.position += piece.length;
+      }
+      if (cursor.position >= chunkEnd) {
+        cursor.chunk += 1;
+        cursor.chunkStart = chunkEnd;
+      }
     }
     return out;
   }
@@ -147,6 +165,7 @@ export class SharedBody {
     while (this.#chunks.length > 0 && this.#base + this.#chunks[0].length <= slowest) {
       this.#base += this.#chunks[0].length;
       this.#chunks.shift();
+      this.#dropped += 1;
     }
     const ahead = this.#length - slowest;
     const pause = ahead > passThroughHighWater;
@@ -162,9 +181,16 @@ export class SharedBody {
   }
 }
 
+/** Where a reader is in a body: its byte offset and the chunk holding it (absolute index, and where that chunk starts). */
+export interface ReadCursor {
+  position: number;
+  chunk: number;
+  chunkStart: number;
+}
+
 /** One client streaming from a shared body. */
 class BodyReader {
-  position: number;
+  readonly cursor: ReadCursor;
   readonly #body: SharedBody;
   readonly #response: ServerResponse;
   readonly #end: number | undefined;
@@ -173,8 +199,12 @@ class BodyReader {
   constructor(body: SharedBody, response: ServerResponse, start: number, end: number | undefined) {
     this.#body = body;
     this.#response = response;
-    this.position = start;
+    this.cursor = { position: start, chunk: -1, chunkStart: 0 };
     this.#end = end;
+  }
+
+  get position(): number {
+    return this.cursor.position;
   }
 
   wake(): void {
@@ -194,13 +224,10 @@ class BodyReader {
         return 'failed';
       }
       const stop = this.#end === undefined ? Number.POSITIVE_INFINITY : this.#end + 1;
-      const chunks = body.slice(this.position, stop - this.position);
+      const chunks = body.read(this.cursor, stop);
       if (chunks.length > 0) {
         let full = false;
-        for (const chunk of chunks) {
-          full = !response.write(chunk) || full;
-          this.position += chunk.length;
-        }
+        for (const chunk of chunks) full = !response.write(chunk) || full;
         body.progressed();
         if (full) await drained(response, closed);
         continue;
