@@ -24,7 +24,7 @@ describe('cache: coalescing', () => {
       setTimeout(() => {
         response.writeHead(200, { 'Content-Type': 'video/mp4', 'Content-Length': payload.length, 'Cache-Control': 'max-age=60' });
         response.end(payload);
-      }, 100);
+      }, 500);
     });
     const edge = await startEdge(origin.url);
     const answers = await Promise.all(Array.from({ length: 100 }, () => get(`${edge.base}/seg/1.m4s`)));
@@ -32,7 +32,9 @@ describe('cache: coalescing', () => {
     expect(new Set(answers.map((a) => sha(a.body)))).toEqual(new Set([sha(payload)]));
     const labels = answers.map((a) => a.headers.get('x-cache'));
     expect(labels.filter((l) => l === 'MISS')).toHaveLength(1);
-    expect(labels.filter((l) => l === 'COALESCED')).toHaveLength(99);
+    // On a loaded machine a client may connect only after the body is complete: then it hits.
+    expect(labels.filter((l) => l === 'COALESCED').length).toBeGreaterThan(50);
+    expect(labels.filter((l) => l !== 'MISS' && l !== 'COALESCED' && l !== 'HIT')).toEqual([]);
     const again = await get(`${edge.base}/seg/1.m4s`);
     expect(again.headers.get('x-cache')).toBe('HIT');
     expect(origin.count('/seg/1.m4s')).toBe(1);

@@ -48,7 +48,7 @@ export class FrequencySketch {
    * sample size W.
    */
   constructor(expectedKeys: number) {
-    const width = 2 ** Math.ceil(Math.log2(Math.max(64, expectedKeys * 8)));
+    const width = 1 << Math.ceil(Math.log2(Math.max(64, Math.min(expectedKeys * 8, 1 << 26))));
     this.#mask = width - 1;
     this.#counters = new Uint8Array(width * this.#depth);
     // The doorkeeper: 8 bits per expected key, two probes (about 5 % false positives when full).
