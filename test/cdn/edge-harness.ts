@@ -57,8 +57,10 @@ export interface TestEdge {
 }
 
 /** Starts a `cache` node in front of `origin` with `settings`. */
-export async function startEdge(origin: string, settings: Record<string, unknown> = {}): Promise<TestEdge> {
+export async function startEdge(origin: string, settings: Record<string, unknown> = {}, options: { ready?: () => Promise<void> | undefined } = {}): Promise<TestEdge> {
   const ctx = fakeContext(cache, { listen: '127.0.0.1:0', origin, ...settings }, { node: 'edge-1' }) as FakeContext<unknown>;
+  // A downstream that is full, as the engine's gate reports it.
+  if (options.ready) Object.assign(ctx, { ready: options.ready });
   const input = new Subject<Batch>();
   const run = drive(cache.create(ctx as never), input);
   closers.push(() => run.unsubscribe());

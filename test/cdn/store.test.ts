@@ -140,4 +140,20 @@ describe('cache: purge port', () => {
     const stats = edge.run.batches.filter((batch) => batch.port === 'stats').at(-1)!.items[0];
     expect(stats).toMatchObject({ edge: 'paris-1', hits: 1, misses: 1, origin_requests: 1, bytes: 10, objects: 1 });
   });
+
+  it('holds access records while downstream is full and sends them once it has room', async () => {
+    const origin = await startOrigin((_request, response) => response.end('x'));
+    let open: (() => void) | undefined;
+    let full = true;
+    const room = new Promise<void>((resolve) => (open = resolve));
+    const edge = await startEdge(origin.url, {}, { ready: () => (full ? room : undefined) });
+    for (let i = 0; i < 3; i++) await get(`${edge.base}/r${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(edge.log()).toEqual([]);
+    full = false;
+    open!();
+    await until(() => edge.log().length === 3);
+    expect(edge.log().map((record) => record.path)).toEqual(['/r0', '/r1', '/r2']);
+    expect(edge.ctx.drops).toEqual({});
+  });
 });
