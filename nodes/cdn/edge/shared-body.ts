@@ -227,7 +227,10 @@ class BodyReader {
       const chunks = body.read(this.cursor, stop);
       if (chunks.length > 0) {
         let full = false;
+        // Several chunks at once (a reader that fell behind) go out in one writev, not one syscall each.
+        if (chunks.length > 1) response.cork();
         for (const chunk of chunks) full = !response.write(chunk) || full;
+        if (chunks.length > 1) response.uncork();
         body.progressed();
         if (full) await drained(response, closed);
         continue;
