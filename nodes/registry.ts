@@ -43,6 +43,7 @@ import segmentDash from './media/segment-dash.ts';
 import encode from './media/encode.ts';
 import ingestSrt from './media/ingest-srt.ts';
 import cdnPurge from './cdn/purge.ts';
+import cache from './cdn/cache.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -83,6 +84,7 @@ export const operators: readonly OperatorDefinition[] = [
   encode,
   ingestSrt,
   cdnPurge,
+  cache,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

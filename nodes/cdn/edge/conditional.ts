@@ -1,0 +1,34 @@
+/**
+ * Conditional requests answered from a cached object (RFC 9110 §13):
+ * `If-None-Match` against its `ETag` (weak comparison, as for GET), else
+ * `If-Modified-Since` against its `Last-Modified`.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** What a cached object offers for validation. */
+export interface Validators {
+  etag?: string;
+  lastModified?: string;
+}
+
+function opaque(tag: string): string {
+  return tag.trim().replace(/^W\//, '');
+}
+
+/** Whether the client's copy is current, so 304 Not Modified answers it. */
+export function notModified(request: IncomingHttpHeaders, object: Validators): boolean {
+  const inm = request['if-none-match'];
+  if (inm !== undefined) {
+    if (object.etag === undefined) return false;
+    if (inm.trim() === '*') return true;
+    const mine = opaque(object.etag);
+    return inm.split(',').some((tag) => opaque(tag) === mine);
+  }
+  const ims = request['if-modified-since'];
+  if (ims !== undefined && object.lastModified !== undefined) {
+    const since = Date.parse(ims);
+    const modified = Date.parse(object.lastModified);
+    return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since;
+  }
+  return false;
+}

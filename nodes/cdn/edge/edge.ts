@@ -1,0 +1,398 @@
+/**
+ * One edge: the path of every request from arrival to answer. In order:
+ * `/healthz`; the edge's own checks (`request-check.ts`: 400, never
+ * forwarded); GET and HEAD only (405); the `admit` step (`admit.ts`, the
+ * access policy's hook); the lookup (fresh: HIT; within
+ * stale-while-revalidate: STALE and one background refresh); else one
+ * coalesced origin request (MISS for the client that started it,
+ * COALESCED for those that joined it), revalidating a stale object with
+ * its validators, falling back to the stale object within stale-if-error,
+ * else 502 or 504. Playlists passing through start the preload-hinted
+ * part and the prefetch of new segments.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { AccessRecord, CacheOutcome } from './access-log.ts';
+import { admitAll, type Admit } from './admit.ts';
+import { forwardedHeaders, servableOnError, stateOf, tagsOf, varyNames, varyPart, ageOf, type CachedObject } from './cached-object.ts';
+import { Coalescer, type Fill, type FillResult } from './coalesce.ts';
+import { fetchOrigin, originAgents, type OriginHead } from './fetch-origin.ts';
+import { blockingTarget, isPlaylist, playlistLinks } from './ll-hls.ts';
+import { Prefetcher } from './prefetch.ts';
+import { targetProblem } from './request-check.ts';
+import { sendObject, sendText, type Sendable, type Sent } from './respond.ts';
+import { variantKey, type EdgeStore, type PurgeSelector } from './store.ts';
+import { freshnessOf, type CompiledRule } from './ttl-rules.ts';
+
+/** What an edge counts; the store counts evictions and admission refusals. */
+export interface EdgeCounters {
+  hits: number;
+  misses: number;
+  stale: number;
+  coalesced: number;
+  /** Body bytes sent to clients. */
+  bytes: number;
+  origin_requests: number;
+  /** Requests refused by the edge's checks (400, 405) or by `admit`. */
+  refused: number;
+  /** Answers 502/504 for want of the origin. */
+  origin_errors: number;
+  prefetches: number;
+}
+
+/** How an edge behaves. */
+export interface EdgeOptions {
+  name: string;
+  origin: URL;
+  maxObject: number;
+  originTimeoutMs: number;
+  rules: readonly CompiledRule[];
+  defaultTtl: number;
+  staleWhileRevalidate: number;
+  staleIfError: number;
+  prefetch: number;
+  store: EdgeStore<CachedObject>;
+  /** The access policy; admits every request by default. */
+  admit?: Admit;
+  now(): number;
+  /** Receives an access record per request; leave undefined when nobody reads them. */
+  log?(record: AccessRecord): void;
+}
+
+/** Blocking playlist requests wait at least this long: the origin holds them up to three target durations. */
+const blockingTimeoutMs = 30_000;
+/** A blocking playlist answer is the same for every player asking the same (msn, part): kept this long at least. */
+const blockingTtlMs = 1000;
+/** Request headers passed to the origin, besides those the object's `Vary` names. */
+const passedRequestHeaders = ['accept', 'accept-encoding', 'accept-language', 'user-agent'];
+/** URLs whose `Vary` names are remembered. */
+const maxVaryEntries = 100_000;
+
+/** What one request became, for the access log and `release`. */
+interface RequestNote {
+  cache: CacheOutcome;
+  originStatus?: number;
+  release(): void;
+}
+
+/** An edge cache in front of one origin. */
+export class Edge {
+  readonly counters: EdgeCounters = { hits: 0, misses: 0, stale: 0, coalesced: 0, bytes: 0, origin_requests: 0, refused: 0, origin_errors: 0, prefetches: 0 };
+  readonly store: EdgeStore<CachedObject>;
+  readonly #options: EdgeOptions;
+  readonly #admit: Admit;
+  readonly #coalescer = new Coalescer();
+  readonly #agents = originAgents();
+  readonly #vary = new Map<string, string[]>();
+  readonly #prefetcher: Prefetcher;
+
+  constructor(options: EdgeOptions) {
+    this.#options = options;
+    this.store = options.store;
+    this.#admit = options.admit ?? admitAll;
+    this.#prefetcher = new Prefetcher(options.prefetch);
+  }
+
+  /** Origin requests in flight. */
+  get inFlight(): number {
+    return this.#coalescer.size;
+  }
+
+  /** The request handler of the edge's HTTP server. */
+  handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    return this.#serve(request, response);
+  }
+
+  /** Applies a purge; a URL may be given whole (`http://host/path`) or as its path. */
+  purge(selector: PurgeSelector): number {
+    let value = selector.value;
+    if (selector.kind !== 'tag' && /^https?:\/\//i.test(value)) {
+      const url = new URL(value);
+      value = selector.kind === 'url' ? url.pathname + url.search : url.pathname;
+    }
+    return this.store.purge({ ...selector, value });
+  }
+
+  /** Closes kept-alive origin connections and forgets fetches in flight. */
+  close(): void {
+    this.#coalescer.clear();
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
+  }
+
+  async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const ts = this.#options.now();
+    const arrived = performance.now();
+    const note: RequestNote = { cache: 'NONE', release() {} };
+    let sent: Sent = { status: 500, bytes: 0, headersAt: arrived };
+    try {
+      sent = await this.#answer(request, response, note);
+      this.counters.bytes += sent.bytes;
+    } finally {
+      note.release();
+      const log = this.#options.log;
+      if (log) {
+        const record: AccessRecord = {
+          ts,
+          edge: this.#options.name,
+          client: request.socket.remoteAddress ?? '',
+          method: request.method ?? '',
+          path: (request.url ?? '').slice(0, 2048),
+          status: sent.status,
+          bytes: sent.bytes,
+          cache: note.cache,
+          ttfb_ms: Math.max(0, sent.headersAt - arrived),
+          duration_ms: performance.now() - arrived,
+        };
+        if (note.originStatus !== undefined) record.origin_status = note.originStatus;
+        log(record);
+      }
+    }
+  }
+
+  async #answer(request: IncomingMessage, response: ServerResponse, note: RequestNote): Promise<Sent> {
+    const target = request.url ?? '/';
+    const method = request.method ?? 'GET';
+    if (target === '/healthz' && (method === 'GET' || method === 'HEAD')) return sendText(response, 200, 'ok');
+    const problem = targetProblem(target);
+    if (problem !== undefined) {
+      this.counters.refused += 1;
+      return sendText(response, 400, `bad request: ${problem}`, { Connection: 'close' });
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      this.counters.refused += 1;
+      return sendText(response, 405, `method ${method} not allowed: the edge serves GET and HEAD`, { Allow: 'GET, HEAD' });
+    }
+    const url = new URL(target, 'http://edge');
+    // The admit step: the one place an access policy decides (see admit.ts).
+    const admission = await this.#admit({ client: request.socket.remoteAddress ?? '', method, url, headers: request.headers, edge: this.#options.name });
+    if (!admission.ok) {
+      this.counters.refused += 1;
+      return sendText(response, admission.status, admission.body, admission.headers);
+    }
+    note.release = once(admission.release);
+    const blocking = blockingTarget(url);
+    return this.#lookup(request, response, blocking ?? target, note, blocking !== undefined);
+  }
+
+  #keyFor(path: string, headers: IncomingHttpHeaders): string {
+    return variantKey(path, varyPart(this.#vary.get(path) ?? [], headers));
+  }
+
+  async #lookup(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote, blocking: boolean): Promise<Sent> {
+    const key = this.#keyFor(path, request.headers);
+    const store = this.store;
+    store.touch(key);
+    const object = store.get(key);
+    if (object) {
+      const state = stateOf(object, this.#options.now());
+      if (state === 'fresh') return this.#sendStored(request, response, object, 'HIT', note);
+      if (state === 'revalidate') {
+        if (!this.#coalescer.joinable(key)) this.#background(key, path, request.headers, object, blocking);
+        return this.#sendStored(request, response, object, 'STALE', note);
+      }
+    }
+    let fill = this.#coalescer.joinable(key);
+    const joined = fill !== undefined;
+    if (fill) fill.joined += 1;
+    else fill = this.#startFill(key, path, request.headers, object, blocking);
+    const result = await fill.result;
+    if (result.kind === 'not-modified') {
+      note.originStatus = 304;
+      return this.#sendStored(request, response, result.object, joined ? 'COALESCED' : 'MISS', note);
+    }
+    if (result.kind === 'failure' || result.head.status >= 500) {
+      if (object && servableOnError(object, this.#options.now())) return this.#sendStored(request, response, object, 'STALE', note);
+      if (result.kind === 'failure') {
+        this.counters.origin_errors += 1;
+        const timeout = result.failure.kind === 'timeout';
+        return sendText(response, timeout ? 504 : 502, `${timeout ? 'gateway timeout' : 'bad gateway'}: ${result.failure.message}`);
+      }
+    }
+    const { head } = result;
+    note.originStatus = head.status;
+    // A joiner must not get another client's private answer, one for other `Vary` values, or a pass-through already under way.
+    if (joined && (!result.shareable || !head.body.joinable || variantKey(path, varyPart(result.vary, request.headers)) !== result.key)) {
+      return this.#pass(request, response, path, note);
+    }
+    if (joined) this.counters.coalesced += 1;
+    else this.counters.misses += 1;
+    note.cache = joined ? 'COALESCED' : 'MISS';
+    return this.#sendHead(request, response, head, note.cache);
+  }
+
+  async #sendHead(request: IncomingMessage, response: ServerResponse, head: OriginHead, cache: CacheOutcome): Promise<Sent> {
+    const headers = forwardedHeaders(head.headers);
+    const sendable: Sendable = {
+      status: head.status,
+      headers,
+      body: head.body,
+      cache,
+      ageSeconds: Math.floor(Number(head.headers.age ?? 0)) || 0,
+      validators: { etag: head.headers.etag, lastModified: head.headers['last-modified'] },
+      length: head.body.declared,
+    };
+    try {
+      return await sendObject(request, response, sendable);
+    } finally {
+      // Nobody left reading a body that is not being kept: stop fetching it.
+      if (!head.storable && head.body.readers === 0 && head.body.state === 'open') head.abort();
+    }
+  }
+
+  #sendStored(request: IncomingMessage, response: ServerResponse, object: CachedObject, cache: CacheOutcome, note: RequestNote): Promise<Sent> {
+    note.cache = cache;
+    if (cache === 'HIT') this.counters.hits += 1;
+    else if (cache === 'STALE') this.counters.stale += 1;
+    else if (cache === 'MISS') this.counters.misses += 1;
+    else if (cache === 'COALESCED') this.counters.coalesced += 1;
+    return sendObject(request, response, {
+      status: object.status,
+      headers: object.headers,
+      body: object.body,
+      cache,
+      ageSeconds: Math.floor(ageOf(object, this.#options.now()) / 1000),
+      validators: object,
+      length: object.body.length,
+    });
+  }
+
+  /** A request that cannot share: its own origin request, nothing kept. */
+  async #pass(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote): Promise<Sent> {
+    note.cache = 'PASS';
+    this.counters.origin_requests += 1;
+    this.counters.misses += 1;
+    const head = await fetchOrigin({ ...this.#fetchOptions(path, request.headers, false), maxObject: 0 });
+    if (head.kind !== 'response') {
+      this.counters.origin_errors += 1;
+      return sendText(response, head.kind === 'timeout' ? 504 : 502, `${head.kind === 'timeout' ? 'gateway timeout' : 'bad gateway'}: ${head.message}`);
+    }
+    note.originStatus = head.status;
+    return this.#sendHead(request, response, head, 'MISS');
+  }
+
+  #fetchOptions(path: string, requestHeaders: IncomingHttpHeaders, blocking: boolean) {
+    const headers: OutgoingHttpHeaders = {};
+    for (const name of [...passedRequestHeaders, ...(this.#vary.get(path) ?? [])]) {
+      const value = requestHeaders[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    return {
+      origin: this.#options.origin,
+      path,
+      headers,
+      timeoutMs: blocking ? Math.max(this.#options.originTimeoutMs, blockingTimeoutMs) : this.#options.originTimeoutMs,
+      maxObject: this.#options.maxObject,
+      agents: this.#agents,
+    };
+  }
+
+  /** Starts the one origin request for `key`; `stale` (an expired object) is revalidated with its validators. */
+  #startFill(key: string, path: string, requestHeaders: IncomingHttpHeaders, stale: CachedObject | undefined, blocking: boolean): Fill {
+    this.counters.origin_requests += 1;
+    const options = this.#options;
+    return this.#coalescer.start(key, async (): Promise<FillResult> => {
+      const fetchOptions = this.#fetchOptions(path, requestHeaders, blocking);
+      if (stale?.etag !== undefined) fetchOptions.headers['if-none-match'] = stale.etag;
+      if (stale?.lastModified !== undefined) fetchOptions.headers['if-modified-since'] = stale.lastModified;
+      const head = await fetchOrigin(fetchOptions);
+      if (head.kind !== 'response') return { kind: 'failure', failure: head };
+      const now = options.now();
+      if (head.status === 304 && stale) {
+        this.#revalidated(key, stale, head, now);
+        return { kind: 'not-modified', object: stale };
+      }
+      const pathname = path.split('?')[0];
+      const freshness = freshnessOf({ status: head.status, headers: head.headers, path: pathname, now }, { rules: options.rules, defaultTtl: options.defaultTtl, staleWhileRevalidate: options.staleWhileRevalidate, staleIfError: options.staleIfError });
+      if (blocking && freshness.cacheable) freshness.ttl = Math.max(freshness.ttl, blockingTtlMs);
+      const vary = varyNames(head.headers);
+      const storedKey = variantKey(path, varyPart(vary, requestHeaders));
+      // Errors are shared with the clients waiting at the same moment; private answers are not.
+      const shareable = freshness.cacheable || freshness.reason?.startsWith('status') === true;
+      if (freshness.cacheable) {
+        void head.done.then((complete) => {
+          if (!complete || !head.storable) return;
+          this.#remember(path, vary);
+          if (storedKey !== key) this.store.delete(key);
+          this.store.set(storedKey, {
+            url: path,
+            status: head.status,
+            headers: forwardedHeaders(head.headers),
+            body: head.body,
+            size: head.body.length + 512,
+            etag: head.headers.etag,
+            lastModified: head.headers['last-modified'],
+            tags: tagsOf(head.headers),
+            storedAt: now,
+            originAge: (Number(head.headers.age) || 0) * 1000,
+            freshness,
+            stale: false,
+          });
+        });
+      }
+      if (head.status === 200 && isPlaylist(pathname, head.headers['content-type'])) {
+        void head.done.then((complete) => complete && this.#afterPlaylist(path, head));
+      }
+      return { kind: 'response', head, shareable, freshness, vary, key: storedKey };
+    });
+  }
+
+  /** A 304 from the origin: the stale object is fresh again, with the origin's updated headers. */
+  #revalidated(key: string, object: CachedObject, head: OriginHead, now: number): void {
+    for (const [name, value] of Object.entries(forwardedHeaders(head.headers))) {
+      if (name !== 'content-length' && value !== undefined) object.headers[name] = value;
+    }
+    if (head.headers.etag !== undefined) object.etag = head.headers.etag;
+    if (head.headers['last-modified'] !== undefined) object.lastModified = head.headers['last-modified'];
+    const merged = { ...head.headers, 'cache-control': String(object.headers['cache-control'] ?? ''), expires: object.headers.expires as string | undefined };
+    const options = this.#options;
+    object.freshness = freshnessOf({ status: object.status, headers: merged, path: object.url.split('?')[0], now }, { rules: options.rules, defaultTtl: options.defaultTtl, staleWhileRevalidate: options.staleWhileRevalidate, staleIfError: options.staleIfError });
+    object.storedAt = now;
+    object.originAge = (Number(head.headers.age) || 0) * 1000;
+    object.stale = false;
+    if (this.store.peek(key) !== object) this.store.set(key, object);
+  }
+
+  #remember(path: string, vary: string[]): void {
+    if (vary.length === 0) {
+      this.#vary.delete(path);
+      return;
+    }
+    this.#vary.set(path, vary);
+    if (this.#vary.size > maxVaryEntries) this.#vary.delete(this.#vary.keys().next().value as string);
+  }
+
+  /** A fetch no client waits for (a refresh, a prefetch): its failure only leaves the cache as it was. */
+  #background(key: string, path: string, headers: IncomingHttpHeaders, stale: CachedObject | undefined, blocking: boolean): void {
+    const fill = this.#startFill(key, path, headers, stale, blocking);
+    void fill.result.then((result) => {
+      // Nobody reads it: the body still arrives into the store, which is the point.
+      if (result.kind === 'response' && !result.head.storable) result.head.abort();
+    });
+  }
+
+  /** A playlist arrived whole: start its preload-hinted part and prefetch its new segments. */
+  #afterPlaylist(path: string, head: OriginHead): void {
+    const text = Buffer.concat(head.body.chunks).toString('utf8');
+    const present = (target: string): boolean => {
+      const key = this.#keyFor(target, {});
+      return this.store.peek(key) !== undefined || this.#coalescer.joinable(key) !== undefined;
+    };
+    const wanted = this.#prefetcher.next(path, text, present);
+    const hint = playlistLinks(text, path).preloadHint;
+    if (hint !== undefined && !present(hint)) wanted.push(hint);
+    for (const target of wanted) {
+      if (targetProblem(target) !== undefined) continue;
+      this.counters.prefetches += 1;
+      this.#background(this.#keyFor(target, {}), target, {}, undefined, false);
+    }
+  }
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
