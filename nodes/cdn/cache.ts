@@ -1,8 +1,12 @@
-import { createServer } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { defineOperator, duration, reasonOf, size, z, type Batch, type EventRecord } from '../../runtime/api.ts';
 import { ServerRun } from '../io/web/server-run.ts';
-import { listenSetting } from '../io/web/settings.ts';
+import { createWebServer } from '../../native/http/server.ts';
+import { checkTlsPaths, listenSetting, tlsFiles, tlsSetting } from '../io/web/settings.ts';
+import { accessSettingsSchema } from './access/settings.ts';
+import { createAccessPolicy } from './access/policy.ts';
+import { busOptions, oneBus, purgeBusShape } from './purge/bus-setting.ts';
+import { startPurgeListener, type PurgeListener } from './purge/listener.ts';
 import { accessRecordType, type AccessRecord } from './edge/access-log.ts';
 import type { CachedObject } from './edge/cached-object.ts';
 import { Edge } from './edge/edge.ts';
@@ -46,6 +50,13 @@ export default defineOperator({
   },
   settings: z.object({
     listen: listenSetting(8090),
+    tls: tlsSetting(),
+    access: accessSettingsSchema.prefault({}).meta({ description: 'Access rules checked before anything else is done for a request: signed URLs for path prefixes (`signed`, `sign_key`), IP allow/deny lists (CIDR), referrer rules, a per-client rate limit (token bucket; 429 with `Retry-After`), a cap on a client\'s concurrent requests, geo rules by a load balancer\'s country header or an IP range table. See docs/cdn-access.md.' }),
+    purge_bus: z
+      .object(purgeBusShape)
+      .superRefine(oneBus)
+      .optional()
+      .meta({ description: 'The purge bus this edge listens on (Redis pub/sub with `redis`, Kafka with `brokers`, and `channel`): it registers under its `name`, applies every purge (`streams purge`, `cdn.purge`) and acknowledges it. Edge names must be unique on a channel.', examples: [{ redis: '${env:REDIS_URL}' }] }),
     name: z.string().min(1).optional().meta({ description: 'The edge\'s name in access records and stats; the node\'s name unless set.', examples: ['edge-paris-1'] }),
     origin: z
       .string()
@@ -70,6 +81,7 @@ export default defineOperator({
     max_connections: z.number().int().min(1).default(20_000).meta({ description: 'Open client connections accepted; past it new ones are closed at once.', examples: [20000] }),
   }),
   requires: ['listen'],
+  checkPaths: (settings, resolvePath) => checkTlsPaths(settings.tls, resolvePath),
   example: { listen: '127.0.0.1:8090', origin: 'http://127.0.0.1:8080', size: '2GiB', ttl: [{ match: '*.m3u8', ttl: '1s' }, { match: '*.m4s', ttl: '1d' }], prefetch: 2 },
   create(ctx) {
     const settings = ctx.settings;
@@ -116,8 +128,10 @@ export default defineOperator({
           else scheduleFlush(logFlushMs);
         }
 
+        const policy = createAccessPolicy(settings.access);
         const edge = new Edge({
           name,
+          admit: (request) => policy.admit({ path: request.url.pathname, query: request.url.searchParams, ip: request.client, headers: request.headers }, ctx.now()),
           origin: new URL(settings.origin),
           maxObject: settings.max_object,
           originTimeoutMs: settings.origin_timeout,
@@ -131,8 +145,7 @@ export default defineOperator({
           log: logging ? logRecord : undefined,
         });
 
-        // The one HTTP server of the edge (TLS will come from a shared server factory).
-        const server = createServer(function onEdgeRequest(request, response) {
+        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onEdgeRequest(request, response) {
           edge.handle(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');
             if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
@@ -141,13 +154,29 @@ export default defineOperator({
         });
         server.maxConnections = settings.max_connections;
         server.headersTimeout = headersTimeout;
+        let purgeListener: PurgeListener | undefined;
         const run = new ServerRun(ctx, server, subscriber, { listen: settings.listen, path: ['/'] }, {
           serving: 'serving the edge cache',
-          closeClients: () => {
+
+          closeClients: async () => {
             flushLog();
+            stopped = true;
+            await purgeListener?.stop();
           },
           dropClients: () => edge.close(),
         });
+
+        // The edge serves while its purge listener connects (on Redis it waits for the server, logging each failure); a Kafka bus that cannot be reached fails the node, which restarts.
+        let stopped = false;
+        if (settings.purge_bus) {
+          startPurgeListener({ ...busOptions(settings.purge_bus), edge: name }, (selector) => edge.purge(selector), ctx.log).then(
+            (listener) => {
+              if (stopped) void listener.stop();
+              else purgeListener = listener;
+            },
+            (error: unknown) => subscriber.error(error),
+          );
+        }
 
         let bytesCounted = 0;
         let cancelStats: (() => void) | undefined;
@@ -184,7 +213,9 @@ export default defineOperator({
           inputSubscription.unsubscribe();
           cancelStats?.();
           flushTimer?.();
+          stopped = true;
           run.teardown();
+          void purgeListener?.stop();
           edge.close();
           store.clear();
         };

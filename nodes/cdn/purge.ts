@@ -1,22 +1,17 @@
 import { Observable } from 'rxjs';
 import { defineOperator, duration, perBatchAsync, redactUrl, retryDelay, sleep, z, type Batch, type EventRecord, type NodeContext } from '../../runtime/api.ts';
-import { defaultPurgeChannel, PurgeBusError, type PurgeBusOptions } from './purge/bus.ts';
+import { PurgeBusError, type PurgeBusOptions } from './purge/bus.ts';
+import { busOptions, oneBus, purgeBusShape } from './purge/bus-setting.ts';
 import type { PurgeSelector } from './purge/command.ts';
 import { openPurgeSender, type PurgeReport, type PurgeSender } from './purge/send.ts';
 
 const settings = z
   .object({
-    redis: z.string().regex(/^rediss?:\/\//, 'must start with `redis://` or `rediss://`').optional().meta({ description: 'The purge bus is Redis pub/sub on this server; put a password in `${env:...}`. Give this or `brokers`.', examples: ['redis://127.0.0.1:6379'] }),
-    brokers: z.array(z.string().min(1)).min(1).optional().meta({ description: 'The purge bus is Kafka on these brokers. Give this or `redis`.', examples: [['127.0.0.1:9092']] }),
-    channel: z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'use letters, digits, `.`, `_`, `:` or `-`').default(defaultPurgeChannel).meta({ description: 'The purge channel the edges listen on (on Kafka, the topic with `:` as `.`).', examples: ['streams:cdn:purge'] }),
+    ...purgeBusShape,
     timeout: duration().prefault('5s').meta({ description: 'How long each purge waits for the edges\' acknowledgements.', examples: ['2s'] }),
     soft: z.boolean().default(false).meta({ description: 'Whether purges mark objects stale (revalidate on the next request) rather than remove them, for records without a `soft` field.' }),
   })
-  .superRefine(function oneBus(value, issues) {
-    if ((value.redis === undefined) === (value.brokers === undefined)) {
-      issues.addIssue({ code: 'custom', path: ['redis'], message: 'give exactly one of `redis` (a URL) and `brokers` (Kafka)', params: { code: 'bad_setting' } });
-    }
-  });
+  .superRefine(oneBus);
 
 type Settings = z.infer<typeof settings>;
 
@@ -73,7 +68,7 @@ class PurgeSession {
   constructor(ctx: NodeContext<Settings>) {
     this.#ctx = ctx;
     const s = ctx.settings;
-    this.#bus = s.redis !== undefined ? { redis: s.redis, channel: s.channel } : { kafka: s.brokers, channel: s.channel };
+    this.#bus = busOptions(s);
     this.#where = s.redis !== undefined ? redactUrl(s.redis) : (s.brokers ?? []).join(',');
   }
 
