@@ -22,8 +22,8 @@ const dir = mkdtempSync(join(tmpdir(), 'streams-examples-'));
 describe('example pipelines', () => {
   it.each(examplePipelines().map((p) => p.file))('%s is valid, with no warnings', (file) => {
     const text = readFileSync(file, 'utf8');
-    // Secrets come from the environment; give each variable the file names a stand-in value.
-    const env = Object.fromEntries([...text.matchAll(/\$\{env:(\w+)\}/g)].map((m) => [m[1], 'stand-in']));
+    // Secrets come from the environment; give each variable the file names a stand-in value (long enough for a signing key).
+    const env = Object.fromEntries([...text.matchAll(/\$\{env:(\w+)\}/g)].map((m) => [m[1], 'stand-in-secret-0123456789abcdef']));
     const result = checkPipeline({ file, text, registry, env });
     expect(result.diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`)).toEqual([]);
   });
