@@ -12,6 +12,7 @@ import type { Logger } from '../runtime/types.ts';
 import { parseListen, type ListenAddress } from '../native/http/listen.ts';
 import type { TlsFiles } from '../native/http/server.ts';
 import { startAdminServer, type AdminServer } from '../runtime/server/admin.ts';
+import { addPurgeRoute } from './cdn-purge-route.ts';
 import { exposureProblem } from '../runtime/server/http-kit.ts';
 import { LiveFeed } from '../runtime/server/live-feed.ts';
 import type { ReloadRecord } from '../runtime/server/protocol.ts';
@@ -118,6 +119,7 @@ export async function startRunUi(engine: Engine, options: UiOptions & { reloader
   }).catch((error: Error) => {
     throw new UsageError(error.message);
   });
+  addPurgeRoute(server, engine);
   feed.start();
   return {
     server,

@@ -49,7 +49,7 @@ export interface AdminServer {
   readonly clients: number;
   /** Clients dropped because they read too slowly. */
   readonly droppedClients: number;
-  /** Adds routes tried before the built-in ones (a worker's control endpoint, a CDN's purge). */
+  /** Adds routes under `/api/`, tried after the token check and before the built-in ones (a worker's control endpoint, a CDN's purge). */
   route(handler: RouteHandler): void;
   close(): Promise<void>;
 }
@@ -148,7 +148,6 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
   const server: Server = createWebServer({ owner, tls: options.tls, settingNames: tlsNames }, function adminRequest(request, response) {
     const url = new URL(request.url ?? '/', 'http://admin');
     const handle = async (): Promise<void> => {
-      for (const handler of routes) if (await handler(request, response, url)) return;
       if (url.pathname === '/healthz') return sendJson(response, 200, { status: 'ok' });
       if (url.pathname === '/readyz') return readiness(response);
       if (url.pathname.startsWith('/api/')) {
@@ -156,6 +155,8 @@ export async function startAdminServer(options: AdminOptions): Promise<AdminServ
           response.setHeader('www-authenticate', 'Bearer');
           return sendError(response, 401, 'unauthorized', 'this endpoint needs `Authorization: Bearer TOKEN` (the --ui-token)');
         }
+        // Added routes (a CDN's purge, a worker's control) live under /api/ too, behind the same token.
+        for (const handler of routes) if (await handler(request, response, url)) return;
         return api(request, response, url);
       }
       if (request.method === 'GET' && servePageAsset(url.pathname, response)) return;

@@ -1,8 +1,13 @@
 /**
  * `cache` nodes listening on a real Redis purge bus (`purge_bus`): one
  * `sendPurge` by tag reaches both edges, each acknowledges under its name,
- * and the purged object is fetched from the origin again.
+ * and the purged object is fetched from the origin again; the same through
+ * a run's admin endpoint `POST /api/v1/cdn/cache/purge`.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sendPurge } from '../../../nodes/cdn/purge/send.ts';
@@ -47,4 +52,37 @@ describe('cache on a Redis purge bus', () => {
     for (const edge of edges) expect((await get(`${edge.base}/news/today.html`)).headers.get('x-cache')).toBe('MISS');
     expect(originRequests).toBe(4);
   });
+});
+
+describe('POST /api/v1/cdn/cache/purge on a run\'s admin server', () => {
+  it('purges through the running graph\'s purge bus, behind the token', async () => {
+    const origin = await startOrigin((_request, response) => {
+      response.writeHead(200, { 'Cache-Control': 'max-age=600', 'Surrogate-Key': 'news' });
+      response.end('today');
+    });
+    const channel = uniqueChannel('admin-route');
+    const file = join(mkdtempSync(join(tmpdir(), 'purge-route-')), 'edge.yaml');
+    writeFileSync(file, `streams: 1\nname: edge\nnodes:\n  edge:\n    op: cache\n    with: { listen: "127.0.0.1:18491", origin: "${origin.url}", name: admin-edge, purge_bus: { redis: "${url}", channel: "${channel}" } }\n`);
+    const child = spawn(process.execPath, ['bin/streams.ts', 'run', file, '--ui', '127.0.0.1:18492', '--ui-token', 'purge-token', '--log-level', 'warn'], { stdio: 'ignore' });
+    try {
+      const post = (token?: string) =>
+        fetch('http://127.0.0.1:18492/api/v1/cdn/cache/purge', { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {}, body: JSON.stringify({ tag: 'news' }) });
+      let answer: Response | undefined;
+      for (let i = 0; i < 100; i++) {
+        answer = await post('purge-token').catch(() => undefined);
+        if (answer?.status === 200) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(answer?.status).toBe(200);
+      const report = (await answer!.json()) as { complete: boolean; applied: { edge: string }[] };
+      expect(report.complete).toBe(true);
+      expect(report.applied.map((a) => a.edge)).toEqual(['admin-edge']);
+      expect((await post()).status).toBe(401);
+      const bad = await fetch('http://127.0.0.1:18492/api/v1/cdn/cache/purge', { method: 'POST', headers: { authorization: 'Bearer purge-token' }, body: '{"tag": 1}' });
+      expect(bad.status).toBe(400);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.on('exit', resolve));
+    }
+  }, 30_000);
 });
