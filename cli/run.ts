@@ -8,7 +8,7 @@ import { openStateStore } from '../runtime/state/store.ts';
 import { basename, dirname, resolve } from 'node:path';
 import { Engine } from '../runtime/engine.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
-import { createMetricsRegistry } from '../runtime/metrics.ts';
+import { metricsScrape } from '../runtime/metrics.ts';
 import { metricsAddress as parseListen, serveMetrics } from '../runtime/server/metrics.ts';
 import { parseDuration } from '../graph/units.ts';
 import { registry } from '../nodes/registry.ts';
@@ -61,7 +61,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure });
   const server = listen
     ? await serveMetrics(
-        createMetricsRegistry({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),
+        metricsScrape({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),
         listen,
       ).catch((error: Error) => {
         throw new UsageError(error.message);

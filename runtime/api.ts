@@ -21,12 +21,14 @@ export {
   type Batch,
   type NodeMetrics,
   type ByteDirection,
+  type NodeMetricFamily,
   type Logger,
   type StopReason,
   type NodeContext,
   type NodeFunction,
   type OperatorDefinition,
 } from './types.ts';
+export { BucketHistogram } from './histogram.ts';
 export { NodeError, reasonOf, failureKind, pathError, type FailureKind } from './failure.ts';
 export { ensureFolder, checkInputFile, checkInputFolder, checkOutputFile, type PathProblem } from './paths.ts';
 export { z, duration, size, expression, aggregate } from '../graph/settings.ts';

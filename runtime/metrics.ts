@@ -6,6 +6,7 @@
  * alerts see a counter's first increment.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { renderNodeMetrics } from './node-metrics.ts';
 import type { EdgeStats, NodeStats } from './stats.ts';
 
 /** What the metrics read: the current nodes and edges of the running graph. */
@@ -126,4 +127,21 @@ export function createMetricsRegistry(source: StatsSource): Registry {
   edgeGauge(metricNames.edgeDrops, 'Records the channel dropped because it was full.', (s) => s.drops, true);
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/** What `/metrics` serves: a text in the Prometheus format and its content type. */
+export interface Scrape {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+/** The runtime's fixed metrics, then the metrics nodes expose of their own (`NodeMetrics.expose`). */
+export function metricsScrape(source: StatsSource): Scrape {
+  const registry = createMetricsRegistry(source);
+  return {
+    contentType: registry.contentType,
+    async metrics() {
+      return (await registry.metrics()) + renderNodeMetrics(source.pipeline, source.nodes());
+    },
+  };
 }

@@ -130,6 +130,9 @@ export class NodeRunner {
           if (direction === 'read') stats.bytesRead += count;
           else stats.bytesWritten += count;
         },
+        expose: (collect) => {
+          stats.exposed = collect;
+        },
       },
       signal: this.#controller.signal,
       restored: this.restored,

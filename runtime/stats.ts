@@ -1,3 +1,5 @@
+import type { NodeMetricFamily } from './types.ts';
+
 /**
  * Live counters of a running graph, kept as plain numbers on the hot path
  * and read by the Prometheus endpoint, the visualiser and tests.
@@ -21,6 +23,8 @@ export class NodeStats {
   /** Why the node last failed (it restarts, or failed for good): shown by the visualiser. */
   lastError: string | undefined = undefined;
   state: 'starting' | 'running' | 'draining' | 'stopped' | 'failed' | 'backoff' = 'starting';
+  /** The node's own metrics, read at each scrape (`NodeMetrics.expose`). */
+  exposed: (() => readonly NodeMetricFamily[]) | undefined = undefined;
 
   drop(count: number, reason: string): void {
     this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + count);

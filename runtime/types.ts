@@ -59,7 +59,35 @@ export interface NodeMetrics {
    * a node that does both passes it.
    */
   bytes(count: number, direction?: ByteDirection): void;
+  /**
+   * Metrics of the node's own (an edge cache's hits by kind, its time to
+   * first byte), read by `collect` at each Prometheus scrape, so the hot
+   * path only updates the node's own numbers. Each family is exported as
+   * `streams_{name}` with the `pipeline` and `node` labels added. A second
+   * call replaces the first.
+   */
+  expose(collect: () => readonly NodeMetricFamily[]): void;
 }
+
+/** A metric family a node exposes (see `NodeMetrics.expose`). */
+export type NodeMetricFamily =
+  | {
+      /** Lower-case letters, digits and `_`, without the `streams_` prefix: `cdn_requests_total`. */
+      name: string;
+      help: string;
+      type: 'counter' | 'gauge';
+      samples: ReadonlyArray<{ labels?: Readonly<Record<string, string>>; value: number }>;
+    }
+  | {
+      name: string;
+      help: string;
+      type: 'histogram';
+      /** Upper bounds of the buckets, ascending (the `+Inf` bucket is implied). */
+      bounds: readonly number[];
+      /** Observations per bucket, not cumulative: one more than `bounds` (the last is above every bound). */
+      counts: readonly number[];
+      sum: number;
+    };
 
 /** Structured logging: one JSON event a line; `fields` are its keys. */
 export interface Logger {

@@ -10,6 +10,7 @@ import { startPurgeListener, type PurgeListener } from './purge/listener.ts';
 import { accessRecordType, type AccessRecord } from './edge/access-log.ts';
 import type { CachedObject } from './edge/cached-object.ts';
 import { Edge } from './edge/edge.ts';
+import { edgeMetrics } from './edge/edge-metrics.ts';
 import { EdgeStore, type PurgeSelector } from './edge/store.ts';
 import { compileRule } from './edge/ttl-rules.ts';
 
@@ -145,6 +146,7 @@ export default defineOperator({
           log: logging ? logRecord : undefined,
         });
 
+        ctx.metrics.expose(() => edgeMetrics(name, edge, store, () => policy.refusals()));
         const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onEdgeRequest(request, response) {
           edge.handle(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');

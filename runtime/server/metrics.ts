@@ -3,7 +3,7 @@
  * otherwise.
  */
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { Scrape } from '../metrics.ts';
 import { listenOn, parseListen, type ListenAddress } from '../../native/http/listen.ts';
 
 /**
@@ -20,7 +20,7 @@ export function metricsAddress(text: string): ListenAddress | undefined {
  * is bound, or rejects with a `NativeError` whose message is whole:
  * `--metrics: cannot listen on 127.0.0.1:9464: the address is already in use (…)`.
  */
-export function serveMetrics(registry: Registry, listen: { host: string; port: number }): Promise<Server> {
+export function serveMetrics(registry: Scrape, listen: { host: string; port: number }): Promise<Server> {
   const server = createServer(function metricsRequest(request, response) {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');

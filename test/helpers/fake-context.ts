@@ -14,7 +14,7 @@
  */
 import { resolve } from 'node:path';
 import { asyncScheduler, Observable, type SchedulerLike } from 'rxjs';
-import { Ack, reasonOf, type Batch, type Logger, type NodeContext, type NodeFunction, type OperatorDefinition, type StopReason } from '../../runtime/api.ts';
+import { Ack, reasonOf, type Batch, type Logger, type NodeContext, type NodeFunction, type NodeMetricFamily, type OperatorDefinition, type StopReason } from '../../runtime/api.ts';
 import type { OnError } from '../../graph/model.ts';
 
 /** The runtime's clock interface: now, and a cancellable timer. */
@@ -122,6 +122,8 @@ export interface FakeContext<Settings> extends NodeContext<Settings> {
   readonly batchesDone: number;
   /** Bytes counted through `metrics.bytes`. */
   readonly bytes: number;
+  /** What the node exposes through `metrics.expose`, read now (empty when it exposes nothing). */
+  exposedMetrics(): readonly NodeMetricFamily[];
   /** Items emitted on a secondary port, flattened. */
   portItems(port: string): unknown[];
   /** Calls the save function the node registered (undefined when none). */
@@ -156,6 +158,7 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
   let stopReason: StopReason = options.stopReason ?? 'end';
   let batchesDone = 0;
   let bytes = 0;
+  let exposed: (() => readonly NodeMetricFamily[]) | undefined;
   const logAt = (level: string) =>
     function log(fields: object, message: string): void {
       logs.push({ level, fields, message });
@@ -176,6 +179,9 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
       },
       bytes(count) {
         bytes += count;
+      },
+      expose(collect) {
+        exposed = collect;
       },
     },
     signal: controller.signal,
@@ -220,6 +226,9 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     },
     get bytes() {
       return bytes;
+    },
+    exposedMetrics() {
+      return exposed?.() ?? [];
     },
     portItems(port) {
       return (ports.get(port) ?? []).flatMap((batch) => batch.items);

@@ -11,6 +11,7 @@
  * part and the prefetch of new segments.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { BucketHistogram } from '../../../runtime/api.ts';
 import type { AccessRecord, CacheOutcome } from './access-log.ts';
 import { admitAll, type Admit } from './admit.ts';
 import { forwardedHeaders, servableOnError, stateOf, tagsOf, varyNames, varyPart, ageOf, type CachedObject } from './cached-object.ts';
@@ -76,6 +77,10 @@ interface RequestNote {
 
 /** An edge cache in front of one origin. */
 export class Edge {
+  /** Time to first byte of every answer, seconds. */
+  readonly ttfb = new BucketHistogram([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+  /** Answers by status class (`2xx`, `3xx`, `4xx`, `5xx`). */
+  readonly statuses = new Map<string, number>();
   readonly counters: EdgeCounters = { hits: 0, misses: 0, stale: 0, coalesced: 0, bytes: 0, origin_requests: 0, refused: 0, origin_errors: 0, prefetches: 0 };
   readonly store: EdgeStore<CachedObject>;
   readonly #options: EdgeOptions;
@@ -129,6 +134,9 @@ export class Edge {
       this.counters.bytes += sent.bytes;
     } finally {
       note.release();
+      this.ttfb.observe(Math.max(0, sent.headersAt - arrived) / 1000);
+      const statusClass = `${Math.floor(sent.status / 100)}xx`;
+      this.statuses.set(statusClass, (this.statuses.get(statusClass) ?? 0) + 1);
       const log = this.#options.log;
       if (log) {
         const record: AccessRecord = {
