@@ -28,6 +28,7 @@ export interface TransportNode {
   end: 'send' | 'receive';
   topic: string;
   partitions: number;
+  brokers: string[];
   /** The consumer group (receiving end). */
   group?: string;
   /** The key expression (sending end, keyed edges). */
@@ -103,7 +104,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }) };
       nodes.set(name, transportNode(registry, 'kafka.produce', name, settings, graph.nodes.get(planned.from)!, {}));
       edges.push({ from: planned.from, fromPort: planned.fromPort, to: name, toPort: 'in', type });
-      transports.push({ name, end: 'send', topic: transport.topic, partitions: transport.partitions, ...(transport.key !== undefined && { key: transport.key }), edge: ends });
+      transports.push({ name, end: 'send', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, ...(transport.key !== undefined && { key: transport.key }), edge: ends });
     }
     if (receives) {
       const name = transportNodeName('receive', ends);
@@ -112,7 +113,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format };
       nodes.set(name, transportNode(registry, 'kafka.consume', name, settings, graph.nodes.get(planned.to)!, { out: type }));
       edges.push({ from: name, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
-      transports.push({ name, end: 'receive', topic: transport.topic, partitions: transport.partitions, group, edge: ends });
+      transports.push({ name, end: 'receive', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, group, edge: ends });
     }
   }
   if (diagnostics.length > 0) return { diagnostics, transports: [] };
