@@ -217,8 +217,16 @@ class HostWorker {
   }
 }
 
+/** An error's message with its causes' and the broker's per-topic messages (`Topic 'x' already exists.`). */
 function describe(error: unknown): string {
-  const e = error as Error & { errors?: Error[] };
-  return [e.message, ...(e.errors ?? []).map((x) => x.message)].join('; ');
+  type Nested = Error & { errors?: Nested[]; response?: { topics?: { errorMessage?: string | null }[] } };
+  const parts: string[] = [];
+  const visit = (e: Nested | undefined): void => {
+    if (!e) return;
+    parts.push(e.message);
+    for (const topic of e.response?.topics ?? []) if (topic.errorMessage) parts.push(topic.errorMessage);
+    for (const inner of e.errors ?? []) visit(inner);
+  };
+  visit(error as Nested);
+  return parts.join('; ');
 }
-
