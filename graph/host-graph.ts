@@ -110,7 +110,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       const name = transportNodeName('receive', ends);
       const group = groupFor(graph.name, planned, crossingInto.get(planned.to)!);
       const format = carriesBytes(type) ? 'bytes' : 'json';
-      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format };
+      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, session_timeout: receiveSessionTimeout };
       nodes.set(name, transportNode(registry, 'kafka.consume', name, settings, graph.nodes.get(planned.to)!, { out: type }));
       edges.push({ from: name, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
       transports.push({ name, end: 'receive', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, group, edge: ends });
@@ -119,6 +119,13 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
   if (diagnostics.length > 0) return { diagnostics, transports: [] };
   return { graph: { ...graph, nodes, edges }, diagnostics, transports };
 }
+
+/**
+ * How long the group waits for a silent member of a transport's consumer
+ * group: the broker's smallest by default (`group.min.session.timeout.ms`),
+ * so a dead host's partitions move to the others within about 6 s.
+ */
+const receiveSessionTimeout = '6s';
 
 function edgeKey(edge: { from: string; fromPort: string; to: string; toPort: string }): string {
   return `${edge.from}\u0000${edge.fromPort}\u0000${edge.to}\u0000${edge.toPort}`;

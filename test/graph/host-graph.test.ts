@@ -46,7 +46,7 @@ describe('a host graph', () => {
     expect([...a.graph!.nodes.keys()]).toEqual(['gen', send]);
     expect([...b.graph!.nodes.keys()]).toEqual(['double', 'out', receive]);
     expect(a.graph!.nodes.get(send)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topic: 'streams.g.gen.out.double.in' });
-    expect(b.graph!.nodes.get(receive)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topics: ['streams.g.gen.out.double.in'], group: 'streams.g.double', from: 'committed', format: 'json' });
+    expect(b.graph!.nodes.get(receive)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topics: ['streams.g.gen.out.double.in'], group: 'streams.g.double', from: 'committed', format: 'json', session_timeout: '6s' });
     expect(a.graph!.edges.map((e) => `${e.from}->${e.to}`)).toEqual([`gen->${send}`]);
     expect(b.graph!.edges.map((e) => `${e.from}->${e.to}`).sort()).toEqual(["double->out", `${receive}->double`]);
     // The checked graph's own node objects: a reload sees them unchanged.
