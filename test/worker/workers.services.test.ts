@@ -38,7 +38,7 @@ afterAll(async () => {
   for (const name of names) {
     const keys = await redis.keys(`streams:deploy:${name}*`);
     if (keys.length > 0) await redis.del(...keys);
-    const topics = [`streams.${name}.gen.out.double.in`, `streams.${name}.double.out.out.in`];
+    const topics = [`streams.${name}.gen.out.double.in`, `streams.${name}.double.out.out.in`, `streams.${name}.gen.out.out.in`];
     await admin.deleteTopics(topics).catch(() => undefined);
   }
   await admin.close();
@@ -75,10 +75,10 @@ async function deploy(file: string): Promise<{ code: number; stdout: string; std
   return { code, stdout, stderr };
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const started = Date.now();
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value) return value;
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -202,5 +202,57 @@ nodes:
       return hasAll(got, target) && got;
     }, 20_000);
     console.log(`SIGKILL of b at seq ${atKill}: partitions on c ${moveMs} ms after the kill; ${target} seqs checked, ${duplicates(seen)} duplicates`);
+  });
+});
+
+describe('bad deployments', () => {
+  it('refuses an invalid pipeline before publishing, keeps the running version on a bad record, and hears from a host with no share', async () => {
+    const name = uniqueName();
+    const out = join(dir, `${name}.jsonl`);
+    const file = join(dir, `${name}.yaml`);
+    const header = `streams: 1
+name: ${name}
+hosts:
+  a: { role: origin }
+  b: { role: worker }
+  idle: { role: spare }
+transports:
+  kafka: { brokers: "${brokers}" }
+nodes:
+`;
+    writeFileSync(file, header + `  gen: { op: generate, place: { host: a }, with: { count: 10, fields: { seq: i } } }
+  out: { op: file.write, in: gen, place: { host: b }, with: { path: "${out}" } }
+`);
+    const workersUp = ['a', 'b', 'idle'].map((h) => startWorker(h, name));
+    await reported(name, ['a', 'b', 'idle']);
+    const first = await deploy(file);
+    expect(first.stdout).toMatch(/^idle: applied version 1 in \d+ ms \(no share\)$/m);
+    expect(first.code).toBe(0);
+    expect(workersUp[2].log()).toMatch(/running version 1: no share on this host/);
+
+    // An invalid pipeline: located errors, exit 1, nothing published.
+    writeFileSync(file, header + '  gen: { op: generat, place: { host: a } }\n');
+    const refused = await deploy(file);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`${name}\\.yaml:\\d+:\\d+: error: unknown operator \`generat\``));
+    expect(refused.stderr).toMatch(/nothing published/);
+    expect(await redis.get(`streams:deploy:${name}:version`)).toBe('1');
+
+    // Junk on the control plane: logged, the running version kept.
+    await redis.set(`streams:deploy:${name}`, '{not json');
+    await redis.publish(`streams:deploy:${name}:changed`, '2');
+    await until('b logging the bad record', () => /the deployment record is not JSON.*keeping the running version/.test(workersUp[1].log()) || undefined);
+
+    // A well-formed record whose pipeline does not check: rejected, reported, version 1 kept.
+    const record = { format: 1, version: 2, pipeline: name, file: `${name}.yaml`, text: header + '  gen: { op: generat }\n', params: {}, capabilities: [], published_at: new Date().toISOString() };
+    await redis.set(`streams:deploy:${name}`, JSON.stringify(record));
+    await redis.publish(`streams:deploy:${name}:changed`, '2');
+    const report = await until('b rejecting version 2', async () => {
+      const applied = JSON.parse((await redis.hget(`streams:deploy:${name}:applied`, 'b')) ?? '{}') as { version?: number; status: string; running: number; error: string };
+      return applied.version === 2 && applied;
+    }, 10_000);
+    expect(report).toMatchObject({ version: 2, status: 'rejected', running: 1 });
+    expect(report.error).toMatch(/unknown operator `generat`/);
+    expect(workersUp[1].log()).toMatch(/version 2 is invalid; keeping version 1/);
   });
 });
