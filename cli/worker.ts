@@ -145,6 +145,9 @@ class HostWorker {
       await this.#report({ version: record.version, status: 'rejected', at: new Date().toISOString(), nodes: [], error: share.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'), ...(this.version !== undefined && { running: this.version }) });
       return;
     }
+    if (!share.plan!.hosts.some((h) => h.name === host)) {
+      log.warn({ version: record.version, hosts: share.plan!.hosts.map((h) => h.name) }, `host \`${host}\` is not one of the plan's hosts: it runs nothing (check --host)`);
+    }
     await this.#ensureTopics(share.transports);
     const outcome = await this.#run(share.graph);
     if (outcome.status !== 'applied') {

@@ -223,12 +223,15 @@ nodes:
     writeFileSync(file, header + `  gen: { op: generate, place: { host: a }, with: { count: 10, fields: { seq: i } } }
   out: { op: file.write, in: gen, place: { host: b }, with: { path: "${out}" } }
 `);
-    const workersUp = ['a', 'b', 'idle'].map((h) => startWorker(h, name));
-    await reported(name, ['a', 'b', 'idle']);
+    const workersUp = ['a', 'b', 'idle', 'stranger'].map((h) => startWorker(h, name));
+    await reported(name, ['a', 'b', 'idle', 'stranger']);
     const first = await deploy(file);
     expect(first.stdout).toMatch(/^idle: applied version 1 in \d+ ms \(no share\)$/m);
+    expect(first.stdout).not.toMatch(/stranger/);
+    expect(first.stderr).toMatch(/warning: a worker reports as host `stranger`, which is not declared/);
     expect(first.code).toBe(0);
     expect(workersUp[2].log()).toMatch(/running version 1: no share on this host/);
+    await until('the stranger saying it is not in the plan', () => /host `stranger` is not one of the plan's hosts/.test(workersUp[3].log()));
 
     // An invalid pipeline: located errors, exit 1, nothing published.
     writeFileSync(file, header + '  gen: { op: generat, place: { host: a } }\n');
