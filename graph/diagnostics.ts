@@ -45,6 +45,7 @@ export type DiagnosticCode =
   | 'capabilities_differ'
   | 'missing_key'
   | 'unreachable_transport'
+  | 'unsupported_transport'
   | 'unused_output'
   | 'dropped_output';
 

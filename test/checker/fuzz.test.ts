@@ -48,6 +48,7 @@ const knownCodes: Record<DiagnosticCode, true> = {
   capabilities_differ: true,
   missing_key: true,
   unreachable_transport: true,
+  unsupported_transport: true,
 };
 
 /** The environment for every check: `HOME`, and each variable the example pipelines name, set to a placeholder. */

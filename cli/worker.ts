@@ -1,0 +1,235 @@
+/**
+ * `streams worker --host NAME --control redis://HOST:PORT --name PIPELINE`:
+ * runs one host's share of a deployed pipeline. It reports what its host
+ * really has, reads the current deployment record, plans it itself (the
+ * planner is deterministic, so every worker computes the same plan), runs
+ * its share on an Engine, applies each new version as a hot reload, and
+ * reports back the version it applied. A bad record is logged with its
+ * diagnostics and the running version is kept.
+ */
+import type { Redis } from 'ioredis';
+import { formatDiagnostic } from '../graph/diagnostics.ts';
+import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
+import type { CapabilityReport } from '../graph/hosts-file.ts';
+import type { Requirement } from '../graph/operator-spec.ts';
+import type { TransportNode } from '../graph/host-graph.ts';
+import { connectRedis } from '../native/redis/client.ts';
+import { ffmpegVersion } from '../native/ffmpeg/version.ts';
+import { openAdmin } from '../native/kafka/client.ts';
+import { Engine } from '../runtime/engine.ts';
+import { createLogger, type LogLevel } from '../runtime/log.ts';
+import type { Logger } from '../runtime/types.ts';
+import { parseDuration } from '../graph/units.ts';
+import { registry } from '../nodes/registry.ts';
+import { controlKeys, parseRecord, type AppliedReport } from './control-plane.ts';
+import { UsageError } from './usage-error.ts';
+import { shareOfRecord } from './worker-share.ts';
+
+const heartbeatMs = 2000;
+/** Pub/sub may miss a message while reconnecting: the record is read again this often. */
+const pollMs = 5000;
+
+/** The `redis://` URL of `--control`; Kafka as a control plane is not built yet. */
+export function controlUrl(value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new UsageError('--control is required: redis://HOST:PORT');
+  if (value.startsWith('kafka://')) throw new UsageError('--control kafka://... is not supported yet: use redis://HOST:PORT');
+  if (!/^rediss?:\/\//.test(value)) throw new UsageError(`--control takes redis://HOST:PORT, got \`${value}\``);
+  return value;
+}
+
+/** What this host really has: ffmpeg when `ffmpeg -version` runs, a display when `DISPLAY` is set, and listeners. */
+export async function probeCapabilities(host: string, env: NodeJS.ProcessEnv = process.env): Promise<CapabilityReport & { ffmpeg?: string }> {
+  const offers: Requirement[] = ['listen'];
+  const ffmpeg = await ffmpegVersion(env.STREAMS_FFMPEG ?? 'ffmpeg');
+  if (ffmpeg) offers.push('ffmpeg');
+  if (env.DISPLAY) offers.push('display');
+  return { host, offers, ...(ffmpeg && { ffmpeg }) };
+}
+
+export async function workerCommand(values: Record<string, unknown>, args: string[]): Promise<number> {
+  if (args.length > 0) throw new UsageError('worker takes no file: it runs what `streams deploy` publishes');
+  const host = values.host as string | undefined;
+  if (!host || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(host)) throw new UsageError('--host NAME is required (the host\'s name in the plan)');
+  const pipeline = values.name as string | undefined;
+  if (!pipeline) throw new UsageError('--name PIPELINE is required (the pipeline\'s `name`)');
+  const url = controlUrl(values.control);
+  const level = (values['log-level'] as LogLevel | undefined) ?? 'info';
+  const drainTimeout = parseDuration(String(values['drain-timeout'] ?? '30s'));
+  if (!drainTimeout.ok) throw new UsageError(`--drain-timeout: ${drainTimeout.reason}`);
+  const log = createLogger(level).child({ host });
+  const keys = controlKeys(pipeline);
+  const owner = { node: `worker-${host}`, label: `worker \`${host}\``, log };
+  const redis = await connectRedis(owner, { url, purpose: 'control', retryDelayMs: (attempt) => Math.min(5000, 100 * attempt) });
+  const subscriber = redis.duplicate();
+
+  const capabilities = await probeCapabilities(host);
+  await redis.hset(keys.capabilities, host, JSON.stringify({ host, offers: capabilities.offers }));
+  log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null }, 'reported this host\'s capabilities');
+
+  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value });
+  const beat = (): void => void redis.hset(keys.heartbeat, host, String(Date.now())).catch(() => undefined);
+  beat();
+  const heartbeat = setInterval(beat, heartbeatMs);
+  const poll = setInterval(() => worker.consider(), pollMs);
+  await subscriber.subscribe(keys.channel);
+  subscriber.on('message', () => worker.consider());
+  worker.consider();
+
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  const signal = await stopped;
+  const second = (): void => process.exit(130);
+  process.once('SIGINT', second);
+  process.once('SIGTERM', second);
+  log.info({ signal, version: worker.version ?? null }, 'draining: sources stop, records in flight reach their sinks (signal again to exit now)');
+  clearInterval(heartbeat);
+  clearInterval(poll);
+  await worker.stop();
+  await redis.hdel(keys.heartbeat, host).catch(() => undefined);
+  subscriber.disconnect();
+  redis.disconnect();
+  log.info({ version: worker.version ?? null }, 'stopped');
+  return 0;
+}
+
+interface WorkerOptions {
+  host: string;
+  redis: Redis;
+  keys: ReturnType<typeof controlKeys>;
+  log: Logger;
+  drainMs: number;
+}
+
+/** The engine of one host and the version it runs; applies records one at a time. */
+class HostWorker {
+  readonly #o: WorkerOptions;
+  #engine: Engine | undefined;
+  #finished = false;
+  #queue: Promise<void> = Promise.resolve();
+  #stopping = false;
+  /** The version running; undefined before the first. */
+  version: number | undefined;
+  /** The last version looked at (applied or rejected), so it is not looked at twice. */
+  #seen = 0;
+  readonly #topics = new Set<string>();
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+  }
+
+  /** Reads the record and applies it when its version is new. */
+  consider(): void {
+    this.#queue = this.#queue.then(() => this.#consider()).catch((error: unknown) => {
+      this.#o.log.error({ error: (error as Error).message }, 'applying the deployment record failed');
+    });
+  }
+
+  async #consider(): Promise<void> {
+    if (this.#stopping) return;
+    const { redis, keys, log, host } = this.#o;
+    const { record, error } = parseRecord(await redis.get(keys.record));
+    if (error) {
+      if (this.#seen !== -1) log.error({ running: this.version ?? null }, `${error}; keeping the running version`);
+      this.#seen = -1;
+      return;
+    }
+    if (!record || record.version <= this.#seen) return;
+    this.#seen = record.version;
+    const started = Date.now();
+    const share = shareOfRecord(record, host);
+    for (const d of share.diagnostics) log[d.severity === 'error' ? 'error' : 'warn']({ version: record.version }, formatDiagnostic(d));
+    if (!share.graph) {
+      log.error({ version: record.version, running: this.version ?? null }, `version ${record.version} is invalid; keeping ${this.version === undefined ? 'nothing running' : `version ${this.version}`}`);
+      await this.#report({ version: record.version, status: 'rejected', at: new Date().toISOString(), nodes: [], error: share.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic).join('\n'), ...(this.version !== undefined && { running: this.version }) });
+      return;
+    }
+    if (!share.plan!.hosts.some((h) => h.name === host)) {
+      log.warn({ version: record.version, hosts: share.plan!.hosts.map((h) => h.name) }, `host \`${host}\` is not one of the plan's hosts: it runs nothing (check --host)`);
+    }
+    await this.#ensureTopics(share.transports);
+    const outcome = await this.#run(share.graph);
+    if (outcome.status !== 'applied') {
+      log.error({ version: record.version, cause: outcome.cause }, `version ${record.version} could not be applied; keeping version ${this.version ?? 'none'}`);
+      await this.#report({ version: record.version, status: 'rejected', at: new Date().toISOString(), nodes: [], error: outcome.cause, ...(this.version !== undefined && { running: this.version }), diff: outcome.diff });
+      return;
+    }
+    this.version = record.version;
+    const nodes = [...share.graph.nodes.keys()];
+    log.info({ version: record.version, ms: Date.now() - started, ...outcome.diff }, `running version ${record.version}: ${nodes.length === 0 ? 'no share on this host' : `${nodes.length} nodes`} (kept ${outcome.diff.kept.length}, replaced ${outcome.diff.replaced.length}, added ${outcome.diff.added.length}, removed ${outcome.diff.removed.length})`);
+    await this.#report({ version: record.version, status: 'applied', at: new Date().toISOString(), nodes, diff: outcome.diff });
+  }
+
+  /** Starts the share, or reloads the running engine with it. */
+  async #run(graph: NonNullable<ReturnType<typeof shareOfRecord>['graph']>): Promise<{ status: string; diff: GraphDiff; cause?: string }> {
+    const engine = this.#engine;
+    if (engine && !this.#finished) {
+      const result = await engine.reload(graph, { deadlineMs: this.#o.drainMs });
+      return { status: result.status, diff: result.diff, ...('cause' in result && { cause: result.cause }) };
+    }
+    // A finished share (its sources ran out) with nothing changed stays finished: running it again would repeat it.
+    if (engine && isEmptyDiff(diffGraphs(engine.graph, graph))) return { status: 'applied', diff: diffGraphs(engine.graph, graph) };
+    const next = new Engine(graph, { registry, log: this.#o.log, onNodeFailure: 'continue' });
+    this.#engine = next;
+    this.#finished = false;
+    next.done.then(
+      () => this.#ended(next),
+      (error: Error) => this.#ended(next, error),
+    );
+    next.start();
+    return { status: 'applied', diff: { kept: [], replaced: [], added: [...graph.nodes.keys()], removed: [] } };
+  }
+
+  #ended(engine: Engine, error?: Error): void {
+    if (engine !== this.#engine) return;
+    this.#finished = true;
+    if (this.#stopping) return;
+    if (error) this.#o.log.error({ version: this.version ?? null, error: error.message }, 'the share stopped');
+    else this.#o.log.info({ version: this.version ?? null }, 'the share finished: its sources ended');
+  }
+
+  /** Creates the topics of the share's cross-host edges with their partitions; one that exists is left as it is. */
+  async #ensureTopics(transports: readonly TransportNode[]): Promise<void> {
+    const wanted = transports.filter((t) => !this.#topics.has(t.topic));
+    if (wanted.length === 0) return;
+    const admin = openAdmin(wanted[0].brokers, `ami-streams-worker-${this.#o.host}`);
+    try {
+      for (const t of wanted) {
+        try {
+          await admin.createTopic(t.topic, t.partitions);
+        } catch (error) {
+          if (!/exist/i.test(describe(error))) this.#o.log.warn({ topic: t.topic, error: describe(error) }, 'creating a transport topic failed; the broker may create it with its default partitions');
+        }
+        this.#topics.add(t.topic);
+      }
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  }
+
+  async #report(report: AppliedReport): Promise<void> {
+    await this.#o.redis.hset(this.#o.keys.applied, this.#o.host, JSON.stringify(report));
+  }
+
+  /** Drains the running share. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#queue;
+    if (this.#engine && !this.#finished) await this.#engine.drain({ deadlineMs: this.#o.drainMs }).catch(() => undefined);
+  }
+}
+
+/** An error's message with its causes' and the broker's per-topic messages (`Topic 'x' already exists.`). */
+function describe(error: unknown): string {
+  type Nested = Error & { errors?: Nested[]; response?: { topics?: { errorMessage?: string | null }[] } };
+  const parts: string[] = [];
+  const visit = (e: Nested | undefined): void => {
+    if (!e) return;
+    parts.push(e.message);
+    for (const topic of e.response?.topics ?? []) if (topic.errorMessage) parts.push(topic.errorMessage);
+    for (const inner of e.errors ?? []) visit(inner);
+  };
+  visit(error as Nested);
+  return parts.join('; ');
+}

@@ -1,0 +1,96 @@
+/**
+ * A host's share of a plan as the graph its engine runs: its nodes, its
+ * local edges, and a kafka.produce / kafka.consume pair for each edge that
+ * crosses hosts, with the plan's topic, the downstream node's key and group.
+ */
+import { describe, expect, it } from 'vitest';
+import { checkPipeline } from '../../graph/check.ts';
+import { formatDiagnostic } from '../../graph/diagnostics.ts';
+import { hostGraph, transportNodeName } from '../../graph/host-graph.ts';
+import { planGraph } from '../../graph/plan.ts';
+import { readFileSync } from 'node:fs';
+import { registry } from '../../nodes/registry.ts';
+
+const header = `streams: 1
+name: g
+hosts:
+  a: { role: origin }
+  b: { role: worker }
+  c: { role: worker }
+transports:
+  kafka: { brokers: "127.0.0.1:9092" }
+nodes:
+`;
+
+function planned(text: string) {
+  const checked = checkPipeline({ file: 'p.yaml', text, registry, env: {} });
+  expect(checked.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([]);
+  const result = planGraph({ graph: checked.graph!, text });
+  expect(result.diagnostics.map(formatDiagnostic)).toEqual([]);
+  return { graph: checked.graph!, plan: result.plan! };
+}
+
+const twoHosts = header + `  gen: { op: generate, place: { host: a }, with: { count: 10, fields: { seq: i } } }
+  double: { op: map, in: gen, place: { host: b }, with: { set: { twice: "seq * 2" } } }
+  out: { op: stdout, in: double }
+`;
+
+describe('a host graph', () => {
+  it('sends a cross-host edge through a kafka.produce on the upstream host and a kafka.consume on the downstream one', () => {
+    const { graph, plan } = planned(twoHosts);
+    const a = hostGraph({ graph, plan, host: 'a', registry });
+    const b = hostGraph({ graph, plan, host: 'b', registry });
+    const edge = { from: 'gen', fromPort: 'out', to: 'double', toPort: 'in' };
+    const send = transportNodeName('send', edge);
+    const receive = transportNodeName('receive', edge);
+    expect([...a.graph!.nodes.keys()]).toEqual(['gen', send]);
+    expect([...b.graph!.nodes.keys()]).toEqual(['double', 'out', receive]);
+    expect(a.graph!.nodes.get(send)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topic: 'streams.g.gen.out.double.in' });
+    expect(b.graph!.nodes.get(receive)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topics: ['streams.g.gen.out.double.in'], group: 'streams.g.double', from: 'committed', format: 'json', session_timeout: '6s' });
+    expect(a.graph!.edges.map((e) => `${e.from}->${e.to}`)).toEqual([`gen->${send}`]);
+    expect(b.graph!.edges.map((e) => `${e.from}->${e.to}`).sort()).toEqual(["double->out", `${receive}->double`]);
+    // The checked graph's own node objects: a reload sees them unchanged.
+    expect(b.graph!.nodes.get('double')).toBe(graph.nodes.get('double'));
+  });
+
+  it('gives a host with no share an empty graph', () => {
+    const { graph, plan } = planned(twoHosts);
+    const c = hostGraph({ graph, plan, host: 'c', registry });
+    expect(c.graph!.nodes.size).toBe(0);
+    expect(c.graph!.edges).toEqual([]);
+  });
+
+  it('keys a keyed node\'s topic and reads it in one group from every host of the node', () => {
+    const { graph, plan } = planned(header + `  gen: { op: generate, place: { host: a }, with: { count: 10, rate: 100, fields: { seq: i } } }
+  win: { op: window.tumbling, in: gen, parallelism: 2, place: { role: worker }, with: { size: 1s, key: "string(seq % 4)" } }
+  agg: { op: aggregate, in: win, parallelism: 2, place: { role: worker }, with: { n: count() } }
+  out: { op: stdout, in: agg, place: { role: worker } }
+`);
+    const shares = ['a', 'b', 'c'].map((host) => hostGraph({ graph, plan, host, registry }));
+    const send = shares[0].transports.find((t) => t.edge.to === 'win')!;
+    expect(send).toMatchObject({ end: 'send', topic: 'streams.g.gen.out.win.in', key: 'string(seq % 4)', partitions: 2 });
+    for (const share of shares.slice(1)) {
+      expect(share.transports.find((t) => t.edge.to === 'win')).toMatchObject({ end: 'receive', group: 'streams.g.win', topic: 'streams.g.gen.out.win.in' });
+      expect(share.graph!.nodes.has('win') && share.graph!.nodes.has('agg')).toBe(true);
+    }
+  });
+
+  it('is deterministic: the same record gives the same host graph', () => {
+    const first = planned(twoHosts);
+    const second = planned(twoHosts);
+    const names = (x: typeof first) => ['a', 'b', 'c'].map((h) => {
+      const g = hostGraph({ ...x, host: h, registry }).graph!;
+      return { nodes: [...g.nodes.values()].map((n) => [n.name, n.op, n.rawSettings]), edges: g.edges.map((e) => [e.from, e.fromPort, e.to, e.toPort]) };
+    });
+    expect(names(second)).toEqual(names(first));
+  });
+
+  it('refuses media between hosts, located at the downstream node', () => {
+    const text = readFileSync(new URL('../../pipelines/many-hosts.yaml', import.meta.url), 'utf8');
+    const checked = checkPipeline({ file: 'many-hosts.yaml', text, registry, env: {} });
+    const { plan } = planGraph({ graph: checked.graph!, text });
+    const gpu = hostGraph({ graph: checked.graph!, plan: plan!, host: 'gpu', registry });
+    expect(gpu.graph).toBeUndefined();
+    expect(gpu.diagnostics.map(formatDiagnostic).join('\n')).toMatch(/many-hosts\.yaml:\d+:\d+: error: edge `rtmp` → `ladder` carries Media<.*> between hosts, which `streams worker` does not carry yet/);
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * `streams worker` and `streams deploy` over the real Redis (control plane)
+ * and Kafka (edges between hosts), with each worker a separate process on
+ * loopback (network namespaces come later): a deploy every worker applies,
+ * a changed version that restarts only the changed node, and a worker
+ * killed with SIGKILL whose partitions move to the survivor; every input
+ * counted in the output, duplicates reported.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openAdmin } from '../../native/kafka/client.ts';
+
+const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
+const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
+const bin = new URL('../../bin/streams.ts', import.meta.url).pathname;
+let redis: Redis;
+let dir: string;
+const workers: ChildProcess[] = [];
+const names: string[] = [];
+
+beforeAll(async () => {
+  if (!redisUrl || !brokers) throw new Error('STREAMS_REDIS_URL / STREAMS_KAFKA_BROKERS are not set: run `npm run services:start`');
+  redis = new Redis(redisUrl);
+  await redis.ping();
+  dir = mkdtempSync(join(tmpdir(), 'streams-workers-'));
+});
+
+afterEach(async () => {
+  for (const child of workers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+afterAll(async () => {
+  const admin = openAdmin(brokers.split(','));
+  for (const name of names) {
+    const keys = await redis.keys(`streams:deploy:${name}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    const topics = [`streams.${name}.gen.out.double.in`, `streams.${name}.double.out.out.in`, `streams.${name}.gen.out.out.in`];
+    await admin.deleteTopics(topics).catch(() => undefined);
+  }
+  await admin.close();
+  await redis.quit();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function uniqueName(): string {
+  const name = `wk-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+  names.push(name);
+  return name;
+}
+
+interface Worker {
+  child: ChildProcess;
+  log: () => string;
+}
+
+function startWorker(host: string, name: string): Worker {
+  const child = spawn(process.execPath, [bin, 'worker', '--host', host, '--control', redisUrl, '--name', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+  workers.push(child);
+  return { child, log: () => log };
+}
+
+async function deploy(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'deploy', file, '--control', redisUrl, '--timeout', '20s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  return { code, stdout, stderr };
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Every workers' capability report is in before the deploy plans with them. */
+async function reported(name: string, hosts: string[]): Promise<void> {
+  const started = Date.now();
+  while ((await redis.hkeys(`streams:deploy:${name}:capabilities`)).length < hosts.length) {
+    if (Date.now() - started > 15_000) throw new Error('workers did not report');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The output's records, by seq: how many times each appeared. */
+function counts(file: string): Map<number, number> {
+  const seen = new Map<number, number>();
+  if (!existsSync(file)) return seen;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const seq = (JSON.parse(line) as { seq: number }).seq;
+    seen.set(seq, (seen.get(seq) ?? 0) + 1);
+  }
+  return seen;
+}
+
+const hasAll = (seen: Map<number, number>, upTo: number) => Array.from({ length: upTo }, (_, i) => i).every((i) => seen.has(i));
+const duplicates = (seen: Map<number, number>) => [...seen.values()].reduce((sum, n) => sum + n - 1, 0);
+
+describe('streams worker and streams deploy', () => {
+  it('runs each host\'s share, and a changed map restarts only the map, on its host, losing nothing', async () => {
+    const name = uniqueName();
+    const out = join(dir, `${name}.jsonl`);
+    const file = join(dir, `${name}.yaml`);
+    const pipeline = (expr: string) => `streams: 1
+name: ${name}
+hosts:
+  a: { role: origin }
+  b: { role: worker }
+transports:
+  kafka: { brokers: "${brokers}" }
+nodes:
+  gen: { op: generate, place: { host: a }, with: { count: 2000, rate: 1000, fields: { seq: i } } }
+  double: { op: map, in: gen, place: { host: b }, with: { set: { v: "${expr}" } } }
+  out: { op: file.write, in: double, with: { path: "${out}" } }
+`;
+    writeFileSync(file, pipeline('seq * 2'));
+    const a = startWorker('a', name);
+    const b = startWorker('b', name);
+    await reported(name, ['a', 'b']);
+    const first = await deploy(file);
+    expect(first.stderr + first.stdout).toMatch(/^a: applied version 1 in \d+ ms \(2 nodes\)$/m);
+    expect(first.stdout).toMatch(/^b: applied version 1 in \d+ ms \(3 nodes\)$/m);
+    expect(first.code).toBe(0);
+    // While records flow, the map's expression changes.
+    await until('records flowing', () => counts(out).size > 100);
+    writeFileSync(file, pipeline('seq * 3'));
+    const second = await deploy(file);
+    expect(second.stdout).toMatch(/^b: applied version 2 in \d+ ms/m);
+    expect(second.code).toBe(0);
+    const applied = await redis.hgetall(`streams:deploy:${name}:applied`);
+    expect(JSON.parse(applied.b).diff).toEqual({ kept: ['out', '~receive:gen:out:double:in'], replaced: ['double'], added: [], removed: [] });
+    expect(JSON.parse(applied.a).diff).toEqual({ kept: ['gen', '~send:gen:out:double:in'], replaced: [], added: [], removed: [] });
+    expect(b.log()).toMatch(/running version 2: 3 nodes \(kept 2, replaced 1, added 0, removed 0\)/);
+    const seen = await until('every seq in the output', () => {
+      const c = counts(out);
+      return hasAll(c, 2000) && c;
+    });
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { seq: number; v: number });
+    const byVersion = { v1: lines.filter((l) => l.v === l.seq * 2 && l.seq !== 0).length, v2: lines.filter((l) => l.v === l.seq * 3 && l.seq !== 0).length };
+    console.log(`2 workers: ${seen.size} seqs, ${duplicates(seen)} duplicates; ${byVersion.v1} records through version 1's map, ${byVersion.v2} through version 2's; deploy → applied: ${first.stdout.trim().replace(/\n/g, '; ')} / ${second.stdout.trim().replace(/\n/g, '; ')}`);
+    expect(byVersion.v1).toBeGreaterThan(0);
+    expect(byVersion.v2).toBeGreaterThan(0);
+    expect(a.log()).toMatch(/"version":2.*running version 2: 2 nodes \(kept 2/);
+  });
+
+  it('moves a killed worker\'s partitions to the survivor within 10 s, and every input reaches the output', async () => {
+    const name = uniqueName();
+    const out = join(dir, `${name}.jsonl`);
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, `streams: 1
+name: ${name}
+hosts:
+  a: { role: origin }
+  b: { role: worker }
+  c: { role: worker }
+transports:
+  kafka: { brokers: "${brokers}" }
+nodes:
+  gen: { op: generate, place: { host: a }, with: { rate: 400, fields: { seq: i } } }
+  double: { op: map, in: gen, parallelism: 2, place: { role: worker }, with: { set: { v: "seq * 2" } } }
+  out: { op: file.write, in: double, place: { host: a }, with: { path: "${out}" } }
+`);
+    startWorker('a', name);
+    const b = startWorker('b', name);
+    const c = startWorker('c', name);
+    await reported(name, ['a', 'b', 'c']);
+    const deployed = await deploy(file);
+    expect(deployed.code).toBe(0);
+    expect(deployed.stdout.split('\n').filter((l) => / applied version 1 /.test(l))).toHaveLength(3);
+    // Both instances have a partition before one dies.
+    const assigned = (log: string) => log.split('\n').filter((l) => l.includes('partitions assigned') && l.includes('gen.out.double.in:'));
+    await until('b and c each reading a partition', () => assigned(b.log()).length > 0 && assigned(c.log()).length > 0);
+    // Past the group's first rebalances: a member dying in the middle of one stalls the whole group until its session ends.
+    await until('records flowing', () => counts(out).size > 1200);
+    const atKill = Math.max(...counts(out).keys());
+    const assignedBefore = assigned(c.log()).length;
+    const killedAt = Date.now();
+    b.child.kill('SIGKILL');
+    const movedAt = await until('the survivor taking both partitions', () => {
+      const lines = assigned(c.log());
+      return lines.length > assignedBefore && /double\.in:0.*double\.in:1|double\.in:1.*double\.in:0/.test(lines.at(-1)!) && Date.now();
+    }, 15_000);
+    const moveMs = movedAt - killedAt;
+    expect(moveMs).toBeLessThan(10_000);
+    // Every seq up to well after the kill (the generator runs on at 400/s) appears at least once.
+    const target = atKill + 1600;
+    const seen = await until('every seq up to the target in the output', () => {
+      const got = counts(out);
+      return hasAll(got, target) && got;
+    }, 20_000);
+    console.log(`SIGKILL of b at seq ${atKill}: partitions on c ${moveMs} ms after the kill; ${target} seqs checked, ${duplicates(seen)} duplicates`);
+  });
+});
+
+describe('bad deployments', () => {
+  it('refuses an invalid pipeline before publishing, keeps the running version on a bad record, and hears from a host with no share', async () => {
+    const name = uniqueName();
+    const out = join(dir, `${name}.jsonl`);
+    const file = join(dir, `${name}.yaml`);
+    const header = `streams: 1
+name: ${name}
+hosts:
+  a: { role: origin }
+  b: { role: worker }
+  idle: { role: spare }
+transports:
+  kafka: { brokers: "${brokers}" }
+nodes:
+`;
+    writeFileSync(file, header + `  gen: { op: generate, place: { host: a }, with: { count: 10, fields: { seq: i } } }
+  out: { op: file.write, in: gen, place: { host: b }, with: { path: "${out}" } }
+`);
+    const workersUp = ['a', 'b', 'idle', 'stranger'].map((h) => startWorker(h, name));
+    await reported(name, ['a', 'b', 'idle', 'stranger']);
+    const first = await deploy(file);
+    expect(first.stdout).toMatch(/^idle: applied version 1 in \d+ ms \(no share\)$/m);
+    expect(first.stdout).not.toMatch(/stranger/);
+    expect(first.stderr).toMatch(/warning: a worker reports as host `stranger`, which is not declared/);
+    expect(first.code).toBe(0);
+    expect(workersUp[2].log()).toMatch(/running version 1: no share on this host/);
+    await until('the stranger saying it is not in the plan', () => /host `stranger` is not one of the plan's hosts/.test(workersUp[3].log()));
+
+    // An invalid pipeline: located errors, exit 1, nothing published.
+    writeFileSync(file, header + '  gen: { op: generat, place: { host: a } }\n');
+    const refused = await deploy(file);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(new RegExp(`${name}\\.yaml:\\d+:\\d+: error: unknown operator \`generat\``));
+    expect(refused.stderr).toMatch(/nothing published/);
+    expect(await redis.get(`streams:deploy:${name}:version`)).toBe('1');
+
+    // Junk on the control plane: logged, the running version kept.
+    await redis.set(`streams:deploy:${name}`, '{not json');
+    await redis.publish(`streams:deploy:${name}:changed`, '2');
+    await until('b logging the bad record', () => /the deployment record is not JSON.*keeping the running version/.test(workersUp[1].log()) || undefined);
+
+    // A well-formed record whose pipeline does not check: rejected, reported, version 1 kept.
+    const record = { format: 1, version: 2, pipeline: name, file: `${name}.yaml`, text: header + '  gen: { op: generat }\n', params: {}, capabilities: [], published_at: new Date().toISOString() };
+    await redis.set(`streams:deploy:${name}`, JSON.stringify(record));
+    await redis.publish(`streams:deploy:${name}:changed`, '2');
+    const report = await until('b rejecting version 2', async () => {
+      const applied = JSON.parse((await redis.hget(`streams:deploy:${name}:applied`, 'b')) ?? '{}') as { version?: number; status: string; running: number; error: string };
+      return applied.version === 2 && applied;
+    }, 10_000);
+    expect(report).toMatchObject({ version: 2, status: 'rejected', running: 1 });
+    expect(report.error).toMatch(/unknown operator `generat`/);
+    expect(workersUp[1].log()).toMatch(/version 2 is invalid; keeping version 1/);
+  });
+});
