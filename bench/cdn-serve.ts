@@ -14,7 +14,7 @@
  * Installs wrk and nginx-light (Debian) if they are missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDist, root } from './dist.ts';
@@ -36,6 +36,8 @@ function ensureTools(): void {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'cdn-c1-'));
+// nginx's worker runs as an unprivileged user: it must be able to read the files.
+chmodSync(work, 0o755);
 const files = join(work, 'files');
 mkdirSync(files);
 writeFileSync(join(files, 'small.m3u8'), Buffer.alloc(objects['1KB'].bytes, '#'));

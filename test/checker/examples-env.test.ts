@@ -10,7 +10,7 @@ import { registry } from '../../nodes/registry.ts';
 
 const folder = new URL('../../pipelines/', import.meta.url);
 const examples = readdirSync(folder).filter((name) => name.endsWith('.yaml') && !name.endsWith('.test.yaml')).sort();
-const secret = /PASSWORD|TOKEN|SECRET/;
+const secret = /PASSWORD|TOKEN|SECRET|KEY/;
 
 describe('shipped examples and the environment', () => {
   it.each(examples)('%s needs no variable but its secrets', (name) => {
@@ -22,7 +22,7 @@ describe('shipped examples and the environment', () => {
       expect(d.message).toMatch(secret);
     }
     // Every variable without a default named in the file, given a stand-in value: none but secrets, as checked above.
-    const secrets = Object.fromEntries([...text.matchAll(/\$\{env:(\w+)\}/g)].map((m) => [m[1], 'stand-in']));
+    const secrets = Object.fromEntries([...text.matchAll(/\$\{env:(\w+)\}/g)].map((m) => [m[1], 'stand-in-secret-0123456789abcdef']));
     expect(Object.keys(secrets).every((name) => secret.test(name))).toBe(true);
     const withSecrets = checkPipeline({ file, text, registry, env: secrets });
     expect(withSecrets.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
