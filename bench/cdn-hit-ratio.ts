@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { LRUCache } from 'lru-cache';
 import { EdgeStore, type StoredValue } from '../nodes/cdn/edge/store.ts';
+import { seededRandom } from '../runtime/seeded-random.ts';
 
 const { values } = parseArgs({
   options: {
@@ -25,24 +26,13 @@ const alpha = Number(values.alpha);
 const capacity = Math.round(objects * Number(values.share));
 const objectSize = 1000;
 
-/** mulberry32: a small seeded generator, so every run replays the same trace. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return function next() {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The Zipf trace: ranks drawn by inverse CDF, each rank a key such as `/seg/123.m4s`. */
 function zipfTrace(): string[] {
   const cdf = new Float64Array(objects);
   let total = 0;
   for (let rank = 0; rank < objects; rank++) cdf[rank] = total += 1 / Math.pow(rank + 1, alpha);
-  const random = seeded(Number(values.seed));
+  const random = seededRandom(Number(values.seed));
   const trace = new Array<string>(requests);
   for (let i = 0; i < requests; i++) {
     const target = random() * total;

@@ -6,17 +6,8 @@
  * negative.
  */
 import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { seededRandom } from '../runtime/seeded-random.ts';
 
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes `count` readings (`perMs` sharing each millisecond) to `path` unless a file of that count is already there. */
 export async function ensureW1Data(path: string, count: number, perMs = 100): Promise<void> {
@@ -25,7 +16,7 @@ export async function ensureW1Data(path: string, count: number, perMs = 100): Pr
     const { readFileSync } = await import('node:fs');
     if (Number(readFileSync(marker, 'utf8')) === count) return;
   }
-  const random = seeded(20261124);
+  const random = seededRandom(20261124);
   const out = createWriteStream(path);
   const start = Date.UTC(2026, 10, 24);
   let chunk = '';

@@ -1,17 +1,7 @@
 import { Observable } from 'rxjs';
+import { seededRandom } from '../../runtime/seeded-random.ts';
 import { compileExpression, defineOperator, expression, toPlain, z, type Batch, type EventRecord } from '../../runtime/api.ts';
 
-/** Seeded generator (mulberry32): the same seed gives the same events. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return function nextRandom() {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const batchLimit = 1024;
 
