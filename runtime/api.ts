@@ -29,6 +29,7 @@ export {
   type OperatorDefinition,
 } from './types.ts';
 export { BucketHistogram } from './histogram.ts';
+export { seededRandom } from './seeded-random.ts';
 export { NodeError, reasonOf, failureKind, pathError, type FailureKind } from './failure.ts';
 export { ensureFolder, checkInputFile, checkInputFolder, checkOutputFile, type PathProblem } from './paths.ts';
 export { z, duration, size, expression, aggregate } from '../graph/settings.ts';

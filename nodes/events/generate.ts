@@ -1,6 +1,5 @@
 import { Observable } from 'rxjs';
-import { seededRandom } from '../../runtime/seeded-random.ts';
-import { compileExpression, defineOperator, expression, toPlain, z, type Batch, type EventRecord } from '../../runtime/api.ts';
+import { compileExpression, defineOperator, seededRandom, expression, toPlain, z, type Batch, type EventRecord } from '../../runtime/api.ts';
 
 
 const batchLimit = 1024;
