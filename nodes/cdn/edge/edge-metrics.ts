@@ -38,7 +38,7 @@ export function edgeMetrics(name: string, edge: Edge, store: EdgeStore<CachedObj
       name: 'cdn_responses_total',
       help: 'Answers by status class.',
       type: 'counter',
-      samples: ['2xx', '3xx', '4xx', '5xx'].map((status) => ({ labels: { ...labels, status }, value: edge.statuses.get(status) ?? 0 })),
+      samples: [2, 3, 4, 5].map((statusClass) => ({ labels: { ...labels, status: `${statusClass}xx` }, value: edge.statusClasses[statusClass] })),
     },
     counter('cdn_bytes_sent_total', 'Body bytes sent to clients.', c.bytes),
     counter('cdn_origin_requests_total', 'Requests made to the origin (misses, revalidations, prefetches).', c.origin_requests),

@@ -79,8 +79,8 @@ interface RequestNote {
 export class Edge {
   /** Time to first byte of every answer, seconds. */
   readonly ttfb = new BucketHistogram([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
-  /** Answers by status class (`2xx`, `3xx`, `4xx`, `5xx`). */
-  readonly statuses = new Map<string, number>();
+  /** Answers by status class: index 2 counts 2xx, ..., 5 counts 5xx. */
+  readonly statusClasses = [0, 0, 0, 0, 0, 0];
   readonly counters: EdgeCounters = { hits: 0, misses: 0, stale: 0, coalesced: 0, bytes: 0, origin_requests: 0, refused: 0, origin_errors: 0, prefetches: 0 };
   readonly store: EdgeStore<CachedObject>;
   readonly #options: EdgeOptions;
@@ -135,8 +135,8 @@ export class Edge {
     } finally {
       note.release();
       this.ttfb.observe(Math.max(0, sent.headersAt - arrived) / 1000);
-      const statusClass = `${Math.floor(sent.status / 100)}xx`;
-      this.statuses.set(statusClass, (this.statuses.get(statusClass) ?? 0) + 1);
+      const statusClass = Math.floor(sent.status / 100);
+      if (statusClass >= 1 && statusClass <= 5) this.statusClasses[statusClass] += 1;
       const log = this.#options.log;
       if (log) {
         const record: AccessRecord = {
