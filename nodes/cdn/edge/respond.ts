@@ -7,7 +7,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { CacheOutcome } from './access-log.ts';
 import { notModified, type Validators } from './conditional.ts';
-import { parseRange } from './range.ts';
+import { parseRange } from '../../io/web/range.ts';
 import type { SharedBody } from './shared-body.ts';
 
 /** What a response did, for the access log. */

@@ -7,6 +7,7 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
+import { targetProblem } from '../edge/request-check.ts';
 
 /** Why a request path names no servable file. */
 export type PathRefusal = { status: 400; reason: string } | { status: 404; reason: 'not found' };
@@ -24,22 +25,17 @@ export const maxPathLength = 4096;
  */
 export function relativeRequestPath(urlPath: string, prefix: string): string | PathRefusal {
   if (urlPath.length > maxPathLength) return { status: 400, reason: 'path too long' };
-  if (/%2f|%5c|%00/i.test(urlPath)) return { status: 400, reason: 'encoded separator in path' };
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(urlPath);
-  } catch {
-    return { status: 400, reason: 'malformed percent-encoding in path' };
-  }
-  // Decoding twice is how double-encoded `%252e%252e` would slip through another hop: refuse a `%` left after one decode.
-  if (/[\u0000-\u001f\u007f\\%]/.test(decoded)) return { status: 400, reason: 'control character, backslash or percent sign in path' };
+  // Dot segments in any encoding, encoded slashes and backslashes, control characters: the edge's own checks.
+  const problem = targetProblem(urlPath);
+  if (problem !== undefined) return { status: 400, reason: problem };
+  const decoded = decodeURIComponent(urlPath);
+  // A `%` left after one decoding is double encoding, which another hop may decode again: refused.
+  if (decoded.includes('%')) return { status: 400, reason: 'percent sign in path after decoding' };
   const base = prefix.endsWith('/') ? prefix : `${prefix}/`;
   if (!decoded.startsWith(base)) return { status: 404, reason: 'not found' };
-  const rest = decoded.slice(base.length);
-  const segments = rest.split('/');
-  if (segments.some((segment) => segment === '.' || segment === '..')) return { status: 400, reason: 'dot segment in path' };
+  const segments = decoded.slice(base.length).split('/');
   if (segments.some((segment, i) => segment === '' && i < segments.length - 1)) return { status: 400, reason: 'empty segment in path' };
-  return rest;
+  return segments.join('/');
 }
 
 /** A file found for a request: its real path and what `stat` said. */

@@ -6,7 +6,8 @@
  */
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseRange } from '../../media/origin/respond.ts';
+import { parseRange } from '../../io/web/range.ts';
+import { notModified } from '../edge/conditional.ts';
 import type { FoundFile } from './file-path.ts';
 
 /** The headers a file is described by, besides its length. */
@@ -21,19 +22,6 @@ export function etagOf(file: FoundFile): string {
   return `"${file.size.toString(16)}-${Math.floor(file.mtimeMs).toString(16)}"`;
 }
 
-/** Whether the request's validators say its copy is current (RFC 9110 13.1.2, 13.1.3: `If-None-Match` wins). */
-export function notModified(request: IncomingMessage, etag: string, mtimeMs: number): boolean {
-  const match = request.headers['if-none-match'];
-  if (match !== undefined) {
-    if (match.trim() === '*') return true;
-    return match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
-  }
-  const since = request.headers['if-modified-since'];
-  if (since === undefined) return false;
-  const time = Date.parse(since);
-  // HTTP dates have whole seconds.
-  return !Number.isNaN(time) && Math.floor(mtimeMs / 1000) * 1000 <= time;
-}
 
 /** Waits for the runtime clock; how pacing sleeps. */
 export type Sleep = (ms: number) => Promise<void>;
@@ -41,8 +29,9 @@ export type Sleep = (ms: number) => Promise<void>;
 /** Sends `file` (or the asked range of it) with `headers`; `bytesPerSecond` paces the body. Resolves with the body bytes sent. */
 export async function sendFile(request: IncomingMessage, response: ServerResponse, file: FoundFile, headers: FileHeaders, pace?: { bytesPerSecond: number; sleep: Sleep; now(): number }): Promise<number> {
   const etag = etagOf(file);
-  const base: Record<string, string | number> = { ...headers, ETag: etag, 'Last-Modified': new Date(file.mtimeMs).toUTCString(), 'Accept-Ranges': 'bytes' };
-  if (notModified(request, etag, file.mtimeMs)) {
+  const lastModified = new Date(file.mtimeMs).toUTCString();
+  const base: Record<string, string | number> = { ...headers, ETag: etag, 'Last-Modified': lastModified, 'Accept-Ranges': 'bytes' };
+  if (notModified(request.headers, { etag, lastModified })) {
     response.writeHead(304, base);
     response.end();
     return 0;

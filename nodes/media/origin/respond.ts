@@ -4,6 +4,7 @@
  * plain-text errors.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseRange } from '../../io/web/range.ts';
 
 /** The kinds of object the origin serves, each with its type and cache lifetime. */
 export const objectKinds = {
@@ -20,24 +21,6 @@ export const objectKinds = {
 
 export type ObjectKind = keyof typeof objectKinds;
 
-/** A byte range asked for: `{start, end}` inclusive, `unsatisfiable`, or undefined to send the whole body. */
-export function parseRange(header: string | undefined, length: number): { start: number; end: number } | 'unsatisfiable' | undefined {
-  if (header === undefined) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  // Several ranges, or another unit: the whole body is a valid answer (RFC 9110 14.2).
-  if (match === null || (match[1] === '' && match[2] === '')) return undefined;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    if (suffix === 0 || length === 0) return 'unsatisfiable';
-    return { start: Math.max(0, length - suffix), end: length - 1 };
-  }
-  const start = Number(match[1]);
-  // A last position before the first is not a valid range: ignored, the whole body goes (RFC 9110 14.1.1, 14.2).
-  if (match[2] !== '' && Number(match[2]) < start) return undefined;
-  const end = match[2] === '' ? length - 1 : Math.min(Number(match[2]), length - 1);
-  if (start >= length) return 'unsatisfiable';
-  return { start, end };
-}
 
 /** Sends a body from memory with its kind's headers, honouring `Range` and `HEAD`. */
 export function sendObject(request: IncomingMessage, response: ServerResponse, kind: ObjectKind, body: Buffer | string, headers: Record<string, string> = {}): void {
