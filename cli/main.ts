@@ -45,6 +45,12 @@ const envFileOption: Record<string, OptionSpec> = {
   },
 };
 
+/** OpenTelemetry traces (docs/tracing.md), for the commands that run a graph. */
+const tracingOptions: Record<string, OptionSpec> = {
+  otlp: { type: 'string', value: 'URL', description: 'export traces over OTLP/HTTP to this collector, such as http://127.0.0.1:4318 (default: $OTEL_EXPORTER_OTLP_ENDPOINT; off when neither is set)' },
+  'trace-ratio': { type: 'string', default: '0.01', value: 'R', description: 'the share of source batches traced, 0 to 1 (a batch is traced whole, with everything it becomes downstream and on other hosts)' },
+};
+
 /** The token of a running graph's admin API, for the commands that call it. */
 const tokenOption: Record<string, OptionSpec> = {
   token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
@@ -104,7 +110,7 @@ const commands: Record<string, Command> = {
   },
   run: {
     summary: 'Run a pipeline; with --watch, reload it live when the file changes.',
-    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--ui HOST:PORT [--ui-token TOKEN] [--ui-tls-cert FILE --ui-tls-key FILE]] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--param NAME=VALUE] [--env-file FILE]',
+    usage: 'streams run FILE [--watch] [--metrics HOST:PORT] [--ui HOST:PORT [--ui-token TOKEN] [--ui-tls-cert FILE --ui-tls-key FILE]] [--log-level LEVEL] [--state FILE] [--on-node-failure stop|continue] [--otlp URL [--trace-ratio R]] [--param NAME=VALUE] [--env-file FILE]',
     options: {
       watch: { type: 'boolean', short: 'w', description: 'reload the pipeline when its file changes; an invalid change is rejected and the running graph kept' },
       metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone listens on 127.0.0.1)' },
@@ -116,6 +122,7 @@ const commands: Record<string, Command> = {
       state: { type: 'string', value: 'FILE|URL', description: 'keep window and aggregate state across runs: a file, or a redis:// or postgres:// URL' },
       'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'on SIGINT/SIGTERM, how long records in flight may take to reach their sinks before the run stops' },
       'on-node-failure': { type: 'string', default: 'stop', value: 'stop|continue', description: 'when a node fails permanently in a long-running run: stop drains the graph and exits 1; continue keeps the other nodes running (exit 1 at the end)' },
+      ...tracingOptions,
       ...paramOption,
       ...envFileOption,
     },
@@ -133,13 +140,14 @@ const commands: Record<string, Command> = {
   },
   worker: {
     summary: 'Run this host\'s share of a deployed pipeline; apply each new version as a hot reload and report it.',
-    usage: 'streams worker --host NAME --control redis://HOST:PORT --name PIPELINE [--log-level info] [--drain-timeout 30s]',
+    usage: 'streams worker --host NAME --control redis://HOST:PORT --name PIPELINE [--log-level info] [--drain-timeout 30s] [--otlp URL [--trace-ratio R]]',
     options: {
       host: { type: 'string', value: 'NAME', description: 'this host\'s name in the plan (a key of `hosts:`)' },
       control: { type: 'string', value: 'URL', description: 'the control plane: redis://HOST:PORT (kafka:// is not supported yet)' },
       name: { type: 'string', value: 'PIPELINE', description: 'the `name` of the pipeline whose deployments to run' },
       'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'debug, info, warn, error or silent (logs go to stderr as JSON lines)' },
       'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'how long a drain (signal, replaced node) may take before nodes are forced' },
+      ...tracingOptions,
       ...envFileOption,
     },
     run: async (values, args) => (await import('./worker.ts')).workerCommand(values, args),

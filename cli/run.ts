@@ -15,6 +15,9 @@ import { registry } from '../nodes/registry.ts';
 import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';
 import { Reloader, startRunUi, uiOptions } from './run-ui.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
+import { hostname } from 'node:os';
+import { Tracing } from '../runtime/tracing.ts';
+import { traceFlags } from './trace-flags.ts';
 
 const logLevels: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const nodeFailurePolicies = ['stop', 'continue'] as const;
@@ -32,6 +35,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   const params = parseParams(values.param as string[] | undefined);
   const ui = uiOptions(values, process.env);
   const statePath = values.state as string | undefined;
+  const traced = traceFlags(values);
 
   // A signal before the graph runs (while a big file is checked) stops here: nothing has run, nothing to drain.
   let interrupted: NodeJS.Signals | undefined;
@@ -58,7 +62,8 @@ export async function runCommand(values: Record<string, unknown>, files: string[
     throw new UsageError(`--state: ${error.message}`);
   }) : undefined;
   // Relative paths in settings are read from the pipeline file's folder, as a test file's `pipeline:` is.
-  const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure });
+  const tracing = traced && new Tracing({ ...traced, host: hostname(), pipeline });
+  const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure, tracing });
   const server = listen
     ? await serveMetrics(
         metricsScrape({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),
@@ -110,6 +115,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
     return code;
   } finally {
     stopWatching?.();
+    await tracing?.shutdown().catch((error: Error) => log.warn({ error: error.message }, 'could not send the last traces'));
     server?.close();
     await admin?.close();
     process.off('SIGINT', onSignal);

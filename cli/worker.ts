@@ -24,6 +24,8 @@ import { registry } from '../nodes/registry.ts';
 import { controlKeys, parseRecord, type AppliedReport } from './control-plane.ts';
 import { UsageError } from './usage-error.ts';
 import { shareOfRecord } from './worker-share.ts';
+import { Tracing } from '../runtime/tracing.ts';
+import { traceFlags } from './trace-flags.ts';
 
 const heartbeatMs = 2000;
 /** Pub/sub may miss a message while reconnecting: the record is read again this often. */
@@ -56,6 +58,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   const level = (values['log-level'] as LogLevel | undefined) ?? 'info';
   const drainTimeout = parseDuration(String(values['drain-timeout'] ?? '30s'));
   if (!drainTimeout.ok) throw new UsageError(`--drain-timeout: ${drainTimeout.reason}`);
+  const traced = traceFlags(values);
   const log = createLogger(level).child({ host });
   const keys = controlKeys(pipeline);
   const owner = { node: `worker-${host}`, label: `worker \`${host}\``, log };
@@ -66,7 +69,8 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   await redis.hset(keys.capabilities, host, JSON.stringify({ host, offers: capabilities.offers }));
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null }, 'reported this host\'s capabilities');
 
-  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value });
+  const tracing = traced && new Tracing({ ...traced, host, pipeline });
+  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, tracing });
   const beat = (): void => void redis.hset(keys.heartbeat, host, String(Date.now())).catch(() => undefined);
   beat();
   const heartbeat = setInterval(beat, heartbeatMs);
@@ -87,6 +91,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   clearInterval(heartbeat);
   clearInterval(poll);
   await worker.stop();
+  await tracing?.shutdown().catch((error: Error) => log.warn({ error: error.message }, 'could not send the last traces'));
   await redis.hdel(keys.heartbeat, host).catch(() => undefined);
   subscriber.disconnect();
   redis.disconnect();
@@ -100,6 +105,7 @@ interface WorkerOptions {
   keys: ReturnType<typeof controlKeys>;
   log: Logger;
   drainMs: number;
+  tracing?: Tracing;
 }
 
 /** The engine of one host and the version it runs; applies records one at a time. */
@@ -170,7 +176,7 @@ class HostWorker {
     }
     // A finished share (its sources ran out) with nothing changed stays finished: running it again would repeat it.
     if (engine && isEmptyDiff(diffGraphs(engine.graph, graph))) return { status: 'applied', diff: diffGraphs(engine.graph, graph) };
-    const next = new Engine(graph, { registry, log: this.#o.log, onNodeFailure: 'continue' });
+    const next = new Engine(graph, { registry, log: this.#o.log, onNodeFailure: 'continue', tracing: this.#o.tracing });
     this.#engine = next;
     this.#finished = false;
     next.done.then(

@@ -174,7 +174,7 @@ export class Channel {
       },
       () => parent.settle(),
     );
-    target({ items: batch.items, ack, port: batch.port });
+    target({ items: batch.items, ack, port: batch.port, trace: batch.trace });
   }
 
   #pump(): void {

@@ -12,6 +12,7 @@ import { silentLogger } from './log.ts';
 import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
 import type { EdgeStats, NodeStats } from './stats.ts';
+import type { Tracing } from './tracing.ts';
 
 export interface EngineOptions {
   registry: ReadonlyMap<string, OperatorDefinition>;
@@ -29,6 +30,8 @@ export interface EngineOptions {
    * failed node's input is dropped and counted). Default `stop`.
    */
   onNodeFailure?: 'stop' | 'continue';
+  /** Traces exported over OTLP; undefined (the default) turns tracing off at no cost. */
+  tracing?: Tracing;
 }
 
 /** A node that failed permanently, as the run reports it. */
@@ -157,6 +160,7 @@ export class Engine {
       baseDir: this.options.baseDir ?? process.cwd(),
       frames: this.#frames,
       shared: this.#shared,
+      tracing: this.options.tracing,
       onFatal: (error) => this.#fail(error),
       onFailed: (failed, error) => this.#nodeFailed(failed, error),
     });

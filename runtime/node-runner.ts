@@ -14,6 +14,7 @@ import type { Clock } from './clock.ts';
 import { backoffDelay } from './retry.ts';
 import { NodeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
+import { tracingOff, type TraceContext, type Tracing } from './tracing.ts';
 
 export interface NodeRunnerOptions {
   node: GraphNode;
@@ -31,6 +32,8 @@ export interface NodeRunnerOptions {
   frames: number[];
   /** What the engine's nodes share (`ctx.shared`), by key. */
   shared: Map<string, unknown>;
+  /** Traces; undefined when tracing is off (then the hot path makes no span). */
+  tracing?: Tracing;
   /** Called when the graph must stop at once (`on_error: stop`, `ctx.fatal`). */
   onFatal(error: Error): void;
   /** Called when the node failed permanently (its state is now `failed`). */
@@ -72,6 +75,12 @@ export class NodeRunner {
   #create: ((ctx: NodeContext<any>) => NodeFunction) | undefined;
   #unroutedWarned = new Set<string>();
   #runningSince = 0;
+  /**
+   * With tracing on: the span of this node's latest input batch (`null` when
+   * that batch is not sampled), the parent of what the node emits from it.
+   * Undefined for a source, which samples its batches instead.
+   */
+  #traceParent: TraceContext | null | undefined = undefined;
   /** Whether the node's function was ever started (a node whose `create` threw never ran). */
   hasRun = false;
 
@@ -155,11 +164,13 @@ export class NodeRunner {
         if (!shared.has(key)) shared.set(key, create());
         return shared.get(key) as T;
       },
+      tracing: this.#options.tracing?.forNode(this.name, this.node.op) ?? tracingOff,
     };
   }
 
   /** Hands a batch to the consumers of a port; fan-out holds the ack once per extra consumer. */
   route(port: string, batch: Batch): void {
+    if (this.#options.tracing !== undefined) batch = this.#traced(batch);
     const owner = this.absorbed && port === this.absorbed.defaultPort ? this.absorbed : this;
     owner.stats.recordsOut += batch.items.length;
     const channels = owner.routes.get(port);
@@ -183,6 +194,27 @@ export class NodeRunner {
     const started = performance.now();
     for (const channel of channels) channel.push(batch);
     if (frames.length > 0) frames[frames.length - 1] += performance.now() - started;
+  }
+
+  /**
+   * The batch as it leaves this node, carrying its parent span: this node's
+   * span of the input it came from; or, from a source, the span the source
+   * set (a trace continued from another host) or a new sampled one.
+   */
+  #traced(batch: Batch): Batch {
+    let trace = this.#traceParent;
+    if (trace === undefined) {
+      trace = batch.trace;
+      if (trace === undefined) {
+        const tracing = this.#options.tracing!;
+        if (tracing.sample()) {
+          const span = tracing.span(undefined, this.name, 'producer', { 'streams.node': this.name, 'streams.operator': this.node.op, 'streams.records': batch.items.length });
+          span.end();
+          trace = span.context;
+        } else trace = null;
+      }
+    }
+    return trace === batch.trace ? batch : { ...batch, trace };
   }
 
   /** Routes a record that failed, per the node's `on_error`. */
@@ -266,13 +298,20 @@ export class NodeRunner {
     const observable = this.input.observable();
     const stats = this.stats;
     const frames = this.#options.frames;
+    const tracing = this.#options.tracing;
+    const runner = this;
     return new Observable<Batch>((subscriber) =>
       observable.subscribe({
         next(batch) {
           stats.recordsIn += batch.items.length;
+          // A sampled batch gets this node's span, around its synchronous work;
+          // the node's own asynchronous work (a write, a request) has spans of its own.
+          const span = tracing !== undefined && batch.trace ? tracing.span(batch.trace, runner.name, 'internal', { 'streams.node': runner.name, 'streams.operator': runner.node.op, 'streams.records': batch.items.length }) : undefined;
+          if (tracing !== undefined) runner.#traceParent = span ? span.context : null;
           frames.push(0);
           const started = performance.now();
-          subscriber.next(batch);
+          subscriber.next(span ? { ...batch, trace: span.context } : batch);
+          span?.end();
           const total = performance.now() - started;
           stats.timing((total - frames.pop()!) / 1000);
         },

@@ -8,6 +8,7 @@ import type { OperatorSpec } from '../graph/operator-spec.ts';
 import type { OnError } from '../graph/model.ts';
 import type { Ack } from './ack.ts';
 import type { PathProblem } from './paths.ts';
+import type { NodeTracing, TraceContext } from './tracing.ts';
 
 /** An event: a record of named fields. */
 export type EventRecord = Record<string, unknown>;
@@ -44,6 +45,13 @@ export interface Batch<T = unknown> {
   ack: Ack;
   /** The input port it arrived on, for operators with several. */
   port?: string;
+  /**
+   * Set only while tracing is on: the span this batch continues (its
+   * parent), or `null` when it was decided not to trace it. Set by the
+   * runtime; a source that continues a trace from elsewhere sets it from
+   * `ctx.tracing.receive` (see `docs/tracing.md`).
+   */
+  trace?: TraceContext | null;
 }
 
 /** Which way bytes crossed a node's boundary: into the engine, or out of it. */
@@ -184,6 +192,13 @@ export interface NodeContext<Settings = unknown> {
    * state. Prefix keys with the operator family (`kafka.offsets`).
    */
   shared<T>(key: string, create: () => T): T;
+  /**
+   * OpenTelemetry spans for the node's own work on a sampled batch (a Kafka
+   * write, an HTTP request), and the trace context to put in what it sends
+   * to or reads from other hosts. Returns nothing, at no cost, when tracing
+   * is off or the batch is not sampled.
+   */
+  readonly tracing: NodeTracing;
 }
 
 /** The running half of an operator: input batches to output batches. */

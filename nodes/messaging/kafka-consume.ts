@@ -1,5 +1,5 @@
 import type { Subscriber } from 'rxjs';
-import { defineOperator, duration, NodeError, size, z, type Batch, type BytesItem, type EventRecord, type NodeContext } from '../../runtime/api.ts';
+import { defineOperator, duration, NodeError, size, z, type Batch, type BytesItem, type EventRecord, type NodeContext, type TraceCarrier, type TraceContext } from '../../runtime/api.ts';
 import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from './kafka/offsets.ts';
 import { brokersSetting, bytesRecord, failedMessage, jsonRecord, topicName } from './kafka/records.ts';
@@ -32,6 +32,24 @@ const settings = z.object({
 type ConsumeSettings = z.output<typeof settings>;
 
 const drainWaitMs = 30_000;
+
+/**
+ * The W3C trace context of the first message of a batch that has one: the
+ * batch continues that trace (the others' producers are not linked).
+ */
+function traceCarrier(messages: readonly KafkaMessage[]): TraceCarrier | undefined {
+  for (const message of messages) {
+    if (message.headers.size === 0) continue;
+    let carrier: TraceCarrier | undefined;
+    for (const [name, value] of message.headers) {
+      const key = name.toString();
+      if (key === 'traceparent') (carrier ??= {}).traceparent = value?.toString();
+      else if (key === 'tracestate') (carrier ??= {}).tracestate = value?.toString();
+    }
+    if (carrier?.traceparent) return carrier;
+  }
+  return undefined;
+}
 
 function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
@@ -274,8 +292,15 @@ class ConsumeSession implements SourceSession {
       }
     }
     ctx.metrics.bytes(bytes);
+    let trace: TraceContext | null | undefined;
+    if (ctx.tracing.enabled) {
+      const attributes = { 'messaging.system': 'kafka', 'messaging.operation.type': 'receive', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'messaging.batch.message_count': admitted.fresh.length };
+      const span = ctx.tracing.receive(traceCarrier(admitted.fresh), `${topic} receive`, 'consumer', attributes);
+      span?.end();
+      trace = span ? span.context : null;
+    }
     if (items.length === 0) ack.release();
-    else this.#out.next({ items, ack });
+    else this.#out.next(trace === undefined ? { items, ack } : { items, ack, trace });
     this.#throttle();
   }
 }

@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
+import { backoffDelay, bytesBuffer, type TraceCarrier, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { offsetPairing } from './kafka/transactions.ts';
@@ -83,6 +83,22 @@ function messageEncoder(ctx: NodeContext<ProduceSettings>): (items: unknown[]) =
 
 const retryMaxMs = 10_000;
 
+/** Puts the producer span's W3C context in every message's headers, so the consumer on another host continues the trace. */
+function addTraceHeaders(messages: OutgoingMessage[], carrier: TraceCarrier): void {
+  const entries = Object.entries(carrier).map(([name, value]) => [Buffer.from(name), Buffer.from(value)] as const);
+  for (const message of messages) {
+    message.headers ??= new Map();
+    for (const [name, value] of entries) message.headers.set(name, value);
+  }
+}
+
+/** The span of one write of a sampled batch (kind PRODUCER), its context already in the messages' headers. */
+function producerSpan(ctx: NodeContext<ProduceSettings>, batch: Batch, messages: OutgoingMessage[]) {
+  const span = ctx.tracing.start(batch.trace, `${ctx.settings.topic} publish`, 'producer', { 'messaging.system': 'kafka', 'messaging.operation.type': 'send', 'messaging.destination.name': ctx.settings.topic, 'messaging.batch.message_count': messages.length });
+  if (span) addTraceHeaders(messages, span.headers());
+  return span;
+}
+
 /** Runs `stop` when the node is unsubscribed before its input ended (a failure or a forced stop). */
 function onHardStop(node: NodeFunction, stop: () => void): NodeFunction {
   return function kafkaProduceNode(input) {
@@ -144,17 +160,22 @@ function producerFor(ctx: NodeContext<ProduceSettings>, retries?: number): Kafka
 function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (items: unknown[]) => OutgoingMessage[]) {
   let producer: KafkaProducer | undefined;
   const sink = sinkBatches<unknown>(
-    async function produceBatch(items) {
+    async function produceBatch(items, batch) {
       const messages = encode(items);
       if (messages.length === 0) return;
+      const span = producerSpan(ctx, batch, messages);
       for (let attempt = 1; ; attempt++) {
         producer ??= producerFor(ctx);
         try {
           await producer.send(messages);
+          span?.end();
           if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
           return;
         } catch (error) {
-          if (ctx.signal.aborted) throw error;
+          if (ctx.signal.aborted) {
+            span?.end(error);
+            throw error;
+          }
           const delay = backoffDelay(attempt - 1, 250, retryMaxMs);
           if (attempt <= 3 || attempt % 10 === 0) {
             ctx.log.error({ brokers, topic: ctx.settings.topic, attempt, retryInMs: delay, error: clientReason(error) }, `${ctx.label}: cannot write to Kafka at ${brokers} (topic \`${ctx.settings.topic}\`): ${clientReason(error)}; retrying`);
@@ -263,13 +284,18 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
       const subscription = input.subscribe({
         next(batch) {
           const messages = encode(batch.items);
+          const span = messages.length > 0 ? producerSpan(ctx, batch, messages) : undefined;
           void serial(async function sendInTransaction() {
             if (messages.length > 0) {
               if (!open) {
                 await producer.begin();
                 open = true;
               }
-              await producer.send(messages);
+              await producer.send(messages).catch((error: unknown) => {
+                span?.end(error);
+                throw error;
+              });
+              span?.end();
             }
             batch.ack.release();
             scheduleCommit();

@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import { asyncScheduler, Observable, type SchedulerLike } from 'rxjs';
 import { Ack, reasonOf, type Batch, type Logger, type NodeContext, type NodeFunction, type NodeMetricFamily, type OperatorDefinition, type StopReason } from '../../runtime/api.ts';
 import type { OnError } from '../../graph/model.ts';
+import { tracingOff } from '../../runtime/tracing.ts';
 
 /** The runtime's clock interface: now, and a cancellable timer. */
 export interface TestClock {
@@ -171,6 +172,7 @@ export function contextWithSettings<Settings>(settings: Settings, options: FakeC
     label: `node \`${node}\` (test)`,
     settings,
     resolvePath: (path: string) => resolve(path),
+    tracing: tracingOff,
     onError,
     log,
     metrics: {
