@@ -208,7 +208,7 @@ export class NodeRunner {
       if (trace === undefined) {
         const tracing = this.#options.tracing!;
         if (tracing.sample()) {
-          const span = tracing.span(undefined, this.name, 'producer', { 'streams.node': this.name, 'streams.operator': this.node.op, 'streams.records': batch.items.length });
+          const span = tracing.span(undefined, this.name, 'internal', { 'streams.node': this.name, 'streams.operator': this.node.op, 'streams.records': batch.items.length });
           span.end();
           trace = span.context;
         } else trace = null;

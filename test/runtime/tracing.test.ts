@@ -76,7 +76,7 @@ describe('tracing', () => {
     const spans = exporter.getFinishedSpans();
     const sources = byName(spans, 'src');
     expect(sources).toHaveLength(10);
-    expect(sources.every((s) => s.kind === SpanKind.PRODUCER && s.parentSpanContext === undefined)).toBe(true);
+    expect(sources.every((s) => s.kind === SpanKind.INTERNAL && s.parentSpanContext === undefined)).toBe(true);
     expect(sources[0].resource.attributes).toMatchObject({ 'service.name': 'ami-streams', 'host.name': 'a', 'streams.pipeline': 'traced' });
     for (const source of sources) {
       const traceId = source.spanContext().traceId;
