@@ -16,6 +16,7 @@ import { TraceState, parseTraceParent } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { reasonOf } from './failure.ts';
 
 /** The context a sampled batch carries: its parent span (W3C trace id, span id, flags, state). */
@@ -36,6 +37,8 @@ export interface TraceSpan {
   readonly context: TraceContext;
   /** The headers that make a receiver's span a child of this one. */
   headers(): Required<Pick<TraceCarrier, 'traceparent'>> & TraceCarrier;
+  /** Adds an attribute known only later (a response's status). */
+  set(key: string, value: string | number | boolean): void;
   end(error?: unknown): void;
 }
 
@@ -170,6 +173,10 @@ class OpenSpan implements TraceSpan {
     return carrierOf(this.context);
   }
 
+  set(key: string, value: string | number | boolean): void {
+    this.#span.setAttribute(key, value);
+  }
+
   end(error?: unknown): void {
     if (error !== undefined) this.#span.setStatus({ code: SpanStatusCode.ERROR, message: reasonOf(error) });
     this.#span.end();
@@ -191,6 +198,41 @@ export function remoteContext(carrier: TraceCarrier): TraceContext | undefined {
   const context: TraceContext = { ...parsed, isRemote: true };
   if (carrier.tracestate) context.traceState = new TraceState(carrier.tracestate);
   return context;
+}
+
+/** The W3C trace context headers of an HTTP request, if it has them. */
+export function headerCarrier(headers: IncomingHttpHeaders): TraceCarrier | undefined {
+  const traceparent = headers.traceparent;
+  if (typeof traceparent !== 'string') return undefined;
+  const tracestate = headers.tracestate;
+  return { traceparent, tracestate: Array.isArray(tracestate) ? tracestate.join(',') : tracestate };
+}
+
+/**
+ * The SERVER span of an HTTP request a node answers: the child of the
+ * caller's span when the request has a sampled `traceparent`, else a new
+ * trace at the ratio. It ends when the response is finished (or the
+ * connection closes), with the status. The request's `traceparent` and
+ * `tracestate` are replaced with this span's, so that a request the node
+ * makes on its behalf (an edge to its origin) continues from it.
+ * Undefined, at no cost, when tracing is off or the request is not sampled.
+ */
+export function traceRequest(tracing: NodeTracing, request: IncomingMessage, response: ServerResponse): TraceSpan | undefined {
+  if (!tracing.enabled) return undefined;
+  const method = request.method ?? 'GET';
+  // The path only: a query may hold a signature or a token.
+  const path = (request.url ?? '/').split('?')[0];
+  const span = tracing.receive(headerCarrier(request.headers), method, 'server', { 'http.request.method': method, 'url.path': path });
+  if (!span) return undefined;
+  const carrier = span.headers();
+  request.headers.traceparent = carrier.traceparent;
+  if (carrier.tracestate === undefined) delete request.headers.tracestate;
+  else request.headers.tracestate = carrier.tracestate;
+  response.once('close', function endServerSpan() {
+    span.set('http.response.status_code', response.statusCode);
+    span.end(response.statusCode >= 500 ? new Error(`answered ${response.statusCode}`) : undefined);
+  });
+  return span;
 }
 
 /** Where to send traces and how many, from the command line and the standard environment. */

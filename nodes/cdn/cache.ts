@@ -1,5 +1,5 @@
 import { Observable, type Subscription } from 'rxjs';
-import { defineOperator, duration, reasonOf, size, z, type Batch, type EventRecord } from '../../runtime/api.ts';
+import { defineOperator, duration, reasonOf, size, traceRequest, z, type Batch, type EventRecord } from '../../runtime/api.ts';
 import { ServerRun } from '../io/web/server-run.ts';
 import { createWebServer } from '../../native/http/server.ts';
 import { checkTlsPaths, listenSetting, tlsFiles, tlsSetting } from '../io/web/settings.ts';
@@ -148,6 +148,7 @@ export default defineOperator({
 
         ctx.metrics.expose(() => edgeMetrics(name, edge, store, () => policy.refusals()));
         const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onEdgeRequest(request, response) {
+          traceRequest(ctx.tracing, request, response);
           edge.handle(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');
             if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');

@@ -1,4 +1,4 @@
-import { backoffDelay, compileExpression, defineOperator, duration, expression, perBatchAsync, reasonOf, redactUrl, retryAfterMs, size, sleep, toPlain, z, type CompiledExpression, type EventRecord } from '../../runtime/api.ts';
+import { backoffDelay, compileExpression, defineOperator, duration, expression, perBatchAsync, reasonOf, redactUrl, retryAfterMs, size, sleep, toPlain, z, type Batch, type CompiledExpression, type EventRecord, type TraceCarrier } from '../../runtime/api.ts';
 import { isBytesItem } from './web/payload.ts';
 
 const methods = ['POST', 'PUT', 'PATCH', 'DELETE', 'GET'] as const;
@@ -95,10 +95,10 @@ export default defineOperator({
       return calls;
     }
 
-    async function attempt(call: Call): Promise<{ response?: Response; text?: string; error?: unknown }> {
+    async function attempt(call: Call, carrier: TraceCarrier | undefined): Promise<{ response?: Response; text?: string; error?: unknown }> {
       const { body, type } = bodyOf(call.records);
       const { url, authorization } = withoutCredentials(call.url);
-      const headers: Record<string, string> = { 'Content-Type': type, ...(authorization ? { Authorization: authorization } : {}), ...settings.headers };
+      const headers: Record<string, string> = { 'Content-Type': type, ...(authorization ? { Authorization: authorization } : {}), ...settings.headers, ...carrier };
       try {
         const hasBody = settings.method !== 'GET';
         const response = await fetch(url, {
@@ -114,10 +114,19 @@ export default defineOperator({
       }
     }
 
-    async function send(call: Call): Promise<Outcome> {
+    /** One call with its retries, under a CLIENT span when the batch is sampled (its `traceparent` sent with each attempt). */
+    async function send(call: Call, trace: Batch['trace']): Promise<Outcome> {
+      const span = ctx.tracing.start(trace, settings.method, 'client', { 'http.request.method': settings.method, 'url.full': redactUrl(call.url).split('?')[0] });
+      const outcome = await sendWithRetries(call, span?.headers());
+      if (outcome.ok) span?.set('http.response.status_code', outcome.status);
+      span?.end(outcome.ok ? undefined : new Error(outcome.reason));
+      return outcome;
+    }
+
+    async function sendWithRetries(call: Call, carrier: TraceCarrier | undefined): Promise<Outcome> {
       const shown = redactUrl(call.url);
       for (let tries = 0; ; tries++) {
-        const { response, text, error } = await attempt(call);
+        const { response, text, error } = await attempt(call, carrier);
         if (response && response.ok) {
           let body: unknown = text;
           if (settings.response === 'json') {
@@ -153,7 +162,7 @@ export default defineOperator({
       async function worker(): Promise<void> {
         while (next < calls.length) {
           const index = next++;
-          outcomes[index] = await send(calls[index]);
+          outcomes[index] = await send(calls[index], batch.trace);
         }
       }
       await Promise.all(Array.from({ length: Math.min(settings.concurrency, calls.length) }, worker));

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Observable } from 'rxjs';
-import { defineOperator, duration, reasonOf, size, z, type Batch, type BytesItem, type EventRecord } from '../../runtime/api.ts';
+import { defineOperator, duration, reasonOf, size, traceRequest, z, type Batch, type BytesItem, type EventRecord, type TraceContext } from '../../runtime/api.ts';
 import { bodySignature, tokenAccepted } from '../../native/http/auth.ts';
 import { createWebServer } from '../../native/http/server.ts';
 import { ServerRun } from './web/server-run.ts';
@@ -129,10 +129,11 @@ export default defineOperator({
           }
           if (records.length === 0) return reply(response, 200, { ok: true, records: 0 });
           if (run.stopping) return reply(response, 503, { error: 'shutting down' }, { 'Retry-After': retryAfter });
-          emit(records, response);
+          emit(records, response, ctx.tracing.enabled ? (traceRequest(ctx.tracing, request, response)?.context ?? null) : undefined);
         }
 
-        function emit(records: unknown[], response: ServerResponse): void {
+        /** `trace`: the request's span, the parent of the records' spans (null: not sampled; undefined: tracing off). */
+        function emit(records: unknown[], response: ServerResponse, trace: TraceContext | null | undefined): void {
           const count = records.length;
           let answered = false;
           let timer: NodeJS.Timeout | undefined;
@@ -165,7 +166,7 @@ export default defineOperator({
               if (!answered) settle();
             });
           }
-          subscriber.next({ items: records, ack });
+          subscriber.next(trace === undefined ? { items: records, ack } : { items: records, ack, trace });
         }
 
         const run = new ServerRun(ctx, server, subscriber, settings, {

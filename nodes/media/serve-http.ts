@@ -1,5 +1,5 @@
 import { Observable, type Subscription } from 'rxjs';
-import { defineOperator, duration, reasonOf, sinkBatches, z, type Batch } from '../../runtime/api.ts';
+import { defineOperator, duration, reasonOf, sinkBatches, traceRequest, z, type Batch } from '../../runtime/api.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import { createWebServer } from '../../native/http/server.ts';
 import { ServerRun } from '../io/web/server-run.ts';
@@ -57,6 +57,7 @@ export default defineOperator({
         const refusals = new Map<string, number>();
         const routes = originRoutes(store, { prefix: settings.path_prefix, cors: settings.cors, now: () => ctx.now(), schedule: (ms, fn) => ctx.schedule(ms, fn), masterWaitMs: settings.master_wait, stopping: () => run.stopping });
         const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onOriginRequest(request, response) {
+          traceRequest(ctx.tracing, request, response);
           routes(request, response).catch((error: unknown) => {
             ctx.log.error({ error: reasonOf(error) }, 'request failed');
             sendError(response, 500, 'internal error');

@@ -64,7 +64,8 @@ const blockingTimeoutMs = 30_000;
 /** A blocking playlist answer is the same for every player asking the same (msn, part): kept this long at least. */
 const blockingTtlMs = 1000;
 /** Request headers passed to the origin, besides those the object's `Vary` names. */
-const passedRequestHeaders = ['accept', 'accept-encoding', 'accept-language', 'user-agent'];
+// `traceparent`/`tracestate`: the origin's span continues the edge's (see `traceRequest`).
+const passedRequestHeaders = ['accept', 'accept-encoding', 'accept-language', 'user-agent', 'traceparent', 'tracestate'];
 /** URLs whose `Vary` names are remembered. */
 const maxVaryEntries = 100_000;
 
