@@ -16,8 +16,7 @@ import { UsageError, checkAndReport, parseParams, readPipeline } from './pipelin
 import { Reloader, startRunUi, uiOptions } from './run-ui.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { hostname } from 'node:os';
-import { Tracing } from '../runtime/tracing.ts';
-import { traceFlags } from './trace-flags.ts';
+import { openTracing, traceFlags } from './trace-flags.ts';
 
 const logLevels: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 const nodeFailurePolicies = ['stop', 'continue'] as const;
@@ -62,7 +61,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
     throw new UsageError(`--state: ${error.message}`);
   }) : undefined;
   // Relative paths in settings are read from the pipeline file's folder, as a test file's `pipeline:` is.
-  const tracing = traced && new Tracing({ ...traced, host: hostname(), pipeline });
+  const tracing = await openTracing(traced, { host: hostname(), pipeline });
   const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure, tracing });
   const server = listen
     ? await serveMetrics(

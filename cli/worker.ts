@@ -24,8 +24,8 @@ import { registry } from '../nodes/registry.ts';
 import { controlKeys, parseRecord, type AppliedReport } from './control-plane.ts';
 import { UsageError } from './usage-error.ts';
 import { shareOfRecord } from './worker-share.ts';
-import { Tracing } from '../runtime/tracing.ts';
-import { traceFlags } from './trace-flags.ts';
+import type { Tracing } from '../runtime/tracing/provider.ts';
+import { openTracing, traceFlags } from './trace-flags.ts';
 
 const heartbeatMs = 2000;
 /** Pub/sub may miss a message while reconnecting: the record is read again this often. */
@@ -69,7 +69,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   await redis.hset(keys.capabilities, host, JSON.stringify({ host, offers: capabilities.offers }));
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null }, 'reported this host\'s capabilities');
 
-  const tracing = traced && new Tracing({ ...traced, host, pipeline });
+  const tracing = await openTracing(traced, { host, pipeline });
   const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, tracing });
   const beat = (): void => void redis.hset(keys.heartbeat, host, String(Date.now())).catch(() => undefined);
   beat();

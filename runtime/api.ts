@@ -47,4 +47,4 @@ export function defineOperator<Settings>(definition: OperatorDefinition<Settings
 export { perRecord, perBatchAsync, sinkBatches, skip, operate } from './batch-operators.ts';
 export { backoffDelay, retryDelay, retryAfterMs, sleep } from './retry.ts';
 export { redactUrl } from './redact.ts';
-export { carrierOf, remoteContext, headerCarrier, traceRequest, type NodeTracing, type TraceSpan, type TraceCarrier, type TraceContext, type SpanRole } from './tracing.ts';
+export { carrierOf, remoteContext, headerCarrier, traceRequest, type NodeTracing, type TraceSpan, type TraceCarrier, type TraceContext, type SpanRole } from './tracing/context.ts';

@@ -12,7 +12,7 @@ import { silentLogger } from './log.ts';
 import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
 import type { EdgeStats, NodeStats } from './stats.ts';
-import type { Tracing } from './tracing.ts';
+import type { Tracing } from './tracing/provider.ts';
 
 export interface EngineOptions {
   registry: ReadonlyMap<string, OperatorDefinition>;

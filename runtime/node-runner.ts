@@ -14,7 +14,8 @@ import type { Clock } from './clock.ts';
 import { backoffDelay } from './retry.ts';
 import { NodeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
-import { tracingOff, type TraceContext, type Tracing } from './tracing.ts';
+import { tracingOff, type TraceContext } from './tracing/context.ts';
+import type { Tracing } from './tracing/provider.ts';
 
 export interface NodeRunnerOptions {
   node: GraphNode;

@@ -8,7 +8,7 @@ import type { OperatorSpec } from '../graph/operator-spec.ts';
 import type { OnError } from '../graph/model.ts';
 import type { Ack } from './ack.ts';
 import type { PathProblem } from './paths.ts';
-import type { NodeTracing, TraceContext } from './tracing.ts';
+import type { NodeTracing, TraceContext } from './tracing/context.ts';
 
 /** An event: a record of named fields. */
 export type EventRecord = Record<string, unknown>;

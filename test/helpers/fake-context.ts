@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { asyncScheduler, Observable, type SchedulerLike } from 'rxjs';
 import { Ack, reasonOf, type Batch, type Logger, type NodeContext, type NodeFunction, type NodeMetricFamily, type OperatorDefinition, type StopReason } from '../../runtime/api.ts';
 import type { OnError } from '../../graph/model.ts';
-import { tracingOff } from '../../runtime/tracing.ts';
+import { tracingOff } from '../../runtime/tracing/context.ts';
 
 /** The runtime's clock interface: now, and a cancellable timer. */
 export interface TestClock {

@@ -4,7 +4,7 @@ import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trac
 import { Observable } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineOperator, z, type Batch } from '../../runtime/api.ts';
-import { Tracing } from '../../runtime/tracing.ts';
+import { Tracing } from '../../runtime/tracing/provider.ts';
 import { startYaml, take } from '../helpers/pipeline.ts';
 
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';

@@ -2,7 +2,9 @@ import { SpanKind, TraceFlags } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineOperator, sinkBatches, z, type Batch } from '../../runtime/api.ts';
-import { Tracing, carrierOf, remoteContext, tracingSettings } from '../../runtime/tracing.ts';
+import { carrierOf, remoteContext } from '../../runtime/tracing/context.ts';
+import { Tracing } from '../../runtime/tracing/provider.ts';
+import { tracingSettings } from '../../runtime/tracing/settings.ts';
 import { runYaml, take } from '../helpers/pipeline.ts';
 
 /** What a sink saw of each batch: its trace, and whether `ctx.tracing` was on. */
