@@ -31,7 +31,10 @@ const root = join(import.meta.dirname, '..');
 const outdir = resolve(process.argv[2] ?? join(root, 'dist'));
 
 /** Dependencies compiled into the bundle; the rest of `dependencies` is loaded from node_modules. */
-const bundled = ['rxjs', 'zod', 'yaml', '@marcbachmann/cel-js', 'lru-cache', 'prom-client'];
+// @opentelemetry/api too: prom-client requires it (CommonJS) at load, which an external cannot satisfy in
+// an ES module bundle; the SDK, loaded from node_modules with tracing on, meets this copy through the API's
+// global registry (its context keys are `Symbol.for`).
+const bundled = ['rxjs', 'zod', 'yaml', '@marcbachmann/cel-js', 'lru-cache', 'prom-client', '@opentelemetry/api'];
 
 /**
  * The ES module builds of packages whose `node` export is CommonJS (esbuild
