@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { Observable } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defineOperator, z, type Batch } from '../../runtime/api.ts';
 import { Tracing } from '../../runtime/tracing/provider.ts';
 import { startYaml, take } from '../helpers/pipeline.ts';
@@ -27,6 +27,11 @@ beforeAll(async () => {
 afterAll(() => {
   target.close();
 });
+
+/** A request to a node that may not listen yet: tried again until it connects. */
+function whenListening(request: () => Promise<Response>): Promise<Response> {
+  return vi.waitFor(request, { timeout: 5000, interval: 50 });
+}
 
 function spanOf(spans: readonly ReadableSpan[], predicate: (span: ReadableSpan) => boolean): ReadableSpan {
   const found = spans.filter(predicate);
@@ -60,12 +65,8 @@ nodes:
   done: { op: test.collect, in: call, with: { into: http-traced } }
 `, { tracing });
     try {
-      let response: Response | undefined;
-      for (let tries = 0; tries < 50 && !response; tries++) {
-        response = await fetch('http://127.0.0.1:7751/in', { method: 'POST', headers: { traceparent, 'content-type': 'application/json' }, body: '{"a":1}' }).catch(() => undefined);
-        if (!response) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      expect(response?.status).toBe(200);
+      const response = await whenListening(() => fetch('http://127.0.0.1:7751/in', { method: 'POST', headers: { traceparent, 'content-type': 'application/json' }, body: '{"a":1}' }));
+      expect(response.status).toBe(200);
       // An untraced caller with ratio 0: nothing is traced, and nothing is sent on.
       await fetch('http://127.0.0.1:7751/in', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":2}' });
     } finally {
@@ -100,19 +101,11 @@ nodes:
   origin: { op: serve.http, in: segments, with: { listen: "127.0.0.1:7754" } }
 `, { tracing, extra: [noSegments] });
     try {
-      let edgeAnswer: Response | undefined;
-      for (let tries = 0; tries < 50 && !edgeAnswer; tries++) {
-        edgeAnswer = await fetch('http://127.0.0.1:7753/seg.m4s?token=secret', { headers: { traceparent } }).catch(() => undefined);
-        if (!edgeAnswer) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      expect(edgeAnswer?.status).toBe(200);
-      let originAnswer: Response | undefined;
-      for (let tries = 0; tries < 50 && !originAnswer; tries++) {
-        originAnswer = await fetch('http://127.0.0.1:7754/live/none/master.m3u8', { headers: { traceparent } }).catch(() => undefined);
-        if (!originAnswer) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      await originAnswer?.text();
-      expect(originAnswer?.status).toBe(404);
+      const edgeAnswer = await whenListening(() => fetch('http://127.0.0.1:7753/seg.m4s?token=secret', { headers: { traceparent } }));
+      expect(edgeAnswer.status).toBe(200);
+      const originAnswer = await whenListening(() => fetch('http://127.0.0.1:7754/live/none/master.m3u8', { headers: { traceparent } }));
+      await originAnswer.text();
+      expect(originAnswer.status).toBe(404);
     } finally {
       await engine.drain();
     }

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
@@ -98,16 +98,6 @@ function startWorker(host: string): () => string {
   return () => log;
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /** A trace with spans from every host, as its spans. */
 function traceOnAllHosts(): ReceivedSpan[] | undefined {
   const hostsByTrace = new Map<string, Set<string>>();
@@ -143,9 +133,14 @@ nodes:
   out: { op: file.write, in: double, place: { host: c }, with: { path: "${out}" } }
 `);
     const logs = ['a', 'b', 'c'].map(startWorker);
-    await until('every worker reporting', async () => (await redis.hkeys(`streams:deploy:${name}:capabilities`)).length === 3, 40_000).catch((error: Error) => {
-      throw new Error(`${error.message}; worker logs:\n${logs.map((log) => log().slice(-2000)).join('\n')}`);
-    });
+    const logTails = () => logs.map((log) => log().slice(-2000)).join('\n');
+    await vi.waitFor(
+      async () => {
+        const reported = (await redis.hkeys(`streams:deploy:${name}:capabilities`)).length;
+        if (reported < 3) throw new Error(`${reported} of 3 workers reported; worker logs:\n${logTails()}`);
+      },
+      { timeout: 40_000, interval: 100 },
+    );
     const deploy = spawn(process.execPath, [bin, 'deploy', file, '--control', redisUrl, '--timeout', '20s'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let deployOutput = '';
     deploy.stdout!.on('data', (chunk: Buffer) => (deployOutput += chunk.toString('utf8')));
@@ -153,9 +148,10 @@ nodes:
     const code = await new Promise<number>((resolve) => deploy.on('exit', (c) => resolve(c ?? 1)));
     expect(code, deployOutput).toBe(0);
 
-    const spans = await until('a trace with spans from a, b and c', traceOnAllHosts).catch((error: Error) => {
-      throw new Error(`${error.message}; ${received.length} spans received; worker logs:\n${logs.map((log) => log().slice(-2000)).join('\n')}`);
-    });
+    const spans = await vi.waitFor(
+      () => traceOnAllHosts() ?? Promise.reject(new Error(`no trace with spans from a, b and c yet: ${received.length} spans received; worker logs:\n${logTails()}`)),
+      { timeout: 30_000, interval: 100 },
+    );
     expect([...contentTypes]).toEqual(['application/json']);
     const one = (host: string, predicate: (s: ReceivedSpan) => boolean): ReceivedSpan => {
       const found = spans.filter((s) => s.host === host && predicate(s));
