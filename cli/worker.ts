@@ -24,6 +24,8 @@ import { registry } from '../nodes/registry.ts';
 import { controlKeys, parseRecord, type AppliedReport } from './control-plane.ts';
 import { UsageError } from './usage-error.ts';
 import { shareOfRecord } from './worker-share.ts';
+import { uiOptions } from './run-ui.ts';
+import { WorkerUi } from './host-ui.ts';
 
 const heartbeatMs = 2000;
 /** Pub/sub may miss a message while reconnecting: the record is read again this often. */
@@ -57,6 +59,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   const drainTimeout = parseDuration(String(values['drain-timeout'] ?? '30s'));
   if (!drainTimeout.ok) throw new UsageError(`--drain-timeout: ${drainTimeout.reason}`);
   const log = createLogger(level).child({ host });
+  const ui = uiOptions(values, process.env);
   const keys = controlKeys(pipeline);
   const owner = { node: `worker-${host}`, label: `worker \`${host}\``, log };
   const redis = await connectRedis(owner, { url, purpose: 'control', retryDelayMs: (attempt) => Math.min(5000, 100 * attempt) });
@@ -66,7 +69,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   await redis.hset(keys.capabilities, host, JSON.stringify({ host, offers: capabilities.offers }));
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null }, 'reported this host\'s capabilities');
 
-  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value });
+  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, ...(ui && { ui: new WorkerUi(ui, host, log) }) });
   const beat = (): void => void redis.hset(keys.heartbeat, host, String(Date.now())).catch(() => undefined);
   beat();
   const heartbeat = setInterval(beat, heartbeatMs);
@@ -100,6 +103,8 @@ interface WorkerOptions {
   keys: ReturnType<typeof controlKeys>;
   log: Logger;
   drainMs: number;
+  /** `--ui`: the whole deployed plan, this host's nodes live. */
+  ui?: WorkerUi;
 }
 
 /** The engine of one host and the version it runs; applies records one at a time. */
@@ -156,6 +161,7 @@ class HostWorker {
       return;
     }
     this.version = record.version;
+    await this.#o.ui?.show(share.whole!, share.plan!, this.#engine);
     const nodes = [...share.graph.nodes.keys()];
     log.info({ version: record.version, ms: Date.now() - started, ...outcome.diff }, `running version ${record.version}: ${nodes.length === 0 ? 'no share on this host' : `${nodes.length} nodes`} (kept ${outcome.diff.kept.length}, replaced ${outcome.diff.replaced.length}, added ${outcome.diff.added.length}, removed ${outcome.diff.removed.length})`);
     await this.#report({ version: record.version, status: 'applied', at: new Date().toISOString(), nodes, diff: outcome.diff });
@@ -217,6 +223,7 @@ class HostWorker {
     this.#stopping = true;
     await this.#queue;
     if (this.#engine && !this.#finished) await this.#engine.drain({ deadlineMs: this.#o.drainMs }).catch(() => undefined);
+    await this.#o.ui?.close();
   }
 }
 

@@ -72,7 +72,7 @@ export class SidePanel {
     const box = this.#details;
     box.replaceChildren();
     box.append(html('h2', `${node.id} — ${node.op}`));
-    box.append(html('div', `${node.source.file}:${node.source.line}:${node.source.col} · host ${node.host}${node.role ? ` (${node.role})` : ''}`, 'hint'));
+    box.append(html('div', `${node.source.file}:${node.source.line}:${node.source.col} · ${node.hosts.length > 1 ? `hosts ${node.hosts.join(', ')}` : `host ${node.host}`}${node.role ? ` (${node.role})` : ''}`, 'hint'));
     box.append(html('div', '', 'numbers-box'));
     box.append(html('h2', 'Records out per second (last 5 min)'));
     const chart = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
