@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHostUi } from '../../cli/host-ui.ts';
+import { planGraph } from '../../graph/plan.ts';
+import { launchBrowser } from '../helpers/browser.ts';
+import { checkYaml } from '../helpers/pipeline.ts';
 import { openVisualiserSession, type VisualiserSession } from '../helpers/visualiser-session.ts';
 
 const port = 7911;
@@ -73,5 +78,34 @@ describe('the visualiser of a pipeline on three hosts (`streams plan --ui`)', ()
     expect(await inPage((g) => g.document.querySelectorAll('.edge.cross-host').length)).toBe(2);
     await page.click('#layout-toggle button[data-mode="hosts"]');
     await session.until(() => inPage((g) => g.document.querySelectorAll('.host-group').length === 3), 'the host boxes again');
+  });
+});
+
+describe('the visualiser of a worker (`streams worker --ui`)', () => {
+  it('draws the whole plan with the other hosts\' nodes greyed and this host named', async () => {
+    const graph = checkYaml(readFileSync('pipelines/three-workers.yaml', 'utf8'));
+    const ui = await startHostUi({ listen: { host: '127.0.0.1', port: 7913 }, view: { graph, plan: planGraph({ graph }).plan!, here: 'b' } });
+    const browser = await launchBrowser();
+    try {
+      const worker = await browser.browser.newPage({ viewport: { width: 1400, height: 800 } });
+      await worker.goto('http://127.0.0.1:7913/');
+      const read = (): Promise<{ live: string[]; greyed: string[]; here: string | null | undefined; remoteHosts: string[] }> =>
+        worker.evaluate(`(() => ({
+          live: Array.from(document.querySelectorAll('.node:not(.remote)'), (n) => n.dataset.node + '@' + n.dataset.host),
+          greyed: Array.from(document.querySelectorAll('.node.remote'), (n) => n.dataset.node + '@' + n.dataset.host).sort(),
+          here: document.querySelector('#here')?.textContent,
+          remoteHosts: Array.from(document.querySelectorAll('.host-group.remote'), (h) => h.dataset.host),
+        }))()`);
+      await session.until(async () => (await read()).live.length > 0, 'the worker\'s plan drawn');
+      const shown = await read();
+      expect(shown.live).toEqual(['enrich@b']);
+      expect(shown.greyed).toEqual(['enrich@c', 'out@a', 'readings@a']);
+      expect(shown.here).toBe('this host: b (other hosts greyed)');
+      expect(shown.remoteHosts.sort()).toEqual(['a', 'c']);
+      await worker.screenshot({ path: '/tmp/visualiser-worker-b.png' });
+    } finally {
+      await browser.close();
+      await ui.close();
+    }
   });
 });
