@@ -120,7 +120,7 @@ export class GraphView {
           id: line.id,
           sources: [line.from.id],
           targets: [line.to.id],
-          labels: [{ id: `${line.id}#label`, text: line.edge.type, width: labelWidth(line.edge), height: 26 }],
+          labels: [{ id: `${line.id}#label`, text: line.edge.type, width: labelWidth(line.edge), height: line.edge.transport ? 38 : 26 }],
         }),
       ),
     };
@@ -167,7 +167,8 @@ export class GraphView {
     for (const edge of laid.edges ?? []) {
       const line = lines.get(edge.id)!;
       const spec = line.edge;
-      const live = !spec.transport && this.#isLive(plan, line.from.node, line.from.host) && this.#isLive(plan, line.to.node, line.to.host);
+      // An edge between hosts is a channel of this process only under `streams run`, which runs every host's nodes; elsewhere records cross it through the transport.
+      const live = (!spec.transport || plan.here === undefined) && this.#isLive(plan, line.from.node, line.from.host) && this.#isLive(plan, line.to.node, line.to.host);
       const group = el('g', { class: `edge${spec.transport ? ' cross-host' : ''}${live ? '' : ' idle'}`, 'data-edge': spec.id }, edgeLayer);
       if (line.from.host !== undefined) group.setAttribute('data-hosts', `${line.from.host}>${line.to.host}`);
       for (const section of edge.sections ?? []) {
@@ -176,22 +177,21 @@ export class GraphView {
       }
       const label = edge.labels?.[0];
       const lx = label?.x ?? 0;
-      const ly = label?.y ?? 0;
+      let ly = label?.y ?? 0;
       const type = el('text', { x: lx, y: ly + 9 }, group);
       type.textContent = shortType(spec);
-      let rate: SVGTextElement | undefined;
-      let fill: SVGRectElement | undefined;
       if (spec.transport) {
-        // Records between hosts go through the transport: this process has no channel to count them in.
         const transport = el('text', { x: lx, y: ly + 21, class: 'transport' }, group);
         transport.textContent = spec.transport.label;
-      } else {
+        ly += 12;
+      }
+      let rate: SVGTextElement | undefined;
+      let fill: SVGRectElement | undefined;
+      if (live) {
         rate = el('text', { x: lx, y: ly + 21, class: 'rate' }, group);
-        rate.textContent = live ? '0/s' : '';
-        if (live) {
-          el('rect', { x: lx + 48, y: ly + 14, width: 40, height: 7, class: 'fill-bg', rx: 2 }, group);
-          fill = el('rect', { x: lx + 48, y: ly + 14, width: 0, height: 7, class: 'fill', rx: 2 }, group);
-        }
+        rate.textContent = '0/s';
+        el('rect', { x: lx + 48, y: ly + 14, width: 40, height: 7, class: 'fill-bg', rx: 2 }, group);
+        fill = el('rect', { x: lx + 48, y: ly + 14, width: 0, height: 7, class: 'fill', rx: 2 }, group);
       }
       el('title', {}, group).textContent = `${spec.from}.${spec.fromPort} → ${spec.to}: ${spec.type}${spec.transport ? ` via ${spec.transport.label}` : ''}`;
       const drawn = { group, rate, fill, drops: 0, live };

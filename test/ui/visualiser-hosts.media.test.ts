@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHostUi } from '../../cli/host-ui.ts';
@@ -30,7 +32,7 @@ interface PageGlobals {
 const inPage = <T>(read: (page: PageGlobals) => T): Promise<T> => session.inPage(read);
 
 beforeAll(async () => {
-  session = await openVisualiserSession('pipelines/three-workers.yaml', port, undefined, 'plan');
+  session = await openVisualiserSession('pipelines/three-workers.yaml', port, undefined, { command: 'plan' });
   page = session.page;
   await page.goto(`${base}/`);
 });
@@ -83,7 +85,7 @@ describe('the visualiser of a pipeline on three hosts (`streams plan --ui`)', ()
 
 describe('the visualiser of a worker (`streams worker --ui`)', () => {
   it('draws the whole plan with the other hosts\' nodes greyed and this host named', async () => {
-    const graph = checkYaml(readFileSync('pipelines/three-workers.yaml', 'utf8'));
+    const graph = checkYaml(readFileSync('pipelines/three-workers.yaml', 'utf8'), [], 'pipelines/three-workers.yaml');
     const ui = await startHostUi({ listen: { host: '127.0.0.1', port: 7913 }, view: { graph, plan: planGraph({ graph }).plan!, here: 'b' } });
     const browser = await launchBrowser();
     try {
@@ -106,6 +108,28 @@ describe('the visualiser of a worker (`streams worker --ui`)', () => {
     } finally {
       await browser.close();
       await ui.close();
+    }
+  });
+});
+
+describe('the visualiser of a pipeline with hosts under `streams run` (every host\'s nodes in one process)', () => {
+  it('draws the host boxes with every node live and rates on the edges between hosts', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'streams-hosts-ui-')), 'out.jsonl');
+    const run = await openVisualiserSession('pipelines/three-workers.yaml', 7914, undefined, { args: ['--param', `out=${out}`] });
+    try {
+      await run.page.goto('http://127.0.0.1:7914/');
+      const rates = await run.until(async () => {
+        const shown = (await run.page.evaluate(`(() => ({
+          groups: document.querySelectorAll('.host-group').length,
+          greyed: document.querySelectorAll('.node.remote, .node.planned').length,
+          rates: Array.from(document.querySelectorAll('.edge.cross-host text.rate'), (t) => t.textContent),
+        }))()`)) as { groups: number; greyed: number; rates: string[] };
+        return shown.groups === 3 && shown.rates.length === 4 && shown.rates.every((r) => r !== '0/s') ? shown : undefined;
+      }, 'rates on the edges between hosts');
+      expect(rates.greyed).toBe(0);
+    } finally {
+      await run.close();
+      rmSync(dirname(out), { recursive: true, force: true });
     }
   });
 });
