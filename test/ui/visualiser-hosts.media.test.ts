@@ -104,6 +104,14 @@ describe('the visualiser of a worker (`streams worker --ui`)', () => {
       expect(shown.greyed).toEqual(['enrich@c', 'out@a', 'readings@a']);
       expect(shown.here).toBe('this host: b (other hosts greyed)');
       expect(shown.remoteHosts.sort()).toEqual(['a', 'c']);
+      // Another host's node has no numbers or tap here: the panel says where they are.
+      await worker.click('[data-node="readings"]');
+      const details = await session.until(async () => {
+        const text = (await worker.evaluate(`document.querySelector('#details')?.textContent ?? ''`)) as string;
+        return text.includes('readings') ? text : undefined;
+      }, 'the details of readings');
+      expect(details).toContain('runs on a, not on this host (b)');
+      expect(details).not.toContain('Live tap');
       await worker.screenshot({ path: '/tmp/visualiser-worker-b.png' });
     } finally {
       await browser.close();
