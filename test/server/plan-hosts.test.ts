@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planGraph } from '../../graph/plan.ts';
@@ -83,5 +84,14 @@ describe('graph.plan for a pipeline with hosts', () => {
     expect(planOnly.plan).toMatchObject({ plan_only: true, graph: 'three-workers' });
     planOnly.sample();
     expect(planOnly.stats().nodes).toEqual([]);
+  });
+});
+
+describe('streams plan --ui', () => {
+  it('refuses a non-loopback address without a token, as `run --ui` does, before serving anything', () => {
+    const result = spawnSync(process.execPath, ['bin/streams.ts', 'plan', 'pipelines/three-workers.yaml', '--ui', '0.0.0.0:7916'], { encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--ui.*token/);
+    expect(result.stdout).toBe('');
   });
 });
