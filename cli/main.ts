@@ -56,6 +56,16 @@ const tokenOption: Record<string, OptionSpec> = {
   token: { type: 'string', value: 'TOKEN', description: 'the run\'s --ui-token (default: $STREAMS_UI_TOKEN)' },
 };
 
+/** `--ui` and its token and TLS files; `what` says what the page shows. */
+function uiOption(what: string): Record<string, OptionSpec> {
+  return {
+    ui: { type: 'string', value: 'HOST:PORT', description: what },
+    'ui-token': { type: 'string', value: 'TOKEN', description: 'the bearer token the --ui API and page need (default: $STREAMS_UI_TOKEN); required unless --ui listens on loopback' },
+    'ui-tls-cert': { type: 'string', value: 'FILE', description: 'serve --ui over HTTPS with this PEM certificate (full chain), reloaded when the file changes; needs --ui-tls-key' },
+    'ui-tls-key': { type: 'string', value: 'FILE', description: 'the PEM private key of --ui-tls-cert' },
+  };
+}
+
 const commands: Record<string, Command> = {
   validate: {
     summary: 'Check pipeline files; print every problem as FILE:LINE:COL.',
@@ -81,10 +91,11 @@ const commands: Record<string, Command> = {
   },
   plan: {
     summary: 'Show which host runs each node and what the edges between hosts run through (Kafka, object storage).',
-    usage: 'streams plan FILE [--hosts FILE] [--format table|json|dot|svg] [--param NAME=VALUE] [--env-file FILE]',
+    usage: 'streams plan FILE [--hosts FILE] [--format table|json|dot|svg] [--ui HOST:PORT [--ui-token TOKEN]] [--param NAME=VALUE] [--env-file FILE]',
     options: {
       hosts: { type: 'string', value: 'FILE', description: 'a hosts file (`hosts:` and `transports:`) replacing the pipeline\'s own (default: config/hosts.yaml when the pipeline has no `hosts:`)' },
       format: { type: 'string', short: 'f', default: 'table', value: 'table|json|dot|svg', description: 'the output: a table, the plan as JSON, Graphviz DOT or SVG with a box per host' },
+      ...uiOption('instead of printing the plan, serve it in the visualiser at http://HOST:PORT/ (a box per host, nothing running) until stopped'),
       ...paramOption,
       ...envFileOption,
     },
@@ -114,10 +125,7 @@ const commands: Record<string, Command> = {
     options: {
       watch: { type: 'boolean', short: 'w', description: 'reload the pipeline when its file changes; an invalid change is rejected and the running graph kept' },
       metrics: { type: 'string', value: 'HOST:PORT', description: 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone listens on 127.0.0.1)' },
-      ui: { type: 'string', value: 'HOST:PORT', description: 'serve the live graph visualiser and the admin API (graph, stats, taps, reload) at http://HOST:PORT/ (PORT alone listens on 127.0.0.1)' },
-      'ui-token': { type: 'string', value: 'TOKEN', description: 'the bearer token the --ui API and page need (default: $STREAMS_UI_TOKEN); required unless --ui listens on loopback' },
-      'ui-tls-cert': { type: 'string', value: 'FILE', description: 'serve --ui over HTTPS with this PEM certificate (full chain), reloaded when the file changes; needs --ui-tls-key' },
-      'ui-tls-key': { type: 'string', value: 'FILE', description: 'the PEM private key of --ui-tls-cert' },
+      ...uiOption('serve the live graph visualiser and the admin API (graph, stats, taps, reload) at http://HOST:PORT/ (PORT alone listens on 127.0.0.1)'),
       'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'the least severe JSON log lines printed to stderr: debug, info, warn, error or silent' },
       state: { type: 'string', value: 'FILE|URL', description: 'keep window and aggregate state across runs: a file, or a redis:// or postgres:// URL' },
       'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'on SIGINT/SIGTERM, how long records in flight may take to reach their sinks before the run stops' },
@@ -140,7 +148,7 @@ const commands: Record<string, Command> = {
   },
   worker: {
     summary: 'Run this host\'s share of a deployed pipeline; apply each new version as a hot reload and report it.',
-    usage: 'streams worker --host NAME --control redis://HOST:PORT --name PIPELINE [--log-level info] [--drain-timeout 30s] [--otlp URL [--trace-ratio R]]',
+    usage: 'streams worker --host NAME --control redis://HOST:PORT --name PIPELINE [--ui HOST:PORT [--ui-token TOKEN]] [--log-level info] [--drain-timeout 30s] [--otlp URL [--trace-ratio R]]',
     options: {
       host: { type: 'string', value: 'NAME', description: 'this host\'s name in the plan (a key of `hosts:`)' },
       control: { type: 'string', value: 'URL', description: 'the control plane: redis://HOST:PORT (kafka:// is not supported yet)' },
@@ -148,6 +156,7 @@ const commands: Record<string, Command> = {
       'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'debug, info, warn, error or silent (logs go to stderr as JSON lines)' },
       'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'how long a drain (signal, replaced node) may take before nodes are forced' },
       ...tracingOptions,
+      ...uiOption('serve the visualiser of the whole deployed plan at http://HOST:PORT/, this host\'s nodes live and the others greyed, from the first version read'),
       ...envFileOption,
     },
     run: async (values, args) => (await import('./worker.ts')).workerCommand(values, args),

@@ -47,6 +47,8 @@ export function planRecord(input: { file: string; text: string; params: Record<s
 /** One host's share of a record: its graph and transport nodes, or the diagnostics that stop it. */
 export interface HostShare {
   graph?: Graph;
+  /** The checked graph of every host, as planned (what `worker --ui` draws). */
+  whole?: Graph;
   plan?: Plan;
   transports: TransportNode[];
   diagnostics: Diagnostic[];
@@ -58,5 +60,5 @@ export function shareOfRecord(input: Parameters<typeof planRecord>[0], host: str
   if (!planned.plan) return { transports: [], diagnostics: planned.diagnostics };
   const share = hostGraph({ graph: planned.graph!, plan: planned.plan, host, registry });
   const diagnostics = [...planned.diagnostics, ...share.diagnostics];
-  return share.graph ? { graph: share.graph, plan: planned.plan, transports: share.transports, diagnostics } : { transports: [], diagnostics };
+  return share.graph ? { graph: share.graph, whole: planned.graph, plan: planned.plan, transports: share.transports, diagnostics } : { transports: [], diagnostics };
 }

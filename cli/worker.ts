@@ -26,6 +26,8 @@ import { UsageError } from './usage-error.ts';
 import { shareOfRecord } from './worker-share.ts';
 import type { Tracing } from '../runtime/tracing/provider.ts';
 import { openTracing, traceFlags } from './trace-flags.ts';
+import { uiOptions } from './run-ui.ts';
+import { WorkerUi } from './host-ui.ts';
 
 const heartbeatMs = 2000;
 /** Pub/sub may miss a message while reconnecting: the record is read again this often. */
@@ -60,6 +62,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   if (!drainTimeout.ok) throw new UsageError(`--drain-timeout: ${drainTimeout.reason}`);
   const traced = traceFlags(values);
   const log = createLogger(level).child({ host });
+  const ui = uiOptions(values, process.env);
   const keys = controlKeys(pipeline);
   const owner = { node: `worker-${host}`, label: `worker \`${host}\``, log };
   const redis = await connectRedis(owner, { url, purpose: 'control', retryDelayMs: (attempt) => Math.min(5000, 100 * attempt) });
@@ -70,7 +73,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null }, 'reported this host\'s capabilities');
 
   const tracing = await openTracing(traced, { host, pipeline });
-  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, tracing });
+  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, tracing, ...(ui && { ui: new WorkerUi(ui, host, log) }) });
   const beat = (): void => void redis.hset(keys.heartbeat, host, String(Date.now())).catch(() => undefined);
   beat();
   const heartbeat = setInterval(beat, heartbeatMs);
@@ -106,6 +109,8 @@ interface WorkerOptions {
   log: Logger;
   drainMs: number;
   tracing?: Tracing;
+  /** `--ui`: the whole deployed plan, this host's nodes live. */
+  ui?: WorkerUi;
 }
 
 /** The engine of one host and the version it runs; applies records one at a time. */
@@ -162,6 +167,7 @@ class HostWorker {
       return;
     }
     this.version = record.version;
+    await this.#o.ui?.show(share.whole!, share.plan!, this.#engine);
     const nodes = [...share.graph.nodes.keys()];
     log.info({ version: record.version, ms: Date.now() - started, ...outcome.diff }, `running version ${record.version}: ${nodes.length === 0 ? 'no share on this host' : `${nodes.length} nodes`} (kept ${outcome.diff.kept.length}, replaced ${outcome.diff.replaced.length}, added ${outcome.diff.added.length}, removed ${outcome.diff.removed.length})`);
     await this.#report({ version: record.version, status: 'applied', at: new Date().toISOString(), nodes, diff: outcome.diff });
@@ -223,6 +229,7 @@ class HostWorker {
     this.#stopping = true;
     await this.#queue;
     if (this.#engine && !this.#finished) await this.#engine.drain({ deadlineMs: this.#o.drainMs }).catch(() => undefined);
+    await this.#o.ui?.close();
   }
 }
 

@@ -4,7 +4,7 @@
  * what it is told. Reconnects when the connection drops.
  */
 import type { LiveEvent, ReloadRecord } from '../runtime/server/protocol.ts';
-import { GraphView, formatRate } from './graph-view.ts';
+import { GraphView, formatRate, type LayoutMode } from './graph-view.ts';
 import { SidePanel } from './side-panel.ts';
 
 function takeToken(): string | undefined {
@@ -42,6 +42,23 @@ const view = new GraphView(document.getElementById('graph') as unknown as SVGSVG
   panel.select(id);
 });
 const seenReloads = new Set<string>();
+const layoutToggle = document.getElementById('layout-toggle')!;
+const hereMark = document.getElementById('here')!;
+
+/** The "by host" / "flat" switch: shown for a graph with hosts; the choice is kept for the session. */
+function showMode(mode: LayoutMode): void {
+  for (const button of layoutToggle.querySelectorAll('button')) button.setAttribute('aria-pressed', String(button.dataset.mode === mode));
+}
+const savedMode = sessionStorage.getItem('streams.layout');
+if (savedMode === 'flat' || savedMode === 'hosts') void view.setMode(savedMode);
+showMode(view.mode);
+layoutToggle.addEventListener('click', (event) => {
+  const mode = (event.target as HTMLElement).closest('button')?.dataset.mode;
+  if (mode !== 'hosts' && mode !== 'flat') return;
+  sessionStorage.setItem('streams.layout', mode);
+  showMode(mode);
+  void view.setMode(mode).then(() => (status.plans += 1));
+});
 const sourceRates = new Map<string, number>();
 
 /** Shown in tests and to curious users: `window.streamsVisualiser`. */
@@ -64,6 +81,9 @@ async function handle(event: LiveEvent): Promise<void> {
       document.getElementById('graph-name')!.textContent = `${event.graph} — ${event.file}`;
       document.title = `${event.graph} — AMI Streams`;
       status.lastPlan = event;
+      layoutToggle.hidden = event.hosts === undefined;
+      hereMark.hidden = event.here === undefined && !event.plan_only;
+      hereMark.textContent = event.plan_only ? 'plan only: nothing runs here' : `this host: ${event.here ?? ''} (other hosts greyed)`;
       panel.plan(event);
       await view.show(event);
       status.plans += 1;

@@ -28,6 +28,8 @@ export class SidePanel {
   readonly #get: ApiGet;
   readonly #history = new Map<string, number[]>();
   #plan: Map<string, PlanNode> = new Map();
+  /** Why the selected node has no numbers or tap here: another host runs it, or nothing runs. */
+  #elsewhere: (node: PlanNode) => string | undefined = () => undefined;
   #selected: string | undefined;
   #stats = new Map<string, Of<'node.stats'>>();
   #states = new Map<string, Of<'node.state'>>();
@@ -42,6 +44,12 @@ export class SidePanel {
 
   plan(event: Of<'graph.plan'>): void {
     this.#plan = new Map(event.nodes.map((n) => [n.id, n]));
+    const { here } = event;
+    this.#elsewhere = (node) => {
+      if (event.plan_only) return 'planned: nothing runs, so there are no numbers and no tap';
+      if (here !== undefined && !node.hosts.includes(here)) return `runs on ${node.hosts.join(', ')}, not on this host (${here}): its numbers and tap are on that host's worker page`;
+      return undefined;
+    };
     if (this.#selected && !this.#plan.has(this.#selected)) this.#selected = undefined;
     this.#render();
   }
@@ -72,7 +80,14 @@ export class SidePanel {
     const box = this.#details;
     box.replaceChildren();
     box.append(html('h2', `${node.id} — ${node.op}`));
-    box.append(html('div', `${node.source.file}:${node.source.line}:${node.source.col} · host ${node.host}${node.role ? ` (${node.role})` : ''}`, 'hint'));
+    box.append(html('div', `${node.source.file}:${node.source.line}:${node.source.col} · ${node.hosts.length > 1 ? `hosts ${node.hosts.join(', ')}` : `host ${node.host}`}${node.role ? ` (${node.role})` : ''}`, 'hint'));
+    const elsewhere = this.#elsewhere(node);
+    if (elsewhere) {
+      box.append(html('p', elsewhere, 'hint elsewhere'));
+      box.append(html('h2', 'Settings (secrets redacted)'));
+      box.append(html('pre', JSON.stringify(node.settings, null, 2)));
+      return;
+    }
     box.append(html('div', '', 'numbers-box'));
     box.append(html('h2', 'Records out per second (last 5 min)'));
     const chart = document.createElementNS('http://www.w3.org/2000/svg', 'svg');

@@ -4,9 +4,10 @@
  * keeps the last of each for late joiners, and keeps the reload history.
  */
 import type { Diagnostic } from '../../graph/diagnostics.ts';
+import type { Graph } from '../../graph/model.ts';
 import type { Engine } from '../engine.ts';
 import type { NodeStats } from '../stats.ts';
-import { planOf, protocolVersion, type EventBase, type LiveEvent, type NodeState, type ReloadRecord } from './protocol.ts';
+import { planOf, protocolVersion, type PlanOfOptions, type EventBase, type LiveEvent, type NodeState, type ReloadRecord } from './protocol.ts';
 
 type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
 
@@ -30,7 +31,16 @@ export interface LiveFeedOptions {
   ownsTimings?: boolean;
   /** Reloads kept in the history. Default 50. */
   historySize?: number;
+  /**
+   * What the plan is made with beyond the engine's graph: a worker shows
+   * the whole deployed graph (`graph`) with its plan and its own host
+   * (`here`); `streams plan --ui` shows a plan with nothing running.
+   */
+  plan?: () => PlanOfOptions & { graph?: Graph };
 }
+
+/** What the feed reads of an engine: its graph and its counters. A worker's engine changes with its share; `streams plan --ui` has none. */
+export type FeedEngine = Pick<Engine, 'graph' | 'nodeStats' | 'edgeStats'>;
 
 /** Maps the engine's node states to the protocol's. */
 function stateOf(stats: NodeStats): NodeState {
@@ -43,7 +53,7 @@ function quantile(sorted: readonly number[], q: number): number {
 
 /** The feed of one engine; `start` begins sampling, `stop` ends it. */
 export class LiveFeed {
-  readonly engine: Engine;
+  readonly engine: FeedEngine;
   readonly reloads: ReloadRecord[] = [];
   #plan: Of<'graph.plan'>;
   readonly #states = new Map<string, Of<'node.state'>>();
@@ -53,19 +63,33 @@ export class LiveFeed {
   readonly #edgeTotals = new Map<string, number>();
   readonly #diagnostics: Of<'diagnostic'>[] = [];
   readonly #listeners = new Set<(event: LiveEvent) => void>();
-  readonly #options: Required<LiveFeedOptions>;
+  readonly #options: Required<Omit<LiveFeedOptions, 'plan'>>;
+  readonly #planWith: LiveFeedOptions['plan'];
   #lastSample: number;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(engine: Engine, options: LiveFeedOptions = {}) {
+  constructor(engine: FeedEngine, options: LiveFeedOptions = {}) {
     this.engine = engine;
-    this.#options = { intervalMs: 1000, now: Date.now, ownsTimings: false, historySize: 50, ...options };
+    const { plan, ...rest } = options;
+    this.#options = { intervalMs: 1000, now: Date.now, ownsTimings: false, historySize: 50, ...rest };
+    this.#planWith = plan;
     this.#lastSample = this.#options.now();
-    this.#plan = planOf(engine.graph, this.#lastSample);
+    this.#plan = this.#makePlan(this.#lastSample);
+  }
+
+  #makePlan(time: number): Of<'graph.plan'> {
+    const { graph, ...rest } = this.#planWith?.() ?? {};
+    return planOf(graph ?? this.engine.graph, time, rest);
   }
 
   #base(): EventBase {
-    return { v: protocolVersion, graph: this.engine.graph.name, time: this.#options.now() };
+    return { v: protocolVersion, graph: this.#plan?.graph ?? this.engine.graph.name, time: this.#options.now() };
+  }
+
+  /** Makes the plan again and sends it: a worker calls it when it runs a new version. */
+  refreshPlan(): void {
+    this.#plan = this.#makePlan(this.#options.now());
+    this.#emit(this.#plan);
   }
 
   /** The last plan sent. */
@@ -202,10 +226,7 @@ export class LiveFeed {
     this.reloads.push(record);
     if (this.reloads.length > this.#options.historySize) this.reloads.shift();
     // Even an empty diff may move nodes' source lines: the plan is sent again.
-    if (record.status === 'applied') {
-      this.#plan = planOf(this.engine.graph, this.#options.now());
-      this.#emit(this.#plan);
-    }
+    if (record.status === 'applied') this.refreshPlan();
     this.#emit(this.#reloadEvent(record));
     if (record.status !== 'applied') for (const diagnostic of record.diagnostics) this.diagnostic(diagnostic);
     this.sample();

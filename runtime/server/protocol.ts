@@ -9,6 +9,7 @@ import type { Graph } from '../../graph/model.ts';
 import { outputsOf } from '../../graph/operator-spec.ts';
 import { formatPortType, parsePortType } from '../../graph/port-types.ts';
 import { localHost, selects } from '../../graph/placement.ts';
+import { planGraph, type Plan, type PlannedEdge } from '../../graph/plan.ts';
 import { redactSettings } from './redaction.ts';
 
 /** Bumped when an event changes in a way an old page cannot read; fields are only ever added within a version. */
@@ -36,8 +37,11 @@ export interface PlanNode {
   /** The settings as written, redacted (secret-named keys, values from `${env:...}`). */
   settings: unknown;
   place?: Record<string, unknown>;
-  /** The host the node runs on: the first declared host its `place` selects, else `local`. */
+  /** The host the node runs on: the first of `hosts`. */
   host: string;
+  /** Every host an instance of the node runs on, as planned (a node with `parallelism` may run on several); `[host]` when no plan could be made. */
+  hosts: string[];
+  /** The role of `host`. */
   role?: string;
   /** Where the node is written: file, line and column of its name. */
   source: { file: string; line: number; col: number };
@@ -54,6 +58,26 @@ export interface PlanEdge {
   to: string;
   toPort: string;
   type: string;
+  /** How the edge crosses hosts, as planned; absent for an edge inside one host. */
+  transport?: PlanTransport;
+}
+
+/** What carries an edge between hosts. Brokers are left out: they may come from `${env:...}`. */
+export interface PlanTransport {
+  kind: 'kafka' | 'object-store+http-pull';
+  /** What the page writes on the edge: `kafka streams.P.a.out.b.in`, `object-store s3 live/`. */
+  label: string;
+  topic?: string;
+  partitions?: number;
+  store?: string;
+  prefix?: string;
+}
+
+/** A declared host, for the page's host groups. */
+export interface PlanHost {
+  name: string;
+  role?: string;
+  region?: string;
 }
 
 /** `running`, `draining`, `restarting` (in backoff after a failure, with the error), `stopped`, `failed`, `starting`. */
@@ -105,7 +129,18 @@ export interface EdgeNumbers {
 /** Every event of `/api/live`. */
 export type LiveEvent =
   | (EventBase & { type: 'hello'; protocol: typeof protocolVersion })
-  | (EventBase & { type: 'graph.plan'; file: string; nodes: PlanNode[]; edges: PlanEdge[] })
+  | (EventBase & {
+      type: 'graph.plan';
+      file: string;
+      nodes: PlanNode[];
+      edges: PlanEdge[];
+      /** The declared hosts, in their order; absent when the pipeline declares none (it runs on the one local host). */
+      hosts?: PlanHost[];
+      /** The host this process runs (`streams worker --host`): only its nodes are live, the others are drawn greyed. Absent when every node runs here. */
+      here?: string;
+      /** True when nothing runs (`streams plan --ui`): the plan only, without numbers. */
+      plan_only?: boolean;
+    })
   | (EventBase & { type: 'node.state'; node: string; state: NodeState; error?: string })
   | (EventBase & { type: 'node.stats'; node: string } & NodeNumbers)
   | (EventBase & { type: 'edge.stats'; edge: string; from: string; to: string } & EdgeNumbers)
@@ -127,11 +162,50 @@ function shownType(text: string): string {
   }
 }
 
-/** The `graph.plan` of a checked graph: what the page draws. Settings are redacted here, once. */
-export function planOf(graph: Graph, time: number): Extract<LiveEvent, { type: 'graph.plan' }> {
+/** What `planOf` is told beyond the graph. */
+export interface PlanOfOptions {
+  /** The plan to show (a worker's, made over its hosts' reported capabilities); by default the graph is planned over its declared hosts. */
+  plan?: Plan;
+  /** The host this process runs; see `graph.plan`'s `here`. */
+  here?: string;
+  /** Nothing runs: see `graph.plan`'s `plan_only`. */
+  planOnly?: boolean;
+}
+
+/** Whether the graph declares hosts, rather than running on the implicit local one. */
+function declaresHosts(graph: Graph): boolean {
+  return !(graph.hosts.length === 1 && graph.hosts[0].name === localHost.name && graph.hosts[0].role === localHost.role);
+}
+
+/** The transport of a planned edge as the page shows it; none for a local one. */
+function shownTransport(transport: PlannedEdge['transport']): PlanTransport | undefined {
+  switch (transport.kind) {
+    case 'local':
+      return undefined;
+    case 'kafka':
+      return { kind: 'kafka', label: `kafka ${transport.topic}`, topic: transport.topic, partitions: transport.partitions };
+    case 'object-store+http-pull':
+      return { kind: transport.kind, label: `object-store ${transport.store} ${transport.prefix}`, store: transport.store, prefix: transport.prefix };
+  }
+}
+
+/**
+ * The `graph.plan` of a checked graph: what the page draws. Settings are
+ * redacted here, once. A graph with hosts is planned (unless a plan is
+ * given), so each node carries its hosts and each edge between hosts its
+ * transport; a graph the planner refuses is shown with each node on the
+ * first host its `place` selects and no transports.
+ */
+export function planOf(graph: Graph, time: number, options: PlanOfOptions = {}): Extract<LiveEvent, { type: 'graph.plan' }> {
+  const declared = declaresHosts(graph);
+  const plan = options.plan ?? (declared ? planGraph({ graph }).plan : undefined);
+  const hostInfo = new Map((plan?.hosts ?? graph.hosts).map((h) => [h.name, h]));
+  const placed = new Map(plan?.nodes.map((n) => [n.name, n.hosts]));
+  const transports = new Map(plan?.edges.map((e) => [edgeId(e.from, e.fromPort, e.to), shownTransport(e.transport)]));
   const hosts = graph.hosts.length > 0 ? graph.hosts : [localHost];
   const nodes: PlanNode[] = [...graph.nodes.values()].map((node) => {
-    const host = hosts.find((h) => selects(node.place, h)) ?? hosts[0];
+    const on = placed.get(node.name) ?? [(hosts.find((h) => selects(node.place, h)) ?? hosts[0]).name];
+    const role = hostInfo.get(on[0])?.role;
     const outputs = Object.entries(outputsOf(node.spec)).map(([port, spec]) => ({
       port,
       type: node.outputTypes[port] ? formatPortType(node.outputTypes[port]) : shownType(spec.type),
@@ -143,19 +217,29 @@ export function planOf(graph: Graph, time: number): Extract<LiveEvent, { type: '
       outputs,
       settings: redactSettings(node.rawSettings, node.envSettings),
       ...(node.place ? { place: { ...node.place } } : {}),
-      host: host.name,
-      ...(host.role ? { role: host.role } : {}),
+      host: on[0],
+      hosts: on,
+      ...(role ? { role } : {}),
       source: { file: graph.file, line: node.at.line, col: node.at.col },
       source_node: Object.keys(node.spec.inputs).length === 0,
     };
   });
-  const edges: PlanEdge[] = graph.edges.map((e) => ({
-    id: edgeId(e.from, e.fromPort, e.to),
-    from: e.from,
-    fromPort: e.fromPort,
-    to: e.to,
-    toPort: e.toPort,
-    type: formatPortType(e.type),
-  }));
-  return { v: protocolVersion, type: 'graph.plan', graph: graph.name, time, file: graph.file, nodes, edges };
+  const edges: PlanEdge[] = graph.edges.map((e) => {
+    const id = edgeId(e.from, e.fromPort, e.to);
+    const transport = transports.get(id);
+    return { id, from: e.from, fromPort: e.fromPort, to: e.to, toPort: e.toPort, type: formatPortType(e.type), ...(transport && { transport }) };
+  });
+  const shownHosts = declared ? (plan?.hosts ?? graph.hosts).map((h): PlanHost => ({ name: h.name, ...(h.role !== undefined && { role: h.role }), ...(h.region !== undefined && { region: h.region }) })) : undefined;
+  return {
+    v: protocolVersion,
+    type: 'graph.plan',
+    graph: graph.name,
+    time,
+    file: graph.file,
+    nodes,
+    edges,
+    ...(shownHosts && { hosts: shownHosts }),
+    ...(options.here !== undefined && { here: options.here }),
+    ...(options.planOnly && { plan_only: true }),
+  };
 }

@@ -64,16 +64,19 @@ class Tap {
   }
 }
 
+/** What taps read of an engine; a worker's engine changes with its share. */
+export type TapEngine = Pick<Engine, 'runners' | 'channels'>;
+
 /** The taps of one engine. */
 export class Taps {
-  readonly #engine: Engine;
+  readonly #engine: TapEngine;
   readonly #options: Required<TapOptions>;
   readonly #taps = new Map<string, Tap>();
   /** Which taps see each hooked channel (a channel may be the output of one tap and the input of another). */
   readonly #hooked = new Map<Channel, Set<Tap>>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(engine: Engine, options: TapOptions = {}) {
+  constructor(engine: TapEngine, options: TapOptions = {}) {
     this.#engine = engine;
     this.#options = { keep: 200, perSecond: 50, maxString: 1024, idleMs: 30_000, now: Date.now, ...options };
   }

@@ -19,13 +19,19 @@ export interface VisualiserSession {
   close(): Promise<void>;
 }
 
+/** How the session starts the graph: `streams run` (the default) or `streams plan`, with more arguments (`--param`). */
+export interface SessionCommand {
+  command?: 'run' | 'plan';
+  args?: string[];
+}
+
 /** Starts `streams run file --ui 127.0.0.1:port` (with `token` when given) and opens a browser page (not yet navigated). */
-export async function openVisualiserSession(file: string, port: number, token?: string): Promise<VisualiserSession> {
+export async function openVisualiserSession(file: string, port: number, token?: string, { command = 'run', args: more = [] }: SessionCommand = {}): Promise<VisualiserSession> {
   const base = `http://127.0.0.1:${port}`;
   const logs: string[] = [];
   let stderr = '';
   await buildUi(join(import.meta.dirname, '..', '..', 'dist'));
-  const args = ['bin/streams.ts', 'run', file, '--ui', `127.0.0.1:${port}`, ...(token ? ['--ui-token', token] : []), '--log-level', 'warn'];
+  const args = ['bin/streams.ts', command, file, '--ui', `127.0.0.1:${port}`, ...(token ? ['--ui-token', token] : []), ...(command === 'run' ? ['--log-level', 'warn'] : []), ...more];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
 
