@@ -12,6 +12,7 @@ import { silentLogger } from './log.ts';
 import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
 import type { EdgeStats, NodeStats } from './stats.ts';
+import type { PartitionStateOptions } from './state/keyed-node.ts';
 
 export interface EngineOptions {
   registry: ReadonlyMap<string, OperatorDefinition>;
@@ -19,6 +20,8 @@ export interface EngineOptions {
   clock?: Clock;
   /** State saved by an earlier run, by node name. */
   restored?: ReadonlyMap<string, unknown>;
+  /** Where keyed nodes with `parallelism` keep their state per partition (docs/keyed-state.md). */
+  partitionState?: PartitionStateOptions;
   /** Defaults for channels a node does not size itself. */
   channelDefaults?: Partial<ChannelOptions>;
   /** The folder relative paths in settings are read against: the pipeline file's. Default: the current directory. */
@@ -157,6 +160,7 @@ export class Engine {
       baseDir: this.options.baseDir ?? process.cwd(),
       frames: this.#frames,
       shared: this.#shared,
+      ...(this.options.partitionState && { partitionState: this.options.partitionState }),
       onFatal: (error) => this.#fail(error),
       onFailed: (failed, error) => this.#nodeFailed(failed, error),
     });

@@ -14,6 +14,7 @@ import type { Clock } from './clock.ts';
 import { backoffDelay } from './retry.ts';
 import { NodeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
+import { keyedNode, type PartitionStateOptions } from './state/keyed-node.ts';
 
 export interface NodeRunnerOptions {
   node: GraphNode;
@@ -31,6 +32,8 @@ export interface NodeRunnerOptions {
   frames: number[];
   /** What the engine's nodes share (`ctx.shared`), by key. */
   shared: Map<string, unknown>;
+  /** Where keyed nodes with `parallelism` keep their state per partition; without it they keep one state. */
+  partitionState?: PartitionStateOptions;
   /** Called when the graph must stop at once (`on_error: stop`, `ctx.fatal`). */
   onFatal(error: Error): void;
   /** Called when the node failed permanently (its state is now `failed`). */
@@ -233,8 +236,14 @@ export class NodeRunner {
   tryStart(create?: (ctx: NodeContext<any>) => NodeFunction): unknown {
     if (create) this.#create = create;
     let nodeFunction: NodeFunction;
+    const make = this.#create ?? ((ctx: NodeContext<any>) => this.definition.create(ctx));
     try {
-      nodeFunction = (this.#create ?? ((ctx) => this.definition.create(ctx)))(this.context());
+      const ctx = this.context();
+      this.#save = undefined;
+      nodeFunction = make(ctx);
+      // A stateful node spread over hosts keeps a state per input partition, which moves with the partition.
+      const partitionState = this.#options.partitionState;
+      if (partitionState && this.#save && this.node.parallelism > 1) nodeFunction = keyedNode({ ctx, plain: nodeFunction, create: make, state: partitionState });
     } catch (error) {
       return error ?? new Error('create failed');
     }
