@@ -182,8 +182,14 @@ export function keyedNode(options: KeyedNodeOptions): NodeFunction {
         const covered = [...run.held.splice(0), ...(run.holds?.() ?? [])];
         try {
           const stored = await state.store.savePartition(state.pipeline, `${ctx.node}/${run.name}`, snapshot);
-          if (!stored) ctx.log.warn({ partition: run.name, position: snapshot.position }, `${ctx.label}: partition ${run.name} has a newer state in the store (another member took it); not overwritten`);
-          else for (const ack of covered) ack.release();
+          if (stored) {
+            for (const ack of covered) ack.release();
+          } else {
+            // A member that had the partition saved further along (a late save): held until this one's state passes it.
+            run.held.unshift(...covered);
+            run.dirty = true;
+            ctx.log.warn({ partition: run.name, position: snapshot.position }, `${ctx.label}: partition ${run.name} has a state further along in the store; kept until this member's passes it`);
+          }
         } catch (error) {
           // Held again until a later checkpoint, which covers these records too, is stored.
           run.held.unshift(...covered);

@@ -15,7 +15,7 @@ import { FileStateStore, MemoryStateStore, type StateStore } from '../../runtime
 import { collected, startYaml, take } from '../helpers/pipeline.ts';
 import type { Engine } from '../../runtime/engine.ts';
 
-type Step = { partition: number; offsets: number[]; items: { k: string; ts: number }[] } | { assigned: number[] } | { waitAcked: true };
+type Step = { partition: number; offsets: number[]; items: { k: string; ts: number }[] } | { assigned: number[] } | { waitAcked: true } | { pause: number };
 
 /** What each script's batches' acks did: `done` when every sink downstream finished with them. */
 const acked = new Map<string, boolean[]>();
@@ -39,6 +39,8 @@ const partitionedSource = defineOperator({
           for (const step of scripts.get(ctx.settings.script)!) {
             if ('waitAcked' in step) {
               await until('the acks so far', () => done.every(Boolean));
+            } else if ('pause' in step) {
+              await new Promise((resolve) => setTimeout(resolve, step.pause));
             } else if ('assigned' in step) {
               partitionEvents(ctx).assigned(['t'], step.assigned.map((partition) => ({ topic: 't', partition })));
             } else {
@@ -125,6 +127,39 @@ describe('keyed state per partition', () => {
     const out = await until('the window of b', () => (collected.get('next') ?? []).length > 0 && take('next'));
     expect(out).toEqual([{ key: 'b', start: 0, end: 10, count: 3 }]);
     await second.drain();
+  });
+
+  it('keeps a checkpointed partition\'s windows over a drain instead of flushing them, and the next run goes on with them', async () => {
+    const store = new MemoryStateStore();
+    const first = run('drained', [{ partition: 0, offsets: [0, 1], items: records('a', 0, 1) }], store);
+    await until('checkpointed', () => acked.get('drained')!.every(Boolean));
+    await first.drain();
+    expect(take('drained')).toEqual([]);
+    const second = run('resumed', [{ partition: 0, offsets: [2, 3], items: records('a', 3, 25) }], store);
+    expect(await until('the window of a', () => (collected.get('resumed') ?? []).length > 0 && take('resumed'))).toEqual([{ key: 'a', start: 0, end: 10, count: 3 }]);
+    await second.drain();
+  });
+
+  it('holds its acks while the store has the partition further along, and releases them once its state passes it', async () => {
+    /** A member that lost p0 saves late: its save lands after this one loaded the partition. */
+    class LateSave extends MemoryStateStore {
+      override async loadPartition(pipelineName: string, name: string) {
+        const loaded = await super.loadPartition(pipelineName, name);
+        await super.savePartition(pipelineName, name, { position: 5, state: null });
+        return loaded;
+      }
+    }
+    const store = new LateSave();
+    const engine = run('behind', [
+      { partition: 0, offsets: [0, 1], items: records('a', 0, 1) },
+      { pause: 300 },
+      { partition: 0, offsets: [2, 3, 4, 5, 6], items: records('a', 2, 3, 4, 5, 6) },
+    ], store);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(acked.get('behind')).toEqual([false]);
+    expect((await store.loadPartition('keyed', 'win/t/p0'))?.position).toBe(5);
+    await until('acknowledged once past the stored position', () => acked.get('behind')!.length === 2 && acked.get('behind')!.every(Boolean));
+    await engine.drain();
   });
 
   it('leaves a stored state further along the partition as it is', async () => {
