@@ -111,7 +111,8 @@ export function keyedNode(options: KeyedNodeOptions): NodeFunction {
         open += 1;
         state.store.loadPartition(state.pipeline, `${ctx.node}/${name}`).then(
           (saved) => {
-            if (runs.get(name) !== run) return;
+            // Dropped while loading (the partition moved), or the node stopped: nothing to start.
+            if (runs.get(name) !== run || subscriber.closed) return;
             if (saved) run.position = run.skipBelow = saved.position;
             const partitionCtx: NodeContext<any> = {
               ...ctx,
