@@ -148,11 +148,12 @@ const commands: Record<string, Command> = {
   },
   worker: {
     summary: 'Run this host\'s share of a deployed pipeline; apply each new version as a hot reload and report it.',
-    usage: 'streams worker --host NAME --control redis://HOST:PORT --name PIPELINE [--ui HOST:PORT [--ui-token TOKEN]] [--log-level info] [--drain-timeout 30s] [--otlp URL [--trace-ratio R]]',
+    usage: 'streams worker --host NAME --control redis://HOST:PORT --name PIPELINE [--state URL] [--ui HOST:PORT [--ui-token TOKEN]] [--log-level info] [--drain-timeout 30s] [--otlp URL [--trace-ratio R]]',
     options: {
       host: { type: 'string', value: 'NAME', description: 'this host\'s name in the plan (a key of `hosts:`)' },
       control: { type: 'string', value: 'URL', description: 'the control plane: redis://HOST:PORT (kafka:// is not supported yet)' },
       name: { type: 'string', value: 'PIPELINE', description: 'the `name` of the pipeline whose deployments to run' },
+      state: { type: 'string', value: 'URL', description: 'the state store the workers share (redis:// or postgres://, a file for one machine): keyed nodes with `parallelism` keep their state per partition there, so it moves with the partition' },
       'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'debug, info, warn, error or silent (logs go to stderr as JSON lines)' },
       'drain-timeout': { type: 'string', default: '30s', value: 'DURATION', description: 'how long a drain (signal, replaced node) may take before nodes are forced' },
       ...tracingOptions,

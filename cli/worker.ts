@@ -17,6 +17,7 @@ import { connectRedis } from '../native/redis/client.ts';
 import { ffmpegVersion } from '../native/ffmpeg/version.ts';
 import { openAdmin } from '../native/kafka/client.ts';
 import { Engine } from '../runtime/engine.ts';
+import { openStateStore, type StateStore } from '../runtime/state/store.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Logger } from '../runtime/types.ts';
 import { parseDuration } from '../graph/units.ts';
@@ -68,12 +69,14 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   const redis = await connectRedis(owner, { url, purpose: 'control', retryDelayMs: (attempt) => Math.min(5000, 100 * attempt) });
   const subscriber = redis.duplicate();
 
+  // Keyed nodes keep their state per partition in the store every worker shares (docs/keyed-state.md).
+  const state = typeof values.state === 'string' && values.state !== '' ? await openStateStore(values.state) : undefined;
   const capabilities = await probeCapabilities(host);
   await redis.hset(keys.capabilities, host, JSON.stringify({ host, offers: capabilities.offers }));
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null }, 'reported this host\'s capabilities');
 
   const tracing = await openTracing(traced, { host, pipeline });
-  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, tracing, ...(ui && { ui: new WorkerUi(ui, host, log) }) });
+  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, tracing, pipeline, ...(state && { state }), ...(ui && { ui: new WorkerUi(ui, host, log) }) });
   const beat = (): void => void redis.hset(keys.heartbeat, host, String(Date.now())).catch(() => undefined);
   beat();
   const heartbeat = setInterval(beat, heartbeatMs);
@@ -96,6 +99,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   await worker.stop();
   await tracing?.shutdown().catch((error: Error) => log.warn({ error: error.message }, 'could not send the last traces'));
   await redis.hdel(keys.heartbeat, host).catch(() => undefined);
+  await state?.close();
   subscriber.disconnect();
   redis.disconnect();
   log.info({ version: worker.version ?? null }, 'stopped');
@@ -111,6 +115,8 @@ interface WorkerOptions {
   tracing?: Tracing;
   /** `--ui`: the whole deployed plan, this host's nodes live. */
   ui?: WorkerUi;
+  pipeline: string;
+  state?: StateStore;
 }
 
 /** The engine of one host and the version it runs; applies records one at a time. */
@@ -182,7 +188,8 @@ class HostWorker {
     }
     // A finished share (its sources ran out) with nothing changed stays finished: running it again would repeat it.
     if (engine && isEmptyDiff(diffGraphs(engine.graph, graph))) return { status: 'applied', diff: diffGraphs(engine.graph, graph) };
-    const next = new Engine(graph, { registry, log: this.#o.log, onNodeFailure: 'continue', tracing: this.#o.tracing });
+    const { state, pipeline } = this.#o;
+    const next = new Engine(graph, { registry, log: this.#o.log, onNodeFailure: 'continue', tracing: this.#o.tracing, ...(state && { partitionState: { store: state, pipeline } }) });
     this.#engine = next;
     this.#finished = false;
     next.done.then(

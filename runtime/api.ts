@@ -19,6 +19,8 @@ export {
   type EventRecord,
   type BytesItem,
   type Batch,
+  type BatchOrigin,
+  type SnapshotOptions,
   type NodeMetrics,
   type ByteDirection,
   type NodeMetricFamily,
@@ -28,6 +30,7 @@ export {
   type NodeFunction,
   type OperatorDefinition,
 } from './types.ts';
+export { partitionEvents, partitionName, type PartitionEvents } from './state/partition-events.ts';
 export { BucketHistogram } from './histogram.ts';
 export { seededRandom } from './seeded-random.ts';
 export { NodeError, reasonOf, failureKind, pathError, type FailureKind } from './failure.ts';

@@ -13,6 +13,7 @@ import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
 import type { EdgeStats, NodeStats } from './stats.ts';
 import type { Tracing } from './tracing/provider.ts';
+import type { PartitionStateOptions } from './state/keyed-node.ts';
 
 export interface EngineOptions {
   registry: ReadonlyMap<string, OperatorDefinition>;
@@ -20,6 +21,8 @@ export interface EngineOptions {
   clock?: Clock;
   /** State saved by an earlier run, by node name. */
   restored?: ReadonlyMap<string, unknown>;
+  /** Where keyed nodes with `parallelism` keep their state per partition (docs/keyed-state.md). */
+  partitionState?: PartitionStateOptions;
   /** Defaults for channels a node does not size itself. */
   channelDefaults?: Partial<ChannelOptions>;
   /** The folder relative paths in settings are read against: the pipeline file's. Default: the current directory. */
@@ -161,6 +164,7 @@ export class Engine {
       frames: this.#frames,
       shared: this.#shared,
       tracing: this.options.tracing,
+      ...(this.options.partitionState && { partitionState: this.options.partitionState }),
       onFatal: (error) => this.#fail(error),
       onFailed: (failed, error) => this.#nodeFailed(failed, error),
     });

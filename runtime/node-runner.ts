@@ -16,6 +16,7 @@ import { NodeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
 import { tracingOff, type TraceContext } from './tracing/context.ts';
 import type { Tracing } from './tracing/provider.ts';
+import { keyedNode, type PartitionStateOptions } from './state/keyed-node.ts';
 
 export interface NodeRunnerOptions {
   node: GraphNode;
@@ -35,6 +36,8 @@ export interface NodeRunnerOptions {
   shared: Map<string, unknown>;
   /** Traces; undefined when tracing is off (then the hot path makes no span). */
   tracing?: Tracing;
+  /** Where keyed nodes with `parallelism` keep their state per partition; without it they keep one state. */
+  partitionState?: PartitionStateOptions;
   /** Called when the graph must stop at once (`on_error: stop`, `ctx.fatal`). */
   onFatal(error: Error): void;
   /** Called when the node failed permanently (its state is now `failed`). */
@@ -267,8 +270,14 @@ export class NodeRunner {
   tryStart(create?: (ctx: NodeContext<any>) => NodeFunction): unknown {
     if (create) this.#create = create;
     let nodeFunction: NodeFunction;
+    const make = this.#create ?? ((ctx: NodeContext<any>) => this.definition.create(ctx));
     try {
-      nodeFunction = (this.#create ?? ((ctx) => this.definition.create(ctx)))(this.context());
+      const ctx = this.context();
+      this.#save = undefined;
+      nodeFunction = make(ctx);
+      // A stateful node spread over hosts keeps a state per input partition, which moves with the partition.
+      const partitionState = this.#options.partitionState;
+      if (partitionState && this.#save && this.node.parallelism > 1) nodeFunction = keyedNode({ ctx, plain: nodeFunction, create: make, state: partitionState });
     } catch (error) {
       return error ?? new Error('create failed');
     }

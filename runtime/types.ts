@@ -52,6 +52,32 @@ export interface Batch<T = unknown> {
    * `ctx.tracing.receive` (see `docs/tracing.md`).
    */
   trace?: TraceContext | null;
+  /**
+   * Where the records were read, when a source reads a partitioned log (a
+   * Kafka partition): a keyed node with `parallelism` keeps its state per
+   * partition with it (docs/keyed-state.md). Nodes that make new batches
+   * do not carry it on.
+   */
+  origin?: BatchOrigin;
+}
+
+/** The partition a batch was read from, and each record's place in it. */
+export interface BatchOrigin {
+  /** The partition, as `TOPIC/pN`. */
+  partition: string;
+  /** Each item's offset in the partition, in order (as many as `items`). */
+  offsets: readonly number[];
+}
+
+/** What a stateful node may say of its snapshot besides how to take it. */
+export interface SnapshotOptions {
+  /**
+   * Takes from the state the acknowledgements it holds (the records folded
+   * into open windows), at the moment of a checkpoint: the runtime releases
+   * them once the snapshot taken with them is stored, the stored state
+   * owning those records from then on, so their source may commit them.
+   */
+  holds?(): Ack[];
 }
 
 /** Which way bytes crossed a node's boundary: into the engine, or out of it. */
@@ -127,8 +153,12 @@ export interface NodeContext<Settings = unknown> {
   readonly signal: AbortSignal;
   /** State saved by this node's previous incarnation (restart, reload, or a checkpoint on disk), if any. */
   readonly restored: unknown;
-  /** Registers what to save when the node drains, so a later run or reload resumes from it. */
-  snapshot(save: () => unknown): void;
+  /**
+   * Registers what to save when the node drains, so a later run or reload
+   * resumes from it; a keyed node with `parallelism` also saves it per
+   * partition at checkpoints (docs/keyed-state.md), with `options.holds`.
+   */
+  snapshot(save: () => unknown, options?: SnapshotOptions): void;
   /**
    * Hands over a record this node could not process: to the `dlq` port with
    * the reason, or dropped, or stopping the node, per the node's `on_error`.

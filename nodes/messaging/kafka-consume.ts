@@ -1,5 +1,5 @@
 import type { Subscriber } from 'rxjs';
-import { defineOperator, duration, NodeError, size, z, type Batch, type BytesItem, type EventRecord, type NodeContext, type TraceCarrier, type TraceContext } from '../../runtime/api.ts';
+import { defineOperator, duration, NodeError, partitionEvents, partitionName, size, z, type Batch, type BytesItem, type EventRecord, type NodeContext, type TraceCarrier, type TraceContext } from '../../runtime/api.ts';
 import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from './kafka/offsets.ts';
 import { brokersSetting, bytesRecord, failedMessage, jsonRecord, topicName } from './kafka/records.ts';
@@ -148,6 +148,8 @@ class ConsumeSession implements SourceSession {
       handlers: {
         messages: (topic, partition, messages) => this.#emit(topic, partition, messages),
         revoking: () => {
+          // Keyed nodes downstream checkpoint the partitions that may go, before they move.
+          partitionEvents(this.#ctx).revoking(options.topics);
           const claim = this.#claim;
           if (claim) claim.revoking();
           else void this.#commit();
@@ -157,6 +159,7 @@ class ConsumeSession implements SourceSession {
           const lost = claim ? ledger.busyOutside(partitions) : [];
           if (lost.length > 0) claim!.sourceFailed(`the group took partitions ${lost.join(', ')} from node \`${node}\` while their records were in flight`);
           ledger.keep(partitions);
+          partitionEvents(this.#ctx).assigned(options.topics, partitions);
           this.#ctx.log.info({ group: options.group, partitions: partitions.map((p) => `${p.topic}:${p.partition}`) }, `${label}: partitions assigned`);
         },
         failed: (error) => {
@@ -278,15 +281,19 @@ class ConsumeSession implements SourceSession {
     if (!admitted) return;
     const ack = ctx.newAck(admitted.done);
     const items: (BytesItem | EventRecord)[] = [];
+    // Each record's offset, so a keyed node downstream keeps state per partition (docs/keyed-state.md).
+    const offsets: number[] = [];
     let bytes = 0;
     for (const message of admitted.fresh) {
       if (message.value) bytes += message.value.length;
       if (ctx.settings.format !== 'json') {
         items.push(bytesRecord(message));
+        offsets.push(Number(message.offset));
         continue;
       }
       try {
         items.push(jsonRecord(message, ctx.settings.kafka_field));
+        offsets.push(Number(message.offset));
       } catch (error) {
         ctx.fail(failedMessage(message), error, ack);
       }
@@ -300,7 +307,10 @@ class ConsumeSession implements SourceSession {
       trace = span ? span.context : null;
     }
     if (items.length === 0) ack.release();
-    else this.#out.next(trace === undefined ? { items, ack } : { items, ack, trace });
+    else {
+      const origin = { partition: partitionName(topic, partition), offsets };
+      this.#out.next(trace === undefined ? { items, ack, origin } : { items, ack, origin, trace });
+    }
     this.#throttle();
   }
 }

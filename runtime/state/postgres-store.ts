@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { openClient } from '../../native/postgres/client.ts';
 import { redactUrl } from '../../native/redact-url.ts';
-import { storeCommand, type StateStore } from './store.ts';
+import { storeCommand, type PartitionSnapshot, type StateStore } from './store.ts';
 
 /** The table the store keeps snapshots in. */
 export const stateTable = 'streams_state';
@@ -18,6 +18,18 @@ const createTable = `create table if not exists ${stateTable} (
   snapshot jsonb,
   updated_at timestamptz not null default now(),
   primary key (pipeline, node)
+)`;
+
+/** The table keyed nodes keep their partitions' states in. */
+export const partitionStateTable = 'streams_partition_state';
+
+const createPartitionTable = `create table if not exists ${partitionStateTable} (
+  pipeline text not null,
+  name text not null,
+  position bigint not null,
+  snapshot jsonb,
+  updated_at timestamptz not null default now(),
+  primary key (pipeline, name)
 )`;
 
 /** Snapshots in the `streams_state` table; open one with `PostgresStateStore.open(url)` or `openStateStore('postgres://...')`. */
@@ -37,6 +49,7 @@ export class PostgresStateStore implements StateStore {
     try {
       client = await openClient(url, 'ami-streams:state');
       await client.query(createTable);
+      await client.query(createPartitionTable);
     } catch (error) {
       await client?.end().catch(() => undefined);
       throw new Error(`cannot open the PostgreSQL state store at ${redactUrl(url)}: ${(error as Error).message}`);
@@ -67,6 +80,25 @@ export class PostgresStateStore implements StateStore {
         throw error;
       }
     });
+  }
+
+  async loadPartition(pipeline: string, name: string): Promise<PartitionSnapshot | undefined> {
+    const result = await storeCommand('load', this.url, () => this.#client.query<{ position: string; snapshot: unknown }>(`select position, snapshot from ${partitionStateTable} where pipeline = $1 and name = $2`, [pipeline, name]));
+    const row = result.rows[0];
+    return row && { position: Number(row.position), state: row.snapshot };
+  }
+
+  /** An upsert that leaves a row further along the partition as it is (the `where` of `on conflict`). */
+  async savePartition(pipeline: string, name: string, snapshot: PartitionSnapshot): Promise<boolean> {
+    const result = await storeCommand('save', this.url, () =>
+      this.#client.query(
+        `insert into ${partitionStateTable} (pipeline, name, position, snapshot, updated_at) values ($1, $2, $3, $4::jsonb, now())
+         on conflict (pipeline, name) do update set position = excluded.position, snapshot = excluded.snapshot, updated_at = now()
+         where ${partitionStateTable}.position <= excluded.position`,
+        [pipeline, name, snapshot.position, JSON.stringify(snapshot.state ?? null)],
+      ),
+    );
+    return (result.rowCount ?? 0) > 0;
   }
 
   async close(): Promise<void> {

@@ -5,10 +5,24 @@
  */
 import { connectRedisOnce, type Redis } from '../../native/redis/client.ts';
 import { redactUrl } from '../../native/redact-url.ts';
-import { storeCommand, type StateStore } from './store.ts';
+import { storeCommand, type PartitionSnapshot, type StateStore } from './store.ts';
 
 /** The prefix of the hash keys; the pipeline's name follows it. */
 export const stateKeyPrefix = 'streams:state:';
+
+/**
+ * Stores a partition's snapshot unless the stored one has a larger
+ * position, in one step, so a member that lost the partition cannot
+ * overwrite its new owner's state between a read and a write.
+ */
+const savePartitionScript = `
+local old = redis.call('GET', KEYS[1])
+if old then
+  local ok, saved = pcall(cjson.decode, old)
+  if ok and type(saved) == 'table' and type(saved.position) == 'number' and saved.position > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1`;
 
 /** Snapshots in Redis hashes; open one with `RedisStateStore.open(url)` or `openStateStore('redis://...')`. */
 export class RedisStateStore implements StateStore {
@@ -52,6 +66,24 @@ export class RedisStateStore implements StateStore {
     const results = await storeCommand('save', this.url, () => transaction.exec());
     const failed = results?.find(([error]) => error)?.[0];
     if (failed) throw new Error(`cannot save state to ${redactUrl(this.url)}: ${failed.message}`);
+  }
+
+  /** Each partition's state is a string key, `streams:state:PIPELINE/NODE/TOPIC/pN`, apart from the pipeline's hash. */
+  async loadPartition(pipeline: string, name: string): Promise<PartitionSnapshot | undefined> {
+    const key = `${stateKeyPrefix}${pipeline}/${name}`;
+    const json = await storeCommand('load', this.url, () => this.#client.get(key));
+    if (json === null) return undefined;
+    try {
+      return JSON.parse(json) as PartitionSnapshot;
+    } catch (error) {
+      throw new Error(`the state in ${key} at ${redactUrl(this.url)} is not JSON: ${(error as Error).message}`);
+    }
+  }
+
+  async savePartition(pipeline: string, name: string, snapshot: PartitionSnapshot): Promise<boolean> {
+    const key = `${stateKeyPrefix}${pipeline}/${name}`;
+    const stored = await storeCommand('save', this.url, () => this.#client.eval(savePartitionScript, 1, key, JSON.stringify(snapshot), String(snapshot.position)));
+    return stored === 1;
   }
 
   async close(): Promise<void> {

@@ -12,12 +12,34 @@ export interface StateStore {
   load(pipeline: string): Promise<Map<string, unknown>>;
   /** Replaces the saved snapshots of a pipeline. */
   save(pipeline: string, snapshots: ReadonlyMap<string, unknown>): Promise<void>;
+  /**
+   * The state of one partition of a keyed node (`name` is
+   * `NODE/TOPIC/pN`, see docs/keyed-state.md), or undefined when none was
+   * saved. Kept apart from `save`'s snapshots: a save of the pipeline's
+   * snapshots leaves it alone.
+   */
+  loadPartition(pipeline: string, name: string): Promise<PartitionSnapshot | undefined>;
+  /**
+   * Stores one partition's state unless the stored one is further along the
+   * partition (a larger `position`), which a member that lost the partition
+   * may not overwrite; resolves false then.
+   */
+  savePartition(pipeline: string, name: string, snapshot: PartitionSnapshot): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** The state of a keyed node for one partition, and how far along the partition it reaches. */
+export interface PartitionSnapshot {
+  /** The partition's next offset: the state holds every record below it and none above. */
+  position: number;
+  /** What the node's `snapshot` returned. */
+  state: unknown;
 }
 
 /** Keeps state for the life of the process (reloads carry state through it). */
 export class MemoryStateStore implements StateStore {
   #saved = new Map<string, Map<string, unknown>>();
+  #partitions = new Map<string, PartitionSnapshot>();
 
   async load(pipeline: string): Promise<Map<string, unknown>> {
     return new Map(this.#saved.get(pipeline) ?? []);
@@ -27,7 +49,26 @@ export class MemoryStateStore implements StateStore {
     this.#saved.set(pipeline, new Map(snapshots));
   }
 
+  async loadPartition(pipeline: string, name: string): Promise<PartitionSnapshot | undefined> {
+    const saved = this.#partitions.get(`${pipeline}/${name}`);
+    // A copy, as a remote store would give: the node must not share objects with what is stored.
+    return saved && structuredClone(saved);
+  }
+
+  async savePartition(pipeline: string, name: string, snapshot: PartitionSnapshot): Promise<boolean> {
+    const key = `${pipeline}/${name}`;
+    if ((this.#partitions.get(key)?.position ?? -1) > snapshot.position) return false;
+    this.#partitions.set(key, structuredClone(snapshot));
+    return true;
+  }
+
   async close(): Promise<void> {}
+}
+
+/** What the state file holds: the pipelines' snapshots, and keyed nodes' partition states by `PIPELINE/NAME`. */
+interface StateFile {
+  pipelines: Record<string, Record<string, unknown>>;
+  partitions: Record<string, PartitionSnapshot>;
 }
 
 /** One JSON file, replaced atomically on each save. */
@@ -37,25 +78,52 @@ export class FileStateStore implements StateStore {
     this.path = path;
   }
 
-  async #read(): Promise<Record<string, Record<string, unknown>>> {
+  // Saves run one after another: two read-modify-writes at once would lose one.
+  #writing: Promise<unknown> = Promise.resolve();
+
+  async #read(): Promise<StateFile> {
     try {
-      const saved = JSON.parse(await readFile(this.path, 'utf8')) as { pipelines?: Record<string, Record<string, unknown>> };
-      return saved.pipelines ?? {};
+      const saved = JSON.parse(await readFile(this.path, 'utf8')) as Partial<StateFile>;
+      return { pipelines: saved.pipelines ?? {}, partitions: saved.partitions ?? {} };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { pipelines: {}, partitions: {} };
       throw new Error(`cannot read state file \`${this.path}\`: ${(error as Error).message}`);
     }
   }
 
+  #update<T>(change: (file: StateFile) => T): Promise<T> {
+    const next = this.#writing.then(async () => {
+      const file = await this.#read();
+      const result = change(file);
+      await writeFile(`${this.path}.tmp`, JSON.stringify(file));
+      await rename(`${this.path}.tmp`, this.path);
+      return result;
+    });
+    this.#writing = next.catch(() => undefined);
+    return next;
+  }
+
   async load(pipeline: string): Promise<Map<string, unknown>> {
-    return new Map(Object.entries((await this.#read())[pipeline] ?? {}));
+    return new Map(Object.entries((await this.#read()).pipelines[pipeline] ?? {}));
   }
 
   async save(pipeline: string, snapshots: ReadonlyMap<string, unknown>): Promise<void> {
-    const all = await this.#read();
-    all[pipeline] = Object.fromEntries(snapshots);
-    await writeFile(`${this.path}.tmp`, JSON.stringify({ pipelines: all }));
-    await rename(`${this.path}.tmp`, this.path);
+    await this.#update((file) => {
+      file.pipelines[pipeline] = Object.fromEntries(snapshots);
+    });
+  }
+
+  async loadPartition(pipeline: string, name: string): Promise<PartitionSnapshot | undefined> {
+    return (await this.#read()).partitions[`${pipeline}/${name}`];
+  }
+
+  async savePartition(pipeline: string, name: string, snapshot: PartitionSnapshot): Promise<boolean> {
+    return this.#update((file) => {
+      const key = `${pipeline}/${name}`;
+      if ((file.partitions[key]?.position ?? -1) > snapshot.position) return false;
+      file.partitions[key] = snapshot;
+      return true;
+    });
   }
 
   async close(): Promise<void> {}

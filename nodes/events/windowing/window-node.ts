@@ -21,7 +21,9 @@
  * unchanged. When the input ends, open windows are flushed, except when the
  * node stops to be replaced or suspended: then they are kept for the
  * snapshot, and the acks they held are released, the snapshot now owning
- * those records.
+ * those records. A keyed window with `parallelism` runs one instance per
+ * input partition and hands its held acks over at each checkpoint of that
+ * partition's state (`holds`, docs/keyed-state.md).
  */
 import { Observable } from 'rxjs';
 import { Ack, carriesState, reasonOf, toPlain, type Batch, type EventRecord, type NodeContext, type NodeFunction } from '../../../runtime/api.ts';
@@ -80,9 +82,13 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       ctx.log.warn({ node: ctx.node, saved: restored.shape, now: shape }, 'saved windows do not fit the new settings; starting empty');
     }
   }
-  ctx.snapshot(function saveWindows(): WindowSnapshot {
-    return { version: 1, shape, watermark: Number.isFinite(watermark) ? watermark : null, arrivals, panes: assigner.save() };
-  });
+  ctx.snapshot(
+    function saveWindows(): WindowSnapshot {
+      return { version: 1, shape, watermark: Number.isFinite(watermark) ? watermark : null, arrivals, panes: assigner.save() };
+    },
+    // At a checkpoint of per-partition state, the stored snapshot owns the records of the open windows.
+    { holds: () => assigner.takeHeldAcks() },
+  );
 
   return function windowFunction(input) {
     return new Observable<Batch>((subscriber) => {
