@@ -1,6 +1,7 @@
 /**
- * C1, serving from cache: the edge (`cache`, from the compiled CLI in
- * `dist/`) against a bare `node:http` + `lru-cache` server and against
+ * C1, serving from cache: the edge (`cache`, run by `bin/streams.ts` from
+ * the sources, which Node runs as they are: the request path is the same
+ * code once compiled by V8, and no stale `dist/` can be measured) against a bare `node:http` + `lru-cache` server and against
  * nginx (one worker) serving the same files, a 1 KB playlist and a 256 KB
  * segment, each driven by wrk with 64 keep-alive connections on this
  * machine, targets taken in turns, rounds interleaved. The edge's origin is
@@ -17,11 +18,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDist, root } from './dist.ts';
+import { root } from './dist.ts';
 
 const seconds = Number(process.argv[2] ?? 8);
 const rounds = Number(process.argv[3] ?? 3);
-const ports = { nginx: 19611, bare: 19612, edge: 19613 };
+const ports = { nginx: 7850, bare: 7851, edge: 7852 };
 const objects = { '1KB': { path: '/small.m3u8', bytes: 1024 }, '256KB': { path: '/segment.m4s', bytes: 256 * 1024 } };
 
 function ensureTools(): void {
@@ -111,7 +112,7 @@ function wrk(url: string): number {
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 ensureTools();
-const cli = buildDist();
+const cli = join(root, 'bin', 'streams.ts');
 writeFileSync(join(work, 'nginx.conf'), nginxConfig());
 start(existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-c', join(work, 'nginx.conf'), '-p', work]);
 start(process.execPath, [join(root, 'bench', 'cdn-bare-server.ts'), files, String(ports.bare)]);

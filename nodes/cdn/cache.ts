@@ -1,10 +1,12 @@
+import type { ServerResponse } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { defineOperator, duration, reasonOf, size, z, type Batch, type EventRecord } from '../../runtime/api.ts';
 import { ServerRun } from '../io/web/server-run.ts';
 import { createWebServer } from '../../native/http/server.ts';
 import { checkTlsPaths, listenSetting, tlsFiles, tlsSetting } from '../io/web/settings.ts';
 import { accessSettingsSchema } from './access/settings.ts';
-import { createAccessPolicy } from './access/policy.ts';
+import { createAccessPolicy, type AccessPolicy } from './access/policy.ts';
+import type { Admit } from './edge/admit.ts';
 import { busOptions, oneBus, purgeBusShape } from './purge/bus-setting.ts';
 import { startPurgeListener, type PurgeListener } from './purge/listener.ts';
 import { accessRecordType, type AccessRecord } from './edge/access-log.ts';
@@ -132,7 +134,7 @@ export default defineOperator({
         const policy = createAccessPolicy(settings.access);
         const edge = new Edge({
           name,
-          admit: (request) => policy.admit({ path: request.url.pathname, query: request.url.searchParams, ip: request.client, headers: request.headers }, ctx.now()),
+          admit: policy.admitsAll ? undefined : admitWith(policy, () => ctx.now()),
           origin: new URL(settings.origin),
           maxObject: settings.max_object,
           originTimeoutMs: settings.origin_timeout,
@@ -147,12 +149,21 @@ export default defineOperator({
         });
 
         ctx.metrics.expose(() => edgeMetrics(name, edge, store, () => policy.refusals()));
+        function requestFailed(response: ServerResponse, error: unknown): void {
+          ctx.log.error({ error: reasonOf(error) }, 'request failed');
+          if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
+          else response.destroy();
+        }
         const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onEdgeRequest(request, response) {
-          edge.handle(request, response).catch((error: unknown) => {
-            ctx.log.error({ error: reasonOf(error) }, 'request failed');
-            if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
-            else response.destroy();
-          });
+          let answering: Promise<void> | undefined;
+          try {
+            answering = edge.handle(request, response);
+          } catch (error) {
+            requestFailed(response, error);
+            return;
+          }
+          // A hit is answered synchronously: no promise to watch.
+          answering?.catch((error: unknown) => requestFailed(response, error));
         });
         server.maxConnections = settings.max_connections;
         server.headersTimeout = headersTimeout;
@@ -237,4 +248,23 @@ export function purgeSelector(item: unknown): PurgeSelector | string {
   if (typeof value !== 'string' || value === '') return `\`${kind}\` must be a non-empty string`;
   if (record.soft !== undefined && typeof record.soft !== 'boolean') return '`soft` must be true or false';
   return { kind, value, soft: record.soft === true };
+}
+
+/** Nothing to read: the policy does not look at queries. */
+const noQuery = new URLSearchParams();
+
+/**
+ * The edge's admit step for an access policy: the query is parsed only when
+ * the policy reads it, and a request on a signed link has the links of the
+ * playlists sent to it signed with its link's expiry.
+ */
+function admitWith(policy: AccessPolicy, now: () => number): Admit {
+  return function admitByPolicy(request) {
+    const query = policy.readsQuery && request.query !== '' ? new URLSearchParams(request.query) : noQuery;
+    const decision = policy.admit({ path: request.path, query, ip: request.client, headers: request.headers }, now());
+    if (!decision.ok || decision.signedExpires === undefined) return decision;
+    const { path } = request;
+    const expires = decision.signedExpires;
+    return { ok: true, release: decision.release, rewritePlaylist: (body: string) => policy.signPlaylist(body, path, expires) };
+  };
 }

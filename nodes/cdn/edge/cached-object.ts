@@ -26,6 +26,8 @@ export interface CachedObject extends StoredValue {
   originAge: number;
   freshness: Freshness;
   stale: boolean;
+  /** The header list of its last whole answer, kept while the outcome and age are the same; cleared when its headers change. */
+  prepared?: { cache: string; ageSeconds: number; list: readonly (string | number | string[])[] };
 }
 
 /** Headers that describe one connection, not the object, and headers kept for the edge only. */
