@@ -265,6 +265,16 @@ function admitWith(policy: AccessPolicy, now: () => number): Admit {
     if (!decision.ok || decision.signedExpires === undefined) return decision;
     const { path } = request;
     const expires = decision.signedExpires;
-    return { ok: true, release: decision.release, rewritePlaylist: (body: string) => policy.signPlaylist(body, path, expires) };
+    return { ok: true, release: decision.release, rewritePlaylist: (body: string) => policy.signPlaylist(body, path, expires), target: withoutSignature(path, request.query) };
   };
+}
+
+/** A signed link's target without its `expires` and `sig` parameters (the others, `_HLS_msn` for one, kept in order). */
+export function withoutSignature(path: string, query: string): string {
+  const kept = query.split('&').filter((pair) => {
+    const equals = pair.indexOf('=');
+    const name = equals < 0 ? pair : pair.slice(0, equals);
+    return pair !== '' && name !== 'expires' && name !== 'sig';
+  });
+  return kept.length === 0 ? path : `${path}?${kept.join('&')}`;
 }

@@ -37,6 +37,13 @@ export interface Admitted {
    * playlists the edge sends it.
    */
   rewritePlaylist?(body: string): string;
+  /**
+   * The target to look up and forward instead of the one received, when the
+   * policy consumed part of it (a signed link's `expires` and `sig`: every
+   * player's link to one object then shares one cached copy, and the origin
+   * never sees signatures).
+   */
+  target?: string;
 }
 
 /** The release of a request that holds nothing. */

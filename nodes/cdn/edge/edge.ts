@@ -217,6 +217,7 @@ export class Edge {
       }
       if (admission.release !== releaseNothing) note.release = admission.release;
       note.rewrite = admission.rewritePlaylist;
+      if (admission.target !== undefined) target = admission.target;
     }
     // Only a target naming `_HLS_msn` can be a blocking reload: the rest are not parsed.
     const blocking = target.includes('_HLS_msn') ? blockingTarget(new URL(target, 'http://edge')) : undefined;
