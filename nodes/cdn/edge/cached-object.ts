@@ -82,3 +82,19 @@ export function varyPart(names: readonly string[], request: IncomingHttpHeaders)
   if (names.length === 0) return undefined;
   return names.map((name) => `${name}=${String(request[name] ?? '')}`).join('\u0001');
 }
+
+/**
+ * A 304 from the origin: its headers (but `Content-Length`) and validators
+ * replace the object's, and the object's kept header list is dropped.
+ * Returns the headers to compute the new freshness from: the 304's, with
+ * the object's `Cache-Control` and `Expires` after the merge.
+ */
+export function takeRevalidatedHeaders(object: CachedObject, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  for (const [name, value] of Object.entries(forwardedHeaders(headers))) {
+    if (name !== 'content-length' && value !== undefined) object.headers[name] = value;
+  }
+  if (headers.etag !== undefined) object.etag = headers.etag;
+  if (headers['last-modified'] !== undefined) object.lastModified = headers['last-modified'];
+  object.prepared = undefined;
+  return { ...headers, 'cache-control': String(object.headers['cache-control'] ?? ''), expires: object.headers.expires as string | undefined };
+}

@@ -12,11 +12,11 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { BucketHistogram } from '../../../runtime/api.ts';
-import type { AccessRecord, CacheOutcome } from './access-log.ts';
+import { accessRecord, type AccessRecord, type CacheOutcome } from './access-log.ts';
 import { admitAll, admitRequest, releaseNothing, type Admit, type Admitted, type Refused } from './admit.ts';
-import { forwardedHeaders, servableOnError, stateOf, tagsOf, varyNames, varyPart, ageOf, type CachedObject } from './cached-object.ts';
+import { forwardedHeaders, servableOnError, takeRevalidatedHeaders, stateOf, tagsOf, varyNames, varyPart, ageOf, type CachedObject } from './cached-object.ts';
 import { Coalescer, type Fill, type FillResult } from './coalesce.ts';
-import { fetchOrigin, originAgents, type OriginHead } from './fetch-origin.ts';
+import { fetchOrigin, originAgents, originRequestHeaders, type OriginHead } from './fetch-origin.ts';
 import { blockingTarget, isPlaylist, playlistLinks } from './ll-hls.ts';
 import { Prefetcher } from './prefetch.ts';
 import { CheckedTargets, targetProblem } from './request-check.ts';
@@ -63,8 +63,6 @@ export interface EdgeOptions {
 const blockingTimeoutMs = 30_000;
 /** A blocking playlist answer is the same for every player asking the same (msn, part): kept this long at least. */
 const blockingTtlMs = 1000;
-/** Request headers passed to the origin, besides those the object's `Vary` names. */
-const passedRequestHeaders = ['accept', 'accept-encoding', 'accept-language', 'user-agent'];
 /** URLs whose `Vary` names are remembered. */
 const maxVaryEntries = 100_000;
 
@@ -171,22 +169,7 @@ export class Edge {
     const statusClass = Math.floor(sent.status / 100);
     if (statusClass >= 1 && statusClass <= 5) this.statusClasses[statusClass] += 1;
     const log = this.#options.log;
-    if (log) {
-      const record: AccessRecord = {
-        ts: note.ts,
-        edge: this.#options.name,
-        client: request.socket.remoteAddress ?? '',
-        method: request.method ?? '',
-        path: (request.url ?? '').slice(0, 2048),
-        status: sent.status,
-        bytes: sent.bytes,
-        cache: note.cache,
-        ttfb_ms: Math.max(0, sent.headersAt - arrived),
-        duration_ms: performance.now() - arrived,
-      };
-      if (note.originStatus !== undefined) record.origin_status = note.originStatus;
-      log(record);
-    }
+    if (log) log(accessRecord(request, this.#options.name, note, sent, arrived));
   }
 
   #answer(request: IncomingMessage, response: ServerResponse, note: RequestNote): Sent | Promise<Sent> {
@@ -336,15 +319,10 @@ export class Edge {
   }
 
   #fetchOptions(path: string, requestHeaders: IncomingHttpHeaders, blocking: boolean) {
-    const headers: OutgoingHttpHeaders = {};
-    for (const name of [...passedRequestHeaders, ...(this.#vary.get(path) ?? [])]) {
-      const value = requestHeaders[name];
-      if (value !== undefined) headers[name] = value;
-    }
     return {
       origin: this.#options.origin,
       path,
-      headers,
+      headers: originRequestHeaders(requestHeaders, this.#vary.get(path)),
       timeoutMs: blocking ? Math.max(this.#options.originTimeoutMs, blockingTimeoutMs) : this.#options.originTimeoutMs,
       maxObject: this.#options.maxObject,
       agents: this.#agents,
@@ -403,18 +381,12 @@ export class Edge {
 
   /** A 304 from the origin: the stale object is fresh again, with the origin's updated headers. */
   #revalidated(key: string, object: CachedObject, head: OriginHead, now: number): void {
-    for (const [name, value] of Object.entries(forwardedHeaders(head.headers))) {
-      if (name !== 'content-length' && value !== undefined) object.headers[name] = value;
-    }
-    if (head.headers.etag !== undefined) object.etag = head.headers.etag;
-    if (head.headers['last-modified'] !== undefined) object.lastModified = head.headers['last-modified'];
-    const merged = { ...head.headers, 'cache-control': String(object.headers['cache-control'] ?? ''), expires: object.headers.expires as string | undefined };
+    const merged = takeRevalidatedHeaders(object, head.headers);
     const options = this.#options;
     object.freshness = freshnessOf({ status: object.status, headers: merged, path: object.url.split('?')[0], now }, { rules: options.rules, defaultTtl: options.defaultTtl, staleWhileRevalidate: options.staleWhileRevalidate, staleIfError: options.staleIfError });
     object.storedAt = now;
     object.originAge = (Number(head.headers.age) || 0) * 1000;
     object.stale = false;
-    object.prepared = undefined;
     if (this.store.peek(key) !== object) this.store.set(key, object);
   }
 
