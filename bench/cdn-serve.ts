@@ -1,6 +1,7 @@
 /**
- * C1, serving from cache: the edge (`cache`, from the compiled CLI in
- * `dist/`) against a bare `node:http` + `lru-cache` server and against
+ * C1, serving from cache: the edge (`cache`, run by `bin/streams.ts` from
+ * the sources, which Node runs as they are: the request path is the same
+ * code once compiled by V8, and no stale `dist/` can be measured) against a bare `node:http` + `lru-cache` server and against
  * nginx (one worker) serving the same files, a 1 KB playlist and a 256 KB
  * segment, each driven by wrk with 64 keep-alive connections on this
  * machine, targets taken in turns, rounds interleaved. The edge's origin is
@@ -9,19 +10,20 @@
  *   node bench/cdn-serve.ts [seconds=8] [rounds=3]
  *
  * Prints requests per second (median of the rounds) for each target and
- * size, and the edge's ratio to each baseline. Aims: the edge at least 0.9
+ * size, and the edge's ratio to each baseline; and the CPU time each
+ * server spent a request, the steadier figure on a shared machine. Aims: the edge at least 0.9
  * of bare Node and 0.55 of nginx for 1 KB, at least nginx for 256 KB.
  * Installs wrk and nginx-light (Debian) if they are missing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDist, root } from './dist.ts';
+import { root } from './dist.ts';
 
 const seconds = Number(process.argv[2] ?? 8);
 const rounds = Number(process.argv[3] ?? 3);
-const ports = { nginx: 19611, bare: 19612, edge: 19613 };
+const ports = { nginx: 7850, bare: 7851, edge: 7852 };
 const objects = { '1KB': { path: '/small.m3u8', bytes: 1024 }, '256KB': { path: '/segment.m4s', bytes: 256 * 1024 } };
 
 function ensureTools(): void {
@@ -98,23 +100,42 @@ async function waitFor(url: string): Promise<void> {
   throw new Error(`${url} never answered`);
 }
 
-/** Requests per second wrk measured for one URL. */
-function wrk(url: string): number {
+/** CPU time a process has used (user and system, all its threads), µs; from /proc (Linux). */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+}
+
+/**
+ * Requests per second wrk measured for one URL, and the server's CPU time
+ * per request (µs): on a machine shared with other work, throughput
+ * follows whoever else runs, while the CPU a request costs does not.
+ */
+function wrk(url: string, pid: number): { perSecond: number; cpuPerRequest: number } {
+  const before = cpuMicros(pid);
   const run = spawnSync('wrk', ['-t1', '-c64', `-d${seconds}s`, url], { encoding: 'utf8' });
+  const used = cpuMicros(pid) - before;
   const match = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout);
-  if (!match) throw new Error(`wrk said: ${run.stdout}${run.stderr}`);
+  const count = /(\d+) requests in/.exec(run.stdout);
+  if (!match || !count) throw new Error(`wrk said: ${run.stdout}${run.stderr}`);
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
   if (errors) throw new Error(`${url}: ${errors[1]} error answers`);
-  return Number(match[1]);
+  return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]) };
+}
+
+/** nginx's one worker: the master's child. */
+function nginxWorker(master: number): number {
+  const children = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/);
+  return Number(children[0]);
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 ensureTools();
-const cli = buildDist();
+const cli = join(root, 'bin', 'streams.ts');
 writeFileSync(join(work, 'nginx.conf'), nginxConfig());
-start(existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-c', join(work, 'nginx.conf'), '-p', work]);
-start(process.execPath, [join(root, 'bench', 'cdn-bare-server.ts'), files, String(ports.bare)]);
+const nginx = start(existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-c', join(work, 'nginx.conf'), '-p', work]);
+const bare = start(process.execPath, [join(root, 'bench', 'cdn-bare-server.ts'), files, String(ports.bare)]);
 writeFileSync(
   join(work, 'edge.yaml'),
   `streams: 1
@@ -125,7 +146,7 @@ nodes:
     with: { listen: "127.0.0.1:${ports.edge}", origin: "http://127.0.0.1:${ports.nginx}", size: 256MiB }
 `,
 );
-start(process.execPath, [cli, 'run', join(work, 'edge.yaml'), '--log-level', 'warn']);
+const edgeProcess = start(process.execPath, [cli, 'run', join(work, 'edge.yaml'), '--log-level', 'warn']);
 
 const targets = { edge: ports.edge, bare: ports.bare, nginx: ports.nginx } as const;
 type Target = keyof typeof targets;
@@ -134,16 +155,20 @@ for (const [name, port] of Object.entries(targets)) {
   process.stderr.write(`${name} ready\n`);
 }
 
+const pids: Record<Target, number> = { edge: edgeProcess.pid!, bare: bare.pid!, nginx: nginxWorker(nginx.pid!) };
 const results: Record<string, Record<Target, number[]>> = {};
+const cpu: Record<string, Record<Target, number[]>> = {};
 for (let round = 0; round < rounds; round++) {
   for (const [size, object] of Object.entries(objects)) {
     results[size] ??= { edge: [], bare: [], nginx: [] };
+    cpu[size] ??= { edge: [], bare: [], nginx: [] };
     // Turns rotate so no target always runs first or last.
     const order = (Object.keys(targets) as Target[]).map((_, i, all) => all[(i + round) % all.length]);
     for (const target of order) {
-      const perSecond = wrk(`http://127.0.0.1:${targets[target]}${object.path}`);
-      results[size][target].push(perSecond);
-      process.stderr.write(`round ${round + 1} ${size} ${target}: ${Math.round(perSecond)} req/s\n`);
+      const measured = wrk(`http://127.0.0.1:${targets[target]}${object.path}`, pids[target]);
+      results[size][target].push(measured.perSecond);
+      cpu[size][target].push(measured.cpuPerRequest);
+      process.stderr.write(`round ${round + 1} ${size} ${target}: ${Math.round(measured.perSecond)} req/s, ${measured.cpuPerRequest.toFixed(1)} µs CPU a request\n`);
     }
   }
 }
@@ -156,5 +181,13 @@ for (const [size, byTarget] of Object.entries(results)) {
   const bare = median(byTarget.bare);
   const nginx = median(byTarget.nginx);
   console.log(`${size.padEnd(8)}${String(Math.round(edge)).padEnd(10)}${String(Math.round(bare)).padEnd(11)}${String(Math.round(nginx)).padEnd(10)}${(edge / bare).toFixed(2).padEnd(11)}${(edge / nginx).toFixed(2)}`);
+}
+console.log('server CPU a request (µs, median; the ratios are requests a CPU second, edge to baseline)');
+console.log('size    edge      bare-node  nginx     edge/bare  edge/nginx');
+for (const [size, byTarget] of Object.entries(cpu)) {
+  const edge = median(byTarget.edge);
+  const bare = median(byTarget.bare);
+  const nginx = median(byTarget.nginx);
+  console.log(`${size.padEnd(8)}${edge.toFixed(1).padEnd(10)}${bare.toFixed(1).padEnd(11)}${nginx.toFixed(1).padEnd(10)}${(bare / edge).toFixed(2).padEnd(11)}${(nginx / edge).toFixed(2)}`);
 }
 console.log('aims: 1KB edge/bare >= 0.90 and edge/nginx >= 0.55; 256KB edge/nginx >= 1.00');

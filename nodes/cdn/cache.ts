@@ -1,10 +1,12 @@
+import type { ServerResponse } from 'node:http';
 import { Observable, type Subscription } from 'rxjs';
 import { defineOperator, duration, reasonOf, size, traceRequest, z, type Batch, type EventRecord } from '../../runtime/api.ts';
 import { ServerRun } from '../io/web/server-run.ts';
 import { createWebServer } from '../../native/http/server.ts';
 import { checkTlsPaths, listenSetting, tlsFiles, tlsSetting } from '../io/web/settings.ts';
 import { accessSettingsSchema } from './access/settings.ts';
-import { createAccessPolicy } from './access/policy.ts';
+import { createAccessPolicy, type AccessPolicy } from './access/policy.ts';
+import type { Admit } from './edge/admit.ts';
 import { busOptions, oneBus, purgeBusShape } from './purge/bus-setting.ts';
 import { startPurgeListener, type PurgeListener } from './purge/listener.ts';
 import { accessRecordType, type AccessRecord } from './edge/access-log.ts';
@@ -33,7 +35,7 @@ export default defineOperator({
   doc:
     'Serves GET and HEAD on `listen` from memory, fetching what it lacks from `origin` (`http://` or `https://`, whose path is prefixed to every request). ' +
     'Request coalescing with read-while-write: concurrent misses for one object make one origin request, and every waiting client receives the bytes as they arrive from it (no lock to poll, no timeout after which waiters bypass the cache); a client that goes away does not cancel the fetch for the others. ' +
-    'Memory is bounded by `size` (bytes) with W-TinyLFU eviction (Einziger, Friedman and Manes, "TinyLFU", ACM ToS 2017): new objects enter a small LRU window (1 %), and leave it for the main segmented LRU only if a count-min frequency sketch (with a doorkeeper and periodic halving) says they are asked for more often than what they would displace, so a flood of one-hit keys (a crawler, a cache-busting attack) passes through without flushing the hot set; it was chosen over plain LRU for that resistance and for its hit ratio on skewed (Zipf) media traffic (61.6 % against LRU\'s 51.5 % in `bench/cdn-hit-ratio.ts`), at a cost of a few bytes per object. ' +
+    'Memory is bounded by `size` (bytes) with W-TinyLFU eviction (Einziger, Friedman and Manes, "TinyLFU", ACM ToS 2017): new objects enter a small LRU window (1 %), and leave it for the main segmented LRU only if a count-min frequency sketch (with a doorkeeper and periodic halving) says they are asked for more often than what they would displace, so a flood of one-hit keys (a crawler, a cache-busting attack) passes through without flushing the hot set; it was chosen over plain LRU for that resistance and for its hit ratio on skewed (Zipf) media traffic (61.7 % against LRU\'s 51.5 % in `bench/cdn-hit-ratio.ts`, 62.6 % once warm), at a cost of a few bytes per object. ' +
     'Objects larger than `max_object` are streamed through, not kept, in bounded memory whatever their size. ' +
     'Lifetimes come from the origin\'s `Cache-Control` (`s-maxage`, `max-age`, `no-cache`; `no-store`, `private`, `Set-Cookie` and `Vary: *` are never stored) or `Expires`, else `default_ttl`; `ttl` rules (by path glob or content type) override the lifetime. ' +
     'An expired object is revalidated with its `ETag`/`Last-Modified` (a 304 refreshes it); within `stale_while_revalidate` it is served at once while one background request refreshes it; when the origin is down, slow or answers 5xx it is served stale within `stale_if_error`, else the answer is 502 (connection failed) or 504 (no answer within `origin_timeout`) with a text body saying which. ' +
@@ -132,7 +134,7 @@ export default defineOperator({
         const policy = createAccessPolicy(settings.access);
         const edge = new Edge({
           name,
-          admit: (request) => policy.admit({ path: request.url.pathname, query: request.url.searchParams, ip: request.client, headers: request.headers }, ctx.now()),
+          admit: policy.admitsAll ? undefined : admitWith(policy, () => ctx.now()),
           origin: new URL(settings.origin),
           maxObject: settings.max_object,
           originTimeoutMs: settings.origin_timeout,
@@ -147,13 +149,22 @@ export default defineOperator({
         });
 
         ctx.metrics.expose(() => edgeMetrics(name, edge, store, () => policy.refusals()));
+        function requestFailed(response: ServerResponse, error: unknown): void {
+          ctx.log.error({ error: reasonOf(error) }, 'request failed');
+          if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
+          else response.destroy();
+        }
         const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onEdgeRequest(request, response) {
           traceRequest(ctx.tracing, request, response);
-          edge.handle(request, response).catch((error: unknown) => {
-            ctx.log.error({ error: reasonOf(error) }, 'request failed');
-            if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
-            else response.destroy();
-          });
+          let answering: Promise<void> | undefined;
+          try {
+            answering = edge.handle(request, response);
+          } catch (error) {
+            requestFailed(response, error);
+            return;
+          }
+          // A hit is answered synchronously: no promise to watch.
+          answering?.catch((error: unknown) => requestFailed(response, error));
         });
         server.maxConnections = settings.max_connections;
         server.headersTimeout = headersTimeout;
@@ -238,4 +249,33 @@ export function purgeSelector(item: unknown): PurgeSelector | string {
   if (typeof value !== 'string' || value === '') return `\`${kind}\` must be a non-empty string`;
   if (record.soft !== undefined && typeof record.soft !== 'boolean') return '`soft` must be true or false';
   return { kind, value, soft: record.soft === true };
+}
+
+/** Nothing to read: the policy does not look at queries. */
+const noQuery = new URLSearchParams();
+
+/**
+ * The edge's admit step for an access policy: the query is parsed only when
+ * the policy reads it, and a request on a signed link has the links of the
+ * playlists sent to it signed with its link's expiry.
+ */
+function admitWith(policy: AccessPolicy, now: () => number): Admit {
+  return function admitByPolicy(request) {
+    const query = policy.readsQuery && request.query !== '' ? new URLSearchParams(request.query) : noQuery;
+    const decision = policy.admit({ path: request.path, query, ip: request.client, headers: request.headers }, now());
+    if (!decision.ok || decision.signedExpires === undefined) return decision;
+    const { path } = request;
+    const expires = decision.signedExpires;
+    return { ok: true, release: decision.release, rewritePlaylist: (body: string) => policy.signPlaylist(body, path, expires), target: withoutSignature(path, request.query) };
+  };
+}
+
+/** A signed link's target without its `expires` and `sig` parameters (the others, `_HLS_msn` for one, kept in order). */
+export function withoutSignature(path: string, query: string): string {
+  const kept = query.split('&').filter((pair) => {
+    const equals = pair.indexOf('=');
+    const name = equals < 0 ? pair : pair.slice(0, equals);
+    return pair !== '' && name !== 'expires' && name !== 'sig';
+  });
+  return kept.length === 0 ? path : `${path}?${kept.join('&')}`;
 }

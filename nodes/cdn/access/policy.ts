@@ -17,6 +17,7 @@ import { isIpv4Mapped, parseAddress, type AddressWords } from './ip-address.ts';
 import { TokenBuckets } from './rate-limit.ts';
 import { compileReferrerRule, referrerAllowed, type ReferrerRule } from './referrer.ts';
 import type { AccessSettings } from './settings.ts';
+import { releaseNothing } from '../edge/admit.ts';
 import { signPlaylistUris } from './playlist-signing.ts';
 import { canonicalPath, checkSignature, signedExpiry, signingKey, underPrefix, type SigningKey } from './signed-url.ts';
 
@@ -52,6 +53,10 @@ export type AccessDecision =
 
 /** An edge's access rules, compiled. */
 export interface AccessPolicy {
+  /** True when no rule is set (`access: {}`): every request is admitted, holding nothing, so a caller may skip {@link admit}. */
+  readonly admitsAll: boolean;
+  /** Whether {@link admit} reads the query (signed paths are set); when not, any `query` may be passed. */
+  readonly readsQuery: boolean;
   /** Decides on one request at `nowMs` (ms since the epoch). When admitted, call `release()` once the response has ended (or the client has gone). */
   admit(request: AccessRequest, nowMs: number): AccessDecision;
   /** Refusals so far by reason, every reason present (a copy). */
@@ -85,7 +90,7 @@ function fixedRefusal(reason: RefusalReason): AccessDecision {
 
 const forbidden = Object.fromEntries(refusalReasons.map((reason) => [reason, fixedRefusal(reason)])) as Record<RefusalReason, AccessDecision>;
 
-const admittedWithoutHold = Object.freeze({ ok: true as const, release: function releaseNothing() {} });
+const admittedWithoutHold = Object.freeze({ ok: true as const, release: releaseNothing });
 
 /** The compiled rules: each absent when its setting is. */
 interface Rules {
@@ -221,6 +226,8 @@ export function createAccessPolicy(settings: AccessSettings, secrets: { signKey?
   }
 
   return {
+    admitsAll: rules.signed.length === 0 && rules.allow === undefined && rules.deny === undefined && rules.geo === undefined && rules.buckets === undefined && rules.referrer === undefined && rules.cap === undefined,
+    readsQuery: rules.signed.length > 0,
     admit(request, nowMs) {
       const client = clientAddress(request, rules.trustProxy, rules.clientHeader);
       const parsed = needsAddress && parseAddress(client, words);

@@ -26,6 +26,8 @@ export interface CachedObject extends StoredValue {
   originAge: number;
   freshness: Freshness;
   stale: boolean;
+  /** The header list of its last whole answer, kept while the outcome and age are the same; cleared when its headers change. */
+  prepared?: { cache: string; ageSeconds: number; list: readonly (string | number | string[])[] };
 }
 
 /** Headers that describe one connection, not the object, and headers kept for the edge only. */
@@ -79,4 +81,20 @@ export function varyNames(headers: IncomingHttpHeaders): string[] {
 export function varyPart(names: readonly string[], request: IncomingHttpHeaders): string | undefined {
   if (names.length === 0) return undefined;
   return names.map((name) => `${name}=${String(request[name] ?? '')}`).join('\u0001');
+}
+
+/**
+ * A 304 from the origin: its headers (but `Content-Length`) and validators
+ * replace the object's, and the object's kept header list is dropped.
+ * Returns the headers to compute the new freshness from: the 304's, with
+ * the object's `Cache-Control` and `Expires` after the merge.
+ */
+export function takeRevalidatedHeaders(object: CachedObject, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  for (const [name, value] of Object.entries(forwardedHeaders(headers))) {
+    if (name !== 'content-length' && value !== undefined) object.headers[name] = value;
+  }
+  if (headers.etag !== undefined) object.etag = headers.etag;
+  if (headers['last-modified'] !== undefined) object.lastModified = headers['last-modified'];
+  object.prepared = undefined;
+  return { ...headers, 'cache-control': String(object.headers['cache-control'] ?? ''), expires: object.headers.expires as string | undefined };
 }

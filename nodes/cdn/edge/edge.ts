@@ -12,15 +12,15 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { BucketHistogram } from '../../../runtime/api.ts';
-import type { AccessRecord, CacheOutcome } from './access-log.ts';
-import { admitAll, type Admit } from './admit.ts';
-import { forwardedHeaders, servableOnError, stateOf, tagsOf, varyNames, varyPart, ageOf, type CachedObject } from './cached-object.ts';
+import { accessRecord, type AccessRecord, type CacheOutcome } from './access-log.ts';
+import { admitAll, admitRequest, releaseNothing, type Admit, type Admitted, type Refused } from './admit.ts';
+import { forwardedHeaders, servableOnError, takeRevalidatedHeaders, stateOf, tagsOf, varyNames, varyPart, ageOf, type CachedObject } from './cached-object.ts';
 import { Coalescer, type Fill, type FillResult } from './coalesce.ts';
-import { fetchOrigin, originAgents, type OriginHead } from './fetch-origin.ts';
+import { fetchOrigin, originAgents, originRequestHeaders, type OriginHead } from './fetch-origin.ts';
 import { blockingTarget, isPlaylist, playlistLinks } from './ll-hls.ts';
 import { Prefetcher } from './prefetch.ts';
-import { targetProblem } from './request-check.ts';
-import { sendObject, sendText, type Sendable, type Sent } from './respond.ts';
+import { CheckedTargets, targetProblem } from './request-check.ts';
+import { ended, prepareHeaders, sendObject, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
 import { variantKey, type EdgeStore, type PurgeSelector } from './store.ts';
 import { freshnessOf, type CompiledRule } from './ttl-rules.ts';
 
@@ -63,17 +63,25 @@ export interface EdgeOptions {
 const blockingTimeoutMs = 30_000;
 /** A blocking playlist answer is the same for every player asking the same (msn, part): kept this long at least. */
 const blockingTtlMs = 1000;
-/** Request headers passed to the origin, besides those the object's `Vary` names. */
-// `traceparent`/`tracestate`: the origin's span continues the edge's (see `traceRequest`).
-const passedRequestHeaders = ['accept', 'accept-encoding', 'accept-language', 'user-agent', 'traceparent', 'tracestate'];
 /** URLs whose `Vary` names are remembered. */
 const maxVaryEntries = 100_000;
 
 /** What one request became, for the access log and `release`. */
 interface RequestNote {
   cache: CacheOutcome;
-  originStatus?: number;
-  release(): void;
+  originStatus: number | undefined;
+  /** What admitted the request holds until it ends (a connection cap); undefined when nothing. */
+  release: (() => void) | undefined;
+  /** Signs the links of a playlist served to this request (it came on a signed link). */
+  rewrite?: (body: string) => string;
+  /** Arrival, ms since the epoch, for the access log (0 when nobody logs). */
+  ts: number;
+}
+
+/** The content type of stored headers, as a string. */
+function contentTypeOf(headers: OutgoingHttpHeaders): string | undefined {
+  const type = headers['content-type'];
+  return type === undefined ? undefined : String(type);
 }
 
 /** An edge cache in front of one origin. */
@@ -90,6 +98,7 @@ export class Edge {
   readonly #agents = originAgents();
   readonly #vary = new Map<string, string[]>();
   readonly #prefetcher: Prefetcher;
+  readonly #targets = new CheckedTargets();
 
   constructor(options: EdgeOptions) {
     this.#options = options;
@@ -103,9 +112,36 @@ export class Edge {
     return this.#coalescer.size;
   }
 
-  /** The request handler of the edge's HTTP server. */
-  handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    return this.#serve(request, response);
+  /**
+   * The request handler of the edge's HTTP server. A hit from a complete
+   * object is answered synchronously (undefined returned): no promise, no
+   * closure; otherwise the promise settles when the answer has ended.
+   */
+  handle(request: IncomingMessage, response: ServerResponse): Promise<void> | undefined {
+    const arrived = performance.now();
+    const note: RequestNote = { cache: 'NONE', originStatus: undefined, release: undefined, ts: this.#options.log ? this.#options.now() : 0 };
+    let answer: Sent | Promise<Sent>;
+    try {
+      answer = this.#answer(request, response, note);
+    } catch (error) {
+      this.#finish(request, note, { status: 500, bytes: 0, headersAt: arrived }, arrived);
+      throw error;
+    }
+    if (!(answer instanceof Promise)) {
+      // Something holds this request (a connection cap) or wants its duration: finish when the answer has gone out.
+      if (note.release === undefined && this.#options.log === undefined) {
+        this.#finish(request, note, answer, arrived);
+        return undefined;
+      }
+      answer = ended(response, answer);
+    }
+    return answer.then(
+      (sent) => this.#finish(request, note, sent, arrived),
+      (error: unknown) => {
+        this.#finish(request, note, { status: 500, bytes: 0, headersAt: arrived }, arrived);
+        throw error;
+      },
+    );
   }
 
   /** Applies a purge; a URL may be given whole (`http://host/path`) or as its path. */
@@ -125,44 +161,22 @@ export class Edge {
     this.#agents.https.destroy();
   }
 
-  async #serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const ts = this.#options.now();
-    const arrived = performance.now();
-    const note: RequestNote = { cache: 'NONE', release() {} };
-    let sent: Sent = { status: 500, bytes: 0, headersAt: arrived };
-    try {
-      sent = await this.#answer(request, response, note);
-      this.counters.bytes += sent.bytes;
-    } finally {
-      note.release();
-      this.ttfb.observe(Math.max(0, sent.headersAt - arrived) / 1000);
-      const statusClass = Math.floor(sent.status / 100);
-      if (statusClass >= 1 && statusClass <= 5) this.statusClasses[statusClass] += 1;
-      const log = this.#options.log;
-      if (log) {
-        const record: AccessRecord = {
-          ts,
-          edge: this.#options.name,
-          client: request.socket.remoteAddress ?? '',
-          method: request.method ?? '',
-          path: (request.url ?? '').slice(0, 2048),
-          status: sent.status,
-          bytes: sent.bytes,
-          cache: note.cache,
-          ttfb_ms: Math.max(0, sent.headersAt - arrived),
-          duration_ms: performance.now() - arrived,
-        };
-        if (note.originStatus !== undefined) record.origin_status = note.originStatus;
-        log(record);
-      }
-    }
+  /** Counts and logs one request that has ended, and releases what admitted it. */
+  #finish(request: IncomingMessage, note: RequestNote, sent: Sent, arrived: number): void {
+    note.release?.();
+    this.counters.bytes += sent.bytes;
+    this.ttfb.observe(Math.max(0, sent.headersAt - arrived) / 1000);
+    const statusClass = Math.floor(sent.status / 100);
+    if (statusClass >= 1 && statusClass <= 5) this.statusClasses[statusClass] += 1;
+    const log = this.#options.log;
+    if (log) log(accessRecord(request, this.#options.name, note, sent, arrived));
   }
 
-  async #answer(request: IncomingMessage, response: ServerResponse, note: RequestNote): Promise<Sent> {
+  #answer(request: IncomingMessage, response: ServerResponse, note: RequestNote): Sent | Promise<Sent> {
     const target = request.url ?? '/';
     const method = request.method ?? 'GET';
     if (target === '/healthz' && (method === 'GET' || method === 'HEAD')) return sendText(response, 200, 'ok');
-    const problem = targetProblem(target);
+    const problem = this.#targets.problem(target);
     if (problem !== undefined) {
       this.counters.refused += 1;
       return sendText(response, 400, `bad request: ${problem}`, { Connection: 'close' });
@@ -171,15 +185,25 @@ export class Edge {
       this.counters.refused += 1;
       return sendText(response, 405, `method ${method} not allowed: the edge serves GET and HEAD`, { Allow: 'GET, HEAD' });
     }
-    const url = new URL(target, 'http://edge');
-    // The admit step: the one place an access policy decides (see admit.ts).
-    const admission = await this.#admit({ client: request.socket.remoteAddress ?? '', method, url, headers: request.headers, edge: this.#options.name });
-    if (!admission.ok) {
-      this.counters.refused += 1;
-      return sendText(response, admission.status, admission.body, admission.headers);
+    // The admit step: the one place an access policy decides (see admit.ts); skipped when it admits all.
+    if (this.#admit === admitAll) return this.#admitted(request, response, target, undefined, note);
+    const admission = this.#admit(admitRequest(request, target, method, this.#options.name));
+    if (admission instanceof Promise) return admission.then((decided) => this.#admitted(request, response, target, decided, note));
+    return this.#admitted(request, response, target, admission, note);
+  }
+
+  #admitted(request: IncomingMessage, response: ServerResponse, target: string, admission: Admitted | Refused | undefined, note: RequestNote): Sent | Promise<Sent> {
+    if (admission !== undefined) {
+      if (!admission.ok) {
+        this.counters.refused += 1;
+        return sendText(response, admission.status, admission.body, admission.headers);
+      }
+      if (admission.release !== releaseNothing) note.release = admission.release;
+      note.rewrite = admission.rewritePlaylist;
+      if (admission.target !== undefined) target = admission.target;
     }
-    note.release = once(admission.release);
-    const blocking = blockingTarget(url);
+    // Only a target naming `_HLS_msn` can be a blocking reload: the rest are not parsed.
+    const blocking = target.includes('_HLS_msn') ? blockingTarget(new URL(target, 'http://edge')) : undefined;
     return this.#lookup(request, response, blocking ?? target, note, blocking !== undefined);
   }
 
@@ -187,7 +211,7 @@ export class Edge {
     return variantKey(path, varyPart(this.#vary.get(path) ?? [], headers));
   }
 
-  async #lookup(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote, blocking: boolean): Promise<Sent> {
+  #lookup(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote, blocking: boolean): Sent | Promise<Sent> {
     const key = this.#keyFor(path, request.headers);
     const store = this.store;
     store.touch(key);
@@ -200,6 +224,11 @@ export class Edge {
         return this.#sendStored(request, response, object, 'STALE', note);
       }
     }
+    return this.#fill(request, response, path, key, object, note, blocking);
+  }
+
+  /** A miss or an expired object: one coalesced origin request, then the answer streamed from it. */
+  async #fill(request: IncomingMessage, response: ServerResponse, path: string, key: string, object: CachedObject | undefined, note: RequestNote, blocking: boolean): Promise<Sent> {
     let fill = this.#coalescer.joinable(key);
     const joined = fill !== undefined;
     if (fill) fill.joined += 1;
@@ -226,11 +255,17 @@ export class Edge {
     if (joined) this.counters.coalesced += 1;
     else this.counters.misses += 1;
     note.cache = joined ? 'COALESCED' : 'MISS';
-    return this.#sendHead(request, response, head, note.cache);
+    return this.#sendHead(request, response, head, note.cache, note);
   }
 
-  async #sendHead(request: IncomingMessage, response: ServerResponse, head: OriginHead, cache: CacheOutcome): Promise<Sent> {
+  async #sendHead(request: IncomingMessage, response: ServerResponse, head: OriginHead, cache: CacheOutcome, note: RequestNote): Promise<Sent> {
     const headers = forwardedHeaders(head.headers);
+    if (note.rewrite && head.status === 200 && isPlaylist(request.url ?? '', head.headers['content-type'])) {
+      // The links inside are signed for this client: the whole playlist is needed first (it is small).
+      const complete = await head.done;
+      if (!complete || !head.body.joinable) return sendText(response, 502, 'bad gateway: the playlist could not be read whole to sign its links');
+      return sendSignedPlaylist(request, response, head.status, headers, head.body, cache, Math.floor(Number(head.headers.age ?? 0)) || 0, note.rewrite);
+    }
     const sendable: Sendable = {
       status: head.status,
       headers,
@@ -248,21 +283,25 @@ export class Edge {
     }
   }
 
-  #sendStored(request: IncomingMessage, response: ServerResponse, object: CachedObject, cache: CacheOutcome, note: RequestNote): Promise<Sent> {
+  #sendStored(request: IncomingMessage, response: ServerResponse, object: CachedObject, cache: CacheOutcome, note: RequestNote): Sent | Promise<Sent> {
     note.cache = cache;
     if (cache === 'HIT') this.counters.hits += 1;
     else if (cache === 'STALE') this.counters.stale += 1;
     else if (cache === 'MISS') this.counters.misses += 1;
     else if (cache === 'COALESCED') this.counters.coalesced += 1;
-    return sendObject(request, response, {
-      status: object.status,
-      headers: object.headers,
-      body: object.body,
-      cache,
-      ageSeconds: Math.floor(ageOf(object, this.#options.now()) / 1000),
-      validators: object,
-      length: object.body.length,
-    });
+    const ageSeconds = Math.floor(ageOf(object, this.#options.now()) / 1000);
+    if (note.rewrite && object.status === 200 && isPlaylist(object.url, contentTypeOf(object.headers))) {
+      return sendSignedPlaylist(request, response, object.status, object.headers, object.body, cache, ageSeconds, note.rewrite);
+    }
+    const sendable: Sendable = { status: object.status, headers: object.headers, body: object.body, cache, ageSeconds, validators: object, length: object.body.length };
+    // The header list of a whole answer is kept on the object for as long as its outcome and age stay the same.
+    let prepared = object.prepared;
+    if (prepared === undefined || prepared.cache !== cache || prepared.ageSeconds !== ageSeconds) {
+      prepared = { cache, ageSeconds, list: prepareHeaders(sendable) };
+      object.prepared = prepared;
+    }
+    sendable.prepared = prepared.list;
+    return sendObject(request, response, sendable);
   }
 
   /** A request that cannot share: its own origin request, nothing kept. */
@@ -276,19 +315,14 @@ export class Edge {
       return sendText(response, head.kind === 'timeout' ? 504 : 502, `${head.kind === 'timeout' ? 'gateway timeout' : 'bad gateway'}: ${head.message}`);
     }
     note.originStatus = head.status;
-    return this.#sendHead(request, response, head, 'MISS');
+    return this.#sendHead(request, response, head, 'MISS', note);
   }
 
   #fetchOptions(path: string, requestHeaders: IncomingHttpHeaders, blocking: boolean) {
-    const headers: OutgoingHttpHeaders = {};
-    for (const name of [...passedRequestHeaders, ...(this.#vary.get(path) ?? [])]) {
-      const value = requestHeaders[name];
-      if (value !== undefined) headers[name] = value;
-    }
     return {
       origin: this.#options.origin,
       path,
-      headers,
+      headers: originRequestHeaders(requestHeaders, this.#vary.get(path)),
       timeoutMs: blocking ? Math.max(this.#options.originTimeoutMs, blockingTimeoutMs) : this.#options.originTimeoutMs,
       maxObject: this.#options.maxObject,
       agents: this.#agents,
@@ -347,12 +381,7 @@ export class Edge {
 
   /** A 304 from the origin: the stale object is fresh again, with the origin's updated headers. */
   #revalidated(key: string, object: CachedObject, head: OriginHead, now: number): void {
-    for (const [name, value] of Object.entries(forwardedHeaders(head.headers))) {
-      if (name !== 'content-length' && value !== undefined) object.headers[name] = value;
-    }
-    if (head.headers.etag !== undefined) object.etag = head.headers.etag;
-    if (head.headers['last-modified'] !== undefined) object.lastModified = head.headers['last-modified'];
-    const merged = { ...head.headers, 'cache-control': String(object.headers['cache-control'] ?? ''), expires: object.headers.expires as string | undefined };
+    const merged = takeRevalidatedHeaders(object, head.headers);
     const options = this.#options;
     object.freshness = freshnessOf({ status: object.status, headers: merged, path: object.url.split('?')[0], now }, { rules: options.rules, defaultTtl: options.defaultTtl, staleWhileRevalidate: options.staleWhileRevalidate, staleIfError: options.staleIfError });
     object.storedAt = now;
@@ -395,13 +424,4 @@ export class Edge {
       this.#background(this.#keyFor(target, {}), target, {}, undefined, false);
     }
   }
-}
-
-function once(fn: () => void): () => void {
-  let done = false;
-  return () => {
-    if (done) return;
-    done = true;
-    fn();
-  };
 }

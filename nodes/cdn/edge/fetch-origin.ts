@@ -12,6 +12,20 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { SharedBody } from './shared-body.ts';
 
 /** Kept-alive connections to origins, shared by the requests of one edge. */
+/** Request headers passed to the origin, besides those the object's `Vary` names. */
+// `traceparent`/`tracestate`: the origin's span continues the edge's (see `traceRequest`).
+const passedRequestHeaders = ['accept', 'accept-encoding', 'accept-language', 'user-agent', 'traceparent', 'tracestate'];
+
+/** The client's headers the origin request carries: the content-negotiation ones and those `vary` names. */
+export function originRequestHeaders(requestHeaders: IncomingHttpHeaders, vary: readonly string[] = []): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const name of [...passedRequestHeaders, ...vary]) {
+    const value = requestHeaders[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
+}
+
 export interface OriginAgents {
   http: HttpAgent;
   https: HttpsAgent;

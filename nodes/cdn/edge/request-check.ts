@@ -42,3 +42,27 @@ function safeDecode(text: string): string {
     return text;
   }
 }
+
+/** Accepted targets remembered; past it the memory starts again (a flood of distinct targets costs only the checks). */
+const rememberedTargets = 4096;
+
+/**
+ * {@link targetProblem} with the targets it accepted remembered: players ask
+ * for the same playlists and segments over and over, and a remembered
+ * target costs one set lookup instead of the regular expressions and
+ * decodings. Refused targets are not remembered (they are rare, and an
+ * attacker's).
+ */
+export class CheckedTargets {
+  readonly #accepted = new Set<string>();
+
+  problem(target: string): string | undefined {
+    if (this.#accepted.has(target)) return undefined;
+    const problem = targetProblem(target);
+    if (problem === undefined) {
+      if (this.#accepted.size >= rememberedTargets) this.#accepted.clear();
+      this.#accepted.add(target);
+    }
+    return problem;
+  }
+}

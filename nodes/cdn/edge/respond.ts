@@ -43,11 +43,37 @@ export interface Sendable {
   validators: Validators;
   /** The full length when known (a complete body, or a declared `Content-Length`). */
   length: number | undefined;
+  /**
+   * The headers of a whole 200 answer (the object's, `X-Cache`, `Age`,
+   * `Accept-Ranges`, `Content-Length`) as the flat list `writeHead` takes,
+   * when the caller keeps them built: a hit then costs no header object.
+   */
+  prepared?: readonly (string | number | string[])[];
 }
 
-/** Sends `what` to the client, streaming the body as it arrives; resolves when done. */
-export async function sendObject(request: IncomingMessage, response: ServerResponse, what: Sendable): Promise<Sent> {
-  const headers: OutgoingHttpHeaders = { ...what.headers, 'X-Cache': what.cache, Age: String(what.ageSeconds) };
+/**
+ * The flat header list of a whole 200 answer of `what` (see
+ * {@link Sendable.prepared}), for a caller to keep while the object, its
+ * cache outcome and its age stay the same.
+ */
+export function prepareHeaders(what: Sendable): (string | number | string[])[] {
+  const list: (string | number | string[])[] = [];
+  for (const name in what.headers) {
+    const value = what.headers[name];
+    if (value !== undefined && name !== 'content-length' && name !== 'accept-ranges') list.push(name, value);
+  }
+  list.push('X-Cache', what.cache, 'Age', String(what.ageSeconds));
+  if (what.length !== undefined) list.push('accept-ranges', 'bytes', 'content-length', String(what.length));
+  return list;
+}
+
+/**
+ * Sends `what` to the client. A complete, retained body is written at once
+ * (the socket holds references to the stored chunks, nothing is copied)
+ * and the answer is returned without waiting; a body still arriving is
+ * streamed as it grows, and the promise resolves when it is done.
+ */
+export function sendObject(request: IncomingMessage, response: ServerResponse, what: Sendable): Sent | Promise<Sent> {
   const at = performance.now();
   if (response.destroyed) return { status: what.status, bytes: 0, headersAt: at };
   if (what.status === 200 && notModified(request.headers, what.validators)) {
@@ -60,27 +86,87 @@ export async function sendObject(request: IncomingMessage, response: ServerRespo
   let status = what.status;
   let start = 0;
   let end: number | undefined;
-  if (what.status === 200 && what.length !== undefined) {
-    headers['accept-ranges'] = 'bytes';
-    const range = parseRange(request.headers.range, what.length);
-    if (range === 'unsatisfiable') {
-      return sendText(response, 416, 'range not satisfiable', { 'Content-Range': `bytes */${what.length}`, 'X-Cache': what.cache });
-    }
-    if (range) {
-      status = 206;
-      start = range.start;
-      end = range.end;
-      headers['content-range'] = `bytes ${start}-${end}/${what.length}`;
-    }
+  const range = what.status === 200 && what.length !== undefined ? parseRange(request.headers.range, what.length) : undefined;
+  if (range === 'unsatisfiable') {
+    return sendText(response, 416, 'range not satisfiable', { 'Content-Range': `bytes */${what.length}`, 'X-Cache': what.cache });
   }
-  delete headers['content-length'];
-  if (what.length !== undefined) headers['content-length'] = String(end !== undefined ? end - start + 1 : what.length);
-  response.writeHead(status, headers);
+  if (range) {
+    status = 206;
+    start = range.start;
+    end = range.end;
+  }
+  if (what.prepared !== undefined && status === 200) response.writeHead(200, what.prepared as string[]);
+  else {
+    const headers: OutgoingHttpHeaders = { ...what.headers, 'X-Cache': what.cache, Age: String(what.ageSeconds) };
+    if (what.status === 200 && what.length !== undefined) headers['accept-ranges'] = 'bytes';
+    if (range) headers['content-range'] = `bytes ${start}-${end}/${what.length}`;
+    delete headers['content-length'];
+    if (what.length !== undefined) headers['content-length'] = String(end !== undefined ? end - start + 1 : what.length);
+    response.writeHead(status, headers);
+  }
   if (request.method === 'HEAD' || status === 204 || status === 304) {
     response.end();
     return { status, bytes: 0, headersAt: at };
   }
-  const outcome = await what.body.pipeTo(response, start, end);
-  const sent = outcome.bytes;
-  return { status, bytes: sent, headersAt: at };
+  const body = what.body;
+  if (body.state === 'complete' && body.joinable) {
+    const pieces = body.slice(start, end === undefined ? body.length : end + 1);
+    let bytes = 0;
+    // One piece goes out with the headers in one write; several are corked into one writev.
+    if (pieces.length === 1) {
+      bytes = pieces[0].length;
+      response.end(pieces[0]);
+    } else {
+      response.cork();
+      for (const piece of pieces) {
+        bytes += piece.length;
+        response.write(piece);
+      }
+      response.end();
+      response.uncork();
+    }
+    return { status, bytes, headersAt: at };
+  }
+  return body.pipeTo(response, start, end).then((outcome) => ({ status, bytes: outcome.bytes, headersAt: at }));
+}
+
+/** Resolves with `sent` once `response` has ended (finished or closed). */
+export function ended(response: ServerResponse, sent: Sent): Promise<Sent> {
+  if (response.writableFinished || response.destroyed) return Promise.resolve(sent);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      response.off('finish', done);
+      response.off('close', done);
+      resolve(sent);
+    };
+    response.on('finish', done);
+    response.on('close', done);
+  });
+}
+
+/**
+ * Sends an HLS playlist with its links signed for this client (`rewrite`):
+ * the whole text, 200, never a range or a 304 (the copy is this client's,
+ * so the origin's validators do not describe it), and `private, no-store`
+ * so no shared cache keeps one client's signatures for another.
+ */
+export function sendSignedPlaylist(request: IncomingMessage, response: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: SharedBody, cache: CacheOutcome, ageSeconds: number, rewrite: (text: string) => string): Sent {
+  const at = performance.now();
+  if (response.destroyed) return { status, bytes: 0, headersAt: at };
+  const text = Buffer.from(rewrite(Buffer.concat(body.chunks).toString('utf8')), 'utf8');
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (name !== 'etag' && name !== 'last-modified' && name !== 'content-length' && name !== 'cache-control' && name !== 'accept-ranges') out[name] = headers[name];
+  }
+  out['cache-control'] = 'private, no-store';
+  out['content-length'] = String(text.length);
+  out['X-Cache'] = cache;
+  out.Age = String(ageSeconds);
+  response.writeHead(status, out);
+  if (request.method === 'HEAD') {
+    response.end();
+    return { status, bytes: 0, headersAt: at };
+  }
+  response.end(text);
+  return { status, bytes: text.length, headersAt: at };
 }

@@ -116,6 +116,11 @@ export class SharedBody {
     }
   }
 
+  /** Bytes `start` to `stop` (exclusive) of a complete, retained body, as views of its chunks. */
+  slice(start: number, stop: number): Buffer[] {
+    return this.read({ position: start, chunk: -1, chunkStart: 0 }, stop);
+  }
+
   /** How far readers may read: while open, the last declared byte waits for verification. */
   available(): number {
     if (this.#state !== 'open' || this.declared === undefined) return this.#length;

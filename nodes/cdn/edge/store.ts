@@ -39,8 +39,16 @@ export interface StoreCounters {
   rejected: number;
 }
 
-/** How many of the least recently used objects compete to be the victim of an admission. */
-const victimSample = 16;
+/**
+ * How many of the least recently used objects compete to be the victim of
+ * an admission. On the C2 Zipf trace 64 gains 0.1 point over 16 on three
+ * seeds (61.7 % against 61.6 %); the window share (0.5-2 %), the protected
+ * share (20-95 %), sketch width (2-16 per object), counter cap (15-255),
+ * the aging period, the doorkeeper and conservative counting each moved it
+ * by at most 0.1 point: the rest of the gap to a static top-K (63.1 %) is
+ * the cold start (the second half of the trace alone is at 62.6 %).
+ */
+const victimSample = 64;
 
 type Region = 'window' | 'probation' | 'protected';
 
