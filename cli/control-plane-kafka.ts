@@ -129,6 +129,8 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
       await write(topics.capabilities, report.host, JSON.stringify(report));
     },
     async capabilities() {
+      // Deploy reads the capabilities first and the applied reports next: the status table joins its group meanwhile.
+      void table(topics.status).catch(() => undefined);
       return Object.fromEntries([...(await fresh(topics.capabilities)).entries()].map(([host, entry]) => [host, entry.value]));
     },
     async reportApplied(host: string, report: AppliedReport) {
@@ -157,7 +159,9 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
 async function ensureTopics(brokers: string[], client: string, topics: string[]): Promise<void> {
   const admin = openAdmin(brokers, `ami-streams-${client}`);
   try {
-    for (const topic of topics) {
+    // Listing first: creating a topic that exists is an error the client retries before giving up.
+    const existing = new Set(await admin.listTopics());
+    for (const topic of topics.filter((t) => !existing.has(t))) {
       try {
         await admin.createTopic(topic, 1, topicConfigs);
       } catch (error) {

@@ -334,6 +334,8 @@ export interface KafkaAdmin {
   /** Creates a topic; `configs` are topic settings (`retention.ms`, `cleanup.policy`, ...). */
   createTopic(topic: string, partitions: number, configs?: Record<string, string>): Promise<void>;
   deleteTopics(topics: readonly string[]): Promise<void>;
+  /** The names of the topics that exist (internal ones left out). */
+  listTopics(): Promise<string[]>;
   /** The group's committed offsets for the topic's partitions (`-1n` where none). */
   committedOffsets(group: string, topic: string, partitions: number): Promise<bigint[]>;
   /** The end offset of each partition. */
@@ -352,6 +354,9 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
     },
     async deleteTopics(topics) {
       await (await loading).deleteTopics({ topics: [...topics] });
+    },
+    async listTopics() {
+      return (await loading).listTopics();
     },
     async committedOffsets(group, topic, partitions) {
       const { Consumer } = await library;
