@@ -46,6 +46,8 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   if (!host || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(host)) throw new UsageError('--host NAME is required (the host\'s name in the plan)');
   const pipeline = values.name as string | undefined;
   if (!pipeline) throw new UsageError('--name PIPELINE is required (the pipeline\'s `name`)');
+  // The name becomes Redis keys and Kafka topic names: only what a pipeline's `name` may hold.
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(pipeline)) throw new UsageError(`--name \`${pipeline}\` is not a pipeline name (letters, digits, \`_\`, \`.\`, \`-\`)`);
   const url = controlUrl(values.control);
   const level = (values['log-level'] as LogLevel | undefined) ?? 'info';
   const drainTimeout = parseDuration(String(values['drain-timeout'] ?? '30s'));

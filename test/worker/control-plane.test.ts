@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseApplied, parseCapabilities, parseRecord } from '../../cli/control-plane.ts';
 import { controlKeys } from '../../cli/control-plane-redis.ts';
-import { controlUrl, probeCapabilities } from '../../cli/worker.ts';
+import { controlUrl, probeCapabilities, workerCommand } from '../../cli/worker.ts';
 import { planRecord, shareOfRecord } from '../../cli/worker-share.ts';
 
 const text = `streams: 1
@@ -63,6 +63,10 @@ describe('the worker\'s options and report', () => {
     expect(() => controlUrl('kafka://')).toThrow(/`` is not a broker HOST:PORT/);
     expect(() => controlUrl('http://x')).toThrow(/redis:\/\/HOST:PORT or kafka:\/\/BROKER/);
     expect(() => controlUrl(undefined)).toThrow(/--control is required/);
+  });
+
+  it('refuses a --name that is no pipeline name before reaching the control plane', async () => {
+    await expect(workerCommand({ host: 'a', name: 'a b', control: 'kafka://127.0.0.1:9' }, [])).rejects.toThrow(/--name `a b` is not a pipeline name/);
   });
 
   it('reports a display when DISPLAY is set, and no ffmpeg when the binary is missing', async () => {
