@@ -1,35 +1,20 @@
 /**
- * The control plane of `streams deploy` and `streams worker` over Redis:
- * the deployment record (a pipeline's text, params, hosts file and the
- * workers' capability reports, versioned), the channel that announces a new
- * version, and what each worker reports back (applied version, heartbeat,
- * capabilities). The format is in `docs/many-hosts.md`.
+ * The control plane of `streams deploy` and `streams worker`: the
+ * deployment record (a pipeline's text, params, hosts file and the workers'
+ * capability reports, versioned), how a new version is announced, and what
+ * each worker reports back (applied version, heartbeat, capabilities).
+ * `ControlPlane` is what deploy and worker use; Redis
+ * (`control-plane-redis.ts`) and Kafka (`control-plane-kafka.ts`) implement
+ * it. The formats are in `docs/many-hosts.md`.
  */
 import { z } from '../graph/settings.ts';
 import type { CapabilityReport } from '../graph/hosts-file.ts';
 import { requirements, type Requirement } from '../graph/operator-spec.ts';
+import type { ClientOwner } from '../native/client-owner.ts';
+import { UsageError } from './usage-error.ts';
 
 /** The version of the record's shape. */
 export const recordFormat = 1;
-
-/** The Redis keys and channel of one pipeline's deployment. */
-export function controlKeys(pipeline: string) {
-  const base = `streams:deploy:${pipeline}`;
-  return {
-    /** The current record (a JSON string). */
-    record: base,
-    /** The version counter (`INCR`). */
-    version: `${base}:version`,
-    /** Pub/sub: the new version's number, once its record is stored. */
-    channel: `${base}:changed`,
-    /** Hash: host → `AppliedReport` JSON. */
-    applied: `${base}:applied`,
-    /** Hash: host → epoch ms of its worker's last heartbeat. */
-    heartbeat: `${base}:heartbeat`,
-    /** Hash: host → `CapabilityReport` JSON, written by a worker as it starts. */
-    capabilities: `${base}:capabilities`,
-  };
-}
 
 const capabilityReport = z.object({
   host: z.string().min(1),
@@ -71,8 +56,16 @@ export interface AppliedReport {
   running?: number;
 }
 
-/** Reads a record from the control plane: its text parsed and checked for shape, or why not. */
-export function parseRecord(text: string | null): { record?: DeployRecord; error?: string } {
+/** A record as deploy hands it to `publish`: the control plane gives it its version. */
+export type UnversionedRecord = Omit<DeployRecord, 'version'>;
+
+/**
+ * Reads a record from the control plane: its text parsed and checked for
+ * shape, or why not. `version` is given where the control plane numbers
+ * records outside their text (Kafka: the record's offset), and replaces
+ * whatever the text holds.
+ */
+export function parseRecord(text: string | null, version?: number): { record?: DeployRecord; error?: string } {
   if (text === null) return {};
   let value: unknown;
   try {
@@ -80,6 +73,7 @@ export function parseRecord(text: string | null): { record?: DeployRecord; error
   } catch (error) {
     return { error: `the deployment record is not JSON: ${(error as Error).message}` };
   }
+  if (version !== undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) value = { ...value, version };
   const parsed = deployRecord.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -113,4 +107,72 @@ export function parseApplied(text: string | undefined): AppliedReport | undefine
   } catch {
     return undefined;
   }
+}
+
+/** One pipeline's deployment on a control plane, as `streams deploy` and `streams worker` use it. */
+export interface ControlPlane {
+  /** Where it is, as messages name it (no credentials). */
+  readonly address: string;
+  /**
+   * Stores the record as the pipeline's next version and announces it;
+   * resolves with that version. Two publishes at once get two versions, and
+   * the record kept is the one of the higher version.
+   */
+  publish(record: UnversionedRecord): Promise<number>;
+  /** The current record, checked for shape, or why it is unreadable; `{}` when nothing is published. */
+  current(): Promise<{ record?: DeployRecord; error?: string }>;
+  /** Calls `changed` whenever a new version may have been published (the caller reads `current`). */
+  watch(changed: () => void): Promise<void>;
+  /** Stores a worker's capability report under its host. */
+  reportCapabilities(report: CapabilityReport): Promise<void>;
+  /** host → capability report JSON, every report stored so far. */
+  capabilities(): Promise<Record<string, string>>;
+  /** Stores a worker's applied (or rejected) report under its host. */
+  reportApplied(host: string, report: AppliedReport): Promise<void>;
+  /** host → applied report JSON. */
+  applied(): Promise<Record<string, string>>;
+  /** Marks the host's worker alive now. */
+  heartbeat(host: string): Promise<void>;
+  /** host → epoch ms of its worker's last heartbeat. */
+  heartbeats(): Promise<Record<string, string>>;
+  /** Removes the host's heartbeat: its worker stopped cleanly. */
+  leave(host: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A parsed `--control` URL. */
+export type ControlAddress = { kind: 'redis'; url: string } | { kind: 'kafka'; brokers: string[] };
+
+/** Reads `--control`: `redis://HOST:PORT` (or `rediss://`) or `kafka://BROKER[,BROKER...]`. */
+export function controlAddress(value: unknown): ControlAddress {
+  const usage = 'redis://HOST:PORT or kafka://BROKER[,BROKER]';
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--control is required: ${usage}`);
+  if (/^rediss?:\/\//.test(value)) return { kind: 'redis', url: value };
+  if (value.startsWith('kafka://')) {
+    const brokers = value.slice('kafka://'.length).replace(/\/+$/, '').split(',').map((b) => b.trim());
+    const bad = brokers.find((b) => !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b));
+    if (bad !== undefined) throw new UsageError(`--control kafka://: \`${bad}\` is not a broker HOST:PORT (in \`${value}\`)`);
+    return { kind: 'kafka', brokers };
+  }
+  throw new UsageError(`--control takes ${usage}, got \`${value}\``);
+}
+
+/** How long `openControlPlane` waits for the control plane to answer before it names it unreachable. */
+export const connectTimeoutMs = 10_000;
+
+/** Opens one pipeline's deployment on the control plane `--control` names; rejects with a message naming the address. */
+export async function openControlPlane(address: ControlAddress, pipeline: string, who: ControlClient): Promise<ControlPlane> {
+  if (address.kind === 'redis') return (await import('./control-plane-redis.ts')).openRedisControlPlane(address.url, pipeline, who);
+  return (await import('./control-plane-kafka.ts')).openKafkaControlPlane(address.brokers, pipeline, who);
+}
+
+/**
+ * Who opens a control plane: deploy (`client` only) fails fast when it is
+ * unreachable; a worker (with `owner`) keeps its connections and logs
+ * through `owner` while it waits for the control plane to come back.
+ */
+export interface ControlClient {
+  /** A name for the connections (`deploy`, `worker-a`). */
+  client: string;
+  owner?: ClientOwner;
 }

@@ -1,35 +1,20 @@
 /**
- * `streams deploy FILE --control redis://HOST:PORT`: checks and plans a
+ * `streams deploy FILE --control redis://HOST:PORT|kafka://BROKER`: checks and plans a
  * pipeline here (errors located, exit 1, nothing published), publishes it
  * as the next version of its deployment record, and waits until the worker
  * of every host in the plan has applied it; one line per host says which
  * did, in how long, and which did not, and why.
  */
 import { existsSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { parseDuration } from '../graph/units.ts';
-import { connectRedisOnce } from '../native/redis/client.ts';
-import { controlKeys, parseApplied, parseCapabilities, recordFormat, type AppliedReport, type DeployRecord } from './control-plane.ts';
+import { openControlPlane, parseApplied, parseCapabilities, recordFormat, type AppliedReport, type ControlPlane, type UnversionedRecord } from './control-plane.ts';
 import { defaultHostsFile } from './plan.ts';
 import { parseParams, readPipeline, UsageError } from './pipeline-file.ts';
 import { controlUrl } from './worker.ts';
 import { planRecord } from './worker-share.ts';
 
 const pollMs = 50;
-
-/**
- * Stores the record under the next version and announces it, in one step
- * on the server: two deploys at once get two versions, and the record
- * stored is always the one of the higher version. The record's JSON
- * starts with `"format":1,"version":0`, which the script fills in.
- */
-const publishScript = `
-local v = redis.call('INCR', KEYS[1])
-local rec = string.gsub(ARGV[1], '"version":0', '"version":' .. v, 1)
-redis.call('SET', KEYS[2], rec)
-redis.call('PUBLISH', KEYS[3], v)
-return v`;
 
 export async function deployCommand(values: Record<string, unknown>, paths: string[]): Promise<number> {
   if (paths.length !== 1) throw new UsageError('deploy takes one pipeline file');
@@ -41,12 +26,19 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
   const hostsPath = (values.hosts as string | undefined) ?? (!/^hosts:/m.test(text) && existsSync(defaultHostsFile) ? defaultHostsFile : undefined);
   const hosts = hostsPath === undefined ? undefined : readPipeline(hostsPath);
 
-  const redis = await connectRedisOnce(url, { connectionName: 'ami-streams:deploy', describedAs: 'the control plane' }).catch((error: Error) => {
+  const name = nameOf(text);
+  if (name === '') {
+    // No name to find the deployment by: the checker says what is wrong with the file.
+    for (const diagnostic of planRecord({ file, text, params, ...(hosts && { hosts }), capabilities: [] }).diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
+    process.stderr.write('streams: nothing published: the pipeline has no `name` to deploy it under\n');
+    return 1;
+  }
+  const plane = await openControlPlane(url, name, { client: 'deploy' }).catch((error: Error) => {
     throw new UsageError(error.message);
   });
   try {
     // The workers' reports: the plan follows what the hosts really have, and every worker reads the same list from the record.
-    const { reports, malformed } = parseCapabilities(await redis.hgetall(`streams:deploy:${nameOf(text)}:capabilities`));
+    const { reports, malformed } = parseCapabilities(await plane.capabilities());
     for (const host of malformed) process.stderr.write(`streams: the capability report of host \`${host}\` is malformed; ignored\n`);
     const planned = planRecord({ file, text, params, ...(hosts && { hosts }), capabilities: reports });
     for (const diagnostic of planned.diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
@@ -54,10 +46,12 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
       process.stderr.write('streams: nothing published\n');
       return 1;
     }
-    const keys = controlKeys(planned.graph!.name);
-    const record: Omit<DeployRecord, 'version'> & { version: 0 } = {
+    if (planned.graph!.name !== name) {
+      process.stderr.write(`streams: nothing published: the pipeline's name \`${planned.graph!.name}\` must be written plainly on its \`name:\` line to deploy it\n`);
+      return 1;
+    }
+    const record: UnversionedRecord = {
       format: recordFormat,
-      version: 0,
       pipeline: planned.graph!.name,
       file,
       text,
@@ -67,11 +61,11 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
       published_at: new Date().toISOString(),
     };
     const started = Date.now();
-    const version = Number(await redis.eval(publishScript, 3, keys.version, keys.record, keys.channel, JSON.stringify(record)));
+    const version = await plane.publish(record);
     const names = planned.plan.hosts.map((h) => h.name);
     process.stderr.write(`streams: published \`${record.pipeline}\` version ${version}; waiting for ${names.length} host${names.length === 1 ? '' : 's'} (${names.join(', ')})\n`);
-    const reached = await waitForHosts(redis, keys, names, version, started, timeout.value);
-    const heartbeats = await redis.hgetall(keys.heartbeat);
+    const reached = await waitForHosts(plane, names, version, started, timeout.value);
+    const heartbeats = await plane.heartbeats();
     let failed = 0;
     for (const host of names) {
       const got = reached.get(host);
@@ -93,7 +87,7 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
     }
     return failed === 0 ? 0 : 1;
   } finally {
-    redis.disconnect();
+    await plane.close();
   }
 }
 
@@ -103,10 +97,10 @@ function nameOf(text: string): string {
 }
 
 /** Polls the applied reports until every host has handled `version` (or a newer one) or the time is up. */
-async function waitForHosts(redis: Redis, keys: ReturnType<typeof controlKeys>, hosts: readonly string[], version: number, started: number, timeoutMs: number): Promise<Map<string, { report: AppliedReport; ms: number }>> {
+async function waitForHosts(plane: ControlPlane, hosts: readonly string[], version: number, started: number, timeoutMs: number): Promise<Map<string, { report: AppliedReport; ms: number }>> {
   const reached = new Map<string, { report: AppliedReport; ms: number }>();
   while (reached.size < hosts.length && Date.now() - started < timeoutMs) {
-    const all = await redis.hgetall(keys.applied);
+    const all = await plane.applied();
     for (const host of hosts) {
       if (reached.has(host)) continue;
       const report = parseApplied(all[host]);

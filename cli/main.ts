@@ -148,10 +148,10 @@ const commands: Record<string, Command> = {
   },
   worker: {
     summary: 'Run this host\'s share of a deployed pipeline; apply each new version as a hot reload and report it.',
-    usage: 'streams worker --host NAME --control redis://HOST:PORT --name PIPELINE [--state URL] [--ui HOST:PORT [--ui-token TOKEN]] [--log-level info] [--drain-timeout 30s] [--otlp URL [--trace-ratio R]]',
+    usage: 'streams worker --host NAME --control redis://HOST:PORT|kafka://BROKER[,BROKER] --name PIPELINE [--state URL] [--ui HOST:PORT [--ui-token TOKEN]] [--log-level info] [--drain-timeout 30s] [--otlp URL [--trace-ratio R]]',
     options: {
       host: { type: 'string', value: 'NAME', description: 'this host\'s name in the plan (a key of `hosts:`)' },
-      control: { type: 'string', value: 'URL', description: 'the control plane: redis://HOST:PORT (kafka:// is not supported yet)' },
+      control: { type: 'string', value: 'URL', description: 'the control plane: redis://HOST:PORT or kafka://BROKER[,BROKER]' },
       name: { type: 'string', value: 'PIPELINE', description: 'the `name` of the pipeline whose deployments to run' },
       state: { type: 'string', value: 'URL', description: 'the state store the workers share (redis:// or postgres://, a file for one machine): keyed nodes with `parallelism` keep their state per partition there, so it moves with the partition' },
       'log-level': { type: 'string', default: 'info', value: 'LEVEL', description: 'debug, info, warn, error or silent (logs go to stderr as JSON lines)' },
@@ -164,9 +164,9 @@ const commands: Record<string, Command> = {
   },
   deploy: {
     summary: 'Check, plan and publish a pipeline to its workers; wait until every host has applied it.',
-    usage: 'streams deploy FILE --control redis://HOST:PORT [--hosts FILE] [--param NAME=VALUE] [--timeout 30s]',
+    usage: 'streams deploy FILE --control redis://HOST:PORT|kafka://BROKER[,BROKER] [--hosts FILE] [--param NAME=VALUE] [--timeout 30s]',
     options: {
-      control: { type: 'string', value: 'URL', description: 'the control plane: redis://HOST:PORT (kafka:// is not supported yet)' },
+      control: { type: 'string', value: 'URL', description: 'the control plane: redis://HOST:PORT or kafka://BROKER[,BROKER]' },
       hosts: { type: 'string', value: 'FILE', description: 'a hosts file (`hosts:` and `transports:`) replacing the pipeline\'s own (default: config/hosts.yaml when the pipeline has no `hosts:`)' },
       timeout: { type: 'string', default: '30s', value: 'DURATION', description: 'how long to wait for every host to apply the new version' },
       ...paramOption,

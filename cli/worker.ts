@@ -1,5 +1,5 @@
 /**
- * `streams worker --host NAME --control redis://HOST:PORT --name PIPELINE`:
+ * `streams worker --host NAME --control redis://HOST:PORT|kafka://BROKER --name PIPELINE`:
  * runs one host's share of a deployed pipeline. It reports what its host
  * really has, reads the current deployment record, plans it itself (the
  * planner is deterministic, so every worker computes the same plan), runs
@@ -7,22 +7,20 @@
  * reports back the version it applied. A bad record is logged with its
  * diagnostics and the running version is kept.
  */
-import type { Redis } from 'ioredis';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
 import type { CapabilityReport } from '../graph/hosts-file.ts';
 import type { Requirement } from '../graph/operator-spec.ts';
 import type { TransportNode } from '../graph/host-graph.ts';
-import { connectRedis } from '../native/redis/client.ts';
 import { ffmpegVersion } from '../native/ffmpeg/version.ts';
-import { openAdmin } from '../native/kafka/client.ts';
+import { errorMessages, openAdmin } from '../native/kafka/client.ts';
 import { Engine } from '../runtime/engine.ts';
 import { openStateStore, type StateStore } from '../runtime/state/store.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Logger } from '../runtime/types.ts';
 import { parseDuration } from '../graph/units.ts';
 import { registry } from '../nodes/registry.ts';
-import { controlKeys, parseRecord, type AppliedReport } from './control-plane.ts';
+import { controlAddress, openControlPlane, type AppliedReport, type ControlAddress, type ControlPlane } from './control-plane.ts';
 import { UsageError } from './usage-error.ts';
 import { shareOfRecord } from './worker-share.ts';
 import type { Tracing } from '../runtime/tracing/provider.ts';
@@ -31,15 +29,11 @@ import { uiOptions } from './run-ui.ts';
 import { WorkerUi } from './host-ui.ts';
 
 const heartbeatMs = 2000;
-/** Pub/sub may miss a message while reconnecting: the record is read again this often. */
 const pollMs = 5000;
 
-/** The `redis://` URL of `--control`; Kafka as a control plane is not built yet. */
-export function controlUrl(value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw new UsageError('--control is required: redis://HOST:PORT');
-  if (value.startsWith('kafka://')) throw new UsageError('--control kafka://... is not supported yet: use redis://HOST:PORT');
-  if (!/^rediss?:\/\//.test(value)) throw new UsageError(`--control takes redis://HOST:PORT, got \`${value}\``);
-  return value;
+/** `--control`: `redis://HOST:PORT` or `kafka://BROKER[,BROKER]`. */
+export function controlUrl(value: unknown): ControlAddress {
+  return controlAddress(value);
 }
 
 /** What this host really has: ffmpeg when `ffmpeg -version` runs, a display when `DISPLAY` is set, and listeners. */
@@ -57,6 +51,8 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   if (!host || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(host)) throw new UsageError('--host NAME is required (the host\'s name in the plan)');
   const pipeline = values.name as string | undefined;
   if (!pipeline) throw new UsageError('--name PIPELINE is required (the pipeline\'s `name`)');
+  // The name becomes Redis keys and Kafka topic names: only what a pipeline's `name` may hold.
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(pipeline)) throw new UsageError(`--name \`${pipeline}\` is not a pipeline name (letters, digits, \`_\`, \`.\`, \`-\`)`);
   const url = controlUrl(values.control);
   const level = (values['log-level'] as LogLevel | undefined) ?? 'info';
   const drainTimeout = parseDuration(String(values['drain-timeout'] ?? '30s'));
@@ -64,25 +60,23 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   const traced = traceFlags(values);
   const log = createLogger(level).child({ host });
   const ui = uiOptions(values, process.env);
-  const keys = controlKeys(pipeline);
   const owner = { node: `worker-${host}`, label: `worker \`${host}\``, log };
-  const redis = await connectRedis(owner, { url, purpose: 'control', retryDelayMs: (attempt) => Math.min(5000, 100 * attempt) });
-  const subscriber = redis.duplicate();
+  const plane = await openControlPlane(url, pipeline, { client: `worker-${host}`, owner });
 
   // Keyed nodes keep their state per partition in the store every worker shares (docs/keyed-state.md).
   const state = typeof values.state === 'string' && values.state !== '' ? await openStateStore(values.state) : undefined;
   const capabilities = await probeCapabilities(host);
-  await redis.hset(keys.capabilities, host, JSON.stringify({ host, offers: capabilities.offers }));
-  log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null }, 'reported this host\'s capabilities');
+  await plane.reportCapabilities({ host, offers: capabilities.offers });
+  log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null, control: plane.address }, 'reported this host\'s capabilities');
 
   const tracing = await openTracing(traced, { host, pipeline });
-  const worker = new HostWorker({ host, redis, keys, log, drainMs: drainTimeout.value, tracing, pipeline, ...(state && { state }), ...(ui && { ui: new WorkerUi(ui, host, log) }) });
-  const beat = (): void => void redis.hset(keys.heartbeat, host, String(Date.now())).catch(() => undefined);
+  const worker = new HostWorker({ host, plane, log, drainMs: drainTimeout.value, tracing, pipeline, ...(state && { state }), ...(ui && { ui: new WorkerUi(ui, host, log) }) });
+  const beat = (): void => void plane.heartbeat(host).catch(() => undefined);
   beat();
   const heartbeat = setInterval(beat, heartbeatMs);
+  // The control plane's announcement may be missed (a reconnection): the record is read again this often.
   const poll = setInterval(() => worker.consider(), pollMs);
-  await subscriber.subscribe(keys.channel);
-  subscriber.on('message', () => worker.consider());
+  await plane.watch(() => worker.consider());
   worker.consider();
 
   const stopped = new Promise<NodeJS.Signals>((resolve) => {
@@ -98,18 +92,16 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   clearInterval(poll);
   await worker.stop();
   await tracing?.shutdown().catch((error: Error) => log.warn({ error: error.message }, 'could not send the last traces'));
-  await redis.hdel(keys.heartbeat, host).catch(() => undefined);
+  await plane.leave(host).catch(() => undefined);
   await state?.close();
-  subscriber.disconnect();
-  redis.disconnect();
+  await plane.close();
   log.info({ version: worker.version ?? null }, 'stopped');
   return 0;
 }
 
 interface WorkerOptions {
   host: string;
-  redis: Redis;
-  keys: ReturnType<typeof controlKeys>;
+  plane: ControlPlane;
   log: Logger;
   drainMs: number;
   tracing?: Tracing;
@@ -145,8 +137,8 @@ class HostWorker {
 
   async #consider(): Promise<void> {
     if (this.#stopping) return;
-    const { redis, keys, log, host } = this.#o;
-    const { record, error } = parseRecord(await redis.get(keys.record));
+    const { plane, log, host } = this.#o;
+    const { record, error } = await plane.current();
     if (error) {
       if (this.#seen !== -1) log.error({ running: this.version ?? null }, `${error}; keeping the running version`);
       this.#seen = -1;
@@ -218,7 +210,7 @@ class HostWorker {
         try {
           await admin.createTopic(t.topic, t.partitions);
         } catch (error) {
-          if (!/exist/i.test(describe(error))) this.#o.log.warn({ topic: t.topic, error: describe(error) }, 'creating a transport topic failed; the broker may create it with its default partitions');
+          if (!/exist/i.test(errorMessages(error))) this.#o.log.warn({ topic: t.topic, error: errorMessages(error) }, 'creating a transport topic failed; the broker may create it with its default partitions');
         }
         this.#topics.add(t.topic);
       }
@@ -228,7 +220,7 @@ class HostWorker {
   }
 
   async #report(report: AppliedReport): Promise<void> {
-    await this.#o.redis.hset(this.#o.keys.applied, this.#o.host, JSON.stringify(report));
+    await this.#o.plane.reportApplied(this.#o.host, report);
   }
 
   /** Drains the running share. */
@@ -238,18 +230,4 @@ class HostWorker {
     if (this.#engine && !this.#finished) await this.#engine.drain({ deadlineMs: this.#o.drainMs }).catch(() => undefined);
     await this.#o.ui?.close();
   }
-}
-
-/** An error's message with its causes' and the broker's per-topic messages (`Topic 'x' already exists.`). */
-function describe(error: unknown): string {
-  type Nested = Error & { errors?: Nested[]; response?: { topics?: { errorMessage?: string | null }[] } };
-  const parts: string[] = [];
-  const visit = (e: Nested | undefined): void => {
-    if (!e) return;
-    parts.push(e.message);
-    for (const topic of e.response?.topics ?? []) if (topic.errorMessage) parts.push(topic.errorMessage);
-    for (const inner of e.errors ?? []) visit(inner);
-  };
-  visit(error as Nested);
-  return parts.join('; ');
 }

@@ -10,7 +10,7 @@
  * and it compresses with gzip, snappy, lz4 and zstd without extra packages,
  * where kafkajs has only gzip.
  */
-import type { Consumer, Message, Producer } from '@platformatic/kafka';
+import type { Consumer, Message, MessageToProduce, Producer } from '@platformatic/kafka';
 import { backoffDelay } from '../backoff.ts';
 
 /** Where a consumer starts reading a partition it is assigned. */
@@ -35,7 +35,8 @@ export interface KafkaMessage {
 /** A record to write. Headers are a Map: the client cannot serialise a plain object's string keys. */
 export interface OutgoingMessage {
   topic: string;
-  value: Buffer;
+  /** `null` writes a tombstone: on a compacted topic it removes the key. */
+  value: Buffer | null;
   key?: Buffer;
   headers?: Map<Buffer, Buffer>;
   partition?: number;
@@ -111,6 +112,12 @@ export interface ProducerOptions {
 export interface KafkaProducer {
   /** Writes the messages; resolves once the broker has acknowledged them (per `acks`). */
   send(messages: readonly OutgoingMessage[]): Promise<void>;
+  /**
+   * Writes one message outside any transaction and resolves with the offset
+   * the broker gave it (needs `acks: 'all'` or `'leader'`): a single-partition
+   * topic's offsets then number its records in the order the broker took them.
+   */
+  write(message: OutgoingMessage): Promise<bigint>;
   /** Opens a transaction; `send` then writes inside it until it is committed or aborted. */
   begin(): Promise<void>;
   /** Commits the open transaction, with a consumer group's offsets when given (they commit or abort with the records). */
@@ -139,6 +146,23 @@ export function clientReason(error: unknown): string {
     current = (current.errors?.[0] ?? (current.cause instanceof Error ? current.cause : undefined)) as typeof current;
   }
   return chain.slice(-2).join(': ') || String(error);
+}
+
+/**
+ * An error's message with its causes' and the broker's per-topic messages
+ * (`Topic 'x' already exists.`), for telling one answer from another.
+ */
+export function errorMessages(error: unknown): string {
+  type Nested = Error & { errors?: Nested[]; response?: { topics?: { errorMessage?: string | null }[] } };
+  const parts: string[] = [];
+  const visit = (e: Nested | undefined): void => {
+    if (!e) return;
+    parts.push(e.message);
+    for (const topic of e.response?.topics ?? []) if (topic.errorMessage) parts.push(topic.errorMessage);
+    for (const inner of e.errors ?? []) visit(inner);
+  };
+  visit(error as Nested);
+  return parts.join('; ');
 }
 
 /** Joins the group and starts reading; rejects when the brokers cannot be reached. */
@@ -242,9 +266,16 @@ export function openProducer(options: ProducerOptions): KafkaProducer {
   return {
     async send(messages) {
       if (messages.length === 0) return;
-      const list = messages as OutgoingMessage[];
+      // A tombstone's value is null, which the client writes as such though its type says Buffer | undefined.
+      const list = messages as unknown as MessageToProduce[];
       if (transaction) await transaction.send({ messages: list });
       else await (await loading).send({ messages: list });
+    },
+    async write(message) {
+      const result = await (await loading).send({ messages: [message as unknown as MessageToProduce] });
+      const offset = result.offsets?.find((o) => o.topic === message.topic)?.offset;
+      if (offset === undefined) throw new Error(`the broker gave no offset for the record written to ${message.topic} (acks none?)`);
+      return BigInt(offset);
     },
     async begin() {
       transaction = await (await loading).beginTransaction();
@@ -303,6 +334,8 @@ export interface KafkaAdmin {
   /** Creates a topic; `configs` are topic settings (`retention.ms`, `cleanup.policy`, ...). */
   createTopic(topic: string, partitions: number, configs?: Record<string, string>): Promise<void>;
   deleteTopics(topics: readonly string[]): Promise<void>;
+  /** The names of the topics that exist (internal ones left out). */
+  listTopics(): Promise<string[]>;
   /** The group's committed offsets for the topic's partitions (`-1n` where none). */
   committedOffsets(group: string, topic: string, partitions: number): Promise<bigint[]>;
   /** The end offset of each partition. */
@@ -321,6 +354,9 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
     },
     async deleteTopics(topics) {
       await (await loading).deleteTopics({ topics: [...topics] });
+    },
+    async listTopics() {
+      return (await loading).listTopics();
     },
     async committedOffsets(group, topic, partitions) {
       const { Consumer } = await library;

@@ -4,8 +4,9 @@
  * worker makes of its host.
  */
 import { describe, expect, it } from 'vitest';
-import { controlKeys, parseApplied, parseCapabilities, parseRecord } from '../../cli/control-plane.ts';
-import { controlUrl, probeCapabilities } from '../../cli/worker.ts';
+import { parseApplied, parseCapabilities, parseRecord } from '../../cli/control-plane.ts';
+import { controlKeys } from '../../cli/control-plane-redis.ts';
+import { controlUrl, probeCapabilities, workerCommand } from '../../cli/worker.ts';
 import { planRecord, shareOfRecord } from '../../cli/worker-share.ts';
 
 const text = `streams: 1
@@ -54,11 +55,18 @@ describe('the deployment record', () => {
 });
 
 describe('the worker\'s options and report', () => {
-  it('takes redis:// as the control plane and says kafka:// is not supported yet', () => {
-    expect(controlUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
-    expect(() => controlUrl('kafka://127.0.0.1:9092')).toThrow(/not supported yet/);
-    expect(() => controlUrl('http://x')).toThrow(/redis:\/\/HOST:PORT/);
+  it('takes redis:// or kafka://BROKER[,BROKER] as the control plane, and names a bad address', () => {
+    expect(controlUrl('redis://127.0.0.1:6379')).toEqual({ kind: 'redis', url: 'redis://127.0.0.1:6379' });
+    expect(controlUrl('kafka://127.0.0.1:9092')).toEqual({ kind: 'kafka', brokers: ['127.0.0.1:9092'] });
+    expect(controlUrl('kafka://k1:9092, k2:9093/')).toEqual({ kind: 'kafka', brokers: ['k1:9092', 'k2:9093'] });
+    expect(() => controlUrl('kafka://k1:9092,k2')).toThrow(/`k2` is not a broker HOST:PORT \(in `kafka:\/\/k1:9092,k2`\)/);
+    expect(() => controlUrl('kafka://')).toThrow(/`` is not a broker HOST:PORT/);
+    expect(() => controlUrl('http://x')).toThrow(/redis:\/\/HOST:PORT or kafka:\/\/BROKER/);
     expect(() => controlUrl(undefined)).toThrow(/--control is required/);
+  });
+
+  it('refuses a --name that is no pipeline name before reaching the control plane', async () => {
+    await expect(workerCommand({ host: 'a', name: 'a b', control: 'kafka://127.0.0.1:9' }, [])).rejects.toThrow(/--name `a b` is not a pipeline name/);
   });
 
   it('reports a display when DISPLAY is set, and no ffmpeg when the binary is missing', async () => {

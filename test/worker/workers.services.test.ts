@@ -6,17 +6,17 @@
  * killed with SIGKILL whose partitions move to the survivor; every input
  * counted in the output, duplicates reported.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
+import { counts, deploy, duplicates, hasAll, startWorker as startProcess, until, type WorkerProcess } from './worker-processes.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
-const bin = new URL('../../bin/streams.ts', import.meta.url).pathname;
 let redis: Redis;
 let dir: string;
 const workers: ChildProcess[] = [];
@@ -52,37 +52,8 @@ function uniqueName(): string {
   return name;
 }
 
-interface Worker {
-  child: ChildProcess;
-  log: () => string;
-}
-
-function startWorker(host: string, name: string): Worker {
-  const child = spawn(process.execPath, [bin, 'worker', '--host', host, '--control', redisUrl, '--name', name], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-  workers.push(child);
-  return { child, log: () => log };
-}
-
-async function deploy(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [bin, 'deploy', file, '--control', redisUrl, '--timeout', '20s'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  return { code, stdout, stderr };
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+function startWorker(host: string, name: string): WorkerProcess {
+  return startProcess(host, name, redisUrl, workers);
 }
 
 /** Every workers' capability report is in before the deploy plans with them. */
@@ -93,21 +64,6 @@ async function reported(name: string, hosts: string[]): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
-
-/** The output's records, by seq: how many times each appeared. */
-function counts(file: string): Map<number, number> {
-  const seen = new Map<number, number>();
-  if (!existsSync(file)) return seen;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    const seq = (JSON.parse(line) as { seq: number }).seq;
-    seen.set(seq, (seen.get(seq) ?? 0) + 1);
-  }
-  return seen;
-}
-
-const hasAll = (seen: Map<number, number>, upTo: number) => Array.from({ length: upTo }, (_, i) => i).every((i) => seen.has(i));
-const duplicates = (seen: Map<number, number>) => [...seen.values()].reduce((sum, n) => sum + n - 1, 0);
 
 describe('streams worker and streams deploy', () => {
   it('runs each host\'s share, and a changed map restarts only the map, on its host, losing nothing', async () => {
@@ -130,14 +86,14 @@ nodes:
     const a = startWorker('a', name);
     const b = startWorker('b', name);
     await reported(name, ['a', 'b']);
-    const first = await deploy(file);
+    const first = await deploy(file, redisUrl);
     expect(first.stderr + first.stdout).toMatch(/^a: applied version 1 in \d+ ms \(2 nodes\)$/m);
     expect(first.stdout).toMatch(/^b: applied version 1 in \d+ ms \(3 nodes\)$/m);
     expect(first.code).toBe(0);
     // While records flow, the map's expression changes.
     await until('records flowing', () => counts(out).size > 100);
     writeFileSync(file, pipeline('seq * 3'));
-    const second = await deploy(file);
+    const second = await deploy(file, redisUrl);
     expect(second.stdout).toMatch(/^b: applied version 2 in \d+ ms/m);
     expect(second.code).toBe(0);
     const applied = await redis.hgetall(`streams:deploy:${name}:applied`);
@@ -177,7 +133,7 @@ nodes:
     const b = startWorker('b', name);
     const c = startWorker('c', name);
     await reported(name, ['a', 'b', 'c']);
-    const deployed = await deploy(file);
+    const deployed = await deploy(file, redisUrl);
     expect(deployed.code).toBe(0);
     expect(deployed.stdout.split('\n').filter((l) => / applied version 1 /.test(l))).toHaveLength(3);
     // Both instances have a partition before one dies.
@@ -225,7 +181,7 @@ nodes:
 `);
     const workersUp = ['a', 'b', 'idle', 'stranger'].map((h) => startWorker(h, name));
     await reported(name, ['a', 'b', 'idle', 'stranger']);
-    const first = await deploy(file);
+    const first = await deploy(file, redisUrl);
     expect(first.stdout).toMatch(/^idle: applied version 1 in \d+ ms \(no share\)$/m);
     expect(first.stdout).not.toMatch(/stranger/);
     expect(first.stderr).toMatch(/warning: a worker reports as host `stranger`, which is not declared/);
@@ -235,7 +191,7 @@ nodes:
 
     // An invalid pipeline: located errors, exit 1, nothing published.
     writeFileSync(file, header + '  gen: { op: generat, place: { host: a } }\n');
-    const refused = await deploy(file);
+    const refused = await deploy(file, redisUrl);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(new RegExp(`${name}\\.yaml:\\d+:\\d+: error: unknown operator \`generat\``));
     expect(refused.stderr).toMatch(/nothing published/);
