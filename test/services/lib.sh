@@ -8,11 +8,13 @@ CACHE_DIR="${STREAMS_SERVICES_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/am
 
 ALL_SERVICES=(mosquitto redis postgres kafka)
 
-MQTT_PORT=1883
-REDIS_PORT=6379
-PG_PORT=5432
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
+# Ports from the environment, so a test can run a private server beside the
+# shared one (e.g. a Kafka it restarts, with its own STREAMS_SERVICES_DIR).
+MQTT_PORT="${STREAMS_MQTT_PORT:-1883}"
+REDIS_PORT="${STREAMS_REDIS_PORT:-6379}"
+PG_PORT="${STREAMS_PG_PORT:-5432}"
+KAFKA_PORT="${STREAMS_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${STREAMS_KAFKA_CONTROLLER_PORT:-9093}"
 HOST=127.0.0.1
 
 # Fixed, local-only test credentials (loopback only; not a secret).

@@ -15,7 +15,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaControlTopics, splitStatus } from '../../cli/control-plane-kafka.ts';
 import { openAdmin } from '../../native/kafka/client.ts';
 import { openTable } from '../../native/kafka/table.ts';
-import { counts, deploy, duplicates, hasAll, startWorker, until } from './worker-processes.ts';
+import { counts, deploy, duplicates, hasAll, startWorker as startWith, until, type Worker } from './worker-harness.ts';
+
+/** A worker process, remembered for killing after the test. */
+function startWorker(host: string, name: string, control: string, started: ChildProcess[]): Worker {
+  const worker = startWith(host, name, control);
+  started.push(worker.child);
+  return worker;
+}
 
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
 const control = `kafka://${brokers}`;
