@@ -97,6 +97,8 @@ function translate(error: unknown, where: string, action: string, key: string | 
     case 'NoSuchKey':
       return new ObjectStoreError('object_not_found', `${where}: no object${what}`, { cause: error });
     case 'InvalidAccessKeyId':
+    // versitygw's answer (404) to an access key it does not know.
+    case 'XAdminUserNotFound':
       return new ObjectStoreError('object_access_denied', `${where}: the access key is not known to the server (check STREAMS_S3_ACCESS_KEY)`, { cause: error });
     case 'SignatureDoesNotMatch':
       return new ObjectStoreError('object_access_denied', `${where}: the server refused the request signature (check STREAMS_S3_SECRET_KEY)`, { cause: error });
