@@ -3,15 +3,19 @@
  * there, the edges between them as they are, and every edge that crosses
  * hosts cut in two: a `kafka.produce` node on the sending host writes the
  * edge's topic, a `kafka.consume` node on the receiving host reads it in
- * the downstream node's consumer group. Pure, like the planner: every worker
- * computes the same share from the same record. The rules are in
+ * the downstream node's consumer group. An edge of media segments crosses
+ * as objects plus references: `objects.put` then `kafka.produce` on the
+ * sending host, `kafka.consume` then `objects.get` on the receiving one
+ * (`docs/object-storage.md`). Pure, like the planner: every worker computes
+ * the same share from the same record. The rules are in
  * `docs/many-hosts.md`.
  */
 import type { Diagnostic } from './diagnostics.ts';
 import type { Edge, Graph, GraphNode } from './model.ts';
 import type { Registry } from './operator-spec.ts';
 import type { Plan, PlannedEdge } from './plan.ts';
-import type { PortType } from './port-types.ts';
+import { topicFor, type Transport } from './plan-edges.ts';
+import { parsePortType, type PortType } from './port-types.ts';
 
 /** The result of `hostGraph`: the host's graph, or the diagnostics that stop it (an edge kind the worker cannot carry yet). */
 export interface HostGraphResult {
@@ -26,6 +30,12 @@ export interface HostGraphResult {
 export interface TransportNode {
   name: string;
   end: 'send' | 'receive';
+  /**
+   * For an edge of media segments: the object store the segments go through
+   * (the plan's, with the key prefix `objects.put` and `objects.get` use);
+   * the Kafka topic then carries references to them.
+   */
+  objects?: { store: string; prefix: string; node: string };
   topic: string;
   partitions: number;
   brokers: string[];
@@ -40,7 +50,7 @@ export interface TransportNode {
  * The name of a transport node. Checked node names hold only letters,
  * digits, `-` and `_`, so a name with `~` and `:` never clashes with one.
  */
-export function transportNodeName(end: 'send' | 'receive', edge: { from: string; fromPort: string; to: string; toPort: string }): string {
+export function transportNodeName(end: 'send' | 'receive' | 'store' | 'fetch', edge: { from: string; fromPort: string; to: string; toPort: string }): string {
   return `~${end}:${edge.from}:${edge.fromPort}:${edge.to}:${edge.toPort}`;
 }
 
@@ -66,9 +76,12 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  *
  * Events and Bytes cross as `kafka.produce` writes them: events as JSON
  * objects (read back with `format: json`; a `Date` arrives as its ISO text),
- * Bytes as their bytes (their `meta` is not carried). Media packets and
- * segments between hosts are errors here, located at the downstream node:
- * the worker does not carry them yet.
+ * Bytes as their bytes (their `meta` is not carried). Media segments cross
+ * through the plan's object store (`objects.put` `~store:...` before the
+ * producer, `objects.get` `~fetch:...` after the consumer) with references
+ * on the edge's topic, keyed by stream so a stream's items stay in order;
+ * that needs `transports.kafka` too. Media packets between hosts are errors
+ * here, located at the downstream node: the worker does not carry them yet.
  *
  * @example
  * const { graph: share } = hostGraph({ graph, plan, host: 'b', registry });
@@ -93,6 +106,20 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       continue;
     }
     if (!sends && !receives) continue;
+    if (transport.kind === 'object-store+http-pull') {
+      const kafka = graph.transports?.kafka;
+      if (kafka === undefined) {
+        const at = graph.nodes.get(planned.to)!.at;
+        diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unreachable_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts: the segments go through the object store and their references through Kafka, but \`transports.kafka\` is not declared`, hint: 'declare `transports: {kafka: {brokers: ${env:KAFKA_BROKERS}}}` in the pipeline or the hosts file' });
+        continue;
+      }
+      const cut = { graph, planned, type, transport, brokers: kafka.brokers, partitions: kafka.partitions ?? 1, registry, crossingInto: crossingInto.get(planned.to)! };
+      const added = segmentEnds(cut, { sends, receives });
+      for (const [name, node] of added.nodes) nodes.set(name, node);
+      edges.push(...added.edges);
+      transports.push(...added.transports);
+      continue;
+    }
     if (transport.kind !== 'kafka' || transport.carries !== 'events') {
       const at = graph.nodes.get(planned.to)!.at;
       diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unsupported_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts, which \`streams worker\` does not carry yet (only events and Bytes cross hosts)`, hint: 'place both nodes on one host' });
@@ -118,6 +145,55 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
   }
   if (diagnostics.length > 0) return { diagnostics, transports: [] };
   return { graph: { ...graph, nodes, edges }, diagnostics, transports };
+}
+
+/** The type of the references `objects.put` emits, as the consumer of a segment edge declares its output. */
+const referenceType: PortType = parsePortType('Event');
+
+/** What a segment edge adds to a host's share. */
+interface SegmentEnds {
+  nodes: Array<[string, GraphNode]>;
+  edges: Edge[];
+  transports: TransportNode[];
+}
+
+/**
+ * Cuts an edge of media segments in two: `objects.put` and `kafka.produce`
+ * on the sending host, `kafka.consume` and `objects.get` on the receiving
+ * one. Both object nodes name the plan's store and prefix, so what one
+ * writes the other finds; the topic is the edge's, keyed by stream.
+ */
+function segmentEnds(
+  { graph, planned, type, transport, brokers, partitions, registry, crossingInto }: { graph: Graph; planned: PlannedEdge; type: PortType; transport: Extract<Transport, { kind: 'object-store+http-pull' }>; brokers: string[]; partitions: number; registry: Registry; crossingInto: number },
+  { sends, receives }: { sends: boolean; receives: boolean },
+): SegmentEnds {
+  const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
+  const topic = topicFor(graph.name, ends);
+  const objects = { store: transport.store, prefix: transport.prefix };
+  const added: SegmentEnds = { nodes: [], edges: [], transports: [] };
+  if (sends) {
+    const store = transportNodeName('store', ends);
+    const send = transportNodeName('send', ends);
+    const beside = graph.nodes.get(planned.from)!;
+    added.nodes.push([store, transportNode(registry, 'objects.put', store, { ...objects }, beside, {})]);
+    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, { brokers, topic, key: 'stream' }, beside, {})]);
+    added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: store, toPort: 'in', type });
+    added.edges.push({ from: store, fromPort: 'out', to: send, toPort: 'in', type: referenceType });
+    added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key: 'stream', objects: { ...objects, node: store }, edge: ends });
+  }
+  if (receives) {
+    const receive = transportNodeName('receive', ends);
+    const fetch = transportNodeName('fetch', ends);
+    const beside = graph.nodes.get(planned.to)!;
+    const group = groupFor(graph.name, planned, crossingInto);
+    const settings = { brokers, topics: [topic], group, from: 'committed', format: 'json', session_timeout: receiveSessionTimeout };
+    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: referenceType })]);
+    added.nodes.push([fetch, transportNode(registry, 'objects.get', fetch, { ...objects }, beside, { out: type })]);
+    added.edges.push({ from: receive, fromPort: 'out', to: fetch, toPort: 'in', type: referenceType });
+    added.edges.push({ from: fetch, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
+    added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, objects: { ...objects, node: fetch }, edge: ends });
+  }
+  return added;
 }
 
 /**
