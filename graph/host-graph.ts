@@ -122,7 +122,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
     }
     if (transport.kind !== 'kafka' || transport.carries !== 'events') {
       const at = graph.nodes.get(planned.to)!.at;
-      diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unsupported_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts, which \`streams worker\` does not carry yet (only events and Bytes cross hosts)`, hint: 'place both nodes on one host' });
+      diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unsupported_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts, which \`streams worker\` does not carry yet (only events, Bytes and media segments cross hosts)`, hint: 'place both nodes on one host' });
       continue;
     }
     const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };

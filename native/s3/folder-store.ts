@@ -26,7 +26,8 @@ function errnoOf(error: unknown): string | undefined {
 export function openFolderStore(path: string, { base = process.cwd(), prefix = '' }: { base?: string; prefix?: string } = {}): ObjectStore {
   const root = resolve(base, path);
   const below = normalisePrefix(prefix);
-  const where = `folder ${root}`;
+  // Messages name the folder the keys are relative to, prefix included.
+  const where = `folder ${below === '' ? root : join(root, ...below.split('/').filter(Boolean))}`;
 
   function fileOf(key: string): string {
     const problem = keyProblem(key);
