@@ -50,7 +50,7 @@ export interface TransportNode {
  * The name of a transport node. Checked node names hold only letters,
  * digits, `-` and `_`, so a name with `~` and `:` never clashes with one.
  */
-export function transportNodeName(end: 'send' | 'receive' | 'store' | 'fetch', edge: { from: string; fromPort: string; to: string; toPort: string }): string {
+export function transportNodeName(end: 'send' | 'receive' | 'store' | 'fetch' | 'pack' | 'unpack', edge: { from: string; fromPort: string; to: string; toPort: string }): string {
   return `~${end}:${edge.from}:${edge.fromPort}:${edge.to}:${edge.toPort}`;
 }
 
@@ -80,8 +80,9 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  * through the plan's object store (`objects.put` `~store:...` before the
  * producer, `objects.get` `~fetch:...` after the consumer) with references
  * on the edge's topic, keyed by stream so a stream's items stay in order;
- * that needs `transports.kafka` too. Media packets between hosts are errors
- * here, located at the downstream node: the worker does not carry them yet.
+ * that needs `transports.kafka` too. Media packets cross as Bytes on the
+ * edge's topic, keyed by stream: `media.pack` (`~pack:...`) before the
+ * producer, `media.unpack` (`~unpack:...`) after the consumer.
  *
  * @example
  * const { graph: share } = hostGraph({ graph, plan, host: 'b', registry });
@@ -120,9 +121,16 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       transports.push(...added.transports);
       continue;
     }
+    if (transport.kind === 'kafka' && transport.carries === 'media') {
+      const added = mediaEnds({ graph, planned, type, transport, registry, crossingInto: crossingInto.get(planned.to)! }, { sends, receives });
+      for (const [name, node] of added.nodes) nodes.set(name, node);
+      edges.push(...added.edges);
+      transports.push(...added.transports);
+      continue;
+    }
     if (transport.kind !== 'kafka' || transport.carries !== 'events') {
       const at = graph.nodes.get(planned.to)!.at;
-      diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unsupported_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts, which \`streams worker\` does not carry yet (only events, Bytes and media segments cross hosts)`, hint: 'place both nodes on one host' });
+      diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unsupported_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts, which \`streams worker\` does not carry yet (events, Bytes, media packets and segments cross hosts)`, hint: 'place both nodes on one host' });
       continue;
     }
     const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
@@ -150,8 +158,8 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
 /** The type of the references `objects.put` emits, as the consumer of a segment edge declares its output. */
 const referenceType: PortType = parsePortType('Event');
 
-/** What a segment edge adds to a host's share. */
-interface SegmentEnds {
+/** What an edge cut in two (segments, media packets) adds to a host's share. */
+interface SplitEdge {
   nodes: Array<[string, GraphNode]>;
   edges: Edge[];
   transports: TransportNode[];
@@ -166,11 +174,11 @@ interface SegmentEnds {
 function segmentEnds(
   { graph, planned, type, transport, brokers, partitions, registry, crossingInto }: { graph: Graph; planned: PlannedEdge; type: PortType; transport: Extract<Transport, { kind: 'object-store+http-pull' }>; brokers: string[]; partitions: number; registry: Registry; crossingInto: number },
   { sends, receives }: { sends: boolean; receives: boolean },
-): SegmentEnds {
+): SplitEdge {
   const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
   const topic = topicFor(graph.name, ends);
   const objects = { store: transport.store, prefix: transport.prefix };
-  const added: SegmentEnds = { nodes: [], edges: [], transports: [] };
+  const added: SplitEdge = { nodes: [], edges: [], transports: [] };
   if (sends) {
     const store = transportNodeName('store', ends);
     const send = transportNodeName('send', ends);
@@ -192,6 +200,48 @@ function segmentEnds(
     added.edges.push({ from: receive, fromPort: 'out', to: fetch, toPort: 'in', type: referenceType });
     added.edges.push({ from: fetch, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
     added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, objects: { ...objects, node: fetch }, edge: ends });
+  }
+  return added;
+}
+
+/** Bytes, as `media.pack` emits them and the consumer of a media edge declares its output. */
+const bytesType: PortType = parsePortType('Bytes');
+
+/**
+ * Cuts an edge of media packets in two: `media.pack` and `kafka.produce`
+ * on the sending host, `kafka.consume` (Bytes) and `media.unpack` on the
+ * receiving one. The topic is the plan's, keyed by stream so a stream's
+ * packets stay in one partition, in order.
+ */
+function mediaEnds(
+  { graph, planned, type, transport, registry, crossingInto }: { graph: Graph; planned: PlannedEdge; type: PortType; transport: Extract<Transport, { kind: 'kafka' }>; registry: Registry; crossingInto: number },
+  { sends, receives }: { sends: boolean; receives: boolean },
+): SplitEdge {
+  const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
+  const { topic, brokers, partitions } = transport;
+  const key = transport.key ?? 'stream';
+  const added: SplitEdge = { nodes: [], edges: [], transports: [] };
+  if (sends) {
+    const pack = transportNodeName('pack', ends);
+    const send = transportNodeName('send', ends);
+    const beside = graph.nodes.get(planned.from)!;
+    added.nodes.push([pack, transportNode(registry, 'media.pack', pack, {}, beside, {})]);
+    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, { brokers, topic, key }, beside, {})]);
+    added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: pack, toPort: 'in', type });
+    added.edges.push({ from: pack, fromPort: 'out', to: send, toPort: 'in', type: bytesType });
+    added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key, edge: ends });
+  }
+  if (receives) {
+    const receive = transportNodeName('receive', ends);
+    const unpack = transportNodeName('unpack', ends);
+    const beside = graph.nodes.get(planned.to)!;
+    const group = groupFor(graph.name, planned, crossingInto);
+    const settings = { brokers, topics: [topic], group, from: 'committed', format: 'bytes', session_timeout: receiveSessionTimeout };
+    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: bytesType })]);
+    added.nodes.push([unpack, transportNode(registry, 'media.unpack', unpack, {}, beside, { out: type })]);
+    added.edges.push({ from: receive, fromPort: 'out', to: unpack, toPort: 'in', type: bytesType });
+    added.edges.push({ from: unpack, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
+    added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, edge: ends });
   }
   return added;
 }

@@ -46,6 +46,8 @@ import cdnPurge from './cdn/purge.ts';
 import cache from './cdn/cache.ts';
 import objectsPut from './objects/put.ts';
 import objectsGet from './objects/get.ts';
+import mediaPack from './media/media-pack.ts';
+import mediaUnpack from './media/media-unpack.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -89,6 +91,8 @@ export const operators: readonly OperatorDefinition[] = [
   cache,
   objectsPut,
   objectsGet,
+  mediaPack,
+  mediaUnpack,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));
