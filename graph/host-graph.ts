@@ -107,6 +107,8 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       continue;
     }
     if (!sends && !receives) continue;
+    // Segments and media packets cannot cross Kafka as they are: their edge is cut around a topic with a node on each side.
+    let split: { wrapping: Wrapping; topic: string; brokers: string[]; partitions: number; key: string } | undefined;
     if (transport.kind === 'object-store+http-pull') {
       const kafka = graph.transports?.kafka;
       if (kafka === undefined) {
@@ -114,15 +116,12 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
         diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unreachable_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts: the segments go through the object store and their references through Kafka, but \`transports.kafka\` is not declared`, hint: 'declare `transports: {kafka: {brokers: ${env:KAFKA_BROKERS}}}` in the pipeline or the hosts file' });
         continue;
       }
-      const cut = { graph, planned, type, transport, brokers: kafka.brokers, partitions: kafka.partitions ?? 1, registry, crossingInto: crossingInto.get(planned.to)! };
-      const added = segmentEnds(cut, { sends, receives });
-      for (const [name, node] of added.nodes) nodes.set(name, node);
-      edges.push(...added.edges);
-      transports.push(...added.transports);
-      continue;
+      split = { wrapping: segmentWrapping(transport), topic: topicFor(graph.name, planned), brokers: kafka.brokers, partitions: kafka.partitions ?? 1, key: 'stream' };
+    } else if (transport.kind === 'kafka' && transport.carries === 'media') {
+      split = { wrapping: mediaWrapping, topic: transport.topic, brokers: transport.brokers, partitions: transport.partitions, key: transport.key ?? 'stream' };
     }
-    if (transport.kind === 'kafka' && transport.carries === 'media') {
-      const added = mediaEnds({ graph, planned, type, transport, registry, crossingInto: crossingInto.get(planned.to)! }, { sends, receives });
+    if (split !== undefined) {
+      const added = splitThroughKafka({ graph, planned, type, registry, crossingInto: crossingInto.get(planned.to)!, ...split }, split.wrapping, { sends, receives });
       for (const [name, node] of added.nodes) nodes.set(name, node);
       edges.push(...added.edges);
       transports.push(...added.transports);
@@ -155,9 +154,6 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
   return { graph: { ...graph, nodes, edges }, diagnostics, transports };
 }
 
-/** The type of the references `objects.put` emits, as the consumer of a segment edge declares its output. */
-const referenceType: PortType = parsePortType('Event');
-
 /** What an edge cut in two (segments, media packets) adds to a host's share. */
 interface SplitEdge {
   nodes: Array<[string, GraphNode]>;
@@ -166,82 +162,64 @@ interface SplitEdge {
 }
 
 /**
- * Cuts an edge of media segments in two: `objects.put` and `kafka.produce`
- * on the sending host, `kafka.consume` and `objects.get` on the receiving
- * one. Both object nodes name the plan's store and prefix, so what one
- * writes the other finds; the topic is the edge's, keyed by stream.
+ * How an edge whose items cannot cross Kafka as they are is cut: a node
+ * before the producer turns them into what crosses (`wire`, read back with
+ * `format`), a node after the consumer turns that back. Both get `settings`.
  */
-function segmentEnds(
-  { graph, planned, type, transport, brokers, partitions, registry, crossingInto }: { graph: Graph; planned: PlannedEdge; type: PortType; transport: Extract<Transport, { kind: 'object-store+http-pull' }>; brokers: string[]; partitions: number; registry: Registry; crossingInto: number },
-  { sends, receives }: { sends: boolean; receives: boolean },
-): SplitEdge {
-  const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
-  const topic = topicFor(graph.name, ends);
-  const objects = { store: transport.store, prefix: transport.prefix };
-  const added: SplitEdge = { nodes: [], edges: [], transports: [] };
-  if (sends) {
-    const store = transportNodeName('store', ends);
-    const send = transportNodeName('send', ends);
-    const beside = graph.nodes.get(planned.from)!;
-    added.nodes.push([store, transportNode(registry, 'objects.put', store, { ...objects }, beside, {})]);
-    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, { brokers, topic, key: 'stream' }, beside, {})]);
-    added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: store, toPort: 'in', type });
-    added.edges.push({ from: store, fromPort: 'out', to: send, toPort: 'in', type: referenceType });
-    added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key: 'stream', objects: { ...objects, node: store }, edge: ends });
-  }
-  if (receives) {
-    const receive = transportNodeName('receive', ends);
-    const fetch = transportNodeName('fetch', ends);
-    const beside = graph.nodes.get(planned.to)!;
-    const group = groupFor(graph.name, planned, crossingInto);
-    const settings = { brokers, topics: [topic], group, from: 'committed', format: 'json', session_timeout: receiveSessionTimeout };
-    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: referenceType })]);
-    added.nodes.push([fetch, transportNode(registry, 'objects.get', fetch, { ...objects }, beside, { out: type })]);
-    added.edges.push({ from: receive, fromPort: 'out', to: fetch, toPort: 'in', type: referenceType });
-    added.edges.push({ from: fetch, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
-    added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, objects: { ...objects, node: fetch }, edge: ends });
-  }
-  return added;
+interface Wrapping {
+  send: { end: 'store' | 'pack'; op: string };
+  receive: { end: 'fetch' | 'unpack'; op: string };
+  settings: Record<string, unknown>;
+  wire: PortType;
+  format: 'json' | 'bytes';
+  /** For segments: the store the wrapping nodes name, reported with the transport. */
+  objects?: { store: string; prefix: string };
 }
 
-/** Bytes, as `media.pack` emits them and the consumer of a media edge declares its output. */
-const bytesType: PortType = parsePortType('Bytes');
+/** Segments: `objects.put` / `objects.get` around a topic of references (JSON events), both naming the plan's store and prefix. */
+function segmentWrapping(transport: Extract<Transport, { kind: 'object-store+http-pull' }>): Wrapping {
+  const objects = { store: transport.store, prefix: transport.prefix };
+  return { send: { end: 'store', op: 'objects.put' }, receive: { end: 'fetch', op: 'objects.get' }, settings: objects, wire: parsePortType('Event'), format: 'json', objects };
+}
+
+/** Media packets: `media.pack` / `media.unpack` around a topic of Bytes, one message a packet. */
+const mediaWrapping: Wrapping = { send: { end: 'pack', op: 'media.pack' }, receive: { end: 'unpack', op: 'media.unpack' }, settings: {}, wire: parsePortType('Bytes'), format: 'bytes' };
 
 /**
- * Cuts an edge of media packets in two: `media.pack` and `kafka.produce`
- * on the sending host, `kafka.consume` (Bytes) and `media.unpack` on the
- * receiving one. The topic is the plan's, keyed by stream so a stream's
- * packets stay in one partition, in order.
+ * Cuts an edge in two around its Kafka topic, keyed by `key` (`stream`, so
+ * a stream's items stay in one partition, in order): the sending host gets
+ * the wrapping's send node then `kafka.produce`, the receiving one
+ * `kafka.consume` then the wrapping's receive node.
  */
-function mediaEnds(
-  { graph, planned, type, transport, registry, crossingInto }: { graph: Graph; planned: PlannedEdge; type: PortType; transport: Extract<Transport, { kind: 'kafka' }>; registry: Registry; crossingInto: number },
+function splitThroughKafka(
+  { graph, planned, type, registry, crossingInto, topic, brokers, partitions, key }: { graph: Graph; planned: PlannedEdge; type: PortType; registry: Registry; crossingInto: number; topic: string; brokers: string[]; partitions: number; key: string },
+  wrapping: Wrapping,
   { sends, receives }: { sends: boolean; receives: boolean },
 ): SplitEdge {
   const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
-  const { topic, brokers, partitions } = transport;
-  const key = transport.key ?? 'stream';
+  const { wire } = wrapping;
   const added: SplitEdge = { nodes: [], edges: [], transports: [] };
   if (sends) {
-    const pack = transportNodeName('pack', ends);
+    const before = transportNodeName(wrapping.send.end, ends);
     const send = transportNodeName('send', ends);
     const beside = graph.nodes.get(planned.from)!;
-    added.nodes.push([pack, transportNode(registry, 'media.pack', pack, {}, beside, {})]);
+    added.nodes.push([before, transportNode(registry, wrapping.send.op, before, { ...wrapping.settings }, beside, {})]);
     added.nodes.push([send, transportNode(registry, 'kafka.produce', send, { brokers, topic, key }, beside, {})]);
-    added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: pack, toPort: 'in', type });
-    added.edges.push({ from: pack, fromPort: 'out', to: send, toPort: 'in', type: bytesType });
-    added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key, edge: ends });
+    added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: before, toPort: 'in', type });
+    added.edges.push({ from: before, fromPort: 'out', to: send, toPort: 'in', type: wire });
+    added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key, ...(wrapping.objects && { objects: { ...wrapping.objects, node: before } }), edge: ends });
   }
   if (receives) {
     const receive = transportNodeName('receive', ends);
-    const unpack = transportNodeName('unpack', ends);
+    const after = transportNodeName(wrapping.receive.end, ends);
     const beside = graph.nodes.get(planned.to)!;
     const group = groupFor(graph.name, planned, crossingInto);
-    const settings = { brokers, topics: [topic], group, from: 'committed', format: 'bytes', session_timeout: receiveSessionTimeout };
-    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: bytesType })]);
-    added.nodes.push([unpack, transportNode(registry, 'media.unpack', unpack, {}, beside, { out: type })]);
-    added.edges.push({ from: receive, fromPort: 'out', to: unpack, toPort: 'in', type: bytesType });
-    added.edges.push({ from: unpack, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
-    added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, edge: ends });
+    const settings = { brokers, topics: [topic], group, from: 'committed', format: wrapping.format, session_timeout: receiveSessionTimeout };
+    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: wire })]);
+    added.nodes.push([after, transportNode(registry, wrapping.receive.op, after, { ...wrapping.settings }, beside, { out: type })]);
+    added.edges.push({ from: receive, fromPort: 'out', to: after, toPort: 'in', type: wire });
+    added.edges.push({ from: after, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
+    added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, ...(wrapping.objects && { objects: { ...wrapping.objects, node: after } }), edge: ends });
   }
   return added;
 }

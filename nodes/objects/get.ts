@@ -1,9 +1,8 @@
-import { finalize } from 'rxjs';
-import { defineOperator, duration, perBatchAsync, reasonOf, z, type NodeFunction } from '../../runtime/api.ts';
+import { defineOperator, duration, perBatchAsync, reasonOf, z } from '../../runtime/api.ts';
 import type { CmafItem } from '../../media/segment.ts';
-import { readBody, type ObjectStore } from '../../native/s3/object-store.ts';
+import { readBody } from '../../native/s3/object-store.ts';
 import { itemOf, referenceSchema, type ObjectReference } from './reference.ts';
-import { openStore, storeFields } from './store-settings.ts';
+import { storeFields, storeNode } from './store-settings.ts';
 import { inParallel, withRetries, type Outcome } from './transfer.ts';
 
 /** What is wrong with a record that should be a reference, in a few words. */
@@ -33,67 +32,60 @@ export default defineOperator({
   example: { store: 's3://media/live' },
   paced: true,
   create(ctx) {
-    const { concurrency, retries, retry_delay: delay } = ctx.settings;
-    let store: ObjectStore | undefined;
+    return storeNode(ctx, function getThroughStore(store) {
+      const { concurrency, retries, retry_delay: delay } = ctx.settings;
 
-    async function fetchBytes(reference: ObjectReference): Promise<Buffer> {
-      const object = await store!.get(reference.key);
-      const data = await readBody(object);
-      if (data.length !== reference.size) throw new Error(`${store!.where}: object \`${reference.key}\` has ${data.length} bytes, its reference says ${reference.size} (rewritten since?)`);
-      return data;
-    }
-
-    const node = perBatchAsync<unknown, CmafItem>(ctx, async function fetchBatch(items, batch) {
-      store ??= openStore(ctx);
-      const references: Array<ObjectReference | undefined> = [];
-      const tasks: Array<() => Promise<Outcome<Buffer>>> = [];
-      const slots: number[] = [];
-      for (const item of items) {
-        const parsed = referenceSchema.safeParse(item);
-        if (!parsed.success) {
-          ctx.fail(item, new Error(referenceProblem(parsed.error)), batch.ack);
-          references.push(undefined);
-          slots.push(-1);
-          continue;
-        }
-        const reference = parsed.data;
-        references.push(reference);
-        if (reference.type === 'end') {
-          slots.push(-1);
-          continue;
-        }
-        slots.push(tasks.length);
-        tasks.push(() => withRetries(() => fetchBytes(reference), { retries, delay, signal: ctx.signal }));
+      async function fetchBytes(reference: ObjectReference): Promise<Buffer> {
+        const object = await store().get(reference.key);
+        const data = await readBody(object);
+        if (data.length !== reference.size) throw new Error(`${store().where}: object \`${reference.key}\` has ${data.length} bytes, its reference says ${reference.size} (rewritten since?)`);
+        return data;
       }
-      const outcomes = await inParallel(tasks, concurrency);
-      const out: CmafItem[] = [];
-      let bytes = 0;
-      references.forEach((reference, index) => {
-        if (reference === undefined) return;
-        const slot = slots[index];
-        if (slot === -1) {
-          out.push(itemOf(reference, Buffer.alloc(0)));
-          return;
-        }
-        const outcome = outcomes[slot];
-        if (!outcome.ok) {
-          ctx.fail(items[index], new Error(reasonOf(outcome.error)), batch.ack);
-          return;
-        }
-        bytes += outcome.value.length;
-        out.push(itemOf(reference, outcome.value));
-      });
-      ctx.metrics.bytes(bytes, 'read');
-      return out;
-    });
 
-    return function objectsGetNode(input) {
-      return node(input).pipe(
-        finalize(function closeStore() {
-          store?.close();
-          store = undefined;
-        }),
-      );
-    } satisfies NodeFunction;
+      return perBatchAsync<unknown, CmafItem>(ctx, async function fetchBatch(items, batch) {
+        // Opened here, outside the retries: a store that cannot work (no credentials) fails the node with its message.
+        store();
+        const references: Array<ObjectReference | undefined> = [];
+        const tasks: Array<() => Promise<Outcome<Buffer>>> = [];
+        const slots: number[] = [];
+        for (const item of items) {
+          const parsed = referenceSchema.safeParse(item);
+          if (!parsed.success) {
+            ctx.fail(item, new Error(referenceProblem(parsed.error)), batch.ack);
+            references.push(undefined);
+            slots.push(-1);
+            continue;
+          }
+          const reference = parsed.data;
+          references.push(reference);
+          if (reference.type === 'end') {
+            slots.push(-1);
+            continue;
+          }
+          slots.push(tasks.length);
+          tasks.push(() => withRetries(() => fetchBytes(reference), { retries, delay, signal: ctx.signal }));
+        }
+        const outcomes = await inParallel(tasks, concurrency);
+        const out: CmafItem[] = [];
+        let bytes = 0;
+        references.forEach((reference, index) => {
+          if (reference === undefined) return;
+          const slot = slots[index];
+          if (slot === -1) {
+            out.push(itemOf(reference, Buffer.alloc(0)));
+            return;
+          }
+          const outcome = outcomes[slot];
+          if (!outcome.ok) {
+            ctx.fail(items[index], new Error(reasonOf(outcome.error)), batch.ack);
+            return;
+          }
+          bytes += outcome.value.length;
+          out.push(itemOf(reference, outcome.value));
+        });
+        ctx.metrics.bytes(bytes, 'read');
+        return out;
+      });
+    });
   },
 });

@@ -1,9 +1,8 @@
-import { finalize } from 'rxjs';
-import { defineOperator, duration, perBatchAsync, reasonOf, z, type NodeFunction } from '../../runtime/api.ts';
+import { defineOperator, duration, perBatchAsync, reasonOf, z } from '../../runtime/api.ts';
 import type { CmafItem } from '../../media/segment.ts';
-import type { ObjectInfo, ObjectStore } from '../../native/s3/object-store.ts';
+import type { ObjectInfo } from '../../native/s3/object-store.ts';
 import { keyFor, referenceOf, referencePortType, type ObjectReference } from './reference.ts';
-import { openStore, storeFields } from './store-settings.ts';
+import { storeFields, storeNode } from './store-settings.ts';
 import { inParallel, withRetries, type Outcome } from './transfer.ts';
 
 /**
@@ -26,66 +25,59 @@ export default defineOperator({
   example: { store: 's3://media/live' },
   paced: true,
   create(ctx) {
-    const { cache_control: cacheControl, concurrency, retries, retry_delay: delay } = ctx.settings;
-    let store: ObjectStore | undefined;
-    /** Each track's epoch, from its last init: later parts and segments are named by it. */
-    const epochs = new Map<string, string>();
+    return storeNode(ctx, function putThroughStore(store) {
+      const { cache_control: cacheControl, concurrency, retries, retry_delay: delay } = ctx.settings;
+      /** Each track's epoch, from its last init: later parts and segments are named by it. */
+      const epochs = new Map<string, string>();
 
-    function epochKey(stream: string, track: string): string {
-      return `${stream}\u0000${track}`;
-    }
-
-    function write(item: Exclude<CmafItem, { type: 'end' }>): () => Promise<Outcome<ObjectInfo>> {
-      const key = keyFor(item, epochs.get(epochKey(item.stream, item.track)));
-      if (item.type === 'init') {
-        if (item.epoch === undefined) epochs.delete(epochKey(item.stream, item.track));
-        else epochs.set(epochKey(item.stream, item.track), item.epoch);
+      function epochKey(stream: string, track: string): string {
+        return `${stream}\u0000${track}`;
       }
-      return () => withRetries(() => store!.put(key, item.data, { cacheControl }), { retries, delay, signal: ctx.signal });
-    }
 
-    const node = perBatchAsync<CmafItem, ObjectReference>(ctx, async function storeBatch(items, batch) {
-      store ??= openStore(ctx);
-      const tasks: Array<() => Promise<Outcome<ObjectInfo>>> = [];
-      const slots: number[] = [];
-      for (const item of items) {
-        if (item.type === 'end') {
-          if (item.track === undefined) for (const key of epochs.keys()) if (key.startsWith(`${item.stream}\u0000`)) epochs.delete(key);
-          slots.push(-1);
-          continue;
+      function write(item: Exclude<CmafItem, { type: 'end' }>): () => Promise<Outcome<ObjectInfo>> {
+        const key = keyFor(item, epochs.get(epochKey(item.stream, item.track)));
+        if (item.type === 'init') {
+          if (item.epoch === undefined) epochs.delete(epochKey(item.stream, item.track));
+          else epochs.set(epochKey(item.stream, item.track), item.epoch);
         }
-        slots.push(tasks.length);
-        tasks.push(write(item));
+        return () => withRetries(() => store().put(key, item.data, { cacheControl }), { retries, delay, signal: ctx.signal });
       }
-      const outcomes = await inParallel(tasks, concurrency);
-      const out: ObjectReference[] = [];
-      let bytes = 0;
-      items.forEach((item, index) => {
-        const slot = slots[index];
-        if (slot === -1) {
-          out.push(referenceOf(item, undefined));
-          return;
+
+      return perBatchAsync<CmafItem, ObjectReference>(ctx, async function storeBatch(items, batch) {
+        // Opened here, outside the retries: a store that cannot work (no credentials) fails the node with its message.
+        store();
+        const tasks: Array<() => Promise<Outcome<ObjectInfo>>> = [];
+        const slots: number[] = [];
+        for (const item of items) {
+          if (item.type === 'end') {
+            if (item.track === undefined) for (const key of epochs.keys()) if (key.startsWith(`${item.stream}\u0000`)) epochs.delete(key);
+            slots.push(-1);
+            continue;
+          }
+          slots.push(tasks.length);
+          tasks.push(write(item));
         }
-        const outcome = outcomes[slot];
-        if (!outcome.ok) {
-          ctx.fail({ ...referenceOf(item, { key: '', size: 0, etag: '', content_type: '' }) }, new Error(reasonOf(outcome.error)), batch.ack);
-          return;
-        }
-        const object = outcome.value;
-        bytes += object.size;
-        out.push(referenceOf(item, { key: object.key, size: object.size, etag: object.etag, content_type: object.contentType ?? '' }));
+        const outcomes = await inParallel(tasks, concurrency);
+        const out: ObjectReference[] = [];
+        let bytes = 0;
+        items.forEach((item, index) => {
+          const slot = slots[index];
+          if (slot === -1) {
+            out.push(referenceOf(item, undefined));
+            return;
+          }
+          const outcome = outcomes[slot];
+          if (!outcome.ok) {
+            ctx.fail({ ...referenceOf(item, { key: '', size: 0, etag: '', content_type: '' }) }, new Error(reasonOf(outcome.error)), batch.ack);
+            return;
+          }
+          const object = outcome.value;
+          bytes += object.size;
+          out.push(referenceOf(item, { key: object.key, size: object.size, etag: object.etag, content_type: object.contentType ?? '' }));
+        });
+        ctx.metrics.bytes(bytes, 'written');
+        return out;
       });
-      ctx.metrics.bytes(bytes, 'written');
-      return out;
     });
-
-    return function objectsPutNode(input) {
-      return node(input).pipe(
-        finalize(function closeStore() {
-          store?.close();
-          store = undefined;
-        }),
-      );
-    } satisfies NodeFunction;
   },
 });

@@ -127,6 +127,23 @@ describe('objects.put and objects.get', () => {
     expect(objectsPut.settings.safeParse({ store: 's3://media/live', endpoint: 'ftp://x' }).success).toBe(false);
   });
 
+  it('fails the node, not each item, when the S3 store has no credentials', async () => {
+    const names = ['STREAMS_S3_ACCESS_KEY', 'STREAMS_S3_SECRET_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'];
+    const saved = names.map((n) => [n, process.env[n]] as const);
+    for (const n of names) delete process.env[n];
+    try {
+      const ctx = fakeContext(objectsPut, { store: 's3://media/live', endpoint: 'http://127.0.0.1:7749' });
+      const run = drive(objectsPut.create(ctx), [batchOf([init('cam', 'v', videoInfo)])]);
+      for (let i = 0; i < 100 && run.error === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(run.error).toBeInstanceOf(ObjectStoreError);
+      expect((run.error as ObjectStoreError).cure).toBe('settings');
+      expect((run.error as Error).message).toMatch(/^s3:\/\/media\/live at http:\/\/127\.0\.0\.1:7749: no credentials/);
+      expect(ctx.failures).toEqual([]);
+    } finally {
+      for (const [n, value] of saved) if (value !== undefined) process.env[n] = value;
+    }
+  });
+
   it('needs S3 credentials, and says where to put them', () => {
     const error = (() => {
       try {
