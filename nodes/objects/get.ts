@@ -1,9 +1,9 @@
-import { defineOperator, duration, perBatchAsync, reasonOf, z } from '../../runtime/api.ts';
+import { defineOperator, perBatchAsync, reasonOf, z } from '../../runtime/api.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import { readBody } from '../../native/s3/object-store.ts';
 import { itemOf, referenceSchema, type ObjectReference } from './reference.ts';
 import { storeFields, storeNode } from './store-settings.ts';
-import { inParallel, withRetries, type Outcome } from './transfer.ts';
+import { inParallel, transferFields, withRetries, type Outcome } from './transfer.ts';
 
 /** What is wrong with a record that should be a reference, in a few words. */
 function referenceProblem(error: z.ZodError): string {
@@ -25,9 +25,7 @@ export default defineOperator({
   outputs: { out: { type: 'Segment<cmaf>', doc: 'The CMAF items, in the references\' order.' } },
   settings: z.object({
     ...storeFields,
-    concurrency: z.number().int().min(1).max(64).default(8).meta({ description: 'Objects fetched at once.', examples: [16] }),
-    retries: z.number().int().min(0).default(5).meta({ description: 'Attempts after the first when the store cannot be reached or the object is not there yet.', examples: [10] }),
-    retry_delay: duration().prefault('100ms').meta({ description: 'The wait before the first retry; it doubles at each one, up to 5 s.', examples: ['500ms'] }),
+    ...transferFields({ moved: 'fetched', retried: 'the store cannot be reached or the object is not there yet' }),
   }),
   example: { store: 's3://media/live' },
   paced: true,

@@ -1,9 +1,9 @@
-import { defineOperator, duration, perBatchAsync, reasonOf, z } from '../../runtime/api.ts';
+import { defineOperator, perBatchAsync, reasonOf, z } from '../../runtime/api.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import type { ObjectInfo } from '../../native/s3/object-store.ts';
 import { keyFor, referenceOf, referencePortType, type ObjectReference } from './reference.ts';
 import { storeFields, storeNode } from './store-settings.ts';
-import { inParallel, withRetries, type Outcome } from './transfer.ts';
+import { inParallel, transferFields, withRetries, type Outcome } from './transfer.ts';
 
 /**
  * `objects.put`: CMAF items into an object store, a reference record out
@@ -18,9 +18,7 @@ export default defineOperator({
   settings: z.object({
     ...storeFields,
     cache_control: z.string().min(1).default('public, max-age=31536000, immutable').meta({ description: 'The `Cache-Control` stored with each object (keys never change content, so caches may keep them).', examples: ['public, max-age=60'] }),
-    concurrency: z.number().int().min(1).max(64).default(8).meta({ description: 'Objects written at once.', examples: [16] }),
-    retries: z.number().int().min(0).default(5).meta({ description: 'Attempts after the first when the store cannot be reached.', examples: [10] }),
-    retry_delay: duration().prefault('100ms').meta({ description: 'The wait before the first retry; it doubles at each one, up to 5 s.', examples: ['500ms'] }),
+    ...transferFields({ moved: 'written', retried: 'the store cannot be reached' }),
   }),
   example: { store: 's3://media/live' },
   paced: true,

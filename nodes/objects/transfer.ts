@@ -5,8 +5,20 @@
  * store that is not yet consistent). A failure that retrying cannot cure (a
  * bad key, refused credentials) returns at once.
  */
-import { backoffDelay, sleep } from '../../runtime/api.ts';
+import { backoffDelay, duration, sleep, z } from '../../runtime/api.ts';
 import { ObjectStoreError } from '../../native/s3/object-store.ts';
+
+/**
+ * The settings of transfers, for both operators: `moved` says what one
+ * transfer does (`written`, `fetched`), `retried` when a retry helps.
+ */
+export function transferFields({ moved, retried }: { moved: string; retried: string }) {
+  return {
+    concurrency: z.number().int().min(1).max(64).default(8).meta({ description: `Objects ${moved} at once.`, examples: [16] }),
+    retries: z.number().int().min(0).default(5).meta({ description: `Attempts after the first when ${retried}.`, examples: [10] }),
+    retry_delay: duration().prefault('100ms').meta({ description: 'The wait before the first retry; it doubles at each one, up to 5 s.', examples: ['500ms'] }),
+  };
+}
 
 /** A transfer's outcome: its value, or the error that ended its retries. */
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
