@@ -6,7 +6,7 @@
  * becomes an `ObjectStoreError` naming the endpoint, the bucket and the key,
  * not the secret. `openObjectStore` picks this or a folder by the URL.
  */
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { redactUrl } from '../redact-url.ts';
 import { openFolderStore } from './folder-store.ts';
 import { contentTypeOf, keyProblem, normalisePrefix } from './object-key.ts';
@@ -62,8 +62,19 @@ function networkCode(error: unknown): string | undefined {
   return undefined;
 }
 
-/** A client for `settings`; throws `object_store_settings` when credentials are missing. */
-function clientFor(settings: S3Settings, where: string): S3Client {
+type Sdk = typeof import('@aws-sdk/client-s3');
+let sdkLoading: Promise<Sdk> | undefined;
+
+/** The AWS SDK, loaded on first use: a pipeline (or a `validate`) that opens no S3 store never loads it. */
+function sdk(): Promise<Sdk> {
+  return (sdkLoading ??= import('@aws-sdk/client-s3'));
+}
+
+/**
+ * A client for `settings`, made once the SDK is loaded; throws
+ * `object_store_settings` at once when credentials are missing.
+ */
+function clientFor(settings: S3Settings, where: string): Promise<S3Client> {
   if (!settings.accessKey || !settings.secretKey) {
     throw new ObjectStoreError('object_store_settings', `${where}: no credentials: set STREAMS_S3_ACCESS_KEY and STREAMS_S3_SECRET_KEY in the environment (or \`access_key\`/\`secret_key\` as \`\${env:NAME}\`)`);
   }
@@ -71,11 +82,20 @@ function clientFor(settings: S3Settings, where: string): S3Client {
     region: settings.region ?? 'us-east-1',
     forcePathStyle: true,
     credentials: { accessKeyId: settings.accessKey, secretAccessKey: settings.secretKey },
-    // Two attempts: a store that is down is reported within a second or two, and the operator's own restart takes over.
+    // Two attempts: a store that is down is reported within a second or two, and the operator's own retries take over.
     maxAttempts: 2,
   };
   if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
-  return new S3Client(config);
+  return sdk().then(({ S3Client: Client }) => new Client(config));
+}
+
+/** Destroys a client once it exists (it may still be loading). */
+function destroy(client: Promise<S3Client>): void {
+  client.then(
+    (made) => made.destroy(),
+    // A client that failed to load holds nothing to free.
+    () => undefined,
+  );
 }
 
 /** How messages name a bucket: `s3://media/live at http://127.0.0.1:7070`. */
@@ -141,7 +161,8 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
       const full = fullKey(key);
       const contentType = options.contentType ?? contentTypeOf(key);
       try {
-        const out = await client.send(new PutObjectCommand({ Bucket: bucket, Key: full, Body: body, ContentLength: body.length, ContentType: contentType, ...(options.cacheControl !== undefined && { CacheControl: options.cacheControl }) }));
+        const { PutObjectCommand } = await sdk();
+        const out = await (await client).send(new PutObjectCommand({ Bucket: bucket, Key: full, Body: body, ContentLength: body.length, ContentType: contentType, ...(options.cacheControl !== undefined && { CacheControl: options.cacheControl }) }));
         return { key, size: body.length, etag: unquote(out.ETag), contentType, ...(options.cacheControl !== undefined && { cacheControl: options.cacheControl }) };
       } catch (error) {
         throw translate(error, where, 'write', key);
@@ -152,7 +173,8 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
       const full = fullKey(key);
       const range = options.range;
       try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: full, ...(range !== undefined && { Range: `bytes=${range.start}-${range.end ?? ''}` }) }));
+        const { GetObjectCommand } = await sdk();
+        const out = await (await client).send(new GetObjectCommand({ Bucket: bucket, Key: full, ...(range !== undefined && { Range: `bytes=${range.start}-${range.end ?? ''}` }) }));
         const length = out.ContentLength ?? 0;
         // With a range, the whole size is the part of Content-Range after the slash.
         const total = out.ContentRange ? Number(out.ContentRange.split('/')[1]) : length;
@@ -176,7 +198,8 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
     async head(key: string): Promise<ObjectInfo | undefined> {
       const full = fullKey(key);
       try {
-        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: full }));
+        const { HeadObjectCommand } = await sdk();
+        const out = await (await client).send(new HeadObjectCommand({ Bucket: bucket, Key: full }));
         return { key, size: out.ContentLength ?? 0, etag: unquote(out.ETag), ...(out.ContentType !== undefined && { contentType: out.ContentType }), ...(out.CacheControl !== undefined && { cacheControl: out.CacheControl }) };
       } catch (error) {
         const translated = translate(error, where, 'read', key);
@@ -190,8 +213,9 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
       const found: ObjectInfo[] = [];
       let token: string | undefined;
       try {
+        const { ListObjectsV2Command } = await sdk();
         do {
-          const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: below + prefix, ...(token !== undefined && { ContinuationToken: token }) }));
+          const out = await (await client).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: below + prefix, ...(token !== undefined && { ContinuationToken: token }) }));
           for (const item of out.Contents ?? []) {
             if (item.Key === undefined) continue;
             found.push({ key: item.Key.slice(below.length), size: item.Size ?? 0, etag: unquote(item.ETag) });
@@ -207,14 +231,15 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
     async delete(key: string): Promise<void> {
       const full = fullKey(key);
       try {
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: full }));
+        const { DeleteObjectCommand } = await sdk();
+        await (await client).send(new DeleteObjectCommand({ Bucket: bucket, Key: full }));
       } catch (error) {
         throw translate(error, where, 'delete', key);
       }
     },
 
     close(): void {
-      client.destroy();
+      destroy(client);
     },
   };
 }
@@ -224,12 +249,13 @@ export async function createBucket(settings: S3Settings, bucket: string): Promis
   const where = describe(bucket, '', settings);
   const client = clientFor(settings, where);
   try {
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    const { CreateBucketCommand } = await sdk();
+    await (await client).send(new CreateBucketCommand({ Bucket: bucket }));
   } catch (error) {
     if ((error as SdkError).name === 'BucketAlreadyOwnedByYou') return;
     throw translate(error, where, 'create the bucket', undefined);
   } finally {
-    client.destroy();
+    destroy(client);
   }
 }
 
@@ -239,12 +265,13 @@ export async function removeBucket(settings: S3Settings, bucket: string): Promis
   const client = clientFor(settings, store.where);
   try {
     for (const object of await store.list()) await store.delete(object.key);
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+    const { DeleteBucketCommand } = await sdk();
+    await (await client).send(new DeleteBucketCommand({ Bucket: bucket }));
   } catch (error) {
     throw translate(error, store.where, 'remove the bucket', undefined);
   } finally {
     store.close();
-    client.destroy();
+    destroy(client);
   }
 }
 
