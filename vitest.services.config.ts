@@ -9,7 +9,7 @@ function servicesEnv(): Record<string, string> {
   const file = `${process.env.STREAMS_SERVICES_DIR ?? '/tmp/ami-streams-services'}/env.sh`;
   if (!existsSync(file)) return {};
   const env: Record<string, string> = {};
-  for (const match of readFileSync(file, 'utf8').matchAll(/^export (STREAMS_[A-Z_]+)=(.*)$/gm)) {
+  for (const match of readFileSync(file, 'utf8').matchAll(/^export (STREAMS_[A-Z0-9_]+)=(.*)$/gm)) {
     env[match[1]] = process.env[match[1]] ?? match[2].replace(/^'(.*)'$/, '$1');
   }
   return env;

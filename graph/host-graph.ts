@@ -3,15 +3,19 @@
  * there, the edges between them as they are, and every edge that crosses
  * hosts cut in two: a `kafka.produce` node on the sending host writes the
  * edge's topic, a `kafka.consume` node on the receiving host reads it in
- * the downstream node's consumer group. Pure, like the planner: every worker
- * computes the same share from the same record. The rules are in
+ * the downstream node's consumer group. An edge of media segments crosses
+ * as objects plus references: `objects.put` then `kafka.produce` on the
+ * sending host, `kafka.consume` then `objects.get` on the receiving one
+ * (`docs/object-storage.md`). Pure, like the planner: every worker computes
+ * the same share from the same record. The rules are in
  * `docs/many-hosts.md`.
  */
 import type { Diagnostic } from './diagnostics.ts';
 import type { Edge, Graph, GraphNode } from './model.ts';
 import type { Registry } from './operator-spec.ts';
 import type { Plan, PlannedEdge } from './plan.ts';
-import type { PortType } from './port-types.ts';
+import { topicFor, type Transport } from './plan-edges.ts';
+import { parsePortType, type PortType } from './port-types.ts';
 
 /** The result of `hostGraph`: the host's graph, or the diagnostics that stop it (an edge kind the worker cannot carry yet). */
 export interface HostGraphResult {
@@ -26,6 +30,12 @@ export interface HostGraphResult {
 export interface TransportNode {
   name: string;
   end: 'send' | 'receive';
+  /**
+   * For an edge of media segments: the object store the segments go through
+   * (the plan's, with the key prefix `objects.put` and `objects.get` use);
+   * the Kafka topic then carries references to them.
+   */
+  objects?: { store: string; prefix: string; node: string };
   topic: string;
   partitions: number;
   brokers: string[];
@@ -40,7 +50,7 @@ export interface TransportNode {
  * The name of a transport node. Checked node names hold only letters,
  * digits, `-` and `_`, so a name with `~` and `:` never clashes with one.
  */
-export function transportNodeName(end: 'send' | 'receive', edge: { from: string; fromPort: string; to: string; toPort: string }): string {
+export function transportNodeName(end: 'send' | 'receive' | 'store' | 'fetch' | 'pack' | 'unpack', edge: { from: string; fromPort: string; to: string; toPort: string }): string {
   return `~${end}:${edge.from}:${edge.fromPort}:${edge.to}:${edge.toPort}`;
 }
 
@@ -66,9 +76,13 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  *
  * Events and Bytes cross as `kafka.produce` writes them: events as JSON
  * objects (read back with `format: json`; a `Date` arrives as its ISO text),
- * Bytes as their bytes (their `meta` is not carried). Media packets and
- * segments between hosts are errors here, located at the downstream node:
- * the worker does not carry them yet.
+ * Bytes as their bytes (their `meta` is not carried). Media segments cross
+ * through the plan's object store (`objects.put` `~store:...` before the
+ * producer, `objects.get` `~fetch:...` after the consumer) with references
+ * on the edge's topic, keyed by stream so a stream's items stay in order;
+ * that needs `transports.kafka` too. Media packets cross as Bytes on the
+ * edge's topic, keyed by stream: `media.pack` (`~pack:...`) before the
+ * producer, `media.unpack` (`~unpack:...`) after the consumer.
  *
  * @example
  * const { graph: share } = hostGraph({ graph, plan, host: 'b', registry });
@@ -93,9 +107,29 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       continue;
     }
     if (!sends && !receives) continue;
+    // Segments and media packets cannot cross Kafka as they are: their edge is cut around a topic with a node on each side.
+    let split: { wrapping: Wrapping; topic: string; brokers: string[]; partitions: number; key: string } | undefined;
+    if (transport.kind === 'object-store+http-pull') {
+      const kafka = graph.transports?.kafka;
+      if (kafka === undefined) {
+        const at = graph.nodes.get(planned.to)!.at;
+        diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unreachable_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts: the segments go through the object store and their references through Kafka, but \`transports.kafka\` is not declared`, hint: 'declare `transports: {kafka: {brokers: ${env:KAFKA_BROKERS}}}` in the pipeline or the hosts file' });
+        continue;
+      }
+      split = { wrapping: segmentWrapping(transport), topic: topicFor(graph.name, planned), brokers: kafka.brokers, partitions: kafka.partitions ?? 1, key: 'stream' };
+    } else if (transport.kind === 'kafka' && transport.carries === 'media') {
+      split = { wrapping: mediaWrapping, topic: transport.topic, brokers: transport.brokers, partitions: transport.partitions, key: transport.key ?? 'stream' };
+    }
+    if (split !== undefined) {
+      const added = splitThroughKafka({ graph, planned, type, registry, crossingInto: crossingInto.get(planned.to)!, ...split }, split.wrapping, { sends, receives });
+      for (const [name, node] of added.nodes) nodes.set(name, node);
+      edges.push(...added.edges);
+      transports.push(...added.transports);
+      continue;
+    }
     if (transport.kind !== 'kafka' || transport.carries !== 'events') {
       const at = graph.nodes.get(planned.to)!.at;
-      diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unsupported_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts, which \`streams worker\` does not carry yet (only events and Bytes cross hosts)`, hint: 'place both nodes on one host' });
+      diagnostics.push({ file: graph.file, line: at.line, col: at.col, severity: 'error', code: 'unsupported_transport', message: `edge \`${planned.from}\` → \`${planned.to}\` carries ${planned.type} between hosts, which \`streams worker\` does not carry yet (events, Bytes, media packets and segments cross hosts)`, hint: 'place both nodes on one host' });
       continue;
     }
     const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
@@ -118,6 +152,76 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
   }
   if (diagnostics.length > 0) return { diagnostics, transports: [] };
   return { graph: { ...graph, nodes, edges }, diagnostics, transports };
+}
+
+/** What an edge cut in two (segments, media packets) adds to a host's share. */
+interface SplitEdge {
+  nodes: Array<[string, GraphNode]>;
+  edges: Edge[];
+  transports: TransportNode[];
+}
+
+/**
+ * How an edge whose items cannot cross Kafka as they are is cut: a node
+ * before the producer turns them into what crosses (`wire`, read back with
+ * `format`), a node after the consumer turns that back. Both get `settings`.
+ */
+interface Wrapping {
+  send: { end: 'store' | 'pack'; op: string };
+  receive: { end: 'fetch' | 'unpack'; op: string };
+  settings: Record<string, unknown>;
+  wire: PortType;
+  format: 'json' | 'bytes';
+  /** For segments: the store the wrapping nodes name, reported with the transport. */
+  objects?: { store: string; prefix: string };
+}
+
+/** Segments: `objects.put` / `objects.get` around a topic of references (JSON events), both naming the plan's store and prefix. */
+function segmentWrapping(transport: Extract<Transport, { kind: 'object-store+http-pull' }>): Wrapping {
+  const objects = { store: transport.store, prefix: transport.prefix };
+  return { send: { end: 'store', op: 'objects.put' }, receive: { end: 'fetch', op: 'objects.get' }, settings: objects, wire: parsePortType('Event'), format: 'json', objects };
+}
+
+/** Media packets: `media.pack` / `media.unpack` around a topic of Bytes, one message a packet. */
+const mediaWrapping: Wrapping = { send: { end: 'pack', op: 'media.pack' }, receive: { end: 'unpack', op: 'media.unpack' }, settings: {}, wire: parsePortType('Bytes'), format: 'bytes' };
+
+/**
+ * Cuts an edge in two around its Kafka topic, keyed by `key` (`stream`, so
+ * a stream's items stay in one partition, in order): the sending host gets
+ * the wrapping's send node then `kafka.produce`, the receiving one
+ * `kafka.consume` then the wrapping's receive node.
+ */
+function splitThroughKafka(
+  { graph, planned, type, registry, crossingInto, topic, brokers, partitions, key }: { graph: Graph; planned: PlannedEdge; type: PortType; registry: Registry; crossingInto: number; topic: string; brokers: string[]; partitions: number; key: string },
+  wrapping: Wrapping,
+  { sends, receives }: { sends: boolean; receives: boolean },
+): SplitEdge {
+  const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
+  const { wire } = wrapping;
+  const added: SplitEdge = { nodes: [], edges: [], transports: [] };
+  if (sends) {
+    const before = transportNodeName(wrapping.send.end, ends);
+    const send = transportNodeName('send', ends);
+    const beside = graph.nodes.get(planned.from)!;
+    added.nodes.push([before, transportNode(registry, wrapping.send.op, before, { ...wrapping.settings }, beside, {})]);
+    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, { brokers, topic, key }, beside, {})]);
+    added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: before, toPort: 'in', type });
+    added.edges.push({ from: before, fromPort: 'out', to: send, toPort: 'in', type: wire });
+    added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key, ...(wrapping.objects && { objects: { ...wrapping.objects, node: before } }), edge: ends });
+  }
+  if (receives) {
+    const receive = transportNodeName('receive', ends);
+    const after = transportNodeName(wrapping.receive.end, ends);
+    const beside = graph.nodes.get(planned.to)!;
+    const group = groupFor(graph.name, planned, crossingInto);
+    const settings = { brokers, topics: [topic], group, from: 'committed', format: wrapping.format, session_timeout: receiveSessionTimeout };
+    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: wire })]);
+    added.nodes.push([after, transportNode(registry, wrapping.receive.op, after, { ...wrapping.settings }, beside, { out: type })]);
+    added.edges.push({ from: receive, fromPort: 'out', to: after, toPort: 'in', type: wire });
+    added.edges.push({ from: after, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
+    added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, ...(wrapping.objects && { objects: { ...wrapping.objects, node: after } }), edge: ends });
+  }
+  return added;
 }
 
 /**

@@ -44,6 +44,10 @@ import encode from './media/encode.ts';
 import ingestSrt from './media/ingest-srt.ts';
 import cdnPurge from './cdn/purge.ts';
 import cache from './cdn/cache.ts';
+import objectsPut from './objects/put.ts';
+import objectsGet from './objects/get.ts';
+import mediaPack from './media/media-pack.ts';
+import mediaUnpack from './media/media-unpack.ts';
 
 export const operators: readonly OperatorDefinition[] = [
   generate,
@@ -85,6 +89,10 @@ export const operators: readonly OperatorDefinition[] = [
   ingestSrt,
   cdnPurge,
   cache,
+  objectsPut,
+  objectsGet,
+  mediaPack,
+  mediaUnpack,
 ];
 
 export const registry: ReadonlyMap<string, OperatorDefinition> & Registry = new Map(operators.map((op) => [op.name, op]));

@@ -85,12 +85,21 @@ describe('a host graph', () => {
     expect(names(second)).toEqual(names(first));
   });
 
-  it('refuses media between hosts, located at the downstream node', () => {
+  it('carries media packets between hosts as Bytes: media.pack before the producer, media.unpack after the consumer', () => {
     const text = readFileSync(new URL('../../pipelines/many-hosts.yaml', import.meta.url), 'utf8');
     const checked = checkPipeline({ file: 'many-hosts.yaml', text, registry, env: {} });
     const { plan } = planGraph({ graph: checked.graph!, text });
+    const origin = hostGraph({ graph: checked.graph!, plan: plan!, host: 'origin', registry });
     const gpu = hostGraph({ graph: checked.graph!, plan: plan!, host: 'gpu', registry });
-    expect(gpu.graph).toBeUndefined();
-    expect(gpu.diagnostics.map(formatDiagnostic).join('\n')).toMatch(/many-hosts\.yaml:\d+:\d+: error: edge `rtmp` → `ladder` carries Media<.*> between hosts, which `streams worker` does not carry yet/);
+    expect(gpu.diagnostics).toEqual([]);
+    const edge = { from: 'rtmp', fromPort: 'out', to: 'ladder', toPort: 'in' };
+    const pack = transportNodeName('pack', edge);
+    const unpack = transportNodeName('unpack', edge);
+    expect(origin.graph!.nodes.get(pack)!.op).toBe('media.pack');
+    expect(origin.graph!.nodes.get(transportNodeName('send', edge))!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topic: 'streams.many-hosts.rtmp.out.ladder.in', key: 'stream' });
+    expect(origin.graph!.edges.filter((e) => e.from === 'rtmp' && e.fromPort === 'out').map((e) => e.to)).toContain(pack);
+    expect(gpu.graph!.nodes.get(transportNodeName('receive', edge))!.rawSettings).toMatchObject({ topics: ['streams.many-hosts.rtmp.out.ladder.in'], format: 'bytes' });
+    expect(gpu.graph!.nodes.get(unpack)!.op).toBe('media.unpack');
+    expect(gpu.graph!.edges.find((e) => e.to === 'ladder')).toMatchObject({ from: unpack, type: { kind: 'media' } });
   });
 });

@@ -6,7 +6,7 @@ SERVICES_SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 STATE_DIR="${STREAMS_SERVICES_DIR:-/tmp/ami-streams-services}"
 CACHE_DIR="${STREAMS_SERVICES_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/ami-streams}"
 
-ALL_SERVICES=(mosquitto redis postgres kafka)
+ALL_SERVICES=(mosquitto redis postgres kafka versitygw)
 
 # Ports from the environment, so a test can run a private server beside the
 # shared one (e.g. a Kafka it restarts, with its own STREAMS_SERVICES_DIR).
@@ -15,12 +15,15 @@ REDIS_PORT="${STREAMS_REDIS_PORT:-6379}"
 PG_PORT="${STREAMS_PG_PORT:-5432}"
 KAFKA_PORT="${STREAMS_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${STREAMS_KAFKA_CONTROLLER_PORT:-9093}"
+S3_PORT="${STREAMS_S3_PORT:-7070}"
 HOST=127.0.0.1
 
 # Fixed, local-only test credentials (loopback only; not a secret).
 PG_USER=streams
 PG_PASSWORD=streams
 PG_DB=streams
+S3_ACCESS_KEY=streams
+S3_SECRET_KEY=streams-local-secret
 
 MOSQ_DIR="$STATE_DIR/mosquitto"
 REDIS_DIR="$STATE_DIR/redis"
@@ -35,12 +38,17 @@ KAFKA_PROPS="$KAFKA_DIR/server.properties"
 KAFKA_CACHE="$CACHE_DIR/kafka"
 KAFKA_JARS="$KAFKA_CACHE/jars"
 KAFKA_POM="$SERVICES_SRC_DIR/kafka-pom.xml"
+S3_DIR="$STATE_DIR/versitygw"
+S3_PID="$S3_DIR/versitygw.pid"
+VERSITYGW_VERSION=v1.8.0
+VERSITYGW_CACHE="$CACHE_DIR/versitygw"
 
 # Seconds to wait for each service to become ready.
 TIMEOUT_MOSQUITTO="${STREAMS_SERVICES_TIMEOUT:-20}"
 TIMEOUT_REDIS="${STREAMS_SERVICES_TIMEOUT:-20}"
 TIMEOUT_POSTGRES="${STREAMS_SERVICES_TIMEOUT:-60}"
 TIMEOUT_KAFKA="${STREAMS_SERVICES_TIMEOUT:-120}"
+TIMEOUT_VERSITYGW="${STREAMS_SERVICES_TIMEOUT:-20}"
 
 KAFKA_HEAP_OPTS="${STREAMS_KAFKA_HEAP_OPTS:--Xms512m -Xmx512m}"
 
@@ -83,6 +91,7 @@ canonical_service() {
     redis) echo redis ;;
     postgres | postgresql | pg) echo postgres ;;
     kafka) echo kafka ;;
+    versitygw | s3) echo versitygw ;;
     *) return 1 ;;
   esac
 }
@@ -224,6 +233,10 @@ packages_for() {
     kafka)
       java_ok || echo default-jdk-headless
       command -v mvn >/dev/null || echo maven
+      ;;
+    versitygw)
+      # The server itself is built with Go (ensure_versitygw); curl is its health check.
+      command -v curl >/dev/null || echo curl
       ;;
   esac
 }
@@ -660,6 +673,80 @@ stop_kafka() {
   rm -f "$KAFKA_PID"
 }
 
+# ---------------------------------------------------------------- versitygw
+
+versitygw_bin() { echo "$VERSITYGW_CACHE/versitygw"; }
+versitygw_pid() { pid_from_file "$S3_PID" versitygw; }
+
+# Any S3 answer (an anonymous request gets 403 with an XML error) means it serves.
+versitygw_healthy() {
+  local code
+  code="$(curl -s -o /dev/null -m 3 -w '%{http_code}' "http://$HOST:$S3_PORT/")" || return 1
+  [ "$code" != 000 ]
+}
+
+# Builds versitygw once into the cache (~3 min). The Go module proxy here
+# sometimes refuses a module's version list, where fetching an exact version
+# still works: then the module is downloaded alone and built from a copy.
+ensure_versitygw() {
+  local bin
+  bin="$(versitygw_bin)"
+  [ -x "$bin" ] && return 0
+  command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || die "versitygw: Go is needed to build it once (https://go.dev/dl/), or put a versitygw binary at $bin"
+  local go_cmd
+  go_cmd="$(command -v go || echo /usr/local/go/bin/go)"
+  mkdir -p "$VERSITYGW_CACHE"
+  log "versitygw: building $VERSITYGW_VERSION into $VERSITYGW_CACHE (once; about 3 minutes)"
+  if GOBIN="$VERSITYGW_CACHE" "$go_cmd" install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >"$VERSITYGW_CACHE/build.log" 2>&1; then
+    return 0
+  fi
+  warn "versitygw: go install failed, building from the downloaded module instead"
+  local dir work
+  dir="$(cd /tmp && "$go_cmd" mod download -json "github.com/versity/versitygw@$VERSITYGW_VERSION" 2>>"$VERSITYGW_CACHE/build.log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$dir" ] && [ -d "$dir" ] || fail_service versitygw "$VERSITYGW_CACHE/build.log" "could not download github.com/versity/versitygw@$VERSITYGW_VERSION"
+  work="$(mktemp -d)"
+  cp -r "$dir/." "$work/"
+  chmod -R u+w "$work"
+  (cd "$work" && "$go_cmd" build -o "$bin" ./cmd/versitygw) >>"$VERSITYGW_CACHE/build.log" 2>&1 ||
+    { rm -rf "$work"; fail_service versitygw "$VERSITYGW_CACHE/build.log" "go build failed"; }
+  rm -rf "$work"
+}
+
+start_versitygw() {
+  if versitygw_pid >/dev/null; then
+    wait_ready versitygw "$TIMEOUT_VERSITYGW" "$S3_DIR/versitygw.log" versitygw_pid versitygw_healthy
+    log "versitygw: already running (pid $(versitygw_pid)), healthy"
+    return 0
+  fi
+  ensure_versitygw
+  require_port_free versitygw "$S3_PORT"
+  mkdir -p "$S3_DIR/s3"
+  rm -f "$S3_PID"
+  log "versitygw: starting on $HOST:$S3_PORT (posix backend in $S3_DIR/s3)"
+  # setsid: its own session, so it outlives this script. The wrapper writes
+  # its own pid, then execs the server (same pid), as for Kafka.
+  # shellcheck disable=SC2016
+  ROOT_ACCESS_KEY="$S3_ACCESS_KEY" ROOT_SECRET_KEY="$S3_SECRET_KEY" \
+    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$S3_PID" \
+    "$(versitygw_bin)" --port "$HOST:$S3_PORT" posix "$S3_DIR/s3" \
+    9>&- </dev/null >>"$S3_DIR/versitygw.log" 2>&1 &
+  local i
+  for ((i = 0; i < 50; i++)); do versitygw_pid >/dev/null && break; sleep 0.1; done
+  wait_ready versitygw "$TIMEOUT_VERSITYGW" "$S3_DIR/versitygw.log" versitygw_pid versitygw_healthy
+  log "versitygw: ready (pid $(versitygw_pid))"
+}
+
+stop_versitygw() {
+  local mode="$1" pid
+  if pid="$(versitygw_pid)"; then
+    log "versitygw: stopping (pid $pid${mode:+, $mode})"
+    if [ "$mode" = kill ]; then stop_pid versitygw "$pid" 5 KILL; else stop_pid versitygw "$pid" 10 TERM; fi
+  else
+    log "versitygw: not running"
+  fi
+  rm -f "$S3_PID"
+}
+
 # ---------------------------------------------------------------- env
 
 service_running() {
@@ -668,6 +755,7 @@ service_running() {
     redis) redis_pid >/dev/null ;;
     postgres) pg_bindir >/dev/null && pg_running ;;
     kafka) kafka_pid >/dev/null ;;
+    versitygw) versitygw_pid >/dev/null ;;
   esac
 }
 
@@ -677,6 +765,12 @@ env_line() {
     redis) echo "export STREAMS_REDIS_URL=redis://$HOST:$REDIS_PORT" ;;
     postgres) echo "export STREAMS_PG_URL=postgres://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DB" ;;
     kafka) echo "export STREAMS_KAFKA_BROKERS=$HOST:$KAFKA_PORT" ;;
+    versitygw)
+      echo "export STREAMS_S3_URL=http://$HOST:$S3_PORT"
+      echo "export STREAMS_S3_ACCESS_KEY=$S3_ACCESS_KEY"
+      echo "export STREAMS_S3_SECRET_KEY=$S3_SECRET_KEY"
+      echo "export STREAMS_S3_REGION=us-east-1"
+      ;;
   esac
 }
 

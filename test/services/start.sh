@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Starts the real services the integration tests use, bound to 127.0.0.1:
-#   mosquitto (MQTT 1883), redis (6379), postgres (5432), kafka (9092/9093).
+#   mosquitto (MQTT 1883), redis (6379), postgres (5432), kafka (9092/9093),
+#   versitygw (S3 7070).
 #
-#   bash test/services/start.sh [SERVICE...]     # default: all four
+#   bash test/services/start.sh [SERVICE...]     # default: all five
 #   eval "$(bash test/services/start.sh)"        # or: source $STATE_DIR/env.sh
 #
 # Installs missing Debian packages (as root) and Kafka's jars (Maven, cached
-# under ~/.cache/ami-streams/kafka). Idempotent: a service that is already
+# under ~/.cache/ami-streams/kafka), and versitygw with Go (cached under
+# ~/.cache/ami-streams/versitygw). Idempotent: a service that is already
 # running and healthy is left alone. Progress on stderr; the connection
 # settings of the running services as `export` lines on stdout and in
 # ${STREAMS_SERVICES_DIR:-/tmp/ami-streams-services}/env.sh.
@@ -16,7 +18,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit "${1:-0}"
 }
 

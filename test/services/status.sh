@@ -13,6 +13,7 @@ healthy() {
     redis) redis_healthy ;;
     postgres) pg_healthy ;;
     kafka) kafka_healthy >/dev/null 2>&1 ;;
+    versitygw) versitygw_healthy ;;
   esac
 }
 

@@ -8,14 +8,15 @@
 #   --purge   also delete the service's data (next start is a fresh server)
 #
 # Clean stop: pg_ctl stop -m fast, redis-cli shutdown nosave, SIGTERM (then
-# SIGKILL after a grace period) for mosquitto and kafka; waits for the exit.
+# SIGKILL after a grace period) for mosquitto, kafka and versitygw; waits for
+# the exit.
 set -euo pipefail
 
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit "${1:-0}"
 }
 
@@ -25,6 +26,7 @@ purge() {
     redis) rm -rf "$REDIS_DIR" ;;
     postgres) rm -rf "$PG_DIR" ;;
     kafka) rm -rf "$KAFKA_DIR" ;;
+    versitygw) rm -rf "$S3_DIR" ;;
   esac
   log "$1: data removed"
 }

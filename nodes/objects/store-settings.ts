@@ -1,0 +1,80 @@
+/**
+ * The settings `objects.put` and `objects.get` share: which store, and how
+ * to reach an S3-compatible one. Credentials are taken from the environment
+ * (`STREAMS_S3_*`) unless given as `${env:NAME}`; they are never logged.
+ */
+import { finalize } from 'rxjs';
+import { z, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
+import { openObjectStore, s3SettingsFromEnv, type S3Settings } from '../../native/s3/client.ts';
+import { normalisePrefix } from '../../native/s3/object-key.ts';
+import { parseStoreUrl, type ObjectStore } from '../../native/s3/object-store.ts';
+
+/** A zod refinement reporting what `check` throws, as the checker shows settings errors. */
+function refusing(check: (value: string) => unknown) {
+  return function refuseBadValue(value: string, ctx: z.RefinementCtx): void {
+    try {
+      check(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  };
+}
+
+/** The store fields of both operators' settings. */
+export const storeFields = {
+  store: z
+    .string()
+    .min(1)
+    .default('objects')
+    .superRefine(refusing(parseStoreUrl))
+    .meta({ description: 'Where objects go: `s3://bucket/prefix` on an S3-compatible server, or a folder (`file:` URL or path; relative to the pipeline file).', examples: ['s3://media/live', 'objects'] }),
+  prefix: z
+    .string()
+    .default('')
+    .superRefine(refusing(normalisePrefix))
+    .meta({ description: 'A key prefix below the store\'s own: keys are `STORE_PREFIX/PREFIX/STREAM/TRACK/...`.', examples: ['live/origin/'] }),
+  endpoint: z.string().regex(/^https?:\/\//, 'must start with `http://` or `https://`').optional().meta({ description: 'The S3-compatible server; default: `STREAMS_S3_URL` from the environment (absent: AWS).', examples: ['${env:STREAMS_S3_URL}', 'http://127.0.0.1:7070'] }),
+  region: z.string().min(1).optional().meta({ description: 'The signing region; default: `STREAMS_S3_REGION`, else `us-east-1`.', examples: ['eu-west-1'] }),
+  access_key: z.string().min(1).optional().meta({ description: 'The access key id; give it as `${env:NAME}`. Default: `STREAMS_S3_ACCESS_KEY` from the environment.', examples: ['${env:S3_ACCESS_KEY}'] }),
+  secret_key: z.string().min(1).optional().meta({ description: 'The secret key; give it as `${env:NAME}`. Default: `STREAMS_S3_SECRET_KEY` from the environment. Never logged.', examples: ['${env:S3_SECRET_KEY}'] }),
+};
+
+/** The parsed store fields. */
+export interface StoreSettings {
+  store: string;
+  prefix: string;
+  endpoint?: string | undefined;
+  region?: string | undefined;
+  access_key?: string | undefined;
+  secret_key?: string | undefined;
+}
+
+/** Opens the store the settings name; a folder store is relative to the pipeline file. */
+function openStore(ctx: NodeContext<StoreSettings>): ObjectStore {
+  const { store, prefix, endpoint, region, access_key, secret_key } = ctx.settings;
+  const s3: S3Settings = { ...s3SettingsFromEnv() };
+  if (endpoint !== undefined) s3.endpoint = endpoint;
+  if (region !== undefined) s3.region = region;
+  if (access_key !== undefined) s3.accessKey = access_key;
+  if (secret_key !== undefined) s3.secretKey = secret_key;
+  return openObjectStore(store, { s3, base: ctx.resolvePath('.'), prefix });
+}
+
+/**
+ * A node over the store the settings name: `body` gets a function that
+ * opens it on first use (so a store that cannot be opened fails the first
+ * batch, not the graph's start), and the store is closed however the node
+ * ends.
+ */
+export function storeNode(ctx: NodeContext<StoreSettings>, body: (store: () => ObjectStore) => NodeFunction): NodeFunction {
+  let store: ObjectStore | undefined;
+  const node = body(() => (store ??= openStore(ctx)));
+  return function objectStoreNode(input) {
+    return node(input).pipe(
+      finalize(function closeStore() {
+        store?.close();
+        store = undefined;
+      }),
+    );
+  };
+}
