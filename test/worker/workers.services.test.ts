@@ -71,7 +71,7 @@ hosts:
 transports:
   kafka: { brokers: "${brokers}" }
 nodes:
-  gen: { op: generate, place: { host: a }, with: { count: 2000, rate: 1000, fields: { seq: i } } }
+  gen: { op: generate, place: { host: a }, with: { count: 2000, rate: 250, fields: { seq: i } } }
   double: { op: map, in: gen, place: { host: b }, with: { set: { v: "${expr}" } } }
   out: { op: file.write, in: double, with: { path: "${out}" } }
 `;
@@ -83,7 +83,9 @@ nodes:
     expect(first.stderr + first.stdout).toMatch(/^a: applied version 1 in \d+ ms \(2 nodes\)$/m);
     expect(first.stdout).toMatch(/^b: applied version 1 in \d+ ms \(3 nodes\)$/m);
     expect(first.code).toBe(0);
-    // While records flow, the map's expression changes.
+    // While records flow (8 s of them: a redeploy on a loaded machine takes
+    // seconds, and some records must still pass through version 2), the
+    // map's expression changes.
     await until('records flowing', () => counts(out).size > 100);
     writeFileSync(file, pipeline('seq * 3'));
     const second = await deploy(file);
