@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { backoffDelay, bytesBuffer, type TraceCarrier, compileExpression, defineOperator, duration, expression, sinkBatches, toPlain, z, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
+import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, sleep, toPlain, z, type TraceCarrier, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { offsetPairing } from './kafka/transactions.ts';
@@ -184,7 +184,8 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
           const broken = producer;
           producer = undefined;
           void broken.close().catch(() => undefined);
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          // Abortable: a stop during the wait ends it at once instead of after the backoff.
+          if (!(await sleep(delay, ctx.signal))) throw error;
         }
       }
     },

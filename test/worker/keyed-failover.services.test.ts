@@ -7,17 +7,17 @@
  * the survivor, which resumes from the partition's stored state, and every
  * key's windows are complete, each counting exactly what went in.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
+import { deploy as deployWith, startWorker as startWith, until, type Worker } from './worker-harness.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
-const bin = new URL('../../bin/streams.ts', import.meta.url).pathname;
 let redis: Redis;
 let dir: string;
 const workers: ChildProcess[] = [];
@@ -46,36 +46,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Worker {
-  child: ChildProcess;
-  log: () => string;
-}
-
 function startWorker(host: string, name: string): Worker {
-  const child = spawn(process.execPath, [bin, 'worker', '--host', host, '--control', redisUrl, '--name', name, '--state', redisUrl], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
-  workers.push(child);
-  return { child, log: () => log };
+  const worker = startWith(host, name, redisUrl, undefined, ['--state', redisUrl]);
+  workers.push(worker.child);
+  return worker;
 }
 
-async function deploy(file: string): Promise<{ code: number; stdout: string }> {
-  const child = spawn(process.execPath, [bin, 'deploy', file, '--control', redisUrl, '--timeout', '20s'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let stdout = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  return { code, stdout };
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const deploy = (file: string) => deployWith(file, redisUrl);
 
 interface WindowResult {
   key: string;

@@ -22,9 +22,9 @@ export interface Worker {
   log: () => string;
 }
 
-/** Starts `streams worker --host HOST --control URL --name NAME`, its stderr kept for `log()`. */
-export function startWorker(host: string, name: string, controlUrl: string, launch: Launcher = direct): Worker {
-  const child = launch([process.execPath, bin, 'worker', '--host', host, '--control', controlUrl, '--name', name], { stdio: ['ignore', 'ignore', 'pipe'] });
+/** Starts `streams worker --host HOST --control URL --name NAME [...extra]`, its stderr kept for `log()`. */
+export function startWorker(host: string, name: string, controlUrl: string, launch: Launcher = direct, extra: readonly string[] = []): Worker {
+  const child = launch([process.execPath, bin, 'worker', '--host', host, '--control', controlUrl, '--name', name, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
   return { child, log: () => log };
