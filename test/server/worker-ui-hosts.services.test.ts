@@ -11,11 +11,12 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
 import type { LiveEvent } from '../../runtime/server/protocol.ts';
+import { uniqueName } from '../worker/worker-harness.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
 const bin = new URL('../../bin/streams.ts', import.meta.url).pathname;
-const name = `hv-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+const name = uniqueName('hv');
 const ports = { a: 7921, b: 7922 };
 let redis: Redis;
 let dir: string;

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaControlTopics, splitStatus } from '../../cli/control-plane-kafka.ts';
 import { openAdmin } from '../../native/kafka/client.ts';
 import { openTable } from '../../native/kafka/table.ts';
-import { counts, deploy, duplicates, hasAll, startWorker as startWith, until, type Worker } from './worker-harness.ts';
+import { uniqueName as nameFor, counts, deploy, duplicates, hasAll, startWorker as startWith, until, type Worker } from './worker-harness.ts';
 
 /** A worker process, remembered for killing after the test. */
 function startWorker(host: string, name: string, control: string, started: ChildProcess[]): Worker {
@@ -49,7 +49,7 @@ afterAll(async () => {
 }, 30_000);
 
 function uniqueName(): string {
-  const name = `kctl-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const name = nameFor('kctl');
   names.push(name);
   return name;
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
-import { deploy as deployWith, startWorker as startWith, until, type Worker } from './worker-harness.ts';
+import { uniqueName, deploy as deployWith, startWorker as startWith, until, type Worker } from './worker-harness.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
@@ -79,7 +79,7 @@ function expectedCounts(count: number, keys: number, windowMs: number, below: nu
 
 describe('keyed state per partition across workers', () => {
   it('moves a killed worker\'s partition and its windows to the survivor: every key\'s windows complete', async () => {
-    const name = `keyed-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const name = uniqueName('keyed');
     names.push(name);
     const out = join(dir, `${name}.jsonl`);
     const file = join(dir, `${name}.yaml`);

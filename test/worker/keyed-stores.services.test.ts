@@ -9,8 +9,9 @@ import { openStateStore, type StateStore } from '../../runtime/state/store.ts';
 import { partitionStateTable } from '../../runtime/state/postgres-store.ts';
 import { openClient } from '../../native/postgres/client.ts';
 import { serviceSetting } from '../connectors/redis-pg-harness.ts';
+import { uniqueName } from './worker-harness.ts';
 
-const pipeline = `keyed-stores-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+const pipeline = uniqueName('keyed-stores');
 const opened: StateStore[] = [];
 
 afterAll(async () => {

@@ -23,7 +23,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
 import { createNetns, type Netns } from '../helpers/netns.ts';
-import { counts, deploy, duplicates, killAll, missing, reported, startWorker, until, type Worker } from './worker-harness.ts';
+import { uniqueName, counts, deploy, duplicates, killAll, missing, reported, startWorker, until, type Worker } from './worker-harness.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
@@ -68,7 +68,7 @@ interface Run {
 
 /** Three workers, each in its namespace, running `ids` ids at `rate` per second through b and c. */
 async function startThreeWorkers(ids: number, rate: number): Promise<Run> {
-  const name = `nns-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const name = uniqueName('nns');
   names.push(name);
   const out = join(dir, `${name}.jsonl`);
   const file = join(dir, `${name}.yaml`);

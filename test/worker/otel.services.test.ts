@@ -13,12 +13,13 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
+import { uniqueName } from './worker-harness.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
 const bin = new URL('../../bin/streams.ts', import.meta.url).pathname;
 const receiverPort = 7750;
-const name = `otel-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+const name = uniqueName('otel');
 
 /** A span as the OTLP/HTTP JSON encoding carries it, with its resource's host. */
 interface ReceivedSpan {

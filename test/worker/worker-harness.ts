@@ -82,3 +82,8 @@ export const duplicates = (seen: Map<number, number>) => [...seen.values()].redu
 export function killAll(workers: Worker[]): void {
   for (const { child } of workers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
+
+/** A pipeline name no other run uses (it names Redis keys and Kafka topics): `PREFIX-time-random`. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

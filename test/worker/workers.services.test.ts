@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin } from '../../native/kafka/client.ts';
-import { counts, deploy as deployWith, duplicates, hasAll, killAll, reported as reportedWith, startWorker as startWith, until, type Worker } from './worker-harness.ts';
+import { uniqueName as nameFor, counts, deploy as deployWith, duplicates, hasAll, killAll, reported as reportedWith, startWorker as startWith, until, type Worker } from './worker-harness.ts';
 
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
@@ -44,7 +44,7 @@ afterAll(async () => {
 });
 
 function uniqueName(): string {
-  const name = `wk-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const name = nameFor('wk');
   names.push(name);
   return name;
 }
