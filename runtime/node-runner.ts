@@ -212,7 +212,7 @@ export class NodeRunner {
       const tracing = this.#options.tracing!;
       trace = null;
       if (tracing.sample()) {
-        const span = tracing.span(undefined, this.name, 'internal', { 'streams.node': this.name, 'streams.operator': this.node.op, 'streams.records': batch.items.length });
+        const span = tracing.span(undefined, this.name, 'internal', this.#spanAttributes(batch));
         span.end();
         trace = span.context;
       }
@@ -220,6 +220,11 @@ export class NodeRunner {
     // Not sampled: the batch goes on as it is (no copy for the 99% a small ratio leaves out).
     if (trace === null) return batch.trace ? { ...batch, trace: null } : batch;
     return trace === batch.trace ? batch : { ...batch, trace };
+  }
+
+  /** What a span of this node says of the batch it covers. */
+  #spanAttributes(batch: Batch): Record<string, string | number> {
+    return { 'streams.node': this.name, 'streams.operator': this.node.op, 'streams.records': batch.items.length };
   }
 
   /** Routes a record that failed, per the node's `on_error`. */
@@ -317,7 +322,7 @@ export class NodeRunner {
           stats.recordsIn += batch.items.length;
           // A sampled batch gets this node's span, around its synchronous work;
           // the node's own asynchronous work (a write, a request) has spans of its own.
-          const span = tracing !== undefined && batch.trace ? tracing.span(batch.trace, runner.name, 'internal', { 'streams.node': runner.name, 'streams.operator': runner.node.op, 'streams.records': batch.items.length }) : undefined;
+          const span = tracing !== undefined && batch.trace ? tracing.span(batch.trace, runner.name, 'internal', runner.#spanAttributes(batch)) : undefined;
           if (tracing !== undefined) runner.#traceParent = span ? span.context : null;
           frames.push(0);
           const started = performance.now();
