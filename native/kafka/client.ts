@@ -12,6 +12,8 @@
  */
 import type { Consumer, Message, MessageToProduce, Producer } from '@platformatic/kafka';
 import { backoffDelay } from '../backoff.ts';
+import { dropCommit, gateFetches, seek } from './library-internals.ts';
+import { MembershipWatch, type DoubtSummary } from './membership.ts';
 
 /** Where a consumer starts reading a partition it is assigned. */
 export type StartFrom = 'earliest' | 'latest' | 'committed';
@@ -61,6 +63,14 @@ export interface GroupMember {
   coordinatorId: number;
 }
 
+/**
+ * The consumer's membership went in doubt (`begin`: the coordinator has not
+ * answered for a session timeout, so records and commits are held back) or
+ * came out of it (`end`: confirmed or rejoined, and where each partition
+ * resumes). See `membership.ts`.
+ */
+export type DoubtEvent = { phase: 'begin'; silentMs: number } | ({ phase: 'end' } & DoubtSummary);
+
 export interface ConsumerHandlers {
   /** Records of one partition from one fetch, in offset order. */
   messages(topic: string, partition: number, messages: KafkaMessage[]): void;
@@ -70,6 +80,8 @@ export interface ConsumerHandlers {
   assigned(partitions: TopicPartition[]): void;
   /** The consumer failed and reads no more. */
   failed(error: Error): void;
+  /** The membership went in doubt or came out of it. */
+  doubt?(event: DoubtEvent): void;
 }
 
 export interface ConsumerOptions {
@@ -92,7 +104,14 @@ export interface KafkaConsumer {
   /** Stops fetching (records already fetched may still arrive). */
   pause(): void;
   resume(): void;
-  commit(offsets: readonly PartitionOffset[]): Promise<void>;
+  /**
+   * Commits the offsets; resolves true once they are committed (or the
+   * group's committed offsets are already past them), false when they were
+   * not: the membership is in doubt, or the group moved to a new generation
+   * while the commit was under way (it then commits nothing: see
+   * `membership.ts`). Try again after more records are acknowledged.
+   */
+  commit(offsets: readonly PartitionOffset[]): Promise<boolean>;
   /** Leaves the group and closes the connections. */
   close(): Promise<void>;
 }
@@ -182,13 +201,52 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
     retryDelay: 500,
   });
   const { handlers } = options;
+  const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, now: Date.now });
+  const fetches = gateFetches(consumer, { held: () => watch.holding, epoch: () => watch.epoch });
+  /** The partitions of the last join. */
+  let owned: TopicPartition[] = [];
+  const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
+  let stream: Awaited<ReturnType<Consumer['consume']>> | undefined;
+  let closing = false;
+
+  /** The coordinator answered after a doubt: read the group's offsets, move each owned partition to where it resumes, let records pass. */
+  const reconcile = async (): Promise<void> => {
+    const epoch = watch.epoch;
+    const partitions = owned;
+    let committed: Map<string, bigint[]>;
+    try {
+      committed = partitions.length === 0 ? new Map() : await consumer.listCommittedOffsets({ topics: byTopic(partitions) });
+    } catch {
+      // Still in doubt: try again while this reconciliation is the current one.
+      const retry = setTimeout(() => {
+        if (!closing && watch.epoch === epoch && watch.state === 'reconciling') void reconcile();
+      }, 500);
+      retry.unref();
+      return;
+    }
+    if (closing || !stream || watch.epoch !== epoch || watch.state !== 'reconciling') return;
+    const resume = watch.resumePoints(partitions, (topic, partition) => committed.get(topic)?.[partition] ?? -1n);
+    for (const point of resume) seek(stream, point.topic, point.partition, point.offset);
+    const summary = watch.reconciled(epoch, resume);
+    if (!summary) return;
+    fetches.release();
+    handlers.doubt?.({ phase: 'end', ...summary });
+  };
+
   consumer.on('consumer:group:rebalance', () => handlers.revoking());
+  consumer.on('consumer:heartbeat:end', () => {
+    if (watch.answered()) void reconcile();
+  });
   consumer.on('consumer:group:join', (payload) => {
     const partitions: TopicPartition[] = [];
     for (const assignment of payload.assignments ?? []) for (const partition of assignment.partitions) partitions.push({ topic: assignment.topic, partition });
+    owned = partitions;
+    // A commit of the generation before would be sent again under this one, with offsets that may be behind the group's.
+    for (const sent of commitsInFlight) if (sent.generation !== consumer.generationId) dropCommit(sent.offsets);
+    const reconcileNow = watch.joined(partitions);
     handlers.assigned(partitions);
+    if (reconcileNow) void reconcile();
   });
-  let stream: Awaited<ReturnType<Consumer['consume']>>;
   try {
     stream = await consumer.consume({
       topics: options.topics,
@@ -203,18 +261,27 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
     await consumer.close(true).catch(() => undefined);
     throw error;
   }
+  const messages = stream;
+  const doubtCheck = setInterval(() => {
+    if (watch.check()) handlers.doubt?.({ phase: 'begin', silentMs: watch.silentFor() });
+  }, Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10))));
+  doubtCheck.unref();
 
   // The client hands records over one at a time, all of a fetch in one go:
-  // gather them per partition and pass each partition's run on in one call.
+  // gather them per partition and pass each partition's run on in one call,
+  // unless the membership is in doubt (the run is refused: see membership.ts).
   let gathered = new Map<string, KafkaMessage[]>();
   let scheduled = false;
   const flush = (): void => {
     scheduled = false;
     const runs = gathered;
     gathered = new Map();
-    for (const messages of runs.values()) handlers.messages(messages[0].topic, messages[0].partition, messages);
+    for (const run of runs.values()) {
+      const first = run[0];
+      if (watch.admit(first.topic, first.partition, first.offset, run[run.length - 1].offset, run.length)) handlers.messages(first.topic, first.partition, run);
+    }
   };
-  stream.on('data', function gather(message: Message) {
+  messages.on('data', function gather(message: Message) {
     const key = `${message.topic}:${message.partition}`;
     const run = gathered.get(key);
     if (run) run.push(message as KafkaMessage);
@@ -224,11 +291,10 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
       queueMicrotask(flush);
     }
   });
-  let closing = false;
-  stream.on('error', (error: Error) => {
+  messages.on('error', (error: Error) => {
     if (!closing) handlers.failed(error);
   });
-  stream.on('close', () => {
+  messages.on('close', () => {
     if (!closing) handlers.failed(new Error('the consumer stream closed'));
   });
 
@@ -238,22 +304,46 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
       return { groupId: consumer.groupId, generationId: consumer.generationId, memberId: consumer.memberId, coordinatorId: consumer.coordinatorId ?? -1 };
     },
     pause() {
-      stream.pause();
+      messages.pause();
     },
     resume() {
-      stream.resume();
+      messages.resume();
     },
     async commit(offsets) {
-      if (offsets.length === 0) return;
-      await consumer.commit({ offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: o.leaderEpoch })) });
+      if (offsets.length === 0) return true;
+      const allowed = watch.committable(offsets);
+      if (!allowed) return false;
+      if (allowed.length === 0) return true;
+      const request = allowed.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: o.leaderEpoch }));
+      const sent = { generation: consumer.generationId, offsets: request };
+      commitsInFlight.add(sent);
+      try {
+        await consumer.commit({ offsets: request });
+      } finally {
+        commitsInFlight.delete(sent);
+      }
+      return request.length > 0;
     },
     async close() {
       if (closing) return;
       closing = true;
-      await stream.close().catch(() => undefined);
+      clearInterval(doubtCheck);
+      fetches.release();
+      await messages.close().catch(() => undefined);
       await consumer.close(true);
     },
   };
+}
+
+/** Partitions grouped by topic, as the client's requests list them. */
+function byTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const topics = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    const list = topics.get(topic);
+    if (list) list.push(partition);
+    else topics.set(topic, [partition]);
+  }
+  return [...topics].map(([topic, list]) => ({ topic, partitions: list }));
 }
 
 /** A producer; idempotent and transactional ones register with the broker on first use. */

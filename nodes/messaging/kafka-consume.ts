@@ -162,6 +162,15 @@ class ConsumeSession implements SourceSession {
           partitionEvents(this.#ctx).assigned(options.topics, partitions);
           this.#ctx.log.info({ group: options.group, partitions: partitions.map((p) => `${p.topic}:${p.partition}`) }, `${label}: partitions assigned`);
         },
+        doubt: (event) => {
+          const group = options.group;
+          if (event.phase === 'begin') {
+            this.#ctx.log.warn({ group, silent_ms: event.silentMs }, `${label}: membership of group \`${group}\` in doubt: the coordinator has not answered for ${event.silentMs} ms; fetching paused, records and commits refused until it does`);
+            return;
+          }
+          const resume = event.resume.map((p) => `${p.topic}:${p.partition}@${p.offset}`);
+          this.#ctx.log.info({ group, doubt_ms: event.durationMs, refused: event.refused, rejoined: event.rejoined, resume }, `${label}: membership of group \`${group}\` confirmed after ${event.durationMs} ms in doubt${event.rejoined ? ' (rejoined)' : ''}; ${event.refused} records refused, resuming at ${resume.join(', ') || 'the committed offsets'}`);
+        },
         failed: (error) => {
           if (this.#stopping) return;
           this.#stopping = true;
@@ -250,8 +259,8 @@ class ConsumeSession implements SourceSession {
       const offsets = this.#ledger.committable();
       if (offsets.length === 0) return;
       try {
-        await current.commit(offsets);
-        this.#ledger.committed(offsets);
+        // Refused while the membership is in doubt: the offsets wait for the next acknowledgement after it.
+        if (await current.commit(offsets)) this.#ledger.committed(offsets);
       } catch (error) {
         const { settings, label } = this.#ctx;
         this.#ctx.log.warn({ brokers: this.#brokers, group: settings.group, error: clientReason(error) }, `${label}: committing offsets failed; trying again in ${settings.commit_interval} ms`);

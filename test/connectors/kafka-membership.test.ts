@@ -1,0 +1,137 @@
+/**
+ * The decisions of a consumer's membership watch (native/kafka/membership.ts)
+ * on a fake clock, without a broker: when a member goes in doubt, what it
+ * refuses meanwhile, where it resumes and what it may commit after.
+ */
+import { describe, expect, it } from 'vitest';
+import { MembershipWatch } from '../../native/kafka/membership.ts';
+
+const topic = 't';
+const p0 = { topic, partition: 0 };
+const p1 = { topic, partition: 1 };
+
+function watchOnClock(sessionTimeoutMs = 6000) {
+  const clock = { now: 1_000_000 };
+  const watch = new MembershipWatch({ sessionTimeoutMs, now: () => clock.now });
+  watch.joined([p0, p1]);
+  return { watch, clock, advance: (ms: number) => (clock.now += ms) };
+}
+
+const offsets = (entries: [number, bigint][]) => entries.map(([partition, offset]) => ({ topic, partition, offset, leaderEpoch: 0 }));
+const committedFrom = (table: Record<number, bigint>) => (_topic: string, partition: number) => table[partition] ?? -1n;
+
+describe('membership watch', () => {
+  it('stays a member while heartbeats are answered within a session', () => {
+    const { watch, advance } = watchOnClock();
+    for (let i = 0; i < 10; i++) {
+      advance(5_999);
+      expect(watch.check()).toBe(false);
+      watch.answered();
+    }
+    expect(watch.state).toBe('member');
+    expect(watch.admit(topic, 0, 0n, 9n, 10)).toBe(true);
+    expect(watch.committable(offsets([[0, 10n]]))).toEqual(offsets([[0, 10n]]));
+  });
+
+  it('goes in doubt once a session timeout passes with no answer, once, and then refuses records and commits', () => {
+    const { watch, advance } = watchOnClock();
+    watch.admit(topic, 0, 0n, 99n, 100);
+    advance(5_999);
+    expect(watch.check()).toBe(false);
+    const epoch = watch.epoch;
+    advance(1);
+    expect(watch.check()).toBe(true);
+    expect(watch.check()).toBe(false);
+    expect(watch.state).toBe('in_doubt');
+    expect(watch.holding).toBe(true);
+    expect(watch.epoch).toBeGreaterThan(epoch);
+    expect(watch.admit(topic, 0, 100n, 149n, 50)).toBe(false);
+    expect(watch.committable(offsets([[0, 100n]]))).toBeUndefined();
+  });
+
+  it('after the same generation answers again, resumes at the first refused record and commits again', () => {
+    const { watch, advance } = watchOnClock();
+    watch.admit(topic, 0, 0n, 99n, 100);
+    advance(7_000);
+    watch.check();
+    watch.admit(topic, 0, 150n, 199n, 50);
+    watch.admit(topic, 0, 100n, 149n, 50);
+    watch.admit(topic, 1, 40n, 59n, 20);
+    expect(watch.answered()).toBe(true);
+    expect(watch.state).toBe('reconciling');
+    expect(watch.admit(topic, 0, 200n, 209n, 10)).toBe(false);
+    const resume = watch.resumePoints([p0, p1], committedFrom({ 0: 80n }));
+    // p0: it handed over up to 99 and the group committed 80: records from 100 were never handed over.
+    // p1: nothing handed over, nothing committed: from the first refused record.
+    expect(resume).toEqual([
+      { ...p0, offset: 100n, groupCommitted: 80n },
+      { ...p1, offset: 40n, groupCommitted: -1n },
+    ]);
+    const summary = watch.reconciled(watch.epoch, resume);
+    expect(summary).toMatchObject({ refused: 130, rejoined: false });
+    expect(summary!.durationMs).toBe(0);
+    expect(watch.state).toBe('member');
+    expect(watch.admit(topic, 0, 100n, 149n, 50)).toBe(true);
+    expect(watch.committable(offsets([[0, 80n], [0, 81n], [1, 10n]]))).toEqual(offsets([[0, 81n], [1, 10n]]));
+  });
+
+  it('after a rejoin, resumes where the group committed past its own records and never commits at or below that', () => {
+    const { watch, advance } = watchOnClock();
+    watch.admit(topic, 0, 0n, 99n, 100);
+    watch.admit(topic, 1, 0n, 49n, 50);
+    advance(6_000);
+    watch.check();
+    watch.admit(topic, 0, 100n, 199n, 100);
+    advance(14_000);
+    // The group gave p0 and p1 to another member meanwhile; p1 comes back, p0 does not.
+    expect(watch.joined([p1])).toBe(true);
+    const resume = watch.resumePoints([p1], committedFrom({ 1: 900n }));
+    expect(resume).toEqual([{ ...p1, offset: 900n, groupCommitted: 900n }]);
+    const summary = watch.reconciled(watch.epoch, resume);
+    expect(summary).toMatchObject({ durationMs: 14_000, refused: 100, rejoined: true });
+    // Its acknowledgement of p1 up to 50 is behind the group's 900: committing it would move the group back.
+    expect(watch.committable(offsets([[1, 50n]]))).toEqual([]);
+    expect(watch.committable(offsets([[1, 901n]]))).toEqual(offsets([[1, 901n]]));
+    // p0 is no longer its: nothing to resume, nothing remembered.
+    expect(watch.resumePoints([p0], committedFrom({}))).toEqual([]);
+  });
+
+  it('leaves a partition it knows nothing of to the client\'s start when the group has no offset either', () => {
+    const { watch, advance } = watchOnClock();
+    advance(6_000);
+    watch.check();
+    watch.answered();
+    expect(watch.resumePoints([p0, p1], committedFrom({ 1: 5n }))).toEqual([{ ...p1, offset: 5n, groupCommitted: 5n }]);
+  });
+
+  it('abandons a reconciliation when a rejoin or another doubt overtakes it', () => {
+    const { watch, advance } = watchOnClock();
+    advance(6_000);
+    watch.check();
+    watch.answered();
+    const first = watch.epoch;
+    // The group rebalanced while the offsets of the generation before were being read.
+    expect(watch.joined([p0])).toBe(true);
+    expect(watch.reconciled(first, [])).toBeUndefined();
+    expect(watch.state).toBe('reconciling');
+    const second = watch.epoch;
+    advance(6_000);
+    expect(watch.check()).toBe(true);
+    expect(watch.reconciled(second, [])).toBeUndefined();
+    expect(watch.holding).toBe(true);
+    watch.answered();
+    expect(watch.reconciled(watch.epoch, [])).toMatchObject({ refused: 0 });
+    expect(watch.holding).toBe(false);
+  });
+
+  it('lets an ordinary rebalance pass without a doubt', () => {
+    const { watch, advance } = watchOnClock();
+    watch.admit(topic, 0, 0n, 9n, 10);
+    advance(3_000);
+    expect(watch.joined([p1])).toBe(false);
+    advance(5_000);
+    expect(watch.check()).toBe(false);
+    expect(watch.state).toBe('member');
+    expect(watch.admit(topic, 1, 0n, 9n, 10)).toBe(true);
+  });
+});
