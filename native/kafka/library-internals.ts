@@ -6,7 +6,9 @@
  *
  * 1. A messages stream fetches through its consumer's public `fetch`
  *    method, called on the instance, with a callback; a response is an
- *    object whose `responses` list the topics (an empty list: no records).
+ *    object whose `responses` list the topics, each with `partitions` whose
+ *    `records` are record batches with their `records` (an empty list: no
+ *    records).
  *    `gateFetches` wraps that method to hold fetches and to void responses
  *    that belong to an earlier membership epoch.
  * 2. A messages stream's `offsetsToFetch` getter returns the live map
@@ -25,6 +27,19 @@ type FetchCallback = (error: Error | null, response?: unknown) => void;
 /** A fetch response with no records. */
 const noRecords = { responses: [] };
 
+interface FetchResponseShape {
+  responses?: { partitions?: { records?: { records?: unknown[] }[] | null }[] }[];
+}
+
+/** How many records a fetch response holds. */
+function recordsIn(response: unknown): number {
+  let count = 0;
+  for (const topic of (response as FetchResponseShape | undefined)?.responses ?? []) {
+    for (const partition of topic.partitions ?? []) for (const batch of partition.records ?? []) count += batch.records?.length ?? 0;
+  }
+  return count;
+}
+
 /** Holds a consumer's fetches (see the file's note 1). */
 export interface FetchGate {
   /** Completes the held fetches with no records, so the stream fetches again from its (possibly moved) positions. */
@@ -35,10 +50,11 @@ export interface FetchGate {
  * Wraps the consumer's `fetch`: while `held()`, a fetch waits (its node
  * stays busy, so the stream sends no other); a response that arrives after
  * `epoch()` changed is replaced by one with no records (its records are not
- * pushed and the stream's positions do not move past them); so is its error
+ * pushed, `voided` is told how many there were, and the stream's positions
+ * do not move past them); so is its error
  * (the link of a member in doubt is expected to fail).
  */
-export function gateFetches(consumer: AnyConsumer, gate: { held(): boolean; epoch(): number }): FetchGate {
+export function gateFetches(consumer: AnyConsumer, gate: { held(): boolean; epoch(): number; voided(records: number): void }): FetchGate {
   const original = consumer.fetch.bind(consumer) as (options: unknown, callback?: FetchCallback) => unknown;
   const waiting: FetchCallback[] = [];
   const gated = function gatedFetch(options: unknown, callback?: FetchCallback): unknown {
@@ -49,8 +65,12 @@ export function gateFetches(consumer: AnyConsumer, gate: { held(): boolean; epoc
     }
     const epoch = gate.epoch();
     return original(options, function gatedFetchAnswered(error, response) {
-      if (gate.epoch() !== epoch) callback(null, noRecords);
-      else callback(error, response);
+      if (gate.epoch() === epoch) {
+        callback(error, response);
+        return;
+      }
+      gate.voided(recordsIn(response));
+      callback(null, noRecords);
     });
   };
   (consumer as unknown as { fetch: typeof gated }).fetch = gated;

@@ -154,6 +154,11 @@ export class MembershipWatch {
     return true;
   }
 
+  /** Records fetched by a request of an earlier epoch, dropped before they were read (they count as refused). */
+  voided(records: number): void {
+    this.#refusedCount += records;
+  }
+
   /**
    * Where each owned partition resumes, given the group's committed offsets
    * (`-1n` where none): the later of that and the first record not handed
