@@ -202,7 +202,8 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
   });
   const { handlers } = options;
   const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, now: Date.now });
-  const fetches = gateFetches(consumer, { held: () => watch.holding, epoch: () => watch.epoch, voided: (records) => watch.voided(records) });
+  // Closing lets held fetches go (answered with no records), so the stream can end.
+  const fetches = gateFetches(consumer, { held: () => watch.holding && !closing, epoch: () => watch.epoch, voided: (records) => watch.voided(records) });
   /** The partitions of the last join. */
   let owned: TopicPartition[] = [];
   const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
