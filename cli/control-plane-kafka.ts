@@ -106,6 +106,12 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
     return t;
   };
   let planCaughtUp = false;
+  /** The plan table's record: the first read waits until the table holds what was on the topic; later ones read what the consumer has brought in. */
+  const planEntry = async () => {
+    const t = planCaughtUp ? await table(topics.plan) : await fresh(topics.plan);
+    planCaughtUp = true;
+    return t.entries().get(planKey);
+  };
   const write = async (topic: string, key: string, value: string | null): Promise<bigint> =>
     producer.write({ topic, key: Buffer.from(key), value: value === null ? null : Buffer.from(value) });
 
@@ -115,11 +121,12 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
       return versionOfOffset(await write(topics.plan, planKey, JSON.stringify(record)));
     },
     async current() {
-      // The first read waits until the table holds what was on the topic; later ones read what the consumer has brought in.
-      const t = planCaughtUp ? await table(topics.plan) : await fresh(topics.plan);
-      planCaughtUp = true;
-      const entry = t.entries().get(planKey);
+      const entry = await planEntry();
       return entry ? parseRecord(entry.value, versionOfOffset(entry.offset)) : {};
+    },
+    async latest() {
+      const entry = await planEntry();
+      return entry ? versionOfOffset(entry.offset) : undefined;
     },
     async watch(changed) {
       onPlan = changed;

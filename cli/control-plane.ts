@@ -161,6 +161,12 @@ export interface ControlPlane {
   publish(record: UnversionedRecord): Promise<number>;
   /** The current record, checked for shape, or why it is unreadable; `{}` when nothing is published. */
   current(): Promise<{ record?: DeployRecord; error?: string }>;
+  /**
+   * The current record's version without reading the record (a large
+   * pipeline's is megabytes); undefined when nothing is published. A worker
+   * polls this, and reads `current` only when it is new.
+   */
+  latest(): Promise<number | undefined>;
   /** Calls `changed` whenever a new version may have been published (the caller reads `current`). */
   watch(changed: () => void): Promise<void>;
   /** Stores a worker's capability report under its host. */

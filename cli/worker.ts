@@ -140,6 +140,9 @@ class HostWorker {
   async #consider(): Promise<void> {
     if (this.#stopping) return;
     const { plane, log, host } = this.#o;
+    // Polled every few seconds: the record (megabytes for a large pipeline) is read only when its version is new.
+    const latest = await plane.latest();
+    if (latest === undefined || latest <= this.#seen) return;
     const { record, error } = await plane.current();
     if (error) {
       if (this.#seen !== -1) log.error({ running: this.version ?? null }, `${error}; keeping the running version`);

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseApplied, parseRecord, type DeployRecord } from '../../cli/control-plane.ts';
+import { controlAddress, openControlPlane, parseApplied, parseRecord, type DeployRecord } from '../../cli/control-plane.ts';
 import { kafkaControlTopics, planKey, versionOfOffset } from '../../cli/control-plane-kafka.ts';
 import { controlKeys } from '../../cli/control-plane-redis.ts';
 import { openAdmin } from '../../native/kafka/client.ts';
@@ -149,6 +149,14 @@ nodes:
     expect(running(up[1], 2)).toEqual({ checked: 'share', replaced: ['double'] });
     expect(running(up[0], 2)).toEqual({ checked: 'share', replaced: [] });
     expect(running(up[2], 2)).toEqual({ checked: 'share', replaced: [] });
+    // The version a worker polls, without the record: the second one's.
+    const plane = await openControlPlane(controlAddress(control), name, { client: 'deploy-plan-test' });
+    try {
+      expect(await plane.latest()).toBe((await plane.current()).record?.version);
+      expect(await plane.latest()).toBe(kind === 'redis' ? 2 : record.version + 1);
+    } finally {
+      await plane.close();
+    }
     if (kind === 'redis') {
       const redis = await connectRedisOnce(redisUrl, { connectionName: 'ami-streams:test', describedAs: 'Redis' });
       const applied = parseApplied((await redis.hgetall(controlKeys(name).applied)).b);
