@@ -4,9 +4,10 @@
  * process. Lanes of ten nodes go to the hosts in blocks of twenty, shifted
  * by one, so that 10 of the lanes that also read the previous lane read it
  * from another host (10 edges over Kafka). Prints:
- * - the plan time: `planGraph` alone, and check + plan as deploy and every
- *   worker do it (`planRecord`), medians of 9 runs after 3 warm-ups
- *   (aim: plan under 200 ms);
+ * - the plan time: `planGraph` alone, check + plan as deploy does it
+ *   (`planRecord`), and a worker's check of its share of the record deploy
+ *   publishes against its check of the whole file (`shareOfRecord`), medians
+ *   of 9 runs after 3 warm-ups (aim: plan under 200 ms);
  * - per control plane (Redis, then Kafka): the time from publishing until
  *   every worker has applied the first version (topics created, groups
  *   joined, 2,000 nodes started) and a second version changing one node
@@ -26,7 +27,7 @@ import { parseArgs } from 'node:util';
 import { planGraph } from '../graph/plan.ts';
 import { openAdmin } from '../native/kafka/client.ts';
 import { connectRedisOnce } from '../native/redis/client.ts';
-import { planRecord } from '../cli/worker-share.ts';
+import { planRecord, recordPlan, shareOfRecord } from '../cli/worker-share.ts';
 import { generatePipeline } from './check-2000.ts';
 
 const hostCount = 10;
@@ -197,6 +198,13 @@ if (import.meta.main) {
     const both = timeMedian(() => planRecord({ file: 'deploy-2000.yaml', text, params: {}, capabilities: [] }));
     console.log(`plan (planGraph)          median ${plan.median.toFixed(1)} ms, min ${plan.min.toFixed(1)} ms (aim < 200 ms)`);
     console.log(`check + plan (planRecord) median ${both.median.toFixed(1)} ms, min ${both.min.toFixed(1)} ms`);
+    // What a worker does with a record of format 2: its share checked (host-5: 200 of the 2,000 nodes, with what they read), or the whole file.
+    const record = { format: 2 as const, version: 1, pipeline: graph.name, file: 'deploy-2000.yaml', text, params: {}, capabilities: [], ...recordPlan({ graph, plan: planned.plan }, text), published_at: new Date().toISOString() };
+    const shared = shareOfRecord(record, 'host-5');
+    if (shared.checked !== 'share') throw new Error(`host-5's share does not stand alone: ${shared.diagnostics.slice(0, 3).map((d) => d.message).join('; ')}`);
+    const share = timeMedian(() => shareOfRecord(record, 'host-5'));
+    const whole = timeMedian(() => shareOfRecord(record, 'host-5', { whole: true }));
+    console.log(`a worker's share check      median ${share.median.toFixed(1)} ms, min ${share.min.toFixed(1)} ms; the whole file checked instead median ${whole.median.toFixed(1)} ms (${(whole.median / share.median).toFixed(1)}x)`);
     if (values.only !== 'kafka') await benchControl('redis', redisUrl, brokers, dir);
     if (values.only !== 'redis') await benchControl('kafka', `kafka://${brokers}`, brokers, dir);
   } finally {

@@ -10,7 +10,7 @@
  * so a worker that starts late reads the current record.
  */
 import type { CapabilityReport } from '../graph/hosts-file.ts';
-import { clientReason, describeBrokers, errorMessages, openAdmin, openProducer, type KafkaProducer } from '../native/kafka/client.ts';
+import { clientReason, createMissingTopics, describeBrokers, openAdmin, openProducer, type KafkaProducer } from '../native/kafka/client.ts';
 import { openTable, withTimeout, type KafkaTable } from '../native/kafka/table.ts';
 import { backoffDelay } from '../native/backoff.ts';
 import { connectTimeoutMs, parseRecord, type AppliedReport, type ControlClient, type ControlPlane, type UnversionedRecord } from './control-plane.ts';
@@ -106,6 +106,12 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
     return t;
   };
   let planCaughtUp = false;
+  /** The plan table's record: the first read waits until the table holds what was on the topic; later ones read what the consumer has brought in. */
+  const planEntry = async () => {
+    const t = planCaughtUp ? await table(topics.plan) : await fresh(topics.plan);
+    planCaughtUp = true;
+    return t.entries().get(planKey);
+  };
   const write = async (topic: string, key: string, value: string | null): Promise<bigint> =>
     producer.write({ topic, key: Buffer.from(key), value: value === null ? null : Buffer.from(value) });
 
@@ -115,11 +121,12 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
       return versionOfOffset(await write(topics.plan, planKey, JSON.stringify(record)));
     },
     async current() {
-      // The first read waits until the table holds what was on the topic; later ones read what the consumer has brought in.
-      const t = planCaughtUp ? await table(topics.plan) : await fresh(topics.plan);
-      planCaughtUp = true;
-      const entry = t.entries().get(planKey);
+      const entry = await planEntry();
       return entry ? parseRecord(entry.value, versionOfOffset(entry.offset)) : {};
+    },
+    async latest() {
+      const entry = await planEntry();
+      return entry ? versionOfOffset(entry.offset) : undefined;
     },
     async watch(changed) {
       onPlan = changed;
@@ -159,15 +166,8 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
 async function ensureTopics(brokers: string[], client: string, topics: string[]): Promise<void> {
   const admin = openAdmin(brokers, `ami-streams-${client}`);
   try {
-    // Listing first: creating a topic that exists is an error the client retries before giving up.
-    const existing = new Set(await admin.listTopics());
-    for (const topic of topics.filter((t) => !existing.has(t))) {
-      try {
-        await admin.createTopic(topic, 1, topicConfigs);
-      } catch (error) {
-        if (!/exist/i.test(errorMessages(error))) throw error;
-      }
-    }
+    const failed = await createMissingTopics(admin, topics.map((topic) => ({ topic, partitions: 1, configs: topicConfigs })));
+    if (failed.length > 0) throw new Error(`creating \`${failed[0].topic}\`: ${failed[0].error}`);
   } finally {
     await admin.close().catch(() => undefined);
   }

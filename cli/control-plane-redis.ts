@@ -57,6 +57,11 @@ export async function openRedisControlPlane(url: string, pipeline: string, who: 
     async current() {
       return parseRecord(await redis.get(keys.record));
     },
+    async latest() {
+      // The publish script sets the counter and the record together: the counter is the record's version.
+      const version = await redis.get(keys.version);
+      return version === null ? undefined : Number(version);
+    },
     async watch(changed) {
       subscriber = redis.duplicate();
       await subscriber.subscribe(keys.channel);

@@ -11,10 +11,16 @@ import { z } from '../graph/settings.ts';
 import type { CapabilityReport } from '../graph/hosts-file.ts';
 import { requirements, type Requirement } from '../graph/operator-spec.ts';
 import type { ClientOwner } from '../native/client-owner.ts';
+import { planVersion, type Plan } from '../graph/plan.ts';
 import { UsageError } from './usage-error.ts';
 
-/** The version of the record's shape. */
-export const recordFormat = 1;
+/**
+ * The version of the record's shape that deploy writes. Format 2 carries
+ * the plan (`plan`, `lines`, `topics`): deploy plans once and creates the
+ * topics, and each worker checks only its share. Format 1 (the pipeline
+ * alone, each worker checking and planning all of it) is still read.
+ */
+export const recordFormat = 2;
 
 const capabilityReport = z.object({
   host: z.string().min(1),
@@ -22,8 +28,25 @@ const capabilityReport = z.object({
   listen: z.array(z.string()).readonly().optional(),
 });
 
-const deployRecord = z.object({
-  format: z.literal(recordFormat),
+const transport = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('local') }),
+  z.object({ kind: z.literal('kafka'), carries: z.enum(['events', 'media']), topic: z.string().min(1), partitions: z.number().int().positive(), key: z.string().optional(), brokers: z.array(z.string()) }),
+  z.object({ kind: z.literal('object-store+http-pull'), store: z.string(), prefix: z.string(), pullFrom: z.array(z.string()) }),
+]);
+
+/** The plan as `planGraph` returns it (`streams plan --format json`); typed as `Plan` so that a change there must show here. */
+const plan: z.ZodType<Plan> = z.object({
+  version: z.literal(planVersion),
+  graph: z.string().min(1),
+  nodes: z.array(z.object({ name: z.string().min(1), op: z.string(), instances: z.array(z.string()), hosts: z.array(z.string()), key: z.string().optional() })),
+  edges: z.array(z.object({ from: z.string(), fromPort: z.string(), to: z.string(), toPort: z.string(), type: z.string(), transport })),
+  hosts: z.array(z.object({ name: z.string().min(1), role: z.string().optional(), region: z.string().optional(), labels: z.record(z.string(), z.string()), offers: z.array(z.string()), listen: z.array(z.string()).optional(), url: z.string().optional() })),
+});
+
+/** A Kafka topic of a cross-host edge, as deploy created it. */
+const recordTopic = z.object({ topic: z.string().min(1), partitions: z.number().int().positive(), brokers: z.array(z.string()) });
+
+const recordFields = {
   version: z.number().int().positive(),
   /** The pipeline's `name`. */
   pipeline: z.string().min(1),
@@ -35,10 +58,27 @@ const deployRecord = z.object({
   /** The workers' capability reports the publisher saw: every worker plans over the same hosts. */
   capabilities: z.array(capabilityReport),
   published_at: z.string(),
-});
+};
+
+const deployRecord = z.discriminatedUnion('format', [
+  z.object({ format: z.literal(1), ...recordFields }),
+  z.object({
+    format: z.literal(2),
+    ...recordFields,
+    /** The plan deploy made: every worker runs its share of this one. */
+    plan,
+    /** Where each node is written in `text`; absent when the file cannot be cut by lines (a worker then checks it whole). */
+    lines: z.record(z.string(), z.tuple([z.number().int().positive(), z.number().int().positive()])).optional(),
+    /** The topics of the cross-host edges, created by deploy before it published. */
+    topics: z.array(recordTopic),
+  }),
+]);
 
 /** One published deployment. */
 export type DeployRecord = z.output<typeof deployRecord>;
+
+/** A topic deploy creates for a cross-host edge. */
+export type RecordTopic = z.output<typeof recordTopic>;
 
 /** What a worker reports once it has handled a version. */
 export interface AppliedReport {
@@ -56,8 +96,8 @@ export interface AppliedReport {
   running?: number;
 }
 
-/** A record as deploy hands it to `publish`: the control plane gives it its version. */
-export type UnversionedRecord = Omit<DeployRecord, 'version'>;
+/** A record as deploy hands it to `publish` (always the current format): the control plane gives it its version. */
+export type UnversionedRecord = Omit<Extract<DeployRecord, { format: typeof recordFormat }>, 'version'>;
 
 /**
  * Reads a record from the control plane: its text parsed and checked for
@@ -121,6 +161,12 @@ export interface ControlPlane {
   publish(record: UnversionedRecord): Promise<number>;
   /** The current record, checked for shape, or why it is unreadable; `{}` when nothing is published. */
   current(): Promise<{ record?: DeployRecord; error?: string }>;
+  /**
+   * The current record's version without reading the record (a large
+   * pipeline's is megabytes); undefined when nothing is published. A worker
+   * polls this, and reads `current` only when it is new.
+   */
+  latest(): Promise<number | undefined>;
   /** Calls `changed` whenever a new version may have been published (the caller reads `current`). */
   watch(changed: () => void): Promise<void>;
   /** Stores a worker's capability report under its host. */

@@ -1,18 +1,20 @@
 /**
  * `streams deploy FILE --control redis://HOST:PORT|kafka://BROKER`: checks and plans a
- * pipeline here (errors located, exit 1, nothing published), publishes it
- * as the next version of its deployment record, and waits until the worker
+ * pipeline here (errors located, exit 1, nothing published), creates the
+ * Kafka topics of its cross-host edges, publishes it with its plan as the
+ * next version of its deployment record, and waits until the worker
  * of every host in the plan has applied it; one line per host says which
  * did, in how long, and which did not, and why.
  */
 import { existsSync } from 'node:fs';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { parseDuration } from '../graph/units.ts';
-import { openControlPlane, parseApplied, parseCapabilities, recordFormat, type AppliedReport, type ControlPlane, type UnversionedRecord } from './control-plane.ts';
+import { createMissingTopics, errorMessages, openAdmin } from '../native/kafka/client.ts';
+import { openControlPlane, parseApplied, parseCapabilities, recordFormat, type AppliedReport, type ControlPlane, type RecordTopic, type UnversionedRecord } from './control-plane.ts';
 import { defaultHostsFile } from './plan.ts';
 import { parseParams, readPipeline, UsageError } from './pipeline-file.ts';
 import { controlUrl } from './worker.ts';
-import { planRecord } from './worker-share.ts';
+import { planRecord, recordPlan } from './worker-share.ts';
 
 const pollMs = 50;
 
@@ -50,6 +52,8 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
       process.stderr.write(`streams: nothing published: the pipeline's name \`${planned.graph!.name}\` must be written plainly on its \`name:\` line to deploy it\n`);
       return 1;
     }
+    const { plan, lines, topics } = recordPlan({ graph: planned.graph!, plan: planned.plan }, text);
+    await createTopics(topics);
     const record: UnversionedRecord = {
       format: recordFormat,
       pipeline: planned.graph!.name,
@@ -58,6 +62,9 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
       params,
       ...(hosts && { hosts }),
       capabilities: reports,
+      plan,
+      ...(lines && { lines }),
+      topics,
       published_at: new Date().toISOString(),
     };
     const started = Date.now();
@@ -88,6 +95,29 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
     return failed === 0 ? 0 : 1;
   } finally {
     await plane.close();
+  }
+}
+
+/**
+ * Creates the topics of the cross-host edges with their partitions, once,
+ * before the record is published: the workers find them there. One that
+ * cannot be created is named, and left to the broker to create on first
+ * use with its default partitions.
+ */
+async function createTopics(topics: readonly RecordTopic[]): Promise<void> {
+  const byBrokers = new Map<string, RecordTopic[]>();
+  for (const t of topics) byBrokers.set(t.brokers.join(','), [...(byBrokers.get(t.brokers.join(',')) ?? []), t]);
+  for (const wanted of byBrokers.values()) {
+    const admin = openAdmin(wanted[0].brokers, 'ami-streams-deploy');
+    try {
+      for (const { topic, error } of await createMissingTopics(admin, wanted)) {
+        process.stderr.write(`streams: could not create the topic \`${topic}\`: ${error}; the broker may create it with its default partitions\n`);
+      }
+    } catch (error) {
+      process.stderr.write(`streams: could not create the topics of the edges between hosts: ${errorMessages(error)}; the broker may create them with its default partitions\n`);
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
   }
 }
 

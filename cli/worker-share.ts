@@ -1,16 +1,23 @@
 /**
- * From a deployment record to what one host runs: the record's pipeline
- * checked (with its hosts file and params), planned over the hosts as the
- * workers reported them, and cut to the host's share. `streams deploy`
- * runs the same steps before it publishes, so a record every worker would
- * reject is never published.
+ * From a deployment record to what one host runs. `streams deploy` checks
+ * the pipeline (with its hosts file and params), plans it over the hosts as
+ * the workers reported them, and publishes the plan with where each node is
+ * written and the topics it created (`recordPlan`), so a record every
+ * worker would reject is never published. A worker checks only its share
+ * of the text (`shareOfRecord`): its nodes, the nodes they send to, and
+ * what is upstream of them, the other nodes' lines blanked; it checks the
+ * whole file when the share does not stand alone, and checks and plans it
+ * all for a record of format 1.
  */
 import type { Diagnostic } from '../graph/diagnostics.ts';
 import { hostGraph, type TransportNode } from '../graph/host-graph.ts';
 import { mergeReportedCapabilities, parseHostsFile, type CapabilityReport, type Deployment } from '../graph/hosts-file.ts';
 import type { Graph } from '../graph/model.ts';
 import { planGraph, type Plan } from '../graph/plan.ts';
+import { formatPortType } from '../graph/port-types.ts';
+import { nodeLines, shareNodes, shareText, type NodeLines } from '../graph/share-text.ts';
 import { registry } from '../nodes/registry.ts';
+import type { DeployRecord, RecordTopic } from './control-plane.ts';
 import { checkPipelineText } from './pipeline-file.ts';
 
 /** What a record plans to: the checked graph and its plan, or every diagnostic that stops it (warnings too). */
@@ -25,17 +32,9 @@ export interface PlannedRecord {
  * reports take the place of the declared `offers` (a warning where they
  * differ).
  */
-export function planRecord(input: { file: string; text: string; params: Record<string, unknown>; hosts?: { file: string; text: string }; capabilities: readonly CapabilityReport[] }): PlannedRecord {
-  const diagnostics: Diagnostic[] = [];
-  let deployment: Deployment | undefined;
-  if (input.hosts) {
-    const read = parseHostsFile(input.hosts.file, input.hosts.text);
-    diagnostics.push(...read.diagnostics);
-    if (!read.deployment) return { diagnostics };
-    deployment = read.deployment;
-  }
-  const checked = checkPipelineText(input.file, input.text, input.params, deployment);
-  diagnostics.push(...checked.diagnostics);
+export function planRecord(input: RecordPipeline): PlannedRecord {
+  const checked = checkRecordText(input, input.text);
+  const { diagnostics } = checked;
   if (!checked.graph) return { diagnostics };
   const merged = mergeReportedCapabilities(checked.graph.hosts, input.capabilities);
   diagnostics.push(...merged.diagnostics);
@@ -44,21 +43,126 @@ export function planRecord(input: { file: string; text: string; params: Record<s
   return planned.plan ? { graph: checked.graph, plan: planned.plan, diagnostics } : { diagnostics };
 }
 
+/** The pipeline as a record carries it. */
+export interface RecordPipeline {
+  file: string;
+  text: string;
+  params: Record<string, unknown>;
+  hosts?: { file: string; text: string };
+  capabilities: readonly CapabilityReport[];
+}
+
+/** Checks `text` (the record's, or a share of it) with the record's hosts file and params. */
+function checkRecordText(input: RecordPipeline, text: string): { graph?: Graph; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  let deployment: Deployment | undefined;
+  if (input.hosts) {
+    const read = parseHostsFile(input.hosts.file, input.hosts.text);
+    diagnostics.push(...read.diagnostics);
+    if (!read.deployment) return { diagnostics };
+    deployment = read.deployment;
+  }
+  const checked = checkPipelineText(input.file, text, input.params, deployment);
+  diagnostics.push(...checked.diagnostics);
+  return checked.graph ? { graph: checked.graph, diagnostics } : { diagnostics };
+}
+
+/** What a record of format 2 carries beside the pipeline: the plan, where each node is written, the topics deploy creates. */
+export interface RecordPlan {
+  plan: Plan;
+  lines?: NodeLines;
+  topics: RecordTopic[];
+}
+
+/**
+ * The plan part of a record for a checked and planned pipeline: the topics
+ * are those of every cross-host edge (each once), as the sending hosts'
+ * shares name them.
+ */
+export function recordPlan(planned: { graph: Graph; plan: Plan }, text: string): RecordPlan {
+  const topics = new Map<string, RecordTopic>();
+  const lines = nodeLines(planned.graph, text);
+  for (const host of planned.plan.hosts) {
+    for (const t of hostGraph({ graph: planned.graph, plan: planned.plan, host: host.name, registry }).transports) {
+      if (t.end === 'send' && !topics.has(t.topic)) topics.set(t.topic, { topic: t.topic, partitions: t.partitions, brokers: t.brokers });
+    }
+  }
+  return { plan: planned.plan, ...(lines && { lines }), topics: [...topics.values()] };
+}
+
 /** One host's share of a record: its graph and transport nodes, or the diagnostics that stop it. */
 export interface HostShare {
   graph?: Graph;
-  /** The checked graph of every host, as planned (what `worker --ui` draws). */
+  /** The checked graph of every host, as planned (what `worker --ui` draws); absent when only the share was checked. */
   whole?: Graph;
   plan?: Plan;
   transports: TransportNode[];
   diagnostics: Diagnostic[];
+  /** How the pipeline was checked: the host's share alone, the whole file against the record's plan, or the whole file planned here (format 1). */
+  checked: 'share' | 'whole' | 'whole and planned';
 }
 
-/** Plans a record and cuts out `host`'s share. */
-export function shareOfRecord(input: Parameters<typeof planRecord>[0], host: string): HostShare {
-  const planned = planRecord(input);
-  if (!planned.plan) return { transports: [], diagnostics: planned.diagnostics };
-  const share = hostGraph({ graph: planned.graph!, plan: planned.plan, host, registry });
-  const diagnostics = [...planned.diagnostics, ...share.diagnostics];
-  return share.graph ? { graph: share.graph, whole: planned.graph, plan: planned.plan, transports: share.transports, diagnostics } : { transports: [], diagnostics };
+/**
+ * Cuts out `host`'s share of a record. For format 2, with the record's
+ * plan: the share's text alone is checked, unless `whole` is asked (the
+ * host's page draws every node) or the share does not stand alone (it
+ * fails its check, or its edges' types differ from the plan's); then the
+ * whole file is. Format 1 is checked and planned whole.
+ */
+export function shareOfRecord(record: DeployRecord, host: string, options: { whole?: boolean } = {}): HostShare {
+  if (record.format === 1) {
+    const planned = planRecord(record);
+    if (!planned.plan) return { transports: [], diagnostics: planned.diagnostics, checked: 'whole and planned' };
+    return cut({ graph: planned.graph!, whole: planned.graph!, plan: planned.plan, diagnostics: planned.diagnostics, checked: 'whole and planned' }, host);
+  }
+  const { plan, lines } = record;
+  if (lines && !options.whole) {
+    const keep = shareNodes(plan, host);
+    const checked = checkRecordText(record, shareText(record.text, lines, keep));
+    if (checked.graph && agrees(checked.graph, plan, keep)) {
+      return cut({ graph: checked.graph, plan, diagnostics: ownWarnings(checked.diagnostics, plan, lines, host), checked: 'share' }, host);
+    }
+  }
+  const checked = checkRecordText(record, record.text);
+  if (!checked.graph) return { transports: [], diagnostics: checked.diagnostics, checked: 'whole' };
+  const all = new Set(plan.nodes.map((n) => n.name));
+  if (all.size !== checked.graph.nodes.size || !agrees(checked.graph, plan, all)) {
+    const diagnostic: Diagnostic = { file: record.file, line: 1, col: 1, severity: 'error', code: 'bad_field', message: `the deployment record's plan does not match its pipeline (version ${record.version})`, hint: 'deploy it again with `streams deploy`' };
+    return { transports: [], diagnostics: [...checked.diagnostics, diagnostic], checked: 'whole' };
+  }
+  return cut({ graph: checked.graph, whole: checked.graph, plan, diagnostics: checked.diagnostics, checked: 'whole' }, host);
+}
+
+/** The host's graph from a checked graph (the whole or the share) and the plan. */
+function cut(from: { graph: Graph; whole?: Graph; plan: Plan; diagnostics: Diagnostic[]; checked: HostShare['checked'] }, host: string): HostShare {
+  const share = hostGraph({ graph: from.graph, plan: from.plan, host, registry });
+  const diagnostics = [...from.diagnostics, ...share.diagnostics];
+  if (!share.graph) return { transports: [], diagnostics, checked: from.checked };
+  return { graph: share.graph, ...(from.whole && { whole: from.whole }), plan: from.plan, transports: share.transports, diagnostics, checked: from.checked };
+}
+
+/**
+ * Whether a checked graph holds the plan's nodes `names` as the plan has
+ * them: each with its operator, and each edge into them with its type.
+ */
+function agrees(graph: Graph, plan: Plan, names: ReadonlySet<string>): boolean {
+  for (const planned of plan.nodes) if (names.has(planned.name) && graph.nodes.get(planned.name)?.op !== planned.op) return false;
+  const types = new Map(graph.edges.map((e) => [`${e.from}\u0000${e.fromPort}\u0000${e.to}\u0000${e.toPort}`, e.type]));
+  for (const edge of plan.edges) {
+    if (!names.has(edge.to)) continue;
+    const type = types.get(`${edge.from}\u0000${edge.fromPort}\u0000${edge.to}\u0000${edge.toPort}`);
+    if (type === undefined || formatPortType(type) !== edge.type) return false;
+  }
+  return true;
+}
+
+/**
+ * The share check's diagnostics, less the warnings that only cutting made:
+ * an output read on another host is unread in the share, so `unused_output`
+ * is kept only for the host's own nodes (the whole check's other warnings
+ * were shown by deploy).
+ */
+function ownWarnings(diagnostics: Diagnostic[], plan: Plan, lines: NodeLines, host: string): Diagnostic[] {
+  const own = plan.nodes.filter((n) => n.hosts.includes(host)).map((n) => lines[n.name]).filter((range) => range !== undefined);
+  return diagnostics.filter((d) => d.code !== 'unused_output' || own.some(([first, last]) => d.line >= first && d.line <= last));
 }

@@ -1,9 +1,10 @@
 /**
  * `streams worker --host NAME --control redis://HOST:PORT|kafka://BROKER --name PIPELINE`:
  * runs one host's share of a deployed pipeline. It reports what its host
- * really has, reads the current deployment record, plans it itself (the
- * planner is deterministic, so every worker computes the same plan), runs
- * its share on an Engine, applies each new version as a hot reload, and
+ * really has, reads the current deployment record, checks its share of the
+ * record's plan (`worker-share.ts`; a record of format 1 it plans itself:
+ * the planner is deterministic, so every worker computes the same plan),
+ * runs its share on an Engine, applies each new version as a hot reload, and
  * reports back the version it applied. A bad record is logged with its
  * diagnostics and the running version is kept.
  */
@@ -13,7 +14,7 @@ import type { CapabilityReport } from '../graph/hosts-file.ts';
 import type { Requirement } from '../graph/operator-spec.ts';
 import type { TransportNode } from '../graph/host-graph.ts';
 import { ffmpegVersion } from '../native/ffmpeg/version.ts';
-import { errorMessages, openAdmin } from '../native/kafka/client.ts';
+import { createMissingTopics, errorMessages, openAdmin, preloadKafka } from '../native/kafka/client.ts';
 import { Engine } from '../runtime/engine.ts';
 import { openStateStore, type StateStore } from '../runtime/state/store.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
@@ -65,7 +66,8 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
 
   // Keyed nodes keep their state per partition in the store every worker shares (docs/keyed-state.md).
   const state = typeof values.state === 'string' && values.state !== '' ? await openStateStore(values.state) : undefined;
-  const capabilities = await probeCapabilities(host);
+  // Transports and Kafka control planes need the library: loaded now, not inside the first deployment.
+  const [capabilities] = await Promise.all([probeCapabilities(host), preloadKafka()]);
   await plane.reportCapabilities({ host, offers: capabilities.offers });
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null, control: plane.address }, 'reported this host\'s capabilities');
 
@@ -138,6 +140,9 @@ class HostWorker {
   async #consider(): Promise<void> {
     if (this.#stopping) return;
     const { plane, log, host } = this.#o;
+    // Polled every few seconds: the record (megabytes for a large pipeline) is read only when its version is new.
+    const latest = await plane.latest();
+    if (latest === undefined || latest <= this.#seen) return;
     const { record, error } = await plane.current();
     if (error) {
       if (this.#seen !== -1) log.error({ running: this.version ?? null }, `${error}; keeping the running version`);
@@ -147,7 +152,8 @@ class HostWorker {
     if (!record || record.version <= this.#seen) return;
     this.#seen = record.version;
     const started = Date.now();
-    const share = shareOfRecord(record, host);
+    // The host's page draws every node: only then is the whole file checked.
+    const share = shareOfRecord(record, host, { whole: this.#o.ui !== undefined });
     for (const d of share.diagnostics) log[d.severity === 'error' ? 'error' : 'warn']({ version: record.version }, formatDiagnostic(d));
     if (!share.graph) {
       log.error({ version: record.version, running: this.version ?? null }, `version ${record.version} is invalid; keeping ${this.version === undefined ? 'nothing running' : `version ${this.version}`}`);
@@ -157,7 +163,8 @@ class HostWorker {
     if (!share.plan!.hosts.some((h) => h.name === host)) {
       log.warn({ version: record.version, hosts: share.plan!.hosts.map((h) => h.name) }, `host \`${host}\` is not one of the plan's hosts: it runs nothing (check --host)`);
     }
-    await this.#ensureTopics(share.transports);
+    // Format 2: deploy created the topics.
+    if (record.format === 1) await this.#ensureTopics(share.transports);
     const outcome = await this.#run(share.graph);
     if (outcome.status !== 'applied') {
       log.error({ version: record.version, cause: outcome.cause }, `version ${record.version} could not be applied; keeping version ${this.version ?? 'none'}`);
@@ -167,7 +174,7 @@ class HostWorker {
     this.version = record.version;
     await this.#o.ui?.show(share.whole!, share.plan!, this.#engine);
     const nodes = [...share.graph.nodes.keys()];
-    log.info({ version: record.version, ms: Date.now() - started, ...outcome.diff }, `running version ${record.version}: ${nodes.length === 0 ? 'no share on this host' : `${nodes.length} nodes`} (kept ${outcome.diff.kept.length}, replaced ${outcome.diff.replaced.length}, added ${outcome.diff.added.length}, removed ${outcome.diff.removed.length})`);
+    log.info({ version: record.version, ms: Date.now() - started, checked: share.checked, ...outcome.diff }, `running version ${record.version}: ${nodes.length === 0 ? 'no share on this host' : `${nodes.length} nodes`} (kept ${outcome.diff.kept.length}, replaced ${outcome.diff.replaced.length}, added ${outcome.diff.added.length}, removed ${outcome.diff.removed.length})`);
     await this.#report({ version: record.version, status: 'applied', at: new Date().toISOString(), nodes, diff: outcome.diff });
   }
 
@@ -200,20 +207,16 @@ class HostWorker {
     else this.#o.log.info({ version: this.version ?? null }, 'the share finished: its sources ended');
   }
 
-  /** Creates the topics of the share's cross-host edges with their partitions; one that exists is left as it is. */
+  /** For a record of format 1: creates the topics of the share's cross-host edges with their partitions; one that exists is left as it is. */
   async #ensureTopics(transports: readonly TransportNode[]): Promise<void> {
     const wanted = transports.filter((t) => !this.#topics.has(t.topic));
     if (wanted.length === 0) return;
     const admin = openAdmin(wanted[0].brokers, `ami-streams-worker-${this.#o.host}`);
     try {
-      for (const t of wanted) {
-        try {
-          await admin.createTopic(t.topic, t.partitions);
-        } catch (error) {
-          if (!/exist/i.test(errorMessages(error))) this.#o.log.warn({ topic: t.topic, error: errorMessages(error) }, 'creating a transport topic failed; the broker may create it with its default partitions');
-        }
-        this.#topics.add(t.topic);
-      }
+      for (const { topic, error } of await createMissingTopics(admin, wanted)) this.#o.log.warn({ topic, error }, 'creating a transport topic failed; the broker may create it with its default partitions');
+      for (const t of wanted) this.#topics.add(t.topic);
+    } catch (error) {
+      this.#o.log.warn({ error: errorMessages(error) }, 'listing the transport topics failed; the broker may create them with its default partitions');
     } finally {
       await admin.close().catch(() => undefined);
     }

@@ -68,7 +68,9 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
 
 /**
  * The graph host `host` runs for `plan` of `graph` (both from the same
- * record). Each node placed on the host becomes one engine node, whatever
+ * record). `graph` may be checked from the host's share of the text alone
+ * (`graph/share-text.ts`): it needs the host's nodes and the edges into and
+ * out of them. Each node placed on the host becomes one engine node, whatever
  * the number of its instances there: a consumer-group member reads all the
  * partitions the group gives that host, and instances that share a process
  * would only split the same work. Node objects are the checked graph's own,
@@ -94,19 +96,20 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
   const nodes = new Map<string, GraphNode>();
   for (const [name, node] of graph.nodes) if (here.has(name)) nodes.set(name, node);
   const edges: Edge[] = [];
-  const typeOf = new Map(graph.edges.map((e) => [edgeKey(e), e.type]));
+  const byKey = new Map(graph.edges.map((e) => [edgeKey(e), e]));
   const crossingInto = new Map<string, number>();
   for (const edge of plan.edges) if (edge.transport.kind !== 'local') crossingInto.set(edge.to, (crossingInto.get(edge.to) ?? 0) + 1);
   for (const planned of plan.edges) {
-    const type = typeOf.get(edgeKey(planned))!;
     const sends = here.has(planned.from);
     const receives = here.has(planned.to);
     const { transport } = planned;
     if (transport.kind === 'local') {
-      if (sends && receives) edges.push(graph.edges.find((e) => edgeKey(e) === edgeKey(planned))!);
+      if (sends && receives) edges.push(byKey.get(edgeKey(planned))!);
       continue;
     }
     if (!sends && !receives) continue;
+    // Present: a graph checked for this host's share holds the edges it sends and receives.
+    const { type } = byKey.get(edgeKey(planned))!;
     // Segments and media packets cannot cross Kafka as they are: their edge is cut around a topic with a node on each side.
     let split: { wrapping: Wrapping; topic: string; brokers: string[]; partitions: number; key: string } | undefined;
     if (transport.kind === 'object-store+http-pull') {

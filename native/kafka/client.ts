@@ -475,6 +475,41 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
   };
 }
 
+/** A topic to create, with its partitions and settings. */
+export interface WantedTopic {
+  topic: string;
+  partitions: number;
+  configs?: Record<string, string>;
+}
+
+/**
+ * Creates the topics that do not exist yet, at once; one that exists is
+ * left as it is. Lists first: creating a topic that exists is an error the
+ * client retries before giving up. Resolves with the topics it could not
+ * create and why (the broker may still create them on first use, with its
+ * defaults).
+ */
+export async function createMissingTopics(admin: KafkaAdmin, wanted: readonly WantedTopic[]): Promise<{ topic: string; error: string }[]> {
+  const existing = new Set(await admin.listTopics());
+  const failed: { topic: string; error: string }[] = [];
+  await Promise.all(wanted.filter((t) => !existing.has(t.topic)).map(async function createOne(t) {
+    try {
+      await admin.createTopic(t.topic, t.partitions, t.configs);
+    } catch (error) {
+      if (!/exist/i.test(errorMessages(error))) failed.push({ topic: t.topic, error: errorMessages(error) });
+    }
+  }));
+  return failed;
+}
+
+/**
+ * Loads the Kafka library now: a process that will use it (a worker) pays
+ * for loading it as it starts, not inside its first deployment.
+ */
+export async function preloadKafka(): Promise<void> {
+  await import('@platformatic/kafka');
+}
+
 const closing = new Set<Promise<unknown>>();
 
 /** Registers a client closing in the background (after a drain), so that `clientsClosed` can wait for it. */

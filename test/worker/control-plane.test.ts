@@ -20,7 +20,7 @@ nodes:
   gen: { op: generate, place: { host: a }, with: { count: 3, fields: { seq: i } } }
   out: { op: stdout, in: gen, place: { host: b } }
 `;
-const record = { format: 1, version: 3, pipeline: 'g', file: 'g.yaml', text, params: {}, capabilities: [], published_at: '2026-12-02T00:00:00Z' };
+const record = { format: 1 as const, version: 3, pipeline: 'g', file: 'g.yaml', text, params: {}, capabilities: [], published_at: '2026-12-02T00:00:00Z' };
 
 describe('the deployment record', () => {
   it('reads a well-formed record, and names what is wrong with a bad one', () => {
@@ -28,7 +28,8 @@ describe('the deployment record', () => {
     expect(parseRecord(null)).toEqual({});
     expect(parseRecord('{nope').error).toMatch(/^the deployment record is not JSON: /);
     expect(parseRecord(JSON.stringify({ ...record, version: 'x' })).error).toMatch(/malformed: `version`/);
-    expect(parseRecord(JSON.stringify({ ...record, format: 2 })).error).toMatch(/malformed: `format`/);
+    expect(parseRecord(JSON.stringify({ ...record, format: 2 })).error).toMatch(/malformed: `plan`/);
+    expect(parseRecord(JSON.stringify({ ...record, format: 3 })).error).toMatch(/malformed: `format`/);
   });
 
   it('keys a deployment by its pipeline name', () => {

@@ -144,7 +144,8 @@ nodes:
     expect(refused.stderr).toMatch(/nothing published/);
     expect(await redis.get(`streams:deploy:${name}:version`)).toBe('1');
 
-    // Junk on the control plane: logged, the running version kept.
+    // Junk on the control plane, under a new version (workers read the record only when its counter moves): logged, the running version kept.
+    await redis.set(`streams:deploy:${name}:version`, '2');
     await redis.set(`streams:deploy:${name}`, '{not json');
     await redis.publish(`streams:deploy:${name}:changed`, '2');
     await until('b logging the bad record', () => /the deployment record is not JSON.*keeping the running version/.test(workersUp[1].log()) || undefined);
