@@ -4,12 +4,13 @@
  * as graph/host-graph.ts builds them: events as JSON, keyed, 2 partitions)
  * against the same edge inside one engine, in one run.
  *
- *   node bench/kafka-hop.ts [records=200000] [rounds=3] [rate=2000]
+ *   node bench/kafka-hop.ts [records=200000] [rounds=3] [rate=2000] [batch=500]
  *
  * Needs the broker of `test/services/start.sh kafka` (STREAMS_KAFKA_BROKERS,
  * default 127.0.0.1:9092). Both sides run in this process (two engines for
  * the hop, one clock for latency). Per round and kind:
- * - throughput: `records` events as fast as the edge takes them, from the
+ * - throughput: `records` events in batches of `batch` (10 shows what a
+ *   source of small batches gets) as fast as the edge takes them, from the
  *   first emitted to the last at the sink (the consumer has joined its
  *   group before the clock starts);
  * - latency: `rate` events/s for 5 s, each stamped when emitted and timed
@@ -30,6 +31,7 @@ import { silentLogger } from '../runtime/log.ts';
 const records = Number(process.argv[2] ?? 200_000);
 const rounds = Number(process.argv[3] ?? 3);
 const rate = Number(process.argv[4] ?? 2000);
+const batchSize = Number(process.argv[5] ?? 500);
 const latencySeconds = 5;
 const warmupMs = 1000;
 const brokers = (process.env.STREAMS_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -106,7 +108,7 @@ function engineOf(text: string, log: Logger = silentLogger): Engine {
   return new Engine(checked.graph, { registry: benchRegistry, log });
 }
 
-const source = (count: number, perSecond: number) => `src: { op: bench.source, with: { count: ${count}, rate: ${perSecond} } }`;
+const source = (count: number, perSecond: number) => `src: { op: bench.source, with: { count: ${count}, rate: ${perSecond}, batch: ${batchSize} } }`;
 
 /** One run over an edge inside one engine. */
 async function inProcess(count: number, perSecond: number): Promise<void> {
@@ -181,7 +183,7 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
 const fmt = (r: Result) => `${Math.round(r.perSecond).toLocaleString('en')} records/s, latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`;
 
 async function main(): Promise<void> {
-  console.log(`kafka hop vs in-process edge: ${records} records for throughput, ${rate}/s for ${latencySeconds} s for latency, ${rounds} rounds, brokers ${brokers.join(',')}`);
+  console.log(`kafka hop vs in-process edge: ${records} records in batches of ${batchSize} for throughput, ${rate}/s for ${latencySeconds} s for latency, ${rounds} rounds, brokers ${brokers.join(',')}`);
   const local: Result[] = [];
   const hop: Result[] = [];
   try {

@@ -5,7 +5,8 @@
  * Every edge is a `Channel` in front of its consumer. A transform consumes
  * synchronously, so its channel stays empty unless the node is detached (for
  * a reload). A sink takes one batch at a time and the next only when it has
- * acknowledged the last, so a slow sink fills its channel. A full channel
+ * acknowledged the last (or, a paced sink, taken the last in), so a slow sink
+ * fills its channel. A full channel
  * blocks the sources upstream of it (`block`), or drops the newest or oldest
  * batch (`drop_newest`, `drop_oldest`), counting every drop.
  */
@@ -26,9 +27,14 @@ export interface ChannelOptions {
    * How the consumer takes batches: `free` as fast as they come (synchronous
    * transforms), `ack` one at a time, the next once the last is acknowledged
    * (sinks), `explicit` one at a time, the next once the node says it is done
-   * with the last (`ctx.batchDone()`, asynchronous transforms).
+   * with the last (`ctx.batchDone()`, asynchronous transforms), `taken` one
+   * at a time, the next once the sink has taken the last in
+   * (`ctx.batchDone()`) or acknowledged it, whichever comes first (paced
+   * sinks: a Kafka producer gathers the next batches while a request is out).
+   * Under `ack` and `taken` the channel keeps every batch the sink has not
+   * acknowledged, to give them back if it fails.
    */
-  pacing: 'free' | 'ack' | 'explicit';
+  pacing: 'free' | 'ack' | 'explicit' | 'taken';
 }
 
 /** Something upstream that can be told to wait: a source's gate. */
@@ -78,10 +84,15 @@ export class Channel {
   #producerDone = false;
   #onDrained: (() => void) | undefined;
   #pumping = false;
-  /** The batch a sink holds now, unacknowledged (`ack` pacing). */
-  #inFlight: Batch | undefined;
+  /** The batches a sink holds, unacknowledged, oldest first (`ack` and `taken` pacing). */
+  #unacked: Batch[] = [];
   /** Counts deliveries, so that only the latest one's acknowledgement frees the channel. */
   #deliveries = 0;
+  /**
+   * Bumped when the sink fails: what it held went back to the channel (or was
+   * dropped), and its late acknowledgements must not release them again.
+   */
+  #generation = 0;
   #upstream: Blockable[] = [];
 
   constructor(from: string, to: string, options: ChannelOptions) {
@@ -101,7 +112,12 @@ export class Channel {
 
   /** True when nothing waits in the channel and nothing delivered is unacknowledged. */
   get idle(): boolean {
-    return this.#queue.length - this.#head === 0 && !this.#busy;
+    return this.#queue.length - this.#head === 0 && !this.#busy && this.#unacked.length === 0;
+  }
+
+  /** The number of the latest delivery, which `taken` names. */
+  get delivery(): number {
+    return this.#deliveries;
   }
 
   #full(): boolean {
@@ -161,15 +177,19 @@ export class Channel {
     }
     const parent = batch.ack;
     const channel = this;
-    this.#inFlight = batch;
+    const generation = this.#generation;
+    this.#unacked.push(batch);
     const ack = new Ack(
       function sinkAcknowledged() {
         // A delivery abandoned by a failed sink was put back for its successor,
         // which acknowledges it: this late answer must not do it twice.
-        if (delivery !== channel.#deliveries) return;
-        channel.#inFlight = undefined;
+        if (generation !== channel.#generation) return;
+        const unacked = channel.#unacked;
+        // Usually the oldest: a sink acknowledges in order.
+        unacked.splice(unacked[0] === batch ? 0 : unacked.indexOf(batch), 1);
         parent.release();
-        channel.#busy = false;
+        // An earlier delivery (a paced sink took it in already) does not free the latest.
+        if (delivery === channel.#deliveries) channel.#busy = false;
         channel.#pump();
       },
       () => parent.settle(),
@@ -218,19 +238,33 @@ export class Channel {
   }
 
   /**
-   * The consumer failed. A sink's unacknowledged batch goes back to the head
-   * of the channel, so the restarted sink writes it (at least once); an
-   * asynchronous transform's batch is given up (it may have been emitted).
+   * The consumer failed. A sink's unacknowledged batches go back to the head
+   * of the channel, in their order, so the restarted sink writes them (at
+   * least once); an asynchronous transform's batch is given up (it may have
+   * been emitted).
    */
   requeue(): void {
-    const batch = this.#inFlight;
-    this.#inFlight = undefined;
-    if (batch) {
+    const held = this.#unacked;
+    this.#unacked = [];
+    this.#generation++;
+    for (let i = held.length - 1; i >= 0; i--) {
+      const batch = held[i];
       if (this.#head > 0) this.#queue[--this.#head] = { batch, bytes: 0 };
       else this.#queue.unshift({ batch, bytes: 0 });
       this.stats.depth += batch.items.length;
     }
     this.free();
+  }
+
+  /**
+   * A paced sink has taken delivery `delivery` in (`taken` pacing): the next
+   * batch may come while it still holds that one unacknowledged. A delivery
+   * that is no longer the latest (acknowledged already) changes nothing.
+   */
+  taken(delivery: number): void {
+    if (delivery !== this.#deliveries || !this.#busy) return;
+    this.#busy = false;
+    this.#pump();
   }
 
   /** The consumer is done with the batch it was given last (`explicit` pacing). */
@@ -276,8 +310,9 @@ export class Channel {
     this.#consumerFailed = true;
     this.#target = undefined;
     const lost = this.#takeQueued();
-    if (this.#inFlight) lost.push(this.#inFlight);
-    this.#inFlight = undefined;
+    lost.push(...this.#unacked);
+    this.#unacked = [];
+    this.#generation++;
     for (const batch of lost) batch.ack.release();
     const dropped = recordCount(lost);
     this.stats.drops += dropped;
@@ -318,13 +353,13 @@ export class NodeInput {
   readonly channels: Channel[] = [];
   #subscriber: Subscriber<Batch> | undefined;
   #closing = false;
-  /** Channels of batches given to an explicitly paced node, oldest first. */
-  #pending: Channel[] = [];
+  /** Batches given to a paced node (a transform or a sink) and not yet done, oldest first: their channel and delivery. */
+  #pending: { channel: Channel; delivery: number }[] = [];
 
   #deliverer(channel: Channel, subscriber: Subscriber<Batch>): (batch: Batch) => void {
-    if (channel.options.pacing !== 'explicit') return (batch) => subscriber.next(batch);
+    if (channel.options.pacing !== 'explicit' && channel.options.pacing !== 'taken') return (batch) => subscriber.next(batch);
     return (batch) => {
-      this.#pending.push(channel);
+      this.#pending.push({ channel, delivery: channel.delivery });
       subscriber.next(batch);
     };
   }
@@ -335,9 +370,14 @@ export class NodeInput {
     for (const channel of this.channels) if (!channel.idle) channel.requeue();
   }
 
-  /** An explicitly paced node finished its oldest batch: its channel may deliver the next. */
+  /**
+   * A paced node finished its oldest batch (a transform), or took it in (a
+   * sink): its channel may deliver the next.
+   */
   batchDone(): void {
-    this.#pending.shift()?.free();
+    const oldest = this.#pending.shift();
+    if (oldest?.channel.options.pacing === 'taken') oldest.channel.taken(oldest.delivery);
+    else oldest?.channel.free();
     this.#maybeComplete();
   }
 
@@ -345,7 +385,7 @@ export class NodeInput {
     return new Observable<Batch>((subscriber) => {
       this.#subscriber = subscriber;
       this.#closing = false;
-      for (const channel of this.#pending.splice(0)) channel.free();
+      for (const { channel } of this.#pending.splice(0)) channel.free();
       for (const channel of this.channels) channel.attach(this.#deliverer(channel, subscriber));
       this.#maybeComplete();
       return () => {

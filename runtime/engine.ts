@@ -48,6 +48,12 @@ export interface NodeFailure {
 
 export const defaultChannel: ChannelOptions = { capacity: 16_384, capacityBytes: 64 * 1024 * 1024, whenFull: 'block', pacing: 'free' };
 
+/** How a node takes batches from its input channels (see `ChannelOptions.pacing`). */
+function channelPacing(node: NodeRunner): ChannelOptions['pacing'] {
+  if (node.isSink) return node.definition.paced ? 'taken' : 'ack';
+  return node.definition.paced ? 'explicit' : 'free';
+}
+
 /** A graph running on this host. */
 export class Engine {
   graph: Graph;
@@ -219,7 +225,7 @@ export class Engine {
       if (to.fusedInto === from) continue;
       const key = `${edge.from}.${edge.fromPort}->${edge.to}`;
       let channel = previous.get(key);
-      const options = this.channelOptions(to.node, to.isSink ? 'ack' : to.definition.paced ? 'explicit' : 'free');
+      const options = this.channelOptions(to.node, channelPacing(to));
       if (channel) {
         channel.options = options;
         channel.stats.capacity = options.capacity;

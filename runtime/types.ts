@@ -176,6 +176,8 @@ export interface NodeContext<Settings = unknown> {
   /**
    * For `paced` operators: this node has finished with its oldest input
    * batch (emitted what it made of it, or dropped it); the next may come.
+   * A paced sink says it has taken its oldest batch in (its ack is released
+   * later, once the batch is written), once per batch, in order.
    */
   batchDone(): void;
   /**
@@ -241,7 +243,11 @@ export interface OperatorDefinition<Settings = any> extends OperatorSpec<Setting
    * An asynchronous transform (a lookup, an HTTP call): the runtime gives it
    * one batch at a time and the next after `ctx.batchDone()`, so its input
    * channel, not an unbounded buffer inside it, holds what waits.
-   * `perBatchAsync` does this for you.
+   * `perBatchAsync` does this for you. A paced sink (no outputs) gets its
+   * next batch once it calls `ctx.batchDone()` or acknowledges the last,
+   * whichever comes first: it may hold several batches unacknowledged (a
+   * bounded number, its own to choose), and if it fails they all go back to
+   * its channel, in order.
    */
   paced?: boolean;
   /**

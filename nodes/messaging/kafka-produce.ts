@@ -1,8 +1,9 @@
 import { Observable } from 'rxjs';
-import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, sinkBatches, sleep, toPlain, z, type TraceCarrier, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
+import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, size, sleep, toPlain, z, type TraceCarrier, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { offsetPairing } from './kafka/transactions.ts';
+import { writePipeline } from './kafka/write-pipeline.ts';
 
 const settings = z
   .object({
@@ -18,11 +19,15 @@ const settings = z
     transactional_id: z.string().min(1).optional().meta({ description: 'With `exactly_once`, the producer\'s transactional id: stable across restarts of this pipeline (so a restarted producer fences the old one and aborts its open transaction) and unique among running copies.', examples: ['rollup-${env:HOSTNAME}'] }),
     group: z.string().min(1).optional().meta({ description: 'With `exactly_once`, the consumer group of the upstream `kafka.consume` whose offsets the transactions commit.', examples: ['rollup'] }),
     commit_interval: duration().default(100).meta({ description: 'With `exactly_once`, how long a transaction stays open at most before it is committed with the offsets acknowledged so far.', examples: ['100ms', '1s'] }),
+    max_in_flight: z.number().int().min(1).max(16).default(1).meta({ description: 'Write requests out at once, at most. While they are, the batches that arrive are gathered into the next request. With 1 (the default) a partition\'s records are written in order even when a request fails and is retried; with more, a retried request can land after a later one.', examples: [1, 4] }),
+    linger: duration().default(0).meta({ description: 'How long a request waits for more batches, from its first, before it is sent: more records per request for fewer requests, at the cost of that much latency. 0 sends a request as soon as fewer than `max_in_flight` are out.', examples: ['0ms', '5ms'] }),
+    batch_bytes: size().default(512 * 1024).meta({ description: 'A request holding this many bytes (keys and values) is sent without lingering, and the node takes no more input until it has been: with `max_in_flight` it bounds what the node holds. Keep it under the broker\'s `message.max.bytes` (1 MiB by default).', examples: ['512KiB', '1MiB'] }),
   })
   .superRefine(function checkProduceSettings(value, ctx) {
     if (value.idempotent && value.acks !== 'all') {
       ctx.addIssue({ code: 'custom', path: ['idempotent'], message: 'the idempotent producer needs `acks: all` (or set `idempotent: false`)' });
     }
+    if (value.batch_bytes < 1) ctx.addIssue({ code: 'custom', path: ['batch_bytes'], message: '`batch_bytes` must be at least 1 byte' });
     if (value.exactly_once) {
       if (!value.transactional_id) ctx.addIssue({ code: 'custom', path: ['transactional_id'], message: '`exactly_once` needs a `transactional_id`' });
       if (!value.group) ctx.addIssue({ code: 'custom', path: ['group'], message: '`exactly_once` needs the `group` of the upstream `kafka.consume`' });
@@ -43,15 +48,21 @@ function textOf(value: unknown): string | undefined {
   return typeof plain === 'string' ? plain : JSON.stringify(plain);
 }
 
-/** Turns records into messages; a record whose key or header expression fails goes to the dead-letter port. */
-function messageEncoder(ctx: NodeContext<ProduceSettings>): (items: unknown[]) => OutgoingMessage[] {
+/** A batch's records as messages, and their bytes (keys and values). */
+interface Messages {
+  messages: OutgoingMessage[];
+  bytes: number;
+}
+
+/** Turns a batch's records into messages; a record whose key or header expression fails goes to the dead-letter port. */
+function messageEncoder(ctx: NodeContext<ProduceSettings>): (batch: Batch) => Messages {
   const { topic, partition } = ctx.settings;
   const key: CompiledExpression | undefined = ctx.settings.key ? compileExpression(ctx.settings.key) : undefined;
   const headers = Object.entries(ctx.settings.headers ?? {}).map(([name, text]) => [Buffer.from(name), compileExpression(text)] as const);
-  return function encodeMessages(items) {
+  return function encodeMessages(batch) {
     const messages: OutgoingMessage[] = [];
     let bytes = 0;
-    for (const item of items) {
+    for (const item of batch.items) {
       try {
         const bytesItem = isBytes(item);
         const fields = (bytesItem ? (item.meta ?? {}) : item) as Record<string, unknown>;
@@ -59,7 +70,10 @@ function messageEncoder(ctx: NodeContext<ProduceSettings>): (items: unknown[]) =
         const message: OutgoingMessage = { topic, value };
         if (key) {
           const text = textOf(key(fields));
-          if (text !== undefined) message.key = Buffer.from(text);
+          if (text !== undefined) {
+            message.key = Buffer.from(text);
+            bytes += message.key.length;
+          }
         }
         if (headers.length > 0) {
           const map = new Map<Buffer, Buffer>();
@@ -73,11 +87,11 @@ function messageEncoder(ctx: NodeContext<ProduceSettings>): (items: unknown[]) =
         bytes += value.length;
         messages.push(message);
       } catch (error) {
-        ctx.fail(item, error);
+        ctx.fail(item, error, batch.ack);
       }
     }
     ctx.metrics.bytes(bytes);
-    return messages;
+    return { messages, bytes };
   };
 }
 
@@ -130,10 +144,12 @@ function onHardStop(node: NodeFunction, stop: () => void): NodeFunction {
 export default defineOperator({
   name: 'kafka.produce',
   summary: 'Write records to a Kafka topic.',
-  doc: 'Writes each record to `topic` on `brokers`: Bytes as their bytes, events as JSON. `key` and `headers` are CEL expressions over the record; records with one key land in one partition, in order, unless `partition` fixes one. Batches are compressed with `compression` (`none`, `gzip`, `snappy`, `lz4` or `zstd`). A batch is acknowledged upstream (so its source may commit) only once the broker has acknowledged it per `acks`; the idempotent producer (the default) keeps a retry from writing a record twice. When the brokers cannot be reached (at start, or while one restarts) the node logs an error naming them and tries the same batch again with backoff, holding the records back meanwhile: nothing is lost and the graph keeps running. With `exactly_once: true`, records are written in transactions under `transactional_id`, and each transaction also commits the acknowledged offsets of the upstream `kafka.consume` of consumer group `group`, which then commits nothing itself: a reader with `read_committed` sees every input\'s outputs exactly once, across crashes and restarts (a crash aborts the open transaction; the restarted pipeline fences the old producer and reads again from the offsets of the last committed transaction). A transaction is committed every `commit_interval`, on a rebalance and when the node stops. Exactly-once needs this node to be the only sink of the records it writes (a second sink of the same records can hold their offsets back past a commit, and a crash then writes them twice) and covers the consumers in this process; operator state kept outside the process (a window with a Redis or PostgreSQL store) is not rolled back with an aborted transaction. When exactly-once cannot be kept in the running process — a transaction fails (the brokers stay unreachable longer than about a minute of retries, or another producer with the same `transactional_id` fenced this one), the consumer fails, or the group moves a partition away while its records are still in the graph (a member joining mid-stream) — the node aborts the open transaction, stops writing and holds back its input (so nothing upstream commits), and logs an error: restart the process, which resumes from the last committed transaction. So use it with a stable group (one member, or members started together).',
+  doc: 'Writes each record to `topic` on `brokers`: Bytes as their bytes, events as JSON. `key` and `headers` are CEL expressions over the record; records with one key land in one partition, in order, unless `partition` fixes one. Batches are compressed with `compression` (`none`, `gzip`, `snappy`, `lz4` or `zstd`). A batch is acknowledged upstream (so its source may commit) only once the broker has acknowledged it per `acks`; the idempotent producer (the default) keeps a retry from writing a record twice. Writes are pipelined (except with `exactly_once`, which writes one batch at a time): while a request is out (up to `max_in_flight`, default 1), the batches that arrive are gathered into the next one, up to `batch_bytes`, so small batches do not cost a round trip each; `linger` makes a request wait that long for more. Each record keeps the trace context of its own batch in its headers, whatever request carries it. When the brokers cannot be reached (at start, or while one restarts) the node logs an error naming them and tries the same batch again with backoff, holding the records back meanwhile: nothing is lost and the graph keeps running. With `exactly_once: true`, records are written in transactions under `transactional_id`, and each transaction also commits the acknowledged offsets of the upstream `kafka.consume` of consumer group `group`, which then commits nothing itself: a reader with `read_committed` sees every input\'s outputs exactly once, across crashes and restarts (a crash aborts the open transaction; the restarted pipeline fences the old producer and reads again from the offsets of the last committed transaction). A transaction is committed every `commit_interval`, on a rebalance and when the node stops. Exactly-once needs this node to be the only sink of the records it writes (a second sink of the same records can hold their offsets back past a commit, and a crash then writes them twice) and covers the consumers in this process; operator state kept outside the process (a window with a Redis or PostgreSQL store) is not rolled back with an aborted transaction. When exactly-once cannot be kept in the running process — a transaction fails (the brokers stay unreachable longer than about a minute of retries, or another producer with the same `transactional_id` fenced this one), the consumer fails, or the group moves a partition away while its records are still in the graph (a member joining mid-stream) — the node aborts the open transaction, stops writing and holds back its input (so nothing upstream commits), and logs an error: restart the process, which resumes from the last committed transaction. So use it with a stable group (one member, or members started together).',
   inputs: { in: { type: 'Any', doc: 'Bytes or events to write.' } },
   outputs: {},
   settings,
+  // Takes the next batch in while a request is out; acknowledges each once written.
+  paced: true,
   example: { brokers: ['127.0.0.1:9092'], topic: 'stats', key: 'device', compression: 'lz4' },
   create(ctx) {
     const options = ctx.settings;
@@ -156,43 +172,48 @@ function producerFor(ctx: NodeContext<ProduceSettings>, retries?: number): Kafka
   });
 }
 
-/** At-least-once: each batch written and acknowledged by the broker, retried until it is. */
-function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (items: unknown[]) => OutgoingMessage[]) {
+/**
+ * At-least-once: batches gathered into requests (see `write-pipeline.ts`),
+ * each request written and its batches acknowledged once the broker has it,
+ * retried until it does.
+ */
+function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (batch: Batch) => Messages) {
   let producer: KafkaProducer | undefined;
-  const sink = sinkBatches<unknown>(
-    async function produceBatch(items, batch) {
-      const messages = encode(items);
-      if (messages.length === 0) return;
-      const span = producerSpan(ctx, batch, messages);
+  const { max_in_flight: maxInFlight, linger: lingerMs, batch_bytes: batchBytes } = ctx.settings;
+  const sink = writePipeline({
+    ctx,
+    settings: { maxInFlight, lingerMs, batchBytes },
+    encode(batch) {
+      const { messages, bytes } = encode(batch);
+      // Each batch's messages carry its own span's context: a request mixes several traces.
+      return { messages, bytes, span: messages.length > 0 ? producerSpan(ctx, batch, messages) : undefined };
+    },
+    async write(messages) {
       for (let attempt = 1; ; attempt++) {
-        producer ??= producerFor(ctx);
+        const used = (producer ??= producerFor(ctx));
         try {
-          await producer.send(messages);
-          span?.end();
+          await used.send(messages);
           if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
           return;
         } catch (error) {
-          if (ctx.signal.aborted) {
-            span?.end(error);
-            throw error;
-          }
+          if (ctx.signal.aborted) throw error;
           const delay = backoffDelay(attempt - 1, 250, retryMaxMs);
           if (attempt <= 3 || attempt % 10 === 0) {
             ctx.log.error({ brokers, topic: ctx.settings.topic, attempt, retryInMs: delay, error: clientReason(error) }, `${ctx.label}: cannot write to Kafka at ${brokers} (topic \`${ctx.settings.topic}\`): ${clientReason(error)}; retrying`);
           }
           // A fresh client after a failure: the old one may hold broken connections.
-          const broken = producer;
-          producer = undefined;
-          void broken.close().catch(() => undefined);
+          // Requests still out on it fail too and are written again on the new one.
+          if (producer === used) producer = undefined;
+          void used.close().catch(() => undefined);
           // Abortable: a stop during the wait ends it at once instead of after the backoff.
           if (!(await sleep(delay, ctx.signal))) throw error;
         }
       }
     },
-    async function closeProducer() {
+    async finish() {
       await producer?.close();
     },
-  );
+  });
   return onHardStop(sink, () => void producer?.close().catch(() => undefined));
 }
 
@@ -201,7 +222,7 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
  * once written there; the transaction commits with the upstream consumer's
  * acknowledged offsets. Writes and commits run one at a time.
  */
-function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (items: unknown[]) => OutgoingMessage[]) {
+function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (batch: Batch) => Messages) {
   const group = ctx.settings.group!;
   const pairing = offsetPairing(ctx);
   // A broker restart takes seconds: the client's retries ride it out within one transaction.
@@ -284,7 +305,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
     return new Observable<Batch>((subscriber) => {
       const subscription = input.subscribe({
         next(batch) {
-          const messages = encode(batch.items);
+          const { messages } = encode(batch);
           const span = messages.length > 0 ? producerSpan(ctx, batch, messages) : undefined;
           void serial(async function sendInTransaction() {
             if (messages.length > 0) {
@@ -298,6 +319,8 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
               });
               span?.end();
             }
+            // Taken in first: this sink writes one batch at a time.
+            ctx.batchDone();
             batch.ack.release();
             scheduleCommit();
           });
