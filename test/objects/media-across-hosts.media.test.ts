@@ -209,8 +209,8 @@ nodes:
     await stopWorkers();
   });
 
-  it('empties the bucket of a stream\'s segments the retention after the stream ended, the edge having served every frame', async () => {
-    const retain = 5;
+  it('empties the bucket of a stream\'s segments the retention after the stream ended; the edge, which fetched them ahead of demand, still serves every frame', async () => {
+    const retain = 8;
     const file = join(dir, `${retainedName}.yaml`);
     writeFileSync(file, `streams: 1
 name: ${retainedName}
@@ -245,11 +245,9 @@ nodes:
       expect(live).toBeGreaterThan(0);
       expect((await publisher.exited).code).toBe(0);
       const endedAt = Date.now();
+      // Playlists only: no segment is asked of the edge until the bucket is empty.
       const ended = await fetchUntil(`${edge}source/index.m3u8`, (body) => body.includes('#EXT-X-ENDLIST'), 30_000);
-      // The retention took nothing the edge had not fetched yet: every frame is served.
-      const probe = await ffprobe(`${edge}source/index.m3u8`, { packets: true, select: 'v:0' });
-      expect((probe.packets ?? []).length).toBe(seconds * 25);
-      // Then the origin's sweep empties the prefix: the retention, a sweep interval and LastModified's second after the last write.
+      // The origin's sweep empties the prefix: the retention, a sweep interval and LastModified's second after the last write.
       let left = await stored.list();
       while (left.length > 0) {
         if (Date.now() - endedAt > (retain + 20) * 1000) throw new Error(`${left.length} objects still in the bucket ${retain + 20} s after the stream ended: ${left.slice(0, 3).map((o) => o.key).join(', ')}`);
@@ -257,9 +255,12 @@ nodes:
         left = await stored.list();
       }
       const emptyMs = Date.now() - endedAt;
-      // The edge keeps serving what it fetched: it does not read the bucket when asked.
-      const segment = ended.split('\n').find((line) => /^[0-9a-z]+-\d+\.m4s$/.test(line))!;
-      expect((await fetch(`${edge}source/${segment}`)).status).toBe(200);
+      // Every frame is still served from the edge with the bucket empty: the references came over Kafka as the origin
+      // stored the segments, and the edge fetched each at once, ahead of any viewer (no pull on demand, and nothing
+      // taken by the retention before the edge had it).
+      expect(ended.split('\n').filter((line) => /^[0-9a-z]+-\d+\.m4s$/.test(line)).length).toBeGreaterThanOrEqual(seconds - 1);
+      const probe = await ffprobe(`${edge}source/index.m3u8`, { packets: true, select: 'v:0' });
+      expect((probe.packets ?? []).length).toBe(seconds * 25);
       console.log(`retain ${retain}s: the bucket held ${live} objects while live, and was empty ${emptyMs} ms after the publisher ended (load ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
       for (const { log } of workers) expect(log()).not.toMatch(/not all deleted/);
     } finally {
