@@ -10,6 +10,12 @@
  * has no such rules, and a sweep gives the same behaviour and metrics on
  * every store. The first sweep runs at start, so what a previous run left
  * behind is swept too.
+ *
+ * An init segment is written once when a track starts, and every later
+ * part and segment of the track needs it: a 24/7 stream's init is older
+ * than any retention. So an init (`isInit`) is kept as long as the objects
+ * written after it in its folder, up to the next init there, are kept; it
+ * goes with the last of them (or on its own age when none follows it).
  */
 import type { NodeMetricFamily } from '../../runtime/api.ts';
 import type { ObjectInfo, ObjectStore } from '../../native/s3/object-store.ts';
@@ -40,6 +46,8 @@ export interface ObjectExpiryOptions {
   onError?: (error: unknown) => void;
   /** Deletes at once (8). */
   concurrency?: number;
+  /** Which keys are init segments, kept while the objects after them are (see above); absent: none. */
+  isInit?: (key: string) => boolean;
 }
 
 /**
@@ -49,6 +57,40 @@ export interface ObjectExpiryOptions {
  */
 export function sweepInterval(retain: number): number {
   return Math.min(60_000, Math.max(1_000, Math.round(retain / 4)));
+}
+
+type Dated = ObjectInfo & { modified: number };
+
+/** The folder part of a key: `cam/v/1.m4s` is in `cam/v`. */
+function folderOf(key: string): string {
+  return key.slice(0, Math.max(0, key.lastIndexOf('/')));
+}
+
+/**
+ * The objects written at or before `cutoff`, except the inits that a younger
+ * object written after them in their folder (before the next init) needs.
+ * Objects with no modification time cannot be aged and are kept.
+ */
+export function expiredOf(objects: readonly ObjectInfo[], cutoff: number, isInit: (key: string) => boolean = () => false): Dated[] {
+  const dated = objects.filter((object): object is Dated => object.modified !== undefined);
+  const needed = new Set<Dated>();
+  const byFolder = new Map<string, Dated[]>();
+  for (const object of dated) {
+    const folder = folderOf(object.key);
+    const list = byFolder.get(folder);
+    if (list) list.push(object);
+    else byFolder.set(folder, [object]);
+  }
+  for (const list of byFolder.values()) {
+    // In writing order; at the same time (S3 gives whole seconds) an init comes first, as it was written before its media.
+    list.sort((a, b) => a.modified - b.modified || Number(isInit(b.key)) - Number(isInit(a.key)));
+    let init: Dated | undefined;
+    for (const object of list) {
+      if (isInit(object.key)) init = object;
+      else if (init !== undefined && object.modified > cutoff) needed.add(init);
+    }
+  }
+  return dated.filter((object) => object.modified <= cutoff && !needed.has(object));
 }
 
 /**
@@ -122,7 +164,7 @@ export class ObjectExpiry {
     const objects = await store.list();
     // One "now" per sweep: an object written while the sweep runs is never older than its start.
     const cutoff = now() - retain;
-    const old = objects.filter((object): object is ObjectInfo & { modified: number } => object.modified !== undefined && object.modified <= cutoff);
+    const old = expiredOf(objects, cutoff, this.#options.isInit);
     const outcomes = await inParallel(
       old.map((object) => async (): Promise<Outcome<void>> => {
         try {

@@ -9,6 +9,7 @@ import { openObjectStore, s3SettingsFromEnv, type S3Settings } from '../../nativ
 import { normalisePrefix } from '../../native/s3/object-key.ts';
 import { parseStoreUrl, type ObjectStore } from '../../native/s3/object-store.ts';
 import { ObjectExpiry } from './expiry.ts';
+import { isInitKey } from './reference.ts';
 
 /** A zod refinement reporting what `check` throws, as the checker shows settings errors. */
 function refusing(check: (value: string) => unknown) {
@@ -74,7 +75,8 @@ function openStore(ctx: NodeContext<StoreSettings>): ObjectStore {
  * opens it on first use (so a store that cannot be opened fails the first
  * batch, not the graph's start), and the store is closed however the node
  * ends. With `retain`, an `ObjectExpiry` sweeps the node's prefix while the
- * node runs, from its start; its counters are the node's metrics.
+ * node runs, from its start (keeping a live track's init); its counters are
+ * the node's metrics.
  */
 export function storeNode(ctx: NodeContext<StoreSettings>, body: (store: () => ObjectStore) => NodeFunction): NodeFunction {
   let store: ObjectStore | undefined;
@@ -102,6 +104,7 @@ function startExpiry(ctx: NodeContext<StoreSettings>, store: () => ObjectStore):
     retain,
     now: () => ctx.now(),
     schedule: (ms, fn) => ctx.schedule(ms, fn),
+    isInit: isInitKey,
     onError: function reportSweepFailure(error) {
       ctx.log.warn({ retain_ms: retain }, `objects older than \`retain\` not all deleted: ${reasonOf(error)}`);
     },

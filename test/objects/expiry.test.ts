@@ -10,8 +10,9 @@ import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Batch } from '../../runtime/api.ts';
 import { openFolderStore } from '../../native/s3/folder-store.ts';
-import type { ObjectStore } from '../../native/s3/object-store.ts';
-import { ObjectExpiry, sweepInterval } from '../../nodes/objects/expiry.ts';
+import type { ObjectInfo, ObjectStore } from '../../native/s3/object-store.ts';
+import { expiredOf, ObjectExpiry, sweepInterval } from '../../nodes/objects/expiry.ts';
+import { isInitKey } from '../../nodes/objects/reference.ts';
 import objectsGet from '../../nodes/objects/get.ts';
 import objectsPut from '../../nodes/objects/put.ts';
 import { init, segmentWithParts, videoInfo } from '../helpers/cmaf-items.ts';
@@ -116,6 +117,22 @@ describe('ObjectExpiry', () => {
     expect(await expiry.sweeping).toMatchObject({ expired: 1 });
     expect(await real.list()).toEqual([]);
     await expiry.stop();
+  });
+
+  it('keeps a track\'s init while the objects written after it are kept', () => {
+    const at = (key: string, modified?: number): ObjectInfo => ({ key, size: 1, etag: '', ...(modified !== undefined && { modified }) });
+    const expired = (objects: ObjectInfo[], cutoff: number) => expiredOf(objects, cutoff, isInitKey).map((o) => o.key).sort();
+    const cases: Array<[string, ObjectInfo[], number, string[]]> = [
+      ['a 24/7 track: its init is older than any retention, and needed', [at('s/v/init-a-1.mp4', 0), at('s/v/a-0.m4s', 1), at('s/v/a-1.m4s', 50), at('s/v/a-2.m4s', 200)], 100, ['s/v/a-0.m4s', 's/v/a-1.m4s']],
+      ['republished: the old epoch\'s init goes with its last segment', [at('s/v/init-a-1.mp4', 0), at('s/v/a-0.m4s', 10), at('s/v/init-b-2.mp4', 20), at('s/v/b-0.m4s', 200)], 100, ['s/v/a-0.m4s', 's/v/init-a-1.mp4']],
+      ['an ended stream goes whole', [at('s/v/init-a-1.mp4', 0), at('s/v/a-0.m4s', 10), at('s/a/init-a-1.mp4', 0), at('s/a/a-0.m4s', 10)], 100, ['s/a/a-0.m4s', 's/a/init-a-1.mp4', 's/v/a-0.m4s', 's/v/init-a-1.mp4']],
+      ['written in the same second, the init counts as first', [at('s/v/init-a-1.mp4', 90), at('s/v/a-0.m4s', 90), at('s/v/a-1.m4s', 150)], 100, ['s/v/a-0.m4s']],
+      ['an init alone goes on its own age', [at('s/v/init-a-1.mp4', 90), at('t/v/init-a-1.mp4', 110)], 100, ['s/v/init-a-1.mp4']],
+      ['a folder does not keep another\'s init', [at('s/v/init-a-1.mp4', 0), at('s/a/a-0.m4s', 200)], 100, ['s/v/init-a-1.mp4']],
+      ['an object with no time is kept', [at('s/v/a-0.m4s'), at('s/v/a-1.m4s', 0)], 100, ['s/v/a-1.m4s']],
+      ['the cutoff itself is old', [at('s/v/a-0.m4s', 100), at('s/v/a-1.m4s', 101)], 100, ['s/v/a-0.m4s']],
+    ];
+    for (const [what, objects, cutoff, keys] of cases) expect(expired(objects, cutoff), what).toEqual(keys);
   });
 
   it('sweeps a quarter of the retention apart, from 1 s to a minute', () => {
