@@ -167,26 +167,30 @@ interface SplitEdge {
 /**
  * How an edge whose items cannot cross Kafka as they are is cut: a node
  * before the producer turns them into what crosses (`wire`, read back with
- * `format`), a node after the consumer turns that back. Both get `settings`.
+ * `format`), a node after the consumer turns that back, each with its settings.
  */
 interface Wrapping {
-  send: { end: 'store' | 'pack'; op: string };
-  receive: { end: 'fetch' | 'unpack'; op: string };
-  settings: Record<string, unknown>;
+  send: { end: 'store' | 'pack'; op: string; settings: Record<string, unknown> };
+  receive: { end: 'fetch' | 'unpack'; op: string; settings: Record<string, unknown> };
   wire: PortType;
   format: 'json' | 'bytes';
   /** For segments: the store the wrapping nodes name, reported with the transport. */
   objects?: { store: string; prefix: string };
 }
 
-/** Segments: `objects.put` / `objects.get` around a topic of references (JSON events), both naming the plan's store and prefix. */
+/**
+ * Segments: `objects.put` / `objects.get` around a topic of references
+ * (JSON events), both naming the plan's store and prefix. The writer alone
+ * sweeps what is older than `retain`: one sweeper per origin, not one per edge.
+ */
 function segmentWrapping(transport: Extract<Transport, { kind: 'object-store+http-pull' }>): Wrapping {
   const objects = { store: transport.store, prefix: transport.prefix };
-  return { send: { end: 'store', op: 'objects.put' }, receive: { end: 'fetch', op: 'objects.get' }, settings: objects, wire: parsePortType('Event'), format: 'json', objects };
+  const put = { ...objects, ...(transport.retain !== undefined && { retain: transport.retain }) };
+  return { send: { end: 'store', op: 'objects.put', settings: put }, receive: { end: 'fetch', op: 'objects.get', settings: objects }, wire: parsePortType('Event'), format: 'json', objects };
 }
 
 /** Media packets: `media.pack` / `media.unpack` around a topic of Bytes, one message a packet. */
-const mediaWrapping: Wrapping = { send: { end: 'pack', op: 'media.pack' }, receive: { end: 'unpack', op: 'media.unpack' }, settings: {}, wire: parsePortType('Bytes'), format: 'bytes' };
+const mediaWrapping: Wrapping = { send: { end: 'pack', op: 'media.pack', settings: {} }, receive: { end: 'unpack', op: 'media.unpack', settings: {} }, wire: parsePortType('Bytes'), format: 'bytes' };
 
 /**
  * Cuts an edge in two around its Kafka topic, keyed by `key` (`stream`, so
@@ -206,7 +210,7 @@ function splitThroughKafka(
     const before = transportNodeName(wrapping.send.end, ends);
     const send = transportNodeName('send', ends);
     const beside = graph.nodes.get(planned.from)!;
-    added.nodes.push([before, transportNode(registry, wrapping.send.op, before, { ...wrapping.settings }, beside, {})]);
+    added.nodes.push([before, transportNode(registry, wrapping.send.op, before, { ...wrapping.send.settings }, beside, {})]);
     added.nodes.push([send, transportNode(registry, 'kafka.produce', send, { brokers, topic, key }, beside, {})]);
     added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: before, toPort: 'in', type });
     added.edges.push({ from: before, fromPort: 'out', to: send, toPort: 'in', type: wire });
@@ -219,7 +223,7 @@ function splitThroughKafka(
     const group = groupFor(graph.name, planned, crossingInto);
     const settings = { brokers, topics: [topic], group, from: 'committed', format: wrapping.format, session_timeout: receiveSessionTimeout };
     added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: wire })]);
-    added.nodes.push([after, transportNode(registry, wrapping.receive.op, after, { ...wrapping.settings }, beside, { out: type })]);
+    added.nodes.push([after, transportNode(registry, wrapping.receive.op, after, { ...wrapping.receive.settings }, beside, { out: type })]);
     added.edges.push({ from: receive, fromPort: 'out', to: after, toPort: 'in', type: wire });
     added.edges.push({ from: after, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
     added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, ...(wrapping.objects && { objects: { ...wrapping.objects, node: after } }), edge: ends });

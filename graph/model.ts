@@ -53,7 +53,8 @@ export interface TransportEndpoint {
 /** `transports:`: the Kafka brokers events cross hosts through, and the object store segments do. */
 export interface Transports {
   kafka?: TransportEndpoint & { brokers: string[]; partitions?: number };
-  objects?: TransportEndpoint & { url: string };
+  /** `retain` is the duration as written (`10m`), handed to `objects.put` as its own setting. */
+  objects?: TransportEndpoint & { url: string; retain?: string };
 }
 
 /** A connection from one node's output port to another's input port. */

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { requirements } from './operator-spec.ts';
-import { size } from './settings.ts';
+import { duration, size } from './settings.ts';
 
 /** What a full input channel does: pause the upstream, or drop the oldest or newest records. */
 export const whenFullPolicies = ['block', 'drop_oldest', 'drop_newest'] as const;
@@ -133,6 +133,14 @@ export const kafkaTransportSchema = z
 export const objectsTransportSchema = z
   .strictObject({
     url: z.string().min(1).meta({ description: 'Where segments are written: `s3://bucket/prefix` (an S3-compatible store) or a folder every host shares.', expects: 'a string', examples: ['s3://media/live', '/srv/streams/objects'] } satisfies FieldMeta),
+    retain: duration()
+      .refine((ms) => ms >= 1_000)
+      .optional()
+      .meta({
+        description: 'Delete segments older than this: the `objects.put` of each segment edge sweeps its prefix (`retain` of `objects.put`). Absent: segments are kept for ever. Keep it longer than the DVR window and than an edge may lag behind.',
+        expects: 'a duration of at least `1s`, such as `10m`',
+        examples: ['10m', '1h'],
+      } satisfies FieldMeta),
     reachable_from: reachableFrom,
   })
   .meta({ description: 'The object store an origin writes segments to and edges pull them through.', expects: 'a map with `url`' } satisfies FieldMeta);

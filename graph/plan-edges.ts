@@ -22,8 +22,9 @@ export type Transport =
   /**
    * Media segments and playlists written to an object store under `prefix`;
    * the downstream pulls them over HTTP from the upstream hosts' workers.
+   * With `retain` (a duration as written), the writer deletes them once older.
    */
-  | { kind: 'object-store+http-pull'; store: string; prefix: string; pullFrom: string[] };
+  | { kind: 'object-store+http-pull'; store: string; prefix: string; pullFrom: string[]; retain?: string };
 
 /** One edge of the plan, with the hosts of its ends and its transport. */
 export interface PlannedEdge {
@@ -124,7 +125,7 @@ export function planEdges({ graph, placed, hosts, locator }: { graph: Graph; pla
           else locator.node(edge.to, ['in'], 'unreachable_transport', message);
         }
       }
-      planned.push({ ...base, transport: { kind: 'object-store+http-pull', store: withoutCredentials(objects?.url ?? 'objects'), prefix: `${graph.name}/${edge.from}/`, pullFrom: up.hosts.map((h) => byName.get(h)?.url ?? h) } });
+      planned.push({ ...base, transport: { kind: 'object-store+http-pull', store: withoutCredentials(objects?.url ?? 'objects'), prefix: `${graph.name}/${edge.from}/`, pullFrom: up.hosts.map((h) => byName.get(h)?.url ?? h), ...(objects?.retain !== undefined && { retain: objects.retain }) } });
       continue;
     }
     const kafka = transports.kafka;

@@ -21,7 +21,7 @@ export function describeTransport(transport: Transport): string {
       return `kafka ${transport.topic} (${facts.join(', ')})`;
     }
     case 'object-store+http-pull':
-      return `object store ${transport.store.replace(/\/$/, '')}/${transport.prefix}, pulled from ${transport.pullFrom.join(', ')}`;
+      return `object store ${transport.store.replace(/\/$/, '')}/${transport.prefix}${transport.retain !== undefined ? ` (retained ${transport.retain})` : ''}, pulled from ${transport.pullFrom.join(', ')}`;
   }
 }
 

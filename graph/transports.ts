@@ -43,7 +43,7 @@ export function parseTransports(raw: unknown, report: Reporter): Transports {
       const brokers = typeof spec.brokers === 'string' ? spec.brokers.split(',').map((b) => b.trim()).filter(Boolean) : (spec.brokers as string[]);
       transports.kafka = { ...endpoint, brokers, ...(spec.partitions !== undefined && { partitions: spec.partitions as number }) };
     } else {
-      transports.objects = { ...endpoint, url: spec.url as string };
+      transports.objects = { ...endpoint, url: spec.url as string, ...(spec.retain !== undefined && { retain: value.retain as string }) };
     }
   }
   return transports;

@@ -186,6 +186,7 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
           etag: unquote(out.ETag),
           ...(out.ContentType !== undefined && { contentType: out.ContentType }),
           ...(out.CacheControl !== undefined && { cacheControl: out.CacheControl }),
+          ...(out.LastModified !== undefined && { modified: out.LastModified.getTime() }),
           length,
           body: body ?? empty,
           cancel: () => body?.destroy?.(),
@@ -200,7 +201,7 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
       try {
         const { HeadObjectCommand } = await sdk();
         const out = await (await client).send(new HeadObjectCommand({ Bucket: bucket, Key: full }));
-        return { key, size: out.ContentLength ?? 0, etag: unquote(out.ETag), ...(out.ContentType !== undefined && { contentType: out.ContentType }), ...(out.CacheControl !== undefined && { cacheControl: out.CacheControl }) };
+        return { key, size: out.ContentLength ?? 0, etag: unquote(out.ETag), ...(out.ContentType !== undefined && { contentType: out.ContentType }), ...(out.CacheControl !== undefined && { cacheControl: out.CacheControl }), ...(out.LastModified !== undefined && { modified: out.LastModified.getTime() }) };
       } catch (error) {
         const translated = translate(error, where, 'read', key);
         // A HEAD answer has no body, so a missing bucket looks like a missing key: both mean "not there".
@@ -218,7 +219,7 @@ export function openS3Store({ bucket, prefix = '', ...settings }: S3Settings & {
           const out = await (await client).send(new ListObjectsV2Command({ Bucket: bucket, Prefix: below + prefix, ...(token !== undefined && { ContinuationToken: token }) }));
           for (const item of out.Contents ?? []) {
             if (item.Key === undefined) continue;
-            found.push({ key: item.Key.slice(below.length), size: item.Size ?? 0, etag: unquote(item.ETag) });
+            found.push({ key: item.Key.slice(below.length), size: item.Size ?? 0, etag: unquote(item.ETag), ...(item.LastModified !== undefined && { modified: item.LastModified.getTime() }) });
           }
           token = out.IsTruncated ? out.NextContinuationToken : undefined;
         } while (token !== undefined);

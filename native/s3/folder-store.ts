@@ -6,7 +6,7 @@
  * the file's size and modification time.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { contentTypeOf, keyProblem, normalisePrefix } from './object-key.ts';
@@ -43,8 +43,40 @@ export function openFolderStore(path: string, { base = process.cwd(), prefix = '
     return new ObjectStoreError('object_store_failed', `${where}: cannot ${action} \`${key}\`: ${(error as Error).message}`, { cause: error });
   }
 
+  /** The folder below which keys live; `delete` prunes emptied folders up to it, never it. */
+  const top = join(root, ...below.split('/').filter(Boolean));
+
+  /**
+   * Opens `partial` for writing, making its folder. A `delete` may prune
+   * that folder between the two (it was empty), so a vanished folder is
+   * made again, a few times.
+   */
+  async function openBeside(partial: string) {
+    for (let attempt = 0; ; attempt++) {
+      await mkdir(dirname(partial), { recursive: true });
+      try {
+        return await open(partial, 'w');
+      } catch (error) {
+        if (errnoOf(error) !== 'ENOENT' || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  /** Removes the folders of `file` that its removal left empty, up to the store's own. */
+  async function pruneAbove(file: string): Promise<void> {
+    for (let folder = dirname(file); folder !== top && folder.startsWith(top + sep); folder = dirname(folder)) {
+      try {
+        await rmdir(folder);
+      } catch (error) {
+        // Not empty (another object, or a write just made it) or already gone: nothing more to prune.
+        if (['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes(errnoOf(error) ?? '')) return;
+        throw error;
+      }
+    }
+  }
+
   function infoOf(key: string, size: number, mtimeMs: number): ObjectInfo {
-    return { key, size, etag: `${size.toString(16)}-${Math.floor(mtimeMs * 1000).toString(16)}`, contentType: contentTypeOf(key) };
+    return { key, size, etag: `${size.toString(16)}-${Math.floor(mtimeMs * 1000).toString(16)}`, contentType: contentTypeOf(key), modified: mtimeMs };
   }
 
   return {
@@ -54,8 +86,7 @@ export function openFolderStore(path: string, { base = process.cwd(), prefix = '
       // Written aside, then renamed: a reader sees the old object or the whole new one, never a part.
       const partial = join(dirname(file), `${partialMark}${randomBytes(6).toString('hex')}`);
       try {
-        await mkdir(dirname(file), { recursive: true });
-        const handle = await open(partial, 'w');
+        const handle = await openBeside(partial);
         try {
           await handle.writeFile(body);
         } finally {
@@ -108,7 +139,6 @@ export function openFolderStore(path: string, { base = process.cwd(), prefix = '
     },
 
     async list(prefix = ''): Promise<ObjectInfo[]> {
-      const top = join(root, ...below.split('/').filter(Boolean));
       const found: ObjectInfo[] = [];
       let entries;
       try {
@@ -137,6 +167,7 @@ export function openFolderStore(path: string, { base = process.cwd(), prefix = '
       const file = fileOf(key);
       try {
         await rm(file, { force: true });
+        await pruneAbove(file);
       } catch (error) {
         throw failure('delete', key, error);
       }

@@ -18,6 +18,12 @@ export interface ObjectInfo {
   etag: string;
   contentType?: string;
   cacheControl?: string;
+  /**
+   * When the object was last written, in ms since the epoch, as the store
+   * says (S3's `Last-Modified`, whole seconds; a file's modification time).
+   * Listings always give it; absent after an S3 `put`, which does not say.
+   */
+  modified?: number;
 }
 
 /** How an object is written. */

@@ -57,6 +57,11 @@ function contentHash(data: Buffer): string {
  * track's last init's; without one (a writer restarted mid-track) the key
  * carries a hash of the bytes instead, so two contents never share a key.
  */
+/** Whether a key is an init segment's (`STREAM/TRACK/init-....mp4`), which a track's later objects need. */
+export function isInitKey(key: string): boolean {
+  return /(^|\/)init-[^/]*\.mp4$/.test(key);
+}
+
 export function keyFor(item: Exclude<CmafItem, { type: 'end' }>, epoch: string | undefined): string {
   const folder = `${encodeURIComponent(item.stream)}/${encodeURIComponent(item.track)}`;
   if (item.type === 'init') return `${folder}/init-${item.epoch ?? epoch ?? 'x'}-${contentHash(item.data)}.mp4`;

@@ -4,10 +4,12 @@
  * (`STREAMS_S3_*`) unless given as `${env:NAME}`; they are never logged.
  */
 import { finalize } from 'rxjs';
-import { z, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
+import { duration, reasonOf, z, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { openObjectStore, s3SettingsFromEnv, type S3Settings } from '../../native/s3/client.ts';
 import { normalisePrefix } from '../../native/s3/object-key.ts';
 import { parseStoreUrl, type ObjectStore } from '../../native/s3/object-store.ts';
+import { ObjectExpiry } from './expiry.ts';
+import { isInitKey } from './reference.ts';
 
 /** A zod refinement reporting what `check` throws, as the checker shows settings errors. */
 function refusing(check: (value: string) => unknown) {
@@ -37,6 +39,13 @@ export const storeFields = {
   region: z.string().min(1).optional().meta({ description: 'The signing region; default: `STREAMS_S3_REGION`, else `us-east-1`.', examples: ['eu-west-1'] }),
   access_key: z.string().min(1).optional().meta({ description: 'The access key id; give it as `${env:NAME}`. Default: `STREAMS_S3_ACCESS_KEY` from the environment.', examples: ['${env:S3_ACCESS_KEY}'] }),
   secret_key: z.string().min(1).optional().meta({ description: 'The secret key; give it as `${env:NAME}`. Default: `STREAMS_S3_SECRET_KEY` from the environment. Never logged.', examples: ['${env:S3_SECRET_KEY}'] }),
+  retain: duration()
+    .refine((ms) => ms >= 1_000, 'must be at least `1s`')
+    .optional()
+    .meta({
+      description: 'Delete the objects below `prefix` that are older than this, by a sweep at start (what a previous run left is swept too) and then every quarter of it (1 s to 1 min). Absent: objects are kept for ever. Keep it longer than the DVR window and than an edge may lag behind.',
+      examples: ['10m', '1h'],
+    }),
 };
 
 /** The parsed store fields. */
@@ -47,6 +56,7 @@ export interface StoreSettings {
   region?: string | undefined;
   access_key?: string | undefined;
   secret_key?: string | undefined;
+  retain?: number | undefined;
 }
 
 /** Opens the store the settings name; a folder store is relative to the pipeline file. */
@@ -64,17 +74,42 @@ function openStore(ctx: NodeContext<StoreSettings>): ObjectStore {
  * A node over the store the settings name: `body` gets a function that
  * opens it on first use (so a store that cannot be opened fails the first
  * batch, not the graph's start), and the store is closed however the node
- * ends.
+ * ends. With `retain`, an `ObjectExpiry` sweeps the node's prefix while the
+ * node runs, from its start (keeping a live track's init); its counters are
+ * the node's metrics.
  */
 export function storeNode(ctx: NodeContext<StoreSettings>, body: (store: () => ObjectStore) => NodeFunction): NodeFunction {
   let store: ObjectStore | undefined;
-  const node = body(() => (store ??= openStore(ctx)));
+  const open = (): ObjectStore => (store ??= openStore(ctx));
+  const node = body(open);
   return function objectStoreNode(input) {
+    const expiry = startExpiry(ctx, open);
     return node(input).pipe(
       finalize(function closeStore() {
+        // The expiry stops first; a sweep still listing or deleting then fails on the closed store, unreported.
+        void expiry?.stop();
         store?.close();
         store = undefined;
       }),
     );
   };
+}
+
+/** The sweep `retain` asks for, started; undefined without `retain`. */
+function startExpiry(ctx: NodeContext<StoreSettings>, store: () => ObjectStore): ObjectExpiry | undefined {
+  const { retain } = ctx.settings;
+  if (retain === undefined) return undefined;
+  const expiry = new ObjectExpiry({
+    store,
+    retain,
+    now: () => ctx.now(),
+    schedule: (ms, fn) => ctx.schedule(ms, fn),
+    isInit: isInitKey,
+    onError: function reportSweepFailure(error) {
+      ctx.log.warn({ retain_ms: retain }, `objects older than \`retain\` not all deleted: ${reasonOf(error)}`);
+    },
+  });
+  ctx.metrics.expose(() => expiry.metrics());
+  expiry.start();
+  return expiry;
 }

@@ -8,6 +8,7 @@ import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { hostGraph, transportNodeName } from '../../graph/host-graph.ts';
 import { planGraph } from '../../graph/plan.ts';
+import { describeTransport } from '../../graph/render-plan.ts';
 import { registry } from '../../nodes/registry.ts';
 
 function pipeline(transports: string): string {
@@ -57,6 +58,23 @@ describe('a segment edge between hosts', () => {
     // The worker creates the references' topic from these, and learns which store carries the bytes.
     expect(origin.transports).toEqual([expect.objectContaining({ name: send, end: 'send', topic: 'streams.seg.hls.out.cdn.in', key: 'stream', objects: { store: 's3://media/live', prefix: 'seg/hls/', node: store } })]);
     expect(edgeHost.transports).toEqual([expect.objectContaining({ name: receive, end: 'receive', group: 'streams.seg.cdn', objects: { store: 's3://media/live', prefix: 'seg/hls/', node: fetch } })]);
+  });
+
+  it('hands `transports.objects.retain` to the writer alone, and shows it in the plan', () => {
+    const text = pipeline('  kafka: { brokers: "127.0.0.1:9092" }\n  objects: { url: "s3://media/live", retain: 10m }');
+    const [origin, edgeHost] = shares(text);
+    expect(origin.graph!.nodes.get(transportNodeName('store', edge))!.rawSettings).toEqual({ store: 's3://media/live', prefix: 'seg/hls/', retain: '10m' });
+    expect(edgeHost.graph!.nodes.get(transportNodeName('fetch', edge))!.rawSettings).toEqual({ store: 's3://media/live', prefix: 'seg/hls/' });
+    const checked = checkPipeline({ file: 'seg.yaml', text, registry, env: {} });
+    const planned = planGraph({ graph: checked.graph!, text });
+    expect(describeTransport(planned.plan!.edges.find((e) => e.to === 'cdn')!.transport)).toBe('object store s3://media/live/seg/hls/ (retained 10m), pulled from http://10.0.0.1:7070');
+  });
+
+  it('refuses a retention that is not a duration of at least a second, at its place', () => {
+    for (const [retain, found] of [['5', '`5`'], ['500ms', '`500ms`']]) {
+      const checked = checkPipeline({ file: 'seg.yaml', text: pipeline(`  kafka: { brokers: "127.0.0.1:9092" }\n  objects: { url: "s3://media/live", retain: "${retain}" }`), registry, env: {} });
+      expect(checked.diagnostics.map(formatDiagnostic)).toEqual([`seg.yaml:8:46: error: \`retain\` of \`transports.objects\` must be a duration of at least \`1s\`, such as \`10m\`, found ${found}`]);
+    }
   });
 
   it('uses the folder `objects` when no store is declared', () => {

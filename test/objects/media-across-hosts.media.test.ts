@@ -7,7 +7,9 @@
  * `serve.http`, and ffprobe reads the whole stream from the edge.
  *
  * A second test sends media packets through Kafka twice: an ingest on
- * `origin`, `encode` on `gpu`, the packager and origin on `edge`.
+ * `origin`, `encode` on `gpu`, the packager and origin on `edge`. A third
+ * gives the segments a retention (`transports.objects.retain`) and watches
+ * the bucket empty once the stream has ended.
  *
  * It needs Kafka, Redis and versitygw: it starts them through the services
  * script (`test/services/start.sh kafka redis versitygw`), which leaves
@@ -30,8 +32,9 @@ const bin = join(root, 'bin/streams.ts');
 const ports = { rtmp: 7712, origin: 7710, edge: 7711 };
 const name = `objhosts-${randomBytes(3).toString('hex')}`;
 const mediaName = `objmedia-${randomBytes(3).toString('hex')}`;
+const retainedName = `objretain-${randomBytes(3).toString('hex')}`;
 const bucket = `objects-hosts-${randomBytes(4).toString('hex')}`;
-const topics = [`streams.${name}.hls.out.cdn.in`, `streams.${mediaName}.rtmp.out.ladder.in`, `streams.${mediaName}.ladder.out.hls.in`];
+const topics = [`streams.${name}.hls.out.cdn.in`, `streams.${mediaName}.rtmp.out.ladder.in`, `streams.${mediaName}.ladder.out.hls.in`, `streams.${retainedName}.hls.out.cdn.in`];
 
 let env: Record<string, string> = {};
 let s3: S3Settings;
@@ -95,7 +98,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const pipeline of [name, mediaName]) {
+  for (const pipeline of [name, mediaName, retainedName]) {
     const keys = await redis.keys(`streams:deploy:${pipeline}*`);
     if (keys.length > 0) await redis.del(...keys);
   }
@@ -204,5 +207,65 @@ nodes:
     console.log(`media packets across two Kafka hops (ingest -> encode -> packager): publish to the edge's first master playlist ${firstMs} ms, ${frames} encoded frames read from the edge`);
     expect(frames).toBe(seconds * 25);
     await stopWorkers();
+  });
+
+  it('empties the bucket of a stream\'s segments the retention after the stream ended; the edge, which fetched them ahead of demand, still serves every frame', async () => {
+    const retain = 8;
+    const file = join(dir, `${retainedName}.yaml`);
+    writeFileSync(file, `streams: 1
+name: ${retainedName}
+hosts:
+  origin: { role: origin, offers: [listen], url: "http://127.0.0.1:${ports.origin}" }
+  edge: { role: edge, offers: [listen], url: "http://127.0.0.1:${ports.edge}" }
+transports:
+  kafka: { brokers: "${env.STREAMS_KAFKA_BROKERS}" }
+  objects: { url: "s3://${bucket}/live", retain: ${retain}s }
+nodes:
+  rtmp: { op: ingest.rtmp, place: { host: origin }, with: { listen: "127.0.0.1:${ports.rtmp}", keys: [{ name: cam, key: k7712 }] } }
+  hls: { op: segment.hls, in: rtmp, place: { host: origin }, with: { segment: 1s, part: 250ms, window: 20, reconnect: 0s } }
+  cdn: { op: serve.http, in: hls, place: { host: edge }, with: { listen: "127.0.0.1:${ports.edge}" } }
+`);
+    startWorker('origin', retainedName);
+    startWorker('edge', retainedName);
+    await reported(retainedName, 2);
+    const deployed = await run(['deploy', file, '--control', env.STREAMS_REDIS_URL, '--timeout', '30s']);
+    expect(deployed.code).toBe(0);
+    const stored = openObjectStore(`s3://${bucket}/live/${retainedName}/hls`, { s3 });
+    try {
+      const seconds = 4;
+      const publisher = publish(`rtmp://127.0.0.1:${ports.rtmp}/live/k7712`, { seconds, size: '320x240', rate: 25 });
+      const edge = `http://127.0.0.1:${ports.edge}/live/cam/`;
+      await fetchUntil(`${edge}master.m3u8`, (body) => body.includes('source/index.m3u8'), 30_000);
+      // The segments do go through the bucket while the stream is live.
+      let live = 0;
+      for (let i = 0; i < 100 && live === 0; i++) {
+        live = (await stored.list()).length;
+        if (live === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(live).toBeGreaterThan(0);
+      expect((await publisher.exited).code).toBe(0);
+      const endedAt = Date.now();
+      // Playlists only: no segment is asked of the edge until the bucket is empty.
+      const ended = await fetchUntil(`${edge}source/index.m3u8`, (body) => body.includes('#EXT-X-ENDLIST'), 30_000);
+      // The origin's sweep empties the prefix: the retention, a sweep interval and LastModified's second after the last write.
+      let left = await stored.list();
+      while (left.length > 0) {
+        if (Date.now() - endedAt > (retain + 20) * 1000) throw new Error(`${left.length} objects still in the bucket ${retain + 20} s after the stream ended: ${left.slice(0, 3).map((o) => o.key).join(', ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        left = await stored.list();
+      }
+      const emptyMs = Date.now() - endedAt;
+      // Every frame is still served from the edge with the bucket empty: the references came over Kafka as the origin
+      // stored the segments, and the edge fetched each at once, ahead of any viewer (no pull on demand, and nothing
+      // taken by the retention before the edge had it).
+      expect(ended.split('\n').filter((line) => /^[0-9a-z]+-\d+\.m4s$/.test(line)).length).toBeGreaterThanOrEqual(seconds - 1);
+      const probe = await ffprobe(`${edge}source/index.m3u8`, { packets: true, select: 'v:0' });
+      expect((probe.packets ?? []).length).toBe(seconds * 25);
+      console.log(`retain ${retain}s: the bucket held ${live} objects while live, and was empty ${emptyMs} ms after the publisher ended (load ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
+      for (const { log } of workers) expect(log()).not.toMatch(/not all deleted/);
+    } finally {
+      stored.close();
+      await stopWorkers();
+    }
   });
 });
