@@ -8,7 +8,7 @@
  * each wrk run: on a shared machine it holds steady where requests a
  * second follow whoever else runs (`cdn-serve.ts` prints those).
  *
- *   node bench/cdn-hit-path.ts [seconds=5] [rounds=5] [--profile]
+ *   node bench/cdn-hit-path.ts [seconds=5] [rounds=5] [--profile] [--size 1KB|256KB]
  *
  * `--profile` runs the edge under `--cpu-prof` and prints where its CPU
  * went: self time by function and by file (the engine's own files, Node's
@@ -22,7 +22,10 @@ import { parseArgs } from 'node:util';
 import { root } from './dist.ts';
 import { ensureTools, loadAverage, median, objects, startTargets, targetNames, wrk, type Target } from './cdn-targets.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false }, size: { type: 'string' } } });
+if (values.size !== undefined && !(values.size in objects)) throw new Error(`--size: one of ${Object.keys(objects).join(', ')}`);
+/** The sizes measured: both unless `--size` names one (a profile of one size says where that size's time goes). */
+const sizes = Object.entries(objects).filter(([size]) => values.size === undefined || size === values.size);
 const seconds = Number(positionals[0] ?? 5);
 const rounds = Number(positionals[1] ?? 5);
 
@@ -34,7 +37,7 @@ const measuringFrom = Number(process.hrtime.bigint() / 1000n);
 const cpu: Record<string, Record<Target, number[]>> = {};
 const rates: Record<string, Record<Target, number[]>> = {};
 for (let round = 0; round < rounds; round++) {
-  for (const [size, object] of Object.entries(objects)) {
+  for (const [size, object] of sizes) {
     cpu[size] ??= { edge: [], bare: [], nginx: [] };
     rates[size] ??= { edge: [], bare: [], nginx: [] };
     const order = targetNames.map((_, i, all) => all[(i + round) % all.length]);
