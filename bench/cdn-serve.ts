@@ -15,147 +15,15 @@
  * of bare Node and 0.55 of nginx for 1 KB, at least nginx for 256 KB.
  * Installs wrk and nginx-light (Debian) if they are missing.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { root } from './dist.ts';
+import { ensureTools, loadAverage, median, objects, startTargets, targetNames, wrk, type Target } from './cdn-targets.ts';
 
 const seconds = Number(process.argv[2] ?? 8);
 const rounds = Number(process.argv[3] ?? 3);
-const ports = { nginx: 7850, bare: 7851, edge: 7852 };
-const objects = { '1KB': { path: '/small.m3u8', bytes: 1024 }, '256KB': { path: '/segment.m4s', bytes: 256 * 1024 } };
-
-function ensureTools(): void {
-  const missing = ['wrk', 'nginx'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0);
-  if (missing.length === 0) return;
-  process.stderr.write(`installing ${missing.join(', ')} (apt-get)...\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  const packages = missing.map((tool) => (tool === 'nginx' ? 'nginx-light' : tool));
-  const installed = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env });
-  if (installed.status !== 0) throw new Error(`could not install ${packages.join(', ')}`);
-}
-
-const work = mkdtempSync(join(tmpdir(), 'cdn-c1-'));
-// nginx's worker runs as an unprivileged user: it must be able to read the files.
-chmodSync(work, 0o755);
-const files = join(work, 'files');
-mkdirSync(files);
-writeFileSync(join(files, 'small.m3u8'), Buffer.alloc(objects['1KB'].bytes, '#'));
-writeFileSync(join(files, 'segment.m4s'), Buffer.alloc(objects['256KB'].bytes, 7));
-
-function nginxConfig(): string {
-  return `daemon off;
-worker_processes 1;
-pid ${work}/nginx.pid;
-error_log ${work}/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  client_body_temp_path ${work}/body;
-  proxy_temp_path ${work}/proxy;
-  fastcgi_temp_path ${work}/fastcgi;
-  uwsgi_temp_path ${work}/uwsgi;
-  scgi_temp_path ${work}/scgi;
-  server {
-    listen 127.0.0.1:${ports.nginx};
-    root ${files};
-    add_header Cache-Control "public, max-age=3600";
-  }
-}
-`;
-}
-
-const children: ChildProcess[] = [];
-function start(command: string, args: string[]): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.on('exit', (code) => {
-    if (code && code !== 0 && !stopping) process.stderr.write(`${command} exited ${code}: ${stderr.slice(-1000)}\n`);
-  });
-  children.push(child);
-  return child;
-}
-let stopping = false;
-function stopAll(): void {
-  stopping = true;
-  for (const child of children) child.kill('SIGTERM');
-}
-process.on('exit', stopAll);
-
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} never answered`);
-}
-
-/** CPU time a process has used (user and system, all its threads), µs; from /proc (Linux). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
-}
-
-/**
- * Requests per second wrk measured for one URL, and the server's CPU time
- * per request (µs): on a machine shared with other work, throughput
- * follows whoever else runs, while the CPU a request costs does not.
- */
-function wrk(url: string, pid: number): { perSecond: number; cpuPerRequest: number } {
-  const before = cpuMicros(pid);
-  const run = spawnSync('wrk', ['-t1', '-c64', `-d${seconds}s`, url], { encoding: 'utf8' });
-  const used = cpuMicros(pid) - before;
-  const match = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout);
-  const count = /(\d+) requests in/.exec(run.stdout);
-  if (!match || !count) throw new Error(`wrk said: ${run.stdout}${run.stderr}`);
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
-  if (errors) throw new Error(`${url}: ${errors[1]} error answers`);
-  return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]) };
-}
-
-/** nginx's one worker: the master's child. */
-function nginxWorker(master: number): number {
-  const children = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/);
-  return Number(children[0]);
-}
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 ensureTools();
-const cli = join(root, 'bin', 'streams.ts');
-writeFileSync(join(work, 'nginx.conf'), nginxConfig());
-const nginx = start(existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-c', join(work, 'nginx.conf'), '-p', work]);
-const bare = start(process.execPath, [join(root, 'bench', 'cdn-bare-server.ts'), files, String(ports.bare)]);
-writeFileSync(
-  join(work, 'edge.yaml'),
-  `streams: 1
-name: c1-edge
-nodes:
-  edge:
-    op: cache
-    with: { listen: "127.0.0.1:${ports.edge}", origin: "http://127.0.0.1:${ports.nginx}", size: 256MiB }
-`,
-);
-const edgeProcess = start(process.execPath, [cli, 'run', join(work, 'edge.yaml'), '--log-level', 'warn']);
-
-const targets = { edge: ports.edge, bare: ports.bare, nginx: ports.nginx } as const;
-type Target = keyof typeof targets;
-for (const [name, port] of Object.entries(targets)) {
-  for (const object of Object.values(objects)) await waitFor(`http://127.0.0.1:${port}${object.path}`);
-  process.stderr.write(`${name} ready\n`);
-}
-
-const pids: Record<Target, number> = { edge: edgeProcess.pid!, bare: bare.pid!, nginx: nginxWorker(nginx.pid!) };
+const servers = await startTargets({ base: 7850 });
+const targets = servers.ports;
+const pids = servers.pids;
 const results: Record<string, Record<Target, number[]>> = {};
 const cpu: Record<string, Record<Target, number[]>> = {};
 for (let round = 0; round < rounds; round++) {
@@ -163,18 +31,18 @@ for (let round = 0; round < rounds; round++) {
     results[size] ??= { edge: [], bare: [], nginx: [] };
     cpu[size] ??= { edge: [], bare: [], nginx: [] };
     // Turns rotate so no target always runs first or last.
-    const order = (Object.keys(targets) as Target[]).map((_, i, all) => all[(i + round) % all.length]);
+    const order = targetNames.map((_, i, all) => all[(i + round) % all.length]);
     for (const target of order) {
-      const measured = wrk(`http://127.0.0.1:${targets[target]}${object.path}`, pids[target]);
+      const measured = wrk(`http://127.0.0.1:${targets[target]}${object.path}`, pids[target], { seconds, connections: 64 });
       results[size][target].push(measured.perSecond);
       cpu[size][target].push(measured.cpuPerRequest);
       process.stderr.write(`round ${round + 1} ${size} ${target}: ${Math.round(measured.perSecond)} req/s, ${measured.cpuPerRequest.toFixed(1)} µs CPU a request\n`);
     }
   }
 }
-stopAll();
+await servers.stop();
 
-console.log(`C1 serving from cache, wrk -t1 -c64 -d${seconds}s, median of ${rounds} rounds (req/s)`);
+console.log(`C1 serving from cache, wrk -t1 -c64 -d${seconds}s, median of ${rounds} rounds (req/s); load ${loadAverage()}`);
 console.log('size    edge      bare-node  nginx     edge/bare  edge/nginx');
 for (const [size, byTarget] of Object.entries(results)) {
   const edge = median(byTarget.edge);

@@ -49,8 +49,11 @@ export function parseListen(value: string | number): ListenAddress | string {
  * `listen_failed`) in one sentence, whose hint names `setting` (the
  * setting or option that chose the address, `listen` unless told);
  * resolves with the bound address (its real port when 0 was asked for).
+ * `backlog` is the queue of connections accepted by the kernel but not yet
+ * by Node (Node's default is 511; the kernel caps it at
+ * `net.core.somaxconn`): a burst of new clients past it waits for a SYN retry.
  */
-export function listenOn(server: Server, address: ListenAddress, label: string, options: { setting?: string } = {}): Promise<ListenAddress> {
+export function listenOn(server: Server, address: ListenAddress, label: string, options: { setting?: string; backlog?: number } = {}): Promise<ListenAddress> {
   const setting = options.setting ?? 'listen';
   return new Promise((resolve, reject) => {
     const shown = formatAddress(address);
@@ -73,7 +76,7 @@ export function listenOn(server: Server, address: ListenAddress, label: string, 
     }
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(address.port, address.host);
+    server.listen({ port: address.port, host: address.host, backlog: options.backlog });
   });
 }
 

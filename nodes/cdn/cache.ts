@@ -81,6 +81,7 @@ export default defineOperator({
     stale_if_error: duration().prefault('1m').meta({ description: 'How long past its lifetime an object is served when the origin fails (cannot connect, times out, answers 5xx); the origin\'s `stale-if-error` directive wins.', examples: ['5m'] }),
     prefetch: z.number().int().min(0).max(16).default(0).meta({ description: 'New segments of a media playlist fetched before anyone asks, per playlist refresh.', examples: [2] }),
     origin_timeout: duration().prefault('10s').meta({ description: 'How long the origin may take to send the response headers, and the longest silence within a body. Blocking LL-HLS playlist requests wait at least 30 s.', examples: ['5s'] }),
+    backlog: z.number().int().min(1).max(65535).default(4096).meta({ description: 'The listen backlog: connections the kernel has accepted and holds until the edge takes them, so a burst of new clients (a live event starting, a reconnect storm) waits in the queue instead of for a SYN retry a second later. The kernel caps it at `net.core.somaxconn` (4096 on Linux since 5.4). Node\'s default is 511.', examples: [4096, 16384] }),
     max_connections: z.number().int().min(1).default(20_000).meta({ description: 'Open client connections accepted; past it new ones are closed at once.', examples: [20000] }),
   }),
   requires: ['listen'],
@@ -169,7 +170,7 @@ export default defineOperator({
         server.maxConnections = settings.max_connections;
         server.headersTimeout = headersTimeout;
         let purgeListener: PurgeListener | undefined;
-        const run = new ServerRun(ctx, server, subscriber, { listen: settings.listen, path: ['/'] }, {
+        const run = new ServerRun(ctx, server, subscriber, { listen: settings.listen, path: ['/'], backlog: settings.backlog }, {
           serving: 'serving the edge cache',
 
           closeClients: async () => {

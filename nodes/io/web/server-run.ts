@@ -11,6 +11,13 @@ import { closeServer, formatAddress, listenOn, type ListenAddress } from '../../
 import { isSecure } from '../../../native/http/server.ts';
 import type { Batch, NodeContext } from '../../../runtime/api.ts';
 
+/** Where a node's server listens: the address, the paths it serves (for the log line), and its listen backlog (Node's default 511 unless set). */
+export interface ServerWhere {
+  listen: ListenAddress;
+  path: string[];
+  backlog?: number;
+}
+
 /** What the node does at each step of its server's life. */
 export interface ServerRunHooks {
   /** What the log line says once the server listens: `listening for requests`. */
@@ -34,7 +41,7 @@ export class ServerRun {
   readonly #listening: Promise<boolean>;
   readonly #onAbort = (): void => void this.drain();
 
-  constructor(ctx: NodeContext<unknown>, server: Server, subscriber: Subscriber<Batch>, where: { listen: ListenAddress; path: string[] }, hooks: ServerRunHooks) {
+  constructor(ctx: NodeContext<unknown>, server: Server, subscriber: Subscriber<Batch>, where: ServerWhere, hooks: ServerRunHooks) {
     this.#ctx = ctx;
     this.#server = server;
     this.#subscriber = subscriber;
@@ -47,11 +54,11 @@ export class ServerRun {
     return this.#stopping;
   }
 
-  async #listen(where: { listen: ListenAddress; path: string[] }): Promise<boolean> {
+  async #listen(where: ServerWhere): Promise<boolean> {
     try {
       await this.#hooks.prepare?.();
       if (this.#stopping) return false;
-      const bound = await listenOn(this.#server, where.listen, this.#ctx.label);
+      const bound = await listenOn(this.#server, where.listen, this.#ctx.label, { backlog: where.backlog });
       this.#ctx.log.info({ address: formatAddress(bound), path: where.path, scheme: isSecure(this.#server) ? 'https' : 'http' }, this.#hooks.serving);
       return true;
     } catch (error) {

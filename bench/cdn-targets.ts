@@ -1,0 +1,178 @@
+/**
+ * The three servers the CDN serving benchmarks compare, started the same
+ * way for each of them (`cdn-serve.ts`, `cdn-hit-path.ts`): nginx (one
+ * worker, Debian's nginx-light) serving a folder, a bare `node:http` +
+ * `lru-cache` server (`cdn-bare-server.ts`) holding the same files, and the
+ * edge (`cache`, run by `bin/streams.ts` from the sources) in front of that
+ * nginx; plus the figures they are measured by: wrk runs and the CPU time
+ * a process has used, from /proc (Linux).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { root } from './dist.ts';
+
+/** The objects served: a 1 KB playlist and a 256 KB segment. */
+export const objects = { '1KB': { path: '/small.m3u8', bytes: 1024 }, '256KB': { path: '/segment.m4s', bytes: 256 * 1024 } };
+export type Target = 'edge' | 'bare' | 'nginx';
+export const targetNames: readonly Target[] = ['edge', 'bare', 'nginx'];
+
+/** Installs wrk and nginx-light (Debian, apt-get) when they are missing. */
+export function ensureTools(): void {
+  const missing = ['wrk', 'nginx'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool} || test -x /usr/sbin/${tool}`]).status !== 0);
+  if (missing.length === 0) return;
+  process.stderr.write(`installing ${missing.join(', ')} (apt-get)...\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const packages = missing.map((tool) => (tool === 'nginx' ? 'nginx-light' : tool));
+  const installed = spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'inherit', env });
+  if (installed.status !== 0) throw new Error(`could not install ${packages.join(', ')}`);
+}
+
+function nginxConfig(work: string, files: string, port: number): string {
+  return `daemon off;
+worker_processes 1;
+pid ${work}/nginx.pid;
+error_log ${work}/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${work}/body;
+  proxy_temp_path ${work}/proxy;
+  fastcgi_temp_path ${work}/fastcgi;
+  uwsgi_temp_path ${work}/uwsgi;
+  scgi_temp_path ${work}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    root ${files};
+    add_header Cache-Control "public, max-age=3600";
+  }
+}
+`;
+}
+
+async function waitFor(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} never answered`);
+}
+
+/** nginx's one worker: the master's child. */
+function nginxWorker(master: number): number {
+  const children = readFileSync(`/proc/${master}/task/${master}/children`, 'utf8').trim().split(/\s+/);
+  return Number(children[0]);
+}
+
+/** The running servers: each one's port and the process whose CPU it spends. */
+export interface Targets {
+  ports: Record<Target, number>;
+  pids: Record<Target, number>;
+  work: string;
+  /** Stops them all; resolves once the edge has exited (its CPU profile, when asked for, is then written). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the three servers on `ports` (base, base+1, base+2) and waits until
+ * each serves both objects (the edge's first two requests fill its cache:
+ * every request measured afterwards is a hit). `edgeNodeOptions` go to the
+ * edge's Node (`--cpu-prof`).
+ */
+export async function startTargets(options: { base: number; edgeNodeOptions?: string[] }): Promise<Targets> {
+  const ports: Record<Target, number> = { nginx: options.base, bare: options.base + 1, edge: options.base + 2 };
+  const work = mkdtempSync(join(tmpdir(), 'cdn-c1-'));
+  // nginx's worker runs as an unprivileged user: it must be able to read the files.
+  chmodSync(work, 0o755);
+  const files = join(work, 'files');
+  mkdirSync(files);
+  writeFileSync(join(files, 'small.m3u8'), Buffer.alloc(objects['1KB'].bytes, '#'));
+  writeFileSync(join(files, 'segment.m4s'), Buffer.alloc(objects['256KB'].bytes, 7));
+  writeFileSync(join(work, 'nginx.conf'), nginxConfig(work, files, ports.nginx));
+  writeFileSync(
+    join(work, 'edge.yaml'),
+    `streams: 1
+name: c1-edge
+nodes:
+  edge:
+    op: cache
+    with: { listen: "127.0.0.1:${ports.edge}", origin: "http://127.0.0.1:${ports.nginx}", size: 256MiB }
+`,
+  );
+
+  let stopping = false;
+  const children: ChildProcess[] = [];
+  function start(command: string, args: string[]): ChildProcess {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => {
+      if (code && code !== 0 && !stopping) process.stderr.write(`${command} exited ${code}: ${stderr.slice(-1000)}\n`);
+    });
+    children.push(child);
+    return child;
+  }
+  function killAll(): void {
+    stopping = true;
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  }
+  process.on('exit', killAll);
+
+  const nginx = start(existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-c', join(work, 'nginx.conf'), '-p', work]);
+  const bare = start(process.execPath, [join(root, 'bench', 'cdn-bare-server.ts'), files, String(ports.bare)]);
+  const edge = start(process.execPath, [...(options.edgeNodeOptions ?? []), join(root, 'bin', 'streams.ts'), 'run', join(work, 'edge.yaml'), '--log-level', 'warn']);
+  for (const name of targetNames) {
+    for (const object of Object.values(objects)) await waitFor(`http://127.0.0.1:${ports[name]}${object.path}`);
+    process.stderr.write(`${name} ready\n`);
+  }
+  return {
+    ports,
+    pids: { edge: edge.pid!, bare: bare.pid!, nginx: nginxWorker(nginx.pid!) },
+    work,
+    stop() {
+      const exited = edge.exitCode === null ? new Promise((resolve) => edge.once('exit', resolve)) : Promise.resolve();
+      killAll();
+      return exited.then(() => undefined);
+    },
+  };
+}
+
+/** CPU time a process has used (user and system, all its threads), µs; from /proc (Linux). */
+export function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+}
+
+/**
+ * Requests per second wrk measured for one URL (`-t1`, `connections`
+ * keep-alive connections, `seconds`), and the server's CPU time per request
+ * (µs): on a machine shared with other work, throughput follows whoever
+ * else runs, while the CPU a request costs does not.
+ */
+export function wrk(url: string, pid: number, options: { seconds: number; connections: number }): { perSecond: number; cpuPerRequest: number } {
+  const before = cpuMicros(pid);
+  const run = spawnSync('wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, url], { encoding: 'utf8' });
+  const used = cpuMicros(pid) - before;
+  const match = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout);
+  const count = /(\d+) requests in/.exec(run.stdout);
+  if (!match || !count) throw new Error(`wrk said: ${run.stdout}${run.stderr}`);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
+  if (errors) throw new Error(`${url}: ${errors[1]} error answers`);
+  return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]) };
+}
+
+export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
+
+/** The machine's load average (1, 5, 15 minutes), for the printed figures. */
+export function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
