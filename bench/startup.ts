@@ -12,6 +12,7 @@
  * Aim: `validate` from dist under 0.3 s and 100 MB.
  */
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { buildDist, reportUsage, root, usage } from './dist.ts';
 
@@ -53,7 +54,7 @@ const baseSeconds = median(base.seconds);
 const baseCpu = median(base.cpu);
 const baseRss = median(base.rss);
 const ms = (seconds: number): string => `${(seconds * 1000).toFixed(0).padStart(5)} ms`;
-console.log(`start-up, node ${process.version}, median of ${runs} runs (whole processes)`);
+console.log(`start-up, node ${process.version}, median of ${runs} runs (whole processes); load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);
 console.log(`${''.padEnd(20)} ${'wall'.padStart(8)} ${'cpu'.padStart(8)} ${'peak RSS'.padStart(8)}   ratios to node -e 0 (wall, cpu, RSS)`);
 for (const [name, s] of samples) {
   const [seconds, cpu, rss] = [median(s.seconds), median(s.cpu), median(s.rss)];

@@ -8,12 +8,12 @@
  *   it is reached, so `--help` loads a few kilobytes and `validate` never
  *   loads the runtime;
  * - rxjs, zod, yaml, cel-js and lru-cache are bundled in from their ES module
- *   builds, tree-shaken; prom-client (CommonJS, static requires only) with
- *   its own dependencies: one file to read and compile instead of hundreds,
- *   and the compile cache covers it all;
+ *   builds, tree-shaken; prom-client and pino (CommonJS, static requires
+ *   only) with their own dependencies: one file to read and compile instead
+ *   of dozens, and the compile cache covers it all (pino's transports, which
+ *   it would load by path, are never used: logs go to stderr synchronously);
  * - every other dependency stays external: the connectors' client libraries
- *   (still imported only when an operator that needs them starts), and pino,
- *   which loads its transports' files by path at run time.
+ *   (still imported only when an operator that needs them starts).
  *
  * Node's built-in modules are read through `process.getBuiltinModule` on
  * first use (see {@link lazyBuiltins}).
@@ -34,7 +34,7 @@ const outdir = resolve(process.argv[2] ?? join(root, 'dist'));
 // @opentelemetry/api too: prom-client requires it (CommonJS) at load, which an external cannot satisfy in
 // an ES module bundle; the SDK, loaded from node_modules with tracing on, meets this copy through the API's
 // global registry (its context keys are `Symbol.for`).
-const bundled = ['rxjs', 'zod', 'yaml', '@marcbachmann/cel-js', 'lru-cache', 'prom-client', '@opentelemetry/api'];
+const bundled = ['rxjs', 'zod', 'yaml', '@marcbachmann/cel-js', 'lru-cache', 'prom-client', '@opentelemetry/api', 'pino'];
 
 /**
  * The ES module builds of packages whose `node` export is CommonJS (esbuild

@@ -8,12 +8,11 @@ import { openStateStore } from '../runtime/state/store.ts';
 import { basename, dirname, resolve } from 'node:path';
 import { Engine } from '../runtime/engine.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
-import { metricsScrape } from '../runtime/metrics.ts';
 import { metricsAddress as parseListen, serveMetrics } from '../runtime/server/metrics.ts';
 import { parseDuration } from '../graph/units.ts';
 import { registry } from '../nodes/registry.ts';
 import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';
-import { Reloader, startRunUi, uiOptions } from './run-ui.ts';
+import type { Reloader } from './run-ui.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { hostname } from 'node:os';
 import { openTracing, traceFlags } from './trace-flags.ts';
@@ -32,7 +31,11 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   const onNodeFailure = String(values['on-node-failure'] ?? 'stop') as (typeof nodeFailurePolicies)[number];
   if (!nodeFailurePolicies.includes(onNodeFailure)) throw new UsageError(`--on-node-failure takes stop or continue, got \`${onNodeFailure}\``);
   const params = parseParams(values.param as string[] | undefined);
-  const ui = uiOptions(values, process.env);
+  // The metrics (prom-client) and the visualiser's server are loaded only when asked for: a run without them
+  // starts without evaluating either (tens of milliseconds of a short run's start-up).
+  const wantsUi = values.ui !== undefined || values['ui-tls-cert'] !== undefined || values['ui-tls-key'] !== undefined;
+  const runUi = wantsUi || values.watch ? await import('./run-ui.ts') : undefined;
+  const ui = wantsUi ? runUi!.uiOptions(values, process.env) : undefined;
   const statePath = values.state as string | undefined;
   const traced = traceFlags(values);
 
@@ -65,15 +68,15 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure, tracing });
   const server = listen
     ? await serveMetrics(
-        metricsScrape({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),
+        (await import('../runtime/metrics.ts')).metricsScrape({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),
         listen,
       ).catch((error: Error) => {
         throw new UsageError(error.message);
       })
     : undefined;
   if (server) log.info({ url: `http://${listen!.host}:${listen!.port}/metrics` }, 'serving metrics');
-  const reloader = new Reloader(engine, file, params, log);
-  const admin = ui ? await startRunUi(engine, { ...ui, reloader, ownsTimings: !server, log }) : undefined;
+  const reloader = runUi ? new runUi.Reloader(engine, file, params, log) : undefined;
+  const admin = ui ? await runUi!.startRunUi(engine, { ...ui, reloader: reloader!, ownsTimings: !server, log }) : undefined;
   if (admin) {
     const host = admin.server.address.host.includes(':') ? `[${admin.server.address.host}]` : admin.server.address.host;
     const page = `${ui!.tls ? 'https' : 'http'}://${host}:${admin.server.address.port}/`;
@@ -96,7 +99,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const stopWatching = values.watch ? watchFile(files[0], text, reloader) : undefined;
+  const stopWatching = values.watch ? watchFile(files[0], text, reloader!) : undefined;
   log.info({ pipeline: checked.graph.name, nodes: checked.graph.nodes.size }, 'running');
   engine.start();
   try {

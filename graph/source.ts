@@ -4,7 +4,7 @@
  */
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar, visit, type Alias, type Document, type Node as YamlNode, type Pair, type YAMLError, type YAMLMap } from 'yaml';
 import type { Diagnostic, SourcePosition } from './diagnostics.ts';
-import { parseFastYaml, type FastDocument, type FastNode, type FastScalar, type ScalarStyle } from './yaml-fast.ts';
+import { parseFastYaml, readDeferred, type FastDocument, type FastNode, type FastReadNode, type FastScalar, type ScalarStyle } from './yaml-fast.ts';
 import { parseYamlDocument } from './yaml-parser.ts';
 
 export type Path = readonly (string | number)[];
@@ -132,25 +132,44 @@ function fastSource(file: string, text: string, parsed: FastDocument): SourceFil
     }
     return lineCounter.linePos(offset);
   };
+  // The last deferred value read again: a node's diagnostics come together.
+  let lastDeferred: FastNode | undefined;
+  let lastRead: FastReadNode | undefined;
+  const expand = (node: FastNode): FastReadNode => {
+    if (node.kind !== 'deferred') return node;
+    if (node !== lastDeferred) [lastDeferred, lastRead] = [node, readDeferred(text, node)];
+    return lastRead!;
+  };
   const find = (path: Path): Found => {
     let current: FastNode = parsed.root;
     let key: number | undefined;
     let depth = 0;
     for (const step of path) {
+      current = expand(current);
       if (current.kind === 'map') {
         const pair = current.pairs.get(String(step));
         if (!pair) break;
         key = pair.keyStart;
         current = pair.value;
       } else if (current.kind === 'seq' && typeof step === 'number' && current.items[step] !== undefined) {
-        current = current.items[step];
+        // An item's key is where the item starts: read it again if it was deferred.
+        current = expand(current.items[step]);
         key = current.start;
       } else {
         break;
       }
       depth++;
     }
-    return { key, value: { start: current.start, scalar: current.kind === 'scalar' ? current : undefined }, depth };
+    const last = current;
+    // A node's own key is located without reading its value again.
+    return {
+      key,
+      depth,
+      get value() {
+        const node = expand(last);
+        return { start: node.start, scalar: node.kind === 'scalar' ? node : undefined };
+      },
+    };
   };
   return sourceFile(file, text, parsed.data, position, find);
 }

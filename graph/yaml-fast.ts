@@ -63,8 +63,24 @@ export interface FastSeq {
   readonly start: number;
   readonly items: readonly FastNode[];
 }
+/**
+ * A value whose positions were not kept (a pipeline's node, two levels
+ * down): where to read it again, with {@link readDeferred}, when something
+ * inside it must be located. A file of a hundred thousand nodes then keeps
+ * one of these per node instead of a tree of its every key and scalar.
+ */
+export interface FastDeferred {
+  readonly kind: 'deferred';
+  /** The reader's place at the value (after its `:` or `-`), and the column of the collection holding it. */
+  readonly pos: number;
+  readonly lineStart: number;
+  readonly column: number;
+  readonly inMapping: boolean;
+}
 /** A node of the position tree, mirroring the data. */
-export type FastNode = FastScalar | FastMap | FastSeq;
+export type FastNode = FastScalar | FastMap | FastSeq | FastDeferred;
+/** A node of the position tree as read in full. */
+export type FastReadNode = Exclude<FastNode, FastDeferred>;
 
 /** A document read by the fast reader: its data (as the library's `toJS`) and its position tree. */
 export interface FastDocument {
@@ -87,8 +103,29 @@ export function parseFastYaml(text: string): FastDocument | undefined {
   }
 }
 
+/**
+ * Reads a deferred value again, this time keeping its positions (the text
+ * was read once already: it is in the subset).
+ */
+export function readDeferred(text: string, node: FastNode): FastReadNode {
+  if (node.kind !== 'deferred') return node;
+  const reader = new Reader(text);
+  reader.pos = node.pos;
+  reader.lineStart = node.lineStart;
+  return reader.valueAt(node.column, node.inMapping);
+}
+
 /** The longest implicit key YAML allows. */
 const MAX_KEY = 1024;
+
+/**
+ * The nesting at which block values are deferred: the root map's values
+ * (`nodes`) are at 0 and kept; theirs (each node) are at 1.
+ */
+const DEFER_AT = 1;
+
+/** What a collection read without positions returns: nothing keeps it. */
+const UNKEPT: FastMap = { kind: 'map', start: -1, pairs: new Map() };
 
 /**
  * A cursor over the text. Block parsers start at a content character and
@@ -101,6 +138,9 @@ class Reader {
   lineStart = 0;
   indent = -1;
   data: unknown;
+  /** Whether positions are kept for what is read now (not inside a deferred value), and how deep the reading is. */
+  private keep = true;
+  private depth = 0;
   private readonly text: string;
 
   constructor(text: string) {
@@ -180,21 +220,46 @@ class Reader {
   /** A block mapping whose keys sit at column `column`, the first one at `pos`. */
   private mapping(column: number): FastMap {
     const start = this.pos;
-    const pairs = new Map<string, FastPair>();
+    const pairs = this.keep ? new Map<string, FastPair>() : undefined;
     const object: Record<string, unknown> = {};
     for (;;) {
       const keyStart = this.pos;
       const key = this.blockKey();
       // A repeated key is a diagnostic, `__proto__` and `<<` have meanings of their own: the library's to handle.
-      if (pairs.has(key) || key === '__proto__' || key === '<<') throw OUTSIDE_SUBSET;
-      const value = this.valueAfterIndicator(column, true);
-      pairs.set(key, { keyStart, value });
+      if (Object.hasOwn(object, key) || key === '__proto__' || key === '<<') throw OUTSIDE_SUBSET;
+      const value = this.child(column, true);
+      pairs?.set(key, { keyStart, value });
       object[key] = this.data;
       if (this.indent < column) break;
       if (this.indent > column) throw OUTSIDE_SUBSET;
     }
     this.data = object;
-    return { kind: 'map', start, pairs };
+    return pairs ? { kind: 'map', start, pairs } : UNKEPT;
+  }
+
+  /** A block collection's entry value: read with its positions, or (from {@link DEFER_AT} down) deferred. */
+  private child(column: number, inMapping: boolean): FastNode {
+    if (!this.keep) return this.valueAfterIndicator(column, inMapping);
+    if (this.depth >= DEFER_AT) {
+      const deferred: FastDeferred = { kind: 'deferred', pos: this.pos, lineStart: this.lineStart, column, inMapping };
+      this.keep = false;
+      try {
+        this.valueAfterIndicator(column, inMapping);
+      } finally {
+        this.keep = true;
+      }
+      return deferred;
+    }
+    this.depth++;
+    const node = this.valueAfterIndicator(column, inMapping);
+    this.depth--;
+    return node;
+  }
+
+  /** Reads the value at `pos` in full, positions kept (see {@link readDeferred}). */
+  valueAt(column: number, inMapping: boolean): FastReadNode {
+    this.depth = Number.NEGATIVE_INFINITY;
+    return this.valueAfterIndicator(column, inMapping) as FastReadNode;
   }
 
   /** A block sequence whose `-` sit at column `column`, the first one at `pos`. */
@@ -204,7 +269,8 @@ class Reader {
     const array: unknown[] = [];
     for (;;) {
       this.pos++;
-      items.push(this.valueAfterIndicator(column, false));
+      const item = this.child(column, false);
+      if (this.keep) items.push(item);
       array.push(this.data);
       if (this.indent !== column || !this.isSequenceEntry(this.pos)) {
         if (this.indent > column) throw OUTSIDE_SUBSET;

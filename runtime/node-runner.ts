@@ -161,7 +161,7 @@ export class NodeRunner {
       batchDone: () => runner.input.batchDone(),
       stopReason: () => runner.#stopReason,
       now: () => clock.now(),
-      schedule: (ms, fn) => clock.schedule(ms, fn),
+      schedule: (ms, fn, options) => clock.schedule(ms, fn, options),
       connected: (port) => (runner.routes.get(port)?.length ?? 0) > 0,
       shared: <T>(key: string, create: () => T): T => {
         const shared = this.#options.shared;

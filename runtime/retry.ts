@@ -1,5 +1,7 @@
 /** Retry delays for connectors: reconnects, retried requests, broker outages. */
 
+import { realClock, type Clock } from './clock.ts';
+
 export { backoffDelay, retryDelay } from '../native/backoff.ts';
 
 /**
@@ -15,16 +17,22 @@ export function retryAfterMs(header: string | null | undefined, now: number = Da
   return Math.max(0, at - now);
 }
 
-/** Waits `ms`; resolves early (false) when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+/**
+ * Waits `ms` on `clock` (an operator passes its context, so that the wait
+ * runs on the runtime's clock, virtual in tests); resolves early (false) when
+ * `signal` aborts.
+ *
+ *   await sleep(retryDelay(failures), ctx.signal, ctx);
+ */
+export function sleep(ms: number, signal?: AbortSignal, clock: Pick<Clock, 'schedule'> = realClock): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
-    const timer = setTimeout(() => {
+    const cancel = clock.schedule(ms, function slept() {
       signal?.removeEventListener('abort', onAbort);
       resolve(true);
-    }, ms);
+    });
     function onAbort(): void {
-      clearTimeout(timer);
+      cancel();
       resolve(false);
     }
     signal?.addEventListener('abort', onAbort, { once: true });

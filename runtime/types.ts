@@ -9,6 +9,7 @@ import type { OnError } from '../graph/model.ts';
 import type { Ack } from './ack.ts';
 import type { PathProblem } from './paths.ts';
 import type { NodeTracing, TraceContext } from './tracing/context.ts';
+import type { TimerOptions } from './clock.ts';
 
 /** An event: a record of named fields. */
 export type EventRecord = Record<string, unknown>;
@@ -211,7 +212,7 @@ export interface NodeContext<Settings = unknown> {
   /** Milliseconds since the epoch, from the runtime's clock (virtual in tests). */
   now(): number;
   /** Runs `fn` after `ms` on the runtime's clock; returns a cancel function. */
-  schedule(ms: number, fn: () => void): () => void;
+  schedule(ms: number, fn: () => void, options?: TimerOptions): () => void;
   /**
    * Whether anything reads this output port now. A node may skip work whose
    * only use is an optional port left unconnected (per-second `stats`).

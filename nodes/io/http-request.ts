@@ -150,7 +150,7 @@ export default defineOperator({
         const asked = retryAfterMs(response?.headers.get('retry-after'));
         if (asked !== undefined) delay = Math.min(settings.retry_max, Math.max(delay, asked));
         ctx.log.debug({ url: shown, status: response?.status, error: response ? undefined : networkReason(error).split(call.url).join(shown), retryInMs: delay, attempt: tries + 1 }, 'request failed; retrying');
-        await sleep(delay);
+        await sleep(delay, undefined, ctx);
       }
     }
 

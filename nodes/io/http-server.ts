@@ -136,12 +136,12 @@ export default defineOperator({
         function emit(records: unknown[], response: ServerResponse, trace: TraceContext | null | undefined): void {
           const count = records.length;
           let answered = false;
-          let timer: NodeJS.Timeout | undefined;
+          let cancelTimer: (() => void) | undefined;
           inFlight += 1;
           unanswered += 1;
           const settle = (): void => {
             answered = true;
-            if (timer) clearTimeout(timer);
+            cancelTimer?.();
             unanswered -= 1;
             if (unanswered === 0) settled?.();
           };
@@ -157,10 +157,10 @@ export default defineOperator({
           if (settings.respond === 'immediately') {
             answer(202, { ok: true, records: count });
           } else {
-            timer = setTimeout(() => {
+            cancelTimer = ctx.schedule(settings.ack_timeout, function notAcknowledgedInTime() {
               ctx.log.warn({ records: count, timeoutMs: settings.ack_timeout }, 'records not acknowledged in time; answered 503');
               answer(503, { error: 'not acknowledged in time; send again' }, { 'Retry-After': retryAfter });
-            }, settings.ack_timeout);
+            });
             // A sender that hung up needs no answer; its records still go on.
             response.once('close', () => {
               if (!answered) settle();

@@ -93,10 +93,9 @@ class SubscribeSession implements SourceSession {
     const current = this.#connection;
     if (!current) return;
     current.retire();
-    const timer = setTimeout(() => void current.end(), 30_000);
-    timer.unref();
+    const cancelTimer = this.#ctx.schedule(30_000, () => void current.end(), { keepsProcessAlive: false });
     void this.#acks.idle().then(() => {
-      clearTimeout(timer);
+      cancelTimer();
       return current.end();
     });
   }

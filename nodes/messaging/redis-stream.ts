@@ -71,11 +71,11 @@ export default defineOperator({
         let openBatches = 0;
         let completed = false;
         let closing = false;
-        let closeTimer: NodeJS.Timeout | undefined;
+        let cancelCloseTimer: (() => void) | undefined;
 
         const closeWhenIdle = (): void => {
           if (!closing || openBatches > 0) return;
-          clearTimeout(closeTimer);
+          cancelCloseTimer?.();
           const client = commands;
           client?.quit().catch(() => client.disconnect());
         };
@@ -222,9 +222,10 @@ export default defineOperator({
                 await readOwnPending();
                 pendingRead = true;
               }
-              if (Date.now() >= nextClaim) {
+              // On the runtime's clock: the claim's cadence (not the entries' idleness, which the server judges).
+              if (ctx.now() >= nextClaim) {
                 await claimIdle();
-                nextClaim = Date.now() + s.claim_idle;
+                nextClaim = ctx.now() + s.claim_idle;
               }
               if (!(await mayRead())) break;
               // While connected, a read in progress at a drain is waited for (it ends within BLOCK) and its entries delivered.
@@ -242,7 +243,7 @@ export default defineOperator({
               failures += 1;
               const delay = retryDelay(failures);
               ctx.log.error({ url: where, error: (error as Error).message, retryInMs: delay }, `${ctx.label}: reading from ${where} failed: ${(error as Error).message}; retrying in ${delay} ms`);
-              await sleep(delay, signal);
+              await sleep(delay, signal, ctx);
             }
           }
         };
@@ -261,8 +262,7 @@ export default defineOperator({
           if (completed) {
             // A drain: batches still in flight will be acknowledged; keep the connection for their XACKs.
             closing = true;
-            closeTimer = setTimeout(() => commands?.disconnect(), 60_000);
-            closeTimer.unref();
+            cancelCloseTimer = ctx.schedule(60_000, () => commands?.disconnect(), { keepsProcessAlive: false });
             closeWhenIdle();
           } else {
             // Forced or failed: acknowledge nothing more; pending entries are re-read by the next run.

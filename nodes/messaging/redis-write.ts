@@ -116,7 +116,7 @@ class RedisWriteSession {
         const where = this.#where;
         const reason = results.find(([error]) => error && !isReplyError(error))?.[0]?.message ?? 'no reply';
         ctx.log.error({ url: where, error: reason, records: todo.length, retryInMs: delay }, `${ctx.label}: writing to ${where} failed: ${reason}; retrying in ${delay} ms`);
-        await sleep(delay, ctx.signal);
+        await sleep(delay, ctx.signal, ctx);
       }
     }
   }

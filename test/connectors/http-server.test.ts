@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import httpServer from '../../nodes/io/http-server.ts';
 import type { OperatorDefinition } from '../../runtime/api.ts';
 import type { Engine } from '../../runtime/engine.ts';
+import { VirtualClock } from '../helpers/fake-context.ts';
 import { collector, freePort, recordingLogger, startPipeline, until } from './http-harness.ts';
 
 const engines: Engine[] = [];
@@ -25,8 +26,8 @@ interface Answer {
   tookMs: number;
 }
 
-function run(yaml: string, ops: OperatorDefinition[]): Engine {
-  const engine = startPipeline(yaml, [httpServer, ...ops], { log: recordingLogger() });
+function run(yaml: string, ops: OperatorDefinition[], clock?: VirtualClock): Engine {
+  const engine = startPipeline(yaml, [httpServer, ...ops], { log: recordingLogger(), clock });
   engines.push(engine);
   return engine;
 }
@@ -120,6 +121,24 @@ describe('http.server', () => {
     const answer = await send(`http://127.0.0.1:${port}/hook`, json({ late: true }));
     expect(answer.status).toBe(503);
     expect(answer.headers.get('retry-after')).toBe('2');
+  });
+
+  it('times the acknowledgement on the runtime\'s clock', async () => {
+    const port = await freePort();
+    const clock = new VirtualClock(Date.now());
+    const sink = collector('test.collect', { delayMs: 1_500 });
+    run(pipeline(port, 'ack_timeout: 100ms, retry_after: 2s'), [sink.op], clock);
+    let answered: Answer | undefined;
+    const timers = clock.pending;
+    const answer = send(`http://127.0.0.1:${port}/hook`, json({ late: true })).then((a) => (answered = a));
+    await until(() => clock.pending > timers, 'the request in, its acknowledgement timer set');
+    // Far past 100 ms of wall time, and the clock has not moved: no answer yet (a wall-clock timer would have sent its 503).
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(answered).toBeUndefined();
+    clock.advance(100);
+    const late = await answer;
+    expect(late.status).toBe(503);
+    expect(late.tookMs).toBeLessThan(1_500);
   });
 
   it('answers 503 with Retry-After while downstream is full', async () => {

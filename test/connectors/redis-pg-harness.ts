@@ -12,6 +12,7 @@ import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import type { Graph } from '../../graph/model.ts';
 import { defineOperator, perRecord, sinkBatches, z, type Batch, type EventRecord, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
+import type { Clock } from '../../runtime/clock.ts';
 import { registry } from '../../nodes/registry.ts';
 import type { StateStore } from '../../runtime/state/store.ts';
 import { expect } from 'vitest';
@@ -225,8 +226,8 @@ export function checkGraph(yaml: string, operators: readonly OperatorDefinition[
 }
 
 /** Checks a pipeline against the default registry plus `operators`, and starts it. */
-export function startPipeline(yaml: string, operators: readonly OperatorDefinition[], options: { log?: Logger; restored?: Map<string, unknown> } = {}): Engine {
-  const engine = new Engine(checkGraph(yaml, operators), { registry: registryWith(operators), log: options.log, restored: options.restored });
+export function startPipeline(yaml: string, operators: readonly OperatorDefinition[], options: { log?: Logger; restored?: Map<string, unknown>; clock?: Clock } = {}): Engine {
+  const engine = new Engine(checkGraph(yaml, operators), { registry: registryWith(operators), log: options.log, restored: options.restored, clock: options.clock });
   engine.done.catch(() => undefined);
   engine.start();
   return engine;

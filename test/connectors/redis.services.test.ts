@@ -15,6 +15,7 @@ import redisStream from '../../nodes/messaging/redis-stream.ts';
 import redisSubscribe from '../../nodes/messaging/redis-subscribe.ts';
 import redisWrite from '../../nodes/messaging/redis-write.ts';
 import { RedisStateStore, stateKeyPrefix } from '../../runtime/state/redis-store.ts';
+import { VirtualClock } from '../helpers/fake-context.ts';
 import { openStateStore } from '../../runtime/state/store.ts';
 import type { BytesItem, EventRecord } from '../../runtime/api.ts';
 import { capturingLogger, checkGraph, collector, forceStop, service, serviceDir, serviceSetting, sleep, sources, startPipeline, unique, waitFor, checkCarriesAcrossRuns, checkSavesAndLoads } from './redis-pg-harness.ts';
@@ -230,6 +231,31 @@ nodes:
     await survivor.drain({ deadlineMs: 10_000 });
     expect(tally(sink.items).distinct.size).toBe(200);
     expect(log.entries.some((e) => e.message.includes('claimed entries pending too long'))).toBe(true);
+    await redis.del(stream);
+  });
+
+  it('checks for idle entries every claim_idle of the runtime\'s clock, not of the wall clock', async () => {
+    const stream = unique('stream');
+    const sinkName = unique('sink');
+    await addEntries(stream, 1);
+    await redis.xgroup('CREATE', stream, 'g', '0');
+    // A consumer reads the entry and dies: it stays pending, idle from now on (as the server counts).
+    await redis.xreadgroup('GROUP', 'g', 'dead', 'COUNT', 10, 'STREAMS', stream, '>');
+    const clock = new VirtualClock(Date.now());
+    const sink = collector(sinkName);
+    const engine = startPipeline(streamPipeline({ stream, group: 'g', consumer: 'alive', sink: sinkName, extra: ', claim_idle: 300ms' }), operators, { clock });
+    // The first check, at start, finds the entry too fresh to claim. The server then counts it idle past claim_idle,
+    // and the node goes on reading (a blocking read returns every second) while its clock stands still: no second check.
+    await waitFor('the entry idle past claim_idle', async () => {
+      const [[, , idle]] = (await redis.xpending(stream, 'g', '-', '+', 1)) as [string, string, number, number][];
+      return idle > 300;
+    });
+    await sleep(2_500); // Two blocking reads: a check on the wall clock would have claimed the entry by now.
+    expect(sink.items).toEqual([]);
+    clock.advance(300);
+    await waitFor('the claimed entry', () => sink.items.length === 1, 5_000);
+    expect(sink.items[0]).toMatchObject({ n: '0' });
+    await engine.drain({ deadlineMs: 10_000 });
     await redis.del(stream);
   });
 

@@ -228,3 +228,24 @@ function renderSeq(items: Tree[], indent: number, step: number, comments: boolea
     return renderValue('-', item, indent, step, comments, out);
   });
 }
+
+describe('positions of a large file', () => {
+  it('keeps each node of `nodes` unread until something inside it is located, then locates it as the library does', () => {
+    const text = generatePipeline(200);
+    const parsed = parseFastYaml(text)!;
+    const root = parsed.root.kind === 'map' ? parsed.root : undefined;
+    const nodes = root?.pairs.get('nodes')?.value;
+    expect(nodes?.kind).toBe('map');
+    const bodies = nodes?.kind === 'map' ? [...nodes.pairs.values()].map((pair) => pair.value.kind) : [];
+    expect(bodies).toHaveLength(200);
+    expect(new Set(bodies)).toEqual(new Set(['deferred']));
+
+    const fast = parseSource('large.yaml', text).source;
+    const library = parseSourceWithLibrary('large.yaml', text).source;
+    for (const path of [['nodes', 'src-3'], ['nodes', 'src-3', 'with', 'fields', 'value'], ['nodes', 'hot-7', 'with', 'where'], ['nodes', 'out-2', 'with', 'path']] as Path[]) {
+      expect(fast.locate(path), path.join('.')).toEqual(library.locate(path));
+      expect(fast.locate(path, 'value'), path.join('.')).toEqual(library.locate(path, 'value'));
+    }
+    expect(fast.locateInString(['nodes', 'hot-7', 'with', 'where'], 20)).toEqual(library.locateInString(['nodes', 'hot-7', 'with', 'where'], 20));
+  });
+});

@@ -7,7 +7,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backoffDelay as nativeBackoff } from '../../native/backoff.ts';
-import { backoffDelay } from '../../runtime/retry.ts';
+import { backoffDelay, sleep } from '../../runtime/retry.ts';
+import { VirtualClock } from '../helpers/fake-context.ts';
 
 const root = join(import.meta.dirname, '../..');
 const shipped = ['graph', 'runtime', 'nodes', 'native', 'cli'];
@@ -37,5 +38,25 @@ describe('backoff', () => {
       )
       .map(({ where }) => where);
     expect(copies).toEqual([]);
+  });
+});
+
+describe('sleep between retries', () => {
+  it('waits on the clock it is given, and ends early (false) when its signal aborts', async () => {
+    const clock = new VirtualClock(0);
+    let slept: boolean | undefined;
+    void sleep(1_000, undefined, clock).then((done) => (slept = done));
+    clock.advance(999);
+    await Promise.resolve();
+    expect(slept).toBeUndefined();
+    clock.advance(1);
+    await Promise.resolve();
+    expect(slept).toBe(true);
+
+    const stop = new AbortController();
+    const aborted = sleep(1_000, stop.signal, clock);
+    stop.abort();
+    expect(await aborted).toBe(false);
+    expect(clock.pending).toBe(0);
   });
 });
