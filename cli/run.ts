@@ -13,7 +13,7 @@ import { metricsAddress as parseListen, serveMetrics } from '../runtime/server/m
 import { parseDuration } from '../graph/units.ts';
 import { registry } from '../nodes/registry.ts';
 import { UsageError, checkAndReport, parseParams, readPipeline } from './pipeline-file.ts';
-import { Reloader, startRunUi, uiOptions } from './run-ui.ts';
+import { Reloader, uiOptions } from './run-ui.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { hostname } from 'node:os';
 import { openTracing, traceFlags } from './trace-flags.ts';
@@ -73,7 +73,8 @@ export async function runCommand(values: Record<string, unknown>, files: string[
     : undefined;
   if (server) log.info({ url: `http://${listen!.host}:${listen!.port}/metrics` }, 'serving metrics');
   const reloader = new Reloader(engine, file, params, log);
-  const admin = ui ? await startRunUi(engine, { ...ui, reloader, ownsTimings: !server, log }) : undefined;
+  // The admin server, its feed and `ws` are loaded only for `--ui`: a run without it pays nothing for them.
+  const admin = ui ? await (await import('./run-ui-server.ts')).startRunUi(engine, { ...ui, reloader, ownsTimings: !server, log }) : undefined;
   if (admin) {
     const host = admin.server.address.host.includes(':') ? `[${admin.server.address.host}]` : admin.server.address.host;
     const page = `${ui!.tls ? 'https' : 'http'}://${host}:${admin.server.address.port}/`;
