@@ -131,7 +131,7 @@ export class GraphView {
           id: line.id,
           sources: [line.from.id],
           targets: [line.to.id],
-          labels: [{ id: `${line.id}#label`, text: line.edge.type, width: labelWidth(line.edge), height: line.edge.transport ? 38 : 26 }],
+          labels: [{ id: `${line.id}#label`, text: line.edge.type, width: labelWidth(line.edge), height: line.edge.transport ? 50 : 38 }],
         }),
       ),
     };
@@ -204,7 +204,7 @@ export class GraphView {
         rate.textContent = '0/s';
         el('rect', { x: lx + 48, y: ly + 14, width: 40, height: 7, class: 'fill-bg', rx: 2 }, group);
         fill = el('rect', { x: lx + 48, y: ly + 14, width: 0, height: 7, class: 'fill', rx: 2 }, group);
-        bytes = el('text', { x: lx + 94, y: ly + 21, class: 'rate bytes' }, group);
+        bytes = el('text', { x: lx, y: ly + 32, class: 'bytes' }, group);
         bytes.textContent = '0 B/s';
       }
       el('title', {}, group).textContent = `${spec.from}.${spec.fromPort} → ${spec.to}: ${spec.type}${spec.transport ? ` via ${spec.transport.label}` : ''}`;
@@ -352,9 +352,9 @@ export class GraphView {
   }
 }
 
-/** Room for an edge's label: its type, and under it the transport, and the rate, fill bar and bytes a second. */
+/** Room for an edge's label: its type, and under it the transport, the rate and fill bar, and the bytes a second. */
 function labelWidth(edge: PlanEdge): number {
-  return Math.max(150, shortType(edge).length * 5.6, (edge.transport?.label.length ?? 0) * 5.6);
+  return Math.max(92, shortType(edge).length * 5.6, (edge.transport?.label.length ?? 0) * 5.6);
 }
 
 /** An edge's type as its label shows it: the port when not `out`, long record schemas cut (the full type is in the tooltip). */
