@@ -1,8 +1,9 @@
 /**
- * What `streams run` adds for `--ui`: the admin server with its live feed
- * and taps, and the one reload path that both `--watch` and
+ * What `streams run` needs whether or not `--ui` is on: the `--ui` options,
+ * checked, and the one reload path that both `--watch` and
  * `POST /api/reload` take (checked first, applied one at a time, recorded
- * in the reload history).
+ * in the reload history). The admin server itself is in `run-ui-server.ts`,
+ * loaded only when `--ui` is given.
  */
 import { performance } from 'node:perf_hooks';
 import type { Diagnostic } from '../graph/diagnostics.ts';
@@ -11,12 +12,9 @@ import { resolve } from 'node:path';
 import type { Logger } from '../runtime/types.ts';
 import { parseListen, type ListenAddress } from '../native/http/listen.ts';
 import type { TlsFiles } from '../native/http/server.ts';
-import { startAdminServer, type AdminServer } from '../runtime/server/admin.ts';
-import { addPurgeRoute } from './cdn-purge-route.ts';
 import { exposureProblem } from '../runtime/server/http-kit.ts';
-import { LiveFeed } from '../runtime/server/live-feed.ts';
+import type { LiveFeed } from '../runtime/server/live-feed.ts';
 import type { ReloadRecord } from '../runtime/server/protocol.ts';
-import { Taps } from '../runtime/server/taps.ts';
 import { UsageError, checkPipelineText } from './pipeline-file.ts';
 
 /** The admin server's options from the command line. */
@@ -93,42 +91,4 @@ export class Reloader {
     this.feed?.recordReload(record);
     return record;
   }
-}
-
-/** The admin server of a run, with its feed and taps. */
-export interface RunUi {
-  server: AdminServer;
-  feed: LiveFeed;
-  taps: Taps;
-  close(): Promise<void>;
-}
-
-/** Starts the feed, the taps and the admin server for a running engine; rejects with a `UsageError` when it cannot listen. */
-export async function startRunUi(engine: Engine, options: UiOptions & { reloader: Reloader; ownsTimings: boolean; log?: Logger }): Promise<RunUi> {
-  const feed = new LiveFeed(engine, { ownsTimings: options.ownsTimings });
-  const taps = new Taps(engine);
-  options.reloader.feed = feed;
-  const server = await startAdminServer({
-    listen: options.listen,
-    ...(options.token ? { token: options.token } : {}),
-    feed,
-    taps,
-    reload: (text) => options.reloader.apply(text, 'api'),
-    ...(options.tls ? { tls: options.tls } : {}),
-    ...(options.log ? { log: options.log } : {}),
-  }).catch((error: Error) => {
-    throw new UsageError(error.message);
-  });
-  addPurgeRoute(server, engine);
-  feed.start();
-  return {
-    server,
-    feed,
-    taps,
-    async close() {
-      feed.stop();
-      taps.stop();
-      await server.close();
-    },
-  };
 }

@@ -76,7 +76,8 @@ export async function runCommand(values: Record<string, unknown>, files: string[
     : undefined;
   if (server) log.info({ url: `http://${listen!.host}:${listen!.port}/metrics` }, 'serving metrics');
   const reloader = runUi ? new runUi.Reloader(engine, file, params, log) : undefined;
-  const admin = ui ? await runUi!.startRunUi(engine, { ...ui, reloader: reloader!, ownsTimings: !server, log }) : undefined;
+  // The admin server, its feed and `ws` are loaded only for `--ui`: a run without it pays nothing for them.
+  const admin = ui ? await (await import('./run-ui-server.ts')).startRunUi(engine, { ...ui, reloader: reloader!, ownsTimings: !server, log }) : undefined;
   if (admin) {
     const host = admin.server.address.host.includes(':') ? `[${admin.server.address.host}]` : admin.server.address.host;
     const page = `${ui!.tls ? 'https' : 'http'}://${host}:${admin.server.address.port}/`;

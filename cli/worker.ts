@@ -27,7 +27,7 @@ import { shareOfRecord } from './worker-share.ts';
 import type { Tracing } from '../runtime/tracing/provider.ts';
 import { openTracing, traceFlags } from './trace-flags.ts';
 import { uiOptions } from './run-ui.ts';
-import { WorkerUi } from './host-ui.ts';
+import type { WorkerUi } from './host-ui.ts';
 
 const heartbeatMs = 2000;
 const pollMs = 5000;
@@ -72,7 +72,9 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null, control: plane.address }, 'reported this host\'s capabilities');
 
   const tracing = await openTracing(traced, { host, pipeline });
-  const worker = new HostWorker({ host, plane, log, drainMs: drainTimeout.value, tracing, pipeline, ...(state && { state }), ...(ui && { ui: new WorkerUi(ui, host, log) }) });
+  // The admin server and `ws` are loaded only for `--ui`.
+  const workerUi = ui ? new (await import('./host-ui.ts')).WorkerUi(ui, host, log) : undefined;
+  const worker = new HostWorker({ host, plane, log, drainMs: drainTimeout.value, tracing, pipeline, ...(state && { state }), ...(workerUi && { ui: workerUi }) });
   const beat = (): void => void plane.heartbeat(host).catch(() => undefined);
   beat();
   const heartbeat = setInterval(beat, heartbeatMs);

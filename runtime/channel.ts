@@ -126,17 +126,24 @@ export class Channel {
 
   /** A producer hands a batch over. */
   push(batch: Batch): void {
-    this.stats.records += batch.items.length;
-    // One check per batch; a tap is set only while someone asks to see records (the admin API).
+    const stats = this.stats;
+    stats.records += batch.items.length;
+    // One check per batch each; a tap is set only while someone asks to see
+    // records (the admin API), a sample only once a second while the live feed runs.
     if (this.tap !== undefined) this.tap(batch.items);
+    if (stats.wantSample) {
+      stats.wantSample = false;
+      stats.sampled = batch.items;
+    }
     if (this.#consumerFailed) {
-      this.stats.drops += batch.items.length;
+      stats.drops += batch.items.length;
       batch.ack.release();
       return;
     }
-    const bytes = this.options.capacityBytes < Infinity ? batchBytes(batch) : 0;
+    const bytes = batchBytes(batch);
+    stats.bytesIn += bytes;
     if (this.#target && !this.#busy && this.#queue.length === this.#head) {
-      this.#deliver(batch);
+      this.#deliver(batch, bytes);
       return;
     }
     if (this.#full()) {
@@ -163,8 +170,10 @@ export class Channel {
     }
   }
 
-  #deliver(batch: Batch): void {
+  #deliver(batch: Batch, bytes: number): void {
     const target = this.#target!;
+    this.stats.delivered += batch.items.length;
+    this.stats.bytesOut += bytes;
     if (this.options.pacing === 'free') {
       target(batch);
       return;
@@ -225,7 +234,7 @@ export class Channel {
         this.#queue = this.#queue.slice(this.#head);
         this.#head = 0;
       }
-      this.#deliver(batch);
+      this.#deliver(batch, bytes);
     }
   }
 

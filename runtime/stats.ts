@@ -39,10 +39,25 @@ export class NodeStats {
 /** Per-edge counters: the channel in front of a node, fed by one upstream port. */
 export class EdgeStats {
   depth = 0;
+  /** Bytes (of Bytes and Media items) waiting in the channel. */
   bytes = 0;
   capacity: number;
   drops = 0;
+  /** Records pushed into the channel. */
   records = 0;
+  /** Records handed to the consumer. */
+  delivered = 0;
+  /**
+   * Bytes of the Bytes and Media items (those with `data` or `text`) pushed
+   * and handed on. Events count none here: their size is not cheap to know
+   * per record, so the live feed estimates it from `sampled`.
+   */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Set by a sampler (the live feed) to keep the items of the next batch pushed in `sampled`; the channel clears it. */
+  wantSample = false;
+  /** The items of a batch kept at the sampler's request; the sampler reads them and clears this. */
+  sampled: readonly unknown[] | undefined = undefined;
   constructor(capacity: number) {
     this.capacity = capacity;
   }

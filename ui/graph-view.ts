@@ -33,6 +33,16 @@ export function formatRate(perSecond: number): string {
   return `${(perSecond / 1e6).toFixed(1)}M/s`;
 }
 
+/** Bytes a second as people read them: `0 B/s`, `512 B/s`, `3.4 kB/s`, `12 MB/s`; `~` before an estimate (an edge of events). */
+export function formatByteRate(perSecond: number, estimated = false): string {
+  const mark = estimated && perSecond >= 0.5 ? '~' : '';
+  if (perSecond < 0.5) return '0 B/s';
+  if (perSecond < 1000) return `${mark}${Math.round(perSecond)} B/s`;
+  if (perSecond < 1e6) return `${mark}${(perSecond / 1000).toFixed(1)} kB/s`;
+  if (perSecond < 1e9) return `${mark}${(perSecond / 1e6).toFixed(1)} MB/s`;
+  return `${mark}${(perSecond / 1e9).toFixed(1)} GB/s`;
+}
+
 interface DrawnNode {
   group: SVGGElement;
   rate: SVGTextElement;
@@ -44,6 +54,7 @@ interface DrawnNode {
 interface DrawnEdge {
   group: SVGGElement;
   rate: SVGTextElement | undefined;
+  bytes: SVGTextElement | undefined;
   fill: SVGRectElement | undefined;
   drops: number;
   live: boolean;
@@ -120,7 +131,7 @@ export class GraphView {
           id: line.id,
           sources: [line.from.id],
           targets: [line.to.id],
-          labels: [{ id: `${line.id}#label`, text: line.edge.type, width: labelWidth(line.edge), height: line.edge.transport ? 38 : 26 }],
+          labels: [{ id: `${line.id}#label`, text: line.edge.type, width: labelWidth(line.edge), height: line.edge.transport ? 50 : 38 }],
         }),
       ),
     };
@@ -186,15 +197,18 @@ export class GraphView {
         ly += 12;
       }
       let rate: SVGTextElement | undefined;
+      let bytes: SVGTextElement | undefined;
       let fill: SVGRectElement | undefined;
       if (live) {
         rate = el('text', { x: lx, y: ly + 21, class: 'rate' }, group);
         rate.textContent = '0/s';
         el('rect', { x: lx + 48, y: ly + 14, width: 40, height: 7, class: 'fill-bg', rx: 2 }, group);
         fill = el('rect', { x: lx + 48, y: ly + 14, width: 0, height: 7, class: 'fill', rx: 2 }, group);
+        bytes = el('text', { x: lx, y: ly + 32, class: 'bytes' }, group);
+        bytes.textContent = '0 B/s';
       }
       el('title', {}, group).textContent = `${spec.from}.${spec.fromPort} → ${spec.to}: ${spec.type}${spec.transport ? ` via ${spec.transport.label}` : ''}`;
-      const drawn = { group, rate, fill, drops: 0, live };
+      const drawn = { group, rate, bytes, fill, drops: 0, live };
       this.#edges.set(spec.id, [...(this.#edges.get(spec.id) ?? []), drawn]);
     }
     for (const child of laidBoxes) {
@@ -265,13 +279,17 @@ export class GraphView {
     for (const drawn of this.#edges.get(event.edge) ?? []) {
       if (!drawn.live || !drawn.rate || !drawn.fill) continue;
       drawn.rate.textContent = formatRate(event.records_per_s);
+      // Pages of the first release had no bytes on edges; a feed that sends none shows none.
+      const bytesShown = event.bytes_in_per_s === undefined ? '' : formatByteRate(event.bytes_in_per_s, event.bytes_estimated);
+      if (drawn.bytes) drawn.bytes.textContent = bytesShown;
       const fill = event.capacity > 0 ? Math.min(event.depth / event.capacity, 1) : 0;
       drawn.fill.setAttribute('width', String(Math.max(fill * 40, event.depth > 0 ? 1 : 0)));
       drawn.fill.setAttribute('class', `fill${fill >= 0.95 ? ' full' : fill >= 0.5 ? ' high' : ''}`);
       drawn.group.classList.toggle('flowing', event.records_per_s > 0);
       drawn.group.classList.toggle('dropping', event.drops > drawn.drops);
       drawn.drops = event.drops;
-      drawn.group.querySelector('title')!.textContent = `${event.edge}: ${formatRate(event.records_per_s)}, queue ${event.depth}/${event.capacity}, ${event.drops} dropped`;
+      const bytesTitle = bytesShown ? ` in, ${bytesShown}${event.bytes_estimated ? ' (estimated from sampled records)' : ''}; out ${formatRate(event.records_out_per_s)}` : '';
+      drawn.group.querySelector('title')!.textContent = `${event.edge}: ${formatRate(event.records_per_s)}${bytesTitle}, queue ${event.depth}/${event.capacity}, ${event.drops} dropped`;
     }
   }
 
@@ -334,7 +352,7 @@ export class GraphView {
   }
 }
 
-/** Room for an edge's label: its type, and under it the rate or the transport. */
+/** Room for an edge's label: its type, and under it the transport, the rate and fill bar, and the bytes a second. */
 function labelWidth(edge: PlanEdge): number {
   return Math.max(92, shortType(edge).length * 5.6, (edge.transport?.label.length ?? 0) * 5.6);
 }

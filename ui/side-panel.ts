@@ -4,7 +4,7 @@
  * a rejected reload.
  */
 import type { LiveEvent, PlanNode, ReloadRecord } from '../runtime/server/protocol.ts';
-import { formatRate } from './graph-view.ts';
+import { formatByteRate, formatRate } from './graph-view.ts';
 
 type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
 
@@ -126,7 +126,7 @@ export class SidePanel {
       rows.push(
         ['records in', `${formatRate(stats.records_in_per_s)} (${stats.records_in} total)`],
         ['records out', `${formatRate(stats.records_out_per_s)} (${stats.records_out} total)`],
-        ['bytes in / out', `${Math.round(stats.bytes_in_per_s)} / ${Math.round(stats.bytes_out_per_s)} B/s`],
+        ['bytes in / out', `${formatByteRate(stats.bytes_in_per_s, stats.bytes_estimated)} / ${formatByteRate(stats.bytes_out_per_s, stats.bytes_estimated)}${stats.bytes_estimated ? ' (~ estimated from sampled records)' : ''}`],
         ['errors', String(stats.errors)],
         ['dead letters', String(stats.dead_letters)],
         ['drops', Object.entries(stats.drops).map(([reason, n]) => `${reason}: ${n}`).join(', ') || '0'],

@@ -7,6 +7,7 @@ import type { Diagnostic } from '../../graph/diagnostics.ts';
 import type { Graph } from '../../graph/model.ts';
 import type { Engine } from '../engine.ts';
 import type { NodeStats } from '../stats.ts';
+import { encodedSize } from './record-size.ts';
 import { planOf, protocolVersion, type PlanOfOptions, type EventBase, type LiveEvent, type NodeState, type ReloadRecord } from './protocol.ts';
 
 type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
@@ -17,6 +18,29 @@ interface NodeTotals {
   recordsOut: number;
   bytesRead: number;
   bytesWritten: number;
+}
+
+/** An edge's counters at the previous sample. */
+interface EdgeTotals {
+  records: number;
+  delivered: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** Records of a sampled batch whose size is measured: a few, spread over it. */
+const sampledRecords = 4;
+
+/** The mean encoded size of up to `sampledRecords` items spread over a batch. */
+function meanEncodedSize(items: readonly unknown[]): number {
+  const step = Math.max(1, Math.floor(items.length / sampledRecords));
+  let total = 0;
+  let counted = 0;
+  for (let i = 0; i < items.length && counted < sampledRecords; i += step) {
+    total += encodedSize(items[i]);
+    counted += 1;
+  }
+  return counted === 0 ? 0 : total / counted;
 }
 
 export interface LiveFeedOptions {
@@ -60,7 +84,9 @@ export class LiveFeed {
   readonly #nodeStats = new Map<string, Of<'node.stats'>>();
   readonly #edgeStats = new Map<string, Of<'edge.stats'>>();
   readonly #totals = new Map<string, NodeTotals>();
-  readonly #edgeTotals = new Map<string, number>();
+  readonly #edgeTotals = new Map<string, EdgeTotals>();
+  /** The mean JSON size of an event edge's records, from its last sample. */
+  readonly #recordBytes = new Map<string, number>();
   readonly #diagnostics: Of<'diagnostic'>[] = [];
   readonly #listeners = new Set<(event: LiveEvent) => void>();
   readonly #options: Required<Omit<LiveFeedOptions, 'plan'>>;
@@ -141,6 +167,18 @@ export class LiveFeed {
     const seconds = Math.max((now - this.#lastSample) / 1000, 0.001);
     this.#lastSample = now;
     const base = this.#base();
+    // Edges first: a node's bytes, when it counts none of its own, are those of its edges.
+    const edgeEvents = this.#sampleEdges(base, seconds);
+    const edgeBytes = new Map<string, { in: number; out: number; inEstimated: boolean; outEstimated: boolean }>();
+    const bytesOf = (node: string) => edgeBytes.get(node) ?? edgeBytes.set(node, { in: 0, out: 0, inEstimated: false, outEstimated: false }).get(node)!;
+    for (const edge of edgeEvents) {
+      const into = bytesOf(edge.to);
+      into.in += edge.bytes_out_per_s;
+      into.inEstimated ||= edge.bytes_estimated;
+      const from = bytesOf(edge.from);
+      from.out += edge.bytes_in_per_s;
+      from.outEstimated ||= edge.bytes_estimated;
+    }
     const seen = new Set<string>();
     for (const [node, stats] of this.engine.nodeStats()) {
       seen.add(node);
@@ -154,14 +192,19 @@ export class LiveFeed {
       }
       const before = this.#totals.get(node) ?? { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten };
       this.#totals.set(node, { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten });
+      // A node that counts its own bytes (a source's reads, a sink's writes) reports those; else the bytes of its edges.
+      const edges = edgeBytes.get(node);
+      const ownIn = stats.bytesRead > 0;
+      const ownOut = stats.bytesWritten > 0;
       const event: Of<'node.stats'> = {
         ...base,
         type: 'node.stats',
         node,
         records_in_per_s: (stats.recordsIn - before.recordsIn) / seconds,
         records_out_per_s: (stats.recordsOut - before.recordsOut) / seconds,
-        bytes_in_per_s: (stats.bytesRead - before.bytesRead) / seconds,
-        bytes_out_per_s: (stats.bytesWritten - before.bytesWritten) / seconds,
+        bytes_in_per_s: ownIn ? (stats.bytesRead - before.bytesRead) / seconds : (edges?.in ?? 0),
+        bytes_out_per_s: ownOut ? (stats.bytesWritten - before.bytesWritten) / seconds : (edges?.out ?? 0),
+        bytes_estimated: (!ownIn && (edges?.inEstimated ?? false)) || (!ownOut && (edges?.outEstimated ?? false)),
         records_in: stats.recordsIn,
         records_out: stats.recordsOut,
         errors: stats.errors,
@@ -179,34 +222,59 @@ export class LiveFeed {
       this.#nodeStats.delete(gone);
       this.#totals.delete(gone);
     }
+    for (const event of edgeEvents) this.#emit(event);
+  }
+
+  /**
+   * The numbers of every edge over the last `seconds`. Bytes of Bytes and
+   * Media items are counted by the channel; an edge of events has its bytes
+   * estimated: its record rate times the mean JSON size of a few records of
+   * one batch, which the channel keeps when asked, once a sample.
+   */
+  #sampleEdges(base: EventBase, seconds: number): Of<'edge.stats'>[] {
+    const events: Of<'edge.stats'>[] = [];
     const edges = new Set<string>();
     for (const [{ from, to }, stats] of this.engine.edgeStats()) {
       // `from` is `node.port`.
       const id = `${from}->${to}`;
       edges.add(id);
-      const before = this.#edgeTotals.get(id) ?? stats.records;
-      this.#edgeTotals.set(id, stats.records);
-      const event: Of<'edge.stats'> = {
+      const before = this.#edgeTotals.get(id) ?? { records: stats.records, delivered: stats.delivered, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut };
+      this.#edgeTotals.set(id, { records: stats.records, delivered: stats.delivered, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut });
+      const recordsIn = (stats.records - before.records) / seconds;
+      const recordsOut = (stats.delivered - before.delivered) / seconds;
+      // Counted bytes, once seen on an edge, are what it reports: its items are Bytes or Media.
+      const estimated = stats.bytesIn === 0;
+      if (estimated && stats.sampled) this.#recordBytes.set(id, meanEncodedSize(stats.sampled));
+      stats.sampled = undefined;
+      stats.wantSample = estimated;
+      const perRecord = this.#recordBytes.get(id) ?? 0;
+      events.push({
         ...base,
         type: 'edge.stats',
         edge: id,
         from: from.slice(0, from.lastIndexOf('.')),
         to,
-        records_per_s: (stats.records - before) / seconds,
+        records_per_s: recordsIn,
+        records_in_per_s: recordsIn,
+        records_out_per_s: recordsOut,
+        bytes_in_per_s: estimated ? recordsIn * perRecord : (stats.bytesIn - before.bytesIn) / seconds,
+        bytes_out_per_s: estimated ? recordsOut * perRecord : (stats.bytesOut - before.bytesOut) / seconds,
+        bytes_estimated: estimated,
         records: stats.records,
         depth: stats.depth,
         capacity: stats.capacity,
         queued_bytes: stats.bytes,
         drops: stats.drops,
-      };
-      this.#edgeStats.set(id, event);
-      this.#emit(event);
+      });
     }
     for (const gone of [...this.#edgeStats.keys()]) {
       if (edges.has(gone)) continue;
       this.#edgeStats.delete(gone);
       this.#edgeTotals.delete(gone);
+      this.#recordBytes.delete(gone);
     }
+    for (const event of events) this.#edgeStats.set(event.edge, event);
+    return events;
   }
 
   /** p50/p99 of the batches timed since the last sample, when the feed may take them. */

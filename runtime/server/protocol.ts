@@ -100,8 +100,15 @@ export type ReloadRecord =
 export interface NodeNumbers {
   records_in_per_s: number;
   records_out_per_s: number;
+  /**
+   * Bytes per second in and out. A node that counts its own bytes (a
+   * source's reads, a sink's writes) reports those; any other side is the
+   * sum of its edges' (a transform's input and output edges).
+   */
   bytes_in_per_s: number;
   bytes_out_per_s: number;
+  /** True when a side's bytes come from an edge of events, whose bytes are estimated (see `EdgeNumbers`). */
+  bytes_estimated: boolean;
   records_in: number;
   records_out: number;
   errors: number;
@@ -116,7 +123,20 @@ export interface NodeNumbers {
 
 /** Per-edge numbers, once a second. */
 export interface EdgeNumbers {
+  /** Records pushed into the channel per second: the same as `records_in_per_s`, kept for pages of the first release. */
   records_per_s: number;
+  /** Records pushed into the channel per second. */
+  records_in_per_s: number;
+  /** Records handed to the consumer per second. */
+  records_out_per_s: number;
+  /**
+   * Bytes per second pushed and handed on: counted for Bytes and Media
+   * items; for events, estimated (`bytes_estimated`) as the record rate
+   * times the mean JSON size of a few records sampled once a second.
+   */
+  bytes_in_per_s: number;
+  bytes_out_per_s: number;
+  bytes_estimated: boolean;
   records: number;
   /** Records waiting in the channel, against its capacity. */
   depth: number;

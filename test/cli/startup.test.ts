@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -40,6 +41,29 @@ describe('start-up loads only what the command needs', () => {
     expect(loaded).toContain('runtime/engine.ts');
     for (const path of ['runtime/metrics.ts', 'cli/run-ui.ts', 'runtime/server/admin.ts']) expect(loaded).not.toContain(path);
     expect(loaded.some((path) => path.includes('node_modules/prom-client/')), 'prom-client').toBe(false);
+  });
+
+  describe('`run` loads the admin server, its live feed and `ws` only with `--ui`', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streams-startup-'));
+    const pipeline = join(dir, 'hello.yaml');
+    writeFileSync(pipeline, 'streams: 1\nname: hello\nnodes:\n  numbers:\n    op: generate\n    with: { count: 3, fields: { n: "i * 2" } }\n  out: { op: stdout, in: numbers }\n');
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    // `native/http/websocket.ts` is a few lines the operators' registry reaches; the `ws` package behind it is what weighs.
+    const uiModules = ['cli/run-ui-server.ts', 'runtime/server/admin.ts', 'runtime/server/live-feed.ts', 'runtime/server/taps.ts', 'runtime/server/page-assets.ts'];
+    const loadsWs = (loaded: string[]): boolean => loaded.some((path) => path.includes('node_modules/ws/'));
+
+    it('without `--ui`: none of them', { timeout: 60_000 }, () => {
+      const loaded = local(loadedBy('run', pipeline, '--log-level', 'warn'));
+      expect(loaded).toContain('runtime/engine.ts');
+      expect(uiModules.filter((path) => loaded.includes(path))).toEqual([]);
+      expect(loadsWs(loaded)).toBe(false);
+    });
+
+    it('with `--ui`: all of them (so the check above can fail)', { timeout: 60_000 }, () => {
+      const loaded = local(loadedBy('run', pipeline, '--log-level', 'warn', '--ui', '127.0.0.1:0'));
+      expect(uiModules.filter((path) => !loaded.includes(path))).toEqual([]);
+      expect(loadsWs(loaded)).toBe(true);
+    });
   });
 });
 

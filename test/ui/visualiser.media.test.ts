@@ -51,6 +51,17 @@ describe('the visualiser page in Chromium', () => {
     expect(rates.length).toBe(5);
   });
 
+  it('shows bytes a second on the edges, marked as estimated on edges of events', async () => {
+    const bytes = await until(async () => {
+      const texts = await inPage((g) => Array.from(g.document.querySelectorAll('.edge text.bytes'), (t) => t.textContent ?? ''));
+      return texts.some((t) => /^~\d/.test(t)) ? texts : undefined;
+    }, 'bytes a second above 0');
+    expect(bytes.length).toBe(5);
+    // Readings of a few fields: tens of bytes each, 200 a second at the source.
+    const sensors = await inPage((g) => g.document.querySelectorAll('[data-edge="sensors.out->valid"] text.bytes')[0]?.textContent ?? '');
+    expect(sensors).toMatch(/^~\d+(\.\d)? kB\/s$/);
+  });
+
   it('shows a node\'s settings, numbers and a live tap of its records when clicked', async () => {
     await page.click('[data-node="celsius"]');
     const tap = await until(async () => {
