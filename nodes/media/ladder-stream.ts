@@ -299,7 +299,8 @@ export class LadderStream {
       if (shift === undefined) {
         // The first packet is the IDR of the first frame written: ffmpeg passes every frame at its source time plus a constant.
         const moved = packets[0].keyframe ? packets[0].pts - run.firstMs : 0;
-        this.#offsetMs ??= moved;
+        // The first run sets the offset; so does a run whose times it would make negative (a publisher that reconnected starts again near 0).
+        if (this.#offsetMs === undefined || packets[0].dts - (moved - this.#offsetMs) < 0) this.#offsetMs = moved;
         shift = moved - this.#offsetMs;
       }
       const by = shift;
