@@ -102,7 +102,8 @@ export class FlvTagDecoder {
   }
 }
 
-function toMs(value: number, timescale: number): number {
+/** A time in `timescale` units as FLV's milliseconds (how the engine writes packets for ffmpeg). */
+export function toMs(value: number, timescale: number): number {
   return timescale === 1000 ? value : Math.round((value * 1000) / timescale);
 }
 

@@ -3,7 +3,7 @@ import { chooseEncoder, probeEncoders, type EncoderChoice } from '../../native/f
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import type { PortType } from '../../graph/port-types.ts';
 import { resolveLadder, type Rung } from './ladders.ts';
-import { LadderStream } from './ladder-stream.ts';
+import { LadderStream, type LadderHandover } from './ladder-stream.ts';
 
 const rungName = z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'a rung name is letters, digits, `_`, `.` or `-`' });
 
@@ -32,8 +32,8 @@ const settings = z
 
 type EncodeSettings = z.output<typeof settings>;
 
-/** What a replaced `encode` hands its successor: each live stream's rung names. */
-type Handover = Record<string, string[]>;
+/** What a replaced `encode` hands its successor: each live stream's rungs and last GOP. */
+type Handover = Record<string, LadderHandover>;
 
 /** The out port: video rungs only when nothing can bring audio, else video and audio. */
 function inferOut(_settings: EncodeSettings, inputs: Record<string, PortType>): Partial<Record<string, PortType>> {
@@ -60,7 +60,7 @@ function encoderFor(ctx: NodeContext<EncodeSettings>): Promise<EncoderChoice> {
 export default defineOperator({
   name: 'encode',
   summary: 'Encode each stream into an adaptive-bitrate ladder with one ffmpeg process.',
-  doc: 'For each stream (by `stream` key) starts one ffmpeg at the stream\'s first keyframe, writes its video into it as FLV, and reads each rung back from its own pipe: one decode, `split`, one scaler and encoder per rung. Rungs come from `ladder`; those taller than the source (or than `max_height`) are skipped, which is logged. Every rung has a keyframe at each multiple of `segment` and no other (no scene-cut keyframes), so players can switch at any segment. Packets go out with `rendition` set to the rung\'s name; AAC audio is copied once as rendition `audio`; with `passthrough: true` the source video goes out unchanged as rendition `source`. If ffmpeg dies, a new one starts at the next keyframe (a crash loop backs off) and each rung\'s next packet is marked `discontinuity`; the graph goes on. A stream\'s end lets ffmpeg finish its last frames, then the end goes downstream. When a reload replaces the node (the ladder changed), its ffmpeg finishes the frames it has and no end goes downstream: the successor takes the streams on at their next keyframe, each rung\'s first packet marked `discontinuity`, so the packager continues the playlists. An encoder that falls behind a live source drops input up to the next keyframe, counted. `stats` gives per stream per second: fps, speed, bitrate (total and per rung), keyframe interval, drops and restarts. Hardware encoders are probed once (a one-frame encode each) and used with `hw: auto` when one works; otherwise libx264 with a warning. Only `h264` can be carried back from ffmpeg 5.1.',
+  doc: 'For each stream (by `stream` key) starts one ffmpeg at the stream\'s first keyframe, writes its video into it as FLV, and reads each rung back from its own pipe: one decode, `split`, one scaler and encoder per rung. Rungs come from `ladder`; those taller than the source (or than `max_height`) are skipped, which is logged. Every rung has a keyframe at each multiple of `segment` and no other (no scene-cut keyframes), so players can switch at any segment. Packets go out with `rendition` set to the rung\'s name; AAC audio is copied once as rendition `audio`; with `passthrough: true` the source video goes out unchanged as rendition `source`. If ffmpeg dies, a new one starts at the next keyframe (a crash loop backs off) and each rung\'s next packet is marked `discontinuity`; the graph goes on. A stream\'s end lets ffmpeg finish its last frames, then the end goes downstream. When a reload replaces the node (the ladder changed), its ffmpeg finishes the frames it has and no end goes downstream: the successor decodes the stream\'s last GOP again and splices each rung on the next frame (a keyframe forced there), its first packet marked `discontinuity`, so the packager continues the playlists and no frame is skipped or repeated. Keyframes stay on the source time\'s grid of segment boundaries across restarts; rungs keep the source\'s timestamps (to the millisecond) and frame rate. An encoder that falls behind a live source drops input up to the next keyframe, counted. `stats` gives per stream per second: fps, speed, bitrate (total and per rung), keyframe interval, drops and restarts. Hardware encoders are probed once (a one-frame encode each) and used with `hw: auto` when one works; otherwise libx264 with a warning. Only `h264` can be carried back from ffmpeg 5.1.',
   inputs: {
     in: { type: 'Media<video/*>', doc: 'The streams\' packets: video (needed), and audio on the same edge if it has any.' },
     audio: { type: 'Media<audio/*>', doc: 'Audio of the same streams, when it arrives on an edge of its own.', optional: true },
@@ -122,7 +122,7 @@ export default defineOperator({
           const stream = streams.get(key);
           if (!stream) return handOver ? undefined : emit([{ stream: key, end: true }]);
           streams.delete(key);
-          if (handOver) handover[key] = stream.rungs;
+          if (handOver) handover[key] = stream.handover();
           finishing.add(stream);
           // `end` handles its own failures; a rejection here would be a bug, logged rather than left unhandled.
           const done = stream

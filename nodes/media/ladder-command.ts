@@ -17,11 +17,39 @@ export interface LadderCommandOptions {
   preset: string;
   /** The segment duration in seconds: a keyframe starts every one. */
   segmentSeconds: number;
+  /**
+   * The source time (seconds) of the first frame written. ffmpeg's `t` in a
+   * keyframe expression counts from its first frame, so this puts the
+   * keyframes of a run that starts mid-stream (a restart, a reload) on the
+   * same grid of segment boundaries as the source time, as a run from 0 has.
+   */
+  startSeconds?: number;
+  /** A splice (a reload's successor): a keyframe also on this frame (counted from 0, the first written). */
+  spliceAtFrame?: number;
+}
+
+/** A number for an ffmpeg expression: milliseconds are the finest time the engine carries. */
+function seconds(value: number): string {
+  return String(Math.round(value * 1000) / 1000);
+}
+
+/**
+ * The keyframe expression: the first frame, the first frame of each segment
+ * (source time `t + start` crossing a multiple of the segment; a tenth of a
+ * millisecond of slack for the float division), and the splice frame (by
+ * number: exact whatever ffmpeg makes of the input's start time).
+ */
+export function keyframeExpression(options: Pick<LadderCommandOptions, 'segmentSeconds' | 'startSeconds' | 'spliceAtFrame'>): string {
+  const start = seconds(options.startSeconds ?? 0);
+  const segment = seconds(options.segmentSeconds);
+  const grid = `gte(floor((t+${start})/${segment}+0.0001),floor((prev_forced_t+${start})/${segment}+0.0001)+1)`;
+  const splice = options.spliceAtFrame === undefined ? '' : `+eq(n,${options.spliceAtFrame})`;
+  return `expr:if(isnan(prev_forced_t),1,${grid}${splice})`;
 }
 
 /** Encoder options that make keyframes fall only where forced. */
-function keyframeOptions(encoder: EncoderSpec, segmentSeconds: number): string[] {
-  const forced = ['-force_key_frames', `expr:gte(t,n_forced*${segmentSeconds})`];
+function keyframeOptions(encoder: EncoderSpec, options: LadderCommandOptions): string[] {
+  const forced = ['-force_key_frames', keyframeExpression(options)];
   switch (encoder.hw) {
     case 'none':
       // x264/x265: no scene-cut keyframes; the GOP limit is left long so only forced ones occur.
@@ -60,7 +88,9 @@ export function ladderCommand(options: LadderCommandOptions): FfmpegCommand {
       '-map', `[v${i}]`, '-an',
       '-c:v', encoder.name,
       ...rateOptions(encoder, rung, options.preset),
-      ...keyframeOptions(encoder, options.segmentSeconds),
+      ...keyframeOptions(encoder, options),
+      // The demuxer's time base (FLV's milliseconds), not 1/fps: each frame keeps its source time exactly, so a rung's frames line up with the source's and with the rungs of another run.
+      '-enc_time_base', '-1',
       '-f', 'flv', '-flvflags', 'no_duration_filesize',
     ],
   }));

@@ -8,13 +8,31 @@
 import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
 import type { EncoderChoice } from '../../native/ffmpeg/encoders.ts';
 import type { FfmpegProgress } from '../../native/ffmpeg/progress.ts';
-import { FlvReader, FlvWriter } from '../../media/flv.ts';
-import type { MediaItem, MediaPacket } from '../../media/packet.ts';
+import { FlvReader, FlvWriter, toMs } from '../../media/flv.ts';
+import type { MediaItem, MediaPacket, TrackInfo } from '../../media/packet.ts';
 import { backoffDelay, type Logger } from '../../runtime/api.ts';
 import { keyForLog } from '../../media/stream-key.ts';
 import { ladderCommand } from './ladder-command.ts';
 import { selectRungs, type Rung } from './ladders.ts';
 import { RungMeter, type LadderStats } from './ladder-stats.ts';
+
+/** What a replaced `encode` hands its successor for one live stream. */
+export interface LadderHandover {
+  /** Its rungs: their first packets in the successor follow a restart, so they are marked as a discontinuity. */
+  rungs: string[];
+  /**
+   * The video it wrote to ffmpeg since the last keyframe (empty when it had
+   * no run). Its ffmpeg encoded every frame of it; the successor decodes it
+   * again and splices each rung on the next frame (a keyframe forced
+   * there), so no frame is skipped or repeated across the reload.
+   */
+  gop: MediaPacket[];
+  /** How far its rungs' times were from the source's (ms): the successor's rungs keep it, so their times follow on. */
+  offsetMs?: number;
+}
+
+/** The longest GOP kept for a handover (frames); a longer one is not kept and a reload waits for the next keyframe. */
+const maxHandoverGop = 600;
 
 /** What a stream's ladder needs from its node. */
 export interface LadderStreamOptions {
@@ -37,8 +55,8 @@ export interface LadderStreamOptions {
   maxBacklog?: number;
   /** The ffmpeg binary. */
   binary?: string;
-  /** Rungs a replaced `encode` was running for this stream: their first packets here follow a gap, so they are marked as a discontinuity. */
-  continues?: readonly string[];
+  /** What a replaced `encode` was running for this stream: its rungs go on here after a discontinuity, spliced on the frame after its last. */
+  continues?: LadderHandover;
   now(): number;
 }
 
@@ -50,6 +68,12 @@ interface Run {
   /** Packets from this run are emitted only while it is the current one. */
   current: boolean;
   startedAt: number;
+  /** A splice: each rung's output before its first keyframe after this source time (ms) was encoded by the replaced `encode`, and is dropped. */
+  spliceAfterMs?: number;
+  /** The source's frame rate, which the rungs carry (their own SPS timing says 1/ms, from the encoder's time base). */
+  fps?: number;
+  /** The source time (ms) of the first frame written: each rung's first frame, which ffmpeg may shift by its input's start. */
+  firstMs: number;
 }
 
 /** How long a run must last to count as healthy again: quicker deaths back off. */
@@ -68,6 +92,18 @@ export class LadderStream {
   #pending: MediaPacket[] = [];
   /** Rung names whose next packet follows a restart. */
   #discontinuous = new Set<string>();
+  /** The video written to the current run since its last keyframe (for a handover); empty when not whole. */
+  #gop: MediaPacket[] = [];
+  /** The replaced `encode`'s last GOP, until this stream's first packet says whether it splices on. */
+  #primer: MediaPacket[] | undefined;
+  /**
+   * The rungs' times minus the source's (ms), set by the stream's first run:
+   * ffmpeg moves its output so that no decode time is negative (the B-frame
+   * delay at a stream starting near 0); later runs are moved to match.
+   */
+  #offsetMs: number | undefined;
+  /** The run being started splices on the replaced `encode`'s output: after this source time (ms), at this frame. */
+  #splice: { afterMs: number; frame: number } | undefined;
   /** A restart is due: wait for a keyframe (and the backoff) before writing video again. */
   #needKeyframe = true;
   #notBefore = 0;
@@ -83,7 +119,9 @@ export class LadderStream {
 
   constructor(options: LadderStreamOptions) {
     this.#options = options;
-    for (const rung of options.continues ?? []) this.#discontinuous.add(rung);
+    for (const rung of options.continues?.rungs ?? []) this.#discontinuous.add(rung);
+    if (options.continues?.gop[0]?.keyframe) this.#primer = options.continues.gop;
+    this.#offsetMs = options.continues?.offsetMs;
     this.#shown = keyForLog(options.stream);
   }
 
@@ -94,6 +132,11 @@ export class LadderStream {
 
   get restarts(): number {
     return this.#restarts;
+  }
+
+  /** What a successor needs to go on with this stream (a reload replaces the node): call before `end(true)`. */
+  handover(): LadderHandover {
+    return { rungs: this.rungs, gop: this.#run ? [...this.#gop] : [], offsetMs: this.#offsetMs };
   }
 
   /** The running ffmpeg's pid (tests kill it to show the restart). */
@@ -109,13 +152,22 @@ export class LadderStream {
     // A publisher that reconnected starts over at a new time: a new ffmpeg, whose rungs say so.
     if (packet.discontinuity && this.#run) this.#retire('the source restarted (discontinuity)');
     if (this.#needKeyframe) {
-      if (!packet.keyframe || this.#options.now() < this.#notBefore) return this.#drop(1, this.#restarts > 0 || this.#discontinuous.size > 0 ? 'encoder_restarting' : 'waiting_keyframe');
+      const primer = this.#primer;
+      this.#primer = undefined;
+      if (!packet.keyframe && primer && splicesOn(primer, packet)) {
+        // The replaced `encode` encoded up to the frame before this one: decode its GOP again, splice on this frame.
+        this.#splice = { afterMs: Math.max(...primer.map((p) => toMs(p.pts, p.track.timescale))), frame: primer.length };
+        this.#pending.push(...primer);
+      } else if (!packet.keyframe || this.#options.now() < this.#notBefore) {
+        return this.#drop(1, this.#restarts > 0 || this.#discontinuous.size > 0 ? 'encoder_restarting' : 'waiting_keyframe');
+      }
       this.#needKeyframe = false;
     }
     if (!this.#run) {
       this.#pending.push(packet);
       if (this.#pending.length > 600) this.#pending.shift();
-      if (!this.#starting) this.#start(packet);
+      // The run starts at the first packet waiting: a keyframe (the GOP a splice decodes again starts with one).
+      if (!this.#starting) this.#start(this.#pending[0]);
       return;
     }
     this.#write(this.#run, packet);
@@ -143,6 +195,7 @@ export class LadderStream {
     // A live source cannot wait for a slow encoder: past the backlog, skip to the next keyframe (whole GOPs only).
     if (stdin.writableLength > (this.#options.maxBacklog ?? 32 * 1024 * 1024)) this.#dropping = true;
     if (this.#dropping) {
+      this.#gop = [];
       if (!packet.keyframe || stdin.writableLength > 0) return this.#drop(1, 'encoder_behind');
       this.#dropping = false;
     }
@@ -150,9 +203,13 @@ export class LadderStream {
     try {
       bytes = run.writer.write(packet);
     } catch (error) {
+      this.#gop = [];
       return this.#drop(1, 'unwritable_packet');
     }
     stdin.write(bytes);
+    if (packet.keyframe) this.#gop = [packet];
+    else if (this.#gop.length > 0 && this.#gop.length < maxHandoverGop) this.#gop.push(packet);
+    else this.#gop = [];
   }
 
   #start(first: MediaPacket): void {
@@ -190,13 +247,23 @@ export class LadderStream {
     if (skipped.length > 0 && this.#restarts === 0) {
       options.log.info({ stream: this.#shown, skipped: skipped.map((r) => r.name), height: first.track.height }, `${options.label}: stream ${this.#shown}: rungs ${skipped.map((r) => `\`${r.name}\``).join(', ')} skipped (above the source's ${first.track.height ?? '?'}p${options.maxHeight ? ` or max_height ${options.maxHeight}` : ''})`);
     }
-    const process = FfmpegProcess.spawn(ladderCommand({ rungs: kept, encoder: choice.spec, preset: options.preset, segmentSeconds: options.segmentSeconds }), {
+    const splice = this.#splice;
+    this.#splice = undefined;
+    const command = ladderCommand({
+      rungs: kept,
+      encoder: choice.spec,
+      preset: options.preset,
+      segmentSeconds: options.segmentSeconds,
+      startSeconds: toMs(first.pts, first.track.timescale) / 1000,
+      spliceAtFrame: splice?.frame,
+    });
+    const process = FfmpegProcess.spawn(command, {
       binary: options.binary,
       onProgress: (progress) => {
         if (this.#run?.process === process) this.#progress = progress;
       },
     });
-    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now() };
+    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now(), spliceAfterMs: splice?.afterMs, firstMs: toMs(first.pts, first.track.timescale), fps: first.track.fps };
     this.#run = run;
     kept.forEach((rung, index) => this.#readRung(run, rung, index));
     void process.exited.then((exit) => this.#exited(run, exit.error));
@@ -212,6 +279,11 @@ export class LadderStream {
     if (!meter) this.#meters.set(rung.name, (meter = new RungMeter()));
     const rungMeter = meter;
     let readerFailed = false;
+    let spliced = run.spliceAfterMs === undefined;
+    /** How far ffmpeg moved this run's times from the stream's rung times (ms), from its first frame: taken off every packet. */
+    let shift: number | undefined;
+    let rungTrack: TrackInfo | undefined;
+    let carried: TrackInfo | undefined;
     run.process.output(index).on('data', (chunk: Buffer) => {
       if (readerFailed) return;
       const result = reader.push(chunk);
@@ -223,7 +295,30 @@ export class LadderStream {
         return;
       }
       if (!run.current || result.packets.length === 0) return;
-      const packets = result.packets;
+      let packets = result.packets;
+      if (shift === undefined) {
+        // The first packet is the IDR of the first frame written: ffmpeg passes every frame at its source time plus a constant.
+        const moved = packets[0].keyframe ? packets[0].pts - run.firstMs : 0;
+        // The first run sets the offset; so does a run whose times it would make negative (a publisher that reconnected starts again near 0).
+        if (this.#offsetMs === undefined || packets[0].dts - (moved - this.#offsetMs) < 0) this.#offsetMs = moved;
+        shift = moved - this.#offsetMs;
+      }
+      const by = shift;
+      if (by !== 0) packets = packets.map((p) => ({ ...p, pts: p.pts - by, dts: p.dts - by }));
+      if (!spliced) {
+        // Up to the splice keyframe, the replaced `encode` emitted these frames already.
+        const after = run.spliceAfterMs! + (this.#offsetMs ?? 0);
+        const at = packets.findIndex((p) => p.keyframe && p.pts > after);
+        if (at < 0) return;
+        spliced = true;
+        packets = packets.slice(at);
+      }
+      // The source's frame rate, not the 1/ms timing the encoder's time base wrote in the rung's SPS.
+      if (packets[0].track !== rungTrack) {
+        rungTrack = packets[0].track;
+        carried = { ...rungTrack, fps: run.fps };
+      }
+      packets = packets.map((p) => ({ ...p, track: p.track === rungTrack ? carried! : { ...p.track, fps: run.fps } }));
       if (this.#discontinuous.delete(rung.name)) packets[0] = { ...packets[0], discontinuity: true };
       for (const packet of packets) rungMeter.add(packet);
       this.#options.emit(packets);
@@ -352,4 +447,16 @@ export class LadderStream {
       frames: this.#progress?.frame ?? 0,
     };
   }
+}
+
+/**
+ * Whether `packet` follows a replaced `encode`'s last GOP: the same track
+ * configuration, the next decode time within a second. Then that GOP, decoded
+ * again, lets a new ffmpeg start on this (inter) frame.
+ */
+function splicesOn(gop: readonly MediaPacket[], packet: MediaPacket): boolean {
+  const last = gop[gop.length - 1];
+  const track = packet.track;
+  if (track.timescale !== last.track.timescale || !track.config.equals(last.track.config)) return false;
+  return packet.dts > last.dts && packet.dts - last.dts <= track.timescale;
 }

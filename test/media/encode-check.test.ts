@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { parseLadderConfig, parseBitrate, resolveLadder, selectRungs } from '../../nodes/media/ladders.ts';
-import { ladderCommand } from '../../nodes/media/ladder-command.ts';
+import { keyframeExpression, ladderCommand } from '../../nodes/media/ladder-command.ts';
 import { ffmpegArgs } from '../../native/ffmpeg/command.ts';
 import { defineOperator, z } from '../../runtime/api.ts';
 import { testRegistry } from '../helpers/pipeline.ts';
@@ -121,8 +121,15 @@ describe('the ladder command', () => {
     const args = layout.args.join(' ');
     expect(args).toContain('-f flv -probesize 32768 -analyzeduration 0 -i pipe:0');
     expect(args).toContain('-filter_complex [0:v]split=2[s0][s1];[s0]scale=-2:720[v0];[s1]scale=-2:480[v1]');
-    expect(args).toContain('-map [v0] -an -c:v libx264 -b:v 2800k -maxrate 3080k -bufsize 5600k -preset veryfast -force_key_frames expr:gte(t,n_forced*2) -sc_threshold 0');
+    expect(args).toContain('-map [v0] -an -c:v libx264 -b:v 2800k -maxrate 3080k -bufsize 5600k -preset veryfast -force_key_frames expr:if(isnan(prev_forced_t),1,gte(floor((t+0)/2+0.0001),floor((prev_forced_t+0)/2+0.0001)+1)) -sc_threshold 0');
+    expect(args).toContain('-enc_time_base -1 -f flv');
     expect(args).toMatch(/-map \[v1\] .* -f flv -flvflags no_duration_filesize pipe:5$/);
     expect(layout.outputFds).toEqual([4, 5]);
+  });
+
+  it('puts the keyframes of a run that starts mid-stream on the source time\'s segment grid, and on the frame after a splice', () => {
+    // ffmpeg's `t` counts from the run's first frame: the start moves it back to source time.
+    expect(keyframeExpression({ segmentSeconds: 1, startSeconds: 7.0333 })).toBe('expr:if(isnan(prev_forced_t),1,gte(floor((t+7.033)/1+0.0001),floor((prev_forced_t+7.033)/1+0.0001)+1))');
+    expect(keyframeExpression({ segmentSeconds: 2, startSeconds: 7, spliceAtFrame: 12 })).toBe('expr:if(isnan(prev_forced_t),1,gte(floor((t+7)/2+0.0001),floor((prev_forced_t+7)/2+0.0001)+1)+eq(n,12))');
   });
 });

@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encoderCandidates, type EncoderChoice } from '../../native/ffmpeg/encoders.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
+import { FlvReader } from '../../media/flv.ts';
 import { LadderStream, type LadderStreamOptions } from '../../nodes/media/ladder-stream.ts';
+import { syntheticStream } from './synthetic-media.ts';
 
 type Line = { fields: object; message: string };
 
@@ -70,6 +72,59 @@ describe('LadderStream', () => {
       expect(ladder.pid).toBeUndefined();
     } finally {
       await ladder.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('hands its last GOP to a successor, which decodes it again, forces a keyframe on its first frame and drops what its predecessor emitted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ladder-splice-'));
+    // A stand-in for ffmpeg that passes its FLV input through as the rung (fd 4), keeping a copy of its input and its arguments.
+    const binary = join(dir, 'echo-ffmpeg');
+    writeFileSync(binary, `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args-$$"\nexec tee "${dir}/in-$$.flv" >&4\n`, { mode: 0o755 });
+    const encoder = Promise.resolve({ spec: encoderCandidates.find((spec) => spec.name === 'libx264')! });
+    // 25 fps, a keyframe every second: frames 0-74 at 0, 40, ... 2960 ms, keyframes at 0, 1000, 2000.
+    const packets = syntheticStream({ stream: 'cam-1', duration: 3000, frame: 40, gop: 25 });
+    const until = async (what: string, done: () => boolean) => {
+      const deadline = Date.now() + 5_000;
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    const lines: Line[] = [];
+    const first: MediaItem[] = [];
+    const second: MediaItem[] = [];
+    const old = ladderWith({ binary, encoder }, lines, first);
+    let successor: LadderStream | undefined;
+    try {
+      for (const packet of packets.slice(0, 35)) old.push(packet);
+      await until('the first run to pass 35 frames through', () => first.length === 35);
+      const handover = old.handover();
+      expect(handover.rungs).toEqual(['240p']);
+      expect(handover.gop.map((p) => p.pts)).toEqual([1000, 1040, 1080, 1120, 1160, 1200, 1240, 1280, 1320, 1360]);
+      expect(handover.offsetMs).toBe(0);
+      await old.end(true);
+      // Handed over: no end goes downstream.
+      expect(first.some((item) => 'end' in item)).toBe(false);
+
+      successor = ladderWith({ binary, encoder, continues: handover }, lines, second);
+      for (const packet of packets.slice(35)) successor.push(packet);
+      await until('the successor to reach the last frame', () => second.some((item) => 'pts' in item && item.pts === 2960));
+      // Its ffmpeg decoded the handed-over GOP again, then every new frame; a keyframe is forced on frame 10, the first new one.
+      const inputs = readdirSync(dir).filter((name) => name.startsWith('in-')).map((name) => readFileSync(join(dir, name)));
+      const fed = inputs.map((bytes) => new FlvReader({ stream: 'cam-1' }).push(bytes).packets.map((p) => p.pts)).find((pts) => pts[0] === 1000);
+      expect(fed).toEqual(packets.slice(25).map((p) => p.pts));
+      const args = readdirSync(dir).filter((name) => name.startsWith('args-')).map((name) => readFileSync(join(dir, name), 'utf8'));
+      expect(args.some((text) => text.includes('+eq(n,10))'))).toBe(true);
+      // This stand-in keeps the input's keyframes, so the splice lands on the next one (2000 ms); nothing at or before 1360 ms comes out twice.
+      const emitted = second.filter((item): item is MediaPacket => 'pts' in item);
+      expect(emitted[0]).toMatchObject({ pts: 2000, keyframe: true, discontinuity: true, rendition: '240p' });
+      expect(emitted.map((p) => p.pts)).toEqual(packets.slice(50).map((p) => p.pts));
+      // The rung carries the source's frame rate.
+      expect(emitted[0].track.fps).toBe(25);
+    } finally {
+      await old.stop();
+      await successor?.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -2,7 +2,7 @@
  * The shipped `pipelines/live.yaml` end to end, as a user runs it: `streams
  * run` with `--param`s as a child process; ffmpeg publishes test patterns
  * over RTMP and SRT; ffprobe reads the HLS and DASH outputs over HTTP and
- * they are checked against what was published; hls.js plays the origin's
+ * they are checked against what was published; hls.js and dash.js play the origin's
  * player page in Chromium; bad input (a second publisher, ffmpeg killed
  * inside `encode`, a 1080p source) leaves the graph running, with a log line
  * naming the node and the stream.
@@ -114,6 +114,34 @@ describe('pipelines/live.yaml through the CLI', () => {
     expect(dash.format.format_name).toBe('dash');
     expect(dash.streams.filter((s) => s.codec_type === 'video').map((s) => `${s.codec_name} ${s.width}x${s.height}`).sort()).toEqual(['h264 640x360', 'h264 640x360']);
     expect(dash.streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac')).toBe(true);
+  });
+
+  it('dash.js plays the DASH output of an RTMP publish from the origin\'s player page: playback advances, no fatal error', async () => {
+    const publisher = publish(rtmpUrl, { seconds: 12, size: '640x360' });
+    // The previous publish of this key ended (ENDLIST): wait for the new one's live playlist and dynamic MPD.
+    await fetchUntil(`${base}360p/index.m3u8`, (body) => !body.includes('#EXT-X-ENDLIST') && /\n[0-9a-z]+-\d+\.m4s/.test(body));
+    const mpd = await fetchUntil(`${base}manifest.mpd`, (body) => body.includes('type="dynamic"'));
+    expect(mpd).toMatch(/<Representation id="360p"[^>]*codecs="avc1\.[0-9a-f]{6}" width="640" height="360"/);
+    expect(mpd).toMatch(/<Representation id="audio"[^>]*codecs="mp4a\.40\.2"/);
+    const requests: string[] = [];
+    const page = await browser!.open(`${base}?dash`, requests);
+    try {
+      const started = await waitForPlayer(page, 'dash.js to start playing', (s) => s.currentTime > 0.5 && !s.paused);
+      expect(started.engine).toBe('dash');
+      const from = (await playerState(page)).currentTime;
+      const later = await waitForPlayer(page, 'dash.js to play 3 s more', (s) => s.currentTime >= from + 3 && !s.paused);
+      console.log(`dash.js on live.yaml: ${from.toFixed(1)} s -> ${later.currentTime.toFixed(1)} s, errors ${JSON.stringify(later.errors)}`);
+      expect(later.fatal).toBeNull();
+      expect(later.videoWidth).toBe(640);
+      // dash.js read the MPD and media segments (video and audio) from the origin, not anything else.
+      expect(requests.some((url) => url.endsWith('/manifest.mpd'))).toBe(true);
+      expect(requests.filter((url) => /\/(?:source|360p)\/[0-9a-z]+-\d+\.m4s$/.test(url)).length).toBeGreaterThan(1);
+      expect(requests.some((url) => /\/audio\/[0-9a-z]+-\d+\.m4s$/.test(url))).toBe(true);
+    } finally {
+      await page.close();
+    }
+    expect((await publisher.exited).code).toBe(0);
+    await fetchUntil(`${base}360p/index.m3u8`, (body) => body.includes('#EXT-X-ENDLIST'), 5_000);
   });
 
   it('SRT in: the stream is served as `srt`, probed over HTTP, and ends with ENDLIST', async () => {
