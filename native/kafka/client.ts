@@ -12,8 +12,8 @@
  */
 import type { Consumer, Message, MessageToProduce, Producer } from '@platformatic/kafka';
 import { backoffDelay } from '../backoff.ts';
-import { dropCommit, gateFetches, seek } from './library-internals.ts';
-import { MembershipWatch, type DoubtSummary } from './membership.ts';
+import { guardMembership } from './member-guard.ts';
+import type { DoubtEvent } from './membership.ts';
 
 /** Where a consumer starts reading a partition it is assigned. */
 export type StartFrom = 'earliest' | 'latest' | 'committed';
@@ -62,14 +62,6 @@ export interface GroupMember {
   memberId: string;
   coordinatorId: number;
 }
-
-/**
- * The consumer's membership went in doubt (`begin`: the coordinator has not
- * answered for a session timeout, so records and commits are held back) or
- * came out of it (`end`: confirmed or rejoined, and where each partition
- * resumes). See `membership.ts`.
- */
-export type DoubtEvent = { phase: 'begin'; silentMs: number } | ({ phase: 'end' } & DoubtSummary);
 
 export interface ConsumerHandlers {
   /** Records of one partition from one fetch, in offset order. */
@@ -201,53 +193,10 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
     retryDelay: 500,
   });
   const { handlers } = options;
-  const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, now: Date.now });
-  // Closing lets held fetches go (answered with no records), so the stream can end.
-  const fetches = gateFetches(consumer, { held: () => watch.holding && !closing, epoch: () => watch.epoch, voided: (records) => watch.voided(records) });
-  /** The partitions of the last join. */
-  let owned: TopicPartition[] = [];
-  const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
-  let stream: Awaited<ReturnType<Consumer['consume']>> | undefined;
-  let closing = false;
-
-  /** The coordinator answered after a doubt: read the group's offsets, move each owned partition to where it resumes, let records pass. */
-  const reconcile = async (): Promise<void> => {
-    const epoch = watch.epoch;
-    const partitions = owned;
-    let committed: Map<string, bigint[]>;
-    try {
-      committed = partitions.length === 0 ? new Map() : await consumer.listCommittedOffsets({ topics: byTopic(partitions) });
-    } catch {
-      // Still in doubt: try again while this reconciliation is the current one.
-      const retry = setTimeout(() => {
-        if (!closing && watch.epoch === epoch && watch.state === 'reconciling') void reconcile();
-      }, 500);
-      retry.unref();
-      return;
-    }
-    if (closing || !stream || watch.epoch !== epoch || watch.state !== 'reconciling') return;
-    const resume = watch.resumePoints(partitions, (topic, partition) => committed.get(topic)?.[partition] ?? -1n);
-    for (const point of resume) seek(stream, point.topic, point.partition, point.offset);
-    const summary = watch.reconciled(epoch, resume);
-    if (!summary) return;
-    fetches.release();
-    handlers.doubt?.({ phase: 'end', ...summary });
-  };
-
+  const guard = guardMembership(consumer, { sessionTimeoutMs: options.sessionTimeoutMs, assigned: (partitions) => handlers.assigned(partitions), doubt: (event) => handlers.doubt?.(event) });
   consumer.on('consumer:group:rebalance', () => handlers.revoking());
-  consumer.on('consumer:heartbeat:end', () => {
-    if (watch.answered()) void reconcile();
-  });
-  consumer.on('consumer:group:join', (payload) => {
-    const partitions: TopicPartition[] = [];
-    for (const assignment of payload.assignments ?? []) for (const partition of assignment.partitions) partitions.push({ topic: assignment.topic, partition });
-    owned = partitions;
-    // A commit of the generation before would be sent again under this one, with offsets that may be behind the group's.
-    for (const sent of commitsInFlight) if (sent.generation !== consumer.generationId) dropCommit(sent.offsets);
-    const reconcileNow = watch.joined(partitions);
-    handlers.assigned(partitions);
-    if (reconcileNow) void reconcile();
-  });
+  let stream: Awaited<ReturnType<Consumer['consume']>>;
+  let closing = false;
   try {
     stream = await consumer.consume({
       topics: options.topics,
@@ -263,10 +212,7 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
     throw error;
   }
   const messages = stream;
-  const doubtCheck = setInterval(() => {
-    if (watch.check()) handlers.doubt?.({ phase: 'begin', silentMs: watch.silentFor() });
-  }, Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10))));
-  doubtCheck.unref();
+  guard.watch(messages);
 
   // The client hands records over one at a time, all of a fetch in one go:
   // gather them per partition and pass each partition's run on in one call,
@@ -279,7 +225,7 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
     gathered = new Map();
     for (const run of runs.values()) {
       const first = run[0];
-      if (watch.admit(first.topic, first.partition, first.offset, run[run.length - 1].offset, run.length)) handlers.messages(first.topic, first.partition, run);
+      if (guard.admit(first.topic, first.partition, first.offset, run[run.length - 1].offset, run.length)) handlers.messages(first.topic, first.partition, run);
     }
   };
   messages.on('data', function gather(message: Message) {
@@ -310,41 +256,17 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
     resume() {
       messages.resume();
     },
-    async commit(offsets) {
-      if (offsets.length === 0) return true;
-      const allowed = watch.committable(offsets);
-      if (!allowed) return false;
-      if (allowed.length === 0) return true;
-      const request = allowed.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: o.leaderEpoch }));
-      const sent = { generation: consumer.generationId, offsets: request };
-      commitsInFlight.add(sent);
-      try {
-        await consumer.commit({ offsets: request });
-      } finally {
-        commitsInFlight.delete(sent);
-      }
-      return request.length > 0;
+    commit(offsets) {
+      return guard.commit(offsets);
     },
     async close() {
       if (closing) return;
       closing = true;
-      clearInterval(doubtCheck);
-      fetches.release();
+      guard.close();
       await messages.close().catch(() => undefined);
       await consumer.close(true);
     },
   };
-}
-
-/** Partitions grouped by topic, as the client's requests list them. */
-function byTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
-  const topics = new Map<string, number[]>();
-  for (const { topic, partition } of partitions) {
-    const list = topics.get(topic);
-    if (list) list.push(partition);
-    else topics.set(topic, [partition]);
-  }
-  return [...topics].map(([topic, list]) => ({ topic, partitions: list }));
 }
 
 /** A producer; idempotent and transactional ones register with the broker on first use. */

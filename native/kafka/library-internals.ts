@@ -1,8 +1,9 @@
 /**
  * The one file where the Kafka client relies on how @platformatic/kafka
  * (2.12.x) works inside, beyond what its API promises; check each of these
- * when upgrading it (test/connectors/kafka-membership.services.test.ts
- * exercises all three against a real broker):
+ * when upgrading it (test/connectors/kafka-membership.services.test.ts and
+ * the netns cut test exercise the first two against a real broker; the
+ * third needs a commit in flight across a rejoin, which no test forces):
  *
  * 1. A messages stream fetches through its consumer's public `fetch`
  *    method, called on the instance, with a callback; a response is an

@@ -42,6 +42,14 @@ export interface DoubtSummary {
   resume: ResumePoint[];
 }
 
+/**
+ * The consumer's membership went in doubt (`begin`: the coordinator has not
+ * answered for a session timeout, so records and commits are held back) or
+ * came out of it (`end`: confirmed or rejoined, and where each partition
+ * resumes).
+ */
+export type DoubtEvent = { phase: 'begin'; silentMs: number } | ({ phase: 'end' } & DoubtSummary);
+
 const key = (topic: string, partition: number) => `${topic}:${partition}`;
 
 /**

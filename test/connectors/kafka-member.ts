@@ -5,7 +5,8 @@
  * that they pause with SIGSTOP. Every record handed over and every
  * membership event becomes a `MemberEvent`.
  */
-import { openConsumer, type DoubtEvent, type KafkaConsumer } from '../../native/kafka/client.ts';
+import { openConsumer, type KafkaConsumer } from '../../native/kafka/client.ts';
+import type { DoubtEvent } from '../../native/kafka/membership.ts';
 
 export type MemberEvent =
   | { event: 'record'; id: number; partition: number; offset: string }

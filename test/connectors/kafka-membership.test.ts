@@ -1,9 +1,11 @@
 /**
  * The decisions of a consumer's membership watch (native/kafka/membership.ts)
  * on a fake clock, without a broker: when a member goes in doubt, what it
- * refuses meanwhile, where it resumes and what it may commit after.
+ * refuses meanwhile, where it resumes and what it may commit after; and the
+ * fetch gate over the client library, on a stand-in consumer.
  */
 import { describe, expect, it } from 'vitest';
+import { dropCommit, gateFetches, seek } from '../../native/kafka/library-internals.ts';
 import { MembershipWatch } from '../../native/kafka/membership.ts';
 
 const topic = 't';
@@ -135,5 +137,65 @@ describe('membership watch', () => {
     expect(watch.check()).toBe(false);
     expect(watch.state).toBe('member');
     expect(watch.admit(topic, 1, 0n, 9n, 10)).toBe(true);
+  });
+});
+
+describe('the fetch gate over the client library (native/kafka/library-internals.ts)', () => {
+  type Callback = (error: Error | null, response?: unknown) => void;
+  /** A stand-in for the library's consumer: `fetch` keeps each callback for the test to answer. */
+  function fakeConsumer() {
+    const sent: Callback[] = [];
+    const consumer = { fetch: (_options: unknown, callback: Callback) => void sent.push(callback) };
+    return { consumer: consumer as unknown as Parameters<typeof gateFetches>[0], sent, fetch: (callback: Callback) => (consumer.fetch as (o: unknown, c: Callback) => void)({}, callback) };
+  }
+  const withRecords = (n: number) => ({ responses: [{ partitions: [{ records: [{ records: Array.from({ length: n }, () => ({})) }] }] }] });
+
+  it('passes fetches and answers through while not held', () => {
+    const { consumer, sent, fetch } = fakeConsumer();
+    gateFetches(consumer, { held: () => false, epoch: () => 0, voided: () => expect.unreachable() });
+    const answers: unknown[] = [];
+    fetch((_error, response) => answers.push(response));
+    sent[0](null, withRecords(3));
+    expect(answers).toEqual([withRecords(3)]);
+  });
+
+  it('holds fetches while held and answers them with no records on release', () => {
+    const { consumer, sent, fetch } = fakeConsumer();
+    let held = true;
+    const gate = gateFetches(consumer, { held: () => held, epoch: () => 0, voided: () => {} });
+    const answers: unknown[] = [];
+    fetch((_error, response) => answers.push(response));
+    expect(sent).toHaveLength(0);
+    expect(answers).toEqual([]);
+    held = false;
+    gate.release();
+    expect(answers).toEqual([{ responses: [] }]);
+  });
+
+  it('voids the answer (records or error) of a fetch sent before the epoch changed, counting its records', () => {
+    const { consumer, sent, fetch } = fakeConsumer();
+    let epoch = 1;
+    let voided = 0;
+    gateFetches(consumer, { held: () => false, epoch: () => epoch, voided: (n) => (voided += n) });
+    const answers: [Error | null, unknown][] = [];
+    fetch((error, response) => answers.push([error, response]));
+    fetch((error, response) => answers.push([error, response]));
+    epoch = 2;
+    sent[0](null, withRecords(25));
+    sent[1](new Error('connection lost'));
+    expect(answers).toEqual([
+      [null, { responses: [] }],
+      [null, { responses: [] }],
+    ]);
+    expect(voided).toBe(25);
+  });
+
+  it('moves a stream position and empties a commit in flight', () => {
+    const offsetsToFetch = new Map([['t:0', 500n]]);
+    seek({ offsetsToFetch } as unknown as Parameters<typeof seek>[0], 't', 0, 120n);
+    expect(offsetsToFetch.get('t:0')).toBe(120n);
+    const offsets = [{ topic: 't', partition: 0, offset: 9n }];
+    dropCommit(offsets);
+    expect(offsets).toEqual([]);
   });
 });

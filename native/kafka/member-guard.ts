@@ -1,0 +1,124 @@
+/**
+ * Puts a `MembershipWatch` (membership.ts) in charge of one
+ * @platformatic/kafka consumer: it hears the coordinator's answers
+ * (heartbeats, joins), holds the consumer's fetches while in doubt, lets a
+ * fetched run through or not, reconciles positions when the doubt ends and
+ * guards commits. The client (client.ts) keeps the rest of the consumer.
+ */
+import type { Consumer, MessagesStream } from '@platformatic/kafka';
+import type { PartitionOffset, TopicPartition } from './client.ts';
+import { dropCommit, gateFetches, seek } from './library-internals.ts';
+import { MembershipWatch, type DoubtEvent } from './membership.ts';
+
+type AnyConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
+
+/** The guard of one consumer. */
+export interface MemberGuard {
+  /** The consumer's stream is open: watch the clock, and move its positions when a doubt ends. */
+  watch(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void;
+  /** Whether a fetched run of one partition may be handed over (see `MembershipWatch.admit`). */
+  admit(topic: string, partition: number, first: bigint, last: bigint, count: number): boolean;
+  /** Commits what may be committed; false when nothing was (see `KafkaConsumer.commit`). */
+  commit(offsets: readonly PartitionOffset[]): Promise<boolean>;
+  /** Stops watching and lets held fetches go. */
+  close(): void;
+}
+
+/**
+ * Guards `consumer`; `assigned` runs on each join (after the guard took
+ * note of it), `doubt` when the membership goes in doubt or comes out of it.
+ * Call before the consumer joins, so that the guard hears the first join.
+ */
+export function guardMembership(consumer: AnyConsumer, options: { sessionTimeoutMs: number; assigned(partitions: TopicPartition[]): void; doubt?(event: DoubtEvent): void }): MemberGuard {
+  const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, now: Date.now });
+  let closing = false;
+  // Closing lets held fetches go (answered with no records), so the stream can end.
+  const fetches = gateFetches(consumer, { held: () => watch.holding && !closing, epoch: () => watch.epoch, voided: (records) => watch.voided(records) });
+  /** The partitions of the last join. */
+  let owned: TopicPartition[] = [];
+  const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
+  let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  let doubtCheck: NodeJS.Timeout | undefined;
+
+  /** The coordinator answered after a doubt: read the group's offsets, move each owned partition to where it resumes, let records pass. */
+  const reconcile = async (): Promise<void> => {
+    const epoch = watch.epoch;
+    const partitions = owned;
+    let committed: Map<string, bigint[]>;
+    try {
+      committed = partitions.length === 0 ? new Map() : await consumer.listCommittedOffsets({ topics: byTopic(partitions) });
+    } catch {
+      // Still in doubt: try again while this reconciliation is the current one.
+      const retry = setTimeout(() => {
+        if (!closing && watch.epoch === epoch && watch.state === 'reconciling') void reconcile();
+      }, 500);
+      retry.unref();
+      return;
+    }
+    if (closing || !stream || watch.epoch !== epoch || watch.state !== 'reconciling') return;
+    const resume = watch.resumePoints(partitions, (topic, partition) => committed.get(topic)?.[partition] ?? -1n);
+    for (const point of resume) seek(stream, point.topic, point.partition, point.offset);
+    const summary = watch.reconciled(epoch, resume);
+    if (!summary) return;
+    fetches.release();
+    options.doubt?.({ phase: 'end', ...summary });
+  };
+
+  consumer.on('consumer:heartbeat:end', () => {
+    if (watch.answered()) void reconcile();
+  });
+  consumer.on('consumer:group:join', (payload) => {
+    const partitions: TopicPartition[] = [];
+    for (const assignment of payload.assignments ?? []) for (const partition of assignment.partitions) partitions.push({ topic: assignment.topic, partition });
+    owned = partitions;
+    // A commit of the generation before would be sent again under this one, with offsets that may be behind the group's.
+    for (const sent of commitsInFlight) if (sent.generation !== consumer.generationId) dropCommit(sent.offsets);
+    const reconcileNow = watch.joined(partitions);
+    options.assigned(partitions);
+    if (reconcileNow) void reconcile();
+  });
+
+  return {
+    watch(opened) {
+      stream = opened;
+      doubtCheck = setInterval(() => {
+        if (watch.check()) options.doubt?.({ phase: 'begin', silentMs: watch.silentFor() });
+      }, Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10))));
+      doubtCheck.unref();
+    },
+    admit(topic, partition, first, last, count) {
+      return watch.admit(topic, partition, first, last, count);
+    },
+    async commit(offsets) {
+      if (offsets.length === 0) return true;
+      const allowed = watch.committable(offsets);
+      if (!allowed) return false;
+      if (allowed.length === 0) return true;
+      const request = allowed.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, leaderEpoch: o.leaderEpoch }));
+      const sent = { generation: consumer.generationId, offsets: request };
+      commitsInFlight.add(sent);
+      try {
+        await consumer.commit({ offsets: request });
+      } finally {
+        commitsInFlight.delete(sent);
+      }
+      return request.length > 0;
+    },
+    close() {
+      closing = true;
+      clearInterval(doubtCheck);
+      fetches.release();
+    },
+  };
+}
+
+/** Partitions grouped by topic, as the client's requests list them. */
+function byTopic(partitions: readonly TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const topics = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    const list = topics.get(topic);
+    if (list) list.push(partition);
+    else topics.set(topic, [partition]);
+  }
+  return [...topics].map(([topic, list]) => ({ topic, partitions: list }));
+}
