@@ -110,7 +110,6 @@ export function sendObject(request: IncomingMessage, response: ServerResponse, w
   }
   const body = what.body;
   if (body.state === 'complete' && body.joinable) {
-    body.compact();
     const pieces = body.slice(start, end === undefined ? body.length : end + 1);
     let bytes = 0;
     // One piece goes out with the headers in one write; several are corked into one writev.

@@ -14,8 +14,6 @@ export type BodyState = 'open' | 'complete' | 'failed';
 
 /** Bytes a pass-through body may hold ahead of its slowest reader before the origin is paused. */
 const passThroughHighWater = 1024 * 1024;
-/** The largest complete body joined into one buffer for hits (see {@link SharedBody.compact}). */
-const compactLimit = 8 * 1024 * 1024;
 
 /** A growing body shared by the readers of one origin response. */
 export class SharedBody {
@@ -116,20 +114,6 @@ export class SharedBody {
       this.#readers.delete(reader);
       if (!this.#retain) this.#trim();
     }
-  }
-
-  /**
-   * Joins a complete, retained body received in several chunks (a 256 KB
-   * segment arrives in four or more socket reads) into one buffer, once, so
-   * that every hit afterwards writes the headers and the body as two buffers
-   * instead of one writev of many: measured at 10 to 15 % of a 256 KB hit's
-   * CPU. Only with no reader streaming (their cursors name chunks), and up to
-   * {@link compactLimit} bytes (the copy doubles the body's memory until the
-   * old chunks' last writes are done).
-   */
-  compact(): void {
-    if (this.#state !== 'complete' || !this.#retain || this.#chunks.length < 2 || this.#readers.size > 0 || this.#length > compactLimit) return;
-    this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
   }
 
   /** Bytes `start` to `stop` (exclusive) of a complete, retained body, as views of its chunks. */
