@@ -30,7 +30,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
-import { clientReason, openAdmin, openConsumer, openProducer, type KafkaConsumer, type KafkaProducer } from '../native/kafka/client.ts';
+import { openProducer, type KafkaConsumer, type KafkaProducer } from '../native/kafka/client.ts';
+import { ensureTopics, positionedConsumer } from '../nodes/cdn/purge/kafka-bus.ts';
 import type { PurgeBusOptions } from '../nodes/cdn/purge/bus.ts';
 import { startPurgeListener } from '../nodes/cdn/purge/listener.ts';
 import { openPurgeSender, sendPurge } from '../nodes/cdn/purge/send.ts';
@@ -70,7 +71,7 @@ function bareRedis(): BareBus {
   };
 }
 
-/** Kafka: one single-partition topic per channel; a reader is in place once a probe it wrote comes back. */
+/** Kafka: one single-partition topic per channel, read as the purge bus reads its topics (positioned by a probe), without the purge protocol. */
 function bareKafka(): BareBus {
   const producer: KafkaProducer = openProducer({ brokers, clientId: 'bench-purge-bare', acks: 'all', compression: 'none', idempotent: false });
   const consumers: KafkaConsumer[] = [];
@@ -78,43 +79,20 @@ function bareKafka(): BareBus {
   return {
     publish: (channel, text) => producer.send([{ topic: topic(channel), value: Buffer.from(text) }]),
     async subscribe(channel, onMessage) {
-      const admin = openAdmin(brokers, 'bench-purge-bare');
-      // Three echoes create the same topic at once: all but one are told it exists.
-      await admin.createTopic(topic(channel), 1, {}).catch((error: unknown) => {
-        if (!/already exists/i.test(clientReason(error))) throw error;
-      });
-      await admin.close();
-      const probe = `probe-${randomUUID()}`;
-      let positioned = false;
+      // Three echoes create the same topic at once: all but one are told it exists, which ensureTopics accepts.
+      await ensureTopics(brokers, [topic(channel)]);
       consumers.push(
-        await openConsumer({
+        await positionedConsumer({
           brokers,
-          clientId: 'bench-purge-bare',
+          topic: topic(channel),
           group: `bench-purge-bare.${randomUUID().slice(0, 8)}`,
-          topics: [topic(channel)],
           from: 'latest',
-          isolation: 'read_uncommitted',
-          sessionTimeoutMs: 10_000,
-          heartbeatIntervalMs: 3_000,
-          handlers: {
-            messages(_topic, _partition, messages) {
-              for (const message of messages) {
-                const text = message.value?.toString() ?? '';
-                if (text === probe) positioned = true;
-                else if (!text.startsWith('probe-')) onMessage(text);
-              }
-            },
-            revoking: () => undefined,
-            assigned: () => undefined,
-            failed: (error) => process.stderr.write(`bare consumer failed: ${error.message}\n`),
-          },
+          producer,
+          // The positioning probes are bus messages (JSON); the baselines' are bare ids.
+          onMessage: (raw) => void (raw[0] !== 0x7b && onMessage(raw.toString())),
+          onFailure: (error) => process.stderr.write(`bare consumer failed: ${error.message}\n`),
         }),
       );
-      for (let i = 0; !positioned; i++) {
-        if (i === 300) throw new Error(`the bare consumer of ${topic(channel)} never read its probe back`);
-        if (i % 10 === 0) await producer.send([{ topic: topic(channel), value: Buffer.from(probe) }]);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
     },
     async close() {
       await Promise.all(consumers.map((consumer) => consumer.close().catch(() => undefined)));

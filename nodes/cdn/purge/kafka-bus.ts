@@ -36,7 +36,7 @@ const probeEveryMs = 1_000;
 const topicConfigs = { 'retention.ms': String(60 * 60_000), 'segment.ms': String(10 * 60_000) };
 
 /** Creates the bus's topics (one partition each, kept an hour) unless they exist; a broker that cannot be reached is a `PurgeBusError`. */
-async function ensureTopics(brokers: string[], topics: string[]): Promise<void> {
+export async function ensureTopics(brokers: string[], topics: string[]): Promise<void> {
   const admin = openAdmin(brokers, 'ami-streams-purge-admin');
   try {
     for (const topic of topics) {
@@ -54,10 +54,11 @@ async function ensureTopics(brokers: string[], topics: string[]): Promise<void> 
 
 /**
  * A consumer of `topic` in group `group` whose every record goes to
- * `onMessage`, returned once it has read back a probe it wrote (so it misses
- * nothing written afterwards).
+ * `onMessage` (the probes it wrote included: a bus `probe` message),
+ * returned once it has read back a probe it wrote (so it misses nothing
+ * written afterwards). `bench/cdn-purge.ts` reads its bare baselines with it.
  */
-async function positionedConsumer(options: { brokers: string[]; topic: string; group: string; from: StartFrom; producer: KafkaProducer; onMessage: RawHandler; onFailure(error: Error): void }): Promise<KafkaConsumer> {
+export async function positionedConsumer(options: { brokers: string[]; topic: string; group: string; from: StartFrom; producer: KafkaProducer; onMessage: RawHandler; onFailure(error: Error): void }): Promise<KafkaConsumer> {
   const probe = newProbe();
   let positioned = false;
   let arrived: () => void = () => undefined;
