@@ -82,11 +82,13 @@ export function expiredOf(objects: readonly ObjectInfo[], cutoff: number, isInit
     else byFolder.set(folder, [object]);
   }
   for (const list of byFolder.values()) {
+    const inits = new Set(list.filter((object) => isInit(object.key)));
+    if (inits.size === 0) continue;
     // In writing order; at the same time (S3 gives whole seconds) an init comes first, as it was written before its media.
-    list.sort((a, b) => a.modified - b.modified || Number(isInit(b.key)) - Number(isInit(a.key)));
+    list.sort((a, b) => a.modified - b.modified || Number(inits.has(b)) - Number(inits.has(a)));
     let init: Dated | undefined;
     for (const object of list) {
-      if (isInit(object.key)) init = object;
+      if (inits.has(object)) init = object;
       else if (init !== undefined && object.modified > cutoff) needed.add(init);
     }
   }
