@@ -19,6 +19,16 @@ function errnoOf(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (error: unknown) => {
+      if (errnoOf(error) === 'ENOENT') return false;
+      throw error;
+    },
+  );
+}
+
 /**
  * Opens the folder `path` (relative paths from `base`, the current folder
  * by default) as an object store. The folder is created on the first write.
@@ -141,11 +151,15 @@ export function openFolderStore(path: string, { base = process.cwd(), prefix = '
     async list(prefix = ''): Promise<ObjectInfo[]> {
       const found: ObjectInfo[] = [];
       let entries;
-      try {
-        entries = await readdir(top, { recursive: true, withFileTypes: true });
-      } catch (error) {
-        if (errnoOf(error) === 'ENOENT') return [];
-        throw failure('list', prefix, error);
+      for (let attempt = 0; entries === undefined; attempt++) {
+        try {
+          entries = await readdir(top, { recursive: true, withFileTypes: true });
+        } catch (error) {
+          if (errnoOf(error) !== 'ENOENT') throw failure('list', prefix, error);
+          if (!(await exists(top))) return [];
+          // A folder below was pruned (its last object deleted) while being read: read again.
+          if (attempt >= 3) throw failure('list', prefix, error);
+        }
       }
       for (const entry of entries) {
         if (!entry.isFile() || entry.name.startsWith(partialMark)) continue;

@@ -61,6 +61,9 @@ export function sweepInterval(retain: number): number {
 
 type Dated = ObjectInfo & { modified: number };
 
+/** The outcome of a delete not tried because the expiry stopped. */
+const skipped = Symbol('skipped');
+
 /** The folder part of a key: `cam/v/1.m4s` is in `cam/v`. */
 function folderOf(key: string): string {
   return key.slice(0, Math.max(0, key.lastIndexOf('/')));
@@ -82,11 +85,13 @@ export function expiredOf(objects: readonly ObjectInfo[], cutoff: number, isInit
     else byFolder.set(folder, [object]);
   }
   for (const list of byFolder.values()) {
+    const inits = new Set(list.filter((object) => isInit(object.key)));
+    if (inits.size === 0) continue;
     // In writing order; at the same time (S3 gives whole seconds) an init comes first, as it was written before its media.
-    list.sort((a, b) => a.modified - b.modified || Number(isInit(b.key)) - Number(isInit(a.key)));
+    list.sort((a, b) => a.modified - b.modified || Number(inits.has(b)) - Number(inits.has(a)));
     let init: Dated | undefined;
     for (const object of list) {
-      if (isInit(object.key)) init = object;
+      if (inits.has(object)) init = object;
       else if (init !== undefined && object.modified > cutoff) needed.add(init);
     }
   }
@@ -100,7 +105,7 @@ export function expiredOf(objects: readonly ObjectInfo[], cutoff: number, isInit
  * host with the same settings) deleted first is not an error.
  *
  * @example
- * const expiry = new ObjectExpiry({ store: () => store, retain: 600_000, now: ctx.now, schedule: ctx.schedule });
+ * const expiry = new ObjectExpiry({ store: () => store, retain: 600_000, now: () => ctx.now(), schedule: (ms, fn) => ctx.schedule(ms, fn) });
  * expiry.start(); // ... expiry.stop();
  */
 export class ObjectExpiry {
@@ -162,11 +167,13 @@ export class ObjectExpiry {
     const { retain, now, concurrency = 8 } = this.#options;
     const store = this.#options.store();
     const objects = await store.list();
-    // One "now" per sweep: an object written while the sweep runs is never older than its start.
+    // Read after the listing: every object listed was written before it.
     const cutoff = now() - retain;
     const old = expiredOf(objects, cutoff, this.#options.isInit);
     const outcomes = await inParallel(
       old.map((object) => async (): Promise<Outcome<void>> => {
+        // Stopped mid-sweep (the node ends): the rest waits for the next run's first sweep.
+        if (this.#stopped) return { ok: false, error: skipped };
         try {
           return { ok: true, value: await store.delete(object.key) };
         } catch (error) {
@@ -180,7 +187,7 @@ export class ObjectExpiry {
       if (outcome.ok) {
         result.expired++;
         result.bytes += old[index].size;
-      } else result.failed++;
+      } else if (outcome.error !== skipped) result.failed++;
     });
     const totals = this.#totals;
     totals.sweeps++;
@@ -189,7 +196,7 @@ export class ObjectExpiry {
     totals.errors += result.failed;
     totals.kept = objects.length - result.expired;
     totals.keptBytes = objects.reduce((sum, object) => sum + object.size, 0) - result.bytes;
-    const firstFailure = outcomes.find((outcome) => !outcome.ok);
+    const firstFailure = outcomes.find((outcome): outcome is { ok: false; error: unknown } => !outcome.ok && outcome.error !== skipped);
     if (firstFailure !== undefined && !this.#stopped) this.#options.onError?.(new Error(`${result.failed} of ${old.length} expired objects could not be deleted (tried again at the next sweep): ${(firstFailure.error as Error).message}`, { cause: firstFailure.error }));
     return result;
   }

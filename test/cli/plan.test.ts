@@ -36,7 +36,7 @@ describe('streams plan', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^node\s+op\s+hosts\nrtmp\s+ingest\.rtmp\s+origin\nladder\s+encode\s+gpu\n/);
-    expect(result.stdout).toMatch(/hls → cdn\s+Segment<cmaf>\s+object store s3:\/\/media\/live\/many-hosts\/hls\/, pulled from http:\/\/10\.0\.0\.1:7070/);
+    expect(result.stdout).toMatch(/hls → cdn\s+Segment<cmaf>\s+object store s3:\/\/media\/live\/many-hosts\/hls\/ \(retained 1h\), pulled from http:\/\/10\.0\.0\.1:7070/);
     expect(result.stdout).toMatch(/rtmp → ladder\s+Media<\*\/\*>\s+kafka streams\.many-hosts\.rtmp\.out\.ladder\.in/);
   });
 

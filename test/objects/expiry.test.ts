@@ -119,6 +119,38 @@ describe('ObjectExpiry', () => {
     await expiry.stop();
   });
 
+  it('stops between deletes when stopped mid-sweep, reporting nothing, so the node can end', async () => {
+    const path = join(dir, 'store');
+    const real = openFolderStore(path);
+    for (let i = 0; i < 20; i++) await real.put(`s/v/${i}.m4s`, new Uint8Array(1));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    const slow: ObjectStore = {
+      ...real,
+      delete: async (key) => {
+        started++;
+        await held;
+        return real.delete(key);
+      },
+    };
+    const clock = new VirtualClock(Date.now() + 60_000);
+    const errors: unknown[] = [];
+    const expiry = expiryOver(slow, clock, 1_000, errors);
+    expiry.start();
+    const sweep = expiry.sweeping!;
+    while (started < 8) await new Promise((resolve) => setTimeout(resolve, 1));
+    const stopped = expiry.stop();
+    release();
+    await stopped;
+    // The eight deletes under way finished; the twelve others were not started.
+    expect(await sweep).toEqual({ listed: 20, expired: 8, bytes: 8, failed: 0 });
+    expect(started).toBe(8);
+    expect(await real.list()).toHaveLength(12);
+    expect(errors).toEqual([]);
+    expect(clock.pending).toBe(0);
+  });
+
   it('keeps a track\'s init while the objects written after it are kept', () => {
     const at = (key: string, modified?: number): ObjectInfo => ({ key, size: 1, etag: '', ...(modified !== undefined && { modified }) });
     const expired = (objects: ObjectInfo[], cutoff: number) => expiredOf(objects, cutoff, isInitKey).map((o) => o.key).sort();

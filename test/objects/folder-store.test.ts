@@ -66,6 +66,24 @@ describe('the folder store', () => {
     expect(await store.head('x.m4s')).toBeUndefined();
   });
 
+  it('prunes the folders a delete empties, while writes into them and listings go on', async () => {
+    await store.put('keep/x.m4s', Buffer.from('k'));
+    let churning = true;
+    // Writes and deletes in folders of their own, so each delete prunes a folder another write may be making again.
+    const churn = (async function churnFolders() {
+      for (let i = 0; churning && i < 2000; i++) {
+        await store.put(`churn/${i % 5}/a.m4s`, Buffer.from('c'));
+        await store.delete(`churn/${i % 5}/a.m4s`);
+      }
+    })();
+    const seen: string[][] = [];
+    for (let i = 0; i < 100; i++) seen.push((await store.list()).map((o) => o.key).filter((k) => !k.startsWith('churn/')));
+    churning = false;
+    await churn;
+    expect(seen.every((keys) => keys.length === 1 && keys[0] === 'keep/x.m4s')).toBe(true);
+    expect(readdirSync(join(dir, 'root', 'p'))).toEqual(['keep']);
+  });
+
   it('says which object is missing, in which folder', async () => {
     const error = await failure(store.get('live/none.m4s'));
     expect(error.code).toBe('object_not_found');

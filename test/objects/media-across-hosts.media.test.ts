@@ -110,23 +110,31 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('media between hosts', () => {
-  it('serves on the edge host the stream packaged on the origin host, every frame, through versitygw', async () => {
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, `streams: 1
-name: ${name}
+/**
+ * The pipeline of the origin/edge tests: RTMP ingest and packager on
+ * `origin`, `serve.http` on `edge`, segments through the bucket; `local`
+ * also serves on the origin, `objects` adds to `transports.objects`.
+ */
+function originEdgePipeline(pipeline: string, { local, objects = '' }: { local: boolean; objects?: string }): string {
+  return `streams: 1
+name: ${pipeline}
 hosts:
   origin: { role: origin, offers: [listen], url: "http://127.0.0.1:${ports.origin}" }
   edge: { role: edge, offers: [listen], url: "http://127.0.0.1:${ports.edge}" }
 transports:
   kafka: { brokers: "${env.STREAMS_KAFKA_BROKERS}" }
-  objects: { url: "s3://${bucket}/live" }
+  objects: { url: "s3://${bucket}/live"${objects} }
 nodes:
   rtmp: { op: ingest.rtmp, place: { host: origin }, with: { listen: "127.0.0.1:${ports.rtmp}", keys: [{ name: cam, key: k7712 }] } }
   hls: { op: segment.hls, in: rtmp, place: { host: origin }, with: { segment: 1s, part: 250ms, window: 20, reconnect: 0s } }
-  local: { op: serve.http, in: hls, place: { host: origin }, with: { listen: "127.0.0.1:${ports.origin}" } }
-  cdn: { op: serve.http, in: hls, place: { host: edge }, with: { listen: "127.0.0.1:${ports.edge}" } }
-`);
+${local ? `  local: { op: serve.http, in: hls, place: { host: origin }, with: { listen: "127.0.0.1:${ports.origin}" } }\n` : ''}  cdn: { op: serve.http, in: hls, place: { host: edge }, with: { listen: "127.0.0.1:${ports.edge}" } }
+`;
+}
+
+describe('media between hosts', () => {
+  it('serves on the edge host the stream packaged on the origin host, every frame, through versitygw', async () => {
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, originEdgePipeline(name, { local: true }));
     startWorker('origin');
     startWorker('edge');
     await reported(name, 2);
@@ -212,19 +220,7 @@ nodes:
   it('empties the bucket of a stream\'s segments the retention after the stream ended; the edge, which fetched them ahead of demand, still serves every frame', async () => {
     const retain = 8;
     const file = join(dir, `${retainedName}.yaml`);
-    writeFileSync(file, `streams: 1
-name: ${retainedName}
-hosts:
-  origin: { role: origin, offers: [listen], url: "http://127.0.0.1:${ports.origin}" }
-  edge: { role: edge, offers: [listen], url: "http://127.0.0.1:${ports.edge}" }
-transports:
-  kafka: { brokers: "${env.STREAMS_KAFKA_BROKERS}" }
-  objects: { url: "s3://${bucket}/live", retain: ${retain}s }
-nodes:
-  rtmp: { op: ingest.rtmp, place: { host: origin }, with: { listen: "127.0.0.1:${ports.rtmp}", keys: [{ name: cam, key: k7712 }] } }
-  hls: { op: segment.hls, in: rtmp, place: { host: origin }, with: { segment: 1s, part: 250ms, window: 20, reconnect: 0s } }
-  cdn: { op: serve.http, in: hls, place: { host: edge }, with: { listen: "127.0.0.1:${ports.edge}" } }
-`);
+    writeFileSync(file, originEdgePipeline(retainedName, { local: false, objects: `, retain: ${retain}s` }));
     startWorker('origin', retainedName);
     startWorker('edge', retainedName);
     await reported(retainedName, 2);
