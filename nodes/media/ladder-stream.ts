@@ -102,8 +102,13 @@ export class LadderStream {
    * delay at a stream starting near 0); later runs are moved to match.
    */
   #offsetMs: number | undefined;
-  /** The run being started splices on the replaced `encode`'s output: after this source time (ms), at this frame. */
-  #splice: { afterMs: number; frame: number } | undefined;
+  /**
+   * The run being started splices on the replaced `encode`'s output: after
+   * this source time (ms), at this frame (counted in presentation order from
+   * the handed-over GOP's keyframe; `primed` of them are that GOP), once
+   * `counted` (see `#spliceReady`).
+   */
+  #splice: { afterMs: number; frame: number; primed: number; counted: boolean } | undefined;
   /** A restart is due: wait for a keyframe (and the backoff) before writing video again. */
   #needKeyframe = true;
   #notBefore = 0;
@@ -156,7 +161,7 @@ export class LadderStream {
       this.#primer = undefined;
       if (!packet.keyframe && primer && splicesOn(primer, packet)) {
         // The replaced `encode` encoded up to the frame before this one: decode its GOP again, splice on this frame.
-        this.#splice = { afterMs: Math.max(...primer.map((p) => toMs(p.pts, p.track.timescale))), frame: primer.length };
+        this.#splice = { afterMs: Math.max(...primer.map((p) => toMs(p.pts, p.track.timescale))), frame: primer.length, primed: primer.length, counted: false };
         this.#pending.push(...primer);
       } else if (!packet.keyframe || this.#options.now() < this.#notBefore) {
         return this.#drop(1, this.#restarts > 0 || this.#discontinuous.size > 0 ? 'encoder_restarting' : 'waiting_keyframe');
@@ -167,10 +172,28 @@ export class LadderStream {
       this.#pending.push(packet);
       if (this.#pending.length > 600) this.#pending.shift();
       // The run starts at the first packet waiting: a keyframe (the GOP a splice decodes again starts with one).
-      if (!this.#starting) this.#start(this.#pending[0]);
+      if (!this.#starting && this.#spliceReady(packet)) this.#start(this.#pending[0]);
       return;
     }
     this.#write(this.#run, packet);
+  }
+
+  /**
+   * Whether a run can start: always, but for a splice, only once a frame
+   * shown after the predecessor's last one has come. A source with B-frames
+   * sends, after that last frame, frames shown before it (the predecessor
+   * never had them): they move the splice frame on by one each (they are
+   * lost with the predecessor's side; the alternative is a whole GOP).
+   * Reordering is shallow: past 16 frames, it starts anyway.
+   */
+  #spliceReady(packet: MediaPacket): boolean {
+    const splice = this.#splice;
+    if (!splice || splice.counted) return true;
+    const fresh = this.#pending.slice(splice.primed);
+    if (toMs(packet.pts, packet.track.timescale) <= splice.afterMs && fresh.length < 16) return false;
+    splice.frame = splice.primed + fresh.filter((p) => toMs(p.pts, p.track.timescale) < splice.afterMs).length;
+    splice.counted = true;
+    return true;
   }
 
   #audio(packet: MediaPacket): void {

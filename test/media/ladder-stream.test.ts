@@ -76,7 +76,10 @@ describe('LadderStream', () => {
     }
   });
 
-  it('hands its last GOP to a successor, which decodes it again, forces a keyframe on its first frame and drops what its predecessor emitted', async () => {
+  it.each([
+    ['without B-frames', false],
+    ['with a B-frame shown before the predecessor\'s last frame', true],
+  ])('hands its last GOP to a successor, which decodes it again, forces a keyframe on the next frame shown and drops what its predecessor emitted (%s)', async (_, late) => {
     const dir = mkdtempSync(join(tmpdir(), 'ladder-splice-'));
     // A stand-in for ffmpeg that passes its FLV input through as the rung (fd 4), keeping a copy of its input and its arguments.
     const binary = join(dir, 'echo-ffmpeg');
@@ -108,14 +111,17 @@ describe('LadderStream', () => {
       expect(first.some((item) => 'end' in item)).toBe(false);
 
       successor = ladderWith({ binary, encoder, continues: handover }, lines, second);
-      for (const packet of packets.slice(35)) successor.push(packet);
+      // A B-frame source: after the predecessor's last packet (shown at 1360 ms) comes one shown before it.
+      const next = late ? [{ ...packets[34], pts: 1340, dts: 1361, data: Buffer.alloc(100, 0xbb) }, ...packets.slice(35)] : packets.slice(35);
+      for (const packet of next) successor.push(packet);
       await until('the successor to reach the last frame', () => second.some((item) => 'pts' in item && item.pts === 2960));
-      // Its ffmpeg decoded the handed-over GOP again, then every new frame; a keyframe is forced on frame 10, the first new one.
+      // Its ffmpeg decoded the handed-over GOP again, then every new frame.
       const inputs = readdirSync(dir).filter((name) => name.startsWith('in-')).map((name) => readFileSync(join(dir, name)));
       const fed = inputs.map((bytes) => new FlvReader({ stream: 'cam-1' }).push(bytes).packets.map((p) => p.pts)).find((pts) => pts[0] === 1000);
-      expect(fed).toEqual(packets.slice(25).map((p) => p.pts));
+      expect(fed).toEqual([...packets.slice(25, 35), ...next].map((p) => p.pts));
+      // The splice frame: the first shown after 1360 ms, counted in presentation order (the late B-frame is one more before it).
       const args = readdirSync(dir).filter((name) => name.startsWith('args-')).map((name) => readFileSync(join(dir, name), 'utf8'));
-      expect(args.some((text) => text.includes('+eq(n,10))'))).toBe(true);
+      expect(args.some((text) => text.includes(`+eq(n,${late ? 11 : 10}))`))).toBe(true);
       // This stand-in keeps the input's keyframes, so the splice lands on the next one (2000 ms); nothing at or before 1360 ms comes out twice.
       const emitted = second.filter((item): item is MediaPacket => 'pts' in item);
       expect(emitted[0]).toMatchObject({ pts: 2000, keyframe: true, discontinuity: true, rendition: '240p' });

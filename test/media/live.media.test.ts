@@ -68,6 +68,8 @@ describe('pipelines/live.yaml through the CLI', () => {
     expect(skipped.msg).toContain('rungs `720p`, `480p` skipped (above the source\'s 360p)');
     expect(master).toMatch(/RESOLUTION=640x360.*\nsource\/index\.m3u8/);
     expect(master).toMatch(/CODECS="avc1\.[0-9a-f]{6},mp4a\.40\.2",RESOLUTION=640x360.*\n360p\/index\.m3u8/);
+    // The encoded rung carries the source's frame rate (its own SPS timing is the encoder's 1/ms time base).
+    expect(master).toMatch(/RESOLUTION=640x360[^\n]*FRAME-RATE=30\.000[^\n]*\n360p\/index\.m3u8/);
     expect(master).toContain('GROUP-ID="aud"');
     const media = await fetchUntil(`${base}360p/index.m3u8`);
     expect(media).toContain('#EXT-X-PART-INF:PART-TARGET=0.2');
@@ -121,7 +123,7 @@ describe('pipelines/live.yaml through the CLI', () => {
     // The previous publish of this key ended (ENDLIST): wait for the new one's live playlist and dynamic MPD.
     await fetchUntil(`${base}360p/index.m3u8`, (body) => !body.includes('#EXT-X-ENDLIST') && /\n[0-9a-z]+-\d+\.m4s/.test(body));
     const mpd = await fetchUntil(`${base}manifest.mpd`, (body) => body.includes('type="dynamic"'));
-    expect(mpd).toMatch(/<Representation id="360p"[^>]*codecs="avc1\.[0-9a-f]{6}" width="640" height="360"/);
+    expect(mpd).toMatch(/<Representation id="360p"[^>]*codecs="avc1\.[0-9a-f]{6}" width="640" height="360" frameRate="30"/);
     expect(mpd).toMatch(/<Representation id="audio"[^>]*codecs="mp4a\.40\.2"/);
     const requests: string[] = [];
     const page = await browser!.open(`${base}?dash`, requests);

@@ -35,14 +35,34 @@ export function playerScript(path: string): Promise<Buffer> | undefined {
  * default second, and jump back to live past the aim plus a segment:
  * hls.js only speeds playback up within a segment of its aim, so a player
  * that fell further behind (a stall on a busy machine) would otherwise stay
- * seconds late for good. Measured with bench/glass-to-glass.ts (bench/README.md).
+ * seconds late for good. hls.js's own speed-up is off with parts
+ * (`maxLiveSyncPlaybackRate: 1`): it needs more than a second buffered
+ * ahead, which parts never give, and would reset the page's (see
+ * `keepLiveScript`). Measured with bench/glass-to-glass.ts.
  */
 export function hlsConfig(settings: { segment: number; part?: number }): Record<string, unknown> {
   const config: Record<string, unknown> = { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 };
   if (settings.part === undefined) return config;
   const holdBack = 3 * settings.part;
-  return { ...config, liveSyncDuration: holdBack, liveMaxLatencyDuration: holdBack + settings.segment, liveSyncOnStallIncrease: settings.part };
+  return { ...config, maxLiveSyncPlaybackRate: 1, liveSyncDuration: holdBack, liveMaxLatencyDuration: holdBack + settings.segment, liveSyncOnStallIncrease: settings.part };
 }
+
+/**
+ * The page's catch-up with LL-HLS parts: every 250 ms, playback runs at
+ * 1.1x while hls.js's latency is over its target by more than 100 ms and
+ * more than 400 ms is buffered ahead, so a player that fell behind after a
+ * stall comes back to its aim instead of staying late; never into an empty
+ * buffer (1.25x past half a second late stalled more: a worse p95). A page script may
+ * turn it off (`streamsPlayer.keepLive = false`) to measure hls.js alone.
+ */
+export const keepLiveScript = `setInterval(function keepLive() {
+        const hls = state.player;
+        if (!hls || state.keepLive === false || video.paused || hls.targetLatency === null) return;
+        const late = hls.latency - hls.targetLatency;
+        const ahead = video.buffered.length > 0 ? video.buffered.end(video.buffered.length - 1) - video.currentTime : 0;
+        const rate = late > 0.1 && ahead > 0.4 ? 1.1 : 1;
+        if (video.playbackRate !== rate) video.playbackRate = rate;
+      }, 250);`;
 
 /**
  * The page for one stream. `base` is the stream's URL path (`/live/KEY/`);
@@ -65,7 +85,7 @@ export function playerPage(base: string, dash: boolean, settings: { segment: num
       hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => { state.levels = data.levels.map((l) => l.height); });
       hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => { state.level = data.level; state.switches.push(data.level); });
       hls.loadSource(${source});
-      hls.attachMedia(video);`;
+      hls.attachMedia(video);${settings.part === undefined ? '' : `\n      ${keepLiveScript}`}`;
   return `<!doctype html>
 <html lang="en">
 <head>
