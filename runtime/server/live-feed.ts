@@ -159,6 +159,11 @@ export class LiveFeed {
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#listeners.clear();
+    // No sampler any more: the channels stop keeping a batch for it, and the one kept is let go.
+    for (const [, stats] of this.engine.edgeStats()) {
+      stats.wantSample = false;
+      stats.sampled = undefined;
+    }
   }
 
   /** Reads every counter once and sends what changed: states when they change, numbers every time. */

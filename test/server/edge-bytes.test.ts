@@ -119,6 +119,20 @@ nodes:
     expect(edgeOf(events, 'gen.out->keep')).toMatchObject({ records_in_per_s: 200, bytes_in_per_s: 200 * 28 });
   });
 
+  it('lets its sampled batch go when stopped, and the channel keeps none after', () => {
+    const channel = new Channel('gen.out', 'keep', defaultChannel);
+    channel.attach(() => undefined);
+    const { feed, second } = feedOver([channel], { gen: new NodeStats(), keep: new NodeStats() });
+    second();
+    channel.push(batchOf([{ n: 1 }]));
+    expect(channel.stats.sampled).toBeDefined();
+    second();
+    feed.stop();
+    expect(channel.stats.sampled).toBeUndefined();
+    channel.push(batchOf([{ n: 2 }]));
+    expect(channel.stats.sampled).toBeUndefined();
+  });
+
   it('reports counted bytes on an edge of Bytes items, not estimated, and a node\'s own I/O bytes before its edges\'', () => {
     const channel = new Channel('gen.out', 'keep', defaultChannel);
     const nodes = { gen: new NodeStats(), keep: new NodeStats() };
