@@ -4,7 +4,7 @@
  */
 import { closest, suggest } from './diagnostics.ts';
 import { outputsOf, type DroppedWhenUnread } from './operator-spec.ts';
-import { fits, formatPortType, parsePortType, substitute, unifyAll, type PortType } from './port-types.ts';
+import { declaredPortType, fits, formatPortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import { incomingEdges, walkDependencies, type DependencyWalk, type Edge, type GraphNode } from './model.ts';
 import type { Reporter } from './reporter.ts';
@@ -107,15 +107,6 @@ function reportCycles(cycles: DependencyWalk<Edge & { path: Path }>['cycles'], r
   return onCycle;
 }
 
-const declaredTypes = new Map<string, PortType>();
-
-/** A port type as an operator declares it, parsed once: the same few strings recur on every node. */
-function declaredType(text: string): PortType {
-  let type = declaredTypes.get(text);
-  if (!type) declaredTypes.set(text, (type = parsePortType(text)));
-  return type;
-}
-
 /**
  * Gives every edge its type, in dependency order: each input port unifies
  * what arrives, binds the operator's type variables, and the outputs follow.
@@ -139,7 +130,7 @@ function inferTypes(
     const bindings = new Map<string, PortType>();
     const inputTypes: Record<string, PortType> = {};
     for (const [port, portSpec] of Object.entries(node.spec.inputs)) {
-      const declared = declaredType(portSpec.type);
+      const declared = declaredPortType(portSpec.type);
       const arriving = incoming.filter((e) => e.toPort === port);
       if (arriving.length === 0) continue;
       const unified = unifyAll(arriving.map((e) => e.type));
@@ -163,7 +154,7 @@ function inferTypes(
     const outputs = outputsOf(node.spec);
     const inferred = node.spec.infer && !unsettled.has(name) ? node.spec.infer(node.settings, inputTypes) : {};
     for (const [port, portSpec] of Object.entries(outputs)) {
-      node.outputTypes[port] = inferred[port] ?? substitute(declaredType(portSpec.type), bindings);
+      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(portSpec.type), bindings);
     }
   }
 }

@@ -84,6 +84,19 @@ type Def = {
   options?: z.ZodType[];
 };
 
+const celMarks = new WeakMap<z.ZodType, boolean>();
+
+/**
+ * Whether a schema is marked `format: 'cel'`, remembered per schema: zod's
+ * `meta()` walks the registry and merges objects on every call, and the walk
+ * below asks for every setting of every node.
+ */
+function isCel(node: z.ZodType): boolean {
+  let cel = celMarks.get(node);
+  if (cel === undefined) celMarks.set(node, (cel = (node.meta() as { format?: unknown } | undefined)?.format === 'cel'));
+  return cel;
+}
+
 /** Whether a settings schema holds any expression, by schema: most operators' hold none. */
 const holdsExpressions = new WeakMap<z.ZodType, boolean>();
 
@@ -93,7 +106,7 @@ export function expressionSettings(schema: z.ZodType, value: unknown): Expressio
   const found = new Map<string, ExpressionSetting>();
   const walk = (node: z.ZodType | undefined, at: unknown, path: (string | number)[], depth: number): void => {
     if (!node || depth > 32 || at === undefined) return;
-    if ((node.meta() as { format?: unknown } | undefined)?.format === 'cel') {
+    if (isCel(node)) {
       if (typeof at === 'string') found.set(JSON.stringify(path), { path, text: at });
       return;
     }
@@ -120,7 +133,7 @@ export function expressionSettings(schema: z.ZodType, value: unknown): Expressio
 
 function schemaHoldsExpressions(node: z.ZodType | undefined, depth: number): boolean {
   if (!node || depth > 32) return false;
-  if ((node.meta() as { format?: unknown } | undefined)?.format === 'cel') return true;
+  if (isCel(node)) return true;
   const def = (node as unknown as { def: Def }).def;
   const inner = [...Object.values(def.shape ?? {}), def.valueType, def.element, def.in, def.innerType, ...(def.options ?? [])];
   return inner.some((child) => schemaHoldsExpressions(child, depth + 1));

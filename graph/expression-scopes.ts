@@ -7,7 +7,7 @@
  * hand on what they receive. Those scopes are computed here, for the
  * expressions only, so port types and the messages about them stay as they are.
  */
-import { parsePortType } from './port-types.ts';
+import { declaredPortType } from './port-types.ts';
 import { checkTyped, schemaScope, type CelType, type ExpressionScope } from './expression-types.ts';
 import { incomingEdges, type Edge, type GraphNode } from './model.ts';
 
@@ -93,7 +93,7 @@ export class ScopeResolver {
     const node = this.#nodes.get(name);
     if (!node) return undefined;
     const type = node.outputTypes[port];
-    const declared = node.spec.outputs[port] ? parsePortType(node.spec.outputs[port].type) : undefined;
+    const declared = node.spec.outputs[port] ? declaredPortType(node.spec.outputs[port].type) : undefined;
     const settings = isMap(node.rawSettings) ? node.rawSettings : {};
     const isDefault = port === Object.keys(node.spec.outputs)[0];
     if (node.op === 'generate' && isDefault) {
@@ -105,7 +105,7 @@ export class ScopeResolver {
     if (node.op === 'map' && isDefault) return this.#mapOutput(name, settings);
     // An output declared as an input's type variable (`T`) hands on what that input receives.
     if (declared?.kind === 'var' && !declared.bound) {
-      const input = Object.entries(node.spec.inputs).find(([, spec]) => { const t = parsePortType(spec.type); return t.kind === 'var' && t.name === declared.name; });
+      const input = Object.entries(node.spec.inputs).find(([, spec]) => { const t = declaredPortType(spec.type); return t.kind === 'var' && t.name === declared.name; });
       const fromInput = input ? this.#inputScope(name, input[0]) : undefined;
       if (fromInput) return fromInput;
     }

@@ -43,9 +43,16 @@ export interface TypeProblem {
 /** JSON values as CEL sees them: every JSON number is a `double`. */
 const celTypeOfField: Record<FieldType, CelType> = { number: 'double', string: 'string', bool: 'bool', list: 'list', map: 'map', any: 'dyn' };
 
-/** The scope of an expression over records of a known schema. */
+const schemaScopes = new WeakMap<EventSchema, ExpressionScope>();
+
+/** The scope of an expression over records of a known schema: one per schema, shared by the nodes it reaches (and by the caches keyed on it). */
 export function schemaScope(schema: EventSchema): ExpressionScope {
-  return { variables: Object.fromEntries(Object.entries(schema).map(([field, type]) => [field, celTypeOfField[type]])), noun: 'field', closed: false };
+  let scope = schemaScopes.get(schema);
+  if (!scope) {
+    scope = { variables: Object.fromEntries(Object.entries(schema).map(([field, type]) => [field, celTypeOfField[type]])), noun: 'field', closed: false };
+    schemaScopes.set(schema, scope);
+  }
+  return scope;
 }
 
 /** Results by scope and text: a large pipeline repeats the same few expressions over the same schemas. */

@@ -27,6 +27,18 @@ export type PortType =
 
 const fieldTypes = new Set<FieldType>(['string', 'number', 'bool', 'list', 'map', 'any']);
 
+const declaredTypes = new Map<string, PortType>();
+
+/**
+ * A port type as an operator declares it, parsed once and shared: the same
+ * few strings recur on every node. Callers must not change what it returns.
+ */
+export function declaredPortType(text: string): PortType {
+  let type = declaredTypes.get(text);
+  if (!type) declaredTypes.set(text, (type = parsePortType(text)));
+  return type;
+}
+
 /** Parses a port type string; throws on a malformed one, since these come from code, not users. */
 export function parsePortType(text: string): PortType {
   const source = text.trim();

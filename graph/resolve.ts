@@ -116,6 +116,8 @@ export function resolveReferences(input: ResolveInput): {
     });
   }
 
+  // A text with no `${` and no escape (`"\x24{"` spells one) holds no reference: nothing to walk, in a file of any size.
+  if (!source.text.includes('${') && !source.text.includes('\\')) return { data: source.data, params, diagnostics, failedPaths, envPaths };
   // A parameter's default may itself hold `${env:...}` (a secret inside a URL); a value given on the command line replaces it unread.
   for (const [name, value] of Object.entries(declared)) {
     if (input.params?.[name] === undefined) params[name] = walkAt(value, ['params', name]);

@@ -101,7 +101,7 @@ export function parseSourceWithLibrary(file: string, text: string): { source: So
       }
       depth++;
     }
-    return { key: key?.range?.[0], value: spotOf(current as YamlNode | null | undefined), depth };
+    return { key: key?.range?.[0], value: () => spotOf(current as YamlNode | null | undefined), depth };
   }
   return { source: sourceFile(file, text, data, position, find), diagnostics };
 }
@@ -109,11 +109,12 @@ export function parseSourceWithLibrary(file: string, text: string): { source: So
 /** What `locate` needs of the node at the end of a path: the key's start, the value's start and, for a scalar, its span. */
 interface Found {
   key?: number;
-  value?: { start?: number; scalar?: FastScalar };
+  /** Where the value starts, and the scalar when it is one: computed when asked (a fast reader's deferred value is read again). */
+  value(): { start?: number; scalar?: FastScalar } | undefined;
   depth: number;
 }
 
-function spotOf(node: YamlNode | null | undefined): Found['value'] {
+function spotOf(node: YamlNode | null | undefined): ReturnType<Found['value']> {
   if (!node) return undefined;
   const range = node.range;
   const scalar = isScalar(node) && range ? { kind: 'scalar' as const, start: range[0], end: range[1], style: node.type as ScalarStyle, value: node.value } : undefined;
@@ -165,7 +166,7 @@ function fastSource(file: string, text: string, parsed: FastDocument): SourceFil
     return {
       key,
       depth,
-      get value() {
+      value() {
         const node = expand(last);
         return { start: node.start, scalar: node.kind === 'scalar' ? node : undefined };
       },
@@ -182,12 +183,13 @@ function sourceFile(file: string, text: string, data: unknown, position: (offset
     locate(path, part = 'key') {
       const found = find(path);
       const exact = found.depth === path.length;
-      const at = exact && part === 'value' && found.value ? found.value.start : found.key;
+      const value = exact && part === 'value' ? found.value() : undefined;
+      const at = value ? value.start : found.key;
       return at === undefined ? origin : position(at);
     },
     locateInString(path, offset) {
       const found = find(path);
-      const scalar = found.value?.scalar;
+      const scalar = found.value()?.scalar;
       if (found.depth !== path.length || !scalar) return source.locate(path, 'value');
       return position(scalar.start + scalarOffset(scalar, text, offset));
     },

@@ -5,10 +5,11 @@ import { realClock, type Clock } from './clock.ts';
 export { backoffDelay, retryDelay } from '../native/backoff.ts';
 
 /**
- * A `Retry-After` header in milliseconds: delay-seconds or an HTTP date;
- * undefined when absent or unreadable.
+ * A `Retry-After` header in milliseconds: delay-seconds or an HTTP date
+ * (counted from `now`, the runtime's clock: `ctx.now()`); undefined when
+ * absent or unreadable.
  */
-export function retryAfterMs(header: string | null | undefined, now: number = Date.now()): number | undefined {
+export function retryAfterMs(header: string | null | undefined, now: number): number | undefined {
   if (!header) return undefined;
   const text = header.trim();
   if (/^\d+$/.test(text)) return Number(text) * 1000;

@@ -147,7 +147,7 @@ export default defineOperator({
         if (!retryable) return { ok: false, reason };
         if (tries >= settings.retries) return { ok: false, reason: `${reason} (after ${tries + 1} attempts)` };
         let delay = backoffDelay(tries, settings.retry_delay, settings.retry_max);
-        const asked = retryAfterMs(response?.headers.get('retry-after'));
+        const asked = retryAfterMs(response?.headers.get('retry-after'), ctx.now());
         if (asked !== undefined) delay = Math.min(settings.retry_max, Math.max(delay, asked));
         ctx.log.debug({ url: shown, status: response?.status, error: response ? undefined : networkReason(error).split(call.url).join(shown), retryInMs: delay, attempt: tries + 1 }, 'request failed; retrying');
         await sleep(delay, undefined, ctx);

@@ -75,3 +75,22 @@ nodes:
     expect(result.diagnostics).toEqual([]);
   });
 });
+
+describe('a file without references', () => {
+  it('resolves a reference spelt with an escape (`\\x24{`), and leaves text with a lone `$` or `{` as written', () => {
+    const escaped = `streams: 1
+name: escaped
+params: { n: 4 }
+nodes:
+  gen:
+    op: generate
+    with: { count: "\\x24{params.n}", fields: { tag: '"$" + "{"' } }
+  out:
+    op: stdout
+    in: gen
+`;
+    const result = checkPipeline({ file: 'p.yaml', text: escaped, registry, env: {} });
+    expect(result.diagnostics.map(formatDiagnostic)).toEqual([]);
+    expect(result.graph!.nodes.get('gen')!.rawSettings).toEqual({ count: 4, fields: { tag: '"$" + "{"' } });
+  });
+});
