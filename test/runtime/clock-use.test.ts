@@ -20,6 +20,7 @@ const remaining: Record<string, string> = {
   'nodes/messaging/kafka-consume.ts': "a bound on the Kafka client's own calls",
   'nodes/media/ingest-srt.ts': "arrival stamps and reconnect waits of srt-live-transmit's socket",
   'nodes/media/ladder-stream.ts': "the encoder's stall watchdog",
+  'nodes/media/origin/player-page.ts': "not the engine's: a script the player page runs in the viewer's browser",
   'nodes/cdn/edge/fetch-origin.ts': 'the origin request timeout',
   'nodes/cdn/purge/command.ts': "a purge command's issue time",
   'nodes/cdn/purge/kafka-bus.ts': "the purge bus's position probe",
