@@ -10,7 +10,7 @@
  * all for a record of format 1.
  */
 import type { Diagnostic } from '../graph/diagnostics.ts';
-import { hostGraph, type TransportNode } from '../graph/host-graph.ts';
+import { edgeKey, hostGraph, type TransportNode } from '../graph/host-graph.ts';
 import { mergeReportedCapabilities, parseHostsFile, type CapabilityReport, type Deployment } from '../graph/hosts-file.ts';
 import type { Graph } from '../graph/model.ts';
 import { planGraph, type Plan } from '../graph/plan.ts';
@@ -125,8 +125,7 @@ export function shareOfRecord(record: DeployRecord, host: string, options: { who
   }
   const checked = checkRecordText(record, record.text);
   if (!checked.graph) return { transports: [], diagnostics: checked.diagnostics, checked: 'whole' };
-  const all = new Set(plan.nodes.map((n) => n.name));
-  if (all.size !== checked.graph.nodes.size || !agrees(checked.graph, plan, all)) {
+  if (!agrees(checked.graph, plan, new Set(plan.nodes.map((n) => n.name)))) {
     const diagnostic: Diagnostic = { file: record.file, line: 1, col: 1, severity: 'error', code: 'bad_field', message: `the deployment record's plan does not match its pipeline (version ${record.version})`, hint: 'deploy it again with `streams deploy`' };
     return { transports: [], diagnostics: [...checked.diagnostics, diagnostic], checked: 'whole' };
   }
@@ -142,18 +141,22 @@ function cut(from: { graph: Graph; whole?: Graph; plan: Plan; diagnostics: Diagn
 }
 
 /**
- * Whether a checked graph holds the plan's nodes `names` as the plan has
- * them: each with its operator, and each edge into them with its type.
+ * Whether a checked graph is the plan's nodes `names` as the plan has them:
+ * those nodes and no other, each with its operator, and the edges into them
+ * with their types, no more and no fewer.
  */
 function agrees(graph: Graph, plan: Plan, names: ReadonlySet<string>): boolean {
+  if (graph.nodes.size !== names.size) return false;
   for (const planned of plan.nodes) if (names.has(planned.name) && graph.nodes.get(planned.name)?.op !== planned.op) return false;
-  const types = new Map(graph.edges.map((e) => [`${e.from}\u0000${e.fromPort}\u0000${e.to}\u0000${e.toPort}`, e.type]));
+  const types = new Map(graph.edges.map((e) => [edgeKey(e), e.type]));
+  let into = 0;
   for (const edge of plan.edges) {
     if (!names.has(edge.to)) continue;
-    const type = types.get(`${edge.from}\u0000${edge.fromPort}\u0000${edge.to}\u0000${edge.toPort}`);
+    into++;
+    const type = types.get(edgeKey(edge));
     if (type === undefined || formatPortType(type) !== edge.type) return false;
   }
-  return true;
+  return into === graph.edges.length;
 }
 
 /**

@@ -238,7 +238,8 @@ function splitThroughKafka(
  */
 const receiveSessionTimeout = '6s';
 
-function edgeKey(edge: { from: string; fromPort: string; to: string; toPort: string }): string {
+/** An edge's ends as one Map key. */
+export function edgeKey(edge: { from: string; fromPort: string; to: string; toPort: string }): string {
   return `${edge.from}\u0000${edge.fromPort}\u0000${edge.to}\u0000${edge.toPort}`;
 }
 

@@ -35,6 +35,10 @@ export function nodeLines(graph: Graph, text: string): NodeLines | undefined {
   const lines = text.split('\n');
   // A line that starts at column 1 (not a comment) is a top-level key: the nodes' map ends before it.
   const topLevel = (line: number): boolean => /^[^\s#]/.test(lines[line - 1] ?? '');
+  // The map itself must be a block one: a flow map's braces would be blanked with the nodes around them.
+  let key = starts[0].line - 1;
+  while (key > 0 && !topLevel(key)) key--;
+  if (!/^["']?nodes["']?\s*:\s*(#.*)?$/.test(lines[key - 1] ?? '')) return undefined;
   let end = starts[starts.length - 1].line;
   while (end < lines.length && !topLevel(end + 1)) end++;
   while (end > starts[starts.length - 1].line && lines[end - 1].trim() === '') end--;

@@ -135,6 +135,10 @@ describe('a worker\'s share of a record of format 2', () => {
     const share = shareOfRecord(record, 'c');
     expect(share.graph).toBeUndefined();
     expect(share.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual(['g.yaml:1:1: error: the deployment record\'s plan does not match its pipeline (version 4) (deploy it again with `streams deploy`)']);
+    // A node the plan does not know, or an input it does not know, is not dropped silently either.
+    const extraNode = recordOf(text + '  extra: { op: stdout, in: lone, place: { host: c } }\n', text);
+    const extraInput = recordOf(text.replace('    in: lone\n', '    in: [lone, gen]\n'), text);
+    for (const bad of [extraNode, extraInput]) expect(shareOfRecord(bad, 'c').diagnostics.map((d) => d.message)).toContain('the deployment record\'s plan does not match its pipeline (version 4)');
   });
 
   it('still checks and plans a record of format 1 itself', () => {
