@@ -116,7 +116,7 @@ interface WorkerOptions {
 }
 
 /** The engine of one host and the version it runs; applies records one at a time. */
-class HostWorker {
+export class HostWorker {
   readonly #o: WorkerOptions;
   #engine: Engine | undefined;
   #finished = false;
@@ -133,10 +133,11 @@ class HostWorker {
   }
 
   /** Reads the record and applies it when its version is new. */
-  consider(): void {
+  consider(): Promise<void> {
     this.#queue = this.#queue.then(() => this.#consider()).catch((error: unknown) => {
       this.#o.log.error({ error: (error as Error).message }, 'applying the deployment record failed');
     });
+    return this.#queue;
   }
 
   async #consider(): Promise<void> {
@@ -147,8 +148,9 @@ class HostWorker {
     if (latest === undefined || latest <= this.#seen) return;
     const { record, error } = await plane.current();
     if (error) {
-      if (this.#seen !== -1) log.error({ running: this.version ?? null }, `${error}; keeping the running version`);
-      this.#seen = -1;
+      // Not read again until the version moves: a record this worker cannot read stays unreadable.
+      log.error({ version: latest, running: this.version ?? null }, `${error}; keeping the running version`);
+      this.#seen = latest;
       return;
     }
     if (!record || record.version <= this.#seen) return;
