@@ -7,31 +7,16 @@
  */
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientsClosed, type KafkaAdmin } from '../../native/kafka/client.ts';
+import { describe, expect, it } from 'vitest';
 import { Tracing } from '../../runtime/tracing/provider.ts';
 import { collected, runYaml, startYaml, take } from '../helpers/pipeline.ts';
-import { admin, kafkaBrokers, unique, until } from './kafka-harness.ts';
+import { topicsOfThisFile, unique, until } from './kafka-harness.ts';
 
-let kafka: KafkaAdmin;
-const topics: string[] = [];
-
-beforeAll(() => {
-  kafkaBrokers();
-  kafka = admin();
-});
-
-afterAll(async () => {
-  await clientsClosed();
-  await kafka.deleteTopics(topics).catch(() => undefined);
-  await kafka.close();
-});
+const topics = topicsOfThisFile();
 
 describe('traces through kafka.produce requests that mix batches', () => {
   it('keeps each record\'s own trace context, and links the consumer span to every trace of a mixed batch', async () => {
-    const topic = unique('traces');
-    await kafka.createTopic(topic, 1);
-    topics.push(topic);
+    const topic = await topics.topic('traces');
     const exporter = new InMemorySpanExporter();
     const tracing = new Tracing({ exporter, host: 'a', pipeline: 'traces', ratio: 1 });
     const batches = 20;
