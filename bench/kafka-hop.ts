@@ -16,9 +16,16 @@
  * - latency: `rate` events/s for 5 s, each stamped when emitted and timed
  *   at the sink: p50 and p99 of those emitted after the first second (a
  *   new producer's connection and metadata warm up in it).
- * Prints each round, the medians, and what the hop adds.
+ * Three variants per round: the in-process edge (the baseline), the hop with
+ * one batch per request, one request at a time (`batch_bytes: 1`: how
+ * `kafka.produce` wrote before it pipelined), and the hop with the
+ * producer's defaults (batches gathered while a request is out). Throughput
+ * is also given per CPU-second of this process (both ends), which a loaded
+ * machine disturbs less than records/s. Prints each round, the medians, what
+ * the hop adds, and the pipelined producer against the one-batch one.
  */
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { Observable } from 'rxjs';
 import { checkPipeline } from '../graph/check.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
@@ -41,8 +48,14 @@ const topics: string[] = [];
 /** Milliseconds on one clock for the whole process, with sub-millisecond precision. */
 const clock = (): number => performance.timeOrigin + performance.now();
 
-/** What the sink saw in the current run. */
-const seen = { count: 0, first: Infinity, last: 0, latencies: [] as number[], sent: [] as number[] };
+/** CPU seconds (user + system) this process has used. */
+const cpuNow = (): number => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+};
+
+/** What the sink saw in the current run, and this process's CPU seconds when the first record left and the last arrived. */
+const seen = { count: 0, first: Infinity, last: 0, latencies: [] as number[], sent: [] as number[], cpuFirst: 0, cpuLast: 0 };
 
 const benchSource = defineOperator({
   name: 'bench.source',
@@ -64,6 +77,7 @@ const benchSource = defineOperator({
             const size = perSecond > 0 ? Math.max(1, Math.min(batch, Math.round(perSecond / 100))) : Math.min(batch, count - seq);
             const items = [];
             const sent = clock();
+            if (seq === 0) seen.cpuFirst = cpuNow();
             for (let i = 0; i < size && seq < count; i++, seq++) items.push({ seq, k: `k${seq % 16}`, sent });
             subscriber.next({ items, ack: ctx.newAck() });
             if (perSecond > 0) {
@@ -96,6 +110,7 @@ const benchSink = defineOperator({
       }
       seen.count += items.length;
       seen.last = now;
+      seen.cpuLast = cpuNow();
     });
   },
 });
@@ -122,8 +137,13 @@ nodes:
   await engine.done;
 }
 
-/** One run over a Kafka hop: the sending engine produces to a fresh topic, the receiving one consumes it in a group. */
-async function overKafka(count: number, perSecond: number): Promise<void> {
+/**
+ * One run over a Kafka hop: the sending engine produces to a fresh topic,
+ * the receiving one consumes it in a group. `produce` adds settings to
+ * `kafka.produce` (`batch_bytes: 1` sends each batch in its own request, one
+ * request at a time: the producer as it was before its writes were pipelined).
+ */
+const overKafka = (produce: string) => async function overKafka(count: number, perSecond: number): Promise<void> {
   const topic = `bench-hop-${runId}-${topics.length}`;
   topics.push(topic);
   const admin = openAdmin(brokers, 'bench-kafka-hop');
@@ -148,22 +168,24 @@ nodes:
 name: hop-send
 nodes:
   ${source(count, perSecond)}
-  send: { op: kafka.produce, in: src, with: { brokers: "${brokers.join(',')}", topic: ${topic}, key: k } }
+  send: { op: kafka.produce, in: src, with: { brokers: "${brokers.join(',')}", topic: ${topic}, key: k${produce} } }
 `);
   sending.start();
   await sending.done;
   while (seen.count < count) await new Promise((resolve) => setTimeout(resolve, 2));
   await receiving.drain({ deadlineMs: 5000 });
-}
+};
 
 interface Result {
   perSecond: number;
+  /** Records per CPU-second of this process (both ends; the shared broker's CPU is not counted). */
+  perCpuSecond: number;
   p50: number;
   p99: number;
 }
 
 function reset(): void {
-  Object.assign(seen, { count: 0, first: Infinity, last: 0, latencies: [], sent: [] });
+  Object.assign(seen, { count: 0, first: Infinity, last: 0, latencies: [], sent: [], cpuFirst: 0, cpuLast: 0 });
 }
 
 /** Throughput from the first record emitted to the last at the sink (a group join before is not counted), then latency at `rate`. */
@@ -171,26 +193,33 @@ async function measure(run: (count: number, perSecond: number) => Promise<void>)
   reset();
   await run(records, 0);
   const perSecond = records / ((seen.last - seen.first) / 1000);
+  const perCpuSecond = records / (seen.cpuLast - seen.cpuFirst);
   reset();
   await run(rate * latencySeconds, rate);
   // The first second warms up (a new producer's connection and metadata): steady state is what an edge costs.
   const warm = seen.first + warmupMs;
   const sorted = seen.latencies.filter((_, i) => seen.sent[i] >= warm).sort((a, b) => a - b);
-  return { perSecond, p50: sorted[Math.floor(sorted.length * 0.5)], p99: sorted[Math.floor(sorted.length * 0.99)] };
+  return { perSecond, perCpuSecond, p50: sorted[Math.floor(sorted.length * 0.5)], p99: sorted[Math.floor(sorted.length * 0.99)] };
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const fmt = (r: Result) => `${Math.round(r.perSecond).toLocaleString('en')} records/s, latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`;
+const fmt = (r: Result) => `${Math.round(r.perSecond).toLocaleString('en')} records/s, ${Math.round(r.perCpuSecond).toLocaleString('en')} records/CPU-s, latency p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`;
+
+const variants = [
+  { label: 'in-process edge', run: inProcess },
+  { label: 'kafka hop, one batch per request', run: overKafka(', batch_bytes: 1') },
+  { label: 'kafka hop, pipelined (defaults)', run: overKafka('') },
+];
 
 async function main(): Promise<void> {
-  console.log(`kafka hop vs in-process edge: ${records} records in batches of ${batchSize} for throughput, ${rate}/s for ${latencySeconds} s for latency, ${rounds} rounds, brokers ${brokers.join(',')}`);
-  const local: Result[] = [];
-  const hop: Result[] = [];
+  console.log(`kafka hop vs in-process edge: ${records} records in batches of ${batchSize} for throughput, ${rate}/s for ${latencySeconds} s for latency, ${rounds} rounds, brokers ${brokers.join(',')}; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const results = variants.map(() => [] as Result[]);
   try {
     for (let round = 1; round <= rounds; round++) {
-      local.push(await measure(inProcess));
-      hop.push(await measure(overKafka));
-      console.log(`round ${round}: in-process ${fmt(local.at(-1)!)}; kafka hop ${fmt(hop.at(-1)!)}`);
+      for (const [i, variant] of variants.entries()) {
+        results[i].push(await measure(variant.run));
+        console.log(`round ${round}: ${variant.label}: ${fmt(results[i].at(-1)!)}`);
+      }
     }
   } finally {
     const admin = openAdmin(brokers, 'bench-kafka-hop');
@@ -198,12 +227,15 @@ async function main(): Promise<void> {
     await admin.close();
     await clientsClosed();
   }
-  const mid = (list: Result[]): Result => ({ perSecond: median(list.map((r) => r.perSecond)), p50: median(list.map((r) => r.p50)), p99: median(list.map((r) => r.p99)) });
-  const l = mid(local);
-  const h = mid(hop);
-  console.log(`median in-process: ${fmt(l)}`);
-  console.log(`median kafka hop:  ${fmt(h)}`);
-  console.log(`the hop: ${(h.perSecond / l.perSecond).toFixed(3)}x the in-process throughput; adds ${(h.p50 - l.p50).toFixed(2)} ms at p50 and ${(h.p99 - l.p99).toFixed(2)} ms at p99 at ${rate} records/s`);
+  const mid = (list: Result[]): Result => ({ perSecond: median(list.map((r) => r.perSecond)), perCpuSecond: median(list.map((r) => r.perCpuSecond)), p50: median(list.map((r) => r.p50)), p99: median(list.map((r) => r.p99)) });
+  const [local, ...hops] = results.map(mid);
+  console.log(`median ${variants[0].label}: ${fmt(local)}`);
+  for (const [i, hop] of hops.entries()) {
+    console.log(`median ${variants[i + 1].label}: ${fmt(hop)}`);
+    console.log(`  vs in-process: ${(hop.perSecond / local.perSecond).toFixed(3)}x the records/s, ${(hop.perCpuSecond / local.perCpuSecond).toFixed(3)}x the records/CPU-s; adds ${(hop.p50 - local.p50).toFixed(2)} ms at p50 and ${(hop.p99 - local.p99).toFixed(2)} ms at p99 at ${rate} records/s`);
+  }
+  const [before, after] = hops;
+  console.log(`pipelined vs one batch per request: ${(after.perSecond / before.perSecond).toFixed(2)}x the records/s, ${(after.perCpuSecond / before.perCpuSecond).toFixed(2)}x the records/CPU-s, p99 ${(after.p99 / before.p99).toFixed(2)}x; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 }
 
 await main();

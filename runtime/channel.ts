@@ -6,9 +6,9 @@
  * synchronously, so its channel stays empty unless the node is detached (for
  * a reload). A sink takes one batch at a time and the next only when it has
  * acknowledged the last (or, a paced sink, taken the last in), so a slow sink
- * fills its channel. A full channel
- * blocks the sources upstream of it (`block`), or drops the newest or oldest
- * batch (`drop_newest`, `drop_oldest`), counting every drop.
+ * fills its channel. A full channel blocks the sources upstream of it
+ * (`block`), or drops the newest or oldest batch (`drop_newest`,
+ * `drop_oldest`), counting every drop.
  */
 import { Observable, type Subscriber } from 'rxjs';
 import { Ack } from './ack.ts';

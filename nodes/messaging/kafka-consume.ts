@@ -34,10 +34,14 @@ type ConsumeSettings = z.output<typeof settings>;
 const drainWaitMs = 30_000;
 
 /**
- * The W3C trace context of the first message of a batch that has one: the
- * batch continues that trace (the others' producers are not linked).
+ * The W3C trace contexts of a batch's messages, each once, in order: a
+ * fetched batch may mix messages of several producers' batches, each with
+ * its own trace. The consumer span continues the first sampled one and
+ * links to the others.
  */
-function traceCarrier(messages: readonly KafkaMessage[]): TraceCarrier | undefined {
+function traceCarriers(messages: readonly KafkaMessage[]): TraceCarrier[] | undefined {
+  let carriers: TraceCarrier[] | undefined;
+  let last: string | undefined;
   for (const message of messages) {
     if (message.headers.size === 0) continue;
     let carrier: TraceCarrier | undefined;
@@ -46,9 +50,12 @@ function traceCarrier(messages: readonly KafkaMessage[]): TraceCarrier | undefin
       if (key === 'traceparent') (carrier ??= {}).traceparent = value?.toString();
       else if (key === 'tracestate') (carrier ??= {}).tracestate = value?.toString();
     }
-    if (carrier?.traceparent) return carrier;
+    // The messages of one producer batch are next to each other and share one context.
+    if (!carrier?.traceparent || carrier.traceparent === last) continue;
+    last = carrier.traceparent;
+    (carriers ??= []).push(carrier);
   }
-  return undefined;
+  return carriers;
 }
 
 function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
@@ -311,7 +318,7 @@ class ConsumeSession implements SourceSession {
     let trace: TraceContext | null | undefined;
     if (ctx.tracing.enabled) {
       const attributes = { 'messaging.system': 'kafka', 'messaging.operation.type': 'receive', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'messaging.batch.message_count': admitted.fresh.length };
-      const span = ctx.tracing.receive(traceCarrier(admitted.fresh), `${topic} receive`, 'consumer', attributes);
+      const span = ctx.tracing.receive(traceCarriers(admitted.fresh), `${topic} receive`, 'consumer', attributes);
       span?.end();
       trace = span ? span.context : null;
     }

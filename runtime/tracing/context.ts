@@ -49,9 +49,12 @@ export interface NodeTracing {
    * The span of something that arrived from elsewhere (a Kafka message, an
    * HTTP request): a child of the sender's span when `carrier` names a
    * sampled one, not traced when it names one not sampled, and otherwise a
-   * new trace, sampled by the ratio.
+   * new trace, sampled by the ratio. Given several carriers (a batch of
+   * Kafka messages from several senders' batches), the span is a child of
+   * the first sampled one and links to every other sampled one, so each
+   * of their traces leads to it.
    */
-  receive(carrier: TraceCarrier | undefined, name: string, role: 'consumer' | 'server', attributes?: Attributes): TraceSpan | undefined;
+  receive(carrier: TraceCarrier | readonly TraceCarrier[] | undefined, name: string, role: 'consumer' | 'server', attributes?: Attributes): TraceSpan | undefined;
 }
 
 /** `ctx.tracing` when tracing is off: allocates nothing. */

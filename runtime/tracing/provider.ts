@@ -8,12 +8,12 @@
  * `Batch.trace`, and each node it passes through adds a span (see
  * `docs/tracing.md`).
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, trace, type Attributes, type Link, type Span, type Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { reasonOf } from '../failure.ts';
-import { carrierOf, remoteContext, type NodeTracing, type SpanRole, type TraceContext, type TraceSpan } from './context.ts';
+import { carrierOf, remoteContext, type NodeTracing, type SpanRole, type TraceCarrier, type TraceContext, type TraceSpan } from './context.ts';
 
 const kinds: Record<SpanRole, SpanKind> = {
   internal: SpanKind.INTERNAL,
@@ -71,10 +71,11 @@ export class Tracing {
     return this.ratio > 0 && (this.ratio >= 1 || this.#random() < this.ratio);
   }
 
-  /** A span under `parent` (or a new trace when `parent` is undefined). */
-  span(parent: TraceContext | undefined, name: string, role: SpanRole, attributes?: Attributes): TraceSpan {
+  /** A span under `parent` (or a new trace when `parent` is undefined), linked to the spans of `links`. */
+  span(parent: TraceContext | undefined, name: string, role: SpanRole, attributes?: Attributes, links?: readonly TraceContext[]): TraceSpan {
     const context = parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
-    return new OpenSpan(this.#tracer.startSpan(name, { kind: kinds[role], attributes, root: parent === undefined }, context));
+    const spanLinks: Link[] | undefined = links?.map((linked) => ({ context: linked }));
+    return new OpenSpan(this.#tracer.startSpan(name, { kind: kinds[role], attributes, links: spanLinks, root: parent === undefined }, context));
   }
 
   /** `ctx.tracing` for one node. */
@@ -87,9 +88,11 @@ export class Tracing {
         return tracing.span(parent, name, role, { 'streams.node': node, 'streams.operator': operator, ...attributes });
       },
       receive(carrier, name, role, attributes) {
-        const remote = carrier?.traceparent ? remoteContext(carrier) : undefined;
-        if (remote ? (remote.traceFlags & TraceFlags.SAMPLED) === 0 : !tracing.sample()) return undefined;
-        return tracing.span(remote, name, role, { 'streams.node': node, 'streams.operator': operator, ...attributes });
+        const remotes = remoteContexts(carrier);
+        const parent = remotes.find(sampled) ?? remotes[0];
+        if (parent ? !sampled(parent) : !tracing.sample()) return undefined;
+        const links = remotes.filter((remote) => remote !== parent && sampled(remote));
+        return tracing.span(parent, name, role, { 'streams.node': node, 'streams.operator': operator, ...attributes }, links.length > 0 ? links : undefined);
       },
     };
   }
@@ -103,6 +106,25 @@ export class Tracing {
   async flush(): Promise<void> {
     await this.#provider.forceFlush();
   }
+}
+
+function sampled(context: TraceContext): boolean {
+  return (context.traceFlags & TraceFlags.SAMPLED) !== 0;
+}
+
+/** The senders' spans named by one carrier or several, each once, in order; malformed ones left out. */
+function remoteContexts(carrier: TraceCarrier | readonly TraceCarrier[] | undefined): TraceContext[] {
+  if (carrier === undefined) return [];
+  const carriers: readonly TraceCarrier[] = Array.isArray(carrier) ? carrier : [carrier as TraceCarrier];
+  const seen = new Set<string>();
+  const contexts: TraceContext[] = [];
+  for (const one of carriers) {
+    if (!one.traceparent || seen.has(one.traceparent)) continue;
+    seen.add(one.traceparent);
+    const context = remoteContext(one);
+    if (context) contexts.push(context);
+  }
+  return contexts;
 }
 
 class OpenSpan implements TraceSpan {

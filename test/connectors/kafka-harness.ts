@@ -10,7 +10,8 @@ import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
-import { openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../native/kafka/client.ts';
+import { afterAll, beforeAll } from 'vitest';
+import { clientsClosed, openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { registry } from '../../nodes/registry.ts';
 import { defineOperator, perBatchAsync, sinkBatches, z, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
@@ -136,6 +137,45 @@ export async function until(what: string, check: () => boolean | Promise<boolean
 
 export function admin(): KafkaAdmin {
   return openAdmin(kafkaBrokers().split(','));
+}
+
+/** The topics a services test file makes, and the admin client it makes them with. */
+export interface FileTopics {
+  readonly admin: KafkaAdmin;
+  /** Creates a topic with a unique name from `name`, deleted after the file's tests. */
+  topic(name: string, partitions?: number): Promise<string>;
+}
+
+/**
+ * Registers the hooks of a services test file that makes topics: an admin
+ * client before its tests (failing, never skipping, without a broker); after
+ * them, the clients closing in the background are waited for and every topic
+ * made is deleted.
+ */
+export function topicsOfThisFile(): FileTopics {
+  let client: KafkaAdmin | undefined;
+  const made: string[] = [];
+  beforeAll(() => {
+    kafkaBrokers();
+    client = admin();
+  });
+  afterAll(async () => {
+    await clientsClosed();
+    await client?.deleteTopics(made).catch(() => undefined);
+    await client?.close();
+  });
+  return {
+    get admin(): KafkaAdmin {
+      if (!client) throw new Error('the admin client opens before the tests (beforeAll)');
+      return client;
+    },
+    async topic(name, partitions = 1) {
+      const created = unique(name);
+      await this.admin.createTopic(created, partitions);
+      made.push(created);
+      return created;
+    },
+  };
 }
 
 /** Writes messages to a topic with the test's own producer. */

@@ -129,6 +129,24 @@ describe('tracing', () => {
     expect(finished.parentSpanContext?.spanId).toBe('b7ad6b7169203331');
   });
 
+  it('continues the first sampled trace of a mixed batch and links to every other sampled one, once each', async () => {
+    const exporter = new InMemorySpanExporter();
+    const tracing = tracingWith(exporter, 0);
+    const node = tracing.forNode('in', 'kafka.consume');
+    const carrier = (trace: string, span: string, flags = '01') => ({ traceparent: `00-${trace.repeat(32)}-${span.repeat(16)}-${flags}` });
+    const unsampled = carrier('a', '1', '00');
+    const [first, second, third] = [carrier('b', '2'), carrier('c', '3'), carrier('d', '4')];
+    const span = node.receive([unsampled, first, second, first, third, second, { traceparent: 'garbage' }], 't receive', 'consumer');
+    expect(span?.context.traceId).toBe('b'.repeat(32));
+    span!.end();
+    // A batch whose senders all chose not to trace stays untraced, even with a ratio.
+    expect(tracingWith(exporter, 1).forNode('in', 'kafka.consume').receive([unsampled], 'x', 'consumer')).toBeUndefined();
+    await tracing.flush();
+    const [finished] = exporter.getFinishedSpans();
+    expect(finished.parentSpanContext?.spanId).toBe('2'.repeat(16));
+    expect(finished.links.map((link) => `${link.context.traceId}/${link.context.spanId}`)).toEqual([`${'c'.repeat(32)}/${'3'.repeat(16)}`, `${'d'.repeat(32)}/${'4'.repeat(16)}`]);
+  });
+
   it('writes and reads W3C traceparent headers', () => {
     const context = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED };
     expect(carrierOf(context)).toEqual({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01' });
