@@ -109,7 +109,7 @@ class PurgeSession {
         if (this.#closed || ctx.signal.aborted) throw error;
         const delay = retryDelay(attempt);
         ctx.log.error({ bus: this.#where, error: error.message, retryInMs: delay }, `${ctx.label}: cannot send purges through ${this.#where}: ${error.message}; retrying in ${delay} ms`);
-        await sleep(delay, ctx.signal);
+        await sleep(delay, ctx.signal, ctx);
       }
     }
   }

@@ -206,7 +206,7 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
           if (producer === used) producer = undefined;
           void used.close().catch(() => undefined);
           // Abortable: a stop during the wait ends it at once instead of after the backoff.
-          if (!(await sleep(delay, ctx.signal))) throw error;
+          if (!(await sleep(delay, ctx.signal, ctx))) throw error;
         }
       }
     },
