@@ -3,7 +3,7 @@
  * virtual clock (files get their real modification time; the clock starts
  * at the real time and the test moves it), and `retain` on `objects.put`.
  */
-import { mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
@@ -222,6 +222,24 @@ describe('`retain` on objects.put and objects.get', () => {
     for (let i = 0; i < 200 && !run.completed; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(run.completed).toBe(true);
     expect(clock.pending).toBe(0);
+  });
+
+  it('warns of a sweep that fails naming the store and the prefix, and no credential', async () => {
+    // A file where the store's folder should be: the listing fails.
+    const path = join(dir, 'not-a-folder');
+    writeFileSync(path, 'x');
+    const ctx = fakeContext(objectsPut, { store: path, prefix: 'g/hls', retain: '4s', access_key: 'AKIDSECRETID', secret_key: 'sup3r-secret' }, { clock: new VirtualClock(Date.now()) });
+    const input = new Subject<Batch>();
+    const run = drive(objectsPut.create(ctx), input);
+    for (let i = 0; i < 200 && !ctx.logs.some((l) => l.level === 'warn'); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const warnings = ctx.logs.filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].message).toContain(`objects in store \`${path}\` below prefix \`g/hls\` older than \`retain\` not all deleted: `);
+    expect(warnings[0].fields).toMatchObject({ store: path, prefix: 'g/hls', retain_ms: 4_000 });
+    expect(JSON.stringify(ctx.logs)).not.toMatch(/AKIDSECRETID|sup3r-secret/);
+    input.complete();
+    for (let i = 0; i < 200 && !run.completed; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(run.completed).toBe(true);
   });
 
   it('refuses a retention under a second, and reads one in the usual duration form', () => {
