@@ -6,11 +6,12 @@
  * test's own producing and reading.
  */
 import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
-import { openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../native/kafka/client.ts';
+import { clientsClosed, openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../native/kafka/client.ts';
 import { registry } from '../../nodes/registry.ts';
 import { defineOperator, perBatchAsync, sinkBatches, z, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
@@ -136,6 +137,41 @@ export async function until(what: string, check: () => boolean | Promise<boolean
 
 export function admin(): KafkaAdmin {
   return openAdmin(kafkaBrokers().split(','));
+}
+
+/**
+ * The topics of one test file: `topic(name, partitions)` creates one with a
+ * unique name, `admin` is the file's admin client; hooks open it before the
+ * file's tests and, after them, wait for the clients closing in the
+ * background and delete the topics.
+ */
+export function topicsOfFile(): { topic(name: string, partitions?: number): Promise<string>; readonly admin: KafkaAdmin } {
+  let kafka: KafkaAdmin | undefined;
+  const topics: string[] = [];
+  beforeAll(() => {
+    kafkaBrokers();
+    kafka = admin();
+  });
+  afterAll(async () => {
+    await clientsClosed();
+    await kafka?.deleteTopics(topics).catch(() => undefined);
+    await kafka?.close();
+  });
+  const opened = (): KafkaAdmin => {
+    if (!kafka) throw new Error('the Kafka admin client opens before the file\'s tests');
+    return kafka;
+  };
+  return {
+    async topic(name, partitions = 1) {
+      const created = unique(name);
+      await opened().createTopic(created, partitions);
+      topics.push(created);
+      return created;
+    },
+    get admin() {
+      return opened();
+    },
+  };
 }
 
 /** Writes messages to a topic with the test's own producer. */

@@ -8,9 +8,9 @@
  * its request was written would be committed and lost; with `max_in_flight:
  * 1` every key's records must also come out in order (first copies).
  */
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { clientsClosed, type KafkaAdmin, type KafkaProducer, type ProducerOptions } from '../../native/kafka/client.ts';
-import { admin, idMessages, kafkaBrokers, kill, produce, readTopic, recordingLogger, startPipeline, unique, until } from './kafka-harness.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { clientsClosed, type KafkaProducer, type ProducerOptions } from '../../native/kafka/client.ts';
+import { idMessages, kill, produce, readTopic, recordingLogger, startPipeline, topicsOfFile, unique, until } from './kafka-harness.ts';
 
 /** Failures to inject into the sends of the pipeline's producers: how many are left, and how many there were. */
 const faults = vi.hoisted(() => ({ remaining: 0, injected: 0 }));
@@ -39,26 +39,8 @@ vi.mock('../../native/kafka/client.ts', async (importOriginal) => {
   };
 });
 
-let kafka: KafkaAdmin;
-const topics: string[] = [];
-
-beforeAll(() => {
-  kafkaBrokers();
-  kafka = admin();
-});
-
-afterAll(async () => {
-  await clientsClosed();
-  await kafka.deleteTopics(topics).catch(() => undefined);
-  await kafka.close();
-});
-
-async function topic(name: string, partitions: number): Promise<string> {
-  const created = unique(name);
-  await kafka.createTopic(created, partitions);
-  topics.push(created);
-  return created;
-}
+const kafkaTopics = topicsOfFile();
+const topic = kafkaTopics.topic;
 
 const copy = (input: string, output: string, group: string, maxInFlight: number) => `streams: 1
 name: copy

@@ -7,33 +7,15 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientsClosed, type KafkaAdmin } from '../../native/kafka/client.ts';
-import { admin, idCounts, idMessages, kafkaBrokers, kill, produce, readTopic, recordingLogger, records, startPipeline, unique, until } from './kafka-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { clientsClosed } from '../../native/kafka/client.ts';
+import { idCounts, idMessages, kill, produce, readTopic, recordingLogger, records, startPipeline, topicsOfFile, unique, until } from './kafka-harness.ts';
 
 const services = join(import.meta.dirname, '..', 'services');
 const run = promisify(execFile);
 
-let kafka: KafkaAdmin;
-const topics: string[] = [];
-
-async function topic(name: string, partitions = 1): Promise<string> {
-  const created = unique(name);
-  await kafka.createTopic(created, partitions);
-  topics.push(created);
-  return created;
-}
-
-beforeAll(() => {
-  kafkaBrokers();
-  kafka = admin();
-});
-
-afterAll(async () => {
-  await clientsClosed();
-  await kafka.deleteTopics(topics).catch(() => undefined);
-  await kafka.close();
-});
+const kafkaTopics = topicsOfFile();
+const topic = kafkaTopics.topic;
 
 describe('kafka.produce and kafka.consume', () => {
   it('round-trips records with keys and headers', async () => {
@@ -289,7 +271,7 @@ nodes:
     ]);
     expect(letters[0].error).toMatch(/JSON/);
     expect(letters[1].error).toBe('expected a JSON object, got an array');
-    expect(await kafka.committedOffsets(group, t, 1)).toEqual([4n]);
+    expect(await kafkaTopics.admin.committedOffsets(group, t, 1)).toEqual([4n]);
   });
 
   it('commits only what the graph acknowledged: after a crash the rest comes again', async () => {
@@ -310,14 +292,14 @@ nodes:
     await produce(t, idMessages(0, 50));
     const first = startPipeline(pipeline(held, ', hold_after: 1'));
     await until('the first batch', () => records(held).length >= 50);
-    await until('offset 50 committed', async () => (await kafka.committedOffsets(group, t, 1))[0] === 50n);
+    await until('offset 50 committed', async () => (await kafkaTopics.admin.committedOffsets(group, t, 1))[0] === 50n);
     // More records: the sink takes them and never acknowledges them.
     await produce(t, idMessages(50, 80));
     await until('the held batch', () => records(held).length >= 80);
     await new Promise((resolve) => setTimeout(resolve, 500));
     kill(first);
     await clientsClosed();
-    expect(await kafka.committedOffsets(group, t, 1)).toEqual([50n]);
+    expect(await kafkaTopics.admin.committedOffsets(group, t, 1)).toEqual([50n]);
     const again = startPipeline(pipeline(second, ''));
     await until('the unacknowledged records again', () => records(second).length >= 30);
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -409,11 +391,11 @@ nodes:
     with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${transactionalId}, group: ${group}, commit_interval: 1s }
 `;
     const first = startPipeline(pipeline);
-    await until('some transactions committed', async () => (await kafka.committedOffsets(group, input, 2)).some((o) => o > 0n), 30_000);
+    await until('some transactions committed', async () => (await kafkaTopics.admin.committedOffsets(group, input, 2)).some((o) => o > 0n), 30_000);
     // Mid-transaction: records written since the last commit are in the open one.
     await new Promise((resolve) => setTimeout(resolve, 400));
     kill(first);
-    const committedAtCrash = (await kafka.committedOffsets(group, input, 2)).reduce((a, b) => a + (b > 0n ? b : 0n), 0n);
+    const committedAtCrash = (await kafkaTopics.admin.committedOffsets(group, input, 2)).reduce((a, b) => a + (b > 0n ? b : 0n), 0n);
     expect(committedAtCrash).toBeLessThan(BigInt(total));
     await clientsClosed();
     const second = startPipeline(pipeline);
@@ -450,7 +432,7 @@ nodes:
     in: slow
     with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${unique('tx')}, group: ${group}, commit_interval: 100ms }
 `, log);
-    await until('some transactions committed', async () => (await kafka.committedOffsets(group, input, 2)).some((o) => o > 0n), 30_000);
+    await until('some transactions committed', async () => (await kafkaTopics.admin.committedOffsets(group, input, 2)).some((o) => o > 0n), 30_000);
     const joiner = startPipeline(`streams: 1
 name: joiner
 nodes:
