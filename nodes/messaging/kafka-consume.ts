@@ -165,7 +165,7 @@ class ConsumeSession implements SourceSession {
         doubt: (event) => {
           const group = options.group;
           if (event.phase === 'begin') {
-            this.#ctx.log.warn({ group, silent_ms: event.silentMs }, `${label}: membership of group \`${group}\` in doubt: the coordinator has not answered for ${event.silentMs} ms; fetching paused, records and commits refused until it does`);
+            this.#ctx.log.warn({ group, silent_ms: event.silentMs }, `${label}: membership of group \`${group}\` in doubt: not confirmed by the coordinator for ${event.silentMs} ms; fetching paused, records and commits refused until it does`);
             return;
           }
           const resume = event.resume.map((p) => `${p.topic}:${p.partition}@${p.offset}`);
