@@ -3,7 +3,9 @@
  * (2.12.x) works inside, beyond what its API promises; check each of these
  * when upgrading it (test/connectors/kafka-membership.services.test.ts and
  * the netns cut test exercise the first two against a real broker; the
- * third needs a commit in flight across a rejoin, which no test forces):
+ * third needs a commit in flight across a rejoin, which no broker test
+ * forces: test/connectors/kafka-membership.test.ts checks the guard's side
+ * on a stand-in consumer, not the library's resend):
  *
  * 1. A messages stream fetches through its consumer's public `fetch`
  *    method, called on the instance, with a callback; a response is an
@@ -19,6 +21,10 @@
  *    and sends the *same* options object again under the new generation,
  *    reading its `offsets` array afresh: emptying that array while the
  *    commit is in flight turns the resend into a commit of nothing.
+ * 4. A heartbeat's `consumer:heartbeat:start` and its `consumer:heartbeat:end`
+ *    carry the same payload object (one heartbeat is in flight at a time).
+ *    `onHeartbeatAnswered` relies on it to tell when the answered heartbeat
+ *    was sent.
  */
 import type { Consumer, MessagesStream } from '@platformatic/kafka';
 
@@ -90,4 +96,21 @@ export function seek(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>, top
 /** Turns a commit in flight into a commit of nothing, should the client send it again (see the file's note 3). */
 export function dropCommit(offsets: unknown[]): void {
   offsets.length = 0;
+}
+
+/**
+ * Calls `answered(sentAt)` each time a heartbeat is answered, with the time
+ * (by `now`) that heartbeat was sent (see the file's note 4); should the
+ * payloads not match, the time the latest heartbeat was sent.
+ */
+export function onHeartbeatAnswered(consumer: AnyConsumer, now: () => number, answered: (sentAt: number) => void): void {
+  const sent = new WeakMap<object, number>();
+  let latest: number | undefined;
+  consumer.on('consumer:heartbeat:start', (payload: object) => {
+    latest = now();
+    sent.set(payload, latest);
+  });
+  consumer.on('consumer:heartbeat:end', (payload: object) => {
+    answered(sent.get(payload) ?? latest ?? now());
+  });
 }

@@ -7,7 +7,7 @@
  */
 import type { Consumer, MessagesStream } from '@platformatic/kafka';
 import type { PartitionOffset, TopicPartition } from './client.ts';
-import { dropCommit, gateFetches, seek } from './library-internals.ts';
+import { dropCommit, gateFetches, onHeartbeatAnswered, seek } from './library-internals.ts';
 import { MembershipWatch, type DoubtEvent } from './membership.ts';
 
 type AnyConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
@@ -30,10 +30,26 @@ export interface MemberGuard {
  * Call before the consumer joins, so that the guard hears the first join.
  */
 export function guardMembership(consumer: AnyConsumer, options: { sessionTimeoutMs: number; assigned(partitions: TopicPartition[]): void; doubt?(event: DoubtEvent): void }): MemberGuard {
-  const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, now: Date.now });
+  // The clock is looked at every so often and whenever the member acts; the doubt begins that much before the session runs out.
+  const checkEveryMs = Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10)));
+  const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, marginMs: checkEveryMs, now: Date.now });
+  const lookAtClock = (): void => {
+    if (watch.check()) options.doubt?.({ phase: 'begin', silentMs: watch.silentFor() });
+  };
   let closing = false;
   // Closing lets held fetches go (answered with no records), so the stream can end.
-  const fetches = gateFetches(consumer, { held: () => watch.holding && !closing, epoch: () => watch.epoch, voided: (records) => watch.voided(records) });
+  // A fetch answer is looked at under the epoch of the clock now: one that arrives after a silent session is voided.
+  const fetches = gateFetches(consumer, {
+    held: () => {
+      lookAtClock();
+      return watch.holding && !closing;
+    },
+    epoch: () => {
+      lookAtClock();
+      return watch.epoch;
+    },
+    voided: (records) => watch.voided(records),
+  });
   /** The partitions of the last join. */
   let owned: TopicPartition[] = [];
   const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
@@ -64,8 +80,8 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
     options.doubt?.({ phase: 'end', ...summary });
   };
 
-  consumer.on('consumer:heartbeat:end', () => {
-    if (watch.answered()) void reconcile();
+  onHeartbeatAnswered(consumer, Date.now, (sentAt) => {
+    if (watch.answered(sentAt)) void reconcile();
   });
   consumer.on('consumer:group:join', (payload) => {
     const partitions: TopicPartition[] = [];
@@ -81,16 +97,16 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
   return {
     watch(opened) {
       stream = opened;
-      doubtCheck = setInterval(() => {
-        if (watch.check()) options.doubt?.({ phase: 'begin', silentMs: watch.silentFor() });
-      }, Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10))));
+      doubtCheck = setInterval(lookAtClock, checkEveryMs);
       doubtCheck.unref();
     },
     admit(topic, partition, first, last, count) {
+      lookAtClock();
       return watch.admit(topic, partition, first, last, count);
     },
     async commit(offsets) {
       if (offsets.length === 0) return true;
+      lookAtClock();
       const allowed = watch.committable(offsets);
       if (!allowed) return false;
       if (allowed.length === 0) return true;

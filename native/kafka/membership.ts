@@ -9,8 +9,12 @@
  * commit can move the group's offset back). Kafka Streams and Flink stop a
  * member that has not heard from its coordinator for a session; so does this.
  *
- * A member is *in doubt* once a session timeout has passed since the
- * coordinator last answered it (a heartbeat answered, or a join completed).
+ * A member is *in doubt* once a session timeout (less a margin) has passed
+ * since the coordinator last heard from it: since the last answered
+ * heartbeat was *sent* (the coordinator times the session from when the
+ * heartbeat reached it, not from when its answer came back), or since a
+ * join completed. The margin lets a doubt begin before the session runs out
+ * even when the clock is only looked at every so often.
  * In doubt it fetches nothing, hands no record downstream (records already
  * fetched are refused) and commits nothing. When the coordinator answers
  * again (the same generation, or a rejoin), the member *reconciles*: it reads
@@ -63,7 +67,8 @@ const key = (topic: string, partition: number) => `${topic}:${partition}`;
  * if (watch.admit(topic, partition, first, last)) handOver(records);
  */
 export class MembershipWatch {
-  readonly #sessionTimeoutMs: number;
+  /** Silence after which a doubt begins: the session timeout less the margin. */
+  readonly #doubtAfterMs: number;
   readonly #now: () => number;
   #state: MembershipState = 'member';
   #lastAnswered: number;
@@ -78,8 +83,13 @@ export class MembershipWatch {
   readonly #floor = new Map<string, bigint>();
   #epoch = 0;
 
-  constructor(options: { sessionTimeoutMs: number; now: () => number }) {
-    this.#sessionTimeoutMs = options.sessionTimeoutMs;
+  /**
+   * `marginMs`: how long before the session runs out the doubt begins (at
+   * least the time between two looks at the clock, so that no look comes
+   * after the coordinator may have moved the partitions).
+   */
+  constructor(options: { sessionTimeoutMs: number; marginMs?: number; now: () => number }) {
+    this.#doubtAfterMs = Math.max(0, options.sessionTimeoutMs - (options.marginMs ?? 0));
     this.#now = options.now;
     this.#lastAnswered = options.now();
   }
@@ -102,14 +112,14 @@ export class MembershipWatch {
     return this.#state !== 'member';
   }
 
-  /** Milliseconds since the coordinator last answered. */
+  /** Milliseconds since the coordinator last heard from the member (see `answered`). */
   silentFor(): number {
     return this.#now() - this.#lastAnswered;
   }
 
-  /** Looks at the clock: true when a doubt begins now (a session timeout passed since the last answer). */
+  /** Looks at the clock: true when a doubt begins now (a session timeout, less the margin, passed in silence). */
   check(): boolean {
-    if (this.#state === 'in_doubt' || this.silentFor() < this.#sessionTimeoutMs) return false;
+    if (this.#state === 'in_doubt' || this.silentFor() < this.#doubtAfterMs) return false;
     // A reconciliation that has not finished within a session is abandoned by the epoch change.
     this.#state = 'in_doubt';
     this.#doubtBegan = this.#now();
@@ -120,10 +130,16 @@ export class MembershipWatch {
     return true;
   }
 
-  /** A heartbeat was answered: the member is in the group, with the same generation. True when that ends a doubt (reconcile now). */
-  answered(): boolean {
-    this.#lastAnswered = this.#now();
-    if (this.#state !== 'in_doubt') return false;
+  /**
+   * A heartbeat sent at `sentAt` (default: now) was answered: the member is
+   * in the group, with the same generation, and the coordinator's session
+   * clock restarted no later than `sentAt`. True when that ends a doubt
+   * (reconcile now); an answer to a heartbeat sent a session ago vouches for
+   * nothing now and ends none.
+   */
+  answered(sentAt = this.#now()): boolean {
+    if (sentAt > this.#lastAnswered) this.#lastAnswered = sentAt;
+    if (this.#state !== 'in_doubt' || this.silentFor() >= this.#doubtAfterMs) return false;
     this.#state = 'reconciling';
     return true;
   }

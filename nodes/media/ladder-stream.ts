@@ -34,6 +34,13 @@ export interface LadderHandover {
 /** The longest GOP kept for a handover (frames); a longer one is not kept and a reload waits for the next keyframe. */
 const maxHandoverGop = 600;
 
+/**
+ * The most video kept while ffmpeg starts (frames): a handed-over GOP and
+ * the frames that come while the run starts. Past it, the oldest GOP goes
+ * whole, so a run always starts on a keyframe.
+ */
+const maxPending = 2 * maxHandoverGop;
+
 /** What a stream's ladder needs from its node. */
 export interface LadderStreamOptions {
   stream: string;
@@ -170,12 +177,25 @@ export class LadderStream {
     }
     if (!this.#run) {
       this.#pending.push(packet);
-      if (this.#pending.length > 600) this.#pending.shift();
+      if (this.#pending.length > maxPending) this.#dropOldestGop();
       // The run starts at the first packet waiting: a keyframe (the GOP a splice decodes again starts with one).
       if (!this.#starting && this.#spliceReady(packet)) this.#start(this.#pending[0]);
       return;
     }
     this.#write(this.#run, packet);
+  }
+
+  /**
+   * Drops the video waiting for ffmpeg up to its second keyframe (or all of
+   * it, waiting for the next keyframe, when there is none): a run must start
+   * on a keyframe. A splice pending on the dropped GOP is given up.
+   */
+  #dropOldestGop(): void {
+    const next = this.#pending.findIndex((p, index) => index > 0 && p.keyframe);
+    const dropped = next > 0 ? this.#pending.splice(0, next) : this.#pending.splice(0);
+    if (next < 0) this.#needKeyframe = true;
+    this.#splice = undefined;
+    this.#drop(dropped.length, 'encoder_starting');
   }
 
   /**
@@ -241,7 +261,8 @@ export class LadderStream {
       this.#starting = undefined;
       if (this.#stopped || this.#run) return;
       try {
-        this.#launch(choice, first);
+        // What waits may have lost its oldest GOP since the start was asked for: the run starts at what waits now.
+        this.#launch(choice, this.#pending[0] ?? first);
       } catch (error) {
         // A start that throws (ffmpeg cannot be spawned) is handled as a death: logged, retried at a later keyframe with backoff.
         this.#startFailed(error);

@@ -16,6 +16,10 @@
  * than any retention. So an init (`isInit`) is kept as long as the objects
  * written after it in its folder, up to the next init there, are kept; it
  * goes with the last of them (or on its own age when none follows it).
+ * A retention shorter than the time between two segments would let a sweep
+ * between two writes take the init of a live track with the last segment:
+ * so a folder's newest init also stays until nothing has been written there
+ * for the retention plus `liveTrackGraceMs`.
  */
 import type { NodeMetricFamily } from '../../runtime/api.ts';
 import type { ObjectInfo, ObjectStore } from '../../native/s3/object-store.ts';
@@ -59,6 +63,15 @@ export function sweepInterval(retain: number): number {
   return Math.min(60_000, Math.max(1_000, Math.round(retain / 4)));
 }
 
+/**
+ * How long past the retention a folder's newest init outlives the newest
+ * object there (ms): longer than the time between two writes of a live
+ * track (a part or a segment, usually 1 to 6 s), so a track still written
+ * is not left without its init whatever the retention; a track cut in
+ * longer segments needs a retention of at least one segment.
+ */
+export const liveTrackGraceMs = 10_000;
+
 type Dated = ObjectInfo & { modified: number };
 
 /** The outcome of a delete not tried because the expiry stopped. */
@@ -71,10 +84,12 @@ function folderOf(key: string): string {
 
 /**
  * The objects written at or before `cutoff`, except the inits that a younger
- * object written after them in their folder (before the next init) needs.
+ * object written after them in their folder (before the next init) needs,
+ * and a folder's newest init while something was written there after
+ * `cutoff - graceMs` (the track may still be live).
  * Objects with no modification time cannot be aged and are kept.
  */
-export function expiredOf(objects: readonly ObjectInfo[], cutoff: number, isInit: (key: string) => boolean = () => false): Dated[] {
+export function expiredOf(objects: readonly ObjectInfo[], cutoff: number, isInit: (key: string) => boolean = () => false, graceMs = 0): Dated[] {
   const dated = objects.filter((object): object is Dated => object.modified !== undefined);
   const needed = new Set<Dated>();
   const byFolder = new Map<string, Dated[]>();
@@ -94,6 +109,7 @@ export function expiredOf(objects: readonly ObjectInfo[], cutoff: number, isInit
       if (inits.has(object)) init = object;
       else if (init !== undefined && object.modified > cutoff) needed.add(init);
     }
+    if (init !== undefined && list[list.length - 1].modified > cutoff - graceMs) needed.add(init);
   }
   return dated.filter((object) => object.modified <= cutoff && !needed.has(object));
 }
@@ -169,7 +185,7 @@ export class ObjectExpiry {
     const objects = await store.list();
     // Read after the listing: every object listed was written before it.
     const cutoff = now() - retain;
-    const old = expiredOf(objects, cutoff, this.#options.isInit);
+    const old = expiredOf(objects, cutoff, this.#options.isInit, liveTrackGraceMs);
     const outcomes = await inParallel(
       old.map((object) => async (): Promise<Outcome<void>> => {
         // Stopped mid-sweep (the node ends): the rest waits for the next run's first sweep.

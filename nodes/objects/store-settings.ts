@@ -97,7 +97,7 @@ export function storeNode(ctx: NodeContext<StoreSettings>, body: (store: () => O
 
 /** The sweep `retain` asks for, started; undefined without `retain`. */
 function startExpiry(ctx: NodeContext<StoreSettings>, store: () => ObjectStore): ObjectExpiry | undefined {
-  const { retain } = ctx.settings;
+  const { retain, store: storeUrl, prefix } = ctx.settings;
   if (retain === undefined) return undefined;
   const expiry = new ObjectExpiry({
     store,
@@ -106,7 +106,8 @@ function startExpiry(ctx: NodeContext<StoreSettings>, store: () => ObjectStore):
     schedule: (ms, fn) => ctx.schedule(ms, fn),
     isInit: isInitKey,
     onError: function reportSweepFailure(error) {
-      ctx.log.warn({ retain_ms: retain }, `objects older than \`retain\` not all deleted: ${reasonOf(error)}`);
+      // The store URL holds no credentials (parseStoreUrl refuses them).
+      ctx.log.warn({ store: storeUrl, prefix, retain_ms: retain }, `objects in store \`${storeUrl}\`${prefix ? ` below prefix \`${prefix}\`` : ''} older than \`retain\` not all deleted: ${reasonOf(error)}`);
     },
   });
   ctx.metrics.expose(() => expiry.metrics());

@@ -109,9 +109,10 @@ describe('a consumer group member silent past its session', () => {
       console.log(`SIGSTOP for ${resumedAt - pausedAt} ms at id ${atPause}: partitions moved after ${movedAt - pausedAt} ms; ids in ${total}, read ${[...seen.values()].reduce((a, n) => a + n, 0)}, duplicates ${replayed} after the pause (${before} before it); paused member: ${JSON.stringify(begin)}, ${JSON.stringify(end)}, ${afterWake} records read after it woke`);
       expect(begin).toBeDefined();
       expect(end).toMatchObject({ rejoined: true });
-      // Those in flight when the pause began (a commit or a fetch not yet answered), never the backlog
-      // of its old partition (about 2,000 ids written during the pause, which the other member read).
-      expect(replayed).toBeLessThan(300);
+      // Those in flight when the pause began (records handed on, not yet committed), never the backlog of its
+      // old partition (about 2,000 ids written during the pause, which the other member read). Measured: 0 to 25
+      // (one fetch) since the member checks its clock when it acts; 50 before.
+      expect(replayed).toBeLessThan(100);
     } finally {
       await writing.catch(() => undefined);
       await producer.close();

@@ -4,9 +4,11 @@
  * refuses meanwhile, where it resumes and what it may commit after; and the
  * fetch gate over the client library, on a stand-in consumer.
  */
-import { describe, expect, it } from 'vitest';
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { dropCommit, gateFetches, seek } from '../../native/kafka/library-internals.ts';
-import { MembershipWatch } from '../../native/kafka/membership.ts';
+import { guardMembership } from '../../native/kafka/member-guard.ts';
+import { MembershipWatch, type DoubtEvent } from '../../native/kafka/membership.ts';
 
 const topic = 't';
 const p0 = { topic, partition: 0 };
@@ -128,6 +130,35 @@ describe('membership watch', () => {
     expect(watch.holding).toBe(false);
   });
 
+  it('times the silence from when the answered heartbeat was sent, as the coordinator does', () => {
+    const { watch, clock, advance } = watchOnClock();
+    const sentAt = clock.now;
+    advance(2_500);
+    // The answer took 2.5 s to come back: the coordinator's session restarted when the heartbeat reached it.
+    watch.answered(sentAt);
+    advance(3_500);
+    expect(watch.check()).toBe(true);
+  });
+
+  it('begins the doubt a margin before the session runs out', () => {
+    const clock = { now: 0 };
+    const watch = new MembershipWatch({ sessionTimeoutMs: 6000, marginMs: 600, now: () => clock.now });
+    clock.now = 5_399;
+    expect(watch.check()).toBe(false);
+    clock.now = 5_400;
+    expect(watch.check()).toBe(true);
+  });
+
+  it('is not brought out of a doubt by the late answer of a heartbeat sent a session ago', () => {
+    const { watch, clock, advance } = watchOnClock();
+    const sentAt = clock.now;
+    advance(9_000);
+    expect(watch.check()).toBe(true);
+    expect(watch.answered(sentAt)).toBe(false);
+    expect(watch.state).toBe('in_doubt');
+    expect(watch.answered()).toBe(true);
+  });
+
   it('lets an ordinary rebalance pass without a doubt', () => {
     const { watch, advance } = watchOnClock();
     watch.admit(topic, 0, 0n, 9n, 10);
@@ -197,5 +228,93 @@ describe('the fetch gate over the client library (native/kafka/library-internals
     const offsets = [{ topic: 't', partition: 0, offset: 9n }];
     dropCommit(offsets);
     expect(offsets).toEqual([]);
+  });
+});
+
+describe('the guard of a consumer (native/kafka/member-guard.ts), on a stand-in consumer', () => {
+  type Callback = (error: Error | null, response?: unknown) => void;
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A stand-in for the library's consumer: events, fetches answered by the test, commits kept in flight. */
+  function standIn() {
+    const events = new EventEmitter();
+    const fetches: Callback[] = [];
+    const commits: { options: { offsets: unknown[] }; done(): void }[] = [];
+    const consumer = Object.assign(events, {
+      generationId: 1,
+      fetch: (_options: unknown, callback: Callback) => void fetches.push(callback),
+      commit: (options: { offsets: unknown[] }) => new Promise<void>((done) => commits.push({ options, done })),
+      listCommittedOffsets: async () => new Map<string, bigint[]>(),
+    });
+    return { consumer, fetches, commits, fetch: (callback: Callback) => consumer.fetch({}, callback) };
+  }
+
+  /** A guarded stand-in on a fake clock whose timers never fire: only what the member does looks at the clock. */
+  function guarded() {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const fake = standIn();
+    const doubts: DoubtEvent[] = [];
+    const guard = guardMembership(fake.consumer as unknown as Parameters<typeof guardMembership>[0], { sessionTimeoutMs: 6000, assigned: () => {}, doubt: (event) => doubts.push(event) });
+    fake.consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    guard.watch({ offsetsToFetch: new Map() } as unknown as Parameters<typeof guard.watch>[0]);
+    return { ...fake, guard, doubts, advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
+  }
+
+  it('refuses a fetched run handed to it after a silent session, before any timer looks at the clock', () => {
+    const { guard, doubts, advance } = guarded();
+    expect(guard.admit(topic, 0, 0n, 9n, 10)).toBe(true);
+    advance(5_500);
+    expect(guard.admit(topic, 0, 10n, 19n, 10)).toBe(false);
+    expect(doubts).toEqual([{ phase: 'begin', silentMs: 5_500 }]);
+    guard.close();
+  });
+
+  it('voids a fetch answer that arrives after a silent session (the process was stopped with it in flight)', () => {
+    const { fetches, fetch, doubts, advance, guard } = guarded();
+    const answers: unknown[] = [];
+    fetch((_error, response) => answers.push(response));
+    advance(8_000);
+    fetches[0](null, { responses: [{ partitions: [{ records: [{ records: [{}, {}, {}] }] }] }] });
+    expect(answers).toEqual([{ responses: [] }]);
+    expect(doubts.map((d) => d.phase)).toEqual(['begin']);
+    guard.close();
+  });
+
+  it('commits nothing after a silent session', async () => {
+    const { guard, commits, advance } = guarded();
+    advance(5_500);
+    expect(await guard.commit(offsets([[0, 10n]]))).toBe(false);
+    expect(commits).toHaveLength(0);
+    guard.close();
+  });
+
+  it('times the silence from when the answered heartbeat was sent', () => {
+    const { consumer, guard, advance } = guarded();
+    const payload = { generationId: 1 };
+    consumer.emit('consumer:heartbeat:start', payload);
+    advance(3_000);
+    consumer.emit('consumer:heartbeat:end', payload);
+    advance(2_500);
+    expect(guard.admit(topic, 0, 0n, 9n, 10)).toBe(false);
+    guard.close();
+  });
+
+  it('empties a commit in flight when the group is joined under a new generation, so that its resend commits nothing', async () => {
+    const { consumer, guard, commits } = guarded();
+    const committed = guard.commit(offsets([[0, 10n]]));
+    expect(commits).toHaveLength(1);
+    expect(commits[0].options.offsets).toHaveLength(1);
+    // Joined again under the same generation: the commit stands.
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    expect(commits[0].options.offsets).toHaveLength(1);
+    consumer.generationId = 2;
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    expect(commits[0].options.offsets).toEqual([]);
+    commits[0].done();
+    // Nothing was committed: the caller keeps its acknowledgements for the next commit.
+    expect(await committed).toBe(false);
+    guard.close();
   });
 });

@@ -134,4 +134,30 @@ describe('LadderStream', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('starts a successor on the keyframe of a handed-over GOP as long as the longest kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ladder-long-gop-'));
+    // A stand-in for ffmpeg that keeps a copy of its FLV input.
+    const binary = join(dir, 'echo-ffmpeg');
+    writeFileSync(binary, `#!/bin/sh\nexec tee "${dir}/in-$$.flv" >&4\n`, { mode: 0o755 });
+    const encoder = Promise.resolve({ spec: encoderCandidates.find((spec) => spec.name === 'libx264')! });
+    // One GOP of 1000 frames: the predecessor kept its first 600 (the most it keeps) and hands them over.
+    const packets = syntheticStream({ stream: 'cam-1', duration: 6_200, frame: 10, gop: 1000 });
+    const fed = () => readdirSync(dir).filter((name) => name.startsWith('in-')).map((name) => new FlvReader({ stream: 'cam-1' }).push(readFileSync(join(dir, name))).packets)[0] ?? [];
+    const successor = ladderWith({ binary, encoder, continues: { rungs: ['240p'], gop: packets.slice(0, 600), offsetMs: 0 } }, []);
+    try {
+      for (const packet of packets.slice(600)) successor.push(packet);
+      const deadline = Date.now() + 5_000;
+      while (fed().length < packets.length) {
+        if (Date.now() > deadline) throw new Error(`timed out: ffmpeg was fed ${fed().length} of ${packets.length} frames`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const input = fed();
+      expect(input[0]).toMatchObject({ pts: 0, keyframe: true });
+      expect(input.map((p) => p.pts)).toEqual(packets.map((p) => p.pts));
+    } finally {
+      await successor.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -3,7 +3,7 @@
  * virtual clock (files get their real modification time; the clock starts
  * at the real time and the test moves it), and `retain` on `objects.put`.
  */
-import { mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subject } from 'rxjs';
@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Batch } from '../../runtime/api.ts';
 import { openFolderStore } from '../../native/s3/folder-store.ts';
 import type { ObjectInfo, ObjectStore } from '../../native/s3/object-store.ts';
-import { expiredOf, ObjectExpiry, sweepInterval } from '../../nodes/objects/expiry.ts';
+import { expiredOf, liveTrackGraceMs, ObjectExpiry, sweepInterval } from '../../nodes/objects/expiry.ts';
 import { isInitKey } from '../../nodes/objects/reference.ts';
 import objectsGet from '../../nodes/objects/get.ts';
 import objectsPut from '../../nodes/objects/put.ts';
@@ -167,6 +167,23 @@ describe('ObjectExpiry', () => {
     for (const [what, objects, cutoff, keys] of cases) expect(expired(objects, cutoff), what).toEqual(keys);
   });
 
+  it('keeps a live track\'s init when `retain` is shorter than its segments, and lets it go once the track is idle', async () => {
+    const path = join(dir, 'store');
+    const store = openFolderStore(path);
+    const clock = new VirtualClock(Date.now());
+    // retain 2 s, a segment every 6 s: a sweep between two segments finds the last one expired.
+    for (const key of ['cam/v/init-a-1.mp4', 'cam/v/a-0.m4s']) await store.put(key, new Uint8Array(10));
+    age(path, 'cam/v/init-a-1.mp4', 9_000, clock.now());
+    age(path, 'cam/v/a-0.m4s', 3_000, clock.now());
+    const expiry = new ObjectExpiry({ store: () => store, retain: 2_000, now: () => clock.now(), schedule: () => () => undefined, isInit: isInitKey });
+    expect(await expiry.sweep()).toMatchObject({ expired: 1 });
+    expect(tree(path)).toEqual(['cam', 'cam/v', 'cam/v/init-a-1.mp4']);
+    // Nothing written there for retain plus the grace: the track ended, its init goes.
+    age(path, 'cam/v/init-a-1.mp4', 2_000 + liveTrackGraceMs + 1, clock.now());
+    expect(await expiry.sweep()).toMatchObject({ expired: 1 });
+    expect(tree(path)).toEqual([]);
+  });
+
   it('sweeps a quarter of the retention apart, from 1 s to a minute', () => {
     expect([1_000, 8_000, 60_000, 600_000, 86_400_000].map(sweepInterval)).toEqual([1_000, 2_000, 15_000, 60_000, 60_000]);
   });
@@ -187,10 +204,16 @@ describe('`retain` on objects.put and objects.get', () => {
     const mine = openFolderStore(path, { prefix: 'g/hls' });
     for (let i = 0; i < 200 && run.items().length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(await mine.list()).toHaveLength(3);
-    for (let i = 0; i < 10 && (await mine.list()).length > 0; i++) {
-      clock.advance(1_000);
-      for (let j = 0; j < 200 && clock.pending === 0; j++) await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    const sweepFor = async (ms: number, until: (left: number) => boolean) => {
+      for (let i = 0; i < ms / 1_000 && !until((await mine.list()).length); i++) {
+        clock.advance(1_000);
+        for (let j = 0; j < 200 && clock.pending === 0; j++) await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    // The segment and its part go after `retain`; the init stays until the track has been idle for `retain` plus the grace.
+    await sweepFor(10_000, (left) => left <= 1);
+    expect((await mine.list()).map((o) => o.key)).toEqual([expect.stringMatching(/^cam\/v\/init-/)]);
+    await sweepFor(liveTrackGraceMs + 10_000, (left) => left === 0);
     expect(await mine.list()).toEqual([]);
     expect(await other.list()).toHaveLength(1);
     const expired = ctx.exposedMetrics().find((family) => family.name === 'objects_expired_total');
@@ -199,6 +222,24 @@ describe('`retain` on objects.put and objects.get', () => {
     for (let i = 0; i < 200 && !run.completed; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     expect(run.completed).toBe(true);
     expect(clock.pending).toBe(0);
+  });
+
+  it('warns of a sweep that fails naming the store and the prefix, and no credential', async () => {
+    // A file where the store's folder should be: the listing fails.
+    const path = join(dir, 'not-a-folder');
+    writeFileSync(path, 'x');
+    const ctx = fakeContext(objectsPut, { store: path, prefix: 'g/hls', retain: '4s', access_key: 'AKIDSECRETID', secret_key: 'sup3r-secret' }, { clock: new VirtualClock(Date.now()) });
+    const input = new Subject<Batch>();
+    const run = drive(objectsPut.create(ctx), input);
+    for (let i = 0; i < 200 && !ctx.logs.some((l) => l.level === 'warn'); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const warnings = ctx.logs.filter((l) => l.level === 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].message).toContain(`objects in store \`${path}\` below prefix \`g/hls\` older than \`retain\` not all deleted: `);
+    expect(warnings[0].fields).toMatchObject({ store: path, prefix: 'g/hls', retain_ms: 4_000 });
+    expect(JSON.stringify(ctx.logs)).not.toMatch(/AKIDSECRETID|sup3r-secret/);
+    input.complete();
+    for (let i = 0; i < 200 && !run.completed; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(run.completed).toBe(true);
   });
 
   it('refuses a retention under a second, and reads one in the usual duration form', () => {

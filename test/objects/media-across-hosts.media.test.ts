@@ -243,10 +243,11 @@ nodes:
       const endedAt = Date.now();
       // Playlists only: no segment is asked of the edge until the bucket is empty.
       const ended = await fetchUntil(`${edge}source/index.m3u8`, (body) => body.includes('#EXT-X-ENDLIST'), 30_000);
-      // The origin's sweep empties the prefix: the retention, a sweep interval and LastModified's second after the last write.
+      // The origin's sweep empties the prefix: the retention (plus the 10 s a track's newest init outlives its last
+      // write), a sweep interval and LastModified's second after the last write.
       let left = await stored.list();
       while (left.length > 0) {
-        if (Date.now() - endedAt > (retain + 20) * 1000) throw new Error(`${left.length} objects still in the bucket ${retain + 20} s after the stream ended: ${left.slice(0, 3).map((o) => o.key).join(', ')}`);
+        if (Date.now() - endedAt > (retain + 30) * 1000) throw new Error(`${left.length} objects still in the bucket ${retain + 30} s after the stream ended: ${left.slice(0, 3).map((o) => o.key).join(', ')}`);
         await new Promise((resolve) => setTimeout(resolve, 250));
         left = await stored.list();
       }

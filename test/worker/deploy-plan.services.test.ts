@@ -17,7 +17,7 @@ import { controlKeys } from '../../cli/control-plane-redis.ts';
 import { openAdmin } from '../../native/kafka/client.ts';
 import { openTable } from '../../native/kafka/table.ts';
 import { connectRedisOnce } from '../../native/redis/client.ts';
-import { counts, deploy, hasAll, startWorker, uniqueName, until, type Worker } from './worker-harness.ts';
+import { counts, deletePipelineTopics, deploy, hasAll, killChildren, startWorker, uniqueName, until, type Worker } from './worker-harness.ts';
 
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
@@ -30,15 +30,10 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'streams-deploy-plan-'));
 });
 
-afterEach(() => {
-  for (const child of workers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+afterEach(() => killChildren(workers));
 
 afterAll(async () => {
-  const admin = openAdmin(brokers.split(','));
-  const topics = (await admin.listTopics()).filter((t) => names.some((name) => t.startsWith(`streams.${name}.`) || t.startsWith(`streams-control.${name}.`)));
-  if (topics.length > 0) await admin.deleteTopics(topics).catch(() => undefined);
-  await admin.close();
+  await deletePipelineTopics(brokers, names);
   const redis = await connectRedisOnce(redisUrl, { connectionName: 'ami-streams:test', describedAs: 'Redis' });
   for (const name of names) {
     const keys = await redis.keys(`streams:deploy:${name}*`);

@@ -13,9 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaControlTopics, splitStatus } from '../../cli/control-plane-kafka.ts';
-import { openAdmin } from '../../native/kafka/client.ts';
 import { openTable } from '../../native/kafka/table.ts';
-import { uniqueName as nameFor, counts, deploy, duplicates, hasAll, startWorker as startWith, until, type Worker } from './worker-harness.ts';
+import { uniqueName as nameFor, counts, deletePipelineTopics, deploy, duplicates, hasAll, killChildren, startWorker as startWith, until, type Worker } from './worker-harness.ts';
 
 /** A worker process, remembered for killing after the test. */
 function startWorker(host: string, name: string, control: string, started: ChildProcess[]): Worker {
@@ -35,16 +34,11 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'streams-kctl-'));
 });
 
-afterEach(() => {
-  for (const child of workers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+afterEach(() => killChildren(workers));
 
 afterAll(async () => {
   // The control topics and the edges' topics of every pipeline this file deployed.
-  const admin = openAdmin(brokers.split(','));
-  const topics = (await admin.listTopics()).filter((t) => names.some((name) => t.startsWith(`streams.${name}.`) || t.startsWith(`streams-control.${name}.`)));
-  if (topics.length > 0) await admin.deleteTopics(topics).catch(() => undefined);
-  await admin.close();
+  await deletePipelineTopics(brokers, names);
   rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { openAdmin } from '../../native/kafka/client.ts';
 
 /** The CLI's entry point. */
 export const bin = new URL('../../bin/streams.ts', import.meta.url).pathname;
@@ -81,6 +82,22 @@ export const duplicates = (seen: Map<number, number>) => [...seen.values()].redu
 /** Kills, with SIGKILL, the workers still running. */
 export function killAll(workers: Worker[]): void {
   for (const { child } of workers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** Kills, with SIGKILL, the worker processes still running, and empties the list. */
+export function killChildren(children: ChildProcess[]): void {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** Deletes the Kafka topics of the pipelines `names`: their edges' (`streams.NAME.`) and their control plane's (`streams-control.NAME.`). */
+export async function deletePipelineTopics(brokers: string, names: readonly string[]): Promise<void> {
+  const admin = openAdmin(brokers.split(','));
+  try {
+    const topics = (await admin.listTopics()).filter((t) => names.some((name) => t.startsWith(`streams.${name}.`) || t.startsWith(`streams-control.${name}.`)));
+    if (topics.length > 0) await admin.deleteTopics(topics).catch(() => undefined);
+  } finally {
+    await admin.close();
+  }
 }
 
 /** A pipeline name no other run uses (it names Redis keys and Kafka topics): `PREFIX-time-random`. */

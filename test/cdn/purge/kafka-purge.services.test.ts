@@ -6,6 +6,7 @@
 import { Admin } from '@platformatic/kafka';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openAdmin, openProducer, type KafkaAdmin } from '../../../native/kafka/client.ts';
+import { ensureTopics } from '../../../nodes/cdn/purge/kafka-bus.ts';
 import { kafkaNames } from '../../../nodes/cdn/purge/registry.ts';
 import { sendPurge } from '../../../nodes/cdn/purge/send.ts';
 import { runCli, startEdge, uniqueChannel, until, type TestEdge } from './purge-harness.ts';
@@ -96,5 +97,16 @@ describe('purge over Kafka', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('creates what is missing and leaves what exists; a broker that cannot be reached is a bus error naming it', async () => {
+    const name = channel('ensure');
+    const topics = Object.values(kafkaNames(name));
+    await ensureTopics(brokers, topics.slice(0, 1));
+    // Again with one that exists: no error, the others are created.
+    await ensureTopics(brokers, topics);
+    const existing = new Set(await admin.listTopics());
+    expect(topics.filter((topic) => !existing.has(topic))).toEqual([]);
+    await expect(ensureTopics(['127.0.0.1:1'], topics)).rejects.toMatchObject({ name: 'PurgeBusError', code: 'bus_unreachable', message: expect.stringMatching(/^cannot list the purge topics on Kafka at 127\.0\.0\.1:1: /) });
   });
 });
