@@ -88,7 +88,7 @@ describe('LadderStream', () => {
     // 25 fps, a keyframe every second: frames 0-74 at 0, 40, ... 2960 ms, keyframes at 0, 1000, 2000.
     const packets = syntheticStream({ stream: 'cam-1', duration: 3000, frame: 40, gop: 25 });
     const until = async (what: string, done: () => boolean) => {
-      const deadline = Date.now() + 5_000;
+      const deadline = Date.now() + 20_000; // a bound, not a pace: a stand-in ffmpeg spawned on a busy machine can take seconds
       while (!done()) {
         if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -147,7 +147,7 @@ describe('LadderStream', () => {
     const successor = ladderWith({ binary, encoder, continues: { rungs: ['240p'], gop: packets.slice(0, 600), offsetMs: 0 } }, []);
     try {
       for (const packet of packets.slice(600)) successor.push(packet);
-      const deadline = Date.now() + 5_000;
+      const deadline = Date.now() + 20_000; // a bound, not a pace: a stand-in ffmpeg spawned on a busy machine can take seconds
       while (fed().length < packets.length) {
         if (Date.now() > deadline) throw new Error(`timed out: ffmpeg was fed ${fed().length} of ${packets.length} frames`);
         await new Promise((resolve) => setTimeout(resolve, 20));
