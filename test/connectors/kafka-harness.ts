@@ -11,7 +11,7 @@ import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
 import { openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../native/kafka/client.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { defineOperator, perBatchAsync, sinkBatches, z, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
 
