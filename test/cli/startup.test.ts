@@ -61,7 +61,7 @@ describe('start-up loads only what the command needs', () => {
       writeFileSync(join(dir, 'typo.yaml'), 'streams: 1\nname: typo\nnodes:\n  numbers: { op: generat }\n');
       const result = spawnSync(process.execPath, [...traceModules, 'bin/streams.ts', 'validate', join(dir, 'typo.yaml')], { encoding: 'utf8', timeout: 60_000 });
       expect(result.status).toBe(1);
-      expect(result.stderr).toContain('typo.yaml:4:19: error: unknown operator `generat` (did you mean `generate`?)');
+      expect(result.stderr).toContain('typo.yaml:4:18: error: unknown operator `generat` (did you mean `generate`?)');
       const loaded = local(JSON.parse(result.stderr.trim().split('\n').at(-1)!) as string[]);
       for (const path of ['nodes/messaging/kafka-consume.ts', 'nodes/media/encode.ts', 'nodes/cdn/cache.ts']) expect(loaded).toContain(path);
     });
