@@ -72,7 +72,7 @@ describe('start-up loads only what the command needs', () => {
     const pipeline = join(dir, 'hello.yaml');
     writeFileSync(pipeline, 'streams: 1\nname: hello\nnodes:\n  numbers:\n    op: generate\n    with: { count: 3, fields: { n: "i * 2" } }\n  out: { op: stdout, in: numbers }\n');
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
-    // `native/http/websocket.ts` is a few lines the operators' registry reaches; the `ws` package behind it is what weighs.
+    // `native/http/websocket.ts` is a few lines some operators reach; the `ws` package behind it is what weighs.
     const uiModules = ['cli/run-ui-server.ts', 'runtime/server/admin.ts', 'runtime/server/live-feed.ts', 'runtime/server/taps.ts', 'runtime/server/page-assets.ts'];
     const loadsWs = (loaded: string[]): boolean => loaded.some((path) => path.includes('node_modules/ws/'));
 
