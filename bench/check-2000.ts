@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { parseDocument } from 'yaml';
 import { checkPipeline } from '../graph/check.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 
 const nodeCount = 2_000;
 const warmups = 3;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LineCounter, parseDocument } from 'yaml';
 import { checkPipeline } from '../graph/check.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import { generatePipeline } from './check-2000.ts';
 
 const nodeCount = Number(process.argv[2] ?? 140_000);

@@ -30,7 +30,7 @@ import { Observable } from 'rxjs';
 import { checkPipeline } from '../graph/check.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { clientsClosed, openAdmin } from '../native/kafka/client.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import { defineOperator, sinkBatches, z, type Batch, type Logger } from '../runtime/api.ts';
 import { Engine } from '../runtime/engine.ts';
 import { silentLogger } from '../runtime/log.ts';

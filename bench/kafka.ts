@@ -20,7 +20,7 @@ import { formatDiagnostic } from '../graph/diagnostics.ts';
 import kafkaConsume from '../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../nodes/messaging/kafka-produce.ts';
 import { clientsClosed, openAdmin, openConsumer, openProducer, type KafkaMessage, type OutgoingMessage } from '../native/kafka/client.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import type { OperatorDefinition } from '../runtime/api.ts';
 import { Engine } from '../runtime/engine.ts';
 

@@ -28,7 +28,7 @@ import { checkPipeline } from '../graph/check.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import mqttPublish from '../nodes/messaging/mqtt-publish.ts';
 import mqttSubscribe from '../nodes/messaging/mqtt-subscribe.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import { defineOperator, sinkBatches, z, type Logger, type OperatorDefinition } from '../runtime/api.ts';
 import { Engine } from '../runtime/engine.ts';
 import { publishPacket, RawPublisher, RawSubscriber } from './mqtt-raw-client.ts';

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { checkPipeline } from '../graph/check.ts';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { planGraph } from '../graph/plan.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import { generatePipeline } from './check-2000.ts';
 
 const warmups = 3;

@@ -4,9 +4,10 @@
  * ES modules with code splitting:
  *
  * - each `await import()` of the sources (a command in `cli/main.ts`, a
- *   state store in `runtime/state/store.ts`) stays a chunk loaded only when
- *   it is reached, so `--help` loads a few kilobytes and `validate` never
- *   loads the runtime;
+ *   state store in `runtime/state/store.ts`, an operator's module in
+ *   `nodes/registry.ts`) stays a chunk loaded only when it is reached, so
+ *   `--help` loads a few kilobytes, `validate` never loads the runtime, and
+ *   a pipeline loads the operators it names and no other;
  * - rxjs, zod, yaml, cel-js and lru-cache are bundled in from their ES module
  *   builds, tree-shaken; prom-client and pino (CommonJS, static requires
  *   only) with their own dependencies: one file to read and compile instead
@@ -52,9 +53,9 @@ const esmBuilds: Record<string, string> = {
  * load the module on first use, instead of ES imports. Node builds the ES
  * module facade of a built-in by reading every export, and `node:http`'s
  * `WebSocket`, `EventSource` and friends are getters that load undici (about
- * 30 ms); and `validate` evaluates every operator's module, so the `node:tls`,
- * `node:http` and `node:crypto` its connectors import would load although
- * only `run` uses them (about 20 ms more). The export names are those of the
+ * 30 ms); and `validate` evaluates the modules of the operators a pipeline
+ * names, so the `node:tls`, `node:http` and `node:crypto` their connectors
+ * import would load although only `run` uses them (about 20 ms more). The export names are those of the
  * Node that builds; esbuild's CommonJS interop reads each one when used, and
  * a module imported whole (`import fs from 'node:fs'`) is an object of the
  * same getters.

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { settingKeys } from '../graph/check-settings.ts';
 import { fieldMeta, hostSchema, hostsSchema, kafkaTransportSchema, nodeFieldSchemas, objectsTransportSchema, placeSchema, transportsSchema } from '../graph/node-fields.ts';
 import { outputsOf, type OperatorSpec, type PortSpec, type Registry } from '../graph/operator-spec.ts';
-import { registry as defaultRegistry } from '../nodes/registry.ts';
+import { registry as defaultRegistry } from '../nodes/all.ts';
 import { describeSettings, exampleYaml, inlineYaml, inputDefault, presence, requirementsText, signature } from './ops.ts';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -9,7 +9,7 @@
 import { stringify as toYaml } from 'yaml';
 import { didYouMean } from '../graph/diagnostics.ts';
 import { outputsOf, type OperatorSpec, type PortSpec, type Registry } from '../graph/operator-spec.ts';
-import { registry as defaultRegistry } from '../nodes/registry.ts';
+import { registry as defaultRegistry } from '../nodes/all.ts';
 import { describeSettings, inlineYaml, type SettingDoc } from './settings-doc.ts';
 import { UsageError } from './usage-error.ts';
 

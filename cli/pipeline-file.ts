@@ -8,7 +8,8 @@ import { checkPipeline, type CheckResult } from '../graph/check.ts';
 import { formatDiagnostic, sortDiagnostics, type Diagnostic } from '../graph/diagnostics.ts';
 import { parseSource } from '../graph/source.ts';
 import type { Deployment } from '../graph/hosts-file.ts';
-import { registry } from '../nodes/registry.ts';
+import { operatorsNamedIn } from '../graph/operator-names.ts';
+import { loadOperators, registry } from '../nodes/registry.ts';
 import { readTextFile } from './text-file.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -56,18 +57,33 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
 }
 
 /**
- * Checks a pipeline text and prints its diagnostics to stderr. After the
+ * Checks a pipeline text and prints its diagnostics to stderr. The
+ * operators it names are loaded first ({@link loadOperatorsOf}). After the
  * (pure) checker, operators that name paths check them on disk
  * (`checkPaths`), relative to the pipeline file's folder. A deployment (a
  * hosts file's hosts and transports) replaces the pipeline's own.
  */
-export function checkAndReport(file: string, text: string, params: Record<string, unknown>, deployment?: Deployment): CheckResult {
+export async function checkAndReport(file: string, text: string, params: Record<string, unknown>, deployment?: Deployment): Promise<CheckResult> {
+  await loadOperatorsOf(text);
   const result = checkPipelineText(file, text, params, deployment);
   for (const diagnostic of result.diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
   return result;
 }
 
-/** Checks a pipeline text as `checkAndReport` does, printing nothing (the admin API answers with the diagnostics). */
+/**
+ * Loads into the registry the operators a pipeline text names (all of them
+ * when it names one that is no operator's, so the checker can suggest the
+ * nearest): to await before {@link checkPipelineText} checks a new text.
+ */
+export async function loadOperatorsOf(text: string): Promise<void> {
+  await loadOperators(operatorsNamedIn(text));
+}
+
+/**
+ * Checks a pipeline text as `checkAndReport` does, printing nothing (the
+ * admin API answers with the diagnostics). Synchronous: the operators the
+ * text names must be loaded ({@link loadOperatorsOf}, or `nodes/all.ts`).
+ */
 export function checkPipelineText(file: string, text: string, params: Record<string, unknown>, deployment?: Deployment): CheckResult {
   const result = checkPipeline({ file, text, registry, env: process.env, params, deployment });
   const pathProblems = result.graph ? checkPaths(result, file, text) : [];

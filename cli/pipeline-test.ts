@@ -27,7 +27,7 @@ import { parseSource, type SourceFile } from '../graph/source.ts';
 import { outputsOf } from '../graph/operator-spec.ts';
 import type { Graph, GraphNode } from '../graph/model.ts';
 import { Engine } from '../runtime/engine.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import { readPipeline, requireTestFiles } from './pipeline-file.ts';
 
 interface Expectation {

@@ -44,7 +44,7 @@ export async function planCommand(values: Record<string, unknown>, paths: string
     deployment = readHostsFile(hostsPath);
     if (!deployment) return 1;
   }
-  const checked = checkAndReport(file, text, parseParams(values.param as string[] | undefined), deployment);
+  const checked = await checkAndReport(file, text, parseParams(values.param as string[] | undefined), deployment);
   if (!checked.graph) return 1;
   const { plan, diagnostics } = planGraph({ graph: checked.graph, text });
   for (const diagnostic of diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');

@@ -133,7 +133,7 @@ export async function runCommand(values: Record<string, unknown>, files: string[
 /** Checks the file and opens the state store: everything before the graph runs. Undefined when the file is invalid. */
 async function prepare(path: string, params: Record<string, unknown>, statePath: string | undefined) {
   const { file, text } = readPipeline(path);
-  const checked = checkAndReport(file, text, params);
+  const checked = await checkAndReport(file, text, params);
   // Lets a signal that came during the (synchronous) check be seen before anything starts.
   await new Promise((resolve) => setImmediate(resolve));
   if (!checked.graph) return undefined;

@@ -36,7 +36,7 @@ export async function validateCommand(values: Record<string, unknown>, paths: st
       else process.stdout.write(`${file}: ok (a test file with ${tests.length} tests; run them with \`streams test\`)\n`);
       continue;
     }
-    const result = checkAndReport(file, text, params);
+    const result = await checkAndReport(file, text, params);
     if (hasErrors(result.diagnostics)) invalid = true;
     else process.stdout.write(`${file}: ok (${result.graph!.nodes.size} nodes, ${result.graph!.edges.length} edges)\n`);
   }
@@ -49,7 +49,7 @@ export async function graphCommand(values: Record<string, unknown>, paths: strin
   const format = values.format as string;
   if (format !== 'dot' && format !== 'mermaid' && format !== 'svg') throw new UsageError(`unknown format \`${format}\` (use dot, mermaid or svg)`);
   const { file, text } = readPipeline(paths[0]);
-  const result = checkAndReport(file, text, parseParams(values.param as string[] | undefined));
+  const result = await checkAndReport(file, text, parseParams(values.param as string[] | undefined));
   if (!result.graph) return 1;
   if (format === 'svg') {
     // ELK is loaded only for a drawing.

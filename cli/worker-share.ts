@@ -16,7 +16,7 @@ import type { Graph } from '../graph/model.ts';
 import { planGraph, type Plan } from '../graph/plan.ts';
 import { formatPortType } from '../graph/port-types.ts';
 import { nodeLines, shareNodes, shareText, type NodeLines } from '../graph/share-text.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import type { DeployRecord, RecordTopic } from './control-plane.ts';
 import { checkPipelineText } from './pipeline-file.ts';
 

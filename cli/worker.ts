@@ -20,7 +20,7 @@ import { openStateStore, type StateStore } from '../runtime/state/store.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Logger } from '../runtime/types.ts';
 import { parseDuration } from '../graph/units.ts';
-import { registry } from '../nodes/registry.ts';
+import { registry } from '../nodes/all.ts';
 import { controlAddress, openControlPlane, type AppliedReport, type ControlAddress, type ControlPlane } from './control-plane.ts';
 import { UsageError } from './usage-error.ts';
 import { shareOfRecord } from './worker-share.ts';

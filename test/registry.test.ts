@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { describeSettings, exampleSettings, renderOperator } from '../cli/ops.ts';
-import { operators, registry } from '../nodes/registry.ts';
+import { operators, registry } from '../nodes/all.ts';
 import type { OperatorDefinition } from '../runtime/api.ts';
 
 const nodesDir = join(import.meta.dirname, '..', 'nodes');
@@ -40,7 +40,7 @@ describe('the operator registry', () => {
   it('lists every operator file under nodes/, and every entry comes from one', async () => {
     const files = await definitionFiles();
     const unregistered = [...files].filter(([definition]) => registry.get(definition.name) !== definition).map(([, file]) => `nodes/${file}`);
-    expect(unregistered, 'operator files missing from nodes/registry.ts').toEqual([]);
+    expect(unregistered, 'operator files missing from nodes/all.ts').toEqual([]);
     const orphans = operators.filter((definition) => !files.has(definition)).map((definition) => definition.name);
     expect(orphans, 'registry entries with no default export under nodes/').toEqual([]);
   });

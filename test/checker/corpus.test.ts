@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const folder = new URL('./invalid/', import.meta.url);
 const names = readdirSync(folder).filter((name) => name.endsWith('.yaml')).sort();

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const folder = new URL('../../pipelines/', import.meta.url);
 const examples = readdirSync(folder).filter((name) => name.endsWith('.yaml') && !name.endsWith('.test.yaml')).sort();

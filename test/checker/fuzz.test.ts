@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { checkPipeline, type CheckResult } from '../../graph/check.ts';
 import { settingKeys } from '../../graph/check-settings.ts';
 import { formatDiagnostic, type DiagnosticCode } from '../../graph/diagnostics.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { testRegistry } from './test-registry.ts';
 
 /** Every code the checker may give; the type makes this list exhaustive both ways. */

@@ -5,7 +5,7 @@
  */
 import { z, duration, size } from '../../graph/settings.ts';
 import type { OperatorSpec, Registry } from '../../graph/operator-spec.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 function spec<S>(partial: Omit<OperatorSpec<S>, 'summary' | 'doc'>): OperatorSpec<S> {
   return { summary: `${partial.name}, for tests.`, doc: `The test operator \`${partial.name}\`.`, ...partial };

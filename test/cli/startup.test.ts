@@ -43,12 +43,36 @@ describe('start-up loads only what the command needs', () => {
     expect(loaded.some((path) => path.includes('node_modules/prom-client/')), 'prom-client').toBe(false);
   });
 
+  describe('a pipeline loads the modules of the operators it names and no other', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streams-startup-'));
+    const pipeline = join(dir, 'hello.yaml');
+    writeFileSync(pipeline, 'streams: 1\nname: hello\nnodes:\n  numbers:\n    op: generate\n    with: { count: 3, fields: { n: "i * 2" } }\n  out: { op: stdout, in: numbers }\n');
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const connectorFamilies = ['nodes/messaging/', 'nodes/media/', 'nodes/cdn/', 'nodes/objects/'];
+
+    it('`run` of `generate` into `stdout`: theirs, and none of kafka, mqtt, redis, media, the CDN or objects', { timeout: 60_000 }, () => {
+      const loaded = local(loadedBy('run', pipeline, '--log-level', 'warn'));
+      for (const path of ['nodes/events/generate.ts', 'nodes/io/stdout.ts']) expect(loaded).toContain(path);
+      for (const path of ['nodes/events/window-tumbling.ts', 'nodes/io/file-read.ts', 'nodes/io/pg-write.ts', 'nodes/io/http-server.ts']) expect(loaded).not.toContain(path);
+      expect(loaded.filter((path) => connectorFamilies.some((family) => path.startsWith(family)))).toEqual([]);
+    });
+
+    it('an unknown operator loads them all, to suggest the nearest (so the check above can fail)', { timeout: 60_000 }, () => {
+      writeFileSync(join(dir, 'typo.yaml'), 'streams: 1\nname: typo\nnodes:\n  numbers: { op: generat }\n');
+      const result = spawnSync(process.execPath, [...traceModules, 'bin/streams.ts', 'validate', join(dir, 'typo.yaml')], { encoding: 'utf8', timeout: 60_000 });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain('typo.yaml:4:18: error: unknown operator `generat` (did you mean `generate`?)');
+      const loaded = local(JSON.parse(result.stderr.trim().split('\n').at(-1)!) as string[]);
+      for (const path of ['nodes/messaging/kafka-consume.ts', 'nodes/media/encode.ts', 'nodes/cdn/cache.ts']) expect(loaded).toContain(path);
+    });
+  });
+
   describe('`run` loads the admin server, its live feed and `ws` only with `--ui`', () => {
     const dir = mkdtempSync(join(tmpdir(), 'streams-startup-'));
     const pipeline = join(dir, 'hello.yaml');
     writeFileSync(pipeline, 'streams: 1\nname: hello\nnodes:\n  numbers:\n    op: generate\n    with: { count: 3, fields: { n: "i * 2" } }\n  out: { op: stdout, in: numbers }\n');
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
-    // `native/http/websocket.ts` is a few lines the operators' registry reaches; the `ws` package behind it is what weighs.
+    // `native/http/websocket.ts` is a few lines some operators reach; the `ws` package behind it is what weighs.
     const uiModules = ['cli/run-ui-server.ts', 'runtime/server/admin.ts', 'runtime/server/live-feed.ts', 'runtime/server/taps.ts', 'runtime/server/page-assets.ts'];
     const loadsWs = (loaded: string[]): boolean => loaded.some((path) => path.includes('node_modules/ws/'));
 
@@ -108,6 +132,10 @@ describe('the bundled CLI (`node bin/build.ts`, what `npm pack` ships)', () => {
     const { files, stdout } = bundleLoads('run', pipeline, '--log-level', 'warn');
     const outside = files.map((url) => new URL(url).pathname).filter((path) => !path.startsWith(outdir));
     expect(outside).toEqual([]);
+    // Each operator's module is a chunk of its own, named after its file, loaded only when a pipeline names the operator.
+    const chunks = files.map((url) => new URL(url).pathname.split('/').at(-1)!);
+    for (const name of ['generate', 'stdout']) expect(chunks.filter((chunk) => chunk.startsWith(`${name}-`)), name).toHaveLength(1);
+    expect(chunks.filter((chunk) => /^(kafka|mqtt|redis|pg|encode|ingest|segment|cache|serve|window|file)-/.test(chunk))).toEqual([]);
     expect(stdout.trim().split('\n').map((line) => (JSON.parse(line) as { n: number }).n)).toEqual([0, 2, 4]);
   });
 });

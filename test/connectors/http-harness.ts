@@ -10,7 +10,7 @@ import { Observable } from 'rxjs';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import type { Graph } from '../../graph/model.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { defineOperator, sinkBatches, z, type Batch, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
 import type { Clock } from '../../runtime/clock.ts';

@@ -12,7 +12,7 @@ import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
 import { afterAll, beforeAll } from 'vitest';
 import { clientsClosed, openAdmin, openConsumer, openProducer, type KafkaAdmin, type KafkaMessage, type OutgoingMessage } from '../../native/kafka/client.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { defineOperator, perBatchAsync, sinkBatches, z, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
 

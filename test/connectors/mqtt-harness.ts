@@ -10,7 +10,7 @@ import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import mqttBroker from '../../nodes/messaging/mqtt-broker.ts';
 import mqttPublish from '../../nodes/messaging/mqtt-publish.ts';
 import mqttSubscribe from '../../nodes/messaging/mqtt-subscribe.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { defineOperator, sinkBatches, z, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
 export { freePort } from '../helpers/net.ts';

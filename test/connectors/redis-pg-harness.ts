@@ -13,7 +13,7 @@ import type { Graph } from '../../graph/model.ts';
 import { defineOperator, perRecord, sinkBatches, z, type Batch, type EventRecord, type Logger, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
 import type { Clock } from '../../runtime/clock.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import type { StateStore } from '../../runtime/state/store.ts';
 import { expect } from 'vitest';
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import redisStream from '../../nodes/messaging/redis-stream.ts';
 import redisSubscribe from '../../nodes/messaging/redis-subscribe.ts';
 import redisWrite from '../../nodes/messaging/redis-write.ts';

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { exampleNode } from '../../cli/ops.ts';
 import { checkPipeline } from '../../graph/check.ts';
 import { hostSchema, nodeKeys, placeSchema } from '../../graph/node-fields.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const schemaFile = join(root, 'config', 'pipeline.schema.json');

@@ -4,7 +4,7 @@ import { checkPipeline } from '../../graph/check.ts';
 import { expressionSettings, requiredResults } from '../../graph/check-expressions.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { checkTyped } from '../../graph/expression-types.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 /** Checks a pipeline and returns its expression diagnostics, formatted. */
 function expressionDiagnostics(nodes: string, file = 'p.yaml'): string[] {

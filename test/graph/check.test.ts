@@ -7,7 +7,7 @@ import { checkPipeline, type CheckInput } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { formatPortType } from '../../graph/port-types.ts';
 import type { Graph } from '../../graph/model.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { testRegistry } from '../checker/test-registry.ts';
 
 /** Checks a pipeline that must be valid, failing with its diagnostics when it is not. */

@@ -9,7 +9,7 @@ import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { hostGraph, transportNodeName } from '../../graph/host-graph.ts';
 import { planGraph } from '../../graph/plan.ts';
 import { readFileSync } from 'node:fs';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const header = `streams: 1
 name: g

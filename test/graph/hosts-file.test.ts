@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { mergeReportedCapabilities, parseHostsFile } from '../../graph/hosts-file.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const hostsFile = `hosts:
   origin:

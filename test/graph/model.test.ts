@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { incomingEdges, inputsOf, outputsFrom, topologicalOrder, walkDependencies, type Edge, type Graph, type GraphNode } from '../../graph/model.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 function graphOf(names: string[], links: [string, string][]): Graph {
   const edges: Edge[] = links.map(([from, to]) => ({ from, fromPort: 'out', to, toPort: 'in', type: { kind: 'any' } }));

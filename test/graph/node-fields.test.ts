@@ -8,7 +8,7 @@ import { pipelineSchema, operatorsMarkdown } from '../../cli/docs.ts';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { onErrorActions, whenFullPolicies } from '../../graph/node-fields.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 function check(text: string) {
   return checkPipeline({ file: 'p.yaml', text, registry, env: {} });

@@ -8,7 +8,7 @@ import { checkPipeline, type CheckInput } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { planGraph, shareOf, type Plan } from '../../graph/plan.ts';
 import { topicFor, withoutCredentials } from '../../graph/plan-edges.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const hosts = `hosts:
   origin: { role: origin, offers: [listen, ffmpeg], url: "http://10.0.0.1:7070" }

@@ -7,7 +7,7 @@ import { checkPipeline } from '../../graph/check.ts';
 import { planGraph, type Plan } from '../../graph/plan.ts';
 import { renderPlanDot, renderPlanJson, renderPlanTable } from '../../graph/render-plan.ts';
 import { clip, escapeXml, graphDrawing, planDrawing, renderSvg, type Drawing } from '../../graph/render-svg.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const text = `streams: 1
 name: two-hosts

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 const text = `streams: 1
 name: defaults

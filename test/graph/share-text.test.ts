@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { nodeLines, shareText } from '../../graph/share-text.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 function linesOf(text: string) {
   const checked = checkPipeline({ file: 'p.yaml', text, registry, env: {} });

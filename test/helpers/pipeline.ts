@@ -7,7 +7,7 @@ import { Observable } from 'rxjs';
 import { checkPipeline } from '../../graph/check.ts';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import type { Graph } from '../../graph/model.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { defineOperator, sinkBatches, z, type Batch, type OperatorDefinition } from '../../runtime/api.ts';
 import { Engine, type EngineOptions } from '../../runtime/engine.ts';
 

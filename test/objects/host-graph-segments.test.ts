@@ -9,7 +9,7 @@ import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { hostGraph, transportNodeName } from '../../graph/host-graph.ts';
 import { planGraph } from '../../graph/plan.ts';
 import { describeTransport } from '../../graph/render-plan.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 function pipeline(transports: string): string {
   return `streams: 1

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 
 /** Example pipelines that need a real server say so on a `# needs:` line; they run in the services suite. */
 export function examplePipelines(): { file: string; needs: string[] }[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
-import { registry } from '../../nodes/registry.ts';
+import { registry } from '../../nodes/all.ts';
 import { isSecretKey, redactSettings, redactValue, redacted } from '../../runtime/server/redaction.ts';
 import { planOf } from '../../runtime/server/protocol.ts';
 

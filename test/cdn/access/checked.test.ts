@@ -5,7 +5,7 @@ import { z } from '../../../graph/settings.ts';
 import { settingsSchema } from '../../../cli/docs.ts';
 import { describeSettings } from '../../../cli/settings-doc.ts';
 import { accessSettingsSchema } from '../../../nodes/cdn/access/settings.ts';
-import { registry } from '../../../nodes/registry.ts';
+import { registry } from '../../../nodes/all.ts';
 
 /** An operator with an `access:` setting, as the cache has, to check the schema the way pipelines use it. */
 const guarded: OperatorSpec<any> = {
