@@ -54,16 +54,22 @@ export function requirementsText(spec: OperatorSpec<any>): string {
   return spec.requires.length ? spec.requires.join(', ') : 'nothing: runs on any host';
 }
 
-/** A port type for one table cell: an event schema is cut to its field names (`Event<{key, start}>`). */
-function shortType(type: string): string {
-  return type.replace(/\{([^{}]*)\}/g, (_, fields: string) => `{${fields.split(',').map((field) => field.split(':')[0].trim()).join(', ')}}`);
+/**
+ * A port type for one table cell: an event schema is cut to its field names
+ * (`Event<{key, start}>`), and to its first `maxFields` of them (`{ts, edge, client, ...}`) when given.
+ */
+function shortType(type: string, maxFields = Infinity): string {
+  return type.replace(/\{([^{}]*)\}/g, (_, fields: string) => {
+    const names = fields.split(',').map((field) => field.split(':')[0].trim());
+    return `{${names.length > maxFields ? [...names.slice(0, maxFields), '...'].join(', ') : names.join(', ')}}`;
+  });
 }
 
-function portsText(ports: Record<string, PortSpec>): string {
+function portsText(ports: Record<string, PortSpec>, maxFields?: number): string {
   const entries = Object.entries(ports);
   if (entries.length === 0) return 'none';
-  if (entries.length === 1) return shortType(entries[0][1].type);
-  return entries.map(([name, port]) => `${name}: ${shortType(port.type)}`).join(', ');
+  if (entries.length === 1) return shortType(entries[0][1].type, maxFields);
+  return entries.map(([name, port]) => `${name}: ${shortType(port.type, maxFields)}`).join(', ');
 }
 
 /**
@@ -71,9 +77,12 @@ function portsText(ports: Record<string, PortSpec>): string {
  * for a source, `Any -> none` for a sink. The implicit `dlq` is left out,
  * and event schemas are cut to their field names; `streams ops NAME` has them whole.
  */
-export function signature(spec: OperatorSpec<any>): string {
-  return `${portsText(spec.inputs)} -> ${portsText(spec.outputs)}`;
+export function signature(spec: OperatorSpec<any>, maxFields?: number): string {
+  return `${portsText(spec.inputs, maxFields)} -> ${portsText(spec.outputs, maxFields)}`;
 }
+
+/** Fields of an event schema the `streams ops` table shows, so that its PORTS column stays narrow enough for the summaries. */
+const tableFields = 3;
 
 /** Pads columns to their widest cell; the last column is wrapped to `width` with a hanging indent. */
 function columns(rows: string[][], indent: string, width: number): string[] {
@@ -117,7 +126,7 @@ export interface RenderOptions {
  */
 export function renderOperatorTable(registry: Registry, options: RenderOptions = {}): string {
   const specs = [...registry.values()].sort((a, b) => a.name.localeCompare(b.name));
-  const rows = [['OPERATOR', 'PORTS', 'SUMMARY'], ...specs.map((spec) => [spec.name, signature(spec), spec.summary])];
+  const rows = [['OPERATOR', 'PORTS', 'SUMMARY'], ...specs.map((spec) => [spec.name, signature(spec, tableFields), spec.summary])];
   return `${columns(rows, '', options.width ?? 100).join('\n')}\n`;
 }
 

@@ -33,12 +33,12 @@ export async function validateCommand(values: Record<string, unknown>, paths: st
       const { diagnostics, tests } = parseTestFile(file, text);
       for (const diagnostic of diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
       if (hasErrors(diagnostics)) invalid = true;
-      else process.stdout.write(`${file}: ok (a test file with ${tests.length} tests; run them with \`streams test\`)\n`);
+      else process.stdout.write(`${file}: ok (a test file with ${count(tests.length, 'test')}; run them with \`streams test\`)\n`);
       continue;
     }
     const result = await checkAndReport(file, text, params);
     if (hasErrors(result.diagnostics)) invalid = true;
-    else process.stdout.write(`${file}: ok (${result.graph!.nodes.size} nodes, ${result.graph!.edges.length} edges)\n`);
+    else process.stdout.write(`${file}: ok (${count(result.graph!.nodes.size, 'node')}, ${count(result.graph!.edges.length, 'edge')})\n`);
   }
   return unreadable ? 2 : invalid ? 1 : 0;
 }
@@ -59,4 +59,9 @@ export async function graphCommand(values: Record<string, unknown>, paths: strin
     process.stdout.write(renderGraph(result.graph, format as GraphFormat));
   }
   return 0;
+}
+
+/** `1 node`, `3 nodes`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

@@ -12,6 +12,7 @@
  */
 import type { Consumer, Message, MessageToProduce, Producer } from '@platformatic/kafka';
 import { backoffDelay } from '../backoff.ts';
+import { NativeError } from '../client-owner.ts';
 import { guardMembership } from './member-guard.ts';
 import type { DoubtEvent } from './membership.ts';
 
@@ -176,9 +177,34 @@ export function errorMessages(error: unknown): string {
   return parts.join('; ');
 }
 
+/** The oldest Node the client library runs on (its `engines`: `>= 22.22.0`); the rest of the engine runs on 20.19. */
+const oldestNode = [22, 22, 0] as const;
+
+/**
+ * Why the client cannot run on Node `version` (`process.versions.node`), or
+ * undefined when it can. On older Node the library fails inside its first
+ * call (`Promise.withResolvers is not a function`), which reads as a broker
+ * problem and would be retried for ever.
+ */
+export function kafkaNodeProblem(version: string): string | undefined {
+  const parts = version.split('.').map(Number);
+  for (let i = 0; i < oldestNode.length; i++) {
+    if ((parts[i] ?? 0) > oldestNode[i]) return undefined;
+    if ((parts[i] ?? 0) < oldestNode[i]) return `the Kafka client needs Node ${oldestNode.join('.')} or later; this is Node ${version}`;
+  }
+  return undefined;
+}
+
+/** Imports the client library, or rejects with a permanent error when this Node cannot run it. */
+function loadKafka(): Promise<typeof import('@platformatic/kafka')> {
+  const problem = kafkaNodeProblem(process.versions.node);
+  if (problem) return Promise.reject(new NativeError('node_too_old', problem, { cure: 'settings' }));
+  return import('@platformatic/kafka');
+}
+
 /** Joins the group and starts reading; rejects when the brokers cannot be reached. */
 export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsumer> {
-  const { Consumer } = await import('@platformatic/kafka');
+  const { Consumer } = await loadKafka();
   const consumer = new Consumer({
     clientId: options.clientId,
     bootstrapBrokers: options.brokers,
@@ -272,7 +298,7 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
 /** A producer; idempotent and transactional ones register with the broker on first use. */
 export function openProducer(options: ProducerOptions): KafkaProducer {
   // Returned at once, so a node builds its sink synchronously; the library loads behind the first call.
-  const loading = import('@platformatic/kafka').then(({ Producer }) => newProducer(Producer, options));
+  const loading = loadKafka().then(({ Producer }) => newProducer(Producer, options));
   loading.catch(() => undefined);
   let transaction: Awaited<ReturnType<Producer['beginTransaction']>> | undefined;
   const groupsAdded = new Set<string>();
@@ -358,7 +384,7 @@ export interface KafkaAdmin {
 
 /** An administration client; like a producer, it loads the library behind its first call. */
 export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): KafkaAdmin {
-  const library = import('@platformatic/kafka');
+  const library = loadKafka();
   const loading = library.then(({ Admin }) => new Admin({ clientId, bootstrapBrokers: brokers, retries: 3, retryDelay: 500 }));
   loading.catch(() => undefined);
   return {
@@ -429,7 +455,8 @@ export async function createMissingTopics(admin: KafkaAdmin, wanted: readonly Wa
  * for loading it as it starts, not inside its first deployment.
  */
 export async function preloadKafka(): Promise<void> {
-  await import('@platformatic/kafka');
+  // On a Node too old for it the first client reports that, with the node that opened it.
+  if (!kafkaNodeProblem(process.versions.node)) await import('@platformatic/kafka');
 }
 
 const closing = new Set<Promise<unknown>>();

@@ -19,7 +19,7 @@ function referenceProblem(error: z.ZodError): string {
  */
 export default defineOperator({
   name: 'objects.get',
-  summary: 'Fetch the objects that reference records name from object storage (S3 or a folder) and emit the CMAF items again.',
+  summary: 'Fetch the objects named by reference records from object storage (S3 or a folder) and emit the CMAF items again.',
   doc: 'The other half of `objects.put`: each reference record `{type, stream, track, key, size, ...}` is fetched from `store` (the same store and `prefix` as the writer\'s; an S3 GET over HTTP, or a file) and emitted as the CMAF item it stood for (init, part or segment, with its bytes; an `end` needs no fetch), in the input\'s order, so a `serve.http` downstream serves the stream as the origin does. Up to `concurrency` objects of a batch are fetched at once; a batch\'s items are emitted once all of them are here. A store that cannot be reached, or an object not there yet, is retried `retries` times with backoff from `retry_delay`; then, or at once when retrying cannot help (refused credentials), the reference goes to the dead-letter port with a message naming the store and the key, and the stream goes on. An object whose size is not the reference\'s (rewritten since) is a dead letter too. A record that is not a reference goes to the dead-letter port saying which field is wrong. Credentials and `retain` (which sweeps the store as the writer\'s does, for a writer that cannot delete) as for `objects.put`.',
   inputs: { in: { type: 'Event', doc: 'Reference records, as `objects.put` emits them (read back from Kafka with `format: json`).' } },
   outputs: { out: { type: 'Segment<cmaf>', doc: 'The CMAF items, in the references\' order.' } },

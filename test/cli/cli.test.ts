@@ -18,6 +18,8 @@ describe('streams CLI', () => {
     const ok = streams('validate', 'pipelines/demo.yaml');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/pipelines\/demo\.yaml: ok \(4 nodes, 3 edges\)/);
+    const single = streams('validate', 'pipelines/cdn-origin.yaml');
+    expect(single.stdout).toContain('pipelines/cdn-origin.yaml: ok (1 node, 0 edges)');
 
     const bad = join(dir, 'typo.yaml');
     writeFileSync(bad, 'streams: 1\nname: typo\nnodes:\n  src:\n    op: generate\n    with: { count: 3, sead: 4 }\n  out: { op: stdout, in: src }\n');

@@ -45,6 +45,13 @@ describe('the packed package', () => {
     expect(run.status).toBe(0);
     expect(run.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { n: number }).n)).toEqual([0, 2, 4]);
 
+    // A shipped example runs from the package as it is, on the sample data it names (relative to its own file).
+    const output = join(home, 'w1-stats.ndjson');
+    const w1 = spawnSync(bin, ['run', join(installed, 'pipelines', 'w1-iot-rollup.yaml'), '--param', `output=${output}`, '--log-level', 'warn'], { cwd: home, encoding: 'utf8', env });
+    expect(w1.stderr).toBe('');
+    expect(w1.status).toBe(0);
+    expect(readFileSync(output, 'utf8').trim().split('\n').length).toBeGreaterThan(10);
+
     // The visualiser page ships built (dist/ui) and is found by the bundle.
     writeFileSync(join(home, 'live.yaml'), 'streams: 1\nname: live\nnodes:\n  numbers: { op: generate, with: { rate: 10 } }\n  out: { op: file.write, in: numbers, with: { path: /dev/null } }\n');
     const live = spawn(bin, ['run', 'live.yaml', '--ui', '127.0.0.1:19506', '--log-level', 'warn'], { cwd: home, env, stdio: 'ignore' });

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import kafkaConsume from '../../nodes/messaging/kafka-consume.ts';
 import kafkaProduce from '../../nodes/messaging/kafka-produce.ts';
-import { clientReason, type KafkaMessage } from '../../native/kafka/client.ts';
+import { clientReason, kafkaNodeProblem, openConsumer, openProducer, type KafkaMessage } from '../../native/kafka/client.ts';
+import { failureKind, NodeError } from '../../runtime/failure.ts';
 import { OffsetLedger } from '../../nodes/messaging/kafka/offsets.ts';
 import { offsetPairing } from '../../nodes/messaging/kafka/transactions.ts';
 import { contextWithSettings } from '../helpers/fake-context.ts';
@@ -125,3 +126,35 @@ describe('kafka settings', () => {
   });
 });
 
+
+describe('the Kafka client on a Node too old for it', () => {
+  it('names the Node it needs from 22.22 on, and accepts that and later', () => {
+    expect(kafkaNodeProblem('20.20.2')).toBe('the Kafka client needs Node 22.22.0 or later; this is Node 20.20.2');
+    expect(kafkaNodeProblem('22.21.9')).toBe('the Kafka client needs Node 22.22.0 or later; this is Node 22.21.9');
+    expect(kafkaNodeProblem('22.22.0')).toBeUndefined();
+    expect(kafkaNodeProblem('23.0.0')).toBeUndefined();
+    expect(kafkaNodeProblem('24.21.0')).toBeUndefined();
+  });
+
+  it('fails a consumer and a producer for good, not as a broker to retry', async () => {
+    // On Node 20 the library fails inside its first call (`Promise.withResolvers is not a function`),
+    // which read as an unreachable broker and restarted the node for ever.
+    const real = Object.getOwnPropertyDescriptor(process.versions, 'node')!;
+    Object.defineProperty(process.versions, 'node', { ...real, value: '20.20.2' });
+    try {
+      const handlers = { messages() {}, revoking() {}, assigned() {}, failed() {} };
+      const consuming = openConsumer({ brokers: ['127.0.0.1:1'], clientId: 't', group: 'g', topics: ['t'], from: 'earliest', isolation: 'read_uncommitted', sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, handlers });
+      const consumerError = await consuming.then(() => undefined, (error: unknown) => error);
+      expect(String(consumerError)).toContain('the Kafka client needs Node 22.22.0 or later; this is Node 20.20.2');
+      // As kafka.consume wraps it: the cause decides, and it is permanent.
+      expect(failureKind(new NodeError('kafka_unreachable', 'node `src`: cannot consume', { cause: consumerError }))).toBe('permanent');
+
+      const producer = openProducer({ brokers: ['127.0.0.1:1'], clientId: 't', acks: 'all', compression: 'none', idempotent: false });
+      const producerError = await producer.send([{ value: 'x' }] as never).then(() => undefined, (error: unknown) => error);
+      expect(failureKind(producerError)).toBe('permanent');
+      expect(String(producerError)).toContain('needs Node 22.22.0');
+    } finally {
+      Object.defineProperty(process.versions, 'node', real);
+    }
+  });
+});

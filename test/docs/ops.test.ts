@@ -76,6 +76,12 @@ describe('renderOperatorTable', () => {
   it('aligns names, ports and summaries', () => {
     expect(renderOperatorTable(registry)).toBe('OPERATOR     PORTS          SUMMARY\nsample.pick  T: Event -> T  Pick some records.\n');
   });
+
+  it('cuts a wide event schema to its first fields, so the summaries still wrap beside it', () => {
+    const wide: OperatorSpec<any> = { ...sample, name: 'sample.log', outputs: { log: { type: 'Event<{ts: number, edge: string, client: string, method: string, path: string}>', doc: 'Lines.' } } };
+    const table = renderOperatorTable(new Map([[wide.name, wide]]));
+    expect(table).toContain('T: Event -> Event<{ts, edge, client, ...}>  Pick some records.');
+  });
 });
 
 describe('operatorDoc', () => {

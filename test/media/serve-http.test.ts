@@ -93,7 +93,10 @@ describe('serve.http', () => {
     expect(await mpd.text()).toContain('<MPD ');
     const page = await fetch(`${o.base}/live/k/`);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
-    expect(await page.text()).toContain('<script src="/_player/hls.js">');
+    const html = await page.text();
+    expect(html).toContain('<script src="/_player/hls.js">');
+    // An empty icon of its own, so the browser asks for no /favicon.ico (a 404 in the page's console).
+    expect(html).toContain('<link rel="icon" href="data:,">');
     expect(await (await fetch(`${o.base}/live/k/?dash`)).text()).toContain('<script src="/_player/dash.js">');
     const hls = await fetch(`${o.base}/_player/hls.js`);
     expect(hls.headers.get('content-type')).toBe('text/javascript; charset=utf-8');

@@ -90,6 +90,7 @@ export function playerPage(base: string, dash: boolean, settings: { segment: num
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <title>Live stream</title>
 <style>body { margin: 0; background: #111; color: #ddd; font: 14px sans-serif; } video { width: 100%; max-height: 90vh; background: #000; } p { margin: 8px; }</style>
 </head>
