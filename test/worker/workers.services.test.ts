@@ -150,16 +150,19 @@ nodes:
     await redis.publish(`streams:deploy:${name}:changed`, '2');
     await until('b logging the bad record', () => /the deployment record is not JSON.*keeping the running version/.test(workersUp[1].log()) || undefined);
 
-    // A well-formed record whose pipeline does not check: rejected, reported, version 1 kept.
-    const record = { format: 1, version: 2, pipeline: name, file: `${name}.yaml`, text: header + '  gen: { op: generat }\n', params: {}, capabilities: [], published_at: new Date().toISOString() };
+    // A well-formed record whose pipeline does not check, under the next version (a record that could not be read is not read again): rejected, reported, version 1 kept.
+    const record = { format: 1, version: 3, pipeline: name, file: `${name}.yaml`, text: header + '  gen: { op: generat }\n', params: {}, capabilities: [], published_at: new Date().toISOString() };
     await redis.set(`streams:deploy:${name}`, JSON.stringify(record));
-    await redis.publish(`streams:deploy:${name}:changed`, '2');
-    const report = await until('b rejecting version 2', async () => {
+    await redis.set(`streams:deploy:${name}:version`, '3');
+    await redis.publish(`streams:deploy:${name}:changed`, '3');
+    const report = await until('b rejecting version 3', async () => {
       const applied = JSON.parse((await redis.hget(`streams:deploy:${name}:applied`, 'b')) ?? '{}') as { version?: number; status: string; running: number; error: string };
-      return applied.version === 2 && applied;
+      return applied.version === 3 && applied;
     }, 10_000);
-    expect(report).toMatchObject({ version: 2, status: 'rejected', running: 1 });
+    expect(report).toMatchObject({ version: 3, status: 'rejected', running: 1 });
     expect(report.error).toMatch(/unknown operator `generat`/);
-    expect(workersUp[1].log()).toMatch(/version 2 is invalid; keeping version 1/);
+    expect(workersUp[1].log()).toMatch(/version 3 is invalid; keeping version 1/);
+    // The unreadable version 2 was logged once, not at every poll.
+    expect(workersUp[1].log().match(/the deployment record is not JSON/g)).toHaveLength(1);
   });
 });
