@@ -7,6 +7,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { conditionalOrRange } from '../../nodes/cdn/edge/conditional.ts';
+import { SharedBody } from '../../nodes/cdn/edge/shared-body.ts';
 import { get, startEdge, startOrigin, stopAll } from './edge-harness.ts';
 
 /** A GET whose header names go out spelled exactly as given (fetch would not keep `rAnGe`). */
@@ -95,3 +96,31 @@ describe('cache: hits answered from a kept header list', () => {
     expect(origin.count('/v')).toBe(2);
   });
 });
+
+describe('cache: a stored body sent as one buffer', () => {
+  it('joins the chunks a body arrived in at its first slice, and later slices and ranges read the same bytes', () => {
+    const body = SharedBody.of([Buffer.from('0123'), Buffer.from('4567'), Buffer.from('89')]);
+    const first = body.slice(0, 10);
+    expect(first.length).toBe(1);
+    expect(Buffer.concat(first).toString()).toBe('0123456789');
+    expect(body.chunks.length).toBe(1);
+    expect(body.slice(3, 8).map((piece) => piece.toString())).toEqual(['34567']);
+    expect(body.length).toBe(10);
+  });
+
+  it('leaves the chunks of a body over 4 MiB as they are (no long copy on the event loop)', () => {
+    const big = SharedBody.of([Buffer.alloc(3 * 1024 * 1024, 1), Buffer.alloc(2 * 1024 * 1024, 2)]);
+    const pieces = big.slice(3 * 1024 * 1024 - 1, 3 * 1024 * 1024 + 1);
+    expect(pieces.map((piece) => [...piece])).toEqual([[1], [2]]);
+    expect(big.chunks.length).toBe(2);
+  });
+
+  it('leaves the chunks alone while a body is still arriving', () => {
+    const body = new SharedBody();
+    body.push(Buffer.from('ab'));
+    body.push(Buffer.from('cd'));
+    expect(body.slice(0, 4).map((piece) => piece.toString())).toEqual(['ab', 'cd']);
+    expect(body.chunks.length).toBe(2);
+  });
+});
+
