@@ -53,11 +53,13 @@ const load = loadAverage();
 await servers.stop();
 
 console.log(`hit path: server CPU a request (µs), median of ${rounds} rounds of wrk -t1 -c64 -d${seconds}s; load ${load}`);
-console.log('size    edge      bare-node  nginx     edge cost ×bare  ×nginx   (req/s medians: edge, bare, nginx)');
+console.log('size    edge      bare-node  nginx     edge cost ×bare  ×nginx   paired ×bare  (req/s medians: edge, bare, nginx)');
 for (const [size, byTarget] of Object.entries(cpu)) {
   const [edge, bare, nginx] = [median(byTarget.edge), median(byTarget.bare), median(byTarget.nginx)];
+  // The median of each round's own ratio: a round's three runs are seconds apart, so a load that drifts between rounds cancels out.
+  const paired = median(byTarget.edge.map((micros, round) => micros / byTarget.bare[round]));
   const rate = (target: Target): string => String(Math.round(median(rates[size][target])));
-  console.log(`${size.padEnd(8)}${edge.toFixed(1).padEnd(10)}${bare.toFixed(1).padEnd(11)}${nginx.toFixed(1).padEnd(10)}${(edge / bare).toFixed(2).padEnd(16)}${(edge / nginx).toFixed(2).padEnd(9)}(${rate('edge')}, ${rate('bare')}, ${rate('nginx')})`);
+  console.log(`${size.padEnd(8)}${edge.toFixed(1).padEnd(10)}${bare.toFixed(1).padEnd(11)}${nginx.toFixed(1).padEnd(10)}${(edge / bare).toFixed(2).padEnd(16)}${(edge / nginx).toFixed(2).padEnd(9)}${paired.toFixed(2).padEnd(14)}(${rate('edge')}, ${rate('bare')}, ${rate('nginx')})`);
 }
 
 if (profileDir) printProfile(profileDir, measuringFrom);

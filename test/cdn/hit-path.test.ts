@@ -4,8 +4,25 @@
  * new headers, the age, the outcome), and ranges, HEAD and 304 still answer
  * from the same object.
  */
+import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { conditionalOrRange } from '../../nodes/cdn/edge/conditional.ts';
+import { SharedBody } from '../../nodes/cdn/edge/shared-body.ts';
 import { get, startEdge, startOrigin, stopAll } from './edge-harness.ts';
+
+/** A GET whose header names go out spelled exactly as given (fetch would not keep `rAnGe`). */
+function getSpelled(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
 
 afterEach(stopAll);
 
@@ -50,4 +67,60 @@ describe('cache: hits answered from a kept header list', () => {
     expect((await get(`${edge.base}/r`, { Range: 'bytes=20-' })).status).toBe(416);
     expect(origin.count('/r')).toBe(1);
   });
+
+  it('finds validators and ranges in the raw header list whatever their spelling, and nothing else', () => {
+    expect(conditionalOrRange(['Host', 'edge', 'rAnGe', 'bytes=0-1'])).toBe(true);
+    expect(conditionalOrRange(['IF-NONE-MATCH', '"e"'])).toBe(true);
+    expect(conditionalOrRange(['if-modified-since', 'Thu, 01 Jan 2026 00:00:00 GMT'])).toBe(true);
+    // Names of the same lengths, and values that look like the names, are not them.
+    expect(conditionalOrRange(['Ranges', 'x', 'Accept', 'range', 'If-Match-None!', 'x', 'If-Unmodified-Si', 'x', 'X-Range', 'bytes=0-1'])).toBe(false);
+    expect(conditionalOrRange([])).toBe(false);
+  });
+
+  it('answers a range or a validator in any spelling of its name, and a Vary path by the request headers', async () => {
+    const origin = await startOrigin((request, response) => {
+      const language = String(request.headers['accept-language'] ?? 'none');
+      response.writeHead(200, { 'Cache-Control': 'max-age=60', ETag: '"e"', 'Last-Modified': 'Thu, 01 Jan 2026 00:00:00 GMT', Vary: 'Accept-Language' });
+      response.end(`body-${language}`);
+    });
+    const edge = await startEdge(origin.url);
+    await get(`${edge.base}/v`, { 'Accept-Language': 'fr' });
+    const part = await getSpelled(`${edge.base}/v`, { 'accept-language': 'fr', rAnGe: 'bytes=5-6' });
+    expect([part.status, part.headers['content-range'], part.body, part.headers['x-cache']]).toEqual([206, 'bytes 5-6/7', 'fr', 'HIT']);
+    expect((await getSpelled(`${edge.base}/v`, { 'Accept-Language': 'fr', 'IF-NONE-MATCH': '"e"' })).status).toBe(304);
+    expect((await getSpelled(`${edge.base}/v`, { 'Accept-Language': 'fr', 'if-MODIFIED-since': 'Fri, 02 Jan 2026 00:00:00 GMT' })).status).toBe(304);
+    const other = await getSpelled(`${edge.base}/v`, { 'Accept-Language': 'de' });
+    expect([other.status, other.body, other.headers['x-cache']]).toEqual([200, 'body-de', 'MISS']);
+    const again = await getSpelled(`${edge.base}/v`, { 'Accept-Language': 'fr' });
+    expect([again.status, again.body, again.headers['x-cache']]).toEqual([200, 'body-fr', 'HIT']);
+    expect(origin.count('/v')).toBe(2);
+  });
 });
+
+describe('cache: a stored body sent as one buffer', () => {
+  it('joins the chunks a body arrived in at its first slice, and later slices and ranges read the same bytes', () => {
+    const body = SharedBody.of([Buffer.from('0123'), Buffer.from('4567'), Buffer.from('89')]);
+    const first = body.slice(0, 10);
+    expect(first.length).toBe(1);
+    expect(Buffer.concat(first).toString()).toBe('0123456789');
+    expect(body.chunks.length).toBe(1);
+    expect(body.slice(3, 8).map((piece) => piece.toString())).toEqual(['34567']);
+    expect(body.length).toBe(10);
+  });
+
+  it('leaves the chunks of a body over 4 MiB as they are (no long copy on the event loop)', () => {
+    const big = SharedBody.of([Buffer.alloc(3 * 1024 * 1024, 1), Buffer.alloc(2 * 1024 * 1024, 2)]);
+    const pieces = big.slice(3 * 1024 * 1024 - 1, 3 * 1024 * 1024 + 1);
+    expect(pieces.map((piece) => [...piece])).toEqual([[1], [2]]);
+    expect(big.chunks.length).toBe(2);
+  });
+
+  it('leaves the chunks alone while a body is still arriving', () => {
+    const body = new SharedBody();
+    body.push(Buffer.from('ab'));
+    body.push(Buffer.from('cd'));
+    expect(body.slice(0, 4).map((piece) => piece.toString())).toEqual(['ab', 'cd']);
+    expect(body.chunks.length).toBe(2);
+  });
+});
+

@@ -5,6 +5,23 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
+/**
+ * Whether a request names a header that can change what a stored answer
+ * is (`If-None-Match`, `If-Modified-Since`, `Range`), read from its raw
+ * header list: a plain request then never builds Node's header object,
+ * which is made on first read.
+ */
+export function conditionalOrRange(rawHeaders: readonly string[]): boolean {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    // Lengths first: most names are none of the three.
+    if (name.length !== 5 && name.length !== 13 && name.length !== 17) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'range' || lower === 'if-none-match' || lower === 'if-modified-since') return true;
+  }
+  return false;
+}
+
 /** What a cached object offers for validation. */
 export interface Validators {
   etag?: string;

@@ -211,17 +211,24 @@ export class Edge {
     return variantKey(path, varyPart(this.#vary.get(path) ?? [], headers));
   }
 
+  /** The cache key of a client's request: its headers are read only when the path has `Vary` names. */
+  #requestKey(path: string, request: IncomingMessage): string {
+    const names = this.#vary.get(path);
+    return names === undefined ? path : variantKey(path, varyPart(names, request.headers));
+  }
+
   #lookup(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote, blocking: boolean): Sent | Promise<Sent> {
-    const key = this.#keyFor(path, request.headers);
+    const key = this.#requestKey(path, request);
     const store = this.store;
     store.touch(key);
     const object = store.get(key);
     if (object) {
-      const state = stateOf(object, this.#options.now());
-      if (state === 'fresh') return this.#sendStored(request, response, object, 'HIT', note);
+      const now = this.#options.now();
+      const state = stateOf(object, now);
+      if (state === 'fresh') return this.#sendStored(request, response, object, 'HIT', note, now);
       if (state === 'revalidate') {
         if (!this.#coalescer.joinable(key)) this.#background(key, path, request.headers, object, blocking);
-        return this.#sendStored(request, response, object, 'STALE', note);
+        return this.#sendStored(request, response, object, 'STALE', note, now);
       }
     }
     return this.#fill(request, response, path, key, object, note, blocking);
@@ -283,13 +290,13 @@ export class Edge {
     }
   }
 
-  #sendStored(request: IncomingMessage, response: ServerResponse, object: CachedObject, cache: CacheOutcome, note: RequestNote): Sent | Promise<Sent> {
+  #sendStored(request: IncomingMessage, response: ServerResponse, object: CachedObject, cache: CacheOutcome, note: RequestNote, now = this.#options.now()): Sent | Promise<Sent> {
     note.cache = cache;
     if (cache === 'HIT') this.counters.hits += 1;
     else if (cache === 'STALE') this.counters.stale += 1;
     else if (cache === 'MISS') this.counters.misses += 1;
     else if (cache === 'COALESCED') this.counters.coalesced += 1;
-    const ageSeconds = Math.floor(ageOf(object, this.#options.now()) / 1000);
+    const ageSeconds = Math.floor(ageOf(object, now) / 1000);
     if (note.rewrite && object.status === 200 && isPlaylist(object.url, contentTypeOf(object.headers))) {
       return sendSignedPlaylist(request, response, object.status, object.headers, object.body, cache, ageSeconds, note.rewrite);
     }

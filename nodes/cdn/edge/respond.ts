@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { CacheOutcome } from './access-log.ts';
-import { notModified, type Validators } from './conditional.ts';
+import { conditionalOrRange, notModified, type Validators } from './conditional.ts';
 import { parseRange } from '../../io/web/range.ts';
 import type { SharedBody } from './shared-body.ts';
 
@@ -76,7 +76,9 @@ export function prepareHeaders(what: Sendable): (string | number | string[])[] {
 export function sendObject(request: IncomingMessage, response: ServerResponse, what: Sendable): Sent | Promise<Sent> {
   const at = performance.now();
   if (response.destroyed) return { status: what.status, bytes: 0, headersAt: at };
-  if (what.status === 200 && notModified(request.headers, what.validators)) {
+  // A request without validators or a range gets the whole answer: its header object is not even built.
+  const narrowing = what.status === 200 && conditionalOrRange(request.rawHeaders);
+  if (narrowing && notModified(request.headers, what.validators)) {
     const kept: OutgoingHttpHeaders = { 'X-Cache': what.cache, Age: String(what.ageSeconds) };
     for (const name of notModifiedHeaders) if (what.headers[name] !== undefined) kept[name] = what.headers[name];
     response.writeHead(304, kept);
@@ -86,7 +88,7 @@ export function sendObject(request: IncomingMessage, response: ServerResponse, w
   let status = what.status;
   let start = 0;
   let end: number | undefined;
-  const range = what.status === 200 && what.length !== undefined ? parseRange(request.headers.range, what.length) : undefined;
+  const range = narrowing && what.length !== undefined ? parseRange(request.headers.range, what.length) : undefined;
   if (range === 'unsatisfiable') {
     return sendText(response, 416, 'range not satisfiable', { 'Content-Range': `bytes */${what.length}`, 'X-Cache': what.cache });
   }
