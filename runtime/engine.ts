@@ -236,14 +236,48 @@ export class Engine {
       from.routes.set(edge.fromPort, list);
       if (!to.input.channels.includes(channel)) to.input.add(channel);
     }
-    // Channels whose edge is gone leave their consumer's input.
+    // Channels whose edge is gone leave their consumer's input; what waits in them is handed on.
     for (const runner of this.runners.values()) {
-      for (const channel of [...runner.input.channels]) if (!this.channels.includes(channel)) runner.input.remove(channel);
+      for (const channel of [...runner.input.channels]) {
+        if (this.channels.includes(channel)) continue;
+        // A removed producer's last records still reach the node they were sent to.
+        if (!this.runners.has(channel.from.slice(0, channel.from.lastIndexOf('.'))) && !channel.idle) continue;
+        runner.input.remove(channel);
+        this.#handOn(channel);
+      }
     }
     for (const channel of this.channels) {
       const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
       channel.upstream = this.#nodesAbove(fromNode).map((r) => r.gate);
     }
+  }
+
+  /**
+   * Records waiting in a channel whose edge a reload removed (a node put in
+   * front of its consumer, or the consumer reading elsewhere now) were
+   * emitted by their producer's port but not yet taken: they go, in their
+   * order and before anything newer, to wherever that port leads now. With
+   * no route left they are dropped, counted and logged. (When the producer
+   * was removed, `#rewire` leaves the channel to its consumer until empty.)
+   */
+  #handOn(channel: Channel): void {
+    const waiting = channel.takeWaiting();
+    if (waiting.length === 0) return;
+    const dot = channel.from.lastIndexOf('.');
+    const routes = this.runners.get(channel.from.slice(0, dot))?.routes.get(channel.from.slice(dot + 1)) ?? [];
+    let records = 0;
+    for (const batch of waiting) records += batch.items.length;
+    if (routes.length === 0) {
+      for (const batch of waiting) batch.ack.release();
+      channel.stats.drops += records;
+      this.log.warn({ from: channel.from, to: channel.to, records }, 'reload: records waiting on a removed edge have nowhere to go now; they were dropped');
+      return;
+    }
+    for (const batch of waiting) {
+      if (routes.length > 1) batch.ack.retain(routes.length - 1);
+      for (const next of routes) next.push(batch);
+    }
+    this.log.info({ from: channel.from, was: channel.to, now: routes.map((c) => c.to), records }, 'reload: records waiting on a moved edge handed on');
   }
 
   /** A window whose only consumer is an aggregate runs as one fused node. */
