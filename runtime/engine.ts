@@ -256,24 +256,26 @@ export class Engine {
    * Records waiting in a channel whose edge a reload removed (a node put in
    * front of its consumer, or the consumer reading elsewhere now) were
    * emitted by their producer's port but not yet taken: they go, in their
-   * order and before anything newer, to wherever that port leads now. With
+   * order and before anything newer, to wherever that port leads now (each
+   * once; at least once for a batch a sink forced at the deadline held). With
    * no route left they are dropped, counted and logged. (When the producer
    * was removed, `#rewire` leaves the channel to its consumer until empty.)
    */
   #handOn(channel: Channel): void {
-    const waiting = channel.takeWaiting();
-    if (waiting.length === 0) return;
+    // A sink forced at the reload deadline may hold batches unacknowledged: they go on too (at least once).
+    if (!channel.idle) channel.requeue();
     const dot = channel.from.lastIndexOf('.');
     const routes = this.runners.get(channel.from.slice(0, dot))?.routes.get(channel.from.slice(dot + 1)) ?? [];
-    let records = 0;
-    for (const batch of waiting) records += batch.items.length;
     if (routes.length === 0) {
-      for (const batch of waiting) batch.ack.release();
-      channel.stats.drops += records;
-      this.log.warn({ from: channel.from, to: channel.to, records }, 'reload: records waiting on a removed edge have nowhere to go now; they were dropped');
+      const lost = channel.discard();
+      if (lost > 0) this.log.warn({ from: channel.from, to: channel.to, records: lost }, 'reload: records waiting on a removed edge have nowhere to go now; they were dropped');
       return;
     }
+    const waiting = channel.takeWaiting();
+    if (waiting.length === 0) return;
+    let records = 0;
     for (const batch of waiting) {
+      records += batch.items.length;
       if (routes.length > 1) batch.ack.retain(routes.length - 1);
       for (const next of routes) next.push(batch);
     }
