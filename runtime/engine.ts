@@ -4,7 +4,7 @@
  * completion flowing from sources to sinks. `reload` applies a diff.
  */
 import type { Graph, GraphNode } from '../graph/model.ts';
-import type { OperatorDefinition, Logger, StopReason } from './types.ts';
+import type { Batch, OperatorDefinition, Logger, StopReason } from './types.ts';
 import { Channel, type ChannelOptions } from './channel.ts';
 import { realClock, type Clock } from './clock.ts';
 import { NodeRunner } from './node-runner.ts';
@@ -237,15 +237,18 @@ export class Engine {
       if (!to.input.channels.includes(channel)) to.input.add(channel);
     }
     // Channels whose edge is gone leave their consumer's input; what waits in them is handed on.
+    const stale: Channel[] = [];
     for (const runner of this.runners.values()) {
       for (const channel of [...runner.input.channels]) {
         if (this.channels.includes(channel)) continue;
         // A removed producer's last records still reach the node they were sent to.
         if (!this.runners.has(channel.from.slice(0, channel.from.lastIndexOf('.'))) && !channel.idle) continue;
         runner.input.remove(channel);
-        this.#handOn(channel);
+        stale.push(channel);
       }
     }
+    const kept = new Set(previous.values());
+    this.#handOn(stale, new Set(this.channels.filter((c) => !kept.has(c))));
     for (const channel of this.channels) {
       const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
       channel.upstream = this.#nodesAbove(fromNode).map((r) => r.gate);
@@ -253,33 +256,52 @@ export class Engine {
   }
 
   /**
-   * Records waiting in a channel whose edge a reload removed (a node put in
-   * front of its consumer, or the consumer reading elsewhere now) were
+   * Records waiting in channels whose edge a reload removed (a node put in
+   * front of their consumer, or the consumer reading elsewhere now) were
    * emitted by their producer's port but not yet taken: they go, in their
-   * order and before anything newer, to wherever that port leads now (each
-   * once; at least once for a batch a sink forced at the deadline held). With
-   * no route left they are dropped, counted and logged. (When the producer
-   * was removed, `#rewire` leaves the channel to its consumer until empty.)
+   * order and before anything newer, to the channels that port gained in
+   * this reload (`fresh`); the channels it kept had every batch pushed to
+   * them already. A batch waiting in several such channels (fan-out) goes on
+   * once. Each record goes on once, at least once for a batch a sink forced
+   * at the deadline held. With no new route they are dropped, counted and
+   * logged. (A removed producer's channel `#rewire` leaves to its consumer.)
    */
-  #handOn(channel: Channel): void {
-    // A sink forced at the reload deadline may hold batches unacknowledged: they go on too (at least once).
-    if (!channel.idle) channel.requeue();
-    const dot = channel.from.lastIndexOf('.');
-    const routes = this.runners.get(channel.from.slice(0, dot))?.routes.get(channel.from.slice(dot + 1)) ?? [];
-    if (routes.length === 0) {
-      const lost = channel.discard();
-      if (lost > 0) this.log.warn({ from: channel.from, to: channel.to, records: lost }, 'reload: records waiting on a removed edge have nowhere to go now; they were dropped');
-      return;
+  #handOn(stale: readonly Channel[], fresh: ReadonlySet<Channel>): void {
+    const byPort = new Map<string, Channel[]>();
+    for (const channel of stale) {
+      // A sink forced at the reload deadline may hold batches unacknowledged: they go on too (at least once).
+      if (!channel.idle) channel.requeue();
+      byPort.set(channel.from, [...(byPort.get(channel.from) ?? []), channel]);
     }
-    const waiting = channel.takeWaiting();
-    if (waiting.length === 0) return;
-    let records = 0;
-    for (const batch of waiting) {
-      records += batch.items.length;
-      if (routes.length > 1) batch.ack.retain(routes.length - 1);
-      for (const next of routes) next.push(batch);
+    for (const [from, channels] of byPort) {
+      const dot = from.lastIndexOf('.');
+      const routes = (this.runners.get(from.slice(0, dot))?.routes.get(from.slice(dot + 1)) ?? []).filter((c) => fresh.has(c));
+      if (routes.length === 0) {
+        for (const channel of channels) {
+          const lost = channel.discard();
+          if (lost > 0) this.log.warn({ from, to: channel.to, records: lost }, 'reload: records waiting on a removed edge have nowhere new to go; they were dropped');
+        }
+        continue;
+      }
+      // Each channel holds the newest batches of the port, oldest first: the longest holds the others' too.
+      const queues = channels.map((c) => c.takeWaiting()).sort((a, b) => b.length - a.length);
+      const seen = new Set<Batch>();
+      let records = 0;
+      for (const queue of queues) {
+        for (const batch of queue) {
+          // Fan-out retained the ack once per copy: a copy not handed on releases its hold.
+          if (seen.has(batch)) {
+            batch.ack.release();
+            continue;
+          }
+          seen.add(batch);
+          records += batch.items.length;
+          if (routes.length > 1) batch.ack.retain(routes.length - 1);
+          for (const next of routes) next.push(batch);
+        }
+      }
+      if (records > 0) this.log.info({ from, was: channels.map((c) => c.to), now: routes.map((c) => c.to), records }, 'reload: records waiting on a moved edge handed on');
     }
-    this.log.info({ from: channel.from, was: channel.to, now: routes.map((c) => c.to), records }, 'reload: records waiting on a moved edge handed on');
   }
 
   /** A window whose only consumer is an aggregate runs as one fused node. */

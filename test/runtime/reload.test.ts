@@ -148,6 +148,32 @@ nodes:
     expect(fed.acked).toBe(20);
   });
 
+  it('with fan-out: the waiting records go only to the new edge, not again to a consumer that had them', async () => {
+    Object.assign(fed, { subscriber: undefined, newAck: undefined, next: 0, acked: 0 });
+    const yaml = (outInput: string, extra: string) => `
+streams: 1
+name: fan-out
+nodes:
+  src: { op: test.hand }
+  side: { op: test.collect, in: src, with: { into: reload-side } }
+${extra}  out: { op: test.collect, in: ${outInput}, with: { into: reload-fan, delay_ms: 20 } }
+`;
+    const engine = startYaml(yaml('src', ''), { extra: [handSource] });
+    await waitUntil('the source started', () => fed.subscriber !== undefined);
+    feed(10);
+    const result = await engine.reload(checkYaml(yaml('tag', `  tag: { op: map, in: src, with: { set: { tag: '"new"' } } }\n`), [handSource]));
+    expect(result).toMatchObject({ status: 'applied', diff: { added: ['tag'], replaced: ['out'] } });
+    feed(10);
+    fed.subscriber!.complete();
+    await engine.done;
+    const every = Array.from({ length: 100 }, (_, i) => i);
+    expect((take('reload-side') as { n: number }[]).map((r) => r.n)).toEqual(every);
+    const out = take('reload-fan') as { n: number; tag?: string }[];
+    expect(out.map((r) => r.n)).toEqual(every);
+    expect(out.findIndex((r) => r.tag === 'new')).toBe(5);
+    expect(fed.acked).toBe(20);
+  });
+
   it('a sink forced at the reload deadline: the batch it held goes on too (at least once)', async () => {
     Object.assign(fed, { subscriber: undefined, newAck: undefined, next: 0, acked: 0 });
     const yaml = (slow: number, body: string) => `
