@@ -4,10 +4,11 @@
  * completion flowing from sources to sinks. `reload` applies a diff.
  */
 import type { Graph, GraphNode } from '../graph/model.ts';
-import type { Batch, OperatorDefinition, Logger, StopReason } from './types.ts';
+import type { OperatorDefinition, Logger, StopReason } from './types.ts';
 import { Channel, type ChannelOptions } from './channel.ts';
 import { realClock, type Clock } from './clock.ts';
 import { NodeRunner } from './node-runner.ts';
+import { handOnWaiting } from './reload-edges.ts';
 import { silentLogger } from './log.ts';
 import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
@@ -248,59 +249,13 @@ export class Engine {
       }
     }
     const kept = new Set(previous.values());
-    this.#handOn(stale, new Set(this.channels.filter((c) => !kept.has(c))));
+    handOnWaiting(stale, new Set(this.channels.filter((c) => !kept.has(c))), (from) => {
+      const dot = from.lastIndexOf('.');
+      return this.runners.get(from.slice(0, dot))?.routes.get(from.slice(dot + 1)) ?? [];
+    }, this.log);
     for (const channel of this.channels) {
       const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
       channel.upstream = this.#nodesAbove(fromNode).map((r) => r.gate);
-    }
-  }
-
-  /**
-   * Records waiting in channels whose edge a reload removed (a node put in
-   * front of their consumer, or the consumer reading elsewhere now) were
-   * emitted by their producer's port but not yet taken: they go, in their
-   * order and before anything newer, to the channels that port gained in
-   * this reload (`fresh`); the channels it kept had every batch pushed to
-   * them already. A batch waiting in several such channels (fan-out) goes on
-   * once. Each record goes on once, at least once for a batch a sink forced
-   * at the deadline held. With no new route they are dropped, counted and
-   * logged. (A removed producer's channel `#rewire` leaves to its consumer.)
-   */
-  #handOn(stale: readonly Channel[], fresh: ReadonlySet<Channel>): void {
-    const byPort = new Map<string, Channel[]>();
-    for (const channel of stale) {
-      // A sink forced at the reload deadline may hold batches unacknowledged: they go on too (at least once).
-      if (!channel.idle) channel.requeue();
-      byPort.set(channel.from, [...(byPort.get(channel.from) ?? []), channel]);
-    }
-    for (const [from, channels] of byPort) {
-      const dot = from.lastIndexOf('.');
-      const routes = (this.runners.get(from.slice(0, dot))?.routes.get(from.slice(dot + 1)) ?? []).filter((c) => fresh.has(c));
-      if (routes.length === 0) {
-        for (const channel of channels) {
-          const lost = channel.discard();
-          if (lost > 0) this.log.warn({ from, to: channel.to, records: lost }, 'reload: records waiting on a removed edge have nowhere new to go; they were dropped');
-        }
-        continue;
-      }
-      // Each channel holds the newest batches of the port, oldest first: the longest holds the others' too.
-      const queues = channels.map((c) => c.takeWaiting()).sort((a, b) => b.length - a.length);
-      const seen = new Set<Batch>();
-      let records = 0;
-      for (const queue of queues) {
-        for (const batch of queue) {
-          // Fan-out retained the ack once per copy: a copy not handed on releases its hold.
-          if (seen.has(batch)) {
-            batch.ack.release();
-            continue;
-          }
-          seen.add(batch);
-          records += batch.items.length;
-          if (routes.length > 1) batch.ack.retain(routes.length - 1);
-          for (const next of routes) next.push(batch);
-        }
-      }
-      if (records > 0) this.log.info({ from, was: channels.map((c) => c.to), now: routes.map((c) => c.to), records }, 'reload: records waiting on a moved edge handed on');
     }
   }
 
