@@ -82,7 +82,8 @@ export class Channel {
   #consumerFailed = false;
   #blocking = false;
   #producerDone = false;
-  #onDrained: (() => void) | undefined;
+  /** Who waits for the channel to empty after its producer finished (its consumer, and a successor's input after a reload). */
+  #onDrained: (() => void)[] = [];
   #pumping = false;
   /** The batches a sink holds, unacknowledged, oldest first (`ack` and `taken` pacing). */
   #unacked: Batch[] = [];
@@ -218,9 +219,7 @@ export class Channel {
     }
     this.#checkUnblock();
     if (this.idle) {
-      const drained = this.#onDrained;
-      this.#onDrained = undefined;
-      drained?.();
+      this.#drained();
     }
   }
 
@@ -300,12 +299,19 @@ export class Channel {
     this.#pump();
   }
 
+  #drained(): void {
+    if (this.#onDrained.length === 0) return;
+    const waiting = this.#onDrained;
+    this.#onDrained = [];
+    for (const resolve of waiting) resolve();
+  }
+
   /** The producer has finished; resolves once everything has been delivered and acknowledged. */
   finish(): Promise<void> {
     this.#producerDone = true;
     if (this.idle) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#onDrained = resolve;
+      this.#onDrained.push(resolve);
       this.#pump();
     });
   }
@@ -328,15 +334,30 @@ export class Channel {
     this.#deliveries++;
     this.#busy = false;
     this.#checkUnblock();
-    const drained = this.#onDrained;
-    this.#onDrained = undefined;
-    drained?.();
+    this.#drained();
     return dropped;
   }
 
-  /** Releases every waiting batch (a hard stop); returns how many records were dropped. */
+  /**
+   * Drops every waiting batch (its consumer was removed): they are counted
+   * and acknowledged, so their source may commit; returns how many records.
+   */
   discard(): number {
-    return recordCount(this.#takeQueued());
+    const lost = this.takeWaiting();
+    for (const batch of lost) batch.ack.release();
+    const dropped = recordCount(lost);
+    this.stats.drops += dropped;
+    return dropped;
+  }
+
+  /**
+   * Takes out the batches waiting, oldest first, to be handed on elsewhere
+   * (a reload that moved this edge); the sources it held back go on.
+   */
+  takeWaiting(): Batch[] {
+    const waiting = this.#takeQueued();
+    this.#checkUnblock();
+    return waiting;
   }
 
   /** Empties the queue (its gauges to 0); returns the batches that waited, oldest first. */
@@ -407,6 +428,8 @@ export class NodeInput {
   add(channel: Channel): void {
     this.channels.push(channel);
     if (this.#subscriber) channel.attach(this.#deliverer(channel, this.#subscriber));
+    // A channel handed over by a reload whose producer already finished: this input completes once it drains.
+    if (channel.producerDone) void this.producerFinished(channel);
   }
 
   remove(channel: Channel): void {

@@ -8,6 +8,7 @@ import type { OperatorDefinition, Logger, StopReason } from './types.ts';
 import { Channel, type ChannelOptions } from './channel.ts';
 import { realClock, type Clock } from './clock.ts';
 import { NodeRunner } from './node-runner.ts';
+import { handOnWaiting } from './reload-edges.ts';
 import { silentLogger } from './log.ts';
 import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
@@ -236,10 +237,22 @@ export class Engine {
       from.routes.set(edge.fromPort, list);
       if (!to.input.channels.includes(channel)) to.input.add(channel);
     }
-    // Channels whose edge is gone leave their consumer's input.
+    // Channels whose edge is gone leave their consumer's input; what waits in them is handed on.
+    const stale: Channel[] = [];
     for (const runner of this.runners.values()) {
-      for (const channel of [...runner.input.channels]) if (!this.channels.includes(channel)) runner.input.remove(channel);
+      for (const channel of [...runner.input.channels]) {
+        if (this.channels.includes(channel)) continue;
+        // A removed producer's last records still reach the node they were sent to.
+        if (!this.runners.has(channel.from.slice(0, channel.from.lastIndexOf('.'))) && !channel.idle) continue;
+        runner.input.remove(channel);
+        stale.push(channel);
+      }
     }
+    const kept = new Set(previous.values());
+    handOnWaiting(stale, new Set(this.channels.filter((c) => !kept.has(c))), (from) => {
+      const dot = from.lastIndexOf('.');
+      return this.runners.get(from.slice(0, dot))?.routes.get(from.slice(dot + 1)) ?? [];
+    }, this.log);
     for (const channel of this.channels) {
       const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
       channel.upstream = this.#nodesAbove(fromNode).map((r) => r.gate);
