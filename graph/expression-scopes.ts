@@ -8,13 +8,16 @@
  * expressions only, so port types and the messages about them stay as they are.
  */
 import { declaredPortType } from './port-types.ts';
-import { checkTyped, schemaScope, type CelType, type ExpressionScope } from './expression-types.ts';
+import { checkTyped, schemaScope, scopeIdentity, type CelType, type ExpressionScope } from './expression-types.ts';
 import { incomingEdges, type Edge, type GraphNode } from './model.ts';
 
 /** Variables an operator gives its expressions instead of a record's fields (JavaScript numbers: CEL doubles). */
 export const operatorScopes: Readonly<Record<string, ExpressionScope>> = {
   generate: { variables: { i: 'double', now: 'double', random: 'double', random_int: 'double' }, noun: 'variable', closed: true },
 };
+
+/** The scope of records nothing is known of: any field may be there. One object, as the typed checks are cached by scope. */
+export const unknownFields: ExpressionScope = { variables: {}, noun: 'field', closed: false };
 
 /**
  * The CEL type a field computed by an expression has in the next node: results
@@ -48,6 +51,8 @@ export class ScopeResolver {
   readonly #nodes: ReadonlyMap<string, GraphNode>;
   readonly #incoming: ReadonlyMap<string, readonly Edge[]>;
   readonly #outputs = new Map<string, ExpressionScope | undefined>();
+  /** Scopes built per node (`generate`, `map`), one object for equal ones: the typed checks are cached by scope object. */
+  readonly #shared = new Map<string, ExpressionScope>();
 
   /**
    * `order` puts every node after its inputs (`walkDependencies`): each
@@ -100,7 +105,7 @@ export class ScopeResolver {
       const fields = isMap(settings.fields) ? settings.fields : { i: 'i' };
       // Exactly these fields, but the scope stays open: a name it lacks is refused only when it looks like a
       // misspelling, so that a pipeline fed by a bare `generate` in a test is not refused for reading `value`.
-      return { variables: computedFields(fields, operatorScopes.generate), noun: 'field', closed: false };
+      return this.#intern({ variables: computedFields(fields, operatorScopes.generate), noun: 'field', closed: false });
     }
     if (node.op === 'map' && isDefault) return this.#mapOutput(name, settings);
     // An output declared as an input's type variable (`T`) hands on what that input receives.
@@ -116,7 +121,7 @@ export class ScopeResolver {
   #mapOutput(name: string, settings: Record<string, unknown>): ExpressionScope | undefined {
     const input = this.#inputScope(name, 'in');
     const set = isMap(settings.set) ? settings.set : {};
-    const computed = computedFields(set, input ?? { variables: {}, noun: 'field', closed: false });
+    const computed = computedFields(set, input ?? unknownFields);
     const keep = Array.isArray(settings.keep) ? settings.keep.map(String) : undefined;
     let variables: Record<string, CelType>;
     let closed: boolean;
@@ -134,6 +139,14 @@ export class ScopeResolver {
     }
     Object.assign(variables, computed);
     for (const field of Array.isArray(settings.drop) ? settings.drop.map(String) : []) delete variables[field];
-    return Object.keys(variables).length > 0 || closed ? { variables, noun: 'field', closed } : undefined;
+    return Object.keys(variables).length > 0 || closed ? this.#intern({ variables, noun: 'field', closed }) : undefined;
+  }
+
+  #intern(scope: ExpressionScope): ExpressionScope {
+    const key = scopeIdentity(scope);
+    const known = this.#shared.get(key);
+    if (known) return known;
+    this.#shared.set(key, scope);
+    return scope;
   }
 }
