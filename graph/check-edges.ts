@@ -43,7 +43,8 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
   const names = new Set(allNames);
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
   const meant = new Set<string>();
-  for (const [name, node] of nodes) {
+  for (const node of nodes.values()) {
+    const name = node.name;
     const refs = inputRefs.get(name);
     if (!refs) continue; // its `in` was malformed, and reported
     const inputPorts = portNames(node.spec.inputs);
@@ -104,6 +105,8 @@ const noEdges: readonly Edge[] = [];
 
 const anyType: PortType = { kind: 'any' };
 
+const noBindings: ReadonlyMap<string, PortType> = new Map();
+
 const portNameLists = new WeakMap<object, readonly string[]>();
 
 /** The names of a map of ports, listed once per map: the operators' port maps are shared by all their nodes. */
@@ -146,7 +149,7 @@ function inferTypes(
     for (const edge of incoming) {
       edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? anyType;
     }
-    const bindings = new Map<string, PortType>();
+    let bindings: Map<string, PortType> | undefined;
     const inputTypes: Record<string, PortType> = {};
     const inputPorts = portNames(node.spec.inputs);
     for (const port of inputPorts) {
@@ -170,12 +173,12 @@ function inferTypes(
       }
       inputTypes[port] = unified.type;
       // A mismatch was reported here; downstream sees the declared type rather than inheriting the error.
-      if (declared.kind === 'var') bindings.set(declared.name, (!fitting || unified.type.kind === 'any') && declared.bound ? declared.bound : unified.type);
+      if (declared.kind === 'var') (bindings ??= new Map()).set(declared.name, (!fitting || unified.type.kind === 'any') && declared.bound ? declared.bound : unified.type);
     }
     const outputs = outputsOf(node.spec);
     const inferred = node.spec.infer && !unsettled.has(name) ? node.spec.infer(node.settings, inputTypes) : {};
     for (const port of portNames(outputs)) {
-      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings);
+      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings ?? noBindings);
     }
   }
 }
@@ -199,7 +202,8 @@ function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUn
 function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
   const named = new Set<string>(meant);
   for (const refs of inputRefs.values()) for (const ref of refs) named.add(`${ref.from}\u0000${ref.fromPort ?? ''}`);
-  for (const [name, node] of nodes) {
+  for (const node of nodes.values()) {
+    const name = node.name;
     const first = portNames(node.spec.outputs)[0];
     for (const port of portNames(node.spec.outputs)) {
       const portSpec = node.spec.outputs[port];

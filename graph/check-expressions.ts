@@ -41,7 +41,8 @@ interface ExpressionCheckInput {
 /** Reports type errors in every node's expressions, located inside the YAML string. */
 export function checkExpressionTypes({ nodes, edges, order, unsettled, report }: ExpressionCheckInput): void {
   const scopes = new ScopeResolver(nodes, edges, order);
-  for (const [name, node] of nodes) {
+  for (const node of nodes.values()) {
+    const name = node.name;
     if (unsettled.has(name)) continue;
     const settings = expressionSettings(node.spec.settings, node.rawSettings);
     if (settings.length === 0) continue;
