@@ -3,7 +3,7 @@
  * cycles, port types that unify, and outputs nobody reads.
  */
 import { closest, suggest } from './diagnostics.ts';
-import { outputsOf, type DroppedWhenUnread } from './operator-spec.ts';
+import { outputsOf, portNames, type DroppedWhenUnread } from './operator-spec.ts';
 import { declaredPortType, fits, formatPortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import { incomingEdges, walkDependencies, type DependencyWalk, type Edge, type GraphNode } from './model.ts';
@@ -33,6 +33,8 @@ export interface CheckedEdges {
   edges: Edge[];
   /** Every node after its inputs (cycles aside): later phases walk the graph in this order. */
   order: string[];
+  /** The edges into each node, in the order its `in` lists them. */
+  incoming: ReadonlyMap<string, readonly Edge[]>;
 }
 
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
@@ -97,7 +99,7 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
   const onCycle = reportCycles(cycles, paths, report);
   inferTypes(nodes, incoming, paths, order, onCycle, unsettled, report);
   reportUnusedOutputs(nodes, inputRefs, meant, report);
-  return { edges, order };
+  return { edges, order, incoming };
 }
 
 /** The type of an edge not typed yet, or out of a node on a cycle: one object, as types are never changed in place. */
@@ -107,14 +109,6 @@ const anyType: PortType = { kind: 'any' };
 
 const noBindings: ReadonlyMap<string, PortType> = new Map();
 
-const portNameLists = new WeakMap<object, readonly string[]>();
-
-/** The names of a map of ports, listed once per map: the operators' port maps are shared by all their nodes. */
-function portNames(ports: object): readonly string[] {
-  let names = portNameLists.get(ports);
-  if (!names) portNameLists.set(ports, (names = Object.keys(ports)));
-  return names;
-}
 
 /** Reports each cycle once, listing its nodes in the direction data flows. Returns the nodes on cycles. */
 function reportCycles(cycles: DependencyWalk<Edge>['cycles'], paths: ReadonlyMap<Edge, Path>, report: Reporter): Set<string> {

@@ -30,7 +30,8 @@ export interface ExpressionSetting {
 
 interface ExpressionCheckInput {
   nodes: ReadonlyMap<string, GraphNode>;
-  edges: readonly Edge[];
+  /** The edges into each node, as the edge check found them. */
+  incoming: ReadonlyMap<string, readonly Edge[]>;
   /** Every node after its inputs, as the edge check ordered them. */
   order: readonly string[];
   /** Nodes whose settings failed (syntax errors among them): not checked again. */
@@ -39,8 +40,8 @@ interface ExpressionCheckInput {
 }
 
 /** Reports type errors in every node's expressions, located inside the YAML string. */
-export function checkExpressionTypes({ nodes, edges, order, unsettled, report }: ExpressionCheckInput): void {
-  const scopes = new ScopeResolver(nodes, edges, order);
+export function checkExpressionTypes({ nodes, incoming, order, unsettled, report }: ExpressionCheckInput): void {
+  const scopes = new ScopeResolver(nodes, incoming, order);
   for (const node of nodes.values()) {
     const name = node.name;
     if (unsettled.has(name)) continue;

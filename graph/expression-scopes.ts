@@ -9,7 +9,8 @@
  */
 import { declaredPortType } from './port-types.ts';
 import { checkTyped, schemaScope, scopeIdentity, type CelType, type ExpressionScope } from './expression-types.ts';
-import { incomingEdges, type Edge, type GraphNode } from './model.ts';
+import type { Edge, GraphNode } from './model.ts';
+import { portNames } from './operator-spec.ts';
 
 /** Variables an operator gives its expressions instead of a record's fields (JavaScript numbers: CEL doubles). */
 export const operatorScopes: Readonly<Record<string, ExpressionScope>> = {
@@ -50,7 +51,8 @@ function isMap(value: unknown): value is Record<string, unknown> {
 export class ScopeResolver {
   readonly #nodes: ReadonlyMap<string, GraphNode>;
   readonly #incoming: ReadonlyMap<string, readonly Edge[]>;
-  readonly #outputs = new Map<string, ExpressionScope | undefined>();
+  /** Output scopes by port, then by node: no key string built for each node. */
+  readonly #outputs = new Map<string, Map<string, ExpressionScope | undefined>>();
   /** Scopes built per node (`generate`, `map`), one object for equal ones: the typed checks are cached by scope object. */
   readonly #shared = new Map<string, ExpressionScope>();
 
@@ -60,12 +62,12 @@ export class ScopeResolver {
    * goes one node deep and a 20,000-node chain does not overflow the stack.
    * On a cycle (reported elsewhere) the recursion ends as unknown.
    */
-  constructor(nodes: ReadonlyMap<string, GraphNode>, edges: readonly Edge[], order: Iterable<string>) {
+  constructor(nodes: ReadonlyMap<string, GraphNode>, incoming: ReadonlyMap<string, readonly Edge[]>, order: Iterable<string>) {
     this.#nodes = nodes;
-    this.#incoming = incomingEdges(edges);
+    this.#incoming = incoming;
     for (const name of order) {
       const node = nodes.get(name);
-      if (node) for (const port of Object.keys(node.spec.outputs)) this.#outputScope(name, port);
+      if (node) for (const port of portNames(node.spec.outputs)) this.#outputScope(name, port);
     }
   }
 
@@ -74,23 +76,27 @@ export class ScopeResolver {
     const node = this.#nodes.get(name);
     if (!node) return undefined;
     if (operatorScopes[node.op]) return operatorScopes[node.op];
-    const ports = Object.keys(node.spec.inputs);
+    const ports = portNames(node.spec.inputs);
     return ports.length === 1 ? this.#inputScope(name, ports[0]) : undefined;
   }
 
   /** What arrives at one input port: known only from a single upstream. */
   #inputScope(name: string, port: string): ExpressionScope | undefined {
-    const edges = (this.#incoming.get(name) ?? []).filter((e) => e.toPort === port);
+    const incoming = this.#incoming.get(name);
+    if (!incoming) return undefined;
+    const single = portNames(this.#nodes.get(name)!.spec.inputs).length === 1;
+    const edges = single ? incoming : incoming.filter((e) => e.toPort === port);
     return edges.length === 1 ? this.#outputScope(edges[0].from, edges[0].fromPort) : undefined;
   }
 
   #outputScope(name: string, port: string): ExpressionScope | undefined {
-    const key = `${name}\u0000${port}`;
+    let outputs = this.#outputs.get(port);
+    if (!outputs) this.#outputs.set(port, (outputs = new Map()));
     // Set before computing, so a cycle (reported elsewhere) ends as unknown.
-    if (this.#outputs.has(key)) return this.#outputs.get(key);
-    this.#outputs.set(key, undefined);
+    if (outputs.has(name)) return outputs.get(name);
+    outputs.set(name, undefined);
     const scope = this.#computeOutput(name, port);
-    this.#outputs.set(key, scope);
+    outputs.set(name, scope);
     return scope;
   }
 
@@ -100,7 +106,7 @@ export class ScopeResolver {
     const type = node.outputTypes[port];
     const declared = node.spec.outputs[port] ? declaredPortType(node.spec.outputs[port].type) : undefined;
     const settings = isMap(node.rawSettings) ? node.rawSettings : {};
-    const isDefault = port === Object.keys(node.spec.outputs)[0];
+    const isDefault = port === portNames(node.spec.outputs)[0];
     if (node.op === 'generate' && isDefault) {
       const fields = isMap(settings.fields) ? settings.fields : { i: 'i' };
       // Exactly these fields, but the scope stays open: a name it lacks is refused only when it looks like a

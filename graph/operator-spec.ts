@@ -81,6 +81,15 @@ export function outputsOf(spec: OperatorSpec<any>): Readonly<Record<string, Port
   return outputs;
 }
 
+const portNameLists = new WeakMap<object, readonly string[]>();
+
+/** The names of a map of ports, listed once per map: the operators' port maps are shared by all their nodes. */
+export function portNames(ports: object): readonly string[] {
+  let names = portNameLists.get(ports);
+  if (!names) portNameLists.set(ports, (names = Object.keys(ports)));
+  return names;
+}
+
 /** Each operator's outputs with `dlq`, built once: the checker asks for every node and every edge. */
 const allOutputs = new WeakMap<OperatorSpec<any>, Readonly<Record<string, PortSpec>>>();
 
