@@ -42,7 +42,8 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
   const edges: Edge[] = [];
   // Where each edge is written, for the errors found on it: beside the edges, which leave without it.
   const paths = new Map<Edge, Path>();
-  const names = new Set(allNames);
+  // Every name in the file: the checked nodes' when none failed (most files), without a second set of them.
+  const names: { has(name: string): boolean } = nodes.size === allNames.length ? nodes : new Set(allNames);
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
   const meant = new Set<string>();
   for (const node of nodes.values()) {
@@ -194,14 +195,25 @@ function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUn
  * misspelt one, counts as used: that failure is reported where it is.
  */
 function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
-  const named = new Set<string>(meant);
-  for (const refs of inputRefs.values()) for (const ref of refs) named.add(`${ref.from}\u0000${ref.fromPort ?? ''}`);
+  // Nodes read on their default output, and `name\u0000port` for outputs named: most inputs name only a node.
+  const readDefault = new Set<string>();
+  const named = new Set<string>();
+  for (const key of meant) {
+    if (key.endsWith('\u0000')) readDefault.add(key.slice(0, -1));
+    else named.add(key);
+  }
+  for (const refs of inputRefs.values()) {
+    for (const ref of refs) {
+      if (ref.fromPort === undefined) readDefault.add(ref.from);
+      else named.add(`${ref.from}\u0000${ref.fromPort}`);
+    }
+  }
   for (const node of nodes.values()) {
     const name = node.name;
     const first = portNames(node.spec.outputs)[0];
     for (const port of portNames(node.spec.outputs)) {
       const portSpec = node.spec.outputs[port];
-      if (named.has(`${name}\u0000${port}`) || (port === first && named.has(`${name}\u0000`))) continue;
+      if ((port === first && readDefault.has(name)) || named.has(`${name}\u0000${port}`)) continue;
       if (portSpec.droppedWhenUnread) reportDroppedOutput(node, port, portSpec.droppedWhenUnread, report);
       if (portSpec.optional) continue;
       const which = port === first ? 'the output' : `output \`${port}\``;
