@@ -109,11 +109,13 @@ export function expressionSettings(schema: z.ZodType, value: unknown): Expressio
   const found: ExpressionSetting[] = [];
   // The path being walked, copied only where an expression is found.
   const path: (string | number)[] = [];
+  // Inside a union's options, which may offer the same place twice.
+  let unions = 0;
   const walk = (node: z.ZodType | undefined, at: unknown, depth: number): void => {
     if (!node || depth > 32 || at === undefined) return;
     if (isCel(node)) {
       // A union may offer the same place twice: it is one setting.
-      if (typeof at === 'string' && !found.some((f) => samePath(f.path, path))) found.push({ path: [...path], text: at });
+      if (typeof at === 'string' && (unions === 0 || !found.some((f) => samePath(f.path, path)))) found.push({ path: [...path], text: at });
       return;
     }
     const def = (node as unknown as { def: Def }).def;
@@ -141,7 +143,9 @@ export function expressionSettings(schema: z.ZodType, value: unknown): Expressio
     } else if (def.type === 'pipe') {
       walk(def.in, at, depth + 1);
     } else if (def.type === 'union') {
+      unions++;
       for (const option of def.options ?? []) walk(option, at, depth + 1);
+      unions--;
     } else {
       walk(def.innerType, at, depth + 1);
     }
