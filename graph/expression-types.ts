@@ -108,7 +108,11 @@ export function checkTyped(text: string, scope: ExpressionScope): TypedCheck {
   let known = byScope.get(scope);
   if (!known) byScope.set(scope, (known = new Map()));
   let result = known.get(text);
-  if (!result) known.set(text, (result = checkKeyed(text, scope)));
+  if (!result) {
+    // Bounded too: the shared scopes (an operator's own, an unknown input's) live as long as the process.
+    if (known.size >= resultLimit) known.clear();
+    known.set(text, (result = checkKeyed(text, scope)));
+  }
   return result;
 }
 
