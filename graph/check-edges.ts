@@ -3,7 +3,7 @@
  * cycles, port types that unify, and outputs nobody reads.
  */
 import { closest, suggest } from './diagnostics.ts';
-import { outputsOf, type DroppedWhenUnread } from './operator-spec.ts';
+import { outputsOf, portNames, type DroppedWhenUnread } from './operator-spec.ts';
 import { declaredPortType, fits, formatPortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import { incomingEdges, walkDependencies, type DependencyWalk, type Edge, type GraphNode } from './model.ts';
@@ -33,18 +33,24 @@ export interface CheckedEdges {
   edges: Edge[];
   /** Every node after its inputs (cycles aside): later phases walk the graph in this order. */
   order: string[];
+  /** The edges into each node, in the order its `in` lists them. */
+  incoming: ReadonlyMap<string, readonly Edge[]>;
 }
 
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
 export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): CheckedEdges {
-  const edges: (Edge & { path: Path })[] = [];
-  const names = new Set(allNames);
+  const edges: Edge[] = [];
+  // Where each edge is written, for the errors found on it: beside the edges, which leave without it.
+  const paths = new Map<Edge, Path>();
+  // Every name in the file: the checked nodes' when none failed (most files), without a second set of them.
+  const names: { has(name: string): boolean } = nodes.size === allNames.length ? nodes : new Set(allNames);
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
   const meant = new Set<string>();
-  for (const [name, node] of nodes) {
+  for (const node of nodes.values()) {
+    const name = node.name;
     const refs = inputRefs.get(name);
     if (!refs) continue; // its `in` was malformed, and reported
-    const inputPorts = Object.keys(node.spec.inputs);
+    const inputPorts = portNames(node.spec.inputs);
     if (inputPorts.length === 0 && refs.length > 0) {
       report.key(['nodes', name, 'in'], 'too_many_inputs', `node \`${name}\` (\`${node.op}\`) is a source and takes no input`, 'remove `in`');
       continue;
@@ -72,8 +78,8 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
       const upstream = nodes.get(ref.from);
       if (!upstream) continue; // already reported where it is defined
       // The implicit `dlq` port is read only when named: a sink has no default output.
-      const outputs = Object.keys(outputsOf(upstream.spec));
-      const fromPort = ref.fromPort ?? Object.keys(upstream.spec.outputs)[0];
+      const outputs = portNames(outputsOf(upstream.spec));
+      const fromPort = ref.fromPort ?? portNames(upstream.spec.outputs)[0];
       if (fromPort === undefined) {
         report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) is a sink and has no output to read`);
         continue;
@@ -84,25 +90,35 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, guess ? { suggestion: guess } : `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
-      edges.push({ from: ref.from, fromPort, to: name, toPort, type: { kind: 'any' }, path: ref.path });
+      const edge: Edge = { from: ref.from, fromPort, to: name, toPort, type: anyType };
+      edges.push(edge);
+      paths.set(edge, ref.path);
     }
   }
   const incoming = incomingEdges(edges);
   const { order, cycles } = walkDependencies(nodes.keys(), incoming);
-  const onCycle = reportCycles(cycles, report);
-  inferTypes(nodes, incoming, order, onCycle, unsettled, report);
+  const onCycle = reportCycles(cycles, paths, report);
+  inferTypes(nodes, incoming, paths, order, onCycle, unsettled, report);
   reportUnusedOutputs(nodes, inputRefs, meant, report);
-  return { edges: edges.map(({ path: _path, ...edge }) => edge), order };
+  return { edges, order, incoming };
 }
 
+/** The type of an edge not typed yet, or out of a node on a cycle: one object, as types are never changed in place. */
+const noEdges: readonly Edge[] = [];
+
+const anyType: PortType = { kind: 'any' };
+
+const noBindings: ReadonlyMap<string, PortType> = new Map();
+
+
 /** Reports each cycle once, listing its nodes in the direction data flows. Returns the nodes on cycles. */
-function reportCycles(cycles: DependencyWalk<Edge & { path: Path }>['cycles'], report: Reporter): Set<string> {
+function reportCycles(cycles: DependencyWalk<Edge>['cycles'], paths: ReadonlyMap<Edge, Path>, report: Reporter): Set<string> {
   const onCycle = new Set<string>();
   for (const { closing, nodes } of cycles) {
     for (const name of nodes) onCycle.add(name);
     // Data flows from the closing edge's source into the node walked; list the cycle in flow order from it.
     const flow = [nodes[0], ...nodes.slice(1).reverse()];
-    report.value(closing.path, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
+    report.value(paths.get(closing)!, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
   }
   return onCycle;
 }
@@ -113,7 +129,8 @@ function reportCycles(cycles: DependencyWalk<Edge & { path: Path }>['cycles'], r
  */
 function inferTypes(
   nodes: Map<string, GraphNode>,
-  incomingEdges: Map<string, (Edge & { path: Path })[]>,
+  incomingEdges: Map<string, Edge[]>,
+  paths: ReadonlyMap<Edge, Path>,
   order: readonly string[],
   inCycle: Set<string>,
   unsettled: ReadonlySet<string>,
@@ -123,15 +140,17 @@ function inferTypes(
   for (const name of order) {
     if (inCycle.has(name)) continue;
     const node = nodes.get(name)!;
-    const incoming = incomingEdges.get(name) ?? [];
+    const incoming = incomingEdges.get(name) ?? noEdges;
     for (const edge of incoming) {
-      edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? { kind: 'any' };
+      edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? anyType;
     }
-    const bindings = new Map<string, PortType>();
+    let bindings: Map<string, PortType> | undefined;
     const inputTypes: Record<string, PortType> = {};
-    for (const [port, portSpec] of Object.entries(node.spec.inputs)) {
-      const declared = declaredPortType(portSpec.type);
-      const arriving = incoming.filter((e) => e.toPort === port);
+    const inputPorts = portNames(node.spec.inputs);
+    for (const port of inputPorts) {
+      const declared = declaredPortType(node.spec.inputs[port].type);
+      // With one input port, everything arriving is for it (most operators have one).
+      const arriving = inputPorts.length === 1 ? incoming : incoming.filter((e) => e.toPort === port);
       if (arriving.length === 0) continue;
       const unified = unifyAll(arriving.map((e) => e.type));
       if (!unified.ok) {
@@ -143,18 +162,18 @@ function inferTypes(
       for (const edge of arriving) {
         if (!fits(edge.type, declared)) {
           fitting = false;
-          report.value(edge.path, 'type_mismatch',
+          report.value(paths.get(edge)!, 'type_mismatch',
             `type mismatch: \`${edge.fromPort === 'out' ? edge.from : `${edge.from}.${edge.fromPort}`}\` (\`${nodes.get(edge.from)!.op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
         }
       }
       inputTypes[port] = unified.type;
       // A mismatch was reported here; downstream sees the declared type rather than inheriting the error.
-      if (declared.kind === 'var') bindings.set(declared.name, (!fitting || unified.type.kind === 'any') && declared.bound ? declared.bound : unified.type);
+      if (declared.kind === 'var') (bindings ??= new Map()).set(declared.name, (!fitting || unified.type.kind === 'any') && declared.bound ? declared.bound : unified.type);
     }
     const outputs = outputsOf(node.spec);
     const inferred = node.spec.infer && !unsettled.has(name) ? node.spec.infer(node.settings, inputTypes) : {};
-    for (const [port, portSpec] of Object.entries(outputs)) {
-      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(portSpec.type), bindings);
+    for (const port of portNames(outputs)) {
+      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings ?? noBindings);
     }
   }
 }
@@ -176,15 +195,28 @@ function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUn
  * misspelt one, counts as used: that failure is reported where it is.
  */
 function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
-  const named = new Set<string>(meant);
-  for (const refs of inputRefs.values()) for (const ref of refs) named.add(`${ref.from}\u0000${ref.fromPort ?? ''}`);
-  for (const [name, node] of nodes) {
-    const first = Object.keys(node.spec.outputs)[0];
-    for (const [port, portSpec] of Object.entries(node.spec.outputs)) {
-      if (named.has(`${name}\u0000${port}`) || (port === first && named.has(`${name}\u0000`))) continue;
+  // Nodes read on their default output, and `name\u0000port` for outputs named: most inputs name only a node.
+  const readDefault = new Set<string>();
+  const named = new Set<string>();
+  for (const key of meant) {
+    if (key.endsWith('\u0000')) readDefault.add(key.slice(0, -1));
+    else named.add(key);
+  }
+  for (const refs of inputRefs.values()) {
+    for (const ref of refs) {
+      if (ref.fromPort === undefined) readDefault.add(ref.from);
+      else named.add(`${ref.from}\u0000${ref.fromPort}`);
+    }
+  }
+  for (const node of nodes.values()) {
+    const name = node.name;
+    const first = portNames(node.spec.outputs)[0];
+    for (const port of portNames(node.spec.outputs)) {
+      const portSpec = node.spec.outputs[port];
+      if ((port === first && readDefault.has(name)) || named.has(`${name}\u0000${port}`)) continue;
       if (portSpec.droppedWhenUnread) reportDroppedOutput(node, port, portSpec.droppedWhenUnread, report);
       if (portSpec.optional) continue;
-      const which = port === Object.keys(node.spec.outputs)[0] ? 'the output' : `output \`${port}\``;
+      const which = port === first ? 'the output' : `output \`${port}\``;
       report.key(['nodes', name], 'unused_output', `${which} of node \`${name}\` (\`${node.op}\`) is not used`, 'connect it or remove the node', 'warning');
     }
   }

@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import type { Reporter } from './reporter.ts';
 import type { Edge, GraphNode } from './model.ts';
 import { checkTyped, type ExpressionScope } from './expression-types.ts';
-import { ScopeResolver } from './expression-scopes.ts';
+import { ScopeResolver, unknownFields } from './expression-scopes.ts';
 import type { Path } from './source.ts';
 
 /** What an expression setting must give, by operator and setting. */
@@ -30,7 +30,8 @@ export interface ExpressionSetting {
 
 interface ExpressionCheckInput {
   nodes: ReadonlyMap<string, GraphNode>;
-  edges: readonly Edge[];
+  /** The edges into each node, as the edge check found them. */
+  incoming: ReadonlyMap<string, readonly Edge[]>;
   /** Every node after its inputs, as the edge check ordered them. */
   order: readonly string[];
   /** Nodes whose settings failed (syntax errors among them): not checked again. */
@@ -39,19 +40,21 @@ interface ExpressionCheckInput {
 }
 
 /** Reports type errors in every node's expressions, located inside the YAML string. */
-export function checkExpressionTypes({ nodes, edges, order, unsettled, report }: ExpressionCheckInput): void {
-  const scopes = new ScopeResolver(nodes, edges, order);
-  for (const [name, node] of nodes) {
+export function checkExpressionTypes({ nodes, incoming, order, unsettled, report }: ExpressionCheckInput): void {
+  const scopes = new ScopeResolver(nodes, incoming, order);
+  for (const node of nodes.values()) {
+    const name = node.name;
     if (unsettled.has(name)) continue;
     const settings = expressionSettings(node.spec.settings, node.rawSettings);
     if (settings.length === 0) continue;
     const known = scopes.scopeOf(name);
-    const scope: ExpressionScope = known ?? { variables: {}, noun: 'field', closed: false };
+    const scope: ExpressionScope = known ?? unknownFields;
     for (const { path, text } of settings) {
+      const checked = checkTyped(text, scope);
+      if (checked.ok === true && requiredResults[node.op] === undefined) continue;
       const setting = path.join('.');
       const label = `setting \`${setting}\` of \`${node.op}\``;
       const at = (offset: number) => report.source.locateInString(['nodes', name, 'with', ...path] as Path, offset);
-      const checked = checkTyped(text, scope);
       if (checked.ok === false) {
         const { problem } = checked;
         const hint = problem.hint ?? (known && problem.kind === 'type' ? fieldsHint(known) : undefined);
@@ -103,32 +106,57 @@ const holdsExpressions = new WeakMap<z.ZodType, boolean>();
 /** Every CEL expression in a node's settings as written, found through the schema's `format: 'cel'` marks. */
 export function expressionSettings(schema: z.ZodType, value: unknown): ExpressionSetting[] {
   if (holdsExpressions.get(schema) === false) return [];
-  const found = new Map<string, ExpressionSetting>();
-  const walk = (node: z.ZodType | undefined, at: unknown, path: (string | number)[], depth: number): void => {
+  const found: ExpressionSetting[] = [];
+  // The path being walked, copied only where an expression is found.
+  const path: (string | number)[] = [];
+  // Inside a union's options, which may offer the same place twice.
+  let unions = 0;
+  const walk = (node: z.ZodType | undefined, at: unknown, depth: number): void => {
     if (!node || depth > 32 || at === undefined) return;
     if (isCel(node)) {
-      if (typeof at === 'string') found.set(JSON.stringify(path), { path, text: at });
+      // A union may offer the same place twice: it is one setting.
+      if (typeof at === 'string' && (unions === 0 || !found.some((f) => samePath(f.path, path)))) found.push({ path: [...path], text: at });
       return;
     }
     const def = (node as unknown as { def: Def }).def;
     const isMap = at !== null && typeof at === 'object' && !Array.isArray(at);
     if (def.type === 'object' && isMap) {
-      for (const [key, inner] of Object.entries(def.shape ?? {})) walk(inner, (at as Record<string, unknown>)[key], [...path, key], depth + 1);
+      for (const key in def.shape) {
+        const inner = (at as Record<string, unknown>)[key];
+        if (inner === undefined) continue;
+        path.push(key);
+        walk(def.shape[key], inner, depth + 1);
+        path.pop();
+      }
     } else if (def.type === 'record' && isMap) {
-      for (const [key, inner] of Object.entries(at as Record<string, unknown>)) walk(def.valueType, inner, [...path, key], depth + 1);
+      for (const [key, inner] of Object.entries(at as Record<string, unknown>)) {
+        path.push(key);
+        walk(def.valueType, inner, depth + 1);
+        path.pop();
+      }
     } else if (def.type === 'array' && Array.isArray(at)) {
-      at.forEach((inner, i) => walk(def.element, inner, [...path, i], depth + 1));
+      for (let i = 0; i < at.length; i++) {
+        path.push(i);
+        walk(def.element, at[i], depth + 1);
+        path.pop();
+      }
     } else if (def.type === 'pipe') {
-      walk(def.in, at, path, depth + 1);
+      walk(def.in, at, depth + 1);
     } else if (def.type === 'union') {
-      for (const option of def.options ?? []) walk(option, at, path, depth + 1);
+      unions++;
+      for (const option of def.options ?? []) walk(option, at, depth + 1);
+      unions--;
     } else {
-      walk(def.innerType, at, path, depth + 1);
+      walk(def.innerType, at, depth + 1);
     }
   };
-  walk(schema, value, [], 0);
-  if (found.size === 0 && !holdsExpressions.has(schema)) holdsExpressions.set(schema, schemaHoldsExpressions(schema, 0));
-  return [...found.values()];
+  walk(schema, value, 0);
+  if (found.length === 0 && !holdsExpressions.has(schema)) holdsExpressions.set(schema, schemaHoldsExpressions(schema, 0));
+  return found;
+}
+
+function samePath(a: readonly (string | number)[], b: readonly (string | number)[]): boolean {
+  return a.length === b.length && a.every((step, i) => step === b[i]);
 }
 
 function schemaHoldsExpressions(node: z.ZodType | undefined, depth: number): boolean {

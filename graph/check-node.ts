@@ -68,7 +68,11 @@ export function checkNode(
     spec,
     settings: settings ? settings.value : unsettledMark,
     rawSettings: raw.with ?? {},
-    ...fields,
+    // Named, not spread: a spread copies through a generic path, once per node.
+    place: fields.place,
+    parallelism: fields.parallelism,
+    onError: fields.onError,
+    channel: fields.channel,
     outputTypes: {},
     at: report.source.locate(path, 'key'),
   };

@@ -28,7 +28,7 @@ export function checkSettings(
     return undefined;
   }
   const given = (raw ?? {}) as Record<string, unknown>;
-  const known = settingKeys(schema);
+  const known = knownSettings(schema);
   let ok = true;
   // Settings a misspelt key was taken for: they are not also reported missing.
   const suggested = new Set<string>();
@@ -146,6 +146,15 @@ function settingFormat(schema: z.ZodType, path: readonly (string | number)[]): s
     else node = def.innerType;
   }
   return undefined;
+}
+
+const settingKeyLists = new WeakMap<z.ZodType, readonly string[] | null>();
+
+/** `settingKeys`, listed once per schema: every node of an operator asks. */
+function knownSettings(schema: z.ZodType): readonly string[] | undefined {
+  let keys = settingKeyLists.get(schema);
+  if (keys === undefined) settingKeyLists.set(schema, (keys = settingKeys(schema) ?? null));
+  return keys ?? undefined;
 }
 
 /** The keys of an object schema, or undefined when it accepts any keys. */

@@ -86,8 +86,9 @@ export function checkPipeline(input: CheckInput): CheckResult {
   const nodes = new Map<string, GraphNode>();
   const inputRefs = new Map<string, InputRef[]>();
   const unsettled = new Set<string>();
-  for (const [name, raw] of Object.entries(doc.nodes)) {
-    const node = checkNode(name, raw, input.registry, report, inputRefs, resolved.failedPaths);
+  const allNames = Object.keys(doc.nodes);
+  for (const name of allNames) {
+    const node = checkNode(name, doc.nodes[name], input.registry, report, inputRefs, resolved.failedPaths);
     if (!node) continue;
     nodes.set(name, node);
     if (node.settings === unsettledMark) unsettled.add(name);
@@ -96,9 +97,8 @@ export function checkPipeline(input: CheckInput): CheckResult {
     const node = path[0] === 'nodes' && path[2] === 'with' ? nodes.get(String(path[1])) : undefined;
     if (node) (node.envSettings ??= []).push(path.slice(3));
   }
-  const allNames = Object.keys(doc.nodes);
-  const { edges, order } = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
-  checkExpressionTypes({ nodes, edges, order, unsettled, report });
+  const { edges, order, incoming } = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
+  checkExpressionTypes({ nodes, incoming, order, unsettled, report });
   checkPlacement({ nodes, hosts, unsettled, report });
 
   const diagnostics = sortDiagnostics(report.diagnostics);

@@ -8,13 +8,17 @@
  * expressions only, so port types and the messages about them stay as they are.
  */
 import { declaredPortType } from './port-types.ts';
-import { checkTyped, schemaScope, type CelType, type ExpressionScope } from './expression-types.ts';
-import { incomingEdges, type Edge, type GraphNode } from './model.ts';
+import { checkTyped, schemaScope, scopeIdentity, type CelType, type ExpressionScope } from './expression-types.ts';
+import type { Edge, GraphNode } from './model.ts';
+import { portNames } from './operator-spec.ts';
 
 /** Variables an operator gives its expressions instead of a record's fields (JavaScript numbers: CEL doubles). */
 export const operatorScopes: Readonly<Record<string, ExpressionScope>> = {
   generate: { variables: { i: 'double', now: 'double', random: 'double', random_int: 'double' }, noun: 'variable', closed: true },
 };
+
+/** The scope of records nothing is known of: any field may be there. One object, as the typed checks are cached by scope. */
+export const unknownFields: ExpressionScope = { variables: {}, noun: 'field', closed: false };
 
 /**
  * The CEL type a field computed by an expression has in the next node: results
@@ -47,7 +51,10 @@ function isMap(value: unknown): value is Record<string, unknown> {
 export class ScopeResolver {
   readonly #nodes: ReadonlyMap<string, GraphNode>;
   readonly #incoming: ReadonlyMap<string, readonly Edge[]>;
-  readonly #outputs = new Map<string, ExpressionScope | undefined>();
+  /** Output scopes by port, then by node: no key string built for each node. */
+  readonly #outputs = new Map<string, Map<string, ExpressionScope | undefined>>();
+  /** Scopes built per node (`generate`, `map`), one object for equal ones: the typed checks are cached by scope object. */
+  readonly #shared = new Map<string, ExpressionScope>();
 
   /**
    * `order` puts every node after its inputs (`walkDependencies`): each
@@ -55,12 +62,12 @@ export class ScopeResolver {
    * goes one node deep and a 20,000-node chain does not overflow the stack.
    * On a cycle (reported elsewhere) the recursion ends as unknown.
    */
-  constructor(nodes: ReadonlyMap<string, GraphNode>, edges: readonly Edge[], order: Iterable<string>) {
+  constructor(nodes: ReadonlyMap<string, GraphNode>, incoming: ReadonlyMap<string, readonly Edge[]>, order: Iterable<string>) {
     this.#nodes = nodes;
-    this.#incoming = incomingEdges(edges);
+    this.#incoming = incoming;
     for (const name of order) {
       const node = nodes.get(name);
-      if (node) for (const port of Object.keys(node.spec.outputs)) this.#outputScope(name, port);
+      if (node) for (const port of portNames(node.spec.outputs)) this.#outputScope(name, port);
     }
   }
 
@@ -69,23 +76,27 @@ export class ScopeResolver {
     const node = this.#nodes.get(name);
     if (!node) return undefined;
     if (operatorScopes[node.op]) return operatorScopes[node.op];
-    const ports = Object.keys(node.spec.inputs);
+    const ports = portNames(node.spec.inputs);
     return ports.length === 1 ? this.#inputScope(name, ports[0]) : undefined;
   }
 
   /** What arrives at one input port: known only from a single upstream. */
   #inputScope(name: string, port: string): ExpressionScope | undefined {
-    const edges = (this.#incoming.get(name) ?? []).filter((e) => e.toPort === port);
+    const incoming = this.#incoming.get(name);
+    if (!incoming) return undefined;
+    const single = portNames(this.#nodes.get(name)!.spec.inputs).length === 1;
+    const edges = single ? incoming : incoming.filter((e) => e.toPort === port);
     return edges.length === 1 ? this.#outputScope(edges[0].from, edges[0].fromPort) : undefined;
   }
 
   #outputScope(name: string, port: string): ExpressionScope | undefined {
-    const key = `${name}\u0000${port}`;
+    let outputs = this.#outputs.get(port);
+    if (!outputs) this.#outputs.set(port, (outputs = new Map()));
     // Set before computing, so a cycle (reported elsewhere) ends as unknown.
-    if (this.#outputs.has(key)) return this.#outputs.get(key);
-    this.#outputs.set(key, undefined);
+    if (outputs.has(name)) return outputs.get(name);
+    outputs.set(name, undefined);
     const scope = this.#computeOutput(name, port);
-    this.#outputs.set(key, scope);
+    outputs.set(name, scope);
     return scope;
   }
 
@@ -95,12 +106,12 @@ export class ScopeResolver {
     const type = node.outputTypes[port];
     const declared = node.spec.outputs[port] ? declaredPortType(node.spec.outputs[port].type) : undefined;
     const settings = isMap(node.rawSettings) ? node.rawSettings : {};
-    const isDefault = port === Object.keys(node.spec.outputs)[0];
+    const isDefault = port === portNames(node.spec.outputs)[0];
     if (node.op === 'generate' && isDefault) {
       const fields = isMap(settings.fields) ? settings.fields : { i: 'i' };
       // Exactly these fields, but the scope stays open: a name it lacks is refused only when it looks like a
       // misspelling, so that a pipeline fed by a bare `generate` in a test is not refused for reading `value`.
-      return { variables: computedFields(fields, operatorScopes.generate), noun: 'field', closed: false };
+      return this.#intern({ variables: computedFields(fields, operatorScopes.generate), noun: 'field', closed: false });
     }
     if (node.op === 'map' && isDefault) return this.#mapOutput(name, settings);
     // An output declared as an input's type variable (`T`) hands on what that input receives.
@@ -116,7 +127,7 @@ export class ScopeResolver {
   #mapOutput(name: string, settings: Record<string, unknown>): ExpressionScope | undefined {
     const input = this.#inputScope(name, 'in');
     const set = isMap(settings.set) ? settings.set : {};
-    const computed = computedFields(set, input ?? { variables: {}, noun: 'field', closed: false });
+    const computed = computedFields(set, input ?? unknownFields);
     const keep = Array.isArray(settings.keep) ? settings.keep.map(String) : undefined;
     let variables: Record<string, CelType>;
     let closed: boolean;
@@ -134,6 +145,14 @@ export class ScopeResolver {
     }
     Object.assign(variables, computed);
     for (const field of Array.isArray(settings.drop) ? settings.drop.map(String) : []) delete variables[field];
-    return Object.keys(variables).length > 0 || closed ? { variables, noun: 'field', closed } : undefined;
+    return Object.keys(variables).length > 0 || closed ? this.#intern({ variables, noun: 'field', closed }) : undefined;
+  }
+
+  #intern(scope: ExpressionScope): ExpressionScope {
+    const key = scopeIdentity(scope);
+    const known = this.#shared.get(key);
+    if (known) return known;
+    this.#shared.set(key, scope);
+    return scope;
   }
 }

@@ -104,7 +104,27 @@ const heterogeneous = /^no such overload: .+ (?:==|!=|in) .+$/;
  * does), and an error in a closed one.
  */
 export function checkTyped(text: string, scope: ExpressionScope): TypedCheck {
-  const key = `${scope.noun}\u0000${String(scope.closed)}\u0000${scopeKey(scope.variables)}\u0000${text}`;
+  // First by the scope object itself: a scope is shared by the nodes it reaches, and the key below is long.
+  let known = byScope.get(scope);
+  if (!known) byScope.set(scope, (known = new Map()));
+  let result = known.get(text);
+  if (!result) {
+    // Bounded too: the shared scopes (an operator's own, an unknown input's) live as long as the process.
+    if (known.size >= resultLimit) known.clear();
+    known.set(text, (result = checkKeyed(text, scope)));
+  }
+  return result;
+}
+
+const byScope = new WeakMap<ExpressionScope, Map<string, TypedCheck>>();
+
+/** The same scope as a string: equal scopes built apart (one per node) give the same key. */
+export function scopeIdentity(scope: ExpressionScope): string {
+  return `${scope.noun}\u0000${String(scope.closed)}\u0000${scopeKey(scope.variables)}`;
+}
+
+function checkKeyed(text: string, scope: ExpressionScope): TypedCheck {
+  const key = `${scopeIdentity(scope)}\u0000${text}`;
   let result = results.get(key);
   if (!result) {
     if (results.size >= resultLimit) results.clear();

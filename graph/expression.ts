@@ -86,6 +86,19 @@ function functionNames(): Set<string> {
  * dynamic (they depend on the records), so only their use is checked at run time.
  */
 export function checkExpression(text: string): ExpressionProblem | undefined {
+  if (syntaxChecks.has(text)) return syntaxChecks.get(text);
+  // Bounded like the typed checks' cache: a process that checks many reloads sees many texts.
+  if (syntaxChecks.size >= syntaxCheckLimit) syntaxChecks.clear();
+  const problem = checkUncached(text);
+  syntaxChecks.set(text, problem);
+  return problem;
+}
+
+/** Syntax checks by text: a large pipeline repeats the same few expressions, and parsing one is most of checking its setting. */
+const syntaxChecks = new Map<string, ExpressionProblem | undefined>();
+const syntaxCheckLimit = 10_000;
+
+function checkUncached(text: string): ExpressionProblem | undefined {
   try {
     const parsed = environment().parse(text);
     const result = parsed.check() as { valid: boolean; error?: unknown };

@@ -75,9 +75,23 @@ export const dlqPort: PortSpec = {
 };
 
 /** All outputs of an operator, including the implicit dead-letter port every node has. */
-export function outputsOf(spec: OperatorSpec<any>): Record<string, PortSpec> {
-  return { ...spec.outputs, dlq: dlqPort };
+export function outputsOf(spec: OperatorSpec<any>): Readonly<Record<string, PortSpec>> {
+  let outputs = allOutputs.get(spec);
+  if (!outputs) allOutputs.set(spec, (outputs = { ...spec.outputs, dlq: dlqPort }));
+  return outputs;
 }
+
+const portNameLists = new WeakMap<object, readonly string[]>();
+
+/** The names of a map of ports, listed once per map: the operators' port maps are shared by all their nodes. */
+export function portNames(ports: object): readonly string[] {
+  let names = portNameLists.get(ports);
+  if (!names) portNameLists.set(ports, (names = Object.keys(ports)));
+  return names;
+}
+
+/** Each operator's outputs with `dlq`, built once: the checker asks for every node and every edge. */
+const allOutputs = new WeakMap<OperatorSpec<any>, Readonly<Record<string, PortSpec>>>();
 
 export function requirementsOf(spec: OperatorSpec<any>, settings: unknown): readonly Requirement[] {
   if (!spec.requires) return [];

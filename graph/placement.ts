@@ -64,13 +64,15 @@ export function selects(place: Placement | undefined, host: Host): boolean {
 
 /** Checks every node's `place`; the requirements of nodes whose settings failed (`unsettled`) are not known, so not checked. */
 export function checkPlacement({ nodes, hosts, unsettled, report }: { nodes: Map<string, GraphNode>; hosts: Host[]; unsettled?: ReadonlySet<string>; report: Reporter }): void {
-  for (const [name, node] of nodes) {
+  for (const node of nodes.values()) {
+    const name = node.name;
     const path = ['nodes', name, 'place'];
     if (node.place?.host !== undefined && !hosts.some((h) => h.name === node.place!.host)) {
       report.value([...path, 'host'], 'unknown_host', `node \`${name}\` is placed on unknown host \`${node.place.host}\``, suggest(node.place.host, hosts.map((h) => h.name)));
       continue;
     }
-    const selected = hosts.filter((h) => selects(node.place, h));
+    // A node without `place` may run on any host (most nodes: no list copied for each).
+    const selected = node.place === undefined ? hosts : hosts.filter((h) => selects(node.place, h));
     if (selected.length === 0) {
       report.key(path, 'unplaceable', `no host satisfies the \`place\` of node \`${name}\` (${describePlace(node.place!)})`, `hosts: ${hosts.map((h) => describeHost(h)).join('; ')}`);
       continue;

@@ -151,8 +151,8 @@ export function fits(actual: PortType, expected: PortType): boolean {
 export function unifyAll(types: readonly PortType[]): { ok: true; type: PortType } | { ok: false } {
   if (types.length === 0) return { ok: true, type: { kind: 'any' } };
   let result = types[0];
-  for (const next of types.slice(1)) {
-    const merged = unifyPair(result, next);
+  for (let i = 1; i < types.length; i++) {
+    const merged = unifyPair(result, types[i]);
     if (!merged) return { ok: false };
     result = merged;
   }
