@@ -31,7 +31,7 @@ const capabilityReport = z.object({
 const transport = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('local') }),
   z.object({ kind: z.literal('kafka'), carries: z.enum(['events', 'media']), topic: z.string().min(1), partitions: z.number().int().positive(), key: z.string().optional(), brokers: z.array(z.string()) }),
-  z.object({ kind: z.literal('object-store+http-pull'), store: z.string(), prefix: z.string(), pullFrom: z.array(z.string()) }),
+  z.object({ kind: z.literal('object-store+http-pull'), store: z.string(), prefix: z.string(), pullFrom: z.array(z.string()), retain: z.string().optional() }),
 ]);
 
 /** The plan as `planGraph` returns it (`streams plan --format json`); typed as `Plan` so that a change there must show here. */

@@ -71,6 +71,15 @@ describe('the plan deploy publishes', () => {
     expect(parseRecord(JSON.stringify(record)).record).toEqual(record);
   });
 
+  it('reads back a segment edge\'s retention (the writer on the origin sweeps with it)', () => {
+    const record = recordOf(text);
+    const [edge] = record.plan.edges;
+    const segments = { ...edge, transport: { kind: 'object-store+http-pull' as const, store: 's3://media/live', prefix: 'g/hls/', pullFrom: ['http://10.0.0.1:7070'], retain: '10m' } };
+    const withSegments = { ...record, plan: { ...record.plan, edges: [...record.plan.edges, segments] } };
+    const read = parseRecord(JSON.stringify(withSegments)).record;
+    expect(read?.format === 2 && read.plan.edges.at(-1)?.transport).toEqual(segments.transport);
+  });
+
   it('records no lines for nodes written as one flow map, so that workers check such a file whole', () => {
     const flow = text.replace(/nodes:[\s\S]*/, 'nodes: { gen: { op: generate, place: { host: a }, with: { count: 3, fields: { seq: i } } }, out: { op: stdout, in: gen, place: { host: b } } }\n');
     const record = recordOf(flow);
