@@ -53,7 +53,7 @@ const lastAssigned = (events: readonly MemberEvent[]) => events.findLast((e) => 
 const ids = (events: readonly MemberEvent[]) => events.flatMap((e) => (e.event === 'record' ? [e.id] : []));
 
 describe('a consumer group member silent past its session', () => {
-  it('refuses what it fetched, rejoins, and resumes where the group got to: every id read, none replayed after the pause', async () => {
+  it('refuses what it fetched, rejoins, and resumes where the group got to: every id read, the backlog of its old partition not replayed', async () => {
     const brokers = kafkaBrokers();
     const topic = unique('membership');
     const group = unique('membership-group');
@@ -109,10 +109,12 @@ describe('a consumer group member silent past its session', () => {
       console.log(`SIGSTOP for ${resumedAt - pausedAt} ms at id ${atPause}: partitions moved after ${movedAt - pausedAt} ms; ids in ${total}, read ${[...seen.values()].reduce((a, n) => a + n, 0)}, duplicates ${replayed} after the pause (${before} before it); paused member: ${JSON.stringify(begin)}, ${JSON.stringify(end)}, ${afterWake} records read after it woke`);
       expect(begin).toBeDefined();
       expect(end).toMatchObject({ rejoined: true });
-      // Those in flight when the pause began (records handed on, not yet committed), never the backlog of its
-      // old partition (about 2,000 ids written during the pause, which the other member read). Measured: 0 to 25
-      // (one fetch) since the member checks its clock when it acts; 50 before.
-      expect(replayed).toBeLessThan(100);
+      // At least once, never the zombie's replay: duplicates are the records in flight when the pause began (handed
+      // on, not yet committed: 0 to 25, one fetch) and, when the rejoin moves a partition back, what the other member
+      // had handed on past its last commit (up to a commit interval and a fetch at 500 ids/s: 650 seen once in CI).
+      // A zombie replays its old partition's backlog: about 2,200 ids written during the pause (2,200 measured
+      // with the guard bypassed).
+      expect(replayed).toBeLessThan(1_000);
     } finally {
       await writing.catch(() => undefined);
       await producer.close();
