@@ -62,12 +62,15 @@ nodes:
 async function copyThroughFailures(maxInFlight: number, total: number) {
   const [input, output] = [await topic('faults-in', 2), await topic('faults-out', 2)];
   const group = unique('g');
-  await produce(input, idMessages(0, total), 200);
+  // Half the input first: the writes that fail are of the other half, written only once the faults are on (a fast
+  // copy could otherwise finish everything before them).
+  await produce(input, idMessages(0, total / 2), 200);
   const log = recordingLogger();
   const first = startPipeline(copy(input, output, group, maxInFlight), log);
   await until('records written', () => (first.runners.get('out')!.stats.recordsIn ?? 0) > total / 5);
   faults.injected = 0;
   faults.remaining = 1000;
+  await produce(input, idMessages(total / 2, total), 200);
   // Killed while its writes fail: records taken in and not written must not be committed.
   await until('two failed writes', () => faults.injected >= 2);
   kill(first);
