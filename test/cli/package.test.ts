@@ -10,6 +10,7 @@ describe('the packed package', () => {
   it('installs from its tarball into an empty folder, without a Node binary, and runs `streams` there', { timeout: 180_000 }, async () => {
     const packs = mkdtempSync(join(tmpdir(), 'streams-pack-'));
     const home = mkdtempSync(join(tmpdir(), 'streams-install-'));
+    const checkoutManifest = readFileSync('package.json', 'utf8');
     // `npm pack` runs `prepack`, which compiles the shipped code to dist/.
     execFileSync(npm, ['pack', '--silent', '--pack-destination', packs], { stdio: ['ignore', 'ignore', 'pipe'] });
     const tarball = join(packs, readdirSync(packs).find((name) => name.endsWith('.tgz'))!);
@@ -18,8 +19,11 @@ describe('the packed package', () => {
     execFileSync(npm, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', tarball], { cwd: home, stdio: ['ignore', 'ignore', 'pipe'] });
 
     const installed = join(home, 'node_modules', 'ami-streams');
-    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
     expect(manifest.dependencies).not.toHaveProperty('node');
+    // The checkout's `prepare` (it builds the page at `npm ci`) does not ship: npm would warn about it on every install.
+    expect(manifest.scripts).not.toHaveProperty('prepare');
+    expect(readFileSync('package.json', 'utf8')).toBe(checkoutManifest);
     expect(existsSync(join(home, 'node_modules', 'node'))).toBe(false);
     // Only bundled JavaScript ships: Node refuses to strip types under node_modules.
     expect(existsSync(join(installed, 'dist', 'bin', 'streams.js'))).toBe(true);
