@@ -124,7 +124,7 @@ const MAX_KEY = 1024;
  */
 const DEFER_AT = 1;
 
-/** What a collection read without positions returns: nothing keeps it. */
+/** What a value read without positions returns (one object for all of them): nothing keeps it. */
 const UNKEPT: FastMap = { kind: 'map', start: -1, pairs: new Map() };
 
 /**
@@ -263,14 +263,14 @@ class Reader {
   }
 
   /** A block sequence whose `-` sit at column `column`, the first one at `pos`. */
-  private sequence(column: number): FastSeq {
+  private sequence(column: number): FastNode {
     const start = this.pos;
-    const items: FastNode[] = [];
+    const items: FastNode[] | undefined = this.keep ? [] : undefined;
     const array: unknown[] = [];
     for (;;) {
       this.pos++;
       const item = this.child(column, false);
-      if (this.keep) items.push(item);
+      items?.push(item);
       array.push(this.data);
       if (this.indent !== column || !this.isSequenceEntry(this.pos)) {
         if (this.indent > column) throw OUTSIDE_SUBSET;
@@ -278,7 +278,7 @@ class Reader {
       }
     }
     this.data = array;
-    return { kind: 'seq', start, items };
+    return items ? { kind: 'seq', start, items } : UNKEPT;
   }
 
   /** A block mapping's key at `pos`, plain or quoted, on one line; leaves `pos` past its `:`. */
@@ -336,12 +336,12 @@ class Reader {
       if (inMapping && this.indent === column && this.isSequenceEntry(this.pos)) return this.sequence(column);
       // An empty value: null, placed (as the library places it) after the indicator's spaces.
       this.data = null;
-      return scalarNode(p, p, 'PLAIN', null);
+      return this.scalar(p, p, 'PLAIN', null);
     }
     if (c === PIPE || c === GREATER) return this.blockScalar(column);
     let node: FastNode;
     if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      const flow = readFlowCollection(this.text, p);
+      const flow = readFlowCollection(this.text, p, this.keep);
       node = flow.node;
       this.data = flow.data;
       this.pos = flow.end;
@@ -352,7 +352,7 @@ class Reader {
         this.pos = p;
         return this.mapping(p - this.lineStart);
       }
-      node = scalarNode(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
+      node = this.scalar(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
       this.data = value;
     } else {
       checkPlainFirst(this.text, p);
@@ -365,7 +365,7 @@ class Reader {
       let end = stop;
       while (this.code(end - 1) === SPACE) end--;
       const value = resolvePlain(this.text.slice(p, end));
-      node = scalarNode(p, end, 'PLAIN', value);
+      node = this.scalar(p, end, 'PLAIN', value);
       this.data = value;
       this.pos = stop;
     }
@@ -376,6 +376,11 @@ class Reader {
     return node;
   }
 
+  /** A scalar of the position tree, when positions are kept. */
+  private scalar(start: number, end: number, style: ScalarStyle, value: unknown): FastNode {
+    return this.keep ? scalarNode(start, end, style, value) : UNKEPT;
+  }
+
   private isKeyIndicatorAhead(): boolean {
     let p = this.pos;
     while (this.code(p) === SPACE) p++;
@@ -383,7 +388,7 @@ class Reader {
   }
 
   /** A `|` or `>` block scalar (header at `pos`) of a node in a collection at column `column`. */
-  private blockScalar(column: number): FastScalar {
+  private blockScalar(column: number): FastNode {
     const text = this.text;
     const start = this.pos;
     const folded = this.code(start) === GREATER;
@@ -430,6 +435,6 @@ class Reader {
     this.pos = end;
     this.advance();
     this.data = value;
-    return scalarNode(start, end, folded ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL', value);
+    return this.scalar(start, end, folded ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL', value);
   }
 }
