@@ -124,8 +124,21 @@ function spotOf(node: YamlNode | null | undefined): ReturnType<Found['value']> {
 /** A file read by the fast reader: its data and positions, no diagnostics (anything that would have one falls back). */
 function fastSource(file: string, text: string, parsed: FastDocument): SourceFile {
   let lineCounter: LineCounter | undefined;
-  // Line starts are counted only when something is located: a valid file may never need them.
+  // Offsets asked in file order (the checker locates each node's name as it walks them) are counted on from the
+  // last one: the line breaks before `cursor` number `cursorLine - 1`, the last of them ends at `cursorLineStart`.
+  let cursor = 0;
+  let cursorLine = 1;
+  let cursorLineStart = 0;
   const position = (offset: number): SourcePosition => {
+    if (offset >= cursor) {
+      for (let at = text.indexOf('\n', cursor); at >= 0 && at < offset; at = text.indexOf('\n', at + 1)) {
+        cursorLine++;
+        cursorLineStart = at + 1;
+      }
+      cursor = offset;
+      return { line: cursorLine, col: offset - cursorLineStart + 1 };
+    }
+    // An offset before the last one: every line start is indexed, once.
     if (!lineCounter) {
       lineCounter = new LineCounter();
       lineCounter.addNewLine(0);
