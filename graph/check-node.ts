@@ -113,6 +113,8 @@ class WrittenInput implements InputRef {
 /** A node's `in` as input references: a name, `node.port`, a list of them, or a map of input ports to them. */
 function parseInputRefs(name: string, key: string, raw: unknown, report: Reporter): InputRef[] {
   if (raw === undefined) return [];
+  // One input, the common case, in a list of its own size (a list grown by `push` reserves room for 17).
+  if (typeof raw === 'string' && /^[^.\s]+(?:\.[^.\s]+)?$/.test(raw)) return [new WrittenInput(raw, name, key, undefined, undefined)];
   const refs: InputRef[] = [];
   const add = (text: unknown, toPort?: string, index?: number): void => {
     // A name, or a name and a port, neither empty: `gen`, `gen.dlq`.
