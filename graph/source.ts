@@ -146,12 +146,12 @@ function fastSource(file: string, text: string, parsed: FastDocument): SourceFil
     }
     return lineCounter.linePos(offset);
   };
-  // The last deferred value read again: a node's diagnostics come together.
-  let lastDeferred: FastNode | undefined;
+  // The last deferred value read again (known by where it starts: pairs are made as asked): a node's diagnostics come together.
+  let lastDeferred = -1;
   let lastRead: FastReadNode | undefined;
   const expand = (node: FastNode): FastReadNode => {
     if (node.kind !== 'deferred') return node;
-    if (node !== lastDeferred) [lastDeferred, lastRead] = [node, readDeferred(text, node)];
+    if (node.pos !== lastDeferred) [lastDeferred, lastRead] = [node.pos, readDeferred(text, node)];
     return lastRead!;
   };
   const find = (path: Path): Found => {
