@@ -141,8 +141,17 @@ function inferTypes(
   unsettled: ReadonlySet<string>,
   report: Reporter,
 ): void {
-  // One map of type variables for all nodes, cleared per node: most operators bind `T`.
-  const bindings = new Map<string, PortType>();
+  // The type variables bound at the node being typed (most operators bind `T`): reused for all nodes,
+  // as a map cleared per node would allocate a table each time. The last binding of a name counts.
+  const boundNames: string[] = [];
+  const boundTypes: PortType[] = [];
+  let bound = 0;
+  const bindings = {
+    get(name: string): PortType | undefined {
+      for (let i = bound - 1; i >= 0; i--) if (boundNames[i] === name) return boundTypes[i];
+      return undefined;
+    },
+  };
   // In `order` every node's inputs come before it; a node on a cycle is not typed, and its outputs read as `any`.
   for (const name of order) {
     if (inCycle.has(name)) continue;
@@ -151,7 +160,7 @@ function inferTypes(
     for (const edge of incoming) {
       edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? anyType;
     }
-    bindings.clear();
+    bound = 0;
     // What each input port receives, for an operator that infers its outputs from it.
     const inputTypes: Record<string, PortType> | undefined = node.spec.infer ? {} : undefined;
     const inputPorts = portNames(node.spec.inputs);
@@ -181,7 +190,10 @@ function inferTypes(
       }
       if (inputTypes) inputTypes[port] = type;
       // A mismatch was reported here; downstream sees the declared type rather than inheriting the error.
-      if (declared.kind === 'var') bindings.set(declared.name, (!fitting || type.kind === 'any') && declared.bound ? declared.bound : type);
+      if (declared.kind === 'var') {
+        boundNames[bound] = declared.name;
+        boundTypes[bound++] = (!fitting || type.kind === 'any') && declared.bound ? declared.bound : type;
+      }
     }
     const outputs = outputsOf(node.spec);
     const inferred = inputTypes && !unsettled.has(name) ? node.spec.infer!(node.settings, inputTypes) : noInferred;

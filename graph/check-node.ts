@@ -12,6 +12,12 @@ import { nodeKeys } from './node-fields.ts';
 import { isRecord, kindOf, type Reporter } from './reporter.ts';
 import type { Path } from './source.ts';
 
+/** A node name: a letter or `_`, then letters, digits, `-` and `_`. */
+const nodeName = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** An input: a name, or a name and a port, neither empty (`gen`, `gen.dlq`). */
+const inputName = /^[^.\s]+(?:\.[^.\s]+)?$/;
+
 /** Stands in for the settings of a node whose settings failed, so its edges are still checked. */
 export const unsettledMark: unique symbol = Symbol('unsettled');
 
@@ -30,7 +36,7 @@ export function checkNode(
   failedPaths: ReadonlySet<string>,
 ): GraphNode | undefined {
   const path = ['nodes', name];
-  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) {
+  if (!nodeName.test(name)) {
     report.key(path, 'bad_field', `node name \`${name}\` must start with a letter and hold only letters, digits, \`-\` and \`_\``);
   }
   if (!isRecord(raw)) {
@@ -114,11 +120,10 @@ class WrittenInput implements InputRef {
 function parseInputRefs(name: string, key: string, raw: unknown, report: Reporter): InputRef[] {
   if (raw === undefined) return [];
   // One input, the common case, in a list of its own size (a list grown by `push` reserves room for 17).
-  if (typeof raw === 'string' && /^[^.\s]+(?:\.[^.\s]+)?$/.test(raw)) return [new WrittenInput(raw, name, key, undefined, undefined)];
+  if (typeof raw === 'string' && inputName.test(raw)) return [new WrittenInput(raw, name, key, undefined, undefined)];
   const refs: InputRef[] = [];
   const add = (text: unknown, toPort?: string, index?: number): void => {
-    // A name, or a name and a port, neither empty: `gen`, `gen.dlq`.
-    if (typeof text === 'string' && /^[^.\s]+(?:\.[^.\s]+)?$/.test(text)) {
+    if (typeof text === 'string' && inputName.test(text)) {
       refs.push(new WrittenInput(text, name, key, toPort, index));
       return;
     }

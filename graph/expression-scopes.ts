@@ -134,7 +134,8 @@ export class ScopeResolver {
       const fromInput = input !== undefined ? this.#inputScope(name, input) : undefined;
       if (fromInput) return fromInput;
     }
-    return type?.kind === 'event' && type.schema ? schemaScope(type.schema) : undefined;
+    // Shared when equal: an operator that infers a schema (`decode.json`) makes one per node.
+    return type?.kind === 'event' && type.schema ? this.#intern(schemaScope(type.schema)) : undefined;
   }
 
   /** `map`: `keep` narrows, `set` adds fields typed over the input, `drop` removes. */

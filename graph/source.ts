@@ -101,20 +101,23 @@ export function parseSourceWithLibrary(file: string, text: string): { source: So
       }
       depth++;
     }
-    return { key: key?.range?.[0], value: () => spotOf(current as YamlNode | null | undefined), depth };
+    return { key: key?.range?.[0], last: current, depth };
   }
-  return { source: sourceFile(file, text, data, position, find), diagnostics };
+  const spot = (last: unknown): Spot => spotOf(last as YamlNode | null | undefined);
+  return { source: sourceFile(file, text, data, position, find, spot), diagnostics };
 }
 
-/** What `locate` needs of the node at the end of a path: the key's start, the value's start and, for a scalar, its span. */
+/** What `locate` needs of the node at the end of a path: the key's start, and the node, whose {@link Spot} is made only when asked. */
 interface Found {
   key?: number;
-  /** Where the value starts, and the scalar when it is one: computed when asked (a fast reader's deferred value is read again). */
-  value(): { start?: number; scalar?: FastScalar } | undefined;
+  last: unknown;
   depth: number;
 }
 
-function spotOf(node: YamlNode | null | undefined): ReturnType<Found['value']> {
+/** Where a value starts, and the scalar when it is one (a fast reader's deferred value is read again for it). */
+type Spot = { start?: number; scalar?: FastScalar } | undefined;
+
+function spotOf(node: YamlNode | null | undefined): Spot {
   if (!node) return undefined;
   const range = node.range;
   const scalar = isScalar(node) && range ? { kind: 'scalar' as const, start: range[0], end: range[1], style: node.type as ScalarStyle, value: node.value } : undefined;
@@ -174,21 +177,24 @@ function fastSource(file: string, text: string, parsed: FastDocument): SourceFil
       }
       depth++;
     }
-    const last = current;
-    // A node's own key is located without reading its value again.
-    return {
-      key,
-      depth,
-      value() {
-        const node = expand(last);
-        return { start: node.start, scalar: node.kind === 'scalar' ? node : undefined };
-      },
-    };
+    // A node's own key is located without reading its value again: `spot` reads it when asked.
+    return { key, last: current, depth };
   };
-  return sourceFile(file, text, parsed.data, position, find);
+  const spot = (last: unknown): Spot => {
+    const node = expand(last as FastNode);
+    return { start: node.start, scalar: node.kind === 'scalar' ? node : undefined };
+  };
+  return sourceFile(file, text, parsed.data, position, find, spot);
 }
 
-function sourceFile(file: string, text: string, data: unknown, position: (offset: number) => SourcePosition, find: (path: Path) => Found): SourceFile {
+function sourceFile(
+  file: string,
+  text: string,
+  data: unknown,
+  position: (offset: number) => SourcePosition,
+  find: (path: Path) => Found,
+  spot: (last: unknown) => Spot,
+): SourceFile {
   const source: SourceFile = {
     file,
     text,
@@ -196,13 +202,13 @@ function sourceFile(file: string, text: string, data: unknown, position: (offset
     locate(path, part = 'key') {
       const found = find(path);
       const exact = found.depth === path.length;
-      const value = exact && part === 'value' ? found.value() : undefined;
+      const value = exact && part === 'value' ? spot(found.last) : undefined;
       const at = value ? value.start : found.key;
       return at === undefined ? origin : position(at);
     },
     locateInString(path, offset) {
       const found = find(path);
-      const scalar = found.value()?.scalar;
+      const scalar = spot(found.last)?.scalar;
       if (found.depth !== path.length || !scalar) return source.locate(path, 'value');
       return position(scalar.start + scalarOffset(scalar, text, offset));
     },
