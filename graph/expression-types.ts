@@ -72,9 +72,10 @@ const scopeKeys = new WeakMap<object, string>();
 function scopeKey(variables: Readonly<Record<string, CelType>>): string {
   let key = scopeKeys.get(variables);
   if (key === undefined) {
-    key = '';
-    for (const name in variables) key += `${name.length}:${name}=${variables[name]};`;
-    scopeKeys.set(variables, key);
+    // Joined, not appended to: a string built by `+=` is a tree of pieces, and this one is kept.
+    const parts: string[] = [];
+    for (const name in variables) parts.push(`${name.length}:${name}=${variables[name]};`);
+    scopeKeys.set(variables, (key = parts.join('')));
   }
   return key;
 }
