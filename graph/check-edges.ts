@@ -157,14 +157,17 @@ function inferTypes(
     if (inCycle.has(name)) continue;
     const node = nodes.get(name)!;
     const incoming = incomingEdges.get(name) ?? noEdges;
-    for (const edge of incoming) {
+    // Indexed loops: this runs for every node, and an iterator per loop per node adds up.
+    for (let i = 0; i < incoming.length; i++) {
+      const edge = incoming[i];
       edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? anyType;
     }
     bound = 0;
     // What each input port receives, for an operator that infers its outputs from it.
     const inputTypes: Record<string, PortType> | undefined = node.spec.infer ? {} : undefined;
     const inputPorts = portNames(node.spec.inputs);
-    for (const port of inputPorts) {
+    for (let p = 0; p < inputPorts.length; p++) {
+      const port = inputPorts[p];
       const declared = declaredPortType(node.spec.inputs[port].type);
       // With one input port, everything arriving is for it (most operators have one).
       const arriving = inputPorts.length === 1 ? incoming : incoming.filter((e) => e.toPort === port);
@@ -181,7 +184,8 @@ function inferTypes(
         type = unified.type;
       }
       let fitting = true;
-      for (const edge of arriving) {
+      for (let i = 0; i < arriving.length; i++) {
+        const edge = arriving[i];
         if (!fits(edge.type, declared)) {
           fitting = false;
           report.value(pathOf(edge), 'type_mismatch',
@@ -197,7 +201,9 @@ function inferTypes(
     }
     const outputs = outputsOf(node.spec);
     const inferred = inputTypes && !unsettled.has(name) ? node.spec.infer!(node.settings, inputTypes) : noInferred;
-    for (const port of portNames(outputs)) {
+    const outputPorts = portNames(outputs);
+    for (let p = 0; p < outputPorts.length; p++) {
+      const port = outputPorts[p];
       node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings);
     }
   }
@@ -228,17 +234,21 @@ function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<strin
     else named.add(key);
   }
   for (const refs of inputRefs.values()) {
-    for (const ref of refs) {
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i];
       if (ref.fromPort === undefined) readDefault.add(ref.from);
       else named.add(`${ref.from}\u0000${ref.fromPort}`);
     }
   }
   for (const node of nodes.values()) {
     const name = node.name;
-    const first = portNames(node.spec.outputs)[0];
-    for (const port of portNames(node.spec.outputs)) {
+    const ports = portNames(node.spec.outputs);
+    const first = ports[0];
+    // Indexed loops, and a `name\u0000port` key made only when some input names a port: this runs for every node.
+    for (let i = 0; i < ports.length; i++) {
+      const port = ports[i];
       const portSpec = node.spec.outputs[port];
-      if ((port === first && readDefault.has(name)) || named.has(`${name}\u0000${port}`)) continue;
+      if ((i === 0 && readDefault.has(name)) || (named.size > 0 && named.has(`${name}\u0000${port}`))) continue;
       if (portSpec.droppedWhenUnread) reportDroppedOutput(node, port, portSpec.droppedWhenUnread, report);
       if (portSpec.optional) continue;
       const which = port === first ? 'the output' : `output \`${port}\``;
