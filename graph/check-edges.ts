@@ -11,11 +11,12 @@ import type { Reporter } from './reporter.ts';
 
 /** One entry of a node's `in`, as written. */
 export interface InputRef {
-  from: string;
-  fromPort?: string;
+  readonly from: string;
+  readonly fromPort?: string;
   /** The input port it feeds, when `in` is a map of ports. */
-  toPort?: string;
-  path: Path;
+  readonly toPort?: string;
+  /** Where it is written. */
+  readonly path: Path;
 }
 
 interface EdgeCheckInput {
@@ -40,8 +41,11 @@ export interface CheckedEdges {
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
 export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): CheckedEdges {
   const edges: Edge[] = [];
-  // Where each edge is written, for the errors found on it: beside the edges, which leave without it.
-  const paths = new Map<Edge, Path>();
+  // The input each edge is written as (same index), for the errors found on it: beside the edges, which leave without it.
+  const edgeRefs: InputRef[] = [];
+  let refOf: Map<Edge, InputRef> | undefined;
+  // Indexed only when an error on an edge needs its place (a valid file never does).
+  const pathOf = (edge: Edge): Path => (refOf ??= new Map(edges.map((e, i) => [e, edgeRefs[i]]))).get(edge)!.path;
   // Every name in the file: the checked nodes' when none failed (most files), without a second set of them.
   const names: { has(name: string): boolean } = nodes.size === allNames.length ? nodes : new Set(allNames);
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
@@ -92,13 +96,13 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
       }
       const edge: Edge = { from: ref.from, fromPort, to: name, toPort, type: anyType };
       edges.push(edge);
-      paths.set(edge, ref.path);
+      edgeRefs.push(ref);
     }
   }
   const incoming = incomingEdges(edges);
   const { order, cycles } = walkDependencies(nodes.keys(), incoming);
-  const onCycle = reportCycles(cycles, paths, report);
-  inferTypes(nodes, incoming, paths, order, onCycle, unsettled, report);
+  const onCycle = reportCycles(cycles, pathOf, report);
+  inferTypes(nodes, incoming, pathOf, order, onCycle, unsettled, report);
   reportUnusedOutputs(nodes, inputRefs, meant, report);
   return { edges, order, incoming };
 }
@@ -108,17 +112,18 @@ const noEdges: readonly Edge[] = [];
 
 const anyType: PortType = { kind: 'any' };
 
-const noBindings: ReadonlyMap<string, PortType> = new Map();
+/** What an operator that infers nothing infers. */
+const noInferred: Partial<Record<string, PortType>> = {};
 
 
 /** Reports each cycle once, listing its nodes in the direction data flows. Returns the nodes on cycles. */
-function reportCycles(cycles: DependencyWalk<Edge>['cycles'], paths: ReadonlyMap<Edge, Path>, report: Reporter): Set<string> {
+function reportCycles(cycles: DependencyWalk<Edge>['cycles'], pathOf: (edge: Edge) => Path, report: Reporter): Set<string> {
   const onCycle = new Set<string>();
   for (const { closing, nodes } of cycles) {
     for (const name of nodes) onCycle.add(name);
     // Data flows from the closing edge's source into the node walked; list the cycle in flow order from it.
     const flow = [nodes[0], ...nodes.slice(1).reverse()];
-    report.value(paths.get(closing)!, 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
+    report.value(pathOf(closing), 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
   }
   return onCycle;
 }
@@ -130,50 +135,76 @@ function reportCycles(cycles: DependencyWalk<Edge>['cycles'], paths: ReadonlyMap
 function inferTypes(
   nodes: Map<string, GraphNode>,
   incomingEdges: Map<string, Edge[]>,
-  paths: ReadonlyMap<Edge, Path>,
+  pathOf: (edge: Edge) => Path,
   order: readonly string[],
   inCycle: Set<string>,
   unsettled: ReadonlySet<string>,
   report: Reporter,
 ): void {
+  // The type variables bound at the node being typed (most operators bind `T`): reused for all nodes,
+  // as a map cleared per node would allocate a table each time. The last binding of a name counts.
+  const boundNames: string[] = [];
+  const boundTypes: PortType[] = [];
+  let bound = 0;
+  const bindings = {
+    get(name: string): PortType | undefined {
+      for (let i = bound - 1; i >= 0; i--) if (boundNames[i] === name) return boundTypes[i];
+      return undefined;
+    },
+  };
   // In `order` every node's inputs come before it; a node on a cycle is not typed, and its outputs read as `any`.
   for (const name of order) {
     if (inCycle.has(name)) continue;
     const node = nodes.get(name)!;
     const incoming = incomingEdges.get(name) ?? noEdges;
-    for (const edge of incoming) {
+    // Indexed loops: this runs for every node, and an iterator per loop per node adds up.
+    for (let i = 0; i < incoming.length; i++) {
+      const edge = incoming[i];
       edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? anyType;
     }
-    let bindings: Map<string, PortType> | undefined;
-    const inputTypes: Record<string, PortType> = {};
+    bound = 0;
+    // What each input port receives, for an operator that infers its outputs from it.
+    const inputTypes: Record<string, PortType> | undefined = node.spec.infer ? {} : undefined;
     const inputPorts = portNames(node.spec.inputs);
-    for (const port of inputPorts) {
+    for (let p = 0; p < inputPorts.length; p++) {
+      const port = inputPorts[p];
       const declared = declaredPortType(node.spec.inputs[port].type);
       // With one input port, everything arriving is for it (most operators have one).
       const arriving = inputPorts.length === 1 ? incoming : incoming.filter((e) => e.toPort === port);
       if (arriving.length === 0) continue;
-      const unified = unifyAll(arriving.map((e) => e.type));
-      if (!unified.ok) {
-        const list = arriving.map((e) => `\`${e.from}\` gives \`${formatPortType(e.type)}\``).join(', ');
-        report.key(['nodes', name, 'in'], 'type_mismatch', `inputs of node \`${name}\` do not unify: ${list}`);
-        continue;
+      // One edge arriving (most ports) is its own unification.
+      let type = arriving[0].type;
+      if (arriving.length > 1) {
+        const unified = unifyAll(arriving.map((e) => e.type));
+        if (!unified.ok) {
+          const list = arriving.map((e) => `\`${e.from}\` gives \`${formatPortType(e.type)}\``).join(', ');
+          report.key(['nodes', name, 'in'], 'type_mismatch', `inputs of node \`${name}\` do not unify: ${list}`);
+          continue;
+        }
+        type = unified.type;
       }
       let fitting = true;
-      for (const edge of arriving) {
+      for (let i = 0; i < arriving.length; i++) {
+        const edge = arriving[i];
         if (!fits(edge.type, declared)) {
           fitting = false;
-          report.value(paths.get(edge)!, 'type_mismatch',
+          report.value(pathOf(edge), 'type_mismatch',
             `type mismatch: \`${edge.fromPort === 'out' ? edge.from : `${edge.from}.${edge.fromPort}`}\` (\`${nodes.get(edge.from)!.op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
         }
       }
-      inputTypes[port] = unified.type;
+      if (inputTypes) inputTypes[port] = type;
       // A mismatch was reported here; downstream sees the declared type rather than inheriting the error.
-      if (declared.kind === 'var') (bindings ??= new Map()).set(declared.name, (!fitting || unified.type.kind === 'any') && declared.bound ? declared.bound : unified.type);
+      if (declared.kind === 'var') {
+        boundNames[bound] = declared.name;
+        boundTypes[bound++] = (!fitting || type.kind === 'any') && declared.bound ? declared.bound : type;
+      }
     }
     const outputs = outputsOf(node.spec);
-    const inferred = node.spec.infer && !unsettled.has(name) ? node.spec.infer(node.settings, inputTypes) : {};
-    for (const port of portNames(outputs)) {
-      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings ?? noBindings);
+    const inferred = inputTypes && !unsettled.has(name) ? node.spec.infer!(node.settings, inputTypes) : noInferred;
+    const outputPorts = portNames(outputs);
+    for (let p = 0; p < outputPorts.length; p++) {
+      const port = outputPorts[p];
+      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings);
     }
   }
 }
@@ -203,17 +234,21 @@ function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<strin
     else named.add(key);
   }
   for (const refs of inputRefs.values()) {
-    for (const ref of refs) {
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i];
       if (ref.fromPort === undefined) readDefault.add(ref.from);
       else named.add(`${ref.from}\u0000${ref.fromPort}`);
     }
   }
   for (const node of nodes.values()) {
     const name = node.name;
-    const first = portNames(node.spec.outputs)[0];
-    for (const port of portNames(node.spec.outputs)) {
+    const ports = portNames(node.spec.outputs);
+    const first = ports[0];
+    // Indexed loops, and a `name\u0000port` key made only when some input names a port: this runs for every node.
+    for (let i = 0; i < ports.length; i++) {
+      const port = ports[i];
       const portSpec = node.spec.outputs[port];
-      if ((port === first && readDefault.has(name)) || named.has(`${name}\u0000${port}`)) continue;
+      if ((i === 0 && readDefault.has(name)) || (named.size > 0 && named.has(`${name}\u0000${port}`))) continue;
       if (portSpec.droppedWhenUnread) reportDroppedOutput(node, port, portSpec.droppedWhenUnread, report);
       if (portSpec.optional) continue;
       const which = port === first ? 'the output' : `output \`${port}\``;

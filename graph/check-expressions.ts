@@ -51,8 +51,12 @@ export function checkExpressionTypes({ nodes, incoming, order, unsettled, report
     const scope: ExpressionScope = known ?? unknownFields;
     for (const { path, text } of settings) {
       const checked = checkTyped(text, scope);
-      if (checked.ok === true && requiredResults[node.op] === undefined) continue;
-      const setting = path.join('.');
+      const requires = requiredResults[node.op];
+      if (checked.ok === true && requires === undefined) continue;
+      // A setting's name, label and place are made only for a setting that may have a problem.
+      const setting = path.length === 1 ? String(path[0]) : path.join('.');
+      const required = requires?.[setting];
+      if (checked.ok === true && (!required || checked.type === 'dyn' || resultTypes[required].includes(checked.type))) continue;
       const label = `setting \`${setting}\` of \`${node.op}\``;
       const at = (offset: number) => report.source.locateInString(['nodes', name, 'with', ...path] as Path, offset);
       if (checked.ok === false) {
@@ -61,10 +65,7 @@ export function checkExpressionTypes({ nodes, incoming, order, unsettled, report
         report.at(at(problem.offset), problem.kind === 'type' ? 'expression_type' : 'expression_field', `${label}: ${problem.message}`, hint);
         continue;
       }
-      const required = requiredResults[node.op]?.[setting];
-      if (checked.ok === true && required && checked.type !== 'dyn' && !resultTypes[required].includes(checked.type)) {
-        report.at(at(0), 'expression_type', `${label}: the expression gives \`${checked.type}\`, not ${resultNames[required]}`);
-      }
+      if (checked.ok === true) report.at(at(0), 'expression_type', `${label}: the expression gives \`${checked.type}\`, not ${resultNames[required!]}`);
     }
   }
 }

@@ -134,18 +134,27 @@ export interface NodeFields {
 /** The defaults of the fields that have one, as the schema gives them. */
 const defaults = { parallelism: nodeFieldSchemas.parallelism.parse(undefined), on_error: nodeFieldSchemas.on_error.parse(undefined) };
 
+/** The channel settings of a node that sets none (most nodes): one object, never changed. */
+const noChannelSettings: ChannelSettings = Object.freeze({});
+
+/** The fields of a node that writes none of them (most nodes): one object, never changed. */
+const defaultFields: NodeFields = Object.freeze({ place: undefined, parallelism: defaults.parallelism, onError: defaults.on_error, channel: noChannelSettings });
+
 /** Checks a node's fields of `nodeFieldSchemas`; a field that fails keeps its default. */
 export function checkNodeFields(name: string, raw: Record<string, unknown>, report: Reporter): NodeFields {
+  if (raw.place === undefined && raw.parallelism === undefined && raw.on_error === undefined && raw.capacity === undefined && raw.capacity_bytes === undefined && raw.when_full === undefined) {
+    return defaultFields;
+  }
   const path = ['nodes', name];
   const field = <K extends keyof typeof nodeFieldSchemas>(key: K): z.output<(typeof nodeFieldSchemas)[K]> | undefined =>
     raw[key] === undefined ? undefined : (checkField(nodeFieldSchemas[key], raw[key], [...path, key], `\`${key}\` of node \`${name}\``, report) as z.output<(typeof nodeFieldSchemas)[K]>);
-  const channel: ChannelSettings = {};
+  let channel = noChannelSettings;
   const capacity = field('capacity');
-  if (capacity !== undefined) channel.capacity = capacity;
+  if (capacity !== undefined) (channel = { ...channel }).capacity = capacity;
   const capacityBytes = field('capacity_bytes');
-  if (capacityBytes !== undefined) channel.capacityBytes = capacityBytes;
+  if (capacityBytes !== undefined) (channel = { ...channel }).capacityBytes = capacityBytes;
   const whenFull = field('when_full');
-  if (whenFull !== undefined) channel.whenFull = whenFull;
+  if (whenFull !== undefined) (channel = { ...channel }).whenFull = whenFull;
   return {
     place: checkPlace(name, raw.place, report),
     parallelism: field('parallelism') ?? defaults.parallelism,

@@ -12,6 +12,12 @@ import { nodeKeys } from './node-fields.ts';
 import { isRecord, kindOf, type Reporter } from './reporter.ts';
 import type { Path } from './source.ts';
 
+/** A node name: a letter or `_`, then letters, digits, `-` and `_`. */
+const nodeName = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** An input: a name, or a name and a port, neither empty (`gen`, `gen.dlq`). */
+const inputName = /^[^.\s]+(?:\.[^.\s]+)?$/;
+
 /** Stands in for the settings of a node whose settings failed, so its edges are still checked. */
 export const unsettledMark: unique symbol = Symbol('unsettled');
 
@@ -30,7 +36,7 @@ export function checkNode(
   failedPaths: ReadonlySet<string>,
 ): GraphNode | undefined {
   const path = ['nodes', name];
-  if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(name)) {
+  if (!nodeName.test(name)) {
     report.key(path, 'bad_field', `node name \`${name}\` must start with a letter and hold only letters, digits, \`-\` and \`_\``);
   }
   if (!isRecord(raw)) {
@@ -78,35 +84,66 @@ export function checkNode(
   };
 }
 
+/**
+ * One entry of a node's `in` as written: where it stands is kept as the
+ * node, key, port and list index it was read at, and made a path only when
+ * a diagnostic needs it (a valid file of a hundred thousand nodes needs none).
+ */
+class WrittenInput implements InputRef {
+  readonly from: string;
+  readonly fromPort?: string;
+  readonly toPort?: string;
+  readonly #node: string;
+  readonly #key: string;
+  readonly #index?: number;
+
+  constructor(text: string, node: string, key: string, toPort: string | undefined, index: number | undefined) {
+    const dot = text.indexOf('.');
+    this.from = dot < 0 ? text : text.slice(0, dot);
+    this.fromPort = dot < 0 ? undefined : text.slice(dot + 1);
+    this.toPort = toPort;
+    this.#node = node;
+    this.#key = key;
+    this.#index = index;
+  }
+
+  /** `['nodes', node, 'in']`, then the port of a map of ports, then the index in a list. */
+  get path(): Path {
+    const path: (string | number)[] = ['nodes', this.#node, this.#key];
+    if (this.toPort !== undefined) path.push(this.toPort);
+    if (this.#index !== undefined) path.push(this.#index);
+    return path;
+  }
+}
+
 /** A node's `in` as input references: a name, `node.port`, a list of them, or a map of input ports to them. */
 function parseInputRefs(name: string, key: string, raw: unknown, report: Reporter): InputRef[] {
-  const path = ['nodes', name, key];
   if (raw === undefined) return [];
-  const one = (text: unknown, at: Path, toPort?: string): InputRef | undefined => {
-    // A name, or a name and a port, neither empty: `gen`, `gen.dlq`.
-    if (typeof text !== 'string' || !/^[^.\s]+(?:\.[^.\s]+)?$/.test(text)) {
-      const found = typeof text !== 'string' ? kindOf(text) : text.trim() === '' ? 'an empty string' : `\`${text}\``;
-      report.value(at, 'bad_field', `an input of node \`${name}\` must be a node name or \`node.port\`, found ${found}`);
-      return undefined;
+  // One input, the common case, in a list of its own size (a list grown by `push` reserves room for 17).
+  if (typeof raw === 'string' && inputName.test(raw)) return [new WrittenInput(raw, name, key, undefined, undefined)];
+  const refs: InputRef[] = [];
+  const add = (text: unknown, toPort?: string, index?: number): void => {
+    if (typeof text === 'string' && inputName.test(text)) {
+      refs.push(new WrittenInput(text, name, key, toPort, index));
+      return;
     }
-    const dot = text.indexOf('.');
-    return dot < 0 ? { from: text, path: at, toPort } : { from: text.slice(0, dot), fromPort: text.slice(dot + 1), path: at, toPort };
+    const found = typeof text !== 'string' ? kindOf(text) : text.trim() === '' ? 'an empty string' : `\`${text}\``;
+    const at: Path = ['nodes', name, key, ...(toPort !== undefined ? [toPort] : []), ...(index !== undefined ? [index] : [])];
+    report.value(at, 'bad_field', `an input of node \`${name}\` must be a node name or \`node.port\`, found ${found}`);
   };
-  if (typeof raw === 'string') return [one(raw, path)].filter((r) => r !== undefined);
-  if (Array.isArray(raw)) return raw.map((item, i) => one(item, [...path, i])).filter((r) => r !== undefined);
-  if (isRecord(raw)) {
+  if (typeof raw === 'string') {
+    add(raw);
+  } else if (Array.isArray(raw)) {
+    for (let i = 0; i < raw.length; i++) add(raw[i], undefined, i);
+  } else if (isRecord(raw)) {
     // `in: {left: a, right: [b, c]}` feeds named input ports.
-    const refs: InputRef[] = [];
     for (const [port, value] of Object.entries(raw)) {
-      const list = Array.isArray(value) ? value : [value];
-      list.forEach((item, i) => {
-        const ref = one(item, Array.isArray(value) ? [...path, port, i] : [...path, port], port);
-        if (ref) refs.push(ref);
-      });
+      if (!Array.isArray(value)) add(value, port);
+      else for (let i = 0; i < value.length; i++) add(value[i], port, i);
     }
-    return refs;
+  } else {
+    report.value(['nodes', name, key], 'bad_field', `\`in\` of node \`${name}\` must be a node name, a list of them, or a map of input ports, found ${kindOf(raw)}`);
   }
-  report.value(path, 'bad_field', `\`in\` of node \`${name}\` must be a node name, a list of them, or a map of input ports, found ${kindOf(raw)}`);
-  return [];
+  return refs;
 }
 

@@ -31,13 +31,13 @@ export function checkSettings(
   const known = knownSettings(schema);
   let ok = true;
   // Settings a misspelt key was taken for: they are not also reported missing.
-  const suggested = new Set<string>();
+  let suggested: Set<string> | undefined;
   if (known) {
     for (const key of Object.keys(given)) {
       if (!known.includes(key)) {
         ok = false;
         const guess = closest(key, known);
-        if (guess) suggested.add(guess);
+        if (guess) (suggested ??= new Set()).add(guess);
         const hint = guess ? { suggestion: guess } : (known.length ? `known settings: ${known.map((k) => `\`${k}\``).join(', ')}` : `\`${op}\` takes no settings`);
         report.key([...path, key], 'unknown_setting', `unknown setting \`${key}\` for \`${op}\``, hint);
       }
@@ -52,7 +52,7 @@ export function checkSettings(
     // A failed `${...}` reference was reported already; what it left behind is noise.
     if (failedPaths.has(JSON.stringify(issuePath))) continue;
     if (issue.code !== 'custom' && isMissing(given, issue.path as (string | number)[])) {
-      if (suggested.has(setting)) continue;
+      if (suggested?.has(setting)) continue;
       const at = Object.keys(given).length ? report.source.locate(path, 'key') : report.source.locate(['nodes', name], 'key');
       report.at(at, 'missing_setting', `missing required setting \`${setting}\` for \`${op}\``);
     } else if (unitIssue(schema, issue)) {

@@ -47,6 +47,20 @@ function isMap(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** The input port declaring each type variable, by operator: looked up for every node that hands its input on. */
+const variableInputs = new WeakMap<object, Map<string, string | undefined>>();
+
+/** The input port whose type declares the variable `name` (`T: Event`), if any. */
+function inputOfVariable(inputs: GraphNode['spec']['inputs'], name: string): string | undefined {
+  let byName = variableInputs.get(inputs);
+  if (!byName) variableInputs.set(inputs, (byName = new Map()));
+  if (!byName.has(name)) {
+    const port = portNames(inputs).find((p) => { const t = declaredPortType(inputs[p].type); return t.kind === 'var' && t.name === name; });
+    byName.set(name, port);
+  }
+  return byName.get(name);
+}
+
 /** Resolves the scope of each node's expressions from its inputs, memoised over the graph. */
 export class ScopeResolver {
   readonly #nodes: ReadonlyMap<string, GraphNode>;
@@ -116,11 +130,12 @@ export class ScopeResolver {
     if (node.op === 'map' && isDefault) return this.#mapOutput(name, settings);
     // An output declared as an input's type variable (`T`) hands on what that input receives.
     if (declared?.kind === 'var' && !declared.bound) {
-      const input = Object.entries(node.spec.inputs).find(([, spec]) => { const t = declaredPortType(spec.type); return t.kind === 'var' && t.name === declared.name; });
-      const fromInput = input ? this.#inputScope(name, input[0]) : undefined;
+      const input = inputOfVariable(node.spec.inputs, declared.name);
+      const fromInput = input !== undefined ? this.#inputScope(name, input) : undefined;
       if (fromInput) return fromInput;
     }
-    return type?.kind === 'event' && type.schema ? schemaScope(type.schema) : undefined;
+    // Shared when equal: an operator that infers a schema (`decode.json`) makes one per node.
+    return type?.kind === 'event' && type.schema ? this.#intern(schemaScope(type.schema)) : undefined;
   }
 
   /** `map`: `keep` narrows, `set` adds fields typed over the input, `drop` removes. */

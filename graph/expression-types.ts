@@ -63,9 +63,20 @@ const environments = new Map<string, Environment | undefined>();
 
 const scopeKeys = new WeakMap<object, string>();
 
+/**
+ * The variables as a string, equal for equal variables declared in the same
+ * order: each name with its length before it, so no name can end early.
+ * Built once per variables object, but scopes are built per node (a
+ * `generate`, a `map`, a decoded schema): no sort and no JSON here.
+ */
 function scopeKey(variables: Readonly<Record<string, CelType>>): string {
   let key = scopeKeys.get(variables);
-  if (key === undefined) scopeKeys.set(variables, (key = JSON.stringify(Object.entries(variables).sort(([a], [b]) => (a < b ? -1 : 1)))));
+  if (key === undefined) {
+    // Joined, not appended to: a string built by `+=` is a tree of pieces, and this one is kept.
+    const parts: string[] = [];
+    for (const name in variables) parts.push(`${name.length}:${name}=${variables[name]};`);
+    scopeKeys.set(variables, (key = parts.join('')));
+  }
   return key;
 }
 

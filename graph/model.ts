@@ -146,39 +146,48 @@ export interface DependencyWalk<E> {
  * const { order, cycles } = walkDependencies(graph.nodes.keys(), incomingEdges(graph.edges));
  */
 export function walkDependencies<E extends { from: string }>(names: Iterable<string>, incoming: ReadonlyMap<string, readonly E[]>): DependencyWalk<E> {
-  const state = new Map<string, 'visiting' | 'done'>();
-  // The path being walked, with each node's index on it, and the next input edge to follow from each.
+  // A node's place on the path being walked while it is visited, `done` once it is ordered; absent, not met yet.
+  const state = new Map<string, number>();
+  const done = -1;
+  // The path being walked, and for each node on it its input edges and the next one to follow: parallel lists, no object per node.
   const stack: string[] = [];
-  const depth = new Map<string, number>();
-  const frames: { name: string; edges: readonly E[]; next: number }[] = [];
+  const stackEdges: (readonly E[])[] = [];
+  const stackNext: number[] = [];
   const order: string[] = [];
   const cycles: { closing: E; nodes: string[] }[] = [];
   const enter = (name: string): void => {
-    state.set(name, 'visiting');
-    depth.set(name, stack.length);
+    state.set(name, stack.length);
     stack.push(name);
-    frames.push({ name, edges: incoming.get(name) ?? [], next: 0 });
+    stackEdges.push(incoming.get(name) ?? noInputs);
+    stackNext.push(0);
   };
   for (const root of names) {
     if (state.has(root)) continue;
     enter(root);
-    while (frames.length > 0) {
-      const frame = frames[frames.length - 1];
-      if (frame.next === frame.edges.length) {
-        frames.pop();
-        stack.pop();
-        state.set(frame.name, 'done');
-        order.push(frame.name);
+    while (stack.length > 0) {
+      const top = stack.length - 1;
+      const edges = stackEdges[top];
+      const next = stackNext[top];
+      if (next === edges.length) {
+        const name = stack.pop()!;
+        stackEdges.pop();
+        stackNext.pop();
+        state.set(name, done);
+        order.push(name);
         continue;
       }
-      const edge = frame.edges[frame.next++];
+      stackNext[top] = next + 1;
+      const edge = edges[next];
       const seen = state.get(edge.from);
-      if (seen === 'visiting') cycles.push({ closing: edge, nodes: stack.slice(depth.get(edge.from)) });
-      else if (seen === undefined) enter(edge.from);
+      if (seen === undefined) enter(edge.from);
+      else if (seen !== done) cycles.push({ closing: edge, nodes: stack.slice(seen) });
     }
   }
   return { order, cycles };
 }
+
+/** The input edges of a node with none. */
+const noInputs: readonly never[] = [];
 
 /** Node names in an order where every node comes after its inputs. */
 export function topologicalOrder(graph: Graph): string[] {

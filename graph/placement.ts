@@ -66,15 +66,15 @@ export function selects(place: Placement | undefined, host: Host): boolean {
 export function checkPlacement({ nodes, hosts, unsettled, report }: { nodes: Map<string, GraphNode>; hosts: Host[]; unsettled?: ReadonlySet<string>; report: Reporter }): void {
   for (const node of nodes.values()) {
     const name = node.name;
-    const path = ['nodes', name, 'place'];
+    // Paths are built only for a diagnostic: most nodes have none.
     if (node.place?.host !== undefined && !hosts.some((h) => h.name === node.place!.host)) {
-      report.value([...path, 'host'], 'unknown_host', `node \`${name}\` is placed on unknown host \`${node.place.host}\``, suggest(node.place.host, hosts.map((h) => h.name)));
+      report.value(['nodes', name, 'place', 'host'], 'unknown_host', `node \`${name}\` is placed on unknown host \`${node.place.host}\``, suggest(node.place.host, hosts.map((h) => h.name)));
       continue;
     }
     // A node without `place` may run on any host (most nodes: no list copied for each).
     const selected = node.place === undefined ? hosts : hosts.filter((h) => selects(node.place, h));
     if (selected.length === 0) {
-      report.key(path, 'unplaceable', `no host satisfies the \`place\` of node \`${name}\` (${describePlace(node.place!)})`, `hosts: ${hosts.map((h) => describeHost(h)).join('; ')}`);
+      report.key(['nodes', name, 'place'], 'unplaceable', `no host satisfies the \`place\` of node \`${name}\` (${describePlace(node.place!)})`, `hosts: ${hosts.map((h) => describeHost(h)).join('; ')}`);
       continue;
     }
     if (unsettled?.has(name)) continue;
@@ -82,7 +82,7 @@ export function checkPlacement({ nodes, hosts, unsettled, report }: { nodes: Map
     if (needs.length === 0) continue;
     if (!selected.some((h) => needs.every((need) => h.offers.includes(need)))) {
       const where = node.place ? 'selected' : 'declared';
-      report.key(node.place ? path : ['nodes', name, 'op'], 'unmet_requirement',
+      report.key(['nodes', name, node.place ? 'place' : 'op'], 'unmet_requirement',
         `node \`${name}\` (\`${node.op}\`) needs ${needs.map((n) => `\`${n}\``).join(', ')} but no ${where} host offers ${needs.length > 1 ? 'them all' : 'it'}`,
         `${where} hosts: ${selected.map((h) => describeHost(h)).join('; ')}`);
     }

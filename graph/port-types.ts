@@ -196,7 +196,7 @@ function commonPattern(a: string, b: string): string {
 }
 
 /** Replaces type variables by what they were bound to, leaving unbound ones as their bound. */
-export function substitute(type: PortType, bindings: ReadonlyMap<string, PortType>): PortType {
+export function substitute(type: PortType, bindings: { get(name: string): PortType | undefined }): PortType {
   if (type.kind !== 'var') return type;
   return bindings.get(type.name) ?? type.bound ?? { kind: 'any' };
 }

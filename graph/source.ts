@@ -101,20 +101,23 @@ export function parseSourceWithLibrary(file: string, text: string): { source: So
       }
       depth++;
     }
-    return { key: key?.range?.[0], value: () => spotOf(current as YamlNode | null | undefined), depth };
+    return { key: key?.range?.[0], last: current, depth };
   }
-  return { source: sourceFile(file, text, data, position, find), diagnostics };
+  const spot = (last: unknown): Spot => spotOf(last as YamlNode | null | undefined);
+  return { source: sourceFile(file, text, data, position, find, spot), diagnostics };
 }
 
-/** What `locate` needs of the node at the end of a path: the key's start, the value's start and, for a scalar, its span. */
+/** What `locate` needs of the node at the end of a path: the key's start, and the node, whose {@link Spot} is made only when asked. */
 interface Found {
   key?: number;
-  /** Where the value starts, and the scalar when it is one: computed when asked (a fast reader's deferred value is read again). */
-  value(): { start?: number; scalar?: FastScalar } | undefined;
+  last: unknown;
   depth: number;
 }
 
-function spotOf(node: YamlNode | null | undefined): ReturnType<Found['value']> {
+/** Where a value starts, and the scalar when it is one (a fast reader's deferred value is read again for it). */
+type Spot = { start?: number; scalar?: FastScalar } | undefined;
+
+function spotOf(node: YamlNode | null | undefined): Spot {
   if (!node) return undefined;
   const range = node.range;
   const scalar = isScalar(node) && range ? { kind: 'scalar' as const, start: range[0], end: range[1], style: node.type as ScalarStyle, value: node.value } : undefined;
@@ -124,8 +127,21 @@ function spotOf(node: YamlNode | null | undefined): ReturnType<Found['value']> {
 /** A file read by the fast reader: its data and positions, no diagnostics (anything that would have one falls back). */
 function fastSource(file: string, text: string, parsed: FastDocument): SourceFile {
   let lineCounter: LineCounter | undefined;
-  // Line starts are counted only when something is located: a valid file may never need them.
+  // Offsets asked in file order (the checker locates each node's name as it walks them) are counted on from the
+  // last one: the line breaks before `cursor` number `cursorLine - 1`, the last of them ends at `cursorLineStart`.
+  let cursor = 0;
+  let cursorLine = 1;
+  let cursorLineStart = 0;
   const position = (offset: number): SourcePosition => {
+    if (offset >= cursor) {
+      for (let at = text.indexOf('\n', cursor); at >= 0 && at < offset; at = text.indexOf('\n', at + 1)) {
+        cursorLine++;
+        cursorLineStart = at + 1;
+      }
+      cursor = offset;
+      return { line: cursorLine, col: offset - cursorLineStart + 1 };
+    }
+    // An offset before the last one: every line start is indexed, once.
     if (!lineCounter) {
       lineCounter = new LineCounter();
       lineCounter.addNewLine(0);
@@ -133,12 +149,12 @@ function fastSource(file: string, text: string, parsed: FastDocument): SourceFil
     }
     return lineCounter.linePos(offset);
   };
-  // The last deferred value read again: a node's diagnostics come together.
-  let lastDeferred: FastNode | undefined;
+  // The last deferred value read again (known by where it starts: pairs are made as asked): a node's diagnostics come together.
+  let lastDeferred = -1;
   let lastRead: FastReadNode | undefined;
   const expand = (node: FastNode): FastReadNode => {
     if (node.kind !== 'deferred') return node;
-    if (node !== lastDeferred) [lastDeferred, lastRead] = [node, readDeferred(text, node)];
+    if (node.pos !== lastDeferred) [lastDeferred, lastRead] = [node.pos, readDeferred(text, node)];
     return lastRead!;
   };
   const find = (path: Path): Found => {
@@ -161,21 +177,24 @@ function fastSource(file: string, text: string, parsed: FastDocument): SourceFil
       }
       depth++;
     }
-    const last = current;
-    // A node's own key is located without reading its value again.
-    return {
-      key,
-      depth,
-      value() {
-        const node = expand(last);
-        return { start: node.start, scalar: node.kind === 'scalar' ? node : undefined };
-      },
-    };
+    // A node's own key is located without reading its value again: `spot` reads it when asked.
+    return { key, last: current, depth };
   };
-  return sourceFile(file, text, parsed.data, position, find);
+  const spot = (last: unknown): Spot => {
+    const node = expand(last as FastNode);
+    return { start: node.start, scalar: node.kind === 'scalar' ? node : undefined };
+  };
+  return sourceFile(file, text, parsed.data, position, find, spot);
 }
 
-function sourceFile(file: string, text: string, data: unknown, position: (offset: number) => SourcePosition, find: (path: Path) => Found): SourceFile {
+function sourceFile(
+  file: string,
+  text: string,
+  data: unknown,
+  position: (offset: number) => SourcePosition,
+  find: (path: Path) => Found,
+  spot: (last: unknown) => Spot,
+): SourceFile {
   const source: SourceFile = {
     file,
     text,
@@ -183,13 +202,13 @@ function sourceFile(file: string, text: string, data: unknown, position: (offset
     locate(path, part = 'key') {
       const found = find(path);
       const exact = found.depth === path.length;
-      const value = exact && part === 'value' ? found.value() : undefined;
+      const value = exact && part === 'value' ? spot(found.last) : undefined;
       const at = value ? value.start : found.key;
       return at === undefined ? origin : position(at);
     },
     locateInString(path, offset) {
       const found = find(path);
-      const scalar = found.value()?.scalar;
+      const scalar = spot(found.last)?.scalar;
       if (found.depth !== path.length || !scalar) return source.locate(path, 'value');
       return position(scalar.start + scalarOffset(scalar, text, offset));
     },

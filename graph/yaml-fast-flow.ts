@@ -24,22 +24,32 @@ import {
   SPACE,
 } from './yaml-fast-scalars.ts';
 
-/** The flow collection whose `[` or `{` is at `start`: its position tree, its data, and the offset past its closing bracket. */
-export function readFlowCollection(text: string, start: number): { node: FastNode; data: unknown; end: number } {
-  const reader = new FlowReader(text, start);
+/**
+ * The flow collection whose `[` or `{` is at `start`: its position tree
+ * (unless `keep` is false: then `node` is a placeholder), its data, and the
+ * offset past its closing bracket.
+ */
+export function readFlowCollection(text: string, start: number, keep = true): { node: FastNode; data: unknown; end: number } {
+  const reader = new FlowReader(text, start, keep);
   const node = reader.collection();
   return { node, data: reader.data, end: reader.pos };
 }
+
+/** What a flow collection read without positions gives as its node, and each of its values: nothing keeps it. */
+const UNKEPT: FastNode = { kind: 'seq', start: -1, items: [] };
 
 /** A cursor inside one line's flow collection; `data` holds the value of the node just read. */
 class FlowReader {
   pos: number;
   data: unknown;
   private readonly text: string;
+  /** Whether the position tree is built (it is not inside a deferred value). */
+  private readonly keep: boolean;
 
-  constructor(text: string, start: number) {
+  constructor(text: string, start: number, keep: boolean) {
     this.text = text;
     this.pos = start;
+    this.keep = keep;
   }
 
   private code(at: number): number {
@@ -51,10 +61,11 @@ class FlowReader {
     const start = this.pos;
     const isSeq = this.code(start) === OPEN_BRACKET;
     const close = isSeq ? CLOSE_BRACKET : CLOSE_BRACE;
-    const items: FastNode[] = [];
     const array: unknown[] = [];
-    const pairs = new Map<string, FastPair>();
     const object: Record<string, unknown> = {};
+    // The position tree's items or pairs, when it is built.
+    const items: FastNode[] | undefined = this.keep && isSeq ? [] : undefined;
+    const pairs = this.keep && !isSeq ? new Map<string, FastPair>() : undefined;
     this.pos++;
     this.spaces();
     if (this.code(this.pos) === close) {
@@ -62,13 +73,15 @@ class FlowReader {
     } else {
       for (;;) {
         if (isSeq) {
-          items.push(this.value());
+          const value = this.value();
+          items?.push(value);
           array.push(this.data);
         } else {
           const keyStart = this.pos;
           const key = this.key();
-          if (pairs.has(key) || key === '__proto__' || key === '<<') throw OUTSIDE_SUBSET;
-          pairs.set(key, { keyStart, value: this.value() });
+          if (Object.hasOwn(object, key) || key === '__proto__' || key === '<<') throw OUTSIDE_SUBSET;
+          const value = this.value();
+          pairs?.set(key, { keyStart, value });
           object[key] = this.data;
         }
         this.spaces();
@@ -82,7 +95,8 @@ class FlowReader {
       }
     }
     this.data = isSeq ? array : object;
-    return isSeq ? { kind: 'seq', start, items } : { kind: 'map', start, pairs };
+    if (items) return { kind: 'seq', start, items };
+    return pairs ? { kind: 'map', start, pairs } : UNKEPT;
   }
 
   /** Spaces inside a flow collection; a line break or comment there is outside the subset. */
@@ -120,14 +134,14 @@ class FlowReader {
       const { value, end } = readQuoted(this.text, start);
       this.pos = end;
       this.data = value;
-      return scalarNode(start, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
+      return this.keep ? scalarNode(start, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value) : UNKEPT;
     }
     const end = this.plainEnd(start);
     // `[a: b]` (a pair in a sequence) and `{a: b: c}`: the library's.
     if (this.code(this.pos) === COLON) throw OUTSIDE_SUBSET;
     const value = resolvePlain(this.text.slice(start, end));
     this.data = value;
-    return scalarNode(start, end, 'PLAIN', value);
+    return this.keep ? scalarNode(start, end, 'PLAIN', value) : UNKEPT;
   }
 
   /** Reads a plain scalar inside a flow collection; leaves `pos` where it stops and returns where its text ends. */

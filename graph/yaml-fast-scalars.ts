@@ -51,16 +51,13 @@ export function scalarNode(start: number, end: number, style: ScalarStyle, value
   return { kind: 'scalar', start, end, style, value };
 }
 
-const NULL = /^(?:~|[Nn]ull|NULL)$/;
-const TRUE = /^(?:[Tt]rue|TRUE)$/;
-const FALSE = /^(?:[Ff]alse|FALSE)$/;
 const INT_OCT = /^0o[0-7]+$/;
 const INT = /^[-+]?[0-9]+$/;
 const INT_HEX = /^0x[0-9a-fA-F]+$/;
 const FLOAT_NAN = /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/;
 const FLOAT = /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$/;
-/** First characters a non-string core-schema scalar can have: digits, signs, `.`, `~`, and the n/t/f of null/true/false. */
-const MAYBE_NOT_STRING = /^[-+.0-9~nNtTfF]/;
+/** First characters a number can have: digits, signs, `.` (of `.5`, `.inf`, `.nan`). */
+const MAYBE_NUMBER = /^[-+.0-9]/;
 
 /**
  * A non-empty plain scalar's value, as the `yaml` library's core schema
@@ -68,10 +65,12 @@ const MAYBE_NOT_STRING = /^[-+.0-9~nNtTfF]/;
  * int, nan/inf, float).
  */
 export function resolvePlain(text: string): unknown {
-  if (!MAYBE_NOT_STRING.test(text)) return text;
-  if (NULL.test(text)) return null;
-  if (TRUE.test(text)) return true;
-  if (FALSE.test(text)) return false;
+  const first = text.charCodeAt(0);
+  // A scalar that starts with a letter is a string unless it spells null or a boolean: most keys and values
+  // are words, read here without the number patterns below.
+  if ((first >= 97 && first <= 122) || (first >= 65 && first <= 90)) return wordValue(text);
+  if (first === 126) return text.length === 1 ? null : text; // `~`
+  if (!MAYBE_NUMBER.test(text)) return text;
   if (INT_OCT.test(text)) return parseInt(text.slice(2), 8);
   if (INT.test(text)) return parseInt(text, 10);
   if (INT_HEX.test(text)) return parseInt(text.slice(2), 16);
@@ -79,6 +78,26 @@ export function resolvePlain(text: string): unknown {
   // An integer without a dot or exponent was taken above, so this is the library's `float` or `floatExp`.
   if (FLOAT.test(text)) return parseFloat(text);
   return text;
+}
+
+/** A word's value: null and the booleans in the spellings the core schema knows, else the word itself. */
+function wordValue(text: string): unknown {
+  switch (text) {
+    case 'null':
+    case 'Null':
+    case 'NULL':
+      return null;
+    case 'true':
+    case 'True':
+    case 'TRUE':
+      return true;
+    case 'false':
+    case 'False':
+    case 'FALSE':
+      return false;
+    default:
+      return text;
+  }
 }
 
 const ESCAPES: Record<string, string> = {

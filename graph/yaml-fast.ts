@@ -51,11 +51,16 @@ export interface FastPair {
   readonly keyStart: number;
   readonly value: FastNode;
 }
+/** A mapping's entries by key: a `Map`, or {@link DeferredPairs} when every value is deferred. */
+export interface FastPairs {
+  get(key: string): FastPair | undefined;
+  values(): Iterable<FastPair>;
+}
 /** A mapping: where it starts (its first key, or its `{`), and its entries by key. */
 export interface FastMap {
   readonly kind: 'map';
   readonly start: number;
-  readonly pairs: ReadonlyMap<string, FastPair>;
+  readonly pairs: FastPairs;
 }
 /** A sequence: where it starts (its first `-`, or its `[`), and its items. */
 export interface FastSeq {
@@ -77,6 +82,51 @@ export interface FastDeferred {
   readonly column: number;
   readonly inMapping: boolean;
 }
+/**
+ * The entries of a mapping whose values are all deferred (a pipeline's
+ * `nodes`): three offsets per entry in one list of numbers, not two objects
+ * and a map entry, so that a file of a hundred thousand nodes keeps a few
+ * megabytes of them rather than tens. A pair is made when asked for; keys
+ * asked in file order (as the checker walks the nodes) are found without
+ * an index, any other key through an index built on the first such ask.
+ */
+export class DeferredPairs implements FastPairs {
+  readonly #column: number;
+  readonly #keys: string[] = [];
+  /** For each entry: where its key starts, the reader's place at its value, and that line's start. */
+  readonly #places: number[] = [];
+  #index?: Map<string, number>;
+  /** The entry after the last one asked for. */
+  #next = 0;
+
+  constructor(column: number) {
+    this.#column = column;
+  }
+
+  add(key: string, keyStart: number, pos: number, lineStart: number): void {
+    this.#keys.push(key);
+    this.#places.push(keyStart, pos, lineStart);
+  }
+
+  get(key: string): FastPair | undefined {
+    const keys = this.#keys;
+    const at = keys[this.#next] === key ? this.#next : (this.#index ??= new Map(keys.map((k, i) => [k, i]))).get(key);
+    if (at === undefined) return undefined;
+    this.#next = at + 1;
+    return this.#pair(at);
+  }
+
+  *values(): Iterable<FastPair> {
+    for (let i = 0; i < this.#keys.length; i++) yield this.#pair(i);
+  }
+
+  #pair(at: number): FastPair {
+    const places = this.#places;
+    const value: FastDeferred = { kind: 'deferred', pos: places[3 * at + 1], lineStart: places[3 * at + 2], column: this.#column, inMapping: true };
+    return { keyStart: places[3 * at], value };
+  }
+}
+
 /** A node of the position tree, mirroring the data. */
 export type FastNode = FastScalar | FastMap | FastSeq | FastDeferred;
 /** A node of the position tree as read in full. */
@@ -124,7 +174,7 @@ const MAX_KEY = 1024;
  */
 const DEFER_AT = 1;
 
-/** What a collection read without positions returns: nothing keeps it. */
+/** What a value read without positions returns (one object for all of them): nothing keeps it. */
 const UNKEPT: FastMap = { kind: 'map', start: -1, pairs: new Map() };
 
 /**
@@ -220,21 +270,29 @@ class Reader {
   /** A block mapping whose keys sit at column `column`, the first one at `pos`. */
   private mapping(column: number): FastMap {
     const start = this.pos;
-    const pairs = this.keep ? new Map<string, FastPair>() : undefined;
+    // From {@link DEFER_AT} down every value is deferred, and the entries are kept compactly.
+    const deferred = this.keep && this.depth >= DEFER_AT ? new DeferredPairs(column) : undefined;
+    const pairs = this.keep && !deferred ? new Map<string, FastPair>() : undefined;
     const object: Record<string, unknown> = {};
     for (;;) {
       const keyStart = this.pos;
       const key = this.blockKey();
       // A repeated key is a diagnostic, `__proto__` and `<<` have meanings of their own: the library's to handle.
       if (Object.hasOwn(object, key) || key === '__proto__' || key === '<<') throw OUTSIDE_SUBSET;
-      const value = this.child(column, true);
-      pairs?.set(key, { keyStart, value });
+      if (deferred) {
+        deferred.add(key, keyStart, this.pos, this.lineStart);
+        this.skipValue(column, true);
+      } else {
+        const value = this.child(column, true);
+        pairs?.set(key, { keyStart, value });
+      }
       object[key] = this.data;
       if (this.indent < column) break;
       if (this.indent > column) throw OUTSIDE_SUBSET;
     }
     this.data = object;
-    return pairs ? { kind: 'map', start, pairs } : UNKEPT;
+    const kept = deferred ?? pairs;
+    return kept ? { kind: 'map', start, pairs: kept } : UNKEPT;
   }
 
   /** A block collection's entry value: read with its positions, or (from {@link DEFER_AT} down) deferred. */
@@ -242,18 +300,23 @@ class Reader {
     if (!this.keep) return this.valueAfterIndicator(column, inMapping);
     if (this.depth >= DEFER_AT) {
       const deferred: FastDeferred = { kind: 'deferred', pos: this.pos, lineStart: this.lineStart, column, inMapping };
-      this.keep = false;
-      try {
-        this.valueAfterIndicator(column, inMapping);
-      } finally {
-        this.keep = true;
-      }
+      this.skipValue(column, inMapping);
       return deferred;
     }
     this.depth++;
     const node = this.valueAfterIndicator(column, inMapping);
     this.depth--;
     return node;
+  }
+
+  /** Reads the value at `pos` for its data only, keeping no positions. */
+  private skipValue(column: number, inMapping: boolean): void {
+    this.keep = false;
+    try {
+      this.valueAfterIndicator(column, inMapping);
+    } finally {
+      this.keep = true;
+    }
   }
 
   /** Reads the value at `pos` in full, positions kept (see {@link readDeferred}). */
@@ -263,14 +326,14 @@ class Reader {
   }
 
   /** A block sequence whose `-` sit at column `column`, the first one at `pos`. */
-  private sequence(column: number): FastSeq {
+  private sequence(column: number): FastNode {
     const start = this.pos;
-    const items: FastNode[] = [];
+    const items: FastNode[] | undefined = this.keep ? [] : undefined;
     const array: unknown[] = [];
     for (;;) {
       this.pos++;
       const item = this.child(column, false);
-      if (this.keep) items.push(item);
+      items?.push(item);
       array.push(this.data);
       if (this.indent !== column || !this.isSequenceEntry(this.pos)) {
         if (this.indent > column) throw OUTSIDE_SUBSET;
@@ -278,7 +341,7 @@ class Reader {
       }
     }
     this.data = array;
-    return { kind: 'seq', start, items };
+    return items ? { kind: 'seq', start, items } : UNKEPT;
   }
 
   /** A block mapping's key at `pos`, plain or quoted, on one line; leaves `pos` past its `:`. */
@@ -336,12 +399,12 @@ class Reader {
       if (inMapping && this.indent === column && this.isSequenceEntry(this.pos)) return this.sequence(column);
       // An empty value: null, placed (as the library places it) after the indicator's spaces.
       this.data = null;
-      return scalarNode(p, p, 'PLAIN', null);
+      return this.scalar(p, p, 'PLAIN', null);
     }
     if (c === PIPE || c === GREATER) return this.blockScalar(column);
     let node: FastNode;
     if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      const flow = readFlowCollection(this.text, p);
+      const flow = readFlowCollection(this.text, p, this.keep);
       node = flow.node;
       this.data = flow.data;
       this.pos = flow.end;
@@ -352,7 +415,7 @@ class Reader {
         this.pos = p;
         return this.mapping(p - this.lineStart);
       }
-      node = scalarNode(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
+      node = this.scalar(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
       this.data = value;
     } else {
       checkPlainFirst(this.text, p);
@@ -365,7 +428,7 @@ class Reader {
       let end = stop;
       while (this.code(end - 1) === SPACE) end--;
       const value = resolvePlain(this.text.slice(p, end));
-      node = scalarNode(p, end, 'PLAIN', value);
+      node = this.scalar(p, end, 'PLAIN', value);
       this.data = value;
       this.pos = stop;
     }
@@ -376,6 +439,11 @@ class Reader {
     return node;
   }
 
+  /** A scalar of the position tree, when positions are kept. */
+  private scalar(start: number, end: number, style: ScalarStyle, value: unknown): FastNode {
+    return this.keep ? scalarNode(start, end, style, value) : UNKEPT;
+  }
+
   private isKeyIndicatorAhead(): boolean {
     let p = this.pos;
     while (this.code(p) === SPACE) p++;
@@ -383,7 +451,7 @@ class Reader {
   }
 
   /** A `|` or `>` block scalar (header at `pos`) of a node in a collection at column `column`. */
-  private blockScalar(column: number): FastScalar {
+  private blockScalar(column: number): FastNode {
     const text = this.text;
     const start = this.pos;
     const folded = this.code(start) === GREATER;
@@ -430,6 +498,6 @@ class Reader {
     this.pos = end;
     this.advance();
     this.data = value;
-    return scalarNode(start, end, folded ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL', value);
+    return this.scalar(start, end, folded ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL', value);
   }
 }

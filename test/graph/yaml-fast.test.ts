@@ -114,6 +114,15 @@ describe('the fast YAML reader', () => {
     expect(parseSource('f.yaml', 'nodes:\n  a:\n    op: x\n  a:\n    op: y\n').diagnostics).toMatchObject([{ line: 4, col: 3, code: 'duplicate_node' }]);
   });
 
+  it('reads every core-schema spelling of null, booleans and numbers as the library does, and other words as strings', () => {
+    const spellings = ['~', '~x', 'null', 'Null', 'NULL', 'nULL', 'nil', 'true', 'True', 'TRUE', 'tRUE', 'false', 'False', 'FALSE', 'fALSE', 'n', 't', 'f', 'nan', 'inf',
+      '.inf', '-.Inf', '+.INF', '.nan', '.NaN', '.NAN', '0o17', '0o8', '0x1F', '0xg', '+12', '-0', '007', '1e3', '1.5E-2', '.5', '5.', '+x', '.x', 'Zed', 'zed'];
+    for (const text of spellings) {
+      expect(agrees(`k: ${text}\nl: [${text}]\n`), text).toBe(true);
+      expect(parseFastYaml(`k: ${text}\n`)!.data, text).toStrictEqual(parseSourceWithLibrary('f.yaml', `k: ${text}\n`).source.data);
+    }
+  });
+
   it('agrees with the library on generated documents of the subset, and reads them itself', () => {
     fc.assert(
       fc.property(documentArbitrary, ({ text, data }) => {
