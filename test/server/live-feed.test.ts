@@ -195,7 +195,11 @@ describe('the admin server', () => {
     const slow = new WebSocket(url, ['streams.v1']);
     const fast = new WebSocket(url, ['streams.v1']);
     let fastMessages = 0;
-    fast.on('message', () => (fastMessages += 1));
+    const frames: { binary: boolean; first: unknown }[] = [];
+    fast.on('message', (data: Buffer, isBinary: boolean) => {
+      fastMessages += 1;
+      frames.push({ binary: isBinary, first: (JSON.parse(data.toString('utf8')) as LiveEvent[])[0] });
+    });
     await Promise.all([slow, fast].map((s) => new Promise((resolve) => s.on('open', resolve))));
     // The slow client's socket stops reading: the kernel buffers fill, then the server's.
     (slow as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -212,6 +216,10 @@ describe('the admin server', () => {
     feed.sample();
     await sleep(100);
     expect(fastMessages).toBeGreaterThan(before);
+    // Encoded once for every client, each message still goes as a text frame of JSON: the snapshot, then the samples.
+    expect(frames.every((f) => !f.binary)).toBe(true);
+    expect(frames[0].first).toMatchObject({ type: 'hello', protocol: 1 });
+    expect(frames.at(-1)!.first).toMatchObject({ graph: 'feed' });
     fast.close();
     await server.close();
     await engine.drain();
