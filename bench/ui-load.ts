@@ -70,10 +70,26 @@ function rssMbOf(pid: number): number {
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
-/** Records the sources have emitted so far, from the admin API's last sample. */
-async function recordsSoFar(): Promise<number> {
-  const stats = (await (await fetch(`${base}/api/stats`)).json()) as { nodes: { node: string; records_out: number }[] };
-  return stats.nodes.filter((n) => n.node.startsWith('readings-')).reduce((sum, n) => sum + n.records_out, 0);
+/** The admin API's last sample: when it was taken, and the records the sources had emitted by then. */
+async function lastSample(): Promise<{ time: number; records: number }> {
+  const stats = (await (await fetch(`${base}/api/stats`)).json()) as { time: number; nodes: { node: string; records_out: number }[] };
+  return { time: stats.time, records: stats.nodes.filter((n) => n.node.startsWith('readings-')).reduce((sum, n) => sum + n.records_out, 0) };
+}
+
+/**
+ * The records at the feed's next sample (taken once a second) and the
+ * process's CPU time read as soon as it is seen, so that both ends of the
+ * measured window line up within a poll (the last sample alone may be up to
+ * a second old: over a minute, up to 1.7 % off either way).
+ */
+async function freshSample(pid: number): Promise<{ time: number; records: number; cpu: number }> {
+  const previous = await lastSample();
+  for (let i = 0; i < 100; i++) {
+    await sleep(25);
+    const sample = await lastSample();
+    if (sample.time !== previous.time) return { ...sample, cpu: cpuOf(pid) };
+  }
+  throw new Error('the live feed took no sample in 2.5 s');
 }
 
 interface Reader {
@@ -124,19 +140,16 @@ async function run(withClients: boolean): Promise<Result> {
     (stalled.socket as unknown as { _socket: { pause(): void } })._socket.pause();
   }
   await sleep(warmUp * 1000);
-  const records0 = await recordsSoFar();
-  const cpu0 = cpuOf(pid);
-  const started = performance.now();
+  const first = await freshSample(pid);
   const rss: number[] = [rssMbOf(pid)];
   const step = Math.max(1, Math.round(seconds / 12));
   for (let t = step; t <= seconds; t += step) {
     await sleep(step * 1000);
     rss.push(rssMbOf(pid));
   }
-  const records1 = await recordsSoFar();
-  const cpu1 = cpuOf(pid);
-  const wall = (performance.now() - started) / 1000;
-  const result: Result = { recordsPerCpuSecond: (records1 - records0) / (cpu1 - cpu0), recordsPerSecond: (records1 - records0) / wall, rss };
+  const last = await freshSample(pid);
+  const records = last.records - first.records;
+  const result: Result = { recordsPerCpuSecond: records / (last.cpu - first.cpu), recordsPerSecond: records / ((last.time - first.time) / 1000), rss };
 
   if (stalled) {
     const lost = readers.filter((r) => r.closed).length;
@@ -168,7 +181,12 @@ async function run(withClients: boolean): Promise<Result> {
   return result;
 }
 
-const median = (values: number[]): number => values.slice().sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** The middle value; of an even count, the mean of the two middle ones. */
+function median(values: number[]): number {
+  const sorted = values.slice().sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
 const loadBefore = loadAverage();
 const none: Result[] = [];
 const loaded: Result[] = [];
@@ -181,6 +199,8 @@ const rssLine = (r: Result): string => r.rss.map((mb) => mb.toFixed(0)).join(' '
 const lines = [
   `ui-load: ${chains} W1-like chains at full speed, ${seconds} s measured after ${warmUp} s, ${rounds} round(s)`,
   `records per CPU-second: no client ${a.toFixed(0)}, ${clientCount} clients (+1 stalled) ${b.toFixed(0)} (${(((b - a) / a) * 100).toFixed(1)} %)`,
+  // Each round's two runs are back to back: their ratio sees less of the machine's load drifting than the medians do.
+  `per-round ratios (clients / none): ${none.map((r, i) => `${(((loaded[i].recordsPerCpuSecond - r.recordsPerCpuSecond) / r.recordsPerCpuSecond) * 100).toFixed(1)} %`).join(', ')}; median ${(median(none.map((r, i) => loaded[i].recordsPerCpuSecond / r.recordsPerCpuSecond)) * 100 - 100).toFixed(1)} %`,
   `records per wall second: no client ${median(none.map((r) => r.recordsPerSecond)).toFixed(0)}, ${clientCount} clients ${median(loaded.map((r) => r.recordsPerSecond)).toFixed(0)}`,
   ...none.map((r, i) => `RSS MB every ${Math.max(1, Math.round(seconds / 12))} s, no client, round ${i + 1}: ${rssLine(r)}`),
   ...loaded.map((r, i) => `RSS MB every ${Math.max(1, Math.round(seconds / 12))} s, ${clientCount} clients, round ${i + 1}: ${rssLine(r)}`),

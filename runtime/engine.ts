@@ -12,7 +12,7 @@ import { handOnWaiting } from './reload-edges.ts';
 import { silentLogger } from './log.ts';
 import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
-import type { EdgeStats, NodeStats } from './stats.ts';
+import { EdgeStats, type NodeStats } from './stats.ts';
 import type { Tracing } from './tracing/provider.ts';
 import type { PartitionStateOptions } from './state/keyed-node.ts';
 
@@ -60,6 +60,8 @@ export class Engine {
   graph: Graph;
   readonly runners = new Map<string, NodeRunner>();
   readonly channels: Channel[] = [];
+  /** The counters of edges fused away (no channel), by `from.port->to`. */
+  readonly #fusedEdges = new Map<string, EdgeStats>();
   readonly options: EngineOptions;
   readonly log: Logger;
   readonly clock: Clock;
@@ -153,8 +155,14 @@ export class Engine {
     return [...this.runners].map(([name, runner]) => [name, runner.stats] as [string, NodeStats]);
   }
 
+  /** The counters of every edge: each channel's, then each fused edge's (`EdgeStats.fused`), which has none. */
   edgeStats(): Iterable<[{ from: string; to: string }, EdgeStats]> {
-    return this.channels.map((c) => [{ from: c.from, to: c.to }, c.stats] as [{ from: string; to: string }, EdgeStats]);
+    const edges = this.channels.map((c) => [{ from: c.from, to: c.to }, c.stats] as [{ from: string; to: string }, EdgeStats]);
+    for (const [key, stats] of this.#fusedEdges) {
+      const arrow = key.indexOf('->');
+      edges.push([{ from: key.slice(0, arrow), to: key.slice(arrow + 2) }, stats]);
+    }
+    return edges;
   }
 
   #addRunner(node: GraphNode): NodeRunner {
@@ -216,15 +224,24 @@ export class Engine {
       runner.routes.clear();
       runner.absorbed = undefined;
       runner.fusedInto = undefined;
+      runner.fusedEdge = undefined;
     }
     const previous = new Map(this.channels.map((c) => [`${c.from}->${c.to}`, c]));
     this.channels.length = 0;
+    const previousFused = new Map(this.#fusedEdges);
+    this.#fusedEdges.clear();
     for (const runner of this.runners.values()) this.#tryFuse(runner);
     for (const edge of this.graph.edges) {
       const from = this.runners.get(edge.from)!;
       const to = this.runners.get(edge.to)!;
-      if (to.fusedInto === from) continue;
       const key = `${edge.from}.${edge.fromPort}->${edge.to}`;
+      if (to.fusedInto === from) {
+        // Kept across reloads like a channel, so its totals run on.
+        const stats = previousFused.get(key) ?? new EdgeStats(0, true);
+        this.#fusedEdges.set(key, stats);
+        from.fusedEdge = stats;
+        continue;
+      }
       let channel = previous.get(key);
       const options = this.channelOptions(to.node, channelPacing(to));
       if (channel) {

@@ -97,6 +97,8 @@ export function createMetricsRegistry(source: StatsSource): Registry {
       }
     },
   });
+  // A fused edge has no channel: no queue to show, no capacity to fill (a capacity of 0 would read as a full queue).
+  const queues = () => [...source.edges()].filter(([, stats]) => !stats.fused);
   const edgeGauge = (name: string, help: string, read: (s: EdgeStats) => number, counter = false): void => {
     const config = {
       name,
@@ -109,7 +111,7 @@ export function createMetricsRegistry(source: StatsSource): Registry {
         ...config,
         collect() {
           this.reset();
-          for (const [edge, stats] of source.edges()) this.inc({ pipeline: source.pipeline, from: edge.from, to: edge.to }, read(stats));
+          for (const [edge, stats] of queues()) this.inc({ pipeline: source.pipeline, from: edge.from, to: edge.to }, read(stats));
         },
       });
     } else {
@@ -117,7 +119,7 @@ export function createMetricsRegistry(source: StatsSource): Registry {
         ...config,
         collect() {
           this.reset();
-          for (const [edge, stats] of source.edges()) this.set({ pipeline: source.pipeline, from: edge.from, to: edge.to }, read(stats));
+          for (const [edge, stats] of queues()) this.set({ pipeline: source.pipeline, from: edge.from, to: edge.to }, read(stats));
         },
       });
     }

@@ -12,7 +12,7 @@ import { NodeInput, type Channel } from './channel.ts';
 import { SourceGate } from './source-gate.ts';
 import type { Clock } from './clock.ts';
 import { backoffDelay } from './retry.ts';
-import { NodeStats } from './stats.ts';
+import { NodeStats, type EdgeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
 import { tracingOff, type TraceContext } from './tracing/context.ts';
 import type { Tracing } from './tracing/provider.ts';
@@ -63,6 +63,8 @@ export class NodeRunner {
   absorbed: NodeRunner | undefined;
   /** Set on a consumer that runs inside another node. */
   fusedInto: NodeRunner | undefined;
+  /** The counters of the edge to `absorbed`, which has no channel: records cross it as the fused node emits. */
+  fusedEdge: EdgeStats | undefined;
   restored: unknown;
   lastSnapshot: unknown;
   #options: NodeRunnerOptions;
@@ -177,6 +179,7 @@ export class NodeRunner {
     if (this.#options.tracing !== undefined) batch = this.#traced(batch);
     const owner = this.absorbed && port === this.absorbed.defaultPort ? this.absorbed : this;
     owner.stats.recordsOut += batch.items.length;
+    if (owner !== this) this.#crossFusedEdge(batch.items.length);
     const channels = owner.routes.get(port);
     if (!channels || channels.length === 0) {
       // A dead letter with no consumer was counted by `fail`; an optional output (`stats`) is
@@ -198,6 +201,23 @@ export class NodeRunner {
     const started = performance.now();
     for (const channel of channels) channel.push(batch);
     if (frames.length > 0) frames[frames.length - 1] += performance.now() - started;
+  }
+
+  /**
+   * Counts `count` records across the edge fused away, as if its channel
+   * had carried them: a fusion emits one consumer output per record that
+   * would have crossed (an aggregate's one result per window pane), so the
+   * edge, this node's output and the consumer's input all read what an
+   * unfused pair would show, at a few additions per batch.
+   */
+  #crossFusedEdge(count: number): void {
+    this.stats.recordsOut += count;
+    this.absorbed!.stats.recordsIn += count;
+    const edge = this.fusedEdge;
+    if (edge) {
+      edge.records += count;
+      edge.delivered += count;
+    }
   }
 
   /**

@@ -58,7 +58,15 @@ export class EdgeStats {
   wantSample = false;
   /** The items of a batch kept at the sampler's request; the sampler reads them and clears this. */
   sampled: readonly unknown[] | undefined = undefined;
-  constructor(capacity: number) {
+  /**
+   * True for an edge fused away (a window with its aggregate): no channel,
+   * the consumer runs inside the producer. `records` and `delivered` count
+   * what crossed it, as the fused node emits; nothing queues, nothing is
+   * dropped, and no items are there to size.
+   */
+  readonly fused: boolean;
+  constructor(capacity: number, fused = false) {
     this.capacity = capacity;
+    this.fused = fused;
   }
 }

@@ -255,7 +255,10 @@ export interface OperatorDefinition<Settings = any> extends OperatorSpec<Setting
    * Fusion with the operator named by the key when that operator is this
    * node's only consumer (a window followed by an aggregate folds records as
    * they arrive instead of buffering them). The fused function replaces both
-   * nodes; `next` is the consumer's context.
+   * nodes; `next` is the consumer's context. It must emit one output on the
+   * consumer's port per record that would have crossed the edge (an
+   * aggregate's one result per pane): the runtime counts the edge fused
+   * away, the producer's output and the consumer's input from them.
    */
   fuse?: Record<string, (ctx: NodeContext<Settings>, next: NodeContext<any>) => NodeFunction>;
   /**

@@ -279,6 +279,14 @@ export class GraphView {
     for (const drawn of this.#edges.get(event.edge) ?? []) {
       if (!drawn.live || !drawn.rate || !drawn.fill) continue;
       drawn.rate.textContent = formatRate(event.records_per_s);
+      drawn.group.classList.toggle('fused', event.fused === true);
+      if (event.fused) {
+        // No channel: no queue to fill and no records to size; the rate is what crossed inside the fused node.
+        if (drawn.bytes) drawn.bytes.textContent = 'fused';
+        drawn.group.classList.toggle('flowing', event.records_per_s > 0);
+        drawn.group.querySelector('title')!.textContent = `${event.edge}: ${formatRate(event.records_per_s)}; fused: ${event.to} runs inside ${event.from}, with no channel between them (no queue, no bytes to measure)`;
+        continue;
+      }
       // Pages of the first release had no bytes on edges; a feed that sends none shows none.
       const bytesShown = event.bytes_in_per_s === undefined ? '' : formatByteRate(event.bytes_in_per_s, event.bytes_estimated);
       if (drawn.bytes) drawn.bytes.textContent = bytesShown;

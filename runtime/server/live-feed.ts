@@ -234,7 +234,8 @@ export class LiveFeed {
    * The numbers of every edge over the last `seconds`. Bytes of Bytes and
    * Media items are counted by the channel; an edge of events has its bytes
    * estimated: its record rate times the mean JSON size of a few records of
-   * one batch, which the channel keeps when asked, once a sample.
+   * one batch, which the channel keeps when asked, once a sample. An edge
+   * fused away has its records counted as the fused node emits, and no bytes.
    */
   #sampleEdges(base: EventBase, seconds: number): Of<'edge.stats'>[] {
     const events: Of<'edge.stats'>[] = [];
@@ -243,12 +244,16 @@ export class LiveFeed {
       // `from` is `node.port`.
       const id = `${from}->${to}`;
       edges.add(id);
-      const before = this.#edgeTotals.get(id) ?? { records: stats.records, delivered: stats.delivered, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut };
-      this.#edgeTotals.set(id, { records: stats.records, delivered: stats.delivered, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut });
+      const now = { records: stats.records, delivered: stats.delivered, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut };
+      let before = this.#edgeTotals.get(id) ?? now;
+      // Counters that went back started again (a fused edge that became a channel on reload): count from zero.
+      if (now.records < before.records || now.delivered < before.delivered || now.bytesIn < before.bytesIn || now.bytesOut < before.bytesOut) before = { records: 0, delivered: 0, bytesIn: 0, bytesOut: 0 };
+      this.#edgeTotals.set(id, now);
       const recordsIn = (stats.records - before.records) / seconds;
       const recordsOut = (stats.delivered - before.delivered) / seconds;
       // Counted bytes, once seen on an edge, are what it reports: its items are Bytes or Media.
-      const estimated = stats.bytesIn === 0;
+      // A fused edge has no items to size: it reports no bytes, and says why (`fused`).
+      const estimated = !stats.fused && stats.bytesIn === 0;
       if (estimated && stats.sampled) this.#recordBytes.set(id, meanEncodedSize(stats.sampled));
       stats.sampled = undefined;
       stats.wantSample = estimated;
@@ -270,6 +275,7 @@ export class LiveFeed {
         capacity: stats.capacity,
         queued_bytes: stats.bytes,
         drops: stats.drops,
+        ...(stats.fused && { fused: true as const }),
       });
     }
     for (const gone of [...this.#edgeStats.keys()]) {

@@ -144,6 +144,14 @@ export interface EdgeNumbers {
   queued_bytes: number;
   /** Records the channel dropped because it was full (`when_full: drop_*`). */
   drops: number;
+  /**
+   * Present on an edge fused away (a window with its aggregate): it has no
+   * channel, the consumer runs inside the producer. Its records are counted
+   * as the fused node emits them; nothing queues (`depth` and `capacity`
+   * 0), and no records exist between the two to size, so its bytes are 0
+   * and mean "not measured", not "idle".
+   */
+  fused?: true;
 }
 
 /** Every event of `/api/live`. */

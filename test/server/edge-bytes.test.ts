@@ -119,6 +119,21 @@ nodes:
     expect(edgeOf(events, 'gen.out->keep')).toMatchObject({ records_in_per_s: 200, bytes_in_per_s: 200 * 28 });
   });
 
+  it('counts from zero when an edge\'s counters start again (a new channel under its id), never a negative rate', () => {
+    const first = new Channel('gen.out', 'keep', defaultChannel);
+    first.attach(() => undefined);
+    const channels = [first];
+    const { second } = feedOver(channels, { gen: new NodeStats(), keep: new NodeStats() });
+    second();
+    for (let i = 0; i < 50; i++) first.push(batchOf([{ n: i }, { n: i }]));
+    expect(edgeOf(second(), 'gen.out->keep')).toMatchObject({ records_in_per_s: 100, records: 100 });
+    const next = new Channel('gen.out', 'keep', defaultChannel);
+    next.attach(() => undefined);
+    channels[0] = next;
+    for (let i = 0; i < 15; i++) next.push(batchOf([{ n: i }, { n: i }]));
+    expect(edgeOf(second(), 'gen.out->keep')).toMatchObject({ records_in_per_s: 30, records_out_per_s: 30, records: 30 });
+  });
+
   it('lets its sampled batch go when stopped, and the channel keeps none after', () => {
     const channel = new Channel('gen.out', 'keep', defaultChannel);
     channel.attach(() => undefined);

@@ -4,7 +4,9 @@ import { startAdminServer } from '../../runtime/server/admin.ts';
 import { LiveFeed } from '../../runtime/server/live-feed.ts';
 import type { LiveEvent } from '../../runtime/server/protocol.ts';
 import { Taps } from '../../runtime/server/taps.ts';
-import { checkYaml, startYaml } from '../helpers/pipeline.ts';
+import { createMetricsRegistry } from '../../runtime/metrics.ts';
+import { Engine } from '../../runtime/engine.ts';
+import { checkYaml, startYaml, take, testRegistry } from '../helpers/pipeline.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -58,6 +60,103 @@ describe('the live feed (protocol v1)', () => {
   });
 });
 
+/**
+ * 1,000 numbered records a tenth of a second of event time apart, in windows
+ * of a second: 100 panes, each to the aggregate. With `alsoRaw`, the window
+ * has a second consumer, so the pair cannot fuse and a channel carries them.
+ */
+const windowed = (into: string, alsoRaw: boolean) => `
+streams: 1
+name: fused
+nodes:
+  src: { op: test.count, with: { count: 1000, batch: 50 } }
+  stamp: { op: map, in: src, with: { set: { ts: "n * 100.0" } } }
+  win: { op: window.tumbling, in: stamp, with: { size: 1s, time: ts } }
+  agg: { op: aggregate, in: win, with: { count: count() } }
+  out: { op: test.collect, in: agg, with: { into: ${into} } }
+${alsoRaw ? `  raw: { op: test.collect, in: win, with: { into: ${into}-raw, summary: true } }\n` : ''}`;
+
+type EdgeEvent = Extract<LiveEvent, { type: 'edge.stats' }>;
+type NodeEvent = Extract<LiveEvent, { type: 'node.stats' }>;
+
+describe('an edge fused away (a window with its aggregate)', () => {
+  /** Runs the pipeline to its end and samples its counters once, a second after the start. */
+  async function sampled(alsoRaw: boolean): Promise<{ events: LiveEvent[]; results: number; scrape: string }> {
+    const into = `fused-${alsoRaw ? 'channel' : 'fused'}`;
+    const engine = new Engine(checkYaml(windowed(into, alsoRaw)), { registry: testRegistry() });
+    let clock = 0;
+    const feed = new LiveFeed(engine, { now: () => clock });
+    // The first sample, before anything runs, is the baseline of the rates.
+    feed.sample();
+    const events: LiveEvent[] = [];
+    feed.subscribe((e) => events.push(e));
+    engine.start();
+    await engine.done;
+    clock += 1000;
+    feed.sample();
+    const scrape = await createMetricsRegistry({ pipeline: 'fused', nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }).metrics();
+    take(`${into}-raw`);
+    return { events, results: take(into).length, scrape };
+  }
+  const edge = (events: LiveEvent[]) => events.find((e): e is EdgeEvent => e.type === 'edge.stats' && e.edge === 'win.out->agg');
+  const node = (events: LiveEvent[], id: string) => events.find((e): e is NodeEvent => e.type === 'node.stats' && e.node === id)!;
+
+  it('reports the records that crossed it, as the same pair unfused shows them, and says it is fused', async () => {
+    const fused = await sampled(false);
+    const channel = await sampled(true);
+    expect(fused.results).toBe(100);
+    expect(channel.results).toBe(100);
+    // The figures a channel gives: 100 panes in a second, all handed on.
+    expect(edge(channel.events)).toMatchObject({ from: 'win', to: 'agg', records: 100, records_per_s: 100, records_in_per_s: 100, records_out_per_s: 100 });
+    expect(edge(channel.events)!.fused).toBeUndefined();
+    // The fused edge, which has no channel, reads the same, with nothing queued and no bytes to size.
+    expect(edge(fused.events)).toMatchObject({ from: 'win', to: 'agg', records: 100, records_per_s: 100, records_in_per_s: 100, records_out_per_s: 100, depth: 0, capacity: 0, drops: 0, fused: true, bytes_estimated: false });
+    // So do the nodes at either end: the window's output and the aggregate's input are the panes.
+    for (const { events } of [fused, channel]) {
+      expect(node(events, 'win')).toMatchObject({ records_in: 1000, records_out: 100 });
+      expect(node(events, 'agg')).toMatchObject({ records_in: 100, records_out: 100, records_in_per_s: 100 });
+    }
+    // Prometheus shows queues only: a fused edge has none (a capacity of 0 would read as full).
+    expect(fused.scrape).not.toMatch(/streams_edge_queue_capacity\{[^}]*from="win.out"/);
+    expect(channel.scrape).toMatch(/streams_edge_queue_capacity\{[^}]*from="win.out",to="agg"/);
+  });
+
+  it('keeps its totals across a reload that leaves the pair fused', async () => {
+    const text = (where: string) => `
+streams: 1
+name: fused-reload
+nodes:
+  src: { op: test.count, with: { count: 100000000, batch: 20, every_ms: 2 } }
+  keep: { op: filter, in: src, with: { where: "${where}" } }
+  stamp: { op: map, in: keep, with: { set: { ts: "n * 10.0" } } }
+  win: { op: window.tumbling, in: stamp, with: { size: 100ms, time: ts } }
+  agg: { op: aggregate, in: win, with: { count: count() } }
+  out: { op: test.collect, in: agg, with: { into: fused-reload, summary: true } }
+`;
+    const engine = startYaml(text('n >= 0'));
+    let clock = 0;
+    const feed = new LiveFeed(engine, { now: () => clock });
+    const crossed = () => {
+      clock += 1000;
+      feed.sample();
+      return feed.stats().edges.find((e) => e.edge === 'win.out->agg')!;
+    };
+    crossed();
+    // Panes close as event time passes: wait, bounded, for some.
+    for (let i = 0; i < 200 && crossed().records === 0; i++) await sleep(20);
+    const before = crossed();
+    expect(before.records).toBeGreaterThan(0);
+    expect(before.fused).toBe(true);
+    expect((await engine.reload(checkYaml(text('n >= 1')))).status).toBe('applied');
+    // At once, before more panes close: the totals ran on.
+    expect(crossed()).toMatchObject({ fused: true, records: before.records });
+    for (let i = 0; i < 200 && crossed().records <= before.records; i++) await sleep(20);
+    expect(crossed().records).toBeGreaterThan(before.records);
+    await engine.drain();
+    take('fused-reload');
+  });
+});
+
 describe('taps', () => {
   it('cost nothing until asked for, then sample records with secret fields redacted, and unhook when idle', async () => {
     const engine = startYaml(yaml());
@@ -96,7 +195,11 @@ describe('the admin server', () => {
     const slow = new WebSocket(url, ['streams.v1']);
     const fast = new WebSocket(url, ['streams.v1']);
     let fastMessages = 0;
-    fast.on('message', () => (fastMessages += 1));
+    const frames: { binary: boolean; first: unknown }[] = [];
+    fast.on('message', (data: Buffer, isBinary: boolean) => {
+      fastMessages += 1;
+      frames.push({ binary: isBinary, first: (JSON.parse(data.toString('utf8')) as LiveEvent[])[0] });
+    });
     await Promise.all([slow, fast].map((s) => new Promise((resolve) => s.on('open', resolve))));
     // The slow client's socket stops reading: the kernel buffers fill, then the server's.
     (slow as unknown as { _socket: { pause(): void } })._socket.pause();
@@ -113,6 +216,10 @@ describe('the admin server', () => {
     feed.sample();
     await sleep(100);
     expect(fastMessages).toBeGreaterThan(before);
+    // Encoded once for every client, each message still goes as a text frame of JSON: the snapshot, then the samples.
+    expect(frames.every((f) => !f.binary)).toBe(true);
+    expect(frames[0].first).toMatchObject({ type: 'hello', protocol: 1 });
+    expect(frames.at(-1)!.first).toMatchObject({ graph: 'feed' });
     fast.close();
     await server.close();
     await engine.drain();

@@ -51,6 +51,26 @@ describe('the visualiser page in Chromium', () => {
     expect(rates.length).toBe(5);
   });
 
+  it('shows the rate of the edge fused away (window into aggregate), marked fused, not 0/s', async () => {
+    const edge = '[data-edge="per-second.out->stats"]';
+    // Panes of three devices close every second: a few a second cross the fused edge.
+    const shown = await until(async () => {
+      const texts = await inPage((g) => ({
+        rate: g.document.querySelectorAll('[data-edge="per-second.out->stats"] text.rate')[0]?.textContent ?? '',
+        bytes: g.document.querySelectorAll('[data-edge="per-second.out->stats"] text.bytes')[0]?.textContent ?? '',
+        fused: g.document.querySelectorAll('[data-edge="per-second.out->stats"].fused').length,
+      }));
+      return texts.rate !== '0/s' && texts.rate !== '' ? texts : undefined;
+    }, `a rate above 0 on ${edge}`);
+    expect(shown.rate).toMatch(/^\d+(\.\d)?\/s$/);
+    expect(shown.bytes).toBe('fused');
+    expect(shown.fused).toBe(1);
+    // The same figure the API gives.
+    const stats = (await (await fetch(`${base}/api/stats`, { headers: { authorization: `Bearer ${token}` } })).json()) as { edges: { edge: string; fused?: boolean; records: number }[] };
+    expect(stats.edges.find((e) => e.edge === 'per-second.out->stats')).toMatchObject({ fused: true });
+    expect(stats.edges.find((e) => e.edge === 'per-second.out->stats')!.records).toBeGreaterThan(0);
+  });
+
   it('shows bytes a second on the edges, marked as estimated on edges of events', async () => {
     const bytes = await until(async () => {
       const texts = await inPage((g) => Array.from(g.document.querySelectorAll('.edge text.bytes'), (t) => t.textContent ?? ''));
