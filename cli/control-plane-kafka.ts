@@ -10,7 +10,7 @@
  * so a worker that starts late reads the current record.
  */
 import type { CapabilityReport } from '../graph/hosts-file.ts';
-import { clientReason, createMissingTopics, describeBrokers, openAdmin, openProducer, type KafkaProducer } from '../native/kafka/client.ts';
+import { clientReason, describeBrokers, ensureTopics, openProducer, type KafkaProducer } from '../native/kafka/client.ts';
 import { openTable, withTimeout, type KafkaTable } from '../native/kafka/table.ts';
 import { backoffDelay } from '../native/backoff.ts';
 import { connectTimeoutMs, parseRecord, type AppliedReport, type ControlClient, type ControlPlane, type UnversionedRecord } from './control-plane.ts';
@@ -65,7 +65,7 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
   const topics = kafkaControlTopics(pipeline);
   for (let attempt = 1; ; attempt++) {
     try {
-      await withTimeout(ensureTopics(brokers, who.client, Object.values(topics)), connectTimeoutMs, `reaching the brokers`);
+      await withTimeout(ensureControlTopics(brokers, who.client, Object.values(topics)), connectTimeoutMs, `reaching the brokers`);
       break;
     } catch (error) {
       const reason = `cannot reach the control plane at ${address}: ${clientReason(error)}`;
@@ -163,12 +163,7 @@ export async function openKafkaControlPlane(brokers: string[], pipeline: string,
 }
 
 /** Creates the compacted topics that do not exist yet (one partition each: offsets number the records in order). */
-async function ensureTopics(brokers: string[], client: string, topics: string[]): Promise<void> {
-  const admin = openAdmin(brokers, `ami-streams-${client}`);
-  try {
-    const failed = await createMissingTopics(admin, topics.map((topic) => ({ topic, partitions: 1, configs: topicConfigs })));
-    if (failed.length > 0) throw new Error(`creating \`${failed[0].topic}\`: ${failed[0].error}`);
-  } finally {
-    await admin.close().catch(() => undefined);
-  }
+async function ensureControlTopics(brokers: string[], client: string, topics: string[]): Promise<void> {
+  const failed = await ensureTopics(brokers, `ami-streams-${client}`, topics.map((topic) => ({ topic, partitions: 1, configs: topicConfigs })));
+  if (failed.length > 0) throw new Error(`creating \`${failed[0].topic}\`: ${failed[0].error}`);
 }

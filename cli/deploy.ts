@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { parseDuration } from '../graph/units.ts';
-import { createMissingTopics, errorMessages, openAdmin } from '../native/kafka/client.ts';
+import { ensureTopics, errorMessages } from '../native/kafka/client.ts';
 import { openControlPlane, parseApplied, parseCapabilities, recordFormat, type AppliedReport, type ControlPlane, type RecordTopic, type UnversionedRecord } from './control-plane.ts';
 import { defaultHostsFile } from './plan.ts';
 import { parseParams, readPipeline, UsageError } from './pipeline-file.ts';
@@ -108,15 +108,12 @@ async function createTopics(topics: readonly RecordTopic[]): Promise<void> {
   const byBrokers = new Map<string, RecordTopic[]>();
   for (const t of topics) byBrokers.set(t.brokers.join(','), [...(byBrokers.get(t.brokers.join(',')) ?? []), t]);
   for (const wanted of byBrokers.values()) {
-    const admin = openAdmin(wanted[0].brokers, 'ami-streams-deploy');
     try {
-      for (const { topic, error } of await createMissingTopics(admin, wanted)) {
+      for (const { topic, error } of await ensureTopics(wanted[0].brokers, 'ami-streams-deploy', wanted)) {
         process.stderr.write(`streams: could not create the topic \`${topic}\`: ${error}; the broker may create it with its default partitions\n`);
       }
     } catch (error) {
       process.stderr.write(`streams: could not create the topics of the edges between hosts: ${errorMessages(error)}; the broker may create them with its default partitions\n`);
-    } finally {
-      await admin.close().catch(() => undefined);
     }
   }
 }

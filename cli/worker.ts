@@ -14,7 +14,7 @@ import type { CapabilityReport } from '../graph/hosts-file.ts';
 import type { Requirement } from '../graph/operator-spec.ts';
 import type { TransportNode } from '../graph/host-graph.ts';
 import { ffmpegVersion } from '../native/ffmpeg/version.ts';
-import { createMissingTopics, errorMessages, openAdmin, preloadKafka } from '../native/kafka/client.ts';
+import { ensureTopics, errorMessages, preloadKafka } from '../native/kafka/client.ts';
 import { Engine } from '../runtime/engine.ts';
 import { openStateStore, type StateStore } from '../runtime/state/store.ts';
 import { createLogger, type LogLevel } from '../runtime/log.ts';
@@ -215,14 +215,11 @@ export class HostWorker {
   async #ensureTopics(transports: readonly TransportNode[]): Promise<void> {
     const wanted = transports.filter((t) => !this.#topics.has(t.topic));
     if (wanted.length === 0) return;
-    const admin = openAdmin(wanted[0].brokers, `ami-streams-worker-${this.#o.host}`);
     try {
-      for (const { topic, error } of await createMissingTopics(admin, wanted)) this.#o.log.warn({ topic, error }, 'creating a transport topic failed; the broker may create it with its default partitions');
+      for (const { topic, error } of await ensureTopics(wanted[0].brokers, `ami-streams-worker-${this.#o.host}`, wanted)) this.#o.log.warn({ topic, error }, 'creating a transport topic failed; the broker may create it with its default partitions');
       for (const t of wanted) this.#topics.add(t.topic);
     } catch (error) {
       this.#o.log.warn({ error: errorMessages(error) }, 'listing the transport topics failed; the broker may create them with its default partitions');
-    } finally {
-      await admin.close().catch(() => undefined);
     }
   }
 

@@ -414,6 +414,11 @@ export class Engine {
       const old = this.runners.get(name)!;
       this.#retiring.delete(old);
       this.runners.delete(name);
+      // A sink forced at the deadline may hold batches unacknowledged (a Kafka producer
+      // gathers several): back to the head of their channels, as after a sink failure, for
+      // the successor to write (at least once: the forced sink may still write them, and
+      // its late acknowledgement is then ignored) or for a removed node's drop to count.
+      old.input.abandonInFlight();
       // A fused pair saves its state through the window, the node that ran it;
       // a node that never ran (rolled back) hands on the state it was given.
       const carried = old.fusedInto ? undefined : old.hasRun ? old.lastSnapshot : old.restored;

@@ -13,15 +13,14 @@ import type { Batch, Logger } from './types.ts';
  * this reload (`fresh`); the channels it kept had every batch pushed to them
  * already. A batch waiting in several such channels (fan-out) goes on once.
  * Each record goes on once; at least once for a batch a sink forced at the
- * reload deadline held (it may still write it). With no new route the
+ * reload deadline held (the engine put it back in the channel, and the
+ * forced sink may still write it). With no new route the
  * records are dropped, counted and logged. `routesOf` gives the channels a
  * port (`node.port`) feeds now.
  */
 export function handOnWaiting(stale: readonly Channel[], fresh: ReadonlySet<Channel>, routesOf: (from: string) => readonly Channel[], log: Logger): void {
   const byPort = new Map<string, Channel[]>();
   for (const channel of stale) {
-    // A sink forced at the deadline may hold batches unacknowledged: back in the queue, as after a sink failure.
-    if (!channel.idle) channel.requeue();
     byPort.set(channel.from, [...(byPort.get(channel.from) ?? []), channel]);
   }
   for (const [from, channels] of byPort) {

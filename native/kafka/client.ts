@@ -451,6 +451,21 @@ export async function createMissingTopics(admin: KafkaAdmin, wanted: readonly Wa
 }
 
 /**
+ * `createMissingTopics` through an administration client of its own,
+ * opened on `brokers` and closed after: what deploy, workers and the
+ * control plane do before they write. Rejects when the topics cannot be
+ * listed (the brokers cannot be reached).
+ */
+export async function ensureTopics(brokers: string[], clientId: string, wanted: readonly WantedTopic[]): Promise<{ topic: string; error: string }[]> {
+  const admin = openAdmin(brokers, clientId);
+  try {
+    return await createMissingTopics(admin, wanted);
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+/**
  * Loads the Kafka library now: a process that will use it (a worker) pays
  * for loading it as it starts, not inside its first deployment.
  */

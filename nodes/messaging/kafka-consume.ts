@@ -114,6 +114,8 @@ class ConsumeSession implements SourceSession {
   #paused = false;
   #cancelCommit: (() => void) | undefined;
   #committing: Promise<void> = Promise.resolve();
+  /** No commit is under way: the next one starts at once, not after a turn of the event loop. */
+  #commitIdle = true;
 
   constructor(ctx: NodeContext<ConsumeSettings>, out: Subscriber<Batch>) {
     this.#ctx = ctx;
@@ -159,6 +161,10 @@ class ConsumeSession implements SourceSession {
           partitionEvents(this.#ctx).revoking(options.topics);
           const claim = this.#claim;
           if (claim) claim.revoking();
+          // Called as the client starts to rejoin: a commit started now is sent ahead of the
+          // rejoin on the coordinator's connection and counts under the generation that ends;
+          // sent after it, the coordinator refuses it and the member that takes a partition
+          // reads what this one acknowledged again.
           else void this.#commit();
         },
         assigned: (partitions) => {
@@ -258,23 +264,34 @@ class ConsumeSession implements SourceSession {
     });
   }
 
-  /** Commits what is acknowledged, unless a transactional producer does it. */
+  /**
+   * Commits what is acknowledged, unless a transactional producer does it.
+   * One commit at a time; when none is under way the request is sent before
+   * this returns (see `revoking`).
+   */
   #commit(): Promise<void> {
-    this.#committing = this.#committing.then(async () => {
-      const current = this.#consumer;
-      if (!current || this.#claim) return;
-      const offsets = this.#ledger.committable();
-      if (offsets.length === 0) return;
-      try {
-        // Refused while the membership is in doubt: the offsets wait for the next acknowledgement after it.
-        if (await current.commit(offsets)) this.#ledger.committed(offsets);
-      } catch (error) {
-        const { settings, label } = this.#ctx;
-        this.#ctx.log.warn({ brokers: this.#brokers, group: settings.group, error: clientReason(error) }, `${label}: committing offsets failed; trying again in ${settings.commit_interval} ms`);
-        this.#scheduleCommit();
-      }
+    const next = this.#commitIdle ? this.#commitAcknowledged() : this.#committing.then(() => this.#commitAcknowledged());
+    this.#commitIdle = false;
+    const settled: Promise<void> = next.finally(() => {
+      if (this.#committing === settled) this.#commitIdle = true;
     });
-    return this.#committing;
+    this.#committing = settled;
+    return settled;
+  }
+
+  async #commitAcknowledged(): Promise<void> {
+    const current = this.#consumer;
+    if (!current || this.#claim) return;
+    const offsets = this.#ledger.committable();
+    if (offsets.length === 0) return;
+    try {
+      // Refused while the membership is in doubt: the offsets wait for the next acknowledgement after it.
+      if (await current.commit(offsets)) this.#ledger.committed(offsets);
+    } catch (error) {
+      const { settings, label } = this.#ctx;
+      this.#ctx.log.warn({ brokers: this.#brokers, group: settings.group, error: clientReason(error) }, `${label}: committing offsets failed; trying again in ${settings.commit_interval} ms`);
+      this.#scheduleCommit();
+    }
   }
 
   /** Stops fetching while downstream is full. */

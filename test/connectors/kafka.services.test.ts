@@ -169,6 +169,39 @@ nodes:
     expect(duplicates).toBeLessThan(total / 4);
   });
 
+  it('commits what was acknowledged as the group rebalances: a member that joins re-reads none of it', async () => {
+    const t = await topic('revoke-commit', 2);
+    const group = unique('g');
+    const total = 2000;
+    await produce(t, idMessages(0, total), 200);
+    const [a, b] = [unique('member-a'), unique('member-b')];
+    // No commit on the interval: only the one made as the group rebalances can save the first member's work.
+    const pipeline = (into: string) => `streams: 1
+name: member
+nodes:
+  in:
+    op: kafka.consume
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topics: [${t}], group: ${group}, format: json, commit_interval: 1h, session_timeout: 6s }
+  keep:
+    op: test.collect
+    in: in
+    with: { into: ${into} }
+`;
+    const log = recordingLogger();
+    const first = startPipeline(pipeline(a), log);
+    await until('the first member to have every record', () => records(a).length >= total);
+    const second = startPipeline(pipeline(b), log);
+    const assignedTwice = () => log.entries.filter((e) => e.message.endsWith('partitions assigned')).length >= 3;
+    await until('the group to have rebalanced over both members', assignedTwice, 30_000);
+    await produce(t, idMessages(total, total + 100));
+    await until('the records written after the rebalance', () => idCounts([...records(a), ...records(b)]).distinct.size >= total + 100);
+    const reread = (records(b) as { id: number }[]).filter((r) => r.id < total).length;
+    await Promise.all([first.drain(), second.drain()]);
+    console.log(`commit on rebalance: ${total} read by the first member, then ${reread} of them read again by the second`);
+    // Before: the commit went out behind the rejoin and was refused, and the second member read its partition's ~1,000 again.
+    expect(reread).toBe(0);
+  });
+
   it('stops fetching while downstream is full', async () => {
     const t = await topic('backpressure', 2);
     const total = 20_000;

@@ -109,6 +109,32 @@ const waitUntil = async (what: string, done: () => boolean): Promise<void> => {
   expect(done(), what).toBe(true);
 };
 
+/**
+ * Sinks that take batches and never write nor acknowledge them, and ignore
+ * the end of their input, so a reload forces them at its deadline: like a
+ * `kafka.produce` whose brokers are away (the paced one takes each batch in
+ * at once, holding several, as its write pipeline gathers them).
+ */
+const holdSink = defineOperator({
+  name: 'test.hold',
+  summary: 'Test sink: holds every batch.',
+  doc: 'Takes batches and never acknowledges them; never completes.',
+  inputs: { in: { type: 'Any', doc: 'Anything.' } },
+  outputs: {},
+  settings: z.object({}),
+  create: () => (input) => new Observable<Batch>(() => input.subscribe({ next: () => undefined, complete: () => undefined })),
+});
+const pacedHoldSink = defineOperator({
+  name: 'test.hold-paced',
+  summary: 'Test sink: takes every batch in and holds it.',
+  doc: 'Takes batches in at once (`batchDone`) and never acknowledges them; never completes.',
+  inputs: { in: { type: 'Any', doc: 'Anything.' } },
+  outputs: {},
+  settings: z.object({}),
+  paced: true,
+  create: (ctx) => (input) => new Observable<Batch>(() => input.subscribe({ next: () => ctx.batchDone(), complete: () => undefined })),
+});
+
 describe('hot reload that rewires a sink', () => {
   it('inserts a node in front of the sink: records waiting on the old edge go through it, none lost or repeated', async () => {
     Object.assign(fed, { subscriber: undefined, newAck: undefined, next: 0, acked: 0 });
@@ -197,6 +223,57 @@ ${body}  out: { op: test.collect, in: ${body ? 'tag' : 'src'}, with: { into: rel
     expect(tagged).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(got.filter((r) => r.tag === undefined).map((r) => r.n)).toEqual([0, 1, 2, 3, 4]);
     expect(fed.acked).toBe(4);
+  });
+
+  it.each([
+    ['a sink', holdSink],
+    ['a paced sink (as kafka.produce)', pacedHoldSink],
+  ])('%s forced at the reload deadline on a kept edge: its successor writes what it held, and the source sees each batch acknowledged once', async (_what, holding) => {
+    Object.assign(fed, { subscriber: undefined, newAck: undefined, next: 0, acked: 0 });
+    const yaml = (sink: string) => `
+streams: 1
+name: forced-kept
+nodes:
+  src: { op: test.hand }
+  out: { op: ${sink}, in: src${sink === 'test.collect' ? ', with: { into: reload-forced-kept }' : ''} }
+`;
+    const engine = startYaml(yaml(holding.name), { extra: [handSource, holdSink, pacedHoldSink] });
+    await waitUntil('the source started', () => fed.subscriber !== undefined);
+    // The holding sink takes batches and never writes them; the edge src -> out stays through the reload.
+    feed(4);
+    const result = await engine.reload(checkYaml(yaml('test.collect'), [handSource, holdSink, pacedHoldSink]), { deadlineMs: 30 });
+    expect(result).toMatchObject({ status: 'applied', diff: { replaced: ['out'], kept: ['src'] } });
+    feed(4);
+    fed.subscriber!.complete();
+    // Before the fix the run never ended: what the forced sink held stayed unacknowledged in the kept channel.
+    const ended = await Promise.race([engine.done.then(() => true), sleep(2000).then(() => false)]);
+    expect(ended, 'the run ended').toBe(true);
+    const got = (take('reload-forced-kept') as { n: number }[]).map((r) => r.n);
+    expect(got).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(fed.acked).toBe(8);
+  });
+
+  it('a paced sink forced at the reload deadline as it is removed: what it held is dropped and counted, so its source is not held back', async () => {
+    Object.assign(fed, { subscriber: undefined, newAck: undefined, next: 0, acked: 0 });
+    const yaml = (sink: string) => `
+streams: 1
+name: forced-removed
+nodes:
+  src: { op: test.hand }
+${sink}`;
+    const extra = [handSource, holdSink, pacedHoldSink];
+    const engine = startYaml(yaml('  out: { op: test.hold-paced, in: src }\n'), { extra });
+    await waitUntil('the source started', () => fed.subscriber !== undefined);
+    feed(4);
+    const result = await engine.reload(checkYaml(yaml('  other: { op: test.collect, in: src, with: { into: reload-forced-removed } }\n'), extra), { deadlineMs: 30 });
+    expect(result).toMatchObject({ status: 'applied', diff: { removed: ['out'], added: ['other'] } });
+    // Released as dropped: a Kafka source upstream may commit past them instead of stopping there for good.
+    expect(fed.acked).toBe(4);
+    feed(4);
+    fed.subscriber!.complete();
+    await engine.done;
+    expect((take('reload-forced-removed') as { n: number }[]).map((r) => r.n)).toEqual(Array.from({ length: 20 }, (_, i) => 20 + i));
+    expect(fed.acked).toBe(8);
   });
 
   it('removes a producer: what it sent and the sink had not taken still reaches the sink', async () => {
