@@ -5,6 +5,7 @@
  * from the same object.
  */
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { conditionalOrRange } from '../../nodes/cdn/edge/conditional.ts';
 import { SharedBody } from '../../nodes/cdn/edge/shared-body.ts';
@@ -21,6 +22,28 @@ function getSpelled(url: string, headers: Record<string, string>): Promise<{ sta
     });
     request.on('error', reject);
     request.end();
+  });
+}
+
+/** Writes `text` on one connection to `base` and reads until `done` holds for what came back (bounded). */
+function exchange(base: string, text: string, done: (received: string) => boolean): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    let received = '';
+    const socket = connect(Number(port), hostname, () => socket.write(text));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no full answer in time; received: ${JSON.stringify(received)}`));
+    }, 3000);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (!done(received)) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(received);
+    });
+    socket.on('error', reject);
   });
 }
 
@@ -124,3 +147,20 @@ describe('cache: a stored body sent as one buffer', () => {
   });
 });
 
+describe('cache: what Node skips for the edge, and what it must not', () => {
+  it('reads past the body of a request it refuses, so the same connection goes on serving', async () => {
+    const origin = await startOrigin((_request, response) => {
+      response.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      response.end('stored');
+    });
+    const edge = await startEdge(origin.url);
+    await get(`${edge.base}/k`);
+    // A POST with a body, then a GET, on one connection: the body must be drained, not parsed as the next request.
+    const body = 'GET /evil HTTP/1.1\r\nHost: edge\r\n\r\n';
+    const received = await exchange(edge.base, `POST /k HTTP/1.1\r\nHost: edge\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /k HTTP/1.1\r\nHost: edge\r\n\r\n`, (text) => text.endsWith('stored'));
+    const statuses = [...received.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((match) => Number(match[1]));
+    expect(statuses).toEqual([405, 200]);
+    expect(received).toMatch(/X-Cache: HIT/);
+    expect(origin.count('/evil')).toBe(0);
+  });
+});
