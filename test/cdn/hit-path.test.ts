@@ -164,3 +164,27 @@ describe('cache: what Node skips for the edge, and what it must not', () => {
     expect(origin.count('/evil')).toBe(0);
   });
 });
+
+describe('cache: a stored body sent as it is kept', () => {
+  it('gives the one buffer a complete body is kept in, joined once, the same buffer every time', () => {
+    const body = SharedBody.of([Buffer.from('0123'), Buffer.from('4567'), Buffer.from('89')]);
+    const whole = body.whole();
+    expect(whole?.toString()).toBe('0123456789');
+    expect(body.whole()).toBe(whole);
+    expect(body.chunks).toEqual([whole]);
+  });
+
+  it('gives no single buffer for a body still arriving, too large to join, or passed through', () => {
+    const open = new SharedBody();
+    open.push(Buffer.from('ab'));
+    expect(open.whole()).toBeUndefined();
+    const big = SharedBody.of([Buffer.alloc(3 * 1024 * 1024, 1), Buffer.alloc(2 * 1024 * 1024, 2)]);
+    expect(big.whole()).toBeUndefined();
+    expect(big.chunks.length).toBe(2);
+    const passed = new SharedBody();
+    passed.passThrough(() => undefined);
+    passed.push(Buffer.from('cd'));
+    passed.end();
+    expect(passed.whole()).toBeUndefined();
+  });
+});

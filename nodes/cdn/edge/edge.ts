@@ -219,9 +219,7 @@ export class Edge {
 
   #lookup(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote, blocking: boolean): Sent | Promise<Sent> {
     const key = this.#requestKey(path, request);
-    const store = this.store;
-    store.touch(key);
-    const object = store.get(key);
+    const object = this.store.lookup(key);
     if (object) {
       const now = this.#options.now();
       const state = stateOf(object, now);
@@ -300,15 +298,15 @@ export class Edge {
     if (note.rewrite && object.status === 200 && isPlaylist(object.url, contentTypeOf(object.headers))) {
       return sendSignedPlaylist(request, response, object.status, object.headers, object.body, cache, ageSeconds, note.rewrite);
     }
-    const sendable: Sendable = { status: object.status, headers: object.headers, body: object.body, cache, ageSeconds, validators: object, length: object.body.length };
-    // The header list of a whole answer is kept on the object for as long as its outcome and age stay the same.
+    // The answer, its header list built, is kept on the object for as long as its outcome and age stay the same.
     let prepared = object.prepared;
     if (prepared === undefined || prepared.cache !== cache || prepared.ageSeconds !== ageSeconds) {
-      prepared = { cache, ageSeconds, list: prepareHeaders(sendable) };
+      const sendable: Sendable = { status: object.status, headers: object.headers, body: object.body, cache, ageSeconds, validators: object, length: object.body.length };
+      sendable.prepared = prepareHeaders(sendable);
+      prepared = { cache, ageSeconds, sendable };
       object.prepared = prepared;
     }
-    sendable.prepared = prepared.list;
-    return sendObject(request, response, sendable);
+    return sendObject(request, response, prepared.sendable);
   }
 
   /** A request that cannot share: its own origin request, nothing kept. */
