@@ -4,12 +4,12 @@
  * new headers, the age, the outcome), and ranges, HEAD and 304 still answer
  * from the same object.
  */
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { conditionalOrRange } from '../../nodes/cdn/edge/conditional.ts';
 import { SharedBody } from '../../nodes/cdn/edge/shared-body.ts';
-import { get, startEdge, startOrigin, stopAll } from './edge-harness.ts';
+import { get, startEdge, startOrigin, stopAll, until } from './edge-harness.ts';
 
 /** A GET whose header names go out spelled exactly as given (fetch would not keep `rAnGe`). */
 function getSpelled(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -162,6 +162,33 @@ describe('cache: what Node skips for the edge, and what it must not', () => {
     expect(statuses).toEqual([405, 200]);
     expect(received).toMatch(/X-Cache: HIT/);
     expect(origin.count('/evil')).toBe(0);
+  });
+
+  it('logs a hit written at once with its duration, and frees its connection slot for the next request', async () => {
+    const origin = await startOrigin((_request, response) => {
+      response.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      response.end('x'.repeat(1024));
+    });
+    const edge = await startEdge(origin.url, { access: { max_connections_per_client: 1 } });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const once = (): Promise<{ status: number; cache: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        const request = httpRequest(`${edge.base}/one`, { agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, cache: response.headers['x-cache'] as string | undefined }));
+        });
+        request.on('error', reject);
+        request.end();
+      });
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await once());
+    agent.destroy();
+    expect(answers).toEqual([{ status: 200, cache: 'MISS' }, ...Array.from({ length: 4 }, () => ({ status: 200, cache: 'HIT' }))]);
+    await until(() => edge.log().length === 5);
+    for (const record of edge.log().slice(1)) {
+      expect(record).toMatchObject({ cache: 'HIT', status: 200, bytes: 1024 });
+      expect(record.duration_ms as number).toBeGreaterThanOrEqual(record.ttfb_ms as number);
+    }
   });
 });
 

@@ -20,7 +20,7 @@ import { fetchOrigin, originAgents, originRequestHeaders, type OriginHead } from
 import { blockingTarget, isPlaylist, playlistLinks } from './ll-hls.ts';
 import { Prefetcher } from './prefetch.ts';
 import { CheckedTargets, targetProblem } from './request-check.ts';
-import { ended, prepareHeaders, sendObject, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
+import { ended, handedOver, prepareHeaders, sendObject, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
 import { variantKey, type EdgeStore, type PurgeSelector } from './store.ts';
 import { freshnessOf, type CompiledRule } from './ttl-rules.ts';
 
@@ -128,8 +128,9 @@ export class Edge {
       throw error;
     }
     if (!(answer instanceof Promise)) {
-      // Something holds this request (a connection cap) or wants its duration: finish when the answer has gone out.
-      if (note.release === undefined && this.#options.log === undefined) {
+      // Something holds this request (a connection cap) or wants its duration: finish when the answer has gone out,
+      // which an answer written whole at once (a hit the socket took entirely) already has: no promise, no listener.
+      if ((note.release === undefined && this.#options.log === undefined) || handedOver(response)) {
         this.#finish(request, note, answer, arrived);
         return undefined;
       }

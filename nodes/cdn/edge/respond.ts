@@ -138,6 +138,14 @@ export function sendObject(request: IncomingMessage, response: ServerResponse, w
   return body.pipeTo(response, start, end).then((outcome) => ({ status, bytes: outcome.bytes, headersAt: at }));
 }
 
+/**
+ * Whether `response` has ended and every byte of it has been handed to the
+ * operating system: what its `finish` event, a tick later, would say.
+ */
+export function handedOver(response: ServerResponse): boolean {
+  return response.writableEnded && response.writableLength === 0;
+}
+
 /** Resolves with `sent` once `response` has ended (finished or closed). */
 export function ended(response: ServerResponse, sent: Sent): Promise<Sent> {
   if (response.writableFinished || response.destroyed) return Promise.resolve(sent);
