@@ -8,13 +8,17 @@
  * each wrk run: on a shared machine it holds steady where requests a
  * second follow whoever else runs (`cdn-serve.ts` prints those).
  *
- *   node bench/cdn-hit-path.ts [seconds=5] [rounds=5] [--profile] [--size 1KB|256KB] [--against DIR]
+ *   node bench/cdn-hit-path.ts [seconds=5] [rounds=5] [--profile] [--size 1KB|256KB] [--against DIR] [--log]
  *
  * `--against DIR` also runs the edge of another checkout (DIR holds its
  * `bin/streams.ts`; `git archive` a commit into a folder and link
  * `node_modules`) as `baseline`, in turns with the others: the paired ratio
  * edge / baseline compares two builds within one run, the figure to quote
  * for a change.
+ *
+ * `--log` connects the edges' access log to the analytics
+ * `pipelines/cdn-edge.yaml` runs on it (a 10 s window, count, bytes, TTFB
+ * p99) in the same process: the cost of a hit with its record.
  *
  * `--profile` runs the edge and bare Node under `--cpu-prof` and prints
  * where the edge's CPU went, self time by function and by file (the
@@ -30,7 +34,7 @@ import { parseArgs } from 'node:util';
 import { root } from './dist.ts';
 import { ensureTools, loadAverage, median, objects, startTargets, wrk, type Target } from './cdn-targets.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false }, size: { type: 'string' }, against: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false }, size: { type: 'string' }, against: { type: 'string' }, log: { type: 'boolean', default: false } } });
 if (values.size !== undefined && !(values.size in objects)) throw new Error(`--size: one of ${Object.keys(objects).join(', ')}`);
 /** The sizes measured: both unless `--size` names one (a profile of one size says where that size's time goes). */
 const sizes = Object.entries(objects).filter(([size]) => values.size === undefined || size === values.size);
@@ -46,24 +50,27 @@ function profiled(target: 'edge' | 'bare'): string[] {
   // Sampled every 100 µs (V8's default is 1 ms): a few seconds give enough samples to compare functions of a few hundred ns a request.
   return ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${join(profileDir, target)}`];
 }
-const servers = await startTargets({ base: 7860, nodeOptions: { edge: profiled('edge'), bare: profiled('bare') }, baselineRoot });
+const servers = await startTargets({ base: 7860, nodeOptions: { edge: profiled('edge'), bare: profiled('bare') }, baselineRoot, log: values.log });
 const names = servers.names;
 // The profile's clock is the monotonic one hrtime reads: samples before this are the servers starting.
 const measuringFrom = Number(process.hrtime.bigint() / 1000n);
 const cpu: Record<string, Partial<Record<Target, number[]>>> = {};
+const user: Record<string, Partial<Record<Target, number[]>>> = {};
 const rates: Record<string, Partial<Record<Target, number[]>>> = {};
 const served: Partial<Record<Target, number>> = {};
 for (let round = 0; round < rounds; round++) {
   for (const [size, object] of sizes) {
     cpu[size] ??= {};
+    user[size] ??= {};
     rates[size] ??= {};
     const order = names.map((_, i, all) => all[(i + round) % all.length]);
     for (const target of order) {
       const measured = wrk(`http://127.0.0.1:${servers.ports[target]}${object.path}`, servers.pids[target], { seconds, connections: 64 });
       (cpu[size][target] ??= []).push(measured.cpuPerRequest);
+      (user[size][target] ??= []).push(measured.userPerRequest);
       (rates[size][target] ??= []).push(measured.perSecond);
       served[target] = (served[target] ?? 0) + measured.requests;
-      process.stderr.write(`round ${round + 1} ${size} ${target}: ${measured.cpuPerRequest.toFixed(1)} µs CPU a request (${Math.round(measured.perSecond)} req/s)\n`);
+      process.stderr.write(`round ${round + 1} ${size} ${target}: ${measured.cpuPerRequest.toFixed(1)} µs CPU a request, ${measured.userPerRequest.toFixed(1)} in user space (${Math.round(measured.perSecond)} req/s)\n`);
     }
   }
 }
@@ -75,16 +82,18 @@ function paired(a: number[], b: number[]): number {
   return median(a.map((micros, round) => micros / b[round]));
 }
 
-console.log(`hit path: server CPU a request (µs), median of ${rounds} rounds of wrk -t1 -c64 -d${seconds}s; load ${load}`);
+console.log(`hit path${values.log ? ' (edges with their access log and its analytics)' : ''}: server CPU a request (µs), median of ${rounds} rounds of wrk -t1 -c64 -d${seconds}s; load ${load}`);
 console.log('size    edge      bare-node  nginx     edge cost ×bare  ×nginx   paired ×bare  (req/s medians: edge, bare, nginx)');
 for (const [size, byTarget] of Object.entries(cpu)) {
   const measured = (target: Target): number[] => byTarget[target] ?? [];
   const [edge, bare, nginx] = [median(measured('edge')), median(measured('bare')), median(measured('nginx'))];
   const rate = (target: Target): string => String(Math.round(median(rates[size][target] ?? [])));
   console.log(`${size.padEnd(8)}${edge.toFixed(1).padEnd(10)}${bare.toFixed(1).padEnd(11)}${nginx.toFixed(1).padEnd(10)}${(edge / bare).toFixed(2).padEnd(16)}${(edge / nginx).toFixed(2).padEnd(9)}${paired(measured('edge'), measured('bare')).toFixed(2).padEnd(14)}(${rate('edge')}, ${rate('bare')}, ${rate('nginx')})`);
+  const inUser = (target: Target): number[] => user[size][target] ?? [];
+  console.log(`${''.padEnd(8)}user space: edge ${median(inUser('edge')).toFixed(1)} µs, bare ${median(inUser('bare')).toFixed(1)} µs, paired ×bare ${paired(inUser('edge'), inUser('bare')).toFixed(2)}`);
   if (baselineRoot !== undefined) {
     const baseline = median(measured('baseline'));
-    console.log(`${''.padEnd(8)}baseline (${baselineRoot}) ${baseline.toFixed(1)} µs; edge / baseline ${(edge / baseline).toFixed(3)}, paired ${paired(measured('edge'), measured('baseline')).toFixed(3)}; baseline ×bare paired ${paired(measured('baseline'), measured('bare')).toFixed(2)}`);
+    console.log(`${''.padEnd(8)}baseline (${baselineRoot}) ${baseline.toFixed(1)} µs: edge / baseline ${(edge / baseline).toFixed(3)}, paired ${paired(measured('edge'), measured('baseline')).toFixed(3)}; in user space paired ${paired(inUser('edge'), inUser('baseline')).toFixed(3)}; baseline ×bare paired ${paired(measured('baseline'), measured('bare')).toFixed(2)}`);
   }
 }
 

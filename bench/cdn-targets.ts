@@ -97,7 +97,28 @@ export interface TargetOptions {
   nodeOptions?: Partial<Record<'edge' | 'bare' | 'baseline', string[]>>;
   /** Another checkout of the project: its edge runs as `baseline`, in front of the same nginx. */
   baselineRoot?: string;
+  /**
+   * Edges with their access log connected to the analytics a CDN pipeline
+   * runs on it (`pipelines/cdn-edge.yaml`: a 10 s window per edge, request
+   * count, bytes, TTFB p99), in the same process: a request then also
+   * costs its access record and its share of the window.
+   */
+  log?: boolean;
 }
+
+/** The access-log analytics an edge runs with `log` (its output goes to stdout, which the bench ignores). */
+const logAnalytics = `  per-10s:
+    op: window.tumbling
+    in: edge.log
+    with: { size: 10s, key: edge }
+  figures:
+    op: aggregate
+    in: per-10s
+    with: { requests: count(), bytes_sent: sum(bytes), ttfb_p99_ms: "quantile(ttfb_ms, 0.99)" }
+  report:
+    op: stdout
+    in: figures
+`;
 
 /**
  * Starts the servers on ports from `options.base` and waits until each
@@ -125,7 +146,7 @@ nodes:
   edge:
     op: cache
     with: { listen: "127.0.0.1:${ports[target]}", origin: "http://127.0.0.1:${ports.nginx}", size: 256MiB }
-`,
+${options.log === true ? logAnalytics : ''}`,
     );
     return file;
   };
@@ -175,26 +196,36 @@ nodes:
 
 /** CPU time a process has used (user and system, all its threads), µs; from /proc (Linux). */
 export function cpuMicros(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** CPU time a process has used in user space and in the kernel (all its threads), µs; from /proc (Linux). */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  return { user: (Number(fields[11]) * 1e6) / 100, system: (Number(fields[12]) * 1e6) / 100 };
 }
 
 /**
  * Requests per second wrk measured for one URL (`-t1`, `connections`
  * keep-alive connections, `seconds`), and the server's CPU time per request
- * (µs): on a machine shared with other work, throughput follows whoever
- * else runs, while the CPU a request costs does not.
+ * (µs), all of it and its user-space part: on a machine shared with other
+ * work, throughput follows whoever else runs, while the CPU a request costs
+ * does not. The user-space part leaves out the kernel's share (the
+ * `writev` and loopback delivery, most of a small hit, the same for every
+ * server): it is what a server's own code decides.
  */
-export function wrk(url: string, pid: number, options: { seconds: number; connections: number }): { perSecond: number; cpuPerRequest: number; requests: number } {
-  const before = cpuMicros(pid);
+export function wrk(url: string, pid: number, options: { seconds: number; connections: number }): { perSecond: number; cpuPerRequest: number; userPerRequest: number; requests: number } {
+  const before = cpuTimes(pid);
   const run = spawnSync('wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, url], { encoding: 'utf8' });
-  const used = cpuMicros(pid) - before;
+  const after = cpuTimes(pid);
+  const used = after.user + after.system - before.user - before.system;
   const match = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout);
   const count = /(\d+) requests in/.exec(run.stdout);
   if (!match || !count) throw new Error(`wrk said: ${run.stdout}${run.stderr}`);
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
   if (errors) throw new Error(`${url}: ${errors[1]} error answers`);
-  return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]), requests: Number(count[1]) };
+  return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]), userPerRequest: (after.user - before.user) / Number(count[1]), requests: Number(count[1]) };
 }
 
 export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];
