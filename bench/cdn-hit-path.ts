@@ -8,7 +8,7 @@
  * each wrk run: on a shared machine it holds steady where requests a
  * second follow whoever else runs (`cdn-serve.ts` prints those).
  *
- *   node bench/cdn-hit-path.ts [seconds=5] [rounds=5] [--profile] [--size 1KB|256KB] [--against DIR] [--log]
+ *   node bench/cdn-hit-path.ts [seconds=5] [rounds=5] [--profile] [--perf] [--size 1KB|256KB] [--against DIR] [--log]
  *
  * `--against DIR` also runs the edge of another checkout (DIR holds its
  * `bin/streams.ts`; `git archive` a commit into a folder and link
@@ -25,6 +25,12 @@
  * engine's own files, Node's internals, and garbage collection), and then
  * the functions whose self time a request differs most between the edge
  * and bare Node: what the edge does that bare Node does not.
+ * V8's profiler samples wall time: on a loaded machine its figures a request
+ * grow with the load. `--perf` instead samples the CPU clock with Linux
+ * `perf` (`cdn-cpu-samples.ts`) during one more wrk run of each Node server
+ * after the rounds (the first size measured), and prints CPU a request in
+ * user space and in the kernel, and the symbols whose time a request
+ * differs most, edge against bare Node (and against the baseline).
  * Installs wrk and nginx-light (Debian) if they are missing.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -33,8 +39,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { root } from './dist.ts';
 import { ensureTools, loadAverage, median, objects, startTargets, wrk, type Target } from './cdn-targets.ts';
+import { perfAvailable, perfNodeOptions, printDifference as printSampledDifference, sampleWhile, timeByRequest, type SampledTime } from './cdn-cpu-samples.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false }, size: { type: 'string' }, against: { type: 'string' }, log: { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false }, size: { type: 'string' }, against: { type: 'string' }, log: { type: 'boolean', default: false }, perf: { type: 'boolean', default: false } } });
 if (values.size !== undefined && !(values.size in objects)) throw new Error(`--size: one of ${Object.keys(objects).join(', ')}`);
 /** The sizes measured: both unless `--size` names one (a profile of one size says where that size's time goes). */
 const sizes = Object.entries(objects).filter(([size]) => values.size === undefined || size === values.size);
@@ -44,13 +51,16 @@ const baselineRoot = values.against === undefined ? undefined : resolve(values.a
 
 ensureTools();
 const profileDir = values.profile ? mkdtempSync(join(tmpdir(), 'cdn-hit-profile-')) : undefined;
-function profiled(target: 'edge' | 'bare'): string[] {
-  if (profileDir === undefined) return [];
+if (values.perf && !perfAvailable()) throw new Error('--perf: `perf` is not installed, or may not sample other processes here (apt-get install linux-perf; kernel.perf_event_paranoid)');
+const perfDir = values.perf ? mkdtempSync(join(tmpdir(), 'cdn-hit-perf-')) : undefined;
+function profiled(target: 'edge' | 'bare' | 'baseline'): string[] {
+  if (perfDir !== undefined) return perfNodeOptions;
+  if (profileDir === undefined || target === 'baseline') return [];
   mkdirSync(join(profileDir, target));
   // Sampled every 100 µs (V8's default is 1 ms): a few seconds give enough samples to compare functions of a few hundred ns a request.
   return ['--cpu-prof', '--cpu-prof-interval', '100', `--cpu-prof-dir=${join(profileDir, target)}`];
 }
-const servers = await startTargets({ base: 7860, nodeOptions: { edge: profiled('edge'), bare: profiled('bare') }, baselineRoot, log: values.log });
+const servers = await startTargets({ base: 7860, nodeOptions: { edge: profiled('edge'), bare: profiled('bare'), baseline: profiled('baseline') }, baselineRoot, log: values.log });
 const names = servers.names;
 // The profile's clock is the monotonic one hrtime reads: samples before this are the servers starting.
 const measuringFrom = Number(process.hrtime.bigint() / 1000n);
@@ -72,6 +82,16 @@ for (let round = 0; round < rounds; round++) {
       served[target] = (served[target] ?? 0) + measured.requests;
       process.stderr.write(`round ${round + 1} ${size} ${target}: ${measured.cpuPerRequest.toFixed(1)} µs CPU a request, ${measured.userPerRequest.toFixed(1)} in user space (${Math.round(measured.perSecond)} req/s)\n`);
     }
+  }
+}
+const sampled: Partial<Record<Target, SampledTime>> = {};
+if (perfDir !== undefined) {
+  const [size, object] = sizes[0];
+  for (const target of names.filter((name) => name !== 'nginx')) {
+    const file = join(perfDir, `${target}.data`);
+    const measured = await sampleWhile(servers.pids[target], file, () => wrk(`http://127.0.0.1:${servers.ports[target]}${object.path}`, servers.pids[target], { seconds, connections: 64 }));
+    sampled[target] = timeByRequest(file, measured.requests, target === 'baseline' && baselineRoot !== undefined ? baselineRoot : root);
+    process.stderr.write(`perf ${size} ${target}: ${measured.cpuPerRequest.toFixed(1)} µs CPU a request\n`);
   }
 }
 const load = loadAverage();
@@ -97,6 +117,10 @@ for (const [size, byTarget] of Object.entries(cpu)) {
   }
 }
 
+if (sampled.edge && sampled.bare) {
+  printSampledDifference(['edge', 'bare'], sampled.edge, sampled.bare, 30);
+  if (sampled.baseline) printSampledDifference(['edge', 'baseline'], sampled.edge, sampled.baseline, 20);
+}
 if (profileDir) {
   const edgeProfile = readProfile(join(profileDir, 'edge'), measuringFrom);
   const bareProfile = readProfile(join(profileDir, 'bare'), measuringFrom);
