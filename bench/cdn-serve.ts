@@ -15,7 +15,7 @@
  * of bare Node and 0.55 of nginx for 1 KB, at least nginx for 256 KB.
  * Installs wrk and nginx-light (Debian) if they are missing.
  */
-import { ensureTools, loadAverage, median, objects, startTargets, targetNames, wrk, type Target } from './cdn-targets.ts';
+import { ensureTools, loadAverage, median, objects, startTargets, targetNames, wrk, type Compared } from './cdn-targets.ts';
 
 const seconds = Number(process.argv[2] ?? 8);
 const rounds = Number(process.argv[3] ?? 3);
@@ -24,8 +24,8 @@ ensureTools();
 const servers = await startTargets({ base: 7850 });
 const targets = servers.ports;
 const pids = servers.pids;
-const results: Record<string, Record<Target, number[]>> = {};
-const cpu: Record<string, Record<Target, number[]>> = {};
+const results: Record<string, Record<Compared, number[]>> = {};
+const cpu: Record<string, Record<Compared, number[]>> = {};
 for (let round = 0; round < rounds; round++) {
   for (const [size, object] of Object.entries(objects)) {
     results[size] ??= { edge: [], bare: [], nginx: [] };

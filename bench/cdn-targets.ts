@@ -4,8 +4,10 @@
  * worker, Debian's nginx-light) serving a folder, a bare `node:http` +
  * `lru-cache` server (`cdn-bare-server.ts`) holding the same files, and the
  * edge (`cache`, run by `bin/streams.ts` from the sources) in front of that
- * nginx; plus the figures they are measured by: wrk runs and the CPU time
- * a process has used, from /proc (Linux).
+ * nginx; optionally a second edge run from another checkout (`baseline`),
+ * so two builds are compared side by side in one run; plus the figures they
+ * are measured by: wrk runs and the CPU time a process has used, from /proc
+ * (Linux).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,8 +17,11 @@ import { root } from './dist.ts';
 
 /** The objects served: a 1 KB playlist and a 256 KB segment. */
 export const objects = { '1KB': { path: '/small.m3u8', bytes: 1024 }, '256KB': { path: '/segment.m4s', bytes: 256 * 1024 } };
-export type Target = 'edge' | 'bare' | 'nginx';
-export const targetNames: readonly Target[] = ['edge', 'bare', 'nginx'];
+/** The three targets every run has. */
+export type Compared = 'edge' | 'bare' | 'nginx';
+/** A target: one of the three, or a second edge from another checkout. */
+export type Target = Compared | 'baseline';
+export const targetNames: readonly Compared[] = ['edge', 'bare', 'nginx'];
 
 /** Installs wrk and nginx-light (Debian, apt-get) when they are missing. */
 export function ensureTools(): void {
@@ -75,21 +80,54 @@ function nginxWorker(master: number): number {
 
 /** The running servers: each one's port and the process whose CPU it spends. */
 export interface Targets {
+  /** The targets started: the three, then `baseline` when asked for. */
+  names: readonly Target[];
   ports: Record<Target, number>;
   pids: Record<Target, number>;
   work: string;
-  /** Stops them all; resolves once the edge has exited (its CPU profile, when asked for, is then written). */
+  /** Stops them all; resolves once the Node servers have exited (their CPU profiles, when asked for, are then written). */
   stop(): Promise<void>;
 }
 
+/** How the servers are started. */
+export interface TargetOptions {
+  /** The first port: nginx's; bare Node, the edge and the baseline edge take the next ones. */
+  base: number;
+  /** Options for the Node of a Node target (`--cpu-prof`). */
+  nodeOptions?: Partial<Record<'edge' | 'bare' | 'baseline', string[]>>;
+  /** Another checkout of the project: its edge runs as `baseline`, in front of the same nginx. */
+  baselineRoot?: string;
+  /**
+   * Edges with their access log connected to the analytics a CDN pipeline
+   * runs on it (`pipelines/cdn-edge.yaml`: a 10 s window per edge, request
+   * count, bytes, TTFB p99), in the same process: a request then also
+   * costs its access record and its share of the window.
+   */
+  log?: boolean;
+}
+
+/** The access-log analytics an edge runs with `log` (its output goes to stdout, which the bench ignores). */
+const logAnalytics = `  per-10s:
+    op: window.tumbling
+    in: edge.log
+    with: { size: 10s, key: edge }
+  figures:
+    op: aggregate
+    in: per-10s
+    with: { requests: count(), bytes_sent: sum(bytes), ttfb_p99_ms: "quantile(ttfb_ms, 0.99)" }
+  report:
+    op: stdout
+    in: figures
+`;
+
 /**
- * Starts the three servers on `ports` (base, base+1, base+2) and waits until
- * each serves both objects (the edge's first two requests fill its cache:
- * every request measured afterwards is a hit). `edgeNodeOptions` go to the
- * edge's Node (`--cpu-prof`).
+ * Starts the servers on ports from `options.base` and waits until each
+ * serves both objects (an edge's first two requests fill its cache: every
+ * request measured afterwards is a hit).
  */
-export async function startTargets(options: { base: number; edgeNodeOptions?: string[] }): Promise<Targets> {
-  const ports: Record<Target, number> = { nginx: options.base, bare: options.base + 1, edge: options.base + 2 };
+export async function startTargets(options: TargetOptions): Promise<Targets> {
+  const ports: Record<Target, number> = { nginx: options.base, bare: options.base + 1, edge: options.base + 2, baseline: options.base + 3 };
+  const names: Target[] = options.baselineRoot === undefined ? [...targetNames] : [...targetNames, 'baseline'];
   const work = mkdtempSync(join(tmpdir(), 'cdn-c1-'));
   // nginx's worker runs as an unprivileged user: it must be able to read the files.
   chmodSync(work, 0o755);
@@ -98,16 +136,20 @@ export async function startTargets(options: { base: number; edgeNodeOptions?: st
   writeFileSync(join(files, 'small.m3u8'), Buffer.alloc(objects['1KB'].bytes, '#'));
   writeFileSync(join(files, 'segment.m4s'), Buffer.alloc(objects['256KB'].bytes, 7));
   writeFileSync(join(work, 'nginx.conf'), nginxConfig(work, files, ports.nginx));
-  writeFileSync(
-    join(work, 'edge.yaml'),
-    `streams: 1
-name: c1-edge
+  const edgeFile = (target: 'edge' | 'baseline'): string => {
+    const file = join(work, `${target}.yaml`);
+    writeFileSync(
+      file,
+      `streams: 1
+name: c1-${target}
 nodes:
   edge:
     op: cache
-    with: { listen: "127.0.0.1:${ports.edge}", origin: "http://127.0.0.1:${ports.nginx}", size: 256MiB }
-`,
-  );
+    with: { listen: "127.0.0.1:${ports[target]}", origin: "http://127.0.0.1:${ports.nginx}", size: 256MiB }
+${options.log === true ? logAnalytics : ''}`,
+    );
+    return file;
+  };
 
   let stopping = false;
   const children: ChildProcess[] = [];
@@ -128,46 +170,62 @@ nodes:
   process.on('exit', killAll);
 
   const nginx = start(existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-c', join(work, 'nginx.conf'), '-p', work]);
-  const bare = start(process.execPath, [join(root, 'bench', 'cdn-bare-server.ts'), files, String(ports.bare)]);
-  const edge = start(process.execPath, [...(options.edgeNodeOptions ?? []), join(root, 'bin', 'streams.ts'), 'run', join(work, 'edge.yaml'), '--log-level', 'warn']);
-  for (const name of targetNames) {
+  const nodeOptions = options.nodeOptions ?? {};
+  const bare = start(process.execPath, [...(nodeOptions.bare ?? []), join(root, 'bench', 'cdn-bare-server.ts'), files, String(ports.bare)]);
+  const edges = [start(process.execPath, [...(nodeOptions.edge ?? []), join(root, 'bin', 'streams.ts'), 'run', edgeFile('edge'), '--log-level', 'warn'])];
+  if (options.baselineRoot !== undefined) {
+    edges.push(start(process.execPath, [...(nodeOptions.baseline ?? []), join(options.baselineRoot, 'bin', 'streams.ts'), 'run', edgeFile('baseline'), '--log-level', 'warn']));
+  }
+  for (const name of names) {
     for (const object of Object.values(objects)) await waitFor(`http://127.0.0.1:${ports[name]}${object.path}`);
     process.stderr.write(`${name} ready\n`);
   }
   return {
+    names,
     ports,
-    pids: { edge: edge.pid!, bare: bare.pid!, nginx: nginxWorker(nginx.pid!) },
+    pids: { edge: edges[0].pid!, bare: bare.pid!, nginx: nginxWorker(nginx.pid!), baseline: edges[1]?.pid ?? 0 },
     work,
     stop() {
-      const exited = edge.exitCode === null ? new Promise((resolve) => edge.once('exit', resolve)) : Promise.resolve();
+      // Node processes write their CPU profiles as they exit.
+      const exited = [bare, ...edges].map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : Promise.resolve()));
       killAll();
-      return exited.then(() => undefined);
+      return Promise.all(exited).then(() => undefined);
     },
   };
 }
 
 /** CPU time a process has used (user and system, all its threads), µs; from /proc (Linux). */
 export function cpuMicros(pid: number): number {
+  const { user, system } = cpuTimes(pid);
+  return user + system;
+}
+
+/** CPU time a process has used in user space and in the kernel (all its threads), µs; from /proc (Linux). */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  return { user: (Number(fields[11]) * 1e6) / 100, system: (Number(fields[12]) * 1e6) / 100 };
 }
 
 /**
  * Requests per second wrk measured for one URL (`-t1`, `connections`
  * keep-alive connections, `seconds`), and the server's CPU time per request
- * (µs): on a machine shared with other work, throughput follows whoever
- * else runs, while the CPU a request costs does not.
+ * (µs), all of it and its user-space part: on a machine shared with other
+ * work, throughput follows whoever else runs, while the CPU a request costs
+ * does not. The user-space part leaves out the kernel's share (the
+ * `writev` and loopback delivery, most of a small hit, the same for every
+ * server): it is what a server's own code decides.
  */
-export function wrk(url: string, pid: number, options: { seconds: number; connections: number }): { perSecond: number; cpuPerRequest: number } {
-  const before = cpuMicros(pid);
+export function wrk(url: string, pid: number, options: { seconds: number; connections: number }): { perSecond: number; cpuPerRequest: number; userPerRequest: number; requests: number } {
+  const before = cpuTimes(pid);
   const run = spawnSync('wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, url], { encoding: 'utf8' });
-  const used = cpuMicros(pid) - before;
+  const after = cpuTimes(pid);
+  const used = after.user + after.system - before.user - before.system;
   const match = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout);
   const count = /(\d+) requests in/.exec(run.stdout);
   if (!match || !count) throw new Error(`wrk said: ${run.stdout}${run.stderr}`);
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
   if (errors) throw new Error(`${url}: ${errors[1]} error answers`);
-  return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]) };
+  return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]), userPerRequest: (after.user - before.user) / Number(count[1]), requests: Number(count[1]) };
 }
 
 export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];

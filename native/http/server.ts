@@ -22,6 +22,15 @@ export interface WebServerOptions {
   settingNames?: TlsSettingNames;
   /** Quiet time after the last change in the files' folders before they are read again, ms; 200 unless told. */
   reloadDelayMs?: number;
+  /**
+   * The handler never reads a request body (a GET/HEAD server such as the
+   * edge cache). A request that declares none (no `Content-Length`, no
+   * `Transfer-Encoding`) then skips the body stream's life (its `end` and
+   * `close` events, the resume that drains it), which is most of Node's
+   * own work on an idle request; watch the response, not the request, for
+   * a client going away. Node's `optimizeEmptyRequests` (24.x).
+   */
+  ignoresRequestBodies?: boolean;
 }
 
 /**
@@ -45,10 +54,11 @@ export function createWebServer<Request extends typeof IncomingMessage = typeof 
   options: WebServerOptions,
   handler?: RequestListener<Request, Response>,
 ): Server<Request, Response> {
-  if (options.tls === undefined) return createHttpServer<Request, Response>(handler);
+  const serverOptions = options.ignoresRequestBodies === true ? { optimizeEmptyRequests: true } : {};
+  if (options.tls === undefined) return createHttpServer<Request, Response>(serverOptions, handler);
   const names = options.settingNames ?? { cert: 'tls.cert', key: 'tls.key', ca: 'tls.ca' };
   const loaded = loadCertificate(options.owner, options.tls, names);
-  const server = createHttpsServer<Request, Response>(loaded.context, handler);
+  const server = createHttpsServer<Request, Response>({ ...loaded.context, ...serverOptions }, handler);
   const watch = new CertificateWatch(server, options.owner, options.tls, names, loaded, options.reloadDelayMs ?? 200);
   server.once('close', () => watch.stop());
   return server;

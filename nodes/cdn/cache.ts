@@ -155,7 +155,8 @@ export default defineOperator({
           if (!response.headersSent) response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('internal error\n');
           else response.destroy();
         }
-        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath) }, function onEdgeRequest(request, response) {
+        // The edge answers GET and HEAD and never reads a request body: Node skips an idle request's body stream.
+        const server = createWebServer({ owner: ctx, tls: tlsFiles(settings.tls, ctx.resolvePath), ignoresRequestBodies: true }, function onEdgeRequest(request, response) {
           traceRequest(ctx.tracing, request, response);
           let answering: Promise<void> | undefined;
           try {

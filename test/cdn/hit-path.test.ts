@@ -4,11 +4,12 @@
  * new headers, the age, the outcome), and ranges, HEAD and 304 still answer
  * from the same object.
  */
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { conditionalOrRange } from '../../nodes/cdn/edge/conditional.ts';
 import { SharedBody } from '../../nodes/cdn/edge/shared-body.ts';
-import { get, startEdge, startOrigin, stopAll } from './edge-harness.ts';
+import { get, startEdge, startOrigin, stopAll, until } from './edge-harness.ts';
 
 /** A GET whose header names go out spelled exactly as given (fetch would not keep `rAnGe`). */
 function getSpelled(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -21,6 +22,28 @@ function getSpelled(url: string, headers: Record<string, string>): Promise<{ sta
     });
     request.on('error', reject);
     request.end();
+  });
+}
+
+/** Writes `text` on one connection to `base` and reads until `done` holds for what came back (bounded). */
+function exchange(base: string, text: string, done: (received: string) => boolean): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    let received = '';
+    const socket = connect(Number(port), hostname, () => socket.write(text));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no full answer in time; received: ${JSON.stringify(received)}`));
+    }, 3000);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (!done(received)) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(received);
+    });
+    socket.on('error', reject);
   });
 }
 
@@ -124,3 +147,71 @@ describe('cache: a stored body sent as one buffer', () => {
   });
 });
 
+describe('cache: what Node skips for the edge, and what it must not', () => {
+  it('reads past the body of a request it refuses, so the same connection goes on serving', async () => {
+    const origin = await startOrigin((_request, response) => {
+      response.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      response.end('stored');
+    });
+    const edge = await startEdge(origin.url);
+    await get(`${edge.base}/k`);
+    // A POST with a body, then a GET, on one connection: the body must be drained, not parsed as the next request.
+    const body = 'GET /evil HTTP/1.1\r\nHost: edge\r\n\r\n';
+    const received = await exchange(edge.base, `POST /k HTTP/1.1\r\nHost: edge\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /k HTTP/1.1\r\nHost: edge\r\n\r\n`, (text) => text.endsWith('stored'));
+    const statuses = [...received.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((match) => Number(match[1]));
+    expect(statuses).toEqual([405, 200]);
+    expect(received).toMatch(/X-Cache: HIT/);
+    expect(origin.count('/evil')).toBe(0);
+  });
+
+  it('logs a hit written at once with its duration, and frees its connection slot for the next request', async () => {
+    const origin = await startOrigin((_request, response) => {
+      response.writeHead(200, { 'Cache-Control': 'max-age=60' });
+      response.end('x'.repeat(1024));
+    });
+    const edge = await startEdge(origin.url, { access: { max_connections_per_client: 1 } });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const once = (): Promise<{ status: number; cache: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        const request = httpRequest(`${edge.base}/one`, { agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, cache: response.headers['x-cache'] as string | undefined }));
+        });
+        request.on('error', reject);
+        request.end();
+      });
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await once());
+    agent.destroy();
+    expect(answers).toEqual([{ status: 200, cache: 'MISS' }, ...Array.from({ length: 4 }, () => ({ status: 200, cache: 'HIT' }))]);
+    await until(() => edge.log().length === 5);
+    for (const record of edge.log().slice(1)) {
+      expect(record).toMatchObject({ cache: 'HIT', status: 200, bytes: 1024 });
+      expect(record.duration_ms as number).toBeGreaterThanOrEqual(record.ttfb_ms as number);
+    }
+  });
+});
+
+describe('cache: a stored body sent as it is kept', () => {
+  it('gives the one buffer a complete body is kept in, joined once, the same buffer every time', () => {
+    const body = SharedBody.of([Buffer.from('0123'), Buffer.from('4567'), Buffer.from('89')]);
+    const whole = body.whole();
+    expect(whole?.toString()).toBe('0123456789');
+    expect(body.whole()).toBe(whole);
+    expect(body.chunks).toEqual([whole]);
+  });
+
+  it('gives no single buffer for a body still arriving, too large to join, or passed through', () => {
+    const open = new SharedBody();
+    open.push(Buffer.from('ab'));
+    expect(open.whole()).toBeUndefined();
+    const big = SharedBody.of([Buffer.alloc(3 * 1024 * 1024, 1), Buffer.alloc(2 * 1024 * 1024, 2)]);
+    expect(big.whole()).toBeUndefined();
+    expect(big.chunks.length).toBe(2);
+    const passed = new SharedBody();
+    passed.passThrough(() => undefined);
+    passed.push(Buffer.from('cd'));
+    passed.end();
+    expect(passed.whole()).toBeUndefined();
+  });
+});

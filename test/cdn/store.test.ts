@@ -52,6 +52,26 @@ describe('edge store', () => {
     expect(store.counters.rejected).toBeGreaterThan(9000);
   });
 
+  it('counts a request in lookup as touch does: the same trace gives the same hits, admissions and evictions', () => {
+    const apart = new EdgeStore<StoredValue>({ maxBytes: 50 * 100, expectedObjects: 50 });
+    const together = new EdgeStore<StoredValue>({ maxBytes: 50 * 100, expectedObjects: 50 });
+    const hits = [0, 0];
+    for (let i = 0; i < 20_000; i++) {
+      // Skewed: a few keys often, many rarely, so admission and eviction both happen.
+      const key = i % 3 === 0 ? `/hot/${i % 40}` : `/cold/${(i * 7919) % 3000}`;
+      apart.touch(key);
+      if (apart.get(key)) hits[0] += 1;
+      else apart.set(key, value(key));
+      if (together.lookup(key)) hits[1] += 1;
+      else together.set(key, value(key));
+    }
+    expect(hits[1]).toBe(hits[0]);
+    expect(hits[0]).toBeGreaterThan(1000);
+    expect(together.counters).toEqual(apart.counters);
+    expect(together.counters.rejected).toBeGreaterThan(0);
+    expect(together.counters.evictions).toBeGreaterThan(0);
+  });
+
   it('stays within its byte bound with objects of mixed sizes', () => {
     const store = new EdgeStore<StoredValue>({ maxBytes: 10_000, expectedObjects: 20 });
     for (let i = 0; i < 1000; i++) {

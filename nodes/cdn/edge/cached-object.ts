@@ -4,6 +4,8 @@
  * and the headers passed from the origin to clients.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { CacheOutcome } from './access-log.ts';
+import type { Sendable } from './respond.ts';
 import type { StoredValue } from './store.ts';
 import type { SharedBody } from './shared-body.ts';
 import type { Freshness } from './ttl-rules.ts';
@@ -26,8 +28,11 @@ export interface CachedObject extends StoredValue {
   originAge: number;
   freshness: Freshness;
   stale: boolean;
-  /** The header list of its last whole answer, kept while the outcome and age are the same; cleared when its headers change. */
-  prepared?: { cache: string; ageSeconds: number; list: readonly (string | number | string[])[] };
+  /**
+   * Its last answer, made ready to send (header list built), kept while
+   * the outcome and age are the same; cleared when its headers change.
+   */
+  prepared?: { cache: CacheOutcome; ageSeconds: number; sendable: Sendable };
 }
 
 /** Headers that describe one connection, not the object, and headers kept for the edge only. */

@@ -20,7 +20,7 @@ import { fetchOrigin, originAgents, originRequestHeaders, type OriginHead } from
 import { blockingTarget, isPlaylist, playlistLinks } from './ll-hls.ts';
 import { Prefetcher } from './prefetch.ts';
 import { CheckedTargets, targetProblem } from './request-check.ts';
-import { ended, prepareHeaders, sendObject, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
+import { ended, handedOver, prepareHeaders, sendObject, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
 import { variantKey, type EdgeStore, type PurgeSelector } from './store.ts';
 import { freshnessOf, type CompiledRule } from './ttl-rules.ts';
 
@@ -128,8 +128,9 @@ export class Edge {
       throw error;
     }
     if (!(answer instanceof Promise)) {
-      // Something holds this request (a connection cap) or wants its duration: finish when the answer has gone out.
-      if (note.release === undefined && this.#options.log === undefined) {
+      // Something holds this request (a connection cap) or wants its duration: finish when the answer has gone out,
+      // which an answer written whole at once (a hit the socket took entirely) already has: no promise, no listener.
+      if ((note.release === undefined && this.#options.log === undefined) || handedOver(response)) {
         this.#finish(request, note, answer, arrived);
         return undefined;
       }
@@ -219,9 +220,7 @@ export class Edge {
 
   #lookup(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote, blocking: boolean): Sent | Promise<Sent> {
     const key = this.#requestKey(path, request);
-    const store = this.store;
-    store.touch(key);
-    const object = store.get(key);
+    const object = this.store.lookup(key);
     if (object) {
       const now = this.#options.now();
       const state = stateOf(object, now);
@@ -300,15 +299,15 @@ export class Edge {
     if (note.rewrite && object.status === 200 && isPlaylist(object.url, contentTypeOf(object.headers))) {
       return sendSignedPlaylist(request, response, object.status, object.headers, object.body, cache, ageSeconds, note.rewrite);
     }
-    const sendable: Sendable = { status: object.status, headers: object.headers, body: object.body, cache, ageSeconds, validators: object, length: object.body.length };
-    // The header list of a whole answer is kept on the object for as long as its outcome and age stay the same.
+    // The answer, its header list built, is kept on the object for as long as its outcome and age stay the same.
     let prepared = object.prepared;
     if (prepared === undefined || prepared.cache !== cache || prepared.ageSeconds !== ageSeconds) {
-      prepared = { cache, ageSeconds, list: prepareHeaders(sendable) };
+      const sendable: Sendable = { status: object.status, headers: object.headers, body: object.body, cache, ageSeconds, validators: object, length: object.body.length };
+      sendable.prepared = prepareHeaders(sendable);
+      prepared = { cache, ageSeconds, sendable };
       object.prepared = prepared;
     }
-    sendable.prepared = prepared.list;
-    return sendObject(request, response, sendable);
+    return sendObject(request, response, prepared.sendable);
   }
 
   /** A request that cannot share: its own origin request, nothing kept. */

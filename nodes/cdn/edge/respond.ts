@@ -112,6 +112,12 @@ export function sendObject(request: IncomingMessage, response: ServerResponse, w
   }
   const body = what.body;
   if (body.state === 'complete' && body.joinable) {
+    // The whole of a body kept in one buffer (a hit, most often) goes out as it is kept.
+    const whole = range === undefined ? body.whole() : undefined;
+    if (whole !== undefined) {
+      response.end(whole);
+      return { status, bytes: whole.length, headersAt: at };
+    }
     const pieces = body.slice(start, end === undefined ? body.length : end + 1);
     let bytes = 0;
     // One piece goes out with the headers in one write; several are corked into one writev.
@@ -130,6 +136,14 @@ export function sendObject(request: IncomingMessage, response: ServerResponse, w
     return { status, bytes, headersAt: at };
   }
   return body.pipeTo(response, start, end).then((outcome) => ({ status, bytes: outcome.bytes, headersAt: at }));
+}
+
+/**
+ * Whether `response` has ended and every byte of it has been handed to the
+ * operating system: what its `finish` event, a tick later, would say.
+ */
+export function handedOver(response: ServerResponse): boolean {
+  return response.writableEnded && response.writableLength === 0;
 }
 
 /** Resolves with `sent` once `response` has ended (finished or closed). */

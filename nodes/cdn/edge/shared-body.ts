@@ -126,10 +126,25 @@ export class SharedBody {
    * answer is then one contiguous write.
    */
   slice(start: number, stop: number): Buffer[] {
+    this.#join();
+    return this.read({ position: start, chunk: -1, chunkStart: 0 }, stop);
+  }
+
+  /**
+   * A complete, retained body as the one buffer it is kept in (joined as
+   * {@link slice} joins it), for an answer that sends it all: no view of it
+   * is made. Undefined when it is empty, still open, or too large to join.
+   */
+  whole(): Buffer | undefined {
+    if (this.#state !== 'complete' || !this.#retain) return undefined;
+    this.#join();
+    return this.#chunks.length === 1 ? this.#chunks[0] : undefined;
+  }
+
+  #join(): void {
     if (this.#chunks.length > 1 && this.#length <= joinedMax && this.#state === 'complete' && this.#retain && this.#readers.size === 0) {
       this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
     }
-    return this.read({ position: start, chunk: -1, chunkStart: 0 }, stop);
   }
 
   /** How far readers may read: while open, the last declared byte waits for verification. */

@@ -113,6 +113,19 @@ export class EdgeStore<V extends StoredValue> {
     this.#sketch.increment(hashKey(key));
   }
 
+  /**
+   * A request for `key`: counted (as `touch` counts it) and, when stored,
+   * the object marked as recently used and returned. A stored key's hash
+   * is not computed again.
+   */
+  lookup(key: string): V | undefined {
+    const entry = this.#find(key);
+    this.#sketch.increment(entry === undefined ? hashKey(key) : entry.hash);
+    if (!entry) return undefined;
+    this.#promote(entry);
+    return entry.value;
+  }
+
   /** The object under `key`, marked as recently used (call `touch` for the request too). */
   get(key: string): V | undefined {
     const entry = this.#find(key);
