@@ -77,6 +77,8 @@ interface Run {
   startedAt: number;
   /** A splice: each rung's output before its first keyframe after this source time (ms) was encoded by the replaced `encode`, and is dropped. */
   spliceAfterMs?: number;
+  /** The stream's video renditions with this run (`source` when passed through, then the rungs): announced on the rungs' keyframes. */
+  renditions: readonly string[];
   /** The source's frame rate, which the rungs carry (their own SPS timing says 1/ms, from the encoder's time base). */
   fps?: number;
   /** The source time (ms) of the first frame written: each rung's first frame, which ffmpeg may shift by its input's start. */
@@ -307,7 +309,7 @@ export class LadderStream {
         if (this.#run?.process === process) this.#progress = progress;
       },
     });
-    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now(), spliceAfterMs: splice?.afterMs, firstMs: toMs(first.pts, first.track.timescale), fps: first.track.fps };
+    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, renditions: [...(options.passthrough ? ['source'] : []), ...kept.map((rung) => rung.name)], current: true, startedAt: options.now(), spliceAfterMs: splice?.afterMs, firstMs: toMs(first.pts, first.track.timescale), fps: first.track.fps };
     this.#run = run;
     kept.forEach((rung, index) => this.#readRung(run, rung, index));
     void process.exited.then((exit) => this.#exited(run, exit.error));
@@ -362,7 +364,8 @@ export class LadderStream {
         rungTrack = packets[0].track;
         carried = { ...rungTrack, fps: run.fps };
       }
-      packets = packets.map((p) => ({ ...p, track: p.track === rungTrack ? carried! : { ...p.track, fps: run.fps } }));
+      // Keyframes say which renditions the stream has: the origin's master playlist waits for those, no longer.
+      packets = packets.map((p) => ({ ...p, track: p.track === rungTrack ? carried! : { ...p.track, fps: run.fps }, ...(p.keyframe && { renditions: run.renditions }) }));
       if (this.#discontinuous.delete(rung.name)) packets[0] = { ...packets[0], discontinuity: true };
       for (const packet of packets) rungMeter.add(packet);
       this.#options.emit(packets);

@@ -130,7 +130,7 @@ describe('LadderStream', () => {
       expect(args.some((text) => text.includes(`+eq(n,${late ? 11 : 10}))`))).toBe(true);
       // This stand-in keeps the input's keyframes, so the splice lands on the next one (2000 ms); nothing at or before 1360 ms comes out twice.
       const emitted = second.filter((item): item is MediaPacket => 'pts' in item);
-      expect(emitted[0]).toMatchObject({ pts: 2000, keyframe: true, discontinuity: true, rendition: '240p' });
+      expect(emitted[0]).toMatchObject({ pts: 2000, keyframe: true, discontinuity: true, rendition: '240p', renditions: ['240p'] });
       expect(emitted.map((p) => p.pts)).toEqual(packets.slice(50).map((p) => p.pts));
       // The rung carries the source's frame rate.
       expect(emitted[0].track.fps).toBe(25);
