@@ -32,6 +32,9 @@ const settings = z
 
 type EncodeSettings = z.output<typeof settings>;
 
+/** At a shutdown, how long each stream's ffmpeg may take to finish the frames it has read (its encoder's delay: x264's lookahead). */
+const stopGraceMs = 1000;
+
 /** What a replaced `encode` hands its successor: each live stream's rungs and last GOP. */
 type Handover = Record<string, LadderHandover>;
 
@@ -160,8 +163,12 @@ export default defineOperator({
           },
           complete() {
             // Replaced by a reload, the streams are not over: the successor goes on with them, downstream never sees an end.
-            const handOver = ctx.stopReason() === 'replaced';
+            const reason = ctx.stopReason();
+            const handOver = reason === 'replaced';
             for (const key of [...streams.keys()]) endStream(key, handOver);
+            // Stopping (a shutdown, the node removed), live encoders do not hold the stop for their backlog: see `LadderStream.hurry`.
+            // When the sources ran out (`end`), every frame is encoded, however long it takes.
+            if (reason !== 'end' && !handOver) for (const stream of finishing) stream.hurry(stopGraceMs);
             void Promise.all(ending).then(() => out.complete());
           },
           finalize() {

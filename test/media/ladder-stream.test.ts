@@ -141,6 +141,47 @@ describe('LadderStream', () => {
     }
   });
 
+  it('at a shutdown, cuts the input of an ffmpeg working through a backlog: it stops within its grace, what it never encoded is counted and logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ladder-backlog-'));
+    // A stand-in for an encoder slower than real time: it passes its FLV input through as the rung, 4 KiB every 100 ms.
+    const binary = join(dir, 'slow-ffmpeg');
+    writeFileSync(binary, '#!/bin/sh\nwhile head -c 4096 >&4; do sleep 0.1; done\n', { mode: 0o755 });
+    const encoder = Promise.resolve({ spec: encoderCandidates.find((spec) => spec.name === 'libx264')! });
+    const lines: Line[] = [];
+    const emitted: MediaItem[] = [];
+    const drops: [number, string][] = [];
+    const ladder = ladderWith({ binary, encoder, dropped: (count, reason) => void drops.push([count, reason]) }, lines, emitted);
+    // 2 MB of video: about 50 s of work for the stand-in.
+    const packets = syntheticStream({ stream: 'cam-1', duration: 20_000, frame: 40, gop: 25, size: 4000 });
+    try {
+      for (const packet of packets) ladder.push(packet);
+      const deadline = Date.now() + 20_000; // a bound, not a pace: a stand-in spawned on a busy machine can take seconds
+      while (ladder.pid === undefined || !emitted.some((item) => 'pts' in item)) {
+        if (Date.now() > deadline) throw new Error('timed out waiting for the stand-in to start');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const pid = ladder.pid;
+      const started = Date.now();
+      const ended = ladder.end();
+      ladder.hurry(300);
+      await ended;
+      const took = Date.now() - started;
+      // The grace (300 ms), then SIGTERM (the stand-in's shell exits at once); the backlog alone would take tens of seconds.
+      expect(took).toBeLessThan(3_000);
+      expect(() => process.kill(pid, 0)).toThrow();
+      const out = emitted.filter((item): item is MediaPacket => 'pts' in item);
+      expect(out.length).toBeGreaterThan(0);
+      expect(out.length).toBeLessThan(packets.length);
+      expect(emitted.at(-1)).toEqual({ stream: 'cam-1', end: true });
+      // Every frame is either out or counted.
+      expect(drops).toEqual([[packets.length - out.length, 'shutdown']]);
+      expect(lines.map((line) => line.message)).toContain(`node \`encode\`: stream cam-…: stopping: ${packets.length - out.length} frames still waiting for ffmpeg were not encoded (dropped)`);
+    } finally {
+      await ladder.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('starts a successor on the keyframe of a handed-over GOP as long as the longest kept', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ladder-long-gop-'));
     // A stand-in for ffmpeg that keeps a copy of its FLV input.
