@@ -105,6 +105,8 @@ export interface StreamWindow {
   endedAt?: number;
   /** When the origin opened this window (ms since the epoch), for `master_wait`. */
   openedAt?: number;
+  /** The video renditions the stream's encoder announced (`CmafInit.renditions`), the last announcement; absent when none came. */
+  renditions?: readonly string[];
 }
 
 /** What an epoch may be: lower-case base 36, so it is safe in a URL and in XML. */
@@ -183,6 +185,7 @@ function sameInfo(a: TrackInfo, b: TrackInfo): boolean {
 export function applyInit(stream: StreamWindow, item: CmafInit): TrackWindow {
   stream.settings = item.playlist;
   stream.endedAt = undefined;
+  if (item.renditions !== undefined) stream.renditions = item.renditions;
   const track = stream.tracks.get(item.track);
   if (track === undefined) {
     const created: TrackWindow = {

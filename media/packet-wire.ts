@@ -25,6 +25,7 @@ interface PacketHeader {
   keyframe: boolean;
   discontinuity?: boolean;
   arrival?: number;
+  renditions?: readonly string[];
 }
 
 /** Encodes a media item as one message. */
@@ -46,6 +47,7 @@ export function encodeMediaItem(item: MediaItem): Buffer {
       keyframe: packet.keyframe,
       ...(packet.discontinuity !== undefined && { discontinuity: packet.discontinuity }),
       ...(packet.arrival !== undefined && { arrival: packet.arrival }),
+      ...(packet.renditions !== undefined && { renditions: packet.renditions }),
     };
     data = packet.data;
   }
@@ -99,5 +101,6 @@ export function decodeMediaItem(bytes: Buffer): MediaItem | MediaFormatError {
   };
   if (typeof header.discontinuity === 'boolean') packet.discontinuity = header.discontinuity;
   if (typeof header.arrival === 'number') packet.arrival = header.arrival;
+  if (Array.isArray(header.renditions) && header.renditions.every((name) => typeof name === 'string')) packet.renditions = header.renditions;
   return packet;
 }

@@ -54,6 +54,14 @@ export interface MediaPacket {
   discontinuity?: boolean;
   /** When the packet reached the engine (ms since the epoch), for latency figures. */
   arrival?: number;
+  /**
+   * Every video rendition of the stream, as the node that makes them plans
+   * them (`encode`: `source` when passed through, then its rungs), on the
+   * keyframes it emits. A packager passes it on with a track's init, so the
+   * origin lists the stream in a master playlist as soon as each of them has
+   * a segment, instead of holding it for `master_wait`.
+   */
+  renditions?: readonly string[];
 }
 
 /** The end of a stream (a publish ended): downstream closes it within a second, not after a grace period. */

@@ -34,6 +34,8 @@ export interface CmafInit extends TrackItem {
    * window afresh. Absent: the origin picks one when it opens a window.
    */
   epoch?: string;
+  /** The stream's video renditions, when the packet that opened the track announced them (`MediaPacket.renditions`). */
+  renditions?: readonly string[];
 }
 
 /** A part (an LL-HLS partial segment, a CMAF chunk: `moof` + `mdat`), listed the instant it is complete. */

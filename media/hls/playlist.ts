@@ -39,6 +39,18 @@ export function trackReady(track: TrackWindow): boolean {
   return track.segments.length > 0;
 }
 
+/**
+ * Whether every video rendition the stream's encoder announced has a track
+ * with a finished segment: then a master playlist lists them all, and need
+ * not be held any longer. False when nothing was announced.
+ */
+export function announcedReady(stream: StreamWindow): boolean {
+  const renditions = stream.renditions;
+  if (renditions === undefined) return false;
+  const tracks = [...stream.tracks.values()];
+  return renditions.every((name) => tracks.some((track) => track.rendition === name && track.init.info.kind === 'video' && trackReady(track)));
+}
+
 function quoted(text: string): string {
   return `"${text}"`;
 }

@@ -201,6 +201,27 @@ export class FfmpegProcess {
     return this.#awaitOrKill(deadlineMs);
   }
 
+  /**
+   * Ends the input at once, dropping what was written but not yet taken in
+   * (a live backlog that a shutdown must not wait for): ffmpeg finishes what
+   * it has read and exits. If it has not after `deadlineMs`, it is stopped
+   * (`stop(killMs)`). Resolves once it has exited.
+   */
+  async cutInput(deadlineMs: number, killMs = 500): Promise<FfmpegExit> {
+    if (this.#exit) return this.#exit;
+    this.#stopped = true;
+    // Destroying the pipe discards Node's queue; what ffmpeg has not read from the kernel's pipe buffer (64 KiB) it still reads.
+    if (this.#layout.stdin) this.#child.stdin?.destroy();
+    else this.#child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), deadlineMs);
+    });
+    const exit = await Promise.race([this.exited, late]);
+    clearTimeout(timer);
+    return exit ?? this.stop(killMs);
+  }
+
   /** Sends a signal without marking the process stopped (tests simulate a crash this way). */
   signal(signal: NodeJS.Signals): void {
     this.#child.kill(signal);

@@ -32,6 +32,9 @@ const settings = z
 
 type EncodeSettings = z.output<typeof settings>;
 
+/** At a shutdown, how long each stream's ffmpeg may take to finish the frames it has read (its encoder's delay: x264's lookahead). */
+const stopGraceMs = 1000;
+
 /** What a replaced `encode` hands its successor: each live stream's rungs and last GOP. */
 type Handover = Record<string, LadderHandover>;
 
@@ -60,7 +63,7 @@ function encoderFor(ctx: NodeContext<EncodeSettings>): Promise<EncoderChoice> {
 export default defineOperator({
   name: 'encode',
   summary: 'Encode each stream into an adaptive-bitrate ladder with one ffmpeg process.',
-  doc: 'For each stream (by `stream` key) starts one ffmpeg at the stream\'s first keyframe, writes its video into it as FLV, and reads each rung back from its own pipe: one decode, `split`, one scaler and encoder per rung. Rungs come from `ladder`; those taller than the source (or than `max_height`) are skipped, which is logged. Every rung has a keyframe at each multiple of `segment` and no other (no scene-cut keyframes), so players can switch at any segment. Packets go out with `rendition` set to the rung\'s name; AAC audio is copied once as rendition `audio`; with `passthrough: true` the source video goes out unchanged as rendition `source`. If ffmpeg dies, a new one starts at the next keyframe (a crash loop backs off) and each rung\'s next packet is marked `discontinuity`; the graph goes on. A stream\'s end lets ffmpeg finish its last frames, then the end goes downstream. When a reload replaces the node (the ladder changed), its ffmpeg finishes the frames it has and no end goes downstream: the successor decodes the stream\'s last GOP again and splices each rung on the next frame (a keyframe forced there), its first packet marked `discontinuity`, so the packager continues the playlists and no frame is skipped or repeated. Keyframes stay on the source time\'s grid of segment boundaries across restarts; rungs keep the source\'s timestamps (to the millisecond) and frame rate. An encoder that falls behind a live source drops input up to the next keyframe, counted. `stats` gives per stream per second: fps, speed, bitrate (total and per rung), keyframe interval, drops and restarts. Hardware encoders are probed once (a one-frame encode each) and used with `hw: auto` when one works; otherwise libx264 with a warning. Only `h264` can be carried back from ffmpeg 5.1.',
+  doc: 'For each stream (by `stream` key) starts one ffmpeg at the stream\'s first keyframe, writes its video into it as FLV, and reads each rung back from its own pipe: one decode, `split`, one scaler and encoder per rung. Rungs come from `ladder`; those taller than the source (or than `max_height`) are skipped, which is logged. Every rung has a keyframe at each multiple of `segment` and no other (no scene-cut keyframes), so players can switch at any segment. Packets go out with `rendition` set to the rung\'s name; AAC audio is copied once as rendition `audio`; with `passthrough: true` the source video goes out unchanged as rendition `source`. If ffmpeg dies, a new one starts at the next keyframe (a crash loop backs off) and each rung\'s next packet is marked `discontinuity`; the graph goes on. A stream\'s end lets ffmpeg finish its last frames, then the end goes downstream; but when the graph stops (SIGINT, the node removed), a live encoder does not hold the stop for its backlog: ffmpeg gets 1 s for the frames it has read, what it never took in is dropped, counted (`shutdown`) and logged. When a reload replaces the node (the ladder changed), its ffmpeg finishes the frames it has and no end goes downstream: the successor decodes the stream\'s last GOP again and splices each rung on the next frame (a keyframe forced there), its first packet marked `discontinuity`, so the packager continues the playlists and no frame is skipped or repeated. Keyframes stay on the source time\'s grid of segment boundaries across restarts; rungs keep the source\'s timestamps (to the millisecond) and frame rate. An encoder that falls behind a live source drops input up to the next keyframe, counted. `stats` gives per stream per second: fps, speed, bitrate (total and per rung), keyframe interval, drops and restarts. Hardware encoders are probed once (a one-frame encode each) and used with `hw: auto` when one works; otherwise libx264 with a warning. Only `h264` can be carried back from ffmpeg 5.1.',
   inputs: {
     in: { type: 'Media<video/*>', doc: 'The streams\' packets: video (needed), and audio on the same edge if it has any.' },
     audio: { type: 'Media<audio/*>', doc: 'Audio of the same streams, when it arrives on an edge of its own.', optional: true },
@@ -160,8 +163,12 @@ export default defineOperator({
           },
           complete() {
             // Replaced by a reload, the streams are not over: the successor goes on with them, downstream never sees an end.
-            const handOver = ctx.stopReason() === 'replaced';
+            const reason = ctx.stopReason();
+            const handOver = reason === 'replaced';
             for (const key of [...streams.keys()]) endStream(key, handOver);
+            // Stopping (a shutdown, the node removed), live encoders do not hold the stop for their backlog: see `LadderStream.hurry`.
+            // When the sources ran out (`end`), every frame is encoded, however long it takes.
+            if (reason !== 'end' && !handOver) for (const stream of finishing) stream.hurry(stopGraceMs);
             void Promise.all(ending).then(() => out.complete());
           },
           finalize() {

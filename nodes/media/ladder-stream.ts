@@ -77,10 +77,15 @@ interface Run {
   startedAt: number;
   /** A splice: each rung's output before its first keyframe after this source time (ms) was encoded by the replaced `encode`, and is dropped. */
   spliceAfterMs?: number;
+  /** The stream's video renditions with this run (`source` when passed through, then the rungs): announced on the rungs' keyframes. */
+  renditions: readonly string[];
   /** The source's frame rate, which the rungs carry (their own SPS timing says 1/ms, from the encoder's time base). */
   fps?: number;
   /** The source time (ms) of the first frame written: each rung's first frame, which ffmpeg may shift by its input's start. */
   firstMs: number;
+  /** Frames written to ffmpeg, and frames read back on the first rung: what a cut input lost is the difference. */
+  written: number;
+  encoded: number;
 }
 
 /** How long a run must last to count as healthy again: quicker deaths back off. */
@@ -122,6 +127,10 @@ export class LadderStream {
   #quickDeaths = 0;
   #ending = false;
   #ended = false;
+  /** The run `end` is finishing, while it does. */
+  #finishing: Run | undefined;
+  /** Set by `hurry`: how long ffmpeg may take to finish once its input is cut. */
+  #graceMs: number | undefined;
   #audioWarned = false;
   #dropping = false;
   readonly #meters = new Map<string, RungMeter>();
@@ -250,6 +259,7 @@ export class LadderStream {
       return this.#drop(1, 'unwritable_packet');
     }
     stdin.write(bytes);
+    run.written += 1;
     if (packet.keyframe) this.#gop = [packet];
     else if (this.#gop.length > 0 && this.#gop.length < maxHandoverGop) this.#gop.push(packet);
     else this.#gop = [];
@@ -307,7 +317,7 @@ export class LadderStream {
         if (this.#run?.process === process) this.#progress = progress;
       },
     });
-    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, current: true, startedAt: options.now(), spliceAfterMs: splice?.afterMs, firstMs: toMs(first.pts, first.track.timescale), fps: first.track.fps };
+    const run: Run = { process, writer: new FlvWriter({ audio: false, video: true }), rungs: kept, renditions: [...(options.passthrough ? ['source'] : []), ...kept.map((rung) => rung.name)], current: true, startedAt: options.now(), spliceAfterMs: splice?.afterMs, firstMs: toMs(first.pts, first.track.timescale), fps: first.track.fps, written: 0, encoded: 0 };
     this.#run = run;
     kept.forEach((rung, index) => this.#readRung(run, rung, index));
     void process.exited.then((exit) => this.#exited(run, exit.error));
@@ -338,6 +348,7 @@ export class LadderStream {
         if (run.current) this.#retire(`rung \`${rung.name}\` output is not FLV`);
         return;
       }
+      if (index === 0) run.encoded += result.packets.length;
       if (!run.current || result.packets.length === 0) return;
       let packets = result.packets;
       if (shift === undefined) {
@@ -362,7 +373,8 @@ export class LadderStream {
         rungTrack = packets[0].track;
         carried = { ...rungTrack, fps: run.fps };
       }
-      packets = packets.map((p) => ({ ...p, track: p.track === rungTrack ? carried! : { ...p.track, fps: run.fps } }));
+      // Keyframes say which renditions the stream has: the origin's master playlist waits for those, no longer.
+      packets = packets.map((p) => ({ ...p, track: p.track === rungTrack ? carried! : { ...p.track, fps: run.fps }, ...(p.keyframe && { renditions: run.renditions }) }));
       if (this.#discontinuous.delete(rung.name)) packets[0] = { ...packets[0], discontinuity: true };
       for (const packet of packets) rungMeter.add(packet);
       this.#options.emit(packets);
@@ -409,7 +421,10 @@ export class LadderStream {
       // Packets that came before the encoder was chosen are still encoded.
       await this.#starting;
       const run = this.#run;
-      if (run) await this.#finish(run);
+      if (run) {
+        await this.#finish(run);
+        this.#countCut(run);
+      }
     } catch (error) {
       this.#options.log.error({ stream: this.#shown }, `${this.#options.label}: stream ${this.#shown}: ffmpeg did not finish cleanly: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -437,12 +452,38 @@ export class LadderStream {
         void run.process.stop(2000);
       }
     }, 1000);
+    this.#finishing = run;
     try {
-      // The largest timer Node allows: no deadline of its own, the watchdog decides.
-      await run.process.finish(0x7fffffff);
+      // The largest timer Node allows: no deadline of its own, the watchdog decides (or a shutdown: see `hurry`).
+      const finished = run.process.finish(0x7fffffff);
+      if (this.#graceMs !== undefined) void run.process.cutInput(this.#graceMs);
+      await finished;
     } finally {
+      this.#finishing = undefined;
       clearInterval(watchdog);
     }
+  }
+
+  /**
+   * The node is shutting down (or removed): a live stream's end must not
+   * hold the stop while ffmpeg works through a backlog (a 720p ladder on a
+   * busy host encodes slower than real time, and its input queue grows).
+   * ffmpeg's input is cut, dropping what it had not read yet; it gets
+   * `graceMs` to finish the frames it holds, then it is stopped. The frames
+   * it never encoded are counted as dropped (`shutdown`) and logged. Call
+   * after `end`; a stream not yet finishing is cut when it starts to.
+   */
+  hurry(graceMs: number): void {
+    if (this.#graceMs !== undefined) return;
+    this.#graceMs = graceMs;
+    if (this.#finishing) void this.#finishing.process.cutInput(graceMs);
+  }
+
+  #countCut(run: Run): void {
+    const lost = run.written - run.encoded;
+    if (this.#graceMs === undefined || lost <= 0) return;
+    this.#drop(lost, 'shutdown');
+    this.#options.log.warn({ stream: this.#shown, dropped: lost }, `${this.#options.label}: stream ${this.#shown}: stopping: ${lost} frame${lost === 1 ? '' : 's'} still waiting for ffmpeg were not encoded (dropped)`);
   }
 
   /** The node stops at once: ffmpeg is stopped (SIGTERM, then SIGKILL), nothing more is emitted. */

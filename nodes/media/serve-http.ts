@@ -40,7 +40,7 @@ export default defineOperator({
       .meta({ description: 'Requests held open at once over all streams (blocking playlist reloads, preload-hinted parts, DASH segments streamed while cut); more get 503 with `Retry-After`.', examples: [10000] }),
     max_waiting_per_stream: z.number().int().min(1).default(1000).meta({ description: 'Requests held open at once on one stream; more get 503 with `Retry-After`.', examples: [1000] }),
     max_connections: z.number().int().min(1).default(20_000).meta({ description: 'Open connections the server accepts; past it new ones are closed at once.', examples: [20000] }),
-    master_wait: duration().prefault('0s').meta({ description: 'How long after a stream starts a master playlist is held back, so rungs an encoder starts a moment after the source are listed too (players do not reload the master). With `encode` upstream, about the encoder\'s start-up: `3s`.', examples: ['3s'] }),
+    master_wait: duration().prefault('0s').meta({ description: 'How long after a stream starts a master playlist may be held back, so rungs an encoder starts a moment after the source are listed too (players do not reload the master). The hold ends sooner once every rendition the encoder announced has a segment (`encode` announces its rungs), so this is a bound for a late encoder: `3s` with `encode` upstream.', examples: ['3s'] }),
     keep_ended: duration().prefault('30s').meta({ description: 'How long an ended stream stays served (its playlists end with `EXT-X-ENDLIST`) before it is dropped.', examples: ['2m'] }),
   }),
   requires: ['listen'],

@@ -130,13 +130,54 @@ describe('LadderStream', () => {
       expect(args.some((text) => text.includes(`+eq(n,${late ? 11 : 10}))`))).toBe(true);
       // This stand-in keeps the input's keyframes, so the splice lands on the next one (2000 ms); nothing at or before 1360 ms comes out twice.
       const emitted = second.filter((item): item is MediaPacket => 'pts' in item);
-      expect(emitted[0]).toMatchObject({ pts: 2000, keyframe: true, discontinuity: true, rendition: '240p' });
+      expect(emitted[0]).toMatchObject({ pts: 2000, keyframe: true, discontinuity: true, rendition: '240p', renditions: ['240p'] });
       expect(emitted.map((p) => p.pts)).toEqual(packets.slice(50).map((p) => p.pts));
       // The rung carries the source's frame rate.
       expect(emitted[0].track.fps).toBe(25);
     } finally {
       await old.stop();
       await successor?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('at a shutdown, cuts the input of an ffmpeg working through a backlog: it stops within its grace, what it never encoded is counted and logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ladder-backlog-'));
+    // A stand-in for an encoder slower than real time: it passes its FLV input through as the rung, 4 KiB every 100 ms.
+    const binary = join(dir, 'slow-ffmpeg');
+    writeFileSync(binary, '#!/bin/sh\nwhile head -c 4096 >&4; do sleep 0.1; done\n', { mode: 0o755 });
+    const encoder = Promise.resolve({ spec: encoderCandidates.find((spec) => spec.name === 'libx264')! });
+    const lines: Line[] = [];
+    const emitted: MediaItem[] = [];
+    const drops: [number, string][] = [];
+    const ladder = ladderWith({ binary, encoder, dropped: (count, reason) => void drops.push([count, reason]) }, lines, emitted);
+    // 2 MB of video: about 50 s of work for the stand-in.
+    const packets = syntheticStream({ stream: 'cam-1', duration: 20_000, frame: 40, gop: 25, size: 4000 });
+    try {
+      for (const packet of packets) ladder.push(packet);
+      const deadline = Date.now() + 20_000; // a bound, not a pace: a stand-in spawned on a busy machine can take seconds
+      while (ladder.pid === undefined || !emitted.some((item) => 'pts' in item)) {
+        if (Date.now() > deadline) throw new Error('timed out waiting for the stand-in to start');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const pid = ladder.pid;
+      const started = Date.now();
+      const ended = ladder.end();
+      ladder.hurry(300);
+      await ended;
+      const took = Date.now() - started;
+      // The grace (300 ms), then SIGTERM (the stand-in's shell exits at once); the backlog alone would take tens of seconds.
+      expect(took).toBeLessThan(3_000);
+      expect(() => process.kill(pid, 0)).toThrow();
+      const out = emitted.filter((item): item is MediaPacket => 'pts' in item);
+      expect(out.length).toBeGreaterThan(0);
+      expect(out.length).toBeLessThan(packets.length);
+      expect(emitted.at(-1)).toEqual({ stream: 'cam-1', end: true });
+      // Every frame is either out or counted.
+      expect(drops).toEqual([[packets.length - out.length, 'shutdown']]);
+      expect(lines.map((line) => line.message)).toContain(`node \`encode\`: stream cam-…: stopping: ${packets.length - out.length} frames still waiting for ffmpeg were not encoded (dropped)`);
+    } finally {
+      await ladder.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -40,6 +40,14 @@ describe('segment.hls cutting segments', () => {
     expect(partsOf(items)).toEqual([]);
   });
 
+  it('passes the renditions an encoder announced on a track\'s first packet on with its init, and says nothing when none were', () => {
+    const renditions = ['source', '360p'];
+    const packets = syntheticStream({ duration: 2000, gop: 30 }).map((p) => ({ ...p, ...((p as MediaPacket).track?.kind === 'video' && { rendition: '360p', renditions }) }));
+    const inits = initsOf(packageItems([...packets, end()], { segment: '1s' }));
+    expect(inits.map((i) => [i.track, i.renditions])).toEqual(expect.arrayContaining([['360p', renditions]]));
+    expect(inits.filter((i) => i.track !== '360p').every((i) => i.renditions === undefined)).toBe(true);
+  });
+
   it('cuts a segment without a keyframe after 30 s (or five targets), so a stream without keyframes cannot grow it without bound', () => {
     const packets = syntheticStream({ duration: 70_000, gop: 1_000_000, size: 10 });
     const segments = segmentsOf(packageItems([...packets, end()], { segment: '2s' }));

@@ -153,6 +153,30 @@ describe('serve.http', () => {
     expect(text).toContain('low/index.m3u8');
   });
 
+  it('answers a held master playlist as soon as every rendition the encoder announced has a segment, before `master_wait`', async () => {
+    const clock = new VirtualClock(Date.now());
+    const o = await origin({ master_wait: '3s' }, clock);
+    const renditions = ['v', 'low'];
+    o.push({ ...init('k', 'v', videoInfo), renditions }, init('k', 'a', audioInfo), ...segmentWithParts('k', 'v', 0), ...segmentWithParts('k', 'a', 0, { timescale: 48000 }));
+    await settle();
+    let answered = false;
+    const pending = fetch(`${o.base}/live/k/master.m3u8`).then(async (response) => {
+      answered = true;
+      return response.text();
+    });
+    // `low` is announced but not there yet: the master waits for it (the clock never reaches `master_wait` in this test).
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(answered).toBe(false);
+    o.push({ ...init('k', 'low', { ...videoInfo, width: 320, height: 180 }), renditions });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(answered).toBe(false);
+    o.push(...segmentWithParts('k', 'low', 0));
+    const text = await Promise.race([pending, new Promise<string>((resolve) => setTimeout(() => resolve('still held'), 1000))]);
+    expect(text).toContain('low/index.m3u8');
+    expect(text).toContain('v/index.m3u8');
+    expect(text).toContain('GROUP-ID="aud"');
+  });
+
   it('answers byte ranges with 206, and an unsatisfiable one with 416', async () => {
     const o = await origin();
     await liveStream(o, 1);

@@ -11,7 +11,7 @@ import mediaUnpack from '../../nodes/media/media-unpack.ts';
 import { audioInfo, videoInfo } from '../helpers/cmaf-items.ts';
 import { batchOf, drive, fakeContext } from '../helpers/fake-context.ts';
 
-const video: MediaPacket = { stream: 'cam', rendition: 'source', track: { ...videoInfo, timescale: 90000 }, pts: 2 ** 40 + 3003, dts: 2 ** 40, keyframe: true, data: Buffer.from([0, 0, 0, 2, 0x65, 0x88]), discontinuity: true, arrival: 1764700000123 };
+const video: MediaPacket = { stream: 'cam', rendition: 'source', track: { ...videoInfo, timescale: 90000 }, pts: 2 ** 40 + 3003, dts: 2 ** 40, keyframe: true, data: Buffer.from([0, 0, 0, 2, 0x65, 0x88]), discontinuity: true, arrival: 1764700000123, renditions: ['source', '720p', '360p'] };
 const audio: MediaPacket = { stream: 'cam', rendition: 'source', track: audioInfo, pts: 1024, dts: 1024, keyframe: true, data: Buffer.from([0x21, 0x10, 0x04]) };
 const items: MediaItem[] = [video, audio, { stream: 'cam', rendition: 'source', end: true }, { stream: 'cam', end: true }];
 

@@ -9,7 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { initOf, newestClosedAt, partOf, segmentOf, type StreamWindow, type TrackWindow } from '../../../media/cmaf-window.ts';
 import { renderMpd } from '../../../media/dash/mpd.ts';
-import { nextPart, renderMaster, renderMedia, targetDuration, trackReady } from '../../../media/hls/playlist.ts';
+import { announcedReady, nextPart, renderMaster, renderMedia, targetDuration, trackReady } from '../../../media/hls/playlist.ts';
 import { playerPage, playerScript } from './player-page.ts';
 import { sendError, sendObject } from './respond.ts';
 import type { OriginStore } from './store.ts';
@@ -53,21 +53,6 @@ function clientGone(response: ServerResponse): AbortSignal {
   if (response.destroyed || response.writableEnded) controller.abort();
   else response.once('close', () => controller.abort());
   return controller.signal;
-}
-
-/** Waits `ms` on the node's clock; false when the client left first (nobody to answer). */
-function pause(schedule: RouteOptions['schedule'], ms: number, gone: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    const cancel = schedule(ms, () => {
-      gone.removeEventListener('abort', left);
-      resolve(true);
-    });
-    function left(): void {
-      cancel();
-      resolve(false);
-    }
-    gone.addEventListener('abort', left, { once: true });
-  });
 }
 
 /** Builds the request handler of an origin over `store`. */
@@ -117,9 +102,10 @@ export function originRoutes(store: OriginStore, options: RouteOptions): (reques
     if (file === '') return sendObject(request, response, 'page', playerPage(`${options.prefix}/${stream.key}/`, url.searchParams.has('dash'), stream.settings), cors);
     if (file === 'master.m3u8') {
       // Rungs start within moments of each other: a master asked for in between waits for them all, so none is left out.
+      // When the encoder announced its renditions, the wait ends as soon as each has a segment.
       const gone = clientGone(response);
       const early = (stream.openedAt ?? 0) + (options.masterWaitMs ?? 0) - options.now();
-      if (early > 0 && !(await pause(options.schedule, early, gone))) return;
+      if (early > 0 && (await store.settle(stream, () => announcedReady(stream), early, gone)) === 'gone') return;
       const results = await Promise.all([...stream.tracks.values()].map((track) => store.waitFor(stream, track, () => trackReady(track), holdMs(stream, track), gone)));
       if (results.includes('busy')) return error(503, busyMessage, { 'Retry-After': '1' });
       const text = renderMaster(stream);

@@ -22,6 +22,7 @@ function wellFormed(item: CmafItem): boolean {
   if (typeof item.track !== 'string' || !Buffer.isBuffer(item.data)) return false;
   if (item.type === 'init') {
     if (item.epoch !== undefined && (typeof item.epoch !== 'string' || !epochPattern.test(item.epoch))) return false;
+    if (item.renditions !== undefined && !(Array.isArray(item.renditions) && item.renditions.every((name) => typeof name === 'string'))) return false;
     return typeof item.info === 'object' && item.info !== null && typeof item.playlist === 'object' && item.playlist !== null;
   }
   if (item.type === 'part') return Number.isInteger(item.msn) && Number.isInteger(item.part) && typeof item.duration === 'number';
@@ -47,6 +48,8 @@ export interface StoreClock {
 export class OriginStore {
   readonly #streams = new Map<string, StreamWindow>();
   readonly #listeners = new Map<TrackWindow, Set<TrackListener>>();
+  /** Listeners of any change to a stream (a track added, an item applied, the stream dropped). */
+  readonly #streamListeners = new Map<StreamWindow, Set<TrackListener>>();
   readonly #dropTimers = new Map<string, () => void>();
   readonly #clock: StoreClock;
   readonly #maxStreams: number;
@@ -87,6 +90,7 @@ export class OriginStore {
       if (stream === undefined) return undefined;
       applyEnd(stream, item.track, this.#clock.now());
       for (const track of stream.tracks.values()) this.#notify(track);
+      this.#notifyStream(stream);
       if (stream.endedAt !== undefined) this.#scheduleDrop(stream.key);
       return undefined;
     }
@@ -105,6 +109,7 @@ export class OriginStore {
       }
       this.#cancelDrop(item.stream);
       this.#notify(applyInit(stream, item));
+      this.#notifyStream(stream);
       return undefined;
     }
     const track = stream?.tracks.get(item.track);
@@ -112,6 +117,7 @@ export class OriginStore {
     if (item.type === 'part') applyPart(track, item);
     else applySegment(stream, track, item);
     this.#notify(track);
+    this.#notifyStream(stream);
     return undefined;
   }
 
@@ -190,6 +196,46 @@ export class OriginStore {
     });
   }
 
+  /**
+   * Resolves `ready` as soon as `ready()` holds for `stream` (checked after
+   * every change to it), `timeout` when `timeoutMs` passes first (or the
+   * stream is dropped), `gone` when `signal` aborts (the client went away).
+   * Not counted against the hold bounds: it waits at most `master_wait`.
+   */
+  settle(stream: StreamWindow, ready: () => boolean, timeoutMs: number, signal: AbortSignal): Promise<'ready' | 'timeout' | 'gone'> {
+    if (signal.aborted) return Promise.resolve('gone');
+    if (ready()) return Promise.resolve('ready');
+    let set = this.#streamListeners.get(stream);
+    if (set === undefined) this.#streamListeners.set(stream, (set = new Set()));
+    const listeners = set;
+    return new Promise((resolve) => {
+      const finish = (result: 'ready' | 'timeout' | 'gone'): void => {
+        cancelTimer();
+        listeners.delete(streamChanged);
+        if (listeners.size === 0 && this.#streamListeners.get(stream) === listeners) this.#streamListeners.delete(stream);
+        signal.removeEventListener('abort', clientLeft);
+        resolve(result);
+      };
+      const clientLeft = (): void => finish('gone');
+      const cancelTimer = this.#clock.schedule(timeoutMs, function settleTimedOut() {
+        finish('timeout');
+      });
+      const store = this;
+      function streamChanged(): void {
+        if (ready()) finish('ready');
+        else if (stream.endedAt !== undefined || store.#streams.get(stream.key) !== stream) finish('timeout');
+      }
+      listeners.add(streamChanged);
+      signal.addEventListener('abort', clientLeft, { once: true });
+    });
+  }
+
+  #notifyStream(stream: StreamWindow): void {
+    const set = this.#streamListeners.get(stream);
+    if (set === undefined) return;
+    for (const listener of [...set]) listener();
+  }
+
   #newEpoch(): string {
     this.#lastEpoch = Math.max(this.#clock.now(), this.#lastEpoch + 1);
     return epochOf(this.#lastEpoch);
@@ -220,6 +266,7 @@ export class OriginStore {
     this.#streams.delete(key);
     for (const track of stream.tracks.values()) this.#dropped.add(track);
     for (const track of stream.tracks.values()) this.#notify(track);
+    this.#notifyStream(stream);
   }
 
   /** Drops every stream and timer (the node stops). */

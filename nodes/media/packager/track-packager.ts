@@ -149,7 +149,7 @@ export class TrackPackager {
         this.#finish(arrival);
         this.#nextDiscontinuity = true;
       }
-      this.#init(info);
+      this.#init(info, packet.renditions);
     } else if (this.#held !== undefined && (packet.discontinuity === true || this.#jumped(packet))) {
       this.#finish(arrival);
       this.#nextDiscontinuity = true;
@@ -244,9 +244,9 @@ export class TrackPackager {
     this.#partStart = first.dts;
   }
 
-  #init(info: TrackInfo): void {
+  #init(info: TrackInfo, renditions: readonly string[] | undefined): void {
     this.#ticks = info.timescale;
-    this.#host.emit({ type: 'init', stream: this.stream, track: this.track, rendition: this.rendition, info, data: writeInitSegment(info), playlist: this.#playlist });
+    this.#host.emit({ type: 'init', stream: this.stream, track: this.track, rendition: this.rendition, info, data: writeInitSegment(info), playlist: this.#playlist, ...(renditions !== undefined && { renditions }) });
   }
 
   #jumped(packet: MediaPacket): boolean {
