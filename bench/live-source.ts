@@ -1,7 +1,8 @@
 /**
  * What the live media benchmarks share: the 720p30 source file (made once,
  * the M2b publish: x264 at 4.5 Mbit/s, a keyframe every second, AAC), the
- * ffmpeg publishers they start (each one killed on exit, Ctrl-C or error),
+ * ffmpeg publishers they start (one stream each, or many through one ffmpeg's
+ * tee muxer; each process killed on exit, Ctrl-C or error),
  * FLV tags paced at real time into a pipe (the baseline's input), and
  * quantiles.
  */
@@ -59,6 +60,25 @@ export function spawnTracked(command: string, args: string[], options: { stdin?:
 /** Publishes the file to `url` with ffmpeg, in real time and in a loop, without re-encoding. */
 export function publish(file: string, url: string): ChildProcess {
   return spawnTracked('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', file, '-c', 'copy', '-f', 'flv', url]);
+}
+
+/**
+ * Publishes the file to every url from one ffmpeg, in real time, in a loop,
+ * without re-encoding: one read and demux, then ffmpeg's tee muxer writes
+ * each packet to one FLV muxer per url, each over its own RTMP connection
+ * with its own key, so the server sees `urls.length` independent publishes
+ * at a fraction of the CPU of one ffmpeg each. The outputs share one pace:
+ * every packet goes to all of them back to back, and an output whose socket
+ * is full holds up the others (`onfail=ignore` only drops an output that
+ * fails). Connections open one after the other before any media is sent.
+ */
+export function publishTee(file: string, urls: string[]): ChildProcess {
+  for (const url of urls) {
+    // The tee muxer's own syntax: `|` separates outputs, `[...]` holds options, `\` escapes.
+    if (/[|[\]\\]/.test(url)) throw new Error(`a tee output url cannot hold | [ ] or \\: ${url}`);
+  }
+  const outputs = urls.map((url) => `[f=flv:onfail=ignore]${url}`).join('|');
+  return spawnTracked('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', file, '-map', '0', '-c', 'copy', '-f', 'tee', outputs]);
 }
 
 /** Stops a child and waits for it to be gone. */

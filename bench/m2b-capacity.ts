@@ -1,10 +1,15 @@
 /**
  * M2b capacity: N concurrent 720p30 RTMP publishes (the 10 s source at
- * 4.6 Mbit/s, each an ffmpeg `-re -stream_loop -1 -c copy -f flv` on this
- * machine) passed through to LL-HLS: `ingest.rtmp` → `segment.hls` (2 s
- * segments, 200 ms parts) → `serve.http`, the engine in its own process
- * (`node bin/streams.ts run` on a generated pipeline). N rises step by step;
- * each step adds publishers, lets them settle, then measures over a window:
+ * 4.6 Mbit/s, ffmpeg `-re -stream_loop -1 -c copy` on this machine) passed
+ * through to LL-HLS: `ingest.rtmp` → `segment.hls` (2 s segments, 200 ms
+ * parts) → `serve.http`, the engine in its own process (`node bin/streams.ts
+ * run` on a generated pipeline). The publishers are grouped, `per-ffmpeg`
+ * streams to a process (10 by default; 1 is one ffmpeg each): one read and
+ * demux, then the tee muxer's FLV muxer and RTMP connection per stream, each
+ * its own publish with its own key (live-source.ts `publishTee`). First, in
+ * the same run, the publishers' CPU per stream one way against the other.
+ * Then N rises step by step; each step adds publishers, lets them settle,
+ * then measures over a window:
  *
  * - real time: for every stream, how fast the newest listed media time
  *   (the last `EXT-X-PROGRAM-DATE-TIME` plus the durations after it) moves
@@ -21,7 +26,7 @@
  * drops) is reported. The engine is not niced. Every ffmpeg is killed at
  * the end, on Ctrl-C and on errors (live-source.ts).
  *
- *   node bench/m2b-capacity.ts [steps=25,50,100,150,200] [window=30]
+ *   node bench/m2b-capacity.ts [steps=25,50,100,150,200] [window=30] [per-ffmpeg=10]
  *
  * Loopback ports 19482 (RTMP), 19483 (HTTP), 19484 (metrics).
  *
@@ -40,11 +45,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureLiveSource, publish, quantile, spawnTracked, spread, stop, untilServing } from './live-source.ts';
+import { ensureLiveSource, publish, publishTee, quantile, spawnTracked, spread, stop, untilServing } from './live-source.ts';
 import type { ChildProcess } from 'node:child_process';
 
 const steps = (process.argv[2] ?? '25,50,100,150,200').split(',').map(Number);
 const windowSeconds = Number(process.argv[3] ?? 30);
+const perProcess = Number(process.argv[4] ?? 10);
 const settleSeconds = 4;
 const sampled = 3;
 const ports = { rtmp: 19482, http: 19483, metrics: 19484 };
@@ -132,6 +138,61 @@ async function availability(key: string, until: number, delays: number[]): Promi
   }
 }
 
+/** CPU used while `work` runs, as % of one core: the engine's, the publishers' together, and the machine's busy share. */
+async function cpuDuring<T>(publishers: ChildProcess[], work: () => Promise<T>): Promise<{ result: T; wall: number; engine: number; publishers: number; machine: number }> {
+  const pubsCpu = () => publishers.reduce((sum, p) => sum + cpuOf(p.pid!), 0);
+  const wall0 = Date.now();
+  const engine0 = cpuOf(engine.pid!);
+  const pubs0 = pubsCpu();
+  const machine0 = machine();
+  const result = await work();
+  const engineCpu = cpuOf(engine.pid!) - engine0;
+  const pubs = pubsCpu() - pubs0;
+  const machine1 = machine();
+  const wall = (Date.now() - wall0) / 1000;
+  return { result, wall, engine: (engineCpu / wall) * 100, publishers: (pubs / wall) * 100, machine: ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100 };
+}
+
+/** Waits (up to 30 s: on a busy machine publishers take a while to connect) until every stream lists a segment; how many did. */
+async function untilListed(keys: string[]): Promise<number> {
+  const startedAt = Date.now();
+  let ready = 0;
+  while (Date.now() - startedAt < 30_000 && (ready = (await positions(keys)).size) < keys.length) await new Promise((resolve) => setTimeout(resolve, 500));
+  if (ready < keys.length) console.log(`       only ${ready} of ${keys.length} streams listed a segment within 30 s of starting`);
+  return ready;
+}
+
+const keyUrl = (key: string) => `rtmp://127.0.0.1:${ports.rtmp}/live/${key}`;
+
+/**
+ * The publishers' cost, one way against the other in this run: `count`
+ * streams from one ffmpeg each, then the same streams from one tee ffmpeg;
+ * CPU per stream of each, and of the engine meanwhile (the tee's outputs
+ * send each packet at the same instant, which lets the engine read them in
+ * fewer turns of its loop: its figure shows how much that flatters it).
+ */
+async function comparePublishers(count: number, seconds: number): Promise<void> {
+  const ways = [
+    { name: 'one ffmpeg per stream', prefix: 'one', start: (keys: string[]) => keys.map((key) => publish(file, keyUrl(key))) },
+    { name: `one tee ffmpeg for ${count}`, prefix: 'tee', start: (keys: string[]) => [publishTee(file, keys.map(keyUrl))] },
+  ];
+  const perStream: { publishers: number; engine: number }[] = [];
+  for (const way of ways) {
+    const keys = Array.from({ length: count }, (_, i) => `${way.prefix}${i}`);
+    const processes = way.start(keys);
+    try {
+      await untilListed(keys);
+      await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
+      const cpu = await cpuDuring(processes, () => new Promise((resolve) => setTimeout(resolve, seconds * 1000)));
+      perStream.push({ publishers: cpu.publishers / count, engine: cpu.engine / count });
+      console.log(`  ${way.name.padEnd(24)} ${count} streams: publishers ${(cpu.publishers / count).toFixed(3)} %core/stream (${processes.length} process${processes.length > 1 ? 'es' : ''}), engine ${(cpu.engine / count).toFixed(3)} %core/stream, machine ${cpu.machine.toFixed(0)} % busy`);
+    } finally {
+      await Promise.all(processes.map(stop));
+    }
+  }
+  console.log(`  publishers' CPU per stream, tee / one each: ${(perStream[1].publishers / perStream[0].publishers).toFixed(2)}x; engine's: ${(perStream[1].engine / perStream[0].engine).toFixed(2)}x; load average ${loadAverage()}`);
+}
+
 const file = ensureLiveSource();
 const dir = mkdtempSync(join(tmpdir(), 'm2b-'));
 const pipelineFile = join(dir, 'capacity.yaml');
@@ -147,37 +208,32 @@ const engine = spawnTracked(process.execPath, engineArgs);
 const engineLog: string[] = [];
 engine.stderr!.on('data', (chunk: Buffer) => engineLog.push(...chunk.toString().split('\n').filter(Boolean)));
 const publishers: ChildProcess[] = [];
+let streams = 0;
 let best = 0;
 try {
   await untilServing(`http://127.0.0.1:${ports.http}/healthz`);
-  console.log(`M2b capacity: 720p30 4.6 Mbit/s RTMP publishes → segment.hls (2 s, 200 ms parts) → serve.http; engine pid ${engine.pid} (node flags: ${engineArgs.slice(0, engineArgs.indexOf('bin/streams.ts')).join(' ') || 'none'}); window ${windowSeconds} s per step; load average before: ${loadAverage()}`);
+  console.log(`M2b capacity: 720p30 4.6 Mbit/s RTMP publishes → segment.hls (2 s, 200 ms parts) → serve.http; engine pid ${engine.pid} (node flags: ${engineArgs.slice(0, engineArgs.indexOf('bin/streams.ts')).join(' ') || 'none'}); window ${windowSeconds} s per step; ${perProcess} stream(s) per publishing ffmpeg; load average before: ${loadAverage()}`);
+  if (perProcess > 1) await comparePublishers(perProcess, Math.min(windowSeconds, 20));
   console.log('    N  real time (min / p50 rate)  lag p50/max   drops  warns  engine %core/stream  engine %core  publishers %core  machine busy  part availability');
   for (const n of steps) {
-    while (publishers.length < n) {
-      publishers.push(publish(file, `rtmp://127.0.0.1:${ports.rtmp}/live/s${publishers.length}`));
-      await new Promise((resolve) => setTimeout(resolve, 25));
+    while (streams < n) {
+      const keys = Array.from({ length: Math.min(perProcess, n - streams) }, (_, i) => `s${streams + i}`);
+      publishers.push(keys.length === 1 ? publish(file, keyUrl(keys[0])) : publishTee(file, keys.map(keyUrl)));
+      streams += keys.length;
+      await new Promise((resolve) => setTimeout(resolve, 25 * keys.length));
     }
-    const keys = publishers.map((_, i) => `s${i}`);
-    // On a busy machine publishers take a while to connect: wait (up to 30 s) until every stream lists a segment, then settle.
-    const rampedAt = Date.now();
-    let ready = 0;
-    while (Date.now() - rampedAt < 30_000 && (ready = (await positions(keys)).size) < n) await new Promise((resolve) => setTimeout(resolve, 500));
-    if (ready < n) console.log(`       only ${ready} of ${n} streams listed a segment within 30 s of starting`);
+    const keys = Array.from({ length: n }, (_, i) => `s${i}`);
+    await untilListed(keys);
     await new Promise((resolve) => setTimeout(resolve, settleSeconds * 1000));
     const warnsBefore = engineLog.length;
     const drops0 = await drops();
     const first = await positions(keys);
-    const wall0 = Date.now();
-    const engine0 = cpuOf(engine.pid!);
-    const pubs0 = publishers.reduce((sum, p) => sum + cpuOf(p.pid!), 0);
-    const machine0 = machine();
+    const firstAt = Date.now();
     const delays: number[] = [];
-    const until = wall0 + windowSeconds * 1000;
-    await Promise.all(keys.slice(0, sampled).map((key) => availability(key, until, delays)));
-    const engineCpu = cpuOf(engine.pid!) - engine0;
-    const pubsCpu = publishers.reduce((sum, p) => sum + cpuOf(p.pid!), 0) - pubs0;
-    const machine1 = machine();
-    const wall = (Date.now() - wall0) / 1000;
+    const cpu = await cpuDuring(publishers, async () => {
+      const until = Date.now() + windowSeconds * 1000;
+      await Promise.all(keys.slice(0, sampled).map((key) => availability(key, until, delays)));
+    });
     const last = await positions(keys);
     const lastAt = Date.now();
     const dropped = (await drops()) - drops0;
@@ -186,15 +242,14 @@ try {
     for (const key of keys) {
       const a = first.get(key);
       const b = last.get(key);
-      rates.push(a === undefined || b === undefined ? 0 : (b - a) / (lastAt - wall0));
+      rates.push(a === undefined || b === undefined ? 0 : (b - a) / (lastAt - firstAt));
       lags.push(b === undefined ? Number.POSITIVE_INFINITY : (lastAt - b) / 1000);
     }
     const minRate = Math.min(...rates);
     const realtime = minRate >= 0.97 && dropped === 0;
     if (realtime) best = n;
-    const perStream = (engineCpu / wall / n) * 100;
     console.log(
-      `${String(n).padStart(5)}  ${realtime ? 'yes' : 'NO '} (${minRate.toFixed(3)} / ${quantile(rates, 0.5).toFixed(3)})        ${quantile(lags, 0.5).toFixed(2)}/${Math.max(...lags).toFixed(2)} s  ${String(dropped).padStart(5)}  ${String(engineLog.length - warnsBefore).padStart(5)}  ${perStream.toFixed(3).padStart(19)}  ${((engineCpu / wall) * 100).toFixed(1).padStart(12)}  ${((pubsCpu / wall) * 100).toFixed(1).padStart(16)}  ${(((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100).toFixed(0).padStart(10)} %  ${spread(delays)}`,
+      `${String(n).padStart(5)}  ${realtime ? 'yes' : 'NO '} (${minRate.toFixed(3)} / ${quantile(rates, 0.5).toFixed(3)})        ${quantile(lags, 0.5).toFixed(2)}/${Math.max(...lags).toFixed(2)} s  ${String(dropped).padStart(5)}  ${String(engineLog.length - warnsBefore).padStart(5)}  ${(cpu.engine / n).toFixed(3).padStart(19)}  ${cpu.engine.toFixed(1).padStart(12)}  ${cpu.publishers.toFixed(1).padStart(16)}  ${cpu.machine.toFixed(0).padStart(10)} %  ${spread(delays)}`,
     );
     const missing = keys.filter((key) => !first.has(key) || !last.has(key)).length;
     if (missing > 0) console.log(`       ${missing} stream(s) had no playlist at the start or end of the window`);
