@@ -12,8 +12,8 @@ export interface ChildInfo {
   state: string;
 }
 
-/** The processes whose parent is this process. */
-export function childProcesses(): ChildInfo[] {
+/** The processes whose parent is `parent` (this process unless told). */
+export function childProcesses(parent = process.pid): ChildInfo[] {
   const children: ChildInfo[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -26,7 +26,7 @@ export function childProcesses(): ChildInfo[] {
     // `pid (comm) state ppid ...`; comm may hold spaces and parentheses, so split after the last `)`.
     const close = stat.lastIndexOf(')');
     const [state, ppid] = stat.slice(close + 2).split(' ');
-    if (Number(ppid) === process.pid) children.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, close), state });
+    if (Number(ppid) === parent) children.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, close), state });
   }
   return children;
 }
