@@ -65,7 +65,9 @@ export async function runCommand(values: Record<string, unknown>, files: string[
   }) : undefined;
   // Relative paths in settings are read from the pipeline file's folder, as a test file's `pipeline:` is.
   const tracing = await openTracing(traced, { host: hostname(), pipeline });
-  const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure, tracing });
+  // Without --watch or --ui nothing reloads the graph: sources may fuse with their consumers (a faster path).
+  const fixed = runUi === undefined;
+  const engine = new Engine(checked.graph, { registry, log, restored, baseDir: dirname(resolve(files[0])), onNodeFailure, tracing, fixed });
   const server = listen
     ? await serveMetrics(
         (await import('../runtime/metrics.ts')).metricsScrape({ pipeline: checked.graph.name, nodes: () => engine.nodeStats(), edges: () => engine.edgeStats() }),

@@ -61,8 +61,10 @@ export function perRecord<In, Out>(ctx: NodeContext<any>, fn: (item: In) => Out 
   return function perRecordNode(input) {
     return operate(input, (subscriber) => ({
       next(batch) {
-        const out: Out[] = [];
         const items = batch.items as In[];
+        // Sized once for every record and cut to what passed: no growing as records are added.
+        const out: Out[] = new Array(items.length);
+        let count = 0;
         for (let i = 0; i < items.length; i++) {
           let result: Out | typeof skip;
           try {
@@ -71,10 +73,15 @@ export function perRecord<In, Out>(ctx: NodeContext<any>, fn: (item: In) => Out 
             ctx.fail(items[i], error, batch.ack);
             continue;
           }
-          if (result !== skip) out.push(result);
+          // `typeof` first: a plain `!==` between a record and a symbol is a generic comparison in optimised code.
+          if (typeof result !== 'symbol' || result !== skip) out[count++] = result;
         }
-        if (out.length === 0) batch.ack.release();
-        else subscriber.next({ items: out, ack: batch.ack });
+        if (count === 0) {
+          batch.ack.release();
+          return;
+        }
+        out.length = count;
+        subscriber.next({ items: out, ack: batch.ack });
       },
     }));
   };

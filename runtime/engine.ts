@@ -36,6 +36,14 @@ export interface EngineOptions {
   onNodeFailure?: 'stop' | 'continue';
   /** Traces exported over OTLP; undefined (the default) turns tracing off at no cost. */
   tracing?: Tracing;
+  /**
+   * The graph will never be reloaded (`streams run` without `--watch` or
+   * `--ui`). A source may then run its only consumer inside itself, as
+   * `file.read` parses the lines of a `decode.json` reading it: a reload
+   * could not replace that consumer without restarting the source (reading
+   * its input again), so `reload` refuses. Default false.
+   */
+  fixed?: boolean;
 }
 
 /** A node that failed permanently, as the run reports it. */
@@ -276,10 +284,15 @@ export class Engine {
     }
   }
 
-  /** A window whose only consumer is an aggregate runs as one fused node. */
+  /**
+   * A node whose only consumer is an operator it fuses with runs the two as
+   * one node: a window followed by an aggregate; in a fixed graph, a source
+   * and its consumer (`file.read` and `decode.json`).
+   */
   #tryFuse(runner: NodeRunner): void {
     const fuse = runner.definition.fuse;
     if (!fuse) return;
+    if (Object.keys(runner.definition.inputs).length === 0 && !this.options.fixed) return;
     const outgoing = this.graph.edges.filter((e) => e.from === runner.name && e.fromPort === runner.defaultPort);
     if (outgoing.length !== 1) return;
     const consumer = this.runners.get(outgoing[0].to)!;
@@ -371,6 +384,7 @@ export class Engine {
       this.graph = next;
       return { status: 'applied', diff };
     }
+    if (this.options.fixed) return { status: 'rejected', cause: 'this engine runs a fixed graph (started without reloads); it cannot be changed', diff };
     // What can be refused before touching the running graph is refused: nothing changes.
     for (const name of [...diff.replaced, ...diff.added]) {
       const op = next.nodes.get(name)!.op;

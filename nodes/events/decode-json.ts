@@ -1,5 +1,6 @@
 import { bytesText, defineOperator, perRecord, z, type BytesItem, type EventRecord } from '../../runtime/api.ts';
 import type { EventSchema, FieldType } from '../../graph/port-types.ts';
+import { compileJsonDecoder } from './json-objects.ts';
 
 const fieldType = z.enum(['string', 'number', 'bool', 'list', 'map', 'any']);
 
@@ -17,35 +18,10 @@ export default defineOperator({
     return settings.schema ? { out: { kind: 'event', schema: settings.schema as EventSchema } } : {};
   },
   create(ctx) {
-    const schema = Object.entries(ctx.settings.schema ?? {}) as [string, FieldType][];
+    const decode = compileJsonDecoder(ctx.settings.schema as Record<string, FieldType> | undefined);
     return perRecord<BytesItem, EventRecord>(ctx, function decodeJson(item) {
-      const value: unknown = JSON.parse(bytesText(item));
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        throw new TypeError(`expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
-      }
-      const record = value as EventRecord;
-      for (const [field, type] of schema) {
-        if (!(field in record)) throw new TypeError(`missing field \`${field}\``);
-        if (!matches(record[field], type)) throw new TypeError(`field \`${field}\` is not a ${type}`);
-      }
-      return record;
+      // Lines from `file.read` and most sources carry text: read it without the general helper.
+      return decode(typeof item.text === 'string' ? item.text : bytesText(item));
     });
   },
 });
-
-function matches(value: unknown, type: FieldType): boolean {
-  switch (type) {
-    case 'any':
-      return true;
-    case 'string':
-      return typeof value === 'string';
-    case 'number':
-      return typeof value === 'number';
-    case 'bool':
-      return typeof value === 'boolean';
-    case 'list':
-      return Array.isArray(value);
-    case 'map':
-      return value !== null && typeof value === 'object' && !Array.isArray(value);
-  }
-}

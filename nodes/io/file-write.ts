@@ -27,7 +27,13 @@ export default defineOperator({
       (opening ??= (async function openOutput() {
         try {
           await ensureFolder(dirname(path));
-          return await open(path, ctx.settings.mode === 'truncate' ? 'w' : 'a');
+          // `a+`: appends, and can read the last byte to check for a torn line.
+          const file = await open(path, ctx.settings.mode === 'truncate' ? 'w' : 'a+');
+          await endTornLine(file).catch(async (error: unknown) => {
+            await file.close();
+            throw error;
+          });
+          return file;
         } catch (error) {
           throw pathError(ctx.label, 'cannot open output', path, error);
         }
@@ -64,4 +70,18 @@ function lineOf(item: unknown): string {
   const bytes = item as BytesItem;
   if (bytes !== null && typeof bytes === 'object' && (typeof bytes.text === 'string' || Buffer.isBuffer(bytes.data))) return bytesText(bytes);
   return JSON.stringify(item);
+}
+
+/**
+ * A run killed in the middle of a write can leave a last line without its
+ * newline; appending after it would glue the next record to it, losing both.
+ * The torn part is ended with a newline (it stays, as a line that does not
+ * parse), so every record appended after it is a line of its own.
+ */
+async function endTornLine(file: FileHandle): Promise<void> {
+  const { size } = await file.stat();
+  if (size === 0) return;
+  const last = Buffer.alloc(1);
+  await file.read(last, 0, 1, size - 1);
+  if (last[0] !== 10) await file.write('\n');
 }

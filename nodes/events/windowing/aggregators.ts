@@ -17,11 +17,18 @@ import { compileNumericAggregates } from './numeric-aggregators.ts';
 import type { PaneFolder } from './pane-folder.ts';
 import { QuantileSketch, type SketchState } from './quantile-sketch.ts';
 
-/** One pane's aggregates: numeric slots, and objects (sketches, sets, first/last values). */
-export interface AggregateState {
+/** One pane's aggregates in the general folder: numeric slots, and objects (sketches, sets, first/last values). */
+export interface MixedAggregateState {
   nums: Float64Array;
   objs: unknown[];
 }
+
+/**
+ * One pane's aggregates, opaque outside its folder: the numeric folder
+ * keeps the slots alone (one object less to reach per record), the general
+ * one a `MixedAggregateState`.
+ */
+export type AggregateState = MixedAggregateState | Float64Array;
 
 const opCount = 0;
 const opSum = 1;
@@ -126,7 +133,7 @@ export function compileAggregates(specs: Readonly<Record<string, AggregateSpec>>
   const opNum = Int32Array.from(operations.map((o) => o.num));
   const opObj = Int32Array.from(operations.map((o) => o.obj));
 
-  const folder: AggregateFolder = {
+  const folder: PaneFolder<MixedAggregateState> & { names: readonly string[] } = {
     names: operations.map((o) => o.name),
     shape: shapeOf('aggregate', specs),
     prepare: sources.prepare,
@@ -280,7 +287,7 @@ export function compileAggregates(specs: Readonly<Record<string, AggregateSpec>>
 
     load(saved) {
       const { nums, objs } = saved as { nums: (number | string)[]; objs: unknown[] };
-      const state: AggregateState = { nums: loadNumbers(nums), objs: new Array(objects) };
+      const state: MixedAggregateState = { nums: loadNumbers(nums), objs: new Array(objects) };
       let next = 0;
       for (const { op, obj } of operations) {
         if (obj < 0) continue;
@@ -293,7 +300,7 @@ export function compileAggregates(specs: Readonly<Record<string, AggregateSpec>>
     },
   };
 
-  return folder;
+  return folder as AggregateFolder;
 }
 
 /** Set members for `distinct`: primitives as themselves, structures by their JSON. */

@@ -8,12 +8,10 @@
  */
 import type { AggregateSpec } from '../../../runtime/api.ts';
 import { loadNumbers, saveNumbers, shapeOf, type AggregateSources } from './aggregate-sources.ts';
-import type { AggregateFolder, AggregateState } from './aggregators.ts';
+import type { AggregateFolder } from './aggregators.ts';
+import type { PaneFolder } from './pane-folder.ts';
 
 const simple = new Set<AggregateSpec['fn']>(['count', 'sum', 'min', 'max', 'avg']);
-
-/** States of this folder hold no objects: one shared, never-written array. */
-const noObjects: unknown[] = [];
 
 /** An output field: where its value lives in a pane's numbers. */
 interface Output {
@@ -43,15 +41,15 @@ export function compileNumericAggregates(specs: Readonly<Record<string, Aggregat
   });
   const values = sources.numbers;
 
-  return {
+  // A pane's state is its slots alone: folding a record reaches one object fewer than a `{nums, objs}` would.
+  const folder: PaneFolder<Float64Array> & { names: readonly string[] } = {
     names: outputs.map((o) => o.name),
     shape: shapeOf('numeric', specs),
     prepare: sources.prepare,
-    create(): AggregateState {
-      return { nums: new Float64Array(initial), objs: noObjects };
+    create() {
+      return new Float64Array(initial);
     },
-    add(state) {
-      const nums = state.nums;
+    add(nums) {
       nums[0] += 1;
       for (let s = 0, k = 1; s < width; s++, k += 3) {
         const x = values[s];
@@ -60,9 +58,7 @@ export function compileNumericAggregates(specs: Readonly<Record<string, Aggregat
         if (x > nums[k + 2]) nums[k + 2] = x;
       }
     },
-    merge(into, from) {
-      const a = into.nums;
-      const b = from.nums;
+    merge(a, b) {
       a[0] += b[0];
       for (let k = 1; k < a.length; k += 3) {
         a[k] += b[k];
@@ -70,8 +66,7 @@ export function compileNumericAggregates(specs: Readonly<Record<string, Aggregat
         if (b[k + 2] > a[k + 2]) a[k + 2] = b[k + 2];
       }
     },
-    write(state, out) {
-      const nums = state.nums;
+    write(nums, out) {
       const count = nums[0];
       for (let i = 0; i < outputs.length; i++) {
         const { name, fn, slot } = outputs[i];
@@ -88,11 +83,13 @@ export function compileNumericAggregates(specs: Readonly<Record<string, Aggregat
         }
       }
     },
-    save(state) {
-      return { nums: saveNumbers(state.nums), objs: [] };
+    // Saved as the general folder saves (`{nums, objs}`), so snapshots read back across versions.
+    save(nums) {
+      return { nums: saveNumbers(nums), objs: [] };
     },
     load(saved) {
-      return { nums: loadNumbers((saved as { nums: (number | string)[] }).nums), objs: noObjects };
+      return loadNumbers((saved as { nums: (number | string)[] }).nums);
     },
   };
+  return folder as AggregateFolder;
 }

@@ -29,6 +29,12 @@ interface Slice<State> extends AckHolder {
   start: number;
   end: number;
   panes: Map<string, Pane<State>>;
+  /**
+   * Each key's state again, the same objects as its pane's: folding a record
+   * goes straight to the state, one object fewer to reach (a cache miss each,
+   * over thousands of keys) than through the pane.
+   */
+  states: Map<string, State>;
 }
 
 /** Geometry of tumbling (`every` = `size`) and sliding windows, in milliseconds. */
@@ -89,18 +95,19 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
     }
     // A slice still open belongs to a window still open: windows closed above dropped the slices they ended.
     holdAck(slice, ack);
-    let pane = slice.panes.get(keyString);
-    if (pane === undefined) {
-      pane = { key, keyString, start: slice.start, end: slice.end, state: this.#folder.create() };
-      slice.panes.set(keyString, pane);
+    let state = slice.states.get(keyString);
+    if (state === undefined) {
+      state = this.#folder.create();
+      slice.states.set(keyString, state);
+      slice.panes.set(keyString, { key, keyString, start: slice.start, end: slice.end, state });
     }
-    this.#folder.add(pane.state, record, time, seq);
+    this.#folder.add(state, record, time, seq);
     return true;
   }
 
   /** Opens a slice; its windows that `watermark` has already closed (none of them holds another slice) never will. */
   #open(start: number, end: number, watermark: number): Slice<State> {
-    const slice: Slice<State> = { start, end, panes: new Map(), acks: [], lastAck: undefined };
+    const slice: Slice<State> = { start, end, panes: new Map(), states: new Map(), acks: [], lastAck: undefined };
     this.#slices.set(start, slice);
     const every = this.#every;
     const firstOpen = (Math.floor((watermark - this.#size - this.#lateness) / every) + 1) * every;
@@ -209,7 +216,9 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
       // Windows the saved watermark has passed were emitted, or closed before these slices had records.
       const slice = this.#slices.get(entry.start) ?? this.#open(entry.start, entry.end, watermark);
       const keyString = keyStringOf(entry.key);
-      slice.panes.set(keyString, { key: entry.key, keyString, start: entry.start, end: entry.end, state: this.#folder.load(entry.state) });
+      const state = this.#folder.load(entry.state);
+      slice.states.set(keyString, state);
+      slice.panes.set(keyString, { key: entry.key, keyString, start: entry.start, end: entry.end, state });
     }
   }
 }
