@@ -30,7 +30,9 @@
  * `perf` (`cdn-cpu-samples.ts`) during one more wrk run of each Node server
  * after the rounds (the first size measured), and prints CPU a request in
  * user space and in the kernel, and the symbols whose time a request
- * differs most, edge against bare Node (and against the baseline).
+ * differs most, edge against bare Node (and against the baseline). Node
+ * writes a map line for every function it compiles under `--perf`: the
+ * rounds' figures of such a run are not the ones to quote.
  * Installs wrk and nginx-light (Debian) if they are missing.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
