@@ -53,8 +53,9 @@ export function timeByRequest(file: string, requests: number, root: string): Sam
     const match = /^\s*(\d+)\s+\[(.)\]\s+(.*)$/.exec(line);
     if (!match) continue;
     const ns = Number(match[1]) * nsPerSample;
-    // JIT code is named `JS:*'name file:line:column` (the mark says how it was compiled): one name for every tier.
-    const name = `[${match[2]}] ${match[3].trim().replace(/^JS:[*+~^]?'?/, 'JS:').replace(`file://${root}/`, '')}`;
+    // JIT code is named `JS:*'name file:line:column` (the mark says how it was compiled): one name for every tier,
+    // and without the line, so that two builds of a file compare function by function.
+    const name = `[${match[2]}] ${match[3].trim().replace(/^JS:[*+~^]?'?/, 'JS:').replace(`file://${root}/`, '').replace(/:\d+:\d+$/, '')}`;
     bySymbol.set(name, (bySymbol.get(name) ?? 0) + ns);
     if (match[2] === 'k') kernel += ns;
     else user += ns;

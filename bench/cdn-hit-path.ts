@@ -13,8 +13,10 @@
  * `--against DIR` also runs the edge of another checkout (DIR holds its
  * `bin/streams.ts`; `git archive` a commit into a folder and link
  * `node_modules`) as `baseline`, in turns with the others: the paired ratio
- * edge / baseline compares two builds within one run, the figure to quote
- * for a change.
+ * edge / baseline compares two builds within one run. Each round then
+ * also drives the edge and the baseline at once, a wrk each over the same
+ * seconds (`together`): load from elsewhere falls on both alike, and the
+ * paired ratio of those runs is the figure to quote for a change.
  *
  * `--log` connects the edges' access log to the analytics
  * `pipelines/cdn-edge.yaml` runs on it (a 10 s window, count, bytes, TTFB
@@ -30,7 +32,9 @@
  * `perf` (`cdn-cpu-samples.ts`) during one more wrk run of each Node server
  * after the rounds (the first size measured), and prints CPU a request in
  * user space and in the kernel, and the symbols whose time a request
- * differs most, edge against bare Node (and against the baseline).
+ * differs most, edge against bare Node (and against the baseline). Node
+ * writes a map line for every function it compiles under `--perf`: the
+ * rounds' figures of such a run are not the ones to quote.
  * Installs wrk and nginx-light (Debian) if they are missing.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
@@ -38,7 +42,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { root } from './dist.ts';
-import { ensureTools, loadAverage, median, objects, startTargets, wrk, type Target } from './cdn-targets.ts';
+import { ensureTools, loadAverage, median, objects, startTargets, wrk, wrkTogether, type Target } from './cdn-targets.ts';
 import { perfAvailable, perfNodeOptions, printDifference as printSampledDifference, sampleWhile, timeByRequest, type SampledTime } from './cdn-cpu-samples.ts';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false }, size: { type: 'string' }, against: { type: 'string' }, log: { type: 'boolean', default: false }, perf: { type: 'boolean', default: false } } });
@@ -68,6 +72,8 @@ const cpu: Record<string, Partial<Record<Target, number[]>>> = {};
 const user: Record<string, Partial<Record<Target, number[]>>> = {};
 const rates: Record<string, Partial<Record<Target, number[]>>> = {};
 const served: Partial<Record<Target, number>> = {};
+/** Edge / baseline CPU a request (whole, user space) from runs driving both at once, by size. */
+const together: Record<string, { cpu: number[]; user: number[] }> = {};
 for (let round = 0; round < rounds; round++) {
   for (const [size, object] of sizes) {
     cpu[size] ??= {};
@@ -81,6 +87,16 @@ for (let round = 0; round < rounds; round++) {
       (rates[size][target] ??= []).push(measured.perSecond);
       served[target] = (served[target] ?? 0) + measured.requests;
       process.stderr.write(`round ${round + 1} ${size} ${target}: ${measured.cpuPerRequest.toFixed(1)} µs CPU a request, ${measured.userPerRequest.toFixed(1)} in user space (${Math.round(measured.perSecond)} req/s)\n`);
+    }
+    if (baselineRoot !== undefined) {
+      const [edge, baseline] = await wrkTogether(
+        (['edge', 'baseline'] as const).map((target) => ({ url: `http://127.0.0.1:${servers.ports[target]}${object.path}`, pid: servers.pids[target] })),
+        { seconds, connections: 64 },
+      );
+      together[size] ??= { cpu: [], user: [] };
+      together[size].cpu.push(edge.cpuPerRequest / baseline.cpuPerRequest);
+      together[size].user.push(edge.userPerRequest / baseline.userPerRequest);
+      process.stderr.write(`round ${round + 1} ${size} edge and baseline together: ${edge.cpuPerRequest.toFixed(1)} and ${baseline.cpuPerRequest.toFixed(1)} µs CPU a request\n`);
     }
   }
 }
@@ -114,6 +130,8 @@ for (const [size, byTarget] of Object.entries(cpu)) {
   if (baselineRoot !== undefined) {
     const baseline = median(measured('baseline'));
     console.log(`${''.padEnd(8)}baseline (${baselineRoot}) ${baseline.toFixed(1)} µs: edge / baseline ${(edge / baseline).toFixed(3)}, paired ${paired(measured('edge'), measured('baseline')).toFixed(3)}; in user space paired ${paired(inUser('edge'), inUser('baseline')).toFixed(3)}; baseline ×bare paired ${paired(measured('baseline'), measured('bare')).toFixed(2)}`);
+    const both = together[size];
+    console.log(`${''.padEnd(8)}edge / baseline driven together: ${median(both.cpu).toFixed(3)} (rounds ${Math.min(...both.cpu).toFixed(3)}-${Math.max(...both.cpu).toFixed(3)}), in user space ${median(both.user).toFixed(3)}`);
   }
 }
 

@@ -215,17 +215,59 @@ export function cpuTimes(pid: number): { user: number; system: number } {
  * `writev` and loopback delivery, most of a small hit, the same for every
  * server): it is what a server's own code decides.
  */
-export function wrk(url: string, pid: number, options: { seconds: number; connections: number }): { perSecond: number; cpuPerRequest: number; userPerRequest: number; requests: number } {
+export function wrk(url: string, pid: number, options: { seconds: number; connections: number }): WrkMeasure {
   const before = cpuTimes(pid);
-  const run = spawnSync('wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, url], { encoding: 'utf8' });
-  const after = cpuTimes(pid);
+  const run = spawnSync('wrk', wrkArguments(url, options), { encoding: 'utf8' });
+  return wrkMeasure(url, run.stdout + run.stderr, before, cpuTimes(pid));
+}
+
+/** What one wrk run measured of a server. */
+export interface WrkMeasure {
+  perSecond: number;
+  cpuPerRequest: number;
+  userPerRequest: number;
+  requests: number;
+}
+
+function wrkArguments(url: string, options: { seconds: number; connections: number }): string[] {
+  return ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, url];
+}
+
+function wrkMeasure(url: string, output: string, before: { user: number; system: number }, after: { user: number; system: number }): WrkMeasure {
   const used = after.user + after.system - before.user - before.system;
-  const match = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout);
-  const count = /(\d+) requests in/.exec(run.stdout);
-  if (!match || !count) throw new Error(`wrk said: ${run.stdout}${run.stderr}`);
-  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(run.stdout);
+  const match = /Requests\/sec:\s+([\d.]+)/.exec(output);
+  const count = /(\d+) requests in/.exec(output);
+  if (!match || !count) throw new Error(`wrk said: ${output}`);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(output);
   if (errors) throw new Error(`${url}: ${errors[1]} error answers`);
   return { perSecond: Number(match[1]), cpuPerRequest: used / Number(count[1]), userPerRequest: (after.user - before.user) / Number(count[1]), requests: Number(count[1]) };
+}
+
+/**
+ * {@link wrk} on several servers at once, one wrk each, over the same
+ * seconds: whatever else the machine runs meanwhile falls on all of them
+ * alike, so their figures compare far more closely than runs taken in
+ * turns (on a machine at load 20, turns seconds apart differed by 2-3
+ * times for the same server).
+ */
+export async function wrkTogether(runs: { url: string; pid: number }[], options: { seconds: number; connections: number }): Promise<WrkMeasure[]> {
+  const before = runs.map((run) => cpuTimes(run.pid));
+  const outputs = await Promise.all(
+    runs.map(
+      (run) =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn('wrk', wrkArguments(run.url, options), { stdio: ['ignore', 'pipe', 'pipe'] });
+          let output = '';
+          child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+          child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+          child.on('error', reject);
+          child.on('close', () => resolve(output));
+        }),
+    ),
+  );
+  // Each server's CPU is read once every wrk has finished: none is still serving by then.
+  const after = runs.map((run) => cpuTimes(run.pid));
+  return runs.map((run, i) => wrkMeasure(run.url, outputs[i], before[i], after[i]));
 }
 
 export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1];

@@ -199,7 +199,8 @@ export class EdgeStore<V extends StoredValue> {
   }
 
   #find(key: string): Entry<V> | undefined {
-    return this.#window.get(key) ?? this.#probation.get(key) ?? this.#protected.get(key);
+    // A key is in one region; the protected one, where objects asked for again live, is looked in first.
+    return this.#protected.get(key) ?? this.#probation.get(key) ?? this.#window.get(key);
   }
 
   /** A hit: most recent in its region; a probation hit moves to protected, whose overflow goes back to probation. */
