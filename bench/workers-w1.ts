@@ -12,7 +12,14 @@
  * redis kafka`; STREAMS_REDIS_URL / STREAMS_KAFKA_BROKERS, or the env.sh of
  * STREAMS_SERVICES_DIR).
  *
- *   node bench/workers-w1.ts [readings=300000] [rounds=3] [workers=1,2,3]
+ *   node bench/workers-w1.ts [readings=300000] [rounds=3] [workers=1,2,3] [--profile]
+ *
+ * `--profile` runs every process (the baseline and each worker) under
+ * `--cpu-prof` and prints, per process, where its CPU went while the
+ * readings flowed (self time by part, file and function: bench/cpu-profile.ts);
+ * a profiled run is slower, so take its rates as a guide only. Workers are
+ * stopped with SIGTERM then, so that they write their profiles, which are
+ * kept (the folder is printed).
  *
  * Reports, as medians of the rounds: records/s (readings over the pipeline's
  * run: from the first `running` line (of the version that reads them) to the last aggregate that can close
@@ -24,14 +31,16 @@
  * topic), so the aggregates compared are those of every earlier second;
  * they must equal the baseline's.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { openAdmin } from '../native/kafka/client.ts';
 import { createNetns } from '../test/helpers/netns.ts';
 import { deploy, reported, startWorker, until, type Worker } from '../test/worker/worker-harness.ts';
+import { printProfile, profileClock, summariseProfiles } from './cpu-profile.ts';
 import { root } from './dist.ts';
 import { ensureW1Data } from './w1-data.ts';
 
@@ -84,9 +93,22 @@ interface Measure {
   brokerCpu: number;
 }
 
+/** Node options that write a CPU profile into `dir` when the process exits, or none. */
+const profiling = (dir: string | undefined): string[] => (dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []);
+
+/** Stops a worker so that it writes its profile: SIGTERM (it drains), again after 5 s (it exits), SIGKILL after 10 s. */
+async function stopForProfile(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timers = [setTimeout(() => child.kill('SIGTERM'), 5000), setTimeout(() => child.kill('SIGKILL'), 10_000)];
+  await exited;
+  for (const timer of timers) clearTimeout(timer);
+}
+
 /** The baseline: `streams run` on W1, timed and charged from its `running` line to its `finished` line. */
-async function baseline(input: string, output: string, readings: number): Promise<Measure> {
-  const child = spawn(process.execPath, [join(root, 'bin', 'streams.ts'), 'run', join(root, 'pipelines', 'w1-iot-rollup.yaml'), '--param', `input=${input}`, '--param', `output=${output}`, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
+async function baseline(input: string, output: string, readings: number, profileDir?: string): Promise<Measure> {
+  const child = spawn(process.execPath, [...profiling(profileDir), join(root, 'bin', 'streams.ts'), 'run', join(root, 'pipelines', 'w1-iot-rollup.yaml'), '--param', `input=${input}`, '--param', `output=${output}`, '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const marks: { at: number; cpu: number }[] = [];
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -102,15 +124,18 @@ async function baseline(input: string, output: string, readings: number): Promis
 }
 
 async function main(): Promise<void> {
-  const readings = Number(process.argv[2] ?? 300_000);
-  const rounds = Number(process.argv[3] ?? 3);
-  const counts = (process.argv[4] ?? '1,2,3').split(',').map(Number);
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { profile: { type: 'boolean', default: false } } });
+  const readings = Number(positionals[0] ?? 300_000);
+  const rounds = Number(positionals[1] ?? 3);
+  const counts = (positionals[2] ?? '1,2,3').split(',').map(Number);
   const redisUrl = serviceSetting('STREAMS_REDIS_URL');
   const brokers = serviceSetting('STREAMS_KAFKA_BROKERS');
   const brokerPidFile = join(process.env.STREAMS_SERVICES_DIR ?? '/tmp/ami-streams-services', 'kafka', 'kafka.pid');
   const brokerPid = existsSync(brokerPidFile) ? Number(readFileSync(brokerPidFile, 'utf8')) : undefined;
   const portOf = (address: string) => Number(/:(\d+)\/?$/.exec(address.split(',')[0])![1]);
   const dir = mkdtempSync(join(tmpdir(), 'streams-workers-w1-'));
+  // Kept after the run, for a closer look (call trees: Chrome DevTools or speedscope open them).
+  const profiles = values.profile ? mkdtempSync(join(tmpdir(), 'streams-workers-w1-profiles-')) : undefined;
   // 10 readings per event millisecond: 10,000 per event second, so a run spans enough seconds that the one left open is small.
   const input = join(tmpdir(), `ami-streams-w1-${readings}-10.ndjson`);
   await ensureW1Data(input, readings, 10);
@@ -128,7 +153,9 @@ async function main(): Promise<void> {
     let expected: string[] = [];
     for (let round = 0; round < rounds; round++) {
       const baseOut = join(dir, 'baseline.ndjson');
-      const base = await baseline(input, baseOut, readings);
+      const baseProfile = profiles ? join(profiles, `${round}-baseline`) : undefined;
+      const base = await baseline(input, baseOut, readings, baseProfile);
+      if (baseProfile) printProfile(`round ${round + 1}, 1 process (whole run)`, summariseProfiles(baseProfile));
       const rows = canonicalRows(baseOut);
       const lastStart = Math.max(...rows.map((row) => Number(row.split(' ')[0])));
       expected = rows.filter((row) => Number(row.split(' ')[0]) < lastStart);
@@ -154,7 +181,13 @@ nodes:
   encode: { op: encode.json, in: stats, place: { host: a } }
   out: { op: file.write, in: encode, place: { host: a }, with: { path: "${out}", mode: truncate } }
 `;
-        const workers = ['a', ...workerHosts].map((host) => startWorker(host, name, redisUrl, (argv, options) => netns.run(host, argv, options)));
+        const profileDirs = new Map(['a', ...workerHosts].map((host) => [host, profiles ? join(profiles, `${round}-${n}-${host}`) : undefined]));
+        const launch = (host: string) => (argv: string[], options: SpawnOptions) => {
+          const profileDir = profileDirs.get(host);
+          return netns.run(host, argv, profileDir ? { ...options, env: { ...process.env, NODE_OPTIONS: profiling(profileDir).join(' ') } } : options);
+        };
+        const workers = ['a', ...workerHosts].map((host) => startWorker(host, name, redisUrl, launch(host)));
+        let window: { from: number; to: number } | undefined;
         running.push(...workers);
         try {
           await reported(redis, name, ['a', ...workerHosts], 30_000);
@@ -172,11 +205,13 @@ nodes:
           const pids = workers.map((w) => w.child.pid!);
           const cpuBefore = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
           const brokerBefore = brokerPid ? cpuSeconds(brokerPid) : 0;
+          const profileFrom = profileClock();
           const deployed = await deploy(file, redisUrl);
           if (deployed.code !== 0) throw new Error(`deploy failed: ${deployed.stderr}${deployed.stdout}`);
           process.stderr.write(`${n} workers: version 2 applied\n`);
           await until(`${n} workers: ${expected.length} aggregates`, () => canonicalRows(out).length >= expected.length, 600_000);
           const doneAt = Date.now();
+          window = { from: profileFrom, to: profileClock() };
           const cpu = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuBefore;
           const brokerCpu = brokerPid ? cpuSeconds(brokerPid) - brokerBefore : Number.NaN;
           const startedAt = Math.min(...workers.map((w) => logTime(w.log(), /^running version 2/) ?? Infinity));
@@ -184,14 +219,18 @@ nodes:
           if (got.join('\n') !== expected.join('\n')) throw new Error(`${n} workers: the aggregates differ from the baseline's (${got.length} vs ${expected.length} rows)`);
           record(`${n} worker${n > 1 ? 's' : ''} + origin host`, { rate: readings / ((doneAt - startedAt) / 1000), cpu, brokerCpu });
         } finally {
+          if (values.profile) await Promise.all(workers.map((w) => stopForProfile(w.child)));
           for (const w of workers) w.child.kill('SIGKILL');
           await Promise.all(workers.map((w) => (w.child.exitCode === null && w.child.signalCode === null ? new Promise((resolve) => w.child.on('exit', resolve)) : undefined)));
           const keys = await redis.keys(`streams:deploy:${name}*`);
           if (keys.length > 0) await redis.del(...keys);
           await admin.deleteTopics([`streams.${name}.valid.out.per-second.in`, `streams.${name}.stats.out.encode.in`, `${name}.idle`]).catch(() => undefined);
         }
+        // From the deploy of version 2 to the last aggregate: the readings flowing, each process apart.
+        for (const [host, profileDir] of profileDirs) if (profileDir && window) printProfile(`round ${round + 1}, ${n} worker(s), host ${host}`, summariseProfiles(profileDir, window));
       }
     }
+    if (profiles) console.log(`CPU profiles kept in ${profiles}`);
     console.log(`every run wrote the baseline's ${expected.length.toLocaleString('en')} aggregates of the seconds that close`);
     const base = results.get('1 process, no transports')!;
     const baseRate = median(base.map((m) => m.rate));

@@ -244,21 +244,30 @@ export async function openConsumer(options: ConsumerOptions): Promise<KafkaConsu
   // gather them per partition and pass each partition's run on in one call,
   // unless the membership is in doubt (the run is refused: see membership.ts).
   let gathered = new Map<string, KafkaMessage[]>();
+  /** The run the last record joined: a fetch hands over each partition's records in a row. */
+  let current: KafkaMessage[] | undefined;
   let scheduled = false;
   const flush = (): void => {
     scheduled = false;
     const runs = gathered;
     gathered = new Map();
+    current = undefined;
     for (const run of runs.values()) {
       const first = run[0];
       if (guard.admit(first.topic, first.partition, first.offset, run[run.length - 1].offset, run.length)) handlers.messages(first.topic, first.partition, run);
     }
   };
   messages.on('data', function gather(message: Message) {
+    // Per record: the run is looked up by name only when the partition changes.
+    const last = current?.[0];
+    if (last !== undefined && last.partition === message.partition && last.topic === message.topic) {
+      current!.push(message as KafkaMessage);
+      return;
+    }
     const key = `${message.topic}:${message.partition}`;
-    const run = gathered.get(key);
-    if (run) run.push(message as KafkaMessage);
-    else gathered.set(key, [message as KafkaMessage]);
+    current = gathered.get(key);
+    if (current) current.push(message as KafkaMessage);
+    else gathered.set(key, (current = [message as KafkaMessage]));
     if (!scheduled) {
       scheduled = true;
       queueMicrotask(flush);

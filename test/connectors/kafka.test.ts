@@ -84,9 +84,9 @@ describe('kafka settings', () => {
     expect(issues({ compression: 'brotli' })?.[0]).toMatch(/^compression: /);
   });
 
-  it('pipelines writes by default (one request out, no linger, 512 KiB requests) and refuses an empty request size or no request in flight', () => {
+  it('pipelines writes by default (one request out, no linger, 64 KiB requests) and refuses an empty request size or no request in flight', () => {
     const parse = (settings: object) => kafkaProduce.settings.safeParse({ brokers: 'b:9092', topic: 't', ...settings });
-    expect(parse({}).data).toMatchObject({ max_in_flight: 1, linger: 0, batch_bytes: 512 * 1024 });
+    expect(parse({}).data).toMatchObject({ max_in_flight: 1, linger: 0, batch_bytes: 64 * 1024 });
     expect(parse({ max_in_flight: 4, linger: '5ms', batch_bytes: '1MiB' }).data).toMatchObject({ max_in_flight: 4, linger: 5, batch_bytes: 1024 * 1024 });
     const issues = (settings: object) => parse(settings).error?.issues.map((i) => i.path.join('.'));
     expect(issues({ batch_bytes: 0 })).toEqual(['batch_bytes']);
