@@ -222,6 +222,9 @@ async function main(): Promise<void> {
   // On a busy machine the pipeline may not keep up with the rate asked: memory depends on what it reached.
   const reached = after.length > 1 ? (after.at(-1)!.generated - after[0].generated) / ((after.at(-1)!.minute - after[0].minute) * 60) : NaN;
   console.log(`  records generated after the warm-up: ${(reached / 1000).toFixed(1)}k/s of the ${(Number(options.rate) / 1000).toFixed(1)}k/s asked`);
+  // Printed beside it, so that a slow growth cannot hide behind a long warm-up.
+  const early = samples.filter((s) => s.minute >= 2);
+  if (warmupMinutes > 2 && early.length > 1) console.log(`  RSS slope after 2 minutes (the climb to the plateau included): ${slope(early.map((s) => ({ x: s.minute, y: s.rssMb }))).toFixed(3)} MB/min`);
   console.log(`  aim: flat, RSS slope under ${aimMbPerMin} MB/min: ${rssSlope < aimMbPerMin ? 'met' : 'NOT met'}`);
 }
 

@@ -184,6 +184,8 @@ function sameInfo(a: TrackInfo, b: TrackInfo): boolean {
  */
 export function applyInit(stream: StreamWindow, item: CmafInit): TrackWindow {
   stream.settings = item.playlist;
+  // A stream reopened after its end may come through a graph that announces other renditions, or none.
+  if (stream.endedAt !== undefined) stream.renditions = undefined;
   stream.endedAt = undefined;
   if (item.renditions !== undefined) stream.renditions = item.renditions;
   const track = stream.tracks.get(item.track);

@@ -38,6 +38,7 @@ export { ensureFolder, checkInputFile, checkInputFolder, checkOutputFile, type P
 export { z, duration, size, expression, aggregate } from '../graph/settings.ts';
 export { compileExpression, toPlain, type CompiledExpression } from '../graph/expression.ts';
 export type { AggregateSpec } from '../graph/aggregate-spec.ts';
+export type { EventSchema, FieldType, PortType } from '../graph/port-types.ts';
 
 /**
  * Defines an operator. The settings type is inferred from the zod schema, so

@@ -249,6 +249,8 @@ export class NodeRunner {
 
   /** Routes a record that failed, per the node's `on_error`. */
   fail(item: unknown, error: unknown, ack?: Ack): void {
+    // Fused into its producer, the record it failed still crossed the edge fused away.
+    if (this.fusedInto) this.fusedInto.#crossFusedEdge(1);
     this.stats.errors += 1;
     const reason = reasonOf(error);
     switch (this.node.onError) {

@@ -1,5 +1,5 @@
 import { bytesText, defineOperator, perRecord, z, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import type { EventSchema, FieldType } from '../../graph/port-types.ts';
+import type { EventSchema, FieldType } from '../../runtime/api.ts';
 import { compileJsonDecoder } from './json-objects.ts';
 
 const fieldType = z.enum(['string', 'number', 'bool', 'list', 'map', 'any']);

@@ -5,7 +5,7 @@
  * each line as it splits them.
  */
 import type { EventRecord } from '../../runtime/api.ts';
-import type { FieldType } from '../../graph/port-types.ts';
+import type { FieldType } from '../../runtime/api.ts';
 
 /** Parses one JSON text into a record; throws a `TypeError` saying why for anything else (a dead letter). */
 export type JsonDecoder = (text: string) => EventRecord;

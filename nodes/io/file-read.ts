@@ -3,7 +3,7 @@ import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Observable } from 'rxjs';
 import { bytesText, checkInputFile, checkOutputFile, defineOperator, ensureFolder, pathError, z, type Ack, type Batch, type BytesItem, type EventRecord, type NodeContext, type NodeFunction, type PathProblem } from '../../runtime/api.ts';
-import type { FieldType } from '../../graph/port-types.ts';
+import type { FieldType } from '../../runtime/api.ts';
 import { compileJsonDecoder, type JsonDecoder } from '../events/json-objects.ts';
 
 const formats = ['lines', 'ndjson', 'bytes'] as const;

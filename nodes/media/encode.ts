@@ -1,7 +1,7 @@
 import { Ack, defineOperator, duration, NodeError, operate, reasonOf, z, type Batch, type NodeContext } from '../../runtime/api.ts';
 import { chooseEncoder, probeEncoders, type EncoderChoice } from '../../native/ffmpeg/encoders.ts';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
-import type { PortType } from '../../graph/port-types.ts';
+import type { PortType } from '../../runtime/api.ts';
 import { resolveLadder, type Rung } from './ladders.ts';
 import { LadderStream, type LadderHandover } from './ladder-stream.ts';
 

@@ -84,4 +84,15 @@ describe('CMAF window', () => {
     expect([2, 3, 4, 7, -1].map((msn) => segmentOf(track, msn))).toEqual([undefined, undefined, undefined, undefined, undefined]);
     expect(partOf(track, 6, 1)?.part).toBe(1);
   });
+
+  it('keeps the announced renditions across inits that announce none, and forgets them when the ended stream reopens', () => {
+    const announced = { ...init('k', 'v', videoInfo), renditions: ['v', 'low'] };
+    const live = windowOf([announced, init('k', 'a', audioInfo)], 1000);
+    expect(live.renditions).toEqual(['v', 'low']);
+    // The stream ends; it comes back through a graph that announces nothing (no encode): the old list is gone.
+    const reopened = windowOf([announced, end('k'), init('k', 'v', videoInfo)], 1000);
+    expect(reopened.renditions).toBeUndefined();
+    const reannounced = windowOf([announced, end('k'), init('k', 'a', audioInfo), { ...init('k', 'v', videoInfo), renditions: ['v'] }], 1000);
+    expect(reannounced.renditions).toEqual(['v']);
+  });
 });

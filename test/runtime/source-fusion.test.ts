@@ -57,6 +57,10 @@ describe('file.read fused with decode.json in a fixed graph', () => {
     expect(f.recordsOut).toBe(a.recordsOut);
     expect(f.deadLetters).toBe(a.deadLetters);
     expect(f.errors).toBe(a.errors);
+    expect(f.recordsIn).toBe(a.recordsIn);
+    expect(new Map(fused.nodeStats()).get('lines')!.recordsOut).toBe(new Map(apart.nodeStats()).get('lines')!.recordsOut);
+    const edge = (engine: typeof fused) => [...engine.edgeStats()].find(([e]) => e.to === 'parse')![1];
+    expect(edge(fused).records).toBe(edge(apart).records);
   });
 
   it('moves the checkpoint past batches whose every line was a dead letter', async () => {
