@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { buildDist, reportUsage, usage } from './dist.ts';
+import { uiLoadPipeline } from './ui-load-pipeline.ts';
 
 const seconds = Number(process.argv[2] ?? 60);
 const clientCount = Number(process.argv[3] ?? 20);
@@ -36,21 +37,7 @@ const warmUp = 5;
 const drownBytes = 24 * 1024 * 1024;
 
 const chains = 4;
-const pipeline = ['streams: 1', 'name: ui-load', 'nodes:'];
-for (let c = 0; c < chains; c++) {
-  pipeline.push(
-    `  readings-${c}:`,
-    `    op: generate`,
-    `    with: { seed: ${c + 1}, fields: { device: '"dev-" + string(random_int % 50)', value: random * 40.0 - 5.0, ts: now } }`,
-    `  valid-${c}: { op: filter, in: readings-${c}, with: { where: "value >= 0.0" } }`,
-    `  celsius-${c}: { op: map, in: valid-${c}, with: { set: { fahrenheit: "value * 9.0 / 5.0 + 32.0" } } }`,
-    `  per-second-${c}: { op: window.tumbling, in: celsius-${c}, with: { size: 1s, time: ts, key: device, lateness: 0s } }`,
-    `  stats-${c}: { op: aggregate, in: per-second-${c}, with: { count: count(), avg: avg(value), max: max(fahrenheit) } }`,
-    `  encode-${c}: { op: encode.json, in: stats-${c} }`,
-    `  out-${c}: { op: file.write, in: encode-${c}, with: { path: /dev/null } }`,
-  );
-}
-const pipelineText = `${pipeline.join('\n')}\n`;
+const pipelineText = uiLoadPipeline(chains);
 const file = join(tmpdir(), 'ui-load.yaml');
 writeFileSync(file, pipelineText);
 const cli = buildDist();
