@@ -29,13 +29,28 @@ interface EdgeCheckInput {
   report: Reporter;
 }
 
-/** The edges of a graph being checked, and its nodes in dependency order. */
+/** The edges of a graph being checked, and its nodes by number for the later phases. */
 export interface CheckedEdges {
   edges: Edge[];
+  numbered: NumberedGraph;
+}
+
+/**
+ * The checked nodes by their place in the file, with the edges into each and
+ * where those come from, by number: later phases walk numbers and lists, not
+ * maps of names (on a hundred thousand nodes, hashing names was most of the
+ * edge check).
+ */
+export interface NumberedGraph {
+  /** The checked nodes in file order. */
+  readonly list: readonly GraphNode[];
+  /** The edges into node `i`, in the order its `in` lists them; absent when none. */
+  readonly incomingLists: readonly (readonly Edge[] | undefined)[];
+  /** The source of edge `incomingLists[i][k]` is node `edgeFrom[firstEdge[i] + k]`. */
+  readonly firstEdge: Int32Array;
+  readonly edgeFrom: readonly number[];
   /** Every node after its inputs (cycles aside): later phases walk the graph in this order. */
-  order: string[];
-  /** The edges into each node, in the order its `in` lists them. */
-  incoming: ReadonlyMap<string, readonly Edge[]>;
+  readonly order: readonly number[];
 }
 
 /**
@@ -132,19 +147,17 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
     }
   }
   firstEdge[list.length] = edges.length;
-  // Each node's edges in a list of their own (its `in` order), given to the later phases by name as well.
+  // Each node's edges in a list of their own (its `in` order).
   const incomingLists: (Edge[] | undefined)[] = new Array(list.length);
-  const incoming = new Map<string, Edge[]>();
   for (let i = 0; i < list.length; i++) {
-    if (firstEdge[i + 1] === firstEdge[i]) continue;
-    incoming.set(list[i].name, (incomingLists[i] = edges.slice(firstEdge[i], firstEdge[i + 1])));
+    if (firstEdge[i + 1] !== firstEdge[i]) incomingLists[i] = edges.slice(firstEdge[i], firstEdge[i + 1]);
   }
   const indexed: Indexed = { list, indexOf, edges, edgeFrom, firstEdge, incomingLists };
   const { order, cycles } = orderByIndex(indexed);
   const onCycle = reportCycles(cycles, pathOf, indexed, report);
   inferTypes(indexed, pathOf, order, onCycle, unsettled, report);
   reportUnusedOutputs(indexed, inputRefs, meant, report);
-  return { edges, order: order.map((i) => list[i].name), incoming };
+  return { edges, numbered: { list, incomingLists, firstEdge, edgeFrom, order } };
 }
 
 const anyType: PortType = { kind: 'any' };
@@ -284,7 +297,7 @@ function inferTypes(
       }
     }
     const outputs = outputsOf(node.spec);
-    const inferred = inputTypes && !unsettled.has(name) ? node.spec.infer!(node.settings, inputTypes) : noInferred;
+    const inferred = inputTypes && !(unsettled.size > 0 && unsettled.has(name)) ? node.spec.infer!(node.settings, inputTypes) : noInferred;
     const outputPorts = portNames(outputs);
     for (let p = 0; p < outputPorts.length; p++) {
       const port = outputPorts[p];
