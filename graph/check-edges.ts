@@ -44,10 +44,10 @@ export interface CheckedEdges {
 export interface NumberedGraph {
   /** The checked nodes in file order. */
   readonly list: readonly GraphNode[];
-  /** The edges into node `i`, in the order its `in` lists them; absent when none. */
-  readonly incomingLists: readonly (readonly Edge[] | undefined)[];
-  /** The source of edge `incomingLists[i][k]` is node `edgeFrom[firstEdge[i] + k]`. */
+  readonly edges: readonly Edge[];
+  /** The edges into node `i` are `edges[firstEdge[i]]` up to `edges[firstEdge[i + 1]]`, in the order its `in` lists them. */
   readonly firstEdge: Int32Array;
+  /** For each edge, its source's number. */
   readonly edgeFrom: readonly number[];
   /** Every node after its inputs (cycles aside): later phases walk the graph in this order. */
   readonly order: readonly number[];
@@ -59,18 +59,9 @@ export interface NumberedGraph {
  * maps of names (on a hundred thousand nodes, hashing names was most of the
  * edge check).
  */
-interface Indexed {
-  /** The checked nodes in file order. */
-  list: GraphNode[];
+interface Indexed extends Omit<NumberedGraph, 'order'> {
   /** A checked node's place in `list`. */
   indexOf: Map<string, number>;
-  edges: Edge[];
-  /** For each edge, its source's place in `list`. */
-  edgeFrom: number[];
-  /** The edges into node `i` are `edges[firstEdge[i]]` up to `edges[firstEdge[i + 1]]`, in the order its `in` lists them. */
-  firstEdge: Int32Array;
-  /** The same edges as a list of their own, for nodes that have any. */
-  incomingLists: (Edge[] | undefined)[];
 }
 
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
@@ -147,17 +138,12 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
     }
   }
   firstEdge[list.length] = edges.length;
-  // Each node's edges in a list of their own (its `in` order).
-  const incomingLists: (Edge[] | undefined)[] = new Array(list.length);
-  for (let i = 0; i < list.length; i++) {
-    if (firstEdge[i + 1] !== firstEdge[i]) incomingLists[i] = edges.slice(firstEdge[i], firstEdge[i + 1]);
-  }
-  const indexed: Indexed = { list, indexOf, edges, edgeFrom, firstEdge, incomingLists };
+  const indexed: Indexed = { list, indexOf, edges, edgeFrom, firstEdge };
   const { order, cycles } = orderByIndex(indexed);
   const onCycle = reportCycles(cycles, pathOf, indexed, report);
   inferTypes(indexed, pathOf, order, onCycle, unsettled, report);
   reportUnusedOutputs(indexed, inputRefs, meant, report);
-  return { edges, numbered: { list, incomingLists, firstEdge, edgeFrom, order } };
+  return { edges, numbered: { list, edges, firstEdge, edgeFrom, order } };
 }
 
 const anyType: PortType = { kind: 'any' };
@@ -219,15 +205,12 @@ function reportCycles(cycles: DependencyWalk<Edge>['cycles'], pathOf: (edge: Edg
   return onCycle;
 }
 
-/** The input edges of a node with none. */
-const noEdges: readonly Edge[] = [];
-
 /**
  * Gives every edge its type, in dependency order: each input port unifies
  * what arrives, binds the operator's type variables, and the outputs follow.
  */
 function inferTypes(
-  { list, edgeFrom, firstEdge, incomingLists }: Indexed,
+  { list, edges, edgeFrom, firstEdge }: Indexed,
   pathOf: (edge: Edge) => Path,
   order: readonly number[],
   inCycle: Uint8Array,
@@ -239,6 +222,9 @@ function inferTypes(
   const boundNames: string[] = [];
   const boundTypes: PortType[] = [];
   let bound = 0;
+  // The edges arriving at the port being typed, and their sources' numbers: reused for all ports of all nodes.
+  const arriving: Edge[] = [];
+  const arrivingFrom: number[] = [];
   const bindings = {
     get(name: string): PortType | undefined {
       for (let i = bound - 1; i >= 0; i--) if (boundNames[i] === name) return boundTypes[i];
@@ -252,11 +238,11 @@ function inferTypes(
     if (inCycle[index] === 1) continue;
     const node = list[index];
     const name = node.name;
-    const incoming = incomingLists[index] ?? noEdges;
     const first = firstEdge[index];
-    for (let i = 0; i < incoming.length; i++) {
-      const edge = incoming[i];
-      edge.type = list[edgeFrom[first + i]].outputTypes[edge.fromPort] ?? anyType;
+    const end = firstEdge[index + 1];
+    for (let e = first; e < end; e++) {
+      const edge = edges[e];
+      edge.type = list[edgeFrom[e]].outputTypes[edge.fromPort] ?? anyType;
     }
     bound = 0;
     // What each input port receives, for an operator that infers its outputs from it.
@@ -266,27 +252,31 @@ function inferTypes(
       const port = inputPorts[p];
       const declared = declaredPortType(node.spec.inputs[port].type);
       // With one input port, everything arriving is for it (most operators have one).
-      const arriving = inputPorts.length === 1 ? incoming : incoming.filter((e) => e.toPort === port);
-      if (arriving.length === 0) continue;
+      let count = 0;
+      for (let e = first; e < end; e++) {
+        if (inputPorts.length > 1 && edges[e].toPort !== port) continue;
+        arriving[count] = edges[e];
+        arrivingFrom[count++] = edgeFrom[e];
+      }
+      if (count === 0) continue;
       // One edge arriving (most ports) is its own unification.
       let type = arriving[0].type;
-      if (arriving.length > 1) {
-        const unified = unifyAll(arriving.map((e) => e.type));
+      if (count > 1) {
+        const unified = unifyAll(arriving.slice(0, count).map((e) => e.type));
         if (!unified.ok) {
-          const found = arriving.map((e) => `\`${e.from}\` gives \`${formatPortType(e.type)}\``).join(', ');
+          const found = arriving.slice(0, count).map((e) => `\`${e.from}\` gives \`${formatPortType(e.type)}\``).join(', ');
           report.key(['nodes', name, 'in'], 'type_mismatch', `inputs of node \`${name}\` do not unify: ${found}`);
           continue;
         }
         type = unified.type;
       }
       let fitting = true;
-      for (let i = 0; i < arriving.length; i++) {
+      for (let i = 0; i < count; i++) {
         const edge = arriving[i];
         if (!fits(edge.type, declared)) {
           fitting = false;
-          const upstream = list[edgeFrom[first + incoming.indexOf(edge)]];
           report.value(pathOf(edge), 'type_mismatch',
-            `type mismatch: \`${edge.fromPort === 'out' ? edge.from : `${edge.from}.${edge.fromPort}`}\` (\`${upstream.op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
+            `type mismatch: \`${edge.fromPort === 'out' ? edge.from : `${edge.from}.${edge.fromPort}`}\` (\`${list[arrivingFrom[i]].op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
         }
       }
       if (inputTypes) inputTypes[port] = type;

@@ -100,17 +100,15 @@ export class ScopeResolver {
 
   /** What arrives at one input port: known only from a single upstream. */
   #inputScope(index: number, port: string): ExpressionScope | undefined {
-    const { list, incomingLists, firstEdge, edgeFrom } = this.#graph;
-    const incoming = incomingLists[index];
-    if (!incoming) return undefined;
+    const { list, edges, firstEdge, edgeFrom } = this.#graph;
     const single = portNames(list[index].spec.inputs).length === 1;
     let found = -1;
-    for (let k = 0; k < incoming.length; k++) {
-      if (!single && incoming[k].toPort !== port) continue;
+    for (let e = firstEdge[index]; e < firstEdge[index + 1]; e++) {
+      if (!single && edges[e].toPort !== port) continue;
       if (found >= 0) return undefined;
-      found = k;
+      found = e;
     }
-    return found >= 0 ? this.#outputScope(edgeFrom[firstEdge[index] + found], incoming[found].fromPort) : undefined;
+    return found >= 0 ? this.#outputScope(edgeFrom[found], edges[found].fromPort) : undefined;
   }
 
   #outputScope(index: number, port: string): ExpressionScope | undefined {
