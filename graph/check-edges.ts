@@ -6,7 +6,7 @@ import { closest, suggest } from './diagnostics.ts';
 import { outputsOf, portNames, type DroppedWhenUnread } from './operator-spec.ts';
 import { declaredPortType, fits, formatPortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
-import { incomingEdges, walkDependencies, type DependencyWalk, type Edge, type GraphNode } from './model.ts';
+import type { DependencyWalk, Edge, GraphNode } from './model.ts';
 import type { Reporter } from './reporter.ts';
 
 /** One entry of a node's `in`, as written. */
@@ -29,28 +29,64 @@ interface EdgeCheckInput {
   report: Reporter;
 }
 
-/** The edges of a graph being checked, and its nodes in dependency order. */
+/** The edges of a graph being checked, and its nodes by number for the later phases. */
 export interface CheckedEdges {
   edges: Edge[];
+  numbered: NumberedGraph;
+}
+
+/**
+ * The checked nodes by their place in the file, with the edges into each and
+ * where those come from, by number: later phases walk numbers and lists, not
+ * maps of names (on a hundred thousand nodes, hashing names was most of the
+ * edge check).
+ */
+export interface NumberedGraph {
+  /** The checked nodes in file order. */
+  readonly list: readonly GraphNode[];
+  readonly edges: readonly Edge[];
+  /** The edges into node `i` are `edges[firstEdge[i]]` up to `edges[firstEdge[i + 1]]`, in the order its `in` lists them. */
+  readonly firstEdge: Int32Array;
+  /** For each edge, its source's number. */
+  readonly edgeFrom: readonly number[];
   /** Every node after its inputs (cycles aside): later phases walk the graph in this order. */
-  order: string[];
-  /** The edges into each node, in the order its `in` lists them. */
-  incoming: ReadonlyMap<string, readonly Edge[]>;
+  readonly order: readonly number[];
+}
+
+/**
+ * The nodes being checked by their place in the file, and each edge by its
+ * place in the list of edges: the phases below walk numbers and lists, not
+ * maps of names (on a hundred thousand nodes, hashing names was most of the
+ * edge check).
+ */
+interface Indexed extends Omit<NumberedGraph, 'order'> {
+  /** A checked node's place in `list`. */
+  indexOf: Map<string, number>;
 }
 
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
 export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): CheckedEdges {
+  const list: GraphNode[] = [];
+  const indexOf = new Map<string, number>();
+  for (const node of nodes.values()) {
+    indexOf.set(node.name, list.length);
+    list.push(node);
+  }
   const edges: Edge[] = [];
+  const edgeFrom: number[] = [];
+  const firstEdge = new Int32Array(list.length + 1);
   // The input each edge is written as (same index), for the errors found on it: beside the edges, which leave without it.
   const edgeRefs: InputRef[] = [];
   let refOf: Map<Edge, InputRef> | undefined;
   // Indexed only when an error on an edge needs its place (a valid file never does).
   const pathOf = (edge: Edge): Path => (refOf ??= new Map(edges.map((e, i) => [e, edgeRefs[i]]))).get(edge)!.path;
-  // Every name in the file: the checked nodes' when none failed (most files), without a second set of them.
-  const names: { has(name: string): boolean } = nodes.size === allNames.length ? nodes : new Set(allNames);
+  // Names of nodes that failed their own checks (none in most files): an input naming one is not unknown.
+  const failed = nodes.size === allNames.length ? undefined : new Set(allNames.filter((name) => !nodes.has(name)));
   // Outputs a misspelt input was taken for (`name\u0000port`, port empty for the default): not also reported unused.
   const meant = new Set<string>();
-  for (const node of nodes.values()) {
+  for (let i = 0; i < list.length; i++) {
+    firstEdge[i] = edges.length;
+    const node = list[i];
     const name = node.name;
     const refs = inputRefs.get(name);
     if (!refs) continue; // its `in` was malformed, and reported
@@ -63,12 +99,14 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
       report.key(['nodes', name], 'missing_input', `node \`${name}\` (\`${node.op}\`) needs an input`, 'add `in: <node name>`');
       continue;
     }
-    for (const ref of refs) {
+    for (let r = 0; r < refs.length; r++) {
+      const ref = refs[r];
       if (ref.from === name) {
         report.value(ref.path, 'cycle', `cycle: \`${name}\` -> \`${name}\` (node \`${name}\` reads its own output)`);
         continue;
       }
-      if (!names.has(ref.from)) {
+      const from = indexOf.get(ref.from);
+      if (from === undefined && !failed?.has(ref.from)) {
         const guess = closest(ref.from, allNames);
         if (guess) meant.add(`${guess}\u0000${ref.fromPort ?? ''}`);
         report.value(ref.path, 'unknown_input', `node \`${name}\` reads from unknown node \`${ref.from}\``, guess ? { suggestion: guess } : undefined);
@@ -79,8 +117,8 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         report.key(ref.path.slice(0, -1).length > 3 ? ref.path.slice(0, -1) : ref.path, 'unknown_port', `\`${node.op}\` has no input port \`${toPort}\``, suggest(toPort, inputPorts) ?? `ports: ${inputPorts.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
-      const upstream = nodes.get(ref.from);
-      if (!upstream) continue; // already reported where it is defined
+      if (from === undefined) continue; // a node that failed its own check: reported where it is defined
+      const upstream = list[from];
       // The implicit `dlq` port is read only when named: a sink has no default output.
       const outputs = portNames(outputsOf(upstream.spec));
       const fromPort = ref.fromPort ?? portNames(upstream.spec.outputs)[0];
@@ -94,33 +132,72 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
         report.value(ref.path, 'unknown_port', `node \`${ref.from}\` (\`${upstream.op}\`) has no output port \`${fromPort}\``, guess ? { suggestion: guess } : `ports: ${outputs.map((p) => `\`${p}\``).join(', ')}`);
         continue;
       }
-      const edge: Edge = { from: ref.from, fromPort, to: name, toPort, type: anyType };
-      edges.push(edge);
+      edges.push({ from: ref.from, fromPort, to: name, toPort, type: anyType });
+      edgeFrom.push(from);
       edgeRefs.push(ref);
     }
   }
-  const incoming = incomingEdges(edges);
-  const { order, cycles } = walkDependencies(nodes.keys(), incoming);
-  const onCycle = reportCycles(cycles, pathOf, report);
-  inferTypes(nodes, incoming, pathOf, order, onCycle, unsettled, report);
-  reportUnusedOutputs(nodes, inputRefs, meant, report);
-  return { edges, order, incoming };
+  firstEdge[list.length] = edges.length;
+  const indexed: Indexed = { list, indexOf, edges, edgeFrom, firstEdge };
+  const { order, cycles } = orderByIndex(indexed);
+  const onCycle = reportCycles(cycles, pathOf, indexed, report);
+  inferTypes(indexed, pathOf, order, onCycle, unsettled, report);
+  reportUnusedOutputs(indexed, inputRefs, meant, report);
+  return { edges, numbered: { list, edges, firstEdge, edgeFrom, order } };
 }
-
-/** The type of an edge not typed yet, or out of a node on a cycle: one object, as types are never changed in place. */
-const noEdges: readonly Edge[] = [];
 
 const anyType: PortType = { kind: 'any' };
 
 /** What an operator that infers nothing infers. */
 const noInferred: Partial<Record<string, PortType>> = {};
 
+/**
+ * `walkDependencies` (model.ts) over node numbers: every node after its
+ * inputs, and each cycle once, met in the same order. Its own stack, as a
+ * long chain written sink first would overflow the call stack.
+ */
+function orderByIndex({ list, edges, edgeFrom, firstEdge }: Indexed): { order: number[]; cycles: DependencyWalk<Edge>['cycles'] } {
+  const count = list.length;
+  // 0: not met; -1: ordered; d + 1: on the path being walked, at depth d.
+  const state = new Int32Array(count);
+  const stack = new Int32Array(count);
+  // For each node on the path, the next of its input edges to follow.
+  const next = new Int32Array(count);
+  let top = 0;
+  const order: number[] = [];
+  const cycles: DependencyWalk<Edge>['cycles'] = [];
+  const enter = (i: number): void => {
+    state[i] = top + 1;
+    stack[top] = i;
+    next[top++] = firstEdge[i];
+  };
+  for (let root = 0; root < count; root++) {
+    if (state[root] !== 0) continue;
+    enter(root);
+    while (top > 0) {
+      const i = stack[top - 1];
+      const e = next[top - 1];
+      if (e === firstEdge[i + 1]) {
+        top--;
+        state[i] = -1;
+        order.push(i);
+        continue;
+      }
+      next[top - 1] = e + 1;
+      const from = edgeFrom[e];
+      const seen = state[from];
+      if (seen === 0) enter(from);
+      else if (seen > 0) cycles.push({ closing: edges[e], nodes: Array.from(stack.subarray(seen - 1, top), (n) => list[n].name) });
+    }
+  }
+  return { order, cycles };
+}
 
-/** Reports each cycle once, listing its nodes in the direction data flows. Returns the nodes on cycles. */
-function reportCycles(cycles: DependencyWalk<Edge>['cycles'], pathOf: (edge: Edge) => Path, report: Reporter): Set<string> {
-  const onCycle = new Set<string>();
+/** Reports each cycle once, listing its nodes in the direction data flows. Returns the nodes on cycles, by number. */
+function reportCycles(cycles: DependencyWalk<Edge>['cycles'], pathOf: (edge: Edge) => Path, { list, indexOf }: Indexed, report: Reporter): Uint8Array {
+  const onCycle = new Uint8Array(list.length);
   for (const { closing, nodes } of cycles) {
-    for (const name of nodes) onCycle.add(name);
+    for (const name of nodes) onCycle[indexOf.get(name)!] = 1;
     // Data flows from the closing edge's source into the node walked; list the cycle in flow order from it.
     const flow = [nodes[0], ...nodes.slice(1).reverse()];
     report.value(pathOf(closing), 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
@@ -133,11 +210,10 @@ function reportCycles(cycles: DependencyWalk<Edge>['cycles'], pathOf: (edge: Edg
  * what arrives, binds the operator's type variables, and the outputs follow.
  */
 function inferTypes(
-  nodes: Map<string, GraphNode>,
-  incomingEdges: Map<string, Edge[]>,
+  { list, edges, edgeFrom, firstEdge }: Indexed,
   pathOf: (edge: Edge) => Path,
-  order: readonly string[],
-  inCycle: Set<string>,
+  order: readonly number[],
+  inCycle: Uint8Array,
   unsettled: ReadonlySet<string>,
   report: Reporter,
 ): void {
@@ -146,6 +222,9 @@ function inferTypes(
   const boundNames: string[] = [];
   const boundTypes: PortType[] = [];
   let bound = 0;
+  // The edges arriving at the port being typed, and their sources' numbers: reused for all ports of all nodes.
+  const arriving: Edge[] = [];
+  const arrivingFrom: number[] = [];
   const bindings = {
     get(name: string): PortType | undefined {
       for (let i = bound - 1; i >= 0; i--) if (boundNames[i] === name) return boundTypes[i];
@@ -153,14 +232,17 @@ function inferTypes(
     },
   };
   // In `order` every node's inputs come before it; a node on a cycle is not typed, and its outputs read as `any`.
-  for (const name of order) {
-    if (inCycle.has(name)) continue;
-    const node = nodes.get(name)!;
-    const incoming = incomingEdges.get(name) ?? noEdges;
-    // Indexed loops: this runs for every node, and an iterator per loop per node adds up.
-    for (let i = 0; i < incoming.length; i++) {
-      const edge = incoming[i];
-      edge.type = nodes.get(edge.from)?.outputTypes[edge.fromPort] ?? anyType;
+  // Indexed loops: this runs for every node, and an iterator per loop per node adds up.
+  for (let o = 0; o < order.length; o++) {
+    const index = order[o];
+    if (inCycle[index] === 1) continue;
+    const node = list[index];
+    const name = node.name;
+    const first = firstEdge[index];
+    const end = firstEdge[index + 1];
+    for (let e = first; e < end; e++) {
+      const edge = edges[e];
+      edge.type = list[edgeFrom[e]].outputTypes[edge.fromPort] ?? anyType;
     }
     bound = 0;
     // What each input port receives, for an operator that infers its outputs from it.
@@ -170,26 +252,31 @@ function inferTypes(
       const port = inputPorts[p];
       const declared = declaredPortType(node.spec.inputs[port].type);
       // With one input port, everything arriving is for it (most operators have one).
-      const arriving = inputPorts.length === 1 ? incoming : incoming.filter((e) => e.toPort === port);
-      if (arriving.length === 0) continue;
+      let count = 0;
+      for (let e = first; e < end; e++) {
+        if (inputPorts.length > 1 && edges[e].toPort !== port) continue;
+        arriving[count] = edges[e];
+        arrivingFrom[count++] = edgeFrom[e];
+      }
+      if (count === 0) continue;
       // One edge arriving (most ports) is its own unification.
       let type = arriving[0].type;
-      if (arriving.length > 1) {
-        const unified = unifyAll(arriving.map((e) => e.type));
+      if (count > 1) {
+        const unified = unifyAll(arriving.slice(0, count).map((e) => e.type));
         if (!unified.ok) {
-          const list = arriving.map((e) => `\`${e.from}\` gives \`${formatPortType(e.type)}\``).join(', ');
-          report.key(['nodes', name, 'in'], 'type_mismatch', `inputs of node \`${name}\` do not unify: ${list}`);
+          const found = arriving.slice(0, count).map((e) => `\`${e.from}\` gives \`${formatPortType(e.type)}\``).join(', ');
+          report.key(['nodes', name, 'in'], 'type_mismatch', `inputs of node \`${name}\` do not unify: ${found}`);
           continue;
         }
         type = unified.type;
       }
       let fitting = true;
-      for (let i = 0; i < arriving.length; i++) {
+      for (let i = 0; i < count; i++) {
         const edge = arriving[i];
         if (!fits(edge.type, declared)) {
           fitting = false;
           report.value(pathOf(edge), 'type_mismatch',
-            `type mismatch: \`${edge.fromPort === 'out' ? edge.from : `${edge.from}.${edge.fromPort}`}\` (\`${nodes.get(edge.from)!.op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
+            `type mismatch: \`${edge.fromPort === 'out' ? edge.from : `${edge.from}.${edge.fromPort}`}\` (\`${list[arrivingFrom[i]].op}\`) gives \`${formatPortType(edge.type)}\` but \`${name}\` (\`${node.op}\`) takes \`${formatPortType(declared)}\``);
         }
       }
       if (inputTypes) inputTypes[port] = type;
@@ -200,7 +287,7 @@ function inferTypes(
       }
     }
     const outputs = outputsOf(node.spec);
-    const inferred = inputTypes && !unsettled.has(name) ? node.spec.infer!(node.settings, inputTypes) : noInferred;
+    const inferred = inputTypes && !(unsettled.size > 0 && unsettled.has(name)) ? node.spec.infer!(node.settings, inputTypes) : noInferred;
     const outputPorts = portNames(outputs);
     for (let p = 0; p < outputPorts.length; p++) {
       const port = outputPorts[p];
@@ -225,33 +312,37 @@ function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUn
  * own check (an unknown operator, a source given an input), or suggested for a
  * misspelt one, counts as used: that failure is reported where it is.
  */
-function reportUnusedOutputs(nodes: Map<string, GraphNode>, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
-  // Nodes read on their default output, and `name\u0000port` for outputs named: most inputs name only a node.
-  const readDefault = new Set<string>();
+function reportUnusedOutputs({ list, indexOf }: Indexed, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
+  // Nodes read on their default output, by number, and `name\u0000port` for outputs named: most inputs name only a node.
+  const readDefault = new Uint8Array(list.length);
   const named = new Set<string>();
+  const readOnDefault = (from: string): void => {
+    const index = indexOf.get(from);
+    if (index !== undefined) readDefault[index] = 1;
+  };
   for (const key of meant) {
-    if (key.endsWith('\u0000')) readDefault.add(key.slice(0, -1));
+    if (key.endsWith('\u0000')) readOnDefault(key.slice(0, -1));
     else named.add(key);
   }
   for (const refs of inputRefs.values()) {
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i];
-      if (ref.fromPort === undefined) readDefault.add(ref.from);
+      if (ref.fromPort === undefined) readOnDefault(ref.from);
       else named.add(`${ref.from}\u0000${ref.fromPort}`);
     }
   }
-  for (const node of nodes.values()) {
+  for (let n = 0; n < list.length; n++) {
+    const node = list[n];
     const name = node.name;
     const ports = portNames(node.spec.outputs);
-    const first = ports[0];
-    // Indexed loops, and a `name\u0000port` key made only when some input names a port: this runs for every node.
+    // A `name\u0000port` key is made only when some input names a port: this runs for every node.
     for (let i = 0; i < ports.length; i++) {
       const port = ports[i];
       const portSpec = node.spec.outputs[port];
-      if ((i === 0 && readDefault.has(name)) || (named.size > 0 && named.has(`${name}\u0000${port}`))) continue;
+      if ((i === 0 && readDefault[n] === 1) || (named.size > 0 && named.has(`${name}\u0000${port}`))) continue;
       if (portSpec.droppedWhenUnread) reportDroppedOutput(node, port, portSpec.droppedWhenUnread, report);
       if (portSpec.optional) continue;
-      const which = port === first ? 'the output' : `output \`${port}\``;
+      const which = i === 0 ? 'the output' : `output \`${port}\``;
       report.key(['nodes', name], 'unused_output', `${which} of node \`${name}\` (\`${node.op}\`) is not used`, 'connect it or remove the node', 'warning');
     }
   }

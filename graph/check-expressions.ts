@@ -9,7 +9,7 @@
  */
 import type { z } from 'zod';
 import type { Reporter } from './reporter.ts';
-import type { Edge, GraphNode } from './model.ts';
+import type { NumberedGraph } from './check-edges.ts';
 import { checkTyped, type ExpressionScope } from './expression-types.ts';
 import { ScopeResolver, unknownFields } from './expression-scopes.ts';
 import type { Path } from './source.ts';
@@ -29,25 +29,24 @@ export interface ExpressionSetting {
 }
 
 interface ExpressionCheckInput {
-  nodes: ReadonlyMap<string, GraphNode>;
-  /** The edges into each node, as the edge check found them. */
-  incoming: ReadonlyMap<string, readonly Edge[]>;
-  /** Every node after its inputs, as the edge check ordered them. */
-  order: readonly string[];
+  /** The checked nodes by number, with their edges and order, as the edge check found them. */
+  numbered: NumberedGraph;
   /** Nodes whose settings failed (syntax errors among them): not checked again. */
   unsettled: ReadonlySet<string>;
   report: Reporter;
 }
 
 /** Reports type errors in every node's expressions, located inside the YAML string. */
-export function checkExpressionTypes({ nodes, incoming, order, unsettled, report }: ExpressionCheckInput): void {
-  const scopes = new ScopeResolver(nodes, incoming, order);
-  for (const node of nodes.values()) {
+export function checkExpressionTypes({ numbered, unsettled, report }: ExpressionCheckInput): void {
+  const scopes = new ScopeResolver(numbered);
+  const { list } = numbered;
+  for (let index = 0; index < list.length; index++) {
+    const node = list[index];
     const name = node.name;
-    if (unsettled.has(name)) continue;
+    if (unsettled.size > 0 && unsettled.has(name)) continue;
     const settings = expressionSettings(node.spec.settings, node.rawSettings);
     if (settings.length === 0) continue;
-    const known = scopes.scopeOf(name);
+    const known = scopes.scopeOf(index);
     const scope: ExpressionScope = known ?? unknownFields;
     for (const { path, text } of settings) {
       const checked = checkTyped(text, scope);

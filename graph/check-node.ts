@@ -44,7 +44,8 @@ export function checkNode(
     return undefined;
   }
   let inKey = 'in';
-  for (const key of Object.keys(raw)) {
+  // `for in`, not a list of the keys per node: a node's map is a plain object (no inherited keys).
+  for (const key in raw) {
     if (nodeKeys.includes(key)) continue;
     const guess = closest(key, nodeKeys);
     report.key([...path, key], 'unknown_field', `unknown field \`${key}\` in node \`${name}\``, guess ? { suggestion: guess } : undefined);

@@ -97,8 +97,8 @@ export function checkPipeline(input: CheckInput): CheckResult {
     const node = path[0] === 'nodes' && path[2] === 'with' ? nodes.get(String(path[1])) : undefined;
     if (node) (node.envSettings ??= []).push(path.slice(3));
   }
-  const { edges, order, incoming } = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
-  checkExpressionTypes({ nodes, incoming, order, unsettled, report });
+  const { edges, numbered } = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
+  checkExpressionTypes({ numbered, unsettled, report });
   checkPlacement({ nodes, hosts, unsettled, report });
 
   const diagnostics = sortDiagnostics(report.diagnostics);

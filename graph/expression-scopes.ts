@@ -9,7 +9,8 @@
  */
 import { declaredPortType } from './port-types.ts';
 import { checkTyped, schemaScope, scopeIdentity, type CelType, type ExpressionScope } from './expression-types.ts';
-import type { Edge, GraphNode } from './model.ts';
+import type { GraphNode } from './model.ts';
+import type { NumberedGraph } from './check-edges.ts';
 import { portNames } from './operator-spec.ts';
 
 /** Variables an operator gives its expressions instead of a record's fields (JavaScript numbers: CEL doubles). */
@@ -61,12 +62,16 @@ function inputOfVariable(inputs: GraphNode['spec']['inputs'], name: string): str
   return byName.get(name);
 }
 
-/** Resolves the scope of each node's expressions from its inputs, memoised over the graph. */
+/** An output scope being computed: met again, it is on a cycle (reported elsewhere) and ends as unknown. */
+const computing: unique symbol = Symbol('computing');
+/** An output scope computed as unknown (a hole in the list: not computed yet). */
+const unknown: unique symbol = Symbol('unknown');
+
+/** Resolves the scope of each node's expressions from its inputs, memoised over the graph; nodes by number. */
 export class ScopeResolver {
-  readonly #nodes: ReadonlyMap<string, GraphNode>;
-  readonly #incoming: ReadonlyMap<string, readonly Edge[]>;
-  /** Output scopes by port, then by node: no key string built for each node. */
-  readonly #outputs = new Map<string, Map<string, ExpressionScope | undefined>>();
+  readonly #graph: NumberedGraph;
+  /** Output scopes by port, then by node number (a hole: not computed yet). */
+  readonly #outputs = new Map<string, (ExpressionScope | typeof unknown | typeof computing)[]>();
   /** Scopes built per node (`generate`, `map`), one object for equal ones: the typed checks are cached by scope object. */
   readonly #shared = new Map<string, ExpressionScope>();
 
@@ -76,47 +81,50 @@ export class ScopeResolver {
    * goes one node deep and a 20,000-node chain does not overflow the stack.
    * On a cycle (reported elsewhere) the recursion ends as unknown.
    */
-  constructor(nodes: ReadonlyMap<string, GraphNode>, incoming: ReadonlyMap<string, readonly Edge[]>, order: Iterable<string>) {
-    this.#nodes = nodes;
-    this.#incoming = incoming;
-    for (const name of order) {
-      const node = nodes.get(name);
-      if (node) for (const port of portNames(node.spec.outputs)) this.#outputScope(name, port);
+  constructor(graph: NumberedGraph) {
+    this.#graph = graph;
+    const { list, order } = graph;
+    for (let o = 0; o < order.length; o++) {
+      const ports = portNames(list[order[o]].spec.outputs);
+      for (let p = 0; p < ports.length; p++) this.#outputScope(order[o], ports[p]);
     }
   }
 
-  /** The variables a node's expressions see, or undefined when nothing is known of them. */
-  scopeOf(name: string): ExpressionScope | undefined {
-    const node = this.#nodes.get(name);
-    if (!node) return undefined;
+  /** The variables the expressions of node number `index` see, or undefined when nothing is known of them. */
+  scopeOf(index: number): ExpressionScope | undefined {
+    const node = this.#graph.list[index];
     if (operatorScopes[node.op]) return operatorScopes[node.op];
     const ports = portNames(node.spec.inputs);
-    return ports.length === 1 ? this.#inputScope(name, ports[0]) : undefined;
+    return ports.length === 1 ? this.#inputScope(index, ports[0]) : undefined;
   }
 
   /** What arrives at one input port: known only from a single upstream. */
-  #inputScope(name: string, port: string): ExpressionScope | undefined {
-    const incoming = this.#incoming.get(name);
-    if (!incoming) return undefined;
-    const single = portNames(this.#nodes.get(name)!.spec.inputs).length === 1;
-    const edges = single ? incoming : incoming.filter((e) => e.toPort === port);
-    return edges.length === 1 ? this.#outputScope(edges[0].from, edges[0].fromPort) : undefined;
+  #inputScope(index: number, port: string): ExpressionScope | undefined {
+    const { list, edges, firstEdge, edgeFrom } = this.#graph;
+    const single = portNames(list[index].spec.inputs).length === 1;
+    let found = -1;
+    for (let e = firstEdge[index]; e < firstEdge[index + 1]; e++) {
+      if (!single && edges[e].toPort !== port) continue;
+      if (found >= 0) return undefined;
+      found = e;
+    }
+    return found >= 0 ? this.#outputScope(edgeFrom[found], edges[found].fromPort) : undefined;
   }
 
-  #outputScope(name: string, port: string): ExpressionScope | undefined {
+  #outputScope(index: number, port: string): ExpressionScope | undefined {
     let outputs = this.#outputs.get(port);
-    if (!outputs) this.#outputs.set(port, (outputs = new Map()));
-    // Set before computing, so a cycle (reported elsewhere) ends as unknown.
-    if (outputs.has(name)) return outputs.get(name);
-    outputs.set(name, undefined);
-    const scope = this.#computeOutput(name, port);
-    outputs.set(name, scope);
+    if (!outputs) this.#outputs.set(port, (outputs = new Array(this.#graph.list.length)));
+    const known = outputs[index];
+    if (known !== undefined) return known === computing || known === unknown ? undefined : known;
+    // Marked before computing, so a cycle (reported elsewhere) ends as unknown.
+    outputs[index] = computing;
+    const scope = this.#computeOutput(index, port);
+    outputs[index] = scope ?? unknown;
     return scope;
   }
 
-  #computeOutput(name: string, port: string): ExpressionScope | undefined {
-    const node = this.#nodes.get(name);
-    if (!node) return undefined;
+  #computeOutput(index: number, port: string): ExpressionScope | undefined {
+    const node = this.#graph.list[index];
     const type = node.outputTypes[port];
     const declared = node.spec.outputs[port] ? declaredPortType(node.spec.outputs[port].type) : undefined;
     const settings = isMap(node.rawSettings) ? node.rawSettings : {};
@@ -127,11 +135,11 @@ export class ScopeResolver {
       // misspelling, so that a pipeline fed by a bare `generate` in a test is not refused for reading `value`.
       return this.#intern({ variables: computedFields(fields, operatorScopes.generate), noun: 'field', closed: false });
     }
-    if (node.op === 'map' && isDefault) return this.#mapOutput(name, settings);
+    if (node.op === 'map' && isDefault) return this.#mapOutput(index, settings);
     // An output declared as an input's type variable (`T`) hands on what that input receives.
     if (declared?.kind === 'var' && !declared.bound) {
       const input = inputOfVariable(node.spec.inputs, declared.name);
-      const fromInput = input !== undefined ? this.#inputScope(name, input) : undefined;
+      const fromInput = input !== undefined ? this.#inputScope(index, input) : undefined;
       if (fromInput) return fromInput;
     }
     // Shared when equal: an operator that infers a schema (`decode.json`) makes one per node.
@@ -139,8 +147,8 @@ export class ScopeResolver {
   }
 
   /** `map`: `keep` narrows, `set` adds fields typed over the input, `drop` removes. */
-  #mapOutput(name: string, settings: Record<string, unknown>): ExpressionScope | undefined {
-    const input = this.#inputScope(name, 'in');
+  #mapOutput(index: number, settings: Record<string, unknown>): ExpressionScope | undefined {
+    const input = this.#inputScope(index, 'in');
     const set = isMap(settings.set) ? settings.set : {};
     const computed = computedFields(set, input ?? unknownFields);
     const keep = Array.isArray(settings.keep) ? settings.keep.map(String) : undefined;

@@ -77,7 +77,7 @@ export function checkPlacement({ nodes, hosts, unsettled, report }: { nodes: Map
       report.key(['nodes', name, 'place'], 'unplaceable', `no host satisfies the \`place\` of node \`${name}\` (${describePlace(node.place!)})`, `hosts: ${hosts.map((h) => describeHost(h)).join('; ')}`);
       continue;
     }
-    if (unsettled?.has(name)) continue;
+    if (unsettled !== undefined && unsettled.size > 0 && unsettled.has(name)) continue;
     const needs = requirementsOf(node.spec, node.settings);
     if (needs.length === 0) continue;
     if (!selected.some((h) => needs.every((need) => h.offers.includes(need)))) {

@@ -13,6 +13,7 @@
  * library's. `test/graph/yaml-fast.test.ts` holds the two to the same results.
  */
 import { readFlowCollection } from './yaml-fast-flow.ts';
+import { DeferredPairs } from './yaml-fast-pairs.ts';
 import {
   blockValue,
   checkPlainFirst,
@@ -51,7 +52,7 @@ export interface FastPair {
   readonly keyStart: number;
   readonly value: FastNode;
 }
-/** A mapping's entries by key: a `Map`, or {@link DeferredPairs} when every value is deferred. */
+/** A mapping's entries by key: a `Map`, or `DeferredPairs` (yaml-fast-pairs.ts) when every value is deferred. */
 export interface FastPairs {
   get(key: string): FastPair | undefined;
   values(): Iterable<FastPair>;
@@ -82,51 +83,6 @@ export interface FastDeferred {
   readonly column: number;
   readonly inMapping: boolean;
 }
-/**
- * The entries of a mapping whose values are all deferred (a pipeline's
- * `nodes`): three offsets per entry in one list of numbers, not two objects
- * and a map entry, so that a file of a hundred thousand nodes keeps a few
- * megabytes of them rather than tens. A pair is made when asked for; keys
- * asked in file order (as the checker walks the nodes) are found without
- * an index, any other key through an index built on the first such ask.
- */
-export class DeferredPairs implements FastPairs {
-  readonly #column: number;
-  readonly #keys: string[] = [];
-  /** For each entry: where its key starts, the reader's place at its value, and that line's start. */
-  readonly #places: number[] = [];
-  #index?: Map<string, number>;
-  /** The entry after the last one asked for. */
-  #next = 0;
-
-  constructor(column: number) {
-    this.#column = column;
-  }
-
-  add(key: string, keyStart: number, pos: number, lineStart: number): void {
-    this.#keys.push(key);
-    this.#places.push(keyStart, pos, lineStart);
-  }
-
-  get(key: string): FastPair | undefined {
-    const keys = this.#keys;
-    const at = keys[this.#next] === key ? this.#next : (this.#index ??= new Map(keys.map((k, i) => [k, i]))).get(key);
-    if (at === undefined) return undefined;
-    this.#next = at + 1;
-    return this.#pair(at);
-  }
-
-  *values(): Iterable<FastPair> {
-    for (let i = 0; i < this.#keys.length; i++) yield this.#pair(i);
-  }
-
-  #pair(at: number): FastPair {
-    const places = this.#places;
-    const value: FastDeferred = { kind: 'deferred', pos: places[3 * at + 1], lineStart: places[3 * at + 2], column: this.#column, inMapping: true };
-    return { keyStart: places[3 * at], value };
-  }
-}
-
 /** A node of the position tree, mirroring the data. */
 export type FastNode = FastScalar | FastMap | FastSeq | FastDeferred;
 /** A node of the position tree as read in full. */
