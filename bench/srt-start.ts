@@ -4,7 +4,9 @@
  * MPEG-TS) is published by ffmpeg (`-re -c copy`) to `ingest.srt` or to
  * `ingest.rtmp` in this process, each feeding `segment.hls` (1 s segments,
  * 200 ms parts). Per run, from the publisher's spawn: the first packet out
- * of the ingest, the first part and the first segment out of the packager.
+ * of the ingest, the first part and the first video segment out of the
+ * packager (what a playlist needs), and how much video came within 100 ms
+ * of the first packet (a burst, as a probing ingest releases, shows there).
  * Both protocols pay the publisher's own start (ffmpeg, its probe of the
  * file, the handshake), so the difference between the rows is the ingest's.
  * A third row publishes the clip cut mid-GOP (`-copyinkf`, so its first
@@ -70,7 +72,10 @@ interface Times {
   packet?: number;
   keyframe?: boolean;
   part?: number;
+  /** The first video segment: playlists need one (an audio track may close a short one first). */
   segment?: number;
+  /** Media (ms of video timestamps) that arrived within 100 ms of the first packet: a burst shows here. */
+  burst?: number;
 }
 
 type Row = 'rtmp' | 'srt' | 'srt mid-GOP';
@@ -81,20 +86,28 @@ async function once(row: Row): Promise<Times> {
   const packager = segmentHls.create(fakeContext(segmentHls, { segment: '1s', part: '200ms' }));
   const times: Times = {};
   let started = 0;
+  let firstVideoMs: number | undefined;
+  const videoTracks = new Set<string>();
   // One ingest for both subscribers: each subscription would otherwise start its own listener.
   const source = ingest(NEVER).pipe(share());
   const subscriptions: Subscription[] = [
     source.subscribe((batch) => {
       for (const item of batch.items as MediaItem[]) {
         if (isMediaEnd(item)) continue;
-        times.packet ??= performance.now() - started;
-        if (item.track.kind === 'video') times.keyframe ??= item.keyframe;
+        const now = performance.now() - started;
+        times.packet ??= now;
+        if (item.track.kind !== 'video') continue;
+        times.keyframe ??= item.keyframe;
+        const ms = (item.dts * 1000) / item.track.timescale;
+        firstVideoMs ??= ms;
+        if (now - times.packet <= 100) times.burst = ms - firstVideoMs;
       }
     }),
     packager(source).subscribe((batch) => {
       for (const item of batch.items as CmafItem[]) {
         if (item.type === 'part' && times.part === undefined) times.part = performance.now() - started;
-        if (item.type === 'segment' && times.segment === undefined) times.segment = performance.now() - started;
+        if (item.type === 'init' && item.info.kind === 'video') videoTracks.add(item.track);
+        if (item.type === 'segment' && videoTracks.has(item.track)) times.segment ??= performance.now() - started;
       }
     }),
   ];
@@ -140,7 +153,7 @@ for (const row of rows) {
   const times = results.get(row)!;
   const packet = median(times.map((t) => t.packet ?? Number.NaN));
   console.log(
-    `${row.padEnd(12)} first packet ${figure(times.map((t) => t.packet))} first part ${figure(times.map((t) => t.part))} first segment ${figure(times.map((t) => t.segment))} ${(packet / base).toFixed(2)}× rtmp's first packet; first video a keyframe: ${times.every((t) => t.keyframe !== false)}`,
+    `${row.padEnd(12)} first packet ${figure(times.map((t) => t.packet))} first part ${figure(times.map((t) => t.part))} first segment ${figure(times.map((t) => t.segment))} video within 100 ms of it ${figure(times.map((t) => t.burst))} ${(packet / base).toFixed(2)}× rtmp's first packet; first video a keyframe: ${times.every((t) => t.keyframe !== false)}`,
   );
 }
 process.exit(0);
