@@ -136,7 +136,9 @@ describe('ingest.srt', () => {
 
   it('starts a publisher that joins mid-GOP at its first keyframe, its frames before it dropped', async () => {
     // A clip with a keyframe every 30 frames, cut at a TS packet boundary about half a second in, sent with
-    // its leading non-key frames (`-copyinkf`), as a publisher whose SRT connection came up mid-GOP.
+    // its leading non-key frames (`-copyinkf`), as a publisher whose SRT connection came up mid-GOP. Its
+    // SPS and PPS go with every frame (`dump_extra`, as some encoders send them), so the decoder
+    // configuration is known before the first keyframe: only the node's own wait for it drops those frames.
     const dir = mkdtempSync(join(tmpdir(), 'srt-midgop-'));
     try {
       const clip = join(dir, 'clip.ts');
@@ -153,7 +155,7 @@ describe('ingest.srt', () => {
       await wait(500);
       const sender = FfmpegProcess.spawn({
         inputs: [{ from: { url: cut }, options: ['-re'] }],
-        outputs: [{ to: { url: `srt://127.0.0.1:19545?pkt_size=1316&passphrase=${passphrase}&connect_timeout=2000` }, options: ['-c', 'copy', '-copyinkf', '-f', 'mpegts'] }],
+        outputs: [{ to: { url: `srt://127.0.0.1:19545?pkt_size=1316&passphrase=${passphrase}&connect_timeout=2000` }, options: ['-c', 'copy', '-copyinkf', '-bsf:v', 'dump_extra=freq=all', '-f', 'mpegts'] }],
       });
       expect((await sender.exited).exitCode).toBe(0);
       await until(() => node.items.some(isMediaEnd), 3000);
