@@ -2,7 +2,7 @@ import type { Subscriber } from 'rxjs';
 import { Ack, backoffDelay, defineOperator, z, type Batch, type NodeContext } from '../../runtime/api.ts';
 import { FfmpegProcess, type FfmpegExit } from '../../native/ffmpeg/process.ts';
 import { formatAddress, parseListen, type ListenAddress } from '../../native/http/listen.ts';
-import { FlvReader } from '../../media/flv.ts';
+import { TsReader, type TsReadResult } from '../../media/mpegts.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LIVE_STATS_TYPE, LiveStreams, type LiveStream } from './live/live-streams.ts';
@@ -34,7 +34,7 @@ type SrtSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.srt',
   summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
-  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). The MPEG-TS it sends is remuxed by ffmpeg (video copied, audio encoded again to AAC at 128 kbit/s) and read back as packets: H.264 video and AAC audio, `rendition: source`, `stream` set to `streamid`. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it); other codecs (MP2 or AC-3 audio, HEVC) are skipped with a warning, so publishers send H.264 and AAC (`-c:v libx264 -c:a aac`). When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
@@ -48,16 +48,19 @@ export default defineOperator({
   },
 });
 
-/** The ffmpeg command of one listen: SRT in as MPEG-TS, copied out as FLV on stdout. */
+/**
+ * The ffmpeg command of one listen: SRT in, its bytes out on stdout untouched. As the raw `data` format
+ * on both sides ffmpeg neither probes the stream (`-analyzeduration`, `-probesize`: up to a second or more
+ * of MPEG-TS held before the first byte left) nor remuxes it; the node demuxes the MPEG-TS itself.
+ */
 function listenCommand(address: ListenAddress, settings: SrtSettings) {
   const srt = ['-mode', 'listener', '-latency', String(settings.latency * 1000), '-timeout', String(settings.timeout * 1000)];
   // As options rather than URL query parameters: a passphrase then needs no escaping.
   if (settings.passphrase) srt.push('-passphrase', settings.passphrase);
   return {
-    inputs: [{ from: { url: `srt://${formatAddress(address)}` }, options: [...srt, '-f', 'mpegts', '-analyzeduration', '1000000'] }],
-    // Audio is encoded again (AAC, cheap): copied from MPEG-TS (ADTS), its AudioSpecificConfig is known only after
-    // the FLV header, and ffmpeg 5.1 then writes an empty AAC sequence header first.
-    outputs: [{ to: { stdout: true as const }, options: ['-map', '0:v:0?', '-map', '0:a:0?', '-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k', '-f', 'flv', '-flvflags', 'no_duration_filesize'] }],
+    // The data demuxer hands on whatever each read returns (one SRT message, 1316 bytes), at once.
+    inputs: [{ from: { url: `srt://${formatAddress(address)}` }, options: [...srt, '-f', 'data', '-probesize', '32', '-analyzeduration', '0'] }],
+    outputs: [{ to: { stdout: true as const }, options: ['-map', '0', '-c', 'copy', '-f', 'data'] }],
     logLevel: 'error' as const,
   };
 }
@@ -127,34 +130,47 @@ class SrtListenSession implements SourceSession {
     const stream = ctx.settings.streamid;
     const process = FfmpegProcess.spawn(listenCommand(this.#address, ctx.settings), { redact: ctx.settings.passphrase ? [ctx.settings.passphrase] : [] });
     this.#process = process;
-    const reader = new FlvReader({ stream });
+    const reader = new TsReader({ stream });
     let packets = 0;
     const stdout = process.output(0);
     let readerFailed = false;
-    stdout.on('data', (chunk: Buffer) => {
-      if (readerFailed) return;
-      ctx.metrics.bytes(chunk.length, 'read');
-      const result = reader.push(chunk);
-      for (const reason of result.skipped) ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+    // A publisher may join mid-GOP: its video is dropped until the first keyframe, which downstream needs first.
+    let keyframeSeen = false;
+    const take = (result: TsReadResult): void => {
+      for (const reason of result.skipped) {
+        // Unsupported codecs are the publisher's to fix; the rest (video before its first SPS) is the normal start mid-GOP.
+        if (reason.includes('not supported')) ctx.log.warn({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+        else ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+      }
       if (result.error) {
         // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
         readerFailed = true;
-        ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: ffmpeg's output is not FLV: ${result.error.message}; restarting the listener`);
+        ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: the publisher's stream is not MPEG-TS: ${result.error.message}; restarting the listener`);
         void process.stop(2000);
       }
-      if (result.packets.length === 0) return;
+      const kept = result.packets.filter((packet) => {
+        if (packet.track.kind !== 'video' || keyframeSeen) return true;
+        keyframeSeen = packet.keyframe;
+        return keyframeSeen;
+      });
+      if (kept.length === 0) return;
       if (packets === 0) {
         ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
         this.#live = this.#streams.begin(stream);
         this.#startStats();
       }
-      packets += result.packets.length;
+      packets += kept.length;
       const arrival = Date.now();
       const live = this.#live!;
-      const items: MediaPacket[] = result.packets.map((packet) => ({ ...packet, arrival }));
+      const items: MediaPacket[] = kept.map((packet) => ({ ...packet, arrival }));
       // Never full here (a full downstream pauses the read below): admit only marks the discontinuity and counts.
       for (const packet of items) live.admit(packet, false);
       this.#emit(items);
+    };
+    stdout.on('data', (chunk: Buffer) => {
+      if (readerFailed) return;
+      ctx.metrics.bytes(chunk.length, 'read');
+      take(reader.push(chunk));
       // Downstream full: stop reading; ffmpeg then waits, and SRT's own buffer (and losses) absorb it.
       const wait = ctx.ready();
       if (wait) {
@@ -163,6 +179,8 @@ class SrtListenSession implements SourceSession {
       }
     });
     const exit: FfmpegExit = await process.exited;
+    // The last access unit of each track is complete only now: no next PES start will close it.
+    if (!readerFailed) take(reader.end());
     this.#process = undefined;
     this.#stopStats();
     if (packets > 0) {

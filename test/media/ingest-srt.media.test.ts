@@ -1,10 +1,13 @@
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Subscription } from 'rxjs';
 import { NEVER } from 'rxjs';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
-import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
+import { FfmpegProcess, runToEnd } from '../../native/ffmpeg/process.ts';
 import ingestSrt from '../../nodes/media/ingest-srt.ts';
 import { fakeContext } from '../helpers/fake-context.ts';
 import { settleChildren } from './children.ts';
@@ -34,13 +37,13 @@ function startNode(port: number, extra: Record<string, unknown> = {}) {
 }
 
 /** ffmpeg publishing a test pattern and a tone over SRT (MPEG-TS, GOP of 30); resolves when it exits. */
-async function publish(port: number, seconds: number, key = passphrase): Promise<{ exitedAt: number; code: number | null }> {
+async function publish(port: number, seconds: number, key = passphrase, audioCodec = 'aac'): Promise<{ exitedAt: number; code: number | null }> {
   const process = FfmpegProcess.spawn({
     inputs: [
       { from: { url: `testsrc2=size=320x240:rate=30:duration=${seconds}` }, options: ['-re', '-f', 'lavfi'] },
       { from: { url: `sine=frequency=440:duration=${seconds}` }, options: ['-re', '-f', 'lavfi'] },
     ],
-    outputs: [{ to: { url: `srt://127.0.0.1:${port}?pkt_size=1316&passphrase=${key}&connect_timeout=2000` }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', 'aac', '-f', 'mpegts'] }],
+    outputs: [{ to: { url: `srt://127.0.0.1:${port}?pkt_size=1316&passphrase=${key}&connect_timeout=2000` }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', audioCodec, '-f', 'mpegts'] }],
   });
   const exit = await process.exited;
   return { exitedAt: Date.now(), code: exit.exitCode };
@@ -129,6 +132,56 @@ describe('ingest.srt', () => {
     expect(warning.message).not.toContain(passphrase);
     firstSubscription.unsubscribe();
     expect(first.items).toEqual([]);
+  });
+
+  it('starts a publisher that joins mid-GOP at its first keyframe, its frames before it dropped', async () => {
+    // A clip with a keyframe every 30 frames, cut at a TS packet boundary about half a second in, sent with
+    // its leading non-key frames (`-copyinkf`), as a publisher whose SRT connection came up mid-GOP. Its
+    // SPS and PPS go with every frame (`dump_extra`, as some encoders send them), so the decoder
+    // configuration is known before the first keyframe: only the node's own wait for it drops those frames.
+    const dir = mkdtempSync(join(tmpdir(), 'srt-midgop-'));
+    try {
+      const clip = join(dir, 'clip.ts');
+      await runToEnd(
+        FfmpegProcess.spawn({
+          inputs: [{ from: { url: 'testsrc2=size=320x240:rate=30:duration=3' }, options: ['-f', 'lavfi'] }],
+          outputs: [{ to: { url: clip }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-sc_threshold', '0', '-an', '-f', 'mpegts', '-y'] }],
+        }),
+      );
+      const bytes = readFileSync(clip);
+      const cut = join(dir, 'cut.ts');
+      writeFileSync(cut, bytes.subarray(Math.floor(bytes.length / 6 / 188) * 188));
+      const node = startNode(19545);
+      await wait(500);
+      const sender = FfmpegProcess.spawn({
+        inputs: [{ from: { url: cut }, options: ['-re'] }],
+        outputs: [{ to: { url: `srt://127.0.0.1:19545?pkt_size=1316&passphrase=${passphrase}&connect_timeout=2000` }, options: ['-c', 'copy', '-copyinkf', '-bsf:v', 'dump_extra=freq=all', '-f', 'mpegts'] }],
+      });
+      expect((await sender.exited).exitCode).toBe(0);
+      await until(() => node.items.some(isMediaEnd), 3000);
+      const video = packets(node.items).filter((p) => p.track.kind === 'video');
+      expect(video[0]).toMatchObject({ keyframe: true, track: { codec: 'h264', width: 320, height: 240 } });
+      // From the first keyframe (1 s into the 3 s clip, the cut being about 0.5 s in) to the end: about two seconds
+      // of frames (the last few may be lost as the publisher closes), none of the half GOP before it.
+      expect(video.length).toBeGreaterThan(45);
+      expect(video.length).toBeLessThanOrEqual(60);
+      expect(video.filter((p) => p.keyframe)).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('warns once about audio it cannot carry (MP2) and goes on with the video', async () => {
+    const node = startNode(19546);
+    await wait(500);
+    expect((await publish(19546, 1, passphrase, 'mp2')).code).toBe(0);
+    await until(() => node.items.some(isMediaEnd), 3000);
+    const got = packets(node.items);
+    expect(got.length).toBeGreaterThan(15);
+    expect(got.every((p) => p.track.kind === 'video')).toBe(true);
+    expect(node.ctx.logs.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
+      'node `ingest-srt` (test): stream `cam1`: MPEG-TS stream type 0x03 is not supported (only 0x1b H.264 and 0x0f AAC): skipped',
+    ]);
   });
 
   it('feeds encode in a pipeline on the engine: SRT in, a two-rung ladder out, the end passed on, no ffmpeg left after the drain', async () => {
