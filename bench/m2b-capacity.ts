@@ -23,7 +23,10 @@
  *   closing packet reached the engine), counting requests sent before it.
  *
  * The highest N whose every stream stayed at real time (rate ≥ 0.97, no
- * drops) is reported. The engine is not niced. Every ffmpeg is killed at
+ * drops) is reported. `ingest.rtmp`'s idle `timeout` is 30 s here (a tee's
+ * first outputs wait for the others to open). `M2B_COMPARE=0` skips the
+ * publishers' comparison; `ENGINE_NODE_ARGS` passes node flags to the
+ * engine (`--cpu-prof --cpu-prof-dir=DIR` to profile it). The engine is not niced. Every ffmpeg is killed at
  * the end, on Ctrl-C and on errors (live-source.ts).
  *
  *   node bench/m2b-capacity.ts [steps=25,50,100,150,200] [window=30] [per-ffmpeg=10]
@@ -78,7 +81,7 @@ const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice
 
 /** Packets the engine dropped, from its Prometheus text. */
 async function drops(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
   let sum = 0;
   for (const line of text.split('\n')) if (!line.startsWith('#') && /dropped/.test(line)) sum += Number(line.split(' ').at(-1));
   return sum;
@@ -102,8 +105,9 @@ async function positions(keys: string[]): Promise<Map<string, number>> {
   const found = new Map<string, number>();
   for (let i = 0; i < keys.length; i += 25) {
     await Promise.all(keys.slice(i, i + 25).map(async (key) => {
-      const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8`).catch(() => undefined);
-      const text = response?.status === 200 ? await response.text() : '';
+      // Bounded: an engine that cannot keep up must show as missing streams, not hang the benchmark.
+      const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+      const text = response?.status === 200 ? await response.text().catch(() => '') : '';
       const at = listedUpTo(text);
       if (at !== undefined) found.set(key, at);
     }));
@@ -116,8 +120,9 @@ async function availability(key: string, until: number, delays: number[]): Promi
   let next = '';
   while (Date.now() < until) {
     const sentAt = Date.now();
-    const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8${next}`).catch(() => undefined);
-    const text = response === undefined ? '' : await response.text();
+    // A blocking reload is held a few parts at most; one held past 10 s is abandoned (and counts as no answer).
+    const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8${next}`, { signal: AbortSignal.timeout(Math.max(1, Math.min(10_000, until - Date.now() + 2000))) }).catch(() => undefined);
+    const text = response === undefined ? '' : await response.text().catch(() => '');
     const receivedAt = Date.now();
     if (response?.status !== 200) {
       next = '';
@@ -194,12 +199,15 @@ async function comparePublishers(count: number, seconds: number): Promise<void> 
 }
 
 const file = ensureLiveSource();
+// A tee ffmpeg opens its outputs one after the other and sends media only once all are open: on a busy machine its
+// first publishes wait several seconds, longer than ingest.rtmp's default 5 s idle timeout, which would end them.
+const idleMs = 30_000;
 const dir = mkdtempSync(join(tmpdir(), 'm2b-'));
 const pipelineFile = join(dir, 'capacity.yaml');
 writeFileSync(pipelineFile, `streams: 1
 name: m2b-capacity
 nodes:
-  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${ports.rtmp}", max_streams: 1000 } }
+  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${ports.rtmp}", max_streams: 1000, timeout: ${idleMs} } }
   hls: { op: segment.hls, in: rtmp, with: { segment: 2s, part: 200ms, window: 6 } }
   origin: { op: serve.http, in: hls, with: { listen: "127.0.0.1:${ports.http}", max_streams: 1000 } }
 `);
@@ -213,7 +221,7 @@ let best = 0;
 try {
   await untilServing(`http://127.0.0.1:${ports.http}/healthz`);
   console.log(`M2b capacity: 720p30 4.6 Mbit/s RTMP publishes → segment.hls (2 s, 200 ms parts) → serve.http; engine pid ${engine.pid} (node flags: ${engineArgs.slice(0, engineArgs.indexOf('bin/streams.ts')).join(' ') || 'none'}); window ${windowSeconds} s per step; ${perProcess} stream(s) per publishing ffmpeg; load average before: ${loadAverage()}`);
-  if (perProcess > 1) await comparePublishers(perProcess, Math.min(windowSeconds, 20));
+  if (perProcess > 1 && process.env.M2B_COMPARE !== '0') await comparePublishers(perProcess, Math.min(windowSeconds, 20));
   console.log('    N  real time (min / p50 rate)  lag p50/max   drops  warns  engine %core/stream  engine %core  publishers %core  machine busy  part availability');
   for (const n of steps) {
     while (streams < n) {
