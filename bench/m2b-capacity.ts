@@ -79,9 +79,10 @@ function machine(): { busy: number; total: number } {
 
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-/** Packets the engine dropped, from its Prometheus text. */
+/** Packets the engine dropped, from its Prometheus text; NaN when an overloaded engine does not answer within 10 s (the step then does not count as real time). */
 async function drops(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const text = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((response) => response.text(), () => undefined).catch(() => undefined);
+  if (text === undefined) return Number.NaN;
   let sum = 0;
   for (const line of text.split('\n')) if (!line.startsWith('#') && /dropped/.test(line)) sum += Number(line.split(' ').at(-1));
   return sum;
