@@ -33,17 +33,32 @@
  *
  * Loopback ports 19482 (RTMP), 19483 (HTTP), 19484 (metrics).
  *
- * Measured 2026-12-02, 30 s windows, the machine shared with other jobs (load average 15.6
- * before the run; 100 % of both cores busy in every step):
- *       N  real time  engine %core/stream  engine %core  publishers %core  part availability
- *      25  yes                1.41            35.3             24.2         p50 3 ms  p95 35 ms
- *      50  yes                0.97            48.3             45.7         p50 3 ms  p95 36 ms
- *     100  yes                0.64            63.5             79.6         p50 8 ms  p95 73 ms
- *     150  NO                 0.35            52.0            100.8         p50 61 ms p95 4.1 s
- * At 150, 13 publishers could not finish their RTMP handshake within the engine's 10 s publish
- * timeout and the rest lagged (1 s): the 2 cores were saturated by the publishers themselves
- * (~0.8 % of a core each) plus the other jobs, so 200 could not be shown here. The engine's
- * CPU per stream falls with N (batches carry more packets): under the 1 % aim from 50 on.
+ * Measured 2026-12-03, 30 s windows, 10 streams per tee ffmpeg, the machine shared with other
+ * helpers' builds and benchmarks (load average 15.5 before, 16-19 during; both cores 100 % busy):
+ *   publishers, 10 streams, same run: one ffmpeg each 0.666 %core/stream, one tee ffmpeg 0.135
+ *   (0.20x; 0.23x and 0.24x in two earlier runs). The engine meanwhile: 1.04 / 0.88 %core/stream
+ *   (a tee's outputs send each packet together, so the engine reads them in fewer loop turns:
+ *   0.84x; at 100 streams and more, independent publishers fill its batches anyway).
+ *       N  real time (min rate)  engine %core/stream  engine %core  publishers %core  part availability
+ *      25  yes (0.995)                 0.58             14.5             3.4          p50 24 ms  p95 266 ms
+ *      50  yes (0.996)                 0.55             27.6             6.8          p50 10 ms  p95 64 ms
+ *     100  yes (0.972)                 0.26             26.1            11.7          p50 32 ms  p95 3.8 s
+ *     150  yes (0.997)                 0.32             48.6            18.4          p50 24 ms  p95 520 ms
+ *     200  NO                          0.28             55.3            10.8          (no answers)
+ * 150 streams in real time with the publishers on this machine (the previous ffmpeg-per-stream
+ * publishers took a whole core at 150 and failed there); the publishers now take 0.12 % of a core
+ * per stream. At 200 the engine, which had 55 % of a core among ~16 runnable jobs, fell behind: new
+ * publishers' handshakes passed the 10 s publish timeout and playlists took over 5 s. Part
+ * availability p95 is the engine waiting for CPU on this shared machine (64 ms at 50 streams).
+ * Earlier the same day, 100 streams already failed at load 20-24 (the engine held to 17-30 % of a core).
+ *
+ * Where the engine's time goes (`--cpu-prof`, 60 streams, 22 % of a core): garbage collection 36 %,
+ * copying samples into segment buffers 17 % (writeFragmentInto: a fresh 1-2 MB buffer per segment;
+ * filling fresh memory costs ~15x refilling a used one), RTMP chunk parsing 21 %, allocation of
+ * packet buffers 6 %. Nearly every full GC is set off by ArrayBuffer bytes, not heap growth: at 10
+ * streams a mark-compact every 0.9 s while the heap itself stayed at 17 MB. V8's
+ * `--external-memory-accounted-in-global-limit` (ENGINE_NODE_ARGS) cut them from 22 to 5 in 20 s and
+ * the engine's CPU by 40 % at 10 streams; 0.353 -> 0.281 %core/stream at 50 (separate runs, load ~20).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
