@@ -33,32 +33,42 @@
  *
  * Loopback ports 19482 (RTMP), 19483 (HTTP), 19484 (metrics).
  *
- * Measured 2026-12-03, 30 s windows, 10 streams per tee ffmpeg, the machine shared with other
- * helpers' builds and benchmarks (load average 15.5 before, 16-19 during; both cores 100 % busy):
+ * Measured 2026-12-03, 30 s windows, 10 streams per tee ffmpeg, on the machine shared with other
+ * helpers' builds and benchmarks (both cores 100 % busy in every step from 100 streams on):
  *   publishers, 10 streams, same run: one ffmpeg each 0.666 %core/stream, one tee ffmpeg 0.135
  *   (0.20x; 0.23x and 0.24x in two earlier runs). The engine meanwhile: 1.04 / 0.88 %core/stream
  *   (a tee's outputs send each packet together, so the engine reads them in fewer loop turns:
  *   0.84x; at 100 streams and more, independent publishers fill its batches anyway).
+ * 09:40, load average 6.9 before, 12.5 after:
  *       N  real time (min rate)  engine %core/stream  engine %core  publishers %core  part availability
- *      25  yes (0.995)                 0.58             14.5             3.4          p50 24 ms  p95 266 ms
- *      50  yes (0.996)                 0.55             27.6             6.8          p50 10 ms  p95 64 ms
- *     100  yes (0.972)                 0.26             26.1            11.7          p50 32 ms  p95 3.8 s
- *     150  yes (0.997)                 0.32             48.6            18.4          p50 24 ms  p95 520 ms
- *     200  NO                          0.28             55.3            10.8          (no answers)
- * 150 streams in real time with the publishers on this machine (the previous ffmpeg-per-stream
- * publishers took a whole core at 150 and failed there); the publishers now take 0.12 % of a core
- * per stream. At 200 the engine, which had 55 % of a core among ~16 runnable jobs, fell behind: new
- * publishers' handshakes passed the 10 s publish timeout and playlists took over 5 s. Part
- * availability p95 is the engine waiting for CPU on this shared machine (64 ms at 50 streams).
- * Earlier the same day, 100 streams already failed at load 20-24 (the engine held to 17-30 % of a core).
+ *      50  yes (0.999)                 1.04             51.8              7.5          p50 3 ms   p95 25 ms
+ *     100  yes (0.986)                 0.48             48.3             11.7          p50 5 ms   p95 46 ms
+ *     150  yes (0.996)                 0.39             57.7             16.8          p50 9 ms   p95 199 ms
+ *     200  yes (0.995)                 0.29             57.2             20.8          p50 18 ms  p95 241 ms
+ * 09:35, the same with ENGINE_NODE_ARGS=--external-memory-accounted-in-global-limit (below), load 9-15:
+ *     100  yes (0.999)                 0.41             40.6             13.3          p50 3 ms   p95 44 ms
+ *     150  yes (1.001)                 0.24             36.1             17.4          p50 6 ms   p95 105 ms
+ *     200  yes (0.994)                 0.24             48.0             24.4          p50 6 ms   p95 221 ms
+ * 09:28, load average 15.5 before, 16-19 during:
+ *      50  yes (0.996)                 0.55             27.6              6.8          p50 10 ms  p95 64 ms
+ *     100  yes (0.972)                 0.26             26.1             11.7          p50 32 ms  p95 3.8 s
+ *     150  yes (0.997)                 0.32             48.6             18.4          p50 24 ms  p95 520 ms
+ *     200  NO                          0.28             55.3             10.8          (no answers)
+ * 200 streams in real time with their publishers on this 2-core machine, the engine under 0.3 % of
+ * a core per stream (CPU here counts all the engine's threads, V8's GC helpers included, which take
+ * more when the machine is idle: hence the higher figures at 50). The publishers take 0.1 % of a
+ * core per stream. When the other jobs hold the run queue at 16-24, the engine (one thread among
+ * them) gets too little CPU for 200: new publishers' handshakes pass the 10 s publish timeout and
+ * playlists take over 5 s (09:28 run; an earlier run failed at 100 at load 20-24). Part availability
+ * p95 is the engine waiting for CPU too: the 20 ms aim is met at 50 streams here, not at 150.
  *
  * Where the engine's time goes (`--cpu-prof`, 60 streams, 22 % of a core): garbage collection 36 %,
  * copying samples into segment buffers 17 % (writeFragmentInto: a fresh 1-2 MB buffer per segment;
  * filling fresh memory costs ~15x refilling a used one), RTMP chunk parsing 21 %, allocation of
  * packet buffers 6 %. Nearly every full GC is set off by ArrayBuffer bytes, not heap growth: at 10
  * streams a mark-compact every 0.9 s while the heap itself stayed at 17 MB. V8's
- * `--external-memory-accounted-in-global-limit` (ENGINE_NODE_ARGS) cut them from 22 to 5 in 20 s and
- * the engine's CPU by 40 % at 10 streams; 0.353 -> 0.281 %core/stream at 50 (separate runs, load ~20).
+ * `--external-memory-accounted-in-global-limit` cut them from 22 to 5 in 20 s and the engine's CPU
+ * by 40 % at 10 streams (back to back); at 200, 0.24 against 0.29 %core/stream (runs 5 min apart).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
