@@ -54,6 +54,8 @@
  *     100  yes (0.972)                 0.26             26.1             11.7          p50 32 ms  p95 3.8 s
  *     150  yes (0.997)                 0.32             48.6             18.4          p50 24 ms  p95 520 ms
  *     200  NO                          0.28             55.3             10.8          (no answers)
+ * 09:44, load average 9.3 before, 16 after: 200 yes (0.998), 0.31 %core/stream, part p95 184 ms; 250 NO
+ * (only 47 of 250 playlists answered within 5 s: the engine fell behind while the 50 joined).
  * 200 streams in real time with their publishers on this 2-core machine, the engine under 0.3 % of
  * a core per stream (CPU here counts all the engine's threads, V8's GC helpers included, which take
  * more when the machine is idle: hence the higher figures at 50). The publishers take 0.1 % of a
