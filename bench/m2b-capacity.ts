@@ -23,24 +23,54 @@
  *   closing packet reached the engine), counting requests sent before it.
  *
  * The highest N whose every stream stayed at real time (rate ≥ 0.97, no
- * drops) is reported. The engine is not niced. Every ffmpeg is killed at
+ * drops) is reported. `ingest.rtmp`'s idle `timeout` is 30 s here (a tee's
+ * first outputs wait for the others to open). `M2B_COMPARE=0` skips the
+ * publishers' comparison; `ENGINE_NODE_ARGS` passes node flags to the
+ * engine (`--cpu-prof --cpu-prof-dir=DIR` to profile it). The engine is not niced. Every ffmpeg is killed at
  * the end, on Ctrl-C and on errors (live-source.ts).
  *
  *   node bench/m2b-capacity.ts [steps=25,50,100,150,200] [window=30] [per-ffmpeg=10]
  *
  * Loopback ports 19482 (RTMP), 19483 (HTTP), 19484 (metrics).
  *
- * Measured 2026-12-02, 30 s windows, the machine shared with other jobs (load average 15.6
- * before the run; 100 % of both cores busy in every step):
- *       N  real time  engine %core/stream  engine %core  publishers %core  part availability
- *      25  yes                1.41            35.3             24.2         p50 3 ms  p95 35 ms
- *      50  yes                0.97            48.3             45.7         p50 3 ms  p95 36 ms
- *     100  yes                0.64            63.5             79.6         p50 8 ms  p95 73 ms
- *     150  NO                 0.35            52.0            100.8         p50 61 ms p95 4.1 s
- * At 150, 13 publishers could not finish their RTMP handshake within the engine's 10 s publish
- * timeout and the rest lagged (1 s): the 2 cores were saturated by the publishers themselves
- * (~0.8 % of a core each) plus the other jobs, so 200 could not be shown here. The engine's
- * CPU per stream falls with N (batches carry more packets): under the 1 % aim from 50 on.
+ * Measured 2026-12-03, 30 s windows, 10 streams per tee ffmpeg, on the machine shared with other
+ * helpers' builds and benchmarks (both cores 100 % busy in every step from 100 streams on):
+ *   publishers, 10 streams, same run: one ffmpeg each 0.666 %core/stream, one tee ffmpeg 0.135
+ *   (0.20x; 0.23x and 0.24x in two earlier runs). The engine meanwhile: 1.04 / 0.88 %core/stream
+ *   (a tee's outputs send each packet together, so the engine reads them in fewer loop turns:
+ *   0.84x; at 100 streams and more, independent publishers fill its batches anyway).
+ * 09:40, load average 6.9 before, 12.5 after:
+ *       N  real time (min rate)  engine %core/stream  engine %core  publishers %core  part availability
+ *      50  yes (0.999)                 1.04             51.8              7.5          p50 3 ms   p95 25 ms
+ *     100  yes (0.986)                 0.48             48.3             11.7          p50 5 ms   p95 46 ms
+ *     150  yes (0.996)                 0.39             57.7             16.8          p50 9 ms   p95 199 ms
+ *     200  yes (0.995)                 0.29             57.2             20.8          p50 18 ms  p95 241 ms
+ * 09:35, the same with ENGINE_NODE_ARGS=--external-memory-accounted-in-global-limit (below), load 9-15:
+ *     100  yes (0.999)                 0.41             40.6             13.3          p50 3 ms   p95 44 ms
+ *     150  yes (1.001)                 0.24             36.1             17.4          p50 6 ms   p95 105 ms
+ *     200  yes (0.994)                 0.24             48.0             24.4          p50 6 ms   p95 221 ms
+ * 09:28, load average 15.5 before, 16-19 during:
+ *      50  yes (0.996)                 0.55             27.6              6.8          p50 10 ms  p95 64 ms
+ *     100  yes (0.972)                 0.26             26.1             11.7          p50 32 ms  p95 3.8 s
+ *     150  yes (0.997)                 0.32             48.6             18.4          p50 24 ms  p95 520 ms
+ *     200  NO                          0.28             55.3             10.8          (no answers)
+ * 09:44, load average 9.3 before, 16 after: 200 yes (0.998), 0.31 %core/stream, part p95 184 ms; 250 NO
+ * (only 47 of 250 playlists answered within 5 s: the engine fell behind while the 50 joined).
+ * 200 streams in real time with their publishers on this 2-core machine, the engine under 0.3 % of
+ * a core per stream (CPU here counts all the engine's threads, V8's GC helpers included, which take
+ * more when the machine is idle: hence the higher figures at 50). The publishers take 0.1 % of a
+ * core per stream. When the other jobs hold the run queue at 16-24, the engine (one thread among
+ * them) gets too little CPU for 200: new publishers' handshakes pass the 10 s publish timeout and
+ * playlists take over 5 s (09:28 run; an earlier run failed at 100 at load 20-24). Part availability
+ * p95 is the engine waiting for CPU too: the 20 ms aim is met at 50 streams here, not at 150.
+ *
+ * Where the engine's time goes (`--cpu-prof`, 60 streams, 22 % of a core): garbage collection 36 %,
+ * copying samples into segment buffers 17 % (writeFragmentInto: a fresh 1-2 MB buffer per segment;
+ * filling fresh memory costs ~15x refilling a used one), RTMP chunk parsing 21 %, allocation of
+ * packet buffers 6 %. Nearly every full GC is set off by ArrayBuffer bytes, not heap growth: at 10
+ * streams a mark-compact every 0.9 s while the heap itself stayed at 17 MB. V8's
+ * `--external-memory-accounted-in-global-limit` cut them from 22 to 5 in 20 s and the engine's CPU
+ * by 40 % at 10 streams (back to back); at 200, 0.24 against 0.29 %core/stream (runs 5 min apart).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,9 +106,10 @@ function machine(): { busy: number; total: number } {
 
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-/** Packets the engine dropped, from its Prometheus text. */
+/** Packets the engine dropped, from its Prometheus text; NaN when an overloaded engine does not answer within 10 s (the step then does not count as real time). */
 async function drops(): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+  const text = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) }).then((response) => response.text(), () => undefined).catch(() => undefined);
+  if (text === undefined) return Number.NaN;
   let sum = 0;
   for (const line of text.split('\n')) if (!line.startsWith('#') && /dropped/.test(line)) sum += Number(line.split(' ').at(-1));
   return sum;
@@ -102,8 +133,9 @@ async function positions(keys: string[]): Promise<Map<string, number>> {
   const found = new Map<string, number>();
   for (let i = 0; i < keys.length; i += 25) {
     await Promise.all(keys.slice(i, i + 25).map(async (key) => {
-      const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8`).catch(() => undefined);
-      const text = response?.status === 200 ? await response.text() : '';
+      // Bounded: an engine that cannot keep up must show as missing streams, not hang the benchmark.
+      const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+      const text = response?.status === 200 ? await response.text().catch(() => '') : '';
       const at = listedUpTo(text);
       if (at !== undefined) found.set(key, at);
     }));
@@ -116,8 +148,9 @@ async function availability(key: string, until: number, delays: number[]): Promi
   let next = '';
   while (Date.now() < until) {
     const sentAt = Date.now();
-    const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8${next}`).catch(() => undefined);
-    const text = response === undefined ? '' : await response.text();
+    // A blocking reload is held a few parts at most; one held past 10 s is abandoned (and counts as no answer).
+    const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8${next}`, { signal: AbortSignal.timeout(Math.max(1, Math.min(10_000, until - Date.now() + 2000))) }).catch(() => undefined);
+    const text = response === undefined ? '' : await response.text().catch(() => '');
     const receivedAt = Date.now();
     if (response?.status !== 200) {
       next = '';
@@ -194,12 +227,15 @@ async function comparePublishers(count: number, seconds: number): Promise<void> 
 }
 
 const file = ensureLiveSource();
+// A tee ffmpeg opens its outputs one after the other and sends media only once all are open: on a busy machine its
+// first publishes wait several seconds, longer than ingest.rtmp's default 5 s idle timeout, which would end them.
+const idleMs = 30_000;
 const dir = mkdtempSync(join(tmpdir(), 'm2b-'));
 const pipelineFile = join(dir, 'capacity.yaml');
 writeFileSync(pipelineFile, `streams: 1
 name: m2b-capacity
 nodes:
-  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${ports.rtmp}", max_streams: 1000 } }
+  rtmp: { op: ingest.rtmp, with: { listen: "127.0.0.1:${ports.rtmp}", max_streams: 1000, timeout: ${idleMs} } }
   hls: { op: segment.hls, in: rtmp, with: { segment: 2s, part: 200ms, window: 6 } }
   origin: { op: serve.http, in: hls, with: { listen: "127.0.0.1:${ports.http}", max_streams: 1000 } }
 `);
@@ -213,7 +249,7 @@ let best = 0;
 try {
   await untilServing(`http://127.0.0.1:${ports.http}/healthz`);
   console.log(`M2b capacity: 720p30 4.6 Mbit/s RTMP publishes → segment.hls (2 s, 200 ms parts) → serve.http; engine pid ${engine.pid} (node flags: ${engineArgs.slice(0, engineArgs.indexOf('bin/streams.ts')).join(' ') || 'none'}); window ${windowSeconds} s per step; ${perProcess} stream(s) per publishing ffmpeg; load average before: ${loadAverage()}`);
-  if (perProcess > 1) await comparePublishers(perProcess, Math.min(windowSeconds, 20));
+  if (perProcess > 1 && process.env.M2B_COMPARE !== '0') await comparePublishers(perProcess, Math.min(windowSeconds, 20));
   console.log('    N  real time (min / p50 rate)  lag p50/max   drops  warns  engine %core/stream  engine %core  publishers %core  machine busy  part availability');
   for (const n of steps) {
     while (streams < n) {

@@ -141,8 +141,8 @@ export default defineOperator({
                 } else {
                   leaving.get(item.stream)?.();
                   leaving.delete(item.stream);
-                  const key = `${item.stream}/${item.rendition}/${item.track.kind}`;
-                  if (unsupported.has(key)) {
+                  // Almost always empty: no key string is built per packet then.
+                  if (unsupported.size > 0 && unsupported.has(`${item.stream}/${item.rendition}/${item.track.kind}`)) {
                     ctx.metrics.dropped(1, 'unsupported_codec');
                     streams.get(item.stream)?.stats.drop();
                   }
