@@ -78,7 +78,8 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  *
  * Events and Bytes cross as `kafka.produce` writes them: events as JSON
  * objects (read back with `format: json`; a `Date` arrives as its ISO text),
- * Bytes as their bytes (their `meta` is not carried). Media segments cross
+ * Bytes as their bytes (their `meta` is not carried), packed several to a
+ * message per partition (`packBytes`). Media segments cross
  * through the plan's object store (`objects.put` `~store:...` before the
  * producer, `objects.get` `~fetch:...` after the consumer) with references
  * on the edge's topic, keyed by stream so a stream's items stay in order;
@@ -138,7 +139,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
     const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
     if (sends) {
       const name = transportNodeName('send', ends);
-      const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }) };
+      const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }), pack_bytes: packBytes };
       nodes.set(name, transportNode(registry, 'kafka.produce', name, settings, graph.nodes.get(planned.from)!, {}));
       edges.push({ from: planned.from, fromPort: planned.fromPort, to: name, toPort: 'in', type });
       transports.push({ name, end: 'send', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, ...(transport.key !== undefined && { key: transport.key }), edge: ends });
@@ -147,7 +148,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       const name = transportNodeName('receive', ends);
       const group = groupFor(graph.name, planned, crossingInto.get(planned.to)!);
       const format = carriesBytes(type) ? 'bytes' : 'json';
-      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, session_timeout: receiveSessionTimeout };
+      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, unpack: true, session_timeout: receiveSessionTimeout };
       nodes.set(name, transportNode(registry, 'kafka.consume', name, settings, graph.nodes.get(planned.to)!, { out: type }));
       edges.push({ from: name, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
       transports.push({ name, end: 'receive', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, group, edge: ends });
@@ -237,6 +238,15 @@ function splitThroughKafka(
  * so a dead host's partitions move to the others within about 6 s.
  */
 const receiveSessionTimeout = '6s';
+
+/**
+ * How many bytes of records an edge of events or Bytes packs into one Kafka
+ * message (`kafka.produce`'s `pack_bytes`; its `kafka.consume` unpacks):
+ * the client's cost is per message, and W1 over one worker spent most of
+ * its CPU there with a record per message. 64 KiB, the producer's request
+ * size, keeps a message far below the broker's 1 MiB `message.max.bytes`.
+ */
+const packBytes = 64 * 1024;
 
 /** An edge's ends as one Map key. */
 export function edgeKey(edge: { from: string; fromPort: string; to: string; toPort: string }): string {

@@ -130,6 +130,8 @@ export interface KafkaProducer {
    * topic's offsets then number its records in the order the broker took them.
    */
   write(message: OutgoingMessage): Promise<bigint>;
+  /** The topic's partition count, as the client's metadata has it (the topic is created when missing, as a write would). */
+  partitions(topic: string): Promise<number>;
   /** Opens a transaction; `send` then writes inside it until it is committed or aborted. */
   begin(): Promise<void>;
   /** Commits the open transaction, with a consumer group's offsets when given (they commit or abort with the records). */
@@ -324,6 +326,12 @@ export function openProducer(options: ProducerOptions): KafkaProducer {
       const offset = result.offsets?.find((o) => o.topic === message.topic)?.offset;
       if (offset === undefined) throw new Error(`the broker gave no offset for the record written to ${message.topic} (acks none?)`);
       return BigInt(offset);
+    },
+    async partitions(topic) {
+      const metadata = await (await loading).metadata({ topics: [topic], autocreateTopics: true });
+      const count = metadata.topics.get(topic)?.partitionsCount;
+      if (count === undefined || count < 1) throw new Error(`the brokers gave no partitions for topic \`${topic}\``);
+      return count;
     },
     async begin() {
       transaction = await (await loading).beginTransaction();

@@ -2,6 +2,7 @@ import type { Subscriber } from 'rxjs';
 import { defineOperator, duration, NodeError, partitionEvents, partitionName, size, z, type Batch, type BytesItem, type EventRecord, type NodeContext, type TraceCarrier, type TraceContext } from '../../runtime/api.ts';
 import { clientReason, closingInBackground, describeBrokers, openConsumer, type KafkaConsumer, type KafkaMessage } from '../../native/kafka/client.ts';
 import { OffsetLedger } from './kafka/offsets.ts';
+import { packedCount, unpackValues } from './kafka/packing.ts';
 import { brokersSetting, bytesRecord, failedMessage, jsonRecord, topicName } from './kafka/records.ts';
 import { offsetPairing, type OffsetPairing } from './kafka/transactions.ts';
 import { sessionSource, type SourceSession } from './source-session.ts';
@@ -20,6 +21,7 @@ const settings = z.object({
     .min(1)
     .optional()
     .meta({ description: 'With `format: json`, the field that receives the message\'s `{topic, partition, offset, key, headers, timestamp}`.', examples: ['_kafka'] }),
+  unpack: z.boolean().default(false).meta({ description: 'Read back the records of packed messages (written by a `kafka.produce` with `pack_bytes`, marked by the header `ami-streams-packed`): each record becomes an item of its own, with the message\'s facts (its offset shared by all of them). The message\'s offset is committed once every record of it is acknowledged. Messages without the header are one record each, as always; with `unpack: false` a packed message is one item (its raw bytes, or with `format: json` a dead letter).' }),
   isolation: z
     .enum(['read_committed', 'read_uncommitted'])
     .default('read_committed')
@@ -317,19 +319,39 @@ class ConsumeSession implements SourceSession {
     // Each record's offset, so a keyed node downstream keeps state per partition (docs/keyed-state.md).
     const offsets: number[] = [];
     let bytes = 0;
-    for (const message of admitted.fresh) {
-      if (message.value) bytes += message.value.length;
-      if (ctx.settings.format !== 'json') {
+    const { format, kafka_field: field, unpack } = ctx.settings;
+    /** One record's item, with the offset of the message it came in. */
+    function take(message: KafkaMessage): void {
+      if (format !== 'json') {
         items.push(bytesRecord(message));
         offsets.push(Number(message.offset));
-        continue;
+        return;
       }
       try {
-        items.push(jsonRecord(message, ctx.settings.kafka_field));
+        items.push(jsonRecord(message, field));
         offsets.push(Number(message.offset));
       } catch (error) {
         ctx.fail(failedMessage(message), error, ack);
       }
+    }
+    for (const message of admitted.fresh) {
+      if (message.value) bytes += message.value.length;
+      const count = unpack ? packedCount(message.headers) : undefined;
+      if (count === undefined) {
+        take(message);
+        continue;
+      }
+      let values: Buffer[];
+      try {
+        values = unpackValues(message.value, count);
+      } catch (error) {
+        ctx.fail(failedMessage(message), error, ack);
+        continue;
+      }
+      // All of a message's records go out in this batch, under its one ack: the offset is
+      // committed once every one of them is acknowledged, and a keyed node downstream sees
+      // them with one offset, so its checkpoints cover all of them or none.
+      for (const value of values) take({ ...message, value });
     }
     ctx.metrics.bytes(bytes);
     let trace: TraceContext | null | undefined;

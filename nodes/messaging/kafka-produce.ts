@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, size, sleep, toPlain, z, type TraceCarrier, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
+import { packMessages } from './kafka/packing.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { offsetPairing } from './kafka/transactions.ts';
 import { writePipeline } from './kafka/write-pipeline.ts';
@@ -21,6 +22,7 @@ const settings = z
     commit_interval: duration().default(100).meta({ description: 'With `exactly_once`, how long a transaction stays open at most before it is committed with the offsets acknowledged so far.', examples: ['100ms', '1s'] }),
     max_in_flight: z.number().int().min(1).max(16).default(1).meta({ description: 'Write requests out at once, at most. While they are, the batches that arrive are gathered into the next request. With 1 (the default) a partition\'s records are written in order even when a request fails and is retried; with more, a retried request can land after a later one.', examples: [1, 4] }),
     linger: duration().default(0).meta({ description: 'How long a request waits for more batches, from its first, before it is sent: more records per request for fewer requests, at the cost of that much latency. 0 sends a request as soon as fewer than `max_in_flight` are out.', examples: ['0ms', '5ms'] }),
+    pack_bytes: size().default(0).meta({ description: 'Pack several records into one Kafka message of at most this many bytes (0, the default: one record per message). Records are grouped by the partition each would go to alone (by `key`, or `partition`), so a key\'s records stay in its partition, in order; a packed message carries the header `ami-streams-packed` (its record count) and no key, and only a `kafka.consume` with `unpack: true` reads its records back. The engine\'s own edges between hosts pack (64KiB): the Kafka client\'s cost is per message, so packing cuts the CPU a record costs on both hosts.', examples: ['64KiB'] }),
     batch_bytes: size().default(64 * 1024).meta({ description: 'A request holding this many bytes (keys and values) is sent without lingering, and the node takes no more input until it has been: with `max_in_flight` it bounds what the node holds. Keep it under the broker\'s `message.max.bytes` (1 MiB by default). Larger requests cost the client more CPU a record (its encoding makes a few small buffers per record and joins them all; at 512KiB a record cost 13-24 % more than at 64KiB in bench/workers-w1.ts and bench/kafka-hop.ts).', examples: ['64KiB', '256KiB'] }),
   })
   .superRefine(function checkProduceSettings(value, ctx) {
@@ -159,6 +161,31 @@ export default defineOperator({
   },
 });
 
+/** Packs a request's messages per `pack_bytes` (see `kafka/packing.ts`), or hands them on as they are when it is 0. */
+interface Packer {
+  (producer: KafkaProducer, messages: OutgoingMessage[], spread: number): Promise<OutgoingMessage[]>;
+  /** The turn of a request's keyless records over the partitions: take it once per request, before its retries. */
+  spread(): number;
+}
+
+function packer(ctx: NodeContext<ProduceSettings>): Packer {
+  const { pack_bytes: maxBytes, topic } = ctx.settings;
+  // Per client: a fresh client (after a failure) reads the topic's partition count again.
+  const counts = new WeakMap<KafkaProducer, number>();
+  let turn = 0;
+  const pack = async function packRequest(producer: KafkaProducer, messages: OutgoingMessage[], spread: number): Promise<OutgoingMessage[]> {
+    if (maxBytes === 0 || messages.length === 0) return messages;
+    let partitions = counts.get(producer);
+    if (partitions === undefined) {
+      partitions = await producer.partitions(topic);
+      counts.set(producer, partitions);
+    }
+    return packMessages(messages, { partitions, maxBytes, spread });
+  } as Packer;
+  pack.spread = () => turn++;
+  return pack;
+}
+
 function producerFor(ctx: NodeContext<ProduceSettings>, retries?: number): KafkaProducer {
   const options = ctx.settings;
   return openProducer({
@@ -180,6 +207,7 @@ function producerFor(ctx: NodeContext<ProduceSettings>, retries?: number): Kafka
 function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (batch: Batch) => Messages) {
   let producer: KafkaProducer | undefined;
   const { max_in_flight: maxInFlight, linger: lingerMs, batch_bytes: batchBytes } = ctx.settings;
+  const pack = packer(ctx);
   const sink = writePipeline({
     ctx,
     settings: { maxInFlight, lingerMs, batchBytes },
@@ -189,10 +217,11 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
       return { messages, bytes, span: messages.length > 0 ? producerSpan(ctx, batch, messages) : undefined };
     },
     async write(messages) {
+      const spread = pack.spread();
       for (let attempt = 1; ; attempt++) {
         const used = (producer ??= producerFor(ctx));
         try {
-          await used.send(messages);
+          await used.send(await pack(used, messages, spread));
           if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
           return;
         } catch (error) {
@@ -227,6 +256,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
   const pairing = offsetPairing(ctx);
   // A broker restart takes seconds: the client's retries ride it out within one transaction.
   const producer = producerFor(ctx, 40);
+  const pack = packer(ctx);
   let open = false;
   let halted: Error | undefined;
   /** Stopped hard: like a crash, the open transaction is left for the next producer with this id to abort. */
@@ -313,7 +343,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
                 await producer.begin();
                 open = true;
               }
-              await producer.send(messages).catch((error: unknown) => {
+              await producer.send(await pack(producer, messages, pack.spread())).catch((error: unknown) => {
                 span?.end(error);
                 throw error;
               });

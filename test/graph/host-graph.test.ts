@@ -45,8 +45,8 @@ describe('a host graph', () => {
     const receive = transportNodeName('receive', edge);
     expect([...a.graph!.nodes.keys()]).toEqual(['gen', send]);
     expect([...b.graph!.nodes.keys()]).toEqual(['double', 'out', receive]);
-    expect(a.graph!.nodes.get(send)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topic: 'streams.g.gen.out.double.in' });
-    expect(b.graph!.nodes.get(receive)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topics: ['streams.g.gen.out.double.in'], group: 'streams.g.double', from: 'committed', format: 'json', session_timeout: '6s' });
+    expect(a.graph!.nodes.get(send)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topic: 'streams.g.gen.out.double.in', pack_bytes: 65536 });
+    expect(b.graph!.nodes.get(receive)!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topics: ['streams.g.gen.out.double.in'], group: 'streams.g.double', from: 'committed', format: 'json', unpack: true, session_timeout: '6s' });
     expect(a.graph!.edges.map((e) => `${e.from}->${e.to}`)).toEqual([`gen->${send}`]);
     expect(b.graph!.edges.map((e) => `${e.from}->${e.to}`).sort()).toEqual(["double->out", `${receive}->double`]);
     // The checked graph's own node objects: a reload sees them unchanged.
