@@ -466,6 +466,20 @@ ${extra}`;
     expect(new Map(engine.nodeStats()).get('src')!.starts).toBe(1);
   });
 
+  it('runs the window alone when its fused aggregate is removed: every record reaches a result or a pane once', async () => {
+    const engine = startYaml(fusable(''));
+    await resultsReach(3);
+    const alone = fusable('').replace(/ {2}stats:.*\n {2}out:.*\n/, '') + raw;
+    const result = await engine.reload(checkYaml(alone));
+    expect(result.diff).toMatchObject({ replaced: ['per-second'], added: ['raw'] });
+    expect(result.diff.removed.sort()).toEqual(['out', 'stats']);
+    await engine.done;
+    const rows = take('fusion-stats') as { count: number; first: number; last: number }[];
+    const panes = take('fusion-raw') as { records: { n: number }[] }[];
+    const seen = [...rows.flatMap((r) => Array.from({ length: r.count }, (_, i) => r.first + i)), ...panes.flatMap((p) => p.records.map((r) => r.n))];
+    expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+  });
+
   it('drains a graph reloaded into and out of fusion without hanging', async () => {
     const engine = startYaml(fusable(''));
     await resultsReach(2);
