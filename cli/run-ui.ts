@@ -84,7 +84,7 @@ export class Reloader {
       if (result.status === 'applied') {
         const { kept, replaced, added, removed } = result.diff;
         this.#log.info({ kept: kept.length, replaced, added, removed, via }, 'reload applied');
-        record = { status: 'applied', time, took_ms: took(), diff: result.diff, via };
+        record = { status: 'applied', time, took_ms: took(), diff: result.diff, via, ...(result.warnings && { warnings: result.warnings }) };
       } else {
         this.#log.error({ cause: result.cause, via }, result.status === 'rejected' ? 'reload rejected: the running graph is unchanged' : 'reload rolled back: the old nodes run again');
         record = { status: result.status, time, took_ms: took(), diagnostics: checked.diagnostics, cause: result.cause, diff: result.diff, via };

@@ -9,6 +9,7 @@ import { Channel, type ChannelOptions } from './channel.ts';
 import { realClock, type Clock } from './clock.ts';
 import { NodeRunner } from './node-runner.ts';
 import { handOnWaiting } from './reload-edges.ts';
+import { fusedPairs } from './fusion.ts';
 import { silentLogger } from './log.ts';
 import { reasonOf } from './failure.ts';
 import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
@@ -238,7 +239,11 @@ export class Engine {
     this.channels.length = 0;
     const previousFused = new Map(this.#fusedEdges);
     this.#fusedEdges.clear();
-    for (const runner of this.runners.values()) this.#tryFuse(runner);
+    for (const [producer, consumer] of fusedPairs(this.graph, this.options.registry, this.options.fixed ?? false)) {
+      const runner = this.runners.get(producer)!;
+      runner.absorbed = this.runners.get(consumer)!;
+      runner.absorbed.fusedInto = runner;
+    }
     for (const edge of this.graph.edges) {
       const from = this.runners.get(edge.from)!;
       const to = this.runners.get(edge.to)!;
@@ -282,24 +287,6 @@ export class Engine {
       const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
       channel.upstream = this.#nodesAbove(fromNode).map((r) => r.gate);
     }
-  }
-
-  /**
-   * A node whose only consumer is an operator it fuses with runs the two as
-   * one node: a window followed by an aggregate; in a fixed graph, a source
-   * and its consumer (`file.read` and `decode.json`).
-   */
-  #tryFuse(runner: NodeRunner): void {
-    const fuse = runner.definition.fuse;
-    if (!fuse) return;
-    if (Object.keys(runner.definition.inputs).length === 0 && !this.options.fixed) return;
-    const outgoing = this.graph.edges.filter((e) => e.from === runner.name && e.fromPort === runner.defaultPort);
-    if (outgoing.length !== 1) return;
-    const consumer = this.runners.get(outgoing[0].to)!;
-    if (!fuse[consumer.node.op]) return;
-    if (this.graph.edges.filter((e) => e.to === consumer.name).length !== 1) return;
-    runner.absorbed = consumer;
-    consumer.fusedInto = runner;
   }
 
   /**
@@ -392,31 +379,46 @@ export class Engine {
     }
     const deadline = options.deadlineMs ?? 30_000;
     const previous = this.graph;
-    const failed = await this.#apply(next, diff, deadline);
-    if (failed.length === 0) return { status: 'applied', diff };
+    const { failed, warnings } = await this.#apply(next, diff, deadline);
+    if (failed.length === 0) return warnings.length > 0 ? { status: 'applied', diff, warnings } : { status: 'applied', diff };
     this.log.error({ failed }, 'reload: a new node could not start; putting the old nodes back');
-    const back = await this.#apply(previous, diffGraphs(next, previous), deadline);
+    const { failed: back } = await this.#apply(previous, diffGraphs(next, previous), deadline);
     const cause = failed.join('; ') + (back.length > 0 ? `; putting the old nodes back failed too: ${back.join('; ')}` : '');
     return { status: 'rolled_back', cause, diff };
   }
 
-  /** Moves the running graph to `next` along `diff`; returns why the nodes that could not start did not. */
-  async #apply(next: Graph, diff: GraphDiff, deadline: number): Promise<string[]> {
+  /** Moves the running graph to `next` along `diff`; returns why the nodes that could not start did not, and what it warns of. */
+  async #apply(next: Graph, diff: GraphDiff, deadline: number): Promise<{ failed: string[]; warnings: string[] }> {
     this.#reloading = true;
-    // A fused pair is one running node: replacing either replaces both.
     const leaving = new Set([...diff.replaced, ...diff.removed]);
+    const replace = (name: string): void => {
+      if (leaving.has(name)) return;
+      leaving.add(name);
+      diff.kept.splice(diff.kept.indexOf(name), 1);
+      diff.replaced.push(name);
+    };
+    // A fused pair is one running node: replacing either replaces both.
     for (const name of [...leaving]) {
       const runner = this.runners.get(name)!;
       const partner = runner.fusedInto ?? runner.absorbed;
-      if (partner && !leaving.has(partner.name) && !diff.removed.includes(partner.name)) {
-        leaving.add(partner.name);
-        diff.kept.splice(diff.kept.indexOf(partner.name), 1);
-        diff.replaced.push(partner.name);
-      }
+      if (partner) replace(partner.name);
     }
+    const reshape = this.#fusionChanges(next);
+    for (const runner of reshape.nodes) replace(runner.name);
+    const warnings = reshape.pairs.map(
+      ([producer, consumer]) =>
+        `\`${producer}\` and \`${consumer}\` ${this.runners.get(producer)?.absorbed ? 'no longer run fused' : 'now run fused'}: both were replaced, and the open windows of \`${producer}\` were emitted early (their results split at this reload)`,
+    );
+    for (const warning of warnings) this.log.warn({ reload: 'fusion' }, `reload: ${warning}`);
+    // A window whose fusion changes flushes its open panes first: the new shape cannot take the old
+    // one's state (records cannot be recovered from running aggregates). Its panes reach the old
+    // consumer, which takes all of them in before it stops, since the edge between them goes.
+    await Promise.all(reshape.producers.map((runner) => this.#flushAndRetire(runner, deadline)));
+    await Promise.all(reshape.leftChannels.map((channel) => this.#within(channel.finish(), deadline)));
     const stopping: Promise<void>[] = [];
     for (const name of leaving) {
       const runner = this.runners.get(name)!;
+      if (reshape.producers.includes(runner)) continue;
       const reason: StopReason = diff.removed.includes(name) ? 'removed' : 'replaced';
       if (reason === 'replaced') this.#retiring.add(runner);
       if (!runner.fusedInto) stopping.push(runner.stop(reason, deadline));
@@ -435,7 +437,8 @@ export class Engine {
       old.input.abandonInFlight();
       // A fused pair saves its state through the window, the node that ran it;
       // a node that never ran (rolled back) hands on the state it was given.
-      const carried = old.fusedInto ? undefined : old.hasRun ? old.lastSnapshot : old.restored;
+      // A node whose fusion changed starts empty: its windows were flushed, and the shape differs.
+      const carried = old.fusedInto || reshape.nodes.includes(old) ? undefined : old.hasRun ? old.lastSnapshot : old.restored;
       if (next.nodes.has(name)) {
         const node = next.nodes.get(name)!;
         const runner = this.#addRunner(node);
@@ -463,7 +466,53 @@ export class Engine {
     }
     for (const channel of this.channels) channel.resume();
     this.#reloading = false;
-    return failed;
+    return { failed, warnings };
+  }
+
+  /**
+   * What a move to `next` changes in fusion: the pairs fused before and not
+   * after, or the reverse (producer and consumer names); the running nodes of
+   * those pairs (`nodes`), the windows among them that flush (`producers`),
+   * and the channels from a lone window to a consumer that will absorb it,
+   * which the old consumer must empty before it stops (`leftChannels`).
+   */
+  #fusionChanges(next: Graph): { pairs: [string, string][]; nodes: NodeRunner[]; producers: NodeRunner[]; leftChannels: Channel[] } {
+    const after = fusedPairs(next, this.options.registry, this.options.fixed ?? false);
+    const pairs: [string, string][] = [];
+    for (const runner of this.runners.values()) {
+      if (runner.absorbed && after.get(runner.name) !== runner.absorbed.name) pairs.push([runner.name, runner.absorbed.name]);
+    }
+    for (const [producer, consumer] of after) {
+      const from = this.runners.get(producer);
+      const to = this.runners.get(consumer);
+      if ((from && from.absorbed?.name !== consumer) || (to && to.fusedInto?.name !== producer)) pairs.push([producer, consumer]);
+    }
+    const nodes = new Set<NodeRunner>();
+    const producers = new Set<NodeRunner>();
+    const leftChannels: Channel[] = [];
+    for (const [producer, consumer] of pairs) {
+      const from = this.runners.get(producer);
+      const to = this.runners.get(consumer);
+      if (from) nodes.add(from);
+      if (to) nodes.add(to);
+      if (from && !from.fusedInto) producers.add(from);
+      if (from && to && !from.absorbed) leftChannels.push(...to.input.channels.filter((c) => c.from === `${producer}.${from.defaultPort}`));
+    }
+    return { pairs, nodes: [...nodes], producers: [...producers], leftChannels };
+  }
+
+  /** Stops a node being replaced so that it emits what it holds (a window flushes its open panes), and its consumers go on. */
+  async #flushAndRetire(runner: NodeRunner, deadline: number): Promise<void> {
+    this.#retiring.add(runner);
+    // `removed` is the stop that flushes; the engine still hands the node's channels to its successor.
+    await runner.stop('removed', deadline);
+  }
+
+  /** Waits for `promise`, or for `deadline` milliseconds, whichever comes first. */
+  async #within(promise: Promise<void>, deadline: number): Promise<void> {
+    let cancel: (() => void) | undefined;
+    await Promise.race([promise, new Promise<void>((resolve) => (cancel = this.clock.schedule(deadline, resolve)))]);
+    cancel?.();
   }
 }
 
@@ -473,6 +522,11 @@ export class Engine {
  * the cause). The diff is the one that was attempted.
  */
 export type ReloadResult =
-  | { status: 'applied'; diff: GraphDiff }
+  | {
+      status: 'applied';
+      diff: GraphDiff;
+      /** What the user should know of how it was applied: a pair whose fusion changed had its open windows emitted early. */
+      warnings?: string[];
+    }
   | { status: 'rejected'; cause: string; diff: GraphDiff }
   | { status: 'rolled_back'; cause: string; diff: GraphDiff };

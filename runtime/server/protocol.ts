@@ -93,7 +93,15 @@ export interface ReloadDiff {
 
 /** One entry of the reload history (`GET /api/reloads`), as `reload.applied` / `reload.rejected` carry it. */
 export type ReloadRecord =
-  | { status: 'applied'; time: number; took_ms: number; diff: ReloadDiff; via: 'api' | 'watch' }
+  | {
+      status: 'applied';
+      time: number;
+      took_ms: number;
+      diff: ReloadDiff;
+      via: 'api' | 'watch';
+      /** How it was applied, when the user should know: a window and its aggregate whose fusion changed. */
+      warnings?: string[];
+    }
   | { status: 'rejected' | 'rolled_back'; time: number; took_ms: number; diagnostics: Diagnostic[]; cause?: string; diff?: ReloadDiff; via: 'api' | 'watch' };
 
 /** Per-node numbers, once a second: rates over the last second, counters since the node started. */
