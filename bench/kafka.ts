@@ -107,7 +107,7 @@ nodes:
   const seconds = (performance.now() - started) / 1000;
   await draining;
   await clientsClosed();
-  return { seconds, results: out.stats.recordsIn, count: window.stats.recordsIn, late: window.stats.recordsOut };
+  return { seconds, results: out.stats.recordsIn, count: window.stats.recordsIn, late: window.stats.dropped.get('unconnected_late') ?? 0 };
 }
 
 interface Pane {
