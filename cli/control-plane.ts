@@ -17,10 +17,13 @@ import { UsageError } from './usage-error.ts';
 /**
  * The version of the record's shape that deploy writes. Format 2 carries
  * the plan (`plan`, `lines`, `topics`): deploy plans once and creates the
- * topics, and each worker checks only its share. Format 1 (the pipeline
- * alone, each worker checking and planning all of it) is still read.
+ * topics, and each worker checks only its share. Format 3 is format 2 whose
+ * Kafka edges of events and Bytes are packed (several records a message):
+ * a worker older than packing refuses it instead of reading packs as
+ * records. Formats 1 (the pipeline alone, each worker checking and planning
+ * all of it) and 2 are still read, and run unpacked as before.
  */
-export const recordFormat = 2;
+export const recordFormat = 3;
 
 const capabilityReport = z.object({
   host: z.string().min(1),
@@ -60,19 +63,27 @@ const recordFields = {
   published_at: z.string(),
 };
 
+const planFields = {
+  ...recordFields,
+  /** The plan deploy made: every worker runs its share of this one. */
+  plan,
+  /** Where each node is written in `text`; absent when the file cannot be cut by lines (a worker then checks it whole). */
+  lines: z.record(z.string(), z.tuple([z.number().int().positive(), z.number().int().positive()])).optional(),
+  /** The topics of the cross-host edges, created by deploy before it published. */
+  topics: z.array(recordTopic),
+};
+
 const deployRecord = z.discriminatedUnion('format', [
   z.object({ format: z.literal(1), ...recordFields }),
-  z.object({
-    format: z.literal(2),
-    ...recordFields,
-    /** The plan deploy made: every worker runs its share of this one. */
-    plan,
-    /** Where each node is written in `text`; absent when the file cannot be cut by lines (a worker then checks it whole). */
-    lines: z.record(z.string(), z.tuple([z.number().int().positive(), z.number().int().positive()])).optional(),
-    /** The topics of the cross-host edges, created by deploy before it published. */
-    topics: z.array(recordTopic),
-  }),
+  z.object({ format: z.literal(2), ...planFields }),
+  /** Format 2 with packed Kafka edges. */
+  z.object({ format: z.literal(3), ...planFields }),
 ]);
+
+/** Whether a record's Kafka edges of events and Bytes carry several records a message (format 3 on). */
+export function packsEdges(record: DeployRecord): boolean {
+  return record.format >= 3;
+}
 
 /** One published deployment. */
 export type DeployRecord = z.output<typeof deployRecord>;
@@ -114,12 +125,27 @@ export function parseRecord(text: string | null, version?: number): { record?: D
     return { error: `the deployment record is not JSON: ${(error as Error).message}` };
   }
   if (version !== undefined && typeof value === 'object' && value !== null && !Array.isArray(value)) value = { ...value, version };
+  const newer = newerFormat(value);
+  if (newer) return { error: newer };
   const parsed = deployRecord.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     return { error: `the deployment record is malformed: \`${issue.path.join('.') || '(record)'}\`: ${issue.message}` };
   }
   return { record: parsed.data };
+}
+
+/**
+ * Why a record of a format above `recordFormat` is refused, naming its file
+ * and version: its meaning changed in a way this worker cannot run (format 3
+ * packs records), so running it as an older format would lose data.
+ */
+function newerFormat(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { format, file, version } = value as Record<string, unknown>;
+  if (typeof format !== 'number' || !Number.isInteger(format) || format <= recordFormat) return undefined;
+  const which = [typeof file === 'string' && `\`${file}\``, typeof version === 'number' && `version ${version}`].filter(Boolean).join(' ');
+  return `${which ? `${which}: ` : ''}the deployment record has format ${format}, newer than this worker reads (formats 1 to ${recordFormat}): upgrade \`streams\` on this host to the version deploy runs`;
 }
 
 /** Reads the capability reports a hash holds; malformed entries are left out and named. */

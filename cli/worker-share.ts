@@ -17,7 +17,7 @@ import { planGraph, type Plan } from '../graph/plan.ts';
 import { formatPortType } from '../graph/port-types.ts';
 import { nodeLines, shareNodes, shareText, type NodeLines } from '../graph/share-text.ts';
 import { registry } from '../nodes/all.ts';
-import type { DeployRecord, RecordTopic } from './control-plane.ts';
+import { packsEdges, type DeployRecord, type RecordTopic } from './control-plane.ts';
 import { checkPipelineText } from './pipeline-file.ts';
 
 /** What a record plans to: the checked graph and its plan, or every diagnostic that stops it (warnings too). */
@@ -67,7 +67,7 @@ function checkRecordText(input: RecordPipeline, text: string): { graph?: Graph; 
   return checked.graph ? { graph: checked.graph, diagnostics } : { diagnostics };
 }
 
-/** What a record of format 2 carries beside the pipeline: the plan, where each node is written, the topics deploy creates. */
+/** What a record of format 2 or 3 carries beside the pipeline: the plan, where each node is written, the topics deploy creates. */
 export interface RecordPlan {
   plan: Plan;
   lines?: NodeLines;
@@ -103,24 +103,25 @@ export interface HostShare {
 }
 
 /**
- * Cuts out `host`'s share of a record. For format 2, with the record's
+ * Cuts out `host`'s share of a record. For formats 2 and 3, with the record's
  * plan: the share's text alone is checked, unless `whole` is asked (the
  * host's page draws every node) or the share does not stand alone (it
  * fails its check, or its edges' types differ from the plan's); then the
- * whole file is. Format 1 is checked and planned whole.
+ * whole file is. Format 1 is checked and planned whole. Only format 3 packs
+ * its Kafka edges: a record written before packing runs as it did.
  */
 export function shareOfRecord(record: DeployRecord, host: string, options: { whole?: boolean } = {}): HostShare {
   if (record.format === 1) {
     const planned = planRecord(record);
     if (!planned.plan) return { transports: [], diagnostics: planned.diagnostics, checked: 'whole and planned' };
-    return cut({ graph: planned.graph!, whole: planned.graph!, plan: planned.plan, diagnostics: planned.diagnostics, checked: 'whole and planned' }, host);
+    return cut({ graph: planned.graph!, whole: planned.graph!, plan: planned.plan, diagnostics: planned.diagnostics, checked: 'whole and planned', packed: false }, host);
   }
   const { plan, lines } = record;
   if (lines && !options.whole) {
     const keep = shareNodes(plan, host);
     const checked = checkRecordText(record, shareText(record.text, lines, keep));
     if (checked.graph && agrees(checked.graph, plan, keep)) {
-      return cut({ graph: checked.graph, plan, diagnostics: ownWarnings(checked.diagnostics, plan, lines, host), checked: 'share' }, host);
+      return cut({ graph: checked.graph, plan, diagnostics: ownWarnings(checked.diagnostics, plan, lines, host), checked: 'share', packed: packsEdges(record) }, host);
     }
   }
   const checked = checkRecordText(record, record.text);
@@ -129,12 +130,12 @@ export function shareOfRecord(record: DeployRecord, host: string, options: { who
     const diagnostic: Diagnostic = { file: record.file, line: 1, col: 1, severity: 'error', code: 'bad_field', message: `the deployment record's plan does not match its pipeline (version ${record.version})`, hint: 'deploy it again with `streams deploy`' };
     return { transports: [], diagnostics: [...checked.diagnostics, diagnostic], checked: 'whole' };
   }
-  return cut({ graph: checked.graph, whole: checked.graph, plan, diagnostics: checked.diagnostics, checked: 'whole' }, host);
+  return cut({ graph: checked.graph, whole: checked.graph, plan, diagnostics: checked.diagnostics, checked: 'whole', packed: packsEdges(record) }, host);
 }
 
 /** The host's graph from a checked graph (the whole or the share) and the plan. */
-function cut(from: { graph: Graph; whole?: Graph; plan: Plan; diagnostics: Diagnostic[]; checked: HostShare['checked'] }, host: string): HostShare {
-  const share = hostGraph({ graph: from.graph, plan: from.plan, host, registry });
+function cut(from: { graph: Graph; whole?: Graph; plan: Plan; diagnostics: Diagnostic[]; checked: HostShare['checked']; packed: boolean }, host: string): HostShare {
+  const share = hostGraph({ graph: from.graph, plan: from.plan, host, registry, packed: from.packed });
   const diagnostics = [...from.diagnostics, ...share.diagnostics];
   if (!share.graph) return { transports: [], diagnostics, checked: from.checked };
   return { graph: share.graph, ...(from.whole && { whole: from.whole }), plan: from.plan, transports: share.transports, diagnostics, checked: from.checked };

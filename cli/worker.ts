@@ -151,6 +151,8 @@ export class HostWorker {
       // Not read again until the version moves: a record this worker cannot read stays unreadable.
       log.error({ version: latest, running: this.version ?? null }, `${error}; keeping the running version`);
       this.#seen = latest;
+      // Reported, so that deploy names this host and why (a record of a newer format, say) instead of waiting for it.
+      await this.#report({ version: latest, status: 'rejected', at: new Date().toISOString(), nodes: [], error, ...(this.version !== undefined && { running: this.version }) });
       return;
     }
     if (!record || record.version <= this.#seen) return;
@@ -167,7 +169,7 @@ export class HostWorker {
     if (!share.plan!.hosts.some((h) => h.name === host)) {
       log.warn({ version: record.version, hosts: share.plan!.hosts.map((h) => h.name) }, `host \`${host}\` is not one of the plan's hosts: it runs nothing (check --host)`);
     }
-    // Format 2: deploy created the topics.
+    // Formats 2 and 3: deploy created the topics.
     if (record.format === 1) await this.#ensureTopics(share.transports);
     const outcome = await this.#run(share.graph);
     if (outcome.status !== 'applied') {

@@ -79,7 +79,9 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  * Events and Bytes cross as `kafka.produce` writes them: events as JSON
  * objects (read back with `format: json`; a `Date` arrives as its ISO text),
  * Bytes as their bytes (their `meta` is not carried), packed several to a
- * message per partition (`packBytes`). Media segments cross
+ * message per partition (`packBytes`) unless `packed` is false (a record
+ * of format 1 or 2, written before packing: every host reads it unpacked).
+ * Media segments cross
  * through the plan's object store (`objects.put` `~store:...` before the
  * producer, `objects.get` `~fetch:...` after the consumer) with references
  * on the edge's topic, keyed by stream so a stream's items stay in order;
@@ -90,7 +92,7 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  * @example
  * const { graph: share } = hostGraph({ graph, plan, host: 'b', registry });
  */
-export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan: Plan; host: string; registry: Registry }): HostGraphResult {
+export function hostGraph({ graph, plan, host, registry, packed = true }: { graph: Graph; plan: Plan; host: string; registry: Registry; packed?: boolean }): HostGraphResult {
   const diagnostics: Diagnostic[] = [];
   const transports: TransportNode[] = [];
   const here = new Set(plan.nodes.filter((n) => n.hosts.includes(host)).map((n) => n.name));
@@ -139,7 +141,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
     const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
     if (sends) {
       const name = transportNodeName('send', ends);
-      const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }), pack_bytes: packBytes };
+      const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }), ...(packed && { pack_bytes: packBytes }) };
       nodes.set(name, transportNode(registry, 'kafka.produce', name, settings, graph.nodes.get(planned.from)!, {}));
       edges.push({ from: planned.from, fromPort: planned.fromPort, to: name, toPort: 'in', type });
       transports.push({ name, end: 'send', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, ...(transport.key !== undefined && { key: transport.key }), edge: ends });
@@ -148,7 +150,7 @@ export function hostGraph({ graph, plan, host, registry }: { graph: Graph; plan:
       const name = transportNodeName('receive', ends);
       const group = groupFor(graph.name, planned, crossingInto.get(planned.to)!);
       const format = carriesBytes(type) ? 'bytes' : 'json';
-      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, unpack: true, session_timeout: receiveSessionTimeout };
+      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, ...(packed && { unpack: true }), session_timeout: receiveSessionTimeout };
       nodes.set(name, transportNode(registry, 'kafka.consume', name, settings, graph.nodes.get(planned.to)!, { out: type }));
       edges.push({ from: name, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
       transports.push({ name, end: 'receive', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, group, edge: ends });

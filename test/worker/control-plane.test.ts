@@ -29,7 +29,8 @@ describe('the deployment record', () => {
     expect(parseRecord('{nope').error).toMatch(/^the deployment record is not JSON: /);
     expect(parseRecord(JSON.stringify({ ...record, version: 'x' })).error).toMatch(/malformed: `version`/);
     expect(parseRecord(JSON.stringify({ ...record, format: 2 })).error).toMatch(/malformed: `plan`/);
-    expect(parseRecord(JSON.stringify({ ...record, format: 3 })).error).toMatch(/malformed: `format`/);
+    expect(parseRecord(JSON.stringify({ ...record, format: 3 })).error).toMatch(/malformed: `plan`/);
+    expect(parseRecord(JSON.stringify({ ...record, format: 0 })).error).toMatch(/malformed: `format`/);
   });
 
   it('keys a deployment by its pipeline name', () => {

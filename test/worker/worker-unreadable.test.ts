@@ -19,6 +19,7 @@ describe('a worker and a record it cannot read', () => {
         reads++;
         return { error: 'the deployment record is not JSON: Unexpected token' };
       },
+      reportApplied: async () => undefined,
     } as unknown as ControlPlane;
     const errors: string[] = [];
     const log = { error: (_fields: unknown, message: string) => errors.push(message), warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;

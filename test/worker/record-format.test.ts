@@ -1,0 +1,108 @@
+/**
+ * The deployment record's format says whether the Kafka edges between hosts
+ * pack several records a message (format 3, what deploy writes) or carry
+ * one a message (formats 1 and 2, written before packing): a current worker
+ * runs each as it was written, so a mix of hosts reading one record agrees.
+ * A record of a format above the worker's is refused, named and reported,
+ * never run as an older one (its packs would be lost as dead letters).
+ */
+import { describe, expect, it } from 'vitest';
+import { formatDiagnostic } from '../../graph/diagnostics.ts';
+import { parseRecord, recordFormat, type AppliedReport, type ControlPlane, type DeployRecord } from '../../cli/control-plane.ts';
+import { planRecord, recordPlan, shareOfRecord } from '../../cli/worker-share.ts';
+import { HostWorker } from '../../cli/worker.ts';
+import type { Logger } from '../../runtime/types.ts';
+
+const text = `streams: 1
+name: g
+hosts:
+  a: { role: origin }
+  b: { role: worker }
+transports:
+  kafka: { brokers: "127.0.0.1:9092", partitions: 3 }
+nodes:
+  gen:
+    op: generate
+    place: { host: a }
+    with: { count: 3, fields: { seq: i } }
+  raw:
+    op: map
+    in: gen
+    place: { host: a }
+    with: { set: { twice: "seq * 2" } }
+  out:
+    op: stdout
+    in: raw
+    place: { host: b }
+`;
+
+/** The record deploy publishes for `text`, in `format`. */
+function recordIn(format: 1 | 2 | 3): DeployRecord {
+  const made = planRecord({ file: 'g.yaml', text, params: {}, capabilities: [] });
+  expect(made.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([]);
+  const fields = { version: 4, pipeline: 'g', file: 'g.yaml', text, params: {}, capabilities: [], published_at: '2026-12-03T00:00:00Z' };
+  if (format === 1) return { format, ...fields };
+  return { format, ...fields, ...recordPlan({ graph: made.graph!, plan: made.plan! }, text) };
+}
+
+/** The settings of the sending host's producer and the receiving host's consumer of the edge `raw` → `out`. */
+function edgeEnds(record: DeployRecord): { produce: Record<string, unknown>; consume: Record<string, unknown> } {
+  const sender = shareOfRecord(record, 'a');
+  const receiver = shareOfRecord(record, 'b');
+  expect([...sender.diagnostics, ...receiver.diagnostics].filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([]);
+  return {
+    produce: sender.graph!.nodes.get('~send:raw:out:out:in')!.settings as Record<string, unknown>,
+    consume: receiver.graph!.nodes.get('~receive:raw:out:out:in')!.settings as Record<string, unknown>,
+  };
+}
+
+describe('the deployment record\'s format and packed edges', () => {
+  it('is written as format 3 by deploy, and read back as it was written', () => {
+    expect(recordFormat).toBe(3);
+    const record = recordIn(3);
+    expect(parseRecord(JSON.stringify(record)).record).toEqual(record);
+  });
+
+  it('packs the edges between hosts of a record of format 3', () => {
+    const { produce, consume } = edgeEnds(recordIn(3));
+    expect(produce.pack_bytes).toBe(64 * 1024);
+    expect(consume.unpack).toBe(true);
+  });
+
+  it('runs a record of format 2 or 1 unpacked, one record a message, as workers before packing did', () => {
+    for (const format of [2, 1] as const) {
+      const { produce, consume } = edgeEnds(recordIn(format));
+      expect(produce.pack_bytes, `format ${format}`).toBe(0);
+      expect(consume.unpack, `format ${format}`).toBe(false);
+    }
+  });
+
+  it('refuses a record of a newer format, naming its file and version, and what to do', () => {
+    const { error, record } = parseRecord(JSON.stringify({ ...recordIn(3), format: recordFormat + 1, something: 'new' }));
+    expect(record).toBeUndefined();
+    expect(error).toBe(`\`g.yaml\` version 4: the deployment record has format ${recordFormat + 1}, newer than this worker reads (formats 1 to ${recordFormat}): upgrade \`streams\` on this host to the version deploy runs`);
+    // On Kafka the version is the record's offset, given beside its text.
+    expect(parseRecord(JSON.stringify({ format: 9, file: 'g.yaml' }), 12).error).toMatch(/^`g\.yaml` version 12: the deployment record has format 9, /);
+  });
+
+  it('keeps the running version and reports the refusal, so deploy names the host and why', async () => {
+    const published = JSON.stringify({ ...recordIn(3), format: recordFormat + 1 });
+    const reports: AppliedReport[] = [];
+    const plane = {
+      address: 'test',
+      latest: async () => 4,
+      current: async () => parseRecord(published),
+      reportApplied: async (_host: string, report: AppliedReport) => void reports.push(report),
+    } as unknown as ControlPlane;
+    const errors: string[] = [];
+    const log = { error: (_fields: unknown, message: string) => errors.push(message), warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as Logger;
+    const worker = new HostWorker({ host: 'b', plane, log, drainMs: 100, pipeline: 'g' });
+    await worker.consider();
+    await worker.consider();
+    expect(worker.version).toBeUndefined();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^`g\.yaml` version 4: the deployment record has format 4, newer than this worker reads .*; keeping the running version$/);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ version: 4, status: 'rejected', nodes: [], error: expect.stringMatching(/has format 4, newer than this worker reads/) });
+  });
+});
