@@ -26,7 +26,7 @@ interface ReaderResult {
   packets: MediaPacket[];
   configs: TrackInfo[];
   skipped: string[];
-  dropped?: number;
+  drops?: Record<string, number>;
   error?: MediaFormatError;
 }
 
@@ -125,7 +125,7 @@ class Demuxer {
       }
       out.push(packet);
     }
-    if (result.dropped) ctx.metrics.dropped(result.dropped, 'oversized_pes');
+    for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
     for (const reason of result.skipped) ctx.log.warn({ stream: keyForLog(name) }, `${ctx.label}: stream ${keyForLog(name)}: ${reason}; skipped`);
     if (result.error && !state.failed) {
       state.failed = true;

@@ -142,6 +142,8 @@ class SrtListenSession implements SourceSession {
         if (reason.includes('not supported')) ctx.log.warn({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
         else ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
       }
+      // Loss on the link (a PES with a gap, or one that does not parse) costs that PES only: counted, and reading goes on.
+      for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
       if (result.error) {
         // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
         readerFailed = true;
@@ -153,6 +155,8 @@ class SrtListenSession implements SourceSession {
         keyframeSeen = packet.keyframe;
         return keyframeSeen;
       });
+      const beforeKeyframe = result.packets.length - kept.length;
+      if (beforeKeyframe > 0) ctx.metrics.dropped(beforeKeyframe, 'before_keyframe');
       if (kept.length === 0) return;
       if (packets === 0) {
         ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
