@@ -235,6 +235,16 @@ describe('TsReader', () => {
       const result = read(flagged);
       expect(result.drops).toEqual({ ts_loss: 1 });
       expect(reference.filter((p) => !result.packets.includes(p))).toHaveLength(3);
+      // Two audio PES each counting from 0: a jump, unless the second says its counter restarts (discontinuity indicator).
+      const counter = { n: 0 };
+      const first = Buffer.concat([pes(AUDIO_PID, adts.subarray(0, 10), 0, 0, counter), pes(AUDIO_PID, adts.subarray(0, 10), 900, 900, counter)]);
+      const second = pes(AUDIO_PID, adts.subarray(0, 10), 1800);
+      expect(read(Buffer.concat([programTables(), first, second])).drops).toEqual({ ts_loss: 1 });
+      const restarted = Buffer.from(second);
+      restarted[5]! |= 0x80;
+      const intact = read(Buffer.concat([programTables(), first, restarted]));
+      expect(intact.drops).toEqual({});
+      expect(intact.packets).toHaveLength(3);
     });
   });
 });
