@@ -263,7 +263,7 @@ export class TsReader {
   /**
    * Emits the PES assembled for `es`. One shorter than its declared length is
    * dropped as `short` says (a loss the counters missed, or the input's end);
-   * one whose contents do not parse is dropped as `ts_corrupt`. Never throws.
+   * one whose contents do not parse is dropped as `ts_corrupt`, never an error.
    */
   #flushPes(es: Elementary, short = 'ts_loss'): void {
     if (!es.chunks.length) return;
