@@ -5,6 +5,12 @@
  * (stream type 0x0f) from ADTS to raw frames with an AudioSpecificConfig.
  * Timestamps stay at MPEG-TS's 90 kHz (timescale 90000), unwrapped past
  * their 33 bits. One access unit per PES, as ffmpeg and broadcast muxers write.
+ *
+ * Loss (SRT over a bad link drops whole 188-byte packets) never ends the
+ * reader: each PID's continuity counter and the transport-error bit mark a
+ * PES with a gap, which is dropped and counted (`ts_loss`), as is a PES whose
+ * ADTS or H.264 does not parse (`ts_corrupt`) and an unfinished one at the end
+ * (`ts_truncated`). Only bytes without sync at the start are fatal.
  */
 import { adtsToAsc, parseAsc, splitAdts } from './aac.ts';
 import { NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, annexBToNalus, avcTrackFields, buildAvcC, nalType, nalusToAvcc } from './avc.ts';
@@ -31,8 +37,13 @@ export interface TsReadResult {
   packets: MediaPacket[];
   configs: TrackInfo[];
   skipped: string[];
-  /** PES packets dropped in this push for growing past `MAX_PES_BYTES` (the reader resyncs at the next start). */
-  dropped?: number;
+  /**
+   * PES packets dropped in this push, by reason: `oversized_pes` (grew past
+   * `MAX_PES_BYTES`), `ts_loss` (a TS packet of it was lost or flagged in
+   * error), `ts_corrupt` (its ADTS or H.264 did not parse), `ts_truncated`
+   * (unfinished when the input ended). The reader goes on at the next start.
+   */
+  drops?: Record<string, number>;
   error?: MediaFormatError;
 }
 
@@ -41,6 +52,10 @@ interface Elementary {
   chunks: Buffer[];
   /** Bytes in `chunks`. */
   bytes: number;
+  /** The last continuity counter seen on this PID (undefined until the first packet, or after one in error). */
+  counter: number | undefined;
+  /** Packets of a PES whose start was lost are being skipped (its drop is already counted). */
+  lost: boolean;
   /** The last unwrapped DTS (the PTS of PES without one), in 90 kHz units: the reference the next is unwrapped against. */
   lastDts: number | undefined;
 }
@@ -92,10 +107,10 @@ export class TsReader {
     });
   }
 
-  /** The input ended: emits the PES packets still being assembled. */
+  /** The input ended: emits the PES packets still being assembled (one left unfinished by the end is dropped, counted). */
   end(): TsReadResult {
     return this.#run(() => {
-      for (const [, es] of this.#pids) this.#flushPes(es);
+      for (const [, es] of this.#pids) this.#flushPes(es, 'ts_truncated');
       this.#pending = Buffer.alloc(0);
     });
   }
@@ -112,6 +127,11 @@ export class TsReader {
     return this.#result;
   }
 
+  #drop(reason: string): void {
+    const drops = (this.#result.drops ??= {});
+    drops[reason] = (drops[reason] ?? 0) + 1;
+  }
+
   #skip(reason: string): void {
     if (this.#reported.has(reason)) return;
     this.#reported.add(reason);
@@ -119,6 +139,7 @@ export class TsReader {
   }
 
   #packet(packet: Buffer): void {
+    const transportError = (packet[1]! & 0x80) !== 0;
     const start = (packet[1]! & 0x40) !== 0;
     const pid = ((packet[1]! & 0x1f) << 8) | packet[2]!;
     const adaptation = (packet[3]! >> 4) & 3;
@@ -128,6 +149,8 @@ export class TsReader {
       if (offset >= PACKET) return;
     } else return;
     const payload = packet.subarray(offset);
+    // Tables flagged in error wait for their next repeat (muxers send them several times a second).
+    if (transportError && (pid === 0 || pid === this.#pmtPid)) return;
     if (pid === 0) {
       if (start) this.#pat(payload);
       return;
@@ -138,8 +161,24 @@ export class TsReader {
     }
     const es = this.#pids.get(pid);
     if (!es) return;
+    const counter = packet[3]! & 0x0f;
+    // The discontinuity indicator: the muxer restarted its counter on purpose.
+    const reset = adaptation === 3 && packet[4]! > 0 && (packet[5]! & 0x80) !== 0;
+    if (transportError) {
+      // The link flagged this packet as damaged: it, and the PES it belongs to, are lost.
+      this.#lose(es, false);
+      es.counter = undefined;
+      return;
+    }
+    if (es.counter !== undefined && !reset) {
+      // A repeated counter is a duplicate packet (allowed once), skipped; any other jump is a loss.
+      if (counter === es.counter) return;
+      if (counter !== ((es.counter + 1) & 0x0f)) this.#lose(es, start);
+    }
+    es.counter = counter;
     if (start) {
       this.#flushPes(es);
+      es.lost = false;
       es.chunks = [payload];
       es.bytes = payload.length;
     } else if (es.chunks.length) {
@@ -149,10 +188,35 @@ export class TsReader {
         // Dropped, not an error: the next start flag begins a clean PES.
         es.chunks = [];
         es.bytes = 0;
-        this.#result.dropped = (this.#result.dropped ?? 0) + 1;
+        this.#drop('oversized_pes');
         this.#skip(`a PES packet over ${MAX_PES_BYTES} bytes was dropped`);
       }
     }
+  }
+
+  /**
+   * Packets of `es` were lost before this one. The PES being assembled is
+   * kept when its declared length is all there (the loss was the next PES's
+   * start, or a whole PES); otherwise it has a gap and is dropped. Either way
+   * one PES is counted lost, and a continuation after the gap belongs to a PES
+   * whose start is gone: its packets are skipped to the next start.
+   */
+  #lose(es: Elementary, start: boolean): void {
+    if (es.chunks.length && this.#complete(es)) this.#flushPes(es);
+    else {
+      es.chunks = [];
+      es.bytes = 0;
+    }
+    if (!es.lost) this.#drop('ts_loss');
+    es.lost = !start;
+  }
+
+  /** Whether the PES being assembled holds all the bytes its header declares (unknown, so false, for an unbounded video PES). */
+  #complete(es: Elementary): boolean {
+    const first = es.chunks[0]!;
+    if (first.length < 6) return false;
+    const declared = first.readUInt16BE(4);
+    return declared > 0 && es.bytes >= 6 + declared;
   }
 
   /** The section after the pointer field, up to its CRC; sections spanning packets are not needed for PAT/PMT of a few streams. */
@@ -185,8 +249,8 @@ export class TsReader {
       const esInfo = section.readUInt16BE(i + 3) & 0x0fff;
       i += 5 + esInfo;
       if (this.#pids.has(pid)) continue;
-      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, { kind: 'video', chunks: [], bytes: 0, lastDts: undefined });
-      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, { kind: 'audio', chunks: [], bytes: 0, lastDts: undefined });
+      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, { kind: 'video', chunks: [], bytes: 0, counter: undefined, lost: false, lastDts: undefined });
+      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, { kind: 'audio', chunks: [], bytes: 0, counter: undefined, lost: false, lastDts: undefined });
       else this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')} is not supported (only 0x1b H.264 and 0x0f AAC)`);
     }
   }
@@ -196,11 +260,33 @@ export class TsReader {
     return false;
   }
 
-  #flushPes(es: Elementary): void {
+  /**
+   * Emits the PES assembled for `es`. One shorter than its declared length is
+   * dropped as `short` says (a loss the counters missed, or the input's end);
+   * one whose contents do not parse is dropped as `ts_corrupt`, never an error.
+   */
+  #flushPes(es: Elementary, short = 'ts_loss'): void {
     if (!es.chunks.length) return;
+    const complete = this.#complete(es);
     const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
     es.chunks = [];
     es.bytes = 0;
+    if (pes.length >= 6 && pes.readUInt16BE(4) > 0 && !complete) {
+      this.#drop(short);
+      return;
+    }
+    const packets = this.#result.packets.length;
+    try {
+      this.#decodePes(es, pes);
+    } catch (error) {
+      if (!(error instanceof MediaFormatError)) throw error;
+      // Frames of a PES that broke part-way go with it: all or none.
+      this.#result.packets.length = packets;
+      this.#drop('ts_corrupt');
+    }
+  }
+
+  #decodePes(es: Elementary, pes: Buffer): void {
     if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) throw new MediaFormatError('PES packet without its start code');
     const flags = pes[7]!;
     const headerEnd = 9 + pes[8]!;

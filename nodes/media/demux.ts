@@ -26,7 +26,7 @@ interface ReaderResult {
   packets: MediaPacket[];
   configs: TrackInfo[];
   skipped: string[];
-  dropped?: number;
+  drops?: Record<string, number>;
   error?: MediaFormatError;
 }
 
@@ -37,7 +37,7 @@ interface ReaderResult {
 export default defineOperator({
   name: 'demux',
   summary: 'Turn FLV or MPEG-TS bytes into media packets.',
-  doc: 'Reads the bytes arriving on `in` (from `file.read` with `format: bytes`, a socket, an ingest) as the container `format` and emits their H.264 and AAC packets: video as length-prefixed access units with the decoder configuration (avcC) in the track, audio as raw AAC frames with its AudioSpecificConfig; timestamps in milliseconds from FLV (timescale 1000), at 90 kHz from MPEG-TS (timescale 90000), `rendition: source`. Chunks may split tags and packets anywhere. The stream is named by `stream`, or per item by `meta.stream`; an item with `meta.end: true` ends that stream (a `MediaEnd` goes out, and bytes that come later start it again with a discontinuity), and every stream ends when the input does. Bytes that are not the container end their stream with a log line and a dead letter holding the chunk at fault; the rest of the input and other streams go on. Codecs other than H.264 and AAC are skipped with a warning. Memory is bounded: at most `max_streams` streams are read at once (bytes of others are dead-lettered and counted as dropped, `max_streams`), an MPEG-TS PES that grows past 8 MB without a next start is dropped (`oversized_pes`), and the last 1024 ended streams are remembered for their discontinuity.',
+  doc: 'Reads the bytes arriving on `in` (from `file.read` with `format: bytes`, a socket, an ingest) as the container `format` and emits their H.264 and AAC packets: video as length-prefixed access units with the decoder configuration (avcC) in the track, audio as raw AAC frames with its AudioSpecificConfig; timestamps in milliseconds from FLV (timescale 1000), at 90 kHz from MPEG-TS (timescale 90000), `rendition: source`. Chunks may split tags and packets anywhere. The stream is named by `stream`, or per item by `meta.stream`; an item with `meta.end: true` ends that stream (a `MediaEnd` goes out, and bytes that come later start it again with a discontinuity), and every stream ends when the input does. An MPEG-TS PES that lost a TS packet (a gap in its continuity counter, or the transport-error bit), whose H.264 or ADTS does not parse, or left unfinished at the stream\'s end is dropped and counted (`ts_loss`, `ts_corrupt`, `ts_truncated`), and reading goes on. Bytes that are not the container end their stream with a log line and a dead letter holding the chunk at fault; the rest of the input and other streams go on. Codecs other than H.264 and AAC are skipped with a warning. Memory is bounded: at most `max_streams` streams are read at once (bytes of others are dead-lettered and counted as dropped, `max_streams`), an MPEG-TS PES that grows past 8 MB without a next start is dropped (`oversized_pes`), and the last 1024 ended streams are remembered for their discontinuity.',
   inputs: { in: { type: 'Bytes', doc: 'Container bytes, in chunks of any size.' } },
   outputs: { out: { type: 'Media<*/*>', doc: 'Packets (`video/h264`, `audio/aac`) and a `MediaEnd` when a stream ends.' } },
   settings,
@@ -125,7 +125,7 @@ class Demuxer {
       }
       out.push(packet);
     }
-    if (result.dropped) ctx.metrics.dropped(result.dropped, 'oversized_pes');
+    for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
     for (const reason of result.skipped) ctx.log.warn({ stream: keyForLog(name) }, `${ctx.label}: stream ${keyForLog(name)}: ${reason}; skipped`);
     if (result.error && !state.failed) {
       state.failed = true;

@@ -34,7 +34,7 @@ type SrtSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.srt',
   summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
-  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it); other codecs (MP2 or AC-3 audio, HEVC) are skipped with a warning, so publishers send H.264 and AAC (`-c:v libx264 -c:a aac`). When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it, counted as dropped, `before_keyframe`). Loss on the link never ends the publish: a PES (one video frame, or a few audio frames) missing a 188-byte TS packet (a gap in its continuity counter, or the transport-error bit) is dropped whole, counted as `ts_loss`, one whose H.264 or ADTS does not parse as `ts_corrupt`, an unfinished one when the publisher leaves as `ts_truncated`; only bytes without MPEG-TS sync restart the listener. other codecs (MP2 or AC-3 audio, HEVC) are skipped with a warning, so publishers send H.264 and AAC (`-c:v libx264 -c:a aac`). When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
@@ -142,6 +142,8 @@ class SrtListenSession implements SourceSession {
         if (reason.includes('not supported')) ctx.log.warn({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
         else ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
       }
+      // Loss on the link (a PES with a gap, or one that does not parse) costs that PES only: counted, and reading goes on.
+      for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
       if (result.error) {
         // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
         readerFailed = true;
@@ -153,6 +155,8 @@ class SrtListenSession implements SourceSession {
         keyframeSeen = packet.keyframe;
         return keyframeSeen;
       });
+      const beforeKeyframe = result.packets.length - kept.length;
+      if (beforeKeyframe > 0) ctx.metrics.dropped(beforeKeyframe, 'before_keyframe');
       if (kept.length === 0) return;
       if (packets === 0) {
         ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);

@@ -166,6 +166,9 @@ describe('ingest.srt', () => {
       expect(video.length).toBeGreaterThan(45);
       expect(video.length).toBeLessThanOrEqual(60);
       expect(video.filter((p) => p.keyframe)).toHaveLength(2);
+      // The half GOP before the first keyframe (about 15 frames) is counted as dropped, not lost silently.
+      expect(node.ctx.drops.before_keyframe).toBeGreaterThanOrEqual(10);
+      expect(node.ctx.drops.before_keyframe).toBeLessThanOrEqual(30);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -72,7 +72,8 @@ describe('TsReader', () => {
 
   it('unwraps 33-bit timestamps', () => {
     const wrap = 2 ** 33;
-    const bytes = Buffer.concat([programTables(), pes(AUDIO_PID, adts.subarray(0, 10), wrap - 1000), pes(AUDIO_PID, adts.subarray(0, 10), 1000)]);
+    const audio = { n: 0 };
+    const bytes = Buffer.concat([programTables(), pes(AUDIO_PID, adts.subarray(0, 10), wrap - 1000, wrap - 1000, audio), pes(AUDIO_PID, adts.subarray(0, 10), 1000, 1000, audio)]);
     expect(readAll(bytes, 188).packets.map((p) => p.pts)).toEqual([wrap - 1000, wrap + 1000]);
   });
 
@@ -92,17 +93,25 @@ describe('TsReader', () => {
     reader.push(Buffer.concat([programTables(), pes(VIDEO_PID, annexB(sps, pps, idr), 0, 0, video)]));
     // Continuation packets (no start flag) on the video PID: 9 MB of them.
     const continuation = Buffer.alloc(188, 0xff);
-    continuation.set([0x47, (VIDEO_PID >> 8) & 0x1f, VIDEO_PID & 0xff, 0x10]);
+    // Their continuity counters follow on from the PES's own (a header, an SPS, a PPS and an IDR: 2 packets).
+    let counter = 2;
+    const next = (): Buffer => {
+      const packet = Buffer.from(continuation);
+      packet.set([0x47, (VIDEO_PID >> 8) & 0x1f, VIDEO_PID & 0xff, 0x10 | (counter++ & 0x0f)]);
+      return packet;
+    };
     let dropped = 0;
     const skipped: string[] = [];
     for (let i = 0; i < 50; i++) {
-      const result = reader.push(Buffer.concat(Array.from({ length: 1000 }, () => continuation)));
-      dropped += result.dropped ?? 0;
+      const result = reader.push(Buffer.concat(Array.from({ length: 1000 }, next)));
+      dropped += result.drops?.oversized_pes ?? 0;
+      expect(result.drops?.ts_loss).toBeUndefined();
       skipped.push(...result.skipped);
       expect(result.error).toBeUndefined();
     }
     expect(dropped).toBe(1);
     expect(skipped).toEqual([`a PES packet over ${MAX_PES_BYTES} bytes was dropped`]);
+    video.n = counter;
     const after = reader.push(Buffer.concat([pes(VIDEO_PID, annexB(sps, pps, idr), 3003, 3003, video), pes(VIDEO_PID, annexB(inter), 6006, 6006, video)]));
     expect(after.error).toBeUndefined();
     expect(after.packets.map((p) => [p.dts, p.keyframe])).toEqual([[3003, true]]);
@@ -124,7 +133,118 @@ describe('TsReader', () => {
     expect(stray.packets).toHaveLength(4);
     const brokenAudio = Buffer.concat([programTables(), pes(AUDIO_PID, Buffer.from('00112233445566', 'hex'), 0)]);
     const reader = new TsReader({ stream: 'ts' });
-    reader.push(brokenAudio);
-    expect(reader.end().error?.message).toBe('no ADTS sync word');
+    // Bytes that are MPEG-TS but whose PES does not parse cost that PES only (counted), never the reader.
+    expect(reader.push(brokenAudio).error).toBeUndefined();
+    const end = reader.end();
+    expect(end.error).toBeUndefined();
+    expect(end.drops).toEqual({ ts_corrupt: 1 });
+  });
+
+  describe('on a lossy link (whole 188-byte packets lost, as SRT loses them)', () => {
+    // Each frame's bytes differ, so a frame with a gap in it could not pass for an intact one.
+    const fill = (length: number, seed: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i * 7) & 0xff));
+    const FRAMES = 12;
+    /** A clip of FRAMES video PES (3 TS packets each, an IDR with SPS/PPS every 4th) and as many audio PES (3 ADTS frames, 3 packets). */
+    function clip(): { bytes: Buffer; pesOf: { pid: number; pes: number }[] } {
+      const video = { n: 0 };
+      const audio = { n: 0 };
+      const parts: Buffer[] = [programTables()];
+      const pesOf: { pid: number; pes: number }[] = [{ pid: 0, pes: -1 }, { pid: 0x1000, pes: -1 }];
+      for (let f = 0; f < FRAMES; f++) {
+        const dts = 9000 + f * 3003;
+        const body = f % 4 === 0 ? annexB(aud, sps, pps, Buffer.concat([Buffer.from([0x65]), fill(400, f)])) : annexB(aud, Buffer.concat([Buffer.from([0x41]), fill(420, f)]));
+        const frames = [0, 1, 2].map((k) => fill(150, 100 + f * 3 + k));
+        const audioBody = Buffer.concat(frames.flatMap((frame) => [buildAdtsHeader(asc, frame.length), frame]));
+        for (const [pid, bytes] of [
+          [VIDEO_PID, pes(VIDEO_PID, body, dts, dts, video)],
+          [AUDIO_PID, pes(AUDIO_PID, audioBody, dts, dts, audio)],
+        ] as const) {
+          parts.push(bytes);
+          for (let i = 0; i < bytes.length / 188; i++) pesOf.push({ pid, pes: f });
+        }
+      }
+      return { bytes: Buffer.concat(parts), pesOf };
+    }
+    const key = (p: MediaPacket): string => `${p.track.kind} ${p.dts} ${p.data.toString('hex')}`;
+    /** Reads `bytes` in SRT-sized chunks; never expects an error. */
+    function read(bytes: Buffer): { packets: string[]; drops: Record<string, number> } {
+      const reader = new TsReader({ stream: 'ts' });
+      const packets: string[] = [];
+      const drops: Record<string, number> = {};
+      const chunks = Array.from({ length: Math.ceil(bytes.length / 1316) }, (_, i) => bytes.subarray(i * 1316, (i + 1) * 1316));
+      for (const result of [...chunks.map((chunk) => reader.push(chunk)), reader.end()]) {
+        expect(result.error).toBeUndefined();
+        packets.push(...result.packets.map(key));
+        for (const [reason, count] of Object.entries(result.drops ?? {})) drops[reason] = (drops[reason] ?? 0) + count;
+      }
+      return { packets, drops };
+    }
+
+    it('drops only the PES that lost a packet, counts it, and reads on intact', () => {
+      const { bytes, pesOf } = clip();
+      const reference = read(bytes);
+      expect(reference.drops).toEqual({});
+      expect(reference.packets).toHaveLength(FRAMES * 4);
+      // The PES each packet came from: video PES hold one access unit, audio ones three frames.
+      const owner = new Map<string, string>();
+      for (const kind of ['video', 'audio']) {
+        const ofKind = reference.packets.filter((p) => p.startsWith(`${kind} `));
+        ofKind.forEach((p, i) => owner.set(p, `${kind} ${kind === 'video' ? i : Math.floor(i / 3)}`));
+      }
+      const frameOf = (packet: string, kind: string, f: number): boolean => owner.get(packet) === `${kind} ${f}`;
+      // Every TS packet of every PES, audio and video, but the first of each track: a loss there is a join
+      // mid-PES, no counter to compare with yet. Nor video PES 1's start: the first keyframe would go with it,
+      // and without it there is no avcC for the rest of the first GOP. Nor the last video PES: no later packet
+      // shows the gap, and video PES give no length (a loss in the last audio PES shows as unfinished at the end).
+      for (let lost = 2; lost < pesOf.length; lost++) {
+        const { pid, pes: f } = pesOf[lost]!;
+        if (f === 0 || (pid === VIDEO_PID && ((f === 1 && pesOf[lost - 1]!.pid !== VIDEO_PID) || f === FRAMES - 1))) continue;
+        const kind = pid === VIDEO_PID ? 'video' : 'audio';
+        const damaged = Buffer.concat([bytes.subarray(0, lost * 188), bytes.subarray((lost + 1) * 188)]);
+        const { packets, drops } = read(damaged);
+        expect(drops, `TS packet ${lost}`).toEqual(pid === AUDIO_PID && f === FRAMES - 1 && pesOf[lost + 1] === undefined ? { ts_truncated: 1 } : { ts_loss: 1 });
+        // Nothing corrupt gets through: every packet read is one of the intact clip's.
+        for (const packet of packets) expect(reference.packets).toContain(packet);
+        expect(packets.some((p) => frameOf(p, kind, f))).toBe(false);
+        // The rest is all there: the other track whole, this one but for the damaged PES (and for video, whose
+        // PES give no length, the one before it when the lost packet was a start).
+        const missing = reference.packets.filter((p) => !packets.includes(p));
+        const allowed = (p: string): boolean => frameOf(p, kind, f) || (kind === 'video' && frameOf(p, kind, f - 1));
+        expect(missing.filter((p) => !allowed(p)), `TS packet ${lost}`).toEqual([]);
+        expect(missing.length).toBeLessThanOrEqual(kind === 'audio' ? 3 : 2);
+      }
+    });
+
+    it('drops the unfinished last PES quietly when the input ends mid-packet or mid-PES', () => {
+      const { bytes } = clip();
+      const reference = read(bytes).packets;
+      // Cut inside the last audio PES (its last 3 TS packets), at and between packet boundaries.
+      for (const cut of [100, 188, 188 + 100, 2 * 188]) {
+        const { packets, drops } = read(bytes.subarray(0, bytes.length - cut));
+        expect(drops, `cut ${cut}`).toEqual({ ts_truncated: 1 });
+        expect(packets).toEqual(reference.slice(0, -3));
+      }
+    });
+
+    it('treats a packet flagged in error as lost, and follows a counter the muxer resets on purpose', () => {
+      const { bytes, pesOf } = clip();
+      const reference = read(bytes).packets;
+      const flagged = Buffer.from(bytes);
+      const audioPacket = pesOf.findIndex((p) => p.pid === AUDIO_PID && p.pes === 5) + 1;
+      flagged[audioPacket * 188 + 1]! |= 0x80;
+      const result = read(flagged);
+      expect(result.drops).toEqual({ ts_loss: 1 });
+      expect(reference.filter((p) => !result.packets.includes(p))).toHaveLength(3);
+      // Two audio PES each counting from 0: a jump, unless the second says its counter restarts (discontinuity indicator).
+      const counter = { n: 0 };
+      const first = Buffer.concat([pes(AUDIO_PID, adts.subarray(0, 10), 0, 0, counter), pes(AUDIO_PID, adts.subarray(0, 10), 900, 900, counter)]);
+      const second = pes(AUDIO_PID, adts.subarray(0, 10), 1800);
+      expect(read(Buffer.concat([programTables(), first, second])).drops).toEqual({ ts_loss: 1 });
+      const restarted = Buffer.from(second);
+      restarted[5]! |= 0x80;
+      const intact = read(Buffer.concat([programTables(), first, restarted]));
+      expect(intact.drops).toEqual({});
+      expect(intact.packets).toHaveLength(3);
+    });
   });
 });
