@@ -1,7 +1,8 @@
 /**
  * Executing a checked graph on one host: a `NodeRunner` per node, a bounded
  * `Channel` per edge, sources gated by the channels below them, and
- * completion flowing from sources to sinks. `reload` applies a diff.
+ * completion flowing from sources to sinks. `reload` applies a diff
+ * (runtime/reload.ts).
  */
 import type { Graph, GraphNode } from '../graph/model.ts';
 import type { OperatorDefinition, Logger, StopReason } from './types.ts';
@@ -11,8 +12,7 @@ import { NodeRunner } from './node-runner.ts';
 import { handOnWaiting } from './reload-edges.ts';
 import { fusedPairs } from './fusion.ts';
 import { silentLogger } from './log.ts';
-import { reasonOf } from './failure.ts';
-import { diffGraphs, isEmptyDiff, type GraphDiff } from '../graph/diff.ts';
+import { reloadGraph, type ReloadResult } from './reload.ts';
 import { EdgeStats, type NodeStats } from './stats.ts';
 import type { Tracing } from './tracing/provider.ts';
 import type { PartitionStateOptions } from './state/keyed-node.ts';
@@ -357,176 +357,23 @@ export class Engine {
     else this.#resolveDone();
   }
 
-  /**
-   * Applies a new checked graph as a transaction: unchanged nodes keep
-   * running with their state and connections; changed nodes drain (keeping
-   * what waits in their channels) and are replaced, carrying their state when
-   * the operator is the same; removed nodes drain and stop; new nodes start.
-   * When a new node cannot start (its operator is unknown, or its `create`
-   * throws), the old nodes are put back with their state: `rolled_back`.
-   */
-  async reload(next: Graph, options: { deadlineMs?: number } = {}): Promise<ReloadResult> {
-    const diff = diffGraphs(this.graph, next);
-    if (isEmptyDiff(diff)) {
-      this.graph = next;
-      return { status: 'applied', diff };
-    }
-    if (this.options.fixed) return { status: 'rejected', cause: 'this engine runs a fixed graph (started without reloads); it cannot be changed', diff };
-    // What can be refused before touching the running graph is refused: nothing changes.
-    for (const name of [...diff.replaced, ...diff.added]) {
-      const op = next.nodes.get(name)!.op;
-      if (!this.options.registry.has(op)) return { status: 'rejected', cause: `operator \`${op}\` of node \`${name}\` is not in the registry`, diff };
-    }
-    const deadline = options.deadlineMs ?? 30_000;
-    const previous = this.graph;
-    const { failed, warnings } = await this.#apply(next, diff, deadline);
-    if (failed.length === 0) return warnings.length > 0 ? { status: 'applied', diff, warnings } : { status: 'applied', diff };
-    this.log.error({ failed }, 'reload: a new node could not start; putting the old nodes back');
-    const { failed: back } = await this.#apply(previous, diffGraphs(next, previous), deadline);
-    const cause = failed.join('; ') + (back.length > 0 ? `; putting the old nodes back failed too: ${back.join('; ')}` : '');
-    return { status: 'rolled_back', cause, diff };
-  }
-
-  /** Moves the running graph to `next` along `diff`; returns why the nodes that could not start did not, and what it warns of. */
-  async #apply(next: Graph, diff: GraphDiff, deadline: number): Promise<{ failed: string[]; warnings: string[] }> {
-    this.#reloading = true;
-    const leaving = new Set([...diff.replaced, ...diff.removed]);
-    const replace = (name: string): void => {
-      if (leaving.has(name)) return;
-      leaving.add(name);
-      diff.kept.splice(diff.kept.indexOf(name), 1);
-      diff.replaced.push(name);
-    };
-    // A fused pair is one running node: replacing either replaces both.
-    for (const name of [...leaving]) {
-      const runner = this.runners.get(name)!;
-      const partner = runner.fusedInto ?? runner.absorbed;
-      if (partner) replace(partner.name);
-    }
-    const reshape = this.#fusionChanges(next);
-    for (const runner of reshape.nodes) replace(runner.name);
-    const warnings = reshape.pairs.map(
-      ([producer, consumer]) =>
-        `\`${producer}\` and \`${consumer}\` ${this.runners.get(producer)?.absorbed ? 'no longer run fused' : 'now run fused'}: both were replaced, and the open windows of \`${producer}\` were emitted early (their results split at this reload)`,
+  /** Applies a new checked graph as a transaction (see `reloadGraph`): `applied`, `rejected` or `rolled_back`. */
+  reload(next: Graph, options: { deadlineMs?: number } = {}): Promise<ReloadResult> {
+    return reloadGraph(
+      {
+        engine: this,
+        retiring: this.#retiring,
+        setReloading: (reloading) => {
+          this.#reloading = reloading;
+        },
+        addRunner: (node) => this.#addRunner(node),
+        rewire: () => this.#rewire(),
+        tryStart: (runner) => this.#startRunner(runner, true),
+      },
+      next,
+      options,
     );
-    for (const warning of warnings) this.log.warn({ reload: 'fusion' }, `reload: ${warning}`);
-    // A window whose fusion changes flushes its open panes first: the new shape cannot take the old
-    // one's state (records cannot be recovered from running aggregates). Its panes reach the old
-    // consumer, which takes all of them in before it stops, since the edge between them goes.
-    await Promise.all(reshape.producers.map((runner) => this.#flushAndRetire(runner, deadline)));
-    await Promise.all(reshape.leftChannels.map((channel) => this.#within(channel.finish(), deadline)));
-    const stopping: Promise<void>[] = [];
-    for (const name of leaving) {
-      const runner = this.runners.get(name)!;
-      if (reshape.producers.includes(runner)) continue;
-      const reason: StopReason = diff.removed.includes(name) ? 'removed' : 'replaced';
-      if (reason === 'replaced') this.#retiring.add(runner);
-      if (!runner.fusedInto) stopping.push(runner.stop(reason, deadline));
-    }
-    await Promise.all(stopping);
-    this.graph = next;
-    const successors = new Map<string, NodeRunner>();
-    for (const name of leaving) {
-      const old = this.runners.get(name)!;
-      this.#retiring.delete(old);
-      this.runners.delete(name);
-      // A sink forced at the deadline may hold batches unacknowledged (a Kafka producer
-      // gathers several): back to the head of their channels, as after a sink failure, for
-      // the successor to write (at least once: the forced sink may still write them, and
-      // its late acknowledgement is then ignored) or for a removed node's drop to count.
-      old.input.abandonInFlight();
-      // A fused pair saves its state through the window, the node that ran it;
-      // a node that never ran (rolled back) hands on the state it was given.
-      // A node whose fusion changed starts empty: its windows were flushed, and the shape differs.
-      const carried = old.fusedInto || reshape.nodes.includes(old) ? undefined : old.hasRun ? old.lastSnapshot : old.restored;
-      if (next.nodes.has(name)) {
-        const node = next.nodes.get(name)!;
-        const runner = this.#addRunner(node);
-        // State carries over when its shape is the same: the same operator.
-        runner.restored = node.op === old.node.op ? carried : undefined;
-        for (const channel of old.input.channels) runner.input.add(channel);
-        runner.stats = old.stats;
-        successors.set(name, runner);
-      } else {
-        for (const channel of old.input.channels) {
-          const lost = channel.discard();
-          if (lost > 0) this.log.warn({ node: name, records: lost }, 'removed node had records waiting; they were dropped');
-        }
-      }
-    }
-    for (const name of diff.added) successors.set(name, this.#addRunner(next.nodes.get(name)!));
-    // Nodes kept: refresh their view of the graph (positions may have moved).
-    for (const name of diff.kept) this.runners.get(name)!.node = next.nodes.get(name)!;
-    this.#rewire();
-    const failed: string[] = [];
-    for (const runner of [...successors.values()].reverse()) {
-      if (runner.fusedInto) continue;
-      const error = this.#startRunner(runner, true);
-      if (error !== undefined) failed.push(`${runner.label}: ${reasonOf(error)}`);
-    }
-    for (const channel of this.channels) channel.resume();
-    this.#reloading = false;
-    return { failed, warnings };
-  }
-
-  /**
-   * What a move to `next` changes in fusion: the pairs fused before and not
-   * after, or the reverse (producer and consumer names); the running nodes of
-   * those pairs (`nodes`), the windows among them that flush (`producers`),
-   * and the channels from a lone window to a consumer that will absorb it,
-   * which the old consumer must empty before it stops (`leftChannels`).
-   */
-  #fusionChanges(next: Graph): { pairs: [string, string][]; nodes: NodeRunner[]; producers: NodeRunner[]; leftChannels: Channel[] } {
-    const after = fusedPairs(next, this.options.registry, this.options.fixed ?? false);
-    const pairs: [string, string][] = [];
-    for (const runner of this.runners.values()) {
-      if (runner.absorbed && after.get(runner.name) !== runner.absorbed.name) pairs.push([runner.name, runner.absorbed.name]);
-    }
-    for (const [producer, consumer] of after) {
-      const from = this.runners.get(producer);
-      const to = this.runners.get(consumer);
-      if ((from && from.absorbed?.name !== consumer) || (to && to.fusedInto?.name !== producer)) pairs.push([producer, consumer]);
-    }
-    const nodes = new Set<NodeRunner>();
-    const producers = new Set<NodeRunner>();
-    const leftChannels: Channel[] = [];
-    for (const [producer, consumer] of pairs) {
-      const from = this.runners.get(producer);
-      const to = this.runners.get(consumer);
-      if (from) nodes.add(from);
-      if (to) nodes.add(to);
-      if (from && !from.fusedInto) producers.add(from);
-      if (from && to && !from.absorbed) leftChannels.push(...to.input.channels.filter((c) => c.from === `${producer}.${from.defaultPort}`));
-    }
-    return { pairs, nodes: [...nodes], producers: [...producers], leftChannels };
-  }
-
-  /** Stops a node being replaced so that it emits what it holds (a window flushes its open panes), and its consumers go on. */
-  async #flushAndRetire(runner: NodeRunner, deadline: number): Promise<void> {
-    this.#retiring.add(runner);
-    // `removed` is the stop that flushes; the engine still hands the node's channels to its successor.
-    await runner.stop('removed', deadline);
-  }
-
-  /** Waits for `promise`, or for `deadline` milliseconds, whichever comes first. */
-  async #within(promise: Promise<void>, deadline: number): Promise<void> {
-    let cancel: (() => void) | undefined;
-    await Promise.race([promise, new Promise<void>((resolve) => (cancel = this.clock.schedule(deadline, resolve)))]);
-    cancel?.();
   }
 }
 
-/**
- * What a reload did: `applied`; `rejected` (nothing changed, with why); or
- * `rolled_back` (a new node could not start and the old ones run again, with
- * the cause). The diff is the one that was attempted.
- */
-export type ReloadResult =
-  | {
-      status: 'applied';
-      diff: GraphDiff;
-      /** What the user should know of how it was applied: a pair whose fusion changed had its open windows emitted early. */
-      warnings?: string[];
-    }
-  | { status: 'rejected'; cause: string; diff: GraphDiff }
-  | { status: 'rolled_back'; cause: string; diff: GraphDiff };
+export type { ReloadResult };
