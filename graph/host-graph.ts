@@ -80,7 +80,10 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  * objects (read back with `format: json`; a `Date` arrives as its ISO text),
  * Bytes as their bytes (their `meta` is not carried), packed several to a
  * message per partition (`packBytes`) unless `packed` is false (a record
- * of format 1 or 2, written before packing: every host reads it unpacked).
+ * of format 1 or 2, written before packing: its hosts send one record a
+ * message). Every host unpacks what it receives (a message without the
+ * packed header stays one record), so a host still on an older record
+ * reads what an upgraded one sends.
  * Media segments cross
  * through the plan's object store (`objects.put` `~store:...` before the
  * producer, `objects.get` `~fetch:...` after the consumer) with references
@@ -150,7 +153,7 @@ export function hostGraph({ graph, plan, host, registry, packed = true }: { grap
       const name = transportNodeName('receive', ends);
       const group = groupFor(graph.name, planned, crossingInto.get(planned.to)!);
       const format = carriesBytes(type) ? 'bytes' : 'json';
-      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, ...(packed && { unpack: true }), session_timeout: receiveSessionTimeout };
+      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, unpack: true, session_timeout: receiveSessionTimeout };
       nodes.set(name, transportNode(registry, 'kafka.consume', name, settings, graph.nodes.get(planned.to)!, { out: type }));
       edges.push({ from: name, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
       transports.push({ name, end: 'receive', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, group, edge: ends });

@@ -92,6 +92,7 @@ async function apply(host: ReloadHost, next: Graph, diff: GraphDiff, deadline: n
   const { engine } = host;
   host.setReloading(true);
   const leaving = new Set([...diff.replaced, ...diff.removed]);
+  const edited = new Set(leaving);
   const replace = (name: string): void => {
     if (leaving.has(name)) return;
     leaving.add(name);
@@ -104,12 +105,14 @@ async function apply(host: ReloadHost, next: Graph, diff: GraphDiff, deadline: n
     const partner = runner.fusedInto ?? runner.absorbed;
     if (partner) replace(partner.name);
   }
-  const reshape = fusionChanges(host, next);
+  const reshape = fusionChanges(host, next, edited);
   for (const runner of reshape.nodes) replace(runner.name);
-  const warnings = reshape.pairs.map(
-    ([producer, consumer]) =>
-      `\`${producer}\` and \`${consumer}\` ${engine.runners.get(producer)?.absorbed ? 'no longer run fused' : 'now run fused'}: both were replaced, and the open windows of \`${producer}\` were emitted early (their results split at this reload)`,
-  );
+  const warnings = reshape.pairs.map(([producer, consumer]) => {
+    const what = reshape.edited.includes(consumer)
+      ? `\`${consumer}\` changed while fused into \`${producer}\``
+      : `\`${producer}\` and \`${consumer}\` ${engine.runners.get(producer)?.absorbed ? 'no longer run fused' : 'now run fused'}`;
+    return `${what}: both were replaced, and the open windows of \`${producer}\` were emitted early (their results split at this reload)`;
+  });
   for (const warning of warnings) engine.log.warn({ reload: 'fusion' }, `reload: ${warning}`);
   // A window whose fusion changes flushes its open panes first: the new shape cannot take the old
   // one's state (records cannot be recovered from running aggregates). Its panes reach the old
@@ -177,12 +180,18 @@ async function apply(host: ReloadHost, next: Graph, diff: GraphDiff, deadline: n
  * and the channels from a lone window to a consumer that will absorb it,
  * which the old consumer must empty before it stops (`leftChannels`).
  */
-function fusionChanges(host: ReloadHost, next: Graph): { pairs: [string, string][]; nodes: NodeRunner[]; producers: NodeRunner[]; leftChannels: Channel[] } {
+function fusionChanges(host: ReloadHost, next: Graph, edited: ReadonlySet<string>): { pairs: [string, string][]; edited: string[]; nodes: NodeRunner[]; producers: NodeRunner[]; leftChannels: Channel[] } {
   const { runners, options } = host.engine;
   const after = fusedPairs(next, options.registry, options.fixed ?? false);
   const pairs: [string, string][] = [];
+  // A fused window's state is its consumer's running results: an edited consumer cannot take them.
+  const editedConsumers: string[] = [];
   for (const runner of runners.values()) {
     if (runner.absorbed && after.get(runner.name) !== runner.absorbed.name) pairs.push([runner.name, runner.absorbed.name]);
+    else if (runner.absorbed && edited.has(runner.absorbed.name)) {
+      pairs.push([runner.name, runner.absorbed.name]);
+      editedConsumers.push(runner.absorbed.name);
+    }
   }
   for (const [producer, consumer] of after) {
     const from = runners.get(producer);
@@ -200,7 +209,7 @@ function fusionChanges(host: ReloadHost, next: Graph): { pairs: [string, string]
     if (from && !from.fusedInto) producers.add(from);
     if (from && to && !from.absorbed) leftChannels.push(...to.input.channels.filter((c) => c.from === `${producer}.${from.defaultPort}`));
   }
-  return { pairs, nodes: [...nodes], producers: [...producers], leftChannels };
+  return { pairs, edited: editedConsumers, nodes: [...nodes], producers: [...producers], leftChannels };
 }
 
 /** Stops a node being replaced so that it emits what it holds (a window flushes its open panes), and its consumers go on. */

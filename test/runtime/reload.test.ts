@@ -480,6 +480,19 @@ ${extra}`;
     expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: 3000 }, (_, i) => i));
   });
 
+  it('emits the open windows when the fused aggregate is edited: its running results cannot be carried, nothing is lost', async () => {
+    const engine = startYaml(fusable(''));
+    await resultsReach(3);
+    const edited = fusable('').replace('last: max(n) }', 'last: max(n), total: sum(n) }');
+    const result = await engine.reload(checkYaml(edited));
+    expect(result.status).toBe('applied');
+    expect(result.diff.replaced.sort()).toEqual(['per-second', 'stats']);
+    expect(result.status === 'applied' && result.warnings).toEqual([expect.stringContaining('`stats` changed while fused into `per-second`')]);
+    expect(engine.runners.get('per-second')!.absorbed?.name).toBe('stats');
+    await engine.done;
+    expectEachRecordOnce(take('fusion-stats') as { count: number; first: number; last: number }[]);
+  });
+
   it('drains a graph reloaded into and out of fusion without hanging', async () => {
     const engine = startYaml(fusable(''));
     await resultsReach(2);
