@@ -1,5 +1,4 @@
-import { bytesText, defineOperator, perRecord, z, type BytesItem, type EventRecord } from '../../runtime/api.ts';
-import type { EventSchema, FieldType } from '../../runtime/api.ts';
+import { bytesText, defineOperator, perRecord, z, type BytesItem, type EventRecord, type EventSchema, type FieldType } from '../../runtime/api.ts';
 import { compileJsonDecoder } from './json-objects.ts';
 
 const fieldType = z.enum(['string', 'number', 'bool', 'list', 'map', 'any']);
@@ -20,8 +19,7 @@ export default defineOperator({
   create(ctx) {
     const decode = compileJsonDecoder(ctx.settings.schema as Record<string, FieldType> | undefined);
     return perRecord<BytesItem, EventRecord>(ctx, function decodeJson(item) {
-      // Lines from `file.read` and most sources carry text: read it without the general helper.
-      return decode(typeof item.text === 'string' ? item.text : bytesText(item));
+      return decode(bytesText(item));
     });
   },
 });

@@ -4,8 +4,7 @@
  * `file.read`, which runs the decoder of a `decode.json` fused into it on
  * each line as it splits them.
  */
-import type { EventRecord } from '../../runtime/api.ts';
-import type { FieldType } from '../../runtime/api.ts';
+import type { EventRecord, FieldType } from '../../runtime/api.ts';
 
 /** Parses one JSON text into a record; throws a `TypeError` saying why for anything else (a dead letter). */
 export type JsonDecoder = (text: string) => EventRecord;
@@ -21,9 +20,9 @@ export type JsonDecoder = (text: string) => EventRecord;
 export function compileJsonDecoder(schema: Readonly<Record<string, FieldType>> | undefined): JsonDecoder {
   const fields = Object.entries(schema ?? {}) as [string, FieldType][];
   // Without a schema (the common case) each record costs the parse and one check, no loop.
-  if (fields.length === 0) return parseObject;
+  if (fields.length === 0) return parseJsonObject;
   return function decodeWithSchema(text) {
-    const record = parseObject(text);
+    const record = parseJsonObject(text);
     for (const [field, type] of fields) {
       if (!(field in record)) throw new TypeError(`missing field \`${field}\``);
       if (!matches(record[field], type)) throw new TypeError(`field \`${field}\` is not a ${type}`);
@@ -32,7 +31,8 @@ export function compileJsonDecoder(schema: Readonly<Record<string, FieldType>> |
   };
 }
 
-function parseObject(text: string): EventRecord {
+/** Parses one JSON text that must be an object; throws a `TypeError` naming what it was instead. */
+export function parseJsonObject(text: string): EventRecord {
   const value: unknown = JSON.parse(text);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new TypeError(`expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);

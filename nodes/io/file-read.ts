@@ -2,9 +2,8 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Observable } from 'rxjs';
-import { bytesText, checkInputFile, checkOutputFile, defineOperator, ensureFolder, pathError, z, type Ack, type Batch, type BytesItem, type EventRecord, type NodeContext, type NodeFunction, type PathProblem } from '../../runtime/api.ts';
-import type { FieldType } from '../../runtime/api.ts';
-import { compileJsonDecoder, type JsonDecoder } from '../events/json-objects.ts';
+import { bytesText, checkInputFile, checkOutputFile, defineOperator, ensureFolder, pathError, z, type Ack, type Batch, type BytesItem, type EventRecord, type NodeContext, type FieldType, type NodeFunction, type PathProblem } from '../../runtime/api.ts';
+import { compileJsonDecoder, parseJsonObject, type JsonDecoder } from '../events/json-objects.ts';
 
 const formats = ['lines', 'ndjson', 'bytes'] as const;
 
@@ -175,13 +174,14 @@ function splitLines(ctx: NodeContext<FileReadSettings>, buffer: Buffer, end: num
       continue;
     }
     if (text.trim() === '') continue;
+    let record: EventRecord;
     try {
-      const value: unknown = JSON.parse(text);
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('expected a JSON object');
-      items[count++] = value as EventRecord;
+      record = parseJsonObject(text);
     } catch (error) {
       ctx.fail({ text }, error);
+      continue;
     }
+    items[count++] = record;
   }
   items.length = count;
   return items;
