@@ -4,7 +4,9 @@
  * messages, `nodes/messaging/kafka/packing.ts`). `@platformatic/kafka`
  * takes Kafka's murmur2 of the key as an unsigned 32-bit number modulo the
  * topic's partition count (its `defaultPartitioner`); its murmur2 works on
- * BigInts, this one on 32-bit integers (`Math.imul`), with the same result.
+ * BigInts, this one on 32-bit integers (`Math.imul`), with the same result
+ * (tested against it) at a twentieth of the cost a key: about 15 ns against
+ * 330 ns for `device-N` keys, paid once per record of a packed edge.
  */
 
 const seed = 0x9747b28c;
