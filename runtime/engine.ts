@@ -70,7 +70,8 @@ export class Engine {
   readonly runners = new Map<string, NodeRunner>();
   readonly channels: Channel[] = [];
   /** The counters of edges fused away (no channel), by `from.port->to`. */
-  readonly #fusedEdges = new Map<string, EdgeStats>();
+  /** Edges fused away (no channel), by `node.port->node`: their ends and counters. */
+  readonly #fusedEdges = new Map<string, { edge: { from: string; to: string }; stats: EdgeStats }>();
   readonly options: EngineOptions;
   readonly log: Logger;
   readonly clock: Clock;
@@ -167,10 +168,7 @@ export class Engine {
   /** The counters of every edge: each channel's, then each fused edge's (`EdgeStats.fused`), which has none. */
   edgeStats(): Iterable<[{ from: string; to: string }, EdgeStats]> {
     const edges = this.channels.map((c) => [{ from: c.from, to: c.to }, c.stats] as [{ from: string; to: string }, EdgeStats]);
-    for (const [key, stats] of this.#fusedEdges) {
-      const arrow = key.indexOf('->');
-      edges.push([{ from: key.slice(0, arrow), to: key.slice(arrow + 2) }, stats]);
-    }
+    for (const { edge, stats } of this.#fusedEdges.values()) edges.push([edge, stats]);
     return edges;
   }
 
@@ -250,8 +248,8 @@ export class Engine {
       const key = `${edge.from}.${edge.fromPort}->${edge.to}`;
       if (to.fusedInto === from) {
         // Kept across reloads like a channel, so its totals run on.
-        const stats = previousFused.get(key) ?? new EdgeStats(0, true);
-        this.#fusedEdges.set(key, stats);
+        const stats = previousFused.get(key)?.stats ?? new EdgeStats(0, true);
+        this.#fusedEdges.set(key, { edge: { from: `${edge.from}.${edge.fromPort}`, to: edge.to }, stats });
         from.fusedEdge = stats;
         continue;
       }
@@ -273,19 +271,17 @@ export class Engine {
       for (const channel of [...runner.input.channels]) {
         if (this.channels.includes(channel)) continue;
         // A removed producer's last records still reach the node they were sent to.
-        if (!this.runners.has(channel.from.slice(0, channel.from.lastIndexOf('.'))) && !channel.idle) continue;
+        if (!this.runners.has(nodeOfPort(channel.from)) && !channel.idle) continue;
         runner.input.remove(channel);
         stale.push(channel);
       }
     }
     const kept = new Set(previous.values());
     handOnWaiting(stale, new Set(this.channels.filter((c) => !kept.has(c))), (from) => {
-      const dot = from.lastIndexOf('.');
-      return this.runners.get(from.slice(0, dot))?.routes.get(from.slice(dot + 1)) ?? [];
+      return this.runners.get(nodeOfPort(from))?.routes.get(from.slice(from.lastIndexOf('.') + 1)) ?? [];
     }, this.log);
     for (const channel of this.channels) {
-      const fromNode = channel.from.slice(0, channel.from.lastIndexOf('.'));
-      channel.upstream = this.#nodesAbove(fromNode).map((r) => r.gate);
+      channel.upstream = this.#nodesAbove(nodeOfPort(channel.from)).map((r) => r.gate);
     }
   }
 
@@ -376,4 +372,7 @@ export class Engine {
   }
 }
 
-export type { ReloadResult };
+/** The node of a port written `node.port` (node names have no dots). */
+function nodeOfPort(port: string): string {
+  return port.slice(0, port.lastIndexOf('.'));
+}

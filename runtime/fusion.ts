@@ -6,7 +6,7 @@
  * it before and after to replace a pair whose fusion changes.
  */
 import type { Graph } from '../graph/model.ts';
-import type { OperatorDefinition } from './types.ts';
+import { defaultPortOf, type OperatorDefinition } from './types.ts';
 
 /**
  * The fused pairs of `graph`: producer name to the consumer it absorbs.
@@ -22,7 +22,7 @@ export function fusedPairs(graph: Graph, registry: ReadonlyMap<string, OperatorD
     const fuse = definition?.fuse;
     if (!fuse) continue;
     if (Object.keys(definition.inputs).length === 0 && !fixed) continue;
-    const port = Object.keys(definition.outputs)[0] ?? 'out';
+    const port = defaultPortOf(definition);
     const outgoing = graph.edges.filter((e) => e.from === node.name && e.fromPort === port);
     if (outgoing.length !== 1) continue;
     const consumer = graph.nodes.get(outgoing[0].to)!;

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
 import { Ack } from './ack.ts';
-import type { Batch, Logger, NodeContext, NodeFunction, OperatorDefinition, StopReason } from './types.ts';
+import { defaultPortOf, type Batch, type Logger, type NodeContext, type NodeFunction, type OperatorDefinition, type StopReason } from './types.ts';
 import { failureKind, reasonOf } from './failure.ts';
 import { NodeInput, type Channel } from './channel.ts';
 import { SourceGate } from './source-gate.ts';
@@ -114,7 +114,7 @@ export class NodeRunner {
   }
 
   get defaultPort(): string {
-    return Object.keys(this.definition.outputs)[0] ?? 'out';
+    return defaultPortOf(this.definition);
   }
 
   /** Resolves when the node's output has completed (after a stop or the end of its input). */

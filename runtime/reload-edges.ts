@@ -21,7 +21,9 @@ import type { Batch, Logger } from './types.ts';
 export function handOnWaiting(stale: readonly Channel[], fresh: ReadonlySet<Channel>, routesOf: (from: string) => readonly Channel[], log: Logger): void {
   const byPort = new Map<string, Channel[]>();
   for (const channel of stale) {
-    byPort.set(channel.from, [...(byPort.get(channel.from) ?? []), channel]);
+    const list = byPort.get(channel.from);
+    if (list) list.push(channel);
+    else byPort.set(channel.from, [channel]);
   }
   for (const [from, channels] of byPort) {
     const routes = routesOf(from).filter((c) => fresh.has(c));

@@ -237,6 +237,11 @@ export interface NodeContext<Settings = unknown> {
 /** The running half of an operator: input batches to output batches. */
 export type NodeFunction = (input: Observable<Batch>) => Observable<Batch>;
 
+/** The port a node's records leave by when none is named: its operator's first output (`out` for a sink). */
+export function defaultPortOf(definition: Pick<OperatorDefinition, 'outputs'>): string {
+  return Object.keys(definition.outputs)[0] ?? 'out';
+}
+
 /** One operator: its spec (for the checker, docs and editors) and `create`. */
 export interface OperatorDefinition<Settings = any> extends OperatorSpec<Settings> {
   create(ctx: NodeContext<Settings>): NodeFunction;
