@@ -47,8 +47,10 @@ export function trackReady(track: TrackWindow): boolean {
 export function announcedReady(stream: StreamWindow): boolean {
   const renditions = stream.renditions;
   if (renditions === undefined) return false;
-  const tracks = [...stream.tracks.values()];
-  return renditions.every((name) => tracks.some((track) => track.rendition === name && track.init.info.kind === 'video' && trackReady(track)));
+  return renditions.every((name) => {
+    for (const track of stream.tracks.values()) if (track.rendition === name && track.init.info.kind === 'video' && trackReady(track)) return true;
+    return false;
+  });
 }
 
 function quoted(text: string): string {

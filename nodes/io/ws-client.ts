@@ -3,7 +3,8 @@ import { backoffDelay, defineOperator, duration, reasonOf, redactUrl, size, z, t
 import { loadWebSocketClient, socketClosed, socketOpen, type WebSocket } from '../../native/http/websocket.ts';
 import { secretSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
-import { parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
+import { payloadLength, wirePayload } from './web/payload.ts';
+import { parseJsonObject } from '../events/json-objects.ts';
 
 /** A connection that lasted this long was healthy: the next failure starts the backoff afresh. */
 const healthyAfterMs = 5_000;

@@ -9,7 +9,8 @@ import { createWebSocketServer, socketOpen, type WebSocket, type WebSocketServer
 import { ServerRun } from './web/server-run.ts';
 import { checkTlsPaths, clientQueueSetting, listenSetting, pathsSetting, secretSetting, tlsFiles, tlsSetting } from './web/settings.ts';
 import { InboundBatcher } from './web/inbound.ts';
-import { isBytesItem, parseJsonObject, payloadLength, wirePayload } from './web/payload.ts';
+import { isBytesItem, payloadLength, wirePayload } from './web/payload.ts';
+import { parseJsonObject } from '../events/json-objects.ts';
 
 interface Client {
   id: string;

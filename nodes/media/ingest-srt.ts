@@ -150,11 +150,13 @@ class SrtListenSession implements SourceSession {
         ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: the publisher's stream is not MPEG-TS: ${result.error.message}; restarting the listener`);
         void process.stop(2000);
       }
-      const kept = result.packets.filter((packet) => {
-        if (packet.track.kind !== 'video' || keyframeSeen) return true;
-        keyframeSeen = packet.keyframe;
-        return keyframeSeen;
-      });
+      const kept = keyframeSeen
+        ? result.packets
+        : result.packets.filter((packet) => {
+            if (packet.track.kind !== 'video' || keyframeSeen) return true;
+            keyframeSeen = packet.keyframe;
+            return keyframeSeen;
+          });
       const beforeKeyframe = result.packets.length - kept.length;
       if (beforeKeyframe > 0) ctx.metrics.dropped(beforeKeyframe, 'before_keyframe');
       if (kept.length === 0) return;

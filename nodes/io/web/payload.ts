@@ -27,11 +27,4 @@ export function payloadLength(payload: string | Buffer): number {
   return typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
 }
 
-/** Parses a message as one JSON object; throws with the reason otherwise. */
-export function parseJsonObject(text: string): EventRecord {
-  const value: unknown = JSON.parse(text);
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TypeError(`expected a JSON object, got ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
-  }
-  return value as EventRecord;
-}
+
