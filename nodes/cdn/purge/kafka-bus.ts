@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ClientOwner } from '../../../native/client-owner.ts';
-import { clientReason, createMissingTopics, describeBrokers, openAdmin, openConsumer, openProducer, type KafkaConsumer, type KafkaProducer, type StartFrom } from '../../../native/kafka/client.ts';
+import { clientReason, describeBrokers, ensureTopics as ensureKafkaTopics, openConsumer, openProducer, type KafkaConsumer, type KafkaProducer, type StartFrom } from '../../../native/kafka/client.ts';
 import { encodeBusMessage, PurgeBusError, type EdgeBus, type RawHandler, type SenderBus } from './bus.ts';
 import { newProbe, parseBusMessage } from './command.ts';
 import { kafkaNames, kafkaTiming, type RegisteredEdge } from './registry.ts';
@@ -37,18 +37,13 @@ const topicConfigs = { 'retention.ms': String(60 * 60_000), 'segment.ms': String
 
 /** Creates the bus's topics (one partition each, kept an hour) unless they exist; a broker that cannot be reached, or a topic it cannot create, is a `PurgeBusError`. */
 export async function ensureTopics(brokers: string[], topics: string[]): Promise<void> {
-  const admin = openAdmin(brokers, 'ami-streams-purge-admin');
+  let failed: { topic: string; error: string }[];
   try {
-    let failed: { topic: string; error: string }[];
-    try {
-      failed = await createMissingTopics(admin, topics.map((topic) => ({ topic, partitions: 1, configs: topicConfigs })));
-    } catch (error) {
-      throw new PurgeBusError('bus_unreachable', `cannot list the purge topics on Kafka at ${describeBrokers(brokers)}: ${clientReason(error)}`, { cause: error });
-    }
-    if (failed.length > 0) throw new PurgeBusError('bus_unreachable', `cannot create the purge topic${failed.length > 1 ? 's' : ''} ${failed.map((f) => `\`${f.topic}\``).join(', ')} on Kafka at ${describeBrokers(brokers)}: ${failed[0].error}`);
-  } finally {
-    await admin.close().catch(() => undefined);
+    failed = await ensureKafkaTopics(brokers, 'ami-streams-purge-admin', topics.map((topic) => ({ topic, partitions: 1, configs: topicConfigs })));
+  } catch (error) {
+    throw new PurgeBusError('bus_unreachable', `cannot list the purge topics on Kafka at ${describeBrokers(brokers)}: ${clientReason(error)}`, { cause: error });
   }
+  if (failed.length > 0) throw new PurgeBusError('bus_unreachable', `cannot create the purge topic${failed.length > 1 ? 's' : ''} ${failed.map((f) => `\`${f.topic}\``).join(', ')} on Kafka at ${describeBrokers(brokers)}: ${failed[0].error}`);
 }
 
 /**
