@@ -9,8 +9,8 @@ describe('operatorsNamedIn', () => {
     ['a comment after the name', 'nodes:\n  a:\n    op: filter # keeps the hot ones\n', ['filter']],
     ['each name once', 'nodes:\n  a: { op: map }\n  b: { op: map }\n', ['map']],
     ['CRLF line ends', 'nodes:\r\n  a:\r\n    op: stdout\r\n', ['stdout']],
-    ['a reference: not a name, so the caller loads all', 'nodes:\n  a: { op: ${params.kind} }\n', ['${params.kind']],
-    ['the value on the next line: an empty name, so the caller loads all', 'nodes:\n  a:\n    op:\n      stdout\n', ['']],
+    ['a reference: not a name (the caller, finding no such operator, loads all)', 'nodes:\n  a: { op: ${params.kind} }\n', ['${params.kind']],
+    ['the value on the next line: an empty name (the caller loads all)', 'nodes:\n  a:\n    op:\n      stdout\n', ['']],
     ['keys that only end in `op` are not `op`', 'nodes:\n  a: { op: map, with: { stop: 3, loop: x } }\n', ['map']],
     ['no nodes', 'streams: 1\nname: x\n', []],
   ])('%s', (_, text, names) => {

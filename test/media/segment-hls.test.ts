@@ -42,9 +42,11 @@ describe('segment.hls cutting segments', () => {
 
   it('passes the renditions an encoder announced on a track\'s first packet on with its init, and says nothing when none were', () => {
     const renditions = ['source', '360p'];
-    const packets = syntheticStream({ duration: 2000, gop: 30 }).map((p) => ({ ...p, ...((p as MediaPacket).track?.kind === 'video' && { rendition: '360p', renditions }) }));
+    const packets = syntheticStream({ duration: 2000, gop: 30, audio: true }).map((p) => ({ ...p, ...((p as MediaPacket).track?.kind === 'video' && { rendition: '360p', renditions }) }));
     const inits = initsOf(packageItems([...packets, end()], { segment: '1s' }));
     expect(inits.map((i) => [i.track, i.renditions])).toEqual(expect.arrayContaining([['360p', renditions]]));
+    // The audio track's init announces nothing: only video carries the announcement.
+    expect(inits.some((i) => i.track !== '360p')).toBe(true);
     expect(inits.filter((i) => i.track !== '360p').every((i) => i.renditions === undefined)).toBe(true);
   });
 

@@ -57,7 +57,7 @@ function edgeEnds(record: DeployRecord): { produce: Record<string, unknown>; con
 }
 
 describe('the deployment record\'s format and packed edges', () => {
-  it('is written as format 3 by deploy, and read back as it was written', () => {
+  it('is format 3 in this version, and a format 3 record reads back as it was written', () => {
     expect(recordFormat).toBe(3);
     const record = recordIn(3);
     expect(parseRecord(JSON.stringify(record)).record).toEqual(record);
