@@ -6,6 +6,7 @@
  */
 import type { FastNode, FastPair } from './yaml-fast.ts';
 import {
+  UNKEPT,
   checkPlainFirst,
   CLOSE_BRACE,
   CLOSE_BRACKET,
@@ -35,8 +36,6 @@ export function readFlowCollection(text: string, start: number, keep = true): { 
   return { node, data: reader.data, end: reader.pos };
 }
 
-/** What a flow collection read without positions gives as its node, and each of its values: nothing keeps it. */
-const UNKEPT: FastNode = { kind: 'seq', start: -1, items: [] };
 
 /** A cursor inside one line's flow collection; `data` holds the value of the node just read. */
 class FlowReader {

@@ -6,7 +6,10 @@
  * handles, so that the caller falls back to the library.
  */
 
-import type { FastScalar, ScalarStyle } from './yaml-fast.ts';
+import type { FastMap, FastScalar, ScalarStyle } from './yaml-fast.ts';
+
+/** What a value read without positions returns (one object for all of them): nothing keeps it. */
+export const UNKEPT: FastMap = { kind: 'map', start: -1, pairs: new Map() };
 
 /** Thrown (not an Error: no stack to capture) when the text leaves the subset; the caller then uses the `yaml` library. */
 export const OUTSIDE_SUBSET: unique symbol = Symbol('outside the fast YAML subset');

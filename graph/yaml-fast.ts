@@ -15,6 +15,7 @@
 import { readFlowCollection } from './yaml-fast-flow.ts';
 import { DeferredPairs } from './yaml-fast-pairs.ts';
 import {
+  UNKEPT,
   blockValue,
   checkPlainFirst,
   COLON,
@@ -130,8 +131,6 @@ const MAX_KEY = 1024;
  */
 const DEFER_AT = 1;
 
-/** What a value read without positions returns (one object for all of them): nothing keeps it. */
-const UNKEPT: FastMap = { kind: 'map', start: -1, pairs: new Map() };
 
 /**
  * A cursor over the text. Block parsers start at a content character and
