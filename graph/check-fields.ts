@@ -140,11 +140,12 @@ const noChannelSettings: ChannelSettings = Object.freeze({});
 /** The fields of a node that writes none of them (most nodes): one object, never changed. */
 const defaultFields: NodeFields = Object.freeze({ place: undefined, parallelism: defaults.parallelism, onError: defaults.on_error, channel: noChannelSettings });
 
+/** The node-level fields this checks, from their one schema (`description` is only text). */
+const fieldKeys = Object.keys(nodeFieldSchemas).filter((key) => key !== 'description');
+
 /** Checks a node's fields of `nodeFieldSchemas`; a field that fails keeps its default. */
 export function checkNodeFields(name: string, raw: Record<string, unknown>, report: Reporter): NodeFields {
-  if (raw.place === undefined && raw.parallelism === undefined && raw.on_error === undefined && raw.capacity === undefined && raw.capacity_bytes === undefined && raw.when_full === undefined) {
-    return defaultFields;
-  }
+  if (!fieldKeys.some((key) => raw[key] !== undefined)) return defaultFields;
   const path = ['nodes', name];
   const field = <K extends keyof typeof nodeFieldSchemas>(key: K): z.output<(typeof nodeFieldSchemas)[K]> | undefined =>
     raw[key] === undefined ? undefined : (checkField(nodeFieldSchemas[key], raw[key], [...path, key], `\`${key}\` of node \`${name}\``, report) as z.output<(typeof nodeFieldSchemas)[K]>);
