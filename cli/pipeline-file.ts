@@ -64,10 +64,15 @@ export function parseParams(pairs: readonly string[] | undefined): Record<string
  * hosts file's hosts and transports) replaces the pipeline's own.
  */
 export async function checkAndReport(file: string, text: string, params: Record<string, unknown>, deployment?: Deployment): Promise<CheckResult> {
-  await loadOperatorsOf(text);
-  const result = checkPipelineText(file, text, params, deployment);
+  const result = await checkPipelineTextLoaded(file, text, params, deployment);
   for (const diagnostic of result.diagnostics) process.stderr.write(formatDiagnostic(diagnostic) + '\n');
   return result;
+}
+
+/** {@link checkPipelineText} once the operators the text names are loaded: what a command checking a new text calls. */
+export async function checkPipelineTextLoaded(file: string, text: string, params: Record<string, unknown>, deployment?: Deployment): Promise<CheckResult> {
+  await loadOperatorsOf(text);
+  return checkPipelineText(file, text, params, deployment);
 }
 
 /**
@@ -75,7 +80,7 @@ export async function checkAndReport(file: string, text: string, params: Record<
  * when it names one that is no operator's, so the checker can suggest the
  * nearest): to await before {@link checkPipelineText} checks a new text.
  */
-export async function loadOperatorsOf(text: string): Promise<void> {
+async function loadOperatorsOf(text: string): Promise<void> {
   await loadOperators(operatorsNamedIn(text));
 }
 

@@ -15,7 +15,7 @@ import type { TlsFiles } from '../native/http/server.ts';
 import { exposureProblem } from '../runtime/server/http-kit.ts';
 import type { LiveFeed } from '../runtime/server/live-feed.ts';
 import type { ReloadRecord } from '../runtime/server/protocol.ts';
-import { UsageError, checkPipelineText, loadOperatorsOf } from './pipeline-file.ts';
+import { UsageError, checkPipelineTextLoaded } from './pipeline-file.ts';
 
 /** The admin server's options from the command line. */
 export interface UiOptions {
@@ -71,9 +71,8 @@ export class Reloader {
     const started = performance.now();
     const time = Date.now();
     const took = (): number => Math.round((performance.now() - started) * 10) / 10;
-    // A new version may name operators the running one does not.
-    await loadOperatorsOf(text);
-    const checked = checkPipelineText(this.#file, text, this.#params);
+    // A new version may name operators the running one does not: they are loaded first.
+    const checked = await checkPipelineTextLoaded(this.#file, text, this.#params);
     onDiagnostics?.(checked.diagnostics);
     let record: ReloadRecord;
     if (!checked.graph) {
