@@ -213,13 +213,7 @@ export class FfmpegProcess {
     // Destroying the pipe discards Node's queue; what ffmpeg has not read from the kernel's pipe buffer (64 KiB) it still reads.
     if (this.#layout.stdin) this.#child.stdin?.destroy();
     else this.#child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), deadlineMs);
-    });
-    const exit = await Promise.race([this.exited, late]);
-    clearTimeout(timer);
-    return exit ?? this.stop(killMs);
+    return (await this.#exitWithin(deadlineMs)) ?? this.stop(killMs);
   }
 
   /** Sends a signal without marking the process stopped (tests simulate a crash this way). */
@@ -227,13 +221,19 @@ export class FfmpegProcess {
     this.#child.kill(signal);
   }
 
-  async #awaitOrKill(deadlineMs: number): Promise<FfmpegExit> {
+  /** The exit, if it comes within `ms`; undefined otherwise. */
+  async #exitWithin(ms: number): Promise<FfmpegExit | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    const forced = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, deadlineMs);
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
     });
-    const first = await Promise.race([this.exited, forced.then(() => undefined)]);
+    const exit = await Promise.race([this.exited, late]);
     clearTimeout(timer);
+    return exit;
+  }
+
+  async #awaitOrKill(deadlineMs: number): Promise<FfmpegExit> {
+    const first = await this.#exitWithin(deadlineMs);
     if (first) return first;
     this.#child.kill('SIGKILL');
     // Descriptors the engine does not read could keep `close` from firing; destroying them lets it.

@@ -121,15 +121,17 @@ export class EdgeStore<V extends StoredValue> {
   lookup(key: string): V | undefined {
     const entry = this.#find(key);
     this.#sketch.increment(entry === undefined ? hashKey(key) : entry.hash);
-    if (!entry) return undefined;
-    this.#promote(entry);
-    return entry.value;
+    return entry && this.#use(entry);
   }
 
   /** The object under `key`, marked as recently used (call `touch` for the request too). */
   get(key: string): V | undefined {
     const entry = this.#find(key);
-    if (!entry) return undefined;
+    return entry && this.#use(entry);
+  }
+
+  /** A stored entry's value, the entry marked as recently used. */
+  #use(entry: Entry<V>): V {
     this.#promote(entry);
     return entry.value;
   }
