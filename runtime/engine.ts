@@ -69,7 +69,6 @@ export class Engine {
   graph: Graph;
   readonly runners = new Map<string, NodeRunner>();
   readonly channels: Channel[] = [];
-  /** The counters of edges fused away (no channel), by `from.port->to`. */
   /** Edges fused away (no channel), by `node.port->node`: their ends and counters. */
   readonly #fusedEdges = new Map<string, { edge: { from: string; to: string }; stats: EdgeStats }>();
   readonly options: EngineOptions;
