@@ -43,9 +43,10 @@ export interface PathProblem {
   message: string;
 }
 
+/** `undefined` where nothing can be found (a missing entry answers without building an error: validate stats every path). */
 function statOrUndefined(path: string): Stats | undefined {
   try {
-    return statSync(path);
+    return statSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }
