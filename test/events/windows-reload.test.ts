@@ -1,10 +1,13 @@
+import { Observable, type Subscriber } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import tumbling from '../../nodes/events/window-tumbling.ts';
 import sliding from '../../nodes/events/window-sliding.ts';
 import session from '../../nodes/events/window-session.ts';
 import aggregate from '../../nodes/events/aggregate.ts';
 import { batchOf, drive, fakeContext, probeAck, VirtualClock } from '../helpers/fake-context.ts';
-import type { EventRecord, OperatorDefinition } from '../../runtime/api.ts';
+import { defineOperator, z, type Ack, type Batch, type EventRecord, type OperatorDefinition } from '../../runtime/api.ts';
+import type { Engine } from '../../runtime/engine.ts';
+import { checkYaml, startYaml, take } from '../helpers/pipeline.ts';
 
 /** A record at event time `ts`, numbered `n` in arrival order. */
 type Reading = { n: number; ts: number; device?: string };
@@ -162,5 +165,108 @@ describe('the late records of a re-windowing', () => {
     const run = drive(fn, [batchOf([at(2, 9500)])]);
     expect(next.portItems('late')).toEqual([at(0, 1000)]);
     expect(run.items()).toEqual([{ key: null, start: 8000, end: 10000, records: [at(1, 9000), at(2, 9500)] as EventRecord[] }]);
+  });
+});
+
+/** A source the test feeds by hand, counting how often each batch's ack came back. */
+const fed = { subscriber: undefined as Subscriber<Batch> | undefined, newAck: undefined as ((batch: number) => Ack) | undefined, next: 0, acks: [] as number[] };
+const feedSource = defineOperator({
+  name: 'test.feed',
+  summary: 'Test source: batches the test pushes.',
+  doc: 'Emits the batches `feed` makes, `{n, ts}` with `ts` = 200·n; completes when told or stopped.',
+  inputs: {},
+  outputs: { out: { type: 'Event<{n: number, ts: number}>', doc: 'Numbered records.' } },
+  settings: z.object({}),
+  create: (ctx) => () =>
+    new Observable<Batch>((subscriber) => {
+      fed.subscriber = subscriber;
+      fed.newAck = (batch) => ctx.newAck(() => (fed.acks[batch] = (fed.acks[batch] ?? 0) + 1));
+      ctx.signal.addEventListener('abort', () => subscriber.complete());
+    }),
+});
+
+/** Feeds `batches` batches of 5 records, 200 ms of event time apart. */
+function feed(batches: number): void {
+  for (let b = 0; b < batches; b++) {
+    const id = fed.next / 5;
+    const items = Array.from({ length: 5 }, () => ({ n: fed.next, ts: 200 * fed.next++ }));
+    fed.subscriber!.next({ items, ack: fed.newAck!(id) });
+  }
+}
+
+async function waitUntil(what: string, done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 5) {
+    if (waited > 5000) throw new Error(`${what}: not after 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('a running graph reloaded with other window settings', () => {
+  const pipeline = (window: string, rest: string) => `
+streams: 1
+name: rewindow
+nodes:
+  src: { op: test.feed }
+  win: { op: window.tumbling, in: src, with: { ${window} } }
+${rest}`;
+
+  async function runAcrossReload(before: string, after: string, rest: string): Promise<Engine> {
+    Object.assign(fed, { subscriber: undefined, newAck: undefined, next: 0, acks: [] });
+    const engine = startYaml(pipeline(before, rest), { extra: [feedSource] });
+    await waitUntil('the source started', () => fed.subscriber !== undefined);
+    // n 0..99 at ts 0..19800: [0, 10 s) closes, [10 s, 20 s) holds n 50..99.
+    feed(20);
+    await waitUntil('the window took every batch', () => new Map(engine.nodeStats()).get('win')!.recordsIn === 100);
+    const result = await engine.reload(checkYaml(pipeline(after, rest), [feedSource]));
+    expect(result.status).toBe('applied');
+    expect(result.diff.replaced).toContain('win');
+    // n 100..149 at ts 20 s..29.8 s.
+    feed(10);
+    fed.subscriber!.complete();
+    await engine.done;
+    // Each source batch was acknowledged, once: none dropped unacknowledged, none left hanging.
+    expect(fed.acks).toEqual(Array.from({ length: 30 }, () => 1));
+    expect(new Map(engine.nodeStats()).get('src')!.starts).toBe(1);
+    return engine;
+  }
+
+  it('a lone tumbling window 10s -> 4s: every record reaches one window or `late`, once', async () => {
+    const rest = `  out: { op: test.collect, in: win, with: { into: rewindow-out } }\n  late: { op: test.collect, in: win.late, with: { into: rewindow-late } }\n`;
+    await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', rest);
+    const panes = take('rewindow-out') as { start: number; end: number; records: { n: number; ts: number }[] }[];
+    const late = (take('rewindow-late') as { n: number }[]).map((r) => r.n);
+    // Watermark 19.8 s at the reload: [8 s, 12 s) and [12 s, 16 s) have closed, so n 50..79 are late.
+    expect(late).toEqual(Array.from({ length: 30 }, (_, i) => 50 + i));
+    expect(panes.map((p) => [p.start, p.end, p.records[0].n, p.records.length])).toEqual([
+      [0, 10_000, 0, 50],
+      [16_000, 20_000, 80, 20],
+      [20_000, 24_000, 100, 20],
+      [24_000, 28_000, 120, 20],
+      [28_000, 32_000, 140, 10],
+    ]);
+    for (const pane of panes) for (const record of pane.records) expect(record.ts >= pane.start && record.ts < pane.end).toBe(true);
+    const seen = [...panes.flatMap((p) => p.records.map((r) => r.n)), ...late].sort((a, b) => a - b);
+    expect(seen).toEqual(Array.from({ length: 150 }, (_, i) => i));
+  });
+
+  it('with `late` unconnected: the records late in the new windows are counted as dropped, not lost silently', async () => {
+    const engine = await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', `  out: { op: test.collect, in: win, with: { into: rewindow-out } }\n`);
+    const panes = take('rewindow-out') as { records: unknown[] }[];
+    expect(panes.reduce((sum, p) => sum + p.records.length, 0)).toBe(120);
+    expect(new Map(engine.nodeStats()).get('win')!.dropped.get('unconnected_late')).toBe(30);
+  });
+
+  it('fused with an aggregate, 10s -> 4s: the old open window is emitted early and every record counted once', async () => {
+    const rest = `  stats: { op: aggregate, in: win, with: { count: count(), first: min(n), last: max(n) } }\n  out: { op: test.collect, in: stats, with: { into: rewindow-stats } }\n`;
+    await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', rest);
+    const rows = take('rewindow-stats') as { start: number; end: number; count: number; first: number; last: number }[];
+    expect(rows.map((r) => [r.start, r.end, r.first, r.count])).toEqual([
+      [0, 10_000, 0, 50],
+      [10_000, 20_000, 50, 50],
+      [20_000, 24_000, 100, 20],
+      [24_000, 28_000, 120, 20],
+      [28_000, 32_000, 140, 10],
+    ]);
+    for (const row of rows) expect(row.last - row.first + 1).toBe(row.count);
   });
 });
