@@ -270,3 +270,65 @@ ${rest}`;
     for (const row of rows) expect(row.last - row.first + 1).toBe(row.count);
   });
 });
+
+describe('a window reloaded with another lateness', () => {
+  const t = (ts: number) => ({ ts });
+  const panes = (items: unknown[]) => (items as Pane[]).map((p) => [p.start, p.end, p.records.map((r) => r.ts)]);
+
+  /** Saves a window run on `first` under `before`, restores it under `after`, and runs it on `second`. */
+  function across<S>(definition: OperatorDefinition<S>, before: unknown, after: unknown, first: number[], second: number[], keepSettings = true) {
+    const old = fakeContext(definition, before, { stopReason: 'replaced' });
+    drive(definition.create(old), [batchOf(first.map(t))]);
+    const saved = JSON.parse(JSON.stringify(old.takeSnapshot())) as { settings?: unknown };
+    // A snapshot of an earlier version does not say which lateness it was saved under.
+    if (!keepSettings) delete saved.settings;
+    const next = fakeContext(definition, after, { restored: saved });
+    const run = drive(definition.create(next), [batchOf(second.map(t))]);
+    return { run, late: next.portItems('late') };
+  }
+
+  it('shorter (tumbling 2s -> 0s): a held window the watermark now closes is emitted at once, not lost', () => {
+    const { run, late } = across(tumbling, { size: '1s', time: 'ts', lateness: '2s' }, { size: '1s', time: 'ts' }, [500, 2500], [2600, 3100]);
+    expect(panes(run.batches[0].items)).toEqual([[0, 1000, [500]]]);
+    expect(panes(run.items())).toEqual([
+      [0, 1000, [500]],
+      [2000, 3000, [2500, 2600]],
+      [3000, 4000, [3100]],
+    ]);
+    expect(late).toEqual([]);
+  });
+
+  it('shorter, from a snapshot that does not say its lateness: the held window is still emitted once', () => {
+    const { run } = across(tumbling, { size: '1s', time: 'ts', lateness: '2s' }, { size: '1s', time: 'ts' }, [500, 2500], [2600, 3100], false);
+    expect(panes(run.items())).toEqual([
+      [0, 1000, [500]],
+      [2000, 3000, [2500, 2600]],
+      [3000, 4000, [3100]],
+    ]);
+  });
+
+  it('shorter (sliding 2s -> 0s): every held window is emitted once, those now closed at once', () => {
+    const { run } = across(sliding, { size: '2s', every: '1s', time: 'ts', lateness: '2s' }, { size: '2s', every: '1s', time: 'ts' }, [500, 2500], [2600, 3100]);
+    expect(panes(run.items())).toEqual([
+      [-1000, 1000, [500]],
+      [0, 2000, [500]],
+      [1000, 3000, [2500, 2600]],
+      [2000, 4000, [2500, 2600, 3100]],
+      [3000, 5000, [3100]],
+    ]);
+  });
+
+  it('longer (sliding 0s -> 2s): a window emitted before the reload is not emitted again', () => {
+    const old = fakeContext(sliding, { size: '2s', every: '1s', time: 'ts' }, { stopReason: 'replaced' });
+    const before = drive(sliding.create(old), [batchOf([t(500), t(1500)])]);
+    expect(panes(before.items())).toEqual([[-1000, 1000, [500]]]);
+    const next = fakeContext(sliding, { size: '2s', every: '1s', time: 'ts', lateness: '2s' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    const run = drive(sliding.create(next), [batchOf([t(3000)])]);
+    expect(panes(run.items())).toEqual([
+      [0, 2000, [500, 1500]],
+      [1000, 3000, [1500]],
+      [2000, 4000, [3000]],
+      [3000, 5000, [3000]],
+    ]);
+  });
+});

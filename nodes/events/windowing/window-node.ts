@@ -201,7 +201,7 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
   if (restored !== undefined && restored !== null) {
     if (restored.version === 1 && restored.shape === shape) {
       watermark = restored.watermark ?? -Infinity;
-      assigner.load(restored.panes, watermark);
+      assigner.load(restored.panes, watermark, restored.settings?.lateness);
       arrivals = restored.arrivals ?? 0;
     } else {
       takeOver(restored);
@@ -281,11 +281,13 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
         timerAt = Infinity;
       }
 
-      // What a restore under other settings could not put in the new windows goes first.
+      // What a restore under other settings could not put in the new windows goes first; then
+      // windows a shorter lateness than the one they were saved under has closed.
       if (flushed !== undefined) emitPanes(flushed);
       if (lateOnRestore !== undefined) ctx.emit('late', { items: lateOnRestore, ack: Ack.none() });
       flushed = undefined;
       lateOnRestore = undefined;
+      if (watermark >= assigner.nextClose()) emitClosed(watermark);
       if (processingTime) armTimer();
       const subscription = input.subscribe({
         next(batch) {
