@@ -126,6 +126,32 @@ describe('a lone window reloaded under other settings keeps every record it held
     expect(run.items()).toEqual([{ key: null, start: 40_000, end: 50_000, records: [at(0, 100), at(1, 200), at(2, 5)] }]);
   });
 
+  it('processing time -> event time: held records go to the windows of their own time field, none late for another', () => {
+    const old = fakeContext(tumbling, { size: '10s' }, { stopReason: 'replaced', clock: new VirtualClock(42_000) });
+    drive(tumbling.create(old), [batchOf([at(0, 2500), at(1, 100)])]);
+    const next = fakeContext(tumbling, { size: '1s', time: 'ts' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    const run = drive(tumbling.create(next), [batchOf([at(2, 2600)])]);
+    expect(next.portItems('late')).toEqual([]);
+    expect((run.items() as Pane[]).map((p) => [p.start, p.records.map((r) => r.n)])).toEqual([
+      [0, [1]],
+      [2000, [0, 2]],
+    ]);
+  });
+
+  it('processing time 10s -> 2s: held records keep the time they arrived, so those whose 2 s window has passed are late', () => {
+    const clock = new VirtualClock(5000);
+    const old = fakeContext(tumbling, { size: '10s' }, { stopReason: 'replaced', clock });
+    drive(tumbling.create(old), [batchOf([at(0, 0)])]);
+    clock.advance(2500);
+    const second = fakeContext(tumbling, { size: '10s' }, { stopReason: 'replaced', clock, restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    drive(tumbling.create(second), [batchOf([at(1, 0)])]);
+    const next = fakeContext(tumbling, { size: '2s' }, { restored: JSON.parse(JSON.stringify(second.takeSnapshot())), clock });
+    const run = drive(tumbling.create(next), [batchOf([at(2, 0)])]);
+    // Arrived at 5 s (window [4 s, 6 s), passed at 7.5 s) and at 7.5 s ([6 s, 8 s), still open).
+    expect((next.portItems('late') as Reading[]).map((r) => r.n)).toEqual([0]);
+    expect((run.items() as Pane[]).map((p) => [p.start, p.records.map((r) => r.n)])).toEqual([[6000, [1, 2]]]);
+  });
+
   it('keeps the arrival order for records of equal time across the reload', () => {
     const first = [at(0, 1000), at(1, 1000), at(2, 1000)];
     const { after } = reloadAcross(tumbling, { size: '10s', time: 'ts' }, { size: '20s', time: 'ts' }, first, [at(3, 1000)]);

@@ -16,18 +16,19 @@
  * emitted, the output's ack combines theirs, so a source batch is released
  * only once every window holding it has been emitted and acknowledged.
  *
- * State: open windows and the watermark are saved through `ctx.snapshot`
- * and restored from `ctx.restored` as they are when the geometry and what
- * panes hold are unchanged. Saved under other settings (a reload changed the
- * size, slide, gap or clock), a lone window's records are folded again, in
- * arrival order, into the new windows, and records whose new windows have
- * already closed go to `late`; a fused aggregate's panes, which cannot be
- * split, are emitted early as the windows they were. When the input ends, open windows are flushed, except when the
- * node stops to be replaced or suspended: then they are kept for the
- * snapshot, and the acks they held are released, the snapshot now owning
- * those records. A keyed window with `parallelism` runs one instance per
- * input partition and hands its held acks over at each checkpoint of that
- * partition's state (`holds`, docs/keyed-state.md).
+ * State: open windows, the watermark and the settings are saved through
+ * `ctx.snapshot` and restored from `ctx.restored` as they are when the
+ * geometry and what panes hold are unchanged. Saved under other settings (a
+ * reload changed the size, slide, gap or clock), a lone window's records are
+ * folded again, in arrival order, into the new windows, and records whose
+ * new windows have already closed go to `late`; a fused aggregate's panes,
+ * which cannot be split, are emitted early as the windows they were. When
+ * the input ends, open windows are flushed, except when the node stops to
+ * be replaced or suspended: then they are kept for the snapshot, and the
+ * acks they held are released, the snapshot now owning those records. A
+ * keyed window with `parallelism` runs one instance per input partition and
+ * hands its held acks over at each checkpoint of that partition's state
+ * (`holds`, docs/keyed-state.md).
  */
 import { Observable } from 'rxjs';
 import { Ack, carriesState, reasonOf, toPlain, type Batch, type EventRecord, type NodeContext, type NodeFunction } from '../../../runtime/api.ts';
@@ -85,17 +86,22 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
   let lateOnRestore: EventRecord[] | undefined;
 
   /**
-   * Folds records into their windows, as they arrive or as a restore folds
-   * them again: each one's time (its field; in processing time `stamps[i]`
-   * when given, else the clock) and key. A record whose time or key cannot
-   * be read goes to dead letters; one whose windows have all closed is
-   * returned in `late`. Advances the watermark and the arrival numbers.
+   * Folds records into their windows, as they arrive or, with `restore`,
+   * as a restore folds them again: each one's time (its field; in
+   * processing time `restore.stamps[i]` when given, else the clock) and
+   * key. A record whose time or key cannot be read goes to dead letters;
+   * one whose windows have all closed is returned in `late`. Advances the
+   * watermark and the arrival numbers; restored records, all accepted
+   * before, advance it only at the end, so that none makes another late.
    */
-  function foldRecords(items: EventRecord[], ack: Ack, stamps?: readonly number[]): { late: EventRecord[] | undefined; folded: boolean } {
+  function foldRecords(items: EventRecord[], ack: Ack, restore?: { stamps?: readonly number[] }): { late: EventRecord[] | undefined; folded: boolean } {
     let late: EventRecord[] | undefined;
     let folded = false;
     // Locals, not closure variables, in the per-record loop: it runs millions of times.
     let mark = watermark;
+    let latest = mark;
+    const advance = restore === undefined;
+    const stamps = restore?.stamps;
     let seq = arrivals;
     const windows = assigner;
     const fold = folder;
@@ -154,9 +160,12 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       }
       if (windows.fold(record, keyString, key, time, seq++, mark, ack)) folded = true;
       else (late ??= []).push(record);
-      if (time > mark) mark = time;
+      if (time > mark) {
+        if (advance) mark = time;
+        else if (time > latest) latest = time;
+      }
     }
-    watermark = mark;
+    watermark = latest > mark ? latest : mark;
     arrivals = seq;
     return { late, folded };
   }
@@ -178,7 +187,7 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       const held = recordsOf(saved.panes);
       watermark = savedWatermark;
       // Processing-time stamps mean nothing on another clock: there, records arrive now.
-      const { late } = foldRecords(held.records, Ack.none(), processingTime && savedClock === clock ? held.times : undefined);
+      const { late } = foldRecords(held.records, Ack.none(), { stamps: processingTime && savedClock === clock ? held.times : undefined });
       lateOnRestore = late;
       const lateCount = late?.length ?? 0;
       const message = `re-windowed ${counted(held.records.length, 'record')} saved under other window settings` + (lateCount > 0 ? `; ${lateCount} fall in windows already closed and go to \`late\`` : '');
