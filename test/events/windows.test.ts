@@ -350,12 +350,12 @@ describe('window state', () => {
     expect((ctx.takeSnapshot() as { panes: unknown[] }).panes).toEqual([]);
   });
 
-  it('starts empty, with a warning, from a snapshot saved under other window settings', () => {
+  it('re-windows, and says so, the records of a snapshot saved under other window settings', () => {
     const first = fakeContext(tumbling, settings, { stopReason: 'replaced' });
     drive(tumbling.create(first), [batchOf([r(100)])]);
     const second = fakeContext(tumbling, { size: '2s', time: 'ts' }, { restored: first.takeSnapshot() });
     const run = drive(tumbling.create(second), [batchOf([r(2100)])]);
-    expect(run.items()).toEqual([pane(2000, 4000, [r(2100)])]);
-    expect(second.logs.some((log) => log.level === 'warn')).toBe(true);
+    expect(run.items()).toEqual([pane(0, 2000, [r(100)]), pane(2000, 4000, [r(2100)])]);
+    expect(second.logs.map((log) => log.message)).toEqual(['re-windowed 1 record saved under other window settings']);
   });
 });

@@ -54,8 +54,13 @@ export interface WindowAssigner<State> {
   takeHeldAcks(): Ack[];
   /** Open panes, for snapshots. */
   save(): SavedPane[];
-  /** Restores saved panes; `watermark` is the restored one: windows it has passed are closed. */
-  load(saved: readonly SavedPane[], watermark: number): void;
+  /**
+   * Restores saved panes; `watermark` is the restored one: windows it had
+   * passed by `savedLateness` (the lateness the panes were saved under,
+   * this assigner's own by default) were emitted. Windows the current
+   * lateness has closed since are due: `nextClose` says so.
+   */
+  load(saved: readonly SavedPane[], watermark: number, savedLateness?: number): void;
 }
 
 /** The acknowledgements a window holds: each retained once per time it was added. */

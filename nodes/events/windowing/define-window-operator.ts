@@ -80,12 +80,25 @@ export function defineWindowOperator<Settings extends WindowSettings>(spec: Wind
     outputs: windowOutputs,
     partitionBy: { setting: 'key' },
     create(ctx) {
-      return windowNode({ ctx, foldCtx: ctx, folder: recordsFolder, assigner: assigner(ctx.settings, recordsFolder) });
+      return windowNode({
+        ctx,
+        foldCtx: ctx,
+        folder: recordsFolder,
+        assigner: assigner(ctx.settings, recordsFolder),
+        assignerOf: (saved) => assigner(saved as Settings, recordsFolder),
+      });
     },
     fuse: {
       aggregate(ctx, aggregateCtx: NodeContext<Record<string, AggregateSpec>>) {
         const folder = compileAggregates(aggregateCtx.settings);
-        return windowNode({ ctx, foldCtx: aggregateCtx as NodeContext<unknown>, folder, assigner: assigner(ctx.settings, folder) });
+        return windowNode({
+          ctx,
+          foldCtx: aggregateCtx as NodeContext<unknown>,
+          folder,
+          assigner: assigner(ctx.settings, folder),
+          // A snapshot saved under other settings carries them: its windows are flushed as those made them.
+          assignerOf: (saved) => assigner(saved as Settings, folder),
+        });
       },
     },
   });

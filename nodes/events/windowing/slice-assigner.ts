@@ -105,13 +105,19 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
     return true;
   }
 
-  /** Opens a slice; its windows that `watermark` has already closed (none of them holds another slice) never will. */
-  #open(start: number, end: number, watermark: number): Slice<State> {
+  /**
+   * Opens a slice; its windows that `watermark` has already closed with
+   * `lateness` (none of them holds another slice) never will. A restored
+   * slice was held by a window not yet emitted, so its newest window at
+   * least stays: never a slice that no window will take.
+   */
+  #open(start: number, end: number, watermark: number, lateness = this.#lateness): Slice<State> {
     const slice: Slice<State> = { start, end, panes: new Map(), states: new Map(), acks: [], lastAck: undefined };
     this.#slices.set(start, slice);
     const every = this.#every;
-    const firstOpen = (Math.floor((watermark - this.#size - this.#lateness) / every) + 1) * every;
-    const first = Math.max(this.#firstWindowOf(slice), firstOpen);
+    const firstOpen = (Math.floor((watermark - this.#size - lateness) / every) + 1) * every;
+    const newest = Math.floor(start / every) * every;
+    const first = Math.min(Math.max(this.#firstWindowOf(slice), firstOpen), newest);
     if (!(first >= this.#nextWindow)) {
       this.#nextWindow = first;
       this.#nextClose = first + this.#size + this.#lateness;
@@ -211,10 +217,11 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
     return saved;
   }
 
-  load(saved: readonly SavedPane[], watermark: number): void {
+  load(saved: readonly SavedPane[], watermark: number, savedLateness = this.#lateness): void {
     for (const entry of saved) {
-      // Windows the saved watermark has passed were emitted, or closed before these slices had records.
-      const slice = this.#slices.get(entry.start) ?? this.#open(entry.start, entry.end, watermark);
+      // Windows the saved watermark had passed with the saved lateness were emitted, or closed before
+      // these slices had records; those it passes only with a shorter lateness now are due at once.
+      const slice = this.#slices.get(entry.start) ?? this.#open(entry.start, entry.end, watermark, savedLateness);
       const keyString = keyStringOf(entry.key);
       const state = this.#folder.load(entry.state);
       slice.states.set(keyString, state);

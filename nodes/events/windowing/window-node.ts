@@ -16,19 +16,24 @@
  * emitted, the output's ack combines theirs, so a source batch is released
  * only once every window holding it has been emitted and acknowledged.
  *
- * State: open windows and the watermark are saved through `ctx.snapshot`
- * and restored from `ctx.restored` when the geometry and what panes hold are
- * unchanged. When the input ends, open windows are flushed, except when the
- * node stops to be replaced or suspended: then they are kept for the
- * snapshot, and the acks they held are released, the snapshot now owning
- * those records. A keyed window with `parallelism` runs one instance per
- * input partition and hands its held acks over at each checkpoint of that
- * partition's state (`holds`, docs/keyed-state.md).
+ * State: open windows, the watermark and the settings are saved through
+ * `ctx.snapshot` and restored from `ctx.restored` as they are when the
+ * geometry and what panes hold are unchanged. Saved under other settings (a
+ * reload changed the size, slide, gap or clock), a lone window's records are
+ * folded again, in arrival order, into the new windows, and records whose
+ * new windows have already closed go to `late`; a fused aggregate's panes,
+ * which cannot be split, are emitted early as the windows they were. When
+ * the input ends, open windows are flushed, except when the node stops to
+ * be replaced or suspended: then they are kept for the snapshot, and the
+ * acks they held are released, the snapshot now owning those records. A
+ * keyed window with `parallelism` runs one instance per input partition and
+ * hands its held acks over at each checkpoint of that partition's state
+ * (`holds`, docs/keyed-state.md).
  */
 import { Observable } from 'rxjs';
 import { Ack, carriesState, reasonOf, toPlain, type Batch, type EventRecord, type NodeContext, type NodeFunction } from '../../../runtime/api.ts';
-import type { SavedPane, WindowAssigner } from './assigner.ts';
-import type { PaneFolder } from './pane-folder.ts';
+import type { ClosedPanes, SavedPane, WindowAssigner } from './assigner.ts';
+import { recordsFolder, type PaneFolder, type RecordsState } from './pane-folder.ts';
 import { compileReader, eventTimeOf, keyStringOf, missingField } from './record-access.ts';
 
 /** Settings every window operator has (durations in milliseconds). */
@@ -41,8 +46,10 @@ export interface WindowSettings {
 /** What a window node's snapshot holds. */
 export interface WindowSnapshot {
   version: 1;
-  /** Assigner and folder shapes; restored only into the same. */
+  /** Clock, assigner and folder shapes; restored as it is only into the same. */
   shape: string;
+  /** The window's settings when saved: a successor under other settings re-windows or flushes its panes with them. */
+  settings?: WindowSettings;
   watermark: number | null;
   /** Records folded so far: arrival numbers continue from it. */
   arrivals: number;
@@ -57,6 +64,8 @@ export interface WindowNodeOptions<State> {
   foldCtx: NodeContext<unknown>;
   folder: PaneFolder<State>;
   assigner: WindowAssigner<State>;
+  /** The assigner this operator makes of other `settings`, over `folder`: of a snapshot's, to flush its panes. */
+  assignerOf(settings: WindowSettings): WindowAssigner<State>;
 }
 
 /** Builds the running function of a window (or fused window and aggregate). */
@@ -67,24 +76,149 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
   const keyReader = ctx.settings.key === undefined ? undefined : compileReader(ctx.settings.key);
   const keyField = keyReader?.field;
   // Event-time and processing-time windows live on different clocks: one's state means nothing to the other.
-  const shape = `${processingTime ? 'processing' : 'event'};${assigner.shape};${folder.shape}`;
+  const clock = processingTime ? 'processing' : 'event';
+  const shape = `${clock};${assigner.shape};${folder.shape}`;
   // -Infinity until a first record: nothing is late before anything was seen.
   let watermark = -Infinity;
   let arrivals = 0;
+  // What a restore from other settings leaves to send once the node runs: old windows flushed, records late in the new ones.
+  let flushed: ClosedPanes<State> | undefined;
+  let lateOnRestore: EventRecord[] | undefined;
+
+  /**
+   * Folds records into their windows, as they arrive or, with `restore`,
+   * as a restore folds them again: each one's time (its field; in
+   * processing time `restore.stamps[i]` when given, else the clock) and
+   * key. A record whose time or key cannot be read goes to dead letters;
+   * one whose windows have all closed is returned in `late`. Advances the
+   * watermark and the arrival numbers; restored records, all accepted
+   * before, advance it only at the end, so that none makes another late.
+   */
+  function foldRecords(items: EventRecord[], ack: Ack, restore?: { stamps?: readonly number[] }): { late: EventRecord[] | undefined; folded: boolean } {
+    let late: EventRecord[] | undefined;
+    let folded = false;
+    // Locals, not closure variables, in the per-record loop: it runs millions of times.
+    let mark = watermark;
+    let latest = mark;
+    const advance = restore === undefined;
+    const stamps = restore?.stamps;
+    let seq = arrivals;
+    const windows = assigner;
+    const fold = folder;
+    const field = timeField;
+    const byKeyField = keyField;
+    if (processingTime) {
+      const now = ctx.now();
+      if (now > mark) mark = now;
+    }
+    for (let i = 0; i < items.length; i++) {
+      const record = items[i];
+      let time: number;
+      if (processingTime) {
+        time = stamps === undefined ? mark : stamps[i];
+      } else {
+        const raw = record[field];
+        if (typeof raw === 'number' && raw - raw === 0) {
+          time = raw;
+        } else {
+          try {
+            time = eventTimeOf(raw, field);
+          } catch (error) {
+            ctx.fail(record, error, ack);
+            continue;
+          }
+        }
+      }
+      let key: unknown = null;
+      let keyString = nullKey;
+      if (byKeyField !== undefined) {
+        const value = record[byKeyField];
+        if (typeof value === 'string') {
+          key = value;
+          keyString = value;
+        } else if (value === undefined) {
+          ctx.fail(record, missingField(byKeyField), ack);
+          continue;
+        } else {
+          key = toPlain(value);
+          keyString = keyStringOf(key);
+        }
+      } else if (keyReader !== undefined) {
+        try {
+          key = keyReader.read(record);
+        } catch (error) {
+          ctx.fail(record, keyError(error), ack);
+          continue;
+        }
+        keyString = keyStringOf(key);
+      }
+      try {
+        fold.prepare(record);
+      } catch (error) {
+        foldCtx.fail(record, error, ack);
+        continue;
+      }
+      if (windows.fold(record, keyString, key, time, seq++, mark, ack)) folded = true;
+      else (late ??= []).push(record);
+      if (time > mark) {
+        if (advance) mark = time;
+        else if (time > latest) latest = time;
+      }
+    }
+    watermark = latest > mark ? latest : mark;
+    arrivals = seq;
+    return { late, folded };
+  }
+
+  /**
+   * Takes over windows saved under other settings. Records (a lone
+   * window's panes) are folded again, in arrival order and with the saved
+   * watermark, as if they arrived now: into the new windows, or, where the
+   * watermark has closed those, to `late`. Aggregates cannot be split into
+   * new windows: the old ones are emitted as they are, early. Their source
+   * acknowledgements went with the snapshot, which owns these records.
+   */
+  function takeOver(saved: WindowSnapshot): void {
+    const { clock: savedClock, folder: savedFolder } = shapeParts(saved.shape);
+    const savedWatermark = savedClock === clock ? (saved.watermark ?? -Infinity) : -Infinity;
+    const fields = { node: ctx.node, saved: saved.shape, now: shape };
+    arrivals = saved.arrivals ?? 0;
+    if (savedFolder === recordsFolder.shape) {
+      const held = recordsOf(saved.panes);
+      watermark = savedWatermark;
+      // Processing-time stamps mean nothing on another clock: there, records arrive now.
+      const { late } = foldRecords(held.records, Ack.none(), { stamps: processingTime && savedClock === clock ? held.times : undefined });
+      lateOnRestore = late;
+      const lateCount = late?.length ?? 0;
+      const message = `re-windowed ${counted(held.records.length, 'record')} saved under other window settings` + (lateCount > 0 ? `; ${lateCount} fall in windows already closed and go to \`late\`` : '');
+      if (lateCount > 0) ctx.log.warn({ ...fields, records: held.records.length, late: lateCount }, message);
+      else ctx.log.info({ ...fields, records: held.records.length, late: 0 }, message);
+    } else if (savedFolder === folder.shape && saved.settings !== undefined) {
+      const old = options.assignerOf(saved.settings);
+      old.load(saved.panes, saved.watermark ?? -Infinity);
+      flushed = old.takeClosed(Infinity);
+      watermark = savedWatermark;
+      ctx.log.warn({ ...fields, windows: flushed.panes.length }, `emitted ${counted(flushed.panes.length, 'open window')} of the old window settings early: their aggregates cannot be split into the new windows`);
+    } else {
+      // Only a state store written by another version or another aggregate comes here.
+      ctx.metrics.dropped(saved.panes.length, 'window_state_unreadable');
+      ctx.log.error({ ...fields, panes: saved.panes.length }, `dropped ${counted(saved.panes.length, 'saved window pane')}: these settings cannot read what they hold`);
+    }
+  }
 
   const restored = ctx.restored as WindowSnapshot | undefined;
   if (restored !== undefined && restored !== null) {
     if (restored.version === 1 && restored.shape === shape) {
       watermark = restored.watermark ?? -Infinity;
-      assigner.load(restored.panes, watermark);
+      assigner.load(restored.panes, watermark, restored.settings?.lateness);
       arrivals = restored.arrivals ?? 0;
     } else {
-      ctx.log.warn({ node: ctx.node, saved: restored.shape, now: shape }, 'saved windows do not fit the new settings; starting empty');
+      takeOver(restored);
     }
   }
   ctx.snapshot(
     function saveWindows(): WindowSnapshot {
-      return { version: 1, shape, watermark: Number.isFinite(watermark) ? watermark : null, arrivals, panes: assigner.save() };
+      return { version: 1, shape, settings: ctx.settings, watermark: Number.isFinite(watermark) ? watermark : null, arrivals, panes: assigner.save() };
     },
     // At a checkpoint of per-partition state, the stored snapshot owns the records of the open windows.
     { holds: () => assigner.takeHeldAcks() },
@@ -95,8 +229,7 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       let cancelTimer: (() => void) | undefined;
       let timerAt = Infinity;
 
-      function emitClosed(limit: number): void {
-        const { panes, acks } = assigner.takeClosed(limit);
+      function emitPanes({ panes, acks }: ClosedPanes<State>): void {
         if (panes.length === 0) {
           for (const ack of acks) ack.release();
           return;
@@ -118,6 +251,10 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
         }
       }
 
+      function emitClosed(limit: number): void {
+        emitPanes(assigner.takeClosed(limit));
+      }
+
       function armTimer(): void {
         const next = assigner.nextClose();
         if (next === Infinity || (cancelTimer !== undefined && timerAt <= next)) return;
@@ -134,74 +271,8 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       }
 
       function foldBatch(batch: Batch): void {
-        const items = batch.items as EventRecord[];
         const ack = batch.ack;
-        let late: EventRecord[] | undefined;
-        let folded = false;
-        // Locals, not closure variables, in the per-record loop: it runs millions of times.
-        let mark = watermark;
-        let seq = arrivals;
-        const windows = assigner;
-        const fold = folder;
-        const field = timeField;
-        const byKeyField = keyField;
-        if (processingTime) {
-          const now = ctx.now();
-          if (now > mark) mark = now;
-        }
-        for (let i = 0; i < items.length; i++) {
-          const record = items[i];
-          let time: number;
-          if (processingTime) {
-            time = mark;
-          } else {
-            const raw = record[field];
-            if (typeof raw === 'number' && raw - raw === 0) {
-              time = raw;
-            } else {
-              try {
-                time = eventTimeOf(raw, field);
-              } catch (error) {
-                ctx.fail(record, error, ack);
-                continue;
-              }
-            }
-          }
-          let key: unknown = null;
-          let keyString = nullKey;
-          if (byKeyField !== undefined) {
-            const value = record[byKeyField];
-            if (typeof value === 'string') {
-              key = value;
-              keyString = value;
-            } else if (value === undefined) {
-              ctx.fail(record, missingField(byKeyField), ack);
-              continue;
-            } else {
-              key = toPlain(value);
-              keyString = keyStringOf(key);
-            }
-          } else if (keyReader !== undefined) {
-            try {
-              key = keyReader.read(record);
-            } catch (error) {
-              ctx.fail(record, keyError(error), ack);
-              continue;
-            }
-            keyString = keyStringOf(key);
-          }
-          try {
-            fold.prepare(record);
-          } catch (error) {
-            foldCtx.fail(record, error, ack);
-            continue;
-          }
-          if (windows.fold(record, keyString, key, time, seq++, mark, ack)) folded = true;
-          else (late ??= []).push(record);
-          if (time > mark) mark = time;
-        }
-        watermark = mark;
-        arrivals = seq;
+        const { late, folded } = foldRecords(batch.items as EventRecord[], ack);
         if (late !== undefined) {
           ack.retain();
           ctx.emit('late', { items: late, ack });
@@ -219,6 +290,13 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
         timerAt = Infinity;
       }
 
+      // What a restore under other settings could not put in the new windows goes first; then
+      // windows a shorter lateness than the one they were saved under has closed.
+      if (flushed !== undefined) emitPanes(flushed);
+      if (lateOnRestore !== undefined) ctx.emit('late', { items: lateOnRestore, ack: Ack.none() });
+      flushed = undefined;
+      lateOnRestore = undefined;
+      if (watermark >= assigner.nextClose()) emitClosed(watermark);
       if (processingTime) armTimer();
       const subscription = input.subscribe({
         next(batch) {
@@ -249,6 +327,29 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       };
     });
   };
+}
+
+/** `1 record`, `2 records`. */
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/** The clock and folder parts of a snapshot's shape (`clock;assigner;folder`, the folder's own may hold `;`). */
+function shapeParts(shape: string): { clock: string; folder: string } {
+  const first = shape.indexOf(';');
+  const second = shape.indexOf(';', first + 1);
+  return { clock: shape.slice(0, first), folder: second < 0 ? '' : shape.slice(second + 1) };
+}
+
+/** Every record saved panes hold, once each (slices and sessions do not share records), in arrival order, with its time. */
+function recordsOf(panes: readonly SavedPane[]): { records: EventRecord[]; times: number[] } {
+  const held: { record: EventRecord; time: number; seq: number }[] = [];
+  for (const pane of panes) {
+    const { records, times, seqs } = pane.state as RecordsState;
+    for (let i = 0; i < records.length; i++) held.push({ record: records[i], time: times[i], seq: seqs[i] });
+  }
+  held.sort((a, b) => a.seq - b.seq);
+  return { records: held.map((h) => h.record), times: held.map((h) => h.time) };
 }
 
 /** Window results per output batch: a flush of many keys goes out in batches of this size. */
