@@ -21,7 +21,8 @@ import { blockingTarget, isPlaylist, playlistLinks } from './ll-hls.ts';
 import { Prefetcher } from './prefetch.ts';
 import { CheckedTargets, targetProblem } from './request-check.ts';
 import { ended, handedOver, sendObject, sendOriginFailure, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
-import type { EdgeStore, PurgeSelector } from './store.ts';
+import type { PurgeSelector } from '../purge/command.ts';
+import type { EdgeStore } from './store.ts';
 import { freshnessOf, type CompiledRule } from './ttl-rules.ts';
 import { noHeaders, variantKeyOf, varyNames, VaryKeys } from './vary-keys.ts';
 
