@@ -8,12 +8,13 @@ import { accessSettingsSchema } from './access/settings.ts';
 import { createAccessPolicy, type AccessPolicy } from './access/policy.ts';
 import type { Admit } from './edge/admit.ts';
 import { busOptions, oneBus, purgeBusShape } from './purge/bus-setting.ts';
+import { purgeSelectorOf } from './purge/command.ts';
 import { startPurgeListener, type PurgeListener } from './purge/listener.ts';
 import { accessRecordType, type AccessRecord } from './edge/access-log.ts';
 import type { CachedObject } from './edge/cached-object.ts';
 import { Edge } from './edge/edge.ts';
 import { edgeMetrics } from './edge/edge-metrics.ts';
-import { EdgeStore, type PurgeSelector } from './edge/store.ts';
+import { EdgeStore } from './edge/store.ts';
 import { compileRule } from './edge/ttl-rules.ts';
 
 /** Access records emitted together, and how often a partial batch goes out. */
@@ -211,7 +212,7 @@ export default defineOperator({
         const inputSubscription: Subscription = input.subscribe({
           next(batch) {
             for (const item of batch.items) {
-              const selector = purgeSelector(item);
+              const selector = purgeSelectorOf(item, false);
               if (typeof selector === 'string') {
                 ctx.fail(item, new Error(selector), batch.ack);
                 continue;
@@ -239,19 +240,6 @@ export default defineOperator({
     };
   },
 });
-
-/** A purge record as a selector, or why it is not one. */
-export function purgeSelector(item: unknown): PurgeSelector | string {
-  if (item === null || typeof item !== 'object' || Array.isArray(item)) return 'a purge record must be an object such as `{url: "/path"}`';
-  const record = item as Record<string, unknown>;
-  const given = (['url', 'prefix', 'tag'] as const).filter((kind) => record[kind] !== undefined);
-  if (given.length !== 1) return 'a purge record needs exactly one of `url`, `prefix` or `tag`';
-  const kind = given[0];
-  const value = record[kind];
-  if (typeof value !== 'string' || value === '') return `\`${kind}\` must be a non-empty string`;
-  if (record.soft !== undefined && typeof record.soft !== 'boolean') return '`soft` must be true or false';
-  return { kind, value, soft: record.soft === true };
-}
 
 /** Nothing to read: the policy does not look at queries. */
 const noQuery = new URLSearchParams();

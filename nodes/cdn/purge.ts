@@ -2,7 +2,7 @@ import { Observable } from 'rxjs';
 import { defineOperator, duration, perBatchAsync, redactUrl, retryDelay, sleep, z, type Batch, type EventRecord, type NodeContext } from '../../runtime/api.ts';
 import { PurgeBusError, type PurgeBusOptions } from './purge/bus.ts';
 import { busOptions, oneBus, purgeBusShape } from './purge/bus-setting.ts';
-import type { PurgeSelector } from './purge/command.ts';
+import { purgeSelectorOf, type PurgeSelector } from './purge/command.ts';
 import { openPurgeSender, type PurgeReport, type PurgeSender } from './purge/send.ts';
 
 const settings = z
@@ -45,18 +45,6 @@ export default defineOperator({
   },
 });
 
-/** The selector a record names, or throws saying why it names none. */
-function selectorOf(record: EventRecord, defaultSoft: boolean): PurgeSelector {
-  const kinds = (['url', 'prefix', 'tag'] as const).filter((kind) => record[kind] !== undefined);
-  if (kinds.length !== 1) throw new Error(`a purge record needs exactly one of the fields \`url\`, \`prefix\` or \`tag\`${kinds.length > 1 ? ` (it has ${kinds.join(', ')})` : ''}`);
-  const kind = kinds[0];
-  const value = record[kind];
-  if (typeof value !== 'string' || value === '') throw new Error(`\`${kind}\` must be a non-empty string`);
-  const soft = record.soft ?? defaultSoft;
-  if (typeof soft !== 'boolean') throw new Error('`soft` must be true or false');
-  return { kind, value, soft };
-}
-
 /** One run of a `cdn.purge` node: a sender kept open, opened again after a failure. */
 class PurgeSession {
   readonly #ctx: NodeContext<Settings>;
@@ -76,11 +64,9 @@ class PurgeSession {
   async purge(items: EventRecord[], batch: Batch): Promise<PurgeResult[]> {
     const out: PurgeResult[] = [];
     for (const record of items) {
-      let selector: PurgeSelector;
-      try {
-        selector = selectorOf(record, this.#ctx.settings.soft);
-      } catch (error) {
-        this.#ctx.fail(record, error, batch.ack);
+      const selector = purgeSelectorOf(record, this.#ctx.settings.soft);
+      if (typeof selector === 'string') {
+        this.#ctx.fail(record, new Error(selector), batch.ack);
         continue;
       }
       const { stale: _stale, ...report } = await this.#send(selector);

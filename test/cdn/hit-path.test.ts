@@ -96,6 +96,7 @@ describe('cache: hits answered from a kept header list', () => {
     expect(conditionalOrRange(['IF-NONE-MATCH', '"e"'])).toBe(true);
     expect(conditionalOrRange(['if-modified-since', 'Thu, 01 Jan 2026 00:00:00 GMT'])).toBe(true);
     // Names of the same lengths, and values that look like the names, are not them.
+    expect(conditionalOrRange(['Cache-Control', 'no-cache', 'Authorization', 'x', 'Accept-Encoding', 'gzip'])).toBe(false);
     expect(conditionalOrRange(['Ranges', 'x', 'Accept', 'range', 'If-Match-None!', 'x', 'If-Unmodified-Si', 'x', 'X-Range', 'bytes=0-1'])).toBe(false);
     expect(conditionalOrRange([])).toBe(false);
   });

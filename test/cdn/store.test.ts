@@ -137,7 +137,7 @@ describe('cache: purge port', () => {
 
     edge.purge({ prefix: '/news/' }, { tag: 'nothing-tagged' }, { url: 5 }, { url: '/a', tag: 'b' });
     await until(() => edge.ctx.failures.length === 2);
-    expect(edge.ctx.failures.map((f) => f.reason)).toEqual(['`url` must be a non-empty string', 'a purge record needs exactly one of `url`, `prefix` or `tag`']);
+    expect(edge.ctx.failures.map((f) => f.reason)).toEqual(['`url` must be a non-empty string', 'a purge record needs exactly one of the fields `url`, `prefix` or `tag` (it has url, tag)']);
     expect(await labels()).toEqual(['MISS', 'MISS', 'HIT', 'HIT']);
   });
 

@@ -5,7 +5,8 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { CacheOutcome } from './access-log.ts';
-import type { Sendable } from './respond.ts';
+import type { OriginHead } from './fetch-origin.ts';
+import { prepareHeaders, type Sendable } from './respond.ts';
 import type { StoredValue } from './store.ts';
 import type { SharedBody } from './shared-body.ts';
 import type { Freshness } from './ttl-rules.ts';
@@ -75,19 +76,6 @@ export function servableOnError(object: CachedObject, now: number): boolean {
   return ageOf(object, now) < ttl + Math.max(object.freshness.sie, object.freshness.swr);
 }
 
-/** The `Vary` header names of a response, lower case, sorted; empty when none. */
-export function varyNames(headers: IncomingHttpHeaders): string[] {
-  const vary = headers.vary;
-  if (!vary) return [];
-  return [...new Set(vary.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== ''))].sort();
-}
-
-/** The part of a cache key the `Vary` names select from a request's headers. */
-export function varyPart(names: readonly string[], request: IncomingHttpHeaders): string | undefined {
-  if (names.length === 0) return undefined;
-  return names.map((name) => `${name}=${String(request[name] ?? '')}`).join('\u0001');
-}
-
 /**
  * A 304 from the origin: its headers (but `Content-Length`) and validators
  * replace the object's, and the object's kept header list is dropped.
@@ -102,4 +90,42 @@ export function takeRevalidatedHeaders(object: CachedObject, headers: IncomingHt
   if (headers['last-modified'] !== undefined) object.lastModified = headers['last-modified'];
   object.prepared = undefined;
   return { ...headers, 'cache-control': String(object.headers['cache-control'] ?? ''), expires: object.headers.expires as string | undefined };
+}
+
+/** The origin's `Age` header, ms (0 when absent or not a number). */
+export function originAgeOf(headers: IncomingHttpHeaders): number {
+  return (Number(headers.age) || 0) * 1000;
+}
+
+/** What an origin answer for `url` that arrived whole is stored as, fresh for `freshness` from `now`. */
+export function storedObject(url: string, head: OriginHead, freshness: Freshness, now: number): CachedObject {
+  return {
+    url,
+    status: head.status,
+    headers: forwardedHeaders(head.headers),
+    body: head.body,
+    // The body and, about, its headers.
+    size: head.body.length + 512,
+    etag: head.headers.etag,
+    lastModified: head.headers['last-modified'],
+    tags: tagsOf(head.headers),
+    storedAt: now,
+    originAge: originAgeOf(head.headers),
+    freshness,
+    stale: false,
+  };
+}
+
+/**
+ * The answer of a stored object as `cache` with `ageSeconds`, its header
+ * list built: kept on the object while its outcome and age stay the same,
+ * so a run of hits builds it once.
+ */
+export function preparedAnswer(object: CachedObject, cache: CacheOutcome, ageSeconds: number): Sendable {
+  const prepared = object.prepared;
+  if (prepared !== undefined && prepared.cache === cache && prepared.ageSeconds === ageSeconds) return prepared.sendable;
+  const sendable: Sendable = { status: object.status, headers: object.headers, body: object.body, cache, ageSeconds, validators: object, length: object.body.length };
+  sendable.prepared = prepareHeaders(sendable);
+  object.prepared = { cache, ageSeconds, sendable };
+  return sendable;
 }

@@ -14,8 +14,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 export function conditionalOrRange(rawHeaders: readonly string[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
-    // Lengths first: most names are none of the three.
+    // Lengths, then the first letter (`r` or `i` in either case), before a lower-case copy is made:
+    // names of those lengths that players and browsers send (`Cache-Control`, `Authorization`) make none.
     if (name.length !== 5 && name.length !== 13 && name.length !== 17) continue;
+    const first = name.charCodeAt(0) | 0x20;
+    if (first !== 0x72 && first !== 0x69) continue;
     const lower = name.toLowerCase();
     if (lower === 'range' || lower === 'if-none-match' || lower === 'if-modified-since') return true;
   }

@@ -14,15 +14,17 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import { BucketHistogram } from '../../../runtime/api.ts';
 import { accessRecord, type AccessRecord, type CacheOutcome } from './access-log.ts';
 import { admitAll, admitRequest, releaseNothing, type Admit, type Admitted, type Refused } from './admit.ts';
-import { forwardedHeaders, servableOnError, takeRevalidatedHeaders, stateOf, tagsOf, varyNames, varyPart, ageOf, type CachedObject } from './cached-object.ts';
+import { ageOf, forwardedHeaders, originAgeOf, preparedAnswer, servableOnError, stateOf, storedObject, takeRevalidatedHeaders, type CachedObject } from './cached-object.ts';
 import { Coalescer, type Fill, type FillResult } from './coalesce.ts';
 import { fetchOrigin, originAgents, originRequestHeaders, type OriginHead } from './fetch-origin.ts';
 import { blockingTarget, isPlaylist, playlistLinks } from './ll-hls.ts';
 import { Prefetcher } from './prefetch.ts';
 import { CheckedTargets, targetProblem } from './request-check.ts';
-import { ended, handedOver, prepareHeaders, sendObject, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
-import { variantKey, type EdgeStore, type PurgeSelector } from './store.ts';
+import { ended, handedOver, sendObject, sendOriginFailure, sendSignedPlaylist, sendText, type Sendable, type Sent } from './respond.ts';
+import type { PurgeSelector } from '../purge/command.ts';
+import type { EdgeStore } from './store.ts';
 import { freshnessOf, type CompiledRule } from './ttl-rules.ts';
+import { noHeaders, variantKeyOf, varyNames, VaryKeys } from './vary-keys.ts';
 
 /** What an edge counts; the store counts evictions and admission refusals. */
 export interface EdgeCounters {
@@ -63,8 +65,6 @@ export interface EdgeOptions {
 const blockingTimeoutMs = 30_000;
 /** A blocking playlist answer is the same for every player asking the same (msn, part): kept this long at least. */
 const blockingTtlMs = 1000;
-/** URLs whose `Vary` names are remembered. */
-const maxVaryEntries = 100_000;
 
 /** What one request became, for the access log and `release`. */
 interface RequestNote {
@@ -96,7 +96,7 @@ export class Edge {
   readonly #admit: Admit;
   readonly #coalescer = new Coalescer();
   readonly #agents = originAgents();
-  readonly #vary = new Map<string, string[]>();
+  readonly #vary = new VaryKeys();
   readonly #prefetcher: Prefetcher;
   readonly #targets = new CheckedTargets();
 
@@ -208,18 +208,8 @@ export class Edge {
     return this.#lookup(request, response, blocking ?? target, note, blocking !== undefined);
   }
 
-  #keyFor(path: string, headers: IncomingHttpHeaders): string {
-    return variantKey(path, varyPart(this.#vary.get(path) ?? [], headers));
-  }
-
-  /** The cache key of a client's request: its headers are read only when the path has `Vary` names. */
-  #requestKey(path: string, request: IncomingMessage): string {
-    const names = this.#vary.get(path);
-    return names === undefined ? path : variantKey(path, varyPart(names, request.headers));
-  }
-
   #lookup(request: IncomingMessage, response: ServerResponse, path: string, note: RequestNote, blocking: boolean): Sent | Promise<Sent> {
-    const key = this.#requestKey(path, request);
+    const key = this.#vary.keyOf(path, request);
     const object = this.store.lookup(key);
     if (object) {
       const now = this.#options.now();
@@ -248,14 +238,13 @@ export class Edge {
       if (object && servableOnError(object, this.#options.now())) return this.#sendStored(request, response, object, 'STALE', note);
       if (result.kind === 'failure') {
         this.counters.origin_errors += 1;
-        const timeout = result.failure.kind === 'timeout';
-        return sendText(response, timeout ? 504 : 502, `${timeout ? 'gateway timeout' : 'bad gateway'}: ${result.failure.message}`);
+        return sendOriginFailure(response, result.failure);
       }
     }
     const { head } = result;
     note.originStatus = head.status;
     // A joiner must not get another client's private answer, one for other `Vary` values, or a pass-through already under way.
-    if (joined && (!result.shareable || !head.body.joinable || variantKey(path, varyPart(result.vary, request.headers)) !== result.key)) {
+    if (joined && (!result.shareable || !head.body.joinable || variantKeyOf(path, result.vary, request.headers) !== result.key)) {
       return this.#pass(request, response, path, note);
     }
     if (joined) this.counters.coalesced += 1;
@@ -266,18 +255,19 @@ export class Edge {
 
   async #sendHead(request: IncomingMessage, response: ServerResponse, head: OriginHead, cache: CacheOutcome, note: RequestNote): Promise<Sent> {
     const headers = forwardedHeaders(head.headers);
+    const ageSeconds = Math.floor(Number(head.headers.age ?? 0)) || 0;
     if (note.rewrite && head.status === 200 && isPlaylist(request.url ?? '', head.headers['content-type'])) {
       // The links inside are signed for this client: the whole playlist is needed first (it is small).
       const complete = await head.done;
       if (!complete || !head.body.joinable) return sendText(response, 502, 'bad gateway: the playlist could not be read whole to sign its links');
-      return sendSignedPlaylist(request, response, head.status, headers, head.body, cache, Math.floor(Number(head.headers.age ?? 0)) || 0, note.rewrite);
+      return sendSignedPlaylist(request, response, head.status, headers, head.body, cache, ageSeconds, note.rewrite);
     }
     const sendable: Sendable = {
       status: head.status,
       headers,
       body: head.body,
       cache,
-      ageSeconds: Math.floor(Number(head.headers.age ?? 0)) || 0,
+      ageSeconds,
       validators: { etag: head.headers.etag, lastModified: head.headers['last-modified'] },
       length: head.body.declared,
     };
@@ -299,15 +289,7 @@ export class Edge {
     if (note.rewrite && object.status === 200 && isPlaylist(object.url, contentTypeOf(object.headers))) {
       return sendSignedPlaylist(request, response, object.status, object.headers, object.body, cache, ageSeconds, note.rewrite);
     }
-    // The answer, its header list built, is kept on the object for as long as its outcome and age stay the same.
-    let prepared = object.prepared;
-    if (prepared === undefined || prepared.cache !== cache || prepared.ageSeconds !== ageSeconds) {
-      const sendable: Sendable = { status: object.status, headers: object.headers, body: object.body, cache, ageSeconds, validators: object, length: object.body.length };
-      sendable.prepared = prepareHeaders(sendable);
-      prepared = { cache, ageSeconds, sendable };
-      object.prepared = prepared;
-    }
-    return sendObject(request, response, prepared.sendable);
+    return sendObject(request, response, preparedAnswer(object, cache, ageSeconds));
   }
 
   /** A request that cannot share: its own origin request, nothing kept. */
@@ -318,7 +300,7 @@ export class Edge {
     const head = await fetchOrigin({ ...this.#fetchOptions(path, request.headers, false), maxObject: 0 });
     if (head.kind !== 'response') {
       this.counters.origin_errors += 1;
-      return sendText(response, head.kind === 'timeout' ? 504 : 502, `${head.kind === 'timeout' ? 'gateway timeout' : 'bad gateway'}: ${head.message}`);
+      return sendOriginFailure(response, head);
     }
     note.originStatus = head.status;
     return this.#sendHead(request, response, head, 'MISS', note);
@@ -328,7 +310,7 @@ export class Edge {
     return {
       origin: this.#options.origin,
       path,
-      headers: originRequestHeaders(requestHeaders, this.#vary.get(path)),
+      headers: originRequestHeaders(requestHeaders, this.#vary.namesOf(path)),
       timeoutMs: blocking ? Math.max(this.#options.originTimeoutMs, blockingTimeoutMs) : this.#options.originTimeoutMs,
       maxObject: this.#options.maxObject,
       agents: this.#agents,
@@ -351,31 +333,18 @@ export class Edge {
         return { kind: 'not-modified', object: stale };
       }
       const pathname = path.split('?')[0];
-      const freshness = freshnessOf({ status: head.status, headers: head.headers, path: pathname, now }, { rules: options.rules, defaultTtl: options.defaultTtl, staleWhileRevalidate: options.staleWhileRevalidate, staleIfError: options.staleIfError });
+      const freshness = freshnessOf({ status: head.status, headers: head.headers, path: pathname, now }, options);
       if (blocking && freshness.cacheable) freshness.ttl = Math.max(freshness.ttl, blockingTtlMs);
       const vary = varyNames(head.headers);
-      const storedKey = variantKey(path, varyPart(vary, requestHeaders));
+      const storedKey = variantKeyOf(path, vary, requestHeaders);
       // Errors are shared with the clients waiting at the same moment; private answers are not.
       const shareable = freshness.cacheable || freshness.reason?.startsWith('status') === true;
       if (freshness.cacheable) {
         void head.done.then((complete) => {
           if (!complete || !head.storable) return;
-          this.#remember(path, vary);
+          this.#vary.remember(path, vary);
           if (storedKey !== key) this.store.delete(key);
-          this.store.set(storedKey, {
-            url: path,
-            status: head.status,
-            headers: forwardedHeaders(head.headers),
-            body: head.body,
-            size: head.body.length + 512,
-            etag: head.headers.etag,
-            lastModified: head.headers['last-modified'],
-            tags: tagsOf(head.headers),
-            storedAt: now,
-            originAge: (Number(head.headers.age) || 0) * 1000,
-            freshness,
-            stale: false,
-          });
+          this.store.set(storedKey, storedObject(path, head, freshness, now));
         });
       }
       if (head.status === 200 && isPlaylist(pathname, head.headers['content-type'])) {
@@ -388,21 +357,11 @@ export class Edge {
   /** A 304 from the origin: the stale object is fresh again, with the origin's updated headers. */
   #revalidated(key: string, object: CachedObject, head: OriginHead, now: number): void {
     const merged = takeRevalidatedHeaders(object, head.headers);
-    const options = this.#options;
-    object.freshness = freshnessOf({ status: object.status, headers: merged, path: object.url.split('?')[0], now }, { rules: options.rules, defaultTtl: options.defaultTtl, staleWhileRevalidate: options.staleWhileRevalidate, staleIfError: options.staleIfError });
+    object.freshness = freshnessOf({ status: object.status, headers: merged, path: object.url.split('?')[0], now }, this.#options);
     object.storedAt = now;
-    object.originAge = (Number(head.headers.age) || 0) * 1000;
+    object.originAge = originAgeOf(head.headers);
     object.stale = false;
     if (this.store.peek(key) !== object) this.store.set(key, object);
-  }
-
-  #remember(path: string, vary: string[]): void {
-    if (vary.length === 0) {
-      this.#vary.delete(path);
-      return;
-    }
-    this.#vary.set(path, vary);
-    if (this.#vary.size > maxVaryEntries) this.#vary.delete(this.#vary.keys().next().value as string);
   }
 
   /** A fetch no client waits for (a refresh, a prefetch): its failure only leaves the cache as it was. */
@@ -418,7 +377,7 @@ export class Edge {
   #afterPlaylist(path: string, head: OriginHead): void {
     const text = Buffer.concat(head.body.chunks).toString('utf8');
     const present = (target: string): boolean => {
-      const key = this.#keyFor(target, {});
+      const key = this.#vary.keyOf(target, noHeaders);
       return this.store.peek(key) !== undefined || this.#coalescer.joinable(key) !== undefined;
     };
     const wanted = this.#prefetcher.next(path, text, present);
@@ -427,7 +386,7 @@ export class Edge {
     for (const target of wanted) {
       if (targetProblem(target) !== undefined) continue;
       this.counters.prefetches += 1;
-      this.#background(this.#keyFor(target, {}), target, {}, undefined, false);
+      this.#background(this.#vary.keyOf(target, noHeaders), target, noHeaders.headers, undefined, false);
     }
   }
 }

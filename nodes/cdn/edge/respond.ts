@@ -7,6 +7,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { CacheOutcome } from './access-log.ts';
 import { conditionalOrRange, notModified, type Validators } from './conditional.ts';
+import type { OriginFailure } from './fetch-origin.ts';
 import { parseRange } from '../../io/web/range.ts';
 import type { SharedBody } from './shared-body.ts';
 
@@ -30,6 +31,12 @@ export function sendText(response: ServerResponse, status: number, message: stri
     response.end(body);
   }
   return { status, bytes: Buffer.byteLength(body), headersAt: at };
+}
+
+/** Answers for want of the origin: 504 when it was too slow, else 502, with why. */
+export function sendOriginFailure(response: ServerResponse, failure: OriginFailure): Sent {
+  const timeout = failure.kind === 'timeout';
+  return sendText(response, timeout ? 504 : 502, `${timeout ? 'gateway timeout' : 'bad gateway'}: ${failure.message}`);
 }
 
 /** What to send: status and headers of the response, its body, and how the cache answered. */

@@ -11,6 +11,7 @@
  * hot set, which plain LRU cannot do. Purge by URL, prefix or tag.
  */
 import { FrequencySketch, hashKey } from './admission.ts';
+import type { PurgeSelector } from '../purge/command.ts';
 
 /** What the store needs to know of a value. */
 export interface StoredValue {
@@ -22,14 +23,6 @@ export interface StoredValue {
   readonly size: number;
   /** Set by a soft purge: the next request revalidates it with the origin. */
   stale: boolean;
-}
-
-/** Which objects a purge selects: one URL (all its `Vary` variants), a path prefix, or a tag. */
-export interface PurgeSelector {
-  kind: 'url' | 'prefix' | 'tag';
-  value: string;
-  /** Mark stale (the next request revalidates) instead of removing. */
-  soft: boolean;
 }
 
 /** Counters of what the store did. */
@@ -207,12 +200,10 @@ export class EdgeStore<V extends StoredValue> {
 
   /** A hit: most recent in its region; a probation hit moves to protected, whose overflow goes back to probation. */
   #promote(entry: Entry<V>): void {
-    if (entry.region === 'window') {
-      this.#window.delete(entry.key);
-      this.#window.set(entry.key, entry);
-    } else if (entry.region === 'protected') {
-      this.#protected.delete(entry.key);
-      this.#protected.set(entry.key, entry);
+    if (entry.region !== 'probation') {
+      const region = entry.region === 'window' ? this.#window : this.#protected;
+      region.delete(entry.key);
+      region.set(entry.key, entry);
     } else {
       this.#probation.delete(entry.key);
       this.#probationBytes -= entry.value.size;

@@ -17,11 +17,29 @@ import { z } from 'zod';
 /** The version of the messages this code writes and the only one it reads. */
 export const purgeProtocolVersion = 1;
 
-/** What to drop from every edge's cache: one URL, every URL under a prefix, or every object tagged `value` (`Surrogate-Key`/`Cache-Tag`); `soft` marks stale (the next request revalidates) instead of removing. */
+/** What to drop from every edge's cache: one URL (all its `Vary` variants), every URL under a prefix, or every object tagged `value` (`Surrogate-Key`/`Cache-Tag`); `soft` marks stale (the next request revalidates) instead of removing. */
 export interface PurgeSelector {
   kind: 'url' | 'prefix' | 'tag';
   value: string;
   soft: boolean;
+}
+
+/**
+ * A pipeline's purge record (`{url: "/a"}`, `{tag: "t", soft: true}`) as
+ * a selector, or why it is not one; `soft` is `defaultSoft` when the
+ * record does not say.
+ */
+export function purgeSelectorOf(item: unknown, defaultSoft: boolean): PurgeSelector | string {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return 'a purge record must be an object such as `{url: "/path"}`';
+  const record = item as Record<string, unknown>;
+  const kinds = (['url', 'prefix', 'tag'] as const).filter((kind) => record[kind] !== undefined);
+  if (kinds.length !== 1) return `a purge record needs exactly one of the fields \`url\`, \`prefix\` or \`tag\`${kinds.length > 1 ? ` (it has ${kinds.join(', ')})` : ''}`;
+  const kind = kinds[0];
+  const value = record[kind];
+  if (typeof value !== 'string' || value === '') return `\`${kind}\` must be a non-empty string`;
+  const soft = record.soft ?? defaultSoft;
+  if (typeof soft !== 'boolean') return '`soft` must be true or false';
+  return { kind, value, soft };
 }
 
 /** The selector as validated on receipt: a known kind, a non-empty value of at most 8 KiB, an explicit `soft`. */
