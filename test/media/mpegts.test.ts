@@ -194,25 +194,52 @@ describe('TsReader', () => {
       const frameOf = (packet: string, kind: string, f: number): boolean => owner.get(packet) === `${kind} ${f}`;
       // Every TS packet of every PES, audio and video, but the first of each track: a loss there is a join
       // mid-PES, no counter to compare with yet. Nor video PES 1's start: the first keyframe would go with it,
-      // and without it there is no avcC for the rest of the first GOP. Nor the last video PES: no later packet
-      // shows the gap, and video PES give no length (a loss in the last audio PES shows as unfinished at the end).
+      // and without it there is no avcC for the rest of the first GOP. A loss of the last packet of a track shows
+      // at the end as a PES left unfinished: short of its length (audio), or without the stuffing that ends it (video).
       for (let lost = 2; lost < pesOf.length; lost++) {
         const { pid, pes: f } = pesOf[lost]!;
-        if (f === 0 || (pid === VIDEO_PID && ((f === 1 && pesOf[lost - 1]!.pid !== VIDEO_PID) || f === FRAMES - 1))) continue;
+        if (f === 0 || (pid === VIDEO_PID && f === 1 && pesOf[lost - 1]!.pid !== VIDEO_PID)) continue;
         const kind = pid === VIDEO_PID ? 'video' : 'audio';
         const damaged = Buffer.concat([bytes.subarray(0, lost * 188), bytes.subarray((lost + 1) * 188)]);
         const { packets, drops } = read(damaged);
-        expect(drops, `TS packet ${lost}`).toEqual(pid === AUDIO_PID && f === FRAMES - 1 && pesOf[lost + 1] === undefined ? { ts_truncated: 1 } : { ts_loss: 1 });
+        const lastOfTrack = !pesOf.slice(lost + 1).some((other) => other.pid === pid);
+        expect(drops, `TS packet ${lost}`).toEqual(lastOfTrack ? { ts_truncated: 1 } : { ts_loss: 1 });
         // Nothing corrupt gets through: every packet read is one of the intact clip's.
         for (const packet of packets) expect(reference.packets).toContain(packet);
         expect(packets.some((p) => frameOf(p, kind, f))).toBe(false);
-        // The rest is all there: the other track whole, this one but for the damaged PES (and for video, whose
-        // PES give no length, the one before it when the lost packet was a start).
+        // The rest is all there: the other track whole, this one but for the damaged PES. A lost video start
+        // costs that PES only: the one before it ended in its own stuffed packet, so it is whole.
         const missing = reference.packets.filter((p) => !packets.includes(p));
-        const allowed = (p: string): boolean => frameOf(p, kind, f) || (kind === 'video' && frameOf(p, kind, f - 1));
-        expect(missing.filter((p) => !allowed(p)), `TS packet ${lost}`).toEqual([]);
-        expect(missing.length).toBeLessThanOrEqual(kind === 'audio' ? 3 : 2);
+        expect(missing, `TS packet ${lost}`).toEqual(reference.packets.filter((p) => frameOf(p, kind, f)));
       }
+    });
+
+    it('counts two PES lost when a gap takes the end of one video PES and the start of the next, and whole PES between two others', () => {
+      const { bytes, pesOf } = clip();
+      const reference = read(bytes).packets;
+      const videoPackets = (f: number) => pesOf.flatMap((p, index) => (p.pid === VIDEO_PID && p.pes === f ? [index] : []));
+      const cut = (indexes: number[]) => Buffer.concat(Array.from({ length: pesOf.length }, (_, index) => (indexes.includes(index) ? Buffer.alloc(0) : bytes.subarray(index * 188, (index + 1) * 188))));
+      // The last packet of video PES 5 and the first of PES 6: the packet after the gap continues PES 6.
+      const straddle = read(cut([videoPackets(5).at(-1)!, videoPackets(6)[0]!]));
+      expect(straddle.drops).toEqual({ ts_loss: 2 });
+      expect(reference.filter((p) => !straddle.packets.includes(p))).toEqual(reference.filter((p) => frameOf(p, 5) || frameOf(p, 6)));
+      // Video PES 7 and 8 whole: only their DTS gap says two frames went.
+      const whole = read(cut([...videoPackets(7), ...videoPackets(8)]));
+      expect(whole.drops).toEqual({ ts_loss: 2 });
+      expect(reference.filter((p) => !whole.packets.includes(p))).toEqual(reference.filter((p) => frameOf(p, 7) || frameOf(p, 8)));
+      function frameOf(packet: string, f: number): boolean {
+        return packet.startsWith('video ') && reference.filter((p) => p.startsWith('video ')).indexOf(packet) === f;
+      }
+    });
+
+    it('drops an unbounded video PES the input ends in before its stuffed last packet', () => {
+      const { bytes, pesOf } = clip();
+      const reference = read(bytes).packets;
+      const lastVideo = pesOf.findLastIndex((p) => p.pid === VIDEO_PID);
+      // Cut just before the last video packet: everything else of the PES arrived, but not its end.
+      const { packets, drops } = read(bytes.subarray(0, lastVideo * 188));
+      expect(drops).toEqual({ ts_truncated: 1 });
+      expect(packets).toEqual(reference.filter((p) => p !== reference.filter((q) => q.startsWith('video ')).at(-1) && !reference.slice(-3).includes(p)));
     });
 
     it('drops the unfinished last PES quietly when the input ends mid-packet or mid-PES', () => {
