@@ -48,6 +48,13 @@ export interface TsReadResult {
    * (unfinished when the input ended). The reader goes on at the next start.
    */
   drops?: Record<string, number>;
+  /**
+   * With `transcodeAudio`: the TS packets of an audio stream the reader
+   * cannot decode itself (MP2, AC-3, E-AC-3, Opus, LATM), with the PAT and
+   * PMT, in input order: MPEG-TS an ffmpeg can turn into AAC with the same
+   * timestamps. `codec` names the audio; the packets hold all of this push.
+   */
+  foreignAudio?: { codec: string; packets: Buffer };
   error?: MediaFormatError;
 }
 
@@ -94,10 +101,19 @@ export class TsReader {
   #failed: MediaFormatError | undefined;
   readonly #reported = new Set<string>();
   #result: TsReadResult = { packets: [], configs: [], skipped: [] };
+  readonly #transcodeAudio: boolean;
+  /** The PID and codec of the audio passed on as `foreignAudio`, once the PMT has announced it. */
+  #foreign: { pid: number; codec: string } | undefined;
+  #foreignPackets: Buffer[] = [];
 
-  constructor(options: { stream: string; rendition?: string }) {
+  /**
+   * `transcodeAudio`: when the stream's audio is not AAC, pass its TS packets on (`foreignAudio`) for a
+   * transcoder rather than skipping it with a warning.
+   */
+  constructor(options: { stream: string; rendition?: string; transcodeAudio?: boolean }) {
     this.stream = options.stream;
     this.rendition = options.rendition ?? 'source';
+    this.#transcodeAudio = options.transcodeAudio ?? false;
   }
 
   get error(): MediaFormatError | undefined {
@@ -146,6 +162,10 @@ export class TsReader {
       this.#failed = error instanceof MediaFormatError ? error : new MediaFormatError(String(error));
       this.#result.error = this.#failed;
     }
+    if (this.#foreignPackets.length) {
+      this.#result.foreignAudio = { codec: this.#foreign!.codec, packets: Buffer.concat(this.#foreignPackets) };
+      this.#foreignPackets = [];
+    }
     return this.#result;
   }
 
@@ -175,10 +195,17 @@ export class TsReader {
     if (transportError && (pid === 0 || pid === this.#pmtPid)) return;
     if (pid === 0) {
       if (start) this.#pat(payload);
+      if (this.#foreign) this.#foreignPackets.push(packet);
       return;
     }
     if (pid === this.#pmtPid) {
       if (start) this.#pmt(payload);
+      if (this.#foreign) this.#foreignPackets.push(packet);
+      return;
+    }
+    if (pid === this.#foreign?.pid) {
+      // The transcoder's own demuxer deals with its gaps and errors.
+      this.#foreignPackets.push(packet);
       return;
     }
     const es = this.#pids.get(pid);
@@ -306,15 +333,26 @@ export class TsReader {
   #pmt(payload: Buffer): void {
     const section = this.#section(payload);
     const infoLength = section.readUInt16BE(10) & 0x0fff;
+    const streams: { type: number; pid: number; descriptors: Buffer }[] = [];
     for (let i = 12 + infoLength; i + 5 <= section.length; ) {
-      const type = section[i]!;
-      const pid = section.readUInt16BE(i + 1) & 0x1fff;
       const esInfo = section.readUInt16BE(i + 3) & 0x0fff;
+      streams.push({ type: section[i]!, pid: section.readUInt16BE(i + 1) & 0x1fff, descriptors: section.subarray(i + 5, i + 5 + esInfo) });
       i += 5 + esInfo;
-      if (this.#pids.has(pid)) continue;
+    }
+    // AAC anywhere in the program is read as it is; other audio is transcoded only without it.
+    const hasAac = streams.some((stream) => stream.type === STREAM_AAC);
+    for (const { type, pid, descriptors } of streams) {
+      if (this.#pids.has(pid) || pid === this.#foreign?.pid) continue;
+      const foreign = foreignAudioCodec(type, descriptors);
       if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, elementary('video'));
       else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, elementary('audio'));
-      else this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')} is not supported (only 0x1b H.264 and 0x0f AAC)`);
+      else if (foreign && this.#transcodeAudio && !hasAac && !this.#hasKind('audio') && !this.#foreign) {
+        this.#foreign = { pid, codec: foreign };
+        // The transcoder's demuxer needs the tables before the audio: the PAT is sent again from here.
+        this.#foreignPackets.push(patPacket(section.readUInt16BE(3), this.#pmtPid!));
+      } else if (type !== STREAM_H264 && type !== STREAM_AAC && pid !== this.#foreign?.pid) {
+        this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')}${foreign ? ` (${foreign})` : ''} is not supported (only 0x1b H.264 and 0x0f AAC${this.#transcodeAudio ? ', and one audio stream transcoded to AAC' : ''})`);
+      }
     }
   }
 
@@ -417,6 +455,54 @@ export class TsReader {
       this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.audio, pts: at, dts: at, keyframe: true, data: frame });
     }
   }
+}
+
+/**
+ * The audio codec of a PMT entry that is audio ffmpeg decodes but the
+ * reader does not: MPEG-1/2 audio (0x03, 0x04), AC-3 (0x81, or private data
+ * with the DVB AC-3 descriptor or an `AC-3` registration), E-AC-3 (0x87, or
+ * their E-AC-3 forms), AAC in LATM (0x11), Opus (private data registered
+ * `Opus`). Undefined for anything else (video, subtitles, teletext, SCTE-35).
+ */
+export function foreignAudioCodec(type: number, descriptors: Buffer): string | undefined {
+  if (type === 0x03 || type === 0x04) return 'MPEG audio (MP2)';
+  if (type === 0x81) return 'AC-3';
+  if (type === 0x87) return 'E-AC-3';
+  if (type === 0x11) return 'AAC in LATM';
+  if (type !== 0x06) return undefined;
+  for (let i = 0; i + 2 <= descriptors.length; i += 2 + descriptors[i + 1]!) {
+    const tag = descriptors[i]!;
+    const body = descriptors.subarray(i + 2, i + 2 + descriptors[i + 1]!);
+    if (tag === 0x6a) return 'AC-3';
+    if (tag === 0x7a) return 'E-AC-3';
+    if (tag === 0x05 && body.length >= 4) {
+      const format = body.toString('latin1', 0, 4);
+      if (format === 'AC-3') return 'AC-3';
+      if (format === 'EAC3') return 'E-AC-3';
+      if (format === 'Opus') return 'Opus';
+    }
+  }
+  return undefined;
+}
+
+/** A PAT naming one program and its PMT PID, in one TS packet (with its CRC: ffmpeg checks it). */
+export function patPacket(program: number, pmtPid: number): Buffer {
+  const packet = Buffer.alloc(PACKET, 0xff);
+  packet.set([SYNC, 0x40, 0x00, 0x10, 0x00]);
+  const section = Buffer.from([0x00, 0xb0, 13, 0x00, 0x01, 0xc1, 0, 0, program >> 8, program & 0xff, 0xe0 | (pmtPid >> 8), pmtPid & 0xff]);
+  section.copy(packet, 5);
+  packet.writeUInt32BE(crc32Mpeg(section), 5 + section.length);
+  return packet;
+}
+
+/** CRC-32/MPEG-2, as PSI sections carry it. */
+function crc32Mpeg(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte << 24;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
+  }
+  return crc >>> 0;
 }
 
 /**

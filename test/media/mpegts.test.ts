@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildAdtsHeader, buildAsc } from '../../media/aac.ts';
 import { parseAvcC } from '../../media/avc.ts';
-import { MAX_PES_BYTES, TsReader } from '../../media/mpegts.ts';
+import { MAX_PES_BYTES, TsReader, foreignAudioCodec } from '../../media/mpegts.ts';
 import type { MediaPacket } from '../../media/packet.ts';
 import { AUDIO_PID, VIDEO_PID, pes, programTables } from './ts-builder.ts';
 
@@ -124,6 +124,49 @@ describe('TsReader', () => {
     expect(result.skipped).toEqual(['MPEG-TS stream type 0x24 is not supported (only 0x1b H.264 and 0x0f AAC)']);
     expect(end.skipped).toEqual(['video before its first SPS and PPS']);
     expect(end.packets).toHaveLength(0);
+  });
+
+  it('passes the TS packets of MP2 or AC-3 audio on for a transcoder, behind a PAT of its own, and reads the video as ever', () => {
+    const mp2 = Buffer.alloc(400, 0x5a);
+    const video = { n: 0 };
+    const bytes = Buffer.concat([programTables([], 0x03), pes(VIDEO_PID, annexB(aud, sps, pps, idr), 9000, 9000, video), pes(AUDIO_PID, mp2, 9000), pes(VIDEO_PID, annexB(aud, inter), 12003, 12003, video)]);
+    const reader = new TsReader({ stream: 'ts', transcodeAudio: true });
+    const result = reader.push(bytes);
+    const end = reader.end();
+    expect(result.skipped).toEqual([]);
+    expect(result.foreignAudio?.codec).toBe('MPEG audio (MP2)');
+    const packets = result.foreignAudio!.packets;
+    const pids = Array.from({ length: packets.length / 188 }, (_, i) => ((packets[i * 188 + 1]! & 0x1f) << 8) | packets[i * 188 + 2]!);
+    // The PAT (made again: the first went by before the PMT named the audio), the PMT, then the audio's three packets.
+    expect(pids).toEqual([0, 0x1000, AUDIO_PID, AUDIO_PID, AUDIO_PID]);
+    expect(packets.subarray(5, 5 + 16).toString('hex')).toBe('00b00d0001c100000001f0002ab104b2');
+    // The PMT and the audio as they came (the last video PES is one packet).
+    expect(packets.subarray(188, 2 * 188).equals(bytes.subarray(188, 2 * 188))).toBe(true);
+    expect(packets.subarray(2 * 188).equals(bytes.subarray(bytes.length - 4 * 188, bytes.length - 188))).toBe(true);
+    expect([...result.packets, ...end.packets].map((p) => [p.track.kind, p.dts])).toEqual([
+      ['video', 9000],
+      ['video', 12003],
+    ]);
+    // Without a transcoder, the same audio is skipped with its name.
+    expect(new TsReader({ stream: 'ts' }).push(bytes).skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC)']);
+    // With AAC in the program too, the AAC is the audio and the MP2 is skipped.
+    const both = new TsReader({ stream: 'ts', transcodeAudio: true }).push(programTables([0x03]));
+    expect(both.foreignAudio).toBeUndefined();
+    expect(both.skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+  });
+
+  it('names the audio codecs ffmpeg decodes from their stream type or descriptors, and nothing else', () => {
+    const none = Buffer.alloc(0);
+    expect(foreignAudioCodec(0x04, none)).toBe('MPEG audio (MP2)');
+    expect(foreignAudioCodec(0x81, none)).toBe('AC-3');
+    expect(foreignAudioCodec(0x87, none)).toBe('E-AC-3');
+    expect(foreignAudioCodec(0x06, Buffer.from([0x6a, 0x01, 0x00]))).toBe('AC-3');
+    expect(foreignAudioCodec(0x06, Buffer.from([0x7a, 0x01, 0x00]))).toBe('E-AC-3');
+    expect(foreignAudioCodec(0x06, Buffer.from([0x0a, 0x04, 0x65, 0x6e, 0x67, 0x00, 0x05, 0x04, ...Buffer.from('Opus')]))).toBe('Opus');
+    // Teletext and DVB subtitles are private data too.
+    expect(foreignAudioCodec(0x06, Buffer.from([0x56, 0x05, 0x65, 0x6e, 0x67, 0x09, 0x00]))).toBeUndefined();
+    expect(foreignAudioCodec(0x06, none)).toBeUndefined();
+    expect(foreignAudioCodec(0x24, none)).toBeUndefined();
   });
 
   it('ends with an error on bytes that are not MPEG-TS, and resyncs past a few stray bytes', () => {
