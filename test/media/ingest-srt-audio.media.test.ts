@@ -6,7 +6,12 @@
  * AAC audio as long as what was published, starting within a frame of the
  * video, as with an AAC publish; every ffmpeg gone with the stream.
  */
+import { readFileSync } from 'node:fs';
+import { NEVER, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
+import ingestSrt from '../../nodes/media/ingest-srt.ts';
+import { fakeContext } from '../helpers/fake-context.ts';
 import { ffprobe, type ProbeResult } from '../../native/ffmpeg/probe.ts';
 import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
 import { childrenNamed, settleChildren } from './children.ts';
@@ -16,19 +21,29 @@ import type { Engine } from '../../runtime/engine.ts';
 
 const SECONDS = 4;
 let engine: Engine | undefined;
+let subscription: Subscription | undefined;
+let publisher: FfmpegProcess | undefined;
 
 afterEach(async () => {
   await engine?.drain({ deadlineMs: 5000 });
   engine = undefined;
+  subscription?.unsubscribe();
+  subscription = undefined;
+  await publisher?.stop(2000);
+  publisher = undefined;
   expect(await settleChildren('ffmpeg', 5000)).toEqual([]);
 });
 
-/** ffmpeg publishing `SECONDS` of 320x240 testsrc2 and a 440 Hz tone over SRT, the audio as `codec`. */
-function publish(port: number, codec: string): FfmpegProcess {
+/**
+ * ffmpeg publishing `seconds` of 320x240 testsrc2 and a 440 Hz tone over SRT, the audio as `codec`. With
+ * `linger` the publisher's SRT socket delivers what it still holds when it closes (without it, the last
+ * few hundred milliseconds are lost, whatever the codec).
+ */
+function publish(port: number, codec: string, seconds = SECONDS): FfmpegProcess {
   return FfmpegProcess.spawn({
     inputs: [
-      { from: { url: `testsrc2=size=320x240:rate=30:duration=${SECONDS}` }, options: ['-re', '-f', 'lavfi'] },
-      { from: { url: `sine=frequency=440:sample_rate=48000:duration=${SECONDS}` }, options: ['-re', '-f', 'lavfi'] },
+      { from: { url: `testsrc2=size=320x240:rate=30:duration=${seconds}` }, options: ['-re', '-f', 'lavfi'] },
+      { from: { url: `sine=frequency=440:sample_rate=48000:duration=${seconds}` }, options: ['-re', '-f', 'lavfi'] },
     ],
     outputs: [{ to: { url: `srt://127.0.0.1:${port}?pkt_size=1316&connect_timeout=2000&linger=2` }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', codec, '-f', 'mpegts'] }],
   });
@@ -62,7 +77,7 @@ nodes:
   // The listener is up once its ffmpeg runs.
   const until = Date.now() + 5000;
   while (childrenNamed('ffmpeg').length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 25));
-  const publisher = publish(ports.srt, codec);
+  publisher = publish(ports.srt, codec);
   let children = 0;
   const watch = setInterval(() => (children = Math.max(children, childrenNamed('ffmpeg').length)), 50);
   expect((await publisher.exited).exitCode).toBe(0);
@@ -120,5 +135,77 @@ describe('ingest.srt with audio that is not AAC', () => {
       expect(Math.abs(offset(got) - offset(aac)), codec).toBeLessThanOrEqual(1 / 30);
       expect(Math.abs(Number(got.audio.streams[0]!.nb_read_frames) - Number(aac.audio.streams[0]!.nb_read_frames)), codec).toBeLessThanOrEqual(3);
     }
+  });
+});
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) await wait(25);
+  return check();
+}
+
+/** The command line of a child process, as ffmpeg was given it. */
+const commandLine = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+
+describe('ingest.srt\'s audio transcoder', () => {
+  function startNode(port: number) {
+    const ctx = fakeContext(ingestSrt, { listen: `127.0.0.1:${port}`, streamid: 'cam' });
+    const items: MediaItem[] = [];
+    const at: number[] = [];
+    subscription = ingestSrt.create(ctx)(NEVER).subscribe((batch) => {
+      for (const item of batch.items as MediaItem[]) {
+        items.push(item);
+        at.push(Date.now());
+      }
+    });
+    return { ctx, items, at };
+  }
+  const transcoders = () => childrenNamed('ffmpeg').filter((child) => commandLine(child.pid).includes('-copyts'));
+
+  it('lags the video by a few frames only, and is gone as soon as the node stops mid-publish', async () => {
+    const node = startNode(19566);
+    await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+    publisher = publish(19566, 'mp2', 30);
+    expect(await until(() => transcoders().length === 1, 10_000)).toBe(true);
+    const [transcoder] = transcoders();
+    await until(() => node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'audio').length > 100, 10_000);
+    // How long after the video frame of the same time each AAC frame arrived.
+    const video = node.items.flatMap((item, i) => (!isMediaEnd(item) && item.track.kind === 'video' ? [{ pts: item.pts, at: node.at[i]! }] : []));
+    const lags = node.items
+      .flatMap((item, i) => {
+        if (isMediaEnd(item) || item.track.kind !== 'audio') return [];
+        const same = video.find((frame) => frame.pts >= (item as MediaPacket).pts);
+        return same ? [node.at[i]! - same.at] : [];
+      })
+      .sort((a, b) => a - b);
+    const median = lags[Math.floor(lags.length / 2)]!;
+    console.log(`transcoded audio after the video of the same time: median ${median} ms, p90 ${lags[Math.floor(lags.length * 0.9)]} ms over ${lags.length} frames (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
+    expect(median).toBeLessThan(1000);
+    // The node stops while the publisher still sends: its listener and the transcoder exit, and are reaped.
+    subscription!.unsubscribe();
+    subscription = undefined;
+    expect(await until(() => childrenNamed('ffmpeg').every((child) => child.pid === publisher!.pid), 5000)).toBe(true);
+    expect(childrenNamed('ffmpeg').map((child) => child.pid)).toEqual([publisher.pid]);
+    expect(transcoder!.pid).not.toBe(publisher.pid);
+  });
+
+  it('goes on with the video, the failure logged, when the transcoder dies', async () => {
+    const node = startNode(19567);
+    await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+    publisher = publish(19567, 'ac3', 4);
+    expect(await until(() => transcoders().length === 1, 10_000)).toBe(true);
+    process.kill(transcoders()[0]!.pid, 'SIGKILL');
+    await until(() => node.ctx.logs.some((line) => line.level === 'error'), 5000);
+    const videoBefore = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
+    expect((await publisher.exited).exitCode).toBe(0);
+    await until(() => node.items.some(isMediaEnd), 5000);
+    expect(node.ctx.logs.filter((line) => line.level === 'error').map((line) => line.message)).toEqual([
+      expect.stringMatching(/^node `ingest-srt` \(test\): stream `cam`: the AC-3 to AAC transcoder failed: ffmpeg was killed by SIGKILL.*; the video goes on without audio$/),
+    ]);
+    const video = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
+    expect(video).toBeGreaterThan(videoBefore + 30);
+    expect(node.items.filter(isMediaEnd)).toEqual([{ stream: 'cam', end: true }]);
   });
 });
