@@ -105,6 +105,7 @@ export class TsReader {
   /** The PID and codec of the audio passed on as `foreignAudio`, once the PMT has announced it. */
   #foreign: { pid: number; codec: string } | undefined;
   #foreignPackets: Buffer[] = [];
+  #timeline: number | undefined;
 
   /**
    * `transcodeAudio`: when the stream's audio is not AAC, pass its TS packets on (`foreignAudio`) for a
@@ -118,6 +119,11 @@ export class TsReader {
 
   get error(): MediaFormatError | undefined {
     return this.#failed;
+  }
+
+  /** The unwrapped DTS of the last PES read, of any track: where the stream's timeline is (see `unwrapNear`). */
+  get timeline(): number | undefined {
+    return this.#timeline;
   }
 
   push(chunk: Buffer): TsReadResult {
@@ -407,6 +413,7 @@ export class TsReader {
     this.#countSkippedFrames(es, dts);
     es.lastDts = dts;
     es.lostSince = undefined;
+    this.#timeline = dts;
     const declared = pes.readUInt16BE(4);
     const body = pes.subarray(headerEnd, declared ? Math.min(pes.length, 6 + declared) : pes.length);
     if (es.kind === 'video') this.#videoAccessUnit(body, pts, dts);
@@ -525,7 +532,7 @@ function hasStuffing(packet: Buffer): boolean {
 }
 
 /** Continues a 33-bit timestamp past its wraps: of `raw + k·2^33`, the one closest to `reference` (the first value is taken as it is). */
-function unwrapNear(raw: number, reference: number | undefined): number {
+export function unwrapNear(raw: number, reference: number | undefined): number {
   if (reference === undefined) return raw;
   return raw + Math.round((reference - raw) / WRAP) * WRAP;
 }

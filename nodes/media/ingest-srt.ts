@@ -151,7 +151,7 @@ class SrtListenSession implements SourceSession {
       // Loss on the link (a PES with a gap, or one that does not parse) costs that PES only: counted, and reading goes on.
       for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
       if (result.foreignAudio && !readerFailed && !this.#stopping) {
-        this.#transcoder ??= this.#startTranscoder(result.foreignAudio.codec, take);
+        this.#transcoder ??= this.#startTranscoder(result.foreignAudio.codec, reader, take);
         this.#transcoder.write(result.foreignAudio.packets);
       }
       if (result.error) {
@@ -215,13 +215,14 @@ class SrtListenSession implements SourceSession {
   }
 
   /** The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC, its packets taken like the rest. */
-  #startTranscoder(codec: string, take: (result: TsReadResult) => void): TsAudioTranscoder {
+  #startTranscoder(codec: string, reader: TsReader, take: (result: TsReadResult) => void): TsAudioTranscoder {
     const ctx = this.#ctx;
     const stream = ctx.settings.streamid;
     ctx.log.info({ stream, codec }, `${ctx.label}: stream \`${stream}\`: audio is ${codec}: transcoding it to AAC`);
     return new TsAudioTranscoder({
       stream,
       codec,
+      timeline: () => reader.timeline,
       events: {
         result: take,
         failed(exit) {

@@ -9,7 +9,7 @@
 import type { FfmpegExit } from '../../../native/ffmpeg/process.ts';
 import { FfmpegProcess } from '../../../native/ffmpeg/process.ts';
 import { aacTranscodeCommand } from '../../../native/ffmpeg/aac-transcode.ts';
-import { TsReader, type TsReadResult } from '../../../media/mpegts.ts';
+import { TsReader, unwrapNear, type TsReadResult } from '../../../media/mpegts.ts';
 
 /** Bytes written to ffmpeg and not yet taken in past which more audio is dropped (ffmpeg stalled): seconds of audio. */
 const MAX_BACKLOG = 1024 * 1024;
@@ -30,16 +30,34 @@ export class TsAudioTranscoder {
   readonly #process: FfmpegProcess;
   readonly #reader: TsReader;
   readonly #events: TsAudioTranscoderEvents;
+  readonly #timeline: () => number | undefined;
 
-  constructor(options: { stream: string; codec: string; events: TsAudioTranscoderEvents }) {
+  /**
+   * `timeline` gives where the source's own reader is (`TsReader.timeline`): the AAC's timestamps, unwrapped
+   * by a reader that started later, are put on the same turn of the 33-bit clock as the video's.
+   */
+  constructor(options: { stream: string; codec: string; timeline: () => number | undefined; events: TsAudioTranscoderEvents }) {
     this.codec = options.codec;
     this.#events = options.events;
+    this.#timeline = options.timeline;
     this.#reader = new TsReader({ stream: options.stream });
     this.#process = FfmpegProcess.spawn(aacTranscodeCommand());
-    this.#process.output(0).on('data', (chunk: Buffer) => this.#events.result(this.#reader.push(chunk)));
+    this.#process.output(0).on('data', (chunk: Buffer) => this.#report(this.#reader.push(chunk)));
     void this.#process.exited.then((exit) => {
       if (exit.error) this.#events.failed(exit);
     });
+  }
+
+  #report(result: TsReadResult): void {
+    const reference = this.#timeline();
+    if (reference !== undefined) {
+      for (const packet of result.packets) {
+        const pts = unwrapNear(packet.pts, reference);
+        packet.dts += pts - packet.pts;
+        packet.pts = pts;
+      }
+    }
+    this.#events.result(result);
   }
 
   /** Whether ffmpeg still runs. */
@@ -65,7 +83,7 @@ export class TsAudioTranscoder {
    */
   async end(deadlineMs: number): Promise<void> {
     await this.#process.finish(deadlineMs);
-    this.#events.result(this.#reader.end());
+    this.#report(this.#reader.end());
   }
 
   /** Stops it at once (the node stops). */
