@@ -50,7 +50,7 @@ export interface TsReadResult {
   drops?: Record<string, number>;
   /**
    * With `transcodeAudio`: the TS packets of an audio stream the reader
-   * cannot decode itself (MP2, AC-3, E-AC-3, Opus, LATM), with the PAT and
+   * cannot decode itself (MP2, AC-3, E-AC-3, Opus), with the PAT and
    * PMT, in input order: MPEG-TS an ffmpeg can turn into AAC with the same
    * timestamps. `codec` names the audio; the packets hold all of this push.
    */
@@ -468,14 +468,14 @@ export class TsReader {
  * The audio codec of a PMT entry that is audio ffmpeg decodes but the
  * reader does not: MPEG-1/2 audio (0x03, 0x04), AC-3 (0x81, or private data
  * with the DVB AC-3 descriptor or an `AC-3` registration), E-AC-3 (0x87, or
- * their E-AC-3 forms), AAC in LATM (0x11), Opus (private data registered
- * `Opus`). Undefined for anything else (video, subtitles, teletext, SCTE-35).
+ * their E-AC-3 forms), Opus (private data registered `Opus`). Undefined for
+ * anything else (video, subtitles, teletext, SCTE-35; and AAC in LATM, 0x11,
+ * whose first frames ffmpeg 5.1 sends on from a pipe without their timestamps).
  */
 export function foreignAudioCodec(type: number, descriptors: Buffer): string | undefined {
   if (type === 0x03 || type === 0x04) return 'MPEG audio (MP2)';
   if (type === 0x81) return 'AC-3';
   if (type === 0x87) return 'E-AC-3';
-  if (type === 0x11) return 'AAC in LATM';
   if (type !== 0x06) return undefined;
   for (let i = 0; i + 2 <= descriptors.length; i += 2 + descriptors[i + 1]!) {
     const tag = descriptors[i]!;

@@ -1,5 +1,5 @@
 /**
- * `ingest.srt` with audio that is not AAC (MP2, AC-3: what many SRT encoders
+ * `ingest.srt` with audio that is not AAC (MP2, AC-3, E-AC-3, Opus: what many SRT encoders
  * and broadcast chains send): a second ffmpeg makes it AAC while the engine
  * demuxes the video itself. ffmpeg publishes testsrc2 and a tone over SRT to
  * ingest.srt -> segment.hls -> serve.http, and ffprobe reads the HLS back:
@@ -101,6 +101,8 @@ describe('ingest.srt with audio that is not AAC', () => {
     ['aac', 19560],
     ['mp2', 19562],
     ['ac3', 19564],
+    ['eac3', 19568],
+    ['libopus', 19570],
   ])('serves %s audio as AAC over HLS, as long as what was published, starting with the video', async (codec, port) => {
     const got = await publishAndProbe(codec, { srt: port, http: port + 1 });
     results.set(codec, got);
@@ -129,7 +131,7 @@ describe('ingest.srt with audio that is not AAC', () => {
 
   it('gives the transcoded audio the duration and start of an AAC publish', () => {
     const aac = results.get('aac')!;
-    for (const codec of ['mp2', 'ac3']) {
+    for (const codec of ['mp2', 'ac3', 'eac3', 'libopus']) {
       const got = results.get(codec)!;
       const offset = (probe: Published) => first(probe.audio) - first(probe.video);
       expect(Math.abs(offset(got) - offset(aac)), codec).toBeLessThanOrEqual(1 / 30);
