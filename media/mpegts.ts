@@ -150,7 +150,9 @@ export class TsReader {
   /**
    * The input ended: emits the PES packets still being assembled. One that
    * had not ended (short of its declared length, or an unbounded one whose
-   * last packet was full: its tail never came) is dropped and counted.
+   * last packet was full: its tail never came) is dropped and counted. (An
+   * unbounded PES that happened to fill its last packet exactly, one in 184,
+   * has no stuffing either: at the very end of a stream it is dropped too.)
    */
   end(): TsReadResult {
     return this.#run(() => {
