@@ -8,9 +8,13 @@
  *
  * Loss (SRT over a bad link drops whole 188-byte packets) never ends the
  * reader: each PID's continuity counter and the transport-error bit mark a
- * PES with a gap, which is dropped and counted (`ts_loss`), as is a PES whose
- * ADTS or H.264 does not parse (`ts_corrupt`) and an unfinished one at the end
- * (`ts_truncated`). Only bytes without sync at the start are fatal.
+ * PES with a gap, which is dropped and counted (`ts_loss`), once per PES
+ * lost; the PES before a lost start is kept when it ended whole (its
+ * declared length, or for unbounded video PES the adaptation-field stuffing
+ * of its last packet). A PES whose ADTS or H.264 does not parse is dropped
+ * as `ts_corrupt`, an unfinished one at the end (short of its length, or
+ * unbounded without its stuffed end) as `ts_truncated`. Only bytes without
+ * sync at the start are fatal.
  */
 import { adtsToAsc, parseAsc, splitAdts } from './aac.ts';
 import { NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, annexBToNalus, avcTrackFields, buildAvcC, nalType, nalusToAvcc } from './avc.ts';
@@ -44,6 +48,13 @@ export interface TsReadResult {
    * (unfinished when the input ended). The reader goes on at the next start.
    */
   drops?: Record<string, number>;
+  /**
+   * With `transcodeAudio`: the TS packets of an audio stream the reader
+   * cannot decode itself (MP2, AC-3, E-AC-3, Opus), with the PAT and
+   * PMT, in input order: MPEG-TS an ffmpeg can turn into AAC with the same
+   * timestamps. `codec` names the audio; the packets hold all of this push.
+   */
+  foreignAudio?: { codec: string; packets: Buffer };
   error?: MediaFormatError;
 }
 
@@ -56,8 +67,22 @@ interface Elementary {
   counter: number | undefined;
   /** Packets of a PES whose start was lost are being skipped (its drop is already counted). */
   lost: boolean;
+  /**
+   * The PES in progress (assembled or skipped) ended with the last packet of this PID: its payload stopped
+   * short of the packet (adaptation-field stuffing, which MPEG-TS puts only where a PES ends), or it holds
+   * all the bytes its header declares. What an unbounded video PES has instead of a length.
+   */
+  ended: boolean;
   /** The last unwrapped DTS (the PTS of PES without one), in 90 kHz units: the reference the next is unwrapped against. */
   lastDts: number | undefined;
+  /** The DTS step between the last two video PES read with no loss between them: one frame's duration. */
+  frameTicks: number | undefined;
+  /** PES counted lost since the last one read (undefined: none lost). */
+  lostSince: number | undefined;
+}
+
+function elementary(kind: 'video' | 'audio'): Elementary {
+  return { kind, chunks: [], bytes: 0, counter: undefined, lost: false, ended: false, lastDts: undefined, frameTicks: undefined, lostSince: undefined };
 }
 
 /** Reads MPEG-TS bytes pushed in chunks of any size; never throws (malformed input ends it with `error`). */
@@ -76,14 +101,29 @@ export class TsReader {
   #failed: MediaFormatError | undefined;
   readonly #reported = new Set<string>();
   #result: TsReadResult = { packets: [], configs: [], skipped: [] };
+  readonly #transcodeAudio: boolean;
+  /** The PID and codec of the audio passed on as `foreignAudio`, once the PMT has announced it. */
+  #foreign: { pid: number; codec: string } | undefined;
+  #foreignPackets: Buffer[] = [];
+  #timeline: number | undefined;
 
-  constructor(options: { stream: string; rendition?: string }) {
+  /**
+   * `transcodeAudio`: when the stream's audio is not AAC, pass its TS packets on (`foreignAudio`) for a
+   * transcoder rather than skipping it with a warning.
+   */
+  constructor(options: { stream: string; rendition?: string; transcodeAudio?: boolean }) {
     this.stream = options.stream;
     this.rendition = options.rendition ?? 'source';
+    this.#transcodeAudio = options.transcodeAudio ?? false;
   }
 
   get error(): MediaFormatError | undefined {
     return this.#failed;
+  }
+
+  /** The unwrapped DTS of the last PES read, of any track: where the stream's timeline is (see `unwrapNear`). */
+  get timeline(): number | undefined {
+    return this.#timeline;
   }
 
   push(chunk: Buffer): TsReadResult {
@@ -107,10 +147,16 @@ export class TsReader {
     });
   }
 
-  /** The input ended: emits the PES packets still being assembled (one left unfinished by the end is dropped, counted). */
+  /**
+   * The input ended: emits the PES packets still being assembled. One that
+   * had not ended (short of its declared length, or an unbounded one whose
+   * last packet was full: its tail never came) is dropped and counted. (An
+   * unbounded PES that happened to fill its last packet exactly, one in 184,
+   * has no stuffing either: at the very end of a stream it is dropped too.)
+   */
   end(): TsReadResult {
     return this.#run(() => {
-      for (const [, es] of this.#pids) this.#flushPes(es, 'ts_truncated');
+      for (const [, es] of this.#pids) this.#flushPes(es, es.ended, 'ts_truncated');
       this.#pending = Buffer.alloc(0);
     });
   }
@@ -123,6 +169,10 @@ export class TsReader {
     } catch (error) {
       this.#failed = error instanceof MediaFormatError ? error : new MediaFormatError(String(error));
       this.#result.error = this.#failed;
+    }
+    if (this.#foreignPackets.length) {
+      this.#result.foreignAudio = { codec: this.#foreign!.codec, packets: Buffer.concat(this.#foreignPackets) };
+      this.#foreignPackets = [];
     }
     return this.#result;
   }
@@ -153,31 +203,40 @@ export class TsReader {
     if (transportError && (pid === 0 || pid === this.#pmtPid)) return;
     if (pid === 0) {
       if (start) this.#pat(payload);
+      if (this.#foreign) this.#foreignPackets.push(packet);
       return;
     }
     if (pid === this.#pmtPid) {
       if (start) this.#pmt(payload);
+      if (this.#foreign) this.#foreignPackets.push(packet);
+      return;
+    }
+    if (pid === this.#foreign?.pid) {
+      // The transcoder's own demuxer deals with its gaps and errors.
+      this.#foreignPackets.push(packet);
       return;
     }
     const es = this.#pids.get(pid);
     if (!es) return;
+    const stuffed = adaptation === 3 && hasStuffing(packet);
     const counter = packet[3]! & 0x0f;
     // The discontinuity indicator: the muxer restarted its counter on purpose.
     const reset = adaptation === 3 && packet[4]! > 0 && (packet[5]! & 0x80) !== 0;
     if (transportError) {
       // The link flagged this packet as damaged: it, and the PES it belongs to, are lost.
-      this.#lose(es, false);
+      this.#lose(es, false, 1);
       es.counter = undefined;
+      es.ended = stuffed;
       return;
     }
     if (es.counter !== undefined && !reset) {
       // A repeated counter is a duplicate packet (allowed once), skipped; any other jump is a loss.
       if (counter === es.counter) return;
-      if (counter !== ((es.counter + 1) & 0x0f)) this.#lose(es, start);
+      if (counter !== ((es.counter + 1) & 0x0f)) this.#lose(es, start, (counter - es.counter - 1) & 0x0f);
     }
     es.counter = counter;
     if (start) {
-      this.#flushPes(es);
+      this.#flushPes(es, true);
       es.lost = false;
       es.chunks = [payload];
       es.bytes = payload.length;
@@ -192,31 +251,70 @@ export class TsReader {
         this.#skip(`a PES packet over ${MAX_PES_BYTES} bytes was dropped`);
       }
     }
+    es.ended = stuffed || (es.chunks.length > 0 && this.#declaredComplete(es));
   }
 
   /**
-   * Packets of `es` were lost before this one. The PES being assembled is
-   * kept when its declared length is all there (the loss was the next PES's
-   * start, or a whole PES); otherwise it has a gap and is dropped. Either way
-   * one PES is counted lost, and a continuation after the gap belongs to a PES
-   * whose start is gone: its packets are skipped to the next start.
+   * `missing` packets of `es` were lost before this one (`start`: this one
+   * begins a PES). If the PES in progress had ended, it is whole: kept when
+   * it was being assembled, and the packets lost came after it, so they held
+   * at least the start of a later PES: one counted. If it had not ended, the
+   * gap is in it: dropped and counted once (a PES already being skipped was
+   * counted when its start went); and when its declared length left fewer
+   * bytes than the lost packets carry, they held the next PES's start too: two.
+   * A continuation after the gap belongs to a PES whose start is gone: its
+   * packets are skipped to the next start. Whole video PES lost in between are
+   * counted when the next one is read, from its DTS (`#countSkippedFrames`).
    */
-  #lose(es: Elementary, start: boolean): void {
-    if (es.chunks.length && this.#complete(es)) this.#flushPes(es);
-    else {
+  #lose(es: Elementary, start: boolean, missing: number): void {
+    let lost = 0;
+    if (es.ended) {
+      this.#flushPes(es, true);
+      lost = 1;
+    } else if (es.chunks.length) {
+      // Packets before a PES's last carry a full payload (184 bytes) but for a PCR in an adaptation field (8):
+      // if what the PES still lacked fits in the lost packets less one, the last of them began the next PES.
+      const left = this.#declaredLeft(es);
+      lost = !start && left !== undefined && left <= 184 * (missing - 1) ? 2 : 1;
       es.chunks = [];
       es.bytes = 0;
-    }
-    if (!es.lost) this.#drop('ts_loss');
+    } else if (!es.lost) lost = 1;
+    for (let i = 0; i < lost; i++) this.#drop('ts_loss');
+    es.lostSince = (es.lostSince ?? 0) + lost;
     es.lost = !start;
+    es.ended = false;
   }
 
-  /** Whether the PES being assembled holds all the bytes its header declares (unknown, so false, for an unbounded video PES). */
-  #complete(es: Elementary): boolean {
+  /**
+   * A video PES read after a loss: the frames its DTS says are missing since
+   * the last one read (whole PES lost between two others leave no other
+   * trace), beyond those already counted, are counted now. A jump of more
+   * than a few seconds is a timestamp discontinuity, not a loss.
+   */
+  #countSkippedFrames(es: Elementary, dts: number): void {
+    if (es.kind !== 'video' || es.lastDts === undefined) return;
+    const step = dts - es.lastDts;
+    if (es.lostSince === undefined) {
+      if (step > 0) es.frameTicks = step;
+      return;
+    }
+    if (es.frameTicks === undefined) return;
+    const frames = Math.round(step / es.frameTicks) - 1;
+    if (frames > es.lostSince && step <= 5 * TIMESCALE) for (let i = es.lostSince; i < frames; i++) this.#drop('ts_loss');
+  }
+
+  /** The bytes the PES being assembled still lacks of its declared length (undefined for an unbounded one). */
+  #declaredLeft(es: Elementary): number | undefined {
     const first = es.chunks[0]!;
-    if (first.length < 6) return false;
+    if (first.length < 6) return undefined;
     const declared = first.readUInt16BE(4);
-    return declared > 0 && es.bytes >= 6 + declared;
+    return declared > 0 ? 6 + declared - es.bytes : undefined;
+  }
+
+  /** Whether the PES being assembled holds all the bytes its header declares (false for an unbounded video PES, which declares none). */
+  #declaredComplete(es: Elementary): boolean {
+    const left = this.#declaredLeft(es);
+    return left !== undefined && left <= 0;
   }
 
   /** The section after the pointer field, up to its CRC; sections spanning packets are not needed for PAT/PMT of a few streams. */
@@ -243,15 +341,26 @@ export class TsReader {
   #pmt(payload: Buffer): void {
     const section = this.#section(payload);
     const infoLength = section.readUInt16BE(10) & 0x0fff;
+    const streams: { type: number; pid: number; descriptors: Buffer }[] = [];
     for (let i = 12 + infoLength; i + 5 <= section.length; ) {
-      const type = section[i]!;
-      const pid = section.readUInt16BE(i + 1) & 0x1fff;
       const esInfo = section.readUInt16BE(i + 3) & 0x0fff;
+      streams.push({ type: section[i]!, pid: section.readUInt16BE(i + 1) & 0x1fff, descriptors: section.subarray(i + 5, i + 5 + esInfo) });
       i += 5 + esInfo;
-      if (this.#pids.has(pid)) continue;
-      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, { kind: 'video', chunks: [], bytes: 0, counter: undefined, lost: false, lastDts: undefined });
-      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, { kind: 'audio', chunks: [], bytes: 0, counter: undefined, lost: false, lastDts: undefined });
-      else this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')} is not supported (only 0x1b H.264 and 0x0f AAC)`);
+    }
+    // AAC anywhere in the program is read as it is; other audio is transcoded only without it.
+    const hasAac = streams.some((stream) => stream.type === STREAM_AAC);
+    for (const { type, pid, descriptors } of streams) {
+      if (this.#pids.has(pid) || pid === this.#foreign?.pid) continue;
+      const foreign = foreignAudioCodec(type, descriptors);
+      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, elementary('video'));
+      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, elementary('audio'));
+      else if (foreign && this.#transcodeAudio && !hasAac && !this.#hasKind('audio') && !this.#foreign) {
+        this.#foreign = { pid, codec: foreign };
+        // The transcoder's demuxer needs the tables before the audio: the PAT is sent again from here.
+        this.#foreignPackets.push(patPacket(section.readUInt16BE(3), this.#pmtPid!));
+      } else if (type !== STREAM_H264 && type !== STREAM_AAC && pid !== this.#foreign?.pid) {
+        this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')}${foreign ? ` (${foreign})` : ''} is not supported (only 0x1b H.264 and 0x0f AAC${this.#transcodeAudio ? ', and one audio stream transcoded to AAC' : ''})`);
+      }
     }
   }
 
@@ -261,17 +370,20 @@ export class TsReader {
   }
 
   /**
-   * Emits the PES assembled for `es`. One shorter than its declared length is
-   * dropped as `short` says (a loss the counters missed, or the input's end);
-   * one whose contents do not parse is dropped as `ts_corrupt`, never an error.
+   * Emits the PES assembled for `es`, which `ended` says is over (the next
+   * start came, or it ended before a loss or the input's end). One shorter
+   * than its declared length, or not `ended`, is dropped as `short` says (a
+   * loss the counters missed, or the input's end); one whose contents do not
+   * parse is dropped as `ts_corrupt`, never an error.
    */
-  #flushPes(es: Elementary, short = 'ts_loss'): void {
+  #flushPes(es: Elementary, ended: boolean, short = 'ts_loss'): void {
     if (!es.chunks.length) return;
-    const complete = this.#complete(es);
+    const bounded = es.chunks[0]!.length >= 6 && es.chunks[0]!.readUInt16BE(4) > 0;
+    const complete = bounded ? this.#declaredComplete(es) : ended;
     const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
     es.chunks = [];
     es.bytes = 0;
-    if (pes.length >= 6 && pes.readUInt16BE(4) > 0 && !complete) {
+    if (!complete) {
       this.#drop(short);
       return;
     }
@@ -300,7 +412,10 @@ export class TsReader {
     // PTS and DTS wrap at different moments (with B-frames the PTS runs ahead and wraps first): each is
     // unwrapped on its own, the PTS against its own access unit's DTS, which it is always within a few frames of.
     const pts = flags & 0x40 ? unwrapNear(rawPts, dts) : dts;
+    this.#countSkippedFrames(es, dts);
     es.lastDts = dts;
+    es.lostSince = undefined;
+    this.#timeline = dts;
     const declared = pes.readUInt16BE(4);
     const body = pes.subarray(headerEnd, declared ? Math.min(pes.length, 6 + declared) : pes.length);
     if (es.kind === 'video') this.#videoAccessUnit(body, pts, dts);
@@ -351,8 +466,75 @@ export class TsReader {
   }
 }
 
+/**
+ * The audio codec of a PMT entry that is audio ffmpeg decodes but the
+ * reader does not: MPEG-1/2 audio (0x03, 0x04), AC-3 (0x81, or private data
+ * with the DVB AC-3 descriptor or an `AC-3` registration), E-AC-3 (0x87, or
+ * their E-AC-3 forms), Opus (private data registered `Opus`). Undefined for
+ * anything else (video, subtitles, teletext, SCTE-35; and AAC in LATM, 0x11,
+ * whose first frames ffmpeg 5.1 sends on from a pipe without their timestamps).
+ */
+export function foreignAudioCodec(type: number, descriptors: Buffer): string | undefined {
+  if (type === 0x03 || type === 0x04) return 'MPEG audio (MP2)';
+  if (type === 0x81) return 'AC-3';
+  if (type === 0x87) return 'E-AC-3';
+  if (type !== 0x06) return undefined;
+  for (let i = 0; i + 2 <= descriptors.length; i += 2 + descriptors[i + 1]!) {
+    const tag = descriptors[i]!;
+    const body = descriptors.subarray(i + 2, i + 2 + descriptors[i + 1]!);
+    if (tag === 0x6a) return 'AC-3';
+    if (tag === 0x7a) return 'E-AC-3';
+    if (tag === 0x05 && body.length >= 4) {
+      const format = body.toString('latin1', 0, 4);
+      if (format === 'AC-3') return 'AC-3';
+      if (format === 'EAC3') return 'E-AC-3';
+      if (format === 'Opus') return 'Opus';
+    }
+  }
+  return undefined;
+}
+
+/** A PAT naming one program and its PMT PID, in one TS packet (with its CRC: ffmpeg checks it). */
+export function patPacket(program: number, pmtPid: number): Buffer {
+  const packet = Buffer.alloc(PACKET, 0xff);
+  packet.set([SYNC, 0x40, 0x00, 0x10, 0x00]);
+  const section = Buffer.from([0x00, 0xb0, 13, 0x00, 0x01, 0xc1, 0, 0, program >> 8, program & 0xff, 0xe0 | (pmtPid >> 8), pmtPid & 0xff]);
+  section.copy(packet, 5);
+  packet.writeUInt32BE(crc32Mpeg(section), 5 + section.length);
+  return packet;
+}
+
+/** CRC-32/MPEG-2, as PSI sections carry it. */
+function crc32Mpeg(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte << 24;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
+  }
+  return crc >>> 0;
+}
+
+/**
+ * Whether a TS packet's adaptation field holds stuffing: bytes past its flags
+ * and the fields they announce. A PES packet gets stuffing only in the packet
+ * where it ends, its payload being too short to fill it.
+ */
+function hasStuffing(packet: Buffer): boolean {
+  const length = packet[4]!;
+  // A zero-length adaptation field is itself the one byte of stuffing.
+  if (length === 0) return true;
+  const flags = packet[5]!;
+  let used = 1;
+  if (flags & 0x10) used += 6; // PCR
+  if (flags & 0x08) used += 6; // OPCR
+  if (flags & 0x04) used += 1; // splice countdown
+  if (flags & 0x02) used += 1 + (used < length ? packet[5 + used]! : 0); // private data
+  if (flags & 0x01) used += 1 + (used < length ? packet[5 + used]! : 0); // extension
+  return length > used;
+}
+
 /** Continues a 33-bit timestamp past its wraps: of `raw + k·2^33`, the one closest to `reference` (the first value is taken as it is). */
-function unwrapNear(raw: number, reference: number | undefined): number {
+export function unwrapNear(raw: number, reference: number | undefined): number {
   if (reference === undefined) return raw;
   return raw + Math.round((reference - raw) / WRAP) * WRAP;
 }

@@ -6,6 +6,10 @@ import { TsReader, type TsReadResult } from '../../media/mpegts.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LIVE_STATS_TYPE, LiveStreams, type LiveStream } from './live/live-streams.ts';
+import { TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
+
+/** How long a publish's audio transcoder may take to encode what it holds once the publisher has left. */
+const TRANSCODE_END_MS = 1000;
 
 const settings = z
   .object({
@@ -34,7 +38,7 @@ type SrtSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.srt',
   summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
-  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it, counted as dropped, `before_keyframe`). Loss on the link never ends the publish: a PES (one video frame, or a few audio frames) missing a 188-byte TS packet (a gap in its continuity counter, or the transport-error bit) is dropped whole, counted as `ts_loss`, one whose H.264 or ADTS does not parse as `ts_corrupt`, an unfinished one when the publisher leaves as `ts_truncated`; only bytes without MPEG-TS sync restart the listener. other codecs (MP2 or AC-3 audio, HEVC) are skipped with a warning, so publishers send H.264 and AAC (`-c:v libx264 -c:a aac`). When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it, counted as dropped, `before_keyframe`). Loss on the link never ends the publish: a PES (one video frame, or a few audio frames) missing a 188-byte TS packet (a gap in its continuity counter, or the transport-error bit) is dropped whole, counted as `ts_loss`, one whose H.264 or ADTS does not parse as `ts_corrupt`, an unfinished one when the publisher leaves as `ts_truncated`; only bytes without MPEG-TS sync restart the listener. Audio that is not AAC (MP2, AC-3, E-AC-3, Opus: what many SRT encoders and broadcast chains send) goes out as AAC all the same: only that audio\'s TS packets go to a second ffmpeg (started at the publish\'s first audio, ended with it), which encodes AAC (128 kbit/s, the source\'s rate and channels) with the source\'s own timestamps, so it stays in sync with the video; the video and AAC path never waits for it (its AAC comes a few frames later), and the stream\'s end follows its last frames. Other codecs (HEVC video, subtitles) are skipped with a warning. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
@@ -71,6 +75,8 @@ class SrtListenSession implements SourceSession {
   readonly #out: Subscriber<Batch>;
   readonly #address: ListenAddress;
   #process: FfmpegProcess | undefined;
+  /** The ffmpeg making the publish's audio AAC, when it is not. */
+  #transcoder: TsAudioTranscoder | undefined;
   #stopping = false;
   /** The stream's state across publishes: its discontinuity after a republish and its figures (shared with `ingest.rtmp`). */
   readonly #streams = new LiveStreams();
@@ -130,7 +136,7 @@ class SrtListenSession implements SourceSession {
     const stream = ctx.settings.streamid;
     const process = FfmpegProcess.spawn(listenCommand(this.#address, ctx.settings), { redact: ctx.settings.passphrase ? [ctx.settings.passphrase] : [] });
     this.#process = process;
-    const reader = new TsReader({ stream });
+    const reader = new TsReader({ stream, transcodeAudio: true });
     let packets = 0;
     const stdout = process.output(0);
     let readerFailed = false;
@@ -144,6 +150,10 @@ class SrtListenSession implements SourceSession {
       }
       // Loss on the link (a PES with a gap, or one that does not parse) costs that PES only: counted, and reading goes on.
       for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
+      if (result.foreignAudio && !readerFailed && !this.#stopping) {
+        this.#transcoder ??= this.#startTranscoder(result.foreignAudio.codec, reader, take);
+        this.#transcoder.write(result.foreignAudio.packets);
+      }
       if (result.error) {
         // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
         readerFailed = true;
@@ -187,6 +197,9 @@ class SrtListenSession implements SourceSession {
     const exit: FfmpegExit = await process.exited;
     // The last access unit of each track is complete only now: no next PES start will close it.
     if (!readerFailed) take(reader.end());
+    // The transcoded audio's last frames come after the publisher's: they are in the stream before its end.
+    await this.#transcoder?.end(TRANSCODE_END_MS);
+    this.#transcoder = undefined;
     this.#process = undefined;
     this.#stopStats();
     if (packets > 0) {
@@ -199,6 +212,28 @@ class SrtListenSession implements SourceSession {
     }
     if (exit.error && !this.#stopping) ctx.log.warn({ stream, listen: formatAddress(this.#address), code: exit.error.code }, `${ctx.label}: SRT listener on ${formatAddress(this.#address)}: ${exit.error.message}`);
     return false;
+  }
+
+  /** The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC, its packets taken like the rest. */
+  #startTranscoder(codec: string, reader: TsReader, take: (result: TsReadResult) => void): TsAudioTranscoder {
+    const ctx = this.#ctx;
+    const stream = ctx.settings.streamid;
+    ctx.log.info({ stream, codec }, `${ctx.label}: stream \`${stream}\`: audio is ${codec}: transcoding it to AAC`);
+    return new TsAudioTranscoder({
+      stream,
+      codec,
+      timeline: () => reader.timeline,
+      events: {
+        result: take,
+        failed(exit) {
+          ctx.log.error({ stream, codec, code: exit.error?.code }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder failed: ${exit.error?.message}; the video goes on without audio`);
+        },
+        dropped(bytes) {
+          ctx.metrics.dropped(1, 'audio_transcode_backlog');
+          ctx.log.debug({ stream, bytes }, `${ctx.label}: stream \`${stream}\`: the audio transcoder is behind: ${bytes} bytes of audio dropped`);
+        },
+      },
+    });
   }
 
   #startStats(): void {
@@ -234,6 +269,7 @@ class SrtListenSession implements SourceSession {
     this.#stopStats();
     this.#wake?.();
     void this.#process?.stop(2000);
+    void this.#transcoder?.stop(2000);
   }
 
   close(): void {

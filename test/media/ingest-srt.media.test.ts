@@ -174,17 +174,21 @@ describe('ingest.srt', () => {
     }
   });
 
-  it('warns once about audio it cannot carry (MP2) and goes on with the video', async () => {
+  it('carries MP2 audio as AAC from a second ffmpeg, saying so once, with no warning', async () => {
     const node = startNode(19546);
     await wait(500);
     expect((await publish(19546, 1, passphrase, 'mp2')).code).toBe(0);
     await until(() => node.items.some(isMediaEnd), 3000);
     const got = packets(node.items);
-    expect(got.length).toBeGreaterThan(15);
-    expect(got.every((p) => p.track.kind === 'video')).toBe(true);
-    expect(node.ctx.logs.filter((l) => l.level === 'warn').map((l) => l.message)).toEqual([
-      'node `ingest-srt` (test): stream `cam1`: MPEG-TS stream type 0x03 is not supported (only 0x1b H.264 and 0x0f AAC): skipped',
-    ]);
+    const audio = got.filter((p) => p.track.kind === 'audio');
+    const video = got.filter((p) => p.track.kind === 'video');
+    expect(video.length).toBeGreaterThan(15);
+    // About a second of 44.1 kHz audio in AAC frames of 1024 samples, all before the stream's end.
+    expect(audio.length).toBeGreaterThan(30);
+    expect(audio[0]!.track).toMatchObject({ codec: 'aac', sampleRate: 44100, timescale: 90000 });
+    expect(node.items.findIndex(isMediaEnd)).toBe(node.items.length - 1);
+    expect(node.ctx.logs.filter((l) => l.level === 'warn')).toEqual([]);
+    expect(node.ctx.logs.filter((l) => l.message.includes('transcoding')).map((l) => l.message)).toEqual(['node `ingest-srt` (test): stream `cam1`: audio is MPEG audio (MP2): transcoding it to AAC']);
   });
 
   it('feeds encode in a pipeline on the engine: SRT in, a two-rung ladder out, the end passed on, no ffmpeg left after the drain', async () => {

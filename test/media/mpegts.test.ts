@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildAdtsHeader, buildAsc } from '../../media/aac.ts';
 import { parseAvcC } from '../../media/avc.ts';
-import { MAX_PES_BYTES, TsReader } from '../../media/mpegts.ts';
+import { MAX_PES_BYTES, TsReader, foreignAudioCodec } from '../../media/mpegts.ts';
 import type { MediaPacket } from '../../media/packet.ts';
 import { AUDIO_PID, VIDEO_PID, pes, programTables } from './ts-builder.ts';
 
@@ -126,6 +126,49 @@ describe('TsReader', () => {
     expect(end.packets).toHaveLength(0);
   });
 
+  it('passes the TS packets of MP2 or AC-3 audio on for a transcoder, behind a PAT of its own, and reads the video as ever', () => {
+    const mp2 = Buffer.alloc(400, 0x5a);
+    const video = { n: 0 };
+    const bytes = Buffer.concat([programTables([], 0x03), pes(VIDEO_PID, annexB(aud, sps, pps, idr), 9000, 9000, video), pes(AUDIO_PID, mp2, 9000), pes(VIDEO_PID, annexB(aud, inter), 12003, 12003, video)]);
+    const reader = new TsReader({ stream: 'ts', transcodeAudio: true });
+    const result = reader.push(bytes);
+    const end = reader.end();
+    expect(result.skipped).toEqual([]);
+    expect(result.foreignAudio?.codec).toBe('MPEG audio (MP2)');
+    const packets = result.foreignAudio!.packets;
+    const pids = Array.from({ length: packets.length / 188 }, (_, i) => ((packets[i * 188 + 1]! & 0x1f) << 8) | packets[i * 188 + 2]!);
+    // The PAT (made again: the first went by before the PMT named the audio), the PMT, then the audio's three packets.
+    expect(pids).toEqual([0, 0x1000, AUDIO_PID, AUDIO_PID, AUDIO_PID]);
+    expect(packets.subarray(5, 5 + 16).toString('hex')).toBe('00b00d0001c100000001f0002ab104b2');
+    // The PMT and the audio as they came (the last video PES is one packet).
+    expect(packets.subarray(188, 2 * 188).equals(bytes.subarray(188, 2 * 188))).toBe(true);
+    expect(packets.subarray(2 * 188).equals(bytes.subarray(bytes.length - 4 * 188, bytes.length - 188))).toBe(true);
+    expect([...result.packets, ...end.packets].map((p) => [p.track.kind, p.dts])).toEqual([
+      ['video', 9000],
+      ['video', 12003],
+    ]);
+    // Without a transcoder, the same audio is skipped with its name.
+    expect(new TsReader({ stream: 'ts' }).push(bytes).skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC)']);
+    // With AAC in the program too, the AAC is the audio and the MP2 is skipped.
+    const both = new TsReader({ stream: 'ts', transcodeAudio: true }).push(programTables([0x03]));
+    expect(both.foreignAudio).toBeUndefined();
+    expect(both.skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+  });
+
+  it('names the audio codecs ffmpeg decodes from their stream type or descriptors, and nothing else', () => {
+    const none = Buffer.alloc(0);
+    expect(foreignAudioCodec(0x04, none)).toBe('MPEG audio (MP2)');
+    expect(foreignAudioCodec(0x81, none)).toBe('AC-3');
+    expect(foreignAudioCodec(0x87, none)).toBe('E-AC-3');
+    expect(foreignAudioCodec(0x06, Buffer.from([0x6a, 0x01, 0x00]))).toBe('AC-3');
+    expect(foreignAudioCodec(0x06, Buffer.from([0x7a, 0x01, 0x00]))).toBe('E-AC-3');
+    expect(foreignAudioCodec(0x06, Buffer.from([0x0a, 0x04, 0x65, 0x6e, 0x67, 0x00, 0x05, 0x04, ...Buffer.from('Opus')]))).toBe('Opus');
+    // Teletext and DVB subtitles are private data too.
+    expect(foreignAudioCodec(0x06, Buffer.from([0x56, 0x05, 0x65, 0x6e, 0x67, 0x09, 0x00]))).toBeUndefined();
+    expect(foreignAudioCodec(0x06, none)).toBeUndefined();
+    expect(foreignAudioCodec(0x24, none)).toBeUndefined();
+  });
+
   it('ends with an error on bytes that are not MPEG-TS, and resyncs past a few stray bytes', () => {
     const garbage = new TsReader({ stream: 'ts' }).push(Buffer.alloc(70_000, 0x55));
     expect(garbage.error?.message).toBe('not MPEG-TS: no sync byte 0x47 every 188 bytes');
@@ -194,25 +237,52 @@ describe('TsReader', () => {
       const frameOf = (packet: string, kind: string, f: number): boolean => owner.get(packet) === `${kind} ${f}`;
       // Every TS packet of every PES, audio and video, but the first of each track: a loss there is a join
       // mid-PES, no counter to compare with yet. Nor video PES 1's start: the first keyframe would go with it,
-      // and without it there is no avcC for the rest of the first GOP. Nor the last video PES: no later packet
-      // shows the gap, and video PES give no length (a loss in the last audio PES shows as unfinished at the end).
+      // and without it there is no avcC for the rest of the first GOP. A loss of the last packet of a track shows
+      // at the end as a PES left unfinished: short of its length (audio), or without the stuffing that ends it (video).
       for (let lost = 2; lost < pesOf.length; lost++) {
         const { pid, pes: f } = pesOf[lost]!;
-        if (f === 0 || (pid === VIDEO_PID && ((f === 1 && pesOf[lost - 1]!.pid !== VIDEO_PID) || f === FRAMES - 1))) continue;
+        if (f === 0 || (pid === VIDEO_PID && f === 1 && pesOf[lost - 1]!.pid !== VIDEO_PID)) continue;
         const kind = pid === VIDEO_PID ? 'video' : 'audio';
         const damaged = Buffer.concat([bytes.subarray(0, lost * 188), bytes.subarray((lost + 1) * 188)]);
         const { packets, drops } = read(damaged);
-        expect(drops, `TS packet ${lost}`).toEqual(pid === AUDIO_PID && f === FRAMES - 1 && pesOf[lost + 1] === undefined ? { ts_truncated: 1 } : { ts_loss: 1 });
+        const lastOfTrack = !pesOf.slice(lost + 1).some((other) => other.pid === pid);
+        expect(drops, `TS packet ${lost}`).toEqual(lastOfTrack ? { ts_truncated: 1 } : { ts_loss: 1 });
         // Nothing corrupt gets through: every packet read is one of the intact clip's.
         for (const packet of packets) expect(reference.packets).toContain(packet);
         expect(packets.some((p) => frameOf(p, kind, f))).toBe(false);
-        // The rest is all there: the other track whole, this one but for the damaged PES (and for video, whose
-        // PES give no length, the one before it when the lost packet was a start).
+        // The rest is all there: the other track whole, this one but for the damaged PES. A lost video start
+        // costs that PES only: the one before it ended in its own stuffed packet, so it is whole.
         const missing = reference.packets.filter((p) => !packets.includes(p));
-        const allowed = (p: string): boolean => frameOf(p, kind, f) || (kind === 'video' && frameOf(p, kind, f - 1));
-        expect(missing.filter((p) => !allowed(p)), `TS packet ${lost}`).toEqual([]);
-        expect(missing.length).toBeLessThanOrEqual(kind === 'audio' ? 3 : 2);
+        expect(missing, `TS packet ${lost}`).toEqual(reference.packets.filter((p) => frameOf(p, kind, f)));
       }
+    });
+
+    it('counts two PES lost when a gap takes the end of one video PES and the start of the next, and whole PES between two others', () => {
+      const { bytes, pesOf } = clip();
+      const reference = read(bytes).packets;
+      const videoPackets = (f: number) => pesOf.flatMap((p, index) => (p.pid === VIDEO_PID && p.pes === f ? [index] : []));
+      const cut = (indexes: number[]) => Buffer.concat(Array.from({ length: pesOf.length }, (_, index) => (indexes.includes(index) ? Buffer.alloc(0) : bytes.subarray(index * 188, (index + 1) * 188))));
+      // The last packet of video PES 5 and the first of PES 6: the packet after the gap continues PES 6.
+      const straddle = read(cut([videoPackets(5).at(-1)!, videoPackets(6)[0]!]));
+      expect(straddle.drops).toEqual({ ts_loss: 2 });
+      expect(reference.filter((p) => !straddle.packets.includes(p))).toEqual(reference.filter((p) => frameOf(p, 5) || frameOf(p, 6)));
+      // Video PES 7 and 8 whole: only their DTS gap says two frames went.
+      const whole = read(cut([...videoPackets(7), ...videoPackets(8)]));
+      expect(whole.drops).toEqual({ ts_loss: 2 });
+      expect(reference.filter((p) => !whole.packets.includes(p))).toEqual(reference.filter((p) => frameOf(p, 7) || frameOf(p, 8)));
+      function frameOf(packet: string, f: number): boolean {
+        return packet.startsWith('video ') && reference.filter((p) => p.startsWith('video ')).indexOf(packet) === f;
+      }
+    });
+
+    it('drops an unbounded video PES the input ends in before its stuffed last packet', () => {
+      const { bytes, pesOf } = clip();
+      const reference = read(bytes).packets;
+      const lastVideo = pesOf.findLastIndex((p) => p.pid === VIDEO_PID);
+      // Cut just before the last video packet: everything else of the PES arrived, but not its end.
+      const { packets, drops } = read(bytes.subarray(0, lastVideo * 188));
+      expect(drops).toEqual({ ts_truncated: 1 });
+      expect(packets).toEqual(reference.filter((p) => p !== reference.filter((q) => q.startsWith('video ')).at(-1) && !reference.slice(-3).includes(p)));
     });
 
     it('drops the unfinished last PES quietly when the input ends mid-packet or mid-PES', () => {

@@ -39,12 +39,12 @@ function section(tableId: number, body: Buffer): Buffer {
   return Buffer.concat([head, body, Buffer.alloc(4)]);
 }
 
-/** PAT pointing at the PMT, and a PMT with H.264 and AAC streams (and any `extra` stream types). */
-export function programTables(extra: number[] = []): Buffer {
+/** PAT pointing at the PMT, and a PMT with H.264 and AAC streams (and any `extra` stream types); `audio` changes the type of AUDIO_PID. */
+export function programTables(extra: number[] = [], audio = 0x0f): Buffer {
   const pat = section(0, Buffer.from([0, 1, 0xe0 | (PMT_PID >> 8), PMT_PID & 0xff]));
   const streams = [
     [0x1b, VIDEO_PID],
-    [0x0f, AUDIO_PID],
+    [audio, AUDIO_PID],
     ...extra.map((type, i) => [type, 0x200 + i]),
   ].flatMap(([type, pid]) => [type!, 0xe0 | (pid! >> 8), pid! & 0xff, 0xf0, 0]);
   const pmt = section(2, Buffer.concat([Buffer.from([0xe0 | (VIDEO_PID >> 8), VIDEO_PID & 0xff, 0xf0, 0]), Buffer.from(streams)]));

@@ -1,0 +1,213 @@
+/**
+ * `ingest.srt` with audio that is not AAC (MP2, AC-3, E-AC-3, Opus: what many SRT encoders
+ * and broadcast chains send): a second ffmpeg makes it AAC while the engine
+ * demuxes the video itself. ffmpeg publishes testsrc2 and a tone over SRT to
+ * ingest.srt -> segment.hls -> serve.http, and ffprobe reads the HLS back:
+ * AAC audio as long as what was published, starting within a frame of the
+ * video, as with an AAC publish; every ffmpeg gone with the stream.
+ */
+import { readFileSync } from 'node:fs';
+import { NEVER, type Subscription } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
+import ingestSrt from '../../nodes/media/ingest-srt.ts';
+import { fakeContext } from '../helpers/fake-context.ts';
+import { ffprobe, type ProbeResult } from '../../native/ffmpeg/probe.ts';
+import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
+import { childrenNamed, settleChildren } from './children.ts';
+import { fetchUntil } from './live-cli.ts';
+import { startYaml } from '../helpers/pipeline.ts';
+import type { Engine } from '../../runtime/engine.ts';
+
+const SECONDS = 4;
+let engine: Engine | undefined;
+let subscription: Subscription | undefined;
+let publisher: FfmpegProcess | undefined;
+
+afterEach(async () => {
+  await engine?.drain({ deadlineMs: 5000 });
+  engine = undefined;
+  subscription?.unsubscribe();
+  subscription = undefined;
+  await publisher?.stop(2000);
+  publisher = undefined;
+  expect(await settleChildren('ffmpeg', 5000)).toEqual([]);
+});
+
+/**
+ * ffmpeg publishing `seconds` of 320x240 testsrc2 and a 440 Hz tone over SRT, the audio as `codec`. With
+ * `linger` the publisher's SRT socket delivers what it still holds when it closes (without it, the last
+ * few hundred milliseconds are lost, whatever the codec).
+ */
+function publish(port: number, codec: string, seconds = SECONDS): FfmpegProcess {
+  return FfmpegProcess.spawn({
+    inputs: [
+      { from: { url: `testsrc2=size=320x240:rate=30:duration=${seconds}` }, options: ['-re', '-f', 'lavfi'] },
+      { from: { url: `sine=frequency=440:sample_rate=48000:duration=${seconds}` }, options: ['-re', '-f', 'lavfi'] },
+    ],
+    outputs: [{ to: { url: `srt://127.0.0.1:${port}?pkt_size=1316&connect_timeout=2000&linger=2` }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', codec, '-f', 'mpegts'] }],
+  });
+}
+
+interface Published {
+  video: ProbeResult;
+  audio: ProbeResult;
+  /** ffmpeg children seen while the publish ran (publisher, listener, and the transcoder when there is one). */
+  children: number;
+}
+
+/** Publishes with `codec` audio into ingest.srt -> segment.hls -> serve.http, and probes the finished HLS. */
+async function publishAndProbe(codec: string, ports: { srt: number; http: number }): Promise<Published> {
+  engine = startYaml(`streams: 1
+name: srt-audio
+nodes:
+  srt:
+    op: ingest.srt
+    with: { listen: "127.0.0.1:${ports.srt}", streamid: cam }
+  hls:
+    op: segment.hls
+    in: srt
+    with: { segment: 1s, reconnect: 0s }
+  origin:
+    op: serve.http
+    in: hls
+    with: { listen: "127.0.0.1:${ports.http}", path_prefix: /live }
+`);
+  const base = `http://127.0.0.1:${ports.http}/live/cam/`;
+  // The listener is up once its ffmpeg runs.
+  const until = Date.now() + 5000;
+  while (childrenNamed('ffmpeg').length === 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 25));
+  publisher = publish(ports.srt, codec);
+  let children = 0;
+  const watch = setInterval(() => (children = Math.max(children, childrenNamed('ffmpeg').length)), 50);
+  expect((await publisher.exited).exitCode).toBe(0);
+  clearInterval(watch);
+  // The stream's end closes both playlists.
+  const audioPlaylist = await fetchUntil(`${base}audio/index.m3u8`, (body) => body.includes('#EXT-X-ENDLIST'), 10_000);
+  expect(audioPlaylist).toContain('#EXT-X-MAP');
+  await fetchUntil(`${base}source/index.m3u8`, (body) => body.includes('#EXT-X-ENDLIST'), 10_000);
+  const follow = { inputOptions: ['-live_start_index', '0'], packets: true, countFrames: true };
+  const [video, audio] = await Promise.all([ffprobe(`${base}source/index.m3u8`, { ...follow, select: 'v:0' }), ffprobe(`${base}audio/index.m3u8`, { ...follow, select: 'a:0' })]);
+  return { video, audio, children };
+}
+
+const first = (probe: ProbeResult) => Math.min(...probe.packets!.map((p) => Number(p.pts_time)));
+const last = (probe: ProbeResult) => Math.max(...probe.packets!.map((p) => Number(p.pts_time)));
+
+describe('ingest.srt with audio that is not AAC', () => {
+  const results = new Map<string, Published>();
+
+  it.each([
+    ['aac', 19560],
+    ['mp2', 19562],
+    ['ac3', 19564],
+    ['eac3', 19568],
+    ['libopus', 19570],
+  ])('serves %s audio as AAC over HLS, as long as what was published, starting with the video', async (codec, port) => {
+    const got = await publishAndProbe(codec, { srt: port, http: port + 1 });
+    results.set(codec, got);
+    const audio = got.audio.streams[0]!;
+    expect(audio).toMatchObject({ codec_type: 'audio', codec_name: 'aac', sample_rate: '48000', channels: 1 });
+    const video = got.video.streams[0]!;
+    expect(video).toMatchObject({ codec_name: 'h264', width: 320, height: 240 });
+    // Every frame published: 30 fps video, AAC frames of 1024 samples at 48 kHz (a frame or two may go at each end).
+    const videoFrames = Number(video.nb_read_frames);
+    const audioFrames = Number(audio.nb_read_frames);
+    const audioSeconds = last(got.audio) - first(got.audio) + 1024 / 48000;
+    console.log(
+      `${codec}: video ${videoFrames} frames from ${first(got.video).toFixed(3)} to ${last(got.video).toFixed(3)} s; audio ${audioFrames} AAC frames from ${first(got.audio).toFixed(3)} s to ${last(got.audio).toFixed(3)}, ${audioSeconds.toFixed(3)} s long; ffmpeg children ${got.children}`,
+    );
+    expect(videoFrames).toBeGreaterThanOrEqual(SECONDS * 30 - 3);
+    expect(videoFrames).toBeLessThanOrEqual(SECONDS * 30);
+    expect(audioFrames).toBeGreaterThanOrEqual(Math.floor((SECONDS * 48000) / 1024) - 3);
+    expect(audioFrames).toBeLessThanOrEqual(Math.ceil((SECONDS * 48000) / 1024) + 2);
+    expect(audioSeconds).toBeGreaterThan(SECONDS - 0.1);
+    expect(audioSeconds).toBeLessThan(SECONDS + 0.1);
+    // Audio and video start together: within one video frame.
+    expect(Math.abs(first(got.audio) - first(got.video)), `audio starts at ${first(got.audio)}, video at ${first(got.video)}`).toBeLessThanOrEqual(1 / 30);
+    // The transcoder is a third ffmpeg while the stream runs (none for AAC); afterEach sees all of them gone.
+    expect(got.children).toBe(codec === 'aac' ? 2 : 3);
+  });
+
+  it('gives the transcoded audio the duration and start of an AAC publish', () => {
+    const aac = results.get('aac')!;
+    for (const codec of ['mp2', 'ac3', 'eac3', 'libopus']) {
+      const got = results.get(codec)!;
+      const offset = (probe: Published) => first(probe.audio) - first(probe.video);
+      expect(Math.abs(offset(got) - offset(aac)), codec).toBeLessThanOrEqual(1 / 30);
+      expect(Math.abs(Number(got.audio.streams[0]!.nb_read_frames) - Number(aac.audio.streams[0]!.nb_read_frames)), codec).toBeLessThanOrEqual(3);
+    }
+  });
+});
+
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) await wait(25);
+  return check();
+}
+
+/** The command line of a child process, as ffmpeg was given it. */
+const commandLine = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+
+describe('ingest.srt\'s audio transcoder', () => {
+  function startNode(port: number) {
+    const ctx = fakeContext(ingestSrt, { listen: `127.0.0.1:${port}`, streamid: 'cam' });
+    const items: MediaItem[] = [];
+    const at: number[] = [];
+    subscription = ingestSrt.create(ctx)(NEVER).subscribe((batch) => {
+      for (const item of batch.items as MediaItem[]) {
+        items.push(item);
+        at.push(Date.now());
+      }
+    });
+    return { ctx, items, at };
+  }
+  const transcoders = () => childrenNamed('ffmpeg').filter((child) => commandLine(child.pid).includes('-copyts'));
+
+  it('lags the video by a few frames only, and is gone as soon as the node stops mid-publish', async () => {
+    const node = startNode(19566);
+    await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+    publisher = publish(19566, 'mp2', 30);
+    expect(await until(() => transcoders().length === 1, 10_000)).toBe(true);
+    const [transcoder] = transcoders();
+    await until(() => node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'audio').length > 100, 10_000);
+    // How long after the video frame of the same time each AAC frame arrived.
+    const video = node.items.flatMap((item, i) => (!isMediaEnd(item) && item.track.kind === 'video' ? [{ pts: item.pts, at: node.at[i]! }] : []));
+    const lags = node.items
+      .flatMap((item, i) => {
+        if (isMediaEnd(item) || item.track.kind !== 'audio') return [];
+        const same = video.find((frame) => frame.pts >= (item as MediaPacket).pts);
+        return same ? [node.at[i]! - same.at] : [];
+      })
+      .sort((a, b) => a - b);
+    const median = lags[Math.floor(lags.length / 2)]!;
+    console.log(`transcoded audio after the video of the same time: median ${median} ms, p90 ${lags[Math.floor(lags.length * 0.9)]} ms over ${lags.length} frames (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
+    expect(median).toBeLessThan(1000);
+    // The node stops while the publisher still sends: its listener and the transcoder exit, and are reaped.
+    subscription!.unsubscribe();
+    subscription = undefined;
+    expect(await until(() => childrenNamed('ffmpeg').every((child) => child.pid === publisher!.pid), 5000)).toBe(true);
+    expect(childrenNamed('ffmpeg').map((child) => child.pid)).toEqual([publisher.pid]);
+    expect(transcoder!.pid).not.toBe(publisher.pid);
+  });
+
+  it('goes on with the video, the failure logged, when the transcoder dies', async () => {
+    const node = startNode(19567);
+    await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+    publisher = publish(19567, 'ac3', 4);
+    expect(await until(() => transcoders().length === 1, 10_000)).toBe(true);
+    process.kill(transcoders()[0]!.pid, 'SIGKILL');
+    await until(() => node.ctx.logs.some((line) => line.level === 'error'), 5000);
+    const videoBefore = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
+    expect((await publisher.exited).exitCode).toBe(0);
+    await until(() => node.items.some(isMediaEnd), 5000);
+    expect(node.ctx.logs.filter((line) => line.level === 'error').map((line) => line.message)).toEqual([
+      expect.stringMatching(/^node `ingest-srt` \(test\): stream `cam`: the AC-3 to AAC transcoder failed: ffmpeg was killed by SIGKILL.*; the video goes on without audio$/),
+    ]);
+    const video = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
+    expect(video).toBeGreaterThan(videoBefore + 30);
+    expect(node.items.filter(isMediaEnd)).toEqual([{ stream: 'cam', end: true }]);
+  });
+});
