@@ -13,19 +13,32 @@ import { planOf, protocolVersion, type PlanOfOptions, type EventBase, type LiveE
 type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
 
 /** Counters read at the previous sample, to turn totals into rates. */
-interface NodeTotals {
+type NodeTotals = {
   recordsIn: number;
   recordsOut: number;
   bytesRead: number;
   bytesWritten: number;
-}
+};
 
 /** An edge's counters at the previous sample. */
-interface EdgeTotals {
+type EdgeTotals = {
   records: number;
   delivered: number;
   bytesIn: number;
   bytesOut: number;
+};
+
+/**
+ * The totals a rate counts from: those read at the last sample, or zeros
+ * when one went back, as the counters are then new ones: a worker runs each
+ * version of its share in a new engine. A reload never looks like this: it
+ * keeps a node's counters, and an edge's even when the edge changes between
+ * a channel and a fused one (the engine carries them).
+ */
+function baseline<T extends Record<string, number>>(now: T, last: T | undefined): T {
+  if (last === undefined) return now;
+  for (const key in now) if (now[key] < last[key]) return Object.fromEntries(Object.keys(now).map((k) => [k, 0])) as T;
+  return last;
 }
 
 /** The bytes a second of a node's edges on one side (in or out), summed over a sample. */
@@ -208,8 +221,9 @@ export class LiveFeed {
         this.#states.set(node, event);
         this.#emit(event);
       }
-      const before = this.#totals.get(node) ?? { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten };
-      this.#totals.set(node, { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten });
+      const totals = { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten };
+      const before = baseline(totals, this.#totals.get(node));
+      this.#totals.set(node, totals);
       // A node that counts its own bytes (a source's reads, a sink's writes) reports those; else the bytes of its edges.
       const ownIn = stats.bytesRead > 0;
       const ownOut = stats.bytesWritten > 0;
@@ -262,8 +276,7 @@ export class LiveFeed {
       const id = `${from}->${to}`;
       edges.add(id);
       const now = { records: stats.records, delivered: stats.delivered, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut };
-      // An edge's totals never go back: the engine carries them when a reload swaps its channel for a fused edge or back.
-      const before = this.#edgeTotals.get(id) ?? now;
+      const before = baseline(now, this.#edgeTotals.get(id));
       this.#edgeTotals.set(id, now);
       const recordsIn = (stats.records - before.records) / seconds;
       const recordsOut = (stats.delivered - before.delivered) / seconds;
