@@ -77,6 +77,30 @@ nodes:
 ${alsoRaw ? `  raw: { op: test.collect, in: win, with: { into: ${into}-raw, summary: true } }\n` : ''}`;
 
 type EdgeEvent = Extract<LiveEvent, { type: 'edge.stats' }>;
+
+/**
+ * A feed over a running `engine` whose clock moves a second at each
+ * sample: `crossed` samples and returns the edge `win.out->agg`;
+ * `moreThan` waits, bounded, for more than `records` panes to have crossed
+ * it (they close as event time passes) and returns it.
+ */
+function watchPanes(engine: Engine): { crossed: () => EdgeEvent; moreThan: (records: number) => Promise<EdgeEvent> } {
+  let clock = 0;
+  const feed = new LiveFeed(engine, { now: () => clock });
+  const crossed = (): EdgeEvent => {
+    clock += 1000;
+    feed.sample();
+    return feed.stats().edges.find((e) => e.edge === 'win.out->agg')!;
+  };
+  const moreThan = async (records: number): Promise<EdgeEvent> => {
+    for (let i = 0; i < 200 && crossed().records <= records; i++) await sleep(20);
+    const now = crossed();
+    expect(now.records).toBeGreaterThan(records);
+    return now;
+  };
+  crossed();
+  return { crossed, moreThan };
+}
 type NodeEvent = Extract<LiveEvent, { type: 'node.stats' }>;
 
 describe('an edge fused away (a window with its aggregate)', () => {
@@ -154,31 +178,18 @@ nodes:
   out: { op: test.collect, in: agg, with: { into: fused-reload, summary: true } }
 `;
     const engine = startYaml(text('n >= 0'));
-    let clock = 0;
-    const feed = new LiveFeed(engine, { now: () => clock });
-    const crossed = () => {
-      clock += 1000;
-      feed.sample();
-      return feed.stats().edges.find((e) => e.edge === 'win.out->agg')!;
-    };
-    crossed();
-    // Panes close as event time passes: wait, bounded, for some.
-    for (let i = 0; i < 200 && crossed().records === 0; i++) await sleep(20);
-    const before = crossed();
-    expect(before.records).toBeGreaterThan(0);
+    const { crossed, moreThan } = watchPanes(engine);
+    const before = await moreThan(0);
     expect(before.fused).toBe(true);
     expect((await engine.reload(checkYaml(text('n >= 1')))).status).toBe('applied');
     // At once, before more panes close: the totals ran on.
     expect(crossed()).toMatchObject({ fused: true, records: before.records });
-    for (let i = 0; i < 200 && crossed().records <= before.records; i++) await sleep(20);
-    expect(crossed().records).toBeGreaterThan(before.records);
+    await moreThan(before.records);
     await engine.drain();
     take('fused-reload');
   });
-});
 
-describe('an edge whose fusion a reload changes', () => {
-  it('keeps its totals running, channel to fused edge and back, and no rate reads below 0', async () => {
+  it('keeps its totals across reloads that unfuse the pair (a channel) and fuse it again, and no rate reads below 0', async () => {
     const text = (raw: boolean) => `
 streams: 1
 name: fusion-swap
@@ -190,21 +201,7 @@ nodes:
   out: { op: test.collect, in: agg, with: { into: fusion-swap, summary: true } }
 ${raw ? '  raw: { op: test.collect, in: win, with: { into: fusion-swap-raw, summary: true } }\n' : ''}`;
     const engine = startYaml(text(false));
-    let clock = 0;
-    const feed = new LiveFeed(engine, { now: () => clock });
-    const crossed = () => {
-      clock += 1000;
-      feed.sample();
-      return feed.stats().edges.find((e) => e.edge === 'win.out->agg')!;
-    };
-    /** Waits, bounded, for more panes than `records` to cross. */
-    const moreThan = async (records: number) => {
-      for (let i = 0; i < 200 && crossed().records <= records; i++) await sleep(20);
-      const now = crossed();
-      expect(now.records).toBeGreaterThan(records);
-      return now;
-    };
-    crossed();
+    const { crossed, moreThan } = watchPanes(engine);
     const fused = await moreThan(0);
     expect(fused.fused).toBe(true);
     // A second consumer of the window: the pair runs apart, on a channel.
