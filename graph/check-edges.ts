@@ -6,7 +6,7 @@ import { closest, suggest } from './diagnostics.ts';
 import { outputsOf, portNames, type DroppedWhenUnread } from './operator-spec.ts';
 import { declaredPortType, fits, formatPortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
-import type { DependencyWalk, Edge, GraphNode } from './model.ts';
+import { walkNumbered, type Edge, type GraphNode, type NumberedWalk } from './model.ts';
 import type { Reporter } from './reporter.ts';
 
 /** One entry of a node's `in`, as written. */
@@ -139,7 +139,7 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
   }
   firstEdge[list.length] = edges.length;
   const indexed: Indexed = { list, indexOf, edges, edgeFrom, firstEdge };
-  const { order, cycles } = orderByIndex(indexed);
+  const { order, cycles } = walkNumbered({ count: list.length, firstEdge, edgeFrom });
   const onCycle = reportCycles(cycles, pathOf, indexed, report);
   inferTypes(indexed, pathOf, order, onCycle, unsettled, report);
   reportUnusedOutputs(indexed, inputRefs, meant, report);
@@ -151,56 +151,14 @@ const anyType: PortType = { kind: 'any' };
 /** What an operator that infers nothing infers. */
 const noInferred: Partial<Record<string, PortType>> = {};
 
-/**
- * `walkDependencies` (model.ts) over node numbers: every node after its
- * inputs, and each cycle once, met in the same order. Its own stack, as a
- * long chain written sink first would overflow the call stack.
- */
-function orderByIndex({ list, edges, edgeFrom, firstEdge }: Indexed): { order: number[]; cycles: DependencyWalk<Edge>['cycles'] } {
-  const count = list.length;
-  // 0: not met; -1: ordered; d + 1: on the path being walked, at depth d.
-  const state = new Int32Array(count);
-  const stack = new Int32Array(count);
-  // For each node on the path, the next of its input edges to follow.
-  const next = new Int32Array(count);
-  let top = 0;
-  const order: number[] = [];
-  const cycles: DependencyWalk<Edge>['cycles'] = [];
-  const enter = (i: number): void => {
-    state[i] = top + 1;
-    stack[top] = i;
-    next[top++] = firstEdge[i];
-  };
-  for (let root = 0; root < count; root++) {
-    if (state[root] !== 0) continue;
-    enter(root);
-    while (top > 0) {
-      const i = stack[top - 1];
-      const e = next[top - 1];
-      if (e === firstEdge[i + 1]) {
-        top--;
-        state[i] = -1;
-        order.push(i);
-        continue;
-      }
-      next[top - 1] = e + 1;
-      const from = edgeFrom[e];
-      const seen = state[from];
-      if (seen === 0) enter(from);
-      else if (seen > 0) cycles.push({ closing: edges[e], nodes: Array.from(stack.subarray(seen - 1, top), (n) => list[n].name) });
-    }
-  }
-  return { order, cycles };
-}
-
 /** Reports each cycle once, listing its nodes in the direction data flows. Returns the nodes on cycles, by number. */
-function reportCycles(cycles: DependencyWalk<Edge>['cycles'], pathOf: (edge: Edge) => Path, { list, indexOf }: Indexed, report: Reporter): Uint8Array {
+function reportCycles(cycles: NumberedWalk['cycles'], pathOf: (edge: Edge) => Path, { list, edges }: Indexed, report: Reporter): Uint8Array {
   const onCycle = new Uint8Array(list.length);
   for (const { closing, nodes } of cycles) {
-    for (const name of nodes) onCycle[indexOf.get(name)!] = 1;
+    for (const n of nodes) onCycle[n] = 1;
     // Data flows from the closing edge's source into the node walked; list the cycle in flow order from it.
-    const flow = [nodes[0], ...nodes.slice(1).reverse()];
-    report.value(pathOf(closing), 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
+    const flow = [nodes[0], ...nodes.slice(1).reverse()].map((n) => list[n].name);
+    report.value(pathOf(edges[closing]), 'cycle', `cycle: ${[...flow, flow[0]].map((n) => `\`${n}\``).join(' -> ')}`);
   }
   return onCycle;
 }

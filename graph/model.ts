@@ -138,52 +138,105 @@ export interface DependencyWalk<E> {
 }
 
 /**
- * The one walk of a graph's dependencies: an order in which every node comes
- * after its inputs, and the cycles that prevent one. Linear; it keeps its own
- * stack, as a long chain written sink first would overflow the call stack.
+ * A graph's dependencies by node number, as the walk reads them: the input
+ * edges of node `i` are numbers `firstEdge[i]` to `firstEdge[i + 1] - 1`,
+ * and edge `e` comes from node `edgeFrom[e]`.
+ */
+export interface NumberedInputs {
+  /** Nodes, numbered 0 to `count - 1`. */
+  count: number;
+  firstEdge: ArrayLike<number>;
+  edgeFrom: ArrayLike<number>;
+}
+
+/** What `walkNumbered` finds: `DependencyWalk` in numbers (nodes, and each cycle's closing edge). */
+export interface NumberedWalk {
+  order: number[];
+  cycles: { closing: number; nodes: number[] }[];
+}
+
+/**
+ * The one walk of a graph's dependencies, over node numbers: an order in
+ * which every node comes after its inputs, and the cycles that prevent one,
+ * walking from nodes `0` to `roots - 1` (every node by default; the others
+ * are met through edges). Linear, in typed arrays; it keeps its own stack,
+ * as a long chain written sink first would overflow the call stack. The
+ * checker walks its numbered nodes with it; `walkDependencies`, names.
+ */
+export function walkNumbered({ count, firstEdge, edgeFrom }: NumberedInputs, roots = count): NumberedWalk {
+  // 0: not met; -1: ordered; d + 1: on the path being walked, at depth d.
+  const state = new Int32Array(count);
+  const stack = new Int32Array(count);
+  // For each node on the path, the next of its input edges to follow.
+  const next = new Int32Array(count);
+  let top = 0;
+  const order: number[] = [];
+  const cycles: NumberedWalk['cycles'] = [];
+  const enter = (i: number): void => {
+    state[i] = top + 1;
+    stack[top] = i;
+    next[top++] = firstEdge[i];
+  };
+  for (let root = 0; root < roots; root++) {
+    if (state[root] !== 0) continue;
+    enter(root);
+    while (top > 0) {
+      const i = stack[top - 1];
+      const e = next[top - 1];
+      if (e === firstEdge[i + 1]) {
+        top--;
+        state[i] = -1;
+        order.push(i);
+        continue;
+      }
+      next[top - 1] = e + 1;
+      const from = edgeFrom[e];
+      const seen = state[from];
+      if (seen === 0) enter(from);
+      else if (seen > 0) cycles.push({ closing: e, nodes: Array.from(stack.subarray(seen - 1, top)) });
+    }
+  }
+  return { order, cycles };
+}
+
+/**
+ * `walkNumbered` over names: every node of `names`, and every node above
+ * them through `incoming`, after its inputs, and the cycles among them.
  *
  * @example
  * const { order, cycles } = walkDependencies(graph.nodes.keys(), incomingEdges(graph.edges));
  */
 export function walkDependencies<E extends { from: string }>(names: Iterable<string>, incoming: ReadonlyMap<string, readonly E[]>): DependencyWalk<E> {
-  // A node's place on the path being walked while it is visited, `done` once it is ordered; absent, not met yet.
-  const state = new Map<string, number>();
-  const done = -1;
-  // The path being walked, and for each node on it its input edges and the next one to follow: parallel lists, no object per node.
-  const stack: string[] = [];
-  const stackEdges: (readonly E[])[] = [];
-  const stackNext: number[] = [];
-  const order: string[] = [];
-  const cycles: { closing: E; nodes: string[] }[] = [];
-  const enter = (name: string): void => {
-    state.set(name, stack.length);
-    stack.push(name);
-    stackEdges.push(incoming.get(name) ?? noInputs);
-    stackNext.push(0);
+  const numbers = new Map<string, number>();
+  const named: string[] = [];
+  const numberOf = (name: string): number => {
+    let n = numbers.get(name);
+    if (n === undefined) {
+      n = named.length;
+      numbers.set(name, n);
+      named.push(name);
+    }
+    return n;
   };
-  for (const root of names) {
-    if (state.has(root)) continue;
-    enter(root);
-    while (stack.length > 0) {
-      const top = stack.length - 1;
-      const edges = stackEdges[top];
-      const next = stackNext[top];
-      if (next === edges.length) {
-        const name = stack.pop()!;
-        stackEdges.pop();
-        stackNext.pop();
-        state.set(name, done);
-        order.push(name);
-        continue;
-      }
-      stackNext[top] = next + 1;
-      const edge = edges[next];
-      const seen = state.get(edge.from);
-      if (seen === undefined) enter(edge.from);
-      else if (seen !== done) cycles.push({ closing: edge, nodes: stack.slice(seen) });
+  for (const name of names) numberOf(name);
+  const roots = named.length;
+  // Numbered as met: the nodes above the roots join `named` while it is read, so each gets its edges.
+  const firstEdge: number[] = [];
+  const edgeFrom: number[] = [];
+  const edges: E[] = [];
+  for (let i = 0; i < named.length; i++) {
+    firstEdge.push(edges.length);
+    for (const edge of incoming.get(named[i]) ?? noInputs) {
+      edgeFrom.push(numberOf(edge.from));
+      edges.push(edge);
     }
   }
-  return { order, cycles };
+  firstEdge.push(edges.length);
+  const walk = walkNumbered({ count: named.length, firstEdge, edgeFrom }, roots);
+  return {
+    order: walk.order.map((n) => named[n]),
+    cycles: walk.cycles.map(({ closing, nodes }) => ({ closing: edges[closing], nodes: nodes.map((n) => named[n]) })),
+  };
 }
 
 /** The input edges of a node with none. */

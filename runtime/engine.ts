@@ -246,8 +246,13 @@ export class Engine {
       const to = this.runners.get(edge.to)!;
       const key = `${edge.from}.${edge.fromPort}->${edge.to}`;
       if (to.fusedInto === from) {
-        // Kept across reloads like a channel, so its totals run on.
-        const stats = previousFused.get(key)?.stats ?? new EdgeStats(0, true);
+        // Kept across reloads like a channel, so its totals run on; so do a channel's when the pair now fuses.
+        let stats = previousFused.get(key)?.stats;
+        if (!stats) {
+          stats = new EdgeStats(0, true);
+          const unfused = previous.get(key);
+          if (unfused) stats.continueFrom(unfused.stats);
+        }
         this.#fusedEdges.set(key, { edge: { from: `${edge.from}.${edge.fromPort}`, to: edge.to }, stats });
         from.fusedEdge = stats;
         continue;
@@ -257,7 +262,12 @@ export class Engine {
       if (channel) {
         channel.options = options;
         channel.stats.capacity = options.capacity;
-      } else channel = new Channel(`${edge.from}.${edge.fromPort}`, edge.to, options);
+      } else {
+        channel = new Channel(`${edge.from}.${edge.fromPort}`, edge.to, options);
+        // A pair that no longer runs fused: the edge's totals run on in its channel.
+        const fused = previousFused.get(key);
+        if (fused) channel.stats.continueFrom(fused.stats);
+      }
       this.channels.push(channel);
       const list = from.routes.get(edge.fromPort) ?? [];
       list.push(channel);

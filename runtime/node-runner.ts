@@ -1,20 +1,23 @@
 /**
- * One running node: its context, its input, its routes to the channels of
- * its consumers, its counters, and its lifecycle (start, restart with
- * backoff after a failure, stop with a reason and a deadline).
+ * One running node: its input, its routes to the channels of its consumers,
+ * its counters, and its lifecycle (start, restart after a failure, stop
+ * with a reason and a deadline). Beside it: the context its operator is
+ * given (`node-context.ts`), when it restarts (`restart-backoff.ts`), and
+ * the spans of its batches with tracing on (`tracing/node-spans.ts`).
  */
-import { resolve } from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
 import { Ack } from './ack.ts';
 import { defaultPortOf, type Batch, type Logger, type NodeContext, type NodeFunction, type OperatorDefinition, type StopReason } from './types.ts';
 import { failureKind, reasonOf } from './failure.ts';
-import { NodeInput, type Channel } from './channel.ts';
+import type { Channel } from './channel.ts';
+import { NodeInput } from './node-input.ts';
 import { SourceGate } from './source-gate.ts';
 import type { Clock } from './clock.ts';
-import { backoffDelay } from './retry.ts';
+import { RestartBackoff } from './restart-backoff.ts';
 import { NodeStats, type EdgeStats } from './stats.ts';
 import type { GraphNode } from '../graph/model.ts';
-import { tracingOff, type TraceContext } from './tracing/context.ts';
+import { NodeSpans } from './tracing/node-spans.ts';
+import { nodeContext } from './node-context.ts';
 import type { Tracing } from './tracing/provider.ts';
 import { keyedNode, type PartitionStateOptions } from './state/keyed-node.ts';
 
@@ -44,11 +47,6 @@ export interface NodeRunnerOptions {
   onFailed(runner: NodeRunner, error: Error): void;
 }
 
-/** Restarts wait at most this long. */
-const maxBackoffMs = 30_000;
-/** A node that ran this long without failing starts its backoff afresh. */
-export const healthyRunMs = 30_000;
-
 export class NodeRunner {
   readonly name: string;
   node: GraphNode;
@@ -73,20 +71,15 @@ export class NodeRunner {
   #save: (() => unknown) | undefined;
   #stopReason: StopReason = 'end';
   #stopping = false;
-  #failures = 0;
-  #cancelRestart: (() => void) | undefined;
+  /** When it restarts after a transient failure. */
+  readonly #restarts: RestartBackoff;
   #finished: Promise<void>;
   #finish!: () => void;
   #deadLetterWarnings = 0;
   #create: ((ctx: NodeContext<any>) => NodeFunction) | undefined;
   #unroutedWarned = new Set<string>();
-  #runningSince = 0;
-  /**
-   * With tracing on: the span of this node's latest input batch (`null` when
-   * that batch is not sampled), the parent of what the node emits from it.
-   * Undefined for a source, which samples its batches instead.
-   */
-  #traceParent: TraceContext | null | undefined = undefined;
+  /** The runtime's spans of this node's batches; undefined when tracing is off. */
+  readonly #spans: NodeSpans | undefined;
   /** Whether the node's function was ever started (a node whose `create` threw never ran). */
   hasRun = false;
 
@@ -96,6 +89,8 @@ export class NodeRunner {
     this.node = options.node;
     this.definition = options.definition;
     this.restored = options.restored;
+    this.#restarts = new RestartBackoff(options.clock);
+    this.#spans = options.tracing && new NodeSpans(options.tracing, this.name, options.node.op);
     this.#finished = new Promise((resolve) => (this.#finish = resolve));
   }
 
@@ -126,57 +121,21 @@ export class NodeRunner {
     return `node \`${this.name}\` (${this.#options.file}:${this.node.at.line})`;
   }
 
+  /** The context its operator is given, made afresh at each start (see `nodeContext`). */
   context(): NodeContext<any> {
-    const runner = this;
-    const stats = this.stats;
-    const { clock } = this.#options;
-    const log = (this.#options.log as Logger & { child?(b: object): Logger }).child?.({ node: this.name }) ?? this.#options.log;
-    // Bytes a node counts without saying which way: a source reads them, any other node writes them.
-    const byteDirection = Object.keys(this.node.spec.inputs).length === 0 ? 'read' : 'written';
-    return {
-      node: this.name,
-      label: this.label,
-      settings: this.node.settings,
-      onError: this.node.onError,
-      log,
-      metrics: {
-        dropped: (count, reason) => stats.drop(count, reason),
-        bytes: (count, direction = byteDirection) => {
-          if (direction === 'read') stats.bytesRead += count;
-          else stats.bytesWritten += count;
-        },
-        expose: (collect) => {
-          stats.exposed = collect;
-        },
+    return nodeContext(this, {
+      options: this.#options,
+      signal: () => this.#controller.signal,
+      snapshot: (save) => {
+        this.#save = save;
       },
-      signal: this.#controller.signal,
-      restored: this.restored,
-      snapshot(save) {
-        runner.#save = save;
-      },
-      fail: (item, error, ack) => runner.fail(item, error, ack),
-      emit: (port, batch) => runner.route(port, batch),
-      ready: () => (runner.#controller.signal.aborted ? undefined : runner.gate.ready()),
-      newAck: (onDone, onSettle) => new Ack(onDone, onSettle),
-      resolvePath: (path) => resolve(this.#options.baseDir, path),
-      fatal: (error) => runner.#options.onFatal(error instanceof Error ? error : new Error(String(error))),
-      batchDone: () => runner.input.batchDone(),
-      stopReason: () => runner.#stopReason,
-      now: () => clock.now(),
-      schedule: (ms, fn, options) => clock.schedule(ms, fn, options),
-      connected: (port) => (runner.routes.get(port)?.length ?? 0) > 0,
-      shared: <T>(key: string, create: () => T): T => {
-        const shared = this.#options.shared;
-        if (!shared.has(key)) shared.set(key, create());
-        return shared.get(key) as T;
-      },
-      tracing: this.#options.tracing?.forNode(this.name, this.node.op) ?? tracingOff,
-    };
+      stopReason: () => this.#stopReason,
+    });
   }
 
   /** Hands a batch to the consumers of a port; fan-out holds the ack once per extra consumer. */
   route(port: string, batch: Batch): void {
-    if (this.#options.tracing !== undefined) batch = this.#traced(batch);
+    if (this.#spans !== undefined) batch = this.#spans.outgoing(batch);
     const owner = this.absorbed && port === this.absorbed.defaultPort ? this.absorbed : this;
     owner.stats.recordsOut += batch.items.length;
     if (owner !== this) this.#crossFusedEdge(batch.items.length);
@@ -218,33 +177,6 @@ export class NodeRunner {
       edge.records += count;
       edge.delivered += count;
     }
-  }
-
-  /**
-   * The batch as it leaves this node, carrying its parent span: this node's
-   * span of the input it came from; or, from a source, the span the source
-   * set (a trace continued from another host) or a new sampled one.
-   */
-  #traced(batch: Batch): Batch {
-    let trace = this.#traceParent;
-    if (trace === undefined) {
-      if (batch.trace !== undefined) return batch;
-      const tracing = this.#options.tracing!;
-      trace = null;
-      if (tracing.sample()) {
-        const span = tracing.span(undefined, this.name, 'internal', this.#spanAttributes(batch));
-        span.end();
-        trace = span.context;
-      }
-    }
-    // Not sampled: the batch goes on as it is (no copy for the 99% a small ratio leaves out).
-    if (trace === null) return batch.trace ? { ...batch, trace: null } : batch;
-    return trace === batch.trace ? batch : { ...batch, trace };
-  }
-
-  /** What a span of this node says of the batch it covers. */
-  #spanAttributes(batch: Batch): Record<string, string | number> {
-    return { 'streams.node': this.name, 'streams.operator': this.node.op, 'streams.records': batch.items.length };
   }
 
   /** Routes a record that failed, per the node's `on_error`. */
@@ -311,7 +243,7 @@ export class NodeRunner {
     this.hasRun = true;
     this.stats.starts += 1;
     this.stats.state = 'running';
-    this.#runningSince = this.#options.clock.now();
+    this.#restarts.started();
     const input = this.#timedInput();
     const stats = this.stats;
     const runner = this;
@@ -336,16 +268,14 @@ export class NodeRunner {
     const observable = this.input.observable();
     const stats = this.stats;
     const frames = this.#options.frames;
-    const tracing = this.#options.tracing;
-    const runner = this;
+    const spans = this.#spans;
     return new Observable<Batch>((subscriber) =>
       observable.subscribe({
         next(batch) {
           stats.recordsIn += batch.items.length;
           // A sampled batch gets this node's span, around its synchronous work;
           // the node's own asynchronous work (a write, a request) has spans of its own.
-          const span = tracing !== undefined && batch.trace ? tracing.span(batch.trace, runner.name, 'internal', runner.#spanAttributes(batch)) : undefined;
-          if (tracing !== undefined) runner.#traceParent = span ? span.context : null;
+          const span = spans?.enter(batch);
           frames.push(0);
           const started = performance.now();
           subscriber.next(span ? { ...batch, trace: span.context } : batch);
@@ -378,18 +308,13 @@ export class NodeRunner {
     // sink; a transform's batch is lost to this run (its ack stays unreleased,
     // so its source does not commit past it).
     this.input.abandonInFlight();
-    // A node that ran well for a while before this failure is not in a crash loop.
-    if (this.#options.clock.now() - this.#runningSince >= healthyRunMs) this.#failures = 0;
-    this.#failures += 1;
-    const delay = backoffDelay(this.#failures - 1, 100, maxBackoffMs);
     this.stats.state = 'backoff';
-    this.#options.log.error({ node: this.name, error: reasonOf(error), restartInMs: delay, failures: this.#failures }, `${this.label} failed; restarting`);
-    this.#cancelRestart = this.#options.clock.schedule(delay, () => {
-      this.#cancelRestart = undefined;
+    const { delayMs, failures } = this.#restarts.schedule(() => {
       this.stats.restarts += 1;
       this.#controller = new AbortController();
       this.start();
     });
+    this.#options.log.error({ node: this.name, error: reasonOf(error), restartInMs: delayMs, failures }, `${this.label} failed; restarting`);
   }
 
   /**
@@ -420,15 +345,13 @@ export class NodeRunner {
   async stop(reason: StopReason, deadlineMs: number): Promise<void> {
     if (this.stats.state === 'stopped' || this.stats.state === 'failed') return;
     this.markStopping(reason);
-    if (!this.#subscription && !this.#cancelRestart) {
+    if (!this.#subscription && !this.#restarts.waiting) {
       // Never started (a reload rolling back a node whose `create` threw): nothing to wait for.
       this.stats.state = 'stopped';
       this.#finish();
       return;
     }
-    if (this.#cancelRestart) {
-      this.#cancelRestart();
-      this.#cancelRestart = undefined;
+    if (this.#restarts.cancel()) {
       this.stats.state = 'stopped';
       this.#finish();
     }

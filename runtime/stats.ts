@@ -69,4 +69,18 @@ export class EdgeStats {
     this.capacity = capacity;
     this.fused = fused;
   }
+
+  /**
+   * Takes on the totals of what crossed the edge before (records and bytes
+   * in and out) from the counters it had as another kind of edge: a reload
+   * that fuses or unfuses a window and its aggregate swaps a channel for a
+   * fused edge or back, and the edge's totals run on. The queue's own
+   * numbers (depth, drops) stay with the channel that had them.
+   */
+  continueFrom(previous: EdgeStats): void {
+    this.records = previous.records;
+    this.delivered = previous.delivered;
+    this.bytesIn = previous.bytesIn;
+    this.bytesOut = previous.bytesOut;
+  }
 }

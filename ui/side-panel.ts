@@ -126,7 +126,7 @@ export class SidePanel {
       rows.push(
         ['records in', `${formatRate(stats.records_in_per_s)} (${stats.records_in} total)`],
         ['records out', `${formatRate(stats.records_out_per_s)} (${stats.records_out} total)`],
-        ['bytes in / out', `${formatByteRate(stats.bytes_in_per_s, stats.bytes_estimated)} / ${formatByteRate(stats.bytes_out_per_s, stats.bytes_estimated)}${stats.bytes_estimated ? ' (~ estimated from sampled records)' : ''}`],
+        ['bytes in / out', `${sideBytes(stats.bytes_in_per_s, stats.bytes_estimated, stats.bytes_in_fused)} / ${sideBytes(stats.bytes_out_per_s, stats.bytes_estimated, stats.bytes_out_fused)}${stats.bytes_estimated ? ' (~ estimated from sampled records)' : ''}${stats.bytes_in_fused || stats.bytes_out_fused ? ' (fused: no records between the window and its aggregate to size)' : ''}`],
         ['errors', String(stats.errors)],
         ['dead letters', String(stats.dead_letters)],
         ['drops', Object.entries(stats.drops).map(([reason, n]) => `${reason}: ${n}`).join(', ') || '0'],
@@ -166,4 +166,10 @@ export class SidePanel {
     }
     this.#reloads.prepend(item);
   }
+}
+
+/** A node's bytes a second on one side: `fused` where an edge fused away is all there is to it, `+ fused` beside its other edges' bytes. */
+function sideBytes(perSecond: number, estimated: boolean, fused: true | undefined): string {
+  if (!fused) return formatByteRate(perSecond, estimated);
+  return perSecond < 0.5 ? 'fused' : `${formatByteRate(perSecond, estimated)} + fused`;
 }

@@ -13,19 +13,48 @@ import { planOf, protocolVersion, type PlanOfOptions, type EventBase, type LiveE
 type Of<T extends LiveEvent['type']> = Extract<LiveEvent, { type: T }>;
 
 /** Counters read at the previous sample, to turn totals into rates. */
-interface NodeTotals {
+type NodeTotals = {
   recordsIn: number;
   recordsOut: number;
   bytesRead: number;
   bytesWritten: number;
-}
+};
 
 /** An edge's counters at the previous sample. */
-interface EdgeTotals {
+type EdgeTotals = {
   records: number;
   delivered: number;
   bytesIn: number;
   bytesOut: number;
+};
+
+/**
+ * The totals a rate counts from: those read at the last sample, or zeros
+ * when one went back, as the counters are then new ones: a worker runs each
+ * version of its share in a new engine. A reload never looks like this: it
+ * keeps a node's counters, and an edge's even when the edge changes between
+ * a channel and a fused one (the engine carries them).
+ */
+function baseline<T extends Record<string, number>>(now: T, last: T | undefined): T {
+  if (last === undefined) return now;
+  for (const key in now) if (now[key] < last[key]) return Object.fromEntries(Object.keys(now).map((k) => [k, 0])) as T;
+  return last;
+}
+
+/** The bytes a second of a node's edges on one side (in or out), summed over a sample. */
+interface EdgeSide {
+  perSecond: number;
+  /** Some of it is an estimate (an edge of events). */
+  estimated: boolean;
+  /** One of the edges is fused away: its bytes are not measured, and not in `perSecond`. */
+  fused: boolean;
+}
+
+/** Adds an edge's bytes a second (`perSecond`, the edge's end on this side) to a node's side. */
+function addEdge(side: EdgeSide, perSecond: number, edge: { bytes_estimated: boolean; fused?: true }): void {
+  side.perSecond += perSecond;
+  side.estimated ||= edge.bytes_estimated;
+  side.fused ||= edge.fused === true;
 }
 
 /** Records of a sampled batch whose size is measured: a few, spread over it. */
@@ -174,15 +203,12 @@ export class LiveFeed {
     const base = this.#base();
     // Edges first: a node's bytes, when it counts none of its own, are those of its edges.
     const edgeEvents = this.#sampleEdges(base, seconds);
-    const edgeBytes = new Map<string, { in: number; out: number; inEstimated: boolean; outEstimated: boolean }>();
-    const bytesOf = (node: string) => edgeBytes.get(node) ?? edgeBytes.set(node, { in: 0, out: 0, inEstimated: false, outEstimated: false }).get(node)!;
+    const edgeBytes = new Map<string, { in: EdgeSide; out: EdgeSide }>();
+    const side = (): EdgeSide => ({ perSecond: 0, estimated: false, fused: false });
+    const bytesOf = (node: string) => edgeBytes.get(node) ?? edgeBytes.set(node, { in: side(), out: side() }).get(node)!;
     for (const edge of edgeEvents) {
-      const into = bytesOf(edge.to);
-      into.in += edge.bytes_out_per_s;
-      into.inEstimated ||= edge.bytes_estimated;
-      const from = bytesOf(edge.from);
-      from.out += edge.bytes_in_per_s;
-      from.outEstimated ||= edge.bytes_estimated;
+      addEdge(bytesOf(edge.to).in, edge.bytes_out_per_s, edge);
+      addEdge(bytesOf(edge.from).out, edge.bytes_in_per_s, edge);
     }
     const seen = new Set<string>();
     for (const [node, stats] of this.engine.nodeStats()) {
@@ -195,21 +221,26 @@ export class LiveFeed {
         this.#states.set(node, event);
         this.#emit(event);
       }
-      const before = this.#totals.get(node) ?? { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten };
-      this.#totals.set(node, { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten });
+      const totals = { recordsIn: stats.recordsIn, recordsOut: stats.recordsOut, bytesRead: stats.bytesRead, bytesWritten: stats.bytesWritten };
+      const before = baseline(totals, this.#totals.get(node));
+      this.#totals.set(node, totals);
       // A node that counts its own bytes (a source's reads, a sink's writes) reports those; else the bytes of its edges.
-      const edges = edgeBytes.get(node);
       const ownIn = stats.bytesRead > 0;
       const ownOut = stats.bytesWritten > 0;
+      const edgesIn = ownIn ? undefined : edgeBytes.get(node)?.in;
+      const edgesOut = ownOut ? undefined : edgeBytes.get(node)?.out;
       const event: Of<'node.stats'> = {
         ...base,
         type: 'node.stats',
         node,
         records_in_per_s: (stats.recordsIn - before.recordsIn) / seconds,
         records_out_per_s: (stats.recordsOut - before.recordsOut) / seconds,
-        bytes_in_per_s: ownIn ? (stats.bytesRead - before.bytesRead) / seconds : (edges?.in ?? 0),
-        bytes_out_per_s: ownOut ? (stats.bytesWritten - before.bytesWritten) / seconds : (edges?.out ?? 0),
-        bytes_estimated: (!ownIn && (edges?.inEstimated ?? false)) || (!ownOut && (edges?.outEstimated ?? false)),
+        bytes_in_per_s: ownIn ? (stats.bytesRead - before.bytesRead) / seconds : (edgesIn?.perSecond ?? 0),
+        bytes_out_per_s: ownOut ? (stats.bytesWritten - before.bytesWritten) / seconds : (edgesOut?.perSecond ?? 0),
+        bytes_estimated: (edgesIn?.estimated ?? false) || (edgesOut?.estimated ?? false),
+        // A side across an edge fused away has bytes nobody measured: the page shows `fused`, not 0 B/s.
+        ...(edgesIn?.fused && { bytes_in_fused: true as const }),
+        ...(edgesOut?.fused && { bytes_out_fused: true as const }),
         records_in: stats.recordsIn,
         records_out: stats.recordsOut,
         errors: stats.errors,
@@ -245,9 +276,7 @@ export class LiveFeed {
       const id = `${from}->${to}`;
       edges.add(id);
       const now = { records: stats.records, delivered: stats.delivered, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut };
-      let before = this.#edgeTotals.get(id) ?? now;
-      // Counters that went back started again (a fused edge that became a channel on reload): count from zero.
-      if (now.records < before.records || now.delivered < before.delivered || now.bytesIn < before.bytesIn || now.bytesOut < before.bytesOut) before = { records: 0, delivered: 0, bytesIn: 0, bytesOut: 0 };
+      const before = baseline(now, this.#edgeTotals.get(id));
       this.#edgeTotals.set(id, now);
       const recordsIn = (stats.records - before.records) / seconds;
       const recordsOut = (stats.delivered - before.delivered) / seconds;

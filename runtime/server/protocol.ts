@@ -117,6 +117,15 @@ export interface NodeNumbers {
   bytes_out_per_s: number;
   /** True when a side's bytes come from an edge of events, whose bytes are estimated (see `EdgeNumbers`). */
   bytes_estimated: boolean;
+  /**
+   * Present when a side's bytes come from edges and one of them is fused
+   * away (`EdgeNumbers.fused`): a window's output into the aggregate it runs,
+   * and that aggregate's input. That edge's bytes are not measured, so the
+   * side's figure counts only its other edges (none for a fused aggregate's
+   * input): read it as "not measured", not as idle.
+   */
+  bytes_in_fused?: true;
+  bytes_out_fused?: true;
   records_in: number;
   records_out: number;
   errors: number;

@@ -1,7 +1,8 @@
 /** The graph model's helpers: inputs and outputs of a node, and an order that puts every node after its inputs. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkPipeline } from '../../graph/check.ts';
-import { incomingEdges, inputsOf, outputsFrom, topologicalOrder, walkDependencies, type Edge, type Graph, type GraphNode } from '../../graph/model.ts';
+import { incomingEdges, inputsOf, outputsFrom, topologicalOrder, walkDependencies, walkNumbered, type Edge, type Graph, type GraphNode } from '../../graph/model.ts';
 import { registry } from '../../nodes/all.ts';
 
 function graphOf(names: string[], links: [string, string][]): Graph {
@@ -42,6 +43,46 @@ describe('walking dependencies (the one walk the checker, the expression scopes 
     expect(walkDependencies(two.nodes.keys(), incomingEdges(two.edges)).cycles.map((c) => c.nodes)).toEqual([['a', 'b'], ['c', 'd']]);
     const diamond = graphOf(['sink', 'l', 'r', 'src'], [['src', 'l'], ['src', 'r'], ['l', 'sink'], ['r', 'sink']]);
     expect(walkDependencies(diamond.nodes.keys(), incomingEdges(diamond.edges)).cycles).toEqual([]);
+  });
+
+  it('walks from a few nodes only: those and every node above them, nothing below or beside', () => {
+    // src -> a -> b -> sink, and side -> sink
+    const graph = graphOf(['sink', 'b', 'a', 'src', 'side'], [['src', 'a'], ['a', 'b'], ['b', 'sink'], ['side', 'sink']]);
+    expect(walkDependencies(['b'], incomingEdges(graph.edges)).order).toEqual(['src', 'a', 'b']);
+    // Over numbers, the roots are the first nodes: 0 (b) reads 1 (a), which reads 2 (src); 3 (sink) is not walked.
+    expect(walkNumbered({ count: 4, firstEdge: [0, 1, 2, 2, 3], edgeFrom: [1, 2, 0] }, 1)).toEqual({ order: [2, 1, 0], cycles: [] });
+  });
+
+  it('meets nodes and cycles in the order a plain recursive walk does, on any small graph', () => {
+    /** The reference: the depth-first walk written the obvious way (recursion, a set per state). */
+    function reference(names: string[], links: [string, string][]): { order: string[]; cycles: string[][] } {
+      const incoming = incomingEdges(links.map(([from, to]) => ({ from, to })));
+      const done = new Set<string>();
+      const path: string[] = [];
+      const order: string[] = [];
+      const cycles: string[][] = [];
+      const visit = (name: string): void => {
+        path.push(name);
+        for (const { from } of incoming.get(name) ?? []) {
+          if (path.includes(from)) cycles.push(path.slice(path.indexOf(from)));
+          else if (!done.has(from)) visit(from);
+        }
+        path.pop();
+        done.add(name);
+        order.push(name);
+      };
+      for (const name of names) if (!done.has(name)) visit(name);
+      return { order, cycles };
+    }
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const link = fc.tuple(fc.constantFrom(...names), fc.constantFrom(...names)).filter(([from, to]) => from !== to);
+    fc.assert(
+      fc.property(fc.shuffledSubarray(names, { minLength: 1 }), fc.array(link, { maxLength: 12 }), (roots, links) => {
+        const walk = walkDependencies(roots, incomingEdges(links.map(([from, to]) => ({ from, to }))));
+        expect({ order: walk.order, cycles: walk.cycles.map((c) => c.nodes) }).toEqual(reference(roots, links));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('keeps edges into a node in the order its `in` lists them', () => {

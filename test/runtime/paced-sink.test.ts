@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Ack } from '../../runtime/ack.ts';
-import { Channel, NodeInput } from '../../runtime/channel.ts';
+import { Channel } from '../../runtime/channel.ts';
+import { NodeInput } from '../../runtime/node-input.ts';
 import type { Batch } from '../../runtime/types.ts';
 
 /** A channel into a paced sink, what the sink got and what its source saw acknowledged. */

@@ -134,6 +134,25 @@ nodes:
     expect(edgeOf(second(), 'gen.out->keep')).toMatchObject({ records_in_per_s: 30, records_out_per_s: 30, records: 30 });
   });
 
+  it('counts from zero when a node\'s counters start again (a worker\'s next engine), never a negative rate', () => {
+    const nodes = { gen: new NodeStats(), keep: new NodeStats() };
+    const { second } = feedOver([], nodes);
+    second();
+    nodes.keep.recordsIn += 500;
+    nodes.keep.recordsOut += 400;
+    nodes.keep.bytesWritten += 9000;
+    expect(nodeOf(second(), 'keep')).toMatchObject({ records_in_per_s: 500, records_out_per_s: 400, bytes_out_per_s: 9000 });
+    // The next version runs in a new engine: the node's counters are new, and lower.
+    nodes.keep = new NodeStats();
+    nodes.keep.recordsIn += 30;
+    nodes.keep.recordsOut += 20;
+    nodes.keep.bytesWritten += 600;
+    expect(nodeOf(second(), 'keep')).toMatchObject({ records_in_per_s: 30, records_out_per_s: 20, bytes_out_per_s: 600, records_in: 30 });
+    // And from there on, rates over the new counters.
+    nodes.keep.recordsIn += 70;
+    expect(nodeOf(second(), 'keep')).toMatchObject({ records_in_per_s: 70, records_out_per_s: 0 });
+  });
+
   it('lets its sampled batch go when stopped, and the channel keeps none after', () => {
     const channel = new Channel('gen.out', 'keep', defaultChannel);
     channel.attach(() => undefined);

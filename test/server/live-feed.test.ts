@@ -77,6 +77,30 @@ nodes:
 ${alsoRaw ? `  raw: { op: test.collect, in: win, with: { into: ${into}-raw, summary: true } }\n` : ''}`;
 
 type EdgeEvent = Extract<LiveEvent, { type: 'edge.stats' }>;
+
+/**
+ * A feed over a running `engine` whose clock moves a second at each
+ * sample: `crossed` samples and returns the edge `win.out->agg`;
+ * `moreThan` waits, bounded, for more than `records` panes to have crossed
+ * it (they close as event time passes) and returns it.
+ */
+function watchPanes(engine: Engine): { crossed: () => EdgeEvent; moreThan: (records: number) => Promise<EdgeEvent> } {
+  let clock = 0;
+  const feed = new LiveFeed(engine, { now: () => clock });
+  const crossed = (): EdgeEvent => {
+    clock += 1000;
+    feed.sample();
+    return feed.stats().edges.find((e) => e.edge === 'win.out->agg')!;
+  };
+  const moreThan = async (records: number): Promise<EdgeEvent> => {
+    for (let i = 0; i < 200 && crossed().records <= records; i++) await sleep(20);
+    const now = crossed();
+    expect(now.records).toBeGreaterThan(records);
+    return now;
+  };
+  crossed();
+  return { crossed, moreThan };
+}
 type NodeEvent = Extract<LiveEvent, { type: 'node.stats' }>;
 
 describe('an edge fused away (a window with its aggregate)', () => {
@@ -121,6 +145,26 @@ describe('an edge fused away (a window with its aggregate)', () => {
     expect(channel.scrape).toMatch(/streams_edge_queue_capacity\{[^}]*from="win.out",to="agg"/);
   });
 
+  it('marks the bytes of the nodes beside it as fused (not measured), not 0 B/s, and only those sides', async () => {
+    const fused = await sampled(false);
+    const channel = await sampled(true);
+    // Unfused, the panes on the channel are sized (estimated, as events): the window's bytes out are real.
+    expect(node(channel.events, 'win').bytes_out_per_s).toBeGreaterThan(0);
+    expect(node(channel.events, 'agg').bytes_in_per_s).toBeGreaterThan(0);
+    for (const id of ['win', 'agg']) {
+      expect(node(channel.events, id).bytes_in_fused).toBeUndefined();
+      expect(node(channel.events, id).bytes_out_fused).toBeUndefined();
+    }
+    // Fused, no panes exist to size: the window's output and the aggregate's input say so.
+    expect(node(fused.events, 'win')).toMatchObject({ bytes_out_per_s: 0, bytes_out_fused: true });
+    expect(node(fused.events, 'agg')).toMatchObject({ bytes_in_per_s: 0, bytes_in_fused: true });
+    // Their other sides are ordinary edges, measured as ever.
+    expect(node(fused.events, 'win').bytes_in_fused).toBeUndefined();
+    expect(node(fused.events, 'win').bytes_in_per_s).toBeGreaterThan(0);
+    expect(node(fused.events, 'agg').bytes_out_fused).toBeUndefined();
+    expect(node(fused.events, 'stamp').bytes_out_fused).toBeUndefined();
+  });
+
   it('keeps its totals across a reload that leaves the pair fused', async () => {
     const text = (where: string) => `
 streams: 1
@@ -134,26 +178,49 @@ nodes:
   out: { op: test.collect, in: agg, with: { into: fused-reload, summary: true } }
 `;
     const engine = startYaml(text('n >= 0'));
-    let clock = 0;
-    const feed = new LiveFeed(engine, { now: () => clock });
-    const crossed = () => {
-      clock += 1000;
-      feed.sample();
-      return feed.stats().edges.find((e) => e.edge === 'win.out->agg')!;
-    };
-    crossed();
-    // Panes close as event time passes: wait, bounded, for some.
-    for (let i = 0; i < 200 && crossed().records === 0; i++) await sleep(20);
-    const before = crossed();
-    expect(before.records).toBeGreaterThan(0);
+    const { crossed, moreThan } = watchPanes(engine);
+    const before = await moreThan(0);
     expect(before.fused).toBe(true);
     expect((await engine.reload(checkYaml(text('n >= 1')))).status).toBe('applied');
     // At once, before more panes close: the totals ran on.
     expect(crossed()).toMatchObject({ fused: true, records: before.records });
-    for (let i = 0; i < 200 && crossed().records <= before.records; i++) await sleep(20);
-    expect(crossed().records).toBeGreaterThan(before.records);
+    await moreThan(before.records);
     await engine.drain();
     take('fused-reload');
+  });
+
+  it('keeps its totals across reloads that unfuse the pair (a channel) and fuse it again, and no rate reads below 0', async () => {
+    const text = (raw: boolean) => `
+streams: 1
+name: fusion-swap
+nodes:
+  src: { op: test.count, with: { count: 100000000, batch: 20, every_ms: 2 } }
+  stamp: { op: map, in: src, with: { set: { ts: "n * 10.0" } } }
+  win: { op: window.tumbling, in: stamp, with: { size: 100ms, time: ts } }
+  agg: { op: aggregate, in: win, with: { count: count() } }
+  out: { op: test.collect, in: agg, with: { into: fusion-swap, summary: true } }
+${raw ? '  raw: { op: test.collect, in: win, with: { into: fusion-swap-raw, summary: true } }\n' : ''}`;
+    const engine = startYaml(text(false));
+    const { crossed, moreThan } = watchPanes(engine);
+    const fused = await moreThan(0);
+    expect(fused.fused).toBe(true);
+    // A second consumer of the window: the pair runs apart, on a channel.
+    expect((await engine.reload(checkYaml(text(true)))).status).toBe('applied');
+    const unfused = crossed();
+    expect(unfused.fused).toBeUndefined();
+    expect(unfused.records).toBeGreaterThanOrEqual(fused.records);
+    expect(unfused.records_in_per_s).toBeGreaterThanOrEqual(0);
+    const onChannel = await moreThan(unfused.records);
+    // And back: the channel's totals run on in the fused edge.
+    expect((await engine.reload(checkYaml(text(false)))).status).toBe('applied');
+    const refused = crossed();
+    expect(refused.fused).toBe(true);
+    expect(refused.records).toBeGreaterThanOrEqual(onChannel.records);
+    expect(refused.records_in_per_s).toBeGreaterThanOrEqual(0);
+    await moreThan(refused.records);
+    await engine.drain();
+    take('fusion-swap');
+    take('fusion-swap-raw');
   });
 });
 

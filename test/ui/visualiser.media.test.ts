@@ -94,6 +94,22 @@ describe('the visualiser page in Chromium', () => {
     expect(details).toContain('records out');
   });
 
+  it('writes `fused` for the bytes of the nodes beside the fused edge (not measured), not 0 B/s', async () => {
+    /** The `bytes in / out` row of a node's numbers once it reads as `expected`. */
+    const bytesRow = async (node: string, expected: RegExp): Promise<string> => {
+      await page.click(`[data-node="${node}"]`);
+      return until(async () => {
+        const rows = await inPage((g) => Array.from(g.document.querySelectorAll('#details table.numbers tr'), (row) => row.textContent ?? ''));
+        const row = rows.find((r) => r.startsWith('bytes in / out'));
+        return row && expected.test(row) ? row : undefined;
+      }, `the bytes of ${node} matching ${expected}`);
+    };
+    // The window: its input measured (estimated, events), its output into the aggregate fused.
+    expect(await bytesRow('per-second', /\/ fused/)).toMatch(/^bytes in \/ out~?\d[^/]*B\/s \/ fused/);
+    // The aggregate: its only input is the fused edge.
+    expect(await bytesRow('stats', /^bytes in \/ outfused \//)).toContain('(fused: no records between the window and its aggregate to size)');
+  });
+
   it('shows a rejected reload\'s diagnostic with file, line and column, and keeps the graph', async () => {
     const response = await reload(text.replace('where:', 'wher:'));
     expect(response.status).toBe(422);
