@@ -344,6 +344,42 @@ describe('a window reloaded with another lateness', () => {
     ]);
   });
 
+  it('longer (tumbling 0s -> 2s): a record of a window emitted before the reload is late, not a second emission', () => {
+    const old = fakeContext(tumbling, { size: '1s', time: 'ts' }, { stopReason: 'replaced' });
+    const before = drive(tumbling.create(old), [batchOf([t(500), t(1500)])]);
+    expect(panes(before.items())).toEqual([[0, 1000, [500]]]);
+    const next = fakeContext(tumbling, { size: '1s', time: 'ts', lateness: '2s' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    // 700 is in [0, 1000), emitted at watermark 1500; 1200 is in the held [1000, 2000), open under either lateness.
+    const run = drive(tumbling.create(next), [batchOf([t(700), t(1200)])]);
+    expect(next.portItems('late')).toEqual([t(700)]);
+    expect(panes(run.items())).toEqual([[1000, 2000, [1200, 1500]]]);
+  });
+
+  it('longer (sliding 0s -> 2s): a record only emitted windows held is late; one a held window takes is folded', () => {
+    const old = fakeContext(sliding, { size: '2s', every: '1s', time: 'ts' }, { stopReason: 'replaced' });
+    drive(sliding.create(old), [batchOf([t(500), t(2500)])]);
+    const next = fakeContext(sliding, { size: '2s', every: '1s', time: 'ts', lateness: '2s' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    // Watermark 2500 had closed [-1000, 1000) and [0, 2000): 400 belongs to those only; 1400 also to [1000, 3000).
+    const run = drive(sliding.create(next), [batchOf([t(400), t(1400)])]);
+    expect(next.portItems('late')).toEqual([t(400)]);
+    expect(panes(run.items())).toEqual([
+      [1000, 3000, [1400, 2500]],
+      [2000, 4000, [2500]],
+    ]);
+  });
+
+  it('longer (session 0s -> 2s): a record late before the reload does not start a session again', () => {
+    const old = fakeContext(session, { gap: '1s', time: 'ts' }, { stopReason: 'replaced' });
+    const before = drive(session.create(old), [batchOf([t(500), t(1600), t(2500), t(3000)])]);
+    expect(panes(before.items())).toEqual([[500, 1500, [500]]]);
+    const next = fakeContext(session, { gap: '1s', time: 'ts', lateness: '2s' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    // Watermark 3000 had closed sessions ending by then: 400 (to 1400, overlapping only the emitted one) was
+    // late; 2200 joins the held one.
+    const run = drive(session.create(next), [batchOf([t(400), t(2200)])]);
+    expect(next.portItems('late')).toEqual([t(400)]);
+    expect(panes(run.items())).toEqual([[1600, 4000, [1600, 2200, 2500, 3000]]]);
+  });
+
   it('longer (sliding 0s -> 2s): a window emitted before the reload is not emitted again', () => {
     const old = fakeContext(sliding, { size: '2s', every: '1s', time: 'ts' }, { stopReason: 'replaced' });
     const before = drive(sliding.create(old), [batchOf([t(500), t(1500)])]);
