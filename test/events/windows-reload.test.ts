@@ -138,18 +138,24 @@ describe('a lone window reloaded under other settings keeps every record it held
     ]);
   });
 
-  it('processing time 10s -> 2s: held records keep the time they arrived, so those whose 2 s window has passed are late', () => {
+  it('processing time 10s -> 2s: held records keep the time they arrived where that window is open, else join the current one', () => {
     const clock = new VirtualClock(5000);
     const old = fakeContext(tumbling, { size: '10s' }, { stopReason: 'replaced', clock });
     drive(tumbling.create(old), [batchOf([at(0, 0)])]);
     clock.advance(2500);
     const second = fakeContext(tumbling, { size: '10s' }, { stopReason: 'replaced', clock, restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
     drive(tumbling.create(second), [batchOf([at(1, 0)])]);
-    const next = fakeContext(tumbling, { size: '2s' }, { restored: JSON.parse(JSON.stringify(second.takeSnapshot())), clock });
+    clock.advance(1000);
+    const next = fakeContext(tumbling, { size: '2s', lateness: '1s' }, { restored: JSON.parse(JSON.stringify(second.takeSnapshot())), clock });
     const run = drive(tumbling.create(next), [batchOf([at(2, 0)])]);
-    // Arrived at 5 s (window [4 s, 6 s), passed at 7.5 s) and at 7.5 s ([6 s, 8 s), still open).
-    expect((next.portItems('late') as Reading[]).map((r) => r.n)).toEqual([0]);
-    expect((run.items() as Pane[]).map((p) => [p.start, p.records.map((r) => r.n)])).toEqual([[6000, [1, 2]]]);
+    // At 8.5 s: n 0 arrived at 5 s, in [4 s, 6 s), closed at 7 s: with no time of its own to be late by, it
+    // joins the current [8 s, 10 s). n 1 arrived at 7.5 s, in [6 s, 8 s), open until 9 s: it stays there.
+    expect(next.portItems('late')).toEqual([]);
+    expect((run.items() as Pane[]).map((p) => [p.start, p.records.map((r) => r.n)])).toEqual([
+      [6000, [1]],
+      [8000, [0, 2]],
+    ]);
+    expect(next.logs.find((l) => l.message.startsWith('re-windowed'))).toMatchObject({ level: 'info', fields: { records: 2, late: 0 } });
   });
 
   it('keeps the arrival order for records of equal time across the reload', () => {

@@ -21,9 +21,9 @@
  * geometry and what panes hold are unchanged. Saved under other settings (a
  * reload changed the size, slide, gap or clock), a lone window's records are
  * folded again, in arrival order, into the new windows, and records whose
- * new windows have already closed go to `late`; a fused aggregate's panes,
- * which cannot be split, are emitted early as the windows they were
- * (`window-takeover.ts`). When
+ * new windows have already closed go to `late` (in processing time, to the
+ * current window); a fused aggregate's panes, which cannot be split, are
+ * emitted early as the windows they were (`window-takeover.ts`). When
  * the input ends, open windows are flushed, except when the node stops to
  * be replaced or suspended: then they are kept for the snapshot, and the
  * acks they held are released, the snapshot now owning those records. A
@@ -102,7 +102,9 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
    * field; in processing time the clock, or the time a re-folded record
    * first arrived at) and key. A record whose time or key cannot be read
    * goes to dead letters; one whose windows have all closed is returned in
-   * `late`. Advances the watermark and the arrival numbers.
+   * `late`, except in processing time, where a re-folded record whose window
+   * the clock has passed joins the current one, as it would arriving now.
+   * Advances the watermark and the arrival numbers.
    */
   function foldRecords(items: EventRecord[], ack: Ack, pass: FoldPass): { late: EventRecord[] | undefined; folded: boolean } {
     let late: EventRecord[] | undefined;
@@ -170,6 +172,7 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       }
       const arrival = seq++;
       if (windows.fold(record, keyString, key, time, arrival, mark, ack)) folded = true;
+      else if (processingTime && time !== mark && windows.fold(record, keyString, key, mark, arrival, mark, ack)) folded = true;
       else (late ??= []).push(record);
       if (time > mark) {
         if (advance) mark = time;
