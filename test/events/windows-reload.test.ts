@@ -138,18 +138,24 @@ describe('a lone window reloaded under other settings keeps every record it held
     ]);
   });
 
-  it('processing time 10s -> 2s: held records keep the time they arrived, so those whose 2 s window has passed are late', () => {
+  it('processing time 10s -> 2s: held records keep the time they arrived where that window is open, else join the current one', () => {
     const clock = new VirtualClock(5000);
     const old = fakeContext(tumbling, { size: '10s' }, { stopReason: 'replaced', clock });
     drive(tumbling.create(old), [batchOf([at(0, 0)])]);
     clock.advance(2500);
     const second = fakeContext(tumbling, { size: '10s' }, { stopReason: 'replaced', clock, restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
     drive(tumbling.create(second), [batchOf([at(1, 0)])]);
-    const next = fakeContext(tumbling, { size: '2s' }, { restored: JSON.parse(JSON.stringify(second.takeSnapshot())), clock });
+    clock.advance(1000);
+    const next = fakeContext(tumbling, { size: '2s', lateness: '1s' }, { restored: JSON.parse(JSON.stringify(second.takeSnapshot())), clock });
     const run = drive(tumbling.create(next), [batchOf([at(2, 0)])]);
-    // Arrived at 5 s (window [4 s, 6 s), passed at 7.5 s) and at 7.5 s ([6 s, 8 s), still open).
-    expect((next.portItems('late') as Reading[]).map((r) => r.n)).toEqual([0]);
-    expect((run.items() as Pane[]).map((p) => [p.start, p.records.map((r) => r.n)])).toEqual([[6000, [1, 2]]]);
+    // At 8.5 s: n 0 arrived at 5 s, in [4 s, 6 s), closed at 7 s: with no time of its own to be late by, it
+    // joins the current [8 s, 10 s). n 1 arrived at 7.5 s, in [6 s, 8 s), open until 9 s: it stays there.
+    expect(next.portItems('late')).toEqual([]);
+    expect((run.items() as Pane[]).map((p) => [p.start, p.records.map((r) => r.n)])).toEqual([
+      [6000, [1]],
+      [8000, [0, 2]],
+    ]);
+    expect(next.logs.find((l) => l.message.startsWith('re-windowed'))).toMatchObject({ level: 'info', fields: { records: 2, late: 0 } });
   });
 
   it('keeps the arrival order for records of equal time across the reload', () => {
@@ -342,6 +348,42 @@ describe('a window reloaded with another lateness', () => {
       [2000, 4000, [2500, 2600, 3100]],
       [3000, 5000, [3100]],
     ]);
+  });
+
+  it('longer (tumbling 0s -> 2s): a record of a window emitted before the reload is late, not a second emission', () => {
+    const old = fakeContext(tumbling, { size: '1s', time: 'ts' }, { stopReason: 'replaced' });
+    const before = drive(tumbling.create(old), [batchOf([t(500), t(1500)])]);
+    expect(panes(before.items())).toEqual([[0, 1000, [500]]]);
+    const next = fakeContext(tumbling, { size: '1s', time: 'ts', lateness: '2s' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    // 700 is in [0, 1000), emitted at watermark 1500; 1200 is in the held [1000, 2000), open under either lateness.
+    const run = drive(tumbling.create(next), [batchOf([t(700), t(1200)])]);
+    expect(next.portItems('late')).toEqual([t(700)]);
+    expect(panes(run.items())).toEqual([[1000, 2000, [1200, 1500]]]);
+  });
+
+  it('longer (sliding 0s -> 2s): a record only emitted windows held is late; one a held window takes is folded', () => {
+    const old = fakeContext(sliding, { size: '2s', every: '1s', time: 'ts' }, { stopReason: 'replaced' });
+    drive(sliding.create(old), [batchOf([t(500), t(2500)])]);
+    const next = fakeContext(sliding, { size: '2s', every: '1s', time: 'ts', lateness: '2s' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    // Watermark 2500 had closed [-1000, 1000) and [0, 2000): 400 belongs to those only; 1400 also to [1000, 3000).
+    const run = drive(sliding.create(next), [batchOf([t(400), t(1400)])]);
+    expect(next.portItems('late')).toEqual([t(400)]);
+    expect(panes(run.items())).toEqual([
+      [1000, 3000, [1400, 2500]],
+      [2000, 4000, [2500]],
+    ]);
+  });
+
+  it('longer (session 0s -> 2s): a record late before the reload does not start a session again', () => {
+    const old = fakeContext(session, { gap: '1s', time: 'ts' }, { stopReason: 'replaced' });
+    const before = drive(session.create(old), [batchOf([t(500), t(1600), t(2500), t(3000)])]);
+    expect(panes(before.items())).toEqual([[500, 1500, [500]]]);
+    const next = fakeContext(session, { gap: '1s', time: 'ts', lateness: '2s' }, { restored: JSON.parse(JSON.stringify(old.takeSnapshot())) });
+    // Watermark 3000 had closed sessions ending by then: 400 (to 1400, overlapping only the emitted one) was
+    // late; 2200 joins the held one.
+    const run = drive(session.create(next), [batchOf([t(400), t(2200)])]);
+    expect(next.portItems('late')).toEqual([t(400)]);
+    expect(panes(run.items())).toEqual([[1600, 4000, [1600, 2200, 2500, 3000]]]);
   });
 
   it('longer (sliding 0s -> 2s): a window emitted before the reload is not emitted again', () => {

@@ -74,31 +74,21 @@ export interface WindowOperatorSpec<Settings extends WindowSettings> {
  */
 export function defineWindowOperator<Settings extends WindowSettings>(spec: WindowOperatorSpec<Settings>): OperatorDefinition<Settings> {
   const { assigner, ...described } = spec;
+  /** Runs a window whose panes hold what `folder` folds; `assignerOf` builds its own windows and a snapshot's. */
+  function runWindow<State>(ctx: NodeContext<Settings>, foldCtx: NodeContext<unknown>, folder: PaneFolder<State>) {
+    return windowNode({ ctx, foldCtx, folder, assignerOf: (settings) => assigner(settings as Settings, folder) });
+  }
   return defineOperator<Settings>({
     ...described,
     inputs: windowInputs,
     outputs: windowOutputs,
     partitionBy: { setting: 'key' },
     create(ctx) {
-      return windowNode({
-        ctx,
-        foldCtx: ctx,
-        folder: recordsFolder,
-        assigner: assigner(ctx.settings, recordsFolder),
-        assignerOf: (saved) => assigner(saved as Settings, recordsFolder),
-      });
+      return runWindow(ctx, ctx, recordsFolder);
     },
     fuse: {
       aggregate(ctx, aggregateCtx: NodeContext<Record<string, AggregateSpec>>) {
-        const folder = compileAggregates(aggregateCtx.settings);
-        return windowNode({
-          ctx,
-          foldCtx: aggregateCtx as NodeContext<unknown>,
-          folder,
-          assigner: assigner(ctx.settings, folder),
-          // A snapshot saved under other settings carries them: its windows are flushed as those made them.
-          assignerOf: (saved) => assigner(saved as Settings, folder),
-        });
+        return runWindow(ctx, aggregateCtx as NodeContext<unknown>, compileAggregates(aggregateCtx.settings));
       },
     },
   });

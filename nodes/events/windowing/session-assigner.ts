@@ -36,6 +36,8 @@ export class SessionAssigner<State> implements WindowAssigner<State> {
   /** Open sessions per key; mostly one, so a short array. */
   readonly #byKey = new Map<string, Session<State>[]>();
   #nextClose = Infinity;
+  /** Sessions ending at or before this had closed before the snapshot this was restored from: none opens there again. */
+  #closedThrough = -Infinity;
 
   constructor(geometry: SessionGeometry, folder: PaneFolder<State>) {
     this.#gap = geometry.gap;
@@ -69,7 +71,7 @@ export class SessionAssigner<State> implements WindowAssigner<State> {
       }
     }
     if (target === undefined) {
-      if (time + gap + lateness <= watermark) return false;
+      if (time + gap + lateness <= watermark || time + gap <= this.#closedThrough) return false;
       target = { key, keyString, start: time, end: time + gap, last: time, state: this.#folder.create(), acks: [], lastAck: undefined };
       if (sessions === undefined) {
         sessions = [];
@@ -166,7 +168,10 @@ export class SessionAssigner<State> implements WindowAssigner<State> {
     return saved;
   }
 
-  load(saved: readonly SavedPane[]): void {
+  load(saved: readonly SavedPane[], watermark: number, savedLateness = this.#lateness): void {
+    // A session the saved watermark had closed with the saved lateness was emitted: a longer lateness now
+    // must not start one there again from a record that was late then.
+    if (watermark - savedLateness > this.#closedThrough) this.#closedThrough = watermark - savedLateness;
     for (const entry of saved) {
       const keyString = keyStringOf(entry.key);
       const last = entry.last ?? entry.end - this.#gap;

@@ -59,7 +59,7 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
   /** The start of the oldest window holding a slice, not closed yet; NaN when no slice is open. */
   #nextWindow = NaN;
   #nextClose = Infinity;
-  /** The start of the last window closed: a window never closes twice. */
+  /** The start of the last window closed, here or, for a restored one, before the snapshot: a window never closes twice. */
   #lastClosed = -Infinity;
   /** Windows closed while a batch was folded, until `takeClosed`. */
   #closedPanes: Pane<State>[] = [];
@@ -88,7 +88,7 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
       slice = this.#slices.get(start);
       if (slice === undefined) {
         // Its newest window starts at `period`: once that one has closed, all of its windows have.
-        if (period + this.#size + this.#lateness <= watermark) return false;
+        if (period + this.#size + this.#lateness <= watermark || period <= this.#lastClosed) return false;
         slice = this.#open(start, cut === 0 ? period + every : start === period ? period + cut : period + every, watermark);
       }
       this.#recent = slice;
@@ -218,6 +218,10 @@ export class SliceAssigner<State> implements WindowAssigner<State> {
   }
 
   load(saved: readonly SavedPane[], watermark: number, savedLateness = this.#lateness): void {
+    // The windows the saved watermark had closed with the saved lateness were emitted: a longer lateness
+    // now must not open them again (their records are late), whether or not a saved slice is in them.
+    const emitted = Math.floor((watermark - this.#size - savedLateness) / this.#every) * this.#every;
+    if (emitted > this.#lastClosed) this.#lastClosed = emitted;
     for (const entry of saved) {
       // Windows the saved watermark had passed with the saved lateness were emitted, or closed before
       // these slices had records; those it passes only with a shorter lateness now are due at once.

@@ -21,8 +21,9 @@
  * geometry and what panes hold are unchanged. Saved under other settings (a
  * reload changed the size, slide, gap or clock), a lone window's records are
  * folded again, in arrival order, into the new windows, and records whose
- * new windows have already closed go to `late`; a fused aggregate's panes,
- * which cannot be split, are emitted early as the windows they were. When
+ * new windows have already closed go to `late` (in processing time, to the
+ * current window); a fused aggregate's panes, which cannot be split, are
+ * emitted early as the windows they were (`window-takeover.ts`). When
  * the input ends, open windows are flushed, except when the node stops to
  * be replaced or suspended: then they are kept for the snapshot, and the
  * acks they held are released, the snapshot now owning those records. A
@@ -33,8 +34,9 @@
 import { Observable } from 'rxjs';
 import { Ack, carriesState, reasonOf, toPlain, type Batch, type EventRecord, type NodeContext, type NodeFunction } from '../../../runtime/api.ts';
 import type { ClosedPanes, SavedPane, WindowAssigner } from './assigner.ts';
-import { recordsFolder, type PaneFolder, type RecordsState } from './pane-folder.ts';
+import type { PaneFolder } from './pane-folder.ts';
 import { compileReader, eventTimeOf, keyStringOf, missingField } from './record-access.ts';
+import { logRefold, takeOver } from './window-takeover.ts';
 
 /** Settings every window operator has (durations in milliseconds). */
 export interface WindowSettings {
@@ -63,14 +65,24 @@ export interface WindowNodeOptions<State> {
   /** Where records the folder refuses go: the fused aggregate's context, or `ctx`. */
   foldCtx: NodeContext<unknown>;
   folder: PaneFolder<State>;
-  assigner: WindowAssigner<State>;
-  /** The assigner this operator makes of other `settings`, over `folder`: of a snapshot's, to flush its panes. */
+  /** The assigner this operator makes of `settings`, over `folder`: of the node's own, and of a snapshot's to flush its panes. */
   assignerOf(settings: WindowSettings): WindowAssigner<State>;
 }
 
+/**
+ * How `foldRecords` takes records: as they arrive, each advancing the
+ * watermark; or folded again at a takeover, all accepted before, so they
+ * advance it only at the end (none makes another late), with, in processing
+ * time, the times they first arrived at when known.
+ */
+type FoldPass = { kind: 'arriving' } | { kind: 'refold'; times: readonly number[] | undefined };
+
+const arriving: FoldPass = { kind: 'arriving' };
+
 /** Builds the running function of a window (or fused window and aggregate). */
 export function windowNode<State>(options: WindowNodeOptions<State>): NodeFunction {
-  const { ctx, foldCtx, folder, assigner } = options;
+  const { ctx, foldCtx, folder } = options;
+  const assigner = options.assignerOf(ctx.settings);
   const processingTime = ctx.settings.time === undefined;
   const timeField = ctx.settings.time ?? '';
   const keyReader = ctx.settings.key === undefined ? undefined : compileReader(ctx.settings.key);
@@ -86,22 +98,22 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
   let lateOnRestore: EventRecord[] | undefined;
 
   /**
-   * Folds records into their windows, as they arrive or, with `restore`,
-   * as a restore folds them again: each one's time (its field; in
-   * processing time `restore.stamps[i]` when given, else the clock) and
-   * key. A record whose time or key cannot be read goes to dead letters;
-   * one whose windows have all closed is returned in `late`. Advances the
-   * watermark and the arrival numbers; restored records, all accepted
-   * before, advance it only at the end, so that none makes another late.
+   * Folds records into their windows, as `pass` says: each one's time (its
+   * field; in processing time the clock, or the time a re-folded record
+   * first arrived at) and key. A record whose time or key cannot be read
+   * goes to dead letters; one whose windows have all closed is returned in
+   * `late`, except in processing time, where a re-folded record whose window
+   * the clock has passed joins the current one, as it would arriving now.
+   * Advances the watermark and the arrival numbers.
    */
-  function foldRecords(items: EventRecord[], ack: Ack, restore?: { stamps?: readonly number[] }): { late: EventRecord[] | undefined; folded: boolean } {
+  function foldRecords(items: EventRecord[], ack: Ack, pass: FoldPass): { late: EventRecord[] | undefined; folded: boolean } {
     let late: EventRecord[] | undefined;
     let folded = false;
     // Locals, not closure variables, in the per-record loop: it runs millions of times.
     let mark = watermark;
     let latest = mark;
-    const advance = restore === undefined;
-    const stamps = restore?.stamps;
+    const advance = pass.kind === 'arriving';
+    const stamps = pass.kind === 'refold' ? pass.times : undefined;
     let seq = arrivals;
     const windows = assigner;
     const fold = folder;
@@ -158,7 +170,9 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
         foldCtx.fail(record, error, ack);
         continue;
       }
-      if (windows.fold(record, keyString, key, time, seq++, mark, ack)) folded = true;
+      const arrival = seq++;
+      if (windows.fold(record, keyString, key, time, arrival, mark, ack)) folded = true;
+      else if (processingTime && time !== mark && windows.fold(record, keyString, key, mark, arrival, mark, ack)) folded = true;
       else (late ??= []).push(record);
       if (time > mark) {
         if (advance) mark = time;
@@ -170,42 +184,6 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
     return { late, folded };
   }
 
-  /**
-   * Takes over windows saved under other settings. Records (a lone
-   * window's panes) are folded again, in arrival order and with the saved
-   * watermark, as if they arrived now: into the new windows, or, where the
-   * watermark has closed those, to `late`. Aggregates cannot be split into
-   * new windows: the old ones are emitted as they are, early. Their source
-   * acknowledgements went with the snapshot, which owns these records.
-   */
-  function takeOver(saved: WindowSnapshot): void {
-    const { clock: savedClock, folder: savedFolder } = shapeParts(saved.shape);
-    const savedWatermark = savedClock === clock ? (saved.watermark ?? -Infinity) : -Infinity;
-    const fields = { node: ctx.node, saved: saved.shape, now: shape };
-    arrivals = saved.arrivals ?? 0;
-    if (savedFolder === recordsFolder.shape) {
-      const held = recordsOf(saved.panes);
-      watermark = savedWatermark;
-      // Processing-time stamps mean nothing on another clock: there, records arrive now.
-      const { late } = foldRecords(held.records, Ack.none(), { stamps: processingTime && savedClock === clock ? held.times : undefined });
-      lateOnRestore = late;
-      const lateCount = late?.length ?? 0;
-      const message = `re-windowed ${counted(held.records.length, 'record')} saved under other window settings` + (lateCount > 0 ? `; ${lateCount} fall in windows already closed and go to \`late\`` : '');
-      if (lateCount > 0) ctx.log.warn({ ...fields, records: held.records.length, late: lateCount }, message);
-      else ctx.log.info({ ...fields, records: held.records.length, late: 0 }, message);
-    } else if (savedFolder === folder.shape && saved.settings !== undefined) {
-      const old = options.assignerOf(saved.settings);
-      old.load(saved.panes, saved.watermark ?? -Infinity);
-      flushed = old.takeClosed(Infinity);
-      watermark = savedWatermark;
-      ctx.log.warn({ ...fields, windows: flushed.panes.length }, `emitted ${counted(flushed.panes.length, 'open window')} of the old window settings early: their aggregates cannot be split into the new windows`);
-    } else {
-      // Only a state store written by another version or another aggregate comes here.
-      ctx.metrics.dropped(saved.panes.length, 'window_state_unreadable');
-      ctx.log.error({ ...fields, panes: saved.panes.length }, `dropped ${counted(saved.panes.length, 'saved window pane')}: these settings cannot read what they hold`);
-    }
-  }
-
   const restored = ctx.restored as WindowSnapshot | undefined;
   if (restored !== undefined && restored !== null) {
     if (restored.version === 1 && restored.shape === shape) {
@@ -213,7 +191,18 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       assigner.load(restored.panes, watermark, restored.settings?.lateness);
       arrivals = restored.arrivals ?? 0;
     } else {
-      takeOver(restored);
+      const plan = takeOver(restored, { ctx, clock, shape, folder, assignerOf: options.assignerOf });
+      if (plan.kind !== 'dropped') {
+        watermark = plan.watermark;
+        arrivals = plan.arrivals;
+      }
+      if (plan.kind === 'flush') flushed = plan.closed;
+      if (plan.kind === 'refold') {
+        // Their source acknowledgements went with the snapshot, which owns these records.
+        const { late } = foldRecords(plan.records, Ack.none(), { kind: 'refold', times: plan.times });
+        lateOnRestore = late;
+        logRefold(ctx, restored, shape, plan.records.length, late?.length ?? 0);
+      }
     }
   }
   ctx.snapshot(
@@ -272,7 +261,7 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
 
       function foldBatch(batch: Batch): void {
         const ack = batch.ack;
-        const { late, folded } = foldRecords(batch.items as EventRecord[], ack);
+        const { late, folded } = foldRecords(batch.items as EventRecord[], ack, arriving);
         if (late !== undefined) {
           ack.retain();
           ctx.emit('late', { items: late, ack });
@@ -327,29 +316,6 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
       };
     });
   };
-}
-
-/** `1 record`, `2 records`. */
-function counted(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-/** The clock and folder parts of a snapshot's shape (`clock;assigner;folder`, the folder's own may hold `;`). */
-function shapeParts(shape: string): { clock: string; folder: string } {
-  const first = shape.indexOf(';');
-  const second = shape.indexOf(';', first + 1);
-  return { clock: shape.slice(0, first), folder: second < 0 ? '' : shape.slice(second + 1) };
-}
-
-/** Every record saved panes hold, once each (slices and sessions do not share records), in arrival order, with its time. */
-function recordsOf(panes: readonly SavedPane[]): { records: EventRecord[]; times: number[] } {
-  const held: { record: EventRecord; time: number; seq: number }[] = [];
-  for (const pane of panes) {
-    const { records, times, seqs } = pane.state as RecordsState;
-    for (let i = 0; i < records.length; i++) held.push({ record: records[i], time: times[i], seq: seqs[i] });
-  }
-  held.sort((a, b) => a.seq - b.seq);
-  return { records: held.map((h) => h.record), times: held.map((h) => h.time) };
 }
 
 /** Window results per output batch: a flush of many keys goes out in batches of this size. */
