@@ -18,7 +18,7 @@ export interface KeyedRequest {
 }
 
 /** A request with no headers: the edge's own fetches (a prefetch, a preload-hinted part). */
-export const noHeaders: KeyedRequest = { headers: {} };
+export const noHeaders: KeyedRequest = Object.freeze({ headers: Object.freeze({}) });
 
 /** The `Vary` header names of a response, lower case, sorted; empty when none. */
 export function varyNames(headers: IncomingHttpHeaders): string[] {
