@@ -77,6 +77,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLiveSource, publish, publishTee, quantile, spawnTracked, spread, stop, untilServing } from './live-source.ts';
 import type { ChildProcess } from 'node:child_process';
+import { listedPositions, partAvailability, untilListed as listedOn } from './live-probes.ts';
 
 const steps = (process.argv[2] ?? '25,50,100,150,200').split(',').map(Number);
 const windowSeconds = Number(process.argv[3] ?? 30);
@@ -115,62 +116,6 @@ async function drops(): Promise<number> {
   return sum;
 }
 
-/** The newest media time a playlist lists (ms since the epoch): the last segment's date plus the durations after it, parts of the open segment included. */
-function listedUpTo(text: string): number | undefined {
-  let at: number | undefined;
-  let open = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) at = Date.parse(line.slice(25));
-    else if (at !== undefined && line.startsWith('#EXTINF:')) {
-      at += Number.parseFloat(line.slice(8)) * 1000;
-      open = 0;
-    } else if (line.startsWith('#EXT-X-PART:')) open += Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? 0) * 1000;
-  }
-  return at === undefined ? undefined : at + open;
-}
-
-async function positions(keys: string[]): Promise<Map<string, number>> {
-  const found = new Map<string, number>();
-  for (let i = 0; i < keys.length; i += 25) {
-    await Promise.all(keys.slice(i, i + 25).map(async (key) => {
-      // Bounded: an engine that cannot keep up must show as missing streams, not hang the benchmark.
-      const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-      const text = response?.status === 200 ? await response.text().catch(() => '') : '';
-      const at = listedUpTo(text);
-      if (at !== undefined) found.set(key, at);
-    }));
-  }
-  return found;
-}
-
-/** Holds blocking reloads on one stream's video playlist until `until`; delays in ms. */
-async function availability(key: string, until: number, delays: number[]): Promise<void> {
-  let next = '';
-  while (Date.now() < until) {
-    const sentAt = Date.now();
-    // A blocking reload is held a few parts at most; one held past 10 s is abandoned (and counts as no answer).
-    const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8${next}`, { signal: AbortSignal.timeout(Math.max(1, Math.min(10_000, until - Date.now() + 2000))) }).catch(() => undefined);
-    const text = response === undefined ? '' : await response.text().catch(() => '');
-    const receivedAt = Date.now();
-    if (response?.status !== 200) {
-      next = '';
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      continue;
-    }
-    const closedAt = Number(response.headers.get('x-streams-closed-at'));
-    if (next !== '' && closedAt > sentAt) delays.push(receivedAt - closedAt);
-    let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? 0);
-    let open = 0;
-    for (const line of text.split('\n')) {
-      if (line.startsWith('#EXTINF')) {
-        msn += 1;
-        open = 0;
-      } else if (line.startsWith('#EXT-X-PART:') && new RegExp(`URI="${msn}\\.`).test(line)) open += 1;
-    }
-    next = `?_HLS_msn=${msn}&_HLS_part=${open}`;
-  }
-}
-
 /** CPU used while `work` runs, as % of one core: the engine's, the publishers' together, and the machine's busy share. */
 async function cpuDuring<T>(publishers: ChildProcess[], work: () => Promise<T>): Promise<{ result: T; wall: number; engine: number; publishers: number; machine: number }> {
   const pubsCpu = () => publishers.reduce((sum, p) => sum + cpuOf(p.pid!), 0);
@@ -188,12 +133,13 @@ async function cpuDuring<T>(publishers: ChildProcess[], work: () => Promise<T>):
 
 /** Waits (up to 30 s: on a busy machine publishers take a while to connect) until every stream lists a segment; how many did. */
 async function untilListed(keys: string[]): Promise<number> {
-  const startedAt = Date.now();
-  let ready = 0;
-  while (Date.now() - startedAt < 30_000 && (ready = (await positions(keys)).size) < keys.length) await new Promise((resolve) => setTimeout(resolve, 500));
+  const ready = await listedOn(ports.http, keys);
   if (ready < keys.length) console.log(`       only ${ready} of ${keys.length} streams listed a segment within 30 s of starting`);
   return ready;
 }
+
+const positions = (keys: string[]) => listedPositions(ports.http, keys);
+const availability = (key: string, until: number, delays: number[]) => partAvailability(ports.http, key, until, delays);
 
 const keyUrl = (key: string) => `rtmp://127.0.0.1:${ports.rtmp}/live/${key}`;
 
