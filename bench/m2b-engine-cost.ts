@@ -16,7 +16,8 @@
  * `--external-memory-accounted-in-global-limit`). In each window: each
  * engine's CPU from /proc (all its threads, GC helpers included) as % of
  * one core per stream, and part availability on a few streams (blocking
- * reloads, answer − `X-Streams-Closed-At`). `--profile` runs every engine
+ * reloads, answer − `X-Streams-Closed-At`), and its resident memory at the
+ * end of the window. `--profile` runs every engine
  * under `--cpu-prof` and prints where each one's time went over the
  * windows (`cpu-profile.ts`). Every ffmpeg is killed at the end, on Ctrl-C
  * and on errors (live-source.ts).
@@ -25,7 +26,7 @@
  *
  * Loopback ports 19490-19499 (this), 19500-19509 (baseline), 19510-19519 (flags).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -94,7 +95,8 @@ nodes:
   const perStream = new Map(engines.map((engine) => [engine.name, [] as number[]]));
   const delays = new Map(engines.map((engine) => [engine.name, [] as number[]]));
   const profileFrom = profileClock();
-  console.log(`  round  ${engines.map((e) => `${e.name} %core/stream`.padStart(22)).join('')}  ${engines.slice(1).map((e) => `${e.name}/this`.padStart(14)).join('')}  min rate  load`);
+  const rss = new Map(engines.map((engine) => [engine.name, [] as number[]]));
+  console.log(`  round  ${engines.map((e) => `${e.name} %core/stream`.padStart(22)).join('')}  ${engines.slice(1).map((e) => `${e.name}/this`.padStart(14)).join('')}  min rate  ${engines.map((e) => `${e.name} RSS`.padStart(14)).join('')}  load`);
   for (let round = 1; round <= rounds; round++) {
     const first = await Promise.all(engines.map((engine) => listedPositions(engine.ports.http, keys)));
     const firstAt = Date.now();
@@ -117,10 +119,12 @@ nodes:
     });
     const shares = used.map((seconds) => (seconds / wall / streamCount) * 100);
     engines.forEach((engine, i) => perStream.get(engine.name)!.push(shares[i]));
-    console.log(`  ${String(round).padStart(5)}  ${shares.map((share) => share.toFixed(3).padStart(22)).join('')}  ${shares.slice(1).map((share) => `${(share / shares[0]).toFixed(2)}x`.padStart(14)).join('')}  ${minRate.toFixed(3).padStart(8)}  ${loadAverage()}`);
+    const resident = engines.map((engine) => residentMegabytes(engine.process!.pid!));
+    engines.forEach((engine, i) => rss.get(engine.name)!.push(resident[i]));
+    console.log(`  ${String(round).padStart(5)}  ${shares.map((share) => share.toFixed(3).padStart(22)).join('')}  ${shares.slice(1).map((share) => `${(share / shares[0]).toFixed(2)}x`.padStart(14)).join('')}  ${minRate.toFixed(3).padStart(8)}  ${resident.map((mb) => `${mb.toFixed(0)} MB`.padStart(14)).join('')}  ${loadAverage()}`);
   }
   const profileTo = profileClock();
-  console.log(`  median %core/stream: ${engines.map((e) => `${e.name} ${median(perStream.get(e.name)!).toFixed(3)}`).join(', ')}`);
+  console.log(`  median %core/stream: ${engines.map((e) => `${e.name} ${median(perStream.get(e.name)!).toFixed(3)}`).join(', ')}; median RSS at the end of a window: ${engines.map((e) => `${e.name} ${median(rss.get(e.name)!).toFixed(0)} MB`).join(', ')}`);
   for (const engine of engines.slice(1)) {
     const ratios = perStream.get(engine.name)!.map((share, i) => share / perStream.get('this')![i]);
     console.log(`  ${engine.name} / this, per round: ${ratios.map((r) => r.toFixed(2)).join(' ')}; median ${median(ratios).toFixed(2)}x`);
@@ -142,6 +146,12 @@ nodes:
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(0);
+
+/** A process's resident memory (VmRSS), MB; from /proc (Linux). */
+function residentMegabytes(pid: number): number {
+  const kilobytes = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kilobytes) / 1024;
+}
 
 /** SIGINT lets an engine drain and exit (and write its CPU profile); SIGKILL after 10 s. */
 async function stopEngine(engine: Engine): Promise<void> {
