@@ -2,8 +2,16 @@
  * What the live capacity benchmarks read from an engine serving LL-HLS
  * (`m2b-capacity.ts`, `m2b-engine-cost.ts`): how far each stream's
  * playlist lists media, and part availability measured with blocking
- * playlist reloads against the `X-Streams-Closed-At` header.
+ * playlist reloads against the `X-Streams-Closed-At` header; an engine's
+ * resident memory.
  */
+import { readFileSync } from 'node:fs';
+
+/** A process's resident memory (VmRSS), MB; from /proc (Linux). */
+export function residentMegabytes(pid: number): number {
+  const kilobytes = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kilobytes) / 1024;
+}
 
 /** The newest media time a playlist lists (ms since the epoch): the last segment's date plus the durations after it, parts of the open segment included. */
 export function listedUpTo(text: string): number | undefined {

@@ -20,7 +20,8 @@
  *   as % of one core per stream; the publishers' together; the machine's;
  * - part availability at that load: blocking reloads held on a few streams'
  *   video playlists, answer received − `X-Streams-Closed-At` (when the
- *   closing packet reached the engine), counting requests sent before it.
+ *   closing packet reached the engine), counting requests sent before it;
+ * - the engine's resident memory at the end of the window.
  *
  * The highest N whose every stream stayed at real time (rate ≥ 0.97, no
  * drops) is reported. `ingest.rtmp`'s idle `timeout` is 30 s here (a tee's
@@ -77,7 +78,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLiveSource, publish, publishTee, quantile, spawnTracked, spread, stop, untilServing } from './live-source.ts';
 import type { ChildProcess } from 'node:child_process';
-import { listedPositions, partAvailability, untilListed as listedOn } from './live-probes.ts';
+import { listedPositions, partAvailability, residentMegabytes, untilListed as listedOn } from './live-probes.ts';
 
 const steps = (process.argv[2] ?? '25,50,100,150,200').split(',').map(Number);
 const windowSeconds = Number(process.argv[3] ?? 30);
@@ -196,7 +197,7 @@ try {
   await untilServing(`http://127.0.0.1:${ports.http}/healthz`);
   console.log(`M2b capacity: 720p30 4.6 Mbit/s RTMP publishes → segment.hls (2 s, 200 ms parts) → serve.http; engine pid ${engine.pid} (node flags: ${engineArgs.slice(0, engineArgs.indexOf('bin/streams.ts')).join(' ') || 'none'}); window ${windowSeconds} s per step; ${perProcess} stream(s) per publishing ffmpeg; load average before: ${loadAverage()}`);
   if (perProcess > 1 && process.env.M2B_COMPARE !== '0') await comparePublishers(perProcess, Math.min(windowSeconds, 20));
-  console.log('    N  real time (min / p50 rate)  lag p50/max   drops  warns  engine %core/stream  engine %core  publishers %core  machine busy  part availability');
+  console.log('    N  real time (min / p50 rate)  lag p50/max   drops  warns  engine %core/stream  engine %core  publishers %core  machine busy  engine RSS  part availability');
   for (const n of steps) {
     while (streams < n) {
       const keys = Array.from({ length: Math.min(perProcess, n - streams) }, (_, i) => `s${streams + i}`);
@@ -231,7 +232,7 @@ try {
     const realtime = minRate >= 0.97 && dropped === 0;
     if (realtime) best = n;
     console.log(
-      `${String(n).padStart(5)}  ${realtime ? 'yes' : 'NO '} (${minRate.toFixed(3)} / ${quantile(rates, 0.5).toFixed(3)})        ${quantile(lags, 0.5).toFixed(2)}/${Math.max(...lags).toFixed(2)} s  ${String(dropped).padStart(5)}  ${String(engineLog.length - warnsBefore).padStart(5)}  ${(cpu.engine / n).toFixed(3).padStart(19)}  ${cpu.engine.toFixed(1).padStart(12)}  ${cpu.publishers.toFixed(1).padStart(16)}  ${cpu.machine.toFixed(0).padStart(10)} %  ${spread(delays)}`,
+      `${String(n).padStart(5)}  ${realtime ? 'yes' : 'NO '} (${minRate.toFixed(3)} / ${quantile(rates, 0.5).toFixed(3)})        ${quantile(lags, 0.5).toFixed(2)}/${Math.max(...lags).toFixed(2)} s  ${String(dropped).padStart(5)}  ${String(engineLog.length - warnsBefore).padStart(5)}  ${(cpu.engine / n).toFixed(3).padStart(19)}  ${cpu.engine.toFixed(1).padStart(12)}  ${cpu.publishers.toFixed(1).padStart(16)}  ${cpu.machine.toFixed(0).padStart(10)} %  ${`${residentMegabytes(engine.pid!).toFixed(0)} MB`.padStart(10)}  ${spread(delays)}`,
     );
     const missing = keys.filter((key) => !first.has(key) || !last.has(key)).length;
     if (missing > 0) console.log(`       ${missing} stream(s) had no playlist at the start or end of the window`);

@@ -26,7 +26,7 @@
  *
  * Loopback ports 19490-19499 (this), 19500-19509 (baseline), 19510-19519 (flags).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,7 +35,7 @@ import { cpuMicros, loadAverage, median } from './cdn-targets.ts';
 import { printProfile, profileClock, summariseProfiles } from './cpu-profile.ts';
 import { root } from './dist.ts';
 import { ensureLiveSource, publishTee, quantile, spawnTracked, stop, untilServing } from './live-source.ts';
-import { listedPositions, partAvailability, untilListed } from './live-probes.ts';
+import { listedPositions, partAvailability, residentMegabytes, untilListed } from './live-probes.ts';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { against: { type: 'string' }, flags: { type: 'string' }, profile: { type: 'boolean', default: false } } });
 const streamCount = Number(positionals[0] ?? 30);
@@ -146,12 +146,6 @@ nodes:
   rmSync(work, { recursive: true, force: true });
 }
 process.exit(0);
-
-/** A process's resident memory (VmRSS), MB; from /proc (Linux). */
-function residentMegabytes(pid: number): number {
-  const kilobytes = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Number(kilobytes) / 1024;
-}
 
 /** SIGINT lets an engine drain and exit (and write its CPU profile); SIGKILL after 10 s. */
 async function stopEngine(engine: Engine): Promise<void> {
