@@ -16,8 +16,8 @@
  * `--external-memory-accounted-in-global-limit`). In each window: each
  * engine's CPU from /proc (all its threads, GC helpers included) as % of
  * one core per stream, and part availability on a few streams (blocking
- * reloads, answer − `X-Streams-Closed-At`), and its resident memory at the
- * end of the window. `--profile` runs every engine
+ * reloads, answer − `X-Streams-Closed-At`), and its resident memory (mean
+ * and peak of a sample a second). `--profile` runs every engine
  * under `--cpu-prof` and prints where each one's time went over the
  * windows (`cpu-profile.ts`). Every ffmpeg is killed at the end, on Ctrl-C
  * and on errors (live-source.ts).
@@ -96,14 +96,19 @@ nodes:
   const delays = new Map(engines.map((engine) => [engine.name, [] as number[]]));
   const profileFrom = profileClock();
   const rss = new Map(engines.map((engine) => [engine.name, [] as number[]]));
-  console.log(`  round  ${engines.map((e) => `${e.name} %core/stream`.padStart(22)).join('')}  ${engines.slice(1).map((e) => `${e.name}/this`.padStart(14)).join('')}  min rate  ${engines.map((e) => `${e.name} RSS`.padStart(14)).join('')}  load`);
+  const peaks = new Map(engines.map((engine) => [engine.name, [] as number[]]));
+  console.log(`  round  ${engines.map((e) => `${e.name} %core/stream`.padStart(22)).join('')}  ${engines.slice(1).map((e) => `${e.name}/this`.padStart(14)).join('')}  min rate  ${engines.map((e) => `${e.name} RSS mean/peak`.padStart(20)).join('')}  load`);
   for (let round = 1; round <= rounds; round++) {
     const first = await Promise.all(engines.map((engine) => listedPositions(engine.ports.http, keys)));
     const firstAt = Date.now();
     const before = engines.map((engine) => cpuMicros(engine.process!.pid!));
     const wall0 = performance.now();
     const until = Date.now() + windowSeconds * 1000;
+    // Resident memory saws up and down with the collections: sampled every second, its mean and peak over the window.
+    const samples = engines.map(() => [] as number[]);
+    const sampler = setInterval(() => engines.forEach((engine, i) => samples[i].push(residentMegabytes(engine.process!.pid!))), 1000);
     await Promise.all(engines.flatMap((engine) => keys.slice(0, sampled).map((key) => partAvailability(engine.ports.http, key, until, delays.get(engine.name)!))));
+    clearInterval(sampler);
     const wall = (performance.now() - wall0) / 1e3;
     const used = engines.map((engine, i) => (cpuMicros(engine.process!.pid!) - before[i]) / 1e6);
     const last = await Promise.all(engines.map((engine) => listedPositions(engine.ports.http, keys)));
@@ -119,12 +124,13 @@ nodes:
     });
     const shares = used.map((seconds) => (seconds / wall / streamCount) * 100);
     engines.forEach((engine, i) => perStream.get(engine.name)!.push(shares[i]));
-    const resident = engines.map((engine) => residentMegabytes(engine.process!.pid!));
-    engines.forEach((engine, i) => rss.get(engine.name)!.push(resident[i]));
-    console.log(`  ${String(round).padStart(5)}  ${shares.map((share) => share.toFixed(3).padStart(22)).join('')}  ${shares.slice(1).map((share) => `${(share / shares[0]).toFixed(2)}x`.padStart(14)).join('')}  ${minRate.toFixed(3).padStart(8)}  ${resident.map((mb) => `${mb.toFixed(0)} MB`.padStart(14)).join('')}  ${loadAverage()}`);
+    const resident = samples.map((mbs) => ({ mean: mbs.reduce((a, b) => a + b, 0) / mbs.length, peak: Math.max(...mbs) }));
+    engines.forEach((engine, i) => rss.get(engine.name)!.push(resident[i].mean));
+    engines.forEach((engine, i) => peaks.get(engine.name)!.push(resident[i].peak));
+    console.log(`  ${String(round).padStart(5)}  ${shares.map((share) => share.toFixed(3).padStart(22)).join('')}  ${shares.slice(1).map((share) => `${(share / shares[0]).toFixed(2)}x`.padStart(14)).join('')}  ${minRate.toFixed(3).padStart(8)}  ${resident.map((mb) => `${mb.mean.toFixed(0)}/${mb.peak.toFixed(0)} MB`.padStart(20)).join('')}  ${loadAverage()}`);
   }
   const profileTo = profileClock();
-  console.log(`  median %core/stream: ${engines.map((e) => `${e.name} ${median(perStream.get(e.name)!).toFixed(3)}`).join(', ')}; median RSS at the end of a window: ${engines.map((e) => `${e.name} ${median(rss.get(e.name)!).toFixed(0)} MB`).join(', ')}`);
+  console.log(`  median %core/stream: ${engines.map((e) => `${e.name} ${median(perStream.get(e.name)!).toFixed(3)}`).join(', ')}; median RSS over a window, mean/peak: ${engines.map((e) => `${e.name} ${median(rss.get(e.name)!).toFixed(0)}/${median(peaks.get(e.name)!).toFixed(0)} MB`).join(', ')}`);
   for (const engine of engines.slice(1)) {
     const ratios = perStream.get(engine.name)!.map((share, i) => share / perStream.get('this')![i]);
     console.log(`  ${engine.name} / this, per round: ${ratios.map((r) => r.toFixed(2)).join(' ')}; median ${median(ratios).toFixed(2)}x`);
