@@ -11,7 +11,8 @@ module.enableCompileCache?.();
 // Media buffers (packets, segments) live outside V8's heap, and by V8's default their growth alone sets off full garbage
 // collections however small the heap: 20 live streams made 68 mark-compacts in 30 s of an 18 MB heap. Counted in the
 // heap's global limit instead, they are collected as the heap's growth warrants (13 in 30 s): the engine's CPU per
-// stream 0.58-0.63x in the same run, its resident memory 2.2-2.6x (bench/m2b-engine-cost.ts). Set before anything
+// stream 0.58-0.68x of the old build's in the same run, at 20-60 streams; the price is memory, freed later (resident
+// at 30 streams 1.3x on average, at 60 2.9x: 2.7 GB against 0.96 GB) (bench/m2b-engine-cost.ts). Set before anything
 // allocates; `node --no-external-memory-accounted-in-global-limit bin/streams.ts ...` keeps V8's default (less memory,
 // more CPU; NODE_OPTIONS does not take V8 flags of this kind).
 if (!process.execArgv.some((flag) => flag.includes('external-memory-accounted-in-global-limit'))) {
