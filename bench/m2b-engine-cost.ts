@@ -16,13 +16,14 @@
  * `--external-memory-accounted-in-global-limit`). In each window: each
  * engine's CPU from /proc (all its threads, GC helpers included) as % of
  * one core per stream, and part availability on a few streams (blocking
- * reloads, answer − `X-Streams-Closed-At`), and its resident memory (mean
+ * reloads, answer − `X-Streams-Closed-At`; `--viewers K` holds K at once on
+ * each, as K players of a stream would), and its resident memory (mean
  * and peak of a sample a second). `--profile` runs every engine
  * under `--cpu-prof` and prints where each one's time went over the
  * windows (`cpu-profile.ts`). Every ffmpeg is killed at the end, on Ctrl-C
  * and on errors (live-source.ts).
  *
- *   node bench/m2b-engine-cost.ts [streams=30] [window=20] [rounds=3] [per-ffmpeg=10] [--against DIR] [--flags="..."] [--profile]
+ *   node bench/m2b-engine-cost.ts [streams=30] [window=20] [rounds=3] [per-ffmpeg=10] [--against DIR] [--flags="..."] [--viewers K] [--profile]
  *
  * Loopback ports 19490-19499 (this), 19500-19509 (baseline), 19510-19519 (flags).
  */
@@ -37,7 +38,7 @@ import { root } from './dist.ts';
 import { ensureLiveSource, publishTee, quantile, spawnTracked, stop, untilServing } from './live-source.ts';
 import { listedPositions, partAvailability, residentMegabytes, untilListed } from './live-probes.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { against: { type: 'string' }, flags: { type: 'string' }, profile: { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { against: { type: 'string' }, flags: { type: 'string' }, viewers: { type: 'string', default: '1' }, profile: { type: 'boolean', default: false } } });
 const streamCount = Number(positionals[0] ?? 30);
 const windowSeconds = Number(positionals[1] ?? 20);
 const rounds = Number(positionals[2] ?? 3);
@@ -45,6 +46,8 @@ const perProcess = Number(positionals[3] ?? 10);
 const settleSeconds = 6;
 /** Streams per engine whose part availability is measured. */
 const sampled = 2;
+/** Blocking-reload loops held on each of those streams at once (players of one stream). */
+const viewers = Number(values.viewers);
 
 interface Engine {
   name: string;
@@ -82,7 +85,7 @@ nodes:
     engine.process = spawnTracked(process.execPath, [...engine.args, join(engine.dir, 'bin/streams.ts'), 'run', pipeline, '--log-level', 'warn']);
   }
   await Promise.all(engines.map((engine) => untilServing(`http://127.0.0.1:${engine.ports.http}/healthz`)));
-  console.log(`M2b engine cost: ${streamCount} streams of 720p30 4.6 Mbit/s to each of ${engines.map((e) => `${e.name} (${e.dir === root ? 'this checkout' : e.dir}${e.args.length ? ` ${e.args.join(' ')}` : ''})`).join(', ')}; ${perProcess} streams per tee ffmpeg; ${rounds} windows of ${windowSeconds} s; load average before: ${loadAverage()}`);
+  console.log(`M2b engine cost: ${streamCount} streams of 720p30 4.6 Mbit/s to each of ${engines.map((e) => `${e.name} (${e.dir === root ? 'this checkout' : e.dir}${e.args.length ? ` ${e.args.join(' ')}` : ''})`).join(', ')}; ${perProcess} streams per tee ffmpeg; ${viewers} viewer(s) on each of ${sampled} streams per engine; ${rounds} windows of ${windowSeconds} s; load average before: ${loadAverage()}`);
   for (let i = 0; i < streamCount; i += perProcess) {
     const group = keys.slice(i, i + perProcess);
     publishers.push(publishTee(file, engines.flatMap((engine) => group.map((key) => `rtmp://127.0.0.1:${engine.ports.rtmp}/live/${key}`))));
@@ -107,7 +110,7 @@ nodes:
     // Resident memory saws up and down with the collections: sampled every second, its mean and peak over the window.
     const samples = engines.map(() => [] as number[]);
     const sampler = setInterval(() => engines.forEach((engine, i) => samples[i].push(residentMegabytes(engine.process!.pid!))), 1000);
-    await Promise.all(engines.flatMap((engine) => keys.slice(0, sampled).map((key) => partAvailability(engine.ports.http, key, until, delays.get(engine.name)!))));
+    await Promise.all(engines.flatMap((engine) => keys.slice(0, sampled).flatMap((key) => Array.from({ length: viewers }, () => partAvailability(engine.ports.http, key, until, delays.get(engine.name)!)))));
     clearInterval(sampler);
     const wall = (performance.now() - wall0) / 1e3;
     const used = engines.map((engine, i) => (cpuMicros(engine.process!.pid!) - before[i]) / 1e6);
