@@ -26,6 +26,17 @@
  *   node bench/m2b-engine-cost.ts [streams=30] [window=20] [rounds=3] [per-ffmpeg=10] [--against DIR] [--flags="..."] [--viewers K] [--profile]
  *
  * Loopback ports 19490-19499 (this), 19500-19509 (baseline), 19510-19519 (flags).
+ *
+ * Measured 2026-12-03 on the shared 2-core machine (load 9-18), 20 s windows, median of the paired ratios
+ * old / new engine CPU per stream:
+ * - media buffers counted in V8's global heap limit (bin/streams.ts) against the build before (37f1bd5):
+ *   1.48x, 1.54x, 1.73x at 20 streams, 1.61x at 30, 1.58x at 40, 1.49x at 60; resident memory mean/peak
+ *   718/1027 MB against 561/563 MB at 30 streams, 2746/2768 against 960/970 MB at 60;
+ * - a held request's abort without a DOMException, with `--viewers 25`: 1.14x (1.12-1.15);
+ * - tried and not kept: `--max-semi-space-size=16` 0.97x (1.03x the other way), `=1` none, `=32` on top of the
+ *   change none and more memory; `--single-threaded-gc` 0.92x (0.91-1.11: no clear sign); RTMP bodies cut from
+ *   256 KB slabs instead of one allocation each 1.07x (0.90-1.23); a playlist rendered once per change for
+ *   25 viewers of a stream 0.97x (answering the requests costs far more than rendering).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
