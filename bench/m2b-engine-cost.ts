@@ -33,8 +33,8 @@
  *   1.48x, 1.54x, 1.73x at 20 streams, 1.61x at 30, 1.58x at 40, 1.49x at 60; resident memory mean/peak
  *   718/1027 MB against 561/563 MB at 30 streams, 2746/2768 against 960/970 MB at 60;
  * - a held request's abort without a DOMException, with `--viewers 25`: 1.14x (1.12-1.15);
- * - tried and not kept: `--max-semi-space-size=16` 0.97x (1.03x the other way), `=1` none, `=32` on top of the
- *   change none and more memory; `--single-threaded-gc` 0.92x (0.91-1.11: no clear sign); RTMP bodies cut from
+ * - tried and not kept: `--max-semi-space-size=16` 0.97x, `=1` none, `=32` on top of the change none and more
+ *   memory; `--single-threaded-gc` on top of it 1.09x (0.90-1.10: no clear sign); RTMP bodies cut from
  *   256 KB slabs instead of one allocation each 1.07x (0.90-1.23); a playlist rendered once per change for
  *   25 viewers of a stream 0.97x (answering the requests costs far more than rendering).
  */
