@@ -20,7 +20,8 @@
  *   as % of one core per stream; the publishers' together; the machine's;
  * - part availability at that load: blocking reloads held on a few streams'
  *   video playlists, answer received − `X-Streams-Closed-At` (when the
- *   closing packet reached the engine), counting requests sent before it.
+ *   closing packet reached the engine), counting requests sent before it;
+ * - the engine's resident memory at the end of the window.
  *
  * The highest N whose every stream stayed at real time (rate ≥ 0.97, no
  * drops) is reported. `ingest.rtmp`'s idle `timeout` is 30 s here (a tee's
@@ -33,7 +34,20 @@
  *
  * Loopback ports 19482 (RTMP), 19483 (HTTP), 19484 (metrics).
  *
- * Measured 2026-12-03, 30 s windows, 10 streams per tee ffmpeg, on the machine shared with other
+ * 2026-12-03 12:00, after the launcher counts media buffers in V8's global heap limit (bin/streams.ts; the engine's
+ * CPU per stream 0.58-0.68x of the build before, in the same run: `m2b-engine-cost.ts`), 20 s windows, load average
+ * 9.2 before, 13.4 after, both cores 100 % busy:
+ *       N  real time (min rate)  engine %core/stream  engine %core  publishers %core  engine RSS  part availability
+ *      50  yes (0.990)                 0.54             27.0              7.2          747 MB    p50 7 ms   p95 58 ms
+ *     100  yes (0.998)                 0.37             36.9             14.2         1601 MB    p50 8 ms   p95 46 ms
+ *     152  yes (0.984)                 0.29             43.3             21.6         3075 MB    p50 6 ms   p95 57 ms
+ * Part availability p95 at 152: 57 ms (199 ms at 150 in the 09:40 run below); the 20 ms aim is still not met on this
+ * shared machine. `ENGINE_NODE_ARGS=--no-external-memory-accounted-in-global-limit` runs the engine with V8's default.
+ * Where its time goes now (`m2b-engine-cost.ts 40 20 2 --against <old build> --profile`, same run): garbage collection
+ * 17 % against the old build's 33 %, copying sample bytes (RTMP reassembly, then into the segment) 9 %, the RTMP
+ * chunk parser 2 %; the rest is spread thin (no other function of the engine's over 3 %).
+ *
+ * Earlier, before that change: 30 s windows, 10 streams per tee ffmpeg, on the machine shared with other
  * helpers' builds and benchmarks (both cores 100 % busy in every step from 100 streams on):
  *   publishers, 10 streams, same run: one ffmpeg each 0.666 %core/stream, one tee ffmpeg 0.135
  *   (0.20x; 0.23x and 0.24x in two earlier runs). The engine meanwhile: 1.04 / 0.88 %core/stream
@@ -77,6 +91,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLiveSource, publish, publishTee, quantile, spawnTracked, spread, stop, untilServing } from './live-source.ts';
 import type { ChildProcess } from 'node:child_process';
+import { listedPositions, partAvailability, residentMegabytes, untilListed as listedOn } from './live-probes.ts';
 
 const steps = (process.argv[2] ?? '25,50,100,150,200').split(',').map(Number);
 const windowSeconds = Number(process.argv[3] ?? 30);
@@ -115,62 +130,6 @@ async function drops(): Promise<number> {
   return sum;
 }
 
-/** The newest media time a playlist lists (ms since the epoch): the last segment's date plus the durations after it, parts of the open segment included. */
-function listedUpTo(text: string): number | undefined {
-  let at: number | undefined;
-  let open = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) at = Date.parse(line.slice(25));
-    else if (at !== undefined && line.startsWith('#EXTINF:')) {
-      at += Number.parseFloat(line.slice(8)) * 1000;
-      open = 0;
-    } else if (line.startsWith('#EXT-X-PART:')) open += Number(/DURATION=([\d.]+)/.exec(line)?.[1] ?? 0) * 1000;
-  }
-  return at === undefined ? undefined : at + open;
-}
-
-async function positions(keys: string[]): Promise<Map<string, number>> {
-  const found = new Map<string, number>();
-  for (let i = 0; i < keys.length; i += 25) {
-    await Promise.all(keys.slice(i, i + 25).map(async (key) => {
-      // Bounded: an engine that cannot keep up must show as missing streams, not hang the benchmark.
-      const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-      const text = response?.status === 200 ? await response.text().catch(() => '') : '';
-      const at = listedUpTo(text);
-      if (at !== undefined) found.set(key, at);
-    }));
-  }
-  return found;
-}
-
-/** Holds blocking reloads on one stream's video playlist until `until`; delays in ms. */
-async function availability(key: string, until: number, delays: number[]): Promise<void> {
-  let next = '';
-  while (Date.now() < until) {
-    const sentAt = Date.now();
-    // A blocking reload is held a few parts at most; one held past 10 s is abandoned (and counts as no answer).
-    const response = await fetch(`http://127.0.0.1:${ports.http}/live/${key}/source/index.m3u8${next}`, { signal: AbortSignal.timeout(Math.max(1, Math.min(10_000, until - Date.now() + 2000))) }).catch(() => undefined);
-    const text = response === undefined ? '' : await response.text().catch(() => '');
-    const receivedAt = Date.now();
-    if (response?.status !== 200) {
-      next = '';
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      continue;
-    }
-    const closedAt = Number(response.headers.get('x-streams-closed-at'));
-    if (next !== '' && closedAt > sentAt) delays.push(receivedAt - closedAt);
-    let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? 0);
-    let open = 0;
-    for (const line of text.split('\n')) {
-      if (line.startsWith('#EXTINF')) {
-        msn += 1;
-        open = 0;
-      } else if (line.startsWith('#EXT-X-PART:') && new RegExp(`URI="${msn}\\.`).test(line)) open += 1;
-    }
-    next = `?_HLS_msn=${msn}&_HLS_part=${open}`;
-  }
-}
-
 /** CPU used while `work` runs, as % of one core: the engine's, the publishers' together, and the machine's busy share. */
 async function cpuDuring<T>(publishers: ChildProcess[], work: () => Promise<T>): Promise<{ result: T; wall: number; engine: number; publishers: number; machine: number }> {
   const pubsCpu = () => publishers.reduce((sum, p) => sum + cpuOf(p.pid!), 0);
@@ -188,12 +147,13 @@ async function cpuDuring<T>(publishers: ChildProcess[], work: () => Promise<T>):
 
 /** Waits (up to 30 s: on a busy machine publishers take a while to connect) until every stream lists a segment; how many did. */
 async function untilListed(keys: string[]): Promise<number> {
-  const startedAt = Date.now();
-  let ready = 0;
-  while (Date.now() - startedAt < 30_000 && (ready = (await positions(keys)).size) < keys.length) await new Promise((resolve) => setTimeout(resolve, 500));
+  const ready = await listedOn(ports.http, keys);
   if (ready < keys.length) console.log(`       only ${ready} of ${keys.length} streams listed a segment within 30 s of starting`);
   return ready;
 }
+
+const positions = (keys: string[]) => listedPositions(ports.http, keys);
+const availability = (key: string, until: number, delays: number[]) => partAvailability(ports.http, key, until, delays);
 
 const keyUrl = (key: string) => `rtmp://127.0.0.1:${ports.rtmp}/live/${key}`;
 
@@ -250,7 +210,7 @@ try {
   await untilServing(`http://127.0.0.1:${ports.http}/healthz`);
   console.log(`M2b capacity: 720p30 4.6 Mbit/s RTMP publishes → segment.hls (2 s, 200 ms parts) → serve.http; engine pid ${engine.pid} (node flags: ${engineArgs.slice(0, engineArgs.indexOf('bin/streams.ts')).join(' ') || 'none'}); window ${windowSeconds} s per step; ${perProcess} stream(s) per publishing ffmpeg; load average before: ${loadAverage()}`);
   if (perProcess > 1 && process.env.M2B_COMPARE !== '0') await comparePublishers(perProcess, Math.min(windowSeconds, 20));
-  console.log('    N  real time (min / p50 rate)  lag p50/max   drops  warns  engine %core/stream  engine %core  publishers %core  machine busy  part availability');
+  console.log('    N  real time (min / p50 rate)  lag p50/max   drops  warns  engine %core/stream  engine %core  publishers %core  machine busy  engine RSS  part availability');
   for (const n of steps) {
     while (streams < n) {
       const keys = Array.from({ length: Math.min(perProcess, n - streams) }, (_, i) => `s${streams + i}`);
@@ -285,7 +245,7 @@ try {
     const realtime = minRate >= 0.97 && dropped === 0;
     if (realtime) best = n;
     console.log(
-      `${String(n).padStart(5)}  ${realtime ? 'yes' : 'NO '} (${minRate.toFixed(3)} / ${quantile(rates, 0.5).toFixed(3)})        ${quantile(lags, 0.5).toFixed(2)}/${Math.max(...lags).toFixed(2)} s  ${String(dropped).padStart(5)}  ${String(engineLog.length - warnsBefore).padStart(5)}  ${(cpu.engine / n).toFixed(3).padStart(19)}  ${cpu.engine.toFixed(1).padStart(12)}  ${cpu.publishers.toFixed(1).padStart(16)}  ${cpu.machine.toFixed(0).padStart(10)} %  ${spread(delays)}`,
+      `${String(n).padStart(5)}  ${realtime ? 'yes' : 'NO '} (${minRate.toFixed(3)} / ${quantile(rates, 0.5).toFixed(3)})        ${quantile(lags, 0.5).toFixed(2)}/${Math.max(...lags).toFixed(2)} s  ${String(dropped).padStart(5)}  ${String(engineLog.length - warnsBefore).padStart(5)}  ${(cpu.engine / n).toFixed(3).padStart(19)}  ${cpu.engine.toFixed(1).padStart(12)}  ${cpu.publishers.toFixed(1).padStart(16)}  ${cpu.machine.toFixed(0).padStart(10)} %  ${`${residentMegabytes(engine.pid!).toFixed(0)} MB`.padStart(10)}  ${spread(delays)}`,
     );
     const missing = keys.filter((key) => !first.has(key) || !last.has(key)).length;
     if (missing > 0) console.log(`       ${missing} stream(s) had no playlist at the start or end of the window`);
