@@ -14,6 +14,7 @@ import { fusedPairs } from './fusion.ts';
 import { silentLogger } from './log.ts';
 import { reloadGraph, type ReloadResult } from './reload.ts';
 import { EdgeStats, type NodeStats } from './stats.ts';
+import { tuneHeapFor } from './heap-tuning.ts';
 import type { Tracing } from './tracing/provider.ts';
 import type { PartitionStateOptions } from './state/keyed-node.ts';
 
@@ -96,6 +97,7 @@ export class Engine {
   readonly #shared = new Map<string, unknown>();
 
   constructor(graph: Graph, options: EngineOptions) {
+    tuneHeapFor(graph);
     this.graph = graph;
     this.options = options;
     this.log = options.log ?? silentLogger;
@@ -364,6 +366,7 @@ export class Engine {
 
   /** Applies a new checked graph as a transaction (see `reloadGraph`): `applied`, `rejected` or `rolled_back`. */
   reload(next: Graph, options: { deadlineMs?: number } = {}): Promise<ReloadResult> {
+    tuneHeapFor(next);
     return reloadGraph(
       {
         engine: this,

@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { checkPipeline } from '../../graph/check.ts';
+import { registry } from '../../nodes/all.ts';
+import { heapFlagFor } from '../../runtime/heap-tuning.ts';
+
+function graphOf(file: string) {
+  const result = checkPipeline({ file, text: readFileSync(file, 'utf8'), registry, env: {} });
+  if (!result.graph) throw new Error(result.diagnostics.map((d) => d.message).join('\n'));
+  return result.graph;
+}
+
+describe('the V8 flag for media buffers', () => {
+  const live = graphOf('pipelines/live.yaml');
+  const demo = graphOf('pipelines/demo.yaml');
+
+  it('is set for a graph that carries media', () => {
+    expect(heapFlagFor(live, [])).toBe('--external-memory-accounted-in-global-limit');
+  });
+
+  it('is not set for an event pipeline', () => {
+    expect(heapFlagFor(demo, [])).toBeUndefined();
+  });
+
+  it('is left to the command line when it names the flag either way', () => {
+    expect(heapFlagFor(live, ['--no-external-memory-accounted-in-global-limit'])).toBeUndefined();
+    expect(heapFlagFor(live, ['--external-memory-accounted-in-global-limit'])).toBeUndefined();
+  });
+});
