@@ -107,7 +107,7 @@ export const accessSettingsSchema = z
     geo: z
       .object({
         country_header: z.string().min(1).transform((name) => name.toLowerCase()).optional().meta({ description: 'A header a load balancer in front sets to the client\'s country code.', examples: ['cf-ipcountry'] }),
-        table: z.string().min(1).optional().meta({ description: 'An IP range table, CSV `start_ip,end_ip,country` or `cidr,country` lines, loaded at start (DB-IP\'s "IP to Country Lite" CSV works as it ships; see the docs for MaxMind). Used when the header is absent or not set.', examples: ['config/geo/example.csv'] }),
+        table: z.string().min(1).optional().meta({ description: 'An IP range table, CSV `start_ip,end_ip,country` or `cidr,country` lines, loaded at start (DB-IP\'s "IP to Country Lite" CSV works as it ships; see the docs for MaxMind). Used when the header is absent or not set.', examples: ['config/geo-example.csv'] }),
         allow: countryList().optional().meta({ description: 'Only these countries are served. Absent: every country not denied.', examples: [['FR', 'BE', 'CH']] }),
         deny: countryList().default([]).meta({ description: 'These countries are refused, even if also allowed.', examples: [['KP']] }),
         allow_unknown: z.boolean().default(true).meta({ description: 'Whether a client whose country is unknown (no header, no range) is served when `allow` is given or not.' }),
