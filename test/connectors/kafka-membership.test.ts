@@ -251,16 +251,37 @@ describe('the guard of a consumer (native/kafka/member-guard.ts), on a stand-in 
     return { consumer, fetches, commits, fetch: (callback: Callback) => consumer.fetch({}, callback) };
   }
 
-  /** A guarded stand-in on a fake clock whose timers never fire: only what the member does looks at the clock. */
-  function guarded() {
+  /**
+   * A guarded stand-in on a clock of the test's (`now`), with fake timers
+   * that never fire: only what the member does looks at the clock.
+   * With `ownClock`, the guard's own (monotonic) clock instead.
+   */
+  function guarded({ ownClock = false } = {}) {
     vi.useFakeTimers({ now: 1_000_000 });
+    const clock = { now: 1_000_000 };
     const fake = standIn();
     const doubts: DoubtEvent[] = [];
-    const guard = guardMembership(fake.consumer as unknown as Parameters<typeof guardMembership>[0], { sessionTimeoutMs: 6000, assigned: () => {}, doubt: (event) => doubts.push(event) });
+    const guard = guardMembership(fake.consumer as unknown as Parameters<typeof guardMembership>[0], { sessionTimeoutMs: 6000, assigned: () => {}, doubt: (event) => doubts.push(event), ...(!ownClock && { now: () => clock.now }) });
     fake.consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
     guard.watch({ offsetsToFetch: new Map() } as unknown as Parameters<typeof guard.watch>[0]);
-    return { ...fake, guard, doubts, advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
+    return { ...fake, guard, doubts, advance: (ms: number) => (clock.now += ms) };
   }
+
+  it('sets no timer: the clock is looked at only when the member acts', () => {
+    const { guard, fetch } = guarded();
+    fetch(() => undefined);
+    guard.admit(topic, 0, 0n, 9n, 10);
+    expect(vi.getTimerCount()).toBe(0);
+    guard.close();
+  });
+
+  it('is not put in doubt by a step of the wall clock (its clock is monotonic)', () => {
+    const { guard, doubts } = guarded({ ownClock: true });
+    vi.setSystemTime(Date.now() + 60_000);
+    expect(guard.admit(topic, 0, 0n, 9n, 10)).toBe(true);
+    expect(doubts).toEqual([]);
+    guard.close();
+  });
 
   it('refuses a fetched run handed to it after a silent session, before any timer looks at the clock', () => {
     const { guard, doubts, advance } = guarded();
