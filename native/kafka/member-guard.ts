@@ -49,7 +49,7 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
   const marginMs = Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10)));
   const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, marginMs, now });
   const lookAtClock = (): void => {
-    if (watch.check()) options.doubt?.({ phase: 'begin', silentMs: watch.silentFor() });
+    if (watch.check()) options.doubt?.({ phase: 'begin', silentMs: Math.round(watch.silentFor()) });
   };
   let closing = false;
   // Closing lets held fetches go (answered with no records), so the stream can end.
@@ -91,7 +91,7 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
     const summary = watch.reconciled(epoch, resume);
     if (!summary) return;
     fetches.release();
-    options.doubt?.({ phase: 'end', ...summary });
+    options.doubt?.({ phase: 'end', ...summary, durationMs: Math.round(summary.durationMs) });
   };
 
   onHeartbeatAnswered(consumer, now, (sentAt) => {
