@@ -33,14 +33,17 @@ const monotonicNow = (): number => performance.now();
  * Call before the consumer joins, so that the guard hears the first join.
  *
  * The clock (`now`, monotonic by default) is looked at only when the
- * member is about to act: as it sends a fetch, takes a fetch's answer,
- * hands records on or commits. There is no timer: a timer cannot stand in
- * for those looks (after a SIGSTOP, libuv runs the I/O that arrived before
- * any expired timer, so a fetch answer would be handed on first), and with
- * them a timer adds nothing but wake-ups. So a doubt begins, and is logged,
- * at the first thing the member would do once the session may have run
- * out, which is the moment it matters; a member doing nothing owns nothing
- * it could hand on twice.
+ * member acts or hears from the group: as it sends a fetch, takes a fetch's
+ * answer, hands records on or commits, and as a heartbeat is answered or a
+ * join completes. There is no timer: a timer cannot stand in for those
+ * looks (after a SIGSTOP, libuv runs the I/O that arrived before any
+ * expired timer, so a fetch answer would be handed on first), and with
+ * them a timer adds nothing but wake-ups. So a doubt begins, and is
+ * logged, at the first of those events once the session may have run out:
+ * a member cut off with a fetch in flight notices when the link comes
+ * back, before that fetch's answer or the coordinator's is taken (the
+ * answer of a fetch sent before the doubt is voided; the coordinator's
+ * answer then ends the doubt, and the member reconciles).
  */
 export function guardMembership(consumer: AnyConsumer, options: { sessionTimeoutMs: number; assigned(partitions: TopicPartition[]): void; doubt?(event: DoubtEvent): void; now?: () => number }): MemberGuard {
   const now = options.now ?? monotonicNow;
@@ -94,10 +97,14 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
     options.doubt?.({ phase: 'end', ...summary, durationMs: Math.round(summary.durationMs) });
   };
 
+  // The coordinator answering after a silent session ends a doubt: look at the clock first, so
+  // that the doubt has begun (and a fetch sent before it is voided) rather than being skipped.
   onHeartbeatAnswered(consumer, now, (sentAt) => {
+    lookAtClock();
     if (watch.answered(sentAt)) void reconcile();
   });
   consumer.on('consumer:group:join', (payload) => {
+    lookAtClock();
     const partitions: TopicPartition[] = [];
     for (const assignment of payload.assignments ?? []) for (const partition of assignment.partitions) partitions.push({ topic: assignment.topic, partition });
     owned = partitions;

@@ -322,6 +322,23 @@ describe('the guard of a consumer (native/kafka/member-guard.ts), on a stand-in 
     guard.close();
   });
 
+  it('voids a fetch sent before a silent session even when the group answers first (a link back after a cut)', async () => {
+    const { consumer, fetches, fetch, doubts, advance, guard } = guarded();
+    const answers: unknown[] = [];
+    fetch((_error, response) => answers.push(response));
+    // Cut for 20 s with the fetch in flight: nothing the member does looks at the clock meanwhile.
+    advance(20_000);
+    consumer.generationId = 2;
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [1] }] });
+    fetches[0](null, { responses: [{ partitions: [{ records: [{ records: [{}, {}] }] }] }] });
+    expect(answers).toEqual([{ responses: [] }]);
+    expect(doubts[0]).toEqual({ phase: 'begin', silentMs: 20_000 });
+    // The reconciliation reads the group's offsets (the stand-in answers at once): a few turns of the microtask queue.
+    for (let turn = 0; turn < 20 && doubts.length < 2; turn++) await Promise.resolve();
+    expect(doubts[1]).toMatchObject({ phase: 'end', rejoined: true, refused: 2 });
+    guard.close();
+  });
+
   it('empties a commit in flight when the group is joined under a new generation, so that its resend commits nothing', async () => {
     const { consumer, guard, commits } = guarded();
     const committed = guard.commit(offsets([[0, 10n]]));
