@@ -199,7 +199,7 @@ if (import.meta.main) {
     console.log(`plan (planGraph)          median ${plan.median.toFixed(1)} ms, min ${plan.min.toFixed(1)} ms (aim < 200 ms)`);
     console.log(`check + plan (planRecord) median ${both.median.toFixed(1)} ms, min ${both.min.toFixed(1)} ms`);
     // What a worker does with a record of format 2: its share checked (host-5: 200 of the 2,000 nodes, with what they read), or the whole file.
-    const record = { format: 3 as const, version: 1, pipeline: graph.name, file: 'deploy-2000.yaml', text, params: {}, capabilities: [], ...recordPlan({ graph, plan: planned.plan }, text), published_at: new Date().toISOString() };
+    const record = { format: 4 as const, version: 1, pipeline: graph.name, file: 'deploy-2000.yaml', text, params: {}, capabilities: [], ...recordPlan({ graph, plan: planned.plan }, text), published_at: new Date().toISOString() };
     const shared = shareOfRecord(record, 'host-5');
     if (shared.checked !== 'share') throw new Error(`host-5's share does not stand alone: ${shared.diagnostics.slice(0, 3).map((d) => d.message).join('; ')}`);
     const share = timeMedian(() => shareOfRecord(record, 'host-5'));

@@ -30,6 +30,23 @@
  * last second of event time never closes (no end of stream crosses a
  * topic), so the aggregates compared are those of every earlier second;
  * they must equal the baseline's.
+ *
+ * Measured (the README's figures): `node bench/workers-w1.ts 300000 3 1,2,3`,
+ * edges packed (deploy record format 4), 2026-12-03, three runs on the
+ * shared 2-core machine (commit 85d0c51 twice, then a499e44 with the member
+ * guard without a timer), medians of 3 rounds; every run wrote the
+ * baseline's 28,997 aggregates:
+ *
+ *   run (load average)       1 process           1 worker             2 workers            3 workers
+ *   11:40 (15.1 -> 16.8)     562k/s, 750k/CPU-s  57.1k/s, 196k/CPU-s  40.6k/s, 156k/CPU-s  26.2k/s, 141k/CPU-s
+ *   12:08 (6.4 -> 14.0)      433k/s, 682k/CPU-s  52.7k/s, 152k/CPU-s  41.7k/s, 168k/CPU-s  62.6k/s, 138k/CPU-s
+ *   12:23 (8.3 -> 12.9)      556k/s, 833k/CPU-s  61.9k/s, 171k/CPU-s  56.3k/s, 160k/CPU-s  71.3k/s, 149k/CPU-s
+ *   median of the runs       556k/s, 750k/CPU-s  57.1k/s, 171k/CPU-s  41.7k/s, 160k/CPU-s  62.6k/s, 141k/CPU-s
+ *
+ * Records per CPU-second against the one process of the same run: 0.21-0.26
+ * (1 worker), 0.19-0.25 (2), 0.18-0.20 (3); the broker's CPU 0.42-1.25 s.
+ * Records/s follow the load of other jobs (3 workers: 26k to 71k); records
+ * per CPU-second are the figure to compare.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

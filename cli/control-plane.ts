@@ -11,6 +11,7 @@ import { z } from '../graph/settings.ts';
 import type { CapabilityReport } from '../graph/hosts-file.ts';
 import { requirements, type Requirement } from '../graph/operator-spec.ts';
 import type { ClientOwner } from '../native/client-owner.ts';
+import type { PackedEdges } from '../graph/host-graph.ts';
 import { planVersion, type Plan } from '../graph/plan.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -20,10 +21,13 @@ import { UsageError } from './usage-error.ts';
  * topics, and each worker checks only its share. Format 3 is format 2 whose
  * Kafka edges of events and Bytes are packed (several records a message):
  * a worker older than packing refuses it instead of reading packs as
- * records. Formats 1 (the pipeline alone, each worker checking and planning
- * all of it) and 2 are still read, and run unpacked as before.
+ * records. Format 4 is format 3 whose edges of media packets are packed
+ * too: a worker of format 3 reads its media edges one packet a message, so
+ * it refuses format 4 rather than send a media packet it cannot read.
+ * Formats 1 (the pipeline alone, each worker checking and planning all of
+ * it), 2 and 3 are still read, and run as they were written.
  */
-export const recordFormat = 3;
+export const recordFormat = 4;
 
 const capabilityReport = z.object({
   host: z.string().min(1),
@@ -76,13 +80,15 @@ const planFields = {
 const deployRecord = z.discriminatedUnion('format', [
   z.object({ format: z.literal(1), ...recordFields }),
   z.object({ format: z.literal(2), ...planFields }),
-  /** Format 2 with packed Kafka edges. */
+  /** Format 2 with packed Kafka edges of events and Bytes. */
   z.object({ format: z.literal(3), ...planFields }),
+  /** Format 3 with packed Kafka edges of media packets too. */
+  z.object({ format: z.literal(4), ...planFields }),
 ]);
 
-/** Whether a record's Kafka edges of events and Bytes carry several records a message (format 3 on). */
-export function packsEdges(record: DeployRecord): boolean {
-  return record.format >= 3;
+/** Which of a record's Kafka edges carry several records a message: events and Bytes from format 3 on, media packets from format 4 on. */
+export function packsEdges(record: DeployRecord): PackedEdges {
+  return { events: record.format >= 3, media: record.format >= 4 };
 }
 
 /** One published deployment. */
@@ -138,7 +144,8 @@ export function parseRecord(text: string | null, version?: number): { record?: D
 /**
  * Why a record of a format above `recordFormat` is refused, naming its file
  * and version: its meaning changed in a way this worker cannot run (format 3
- * packs records), so running it as an older format would lose data.
+ * packs records, format 4 media packets too), so running it as an older
+ * format would lose data.
  */
 function newerFormat(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;

@@ -10,7 +10,7 @@
  * all for a record of format 1.
  */
 import type { Diagnostic } from '../graph/diagnostics.ts';
-import { edgeKey, hostGraph, type TransportNode } from '../graph/host-graph.ts';
+import { edgeKey, hostGraph, type PackedEdges, type TransportNode } from '../graph/host-graph.ts';
 import { mergeReportedCapabilities, parseHostsFile, type CapabilityReport, type Deployment } from '../graph/hosts-file.ts';
 import type { Graph } from '../graph/model.ts';
 import { planGraph, type Plan } from '../graph/plan.ts';
@@ -103,18 +103,19 @@ export interface HostShare {
 }
 
 /**
- * Cuts out `host`'s share of a record. For formats 2 and 3, with the record's
+ * Cuts out `host`'s share of a record. For formats 2 to 4, with the record's
  * plan: the share's text alone is checked, unless `whole` is asked (the
  * host's page draws every node) or the share does not stand alone (it
  * fails its check, or its edges' types differ from the plan's); then the
- * whole file is. Format 1 is checked and planned whole. Only format 3 packs
- * its Kafka edges: a record written before packing runs as it did.
+ * whole file is. Format 1 is checked and planned whole. Format 3 packs its
+ * Kafka edges of events and Bytes, format 4 those of media packets too: a
+ * record written before packing runs as it did.
  */
 export function shareOfRecord(record: DeployRecord, host: string, options: { whole?: boolean } = {}): HostShare {
   if (record.format === 1) {
     const planned = planRecord(record);
     if (!planned.plan) return { transports: [], diagnostics: planned.diagnostics, checked: 'whole and planned' };
-    return cut({ graph: planned.graph!, whole: planned.graph!, plan: planned.plan, diagnostics: planned.diagnostics, checked: 'whole and planned', packed: false }, host);
+    return cut({ graph: planned.graph!, whole: planned.graph!, plan: planned.plan, diagnostics: planned.diagnostics, checked: 'whole and planned', packed: { events: false, media: false } }, host);
   }
   const { plan, lines } = record;
   if (lines && !options.whole) {
@@ -134,7 +135,7 @@ export function shareOfRecord(record: DeployRecord, host: string, options: { who
 }
 
 /** The host's graph from a checked graph (the whole or the share) and the plan. */
-function cut(from: { graph: Graph; whole?: Graph; plan: Plan; diagnostics: Diagnostic[]; checked: HostShare['checked']; packed: boolean }, host: string): HostShare {
+function cut(from: { graph: Graph; whole?: Graph; plan: Plan; diagnostics: Diagnostic[]; checked: HostShare['checked']; packed: PackedEdges }, host: string): HostShare {
   const share = hostGraph({ graph: from.graph, plan: from.plan, host, registry, packed: from.packed });
   const diagnostics = [...from.diagnostics, ...share.diagnostics];
   if (!share.graph) return { transports: [], diagnostics, checked: from.checked };

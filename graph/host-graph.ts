@@ -17,6 +17,19 @@ import type { Plan, PlannedEdge } from './plan.ts';
 import { topicFor, type Transport } from './plan-edges.ts';
 import { parsePortType, type PortType } from './port-types.ts';
 
+/**
+ * Which Kafka edges between hosts pack several records a message: `events`
+ * (events and Bytes) and `media` (media packets). What the deployment
+ * record's format allows (`cli/control-plane.ts`): an older host must never
+ * be sent packs it would not read.
+ */
+export interface PackedEdges {
+  readonly events: boolean;
+  readonly media: boolean;
+}
+
+const packedAll: PackedEdges = { events: true, media: true };
+
 /** The result of `hostGraph`: the host's graph, or the diagnostics that stop it (an edge kind the worker cannot carry yet). */
 export interface HostGraphResult {
   /** Present when there are no errors; empty (no nodes) when the host has no share. */
@@ -79,11 +92,13 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  * Events and Bytes cross as `kafka.produce` writes them: events as JSON
  * objects (read back with `format: json`; a `Date` arrives as its ISO text),
  * Bytes as their bytes (their `meta` is not carried), packed several to a
- * message per partition (`packBytes`) unless `packed` is false (a record
- * of format 1 or 2, written before packing: its hosts send one record a
- * message). Every host unpacks what it receives (a message without the
- * packed header stays one record), so a host still on an older record
- * reads what an upgraded one sends.
+ * message per partition (`packBytes`) unless `packed.events` is false (a
+ * record of format 1 or 2, written before packing: its hosts send one
+ * record a message). Media packets are packed likewise unless
+ * `packed.media` is false (a record of format 3 or older). Every host
+ * unpacks what it receives (a message without the packed header stays one
+ * record), so a host still on an older record reads what an upgraded one
+ * sends.
  * Media segments cross
  * through the plan's object store (`objects.put` `~store:...` before the
  * producer, `objects.get` `~fetch:...` after the consumer) with references
@@ -95,7 +110,7 @@ export function groupFor(graph: string, edge: PlannedEdge, crossingInto: number)
  * @example
  * const { graph: share } = hostGraph({ graph, plan, host: 'b', registry });
  */
-export function hostGraph({ graph, plan, host, registry, packed = true }: { graph: Graph; plan: Plan; host: string; registry: Registry; packed?: boolean }): HostGraphResult {
+export function hostGraph({ graph, plan, host, registry, packed = packedAll }: { graph: Graph; plan: Plan; host: string; registry: Registry; packed?: PackedEdges }): HostGraphResult {
   const diagnostics: Diagnostic[] = [];
   const transports: TransportNode[] = [];
   const here = new Set(plan.nodes.filter((n) => n.hosts.includes(host)).map((n) => n.name));
@@ -127,7 +142,7 @@ export function hostGraph({ graph, plan, host, registry, packed = true }: { grap
       }
       split = { wrapping: segmentWrapping(transport), topic: topicFor(graph.name, planned), brokers: kafka.brokers, partitions: kafka.partitions ?? 1, key: 'stream' };
     } else if (transport.kind === 'kafka' && transport.carries === 'media') {
-      split = { wrapping: mediaWrapping, topic: transport.topic, brokers: transport.brokers, partitions: transport.partitions, key: transport.key ?? 'stream' };
+      split = { wrapping: mediaWrapping(packed.media), topic: transport.topic, brokers: transport.brokers, partitions: transport.partitions, key: transport.key ?? 'stream' };
     }
     if (split !== undefined) {
       const added = splitThroughKafka({ graph, planned, type, registry, crossingInto: crossingInto.get(planned.to)!, ...split }, split.wrapping, { sends, receives });
@@ -144,7 +159,7 @@ export function hostGraph({ graph, plan, host, registry, packed = true }: { grap
     const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
     if (sends) {
       const name = transportNodeName('send', ends);
-      const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }), ...(packed && { pack_bytes: packBytes }) };
+      const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }), ...(packed.events && { pack_bytes: packBytes }) };
       nodes.set(name, transportNode(registry, 'kafka.produce', name, settings, graph.nodes.get(planned.from)!, {}));
       edges.push({ from: planned.from, fromPort: planned.fromPort, to: name, toPort: 'in', type });
       transports.push({ name, end: 'send', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, ...(transport.key !== undefined && { key: transport.key }), edge: ends });
@@ -180,6 +195,10 @@ interface Wrapping {
   receive: { end: 'fetch' | 'unpack'; op: string; settings: Record<string, unknown> };
   wire: PortType;
   format: 'json' | 'bytes';
+  /** Records packed a message by the producer (`pack_bytes`); absent: one a message. */
+  packBytes?: number;
+  /** Whether the consumer reads packed messages back (`unpack`). */
+  unpack?: boolean;
   /** For segments: the store the wrapping nodes name, reported with the transport. */
   objects?: { store: string; prefix: string };
 }
@@ -195,8 +214,18 @@ function segmentWrapping(transport: Extract<Transport, { kind: 'object-store+htt
   return { send: { end: 'store', op: 'objects.put', settings: put }, receive: { end: 'fetch', op: 'objects.get', settings: objects }, wire: parsePortType('Event'), format: 'json', objects };
 }
 
-/** Media packets: `media.pack` / `media.unpack` around a topic of Bytes, one message a packet. */
-const mediaWrapping: Wrapping = { send: { end: 'pack', op: 'media.pack', settings: {} }, receive: { end: 'unpack', op: 'media.unpack', settings: {} }, wire: parsePortType('Bytes'), format: 'bytes' };
+/**
+ * Media packets: `media.pack` / `media.unpack` around a topic of Bytes,
+ * packed several to a message (`packBytes`) when `packed`, else one a
+ * message. 30 fps video and its audio are some 80 packets a second a
+ * stream: packing cuts the topic's messages about nine times, for the same
+ * CPU a packet (bench/media-hop.ts; kilobyte packets cost per byte and per
+ * request more than per message). A packet larger than `packBytes` (a
+ * keyframe) goes alone, as it would unpacked. The consumer always unpacks.
+ */
+function mediaWrapping(packed: boolean): Wrapping {
+  return { send: { end: 'pack', op: 'media.pack', settings: {} }, receive: { end: 'unpack', op: 'media.unpack', settings: {} }, wire: parsePortType('Bytes'), format: 'bytes', ...(packed && { packBytes }), unpack: true };
+}
 
 /**
  * Cuts an edge in two around its Kafka topic, keyed by `key` (`stream`, so
@@ -217,7 +246,8 @@ function splitThroughKafka(
     const send = transportNodeName('send', ends);
     const beside = graph.nodes.get(planned.from)!;
     added.nodes.push([before, transportNode(registry, wrapping.send.op, before, { ...wrapping.send.settings }, beside, {})]);
-    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, { brokers, topic, key }, beside, {})]);
+    const settings = { brokers, topic, key, ...(wrapping.packBytes !== undefined && { pack_bytes: wrapping.packBytes }) };
+    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, settings, beside, {})]);
     added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: before, toPort: 'in', type });
     added.edges.push({ from: before, fromPort: 'out', to: send, toPort: 'in', type: wire });
     added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key, ...(wrapping.objects && { objects: { ...wrapping.objects, node: before } }), edge: ends });
@@ -227,7 +257,7 @@ function splitThroughKafka(
     const after = transportNodeName(wrapping.receive.end, ends);
     const beside = graph.nodes.get(planned.to)!;
     const group = groupFor(graph.name, planned, crossingInto);
-    const settings = { brokers, topics: [topic], group, from: 'committed', format: wrapping.format, session_timeout: receiveSessionTimeout };
+    const settings = { brokers, topics: [topic], group, from: 'committed', format: wrapping.format, ...(wrapping.unpack && { unpack: true }), session_timeout: receiveSessionTimeout };
     added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: wire })]);
     added.nodes.push([after, transportNode(registry, wrapping.receive.op, after, { ...wrapping.receive.settings }, beside, { out: type })]);
     added.edges.push({ from: receive, fromPort: 'out', to: after, toPort: 'in', type: wire });
@@ -245,11 +275,13 @@ function splitThroughKafka(
 const receiveSessionTimeout = '6s';
 
 /**
- * How many bytes of records an edge of events or Bytes packs into one Kafka
- * message (`kafka.produce`'s `pack_bytes`; its `kafka.consume` unpacks):
- * the client's cost is per message, and W1 over one worker spent most of
- * its CPU there with a record per message. 64 KiB, the producer's request
- * size, keeps a message far below the broker's 1 MiB `message.max.bytes`.
+ * How many bytes of records an edge of events, Bytes or media packets
+ * packs into one Kafka message (`kafka.produce`'s `pack_bytes`; its
+ * `kafka.consume` unpacks): the client's cost is per message, and W1 over
+ * one worker spent most of its CPU there with a record per message. 64 KiB,
+ * the producer's request size, keeps a pack far below the broker's 1 MiB
+ * `message.max.bytes`; a record larger than this (a keyframe) goes alone,
+ * unpacked, the size it would be without packing.
  */
 const packBytes = 64 * 1024;
 

@@ -14,6 +14,7 @@ import type { Consumer, Message, MessageToProduce, Producer } from '@platformati
 import { backoffDelay } from '../backoff.ts';
 import { NativeError } from '../client-owner.ts';
 import { guardMembership } from './member-guard.ts';
+import { requestsOf } from './request-size.ts';
 import type { DoubtEvent } from './membership.ts';
 
 /** Where a consumer starts reading a partition it is assigned. */
@@ -315,11 +316,13 @@ export function openProducer(options: ProducerOptions): KafkaProducer {
   const groupsAdded = new Set<string>();
   return {
     async send(messages) {
-      if (messages.length === 0) return;
-      // A tombstone's value is null, which the client writes as such though its type says Buffer | undefined.
-      const list = messages as unknown as MessageToProduce[];
-      if (transaction) await transaction.send({ messages: list });
-      else await (await loading).send({ messages: list });
+      // One after the other, so a partition's records keep their order across the requests.
+      for (const request of requestsOf(messages)) {
+        // A tombstone's value is null, which the client writes as such though its type says Buffer | undefined.
+        const list = request as unknown as MessageToProduce[];
+        if (transaction) await transaction.send({ messages: list });
+        else await (await loading).send({ messages: list });
+      }
     },
     async write(message) {
       const result = await (await loading).send({ messages: [message as unknown as MessageToProduce] });

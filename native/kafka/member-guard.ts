@@ -14,7 +14,7 @@ type AnyConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
 
 /** The guard of one consumer. */
 export interface MemberGuard {
-  /** The consumer's stream is open: watch the clock, and move its positions when a doubt ends. */
+  /** The consumer's stream is open: move its positions when a doubt ends. */
   watch(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void;
   /** Whether a fetched run of one partition may be handed over (see `MembershipWatch.admit`). */
   admit(topic: string, partition: number, first: bigint, last: bigint, count: number): boolean;
@@ -24,17 +24,35 @@ export interface MemberGuard {
   close(): void;
 }
 
+/** A monotonic clock in ms: a step of the wall clock (NTP, a VM resumed) neither starts a doubt nor hides one. */
+const monotonicNow = (): number => performance.now();
+
 /**
  * Guards `consumer`; `assigned` runs on each join (after the guard took
  * note of it), `doubt` when the membership goes in doubt or comes out of it.
  * Call before the consumer joins, so that the guard hears the first join.
+ *
+ * The clock (`now`, monotonic by default) is looked at only when the
+ * member acts or hears from the group: as it sends a fetch, takes a fetch's
+ * answer, hands records on or commits, and as a heartbeat is answered or a
+ * join completes. There is no timer: a timer cannot stand in for those
+ * looks (after a SIGSTOP, libuv runs the I/O that arrived before any
+ * expired timer, so a fetch answer would be handed on first), and with
+ * them a timer adds nothing but wake-ups. So a doubt begins, and is
+ * logged, at the first of those events once the session may have run out:
+ * a member cut off with a fetch in flight notices when the link comes
+ * back, before that fetch's answer or the coordinator's is taken (the
+ * answer of a fetch sent before the doubt is voided; the coordinator's
+ * answer then ends the doubt, and the member reconciles).
  */
-export function guardMembership(consumer: AnyConsumer, options: { sessionTimeoutMs: number; assigned(partitions: TopicPartition[]): void; doubt?(event: DoubtEvent): void }): MemberGuard {
-  // The clock is looked at every so often and whenever the member acts; the doubt begins that much before the session runs out.
-  const checkEveryMs = Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10)));
-  const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, marginMs: checkEveryMs, now: Date.now });
+export function guardMembership(consumer: AnyConsumer, options: { sessionTimeoutMs: number; assigned(partitions: TopicPartition[]): void; doubt?(event: DoubtEvent): void; now?: () => number }): MemberGuard {
+  const now = options.now ?? monotonicNow;
+  // The doubt begins a little before the session runs out: records handed on at the last moment
+  // are still processed as the coordinator gives their partition away.
+  const marginMs = Math.max(100, Math.min(1000, Math.floor(options.sessionTimeoutMs / 10)));
+  const watch = new MembershipWatch({ sessionTimeoutMs: options.sessionTimeoutMs, marginMs, now });
   const lookAtClock = (): void => {
-    if (watch.check()) options.doubt?.({ phase: 'begin', silentMs: watch.silentFor() });
+    if (watch.check()) options.doubt?.({ phase: 'begin', silentMs: Math.round(watch.silentFor()) });
   };
   let closing = false;
   // Closing lets held fetches go (answered with no records), so the stream can end.
@@ -54,7 +72,6 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
   let owned: TopicPartition[] = [];
   const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
   let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
-  let doubtCheck: NodeJS.Timeout | undefined;
 
   /** The coordinator answered after a doubt: read the group's offsets, move each owned partition to where it resumes, let records pass. */
   const reconcile = async (): Promise<void> => {
@@ -77,13 +94,17 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
     const summary = watch.reconciled(epoch, resume);
     if (!summary) return;
     fetches.release();
-    options.doubt?.({ phase: 'end', ...summary });
+    options.doubt?.({ phase: 'end', ...summary, durationMs: Math.round(summary.durationMs) });
   };
 
-  onHeartbeatAnswered(consumer, Date.now, (sentAt) => {
+  // The coordinator answering after a silent session ends a doubt: look at the clock first, so
+  // that the doubt has begun (and a fetch sent before it is voided) rather than being skipped.
+  onHeartbeatAnswered(consumer, now, (sentAt) => {
+    lookAtClock();
     if (watch.answered(sentAt)) void reconcile();
   });
   consumer.on('consumer:group:join', (payload) => {
+    lookAtClock();
     const partitions: TopicPartition[] = [];
     for (const assignment of payload.assignments ?? []) for (const partition of assignment.partitions) partitions.push({ topic: assignment.topic, partition });
     owned = partitions;
@@ -97,8 +118,6 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
   return {
     watch(opened) {
       stream = opened;
-      doubtCheck = setInterval(lookAtClock, checkEveryMs);
-      doubtCheck.unref();
     },
     admit(topic, partition, first, last, count) {
       lookAtClock();
@@ -122,7 +141,6 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
     },
     close() {
       closing = true;
-      clearInterval(doubtCheck);
       fetches.release();
     },
   };

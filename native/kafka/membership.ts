@@ -13,8 +13,10 @@
  * since the coordinator last heard from it: since the last answered
  * heartbeat was *sent* (the coordinator times the session from when the
  * heartbeat reached it, not from when its answer came back), or since a
- * join completed. The margin lets a doubt begin before the session runs out
- * even when the clock is only looked at every so often.
+ * join completed. The margin lets a doubt begin before the session runs out,
+ * so that records handed on just before it are not still being processed
+ * when the coordinator gives their partition away. The clock is looked at
+ * (`check`) as the member acts (member-guard.ts); it should be monotonic.
  * In doubt it fetches nothing, hands no record downstream (records already
  * fetched are refused) and commits nothing. When the coordinator answers
  * again (the same generation, or a rejoin), the member *reconciles*: it reads
@@ -62,7 +64,7 @@ const key = (topic: string, partition: number) => `${topic}:${partition}`;
  * (`check`); it says whether records and commits may pass.
  *
  * @example
- * const watch = new MembershipWatch({ sessionTimeoutMs: 6000, now: Date.now });
+ * const watch = new MembershipWatch({ sessionTimeoutMs: 6000, now: () => performance.now() });
  * if (watch.check()) pauseAndLog();           // a session passed in silence
  * if (watch.admit(topic, partition, first, last)) handOver(records);
  */

@@ -251,16 +251,37 @@ describe('the guard of a consumer (native/kafka/member-guard.ts), on a stand-in 
     return { consumer, fetches, commits, fetch: (callback: Callback) => consumer.fetch({}, callback) };
   }
 
-  /** A guarded stand-in on a fake clock whose timers never fire: only what the member does looks at the clock. */
-  function guarded() {
+  /**
+   * A guarded stand-in on a clock of the test's (`now`), with fake timers
+   * that never fire: only what the member does looks at the clock.
+   * With `ownClock`, the guard's own (monotonic) clock instead.
+   */
+  function guarded({ ownClock = false } = {}) {
     vi.useFakeTimers({ now: 1_000_000 });
+    const clock = { now: 1_000_000 };
     const fake = standIn();
     const doubts: DoubtEvent[] = [];
-    const guard = guardMembership(fake.consumer as unknown as Parameters<typeof guardMembership>[0], { sessionTimeoutMs: 6000, assigned: () => {}, doubt: (event) => doubts.push(event) });
+    const guard = guardMembership(fake.consumer as unknown as Parameters<typeof guardMembership>[0], { sessionTimeoutMs: 6000, assigned: () => {}, doubt: (event) => doubts.push(event), ...(!ownClock && { now: () => clock.now }) });
     fake.consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
     guard.watch({ offsetsToFetch: new Map() } as unknown as Parameters<typeof guard.watch>[0]);
-    return { ...fake, guard, doubts, advance: (ms: number) => vi.setSystemTime(Date.now() + ms) };
+    return { ...fake, guard, doubts, advance: (ms: number) => (clock.now += ms) };
   }
+
+  it('sets no timer: the clock is looked at only when the member acts', () => {
+    const { guard, fetch } = guarded();
+    fetch(() => undefined);
+    guard.admit(topic, 0, 0n, 9n, 10);
+    expect(vi.getTimerCount()).toBe(0);
+    guard.close();
+  });
+
+  it('is not put in doubt by a step of the wall clock (its clock is monotonic)', () => {
+    const { guard, doubts } = guarded({ ownClock: true });
+    vi.setSystemTime(Date.now() + 60_000);
+    expect(guard.admit(topic, 0, 0n, 9n, 10)).toBe(true);
+    expect(doubts).toEqual([]);
+    guard.close();
+  });
 
   it('refuses a fetched run handed to it after a silent session, before any timer looks at the clock', () => {
     const { guard, doubts, advance } = guarded();
@@ -298,6 +319,23 @@ describe('the guard of a consumer (native/kafka/member-guard.ts), on a stand-in 
     consumer.emit('consumer:heartbeat:end', payload);
     advance(2_500);
     expect(guard.admit(topic, 0, 0n, 9n, 10)).toBe(false);
+    guard.close();
+  });
+
+  it('voids a fetch sent before a silent session even when the group answers first (a link back after a cut)', async () => {
+    const { consumer, fetches, fetch, doubts, advance, guard } = guarded();
+    const answers: unknown[] = [];
+    fetch((_error, response) => answers.push(response));
+    // Cut for 20 s with the fetch in flight: nothing the member does looks at the clock meanwhile.
+    advance(20_000);
+    consumer.generationId = 2;
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [1] }] });
+    fetches[0](null, { responses: [{ partitions: [{ records: [{ records: [{}, {}] }] }] }] });
+    expect(answers).toEqual([{ responses: [] }]);
+    expect(doubts[0]).toEqual({ phase: 'begin', silentMs: 20_000 });
+    // The reconciliation reads the group's offsets (the stand-in answers at once): a few turns of the microtask queue.
+    for (let turn = 0; turn < 20 && doubts.length < 2; turn++) await Promise.resolve();
+    expect(doubts[1]).toMatchObject({ phase: 'end', rejoined: true, refused: 2 });
     guard.close();
   });
 

@@ -90,12 +90,19 @@ describe('packing', () => {
     expect(seen.sort((a, b) => a - b)).toEqual(input.map((_, i) => i));
   });
 
-  it('caps a packed message at `maxBytes`, a larger record going alone', () => {
+  it('caps a packed message at `maxBytes`, a larger record going alone, unpacked, in its partition and in order', () => {
     const small = Array.from({ length: 100 }, (_, i) => message('k', { id: i, pad: 'x'.repeat(80) }));
-    const big = message('k', { id: 100, pad: 'y'.repeat(5000) });
+    const trace = new Map([[Buffer.from('traceparent'), Buffer.from('00-big')]]);
+    const big = message('k', { id: 100, pad: 'y'.repeat(5000) }, trace);
     const packed = packMessages([...small.slice(0, 50), big, ...small.slice(50)], { partitions: 3, maxBytes: 1024 });
-    for (const pack of packed) expect(pack.value!.length <= 1024 || packedCount(pack.headers!) === 1).toBe(true);
-    expect(packed.flatMap((p) => values(p).map((r: { id: number }) => r.id))).toEqual([...Array.from({ length: 50 }, (_, i) => i), 100, ...Array.from({ length: 50 }, (_, i) => i + 50)]);
+    // The big one is the message it would be unpacked (its bytes, key and headers, no pack header), to the key's partition.
+    const alone = packed.find((p) => p.value === big.value)!;
+    for (const pack of packed) if (pack !== alone) expect(pack.value!.length).toBeLessThanOrEqual(1024);
+    expect(alone).toEqual({ ...big, partition: keyPartition(Buffer.from('k'), 3) });
+    expect(packedCount(alone.headers!)).toBeUndefined();
+    const ids = (p: OutgoingMessage) => (p === alone ? [JSON.parse(p.value!.toString()).id] : values(p).map((r: { id: number }) => r.id));
+    expect(packed.flatMap(ids)).toEqual([...Array.from({ length: 50 }, (_, i) => i), 100, ...Array.from({ length: 50 }, (_, i) => i + 50)]);
+    expect(new Set(packed.map((p) => p.partition))).toEqual(new Set([keyPartition(Buffer.from('k'), 3)]));
     expect(packed.length).toBeGreaterThan(10);
   });
 

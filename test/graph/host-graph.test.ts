@@ -85,7 +85,7 @@ describe('a host graph', () => {
     expect(names(second)).toEqual(names(first));
   });
 
-  it('carries media packets between hosts as Bytes: media.pack before the producer, media.unpack after the consumer', () => {
+  it('carries media packets between hosts as Bytes, packed: media.pack before the producer, media.unpack after the consumer', () => {
     const text = readFileSync(new URL('../../pipelines/many-hosts.yaml', import.meta.url), 'utf8');
     const checked = checkPipeline({ file: 'many-hosts.yaml', text, registry, env: {} });
     const { plan } = planGraph({ graph: checked.graph!, text });
@@ -96,10 +96,22 @@ describe('a host graph', () => {
     const pack = transportNodeName('pack', edge);
     const unpack = transportNodeName('unpack', edge);
     expect(origin.graph!.nodes.get(pack)!.op).toBe('media.pack');
-    expect(origin.graph!.nodes.get(transportNodeName('send', edge))!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topic: 'streams.many-hosts.rtmp.out.ladder.in', key: 'stream' });
+    expect(origin.graph!.nodes.get(transportNodeName('send', edge))!.rawSettings).toEqual({ brokers: ['127.0.0.1:9092'], topic: 'streams.many-hosts.rtmp.out.ladder.in', key: 'stream', pack_bytes: 64 * 1024 });
     expect(origin.graph!.edges.filter((e) => e.from === 'rtmp' && e.fromPort === 'out').map((e) => e.to)).toContain(pack);
-    expect(gpu.graph!.nodes.get(transportNodeName('receive', edge))!.rawSettings).toMatchObject({ topics: ['streams.many-hosts.rtmp.out.ladder.in'], format: 'bytes' });
+    expect(gpu.graph!.nodes.get(transportNodeName('receive', edge))!.rawSettings).toMatchObject({ topics: ['streams.many-hosts.rtmp.out.ladder.in'], format: 'bytes', unpack: true });
     expect(gpu.graph!.nodes.get(unpack)!.op).toBe('media.unpack');
     expect(gpu.graph!.edges.find((e) => e.to === 'ladder')).toMatchObject({ from: unpack, type: { kind: 'media' } });
+  });
+
+  it('sends media packets one a message when the record predates packed media, and unpacks what arrives either way', () => {
+    const text = readFileSync(new URL('../../pipelines/many-hosts.yaml', import.meta.url), 'utf8');
+    const checked = checkPipeline({ file: 'many-hosts.yaml', text, registry, env: {} });
+    const { plan } = planGraph({ graph: checked.graph!, text });
+    const edge = { from: 'rtmp', fromPort: 'out', to: 'ladder', toPort: 'in' };
+    const origin = hostGraph({ graph: checked.graph!, plan: plan!, host: 'origin', registry, packed: { events: true, media: false } });
+    const gpu = hostGraph({ graph: checked.graph!, plan: plan!, host: 'gpu', registry, packed: { events: true, media: false } });
+    expect(origin.graph!.nodes.get(transportNodeName('send', edge))!.rawSettings).not.toHaveProperty('pack_bytes');
+    expect(origin.graph!.nodes.get(transportNodeName('send', edge))!.settings).toMatchObject({ pack_bytes: 0 });
+    expect(gpu.graph!.nodes.get(transportNodeName('receive', edge))!.rawSettings).toMatchObject({ unpack: true });
   });
 });

@@ -30,6 +30,7 @@ describe('the deployment record', () => {
     expect(parseRecord(JSON.stringify({ ...record, version: 'x' })).error).toMatch(/malformed: `version`/);
     expect(parseRecord(JSON.stringify({ ...record, format: 2 })).error).toMatch(/malformed: `plan`/);
     expect(parseRecord(JSON.stringify({ ...record, format: 3 })).error).toMatch(/malformed: `plan`/);
+    expect(parseRecord(JSON.stringify({ ...record, format: 4 })).error).toMatch(/malformed: `plan`/);
     expect(parseRecord(JSON.stringify({ ...record, format: 0 })).error).toMatch(/malformed: `format`/);
   });
 

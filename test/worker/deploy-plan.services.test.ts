@@ -1,6 +1,6 @@
 /**
  * `streams deploy` plans once, over Redis and over Kafka as the control
- * plane, against the real servers: the record it publishes (format 3)
+ * plane, against the real servers: the record it publishes (format 4)
  * carries the plan, and the topics of the edges between hosts exist with
  * the plan's partitions before any worker applies it; three worker
  * processes each check only their share, run it (every record through),
@@ -117,8 +117,8 @@ nodes:
     expect(first.code).toBe(0);
 
     const record = await storedRecord(kind, name);
-    expect(record?.format).toBe(3);
-    if (record?.format !== 3) return;
+    expect(record?.format).toBe(4);
+    if (record?.format !== 4) return;
     expect(record.plan.nodes.map((n) => `${n.name}@${n.hosts.join(',')}`)).toEqual(['gen@a', 'double@b', 'out@c']);
     expect(record.lines).toEqual({ gen: [10, 13], double: [14, 18], out: [19, 23] });
     const topics = [`streams.${name}.gen.out.double.in`, `streams.${name}.double.out.out.in`];

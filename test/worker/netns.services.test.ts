@@ -173,7 +173,8 @@ describe('three workers in three network namespaces', () => {
     const outcome = await everyId(run, ids, atCut, `link of b cut for 20 s at id ${atCut}`, 45_000);
     console.log(`cut: c held both partitions ${movedAt - cutAt} ms after the cut; b read a partition again ${rejoinedAt - restoredAt} ms after the link came back; b's membership:\n  ${doubtLines(b).join('\n  ')}`);
     expect(outcome.summary).toMatch(/distinct ids out 10000,/);
-    // b went in doubt while cut and refused what it had fetched: only the records in flight at the cut come twice.
+    // b went in doubt (its guard notices as the link comes back, before it takes any answer) and refused what it had
+    // fetched: only the records in flight at the cut come twice.
     expect(doubtLines(b).length).toBeGreaterThanOrEqual(2);
     expect(outcome.duplicatesAfter).toBeLessThan(500);
   }, 150_000);

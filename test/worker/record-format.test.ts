@@ -1,12 +1,14 @@
 /**
- * The deployment record's format says whether the Kafka edges between hosts
- * pack several records a message (format 3, what deploy writes) or carry
- * one a message (formats 1 and 2, written before packing): a current worker
- * runs each as it was written, so a mix of hosts reading one record agrees.
+ * The deployment record's format says which Kafka edges between hosts pack
+ * several records a message: events and Bytes from format 3, media packets
+ * too from format 4 (what deploy writes); formats 1 and 2 were written
+ * before packing. A current worker runs each as it was written, so a mix of
+ * hosts reading one record agrees.
  * A record of a format above the worker's is refused, named and reported,
  * never run as an older one (its packs would be lost as dead letters).
  */
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import { parseRecord, recordFormat, type AppliedReport, type ControlPlane, type DeployRecord } from '../../cli/control-plane.ts';
 import { planRecord, recordPlan, shareOfRecord } from '../../cli/worker-share.ts';
@@ -36,37 +38,54 @@ nodes:
     place: { host: b }
 `;
 
+/** The pipeline of `pipelines/many-hosts.yaml`: an RTMP ingest on the origin, its media packets encoded on the gpu host. */
+const media = { file: 'many-hosts.yaml', text: readFileSync(new URL('../../pipelines/many-hosts.yaml', import.meta.url), 'utf8') };
+
 /** The record deploy publishes for `text`, in `format`. */
-function recordIn(format: 1 | 2 | 3): DeployRecord {
-  const made = planRecord({ file: 'g.yaml', text, params: {}, capabilities: [] });
+function recordIn(format: 1 | 2 | 3 | 4, pipeline = { file: 'g.yaml', text }): DeployRecord {
+  const made = planRecord({ file: pipeline.file, text: pipeline.text, params: {}, capabilities: [] });
   expect(made.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([]);
-  const fields = { version: 4, pipeline: 'g', file: 'g.yaml', text, params: {}, capabilities: [], published_at: '2026-12-03T00:00:00Z' };
+  const fields = { version: 4, pipeline: made.graph!.name, file: pipeline.file, text: pipeline.text, params: {}, capabilities: [], published_at: '2026-12-03T00:00:00Z' };
   if (format === 1) return { format, ...fields };
-  return { format, ...fields, ...recordPlan({ graph: made.graph!, plan: made.plan! }, text) };
+  return { format, ...fields, ...recordPlan({ graph: made.graph!, plan: made.plan! }, pipeline.text) };
 }
 
-/** The settings of the sending host's producer and the receiving host's consumer of the edge `raw` → `out`. */
-function edgeEnds(record: DeployRecord): { produce: Record<string, unknown>; consume: Record<string, unknown> } {
-  const sender = shareOfRecord(record, 'a');
-  const receiver = shareOfRecord(record, 'b');
+/** The settings of the sending host's producer and the receiving host's consumer of the edge `edge` between hosts `from` and `to`. */
+function edgeEnds(record: DeployRecord, { from = 'a', to = 'b', edge = 'raw:out:out:in' } = {}): { produce: Record<string, unknown>; consume: Record<string, unknown> } {
+  const sender = shareOfRecord(record, from);
+  const receiver = shareOfRecord(record, to);
   expect([...sender.diagnostics, ...receiver.diagnostics].filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([]);
   return {
-    produce: sender.graph!.nodes.get('~send:raw:out:out:in')!.settings as Record<string, unknown>,
-    consume: receiver.graph!.nodes.get('~receive:raw:out:out:in')!.settings as Record<string, unknown>,
+    produce: sender.graph!.nodes.get(`~send:${edge}`)!.settings as Record<string, unknown>,
+    consume: receiver.graph!.nodes.get(`~receive:${edge}`)!.settings as Record<string, unknown>,
   };
 }
 
+/** The media packets' edge of `pipelines/many-hosts.yaml`: `rtmp` on the origin to `ladder` on the gpu host. */
+const mediaEdge = { from: 'origin', to: 'gpu', edge: 'rtmp:out:ladder:in' };
+
 describe('the deployment record\'s format and packed edges', () => {
-  it('is format 3 in this version, and a format 3 record reads back as it was written', () => {
-    expect(recordFormat).toBe(3);
-    const record = recordIn(3);
+  it('is format 4 in this version, and a format 4 record reads back as it was written', () => {
+    expect(recordFormat).toBe(4);
+    const record = recordIn(4);
     expect(parseRecord(JSON.stringify(record)).record).toEqual(record);
   });
 
-  it('packs the edges between hosts of a record of format 3', () => {
-    const { produce, consume } = edgeEnds(recordIn(3));
+  it('packs the edges between hosts of a record of format 4, those of media packets included', () => {
+    const { produce, consume } = edgeEnds(recordIn(4));
     expect(produce.pack_bytes).toBe(64 * 1024);
     expect(consume.unpack).toBe(true);
+    const packets = edgeEnds(recordIn(4, media), mediaEdge);
+    expect(packets.produce).toMatchObject({ pack_bytes: 64 * 1024, key: 'stream' });
+    expect(packets.consume).toMatchObject({ unpack: true, format: 'bytes' });
+  });
+
+  it('packs events but sends media packets one a message for a record of format 3, as workers of format 3 read them, and unpacks what arrives', () => {
+    expect(edgeEnds(recordIn(3)).produce.pack_bytes).toBe(64 * 1024);
+    const packets = edgeEnds(recordIn(3, media), mediaEdge);
+    expect(packets.produce.pack_bytes).toBe(0);
+    // A host on this version reads what a host already on a format 4 record sends.
+    expect(packets.consume.unpack).toBe(true);
   });
 
   it('sends one record a message for a record of format 2 or 1, as workers before packing did, and still unpacks what arrives', () => {
@@ -79,7 +98,7 @@ describe('the deployment record\'s format and packed edges', () => {
   });
 
   it('refuses a record of a newer format, naming its file and version, and what to do', () => {
-    const { error, record } = parseRecord(JSON.stringify({ ...recordIn(3), format: recordFormat + 1, something: 'new' }));
+    const { error, record } = parseRecord(JSON.stringify({ ...recordIn(4), format: recordFormat + 1, something: 'new' }));
     expect(record).toBeUndefined();
     expect(error).toBe(`\`g.yaml\` version 4: the deployment record has format ${recordFormat + 1}, newer than this worker reads (formats 1 to ${recordFormat}): upgrade \`streams\` on this host to the version deploy runs`);
     // On Kafka the version is the record's offset, given beside its text.
@@ -87,7 +106,7 @@ describe('the deployment record\'s format and packed edges', () => {
   });
 
   it('keeps the running version and reports the refusal, so deploy names the host and why', async () => {
-    const published = JSON.stringify({ ...recordIn(3), format: recordFormat + 1 });
+    const published = JSON.stringify({ ...recordIn(4), format: recordFormat + 1 });
     const reports: AppliedReport[] = [];
     const plane = {
       address: 'test',
@@ -102,8 +121,8 @@ describe('the deployment record\'s format and packed edges', () => {
     await worker.consider();
     expect(worker.version).toBeUndefined();
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/^`g\.yaml` version 4: the deployment record has format 4, newer than this worker reads .*; keeping the running version$/);
+    expect(errors[0]).toMatch(/^`g\.yaml` version 4: the deployment record has format 5, newer than this worker reads .*; keeping the running version$/);
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ version: 4, status: 'rejected', nodes: [], error: expect.stringMatching(/has format 4, newer than this worker reads/) });
+    expect(reports[0]).toMatchObject({ version: 4, status: 'rejected', nodes: [], error: expect.stringMatching(/has format 5, newer than this worker reads/) });
   });
 });

@@ -1,5 +1,5 @@
 /**
- * A worker's share of a record of format 3 (2 with packed edges): deploy's plan, where each node
+ * A worker's share of a record of format 4 (2 with packed edges): deploy's plan, where each node
  * is written, and the topics; the worker checks only its nodes, the nodes
  * they send to and what is upstream (the rest blanked, diagnostics at their
  * own line and column), and checks the whole file when the share does not
@@ -55,11 +55,11 @@ nodes:
 `;
 
 /** A record as deploy publishes it for `published` (the plan made from `planned`, the same text unless a test says otherwise). */
-function recordOf(published: string, planned = published): Extract<DeployRecord, { format: 3 }> {
+function recordOf(published: string, planned = published): Extract<DeployRecord, { format: 4 }> {
   const made = planRecord({ file: 'g.yaml', text: planned, params: {}, capabilities: [] });
   expect(made.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)).toEqual([]);
   const { plan, lines, topics } = recordPlan({ graph: made.graph!, plan: made.plan! }, planned);
-  return { format: 3, version: 4, pipeline: 'g', file: 'g.yaml', text: published, params: {}, capabilities: [], plan, ...(lines && { lines }), topics, published_at: '2026-12-03T00:00:00Z' };
+  return { format: 4, version: 4, pipeline: 'g', file: 'g.yaml', text: published, params: {}, capabilities: [], plan, ...(lines && { lines }), topics, published_at: '2026-12-03T00:00:00Z' };
 }
 
 describe('the plan deploy publishes', () => {
@@ -77,7 +77,7 @@ describe('the plan deploy publishes', () => {
     const segments = { ...edge, transport: { kind: 'object-store+http-pull' as const, store: 's3://media/live', prefix: 'g/hls/', pullFrom: ['http://10.0.0.1:7070'], retain: '10m' } };
     const withSegments = { ...record, plan: { ...record.plan, edges: [...record.plan.edges, segments] } };
     const read = parseRecord(JSON.stringify(withSegments)).record;
-    expect(read?.format === 3 && read.plan.edges.at(-1)?.transport).toEqual(segments.transport);
+    expect(read?.format === 4 && read.plan.edges.at(-1)?.transport).toEqual(segments.transport);
   });
 
   it('records no lines for nodes written as one flow map, so that workers check such a file whole', () => {
@@ -90,7 +90,7 @@ describe('the plan deploy publishes', () => {
   });
 });
 
-describe('a worker\'s share of a record of format 3', () => {
+describe('a worker\'s share of a record of format 4', () => {
   it('keeps the host\'s nodes, the nodes they send to and everything upstream, blanking the rest line for line', () => {
     const record = recordOf(text);
     expect([...shareNodes(record.plan, 'b')].sort()).toEqual(['gen', 'hot', 'out', 'scaled', 'spare']);

@@ -34,8 +34,9 @@ interface OpenPack {
 
 /**
  * Packs `messages` (one record each, all to one topic) into messages of at
- * most `maxBytes` of values each (a record larger than that goes alone, in a
- * pack of one). `partitions` is the topic's partition count. Keyless records
+ * most `maxBytes` of values each. A record that does not fit in `maxBytes`
+ * goes alone and unpacked (its own message, to the partition it would take
+ * anyway), after its partition's open pack, so order is kept. `partitions` is the topic's partition count. Keyless records
  * without a fixed partition may go to any partition: they take one per
  * call, `spread` (a counter the caller keeps, so that successive requests
  * take turns over the partitions).
@@ -53,7 +54,14 @@ export function packMessages(messages: readonly OutgoingMessage[], { partitions,
     let pack = open.get(partition);
     if (pack && (pack.id !== id || pack.bytes + frameHead + value.length > maxBytes)) {
       packed.push(sealed(message.topic, pack));
+      open.delete(partition);
       pack = undefined;
+    }
+    if (frameHead + value.length > maxBytes) {
+      // Alone and as it is (a keyframe of a media edge, say): no copy, and no byte more than
+      // unpacked, so a record the broker takes unpacked it takes here too. Any consumer reads it.
+      packed.push({ ...message, partition });
+      continue;
     }
     if (!pack) {
       pack = { partition, id, headers: message.headers, values: [], bytes: 0 };
