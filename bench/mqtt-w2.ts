@@ -19,9 +19,14 @@
  *
  *   set -a; . /tmp/ami-streams-services/env.sh; set +a
  *   node bench/mqtt-w2.ts [count=1000000] [rounds=1] [latency_seconds=5] [latency_rate=20000]
+ *
+ * `count` 0 runs the latency part alone; each round runs every latency
+ * variant once, and the engine's p99 less the bare relay's in the same round
+ * (median over rounds) is the figure least moved by a busy machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { loadavg } from 'node:os';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { Observable } from 'rxjs';
 import { checkPipeline } from '../graph/check.ts';
@@ -283,6 +288,50 @@ async function latency(name: string, seconds: number) {
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: total, received };
 }
 
+/** Messages in a burst of `bursts`, sent in one write: what a stream of 20,000 msg/s held up for 25 ms brings at once. */
+const burstSize = 500;
+
+/**
+ * Sends `count` bursts, one every `burstEveryMs`, through the relay and back: the latency of each
+ * burst's first and last message, medians over the bursts after the first
+ * ten. A relay that handles a burst message by message gets the first one
+ * out at once; one that handles it whole delays every message of it.
+ */
+async function bursts(name: string, count: number, burstEveryMs: number) {
+  const relay = name === 'broker' ? undefined : await startChild(`${name}-relay`);
+  const first: number[] = [];
+  const last: number[] = [];
+  let received = 0;
+  const measurer = await RawSubscriber.connect(url, relay ? 'w2/latency/out' : 'w2/latency/in', (payload, receivedAt) => {
+    received++;
+    const { sent, seq } = JSON.parse(payload.toString()) as Reading & { seq: number };
+    if (seq < 10 * burstSize) return;
+    if (seq % burstSize === 0) first.push(receivedAt - sent!);
+    else if (seq % burstSize === burstSize - 1) last.push(receivedAt - sent!);
+  });
+  const publisher = await RawPublisher.connect(url);
+  for (let burst = 0; burst < count; burst++) {
+    const started = performance.now();
+    const packets: Buffer[] = [];
+    for (let i = 0; i < burstSize; i++) {
+      const seq = burst * burstSize + i;
+      packets.push(publishPacket('w2/latency/in', `{"ts":${Date.now()},"device":"dev-${seq % devices}","value":${(seq % 1000) / 10},"seq":${seq},"sent":${started}}`));
+    }
+    await publisher.write(Buffer.concat(packets));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + burstEveryMs - performance.now())));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  relay?.child.kill('SIGTERM');
+  await relay?.result;
+  await Promise.all([measurer.end(), publisher.end()]);
+  return { first: median(first), last: median(last), sent: count * burstSize, received };
+}
+
+/** The 1-minute load average, to read the latencies by. */
+function loadAverage(): string {
+  return loadavg()[0].toFixed(1);
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -298,7 +347,7 @@ async function main(): Promise<void> {
   console.log(`W2 against ${url}: ${count.toLocaleString('en')} readings at QoS 0, ${rounds} round(s); latency at ${latencyRate.toLocaleString('en')} msg/s for ${latencySeconds} s`);
 
   const runs = new Map<string, Awaited<ReturnType<typeof throughput>>[]>();
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < (count > 0 ? rounds : 0); round++) {
     for (const name of ['engine', 'bare']) {
       const run = await throughput(name, count);
       runs.set(name, [...(runs.get(name) ?? []), run]);
@@ -306,6 +355,7 @@ async function main(): Promise<void> {
     }
   }
   const med = (name: string, pick: (r: Awaited<ReturnType<typeof throughput>>) => number) => median(runs.get(name)!.map(pick));
+  if (count > 0) {
   console.log('\nthroughput (medians)                  received   CPU/msg   lost at QoS 0');
   for (const [name, label] of [['engine', 'engine (subscribe→window→aggregate)'], ['bare', 'bare mqtt.js + hand aggregation']] as const) {
     const lost = med(name, (r) => r.lost);
@@ -313,15 +363,46 @@ async function main(): Promise<void> {
   }
   console.log(`  engine / bare, messages per second received: ${(med('engine', (r) => r.rate) / med('bare', (r) => r.rate)).toFixed(2)} (aim >= 0.9)`);
   console.log(`  engine / bare, messages per CPU second:       ${(med('bare', (r) => r.cpuMicros) / med('engine', (r) => r.cpuMicros)).toFixed(2)} (what each could take with a core to itself)`);
+  }
 
   console.log(`\nlatency at ${latencyRate.toLocaleString('en')} msg/s, publisher -> relay -> measurer, after 1 s of warm-up`);
-  const latencies = new Map<string, Awaited<ReturnType<typeof latency>>>();
-  for (const name of ['engine', 'bare', 'broker']) latencies.set(name, await latency(name, latencySeconds));
-  for (const [name, label] of [['engine', 'engine (subscribe→decode→filter→publish)'], ['bare', 'bare mqtt.js relay'], ['broker', 'no relay: one hop through the broker']] as const) {
-    const l = latencies.get(name)!;
-    console.log(`  ${label.padEnd(42)} p50 ${l.p50.toFixed(2)} ms   p99 ${l.p99.toFixed(2)} ms   max ${l.max.toFixed(1)} ms   (${l.received.toLocaleString('en')} of ${l.sent.toLocaleString('en')} back)`);
+  type Latency = Awaited<ReturnType<typeof latency>>;
+  const latencies = new Map<string, Latency[]>();
+  const variants = [['engine', 'engine (subscribe→decode→filter→publish)'], ['bare', 'bare mqtt.js relay'], ['broker', 'no relay: one hop through the broker']] as const;
+  for (let round = 0; round < rounds; round++) {
+    const load = loadAverage();
+    for (const [name, label] of variants) {
+      const l = await latency(name, latencySeconds);
+      latencies.set(name, [...(latencies.get(name) ?? []), l]);
+      console.log(`  round ${round + 1} ${label.padEnd(42)} p50 ${l.p50.toFixed(2)} ms   p99 ${l.p99.toFixed(2)} ms   max ${l.max.toFixed(1)} ms   (${l.received.toLocaleString('en')} of ${l.sent.toLocaleString('en')} back; load ${load})`);
+    }
   }
-  console.log(`  engine p99 under 5 ms: ${latencies.get('engine')!.p99 < 5 ? 'yes' : 'no'}`);
+  // At the latency part's mean rate.
+  const burstEveryMs = (1000 * burstSize) / latencyRate;
+  console.log(`\nbursts of ${burstSize} messages every ${burstEveryMs} ms (one write each), publisher -> relay -> measurer: latency of a burst's first and last message`);
+  type Burst = Awaited<ReturnType<typeof bursts>>;
+  const burstRuns = new Map<string, Burst[]>();
+  for (let round = 0; round < rounds; round++) {
+    const load = loadAverage();
+    for (const [name, label] of variants) {
+      const b = await bursts(name, Math.round((latencySeconds * 1000) / burstEveryMs), burstEveryMs);
+      burstRuns.set(name, [...(burstRuns.get(name) ?? []), b]);
+      console.log(`  round ${round + 1} ${label.padEnd(42)} first ${b.first.toFixed(2)} ms   last ${b.last.toFixed(2)} ms   (${b.received.toLocaleString('en')} of ${b.sent.toLocaleString('en')} back; load ${load})`);
+    }
+  }
+  console.log(`\nlatency (medians of ${rounds} round(s))`);
+  for (const [name, label] of variants) {
+    const b = (pick: (b: Burst) => number) => median(burstRuns.get(name)!.map(pick)).toFixed(2);
+    console.log(`  ${label.padEnd(42)} bursts: first ${b((r) => r.first)} ms   last ${b((r) => r.last)} ms`);
+  }
+  const medLatency = (name: string, pick: (l: Latency) => number) => median(latencies.get(name)!.map(pick));
+  for (const [name, label] of variants) {
+    console.log(`  ${label.padEnd(42)} p50 ${medLatency(name, (l) => l.p50).toFixed(2)} ms   p99 ${medLatency(name, (l) => l.p99).toFixed(2)} ms   max ${medLatency(name, (l) => l.max).toFixed(1)} ms`);
+  }
+  // The relays of a round run a few seconds apart, under much the same load: their difference is steadier than either.
+  const perRound = (pick: (engine: Latency, bare: Latency) => number) => median(latencies.get('engine')!.map((engine, round) => pick(engine, latencies.get('bare')![round])));
+  console.log(`  engine minus bare relay, per round:        p50 ${perRound((e, b) => e.p50 - b.p50).toFixed(2)} ms   p99 ${perRound((e, b) => e.p99 - b.p99).toFixed(2)} ms   (p99 ratio ${perRound((e, b) => e.p99 / b.p99).toFixed(2)})`);
+  console.log(`  engine p99 under 5 ms: ${medLatency('engine', (l) => l.p99) < 5 ? 'yes' : 'no'}`);
   console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s`);
 }
 
