@@ -20,7 +20,7 @@
  *   set -a; . /tmp/ami-streams-services/env.sh; set +a
  *   node bench/mqtt-w2.ts [count=1000000] [rounds=1] [latency_seconds=5] [latency_rate=20000]
  *
- * `count` 0 runs the latency part alone; each round runs every latency
+ * `count` 0 runs the latency part alone, `latency_seconds` 0 the throughput part alone; each round runs every latency
  * variant once, and the engine's p99 less the bare relay's in the same round
  * (median over rounds) is the figure least moved by a busy machine.
  */
@@ -288,43 +288,58 @@ async function latency(name: string, seconds: number) {
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: total, received };
 }
 
-/** Messages in a burst of `bursts`, sent in one write: what a stream of 20,000 msg/s held up for 25 ms brings at once. */
-const burstSize = 500;
+/** How long a stalled relay stops: what a GC pause or a busy core may cost. */
+const stallMs = 25;
 
 /**
- * Sends `count` bursts, one every `burstEveryMs`, through the relay and back: the latency of each
- * burst's first and last message, medians over the bursts after the first
- * ten. A relay that handles a burst message by message gets the first one
- * out at once; one that handles it whole delays every message of it.
+ * The stream of the latency part, through a relay that is stopped (SIGSTOP)
+ * for `stallMs` now and then, `count` times, and continued (SIGCONT): the
+ * messages sent meanwhile wait on its socket and arrive in one large read.
+ * Their latencies from when each was sent (those of the first five stalls
+ * left out): the oldest waited the whole stall, so a relay that handles the
+ * read whole before writing any of it adds that time to the longest waits.
  */
-async function bursts(name: string, count: number, burstEveryMs: number) {
-  const relay = name === 'broker' ? undefined : await startChild(`${name}-relay`);
-  const first: number[] = [];
-  const last: number[] = [];
+async function stalls(name: 'engine' | 'bare', count: number) {
+  const relay = await startChild(`${name}-relay`);
+  const perStall = Math.round((latencyRate * stallMs) / 1000);
+  const latencies: number[] = [];
+  const oldest: number[] = [];
   let received = 0;
-  const measurer = await RawSubscriber.connect(url, relay ? 'w2/latency/out' : 'w2/latency/in', (payload, receivedAt) => {
+  let done: () => void = () => undefined;
+  const measurer = await RawSubscriber.connect(url, 'w2/latency/out', (payload, receivedAt) => {
     received++;
     const { sent, seq } = JSON.parse(payload.toString()) as Reading & { seq: number };
-    if (seq < 10 * burstSize) return;
-    if (seq % burstSize === 0) first.push(receivedAt - sent!);
-    else if (seq % burstSize === burstSize - 1) last.push(receivedAt - sent!);
+    if (seq >= 5 * perStall) {
+      latencies.push(receivedAt - sent!);
+      if (seq % perStall === 0) oldest.push(receivedAt - sent!);
+    }
+    if (seq % perStall === perStall - 1) done();
   });
   const publisher = await RawPublisher.connect(url);
-  for (let burst = 0; burst < count; burst++) {
+  for (let stall = 0; stall < count; stall++) {
+    relay.child.kill('SIGSTOP');
+    const back = new Promise<void>((resolve) => (done = resolve));
     const started = performance.now();
-    const packets: Buffer[] = [];
-    for (let i = 0; i < burstSize; i++) {
-      const seq = burst * burstSize + i;
-      packets.push(publishPacket('w2/latency/in', `{"ts":${Date.now()},"device":"dev-${seq % devices}","value":${(seq % 1000) / 10},"seq":${seq},"sent":${started}}`));
+    for (let i = 0; i < perStall; ) {
+      const due = Math.min(perStall, Math.floor(((performance.now() - started) * latencyRate) / 1000) + 1);
+      const packets: Buffer[] = [];
+      for (; i < due; i++) {
+        const seq = stall * perStall + i;
+        packets.push(publishPacket('w2/latency/in', `{"ts":${Date.now()},"device":"dev-${seq % devices}","value":${(seq % 1000) / 10},"seq":${seq},"sent":${performance.now()}}`));
+      }
+      await publisher.write(Buffer.concat(packets));
+      if (i < perStall) await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    await publisher.write(Buffer.concat(packets));
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + burstEveryMs - performance.now())));
+    relay.child.kill('SIGCONT');
+    await Promise.race([back, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    // Some steady time between stalls.
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  relay?.child.kill('SIGTERM');
-  await relay?.result;
+  relay.child.kill('SIGTERM');
+  await relay.result;
   await Promise.all([measurer.end(), publisher.end()]);
-  return { first: median(first), last: median(last), sent: count * burstSize, received };
+  const sorted = latencies.sort((a, b) => a - b);
+  return { oldest: median(oldest), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: count * perStall, received };
 }
 
 /** The 1-minute load average, to read the latencies by. */
@@ -365,45 +380,49 @@ async function main(): Promise<void> {
   console.log(`  engine / bare, messages per CPU second:       ${(med('bare', (r) => r.cpuMicros) / med('engine', (r) => r.cpuMicros)).toFixed(2)} (what each could take with a core to itself)`);
   }
 
+  if (latencySeconds > 0) await latencies(rounds, latencySeconds);
+  console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s`);
+}
+
+/** The latency part: plain and burst, every variant once a round. */
+async function latencies(rounds: number, latencySeconds: number): Promise<void> {
   console.log(`\nlatency at ${latencyRate.toLocaleString('en')} msg/s, publisher -> relay -> measurer, after 1 s of warm-up`);
   type Latency = Awaited<ReturnType<typeof latency>>;
-  const latencies = new Map<string, Latency[]>();
+  const runs = new Map<string, Latency[]>();
   const variants = [['engine', 'engine (subscribe→decode→filter→publish)'], ['bare', 'bare mqtt.js relay'], ['broker', 'no relay: one hop through the broker']] as const;
   for (let round = 0; round < rounds; round++) {
     const load = loadAverage();
     for (const [name, label] of variants) {
       const l = await latency(name, latencySeconds);
-      latencies.set(name, [...(latencies.get(name) ?? []), l]);
+      runs.set(name, [...(runs.get(name) ?? []), l]);
       console.log(`  round ${round + 1} ${label.padEnd(42)} p50 ${l.p50.toFixed(2)} ms   p99 ${l.p99.toFixed(2)} ms   max ${l.max.toFixed(1)} ms   (${l.received.toLocaleString('en')} of ${l.sent.toLocaleString('en')} back; load ${load})`);
     }
   }
-  // At the latency part's mean rate.
-  const burstEveryMs = (1000 * burstSize) / latencyRate;
-  console.log(`\nbursts of ${burstSize} messages every ${burstEveryMs} ms (one write each), publisher -> relay -> measurer: latency of a burst's first and last message`);
-  type Burst = Awaited<ReturnType<typeof bursts>>;
-  const burstRuns = new Map<string, Burst[]>();
+  console.log(`\nthe same stream through a relay stopped for ${stallMs} ms now and then (SIGSTOP, SIGCONT): the messages sent meanwhile`);
+  type Stall = Awaited<ReturnType<typeof stalls>>;
+  const stallRuns = new Map<string, Stall[]>();
+  const relays = [variants[0], variants[1]] as const;
   for (let round = 0; round < rounds; round++) {
     const load = loadAverage();
-    for (const [name, label] of variants) {
-      const b = await bursts(name, Math.round((latencySeconds * 1000) / burstEveryMs), burstEveryMs);
-      burstRuns.set(name, [...(burstRuns.get(name) ?? []), b]);
-      console.log(`  round ${round + 1} ${label.padEnd(42)} first ${b.first.toFixed(2)} ms   last ${b.last.toFixed(2)} ms   (${b.received.toLocaleString('en')} of ${b.sent.toLocaleString('en')} back; load ${load})`);
+    for (const [name, label] of relays) {
+      const stall = await stalls(name, 5 + latencySeconds * 5);
+      stallRuns.set(name, [...(stallRuns.get(name) ?? []), stall]);
+      console.log(`  round ${round + 1} ${label.padEnd(42)} oldest ${stall.oldest.toFixed(2)} ms   p99 ${stall.p99.toFixed(2)} ms   max ${stall.max.toFixed(1)} ms   (${stall.received.toLocaleString('en')} of ${stall.sent.toLocaleString('en')} back; load ${load})`);
     }
   }
   console.log(`\nlatency (medians of ${rounds} round(s))`);
-  for (const [name, label] of variants) {
-    const b = (pick: (b: Burst) => number) => median(burstRuns.get(name)!.map(pick)).toFixed(2);
-    console.log(`  ${label.padEnd(42)} bursts: first ${b((r) => r.first)} ms   last ${b((r) => r.last)} ms`);
+  for (const [name, label] of relays) {
+    const stall = (pick: (s: Stall) => number) => median(stallRuns.get(name)!.map(pick)).toFixed(2);
+    console.log(`  ${label.padEnd(42)} with stalls: oldest ${stall((s) => s.oldest)} ms   p99 ${stall((s) => s.p99)} ms   max ${stall((s) => s.max)} ms`);
   }
-  const medLatency = (name: string, pick: (l: Latency) => number) => median(latencies.get(name)!.map(pick));
+  const medLatency = (name: string, pick: (l: Latency) => number) => median(runs.get(name)!.map(pick));
   for (const [name, label] of variants) {
     console.log(`  ${label.padEnd(42)} p50 ${medLatency(name, (l) => l.p50).toFixed(2)} ms   p99 ${medLatency(name, (l) => l.p99).toFixed(2)} ms   max ${medLatency(name, (l) => l.max).toFixed(1)} ms`);
   }
   // The relays of a round run a few seconds apart, under much the same load: their difference is steadier than either.
-  const perRound = (pick: (engine: Latency, bare: Latency) => number) => median(latencies.get('engine')!.map((engine, round) => pick(engine, latencies.get('bare')![round])));
+  const perRound = (pick: (engine: Latency, bare: Latency) => number) => median(runs.get('engine')!.map((engine, round) => pick(engine, runs.get('bare')![round])));
   console.log(`  engine minus bare relay, per round:        p50 ${perRound((e, b) => e.p50 - b.p50).toFixed(2)} ms   p99 ${perRound((e, b) => e.p99 - b.p99).toFixed(2)} ms   (p99 ratio ${perRound((e, b) => e.p99 / b.p99).toFixed(2)})`);
   console.log(`  engine p99 under 5 ms: ${medLatency('engine', (l) => l.p99) < 5 ? 'yes' : 'no'}`);
-  console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s`);
 }
 
 await main();
