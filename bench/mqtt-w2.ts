@@ -13,6 +13,9 @@
  *    20,000 msg/s through a relay, `mqtt.subscribe -> decode.json -> filter
  *    -> mqtt.publish` in the engine, then a bare mqtt.js relay doing the
  *    same, back to a client in the publishing process: p50/p99/max.
+ *    Then the same stream through each relay stopped (SIGSTOP) for 25 ms
+ *    now and then, as a GC pause or a busy core would: the latency of the
+ *    messages that waited, which arrive in one large socket read.
  *
  * Every variant runs in its own process; the variants of a part run one
  * after the other, never at the same time.
@@ -20,9 +23,10 @@
  *   set -a; . /tmp/ami-streams-services/env.sh; set +a
  *   node bench/mqtt-w2.ts [count=1000000] [rounds=1] [latency_seconds=5] [latency_rate=20000]
  *
- * `count` 0 runs the latency part alone, `latency_seconds` 0 the throughput part alone; each round runs every latency
- * variant once, and the engine's p99 less the bare relay's in the same round
- * (median over rounds) is the figure least moved by a busy machine.
+ * `count` 0 runs the latency part alone, `latency_seconds` 0 the throughput
+ * part alone. Each round runs every latency variant once; the engine's p99
+ * less the bare relay's in the same round (median over rounds) is the
+ * figure a busy machine moves least.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
