@@ -13,15 +13,24 @@
  *    20,000 msg/s through a relay, `mqtt.subscribe -> decode.json -> filter
  *    -> mqtt.publish` in the engine, then a bare mqtt.js relay doing the
  *    same, back to a client in the publishing process: p50/p99/max.
+ *    Then the same stream through each relay stopped (SIGSTOP) for 25 ms
+ *    now and then, as a GC pause or a busy core would: the latency of the
+ *    messages that waited, which arrive in one large socket read.
  *
  * Every variant runs in its own process; the variants of a part run one
  * after the other, never at the same time.
  *
  *   set -a; . /tmp/ami-streams-services/env.sh; set +a
  *   node bench/mqtt-w2.ts [count=1000000] [rounds=1] [latency_seconds=5] [latency_rate=20000]
+ *
+ * `count` 0 runs the latency part alone, `latency_seconds` 0 the throughput
+ * part alone. Each round runs every latency variant once; the engine's p99
+ * less the bare relay's in the same round (median over rounds) is the
+ * figure a busy machine moves least.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { loadavg } from 'node:os';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { Observable } from 'rxjs';
 import { checkPipeline } from '../graph/check.ts';
@@ -283,6 +292,65 @@ async function latency(name: string, seconds: number) {
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: total, received };
 }
 
+/** How long a stalled relay stops: what a GC pause or a busy core may cost. */
+const stallMs = 25;
+
+/**
+ * The stream of the latency part, through a relay that is stopped (SIGSTOP)
+ * for `stallMs` now and then, `count` times, and continued (SIGCONT): the
+ * messages sent meanwhile wait on its socket and arrive in one large read.
+ * Their latencies from when each was sent (those of the first five stalls
+ * left out): the oldest waited the whole stall, so a relay that handles the
+ * read whole before writing any of it adds that time to the longest waits.
+ */
+async function stalls(name: 'engine' | 'bare', count: number) {
+  const relay = await startChild(`${name}-relay`);
+  const perStall = Math.round((latencyRate * stallMs) / 1000);
+  const latencies: number[] = [];
+  const oldest: number[] = [];
+  let received = 0;
+  let done: () => void = () => undefined;
+  const measurer = await RawSubscriber.connect(url, 'w2/latency/out', (payload, receivedAt) => {
+    received++;
+    const { sent, seq } = JSON.parse(payload.toString()) as Reading & { seq: number };
+    if (seq >= 5 * perStall) {
+      latencies.push(receivedAt - sent!);
+      if (seq % perStall === 0) oldest.push(receivedAt - sent!);
+    }
+    if (seq % perStall === perStall - 1) done();
+  });
+  const publisher = await RawPublisher.connect(url);
+  for (let stall = 0; stall < count; stall++) {
+    relay.child.kill('SIGSTOP');
+    const back = new Promise<void>((resolve) => (done = resolve));
+    const started = performance.now();
+    for (let i = 0; i < perStall; ) {
+      const due = Math.min(perStall, Math.floor(((performance.now() - started) * latencyRate) / 1000) + 1);
+      const packets: Buffer[] = [];
+      for (; i < due; i++) {
+        const seq = stall * perStall + i;
+        packets.push(publishPacket('w2/latency/in', `{"ts":${Date.now()},"device":"dev-${seq % devices}","value":${(seq % 1000) / 10},"seq":${seq},"sent":${performance.now()}}`));
+      }
+      await publisher.write(Buffer.concat(packets));
+      if (i < perStall) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    relay.child.kill('SIGCONT');
+    await Promise.race([back, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    // Some steady time between stalls.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  relay.child.kill('SIGTERM');
+  await relay.result;
+  await Promise.all([measurer.end(), publisher.end()]);
+  const sorted = latencies.sort((a, b) => a - b);
+  return { oldest: median(oldest), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: count * perStall, received };
+}
+
+/** The 1-minute load average, to read the latencies by. */
+function loadAverage(): string {
+  return loadavg()[0].toFixed(1);
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -298,7 +366,7 @@ async function main(): Promise<void> {
   console.log(`W2 against ${url}: ${count.toLocaleString('en')} readings at QoS 0, ${rounds} round(s); latency at ${latencyRate.toLocaleString('en')} msg/s for ${latencySeconds} s`);
 
   const runs = new Map<string, Awaited<ReturnType<typeof throughput>>[]>();
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < (count > 0 ? rounds : 0); round++) {
     for (const name of ['engine', 'bare']) {
       const run = await throughput(name, count);
       runs.set(name, [...(runs.get(name) ?? []), run]);
@@ -306,6 +374,7 @@ async function main(): Promise<void> {
     }
   }
   const med = (name: string, pick: (r: Awaited<ReturnType<typeof throughput>>) => number) => median(runs.get(name)!.map(pick));
+  if (count > 0) {
   console.log('\nthroughput (medians)                  received   CPU/msg   lost at QoS 0');
   for (const [name, label] of [['engine', 'engine (subscribe→window→aggregate)'], ['bare', 'bare mqtt.js + hand aggregation']] as const) {
     const lost = med(name, (r) => r.lost);
@@ -313,16 +382,51 @@ async function main(): Promise<void> {
   }
   console.log(`  engine / bare, messages per second received: ${(med('engine', (r) => r.rate) / med('bare', (r) => r.rate)).toFixed(2)} (aim >= 0.9)`);
   console.log(`  engine / bare, messages per CPU second:       ${(med('bare', (r) => r.cpuMicros) / med('engine', (r) => r.cpuMicros)).toFixed(2)} (what each could take with a core to itself)`);
-
-  console.log(`\nlatency at ${latencyRate.toLocaleString('en')} msg/s, publisher -> relay -> measurer, after 1 s of warm-up`);
-  const latencies = new Map<string, Awaited<ReturnType<typeof latency>>>();
-  for (const name of ['engine', 'bare', 'broker']) latencies.set(name, await latency(name, latencySeconds));
-  for (const [name, label] of [['engine', 'engine (subscribe→decode→filter→publish)'], ['bare', 'bare mqtt.js relay'], ['broker', 'no relay: one hop through the broker']] as const) {
-    const l = latencies.get(name)!;
-    console.log(`  ${label.padEnd(42)} p50 ${l.p50.toFixed(2)} ms   p99 ${l.p99.toFixed(2)} ms   max ${l.max.toFixed(1)} ms   (${l.received.toLocaleString('en')} of ${l.sent.toLocaleString('en')} back)`);
   }
-  console.log(`  engine p99 under 5 ms: ${latencies.get('engine')!.p99 < 5 ? 'yes' : 'no'}`);
+
+  if (latencySeconds > 0) await latencies(rounds, latencySeconds);
   console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s`);
+}
+
+/** The latency part: plain and burst, every variant once a round. */
+async function latencies(rounds: number, latencySeconds: number): Promise<void> {
+  console.log(`\nlatency at ${latencyRate.toLocaleString('en')} msg/s, publisher -> relay -> measurer, after 1 s of warm-up`);
+  type Latency = Awaited<ReturnType<typeof latency>>;
+  const runs = new Map<string, Latency[]>();
+  const variants = [['engine', 'engine (subscribe→decode→filter→publish)'], ['bare', 'bare mqtt.js relay'], ['broker', 'no relay: one hop through the broker']] as const;
+  for (let round = 0; round < rounds; round++) {
+    const load = loadAverage();
+    for (const [name, label] of variants) {
+      const l = await latency(name, latencySeconds);
+      runs.set(name, [...(runs.get(name) ?? []), l]);
+      console.log(`  round ${round + 1} ${label.padEnd(42)} p50 ${l.p50.toFixed(2)} ms   p99 ${l.p99.toFixed(2)} ms   max ${l.max.toFixed(1)} ms   (${l.received.toLocaleString('en')} of ${l.sent.toLocaleString('en')} back; load ${load})`);
+    }
+  }
+  console.log(`\nthe same stream through a relay stopped for ${stallMs} ms now and then (SIGSTOP, SIGCONT): the messages sent meanwhile`);
+  type Stall = Awaited<ReturnType<typeof stalls>>;
+  const stallRuns = new Map<string, Stall[]>();
+  const relays = [variants[0], variants[1]] as const;
+  for (let round = 0; round < rounds; round++) {
+    const load = loadAverage();
+    for (const [name, label] of relays) {
+      const stall = await stalls(name, 5 + latencySeconds * 5);
+      stallRuns.set(name, [...(stallRuns.get(name) ?? []), stall]);
+      console.log(`  round ${round + 1} ${label.padEnd(42)} oldest ${stall.oldest.toFixed(2)} ms   p99 ${stall.p99.toFixed(2)} ms   max ${stall.max.toFixed(1)} ms   (${stall.received.toLocaleString('en')} of ${stall.sent.toLocaleString('en')} back; load ${load})`);
+    }
+  }
+  console.log(`\nlatency (medians of ${rounds} round(s))`);
+  for (const [name, label] of relays) {
+    const stall = (pick: (s: Stall) => number) => median(stallRuns.get(name)!.map(pick)).toFixed(2);
+    console.log(`  ${label.padEnd(42)} with stalls: oldest ${stall((s) => s.oldest)} ms   p99 ${stall((s) => s.p99)} ms   max ${stall((s) => s.max)} ms`);
+  }
+  const medLatency = (name: string, pick: (l: Latency) => number) => median(runs.get(name)!.map(pick));
+  for (const [name, label] of variants) {
+    console.log(`  ${label.padEnd(42)} p50 ${medLatency(name, (l) => l.p50).toFixed(2)} ms   p99 ${medLatency(name, (l) => l.p99).toFixed(2)} ms   max ${medLatency(name, (l) => l.max).toFixed(1)} ms`);
+  }
+  // The relays of a round run a few seconds apart, under much the same load: their difference is steadier than either.
+  const perRound = (pick: (engine: Latency, bare: Latency) => number) => median(runs.get('engine')!.map((engine, round) => pick(engine, runs.get('bare')![round])));
+  console.log(`  engine minus bare relay, per round:        p50 ${perRound((e, b) => e.p50 - b.p50).toFixed(2)} ms   p99 ${perRound((e, b) => e.p99 - b.p99).toFixed(2)} ms   (p99 ratio ${perRound((e, b) => e.p99 / b.p99).toFixed(2)})`);
+  console.log(`  engine p99 under 5 ms: ${medLatency('engine', (l) => l.p99) < 5 ? 'yes' : 'no'}`);
 }
 
 await main();

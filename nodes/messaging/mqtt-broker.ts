@@ -65,11 +65,8 @@ export default defineOperator({
               }
               lastPacket = packet;
               const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-              batcher.add({ topic: packet.topic, payload, qos: packet.qos, retain: packet.retain });
               // The publisher's next packet is read only after this callback: a full graph slows publishers down.
-              const wait = ctx.ready();
-              if (wait) wait.then(callback, callback);
-              else callback();
+              batcher.add({ topic: packet.topic, payload, qos: packet.qos, retain: packet.retain }, undefined, callback);
             },
           };
         });

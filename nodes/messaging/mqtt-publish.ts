@@ -73,18 +73,32 @@ export default defineOperator({
         const opening = localBrokers(ctx).ready(options.url).then(() => MqttConnection.open(ctx, options));
 
         /** Publishes a batch; resolves once the broker (QoS 1/2) or the socket (QoS 0) has every message. */
-        function publishBatch(client: MqttClient, batch: Batch): Promise<void> {
-          return new Promise<void>((resolve) => {
+        async function publishBatch(client: MqttClient, batch: Batch): Promise<void> {
+          for (let from = 0; from < batch.items.length; ) from = await publishPart(client, batch, from);
+        }
+
+        /**
+         * Publishes the batch's records from `from` on; resolves with where it
+         * stopped once the broker or the socket has them. At QoS 0 it stops
+         * once the socket's buffer is full: mqtt.js would call back every
+         * message after that on `drain`, each through a listener of its own,
+         * which Node removes one by one (quadratic in the batch).
+         */
+        function publishPart(client: MqttClient, batch: Batch, from: number): Promise<number> {
+          const items = batch.items;
+          return new Promise<number>((resolve) => {
             // Starts at 1 for the loop itself: mqtt.js may call back synchronously (QoS 0, socket writable).
             let waiting = 1;
             let bytes = 0;
+            let next = from;
             const settle = (): void => {
               if (--waiting === 0) {
                 ctx.metrics.bytes(bytes);
-                resolve();
+                resolve(next);
               }
             };
-            for (const item of batch.items) {
+            while (next < items.length) {
+              const item = items[next++];
               let topic: string;
               let payload: Buffer | string;
               try {
@@ -100,6 +114,7 @@ export default defineOperator({
                 if (error) ctx.fail(item, error, batch.ack);
                 settle();
               });
+              if (options.qos === 0 && client.stream?.writableNeedDrain) break;
             }
             settle();
           });

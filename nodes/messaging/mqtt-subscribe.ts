@@ -111,11 +111,8 @@ class SubscribeSession implements SourceSession {
     if (this.#stopping) return;
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const message: ReceivedMessage = { topic: packet.topic, payload, qos: packet.qos, retain: packet.retain };
-    this.#batcher.add(message, token);
-    // mqtt.js reads the next packet once `resume` runs: now, or once downstream has room.
-    const wait = this.#ctx.ready();
-    if (wait) wait.then(resume, resume);
-    else resume();
+    // mqtt.js reads the next packet once `resume` runs.
+    this.#batcher.add(message, token, resume);
   }
 
   #subscribe(current: MqttConnection): void {

@@ -57,8 +57,14 @@ function failedMessage(message: ReceivedMessage): EventRecord {
   return { topic: message.topic, qos: message.qos, retain: message.retain, payload: message.payload.toString('utf8') };
 }
 
-/** Records in a batch, at most; a socket read with more is split. */
-const maxBatch = 1024;
+/**
+ * Records in a batch, at most. A socket read with more (up to 64 KiB: some
+ * 500 small messages) is split, and the reader waits for one turn of the
+ * event loop after each full batch, so that downstream (a sink's socket
+ * write too) has that batch before the rest of the read is parsed: without
+ * the wait, every message of a large read would wait for the whole read.
+ */
+const maxBatch = 128;
 
 /**
  * Gathers messages into batches. Messages that arrive together (one socket
@@ -88,7 +94,12 @@ export class MessageBatcher<Token> {
     this.#emit = emit;
   }
 
-  add(message: ReceivedMessage, token?: Token): void {
+  /**
+   * Adds a message; `next` runs when the reader may hand over the next one:
+   * at once, once downstream has room again (`ctx.ready()`), or, when this
+   * message filled a batch, after one turn of the event loop (see `maxBatch`).
+   */
+  add(message: ReceivedMessage, token: Token | undefined, next: () => void): void {
     try {
       this.#items.push(this.#decode(message));
     } catch (error) {
@@ -96,11 +107,22 @@ export class MessageBatcher<Token> {
     }
     if (token !== undefined) this.#tokens.push(token);
     this.#bytes += message.payload.length;
-    if (this.#items.length + this.#failed.length >= maxBatch) this.flush();
-    else if (!this.#scheduled) {
+    if (this.#items.length + this.#failed.length >= maxBatch) {
+      this.flush();
+      setImmediate(() => this.#whenReady(next));
+      return;
+    }
+    if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.flush());
     }
+    this.#whenReady(next);
+  }
+
+  #whenReady(next: () => void): void {
+    const wait = this.#ctx.ready();
+    if (wait) wait.then(next, next);
+    else next();
   }
 
   /** Emits what has been gathered. */

@@ -1,0 +1,125 @@
+/**
+ * How MQTT messages are cut into batches and written, for latency: a large
+ * socket read leaves in batches of at most 128, each handed downstream
+ * before the rest of the read is parsed; and `mqtt.publish` writes a batch
+ * larger than the socket's buffer at QoS 0 without a `drain` listener per
+ * message.
+ */
+import { createServer } from 'node:net';
+import { Aedes } from 'aedes';
+import { Subject } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Batch } from '../../runtime/api.ts';
+import mqttPublish from '../../nodes/messaging/mqtt-publish.ts';
+import { MessageBatcher, type ReceivedMessage } from '../../nodes/messaging/mqtt/messages.ts';
+import { batchOf, contextWithSettings, drive, fakeContext, probeAck } from '../helpers/fake-context.ts';
+import { closeClients, testClient, until } from './mqtt-harness.ts';
+
+function message(i: number): ReceivedMessage {
+  return { topic: 'sensors/a', payload: Buffer.from(JSON.stringify({ i })), qos: 0, retain: false };
+}
+
+/**
+ * Feeds `count` messages read together the way mqtt.js does: each in a
+ * process tick of its own, the next once the batcher calls back. Each batch
+ * emitted is "written" as `mqtt.publish` writes: from a promise job, the
+ * socket then uncorked in a process tick. Resolves with what happened, in order.
+ */
+function readTogether(count: number): Promise<string[]> {
+  const events: string[] = [];
+  let batches = 0;
+  const ctx = contextWithSettings({ format: 'json' as const });
+  const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, () => undefined, (batch: Batch) => {
+    const n = ++batches;
+    events.push(`emit ${n}: ${batch.items.length}`);
+    queueMicrotask(() => process.nextTick(() => events.push(`written ${n}`)));
+  });
+  return new Promise((resolve) => {
+    const read = (i: number): void => {
+      if (i === count) {
+        // Every read handled: the last batch goes out from a promise job, written in a tick after it.
+        setImmediate(() => resolve(events));
+        return;
+      }
+      events.push(`read ${i}`);
+      batcher.add(message(i), undefined, () => process.nextTick(read, i + 1));
+    };
+    process.nextTick(read, 0);
+  });
+}
+
+describe('MessageBatcher', () => {
+  it('hands a large read on in batches of 128, each written before the next message is read', async () => {
+    const events = await readTogether(300);
+    expect(events.filter((e) => e.startsWith('emit'))).toEqual(['emit 1: 128', 'emit 2: 128', 'emit 3: 44']);
+    // The first batch is on the socket before message 128 is read, the second before message 256.
+    expect(events.indexOf('written 1')).toBeGreaterThan(events.indexOf('read 127'));
+    expect(events.indexOf('written 1')).toBeLessThan(events.indexOf('read 128'));
+    expect(events.indexOf('written 2')).toBeLessThan(events.indexOf('read 256'));
+    expect(events.indexOf('written 3')).toBeGreaterThan(events.indexOf('read 299'));
+  });
+
+  it('keeps a small read together, in one batch after its last message', async () => {
+    const events = await readTogether(20);
+    expect(events.filter((e) => !e.startsWith('read'))).toEqual(['emit 1: 20', 'written 1']);
+    expect(events.indexOf('emit 1: 20')).toBeGreaterThan(events.indexOf('read 19'));
+  });
+
+  it('reads on only once downstream has room, after a full batch too', async () => {
+    let open!: () => void;
+    const room = new Promise<void>((resolve) => (open = resolve));
+    const ctx = { ...contextWithSettings({ format: 'json' as const }), ready: () => room };
+    const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, () => undefined, () => undefined);
+    let called = 0;
+    for (let i = 0; i < 128; i++) batcher.add(message(i), undefined, () => called++);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(called).toBe(0);
+    open();
+    await until(() => called === 128, () => `${called} of 128 called back`);
+  });
+});
+
+describe('mqtt.publish at QoS 0', () => {
+  afterEach(closeClients);
+
+  it('writes a batch far larger than the socket buffer in order, acknowledged once, with no drain listener per message', async () => {
+    const broker = await Aedes.createBroker();
+    const server = createServer(broker.handle);
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const url = `mqtt://127.0.0.1:${port}`;
+      const received: number[] = [];
+      const reader = await testClient(url);
+      reader.on('message', (_topic, payload) => received.push((JSON.parse(payload.toString()) as { i: number }).i));
+      await reader.subscribeAsync('big/batch', { qos: 0 });
+      // Some 3,000 messages of 120 bytes: 360 KB, the socket buffer 16 KB.
+      const count = 3000;
+      const probe = probeAck();
+      const ctx = fakeContext(mqttPublish, { url, topic: 'big/batch', qos: 0 });
+      const events = Array.from({ length: count }, (_, i) => ({ i, note: 'x'.repeat(100) }));
+      // A first message to have the connection up: the large batch is written as it comes, not from mqtt.js's offline queue.
+      const first = probeAck();
+      const batches = new Subject<Batch>();
+      const run = drive(mqttPublish.create(ctx), batches);
+      batches.next(batchOf([{ i: -1 }], first.ack));
+      await until(() => first.done === 1 && received.length === 1, () => 'the first message');
+      received.length = 0;
+      batches.next(batchOf(events, probe.ack));
+      await until(() => probe.done === 1, () => `the batch to be acknowledged (${received.length} of ${count} received)`);
+      await until(() => received.length === count, () => `${received.length} of ${count} received`);
+      expect(received).toEqual(Array.from({ length: count }, (_, i) => i));
+      expect(ctx.failures).toEqual([]);
+      expect(ctx.bytes).toBe([{ i: -1 }, ...events].reduce((sum, event) => sum + JSON.stringify(event).length, 0));
+      expect(warnings.map((w) => w.message)).toEqual([]);
+      run.unsubscribe();
+    } finally {
+      process.off('warning', onWarning);
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      server.close();
+    }
+  });
+});
