@@ -11,21 +11,27 @@
  * PES with a gap, which is dropped and counted (`ts_loss`), once per PES
  * lost; the PES before a lost start is kept when it ended whole (its
  * declared length, or for unbounded video PES the adaptation-field stuffing
- * of its last packet). A PES whose ADTS or H.264 does not parse is dropped
+ * of a packet after its first: a muxer may stuff its first packet too). A PES whose ADTS or H.264 does not parse is dropped
  * as `ts_corrupt`, an unfinished one at the end (short of its length, or
  * unbounded without its stuffed end) as `ts_truncated`. Only bytes without
  * sync at the start are fatal.
+ *
+ * A new PMT version re-maps the streams (`chooseStreams`): PIDs no longer
+ * listed are dropped (their unfinished PES counted `ts_truncated`), at most
+ * one video and one audio track are read.
  */
 import { adtsToAsc, parseAsc, splitAdts } from './aac.ts';
 import { NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, annexBToNalus, avcTrackFields, buildAvcC, nalType, nalusToAvcc } from './avc.ts';
 import { MediaFormatError } from './format-error.ts';
+import { chooseStreams, psiSection, readPat, readPmt, type ForeignStream } from './mpegts-program.ts';
+import { FORWARD_AUDIO_PID, FORWARD_PMT_PID, FORWARD_PROGRAM, hasStuffing, patPacket, pmtPacket } from './mpegts-psi.ts';
 import type { MediaPacket, TrackInfo } from './packet.ts';
+
+export { foreignAudioCodec } from './mpegts-psi.ts';
 
 const PACKET = 188;
 const SYNC = 0x47;
 const TIMESCALE = 90_000;
-const STREAM_H264 = 0x1b;
-const STREAM_AAC = 0x0f;
 /** Bytes skipped looking for sync before the input is judged not MPEG-TS. */
 const MAX_RESYNC = 64 * 1024;
 const WRAP = 2 ** 33;
@@ -36,6 +42,20 @@ const WRAP = 2 ** 33;
  */
 export const MAX_PES_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Audio handed on for a transcoder: MPEG-TS of its own, a PAT and a PMT
+ * listing only this audio (on `FORWARD_AUDIO_PID`, whatever PID the source
+ * used), then its TS packets as they came, in input order: what an ffmpeg
+ * can turn into AAC with the same timestamps.
+ */
+export interface ForeignAudio {
+  /** The audio's codec, e.g. `MPEG audio (MP2)`. */
+  codec: string;
+  packets: Buffer;
+  /** The PTS of the last audio PES begun in these packets (90 kHz, unwrapped near the reader's timeline), if one was. */
+  pts?: number;
+}
+
 /** What a push into the reader produced (the same shape as `FlvReadResult`). */
 export interface TsReadResult {
   packets: MediaPacket[];
@@ -45,16 +65,21 @@ export interface TsReadResult {
    * PES packets dropped in this push, by reason: `oversized_pes` (grew past
    * `MAX_PES_BYTES`), `ts_loss` (a TS packet of it was lost or flagged in
    * error), `ts_corrupt` (its ADTS or H.264 did not parse), `ts_truncated`
-   * (unfinished when the input ended). The reader goes on at the next start.
+   * (unfinished when the input ended, or its PID left the PMT). The reader
+   * goes on at the next start.
    */
   drops?: Record<string, number>;
   /**
-   * With `transcodeAudio`: the TS packets of an audio stream the reader
-   * cannot decode itself (MP2, AC-3, E-AC-3, Opus), with the PAT and
-   * PMT, in input order: MPEG-TS an ffmpeg can turn into AAC with the same
-   * timestamps. `codec` names the audio; the packets hold all of this push.
+   * With `passForeignAudio`: the packets of this push of an audio stream the
+   * reader cannot decode itself (MP2, AC-3, E-AC-3, Opus), for a transcoder.
    */
-  foreignAudio?: { codec: string; packets: Buffer };
+  foreignAudio?: ForeignAudio;
+  /**
+   * The foreign audio handed on before this push ended in it: a new PMT
+   * dropped it, changed its codec, or brought AAC. Its last packets; its
+   * transcoder should finish. (`foreignAudio`, if any, is a new stream.)
+   */
+  foreignAudioEnded?: ForeignAudio;
   error?: MediaFormatError;
 }
 
@@ -69,10 +94,16 @@ interface Elementary {
   lost: boolean;
   /**
    * The PES in progress (assembled or skipped) ended with the last packet of this PID: its payload stopped
-   * short of the packet (adaptation-field stuffing, which MPEG-TS puts only where a PES ends), or it holds
-   * all the bytes its header declares. What an unbounded video PES has instead of a length.
+   * short of a packet after its first (adaptation-field stuffing: muxers stuff where a PES ends, and may
+   * stuff its first packet wherever it ends), or it holds all the bytes its header declares. What an
+   * unbounded video PES has instead of a length.
    */
   ended: boolean;
+  /**
+   * The PES in progress is one packet so far, and that packet is stuffed: likely whole, but a muxer may
+   * stuff a first packet with more to come, so only the input's end (with no loss to say otherwise) trusts it.
+   */
+  padded: boolean;
   /** The last unwrapped DTS (the PTS of PES without one), in 90 kHz units: the reference the next is unwrapped against. */
   lastDts: number | undefined;
   /** The DTS step between the last two video PES read with no loss between them: one frame's duration. */
@@ -82,7 +113,7 @@ interface Elementary {
 }
 
 function elementary(kind: 'video' | 'audio'): Elementary {
-  return { kind, chunks: [], bytes: 0, counter: undefined, lost: false, ended: false, lastDts: undefined, frameTicks: undefined, lostSince: undefined };
+  return { kind, chunks: [], bytes: 0, counter: undefined, lost: false, ended: false, padded: false, lastDts: undefined, frameTicks: undefined, lostSince: undefined };
 }
 
 /** Reads MPEG-TS bytes pushed in chunks of any size; never throws (malformed input ends it with `error`). */
@@ -93,6 +124,7 @@ export class TsReader {
   audio: TrackInfo | undefined;
   #pending: Buffer = Buffer.alloc(0);
   #pmtPid: number | undefined;
+  #pmtVersion: number | undefined;
   readonly #pids = new Map<number, Elementary>();
   #sps: Buffer[] = [];
   #pps: Buffer[] = [];
@@ -101,20 +133,24 @@ export class TsReader {
   #failed: MediaFormatError | undefined;
   readonly #reported = new Set<string>();
   #result: TsReadResult = { packets: [], configs: [], skipped: [] };
-  readonly #transcodeAudio: boolean;
-  /** The PID and codec of the audio passed on as `foreignAudio`, once the PMT has announced it. */
-  #foreign: { pid: number; codec: string } | undefined;
+  readonly #passForeignAudio: boolean;
+  /** The audio handed on as `foreignAudio`, once a PMT has announced it. */
+  #foreign: ForeignStream | undefined;
   #foreignPackets: Buffer[] = [];
+  #foreignPts: number | undefined;
+  /** The version of the PMT written for the foreign audio (bumped when the audio changes) and the tables' continuity counter. */
+  #forwardVersion = 0;
+  #forwardCounter = 0;
   #timeline: number | undefined;
 
   /**
-   * `transcodeAudio`: when the stream's audio is not AAC, pass its TS packets on (`foreignAudio`) for a
-   * transcoder rather than skipping it with a warning.
+   * `passForeignAudio`: when the stream's audio is not AAC but one ffmpeg decodes, pass its TS packets on
+   * (`foreignAudio`, e.g. for a transcoder) rather than skipping it with a warning.
    */
-  constructor(options: { stream: string; rendition?: string; transcodeAudio?: boolean }) {
+  constructor(options: { stream: string; rendition?: string; passForeignAudio?: boolean }) {
     this.stream = options.stream;
     this.rendition = options.rendition ?? 'source';
-    this.#transcodeAudio = options.transcodeAudio ?? false;
+    this.#passForeignAudio = options.passForeignAudio ?? false;
   }
 
   get error(): MediaFormatError | undefined {
@@ -156,7 +192,7 @@ export class TsReader {
    */
   end(): TsReadResult {
     return this.#run(() => {
-      for (const [, es] of this.#pids) this.#flushPes(es, es.ended, 'ts_truncated');
+      for (const [, es] of this.#pids) this.#flushPes(es, es.ended || es.padded, 'ts_truncated');
       this.#pending = Buffer.alloc(0);
     });
   }
@@ -170,11 +206,19 @@ export class TsReader {
       this.#failed = error instanceof MediaFormatError ? error : new MediaFormatError(String(error));
       this.#result.error = this.#failed;
     }
-    if (this.#foreignPackets.length) {
-      this.#result.foreignAudio = { codec: this.#foreign!.codec, packets: Buffer.concat(this.#foreignPackets) };
-      this.#foreignPackets = [];
-    }
+    const foreign = this.#takeForeign();
+    if (foreign) this.#result.foreignAudio = foreign;
     return this.#result;
+  }
+
+  /** The foreign audio's packets gathered since the last call, if any. */
+  #takeForeign(): ForeignAudio | undefined {
+    if (!this.#foreignPackets.length || !this.#foreign) return undefined;
+    const foreign: ForeignAudio = { codec: this.#foreign.codec, packets: Buffer.concat(this.#foreignPackets) };
+    if (this.#foreignPts !== undefined) foreign.pts = this.#foreignPts;
+    this.#foreignPackets = [];
+    this.#foreignPts = undefined;
+    return foreign;
   }
 
   #drop(reason: string): void {
@@ -202,31 +246,48 @@ export class TsReader {
     // Tables flagged in error wait for their next repeat (muxers send them several times a second).
     if (transportError && (pid === 0 || pid === this.#pmtPid)) return;
     if (pid === 0) {
-      if (start) this.#pat(payload);
-      if (this.#foreign) this.#foreignPackets.push(packet);
+      if (start) this.#pmtPid = readPat(psiSection(payload)) ?? this.#pmtPid;
       return;
     }
     if (pid === this.#pmtPid) {
       if (start) this.#pmt(payload);
-      if (this.#foreign) this.#foreignPackets.push(packet);
       return;
     }
     if (pid === this.#foreign?.pid) {
-      // The transcoder's own demuxer deals with its gaps and errors.
-      this.#foreignPackets.push(packet);
+      this.#forward(packet, start && !transportError, payload);
       return;
     }
     const es = this.#pids.get(pid);
-    if (!es) return;
+    if (es) this.#elementaryPacket(es, packet, { transportError, start, adaptation, payload });
+  }
+
+  /**
+   * A TS packet of the foreign audio, handed on under the forwarded PID (the transcoder's own demuxer deals
+   * with its gaps and errors). The PTS of a PES it begins is noted: how far the audio handed on has got.
+   */
+  #forward(packet: Buffer, start: boolean, payload: Buffer): void {
+    const copy = Buffer.from(packet);
+    copy[1] = (copy[1]! & 0xe0) | (FORWARD_AUDIO_PID >> 8);
+    copy[2] = FORWARD_AUDIO_PID & 0xff;
+    this.#foreignPackets.push(copy);
+    if (start && payload.length >= 14 && payload[0] === 0 && payload[1] === 0 && payload[2] === 1 && payload[7]! & 0x80) {
+      this.#foreignPts = unwrapNear(readTimestamp(payload, 9), this.#timeline);
+    }
+  }
+
+  #elementaryPacket(es: Elementary, packet: Buffer, at: { transportError: boolean; start: boolean; adaptation: number; payload: Buffer }): void {
+    const { start, adaptation, payload } = at;
+    // Stuffing is trusted as a PES's end only after its first packet: a muxer may pad the first wherever the PES ends.
     const stuffed = adaptation === 3 && hasStuffing(packet);
     const counter = packet[3]! & 0x0f;
     // The discontinuity indicator: the muxer restarted its counter on purpose.
     const reset = adaptation === 3 && packet[4]! > 0 && (packet[5]! & 0x80) !== 0;
-    if (transportError) {
-      // The link flagged this packet as damaged: it, and the PES it belongs to, are lost.
+    if (at.transportError) {
+      // The link flagged this packet as damaged: it, and the PES it belongs to, are lost; nothing in it
+      // (its stuffing included) is trusted, so the PES it was in has not ended.
       this.#lose(es, false, 1);
       es.counter = undefined;
-      es.ended = stuffed;
+      es.padded = false;
       return;
     }
     if (es.counter !== undefined && !reset) {
@@ -251,7 +312,8 @@ export class TsReader {
         this.#skip(`a PES packet over ${MAX_PES_BYTES} bytes was dropped`);
       }
     }
-    es.ended = stuffed || (es.chunks.length > 0 && this.#declaredComplete(es));
+    es.ended = (stuffed && !start) || (es.chunks.length > 0 && this.#declaredComplete(es));
+    es.padded = stuffed && start;
   }
 
   /**
@@ -283,6 +345,7 @@ export class TsReader {
     es.lostSince = (es.lostSince ?? 0) + lost;
     es.lost = !start;
     es.ended = false;
+    es.padded = false;
   }
 
   /**
@@ -305,10 +368,8 @@ export class TsReader {
 
   /** The bytes the PES being assembled still lacks of its declared length (undefined for an unbounded one). */
   #declaredLeft(es: Elementary): number | undefined {
-    const first = es.chunks[0]!;
-    if (first.length < 6) return undefined;
-    const declared = first.readUInt16BE(4);
-    return declared > 0 ? 6 + declared - es.bytes : undefined;
+    const declared = declaredLength(es.chunks);
+    return declared ? 6 + declared - es.bytes : undefined;
   }
 
   /** Whether the PES being assembled holds all the bytes its header declares (false for an unbounded video PES, which declares none). */
@@ -317,56 +378,60 @@ export class TsReader {
     return left !== undefined && left <= 0;
   }
 
-  /** The section after the pointer field, up to its CRC; sections spanning packets are not needed for PAT/PMT of a few streams. */
-  #section(payload: Buffer): Buffer {
-    const pointer = payload[0]!;
-    const section = payload.subarray(1 + pointer);
-    if (section.length < 3) throw new MediaFormatError('PSI section truncated');
-    const length = ((section[1]! & 0x0f) << 8) | section[2]!;
-    if (3 + length > section.length) throw new MediaFormatError('a PAT or PMT longer than one packet is not supported');
-    return section.subarray(0, 3 + length - 4);
-  }
-
-  #pat(payload: Buffer): void {
-    const section = this.#section(payload);
-    for (let i = 8; i + 4 <= section.length; i += 4) {
-      const program = section.readUInt16BE(i);
-      if (program !== 0) {
-        this.#pmtPid = section.readUInt16BE(i + 2) & 0x1fff;
-        return;
-      }
-    }
-  }
-
+  /**
+   * A PMT. A version not seen before re-maps the streams: PIDs no longer chosen are dropped (an unfinished
+   * PES of theirs counted `ts_truncated`), new ones read from their next start; foreign audio that stops
+   * being the audio (AAC came, or it went, or changed codec) ends (`foreignAudioEnded`). Each repeat of the
+   * PMT sends the foreign audio's own tables again, as the source repeats its own.
+   */
   #pmt(payload: Buffer): void {
-    const section = this.#section(payload);
-    const infoLength = section.readUInt16BE(10) & 0x0fff;
-    const streams: { type: number; pid: number; descriptors: Buffer }[] = [];
-    for (let i = 12 + infoLength; i + 5 <= section.length; ) {
-      const esInfo = section.readUInt16BE(i + 3) & 0x0fff;
-      streams.push({ type: section[i]!, pid: section.readUInt16BE(i + 1) & 0x1fff, descriptors: section.subarray(i + 5, i + 5 + esInfo) });
-      i += 5 + esInfo;
-    }
-    // AAC anywhere in the program is read as it is; other audio is transcoded only without it.
-    const hasAac = streams.some((stream) => stream.type === STREAM_AAC);
-    for (const { type, pid, descriptors } of streams) {
-      if (this.#pids.has(pid) || pid === this.#foreign?.pid) continue;
-      const foreign = foreignAudioCodec(type, descriptors);
-      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, elementary('video'));
-      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, elementary('audio'));
-      else if (foreign && this.#transcodeAudio && !hasAac && !this.#hasKind('audio') && !this.#foreign) {
-        this.#foreign = { pid, codec: foreign };
-        // The transcoder's demuxer needs the tables before the audio: the PAT is sent again from here.
-        this.#foreignPackets.push(patPacket(section.readUInt16BE(3), this.#pmtPid!));
-      } else if (type !== STREAM_H264 && type !== STREAM_AAC && pid !== this.#foreign?.pid) {
-        this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')}${foreign ? ` (${foreign})` : ''} is not supported (only 0x1b H.264 and 0x0f AAC${this.#transcodeAudio ? ', and one audio stream transcoded to AAC' : ''})`);
+    const pmt = readPmt(psiSection(payload));
+    if (pmt.version !== this.#pmtVersion) {
+      this.#pmtVersion = pmt.version;
+      const current = { video: this.#pidOf('video'), audio: this.#pidOf('audio'), foreign: this.#foreign };
+      const choice = chooseStreams(pmt, current, this.#passForeignAudio);
+      for (const reason of choice.skipped) this.#skip(reason);
+      for (const [pid, es] of this.#pids) {
+        if (pid === choice.video || pid === choice.audio) continue;
+        this.#flushPes(es, es.ended, 'ts_truncated');
+        this.#pids.delete(pid);
       }
+      if (choice.video !== undefined && !this.#pids.has(choice.video)) this.#pids.set(choice.video, elementary('video'));
+      if (choice.audio !== undefined && !this.#pids.has(choice.audio)) this.#pids.set(choice.audio, elementary('audio'));
+      this.#chooseForeign(choice.foreign);
     }
+    if (this.#foreign) this.#forwardTables();
   }
 
-  #hasKind(kind: 'video' | 'audio'): boolean {
-    for (const es of this.#pids.values()) if (es.kind === kind) return true;
-    return false;
+  /** Makes `next` the foreign audio; the one before ends, unless `next` is the same codec (a PID move only). */
+  #chooseForeign(next: ForeignStream | undefined): void {
+    const before = this.#foreign;
+    if (before && next?.codec === before.codec) {
+      this.#foreign = next;
+      return;
+    }
+    if (before) {
+      const ended = this.#takeForeign();
+      if (ended && this.#result.foreignAudioEnded) this.#result.foreignAudioEnded.packets = Buffer.concat([this.#result.foreignAudioEnded.packets, ended.packets]);
+      else this.#result.foreignAudioEnded = ended ?? { codec: before.codec, packets: Buffer.alloc(0) };
+      this.#forwardVersion = (this.#forwardVersion + 1) & 0x1f;
+    }
+    this.#foreign = next;
+  }
+
+  /** The PAT and PMT of the foreign audio's own stream, before its packets. */
+  #forwardTables(): void {
+    const foreign = this.#foreign!;
+    const counter = this.#forwardCounter++;
+    this.#foreignPackets.push(
+      patPacket(FORWARD_PROGRAM, FORWARD_PMT_PID, counter),
+      pmtPacket({ program: FORWARD_PROGRAM, pmtPid: FORWARD_PMT_PID, version: this.#forwardVersion, type: foreign.type, pid: FORWARD_AUDIO_PID, descriptors: foreign.descriptors, counter }),
+    );
+  }
+
+  #pidOf(kind: 'video' | 'audio'): number | undefined {
+    for (const [pid, es] of this.#pids) if (es.kind === kind) return pid;
+    return undefined;
   }
 
   /**
@@ -378,7 +443,7 @@ export class TsReader {
    */
   #flushPes(es: Elementary, ended: boolean, short = 'ts_loss'): void {
     if (!es.chunks.length) return;
-    const bounded = es.chunks[0]!.length >= 6 && es.chunks[0]!.readUInt16BE(4) > 0;
+    const bounded = declaredLength(es.chunks) > 0;
     const complete = bounded ? this.#declaredComplete(es) : ended;
     const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
     es.chunks = [];
@@ -466,71 +531,12 @@ export class TsReader {
   }
 }
 
-/**
- * The audio codec of a PMT entry that is audio ffmpeg decodes but the
- * reader does not: MPEG-1/2 audio (0x03, 0x04), AC-3 (0x81, or private data
- * with the DVB AC-3 descriptor or an `AC-3` registration), E-AC-3 (0x87, or
- * their E-AC-3 forms), Opus (private data registered `Opus`). Undefined for
- * anything else (video, subtitles, teletext, SCTE-35; and AAC in LATM, 0x11,
- * whose first frames ffmpeg 5.1 sends on from a pipe without their timestamps).
- */
-export function foreignAudioCodec(type: number, descriptors: Buffer): string | undefined {
-  if (type === 0x03 || type === 0x04) return 'MPEG audio (MP2)';
-  if (type === 0x81) return 'AC-3';
-  if (type === 0x87) return 'E-AC-3';
-  if (type !== 0x06) return undefined;
-  for (let i = 0; i + 2 <= descriptors.length; i += 2 + descriptors[i + 1]!) {
-    const tag = descriptors[i]!;
-    const body = descriptors.subarray(i + 2, i + 2 + descriptors[i + 1]!);
-    if (tag === 0x6a) return 'AC-3';
-    if (tag === 0x7a) return 'E-AC-3';
-    if (tag === 0x05 && body.length >= 4) {
-      const format = body.toString('latin1', 0, 4);
-      if (format === 'AC-3') return 'AC-3';
-      if (format === 'EAC3') return 'E-AC-3';
-      if (format === 'Opus') return 'Opus';
-    }
-  }
-  return undefined;
-}
-
-/** A PAT naming one program and its PMT PID, in one TS packet (with its CRC: ffmpeg checks it). */
-export function patPacket(program: number, pmtPid: number): Buffer {
-  const packet = Buffer.alloc(PACKET, 0xff);
-  packet.set([SYNC, 0x40, 0x00, 0x10, 0x00]);
-  const section = Buffer.from([0x00, 0xb0, 13, 0x00, 0x01, 0xc1, 0, 0, program >> 8, program & 0xff, 0xe0 | (pmtPid >> 8), pmtPid & 0xff]);
-  section.copy(packet, 5);
-  packet.writeUInt32BE(crc32Mpeg(section), 5 + section.length);
-  return packet;
-}
-
-/** CRC-32/MPEG-2, as PSI sections carry it. */
-function crc32Mpeg(bytes: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte << 24;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
-  }
-  return crc >>> 0;
-}
-
-/**
- * Whether a TS packet's adaptation field holds stuffing: bytes past its flags
- * and the fields they announce. A PES packet gets stuffing only in the packet
- * where it ends, its payload being too short to fill it.
- */
-function hasStuffing(packet: Buffer): boolean {
-  const length = packet[4]!;
-  // A zero-length adaptation field is itself the one byte of stuffing.
-  if (length === 0) return true;
-  const flags = packet[5]!;
-  let used = 1;
-  if (flags & 0x10) used += 6; // PCR
-  if (flags & 0x08) used += 6; // OPCR
-  if (flags & 0x04) used += 1; // splice countdown
-  if (flags & 0x02) used += 1 + (used < length ? packet[5 + used]! : 0); // private data
-  if (flags & 0x01) used += 1 + (used < length ? packet[5 + used]! : 0); // extension
-  return length > used;
+/** The length a PES header declares (0: unbounded, or its first 6 bytes not here yet), from its first chunks. */
+function declaredLength(chunks: Buffer[]): number {
+  let head = chunks[0]!;
+  // A first packet with a long adaptation field may carry less than the 6 bytes up to the length.
+  if (head.length < 6) head = Buffer.concat(chunks.slice(0, 6));
+  return head.length >= 6 ? head.readUInt16BE(4) : 0;
 }
 
 /** Continues a 33-bit timestamp past its wraps: of `raw + k·2^33`, the one closest to `reference` (the first value is taken as it is). */

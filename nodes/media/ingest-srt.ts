@@ -136,7 +136,7 @@ class SrtListenSession implements SourceSession {
     const stream = ctx.settings.streamid;
     const process = FfmpegProcess.spawn(listenCommand(this.#address, ctx.settings), { redact: ctx.settings.passphrase ? [ctx.settings.passphrase] : [] });
     this.#process = process;
-    const reader = new TsReader({ stream, transcodeAudio: true });
+    const reader = new TsReader({ stream, passForeignAudio: true });
     let packets = 0;
     const stdout = process.output(0);
     let readerFailed = false;

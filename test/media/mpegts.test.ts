@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildAdtsHeader, buildAsc } from '../../media/aac.ts';
 import { parseAvcC } from '../../media/avc.ts';
 import { MAX_PES_BYTES, TsReader, foreignAudioCodec } from '../../media/mpegts.ts';
+import { psiSection, readPmt } from '../../media/mpegts-program.ts';
 import type { MediaPacket } from '../../media/packet.ts';
 import { AUDIO_PID, VIDEO_PID, pes, programTables } from './ts-builder.ts';
 
@@ -27,6 +28,11 @@ function sample(): Buffer {
     pes(AUDIO_PID, adts, 9000),
     pes(VIDEO_PID, annexB(aud, inter), 9000 + 6006, 9000 + 3003, video),
   ]);
+}
+
+/** The PID of each TS packet in `packets`. */
+function pidsOf(packets: Buffer): number[] {
+  return Array.from({ length: packets.length / 188 }, (_, i) => ((packets[i * 188 + 1]! & 0x1f) << 8) | packets[i * 188 + 2]!);
 }
 
 function readAll(bytes: Buffer, size: number): { packets: MediaPacket[]; reader: TsReader } {
@@ -130,19 +136,23 @@ describe('TsReader', () => {
     const mp2 = Buffer.alloc(400, 0x5a);
     const video = { n: 0 };
     const bytes = Buffer.concat([programTables([], 0x03), pes(VIDEO_PID, annexB(aud, sps, pps, idr), 9000, 9000, video), pes(AUDIO_PID, mp2, 9000), pes(VIDEO_PID, annexB(aud, inter), 12003, 12003, video)]);
-    const reader = new TsReader({ stream: 'ts', transcodeAudio: true });
+    const reader = new TsReader({ stream: 'ts', passForeignAudio: true });
     const result = reader.push(bytes);
     const end = reader.end();
     expect(result.skipped).toEqual([]);
     expect(result.foreignAudio?.codec).toBe('MPEG audio (MP2)');
     const packets = result.foreignAudio!.packets;
-    const pids = Array.from({ length: packets.length / 188 }, (_, i) => ((packets[i * 188 + 1]! & 0x1f) << 8) | packets[i * 188 + 2]!);
-    // The PAT (made again: the first went by before the PMT named the audio), the PMT, then the audio's three packets.
-    expect(pids).toEqual([0, 0x1000, AUDIO_PID, AUDIO_PID, AUDIO_PID]);
+    // A PAT and a PMT of its own, then the audio's three packets, moved to the forwarded PID.
+    expect(pidsOf(packets)).toEqual([0, 0x1000, 0x100, 0x100, 0x100]);
     expect(packets.subarray(5, 5 + 16).toString('hex')).toBe('00b00d0001c100000001f0002ab104b2');
-    // The PMT and the audio as they came (the last video PES is one packet).
-    expect(packets.subarray(188, 2 * 188).equals(bytes.subarray(188, 2 * 188))).toBe(true);
-    expect(packets.subarray(2 * 188).equals(bytes.subarray(bytes.length - 4 * 188, bytes.length - 188))).toBe(true);
+    expect(readPmt(psiSection(packets.subarray(188 + 4, 2 * 188))).streams).toEqual([{ type: 0x03, pid: 0x100, descriptors: Buffer.alloc(0) }]);
+    // The audio as it came but for its PID (the last video PES is one packet).
+    const source = bytes.subarray(bytes.length - 4 * 188, bytes.length - 188);
+    for (let i = 0; i < 3; i++) {
+      const [sent, came] = [packets.subarray((2 + i) * 188, (3 + i) * 188), source.subarray(i * 188, (i + 1) * 188)];
+      expect(Buffer.concat([sent.subarray(0, 1), sent.subarray(3)]).equals(Buffer.concat([came.subarray(0, 1), came.subarray(3)]))).toBe(true);
+    }
+    expect(result.foreignAudio!.pts).toBe(9000);
     expect([...result.packets, ...end.packets].map((p) => [p.track.kind, p.dts])).toEqual([
       ['video', 9000],
       ['video', 12003],
@@ -150,9 +160,21 @@ describe('TsReader', () => {
     // Without a transcoder, the same audio is skipped with its name.
     expect(new TsReader({ stream: 'ts' }).push(bytes).skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC)']);
     // With AAC in the program too, the AAC is the audio and the MP2 is skipped.
-    const both = new TsReader({ stream: 'ts', transcodeAudio: true }).push(programTables([0x03]));
+    const both = new TsReader({ stream: 'ts', passForeignAudio: true }).push(programTables([0x03]));
     expect(both.foreignAudio).toBeUndefined();
     expect(both.skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+  });
+
+  it('hands on only the audio it chose, whatever the PMT lists before it (SMPTE 302M, private data)', () => {
+    // Private data without a descriptor naming it (SMPTE 302M, DTS...) first, MP2 second: a transcoder told
+    // "the first audio" would take the first, get no packets and write no AAC.
+    const reader = new TsReader({ stream: 'ts', passForeignAudio: true });
+    const result = reader.push(Buffer.concat([programTables([0x03], 0x06), pes(0x200, Buffer.alloc(300, 0x5a), 9000)]));
+    expect(result.foreignAudio?.codec).toBe('MPEG audio (MP2)');
+    const packets = result.foreignAudio!.packets;
+    expect(pidsOf(packets)).toEqual([0, 0x1000, 0x100, 0x100]);
+    expect(readPmt(psiSection(packets.subarray(188 + 4, 2 * 188)))).toEqual({ program: 1, version: 0, streams: [{ type: 0x03, pid: 0x100, descriptors: Buffer.alloc(0) }] });
+    expect(result.skipped).toEqual(['MPEG-TS stream type 0x06 is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
   });
 
   it('names the audio codecs ffmpeg decodes from their stream type or descriptors, and nothing else', () => {
@@ -188,7 +210,7 @@ describe('TsReader', () => {
     const fill = (length: number, seed: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i * 7) & 0xff));
     const FRAMES = 12;
     /** A clip of FRAMES video PES (3 TS packets each, an IDR with SPS/PPS every 4th) and as many audio PES (3 ADTS frames, 3 packets). */
-    function clip(): { bytes: Buffer; pesOf: { pid: number; pes: number }[] } {
+    function clip(padded = -1): { bytes: Buffer; pesOf: { pid: number; pes: number }[] } {
       const video = { n: 0 };
       const audio = { n: 0 };
       const parts: Buffer[] = [programTables()];
@@ -199,7 +221,7 @@ describe('TsReader', () => {
         const frames = [0, 1, 2].map((k) => fill(150, 100 + f * 3 + k));
         const audioBody = Buffer.concat(frames.flatMap((frame) => [buildAdtsHeader(asc, frame.length), frame]));
         for (const [pid, bytes] of [
-          [VIDEO_PID, pes(VIDEO_PID, body, dts, dts, video)],
+          [VIDEO_PID, pes(VIDEO_PID, body, dts, dts, video, f === padded ? 40 : 184)],
           [AUDIO_PID, pes(AUDIO_PID, audioBody, dts, dts, audio)],
         ] as const) {
           parts.push(bytes);
@@ -255,6 +277,28 @@ describe('TsReader', () => {
         const missing = reference.packets.filter((p) => !packets.includes(p));
         expect(missing, `TS packet ${lost}`).toEqual(reference.packets.filter((p) => frameOf(p, kind, f)));
       }
+    });
+
+    it('never passes on cut short a video PES whose first packet a muxer stuffed, when the packet after it is lost', () => {
+      // Video PES 5's first packet carries 40 bytes and stuffing, and three more follow: its stuffing is not its end.
+      const { bytes, pesOf } = clip(5);
+      const reference = read(bytes);
+      expect(reference.drops).toEqual({});
+      expect(reference.packets).toHaveLength(FRAMES * 4);
+      const video5 = pesOf.flatMap((p, index) => (p.pid === VIDEO_PID && p.pes === 5 ? [index] : []));
+      expect(video5).toHaveLength(4);
+      const fifth = reference.packets.filter((p) => p.startsWith('video '))[5]!;
+      const damaged = Buffer.concat([bytes.subarray(0, video5[1]! * 188), bytes.subarray((video5[1]! + 1) * 188)]);
+      const { packets, drops } = read(damaged);
+      expect(drops).toEqual({ ts_loss: 1 });
+      expect(reference.packets.filter((p) => !packets.includes(p))).toEqual([fifth]);
+      for (const packet of packets) expect(reference.packets).toContain(packet);
+      // Its first packet and the next both flagged in error: that one PES lost, counted once.
+      const flagged = Buffer.from(bytes);
+      for (const index of video5.slice(0, 2)) flagged[index * 188 + 1]! |= 0x80;
+      const both = read(flagged);
+      expect(both.drops).toEqual({ ts_loss: 1 });
+      expect(reference.packets.filter((p) => !both.packets.includes(p))).toEqual([fifth]);
     });
 
     it('counts two PES lost when a gap takes the end of one video PES and the start of the next, and whole PES between two others', () => {

@@ -38,7 +38,7 @@ describe('TsAudioTranscoder', () => {
       // The wrap falls 10 ms in: the video's reader starts before it, the AAC's reader (its first frame
       // a little later, the first MP2 frame going to the decoder's start) after it.
       const bytes = await wrappingClip(dir, 900);
-      const reader = new TsReader({ stream: 's', transcodeAudio: true });
+      const reader = new TsReader({ stream: 's', passForeignAudio: true });
       const video: number[] = [];
       const audio: number[] = [];
       const transcoder = new TsAudioTranscoder({

@@ -7,18 +7,19 @@ const PMT_PID = 0x1000;
 export const VIDEO_PID = 0x100;
 export const AUDIO_PID = 0x101;
 
-function packets(pid: number, payload: Buffer, counter: { n: number }): Buffer[] {
+function packets(pid: number, payload: Buffer, counter: { n: number }, firstPayload = 184): Buffer[] {
   const out: Buffer[] = [];
   for (let offset = 0, first = true; offset < payload.length || first; first = false) {
-    const room = 184;
+    // `firstPayload` short of 184 stuffs the first packet though more follow, as 13818-1 allows.
+    const room = first ? firstPayload : 184;
     const take = Math.min(room, payload.length - offset);
     const packet = Buffer.alloc(188, 0xff);
     packet[0] = 0x47;
     packet[1] = (first ? 0x40 : 0) | (pid >> 8);
     packet[2] = pid & 0xff;
-    if (take < room) {
+    if (take < 184) {
       // Stuffing goes in an adaptation field, so the payload ends the packet.
-      const stuffing = room - take;
+      const stuffing = 184 - take;
       packet[3] = 0x30 | (counter.n++ & 0x0f);
       packet[4] = stuffing - 1;
       if (stuffing > 1) packet[5] = 0;
@@ -58,8 +59,8 @@ function timestamp(prefix: number, value: number): Buffer {
   return Buffer.from([(prefix << 4) | (high << 1) | 1, middle >> 7, ((middle & 0x7f) << 1) | 1, low >> 7, ((low & 0x7f) << 1) | 1]);
 }
 
-/** One PES (with PTS, and DTS when it differs) on `pid`, as TS packets. */
-export function pes(pid: number, body: Buffer, pts: number, dts = pts, counter = { n: 0 }): Buffer {
+/** One PES (with PTS, and DTS when it differs) on `pid`, as TS packets; `firstPayload` bytes of it in the first (184: full). */
+export function pes(pid: number, body: Buffer, pts: number, dts = pts, counter = { n: 0 }, firstPayload = 184): Buffer {
   const both = dts !== pts;
   const header = Buffer.concat([
     Buffer.from([0, 0, 1, pid === VIDEO_PID ? 0xe0 : 0xc0, 0, 0, 0x80, both ? 0xc0 : 0x80, both ? 10 : 5]),
@@ -68,5 +69,5 @@ export function pes(pid: number, body: Buffer, pts: number, dts = pts, counter =
   ]);
   // Video PES may leave the length 0 (unbounded); audio ones give it.
   if (pid !== VIDEO_PID) header.writeUInt16BE(header.length - 6 + body.length, 4);
-  return Buffer.concat(packets(pid, Buffer.concat([header, body]), counter));
+  return Buffer.concat(packets(pid, Buffer.concat([header, body]), counter, firstPayload));
 }
