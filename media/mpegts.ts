@@ -52,8 +52,8 @@ export interface ForeignAudio {
   /** The audio's codec, e.g. `MPEG audio (MP2)`. */
   codec: string;
   packets: Buffer;
-  /** The PTS of the last audio PES begun in these packets (90 kHz, unwrapped near the reader's timeline), if one was. */
-  pts?: number;
+  /** The PTS of each audio PES begun in these packets (90 kHz, unwrapped near the reader's timeline): how far the audio handed on has got. */
+  starts: number[];
 }
 
 /** What a push into the reader produced (the same shape as `FlvReadResult`). */
@@ -137,7 +137,7 @@ export class TsReader {
   /** The audio handed on as `foreignAudio`, once a PMT has announced it. */
   #foreign: ForeignStream | undefined;
   #foreignPackets: Buffer[] = [];
-  #foreignPts: number | undefined;
+  #foreignStarts: number[] = [];
   /** The version of the PMT written for the foreign audio (bumped when the audio changes) and the tables' continuity counter. */
   #forwardVersion = 0;
   #forwardCounter = 0;
@@ -214,10 +214,9 @@ export class TsReader {
   /** The foreign audio's packets gathered since the last call, if any. */
   #takeForeign(): ForeignAudio | undefined {
     if (!this.#foreignPackets.length || !this.#foreign) return undefined;
-    const foreign: ForeignAudio = { codec: this.#foreign.codec, packets: Buffer.concat(this.#foreignPackets) };
-    if (this.#foreignPts !== undefined) foreign.pts = this.#foreignPts;
+    const foreign: ForeignAudio = { codec: this.#foreign.codec, packets: Buffer.concat(this.#foreignPackets), starts: this.#foreignStarts };
     this.#foreignPackets = [];
-    this.#foreignPts = undefined;
+    this.#foreignStarts = [];
     return foreign;
   }
 
@@ -271,7 +270,7 @@ export class TsReader {
     copy[2] = FORWARD_AUDIO_PID & 0xff;
     this.#foreignPackets.push(copy);
     if (start && payload.length >= 14 && payload[0] === 0 && payload[1] === 0 && payload[2] === 1 && payload[7]! & 0x80) {
-      this.#foreignPts = unwrapNear(readTimestamp(payload, 9), this.#timeline);
+      this.#foreignStarts.push(unwrapNear(readTimestamp(payload, 9), this.#timeline));
     }
   }
 
@@ -411,9 +410,10 @@ export class TsReader {
       return;
     }
     if (before) {
-      const ended = this.#takeForeign();
-      if (ended && this.#result.foreignAudioEnded) this.#result.foreignAudioEnded.packets = Buffer.concat([this.#result.foreignAudioEnded.packets, ended.packets]);
-      else this.#result.foreignAudioEnded = ended ?? { codec: before.codec, packets: Buffer.alloc(0) };
+      const ended = this.#takeForeign() ?? { codec: before.codec, packets: Buffer.alloc(0), starts: [] };
+      // A second change in the same push (a PMT flapping within a few packets): one ended stream, the first's codec.
+      const earlier = this.#result.foreignAudioEnded;
+      this.#result.foreignAudioEnded = earlier ? { codec: earlier.codec, packets: Buffer.concat([earlier.packets, ended.packets]), starts: [...earlier.starts, ...ended.starts] } : ended;
       this.#forwardVersion = (this.#forwardVersion + 1) & 0x1f;
     }
     this.#foreign = next;

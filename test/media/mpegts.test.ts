@@ -4,7 +4,7 @@ import { parseAvcC } from '../../media/avc.ts';
 import { MAX_PES_BYTES, TsReader, foreignAudioCodec } from '../../media/mpegts.ts';
 import { psiSection, readPmt } from '../../media/mpegts-program.ts';
 import type { MediaPacket } from '../../media/packet.ts';
-import { AUDIO_PID, VIDEO_PID, pes, programTables } from './ts-builder.ts';
+import { AUDIO_PID, VIDEO_PID, pes, programTables, programVersion } from './ts-builder.ts';
 
 const sps = Buffer.from('6742c00dda0507ec0440000003004000000f03c50aa8', 'hex');
 const pps = Buffer.from('68ce0fc8', 'hex');
@@ -152,7 +152,7 @@ describe('TsReader', () => {
       const [sent, came] = [packets.subarray((2 + i) * 188, (3 + i) * 188), source.subarray(i * 188, (i + 1) * 188)];
       expect(Buffer.concat([sent.subarray(0, 1), sent.subarray(3)]).equals(Buffer.concat([came.subarray(0, 1), came.subarray(3)]))).toBe(true);
     }
-    expect(result.foreignAudio!.pts).toBe(9000);
+    expect(result.foreignAudio!.starts).toEqual([9000]);
     expect([...result.packets, ...end.packets].map((p) => [p.track.kind, p.dts])).toEqual([
       ['video', 9000],
       ['video', 12003],
@@ -175,6 +175,48 @@ describe('TsReader', () => {
     expect(pidsOf(packets)).toEqual([0, 0x1000, 0x100, 0x100]);
     expect(readPmt(psiSection(packets.subarray(188 + 4, 2 * 188)))).toEqual({ program: 1, version: 0, streams: [{ type: 0x03, pid: 0x100, descriptors: Buffer.alloc(0) }] });
     expect(result.skipped).toEqual(['MPEG-TS stream type 0x06 is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+  });
+
+  it('re-maps on a new PMT version: audio moving PID goes on, AAC arriving ends the foreign audio, a moved AAC or video track is read where it went', () => {
+    const reader = new TsReader({ stream: 'ts', passForeignAudio: true });
+    const video = { n: 0 };
+    const frame = (pts: number) => pes(VIDEO_PID, annexB(aud, sps, pps, idr), pts, pts, video);
+    const mp2 = (pid: number, pts: number) => pes(pid, Buffer.alloc(300, 0x5a), pts);
+    const first = reader.push(Buffer.concat([programVersion([[0x1b, VIDEO_PID], [0x03, 0x101]], 0), frame(0), mp2(0x101, 0)]));
+    expect(first.foreignAudio?.starts).toEqual([0]);
+    // Version 1: the MP2 moved to 0x102. The same transcoder goes on, its packets still on the forwarded PID; no warning.
+    const moved = reader.push(Buffer.concat([programVersion([[0x1b, VIDEO_PID], [0x03, 0x102]], 1, 1), mp2(0x101, 3000), mp2(0x102, 6000), frame(3000)]));
+    expect(moved.skipped).toEqual([]);
+    expect(moved.foreignAudioEnded).toBeUndefined();
+    expect(moved.foreignAudio?.starts).toEqual([6000]);
+    expect(pidsOf(moved.foreignAudio!.packets)).toEqual([0, 0x1000, 0x100, 0x100]);
+    // Version 2: AAC joins. It is the audio now; the MP2 ends (its transcoder should finish) and is skipped from here.
+    const aac = reader.push(Buffer.concat([programVersion([[0x1b, VIDEO_PID], [0x03, 0x102], [0x0f, 0x103]], 2, 2), mp2(0x102, 9000), pes(0x103, adts, 9000), frame(6000)]));
+    expect(aac.foreignAudioEnded?.codec).toBe('MPEG audio (MP2)');
+    expect(aac.foreignAudio).toBeUndefined();
+    expect(aac.skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+    // Version 3: AAC and video both move; the old PIDs are no longer read.
+    const video2 = { n: 0 };
+    const last = reader.push(Buffer.concat([
+      programVersion([[0x1b, 0x105], [0x0f, 0x104]], 3, 3),
+      pes(0x103, adts, 12000),
+      pes(0x104, adts, 15000),
+      pes(VIDEO_PID, annexB(aud, inter), 9000, 9000, video),
+      pes(0x105, annexB(aud, sps, pps, idr), 12000, 12000, video2),
+      pes(0x105, annexB(aud, inter), 15000, 15000, video2),
+    ]));
+    const end = reader.end();
+    expect([...aac.packets, ...last.packets, ...end.packets].map((p) => [p.track.kind, p.dts])).toEqual([
+      // Each PES is complete at the next start on its PID, or, for the PIDs the new PMT dropped, at that PMT.
+      ['video', 3000],
+      ['video', 6000],
+      ['audio', 9000],
+      ['audio', 9000 + 2090],
+      ['video', 12000],
+      ['video', 15000],
+      ['audio', 15000],
+      ['audio', 15000 + 2090],
+    ]);
   });
 
   it('names the audio codecs ffmpeg decodes from their stream type or descriptors, and nothing else', () => {

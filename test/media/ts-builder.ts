@@ -34,9 +34,9 @@ function packets(pid: number, payload: Buffer, counter: { n: number }, firstPayl
   return out;
 }
 
-function section(tableId: number, body: Buffer): Buffer {
+function section(tableId: number, body: Buffer, version = 0): Buffer {
   const length = 5 + body.length + 4;
-  const head = Buffer.from([0, tableId, 0xb0 | (length >> 8), length & 0xff, 0, 1, 0xc1, 0, 0]);
+  const head = Buffer.from([0, tableId, 0xb0 | (length >> 8), length & 0xff, 0, 1, 0xc1 | (version << 1), 0, 0]);
   return Buffer.concat([head, body, Buffer.alloc(4)]);
 }
 
@@ -50,6 +50,14 @@ export function programTables(extra: number[] = [], audio = 0x0f): Buffer {
   ].flatMap(([type, pid]) => [type!, 0xe0 | (pid! >> 8), pid! & 0xff, 0xf0, 0]);
   const pmt = section(2, Buffer.concat([Buffer.from([0xe0 | (VIDEO_PID >> 8), VIDEO_PID & 0xff, 0xf0, 0]), Buffer.from(streams)]));
   return Buffer.concat([...packets(0, pat, { n: 0 }), ...packets(PMT_PID, pmt, { n: 0 })]);
+}
+
+/** PAT and a PMT of version `version` listing `streams` (`[type, pid]`) in order, the tables' counters from `counter`. */
+export function programVersion(streams: [number, number][], version: number, counter = 0): Buffer {
+  const pat = section(0, Buffer.from([0, 1, 0xe0 | (PMT_PID >> 8), PMT_PID & 0xff]));
+  const entries = streams.flatMap(([type, pid]) => [type, 0xe0 | (pid >> 8), pid & 0xff, 0xf0, 0]);
+  const pmt = section(2, Buffer.concat([Buffer.from([0xff, 0xff, 0xf0, 0]), Buffer.from(entries)]), version);
+  return Buffer.concat([...packets(0, pat, { n: counter }), ...packets(PMT_PID, pmt, { n: counter })]);
 }
 
 function timestamp(prefix: number, value: number): Buffer {
