@@ -6,7 +6,7 @@ import { TsReader, type TsReadResult } from '../../media/mpegts.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LIVE_STATS_TYPE, LiveStreams, type LiveStream } from './live/live-streams.ts';
-import { TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
+import { MAX_BACKLOG_SECONDS, TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
 
 /** How long a publish's audio transcoder may take to encode what it holds once the publisher has left. */
 const TRANSCODE_END_MS = 1000;
@@ -67,6 +67,21 @@ function listenCommand(address: ListenAddress, settings: SrtSettings) {
     outputs: [{ to: { stdout: true as const }, options: ['-map', '0', '-c', 'copy', '-f', 'data'] }],
     logLevel: 'error' as const,
   };
+}
+
+/** One publisher's connection: its ffmpeg, its reader, and what its packets have done so far. */
+interface Publish {
+  stream: string;
+  process: FfmpegProcess;
+  reader: TsReader;
+  /** Packets sent downstream. */
+  packets: number;
+  /** A publisher may join mid-GOP: its video is dropped until the first keyframe, which downstream needs first. */
+  keyframeSeen: boolean;
+  /** The reader failed (not MPEG-TS): nothing more is read; the listener restarts. */
+  readerFailed: boolean;
+  /** Transcoders finishing (their audio ended mid-publish, or the publish did): awaited before the stream's end. */
+  ending: Promise<void>[];
 }
 
 /** One run of an `ingest.srt` node: ffmpeg listening, again after each publisher. */
@@ -136,57 +151,12 @@ class SrtListenSession implements SourceSession {
     const stream = ctx.settings.streamid;
     const process = FfmpegProcess.spawn(listenCommand(this.#address, ctx.settings), { redact: ctx.settings.passphrase ? [ctx.settings.passphrase] : [] });
     this.#process = process;
-    const reader = new TsReader({ stream, passForeignAudio: true });
-    let packets = 0;
+    const publish: Publish = { stream, process, reader: new TsReader({ stream, passForeignAudio: true }), packets: 0, keyframeSeen: false, readerFailed: false, ending: [] };
     const stdout = process.output(0);
-    let readerFailed = false;
-    // A publisher may join mid-GOP: its video is dropped until the first keyframe, which downstream needs first.
-    let keyframeSeen = false;
-    const take = (result: TsReadResult): void => {
-      for (const reason of result.skipped) {
-        // Unsupported codecs are the publisher's to fix; the rest (video before its first SPS) is the normal start mid-GOP.
-        if (reason.includes('not supported')) ctx.log.warn({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
-        else ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
-      }
-      // Loss on the link (a PES with a gap, or one that does not parse) costs that PES only: counted, and reading goes on.
-      for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
-      if (result.foreignAudio && !readerFailed && !this.#stopping) {
-        this.#transcoder ??= this.#startTranscoder(result.foreignAudio.codec, reader, take);
-        this.#transcoder.write(result.foreignAudio.packets);
-      }
-      if (result.error) {
-        // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
-        readerFailed = true;
-        ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: the publisher's stream is not MPEG-TS: ${result.error.message}; restarting the listener`);
-        void process.stop(2000);
-      }
-      const kept = keyframeSeen
-        ? result.packets
-        : result.packets.filter((packet) => {
-            if (packet.track.kind !== 'video' || keyframeSeen) return true;
-            keyframeSeen = packet.keyframe;
-            return keyframeSeen;
-          });
-      const beforeKeyframe = result.packets.length - kept.length;
-      if (beforeKeyframe > 0) ctx.metrics.dropped(beforeKeyframe, 'before_keyframe');
-      if (kept.length === 0) return;
-      if (packets === 0) {
-        ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
-        this.#live = this.#streams.begin(stream);
-        this.#startStats();
-      }
-      packets += kept.length;
-      const arrival = Date.now();
-      const live = this.#live!;
-      const items: MediaPacket[] = kept.map((packet) => ({ ...packet, arrival }));
-      // Never full here (a full downstream pauses the read below): admit only marks the discontinuity and counts.
-      for (const packet of items) live.admit(packet, false);
-      this.#emit(items);
-    };
     stdout.on('data', (chunk: Buffer) => {
-      if (readerFailed) return;
+      if (publish.readerFailed) return;
       ctx.metrics.bytes(chunk.length, 'read');
-      take(reader.push(chunk));
+      this.#takeSource(publish, publish.reader.push(chunk));
       // Downstream full: stop reading; ffmpeg then waits, and SRT's own buffer (and losses) absorb it.
       const wait = ctx.ready();
       if (wait) {
@@ -196,12 +166,14 @@ class SrtListenSession implements SourceSession {
     });
     const exit: FfmpegExit = await process.exited;
     // The last access unit of each track is complete only now: no next PES start will close it.
-    if (!readerFailed) take(reader.end());
+    if (!publish.readerFailed) this.#takeSource(publish, publish.reader.end());
     // The transcoded audio's last frames come after the publisher's: they are in the stream before its end.
-    await this.#transcoder?.end(TRANSCODE_END_MS);
+    if (this.#transcoder) publish.ending.push(this.#transcoder.end(TRANSCODE_END_MS));
     this.#transcoder = undefined;
+    await Promise.all(publish.ending);
     this.#process = undefined;
     this.#stopStats();
+    const { packets } = publish;
     if (packets > 0) {
       this.#emitStats();
       this.#streams.end(this.#live!, ctx.now());
@@ -214,26 +186,117 @@ class SrtListenSession implements SourceSession {
     return false;
   }
 
-  /** The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC, its packets taken like the rest. */
-  #startTranscoder(codec: string, reader: TsReader, take: (result: TsReadResult) => void): TsAudioTranscoder {
+  /** What the publisher's own stream gave: its media out, its foreign audio to the transcoder; a reader error restarts the listener. */
+  #takeSource(publish: Publish, result: TsReadResult): void {
     const ctx = this.#ctx;
-    const stream = ctx.settings.streamid;
+    const { stream } = publish;
+    this.#notes(stream, result);
+    if (!publish.readerFailed && !this.#stopping) this.#routeForeignAudio(publish, result);
+    if (result.error) {
+      // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
+      publish.readerFailed = true;
+      ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: the publisher's stream is not MPEG-TS: ${result.error.message}; restarting the listener`);
+      void publish.process.stop(2000);
+    }
+    this.#takeMedia(publish, result.packets);
+  }
+
+  /** The reader's skip reasons logged, its drops counted (a loss on the link costs that PES only, and reading goes on). */
+  #notes(stream: string, result: TsReadResult): void {
+    const ctx = this.#ctx;
+    for (const reason of result.skipped) {
+      // Unsupported codecs are the publisher's to fix; the rest (video before its first SPS) is the normal start mid-GOP.
+      if (reason.includes('not supported')) ctx.log.warn({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+      else ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+    }
+    for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
+  }
+
+  /**
+   * Foreign audio to its transcoder, started at its first packets. Audio a new PMT ended (AAC came, or its
+   * codec changed) gets its last packets and finishes alongside (awaited with the publish); the next, if any,
+   * gets a transcoder of its own.
+   */
+  #routeForeignAudio(publish: Publish, result: TsReadResult): void {
+    const ended = result.foreignAudioEnded;
+    if (ended && this.#transcoder) {
+      const ctx = this.#ctx;
+      ctx.log.info({ stream: publish.stream, codec: ended.codec }, `${ctx.label}: stream \`${publish.stream}\`: the ${ended.codec} audio left the program: its transcoder ends`);
+      this.#transcoder.write(ended);
+      publish.ending.push(this.#transcoder.end(TRANSCODE_END_MS));
+      this.#transcoder = undefined;
+    }
+    if (result.foreignAudio) {
+      this.#transcoder ??= this.#startTranscoder(result.foreignAudio.codec, publish);
+      this.#transcoder.write(result.foreignAudio);
+    }
+  }
+
+  /** Packets out: video from the first keyframe (what downstream needs first), the publish marked connected at its first. */
+  #takeMedia(publish: Publish, packets: MediaPacket[]): void {
+    const ctx = this.#ctx;
+    const { stream } = publish;
+    const kept = publish.keyframeSeen
+      ? packets
+      : packets.filter((packet) => {
+          if (packet.track.kind !== 'video' || publish.keyframeSeen) return true;
+          publish.keyframeSeen = packet.keyframe;
+          return publish.keyframeSeen;
+        });
+    const beforeKeyframe = packets.length - kept.length;
+    if (beforeKeyframe > 0) ctx.metrics.dropped(beforeKeyframe, 'before_keyframe');
+    if (kept.length === 0) return;
+    if (publish.packets === 0) {
+      ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
+      this.#live = this.#streams.begin(stream);
+      this.#startStats();
+    }
+    publish.packets += kept.length;
+    const arrival = Date.now();
+    const live = this.#live!;
+    const items: MediaPacket[] = kept.map((packet) => ({ ...packet, arrival }));
+    // Never full here (a full downstream pauses the read): admit only marks the discontinuity and counts.
+    for (const packet of items) live.admit(packet, false);
+    this.#emit(items);
+  }
+
+  /**
+   * The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC. Its packets join the publish's;
+   * its own reader's errors (ffmpeg writing what is not MPEG-TS) are logged, cost the audio only, never the listener.
+   */
+  #startTranscoder(codec: string, publish: Publish): TsAudioTranscoder {
+    const ctx = this.#ctx;
+    const { stream, reader } = publish;
     ctx.log.info({ stream, codec }, `${ctx.label}: stream \`${stream}\`: audio is ${codec}: transcoding it to AAC`);
-    return new TsAudioTranscoder({
+    let failed = false;
+    const transcoder: TsAudioTranscoder = new TsAudioTranscoder({
       stream,
       codec,
       timeline: () => reader.timeline,
       events: {
-        result: take,
+        result: (result) => {
+          this.#notes(stream, result);
+          if (result.error && !failed) {
+            failed = true;
+            ctx.log.error({ stream, codec }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder's output does not read: ${result.error.message}; the video goes on without audio`);
+            void transcoder.stop(2000);
+          }
+          this.#takeMedia(publish, result.packets);
+        },
         failed(exit) {
           ctx.log.error({ stream, codec, code: exit.error?.code }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder failed: ${exit.error?.message}; the video goes on without audio`);
         },
-        dropped(bytes) {
-          ctx.metrics.dropped(1, 'audio_transcode_backlog');
-          ctx.log.debug({ stream, bytes }, `${ctx.label}: stream \`${stream}\`: the audio transcoder is behind: ${bytes} bytes of audio dropped`);
+        dropped({ reason, pes, bytes }) {
+          ctx.metrics.dropped(pes, `audio_transcode_${reason}`);
+          const why = reason === 'backlog' ? `the audio transcoder is over ${MAX_BACKLOG_SECONDS} s behind` : 'the audio transcoder was stopped at the publish\'s end before encoding it';
+          ctx.log.warn({ stream, codec, reason, pes, bytes }, `${ctx.label}: stream \`${stream}\`: ${why}: ${pes} audio PES dropped`);
+        },
+        silent(seconds) {
+          ctx.log.warn({ stream, codec, seconds }, `${ctx.label}: stream \`${stream}\`: ${seconds.toFixed(1)} s of ${codec} audio sent to the transcoder and no AAC back: the audio is missing`);
         },
       },
     });
+    return transcoder;
   }
 
   #startStats(): void {
