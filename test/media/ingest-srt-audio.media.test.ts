@@ -185,12 +185,14 @@ describe('ingest.srt\'s audio transcoder', () => {
     const median = lags[Math.floor(lags.length / 2)]!;
     console.log(`transcoded audio after the video of the same time: median ${median} ms, p90 ${lags[Math.floor(lags.length * 0.9)]} ms over ${lags.length} frames (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
     expect(median).toBeLessThan(1000);
-    // The node stops while the publisher still sends: its listener and the transcoder exit, and are reaped.
+    // The node stops while the publisher still sends: its listener and the transcoder exit, and are reaped. (The
+    // publisher may exit too, a few ms later, when SRT tells it the listener closed: only the node's own are awaited.)
+    const own = childrenNamed('ffmpeg').filter((child) => child.pid !== publisher!.pid).map((child) => child.pid);
+    expect(own).toHaveLength(2);
+    expect(own).toContain(transcoder!.pid);
     subscription!.unsubscribe();
     subscription = undefined;
-    expect(await until(() => childrenNamed('ffmpeg').every((child) => child.pid === publisher!.pid), 5000)).toBe(true);
-    expect(childrenNamed('ffmpeg').map((child) => child.pid)).toEqual([publisher.pid]);
-    expect(transcoder!.pid).not.toBe(publisher.pid);
+    expect(await until(() => !childrenNamed('ffmpeg').some((child) => own.includes(child.pid)), 5000)).toBe(true);
   });
 
   it('goes on with the video, the failure logged, when the transcoder dies', async () => {
