@@ -6,7 +6,10 @@
  * AAC audio as long as what was published, starting within a frame of the
  * video, as with an AAC publish; every ffmpeg gone with the stream.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NEVER, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
@@ -211,5 +214,37 @@ describe('ingest.srt\'s audio transcoder', () => {
     const video = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
     expect(video).toBeGreaterThan(videoBefore + 30);
     expect(node.items.filter(isMediaEnd)).toEqual([{ stream: 'cam', end: true }]);
+  });
+
+  it('logs output of the transcoder that does not read as MPEG-TS and goes on with the video, the listener untouched', async () => {
+    // An ffmpeg on the PATH that, run as the transcoder (`-copyts`), writes a table its reader cannot read (a
+    // PAT longer than its packet) before its own output; the listener and the publisher get the real one.
+    const dir = mkdtempSync(join(tmpdir(), 'srt-shim-'));
+    const real = execFileSync('sh', ['-c', 'command -v ffmpeg'], { encoding: 'utf8' }).trim();
+    const bad = Buffer.alloc(188, 0xff);
+    bad.set([0x47, 0x40, 0x00, 0x10, 0x00, 0x00, 0xbf, 0xff]);
+    writeFileSync(join(dir, 'bad.ts'), bad);
+    writeFileSync(join(dir, 'ffmpeg'), `#!/bin/sh\ncase " $* " in *" -copyts "*) cat '${join(dir, 'bad.ts')}' ;; esac\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const node = startNode(19568);
+      await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+      publisher = publish(19568, 'mp2', 4);
+      await until(() => node.ctx.logs.some((line) => line.level === 'error'), 10_000);
+      const videoBefore = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
+      expect((await publisher.exited).exitCode).toBe(0);
+      await until(() => node.items.some(isMediaEnd), 5000);
+      expect(node.ctx.logs.filter((line) => line.level === 'error').map((line) => line.message)).toEqual([
+        expect.stringMatching(/^node `ingest-srt` \(test\): stream `cam`: the MPEG audio \(MP2\) to AAC transcoder's output does not read: a PAT or PMT longer than one packet is not supported; the video goes on without audio$/),
+      ]);
+      // The listener went on to the end of the publish (never restarted): one publish, its video all there, one end.
+      expect(node.ctx.logs.filter((line) => line.message.endsWith('publisher connected'))).toHaveLength(1);
+      expect(node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length).toBeGreaterThan(videoBefore + 30);
+      expect(node.items.filter(isMediaEnd)).toEqual([{ stream: 'cam', end: true }]);
+    } finally {
+      process.env.PATH = path;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
