@@ -11,50 +11,37 @@
  * PES with a gap, which is dropped and counted (`ts_loss`), once per PES
  * lost; the PES before a lost start is kept when it ended whole (its
  * declared length, or for unbounded video PES the adaptation-field stuffing
- * of a packet after its first: a muxer may stuff its first packet too). A PES whose ADTS or H.264 does not parse is dropped
- * as `ts_corrupt`, an unfinished one at the end (short of its length, or
- * unbounded without its stuffed end) as `ts_truncated`. Only bytes without
- * sync at the start are fatal.
+ * of a packet after its first: a muxer may stuff its first packet too). A
+ * PES whose ADTS or H.264 does not parse is dropped as `ts_corrupt`, an
+ * unfinished one at the end (short of its length, or unbounded without its
+ * stuffed end) as `ts_truncated`. Only bytes without sync at the start are
+ * fatal. Modules beside it: `mpegts-elementary.ts` (a PID's PES and loss
+ * state), `mpegts-pes.ts` (PES headers, H.264 and AAC frames),
+ * `mpegts-program.ts` (PAT, PMT, which streams are read), `mpegts-forward.ts`
+ * and `mpegts-psi.ts` (foreign audio handed on with tables of its own).
  *
  * A new PMT version re-maps the streams (`chooseStreams`): PIDs no longer
  * listed are dropped (their unfinished PES counted `ts_truncated`), at most
  * one video and one audio track are read.
  */
-import { adtsToAsc, parseAsc, splitAdts } from './aac.ts';
-import { NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, annexBToNalus, avcTrackFields, buildAvcC, nalType, nalusToAvcc } from './avc.ts';
 import { MediaFormatError } from './format-error.ts';
-import { chooseStreams, psiSection, readPat, readPmt, type ForeignStream } from './mpegts-program.ts';
-import { FORWARD_AUDIO_PID, FORWARD_PMT_PID, FORWARD_PROGRAM, hasStuffing, patPacket, pmtPacket } from './mpegts-psi.ts';
+import { declaredComplete, declaredLeft, declaredLength, elementary, skippedFrames, type Elementary } from './mpegts-elementary.ts';
+import { ForeignForwarder, type ForeignAudio } from './mpegts-forward.ts';
+import { chooseStreams, psiSection, readPat, readPmt } from './mpegts-program.ts';
+import { TsFrames, readPesHeader, unwrapNear } from './mpegts-pes.ts';
+import { hasStuffing } from './mpegts-psi.ts';
 import type { MediaPacket, TrackInfo } from './packet.ts';
-
-export { foreignAudioCodec } from './mpegts-psi.ts';
 
 const PACKET = 188;
 const SYNC = 0x47;
-const TIMESCALE = 90_000;
 /** Bytes skipped looking for sync before the input is judged not MPEG-TS. */
 const MAX_RESYNC = 64 * 1024;
-const WRAP = 2 ** 33;
 /**
  * The largest PES reassembled: a video PES may leave its length unset and
  * run to the next start flag, so garbage without one would grow without
  * bound. Far above a real access unit (a 4K intra frame is ~1 MB).
  */
 export const MAX_PES_BYTES = 8 * 1024 * 1024;
-
-/**
- * Audio handed on for a transcoder: MPEG-TS of its own, a PAT and a PMT
- * listing only this audio (on `FORWARD_AUDIO_PID`, whatever PID the source
- * used), then its TS packets as they came, in input order: what an ffmpeg
- * can turn into AAC with the same timestamps.
- */
-export interface ForeignAudio {
-  /** The audio's codec, e.g. `MPEG audio (MP2)`. */
-  codec: string;
-  packets: Buffer;
-  /** The PTS of each audio PES begun in these packets (90 kHz, unwrapped near the reader's timeline): how far the audio handed on has got. */
-  starts: number[];
-}
 
 /** What a push into the reader produced (the same shape as `FlvReadResult`). */
 export interface TsReadResult {
@@ -83,51 +70,15 @@ export interface TsReadResult {
   error?: MediaFormatError;
 }
 
-interface Elementary {
-  kind: 'video' | 'audio';
-  chunks: Buffer[];
-  /** Bytes in `chunks`. */
-  bytes: number;
-  /** The last continuity counter seen on this PID (undefined until the first packet, or after one in error). */
-  counter: number | undefined;
-  /** Packets of a PES whose start was lost are being skipped (its drop is already counted). */
-  lost: boolean;
-  /**
-   * The PES in progress (assembled or skipped) ended with the last packet of this PID: its payload stopped
-   * short of a packet after its first (adaptation-field stuffing: muxers stuff where a PES ends, and may
-   * stuff its first packet wherever it ends), or it holds all the bytes its header declares. What an
-   * unbounded video PES has instead of a length.
-   */
-  ended: boolean;
-  /**
-   * The PES in progress is one packet so far, and that packet is stuffed: likely whole, but a muxer may
-   * stuff a first packet with more to come, so only the input's end (with no loss to say otherwise) trusts it.
-   */
-  padded: boolean;
-  /** The last unwrapped DTS (the PTS of PES without one), in 90 kHz units: the reference the next is unwrapped against. */
-  lastDts: number | undefined;
-  /** The DTS step between the last two video PES read with no loss between them: one frame's duration. */
-  frameTicks: number | undefined;
-  /** PES counted lost since the last one read (undefined: none lost). */
-  lostSince: number | undefined;
-}
-
-function elementary(kind: 'video' | 'audio'): Elementary {
-  return { kind, chunks: [], bytes: 0, counter: undefined, lost: false, ended: false, padded: false, lastDts: undefined, frameTicks: undefined, lostSince: undefined };
-}
-
 /** Reads MPEG-TS bytes pushed in chunks of any size; never throws (malformed input ends it with `error`). */
 export class TsReader {
   readonly stream: string;
   readonly rendition: string;
-  video: TrackInfo | undefined;
-  audio: TrackInfo | undefined;
   #pending: Buffer = Buffer.alloc(0);
   #pmtPid: number | undefined;
   #pmtVersion: number | undefined;
   readonly #pids = new Map<number, Elementary>();
-  #sps: Buffer[] = [];
-  #pps: Buffer[] = [];
+  readonly #frames: TsFrames;
   #skippedBytes = 0;
   #synced = false;
   #failed: MediaFormatError | undefined;
@@ -135,12 +86,7 @@ export class TsReader {
   #result: TsReadResult = { packets: [], configs: [], skipped: [] };
   readonly #passForeignAudio: boolean;
   /** The audio handed on as `foreignAudio`, once a PMT has announced it. */
-  #foreign: ForeignStream | undefined;
-  #foreignPackets: Buffer[] = [];
-  #foreignStarts: number[] = [];
-  /** The version of the PMT written for the foreign audio (bumped when the audio changes) and the tables' continuity counter. */
-  #forwardVersion = 0;
-  #forwardCounter = 0;
+  readonly #foreign = new ForeignForwarder();
   #timeline: number | undefined;
 
   /**
@@ -151,6 +97,17 @@ export class TsReader {
     this.stream = options.stream;
     this.rendition = options.rendition ?? 'source';
     this.#passForeignAudio = options.passForeignAudio ?? false;
+    this.#frames = new TsFrames(this.stream, this.rendition);
+  }
+
+  /** The video track, once the first SPS and PPS have come. */
+  get video(): TrackInfo | undefined {
+    return this.#frames.video;
+  }
+
+  /** The AAC audio track, once its first frame has come. */
+  get audio(): TrackInfo | undefined {
+    return this.#frames.audio;
   }
 
   get error(): MediaFormatError | undefined {
@@ -206,18 +163,9 @@ export class TsReader {
       this.#failed = error instanceof MediaFormatError ? error : new MediaFormatError(String(error));
       this.#result.error = this.#failed;
     }
-    const foreign = this.#takeForeign();
+    const foreign = this.#foreign.take();
     if (foreign) this.#result.foreignAudio = foreign;
     return this.#result;
-  }
-
-  /** The foreign audio's packets gathered since the last call, if any. */
-  #takeForeign(): ForeignAudio | undefined {
-    if (!this.#foreignPackets.length || !this.#foreign) return undefined;
-    const foreign: ForeignAudio = { codec: this.#foreign.codec, packets: Buffer.concat(this.#foreignPackets), starts: this.#foreignStarts };
-    this.#foreignPackets = [];
-    this.#foreignStarts = [];
-    return foreign;
   }
 
   #drop(reason: string): void {
@@ -252,26 +200,13 @@ export class TsReader {
       if (start) this.#pmt(payload);
       return;
     }
-    if (pid === this.#foreign?.pid) {
-      this.#forward(packet, start && !transportError, payload);
+    if (pid === this.#foreign.pid) {
+      // The transcoder's own demuxer deals with its gaps and errors.
+      this.#foreign.packet(packet, start && !transportError, payload, this.#timeline);
       return;
     }
     const es = this.#pids.get(pid);
     if (es) this.#elementaryPacket(es, packet, { transportError, start, adaptation, payload });
-  }
-
-  /**
-   * A TS packet of the foreign audio, handed on under the forwarded PID (the transcoder's own demuxer deals
-   * with its gaps and errors). The PTS of a PES it begins is noted: how far the audio handed on has got.
-   */
-  #forward(packet: Buffer, start: boolean, payload: Buffer): void {
-    const copy = Buffer.from(packet);
-    copy[1] = (copy[1]! & 0xe0) | (FORWARD_AUDIO_PID >> 8);
-    copy[2] = FORWARD_AUDIO_PID & 0xff;
-    this.#foreignPackets.push(copy);
-    if (start && payload.length >= 14 && payload[0] === 0 && payload[1] === 0 && payload[2] === 1 && payload[7]! & 0x80) {
-      this.#foreignStarts.push(unwrapNear(readTimestamp(payload, 9), this.#timeline));
-    }
   }
 
   #elementaryPacket(es: Elementary, packet: Buffer, at: { transportError: boolean; start: boolean; adaptation: number; payload: Buffer }): void {
@@ -311,7 +246,7 @@ export class TsReader {
         this.#skip(`a PES packet over ${MAX_PES_BYTES} bytes was dropped`);
       }
     }
-    es.ended = (stuffed && !start) || (es.chunks.length > 0 && this.#declaredComplete(es));
+    es.ended = (stuffed && !start) || (es.chunks.length > 0 && declaredComplete(es));
     es.padded = stuffed && start;
   }
 
@@ -325,7 +260,7 @@ export class TsReader {
    * bytes than the lost packets carry, they held the next PES's start too: two.
    * A continuation after the gap belongs to a PES whose start is gone: its
    * packets are skipped to the next start. Whole video PES lost in between are
-   * counted when the next one is read, from its DTS (`#countSkippedFrames`).
+   * counted when the next one is read, from its DTS (`skippedFrames`).
    */
   #lose(es: Elementary, start: boolean, missing: number): void {
     let lost = 0;
@@ -335,7 +270,7 @@ export class TsReader {
     } else if (es.chunks.length) {
       // Packets before a PES's last carry a full payload (184 bytes) but for a PCR in an adaptation field (8):
       // if what the PES still lacked fits in the lost packets less one, the last of them began the next PES.
-      const left = this.#declaredLeft(es);
+      const left = declaredLeft(es);
       lost = !start && left !== undefined && left <= 184 * (missing - 1) ? 2 : 1;
       es.chunks = [];
       es.bytes = 0;
@@ -348,36 +283,6 @@ export class TsReader {
   }
 
   /**
-   * A video PES read after a loss: the frames its DTS says are missing since
-   * the last one read (whole PES lost between two others leave no other
-   * trace), beyond those already counted, are counted now. A jump of more
-   * than a few seconds is a timestamp discontinuity, not a loss.
-   */
-  #countSkippedFrames(es: Elementary, dts: number): void {
-    if (es.kind !== 'video' || es.lastDts === undefined) return;
-    const step = dts - es.lastDts;
-    if (es.lostSince === undefined) {
-      if (step > 0) es.frameTicks = step;
-      return;
-    }
-    if (es.frameTicks === undefined) return;
-    const frames = Math.round(step / es.frameTicks) - 1;
-    if (frames > es.lostSince && step <= 5 * TIMESCALE) for (let i = es.lostSince; i < frames; i++) this.#drop('ts_loss');
-  }
-
-  /** The bytes the PES being assembled still lacks of its declared length (undefined for an unbounded one). */
-  #declaredLeft(es: Elementary): number | undefined {
-    const declared = declaredLength(es.chunks);
-    return declared ? 6 + declared - es.bytes : undefined;
-  }
-
-  /** Whether the PES being assembled holds all the bytes its header declares (false for an unbounded video PES, which declares none). */
-  #declaredComplete(es: Elementary): boolean {
-    const left = this.#declaredLeft(es);
-    return left !== undefined && left <= 0;
-  }
-
-  /**
    * A PMT. A version not seen before re-maps the streams: PIDs no longer chosen are dropped (an unfinished
    * PES of theirs counted `ts_truncated`), new ones read from their next start; foreign audio that stops
    * being the audio (AAC came, or it went, or changed codec) ends (`foreignAudioEnded`). Each repeat of the
@@ -387,7 +292,7 @@ export class TsReader {
     const pmt = readPmt(psiSection(payload));
     if (pmt.version !== this.#pmtVersion) {
       this.#pmtVersion = pmt.version;
-      const current = { video: this.#pidOf('video'), audio: this.#pidOf('audio'), foreign: this.#foreign };
+      const current = { video: this.#pidOf('video'), audio: this.#pidOf('audio'), foreign: this.#foreign.chosen };
       const choice = chooseStreams(pmt, current, this.#passForeignAudio);
       for (const reason of choice.skipped) this.#skip(reason);
       for (const [pid, es] of this.#pids) {
@@ -397,36 +302,14 @@ export class TsReader {
       }
       if (choice.video !== undefined && !this.#pids.has(choice.video)) this.#pids.set(choice.video, elementary('video'));
       if (choice.audio !== undefined && !this.#pids.has(choice.audio)) this.#pids.set(choice.audio, elementary('audio'));
-      this.#chooseForeign(choice.foreign);
+      const ended = this.#foreign.choose(choice.foreign);
+      if (ended) {
+        // A second change in the same push (a PMT flapping within a few packets): one ended stream, the first's codec.
+        const earlier = this.#result.foreignAudioEnded;
+        this.#result.foreignAudioEnded = earlier ? { codec: earlier.codec, packets: Buffer.concat([earlier.packets, ended.packets]), starts: [...earlier.starts, ...ended.starts] } : ended;
+      }
     }
-    if (this.#foreign) this.#forwardTables();
-  }
-
-  /** Makes `next` the foreign audio; the one before ends, unless `next` is the same codec (a PID move only). */
-  #chooseForeign(next: ForeignStream | undefined): void {
-    const before = this.#foreign;
-    if (before && next?.codec === before.codec) {
-      this.#foreign = next;
-      return;
-    }
-    if (before) {
-      const ended = this.#takeForeign() ?? { codec: before.codec, packets: Buffer.alloc(0), starts: [] };
-      // A second change in the same push (a PMT flapping within a few packets): one ended stream, the first's codec.
-      const earlier = this.#result.foreignAudioEnded;
-      this.#result.foreignAudioEnded = earlier ? { codec: earlier.codec, packets: Buffer.concat([earlier.packets, ended.packets]), starts: [...earlier.starts, ...ended.starts] } : ended;
-      this.#forwardVersion = (this.#forwardVersion + 1) & 0x1f;
-    }
-    this.#foreign = next;
-  }
-
-  /** The PAT and PMT of the foreign audio's own stream, before its packets. */
-  #forwardTables(): void {
-    const foreign = this.#foreign!;
-    const counter = this.#forwardCounter++;
-    this.#foreignPackets.push(
-      patPacket(FORWARD_PROGRAM, FORWARD_PMT_PID, counter),
-      pmtPacket({ program: FORWARD_PROGRAM, pmtPid: FORWARD_PMT_PID, version: this.#forwardVersion, type: foreign.type, pid: FORWARD_AUDIO_PID, descriptors: foreign.descriptors, counter }),
-    );
+    this.#foreign.tables();
   }
 
   #pidOf(kind: 'video' | 'audio'): number | undefined {
@@ -444,7 +327,7 @@ export class TsReader {
   #flushPes(es: Elementary, ended: boolean, short = 'ts_loss'): void {
     if (!es.chunks.length) return;
     const bounded = declaredLength(es.chunks) > 0;
-    const complete = bounded ? this.#declaredComplete(es) : ended;
+    const complete = bounded ? declaredComplete(es) : ended;
     const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
     es.chunks = [];
     es.bytes = 0;
@@ -464,92 +347,21 @@ export class TsReader {
   }
 
   #decodePes(es: Elementary, pes: Buffer): void {
-    if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) throw new MediaFormatError('PES packet without its start code');
-    const flags = pes[7]!;
-    const headerEnd = 9 + pes[8]!;
-    if (headerEnd > pes.length) throw new MediaFormatError('PES header truncated');
-    if (!(flags & 0x80)) {
+    const header = readPesHeader(pes);
+    if (!header) {
       this.#skip('PES packet without a PTS');
       return;
     }
-    const rawPts = readTimestamp(pes, 9);
-    const dts = unwrapNear(flags & 0x40 ? readTimestamp(pes, 14) : rawPts, es.lastDts);
+    const dts = unwrapNear(header.dts ?? header.pts, es.lastDts);
     // PTS and DTS wrap at different moments (with B-frames the PTS runs ahead and wraps first): each is
     // unwrapped on its own, the PTS against its own access unit's DTS, which it is always within a few frames of.
-    const pts = flags & 0x40 ? unwrapNear(rawPts, dts) : dts;
-    this.#countSkippedFrames(es, dts);
+    const pts = header.dts !== undefined ? unwrapNear(header.pts, dts) : dts;
+    for (let i = skippedFrames(es, dts); i > 0; i--) this.#drop('ts_loss');
     es.lastDts = dts;
     es.lostSince = undefined;
     this.#timeline = dts;
-    const declared = pes.readUInt16BE(4);
-    const body = pes.subarray(headerEnd, declared ? Math.min(pes.length, 6 + declared) : pes.length);
-    if (es.kind === 'video') this.#videoAccessUnit(body, pts, dts);
-    else this.#audioFrames(body, pts);
+    const sink = { packets: this.#result.packets, configs: this.#result.configs, skip: (reason: string) => this.#skip(reason) };
+    if (es.kind === 'video') this.#frames.videoAccessUnit(header.body, pts, dts, sink);
+    else this.#frames.audioFrames(header.body, pts, sink);
   }
-
-  #videoAccessUnit(body: Buffer, pts: number, dts: number): void {
-    const nalus = annexBToNalus(body);
-    const sps = nalus.filter((nal) => nalType(nal) === NAL_SPS);
-    const pps = nalus.filter((nal) => nalType(nal) === NAL_PPS);
-    if (sps.length) this.#sps = sps;
-    if (pps.length) this.#pps = pps;
-    if ((sps.length || pps.length) && this.#sps.length && this.#pps.length) {
-      const config = buildAvcC(this.#sps, this.#pps);
-      if (!this.video || !this.video.config.equals(config)) {
-        this.video = { kind: 'video', codec: 'h264', timescale: TIMESCALE, config, ...avcTrackFields(config) };
-        this.#result.configs.push(this.video);
-      }
-    }
-    if (!this.video) {
-      this.#skip('video before its first SPS and PPS');
-      return;
-    }
-    // Parameter sets travel in the avcC; access unit delimiters mean nothing in MP4.
-    const frame = nalus.filter((nal) => {
-      const type = nalType(nal);
-      return type !== NAL_SPS && type !== NAL_PPS && type !== NAL_AUD;
-    });
-    if (!frame.length) return;
-    const keyframe = frame.some((nal) => nalType(nal) === NAL_IDR);
-    this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.video, pts, dts, keyframe, data: nalusToAvcc(frame) });
-  }
-
-  #audioFrames(body: Buffer, pts: number): void {
-    const frames = splitAdts(body);
-    for (let i = 0; i < frames.length; i++) {
-      const { header, frame } = frames[i]!;
-      const config = adtsToAsc(header);
-      if (!this.audio || !this.audio.config.equals(config)) {
-        const asc = parseAsc(config);
-        this.audio = { kind: 'audio', codec: 'aac', codecString: asc.codecString, timescale: TIMESCALE, config, sampleRate: asc.sampleRate, channels: asc.channels };
-        this.#result.configs.push(this.audio);
-      }
-      // Each AAC frame holds 1024 samples; frames after the first in a PES follow on from its PTS.
-      const at = pts + Math.round((i * 1024 * TIMESCALE) / header.sampleRate);
-      this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.audio, pts: at, dts: at, keyframe: true, data: frame });
-    }
-  }
-}
-
-/** The length a PES header declares (0: unbounded, or its first 6 bytes not here yet), from its first chunks. */
-function declaredLength(chunks: Buffer[]): number {
-  let head = chunks[0]!;
-  // A first packet with a long adaptation field may carry less than the 6 bytes up to the length.
-  if (head.length < 6) head = Buffer.concat(chunks.slice(0, 6));
-  return head.length >= 6 ? head.readUInt16BE(4) : 0;
-}
-
-/** Continues a 33-bit timestamp past its wraps: of `raw + k·2^33`, the one closest to `reference` (the first value is taken as it is). */
-export function unwrapNear(raw: number, reference: number | undefined): number {
-  if (reference === undefined) return raw;
-  return raw + Math.round((reference - raw) / WRAP) * WRAP;
-}
-
-/** A 33-bit PES timestamp at `offset` (marker bits between its three parts). */
-function readTimestamp(pes: Buffer, offset: number): number {
-  if (offset + 5 > pes.length) throw new MediaFormatError('PES timestamp truncated');
-  const high = (pes[offset]! >> 1) & 0x07;
-  const middle = pes.readUInt16BE(offset + 1) >> 1;
-  const low = pes.readUInt16BE(offset + 3) >> 1;
-  return high * 2 ** 30 + middle * 2 ** 15 + low;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildAdtsHeader, buildAsc } from '../../media/aac.ts';
 import { parseAvcC } from '../../media/avc.ts';
-import { MAX_PES_BYTES, TsReader, foreignAudioCodec } from '../../media/mpegts.ts';
+import { MAX_PES_BYTES, TsReader } from '../../media/mpegts.ts';
+import { foreignAudioCodec } from '../../media/mpegts-psi.ts';
 import { psiSection, readPmt } from '../../media/mpegts-program.ts';
 import type { MediaPacket } from '../../media/packet.ts';
 import { AUDIO_PID, VIDEO_PID, pes, programTables, programVersion } from './ts-builder.ts';

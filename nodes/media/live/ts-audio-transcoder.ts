@@ -15,7 +15,9 @@
 import type { FfmpegExit } from '../../../native/ffmpeg/process.ts';
 import { FfmpegProcess } from '../../../native/ffmpeg/process.ts';
 import { aacTranscodeCommand } from '../../../native/ffmpeg/aac-transcode.ts';
-import { TsReader, unwrapNear, type ForeignAudio, type TsReadResult } from '../../../media/mpegts.ts';
+import { TsReader, type TsReadResult } from '../../../media/mpegts.ts';
+import type { ForeignAudio } from '../../../media/mpegts-forward.ts';
+import { unwrapNear } from '../../../media/mpegts-pes.ts';
 import { FORWARD_AUDIO_PID } from '../../../media/mpegts-psi.ts';
 
 const TICKS = 90_000;
