@@ -344,6 +344,21 @@ describe('TsReader', () => {
       expect(reference.packets.filter((p) => !both.packets.includes(p))).toEqual([fifth]);
     });
 
+    it('drops an audio PES 16 packets short (a gap its counter wraps round) though its header\'s length spans two packets', () => {
+      // ADTS frames enough for 20 packets; the first packet carries 4 bytes of the PES, short of its length field.
+      const frames = Array.from({ length: 24 }, (_, k) => fill(150, k));
+      const body = Buffer.concat(frames.flatMap((frame) => [buildAdtsHeader(asc, frame.length), frame]));
+      const counter = { n: 0 };
+      const whole = pes(AUDIO_PID, body, 9000, 9000, counter, 4);
+      const next = pes(AUDIO_PID, adts, 9000 + 24 * 2090, 9000 + 24 * 2090, counter);
+      expect(read(Buffer.concat([programTables(), whole, next])).drops).toEqual({});
+      // 16 packets gone from its middle: the counters still run on, only the declared length tells.
+      const cut = Buffer.concat([programTables(), whole.subarray(0, 2 * 188), whole.subarray(18 * 188), next]);
+      const { packets, drops } = read(cut);
+      expect(drops).toEqual({ ts_loss: 1 });
+      expect(packets.map((p) => p.split(' ')[1])).toEqual([String(9000 + 24 * 2090), String(9000 + 25 * 2090)]);
+    });
+
     it('counts two PES lost when a gap takes the end of one video PES and the start of the next, and whole PES between two others', () => {
       const { bytes, pesOf } = clip();
       const reference = read(bytes).packets;
