@@ -38,7 +38,7 @@ type SrtSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.srt',
   summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
-  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it, counted as dropped, `before_keyframe`). Loss on the link never ends the publish: a PES (one video frame, or a few audio frames) missing a 188-byte TS packet (a gap in its continuity counter, or the transport-error bit) is dropped whole, counted as `ts_loss`, one whose H.264 or ADTS does not parse as `ts_corrupt`, an unfinished one when the publisher leaves as `ts_truncated`; only bytes without MPEG-TS sync restart the listener. Audio that is not AAC (MP2, AC-3, E-AC-3, Opus: what many SRT encoders and broadcast chains send) goes out as AAC all the same: only that audio\'s TS packets go to a second ffmpeg (started at the publish\'s first audio, ended with it), which encodes AAC (128 kbit/s, the source\'s rate and channels) with the source\'s own timestamps, so it stays in sync with the video; the video and AAC path never waits for it (its AAC comes a few frames later), and the stream\'s end follows its last frames. That ffmpeg is handed only the audio chosen, under tables of its own, so other streams listed before it (SMPTE 302M, DTS) cannot be taken instead. Past 2 s of audio behind (5 s before its first AAC) it gets no more: audio is dropped, counted in audio PES (`audio_transcode_backlog`) and logged; audio it still held when killed at the publish\'s end is counted as `audio_transcode_cut`; 5 s of audio in and no AAC out is logged as a warning. A new PMT version mid-publish re-maps the tracks: a track moving PID is followed, AAC appearing ends the transcoder (one audio track at most). Other codecs (HEVC video, subtitles) are skipped with a warning. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it, counted as dropped, `before_keyframe`). Loss on the link never ends the publish: a PES (one video frame, or a few audio frames) missing a 188-byte TS packet (a gap in its continuity counter, or the transport-error bit) is dropped whole, counted as `ts_loss`, one whose H.264 or ADTS does not parse as `ts_corrupt`, an unfinished one when the publisher leaves as `ts_truncated`; only bytes without MPEG-TS sync restart the listener. Audio that is not AAC (MP2, AC-3, E-AC-3, Opus: what many SRT encoders and broadcast chains send) goes out as AAC all the same: only that audio\'s TS packets go to a second ffmpeg (started at the publish\'s first audio, ended with it), which encodes AAC (128 kbit/s, the source\'s rate and channels) with the source\'s own timestamps, so it stays in sync with the video; the video and AAC path never waits for it (its AAC comes a few frames later), and the stream\'s end follows its last frames. That ffmpeg is handed only the audio chosen, under tables of its own, so other streams listed before it (SMPTE 302M, DTS) cannot be taken instead. Past 2 s of audio behind (5 s before its first AAC) it gets no more: audio is dropped, counted in audio PES (`audio_transcode_backlog`) and logged; audio it still held when killed at the publish\'s end is counted as `audio_transcode_cut`; 5 s of audio in and no AAC out is logged as a warning. A new PMT version mid-publish re-maps the tracks: a track moving PID is followed, AAC appearing ends the transcoder (one audio track at most; the publisher\'s AAC waits for its last frames, and frames overlapping them are dropped, `audio_overlap`). Other codecs (HEVC video, subtitles) are skipped with a warning. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
@@ -82,6 +82,13 @@ interface Publish {
   readerFailed: boolean;
   /** Transcoders finishing (their audio ended mid-publish, or the publish did): awaited before the stream's end. */
   ending: Promise<void>[];
+  /**
+   * The publisher's own audio held back while a transcoder whose audio ended mid-publish still sends the
+   * frames before it: released when it has finished, so the audio track goes out in time order.
+   */
+  held: MediaPacket[] | undefined;
+  /** The DTS of the last audio packet sent downstream. */
+  lastAudio: number | undefined;
 }
 
 /** One run of an `ingest.srt` node: ffmpeg listening, again after each publisher. */
@@ -151,7 +158,7 @@ class SrtListenSession implements SourceSession {
     const stream = ctx.settings.streamid;
     const process = FfmpegProcess.spawn(listenCommand(this.#address, ctx.settings), { redact: ctx.settings.passphrase ? [ctx.settings.passphrase] : [] });
     this.#process = process;
-    const publish: Publish = { stream, process, reader: new TsReader({ stream, passForeignAudio: true }), packets: 0, keyframeSeen: false, readerFailed: false, ending: [] };
+    const publish: Publish = { stream, process, reader: new TsReader({ stream, passForeignAudio: true }), packets: 0, keyframeSeen: false, readerFailed: false, ending: [], held: undefined, lastAudio: undefined };
     const stdout = process.output(0);
     stdout.on('data', (chunk: Buffer) => {
       if (publish.readerFailed) return;
@@ -198,7 +205,11 @@ class SrtListenSession implements SourceSession {
       ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: the publisher's stream is not MPEG-TS: ${result.error.message}; restarting the listener`);
       void publish.process.stop(2000);
     }
-    this.#takeMedia(publish, result.packets);
+    const held = publish.held;
+    if (held) {
+      for (const packet of result.packets) if (packet.track.kind === 'audio') held.push(packet);
+      this.#takeMedia(publish, result.packets.filter((packet) => packet.track.kind !== 'audio'));
+    } else this.#takeMedia(publish, result.packets);
   }
 
   /** The reader's skip reasons logged, its drops counted (a loss on the link costs that PES only, and reading goes on). */
@@ -214,8 +225,8 @@ class SrtListenSession implements SourceSession {
 
   /**
    * Foreign audio to its transcoder, started at its first packets. Audio a new PMT ended (AAC came, or its
-   * codec changed) gets its last packets and finishes alongside (awaited with the publish); the next, if any,
-   * gets a transcoder of its own.
+   * codec changed) gets its last packets and finishes alongside (awaited with the publish), the publisher's
+   * own audio held back meanwhile (`held`); the next, if any, gets a transcoder of its own.
    */
   #routeForeignAudio(publish: Publish, result: TsReadResult): void {
     const ended = result.foreignAudioEnded;
@@ -223,7 +234,17 @@ class SrtListenSession implements SourceSession {
       const ctx = this.#ctx;
       ctx.log.info({ stream: publish.stream, codec: ended.codec }, `${ctx.label}: stream \`${publish.stream}\`: the ${ended.codec} audio left the program: its transcoder ends`);
       this.#transcoder.write(ended);
-      publish.ending.push(this.#transcoder.end(TRANSCODE_END_MS));
+      publish.held ??= [];
+      const release = (): void => {
+        const held = publish.held ?? [];
+        publish.held = undefined;
+        // The new audio may begin before the old one's last frame (an encoder's priming): what overlaps goes.
+        const last = publish.lastAudio ?? -Infinity;
+        const after = held.filter((packet) => packet.dts > last);
+        if (after.length < held.length) this.#ctx.metrics.dropped(held.length - after.length, 'audio_overlap');
+        this.#takeMedia(publish, after);
+      };
+      publish.ending.push(this.#transcoder.end(TRANSCODE_END_MS).then(release));
       this.#transcoder = undefined;
     }
     if (result.foreignAudio) {
@@ -252,6 +273,7 @@ class SrtListenSession implements SourceSession {
       this.#startStats();
     }
     publish.packets += kept.length;
+    for (const packet of kept) if (packet.track.kind === 'audio') publish.lastAudio = packet.dts;
     const arrival = Date.now();
     const live = this.#live!;
     const items: MediaPacket[] = kept.map((packet) => ({ ...packet, arrival }));

@@ -16,7 +16,8 @@ import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet
 import ingestSrt from '../../nodes/media/ingest-srt.ts';
 import { fakeContext } from '../helpers/fake-context.ts';
 import { ffprobe, type ProbeResult } from '../../native/ffmpeg/probe.ts';
-import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
+import { FfmpegProcess, runToEnd } from '../../native/ffmpeg/process.ts';
+import { crc32Mpeg } from '../../media/mpegts-psi.ts';
 import { childrenNamed, settleChildren } from './children.ts';
 import { fetchUntil } from './live-cli.ts';
 import { startYaml } from '../helpers/pipeline.ts';
@@ -244,6 +245,64 @@ describe('ingest.srt\'s audio transcoder', () => {
       expect(node.items.filter(isMediaEnd)).toEqual([{ stream: 'cam', end: true }]);
     } finally {
       process.env.PATH = path;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends the transcoder when AAC joins the program mid-publish (a new PMT version), going on with the AAC as the one audio track', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'srt-pmt-'));
+    try {
+      // 3 s of video and MP2, then 3 s of video and AAC on other PIDs, its PMT made version 1.
+      const part = async (name: string, audio: string, extra: string[]) => {
+        await runToEnd(
+          FfmpegProcess.spawn({
+            inputs: [
+              { from: { url: 'testsrc2=size=160x120:rate=30:duration=3' }, options: ['-f', 'lavfi'] },
+              { from: { url: 'sine=frequency=440:sample_rate=48000:duration=3' }, options: ['-f', 'lavfi'] },
+            ],
+            outputs: [{ to: { url: join(dir, name) }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', audio, ...extra, '-f', 'mpegts', '-y'] }],
+          }),
+        );
+        return readFileSync(join(dir, name));
+      };
+      const first = await part('a.ts', 'mp2', []);
+      const second = await part('b.ts', 'aac', ['-mpegts_start_pid', '0x200', '-output_ts_offset', '3']);
+      for (let at = 0; at < second.length; at += 188) {
+        const pid = ((second[at + 1]! & 0x1f) << 8) | second[at + 2]!;
+        if (pid !== 0x1000 || !(second[at + 1]! & 0x40)) continue;
+        const section = second.subarray(at + 5);
+        section[5] = 0xc1 | (1 << 1);
+        const end = 3 + (((section[1]! & 0x0f) << 8) | section[2]!) - 4;
+        section.writeUInt32BE(crc32Mpeg(section.subarray(0, end)), end);
+      }
+      writeFileSync(join(dir, 'both.ts'), Buffer.concat([first, second]));
+      const node = startNode(19569);
+      await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+      // The bytes as they are (no remux, which would rewrite the tables), at once.
+      publisher = FfmpegProcess.spawn({
+        inputs: [{ from: { url: join(dir, 'both.ts') }, options: ['-f', 'data', '-raw_packet_size', '1316'] }],
+        outputs: [{ to: { url: 'srt://127.0.0.1:19569?pkt_size=1316&connect_timeout=2000&linger=2' }, options: ['-map', '0', '-c', 'copy', '-f', 'data'] }],
+      });
+      expect((await publisher.exited).exitCode).toBe(0);
+      expect(await until(() => node.items.some(isMediaEnd), 10_000)).toBe(true);
+      expect(node.ctx.logs.filter((line) => line.level !== 'debug').map((line) => line.message.replace(/^node `ingest-srt` \(test\): /, ''))).toEqual([
+        expect.stringMatching(/^no `passphrase`/),
+        'stream `cam`: audio is MPEG audio (MP2): transcoding it to AAC',
+        'stream `cam`: publisher connected',
+        'stream `cam`: the MPEG audio (MP2) audio left the program: its transcoder ends',
+        expect.stringMatching(/^stream `cam`: publisher left/),
+      ]);
+      const audio = node.items.filter((item): item is MediaPacket => !isMediaEnd(item) && item.track.kind === 'audio');
+      // All 6 s of audio, 48 kHz AAC: the transcoded 3 s, then the publisher's own.
+      expect(audio.length).toBeGreaterThan(270);
+      // In time order: the publisher's own AAC waited for the transcoder's last frames (sent all at once here, the
+      // whole transcoded 3 s would otherwise come after it); its first frame, priming before the MP2's end, dropped.
+      expect(audio.filter((packet, i) => i > 0 && packet.dts <= audio[i - 1]!.dts)).toEqual([]);
+      expect(node.ctx.drops.audio_overlap).toBe(1);
+      const video = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video');
+      expect(video.length).toBeGreaterThan(170);
+      expect(transcoders()).toEqual([]);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
