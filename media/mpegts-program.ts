@@ -7,8 +7,8 @@
 import { MediaFormatError } from './format-error.ts';
 import { foreignAudioCodec } from './mpegts-psi.ts';
 
-export const STREAM_H264 = 0x1b;
-export const STREAM_AAC = 0x0f;
+const STREAM_H264 = 0x1b;
+const STREAM_AAC = 0x0f;
 
 /** One elementary stream a PMT lists. */
 export interface PmtStream {

@@ -296,7 +296,8 @@ export class TsReader {
       const choice = chooseStreams(pmt, current, this.#passForeignAudio);
       for (const reason of choice.skipped) this.#skip(reason);
       for (const [pid, es] of this.#pids) {
-        if (pid === choice.video || pid === choice.audio) continue;
+        // Kept where still chosen as the same kind (a PID may be reused for another stream).
+        if ((pid === choice.video && es.kind === 'video') || (pid === choice.audio && es.kind === 'audio')) continue;
         this.#flushPes(es, es.ended, 'ts_truncated');
         this.#pids.delete(pid);
       }
