@@ -11,24 +11,31 @@
  * PES with a gap, which is dropped and counted (`ts_loss`), once per PES
  * lost; the PES before a lost start is kept when it ended whole (its
  * declared length, or for unbounded video PES the adaptation-field stuffing
- * of its last packet). A PES whose ADTS or H.264 does not parse is dropped
- * as `ts_corrupt`, an unfinished one at the end (short of its length, or
- * unbounded without its stuffed end) as `ts_truncated`. Only bytes without
- * sync at the start are fatal.
+ * of a packet after its first: a muxer may stuff its first packet too). A
+ * PES whose ADTS or H.264 does not parse is dropped as `ts_corrupt`, an
+ * unfinished one at the end (short of its length, or unbounded without its
+ * stuffed end) as `ts_truncated`. Only bytes without sync at the start are
+ * fatal. Modules beside it: `mpegts-elementary.ts` (a PID's PES and loss
+ * state), `mpegts-pes.ts` (PES headers, H.264 and AAC frames),
+ * `mpegts-program.ts` (PAT, PMT, which streams are read), `mpegts-forward.ts`
+ * and `mpegts-psi.ts` (foreign audio handed on with tables of its own).
+ *
+ * A new PMT version re-maps the streams (`chooseStreams`): PIDs no longer
+ * listed are dropped (their unfinished PES counted `ts_truncated`), at most
+ * one video and one audio track are read.
  */
-import { adtsToAsc, parseAsc, splitAdts } from './aac.ts';
-import { NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, annexBToNalus, avcTrackFields, buildAvcC, nalType, nalusToAvcc } from './avc.ts';
 import { MediaFormatError } from './format-error.ts';
+import { declaredComplete, declaredLeft, declaredLength, elementary, skippedFrames, type Elementary } from './mpegts-elementary.ts';
+import { ForeignForwarder, type ForeignAudio } from './mpegts-forward.ts';
+import { chooseStreams, psiSection, readPat, readPmt } from './mpegts-program.ts';
+import { TsFrames, readPesHeader, unwrapNear } from './mpegts-pes.ts';
+import { hasStuffing } from './mpegts-psi.ts';
 import type { MediaPacket, TrackInfo } from './packet.ts';
 
 const PACKET = 188;
 const SYNC = 0x47;
-const TIMESCALE = 90_000;
-const STREAM_H264 = 0x1b;
-const STREAM_AAC = 0x0f;
 /** Bytes skipped looking for sync before the input is judged not MPEG-TS. */
 const MAX_RESYNC = 64 * 1024;
-const WRAP = 2 ** 33;
 /**
  * The largest PES reassembled: a video PES may leave its length unset and
  * run to the next start flag, so garbage without one would grow without
@@ -45,76 +52,62 @@ export interface TsReadResult {
    * PES packets dropped in this push, by reason: `oversized_pes` (grew past
    * `MAX_PES_BYTES`), `ts_loss` (a TS packet of it was lost or flagged in
    * error), `ts_corrupt` (its ADTS or H.264 did not parse), `ts_truncated`
-   * (unfinished when the input ended). The reader goes on at the next start.
+   * (unfinished when the input ended, or its PID left the PMT). The reader
+   * goes on at the next start.
    */
   drops?: Record<string, number>;
   /**
-   * With `transcodeAudio`: the TS packets of an audio stream the reader
-   * cannot decode itself (MP2, AC-3, E-AC-3, Opus), with the PAT and
-   * PMT, in input order: MPEG-TS an ffmpeg can turn into AAC with the same
-   * timestamps. `codec` names the audio; the packets hold all of this push.
+   * With `passForeignAudio`: the packets of this push of an audio stream the
+   * reader cannot decode itself (MP2, AC-3, E-AC-3, Opus), for a transcoder.
    */
-  foreignAudio?: { codec: string; packets: Buffer };
-  error?: MediaFormatError;
-}
-
-interface Elementary {
-  kind: 'video' | 'audio';
-  chunks: Buffer[];
-  /** Bytes in `chunks`. */
-  bytes: number;
-  /** The last continuity counter seen on this PID (undefined until the first packet, or after one in error). */
-  counter: number | undefined;
-  /** Packets of a PES whose start was lost are being skipped (its drop is already counted). */
-  lost: boolean;
+  foreignAudio?: ForeignAudio;
   /**
-   * The PES in progress (assembled or skipped) ended with the last packet of this PID: its payload stopped
-   * short of the packet (adaptation-field stuffing, which MPEG-TS puts only where a PES ends), or it holds
-   * all the bytes its header declares. What an unbounded video PES has instead of a length.
+   * The foreign audio handed on before this push ended in it: a new PMT
+   * dropped it, changed its codec, or brought AAC. Its last packets; its
+   * transcoder should finish. (`foreignAudio`, if any, is a new stream.)
    */
-  ended: boolean;
-  /** The last unwrapped DTS (the PTS of PES without one), in 90 kHz units: the reference the next is unwrapped against. */
-  lastDts: number | undefined;
-  /** The DTS step between the last two video PES read with no loss between them: one frame's duration. */
-  frameTicks: number | undefined;
-  /** PES counted lost since the last one read (undefined: none lost). */
-  lostSince: number | undefined;
-}
-
-function elementary(kind: 'video' | 'audio'): Elementary {
-  return { kind, chunks: [], bytes: 0, counter: undefined, lost: false, ended: false, lastDts: undefined, frameTicks: undefined, lostSince: undefined };
+  foreignAudioEnded?: ForeignAudio;
+  error?: MediaFormatError;
 }
 
 /** Reads MPEG-TS bytes pushed in chunks of any size; never throws (malformed input ends it with `error`). */
 export class TsReader {
   readonly stream: string;
   readonly rendition: string;
-  video: TrackInfo | undefined;
-  audio: TrackInfo | undefined;
   #pending: Buffer = Buffer.alloc(0);
   #pmtPid: number | undefined;
+  #pmtVersion: number | undefined;
   readonly #pids = new Map<number, Elementary>();
-  #sps: Buffer[] = [];
-  #pps: Buffer[] = [];
+  readonly #frames: TsFrames;
   #skippedBytes = 0;
   #synced = false;
   #failed: MediaFormatError | undefined;
   readonly #reported = new Set<string>();
   #result: TsReadResult = { packets: [], configs: [], skipped: [] };
-  readonly #transcodeAudio: boolean;
-  /** The PID and codec of the audio passed on as `foreignAudio`, once the PMT has announced it. */
-  #foreign: { pid: number; codec: string } | undefined;
-  #foreignPackets: Buffer[] = [];
+  readonly #passForeignAudio: boolean;
+  /** The audio handed on as `foreignAudio`, once a PMT has announced it. */
+  readonly #foreign = new ForeignForwarder();
   #timeline: number | undefined;
 
   /**
-   * `transcodeAudio`: when the stream's audio is not AAC, pass its TS packets on (`foreignAudio`) for a
-   * transcoder rather than skipping it with a warning.
+   * `passForeignAudio`: when the stream's audio is not AAC but one ffmpeg decodes, pass its TS packets on
+   * (`foreignAudio`, e.g. for a transcoder) rather than skipping it with a warning.
    */
-  constructor(options: { stream: string; rendition?: string; transcodeAudio?: boolean }) {
+  constructor(options: { stream: string; rendition?: string; passForeignAudio?: boolean }) {
     this.stream = options.stream;
     this.rendition = options.rendition ?? 'source';
-    this.#transcodeAudio = options.transcodeAudio ?? false;
+    this.#passForeignAudio = options.passForeignAudio ?? false;
+    this.#frames = new TsFrames(this.stream, this.rendition);
+  }
+
+  /** The video track, once the first SPS and PPS have come. */
+  get video(): TrackInfo | undefined {
+    return this.#frames.video;
+  }
+
+  /** The AAC audio track, once its first frame has come. */
+  get audio(): TrackInfo | undefined {
+    return this.#frames.audio;
   }
 
   get error(): MediaFormatError | undefined {
@@ -156,7 +149,7 @@ export class TsReader {
    */
   end(): TsReadResult {
     return this.#run(() => {
-      for (const [, es] of this.#pids) this.#flushPes(es, es.ended, 'ts_truncated');
+      for (const [, es] of this.#pids) this.#flushPes(es, es.ended || es.padded, 'ts_truncated');
       this.#pending = Buffer.alloc(0);
     });
   }
@@ -170,10 +163,8 @@ export class TsReader {
       this.#failed = error instanceof MediaFormatError ? error : new MediaFormatError(String(error));
       this.#result.error = this.#failed;
     }
-    if (this.#foreignPackets.length) {
-      this.#result.foreignAudio = { codec: this.#foreign!.codec, packets: Buffer.concat(this.#foreignPackets) };
-      this.#foreignPackets = [];
-    }
+    const foreign = this.#foreign.take();
+    if (foreign) this.#result.foreignAudio = foreign;
     return this.#result;
   }
 
@@ -202,31 +193,35 @@ export class TsReader {
     // Tables flagged in error wait for their next repeat (muxers send them several times a second).
     if (transportError && (pid === 0 || pid === this.#pmtPid)) return;
     if (pid === 0) {
-      if (start) this.#pat(payload);
-      if (this.#foreign) this.#foreignPackets.push(packet);
+      if (start) this.#pmtPid = readPat(psiSection(payload)) ?? this.#pmtPid;
       return;
     }
     if (pid === this.#pmtPid) {
       if (start) this.#pmt(payload);
-      if (this.#foreign) this.#foreignPackets.push(packet);
       return;
     }
-    if (pid === this.#foreign?.pid) {
+    if (pid === this.#foreign.pid) {
       // The transcoder's own demuxer deals with its gaps and errors.
-      this.#foreignPackets.push(packet);
+      this.#foreign.packet(packet, start && !transportError, payload, this.#timeline);
       return;
     }
     const es = this.#pids.get(pid);
-    if (!es) return;
+    if (es) this.#elementaryPacket(es, packet, { transportError, start, adaptation, payload });
+  }
+
+  #elementaryPacket(es: Elementary, packet: Buffer, at: { transportError: boolean; start: boolean; adaptation: number; payload: Buffer }): void {
+    const { start, adaptation, payload } = at;
+    // Stuffing is trusted as a PES's end only after its first packet: a muxer may pad the first wherever the PES ends.
     const stuffed = adaptation === 3 && hasStuffing(packet);
     const counter = packet[3]! & 0x0f;
     // The discontinuity indicator: the muxer restarted its counter on purpose.
     const reset = adaptation === 3 && packet[4]! > 0 && (packet[5]! & 0x80) !== 0;
-    if (transportError) {
-      // The link flagged this packet as damaged: it, and the PES it belongs to, are lost.
+    if (at.transportError) {
+      // The link flagged this packet as damaged: it, and the PES it belongs to, are lost; nothing in it
+      // (its stuffing included) is trusted, so the PES it was in has not ended.
       this.#lose(es, false, 1);
       es.counter = undefined;
-      es.ended = stuffed;
+      es.padded = false;
       return;
     }
     if (es.counter !== undefined && !reset) {
@@ -251,7 +246,8 @@ export class TsReader {
         this.#skip(`a PES packet over ${MAX_PES_BYTES} bytes was dropped`);
       }
     }
-    es.ended = stuffed || (es.chunks.length > 0 && this.#declaredComplete(es));
+    es.ended = (stuffed && !start) || (es.chunks.length > 0 && declaredComplete(es));
+    es.padded = stuffed && start;
   }
 
   /**
@@ -264,7 +260,7 @@ export class TsReader {
    * bytes than the lost packets carry, they held the next PES's start too: two.
    * A continuation after the gap belongs to a PES whose start is gone: its
    * packets are skipped to the next start. Whole video PES lost in between are
-   * counted when the next one is read, from its DTS (`#countSkippedFrames`).
+   * counted when the next one is read, from its DTS (`skippedFrames`).
    */
   #lose(es: Elementary, start: boolean, missing: number): void {
     let lost = 0;
@@ -274,7 +270,7 @@ export class TsReader {
     } else if (es.chunks.length) {
       // Packets before a PES's last carry a full payload (184 bytes) but for a PCR in an adaptation field (8):
       // if what the PES still lacked fits in the lost packets less one, the last of them began the next PES.
-      const left = this.#declaredLeft(es);
+      const left = declaredLeft(es);
       lost = !start && left !== undefined && left <= 184 * (missing - 1) ? 2 : 1;
       es.chunks = [];
       es.bytes = 0;
@@ -283,90 +279,43 @@ export class TsReader {
     es.lostSince = (es.lostSince ?? 0) + lost;
     es.lost = !start;
     es.ended = false;
+    es.padded = false;
   }
 
   /**
-   * A video PES read after a loss: the frames its DTS says are missing since
-   * the last one read (whole PES lost between two others leave no other
-   * trace), beyond those already counted, are counted now. A jump of more
-   * than a few seconds is a timestamp discontinuity, not a loss.
+   * A PMT. A version not seen before re-maps the streams: PIDs no longer chosen are dropped (an unfinished
+   * PES of theirs counted `ts_truncated`), new ones read from their next start; foreign audio that stops
+   * being the audio (AAC came, or it went, or changed codec) ends (`foreignAudioEnded`). Each repeat of the
+   * PMT sends the foreign audio's own tables again, as the source repeats its own.
    */
-  #countSkippedFrames(es: Elementary, dts: number): void {
-    if (es.kind !== 'video' || es.lastDts === undefined) return;
-    const step = dts - es.lastDts;
-    if (es.lostSince === undefined) {
-      if (step > 0) es.frameTicks = step;
-      return;
-    }
-    if (es.frameTicks === undefined) return;
-    const frames = Math.round(step / es.frameTicks) - 1;
-    if (frames > es.lostSince && step <= 5 * TIMESCALE) for (let i = es.lostSince; i < frames; i++) this.#drop('ts_loss');
-  }
-
-  /** The bytes the PES being assembled still lacks of its declared length (undefined for an unbounded one). */
-  #declaredLeft(es: Elementary): number | undefined {
-    const first = es.chunks[0]!;
-    if (first.length < 6) return undefined;
-    const declared = first.readUInt16BE(4);
-    return declared > 0 ? 6 + declared - es.bytes : undefined;
-  }
-
-  /** Whether the PES being assembled holds all the bytes its header declares (false for an unbounded video PES, which declares none). */
-  #declaredComplete(es: Elementary): boolean {
-    const left = this.#declaredLeft(es);
-    return left !== undefined && left <= 0;
-  }
-
-  /** The section after the pointer field, up to its CRC; sections spanning packets are not needed for PAT/PMT of a few streams. */
-  #section(payload: Buffer): Buffer {
-    const pointer = payload[0]!;
-    const section = payload.subarray(1 + pointer);
-    if (section.length < 3) throw new MediaFormatError('PSI section truncated');
-    const length = ((section[1]! & 0x0f) << 8) | section[2]!;
-    if (3 + length > section.length) throw new MediaFormatError('a PAT or PMT longer than one packet is not supported');
-    return section.subarray(0, 3 + length - 4);
-  }
-
-  #pat(payload: Buffer): void {
-    const section = this.#section(payload);
-    for (let i = 8; i + 4 <= section.length; i += 4) {
-      const program = section.readUInt16BE(i);
-      if (program !== 0) {
-        this.#pmtPid = section.readUInt16BE(i + 2) & 0x1fff;
-        return;
-      }
-    }
-  }
-
   #pmt(payload: Buffer): void {
-    const section = this.#section(payload);
-    const infoLength = section.readUInt16BE(10) & 0x0fff;
-    const streams: { type: number; pid: number; descriptors: Buffer }[] = [];
-    for (let i = 12 + infoLength; i + 5 <= section.length; ) {
-      const esInfo = section.readUInt16BE(i + 3) & 0x0fff;
-      streams.push({ type: section[i]!, pid: section.readUInt16BE(i + 1) & 0x1fff, descriptors: section.subarray(i + 5, i + 5 + esInfo) });
-      i += 5 + esInfo;
-    }
-    // AAC anywhere in the program is read as it is; other audio is transcoded only without it.
-    const hasAac = streams.some((stream) => stream.type === STREAM_AAC);
-    for (const { type, pid, descriptors } of streams) {
-      if (this.#pids.has(pid) || pid === this.#foreign?.pid) continue;
-      const foreign = foreignAudioCodec(type, descriptors);
-      if (type === STREAM_H264 && !this.#hasKind('video')) this.#pids.set(pid, elementary('video'));
-      else if (type === STREAM_AAC && !this.#hasKind('audio')) this.#pids.set(pid, elementary('audio'));
-      else if (foreign && this.#transcodeAudio && !hasAac && !this.#hasKind('audio') && !this.#foreign) {
-        this.#foreign = { pid, codec: foreign };
-        // The transcoder's demuxer needs the tables before the audio: the PAT is sent again from here.
-        this.#foreignPackets.push(patPacket(section.readUInt16BE(3), this.#pmtPid!));
-      } else if (type !== STREAM_H264 && type !== STREAM_AAC && pid !== this.#foreign?.pid) {
-        this.#skip(`MPEG-TS stream type 0x${type.toString(16).padStart(2, '0')}${foreign ? ` (${foreign})` : ''} is not supported (only 0x1b H.264 and 0x0f AAC${this.#transcodeAudio ? ', and one audio stream transcoded to AAC' : ''})`);
+    const pmt = readPmt(psiSection(payload));
+    if (pmt.version !== this.#pmtVersion) {
+      this.#pmtVersion = pmt.version;
+      const current = { video: this.#pidOf('video'), audio: this.#pidOf('audio'), foreign: this.#foreign.chosen };
+      const choice = chooseStreams(pmt, current, this.#passForeignAudio);
+      for (const reason of choice.skipped) this.#skip(reason);
+      for (const [pid, es] of this.#pids) {
+        // Kept where still chosen as the same kind (a PID may be reused for another stream).
+        if ((pid === choice.video && es.kind === 'video') || (pid === choice.audio && es.kind === 'audio')) continue;
+        this.#flushPes(es, es.ended, 'ts_truncated');
+        this.#pids.delete(pid);
+      }
+      if (choice.video !== undefined && !this.#pids.has(choice.video)) this.#pids.set(choice.video, elementary('video'));
+      if (choice.audio !== undefined && !this.#pids.has(choice.audio)) this.#pids.set(choice.audio, elementary('audio'));
+      const ended = this.#foreign.choose(choice.foreign);
+      if (ended) {
+        // A second change in the same push (a PMT flapping within a few packets): one ended stream, the first's codec.
+        const earlier = this.#result.foreignAudioEnded;
+        this.#result.foreignAudioEnded = earlier ? { codec: earlier.codec, packets: Buffer.concat([earlier.packets, ended.packets]), starts: [...earlier.starts, ...ended.starts] } : ended;
       }
     }
+    this.#foreign.tables();
   }
 
-  #hasKind(kind: 'video' | 'audio'): boolean {
-    for (const es of this.#pids.values()) if (es.kind === kind) return true;
-    return false;
+  #pidOf(kind: 'video' | 'audio'): number | undefined {
+    for (const [pid, es] of this.#pids) if (es.kind === kind) return pid;
+    return undefined;
   }
 
   /**
@@ -378,8 +327,8 @@ export class TsReader {
    */
   #flushPes(es: Elementary, ended: boolean, short = 'ts_loss'): void {
     if (!es.chunks.length) return;
-    const bounded = es.chunks[0]!.length >= 6 && es.chunks[0]!.readUInt16BE(4) > 0;
-    const complete = bounded ? this.#declaredComplete(es) : ended;
+    const bounded = declaredLength(es.chunks) > 0;
+    const complete = bounded ? declaredComplete(es) : ended;
     const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
     es.chunks = [];
     es.bytes = 0;
@@ -399,151 +348,21 @@ export class TsReader {
   }
 
   #decodePes(es: Elementary, pes: Buffer): void {
-    if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) throw new MediaFormatError('PES packet without its start code');
-    const flags = pes[7]!;
-    const headerEnd = 9 + pes[8]!;
-    if (headerEnd > pes.length) throw new MediaFormatError('PES header truncated');
-    if (!(flags & 0x80)) {
+    const header = readPesHeader(pes);
+    if (!header) {
       this.#skip('PES packet without a PTS');
       return;
     }
-    const rawPts = readTimestamp(pes, 9);
-    const dts = unwrapNear(flags & 0x40 ? readTimestamp(pes, 14) : rawPts, es.lastDts);
+    const dts = unwrapNear(header.dts ?? header.pts, es.lastDts);
     // PTS and DTS wrap at different moments (with B-frames the PTS runs ahead and wraps first): each is
     // unwrapped on its own, the PTS against its own access unit's DTS, which it is always within a few frames of.
-    const pts = flags & 0x40 ? unwrapNear(rawPts, dts) : dts;
-    this.#countSkippedFrames(es, dts);
+    const pts = header.dts !== undefined ? unwrapNear(header.pts, dts) : dts;
+    for (let i = skippedFrames(es, dts); i > 0; i--) this.#drop('ts_loss');
     es.lastDts = dts;
     es.lostSince = undefined;
     this.#timeline = dts;
-    const declared = pes.readUInt16BE(4);
-    const body = pes.subarray(headerEnd, declared ? Math.min(pes.length, 6 + declared) : pes.length);
-    if (es.kind === 'video') this.#videoAccessUnit(body, pts, dts);
-    else this.#audioFrames(body, pts);
+    const sink = { packets: this.#result.packets, configs: this.#result.configs, skip: (reason: string) => this.#skip(reason) };
+    if (es.kind === 'video') this.#frames.videoAccessUnit(header.body, pts, dts, sink);
+    else this.#frames.audioFrames(header.body, pts, sink);
   }
-
-  #videoAccessUnit(body: Buffer, pts: number, dts: number): void {
-    const nalus = annexBToNalus(body);
-    const sps = nalus.filter((nal) => nalType(nal) === NAL_SPS);
-    const pps = nalus.filter((nal) => nalType(nal) === NAL_PPS);
-    if (sps.length) this.#sps = sps;
-    if (pps.length) this.#pps = pps;
-    if ((sps.length || pps.length) && this.#sps.length && this.#pps.length) {
-      const config = buildAvcC(this.#sps, this.#pps);
-      if (!this.video || !this.video.config.equals(config)) {
-        this.video = { kind: 'video', codec: 'h264', timescale: TIMESCALE, config, ...avcTrackFields(config) };
-        this.#result.configs.push(this.video);
-      }
-    }
-    if (!this.video) {
-      this.#skip('video before its first SPS and PPS');
-      return;
-    }
-    // Parameter sets travel in the avcC; access unit delimiters mean nothing in MP4.
-    const frame = nalus.filter((nal) => {
-      const type = nalType(nal);
-      return type !== NAL_SPS && type !== NAL_PPS && type !== NAL_AUD;
-    });
-    if (!frame.length) return;
-    const keyframe = frame.some((nal) => nalType(nal) === NAL_IDR);
-    this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.video, pts, dts, keyframe, data: nalusToAvcc(frame) });
-  }
-
-  #audioFrames(body: Buffer, pts: number): void {
-    const frames = splitAdts(body);
-    for (let i = 0; i < frames.length; i++) {
-      const { header, frame } = frames[i]!;
-      const config = adtsToAsc(header);
-      if (!this.audio || !this.audio.config.equals(config)) {
-        const asc = parseAsc(config);
-        this.audio = { kind: 'audio', codec: 'aac', codecString: asc.codecString, timescale: TIMESCALE, config, sampleRate: asc.sampleRate, channels: asc.channels };
-        this.#result.configs.push(this.audio);
-      }
-      // Each AAC frame holds 1024 samples; frames after the first in a PES follow on from its PTS.
-      const at = pts + Math.round((i * 1024 * TIMESCALE) / header.sampleRate);
-      this.#result.packets.push({ stream: this.stream, rendition: this.rendition, track: this.audio, pts: at, dts: at, keyframe: true, data: frame });
-    }
-  }
-}
-
-/**
- * The audio codec of a PMT entry that is audio ffmpeg decodes but the
- * reader does not: MPEG-1/2 audio (0x03, 0x04), AC-3 (0x81, or private data
- * with the DVB AC-3 descriptor or an `AC-3` registration), E-AC-3 (0x87, or
- * their E-AC-3 forms), Opus (private data registered `Opus`). Undefined for
- * anything else (video, subtitles, teletext, SCTE-35; and AAC in LATM, 0x11,
- * whose first frames ffmpeg 5.1 sends on from a pipe without their timestamps).
- */
-export function foreignAudioCodec(type: number, descriptors: Buffer): string | undefined {
-  if (type === 0x03 || type === 0x04) return 'MPEG audio (MP2)';
-  if (type === 0x81) return 'AC-3';
-  if (type === 0x87) return 'E-AC-3';
-  if (type !== 0x06) return undefined;
-  for (let i = 0; i + 2 <= descriptors.length; i += 2 + descriptors[i + 1]!) {
-    const tag = descriptors[i]!;
-    const body = descriptors.subarray(i + 2, i + 2 + descriptors[i + 1]!);
-    if (tag === 0x6a) return 'AC-3';
-    if (tag === 0x7a) return 'E-AC-3';
-    if (tag === 0x05 && body.length >= 4) {
-      const format = body.toString('latin1', 0, 4);
-      if (format === 'AC-3') return 'AC-3';
-      if (format === 'EAC3') return 'E-AC-3';
-      if (format === 'Opus') return 'Opus';
-    }
-  }
-  return undefined;
-}
-
-/** A PAT naming one program and its PMT PID, in one TS packet (with its CRC: ffmpeg checks it). */
-export function patPacket(program: number, pmtPid: number): Buffer {
-  const packet = Buffer.alloc(PACKET, 0xff);
-  packet.set([SYNC, 0x40, 0x00, 0x10, 0x00]);
-  const section = Buffer.from([0x00, 0xb0, 13, 0x00, 0x01, 0xc1, 0, 0, program >> 8, program & 0xff, 0xe0 | (pmtPid >> 8), pmtPid & 0xff]);
-  section.copy(packet, 5);
-  packet.writeUInt32BE(crc32Mpeg(section), 5 + section.length);
-  return packet;
-}
-
-/** CRC-32/MPEG-2, as PSI sections carry it. */
-function crc32Mpeg(bytes: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte << 24;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x80000000 ? (crc << 1) ^ 0x04c11db7 : crc << 1;
-  }
-  return crc >>> 0;
-}
-
-/**
- * Whether a TS packet's adaptation field holds stuffing: bytes past its flags
- * and the fields they announce. A PES packet gets stuffing only in the packet
- * where it ends, its payload being too short to fill it.
- */
-function hasStuffing(packet: Buffer): boolean {
-  const length = packet[4]!;
-  // A zero-length adaptation field is itself the one byte of stuffing.
-  if (length === 0) return true;
-  const flags = packet[5]!;
-  let used = 1;
-  if (flags & 0x10) used += 6; // PCR
-  if (flags & 0x08) used += 6; // OPCR
-  if (flags & 0x04) used += 1; // splice countdown
-  if (flags & 0x02) used += 1 + (used < length ? packet[5 + used]! : 0); // private data
-  if (flags & 0x01) used += 1 + (used < length ? packet[5 + used]! : 0); // extension
-  return length > used;
-}
-
-/** Continues a 33-bit timestamp past its wraps: of `raw + k·2^33`, the one closest to `reference` (the first value is taken as it is). */
-export function unwrapNear(raw: number, reference: number | undefined): number {
-  if (reference === undefined) return raw;
-  return raw + Math.round((reference - raw) / WRAP) * WRAP;
-}
-
-/** A 33-bit PES timestamp at `offset` (marker bits between its three parts). */
-function readTimestamp(pes: Buffer, offset: number): number {
-  if (offset + 5 > pes.length) throw new MediaFormatError('PES timestamp truncated');
-  const high = (pes[offset]! >> 1) & 0x07;
-  const middle = pes.readUInt16BE(offset + 1) >> 1;
-  const low = pes.readUInt16BE(offset + 3) >> 1;
-  return high * 2 ** 30 + middle * 2 ** 15 + low;
 }

@@ -11,10 +11,14 @@ import type { FfmpegCommand } from './command.ts';
 export interface AacTranscodeOptions {
   /** The AAC bit rate (`128k` unless told). */
   bitrate?: string;
+  /** The PID of the audio to encode: the input's PMT may list others (the first audio ffmpeg sees unless told). */
+  pid?: number;
 }
 
 /**
- * The command (for `FfmpegProcess.spawn`). No probing to speak of
+ * The command (for `FfmpegProcess.spawn`): the audio on `pid` (by PID, never
+ * "the first audio": a stream listed before it that never carries a packet
+ * would be mapped and no AAC written). No probing to speak of
  * (`-probesize 32 -analyzeduration 0`: the PMT names the codec, and the
  * decoder learns the rest from the first frame), `-copyts` and the muxer's
  * `mpegts_copyts` so timestamps pass through unshifted, and each PES flushed
@@ -30,7 +34,7 @@ export function aacTranscodeCommand(options: AacTranscodeOptions = {}): FfmpegCo
     outputs: [
       {
         to: { stdout: true },
-        options: ['-map', '0:a:0', '-c:a', 'aac', '-b:a', options.bitrate ?? '128k', '-f', 'mpegts', '-mpegts_copyts', '1', '-pes_payload_size', '0', '-flush_packets', '1'],
+        options: ['-map', options.pid === undefined ? '0:a:0' : `0:i:0x${options.pid.toString(16)}`, '-c:a', 'aac', '-b:a', options.bitrate ?? '128k', '-f', 'mpegts', '-mpegts_copyts', '1', '-pes_payload_size', '0', '-flush_packets', '1'],
       },
     ],
   };

@@ -6,7 +6,7 @@ import { TsReader, type TsReadResult } from '../../media/mpegts.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LIVE_STATS_TYPE, LiveStreams, type LiveStream } from './live/live-streams.ts';
-import { TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
+import { MAX_BACKLOG_SECONDS, TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
 
 /** How long a publish's audio transcoder may take to encode what it holds once the publisher has left. */
 const TRANSCODE_END_MS = 1000;
@@ -38,7 +38,7 @@ type SrtSettings = z.output<typeof settings>;
 export default defineOperator({
   name: 'ingest.srt',
   summary: 'Receive a live stream from SRT publishers (MPEG-TS over SRT, through ffmpeg).',
-  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it, counted as dropped, `before_keyframe`). Loss on the link never ends the publish: a PES (one video frame, or a few audio frames) missing a 188-byte TS packet (a gap in its continuity counter, or the transport-error bit) is dropped whole, counted as `ts_loss`, one whose H.264 or ADTS does not parse as `ts_corrupt`, an unfinished one when the publisher leaves as `ts_truncated`; only bytes without MPEG-TS sync restart the listener. Audio that is not AAC (MP2, AC-3, E-AC-3, Opus: what many SRT encoders and broadcast chains send) goes out as AAC all the same: only that audio\'s TS packets go to a second ffmpeg (started at the publish\'s first audio, ended with it), which encodes AAC (128 kbit/s, the source\'s rate and channels) with the source\'s own timestamps, so it stays in sync with the video; the video and AAC path never waits for it (its AAC comes a few frames later), and the stream\'s end follows its last frames. Other codecs (HEVC video, subtitles) are skipped with a warning. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
+  doc: 'Listens on `listen` (UDP) for one SRT publisher at a time, through ffmpeg\'s libsrt, with the `passphrase` when set (publishers without it are refused by SRT). ffmpeg only relays the MPEG-TS bytes (no probing, no remux: the first packet leaves as soon as it arrives), and the node reads them itself: H.264 video and AAC audio as sent (timestamps at 90 kHz, timescale 90000; decoder configuration from the in-band SPS/PPS and ADTS headers), `rendition: source`, `stream` set to `streamid`. Video starts at the publisher\'s first keyframe (a publisher that joins mid-GOP loses the frames before it, counted as dropped, `before_keyframe`). Loss on the link never ends the publish: a PES (one video frame, or a few audio frames) missing a 188-byte TS packet (a gap in its continuity counter, or the transport-error bit) is dropped whole, counted as `ts_loss`, one whose H.264 or ADTS does not parse as `ts_corrupt`, an unfinished one when the publisher leaves as `ts_truncated`; only bytes without MPEG-TS sync restart the listener. Audio that is not AAC (MP2, AC-3, E-AC-3, Opus: what many SRT encoders and broadcast chains send) goes out as AAC all the same: only that audio\'s TS packets go to a second ffmpeg (started at the publish\'s first audio, ended with it), which encodes AAC (128 kbit/s, the source\'s rate and channels) with the source\'s own timestamps, so it stays in sync with the video; the video and AAC path never waits for it (its AAC comes a few frames later), and the stream\'s end follows its last frames. That ffmpeg is handed only the audio chosen, under tables of its own, so other streams listed before it (SMPTE 302M, DTS) cannot be taken instead. Past 2 s of audio behind (5 s before its first AAC) it gets no more: audio is dropped, counted in audio PES (`audio_transcode_backlog`) and logged; audio it still held when killed at the publish\'s end is counted as `audio_transcode_cut`; 5 s of audio in and no AAC out is logged as a warning. A new PMT version mid-publish re-maps the tracks: a track moving PID is followed, AAC appearing ends the transcoder (one audio track at most; the publisher\'s AAC waits for its last frames, and frames overlapping them are dropped, `audio_overlap`). Other codecs (HEVC video, subtitles) are skipped with a warning. When the publisher leaves (or sends nothing for `timeout`), the stream\'s end goes downstream at once and the node listens again; the next publisher continues the same stream, its first packet marked `discontinuity`. Anything that is not SRT sent to the port is ignored by libsrt; a listener that cannot start (the port taken) is logged and retried with backoff. The passphrase never appears in logs or errors; but ffmpeg 5.1 takes it only as a command-line argument, so local users who can list processes (`ps`, `/proc/PID/cmdline`) can read it: on a shared host mount `/proc` with `hidepid=2` or run in a container. Without a `passphrase` anyone who can reach the port may publish (a warning at start).',
   inputs: {},
   outputs: {
     out: { type: 'Media<*/*>', doc: 'The stream\'s packets: `video/h264` and `audio/aac`, and its end when a publisher leaves.' },
@@ -67,6 +67,28 @@ function listenCommand(address: ListenAddress, settings: SrtSettings) {
     outputs: [{ to: { stdout: true as const }, options: ['-map', '0', '-c', 'copy', '-f', 'data'] }],
     logLevel: 'error' as const,
   };
+}
+
+/** One publisher's connection: its ffmpeg, its reader, and what its packets have done so far. */
+interface Publish {
+  stream: string;
+  process: FfmpegProcess;
+  reader: TsReader;
+  /** Packets sent downstream. */
+  packets: number;
+  /** A publisher may join mid-GOP: its video is dropped until the first keyframe, which downstream needs first. */
+  keyframeSeen: boolean;
+  /** The reader failed (not MPEG-TS): nothing more is read; the listener restarts. */
+  readerFailed: boolean;
+  /** Transcoders finishing (their audio ended mid-publish, or the publish did): awaited before the stream's end. */
+  ending: Promise<void>[];
+  /**
+   * The publisher's own audio held back while a transcoder whose audio ended mid-publish still sends the
+   * frames before it: released when it has finished, so the audio track goes out in time order.
+   */
+  held: MediaPacket[] | undefined;
+  /** The DTS of the last audio packet sent downstream. */
+  lastAudio: number | undefined;
 }
 
 /** One run of an `ingest.srt` node: ffmpeg listening, again after each publisher. */
@@ -136,57 +158,12 @@ class SrtListenSession implements SourceSession {
     const stream = ctx.settings.streamid;
     const process = FfmpegProcess.spawn(listenCommand(this.#address, ctx.settings), { redact: ctx.settings.passphrase ? [ctx.settings.passphrase] : [] });
     this.#process = process;
-    const reader = new TsReader({ stream, transcodeAudio: true });
-    let packets = 0;
+    const publish: Publish = { stream, process, reader: new TsReader({ stream, passForeignAudio: true }), packets: 0, keyframeSeen: false, readerFailed: false, ending: [], held: undefined, lastAudio: undefined };
     const stdout = process.output(0);
-    let readerFailed = false;
-    // A publisher may join mid-GOP: its video is dropped until the first keyframe, which downstream needs first.
-    let keyframeSeen = false;
-    const take = (result: TsReadResult): void => {
-      for (const reason of result.skipped) {
-        // Unsupported codecs are the publisher's to fix; the rest (video before its first SPS) is the normal start mid-GOP.
-        if (reason.includes('not supported')) ctx.log.warn({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
-        else ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
-      }
-      // Loss on the link (a PES with a gap, or one that does not parse) costs that PES only: counted, and reading goes on.
-      for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
-      if (result.foreignAudio && !readerFailed && !this.#stopping) {
-        this.#transcoder ??= this.#startTranscoder(result.foreignAudio.codec, reader, take);
-        this.#transcoder.write(result.foreignAudio.packets);
-      }
-      if (result.error) {
-        // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
-        readerFailed = true;
-        ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: the publisher's stream is not MPEG-TS: ${result.error.message}; restarting the listener`);
-        void process.stop(2000);
-      }
-      const kept = keyframeSeen
-        ? result.packets
-        : result.packets.filter((packet) => {
-            if (packet.track.kind !== 'video' || keyframeSeen) return true;
-            keyframeSeen = packet.keyframe;
-            return keyframeSeen;
-          });
-      const beforeKeyframe = result.packets.length - kept.length;
-      if (beforeKeyframe > 0) ctx.metrics.dropped(beforeKeyframe, 'before_keyframe');
-      if (kept.length === 0) return;
-      if (packets === 0) {
-        ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
-        this.#live = this.#streams.begin(stream);
-        this.#startStats();
-      }
-      packets += kept.length;
-      const arrival = Date.now();
-      const live = this.#live!;
-      const items: MediaPacket[] = kept.map((packet) => ({ ...packet, arrival }));
-      // Never full here (a full downstream pauses the read below): admit only marks the discontinuity and counts.
-      for (const packet of items) live.admit(packet, false);
-      this.#emit(items);
-    };
     stdout.on('data', (chunk: Buffer) => {
-      if (readerFailed) return;
+      if (publish.readerFailed) return;
       ctx.metrics.bytes(chunk.length, 'read');
-      take(reader.push(chunk));
+      this.#takeSource(publish, publish.reader.push(chunk));
       // Downstream full: stop reading; ffmpeg then waits, and SRT's own buffer (and losses) absorb it.
       const wait = ctx.ready();
       if (wait) {
@@ -196,12 +173,14 @@ class SrtListenSession implements SourceSession {
     });
     const exit: FfmpegExit = await process.exited;
     // The last access unit of each track is complete only now: no next PES start will close it.
-    if (!readerFailed) take(reader.end());
+    if (!publish.readerFailed) this.#takeSource(publish, publish.reader.end());
     // The transcoded audio's last frames come after the publisher's: they are in the stream before its end.
-    await this.#transcoder?.end(TRANSCODE_END_MS);
+    if (this.#transcoder) publish.ending.push(this.#transcoder.end(TRANSCODE_END_MS));
     this.#transcoder = undefined;
+    await Promise.all(publish.ending);
     this.#process = undefined;
     this.#stopStats();
+    const { packets } = publish;
     if (packets > 0) {
       this.#emitStats();
       this.#streams.end(this.#live!, ctx.now());
@@ -214,26 +193,132 @@ class SrtListenSession implements SourceSession {
     return false;
   }
 
-  /** The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC, its packets taken like the rest. */
-  #startTranscoder(codec: string, reader: TsReader, take: (result: TsReadResult) => void): TsAudioTranscoder {
+  /** What the publisher's own stream gave: its media out, its foreign audio to the transcoder; a reader error restarts the listener. */
+  #takeSource(publish: Publish, result: TsReadResult): void {
     const ctx = this.#ctx;
-    const stream = ctx.settings.streamid;
+    const { stream } = publish;
+    this.#notes(stream, result);
+    if (!publish.readerFailed && !this.#stopping) this.#routeForeignAudio(publish, result);
+    if (result.error) {
+      // A failed reader returns its error on every later chunk: one line, then this ffmpeg goes and the node listens again.
+      publish.readerFailed = true;
+      ctx.log.error({ stream }, `${ctx.label}: stream \`${stream}\`: the publisher's stream is not MPEG-TS: ${result.error.message}; restarting the listener`);
+      void publish.process.stop(2000);
+    }
+    const held = publish.held;
+    if (held) {
+      for (const packet of result.packets) if (packet.track.kind === 'audio') held.push(packet);
+      this.#takeMedia(publish, result.packets.filter((packet) => packet.track.kind !== 'audio'));
+    } else this.#takeMedia(publish, result.packets);
+  }
+
+  /** The reader's skip reasons logged, its drops counted (a loss on the link costs that PES only, and reading goes on). */
+  #notes(stream: string, result: TsReadResult): void {
+    const ctx = this.#ctx;
+    for (const reason of result.skipped) {
+      // Unsupported codecs are the publisher's to fix; the rest (video before its first SPS) is the normal start mid-GOP.
+      if (reason.includes('not supported')) ctx.log.warn({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+      else ctx.log.debug({ stream, reason }, `${ctx.label}: stream \`${stream}\`: ${reason}: skipped`);
+    }
+    for (const [reason, count] of Object.entries(result.drops ?? {})) ctx.metrics.dropped(count, reason);
+  }
+
+  /**
+   * Foreign audio to its transcoder, started at its first packets. Audio a new PMT ended (AAC came, or its
+   * codec changed) gets its last packets and finishes alongside (awaited with the publish), the publisher's
+   * own audio held back meanwhile (`held`); the next, if any, gets a transcoder of its own.
+   */
+  #routeForeignAudio(publish: Publish, result: TsReadResult): void {
+    const ended = result.foreignAudioEnded;
+    if (ended && this.#transcoder) {
+      const ctx = this.#ctx;
+      ctx.log.info({ stream: publish.stream, codec: ended.codec }, `${ctx.label}: stream \`${publish.stream}\`: the ${ended.codec} audio left the program: its transcoder ends`);
+      this.#transcoder.write(ended);
+      publish.held ??= [];
+      const release = (): void => {
+        const held = publish.held ?? [];
+        publish.held = undefined;
+        // The new audio may begin before the old one's last frame (an encoder's priming): what overlaps goes.
+        const last = publish.lastAudio ?? -Infinity;
+        const after = held.filter((packet) => packet.dts > last);
+        if (after.length < held.length) this.#ctx.metrics.dropped(held.length - after.length, 'audio_overlap');
+        this.#takeMedia(publish, after);
+      };
+      publish.ending.push(this.#transcoder.end(TRANSCODE_END_MS).then(release));
+      this.#transcoder = undefined;
+    }
+    if (result.foreignAudio) {
+      this.#transcoder ??= this.#startTranscoder(result.foreignAudio.codec, publish);
+      this.#transcoder.write(result.foreignAudio);
+    }
+  }
+
+  /** Packets out: video from the first keyframe (what downstream needs first), the publish marked connected at its first. */
+  #takeMedia(publish: Publish, packets: MediaPacket[]): void {
+    const ctx = this.#ctx;
+    const { stream } = publish;
+    const kept = publish.keyframeSeen
+      ? packets
+      : packets.filter((packet) => {
+          if (packet.track.kind !== 'video' || publish.keyframeSeen) return true;
+          publish.keyframeSeen = packet.keyframe;
+          return publish.keyframeSeen;
+        });
+    const beforeKeyframe = packets.length - kept.length;
+    if (beforeKeyframe > 0) ctx.metrics.dropped(beforeKeyframe, 'before_keyframe');
+    if (kept.length === 0) return;
+    if (publish.packets === 0) {
+      ctx.log.info({ stream, listen: formatAddress(this.#address) }, `${ctx.label}: stream \`${stream}\`: publisher connected`);
+      this.#live = this.#streams.begin(stream);
+      this.#startStats();
+    }
+    publish.packets += kept.length;
+    for (const packet of kept) if (packet.track.kind === 'audio') publish.lastAudio = packet.dts;
+    const arrival = Date.now();
+    const live = this.#live!;
+    const items: MediaPacket[] = kept.map((packet) => ({ ...packet, arrival }));
+    // Never full here (a full downstream pauses the read): admit only marks the discontinuity and counts.
+    for (const packet of items) live.admit(packet, false);
+    this.#emit(items);
+  }
+
+  /**
+   * The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC. Its packets join the publish's;
+   * its own reader's errors (ffmpeg writing what is not MPEG-TS) are logged, cost the audio only, never the listener.
+   */
+  #startTranscoder(codec: string, publish: Publish): TsAudioTranscoder {
+    const ctx = this.#ctx;
+    const { stream, reader } = publish;
     ctx.log.info({ stream, codec }, `${ctx.label}: stream \`${stream}\`: audio is ${codec}: transcoding it to AAC`);
-    return new TsAudioTranscoder({
+    let failed = false;
+    const transcoder: TsAudioTranscoder = new TsAudioTranscoder({
       stream,
       codec,
       timeline: () => reader.timeline,
       events: {
-        result: take,
+        result: (result) => {
+          this.#notes(stream, result);
+          if (result.error && !failed) {
+            failed = true;
+            ctx.log.error({ stream, codec }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder's output does not read: ${result.error.message}; the video goes on without audio`);
+            void transcoder.stop(2000);
+          }
+          this.#takeMedia(publish, result.packets);
+        },
         failed(exit) {
           ctx.log.error({ stream, codec, code: exit.error?.code }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder failed: ${exit.error?.message}; the video goes on without audio`);
         },
-        dropped(bytes) {
-          ctx.metrics.dropped(1, 'audio_transcode_backlog');
-          ctx.log.debug({ stream, bytes }, `${ctx.label}: stream \`${stream}\`: the audio transcoder is behind: ${bytes} bytes of audio dropped`);
+        dropped({ reason, pes, bytes }) {
+          ctx.metrics.dropped(pes, `audio_transcode_${reason}`);
+          const why = reason === 'backlog' ? `the audio transcoder is over ${MAX_BACKLOG_SECONDS} s behind` : 'the audio transcoder was stopped at the publish\'s end before encoding it';
+          ctx.log.warn({ stream, codec, reason, pes, bytes }, `${ctx.label}: stream \`${stream}\`: ${why}: ${pes} audio PES dropped`);
+        },
+        silent(seconds) {
+          ctx.log.warn({ stream, codec, seconds }, `${ctx.label}: stream \`${stream}\`: ${seconds.toFixed(1)} s of ${codec} audio sent to the transcoder and no AAC back: the audio is missing`);
         },
       },
     });
+    return transcoder;
   }
 
   #startStats(): void {

@@ -6,14 +6,18 @@
  * AAC audio as long as what was published, starting within a frame of the
  * video, as with an AAC publish; every ffmpeg gone with the stream.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { NEVER, type Subscription } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import ingestSrt from '../../nodes/media/ingest-srt.ts';
 import { fakeContext } from '../helpers/fake-context.ts';
 import { ffprobe, type ProbeResult } from '../../native/ffmpeg/probe.ts';
-import { FfmpegProcess } from '../../native/ffmpeg/process.ts';
+import { FfmpegProcess, runToEnd } from '../../native/ffmpeg/process.ts';
+import { crc32Mpeg } from '../../media/mpegts-psi.ts';
 import { childrenNamed, settleChildren } from './children.ts';
 import { fetchUntil } from './live-cli.ts';
 import { startYaml } from '../helpers/pipeline.ts';
@@ -185,12 +189,14 @@ describe('ingest.srt\'s audio transcoder', () => {
     const median = lags[Math.floor(lags.length / 2)]!;
     console.log(`transcoded audio after the video of the same time: median ${median} ms, p90 ${lags[Math.floor(lags.length * 0.9)]} ms over ${lags.length} frames (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
     expect(median).toBeLessThan(1000);
-    // The node stops while the publisher still sends: its listener and the transcoder exit, and are reaped.
+    // The node stops while the publisher still sends: its listener and the transcoder exit, and are reaped. (The
+    // publisher may exit too, a few ms later, when SRT tells it the listener closed: only the node's own are awaited.)
+    const own = childrenNamed('ffmpeg').filter((child) => child.pid !== publisher!.pid).map((child) => child.pid);
+    expect(own).toHaveLength(2);
+    expect(own).toContain(transcoder!.pid);
     subscription!.unsubscribe();
     subscription = undefined;
-    expect(await until(() => childrenNamed('ffmpeg').every((child) => child.pid === publisher!.pid), 5000)).toBe(true);
-    expect(childrenNamed('ffmpeg').map((child) => child.pid)).toEqual([publisher.pid]);
-    expect(transcoder!.pid).not.toBe(publisher.pid);
+    expect(await until(() => !childrenNamed('ffmpeg').some((child) => own.includes(child.pid)), 5000)).toBe(true);
   });
 
   it('goes on with the video, the failure logged, when the transcoder dies', async () => {
@@ -209,5 +215,95 @@ describe('ingest.srt\'s audio transcoder', () => {
     const video = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
     expect(video).toBeGreaterThan(videoBefore + 30);
     expect(node.items.filter(isMediaEnd)).toEqual([{ stream: 'cam', end: true }]);
+  });
+
+  it('logs output of the transcoder that does not read as MPEG-TS and goes on with the video, the listener untouched', async () => {
+    // An ffmpeg on the PATH that, run as the transcoder (`-copyts`), writes a table its reader cannot read (a
+    // PAT longer than its packet) before its own output; the listener and the publisher get the real one.
+    const dir = mkdtempSync(join(tmpdir(), 'srt-shim-'));
+    const real = execFileSync('sh', ['-c', 'command -v ffmpeg'], { encoding: 'utf8' }).trim();
+    const bad = Buffer.alloc(188, 0xff);
+    bad.set([0x47, 0x40, 0x00, 0x10, 0x00, 0x00, 0xbf, 0xff]);
+    writeFileSync(join(dir, 'bad.ts'), bad);
+    writeFileSync(join(dir, 'ffmpeg'), `#!/bin/sh\ncase " $* " in *" -copyts "*) cat '${join(dir, 'bad.ts')}' ;; esac\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const node = startNode(19568);
+      await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+      publisher = publish(19568, 'mp2', 4);
+      await until(() => node.ctx.logs.some((line) => line.level === 'error'), 10_000);
+      const videoBefore = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length;
+      expect((await publisher.exited).exitCode).toBe(0);
+      await until(() => node.items.some(isMediaEnd), 5000);
+      expect(node.ctx.logs.filter((line) => line.level === 'error').map((line) => line.message)).toEqual([
+        expect.stringMatching(/^node `ingest-srt` \(test\): stream `cam`: the MPEG audio \(MP2\) to AAC transcoder's output does not read: a PAT or PMT longer than one packet is not supported; the video goes on without audio$/),
+      ]);
+      // The listener went on to the end of the publish (never restarted): one publish, its video all there, one end.
+      expect(node.ctx.logs.filter((line) => line.message.endsWith('publisher connected'))).toHaveLength(1);
+      expect(node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video').length).toBeGreaterThan(videoBefore + 30);
+      expect(node.items.filter(isMediaEnd)).toEqual([{ stream: 'cam', end: true }]);
+    } finally {
+      process.env.PATH = path;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends the transcoder when AAC joins the program mid-publish (a new PMT version), going on with the AAC as the one audio track', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'srt-pmt-'));
+    try {
+      // 3 s of video and MP2, then 3 s of video and AAC on other PIDs, its PMT made version 1.
+      const part = async (name: string, audio: string, extra: string[]) => {
+        await runToEnd(
+          FfmpegProcess.spawn({
+            inputs: [
+              { from: { url: 'testsrc2=size=160x120:rate=30:duration=3' }, options: ['-f', 'lavfi'] },
+              { from: { url: 'sine=frequency=440:sample_rate=48000:duration=3' }, options: ['-f', 'lavfi'] },
+            ],
+            outputs: [{ to: { url: join(dir, name) }, options: ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', audio, ...extra, '-f', 'mpegts', '-y'] }],
+          }),
+        );
+        return readFileSync(join(dir, name));
+      };
+      const first = await part('a.ts', 'mp2', []);
+      const second = await part('b.ts', 'aac', ['-mpegts_start_pid', '0x200', '-output_ts_offset', '3']);
+      for (let at = 0; at < second.length; at += 188) {
+        const pid = ((second[at + 1]! & 0x1f) << 8) | second[at + 2]!;
+        if (pid !== 0x1000 || !(second[at + 1]! & 0x40)) continue;
+        const section = second.subarray(at + 5);
+        section[5] = 0xc1 | (1 << 1);
+        const end = 3 + (((section[1]! & 0x0f) << 8) | section[2]!) - 4;
+        section.writeUInt32BE(crc32Mpeg(section.subarray(0, end)), end);
+      }
+      writeFileSync(join(dir, 'both.ts'), Buffer.concat([first, second]));
+      const node = startNode(19569);
+      await until(() => childrenNamed('ffmpeg').length === 1, 5000);
+      // The bytes as they are (no remux, which would rewrite the tables), at once.
+      publisher = FfmpegProcess.spawn({
+        inputs: [{ from: { url: join(dir, 'both.ts') }, options: ['-f', 'data', '-raw_packet_size', '1316'] }],
+        outputs: [{ to: { url: 'srt://127.0.0.1:19569?pkt_size=1316&connect_timeout=2000&linger=2' }, options: ['-map', '0', '-c', 'copy', '-f', 'data'] }],
+      });
+      expect((await publisher.exited).exitCode).toBe(0);
+      expect(await until(() => node.items.some(isMediaEnd), 10_000)).toBe(true);
+      expect(node.ctx.logs.filter((line) => line.level !== 'debug').map((line) => line.message.replace(/^node `ingest-srt` \(test\): /, ''))).toEqual([
+        expect.stringMatching(/^no `passphrase`/),
+        'stream `cam`: audio is MPEG audio (MP2): transcoding it to AAC',
+        'stream `cam`: publisher connected',
+        'stream `cam`: the MPEG audio (MP2) audio left the program: its transcoder ends',
+        expect.stringMatching(/^stream `cam`: publisher left/),
+      ]);
+      const audio = node.items.filter((item): item is MediaPacket => !isMediaEnd(item) && item.track.kind === 'audio');
+      // All 6 s of audio, 48 kHz AAC: the transcoded 3 s, then the publisher's own.
+      expect(audio.length).toBeGreaterThan(270);
+      // In time order: the publisher's own AAC waited for the transcoder's last frames (sent all at once here, the
+      // whole transcoded 3 s would otherwise come after it); its first frame, priming before the MP2's end, dropped.
+      expect(audio.filter((packet, i) => i > 0 && packet.dts <= audio[i - 1]!.dts)).toEqual([]);
+      expect(node.ctx.drops.audio_overlap).toBe(1);
+      const video = node.items.filter((item) => !isMediaEnd(item) && item.track.kind === 'video');
+      expect(video.length).toBeGreaterThan(170);
+      expect(transcoders()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { buildAdtsHeader, buildAsc } from '../../media/aac.ts';
 import { parseAvcC } from '../../media/avc.ts';
-import { MAX_PES_BYTES, TsReader, foreignAudioCodec } from '../../media/mpegts.ts';
+import { MAX_PES_BYTES, TsReader } from '../../media/mpegts.ts';
+import { foreignAudioCodec } from '../../media/mpegts-psi.ts';
+import { psiSection, readPmt } from '../../media/mpegts-program.ts';
 import type { MediaPacket } from '../../media/packet.ts';
-import { AUDIO_PID, VIDEO_PID, pes, programTables } from './ts-builder.ts';
+import { AUDIO_PID, VIDEO_PID, pes, programTables, programVersion } from './ts-builder.ts';
 
 const sps = Buffer.from('6742c00dda0507ec0440000003004000000f03c50aa8', 'hex');
 const pps = Buffer.from('68ce0fc8', 'hex');
@@ -27,6 +29,11 @@ function sample(): Buffer {
     pes(AUDIO_PID, adts, 9000),
     pes(VIDEO_PID, annexB(aud, inter), 9000 + 6006, 9000 + 3003, video),
   ]);
+}
+
+/** The PID of each TS packet in `packets`. */
+function pidsOf(packets: Buffer): number[] {
+  return Array.from({ length: packets.length / 188 }, (_, i) => ((packets[i * 188 + 1]! & 0x1f) << 8) | packets[i * 188 + 2]!);
 }
 
 function readAll(bytes: Buffer, size: number): { packets: MediaPacket[]; reader: TsReader } {
@@ -130,19 +137,23 @@ describe('TsReader', () => {
     const mp2 = Buffer.alloc(400, 0x5a);
     const video = { n: 0 };
     const bytes = Buffer.concat([programTables([], 0x03), pes(VIDEO_PID, annexB(aud, sps, pps, idr), 9000, 9000, video), pes(AUDIO_PID, mp2, 9000), pes(VIDEO_PID, annexB(aud, inter), 12003, 12003, video)]);
-    const reader = new TsReader({ stream: 'ts', transcodeAudio: true });
+    const reader = new TsReader({ stream: 'ts', passForeignAudio: true });
     const result = reader.push(bytes);
     const end = reader.end();
     expect(result.skipped).toEqual([]);
     expect(result.foreignAudio?.codec).toBe('MPEG audio (MP2)');
     const packets = result.foreignAudio!.packets;
-    const pids = Array.from({ length: packets.length / 188 }, (_, i) => ((packets[i * 188 + 1]! & 0x1f) << 8) | packets[i * 188 + 2]!);
-    // The PAT (made again: the first went by before the PMT named the audio), the PMT, then the audio's three packets.
-    expect(pids).toEqual([0, 0x1000, AUDIO_PID, AUDIO_PID, AUDIO_PID]);
+    // A PAT and a PMT of its own, then the audio's three packets, moved to the forwarded PID.
+    expect(pidsOf(packets)).toEqual([0, 0x1000, 0x100, 0x100, 0x100]);
     expect(packets.subarray(5, 5 + 16).toString('hex')).toBe('00b00d0001c100000001f0002ab104b2');
-    // The PMT and the audio as they came (the last video PES is one packet).
-    expect(packets.subarray(188, 2 * 188).equals(bytes.subarray(188, 2 * 188))).toBe(true);
-    expect(packets.subarray(2 * 188).equals(bytes.subarray(bytes.length - 4 * 188, bytes.length - 188))).toBe(true);
+    expect(readPmt(psiSection(packets.subarray(188 + 4, 2 * 188))).streams).toEqual([{ type: 0x03, pid: 0x100, descriptors: Buffer.alloc(0) }]);
+    // The audio as it came but for its PID (the last video PES is one packet).
+    const source = bytes.subarray(bytes.length - 4 * 188, bytes.length - 188);
+    for (let i = 0; i < 3; i++) {
+      const [sent, came] = [packets.subarray((2 + i) * 188, (3 + i) * 188), source.subarray(i * 188, (i + 1) * 188)];
+      expect(Buffer.concat([sent.subarray(0, 1), sent.subarray(3)]).equals(Buffer.concat([came.subarray(0, 1), came.subarray(3)]))).toBe(true);
+    }
+    expect(result.foreignAudio!.starts).toEqual([9000]);
     expect([...result.packets, ...end.packets].map((p) => [p.track.kind, p.dts])).toEqual([
       ['video', 9000],
       ['video', 12003],
@@ -150,9 +161,63 @@ describe('TsReader', () => {
     // Without a transcoder, the same audio is skipped with its name.
     expect(new TsReader({ stream: 'ts' }).push(bytes).skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC)']);
     // With AAC in the program too, the AAC is the audio and the MP2 is skipped.
-    const both = new TsReader({ stream: 'ts', transcodeAudio: true }).push(programTables([0x03]));
+    const both = new TsReader({ stream: 'ts', passForeignAudio: true }).push(programTables([0x03]));
     expect(both.foreignAudio).toBeUndefined();
     expect(both.skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+  });
+
+  it('hands on only the audio it chose, whatever the PMT lists before it (SMPTE 302M, private data)', () => {
+    // Private data without a descriptor naming it (SMPTE 302M, DTS...) first, MP2 second: a transcoder told
+    // "the first audio" would take the first, get no packets and write no AAC.
+    const reader = new TsReader({ stream: 'ts', passForeignAudio: true });
+    const result = reader.push(Buffer.concat([programTables([0x03], 0x06), pes(0x200, Buffer.alloc(300, 0x5a), 9000)]));
+    expect(result.foreignAudio?.codec).toBe('MPEG audio (MP2)');
+    const packets = result.foreignAudio!.packets;
+    expect(pidsOf(packets)).toEqual([0, 0x1000, 0x100, 0x100]);
+    expect(readPmt(psiSection(packets.subarray(188 + 4, 2 * 188)))).toEqual({ program: 1, version: 0, streams: [{ type: 0x03, pid: 0x100, descriptors: Buffer.alloc(0) }] });
+    expect(result.skipped).toEqual(['MPEG-TS stream type 0x06 is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+  });
+
+  it('re-maps on a new PMT version: audio moving PID goes on, AAC arriving ends the foreign audio, a moved AAC or video track is read where it went', () => {
+    const reader = new TsReader({ stream: 'ts', passForeignAudio: true });
+    const video = { n: 0 };
+    const frame = (pts: number) => pes(VIDEO_PID, annexB(aud, sps, pps, idr), pts, pts, video);
+    const mp2 = (pid: number, pts: number) => pes(pid, Buffer.alloc(300, 0x5a), pts);
+    const first = reader.push(Buffer.concat([programVersion([[0x1b, VIDEO_PID], [0x03, 0x101]], 0), frame(0), mp2(0x101, 0)]));
+    expect(first.foreignAudio?.starts).toEqual([0]);
+    // Version 1: the MP2 moved to 0x102. The same transcoder goes on, its packets still on the forwarded PID; no warning.
+    const moved = reader.push(Buffer.concat([programVersion([[0x1b, VIDEO_PID], [0x03, 0x102]], 1, 1), mp2(0x101, 3000), mp2(0x102, 6000), frame(3000)]));
+    expect(moved.skipped).toEqual([]);
+    expect(moved.foreignAudioEnded).toBeUndefined();
+    expect(moved.foreignAudio?.starts).toEqual([6000]);
+    expect(pidsOf(moved.foreignAudio!.packets)).toEqual([0, 0x1000, 0x100, 0x100]);
+    // Version 2: AAC joins. It is the audio now; the MP2 ends (its transcoder should finish) and is skipped from here.
+    const aac = reader.push(Buffer.concat([programVersion([[0x1b, VIDEO_PID], [0x03, 0x102], [0x0f, 0x103]], 2, 2), mp2(0x102, 9000), pes(0x103, adts, 9000), frame(6000)]));
+    expect(aac.foreignAudioEnded?.codec).toBe('MPEG audio (MP2)');
+    expect(aac.foreignAudio).toBeUndefined();
+    expect(aac.skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
+    // Version 3: AAC and video both move; the old PIDs are no longer read.
+    const video2 = { n: 0 };
+    const last = reader.push(Buffer.concat([
+      programVersion([[0x1b, 0x105], [0x0f, 0x104]], 3, 3),
+      pes(0x103, adts, 12000),
+      pes(0x104, adts, 15000),
+      pes(VIDEO_PID, annexB(aud, inter), 9000, 9000, video),
+      pes(0x105, annexB(aud, sps, pps, idr), 12000, 12000, video2),
+      pes(0x105, annexB(aud, inter), 15000, 15000, video2),
+    ]));
+    const end = reader.end();
+    expect([...aac.packets, ...last.packets, ...end.packets].map((p) => [p.track.kind, p.dts])).toEqual([
+      // Each PES is complete at the next start on its PID, or, for the PIDs the new PMT dropped, at that PMT.
+      ['video', 3000],
+      ['video', 6000],
+      ['audio', 9000],
+      ['audio', 9000 + 2090],
+      ['video', 12000],
+      ['video', 15000],
+      ['audio', 15000],
+      ['audio', 15000 + 2090],
+    ]);
   });
 
   it('names the audio codecs ffmpeg decodes from their stream type or descriptors, and nothing else', () => {
@@ -188,7 +253,7 @@ describe('TsReader', () => {
     const fill = (length: number, seed: number): Buffer => Buffer.from(Array.from({ length }, (_, i) => (seed * 31 + i * 7) & 0xff));
     const FRAMES = 12;
     /** A clip of FRAMES video PES (3 TS packets each, an IDR with SPS/PPS every 4th) and as many audio PES (3 ADTS frames, 3 packets). */
-    function clip(): { bytes: Buffer; pesOf: { pid: number; pes: number }[] } {
+    function clip(padded = -1): { bytes: Buffer; pesOf: { pid: number; pes: number }[] } {
       const video = { n: 0 };
       const audio = { n: 0 };
       const parts: Buffer[] = [programTables()];
@@ -199,7 +264,7 @@ describe('TsReader', () => {
         const frames = [0, 1, 2].map((k) => fill(150, 100 + f * 3 + k));
         const audioBody = Buffer.concat(frames.flatMap((frame) => [buildAdtsHeader(asc, frame.length), frame]));
         for (const [pid, bytes] of [
-          [VIDEO_PID, pes(VIDEO_PID, body, dts, dts, video)],
+          [VIDEO_PID, pes(VIDEO_PID, body, dts, dts, video, f === padded ? 40 : 184)],
           [AUDIO_PID, pes(AUDIO_PID, audioBody, dts, dts, audio)],
         ] as const) {
           parts.push(bytes);
@@ -255,6 +320,43 @@ describe('TsReader', () => {
         const missing = reference.packets.filter((p) => !packets.includes(p));
         expect(missing, `TS packet ${lost}`).toEqual(reference.packets.filter((p) => frameOf(p, kind, f)));
       }
+    });
+
+    it('never passes on cut short a video PES whose first packet a muxer stuffed, when the packet after it is lost', () => {
+      // Video PES 5's first packet carries 40 bytes and stuffing, and three more follow: its stuffing is not its end.
+      const { bytes, pesOf } = clip(5);
+      const reference = read(bytes);
+      expect(reference.drops).toEqual({});
+      expect(reference.packets).toHaveLength(FRAMES * 4);
+      const video5 = pesOf.flatMap((p, index) => (p.pid === VIDEO_PID && p.pes === 5 ? [index] : []));
+      expect(video5).toHaveLength(4);
+      const fifth = reference.packets.filter((p) => p.startsWith('video '))[5]!;
+      const damaged = Buffer.concat([bytes.subarray(0, video5[1]! * 188), bytes.subarray((video5[1]! + 1) * 188)]);
+      const { packets, drops } = read(damaged);
+      expect(drops).toEqual({ ts_loss: 1 });
+      expect(reference.packets.filter((p) => !packets.includes(p))).toEqual([fifth]);
+      for (const packet of packets) expect(reference.packets).toContain(packet);
+      // Its first packet and the next both flagged in error: that one PES lost, counted once.
+      const flagged = Buffer.from(bytes);
+      for (const index of video5.slice(0, 2)) flagged[index * 188 + 1]! |= 0x80;
+      const both = read(flagged);
+      expect(both.drops).toEqual({ ts_loss: 1 });
+      expect(reference.packets.filter((p) => !both.packets.includes(p))).toEqual([fifth]);
+    });
+
+    it('drops an audio PES 16 packets short (a gap its counter wraps round) though its header\'s length spans two packets', () => {
+      // ADTS frames enough for 20 packets; the first packet carries 4 bytes of the PES, short of its length field.
+      const frames = Array.from({ length: 24 }, (_, k) => fill(150, k));
+      const body = Buffer.concat(frames.flatMap((frame) => [buildAdtsHeader(asc, frame.length), frame]));
+      const counter = { n: 0 };
+      const whole = pes(AUDIO_PID, body, 9000, 9000, counter, 4);
+      const next = pes(AUDIO_PID, adts, 9000 + 24 * 2090, 9000 + 24 * 2090, counter);
+      expect(read(Buffer.concat([programTables(), whole, next])).drops).toEqual({});
+      // 16 packets gone from its middle: the counters still run on, only the declared length tells.
+      const cut = Buffer.concat([programTables(), whole.subarray(0, 2 * 188), whole.subarray(18 * 188), next]);
+      const { packets, drops } = read(cut);
+      expect(drops).toEqual({ ts_loss: 1 });
+      expect(packets.map((p) => p.split(' ')[1])).toEqual([String(9000 + 24 * 2090), String(9000 + 25 * 2090)]);
     });
 
     it('counts two PES lost when a gap takes the end of one video PES and the start of the next, and whole PES between two others', () => {
