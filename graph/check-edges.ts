@@ -4,7 +4,7 @@
  */
 import { closest, suggest } from './diagnostics.ts';
 import { outputsOf, portNames, type DroppedWhenUnread } from './operator-spec.ts';
-import { declaredPortType, fits, formatPortType, substitute, unifyAll, type PortType } from './port-types.ts';
+import { declaredPortType, fits, formatPortType, sharedPortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import { walkNumbered, type Edge, type GraphNode, type NumberedWalk } from './model.ts';
 import type { Reporter } from './reporter.ts';
@@ -183,6 +183,8 @@ function inferTypes(
   // The edges arriving at the port being typed, and their sources' numbers: reused for all ports of all nodes.
   const arriving: Edge[] = [];
   const arrivingFrom: number[] = [];
+  // Inferred types by their schema, so that equal ones are kept once.
+  const inferredTypes = new Map<string, PortType>();
   const bindings = {
     get(name: string): PortType | undefined {
       for (let i = bound - 1; i >= 0; i--) if (boundNames[i] === name) return boundTypes[i];
@@ -249,7 +251,8 @@ function inferTypes(
     const outputPorts = portNames(outputs);
     for (let p = 0; p < outputPorts.length; p++) {
       const port = outputPorts[p];
-      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings);
+      const own = inferred[port];
+      node.outputTypes[port] = own ? sharedPortType(own, inferredTypes) : substitute(declaredPortType(outputs[port].type), bindings);
     }
   }
 }
