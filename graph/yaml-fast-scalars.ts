@@ -54,6 +54,27 @@ export function scalarNode(start: number, end: number, style: ScalarStyle, value
   return { kind: 'scalar', start, end, style, value };
 }
 
+/** The longest string value {@link SharedStrings} shares: settings' words and short expressions, not long texts. */
+const SHARED_LENGTH = 128;
+
+/**
+ * The string values of one text, equal ones as one string: a large pipeline
+ * repeats the same words (`number`, `string`, `1s`, `count()`) on every
+ * node, and the checked graph keeps its settings, so each copy would stay.
+ */
+export class SharedStrings {
+  readonly #seen = new Map<string, string>();
+
+  /** The first string equal to `value` read so far, or `value` (anything else as it is). */
+  share<T>(value: T): T {
+    if (typeof value !== 'string' || value.length > SHARED_LENGTH) return value;
+    const known = this.#seen.get(value);
+    if (known !== undefined) return known as T;
+    this.#seen.set(value, value);
+    return value;
+  }
+}
+
 const INT_OCT = /^0o[0-7]+$/;
 const INT = /^[-+]?[0-9]+$/;
 const INT_HEX = /^0x[0-9a-fA-F]+$/;
