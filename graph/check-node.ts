@@ -24,6 +24,9 @@ export const unsettledMark: unique symbol = Symbol('unsettled');
 /** The settings as written of a node without `with` (`encode.json`, a sink): one object, never changed. */
 const noSettings: Readonly<Record<string, never>> = Object.freeze({});
 
+/** The output types of a node not typed yet (the edge checks give each its own, or leave it on a cycle): one object, never changed. */
+const untyped: Readonly<Record<string, never>> = Object.freeze({});
+
 /**
  * Checks a node and records its input references in `inputRefs` (even when
  * the node fails, so the nodes it reads do not look unused). Returns the
@@ -83,7 +86,7 @@ export function checkNode(
     parallelism: fields.parallelism,
     onError: fields.onError,
     channel: fields.channel,
-    outputTypes: {},
+    outputTypes: untyped,
     at: report.source.locate(path, 'key'),
   };
 }
