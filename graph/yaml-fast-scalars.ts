@@ -57,20 +57,29 @@ export function scalarNode(start: number, end: number, style: ScalarStyle, value
 /** The longest string value {@link SharedStrings} shares: settings' words and short expressions, not long texts. */
 const SHARED_LENGTH = 128;
 
+/** Slots of {@link SharedStrings}' table (a power of two). */
+const SHARED_SLOTS = 4096;
+
 /**
  * The string values of one text, equal ones as one string: a large pipeline
  * repeats the same words (`number`, `string`, `1s`, `count()`) on every
  * node, and the checked graph keeps its settings, so each copy would stay.
+ * A table of the last string seen per slot, picked by length and three of
+ * its characters: no hash of the whole string, nothing grows with the text,
+ * and a value met once (a node's name in `in:`) only takes a slot.
  */
 export class SharedStrings {
-  readonly #seen = new Map<string, string>();
+  readonly #slots: (string | undefined)[] = new Array<string | undefined>(SHARED_SLOTS).fill(undefined);
 
-  /** The first string equal to `value` read so far, or `value` (anything else as it is). */
+  /** A string equal to `value` read before, or `value` (anything else as it is). */
   share<T>(value: T): T {
-    if (typeof value !== 'string' || value.length > SHARED_LENGTH) return value;
-    const known = this.#seen.get(value);
-    if (known !== undefined) return known as T;
-    this.#seen.set(value, value);
+    if (typeof value !== 'string') return value;
+    const n = value.length;
+    if (n === 0 || n > SHARED_LENGTH) return value;
+    const slot = (n * 31 + value.charCodeAt(0) * 17 + value.charCodeAt(n >> 1) * 7 + value.charCodeAt(n - 1)) & (SHARED_SLOTS - 1);
+    const known = this.#slots[slot];
+    if (known === value) return known as T;
+    this.#slots[slot] = value;
     return value;
   }
 }
