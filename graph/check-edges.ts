@@ -4,7 +4,7 @@
  */
 import { closest, suggest } from './diagnostics.ts';
 import { outputsOf, portNames, type DroppedWhenUnread } from './operator-spec.ts';
-import { declaredPortType, fits, formatPortType, substitute, unifyAll, type PortType } from './port-types.ts';
+import { declaredPortType, fits, formatPortType, sharedPortType, substitute, unifyAll, type PortType } from './port-types.ts';
 import type { Path } from './source.ts';
 import { walkNumbered, type Edge, type GraphNode, type NumberedWalk } from './model.ts';
 import type { Reporter } from './reporter.ts';
@@ -183,6 +183,11 @@ function inferTypes(
   // The edges arriving at the port being typed, and their sources' numbers: reused for all ports of all nodes.
   const arriving: Edge[] = [];
   const arrivingFrom: number[] = [];
+  // Inferred types by their schema, so that equal ones are kept once; and the output types of each node, in
+  // the order of its ports, before they become its `outputTypes` (shared by the operator's nodes whose types are the same ones).
+  const inferredTypes = new Map<string, PortType>();
+  const portTypes: PortType[] = [];
+  const madeOutputTypes = new Map<GraphNode['spec'], Map<PortType | undefined, Record<string, PortType>>>();
   const bindings = {
     get(name: string): PortType | undefined {
       for (let i = bound - 1; i >= 0; i--) if (boundNames[i] === name) return boundTypes[i];
@@ -248,10 +253,38 @@ function inferTypes(
     const inferred = inputTypes && !(unsettled.size > 0 && unsettled.has(name)) ? node.spec.infer!(node.settings, inputTypes) : noInferred;
     const outputPorts = portNames(outputs);
     for (let p = 0; p < outputPorts.length; p++) {
-      const port = outputPorts[p];
-      node.outputTypes[port] = inferred[port] ?? substitute(declaredPortType(outputs[port].type), bindings);
+      const own = inferred[outputPorts[p]];
+      portTypes[p] = own ? sharedPortType(own, inferredTypes) : substitute(declaredPortType(outputs[outputPorts[p]].type), bindings);
     }
+    node.outputTypes = sharedOutputTypes(node.spec, outputPorts, portTypes, madeOutputTypes);
   }
+}
+
+/**
+ * A node's output types by port, from `types` (in the order of `ports`): the
+ * object made last for a node of the same operator whose first output has the
+ * same type, when all its types are the same (most nodes of a large file:
+ * their types are shared), else a new one, kept as that one.
+ */
+function sharedOutputTypes(
+  spec: GraphNode['spec'],
+  ports: readonly string[],
+  types: readonly PortType[],
+  made: Map<GraphNode['spec'], Map<PortType | undefined, Record<string, PortType>>>,
+): Record<string, PortType> {
+  let byFirst = made.get(spec);
+  if (!byFirst) made.set(spec, (byFirst = new Map()));
+  const first = ports.length > 0 ? types[0] : undefined;
+  const known = byFirst.get(first);
+  if (known) {
+    let same = true;
+    for (let p = 1; p < ports.length && same; p++) same = known[ports[p]] === types[p];
+    if (same) return known;
+  }
+  const outputTypes: Record<string, PortType> = {};
+  for (let p = 0; p < ports.length; p++) outputTypes[ports[p]] = types[p];
+  byFirst.set(first, outputTypes);
+  return outputTypes;
 }
 
 /** Warns that an unread output's records are dropped, unless its settings say there are none or that the loss is accepted. */

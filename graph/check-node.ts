@@ -21,6 +21,12 @@ const inputName = /^[^.\s]+(?:\.[^.\s]+)?$/;
 /** Stands in for the settings of a node whose settings failed, so its edges are still checked. */
 export const unsettledMark: unique symbol = Symbol('unsettled');
 
+/** The settings as written of a node without `with` (`encode.json`, a sink): one object, never changed. */
+const noSettings: Readonly<Record<string, never>> = Object.freeze({});
+
+/** The output types of a node not typed yet (the edge checks give each its own, or leave it on a cycle): one object, never changed. */
+const untyped: Readonly<Record<string, never>> = Object.freeze({});
+
 /**
  * Checks a node and records its input references in `inputRefs` (even when
  * the node fails, so the nodes it reads do not look unused). Returns the
@@ -74,13 +80,13 @@ export function checkNode(
     op: spec.name,
     spec,
     settings: settings ? settings.value : unsettledMark,
-    rawSettings: raw.with ?? {},
+    rawSettings: raw.with ?? noSettings,
     // Named, not spread: a spread copies through a generic path, once per node.
     place: fields.place,
     parallelism: fields.parallelism,
     onError: fields.onError,
     channel: fields.channel,
-    outputTypes: {},
+    outputTypes: untyped,
     at: report.source.locate(path, 'key'),
   };
 }

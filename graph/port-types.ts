@@ -195,6 +195,24 @@ function commonPattern(a: string, b: string): string {
   return left.map((part, i) => (part === right[i] ? part : '*')).join('/');
 }
 
+/**
+ * Equal inferred event types as one object: an operator that infers its
+ * output from its settings (`decode.json`'s schema, `aggregate`'s fields)
+ * makes one per node, and a checked graph keeps every node's. Shared, they
+ * are kept once, and so is what is derived from each (its expression scope).
+ * `shared` lives as long as one check. Callers must not change what it returns.
+ */
+export function sharedPortType(type: PortType, shared: Map<string, PortType>): PortType {
+  if (type.kind !== 'event' || type.schema === undefined) return type;
+  // Each name with its length before it, so no name can end early; in the order written, as `formatPortType` shows it.
+  let key = '';
+  for (const field in type.schema) key += `${field.length}:${field}=${type.schema[field]};`;
+  const known = shared.get(key);
+  if (known) return known;
+  shared.set(key, type);
+  return type;
+}
+
 /** Replaces type variables by what they were bound to, leaving unbound ones as their bound. */
 export function substitute(type: PortType, bindings: { get(name: string): PortType | undefined }): PortType {
   if (type.kind !== 'var') return type;

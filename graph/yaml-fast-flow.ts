@@ -23,15 +23,16 @@ import {
   scalarNode,
   SINGLE_QUOTE,
   SPACE,
+  type SharedStrings,
 } from './yaml-fast-scalars.ts';
 
 /**
  * The flow collection whose `[` or `{` is at `start`: its position tree
  * (unless `keep` is false: then `node` is a placeholder), its data, and the
- * offset past its closing bracket.
+ * offset past its closing bracket. String values go through `strings`.
  */
-export function readFlowCollection(text: string, start: number, keep = true): { node: FastNode; data: unknown; end: number } {
-  const reader = new FlowReader(text, start, keep);
+export function readFlowCollection(text: string, start: number, keep: boolean, strings: SharedStrings): { node: FastNode; data: unknown; end: number } {
+  const reader = new FlowReader(text, start, keep, strings);
   const node = reader.collection();
   return { node, data: reader.data, end: reader.pos };
 }
@@ -44,11 +45,13 @@ class FlowReader {
   private readonly text: string;
   /** Whether the position tree is built (it is not inside a deferred value). */
   private readonly keep: boolean;
+  private readonly strings: SharedStrings;
 
-  constructor(text: string, start: number, keep: boolean) {
+  constructor(text: string, start: number, keep: boolean, strings: SharedStrings) {
     this.text = text;
     this.pos = start;
     this.keep = keep;
+    this.strings = strings;
   }
 
   private code(at: number): number {
@@ -130,7 +133,9 @@ class FlowReader {
     const c = this.code(start);
     if (c === OPEN_BRACKET || c === OPEN_BRACE) return this.collection();
     if (c === DOUBLE_QUOTE || c === SINGLE_QUOTE) {
-      const { value, end } = readQuoted(this.text, start);
+      const quoted = readQuoted(this.text, start);
+      const value = this.strings.share(quoted.value);
+      const end = quoted.end;
       this.pos = end;
       this.data = value;
       return this.keep ? scalarNode(start, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value) : UNKEPT;
@@ -138,7 +143,7 @@ class FlowReader {
     const end = this.plainEnd(start);
     // `[a: b]` (a pair in a sequence) and `{a: b: c}`: the library's.
     if (this.code(this.pos) === COLON) throw OUTSIDE_SUBSET;
-    const value = resolvePlain(this.text.slice(start, end));
+    const value = this.strings.share(resolvePlain(this.text.slice(start, end)));
     this.data = value;
     return this.keep ? scalarNode(start, end, 'PLAIN', value) : UNKEPT;
   }

@@ -54,6 +54,36 @@ export function scalarNode(start: number, end: number, style: ScalarStyle, value
   return { kind: 'scalar', start, end, style, value };
 }
 
+/** The longest string value {@link SharedStrings} shares: settings' words and short expressions, not long texts. */
+const SHARED_LENGTH = 128;
+
+/** Slots of {@link SharedStrings}' table (a power of two). */
+const SHARED_SLOTS = 4096;
+
+/**
+ * The string values of one text, equal ones as one string: a large pipeline
+ * repeats the same words (`number`, `string`, `1s`, `count()`) on every
+ * node, and the checked graph keeps its settings, so each copy would stay.
+ * A table of the last string seen per slot, picked by length and three of
+ * its characters: no hash of the whole string, nothing grows with the text,
+ * and a value met once (a node's name in `in:`) only takes a slot.
+ */
+export class SharedStrings {
+  readonly #slots: (string | undefined)[] = new Array<string | undefined>(SHARED_SLOTS).fill(undefined);
+
+  /** A string equal to `value` read before, or `value` (anything else as it is). */
+  share<T>(value: T): T {
+    if (typeof value !== 'string') return value;
+    const n = value.length;
+    if (n === 0 || n > SHARED_LENGTH) return value;
+    const slot = (n * 31 + value.charCodeAt(0) * 17 + value.charCodeAt(n >> 1) * 7 + value.charCodeAt(n - 1)) & (SHARED_SLOTS - 1);
+    const known = this.#slots[slot];
+    if (known === value) return known as T;
+    this.#slots[slot] = value;
+    return value;
+  }
+}
+
 const INT_OCT = /^0o[0-7]+$/;
 const INT = /^[-+]?[0-9]+$/;
 const INT_HEX = /^0x[0-9a-fA-F]+$/;

@@ -33,6 +33,7 @@ import {
   readQuoted,
   resolvePlain,
   scalarNode,
+  SharedStrings,
   SINGLE_QUOTE,
   SPACE,
 } from './yaml-fast-scalars.ts';
@@ -147,6 +148,8 @@ class Reader {
   private keep = true;
   private depth = 0;
   private readonly text: string;
+  /** String values, equal ones shared: the data of a large file keeps one of each. */
+  private readonly strings = new SharedStrings();
 
   constructor(text: string) {
     this.text = text;
@@ -359,7 +362,7 @@ class Reader {
     if (c === PIPE || c === GREATER) return this.blockScalar(column);
     let node: FastNode;
     if (c === OPEN_BRACKET || c === OPEN_BRACE) {
-      const flow = readFlowCollection(this.text, p, this.keep);
+      const flow = readFlowCollection(this.text, p, this.keep, this.strings);
       node = flow.node;
       this.data = flow.data;
       this.pos = flow.end;
@@ -370,8 +373,9 @@ class Reader {
         this.pos = p;
         return this.mapping(p - this.lineStart);
       }
-      node = this.scalar(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', value);
-      this.data = value;
+      const shared = this.strings.share(value);
+      node = this.scalar(p, end, c === DOUBLE_QUOTE ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE', shared);
+      this.data = shared;
     } else {
       checkPlainFirst(this.text, p);
       const stop = this.plainStop(p);
@@ -382,7 +386,7 @@ class Reader {
       }
       let end = stop;
       while (this.code(end - 1) === SPACE) end--;
-      const value = resolvePlain(this.text.slice(p, end));
+      const value = this.strings.share(resolvePlain(this.text.slice(p, end)));
       node = this.scalar(p, end, 'PLAIN', value);
       this.data = value;
       this.pos = stop;
@@ -449,7 +453,7 @@ class Reader {
     }
     if (indent < 0) throw OUTSIDE_SUBSET;
     while (lines[lines.length - 1] === '') lines.pop();
-    const value = blockValue(lines, folded, strip);
+    const value = this.strings.share(blockValue(lines, folded, strip));
     this.pos = end;
     this.advance();
     this.data = value;

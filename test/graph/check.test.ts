@@ -294,6 +294,36 @@ nodes:
     expect(edges(result.graph!).at(-1)).toBe('both.out -> out.in: Event<{device: string, value: number}>');
   });
 
+  it('keeps one type for equal inferred schemas, and apart the ones that differ in a field, a type or the order; one map of output types for equal ones', () => {
+    const decoder = (name: string, schema: string) => `  ${name}-lines:\n    op: file.read\n    with: { path: ${name}.ndjson }\n  ${name}:\n    op: decode.json\n    in: ${name}-lines\n    with: { schema: ${schema} }\n  ${name}-out:\n    op: readings.sink\n    in: ${name}\n`;
+    const result = checkPipeline({
+      file: 'p.yaml',
+      registry: testRegistry,
+      env: {},
+      text: `streams: 1\nname: shared-types\nnodes:\n${[
+        decoder('a', '{ device: string, value: number }'),
+        decoder('b', '{ device: string, value: number }'),
+        decoder('c', '{ value: number, device: string }'),
+        decoder('d', '{ device: string, value: any }'),
+        decoder('e', '{ device: string, value: number, ts: number }'),
+      ].join('')}`,
+    });
+    expect(result.diagnostics).toEqual([]);
+    const out = (name: string) => result.graph!.nodes.get(name)!.outputTypes.out;
+    expect(out('b')).toBe(out('a'));
+    for (const other of ['c', 'd', 'e']) expect(out(other)).not.toBe(out('a'));
+    // So are the nodes' maps of output types: one for the nodes whose every output has the same type.
+    const outputTypes = (name: string) => result.graph!.nodes.get(name)!.outputTypes;
+    expect(outputTypes('b')).toBe(outputTypes('a'));
+    expect(outputTypes('c')).not.toBe(outputTypes('a'));
+    expect(Object.keys(outputTypes('c'))).toEqual(Object.keys(outputTypes('a')));
+    expect(outputTypes('c').dlq).toBe(outputTypes('a').dlq);
+    expect(formatPortType(out('c'))).toBe('Event<{value: number, device: string}>');
+    expect(formatPortType(out('d'))).toBe('Event<{device: string, value: any}>');
+    // The edges out of the shared type read it as their own.
+    expect(edges(result.graph!).filter((e) => e.startsWith('b.out'))).toEqual(['b.out -> b-out.in: Event<{device: string, value: number}>']);
+  });
+
   it('keeps warnings with a graph: an unused output does not make a file invalid', () => {
     const result = checkPipeline({ file: 'p.yaml', registry, env: {}, text: 'streams: 1\nname: lone\nnodes:\n  gen:\n    op: generate\n' });
     expect(result.diagnostics.map(formatDiagnostic)).toEqual([
