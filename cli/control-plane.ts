@@ -16,7 +16,9 @@ import { planVersion, type Plan } from '../graph/plan.ts';
 import { UsageError } from './usage-error.ts';
 
 /**
- * The version of the record's shape that deploy writes. Format 2 carries
+ * The newest version of the record's shape, the one this worker reads at
+ * most and reports (`reads`); deploy writes the newest format every planned
+ * host reads (`recordFormatFor`). Format 2 carries
  * the plan (`plan`, `lines`, `topics`): deploy plans once and creates the
  * topics, and each worker checks only its share. Format 3 is format 2 whose
  * Kafka edges of events and Bytes are packed (several records a message):
@@ -33,6 +35,7 @@ const capabilityReport = z.object({
   host: z.string().min(1),
   offers: z.array(z.enum(requirements as unknown as [Requirement, ...Requirement[]])).readonly(),
   listen: z.array(z.string()).readonly().optional(),
+  reads: z.number().int().positive().optional(),
 });
 
 const transport = z.discriminatedUnion('kind', [
@@ -91,6 +94,41 @@ export function packsEdges(record: DeployRecord): PackedEdges {
   return { events: record.format >= 3, media: record.format >= 4 };
 }
 
+/**
+ * The oldest format deploy writes, the first to carry the plan; also what a
+ * worker is taken to read when its capability report does not say (it is
+ * older than the report's `reads`, or has not reported): every worker since
+ * deploy plans reads it.
+ */
+export const oldestPlanFormat = 2;
+
+/** The formats deploy writes. */
+export type PlanFormat = 2 | 3 | 4;
+
+/**
+ * The record format deploy writes for a plan over `hosts`: the newest that
+ * every one of them reads (its worker's report's `reads`, `oldestPlanFormat`
+ * when it does not say), at most `recordFormat`. So an edge is packed only
+ * when every host reads its packs: a worker refuses a record of a newer
+ * format and keeps running its old version, whose consumers would send
+ * packs to dead letters. `behind` names the hosts that hold the format
+ * below `recordFormat`; `error` names a host that reads no format deploy
+ * writes. Pure.
+ *
+ * @example
+ * recordFormatFor(['a', 'b'], [{ host: 'a', offers: [], reads: 4 }, { host: 'b', offers: [], reads: 3 }]); // { format: 3, behind: ['b'] }
+ */
+export function recordFormatFor(hosts: readonly string[], reports: readonly CapabilityReport[]): { format: PlanFormat; behind: string[] } | { error: string } {
+  const byHost = new Map(reports.map((r) => [r.host, r]));
+  const reads = (host: string): number => Math.min(recordFormat, byHost.get(host)?.reads ?? oldestPlanFormat);
+  const unreadable = hosts.find((host) => reads(host) < oldestPlanFormat);
+  if (unreadable !== undefined) {
+    return { error: `host \`${unreadable}\`'s worker reads deployment records of format ${reads(unreadable)} at most, and deploy writes format ${oldestPlanFormat} or newer: upgrade \`streams\` on host \`${unreadable}\`` };
+  }
+  const format = Math.min(recordFormat, ...hosts.map(reads)) as PlanFormat;
+  return { format, behind: hosts.filter((host) => reads(host) < recordFormat) };
+}
+
 /** One published deployment. */
 export type DeployRecord = z.output<typeof deployRecord>;
 
@@ -113,8 +151,8 @@ export interface AppliedReport {
   running?: number;
 }
 
-/** A record as deploy hands it to `publish` (always the current format): the control plane gives it its version. */
-export type UnversionedRecord = Omit<Extract<DeployRecord, { format: typeof recordFormat }>, 'version'>;
+/** A record as deploy hands it to `publish` (a format with the plan, see `recordFormatFor`): the control plane gives it its version. */
+export type UnversionedRecord = Omit<Extract<DeployRecord, { format: PlanFormat }>, 'version'>;
 
 /**
  * Reads a record from the control plane: its text parsed and checked for

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { parseDuration } from '../graph/units.ts';
 import { ensureTopics, errorMessages } from '../native/kafka/client.ts';
-import { openControlPlane, parseApplied, parseCapabilities, recordFormat, type AppliedReport, type ControlPlane, type RecordTopic, type UnversionedRecord } from './control-plane.ts';
+import { openControlPlane, parseApplied, parseCapabilities, oldestPlanFormat, recordFormat, recordFormatFor, type AppliedReport, type ControlPlane, type RecordTopic, type UnversionedRecord } from './control-plane.ts';
 import { defaultHostsFile } from './plan.ts';
 import { parseParams, readPipeline, UsageError } from './pipeline-file.ts';
 import { controlUrl } from './worker.ts';
@@ -52,10 +52,22 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
       process.stderr.write(`streams: nothing published: the pipeline's name \`${planned.graph!.name}\` must be written plainly on its \`name:\` line to deploy it\n`);
       return 1;
     }
+    const names = planned.plan.hosts.map((h) => h.name);
+    // Every planned host must read the record: a worker refuses a newer format and keeps its old version running.
+    const chosen = recordFormatFor(names, reports);
+    if ('error' in chosen) {
+      process.stderr.write(`streams: nothing published: ${chosen.error}\n`);
+      return 1;
+    }
+    if (chosen.behind.length > 0) {
+      const unpacked = chosen.format < 3 ? 'no edge between hosts is packed' : 'edges of media packets are not packed';
+      const which = chosen.behind.map((h) => `\`${h}\``).join(', ');
+      process.stderr.write(`streams: writing record format ${chosen.format}, not ${recordFormat} (${unpacked}): no newer one is read by ${which} (a worker that does not report what it reads counts as format ${oldestPlanFormat}); upgrade and start their workers, then deploy again\n`);
+    }
     const { plan, lines, topics } = recordPlan({ graph: planned.graph!, plan: planned.plan }, text);
     await createTopics(topics);
     const record: UnversionedRecord = {
-      format: recordFormat,
+      format: chosen.format,
       pipeline: planned.graph!.name,
       file,
       text,
@@ -69,7 +81,6 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
     };
     const started = Date.now();
     const version = await plane.publish(record);
-    const names = planned.plan.hosts.map((h) => h.name);
     process.stderr.write(`streams: published \`${record.pipeline}\` version ${version}; waiting for ${names.length} host${names.length === 1 ? '' : 's'} (${names.join(', ')})\n`);
     const reached = await waitForHosts(plane, names, version, started, timeout.value);
     const heartbeats = await plane.heartbeats();

@@ -21,7 +21,7 @@ import { createLogger, type LogLevel } from '../runtime/log.ts';
 import type { Logger } from '../runtime/types.ts';
 import { parseDuration } from '../graph/units.ts';
 import { registry } from '../nodes/all.ts';
-import { controlAddress, openControlPlane, type AppliedReport, type ControlAddress, type ControlPlane } from './control-plane.ts';
+import { controlAddress, openControlPlane, recordFormat, type AppliedReport, type ControlAddress, type ControlPlane } from './control-plane.ts';
 import { UsageError } from './usage-error.ts';
 import { shareOfRecord } from './worker-share.ts';
 import type { Tracing } from '../runtime/tracing/provider.ts';
@@ -37,13 +37,14 @@ export function controlUrl(value: unknown): ControlAddress {
   return controlAddress(value);
 }
 
-/** What this host really has: ffmpeg when `ffmpeg -version` runs, a display when `DISPLAY` is set, and listeners. */
+/** What this host really has: ffmpeg when `ffmpeg -version` runs, a display when `DISPLAY` is set, and listeners; and the record format this worker reads. */
 export async function probeCapabilities(host: string, env: NodeJS.ProcessEnv = process.env): Promise<CapabilityReport & { ffmpeg?: string }> {
   const offers: Requirement[] = ['listen'];
   const ffmpeg = await ffmpegVersion(env.STREAMS_FFMPEG ?? 'ffmpeg');
   if (ffmpeg) offers.push('ffmpeg');
   if (env.DISPLAY) offers.push('display');
-  return { host, offers, ...(ffmpeg && { ffmpeg }) };
+  // `reads`: deploy writes no record format newer than every planned host reads.
+  return { host, offers, reads: recordFormat, ...(ffmpeg && { ffmpeg }) };
 }
 
 export async function workerCommand(values: Record<string, unknown>, args: string[]): Promise<number> {
@@ -68,7 +69,7 @@ export async function workerCommand(values: Record<string, unknown>, args: strin
   const state = typeof values.state === 'string' && values.state !== '' ? await openStateStore(values.state) : undefined;
   // Transports and Kafka control planes need the library: loaded now, not inside the first deployment.
   const [capabilities] = await Promise.all([probeCapabilities(host), preloadKafka()]);
-  await plane.reportCapabilities({ host, offers: capabilities.offers });
+  await plane.reportCapabilities({ host, offers: capabilities.offers, reads: capabilities.reads });
   log.info({ offers: capabilities.offers, ffmpeg: capabilities.ffmpeg ?? null, display: process.env.DISPLAY ?? null, control: plane.address }, 'reported this host\'s capabilities');
 
   const tracing = await openTracing(traced, { host, pipeline });

@@ -157,19 +157,17 @@ export function hostGraph({ graph, plan, host, registry, packed = packedAll }: {
       continue;
     }
     const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
+    const group = groupFor(graph.name, planned, crossingInto.get(planned.to)!);
+    const settings = kafkaEndSettings({ brokers: transport.brokers, topic: transport.topic, key: transport.key, packed: packed.events, group, format: carriesBytes(type) ? 'bytes' : 'json', unpack: true });
     if (sends) {
       const name = transportNodeName('send', ends);
-      const settings = { brokers: transport.brokers, topic: transport.topic, ...(transport.key !== undefined && { key: transport.key }), ...(packed.events && { pack_bytes: packBytes }) };
-      nodes.set(name, transportNode(registry, 'kafka.produce', name, settings, graph.nodes.get(planned.from)!, {}));
+      nodes.set(name, transportNode(registry, 'kafka.produce', name, settings.produce, graph.nodes.get(planned.from)!, {}));
       edges.push({ from: planned.from, fromPort: planned.fromPort, to: name, toPort: 'in', type });
       transports.push({ name, end: 'send', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, ...(transport.key !== undefined && { key: transport.key }), edge: ends });
     }
     if (receives) {
       const name = transportNodeName('receive', ends);
-      const group = groupFor(graph.name, planned, crossingInto.get(planned.to)!);
-      const format = carriesBytes(type) ? 'bytes' : 'json';
-      const settings = { brokers: transport.brokers, topics: [transport.topic], group, from: 'committed', format, unpack: true, session_timeout: receiveSessionTimeout };
-      nodes.set(name, transportNode(registry, 'kafka.consume', name, settings, graph.nodes.get(planned.to)!, { out: type }));
+      nodes.set(name, transportNode(registry, 'kafka.consume', name, settings.consume, graph.nodes.get(planned.to)!, { out: type }));
       edges.push({ from: name, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
       transports.push({ name, end: 'receive', topic: transport.topic, partitions: transport.partitions, brokers: transport.brokers, group, edge: ends });
     }
@@ -195,10 +193,10 @@ interface Wrapping {
   receive: { end: 'fetch' | 'unpack'; op: string; settings: Record<string, unknown> };
   wire: PortType;
   format: 'json' | 'bytes';
-  /** Records packed a message by the producer (`pack_bytes`); absent: one a message. */
-  packBytes?: number;
-  /** Whether the consumer reads packed messages back (`unpack`). */
-  unpack?: boolean;
+  /** Whether the producer packs several records a message (see `kafkaEndSettings`). */
+  packed: boolean;
+  /** Whether the consumer reads packed messages back. */
+  unpack: boolean;
   /** For segments: the store the wrapping nodes name, reported with the transport. */
   objects?: { store: string; prefix: string };
 }
@@ -211,7 +209,7 @@ interface Wrapping {
 function segmentWrapping(transport: Extract<Transport, { kind: 'object-store+http-pull' }>): Wrapping {
   const objects = { store: transport.store, prefix: transport.prefix };
   const put = { ...objects, ...(transport.retain !== undefined && { retain: transport.retain }) };
-  return { send: { end: 'store', op: 'objects.put', settings: put }, receive: { end: 'fetch', op: 'objects.get', settings: objects }, wire: parsePortType('Event'), format: 'json', objects };
+  return { send: { end: 'store', op: 'objects.put', settings: put }, receive: { end: 'fetch', op: 'objects.get', settings: objects }, wire: parsePortType('Event'), format: 'json', packed: false, unpack: false, objects };
 }
 
 /**
@@ -224,7 +222,7 @@ function segmentWrapping(transport: Extract<Transport, { kind: 'object-store+htt
  * keyframe) goes alone, as it would unpacked. The consumer always unpacks.
  */
 function mediaWrapping(packed: boolean): Wrapping {
-  return { send: { end: 'pack', op: 'media.pack', settings: {} }, receive: { end: 'unpack', op: 'media.unpack', settings: {} }, wire: parsePortType('Bytes'), format: 'bytes', ...(packed && { packBytes }), unpack: true };
+  return { send: { end: 'pack', op: 'media.pack', settings: {} }, receive: { end: 'unpack', op: 'media.unpack', settings: {} }, wire: parsePortType('Bytes'), format: 'bytes', packed, unpack: true };
 }
 
 /**
@@ -241,13 +239,14 @@ function splitThroughKafka(
   const ends = { from: planned.from, fromPort: planned.fromPort, to: planned.to, toPort: planned.toPort };
   const { wire } = wrapping;
   const added: SplitEdge = { nodes: [], edges: [], transports: [] };
+  const group = groupFor(graph.name, planned, crossingInto);
+  const settings = kafkaEndSettings({ brokers, topic, key, packed: wrapping.packed, group, format: wrapping.format, unpack: wrapping.unpack });
   if (sends) {
     const before = transportNodeName(wrapping.send.end, ends);
     const send = transportNodeName('send', ends);
     const beside = graph.nodes.get(planned.from)!;
     added.nodes.push([before, transportNode(registry, wrapping.send.op, before, { ...wrapping.send.settings }, beside, {})]);
-    const settings = { brokers, topic, key, ...(wrapping.packBytes !== undefined && { pack_bytes: wrapping.packBytes }) };
-    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, settings, beside, {})]);
+    added.nodes.push([send, transportNode(registry, 'kafka.produce', send, settings.produce, beside, {})]);
     added.edges.push({ from: planned.from, fromPort: planned.fromPort, to: before, toPort: 'in', type });
     added.edges.push({ from: before, fromPort: 'out', to: send, toPort: 'in', type: wire });
     added.transports.push({ name: send, end: 'send', topic, partitions, brokers, key, ...(wrapping.objects && { objects: { ...wrapping.objects, node: before } }), edge: ends });
@@ -256,15 +255,29 @@ function splitThroughKafka(
     const receive = transportNodeName('receive', ends);
     const after = transportNodeName(wrapping.receive.end, ends);
     const beside = graph.nodes.get(planned.to)!;
-    const group = groupFor(graph.name, planned, crossingInto);
-    const settings = { brokers, topics: [topic], group, from: 'committed', format: wrapping.format, ...(wrapping.unpack && { unpack: true }), session_timeout: receiveSessionTimeout };
-    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings, beside, { out: wire })]);
+    added.nodes.push([receive, transportNode(registry, 'kafka.consume', receive, settings.consume, beside, { out: wire })]);
     added.nodes.push([after, transportNode(registry, wrapping.receive.op, after, { ...wrapping.receive.settings }, beside, { out: type })]);
     added.edges.push({ from: receive, fromPort: 'out', to: after, toPort: 'in', type: wire });
     added.edges.push({ from: after, fromPort: 'out', to: planned.to, toPort: planned.toPort, type });
     added.transports.push({ name: receive, end: 'receive', topic, partitions, brokers, group, ...(wrapping.objects && { objects: { ...wrapping.objects, node: after } }), edge: ends });
   }
   return added;
+}
+
+/**
+ * The settings of the two ends of an edge through a Kafka topic, in one
+ * place so that they agree: the `kafka.produce` on the sending host (keyed
+ * by `key` when given; several records a message when `packed`) and the
+ * `kafka.consume` on the receiving one (in `group`, from the group's
+ * committed offset, reading `format`, unpacking packed messages when
+ * `unpack`: one without the packed header stays one record).
+ */
+function kafkaEndSettings(edge: { brokers: string[]; topic: string; key?: string; packed: boolean; group: string; format: 'json' | 'bytes'; unpack: boolean }): { produce: Record<string, unknown>; consume: Record<string, unknown> } {
+  const { brokers, topic, key, group, format } = edge;
+  return {
+    produce: { brokers, topic, ...(key !== undefined && { key }), ...(edge.packed && { pack_bytes: packBytes }) },
+    consume: { brokers, topics: [topic], group, from: 'committed', format, ...(edge.unpack && { unpack: true }), session_timeout: receiveSessionTimeout },
+  };
 }
 
 /**

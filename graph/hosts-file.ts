@@ -62,6 +62,12 @@ export interface CapabilityReport {
   offers: readonly Requirement[];
   /** Addresses it can listen on, when it reports them. */
   listen?: readonly string[];
+  /**
+   * The newest deployment record format the worker reads
+   * (`cli/control-plane.ts`): deploy writes no newer one. Absent from the
+   * reports of workers older than this field.
+   */
+  reads?: number;
 }
 
 /**

@@ -30,7 +30,9 @@ const monotonicNow = (): number => performance.now();
 /**
  * Guards `consumer`; `assigned` runs on each join (after the guard took
  * note of it), `doubt` when the membership goes in doubt or comes out of it.
- * Call before the consumer joins, so that the guard hears the first join.
+ * Call before the consumer joins, so that the guard hears the first join
+ * (no doubt begins before it completes, however long it takes), and hand
+ * it the stream (`watch`) once open: a reconciliation waits for it.
  *
  * The clock (`now`, monotonic by default) is looked at only when the
  * member acts or hears from the group: as it sends a fetch, takes a fetch's
@@ -72,6 +74,9 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
   let owned: TopicPartition[] = [];
   const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
   let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** The stream once `watch` hands it over; undefined when the guard closes first. */
+  let streamIsOpen!: (opened: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined) => void;
+  const streamOpened = new Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined>((resolve) => (streamIsOpen = resolve));
 
   /** The coordinator answered after a doubt: read the group's offsets, move each owned partition to where it resumes, let records pass. */
   const reconcile = async (): Promise<void> => {
@@ -88,9 +93,12 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
       retry.unref();
       return;
     }
-    if (closing || !stream || watch.epoch !== epoch || watch.state !== 'reconciling') return;
+    // The offsets can come back before the stream is open (a doubt ended by a rejoin while `consume()` was still
+    // joining): wait for it, or the member would hold its fetches for good.
+    const opened = stream ?? (await streamOpened);
+    if (closing || !opened || watch.epoch !== epoch || watch.state !== 'reconciling') return;
     const resume = watch.resumePoints(partitions, (topic, partition) => committed.get(topic)?.[partition] ?? -1n);
-    for (const point of resume) seek(stream, point.topic, point.partition, point.offset);
+    for (const point of resume) seek(opened, point.topic, point.partition, point.offset);
     const summary = watch.reconciled(epoch, resume);
     if (!summary) return;
     fetches.release();
@@ -118,6 +126,7 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
   return {
     watch(opened) {
       stream = opened;
+      streamIsOpen(opened);
     },
     admit(topic, partition, first, last, count) {
       lookAtClock();
@@ -141,6 +150,7 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
     },
     close() {
       closing = true;
+      streamIsOpen(undefined);
       fetches.release();
     },
   };

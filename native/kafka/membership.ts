@@ -13,7 +13,10 @@
  * since the coordinator last heard from it: since the last answered
  * heartbeat was *sent* (the coordinator times the session from when the
  * heartbeat reached it, not from when its answer came back), or since a
- * join completed. The margin lets a doubt begin before the session runs out,
+ * join completed. Before its first join completes it owns nothing and is
+ * never in doubt, however long the join takes (a restart after a crash
+ * waits out the old member's session; the broker delays a new group's
+ * first rebalance). The margin lets a doubt begin before the session runs out,
  * so that records handed on just before it are not still being processed
  * when the coordinator gives their partition away. The clock is looked at
  * (`check`) as the member acts (member-guard.ts); it should be monotonic.
@@ -75,6 +78,8 @@ export class MembershipWatch {
   #state: MembershipState = 'member';
   #lastAnswered: number;
   #doubtBegan = 0;
+  /** Whether a join has completed: until then there is nothing to doubt. */
+  #joinedOnce = false;
   #rejoined = false;
   #refusedCount = 0;
   /** Per partition, the offset after the last record handed over. */
@@ -86,9 +91,9 @@ export class MembershipWatch {
   #epoch = 0;
 
   /**
-   * `marginMs`: how long before the session runs out the doubt begins (at
-   * least the time between two looks at the clock, so that no look comes
-   * after the coordinator may have moved the partitions).
+   * `marginMs`: how long before the session runs out the doubt begins, so
+   * that records handed on just before the doubt are processed before the
+   * coordinator may give their partition away.
    */
   constructor(options: { sessionTimeoutMs: number; marginMs?: number; now: () => number }) {
     this.#doubtAfterMs = Math.max(0, options.sessionTimeoutMs - (options.marginMs ?? 0));
@@ -119,9 +124,9 @@ export class MembershipWatch {
     return this.#now() - this.#lastAnswered;
   }
 
-  /** Looks at the clock: true when a doubt begins now (a session timeout, less the margin, passed in silence). */
+  /** Looks at the clock: true when a doubt begins now (a session timeout, less the margin, passed in silence since the member joined). */
   check(): boolean {
-    if (this.#state === 'in_doubt' || this.silentFor() < this.#doubtAfterMs) return false;
+    if (!this.#joinedOnce || this.#state === 'in_doubt' || this.silentFor() < this.#doubtAfterMs) return false;
     // A reconciliation that has not finished within a session is abandoned by the epoch change.
     this.#state = 'in_doubt';
     this.#doubtBegan = this.#now();
@@ -151,6 +156,7 @@ export class MembershipWatch {
    * partitions is forgotten. True when that ends a doubt (reconcile now).
    */
   joined(owned: readonly TopicPartition[]): boolean {
+    this.#joinedOnce = true;
     this.#lastAnswered = this.#now();
     const keep = new Set(owned.map((p) => key(p.topic, p.partition)));
     for (const map of [this.#handed, this.#refused, this.#floor]) for (const k of [...map.keys()]) if (!keep.has(k)) map.delete(k);

@@ -143,6 +143,7 @@ describe('membership watch', () => {
   it('begins the doubt a margin before the session runs out', () => {
     const clock = { now: 0 };
     const watch = new MembershipWatch({ sessionTimeoutMs: 6000, marginMs: 600, now: () => clock.now });
+    watch.joined([p0]);
     clock.now = 5_399;
     expect(watch.check()).toBe(false);
     clock.now = 5_400;
@@ -157,6 +158,19 @@ describe('membership watch', () => {
     expect(watch.answered(sentAt)).toBe(false);
     expect(watch.state).toBe('in_doubt');
     expect(watch.answered()).toBe(true);
+  });
+
+  it('is never in doubt before its first join completes, however long it takes, and times the silence from the join', () => {
+    const clock = { now: 1_000_000 };
+    const watch = new MembershipWatch({ sessionTimeoutMs: 6000, now: () => clock.now });
+    clock.now += 20_000;
+    expect(watch.check()).toBe(false);
+    expect(watch.state).toBe('member');
+    expect(watch.joined([p0])).toBe(false);
+    clock.now += 5_999;
+    expect(watch.check()).toBe(false);
+    clock.now += 1;
+    expect(watch.check()).toBe(true);
   });
 
   it('lets an ordinary rebalance pass without a doubt', () => {
@@ -354,5 +368,67 @@ describe('the guard of a consumer (native/kafka/member-guard.ts), on a stand-in 
     // Nothing was committed: the caller keeps its acknowledgements for the next commit.
     expect(await committed).toBe(false);
     guard.close();
+  });
+
+  /** A guard over a stand-in built as `openConsumer` builds it: the first join and the stream are left to the test. */
+  function unjoined(committed: Map<string, bigint[]> = new Map()) {
+    const clock = { now: 1_000_000 };
+    const fake = standIn();
+    let reads = 0;
+    fake.consumer.listCommittedOffsets = async () => (reads++, committed);
+    const doubts: DoubtEvent[] = [];
+    const guard = guardMembership(fake.consumer as unknown as Parameters<typeof guardMembership>[0], { sessionTimeoutMs: 6000, assigned: () => {}, doubt: (event) => doubts.push(event), now: () => clock.now });
+    const stream = { offsetsToFetch: new Map<string, bigint>() };
+    return { ...fake, guard, doubts, stream, reads: () => reads, open: () => guard.watch(stream as unknown as Parameters<typeof guard.watch>[0]), advance: (ms: number) => (clock.now += ms) };
+  }
+
+  it('logs no doubt and reconciles nothing when the first join takes longer than a session (a restart after a crash)', async () => {
+    const { consumer, guard, doubts, reads, open, fetch, fetches, advance } = unjoined();
+    // The coordinator waits out the crashed process's member, and the broker delays a new group's first rebalance.
+    advance(6_500);
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    for (let turn = 0; turn < 20; turn++) await Promise.resolve();
+    open();
+    expect(doubts).toEqual([]);
+    expect(reads()).toBe(0);
+    fetch(() => undefined);
+    expect(fetches).toHaveLength(1);
+    expect(guard.admit(topic, 0, 5n, 9n, 5)).toBe(true);
+    guard.close();
+  });
+
+  it('waits for the stream when a doubt ends before it is open, then moves its positions and lets fetches go', async () => {
+    const { consumer, guard, doubts, stream, reads, open, fetch, fetches, advance } = unjoined(new Map([[topic, [40n]]]));
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    // Silent for a session before `consume()` handed the stream over; the group answers with a rejoin.
+    advance(8_000);
+    consumer.generationId = 2;
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    for (let turn = 0; turn < 20; turn++) await Promise.resolve();
+    expect(reads()).toBe(1);
+    expect(doubts.map((d) => d.phase)).toEqual(['begin']);
+    const answers: unknown[] = [];
+    fetch((_error, response) => answers.push(response));
+    expect(fetches).toHaveLength(0);
+    open();
+    for (let turn = 0; turn < 20 && doubts.length < 2; turn++) await Promise.resolve();
+    expect(doubts[1]).toMatchObject({ phase: 'end', rejoined: true, resume: [{ topic, partition: 0, offset: 40n, groupCommitted: 40n }] });
+    expect(stream.offsetsToFetch.get(`${topic}:0`)).toBe(40n);
+    // The held fetch is answered (with nothing) and the next goes to the broker.
+    expect(answers).toHaveLength(1);
+    fetch(() => undefined);
+    expect(fetches).toHaveLength(1);
+    guard.close();
+  });
+
+  it('gives up a reconciliation waiting for the stream when the guard closes', async () => {
+    const { consumer, guard, doubts, advance } = unjoined();
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    advance(8_000);
+    consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
+    for (let turn = 0; turn < 20; turn++) await Promise.resolve();
+    guard.close();
+    for (let turn = 0; turn < 20; turn++) await Promise.resolve();
+    expect(doubts.map((d) => d.phase)).toEqual(['begin']);
   });
 });

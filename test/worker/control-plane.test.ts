@@ -4,7 +4,7 @@
  * worker makes of its host.
  */
 import { describe, expect, it } from 'vitest';
-import { parseApplied, parseCapabilities, parseRecord } from '../../cli/control-plane.ts';
+import { parseApplied, parseCapabilities, parseRecord, recordFormat } from '../../cli/control-plane.ts';
 import { controlKeys } from '../../cli/control-plane-redis.ts';
 import { controlUrl, probeCapabilities, workerCommand } from '../../cli/worker.ts';
 import { planRecord, shareOfRecord } from '../../cli/worker-share.ts';
@@ -72,9 +72,9 @@ describe('the worker\'s options and report', () => {
     await expect(workerCommand({ host: 'a', name: 'a b', control: 'kafka://127.0.0.1:9' }, [])).rejects.toThrow(/--name `a b` is not a pipeline name/);
   });
 
-  it('reports a display when DISPLAY is set, and no ffmpeg when the binary is missing', async () => {
+  it('reports a display when DISPLAY is set, no ffmpeg when the binary is missing, and the newest record format it reads', async () => {
     const report = await probeCapabilities('h', { DISPLAY: ':99', STREAMS_FFMPEG: '/nonexistent/ffmpeg' });
-    expect(report).toEqual({ host: 'h', offers: ['listen', 'display'] });
+    expect(report).toEqual({ host: 'h', offers: ['listen', 'display'], reads: recordFormat });
     const plain = await probeCapabilities('h', { STREAMS_FFMPEG: '/nonexistent/ffmpeg' });
     expect(plain.offers).toEqual(['listen']);
   });

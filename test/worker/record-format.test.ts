@@ -1,4 +1,7 @@
 /**
+ * Deploy writes the newest format every planned host reads (its worker's
+ * capability report says which), so a host on an older version is never
+ * sent packs it cannot read.
  * The deployment record's format says which Kafka edges between hosts pack
  * several records a message: events and Bytes from format 3, media packets
  * too from format 4 (what deploy writes); formats 1 and 2 were written
@@ -10,7 +13,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
-import { parseRecord, recordFormat, type AppliedReport, type ControlPlane, type DeployRecord } from '../../cli/control-plane.ts';
+import { oldestPlanFormat, parseCapabilities, parseRecord, recordFormat, recordFormatFor, type AppliedReport, type ControlPlane, type DeployRecord } from '../../cli/control-plane.ts';
 import { planRecord, recordPlan, shareOfRecord } from '../../cli/worker-share.ts';
 import { HostWorker } from '../../cli/worker.ts';
 import type { Logger } from '../../runtime/types.ts';
@@ -124,5 +127,49 @@ describe('the deployment record\'s format and packed edges', () => {
     expect(errors[0]).toMatch(/^`g\.yaml` version 4: the deployment record has format 5, newer than this worker reads .*; keeping the running version$/);
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatchObject({ version: 4, status: 'rejected', nodes: [], error: expect.stringMatching(/has format 5, newer than this worker reads/) });
+  });
+});
+
+describe('the format deploy writes, from what the planned hosts read', () => {
+  const report = (host: string, reads?: number) => ({ host, offers: ['listen' as const], ...(reads !== undefined && { reads }) });
+
+  it('is the newest format when every planned host reads it; reports of hosts outside the plan do not count', () => {
+    expect(recordFormatFor(['a', 'b'], [report('a', 4), report('b', recordFormat), report('old', 2)])).toEqual({ format: recordFormat, behind: [] });
+    // A worker newer than deploy reads this one's format too.
+    expect(recordFormatFor(['a'], [report('a', recordFormat + 3)])).toEqual({ format: recordFormat, behind: [] });
+  });
+
+  it('is the oldest that a planned host reads, naming the hosts that hold it back', () => {
+    expect(recordFormatFor(['a', 'b', 'c'], [report('a', 4), report('b', 3), report('c', 4)])).toEqual({ format: 3, behind: ['b'] });
+    expect(recordFormatFor(['a', 'b'], [report('a', 2), report('b', 3)])).toEqual({ format: 2, behind: ['a', 'b'] });
+  });
+
+  it('takes a worker that does not say what it reads (older than the report\'s `reads`), or that never reported, as reading the oldest format with a plan', () => {
+    expect(oldestPlanFormat).toBe(2);
+    expect(recordFormatFor(['a', 'b'], [report('a', 4), report('b')])).toEqual({ format: 2, behind: ['b'] });
+    expect(recordFormatFor(['a', 'b'], [report('a', 4)])).toEqual({ format: 2, behind: ['b'] });
+  });
+
+  it('refuses, naming the host, when a planned host reads no format with a plan', () => {
+    expect(recordFormatFor(['a', 'b'], [report('a', 4), report('b', 1)])).toEqual({ error: 'host `b`\'s worker reads deployment records of format 1 at most, and deploy writes format 2 or newer: upgrade `streams` on host `b`' });
+  });
+
+  it('sends media packets one a message while a host of format 3 runs among upgraded ones, so its consumer (no unpack) reads them', () => {
+    const hosts = ['origin', 'gpu', 'edge'];
+    const chosen = recordFormatFor(hosts, [report('origin', recordFormat), report('gpu', 3), report('edge', recordFormat)]);
+    expect(chosen).toEqual({ format: 3, behind: ['gpu'] });
+    if (!('format' in chosen)) return;
+    expect(edgeEnds(recordIn(chosen.format, media), mediaEdge).produce.pack_bytes).toBe(0);
+    // Events still pack: format 3 workers read those packs.
+    expect(edgeEnds(recordIn(chosen.format)).produce.pack_bytes).toBe(64 * 1024);
+  });
+});
+
+describe('the capability report', () => {
+  it('says which record formats the worker reads, and an older worker\'s report without it still reads', () => {
+    const { reports, malformed } = parseCapabilities({ a: JSON.stringify({ host: 'a', offers: ['listen'], reads: recordFormat }), b: JSON.stringify({ host: 'b', offers: ['listen'] }) });
+    expect(malformed).toEqual([]);
+    expect(reports).toEqual([{ host: 'a', offers: ['listen'], reads: recordFormat }, { host: 'b', offers: ['listen'] }]);
+    expect(parseCapabilities({ c: JSON.stringify({ host: 'c', offers: [], reads: 'four' }) }).malformed).toEqual(['c']);
   });
 });
