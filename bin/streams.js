@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env node
 // The `streams` command as npm links it (plain JavaScript: Node runs no
 // TypeScript under node_modules). In a source checkout, on a Node that strips
 // types, it runs the TypeScript sources, so `npx streams` in the repository

@@ -8,8 +8,9 @@
  * the price is memory, freed later (resident at 30 streams 1.3x on average,
  * at 60 2.9x: 2.7 GB against 0.96 GB; bench/m2b-engine-cost.ts). Event
  * pipelines keep V8's default. The flag is the process's, so it is set once,
- * when the first graph that carries media starts; V8 reads it at every
- * collection, so setting it late takes effect. A command line that names it
+ * when the first graph that carries media starts or is reloaded to, and stays
+ * set for the process's life; V8 reads it at every collection, so setting it
+ * late takes effect. A command line that names it
  * (`node --no-external-memory-accounted-in-global-limit bin/streams.ts ...`)
  * decides instead (NODE_OPTIONS does not take V8 flags of this kind).
  */
@@ -20,13 +21,20 @@ import type { PortType } from '../graph/port-types.ts';
 const flag = 'external-memory-accounted-in-global-limit';
 
 function carriesMedia(type: PortType): boolean {
-  if (type.kind === 'media' || type.kind === 'segment') return true;
-  return type.kind === 'var' && type.bound !== undefined && carriesMedia(type.bound);
+  return type.kind === 'media' || type.kind === 'segment';
 }
 
-/** The V8 flag a process running `graph` should set, if any, given the command line's own flags. */
-export function heapFlagFor(graph: Graph, execArgv: readonly string[]): string | undefined {
-  if (execArgv.some((arg) => arg.includes(flag))) return undefined;
+/**
+ * The V8 versions known to have the flag (Node 24's V8 13; Node 20 and 22 lack it and print an error for it; later V8
+ * turned it on and removed it).
+ */
+function v8HasFlag(v8Version: string): boolean {
+  return Number(v8Version.split('.')[0]) === 13;
+}
+
+/** The V8 flag a process running `graph` should set, if any, given the command line's own flags and the V8 version. */
+export function heapFlagFor(graph: Graph, execArgv: readonly string[], v8Version = process.versions.v8): string | undefined {
+  if (!v8HasFlag(v8Version) || execArgv.some((arg) => arg.replaceAll('_', '-').includes(flag))) return undefined;
   return graph.edges.some((edge) => carriesMedia(edge.type)) ? `--${flag}` : undefined;
 }
 
