@@ -44,6 +44,8 @@ export interface OutgoingMessage {
   key?: Buffer;
   headers?: Map<Buffer, Buffer>;
   partition?: number;
+  /** The writer's own note on what this message carries (its record, a pack's records): never sent, handed back with a refusal. */
+  tag?: unknown;
 }
 
 export interface TopicPartition {

@@ -1,7 +1,9 @@
 import { Observable } from 'rxjs';
 import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, size, sleep, toPlain, z, type TraceCarrier, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
+import { writeIsolating } from '../../native/kafka/refusals.ts';
 import { packMessages } from './kafka/packing.ts';
+import { refusalHandler, type RecordTag } from './kafka/refused-records.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { offsetPairing } from './kafka/transactions.ts';
 import { writePipeline } from './kafka/write-pipeline.ts';
@@ -69,7 +71,8 @@ function messageEncoder(ctx: NodeContext<ProduceSettings>): (batch: Batch) => Me
         const bytesItem = isBytes(item);
         const fields = (bytesItem ? (item.meta ?? {}) : item) as Record<string, unknown>;
         const value = bytesItem ? bytesBuffer(item) : Buffer.from(JSON.stringify(item));
-        const message: OutgoingMessage = { topic, value };
+        // The tag names the record, for the dead letters when the broker refuses it for its size.
+        const message: OutgoingMessage = { topic, value, tag: { item, ack: batch.ack } satisfies RecordTag };
         if (key) {
           const text = textOf(key(fields));
           if (text !== undefined) {
@@ -208,6 +211,9 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
   let producer: KafkaProducer | undefined;
   const { max_in_flight: maxInFlight, linger: lingerMs, batch_bytes: batchBytes } = ctx.settings;
   const pack = packer(ctx);
+  const refusals = refusalHandler(ctx);
+  /** The turn of keyless records over the partitions (see `writeIsolating`). */
+  const turns = new Map<string, number>();
   const sink = writePipeline({
     ctx,
     settings: { maxInFlight, lingerMs, batchBytes },
@@ -221,7 +227,8 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
       for (let attempt = 1; ; attempt++) {
         const used = (producer ??= producerFor(ctx));
         try {
-          await used.send(await pack(used, messages, spread));
+          const refused = await writeIsolating(used, await pack(used, messages, spread), { turns, instead: refusals.instead });
+          refusals.deadLetter(refused);
           if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
           return;
         } catch (error) {
