@@ -401,6 +401,8 @@ export interface KafkaAdmin {
   committedOffsets(group: string, topic: string, partitions: number): Promise<bigint[]>;
   /** The end offset of each partition. */
   endOffsets(topic: string): Promise<bigint[]>;
+  /** A topic setting's value as the broker applies it (the topic's own, or the broker's default), or undefined when it has none. */
+  topicSetting(topic: string, name: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -438,6 +440,11 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
       } finally {
         await probe.close(true);
       }
+    },
+    async topicSetting(topic, name) {
+      // Resource type 2: a topic.
+      const described = await (await loading).describeConfigs({ resources: [{ resourceType: 2, resourceName: topic, configurationKeys: [name] }] });
+      return described[0]?.configs.find((c) => c.name === name)?.value ?? undefined;
     },
     async close() {
       await (await loading).close();

@@ -96,9 +96,13 @@ async function writeRequest(producer: IsolatingProducer, request: readonly Outgo
   }
 }
 
-/** Why a record was refused, in one line (no payload). */
-export function refusalReason(topic: string, bytes: number, code: string): string {
-  return `a record of ${bytes} bytes is larger than topic \`${topic}\` takes (the broker answered ${code}: its limit is the topic's \`max.message.bytes\`, or the broker's \`message.max.bytes\`, 1 MiB by default); it was not written`;
+/**
+ * Why a record was refused, in one line (no payload); `limit` is the
+ * topic's `max.message.bytes` when it could be read.
+ */
+export function refusalReason(topic: string, bytes: number, code: string, limit?: number): string {
+  const what = limit !== undefined ? `its \`max.message.bytes\` is ${limit}` : `its limit is the topic's \`max.message.bytes\`, or the broker's \`message.max.bytes\`, 1 MiB by default`;
+  return `a record of ${bytes} bytes is larger than topic \`${topic}\` takes (the broker answered ${code}; ${what}, counting the batch's own bytes); it was not written`;
 }
 
 /**

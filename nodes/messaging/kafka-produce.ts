@@ -228,7 +228,7 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
         const used = (producer ??= producerFor(ctx));
         try {
           const refused = await writeIsolating(used, await pack(used, messages, spread), { turns, instead: refusals.instead });
-          refusals.deadLetter(refused);
+          await refusals.deadLetter(refused);
           if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
           return;
         } catch (error) {

@@ -108,7 +108,7 @@ describe('kafka.produce and records the broker refuses for their size', () => {
       expect(d.error).toContain(`${d.record.data!.length + 4} bytes`);
       expect(d.error).toContain(`topic \`${topic}\``);
       expect(d.error).toMatch(/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/);
-      expect(d.error).toContain('max.message.bytes');
+      expect(d.error).toContain('`max.message.bytes` is 65536');
     }
     const written = await readTopic(topic, 27);
     expect(written).toHaveLength(27);

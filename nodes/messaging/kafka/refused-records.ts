@@ -7,8 +7,8 @@
  * records, each alone; only those the broker refuses alone are dead-lettered.
  */
 import type { Ack, BytesItem, NodeContext } from '../../../runtime/api.ts';
-import type { RefusedMessage } from '../../../native/kafka/refusals.ts';
-import type { OutgoingMessage } from '../../../native/kafka/client.ts';
+import { refusalReason, type RefusedMessage } from '../../../native/kafka/refusals.ts';
+import { closingInBackground, openAdmin, type OutgoingMessage } from '../../../native/kafka/client.ts';
 import { packedMessages } from './packing.ts';
 
 /** The tag of a record's message (`OutgoingMessage.tag`): the record and its batch's acknowledgement. */
@@ -21,12 +21,14 @@ export interface RecordTag {
 export interface RefusalHandler {
   /** The records of a refused pack, each alone, to its partition (see `IsolatingOptions.instead`). */
   instead(message: OutgoingMessage): readonly OutgoingMessage[] | undefined;
-  /** Sends refused records to the dead letters, counted and logged. */
-  deadLetter(refused: readonly RefusedMessage[]): void;
+  /** Sends refused records to the dead letters, counted and logged, their reason with the topic's limit. */
+  deadLetter(refused: readonly RefusedMessage[]): Promise<void>;
 }
 
 /** Counts and logs refusals for the node of `ctx`, and sends its refused records to its dead letters. */
-export function refusalHandler(ctx: NodeContext<{ topic: string }>): RefusalHandler {
+export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string[] }>): RefusalHandler {
+  /** The topic's `max.message.bytes`, read once, at the first refusal. */
+  let limit: Promise<number | undefined> | undefined;
   const counts = new Map<string, number>();
   let keyframes = 0;
   const logged = new Set<string>();
@@ -37,15 +39,16 @@ export function refusalHandler(ctx: NodeContext<{ topic: string }>): RefusalHand
     ];
   });
 
-  function deadLetter(refusal: RefusedMessage): void {
+  function deadLetter(refusal: RefusedMessage, limit: number | undefined): void {
     const { item, ack } = refusal.message.tag as RecordTag;
+    const reasonText = refusalReason(ctx.settings.topic, refusal.bytes, refusal.code, limit);
     const reason = refusal.code.toLowerCase();
     counts.set(reason, (counts.get(reason) ?? 0) + 1);
     const meta = (item as BytesItem | undefined)?.meta;
     const keyframe = meta?.keyframe === true;
     if (!logged.has(refusal.code)) {
       logged.add(refusal.code);
-      ctx.log.error({ topic: ctx.settings.topic, bytes: refusal.bytes, reason }, `${ctx.label}: ${refusal.reason}: the record goes to the dead letters and the rest is written (said once; counted in streams_kafka_records_refused_total)`);
+      ctx.log.error({ topic: ctx.settings.topic, bytes: refusal.bytes, reason }, `${ctx.label}: ${reasonText}: the record goes to the dead letters and the rest is written (said once; counted in streams_kafka_records_refused_total)`);
     }
     if (keyframe) {
       keyframes += 1;
@@ -55,7 +58,7 @@ export function refusalHandler(ctx: NodeContext<{ topic: string }>): RefusalHand
         ctx.log.error({ topic: ctx.settings.topic, stream, rendition: meta?.rendition, bytes: refusal.bytes }, `${ctx.label}: a keyframe of stream \`${stream}\` (${refusal.bytes} bytes) was refused by topic \`${ctx.settings.topic}\`: the consuming host sees a gap in that stream until its next keyframe (raise the topic's \`max.message.bytes\`; said once per stream, counted in streams_kafka_keyframes_refused_total)`);
       }
     }
-    ctx.fail(item, new Error(refusal.reason), ack);
+    ctx.fail(item, new Error(reasonText), ack);
   }
 
   return {
@@ -63,8 +66,24 @@ export function refusalHandler(ctx: NodeContext<{ topic: string }>): RefusalHand
       // A pack the topic cannot take: its records alone, to the pack's partition, where they would have gone.
       return packedMessages(message)?.map((record) => ({ ...record, partition: message.partition }));
     },
-    deadLetter(refused) {
-      for (const refusal of refused) deadLetter(refusal);
+    async deadLetter(refused) {
+      if (refused.length === 0) return;
+      limit ??= topicLimit(ctx.settings.brokers, ctx.settings.topic);
+      const known = await limit;
+      for (const refusal of refused) deadLetter(refusal, known);
     },
   };
+}
+
+/** The topic's `max.message.bytes`, or undefined when it cannot be read (the reason then says where the limit comes from). */
+async function topicLimit(brokers: string[], topic: string): Promise<number | undefined> {
+  const admin = openAdmin(brokers, 'ami-streams-limits');
+  try {
+    const value = Number(await admin.topicSetting(topic, 'max.message.bytes'));
+    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    closingInBackground(admin.close());
+  }
 }
