@@ -125,8 +125,12 @@ export interface ProducerOptions {
 }
 
 export interface KafkaProducer {
-  /** Writes the messages; resolves once the broker has acknowledged them (per `acks`). */
-  send(messages: readonly OutgoingMessage[]): Promise<void>;
+  /**
+   * Writes the messages; resolves once the broker has acknowledged them (per
+   * `acks`). They go as requests of at most `requestBytes` (512 KiB by
+   * default; see `request-size.ts`), one after the other.
+   */
+  send(messages: readonly OutgoingMessage[], requestBytes?: number): Promise<void>;
   /**
    * Writes one message outside any transaction and resolves with the offset
    * the broker gave it (needs `acks: 'all'` or `'leader'`): a single-partition
@@ -317,9 +321,9 @@ export function openProducer(options: ProducerOptions): KafkaProducer {
   let transaction: Awaited<ReturnType<Producer['beginTransaction']>> | undefined;
   const groupsAdded = new Set<string>();
   return {
-    async send(messages) {
+    async send(messages, requestBytes) {
       // One after the other, so a partition's records keep their order across the requests.
-      for (const request of requestsOf(messages)) {
+      for (const request of requestsOf(messages, requestBytes)) {
         // A tombstone's value is null, which the client writes as such though its type says Buffer | undefined.
         const list = request as unknown as MessageToProduce[];
         if (transaction) await transaction.send({ messages: list });

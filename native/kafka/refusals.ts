@@ -8,7 +8,7 @@
  * refuses alone, for the caller to dead-letter.
  */
 import { keyPartition } from './partitioner.ts';
-import { messageBytes, requestsOf } from './request-size.ts';
+import { messageBytes, requestBytesLimit, requestsOf } from './request-size.ts';
 import type { KafkaProducer, OutgoingMessage } from './client.ts';
 
 /** The broker's answers that refuse a record batch for its size, by Kafka error code. */
@@ -43,13 +43,15 @@ export type IsolatingProducer = Pick<KafkaProducer, 'send' | 'partitions'>;
 export async function writeIsolating(producer: IsolatingProducer, messages: readonly OutgoingMessage[], options: IsolatingOptions = {}): Promise<RefusedMessage[]> {
   const refused: RefusedMessage[] = [];
   const placed = await placeKeyless(producer, messages, options.turns ?? new Map());
-  for (const request of requestsOf(placed)) await writeRequest(producer, request, refused, options.instead);
+  for (const request of requestsOf(placed, options.requestBytes)) await writeRequest(producer, request, refused, options.instead);
   return refused;
 }
 
 export interface IsolatingOptions {
   /** The turn of keyless records over each topic's partitions, kept across calls. */
   turns?: Map<string, number>;
+  /** The most bytes a request carries (see `requestsOf`): under the topic's limit when it is known, so that few requests are refused. */
+  requestBytes?: number;
   /**
    * What to write in place of a message refused alone (a pack: its records,
    * each alone), or undefined to refuse it. Written where the message was, so
@@ -133,6 +135,36 @@ export function tooLargeVerdicts(error: unknown): Map<string, string> | undefine
   if (error instanceof Error) visit(error as Nested);
   else other = true;
   return other || verdicts.size === 0 ? undefined : verdicts;
+}
+
+/** What a record batch of one record adds to its keys, values and headers, at most (the batch's header and the record's lengths). */
+const batchOverhead = 61 + 40;
+
+/**
+ * The messages that cannot fit in a topic taking `limit` bytes a batch, even
+ * alone and compressed by nothing, refused before they are sent; the others
+ * (the list itself when none is refused) to write. A transaction cannot
+ * isolate a refusal after the fact: the client's sequence numbers would no
+ * longer match the broker's.
+ */
+export function screenOversized(messages: readonly OutgoingMessage[], limit: number): { fitting: readonly OutgoingMessage[]; refused: RefusedMessage[] } {
+  const refused: RefusedMessage[] = [];
+  let fitting: OutgoingMessage[] | undefined;
+  for (let i = 0; i < messages.length; i++) {
+    const bytes = messageBytes(messages[i]);
+    if (bytes + batchOverhead <= limit) {
+      fitting?.push(messages[i]);
+      continue;
+    }
+    fitting ??= messages.slice(0, i);
+    refused.push({ message: messages[i], code: 'MESSAGE_TOO_LARGE', bytes, reason: refusalReason(messages[i].topic, bytes, 'MESSAGE_TOO_LARGE', limit) });
+  }
+  return { fitting: fitting ?? messages, refused };
+}
+
+/** The request size for a topic taking `limit` bytes a batch: half of it, as `requestBytesLimit` is of the broker's default. */
+export function requestBytesFor(limit: number | undefined): number | undefined {
+  return limit === undefined ? undefined : Math.max(1, Math.min(requestBytesLimit, Math.floor(limit / 2)));
 }
 
 /** The partition the client writes `message` to: its own, its key's, or (keyless, placed by `placeKeyless`) 0. */

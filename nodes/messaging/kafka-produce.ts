@@ -1,7 +1,7 @@
 import { Observable } from 'rxjs';
 import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, size, sleep, toPlain, z, type TraceCarrier, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
-import { writeIsolating } from '../../native/kafka/refusals.ts';
+import { screenOversized, writeIsolating } from '../../native/kafka/refusals.ts';
 import { packMessages } from './kafka/packing.ts';
 import { refusalHandler, type RecordTag } from './kafka/refused-records.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
@@ -227,7 +227,7 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
       for (let attempt = 1; ; attempt++) {
         const used = (producer ??= producerFor(ctx));
         try {
-          const refused = await writeIsolating(used, await pack(used, messages, spread), { turns, instead: refusals.instead });
+          const refused = await writeIsolating(used, await pack(used, messages, spread), { turns, instead: refusals.instead, requestBytes: refusals.requestBytes() });
           await refusals.deadLetter(refused);
           if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
           return;
@@ -264,6 +264,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
   // A broker restart takes seconds: the client's retries ride it out within one transaction.
   const producer = producerFor(ctx, 40);
   const pack = packer(ctx);
+  const refusals = refusalHandler(ctx);
   let open = false;
   let halted: Error | undefined;
   /** Stopped hard: like a crash, the open transaction is left for the next producer with this id to abort. */
@@ -350,7 +351,11 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
                 await producer.begin();
                 open = true;
               }
-              await producer.send(await pack(producer, messages, pack.spread())).catch((error: unknown) => {
+              // Refused before it is sent: a refusal would fail the transaction (see `screenOversized`).
+              const limit = await refusals.limit();
+              const { fitting, refused } = limit === undefined || ctx.settings.compression !== 'none' ? { fitting: messages, refused: [] } : screenOversized(messages, limit);
+              await refusals.deadLetter(refused);
+              await producer.send(await pack(producer, [...fitting], pack.spread()), refusals.requestBytes()).catch((error: unknown) => {
                 span?.end(error);
                 throw error;
               });

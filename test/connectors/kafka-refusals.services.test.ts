@@ -13,7 +13,7 @@ import { checkPipeline } from '../../graph/check.ts';
 import { packedCount, unpackValues } from '../../nodes/messaging/kafka/packing.ts';
 import { defineOperator, z, type Batch, type BytesItem } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
-import { kafkaRegistry, readTopic, recordingLogger, records, topicsOfThisFile, unique, type RecordingLogger } from './kafka-harness.ts';
+import { kafkaRegistry, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
 
 const topics = topicsOfThisFile();
 
@@ -156,5 +156,38 @@ describe('kafka.produce and records the broker refuses for their size', () => {
     expect(count).toBe(59);
     expect(perStream.get('cam1')).toEqual(items.map((_, id) => id).filter((id) => id % 2 === 1));
     expect(perStream.get('cam0')).toEqual(items.map((_, id) => id).filter((id) => id % 2 === 0 && id !== 20));
+  });
+
+  it('with exactly_once, refuses a record above the topic\'s limit before it is sent, and the transactions go on', { timeout: 90_000 }, async () => {
+    const input = await topics.topic('refuse-eos-in', 1);
+    const output = await smallTopic('refuse-eos-out', 1, 64 * 1024);
+    const group = unique('refuse-eos');
+    // JSON events: 40 small ones, and one of about 100 KB among them.
+    await produce(input, Array.from({ length: 41 }, (_, id) => ({ value: Buffer.from(JSON.stringify({ id, pad: id === 17 ? 'Z'.repeat(100_000) : 'a'.repeat(3000) })) })));
+    const into = unique('eos-dead');
+    const log = recordingLogger();
+    const engine = startPipeline(`streams: 1
+name: refusals-eos
+nodes:
+  in:
+    op: kafka.consume
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topics: [${input}], group: ${group}, format: json, from: earliest }
+  out:
+    op: kafka.produce
+    in: in
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${unique('tx')}, group: ${group}, commit_interval: 100ms }
+  dead: { op: test.collect, in: out.dlq, with: { into: ${into} } }
+`, log);
+    try {
+      await until('the input\'s offsets committed through the transactions', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 41n, 30_000);
+      const dead = records(into) as { error: string; record: { id: number } }[];
+      expect(dead.map((d) => d.record.id)).toEqual([17]);
+      expect(dead[0].error).toContain('`max.message.bytes` is 65536');
+      const out = await readTopic(output, 40, { isolation: 'read_committed' });
+      expect(out.map((m) => (JSON.parse(m.value!.toString()) as { id: number }).id)).toEqual(Array.from({ length: 41 }, (_, id) => id).filter((id) => id !== 17));
+      expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
+    } finally {
+      await engine.drain();
+    }
   });
 });

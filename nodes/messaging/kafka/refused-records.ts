@@ -7,7 +7,7 @@
  * records, each alone; only those the broker refuses alone are dead-lettered.
  */
 import type { Ack, BytesItem, NodeContext } from '../../../runtime/api.ts';
-import { refusalReason, type RefusedMessage } from '../../../native/kafka/refusals.ts';
+import { refusalReason, requestBytesFor, type RefusedMessage } from '../../../native/kafka/refusals.ts';
 import { closingInBackground, openAdmin, type OutgoingMessage } from '../../../native/kafka/client.ts';
 import { packedMessages } from './packing.ts';
 
@@ -23,12 +23,22 @@ export interface RefusalHandler {
   instead(message: OutgoingMessage): readonly OutgoingMessage[] | undefined;
   /** Sends refused records to the dead letters, counted and logged, their reason with the topic's limit. */
   deadLetter(refused: readonly RefusedMessage[]): Promise<void>;
+  /** The topic's `max.message.bytes`, read from the broker once (undefined when it cannot be read). */
+  limit(): Promise<number | undefined>;
+  /** The request size for the topic, once its limit has been read (see `requestBytesFor`). */
+  requestBytes(): number | undefined;
 }
 
 /** Counts and logs refusals for the node of `ctx`, and sends its refused records to its dead letters. */
 export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string[] }>): RefusalHandler {
   /** The topic's `max.message.bytes`, read once, at the first refusal. */
   let limit: Promise<number | undefined> | undefined;
+  let requestBytes: number | undefined;
+  const readLimit = (): Promise<number | undefined> =>
+    (limit ??= topicLimit(ctx.settings.brokers, ctx.settings.topic).then((known) => {
+      requestBytes = requestBytesFor(known);
+      return known;
+    }));
   const counts = new Map<string, number>();
   let keyframes = 0;
   const logged = new Set<string>();
@@ -68,10 +78,11 @@ export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string
     },
     async deadLetter(refused) {
       if (refused.length === 0) return;
-      limit ??= topicLimit(ctx.settings.brokers, ctx.settings.topic);
-      const known = await limit;
+      const known = await readLimit();
       for (const refusal of refused) deadLetter(refusal, known);
     },
+    limit: readLimit,
+    requestBytes: () => requestBytes,
   };
 }
 
