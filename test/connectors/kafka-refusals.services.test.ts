@@ -119,7 +119,7 @@ describe('kafka.produce and records the broker refuses for their size', () => {
       expect(mine).toEqual(items.map((item, id) => ({ item, id })).filter(({ item, id }) => item.meta!.stream === stream && ![7, 12, 22].includes(id)).map(({ id }) => id));
     }
     // Said once for the cause, naming the topic and the size, never with the payload.
-    const said = log.entries.filter((e) => e.level === 'error' && /dead letters/.test(e.message));
+    const said = log.entries.filter((e) => e.level === 'error' && /the rest is written/.test(e.message));
     expect(said).toHaveLength(1);
     expect(said[0].message).toContain(topic);
     expect(JSON.stringify(log.entries)).not.toContain('ZZZZ');

@@ -58,7 +58,7 @@ export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string
     const keyframe = meta?.keyframe === true;
     if (!logged.has(refusal.code)) {
       logged.add(refusal.code);
-      ctx.log.error({ topic: ctx.settings.topic, bytes: refusal.bytes, reason }, `${ctx.label}: ${reasonText}: the record goes to the dead letters and the rest is written (said once; counted in streams_kafka_records_refused_total)`);
+      ctx.log.error({ topic: ctx.settings.topic, bytes: refusal.bytes, reason }, `${ctx.label}: ${reasonText}: the record fails (per \`on_error\`: to the dead letters by default) and the rest is written (said once per cause; counted in streams_kafka_records_refused_total)`);
     }
     if (keyframe) {
       keyframes += 1;
