@@ -44,6 +44,8 @@ export interface OutgoingMessage {
   key?: Buffer;
   headers?: Map<Buffer, Buffer>;
   partition?: number;
+  /** The writer's own note on what this message carries (its record, a pack's records): never sent, handed back with a refusal. */
+  tag?: unknown;
 }
 
 export interface TopicPartition {
@@ -123,8 +125,12 @@ export interface ProducerOptions {
 }
 
 export interface KafkaProducer {
-  /** Writes the messages; resolves once the broker has acknowledged them (per `acks`). */
-  send(messages: readonly OutgoingMessage[]): Promise<void>;
+  /**
+   * Writes the messages; resolves once the broker has acknowledged them (per
+   * `acks`). They go as requests of at most `requestBytes` (512 KiB by
+   * default; see `request-size.ts`), one after the other.
+   */
+  send(messages: readonly OutgoingMessage[], requestBytes?: number): Promise<void>;
   /**
    * Writes one message outside any transaction and resolves with the offset
    * the broker gave it (needs `acks: 'all'` or `'leader'`): a single-partition
@@ -315,9 +321,9 @@ export function openProducer(options: ProducerOptions): KafkaProducer {
   let transaction: Awaited<ReturnType<Producer['beginTransaction']>> | undefined;
   const groupsAdded = new Set<string>();
   return {
-    async send(messages) {
+    async send(messages, requestBytes) {
       // One after the other, so a partition's records keep their order across the requests.
-      for (const request of requestsOf(messages)) {
+      for (const request of requestsOf(messages, requestBytes)) {
         // A tombstone's value is null, which the client writes as such though its type says Buffer | undefined.
         const list = request as unknown as MessageToProduce[];
         if (transaction) await transaction.send({ messages: list });
@@ -399,6 +405,8 @@ export interface KafkaAdmin {
   committedOffsets(group: string, topic: string, partitions: number): Promise<bigint[]>;
   /** The end offset of each partition. */
   endOffsets(topic: string): Promise<bigint[]>;
+  /** A topic setting's value as the broker applies it (the topic's own, or the broker's default), or undefined when it has none. */
+  topicSetting(topic: string, name: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -436,6 +444,11 @@ export function openAdmin(brokers: string[], clientId = 'ami-streams-admin'): Ka
       } finally {
         await probe.close(true);
       }
+    },
+    async topicSetting(topic, name) {
+      // Resource type 2: a topic.
+      const described = await (await loading).describeConfigs({ resources: [{ resourceType: 2, resourceName: topic, configurationKeys: [name] }] });
+      return described[0]?.configs.find((c) => c.name === name)?.value ?? undefined;
     },
     async close() {
       await (await loading).close();

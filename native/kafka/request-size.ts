@@ -36,7 +36,8 @@ export function requestsOf(messages: readonly OutgoingMessage[], limit = request
   return requests;
 }
 
-function messageBytes(message: OutgoingMessage): number {
+/** A message's keys, values and headers, in bytes. */
+export function messageBytes(message: OutgoingMessage): number {
   let bytes = (message.key?.length ?? 0) + (message.value?.length ?? 0);
   if (message.headers) for (const [name, value] of message.headers) bytes += name.length + value.length;
   return bytes;

@@ -9,9 +9,9 @@ import { encodeMediaItem } from '../../media/packet-wire.ts';
 export default defineOperator({
   name: 'media.pack',
   summary: 'Turn media packets into Bytes messages (for a Kafka topic between hosts); `media.unpack` reverses it.',
-  doc: 'Encodes each media packet or stream end as one Bytes item (`media/packet-wire.ts`, version 1: the mark `AMW1`, a JSON header with the stream, rendition, track (its decoder configuration in base64), timestamps, keyframe and discontinuity flags, then the packet\'s data), with `meta.stream` and `meta.rendition` set, so `kafka.produce` can key by `stream` and keep a stream in one partition, in order. Every message stands alone, so a consumer may start at any offset. `streams worker` puts one before the producer of every edge that carries media between hosts; that producer packs several of these messages into one Kafka message (`pack_bytes: 64KiB`, a keyframe larger than that alone) and the consumer on the other host unpacks them.',
+  doc: 'Encodes each media packet or stream end as one Bytes item (`media/packet-wire.ts`, version 1: the mark `AMW1`, a JSON header with the stream, rendition, track (its decoder configuration in base64), timestamps, keyframe and discontinuity flags, then the packet\'s data), with `meta.stream` and `meta.rendition` set (and `meta.keyframe: true` on a video keyframe), so `kafka.produce` can key by `stream` and keep a stream in one partition, in order. Every message stands alone, so a consumer may start at any offset. `streams worker` puts one before the producer of every edge that carries media between hosts; that producer packs several of these messages into one Kafka message (`pack_bytes: 64KiB`, a keyframe larger than that alone) and the consumer on the other host unpacks them.',
   inputs: { in: { type: 'Media<*/*>', doc: 'Media packets and stream ends.' } },
-  outputs: { out: { type: 'Bytes', doc: 'One message per item, `meta: {stream, rendition}`.' } },
+  outputs: { out: { type: 'Bytes', doc: 'One message per item, `meta: {stream, rendition, keyframe}`.' } },
   settings: z.object({}),
   example: {},
   create(ctx) {
@@ -19,7 +19,11 @@ export default defineOperator({
       const data = encodeMediaItem(item);
       ctx.metrics.bytes(data.length, 'written');
       const rendition = (item as { rendition?: string }).rendition;
-      return { data, meta: { stream: item.stream, ...(rendition !== undefined && { rendition }) } };
+      // `keyframe` lets the producer say what a consumer misses when the broker refuses this message.
+      // Video only: every audio frame is a keyframe, and losing one leaves no gap to wait out.
+      const packet = item as { keyframe?: boolean; track?: { kind?: string } };
+      const keyframe = packet.keyframe === true && packet.track?.kind === 'video';
+      return { data, meta: { stream: item.stream, ...(rendition !== undefined && { rendition }), ...(keyframe && { keyframe }) } };
     });
   },
 });

@@ -1,7 +1,9 @@
 import { Observable } from 'rxjs';
 import { backoffDelay, bytesBuffer, compileExpression, defineOperator, duration, expression, size, sleep, toPlain, z, type TraceCarrier, type BytesItem, type Batch, type CompiledExpression, type NodeContext, type NodeFunction } from '../../runtime/api.ts';
 import { clientReason, describeBrokers, openProducer, type KafkaProducer, type OutgoingMessage } from '../../native/kafka/client.ts';
+import { screenOversized, writeIsolating } from '../../native/kafka/refusals.ts';
 import { packMessages } from './kafka/packing.ts';
+import { refusalHandler, type RecordTag } from './kafka/refused-records.ts';
 import { brokersSetting, topicName } from './kafka/records.ts';
 import { offsetPairing } from './kafka/transactions.ts';
 import { writePipeline } from './kafka/write-pipeline.ts';
@@ -69,7 +71,8 @@ function messageEncoder(ctx: NodeContext<ProduceSettings>): (batch: Batch) => Me
         const bytesItem = isBytes(item);
         const fields = (bytesItem ? (item.meta ?? {}) : item) as Record<string, unknown>;
         const value = bytesItem ? bytesBuffer(item) : Buffer.from(JSON.stringify(item));
-        const message: OutgoingMessage = { topic, value };
+        // The tag names the record, for the dead letters when the broker refuses it for its size.
+        const message: OutgoingMessage = { topic, value, tag: { item, ack: batch.ack } satisfies RecordTag };
         if (key) {
           const text = textOf(key(fields));
           if (text !== undefined) {
@@ -146,7 +149,7 @@ function onHardStop(node: NodeFunction, stop: () => void): NodeFunction {
 export default defineOperator({
   name: 'kafka.produce',
   summary: 'Write records to a Kafka topic.',
-  doc: 'Writes each record to `topic` on `brokers`: Bytes as their bytes, events as JSON. `key` and `headers` are CEL expressions over the record; records with one key land in one partition, in order, unless `partition` fixes one. Batches are compressed with `compression` (`none`, `gzip`, `snappy`, `lz4` or `zstd`). A batch is acknowledged upstream (so its source may commit) only once the broker has acknowledged it per `acks`; the idempotent producer (the default) keeps a retry from writing a record twice. Writes are pipelined (except with `exactly_once`, which writes one batch at a time): while a request is out (up to `max_in_flight`, default 1), the batches that arrive are gathered into the next one, up to `batch_bytes`, so small batches do not cost a round trip each; `linger` makes a request wait that long for more. Each record keeps the trace context of its own batch in its headers, whatever request carries it. When the brokers cannot be reached (at start, or while one restarts) the node logs an error naming them and tries the same batch again with backoff, holding the records back meanwhile: nothing is lost and the graph keeps running. With `exactly_once: true`, records are written in transactions under `transactional_id`, and each transaction also commits the acknowledged offsets of the upstream `kafka.consume` of consumer group `group`, which then commits nothing itself: a reader with `read_committed` sees every input\'s outputs exactly once, across crashes and restarts (a crash aborts the open transaction; the restarted pipeline fences the old producer and reads again from the offsets of the last committed transaction). A transaction is committed every `commit_interval`, on a rebalance and when the node stops. Exactly-once needs this node to be the only sink of the records it writes (a second sink of the same records can hold their offsets back past a commit, and a crash then writes them twice) and covers the consumers in this process; operator state kept outside the process (a window with a Redis or PostgreSQL store) is not rolled back with an aborted transaction. When exactly-once cannot be kept in the running process — a transaction fails (the brokers stay unreachable longer than about a minute of retries, or another producer with the same `transactional_id` fenced this one), the consumer fails, or the group moves a partition away while its records are still in the graph (a member joining mid-stream) — the node aborts the open transaction, stops writing and holds back its input (so nothing upstream commits), and logs an error: restart the process, which resumes from the last committed transaction. So use it with a stable group (one member, or members started together).',
+  doc: 'Writes each record to `topic` on `brokers`: Bytes as their bytes, events as JSON. `key` and `headers` are CEL expressions over the record; records with one key land in one partition, in order, unless `partition` fixes one. Batches are compressed with `compression` (`none`, `gzip`, `snappy`, `lz4` or `zstd`). A batch is acknowledged upstream (so its source may commit) only once the broker has acknowledged it per `acks`; the idempotent producer (the default) keeps a retry from writing a record twice. Writes are pipelined (except with `exactly_once`, which writes one batch at a time): while a request is out (up to `max_in_flight`, default 1), the batches that arrive are gathered into the next one, up to `batch_bytes`, so small batches do not cost a round trip each; `linger` makes a request wait that long for more. Each record keeps the trace context of its own batch in its headers, whatever request carries it. When the brokers cannot be reached (at start, or while one restarts) the node logs an error naming them and tries the same batch again with backoff, holding the records back meanwhile: nothing is lost and the graph keeps running. A record the broker refuses for good for its size (MESSAGE_TOO_LARGE or RECORD_LIST_TOO_LARGE: larger than the topic\'s `max.message.bytes`, the broker\'s `message.max.bytes` by default, 1 MiB) is not retried: the rest of the write goes on, each partition\'s records in order and once, and the record goes to the node\'s dead letters (`dlq`) with its size, the topic and its limit, counted in `streams_kafka_records_refused_total{reason}` and logged once per cause, never with its payload; a refused pack (`pack_bytes`) is written in its place as its records, each alone. On an edge carrying media between hosts, a refused video keyframe is also counted (`streams_kafka_keyframes_refused_total`) and logged once per stream: the consuming host sees a gap in that stream until its next keyframe. With `exactly_once: true`, records are written in transactions under `transactional_id`, and each transaction also commits the acknowledged offsets of the upstream `kafka.consume` of consumer group `group`, which then commits nothing itself: a reader with `read_committed` sees every input\'s outputs exactly once, across crashes and restarts (a crash aborts the open transaction; the restarted pipeline fences the old producer and reads again from the offsets of the last committed transaction). A transaction is committed every `commit_interval`, on a rebalance and when the node stops. Exactly-once needs this node to be the only sink of the records it writes (a second sink of the same records can hold their offsets back past a commit, and a crash then writes them twice) and covers the consumers in this process; operator state kept outside the process (a window with a Redis or PostgreSQL store) is not rolled back with an aborted transaction. When exactly-once cannot be kept in the running process — a transaction fails (the brokers stay unreachable longer than about a minute of retries, or another producer with the same `transactional_id` fenced this one), the consumer fails, or the group moves a partition away while its records are still in the graph (a member joining mid-stream) — the node aborts the open transaction, stops writing and holds back its input (so nothing upstream commits), and logs an error: restart the process, which resumes from the last committed transaction. So use it with a stable group (one member, or members started together). Inside a transaction a refusal cannot be isolated after the fact, so with `exactly_once` (and `compression: none`) a record larger than the topic\'s `max.message.bytes` (read at the first write) is dead-lettered before it is sent and requests are cut under that limit; one the broker refuses anyway (compressed, or within a hundred bytes of the limit) halts the node as a failed transaction does.',
   inputs: { in: { type: 'Any', doc: 'Bytes or events to write.' } },
   outputs: {},
   settings,
@@ -208,6 +211,9 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
   let producer: KafkaProducer | undefined;
   const { max_in_flight: maxInFlight, linger: lingerMs, batch_bytes: batchBytes } = ctx.settings;
   const pack = packer(ctx);
+  const refusals = refusalHandler(ctx);
+  /** The turn of keyless records over the partitions (see `writeIsolating`). */
+  const turns = new Map<string, number>();
   const sink = writePipeline({
     ctx,
     settings: { maxInFlight, lingerMs, batchBytes },
@@ -221,7 +227,8 @@ function plainSink(ctx: NodeContext<ProduceSettings>, brokers: string, encode: (
       for (let attempt = 1; ; attempt++) {
         const used = (producer ??= producerFor(ctx));
         try {
-          await used.send(await pack(used, messages, spread));
+          const refused = await writeIsolating(used, await pack(used, messages, spread), { turns, instead: refusals.instead, requestBytes: refusals.requestBytes() });
+          await refusals.deadLetter(refused);
           if (attempt > 1) ctx.log.info({ brokers, topic: ctx.settings.topic, attempts: attempt }, `${ctx.label}: writing to Kafka again`);
           return;
         } catch (error) {
@@ -257,6 +264,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
   // A broker restart takes seconds: the client's retries ride it out within one transaction.
   const producer = producerFor(ctx, 40);
   const pack = packer(ctx);
+  const refusals = refusalHandler(ctx);
   let open = false;
   let halted: Error | undefined;
   /** Stopped hard: like a crash, the open transaction is left for the next producer with this id to abort. */
@@ -343,7 +351,11 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
                 await producer.begin();
                 open = true;
               }
-              await producer.send(await pack(producer, messages, pack.spread())).catch((error: unknown) => {
+              // Refused before it is sent: a refusal would fail the transaction (see `screenOversized`).
+              const limit = await refusals.limit();
+              const { fitting, refused } = limit === undefined || ctx.settings.compression !== 'none' ? { fitting: messages, refused: [] } : screenOversized(messages, limit);
+              await refusals.deadLetter(refused);
+              await producer.send(await pack(producer, [...fitting], pack.spread()), refusals.requestBytes()).catch((error: unknown) => {
                 span?.end(error);
                 throw error;
               });

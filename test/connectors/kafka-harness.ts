@@ -142,8 +142,8 @@ export function admin(): KafkaAdmin {
 /** The topics a services test file makes, and the admin client it makes them with. */
 export interface FileTopics {
   readonly admin: KafkaAdmin;
-  /** Creates a topic with a unique name from `name`, deleted after the file's tests. */
-  topic(name: string, partitions?: number): Promise<string>;
+  /** Creates a topic with a unique name from `name` (and topic settings `configs`), deleted after the file's tests. */
+  topic(name: string, partitions?: number, configs?: Record<string, string>): Promise<string>;
 }
 
 /**
@@ -169,9 +169,9 @@ export function topicsOfThisFile(): FileTopics {
       if (!client) throw new Error('the admin client opens before the tests (beforeAll)');
       return client;
     },
-    async topic(name, partitions = 1) {
+    async topic(name, partitions = 1, configs) {
       const created = unique(name);
-      await this.admin.createTopic(created, partitions);
+      await this.admin.createTopic(created, partitions, configs);
       made.push(created);
       return created;
     },

@@ -46,7 +46,8 @@ describe('media.pack and media.unpack', () => {
     const packCtx = fakeContext(mediaPack, {});
     const packed = drive(mediaPack.create(packCtx), [batchOf(items)]);
     const messages = packed.items() as Array<{ data: Buffer; meta: Record<string, unknown> }>;
-    expect(messages.map((m) => m.meta)).toEqual([{ stream: 'cam', rendition: 'source' }, { stream: 'cam', rendition: 'source' }, { stream: 'cam', rendition: 'source' }, { stream: 'cam' }]);
+    // The video keyframe is marked, for a producer to say what is lost when the broker refuses it.
+    expect(messages.map((m) => m.meta)).toEqual([{ stream: 'cam', rendition: 'source', keyframe: true }, { stream: 'cam', rendition: 'source' }, { stream: 'cam', rendition: 'source' }, { stream: 'cam' }]);
     // As kafka.consume gives them: Bytes with the message's value and its own meta.
     const consumed = messages.map((m) => ({ data: Buffer.from(m.data), meta: { topic: 't', partition: 0, offset: '1' } }));
     const unpackCtx = fakeContext(mediaUnpack, {});

@@ -29,7 +29,19 @@ interface OpenPack {
   id: string;
   headers: Map<Buffer, Buffer> | undefined;
   values: Buffer[];
+  /** The messages packed, for the tag of the packed message. */
+  records: OutgoingMessage[];
   bytes: number;
+}
+
+/** The tag of a packed message (`OutgoingMessage.tag`): the messages it packs, whose own tags say what they carry. */
+export interface PackTag {
+  packed: readonly OutgoingMessage[];
+}
+
+/** The messages a packed message packs, or undefined when `message` is not a pack. */
+export function packedMessages(message: OutgoingMessage): readonly OutgoingMessage[] | undefined {
+  return (message.tag as PackTag | undefined)?.packed;
 }
 
 /**
@@ -64,10 +76,11 @@ export function packMessages(messages: readonly OutgoingMessage[], { partitions,
       continue;
     }
     if (!pack) {
-      pack = { partition, id, headers: message.headers, values: [], bytes: 0 };
+      pack = { partition, id, headers: message.headers, values: [], records: [], bytes: 0 };
       open.set(partition, pack);
     }
     pack.values.push(value);
+    pack.records.push(message);
     pack.bytes += frameHead + value.length;
   }
   for (const pack of open.values()) packed.push(sealed(messages[0].topic, pack));
@@ -91,7 +104,8 @@ function sealed(topic: string, pack: OpenPack): OutgoingMessage {
   }
   const headers = new Map(pack.headers ?? []);
   headers.set(packedHeaderName, Buffer.from(String(pack.values.length)));
-  return { topic, value, partition: pack.partition, headers };
+  const tag: PackTag = { packed: pack.records };
+  return { topic, value, partition: pack.partition, headers, tag };
 }
 
 /**
