@@ -14,7 +14,16 @@ import type { OutgoingMessage } from './client.ts';
 export const requestBytesLimit = 512 * 1024;
 
 /**
- * `messages` cut, in order, into requests of at most `limit` bytes each; a
+ * What a record costs in a batch beyond its key, value and headers: its
+ * length, attributes, timestamp and offset deltas, key and value lengths and
+ * header count, all varints (at most 5 bytes each, 1 for the attributes), so
+ * that many tiny records cannot add up past the broker's limit.
+ */
+const recordOverheadBytes = 31;
+
+/**
+ * `messages` cut, in order, into requests of at most `limit` bytes each
+ * (records with their overhead in a batch); a
  * message larger than that goes alone (the broker takes it if it is under
  * its own limit). Most calls hold one request: the list itself, not a copy.
  */
@@ -23,7 +32,7 @@ export function requestsOf(messages: readonly OutgoingMessage[], limit = request
   let start = 0;
   let bytes = 0;
   for (let i = 0; i < messages.length; i++) {
-    const size = messageBytes(messages[i]);
+    const size = recordOverheadBytes + messageBytes(messages[i]);
     if (i > start && bytes + size > limit) {
       requests.push(messages.slice(start, i));
       start = i;
@@ -35,6 +44,7 @@ export function requestsOf(messages: readonly OutgoingMessage[], limit = request
   requests.push(messages.slice(start));
   return requests;
 }
+
 
 /** A message's keys, values and headers, in bytes. */
 export function messageBytes(message: OutgoingMessage): number {

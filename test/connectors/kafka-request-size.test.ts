@@ -31,4 +31,12 @@ describe('produce requests', () => {
     expect(requests.find((r) => r.some((m) => m.value!.length === 700_000))).toHaveLength(1);
     expect(requests.length).toBeGreaterThanOrEqual(Math.ceil((10 * 120_000) / requestBytesLimit) + 1);
   });
+
+  it("counts each record's own overhead in a batch, so 60,000 records of 8 bytes do not make one request past the limit", () => {
+    const messages = Array.from({ length: 60_000 }, (_, i) => ({ topic: 't', value: Buffer.from(String(i).padStart(8, '0')) }));
+    const requests = requestsOf(messages);
+    expect(requests.length).toBeGreaterThan(1);
+    expect(requests.flat()).toEqual(messages);
+    for (const request of requests) expect(request.length * (8 + 31)).toBeLessThanOrEqual(requestBytesLimit);
+  });
 });
