@@ -3,10 +3,11 @@
  * socket read leaves in batches of at most 128, each handed downstream
  * before the rest of the read is parsed; and `mqtt.publish` writes a batch
  * larger than the socket's buffer at QoS 0 without a `drain` listener per
- * message.
+ * message, and goes on (never hangs) when that socket closes meanwhile.
  */
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch } from '../../runtime/api.ts';
@@ -119,6 +120,56 @@ describe('mqtt.publish at QoS 0', () => {
     } finally {
       process.off('warning', onWarning);
       await new Promise<void>((resolve) => broker.close(() => resolve()));
+      server.close();
+    }
+  });
+
+  it('goes on through the next connection when the socket closes while it waits for drain, counting the message lost in it', async () => {
+    // A broker that stops reading its first connection (the client's buffers fill) and reads the second.
+    const sockets: Socket[] = [];
+    const secondReceived: number[] = [];
+    const server = createServer((socket) => {
+      const n = sockets.push(socket);
+      socket.once('data', () => {
+        socket.write(Buffer.from([0x20, 2, 0, 0])); // CONNACK
+        if (n === 1) {
+          socket.pause();
+          return;
+        }
+        const parser = mqttPacket.parser({ protocolVersion: 4 });
+        parser.on('packet', (packet) => {
+          if (packet.cmd === 'publish') secondReceived.push((JSON.parse(packet.payload.toString()) as { i: number }).i);
+        });
+        socket.on('data', (data: Buffer) => parser.parse(data));
+      });
+    });
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    const ctx = fakeContext(mqttPublish, { url: `mqtt://127.0.0.1:${port}`, topic: 't', qos: 0 });
+    const batches = new Subject<Batch>();
+    const run = drive(mqttPublish.create(ctx), batches);
+    try {
+      const first = probeAck();
+      batches.next(batchOf([{ i: -1 }], first.ack));
+      await until(() => first.done === 1, () => 'the first message');
+      // 26 MB, far more than the loopback socket buffers hold: the node waits for a `drain` of the first socket.
+      const count = 400;
+      const probe = probeAck();
+      batches.next(batchOf(Array.from({ length: count }, (_, i) => ({ i, pad: 'x'.repeat(64 * 1024) })), probe.ack));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(probe.done).toBe(0);
+      sockets[0].destroy();
+      await until(() => probe.done === 1, () => `the batch to be acknowledged (connections: ${sockets.length}, ${secondReceived.length} received on the second)`);
+      await until(() => secondReceived.at(-1) === count - 1, () => `the last message on the second connection (${secondReceived.length} received)`);
+      // In order, without a gap, from just after the lost message; exactly that one counted and logged once.
+      const start = secondReceived[0];
+      expect(secondReceived).toEqual(Array.from({ length: count - start }, (_, i) => start + i));
+      expect(ctx.drops).toEqual({ 'connection lost': 1 });
+      expect(ctx.logs.filter((log) => /lost with the connection/.test(log.message))).toHaveLength(1);
+      expect(ctx.failures).toEqual([]);
+      expect(sockets).toHaveLength(2);
+    } finally {
+      run.unsubscribe();
+      for (const socket of sockets) socket.destroy();
       server.close();
     }
   });
