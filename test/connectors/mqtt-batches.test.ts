@@ -1,7 +1,8 @@
 /**
  * How MQTT messages are cut into batches and written, for latency: a large
- * socket read leaves in batches of at most 128, each handed downstream
- * before the rest of the read is parsed; and `mqtt.publish` writes a batch
+ * socket read of mqtt.js leaves in batches of at most 128, each handed
+ * downstream before the rest of the read is parsed (aedes's, in batches of
+ * up to 1024 with no wait); and `mqtt.publish` writes a batch
  * larger than the socket's buffer at QoS 0 without a `drain` listener per
  * message, and goes on (never hangs) when that socket closes meanwhile.
  */
@@ -12,7 +13,7 @@ import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch } from '../../runtime/api.ts';
 import mqttPublish from '../../nodes/messaging/mqtt-publish.ts';
-import { MessageBatcher, type ReceivedMessage } from '../../nodes/messaging/mqtt/messages.ts';
+import { brokerBatching, clientBatching, MessageBatcher, type ReceivedMessage } from '../../nodes/messaging/mqtt/messages.ts';
 import { batchOf, contextWithSettings, drive, fakeContext, probeAck } from '../helpers/fake-context.ts';
 import { closeClients, testClient, until } from './mqtt-harness.ts';
 
@@ -30,7 +31,7 @@ function readTogether(count: number): Promise<string[]> {
   const events: string[] = [];
   let batches = 0;
   const ctx = contextWithSettings({ format: 'json' as const });
-  const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, () => undefined, (batch: Batch) => {
+  const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, clientBatching, () => undefined, (batch: Batch) => {
     const n = ++batches;
     events.push(`emit ${n}: ${batch.items.length}`);
     queueMicrotask(() => process.nextTick(() => events.push(`written ${n}`)));
@@ -70,7 +71,7 @@ describe('MessageBatcher', () => {
     let open!: () => void;
     const room = new Promise<void>((resolve) => (open = resolve));
     const ctx = { ...contextWithSettings({ format: 'json' as const }), ready: () => room };
-    const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, () => undefined, () => undefined);
+    const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, clientBatching, () => undefined, () => undefined);
     let called = 0;
     for (let i = 0; i < 128; i++) batcher.add(message(i), undefined, () => called++);
     await new Promise((resolve) => setImmediate(resolve));
@@ -78,6 +79,31 @@ describe('MessageBatcher', () => {
     expect(called).toBe(0);
     open();
     await until(() => called === 128, () => `${called} of 128 called back`);
+  });
+
+  it('leaves no turn waiting once stopped, and hands its reader on', () => {
+    const immediates = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Immediate').length;
+    const before = immediates();
+    const batcher = new MessageBatcher<never>(contextWithSettings({ format: 'json' as const }), { format: 'json' }, clientBatching, () => undefined, () => undefined);
+    let called = 0;
+    for (let i = 0; i < 128; i++) batcher.add(message(i), undefined, () => called++);
+    // The message that filled the batch waits for a turn.
+    expect(called).toBe(127);
+    expect(immediates()).toBe(before + 1);
+    batcher.stop();
+    expect(immediates()).toBe(before);
+    expect(called).toBe(128);
+  });
+
+  it('cuts what aedes hands over in parallel into batches of up to 1024, with no turn between them', async () => {
+    const sizes: number[] = [];
+    const batcher = new MessageBatcher<never>(contextWithSettings({ format: 'json' as const }), { format: 'json' }, brokerBatching, () => undefined, (batch) => sizes.push(batch.items.length));
+    let called = 0;
+    for (let i = 0; i < 1500; i++) batcher.add(message(i), undefined, () => called++);
+    expect(called).toBe(1500);
+    expect(sizes).toEqual([1024]);
+    await Promise.resolve();
+    expect(sizes).toEqual([1024, 476]);
   });
 });
 
