@@ -79,9 +79,14 @@ export default defineOperator({
       );
     }
 
+    /** Whether the node has ended the client (stopping), rather than the connection dropping. */
+    function ended(client: MqttClient): boolean {
+      return client.disconnecting || client.disconnected;
+    }
+
     /** Resolves true once the client is connected, false if it ends first (the node stopping). */
     function connected(client: MqttClient): Promise<boolean> {
-      if (client.disconnecting || client.disconnected) return Promise.resolve(false);
+      if (ended(client)) return Promise.resolve(false);
       return new Promise<boolean>((resolve) => {
         const settle = (isConnected: boolean) => (): void => {
           client.off('connect', onConnect);
@@ -104,7 +109,10 @@ export default defineOperator({
         async function publishBatch(client: MqttClient, batch: Batch): Promise<void> {
           for (let from = 0; from < batch.items.length; ) {
             // At QoS 0 only a connected client is written to: mqtt.js's offline queue would call each message back on a `drain` of its own again.
-            if (options.qos === 0 && !client.connected && !(await connected(client))) return;
+            if (options.qos === 0 && !client.connected && !(await connected(client))) {
+              // Stopped meanwhile: the batch is not acknowledged, so what it still held is not taken as published.
+              throw new Error(`${ctx.label}: the connection to ${options.url} ended before the batch was published`);
+            }
             from = await publishPart(client, batch, from);
           }
         }
@@ -161,7 +169,8 @@ export default defineOperator({
                 const lost = (): void => {
                   if (calledBack) return;
                   bytes -= size;
-                  lostWithSocket();
+                  // The node closing its own connection (a forced stop) loses nothing: the batch is not acknowledged.
+                  if (!ended(client)) lostWithSocket();
                   published();
                 };
                 stream.once('close', lost);

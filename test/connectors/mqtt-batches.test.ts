@@ -150,12 +150,20 @@ describe('mqtt.publish at QoS 0', () => {
     }
   });
 
-  it('goes on through the next connection when the socket closes while it waits for drain, counting the message lost in it', async () => {
-    // A broker that stops reading its first connection (the client's buffers fill) and reads the second.
+  /**
+   * A broker that stops reading its first connection (the client's buffers
+   * fill) and reads the ones after it; and an `mqtt.publish` at QoS 0 to it
+   * that has published a first message and been handed a batch of 26 MB, far
+   * more than the loopback socket buffers hold: it waits for a `drain` of
+   * the first socket.
+   */
+  async function stuckPublisher(count: number) {
     const sockets: Socket[] = [];
-    const secondReceived: number[] = [];
+    const closed: Socket[] = [];
+    const laterReceived: number[] = [];
     const server = createServer((socket) => {
       const n = sockets.push(socket);
+      socket.on('close', () => closed.push(socket));
       socket.once('data', () => {
         socket.write(Buffer.from([0x20, 2, 0, 0])); // CONNACK
         if (n === 1) {
@@ -164,7 +172,7 @@ describe('mqtt.publish at QoS 0', () => {
         }
         const parser = mqttPacket.parser({ protocolVersion: 4 });
         parser.on('packet', (packet) => {
-          if (packet.cmd === 'publish') secondReceived.push((JSON.parse(packet.payload.toString()) as { i: number }).i);
+          if (packet.cmd === 'publish') laterReceived.push((JSON.parse(packet.payload.toString()) as { i: number }).i);
         });
         socket.on('data', (data: Buffer) => parser.parse(data));
       });
@@ -173,30 +181,59 @@ describe('mqtt.publish at QoS 0', () => {
     const ctx = fakeContext(mqttPublish, { url: `mqtt://127.0.0.1:${port}`, topic: 't', qos: 0 });
     const batches = new Subject<Batch>();
     const run = drive(mqttPublish.create(ctx), batches);
+    const close = (): void => {
+      run.unsubscribe();
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    };
     try {
       const first = probeAck();
       batches.next(batchOf([{ i: -1 }], first.ack));
       await until(() => first.done === 1, () => 'the first message');
-      // 26 MB, far more than the loopback socket buffers hold: the node waits for a `drain` of the first socket.
-      const count = 400;
       const probe = probeAck();
       batches.next(batchOf(Array.from({ length: count }, (_, i) => ({ i, pad: 'x'.repeat(64 * 1024) })), probe.ack));
       await new Promise((resolve) => setImmediate(resolve));
       expect(probe.done).toBe(0);
+      return { ctx, run, probe, sockets, closed, laterReceived, close };
+    } catch (error) {
+      close();
+      throw error;
+    }
+  }
+
+  it('goes on through the next connection when the socket closes while it waits for drain, counting the message lost in it', async () => {
+    const count = 400;
+    const { ctx, probe, sockets, laterReceived, close } = await stuckPublisher(count);
+    try {
       sockets[0].destroy();
-      await until(() => probe.done === 1, () => `the batch to be acknowledged (connections: ${sockets.length}, ${secondReceived.length} received on the second)`);
-      await until(() => secondReceived.at(-1) === count - 1, () => `the last message on the second connection (${secondReceived.length} received)`);
+      await until(() => probe.done === 1, () => `the batch to be acknowledged (connections: ${sockets.length}, ${laterReceived.length} received on the second)`);
+      await until(() => laterReceived.at(-1) === count - 1, () => `the last message on the second connection (${laterReceived.length} received)`);
       // In order, without a gap, from just after the lost message; exactly that one counted and logged once.
-      const start = secondReceived[0];
-      expect(secondReceived).toEqual(Array.from({ length: count - start }, (_, i) => start + i));
+      const start = laterReceived[0];
+      expect(laterReceived).toEqual(Array.from({ length: count - start }, (_, i) => start + i));
       expect(ctx.drops).toEqual({ 'connection lost': 1 });
       expect(ctx.logs.filter((log) => /lost with the connection/.test(log.message))).toHaveLength(1);
       expect(ctx.failures).toEqual([]);
       expect(sockets).toHaveLength(2);
     } finally {
+      close();
+    }
+  });
+
+  it('neither acknowledges the batch nor counts a loss when stopped while it waits for drain', async () => {
+    const { ctx, run, probe, sockets, closed, close } = await stuckPublisher(400);
+    try {
       run.unsubscribe();
-      for (const socket of sockets) socket.destroy();
-      server.close();
+      // Read on, to see the client's end of the connection.
+      sockets[0].resume();
+      await until(() => closed.includes(sockets[0]), () => 'the connection to close');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(probe.done).toBe(0);
+      expect(ctx.drops).toEqual({});
+      expect(ctx.logs.filter((log) => /lost with the connection/.test(log.message))).toEqual([]);
+      expect(sockets).toHaveLength(1);
+    } finally {
+      close();
     }
   });
 });
