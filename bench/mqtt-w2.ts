@@ -305,45 +305,56 @@ const stallMs = 25;
  */
 async function stalls(name: 'engine' | 'bare', count: number) {
   const relay = await startChild(`${name}-relay`);
-  const perStall = Math.round((latencyRate * stallMs) / 1000);
-  const latencies: number[] = [];
-  const oldest: number[] = [];
-  let received = 0;
-  let done: () => void = () => undefined;
-  const measurer = await RawSubscriber.connect(url, 'w2/latency/out', (payload, receivedAt) => {
-    received++;
-    const { sent, seq } = JSON.parse(payload.toString()) as Reading & { seq: number };
-    if (seq >= 5 * perStall) {
-      latencies.push(receivedAt - sent!);
-      if (seq % perStall === 0) oldest.push(receivedAt - sent!);
-    }
-    if (seq % perStall === perStall - 1) done();
-  });
-  const publisher = await RawPublisher.connect(url);
-  for (let stall = 0; stall < count; stall++) {
-    relay.child.kill('SIGSTOP');
-    const back = new Promise<void>((resolve) => (done = resolve));
-    const started = performance.now();
-    for (let i = 0; i < perStall; ) {
-      const due = Math.min(perStall, Math.floor(((performance.now() - started) * latencyRate) / 1000) + 1);
-      const packets: Buffer[] = [];
-      for (; i < due; i++) {
-        const seq = stall * perStall + i;
-        packets.push(publishPacket('w2/latency/in', `{"ts":${Date.now()},"device":"dev-${seq % devices}","value":${(seq % 1000) / 10},"seq":${seq},"sent":${performance.now()}}`));
+  try {
+    const perStall = Math.round((latencyRate * stallMs) / 1000);
+    const latencies: number[] = [];
+    const oldest: number[] = [];
+    let received = 0;
+    let done: () => void = () => undefined;
+    const measurer = await RawSubscriber.connect(url, 'w2/latency/out', (payload, receivedAt) => {
+      received++;
+      const { sent, seq } = JSON.parse(payload.toString()) as Reading & { seq: number };
+      if (seq >= 5 * perStall) {
+        latencies.push(receivedAt - sent!);
+        if (seq % perStall === 0) oldest.push(receivedAt - sent!);
       }
-      await publisher.write(Buffer.concat(packets));
-      if (i < perStall) await new Promise((resolve) => setTimeout(resolve, 1));
+      if (seq % perStall === perStall - 1) done();
+    });
+    const publisher = await RawPublisher.connect(url);
+    try {
+      for (let stall = 0; stall < count; stall++) {
+        relay.child.kill('SIGSTOP');
+        const back = new Promise<void>((resolve) => (done = resolve));
+        const started = performance.now();
+        try {
+          for (let i = 0; i < perStall; ) {
+            const due = Math.min(perStall, Math.floor(((performance.now() - started) * latencyRate) / 1000) + 1);
+            const packets: Buffer[] = [];
+            for (; i < due; i++) {
+              const seq = stall * perStall + i;
+              packets.push(publishPacket('w2/latency/in', `{"ts":${Date.now()},"device":"dev-${seq % devices}","value":${(seq % 1000) / 10},"seq":${seq},"sent":${performance.now()}}`));
+            }
+            await publisher.write(Buffer.concat(packets));
+            if (i < perStall) await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+        } finally {
+          relay.child.kill('SIGCONT');
+        }
+        await Promise.race([back, new Promise((resolve) => setTimeout(resolve, 2000))]);
+        // Some steady time between stalls.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await Promise.all([measurer.end(), publisher.end()]);
     }
+    const sorted = latencies.sort((a, b) => a - b);
+    return { oldest: median(oldest), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: count * perStall, received };
+  } finally {
+    // Never left stopped, whatever failed: a stopped relay would not even act on SIGTERM.
     relay.child.kill('SIGCONT');
-    await Promise.race([back, new Promise((resolve) => setTimeout(resolve, 2000))]);
-    // Some steady time between stalls.
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    relay.child.kill('SIGTERM');
+    await relay.result;
   }
-  relay.child.kill('SIGTERM');
-  await relay.result;
-  await Promise.all([measurer.end(), publisher.end()]);
-  const sorted = latencies.sort((a, b) => a - b);
-  return { oldest: median(oldest), p99: percentile(sorted, 0.99), max: sorted.at(-1)!, sent: count * perStall, received };
 }
 
 /** The 1-minute load average, to read the latencies by. */
@@ -375,20 +386,20 @@ async function main(): Promise<void> {
   }
   const med = (name: string, pick: (r: Awaited<ReturnType<typeof throughput>>) => number) => median(runs.get(name)!.map(pick));
   if (count > 0) {
-  console.log('\nthroughput (medians)                  received   CPU/msg   lost at QoS 0');
-  for (const [name, label] of [['engine', 'engine (subscribe→window→aggregate)'], ['bare', 'bare mqtt.js + hand aggregation']] as const) {
-    const lost = med(name, (r) => r.lost);
-    console.log(`  ${label.padEnd(36)} ${(med(name, (r) => r.rate) / 1000).toFixed(1).padStart(6)} k/s ${med(name, (r) => r.cpuMicros).toFixed(2).padStart(6)} µs ${lost.toLocaleString('en').padStart(9)} (${((100 * lost) / count).toFixed(1)}%)`);
-  }
-  console.log(`  engine / bare, messages per second received: ${(med('engine', (r) => r.rate) / med('bare', (r) => r.rate)).toFixed(2)} (aim >= 0.9)`);
-  console.log(`  engine / bare, messages per CPU second:       ${(med('bare', (r) => r.cpuMicros) / med('engine', (r) => r.cpuMicros)).toFixed(2)} (what each could take with a core to itself)`);
+    console.log('\nthroughput (medians)                  received   CPU/msg   lost at QoS 0');
+    for (const [name, label] of [['engine', 'engine (subscribe→window→aggregate)'], ['bare', 'bare mqtt.js + hand aggregation']] as const) {
+      const lost = med(name, (r) => r.lost);
+      console.log(`  ${label.padEnd(36)} ${(med(name, (r) => r.rate) / 1000).toFixed(1).padStart(6)} k/s ${med(name, (r) => r.cpuMicros).toFixed(2).padStart(6)} µs ${lost.toLocaleString('en').padStart(9)} (${((100 * lost) / count).toFixed(1)}%)`);
+    }
+    console.log(`  engine / bare, messages per second received: ${(med('engine', (r) => r.rate) / med('bare', (r) => r.rate)).toFixed(2)} (aim >= 0.9)`);
+    console.log(`  engine / bare, messages per CPU second:       ${(med('bare', (r) => r.cpuMicros) / med('engine', (r) => r.cpuMicros)).toFixed(2)} (what each could take with a core to itself)`);
   }
 
   if (latencySeconds > 0) await latencies(rounds, latencySeconds);
   console.log(`\ntotal ${((performance.now() - began) / 1000).toFixed(0)} s`);
 }
 
-/** The latency part: plain and burst, every variant once a round. */
+/** The latency part: a steady stream, then the same stream through a relay that stalls now and then; every variant once a round. */
 async function latencies(rounds: number, latencySeconds: number): Promise<void> {
   console.log(`\nlatency at ${latencyRate.toLocaleString('en')} msg/s, publisher -> relay -> measurer, after 1 s of warm-up`);
   type Latency = Awaited<ReturnType<typeof latency>>;

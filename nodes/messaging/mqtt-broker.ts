@@ -4,7 +4,7 @@ import { formatAddress } from '../../native/http/listen.ts';
 import { openBroker, type AedesPublishPacket, type EmbeddedBroker } from '../../native/mqtt/broker.ts';
 import { listenSetting } from '../io/web/settings.ts';
 import { localBrokers } from './mqtt/local-brokers.ts';
-import { inferRecords, MessageBatcher, recordSettings } from './mqtt/messages.ts';
+import { brokerBatching, inferRecords, MessageBatcher, recordSettings } from './mqtt/messages.ts';
 import { topicsSetting } from './mqtt/topics.ts';
 
 const settings = z
@@ -45,7 +45,7 @@ export default defineOperator({
         let broker: EmbeddedBroker | undefined;
         let stopping = false;
         let completed = false;
-        const batcher = new MessageBatcher<never>(ctx, options, () => undefined, (batch) => subscriber.next(batch));
+        const batcher = new MessageBatcher<never>(ctx, options, brokerBatching, () => undefined, (batch) => subscriber.next(batch));
         /** A message matching two of the filters reaches each of their listeners: emit it once. */
         let lastPacket: AedesPublishPacket | undefined;
 

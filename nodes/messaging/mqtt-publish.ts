@@ -42,7 +42,7 @@ function isBytes(item: unknown): item is BytesItem {
 export default defineOperator({
   name: 'mqtt.publish',
   summary: 'Publish records to an MQTT broker (3.1.1 or 5).',
-  doc: 'Publishes each input to the broker at `url`: events as JSON, Bytes as they are. The topic is `topic`, or computed per record by the CEL expression `topic_expr` (over an event\'s fields, or a Bytes item\'s `meta`, so `meta.topic` of an `mqtt.subscribe` can be reused). A record whose topic cannot be computed, or is not a valid topic name (empty, with a wildcard), goes to the dead-letter port, as does one the broker rejects (MQTT 5 reason codes). A batch is acknowledged upstream once every message of it has been acknowledged by the broker (PUBACK at QoS 1, PUBCOMP at QoS 2) or, at QoS 0, written to the socket; so a sink that cannot publish holds back its sources. While the broker is unreachable, messages wait in the client and go out when it is back (unacknowledged QoS 1/2 messages are sent again); the outage is logged with the node and the URL and connecting is retried with exponential backoff. With `retain`, the broker keeps the last message of each topic for new subscribers. TCP no-delay is set on the socket.',
+  doc: 'Publishes each input to the broker at `url`: events as JSON, Bytes as they are. The topic is `topic`, or computed per record by the CEL expression `topic_expr` (over an event\'s fields, or a Bytes item\'s `meta`, so `meta.topic` of an `mqtt.subscribe` can be reused). A record whose topic cannot be computed, or is not a valid topic name (empty, with a wildcard), goes to the dead-letter port, as does one the broker rejects (MQTT 5 reason codes). A batch is acknowledged upstream once every message of it has been acknowledged by the broker (PUBACK at QoS 1, PUBCOMP at QoS 2) or, at QoS 0, written to the socket; so a sink that cannot publish holds back its sources. While the broker is unreachable, messages wait and go out when it is back (unacknowledged QoS 1/2 messages are sent again); at QoS 0 what was in the socket when the connection dropped is lost, as QoS 0 allows: the message the node was waiting to write is counted as dropped (`connection lost`, the first such loss logged) and the rest of its batch follows on the next connection, in order; the outage is logged with the node and the URL and connecting is retried with exponential backoff. With `retain`, the broker keeps the last message of each topic for new subscribers. TCP no-delay is set on the socket.',
   inputs: { in: { type: 'Any', doc: 'Events (sent as JSON) or Bytes (sent as they are).' } },
   outputs: {},
   settings,
@@ -67,6 +67,39 @@ export default defineOperator({
       return JSON.stringify(item);
     }
 
+    let loggedLoss = false;
+    /** Counts a QoS 0 message lost in a socket that closed while it waited for `drain`; logs the first. */
+    function lostWithSocket(): void {
+      ctx.metrics.dropped(1, 'connection lost');
+      if (loggedLoss) return;
+      loggedLoss = true;
+      ctx.log.warn(
+        { url: options.url },
+        `${ctx.label}: a QoS 0 message was lost with the connection to ${options.url} (it was in the socket when that closed); the rest goes out on the next connection. Later losses are only counted (dropped: 'connection lost')`,
+      );
+    }
+
+    /** Whether the node has ended the client (stopping), rather than the connection dropping. */
+    function ended(client: MqttClient): boolean {
+      return client.disconnecting || client.disconnected;
+    }
+
+    /** Resolves true once the client is connected, false if it ends first (the node stopping). */
+    function connected(client: MqttClient): Promise<boolean> {
+      if (ended(client)) return Promise.resolve(false);
+      return new Promise<boolean>((resolve) => {
+        const settle = (isConnected: boolean) => (): void => {
+          client.off('connect', onConnect);
+          client.off('end', onEnd);
+          resolve(isConnected);
+        };
+        const onConnect = settle(true);
+        const onEnd = settle(false);
+        client.on('connect', onConnect);
+        client.on('end', onEnd);
+      });
+    }
+
     return function mqttPublishNode(input) {
       return new Observable<Batch>((subscriber) => {
         // A broker of this same pipeline is waited for: its port may not be open yet.
@@ -74,7 +107,14 @@ export default defineOperator({
 
         /** Publishes a batch; resolves once the broker (QoS 1/2) or the socket (QoS 0) has every message. */
         async function publishBatch(client: MqttClient, batch: Batch): Promise<void> {
-          for (let from = 0; from < batch.items.length; ) from = await publishPart(client, batch, from);
+          for (let from = 0; from < batch.items.length; ) {
+            // At QoS 0 only a connected client is written to: mqtt.js's offline queue would call each message back on a `drain` of its own again.
+            if (options.qos === 0 && !client.connected && !(await connected(client))) {
+              // Stopped meanwhile: the batch is not acknowledged, so what it still held is not taken as published.
+              throw new Error(`${ctx.label}: the connection to ${options.url} ended before the batch was published`);
+            }
+            from = await publishPart(client, batch, from);
+          }
         }
 
         /**
@@ -82,7 +122,11 @@ export default defineOperator({
          * stopped once the broker or the socket has them. At QoS 0 it stops
          * once the socket's buffer is full: mqtt.js would call back every
          * message after that on `drain`, each through a listener of its own,
-         * which Node removes one by one (quadratic in the batch).
+         * which Node removes one by one (quadratic in the batch). The message
+         * that filled the buffer is called back on that socket's `drain`,
+         * which a socket that closes never emits: then that message is lost
+         * with the socket (counted as dropped), and the part resolves so the
+         * rest goes on, in order, once the client has reconnected.
          */
         function publishPart(client: MqttClient, batch: Batch, from: number): Promise<number> {
           const items = batch.items;
@@ -91,11 +135,12 @@ export default defineOperator({
             let waiting = 1;
             let bytes = 0;
             let next = from;
+            let unwatch: (() => void) | undefined;
             const settle = (): void => {
-              if (--waiting === 0) {
-                ctx.metrics.bytes(bytes);
-                resolve(next);
-              }
+              if (--waiting > 0) return;
+              unwatch?.();
+              ctx.metrics.bytes(bytes);
+              resolve(next);
             };
             while (next < items.length) {
               const item = items[next++];
@@ -109,12 +154,29 @@ export default defineOperator({
                 continue;
               }
               waiting += 1;
-              bytes += typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-              client.publish(topic, payload, publishOptions, function published(error) {
+              const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+              bytes += size;
+              let calledBack = false;
+              const published = (error?: Error): void => {
+                if (calledBack) return;
+                calledBack = true;
                 if (error) ctx.fail(item, error, batch.ack);
                 settle();
-              });
-              if (options.qos === 0 && client.stream?.writableNeedDrain) break;
+              };
+              client.publish(topic, payload, publishOptions, published);
+              const stream = client.stream;
+              if (options.qos === 0 && stream?.writableNeedDrain) {
+                const lost = (): void => {
+                  if (calledBack) return;
+                  bytes -= size;
+                  // The node closing its own connection (a forced stop) loses nothing: the batch is not acknowledged.
+                  if (!ended(client)) lostWithSocket();
+                  published();
+                };
+                stream.once('close', lost);
+                unwatch = () => stream.off('close', lost);
+                break;
+              }
             }
             settle();
           });

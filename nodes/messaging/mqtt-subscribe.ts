@@ -4,7 +4,7 @@ import { MqttConnection, SubscriptionRefused, type IPublishPacket } from '../../
 import { AckSequence, type AckToken } from './mqtt/ack-sequence.ts';
 import { localBrokers } from './mqtt/local-brokers.ts';
 import { checkConnection, connectionSettings, urlSetting } from './mqtt/settings.ts';
-import { inferRecords, MessageBatcher, recordSettings, type ReceivedMessage } from './mqtt/messages.ts';
+import { clientBatching, inferRecords, MessageBatcher, recordSettings, type ReceivedMessage } from './mqtt/messages.ts';
 import { qosSetting, sharedFilter, topicsSetting } from './mqtt/topics.ts';
 import { sessionSource, type SourceSession } from './source-session.ts';
 
@@ -65,7 +65,7 @@ class SubscribeSession implements SourceSession {
     this.#out = out;
     this.#filters = ctx.settings.topics.map((filter) => sharedFilter(filter, ctx.settings.group));
     this.#acks = new AckSequence(() => this.#connection);
-    this.#batcher = new MessageBatcher<AckToken>(ctx, ctx.settings, (tokens) => this.#acks.track(tokens), (batch) => out.next(batch));
+    this.#batcher = new MessageBatcher<AckToken>(ctx, ctx.settings, clientBatching, (tokens) => this.#acks.track(tokens), (batch) => out.next(batch));
   }
 
   async start(): Promise<void> {
@@ -86,6 +86,7 @@ class SubscribeSession implements SourceSession {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#batcher.flush();
+    this.#batcher.stop();
     this.#completed = true;
     this.#out.complete();
     // Acknowledge what is still in the graph, then disconnect. Not awaited by the
@@ -102,6 +103,7 @@ class SubscribeSession implements SourceSession {
 
   close(): void {
     this.#stopping = true;
+    this.#batcher.stop();
     // A failure or a forced stop: nothing more will be acknowledged on this connection.
     if (!this.#completed) this.#connection?.destroy();
     this.#completed = true;

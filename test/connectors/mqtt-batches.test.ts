@@ -1,17 +1,19 @@
 /**
  * How MQTT messages are cut into batches and written, for latency: a large
- * socket read leaves in batches of at most 128, each handed downstream
- * before the rest of the read is parsed; and `mqtt.publish` writes a batch
+ * socket read of mqtt.js leaves in batches of at most 128, each handed
+ * downstream before the rest of the read is parsed (aedes's, in batches of
+ * up to 1024 with no wait); and `mqtt.publish` writes a batch
  * larger than the socket's buffer at QoS 0 without a `drain` listener per
- * message.
+ * message, and goes on (never hangs) when that socket closes meanwhile.
  */
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import { Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch } from '../../runtime/api.ts';
 import mqttPublish from '../../nodes/messaging/mqtt-publish.ts';
-import { MessageBatcher, type ReceivedMessage } from '../../nodes/messaging/mqtt/messages.ts';
+import { brokerBatching, clientBatching, MessageBatcher, type ReceivedMessage } from '../../nodes/messaging/mqtt/messages.ts';
 import { batchOf, contextWithSettings, drive, fakeContext, probeAck } from '../helpers/fake-context.ts';
 import { closeClients, testClient, until } from './mqtt-harness.ts';
 
@@ -29,7 +31,7 @@ function readTogether(count: number): Promise<string[]> {
   const events: string[] = [];
   let batches = 0;
   const ctx = contextWithSettings({ format: 'json' as const });
-  const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, () => undefined, (batch: Batch) => {
+  const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, clientBatching, () => undefined, (batch: Batch) => {
     const n = ++batches;
     events.push(`emit ${n}: ${batch.items.length}`);
     queueMicrotask(() => process.nextTick(() => events.push(`written ${n}`)));
@@ -69,7 +71,7 @@ describe('MessageBatcher', () => {
     let open!: () => void;
     const room = new Promise<void>((resolve) => (open = resolve));
     const ctx = { ...contextWithSettings({ format: 'json' as const }), ready: () => room };
-    const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, () => undefined, () => undefined);
+    const batcher = new MessageBatcher<never>(ctx, { format: 'json' }, clientBatching, () => undefined, () => undefined);
     let called = 0;
     for (let i = 0; i < 128; i++) batcher.add(message(i), undefined, () => called++);
     await new Promise((resolve) => setImmediate(resolve));
@@ -77,6 +79,31 @@ describe('MessageBatcher', () => {
     expect(called).toBe(0);
     open();
     await until(() => called === 128, () => `${called} of 128 called back`);
+  });
+
+  it('leaves no turn waiting once stopped, and hands its reader on', () => {
+    const immediates = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Immediate').length;
+    const before = immediates();
+    const batcher = new MessageBatcher<never>(contextWithSettings({ format: 'json' as const }), { format: 'json' }, clientBatching, () => undefined, () => undefined);
+    let called = 0;
+    for (let i = 0; i < 128; i++) batcher.add(message(i), undefined, () => called++);
+    // The message that filled the batch waits for a turn.
+    expect(called).toBe(127);
+    expect(immediates()).toBe(before + 1);
+    batcher.stop();
+    expect(immediates()).toBe(before);
+    expect(called).toBe(128);
+  });
+
+  it('cuts what aedes hands over in parallel into batches of up to 1024, with no turn between them', async () => {
+    const sizes: number[] = [];
+    const batcher = new MessageBatcher<never>(contextWithSettings({ format: 'json' as const }), { format: 'json' }, brokerBatching, () => undefined, (batch) => sizes.push(batch.items.length));
+    let called = 0;
+    for (let i = 0; i < 1500; i++) batcher.add(message(i), undefined, () => called++);
+    expect(called).toBe(1500);
+    expect(sizes).toEqual([1024]);
+    await Promise.resolve();
+    expect(sizes).toEqual([1024, 476]);
   });
 });
 
@@ -120,6 +147,93 @@ describe('mqtt.publish at QoS 0', () => {
       process.off('warning', onWarning);
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       server.close();
+    }
+  });
+
+  /**
+   * A broker that stops reading its first connection (the client's buffers
+   * fill) and reads the ones after it; and an `mqtt.publish` at QoS 0 to it
+   * that has published a first message and been handed a batch of 26 MB, far
+   * more than the loopback socket buffers hold: it waits for a `drain` of
+   * the first socket.
+   */
+  async function stuckPublisher(count: number) {
+    const sockets: Socket[] = [];
+    const closed: Socket[] = [];
+    const laterReceived: number[] = [];
+    const server = createServer((socket) => {
+      const n = sockets.push(socket);
+      socket.on('close', () => closed.push(socket));
+      socket.once('data', () => {
+        socket.write(Buffer.from([0x20, 2, 0, 0])); // CONNACK
+        if (n === 1) {
+          socket.pause();
+          return;
+        }
+        const parser = mqttPacket.parser({ protocolVersion: 4 });
+        parser.on('packet', (packet) => {
+          if (packet.cmd === 'publish') laterReceived.push((JSON.parse(packet.payload.toString()) as { i: number }).i);
+        });
+        socket.on('data', (data: Buffer) => parser.parse(data));
+      });
+    });
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    const ctx = fakeContext(mqttPublish, { url: `mqtt://127.0.0.1:${port}`, topic: 't', qos: 0 });
+    const batches = new Subject<Batch>();
+    const run = drive(mqttPublish.create(ctx), batches);
+    const close = (): void => {
+      run.unsubscribe();
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    };
+    try {
+      const first = probeAck();
+      batches.next(batchOf([{ i: -1 }], first.ack));
+      await until(() => first.done === 1, () => 'the first message');
+      const probe = probeAck();
+      batches.next(batchOf(Array.from({ length: count }, (_, i) => ({ i, pad: 'x'.repeat(64 * 1024) })), probe.ack));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(probe.done).toBe(0);
+      return { ctx, run, probe, sockets, closed, laterReceived, close };
+    } catch (error) {
+      close();
+      throw error;
+    }
+  }
+
+  it('goes on through the next connection when the socket closes while it waits for drain, counting the message lost in it', async () => {
+    const count = 400;
+    const { ctx, probe, sockets, laterReceived, close } = await stuckPublisher(count);
+    try {
+      sockets[0].destroy();
+      await until(() => probe.done === 1, () => `the batch to be acknowledged (connections: ${sockets.length}, ${laterReceived.length} received on the second)`);
+      await until(() => laterReceived.at(-1) === count - 1, () => `the last message on the second connection (${laterReceived.length} received)`);
+      // In order, without a gap, from just after the lost message; exactly that one counted and logged once.
+      const start = laterReceived[0];
+      expect(laterReceived).toEqual(Array.from({ length: count - start }, (_, i) => start + i));
+      expect(ctx.drops).toEqual({ 'connection lost': 1 });
+      expect(ctx.logs.filter((log) => /lost with the connection/.test(log.message))).toHaveLength(1);
+      expect(ctx.failures).toEqual([]);
+      expect(sockets).toHaveLength(2);
+    } finally {
+      close();
+    }
+  });
+
+  it('neither acknowledges the batch nor counts a loss when stopped while it waits for drain', async () => {
+    const { ctx, run, probe, sockets, closed, close } = await stuckPublisher(400);
+    try {
+      run.unsubscribe();
+      // Read on, to see the client's end of the connection.
+      sockets[0].resume();
+      await until(() => closed.includes(sockets[0]), () => 'the connection to close');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(probe.done).toBe(0);
+      expect(ctx.drops).toEqual({});
+      expect(ctx.logs.filter((log) => /lost with the connection/.test(log.message))).toEqual([]);
+      expect(sockets).toHaveLength(1);
+    } finally {
+      close();
     }
   });
 });

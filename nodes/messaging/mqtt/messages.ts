@@ -57,20 +57,39 @@ function failedMessage(message: ReceivedMessage): EventRecord {
   return { topic: message.topic, qos: message.qos, retain: message.retain, payload: message.payload.toString('utf8') };
 }
 
+/** How a batcher cuts what one socket read brings. */
+export interface Batching {
+  /** Records in a batch, at most: a read with more is split. */
+  maxBatch: number;
+  /** Whether the reader's next message waits for one turn of the event loop after each full batch. */
+  turnAfterBatch: boolean;
+}
+
 /**
- * Records in a batch, at most. A socket read with more (up to 64 KiB: some
- * 500 small messages) is split, and the reader waits for one turn of the
- * event loop after each full batch, so that downstream (a sink's socket
- * write too) has that batch before the rest of the read is parsed: without
- * the wait, every message of a large read would wait for the whole read.
+ * For `mqtt.subscribe` (mqtt.js). mqtt.js parses a socket read (up to
+ * 64 KiB: some 500 small messages) one packet at a time and hands over the
+ * next only once the batcher calls back; so batches of 128 and a turn of the
+ * event loop after each let downstream (a sink's socket write too) have a
+ * batch before the rest of the read is parsed: without the turn, every
+ * message of a large read would wait for the whole read.
  */
-const maxBatch = 128;
+export const clientBatching: Batching = { maxBatch: 128, turnAfterBatch: true };
+
+/**
+ * For `mqtt.broker` (aedes). Aedes parses a whole socket read and hands its
+ * messages over in parallel, without waiting for the callback of one before
+ * the next: a turn between batches would not get the first batch out any
+ * sooner, and smaller batches would only cost more per record (about 4x as
+ * many batches). So batches of up to 1024, and no turn.
+ */
+export const brokerBatching: Batching = { maxBatch: 1024, turnAfterBatch: false };
 
 /**
  * Gathers messages into batches. Messages that arrive together (one socket
  * read: mqtt.js handles its packets one after the other in process ticks,
  * before any promise job runs) leave together, in a batch emitted from a
- * microtask; a batch never holds more than `maxBatch` records. Each batch's
+ * microtask; a batch never holds more than the `Batching`'s `maxBatch`
+ * records. Each batch's
  * ack is made by `ackFor` from the tokens of its messages (what must be
  * acknowledged to the broker); a message that cannot be decoded goes to the
  * dead-letter port holding that ack, so it is acknowledged to the broker
@@ -86,9 +105,19 @@ export class MessageBatcher<Token> {
   #tokens: Token[] = [];
   #bytes = 0;
   #scheduled = false;
+  readonly #batching: Batching;
+  /** Turns waited for after full batches (see `Batching`), with the reader each calls back; cleared by `stop`. */
+  readonly #turns = new Map<NodeJS.Immediate, () => void>();
 
-  constructor(ctx: NodeContext<unknown>, settings: RecordSettings, ackFor: (tokens: Token[]) => (() => void) | undefined, emit: (batch: Batch) => void) {
+  constructor(
+    ctx: NodeContext<unknown>,
+    settings: RecordSettings,
+    batching: Batching,
+    ackFor: (tokens: Token[]) => (() => void) | undefined,
+    emit: (batch: Batch) => void,
+  ) {
     this.#ctx = ctx;
+    this.#batching = batching;
     this.#decode = recordDecoder(settings);
     this.#ackFor = ackFor;
     this.#emit = emit;
@@ -96,8 +125,9 @@ export class MessageBatcher<Token> {
 
   /**
    * Adds a message; `next` runs when the reader may hand over the next one:
-   * at once, once downstream has room again (`ctx.ready()`), or, when this
-   * message filled a batch, after one turn of the event loop (see `maxBatch`).
+   * at once, once downstream has room again (`ctx.ready()`), and, when this
+   * message filled a batch, after one turn of the event loop if the
+   * `Batching` says so.
    */
   add(message: ReceivedMessage, token: Token | undefined, next: () => void): void {
     try {
@@ -107,12 +137,17 @@ export class MessageBatcher<Token> {
     }
     if (token !== undefined) this.#tokens.push(token);
     this.#bytes += message.payload.length;
-    if (this.#items.length + this.#failed.length >= maxBatch) {
+    if (this.#items.length + this.#failed.length >= this.#batching.maxBatch) {
       this.flush();
-      setImmediate(() => this.#whenReady(next));
-      return;
-    }
-    if (!this.#scheduled) {
+      if (this.#batching.turnAfterBatch) {
+        const turn = setImmediate(() => {
+          this.#turns.delete(turn);
+          this.#whenReady(next);
+        });
+        this.#turns.set(turn, next);
+        return;
+      }
+    } else if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.flush());
     }
@@ -123,6 +158,20 @@ export class MessageBatcher<Token> {
     const wait = this.#ctx.ready();
     if (wait) wait.then(next, next);
     else next();
+  }
+
+  /**
+   * The node is stopping: no turn is left waiting. A reader waiting for one
+   * is handed on now (its node ignores what it reads from then on), so it
+   * is left as it would be after the turn.
+   */
+  stop(): void {
+    const waiting = [...this.#turns];
+    this.#turns.clear();
+    for (const [turn, next] of waiting) {
+      clearImmediate(turn);
+      this.#whenReady(next);
+    }
   }
 
   /** Emits what has been gathered. */
