@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import { runYaml, take } from '../helpers/pipeline.ts';
+import { settleChildren } from './children.ts';
 
 const run = promisify(execFile);
 let dir: string;
@@ -15,6 +16,10 @@ beforeAll(async () => {
   const input = ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=30', '-f', 'lavfi', '-i', 'sine', '-t', '2', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', 'aac'];
   await run('nice', ['-n', '10', 'ffmpeg', ...input, '-f', 'flv', join(dir, 'x.flv')]);
   await run('nice', ['-n', '10', 'ffmpeg', ...input, '-f', 'mpegts', join(dir, 'x.ts')]);
+  // 8 s: more audio than the transcoder may hold (2 s), so demux must wait for it as it reads.
+  const long = ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '8', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30'];
+  await run('nice', ['-n', '10', 'ffmpeg', ...long, '-c:a', 'mp2', '-f', 'mpegts', join(dir, 'mp2.ts')]);
+  await run('nice', ['-n', '10', 'ffmpeg', ...long, '-c:a', 'ac3', '-f', 'mpegts', join(dir, 'ac3.ts')]);
 });
 
 afterAll(async () => {
@@ -54,5 +59,49 @@ nodes:
     expect(audio[0]!.track).toMatchObject({ codecString: 'mp4a.40.2', sampleRate: 44100, timescale });
     expect(new Set(video.map((p) => p.dts)).size).toBe(60);
     expect(items.at(-1)).toEqual({ stream: 'cam', end: true });
+  });
+});
+
+/** The audio's first timestamp and its length in seconds, as ffprobe reads them (90 kHz ticks). */
+async function probeAudio(file: string): Promise<{ start: number; seconds: number; video: number }> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'packet=codec_type,pts,duration', '-of', 'csv=p=0', file]);
+  const rows = stdout.trim().split('\n').map((line) => line.split(','));
+  const audio = rows.filter((row) => row[0] === 'audio');
+  return { start: Number(audio[0]![1]), seconds: audio.reduce((sum, row) => sum + Number(row[2]), 0) / 90000, video: rows.filter((row) => row[0] === 'video').length };
+}
+
+describe.each([
+  ['MP2', 'mp2.ts'],
+  ['AC-3', 'ac3.ts'],
+])('demux mpegts with %s audio, read by file.read', (codec, name) => {
+  it('gives every video frame and AAC of the source audio\'s length, in time order, then the end; no ffmpeg left', async () => {
+    const file = join(dir, name);
+    await runYaml(`
+streams: 1
+name: demux
+nodes:
+  read: { op: file.read, with: { path: ${JSON.stringify(file)}, format: bytes, chunk_size: 65536 } }
+  media: { op: demux, in: read, with: { format: mpegts, stream: cam } }
+  out: { op: test.collect, in: media, with: { into: demux-${name} } }
+`);
+    const items = take(`demux-${name}`) as MediaItem[];
+    const packets = items.filter((item): item is MediaPacket => !isMediaEnd(item));
+    const video = packets.filter((p) => p.track.kind === 'video');
+    const audio = packets.filter((p) => p.track.kind === 'audio');
+    const source = await probeAudio(file);
+    expect(video).toHaveLength(source.video);
+    expect(video).toHaveLength(240);
+    expect(audio[0]!.track).toMatchObject({ codec: 'aac', codecString: 'mp4a.40.2', sampleRate: 48000, channels: 1, timescale: 90000 });
+    // Every AAC frame (1024 samples) of the source's audio, within one frame at either end.
+    const frame = (1024 / 48000) * 90000;
+    expect(Math.abs(audio.length * 1024 / 48000 - source.seconds)).toBeLessThanOrEqual(1024 / 48000 + 1e-6);
+    expect(Math.abs(audio[0]!.pts - source.start)).toBeLessThanOrEqual(frame);
+    for (let i = 1; i < audio.length; i++) expect(audio[i]!.dts - audio[i - 1]!.dts).toBeCloseTo(frame, -1);
+    // Audio and video in time order, as one stream.
+    const order = packets.map((p) => p.dts);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(items.at(-1)).toEqual({ stream: 'cam', end: true });
+    expect(items.filter(isMediaEnd)).toHaveLength(1);
+    expect(await settleChildren('ffmpeg')).toEqual([]);
   });
 });
