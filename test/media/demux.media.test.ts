@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import { runYaml, take } from '../helpers/pipeline.ts';
 import { settleChildren } from './children.ts';
+import type { CmafItem } from '../../media/segment.ts';
+import { ffprobe } from '../../native/ffmpeg/probe.ts';
 
 const run = promisify(execFile);
 let dir: string;
@@ -102,6 +104,41 @@ nodes:
     expect(order).toEqual([...order].sort((a, b) => a - b));
     expect(items.at(-1)).toEqual({ stream: 'cam', end: true });
     expect(items.filter(isMediaEnd)).toHaveLength(1);
+    expect(await settleChildren('ffmpeg')).toEqual([]);
+  });
+});
+
+describe('demux mpegts with MP2 audio into segment.hls', () => {
+  it('packages every video frame and AAC as long as the source audio, both tracks ended', async () => {
+    const file = join(dir, 'mp2.ts');
+    await runYaml(`
+streams: 1
+name: demux-hls
+nodes:
+  read: { op: file.read, with: { path: ${JSON.stringify(file)}, format: bytes, chunk_size: 65536 } }
+  media: { op: demux, in: read, with: { format: mpegts, stream: cam } }
+  hls: { op: segment.hls, in: media, with: { segment: 2s } }
+  out: { op: test.collect, in: hls, with: { into: demux-hls } }
+`);
+    const items = take('demux-hls') as CmafItem[];
+    const tracks = [...new Set(items.flatMap((item) => (item.type === 'end' ? [] : [item.track])))].sort();
+    expect(tracks).toEqual(['audio', 'source']);
+    const probes = Object.fromEntries(
+      await Promise.all(
+        tracks.map(async (track) => {
+          // The track's init and segments, one after another: a fragmented MP4 ffprobe reads whole.
+          const data = items.flatMap((item) => (item.type !== 'end' && item.type !== 'part' && item.track === track ? [item.data] : []));
+          const path = join(dir, `hls-${track}.mp4`);
+          await writeFile(path, Buffer.concat(data));
+          return [track, (await ffprobe(path, { countFrames: true })).streams[0]!] as const;
+        }),
+      ),
+    );
+    const source = await probeAudio(file);
+    expect(probes.source).toMatchObject({ codec_name: 'h264', nb_read_frames: String(source.video) });
+    expect(probes.audio).toMatchObject({ codec_name: 'aac', sample_rate: '48000' });
+    expect(Math.abs(Number(probes.audio!.nb_read_frames) * 1024 / 48000 - source.seconds)).toBeLessThanOrEqual(1024 / 48000 + 1e-6);
+    expect(items.filter((item) => item.type === 'end' && item.track === undefined)).toHaveLength(1);
     expect(await settleChildren('ffmpeg')).toEqual([]);
   });
 });
