@@ -240,15 +240,11 @@ class Demuxer {
     if (state.reader instanceof TsReader && state.reader.foreignAudio && !state.failed) state.held ??= [];
     const group: HoldGroup | undefined = state.held && ack ? { ack, left: 0 } : undefined;
     for (const packet of result.packets) {
-      if (state.restart) {
-        packet.discontinuity = true;
-        state.restart = false;
-      }
       if (state.held) {
         state.newest = Math.max(state.newest, packet.dts);
         state.held.push({ packet, group });
         if (group) group.left += 1;
-      } else out.push(packet);
+      } else out.push(this.#marked(state, packet));
     }
     if (group?.left) group.ack.retain();
     this.#notes(name, result);
@@ -306,7 +302,7 @@ class Demuxer {
       take: (packets) => {
         if (!packets.length) return;
         if (!state.held) {
-          this.#emitNow(packets, []);
+          this.#emitNow(packets.map((packet) => this.#marked(state, packet)), []);
           return;
         }
         for (const packet of packets) {
@@ -344,7 +340,17 @@ class Demuxer {
     held.length = kept;
     if (!transcoding) state.held = undefined;
     ready.sort((a, b) => a.dts - b.dts);
+    if (ready.length) this.#marked(state, ready[0]!);
     this.#emitNow(ready, acks);
+  }
+
+  /** The packet, marked as a discontinuity if it is the first out since the stream restarted. */
+  #marked(state: StreamState, packet: MediaPacket): MediaPacket {
+    if (state.restart) {
+      packet.discontinuity = true;
+      state.restart = false;
+    }
+    return packet;
   }
 
   /** Packets out now (ahead of the batch being read, whose items so far go first). */

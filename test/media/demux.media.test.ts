@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import { runYaml, take } from '../helpers/pipeline.ts';
+import { batchOf, drive, fakeContext, probeAck } from '../helpers/fake-context.ts';
+import demux from '../../nodes/media/demux.ts';
 import { settleChildren } from './children.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import { ffprobe } from '../../native/ffmpeg/probe.ts';
@@ -139,6 +141,41 @@ nodes:
     expect(probes.audio).toMatchObject({ codec_name: 'aac', sample_rate: '48000' });
     expect(Math.abs(Number(probes.audio!.nb_read_frames) * 1024 / 48000 - source.seconds)).toBeLessThanOrEqual(1024 / 48000 + 1e-6);
     expect(items.filter((item) => item.type === 'end' && item.track === undefined)).toHaveLength(1);
+    expect(await settleChildren('ffmpeg')).toEqual([]);
+  });
+});
+
+describe('demux mpegts with MP2 audio, a stream ended by `meta.end` and sent again', () => {
+  it('sends each run\'s last AAC before its end, the second run marked as a discontinuity; every input ack released once the output is', async () => {
+    const bytes = await readFile(join(dir, 'mp2.ts'));
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
+    const probes = [...chunks, ...chunks].map(() => probeAck());
+    const ctx = fakeContext(demux, { format: 'mpegts', stream: 'cam' });
+    const run = drive(
+      demux.create(ctx),
+      [...chunks, ...chunks].map((data, i) => batchOf([{ data, meta: i === chunks.length - 1 ? { end: true } : {} }], probes[i]!.ack)),
+    );
+    const until = Date.now() + 30_000;
+    while (!run.completed && !run.error && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(run.error).toBeUndefined();
+    expect(run.completed).toBe(true);
+    const items = run.items() as MediaItem[];
+    const ends = items.flatMap((item, i) => (isMediaEnd(item) ? [i] : []));
+    expect(ends).toEqual([ends[0], items.length - 1]);
+    const source = await probeAudio(join(dir, 'mp2.ts'));
+    for (const part of [items.slice(0, ends[0]), items.slice(ends[0]! + 1, -1)] as MediaPacket[][]) {
+      expect(part.filter((p) => p.track.kind === 'video')).toHaveLength(source.video);
+      const audio = part.filter((p) => p.track.kind === 'audio');
+      expect(Math.abs(audio.length * 1024 / 48000 - source.seconds)).toBeLessThanOrEqual(1024 / 48000 + 1e-6);
+      const order = part.map((p) => p.dts);
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+    }
+    expect((items[ends[0]! + 1] as MediaPacket).discontinuity).toBe(true);
+    expect(ctx.logs.filter((log) => log.level === 'error' || log.level === 'warn')).toEqual([]);
+    // Nothing acknowledged upstream before what it gave was acknowledged downstream.
+    expect(probes.filter((probe) => probe.done > 0).length).toBeLessThan(probes.length);
+    run.releaseAll();
+    expect(probes.map((probe) => probe.done)).toEqual(probes.map(() => 1));
     expect(await settleChildren('ffmpeg')).toEqual([]);
   });
 });
