@@ -6,9 +6,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMediaEnd, type MediaItem, type MediaPacket } from '../../media/packet.ts';
 import { runYaml, take } from '../helpers/pipeline.ts';
-import { batchOf, drive, fakeContext, probeAck } from '../helpers/fake-context.ts';
+import { batchOf, drive, fakeContext, probeAck, VirtualClock } from '../helpers/fake-context.ts';
 import demux from '../../nodes/media/demux.ts';
-import { settleChildren } from './children.ts';
+import { childrenNamed, settleChildren } from './children.ts';
 import type { CmafItem } from '../../media/segment.ts';
 import { ffprobe } from '../../native/ffmpeg/probe.ts';
 
@@ -176,6 +176,35 @@ describe('demux mpegts with MP2 audio, a stream ended by `meta.end` and sent aga
     expect(probes.filter((probe) => probe.done > 0).length).toBeLessThan(probes.length);
     run.releaseAll();
     expect(probes.map((probe) => probe.done)).toEqual(probes.map(() => 1));
+    expect(await settleChildren('ffmpeg')).toEqual([]);
+  });
+});
+
+describe('demux mpegts with MP2 audio whose transcoder stalls', () => {
+  it('stops the transcoder after 20 s without progress (logged, counted) and goes on with every video frame', async () => {
+    const bytes = await readFile(join(dir, 'mp2.ts'));
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536));
+    const clock = new VirtualClock();
+    const ctx = fakeContext(demux, { format: 'mpegts', stream: 'cam' }, { clock });
+    const run = drive(demux.create(ctx), chunks.map((data) => batchOf([{ data }])));
+    // Over 2 s of audio went to ffmpeg before it could answer: demux waits for it.
+    expect(run.completed).toBe(false);
+    const [ffmpeg] = childrenNamed('ffmpeg');
+    process.kill(ffmpeg!.pid, 'SIGSTOP');
+    const stalled = (): boolean => ctx.logs.some((log) => log.level === 'error' && /made no progress for 20 s/.test(log.message));
+    const until = Date.now() + 30_000;
+    // AAC ffmpeg wrote before it stopped may still arrive (and re-arm the wait): move time on until it gives up.
+    while (!stalled() && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      clock.advance(20_000);
+    }
+    expect(ctx.drops.audio_transcode_stalled).toBe(1);
+    while (!run.completed && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(run.completed).toBe(true);
+    const items = run.items() as MediaItem[];
+    const video = items.filter((item): item is MediaPacket => !isMediaEnd(item) && item.track.kind === 'video');
+    expect(video).toHaveLength(240);
+    expect(items.at(-1)).toEqual({ stream: 'cam', end: true });
     expect(await settleChildren('ffmpeg')).toEqual([]);
   });
 });
