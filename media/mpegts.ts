@@ -110,6 +110,11 @@ export class TsReader {
     return this.#frames.audio;
   }
 
+  /** With `passForeignAudio`: the codec of the audio handed on as `foreignAudio`, once a PMT has announced it. */
+  get foreignAudio(): string | undefined {
+    return this.#foreign.chosen?.codec;
+  }
+
   get error(): MediaFormatError | undefined {
     return this.#failed;
   }

@@ -6,7 +6,7 @@ import { TsReader, type TsReadResult } from '../../media/mpegts.ts';
 import type { MediaItem, MediaPacket } from '../../media/packet.ts';
 import { sessionSource, type SourceSession } from '../messaging/source-session.ts';
 import { LIVE_STATS_TYPE, LiveStreams, type LiveStream } from './live/live-streams.ts';
-import { MAX_BACKLOG_SECONDS, TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
+import { startTsAudioTranscoder, type TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
 
 /** How long a publish's audio transcoder may take to encode what it holds once the publisher has left. */
 const TRANSCODE_END_MS = 1000;
@@ -282,43 +282,17 @@ class SrtListenSession implements SourceSession {
     this.#emit(items);
   }
 
-  /**
-   * The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC. Its packets join the publish's;
-   * its own reader's errors (ffmpeg writing what is not MPEG-TS) are logged, cost the audio only, never the listener.
-   */
+  /** The publish's audio is `codec`, not AAC: a second ffmpeg makes it AAC; its packets join the publish's. */
   #startTranscoder(codec: string, publish: Publish): TsAudioTranscoder {
-    const ctx = this.#ctx;
     const { stream, reader } = publish;
-    ctx.log.info({ stream, codec }, `${ctx.label}: stream \`${stream}\`: audio is ${codec}: transcoding it to AAC`);
-    let failed = false;
-    const transcoder: TsAudioTranscoder = new TsAudioTranscoder({
+    return startTsAudioTranscoder(this.#ctx, {
       stream,
       codec,
+      live: true,
       timeline: () => reader.timeline,
-      events: {
-        result: (result) => {
-          this.#notes(stream, result);
-          if (result.error && !failed) {
-            failed = true;
-            ctx.log.error({ stream, codec }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder's output does not read: ${result.error.message}; the video goes on without audio`);
-            void transcoder.stop(2000);
-          }
-          this.#takeMedia(publish, result.packets);
-        },
-        failed(exit) {
-          ctx.log.error({ stream, codec, code: exit.error?.code }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder failed: ${exit.error?.message}; the video goes on without audio`);
-        },
-        dropped({ reason, pes, bytes }) {
-          ctx.metrics.dropped(pes, `audio_transcode_${reason}`);
-          const why = reason === 'backlog' ? `the audio transcoder is over ${MAX_BACKLOG_SECONDS} s behind` : 'the audio transcoder was stopped at the publish\'s end before encoding it';
-          ctx.log.warn({ stream, codec, reason, pes, bytes }, `${ctx.label}: stream \`${stream}\`: ${why}: ${pes} audio PES dropped`);
-        },
-        silent(seconds) {
-          ctx.log.warn({ stream, codec, seconds }, `${ctx.label}: stream \`${stream}\`: ${seconds.toFixed(1)} s of ${codec} audio sent to the transcoder and no AAC back: the audio is missing`);
-        },
-      },
+      notes: (result) => this.#notes(stream, result),
+      take: (packets) => this.#takeMedia(publish, packets),
     });
-    return transcoder;
   }
 
   #startStats(): void {

@@ -64,9 +64,10 @@ interface Seen {
 }
 
 /** A transcoder for `reader`'s foreign audio, what it reports gathered in `seen`. */
-function transcoderOf(reader: TsReader, seen: Seen): TsAudioTranscoder {
+function transcoderOf(reader: TsReader, seen: Seen, live = true): TsAudioTranscoder {
   return new TsAudioTranscoder({
     stream: 's',
+    live,
     codec: 'MPEG audio (MP2)',
     timeline: () => reader.timeline,
     events: {
@@ -142,6 +143,39 @@ describe('TsAudioTranscoder', () => {
       expect(cut).toBeLessThanOrEqual(written);
     } finally {
       // A stopped ffmpeg takes SIGKILL only: it goes past the deadline.
+      await transcoder?.stop(300);
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(await settleChildren('ffmpeg', 5000)).toEqual([]);
+  });
+
+  it('not live (demux of a file): drops nothing however far behind, and progress() resolves only once ffmpeg moves again', async () => {
+    let transcoder: TsAudioTranscoder | undefined;
+    const dir = mkdtempSync(join(tmpdir(), 'ts-transcoder-'));
+    try {
+      const bytes = await audioClip(dir, 8, ['mp2']);
+      const reader = new TsReader({ stream: 's', passForeignAudio: true });
+      const audio = Array.from({ length: Math.ceil(bytes.length / 1316) }, (_, i) => reader.push(bytes.subarray(i * 1316, (i + 1) * 1316)).foreignAudio).filter((foreign) => foreign !== undefined);
+      const seen: Seen = { aac: [], dropped: [], silent: [] };
+      transcoder = transcoderOf(reader, seen, false);
+      const [ffmpeg] = childrenNamed('ffmpeg');
+      process.kill(ffmpeg!.pid, 'SIGSTOP');
+      for (const foreign of audio) transcoder.write(foreign);
+      // All 8 s written and held: nothing dropped, nothing back.
+      expect(transcoder.backlogSeconds).toBeGreaterThan(7.5);
+      expect(transcoder.pending).toBe(true);
+      let moved = false;
+      const progress = transcoder.progress().then(() => (moved = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(moved).toBe(false);
+      process.kill(ffmpeg!.pid, 'SIGCONT');
+      await progress;
+      await transcoder.end(10_000);
+      // 8 s at 48 kHz: 375 AAC frames; one at either edge may go to the encoder's priming.
+      expect(seen.aac.length).toBeGreaterThanOrEqual(374);
+      expect(seen).toMatchObject({ dropped: [], silent: [] });
+      expect(transcoder.pending).toBe(false);
+    } finally {
       await transcoder?.stop(300);
       rmSync(dir, { recursive: true, force: true });
     }

@@ -11,6 +11,8 @@
  * that of the AAC read back: past `MAX_BACKLOG_SECONDS` (ffmpeg stalled, or
  * the host too loaded) audio is dropped, counted in audio PES (each one or a
  * few audio frames), so the AAC never lags the video by more than that.
+ * A transcoder made with `live: false` (a file read by `demux`, faster than
+ * real time) never drops: its user waits for it (`progress`) instead.
  */
 import type { FfmpegExit } from '../../../native/ffmpeg/process.ts';
 import { FfmpegProcess } from '../../../native/ffmpeg/process.ts';
@@ -19,6 +21,8 @@ import { TsReader, type TsReadResult } from '../../../media/mpegts.ts';
 import type { ForeignAudio } from '../../../media/mpegts-forward.ts';
 import { unwrapNear } from '../../../media/mpegts-pes.ts';
 import { FORWARD_AUDIO_PID } from '../../../media/mpegts-psi.ts';
+import type { MediaPacket } from '../../../media/packet.ts';
+import type { NodeContext } from '../../../runtime/api.ts';
 
 const TICKS = 90_000;
 /** Seconds of audio written and not yet back as AAC past which more is dropped. */
@@ -55,6 +59,9 @@ export class TsAudioTranscoder {
   readonly #reader: TsReader;
   readonly #events: TsAudioTranscoderEvents;
   readonly #timeline: () => number | undefined;
+  readonly #live: boolean;
+  /** Resolved at the next AAC read back, stdin drain or exit (`progress`). */
+  #progress: { promise: Promise<void>; resolve: () => void } | undefined;
   /** The PTS of the audio PES written and not yet known to be back as AAC, oldest first. */
   readonly #inFlight: number[] = [];
   #firstWritten: number | undefined;
@@ -65,17 +72,47 @@ export class TsAudioTranscoder {
   /**
    * `timeline` gives where the source's own reader is (`TsReader.timeline`): the AAC's timestamps, unwrapped
    * by a reader that started later, are put on the same turn of the 33-bit clock as the video's.
+   * `live` (the default): audio past the backlog limits is dropped; not live, it is always written.
    */
-  constructor(options: { stream: string; codec: string; timeline: () => number | undefined; events: TsAudioTranscoderEvents }) {
+  constructor(options: { stream: string; codec: string; timeline: () => number | undefined; events: TsAudioTranscoderEvents; live?: boolean }) {
     this.codec = options.codec;
     this.#events = options.events;
     this.#timeline = options.timeline;
+    this.#live = options.live ?? true;
     this.#reader = new TsReader({ stream: options.stream });
     this.#process = FfmpegProcess.spawn(aacTranscodeCommand({ pid: FORWARD_AUDIO_PID }));
     this.#process.output(0).on('data', (chunk: Buffer) => this.#report(this.#reader.push(chunk)));
+    this.#process.stdin.on('drain', () => this.#progressed());
     void this.#process.exited.then((exit) => {
       if (exit.error) this.#events.failed(exit);
+      this.#progressed();
     });
+  }
+
+  #progressed(): void {
+    const progress = this.#progress;
+    this.#progress = undefined;
+    progress?.resolve();
+  }
+
+  /** Resolves when ffmpeg next moves: AAC read back, its input taken in, or its exit. */
+  progress(): Promise<void> {
+    if (!this.#progress) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.#progress = { promise, resolve };
+    }
+    return this.#progress.promise;
+  }
+
+  /** Bytes written to ffmpeg it has not taken in yet. */
+  get backlogBytes(): number {
+    return this.#process.stdin.writableLength;
+  }
+
+  /** Whether audio written has not come back as AAC yet. */
+  get pending(): boolean {
+    return this.#inFlight.length > 0;
   }
 
   #report(result: TsReadResult): void {
@@ -94,6 +131,7 @@ export class TsAudioTranscoder {
       while (this.#inFlight.length && this.#inFlight[0]! <= this.#returned + AAC_SLACK) this.#inFlight.shift();
     }
     this.#events.result(result);
+    if (result.packets.length) this.#progressed();
   }
 
   /** Whether ffmpeg still runs. */
@@ -107,10 +145,16 @@ export class TsAudioTranscoder {
     return (this.#inFlight.at(-1)! - (this.#returned ?? this.#firstWritten!)) / TICKS;
   }
 
-  /** Sends the audio's TS packets on; dropped, and reported, while ffmpeg is too far behind. */
+  /** Sends the audio's TS packets on; dropped, and reported, while a live transcoder is too far behind. */
   write(audio: ForeignAudio): void {
     if (!this.#process.running) return;
     const stdin = this.#process.stdin;
+    if (!this.#live) {
+      this.#firstWritten ??= audio.starts[0];
+      this.#inFlight.push(...audio.starts);
+      stdin.write(audio.packets);
+      return;
+    }
     const backlog = this.backlogSeconds;
     const limit = this.#returned === undefined ? FIRST_AAC_SECONDS : MAX_BACKLOG_SECONDS;
     if (this.#returned === undefined && backlog > FIRST_AAC_SECONDS && !this.#silentReported) {
@@ -142,4 +186,63 @@ export class TsAudioTranscoder {
   async stop(deadlineMs: number): Promise<void> {
     await this.#process.stop(deadlineMs);
   }
+}
+
+/** What a node running a transcoder for one stream hands `startTsAudioTranscoder`. */
+export interface TranscoderUse {
+  stream: string;
+  codec: string;
+  /** The source's own reader's position (`TsReader.timeline`). */
+  timeline: () => number | undefined;
+  /** False for input read faster than real time (a file): nothing dropped, the node waits (`progress`). */
+  live: boolean;
+  /** Where the stream's own results' notes go (skip reasons logged, drops counted): the AAC reader's go there too. */
+  notes(result: TsReadResult): void;
+  /** The AAC packets read back. */
+  take(packets: MediaPacket[]): void;
+  /** The audio ends here (ffmpeg failed, or its output does not read); the video goes on. */
+  failed?(): void;
+}
+
+/**
+ * A transcoder for a node's stream whose audio is `codec`, not AAC, with the
+ * node's logging and metrics: its output's reader errors (ffmpeg writing what
+ * is not MPEG-TS) and ffmpeg's failure are logged and cost the audio only;
+ * drops are counted as `audio_transcode_backlog` / `audio_transcode_cut`.
+ */
+export function startTsAudioTranscoder(ctx: NodeContext<unknown>, use: TranscoderUse): TsAudioTranscoder {
+  const { stream, codec } = use;
+  ctx.log.info({ stream, codec }, `${ctx.label}: stream \`${stream}\`: audio is ${codec}: transcoding it to AAC`);
+  let failed = false;
+  const transcoder: TsAudioTranscoder = new TsAudioTranscoder({
+    stream,
+    codec,
+    timeline: use.timeline,
+    live: use.live,
+    events: {
+      result(result) {
+        use.notes(result);
+        if (result.error && !failed) {
+          failed = true;
+          ctx.log.error({ stream, codec }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder's output does not read: ${result.error.message}; the video goes on without audio`);
+          void transcoder.stop(2000);
+          use.failed?.();
+        }
+        use.take(result.packets);
+      },
+      failed(exit) {
+        ctx.log.error({ stream, codec, code: exit.error?.code }, `${ctx.label}: stream \`${stream}\`: the ${codec} to AAC transcoder failed: ${exit.error?.message}; the video goes on without audio`);
+        use.failed?.();
+      },
+      dropped({ reason, pes, bytes }) {
+        ctx.metrics.dropped(pes, `audio_transcode_${reason}`);
+        const why = reason === 'backlog' ? `the audio transcoder is over ${MAX_BACKLOG_SECONDS} s behind` : 'the audio transcoder was stopped at the stream\'s end before encoding it';
+        ctx.log.warn({ stream, codec, reason, pes, bytes }, `${ctx.label}: stream \`${stream}\`: ${why}: ${pes} audio PES dropped`);
+      },
+      silent(seconds) {
+        ctx.log.warn({ stream, codec, seconds }, `${ctx.label}: stream \`${stream}\`: ${seconds.toFixed(1)} s of ${codec} audio sent to the transcoder and no AAC back: the audio is missing`);
+      },
+    },
+  });
+  return transcoder;
 }
