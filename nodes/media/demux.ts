@@ -109,6 +109,8 @@ interface StreamState {
   audioMark: number;
   /** The DTS of the newest packet of its own. */
   newest: number;
+  /** Its input ended and its transcoders finished: whatever is held goes out, AAC back or not. */
+  ended?: boolean;
 }
 
 /** One input batch being read: `index` the next item, `out` what it gave so far. */
@@ -323,7 +325,7 @@ class Demuxer {
     const held = state.held;
     if (!held) return;
     const transcoder = state.transcoder;
-    const transcoding = state.ending.size > 0 || (transcoder ? transcoder.running : !state.failed && state.reader instanceof TsReader && state.reader.foreignAudio !== undefined);
+    const transcoding = !state.ended && (state.ending.size > 0 || (transcoder ? transcoder.running : !state.failed && state.reader instanceof TsReader && state.reader.foreignAudio !== undefined));
     const hold = transcoder?.pending ? PENDING_HOLD_TICKS : HOLD_TICKS;
     const mark = transcoding ? Math.max(state.audioMark, state.newest - hold) : Infinity;
     const ready: MediaPacket[] = [];
@@ -424,6 +426,7 @@ class Demuxer {
       // Transcoders a new PMT ended earlier finish within the same bound.
       await Promise.all(state.ending);
       state.transcoder = undefined;
+      state.ended = true;
       this.#release(name, state);
       this.#emitNow([{ stream: name, end: true }], []);
     })();

@@ -180,6 +180,30 @@ describe('demux mpegts with MP2 audio, a stream ended by `meta.end` and sent aga
   });
 });
 
+describe('demux mpegts whose PMT announces MP2 that never comes', () => {
+  it('sends every video frame before the end and releases every input ack, though no AAC comes back', async () => {
+    const bytes = await readFile(join(dir, 'mp2.ts'));
+    // The audio PID's packets stripped: the program table still lists MP2 on 0x101.
+    const kept: Buffer[] = [];
+    for (let i = 0; i + 188 <= bytes.length; i += 188) if ((((bytes[i + 1]! & 0x1f) << 8) | bytes[i + 2]!) !== 0x101) kept.push(bytes.subarray(i, i + 188));
+    const stripped = Buffer.concat(kept);
+    const chunks = Array.from({ length: Math.ceil(stripped.length / 65536) }, (_, i) => stripped.subarray(i * 65536, (i + 1) * 65536));
+    const probes = chunks.map(() => probeAck());
+    const ctx = fakeContext(demux, { format: 'mpegts', stream: 'cam' });
+    const run = drive(demux.create(ctx), chunks.map((data, i) => batchOf([{ data }], probes[i]!.ack)));
+    const until = Date.now() + 30_000;
+    while (!run.completed && !run.error && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(run.completed).toBe(true);
+    const items = run.items() as MediaItem[];
+    expect(isMediaEnd(items.at(-1)!)).toBe(true);
+    const source = await probeAudio(join(dir, 'mp2.ts'));
+    expect(items.filter((item): item is MediaPacket => !isMediaEnd(item) && item.track.kind === 'video')).toHaveLength(source.video);
+    run.releaseAll();
+    expect(probes.map((probe) => probe.done)).toEqual(probes.map(() => 1));
+    expect(await settleChildren('ffmpeg')).toEqual([]);
+  });
+});
+
 describe('demux mpegts with MP2 audio whose transcoder stalls', () => {
   it('stops the transcoder after 20 s without progress (logged, counted) and goes on with every video frame', async () => {
     const bytes = await readFile(join(dir, 'mp2.ts'));
