@@ -347,18 +347,21 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
           const span = messages.length > 0 ? producerSpan(ctx, batch, messages) : undefined;
           void serial(async function sendInTransaction() {
             if (messages.length > 0) {
-              if (!open) {
-                await producer.begin();
-                open = true;
-              }
               // Refused before it is sent: a refusal would fail the transaction (see `screenOversized`).
               const limit = await refusals.limit();
               const { fitting, refused } = limit === undefined || ctx.settings.compression !== 'none' ? { fitting: messages, refused: [] } : screenOversized(messages, limit);
               await refusals.deadLetter(refused);
-              await producer.send(await pack(producer, [...fitting], pack.spread()), refusals.requestBytes()).catch((error: unknown) => {
-                span?.end(error);
-                throw error;
-              });
+              // Begun only for records to send: a transaction left empty cannot be committed (INVALID_TXN_STATE).
+              if (fitting.length > 0) {
+                if (!open) {
+                  await producer.begin();
+                  open = true;
+                }
+                await producer.send(await pack(producer, [...fitting], pack.spread()), refusals.requestBytes()).catch((error: unknown) => {
+                  span?.end(error);
+                  throw error;
+                });
+              }
               span?.end();
             }
             // Taken in first: this sink writes one batch at a time.

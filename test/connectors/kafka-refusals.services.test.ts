@@ -190,4 +190,38 @@ nodes:
       await engine.drain();
     }
   });
+
+  it('with exactly_once, a batch whose records are all refused opens no transaction, and the transactions go on', { timeout: 90_000 }, async () => {
+    const input = await topics.topic('refuse-eos-all-in', 1);
+    const output = await smallTopic('refuse-eos-all-out', 1, 64 * 1024);
+    const group = unique('refuse-eos-all');
+    const event = (id: number, bytes: number) => ({ value: Buffer.from(JSON.stringify({ id, pad: 'Z'.repeat(bytes) })) });
+    // Only records above the limit first: every batch the consumer makes of them is screened out whole.
+    await produce(input, [event(0, 100_000), event(1, 100_000), event(2, 100_000)]);
+    const into = unique('eos-all-dead');
+    const log = recordingLogger();
+    const engine = startPipeline(`streams: 1
+name: refusals-eos-all
+nodes:
+  in:
+    op: kafka.consume
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topics: [${input}], group: ${group}, format: json, from: earliest }
+  out:
+    op: kafka.produce
+    in: in
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${unique('tx')}, group: ${group}, commit_interval: 100ms }
+  dead: { op: test.collect, in: out.dlq, with: { into: ${into} } }
+`, log);
+    try {
+      await until('the refused records\' offsets committed', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 3n, 30_000);
+      expect((records(into) as { record: { id: number } }[]).map((d) => d.record.id)).toEqual([0, 1, 2]);
+      await produce(input, [event(3, 100), event(4, 100)]);
+      await until('the later records\' offsets committed', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 5n, 30_000);
+      const out = await readTopic(output, 2, { isolation: 'read_committed' });
+      expect(out.map((m) => (JSON.parse(m.value!.toString()) as { id: number }).id)).toEqual([3, 4]);
+      expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
+    } finally {
+      await engine.drain();
+    }
+  });
 });
