@@ -191,6 +191,14 @@ nodes:
     }
   });
 
+  it('with exactly_once, a write whose records are all refused leaves no empty transaction to commit', { timeout: 90_000 }, async () => {
+    const topic = await smallTopic('refuse-eos-empty', 1, 64 * 1024);
+    // No `kafka.consume` of the group upstream: the commit at the end has no offsets to add to the transaction.
+    const { dead, log } = await produceAll(topic, [[record(0, 100_000, 'cam0'), record(1, 100_000, 'cam0')]], `exactly_once: true, transactional_id: ${unique('tx')}, group: ${unique('eos-empty')}, commit_interval: 100ms`);
+    expect(dead.map((d) => idOf(d.record.data))).toEqual([0, 1]);
+    expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
+  });
+
   it('with exactly_once, a batch whose records are all refused opens no transaction, and the transactions go on', { timeout: 90_000 }, async () => {
     const input = await topics.topic('refuse-eos-all-in', 1);
     const output = await smallTopic('refuse-eos-all-out', 1, 64 * 1024);
