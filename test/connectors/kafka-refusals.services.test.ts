@@ -13,7 +13,9 @@ import { checkPipeline } from '../../graph/check.ts';
 import { packedCount, unpackValues } from '../../nodes/messaging/kafka/packing.ts';
 import { defineOperator, z, type Batch, type BytesItem } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
-import { kafkaRegistry, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
+import { LIMIT_RETRY_MS, refusalHandler } from '../../nodes/messaging/kafka/refused-records.ts';
+import { contextWithSettings, VirtualClock } from '../helpers/fake-context.ts';
+import { kafkaBrokers, kafkaRegistry, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
 
 const topics = topicsOfThisFile();
 
@@ -188,6 +190,29 @@ nodes:
       expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
     } finally {
       await engine.drain();
+    }
+  });
+
+  it('reads the topic\'s limit again after a failed read (the topic not made yet), not on every write, and says so once', { timeout: 60_000 }, async () => {
+    const topic = unique('refuse-late');
+    const clock = new VirtualClock(1_000_000);
+    const ctx = contextWithSettings({ topic, brokers: kafkaBrokers().split(',') }, { clock });
+    const refusals = refusalHandler(ctx);
+    const warned = () => ctx.logs.filter((log) => log.level === 'warn' && /cannot read the `max.message.bytes`/.test(log.message));
+    try {
+      expect(await refusals.limit()).toBeUndefined();
+      expect(warned()).toHaveLength(1);
+      expect(warned()[0].message).toContain(topic);
+      // The first write made the topic: its limit is there to read, but not before the retry is due.
+      await topics.admin.createTopic(topic, 1, { 'max.message.bytes': String(64 * 1024) });
+      clock.advance(LIMIT_RETRY_MS - 1);
+      expect(await refusals.limit()).toBeUndefined();
+      clock.advance(1);
+      expect(await refusals.limit()).toBe(64 * 1024);
+      expect(refusals.requestBytes()).toBeLessThan(64 * 1024);
+      expect(warned()).toHaveLength(1);
+    } finally {
+      await topics.admin.deleteTopics([topic]).catch(() => undefined);
     }
   });
 
