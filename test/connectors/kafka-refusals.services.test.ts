@@ -220,7 +220,7 @@ nodes:
     const topic = await smallTopic('refuse-eos-empty', 1, 64 * 1024);
     // No `kafka.consume` of the group upstream: the commit at the end has no offsets to add to the transaction.
     const { dead, log } = await produceAll(topic, [[record(0, 100_000, 'cam0'), record(1, 100_000, 'cam0')]], `exactly_once: true, transactional_id: ${unique('tx')}, group: ${unique('eos-empty')}, commit_interval: 100ms`);
-    expect(dead.map((d) => idOf(d.record.data))).toEqual([0, 1]);
+    expect(dead.map((d) => idOf(d.record.data!))).toEqual([0, 1]);
     expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
   });
 
