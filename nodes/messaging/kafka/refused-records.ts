@@ -4,7 +4,8 @@
  * and the record goes to the node's dead letters with the reason, counted
  * per reason and logged once per cause, without its payload. A refused pack
  * (`pack_bytes` above the topic's limit) is written in its place as its
- * records, each alone; only those the broker refuses alone are dead-lettered.
+ * records, in requests under the topic's limit, halved when refused; only
+ * those the broker refuses alone are dead-lettered.
  */
 import type { Ack, BytesItem, NodeContext } from '../../../runtime/api.ts';
 import { refusalReason, requestBytesFor, type RefusedMessage } from '../../../native/kafka/refusals.ts';
@@ -19,7 +20,7 @@ export interface RecordTag {
 
 /** What `kafka.produce` does with refusals: writes in place of a refused pack, and dead-letters refused records. */
 export interface RefusalHandler {
-  /** The records of a refused pack, each alone, to its partition (see `IsolatingOptions.instead`). */
+  /** The records of a refused pack, to its partition (see `IsolatingOptions.instead`). */
   instead(message: OutgoingMessage): readonly OutgoingMessage[] | undefined;
   /** Sends refused records to the dead letters, counted and logged, their reason with the topic's limit. */
   deadLetter(refused: readonly RefusedMessage[]): Promise<void>;
@@ -104,7 +105,7 @@ export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string
 
   return {
     instead(message) {
-      // A pack the topic cannot take: its records alone, to the pack's partition, where they would have gone.
+      // A pack the topic cannot take: its records, to the pack's partition, where they would have gone.
       return packedMessages(message)?.map((record) => ({ ...record, partition: message.partition }));
     },
     async deadLetter(refused) {
