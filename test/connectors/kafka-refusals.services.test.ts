@@ -127,7 +127,7 @@ describe('kafka.produce and records the broker refuses for their size', () => {
     expect(JSON.stringify(log.entries)).not.toContain('ZZZZ');
   });
 
-  it('writes a refused pack as its records alone, and counts and logs a refused keyframe of a media edge', { timeout: 90_000 }, async () => {
+  it('writes a refused pack as its records, and counts and logs a refused keyframe of a media edge', { timeout: 90_000 }, async () => {
     // Packs of up to 64 KiB on a topic that takes 16 KiB: every full pack is refused.
     const topic = await smallTopic('refuse-packed', 2, 16 * 1024);
     const items: BytesItem[] = [];
