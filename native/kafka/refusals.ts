@@ -43,19 +43,21 @@ export type IsolatingProducer = Pick<KafkaProducer, 'send' | 'partitions'>;
 export async function writeIsolating(producer: IsolatingProducer, messages: readonly OutgoingMessage[], options: IsolatingOptions = {}): Promise<RefusedMessage[]> {
   const refused: RefusedMessage[] = [];
   const placed = await placeKeyless(producer, messages, options.turns ?? new Map());
-  for (const request of requestsOf(placed, options.requestBytes)) await writeRequest(producer, request, refused, options.instead);
+  for (const request of requestsOf(placed, options.requestBytes)) await writeRequest(producer, request, refused, options);
   return refused;
 }
 
+/** How `writeIsolating` writes: where keyless records go, the request size, and what replaces a refused message. */
 export interface IsolatingOptions {
   /** The turn of keyless records over each topic's partitions, kept across calls. */
   turns?: Map<string, number>;
   /** The most bytes a request carries (see `requestsOf`): under the topic's limit when it is known, so that few requests are refused. */
   requestBytes?: number;
   /**
-   * What to write in place of a message refused alone (a pack: its records,
-   * each alone), or undefined to refuse it. Written where the message was, so
-   * its partition's order is kept; what of it is refused alone is refused.
+   * What to write in place of a message refused alone (a pack: its
+   * records), or undefined to refuse it. Written where the message was, so
+   * its partition's order is kept, in requests of up to `requestBytes` like
+   * the rest; a refused one is halved, down to a record alone, which is refused.
    */
   instead?(message: OutgoingMessage): readonly OutgoingMessage[] | undefined;
 }
@@ -66,7 +68,7 @@ export interface IsolatingOptions {
  * partition's batch whole), writes the refused partitions' records again
  * in halves, down to a record alone, which is refused.
  */
-async function writeRequest(producer: IsolatingProducer, request: readonly OutgoingMessage[], refused: RefusedMessage[], instead: IsolatingOptions['instead']): Promise<void> {
+async function writeRequest(producer: IsolatingProducer, request: readonly OutgoingMessage[], refused: RefusedMessage[], options: IsolatingOptions): Promise<void> {
   try {
     await producer.send(request);
   } catch (error) {
@@ -83,9 +85,10 @@ async function writeRequest(producer: IsolatingProducer, request: readonly Outgo
     // Refused, but for none of these records' partitions: not something to isolate.
     if (again.length === 0) throw error;
     if (again.length === 1) {
-      const replacement = instead?.(again[0]);
+      const replacement = options.instead?.(again[0]);
       if (replacement !== undefined && replacement.length > 0) {
-        for (const part of requestsOf(replacement)) await writeRequest(producer, part, refused, undefined);
+        // Not replaced again: what replaces a message is refused alone.
+        for (const part of requestsOf(replacement, options.requestBytes)) await writeRequest(producer, part, refused, { requestBytes: options.requestBytes });
         return;
       }
       const bytes = messageBytes(again[0]);
@@ -93,8 +96,8 @@ async function writeRequest(producer: IsolatingProducer, request: readonly Outgo
       return;
     }
     const half = Math.ceil(again.length / 2);
-    await writeRequest(producer, again.slice(0, half), refused, instead);
-    await writeRequest(producer, again.slice(half), refused, instead);
+    await writeRequest(producer, again.slice(0, half), refused, options);
+    await writeRequest(producer, again.slice(half), refused, options);
   }
 }
 

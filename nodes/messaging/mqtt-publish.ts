@@ -126,11 +126,13 @@ export default defineOperator({
          * that filled the buffer is called back on that socket's `drain`,
          * which a socket that closes never emits: then that message is lost
          * with the socket (counted as dropped), and the part resolves so the
-         * rest goes on, in order, once the client has reconnected.
+         * rest goes on, in order, once the client has reconnected; unless the
+         * node closed it (a forced stop): then the part rejects, and the batch
+         * is not acknowledged, even when that message was its last.
          */
         function publishPart(client: MqttClient, batch: Batch, from: number): Promise<number> {
           const items = batch.items;
-          return new Promise<number>((resolve) => {
+          return new Promise<number>((resolve, reject) => {
             // Starts at 1 for the loop itself: mqtt.js may call back synchronously (QoS 0, socket writable).
             let waiting = 1;
             let bytes = 0;
@@ -169,8 +171,14 @@ export default defineOperator({
                 const lost = (): void => {
                   if (calledBack) return;
                   bytes -= size;
-                  // The node closing its own connection (a forced stop) loses nothing: the batch is not acknowledged.
-                  if (!ended(client)) lostWithSocket();
+                  if (ended(client)) {
+                    // The node closing its own connection (a forced stop) loses nothing: the part fails, so the batch is not acknowledged.
+                    calledBack = true;
+                    unwatch?.();
+                    reject(new Error(`${ctx.label}: stopped before the batch was published to ${options.url}`));
+                    return;
+                  }
+                  lostWithSocket();
                   published();
                 };
                 stream.once('close', lost);

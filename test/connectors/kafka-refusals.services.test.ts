@@ -13,7 +13,9 @@ import { checkPipeline } from '../../graph/check.ts';
 import { packedCount, unpackValues } from '../../nodes/messaging/kafka/packing.ts';
 import { defineOperator, z, type Batch, type BytesItem } from '../../runtime/api.ts';
 import { Engine } from '../../runtime/engine.ts';
-import { kafkaRegistry, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
+import { LIMIT_RETRY_MS, refusalHandler } from '../../nodes/messaging/kafka/refused-records.ts';
+import { contextWithSettings, VirtualClock } from '../helpers/fake-context.ts';
+import { kafkaBrokers, kafkaRegistry, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
 
 const topics = topicsOfThisFile();
 
@@ -125,7 +127,7 @@ describe('kafka.produce and records the broker refuses for their size', () => {
     expect(JSON.stringify(log.entries)).not.toContain('ZZZZ');
   });
 
-  it('writes a refused pack as its records alone, and counts and logs a refused keyframe of a media edge', { timeout: 90_000 }, async () => {
+  it('writes a refused pack as its records, and counts and logs a refused keyframe of a media edge', { timeout: 90_000 }, async () => {
     // Packs of up to 64 KiB on a topic that takes 16 KiB: every full pack is refused.
     const topic = await smallTopic('refuse-packed', 2, 16 * 1024);
     const items: BytesItem[] = [];
@@ -185,6 +187,71 @@ nodes:
       expect(dead[0].error).toContain('`max.message.bytes` is 65536');
       const out = await readTopic(output, 40, { isolation: 'read_committed' });
       expect(out.map((m) => (JSON.parse(m.value!.toString()) as { id: number }).id)).toEqual(Array.from({ length: 41 }, (_, id) => id).filter((id) => id !== 17));
+      expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
+    } finally {
+      await engine.drain();
+    }
+  });
+
+  it('reads the topic\'s limit again after a failed read (the topic not made yet), not on every write, and says so once', { timeout: 60_000 }, async () => {
+    const topic = unique('refuse-late');
+    const clock = new VirtualClock(1_000_000);
+    const ctx = contextWithSettings({ topic, brokers: kafkaBrokers().split(',') }, { clock });
+    const refusals = refusalHandler(ctx);
+    const warned = () => ctx.logs.filter((log) => log.level === 'warn' && /cannot read the `max.message.bytes`/.test(log.message));
+    try {
+      expect(await refusals.limit()).toBeUndefined();
+      expect(warned()).toHaveLength(1);
+      expect(warned()[0].message).toContain(topic);
+      // The first write made the topic: its limit is there to read, but not before the retry is due.
+      await topics.admin.createTopic(topic, 1, { 'max.message.bytes': String(64 * 1024) });
+      clock.advance(LIMIT_RETRY_MS - 1);
+      expect(await refusals.limit()).toBeUndefined();
+      clock.advance(1);
+      expect(await refusals.limit()).toBe(64 * 1024);
+      expect(refusals.requestBytes()).toBeLessThan(64 * 1024);
+      expect(warned()).toHaveLength(1);
+    } finally {
+      await topics.admin.deleteTopics([topic]).catch(() => undefined);
+    }
+  });
+
+  it('with exactly_once, a write whose records are all refused leaves no empty transaction to commit', { timeout: 90_000 }, async () => {
+    const topic = await smallTopic('refuse-eos-empty', 1, 64 * 1024);
+    // No `kafka.consume` of the group upstream: the commit at the end has no offsets to add to the transaction.
+    const { dead, log } = await produceAll(topic, [[record(0, 100_000, 'cam0'), record(1, 100_000, 'cam0')]], `exactly_once: true, transactional_id: ${unique('tx')}, group: ${unique('eos-empty')}, commit_interval: 100ms`);
+    expect(dead.map((d) => idOf(d.record.data!))).toEqual([0, 1]);
+    expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
+  });
+
+  it('with exactly_once, a batch whose records are all refused opens no transaction, and the transactions go on', { timeout: 90_000 }, async () => {
+    const input = await topics.topic('refuse-eos-all-in', 1);
+    const output = await smallTopic('refuse-eos-all-out', 1, 64 * 1024);
+    const group = unique('refuse-eos-all');
+    const event = (id: number, bytes: number) => ({ value: Buffer.from(JSON.stringify({ id, pad: 'Z'.repeat(bytes) })) });
+    // Only records above the limit first: every batch the consumer makes of them is screened out whole.
+    await produce(input, [event(0, 100_000), event(1, 100_000), event(2, 100_000)]);
+    const into = unique('eos-all-dead');
+    const log = recordingLogger();
+    const engine = startPipeline(`streams: 1
+name: refusals-eos-all
+nodes:
+  in:
+    op: kafka.consume
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topics: [${input}], group: ${group}, format: json, from: earliest }
+  out:
+    op: kafka.produce
+    in: in
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${unique('tx')}, group: ${group}, commit_interval: 100ms }
+  dead: { op: test.collect, in: out.dlq, with: { into: ${into} } }
+`, log);
+    try {
+      await until('the refused records\' offsets committed', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 3n, 30_000);
+      expect((records(into) as { record: { id: number } }[]).map((d) => d.record.id)).toEqual([0, 1, 2]);
+      await produce(input, [event(3, 100), event(4, 100)]);
+      await until('the later records\' offsets committed', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 5n, 30_000);
+      const out = await readTopic(output, 2, { isolation: 'read_committed' });
+      expect(out.map((m) => (JSON.parse(m.value!.toString()) as { id: number }).id)).toEqual([3, 4]);
       expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
     } finally {
       await engine.drain();

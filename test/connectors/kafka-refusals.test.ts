@@ -78,6 +78,17 @@ describe('writeIsolating', () => {
     expect(broker.log.get(1)).toEqual(['pk1', 'pk2', 'y00']);
   });
 
+  it('cuts what `instead` gives into requests of `requestBytes`, as the rest, not of the default size', async () => {
+    const broker = fakeBroker(8000);
+    const pack = { ...message('pk0', 15_000), partition: 1, tag: 'pack' };
+    const parts = [message('pk1', 3000), message('pk2', 3000), message('pk3', 3000)].map((m) => ({ ...m, partition: 1 }));
+    const refused = await writeIsolating(broker.producer, [pack], { requestBytes: 7000, instead: (m) => (m.tag === 'pack' ? parts : undefined) });
+    expect(refused).toEqual([]);
+    expect(broker.log.get(1)).toEqual(['pk1', 'pk2', 'pk3']);
+    // The pack, then its records in two requests under 7000 bytes: none of them refused (one request of all three would be).
+    expect(broker.sends()).toBe(3);
+  });
+
   it('spreads keyless records over the partitions itself, so a refusal names them', async () => {
     const broker = fakeBroker(10_000);
     const turns = new Map<string, number>();

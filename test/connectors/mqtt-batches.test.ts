@@ -153,11 +153,11 @@ describe('mqtt.publish at QoS 0', () => {
   /**
    * A broker that stops reading its first connection (the client's buffers
    * fill) and reads the ones after it; and an `mqtt.publish` at QoS 0 to it
-   * that has published a first message and been handed a batch of 26 MB, far
+   * that has published a first message and been handed a batch of 26 MB (or one message of 30 MiB), far
    * more than the loopback socket buffers hold: it waits for a `drain` of
    * the first socket.
    */
-  async function stuckPublisher(count: number) {
+  async function stuckPublisher(count: number, bytes = 64 * 1024) {
     const sockets: Socket[] = [];
     const closed: Socket[] = [];
     const laterReceived: number[] = [];
@@ -191,7 +191,7 @@ describe('mqtt.publish at QoS 0', () => {
       batches.next(batchOf([{ i: -1 }], first.ack));
       await until(() => first.done === 1, () => 'the first message');
       const probe = probeAck();
-      batches.next(batchOf(Array.from({ length: count }, (_, i) => ({ i, pad: 'x'.repeat(64 * 1024) })), probe.ack));
+      batches.next(batchOf(Array.from({ length: count }, (_, i) => ({ i, pad: 'x'.repeat(bytes) })), probe.ack));
       await new Promise((resolve) => setImmediate(resolve));
       expect(probe.done).toBe(0);
       return { ctx, run, probe, sockets, closed, laterReceived, close };
@@ -220,8 +220,12 @@ describe('mqtt.publish at QoS 0', () => {
     }
   });
 
-  it('neither acknowledges the batch nor counts a loss when stopped while it waits for drain', async () => {
-    const { ctx, run, probe, sockets, closed, close } = await stuckPublisher(400);
+  // Mid-batch: 400 messages of 64 KiB; last: the batch's one message, of 30 MiB, is the one waiting for drain.
+  it.each([
+    { where: 'mid-batch', count: 400, bytes: 64 * 1024 },
+    { where: 'as the batch\'s last message', count: 1, bytes: 30 * 1024 * 1024 },
+  ])('neither acknowledges the batch nor counts a loss when stopped while it waits for drain $where', async ({ count, bytes }) => {
+    const { ctx, run, probe, sockets, closed, close } = await stuckPublisher(count, bytes);
     try {
       run.unsubscribe();
       // Read on, to see the client's end of the connection.

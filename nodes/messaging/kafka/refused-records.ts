@@ -4,11 +4,12 @@
  * and the record goes to the node's dead letters with the reason, counted
  * per reason and logged once per cause, without its payload. A refused pack
  * (`pack_bytes` above the topic's limit) is written in its place as its
- * records, each alone; only those the broker refuses alone are dead-lettered.
+ * records, in requests under the topic's limit, halved when refused; only
+ * those the broker refuses alone are dead-lettered.
  */
 import type { Ack, BytesItem, NodeContext } from '../../../runtime/api.ts';
 import { refusalReason, requestBytesFor, type RefusedMessage } from '../../../native/kafka/refusals.ts';
-import { closingInBackground, openAdmin, type OutgoingMessage } from '../../../native/kafka/client.ts';
+import { clientReason, closingInBackground, openAdmin, type OutgoingMessage } from '../../../native/kafka/client.ts';
 import { packedMessages } from './packing.ts';
 
 /** The tag of a record's message (`OutgoingMessage.tag`): the record and its batch's acknowledgement. */
@@ -19,26 +20,57 @@ export interface RecordTag {
 
 /** What `kafka.produce` does with refusals: writes in place of a refused pack, and dead-letters refused records. */
 export interface RefusalHandler {
-  /** The records of a refused pack, each alone, to its partition (see `IsolatingOptions.instead`). */
+  /** The records of a refused pack, to its partition (see `IsolatingOptions.instead`). */
   instead(message: OutgoingMessage): readonly OutgoingMessage[] | undefined;
   /** Sends refused records to the dead letters, counted and logged, their reason with the topic's limit. */
   deadLetter(refused: readonly RefusedMessage[]): Promise<void>;
-  /** The topic's `max.message.bytes`, read from the broker once (undefined when it cannot be read). */
+  /** The topic's `max.message.bytes`, read from the broker until a read succeeds (undefined while it cannot be read). */
   limit(): Promise<number | undefined>;
   /** The request size for the topic, once its limit has been read (see `requestBytesFor`). */
   requestBytes(): number | undefined;
 }
 
+/** How long after a failed read of a topic's limit it is read again (at the next write after that). */
+export const LIMIT_RETRY_MS = 10_000;
+
 /** Counts and logs refusals for the node of `ctx`, and sends its refused records to its dead letters. */
 export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string[] }>): RefusalHandler {
-  /** The topic's `max.message.bytes`, read once, at the first refusal. */
+  /**
+   * The topic's `max.message.bytes`, read when first needed (at the first
+   * write with `exactly_once`, at the first refusal otherwise) and kept once
+   * read. A read that fails (the topic does not exist yet: the first write
+   * creates it) is not kept: it is tried again at a write at least
+   * `LIMIT_RETRY_MS` later, meanwhile the limit is unknown.
+   */
   let limit: Promise<number | undefined> | undefined;
   let requestBytes: number | undefined;
-  const readLimit = (): Promise<number | undefined> =>
-    (limit ??= topicLimit(ctx.settings.brokers, ctx.settings.topic).then((known) => {
-      requestBytes = requestBytesFor(known);
-      return known;
-    }));
+  let failedAt: number | undefined;
+  let failureLogged = false;
+  const readLimit = (): Promise<number | undefined> => {
+    if (limit) return limit;
+    if (failedAt !== undefined && ctx.now() - failedAt < LIMIT_RETRY_MS) return Promise.resolve(undefined);
+    const reading = topicLimit(ctx.settings.brokers, ctx.settings.topic).then(
+      (known) => {
+        requestBytes = requestBytesFor(known);
+        failedAt = undefined;
+        return known;
+      },
+      (error: unknown) => {
+        limit = undefined;
+        failedAt = ctx.now();
+        if (!failureLogged) {
+          failureLogged = true;
+          ctx.log.warn(
+            { topic: ctx.settings.topic, error: clientReason(error) },
+            `${ctx.label}: cannot read the \`max.message.bytes\` of topic \`${ctx.settings.topic}\` (${clientReason(error)}); read again at a write every ${LIMIT_RETRY_MS / 1000} s until it can be, meanwhile nothing is screened or cut under it (said once)`,
+          );
+        }
+        return undefined;
+      },
+    );
+    limit = reading;
+    return reading;
+  };
   const counts = new Map<string, number>();
   let keyframes = 0;
   const logged = new Set<string>();
@@ -73,7 +105,7 @@ export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string
 
   return {
     instead(message) {
-      // A pack the topic cannot take: its records alone, to the pack's partition, where they would have gone.
+      // A pack the topic cannot take: its records, to the pack's partition, where they would have gone.
       return packedMessages(message)?.map((record) => ({ ...record, partition: message.partition }));
     },
     async deadLetter(refused) {
@@ -86,14 +118,12 @@ export function refusalHandler(ctx: NodeContext<{ topic: string; brokers: string
   };
 }
 
-/** The topic's `max.message.bytes`, or undefined when it cannot be read (the reason then says where the limit comes from). */
+/** The topic's `max.message.bytes`, or undefined when the topic has none that is valid; rejects when it cannot be read. */
 async function topicLimit(brokers: string[], topic: string): Promise<number | undefined> {
   const admin = openAdmin(brokers, 'ami-streams-limits');
   try {
     const value = Number(await admin.topicSetting(topic, 'max.message.bytes'));
     return Number.isSafeInteger(value) && value > 0 ? value : undefined;
-  } catch {
-    return undefined;
   } finally {
     closingInBackground(admin.close());
   }
