@@ -21,9 +21,10 @@ export interface InputRef {
 
 interface EdgeCheckInput {
   nodes: Map<string, GraphNode>;
-  inputRefs: Map<string, InputRef[]>;
   /** Every node name in the file, including those that failed their own checks. */
   allNames: string[];
+  /** The input references of the node named at the same place in `allNames`; none when its `in` was malformed. */
+  inputRefs: readonly (readonly InputRef[] | undefined)[];
   /** Nodes whose settings failed: their edges are checked, their inferred types are not. */
   unsettled: ReadonlySet<string>;
   report: Reporter;
@@ -67,10 +68,15 @@ interface Indexed extends Omit<NumberedGraph, 'order'> {
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
 export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): CheckedEdges {
   const list: GraphNode[] = [];
+  // The input references of `list[i]`.
+  const refsOf: (readonly InputRef[] | undefined)[] = [];
   const indexOf = new Map<string, number>();
-  for (const node of nodes.values()) {
+  for (let i = 0; i < allNames.length; i++) {
+    const node = nodes.get(allNames[i]);
+    if (!node) continue;
     indexOf.set(node.name, list.length);
     list.push(node);
+    refsOf.push(inputRefs[i]);
   }
   const edges: Edge[] = [];
   const edgeFrom: number[] = [];
@@ -88,7 +94,7 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
     firstEdge[i] = edges.length;
     const node = list[i];
     const name = node.name;
-    const refs = inputRefs.get(name);
+    const refs = refsOf[i];
     if (!refs) continue; // its `in` was malformed, and reported
     const inputPorts = portNames(node.spec.inputs);
     if (inputPorts.length === 0 && refs.length > 0) {
@@ -303,7 +309,7 @@ function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUn
  * own check (an unknown operator, a source given an input), or suggested for a
  * misspelt one, counts as used: that failure is reported where it is.
  */
-function reportUnusedOutputs({ list, indexOf }: Indexed, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
+function reportUnusedOutputs({ list, indexOf }: Indexed, inputRefs: readonly (readonly InputRef[] | undefined)[], meant: ReadonlySet<string>, report: Reporter): void {
   // Nodes read on their default output, by number, and `name\u0000port` for outputs named: most inputs name only a node.
   const readDefault = new Uint8Array(list.length);
   const named = new Set<string>();
@@ -315,7 +321,8 @@ function reportUnusedOutputs({ list, indexOf }: Indexed, inputRefs: Map<string, 
     if (key.endsWith('\u0000')) readOnDefault(key.slice(0, -1));
     else named.add(key);
   }
-  for (const refs of inputRefs.values()) {
+  for (const refs of inputRefs) {
+    if (!refs) continue;
     for (let i = 0; i < refs.length; i++) {
       const ref = refs[i];
       if (ref.fromPort === undefined) readOnDefault(ref.from);

@@ -84,11 +84,15 @@ export function checkPipeline(input: CheckInput): CheckResult {
   }
 
   const nodes = new Map<string, GraphNode>();
-  const inputRefs = new Map<string, InputRef[]>();
   const unsettled = new Set<string>();
   const allNames = Object.keys(doc.nodes);
-  for (const name of allNames) {
-    const node = checkNode(name, doc.nodes[name], input.registry, report, inputRefs, resolved.failedPaths);
+  // Each node's inputs at its place in `allNames`: a list made at its full size once, not a map of every name grown by doubling.
+  const inputRefs: (InputRef[] | undefined)[] = new Array(allNames.length);
+  for (let i = 0; i < allNames.length; i++) {
+    const name = allNames[i];
+    const checked = checkNode(name, doc.nodes[name], input.registry, report, resolved.failedPaths);
+    inputRefs[i] = checked.refs;
+    const node = checked.node;
     if (!node) continue;
     nodes.set(name, node);
     if (node.settings === unsettledMark) unsettled.add(name);
