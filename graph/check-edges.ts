@@ -104,8 +104,8 @@ export interface NumberedGraph {
  * edge check).
  */
 interface Indexed extends Omit<NumberedGraph, 'order'> {
-  /** A checked node's place in `list`. */
-  indexOf: Map<string, number>;
+  /** The checked nodes by name; each one's `number` is its place in `list`. */
+  nodes: ReadonlyMap<string, GraphNode>;
 }
 
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
@@ -113,11 +113,10 @@ export function checkEdges({ nodes, inputs, allNames, unsettled, report }: EdgeC
   const list: GraphNode[] = [];
   // The place in `allNames` (and in `inputs`) of `list[i]`.
   const placeOf = new Int32Array(nodes.size);
-  const indexOf = new Map<string, number>();
   for (let i = 0; i < allNames.length; i++) {
     const node = nodes.get(allNames[i]);
     if (!node) continue;
-    indexOf.set(node.name, list.length);
+    if (node.number !== list.length) throw new Error(`node \`${node.name}\` is numbered ${node.number}, not ${list.length}`);
     placeOf[list.length] = i;
     list.push(node);
   }
@@ -157,7 +156,7 @@ export function checkEdges({ nodes, inputs, allNames, unsettled, report }: EdgeC
         report.value(ref.path, 'cycle', `cycle: \`${name}\` -> \`${name}\` (node \`${name}\` reads its own output)`);
         continue;
       }
-      const from = indexOf.get(ref.from);
+      const from = nodes.get(ref.from)?.number;
       if (from === undefined && !failed?.has(ref.from)) {
         const guess = closest(ref.from, allNames);
         if (guess) meant.add(`${guess}\u0000${ref.fromPort ?? ''}`);
@@ -190,7 +189,7 @@ export function checkEdges({ nodes, inputs, allNames, unsettled, report }: EdgeC
     }
   }
   firstEdge[list.length] = edges.length;
-  const indexed: Indexed = { list, indexOf, edges, edgeFrom, firstEdge };
+  const indexed: Indexed = { list, nodes, edges, edgeFrom, firstEdge };
   const { order, cycles } = walkNumbered({ count: list.length, firstEdge, edgeFrom });
   const onCycle = reportCycles(cycles, pathOf, indexed, report);
   inferTypes(indexed, pathOf, order, onCycle, unsettled, report);
@@ -355,12 +354,12 @@ function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUn
  * own check (an unknown operator, a source given an input), or suggested for a
  * misspelt one, counts as used: that failure is reported where it is.
  */
-function reportUnusedOutputs({ list, indexOf }: Indexed, refs: readonly InputRef[], meant: ReadonlySet<string>, report: Reporter): void {
+function reportUnusedOutputs({ list, nodes }: Indexed, refs: readonly InputRef[], meant: ReadonlySet<string>, report: Reporter): void {
   // Nodes read on their default output, by number, and `name\u0000port` for outputs named: most inputs name only a node.
   const readDefault = new Uint8Array(list.length);
   const named = new Set<string>();
   const readOnDefault = (from: string): void => {
-    const index = indexOf.get(from);
+    const index = nodes.get(from)?.number;
     if (index !== undefined) readDefault[index] = 1;
   };
   for (const key of meant) {

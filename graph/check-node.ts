@@ -36,7 +36,8 @@ export interface CheckedNode {
 /**
  * Checks a node and reads its input references (even when the node fails,
  * so the nodes it reads do not look unused). The node has `unsettledMark`
- * for settings that failed.
+ * for settings that failed, and `number` as its number (the count of nodes
+ * checked before it).
  */
 export function checkNode(
   name: string,
@@ -44,6 +45,7 @@ export function checkNode(
   registry: Registry,
   report: Reporter,
   failedPaths: ReadonlySet<string>,
+  number: number,
 ): CheckedNode {
   const path = ['nodes', name];
   if (!nodeName.test(name)) {
@@ -92,6 +94,7 @@ export function checkNode(
     channel: fields.channel,
     outputTypes: untyped,
     at: report.source.locate(path, 'key'),
+    number,
   };
   return { node, refs };
 }

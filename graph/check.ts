@@ -88,7 +88,7 @@ export function checkPipeline(input: CheckInput): CheckResult {
   const allNames = Object.keys(doc.nodes);
   const inputs = new NodeInputs(allNames.length);
   for (const name of allNames) {
-    const checked = checkNode(name, doc.nodes[name], input.registry, report, resolved.failedPaths);
+    const checked = checkNode(name, doc.nodes[name], input.registry, report, resolved.failedPaths, nodes.size);
     inputs.add(checked.refs);
     const node = checked.node;
     if (!node) continue;
