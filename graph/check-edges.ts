@@ -19,11 +19,55 @@ export interface InputRef {
   readonly path: Path;
 }
 
+/**
+ * The input references of every node, by its place in the file, in one list:
+ * not a list per node, which a file of a hundred thousand nodes would keep
+ * (and promote to the old generation) until its edges are made.
+ */
+export class NodeInputs {
+  /** Every node's references, node after node. */
+  readonly refs: InputRef[] = [];
+  /** The references of node `i` are `refs[first[i]]` up to `refs[first[i + 1]]`. */
+  readonly #first: Int32Array;
+  /** 1 for a node whose `in` was read, 0 for one whose `in` was malformed (and reported). */
+  readonly #read: Uint8Array;
+  #added = 0;
+
+  constructor(nodeCount: number) {
+    this.#first = new Int32Array(nodeCount + 1);
+    this.#read = new Uint8Array(nodeCount);
+  }
+
+  /** Records the next node's references, in file order: nothing when its `in` was malformed. */
+  add(refs: readonly InputRef[] | undefined): void {
+    const node = this.#added++;
+    if (refs) {
+      this.#read[node] = 1;
+      for (let i = 0; i < refs.length; i++) this.refs.push(refs[i]);
+    }
+    this.#first[node + 1] = this.refs.length;
+  }
+
+  /** Whether node `node`'s `in` was read. */
+  isRead(node: number): boolean {
+    return this.#read[node] === 1;
+  }
+
+  first(node: number): number {
+    return this.#first[node];
+  }
+
+  end(node: number): number {
+    return this.#first[node + 1];
+  }
+}
+
 interface EdgeCheckInput {
   nodes: Map<string, GraphNode>;
-  inputRefs: Map<string, InputRef[]>;
   /** Every node name in the file, including those that failed their own checks. */
   allNames: string[];
+  /** The input references of each node by its place in `allNames`. */
+  inputs: NodeInputs;
   /** Nodes whose settings failed: their edges are checked, their inferred types are not. */
   unsettled: ReadonlySet<string>;
   report: Reporter;
@@ -60,18 +104,23 @@ export interface NumberedGraph {
  * edge check).
  */
 interface Indexed extends Omit<NumberedGraph, 'order'> {
-  /** A checked node's place in `list`. */
-  indexOf: Map<string, number>;
+  /** The checked nodes by name; each one's `number` is its place in `list`. */
+  nodes: ReadonlyMap<string, GraphNode>;
 }
 
 /** Resolves every `in` to edges, then checks cycles, types and unused outputs. */
-export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: EdgeCheckInput): CheckedEdges {
+export function checkEdges({ nodes, inputs, allNames, unsettled, report }: EdgeCheckInput): CheckedEdges {
   const list: GraphNode[] = [];
-  const indexOf = new Map<string, number>();
-  for (const node of nodes.values()) {
-    indexOf.set(node.name, list.length);
+  // The place in `allNames` (and in `inputs`) of `list[i]`.
+  const placeOf = new Int32Array(nodes.size);
+  for (let i = 0; i < allNames.length; i++) {
+    const node = nodes.get(allNames[i]);
+    if (!node) continue;
+    if (node.number !== list.length) throw new Error(`node \`${node.name}\` is numbered ${node.number}, not ${list.length}`);
+    placeOf[list.length] = i;
     list.push(node);
   }
+  const refs = inputs.refs;
   const edges: Edge[] = [];
   const edgeFrom: number[] = [];
   const firstEdge = new Int32Array(list.length + 1);
@@ -88,24 +137,26 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
     firstEdge[i] = edges.length;
     const node = list[i];
     const name = node.name;
-    const refs = inputRefs.get(name);
-    if (!refs) continue; // its `in` was malformed, and reported
+    const place = placeOf[i];
+    if (!inputs.isRead(place)) continue; // its `in` was malformed, and reported
+    const firstRef = inputs.first(place);
+    const refCount = inputs.end(place) - firstRef;
     const inputPorts = portNames(node.spec.inputs);
-    if (inputPorts.length === 0 && refs.length > 0) {
+    if (inputPorts.length === 0 && refCount > 0) {
       report.key(['nodes', name, 'in'], 'too_many_inputs', `node \`${name}\` (\`${node.op}\`) is a source and takes no input`, 'remove `in`');
       continue;
     }
-    if (inputPorts.length > 0 && refs.length === 0 && !inputPorts.every((port) => node.spec.inputs[port].optional)) {
+    if (inputPorts.length > 0 && refCount === 0 && !inputPorts.every((port) => node.spec.inputs[port].optional)) {
       report.key(['nodes', name], 'missing_input', `node \`${name}\` (\`${node.op}\`) needs an input`, 'add `in: <node name>`');
       continue;
     }
-    for (let r = 0; r < refs.length; r++) {
+    for (let r = firstRef; r < firstRef + refCount; r++) {
       const ref = refs[r];
       if (ref.from === name) {
         report.value(ref.path, 'cycle', `cycle: \`${name}\` -> \`${name}\` (node \`${name}\` reads its own output)`);
         continue;
       }
-      const from = indexOf.get(ref.from);
+      const from = nodes.get(ref.from)?.number;
       if (from === undefined && !failed?.has(ref.from)) {
         const guess = closest(ref.from, allNames);
         if (guess) meant.add(`${guess}\u0000${ref.fromPort ?? ''}`);
@@ -138,11 +189,11 @@ export function checkEdges({ nodes, inputRefs, allNames, unsettled, report }: Ed
     }
   }
   firstEdge[list.length] = edges.length;
-  const indexed: Indexed = { list, indexOf, edges, edgeFrom, firstEdge };
+  const indexed: Indexed = { list, nodes, edges, edgeFrom, firstEdge };
   const { order, cycles } = walkNumbered({ count: list.length, firstEdge, edgeFrom });
   const onCycle = reportCycles(cycles, pathOf, indexed, report);
   inferTypes(indexed, pathOf, order, onCycle, unsettled, report);
-  reportUnusedOutputs(indexed, inputRefs, meant, report);
+  reportUnusedOutputs(indexed, refs, meant, report);
   return { edges, numbered: { list, edges, firstEdge, edgeFrom, order } };
 }
 
@@ -303,24 +354,22 @@ function reportDroppedOutput(node: GraphNode, port: string, drops: DroppedWhenUn
  * own check (an unknown operator, a source given an input), or suggested for a
  * misspelt one, counts as used: that failure is reported where it is.
  */
-function reportUnusedOutputs({ list, indexOf }: Indexed, inputRefs: Map<string, InputRef[]>, meant: ReadonlySet<string>, report: Reporter): void {
+function reportUnusedOutputs({ list, nodes }: Indexed, refs: readonly InputRef[], meant: ReadonlySet<string>, report: Reporter): void {
   // Nodes read on their default output, by number, and `name\u0000port` for outputs named: most inputs name only a node.
   const readDefault = new Uint8Array(list.length);
   const named = new Set<string>();
   const readOnDefault = (from: string): void => {
-    const index = indexOf.get(from);
+    const index = nodes.get(from)?.number;
     if (index !== undefined) readDefault[index] = 1;
   };
   for (const key of meant) {
     if (key.endsWith('\u0000')) readOnDefault(key.slice(0, -1));
     else named.add(key);
   }
-  for (const refs of inputRefs.values()) {
-    for (let i = 0; i < refs.length; i++) {
-      const ref = refs[i];
-      if (ref.fromPort === undefined) readOnDefault(ref.from);
-      else named.add(`${ref.from}\u0000${ref.fromPort}`);
-    }
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i];
+    if (ref.fromPort === undefined) readOnDefault(ref.from);
+    else named.add(`${ref.from}\u0000${ref.fromPort}`);
   }
   for (let n = 0; n < list.length; n++) {
     const node = list[n];

@@ -27,27 +27,33 @@ const noSettings: Readonly<Record<string, never>> = Object.freeze({});
 /** The output types of a node not typed yet (the edge checks give each its own, or leave it on a cycle): one object, never changed. */
 const untyped: Readonly<Record<string, never>> = Object.freeze({});
 
+/** A checked node, or nothing when it has no known operator; its input references, or nothing when its `in` was malformed. */
+export interface CheckedNode {
+  node?: GraphNode;
+  refs?: InputRef[];
+}
+
 /**
- * Checks a node and records its input references in `inputRefs` (even when
- * the node fails, so the nodes it reads do not look unused). Returns the
- * node, with `unsettledMark` for settings that failed, or nothing when it
- * has no known operator.
+ * Checks a node and reads its input references (even when the node fails,
+ * so the nodes it reads do not look unused). The node has `unsettledMark`
+ * for settings that failed, and `number` as its number (the count of nodes
+ * checked before it).
  */
 export function checkNode(
   name: string,
   raw: unknown,
   registry: Registry,
   report: Reporter,
-  inputRefs: Map<string, InputRef[]>,
   failedPaths: ReadonlySet<string>,
-): GraphNode | undefined {
+  number: number,
+): CheckedNode {
   const path = ['nodes', name];
   if (!nodeName.test(name)) {
     report.key(path, 'bad_field', `node name \`${name}\` must start with a letter and hold only letters, digits, \`-\` and \`_\``);
   }
   if (!isRecord(raw)) {
     report.value(path, 'bad_field', `node \`${name}\` must be a map with at least \`op\`, found ${kindOf(raw)}`);
-    return undefined;
+    return {};
   }
   let inKey = 'in';
   // `for in`, not a list of the keys per node: a node's map is a plain object (no inherited keys).
@@ -61,21 +67,21 @@ export function checkNode(
   // Inputs are read even when the operator is not known, so the nodes they name do not look unused.
   // An `in` too malformed to give any input was reported as such; it does not also lack an input.
   const reported = report.diagnostics.length;
-  const refs = parseInputRefs(name, inKey, raw[inKey], report);
-  if (refs.length > 0 || report.diagnostics.length === reported) inputRefs.set(name, refs);
+  const parsed = parseInputRefs(name, inKey, raw[inKey], report);
+  const refs = parsed.length > 0 || report.diagnostics.length === reported ? parsed : undefined;
   if (typeof raw.op !== 'string') {
     if (raw.op === undefined) report.key(path, 'missing_field', `node \`${name}\` has no \`op\``, 'name its operator, e.g. `op: filter`');
     else report.value([...path, 'op'], 'bad_field', `\`op\` of node \`${name}\` must be an operator name, found ${kindOf(raw.op)}`);
-    return undefined;
+    return { refs };
   }
   const spec = registry.get(raw.op);
   if (!spec) {
     report.value([...path, 'op'], 'unknown_operator', `unknown operator \`${raw.op}\``, suggest(raw.op, registry.keys()) ?? 'run `streams ops` for the list');
-    return undefined;
+    return { refs };
   }
   const settings = checkSettings(name, spec.name, spec.settings, raw.with, report, failedPaths);
   const fields = checkNodeFields(name, raw, report);
-  return {
+  const node: GraphNode = {
     name,
     op: spec.name,
     spec,
@@ -88,7 +94,9 @@ export function checkNode(
     channel: fields.channel,
     outputTypes: untyped,
     at: report.source.locate(path, 'key'),
+    number,
   };
+  return { node, refs };
 }
 
 /**
@@ -123,11 +131,40 @@ class WrittenInput implements InputRef {
   }
 }
 
+/**
+ * A node's `in` written as one node's name (`in: gen`), the common case:
+ * the name and the node it is read by are all it keeps (an object half the
+ * size of a {@link WrittenInput}, for every node of a large file).
+ */
+class SoleInput implements InputRef {
+  readonly from: string;
+  readonly #node: string;
+
+  constructor(from: string, node: string) {
+    this.from = from;
+    this.#node = node;
+  }
+
+  get fromPort(): undefined {
+    return undefined;
+  }
+
+  get toPort(): undefined {
+    return undefined;
+  }
+
+  get path(): Path {
+    return ['nodes', this.#node, 'in'];
+  }
+}
+
 /** A node's `in` as input references: a name, `node.port`, a list of them, or a map of input ports to them. */
 function parseInputRefs(name: string, key: string, raw: unknown, report: Reporter): InputRef[] {
   if (raw === undefined) return [];
   // One input, the common case, in a list of its own size (a list grown by `push` reserves room for 17).
-  if (typeof raw === 'string' && inputName.test(raw)) return [new WrittenInput(raw, name, key, undefined, undefined)];
+  if (typeof raw === 'string' && inputName.test(raw)) {
+    return [key === 'in' && !raw.includes('.') ? new SoleInput(raw, name) : new WrittenInput(raw, name, key, undefined, undefined)];
+  }
   const refs: InputRef[] = [];
   const add = (text: unknown, toPort?: string, index?: number): void => {
     if (typeof text === 'string' && inputName.test(text)) {

@@ -44,7 +44,7 @@ export function checkSettings(
     }
   }
   const result = schema.safeParse(given);
-  if (result.success) return ok ? { value: result.data } : undefined;
+  if (result.success) return ok ? { value: reuseWritten(result.data, raw) } : undefined;
   for (const issue of result.error.issues) {
     const issuePath = [...path, ...(issue.path as (string | number)[])];
     const params = (issue as { params?: IssueParams }).params;
@@ -80,6 +80,40 @@ export function checkSettings(
     }
   }
   return undefined;
+}
+
+/**
+ * The written settings when the schema's output equals them (no default
+ * added, no unit converted: most nodes), else the output: a node then keeps
+ * one copy of its settings, not two.
+ */
+function reuseWritten(parsed: unknown, written: unknown): unknown {
+  return sameData(parsed, written) ? written : parsed;
+}
+
+/** Whether two values are the same data: equal scalars, or lists or plain maps of the same data. */
+function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameData(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b) || !isPlainMap(a) || !isPlainMap(b)) return false;
+  let count = 0;
+  for (const key in a) {
+    if (!Object.hasOwn(b, key) || !sameData(a[key], b[key])) return false;
+    count++;
+  }
+  for (const key in b) if (Object.hasOwn(b, key)) count--;
+  return count === 0;
+}
+
+/** A map as YAML and schemas make them: a plain object (not a class's instance, such as a `Map` or a `Date`). */
+function isPlainMap(value: object): value is Record<string, unknown> {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 function settingLabel(setting: string, op: string): string {

@@ -8,7 +8,7 @@ import type { Registry } from './operator-spec.ts';
 import { parseSource } from './source.ts';
 import { resolveReferences } from './resolve.ts';
 import type { Graph, GraphNode } from './model.ts';
-import { checkEdges, type InputRef } from './check-edges.ts';
+import { checkEdges, NodeInputs } from './check-edges.ts';
 import { checkNode, unsettledMark } from './check-node.ts';
 import { checkPlacement, parseHosts } from './placement.ts';
 import { parseTransports } from './transports.ts';
@@ -84,11 +84,13 @@ export function checkPipeline(input: CheckInput): CheckResult {
   }
 
   const nodes = new Map<string, GraphNode>();
-  const inputRefs = new Map<string, InputRef[]>();
   const unsettled = new Set<string>();
   const allNames = Object.keys(doc.nodes);
+  const inputs = new NodeInputs(allNames.length);
   for (const name of allNames) {
-    const node = checkNode(name, doc.nodes[name], input.registry, report, inputRefs, resolved.failedPaths);
+    const checked = checkNode(name, doc.nodes[name], input.registry, report, resolved.failedPaths, nodes.size);
+    inputs.add(checked.refs);
+    const node = checked.node;
     if (!node) continue;
     nodes.set(name, node);
     if (node.settings === unsettledMark) unsettled.add(name);
@@ -97,7 +99,7 @@ export function checkPipeline(input: CheckInput): CheckResult {
     const node = path[0] === 'nodes' && path[2] === 'with' ? nodes.get(String(path[1])) : undefined;
     if (node) (node.envSettings ??= []).push(path.slice(3));
   }
-  const { edges, numbered } = checkEdges({ nodes, inputRefs, allNames, unsettled, report });
+  const { edges, numbered } = checkEdges({ nodes, inputs, allNames, unsettled, report });
   checkExpressionTypes({ numbered, unsettled, report });
   checkPlacement({ nodes, hosts, unsettled, report });
 

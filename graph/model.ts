@@ -89,6 +89,12 @@ export interface GraphNode {
   outputTypes: Record<string, PortType>;
   /** Where the node's name stands in the file. */
   at: SourcePosition;
+  /**
+   * The node's number, set by the checker: its place among the checked nodes
+   * of its file, in file order. The checker's later phases find a node's
+   * number through it, not through a map of every name.
+   */
+  number?: number;
   /** Paths inside `with` whose values came from `${env:...}`: secrets, never shown. */
   envSettings?: (string | number)[][];
 }

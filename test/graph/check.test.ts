@@ -324,6 +324,43 @@ nodes:
     expect(edges(result.graph!).filter((e) => e.startsWith('b.out'))).toEqual(['b.out -> b-out.in: Event<{device: string, value: number}>']);
   });
 
+  it('keeps one copy of settings the schema left as written, and the parsed ones where a default or a unit changed them', () => {
+    const graph = valid(`streams: 1
+name: settings-copies
+nodes:
+  gen:
+    op: generate
+    with: { count: 3, fields: { v: "i * 2" } }
+  keep:
+    op: filter
+    in: gen
+    with: { where: "v > 0" }
+  shape:
+    op: map
+    in: keep
+    with: { set: { w: "v + 1" }, drop: [v] }
+  win:
+    op: window.tumbling
+    in: shape
+    with: { size: 1s }
+  out:
+    op: file.write
+    in: win
+    with: { path: out.ndjson }
+`);
+    const node = (name: string) => graph.nodes.get(name)!;
+    // Equal to what is written (maps, lists and strings alike): the written maps themselves.
+    for (const name of ['keep', 'shape']) expect(node(name).settings).toBe(node(name).rawSettings);
+    expect(node('shape').settings).toEqual({ set: { w: 'v + 1' }, drop: ['v'] });
+    // A unit converted, a default added: their own parsed settings, the written ones untouched.
+    expect(node('win').settings).not.toBe(node('win').rawSettings);
+    expect((node('win').settings as { size: number }).size).toBe(1000);
+    expect(node('win').rawSettings).toEqual({ size: '1s' });
+    expect(node('out').settings).not.toBe(node('out').rawSettings);
+    expect(node('out').rawSettings).toEqual({ path: 'out.ndjson' });
+    expect(Object.keys(node('out').settings as object).length).toBeGreaterThan(1);
+  });
+
   it('keeps warnings with a graph: an unused output does not make a file invalid', () => {
     const result = checkPipeline({ file: 'p.yaml', registry, env: {}, text: 'streams: 1\nname: lone\nnodes:\n  gen:\n    op: generate\n' });
     expect(result.diagnostics.map(formatDiagnostic)).toEqual([
