@@ -15,29 +15,18 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
-import { checkPipeline } from '../graph/check.ts';
-import { formatDiagnostic } from '../graph/diagnostics.ts';
 import mqttBroker from '../nodes/messaging/mqtt-broker.ts';
 import { brokerBatching, clientBatching, type Batching } from '../nodes/messaging/mqtt/messages.ts';
 import { registry } from '../nodes/all.ts';
-import { defineOperator, sinkBatches, z, type Logger, type OperatorDefinition } from '../runtime/api.ts';
-import { Engine } from '../runtime/engine.ts';
+import type { OperatorDefinition } from '../runtime/api.ts';
 import { publishPacket, RawPublisher } from './mqtt-raw-client.ts';
+import { discard, startBenchEngine } from './bench-engine.ts';
 
 const devices = 100;
 /** The engine is done once nothing has come for this long. */
 const idleMs = 1500;
 const variants: Record<string, Batching> = { broker: { ...brokerBatching }, client: { ...clientBatching } };
 
-const discard = defineOperator({
-  name: 'bench.discard',
-  summary: 'Drop everything.',
-  doc: 'Acknowledges and drops its input.',
-  inputs: { in: { type: 'Any', doc: 'Anything.' } },
-  outputs: {},
-  settings: z.object({}),
-  create: () => sinkBatches(() => undefined),
-});
 
 /** The engine's process: the broker batching as `variant` says; prints `ready`, then its figures once idle. */
 async function engineChild(variant: string, port: string): Promise<void> {
@@ -49,18 +38,7 @@ async function engineChild(variant: string, port: string): Promise<void> {
     stats: { op: 'aggregate', in: 'per-second', with: { count: 'count()', avg: 'avg(value)' } },
     out: { op: 'bench.discard', in: 'stats' },
   };
-  const result = checkPipeline({ file: 'broker.yaml', text: JSON.stringify({ streams: 1, name: 'broker', nodes }), registry: operators });
-  if (!result.graph) throw new Error(result.diagnostics.map(formatDiagnostic).join('\n'));
-  let listening!: () => void;
-  const ready = new Promise<void>((resolve) => (listening = resolve));
-  const at = (level: string) => (_fields: object, message: string) => {
-    if (/broker listening/.test(message)) listening();
-    if (level === 'error' || level === 'warn') process.stderr.write(`${message}\n`);
-  };
-  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  const engine = new Engine(result.graph, { registry: operators, log });
-  engine.start();
-  await ready;
+  const engine = await startBenchEngine('broker', nodes, operators, /broker listening/);
   const stats = engine.runners.get('sensors')!.stats;
   process.stdout.write('ready\n');
   let first = 0;

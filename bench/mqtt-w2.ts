@@ -33,14 +33,13 @@ import type { Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { Observable } from 'rxjs';
-import { checkPipeline } from '../graph/check.ts';
-import { formatDiagnostic } from '../graph/diagnostics.ts';
 import mqttPublish from '../nodes/messaging/mqtt-publish.ts';
 import mqttSubscribe from '../nodes/messaging/mqtt-subscribe.ts';
 import { registry } from '../nodes/all.ts';
-import { defineOperator, sinkBatches, z, type Logger, type OperatorDefinition } from '../runtime/api.ts';
-import { Engine } from '../runtime/engine.ts';
+import type { OperatorDefinition } from '../runtime/api.ts';
+import type { Engine } from '../runtime/engine.ts';
 import { publishPacket, RawPublisher, RawSubscriber } from './mqtt-raw-client.ts';
+import { discard, startBenchEngine } from './bench-engine.ts';
 
 const url = process.env.STREAMS_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const devices = 100;
@@ -50,35 +49,12 @@ const idleMs = 1500;
 
 type Reading = { ts: number; device: string; value: number; sent?: number };
 
-/** Where a discarded stream ends: acknowledged and forgotten. */
-const discard = defineOperator({
-  name: 'bench.discard',
-  summary: 'Drop everything.',
-  doc: 'Acknowledges and drops its input.',
-  inputs: { in: { type: 'Any', doc: 'Anything.' } },
-  outputs: {},
-  settings: z.object({}),
-  create: () => sinkBatches(() => undefined),
-});
 
 const operators = new Map<string, OperatorDefinition>([...registry, ...[mqttSubscribe, mqttPublish, discard].map((op) => [op.name, op] as const)]);
 
 /** Starts a pipeline; resolves once its subscription is made. */
-async function startEngine(nodes: Record<string, unknown>): Promise<Engine> {
-  const text = JSON.stringify({ streams: 1, name: 'w2', nodes });
-  const result = checkPipeline({ file: 'w2.yaml', text, registry: operators });
-  if (!result.graph) throw new Error(result.diagnostics.map(formatDiagnostic).join('\n'));
-  let subscribed!: () => void;
-  const ready = new Promise<void>((resolve) => (subscribed = resolve));
-  const at = (level: string) => (fields: object, message: string) => {
-    if (/subscribed to/.test(message)) subscribed();
-    if (level === 'error' || level === 'warn') process.stderr.write(`${message}\n`);
-  };
-  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  const engine = new Engine(result.graph, { registry: operators, log });
-  engine.start();
-  await ready;
-  return engine;
+function startEngine(nodes: Record<string, unknown>): Promise<Engine> {
+  return startBenchEngine('w2', nodes, operators, /subscribed to/);
 }
 
 async function client(options: Parameters<typeof connectAsync>[1] = {}): Promise<MqttClient> {
