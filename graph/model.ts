@@ -92,7 +92,10 @@ export interface GraphNode {
   /**
    * The node's number, set by the checker: its place among the checked nodes
    * of its file, in file order. The checker's later phases find a node's
-   * number through it, not through a map of every name.
+   * number through it, not through a map of every name. Only the checker
+   * reads it, and only on the graph it is building: nodes made elsewhere
+   * (host-graph transports, test subgraphs) have none, and a host's share is
+   * numbered within the share.
    */
   number?: number;
   /** Paths inside `with` whose values came from `${env:...}`: secrets, never shown. */
