@@ -82,6 +82,22 @@ nodes:
   return { dead: records(into) as { error: string; node: string; record: BytesItem }[], log, engine };
 }
 
+/** `kafka.consume` of `input` -> `kafka.produce` to `output` with `exactly_once` in `group`, its dead letters into `into`. */
+function startExactlyOnce(name: string, { input, output, group, into }: { input: string; output: string; group: string; into: string }, log: RecordingLogger): Engine {
+  return startPipeline(`streams: 1
+name: ${name}
+nodes:
+  in:
+    op: kafka.consume
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topics: [${input}], group: ${group}, format: json, from: earliest }
+  out:
+    op: kafka.produce
+    in: in
+    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${unique('tx')}, group: ${group}, commit_interval: 100ms }
+  dead: { op: test.collect, in: out.dlq, with: { into: ${into} } }
+`, log);
+}
+
 /** A Bytes record `id` of `bytes` bytes (filled with `fill`), on stream `stream`. */
 function record(id: number, bytes: number, stream: string, fill = 'a', keyframe = false): BytesItem {
   const data = Buffer.alloc(bytes, fill);
@@ -168,18 +184,7 @@ describe('kafka.produce and records the broker refuses for their size', () => {
     await produce(input, Array.from({ length: 41 }, (_, id) => ({ value: Buffer.from(JSON.stringify({ id, pad: id === 17 ? 'Z'.repeat(100_000) : 'a'.repeat(3000) })) })));
     const into = unique('eos-dead');
     const log = recordingLogger();
-    const engine = startPipeline(`streams: 1
-name: refusals-eos
-nodes:
-  in:
-    op: kafka.consume
-    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topics: [${input}], group: ${group}, format: json, from: earliest }
-  out:
-    op: kafka.produce
-    in: in
-    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${unique('tx')}, group: ${group}, commit_interval: 100ms }
-  dead: { op: test.collect, in: out.dlq, with: { into: ${into} } }
-`, log);
+    const engine = startExactlyOnce('refusals-eos', { input, output, group, into }, log);
     try {
       await until('the input\'s offsets committed through the transactions', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 41n, 30_000);
       const dead = records(into) as { error: string; record: { id: number } }[];
@@ -233,18 +238,7 @@ nodes:
     await produce(input, [event(0, 100_000), event(1, 100_000), event(2, 100_000)]);
     const into = unique('eos-all-dead');
     const log = recordingLogger();
-    const engine = startPipeline(`streams: 1
-name: refusals-eos-all
-nodes:
-  in:
-    op: kafka.consume
-    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topics: [${input}], group: ${group}, format: json, from: earliest }
-  out:
-    op: kafka.produce
-    in: in
-    with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${output}, exactly_once: true, transactional_id: ${unique('tx')}, group: ${group}, commit_interval: 100ms }
-  dead: { op: test.collect, in: out.dlq, with: { into: ${into} } }
-`, log);
+    const engine = startExactlyOnce('refusals-eos-all', { input, output, group, into }, log);
     try {
       await until('the refused records\' offsets committed', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 3n, 30_000);
       expect((records(into) as { record: { id: number } }[]).map((d) => d.record.id)).toEqual([0, 1, 2]);

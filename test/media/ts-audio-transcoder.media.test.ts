@@ -45,6 +45,13 @@ async function audioClip(dir: string, seconds: number, codecs: string[]): Promis
   return readFileSync(clip);
 }
 
+/** `clip` read in SRT-sized pieces by a reader that passes its foreign audio on: the reader and that audio. */
+function foreignAudioOf(clip: Buffer): { reader: TsReader; audio: ForeignAudio[] } {
+  const reader = new TsReader({ stream: 's', passForeignAudio: true });
+  const audio = Array.from({ length: Math.ceil(clip.length / 1316) }, (_, i) => reader.push(clip.subarray(i * 1316, (i + 1) * 1316)).foreignAudio).filter((foreign) => foreign !== undefined);
+  return { reader, audio };
+}
+
 /** Waits for `check`, at most `ms`. */
 async function until(check: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -114,8 +121,7 @@ describe('TsAudioTranscoder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ts-transcoder-'));
     try {
       const bytes = await audioClip(dir, 12, ['mp2']);
-      const reader = new TsReader({ stream: 's', passForeignAudio: true });
-      const audio = Array.from({ length: Math.ceil(bytes.length / 1316) }, (_, i) => reader.push(bytes.subarray(i * 1316, (i + 1) * 1316)).foreignAudio).filter((foreign) => foreign !== undefined);
+      const { reader, audio } = foreignAudioOf(bytes);
       const total = audio.reduce((sum, foreign) => sum + foreign.starts.length, 0);
       const seconds = pesSeconds(audio);
       const seen: Seen = { aac: [], dropped: [], silent: [] };
@@ -154,8 +160,7 @@ describe('TsAudioTranscoder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ts-transcoder-'));
     try {
       const bytes = await audioClip(dir, 8, ['mp2']);
-      const reader = new TsReader({ stream: 's', passForeignAudio: true });
-      const audio = Array.from({ length: Math.ceil(bytes.length / 1316) }, (_, i) => reader.push(bytes.subarray(i * 1316, (i + 1) * 1316)).foreignAudio).filter((foreign) => foreign !== undefined);
+      const { reader, audio } = foreignAudioOf(bytes);
       const seen: Seen = { aac: [], dropped: [], silent: [] };
       transcoder = transcoderOf(reader, seen, false);
       const [ffmpeg] = childrenNamed('ffmpeg');
@@ -187,8 +192,7 @@ describe('TsAudioTranscoder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ts-transcoder-'));
     try {
       const bytes = await audioClip(dir, 8, ['mp2']);
-      const reader = new TsReader({ stream: 's', passForeignAudio: true });
-      const audio = Array.from({ length: Math.ceil(bytes.length / 1316) }, (_, i) => reader.push(bytes.subarray(i * 1316, (i + 1) * 1316)).foreignAudio).filter((foreign) => foreign !== undefined);
+      const { reader, audio } = foreignAudioOf(bytes);
       const seen: Seen = { aac: [], dropped: [], silent: [] };
       transcoder = transcoderOf(reader, seen);
       process.kill(childrenNamed('ffmpeg')[0]!.pid, 'SIGSTOP');
