@@ -50,9 +50,7 @@ export class ForeignForwarder {
     const before = this.#stream;
     this.#stream = next;
     if (!before || next?.codec === before.codec) return undefined;
-    const ended: ForeignAudio = { codec: before.codec, packets: Buffer.concat(this.#packets), starts: this.#starts };
-    this.#packets = [];
-    this.#starts = [];
+    const ended = this.#drain(before.codec);
     this.#version = (this.#version + 1) & 0x1f;
     return ended;
   }
@@ -85,7 +83,12 @@ export class ForeignForwarder {
   /** The packets gathered since the last take, if any. */
   take(): ForeignAudio | undefined {
     if (!this.#packets.length || !this.#stream) return undefined;
-    const audio: ForeignAudio = { codec: this.#stream.codec, packets: Buffer.concat(this.#packets), starts: this.#starts };
+    return this.#drain(this.#stream.codec);
+  }
+
+  /** The packets and PES starts gathered, as audio of `codec`; both lists start again empty. */
+  #drain(codec: string): ForeignAudio {
+    const audio: ForeignAudio = { codec, packets: Buffer.concat(this.#packets), starts: this.#starts };
     this.#packets = [];
     this.#starts = [];
     return audio;

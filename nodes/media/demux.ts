@@ -1,6 +1,7 @@
 import { Ack, bytesBuffer, defineOperator, operate, z, type Batch, type BytesItem, type NodeContext } from '../../runtime/api.ts';
 import { FlvReader } from '../../media/flv.ts';
 import { TsReader, type TsReadResult } from '../../media/mpegts.ts';
+import { TIMESCALE } from '../../media/mpegts-pes.ts';
 import type { MediaFormatError } from '../../media/format-error.ts';
 import { keyForLog } from '../../media/stream-key.ts';
 import type { MediaItem, MediaPacket, TrackInfo } from '../../media/packet.ts';
@@ -25,8 +26,8 @@ const STALL_MS = 20_000;
  * the newest read: 2 s while all audio written is back (the audio may have ended; a file's audio lags its video
  * by well under that), 10 s while some is not (the reader runs up to 2 s of audio and a chunk ahead of it).
  */
-const HOLD_TICKS = 2 * 90_000;
-const PENDING_HOLD_TICKS = 10 * 90_000;
+const HOLD_TICKS = 2 * TIMESCALE;
+const PENDING_HOLD_TICKS = 10 * TIMESCALE;
 
 /** Ended streams remembered (so their next bytes are marked as a discontinuity); the oldest are forgotten past this. */
 const REMEMBERED_ENDS = 1024;

@@ -19,12 +19,11 @@ import { FfmpegProcess } from '../../../native/ffmpeg/process.ts';
 import { aacTranscodeCommand } from '../../../native/ffmpeg/aac-transcode.ts';
 import { TsReader, type TsReadResult } from '../../../media/mpegts.ts';
 import type { ForeignAudio } from '../../../media/mpegts-forward.ts';
-import { unwrapNear } from '../../../media/mpegts-pes.ts';
+import { TIMESCALE as TICKS, unwrapNear } from '../../../media/mpegts-pes.ts';
 import { FORWARD_AUDIO_PID } from '../../../media/mpegts-psi.ts';
 import type { MediaPacket } from '../../../media/packet.ts';
 import type { NodeContext } from '../../../runtime/api.ts';
 
-const TICKS = 90_000;
 /** Seconds of audio written and not yet back as AAC past which more is dropped. */
 export const MAX_BACKLOG_SECONDS = 2;
 /**
@@ -149,21 +148,17 @@ export class TsAudioTranscoder {
   write(audio: ForeignAudio): void {
     if (!this.#process.running) return;
     const stdin = this.#process.stdin;
-    if (!this.#live) {
-      this.#firstWritten ??= audio.starts[0];
-      this.#inFlight.push(...audio.starts);
-      stdin.write(audio.packets);
-      return;
-    }
-    const backlog = this.backlogSeconds;
-    const limit = this.#returned === undefined ? FIRST_AAC_SECONDS : MAX_BACKLOG_SECONDS;
-    if (this.#returned === undefined && backlog > FIRST_AAC_SECONDS && !this.#silentReported) {
-      this.#silentReported = true;
-      this.#events.silent(backlog);
-    }
-    if (backlog > limit || stdin.writableLength > MAX_BACKLOG_BYTES) {
-      this.#events.dropped({ reason: 'backlog', pes: audio.starts.length, bytes: audio.packets.length });
-      return;
+    if (this.#live) {
+      const backlog = this.backlogSeconds;
+      const limit = this.#returned === undefined ? FIRST_AAC_SECONDS : MAX_BACKLOG_SECONDS;
+      if (this.#returned === undefined && backlog > FIRST_AAC_SECONDS && !this.#silentReported) {
+        this.#silentReported = true;
+        this.#events.silent(backlog);
+      }
+      if (backlog > limit || stdin.writableLength > MAX_BACKLOG_BYTES) {
+        this.#events.dropped({ reason: 'backlog', pes: audio.starts.length, bytes: audio.packets.length });
+        return;
+      }
     }
     this.#firstWritten ??= audio.starts[0];
     this.#inFlight.push(...audio.starts);
