@@ -5,7 +5,7 @@
  * (runtime/reload.ts).
  */
 import type { Graph, GraphNode } from '../graph/model.ts';
-import type { OperatorDefinition, Logger, StopReason } from './types.ts';
+import { nodeOfPort, portNameOf, type OperatorDefinition, type Logger, type StopReason } from './types.ts';
 import { Channel, type ChannelOptions } from './channel.ts';
 import { realClock, type Clock } from './clock.ts';
 import { NodeRunner } from './node-runner.ts';
@@ -289,7 +289,7 @@ export class Engine {
     }
     const kept = new Set(previous.values());
     handOnWaiting(stale, new Set(this.channels.filter((c) => !kept.has(c))), (from) => {
-      return this.runners.get(nodeOfPort(from))?.routes.get(from.slice(from.lastIndexOf('.') + 1)) ?? [];
+      return this.runners.get(nodeOfPort(from))?.routes.get(portNameOf(from)) ?? [];
     }, this.log);
     for (const channel of this.channels) {
       channel.upstream = this.#nodesAbove(nodeOfPort(channel.from)).map((r) => r.gate);
@@ -382,9 +382,4 @@ export class Engine {
       options,
     );
   }
-}
-
-/** The node of a port written `node.port` (node names have no dots). */
-function nodeOfPort(port: string): string {
-  return port.slice(0, port.lastIndexOf('.'));
 }

@@ -5,7 +5,7 @@
  * engine fuses by this at start and after every reload, and a reload compares
  * it before and after to replace a pair whose fusion changes.
  */
-import type { Graph } from '../graph/model.ts';
+import { inputsOf, type Graph } from '../graph/model.ts';
 import { defaultPortOf, type OperatorDefinition } from './types.ts';
 
 /**
@@ -27,7 +27,7 @@ export function fusedPairs(graph: Graph, registry: ReadonlyMap<string, OperatorD
     if (outgoing.length !== 1) continue;
     const consumer = graph.nodes.get(outgoing[0].to)!;
     if (!fuse[consumer.op]) continue;
-    if (graph.edges.filter((e) => e.to === consumer.name).length !== 1) continue;
+    if (inputsOf(graph, consumer.name).length !== 1) continue;
     pairs.set(node.name, consumer.name);
   }
   return pairs;

@@ -237,6 +237,16 @@ export interface NodeContext<Settings = unknown> {
 /** The running half of an operator: input batches to output batches. */
 export type NodeFunction = (input: Observable<Batch>) => Observable<Batch>;
 
+/** The node of a port written `node.port` (node names have no dots). */
+export function nodeOfPort(port: string): string {
+  return port.slice(0, port.lastIndexOf('.'));
+}
+
+/** The port name of a port written `node.port`. */
+export function portNameOf(port: string): string {
+  return port.slice(port.lastIndexOf('.') + 1);
+}
+
 /** The port a node's records leave by when none is named: its operator's first output (`out` for a sink). */
 export function defaultPortOf(definition: Pick<OperatorDefinition, 'outputs'>): string {
   return Object.keys(definition.outputs)[0] ?? 'out';

@@ -7,6 +7,7 @@ import type { Diagnostic } from '../../graph/diagnostics.ts';
 import type { Graph } from '../../graph/model.ts';
 import type { Engine } from '../engine.ts';
 import type { NodeStats } from '../stats.ts';
+import { nodeOfPort } from '../types.ts';
 import { encodedSize } from './record-size.ts';
 import { planOf, protocolVersion, type PlanOfOptions, type EventBase, type LiveEvent, type NodeState, type ReloadRecord } from './protocol.ts';
 
@@ -291,7 +292,7 @@ export class LiveFeed {
         ...base,
         type: 'edge.stats',
         edge: id,
-        from: from.slice(0, from.lastIndexOf('.')),
+        from: nodeOfPort(from),
         to,
         records_per_s: recordsIn,
         records_in_per_s: recordsIn,

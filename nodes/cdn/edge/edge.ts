@@ -255,7 +255,7 @@ export class Edge {
 
   async #sendHead(request: IncomingMessage, response: ServerResponse, head: OriginHead, cache: CacheOutcome, note: RequestNote): Promise<Sent> {
     const headers = forwardedHeaders(head.headers);
-    const ageSeconds = Math.floor(Number(head.headers.age ?? 0)) || 0;
+    const ageSeconds = Math.floor(originAgeOf(head.headers) / 1000);
     if (note.rewrite && head.status === 200 && isPlaylist(request.url ?? '', head.headers['content-type'])) {
       // The links inside are signed for this client: the whole playlist is needed first (it is small).
       const complete = await head.done;
