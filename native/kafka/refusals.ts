@@ -36,15 +36,31 @@ export type IsolatingProducer = Pick<KafkaProducer, 'send' | 'partitions'>;
  * other, except that a record the broker refuses for its size does not fail
  * the write: the rest is written, a partition's records in order, and the
  * refused records come back (an empty list when there are none). Any other
- * failure rejects as `send` does. Keyless records without a partition are
+ * failure rejects as `send` does, `options.progress` holding how far the
+ * write got for the next attempt. Keyless records without a partition are
  * given one first (in turn, per record, as the client would), so that the
  * partitions a refusal names tell which records it refused.
  */
 export async function writeIsolating(producer: IsolatingProducer, messages: readonly OutgoingMessage[], options: IsolatingOptions = {}): Promise<RefusedMessage[]> {
-  const refused: RefusedMessage[] = [];
-  const placed = await placeKeyless(producer, messages, options.turns ?? new Map());
-  for (const request of requestsOf(placed, options.requestBytes)) await writeRequest(producer, request, refused, options);
-  return refused;
+  const progress = options.progress ?? { done: 0, refused: [] };
+  const placed = await placeKeyless(producer, progress.done === 0 ? messages : messages.slice(progress.done), options.turns ?? new Map());
+  for (const request of requestsOf(placed, options.requestBytes)) {
+    await writeRequest(producer, request, progress.refused, options);
+    progress.done += request.length;
+  }
+  return progress.refused;
+}
+
+/**
+ * How far one write got, kept by its caller across attempts: an attempt
+ * after a failure goes on from the first request not written, so the
+ * requests the broker took before it are not written twice.
+ */
+export interface IsolatingProgress {
+  /** The messages, from the start of the list, in requests the broker took (or refused records of). */
+  done: number;
+  /** The records refused so far. */
+  refused: RefusedMessage[];
 }
 
 /** How `writeIsolating` writes: where keyless records go, the request size, and what replaces a refused message. */
@@ -60,6 +76,8 @@ export interface IsolatingOptions {
    * the rest; a refused one is halved, down to a record alone, which is refused.
    */
   instead?(message: OutgoingMessage): readonly OutgoingMessage[] | undefined;
+  /** Where an earlier attempt of this write stopped (it is updated as requests are written); from the start when absent. */
+  progress?: IsolatingProgress;
 }
 
 /**
@@ -70,7 +88,8 @@ export interface IsolatingOptions {
  */
 async function writeRequest(producer: IsolatingProducer, request: readonly OutgoingMessage[], refused: RefusedMessage[], options: IsolatingOptions): Promise<void> {
   try {
-    await producer.send(request);
+    // Already cut to `requestBytes`: sent as one request.
+    await producer.send(request, options.requestBytes);
   } catch (error) {
     const verdicts = tooLargeVerdicts(error);
     if (!verdicts) throw error;

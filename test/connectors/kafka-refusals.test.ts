@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OutgoingMessage } from '../../native/kafka/client.ts';
 import { keyPartition } from '../../native/kafka/partitioner.ts';
-import { tooLargeVerdicts, writeIsolating, type IsolatingProducer } from '../../native/kafka/refusals.ts';
+import { tooLargeVerdicts, writeIsolating, type IsolatingProducer, type IsolatingProgress } from '../../native/kafka/refusals.ts';
 
 const partitions = 3;
 
@@ -97,6 +97,21 @@ describe('writeIsolating', () => {
     expect([...broker.log.values()].flat().sort()).toEqual(['k00', 'k02', 'k03']);
     expect(broker.log.get(0)).toEqual(['k00', 'k03']);
     expect(turns.get('t')).toBe(4);
+  });
+
+  it('goes on after a failure from the first request not written, so the requests taken before it are not written twice', async () => {
+    const network = new Error('connect ECONNREFUSED');
+    let sends = 0;
+    // The second request fails once; the broker took the first.
+    const broker = fakeBroker(10_000, () => (++sends === 2 ? network : undefined));
+    const messages = [message('r00', 4000, 'a'), message('r01', 4000, 'a'), message('r02', 20_000, 'a'), message('r03', 4000, 'a'), message('r04', 4000, 'a')];
+    const progress: IsolatingProgress = { done: 0, refused: [] };
+    await expect(writeIsolating(broker.producer, messages, { requestBytes: 9000, progress })).rejects.toBe(network);
+    expect(progress.done).toBe(2);
+    const refused = await writeIsolating(broker.producer, messages, { requestBytes: 9000, progress });
+    expect(broker.log.get(keyPartition(Buffer.from('a'), partitions))).toEqual(['r00', 'r01', 'r03', 'r04']);
+    expect(refused.map((r) => r.message.value!.toString().slice(0, 3))).toEqual(['r02']);
+    expect(progress.done).toBe(messages.length);
   });
 
   it('rejects as `send` does on any other failure, and when nothing was refused for size', async () => {
