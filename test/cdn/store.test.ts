@@ -72,6 +72,32 @@ describe('edge store', () => {
     expect(together.counters.evictions).toBeGreaterThan(0);
   });
 
+  it('keeps a burst of new objects asked for twice in a window of that size, and refuses it in a one-object window', () => {
+    /** Hits on the second round of 20 new keys asked for in turn, twice, after 100 hot keys filled the store. */
+    const burstHits = (windowShare: number): number => {
+      const store = new EdgeStore<StoredValue>({ maxBytes: 100 * 100, expectedObjects: 100, windowShare });
+      const request = (key: string): boolean => {
+        if (store.lookup(key)) return true;
+        store.set(key, value(key));
+        return false;
+      };
+      for (let round = 0; round < 5; round++) for (let i = 0; i < 100; i++) request(`/hot/${i}`);
+      const burst = Array.from({ length: 20 }, (_, i) => `/live/${i}.m4s`);
+      for (const key of burst) request(key);
+      return burst.filter(request).length;
+    };
+    expect(burstHits(0.2)).toBe(20);
+    // The 20 newcomers, asked for once, lose to the hot objects once out of the window.
+    expect(burstHits(0)).toBe(0);
+    expect(burstHits(0.01)).toBe(0);
+  });
+
+  it('refuses a window share outside [0, 1)', () => {
+    for (const windowShare of [-0.1, 1, Number.NaN]) {
+      expect(() => new EdgeStore<StoredValue>({ maxBytes: 1000, expectedObjects: 10, windowShare })).toThrow(/window share/);
+    }
+  });
+
   it('stays within its byte bound with objects of mixed sizes', () => {
     const store = new EdgeStore<StoredValue>({ maxBytes: 10_000, expectedObjects: 20 });
     for (let i = 0; i < 1000; i++) {

@@ -38,8 +38,10 @@ export interface StoreCounters {
  * seeds (61.7 % against 61.6 %); the window share (0.5-2 %), the protected
  * share (20-95 %), sketch width (2-16 per object), counter cap (15-255),
  * the aging period, the doorkeeper and conservative counting each moved it
- * by at most 0.1 point: the rest of the gap to a static top-K (63.1 %) is
- * the cold start (the second half of the trace alone is at 62.6 %).
+ * by at most 0.1 point. Perfect LFU (exact counts, unbounded) is at 61.8 %:
+ * the rest of the gap to a pre-loaded top-K (63.2 %) is starting empty and
+ * learning popularity from counts, which no online policy avoids
+ * (docs/cdn-edge.md, "What it keeps").
  */
 const victimSample = 64;
 
@@ -58,6 +60,14 @@ export interface StoreOptions {
   maxBytes: number;
   /** About how many objects fit: sizes the frequency sketch. */
   expectedObjects: number;
+  /**
+   * The window's share of the bytes, 0 to below 1; 0.01 when not given
+   * (Caffeine's default). A larger window keeps more of a burst of new
+   * objects (a live segment every player asks for at once); 0 leaves one
+   * object's room, which on a trace of independent requests is where
+   * hill climbing of the window would end (`bench/cdn-hit-ratio.ts`).
+   */
+  windowShare?: number;
   /** Called when an object leaves the store (evicted, purged, replaced). */
   onRemove?(key: string): void;
 }
@@ -85,9 +95,11 @@ export class EdgeStore<V extends StoredValue> {
   readonly #byUrl = new Map<string, Set<string>>();
 
   constructor(options: StoreOptions) {
+    const windowShare = options.windowShare ?? 0.01;
+    if (!(windowShare >= 0 && windowShare < 1)) throw new RangeError(`edge store: window share ${windowShare} is not in [0, 1)`);
     this.#options = options;
     this.#sketch = new FrequencySketch(options.expectedObjects);
-    this.#windowMax = Math.max(1, Math.floor(options.maxBytes * 0.01));
+    this.#windowMax = Math.max(1, Math.floor(options.maxBytes * windowShare));
     this.#protectedMax = Math.floor((options.maxBytes - this.#windowMax) * 0.8);
   }
 
