@@ -58,7 +58,9 @@ export interface TsReadResult {
   drops?: Record<string, number>;
   /**
    * With `passForeignAudio`: the packets of this push of an audio stream the
-   * reader cannot decode itself (MP2, AC-3, E-AC-3, Opus), for a transcoder.
+   * reader cannot decode itself (MP2, AC-3, E-AC-3, Opus), for a transcoder;
+   * none before its first PES (then with the latest tables before it), so a
+   * PMT naming audio that never comes starts no transcoder.
    */
   foreignAudio?: ForeignAudio;
   /**
