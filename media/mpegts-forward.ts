@@ -3,7 +3,9 @@
  * `passForeignAudio`): made MPEG-TS of its own, a PAT and a PMT listing only
  * this audio, on `FORWARD_AUDIO_PID` whatever PID the source used, then its
  * TS packets as they came. So the transcoder's demuxer has one stream to
- * take, and a PID move in the source does not reach it.
+ * take, and a PID move in the source does not reach it. Nothing is handed
+ * on before the audio's first PES: a PMT that lists audio which never comes
+ * starts no transcoder.
  */
 import type { ForeignStream } from './mpegts-program.ts';
 import { readTimestamp, unwrapNear } from './mpegts-pes.ts';
@@ -28,6 +30,11 @@ export class ForeignForwarder {
   #stream: ForeignStream | undefined;
   #packets: Buffer[] = [];
   #starts: number[] = [];
+  /**
+   * A PES of the audio has begun: its packets are handed on. Until then only the latest tables are kept,
+   * to go before it (the packets of a PES whose start came before the reader are nothing to decode).
+   */
+  #begun = false;
   /** The version of the PMT written (bumped when the audio changes) and the tables' continuity counter. */
   #version = 0;
   #counter = 0;
@@ -50,7 +57,10 @@ export class ForeignForwarder {
     const before = this.#stream;
     this.#stream = next;
     if (!before || next?.codec === before.codec) return undefined;
-    const ended = this.#drain(before.codec);
+    // Nothing was handed on: no transcoder has begun, none to finish.
+    const ended = this.#begun ? this.#drain(before.codec) : undefined;
+    this.#packets = [];
+    this.#begun = false;
     this.#version = (this.#version + 1) & 0x1f;
     return ended;
   }
@@ -60,6 +70,7 @@ export class ForeignForwarder {
     const stream = this.#stream;
     if (!stream) return;
     const counter = this.#counter++;
+    if (!this.#begun) this.#packets = [];
     this.#packets.push(
       patPacket(FORWARD_PROGRAM, FORWARD_PMT_PID, counter),
       pmtPacket({ program: FORWARD_PROGRAM, pmtPid: FORWARD_PMT_PID, version: this.#version, type: stream.type, pid: FORWARD_AUDIO_PID, descriptors: stream.descriptors, counter }),
@@ -71,6 +82,8 @@ export class ForeignForwarder {
    * flagged in error) is noted, unwrapped near `timeline`: how far the audio handed on has got.
    */
   packet(packet: Buffer, start: boolean, payload: Buffer, timeline: number | undefined): void {
+    if (!this.#begun && !start) return;
+    this.#begun = true;
     const copy = Buffer.from(packet);
     copy[1] = (copy[1]! & 0xe0) | (FORWARD_AUDIO_PID >> 8);
     copy[2] = FORWARD_AUDIO_PID & 0xff;
@@ -80,9 +93,9 @@ export class ForeignForwarder {
     }
   }
 
-  /** The packets gathered since the last take, if any. */
+  /** The packets gathered since the last take, if any (none before the audio's first PES). */
   take(): ForeignAudio | undefined {
-    if (!this.#packets.length || !this.#stream) return undefined;
+    if (!this.#begun || !this.#packets.length || !this.#stream) return undefined;
     return this.#drain(this.#stream.codec);
   }
 

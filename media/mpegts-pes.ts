@@ -27,14 +27,17 @@ export interface PesHeader {
   body: Buffer;
 }
 
-/** Reads a whole PES packet's header; undefined when it carries no PTS. Throws `MediaFormatError` on one that does not parse. */
-export function readPesHeader(pes: Buffer): PesHeader | undefined {
+/**
+ * Reads a whole PES packet's header, given the length it declares (as the
+ * demuxer read it to know the PES was whole; 0: unbounded); undefined when
+ * it carries no PTS. Throws `MediaFormatError` on one that does not parse.
+ */
+export function readPesHeader(pes: Buffer, declared: number): PesHeader | undefined {
   if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) throw new MediaFormatError('PES packet without its start code');
   const flags = pes[7]!;
   const headerEnd = 9 + pes[8]!;
   if (headerEnd > pes.length) throw new MediaFormatError('PES header truncated');
   if (!(flags & 0x80)) return undefined;
-  const declared = pes.readUInt16BE(4);
   return {
     pts: readTimestamp(pes, 9),
     dts: flags & 0x40 ? readTimestamp(pes, 14) : undefined,

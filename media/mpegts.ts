@@ -28,7 +28,7 @@ import { MediaFormatError } from './format-error.ts';
 import { declaredComplete, declaredLeft, declaredLength, elementary, skippedFrames, type Elementary } from './mpegts-elementary.ts';
 import { ForeignForwarder, type ForeignAudio } from './mpegts-forward.ts';
 import { chooseStreams, psiSection, readPat, readPmt } from './mpegts-program.ts';
-import { TsFrames, readPesHeader, unwrapNear } from './mpegts-pes.ts';
+import { TsFrames, readPesHeader, unwrapNear, type FrameSink } from './mpegts-pes.ts';
 import { hasStuffing } from './mpegts-psi.ts';
 import type { MediaPacket, TrackInfo } from './packet.ts';
 
@@ -58,7 +58,9 @@ export interface TsReadResult {
   drops?: Record<string, number>;
   /**
    * With `passForeignAudio`: the packets of this push of an audio stream the
-   * reader cannot decode itself (MP2, AC-3, E-AC-3, Opus), for a transcoder.
+   * reader cannot decode itself (MP2, AC-3, E-AC-3, Opus), for a transcoder;
+   * none before its first PES (then with the latest tables before it), so a
+   * PMT naming audio that never comes starts no transcoder.
    */
   foreignAudio?: ForeignAudio;
   /**
@@ -84,6 +86,8 @@ export class TsReader {
   #failed: MediaFormatError | undefined;
   readonly #reported = new Set<string>();
   #result: TsReadResult = { packets: [], configs: [], skipped: [] };
+  /** Where `#frames` puts what it decodes: the arrays of this push's `#result` (see `#run`). */
+  readonly #sink: FrameSink = { packets: [], configs: [], skip: (reason) => this.#skip(reason) };
   readonly #passForeignAudio: boolean;
   /** The audio handed on as `foreignAudio`, once a PMT has announced it. */
   readonly #foreign = new ForeignForwarder();
@@ -162,6 +166,8 @@ export class TsReader {
   #run(work: () => void): TsReadResult {
     if (this.#failed) return { packets: [], configs: [], skipped: [], error: this.#failed };
     this.#result = { packets: [], configs: [], skipped: [] };
+    this.#sink.packets = this.#result.packets;
+    this.#sink.configs = this.#result.configs;
     try {
       work();
     } catch (error) {
@@ -332,8 +338,9 @@ export class TsReader {
    */
   #flushPes(es: Elementary, ended: boolean, short = 'ts_loss'): void {
     if (!es.chunks.length) return;
-    const bounded = declaredLength(es.chunks) > 0;
-    const complete = bounded ? declaredComplete(es) : ended;
+    // 0: unbounded (a video PES may leave its length unset), complete when `ended` says so.
+    const declared = declaredLength(es.chunks);
+    const complete = declared > 0 ? es.bytes >= 6 + declared : ended;
     const pes = es.chunks.length === 1 ? es.chunks[0]! : Buffer.concat(es.chunks);
     es.chunks = [];
     es.bytes = 0;
@@ -343,7 +350,7 @@ export class TsReader {
     }
     const packets = this.#result.packets.length;
     try {
-      this.#decodePes(es, pes);
+      this.#decodePes(es, pes, declared);
     } catch (error) {
       if (!(error instanceof MediaFormatError)) throw error;
       // Frames of a PES that broke part-way go with it: all or none.
@@ -352,8 +359,8 @@ export class TsReader {
     }
   }
 
-  #decodePes(es: Elementary, pes: Buffer): void {
-    const header = readPesHeader(pes);
+  #decodePes(es: Elementary, pes: Buffer, declared: number): void {
+    const header = readPesHeader(pes, declared);
     if (!header) {
       this.#skip('PES packet without a PTS');
       return;
@@ -366,8 +373,7 @@ export class TsReader {
     es.lastDts = dts;
     es.lostSince = undefined;
     this.#timeline = dts;
-    const sink = { packets: this.#result.packets, configs: this.#result.configs, skip: (reason: string) => this.#skip(reason) };
-    if (es.kind === 'video') this.#frames.videoAccessUnit(header.body, pts, dts, sink);
-    else this.#frames.audioFrames(header.body, pts, sink);
+    if (es.kind === 'video') this.#frames.videoAccessUnit(header.body, pts, dts, this.#sink);
+    else this.#frames.audioFrames(header.body, pts, this.#sink);
   }
 }

@@ -57,7 +57,7 @@ interface ReaderResult {
 export default defineOperator({
   name: 'demux',
   summary: 'Turn FLV or MPEG-TS bytes into media packets.',
-  doc: 'Reads the bytes arriving on `in` (from `file.read` with `format: bytes`, a socket, an ingest) as the container `format` and emits their H.264 and AAC packets: video as length-prefixed access units with the decoder configuration (avcC) in the track, audio as raw AAC frames with its AudioSpecificConfig; timestamps in milliseconds from FLV (timescale 1000), at 90 kHz from MPEG-TS (timescale 90000), `rendition: source`. Chunks may split tags and packets anywhere. The stream is named by `stream`, or per item by `meta.stream`; an item with `meta.end: true` ends that stream (a `MediaEnd` goes out, and bytes that come later start it again with a discontinuity), and every stream ends when the input does. An MPEG-TS PES that lost a TS packet (a gap in its continuity counter, or the transport-error bit), whose H.264 or ADTS does not parse, or left unfinished at the stream\'s end is dropped and counted (`ts_loss`, `ts_corrupt`, `ts_truncated`), and reading goes on. Bytes that are not the container end their stream with a log line and a dead letter holding the chunk at fault; the rest of the input and other streams go on. MPEG-TS audio that is not AAC (MP2, AC-3, E-AC-3, Opus) goes out as AAC all the same, through the transcoder `ingest.srt` uses (a second ffmpeg per stream, started at its first audio: 128 kbit/s, the source\'s rate and channels, its own timestamps); a stream\'s packets then go out in time order, video held until the AAC of its time is back (at most 2 s of media behind its newest frame). Its input is never dropped for speed: demux takes its next input batch only once the transcoder holds under 2 s of audio (bytes read from a file come much faster than real time; a socket\'s source then pauses its reads), so it needs no `live` setting; a transcoder that makes no progress for 20 s is stopped and logged, the stream going on without audio. When a stream ends, its transcoder finishes and its last AAC goes out before the end (killed past 5 s, what it held counted as `audio_transcode_cut`). Other codecs, and non-AAC audio in FLV, are skipped with a warning. Memory is bounded: at most `max_streams` streams are read at once (bytes of others are dead-lettered and counted as dropped, `max_streams`), an MPEG-TS PES that grows past 8 MB without a next start is dropped (`oversized_pes`), and the last 1024 ended streams are remembered for their discontinuity.',
+  doc: 'Reads the bytes arriving on `in` (from `file.read` with `format: bytes`, a socket, an ingest) as the container `format` and emits their H.264 and AAC packets: video as length-prefixed access units with the decoder configuration (avcC) in the track, audio as raw AAC frames with its AudioSpecificConfig; timestamps in milliseconds from FLV (timescale 1000), at 90 kHz from MPEG-TS (timescale 90000), `rendition: source`. Chunks may split tags and packets anywhere. The stream is named by `stream`, or per item by `meta.stream`; an item with `meta.end: true` ends that stream (a `MediaEnd` goes out, and bytes that come later start it again with a discontinuity), and every stream ends when the input does. An MPEG-TS PES that lost a TS packet (a gap in its continuity counter, or the transport-error bit), whose H.264 or ADTS does not parse, or left unfinished at the stream\'s end is dropped and counted (`ts_loss`, `ts_corrupt`, `ts_truncated`), and reading goes on. Bytes that are not the container end their stream with a log line and a dead letter holding the chunk at fault; the rest of the input and other streams go on. MPEG-TS audio that is not AAC (MP2, AC-3, E-AC-3, Opus) goes out as AAC all the same, through the transcoder `ingest.srt` uses (a second ffmpeg per stream, started at its first audio: 128 kbit/s, the source\'s rate and channels, its own timestamps); a stream\'s packets then go out in time order, video held until the AAC of its time is back (at most 2 s of media behind its newest frame). Its input is never dropped for speed: demux takes its next input batch only once the transcoder holds under 2 s of audio (bytes read from a file come much faster than real time; a socket\'s source then pauses its reads), so it needs no `live` setting; a transcoder that makes no progress for 20 s is stopped and logged, the stream going on without audio. When a stream ends, its transcoder finishes and its last AAC goes out before the end (killed past 5 s, what it held counted as `audio_transcode_cut`); a node stopped before its output ended (forced past its deadline, or failed) kills its transcoders at once, finishing ones too. Other codecs, and non-AAC audio in FLV, are skipped with a warning. Memory is bounded: at most `max_streams` streams are read at once (bytes of others are dead-lettered and counted as dropped, `max_streams`), an MPEG-TS PES that grows past 8 MB without a next start is dropped (`oversized_pes`), and the last 1024 ended streams are remembered for their discontinuity.',
   inputs: { in: { type: 'Bytes', doc: 'Container bytes, in chunks of any size.' } },
   outputs: { out: { type: 'Media<*/*>', doc: 'Packets (`video/h264`, `audio/aac`) and a `MediaEnd` when a stream ends.' } },
   settings,
@@ -134,6 +134,8 @@ class Demuxer {
   readonly #ended = new Set<string>();
   /** Batches taken, the first being read. */
   readonly #jobs: Job[] = [];
+  /** Every transcoder started that has not exited: running, or finishing at its stream's end. */
+  readonly #transcoders = new Set<TsAudioTranscoder>();
   #busy = false;
   #inputDone = false;
   #finished = false;
@@ -154,10 +156,15 @@ class Demuxer {
     this.#pump();
   }
 
-  /** The node stops: every transcoder goes at once. */
+  /**
+   * The node stops before its output ended (forced, or failed: a clean end
+   * has waited for every transcoder already): every transcoder is killed at
+   * once, those finishing at their stream's end too (what they held counted
+   * as `audio_transcode_cut`), and nothing more goes out.
+   */
   stop(): void {
     this.#stopped = true;
-    for (const state of this.#streams.values()) void state.transcoder?.stop(2000);
+    for (const transcoder of this.#transcoders) void transcoder.stop(0);
   }
 
   /** Reads the batches taken, in order, and ends the output after the last; pauses while a wait is on. */
@@ -296,14 +303,14 @@ class Demuxer {
 
   #startTranscoder(name: string, state: StreamState, codec: string): TsAudioTranscoder {
     const reader = state.reader as TsReader;
-    return startTsAudioTranscoder(this.#ctx, {
+    const transcoder = startTsAudioTranscoder(this.#ctx, {
       stream: name,
       codec,
       live: false,
       timeline: () => reader.timeline,
       notes: (result) => this.#notes(name, result),
       take: (packets) => {
-        if (!packets.length) return;
+        if (!packets.length || this.#stopped) return;
         if (!state.held) {
           this.#emitNow(packets.map((packet) => this.#marked(state, packet)), []);
           return;
@@ -316,6 +323,9 @@ class Demuxer {
       },
       failed: () => queueMicrotask(() => this.#release(name, state)),
     });
+    this.#transcoders.add(transcoder);
+    void transcoder.exited.then(() => this.#transcoders.delete(transcoder));
+    return transcoder;
   }
 
   /**
@@ -358,6 +368,8 @@ class Demuxer {
 
   /** Packets out now (ahead of the batch being read, whose items so far go first). */
   #emitNow(items: MediaItem[], acks: Ack[]): void {
+    // Stopped: the output is gone (AAC of a transcoder still finishing, or a stream's end, come too late).
+    if (this.#stopped) return;
     if (!items.length) {
       for (const ack of acks) ack.release();
       return;

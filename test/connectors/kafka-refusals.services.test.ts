@@ -7,8 +7,9 @@
  * end: retrying the refused request for ever (what it did before) hangs.
  */
 import { Observable } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { formatDiagnostic } from '../../graph/diagnostics.ts';
+import type { KafkaProducer, ProducerOptions } from '../../native/kafka/client.ts';
 import { checkPipeline } from '../../graph/check.ts';
 import { packedCount, unpackValues } from '../../nodes/messaging/kafka/packing.ts';
 import { defineOperator, z, type Batch, type BytesItem } from '../../runtime/api.ts';
@@ -16,6 +17,42 @@ import { Engine } from '../../runtime/engine.ts';
 import { LIMIT_RETRY_MS, refusalHandler } from '../../nodes/messaging/kafka/refused-records.ts';
 import { contextWithSettings, VirtualClock } from '../helpers/fake-context.ts';
 import { kafkaBrokers, kafkaRegistry, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
+
+/**
+ * The transactions of the nodes' transactional producers, in the order they
+ * were begun: the records of each request written in it, and the input
+ * offsets it committed (`undefined` until it commits).
+ */
+const transactions = vi.hoisted(() => [] as { writes: number[]; offsets?: bigint[] }[]);
+
+vi.mock('../../native/kafka/client.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../native/kafka/client.ts')>();
+  return {
+    ...real,
+    openProducer(options: ProducerOptions): KafkaProducer {
+      const producer = real.openProducer(options);
+      if (options.transactionalId === undefined) return producer;
+      let open: { writes: number[]; offsets?: bigint[] } | undefined;
+      return {
+        ...producer,
+        async begin() {
+          await producer.begin();
+          open = { writes: [] };
+          transactions.push(open);
+        },
+        async send(messages, requestBytes) {
+          await producer.send(messages, requestBytes);
+          open?.writes.push(messages.length);
+        },
+        async commitTransaction(offsets) {
+          await producer.commitTransaction(offsets);
+          if (open) open.offsets = offsets?.offsets.map((o) => o.offset) ?? [];
+          open = undefined;
+        },
+      };
+    },
+  };
+});
 
 const topics = topicsOfThisFile();
 
@@ -229,7 +266,7 @@ describe('kafka.produce and records the broker refuses for their size', () => {
     expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
   });
 
-  it('with exactly_once, a batch whose records are all refused opens no transaction, and the transactions go on', { timeout: 90_000 }, async () => {
+  it('with exactly_once, a batch whose records are all refused writes nothing in a transaction: their offsets commit alone, and the transactions go on', { timeout: 90_000 }, async () => {
     const input = await topics.topic('refuse-eos-all-in', 1);
     const output = await smallTopic('refuse-eos-all-out', 1, 64 * 1024);
     const group = unique('refuse-eos-all');
@@ -238,14 +275,25 @@ describe('kafka.produce and records the broker refuses for their size', () => {
     await produce(input, [event(0, 100_000), event(1, 100_000), event(2, 100_000)]);
     const into = unique('eos-all-dead');
     const log = recordingLogger();
+    transactions.length = 0;
     const engine = startExactlyOnce('refusals-eos-all', { input, output, group, into }, log);
     try {
       await until('the refused records\' offsets committed', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 3n, 30_000);
       expect((records(into) as { record: { id: number } }[]).map((d) => d.record.id)).toEqual([0, 1, 2]);
+      // The transactions that committed their offsets were begun by the commit, for the offsets alone:
+      // no batch of refused records wrote in one, not even an empty request.
+      const refusedOnly = transactions.filter((t) => t.offsets !== undefined);
+      expect(refusedOnly.map((t) => t.offsets!.at(-1))).toContain(3n);
+      expect(refusedOnly.flatMap((t) => t.writes)).toEqual([]);
       await produce(input, [event(3, 100), event(4, 100)]);
       await until('the later records\' offsets committed', async () => (await topics.admin.committedOffsets(group, input, 1))[0] === 5n, 30_000);
       const out = await readTopic(output, 2, { isolation: 'read_committed' });
       expect(out.map((m) => (JSON.parse(m.value!.toString()) as { id: number }).id)).toEqual([3, 4]);
+      // The later records were written, each request carrying some, in transactions that went on committing.
+      const later = transactions.slice(refusedOnly.length);
+      expect(later.flatMap((t) => t.writes).reduce((sum, n) => sum + n, 0)).toBe(2);
+      expect(later.flatMap((t) => t.writes).every((n) => n > 0)).toBe(true);
+      expect(later.filter((t) => t.offsets !== undefined).map((t) => t.offsets!.at(-1))).toContain(5n);
       expect(log.entries.filter((e) => /exactly-once cannot go on/.test(e.message))).toEqual([]);
     } finally {
       await engine.drain();

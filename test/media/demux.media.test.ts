@@ -191,6 +191,9 @@ describe('demux mpegts whose PMT announces MP2 that never comes', () => {
     const probes = chunks.map(() => probeAck());
     const ctx = fakeContext(demux, { format: 'mpegts', stream: 'cam' });
     const run = drive(demux.create(ctx), chunks.map((data, i) => batchOf([{ data }], probes[i]!.ack)));
+    // No audio PES, no transcoder: none was started for the PMT alone.
+    expect(childrenNamed('ffmpeg')).toEqual([]);
+    expect(ctx.logs.filter((log) => /transcoding it to AAC/.test(log.message))).toEqual([]);
     const until = Date.now() + 30_000;
     while (!run.completed && !run.error && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(run.completed).toBe(true);
@@ -201,6 +204,30 @@ describe('demux mpegts whose PMT announces MP2 that never comes', () => {
     run.releaseAll();
     expect(probes.map((probe) => probe.done)).toEqual(probes.map(() => 1));
     expect(await settleChildren('ffmpeg')).toEqual([]);
+  });
+});
+
+describe('demux mpegts with MP2 audio, stopped while its transcoder finishes', () => {
+  it('kills the finishing transcoder at once (not after 5 s), counts the audio it held as cut, and sends nothing after the stop', async () => {
+    // Under a second of the clip: under the 2 s demux lets the transcoder hold, so it is read without a wait.
+    const bytes = (await readFile(join(dir, 'mp2.ts'))).subarray(0, 64 * 188);
+    const ctx = fakeContext(demux, { format: 'mpegts', stream: 'cam' });
+    const run = drive(demux.create(ctx), [batchOf([{ data: bytes }])]);
+    // The input ended: the stream ends, its transcoder finishing (its input closed). Stalled, it cannot.
+    expect(run.completed).toBe(false);
+    const [ffmpeg] = childrenNamed('ffmpeg');
+    process.kill(ffmpeg!.pid, 'SIGSTOP');
+    const sent = run.batches.length;
+    const stopped = Date.now();
+    run.unsubscribe();
+    expect(await settleChildren('ffmpeg', 4000)).toEqual([]);
+    expect(Date.now() - stopped).toBeLessThan(1000);
+    // Its `end` sees the kill: the audio written and never read back is counted, not lost silently.
+    const until = Date.now() + 5000;
+    while (!ctx.drops.audio_transcode_cut && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ctx.drops.audio_transcode_cut).toBeGreaterThan(0);
+    expect(run.batches).toHaveLength(sent);
+    expect(run.completed).toBe(false);
   });
 });
 

@@ -166,6 +166,30 @@ describe('TsReader', () => {
     expect(both.skipped).toEqual(['MPEG-TS stream type 0x03 (MPEG audio (MP2)) is not supported (only 0x1b H.264 and 0x0f AAC, and one audio stream transcoded to AAC)']);
   });
 
+  it('hands on nothing of the foreign audio before its first PES (so no transcoder starts for audio that never comes), then the PES behind the latest tables', () => {
+    const reader = new TsReader({ stream: 'ts', passForeignAudio: true });
+    const mp2 = (pts: number) => pes(AUDIO_PID, Buffer.alloc(400, 0x5a), pts);
+    // The PMT names MP2: announced, nothing to hand on.
+    const tables = reader.push(programTables([], 0x03));
+    expect(reader.foreignAudio).toBe('MPEG audio (MP2)');
+    expect(tables.foreignAudio).toBeUndefined();
+    // The tail of a PES that began before the reader did, and the PMT again: still nothing.
+    const tail = reader.push(Buffer.concat([mp2(6000).subarray(188), programTables([], 0x03)]));
+    expect(tail.foreignAudio).toBeUndefined();
+    // The first PES: one PAT and PMT before it (the latest, not one per repeat), then its three packets.
+    const first = reader.push(mp2(9000));
+    expect(pidsOf(first.foreignAudio!.packets)).toEqual([0, 0x1000, 0x100, 0x100, 0x100]);
+    expect(first.foreignAudio!.starts).toEqual([9000]);
+    // A PMT that swaps MP2 for AC-3 before any AC-3 came: the MP2 ends (its transcoder finishes); nothing of the AC-3 yet.
+    const ac3 = reader.push(programVersion([[0x1b, VIDEO_PID], [0x81, AUDIO_PID]], 1, 1));
+    expect(ac3.foreignAudioEnded?.codec).toBe('MPEG audio (MP2)');
+    expect(ac3.foreignAudio).toBeUndefined();
+    // Swapped again, to MP2, before any AC-3 came: the AC-3 never began, so nothing ends.
+    const back = reader.push(programVersion([[0x1b, VIDEO_PID], [0x03, AUDIO_PID]], 2, 2));
+    expect(back.foreignAudioEnded).toBeUndefined();
+    expect(back.foreignAudio).toBeUndefined();
+  });
+
   it('hands on only the audio it chose, whatever the PMT lists before it (SMPTE 302M, private data)', () => {
     // Private data without a descriptor naming it (SMPTE 302M, DTS...) first, MP2 second: a transcoder told
     // "the first audio" would take the first, get no packets and write no AAC.

@@ -138,6 +138,11 @@ export class TsAudioTranscoder {
     return this.#process.running;
   }
 
+  /** Resolves once ffmpeg has exited, however (`end`, `stop`, or on its own). */
+  get exited(): Promise<unknown> {
+    return this.#process.exited;
+  }
+
   /** The media seconds written and not back as AAC yet (from the first written, before any AAC came back). */
   get backlogSeconds(): number {
     if (!this.#inFlight.length) return 0;
@@ -177,7 +182,11 @@ export class TsAudioTranscoder {
     if (exit.signal && this.#inFlight.length) this.#events.dropped({ reason: 'cut', pes: this.#inFlight.length });
   }
 
-  /** Stops it at once (the node stops). */
+  /**
+   * Stops it (the node stops): SIGTERM and the end of its input, SIGKILL
+   * past `deadlineMs` (0: at once). A transcoder finishing (`end`) is
+   * stopped too, its `end` then counting what it held as `cut`.
+   */
   async stop(deadlineMs: number): Promise<void> {
     await this.#process.stop(deadlineMs);
   }
