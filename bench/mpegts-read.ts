@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildAdtsHeader, buildAsc } from '../media/aac.ts';
+import { median } from './cdn-targets.ts';
 import { AUDIO_PID, VIDEO_PID, pes, programTables } from '../test/media/ts-builder.ts';
 
 type Reader = { push(chunk: Buffer): { packets: unknown[]; error?: Error }; end(): { packets: unknown[] } };
@@ -23,10 +24,6 @@ const args = process.argv.slice(2);
 const seconds = Number(args.find((a) => !a.startsWith('--')) ?? 600);
 const baselinePath = args.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 /** `seconds` of stream: tables each second, a keyframe each second, audio PES 43 a second. */
 function stream(): { bytes: Buffer; pes: number } {

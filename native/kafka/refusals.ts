@@ -45,7 +45,14 @@ export async function writeIsolating(producer: IsolatingProducer, messages: read
   const progress = options.progress ?? { done: 0, refused: [] };
   const placed = await placeKeyless(producer, progress.done === 0 ? messages : messages.slice(progress.done), options.turns ?? new Map());
   for (const request of requestsOf(placed, options.requestBytes)) {
-    await writeRequest(producer, request, progress.refused, options);
+    const refusedBefore = progress.refused.length;
+    try {
+      await writeRequest(producer, request, progress.refused, options);
+    } catch (error) {
+      // The request is written again whole: what it refused so far will be refused again.
+      progress.refused.length = refusedBefore;
+      throw error;
+    }
     progress.done += request.length;
   }
   return progress.refused;

@@ -72,7 +72,7 @@ describe('edge store', () => {
     expect(together.counters.evictions).toBeGreaterThan(0);
   });
 
-  it('keeps a burst of new objects asked for twice in a window of that size, and refuses it in a one-object window', () => {
+  it('keeps a burst of new objects asked for twice in a window of that size, and refuses it with no window or a one-object one', () => {
     /** Hits on the second round of 20 new keys asked for in turn, twice, after 100 hot keys filled the store. */
     const burstHits = (windowShare: number): number => {
       const store = new EdgeStore<StoredValue>({ maxBytes: 100 * 100, expectedObjects: 100, windowShare });

@@ -114,6 +114,19 @@ describe('writeIsolating', () => {
     expect(progress.done).toBe(messages.length);
   });
 
+  it('refuses a record once when the request that refused it fails later and is written again', async () => {
+    const network = new Error('connect ECONNREFUSED');
+    let sends = 0;
+    // One partition: the request is refused, then its halves; r02 alone is refused, then r01's half fails once.
+    const broker = fakeBroker(10_000, () => (++sends === 4 ? network : undefined));
+    const messages = [message('r02', 20_000, 'a'), message('r01', 4000, 'a'), message('r03', 4000, 'a')];
+    const progress: IsolatingProgress = { done: 0, refused: [] };
+    await expect(writeIsolating(broker.producer, messages, { progress })).rejects.toBe(network);
+    const refused = await writeIsolating(broker.producer, messages, { progress });
+    expect(refused.map((r) => r.message.value!.toString().slice(0, 3))).toEqual(['r02']);
+    expect(broker.log.get(keyPartition(Buffer.from('a'), partitions))).toEqual(['r01', 'r03']);
+  });
+
   it('rejects as `send` does on any other failure, and when nothing was refused for size', async () => {
     const network = new Error('connect ECONNREFUSED');
     await expect(writeIsolating(fakeBroker(10, () => network).producer, [message('a', 100)])).rejects.toBe(network);

@@ -63,9 +63,10 @@ export interface StoreOptions {
   /**
    * The window's share of the bytes, 0 to below 1; 0.01 when not given
    * (Caffeine's default). A larger window keeps more of a burst of new
-   * objects (a live segment every player asks for at once); 0 leaves one
-   * object's room, which on a trace of independent requests is where
-   * hill climbing of the window would end (`bench/cdn-hit-ratio.ts`).
+   * objects (a live segment every player asks for at once); 0 leaves no
+   * window (a new object meets admission at once), which on a trace of
+   * independent requests is where hill climbing of the window would end
+   * (`bench/cdn-hit-ratio.ts`).
    */
   windowShare?: number;
   /** Called when an object leaves the store (evicted, purged, replaced). */
