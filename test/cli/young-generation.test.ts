@@ -17,17 +17,21 @@ describe('the young generation of a checking process', () => {
 
   it('stops growing once the flag is set at run time, on this Node', () => {
     // A process that keeps what it allocates, as a check does: the young generation stays at its starting size with the flag.
-    const script = (hold: boolean) => `
-      const v8 = require('node:v8');
-      ${hold ? "v8.setFlagsFromString('--semi-space-growth-factor=1');" : ''}
-      const kept = [];
-      for (let i = 0; i < 1e6; i++) kept.push({ i, list: [i] });
-      console.log(v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size);`;
-    const newSpace = (hold: boolean) => Number(spawnSync(process.execPath, ['-e', script(hold)], { encoding: 'utf8', timeout: 60_000 }).stdout);
+    const newSpace = (hold: boolean): number => {
+      const script = `
+        const v8 = require('node:v8');
+        ${hold ? "v8.setFlagsFromString('--semi-space-growth-factor=1');" : ''}
+        const kept = [];
+        for (let i = 0; i < 1e6; i++) kept.push({ i, list: [i] });
+        console.log(v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size);`;
+      const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+      expect(child.status, `${child.error ?? ''} ${child.stderr}`).toBe(0);
+      return Number(child.stdout);
+    };
     const held = newSpace(true);
     const grown = newSpace(false);
+    // Mostly 1-2 MB against 64-128 MB; V8 may still grow it a little on a busy machine (17 MB seen), so the bound is loose.
     expect(held).toBeGreaterThan(0);
-    expect(held).toBeLessThanOrEqual(4 * 2 ** 20);
-    expect(grown).toBeGreaterThan(4 * held);
+    expect(held).toBeLessThan(grown / 2);
   });
 });
