@@ -1,102 +1,122 @@
 /**
- * Benchmark: validating a 140,000-node pipeline (about 10 MB, the node mix of
- * `check-2000`), wall time, CPU time and peak RSS, against only parsing its
- * YAML (`yaml`'s parseDocument) in the same run. The text is generated once
- * into a file; each measurement runs in its own child process that reads
- * that file, as `streams validate` does, so that its peak RSS is its own.
- * The check runs twice over: with Node's default young generation, and with
- * `--max-semi-space-size=16` (a smaller one: fewer pages committed at the peak).
- * Aim: under 2 s and 400 MB.
+ * Benchmark: `streams validate` of a 140,000-node pipeline (about 17 MiB,
+ * the node mix of `check-2000`), as a user runs it: the compiled CLI
+ * (`node dist/bin/streams.js validate FILE`, built afresh first), each run
+ * a whole process: wall time, CPU time (user + system: the steadier figure
+ * on a busy machine) and peak RSS, median of the runs. In the same run, in
+ * turn with it:
  *
- *   node bench/check-large.ts [node count] [runs]
+ * - `node -e 0`, the floor every command starts from;
+ * - the `yaml` library's `parseDocument(...).toJS()` of the same file in a
+ *   plain process: what reading the file costs without the checker (about
+ *   7 s and 1.4 GB; `--no-parse` leaves it out);
+ * - the same validate with `--max-semi-space-size=16`: a user's own young
+ *   generation size, which validate then keeps instead of holding its own
+ *   small (cli/young-generation.ts);
+ * - with `--baseline=DIST`, another build's `dist/bin/streams.js` (say, of
+ *   the commit before: `git worktree add`, link node_modules, `node
+ *   bin/build.ts`), so that a change is measured against it under the same
+ *   load; both must print the same diagnostics.
+ *
+ * Aim (#7): validate under 2 s and 400 MB.
+ *
+ *   node bench/check-large.ts [nodes=140000] [runs=5] [--baseline=DIST] [--no-parse]
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { LineCounter, parseDocument } from 'yaml';
-import { checkPipeline } from '../graph/check.ts';
-import { registry } from '../nodes/all.ts';
+import { buildDist, reportUsage, root, usage } from './dist.ts';
 import { generatePipeline } from './check-2000.ts';
 
-const nodeCount = Number(process.argv[2] ?? 140_000);
-const runs = Number(process.argv[3] ?? 3);
-
-interface Sample {
-  ms: number;
-  cpuMs: number;
-  peakMiB: number;
-  baseMiB: number;
-  bytes: number;
-  nodes?: number;
-  errors?: number;
-}
+const positional = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const nodeCount = Number(positional[0] ?? 140_000);
+const runs = Number(positional[1] ?? 5);
+const baseline = process.argv.find((arg) => arg.startsWith('--baseline='))?.slice('--baseline='.length);
+const withParse = !process.argv.includes('--no-parse');
 
 const file = join(tmpdir(), `ami-streams-check-large-${nodeCount}.yaml`);
+writeFileSync(file, generatePipeline(nodeCount));
+const dist = buildDist();
 
-/** One measurement in this process: read the file, then time the action; peak RSS from the kernel's high-water mark. */
-function measure(what: 'parse' | 'check'): Sample {
-  const text = readFileSync(file, 'utf8');
-  const baseMiB = process.memoryUsage().rss / 2 ** 20;
-  const cpu = process.cpuUsage();
-  const start = performance.now();
-  let nodes: number | undefined;
-  let errors: number | undefined;
-  if (what === 'parse') {
-    parseDocument(text, { lineCounter: new LineCounter(), prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' }).toJS();
-  } else {
-    const result = checkPipeline({ file: 'large.yaml', text, registry, env: {} });
-    nodes = result.graph?.nodes.size;
-    errors = result.diagnostics.filter((d) => d.severity === 'error').length;
-  }
-  const ms = performance.now() - start;
-  const used = process.cpuUsage(cpu);
-  return { ms, cpuMs: (used.user + used.system) / 1000, peakMiB: process.resourceUsage().maxRSS / 1024, baseMiB, bytes: text.length, nodes, errors };
-}
+/** The library's parse as the checker's fallback calls it (no duplicate-key check: quadratic), in a process of its own. */
+const parseAlone = [
+  '--input-type=module',
+  '-e',
+  "import { readFileSync } from 'node:fs'; import { LineCounter, parseDocument } from 'yaml';" +
+    "parseDocument(readFileSync(process.argv[1], 'utf8'), { lineCounter: new LineCounter(), prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' }).toJS();",
+  file,
+];
 
-/** The young generation's semi-space, in MB, of the second check. */
-const smallSemiSpace = 16;
+const commands: Record<string, string[]> = {
+  'node -e 0': ['-e', '0'],
+  ...(withParse ? { 'yaml parseDocument + toJS': parseAlone } : {}),
+  'validate (dist)': [dist, 'validate', file],
+  '  --max-semi-space-size=16': ['--max-semi-space-size=16', dist, 'validate', file],
+  ...(baseline ? { 'validate (baseline)': [baseline, 'validate', file] } : {}),
+};
 
-function child(what: 'parse' | 'check', nodeFlags: string[] = []): Sample {
-  const out = execFileSync(process.execPath, [...nodeFlags, import.meta.filename, String(nodeCount), String(runs), `--child=${what}`], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  return JSON.parse(out) as Sample;
+interface Samples {
+  wall: number[];
+  cpu: number[];
+  rss: number[];
 }
 
 function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
-const mode = process.argv.find((arg) => arg.startsWith('--child='))?.slice('--child='.length) as 'parse' | 'check' | undefined;
-if (mode) {
-  process.stdout.write(JSON.stringify(measure(mode)));
-} else {
-  writeFileSync(file, generatePipeline(nodeCount));
-  const samples: Record<'parse' | 'check' | 'checkSmallYoung', Sample[]> = { parse: [], check: [], checkSmallYoung: [] };
-  // Interleaved, so a busy machine slows all alike.
-  for (let i = 0; i < runs; i++) {
-    for (const what of ['parse', 'check'] as const) samples[what].push(child(what));
-    samples.checkSmallYoung.push(child('check', [`--max-semi-space-size=${smallSemiSpace}`]));
+const samples = new Map<string, Samples>(Object.keys(commands).map((name) => [name, { wall: [], cpu: [], rss: [] }]));
+const outputs = new Map<string, string>();
+// One warm-up round (file cache, compile cache), then the counted ones; in turn, so a busy machine slows all alike.
+for (let round = -1; round < runs; round++) {
+  for (const [name, args] of Object.entries(commands)) {
+    const started = performance.now();
+    const run = spawnSync(process.execPath, [...reportUsage, ...args], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const wall = (performance.now() - started) / 1000;
+    if (run.status !== 0) throw new Error(`${name} exited ${run.status}: ${run.stderr.slice(0, 2000)}`);
+    const { rssMb, cpuSeconds } = usage(run.stderr);
+    if (round < 0) {
+      // What validate printed, the usage line left out: every build must say the same.
+      outputs.set(name, run.stdout + run.stderr.slice(0, run.stderr.trimEnd().lastIndexOf('\n') + 1));
+      continue;
+    }
+    const s = samples.get(name)!;
+    s.wall.push(wall);
+    s.cpu.push(cpuSeconds);
+    s.rss.push(rssMb);
   }
-  const [first] = samples.check;
-  if (first.errors !== 0 || first.nodes !== nodeCount) {
-    console.error(`the generated pipeline does not check: ${first.errors} errors, ${first.nodes} nodes`);
+}
+rmSync(file);
+
+const expected = `${file}: ok (${nodeCount} nodes,`;
+for (const name of Object.keys(commands).filter((n) => n.includes('validate') || n.includes('semi-space'))) {
+  const printed = outputs.get(name)!;
+  if (!printed.startsWith(expected)) {
+    console.error(`${name}: the generated pipeline does not check:\n${printed.slice(0, 2000)}`);
+    process.exitCode = 1;
+  } else if (printed !== outputs.get('validate (dist)')) {
+    console.error(`${name} printed other diagnostics than validate (dist)`);
     process.exitCode = 1;
   }
-  rmSync(file);
-  console.log(`pipeline: ${nodeCount} nodes, ${(first.bytes / 2 ** 20).toFixed(1)} MiB of YAML; ${runs} runs each, medians; load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);
-  const row = (label: string, list: Sample[]) => {
-    const ms = median(list.map((s) => s.ms));
-    const peak = median(list.map((s) => s.peakMiB));
-    console.log(`${label.padEnd(28)} ${ms.toFixed(0).padStart(6)} ms wall ${median(list.map((s) => s.cpuMs)).toFixed(0).padStart(6)} ms CPU   peak RSS ${peak.toFixed(0).padStart(5)} MiB (file read: ${median(list.map((s) => s.baseMiB)).toFixed(0)} MiB)`);
-    return { ms, peak };
-  };
-  const parse = row('yaml parseDocument + toJS', samples.parse);
-  const check = row('checkPipeline', samples.check);
-  const small = row(`  --max-semi-space-size=${smallSemiSpace}`, samples.checkSmallYoung);
-  console.log(
-    `checking costs ${(check.ms / parse.ms).toFixed(2)}x the time and ${(check.peak / parse.peak).toFixed(2)}x the peak RSS of parsing; ` +
-      `aim: under 2 s and 400 MB (${check.ms < 2000 && check.peak < 400 ? 'met' : 'missed'}; ` +
-      `with --max-semi-space-size=${smallSemiSpace}: ${(small.peak / check.peak).toFixed(2)}x the peak RSS, ${small.ms < 2000 && small.peak < 400 ? 'met' : 'missed'})`,
-  );
 }
+
+console.log(`validate of a ${nodeCount}-node pipeline (node ${process.version}), median of ${runs} runs, whole processes; load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);
+console.log(`${''.padEnd(28)} ${'wall'.padStart(8)} ${'cpu'.padStart(8)} ${'peak RSS'.padStart(9)}`);
+const medians = new Map<string, { wall: number; cpu: number; rss: number }>();
+for (const [name, s] of samples) {
+  const m = { wall: median(s.wall), cpu: median(s.cpu), rss: median(s.rss) };
+  medians.set(name, m);
+  console.log(`${name.padEnd(28)} ${m.wall.toFixed(2).padStart(6)} s ${m.cpu.toFixed(2).padStart(6)} s ${m.rss.toFixed(0).padStart(5)} MiB`);
+}
+const validate = medians.get('validate (dist)')!;
+const ratio = (of: string, to: string): string => {
+  const [a, b] = [medians.get(of)!, medians.get(to)!];
+  return `${(a.wall / b.wall).toFixed(2)}x wall, ${(a.cpu / b.cpu).toFixed(2)}x CPU, ${(a.rss / b.rss).toFixed(2)}x peak RSS`;
+};
+if (withParse) console.log(`validate costs ${ratio('validate (dist)', 'yaml parseDocument + toJS')} of the yaml library's parse alone`);
+console.log(`--max-semi-space-size=16: ${ratio('  --max-semi-space-size=16', 'validate (dist)')} of validate as shipped (which then leaves the young generation to the flag)`);
+if (baseline) console.log(`against the baseline: ${ratio('validate (dist)', 'validate (baseline)')}`);
+const peakMb = (validate.rss * 2 ** 20) / 1e6;
+console.log(`aim (#7): under 2 s and 400 MB: ${validate.wall < 2 && peakMb < 400 ? 'met' : 'missed'} (${validate.wall.toFixed(2)} s wall, ${peakMb.toFixed(0)} MB peak)`);

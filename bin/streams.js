@@ -4,10 +4,9 @@
 // types, it runs the TypeScript sources, so `npx streams` in the repository
 // always runs the code in the tree; an installed package ships no sources
 // and runs the JavaScript that `npm pack` compiled into dist/.
-// The young generation is capped at 16 MB semi-spaces (Node's default here is
-// larger): validating a 140,000-node file then peaks at about 300 MiB instead
-// of 410, and W1 at about 130 MB instead of 160, at the same CPU time
-// (bench/check-large.ts, bench/w1.ts). `env -S` splits the line's arguments.
+// A plain `node` line (busybox's `env` has no `-S` for options): `validate`
+// holds its young generation small itself (cli/young-generation.ts); a
+// smaller one for `run` is the user's NODE_OPTIONS=--max-semi-space-size=16.
 import { existsSync } from 'node:fs';
 
 const sources = new URL('./streams.ts', import.meta.url);

@@ -10,6 +10,7 @@ import { parseSource } from '../graph/source.ts';
 import type { Deployment } from '../graph/hosts-file.ts';
 import { operatorsNamedIn } from '../graph/operator-names.ts';
 import { loadOperators, registry } from '../nodes/registry.ts';
+import { withFolderMemo } from '../runtime/paths.ts';
 import { readTextFile } from './text-file.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -100,11 +101,14 @@ function checkPaths(result: CheckResult, file: string, text: string): Diagnostic
   const base = dirname(resolve(file));
   const resolvePath = (path: string): string => resolve(base, path);
   const found: { node: string; setting: string; message: string }[] = [];
-  for (const node of result.graph!.nodes.values()) {
-    const check = registry.get(node.op)?.checkPaths;
-    if (!check) continue;
-    for (const problem of check(node.settings, resolvePath)) found.push({ node: node.name, ...problem });
-  }
+  // The folders above the outputs are looked at once each, not once per node.
+  withFolderMemo(() => {
+    for (const node of result.graph!.nodes.values()) {
+      const check = registry.get(node.op)?.checkPaths;
+      if (!check) continue;
+      for (const problem of check(node.settings, resolvePath)) found.push({ node: node.name, ...problem });
+    }
+  });
   if (found.length === 0) return [];
   // Parsed again only when something is wrong, to locate it.
   const { source } = parseSource(file, text);

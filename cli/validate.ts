@@ -6,6 +6,7 @@
 import { formatDiagnostic, hasErrors } from '../graph/diagnostics.ts';
 import { renderGraph, type GraphFormat } from '../graph/render.ts';
 import { UsageError, checkAndReport, isTestFile, parseParams, readPipeline } from './pipeline-file.ts';
+import { holdYoungGeneration } from './young-generation.ts';
 
 /**
  * Checks every file and reports on each, even after one fails. Exit code:
@@ -14,6 +15,8 @@ import { UsageError, checkAndReport, isTestFile, parseParams, readPipeline } fro
 export async function validateCommand(values: Record<string, unknown>, paths: string[]): Promise<number> {
   if (paths.length === 0) throw new UsageError('validate needs at least one pipeline file');
   const params = parseParams(values.param as string[] | undefined);
+  // What a check allocates lives to the end: a young generation grown large would only hold copies of it.
+  holdYoungGeneration();
   let unreadable = false;
   let invalid = false;
   for (const path of paths) {

@@ -78,17 +78,19 @@ export function checkPipeline(input: CheckInput): CheckResult {
     report.at({ line: 1, col: 1 }, 'missing_field', 'missing `nodes` (the map of named operators)');
     return { diagnostics: sortDiagnostics(report.diagnostics) };
   }
-  if (!isRecord(doc.nodes) || Object.keys(doc.nodes).length === 0) {
+  // The names listed once: a map of a hundred thousand nodes takes a while to list.
+  const allNames = isRecord(doc.nodes) ? Object.keys(doc.nodes) : [];
+  if (allNames.length === 0) {
     report.value(['nodes'], 'bad_field', `\`nodes\` must be a map of node names to nodes, found ${isRecord(doc.nodes) ? 'an empty map' : kindOf(doc.nodes)}`);
     return { diagnostics: sortDiagnostics(report.diagnostics) };
   }
+  const nodeMaps = doc.nodes as Record<string, unknown>;
 
   const nodes = new Map<string, GraphNode>();
   const unsettled = new Set<string>();
-  const allNames = Object.keys(doc.nodes);
   const inputs = new NodeInputs(allNames.length);
   for (const name of allNames) {
-    const checked = checkNode(name, doc.nodes[name], input.registry, report, resolved.failedPaths, nodes.size);
+    const checked = checkNode(name, nodeMaps[name], input.registry, report, resolved.failedPaths, nodes.size);
     inputs.add(checked.refs);
     const node = checked.node;
     if (!node) continue;

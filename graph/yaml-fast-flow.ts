@@ -117,7 +117,7 @@ class FlowReader {
       this.pos = quoted.end;
     } else {
       const end = this.plainEnd(start);
-      const resolved = resolvePlain(this.text.slice(start, end));
+      const resolved = resolvePlain(this.strings.slice(this.text, start, end));
       if (typeof resolved !== 'string') throw OUTSIDE_SUBSET;
       key = resolved;
     }
@@ -143,7 +143,7 @@ class FlowReader {
     const end = this.plainEnd(start);
     // `[a: b]` (a pair in a sequence) and `{a: b: c}`: the library's.
     if (this.code(this.pos) === COLON) throw OUTSIDE_SUBSET;
-    const value = this.strings.share(resolvePlain(this.text.slice(start, end)));
+    const value = resolvePlain(this.strings.slice(this.text, start, end));
     this.data = value;
     return this.keep ? scalarNode(start, end, 'PLAIN', value) : UNKEPT;
   }

@@ -76,12 +76,34 @@ export class SharedStrings {
     if (typeof value !== 'string') return value;
     const n = value.length;
     if (n === 0 || n > SHARED_LENGTH) return value;
-    const slot = (n * 31 + value.charCodeAt(0) * 17 + value.charCodeAt(n >> 1) * 7 + value.charCodeAt(n - 1)) & (SHARED_SLOTS - 1);
+    const slot = slotOf(value, 0, n);
     const known = this.#slots[slot];
     if (known === value) return known as T;
     this.#slots[slot] = value;
     return value;
   }
+
+  /**
+   * `text.slice(start, end)`, as a string read before when there is one:
+   * compared in place, so a key or word met again (`op`, `with`, `1s`)
+   * makes no new string, and as a key it is one the engine has already
+   * made a property name of.
+   */
+  slice(text: string, start: number, end: number): string {
+    const n = end - start;
+    if (n === 0 || n > SHARED_LENGTH) return text.slice(start, end);
+    const slot = slotOf(text, start, n);
+    const known = this.#slots[slot];
+    if (known !== undefined && known.length === n && text.startsWith(known, start)) return known;
+    const value = text.slice(start, end);
+    this.#slots[slot] = value;
+    return value;
+  }
+}
+
+/** The slot of {@link SharedStrings} for the `n` characters of `text` from `start`: by length and three characters. */
+function slotOf(text: string, start: number, n: number): number {
+  return (n * 31 + text.charCodeAt(start) * 17 + text.charCodeAt(start + (n >> 1)) * 7 + text.charCodeAt(start + n - 1)) & (SHARED_SLOTS - 1);
 }
 
 const INT_OCT = /^0o[0-7]+$/;

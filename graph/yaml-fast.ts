@@ -317,7 +317,7 @@ class Reader {
       const stop = this.plainStop(start);
       let end = stop;
       while (this.code(end - 1) === SPACE) end--;
-      const resolved = resolvePlain(this.text.slice(start, end));
+      const resolved = resolvePlain(this.strings.slice(this.text, start, end));
       // Keys that read as numbers, booleans or null become strings in the data by rules of their own.
       if (typeof resolved !== 'string') throw OUTSIDE_SUBSET;
       key = resolved;
@@ -386,7 +386,7 @@ class Reader {
       }
       let end = stop;
       while (this.code(end - 1) === SPACE) end--;
-      const value = this.strings.share(resolvePlain(this.text.slice(p, end)));
+      const value = resolvePlain(this.strings.slice(this.text, p, end));
       node = this.scalar(p, end, 'PLAIN', value);
       this.data = value;
       this.pos = stop;

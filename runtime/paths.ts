@@ -69,15 +69,48 @@ export function checkInputFolder(setting: string, path: string): PathProblem | u
 }
 
 /**
+ * What one pass of path checks ({@link withFolderMemo}) learnt of the
+ * folders above the paths it checked: a large pipeline writes many outputs
+ * into a few folders, which are then looked at once each, not once per output.
+ */
+let folderMemo: Map<string, 'folder' | 'other' | 'missing'> | undefined;
+
+/**
+ * Runs `checks` (synchronous: `streams validate` checking every node's
+ * paths) with each folder above a checked output looked at once: the file
+ * system is taken as it was when a folder was first asked about, for the
+ * length of the pass.
+ */
+export function withFolderMemo<T>(checks: () => T): T {
+  folderMemo = new Map();
+  try {
+    return checks();
+  } finally {
+    folderMemo = undefined;
+  }
+}
+
+/** Whether `path` is a folder, something else, or nothing (remembered during a {@link withFolderMemo} pass). */
+function folderState(path: string): 'folder' | 'other' | 'missing' {
+  const known = folderMemo?.get(path);
+  if (known) return known;
+  const found = statOrUndefined(path);
+  const state = !found ? 'missing' : found.isDirectory() ? 'folder' : 'other';
+  folderMemo?.set(path, state);
+  return state;
+}
+
+/**
  * A file a node will write: it must not be a folder, and its nearest
  * existing ancestor must be a folder (the missing ones are created).
  */
 export function checkOutputFile(setting: string, path: string): PathProblem | undefined {
-  const found = statOrUndefined(path);
-  if (found?.isDirectory()) return { setting, message: `output \`${path}\` is a folder, not a file` };
-  for (let parent = dirname(path); ; parent = dirname(parent)) {
-    const above = statOrUndefined(parent);
-    if (above) return above.isDirectory() ? undefined : { setting, message: `output \`${path}\` cannot be created: \`${parent}\` is a file, not a folder` };
+  const folder = dirname(path);
+  for (let parent = folder; ; parent = dirname(parent)) {
+    const state = folderState(parent);
+    if (state === 'other') return { setting, message: `output \`${path}\` cannot be created: \`${parent}\` is a file, not a folder` };
+    // Only in a folder that exists can the output exist already (and be a folder): the one stat of a file of its own.
+    if (state === 'folder') return parent === folder && statOrUndefined(path)?.isDirectory() ? { setting, message: `output \`${path}\` is a folder, not a file` } : undefined;
     if (dirname(parent) === parent) return undefined;
   }
 }
