@@ -25,13 +25,13 @@ vi.mock('../../native/kafka/client.ts', async (importOriginal) => {
       if (!options.clientId.startsWith('ami-streams-')) return producer;
       return {
         ...producer,
-        async send(messages) {
-          if (faults.remaining <= 0) return producer.send(messages);
+        async send(messages, requestBytes) {
+          if (faults.remaining <= 0) return producer.send(messages, requestBytes);
           faults.remaining -= 1;
           faults.injected += 1;
           // Alternately refused before writing, and written with the answer lost.
           if (faults.injected % 2 === 1) throw new Error('injected fault: connection refused');
-          await producer.send(messages);
+          await producer.send(messages, requestBytes);
           throw new Error('injected fault: the broker\'s answer was lost');
         },
       };
