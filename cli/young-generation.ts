@@ -16,17 +16,24 @@ import v8 from 'node:v8';
 const flag = '--semi-space-growth-factor=1';
 
 /**
- * The V8 flag a checking process sets, unless the user sized the young
- * generation (`--max-semi-space-size`, `--min-semi-space-size`, or the
- * growth factor, on the command line or in NODE_OPTIONS, either spelling):
- * then their choice stands.
+ * The V8 flag a checking process sets, unless the user chose how the young
+ * generation grows (`--semi-space-growth-factor` or `--min-semi-space-size`,
+ * either spelling; Node takes them only on its command line): then their
+ * choice stands. A `--max-semi-space-size` (the README's advice for `run`,
+ * also taken from NODE_OPTIONS) only caps the growth, and the flag still
+ * holds it below that cap.
  */
 export function youngGenerationFlag(execArgv: readonly string[], nodeOptions = ''): string | undefined {
-  const chosen = [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => /semi[-_]space/.test(arg));
+  const chosen = [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => /semi[-_]space[-_]growth[-_]factor|min[-_]semi[-_]space[-_]size/.test(arg));
   return chosen ? undefined : flag;
 }
 
-/** Holds the young generation at its size for the rest of the process (see {@link youngGenerationFlag}). */
+/**
+ * Holds the young generation at its size for the rest of the process (see
+ * {@link youngGenerationFlag}). Node calls setting V8 flags after start
+ * undefined behaviour in general; this one V8 reads at each collection, and
+ * the process only checks files and exits.
+ */
 export function holdYoungGeneration(): void {
   const wanted = youngGenerationFlag(process.execArgv, process.env.NODE_OPTIONS);
   if (wanted) v8.setFlagsFromString(wanted);
