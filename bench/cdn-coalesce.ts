@@ -15,10 +15,15 @@
  * that takes 1,000 connections at once (the default 511 drops SYNs, and a
  * dropped SYN is retried a second later).
  *
+ * Two floors in the same run: a bare HTTP server sending the object from
+ * memory to as many clients, and below any HTTP, the same bytes written to
+ * as many raw loopback sockets and read to their end. The raw one bounds
+ * what any server on this machine can do for the last waiter.
+ *
  *   node bench/cdn-coalesce.ts [--clients 1000] [--size-mb 10] [--rate 4]
  */
 import { createServer, request as httpRequest, Agent } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Edge } from '../nodes/cdn/edge/edge.ts';
@@ -28,6 +33,13 @@ import type { CachedObject } from '../nodes/cdn/edge/cached-object.ts';
 interface Job {
   role: 'clients';
   url: string;
+  clients: number;
+}
+
+/** The worker: `clients` raw TCP connections at once, each read to its end (no HTTP). */
+interface RawJob {
+  role: 'raw';
+  port: number;
   clients: number;
 }
 
@@ -58,6 +70,21 @@ async function runClients(job: Job): Promise<{ ttlb: number[]; bytes: number[] }
   return { ttlb: results.map((r) => r[0]), bytes: results.map((r) => r[1]) };
 }
 
+/** The raw worker: each connection's time to its end (ms) and bytes. */
+async function runRawClients(job: RawJob): Promise<{ ttlb: number[]; bytes: number[] }> {
+  const started = performance.now();
+  const one = (): Promise<[number, number]> =>
+    new Promise((resolve, reject) => {
+      let bytes = 0;
+      const socket = connect(job.port, '127.0.0.1');
+      socket.on('data', (data: Buffer) => (bytes += data.length));
+      socket.on('end', () => resolve([performance.now() - started, bytes]));
+      socket.on('error', reject);
+    });
+  const results = await Promise.all(Array.from({ length: job.clients }, one));
+  return { ttlb: results.map((r) => r[0]), bytes: results.map((r) => r[1]) };
+}
+
 /** The worker: a paced origin on a free port; posts its URL, then each request's target as it comes. */
 async function runOrigin(job: OriginJob): Promise<void> {
   const object = Buffer.alloc(job.size, 0x5a);
@@ -83,8 +110,9 @@ async function runOrigin(job: OriginJob): Promise<void> {
 }
 
 if (!isMainThread) {
-  const job = workerData as Job | OriginJob;
+  const job = workerData as Job | OriginJob | RawJob;
   if (job.role === 'origin') await runOrigin(job);
+  else if (job.role === 'raw') parentPort!.postMessage(await runRawClients(job));
   else parentPort!.postMessage(await runClients(job));
 } else {
   const { values } = parseArgs({ options: { clients: { type: 'string', default: '1000' }, 'size-mb': { type: 'string', default: '10' }, rate: { type: 'string', default: '4' } } });
@@ -117,9 +145,9 @@ if (!isMainThread) {
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
   const edgeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  const inWorker = (job: Omit<Job, 'role'>): Promise<{ ttlb: number[]; bytes: number[] }> =>
+  const inWorker = (job: Omit<Job, 'role'> | RawJob): Promise<{ ttlb: number[]; bytes: number[] }> =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(new URL(import.meta.url), { workerData: { ...job, role: 'clients' } satisfies Job });
+      const worker = new Worker(new URL(import.meta.url), { workerData: 'role' in job ? job : ({ ...job, role: 'clients' } satisfies Job) });
       worker.once('message', resolve);
       worker.once('error', reject);
     });
@@ -134,6 +162,11 @@ if (!isMainThread) {
   const floor = await inWorker({ url: `http://127.0.0.1:${(bare.address() as AddressInfo).port}/`, clients });
   bare.closeAllConnections();
   bare.close();
+  // Below any HTTP server: the object's bytes written to as many raw sockets, read by as many raw clients.
+  const raw = createNetServer((socket) => socket.end(whole));
+  await new Promise<void>((resolve) => raw.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
+  const rawFloor = await inWorker({ role: 'raw', port: (raw.address() as AddressInfo).port, clients });
+  raw.close();
 
   const single = await inWorker({ url: `${edgeUrl}/single.mp4`, clients: 1 });
   const crowd = await inWorker({ url: `${edgeUrl}/crowd.mp4`, clients });
@@ -148,6 +181,10 @@ if (!isMainThread) {
   const floorLast = Math.max(...floor.ttlb);
   console.log(`  floor: a bare server sending the object from memory to ${clients} clients at once: last byte at ${floorLast.toFixed(0)} ms (${((clients * size) / 1e6 / (floorLast / 1000)).toFixed(0)} MB/s over loopback)`);
   console.log(`  ratio last waiter / max(single, floor): ${(last / Math.max(single.ttlb[0], floorLast)).toFixed(3)}`);
+  const rawLast = Math.max(...rawFloor.ttlb);
+  const rawComplete = rawFloor.bytes.every((b) => b === size);
+  console.log(`  below HTTP: the same bytes through ${clients} raw loopback sockets: last byte at ${rawLast.toFixed(0)} ms (${((clients * size) / 1e6 / (rawLast / 1000)).toFixed(0)} MB/s${rawComplete ? '' : ', SOME SHORT'}), ${(rawLast / single.ttlb[0]).toFixed(2)}x the single request: no server here can bring the last waiter under that`);
+  console.log(`  ratio last waiter / raw sockets: ${(last / rawLast).toFixed(3)}`);
   console.log(`  edge counters: ${JSON.stringify(edge.counters)}`);
   edge.close();
   server.closeAllConnections();
