@@ -23,7 +23,11 @@ export type ReloadResult =
   | {
       status: 'applied';
       diff: GraphDiff;
-      /** What the user should know of how it was applied: a pair whose fusion changed had its open windows emitted early. */
+      /**
+       * What the user should know of how it was applied: a pair whose fusion
+       * changed had its open windows emitted early; a replaced node's own
+       * note (`OperatorDefinition.reloadNote`: a window under new settings).
+       */
       warnings?: string[];
     }
   | { status: 'rejected'; cause: string; diff: GraphDiff }
@@ -148,6 +152,8 @@ async function apply(host: ReloadHost, next: Graph, diff: GraphDiff, deadline: n
       const runner = host.addRunner(node);
       // State carries over when its shape is the same: the same operator.
       runner.restored = node.op === old.node.op ? carried : undefined;
+      const note = runner.restored !== undefined ? engine.options.registry.get(node.op)?.reloadNote?.(old.node.settings, node.settings, { fused: old.absorbed !== undefined }) : undefined;
+      if (note !== undefined) warnings.push(`\`${name}\` ${note}`);
       for (const channel of old.input.channels) runner.input.add(channel);
       runner.stats = old.stats;
       successors.set(name, runner);

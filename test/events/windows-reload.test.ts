@@ -242,7 +242,8 @@ nodes:
   win: { op: window.tumbling, in: src, with: { ${window} } }
 ${rest}`;
 
-  async function runAcrossReload(before: string, after: string, rest: string): Promise<Engine> {
+  /** Runs the pipeline across the reload; the engine, and the warnings of the reload's result. */
+  async function runAcrossReload(before: string, after: string, rest: string): Promise<{ engine: Engine; warnings: string[] | undefined }> {
     Object.assign(fed, { subscriber: undefined, newAck: undefined, next: 0, acks: [] });
     const engine = startYaml(pipeline(before, rest), { extra: [feedSource] });
     await waitUntil('the source started', () => fed.subscriber !== undefined);
@@ -259,12 +260,14 @@ ${rest}`;
     // Each source batch was acknowledged, once: none dropped unacknowledged, none left hanging.
     expect(fed.acks).toEqual(Array.from({ length: 30 }, () => 1));
     expect(new Map(engine.nodeStats()).get('src')!.starts).toBe(1);
-    return engine;
+    return { engine, warnings: result.status === 'applied' ? result.warnings : undefined };
   }
 
   it('a lone tumbling window 10s -> 4s: every record reaches one window or `late`, once', async () => {
     const rest = `  out: { op: test.collect, in: win, with: { into: rewindow-out } }\n  late: { op: test.collect, in: win.late, with: { into: rewindow-late } }\n`;
-    await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', rest);
+    const { warnings } = await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', rest);
+    // The reload's result says what became of the held records.
+    expect(warnings).toEqual([expect.stringMatching(/^`win` changed its windows: the records it held were folded again/)]);
     const panes = take('rewindow-out') as { start: number; end: number; records: { n: number; ts: number }[] }[];
     const late = (take('rewindow-late') as { n: number }[]).map((r) => r.n);
     // Watermark 19.8 s at the reload: [8 s, 12 s) and [12 s, 16 s) have closed, so n 50..79 are late.
@@ -282,7 +285,7 @@ ${rest}`;
   });
 
   it('with `late` unconnected: the records late in the new windows are counted as dropped, not lost silently', async () => {
-    const engine = await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', `  out: { op: test.collect, in: win, with: { into: rewindow-out } }\n`);
+    const { engine } = await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', `  out: { op: test.collect, in: win, with: { into: rewindow-out } }\n`);
     const panes = take('rewindow-out') as { records: unknown[] }[];
     expect(panes.reduce((sum, p) => sum + p.records.length, 0)).toBe(120);
     expect(new Map(engine.nodeStats()).get('win')!.dropped.get('unconnected_late')).toBe(30);
@@ -290,7 +293,8 @@ ${rest}`;
 
   it('fused with an aggregate, 10s -> 4s: the old open window is emitted early and every record counted once', async () => {
     const rest = `  stats: { op: aggregate, in: win, with: { count: count(), first: min(n), last: max(n) } }\n  out: { op: test.collect, in: stats, with: { into: rewindow-stats } }\n`;
-    await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', rest);
+    const { warnings } = await runAcrossReload('size: 10s, time: ts', 'size: 4s, time: ts', rest);
+    expect(warnings).toEqual([expect.stringMatching(/^`win` changed its windows while fused with an aggregate: its open windows were emitted early/)]);
     const rows = take('rewindow-stats') as { start: number; end: number; count: number; first: number; last: number }[];
     expect(rows.map((r) => [r.start, r.end, r.first, r.count])).toEqual([
       [0, 10_000, 0, 50],
@@ -300,6 +304,21 @@ ${rest}`;
       [28_000, 32_000, 140, 10],
     ]);
     for (const row of rows) expect(row.last - row.first + 1).toBe(row.count);
+  });
+});
+
+describe('what a window tells a reload', () => {
+  const settings = (raw: Record<string, unknown>) => tumbling.settings.parse(raw);
+  const note = (before: Record<string, unknown>, after: Record<string, unknown>, fused = false) => tumbling.reloadNote!(settings(before), settings(after), { fused });
+
+  it('nothing when its windows stay as they were (another lateness or key)', () => {
+    expect(note({ size: '10s', time: 'ts' }, { size: '10s', time: 'ts', lateness: '2s', key: 'device' })).toBeUndefined();
+  });
+
+  it('that its records were folded again when its size or clock changed', () => {
+    expect(note({ size: '10s', time: 'ts' }, { size: '4s', time: 'ts' })).toMatch(/folded again/);
+    expect(note({ size: '10s', time: 'ts' }, { size: '10s' })).toMatch(/folded again/);
+    expect(note({ size: '10s', time: 'ts' }, { size: '4s', time: 'ts' }, true)).toMatch(/emitted early/);
   });
 });
 

@@ -83,6 +83,14 @@ export function defineWindowOperator<Settings extends WindowSettings>(spec: Wind
     inputs: windowInputs,
     outputs: windowOutputs,
     partitionBy: { setting: 'key' },
+    reloadNote(before, after, { fused }) {
+      // The clock and the geometry: what a window's state is kept in (see `shape` in window-node.ts).
+      const geometry = (settings: Settings): string => `${settings.time === undefined ? 'processing' : 'event'};${assigner(settings, recordsFolder).shape}`;
+      if (geometry(before) === geometry(after)) return undefined;
+      return fused
+        ? 'changed its windows while fused with an aggregate: its open windows were emitted early, as the old settings made them (their results split at this reload)'
+        : 'changed its windows: the records it held were folded again, in arrival order, into the new windows (in event time, those whose new window had already closed went to `late`)';
+    },
     create(ctx) {
       return runWindow(ctx, ctx, recordsFolder);
     },
