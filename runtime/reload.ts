@@ -152,7 +152,8 @@ async function apply(host: ReloadHost, next: Graph, diff: GraphDiff, deadline: n
       const runner = host.addRunner(node);
       // State carries over when its shape is the same: the same operator.
       runner.restored = node.op === old.node.op ? carried : undefined;
-      const note = runner.restored !== undefined ? engine.options.registry.get(node.op)?.reloadNote?.(old.node.settings, node.settings, { fused: old.absorbed !== undefined }) : undefined;
+      // Only a node that ran saved its state under its own settings.
+      const note = runner.restored !== undefined && old.hasRun ? engine.options.registry.get(node.op)?.reloadNote?.(old.node.settings, node.settings, { fused: old.absorbed !== undefined }) : undefined;
       if (note !== undefined) warnings.push(`\`${name}\` ${note}`);
       for (const channel of old.input.channels) runner.input.add(channel);
       runner.stats = old.stats;

@@ -286,9 +286,10 @@ export interface OperatorDefinition<Settings = any> extends OperatorSpec<Setting
   checkPaths?(settings: Settings, resolvePath: (path: string) => string): PathProblem[];
   /**
    * What the user should know when a reload replaces this node by one of
-   * the same operator under other settings, its state carried over (a
-   * window whose size changed folds what it held into the new windows);
-   * undefined when there is nothing to say. It goes into the reload's result.
+   * the same operator, its state carried over (a window whose size changed
+   * folds what it held into the new windows); undefined when there is
+   * nothing to say, as when the settings are equal (a node is also replaced
+   * when only its inputs changed). It goes into the reload's result.
    * `fused`: the node ran fused with its consumer (see `fuse`).
    */
   reloadNote?(before: Settings, after: Settings, how: { fused: boolean }): string | undefined;

@@ -8,7 +8,7 @@ import { defineOperator, duration, expression, z, type AggregateSpec, type NodeC
 import { compileAggregates } from './aggregators.ts';
 import type { WindowAssigner } from './assigner.ts';
 import { recordsFolder, type PaneFolder } from './pane-folder.ts';
-import { windowNode, type WindowSettings } from './window-node.ts';
+import { windowGeometry, windowNode, type WindowSettings } from './window-node.ts';
 
 /**
  * The settings every window has, to spread into its schema where they
@@ -84,12 +84,11 @@ export function defineWindowOperator<Settings extends WindowSettings>(spec: Wind
     outputs: windowOutputs,
     partitionBy: { setting: 'key' },
     reloadNote(before, after, { fused }) {
-      // The clock and the geometry: what a window's state is kept in (see `shape` in window-node.ts).
-      const geometry = (settings: Settings): string => `${settings.time === undefined ? 'processing' : 'event'};${assigner(settings, recordsFolder).shape}`;
+      const geometry = (settings: Settings): string => windowGeometry(settings, assigner(settings, recordsFolder));
       if (geometry(before) === geometry(after)) return undefined;
       return fused
-        ? 'changed its windows while fused with an aggregate: its open windows were emitted early, as the old settings made them (their results split at this reload)'
-        : 'changed its windows: the records it held were folded again, in arrival order, into the new windows (in event time, those whose new window had already closed went to `late`)';
+        ? 'changed its windows while fused with an aggregate: any open windows were emitted early, as the old settings made them (their results split at this reload)'
+        : 'changed its windows: any records it held were folded again, in arrival order, into the new windows (in event time, those whose new window had already closed went to `late`)';
     },
     create(ctx) {
       return runWindow(ctx, ctx, recordsFolder);

@@ -80,6 +80,15 @@ type FoldPass = { kind: 'arriving' } | { kind: 'refold'; times: readonly number[
 const arriving: FoldPass = { kind: 'arriving' };
 
 /** Builds the running function of a window (or fused window and aggregate). */
+/**
+ * The clock and geometry a window's state is kept in: its snapshot's
+ * `shape` without the folder's part. Settings that change it make a
+ * replaced window take its state over (`window-takeover.ts`).
+ */
+export function windowGeometry(settings: WindowSettings, assigner: { readonly shape: string }): string {
+  return `${settings.time === undefined ? 'processing' : 'event'};${assigner.shape}`;
+}
+
 export function windowNode<State>(options: WindowNodeOptions<State>): NodeFunction {
   const { ctx, foldCtx, folder } = options;
   const assigner = options.assignerOf(ctx.settings);
@@ -89,7 +98,7 @@ export function windowNode<State>(options: WindowNodeOptions<State>): NodeFuncti
   const keyField = keyReader?.field;
   // Event-time and processing-time windows live on different clocks: one's state means nothing to the other.
   const clock = processingTime ? 'processing' : 'event';
-  const shape = `${clock};${assigner.shape};${folder.shape}`;
+  const shape = `${windowGeometry(ctx.settings, assigner)};${folder.shape}`;
   // -Infinity until a first record: nothing is late before anything was seen.
   let watermark = -Infinity;
   let arrivals = 0;
