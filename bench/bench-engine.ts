@@ -35,3 +35,36 @@ export async function startBenchEngine(name: string, nodes: Record<string, unkno
   await started;
   return engine;
 }
+
+/**
+ * Watches `count` (records received so far) and, once it has not moved for
+ * `idleMs`, prints `{received, seconds, cpuSeconds, ...}` as one JSON line
+ * (from the first record to the last, with `finish`'s fields) and exits.
+ */
+export function whenIdle(count: () => number, idleMs: number, finish: () => Promise<Record<string, unknown>>): void {
+  let first = 0;
+  let last = 0;
+  let seen = 0;
+  let cpuAtFirst = process.cpuUsage();
+  let cpuAtLast = cpuAtFirst;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const current = count();
+    if (current !== seen) {
+      if (seen === 0) {
+        first = now;
+        cpuAtFirst = process.cpuUsage();
+      }
+      seen = current;
+      last = now;
+      cpuAtLast = process.cpuUsage();
+    } else if (seen > 0 && now - last > idleMs) {
+      clearInterval(timer);
+      const cpuSeconds = (cpuAtLast.user - cpuAtFirst.user + cpuAtLast.system - cpuAtFirst.system) / 1e6;
+      void finish().then((fields) => {
+        process.stdout.write(JSON.stringify({ received: seen, seconds: (last - first) / 1000, cpuSeconds, ...fields }) + '\n');
+        process.exit(0);
+      });
+    }
+  }, 5);
+}

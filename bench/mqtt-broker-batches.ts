@@ -13,14 +13,14 @@
  *   node bench/mqtt-broker-batches.ts [count=500000] [rounds=3]
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import mqttBroker from '../nodes/messaging/mqtt-broker.ts';
 import { brokerBatching, clientBatching, type Batching } from '../nodes/messaging/mqtt/messages.ts';
 import { registry } from '../nodes/all.ts';
 import type { OperatorDefinition } from '../runtime/api.ts';
 import { publishPacket, RawPublisher } from './mqtt-raw-client.ts';
-import { discard, startBenchEngine } from './bench-engine.ts';
+import { freePort } from '../test/helpers/net.ts';
+import { discard, startBenchEngine, whenIdle } from './bench-engine.ts';
 
 const devices = 100;
 /** The engine is done once nothing has come for this long. */
@@ -41,39 +41,12 @@ async function engineChild(variant: string, port: string): Promise<void> {
   const engine = await startBenchEngine('broker', nodes, operators, /broker listening/);
   const stats = engine.runners.get('sensors')!.stats;
   process.stdout.write('ready\n');
-  let first = 0;
-  let last = 0;
-  let seen = 0;
-  let cpuAtFirst = process.cpuUsage();
-  let cpuAtLast = cpuAtFirst;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    const current = stats.recordsOut;
-    if (current !== seen) {
-      if (seen === 0) {
-        first = now;
-        cpuAtFirst = process.cpuUsage();
-      }
-      seen = current;
-      last = now;
-      cpuAtLast = process.cpuUsage();
-    } else if (seen > 0 && now - last > idleMs) {
-      clearInterval(timer);
-      const cpuSeconds = (cpuAtLast.user - cpuAtFirst.user + cpuAtLast.system - cpuAtFirst.system) / 1e6;
-      process.stdout.write(JSON.stringify({ received: seen, seconds: (last - first) / 1000, cpuSeconds }) + '\n');
-      void engine.drain({ deadlineMs: 2_000 }).then(() => process.exit(0));
-    }
-  }, 5);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+  whenIdle(() => stats.recordsOut, idleMs, async () => {
+    await engine.drain({ deadlineMs: 2_000 });
+    return {};
   });
 }
+
 
 /** One run: the engine in a child with `variant`, fed `count` readings from here. */
 async function run(variant: string, count: number) {

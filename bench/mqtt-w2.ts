@@ -39,7 +39,7 @@ import { registry } from '../nodes/all.ts';
 import type { OperatorDefinition } from '../runtime/api.ts';
 import type { Engine } from '../runtime/engine.ts';
 import { publishPacket, RawPublisher, RawSubscriber } from './mqtt-raw-client.ts';
-import { discard, startBenchEngine } from './bench-engine.ts';
+import { discard, startBenchEngine, whenIdle } from './bench-engine.ts';
 
 const url = process.env.STREAMS_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const devices = 100;
@@ -100,35 +100,6 @@ class Windows {
   }
 }
 
-/** Reports `{received, seconds, windows}` once messages stop coming. */
-function whenIdle(count: () => number, finish: () => Promise<number>): void {
-  let first = 0;
-  let last = 0;
-  let seen = 0;
-  let cpuAtFirst = process.cpuUsage();
-  let cpuAtLast = cpuAtFirst;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    const current = count();
-    if (current !== seen) {
-      if (seen === 0) {
-        first = now;
-        cpuAtFirst = process.cpuUsage();
-      }
-      seen = current;
-      last = now;
-      cpuAtLast = process.cpuUsage();
-    } else if (seen > 0 && now - last > idleMs) {
-      clearInterval(timer);
-      const cpuSeconds = (cpuAtLast.user - cpuAtFirst.user + cpuAtLast.system - cpuAtFirst.system) / 1e6;
-      void finish().then((windows) => {
-        process.stdout.write(JSON.stringify({ received: seen, seconds: (last - first) / 1000, cpuSeconds, windows }) + '\n');
-        process.exit(0);
-      });
-    }
-  }, 5);
-}
-
 const children: Record<string, (arg: string) => Promise<void>> = {
   async 'engine-throughput'() {
     const engine = await startEngine({
@@ -142,7 +113,7 @@ const children: Record<string, (arg: string) => Promise<void>> = {
     const windows = engine.runners.get('stats')!.stats;
     process.stdout.write('ready\n');
     // Windows closed by the watermark so far (the last ones stay open: no drain, which would flush them).
-    whenIdle(() => received.recordsOut, async () => windows.recordsOut);
+    whenIdle(() => received.recordsOut, idleMs, async () => ({ windows: windows.recordsOut }));
   },
 
   async 'bare-throughput'() {
@@ -155,7 +126,7 @@ const children: Record<string, (arg: string) => Promise<void>> = {
     });
     await subscriber.subscribeAsync('w2/readings/#', { qos: 0 });
     process.stdout.write('ready\n');
-    whenIdle(() => received, async () => windows.emitted);
+    whenIdle(() => received, idleMs, async () => ({ windows: windows.emitted }));
   },
 
   /** Sends `count` readings at QoS 0 as fast as the broker reads them. */
