@@ -37,6 +37,8 @@ import { registry } from '../nodes/all.ts';
 import { defineOperator, sinkBatches, z, type Batch, type Logger } from '../runtime/api.ts';
 import { Engine } from '../runtime/engine.ts';
 import { silentLogger } from '../runtime/log.ts';
+import { cpuMicros, median } from './cdn-targets.ts';
+import { quantile } from './live-source.ts';
 
 const streams = Number(process.argv[2] ?? 20);
 const seconds = Number(process.argv[3] ?? 10);
@@ -57,12 +59,7 @@ const cpuNow = (): number => {
   return (usage.user + usage.system) / 1e6;
 };
 /** CPU seconds the broker has used (utime + stime from /proc), NaN without its pid. */
-const brokerCpuNow = (): number => {
-  if (brokerPid === undefined) return Number.NaN;
-  const stat = readFileSync(`/proc/${brokerPid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
+const brokerCpuNow = (): number => (brokerPid === undefined ? Number.NaN : cpuMicros(brokerPid) / 1e6);
 
 const video = { kind: 'video', codec: 'h264', codecString: 'avc1.64001f', timescale: 90000, config: Buffer.from([1, 0x64, 0, 0x1f, 0xff, 0xe1]), width: 1280, height: 720, fps: 30 } as const;
 const audio = { kind: 'audio', codec: 'aac', codecString: 'mp4a.40.2', timescale: 48000, config: Buffer.from([0x11, 0x90]), sampleRate: 48000, channels: 2 } as const;
@@ -84,7 +81,9 @@ function streamPackets(stream: string): { due: number; packet: MediaPacket }[] {
   return out.sort((a, b) => a.due - b.due);
 }
 
-const seen = { count: 0, last: 0, cpuFirst: 0, cpuLast: 0, brokerFirst: 0, brokerLast: 0, latencies: [] as number[], outOfOrder: 0, lastDts: new Map<string, number>() };
+/** What the sink has seen of a run, from its start. */
+const fresh = () => ({ count: 0, last: 0, cpuFirst: 0, cpuLast: 0, brokerFirst: 0, brokerLast: 0, latencies: [] as number[], outOfOrder: 0, lastDts: new Map<string, number>() });
+const seen = fresh();
 let expected = 0;
 
 const mediaSource = defineOperator({
@@ -167,7 +166,7 @@ interface Result {
 
 /** One run of the edge with the producer's `pack_bytes`. */
 async function run(packBytes: number): Promise<Result> {
-  Object.assign(seen, { count: 0, last: 0, cpuFirst: 0, cpuLast: 0, brokerFirst: 0, brokerLast: 0, latencies: [], outOfOrder: 0, lastDts: new Map() });
+  Object.assign(seen, fresh());
   const topic = `bench-media-${runId}-${topics.length}`;
   topics.push(topic);
   const admin = openAdmin(brokers, 'bench-media-hop');
@@ -203,11 +202,9 @@ nodes:
   if (seen.count !== expected || seen.outOfOrder !== 0) throw new Error(`pack_bytes ${packBytes}: ${seen.count} of ${expected} packets arrived, ${seen.outOfOrder} out of order`);
   const messages = (await admin.endOffsets(topic)).reduce((sum, end) => sum + Number(end), 0);
   await admin.close();
-  const sorted = [...seen.latencies].sort((a, b) => a - b);
-  return { perCpuSecond: expected / (seen.cpuLast - seen.cpuFirst), brokerPerThousand: ((seen.brokerLast - seen.brokerFirst) * 1000) / expected, perSecond: expected / ((seen.last - started) / 1000), messagesPerPacket: messages / expected, p50: sorted[Math.floor(sorted.length / 2)], p99: sorted[Math.floor(sorted.length * 0.99)] };
+  return { perCpuSecond: expected / (seen.cpuLast - seen.cpuFirst), brokerPerThousand: ((seen.brokerLast - seen.brokerFirst) * 1000) / expected, perSecond: expected / ((seen.last - started) / 1000), messagesPerPacket: messages / expected, p50: quantile(seen.latencies, 0.5), p99: quantile(seen.latencies, 0.99) };
 }
 
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const fmt = (r: Result) => `${Math.round(r.perSecond).toLocaleString('en')} packets/s, ${Math.round(r.perCpuSecond).toLocaleString('en')} packets/CPU-s, broker ${r.brokerPerThousand.toFixed(3)} CPU-s per 1,000 packets, ${r.messagesPerPacket.toFixed(3)} Kafka messages a packet, latency p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`;
 
 const variants = [

@@ -10,11 +10,10 @@
  *   node bench/mpegts-read.ts [seconds of stream] [--baseline=media/mpegts-before.ts]
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildAdtsHeader, buildAsc } from '../media/aac.ts';
-import { median } from './cdn-targets.ts';
+import { loadAverage, median } from './cdn-targets.ts';
 import { AUDIO_PID, VIDEO_PID, pes, programTables } from '../test/media/ts-builder.ts';
 
 type Reader = { push(chunk: Buffer): { packets: unknown[]; error?: Error }; end(): { packets: unknown[] } };
@@ -106,7 +105,7 @@ if (child) {
   const packets = runs.map((r) => r[0]!.packets);
   if (packets.some((n) => n !== packets[0])) throw new Error(`the readers disagree: ${packets.join(' vs ')} packets`);
   const { bytes, pes: pesCount } = stream();
-  console.log(`${(bytes.length / 1e6).toFixed(1)} MB of MPEG-TS, ${pesCount} PES, ${packets[0]} packets out; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`${(bytes.length / 1e6).toFixed(1)} MB of MPEG-TS, ${pesCount} PES, ${packets[0]} packets out; load ${loadAverage()}`);
   const medians = runs.map((r) => median(r.map((run) => run.seconds)));
   files.forEach((file, i) => {
     const s = medians[i]!;

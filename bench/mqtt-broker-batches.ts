@@ -21,6 +21,7 @@ import type { OperatorDefinition } from '../runtime/api.ts';
 import { publishPacket, RawPublisher } from './mqtt-raw-client.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { discard, startBenchEngine, whenIdle } from './bench-engine.ts';
+import { median } from './cdn-targets.ts';
 
 const devices = 100;
 /** The engine is done once nothing has come for this long. */
@@ -78,11 +79,6 @@ async function run(variant: string, count: number) {
   } finally {
     if (child.exitCode === null) child.kill('SIGTERM');
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function main(): Promise<void> {
