@@ -128,7 +128,8 @@ export interface KafkaProducer {
   /**
    * Writes the messages; resolves once the broker has acknowledged them (per
    * `acks`). They go as requests of at most `requestBytes` (512 KiB by
-   * default; see `request-size.ts`), one after the other.
+   * default; see `request-size.ts`; `Infinity` for messages already cut to
+   * one request), one after the other.
    */
   send(messages: readonly OutgoingMessage[], requestBytes?: number): Promise<void>;
   /**

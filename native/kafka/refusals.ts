@@ -95,8 +95,8 @@ export interface IsolatingOptions {
  */
 async function writeRequest(producer: IsolatingProducer, request: readonly OutgoingMessage[], refused: RefusedMessage[], options: IsolatingOptions): Promise<void> {
   try {
-    // Already cut to `requestBytes`: sent as one request.
-    await producer.send(request, options.requestBytes);
+    // Already cut to `requestBytes`: sent as one request, not measured again.
+    await producer.send(request, Infinity);
   } catch (error) {
     const verdicts = tooLargeVerdicts(error);
     if (!verdicts) throw error;

@@ -28,6 +28,8 @@ const recordOverheadBytes = 31;
  * its own limit). Most calls hold one request: the list itself, not a copy.
  */
 export function requestsOf(messages: readonly OutgoingMessage[], limit = requestBytesLimit): (readonly OutgoingMessage[])[] {
+  // Already cut (`Infinity`): one request, no record measured again.
+  if (limit === Infinity) return messages.length === 0 ? [] : [messages];
   const requests: (readonly OutgoingMessage[])[] = [];
   let start = 0;
   let bytes = 0;

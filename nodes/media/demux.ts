@@ -5,7 +5,7 @@ import { TIMESCALE } from '../../media/mpegts-pes.ts';
 import type { MediaFormatError } from '../../media/format-error.ts';
 import { keyForLog } from '../../media/stream-key.ts';
 import type { MediaItem, MediaPacket, TrackInfo } from '../../media/packet.ts';
-import { startTsAudioTranscoder, type TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
+import { MAX_BACKLOG_SECONDS, startTsAudioTranscoder, type TsAudioTranscoder } from './live/ts-audio-transcoder.ts';
 
 const settings = z.object({
   format: z.enum(['flv', 'mpegts']).meta({ description: 'The container of the bytes: `flv` (as RTMP and `.flv` files carry it) or `mpegts` (as SRT, UDP and `.ts` files carry it).', examples: ['flv', 'mpegts'] }),
@@ -15,8 +15,6 @@ const settings = z.object({
 
 /** How long a stream's audio transcoder may take to encode what it holds once its stream has ended. */
 const TRANSCODE_END_MS = 5000;
-/** Media seconds of audio the transcoder may hold before demux waits for it (the live transcoder's drop limit). */
-const WAIT_SECONDS = 2;
 /** Bytes written to the transcoder and not taken in yet past which demux waits for it. */
 const WAIT_BYTES = 1024 * 1024;
 /** How long demux waits for a transcoder that makes no progress at all before it stops it (the stream goes on without audio). */
@@ -383,7 +381,7 @@ class Demuxer {
     this.#output.emit(items, acks.length ? Ack.all(acks) : Ack.none());
   }
 
-  /** A promise while a transcoder holds more than `WAIT_SECONDS` of audio: resolved once it is under, or stopped as stalled. */
+  /** A promise while a transcoder holds more than `MAX_BACKLOG_SECONDS` of audio (the live transcoder's drop limit): resolved once it is under, or stopped as stalled. */
   #behind(): Promise<void> | undefined {
     for (const [name, state] of this.#streams) {
       const transcoder = state.transcoder;
@@ -393,7 +391,7 @@ class Demuxer {
   }
 
   #lagging(transcoder: TsAudioTranscoder): boolean {
-    return transcoder.running && (transcoder.backlogSeconds > WAIT_SECONDS || transcoder.backlogBytes > WAIT_BYTES);
+    return transcoder.running && (transcoder.backlogSeconds > MAX_BACKLOG_SECONDS || transcoder.backlogBytes > WAIT_BYTES);
   }
 
   async #catchUp(name: string, state: StreamState, transcoder: TsAudioTranscoder): Promise<void> {

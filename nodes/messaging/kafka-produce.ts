@@ -166,7 +166,7 @@ export default defineOperator({
 
 /** Packs a request's messages per `pack_bytes` (see `kafka/packing.ts`), or hands them on as they are when it is 0. */
 interface Packer {
-  (producer: KafkaProducer, messages: OutgoingMessage[], spread: number): Promise<OutgoingMessage[]>;
+  (producer: KafkaProducer, messages: readonly OutgoingMessage[], spread: number): Promise<readonly OutgoingMessage[]>;
   /** The turn of a request's keyless records over the partitions: take it once per request, before its retries. */
   spread(): number;
 }
@@ -176,7 +176,7 @@ function packer(ctx: NodeContext<ProduceSettings>): Packer {
   // Per client: a fresh client (after a failure) reads the topic's partition count again.
   const counts = new WeakMap<KafkaProducer, number>();
   let turn = 0;
-  const pack = async function packRequest(producer: KafkaProducer, messages: OutgoingMessage[], spread: number): Promise<OutgoingMessage[]> {
+  const pack = async function packRequest(producer: KafkaProducer, messages: readonly OutgoingMessage[], spread: number): Promise<readonly OutgoingMessage[]> {
     if (maxBytes === 0 || messages.length === 0) return messages;
     let partitions = counts.get(producer);
     if (partitions === undefined) {
@@ -361,7 +361,7 @@ function transactionalSink(ctx: NodeContext<ProduceSettings>, brokers: string, e
                   await producer.begin();
                   open = true;
                 }
-                await producer.send(await pack(producer, [...fitting], pack.spread()), refusals.requestBytes()).catch((error: unknown) => {
+                await producer.send(await pack(producer, fitting, pack.spread()), refusals.requestBytes()).catch((error: unknown) => {
                   span?.end(error);
                   throw error;
                 });

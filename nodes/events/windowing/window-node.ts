@@ -79,7 +79,6 @@ type FoldPass = { kind: 'arriving' } | { kind: 'refold'; times: readonly number[
 
 const arriving: FoldPass = { kind: 'arriving' };
 
-/** Builds the running function of a window (or fused window and aggregate). */
 /**
  * The clock and geometry a window's state is kept in: its snapshot's
  * `shape` without the folder's part. Settings that change it make a
@@ -89,6 +88,7 @@ export function windowGeometry(settings: WindowSettings, assigner: { readonly sh
   return `${settings.time === undefined ? 'processing' : 'event'};${assigner.shape}`;
 }
 
+/** Builds the running function of a window (or fused window and aggregate). */
 export function windowNode<State>(options: WindowNodeOptions<State>): NodeFunction {
   const { ctx, foldCtx, folder } = options;
   const assigner = options.assignerOf(ctx.settings);
