@@ -422,13 +422,18 @@ describe('the guard of a consumer (native/kafka/member-guard.ts), on a stand-in 
   });
 
   it('gives up a reconciliation waiting for the stream when the guard closes', async () => {
-    const { consumer, guard, doubts, advance } = unjoined();
+    const { consumer, guard, doubts, stream, open, advance } = unjoined(new Map([[topic, [40n]]]));
     consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
     advance(8_000);
+    consumer.generationId = 2;
     consumer.emit('consumer:group:join', { assignments: [{ topic, partitions: [0] }] });
     for (let turn = 0; turn < 20; turn++) await Promise.resolve();
     guard.close();
     for (let turn = 0; turn < 20; turn++) await Promise.resolve();
+    // A stream handed over after the close finds nothing waiting for it: the reconciliation was given up.
+    open();
+    for (let turn = 0; turn < 20; turn++) await Promise.resolve();
     expect(doubts.map((d) => d.phase)).toEqual(['begin']);
+    expect(stream.offsetsToFetch.size).toBe(0);
   });
 });
