@@ -113,10 +113,10 @@ export function recordingLogger(): RecordingLogger {
 }
 
 /** Checks and starts a pipeline on the engine. */
-export function startPipeline(text: string, log: Logger = recordingLogger()): Engine {
-  const result = checkPipeline({ file: 'kafka-test.yaml', text, registry: kafkaRegistry, env: process.env });
+export function startPipeline(text: string, log: Logger = recordingLogger(), registry: ReadonlyMap<string, OperatorDefinition> = kafkaRegistry): Engine {
+  const result = checkPipeline({ file: 'kafka-test.yaml', text, registry, env: process.env });
   if (!result.graph) throw new Error(`pipeline invalid:\n${result.diagnostics.map(formatDiagnostic).join('\n')}`);
-  const engine = new Engine(result.graph, { registry: kafkaRegistry, log });
+  const engine = new Engine(result.graph, { registry, log });
   engine.start();
   return engine;
 }

@@ -8,15 +8,13 @@
  */
 import { Observable } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
-import { formatDiagnostic } from '../../graph/diagnostics.ts';
 import type { KafkaProducer, ProducerOptions } from '../../native/kafka/client.ts';
-import { checkPipeline } from '../../graph/check.ts';
 import { packedCount, unpackValues } from '../../nodes/messaging/kafka/packing.ts';
 import { defineOperator, z, type Batch, type BytesItem } from '../../runtime/api.ts';
-import { Engine } from '../../runtime/engine.ts';
+import type { Engine } from '../../runtime/engine.ts';
 import { LIMIT_RETRY_MS, refusalHandler } from '../../nodes/messaging/kafka/refused-records.ts';
 import { contextWithSettings, VirtualClock } from '../helpers/fake-context.ts';
-import { kafkaBrokers, kafkaRegistry, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
+import { kafkaBrokers, kafkaRegistry, kill, produce, readTopic, recordingLogger, records, startPipeline, topicsOfThisFile, unique, until, type RecordingLogger } from './kafka-harness.ts';
 
 /**
  * The transactions of the nodes' transactional producers, in the order they
@@ -99,11 +97,8 @@ nodes:
     with: { brokers: "\${env:STREAMS_KAFKA_BROKERS}", topic: ${topic}, ${produce} }
   dead: { op: test.collect, in: out.dlq, with: { into: ${into} } }
 `;
-  const result = checkPipeline({ file: 'refusals.yaml', text, registry, env: process.env });
-  if (!result.graph) throw new Error(result.diagnostics.map(formatDiagnostic).join('\n'));
   const log = recordingLogger();
-  const engine = new Engine(result.graph, { registry, log });
-  engine.start();
+  const engine = startPipeline(text, log, registry);
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`the pipeline did not end in 30 s (a refused record retried for ever?); log: ${log.entries.slice(0, 3).map((e) => e.message).join(' | ')}`)), 30_000);
@@ -111,7 +106,7 @@ nodes:
   try {
     await Promise.race([engine.done, hung]);
   } catch (error) {
-    for (const runner of engine.runners.values()) runner.force();
+    kill(engine);
     throw error;
   } finally {
     clearTimeout(timer);

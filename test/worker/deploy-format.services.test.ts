@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCapabilities, parseRecord, recordFormat } from '../../cli/control-plane.ts';
 import { controlKeys } from '../../cli/control-plane-redis.ts';
 import { connectRedisOnce } from '../../native/redis/client.ts';
-import { deletePipelineTopics, deploy, killChildren, startWorker, uniqueName, until } from './worker-harness.ts';
+import { deletePipelineTopics, deploy, killChildren, reported, startWorker, uniqueName } from './worker-harness.ts';
 
 const brokers = process.env.STREAMS_KAFKA_BROKERS ?? '';
 const redisUrl = process.env.STREAMS_REDIS_URL ?? '';
@@ -63,7 +63,7 @@ nodes:
       const control = redisUrl;
       const a = startWorker('a', name, control);
       workers.push(a.child);
-      await until('the report of worker a', async () => (await redis.hget(keys.capabilities, 'a')) !== null);
+      await reported(redis, name, ['a']);
       expect(parseCapabilities(await redis.hgetall(keys.capabilities)).reports).toEqual([{ host: 'a', offers: expect.any(Array), reads: recordFormat }]);
 
       // Host b's worker is older than the report's `reads` (as a worker of format 3 or 4 writes its report).
