@@ -90,7 +90,7 @@ const deployRecord = z.discriminatedUnion('format', [
 ]);
 
 /** Which of a record's Kafka edges carry several records a message: events and Bytes from format 3 on, media packets from format 4 on. */
-export function packsEdges(record: DeployRecord): PackedEdges {
+export function packsEdges(record: Pick<DeployRecord, 'format'>): PackedEdges {
   return { events: record.format >= 3, media: record.format >= 4 };
 }
 

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { formatDiagnostic } from '../graph/diagnostics.ts';
 import { parseDuration } from '../graph/units.ts';
 import { ensureTopics, errorMessages } from '../native/kafka/client.ts';
-import { openControlPlane, parseApplied, parseCapabilities, oldestPlanFormat, recordFormat, recordFormatFor, type AppliedReport, type ControlPlane, type RecordTopic, type UnversionedRecord } from './control-plane.ts';
+import { openControlPlane, parseApplied, parseCapabilities, oldestPlanFormat, packsEdges, recordFormat, recordFormatFor, type AppliedReport, type ControlPlane, type RecordTopic, type UnversionedRecord } from './control-plane.ts';
 import { defaultHostsFile } from './plan.ts';
 import { parseParams, readPipeline, UsageError } from './pipeline-file.ts';
 import { controlUrl } from './worker.ts';
@@ -60,7 +60,7 @@ export async function deployCommand(values: Record<string, unknown>, paths: stri
       return 1;
     }
     if (chosen.behind.length > 0) {
-      const unpacked = chosen.format < 3 ? 'no edge between hosts is packed' : 'edges of media packets are not packed';
+      const unpacked = packsEdges(chosen).events ? 'edges of media packets are not packed' : 'no edge between hosts is packed';
       const which = chosen.behind.map((h) => `\`${h}\``).join(', ');
       process.stderr.write(`streams: writing record format ${chosen.format}, not ${recordFormat} (${unpacked}): no newer one is read by ${which} (a worker that does not report what it reads counts as format ${oldestPlanFormat}); upgrade and start their workers, then deploy again\n`);
     }

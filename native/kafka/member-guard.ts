@@ -73,7 +73,6 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
   /** The partitions of the last join. */
   let owned: TopicPartition[] = [];
   const commitsInFlight = new Set<{ generation: number; offsets: unknown[] }>();
-  let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   /** The stream once `watch` hands it over; undefined when the guard closes first. */
   let streamIsOpen!: (opened: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined) => void;
   const streamOpened = new Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined>((resolve) => (streamIsOpen = resolve));
@@ -95,7 +94,7 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
     }
     // The offsets can come back before the stream is open (a doubt ended by a rejoin while `consume()` was still
     // joining): wait for it, or the member would hold its fetches for good.
-    const opened = stream ?? (await streamOpened);
+    const opened = await streamOpened;
     if (closing || !opened || watch.epoch !== epoch || watch.state !== 'reconciling') return;
     const resume = watch.resumePoints(partitions, (topic, partition) => committed.get(topic)?.[partition] ?? -1n);
     for (const point of resume) seek(opened, point.topic, point.partition, point.offset);
@@ -125,7 +124,6 @@ export function guardMembership(consumer: AnyConsumer, options: { sessionTimeout
 
   return {
     watch(opened) {
-      stream = opened;
       streamIsOpen(opened);
     },
     admit(topic, partition, first, last, count) {

@@ -273,12 +273,14 @@ class SrtListenSession implements SourceSession {
       this.#startStats();
     }
     publish.packets += kept.length;
-    for (const packet of kept) if (packet.track.kind === 'audio') publish.lastAudio = packet.dts;
     const arrival = Date.now();
     const live = this.#live!;
     const items: MediaPacket[] = kept.map((packet) => ({ ...packet, arrival }));
     // Never full here (a full downstream pauses the read): admit only marks the discontinuity and counts.
-    for (const packet of items) live.admit(packet, false);
+    for (const packet of items) {
+      if (packet.track.kind === 'audio') publish.lastAudio = packet.dts;
+      live.admit(packet, false);
+    }
     this.#emit(items);
   }
 
